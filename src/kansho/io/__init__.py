@@ -1,0 +1,1 @@
+"""Readers and writers. Every reader raises :class:`kansho.errors.InputError` naming the file."""

@@ -1,0 +1,117 @@
+"""Single-band GeoTIFF reading and atomic writing on a :class:`~kansho.grid.Grid`."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import rasterio
+from rasterio.errors import RasterioError
+from rasterio.transform import Affine
+from rasterio.windows import Window
+
+from kansho.errors import InputError
+from kansho.grid import Grid
+
+log = logging.getLogger(__name__)
+
+
+def _affine(grid: Grid) -> Affine:
+    return Affine.from_gdal(*grid.transform)
+
+
+def read_grid(path: str | Path) -> Grid:
+    """The grid of a raster file; :class:`InputError` if it cannot be opened as a raster."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    try:
+        with rasterio.open(path) as src:
+            crs = src.crs.to_string() if src.crs else "EPSG:4326"
+            return Grid(src.width, src.height, tuple(src.transform.to_gdal()), crs)  # type: ignore[arg-type]
+    except RasterioError as exc:
+        raise InputError(path, f"not a readable GeoTIFF ({_short(exc)})") from None
+
+
+def read_raster(
+    path: str | Path,
+    window: tuple[slice, slice] | None = None,
+    *,
+    dtype: npt.DTypeLike = np.float32,
+    nodata_to_nan: bool = True,
+) -> npt.NDArray[np.floating]:
+    """Read band 1 of a raster, optionally a ``(rows, cols)`` window, as ``dtype``.
+
+    The file's nodata value (if any) becomes NaN when ``nodata_to_nan`` and ``dtype`` is floating.
+    Raises :class:`InputError` naming the file if it is missing, not a raster, or truncated.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    try:
+        with rasterio.open(path) as src:
+            win = None
+            if window is not None:
+                rows, cols = window
+                r0, r1 = rows.start or 0, src.height if rows.stop is None else rows.stop
+                c0, c1 = cols.start or 0, src.width if cols.stop is None else cols.stop
+                win = Window(c0, r0, c1 - c0, r1 - r0)
+            arr = src.read(1, window=win)
+            nodata = src.nodata
+    except RasterioError as exc:
+        raise InputError(path, f"not a readable GeoTIFF or truncated ({_short(exc)})") from None
+    out = arr.astype(dtype, copy=False)
+    if nodata_to_nan and np.issubdtype(out.dtype, np.floating) and nodata is not None and not np.isnan(nodata):
+        out = np.where(arr == nodata, np.nan, out).astype(dtype, copy=False)
+    return out
+
+
+def write_geotiff(
+    path: str | Path,
+    data: npt.NDArray[np.generic],
+    grid: Grid,
+    *,
+    nodata: float | None = None,
+    description: str | None = None,
+    units: str | None = None,
+) -> Path:
+    """Write a single-band, tiled, deflate-compressed GeoTIFF atomically (temp name, then rename).
+
+    ``data`` has shape ``grid.shape``. Float data defaults to ``nodata=NaN``.
+    """
+    path = Path(path)
+    if data.shape != grid.shape:
+        raise ValueError(f"data shape {data.shape} does not match grid {grid.shape}")
+    if nodata is None and np.issubdtype(data.dtype, np.floating):
+        nodata = float("nan")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    profile: dict[str, object] = {
+        "driver": "GTiff",
+        "width": grid.width,
+        "height": grid.height,
+        "count": 1,
+        "dtype": data.dtype.name,
+        "crs": grid.crs,
+        "transform": _affine(grid),
+        "compress": "deflate",
+    }
+    if grid.width >= 256 and grid.height >= 256:
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    if nodata is not None:
+        profile["nodata"] = nodata
+    with rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(data, 1)
+        if description:
+            dst.set_band_description(1, description)
+        if units:
+            dst.update_tags(1, units=units)
+    os.replace(tmp, path)
+    return path
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
