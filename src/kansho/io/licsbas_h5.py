@@ -1,0 +1,252 @@
+"""LiCSBAS-compatible ``cum.h5`` / ``cum_filt.h5`` (Morishita et al. 2020) writing and reading.
+
+The layout follows what LiCSBAS's step 1-3 and 1-6 write and what its tools (``LiCSBAS_plot_ts``,
+``LiCSBAS_cum2vel``, ``LiCSBAS_out2nc`` …) read. All datasets sit at the file's root:
+
+==============  =============================  ========  ===============================================
+key             shape                          dtype     meaning
+==============  =============================  ========  ===============================================
+``cum``         (n_epoch, rows, cols)          float32   cumulative LOS displacement, mm, positive toward
+                                                         the satellite, 0 at the first epoch; NaN = none
+``imdates``     (n_epoch,)                     int32     epochs, yyyymmdd
+``vel``         (rows, cols)                   float32   linear velocity, mm/yr
+``vintercept``  (rows, cols)                   float32   intercept c of ``vel * t + c``, mm
+``gap``         (n_epoch - 1, rows, cols)      int8      1 where the network has a gap between epochs
+``bperp``       (n_epoch,)                     float64   perpendicular baseline per epoch, m
+``refarea``     scalar                         str       ``"x1:x2/y1:y2"``: columns first, then rows,
+                                                         0-based, end-exclusive (variable-length UTF-8)
+``corner_lat``  scalar                         float64   latitude of the CENTRE of the top-left pixel
+``corner_lon``  scalar                         float64   longitude of the CENTRE of the top-left pixel
+``post_lat``    scalar                         float64   pixel step in latitude (negative, north-up)
+``post_lon``    scalar                         float64   pixel step in longitude (positive)
+``mask``        (rows, cols)                   float32   1 = kept, 0 = masked, NaN = no data (as
+                                                         LiCSBAS's ``results/mask``)
+==============  =============================  ========  ===============================================
+
+Extra per-pixel layers (LiCSBAS names: ``coh_avg``, ``hgt``, ``n_unw``, ``n_loop_err``, ``n_gap``,
+``n_ifg_noloop``, ``resid_rms``, ``maxTlen``, ``vstd``, ``stc``, ``E.geo``, ``N.geo``,
+``U.geo`` …; scalars such as ``filtwidth_km``, ``filtwidth_yr``, ``deramp_flag``,
+``hgt_linear_flag``) go in through ``extra``: floating arrays are stored as float32, others
+unchanged. Arrays are gzip-compressed, as LiCSBAS does. The file is written under a temporary
+name and renamed, so a reader never sees half a file.
+
+LiCSBAS's corner/post convention is GAMMA's ``EQA.dem_par``: the corner is a pixel centre, unlike
+a GeoTIFF geotransform, whose origin is the top-left pixel's outer corner; :func:`write_cum_h5`
+converts from the :class:`~kansho.grid.Grid`, and :func:`read_cum_h5` converts back.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+
+import kansho
+from kansho.errors import InputError
+from kansho.grid import Grid
+
+__all__ = ["CORE_KEYS", "format_refarea", "parse_refarea", "read_cum_h5", "write_cum_h5"]
+
+CORE_KEYS = (
+    "cum",
+    "imdates",
+    "vel",
+    "vintercept",
+    "gap",
+    "bperp",
+    "refarea",
+    "corner_lat",
+    "corner_lon",
+    "post_lat",
+    "post_lon",
+    "mask",
+)
+_DERIVED_KEYS = ("grid", "refarea_box")
+_COMPRESSION = "gzip"
+
+
+def format_refarea(refarea: Sequence[int]) -> str:
+    """``(row0, row1, col0, col1)`` (end-exclusive) → LiCSBAS's ``"col0:col1/row0:row1"``."""
+    r0, r1, c0, c1 = (int(v) for v in refarea)
+    return f"{c0}:{c1}/{r0}:{r1}"
+
+
+def parse_refarea(text: str | bytes) -> tuple[int, int, int, int]:
+    """LiCSBAS's ``"x1:x2/y1:y2"`` → ``(row0, row1, col0, col1)``."""
+    s = text.decode("utf-8") if isinstance(text, (bytes, np.bytes_)) else str(text)
+    m = re.fullmatch(r"\s*(\d+):(\d+)/(\d+):(\d+)\s*", s)
+    if m is None:
+        raise ValueError(f"not a LiCSBAS refarea 'x1:x2/y1:y2': {s!r}")
+    x1, x2, y1, y2 = (int(g) for g in m.groups())
+    return y1, y2, x1, x2
+
+
+def write_cum_h5(
+    path: str | Path,
+    *,
+    cum: npt.ArrayLike,
+    imdates: npt.ArrayLike,
+    vel: npt.ArrayLike,
+    vintercept: npt.ArrayLike,
+    refarea: Sequence[int],
+    grid: Grid,
+    gap: npt.ArrayLike,
+    bperp: npt.ArrayLike | None,
+    mask: npt.ArrayLike,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a LiCSBAS-compatible ``cum.h5`` atomically; return its path.
+
+    Parameters
+    ----------
+    cum:
+        (n_epoch, ny, nx) cumulative displacement, mm (stored float32).
+    imdates:
+        (n_epoch,) int yyyymmdd, increasing (stored int32).
+    vel, vintercept:
+        (ny, nx) velocity (mm/yr) and intercept (mm) (float32).
+    refarea:
+        ``(row0, row1, col0, col1)``, end-exclusive pixel box of the reference area; stored as the
+        string ``"col0:col1/row0:row1"``.
+    grid:
+        The (north-up, EPSG:4326) grid of the rasters; gives ``corner_*``/``post_*``.
+    gap:
+        (n_epoch - 1, ny, nx) bool/int, 1 where the network has a gap (stored int8).
+    bperp:
+        (n_epoch,) perpendicular baseline, m (float64), or ``None`` to omit it. An all-NaN
+        array (no baselines file) is omitted too, as LiCSBAS omits its dummy baselines; its
+        readers then draw the network without baselines.
+    mask:
+        (ny, nx) 1 = kept, 0 = masked, NaN = no data; bool accepted (stored float32).
+    extra:
+        More datasets (see module docstring); a name may not repeat a core key.
+    """
+    path = Path(path)
+    cum_a = np.asarray(cum, dtype=np.float32)
+    if cum_a.ndim != 3:
+        raise ValueError(f"cum must be (n_epoch, ny, nx), got shape {cum_a.shape}")
+    n_ep, ny, nx = cum_a.shape
+    if (ny, nx) != grid.shape:
+        raise ValueError(f"cum rows/cols {(ny, nx)} do not match the grid {grid.shape}")
+    dates = np.asarray(imdates).astype(np.int32).ravel()
+    if dates.shape != (n_ep,):
+        raise ValueError(f"imdates has {dates.size} values for {n_ep} epochs")
+    if n_ep > 1 and np.any(np.diff(dates) <= 0):
+        raise ValueError("imdates must be strictly increasing")
+    vel_a = _plane(vel, "vel", (ny, nx))
+    vint_a = _plane(vintercept, "vintercept", (ny, nx))
+    mask_a = _plane(mask, "mask", (ny, nx))
+    gap_a = np.asarray(gap)
+    if gap_a.shape != (max(n_ep - 1, 0), ny, nx):
+        raise ValueError(f"gap must have shape {(n_ep - 1, ny, nx)}, got {gap_a.shape}")
+    gap_a = gap_a.astype(np.int8)
+    bperp_a = None
+    if bperp is not None:
+        bperp_a = np.asarray(bperp, dtype=np.float64).ravel()
+        if bperp_a.shape != (n_ep,):
+            raise ValueError(f"bperp has {bperp_a.size} values for {n_ep} epochs")
+        if not np.isfinite(bperp_a).any():
+            bperp_a = None
+    r0, r1, c0, c1 = (int(v) for v in refarea)
+    if not (0 <= r0 < r1 <= ny and 0 <= c0 < c1 <= nx):
+        raise ValueError(f"refarea {tuple(refarea)} is not a non-empty box inside {ny} x {nx}")
+    extra = dict(extra or {})
+    clash = sorted(set(extra) & set(CORE_KEYS + _DERIVED_KEYS))
+    if clash:
+        raise ValueError(f"extra datasets may not reuse core names: {clash}")
+
+    x0, dx, _, y0, _, dy = grid.transform
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["creator"] = f"kansho {kansho.__version__}"
+            f.attrs["convention"] = "LiCSBAS cum.h5; cum/vel in mm along LOS, positive toward the satellite"
+            f.create_dataset("imdates", data=dates)
+            if bperp_a is not None:
+                f.create_dataset("bperp", data=bperp_a)
+            f.create_dataset("gap", data=gap_a, compression=_COMPRESSION)
+            f.create_dataset("cum", data=cum_a, compression=_COMPRESSION)
+            f.create_dataset("vel", data=vel_a, compression=_COMPRESSION)
+            f.create_dataset("vintercept", data=vint_a, compression=_COMPRESSION)
+            f.create_dataset("mask", data=mask_a, compression=_COMPRESSION)
+            f.create_dataset("refarea", data=format_refarea((r0, r1, c0, c1)))
+            f.create_dataset("corner_lat", data=np.float64(y0 + dy / 2.0))
+            f.create_dataset("corner_lon", data=np.float64(x0 + dx / 2.0))
+            f.create_dataset("post_lat", data=np.float64(dy))
+            f.create_dataset("post_lon", data=np.float64(dx))
+            for name, value in extra.items():
+                arr = np.asarray(value)
+                if arr.dtype.kind == "f":
+                    arr = arr.astype(np.float32)
+                elif arr.dtype.kind == "b":
+                    arr = arr.astype(np.int8)
+                if arr.dtype.kind in "UO":
+                    f.create_dataset(name, data=str(value))
+                elif arr.ndim == 0:
+                    f.create_dataset(name, data=arr)
+                else:
+                    f.create_dataset(name, data=arr, compression=_COMPRESSION)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_cum_h5(path: str | Path) -> dict[str, Any]:
+    """Read every dataset of a (LiCSBAS or Kansho) ``cum.h5`` into memory.
+
+    Returns ``name → numpy array`` for arrays, Python ``float``/``int`` for numeric scalars and
+    ``str`` for strings (``refarea``), plus, when present in the file, two derived entries:
+    ``refarea_box`` = ``(row0, row1, col0, col1)`` and ``grid`` = the :class:`Grid` rebuilt from
+    ``corner_*``/``post_*`` and the shape of ``cum``.
+    Raises :class:`InputError` naming the file if it is missing, not HDF5, or lacks ``cum`` or
+    ``imdates``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    out: dict[str, Any] = {}
+    try:
+        with h5py.File(path, "r") as f:
+            for name, obj in f.items():
+                if not isinstance(obj, h5py.Dataset):
+                    continue
+                val = obj[()]
+                if isinstance(val, (bytes, np.bytes_)):
+                    out[name] = val.decode("utf-8")
+                elif isinstance(val, str) or (isinstance(val, np.ndarray) and val.ndim > 0):
+                    out[name] = val
+                else:
+                    out[name] = np.asarray(val).item()
+    except OSError as exc:
+        raise InputError(path, f"not a readable HDF5 file ({str(exc).splitlines()[0][:160]})") from None
+    for key in ("cum", "imdates"):
+        if key not in out:
+            raise InputError(path, f"no '{key}' dataset: not a LiCSBAS cum.h5")
+    if "refarea" in out:
+        try:
+            out["refarea_box"] = parse_refarea(out["refarea"])
+        except ValueError as exc:
+            raise InputError(path, str(exc)) from None
+    if all(k in out for k in ("corner_lat", "corner_lon", "post_lat", "post_lon")):
+        ny, nx = np.shape(out["cum"])[-2:]
+        dlat, dlon = float(out["post_lat"]), float(out["post_lon"])
+        x0 = float(out["corner_lon"]) - dlon / 2.0
+        y0 = float(out["corner_lat"]) - dlat / 2.0
+        out["grid"] = Grid(int(nx), int(ny), (x0, dlon, 0.0, y0, 0.0, dlat))
+    return out
+
+
+def _plane(value: npt.ArrayLike, name: str, shape: tuple[int, int]) -> npt.NDArray[np.float32]:
+    a = np.asarray(value, dtype=np.float32)
+    if a.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+    return a

@@ -1,0 +1,463 @@
+"""Step 1-2: loop closure, detection of unwrapping errors, reference area.
+
+For three epochs i < j < k the loop phase ``φ_ij + φ_jk − φ_ik`` of unwrapped interferograms is
+zero up to noise (and small non-closure terms such as soil moisture), whatever the deformation and
+atmosphere, because every epoch's phase enters once with + and once with −.  An unwrapping error
+of ``2πn`` in one member adds ``±2πn`` to the loop phase of every loop that contains that member
+(Morishita et al., 2020, *Remote Sensing* 12(3), 424, §2.3; Yunjun et al., 2019, *Computers &
+Geosciences* 133, 104331, "phase closure" correction).  Loops are given as a loop matrix ``L``
+(nloop, npair) int8 with +1, +1, −1 for the pairs (i,j), (j,k), (i,k), so that
+``loop phase = L @ phase``.
+
+Functions here work on blocks of pixels flattened to (npair, npix); the frame-wide decisions
+(:func:`find_bad_pairs`) use accumulators (:func:`loop_sums`) summed over blocks.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage, sparse
+
+from kansho.errors import NetworkError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "BadPairs",
+    "choose_reference",
+    "correct_unwrapping",
+    "find_bad_pairs",
+    "loop_phase",
+    "loop_rms",
+    "loop_sums",
+    "pixel_loop_stats",
+    "reference_offsets",
+]
+
+TWO_PI = 2.0 * np.pi
+
+
+def _members(L: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """(nloop, npair) bool membership matrix of a loop matrix."""
+    L = np.asarray(L)
+    if L.ndim != 2:
+        raise ValueError(f"loop matrix must be (nloop, npair), got shape {L.shape}")
+    return L != 0
+
+
+def _sparse(L: npt.ArrayLike, dtype: npt.DTypeLike, absolute: bool = False) -> sparse.csr_array:
+    """Loop matrix as a CSR sparse array (3 non-zeros per row: products are ~100× cheaper)."""
+    a = np.asarray(L)
+    return sparse.csr_array((np.abs(a) if absolute else a).astype(dtype))
+
+
+def loop_phase(unw: npt.ArrayLike, L: npt.ArrayLike) -> npt.NDArray[np.floating]:
+    """Loop (closure) phase of every loop at every pixel.
+
+    Parameters
+    ----------
+    unw:
+        Unwrapped phase, shape (npair, npix), radians, NaN = no data.
+    L:
+        Loop matrix, shape (nloop, npair), entries in {−1, 0, +1}.
+
+    Returns
+    -------
+    (nloop, npix) radians, in the floating dtype of ``unw`` (float64 for integer input); NaN where
+    any member of the loop is NaN.  Computed as two (sparse) matrix products, one on the phase
+    with NaN replaced by 0 and one counting valid members, so no ``NaN * 0`` arises.
+
+    LiCSAR interferograms each carry an arbitrary constant (unwrapping starts anywhere), which
+    would add a constant to the loop phase: refer every pair to one area first (subtract
+    :func:`reference_offsets`, e.g. of a preliminary high-coherence window).
+    """
+    unw = np.asarray(unw)
+    if not np.issubdtype(unw.dtype, np.floating):
+        unw = unw.astype(np.float64)
+    member = _members(L)
+    if unw.ndim != 2 or unw.shape[0] != member.shape[1]:
+        raise ValueError(f"unw must be (npair={member.shape[1]}, npix); got {unw.shape}")
+    valid = np.isfinite(unw)
+    ph = np.asarray(_sparse(L, unw.dtype) @ np.where(valid, unw, 0))
+    n_member = member.sum(axis=1)
+    n_valid = _sparse(L, np.float32, absolute=True) @ valid.astype(np.float32)
+    ph[n_valid < n_member[:, None]] = np.nan
+    return ph
+
+
+def loop_sums(
+    loop_ph: npt.ArrayLike,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Accumulators of the loop RMS over one block.
+
+    Parameters
+    ----------
+    loop_ph:
+        (nloop, npix) loop phase, radians, NaN = no data.
+
+    Returns
+    -------
+    sum_sq:
+        (nloop,) float64, sum of squared loop phase over the finite pixels (rad²).
+    count:
+        (nloop,) int64, number of finite pixels.
+
+    Sum both over blocks; the RMS per loop is ``sqrt(sum_sq / count)`` (:func:`loop_rms`).
+    """
+    ph = np.asarray(loop_ph, dtype=np.float64)
+    finite = np.isfinite(ph)
+    sum_sq = np.where(finite, ph, 0.0)
+    sum_sq = np.einsum("ij,ij->i", sum_sq, sum_sq)
+    return sum_sq, finite.sum(axis=1, dtype=np.int64)
+
+
+def loop_rms(sum_sq: npt.ArrayLike, count: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """RMS loop phase per loop (rad) from the :func:`loop_sums` totals; NaN where count is 0."""
+    sum_sq = np.asarray(sum_sq, dtype=np.float64)
+    count = np.asarray(count)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, np.sqrt(sum_sq / np.maximum(count, 1)), np.nan)
+
+
+@dataclass(frozen=True)
+class BadPairs:
+    """Result of :func:`find_bad_pairs`.
+
+    Attributes
+    ----------
+    bad:
+        (npair,) bool, pairs judged to hold an unwrapping error (to drop).
+    no_loop:
+        (npair,) bool, pairs in no loop with a measured RMS (not checkable by loop closure).
+    no_loop_after:
+        (npair,) bool, pairs not bad that are left in no loop once the bad pairs are removed.
+    n_loops, n_bad_loops:
+        (npair,) int, number of measured loops containing the pair and how many of them are bad
+        (before anything is removed), for the info table.
+    bad_loop:
+        (nloop,) bool, loops with RMS >= threshold.
+    unresolved_loop:
+        (nloop,) bool, bad loops that contain no pair judged bad (to report: the error could not
+        be attributed to a pair without dropping one whose loops are mostly good).
+    order:
+        Indices of the bad pairs in the order they were chosen.
+    threshold:
+        The loop-RMS threshold used (rad).
+    """
+
+    bad: npt.NDArray[np.bool_]
+    no_loop: npt.NDArray[np.bool_]
+    no_loop_after: npt.NDArray[np.bool_]
+    n_loops: npt.NDArray[np.int64]
+    n_bad_loops: npt.NDArray[np.int64]
+    bad_loop: npt.NDArray[np.bool_]
+    unresolved_loop: npt.NDArray[np.bool_]
+    order: list[int] = field(default_factory=list)
+    threshold: float = 1.5
+
+
+def find_bad_pairs(
+    loop_rms: npt.ArrayLike, L: npt.ArrayLike, threshold: float = 1.5
+) -> BadPairs:
+    """Attribute bad loops to the pairs with unwrapping errors.
+
+    A loop is *bad* if its RMS loop phase (rad, over the frame) is ``>= threshold`` (LiCSBAS
+    default 1.5 rad); loops with NaN RMS (no common valid pixel) carry no information and are
+    ignored.  An unwrapping error in pair *p* makes every loop containing *p* bad, while the other
+    loops of its clean partners stay good.  The error pairs are therefore found by a greedy
+    elimination (Morishita et al., 2020, §2.3, describe the idea; the procedure below is ours):
+
+    1. *Active* loops are measured loops that contain no pair dropped so far.  For every pair not
+       yet dropped count its active loops ``n``, bad ones ``b`` and good ones ``g = n - b``.  A
+       pair with ``g > 0`` is *vouched for* by a good loop.
+    2. Stop if no active loop is bad.  *Candidates* are pairs whose active loops are in strict
+       majority bad (``b > g``): a pair whose loops are mostly good is never dropped.
+    3. Rank candidates by, in order: the *evidence* ``e`` = number of their bad active loops in
+       which every other member is vouched for (so the candidate is the only member that can
+       explain the loop); the bad fraction ``b / n``; the count ``b``.
+    4. Drop the best candidate (all candidates tied on the full key at once — on a truly
+       ambiguous configuration such as an isolated bad triangle every member is dropped, which
+       is the conservative choice), deactivate its loops and repeat.
+
+    Bad loops still active at the end are reported in ``unresolved_loop``.
+
+    *Guarantee.* If a loop is bad exactly when it contains an error pair, the result is exact
+    (every error pair found, no clean pair dropped) whenever (a) every error pair has at least one
+    loop whose two other members are clean and (b) no clean pair has more loops containing an
+    error pair than loops free of them: by (b) a clean pair is never a candidate while only error
+    pairs have been dropped, and by (a) every error pair keeps an active bad loop until it is
+    dropped.  Networks linking each epoch to its 3–4 successors with a few errors nearly always
+    satisfy this.  Outside it the frame RMS alone cannot tell the culprit (e.g. two pairs that
+    share their only loop) and the tie rule above applies.  Known limitation: two error pairs
+    whose errors cancel exactly in a shared loop make that loop look good.
+
+    Parameters
+    ----------
+    loop_rms:
+        (nloop,) RMS loop phase per loop, radians (NaN = not measured).
+    L:
+        (nloop, npair) loop matrix.
+    threshold:
+        Bad-loop threshold, radians.
+    """
+    rms = np.asarray(loop_rms, dtype=np.float64)
+    member = _members(L)
+    nloop, npair = member.shape
+    if rms.shape != (nloop,):
+        raise ValueError(f"loop_rms must have shape ({nloop},), got {rms.shape}")
+    measured = np.isfinite(rms)
+    bad_loop = measured & (rms >= threshold)
+    mem_f = member.astype(np.float64)
+
+    n_loops = (mem_f[measured]).sum(axis=0).astype(np.int64)
+    n_bad_loops = (mem_f[bad_loop]).sum(axis=0).astype(np.int64)
+
+    dropped = np.zeros(npair, bool)
+    active = measured.copy()
+    order: list[int] = []
+    while True:
+        act_bad = active & bad_loop
+        if not act_bad.any():
+            break
+        n = mem_f[active].sum(axis=0)
+        b = mem_f[act_bad].sum(axis=0)
+        g = n - b
+        cand = (b > g) & ~dropped
+        if not cand.any():
+            break
+        unvouched = (g <= 0).astype(np.float64)
+        mb = mem_f[act_bad]  # (nab, npair)
+        n_unv = mb @ unvouched  # unvouched members per bad loop
+        # pair p gets evidence from loop l if all *other* members of l are vouched for
+        ev = (mb * ((n_unv[:, None] - unvouched[None, :]) == 0)).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = np.where(n > 0, b / np.maximum(n, 1), 0.0)
+        key = np.stack([ev, frac, b], axis=1)
+        key[~cand] = -np.inf
+        best = key[np.lexsort(key.T[::-1])[-1]]
+        chosen = np.flatnonzero(cand & np.all(np.isclose(key, best[None, :], rtol=0, atol=1e-12), axis=1))
+        for p in chosen:
+            log.debug(
+                "loop closure: drop pair %d (evidence %d, %d of %d loops bad)", p, ev[p], b[p], n[p]
+            )
+        order.extend(int(p) for p in chosen)
+        dropped[chosen] = True
+        active &= ~member[:, chosen].any(axis=1)
+
+    unresolved = active & bad_loop
+    remaining = measured & ~member[:, dropped].any(axis=1)
+    no_loop = n_loops == 0
+    no_loop_after = ~dropped & ~member[remaining].any(axis=0)
+    if dropped.any():
+        log.info("loop closure: %d pairs with unwrapping errors: %s", int(dropped.sum()), order)
+    if unresolved.any():
+        log.warning(
+            "loop closure: %d bad loops could not be attributed to a pair (kept)", int(unresolved.sum())
+        )
+    return BadPairs(
+        bad=dropped,
+        no_loop=no_loop,
+        no_loop_after=no_loop_after,
+        n_loops=n_loops,
+        n_bad_loops=n_bad_loops,
+        bad_loop=bad_loop,
+        unresolved_loop=unresolved,
+        order=order,
+        threshold=float(threshold),
+    )
+
+
+def pixel_loop_stats(
+    loop_ph: npt.ArrayLike,
+    L: npt.ArrayLike,
+    valid: npt.ArrayLike,
+    err_threshold: float = np.pi,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Per-pixel loop-closure statistics (LiCSBAS's ``n_loop_err``, ``n_ifg_noloop``).
+
+    Pass the loops and pairs that remain after dropping bad pairs (``L`` restricted to the kept
+    pairs, loops containing a dropped pair removed).
+
+    Parameters
+    ----------
+    loop_ph:
+        (nloop, npix) loop phase, radians (NaN where a member is missing).
+    L:
+        (nloop, npair) loop matrix.
+    valid:
+        (npair, npix) bool, pair valid at the pixel.
+    err_threshold:
+        |loop phase| above which a loop counts as an unwrapping error at the pixel (rad).
+
+    Returns
+    -------
+    n_loop_err:
+        (npix,) int64, loops at the pixel with ``|loop phase| > err_threshold``.
+    n_ifg_noloop:
+        (npix,) int64, valid pairs at the pixel that belong to no loop whose three members are
+        all valid there.
+    loop_rms_pix:
+        (npix,) float64, RMS loop phase over the pixel's valid loops (rad); NaN if none.
+    """
+    ph = np.asarray(loop_ph)
+    member = _members(L)
+    valid = np.asarray(valid, dtype=bool)
+    nloop, npair = member.shape
+    if ph.ndim != 2 or ph.shape[0] != nloop or valid.shape != (npair, ph.shape[1]):
+        raise ValueError(
+            f"shapes disagree: loop_ph {ph.shape}, L {member.shape}, valid {valid.shape}"
+        )
+    mem_sp = _sparse(member, np.float32)
+    loop_valid = (mem_sp @ valid.astype(np.float32)) >= member.sum(axis=1)[:, None]
+    loop_valid &= np.isfinite(ph)
+    ph0 = np.where(loop_valid, ph, 0)
+    n_loop_err = (np.abs(ph0) > err_threshold).sum(axis=0, dtype=np.int64)
+    in_loop = (mem_sp.T @ loop_valid.astype(np.float32)) > 0
+    n_ifg_noloop = (valid & ~in_loop).sum(axis=0, dtype=np.int64)
+    cnt = loop_valid.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ss = np.square(ph0).sum(axis=0, dtype=np.float64)
+        rms = np.where(cnt > 0, np.sqrt(ss / np.maximum(cnt, 1)), np.nan)
+    return n_loop_err, n_ifg_noloop, rms
+
+
+def choose_reference(
+    score: npt.ArrayLike, ok: npt.ArrayLike, size: int = 5
+) -> tuple[int, int, int, int]:
+    """Choose the reference area: the ``size`` × ``size`` window of best mean score.
+
+    Parameters
+    ----------
+    score:
+        (ny, nx) float, lower is better (e.g. loop RMS, or minus the coherence). NaN pixels are
+        treated as not ok.
+    ok:
+        (ny, nx) bool, pixels allowed in the reference (e.g. valid in all kept pairs, coherent).
+    size:
+        Window side in pixels. If no window of that size has every pixel ok the size is reduced
+        one by one down to 1 (logged).
+
+    Returns
+    -------
+    (row0, row1, col0, col1):
+        Half-open pixel bounds: the window is ``[row0:row1, col0:col1]``. Ties go to the first
+        window in raster order.
+
+    Raises
+    ------
+    NetworkError
+        If no pixel is ok.
+    """
+    score = np.asarray(score, dtype=np.float64)
+    ok = np.asarray(ok, dtype=bool) & np.isfinite(score)
+    if score.ndim != 2 or ok.shape != score.shape:
+        raise ValueError(f"score and ok must be 2-D of one shape; got {score.shape}, {np.shape(ok)}")
+    if size < 1:
+        raise ValueError(f"size must be >= 1, got {size}")
+    if not ok.any():
+        raise NetworkError("no pixel qualifies as reference (none valid in every kept pair and coherent)")
+    s0 = np.where(ok, score, 0.0)
+    ok_u8 = ok.astype(np.uint8)
+    ny, nx = score.shape
+    for s in range(min(size, ny, nx), 0, -1):
+        # window of output pixel (i, j) covers rows i - s//2 ... i - s//2 + s - 1
+        all_ok = ndimage.minimum_filter(ok_u8, size=s, mode="constant", cval=0) == 1
+        if not all_ok.any():
+            continue
+        mean = ndimage.uniform_filter(s0, size=s, mode="constant", cval=0.0)
+        mean = np.where(all_ok, mean, np.inf)
+        i, j = np.unravel_index(int(np.argmin(mean)), mean.shape)
+        r0, c0 = int(i) - s // 2, int(j) - s // 2
+        if s < size:
+            log.warning("reference: no %d×%d window is fully ok; using %d×%d", size, size, s, s)
+        log.info(
+            "reference area rows %d:%d, cols %d:%d (mean score %.4g)", r0, r0 + s, c0, c0 + s, mean[i, j]
+        )
+        return r0, r0 + s, c0, c0 + s
+    raise NetworkError("no pixel qualifies as reference")  # unreachable: size 1 always qualifies
+
+
+def reference_offsets(unw_ref_window: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Mean of each pair over the reference window: (npair, nref_pix) -> (npair,), NaN if none valid.
+
+    Subtract it from each pair (``unw - offsets[:, None]``) to refer every pair to the area.
+    """
+    a = np.asarray(unw_ref_window, dtype=np.float64)
+    a = a.reshape(a.shape[0], -1)
+    finite = np.isfinite(a)
+    cnt = finite.sum(axis=1)
+    tot = np.where(finite, a, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
+
+
+def correct_unwrapping(
+    unw: npt.ArrayLike,
+    L: npt.ArrayLike,
+    bad: npt.ArrayLike,
+    *,
+    min_loops: int = 1,
+) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.int64]]:
+    """Remove integer 2π unwrapping errors from bad pairs using loops with clean partners.
+
+    For a bad pair *p* and a loop ℓ whose two other members are not bad, the loop phase is
+    ``L[ℓ,p]·2πn + noise`` where ``n`` is the cycle error of *p*, so
+    ``n_ℓ = L[ℓ,p] · round(loop/2π)``.  At pixels where at least ``min_loops`` such loops are
+    valid and all give the same nonzero ``n``, ``2πn`` is subtracted from *p* (the phase-closure
+    correction of Yunjun et al., 2019, restricted to unanimous loops).  Pixels where the loops
+    disagree are left alone.
+
+    Parameters
+    ----------
+    unw:
+        (npair, npix) unwrapped phase, radians, NaN = no data.
+    L:
+        (nloop, npair) loop matrix.
+    bad:
+        (npair,) bool, pairs to correct (e.g. :attr:`BadPairs.bad`).
+    min_loops:
+        Minimum number of agreeing loops at a pixel.
+
+    Returns
+    -------
+    corrected:
+        (npair, npix) copy of ``unw`` with the corrections applied.
+    n_corrected:
+        (npair,) int64, number of pixels corrected per pair.
+
+    Re-run the loop statistics and :func:`find_bad_pairs` on the corrected stack to decide
+    whether a corrected pair can be kept.
+    """
+    unw = np.asarray(unw)
+    if not np.issubdtype(unw.dtype, np.floating):
+        unw = unw.astype(np.float64)
+    Lm = np.asarray(L)
+    member = _members(Lm)
+    bad = np.asarray(bad, dtype=bool)
+    nloop, npair = member.shape
+    if unw.shape[0] != npair or bad.shape != (npair,):
+        raise ValueError(f"shapes disagree: unw {unw.shape}, L {Lm.shape}, bad {bad.shape}")
+    out = unw.copy()
+    n_corr = np.zeros(npair, np.int64)
+    n_bad_in_loop = (member & bad[None, :]).sum(axis=1)
+    for p in np.flatnonzero(bad):
+        # loops containing p whose other members are all clean
+        clean_partner = member[:, p] & (n_bad_in_loop == 1)
+        idx = np.flatnonzero(clean_partner)
+        if idx.size < min_loops:
+            continue
+        ph = loop_phase(unw, Lm[idx])  # (k, npix)
+        cyc = np.rint(ph / TWO_PI) * Lm[idx, p][:, None]
+        finite = np.isfinite(cyc)
+        cnt = finite.sum(axis=0)
+        cmax = np.where(finite, cyc, -np.inf).max(axis=0)
+        cmin = np.where(finite, cyc, np.inf).min(axis=0)
+        fix = (cnt >= min_loops) & (cmax == cmin) & (cmax != 0) & np.isfinite(out[p])
+        out[p, fix] -= (TWO_PI * cmax[fix]).astype(out.dtype)
+        n_corr[p] = int(fix.sum())
+        log.info("unwrapping correction: pair %d, %d pixels corrected", p, n_corr[p])
+    return out, n_corr

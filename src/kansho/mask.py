@@ -1,0 +1,288 @@
+"""Step 1-5: noise indices and the pixel mask.
+
+Every pixel of the time series gets a set of quality indices (LiCSBAS's names: ``coh_avg``,
+``n_unw``, ``vstd``, ``maxTlen``, ``n_gap``, ``stc``, ``n_ifg_noloop``, ``n_loop_err``,
+``resid_rms``); a pixel is kept when every enabled index passes its threshold (Morishita et al.,
+2020, *Remote Sensing* 12(3), 424, §2.5).  :func:`stc` computes the spatio-temporal consistency
+(Hanssen et al., 2008, PSI validation, Proc. FRINGE 2007, ESA SP-649; as used by Morishita et
+al., 2020); :func:`apply_thresholds` builds the mask and says which criterion removes what, and warns
+loudly when a threshold would remove every pixel (it never relaxes one silently).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from kansho.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "THRESHOLD_SPECS",
+    "MaskResult",
+    "ThresholdSpec",
+    "apply_thresholds",
+    "default_thresholds",
+    "stc",
+]
+
+_OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+
+
+def _shift(a: npt.NDArray[np.float64], dy: int, dx: int) -> npt.NDArray[np.float64]:
+    """``out[..., y, x] = a[..., y + dy, x + dx]``, NaN where that falls outside the image."""
+    out = np.full_like(a, np.nan)
+    ny, nx = a.shape[-2:]
+    ys_out = slice(max(0, -dy), ny - max(0, dy))
+    xs_out = slice(max(0, -dx), nx - max(0, dx))
+    ys_in = slice(max(0, dy), ny - max(0, -dy))
+    xs_in = slice(max(0, dx), nx - max(0, -dx))
+    out[..., ys_out, xs_out] = a[..., ys_in, xs_in]
+    return out
+
+
+def stc(cum: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Spatio-temporal consistency of a time series (mm).
+
+    For each pixel *p* and each of its 8 neighbours *q*, the double difference
+    ``dd_k = (c_p − c_q)(t_k) − (c_p − c_q)(t_{k−1})`` (k = 1 … n_epoch−1) is formed and its RMS
+    over time taken (over the epochs where both are finite); STC is the minimum of these RMS
+    values over the neighbours (Hanssen et al., 2008; Morishita et al., 2020, §2.5).  A smooth,
+    spatially correlated signal gives a small STC; noise or unwrapping jumps give a large one.
+
+    Parameters
+    ----------
+    cum:
+        (n_epoch, ny, nx) cumulative displacement, mm, NaN = no data.
+
+    Returns
+    -------
+    (ny, nx) mm, NaN where the pixel has no finite neighbour (or fewer than two epochs).
+
+    Processing by blocks needs a one-pixel halo around each block.
+    """
+    c = np.asarray(cum, dtype=np.float64)
+    if c.ndim != 3:
+        raise ValueError(f"cum must be (n_epoch, ny, nx), got shape {c.shape}")
+    best = np.full(c.shape[1:], np.inf)
+    for dy, dx in _OFFSETS:
+        diff = c - _shift(c, dy, dx)
+        dd = diff[1:] - diff[:-1]
+        finite = np.isfinite(dd)
+        cnt = finite.sum(axis=0)
+        ss = np.where(finite, dd * dd, 0.0).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rms = np.where(cnt > 0, np.sqrt(ss / np.maximum(cnt, 1)), np.inf)
+        np.minimum(best, rms, out=best)
+    best[~np.isfinite(best)] = np.nan
+    return best
+
+
+@dataclass(frozen=True)
+class ThresholdSpec:
+    """How one noise index is thresholded.
+
+    Attributes
+    ----------
+    name:
+        Index name (LiCSBAS's).
+    direction:
+        ``'min'``: a pixel is kept where index >= threshold; ``'max'``: kept where index <= threshold.
+    unit:
+        Unit of the index.
+    description:
+        One line for reports and the configuration template.
+    default_c, default_l:
+        LiCSBAS default threshold for C-band and L-band.
+    per_epoch:
+        True if the default is a multiple of the number of epochs (``n_unw``).
+    """
+
+    name: str
+    direction: Literal["min", "max"]
+    unit: str
+    description: str
+    default_c: float
+    default_l: float
+    per_epoch: bool = False
+
+
+THRESHOLD_SPECS: dict[str, ThresholdSpec] = {
+    s.name: s
+    for s in (
+        ThresholdSpec("coh_avg", "min", "", "mean coherence over the kept pairs", 0.05, 0.01),
+        ThresholdSpec(
+            "n_unw", "min", "pairs", "number of kept pairs unwrapped at the pixel "
+            "(threshold given as a multiple of the number of epochs)", 1.5, 1.0, per_epoch=True,
+        ),
+        ThresholdSpec("vstd", "max", "mm/yr", "bootstrap standard deviation of the velocity", 100.0, 200.0),
+        ThresholdSpec("maxTlen", "min", "yr", "longest time span connected without a gap", 1.0, 1.0),
+        ThresholdSpec("n_gap", "max", "", "number of gaps in the network at the pixel", 10.0, 1.0),
+        ThresholdSpec("stc", "max", "mm", "spatio-temporal consistency", 5.0, 10.0),
+        ThresholdSpec(
+            "n_ifg_noloop", "max", "pairs", "valid pairs in no closed loop at the pixel", 50.0, 50.0
+        ),
+        ThresholdSpec("n_loop_err", "max", "loops", "loops with |loop phase| > π at the pixel", 5.0, 1.0),
+        ThresholdSpec("resid_rms", "max", "mm", "RMS residual of the network inversion", 2.0, 10.0),
+    )
+}
+
+
+def default_thresholds(n_epoch: int, band: Literal["C", "L"] = "C") -> dict[str, float]:
+    """LiCSBAS's default thresholds, in index units (``n_unw`` scaled by ``n_epoch``)."""
+    if band not in ("C", "L"):
+        raise ConfigError(f"band must be 'C' or 'L', got {band!r}")
+    out = {}
+    for name, s in THRESHOLD_SPECS.items():
+        v = s.default_c if band == "C" else s.default_l
+        out[name] = v * n_epoch if s.per_epoch else v
+    return out
+
+
+@dataclass(frozen=True)
+class MaskResult:
+    """Result of :func:`apply_thresholds`.
+
+    Attributes
+    ----------
+    mask:
+        (ny, nx) bool, True = kept (passes every enabled criterion, all its indices finite).
+    footprint:
+        (ny, nx) bool, pixels with at least one finite enabled index (the pixels in play).
+    removed:
+        name -> (ny, nx) bool, footprint pixels that criterion removes by itself (it fails,
+        or the index is NaN there), whatever the other criteria say.
+    removed_only:
+        name -> (ny, nx) bool, footprint pixels removed by that criterion and by no other.
+    counts:
+        name -> number of pixels in ``removed[name]``.
+    n_footprint, n_kept:
+        Number of footprint pixels and of kept pixels.
+    thresholds:
+        The thresholds applied (disabled criteria absent).
+    warnings:
+        Human-readable messages (also logged at WARNING) when a criterion, or all together,
+        remove every footprint pixel.
+    """
+
+    mask: npt.NDArray[np.bool_]
+    footprint: npt.NDArray[np.bool_]
+    removed: dict[str, npt.NDArray[np.bool_]]
+    removed_only: dict[str, npt.NDArray[np.bool_]]
+    counts: dict[str, int]
+    n_footprint: int
+    n_kept: int
+    thresholds: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """Multi-line table: criterion, threshold, pixels removed (alone / only by it)."""
+        lines = [f"{'index':<13}{'dir':<5}{'threshold':>10}{'removed':>10}{'only':>8}"]
+        for name, thr in self.thresholds.items():
+            d = THRESHOLD_SPECS[name].direction
+            lines.append(
+                f"{name:<13}{d:<5}{thr:>10.4g}{self.counts[name]:>10d}"
+                f"{int(self.removed_only[name].sum()):>8d}"
+            )
+        lines.append(f"kept {self.n_kept} of {self.n_footprint} pixels")
+        return "\n".join(lines)
+
+
+def apply_thresholds(
+    indices: Mapping[str, npt.ArrayLike], thresholds: Mapping[str, float | None]
+) -> MaskResult:
+    """Mask pixels whose noise indices fail their thresholds.
+
+    Parameters
+    ----------
+    indices:
+        name -> (ny, nx) index image; names from :data:`THRESHOLD_SPECS`. NaN = not computed,
+        which fails the criterion.
+    thresholds:
+        name -> threshold in index units (see :func:`default_thresholds`), or ``None`` to
+        disable that criterion. A criterion named in ``indices`` but not here is not applied.
+
+    Returns
+    -------
+    MaskResult
+
+    Raises
+    ------
+    ConfigError
+        On an unknown criterion name, or an enabled threshold without its index image.
+    """
+    unknown = (set(indices) | set(thresholds)) - set(THRESHOLD_SPECS)
+    if unknown:
+        raise ConfigError(
+            f"unknown mask criteria {sorted(unknown)}; known: {sorted(THRESHOLD_SPECS)}"
+        )
+    enabled = {k: float(v) for k, v in thresholds.items() if v is not None}
+    missing = set(enabled) - set(indices)
+    if missing:
+        raise ConfigError(f"thresholds given for {sorted(missing)} but no index image")
+    if not enabled:
+        raise ConfigError("no mask criterion enabled")
+
+    arrays = {k: np.asarray(indices[k], dtype=np.float64) for k in enabled}
+    shapes = {a.shape for a in arrays.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"index images must be 2-D of one shape, got {sorted(shapes)}")
+    shape = next(iter(shapes))
+
+    footprint = np.zeros(shape, bool)
+    for a in arrays.values():
+        footprint |= np.isfinite(a)
+    removed: dict[str, npt.NDArray[np.bool_]] = {}
+    for name, thr in enabled.items():
+        a = arrays[name]
+        passes = a >= thr if THRESHOLD_SPECS[name].direction == "min" else a <= thr
+        removed[name] = footprint & ~passes  # NaN compares False -> removed
+    n_fail = np.zeros(shape, np.int64)
+    for r in removed.values():
+        n_fail += r
+    mask = footprint & (n_fail == 0)
+    removed_only = {k: r & (n_fail == 1) for k, r in removed.items()}
+    counts = {k: int(r.sum()) for k, r in removed.items()}
+    n_fp = int(footprint.sum())
+    n_kept = int(mask.sum())
+
+    warnings: list[str] = []
+    if n_fp == 0:
+        warnings.append("mask: no pixel has any finite noise index; every pixel is masked")
+    else:
+        for name, thr in enabled.items():
+            if counts[name] == n_fp:
+                a = arrays[name]
+                fin = a[np.isfinite(a)]
+                rng_txt = f"{fin.min():.4g} … {fin.max():.4g}" if fin.size else "all NaN"
+                d = THRESHOLD_SPECS[name].direction
+                keep_txt = ">=" if d == "min" else "<="
+                warnings.append(
+                    f"mask: criterion {name} (keep {keep_txt} {thr:g}) alone removes all "
+                    f"{n_fp} pixels (its values range {rng_txt})"
+                )
+        if n_kept == 0:
+            warnings.append(
+                f"mask: the thresholds together remove all {n_fp} pixels "
+                f"(removed per criterion: {counts})"
+            )
+    for w in warnings:
+        log.warning(w)
+    log.info("mask: kept %d of %d pixels; removed per criterion %s", n_kept, n_fp, counts)
+    return MaskResult(
+        mask=mask,
+        footprint=footprint,
+        removed=removed,
+        removed_only=removed_only,
+        counts=counts,
+        n_footprint=n_fp,
+        n_kept=n_kept,
+        thresholds=enabled,
+        warnings=warnings,
+    )

@@ -1,0 +1,185 @@
+"""Step 1-1: per-interferogram quality control (coverage and coherence).
+
+Interferograms whose unwrapped area is too small, or whose coherence is too low, carry little
+information and often unwrapping errors; they are dropped before any loop or time-series step
+(Morishita et al., 2020, *Remote Sensing* 12(3), 424, §2.2).
+
+The statistics are accumulated block by block with :func:`pair_sums` (the lead sums the returned
+accumulators over spatial blocks), turned into ratios with :func:`pair_ratios`, and the decision is
+taken once for the whole frame by :func:`select_pairs`.
+
+Choices (differences from LiCSBAS noted):
+
+* **Coverage** is the fraction of the *frame footprint* that is unwrapped in the pair, where the
+  footprint is the set of pixels unwrapped in at least one pair of the stack.  Normalising by the
+  footprint instead of the bounding box makes the threshold independent of the frame shape (a
+  LiCSAR frame is a rotated strip inside its lon/lat box) and of sea or permanently incoherent
+  areas.
+* **Mean coherence** is the sum of the (finite) coherence over the footprint divided by the number
+  of footprint pixels, i.e. the frame mean with "no coherence value" counted as zero coherence, as
+  LiCSBAS's mean of the 0-255 coherence raster (where 0 means no data) does.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from kansho.errors import NetworkError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["QCResult", "pair_ratios", "pair_sums", "select_pairs"]
+
+
+def pair_sums(
+    unw_block: npt.ArrayLike, coh_block: npt.ArrayLike
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], int]:
+    """Accumulate coverage and coherence statistics of every pair over one spatial block.
+
+    Parameters
+    ----------
+    unw_block:
+        Unwrapped phase, shape (npair, npix), radians. A pixel is *valid* in a pair where the value
+        is finite and not exactly 0 (LiCSAR writes 0 or NaN for no data).
+    coh_block:
+        Coherence, shape (npair, npix), 0–1 (NaN = no data).
+
+    Returns
+    -------
+    n_valid:
+        (npair,) int64, number of valid pixels per pair in the block.
+    coh_sum:
+        (npair,) float64, sum of the finite coherence over the block's footprint pixels.
+    n_total:
+        Number of footprint pixels in the block: pixels valid in at least one pair.
+
+    Summing the three outputs over disjoint blocks gives the frame totals;
+    :func:`pair_ratios` turns them into coverage and mean coherence.
+    """
+    unw = np.asarray(unw_block)
+    coh = np.asarray(coh_block)
+    if unw.ndim != 2 or coh.shape != unw.shape:
+        raise ValueError(f"unw and coh must both be (npair, npix); got {unw.shape} and {coh.shape}")
+    valid = np.isfinite(unw) & (unw != 0)
+    footprint = valid.any(axis=0)
+    n_valid = valid.sum(axis=1, dtype=np.int64)
+    coh_fp = coh[:, footprint].astype(np.float64, copy=False)
+    coh_sum = np.where(np.isfinite(coh_fp), coh_fp, 0.0).sum(axis=1)
+    return n_valid, coh_sum, int(footprint.sum())
+
+
+def pair_ratios(
+    n_valid: npt.ArrayLike, coh_sum: npt.ArrayLike, n_total: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Coverage (0–1) and mean coherence per pair from the frame totals of :func:`pair_sums`.
+
+    Raises
+    ------
+    NetworkError
+        If the footprint is empty (no pair has any valid pixel).
+    """
+    if n_total <= 0:
+        raise NetworkError("no interferogram has any unwrapped pixel")
+    n_valid = np.asarray(n_valid, dtype=np.float64)
+    coh_sum = np.asarray(coh_sum, dtype=np.float64)
+    return n_valid / n_total, coh_sum / n_total
+
+
+@dataclass(frozen=True)
+class QCResult:
+    """Decision of :func:`select_pairs`.
+
+    Attributes
+    ----------
+    keep:
+        (npair,) bool, True for pairs kept.
+    reason:
+        One string per pair: ``''`` if kept, else why it was dropped, e.g.
+        ``'coverage 0.21 < 0.3'`` or ``'coverage 0.21 < 0.3; coherence 0.031 < 0.05'``.
+    epoch_keep:
+        (n_epoch,) bool, False for epochs left in no kept pair.
+    valid_ratio, mean_coh:
+        (npair,) float64, the statistics the decision was based on (for the info table).
+    """
+
+    keep: npt.NDArray[np.bool_]
+    reason: list[str]
+    epoch_keep: npt.NDArray[np.bool_]
+    valid_ratio: npt.NDArray[np.float64]
+    mean_coh: npt.NDArray[np.float64]
+
+    @property
+    def n_dropped(self) -> int:
+        """Number of pairs dropped."""
+        return int((~self.keep).sum())
+
+
+def select_pairs(
+    valid_ratio: npt.ArrayLike,
+    mean_coh: npt.ArrayLike,
+    pairs: npt.ArrayLike,
+    n_epoch: int,
+    *,
+    min_coverage: float | None = 0.3,
+    min_coh: float | None = 0.05,
+) -> QCResult:
+    """Drop pairs with too little coverage or coherence; drop epochs left without a pair.
+
+    Parameters
+    ----------
+    valid_ratio:
+        (npair,) fraction of the footprint unwrapped in each pair (see :func:`pair_ratios`).
+    mean_coh:
+        (npair,) mean coherence of each pair (0–1).
+    pairs:
+        (npair, 2) int epoch indices (i < j).
+    n_epoch:
+        Number of epochs.
+    min_coverage, min_coh:
+        A pair is kept when ``valid_ratio >= min_coverage`` and ``mean_coh >= min_coh``
+        (LiCSBAS defaults 0.3 and 0.05). ``None`` disables the test. A NaN statistic fails it.
+
+    Returns
+    -------
+    QCResult
+        If no pair is kept this is logged as a warning; the caller decides whether to stop (it
+        should raise :class:`~kansho.errors.NetworkError`).
+    """
+    ratio = np.asarray(valid_ratio, dtype=np.float64)
+    coh = np.asarray(mean_coh, dtype=np.float64)
+    pairs = np.asarray(pairs)
+    npair = ratio.shape[0]
+    if ratio.shape != (npair,) or coh.shape != (npair,) or pairs.shape != (npair, 2):
+        raise ValueError(
+            f"shapes disagree: valid_ratio {ratio.shape}, mean_coh {coh.shape}, pairs {pairs.shape}"
+        )
+    if npair and (pairs.min() < 0 or pairs.max() >= n_epoch):
+        raise ValueError(f"pair indices outside 0..{n_epoch - 1}")
+
+    bad_cov = np.zeros(npair, bool) if min_coverage is None else ~(ratio >= min_coverage)
+    bad_coh = np.zeros(npair, bool) if min_coh is None else ~(coh >= min_coh)
+    keep = ~(bad_cov | bad_coh)
+    reason: list[str] = []
+    for k in range(npair):
+        parts = []
+        if bad_cov[k]:
+            parts.append(f"coverage {ratio[k]:.3g} < {min_coverage:g}")
+        if bad_coh[k]:
+            parts.append(f"coherence {coh[k]:.3g} < {min_coh:g}")
+        reason.append("; ".join(parts))
+
+    epoch_keep = np.zeros(n_epoch, bool)
+    epoch_keep[pairs[keep].ravel()] = True
+    n_drop = int((~keep).sum())
+    if not keep.any():
+        log.warning("Step 1-1: every one of the %d pairs fails the coverage/coherence test", npair)
+    elif n_drop:
+        log.info(
+            "Step 1-1: dropped %d of %d pairs (%d coverage, %d coherence); %d epochs left without a pair",
+            n_drop, npair, int(bad_cov.sum()), int(bad_coh.sum()), int((~epoch_keep).sum()),
+        )
+    return QCResult(keep=keep, reason=reason, epoch_keep=epoch_keep, valid_ratio=ratio, mean_coh=coh)

@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from kansho.filters import (
+    fit_height,
+    fit_ramp,
+    gaussian_nan,
+    spatiotemporal_filter,
+    temporal_gaussian,
+)
+
+
+# ----------------------------------------------------------------------------- Gaussian
+def test_gaussian_nan_constant_and_holes():
+    rng = np.random.default_rng(0)
+    img = np.full((30, 40), 3.5)
+    img[rng.random(img.shape) < 0.3] = np.nan
+    out = gaussian_nan(img, 2.0, 3.0)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(img))
+    np.testing.assert_allclose(out[np.isfinite(out)], 3.5, rtol=1e-12)
+    filled = gaussian_nan(img, 2.0, 3.0, fill=True)
+    assert np.isfinite(filled).all()
+    np.testing.assert_allclose(filled, 3.5, rtol=1e-12)
+
+
+def test_gaussian_nan_matches_scipy_without_nan_and_sigma0():
+    rng = np.random.default_rng(1)
+    img = rng.normal(size=(25, 25))
+    # interior (away from the border) equals the plain Gaussian filter
+    ref = ndimage.gaussian_filter(img, 1.5, mode="constant")
+    out = gaussian_nan(img, 1.5, 1.5)
+    np.testing.assert_allclose(out[7:-7, 7:-7], ref[7:-7, 7:-7], atol=1e-12)
+    np.testing.assert_allclose(gaussian_nan(img, 0, 0), img)
+
+
+def test_gaussian_nan_linear_field_interior():
+    # normalised convolution of a linear field with a symmetric kernel is exact where the
+    # kernel is complete
+    yy, xx = np.mgrid[:40, :40].astype(float)
+    img = 2 * xx - yy
+    out = gaussian_nan(img, 2.0, 2.0)
+    np.testing.assert_allclose(out[9:-9, 9:-9], img[9:-9, 9:-9], atol=1e-9)
+
+
+# ----------------------------------------------------------------------------- temporal
+def test_temporal_gaussian_against_explicit_weights():
+    rng = np.random.default_rng(2)
+    t = np.sort(rng.random(15)) * 3
+    x = rng.normal(size=(15, 4, 5))
+    x[rng.random(x.shape) < 0.2] = np.nan
+    out = temporal_gaussian(x, t, 0.3)
+    assert out.shape == x.shape
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(x))
+    for (i, y, z) in [(0, 0, 0), (7, 2, 3), (14, 3, 4)]:
+        if np.isnan(x[i, y, z]):
+            continue
+        v = np.isfinite(x[:, y, z])
+        w = np.exp(-((t - t[i]) ** 2) / (2 * 0.3**2)) * v
+        assert out[i, y, z] == pytest.approx(np.nansum(w * np.nan_to_num(x[:, y, z])) / w.sum())
+    np.testing.assert_allclose(temporal_gaussian(np.full((15, 3), 2.0), t, 0.3), 2.0)
+
+
+def test_temporal_gaussian_order1_reproduces_lines():
+    rng = np.random.default_rng(3)
+    t = np.sort(rng.random(20)) * 4
+    a, v = rng.normal(size=50), rng.normal(size=50) * 10
+    x = a + v * t[:, None]
+    x[rng.random(x.shape) < 0.2] = np.nan
+    out = temporal_gaussian(x, t, 0.2, order=1)
+    np.testing.assert_allclose(out[np.isfinite(x)], x[np.isfinite(x)], atol=1e-8)
+    # order 0 is biased at the ends by the trend
+    out0 = temporal_gaussian(x, t, 0.2)
+    assert np.nanmax(np.abs(out0 - x)) > 0.1
+
+
+# ----------------------------------------------------------------------------- ramps
+def test_fit_ramp_recovers_plane_and_quadratic():
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[:50, :70].astype(float)
+    plane = 3.0 + 0.2 * xx - 0.05 * yy
+    img = plane.copy()
+    img[rng.random(img.shape) < 0.3] = np.nan
+    mask = np.ones(img.shape, bool)
+    mask[:10] = False
+    img[:10] = 1e6  # excluded by the mask
+    np.testing.assert_allclose(fit_ramp(img, mask, deg=1), plane, atol=1e-9)
+    quad = plane + 1e-3 * xx**2 - 2e-3 * xx * yy + 5e-4 * yy**2
+    np.testing.assert_allclose(fit_ramp(quad, deg=2), quad, atol=1e-8)
+    # subsampling keeps an exact fit exact
+    np.testing.assert_allclose(fit_ramp(quad, deg=2, max_points=100), quad, atol=1e-8)
+    with pytest.raises(ValueError):
+        fit_ramp(np.full((3, 3), np.nan))
+
+
+def test_fit_height():
+    rng = np.random.default_rng(5)
+    hgt = rng.random((30, 30)) * 2000
+    img = 4.0 + 0.003 * hgt + rng.normal(0, 0.01, hgt.shape)
+    k, term = fit_height(img, hgt)
+    assert k == pytest.approx(0.003, rel=1e-3)
+    np.testing.assert_allclose(term, k * hgt)
+
+
+# ----------------------------------------------------------------------------- filter
+def _scene(seed, n_epoch=60, ny=64, nx=64, px=0.5, atm_mm=5.0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_epoch) * 12 / 365.25
+    yy, xx = np.mgrid[:ny, :nx]
+    bowl = np.exp(-(((yy - ny / 2) ** 2 + (xx - nx / 2) ** 2) * px**2) / (2 * 8.0**2))
+    defo = -30.0 * bowl[None] * t[:, None, None]  # broad subsidence, 30 mm/yr at the centre
+    atm = np.stack(
+        [ndimage.gaussian_filter(rng.normal(size=(ny, nx)), 6, mode="wrap") for _ in range(n_epoch)]
+    )
+    atm *= atm_mm / atm.std(axis=(1, 2), keepdims=True)
+    noise = rng.normal(0, 0.5, defo.shape)
+    noise[0] = 0
+    obs = defo + atm - atm[0] + noise  # relative to the first epoch
+    return t, defo, obs, bowl
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_filter_reduces_turbulent_atmosphere(seed):
+    t, defo, obs, _ = _scene(seed)
+    res = spatiotemporal_filter(obs, t, pixel_km=(0.5, 0.5), sigma_km=2.0)
+    before = np.sqrt(np.mean((obs - defo) ** 2))
+    after = np.sqrt(np.mean((res.cum_filt - defo) ** 2))
+    assert after < 0.6 * before
+    # the velocity is essentially unchanged: the filter removes what is random in time, which
+    # averages out of a 60-epoch velocity anyway
+    A = np.stack([np.ones_like(t), t], axis=1)
+    v_obs = np.linalg.lstsq(A, obs.reshape(len(t), -1), rcond=None)[0][1]
+    v_filt = np.linalg.lstsq(A, res.cum_filt.reshape(len(t), -1), rcond=None)[0][1]
+    v_true = defo[-1].ravel() / t[-1]
+    assert np.sqrt(np.mean((v_filt - v_true) ** 2)) < 1.1 * np.sqrt(np.mean((v_obs - v_true) ** 2))
+    np.testing.assert_array_equal(res.cum_filt[0], 0.0)
+    np.testing.assert_array_equal(res.aps[0], 0.0)
+    assert res.sigma_yr == pytest.approx(3 * 12 / 365.25)
+    assert res.sigma_px == (4.0, 4.0)
+    assert res.trend is None and res.hgt_coef is None
+
+
+def test_filter_does_not_damage_linear_deformation():
+    t, defo, _, _ = _scene(0)
+    for order in (0, 1):
+        res = spatiotemporal_filter(defo, t, pixel_km=(0.5, 0.5), temporal_order=order)
+        np.testing.assert_allclose(res.cum_filt, defo, atol=1e-9)
+
+
+def test_filter_local_linear_option_also_works():
+    t, defo, obs, _ = _scene(2)
+    res = spatiotemporal_filter(obs, t, pixel_km=(0.5, 0.5), temporal_order=1)
+    assert np.sqrt(np.mean((res.cum_filt - defo) ** 2)) < 0.65 * np.sqrt(np.mean((obs - defo) ** 2))
+
+
+def test_filter_nan_and_dtype_and_mask():
+    t, defo, obs, _ = _scene(3, n_epoch=20, ny=32, nx=32)
+    obs = obs.astype(np.float32)
+    obs[:, 5:8, 5:8] = np.nan
+    obs[7, 20, 20] = np.nan
+    mask = np.ones((32, 32), bool)
+    mask[20:25, 0:5] = False  # not used for estimation, still corrected
+    res = spatiotemporal_filter(obs, t, pixel_km=(0.5, 0.5), mask=mask)
+    assert res.cum_filt.dtype == np.float32
+    np.testing.assert_array_equal(np.isnan(res.cum_filt), np.isnan(obs))
+    assert np.isfinite(res.aps[:, 22, 2]).all() and np.abs(res.aps[1:, 22, 2]).max() > 0
+
+
+def test_filter_deramp_removes_per_epoch_ramp():
+    t, defo, _, _ = _scene(4, n_epoch=15, ny=40, nx=50)
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[:40, :50].astype(float)
+    ramps = np.stack([a + b * xx + c * yy for a, b, c in rng.normal(0, [2, 0.1, 0.1], (15, 3))])
+    ramps -= ramps[0]
+    # no deformation: the filtered result must be zero (ramp removed, nothing else left)
+    res = spatiotemporal_filter(ramps, t, pixel_km=(0.5, 0.5), deramp=1)
+    np.testing.assert_allclose(res.trend, ramps, atol=1e-9)
+    np.testing.assert_allclose(res.cum_filt, 0.0, atol=1e-9)
+
+
+def test_filter_height_term_and_reference_window():
+    n_epoch, ny, nx = 12, 30, 30
+    t = np.arange(n_epoch) * 0.1
+    rng = np.random.default_rng(6)
+    hgt = ndimage.gaussian_filter(rng.random((ny, nx)), 3) * 3000
+    k = rng.normal(0, 0.002, n_epoch)
+    k[0] = 0
+    strat = k[:, None, None] * hgt[None]
+    ref = (10, 13, 10, 13)
+    res = spatiotemporal_filter(strat, t, pixel_km=(0.5, 0.5), hgt_corr=True, hgt=hgt, ref_window=ref)
+    np.testing.assert_allclose(res.hgt_coef, k, atol=1e-9)
+    ref_mean = strat[:, 10:13, 10:13].mean(axis=(1, 2))[:, None, None]
+    np.testing.assert_allclose(res.trend + res.aps, strat - ref_mean, atol=1e-9)
+    # filtered series keeps a zero mean over the reference window
+    np.testing.assert_allclose(
+        res.cum_filt[:, 10:13, 10:13].mean(axis=(1, 2)), strat[:, 10:13, 10:13].mean(axis=(1, 2)), atol=1e-9
+    )
+    with pytest.raises(ValueError):
+        spatiotemporal_filter(strat, t, pixel_km=(0.5, 0.5), hgt_corr=True)

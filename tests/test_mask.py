@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kansho.errors import ConfigError
+from kansho.mask import THRESHOLD_SPECS, apply_thresholds, default_thresholds, stc
+
+
+# ----------------------------------------------------------------------------- STC
+def _stc_brute(cum):
+    n, ny, nx = cum.shape
+    out = np.full((ny, nx), np.nan)
+    for y, x in itertools.product(range(ny), range(nx)):
+        best = np.inf
+        for dy, dx in itertools.product((-1, 0, 1), repeat=2):
+            q = (y + dy, x + dx)
+            if (dy, dx) == (0, 0) or not (0 <= q[0] < ny and 0 <= q[1] < nx):
+                continue
+            d = cum[:, y, x] - cum[:, q[0], q[1]]
+            dd = np.diff(d)
+            dd = dd[np.isfinite(dd)]
+            if dd.size:
+                best = min(best, np.sqrt(np.mean(dd**2)))
+        if np.isfinite(best):
+            out[y, x] = best
+    return out
+
+
+def test_stc_uniform_series_is_zero():
+    rng = np.random.default_rng(0)
+    series = np.cumsum(rng.normal(0, 3, 20))
+    cum = np.broadcast_to(series[:, None, None], (20, 6, 7)).copy()
+    np.testing.assert_allclose(stc(cum), 0.0, atol=1e-12)
+    # a static spatial pattern on top changes nothing (double difference 0)
+    yy, xx = np.mgrid[:6, :7]
+    ramp = (0.3 * xx + 0.1 * yy)[None]
+    np.testing.assert_allclose(stc(cum + ramp), 0.0, atol=1e-9)
+    # a ramp growing by 1 per epoch: double difference = ramp difference to the neighbour,
+    # smallest for the row neighbour (0.1)
+    np.testing.assert_allclose(stc(cum + ramp * np.arange(20)[:, None, None]), 0.1, atol=1e-9)
+
+
+def test_stc_noise_positive():
+    rng = np.random.default_rng(1)
+    cum = rng.normal(0, 2, (15, 8, 8))
+    s = stc(cum)
+    assert np.all(s > 0.5) and np.all(np.isfinite(s))
+
+
+def test_stc_hand_case():
+    # 1 x 2 image, 3 epochs: A = [0, 1, 3], B = [0, 0, 0] -> diff [0, 1, 3] -> dd [1, 2]
+    cum = np.array([[[0.0, 0.0]], [[1.0, 0.0]], [[3.0, 0.0]]])
+    np.testing.assert_allclose(stc(cum), [[np.sqrt(2.5), np.sqrt(2.5)]])
+    # 1 x 3: C = [0, 1, 2] next to B: dd vs B [1, 1] -> 1; middle B picks min(sqrt(2.5), 1) = 1
+    cum = np.array([[[0.0, 0.0, 0.0]], [[1.0, 0.0, 1.0]], [[3.0, 0.0, 2.0]]])
+    np.testing.assert_allclose(stc(cum), [[np.sqrt(2.5), 1.0, 1.0]])
+
+
+def test_stc_nan_handling():
+    cum = np.zeros((4, 3, 3))
+    cum[:, 1, 1] = np.nan  # centre missing
+    cum[:, 0, 0] = [0, 1, 0, 1]
+    s = stc(cum)
+    assert np.isnan(s[1, 1])
+    assert s[0, 0] == pytest.approx(1.0)  # its neighbours (0,1), (1,0) are 0; (1,1) NaN
+    lone = np.full((3, 3, 3), np.nan)
+    lone[:, 1, 1] = [0, 1, 2]
+    assert np.isnan(stc(lone)).all()  # no finite neighbour anywhere
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 6), ny=st.integers(1, 5), nx=st.integers(1, 5))
+def test_stc_matches_brute_force(seed, n, ny, nx):
+    rng = np.random.default_rng(seed)
+    cum = rng.normal(0, 3, (n, ny, nx))
+    cum[rng.random(cum.shape) < 0.15] = np.nan
+    np.testing.assert_allclose(stc(cum), _stc_brute(cum), rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- thresholds
+def test_specs_and_defaults():
+    assert set(THRESHOLD_SPECS) == {
+        "coh_avg", "n_unw", "vstd", "maxTlen", "n_gap", "stc", "n_ifg_noloop", "n_loop_err", "resid_rms",
+    }
+    assert THRESHOLD_SPECS["coh_avg"].direction == "min"
+    assert THRESHOLD_SPECS["stc"].direction == "max"
+    d = default_thresholds(40)
+    assert d["n_unw"] == 60.0 and d["stc"] == 5.0 and d["coh_avg"] == 0.05
+    dl = default_thresholds(40, "L")
+    assert dl["n_unw"] == 40.0 and dl["n_loop_err"] == 1.0 and dl["resid_rms"] == 10.0
+
+
+def test_apply_thresholds_breakdown():
+    nan = np.nan
+    coh = np.array([[0.5, 0.01, 0.5], [0.5, 0.5, nan]])
+    stc_ = np.array([[1.0, 1.0, 9.0], [nan, 9.0, nan]])
+    n_gap = np.array([[0.0, 20.0, 0.0], [0.0, 0.0, nan]])
+    res = apply_thresholds(
+        {"coh_avg": coh, "stc": stc_, "n_gap": n_gap},
+        {"coh_avg": 0.05, "stc": 5.0, "n_gap": None},
+    )
+    np.testing.assert_array_equal(res.footprint, [[1, 1, 1], [1, 1, 0]])
+    np.testing.assert_array_equal(res.mask, [[1, 0, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(res.removed["coh_avg"], [[0, 1, 0], [0, 0, 0]])
+    # NaN stc inside the footprint fails; pixel (1, 2) is outside the footprint
+    np.testing.assert_array_equal(res.removed["stc"], [[0, 0, 1], [1, 1, 0]])
+    np.testing.assert_array_equal(res.removed_only["stc"], [[0, 0, 1], [1, 1, 0]])
+    np.testing.assert_array_equal(res.removed_only["coh_avg"], [[0, 1, 0], [0, 0, 0]])
+    assert res.counts == {"coh_avg": 1, "stc": 3}
+    assert "n_gap" not in res.removed  # disabled
+    assert res.n_footprint == 5 and res.n_kept == 1
+    assert res.thresholds == {"coh_avg": 0.05, "stc": 5.0}
+    assert res.warnings == []
+    assert "kept 1 of 5" in res.summary()
+
+
+def test_apply_thresholds_boundaries():
+    a = np.array([[1.0, 2.0, 3.0]])
+    res = apply_thresholds({"n_unw": a, "resid_rms": a}, {"n_unw": 2.0, "resid_rms": 2.0})
+    np.testing.assert_array_equal(res.removed["n_unw"], [[1, 0, 0]])  # keep >= 2
+    np.testing.assert_array_equal(res.removed["resid_rms"], [[0, 0, 1]])  # keep <= 2
+    np.testing.assert_array_equal(res.mask, [[0, 1, 0]])
+    np.testing.assert_array_equal(res.removed_only["n_unw"], [[1, 0, 0]])
+
+
+def test_apply_thresholds_removes_everything_is_loud(caplog):
+    coh = np.full((4, 4), 0.02)
+    vstd = np.full((4, 4), 10.0)
+    res = apply_thresholds({"coh_avg": coh, "vstd": vstd}, {"coh_avg": 0.05, "vstd": 100.0})
+    assert not res.mask.any()
+    assert any("coh_avg" in w and "alone removes all 16" in w for w in res.warnings)
+    assert any("together remove all 16" in w for w in res.warnings)
+    assert "alone removes all 16" in caplog.text
+    # combination only: each criterion keeps half, together nothing
+    a = np.array([[0.5, 0.5, 0.01, 0.01]])
+    b = np.array([[50.0, 50.0, 1.0, 1.0]])
+    res = apply_thresholds({"coh_avg": a, "stc": b}, {"coh_avg": 0.05, "stc": 5.0})
+    assert res.n_kept == 0
+    assert len(res.warnings) == 1 and "together" in res.warnings[0]
+
+
+def test_apply_thresholds_errors():
+    a = np.ones((2, 2))
+    with pytest.raises(ConfigError):
+        apply_thresholds({"bogus": a}, {"bogus": 1.0})
+    with pytest.raises(ConfigError):
+        apply_thresholds({"stc": a}, {"stc": 1.0, "vstd": 3.0})
+    with pytest.raises(ConfigError):
+        apply_thresholds({"stc": a}, {"stc": None})
+    with pytest.raises(ValueError):
+        apply_thresholds({"stc": a, "vstd": np.ones((3, 2))}, {"stc": 1.0, "vstd": 1.0})
