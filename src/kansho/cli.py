@@ -1,0 +1,168 @@
+"""``kansho`` command line: parse, configure logging and progress, call one public function.
+
+Every step option of :mod:`kansho.config` is also a command-line option of ``kansho ts``
+(generated from the pydantic models, so ``--help`` and the YAML template never disagree).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import BaseModel
+
+from kansho import __version__
+from kansho.config import RunConfig, load_config, yaml_template
+from kansho.errors import KanshoError
+
+log = logging.getLogger("kansho")
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 0 else logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+    for noisy in ("rasterio", "matplotlib", "PIL", "numcodecs", "zarr", "asyncio", "fsspec"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _none_or(kind: type) -> Any:
+    def conv(text: str) -> Any:
+        if text.lower() in ("none", "off", ""):
+            return "__none__"
+        return kind(text)
+
+    conv.__name__ = kind.__name__
+    return conv
+
+
+def _option_name(section: str, field: str) -> str:
+    name = field.replace("_", "-")
+    return f"--mask-{name}" if section == "mask" else f"--{name}"
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> dict[str, str]:
+    """Add one option per config field; returns dest -> dotted config key."""
+    dests: dict[str, str] = {}
+    defaults = RunConfig()
+    for section, sfield in RunConfig.model_fields.items():
+        value = getattr(defaults, section)
+        if not isinstance(value, BaseModel):
+            continue
+        grp = p.add_argument_group(f"{section} options ({(type(value).__doc__ or '').strip().splitlines()[0]})")
+        for name, f in type(value).model_fields.items():
+            opt = _option_name(section, name)
+            dest = f"cfg__{section}__{name}"
+            default = getattr(value, name)
+            helptext = f"{f.description} (default: {'off/auto' if default is None else default})"
+            ann = f.annotation
+            args = [a for a in get_args(ann) if a is not type(None)]
+            base = args[0] if args else ann
+            if base is bool:
+                grp.add_argument(opt, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=helptext)
+            elif base in (int, float, str):
+                conv = _none_or(base) if type(None) in get_args(ann) else base
+                grp.add_argument(opt, dest=dest, type=conv, default=None, help=helptext,
+                                 metavar=base.__name__.upper())
+            else:  # Literal
+                choices = [int(c) if isinstance(c, int) else c for c in get_args(ann)]
+                grp.add_argument(opt, dest=dest, type=type(choices[0]), choices=choices, default=None,
+                                 help=helptext)
+            dests[dest] = f"{section}.{name}"
+    return dests
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = argparse.ArgumentParser(prog="kansho", description="Automated InSAR time-series analysis "
+                                "(LiCSAR interferograms -> LOS displacement time series and velocity).")
+    p.add_argument("--version", action="version", version=f"kansho {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress bars")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="simulate a frame with known truth, run the chain, print the accuracy",
+                       formatter_class=fmt)
+    d.add_argument("out", nargs="?", default="kansho_demo", type=Path, help="output folder")
+    d.add_argument("--real", action="store_true", help="run on the bundled real Sentinel-1 Mexico City stack")
+    d.add_argument("--seed", type=int, default=1, help="random seed of the simulation")
+    d.add_argument("--size", type=int, default=200, help="frame side in pixels (simulated demo)")
+    d.add_argument("--epochs", type=int, default=40, help="number of epochs (simulated demo)")
+
+    t = sub.add_parser("ts", help="the whole time-series chain (Steps 0-2, 1-1 ... 1-6) on an input folder",
+                       formatter_class=fmt)
+    t.add_argument("input", type=Path, nargs="?", help="LiCSAR GEOC folder or folder of GeoTIFF pairs "
+                   "(may be omitted when OUT already holds a run)")
+    t.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    t.add_argument("--config", type=Path, default=None, help="YAML options (template: kansho config)")
+    t.add_argument("--steps", default=None,
+                   help="comma-separated subset of: ingest,qc,loops,invert,vstd,mask,filter,outputs")
+    t.add_argument("--force", action="store_true", help="re-run steps even when up to date")
+    t.add_argument("--band", choices=["C", "L"], default=None, help="radar band (L-band defaults) (default: C)")
+    t.add_argument("--block-size", type=int, default=None, help="block side in pixels (default: 256)")
+    dests = _add_config_options(t)
+
+    c = sub.add_parser("config", help="print (or write) the commented YAML options template", formatter_class=fmt)
+    c.add_argument("-o", "--out", type=Path, default=None, help="write to this file instead of printing")
+    return p, dests
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, dests = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    _setup_logging(args.verbose, args.quiet)
+    try:
+        return _dispatch(args, dests)
+    except KanshoError as exc:
+        print(f"kansho: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kansho: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, dests: dict[str, str]) -> int:
+    if args.command == "config":
+        text = yaml_template()
+        if args.out:
+            args.out.write_text(text)
+            log.info("wrote %s", args.out)
+        else:
+            sys.stdout.write(text)
+        return 0
+    if args.command == "demo":
+        from kansho.demo import run_demo
+
+        run_demo(args.out, real=args.real, seed=args.seed, size=args.size, n_epoch=args.epochs,
+                 progress=not args.quiet)
+        return 0
+    if args.command == "ts":
+        from kansho.pipeline import run_timeseries
+
+        overrides: dict[str, Any] = {"band": args.band, "block_size": args.block_size}
+        for dest, key in dests.items():
+            v = getattr(args, dest)
+            if v is not None:
+                overrides[key] = None if v == "__none__" else v
+        none_keys = [k for k, v in overrides.items() if v is None and k in dests.values()]
+        cfg = load_config(args.config, {k: v for k, v in overrides.items() if v is not None})
+        for key in none_keys:  # explicit "off" for an optional threshold
+            section, name = key.split(".")
+            setattr(getattr(cfg, section), name, None)
+        steps = [s.strip() for s in args.steps.split(",")] if args.steps else None
+        ctx = run_timeseries(args.input, args.out, cfg, steps=steps, force=args.force, progress=not args.quiet)
+        out = ctx.out
+        log.info("done: results in %s (report: %s)", out / "results", out / "report.html")
+        return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

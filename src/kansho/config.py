@@ -1,0 +1,260 @@
+"""Validated options for every step of the time-series chain, and their YAML template.
+
+One pydantic model per step (``extra="forbid"``, every field with a description and a range);
+:class:`RunConfig` gathers them. Defaults are LiCSBAS's published defaults (Morishita et al. 2020)
+for C-band; :func:`apply_band_defaults` switches the thresholds that differ to the L-band values
+unless the user set them. :func:`yaml_template` writes the commented YAML that ``kansho config``
+prints and ``--config`` reads.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kansho.errors import ConfigError
+
+
+class _Step(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class IngestConfig(_Step):
+    """Step 0-2: read the input folder into the stack store."""
+
+    nlook: int = Field(1, ge=1, le=100, description="multilook factor (n x n pixels averaged); 1 = full resolution")
+    min_valid_looks: float = Field(
+        0.5, ge=0.0, le=1.0, description="a multilooked pixel with a smaller fraction of valid looks becomes no data"
+    )
+
+
+class QCConfig(_Step):
+    """Step 1-1: drop interferograms of poor coverage or coherence."""
+
+    min_coverage: float = Field(0.3, ge=0.0, le=1.0, description="drop a pair whose valid-pixel ratio is below this")
+    min_coh: float = Field(0.05, ge=0.0, le=1.0, description="drop a pair whose mean coherence is below this")
+
+
+class LoopsConfig(_Step):
+    """Step 1-2: loop closure, unwrapping-error detection and the reference area."""
+
+    loop_rms_threshold: float = Field(
+        1.5, gt=0.0, le=10.0, description="a loop is bad if the RMS of its loop phase over the frame is >= this (rad)"
+    )
+    pixel_loop_threshold: float = Field(
+        math.pi, gt=0.0, le=20.0, description="a loop counts as an error at a pixel if |loop phase| exceeds this (rad)"
+    )
+    correct_unwrapping: bool = Field(
+        False, description="instead of dropping a bad pair, correct integer-cycle errors where its loops leave no doubt"
+    )
+    ref: str | None = Field(
+        None,
+        description=(
+            "reference area: pixel box 'x1:x2/y1:y2' (columns/rows, end-exclusive) or lon/lat box "
+            "'lon1/lon2/lat1/lat2'; empty = choose automatically (stable, coherent, gap-free)"
+        ),
+    )
+    ref_size: int = Field(5, ge=1, le=101, description="side of the automatically chosen reference window (pixels)")
+
+    @field_validator("ref")
+    @classmethod
+    def _check_ref(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        parse_ref(v)
+        return v
+
+
+class InvertConfig(_Step):
+    """Step 1-3: small-baseline inversion with the NSBAS temporal constraint."""
+
+    gamma: float = Field(1e-4, ge=0.0, le=1e3, description="weight of the temporal-model constraint that bridges gaps")
+    min_pairs_factor: float = Field(
+        1.0, ge=0.0, le=20.0, description="skip pixels with fewer valid pairs than this x number of epochs (L-band 0.5)"
+    )
+    annual: bool = Field(False, description="include an annual sinusoid in the constraint's model (bridges seasonal motion)")
+    coh_weight: bool = Field(False, description="weight each pair by its coherence-derived phase variance")
+
+
+class VstdConfig(_Step):
+    """Step 1-4: bootstrap standard deviation of the velocity."""
+
+    n_boot: int = Field(100, ge=2, le=10000, description="number of bootstrap resamples of the epochs")
+    seed: int = Field(0, ge=0, description="random seed of the bootstrap (results are reproducible)")
+
+
+class MaskConfig(_Step):
+    """Step 1-5: mask noisy pixels. A threshold left empty disables that criterion."""
+
+    coh_avg: float | None = Field(0.05, ge=0, le=1, description="keep coh_avg >= this (L-band 0.01)")
+    n_unw_factor: float | None = Field(1.5, ge=0, description="keep n_unw >= this x number of epochs (L-band 1.0)")
+    vstd: float | None = Field(100.0, ge=0, description="keep vstd <= this (mm/yr) (L-band 200)")
+    maxTlen: float | None = Field(1.0, ge=0, description="keep maxTlen >= this (yr)")
+    n_gap: float | None = Field(10, ge=0, description="keep n_gap <= this (L-band 1)")
+    stc: float | None = Field(5.0, ge=0, description="keep stc <= this (mm) (L-band 10)")
+    n_ifg_noloop: float | None = Field(50, ge=0, description="keep n_ifg_noloop <= this")
+    n_loop_err: float | None = Field(5, ge=0, description="keep n_loop_err <= this (L-band 1)")
+    resid_rms: float | None = Field(2.0, ge=0, description="keep resid_rms <= this (mm) (L-band 10)")
+
+
+class FilterConfig(_Step):
+    """Step 1-6: spatio-temporal filter of residual atmosphere, optional ramp and height term."""
+
+    sigma_km: float = Field(2.0, gt=0, le=1000, description="width of the spatial Gaussian (km)")
+    sigma_yr: float | None = Field(
+        None, gt=0, le=100, description="width of the temporal Gaussian (yr); empty = 3 x the mean epoch interval"
+    )
+    deramp: Literal[0, 1, 2] = Field(0, description="remove a ramp per epoch: 0 none, 1 linear, 2 quadratic")
+    hgt_corr: bool = Field(False, description="remove a height-correlated (stratified atmosphere) term per epoch")
+    temporal_order: Literal[0, 1] = Field(
+        0, description="temporal high-pass: 0 Gaussian after removing the linear trend, 1 local-linear (kinder to seasons)"
+    )
+
+
+class RunConfig(_Step):
+    """All options of a ``kansho ts`` run."""
+
+    band: Literal["C", "L"] = Field("C", description="radar band: sets the L-band defaults of thresholds not given")
+    block_size: int = Field(256, ge=16, le=8192, description="side of the spatial blocks processed at once (pixels)")
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    qc: QCConfig = Field(default_factory=QCConfig)
+    loops: LoopsConfig = Field(default_factory=LoopsConfig)
+    invert: InvertConfig = Field(default_factory=InvertConfig)
+    vstd: VstdConfig = Field(default_factory=VstdConfig)
+    mask: MaskConfig = Field(default_factory=MaskConfig)
+    filter: FilterConfig = Field(default_factory=FilterConfig)
+
+
+#: L-band values of thresholds that differ (LiCSBAS's published defaults).
+L_BAND_DEFAULTS: dict[str, dict[str, float]] = {
+    "invert": {"min_pairs_factor": 0.5},
+    "mask": {
+        "coh_avg": 0.01,
+        "n_unw_factor": 1.0,
+        "vstd": 200.0,
+        "n_gap": 1,
+        "stc": 10.0,
+        "n_loop_err": 1,
+        "resid_rms": 10.0,
+    },
+}
+
+
+def apply_band_defaults(cfg: RunConfig) -> RunConfig:
+    """Return ``cfg`` with L-band defaults for every threshold the user did not set explicitly."""
+    if cfg.band != "L":
+        return cfg
+    out = cfg.model_copy(deep=True)
+    for step, values in L_BAND_DEFAULTS.items():
+        sub = getattr(out, step)
+        given = getattr(cfg, step).model_fields_set
+        for k, v in values.items():
+            if k not in given:
+                setattr(sub, k, v)
+    return out
+
+
+_PIX_RE = re.compile(r"^\s*(\d+):(\d+)/(\d+):(\d+)\s*$")
+_NUM = r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
+_LL_RE = re.compile(rf"^\s*({_NUM})/({_NUM})/({_NUM})/({_NUM})\s*$")
+
+
+def parse_ref(text: str) -> tuple[str, tuple[float, float, float, float]]:
+    """Parse a reference-area option.
+
+    Returns ``("pixel", (x1, x2, y1, y2))`` for ``'x1:x2/y1:y2'`` or ``("lonlat", (lon1, lon2,
+    lat1, lat2))`` for ``'lon1/lon2/lat1/lat2'``. Raises :class:`ValueError` otherwise.
+    """
+    m = _PIX_RE.match(text)
+    if m:
+        x1, x2, y1, y2 = (int(g) for g in m.groups())
+        if x2 <= x1 or y2 <= y1:
+            raise ValueError(f"empty reference box {text!r}: need x1 < x2 and y1 < y2")
+        return "pixel", (x1, x2, y1, y2)
+    m = _LL_RE.match(text)
+    if m:
+        lon1, lon2, lat1, lat2 = (float(g) for g in m.groups())
+        return "lonlat", (min(lon1, lon2), max(lon1, lon2), min(lat1, lat2), max(lat1, lat2))
+    raise ValueError(f"reference {text!r} is neither 'x1:x2/y1:y2' (pixels) nor 'lon1/lon2/lat1/lat2'")
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read a YAML config (or start from defaults), apply dotted ``overrides``, validate.
+
+    ``overrides`` maps ``"step.field"`` (or a top-level field) to a value; ``None`` values are
+    ignored, so CLI options left unset keep the file's or the default value.
+    Raises :class:`ConfigError` with a one-line message on any problem.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: config file not found") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: expected a mapping of options at the top level")
+        data = loaded
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        parts = key.split(".")
+        d = data
+        for part in parts[:-1]:
+            d = d.setdefault(part, {})
+            if not isinstance(d, dict):
+                raise ConfigError(f"option {key}: {part} is not a section")
+        d[parts[-1]] = value
+    try:
+        cfg = RunConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        where = f"{path}: " if path is not None else ""
+        raise ConfigError(f"{where}option {loc}: {err['msg']}") from None
+    return apply_band_defaults(cfg)
+
+
+def _yaml_value(v: Any) -> str:
+    if v is None:
+        return ""
+    return yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def yaml_template(cfg: RunConfig | None = None) -> str:
+    """The commented YAML config: every option, its value and its description."""
+    cfg = cfg or RunConfig()
+    lines = ["# Kansho time-series options (kansho ts --config FILE). Empty value = disabled / automatic.", ""]
+    for name, field in RunConfig.model_fields.items():
+        value = getattr(cfg, name)
+        if isinstance(value, BaseModel):
+            doc = (type(value).__doc__ or "").strip().splitlines()[0]
+            lines.append(f"# {doc}")
+            lines.append(f"{name}:")
+            for sub, sfield in type(value).model_fields.items():
+                lines.append(f"  # {sfield.description}")
+                lines.append(f"  {sub}: {_yaml_value(getattr(value, sub))}".rstrip())
+            lines.append("")
+        else:
+            lines.append(f"# {field.description}")
+            lines.append(f"{name}: {_yaml_value(value)}".rstrip())
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def step_options(cfg: RunConfig, step: str) -> dict[str, Any]:
+    """The options that affect one step, as plain JSON-able data (for skip-if-done hashing)."""
+    base: dict[str, Any] = {"band": cfg.band}
+    sub = getattr(cfg, step, None)
+    if isinstance(sub, BaseModel):
+        base.update(sub.model_dump(mode="json"))
+    return base

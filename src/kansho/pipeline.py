@@ -1,0 +1,605 @@
+"""The time-series chain: step registry, resume (skip-if-done), and block-wise orchestration.
+
+Steps (LiCSBAS numbering in brackets): ``ingest`` [0-2], ``qc`` [1-1], ``loops`` [1-2],
+``invert`` [1-3], ``vstd`` [1-4], ``mask`` [1-5], ``filter`` [1-6], ``outputs``.
+Every step reads the stack store (``OUT/stack.zarr``) and the work store (``OUT/work/ts.zarr``)
+block by block with the full time axis, writes its arrays there, and records in
+``OUT/work/state.json`` a hash of its options, its inputs and its upstream steps. A re-run skips
+a step whose hash is unchanged; a step interrupted half-way has no record and runs again.
+The numerics live in :mod:`kansho.qc`, :mod:`kansho.loops`, :mod:`kansho.inversion`,
+:mod:`kansho.velocity`, :mod:`kansho.mask` and :mod:`kansho.filters`; this module only moves data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import zarr
+
+from kansho import filters, loops, network, qc
+from kansho import mask as maskmod
+from kansho._dates import years_since_first
+from kansho.config import RunConfig, parse_ref, step_options
+from kansho.errors import ConfigError, InputError, NetworkError
+from kansho.inversion import invert_nsbas
+from kansho.io.inputs import discover_inputs, validate_inputs
+from kansho.store import Stack, blocks, create_stack, input_fingerprint, open_stack, write_json_atomic
+from kansho.velocity import bootstrap_vstd, fit_linear
+
+log = logging.getLogger(__name__)
+
+STEPS: tuple[str, ...] = ("ingest", "qc", "loops", "invert", "vstd", "mask", "filter", "outputs")
+LICSBAS_STEP = {"ingest": "0-2", "qc": "1-1", "loops": "1-2", "invert": "1-3", "vstd": "1-4", "mask": "1-5",
+                "filter": "1-6", "outputs": "out"}
+#: the config sections each step depends on
+_STEP_SECTIONS = {"ingest": "ingest", "qc": "qc", "loops": "loops", "invert": "invert", "vstd": "vstd",
+                  "mask": "mask", "filter": "filter", "outputs": None}
+
+
+def phase_to_mm(wavelength: float) -> float:
+    """Factor converting LiCSAR unwrapped phase (rad) to LOS displacement (mm, + toward satellite)."""
+    return -wavelength / (4.0 * math.pi) * 1000.0
+
+
+@dataclass
+class Context:
+    """Everything a step needs: where things are, the options, and the recorded state."""
+
+    out: Path
+    cfg: RunConfig
+    input_path: Path | None
+    progress: bool = True
+    state: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    _stack: Stack | None = None
+    _work: zarr.Group | None = None
+
+    @property
+    def state_path(self) -> Path:
+        return self.out / "work" / "state.json"
+
+    @property
+    def stack(self) -> Stack:
+        if self._stack is None:
+            self._stack = open_stack(self.out)
+        return self._stack
+
+    @property
+    def work(self) -> zarr.Group:
+        if self._work is None:
+            self._work = zarr.open_group(str(self.out / "work" / "ts.zarr"), mode="a", zarr_format=3)
+        return self._work
+
+    def result(self, step: str) -> dict[str, Any]:
+        return self.state[step]["result"]
+
+    def new_array(self, name: str, shape: tuple[int, ...], dtype: str = "f4", fill: float = np.nan) -> zarr.Array:
+        """Create (or replace) a work array: 2-D (y, x) or 3-D (time, y, x) chunked one epoch deep."""
+        b = self.cfg.block_size
+        if len(shape) == 3:
+            chunks: tuple[int, ...] = (1, min(b, shape[1]), min(b, shape[2]))
+            dims = ["time", "y", "x"]
+        else:
+            chunks = (min(4 * b, shape[0]), min(4 * b, shape[1]))
+            dims = ["y", "x"]
+        return self.work.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill,
+                                      dimension_names=dims, overwrite=True)
+
+    def read2d(self, name: str) -> np.ndarray:
+        return np.asarray(self.work[name][:])
+
+    def blocks(self) -> list[tuple[slice, slice]]:
+        return list(blocks(self.stack.shape, self.cfg.block_size))
+
+    def bar(self, total: int, desc: str) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, disable=not self.progress, leave=False)
+
+
+# --------------------------------------------------------------------------------------- steps
+
+
+def step_ingest(ctx: Context) -> dict[str, Any]:
+    """Step 0-2: discover and validate the input, multilook, write the stack store."""
+    if ctx.input_path is None:
+        raise InputError(ctx.out, "no stack store yet: give the input folder")
+    inputs = _inputs(ctx)
+    icfg = ctx.cfg.ingest
+    st = create_stack(inputs, ctx.out, nlook=icfg.nlook, min_valid_looks=icfg.min_valid_looks,
+                      block=ctx.cfg.block_size, progress=ctx.progress)
+    ctx._stack = st
+    return {"n_pair": st.n_pair, "n_epoch": int(st.epochs.size), "shape": list(st.shape),
+            "layout": inputs.layout, "wavelength": st.wavelength}
+
+
+def step_qc(ctx: Context) -> dict[str, Any]:
+    """Step 1-1: per-pair coverage and mean coherence; drop poor pairs and orphaned epochs."""
+    st = ctx.stack
+    npair = st.n_pair
+    n_valid = np.zeros(npair, np.int64)
+    coh_sum = np.zeros(npair, np.float64)
+    n_foot = 0
+    nvalid_pix = ctx.new_array("qc_n_valid", st.shape, "i4", 0)
+    cohavg_pix = ctx.new_array("qc_coh_avg", st.shape)
+    bl = ctx.blocks()
+    bar = ctx.bar(len(bl), "1-1 qc")
+    for rows, cols in bl:
+        u = st.read("unw", rows, cols)
+        c = st.read("coh", rows, cols)
+        nv, cs, nt = qc.pair_sums(u.reshape(npair, -1), c.reshape(npair, -1))
+        n_valid += nv
+        coh_sum += cs
+        n_foot += nt
+        nvalid_pix[rows, cols] = np.isfinite(u).sum(axis=0)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            cohavg_pix[rows, cols] = np.nanmean(c, axis=0)
+        bar.update(1)
+    bar.close()
+    if n_foot == 0:
+        raise InputError(st.path, "no valid pixel in any interferogram")
+    coverage, mean_coh = qc.pair_ratios(n_valid, coh_sum, n_foot)
+    has_coh = bool(np.any(coh_sum > 0))
+    if not has_coh:  # GeoTIFF pairs given without coherence
+        log.warning("1-1: no coherence in the input; the coherence test is skipped")
+        mean_coh = np.full(npair, np.nan)
+    pairs = _pair_index(st)
+    res = qc.select_pairs(coverage, mean_coh, pairs, st.epochs.size, min_coverage=ctx.cfg.qc.min_coverage,
+                          min_coh=ctx.cfg.qc.min_coh if has_coh else None)
+    keep = np.asarray(res.keep, bool)
+    if keep.sum() == 0:
+        raise NetworkError(f"{st.path}: step 1-1 dropped every interferogram (coverage/coherence thresholds)")
+    log.info("1-1: kept %d of %d pairs (%d dropped)", keep.sum(), npair, (~keep).sum())
+    return {"coverage": coverage.tolist(), "mean_coh": mean_coh.tolist(), "keep": keep.tolist(),
+            "reason": list(res.reason), "n_footprint": int(n_foot)}
+
+
+def step_loops(ctx: Context) -> dict[str, Any]:
+    """Step 1-2: loop closure, unwrapping-error pairs, per-pixel loop counts, the reference area."""
+    st = ctx.stack
+    lcfg = ctx.cfg.loops
+    keep_qc = np.asarray(ctx.result("qc")["keep"], bool)
+    idx_qc = np.flatnonzero(keep_qc)
+    epochs_qc, pairs_qc = _subnetwork(st, idx_qc)
+    L = network.triangle_loops(pairs_qc)
+    nloop = L.shape[0]
+    log.info("1-2: %d pairs, %d epochs, %d triangle loops", idx_qc.size, epochs_qc.size, nloop)
+
+    # preliminary reference: the most complete, most coherent window (from the 1-1 statistics)
+    nvalid_all = ctx.read2d("qc_n_valid")
+    coh_all = ctx.read2d("qc_coh_avg")
+    ok0 = nvalid_all >= nvalid_all.max()
+    ref0 = loops.choose_reference(np.where(np.isfinite(coh_all), -coh_all, np.inf), ok0, size=lcfg.ref_size)
+    off0 = _ref_offsets(st, idx_qc, ref0)
+
+    sum_sq = np.zeros(nloop)
+    count = np.zeros(nloop)
+    bl = ctx.blocks()
+    bar = ctx.bar(len(bl), "1-2 loops")
+    if nloop:
+        for rows, cols in bl:
+            u = st.read("unw", rows, cols, idx_qc).reshape(idx_qc.size, -1) - off0[:, None]
+            s, c = loops.loop_sums(loops.loop_phase(u, L))
+            sum_sq += s
+            count += c
+            bar.update(1)
+    bar.close()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        loop_rms = np.sqrt(sum_sq / count)
+    bad = loops.find_bad_pairs(np.nan_to_num(loop_rms, nan=0.0), L, threshold=lcfg.loop_rms_threshold)
+    bad_mask = np.asarray(bad.bad, bool)
+    keep_loop = ~bad_mask
+    idx = idx_qc[keep_loop]
+    if idx.size < 2:
+        raise NetworkError(f"{st.path}: fewer than 2 interferograms left after loop closure")
+    epochs_f, pairs_f = _subnetwork(st, idx)
+    L2 = network.triangle_loops(pairs_f)
+    n_loop_err = ctx.new_array("n_loop_err", st.shape)
+    n_noloop = ctx.new_array("n_ifg_noloop", st.shape)
+    loop_rms_pix = ctx.new_array("loop_rms", st.shape)
+    n_valid_f = ctx.new_array("n_valid_final", st.shape, "i4", 0)
+    bar = ctx.bar(len(bl), "1-2 pixels")
+    for rows, cols in bl:
+        u = st.read("unw", rows, cols, idx).reshape(idx.size, -1)
+        u = u - off0[keep_loop][:, None]
+        valid = np.isfinite(u)
+        shp = (rows.stop - rows.start, cols.stop - cols.start)
+        if L2.shape[0]:
+            lp = loops.loop_phase(u, L2)
+            ne, nn, lr = loops.pixel_loop_stats(lp, L2, valid, err_threshold=lcfg.pixel_loop_threshold)
+        else:
+            ne, nn, lr = np.zeros(valid.shape[1]), valid.sum(0), np.full(valid.shape[1], np.nan)
+        n_loop_err[rows, cols] = np.asarray(ne, np.float32).reshape(shp)
+        n_noloop[rows, cols] = np.asarray(nn, np.float32).reshape(shp)
+        loop_rms_pix[rows, cols] = np.asarray(lr, np.float32).reshape(shp)
+        n_valid_f[rows, cols] = valid.sum(0).reshape(shp)
+        bar.update(1)
+    bar.close()
+
+    # the one reference area of the run
+    if lcfg.ref:
+        ref = _user_ref(ctx, lcfg.ref)
+        how = "user"
+    else:
+        nvf = ctx.read2d("n_valid_final")
+        lrp = ctx.read2d("loop_rms")
+        ok = nvf >= nvf.max()
+        score = np.where(np.isfinite(lrp), lrp, np.inf)
+        score = np.where(np.isfinite(coh_all), score - 1e-3 * coh_all, score)
+        ref = loops.choose_reference(score, ok, size=lcfg.ref_size)
+        how = "auto"
+    offsets = _ref_offsets(st, idx, ref)
+    if not np.all(np.isfinite(offsets)):
+        names = [st.pair_names()[i] for i in idx[~np.isfinite(offsets)]]
+        raise InputError(st.path, f"reference area {_ref_str(ref)} has no valid pixel in pair(s) {', '.join(names[:5])}")
+    log.info("1-2: %d bad pairs dropped; reference area rows %d:%d cols %d:%d (%s)", bad_mask.sum(), *ref, how)
+    return {
+        "pairs_in": idx_qc.tolist(), "loop_rms": np.nan_to_num(loop_rms, nan=-1).tolist(),
+        "loops": _loop_members(L, idx_qc), "bad": idx_qc[bad_mask].tolist(),
+        "no_loop": idx_qc[np.asarray(bad.no_loop, bool)].tolist(),
+        "n_loops": np.asarray(bad.n_loops).tolist(), "n_bad_loops": np.asarray(bad.n_bad_loops).tolist(),
+        "pairs": idx.tolist(), "epochs": epochs_f.tolist(), "ref": list(map(int, ref)), "ref_how": how,
+        "ref_offsets": offsets.tolist(),
+    }
+
+
+def step_invert(ctx: Context) -> dict[str, Any]:
+    """Step 1-3: NSBAS inversion per block; cumulative displacement, velocity, network statistics."""
+    st = ctx.stack
+    icfg = ctx.cfg.invert
+    lres = ctx.result("loops")
+    idx = np.asarray(lres["pairs"], np.intp)
+    epochs = np.asarray(lres["epochs"], np.int64)
+    pairs = _pairs_in(st, idx, epochs)
+    offsets = np.asarray(lres["ref_offsets"])
+    ne = epochs.size
+    t = years_since_first(epochs)
+    conv = phase_to_mm(st.wavelength)
+    min_pairs = int(math.ceil(icfg.min_pairs_factor * ne))
+    cum = ctx.new_array("cum", (ne, *st.shape))
+    gap_a = ctx.new_array("gap", (ne - 1, *st.shape), "i1", 0)
+    outs = {n: ctx.new_array(n, st.shape) for n in
+            ("vel", "vintercept", "resid_rms", "n_unw", "coh_avg", "n_gap", "maxTlen")}
+    if icfg.annual:
+        outs["amp_annual"] = ctx.new_array("amp_annual", st.shape)
+    n_solved = 0
+    n_patterns = 0
+    bl = ctx.blocks()
+    bar = ctx.bar(len(bl), "1-3 invert")
+    for rows, cols in bl:
+        shp = (rows.stop - rows.start, cols.stop - cols.start)
+        u = st.read("unw", rows, cols, idx).reshape(idx.size, -1)
+        c = st.read("coh", rows, cols, idx).reshape(idx.size, -1)
+        ifg = (u - offsets[:, None]) * conv
+        valid = np.isfinite(ifg)
+        weights = _coh_weights(c) if icfg.coh_weight else None
+        res = invert_nsbas(ifg, pairs, t, gamma=icfg.gamma, annual=icfg.annual, weights=weights,
+                           min_pairs=min_pairs)
+        cblk = np.asarray(res.cum, np.float32)
+        cum[:, rows, cols] = cblk.reshape(ne, *shp)
+        vel, icpt = fit_linear(cblk, t)
+        gaps = network.gaps(pairs, ne, valid)
+        outs["vel"][rows, cols] = np.asarray(vel, np.float32).reshape(shp)
+        outs["vintercept"][rows, cols] = np.asarray(icpt, np.float32).reshape(shp)
+        outs["resid_rms"][rows, cols] = np.asarray(res.resid_rms, np.float32).reshape(shp)
+        outs["n_unw"][rows, cols] = valid.sum(0).reshape(shp).astype(np.float32)
+        with np.errstate(invalid="ignore"):
+            outs["coh_avg"][rows, cols] = np.nanmean(c, axis=0).reshape(shp) if c.size else np.nan
+        outs["n_gap"][rows, cols] = gaps.sum(0).reshape(shp).astype(np.float32)
+        outs["maxTlen"][rows, cols] = np.asarray(network.max_tlen(gaps, t), np.float32).reshape(shp)
+        gap_a[:, rows, cols] = gaps.reshape(ne - 1, *shp).astype(np.int8)
+        if icfg.annual and res.annual_amp is not None:
+            outs["amp_annual"][rows, cols] = np.asarray(res.annual_amp, np.float32).reshape(shp)
+        n_solved += int(np.asarray(res.solved).sum())
+        bar.update(1)
+    bar.close()
+    if n_solved == 0:
+        raise NetworkError(f"{st.path}: no pixel has the {min_pairs} valid pairs the inversion needs "
+                           f"(min_pairs_factor {icfg.min_pairs_factor} x {ne} epochs)")
+    log.info("1-3: %d pixels solved (%d epochs, %d pairs)", n_solved, ne, idx.size)
+    return {"n_solved": n_solved, "min_pairs": min_pairs, "n_patterns": n_patterns,
+            "network_gaps": np.flatnonzero(network.gaps(pairs, ne)).tolist()}
+
+
+def step_vstd(ctx: Context) -> dict[str, Any]:
+    """Step 1-4: bootstrap standard deviation of the velocity, per block."""
+    st = ctx.stack
+    epochs = np.asarray(ctx.result("loops")["epochs"])
+    t = years_since_first(epochs)
+    cum = ctx.work["cum"]
+    out = ctx.new_array("vstd", st.shape)
+    bl = ctx.blocks()
+    bar = ctx.bar(len(bl), "1-4 vstd")
+    for rows, cols in bl:
+        c = np.asarray(cum[:, rows, cols])
+        shp = c.shape[1:]
+        v = bootstrap_vstd(c.reshape(c.shape[0], -1), t, n_boot=ctx.cfg.vstd.n_boot, rng=ctx.cfg.vstd.seed)
+        out[rows, cols] = np.asarray(v, np.float32).reshape(shp)
+        bar.update(1)
+    bar.close()
+    return {"n_boot": ctx.cfg.vstd.n_boot}
+
+
+def step_mask(ctx: Context) -> dict[str, Any]:
+    """Step 1-5: spatio-temporal consistency and the noisy-pixel mask with a per-criterion breakdown."""
+    st = ctx.stack
+    ne = len(ctx.result("loops")["epochs"])
+    cum = ctx.work["cum"]
+    stc_a = ctx.new_array("stc", st.shape)
+    ny, nx = st.shape
+    bl = ctx.blocks()
+    bar = ctx.bar(len(bl), "1-5 stc")
+    for rows, cols in bl:
+        r0, r1 = max(rows.start - 1, 0), min(rows.stop + 1, ny)
+        c0, c1 = max(cols.start - 1, 0), min(cols.stop + 1, nx)
+        c = np.asarray(cum[:, r0:r1, c0:c1])
+        s = maskmod.stc(c)
+        stc_a[rows, cols] = s[rows.start - r0: rows.start - r0 + rows.stop - rows.start,
+                              cols.start - c0: cols.start - c0 + cols.stop - cols.start]
+        bar.update(1)
+    bar.close()
+    m = ctx.cfg.mask
+    thresholds = {"coh_avg": m.coh_avg, "n_unw": None if m.n_unw_factor is None else m.n_unw_factor * ne,
+                  "vstd": m.vstd, "maxTlen": m.maxTlen, "n_gap": m.n_gap, "stc": m.stc,
+                  "n_ifg_noloop": m.n_ifg_noloop, "n_loop_err": m.n_loop_err, "resid_rms": m.resid_rms}
+    indices = {k: ctx.read2d(k) for k in thresholds}
+    vel = ctx.read2d("vel")
+    if any(v is not None for v in thresholds.values()):
+        res = maskmod.apply_thresholds(indices, thresholds)
+        keep = np.asarray(res.mask, bool) & np.isfinite(vel)
+        removed = {k: int(np.asarray(v).sum()) for k, v in res.removed.items()}
+        warns = list(res.warnings)
+    else:
+        keep, removed, warns = np.isfinite(vel), {}, []
+    mask_a = ctx.new_array("mask", st.shape)
+    mask_a[:] = np.where(np.isfinite(vel), keep.astype(np.float32), np.nan)
+    n_valid = int(np.isfinite(vel).sum())
+    n_kept = int(keep.sum())
+    if n_valid and n_kept == 0:
+        warns.append("the mask removes every solved pixel: check the thresholds (info/15mask_stats.txt)")
+        log.warning("1-5: THE MASK REMOVES EVERY PIXEL: check the thresholds in info/15mask_stats.txt")
+    return {"thresholds": thresholds, "removed": removed, "n_valid": n_valid, "n_kept": n_kept,
+            "warnings": warns}
+
+
+def step_filter(ctx: Context) -> dict[str, Any]:
+    """Step 1-6: optional ramp / height term per epoch, then the spatio-temporal filter.
+
+    The same stages as :func:`kansho.filters.spatiotemporal_filter`, in passes that keep memory at
+    one epoch or one block: (1) per epoch, the ramp / height surface (relative to the first
+    epoch) is removed; (2) per block, the temporal high-pass; (3) per epoch, the spatial
+    low-pass of the high-passed series (the atmosphere estimate) is removed and the series is put
+    back on the run's reference area.
+    """
+    st = ctx.stack
+    fcfg = ctx.cfg.filter
+    lres = ctx.result("loops")
+    epochs = np.asarray(lres["epochs"])
+    ne = epochs.size
+    t = years_since_first(epochs)
+    sigma_yr = fcfg.sigma_yr if fcfg.sigma_yr is not None else 3.0 * (t[-1] / max(ne - 1, 1))
+    dx_km, dy_km = st.grid.pixel_size_km()
+    r0, r1, c0, c1 = lres["ref"]
+    cum = ctx.work["cum"]
+    keep = ctx.read2d("mask") == 1
+    hgt = st.read2d("hgt") if fcfg.hgt_corr else None
+    if hgt is not None and not np.isfinite(hgt).any():
+        log.warning("1-6: no height in the stack; height-correlated term not removed")
+        hgt = None
+    base = ctx.new_array("filt_base", (ne, *st.shape))
+    surface0 = None
+    bar = ctx.bar(ne, "1-6 ramp")
+    for e in range(ne):
+        img = np.asarray(cum[e], np.float64)
+        if fcfg.deramp or hgt is not None:
+            surf, _ = filters.epoch_surface(img, keep, fcfg.deramp or None, hgt)
+            surface0 = surf if surface0 is None else surface0
+            img = img - (surf - surface0)
+        base[e] = img
+        bar.update(1)
+    bar.close()
+    hp = ctx.new_array("filt_hp", (ne, *st.shape))
+    bl = ctx.blocks()
+    bar = ctx.bar(len(bl), "1-6 temporal")
+    for rows, cols in bl:
+        b = np.asarray(base[:, rows, cols], np.float64)
+        b = np.where(keep[rows, cols][None], b, np.nan)
+        h = filters.temporal_highpass(b.reshape(ne, -1), t, sigma_yr, order=fcfg.temporal_order)
+        hp[:, rows, cols] = h.reshape(b.shape)
+        bar.update(1)
+    bar.close()
+    cf = ctx.new_array("cum_filt", (ne, *st.shape))
+    sig = (sigma_to_px(fcfg.sigma_km, dy_km), sigma_to_px(fcfg.sigma_km, dx_km))
+    aps0 = None
+    bar = ctx.bar(ne, "1-6 spatial")
+    for e in range(ne):
+        aps = filters.gaussian_nan(np.asarray(hp[e]), *sig, fill=True)
+        aps0 = aps if aps0 is None else aps0
+        img = np.asarray(base[e]) - np.nan_to_num(aps - aps0, nan=0.0)
+        corr = (img - np.asarray(cum[e]))[r0:r1, c0:c1]  # keep the run's reference area unchanged
+        if np.isfinite(corr).any():
+            img = img - np.nanmean(corr)
+        cf[e] = img
+        bar.update(1)
+    bar.close()
+    vf = ctx.new_array("vel_filt", st.shape)
+    for rows, cols in bl:
+        c = np.asarray(cf[:, rows, cols])
+        v, _ = fit_linear(c.reshape(ne, -1), t)
+        vf[rows, cols] = np.asarray(v, np.float32).reshape(c.shape[1:])
+    for name in ("filt_base", "filt_hp"):
+        del ctx.work[name]
+    return {"sigma_km": fcfg.sigma_km, "sigma_yr": sigma_yr, "deramp": fcfg.deramp, "hgt_corr": fcfg.hgt_corr}
+
+
+def sigma_to_px(sigma_km: float, pixel_km: float) -> float:
+    """Gaussian width in pixels for a width in km."""
+    return sigma_km / pixel_km if pixel_km > 0 else 0.0
+
+
+def step_outputs(ctx: Context) -> dict[str, Any]:
+    """Write results/*.tif, cum.h5, cum_filt.h5, info/, plots/ and report.html."""
+    from kansho.outputs import write_outputs
+
+    return write_outputs(ctx)
+
+
+STEP_FUNCS: dict[str, Callable[[Context], dict[str, Any]]] = {
+    "ingest": step_ingest, "qc": step_qc, "loops": step_loops, "invert": step_invert, "vstd": step_vstd,
+    "mask": step_mask, "filter": step_filter, "outputs": step_outputs,
+}
+
+# ------------------------------------------------------------------------------------ running
+
+
+def run_timeseries(
+    input_path: str | Path | None,
+    out: str | Path,
+    cfg: RunConfig | None = None,
+    *,
+    steps: Sequence[str] | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> Context:
+    """Run the whole chain (or ``steps``) from ``input_path`` into ``out``; resume where possible.
+
+    A step is skipped when its recorded hash (options, inputs, upstream steps) is unchanged and
+    ``force`` is false. Returns the :class:`Context` (state, timings) of the run.
+    """
+    cfg = cfg or RunConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = Context(out=out, cfg=cfg, input_path=None if input_path is None else Path(input_path), progress=progress)
+    if ctx.state_path.exists():
+        ctx.state = json.loads(ctx.state_path.read_text())
+    wanted = list(STEPS) if not steps else list(steps)
+    for s in wanted:
+        if s not in STEPS:
+            raise ConfigError(f"unknown step {s!r}; steps are {', '.join(STEPS)}")
+    fingerprint = _fingerprint(ctx)
+    upstream = ""
+    for step in STEPS:
+        opts = step_options(cfg, _STEP_SECTIONS[step]) if _STEP_SECTIONS[step] else {}
+        if step == "filter" or step == "outputs":
+            opts["block"] = cfg.block_size
+        h = hashlib.sha256(json.dumps([step, opts, upstream, fingerprint if step == "ingest" else ""],
+                                      sort_keys=True, default=str).encode()).hexdigest()[:16]
+        upstream = h
+        rec = ctx.state.get(step)
+        done = rec is not None and rec.get("hash") == h
+        if step not in wanted:
+            if not done:
+                raise ConfigError(f"step {step} ({LICSBAS_STEP[step]}) has not run with these inputs and options; "
+                                  f"include it in --steps")
+            continue
+        if done and not force:
+            log.info("step %s (%s): up to date, skipped", step, LICSBAS_STEP[step])
+            ctx.timings[step] = 0.0
+            continue
+        log.info("step %s (%s) ...", step, LICSBAS_STEP[step])
+        t0 = time.perf_counter()
+        ctx.state.pop(step, None)
+        result = STEP_FUNCS[step](ctx)
+        dt = time.perf_counter() - t0
+        ctx.timings[step] = dt
+        ctx.state[step] = {"hash": h, "result": result, "seconds": round(dt, 3)}
+        if step == "ingest":
+            ctx.state[step]["fingerprint"] = fingerprint
+        write_json_atomic(ctx.state_path, ctx.state)
+        log.info("step %s done in %.1f s", step, dt)
+    return ctx
+
+
+def _fingerprint(ctx: Context) -> str:
+    if ctx.input_path is None:
+        rec = ctx.state.get("ingest")
+        if rec is None:
+            raise InputError(ctx.out, "no previous run here: give the input folder")
+        return str(rec.get("fingerprint", ""))
+    inputs = _inputs(ctx)
+    fp = input_fingerprint(inputs)
+    return fp
+
+
+def _inputs(ctx: Context) -> Any:
+    cached = getattr(ctx, "_inputs_cache", None)
+    if cached is None:
+        assert ctx.input_path is not None
+        cached = discover_inputs(ctx.input_path)
+        validate_inputs(cached)
+        ctx._inputs_cache = cached  # type: ignore[attr-defined]
+    return cached
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _pair_index(st: Stack) -> npt.NDArray[np.intp]:
+    lookup = {int(e): i for i, e in enumerate(st.epochs)}
+    return np.array([[lookup[int(a)], lookup[int(b)]] for a, b in zip(st.date1, st.date2, strict=True)], np.intp)
+
+
+def _subnetwork(st: Stack, idx: npt.NDArray[np.intp]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
+    """Epochs used by the pairs ``idx`` and the pairs re-indexed to those epochs."""
+    epochs = np.unique(np.concatenate([st.date1[idx], st.date2[idx]])) if idx.size else np.array([], np.int64)
+    return epochs, _pairs_in(st, idx, epochs)
+
+
+def _pairs_in(st: Stack, idx: npt.NDArray[np.intp], epochs: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
+    pos = {int(e): i for i, e in enumerate(epochs)}
+    return np.array([[pos[int(st.date1[i])], pos[int(st.date2[i])]] for i in idx], np.intp).reshape(-1, 2)
+
+
+def _ref_offsets(st: Stack, idx: npt.NDArray[np.intp], ref: Sequence[int]) -> npt.NDArray[np.float64]:
+    r0, r1, c0, c1 = ref
+    w = st.read("unw", slice(r0, r1), slice(c0, c1), idx).reshape(idx.size, -1)
+    return np.asarray(loops.reference_offsets(w), np.float64)
+
+
+def _ref_str(ref: Sequence[int]) -> str:
+    r0, r1, c0, c1 = ref
+    return f"{c0}:{c1}/{r0}:{r1}"
+
+
+def _user_ref(ctx: Context, text: str) -> tuple[int, int, int, int]:
+    kind, v = parse_ref(text)
+    ny, nx = ctx.stack.shape
+    if kind == "pixel":
+        x1, x2, y1, y2 = (int(a) for a in v)
+    else:
+        lon1, lon2, lat1, lat2 = v
+        g = ctx.stack.grid
+        ra, ca = g.rowcol(lon1, lat2)
+        rb, cb = g.rowcol(lon2, lat1)
+        y1, y2, x1, x2 = ra, rb + 1, ca, cb + 1
+    if not (0 <= x1 < x2 <= nx and 0 <= y1 < y2 <= ny):
+        raise ConfigError(f"--ref {text}: outside the {nx}x{ny} grid")
+    return y1, y2, x1, x2
+
+
+def _coh_weights(coh: np.ndarray) -> np.ndarray:
+    """Inverse phase variance from coherence (Rodriguez & Martin 1992, one-look form), finite."""
+    g = np.clip(np.nan_to_num(coh, nan=0.05), 0.05, 0.98)
+    return (2.0 * g**2 / (1.0 - g**2)).astype(np.float64)
+
+
+def _loop_members(L: np.ndarray, idx: npt.NDArray[np.intp]) -> list[list[int]]:
+    if L.shape[0] == 0:
+        return []
+    rows = []
+    for r in range(L.shape[0]):
+        members = np.flatnonzero(L[r])
+        rows.append([int(idx[m]) for m in members])
+    return rows

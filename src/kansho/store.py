@@ -1,0 +1,276 @@
+"""The stack store: the on-disk contract between ingest and every later step (Zarr v3).
+
+Layout of ``OUT/stack.zarr`` (documented for users in ``docs/stack_store.md``)::
+
+    unw      (pair, y, x)  float32  unwrapped phase, radians, NaN = no data
+    coh      (pair, y, x)  float32  coherence 0-1, NaN = no data
+    date1    (pair,)       int64    first date of each pair, yyyymmdd
+    date2    (pair,)       int64    second date of each pair, yyyymmdd
+    epoch    (epoch,)      int64    every date of the network, sorted, yyyymmdd
+    bperp    (epoch,)      float64  perpendicular baseline w.r.t. the first epoch (m), NaN if unknown
+    lat      (y,)          float64  latitude of row centres (deg)
+    lon      (x,)          float64  longitude of column centres (deg)
+    los_e, los_n, los_u (y, x) float32  LOS unit vector, ground -> satellite (NaN if not given)
+    hgt      (y, x)        float32  DEM height (m), NaN if not given
+
+Attributes: ``kansho_store_version``, ``grid`` (width, height, GDAL geotransform, crs),
+``wavelength`` (m), ``nlook``, ``source`` (input folder and layout), ``metadata`` (the input's
+metadata.txt / tags), ``provenance`` (kansho version, creation time, input fingerprint).
+Chunks hold the full pair axis and ``block`` x ``block`` pixels, so a step reads a spatial block
+with the whole time axis in one go. The store is written to ``stack.zarr.partial`` and renamed
+when complete, so a ``stack.zarr`` that exists is whole.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import zarr
+
+from kansho import __version__
+from kansho.errors import InputError
+from kansho.grid import Grid
+from kansho.io.geotiff import read_raster
+from kansho.io.inputs import InputSet
+from kansho.io.multilook import multilook
+
+log = logging.getLogger(__name__)
+
+STORE_VERSION = 1
+STACK_NAME = "stack.zarr"
+
+
+@dataclass(frozen=True)
+class Stack:
+    """An opened, complete stack store (read-only view with the metadata decoded)."""
+
+    path: Path
+    group: zarr.Group
+    grid: Grid
+    date1: npt.NDArray[np.int64]
+    date2: npt.NDArray[np.int64]
+    epochs: npt.NDArray[np.int64]
+    bperp: npt.NDArray[np.float64]
+    wavelength: float
+    attrs: dict[str, Any]
+
+    @property
+    def n_pair(self) -> int:
+        return int(self.date1.size)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.grid.shape
+
+    def pair_names(self) -> list[str]:
+        return [f"{a}_{b}" for a, b in zip(self.date1, self.date2, strict=True)]
+
+    def read(self, name: str, rows: slice, cols: slice, pairs: npt.NDArray[np.intp] | None = None) -> np.ndarray:
+        """Read ``unw``/``coh`` (pair, rows, cols) optionally for a subset of pair indices."""
+        arr = self.group[name]
+        block = np.asarray(arr[:, rows, cols])
+        return block if pairs is None else block[pairs]
+
+    def read2d(self, name: str) -> npt.NDArray[np.float32]:
+        return np.asarray(self.group[name][:])
+
+
+def blocks(shape: tuple[int, int], size: int) -> Iterator[tuple[slice, slice]]:
+    """Spatial blocks ``(rows, cols)`` of at most ``size`` x ``size`` covering ``shape``."""
+    ny, nx = shape
+    for r0 in range(0, ny, size):
+        for c0 in range(0, nx, size):
+            yield slice(r0, min(r0 + size, ny)), slice(c0, min(c0 + size, nx))
+
+
+def input_fingerprint(inputs: InputSet) -> str:
+    """A hash of the input files' names, sizes and modification times (changes when data change)."""
+    h = hashlib.sha256()
+    files: list[Path] = []
+    for p in inputs.pairs:
+        files.append(p.unw)
+        if p.cc is not None:
+            files.append(p.cc)
+    files.extend(v for v in inputs.geometry.values() if v is not None)
+    for f in sorted(files):
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:16]
+
+
+def _read_coherence(path: Path, window: tuple[slice, slice]) -> npt.NDArray[np.float32]:
+    raw = read_raster(path, window, dtype=np.float64, nodata_to_nan=False)
+    # the reader casts; decide the scale from the file's values: uint8 LiCSAR coherence exceeds 1
+    finite = raw[np.isfinite(raw)]
+    if finite.size and finite.max() > 1.0 + 1e-6:
+        out = (raw / 255.0).astype(np.float32)
+    else:
+        out = raw.astype(np.float32)
+    out[(raw == 0) | ~np.isfinite(raw)] = np.nan
+    return out
+
+
+def _read_unw(path: Path, window: tuple[slice, slice]) -> npt.NDArray[np.float32]:
+    out = read_raster(path, window, dtype=np.float32)
+    out[out == 0] = np.nan
+    return out
+
+
+def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_looks: float = 0.5,
+                 block: int = 256, progress: bool = True) -> Stack:
+    """Ingest an :class:`InputSet` into ``out_dir/stack.zarr`` (Step 0-2), multilooking by ``nlook``.
+
+    The input is read in strips of ``block`` output rows (``block * nlook`` input rows) with every
+    pair, so memory is bounded by ``n_pair * block * nlook * width * 4`` bytes per array.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / STACK_NAME
+    tmp = out_dir / (STACK_NAME + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    grid_in = inputs.grid
+    grid = grid_in.multilooked(nlook) if nlook > 1 else grid_in
+    if grid.width < 1 or grid.height < 1:
+        raise InputError(inputs.root, f"grid {grid_in.width}x{grid_in.height} is smaller than --nlook {nlook}")
+    npair = len(inputs.pairs)
+    ny, nx = grid.shape
+    chunk = (npair, min(block, ny), min(block, nx))
+    g = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+    unw = g.create_array("unw", shape=(npair, ny, nx), chunks=chunk, dtype="f4", fill_value=np.nan,
+                         dimension_names=["pair", "y", "x"])
+    coh = g.create_array("coh", shape=(npair, ny, nx), chunks=chunk, dtype="f4", fill_value=np.nan,
+                         dimension_names=["pair", "y", "x"])
+    unw.attrs.update(units="radians", long_name="unwrapped interferometric phase")
+    coh.attrs.update(units="1", long_name="interferometric coherence")
+    d1 = np.array([p.date1 for p in inputs.pairs], dtype=np.int64)
+    d2 = np.array([p.date2 for p in inputs.pairs], dtype=np.int64)
+    epochs = np.asarray(inputs.epochs, dtype=np.int64)
+    bperp = np.array([inputs.bperp.get(int(e), np.nan) for e in epochs], dtype=np.float64)
+    if np.isfinite(bperp[0]):
+        bperp = bperp - bperp[0]
+    for name, values, dim in (("date1", d1, "pair"), ("date2", d2, "pair"), ("epoch", epochs, "epoch"),
+                              ("bperp", bperp, "epoch"), ("lat", grid.lat(), "y"), ("lon", grid.lon(), "x")):
+        a = g.create_array(name, shape=values.shape, dtype=values.dtype, dimension_names=[dim])
+        a[:] = values
+
+    strips = list(range(0, ny, block))
+    bar = _progress(total=len(strips) * npair, desc="ingest", enabled=progress)
+    for r0 in strips:
+        r1 = min(r0 + block, ny)
+        win = (slice(r0 * nlook, r1 * nlook), slice(0, nx * nlook))
+        u_strip = np.full((npair, r1 - r0, nx), np.nan, np.float32)
+        c_strip = np.full((npair, r1 - r0, nx), np.nan, np.float32)
+        for k, p in enumerate(inputs.pairs):
+            u = _read_unw(p.unw, win)
+            u_strip[k] = multilook(u, nlook, min_valid=min_valid_looks) if nlook > 1 else u
+            if p.cc is not None:
+                c = _read_coherence(p.cc, win)
+                c_strip[k] = multilook(c, nlook, min_valid=min_valid_looks) if nlook > 1 else c
+            bar.update(1)
+        unw[:, r0:r1, :] = u_strip
+        coh[:, r0:r1, :] = c_strip
+    bar.close()
+
+    for name in ("los_e", "los_n", "los_u", "hgt"):
+        key = {"los_e": "E", "los_n": "N", "los_u": "U", "hgt": "hgt"}[name]
+        src = inputs.geometry.get(key)
+        a = g.create_array(name, shape=(ny, nx), chunks=(min(block * 4, ny), min(block * 4, nx)), dtype="f4",
+                           fill_value=np.nan, dimension_names=["y", "x"])
+        if src is not None:
+            full = (slice(0, ny * nlook), slice(0, nx * nlook))
+            v = read_raster(src, full, dtype=np.float32)
+            if key != "hgt":
+                v[v == 0] = np.nan
+            a[:] = multilook(v, nlook, min_valid=min_valid_looks) if nlook > 1 else v
+        elif key in inputs.los:  # a fixed LOS from incidence and heading (no E/N/U rasters)
+            a[:] = np.full((ny, nx), inputs.los[key], np.float32)
+    a_units = {"los_e": "1", "los_n": "1", "los_u": "1", "hgt": "m"}
+    for name, u in a_units.items():
+        g[name].attrs["units"] = u
+
+    g.attrs.update(
+        kansho_store_version=STORE_VERSION,
+        grid=grid.to_dict(),
+        wavelength=float(inputs.wavelength),
+        nlook=int(nlook),
+        source={"path": str(inputs.root), "layout": inputs.layout},
+        metadata={str(k): str(v) for k, v in inputs.metadata.items()},
+        provenance={
+            "kansho_version": __version__,
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "input_fingerprint": input_fingerprint(inputs),
+        },
+    )
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    log.info("stack store %s: %d pairs, %d epochs, %dx%d px", final, npair, epochs.size, nx, ny)
+    return open_stack(out_dir)
+
+
+def open_stack(path: Path) -> Stack:
+    """Open ``path`` (a run folder or the ``stack.zarr`` itself) and check the contract."""
+    p = Path(path)
+    if p.name != STACK_NAME:
+        p = p / STACK_NAME
+    if not p.exists():
+        raise InputError(p, "no stack store here (run ingest first)")
+    g = zarr.open_group(str(p), mode="r")
+    attrs = dict(g.attrs)
+    if attrs.get("kansho_store_version") != STORE_VERSION:
+        raise InputError(p, f"unsupported stack store version {attrs.get('kansho_store_version')!r}")
+    return Stack(
+        path=p,
+        group=g,
+        grid=Grid.from_dict(attrs["grid"]),
+        date1=np.asarray(g["date1"][:]),
+        date2=np.asarray(g["date2"][:]),
+        epochs=np.asarray(g["epoch"][:]),
+        bperp=np.asarray(g["bperp"][:]),
+        wavelength=float(attrs["wavelength"]),
+        attrs=attrs,
+    )
+
+
+def open_dataset(path: Path) -> Any:
+    """The stack store as a lazy :class:`xarray.Dataset` (for users and notebooks)."""
+    import xarray as xr
+
+    p = Path(path)
+    if p.name != STACK_NAME:
+        p = p / STACK_NAME
+    return xr.open_zarr(str(p), consolidated=False)
+
+
+def _progress(total: int, desc: str, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, unit="it")
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=_json_default))
+    tmp.replace(path)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o))
