@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,9 +142,7 @@ def step_qc(ctx: Context) -> dict[str, Any]:
         coh_sum += cs
         n_foot += nt
         nvalid_pix[rows, cols] = np.isfinite(u).sum(axis=0)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            cohavg_pix[rows, cols] = np.nanmean(c, axis=0)
+        cohavg_pix[rows, cols] = _nanmean0(c)
         bar.update(1)
     bar.close()
     if n_foot == 0:
@@ -295,8 +292,7 @@ def step_invert(ctx: Context) -> dict[str, Any]:
         outs["vintercept"][rows, cols] = np.asarray(icpt, np.float32).reshape(shp)
         outs["resid_rms"][rows, cols] = np.asarray(res.resid_rms, np.float32).reshape(shp)
         outs["n_unw"][rows, cols] = valid.sum(0).reshape(shp).astype(np.float32)
-        with np.errstate(invalid="ignore"):
-            outs["coh_avg"][rows, cols] = np.nanmean(c, axis=0).reshape(shp) if c.size else np.nan
+        outs["coh_avg"][rows, cols] = _nanmean0(c).reshape(shp)
         outs["n_gap"][rows, cols] = gaps.sum(0).reshape(shp).astype(np.float32)
         outs["maxTlen"][rows, cols] = np.asarray(network.max_tlen(gaps, t), np.float32).reshape(shp)
         gap_a[:, rows, cols] = gaps.reshape(ne - 1, *shp).astype(np.int8)
@@ -587,6 +583,14 @@ def _user_ref(ctx: Context, text: str) -> tuple[int, int, int, int]:
     if not (0 <= x1 < x2 <= nx and 0 <= y1 < y2 <= ny):
         raise ConfigError(f"--ref {text}: outside the {nx}x{ny} grid")
     return y1, y2, x1, x2
+
+
+def _nanmean0(a: np.ndarray) -> np.ndarray:
+    """Mean over axis 0 ignoring NaN; NaN (without a warning) where every value is NaN."""
+    fin = np.isfinite(a)
+    n = fin.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, np.where(fin, a, 0.0).sum(axis=0) / n, np.nan)
 
 
 def _coh_weights(coh: np.ndarray) -> np.ndarray:

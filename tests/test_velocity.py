@@ -1,0 +1,163 @@
+"""Tests for kansho.velocity: NaN-aware line/seasonal fits and the bootstrap velocity std."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kansho import velocity
+from kansho.velocity import bootstrap_vstd, fit_linear, fit_seasonal
+
+
+def _series_with_nans(seed: int, n: int = 30, npix: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.uniform(0, 5, n))
+    t -= t[0]
+    y = rng.normal(0, 10, (n, npix)) + rng.normal(0, 20, npix) * t[:, None]
+    y[rng.random(y.shape) < 0.3] = np.nan
+    return y, t
+
+
+def test_fit_linear_matches_polyfit() -> None:
+    y, t = _series_with_nans(0)
+    y[:, 0] = np.nan  # all NaN
+    y[:, 1] = np.nan
+    y[3, 1] = 1.0  # one valid epoch
+    vel, icpt = fit_linear(y, t)
+    assert np.isnan(vel[:2]).all() and np.isnan(icpt[:2]).all()
+    for px in range(2, y.shape[1]):
+        ok = np.isfinite(y[:, px])
+        slope, inter = np.polyfit(t[ok], y[ok, px], 1)
+        assert vel[px] == pytest.approx(slope, rel=1e-10, abs=1e-10)
+        assert icpt[px] == pytest.approx(inter, rel=1e-10, abs=1e-9)
+
+
+def test_fit_linear_one_pixel_and_same_time() -> None:
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    vel, icpt = fit_linear(3.0 * t - 1.0, t)
+    assert vel.shape == (1,)
+    assert vel[0] == pytest.approx(3.0) and icpt[0] == pytest.approx(-1.0)
+    y = np.array([[np.nan], [1.0], [np.nan], [np.nan]])
+    assert np.isnan(fit_linear(y, t)[0][0])
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    v=st.floats(-100, 100),
+    c=st.floats(-100, 100),
+    t0=st.floats(0, 2000),
+)
+def test_fit_linear_adding_a_line_adds_its_slope(seed: int, v: float, c: float, t0: float) -> None:
+    y, t = _series_with_nans(seed, n=12, npix=8)
+    t = t + t0  # also away from zero
+    base_v, base_c = fit_linear(y, t)
+    new_v, new_c = fit_linear(y + v * t[:, None] + c, t)
+    ok = np.isfinite(base_v)
+    np.testing.assert_allclose(new_v[ok], base_v[ok] + v, rtol=1e-8, atol=1e-6)
+    scale = 1 + abs(v) * (t0 + 5)
+    np.testing.assert_allclose(new_c[ok], base_c[ok] + c, rtol=1e-8, atol=1e-6 * scale)
+
+
+def test_fit_seasonal_recovers_noiseless_truth_and_matches_lstsq() -> None:
+    rng = np.random.default_rng(1)
+    n, npix = 40, 60
+    t = np.sort(rng.uniform(0, 4, n))
+    v = rng.normal(0, 20, npix)
+    c = rng.normal(0, 5, npix)
+    amp = rng.uniform(0.5, 10, npix)
+    ph = rng.uniform(-np.pi, np.pi, npix)
+    y = v * t[:, None] + c + amp * np.cos(2 * np.pi * t[:, None] - ph)
+    y[rng.random(y.shape) < 0.3] = np.nan
+    y[:, 0] = np.nan
+    y[:, 1] = np.nan
+    y[:3, 1] = [1.0, 2.0, 3.0]  # three epochs: too few for four terms
+    out = fit_seasonal(y, t)
+    assert set(out) == {"vel", "intercept", "annual_amp", "annual_phase"}
+    for key in out:
+        assert np.isnan(out[key][:2]).all()
+    np.testing.assert_allclose(out["vel"][2:], v[2:], rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(out["intercept"][2:], c[2:], rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(out["annual_amp"][2:], amp[2:], rtol=1e-8)
+    dphase = np.angle(np.exp(1j * (out["annual_phase"][2:] - ph[2:])))
+    np.testing.assert_allclose(dphase, 0, atol=1e-7)
+    # with noise: compare with numpy.linalg.lstsq per pixel
+    yn = y + rng.normal(0, 2, y.shape)
+    outn = fit_seasonal(yn, t)
+    for px in range(2, npix):
+        ok = np.isfinite(yn[:, px])
+        x = np.stack([t, np.ones(n), np.sin(2 * np.pi * t), np.cos(2 * np.pi * t)], axis=1)[ok]
+        coef = np.linalg.lstsq(x, yn[ok, px], rcond=None)[0]
+        assert outn["vel"][px] == pytest.approx(coef[0], rel=1e-8, abs=1e-8)
+        assert outn["intercept"][px] == pytest.approx(coef[1], rel=1e-8, abs=1e-8)
+        assert outn["annual_amp"][px] == pytest.approx(np.hypot(coef[2], coef[3]), rel=1e-8)
+
+
+def test_fit_seasonal_degenerate_sampling_is_nan() -> None:
+    t = np.arange(8, dtype=float)  # integer years: sin(2πt) = 0, cannot separate the terms
+    y = 2.0 * t + 1.0
+    out = fit_seasonal(y, t)
+    assert np.isnan(out["vel"][0])
+
+
+def _brute_force_vstd(y: np.ndarray, t: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    gen = np.random.default_rng(seed)
+    idx = gen.integers(0, t.size, size=(n_boot, t.size))
+    out = np.full(y.shape[1], np.nan)
+    for px in range(y.shape[1]):
+        vs = []
+        for b in range(n_boot):
+            tt, yy = t[idx[b]], y[idx[b], px]
+            ok = np.isfinite(yy)
+            if ok.sum() >= 2 and np.ptp(tt[ok]) > 0:
+                vs.append(np.polyfit(tt[ok], yy[ok], 1)[0])
+        if len(vs) >= 2:
+            out[px] = np.std(vs, ddof=1)
+    return out
+
+
+def test_bootstrap_vstd_matches_brute_force() -> None:
+    y, t = _series_with_nans(4, n=15, npix=12)
+    y[:, 0] = np.nan
+    y[:, 1] = np.nan
+    y[[2, 9], 1] = [1.0, 2.0]  # two valid epochs: most resamples lack one of them
+    got = bootstrap_vstd(y, t, n_boot=40, rng=7)
+    ref = _brute_force_vstd(y, t, 40, 7)
+    assert got.dtype == np.float32
+    assert np.isnan(got[0])
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-9, equal_nan=True)
+    assert got[1] < 1e-9  # two valid epochs: every defined resample gives the same slope
+
+
+def test_bootstrap_vstd_chunking_and_reproducibility(monkeypatch: pytest.MonkeyPatch) -> None:
+    y, t = _series_with_nans(5, n=20, npix=37)
+    a = bootstrap_vstd(y, t, n_boot=50, rng=3)
+    b = bootstrap_vstd(y, t, n_boot=50, rng=np.random.default_rng(3))
+    np.testing.assert_array_equal(a, b)
+    monkeypatch.setattr(velocity, "_BOOT_CHUNK_ELEMENTS", 50 * 4)  # 4 pixels per chunk
+    c = bootstrap_vstd(y, t, n_boot=50, rng=3)
+    np.testing.assert_allclose(a, c, rtol=1e-6)
+    d = bootstrap_vstd(y, t, n_boot=50, rng=4)
+    assert not np.allclose(a, d)
+
+
+def test_bootstrap_vstd_matches_analytic_slope_std() -> None:
+    rng = np.random.default_rng(2)
+    n, npix, sigma = 60, 400, 5.0
+    t = np.arange(n) * 12 / 365.25
+    y = 30.0 * t[:, None] + rng.normal(0, sigma, (n, npix))
+    vstd = bootstrap_vstd(y, t, n_boot=100, rng=0)
+    analytic = sigma / np.sqrt(np.sum((t - t.mean()) ** 2))
+    ratio = vstd / analytic
+    assert np.isfinite(vstd).all()
+    assert 0.8 < np.median(ratio) < 1.2, np.median(ratio)
+    assert np.mean(np.abs(ratio - 1) < 0.25) > 0.8
+    # a noiseless line has no spread
+    assert np.all(bootstrap_vstd(30.0 * t[:, None] + np.zeros((n, 3)), t) < 1e-6)
+
+
+def test_bootstrap_vstd_bad_n_boot() -> None:
+    with pytest.raises(ValueError):
+        bootstrap_vstd(np.zeros((3, 2)), np.arange(3.0), n_boot=1)
