@@ -55,13 +55,37 @@ def test_unwrapping_errors_found_and_no_clean_pair_dropped(run: Any) -> None:
     ctx, truth = run
     names = ctx.stack.pair_names()
     lres = ctx.result("loops")
-    dropped = {names[i] for i in lres["bad"]}
+    dropped = {names[i] for i in lres["bad"] + lres["bad_noloop"]}
     injected = {f"{a}_{b}" for a, b in np.asarray(truth.unw_error_pairs)}
-    in_loops = {names[i] for i in lres["pairs_in"]} - {names[i] for i in lres["no_loop"]}
-    checkable = injected & in_loops
-    assert checkable, "the simulation should put some injected errors in closed loops"
-    assert checkable <= dropped
+    # every injected (region-wide) error is found: by loop closure, or, for a pair outside every
+    # loop, by its preliminary inversion residual
+    assert injected and injected <= dropped, f"missed: {injected - dropped}"
     assert not (dropped - injected), f"clean pairs dropped: {dropped - injected}"
+    assert {names[i] for i in lres["bad"]} <= injected
+
+
+def test_error_outside_every_loop_is_found_by_residual(tmp_path: Path) -> None:
+    """A long pair in no triangle, with a 2-pi error over a region, is dropped by the residual check."""
+    d = tmp_path / "sim"
+    truth = simulate_frame(d, SimConfig(shape=(60, 60), n_epoch=16, interval_days=24, n_unw_errors=0,
+                                        local_unw_errors=0.0, gap=False), rng=3)
+    ctx0 = run_timeseries(d / "GEOC", tmp_path / "clean", RunConfig(), progress=False, steps=["ingest", "qc", "loops"])
+    lres = ctx0.result("loops")
+    names = ctx0.stack.pair_names()
+    assert lres["bad"] == [] and lres["bad_noloop"] == []  # nothing to find in clean data
+    noloop = [names[i] for i in lres["no_loop"]]
+    assert noloop, "the simulated network has long pairs outside every loop"
+    target = noloop[0]
+    unw = d / "GEOC" / target / f"{target}.geo.unw.tif"
+    with rasterio.open(unw) as src:
+        a = src.read(1)
+        profile = src.profile
+    a[:, : a.shape[1] // 2] += np.where(a[:, : a.shape[1] // 2] != 0, 2 * np.pi, 0).astype(a.dtype)
+    with rasterio.open(unw, "w", **profile) as dst:
+        dst.write(a, 1)
+    ctx = run_timeseries(d / "GEOC", tmp_path / "err", RunConfig(), progress=False, steps=["ingest", "qc", "loops"])
+    assert [names[i] for i in ctx.result("loops")["bad_noloop"]] == [target]
+    del truth
 
 
 def test_epochs_across_gap_are_finite_and_close(run: Any) -> None:

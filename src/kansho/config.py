@@ -49,8 +49,10 @@ class LoopsConfig(_Step):
     pixel_loop_threshold: float = Field(
         math.pi, gt=0.0, le=20.0, description="a loop counts as an error at a pixel if |loop phase| exceeds this (rad)"
     )
-    correct_unwrapping: bool = Field(
-        False, description="instead of dropping a bad pair, correct integer-cycle errors where its loops leave no doubt"
+    noloop_max_frac: float | None = Field(
+        0.1, gt=0.0, le=1.0,
+        description="drop a pair in no loop whose preliminary inversion residual exceeds pi rad at more than "
+        "this fraction of its pixels (an unwrapping error loop closure cannot see); empty = keep them all",
     )
     ref: str | None = Field(
         None,

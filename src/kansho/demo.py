@@ -25,6 +25,7 @@ class Accuracy:
     ``vel_rmse``/``vel_bias``: velocity error (mm/yr) over the masked-in pixels; ``vel_rmse_all``
     over every solved pixel; ``ts_rmse``: RMS displacement error over masked-in pixels and epochs
     (mm); ``ts_rmse_gap``: the same for the two epochs either side of each network gap;
+    ``ts_rmse_filt``/``vel_rmse_filt``: the same for the spatio-temporally filtered series;
     ``coverage``: masked-in fraction of land pixels; ``errors_injected``/``errors_found``/
     ``clean_dropped``: pairs with unwrapping errors injected, dropped by loop closure, and clean
     pairs dropped by loop closure.
@@ -35,6 +36,8 @@ class Accuracy:
     vel_rmse_all: float
     ts_rmse: float
     ts_rmse_gap: float
+    ts_rmse_filt: float
+    vel_rmse_filt: float
     coverage: float
     n_epoch: int
     n_pair_used: int
@@ -49,6 +52,7 @@ class Accuracy:
             f"RMS {self.vel_rmse_all:.2f} mm/yr over all solved pixels\n"
             f"time series     RMS {self.ts_rmse:.2f} mm over {self.n_epoch} epochs; "
             f"{self.ts_rmse_gap:.2f} mm at the epochs beside the network gap\n"
+            f"filtered        time series RMS {self.ts_rmse_filt:.2f} mm, velocity RMS {self.vel_rmse_filt:.2f} mm/yr\n"
             f"coverage        {100 * self.coverage:.1f} % of land pixels kept by the mask\n"
             f"unwrap errors   {self.errors_found} of {self.errors_injected} injected pairs found by loop closure; "
             f"{self.clean_dropped} clean pairs dropped; {self.n_pair_used} pairs used"
@@ -85,13 +89,15 @@ def compare_with_truth(ctx: Context, truth: Any) -> Accuracy:
     stack = ctx.stack
     names = stack.pair_names()
     injected = {f"{a}_{b}" for a, b in np.asarray(truth.unw_error_pairs).reshape(-1, 2)}
-    dropped = {names[i] for i in lres["bad"]}
+    dropped = {names[i] for i in lres["bad"] + lres["bad_noloop"]}
     return Accuracy(
         vel_rmse=_rms(dv[keep]),
         vel_bias=float(np.mean(dv[keep])) if keep.any() else float("nan"),
         vel_rmse_all=_rms(dv[solved]),
         ts_rmse=_rms(dts[:, keep]),
         ts_rmse_gap=_rms(dts[gap_idx][:, keep]) if gap_idx else float("nan"),
+        ts_rmse_filt=_rms((np.asarray(ctx.work["cum_filt"][:], np.float64) - tcum)[:, keep]),
+        vel_rmse_filt=_rms((ctx.read2d("vel_filt") - tvel)[keep]),
         coverage=float(keep[land].mean()) if land.any() else 0.0,
         n_epoch=int(epochs.size),
         n_pair_used=len(lres["pairs"]),

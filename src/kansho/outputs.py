@@ -113,6 +113,8 @@ def dropped_pairs(ctx: Context) -> list[tuple[str, str, str]]:
     nb = dict(zip(pairs_in, lres["n_bad_loops"], strict=True))
     for i in lres["bad"]:
         rows.append((names[i], "1-2", f"unwrapping error: {nb[i]} of {nl[i]} loops bad"))
+    for i in lres.get("bad_noloop", []):
+        rows.append((names[i], "1-2", "unwrapping error in a pair outside every loop (inversion residual > pi)"))
     return rows
 
 
@@ -129,7 +131,7 @@ def _write_info(ctx: Context, info: Path, epochs: np.ndarray) -> None:
     bp = st.bperp
     lines = ["# pair              bperp_m  dt_day  coverage  mean_coh  used  note"]
     used = set(lres["pairs"])
-    bad = set(lres["bad"])
+    bad = set(lres["bad"]) | set(lres["bad_noloop"])
     for i, n in enumerate(names):
         db = bp[pos[int(st.date2[i])]] - bp[pos[int(st.date1[i])]]
         note = qres["reason"][i] or ("loop closure" if i in bad else "")
@@ -144,7 +146,7 @@ def _write_info(ctx: Context, info: Path, epochs: np.ndarray) -> None:
         m = [names[k] for k in members]
         loop_lines.append(f"{'  '.join(m)}  {rms:7.3f}  {'bad' if rms >= thr else ''}")
     _atomic_text(info / "12loop_stats.txt", "\n".join(loop_lines) + "\n")
-    _atomic_text(info / "12bad_ifg.txt", "".join(f"{names[i]}\n" for i in lres["bad"]))
+    _atomic_text(info / "12bad_ifg.txt", "".join(f"{names[i]}\n" for i in lres["bad"] + lres["bad_noloop"]))
     _atomic_text(info / "12no_loop_ifg.txt", "".join(f"{names[i]}\n" for i in lres["no_loop"]))
     r0, r1, c0, c1 = lres["ref"]
     g = st.grid

@@ -201,29 +201,25 @@ def step_loops(ctx: Context) -> dict[str, Any]:
     idx = idx_qc[keep_loop]
     if idx.size < 2:
         raise NetworkError(f"{st.path}: fewer than 2 interferograms left after loop closure")
-    epochs_f, pairs_f = _subnetwork(st, idx)
-    L2 = network.triangle_loops(pairs_f)
-    n_loop_err = ctx.new_array("n_loop_err", st.shape)
-    n_noloop = ctx.new_array("n_ifg_noloop", st.shape)
-    loop_rms_pix = ctx.new_array("loop_rms", st.shape)
-    n_valid_f = ctx.new_array("n_valid_final", st.shape, "i4", 0)
-    bar = ctx.bar(len(bl), "1-2 pixels")
-    for rows, cols in bl:
-        u = st.read("unw", rows, cols, idx).reshape(idx.size, -1)
-        u = u - off0[keep_loop][:, None]
-        valid = np.isfinite(u)
-        shp = (rows.stop - rows.start, cols.stop - cols.start)
-        if L2.shape[0]:
-            lp = loops.loop_phase(u, L2)
-            ne, nn, lr = loops.pixel_loop_stats(lp, L2, valid, err_threshold=lcfg.pixel_loop_threshold)
-        else:
-            ne, nn, lr = np.zeros(valid.shape[1]), valid.sum(0), np.full(valid.shape[1], np.nan)
-        n_loop_err[rows, cols] = np.asarray(ne, np.float32).reshape(shp)
-        n_noloop[rows, cols] = np.asarray(nn, np.float32).reshape(shp)
-        loop_rms_pix[rows, cols] = np.asarray(lr, np.float32).reshape(shp)
-        n_valid_f[rows, cols] = valid.sum(0).reshape(shp)
-        bar.update(1)
-    bar.close()
+    off_of = dict(zip(idx_qc.tolist(), off0.tolist(), strict=True))
+    flagged_noloop: list[int] = []
+    for attempt in range(2):
+        check = attempt == 0 and lcfg.noloop_max_frac is not None
+        epochs_f, pairs_f, L2, big = _pixel_loop_pass(ctx, idx, np.array([off_of[i] for i in idx]), check)
+        if not check:
+            break
+        in_loop = np.abs(L2).sum(axis=0) > 0
+        frac = big[0] / np.maximum(big[1], 1)
+        bad_nl = ~in_loop & (big[1] > 0) & (frac > lcfg.noloop_max_frac)
+        if not bad_nl.any():
+            break
+        flagged_noloop = idx[bad_nl].tolist()
+        log.warning("1-2: %d pair(s) in no loop have an unwrapping error (inversion residual > pi at more "
+                    "than %.0f %% of their pixels): %s", bad_nl.sum(), 100 * lcfg.noloop_max_frac,
+                    ", ".join(st.pair_names()[i] for i in flagged_noloop))
+        idx = idx[~bad_nl]
+    if idx.size < 2:
+        raise NetworkError(f"{st.path}: fewer than 2 interferograms left after loop closure")
 
     # the one reference area of the run
     if lcfg.ref:
@@ -247,6 +243,7 @@ def step_loops(ctx: Context) -> dict[str, Any]:
         "loops": _loop_members(L, idx_qc), "bad": idx_qc[bad_mask].tolist(),
         "no_loop": idx_qc[np.asarray(bad.no_loop, bool)].tolist(),
         "n_loops": np.asarray(bad.n_loops).tolist(), "n_bad_loops": np.asarray(bad.n_bad_loops).tolist(),
+        "bad_noloop": flagged_noloop,
         "pairs": idx.tolist(), "epochs": epochs_f.tolist(), "ref": list(map(int, ref)), "ref_how": how,
         "ref_offsets": offsets.tolist(),
     }
@@ -272,7 +269,6 @@ def step_invert(ctx: Context) -> dict[str, Any]:
     if icfg.annual:
         outs["amp_annual"] = ctx.new_array("amp_annual", st.shape)
     n_solved = 0
-    n_patterns = 0
     bl = ctx.blocks()
     bar = ctx.bar(len(bl), "1-3 invert")
     for rows, cols in bl:
@@ -305,7 +301,7 @@ def step_invert(ctx: Context) -> dict[str, Any]:
         raise NetworkError(f"{st.path}: no pixel has the {min_pairs} valid pairs the inversion needs "
                            f"(min_pairs_factor {icfg.min_pairs_factor} x {ne} epochs)")
     log.info("1-3: %d pixels solved (%d epochs, %d pairs)", n_solved, ne, idx.size)
-    return {"n_solved": n_solved, "min_pairs": min_pairs, "n_patterns": n_patterns,
+    return {"n_solved": n_solved, "min_pairs": min_pairs,
             "network_gaps": np.flatnonzero(network.gaps(pairs, ne)).tolist()}
 
 
@@ -485,6 +481,7 @@ def run_timeseries(
         if s not in STEPS:
             raise ConfigError(f"unknown step {s!r}; steps are {', '.join(STEPS)}")
     fingerprint = _fingerprint(ctx)
+    last_wanted = max(STEPS.index(s) for s in wanted)
     upstream = ""
     for step in STEPS:
         opts = step_options(cfg, _STEP_SECTIONS[step]) if _STEP_SECTIONS[step] else {}
@@ -496,6 +493,8 @@ def run_timeseries(
         rec = ctx.state.get(step)
         done = rec is not None and rec.get("hash") == h
         if step not in wanted:
+            if STEPS.index(step) > last_wanted:
+                break
             if not done:
                 raise ConfigError(f"step {step} ({LICSBAS_STEP[step]}) has not run with these inputs and options; "
                                   f"include it in --steps")
@@ -540,6 +539,55 @@ def _inputs(ctx: Context) -> Any:
 
 
 # ------------------------------------------------------------------------------------ helpers
+
+
+def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64],
+                     check: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-pixel loop statistics for the pairs ``idx`` (written to the work store).
+
+    With ``check``, a preliminary inversion of every 5th pixel also counts, per pair, the pixels
+    whose residual exceeds half a cycle (pi rad): in a pair that belongs to no loop that is an
+    unwrapping error loop closure cannot see. Returns (epochs, pairs, loop matrix,
+    (n_big (npair,), n_valid (npair,))).
+    """
+    st = ctx.stack
+    lcfg = ctx.cfg.loops
+    epochs_f, pairs_f = _subnetwork(st, idx)
+    L2 = network.triangle_loops(pairs_f)
+    t = years_since_first(epochs_f)
+    conv = phase_to_mm(st.wavelength)
+    half_cycle_mm = abs(conv) * math.pi
+    big = np.zeros((2, idx.size), np.int64)
+    n_loop_err = ctx.new_array("n_loop_err", st.shape)
+    n_noloop = ctx.new_array("n_ifg_noloop", st.shape)
+    loop_rms_pix = ctx.new_array("loop_rms", st.shape)
+    n_valid_f = ctx.new_array("n_valid_final", st.shape, "i4", 0)
+    bl = ctx.blocks()
+    bar = ctx.bar(len(bl), "1-2 pixels")
+    for rows, cols in bl:
+        u = st.read("unw", rows, cols, idx).reshape(idx.size, -1) - offsets[:, None]
+        valid = np.isfinite(u)
+        shp = (rows.stop - rows.start, cols.stop - cols.start)
+        if L2.shape[0]:
+            lp = loops.loop_phase(u, L2)
+            ne, nn, lr = loops.pixel_loop_stats(lp, L2, valid, err_threshold=lcfg.pixel_loop_threshold)
+        else:
+            ne, nn, lr = np.zeros(valid.shape[1]), valid.sum(0), np.full(valid.shape[1], np.nan)
+        n_loop_err[rows, cols] = np.asarray(ne, np.float32).reshape(shp)
+        n_noloop[rows, cols] = np.asarray(nn, np.float32).reshape(shp)
+        loop_rms_pix[rows, cols] = np.asarray(lr, np.float32).reshape(shp)
+        n_valid_f[rows, cols] = valid.sum(0).reshape(shp)
+        if check:
+            ifg = u[:, ::5] * conv
+            res = invert_nsbas(ifg, pairs_f, t, gamma=ctx.cfg.invert.gamma, min_pairs=1)
+            cum = np.asarray(res.cum, np.float64)
+            resid = cum[pairs_f[:, 1]] - cum[pairs_f[:, 0]] - ifg
+            fin = np.isfinite(resid)
+            big[0] += (np.abs(np.where(fin, resid, 0.0)) > half_cycle_mm).sum(axis=1)
+            big[1] += fin.sum(axis=1)
+        bar.update(1)
+    bar.close()
+    return epochs_f, pairs_f, L2, big
 
 
 def _pair_index(st: Stack) -> npt.NDArray[np.intp]:

@@ -108,7 +108,7 @@ def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np
     st = ctx.stack
     qres = ctx.result("qc")
     lres = ctx.result("loops")
-    bad = set(lres["bad"])
+    bad = set(lres["bad"]) | set(lres["bad_noloop"])
     status = ["used" if qres["keep"][i] and i not in bad else ("1-1" if not qres["keep"][i] else "1-2")
               for i in range(st.n_pair)]
     ref = tuple(lres["ref"])
