@@ -227,11 +227,9 @@ def step_loops(ctx: Context) -> dict[str, Any]:
         how = "user"
     else:
         nvf = ctx.read2d("n_valid_final")
-        lrp = ctx.read2d("loop_rms")
         ok = nvf >= nvf.max()
-        score = np.where(np.isfinite(lrp), lrp, np.inf)
-        score = np.where(np.isfinite(coh_all), score - 1e-3 * coh_all, score)
-        ref = loops.choose_reference(score, ok, size=lcfg.ref_size)
+        score = reference_score(ctx.read2d("loop_rms"), ctx.read2d("stack_rate"), coh_all)
+        ref = loops.choose_reference(score, ok & np.isfinite(score), size=lcfg.ref_size)
         how = "auto"
     offsets = _ref_offsets(st, idx, ref)
     if not np.all(np.isfinite(offsets)):
@@ -436,6 +434,27 @@ def step_filter(ctx: Context) -> dict[str, Any]:
     return {"sigma_km": fcfg.sigma_km, "sigma_yr": sigma_yr, "deramp": fcfg.deramp, "hgt_corr": fcfg.hgt_corr}
 
 
+def reference_score(loop_rms: np.ndarray, rate: np.ndarray, coh: np.ndarray) -> np.ndarray:
+    """Score of each pixel as part of the reference area (lower is better), shape (ny, nx).
+
+    Adds two dimensionless terms: the pixel's loop-phase RMS over the frame's median (Morishita et
+    al. 2020 choose the reference by loop closure alone) and how far its stacking rate lies from the
+    frame's median rate, in robust standard deviations (1.4826 MAD) -- the usual prior that most of
+    a frame is stable, which keeps the reference out of a deforming area. Coherence breaks ties.
+    """
+    lr = np.where(np.isfinite(loop_rms), loop_rms, np.nan)
+    med_lr = np.nanmedian(lr) if np.isfinite(lr).any() else 1.0
+    fin = np.isfinite(rate)
+    if fin.any():
+        med = np.median(rate[fin])
+        mad = 1.4826 * np.median(np.abs(rate[fin] - med)) or 1.0
+        dev = np.abs(rate - med) / mad
+    else:
+        dev = np.zeros_like(rate)
+    score = np.nan_to_num(lr / max(med_lr, 1e-6), nan=0.0) + dev
+    return np.where(np.isfinite(coh), score - 1e-3 * coh, score)
+
+
 def sigma_to_px(sigma_km: float, pixel_km: float) -> float:
     """Gaussian width in pixels for a width in km."""
     return sigma_km / pixel_km if pixel_km > 0 else 0.0
@@ -562,6 +581,8 @@ def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArr
     n_noloop = ctx.new_array("n_ifg_noloop", st.shape)
     loop_rms_pix = ctx.new_array("loop_rms", st.shape)
     n_valid_f = ctx.new_array("n_valid_final", st.shape, "i4", 0)
+    rate_a = ctx.new_array("stack_rate", st.shape)
+    dt = (t[pairs_f[:, 1]] - t[pairs_f[:, 0]])[:, None]
     bl = ctx.blocks()
     bar = ctx.bar(len(bl), "1-2 pixels")
     for rows, cols in bl:
@@ -577,6 +598,9 @@ def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArr
         n_noloop[rows, cols] = np.asarray(nn, np.float32).reshape(shp)
         loop_rms_pix[rows, cols] = np.asarray(lr, np.float32).reshape(shp)
         n_valid_f[rows, cols] = valid.sum(0).reshape(shp)
+        with np.errstate(invalid="ignore", divide="ignore"):  # stacking rate (mm/yr), for the reference
+            rate = np.where(valid, u, 0.0).sum(0) * conv / np.where(valid, dt, 0.0).sum(0)
+        rate_a[rows, cols] = rate.reshape(shp).astype(np.float32)
         if check:
             ifg = u[:, ::5] * conv
             res = invert_nsbas(ifg, pairs_f, t, gamma=ctx.cfg.invert.gamma, min_pairs=1)

@@ -96,13 +96,7 @@ def blocks(shape: tuple[int, int], size: int) -> Iterator[tuple[slice, slice]]:
 def input_fingerprint(inputs: InputSet) -> str:
     """A hash of the input files' names, sizes and modification times (changes when data change)."""
     h = hashlib.sha256()
-    files: list[Path] = []
-    for p in inputs.pairs:
-        files.append(p.unw)
-        if p.cc is not None:
-            files.append(p.cc)
-    files.extend(v for v in inputs.geometry.values() if v is not None)
-    for f in sorted(files):
+    for f in sorted(inputs.files()):
         st = f.stat()
         h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
     return h.hexdigest()[:16]
