@@ -49,7 +49,7 @@ def _add_config_options(p: argparse.ArgumentParser) -> dict[str, str]:
     """Add one option per config field; returns dest -> dotted config key."""
     dests: dict[str, str] = {}
     defaults = RunConfig()
-    for section, sfield in RunConfig.model_fields.items():
+    for section in RunConfig.model_fields:
         value = getattr(defaults, section)
         if not isinstance(value, BaseModel):
             continue

@@ -6,7 +6,6 @@ rename, so an interrupted run never leaves a half-written product behind.
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 from pathlib import Path
@@ -176,7 +175,3 @@ def _write_info(ctx: Context, info: Path, epochs: np.ndarray) -> None:
 
 def _f(v: float | None) -> str:
     return "nan" if v is None or not np.isfinite(v) else f"{v:.3f}"
-
-
-def esc(s: object) -> str:
-    return html.escape(str(s))
