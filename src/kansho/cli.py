@@ -108,7 +108,27 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
 
     c = sub.add_parser("config", help="print (or write) the commented YAML options template", formatter_class=fmt)
     c.add_argument("-o", "--out", type=Path, default=None, help="write to this file instead of printing")
+    for module in _command_modules():
+        module.register(sub, fmt)
     return p, dests
+
+
+def _command_modules() -> list[Any]:
+    """The sub-command modules under :mod:`kansho.commands` (each has ``register(sub, fmt)``).
+
+    A module's ``register`` adds its sub-parser(s) and sets ``func`` (``args -> exit code``) as the
+    parser default; :func:`main` calls it. Modules are imported in name order.
+    """
+    import importlib
+    import pkgutil
+
+    import kansho.commands as pkg
+
+    mods = []
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            mods.append(importlib.import_module(f"kansho.commands.{info.name}"))
+    return mods
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -129,6 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, dests: dict[str, str]) -> int:
+    func = getattr(args, "func", None)
+    if func is not None:
+        return int(func(args))
     if args.command == "config":
         text = yaml_template()
         if args.out:
