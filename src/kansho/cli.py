@@ -104,6 +104,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     t.add_argument("--force", action="store_true", help="re-run steps even when up to date")
     t.add_argument("--band", choices=["C", "L"], default=None, help="radar band (L-band defaults) (default: C)")
     t.add_argument("--block-size", type=int, default=None, help="block side in pixels (default: 256)")
+    _add_parallel_options(t)
     dests = _add_config_options(t)
 
     c = sub.add_parser("config", help="print (or write) the commented YAML options template", formatter_class=fmt)
@@ -111,6 +112,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     for module in _command_modules():
         module.register(sub, fmt)
     return p, dests
+
+
+def _add_parallel_options(p: argparse.ArgumentParser) -> None:
+    """``--workers``, ``--scheduler``, ``--memory-limit``, ``--gpu`` (RunConfig's execution options)."""
+    g = p.add_argument_group("execution (results do not depend on these)")
+    g.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="run the blocks on a local dask cluster of N worker processes (default: 0 = this process)")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="use an existing dask.distributed scheduler, e.g. tcp://head-node:8786 (see docs/parallel.md)")
+    g.add_argument("--memory-limit", default=None, metavar="SIZE",
+                   help="memory for the whole run, e.g. 6GB; blocks shrink to fit (default: 60%% of RAM, at most 8GB)")
+    g.add_argument("--gpu", action="store_true", default=None, help="solve the inversion on the GPU (needs CuPy)")
 
 
 def _command_modules() -> list[Any]:
@@ -169,7 +182,8 @@ def _dispatch(args: argparse.Namespace, dests: dict[str, str]) -> int:
     if args.command == "ts":
         from kansho.pipeline import run_timeseries
 
-        overrides: dict[str, Any] = {"band": args.band, "block_size": args.block_size}
+        overrides: dict[str, Any] = {"band": args.band, "block_size": args.block_size, "workers": args.workers,
+                                     "scheduler": args.scheduler, "memory_limit": args.memory_limit, "gpu": args.gpu}
         for dest, key in dests.items():
             v = getattr(args, dest)
             if v is not None:

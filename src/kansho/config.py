@@ -31,6 +31,43 @@ class IngestConfig(_Step):
     min_valid_looks: float = Field(
         0.5, ge=0.0, le=1.0, description="a multilooked pixel with a smaller fraction of valid looks becomes no data"
     )
+    gacos: str | None = Field(
+        None,
+        description="folder of GACOS delays (yyyymmdd.ztd + .ztd.rsc, yyyymmdd.ztd.tif, or LiCSAR yyyymmdd.sltd.geo.tif) "
+        "to subtract from every pair (Step 0-3); empty = no correction",
+    )
+    gacos_missing: Literal["drop", "keep"] = Field(
+        "drop", description="a pair whose GACOS delay is missing for a date: drop it (as LiCSBAS) or keep it uncorrected"
+    )
+    clip_box: str | None = Field(
+        None, description="clip to pixel box 'x1:x2/y1:y2' of the input grid (columns/rows, end-exclusive) (Step 0-5)"
+    )
+    clip_lonlat: str | None = Field(None, description="clip to lon/lat box 'lon1/lon2/lat1/lat2' (Step 0-5)")
+    clip_polygon: str | None = Field(
+        None, description="GeoJSON polygon file: clip to its bounding box and blank pixels outside it (Step 0-5)"
+    )
+    mask_box: str | None = Field(
+        None, description="blank pixel boxes 'x1:x2/y1:y2' of the input grid, several separated by spaces (Step 0-4)"
+    )
+    mask_lonlat: str | None = Field(
+        None, description="blank lon/lat boxes 'lon1/lon2/lat1/lat2', several separated by spaces (Step 0-4)"
+    )
+    mask_polygon: str | None = Field(None, description="GeoJSON polygon file: blank the pixels inside it (Step 0-4)")
+
+    @field_validator("clip_box", "mask_box", "clip_lonlat", "mask_lonlat")
+    @classmethod
+    def _check_boxes(cls, v: str | None, info: Any) -> str | None:
+        if v is None or not v.strip():
+            return None
+        want = "lonlat" if info.field_name.endswith("lonlat") else "pixel"
+        parts = v.split()
+        if info.field_name.startswith("clip") and len(parts) > 1:
+            raise ValueError("give one clip box")
+        for part in parts:
+            kind, _ = parse_ref(part)
+            if kind != want:
+                raise ValueError(f"{part!r} is not a {'lon/lat box lon1/lon2/lat1/lat2' if want == 'lonlat' else 'pixel box x1:x2/y1:y2'}")
+        return v.strip()
 
 
 class QCConfig(_Step):
@@ -122,7 +159,15 @@ class RunConfig(_Step):
     """All options of a ``kansho ts`` run."""
 
     band: Literal["C", "L"] = Field("C", description="radar band: sets the L-band defaults of thresholds not given")
-    block_size: int = Field(256, ge=16, le=8192, description="side of the spatial blocks processed at once (pixels)")
+    block_size: int = Field(256, ge=16, le=8192, description="side of the spatial blocks processed at once (pixels); "
+                            "made smaller automatically when a block would not fit in --memory-limit")
+    workers: int = Field(0, ge=0, le=4096, description="local dask worker processes (0 = run in this process)")
+    scheduler: str | None = Field(None, description="address of an existing dask scheduler (tcp://host:8786); "
+                                  "overrides workers")
+    memory_limit: str | None = Field(None, description="memory for the whole run, e.g. 6GB (default: 60 percent of RAM, "
+                                     "at most 8 GB); sets the block size and the workers' limits")
+    gpu: bool = Field(False, description="solve the inversion on the GPU with CuPy (falls back to an error if CuPy "
+                      "or a GPU is missing)")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     qc: QCConfig = Field(default_factory=QCConfig)
     loops: LoopsConfig = Field(default_factory=LoopsConfig)

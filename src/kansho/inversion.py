@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -182,26 +183,30 @@ def _normal_solve(
     g: F64,
     ops: _Operators,
     gamma: float,
+    xp: Any = np,
 ) -> F64:
     """Solve the weighted reduced problem for a batch of pixels.
 
     ``w`` ``(npair, k)`` weights (0 where the pair is not used), ``d0`` ``(npair, k)`` data with
-    0 where not used. Returns ``inc`` ``(n_epoch-1, k)``.
+    0 where not used. Returns ``inc`` ``(n_epoch-1, k)`` (a numpy array). ``xp`` is the array
+    module the normal equations are assembled and solved with: numpy, or CuPy for the GPU.
     """
     n = g.shape[1] + 1
     k = w.shape[1]
+    wx = xp.asarray(w)
+    gx = xp.asarray(g)
     # N_data[a, b] (a <= b) = sum of w over pairs (i, j) with i <= a and j >= b + 1: a 2-D
     # cumulative sum of the (i, j) weight table, with j stored reversed so both sums run forward.
-    s = np.zeros((k, n, n))
-    s[:, pairs[:, 0], n - 1 - pairs[:, 1]] = w.T
-    np.cumsum(s, axis=1, out=s)
-    np.cumsum(s, axis=2, out=s)
+    s = xp.zeros((k, n, n))
+    s[:, xp.asarray(pairs[:, 0]), xp.asarray(n - 1 - pairs[:, 1])] = wx.T
+    xp.cumsum(s, axis=1, out=s)
+    xp.cumsum(s, axis=2, out=s)
     x = s[:, : n - 1, n - 2 :: -1]  # x[:, a, b] = S[a, b + 1]
-    upper = np.triu(np.ones((n - 1, n - 1), dtype=bool))
-    nmat = np.where(upper, x, np.swapaxes(x, 1, 2))
+    upper = xp.triu(xp.ones((n - 1, n - 1), dtype=bool))
+    nmat = xp.where(upper, x, xp.swapaxes(x, 1, 2))
     del s, x
-    nmat += gamma**2 * (ops.reduced.T @ ops.reduced)
-    rhs = (g.T @ (w * d0)).T  # (k, n-1)
+    nmat += xp.asarray(gamma**2 * (ops.reduced.T @ ops.reduced))
+    rhs = (gx.T @ (wx * xp.asarray(d0))).T  # (k, n-1)
 
     # Pixels where the data cannot pin the model shapes left free by the constraint.
     deficient = np.zeros(k, dtype=bool)
@@ -221,7 +226,8 @@ def _normal_solve(
     full = ~deficient
     if np.any(full):
         try:
-            inc[full] = np.linalg.solve(nmat[full], rhs[full][..., None])[..., 0]
+            fx = xp.asarray(full)
+            inc[full] = _to_host(xp.linalg.solve(nmat[fx], rhs[fx][..., None])[..., 0])
         except np.linalg.LinAlgError:  # an exactly singular matrix slipped through: use SVD
             deficient = np.ones(k, dtype=bool)
     if np.any(deficient):
@@ -235,6 +241,24 @@ def _normal_solve(
         b = (sw * d0[:, idx].T)[:, :, None]
         inc[idx] = solve_pattern(a, b)[..., 0]
     return inc.T
+
+
+def _to_host(a: Any) -> np.ndarray:
+    """A numpy array from a numpy or CuPy array."""
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+def array_module(device: str) -> Any:
+    """The array module for ``device``: numpy for ``"cpu"``, CuPy for ``"gpu"``."""
+    if device == "cpu":
+        return np
+    if device == "gpu":
+        try:
+            import cupy
+        except ImportError as exc:
+            raise RuntimeError("device='gpu' needs CuPy: pip install cupy-cuda12x") from exc
+        return cupy
+    raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
 
 
 def _batch_size(max_batch: int, n_epoch: int, npair: int) -> int:
@@ -286,6 +310,7 @@ def invert_nsbas(
     min_pairs: float = 0,
     max_batch: int = 50_000,
     pattern_min_pixels: int = 32,
+    device: str = "cpu",
 ) -> InversionResult:
     """NSBAS small-baseline inversion of interferograms into a displacement time series.
 
@@ -317,6 +342,10 @@ def invert_nsbas(
     pattern_min_pixels:
         Unweighted only: NaN patterns shared by at least this many pixels are solved by one SVD
         per pattern; rarer patterns are pooled into the batched normal-equation solver.
+    device:
+        ``"cpu"`` (numpy) or ``"gpu"``: the per-pattern products and the batched normal equations
+        run on the GPU through CuPy, in float64 (the SVDs of the small per-pattern operators and
+        the rare rank-deficient pixels stay on the CPU).
 
     Returns
     -------
@@ -343,6 +372,7 @@ def invert_nsbas(
     if not gamma > 0:
         raise ValueError(f"gamma must be > 0, got {gamma}")
     npair, npix = d.shape
+    xp = array_module(device)
 
     valid = np.isfinite(d)
     wts: npt.NDArray[np.floating] | None = None
@@ -383,7 +413,7 @@ def invert_nsbas(
             else:
                 wb = np.where(vb, wts[:, cb], 0.0).astype(np.float64)
             db = np.where(vb, d[:, cb], 0.0).astype(np.float64)
-            finish(_normal_solve(wb, db, p, g, ops, gamma), cb)
+            finish(_normal_solve(wb, db, p, g, ops, gamma, xp), cb)
 
     sel = np.flatnonzero(solved)
     if sel.size == 0:
@@ -407,10 +437,10 @@ def invert_nsbas(
             pooled[ip] = False
             cols = sel[order[bounds[ip] : bounds[ip + 1]]]
             rows = np.flatnonzero(patterns[ip])
-            op = _pattern_operator(g[rows], ops.reduced, gamma)
+            op = xp.asarray(_pattern_operator(g[rows], ops.reduced, gamma))
             for b0 in range(0, cols.size, max_batch):
                 cb = cols[b0 : b0 + max_batch]
-                finish(op @ d[np.ix_(rows, cb)].astype(np.float64), cb)
+                finish(_to_host(op @ xp.asarray(d[np.ix_(rows, cb)], dtype=np.float64)), cb)
         rest = np.flatnonzero(pooled[inverse])
         if rest.size:
             normal_path(np.sort(sel[rest]))

@@ -12,6 +12,7 @@ The numerics live in :mod:`kansho.qc`, :mod:`kansho.loops`, :mod:`kansho.inversi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -26,15 +27,21 @@ import numpy as np
 import numpy.typing as npt
 import zarr
 
-from kansho import filters, loops, network, qc
+from kansho import _blocks, loops, network, qc
 from kansho import mask as maskmod
 from kansho._dates import years_since_first
 from kansho.config import RunConfig, parse_ref, step_options
 from kansho.errors import ConfigError, InputError, NetworkError
-from kansho.inversion import invert_nsbas
 from kansho.io.inputs import discover_inputs, validate_inputs
-from kansho.store import Stack, blocks, create_stack, input_fingerprint, open_stack, write_json_atomic
-from kansho.velocity import bootstrap_vstd, fit_linear
+from kansho.parallel import cluster, default_memory_limit, parse_memory, run_all
+from kansho.store import (
+    Stack,
+    blocks,
+    create_stack,
+    input_fingerprint,
+    open_stack,
+    write_json_atomic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,8 @@ class Context:
     progress: bool = True
     state: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    client: Any = None
+    block: int = 256
     _stack: Stack | None = None
     _work: zarr.Group | None = None
 
@@ -84,13 +93,16 @@ class Context:
         return self.state[step]["result"]
 
     def new_array(self, name: str, shape: tuple[int, ...], dtype: str = "f4", fill: float = np.nan) -> zarr.Array:
-        """Create (or replace) a work array: 2-D (y, x) or 3-D (time, y, x) chunked one epoch deep."""
-        b = self.cfg.block_size
+        """Create (or replace) a work array: 2-D (y, x) or 3-D (time, y, x) chunked one epoch deep.
+
+        Chunks match the processing blocks, so tasks running in parallel never write one chunk.
+        """
+        b = self.block
         if len(shape) == 3:
             chunks: tuple[int, ...] = (1, min(b, shape[1]), min(b, shape[2]))
             dims = ["time", "y", "x"]
         else:
-            chunks = (min(4 * b, shape[0]), min(4 * b, shape[1]))
+            chunks = (min(b, shape[0]), min(b, shape[1]))
             dims = ["y", "x"]
         return self.work.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill,
                                       dimension_names=dims, overwrite=True)
@@ -99,7 +111,18 @@ class Context:
         return np.asarray(self.work[name][:])
 
     def blocks(self) -> list[tuple[slice, slice]]:
-        return list(blocks(self.stack.shape, self.cfg.block_size))
+        return list(blocks(self.stack.shape, self.block))
+
+    def map_blocks(self, kernel: Callable[[_blocks.Task], Any], desc: str, **params: Any) -> list[Any]:
+        """Run ``kernel`` on every spatial block (here or on the cluster); results in block order."""
+        tasks = [_blocks.Task(str(self.out), rows=r, cols=c, params=params) for r, c in self.blocks()]
+        return run_all(kernel, tasks, client=self.client, desc=desc, progress=self.progress)
+
+    def map_epochs(self, kernel: Callable[[_blocks.Task], Any], desc: str, epochs: Sequence[int],
+                   **params: Any) -> list[Any]:
+        """Run ``kernel`` on every epoch index in ``epochs``; results in that order."""
+        tasks = [_blocks.Task(str(self.out), epoch=int(e), params=params) for e in epochs]
+        return run_all(kernel, tasks, client=self.client, desc=desc, progress=self.progress)
 
     def bar(self, total: int, desc: str) -> Any:
         from tqdm.auto import tqdm
@@ -114,13 +137,18 @@ def step_ingest(ctx: Context) -> dict[str, Any]:
     """Step 0-2: discover and validate the input, multilook, write the stack store."""
     if ctx.input_path is None:
         raise InputError(ctx.out, "no stack store yet: give the input folder")
+    from kansho.io.prepare import plan_prep, write_prep_info
+
     inputs = _inputs(ctx)
     icfg = ctx.cfg.ingest
+    inputs, plan = plan_prep(inputs, icfg)  # Steps 0-3 (GACOS), 0-4 (mask), 0-5 (clip)
     st = create_stack(inputs, ctx.out, nlook=icfg.nlook, min_valid_looks=icfg.min_valid_looks,
-                      block=ctx.cfg.block_size, progress=ctx.progress)
+                      block=ctx.cfg.block_size, progress=ctx.progress, plan=plan)
     ctx._stack = st
+    write_prep_info(ctx.out / "info", st.attrs.get("prep", {}))
     return {"n_pair": st.n_pair, "n_epoch": int(st.epochs.size), "shape": list(st.shape),
-            "layout": inputs.layout, "wavelength": st.wavelength}
+            "layout": inputs.layout, "wavelength": st.wavelength,
+            "dropped": [[n, "0-3", r] for n, r in plan.dropped]}
 
 
 def step_qc(ctx: Context) -> dict[str, Any]:
@@ -130,21 +158,12 @@ def step_qc(ctx: Context) -> dict[str, Any]:
     n_valid = np.zeros(npair, np.int64)
     coh_sum = np.zeros(npair, np.float64)
     n_foot = 0
-    nvalid_pix = ctx.new_array("qc_n_valid", st.shape, "i4", 0)
-    cohavg_pix = ctx.new_array("qc_coh_avg", st.shape)
-    bl = ctx.blocks()
-    bar = ctx.bar(len(bl), "1-1 qc")
-    for rows, cols in bl:
-        u = st.read("unw", rows, cols)
-        c = st.read("coh", rows, cols)
-        nv, cs, nt = qc.pair_sums(u.reshape(npair, -1), c.reshape(npair, -1))
+    ctx.new_array("qc_n_valid", st.shape, "i4", 0)
+    ctx.new_array("qc_coh_avg", st.shape)
+    for nv, cs, nt in ctx.map_blocks(_blocks.qc_block, "1-1 qc"):
         n_valid += nv
         coh_sum += cs
         n_foot += nt
-        nvalid_pix[rows, cols] = np.isfinite(u).sum(axis=0)
-        cohavg_pix[rows, cols] = _nanmean0(c)
-        bar.update(1)
-    bar.close()
     if n_foot == 0:
         raise InputError(st.path, "no valid pixel in any interferogram")
     coverage, mean_coh = qc.pair_ratios(n_valid, coh_sum, n_foot)
@@ -183,16 +202,10 @@ def step_loops(ctx: Context) -> dict[str, Any]:
 
     sum_sq = np.zeros(nloop)
     count = np.zeros(nloop)
-    bl = ctx.blocks()
-    bar = ctx.bar(len(bl), "1-2 loops")
     if nloop:
-        for rows, cols in bl:
-            u = st.read("unw", rows, cols, idx_qc).reshape(idx_qc.size, -1) - off0[:, None]
-            s, c = loops.loop_sums(loops.loop_phase(u, L))
+        for s, c in ctx.map_blocks(_blocks.loop_sums_block, "1-2 loops", idx=idx_qc, offsets=off0, L=L):
             sum_sq += s
             count += c
-            bar.update(1)
-    bar.close()
     with np.errstate(invalid="ignore", divide="ignore"):
         loop_rms = np.sqrt(sum_sq / count)
     bad = loops.find_bad_pairs(np.nan_to_num(loop_rms, nan=0.0), L, threshold=lcfg.loop_rms_threshold)
@@ -205,7 +218,7 @@ def step_loops(ctx: Context) -> dict[str, Any]:
     flagged_noloop: list[int] = []
     for attempt in range(2):
         check = attempt == 0 and lcfg.noloop_max_frac is not None
-        epochs_f, pairs_f, L2, big = _pixel_loop_pass(ctx, idx, np.array([off_of[i] for i in idx]), check)
+        epochs_f, _, L2, big = _pixel_loop_pass(ctx, idx, np.array([off_of[i] for i in idx]), check)
         if not check:
             break
         in_loop = np.abs(L2).sum(axis=0) > 0
@@ -258,43 +271,18 @@ def step_invert(ctx: Context) -> dict[str, Any]:
     offsets = np.asarray(lres["ref_offsets"])
     ne = epochs.size
     t = years_since_first(epochs)
-    conv = phase_to_mm(st.wavelength)
-    min_pairs = int(math.ceil(icfg.min_pairs_factor * ne))
-    cum = ctx.new_array("cum", (ne, *st.shape))
-    gap_a = ctx.new_array("gap", (ne - 1, *st.shape), "i1", 0)
-    outs = {n: ctx.new_array(n, st.shape) for n in
-            ("vel", "vintercept", "resid_rms", "n_unw", "coh_avg", "n_gap", "maxTlen")}
+    min_pairs = math.ceil(icfg.min_pairs_factor * ne)
+    ctx.new_array("cum", (ne, *st.shape))
+    ctx.new_array("gap", (ne - 1, *st.shape), "i1", 0)
+    for n in ("vel", "vintercept", "resid_rms", "n_unw", "coh_avg", "n_gap", "maxTlen"):
+        ctx.new_array(n, st.shape)
     if icfg.annual:
-        outs["amp_annual"] = ctx.new_array("amp_annual", st.shape)
-    n_solved = 0
-    bl = ctx.blocks()
-    bar = ctx.bar(len(bl), "1-3 invert")
-    for rows, cols in bl:
-        shp = (rows.stop - rows.start, cols.stop - cols.start)
-        u = st.read("unw", rows, cols, idx).reshape(idx.size, -1)
-        c = st.read("coh", rows, cols, idx).reshape(idx.size, -1)
-        ifg = (u - offsets[:, None]) * conv
-        valid = np.isfinite(ifg)
-        weights = _coh_weights(c) if icfg.coh_weight else None
-        res = invert_nsbas(ifg, pairs, t, gamma=icfg.gamma, annual=icfg.annual, weights=weights,
-                           min_pairs=min_pairs)
-        cblk = np.asarray(res.cum, np.float32)
-        cum[:, rows, cols] = cblk.reshape(ne, *shp)
-        vel, icpt = fit_linear(cblk, t)
-        gaps = network.gaps(pairs, ne, valid)
-        outs["vel"][rows, cols] = np.asarray(vel, np.float32).reshape(shp)
-        outs["vintercept"][rows, cols] = np.asarray(icpt, np.float32).reshape(shp)
-        outs["resid_rms"][rows, cols] = np.asarray(res.resid_rms, np.float32).reshape(shp)
-        outs["n_unw"][rows, cols] = valid.sum(0).reshape(shp).astype(np.float32)
-        outs["coh_avg"][rows, cols] = _nanmean0(c).reshape(shp)
-        outs["n_gap"][rows, cols] = gaps.sum(0).reshape(shp).astype(np.float32)
-        outs["maxTlen"][rows, cols] = np.asarray(network.max_tlen(gaps, t), np.float32).reshape(shp)
-        gap_a[:, rows, cols] = gaps.reshape(ne - 1, *shp).astype(np.int8)
-        if icfg.annual and res.annual_amp is not None:
-            outs["amp_annual"][rows, cols] = np.asarray(res.annual_amp, np.float32).reshape(shp)
-        n_solved += int(np.asarray(res.solved).sum())
-        bar.update(1)
-    bar.close()
+        ctx.new_array("amp_annual", st.shape)
+    device = "gpu" if ctx.cfg.gpu else "cpu"
+    n_solved = sum(ctx.map_blocks(
+        _blocks.invert_block, "1-3 invert", idx=idx, pairs=pairs, t=t, offsets=offsets,
+        conv=phase_to_mm(st.wavelength), coh_weight=icfg.coh_weight, gamma=icfg.gamma, annual=icfg.annual,
+        min_pairs=min_pairs, device=device))
     if n_solved == 0:
         raise NetworkError(f"{st.path}: no pixel has the {min_pairs} valid pairs the inversion needs "
                            f"(min_pairs_factor {icfg.min_pairs_factor} x {ne} epochs)")
@@ -307,18 +295,9 @@ def step_vstd(ctx: Context) -> dict[str, Any]:
     """Step 1-4: bootstrap standard deviation of the velocity, per block."""
     st = ctx.stack
     epochs = np.asarray(ctx.result("loops")["epochs"])
-    t = years_since_first(epochs)
-    cum = ctx.work["cum"]
-    out = ctx.new_array("vstd", st.shape)
-    bl = ctx.blocks()
-    bar = ctx.bar(len(bl), "1-4 vstd")
-    for rows, cols in bl:
-        c = np.asarray(cum[:, rows, cols])
-        shp = c.shape[1:]
-        v = bootstrap_vstd(c.reshape(c.shape[0], -1), t, n_boot=ctx.cfg.vstd.n_boot, rng=ctx.cfg.vstd.seed)
-        out[rows, cols] = np.asarray(v, np.float32).reshape(shp)
-        bar.update(1)
-    bar.close()
+    ctx.new_array("vstd", st.shape)
+    ctx.map_blocks(_blocks.vstd_block, "1-4 vstd", t=years_since_first(epochs), n_boot=ctx.cfg.vstd.n_boot,
+                   seed=ctx.cfg.vstd.seed)
     return {"n_boot": ctx.cfg.vstd.n_boot}
 
 
@@ -326,20 +305,8 @@ def step_mask(ctx: Context) -> dict[str, Any]:
     """Step 1-5: spatio-temporal consistency and the noisy-pixel mask with a per-criterion breakdown."""
     st = ctx.stack
     ne = len(ctx.result("loops")["epochs"])
-    cum = ctx.work["cum"]
-    stc_a = ctx.new_array("stc", st.shape)
-    ny, nx = st.shape
-    bl = ctx.blocks()
-    bar = ctx.bar(len(bl), "1-5 stc")
-    for rows, cols in bl:
-        r0, r1 = max(rows.start - 1, 0), min(rows.stop + 1, ny)
-        c0, c1 = max(cols.start - 1, 0), min(cols.stop + 1, nx)
-        c = np.asarray(cum[:, r0:r1, c0:c1])
-        s = maskmod.stc(c)
-        stc_a[rows, cols] = s[rows.start - r0: rows.start - r0 + rows.stop - rows.start,
-                              cols.start - c0: cols.start - c0 + cols.stop - cols.start]
-        bar.update(1)
-    bar.close()
+    ctx.new_array("stc", st.shape)
+    ctx.map_blocks(_blocks.stc_block, "1-5 stc")
     m = ctx.cfg.mask
     thresholds = {"coh_avg": m.coh_avg, "n_unw": None if m.n_unw_factor is None else m.n_unw_factor * ne,
                   "vstd": m.vstd, "maxTlen": m.maxTlen, "n_gap": m.n_gap, "stc": m.stc,
@@ -371,7 +338,8 @@ def step_filter(ctx: Context) -> dict[str, Any]:
     one epoch or one block: (1) per epoch, the ramp / height surface (relative to the first
     epoch) is removed; (2) per block, the temporal high-pass; (3) per epoch, the spatial
     low-pass of the high-passed series (the atmosphere estimate) is removed and the series is put
-    back on the run's reference area.
+    back on the run's reference area. Epoch 0 of passes (1) and (3) runs first: later epochs are
+    taken relative to it.
     """
     st = ctx.stack
     fcfg = ctx.cfg.filter
@@ -381,55 +349,25 @@ def step_filter(ctx: Context) -> dict[str, Any]:
     t = years_since_first(epochs)
     sigma_yr = fcfg.sigma_yr if fcfg.sigma_yr is not None else 3.0 * (t[-1] / max(ne - 1, 1))
     dx_km, dy_km = st.grid.pixel_size_km()
-    r0, r1, c0, c1 = lres["ref"]
-    cum = ctx.work["cum"]
-    keep = ctx.read2d("mask") == 1
-    hgt = st.read2d("hgt") if fcfg.hgt_corr else None
-    if hgt is not None and not np.isfinite(hgt).any():
+    use_hgt = bool(fcfg.hgt_corr)
+    if use_hgt and not np.isfinite(st.read2d("hgt")).any():
         log.warning("1-6: no height in the stack; height-correlated term not removed")
-        hgt = None
-    base = ctx.new_array("filt_base", (ne, *st.shape))
-    surface0 = None
-    bar = ctx.bar(ne, "1-6 ramp")
-    for e in range(ne):
-        img = np.asarray(cum[e], np.float64)
-        if fcfg.deramp or hgt is not None:
-            surf, _ = filters.epoch_surface(img, keep, fcfg.deramp or None, hgt)
-            surface0 = surf if surface0 is None else surface0
-            img = img - (surf - surface0)
-        base[e] = img
-        bar.update(1)
-    bar.close()
-    hp = ctx.new_array("filt_hp", (ne, *st.shape))
-    bl = ctx.blocks()
-    bar = ctx.bar(len(bl), "1-6 temporal")
-    for rows, cols in bl:
-        b = np.asarray(base[:, rows, cols], np.float64)
-        b = np.where(keep[rows, cols][None], b, np.nan)
-        h = filters.temporal_highpass(b.reshape(ne, -1), t, sigma_yr, order=fcfg.temporal_order)
-        hp[:, rows, cols] = h.reshape(b.shape)
-        bar.update(1)
-    bar.close()
-    cf = ctx.new_array("cum_filt", (ne, *st.shape))
-    sig = (sigma_to_px(fcfg.sigma_km, dy_km), sigma_to_px(fcfg.sigma_km, dx_km))
-    aps0 = None
-    bar = ctx.bar(ne, "1-6 spatial")
-    for e in range(ne):
-        aps = filters.gaussian_nan(np.asarray(hp[e]), *sig, fill=True)
-        aps0 = aps if aps0 is None else aps0
-        img = np.asarray(base[e]) - np.nan_to_num(aps - aps0, nan=0.0)
-        corr = (img - np.asarray(cum[e]))[r0:r1, c0:c1]  # keep the run's reference area unchanged
-        if np.isfinite(corr).any():
-            img = img - np.nanmean(corr)
-        cf[e] = img
-        bar.update(1)
-    bar.close()
-    vf = ctx.new_array("vel_filt", st.shape)
-    for rows, cols in bl:
-        c = np.asarray(cf[:, rows, cols])
-        v, _ = fit_linear(c.reshape(ne, -1), t)
-        vf[rows, cols] = np.asarray(v, np.float32).reshape(c.shape[1:])
-    for name in ("filt_base", "filt_hp"):
+        use_hgt = False
+    for name in ("filt_base", "filt_hp", "cum_filt"):
+        ctx.new_array(name, (ne, *st.shape))
+    ctx.new_array("filt_surf0", st.shape, "f8", 0.0)
+    ctx.new_array("filt_aps0", st.shape, "f8")
+    ctx.new_array("vel_filt", st.shape)
+    ramp = {"deramp": fcfg.deramp, "hgt": use_hgt}
+    ctx.map_epochs(_blocks.filter_ramp_epoch, "1-6 ramp", range(1), **ramp)
+    ctx.map_epochs(_blocks.filter_ramp_epoch, "1-6 ramp", range(1, ne), **ramp)
+    ctx.map_blocks(_blocks.filter_temporal_block, "1-6 temporal", t=t, sigma_yr=sigma_yr, order=fcfg.temporal_order)
+    spatial = {"sigma_px": (sigma_to_px(fcfg.sigma_km, dy_km), sigma_to_px(fcfg.sigma_km, dx_km)),
+               "ref": lres["ref"]}
+    ctx.map_epochs(_blocks.filter_spatial_epoch, "1-6 spatial", range(1), **spatial)
+    ctx.map_epochs(_blocks.filter_spatial_epoch, "1-6 spatial", range(1, ne), **spatial)
+    ctx.map_blocks(_blocks.vel_filt_block, "1-6 velocity", t=t)
+    for name in ("filt_base", "filt_hp", "filt_surf0", "filt_aps0"):
         del ctx.work[name]
     return {"sigma_km": fcfg.sigma_km, "sigma_yr": sigma_yr, "deramp": fcfg.deramp, "hgt_corr": fcfg.hgt_corr}
 
@@ -492,7 +430,8 @@ def run_timeseries(
     cfg = cfg or RunConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ctx = Context(out=out, cfg=cfg, input_path=None if input_path is None else Path(input_path), progress=progress)
+    ctx = Context(out=out, cfg=cfg, input_path=None if input_path is None else Path(input_path), progress=progress,
+                  block=cfg.block_size)
     if ctx.state_path.exists():
         ctx.state = json.loads(ctx.state_path.read_text())
     wanted = list(STEPS) if not steps else list(steps)
@@ -500,12 +439,19 @@ def run_timeseries(
         if s not in STEPS:
             raise ConfigError(f"unknown step {s!r}; steps are {', '.join(STEPS)}")
     fingerprint = _fingerprint(ctx)
+    if cfg.gpu:
+        check_gpu()
+    with contextlib.ExitStack() as exits:
+        _run_steps(ctx, wanted, fingerprint, force, exits)
+    return ctx
+
+
+def _run_steps(ctx: Context, wanted: list[str], fingerprint: str, force: bool, exits: contextlib.ExitStack) -> None:
+    cfg = ctx.cfg
     last_wanted = max(STEPS.index(s) for s in wanted)
     upstream = ""
     for step in STEPS:
         opts = step_options(cfg, _STEP_SECTIONS[step]) if _STEP_SECTIONS[step] else {}
-        if step == "filter" or step == "outputs":
-            opts["block"] = cfg.block_size
         h = hashlib.sha256(json.dumps([step, opts, upstream, fingerprint if step == "ingest" else ""],
                                       sort_keys=True, default=str).encode()).hexdigest()[:16]
         upstream = h
@@ -525,6 +471,10 @@ def run_timeseries(
         log.info("step %s (%s) ...", step, LICSBAS_STEP[step])
         t0 = time.perf_counter()
         ctx.state.pop(step, None)
+        if step != "ingest":
+            ctx.block = plan_block(ctx.stack.n_pair, int(ctx.stack.epochs.size), cfg)
+            if ctx.client is None and (cfg.workers or cfg.scheduler):
+                ctx.client = exits.enter_context(cluster(cfg.workers, cfg.scheduler, memory_limit=cfg.memory_limit))
         result = STEP_FUNCS[step](ctx)
         dt = time.perf_counter() - t0
         ctx.timings[step] = dt
@@ -533,7 +483,36 @@ def run_timeseries(
             ctx.state[step]["fingerprint"] = fingerprint
         write_json_atomic(ctx.state_path, ctx.state)
         log.info("step %s done in %.1f s", step, dt)
-    return ctx
+
+
+def plan_block(n_pair: int, n_epoch: int, cfg: RunConfig) -> int:
+    """Side of the processing blocks: ``cfg.block_size``, made smaller when a block would not fit.
+
+    A block of ``B x B`` pixels needs about ``64 n_pair + 16 n_epoch`` bytes per pixel in the
+    inversion (the largest step: phase, coherence and float64 copies of every pair); each worker
+    gets ``memory_limit / workers`` minus 0.5 GB for the interpreter and libraries.
+    """
+    total = parse_memory(cfg.memory_limit) or default_memory_limit()
+    n_workers = max(1, cfg.workers) if not cfg.scheduler else 1
+    per_worker = max(total / n_workers - 0.5e9, 0.1e9)
+    px = per_worker / (64.0 * n_pair + 16.0 * n_epoch)
+    b = int(math.sqrt(px)) // 16 * 16
+    block = max(32, min(cfg.block_size, b))
+    if block < cfg.block_size:
+        log.info("blocks of %d px (not %d) to stay within %.1f GB per worker", block, cfg.block_size, per_worker / 1e9)
+    return block
+
+
+def check_gpu() -> None:
+    """Raise :class:`ConfigError` unless CuPy is importable and sees a GPU."""
+    try:
+        import cupy
+
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # noqa: BLE001 - ImportError, or CUDA errors of a machine without a GPU
+        raise ConfigError(f"--gpu needs CuPy and a CUDA GPU (pip install cupy-cuda12x): {exc}") from None
+    if n < 1:
+        raise ConfigError("--gpu: CuPy sees no GPU")
 
 
 def _fingerprint(ctx: Context) -> str:
@@ -544,7 +523,10 @@ def _fingerprint(ctx: Context) -> str:
         return str(rec.get("fingerprint", ""))
     inputs = _inputs(ctx)
     fp = input_fingerprint(inputs)
-    return fp
+    from kansho.io.prepare import files_fingerprint, prep_files
+
+    extra = files_fingerprint(prep_files(ctx.cfg.ingest))  # GACOS delays and polygon files
+    return fp + extra if extra else fp
 
 
 def _inputs(ctx: Context) -> Any:
@@ -570,47 +552,17 @@ def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArr
     (n_big (npair,), n_valid (npair,))).
     """
     st = ctx.stack
-    lcfg = ctx.cfg.loops
     epochs_f, pairs_f = _subnetwork(st, idx)
     L2 = network.triangle_loops(pairs_f)
-    t = years_since_first(epochs_f)
-    conv = phase_to_mm(st.wavelength)
-    half_cycle_mm = abs(conv) * math.pi
+    for name in ("n_loop_err", "n_ifg_noloop", "loop_rms", "stack_rate"):
+        ctx.new_array(name, st.shape)
+    ctx.new_array("n_valid_final", st.shape, "i4", 0)
     big = np.zeros((2, idx.size), np.int64)
-    n_loop_err = ctx.new_array("n_loop_err", st.shape)
-    n_noloop = ctx.new_array("n_ifg_noloop", st.shape)
-    loop_rms_pix = ctx.new_array("loop_rms", st.shape)
-    n_valid_f = ctx.new_array("n_valid_final", st.shape, "i4", 0)
-    rate_a = ctx.new_array("stack_rate", st.shape)
-    dt = (t[pairs_f[:, 1]] - t[pairs_f[:, 0]])[:, None]
-    bl = ctx.blocks()
-    bar = ctx.bar(len(bl), "1-2 pixels")
-    for rows, cols in bl:
-        u = st.read("unw", rows, cols, idx).reshape(idx.size, -1) - offsets[:, None]
-        valid = np.isfinite(u)
-        shp = (rows.stop - rows.start, cols.stop - cols.start)
-        if L2.shape[0]:
-            lp = loops.loop_phase(u, L2)
-            ne, nn, lr = loops.pixel_loop_stats(lp, L2, valid, err_threshold=lcfg.pixel_loop_threshold)
-        else:
-            ne, nn, lr = np.zeros(valid.shape[1]), valid.sum(0), np.full(valid.shape[1], np.nan)
-        n_loop_err[rows, cols] = np.asarray(ne, np.float32).reshape(shp)
-        n_noloop[rows, cols] = np.asarray(nn, np.float32).reshape(shp)
-        loop_rms_pix[rows, cols] = np.asarray(lr, np.float32).reshape(shp)
-        n_valid_f[rows, cols] = valid.sum(0).reshape(shp)
-        with np.errstate(invalid="ignore", divide="ignore"):  # stacking rate (mm/yr), for the reference
-            rate = np.where(valid, u, 0.0).sum(0) * conv / np.where(valid, dt, 0.0).sum(0)
-        rate_a[rows, cols] = rate.reshape(shp).astype(np.float32)
-        if check:
-            ifg = u[:, ::5] * conv
-            res = invert_nsbas(ifg, pairs_f, t, gamma=ctx.cfg.invert.gamma, min_pairs=1)
-            cum = np.asarray(res.cum, np.float64)
-            resid = cum[pairs_f[:, 1]] - cum[pairs_f[:, 0]] - ifg
-            fin = np.isfinite(resid)
-            big[0] += (np.abs(np.where(fin, resid, 0.0)) > half_cycle_mm).sum(axis=1)
-            big[1] += fin.sum(axis=1)
-        bar.update(1)
-    bar.close()
+    for b in ctx.map_blocks(_blocks.pixel_loop_block, "1-2 pixels", idx=idx, pairs=pairs_f, L=L2,
+                            t=years_since_first(epochs_f), conv=phase_to_mm(st.wavelength), offsets=offsets,
+                            pixel_loop_threshold=ctx.cfg.loops.pixel_loop_threshold, check=check,
+                            gamma=ctx.cfg.invert.gamma, nx=st.shape[1]):
+        big += b
     return epochs_f, pairs_f, L2, big
 
 
@@ -655,20 +607,6 @@ def _user_ref(ctx: Context, text: str) -> tuple[int, int, int, int]:
     if not (0 <= x1 < x2 <= nx and 0 <= y1 < y2 <= ny):
         raise ConfigError(f"--ref {text}: outside the {nx}x{ny} grid")
     return y1, y2, x1, x2
-
-
-def _nanmean0(a: np.ndarray) -> np.ndarray:
-    """Mean over axis 0 ignoring NaN; NaN (without a warning) where every value is NaN."""
-    fin = np.isfinite(a)
-    n = fin.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, np.where(fin, a, 0.0).sum(axis=0) / n, np.nan)
-
-
-def _coh_weights(coh: np.ndarray) -> np.ndarray:
-    """Inverse phase variance from coherence (Rodriguez & Martin 1992, one-look form), finite."""
-    g = np.clip(np.nan_to_num(coh, nan=0.05), 0.05, 0.98)
-    return (2.0 * g**2 / (1.0 - g**2)).astype(np.float64)
 
 
 def _loop_members(L: np.ndarray, idx: npt.NDArray[np.intp]) -> list[list[int]]:

@@ -1,0 +1,199 @@
+"""The one place that knows about dask: local clusters, remote schedulers, and task mapping.
+
+Every parallel piece of Kansho (blocks of a time-series step, pairs of the interferometry chain,
+frames of a batch) is a picklable top-level function applied to a list of items through
+:func:`map_tasks`. Where it runs is decided once, by :func:`cluster`:
+
+* nothing (the default): in this process, one item after another -- numpy's BLAS uses the cores;
+* ``workers=N``: a :class:`dask.distributed.LocalCluster` of N single-threaded worker *processes*,
+  with BLAS pinned to one thread each so that N workers use N cores without oversubscription;
+* ``scheduler="tcp://host:8786"``: an existing dask.distributed cluster (for example one started by
+  ``dask-jobqueue`` on SLURM/PBS, see ``docs/parallel.md``), so one run spreads over many machines.
+
+Tasks write their results to chunk-aligned regions of on-disk stores and return only small
+summaries, so a task that dies with its worker is simply run again elsewhere (dask retries it) and
+overwrites the same chunks with the same values.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: environment given to every local worker process before it starts (one BLAS thread per worker)
+WORKER_ENV: dict[str, str] = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+    "VECLIB_MAXIMUM_THREADS": "1",
+    "MALLOC_TRIM_THRESHOLD_": "65536",
+}
+
+
+def parse_memory(text: str | float | None) -> int | None:
+    """Bytes from ``"6GB"``, ``"512MiB"``, ``"2e9"`` or a number; None stays None.
+
+    >>> parse_memory("1.5GB")
+    1500000000
+    """
+    if text is None:
+        return None
+    if isinstance(text, int | float):
+        return int(text)
+    s = str(text).strip().replace(" ", "")
+    units = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "kb": 10**3, "mb": 10**6, "gb": 10**9,
+             "tb": 10**12, "k": 10**3, "m": 10**6, "g": 10**9, "b": 1}
+    low = s.lower()
+    for u in sorted(units, key=len, reverse=True):
+        if low.endswith(u):
+            num = low[: -len(u)]
+            try:
+                return int(float(num) * units[u])
+            except ValueError:
+                break
+    try:
+        return int(float(s))
+    except ValueError as exc:
+        raise ValueError(f"cannot read a memory size from {text!r} (examples: 6GB, 512MiB)") from exc
+
+
+def default_memory_limit() -> int:
+    """A memory budget for a whole run: 60 % of this machine's RAM, at most 8 GB (a 2-core laptop)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 * 10**9
+    return int(min(0.6 * total, 8e9))
+
+
+@contextmanager
+def cluster(workers: int | None = None, scheduler: str | None = None, *,
+            memory_limit: str | int | None = None, dashboard: bool = True) -> Iterator[Any]:
+    """Yield a ``dask.distributed.Client`` (or ``None`` to run in this process).
+
+    Parameters
+    ----------
+    workers
+        Number of local worker processes (``None`` or 0: no cluster, run in this process).
+    scheduler
+        Address of an existing scheduler (``tcp://host:8786``); takes precedence over ``workers``.
+    memory_limit
+        Memory for the whole local cluster (split evenly between workers), e.g. ``"6GB"``;
+        default :func:`default_memory_limit`.
+    dashboard
+        Start the dashboard of a local cluster on a free port and log its address.
+    """
+    if not scheduler and not workers:
+        yield None
+        return
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        client = Client(scheduler)
+        log.info("connected to dask scheduler %s (%d workers); dashboard: %s", scheduler,
+                 len(client.scheduler_info().get("workers", {})), client.dashboard_link)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    n = int(workers or 1)
+    total = parse_memory(memory_limit) or default_memory_limit()
+    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    env.update(WORKER_ENV)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+        lc = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=total // n,
+                          dashboard_address=":0" if dashboard else None, silence_logs=logging.WARNING)
+        client = Client(lc)
+    log.info("local dask cluster: %d worker processes, %.1f GB each; dashboard: %s", n, total / n / 1e9,
+             client.dashboard_link if dashboard else "off")
+    try:
+        yield client
+    finally:
+        client.close()
+        lc.close()
+
+
+def map_tasks(func: Callable[..., Any], items: Sequence[Any] | Iterable[Any], *, client: Any = None,
+              desc: str = "", progress: bool = True, retries: int = 2,
+              ) -> Iterator[tuple[int, Any, BaseException | None]]:
+    """Apply ``func`` to every item; yield ``(index, result, error)`` as tasks finish.
+
+    With ``client`` (a dask ``Client``) the items run as dask tasks (``retries`` extra attempts
+    each, for a worker that dies); without one they run here, one after another. An exception
+    raised by ``func`` is yielded as ``error`` (and ``result`` is None) so that the caller decides
+    whether one failure stops the rest; ``KeyboardInterrupt`` is never swallowed.
+    """
+    from tqdm.auto import tqdm
+
+    items = list(items)
+    bar = tqdm(total=len(items), desc=desc, disable=not progress, leave=False)
+    try:
+        if client is None:
+            for i, item in enumerate(items):
+                try:
+                    res = func(item)
+                except Exception as exc:  # noqa: BLE001 - reported to the caller, which decides
+                    yield i, None, exc
+                else:
+                    yield i, res, None
+                bar.update(1)
+            return
+        from distributed import as_completed
+
+        futures = client.map(func, items, pure=False, retries=retries)
+        index = {f.key: i for i, f in enumerate(futures)}
+        try:
+            for fut in as_completed(futures):
+                i = index[fut.key]
+                if fut.status == "error":
+                    yield i, None, fut.exception()
+                else:
+                    yield i, fut.result(), None
+                bar.update(1)
+        finally:
+            client.cancel([f for f in futures if not f.done()])
+    finally:
+        bar.close()
+
+
+def run_all(func: Callable[..., Any], items: Sequence[Any], *, client: Any = None, desc: str = "",
+            progress: bool = True) -> list[Any]:
+    """:func:`map_tasks` that returns the results in item order and raises the first error."""
+    out: list[Any] = [None] * len(items)
+    for i, res, err in map_tasks(func, items, client=client, desc=desc, progress=progress):
+        if err is not None:
+            raise err
+        out[i] = res
+    return out
+
+
+def jobqueue_cluster(kind: str, *, cores: int = 4, memory: str = "16GB", walltime: str = "02:00:00",
+                     queue: str | None = None, account: str | None = None, jobs: int = 1,
+                     job_extra: Sequence[str] = (), **kwargs: Any) -> Any:
+    """Start a dask-jobqueue cluster (``kind``: ``slurm``, ``pbs``, ``sge``, ``lsf``) and scale it to ``jobs``.
+
+    One batch job per ``jobs``, each running single-threaded worker processes (``processes=cores``)
+    with BLAS pinned, as in :func:`cluster`. Requires ``pip install dask-jobqueue``.
+    """
+    try:
+        import dask_jobqueue
+    except ImportError as exc:  # pragma: no cover - optional dependency
+        raise RuntimeError("a batch-scheduler cluster needs dask-jobqueue: pip install dask-jobqueue") from exc
+    classes = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster", "lsf": "LSFCluster"}
+    if kind not in classes:
+        raise ValueError(f"unknown cluster kind {kind!r}; choose one of {', '.join(classes)}")
+    cls = getattr(dask_jobqueue, classes[kind])
+    env = [f"export {k}={v}" for k, v in WORKER_ENV.items()]
+    c = cls(cores=cores, processes=cores, memory=memory, walltime=walltime, queue=queue, account=account,
+            job_script_prologue=env, job_extra_directives=list(job_extra), **kwargs)
+    c.scale(jobs=jobs)
+    log.info("%s cluster: %d job(s) of %d workers; dashboard: %s", kind, jobs, cores, c.dashboard_link)
+    return c

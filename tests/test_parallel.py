@@ -1,0 +1,109 @@
+"""Parallel and out-of-core execution: a real dask LocalCluster, a worker killed mid-step, block sizes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import zarr
+
+from kansho import _blocks
+from kansho.config import RunConfig
+from kansho.parallel import cluster, map_tasks, parse_memory, run_all
+from kansho.pipeline import plan_block, run_timeseries
+from kansho.synth import SimConfig, simulate_frame
+
+SHAPE = (64, 72)
+#: work arrays every run writes (compared between runs)
+ARRAYS = ("cum", "cum_filt", "vel", "vel_filt", "vstd", "stc", "mask", "resid_rms", "n_loop_err", "loop_rms",
+          "n_gap", "maxTlen", "coh_avg", "n_unw")
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("psim")
+    simulate_frame(d, SimConfig(shape=SHAPE, n_epoch=24, interval_days=24, n_unw_errors=2), rng=3)
+    return d / "GEOC"
+
+
+def _run(sim: Path, out: Path, **cfg: Any) -> dict[str, np.ndarray]:
+    run_timeseries(sim, out, RunConfig(**cfg), progress=False)
+    g = zarr.open_group(str(out / "work" / "ts.zarr"), mode="r")
+    return {k: np.asarray(g[k][:]) for k in ARRAYS}
+
+
+@pytest.fixture(scope="module")
+def serial(sim: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
+    return _run(sim, tmp_path_factory.mktemp("serial"), block_size=32)
+
+
+def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray], rtol: float = 0.0, atol: float = 0.0) -> None:
+    for k in ARRAYS:
+        assert a[k].shape == b[k].shape, k
+        np.testing.assert_array_equal(np.isnan(a[k]), np.isnan(b[k]), err_msg=k)
+        np.testing.assert_allclose(a[k], b[k], rtol=rtol, atol=atol, equal_nan=True, err_msg=k)
+
+
+def kill_once(task: _blocks.Task) -> int:
+    """The inversion of one block, whose worker process dies right after writing it, the first time."""
+    n = _blocks.invert_block(task)
+    marker = Path(task.out) / "killed-once"
+    if task.rows.start == 32 and task.cols.start == 32 and not marker.exists():
+        marker.touch()
+        os._exit(1)  # the worker process dies mid-step, its task unfinished
+    return n
+
+
+def test_local_cluster_with_a_killed_worker_gives_identical_results(
+        sim: Path, serial: dict[str, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two worker processes give bit-identical results, even when one dies in the middle of step 1-3."""
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    monkeypatch.setattr(_blocks, "invert_block", kill_once)
+    out = tmp_path / "cluster"
+    got = _run(sim, out, block_size=32, workers=2, memory_limit="3GB")
+    assert (out / "killed-once").exists(), "the worker was never killed: the test did not test anything"
+    _same(serial, got)
+
+
+def test_results_do_not_depend_on_block_size(sim: Path, serial: dict[str, np.ndarray], tmp_path: Path) -> None:
+    # other blocks group pixels differently in the inversion (per-pattern SVD or normal equations,
+    # both ~1e-8 relative) and sum loop phases in another order: equal to float round-off
+    got = _run(sim, tmp_path / "b48", block_size=48)
+    _same(serial, got, rtol=1e-5, atol=1e-4)
+
+
+def test_map_tasks_reports_errors_without_stopping_the_others() -> None:
+    res = list(map_tasks(_reciprocal, [1.0, 0.0, 4.0], progress=False))
+    assert [(i, r) for i, r, e in res if e is None] == [(0, 1.0), (2, 0.25)]
+    assert isinstance(res[1][2], ZeroDivisionError)
+    with pytest.raises(ZeroDivisionError):
+        run_all(_reciprocal, [1.0, 0.0], progress=False)
+
+
+def _reciprocal(x: float) -> float:
+    return 1.0 / x
+
+
+def test_cluster_none_runs_here() -> None:
+    with cluster(None, None) as client:
+        assert client is None
+
+
+def test_memory_sizes_and_block_planning() -> None:
+    assert parse_memory("6GB") == 6 * 10**9
+    assert parse_memory("512MiB") == 512 * 2**20
+    assert parse_memory("2e9") == 2 * 10**9
+    with pytest.raises(ValueError):
+        parse_memory("lots")
+    # a full frame's 450 pairs in 8 GB over 2 workers: blocks shrink below 256 to fit
+    b = plan_block(450, 150, RunConfig(memory_limit="4GB", workers=2))
+    assert 32 <= b < 256 and b % 16 == 0
+    per_block = b * b * (64 * 450 + 16 * 150)
+    assert per_block <= 4e9 / 2
+    assert plan_block(40, 20, RunConfig(memory_limit="8GB")) == 256
