@@ -1,12 +1,17 @@
-"""Benchmark the whole time-series chain on simulated frames; writes docs/benchmarks.md.
+"""Benchmark the whole time-series chain on simulated S / M / L frames; writes docs/benchmarks.md.
 
-    python benchmarks/bench_chain.py            # demo (200 px, 40 epochs) and M (1000 px, 60 epochs)
-    python benchmarks/bench_chain.py --sizes demo
+    python benchmarks/bench_chain.py --sizes S,M            # serial and --workers 2 (default)
+    python benchmarks/bench_chain.py --sizes L --workers 2  # the full frame (~20 GB of input)
+    python benchmarks/bench_chain.py --scaling              # time and memory against pixels and pairs
+    python benchmarks/bench_chain.py --write-only           # rebuild docs/benchmarks.md from the results
 
-Each frame is simulated once with :mod:`kansho.synth` and cached under ``benchmarks/_cache``.
-The chain runs in a fresh child process (``kansho ts``), so its peak resident memory is measured
-on its own (``getrusage(RUSAGE_CHILDREN).ru_maxrss``); per-step wall times come from the run's
-``work/state.json``; accuracy against the truth from :func:`kansho.demo.compare_with_truth`.
+Each frame is simulated once with :mod:`kansho.synth` and cached under ``benchmarks/_cache``. Every
+step runs in a fresh child process (``benchmarks/_step.py``), which reports its wall time, CPU time
+(its own and its reaped children's) and peak memory (sum of the resident sets of the process and
+all its descendants, dask workers included, sampled every 0.1 s). Accuracy against the truth is
+computed afterwards in this process. Figures accumulate in ``benchmarks/results.json`` (one entry
+per frame and worker count, the latest run wins) so the page can be rebuilt from runs made at
+different times.
 """
 
 from __future__ import annotations
@@ -15,26 +20,36 @@ import argparse
 import datetime as dt
 import json
 import logging
+import math
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CACHE = HERE / "_cache"
-SIZES = {
-    "demo": {"shape": (200, 200), "n_epoch": 40, "interval_days": 24},
-    "M": {"shape": (1000, 1000), "n_epoch": 60, "interval_days": 12},
+RESULTS = HERE / "results.json"
+STEPS = ("ingest", "qc", "loops", "invert", "vstd", "mask", "filter", "outputs")
+SIZES: dict[str, dict[str, Any]] = {
+    "S": {"shape": (200, 200), "n_epoch": 40, "interval_days": 12, "pairs_per_epoch": 4},
+    "M": {"shape": (1000, 1000), "n_epoch": 60, "interval_days": 12, "pairs_per_epoch": 4},
+    "L": {"shape": (2500, 2500), "n_epoch": 150, "interval_days": 12, "pairs_per_epoch": 3},
 }
+#: LiCSBAS 1.x with 2 processes on a 2-core machine like this one (figures given in issue 3; LiCSBAS is
+#: not on PyPI and could not be installed here to measure it side by side)
+LICSBAS = {"S": {"wall_s": 110.0, "peak_mb": None}, "M": {"wall_s": 16 * 60.0, "peak_mb": 9000.0}}
+#: frames of the scaling curves: (name, shape, n_epoch)
+SCALING = [*((f"px{n}", (n, n), 40) for n in (128, 256, 512, 768)),
+           *((f"ep{e}", (256, 256), e) for e in (20, 60, 100))]
 log = logging.getLogger("bench")
 
 
-def simulate(name: str) -> tuple[Path, float]:
+def simulate(name: str, cfg: dict[str, Any]) -> tuple[Path, float]:
     from kansho.synth import SimConfig, simulate_frame
 
     d = CACHE / name
@@ -43,53 +58,56 @@ def simulate(name: str) -> tuple[Path, float]:
     if d.exists():
         shutil.rmtree(d)
     t0 = time.perf_counter()
-    simulate_frame(d, SimConfig(**SIZES[name]), rng=1)
+    simulate_frame(d, SimConfig(**cfg), rng=1, progress=True)
     return d, time.perf_counter() - t0
 
 
-def run_chain(sim: Path, out: Path) -> dict[str, float]:
+def run_steps(sim: Path, out: Path, workers: int, memory_limit: str | None, per_step: bool = True
+              ) -> dict[str, Any]:
+    """Run the chain step by step in child processes; returns per-step figures and totals."""
     if out.exists():
         shutil.rmtree(out)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "kansho.cli", "-q", "ts", str(sim / "GEOC"), "-o", str(out)], check=True)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": after.ru_maxrss / 1024}
+    steps: dict[str, dict[str, float]] = {}
+    for step in (STEPS if per_step else ("all",)):
+        cmd = [sys.executable, str(HERE / "_step.py"), str(sim / "GEOC"), str(out), step, "--workers", str(workers)]
+        if memory_limit:
+            cmd += ["--memory-limit", memory_limit]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        fig = json.loads(proc.stdout.strip().splitlines()[-1])
+        fig["process_s"] = time.perf_counter() - t0
+        steps[step] = fig
+        log.info("  %-8s %7.1f s wall, %7.1f s CPU, %6.0f MB peak", step, fig["step_s"], fig["cpu_s"], fig["peak_mb"])
+    if not per_step:
+        timings = steps["all"]["timings"]
+        return {"wall_s": steps["all"]["wall_s"], "cpu_s": steps["all"]["cpu_s"],
+                "peak_mb": steps["all"]["peak_mb"], "steps": {k: {"step_s": v} for k, v in timings.items()}}
+    return {"wall_s": sum(s["step_s"] for s in steps.values()), "cpu_s": sum(s["cpu_s"] for s in steps.values()),
+            "peak_mb": max(s["peak_mb"] for s in steps.values()), "steps": steps}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="demo,M", help="comma-separated subset of " + ",".join(SIZES))
-    ap.add_argument("--no-write", action="store_true", help="print only, do not write docs/benchmarks.md")
-    args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+def accuracy(sim: Path, out: Path) -> dict[str, float]:
     from kansho.config import RunConfig
     from kansho.demo import compare_with_truth
     from kansho.pipeline import run_timeseries
     from kansho.synth import load_truth
 
-    rows = []
-    for name in args.sizes.split(","):
-        sim, sim_s = simulate(name)
-        out = CACHE / f"{name}_run"
-        fig = run_chain(sim, out)
-        state = json.loads((out / "work" / "state.json").read_text())
-        steps = {k: v["seconds"] for k, v in state.items()}
-        ctx = run_timeseries(None, out, RunConfig(), progress=False)  # all steps up to date: opens the run
-        acc = compare_with_truth(ctx, load_truth(sim / "truth.npz"))
-        ing = state["ingest"]["result"]
-        row = {"name": name, "shape": ing["shape"], "n_epoch": ing["n_epoch"], "n_pair": ing["n_pair"],
-               "simulate_s": sim_s, **fig, "steps": steps, "vel_rmse": acc.vel_rmse, "ts_rmse": acc.ts_rmse,
-               "coverage": acc.coverage}
-        log.info("%s: %s", name, json.dumps(row, default=float))
-        rows.append(row)
-    if not args.no_write:
-        write_md(rows)
+    ctx = run_timeseries(None, out, RunConfig(), progress=False, steps=["outputs"])  # up to date: opens the run
+    acc = compare_with_truth(ctx, load_truth(sim / "truth.npz"))
+    return {"vel_rmse": acc.vel_rmse, "ts_rmse": acc.ts_rmse, "coverage": acc.coverage}
 
 
-def write_md(rows: list[dict]) -> None:
+def load_results() -> dict[str, Any]:
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {"chain": {}, "scaling": {}}
+
+
+def save_results(res: dict[str, Any]) -> None:
+    tmp = RESULTS.with_suffix(".tmp")
+    tmp.write_text(json.dumps(res, indent=1, default=float))
+    tmp.replace(RESULTS)
+
+
+def machine() -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -99,30 +117,139 @@ def write_md(rows: list[dict]) -> None:
     except OSError:
         pass
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Written by `python benchmarks/bench_chain.py` on {dt.date.today().isoformat()}.",
-        f"Machine: {cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GiB memory, Python {platform.python_version()}.",
-        "Whole chain `kansho ts` (ingest → outputs, default options, serial blocks of 256 px) in a child "
-        "process; peak memory is that process's maximum resident set size.",
-        "",
-        "| frame | pixels | epochs | pairs | wall (s) | CPU (s) | peak RSS (MB) | vel RMSE (mm/yr) | ts RMSE (mm) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(f"| {r['name']} | {r['shape'][1]}×{r['shape'][0]} | {r['n_epoch']} | {r['n_pair']} | "
-                     f"{r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['vel_rmse']:.2f} | "
-                     f"{r['ts_rmse']:.2f} |")
-    lines += ["", "Per-step wall time (s):", "",
-              "| frame | " + " | ".join(rows[0]["steps"]) + " |", "|---|" + "---|" * len(rows[0]["steps"])]
-    for r in rows:
-        lines.append(f"| {r['name']} | " + " | ".join(f"{v:.1f}" for v in r["steps"].values()) + " |")
-    lines += ["", "Accuracy is against the simulated truth over the pixels the mask keeps, on the run's "
-              "reference area (see `kansho.demo.compare_with_truth`).", ""]
+    return {"cpu": cpu, "cores": os.cpu_count(), "mem_gb": round(mem_gb), "python": platform.python_version(),
+            "date": dt.date.today().isoformat(), "load1": os.getloadavg()[0]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="", help="comma-separated subset of " + ",".join(SIZES))
+    ap.add_argument("--workers", default="0,2", help="comma-separated worker counts to run each size with")
+    ap.add_argument("--memory-limit", default=None, help="memory limit given to the runs (default: kansho's)")
+    ap.add_argument("--scaling", action="store_true", help="measure the time/memory curves against size")
+    ap.add_argument("--write-only", action="store_true", help="only rebuild docs/benchmarks.md")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    res = load_results()
+    if not args.write_only:
+        for name in filter(None, args.sizes.split(",")):
+            sim, sim_s = simulate(name, SIZES[name])
+            for w in (int(x) for x in args.workers.split(",")):
+                log.info("%s with %d worker(s):", name, w)
+                out = CACHE / f"{name}_run_w{w}"
+                fig = run_steps(sim, out, w, args.memory_limit)
+                st = json.loads((out / "work" / "state.json").read_text())["ingest"]["result"]
+                fig.update(shape=st["shape"], n_epoch=st["n_epoch"], n_pair=st["n_pair"], workers=w,
+                           machine=machine(), **accuracy(sim, out))
+                if not math.isnan(sim_s):
+                    fig["simulate_s"] = sim_s
+                res["chain"][f"{name}/w{w}"] = fig
+                save_results(res)
+                log.info("%s w%d: %.1f s wall, %.0f MB peak, vel RMSE %.2f mm/yr", name, w, fig["wall_s"],
+                         fig["peak_mb"], fig["vel_rmse"])
+        if args.scaling:
+            for name, shape, ne in SCALING:
+                sim, _ = simulate(name, {"shape": shape, "n_epoch": ne, "interval_days": 12, "pairs_per_epoch": 4})
+                out = CACHE / f"{name}_run"
+                fig = run_steps(sim, out, 0, args.memory_limit, per_step=False)
+                st = json.loads((out / "work" / "state.json").read_text())["ingest"]["result"]
+                fig.update(shape=st["shape"], n_epoch=st["n_epoch"], n_pair=st["n_pair"])
+                res["scaling"][name] = fig
+                save_results(res)
+                log.info("%s: %s px, %d pairs: %.1f s, %.0f MB", name, shape, st["n_pair"], fig["wall_s"],
+                         fig["peak_mb"])
+                shutil.rmtree(out, ignore_errors=True)
+    write_md(res)
+
+
+def _plot_scaling(sc: dict[str, Any], path: Path) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    px = sorted((v for k, v in sc.items() if k.startswith("px")), key=lambda v: v["shape"][0])
+    ep = sorted((v for k, v in sc.items() if k.startswith("ep")), key=lambda v: v["n_pair"])
+    if len(px) < 2 and len(ep) < 2:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, rows, xkey, xlabel in ((axes[0], px, "px", "pixels (millions)"), (axes[1], ep, "pairs", "interferograms")):
+        if not rows:
+            continue
+        x = [r["shape"][0] * r["shape"][1] / 1e6 if xkey == "px" else r["n_pair"] for r in rows]
+        ax.plot(x, [r["wall_s"] for r in rows], "o-", color="tab:blue", label="wall time (s)")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("wall time (s)", color="tab:blue")
+        ax.set_ylim(bottom=0)
+        ax.set_xlim(left=0)
+        a2 = ax.twinx()
+        a2.plot(x, [r["peak_mb"] for r in rows], "s--", color="tab:red", label="peak memory (MB)")
+        a2.set_ylabel("peak memory (MB)", color="tab:red")
+        a2.set_ylim(bottom=0)
+        ax.set_title("40 epochs, growing frame" if xkey == "px" else "256 x 256 px, growing network")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_md(res: dict[str, Any]) -> None:
+    chain = res.get("chain", {})
+    intro = ("Written by `python benchmarks/bench_chain.py` (figures in `benchmarks/results.json`). Each step of "
+             "`kansho ts` (default options) runs in a fresh child process; wall time is the step's own time, "
+             "CPU time is user + system of the process and its dask workers, peak memory is the largest sum of "
+             "the resident sets of the process and its workers. Frames are simulated by `kansho.synth` "
+             "(turbulent + stratified atmosphere, decorrelation, unwrapping errors, one network gap).")
+    lines = ["# Benchmarks", "", intro, ""]
+    if chain:
+        m = next(iter(chain.values()))["machine"]
+        header = ("| frame | pixels | epochs | pairs | workers | wall (s) | CPU (s) | peak memory (MB) | "
+                  "LiCSBAS wall (s) | speed-up | vel RMSE (mm/yr) | measured |")
+        lines += [f"Machine: {m['cpu']}, {m['cores']} cores, {m['mem_gb']} GiB memory, Python {m['python']}.", "",
+                  "## Whole chain (ingest → outputs)", "", header, "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for key in sorted(chain, key=lambda k: ("SML".index(k[0]) if k[0] in "SML" else 9, k)):
+            r = chain[key]
+            name = key.split("/")[0]
+            lb = LICSBAS.get(name, {}).get("wall_s")
+            sp = f"{lb / r['wall_s']:.0f}×" if lb else "–"
+            lines.append(
+                f"| {name} | {r['shape'][1]}×{r['shape'][0]} | {r['n_epoch']} | {r['n_pair']} | {r['workers']} | "
+                f"{r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_mb']:.0f} | {lb if lb else '–'} | {sp} | "
+                f"{r['vel_rmse']:.2f} | {r['machine']['date']} (load {r['machine'].get('load1', 0):.1f}) |")
+        lines += ["", "Per step, wall time in seconds / peak memory in MB:", "",
+                  "| frame | workers | " + " | ".join(STEPS) + " |", "|---|---|" + "---|" * len(STEPS)]
+        for key in sorted(chain, key=lambda k: ("SML".index(k[0]) if k[0] in "SML" else 9, k)):
+            r = chain[key]
+            cells = [f"{r['steps'][s]['step_s']:.1f} / {r['steps'][s]['peak_mb']:.0f}" if s in r["steps"] else "–"
+                     for s in STEPS]
+            lines.append(f"| {key.split('/')[0]} | {r['workers']} | " + " | ".join(cells) + " |")
+        note = ("LiCSBAS figures: LiCSBAS with 2 processes on a 2-core machine like this one, as given in "
+                "issue 3 (about 110 s on S; 16 min and 9 GB peak on M). LiCSBAS is not installable from PyPI and "
+                "this machine reaches no other source, so it was not re-run side by side here.")
+        lines += ["", note, ""]
+    sc = res.get("scaling", {})
+    if sc:
+        what = ("Whole chain in one process (serial blocks), 4 pairs per epoch. Time and memory against the number "
+                "of pixels (40 epochs) and against the number of interferograms (256 × 256 px):")
+        lines += ["## Scaling", "", what, "",
+                  "| frame | pixels | epochs | pairs | wall (s) | µs per pixel·pair | peak memory (MB) |",
+                  "|---|---|---|---|---|---|---|"]
+        for k, r in sorted(sc.items(), key=lambda kv: (kv[0][:2], kv[1]["shape"][0] * kv[1]["n_pair"])):
+            npx = r["shape"][0] * r["shape"][1]
+            lines.append(f"| {k} | {r['shape'][1]}×{r['shape'][0]} | {r['n_epoch']} | {r['n_pair']} | "
+                         f"{r['wall_s']:.1f} | {1e6 * r['wall_s'] / (npx * r['n_pair']):.3f} | {r['peak_mb']:.0f} |")
+        if _plot_scaling(sc, ROOT / "docs" / "img" / "scaling.png"):
+            lines += ["", "![time and memory against frame size and network size](img/scaling.png)", ""]
+    extra = ROOT / "docs" / "benchmarks_notes.md"
+    if extra.exists():
+        lines += ["", extra.read_text()]
+    for other in ("benchmarks_viewer.md", "benchmarks_ifg.md"):
+        if (ROOT / "docs" / other).exists():
+            lines += [f"See also [{other}]({other})."]
     path = ROOT / "docs" / "benchmarks.md"
     tmp = path.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines))
+    tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(path)
     log.info("wrote %s", path)
 

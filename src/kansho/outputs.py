@@ -73,9 +73,9 @@ def write_outputs(ctx: Context) -> dict[str, Any]:
     pos = {int(e): i for i, e in enumerate(st.epochs)}
     bperp = np.array([st.bperp[pos[int(e)]] for e in epochs], np.float64)
     r0, r1, c0, c1 = lres["ref"]
-    gap = np.asarray(ctx.work["gap"][:])
+    gap = ctx.work["gap"]  # cubes are streamed block by block, never loaded whole
     for fname, cube_name, vel_name in (("cum.h5", "cum", "vel"), ("cum_filt.h5", "cum_filt", "vel.filt")):
-        cube = np.asarray(ctx.work[cube_name][:], np.float32)
+        cube = ctx.work[cube_name]
         write_cum_h5(out / fname, cum=cube, imdates=epochs, vel=maps[vel_name], vintercept=maps["vintercept"],
                      refarea=(r0, r1, c0, c1), grid=grid, gap=gap, bperp=bperp, mask=maps["mask"])
         written.append(fname)

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
 
-from kansho._dates import parse_date  # noqa: E402
+from kansho._dates import parse_date
 
 if TYPE_CHECKING:
     from kansho.pipeline import Context
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def _save(fig: Any, path: Path) -> str:
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    fig.savefig(tmp, dpi=100, bbox_inches="tight")
     plt.close(fig)
     tmp.replace(path)
     return f"plots/{path.name}"
@@ -53,8 +53,17 @@ def plot_network(date1: np.ndarray, date2: np.ndarray, epochs: np.ndarray, bperp
 
 def plot_map(arr: np.ndarray, path: Path, title: str, units: str, *, cmap: str = "viridis",
              symmetric: bool = False, ref: tuple[int, int, int, int] | None = None) -> str:
-    """One raster map with a colour bar (robust 2-98 % limits; symmetric around 0 if asked)."""
+    """One raster map with a colour bar (robust 2-98 % limits; symmetric around 0 if asked).
+
+    Frames larger than the figure's pixels are decimated to at most ~1000 px a side first: the
+    PNG cannot show more, and drawing a full 2500 x 2500 frame would cost seconds per map.
+    """
     fig, ax = plt.subplots(figsize=(6, 5))
+    step = max(1, int(np.ceil(max(arr.shape) / 1000)))
+    if step > 1:
+        arr = arr[::step, ::step]
+        if ref is not None:
+            ref = tuple(v // step for v in ref)  # type: ignore[assignment]
     finite = arr[np.isfinite(arr)]
     vmin = vmax = None
     if finite.size:

@@ -128,8 +128,8 @@ def write_cum_h5(
         More datasets (see module docstring); a name may not repeat a core key.
     """
     path = Path(path)
-    cum_a = np.asarray(cum, dtype=np.float32)
-    if cum_a.ndim != 3:
+    cum_a = _cube(cum)
+    if len(cum_a.shape) != 3:
         raise ValueError(f"cum must be (n_epoch, ny, nx), got shape {cum_a.shape}")
     n_ep, ny, nx = cum_a.shape
     if (ny, nx) != grid.shape:
@@ -142,10 +142,9 @@ def write_cum_h5(
     vel_a = _plane(vel, "vel", (ny, nx))
     vint_a = _plane(vintercept, "vintercept", (ny, nx))
     mask_a = _plane(mask, "mask", (ny, nx))
-    gap_a = np.asarray(gap)
-    if gap_a.shape != (max(n_ep - 1, 0), ny, nx):
+    gap_a = _cube(gap)
+    if tuple(gap_a.shape) != (max(n_ep - 1, 0), ny, nx):
         raise ValueError(f"gap must have shape {(n_ep - 1, ny, nx)}, got {gap_a.shape}")
-    gap_a = gap_a.astype(np.int8)
     bperp_a = None
     if bperp is not None:
         bperp_a = np.asarray(bperp, dtype=np.float64).ravel()
@@ -171,8 +170,8 @@ def write_cum_h5(
             f.create_dataset("imdates", data=dates)
             if bperp_a is not None:
                 f.create_dataset("bperp", data=bperp_a)
-            f.create_dataset("gap", data=gap_a, compression=_COMPRESSION)
-            f.create_dataset("cum", data=cum_a, compression=_COMPRESSION)
+            _write_cube(f, "gap", gap_a, np.int8)
+            _write_cube(f, "cum", cum_a, np.float32)
             f.create_dataset("vel", data=vel_a, compression=_COMPRESSION)
             f.create_dataset("vintercept", data=vint_a, compression=_COMPRESSION)
             f.create_dataset("mask", data=mask_a, compression=_COMPRESSION)
@@ -198,6 +197,35 @@ def write_cum_h5(
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _cube(a: Any) -> Any:
+    """``a`` as is when it is a lazily sliceable array (zarr, h5py, dask), else a numpy array."""
+    if hasattr(a, "shape") and hasattr(a, "__getitem__") and not isinstance(a, np.ndarray) and hasattr(a, "dtype"):
+        return a
+    return np.asarray(a)
+
+
+#: spatial side of the chunks and of the blocks written at once
+_BLOCK = 128
+
+
+def _write_cube(f: h5py.File, name: str, a: Any, dtype: type) -> None:
+    """Write a (n, ny, nx) cube block by block (bounded memory), chunked (<=8, 128, 128).
+
+    Chunks a few epochs deep keep both reads fast: one pixel's time series and one epoch's map.
+    """
+    n, ny, nx = (int(v) for v in a.shape)
+    if n == 0 or ny == 0 or nx == 0:
+        f.create_dataset(name, data=np.zeros(a.shape, dtype))
+        return
+    chunks = (min(n, 8), min(ny, _BLOCK), min(nx, _BLOCK))
+    ds = f.create_dataset(name, shape=(n, ny, nx), dtype=dtype, chunks=chunks, compression=_COMPRESSION)
+    step = 2 * _BLOCK
+    for r0 in range(0, ny, step):
+        for c0 in range(0, nx, step):
+            rs, cs = slice(r0, min(r0 + step, ny)), slice(c0, min(c0 + step, nx))
+            ds[:, rs, cs] = np.asarray(a[:, rs, cs]).astype(dtype)
 
 
 def read_cum_h5(path: str | Path) -> dict[str, Any]:

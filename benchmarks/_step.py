@@ -1,0 +1,72 @@
+"""Child process of the chain benchmark: run one step of ``kansho ts`` and print its figures as JSON.
+
+    python benchmarks/_step.py INPUT OUT STEP [--workers N] [--memory-limit SIZE] [--block-size B]
+
+Peak memory is the largest sum of resident set sizes over this process and all its descendants
+(dask worker processes included), sampled every 0.1 s; CPU time is user + system time of this
+process and of its reaped children.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import threading
+import time
+
+import psutil
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return total
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("input")
+    ap.add_argument("out")
+    ap.add_argument("step")
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--memory-limit", default=None)
+    ap.add_argument("--block-size", type=int, default=256)
+    args = ap.parse_args()
+    peak = [0]
+    stop = threading.Event()
+    me = psutil.Process()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], _tree_rss(me))
+            time.sleep(0.1)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    from kansho.config import RunConfig
+    from kansho.pipeline import run_timeseries
+
+    cfg = RunConfig(workers=args.workers, memory_limit=args.memory_limit, block_size=args.block_size)
+    t0 = time.perf_counter()
+    steps = None if args.step == "all" else [args.step]
+    ctx = run_timeseries(args.input if args.step in ("ingest", "all") else None, args.out, cfg, steps=steps,
+                         progress=False)
+    wall = time.perf_counter() - t0
+    stop.set()
+    th.join()
+    peak[0] = max(peak[0], _tree_rss(me))
+    ru_s = resource.getrusage(resource.RUSAGE_SELF)
+    ru_c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = ru_s.ru_utime + ru_s.ru_stime + ru_c.ru_utime + ru_c.ru_stime
+    print(json.dumps({"step": args.step, "wall_s": wall, "step_s": ctx.timings.get(args.step, wall),
+                      "timings": ctx.timings, "cpu_s": cpu,
+                      "peak_mb": max(peak[0], ru_s.ru_maxrss * 1024) / 2**20}))
+
+
+if __name__ == "__main__":
+    main()
