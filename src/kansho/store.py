@@ -40,9 +40,11 @@ import zarr
 from kansho import __version__
 from kansho.errors import InputError
 from kansho.grid import Grid
-from kansho.io.geotiff import read_raster
+from kansho.io.envi import BinarySpec
 from kansho.io.inputs import InputSet
 from kansho.io.multilook import multilook
+from kansho.io.prepare import GacosCorrector, PrepPlan
+from kansho.io.rasters import read_window
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +104,8 @@ def input_fingerprint(inputs: InputSet) -> str:
     return h.hexdigest()[:16]
 
 
-def _read_coherence(path: Path, window: tuple[slice, slice]) -> npt.NDArray[np.float32]:
-    raw = read_raster(path, window, dtype=np.float64, nodata_to_nan=False)
+def _read_coherence(path: Path, window: tuple[slice, slice], spec: BinarySpec | None = None) -> npt.NDArray[np.float32]:
+    raw = read_window(path, window, spec, dtype=np.float64, nodata_to_nan=False)
     # the reader casts; decide the scale from the file's values: uint8 LiCSAR coherence exceeds 1
     finite = raw[np.isfinite(raw)]
     if finite.size and finite.max() > 1.0 + 1e-6:
@@ -114,15 +116,28 @@ def _read_coherence(path: Path, window: tuple[slice, slice]) -> npt.NDArray[np.f
     return out
 
 
-def _read_unw(path: Path, window: tuple[slice, slice]) -> npt.NDArray[np.float32]:
-    out = read_raster(path, window, dtype=np.float32)
-    out[out == 0] = np.nan
+def _read_unw(path: Path, window: tuple[slice, slice], spec: BinarySpec | None = None) -> npt.NDArray[np.float32]:
+    out = read_window(path, window, spec, dtype=np.float32)
+    out[(out == 0) | ~np.isfinite(out)] = np.nan
+    return out
+
+
+def _read_prepared(path: Path, window: tuple[slice, slice], spec: BinarySpec | None, blank: np.ndarray | None,
+                   *, coherence: bool = False) -> npt.NDArray[np.float32]:
+    """Read a window of an unw or cc file and blank the masked pixels (Step 0-4) before multilooking."""
+    out = _read_coherence(path, window, spec) if coherence else _read_unw(path, window, spec)
+    if blank is not None:
+        out[blank] = np.nan
     return out
 
 
 def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_looks: float = 0.5,
-                 block: int = 256, progress: bool = True) -> Stack:
+                 block: int = 256, progress: bool = True, plan: PrepPlan | None = None) -> Stack:
     """Ingest an :class:`InputSet` into ``out_dir/stack.zarr`` (Step 0-2), multilooking by ``nlook``.
+
+    ``plan`` (from :func:`kansho.io.prepare.plan_prep`) clips the grid to a window of the input
+    (Step 0-5), blanks masked pixels (0-4) before multilooking, and subtracts the GACOS delay
+    phase (0-3) from every pair it covers; the input files are not rewritten.
 
     The input is read in strips of ``block`` output rows (``block * nlook`` input rows) with every
     pair, so memory is bounded by ``n_pair * block * nlook * width * 4`` bytes per array.
@@ -132,7 +147,10 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
     tmp = out_dir / (STACK_NAME + ".partial")
     if tmp.exists():
         shutil.rmtree(tmp)
-    grid_in = inputs.grid
+    plan = plan or PrepPlan()
+    win_in = plan.clip or (slice(0, inputs.grid.height), slice(0, inputs.grid.width))
+    ri0, ci0 = win_in[0].start, win_in[1].start
+    grid_in = inputs.grid.window(*win_in)
     grid = grid_in.multilooked(nlook) if nlook > 1 else grid_in
     if grid.width < 1 or grid.height < 1:
         raise InputError(inputs.root, f"grid {grid_in.width}x{grid_in.height} is smaller than --nlook {nlook}")
@@ -157,37 +175,50 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
         a = g.create_array(name, shape=values.shape, dtype=values.dtype, dimension_names=[dim])
         a[:] = values
 
+    los_u: np.ndarray | None = None
+    for name in ("los_e", "los_n", "los_u", "hgt"):
+        key = {"los_e": "E", "los_n": "N", "los_u": "U", "hgt": "hgt"}[name]
+        src = inputs.geometry.get(key)
+        a = g.create_array(name, shape=(ny, nx), chunks=(min(block * 4, ny), min(block * 4, nx)), dtype="f4",
+                           fill_value=np.nan, dimension_names=["y", "x"])
+        v = None
+        if src is not None:
+            full = (slice(ri0, ri0 + ny * nlook), slice(ci0, ci0 + nx * nlook))
+            v = read_window(src, full, inputs.geometry_specs.get(key), dtype=np.float32)
+            if key != "hgt":
+                v[v == 0] = np.nan
+            if plan.mask is not None:
+                v[plan.mask[: ny * nlook, : nx * nlook]] = np.nan
+            v = multilook(v, nlook, min_valid=min_valid_looks) if nlook > 1 else v
+        elif key in inputs.los:  # a fixed LOS from incidence and heading (no E/N/U rasters)
+            v = np.full((ny, nx), inputs.los[key], np.float32)
+        if v is not None:
+            a[:] = v
+            if key == "U":
+                los_u = v
+    gacos = GacosCorrector(plan, grid, inputs.wavelength, los_u, d1, d2) if plan.gacos_files else None
+
     strips = list(range(0, ny, block))
     bar = _progress(total=len(strips) * npair, desc="ingest", enabled=progress)
     for r0 in strips:
         r1 = min(r0 + block, ny)
-        win = (slice(r0 * nlook, r1 * nlook), slice(0, nx * nlook))
+        win = (slice(ri0 + r0 * nlook, ri0 + r1 * nlook), slice(ci0, ci0 + nx * nlook))
+        blank = None if plan.mask is None else plan.mask[r0 * nlook: r1 * nlook, : nx * nlook]
         u_strip = np.full((npair, r1 - r0, nx), np.nan, np.float32)
         c_strip = np.full((npair, r1 - r0, nx), np.nan, np.float32)
         for k, p in enumerate(inputs.pairs):
-            u = _read_unw(p.unw, win)
+            u = _read_prepared(p.unw, win, p.unw_spec, blank)
             u_strip[k] = multilook(u, nlook, min_valid=min_valid_looks) if nlook > 1 else u
+            if gacos is not None:
+                u_strip[k] = gacos.apply(k, slice(r0, r1), u_strip[k])
             if p.cc is not None:
-                c = _read_coherence(p.cc, win)
+                c = _read_prepared(p.cc, win, p.cc_spec, blank, coherence=True)
                 c_strip[k] = multilook(c, nlook, min_valid=min_valid_looks) if nlook > 1 else c
             bar.update(1)
         unw[:, r0:r1, :] = u_strip
         coh[:, r0:r1, :] = c_strip
     bar.close()
 
-    for name in ("los_e", "los_n", "los_u", "hgt"):
-        key = {"los_e": "E", "los_n": "N", "los_u": "U", "hgt": "hgt"}[name]
-        src = inputs.geometry.get(key)
-        a = g.create_array(name, shape=(ny, nx), chunks=(min(block * 4, ny), min(block * 4, nx)), dtype="f4",
-                           fill_value=np.nan, dimension_names=["y", "x"])
-        if src is not None:
-            full = (slice(0, ny * nlook), slice(0, nx * nlook))
-            v = read_raster(src, full, dtype=np.float32)
-            if key != "hgt":
-                v[v == 0] = np.nan
-            a[:] = multilook(v, nlook, min_valid=min_valid_looks) if nlook > 1 else v
-        elif key in inputs.los:  # a fixed LOS from incidence and heading (no E/N/U rasters)
-            a[:] = np.full((ny, nx), inputs.los[key], np.float32)
     a_units = {"los_e": "1", "los_n": "1", "los_u": "1", "hgt": "m"}
     for name, u in a_units.items():
         g[name].attrs["units"] = u
@@ -198,6 +229,7 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
         wavelength=float(inputs.wavelength),
         nlook=int(nlook),
         source={"path": str(inputs.root), "layout": inputs.layout},
+        prep=_prep_attrs(plan, gacos, inputs),
         metadata={str(k): str(v) for k, v in inputs.metadata.items()},
         provenance={
             "kansho_version": __version__,
@@ -210,6 +242,22 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
     tmp.rename(final)
     log.info("stack store %s: %d pairs, %d epochs, %dx%d px", final, npair, epochs.size, nx, ny)
     return open_stack(out_dir)
+
+
+def _prep_attrs(plan: PrepPlan, gacos: GacosCorrector | None, inputs: InputSet) -> dict[str, Any]:
+    """The ``prep`` attribute: clip window, mask, GACOS correction (per-pair std before/after)."""
+    out: dict[str, Any] = dict(plan.info)
+    if plan.gacos_dir is not None:
+        g: dict[str, Any] = {"dir": str(plan.gacos_dir), "dropped": [list(d) for d in plan.dropped],
+                             "uncorrected": list(plan.uncorrected)}
+        if gacos is not None:
+            before, after = gacos.stats()
+            g.update(kind=gacos.kind, pairs=[p.name for p in inputs.pairs], corrected=gacos.correct.tolist(),
+                     std_before=[None if not np.isfinite(v) else round(float(v), 5) for v in before],
+                     std_after=[None if not np.isfinite(v) else round(float(v), 5) for v in after],
+                     n_blanked=gacos.n_blanked.tolist())
+        out["gacos"] = g
+    return out
 
 
 def open_stack(path: Path) -> Stack:

@@ -12,6 +12,18 @@ Two layouts are recognised from the folder's contents:
 
     The folder may be given as ``GEOC`` itself or as its parent.
 
+``licsbas_geoc``
+    LiCSBAS's prepared folder ``GEOCml*/yyyymmdd_yyyymmdd/yyyymmdd_yyyymmdd.unw`` and ``.cc`` flat
+    binaries with ``slc.mli.par`` and ``EQA.dem_par`` (see :mod:`kansho.io.licsbas_geoc`); the
+    folder may be given as ``GEOCml*`` itself or as its parent (holding exactly one).
+
+``envi``
+    A flat folder of headed binaries (ENVI ``.hdr`` or ROI_PAC ``.rsc``, see
+    :mod:`kansho.io.envi`) whose names carry the two dates (``yyyymmdd``/``yymmdd`` joined by
+    ``-``/``_``, or SNAP's ``17Mar2017_10Apr2017``), classified by name tokens as for
+    ``geotiff_pairs``; e.g. SNAP's ``Unw_Phase_ifg_17Mar2017_10Apr2017_VV.img`` + ``.hdr`` with
+    ``coh_IW2_VV_17Mar2017_10Apr2017.img``, or ROI_PAC ``20170317-20170410.unw`` + ``.unw.rsc``.
+
 ``geotiff_pairs``
     A flat folder of GeoTIFFs whose names carry the two dates (``yyyymmdd`` or ``yymmdd``, joined
     by ``-`` or ``_``), e.g. GAMMA/PyRate products ``cropA_20180106-20180130_VV_8rlks_eqa_unw.tif``
@@ -51,12 +63,22 @@ from rasterio.windows import Window
 from kansho._dates import parse_date
 from kansho.errors import InputError
 from kansho.grid import Grid
+from kansho.io.envi import BinarySpec, check_size, find_header, open_headed
+from kansho.io.licsbas_geoc import (
+    GEOMETRY_FILES,
+    geocml_cc_spec,
+    geocml_float_spec,
+    geocml_grid,
+    is_geocml,
+)
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "LAYOUT_ENVI",
     "LAYOUT_GEOTIFF_PAIRS",
     "LAYOUT_LICSAR",
+    "LAYOUT_LICSBAS_GEOC",
     "S1_WAVELENGTH_M",
     "InputSet",
     "PairFiles",
@@ -69,6 +91,8 @@ __all__ = [
 
 LAYOUT_LICSAR = "licsar"
 LAYOUT_GEOTIFF_PAIRS = "geotiff_pairs"
+LAYOUT_LICSBAS_GEOC = "licsbas_geoc"
+LAYOUT_ENVI = "envi"
 
 SPEED_OF_LIGHT = 299_792_458.0  # m/s
 S1_WAVELENGTH_M = 0.05546576  # Sentinel-1 C band, c / 5.405 GHz
@@ -77,6 +101,10 @@ GEOMETRY_KEYS = ("E", "N", "U", "hgt")
 _PAIR_DIR_RE = re.compile(r"^(\d{8})_(\d{8})$")
 _PAIR_NAME_RE = re.compile(r"(?<!\d)(\d{8}|\d{6})[-_](\d{8}|\d{6})(?!\d)")
 _TIF_SUFFIXES = (".tif", ".tiff")
+_SNAP_PAIR_RE = re.compile(r"(?<![0-9A-Za-z])(\d{2})([A-Za-z]{3})(\d{4})[-_](\d{2})([A-Za-z]{3})(\d{4})(?![0-9])")
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+                                        "dec"), start=1)}
+_HEADER_SUFFIXES = (".hdr", ".rsc", ".xml", ".vrt", ".aux", ".par", ".txt", ".json", ".png", ".jpg", ".kml")
 _UNW_TOKENS = {"unw", "unwrapped", "unwrap"}
 _CC_TOKENS = {"cc", "coh", "cor", "corr", "coherence"}
 
@@ -86,12 +114,17 @@ _CC_TOKENS = {"cc", "coh", "cor", "corr", "coherence"}
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True, order=True)
 class PairFiles:
-    """The files of one interferogram. Ordering is by ``(date1, date2)``."""
+    """The files of one interferogram. Ordering is by ``(date1, date2)``.
+
+    ``unw_spec``/``cc_spec`` say how to read a flat binary file (``None``: a GeoTIFF).
+    """
 
     date1: int
     date2: int
     unw: Path = field(compare=False)
     cc: Path | None = field(default=None, compare=False)
+    unw_spec: BinarySpec | None = field(default=None, compare=False)
+    cc_spec: BinarySpec | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -106,7 +139,7 @@ class InputSet:
     Attributes
     ----------
     layout:
-        ``"licsar"`` or ``"geotiff_pairs"``.
+        ``"licsar"``, ``"geotiff_pairs"``, ``"licsbas_geoc"`` or ``"envi"``.
     root:
         The folder holding the interferograms (the ``GEOC`` folder for the LiCSAR layout).
     pairs:
@@ -133,6 +166,8 @@ class InputSet:
         A constant LOS unit vector ``{"E", "N", "U"} → float`` computed from the incidence angle
         and heading when per-pixel E/N/U files are missing (only ``"U"`` when the heading is
         unknown); empty when files provide the geometry or nothing is known.
+    geometry_specs:
+        ``key → BinarySpec`` for geometry files that are flat binaries (LiCSBAS ``E.geo`` ...).
     """
 
     layout: str
@@ -145,6 +180,19 @@ class InputSet:
     bperp: dict[int, float]
     epochs: npt.NDArray[np.int64]
     los: dict[str, float] = field(default_factory=dict)
+    geometry_specs: dict[str, BinarySpec] = field(default_factory=dict)
+
+    def spec_of(self, path: Path) -> BinarySpec | None:
+        """How to read ``path`` if it is a flat binary of this set (``None``: a GeoTIFF)."""
+        for p in self.pairs:
+            if p.unw == path:
+                return p.unw_spec
+            if p.cc == path:
+                return p.cc_spec
+        for k, v in self.geometry.items():
+            if v == path:
+                return self.geometry_specs.get(k)
+        return None
 
     @property
     def n_pairs(self) -> int:
@@ -195,12 +243,20 @@ def discover_inputs(path: str | Path) -> InputSet:
         raise InputError(folder, "not a folder (expected a GEOC folder or a folder of GeoTIFF pairs)")
 
     root = folder
-    pair_dirs = _licsar_pair_dirs(root)
-    if not pair_dirs and (folder / "GEOC").is_dir():
+    geocml = _geocml_folder(folder)
+    pair_dirs = [] if geocml is not None else _licsar_pair_dirs(root)
+    if geocml is None and not pair_dirs and (folder / "GEOC").is_dir():
         root = folder / "GEOC"
         pair_dirs = _licsar_pair_dirs(root)
+    grid: Grid | None = None
+    geometry_specs: dict[str, BinarySpec] = {}
 
-    if pair_dirs:
+    if geocml is not None:
+        layout = LAYOUT_LICSBAS_GEOC
+        root = geocml
+        grid, _ = geocml_grid(root)
+        pairs = _geocml_pairs(root, grid)
+    elif pair_dirs:
         layout = LAYOUT_LICSAR
         pairs = _licsar_pairs(pair_dirs)
     else:
@@ -208,23 +264,43 @@ def discover_inputs(path: str | Path) -> InputSet:
         if flat is None and root is not folder:
             flat = _flat_pairs(root)
             folder = root
+        layout = LAYOUT_GEOTIFF_PAIRS
+        if flat is None:
+            flat = _flat_binary_pairs(folder)
+            layout = LAYOUT_ENVI
         if flat is None:
             raise InputError(
                 folder,
                 "no interferogram pairs found (expected yyyymmdd_yyyymmdd/ folders with "
-                "*.geo.unw.tif, or GeoTIFFs with two dates and 'unw' in their names)",
+                "*.geo.unw.tif or *.unw (LiCSBAS GEOCml), or GeoTIFFs / headed binaries with two dates "
+                "and 'unw' in their names)",
             )
-        layout = LAYOUT_GEOTIFF_PAIRS
         root = folder
         pairs = flat
 
-    if layout == LAYOUT_LICSAR:  # LiCSAR/LiCSBAS keep these in GEOC/, its parent or metadata/
+    if layout == LAYOUT_LICSBAS_GEOC:
+        assert grid is not None
+        search_dirs = _unique_dirs([root, root.parent, root.parent / "metadata"])
+        geometry = dict.fromkeys(GEOMETRY_KEYS)
+        for key, fname in GEOMETRY_FILES.items():
+            if (root / fname).is_file():
+                geometry[key] = root / fname
+                geometry_specs[key] = geocml_float_spec(grid)
+    elif layout == LAYOUT_LICSAR:  # LiCSAR/LiCSBAS keep these in GEOC/, its parent or metadata/
         search_dirs = _unique_dirs([root, root / "metadata", root.parent, root.parent / "metadata"])
         geometry = _find_geometry(search_dirs)
     else:  # a flat folder: only the folder itself (and its metadata/, geometry/ siblings)
         search_dirs = _unique_dirs([root, root / "metadata", root.parent / "metadata"])
         geometry = _find_geometry([root, root.parent / "geometry"])
-    grid, tags = _grid_and_tags(pairs[0].unw)
+    if layout == LAYOUT_ENVI:
+        _, g0, _, hdr0 = open_headed(pairs[0].unw)
+        if g0 is None:
+            raise InputError(hdr0, "not geocoded: the header has no map info / X_FIRST (need a lon/lat grid)")
+        grid, tags = g0, {}
+    elif grid is None:
+        grid, tags = _grid_and_tags(pairs[0].unw)
+    else:
+        tags = {}
 
     metadata: dict[str, object] = {}
     mtxt = _first_file(search_dirs, "metadata.txt")
@@ -297,6 +373,7 @@ def discover_inputs(path: str | Path) -> InputSet:
         bperp=bperp,
         epochs=epochs,
         los=los,
+        geometry_specs=geometry_specs,
     )
     log.info(
         "%s: %s layout, %d pairs, %d epochs (%d-%d), grid %dx%d, wavelength %.5f m (%s)",
@@ -337,11 +414,11 @@ def validate_inputs(
     if not check_files:
         return
     first = inputset.pairs[0].unw
-    ref = _open_check(first)
+    ref = _open_check_any(first, inputset)
     ref_grid, ref_crs = ref
     files = inputset.files()[1:]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
-        results = list(ex.map(_open_check_safe, files))
+        results = list(ex.map(lambda f: _open_check_safe(f, inputset), files))
     for path, res in zip(files, results, strict=True):
         if isinstance(res, InputError):
             raise res
@@ -534,6 +611,91 @@ def _flat_pairs(folder: Path) -> list[PairFiles] | None:
     return pairs
 
 
+def _geocml_folder(folder: Path) -> Path | None:
+    """``folder`` itself if it is a LiCSBAS GEOCml folder, else its single ``GEOCml*`` child, else None."""
+    if is_geocml(folder):
+        return folder
+    try:
+        kids = sorted(d for d in folder.iterdir() if d.is_dir() and d.name.startswith("GEOCml") and is_geocml(d))
+    except OSError as exc:
+        raise InputError(folder, f"cannot list folder ({exc.strerror})") from None
+    if len(kids) > 1:
+        raise InputError(folder, f"several LiCSBAS folders ({', '.join(k.name for k in kids)}); give one of them")
+    return kids[0] if kids else None
+
+
+def _geocml_pairs(root: Path, grid: Grid) -> list[PairFiles]:
+    """Pairs of a GEOCml folder; each must have ``name.unw`` and ``name.cc`` of the right size."""
+    pairs: list[PairFiles] = []
+    fspec = geocml_float_spec(grid)
+    for d in _licsar_pair_dirs(root):
+        m = _PAIR_DIR_RE.match(d.name)
+        assert m is not None
+        d1, d2 = _check_dates(d, m.group(1), m.group(2), what="folder name")
+        unw = d / f"{d.name}.unw"
+        cc = d / f"{d.name}.cc"
+        if not unw.is_file():
+            raise InputError(d, f"unwrapped interferogram {d.name}.unw missing")
+        if not cc.is_file():
+            raise InputError(d, f"coherence {d.name}.cc missing (required for a LiCSBAS GEOCml folder)")
+        pairs.append(PairFiles(d1, d2, unw, cc, fspec, geocml_cc_spec(cc, grid)))
+    pairs.sort()
+    return pairs
+
+
+def _pair_dates_in_name(p: Path) -> tuple[int, int] | None:
+    """The two dates of a file name (yyyymmdd / yymmdd joined by - or _, or SNAP ddMonyyyy)."""
+    m = _PAIR_NAME_RE.search(p.name)
+    if m is not None and len(m.group(1)) == len(m.group(2)):
+        return _check_dates(p, m.group(1), m.group(2), what="file name")
+    s = _SNAP_PAIR_RE.search(p.name)
+    if s is not None:
+        d = []
+        for dd, mon, yyyy in ((s.group(1), s.group(2), s.group(3)), (s.group(4), s.group(5), s.group(6))):
+            if mon.lower() not in _MONTHS:
+                return None
+            d.append(f"{yyyy}{_MONTHS[mon.lower()]:02d}{dd}")
+        return _check_dates(p, d[0], d[1], what="file name")
+    return None
+
+
+def _flat_binary_pairs(folder: Path) -> list[PairFiles] | None:
+    """Date-named unw/cc binaries with an ENVI ``.hdr`` or ROI_PAC ``.rsc`` header; ``None`` if none."""
+    try:
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() not in _HEADER_SUFFIXES
+                       and p.suffix.lower() not in _TIF_SUFFIXES)
+    except OSError as exc:
+        raise InputError(folder, f"cannot list folder ({exc.strerror})") from None
+    unw: dict[tuple[int, int], Path] = {}
+    cc: dict[tuple[int, int], Path] = {}
+    for p in files:
+        key = _pair_dates_in_name(p)
+        if key is None:
+            continue
+        kind = _classify(p)
+        if kind is None:
+            continue
+        if find_header(p) is None:
+            raise InputError(p, f"missing companion header ({p.name}.hdr, {p.stem}.hdr or {p.name}.rsc)")
+        table = unw if kind == "unw" else cc
+        if key in table:
+            raise InputError(p, f"duplicate pair {key[0]}_{key[1]}: {table[key].name} has the same dates")
+        table[key] = p
+    if not unw:
+        return None
+    if cc:
+        lacking = sorted(set(unw) - set(cc))
+        if lacking:
+            k = lacking[0]
+            raise InputError(unw[k], f"coherence missing for pair {k[0]}_{k[1]} while {len(cc)} other pair(s) have it")
+    pairs = []
+    for k, u in unw.items():
+        c = cc.get(k)
+        pairs.append(PairFiles(k[0], k[1], u, c, open_headed(u)[0], None if c is None else open_headed(c)[0]))
+    pairs.sort()
+    return pairs
+
+
 def _tokens(name: str) -> list[str]:
     stem = name
     for suf in _TIF_SUFFIXES:
@@ -703,6 +865,9 @@ def _center_time(meta_txt: dict[str, str], tags: dict[str, str], header: dict[st
     t = meta_txt.get("center_time") or tags.get("center_time") or tags.get("first_time")
     if t:
         return t
+    raw = header.get("center_time", "")
+    if ":" in raw:  # already "H:MM:SS.ssss" (LiCSBAS's slc.mli.par)
+        return raw.split()[0]
     secs = _first_float(header, ("center_time",))
     if secs is not None:
         return str(_dt.timedelta(seconds=round(secs, 6)))
@@ -741,9 +906,23 @@ def _grid_of(src: rasterio.io.DatasetReader) -> Grid:
     return Grid(src.width, src.height, (x0, dx, rx, y0, ry, dy), src.crs.to_string() if src.crs else "EPSG:4326")
 
 
-def _open_check_safe(path: Path) -> tuple[Grid, object] | InputError:
-    try:
+def _open_check_any(path: Path, inputset: InputSet) -> tuple[Grid, object]:
+    """:func:`_open_check` for a GeoTIFF; for a flat binary its size, and its header's grid if it has one."""
+    spec = inputset.spec_of(path)
+    if spec is None:
         return _open_check(path)
+    check_size(path, spec)
+    if inputset.layout == LAYOUT_ENVI:
+        _, grid, _, hdr = open_headed(path)
+        if grid is None:
+            raise InputError(hdr, "not geocoded: the header has no map info / X_FIRST")
+        return grid, "EPSG:4326"
+    return inputset.grid, None
+
+
+def _open_check_safe(path: Path, inputset: InputSet) -> tuple[Grid, object] | InputError:
+    try:
+        return _open_check_any(path, inputset)
     except InputError as exc:
         return exc
 

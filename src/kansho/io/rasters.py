@@ -1,0 +1,37 @@
+"""One reader interface for every input raster: GeoTIFF (any GDAL raster) or a flat binary.
+
+The layouts of :mod:`kansho.io.inputs` name their files by path; a flat binary file (LiCSBAS
+``GEOCml*``, ENVI, ROI_PAC) also carries a :class:`~kansho.io.envi.BinarySpec` saying how to read
+it. :func:`read_window` reads a ``(rows, cols)`` window of either kind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from kansho.io.envi import BinarySpec, read_binary
+from kansho.io.geotiff import read_raster
+
+__all__ = ["read_window"]
+
+
+def read_window(
+    path: str | Path,
+    window: tuple[slice, slice] | None,
+    spec: BinarySpec | None = None,
+    *,
+    dtype: npt.DTypeLike = np.float32,
+    nodata_to_nan: bool = True,
+) -> npt.NDArray[np.floating]:
+    """Read a window of ``path`` as ``dtype``: a GeoTIFF when ``spec`` is ``None``, else a flat binary.
+
+    GeoTIFF nodata becomes NaN when ``nodata_to_nan`` (flat binaries have no nodata value; their
+    readers treat 0 or NaN as no data afterwards). Errors are one-line
+    :class:`~kansho.errors.InputError` naming the file.
+    """
+    if spec is None:
+        return read_raster(path, window, dtype=dtype, nodata_to_nan=nodata_to_nan)
+    return read_binary(path, spec, window, dtype=dtype)
