@@ -1,0 +1,254 @@
+"""Orchestration of ``kansho ifg``: SLC stack → LiCSAR GEOC folder, resumable per pair.
+
+:func:`run_ifg` opens the stack, chooses the pairs, prepares the multilooked geometry and the
+lookup table once (``GEOC/.ifg/geometry.npz``), writes E/N/U/hgt, ``baselines`` and
+``metadata.txt``, then runs :func:`process_pair` for every pair not yet done — serially or on a
+dask cluster through :func:`kansho.parallel.map_tasks`. A pair that fails is logged and listed
+(``GEOC/.ifg/failed_pairs.txt``) and does not stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from kansho.errors import KanshoError
+from kansho.grid import Grid
+from kansho.ifg import export
+from kansho.ifg.config import IfgConfig
+from kansho.ifg.filter import goldstein_filter
+from kansho.ifg.form import multilook, multilooked_interferogram, reference_phase
+from kansho.ifg.geocode import Lookup, geocode, los_enu, make_lookup, output_grid
+from kansho.ifg.network import select_pairs
+from kansho.ifg.readers import SlcSource, SlcStack, open_slc_stack, read_slc
+from kansho.ifg.troposphere import gacos_phase, height_correlated_phase
+from kansho.ifg.unwrap import unwrap_phase
+
+log = logging.getLogger(__name__)
+
+__all__ = ["IfgRun", "PairResult", "PairTask", "process_pair", "run_ifg"]
+
+WORK = ".ifg"
+
+
+@dataclass(frozen=True)
+class PairTask:
+    """Everything a worker needs for one pair (picklable)."""
+
+    d1: int
+    d2: int
+    src1: SlcSource
+    src2: SlcSource
+    bperp: float
+    wavelength: float
+    flat: bool
+    topo: bool
+    config: dict[str, Any]
+    work: Path
+    geoc: Path
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """Summary of a processed pair: coverage (valid fraction of the footprint), mean coherence,
+    and the height-correlation coefficient removed (rad/m; 0 when not applied)."""
+
+    name: str
+    coverage: float
+    mean_coherence: float
+    tropo_k: float = 0.0
+
+
+@dataclass
+class IfgRun:
+    """Outcome of :func:`run_ifg`: pairs done now, skipped (already complete), failed (name → message)."""
+
+    geoc: Path
+    pairs: list[tuple[int, int]]
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    results: dict[str, PairResult] = field(default_factory=dict)
+    grid: Grid | None = None
+
+
+# --------------------------------------------------------------------------------------------
+def process_pair(task: PairTask) -> PairResult:
+    """Form, filter, unwrap, correct, geocode and write one pair; returns its summary."""
+    cfg = IfgConfig.model_validate(task.config)
+    fc = cfg.form
+    geom = np.load(task.work / "geometry.npz")
+    s1 = read_slc(task.src1)
+    s2 = read_slc(task.src2)
+    if s1.shape != s2.shape:
+        raise KanshoError(f"{task.src2.path}: SLC shape {s2.shape} differs from {task.src1.path}'s {s1.shape}")
+    ref = None
+    if task.flat or task.topo:
+        ref = reference_phase(task.bperp, task.wavelength, geom["range"], geom["inc"], geom["hgt"],
+                              flat=task.flat, topo=task.topo)
+    ifg, coh = multilooked_interferogram(s1, s2, fc.azimuth_looks, fc.range_looks, ref)
+    del s1, s2, ref
+    filt = ifg
+    if cfg.filter.enabled and cfg.filter.alpha > 0:
+        filt = goldstein_filter(ifg, cfg.filter.alpha, cfg.filter.window, cfg.filter.step, cfg.filter.smooth)
+    uc = cfg.unwrap
+    unw, _cc = unwrap_phase(
+        filt, coh, nlooks=fc.azimuth_looks * fc.range_looks, min_coherence=uc.min_coherence, cost=uc.cost,
+        init=uc.init, tile_size=uc.tile_size, tile_overlap=uc.tile_overlap, nproc=uc.nproc,
+        min_conncomp_frac=uc.min_conncomp_frac, keep_unconnected=uc.keep_unconnected,
+    )
+    k = 0.0
+    if cfg.troposphere.method == "height":
+        tro, k = height_correlated_phase(unw, geom["hgt_ml"], coh, min_coherence=cfg.troposphere.min_coherence)
+        unw = unw - tro
+    elif cfg.troposphere.method == "gacos":
+        unw = unw - gacos_phase()
+    lookup = _load_lookup(task.work)
+    method = cfg.geocode.method
+    unw_g = geocode(unw, lookup, method)
+    coh_g = geocode(coh, lookup, method)
+    coh_g[~np.isfinite(unw_g) & ~np.isfinite(coh_g)] = np.nan
+    export.write_pair(task.geoc, task.d1, task.d2, unw_g, coh_g, lookup.grid)
+    inside = np.isfinite(lookup.row)
+    cov = float(np.isfinite(unw_g[inside]).mean()) if inside.any() else 0.0
+    return PairResult(f"{task.d1}_{task.d2}", cov, float(np.nanmean(coh)), k)
+
+
+def _load_lookup(work: Path) -> Lookup:
+    z = np.load(work / "lookup.npz")
+    grid = Grid(int(z["width"]), int(z["height"]), tuple(float(v) for v in z["transform"]), "EPSG:4326")  # type: ignore[arg-type]
+    return Lookup(grid, z["row"], z["col"], (int(z["radar_shape"][0]), int(z["radar_shape"][1])))
+
+
+def prepare_geometry(stack: SlcStack, cfg: IfgConfig, geoc: Path) -> tuple[Lookup, dict[str, npt.NDArray[np.float32]]]:
+    """Multilooked geometry, output grid and lookup table; saved under ``geoc/.ifg``. Returns the lookup and
+    the geocoded static layers (E, N, U, hgt)."""
+    work = geoc / WORK
+    work.mkdir(parents=True, exist_ok=True)
+    fc = cfg.form
+    g = stack.geometry
+    hgt = g.get("hgt", np.zeros(stack.shape, np.float32))
+    ml = {k: multilook(np.asarray(g[k], np.float64), fc.azimuth_looks, fc.range_looks).astype(np.float32)
+          for k in ("lat", "lon", "inc")}
+    hgt_ml = multilook(np.asarray(hgt, np.float64), fc.azimuth_looks, fc.range_looks).astype(np.float32)
+    if min(hgt_ml.shape) < 2:
+        raise KanshoError(f"{stack.root}: {stack.shape[1]}x{stack.shape[0]} px is too small for "
+                          f"{fc.range_looks}x{fc.azimuth_looks} looks")
+    grid = output_grid(ml["lat"], ml["lon"], cfg.geocode.posting_deg, cfg.geocode.posting_lon_deg)
+    lookup = make_lookup(ml["lat"], ml["lon"], grid)
+    _save_npz(work / "lookup.npz", row=lookup.row, col=lookup.col, width=grid.width, height=grid.height,
+              transform=np.array(grid.transform), radar_shape=np.array(lookup.radar_shape))
+    _save_npz(work / "geometry.npz", range=g["range"], inc=g["inc"], hgt=hgt, hgt_ml=hgt_ml)
+    layers: dict[str, npt.NDArray[np.float32]] = {"hgt": geocode(hgt_ml, lookup, "linear")}
+    inc_g = geocode(ml["inc"], lookup, "linear")
+    if stack.heading_deg is not None:
+        layers["E"], layers["N"], layers["U"] = los_enu(inc_g, stack.heading_deg)
+    else:
+        layers["U"] = np.cos(np.radians(inc_g)).astype(np.float32)
+        log.warning("%s: heading unknown: only the U component of the LOS is written", stack.root)
+    return lookup, layers
+
+
+def _save_npz(path: Path, **arrays: Any) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def run_ifg(
+    stack_dir: str | Path,
+    geoc_dir: str | Path,
+    cfg: IfgConfig | None = None,
+    *,
+    client: Any = None,
+    progress: bool = True,
+    force: bool = False,
+) -> IfgRun:
+    """Run the whole chain from a coregistered SLC stack folder to a LiCSAR GEOC folder.
+
+    Pairs whose unw and cc files exist are skipped unless ``force``. ``client``: a dask client
+    (see :func:`kansho.parallel.cluster`) to process pairs in parallel; ``None`` runs them here.
+    Input errors of the stack (shapes, parameter files, metadata) raise before any pair runs;
+    errors of single pairs are collected in :attr:`IfgRun.failed`.
+    """
+    cfg = cfg or IfgConfig()
+    stack = open_slc_stack(stack_dir, cfg.format)
+    nc = cfg.network
+    pairs = select_pairs(stack.dates, stack.bperp, method=nc.method, max_dt_days=nc.max_dt_days,
+                         max_bperp_m=nc.max_bperp_m, connect_neighbours=nc.connect_neighbours,
+                         min_coherence=nc.min_coherence, sensor=nc.sensor, landcover=nc.landcover)
+    geoc = Path(geoc_dir)
+    geoc.mkdir(parents=True, exist_ok=True)
+    lookup, layers = prepare_geometry(stack, cfg, geoc)
+    used = sorted({d for p in pairs for d in p})
+    inc_mean = float(np.nanmean(stack.geometry["inc"]))
+    meta = {
+        "master": str(stack.dates[0]),
+        "wavelength": f"{stack.wavelength:.8f}",
+        "radar_frequency": f"{299_792_458.0 / stack.wavelength:.6e}",
+        "avg_incidence_angle": f"{inc_mean:.4f}",
+        "range_resolution": f"{stack.range_spacing:.6f}",
+        "azimuth_resolution": f"{stack.azimuth_spacing:.6f}",
+        "centre_range_m": f"{float(np.nanmean(stack.geometry['range'])):.4f}",
+        "avg_height": f"{float(np.nanmean(layers['hgt'])):.3f}",
+        "frame": cfg.frame,
+        "processor": "kansho ifg",
+        "range_looks": str(cfg.form.range_looks),
+        "azimuth_looks": str(cfg.form.azimuth_looks),
+    }
+    if stack.heading_deg is not None:
+        meta["heading"] = f"{stack.heading_deg:.6f}"
+    if stack.center_time:
+        meta["center_time"] = stack.center_time
+    export.write_static(geoc, cfg.frame, lookup.grid, layers, used, stack.bperp, meta)
+
+    flat = {"auto": not stack.flat_earth_removed, "remove": True, "keep": False}[cfg.form.flat_earth]
+    topo = {"auto": "hgt" in stack.geometry, "remove": True, "keep": False}[cfg.form.topography]
+    run = IfgRun(geoc, pairs, grid=lookup.grid)
+    tasks: list[PairTask] = []
+    for d1, d2 in pairs:
+        name = f"{d1}_{d2}"
+        if not force and export.pair_done(geoc, d1, d2):
+            run.skipped.append(name)
+            continue
+        tasks.append(PairTask(d1, d2, stack.sources[d1], stack.sources[d2], stack.bperp[d2] - stack.bperp[d1],
+                              stack.wavelength, flat, topo, cfg.model_dump(), geoc / WORK, geoc))
+    log.info("%d pairs: %d to process, %d already done (flat earth %s, topography %s)", len(pairs), len(tasks),
+             len(run.skipped), "removed" if flat else "kept", "removed" if topo else "kept")
+    for i, res, err in _map(process_pair, tasks, client=client, progress=progress):
+        name = f"{tasks[i].d1}_{tasks[i].d2}"
+        if err is not None:
+            msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+            run.failed[name] = msg
+            log.error("pair %s failed: %s", name, msg)
+        else:
+            run.done.append(name)
+            run.results[name] = res
+            if res.coverage < 0.3:
+                log.warning("pair %s: only %.0f%% of the footprint unwrapped", name, 100 * res.coverage)
+    failed_file = geoc / WORK / "failed_pairs.txt"
+    if run.failed:
+        export.write_text_atomic(failed_file, "".join(f"{k}\t{v}\n" for k, v in sorted(run.failed.items())))
+    elif failed_file.exists():
+        failed_file.unlink()
+    run.done.sort()
+    return run
+
+
+def _map(func: Any, items: list[Any], *, client: Any, progress: bool) -> Any:
+    try:
+        from kansho.parallel import map_tasks
+    except ImportError:  # pragma: no cover - fallback when kansho.parallel is absent
+        def serial() -> Any:
+            for i, item in enumerate(items):
+                try:
+                    yield i, func(item), None
+                except Exception as exc:  # noqa: BLE001 - one failing pair must not stop the others
+                    yield i, None, exc
+        return serial()
+    return map_tasks(func, items, client=client, desc="interferograms", progress=progress)
