@@ -133,6 +133,12 @@ def test_outputs_follow_the_contract(run: Any) -> None:
         assert np.nanmax(np.abs(cum[0])) < 1e-4  # relative to the first epoch
     for f in ("11ifg_stats.txt", "12bad_ifg.txt", "12ref.txt", "dropped_pairs.csv", "15mask_stats.txt"):
         assert (out / "info" / f).is_file()
+    # predicted vs observed coherence per pair: the simulator's coherence follows a decorrelation
+    # model, so the temporal model fitted to the run's pairs must explain part of it
+    cm = (out / "info" / "11coh_model.txt").read_text().splitlines()
+    assert len(cm) == 2 + ctx.stack.n_pair
+    r2 = float(cm[0].split("R2=")[1].split()[0])
+    assert 0.0 < r2 <= 1.0, cm[0]
     assert (out / "plots" / "network.png").stat().st_size > 1000
     assert "Kansho time-series report" in (out / "report.html").read_text()
 

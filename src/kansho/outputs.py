@@ -106,7 +106,8 @@ def dropped_pairs(ctx: Context) -> list[tuple[str, str, str]]:
     names = st.pair_names()
     qres = ctx.result("qc")
     lres = ctx.result("loops")
-    rows = [(names[i], "1-1", r) for i, r in enumerate(qres["reason"]) if not qres["keep"][i]]
+    rows = [(str(n), str(step), str(r)) for n, step, r in ctx.result("ingest").get("dropped", [])]  # 0-3 GACOS
+    rows += [(names[i], "1-1", r) for i, r in enumerate(qres["reason"]) if not qres["keep"][i]]
     pairs_in = lres["pairs_in"]
     nl = dict(zip(pairs_in, lres["n_loops"], strict=True))
     nb = dict(zip(pairs_in, lres["n_bad_loops"], strict=True))
@@ -137,6 +138,7 @@ def _write_info(ctx: Context, info: Path, epochs: np.ndarray) -> None:
         lines.append(f"{n}  {db:8.1f}  {o2[i] - o1[i]:6d}  {qres['coverage'][i]:8.3f}  "
                      f"{_f(qres['mean_coh'][i]):>8}  {'yes' if i in used else 'no ':>4}  {note}")
     _atomic_text(info / "11ifg_stats.txt", "\n".join(lines) + "\n")
+    _write_coherence_model(ctx, info)
     _atomic_text(info / "11bad_ifg.txt",
                  "".join(f"{names[i]}  {r}\n" for i, r in enumerate(qres["reason"]) if not qres["keep"][i]))
     loop_lines = ["# pair_ij            pair_jk            pair_ik            rms_rad  bad"]
@@ -171,6 +173,28 @@ def _write_info(ctx: Context, info: Path, epochs: np.ndarray) -> None:
     _atomic_text(info / "parameters.yaml", yaml_template(ctx.cfg))
     tl = ["# step      seconds"] + [f"{k:10s}  {v:8.2f}" for k, v in ctx.timings.items()]
     _atomic_text(info / "timings.txt", "\n".join(tl) + "\n")
+
+
+def _write_coherence_model(ctx: Context, info: Path) -> None:
+    """``info/11coh_model.txt``: each pair's observed mean coherence against the decorrelation model.
+
+    The temporal model (exponential decay to a floor, :mod:`kansho.planning`) is fitted to this
+    run's own pairs, so large residuals point at pairs that decorrelated more than their temporal
+    and perpendicular baselines explain (snow, rain, vegetation change, processing problems).
+    """
+    st = ctx.stack
+    obs = np.asarray(ctx.result("qc")["mean_coh"], float)
+    if np.isfinite(obs).sum() < 5 or not np.isfinite(st.bperp).all():
+        return
+    from kansho.planning import predicted_vs_observed
+
+    sensor = "sentinel1_iw" if st.wavelength < 0.1 else "alos2"
+    try:
+        cmp = predicted_vs_observed(st.date1, st.date2, (st.epochs, st.bperp), obs, sensor, fit=True)
+    except Exception as exc:  # noqa: BLE001 - a model that cannot be fitted must not lose the run's products
+        log.warning("coherence model not fitted to this run's pairs: %s", exc)
+        return
+    _atomic_text(info / "11coh_model.txt", cmp.to_text())
 
 
 def _f(v: float | None) -> str:
