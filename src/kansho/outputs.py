@@ -85,7 +85,7 @@ def write_outputs(ctx: Context) -> dict[str, Any]:
         from kansho import plots as plotmod
 
         written += plotmod.write_all(ctx, plots, maps, epochs)
-    except Exception as exc:  # plotting must never lose a run's numerical products
+    except Exception as exc:  # noqa: BLE001 - plotting must never lose a run's numerical products
         log.warning("plots could not be drawn: %s", exc)
     from kansho.report import write_report
 
