@@ -27,8 +27,10 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import os
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,23 +202,32 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
 
     strips = list(range(0, ny, block))
     bar = _progress(total=len(strips) * npair, desc="ingest", enabled=progress)
+    pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="ingest")
     for r0 in strips:
         r1 = min(r0 + block, ny)
         win = (slice(ri0 + r0 * nlook, ri0 + r1 * nlook), slice(ci0, ci0 + nx * nlook))
         blank = None if plan.mask is None else plan.mask[r0 * nlook: r1 * nlook, : nx * nlook]
         u_strip = np.full((npair, r1 - r0, nx), np.nan, np.float32)
         c_strip = np.full((npair, r1 - r0, nx), np.nan, np.float32)
-        for k, p in enumerate(inputs.pairs):
+
+        def read_pair(k: int, win: tuple[slice, slice] = win, blank: np.ndarray | None = blank,
+                      u_strip: np.ndarray = u_strip, c_strip: np.ndarray = c_strip) -> int:
+            p = inputs.pairs[k]
             u = _read_prepared(p.unw, win, p.unw_spec, blank)
             u_strip[k] = multilook(u, nlook, min_valid=min_valid_looks) if nlook > 1 else u
-            if gacos is not None:
-                u_strip[k] = gacos.apply(k, slice(r0, r1), u_strip[k])
             if p.cc is not None:
                 c = _read_prepared(p.cc, win, p.cc_spec, blank, coherence=True)
                 c_strip[k] = multilook(c, nlook, min_valid=min_valid_looks) if nlook > 1 else c
+            return k
+
+        # GDAL decompresses with the GIL released: a few reader threads keep every core busy
+        for k in pool.map(read_pair, range(npair)):
+            if gacos is not None:
+                u_strip[k] = gacos.apply(k, slice(r0, r1), u_strip[k])
             bar.update(1)
         unw[:, r0:r1, :] = u_strip
         coh[:, r0:r1, :] = c_strip
+    pool.shutdown()
     bar.close()
 
     a_units = {"los_e": "1", "los_n": "1", "los_u": "1", "hgt": "m"}
