@@ -1,0 +1,11 @@
+"""Geodetic applications of InSAR velocities: GNSS comparison and tie, 3-D decomposition, strain rates.
+
+* :mod:`.fit` — trajectory model of a time series (velocity, seasonal terms, offsets).
+* :mod:`.compare` — LOS projection of GNSS, InSAR averaging around stations, velocity and time-series
+  differences, tie of InSAR to GNSS (offset and ramp).
+* :mod:`.decompose` — east/up (and north) velocities from two or more LOS tracks.
+* :mod:`.strain` — horizontal velocity-gradient and strain-rate tensors.
+
+Numerics here are plain functions on arrays; file handling lives in :mod:`kansho.io.gnss` and the
+``kansho gnss`` / ``decompose`` / ``strain`` commands.
+"""
