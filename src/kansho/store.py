@@ -200,6 +200,16 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
                 los_u = v
     gacos = GacosCorrector(plan, grid, inputs.wavelength, los_u, d1, d2) if plan.gacos_files else None
 
+    sigs = {pf.name: _pair_signature(pf) for pf in inputs.pairs}
+    ingest_key = {"grid": grid.to_dict(), "nlook": int(nlook), "min_valid_looks": float(min_valid_looks)}
+    old_g, reuse = (None, {}) if plan.active else _reusable(final, ingest_key, sigs, inputs)
+    new_k = [k for k in range(npair) if k not in reuse]
+    if reuse:
+        log.info("ingest: %d pairs unchanged since the last run are copied from the stack store; %d read",
+                 len(reuse), len(new_k))
+    old_k = np.array(sorted(reuse), np.intp)
+    old_j = np.array([reuse[k] for k in old_k], np.intp)
+
     strips = list(range(0, ny, block))
     bar = _progress(total=len(strips) * npair, desc="ingest", enabled=progress)
     pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="ingest")
@@ -220,8 +230,12 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
                 c_strip[k] = multilook(c, nlook, min_valid=min_valid_looks) if nlook > 1 else c
             return k
 
+        if old_k.size:  # incremental update: unchanged pairs come from the previous stack
+            u_strip[old_k] = old_g["unw"].oindex[old_j, r0:r1, :]
+            c_strip[old_k] = old_g["coh"].oindex[old_j, r0:r1, :]
+            bar.update(old_k.size)
         # GDAL decompresses with the GIL released: a few reader threads keep every core busy
-        for k in pool.map(read_pair, range(npair)):
+        for k in pool.map(read_pair, new_k):
             if gacos is not None:
                 u_strip[k] = gacos.apply(k, slice(r0, r1), u_strip[k])
             bar.update(1)
@@ -240,6 +254,9 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
         wavelength=float(inputs.wavelength),
         nlook=int(nlook),
         source={"path": str(inputs.root), "layout": inputs.layout},
+        ingest_key=ingest_key,
+        pair_signatures=sigs,
+        reused_pairs=len(reuse),
         prep=_prep_attrs(plan, gacos, inputs),
         metadata={str(k): str(v) for k, v in inputs.metadata.items()},
         provenance={
@@ -253,6 +270,42 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
     tmp.rename(final)
     log.info("stack store %s: %d pairs, %d epochs, %dx%d px", final, npair, epochs.size, nx, ny)
     return open_stack(out_dir)
+
+
+def _pair_signature(pf: Any) -> str:
+    """Name, size and modification time of a pair's files: equal signatures mean equal data."""
+    parts = []
+    for f in (pf.unw, pf.cc):
+        if f is not None:
+            st = Path(f).stat()
+            parts.append(f"{Path(f).name}:{st.st_size}:{st.st_mtime_ns}")
+    return ";".join(parts)
+
+
+def _reusable(final: Path, ingest_key: dict[str, Any], sigs: dict[str, str], inputs: InputSet
+              ) -> tuple[zarr.Group | None, dict[int, int]]:
+    """Pairs of ``inputs`` whose data the existing stack store already holds: ``{new index: old index}``.
+
+    A pair is reused when the previous store was written with the same grid and multilook options,
+    without clip / mask / GACOS, and the pair's files have the same names, sizes and modification
+    times. New acquisitions (new pairs) are then the only files read -- an incremental update whose
+    store is identical to a full ingest.
+    """
+    if not final.is_dir():
+        return None, {}
+    try:
+        g = zarr.open_group(str(final), mode="r", zarr_format=3)
+        attrs = dict(g.attrs)
+        if attrs.get("ingest_key") != json.loads(json.dumps(ingest_key)) or attrs.get("prep"):
+            return None, {}
+        old_sigs = attrs.get("pair_signatures") or {}
+        names = [f"{a}_{b}" for a, b in zip(np.asarray(g["date1"][:]), np.asarray(g["date2"][:]), strict=True)]
+    except Exception:  # noqa: BLE001 - an unreadable old store is simply not reused
+        return None, {}
+    pos = {n: j for j, n in enumerate(names)}
+    reuse = {k: pos[pf.name] for k, pf in enumerate(inputs.pairs)
+             if pf.name in pos and old_sigs.get(pf.name) == sigs[pf.name]}
+    return (g, reuse) if reuse else (None, {})
 
 
 def _prep_attrs(plan: PrepPlan, gacos: GacosCorrector | None, inputs: InputSet) -> dict[str, Any]:
