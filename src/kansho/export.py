@@ -1,0 +1,495 @@
+"""Exports of a finished run for other tools: Cloud-Optimized GeoTIFF, KMZ, MintPy HDF5, CF-NetCDF, CSV.
+
+Every function reads the run folder ``out`` (``results/*.tif``, ``cum.h5``, ``cum_filt.h5``) and
+writes into ``dest`` through a temporary name and a rename. Units follow the run (mm, mm/yr)
+except the MintPy files, which use MintPy's metres.
+
+MintPy layout written by :func:`export_mintpy` (Yunjun et al. 2019, Computers & Geosciences
+133:104331; the HDF5 structure documented with MintPy), checked field by field in the tests:
+
+``timeseries.h5``
+    datasets ``timeseries`` (n_date, LENGTH, WIDTH) float32 **m**, LOS, positive toward the
+    satellite (MintPy's sign, the same as Kansho's); ``date`` (n_date,) ``|S8`` yyyymmdd;
+    ``bperp`` (n_date,) float32 m. Root attributes (strings, as MintPy stores them):
+    ``FILE_TYPE=timeseries``, ``UNIT=m``, ``LENGTH``, ``WIDTH``, ``X_FIRST``/``Y_FIRST`` (outer
+    corner of the top-left pixel), ``X_STEP``/``Y_STEP``, ``X_UNIT``/``Y_UNIT=degrees``, ``EPSG``,
+    ``REF_DATE``, ``REF_Y``/``REF_X`` (centre pixel of the reference area), ``REF_LAT``/``REF_LON``,
+    ``START_DATE``, ``END_DATE``, ``WAVELENGTH`` (if known), ``PROCESSOR=kansho``, ``DATA_TYPE``.
+``velocity.h5``
+    datasets ``velocity`` and ``velocityStd`` (LENGTH, WIDTH) float32 **m/year**, ``intercept``
+    (m); attributes as above with ``FILE_TYPE=velocity``, ``UNIT=m/year``, ``DATE12=START_END``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import logging
+import os
+import struct
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from kansho import __version__
+from kansho.errors import ConfigError, InputError
+from kansho.grid import Grid
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("cog", "kmz", "mintpy", "netcdf", "csv")
+
+#: units of the result maps (results/<name>.tif) when the file carries none
+_UNITS = {"vel": "mm/yr", "vel.filt": "mm/yr", "vel.mskd": "mm/yr", "vel.filt.mskd": "mm/yr", "vstd": "mm/yr",
+          "vintercept": "mm", "resid_rms": "mm", "stc": "mm", "maxTlen": "yr", "hgt": "m", "loop_ph_rms": "rad",
+          "coh_avg": "1", "mask": "1", "n_unw": "count", "n_gap": "count", "n_loop_err": "count",
+          "n_ifg_noloop": "count"}
+
+
+@dataclass(frozen=True)
+class _Run:
+    out: Path
+    grid: Grid
+    dates: npt.NDArray[np.int64]
+    refarea: tuple[int, int, int, int] | None
+    wavelength: float | None
+
+
+def _open_run(out: str | Path) -> _Run:
+    import h5py
+
+    from kansho.io.geotiff import read_grid
+    from kansho.io.licsbas_h5 import parse_refarea
+
+    o = Path(out)
+    cum = o / "cum.h5"
+    if not cum.is_file():
+        raise InputError(o, "no cum.h5 here: not a finished run folder")
+    try:
+        with h5py.File(cum, "r") as f:
+            dates = np.asarray(f["imdates"][()], np.int64)
+            ref = parse_refarea(f["refarea"][()]) if "refarea" in f else None
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(cum, f"unreadable cum.h5 ({exc})") from None
+    grid = read_grid(o / "results" / "vel.tif")
+    wl = None
+    try:
+        from kansho.store import open_stack
+
+        wl = open_stack(o).wavelength
+    except (InputError, OSError, KeyError, ValueError):
+        pass
+    return _Run(o, grid, dates, ref, wl)
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _result_names(out: Path) -> list[str]:
+    return sorted(p.name[:-4] for p in (out / "results").glob("*.tif"))
+
+
+# ---------------------------------------------------------------------------------------------- COG
+def export_cog(out: str | Path, dest: str | Path) -> list[Path]:
+    """Every ``results/*.tif`` as a Cloud-Optimized GeoTIFF ``dest/<name>.tif`` (GDAL's COG driver:
+    512-px deflate tiles, overviews when larger than a tile), keeping CRS, NaN nodata and a
+    ``units`` tag."""
+    import rasterio
+    import rasterio.shutil
+
+    run = _open_run(out)
+    d = Path(dest)
+    d.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in _result_names(run.out):
+        src_path = run.out / "results" / f"{name}.tif"
+        with rasterio.open(src_path) as src:
+            arr = src.read(1)
+            units = src.tags(1).get("units") or _UNITS.get(name, "")
+            desc = src.descriptions[0] or name
+            profile = {"driver": "GTiff", "width": src.width, "height": src.height, "count": 1,
+                       "dtype": arr.dtype.name, "crs": src.crs, "transform": src.transform,
+                       "nodata": src.nodata if src.nodata is not None else (np.nan if arr.dtype.kind == "f" else None)}
+        target = d / f"{name}.tif"
+        tmp = _tmp(target)
+        with rasterio.MemoryFile() as mem:
+            with mem.open(**profile) as m:
+                m.write(arr, 1)
+                m.set_band_description(1, desc)
+                m.update_tags(1, units=units)
+                m.update_tags(AREA_OR_POINT="Area", SOFTWARE=f"kansho {__version__}")
+            with mem.open() as m:
+                rasterio.shutil.copy(m, tmp, driver="COG", compress="DEFLATE", predictor="YES" if arr.dtype.kind == "f"
+                                     else "NO", blocksize=512, overview_resampling="nearest")
+        os.replace(tmp, target)
+        written.append(target)
+    log.info("wrote %d Cloud-Optimized GeoTIFFs in %s", len(written), d)
+    return written
+
+
+def validate_cog(path: str | Path) -> list[str]:
+    """Check a file against the COG layout (returns the problems; empty = valid).
+
+    Checks, from the TIFF structure itself (classic TIFF or BigTIFF): GDAL's structural-metadata
+    ghost header with ``LAYOUT=IFDS_BEFORE_DATA``; the main image is tiled; every IFD (main and
+    overviews) comes before all image data; overviews, if any, are tiled and shrink; the data of
+    the smallest overview comes first in the file (so a reader fetching a preview reads the head
+    of the file) — the rules of the COG specification (cogeo.org) that GDAL's validator checks.
+    """
+    data = Path(path).read_bytes()
+    errors: list[str] = []
+    if data[:2] not in (b"II", b"MM"):
+        return ["not a TIFF file"]
+    e = "<" if data[:2] == b"II" else ">"
+    magic = struct.unpack(e + "H", data[2:4])[0]
+    big = magic == 43
+    if magic not in (42, 43):
+        return [f"bad TIFF magic {magic}"]
+    first = struct.unpack(e + "Q", data[8:16])[0] if big else struct.unpack(e + "I", data[4:8])[0]
+    head = data[16 if big else 8:first]
+    if b"GDAL_STRUCTURAL_METADATA_SIZE" not in head:
+        errors.append("no GDAL structural metadata (ghost header) before the first IFD")
+    elif b"LAYOUT=IFDS_BEFORE_DATA" not in head:
+        errors.append("ghost header does not declare LAYOUT=IFDS_BEFORE_DATA")
+    types = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 16: 8, 17: 8, 18: 8}
+    fmt = {1: "B", 3: "H", 4: "I", 16: "Q", 6: "b", 8: "h", 9: "i", 17: "q"}
+    ifds: list[tuple[int, dict[int, list[int]]]] = []
+    off = first
+    while off and len(ifds) < 64:
+        n = struct.unpack(e + ("Q" if big else "H"), data[off:off + (8 if big else 2)])[0]
+        p = off + (8 if big else 2)
+        tags: dict[int, list[int]] = {}
+        esz = 20 if big else 12
+        for i in range(n):
+            ent = data[p + i * esz:p + (i + 1) * esz]
+            tag, typ = struct.unpack(e + "HH", ent[:4])
+            cnt = struct.unpack(e + ("Q" if big else "I"), ent[4:12 if big else 8])[0]
+            raw = ent[12:20] if big else ent[8:12]
+            size = types.get(typ, 1) * cnt
+            if size > len(raw):
+                vo = struct.unpack(e + ("Q" if big else "I"), raw)[0]
+                raw = data[vo:vo + size]
+            if typ in fmt and tag in (256, 257, 322, 323, 324, 325, 254):
+                tags[tag] = list(struct.unpack(e + fmt[typ] * cnt, raw[:types[typ] * cnt]))
+        ifds.append((off, tags))
+        q = p + n * esz
+        off = struct.unpack(e + ("Q" if big else "I"), data[q:q + (8 if big else 4)])[0]
+    if not ifds:
+        return errors + ["no IFD"]
+    main = ifds[0][1]
+    if 322 not in main or 324 not in main:
+        errors.append("the main image is not tiled")
+    data_start = min((min(t[324]) for _, t in ifds if t.get(324) and min(t[324]) > 0), default=len(data))
+    if max(o for o, _ in ifds) > data_start:
+        errors.append("an IFD lies after image data (IFDs must come first)")
+    images = [t for _, t in ifds if not (t.get(254, [0])[0] & 4)]  # skip masks
+    for a, b in itertools.pairwise(images):
+        if 322 not in b:
+            errors.append("an overview is not tiled")
+        elif b.get(256, [0])[0] >= a.get(256, [0])[0]:
+            errors.append("overviews do not shrink")
+    if len(images) > 1 and all(t.get(324) for t in images):
+        starts = [min(x for x in t[324] if x > 0) for t in images]
+        if starts != sorted(starts, reverse=True):
+            errors.append("image data are not ordered smallest overview first")
+    return errors
+
+
+# ---------------------------------------------------------------------------------------------- KMZ
+def export_kmz(out: str | Path, dest: str | Path, layer: str = "vel.mskd", vmin: float | None = None,
+               vmax: float | None = None, cmap: str = "RdBu_r") -> Path:
+    """``dest/<layer>.kmz`` for Google Earth: a KML ``GroundOverlay`` of the coloured map (PNG,
+    transparent where no data) on the run's lon/lat box, with a colour-bar ``ScreenOverlay``."""
+    from xml.sax.saxutils import escape
+
+    from kansho.io.geotiff import read_raster
+    from kansho.viewer.render import colourize, encode_png, robust_limits
+
+    run = _open_run(out)
+    src = run.out / "results" / f"{layer}.tif"
+    if not src.is_file():
+        raise ConfigError(f"no results/{layer}.tif in {run.out} (have: {', '.join(_result_names(run.out))})")
+    a = read_raster(src)
+    lo, hi = robust_limits(a, symmetric=layer.startswith("vel"))
+    vmin = lo if vmin is None else vmin
+    vmax = hi if vmax is None else vmax
+    if not vmax > vmin:
+        raise ConfigError(f"--vmax ({vmax}) must be greater than --vmin ({vmin})")
+    units = _UNITS.get(layer, "")
+    overlay = encode_png(colourize(a, vmin, vmax, cmap))
+    legend = _colourbar_png(vmin, vmax, cmap, f"{layer} ({units}), LOS, + toward the satellite")
+    g = run.grid
+    x0, dx, _, y0, _, dy = g.transform
+    north, south, west, east = y0, y0 + dy * g.height, x0, x0 + dx * g.width
+    name = escape(f"Kansho {layer} {run.dates[0]}-{run.dates[-1]}")
+    kml = f"""<?xml version="1.0" encoding="UTF-8"?>
+<kml xmlns="http://www.opengis.net/kml/2.2">
+<Document>
+  <name>{name}</name>
+  <description>{escape(f"kansho {__version__}: {layer} of run {run.out.name}, colour limits {vmin:g} to {vmax:g} {units}")}</description>
+  <GroundOverlay>
+    <name>{escape(layer)}</name>
+    <Icon><href>{escape(layer)}.png</href></Icon>
+    <LatLonBox><north>{north:.9f}</north><south>{south:.9f}</south><east>{east:.9f}</east><west>{west:.9f}</west></LatLonBox>
+  </GroundOverlay>
+  <ScreenOverlay>
+    <name>colour bar</name>
+    <Icon><href>colourbar.png</href></Icon>
+    <overlayXY x="0" y="0" xunits="fraction" yunits="fraction"/>
+    <screenXY x="0.02" y="0.05" xunits="fraction" yunits="fraction"/>
+    <size x="0" y="0" xunits="pixels" yunits="pixels"/>
+  </ScreenOverlay>
+</Document>
+</kml>
+"""
+    d = Path(dest)
+    d.mkdir(parents=True, exist_ok=True)
+    target = d / f"{layer}.kmz"
+    tmp = _tmp(target)
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("doc.kml", kml)  # first entry: what Google Earth opens
+        z.writestr(f"{layer}.png", overlay, compress_type=zipfile.ZIP_STORED)
+        z.writestr("colourbar.png", legend, compress_type=zipfile.ZIP_STORED)
+    os.replace(tmp, target)
+    return target
+
+
+def _colourbar_png(vmin: float, vmax: float, cmap: str, label: str) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colorbar import ColorbarBase
+    from matplotlib.colors import Normalize
+
+    fig = plt.figure(figsize=(3.6, 0.8), dpi=100)
+    ax = fig.add_axes((0.05, 0.55, 0.9, 0.3))
+    ColorbarBase(ax, cmap=matplotlib.colormaps[cmap], norm=Normalize(vmin, vmax), orientation="horizontal",
+                 label=label)
+    ax.xaxis.label.set_size(7)
+    ax.tick_params(labelsize=7)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", facecolor="white")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------------------- MintPy
+def _mintpy_attrs(run: _Run, file_type: str, unit: str) -> dict[str, str]:
+    g = run.grid
+    x0, dx, _, y0, _, dy = g.transform
+    a = {"FILE_TYPE": file_type, "UNIT": unit, "LENGTH": str(g.height), "WIDTH": str(g.width),
+         "X_FIRST": repr(float(x0)), "Y_FIRST": repr(float(y0)), "X_STEP": repr(float(dx)), "Y_STEP": repr(float(dy)),
+         "X_UNIT": "degrees", "Y_UNIT": "degrees", "EPSG": "4326", "DATA_TYPE": "float32",
+         "PROCESSOR": "kansho", "KANSHO_VERSION": __version__, "REF_DATE": str(int(run.dates[0])),
+         "START_DATE": str(int(run.dates[0])), "END_DATE": str(int(run.dates[-1])),
+         "FILE_PATH": "", "ORBIT_DIRECTION": "", "PLATFORM": ""}
+    if run.refarea is not None:
+        r0, r1, c0, c1 = run.refarea
+        ry, rx = (r0 + r1 - 1) // 2, (c0 + c1 - 1) // 2
+        a.update(REF_Y=str(ry), REF_X=str(rx), REF_LAT=repr(float(g.lat()[ry])), REF_LON=repr(float(g.lon()[rx])),
+                 KANSHO_REFAREA=f"{c0}:{c1}/{r0}:{r1}")
+    if run.wavelength:
+        a["WAVELENGTH"] = repr(float(run.wavelength))
+    return {k: v for k, v in a.items() if v != ""}
+
+
+def export_mintpy(out: str | Path, dest: str | Path, filtered: bool = False) -> list[Path]:
+    """MintPy-compatible ``timeseries.h5`` and ``velocity.h5`` (layout in the module docstring).
+
+    ``filtered`` exports ``cum_filt.h5`` / ``vel.filt`` instead of the raw series. The cube is
+    copied epoch by epoch, so memory stays at one plane.
+    """
+    import h5py
+
+    from kansho.io.geotiff import read_raster
+
+    run = _open_run(out)
+    d = Path(dest)
+    d.mkdir(parents=True, exist_ok=True)
+    cum_path = run.out / ("cum_filt.h5" if filtered else "cum.h5")
+    ts_path = d / "timeseries.h5"
+    tmp = _tmp(ts_path)
+    with h5py.File(cum_path, "r") as src, h5py.File(tmp, "w") as f:
+        cum = src["cum"]
+        n, ny, nx = cum.shape
+        ds = f.create_dataset("timeseries", shape=(n, ny, nx), dtype="float32", chunks=(1, min(ny, 256), min(nx, 256)),
+                              compression="gzip")
+        for i in range(n):
+            ds[i] = np.asarray(cum[i], np.float32) / np.float32(1000.0)
+        f.create_dataset("date", data=np.array([str(int(x)).encode() for x in run.dates], dtype="S8"))
+        bp = np.asarray(src["bperp"][()], np.float32) if "bperp" in src else np.zeros(n, np.float32)
+        f.create_dataset("bperp", data=np.nan_to_num(bp))
+        for k, v in _mintpy_attrs(run, "timeseries", "m").items():
+            f.attrs[k] = v
+    os.replace(tmp, ts_path)
+    vel_path = d / "velocity.h5"
+    tmp = _tmp(vel_path)
+    res = run.out / "results"
+    vel = read_raster(res / ("vel.filt.tif" if filtered else "vel.tif"))
+    vstd = read_raster(res / "vstd.tif") if (res / "vstd.tif").is_file() else np.full_like(vel, np.nan)
+    icpt = read_raster(res / "vintercept.tif") if (res / "vintercept.tif").is_file() else np.full_like(vel, np.nan)
+    with h5py.File(tmp, "w") as f:
+        f.create_dataset("velocity", data=(vel / 1000.0).astype(np.float32), compression="gzip")
+        f.create_dataset("velocityStd", data=(vstd / 1000.0).astype(np.float32), compression="gzip")
+        f.create_dataset("intercept", data=(icpt / 1000.0).astype(np.float32), compression="gzip")
+        attrs = _mintpy_attrs(run, "velocity", "m/year")
+        attrs["DATE12"] = f"{run.dates[0]}_{run.dates[-1]}"
+        for k, v in attrs.items():
+            f.attrs[k] = v
+    os.replace(tmp, vel_path)
+    return [ts_path, vel_path]
+
+
+# ------------------------------------------------------------------------------------------- NetCDF
+def netcdf_engine() -> str:
+    """The xarray NetCDF engine used: ``h5netcdf`` if installed, else ``netcdf4``."""
+    import importlib.util
+
+    for mod, eng in (("h5netcdf", "h5netcdf"), ("netCDF4", "netcdf4")):
+        if importlib.util.find_spec(mod) is not None:
+            return eng
+    raise ConfigError("NetCDF export needs h5netcdf (pip install h5netcdf) or netCDF4")
+
+
+def export_netcdf(out: str | Path, dest: str | Path) -> Path:
+    """``dest/kansho_timeseries.nc``: the cube (and the filtered cube) with velocity, its standard
+    deviation and the mask, CF-1.8 conventions (``latitude_longitude`` grid mapping, time as days
+    since the first epoch), through xarray."""
+    import h5py
+    import pandas as pd
+    import xarray as xr
+
+    from kansho.io.geotiff import read_raster
+
+    engine = netcdf_engine()
+    run = _open_run(out)
+    g = run.grid
+    time = pd.to_datetime([str(int(x)) for x in run.dates], format="%Y%m%d")
+    coords = {"time": ("time", time), "lat": ("lat", g.lat()), "lon": ("lon", g.lon())}
+    data: dict[str, Any] = {}
+    with h5py.File(run.out / "cum.h5", "r") as f:
+        data["displacement"] = (("time", "lat", "lon"), np.asarray(f["cum"][()], np.float32),
+                                {"units": "mm", "long_name": "cumulative LOS displacement, positive toward the satellite",
+                                 "grid_mapping": "crs"})
+    if (run.out / "cum_filt.h5").is_file():
+        with h5py.File(run.out / "cum_filt.h5", "r") as f:
+            data["displacement_filtered"] = (("time", "lat", "lon"), np.asarray(f["cum"][()], np.float32),
+                                             {"units": "mm", "grid_mapping": "crs",
+                                              "long_name": "cumulative LOS displacement after the spatio-temporal "
+                                                           "filter, positive toward the satellite"})
+    for name, var, desc in (("vel", "velocity", "LOS velocity, positive toward the satellite"),
+                            ("vel.filt", "velocity_filtered", "LOS velocity after the filter"),
+                            ("vstd", "velocity_std", "bootstrap standard deviation of the velocity"),
+                            ("mask", "mask", "1 = kept by the noisy-pixel mask, 0 = masked")):
+        p = run.out / "results" / f"{name}.tif"
+        if p.is_file():
+            data[var] = (("lat", "lon"), read_raster(p), {"units": _UNITS.get(name, "1"), "long_name": desc,
+                                                          "grid_mapping": "crs"})
+    ds = xr.Dataset({k: xr.Variable(*v) for k, v in data.items()}, coords=coords)
+    ds["crs"] = xr.Variable((), np.int32(0), {"grid_mapping_name": "latitude_longitude", "epsg_code": "EPSG:4326",
+                                             "semi_major_axis": 6378137.0, "inverse_flattening": 298.257223563,
+                                             "crs_wkt": 'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,'
+                                                        '298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",'
+                                                        '0.0174532925199433],AUTHORITY["EPSG","4326"]]'})
+    ds["lat"].attrs.update(units="degrees_north", standard_name="latitude", long_name="latitude", axis="Y")
+    ds["lon"].attrs.update(units="degrees_east", standard_name="longitude", long_name="longitude", axis="X")
+    ds["time"].attrs.update(standard_name="time", long_name="acquisition date", axis="T")
+    ref = run.refarea
+    ds.attrs.update(Conventions="CF-1.8", title=f"Kansho InSAR time series of run {run.out.name}",
+                    source=f"kansho {__version__}", history=f"kansho export --format netcdf {run.out}",
+                    reference_area="" if ref is None else f"rows {ref[0]}:{ref[1]}, cols {ref[2]}:{ref[3]} "
+                                                          "(end-exclusive), mean set to 0 at every epoch",
+                    reference_date=str(int(run.dates[0])))
+    enc: dict[str, dict[str, Any]] = {k: {"zlib": True, "complevel": 4, "_FillValue": np.float32(np.nan)}
+                                      for k in data}
+    enc["time"] = {"units": f"days since {time[0]:%Y-%m-%d}", "calendar": "standard", "dtype": "int32"}
+    d = Path(dest)
+    d.mkdir(parents=True, exist_ok=True)
+    target = d / "kansho_timeseries.nc"
+    tmp = _tmp(target)
+    ds.to_netcdf(tmp, engine=engine, encoding=enc)  # type: ignore[arg-type]
+    os.replace(tmp, target)
+    return target
+
+
+# ---------------------------------------------------------------------------------------------- CSV
+def export_csv(out: str | Path, dest: str | Path, *, lonlat: Sequence[tuple[float, float]] = (),
+               pixels: Sequence[tuple[int, int]] = (), filename: str = "points.csv") -> Path:
+    """Time series of chosen points as a long CSV (one row per point and epoch): ``point, lon, lat,
+    row, col, date, decimal_year, cum_mm, cum_filt_mm, vel_mm_yr, vstd_mm_yr``. Points are given
+    as lon/lat (the pixel containing them) or row/col; only those pixels are read from the cube."""
+    import h5py
+
+    from kansho.io.geotiff import read_raster
+
+    run = _open_run(out)
+    g = run.grid
+    pts: list[tuple[int, int]] = []
+    for lon, lat in lonlat:
+        r, c = g.rowcol(lon, lat)
+        if not (0 <= r < g.height and 0 <= c < g.width):
+            raise ConfigError(f"point lon {lon}, lat {lat} is outside the run's grid")
+        pts.append((r, c))
+    for r, c in pixels:
+        if not (0 <= r < g.height and 0 <= c < g.width):
+            raise ConfigError(f"pixel row {r}, col {c} is outside the {g.height} x {g.width} grid")
+        pts.append((int(r), int(c)))
+    if not pts:
+        raise ConfigError("CSV export needs points: --point LON,LAT or --pixel ROW,COL")
+    from kansho._dates import years_since_first
+
+    t = years_since_first(run.dates)
+    res = run.out / "results"
+    vel = read_raster(res / "vel.tif")
+    vstd = read_raster(res / "vstd.tif") if (res / "vstd.tif").is_file() else np.full_like(vel, np.nan)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["point", "lon", "lat", "row", "col", "date", "decimal_year", "cum_mm", "cum_filt_mm", "vel_mm_yr",
+                "vstd_mm_yr"])
+    filt_path = run.out / "cum_filt.h5"
+    with h5py.File(run.out / "cum.h5", "r") as f:
+        ff = h5py.File(filt_path, "r") if filt_path.is_file() else None
+        try:
+            for k, (r, c) in enumerate(pts, start=1):
+                y = np.asarray(f["cum"][:, r, c], np.float64)
+                yf = np.asarray(ff["cum"][:, r, c], np.float64) if ff is not None else np.full(y.shape, np.nan)
+                for i, dte in enumerate(run.dates):
+                    w.writerow([k, f"{g.lon()[c]:.7f}", f"{g.lat()[r]:.7f}", r, c, int(dte), f"{t[i]:.6f}",
+                                _f(y[i]), _f(yf[i]), _f(vel[r, c]), _f(vstd[r, c])])
+        finally:
+            if ff is not None:
+                ff.close()
+    d = Path(dest)
+    d.mkdir(parents=True, exist_ok=True)
+    target = d / filename
+    tmp = _tmp(target)
+    tmp.write_text(buf.getvalue())
+    os.replace(tmp, target)
+    return target
+
+
+def _f(v: float) -> str:
+    return f"{v:.4f}" if np.isfinite(v) else ""
+
+
+def export(out: str | Path, fmt: str, dest: str | Path, **options: Any) -> list[Path]:
+    """Run one export by name (one of :data:`FORMATS`); returns the files written."""
+    if fmt == "cog":
+        return export_cog(out, dest)
+    if fmt == "kmz":
+        return [export_kmz(out, dest, **options)]
+    if fmt == "mintpy":
+        return export_mintpy(out, dest, **options)
+    if fmt == "netcdf":
+        return [export_netcdf(out, dest)]
+    if fmt == "csv":
+        return [export_csv(out, dest, **options)]
+    raise ConfigError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")

@@ -1,0 +1,378 @@
+"""Read access to a finished run folder for the viewer: maps at screen resolution, per-pixel time
+series sliced from ``cum.h5`` (never the whole cube), re-referencing, network and QC tables.
+
+Everything here reads files and returns arrays or plain dicts; the HTTP layer is in
+:mod:`kansho.viewer.server`. Pixel addresses are ``(row, col)``, 0-based, on the run's grid;
+a reference area is ``(row0, row1, col0, col1)``, end-exclusive (as ``refarea`` in ``cum.h5``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+
+from kansho._dates import years_since_first
+from kansho.errors import InputError, KanshoError
+from kansho.grid import Grid
+from kansho.io.licsbas_h5 import parse_refarea
+
+log = logging.getLogger(__name__)
+
+#: layers drawn with a diverging, zero-centred colour map
+SYMMETRIC_LAYERS = frozenset({"vel", "vel.filt", "vel.mskd", "vel.filt.mskd", "cum", "cum_filt", "vintercept"})
+#: largest reference box (pixels per side) read for on-the-fly re-referencing
+MAX_REF_SIDE = 101
+_MAP_CACHE_ITEMS = 48
+
+
+class ViewerError(KanshoError):
+    """A request the viewer cannot answer; ``status`` is the HTTP status, ``code`` a short tag."""
+
+    def __init__(self, message: str, status: int = 400, code: str = "bad_request") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def safe_path(root: Path, relative: str) -> Path:
+    """Resolve ``relative`` (as sent in a URL) inside ``root``; :class:`ViewerError` (403) otherwise.
+
+    Percent-encoding is undone repeatedly (so ``%252e%252e`` cannot hide a ``..``); absolute
+    paths, drive letters, backslashes, NUL bytes, any ``..`` component, and symbolic links that
+    lead out of ``root`` are refused.
+    """
+    text = relative
+    for _ in range(5):
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    else:
+        raise ViewerError("path refused: too many levels of percent-encoding", 403, "forbidden_path")
+    parts = text.replace("\\", "/").split("/")
+    if ("\x00" in text or "\\" in text or text.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", text)
+            or ".." in parts):
+        raise ViewerError(f"path refused: {relative!r} is not inside the run folder", 403, "forbidden_path")
+    base = root.resolve()
+    target = (base / text).resolve()
+    if not target.is_relative_to(base):
+        raise ViewerError(f"path refused: {relative!r} is not inside the run folder", 403, "forbidden_path")
+    return target
+
+
+def parse_ref(text: str | None, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """``"r0:r1,c0:c1"`` (end-exclusive) → a reference box inside ``shape``; ``None`` for empty."""
+    if text is None or text.strip() in ("", "run", "none"):
+        return None
+    try:
+        rows, cols = text.split(",")
+        r0, r1 = (int(v) for v in rows.split(":"))
+        c0, c1 = (int(v) for v in cols.split(":"))
+    except ValueError:
+        raise ViewerError(f"reference must be 'row0:row1,col0:col1', got {text!r}") from None
+    ny, nx = shape
+    if not (0 <= r0 < r1 <= ny and 0 <= c0 < c1 <= nx):
+        raise ViewerError(f"reference box {text!r} is not a non-empty box inside the {ny} x {nx} grid",
+                          400, "outside_grid")
+    if r1 - r0 > MAX_REF_SIDE or c1 - c0 > MAX_REF_SIDE:
+        raise ViewerError(f"reference box {text!r} is larger than {MAX_REF_SIDE} px per side")
+    return r0, r1, c0, c1
+
+
+@dataclass(frozen=True)
+class Series:
+    """The time series of one pixel, already re-referenced (mm)."""
+
+    row: int
+    col: int
+    dates: npt.NDArray[np.int64]
+    t: npt.NDArray[np.float64]
+    cum: npt.NDArray[np.float64]
+    cum_filt: npt.NDArray[np.float64] | None
+
+
+class RunData:
+    """A run folder ``OUT`` opened for viewing (thread-safe; h5py access is serialised).
+
+    Needs ``cum.h5`` (time series) and ``results/*.tif`` (maps); ``cum_filt.h5``, ``info/`` and
+    the stack store are optional. :class:`InputError` names the folder if it is not a run.
+    """
+
+    def __init__(self, out: str | Path) -> None:
+        self.root = Path(out).resolve()
+        if not self.root.is_dir():
+            raise InputError(out, "not a folder")
+        self.cum_path = self.root / "cum.h5"
+        self.filt_path = self.root / "cum_filt.h5"
+        self.results = self.root / "results"
+        if not self.cum_path.is_file():
+            raise InputError(self.root, "no cum.h5 here: not a finished Kansho/LiCSBAS run folder")
+        self._lock = threading.RLock()
+        self._h5: dict[str, h5py.File] = {}
+        self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        f = self._file(False)
+        self.dates = np.asarray(f["imdates"][()], np.int64)
+        self.t = years_since_first(self.dates)
+        n_ep, ny, nx = f["cum"].shape
+        if n_ep != self.dates.size:
+            raise InputError(self.cum_path, f"cum has {n_ep} epochs but imdates {self.dates.size}")
+        self.shape = (int(ny), int(nx))
+        self.refarea: tuple[int, int, int, int] | None = None
+        if "refarea" in f:
+            raw = f["refarea"][()]
+            try:
+                self.refarea = parse_refarea(raw)
+            except ValueError:
+                log.warning("%s: unreadable refarea %r", self.cum_path, raw)
+        self.grid = self._grid(f)
+        self.has_filt = self.filt_path.is_file()
+        self.layers = sorted(p.name[:-4] for p in self.results.glob("*.tif")) if self.results.is_dir() else []
+
+    # ------------------------------------------------------------------ files
+    def _grid(self, f: h5py.File) -> Grid:
+        vel = self.results / "vel.tif"
+        if vel.is_file():
+            from kansho.io.geotiff import read_grid
+
+            return read_grid(vel)
+        if all(k in f for k in ("corner_lat", "corner_lon", "post_lat", "post_lon")):
+            dlat, dlon = float(f["post_lat"][()]), float(f["post_lon"][()])
+            x0 = float(f["corner_lon"][()]) - dlon / 2
+            y0 = float(f["corner_lat"][()]) - dlat / 2
+            return Grid(self.shape[1], self.shape[0], (x0, dlon, 0.0, y0, 0.0, dlat))
+        return Grid(self.shape[1], self.shape[0], (0.0, 1.0, 0.0, 0.0, 0.0, -1.0))
+
+    def _file(self, filt: bool) -> h5py.File:
+        key = "filt" if filt else "cum"
+        with self._lock:
+            if key not in self._h5:
+                path = self.filt_path if filt else self.cum_path
+                if not path.is_file():
+                    raise ViewerError(f"{path.name} is not in this run", 404, "not_found")
+                try:
+                    self._h5[key] = h5py.File(path, "r", rdcc_nbytes=64 * 1024 * 1024, rdcc_nslots=100_003)
+                except OSError as exc:
+                    raise InputError(path, f"not a readable HDF5 file ({exc})") from None
+            return self._h5[key]
+
+    def close(self) -> None:
+        with self._lock:
+            for f in self._h5.values():
+                f.close()
+            self._h5.clear()
+
+    def _cached(self, key: tuple[Any, ...], make: Any) -> Any:
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        value = make()
+        with self._lock:
+            self._cache[key] = value
+            while len(self._cache) > _MAP_CACHE_ITEMS:
+                self._cache.popitem(last=False)
+        return value
+
+    # ------------------------------------------------------------------ pixels
+    def check_pixel(self, row: int, col: int) -> None:
+        """:class:`ViewerError` (400, ``outside_grid``) unless ``(row, col)`` is on the grid."""
+        ny, nx = self.shape
+        if not (0 <= row < ny and 0 <= col < nx):
+            raise ViewerError(f"pixel (row {row}, col {col}) is outside the {ny} x {nx} grid", 400, "outside_grid")
+
+    def rowcol(self, lon: float, lat: float) -> tuple[int, int]:
+        row, col = self.grid.rowcol(lon, lat)
+        ny, nx = self.shape
+        if not (0 <= row < ny and 0 <= col < nx):
+            raise ViewerError(f"lon {lon}, lat {lat} is outside the grid", 400, "outside_grid")
+        return row, col
+
+    def _ref_series(self, filt: bool, ref: tuple[int, int, int, int]) -> npt.NDArray[np.float64]:
+        r0, r1, c0, c1 = ref
+
+        def make() -> npt.NDArray[np.float64]:
+            with self._lock:
+                block = np.asarray(self._file(filt)["cum"][:, r0:r1, c0:c1], np.float64)
+            fin = np.isfinite(block).reshape(block.shape[0], -1)
+            if not fin.all(axis=0).any():
+                raise ViewerError(f"the reference area rows {r0}:{r1}, cols {c0}:{c1} has no pixel with data at "
+                                  "every epoch", 404, "no_data")
+            good = fin.all(axis=0)
+            return block.reshape(block.shape[0], -1)[:, good].mean(axis=1)
+
+        return self._cached(("refts", filt, ref), make)
+
+    def series(self, row: int, col: int, ref: tuple[int, int, int, int] | None = None) -> Series:
+        """Displacement (mm) of one pixel at every epoch, sliced from ``cum.h5`` / ``cum_filt.h5``.
+
+        ``ref`` re-references to the mean of that box (pixels with data at every epoch); ``None``
+        keeps the run's own reference area. :class:`ViewerError` (404, ``no_data``) if the pixel
+        has no finite value.
+        """
+        self.check_pixel(row, col)
+        with self._lock:
+            cum = np.asarray(self._file(False)["cum"][:, row, col], np.float64)
+            filt = np.asarray(self._file(True)["cum"][:, row, col], np.float64) if self.has_filt else None
+        if not np.isfinite(cum).any():
+            raise ViewerError(f"no data at pixel (row {row}, col {col})", 404, "no_data")
+        if ref is not None:
+            cum = cum - self._ref_series(False, ref)
+            if filt is not None:
+                filt = filt - self._ref_series(True, ref)
+        return Series(row, col, self.dates, self.t, cum, filt)
+
+    def pixel_values(self, row: int, col: int) -> dict[str, float | None]:
+        """Value of every ``results/*.tif`` at the pixel (``None`` for no data)."""
+        import rasterio
+        from rasterio.errors import RasterioError
+        from rasterio.windows import Window
+
+        self.check_pixel(row, col)
+        out: dict[str, float | None] = {}
+        for name in self.layers:
+            try:
+                with rasterio.open(self.results / f"{name}.tif") as src:
+                    v = float(src.read(1, window=Window(col, row, 1, 1))[0, 0])
+                    nd = src.nodata
+            except (RasterioError, OSError, ValueError) as exc:  # one bad layer must not break the click
+                log.warning("%s: %s", name, exc)
+                continue
+            out[name] = None if (not np.isfinite(v) or (nd is not None and v == nd)) else v
+        return out
+
+    # ------------------------------------------------------------------ maps
+    def map_array(self, layer: str, step: int) -> npt.NDArray[np.float32]:
+        """``results/<layer>.tif`` decimated by ``step`` (nearest pixel, every ``step``-th row/col)."""
+        if layer not in self.layers:
+            raise ViewerError(f"no map {layer!r} in results/ (have: {', '.join(self.layers)})", 404, "not_found")
+
+        def make() -> npt.NDArray[np.float32]:
+            import rasterio
+
+            with rasterio.open(self.results / f"{layer}.tif") as src:
+                a = src.read(1, out_shape=(-(-src.height // step), -(-src.width // step)),
+                             resampling=rasterio.enums.Resampling.nearest).astype(np.float32)
+                nd = src.nodata
+            if nd is not None and np.isfinite(nd):
+                a[a == nd] = np.nan
+            a.setflags(write=False)
+            return a
+
+        return self._cached(("map", layer, step), make)
+
+    def cum_plane(self, epoch: int, step: int, filt: bool = False) -> npt.NDArray[np.float32]:
+        """Cumulative displacement (mm) at epoch index ``epoch``, every ``step``-th row and column."""
+        if not 0 <= epoch < self.dates.size:
+            raise ViewerError(f"epoch index {epoch} outside 0..{self.dates.size - 1}", 400, "bad_epoch")
+
+        def make() -> npt.NDArray[np.float32]:
+            with self._lock:
+                a = np.asarray(self._file(filt)["cum"][epoch, ::step, ::step], np.float32)
+            a.setflags(write=False)
+            return a
+
+        return self._cached(("cum", filt, epoch, step), make)
+
+    def layer_ref_value(self, layer: str, ref: tuple[int, int, int, int], epoch: int = 0) -> float:
+        """Mean of a layer over a reference box at full resolution (what re-referencing subtracts)."""
+        r0, r1, c0, c1 = ref
+        if layer in ("cum", "cum_filt"):
+            with self._lock:
+                block = np.asarray(self._file(layer == "cum_filt")["cum"][epoch, r0:r1, c0:c1], np.float64)
+        else:
+            from kansho.io.geotiff import read_raster
+
+            block = read_raster(self.results / f"{layer}.tif", (slice(r0, r1), slice(c0, c1)), dtype=np.float64)
+        fin = np.isfinite(block)
+        if not fin.any():
+            raise ViewerError(f"the reference area rows {r0}:{r1}, cols {c0}:{c1} has no data in {layer}",
+                              404, "no_data")
+        return float(block[fin].mean())
+
+    def hgt(self, step: int) -> npt.NDArray[np.float32] | None:
+        """Heights (m) decimated by ``step`` from ``results/hgt.tif`` or the stack store; ``None``."""
+        if "hgt" in self.layers:
+            return self.map_array("hgt", step)
+        try:
+            from kansho.store import open_stack
+
+            st = open_stack(self.root)
+            return np.asarray(st.group["hgt"][::step, ::step], np.float32)
+        except (KanshoError, OSError, KeyError, ValueError):
+            return None
+
+    # ------------------------------------------------------------------ tables
+    def _text(self, rel: str) -> str | None:
+        p = self.root / rel
+        return p.read_text(errors="replace") if p.is_file() else None
+
+    def qc(self) -> dict[str, Any]:
+        """Dropped pairs (``info/dropped_pairs.csv``), per-pair statistics, mask and reference notes."""
+        dropped: list[dict[str, str]] = []
+        text = self._text("info/dropped_pairs.csv")
+        if text:
+            dropped = [dict(r) for r in csv.DictReader(io.StringIO(text))]
+        stats: list[dict[str, Any]] = []
+        text = self._text("info/11ifg_stats.txt")
+        if text:
+            for line in text.splitlines():
+                if not line.strip() or line.startswith("#"):
+                    continue
+                parts = line.split(None, 6)
+                if len(parts) < 6:
+                    continue
+                stats.append({"pair": parts[0], "bperp_m": _num(parts[1]), "dt_day": _num(parts[2]),
+                              "coverage": _num(parts[3]), "mean_coh": _num(parts[4]), "used": parts[5] == "yes",
+                              "note": parts[6].strip() if len(parts) > 6 else ""})
+        return {"dropped": dropped, "ifg_stats": stats, "mask_stats": self._text("info/15mask_stats.txt") or "",
+                "ref": self._text("info/12ref.txt") or "", "gaps": self._text("info/13network_gaps.txt") or "",
+                "timings": self._text("info/timings.txt") or ""}
+
+    def network(self) -> dict[str, Any]:
+        """Pairs (with status ``used`` / ``1-1`` / ``1-2`` and the reason) and epochs with B⊥ (m)."""
+        qc = self.qc()
+        why = {d["pair"]: (d.get("step", ""), d.get("reason", "")) for d in qc["dropped"]}
+        pairs: list[str] = [s["pair"] for s in qc["ifg_stats"]]
+        epochs: list[int] = []
+        bperp: list[float | None] = []
+        try:
+            from kansho.store import open_stack
+
+            st = open_stack(self.root)
+            pairs = pairs or st.pair_names()
+            epochs = [int(e) for e in st.epochs]
+            bperp = [float(b) if np.isfinite(b) else None for b in st.bperp]
+        except (KanshoError, OSError, KeyError, ValueError):
+            with self._lock:
+                f = self._file(False)
+                bp = np.asarray(f["bperp"][()], np.float64) if "bperp" in f else np.full(self.dates.size, np.nan)
+            known = {int(d) for p in pairs for d in p.split("_")} | {int(d) for d in self.dates}
+            epochs = sorted(known)
+            lookup = {int(d): float(b) for d, b in zip(self.dates, bp, strict=True) if np.isfinite(b)}
+            bperp = [lookup.get(e) for e in epochs]
+        rows = []
+        for p in pairs:
+            d1, d2 = (int(x) for x in p.split("_"))
+            step, reason = why.get(p, ("", ""))
+            rows.append({"pair": p, "date1": d1, "date2": d2, "status": step or "used", "reason": reason})
+        return {"epochs": epochs, "bperp": bperp, "pairs": rows}
+
+
+def _num(text: str) -> float | None:
+    try:
+        v = float(text)
+    except ValueError:
+        return None
+    return v if np.isfinite(v) else None

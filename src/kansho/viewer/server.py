@@ -1,0 +1,333 @@
+"""HTTP layer of ``kansho view``: a :class:`~http.server.ThreadingHTTPServer` serving the static
+front end (``viewer/static``), JSON and PNG endpoints over :class:`~kansho.viewer.data.RunData`,
+and files of the run folder (never anything outside it).
+
+Endpoints (all ``GET``; errors are JSON ``{"error": message, "code": tag}`` with a 4xx status):
+
+=====================  ===========================================================================
+``/``                  the viewer page
+``/static/<name>``     the page's scripts and styles (only files shipped in the package)
+``/api/meta``          grid, dates, layers, reference area, default colour limits
+``/api/map.png``       a map at screen resolution: ``layer`` (a ``results/`` name, ``cum`` or
+                       ``cum_filt``), ``epoch`` (index, cumulative layers), ``masked`` (0/1),
+                       ``vmin``/``vmax``, ``cmap``, ``max_px``, ``ref`` (``r0:r1,c0:c1``)
+``/api/hillshade.png`` shaded relief from the run's heights, ``max_px``
+``/api/colormap``      ``name`` → 256 colours ``#rrggbb`` (for the colour bar)
+``/api/pixel``         ``row``/``col`` (or ``lon``/``lat``), ``ref``: time series (raw, filtered),
+                       fitted model with its 1-σ band, coordinates, quality indices
+``/api/ts.csv``        the same time series as a CSV download
+``/api/network``       pairs with status and reason, epochs with B⊥
+``/api/qc``            dropped pairs, per-pair statistics, mask statistics, reference, timings
+``/files/<path>``      a file of the run folder (plots, report, info tables)
+=====================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import mimetypes
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+
+from kansho import __version__
+from kansho.viewer.data import SYMMETRIC_LAYERS, RunData, ViewerError, parse_ref, safe_path
+from kansho.viewer.model import pixel_model
+from kansho.viewer.render import colormap_lut, colourize, decimation_step, encode_png, hillshade, robust_limits
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_PX = 800
+MAX_MAX_PX = 4096
+_STATIC = {"index.html", "app.js", "style.css"}
+
+
+def _static_bytes(name: str) -> bytes:
+    return (resources.files("kansho.viewer") / "static" / name).read_bytes()
+
+
+class ViewerApp:
+    """The request logic, independent of the HTTP plumbing (``handle(path, query) -> response``)."""
+
+    def __init__(self, run: RunData) -> None:
+        self.run = run
+        self._limits: dict[tuple[Any, ...], tuple[float, float]] = {}
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _int(q: dict[str, list[str]], name: str, default: int | None = None) -> int:
+        v = q.get(name, [None])[0]
+        if v is None or v == "":
+            if default is None:
+                raise ViewerError(f"missing parameter {name!r}")
+            return default
+        try:
+            return int(v)
+        except ValueError:
+            raise ViewerError(f"parameter {name!r} must be an integer, got {v!r}") from None
+
+    @staticmethod
+    def _float(q: dict[str, list[str]], name: str) -> float | None:
+        v = q.get(name, [None])[0]
+        if v is None or v == "":
+            return None
+        try:
+            x = float(v)
+        except ValueError:
+            raise ViewerError(f"parameter {name!r} must be a number, got {v!r}") from None
+        if not math.isfinite(x):
+            raise ViewerError(f"parameter {name!r} must be finite")
+        return x
+
+    @staticmethod
+    def _flag(q: dict[str, list[str]], name: str) -> bool:
+        return q.get(name, ["0"])[0] in ("1", "true", "yes", "on")
+
+    def _pixel(self, q: dict[str, list[str]]) -> tuple[int, int]:
+        if "lon" in q or "lat" in q:
+            lon, lat = self._float(q, "lon"), self._float(q, "lat")
+            if lon is None or lat is None:
+                raise ViewerError("give both 'lon' and 'lat'")
+            return self.run.rowcol(lon, lat)
+        row, col = self._int(q, "row"), self._int(q, "col")
+        self.run.check_pixel(row, col)
+        return row, col
+
+    def _max_px(self, q: dict[str, list[str]]) -> int:
+        m = self._int(q, "max_px", DEFAULT_MAX_PX)
+        if not 16 <= m <= MAX_MAX_PX:
+            raise ViewerError(f"max_px must be within 16..{MAX_MAX_PX}")
+        return m
+
+    def default_limits(self, layer: str) -> tuple[float, float]:
+        """Robust colour limits of a layer; for cumulative maps those of the last epoch (so the
+        colour scale stays fixed while the date slider moves)."""
+        key = (layer,)
+        if key not in self._limits:
+            step = decimation_step(self.run.shape, 400)
+            if layer in ("cum", "cum_filt"):
+                a = self.run.cum_plane(self.run.dates.size - 1, step, layer == "cum_filt")
+            else:
+                a = self.run.map_array(layer, step)
+            self._limits[key] = robust_limits(a, symmetric=layer in SYMMETRIC_LAYERS)
+        return self._limits[key]
+
+    # ------------------------------------------------------------------ endpoints
+    def meta(self) -> dict[str, Any]:
+        r = self.run
+        g = r.grid
+        x0, dx, _, y0, _, dy = g.transform
+        lim = {}
+        for name in ("vel", "vel.filt", "vstd", "cum", "cum_filt"):
+            if name in r.layers or name == "cum" or (name == "cum_filt" and r.has_filt):
+                try:
+                    lim[name] = self.default_limits(name)
+                except ViewerError:
+                    pass
+        return {"kansho": __version__, "root": r.root.name, "width": g.width, "height": g.height,
+                "transform": list(g.transform), "crs": g.crs,
+                "bounds": {"west": x0, "east": x0 + dx * g.width, "north": y0, "south": y0 + dy * g.height},
+                "dates": [int(d) for d in r.dates], "t": [float(v) for v in r.t], "layers": r.layers,
+                "refarea": list(r.refarea) if r.refarea else None, "has_filt": r.has_filt,
+                "has_mask": "mask" in r.layers, "limits": lim,
+                "files": {k: (r.root / k).is_file() for k in ("report.html", "plots/network.png")}}
+
+    def map_png(self, q: dict[str, list[str]]) -> tuple[bytes, dict[str, str]]:
+        r = self.run
+        layer = q.get("layer", ["vel"])[0]
+        step = decimation_step(r.shape, self._max_px(q))
+        epoch = self._int(q, "epoch", r.dates.size - 1)
+        ref = parse_ref(q.get("ref", [None])[0], r.shape)
+        if layer in ("cum", "cum_filt"):
+            a = np.array(r.cum_plane(epoch, step, layer == "cum_filt"), np.float32)
+        else:
+            a = np.array(r.map_array(layer, step), np.float32)
+        if ref is not None:
+            a -= np.float32(r.layer_ref_value(layer, ref, epoch))
+        if self._flag(q, "masked") and "mask" in r.layers:
+            a[r.map_array("mask", step) != 1] = np.nan
+        lo, hi = self.default_limits(layer)
+        vmin = self._float(q, "vmin")
+        vmax = self._float(q, "vmax")
+        vmin = lo if vmin is None else vmin
+        vmax = hi if vmax is None else vmax
+        if not vmax > vmin:
+            raise ViewerError(f"vmax ({vmax}) must be greater than vmin ({vmin})")
+        cmap = q.get("cmap", ["RdBu_r" if layer in SYMMETRIC_LAYERS else "viridis"])[0]
+        try:
+            rgba = colourize(a, vmin, vmax, cmap)
+        except ValueError as exc:
+            raise ViewerError(str(exc)) from None
+        return encode_png(rgba), {"X-Kansho-Vmin": f"{vmin:g}", "X-Kansho-Vmax": f"{vmax:g}",
+                                  "X-Kansho-Step": str(step)}
+
+    def hillshade_png(self, q: dict[str, list[str]]) -> bytes:
+        r = self.run
+        step = decimation_step(r.shape, self._max_px(q))
+        h = r.hgt(step)
+        if h is None:
+            raise ViewerError("this run has no heights for a hillshade", 404, "not_found")
+        dx_km, dy_km = r.grid.pixel_size_km()
+        return encode_png(hillshade(h, dx_km * 1000 * step, dy_km * 1000 * step))
+
+    def pixel(self, q: dict[str, list[str]]) -> dict[str, Any]:
+        r = self.run
+        row, col = self._pixel(q)
+        ref = parse_ref(q.get("ref", [None])[0], r.shape)
+        s = r.series(row, col, ref)
+        quality = r.pixel_values(row, col)
+        vstd = quality.get("vstd")
+        te = np.linspace(0.0, float(r.t[-1]), 200) if r.t.size > 1 else r.t
+        model = pixel_model(r.t, s.cum, vstd, te)
+        vel_map = quality.get("vel")
+        if ref is not None and vel_map is not None:
+            try:
+                vel_map = vel_map - r.layer_ref_value("vel", ref)
+            except ViewerError:
+                vel_map = None
+        g = r.grid
+        return {"row": row, "col": col, "lon": float(g.lon()[col]), "lat": float(g.lat()[row]),
+                "ref": list(ref) if ref else (list(r.refarea) if r.refarea else None),
+                "ref_is_run": ref is None, "dates": [int(d) for d in s.dates], "t": [float(v) for v in s.t],
+                "cum": _clean(s.cum), "cum_filt": _clean(s.cum_filt) if s.cum_filt is not None else None,
+                "model": model, "vel_map": vel_map, "vstd": vstd, "quality": quality}
+
+    def ts_csv(self, q: dict[str, list[str]]) -> tuple[bytes, dict[str, str]]:
+        p = self.pixel(q)
+        lines = [(f"# kansho {__version__} time series, run {self.run.root.name}, pixel row {p['row']} "
+                  f"col {p['col']}, lon {p['lon']:.6f} lat {p['lat']:.6f}; LOS mm, positive toward the satellite"),
+                 f"# reference area rows {p['ref'][0]}:{p['ref'][1]} cols {p['ref'][2]}:{p['ref'][3]}"
+                 if p["ref"] else "# reference area: unknown",
+                 "date,decimal_year,cum_mm,cum_filt_mm,model_mm"]
+        filt = p["cum_filt"] or [None] * len(p["dates"])
+        model = p["model"]["at_epochs"] or [None] * len(p["dates"])
+        for d, t, c, cf, m in zip(p["dates"], p["t"], p["cum"], filt, model, strict=True):
+            lines.append(f"{d},{t:.6f},{_fmt(c)},{_fmt(cf)},{_fmt(m)}")
+        name = f"kansho_ts_r{p['row']}_c{p['col']}.csv"
+        return ("\n".join(lines) + "\n").encode(), {"Content-Disposition": f'attachment; filename="{name}"'}
+
+    def colormap(self, q: dict[str, list[str]]) -> dict[str, Any]:
+        name = q.get("name", ["RdBu_r"])[0]
+        try:
+            lut = colormap_lut(name)
+        except ValueError as exc:
+            raise ViewerError(str(exc)) from None
+        return {"name": name, "colors": [f"#{r:02x}{g:02x}{b:02x}" for r, g, b, _ in lut]}
+
+
+def _clean(a: np.ndarray) -> list[float | None]:
+    return [float(v) if np.isfinite(v) else None for v in a]
+
+
+def _fmt(v: float | None) -> str:
+    return "" if v is None else f"{v:.3f}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = f"kansho-view/{__version__}"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, obj: Any, status: int = 200) -> None:
+        self._send(status, json.dumps(obj, allow_nan=False).encode(), "application/json")
+
+    def do_GET(self) -> None:
+        t0 = time.perf_counter()
+        app = self.server.app
+        try:
+            parts = urlsplit(self.path)
+            path = parts.path
+            q = parse_qs(parts.query, keep_blank_values=True)
+            if path in ("/", "/index.html"):
+                self._send(200, _static_bytes("index.html"), "text/html; charset=utf-8")
+            elif path.startswith("/static/"):
+                name = path[len("/static/"):]
+                if name not in _STATIC:
+                    raise ViewerError(f"no static file {name!r}", 404, "not_found")
+                ctype = {"js": "text/javascript", "css": "text/css", "html": "text/html"}[name.rsplit(".", 1)[1]]
+                self._send(200, _static_bytes(name), f"{ctype}; charset=utf-8")
+            elif path == "/api/meta":
+                self._json(app.meta())
+            elif path == "/api/map.png":
+                body, hdr = app.map_png(q)
+                self._send(200, body, "image/png", hdr)
+            elif path == "/api/hillshade.png":
+                self._send(200, app.hillshade_png(q), "image/png")
+            elif path == "/api/colormap":
+                self._json(app.colormap(q))
+            elif path == "/api/pixel":
+                self._json(app.pixel(q))
+            elif path == "/api/ts.csv":
+                body, hdr = app.ts_csv(q)
+                self._send(200, body, "text/csv; charset=utf-8", hdr)
+            elif path == "/api/network":
+                self._json(app.run.network())
+            elif path == "/api/qc":
+                self._json(app.run.qc())
+            elif path.startswith("/files/"):
+                target = safe_path(app.run.root, path[len("/files/"):])
+                if not target.is_file():
+                    raise ViewerError(f"no file {path[len('/files/'):]!r} in the run folder", 404, "not_found")
+                ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+                if ctype.startswith("text/"):
+                    ctype += "; charset=utf-8"
+                self._send(200, target.read_bytes(), ctype)
+            else:
+                raise ViewerError(f"no such endpoint {path!r}", 404, "not_found")
+        except ViewerError as exc:
+            self._json({"error": str(exc), "code": exc.code}, exc.status)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        except Exception as exc:  # a bug must answer 500, not kill the connection silently
+            log.exception("viewer request %s failed", self.path)
+            self._json({"error": f"internal error: {type(exc).__name__}: {exc}", "code": "internal"}, 500)
+        log.debug("%s answered in %.1f ms", self.path, (time.perf_counter() - t0) * 1e3)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    app: ViewerApp
+
+
+def make_server(out: str | Path, host: str = "127.0.0.1", port: int = 0) -> _Server:
+    """A ready (not yet serving) viewer server for the run folder ``out``; ``port=0`` picks a free one.
+
+    Call ``serve_forever()`` on it (or :func:`serve_in_thread`), and ``shutdown()`` /
+    ``server_close()`` to stop.
+    """
+    run = RunData(out)
+    srv = _Server((host, port), _Handler)
+    srv.app = ViewerApp(run)
+    return srv
+
+
+def serve_in_thread(out: str | Path, host: str = "127.0.0.1", port: int = 0) -> tuple[_Server, str]:
+    """Start a viewer in a daemon thread; returns the server and its base URL (tests, notebooks)."""
+    srv = make_server(out, host, port)
+    threading.Thread(target=srv.serve_forever, name="kansho-view", daemon=True).start()
+    h, p = srv.server_address[:2]
+    return srv, f"http://{h}:{p}"
+
+
+__all__ = ["DEFAULT_MAX_PX", "ViewerApp", "make_server", "serve_in_thread"]

@@ -1,0 +1,112 @@
+"""``OUT/report.html`` of a simulated run: contents, self-containment, offline rendering in headless
+Chromium (screenshot kept under tests/artifacts/), and maps even when the plots are missing."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kansho.config import RunConfig
+from kansho.pipeline import run_timeseries
+from kansho.report import write_report
+from kansho.synth import SimConfig, simulate_frame
+
+SHAPE = (60, 60)
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    d = tmp_path_factory.mktemp("report")
+    simulate_frame(d / "sim", SimConfig(shape=SHAPE, n_epoch=30, interval_days=24, n_unw_errors=1), rng=11)
+    return run_timeseries(d / "sim" / "GEOC", d / "run", RunConfig(), progress=False)
+
+
+def test_report_has_every_section(run: Any) -> None:
+    ctx = run
+    text = (ctx.out / "report.html").read_text()
+    for anchor in ("summary", "network", "qc", "velocity", "mask", "timings", "parameters"):
+        assert f"id='{anchor}'" in text
+    # parameters: the YAML of the run's options
+    assert "loop_rms_threshold" in text and "min_coverage" in text
+    # QC decisions: every dropped pair of info/dropped_pairs.csv is in the table, with its reason
+    with open(ctx.out / "info" / "dropped_pairs.csv") as fh:
+        drops = list(csv.DictReader(fh))
+    assert drops
+    for d in drops:
+        assert f"<td>{d['pair']}</td><td>{d['step']}</td>" in text
+    # timings: one row per step that ran before the report was written (in the last step, outputs)
+    assert len(ctx.timings) >= 7
+    for step, secs in ctx.timings.items():
+        if step == "outputs":
+            continue
+        assert f"<td class='l'>{step}</td><td>{secs:.2f}</td>" in text
+    # maps: velocity, masked velocity, filtered, vstd and the mask layers are inline PNGs
+    imgs = re.findall(r"<img alt=['\"]([^'\"]+)['\"] src=['\"]data:image/png;base64,", text)
+    for name in ("network", "vel", "vel_mskd", "vel_filt_mskd", "vstd", "mask", "coh_avg"):
+        assert name in imgs, imgs
+
+
+def test_report_is_self_contained(run: Any) -> None:
+    text = (run.out / "report.html").read_text()
+    refs = re.findall(r"""(?:src|href)\s*=\s*['"]([^'"]*)['"]""", text)
+    assert refs and all(r.startswith(("data:", "#")) for r in refs), [r for r in refs if not r.startswith("data:")]
+    assert "<script" not in text and "url(" not in text and "@import" not in text
+    assert "Content-Security-Policy" in text
+
+
+def test_report_maps_without_plots(run: Any, tmp_path: Path) -> None:
+    """When the plotting step failed, the report draws its maps from the arrays."""
+    ctx = run
+    maps = {}
+    from kansho.io.geotiff import read_raster
+
+    for n in ("vel", "vel.filt", "vstd", "mask", "coh_avg", "n_loop_err", "resid_rms", "stc", "n_gap"):
+        maps[n] = read_raster(ctx.out / "results" / f"{n}.tif")
+    saved = ctx.out / "plots_saved"
+    shutil.move(ctx.out / "plots", saved)
+    try:
+        write_report(ctx, tmp_path / "r.html", maps)
+    finally:
+        shutil.move(saved, ctx.out / "plots")
+    text = (tmp_path / "r.html").read_text()
+    figs = re.findall(r"<figure class='map'><img alt='([^']+)'", text)
+    assert {"Velocity (unmasked)", "Velocity (masked)", "Velocity std (bootstrap)", "mask"} <= set(figs)
+    # the colour bar's limits are the symmetric robust limits of the velocity
+    m = float(np.percentile(np.abs(maps["vel"][np.isfinite(maps["vel"])]), 98))
+    assert f"<span>{-m:.3g}</span><span>mm/yr</span><span>{m:.3g}</span>" in text
+
+
+def test_report_renders_offline_in_chromium(run: Any) -> None:
+    from test_viewer_browser import _browser_or_skip
+
+    driver = _browser_or_skip()
+    try:
+        driver.get((run.out / "report.html").as_uri())
+        state = driver.execute_script(
+            "const im = Array.from(document.images);"
+            "return [document.readyState, im.length, im.filter(i => i.complete && i.naturalWidth > 0).length,"
+            " im.filter(i => i.alt === 'vel').map(i => i.getBoundingClientRect().width)];")
+        assert state[0] == "complete"
+        assert state[1] >= 10 and state[2] == state[1], state  # every map decoded, none blocked
+        assert state[3] and state[3][0] > 100
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.execute_script("document.getElementById('velocity').scrollIntoView()")
+        shot = ARTIFACTS / "report_velocity.png"
+        driver.save_screenshot(str(shot))
+        img = np.asarray(Image.open(shot).convert("RGB"), float)
+        # the maps are in the screenshot: blue and red velocity colours, not a blank page
+        red = ((img[..., 0] > 150) & (img[..., 2] < 110)).sum()
+        blue = ((img[..., 2] > 150) & (img[..., 0] < 110)).sum()
+        assert red > 500 and blue > 500, (red, blue)
+    finally:
+        driver.quit()
+    assert os.path.getsize(shot) > 10_000
