@@ -1,0 +1,371 @@
+"""Run a batch of frames as dask tasks: download (portal frames) then the whole time series.
+
+Each frame is one task (:func:`run_frame`, a picklable top-level function) submitted through
+:func:`kansho.parallel.map_tasks`; inside its task a frame runs in that worker process
+(``workers=0``), so N workers process N frames at once. A frame that fails is recorded and the
+others go on. Every state change is written atomically to ``ROOT/status/<frame>.json`` and a
+summary to ``ROOT/status.json``. A frame is skipped on a re-run when its last run finished with the
+same options (:meth:`FrameSpec.key`) and the same input files (names, sizes, modification times);
+anything else (failed, interrupted, changed) is run again, and the time-series chain itself
+resumes from its last finished step.
+
+Layout under ``ROOT``::
+
+    frames/<id>/        the frame's run (results/, cum.h5, report.html, work/state.json, ...)
+    downloads/<id>/     portal frames: the downloaded GEOC/ (and GACOS/)
+    inputs/<id>/        local frames with a date range: links to the pairs inside it
+    status/<id>.json    per-frame status, timings, error, attempts
+    status.json         the summary of the last batch run
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import re
+import socket
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from kansho.batch.frames import FrameSpec
+
+log = logging.getLogger(__name__)
+
+#: states of a frame in ``ROOT/status/<id>.json``
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+#: exceptions worth another attempt (network, shared file system, a killed worker); never bad input
+_NOT_TRANSIENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+_PAIR_RE = re.compile(r"^(\d{8})_(\d{8})")
+
+
+class TransientFrameError(OSError):
+    """A fault worth retrying (e.g. some files of a download failed after their own retries)."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for faults that another attempt may cure: OS/network errors and timeouts, not bad input."""
+    from kansho.errors import KanshoError
+
+    if isinstance(exc, (KanshoError, _NOT_TRANSIENT)):
+        return False
+    return isinstance(exc, OSError | TimeoutError | ConnectionError)
+
+
+@dataclass(frozen=True)
+class FrameJob:
+    """What one task needs: the frame, where to write, how often to retry."""
+
+    spec: FrameSpec
+    root: str
+    retries: int = 2
+    backoff_s: float = 5.0
+    inputs: str = ""  # fingerprint of the input files when the batch was planned ("" for portal frames)
+    run_id: str = ""
+
+
+@dataclass
+class BatchResult:
+    """What :func:`run_batch` did: frame ids by outcome, and every frame's status record."""
+
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+# ----------------------------------------------------------------------------------- paths, status
+
+
+def frame_out(root: str | Path, frame_id: str) -> Path:
+    """The run folder of a frame (``ROOT/frames/<id>``)."""
+    return Path(root) / "frames" / frame_id
+
+
+def status_path(root: str | Path, frame_id: str) -> Path:
+    return Path(root) / "status" / f"{frame_id}.json"
+
+
+def read_status(root: str | Path, frame_id: str) -> dict[str, Any] | None:
+    """The frame's last status record, or None if it never ran (or the file is unreadable)."""
+    p = status_path(root, frame_id)
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Atomic JSON write (unique temporary name, then rename): safe with several writers."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    tmp.replace(path)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
+
+
+# ----------------------------------------------------------------------------------- one frame (a task)
+
+
+def run_frame(job: FrameJob) -> dict[str, Any]:
+    """Process one frame (download if from the portal, then the time series); return its status record.
+
+    Never raises for a fault of the frame: the error (type, one-line message, last traceback line)
+    is in the returned record, which is also written to ``ROOT/status/<id>.json``. Transient
+    faults (:func:`is_transient`) are retried ``job.retries`` times with doubling delays.
+    """
+    spec = job.spec
+    rec: dict[str, Any] = {
+        "id": spec.id, "state": RUNNING, "key": spec.key(), "inputs": job.inputs, "source": spec.source,
+        "run_id": job.run_id, "started": _now(), "finished": None, "seconds": None, "host": socket.gethostname(),
+        "pid": os.getpid(), "attempts": 0, "attempt_errors": [], "error": None, "error_type": None,
+        "out": str(frame_out(job.root, spec.id)),
+    }
+    write_json(status_path(job.root, spec.id), rec)
+    t0 = time.perf_counter()
+    for attempt in range(job.retries + 1):
+        rec["attempts"] = attempt + 1
+        try:
+            rec.update(_process(job))
+            rec["state"], rec["error"], rec["error_type"] = DONE, None, None
+            break
+        except Exception as exc:  # noqa: BLE001 - recorded; one frame never stops the batch
+            msg = _one_line(exc)
+            rec["state"], rec["error"], rec["error_type"] = FAILED, msg, type(exc).__name__
+            rec["attempt_errors"].append(msg)
+            rec["traceback"] = traceback.format_exc(limit=-3)
+            if not is_transient(exc) or attempt == job.retries:
+                break
+            delay = job.backoff_s * 2**attempt
+            log.warning("frame %s: %s (attempt %d of %d, retrying in %.0f s)", spec.id, msg, attempt + 1,
+                        job.retries + 1, delay)
+            time.sleep(delay)
+    rec["finished"] = _now()
+    rec["seconds"] = round(time.perf_counter() - t0, 3)
+    write_json(status_path(job.root, spec.id), rec)
+    return rec
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().replace("\n", " ") or type(exc).__name__
+    return text if len(text) < 1000 else text[:997] + "..."
+
+
+def _process(job: FrameJob) -> dict[str, Any]:
+    from kansho import pipeline
+    from kansho.config import load_config
+
+    spec = job.spec
+    root = Path(job.root)
+    out = frame_out(root, spec.id)
+    info: dict[str, Any] = {}
+    if spec.is_portal:
+        t0 = time.perf_counter()
+        input_path = _download(spec, root / "downloads" / spec.id)
+        info["download_seconds"] = round(time.perf_counter() - t0, 3)
+    else:
+        input_path = select_dates(Path(spec.source), root / "inputs" / spec.id, spec.start, spec.end)
+    cfg = load_config(spec.config, spec.options)
+    cfg = cfg.model_copy(update={"workers": 0, "scheduler": None})  # one frame per worker: run it here
+    ctx = pipeline.run_timeseries(input_path, out, cfg, progress=False)
+    loops = ctx.result("loops")
+    ingest = ctx.result("ingest")
+    info.update({
+        "steps_seconds": {k: round(v, 3) for k, v in ctx.timings.items()},
+        "steps_run": [k for k, v in ctx.timings.items() if v > 0],
+        "n_epoch": len(loops.get("epochs", [])),
+        "n_pair": int(ingest.get("n_pair", 0)),
+        "n_pair_used": len(loops.get("pairs", [])),
+        "fingerprint": ctx.state.get("ingest", {}).get("fingerprint"),
+        "input_path": str(input_path),
+    })
+    return info
+
+
+def _download(spec: FrameSpec, dest: Path) -> Path:
+    from kansho.io.download import DEFAULT_BASE_URL, download_frame
+
+    summary = download_frame(spec.id, dest, start=spec.start, end=spec.end, base_url=spec.base_url or DEFAULT_BASE_URL,
+                             max_tlen_days=spec.max_tlen_days, workers=4, progress=False)
+    if not summary.ok:
+        raise TransientFrameError(f"download of {spec.id}: {len(summary.failed)} file(s) failed")
+    return dest / "GEOC"
+
+
+def select_dates(source: Path, dest: Path, start: int | None, end: int | None) -> Path:
+    """The input folder restricted to pairs whose two dates lie in ``[start, end]``.
+
+    Without a range, ``source`` itself. Otherwise ``dest`` is (re)made with symbolic links to the
+    entries of ``source`` (or of its ``GEOC/``) that are not date pairs (geometry, metadata) and to
+    the pairs inside the range; works for the LiCSAR layout (pair folders) and flat GeoTIFF pairs.
+    """
+    if start is None and end is None:
+        return source
+    src = source / "GEOC" if (source / "GEOC").is_dir() else source
+    lo, hi = start or 0, end or 99999999
+    dest.mkdir(parents=True, exist_ok=True)
+    for old in dest.iterdir():
+        if old.is_symlink():
+            old.unlink()
+    for entry in sorted(src.iterdir()):
+        m = _PAIR_RE.match(entry.name)
+        if m and not (lo <= int(m.group(1)) and int(m.group(2)) <= hi):
+            continue
+        (dest / entry.name).symlink_to(entry.resolve())
+    return dest
+
+
+# ----------------------------------------------------------------------------------- the batch
+
+
+def plan(specs: list[FrameSpec], root: str | Path, *, update: bool = False) -> tuple[list[FrameSpec], dict[str, str]]:
+    """Split frames into those to run and those up to date; return (to_run, {id: inputs fingerprint}).
+
+    A frame is up to date when its last status is ``done`` with the same :meth:`FrameSpec.key`, the
+    same input fingerprint (local frames) and its velocity map exists. Portal frames are checked
+    against the portal again only with ``update``.
+    """
+    todo: list[FrameSpec] = []
+    prints: dict[str, str] = {}
+    for spec in specs:
+        fp = "" if spec.is_portal else _local_fingerprint(spec)
+        prints[spec.id] = fp
+        rec = read_status(root, spec.id)
+        up_to_date = (
+            rec is not None and rec.get("state") == DONE and rec.get("key") == spec.key()
+            and rec.get("inputs") == fp and not fp.startswith("!")
+            and (frame_out(root, spec.id) / "results" / "vel.tif").is_file()
+            and not (spec.is_portal and update)
+        )
+        if not up_to_date:
+            todo.append(spec)
+    return todo, prints
+
+
+def _local_fingerprint(spec: FrameSpec) -> str:
+    """Names, sizes and times of the frame's input files ("!" + the error if they cannot be listed)."""
+    from kansho.io.inputs import discover_inputs
+    from kansho.store import input_fingerprint
+
+    try:
+        return input_fingerprint(discover_inputs(spec.source))
+    except Exception as exc:  # noqa: BLE001 - the task will report the fault properly
+        return f"!{type(exc).__name__}"
+
+
+def run_batch(specs: list[FrameSpec], root: str | Path, *, client: Any = None, retries: int = 2,
+              backoff_s: float = 5.0, update: bool = False, force: bool = False, progress: bool = True,
+              stream: TextIO | None = None) -> BatchResult:
+    """Run every frame not up to date as one dask task on ``client`` (None: here, one after another).
+
+    Writes ``ROOT/status/<id>.json`` for every frame run and ``ROOT/status.json`` after every
+    change; shows a table of the frames on ``stream`` (default stderr) when ``progress``. Returns
+    a :class:`BatchResult`; a failed frame is listed in ``failed`` with its error in its record.
+    """
+    from kansho.parallel import map_tasks
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    run_id = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    todo, prints = plan(specs, root, update=update) if not force else (list(specs), {})
+    if force:
+        prints = {s.id: ("" if s.is_portal else _local_fingerprint(s)) for s in specs}
+    res = BatchResult()
+    run_ids = {s.id for s in todo}
+    for s in specs:
+        rec = read_status(root, s.id)
+        if s.id not in run_ids:
+            res.skipped.append(s.id)
+            res.records[s.id] = {**(rec or {}), "skipped": True}
+    for s in todo:
+        rec = {"id": s.id, "state": QUEUED, "key": s.key(), "inputs": prints.get(s.id, ""), "run_id": run_id,
+               "queued": _now(), "source": s.source}
+        write_json(status_path(root, s.id), rec)
+        res.records[s.id] = rec
+    table = _Table(specs, res.records, stream or sys.stderr, enabled=progress)
+    _write_summary(root, specs, res.records, run_id)
+    table.show()
+    log.info("batch %s: %d frame(s) to run, %d up to date", run_id, len(todo), len(res.skipped))
+    jobs = [FrameJob(spec=s, root=str(root), retries=retries, backoff_s=backoff_s, inputs=prints.get(s.id, ""),
+                     run_id=run_id) for s in todo]
+    for i, out, err in map_tasks(run_frame, jobs, client=client, desc="frames", progress=False, retries=1):
+        spec = todo[i]
+        if err is not None:  # the worker died (twice) or the task could not run at all
+            out = {**res.records[spec.id], "state": FAILED, "error": _one_line(err), "error_type": type(err).__name__,
+                   "finished": _now()}
+        write_json(status_path(root, spec.id), out)
+        res.records[spec.id] = out
+        (res.done if out["state"] == DONE else res.failed).append(spec.id)
+        _write_summary(root, specs, res.records, run_id)
+        table.show()
+    res.seconds = time.perf_counter() - t0
+    _write_summary(root, specs, res.records, run_id, seconds=res.seconds)
+    table.close()
+    return res
+
+
+def _write_summary(root: Path, specs: list[FrameSpec], records: dict[str, dict[str, Any]], run_id: str,
+                   seconds: float | None = None) -> None:
+    frames = {}
+    counts: dict[str, int] = {}
+    for s in specs:
+        r = records.get(s.id, {})
+        state = r.get("state", "?")
+        counts[state] = counts.get(state, 0) + 1
+        frames[s.id] = {"state": state, "skipped": bool(r.get("skipped")), "seconds": r.get("seconds"),
+                        "attempts": r.get("attempts"), "error": r.get("error"), "finished": r.get("finished"),
+                        "run_id": r.get("run_id"), "n_epoch": r.get("n_epoch"), "n_pair": r.get("n_pair"),
+                        "out": f"frames/{s.id}"}
+    write_json(root / "status.json", {"run_id": run_id, "updated": _now(), "seconds": seconds, "counts": counts,
+                                      "frames": frames})
+
+
+class _Table:
+    """The frames' states on stderr: redrawn in place on a terminal, one line per change otherwise."""
+
+    def __init__(self, specs: list[FrameSpec], records: dict[str, dict[str, Any]], stream: TextIO,
+                 enabled: bool = True) -> None:
+        self.specs, self.records, self.stream, self.enabled = specs, records, stream, enabled
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.drawn = 0
+        self.last: dict[str, str] = {}
+
+    def rows(self) -> list[str]:
+        w = max(8, *(len(s.id) for s in self.specs))
+        out = [f"{'frame':<{w}}  {'state':<8} {'time':>8} {'epochs':>6} {'pairs':>6}  error"]
+        for s in self.specs:
+            r = self.records.get(s.id, {})
+            state = "up2date" if r.get("skipped") else str(r.get("state", "?"))
+            sec = r.get("seconds")
+            out.append(f"{s.id:<{w}}  {state:<8} {'' if sec is None else f'{sec:.1f}s':>8} "
+                       f"{r.get('n_epoch') or '':>6} {r.get('n_pair') or '':>6}  {(r.get('error') or '')[:80]}")
+        return out
+
+    def show(self) -> None:
+        if not self.enabled:
+            return
+        rows = self.rows()
+        if self.tty:
+            if self.drawn:
+                self.stream.write(f"\x1b[{self.drawn}F\x1b[J")
+            self.stream.write("\n".join(rows) + "\n")
+            self.drawn = len(rows)
+        else:
+            for s, line in zip(self.specs, rows[1:], strict=True):
+                if self.last.get(s.id) != line:
+                    self.stream.write(line.rstrip() + "\n")
+                    self.last[s.id] = line
+        self.stream.flush()
+
+    def close(self) -> None:
+        pass
