@@ -398,16 +398,9 @@ def _open_snap(root: Path) -> SlcStack:
 # --------------------------------------------------------------------------------------------
 def parse_gamma_par(path: Path) -> dict[str, str]:
     """``key: value`` lines of a GAMMA parameter file → lower-case keys, raw value strings."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        raise InputError(path, f"cannot read parameter file ({exc.strerror})") from None
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        m = re.match(r"^\s*([A-Za-z_][\w]*)\s*:\s*(.*)$", line)
-        if m:
-            out[m.group(1).lower()] = m.group(2).strip()
-    return out
+    from kansho.io.licsbas_geoc import read_gamma_par
+
+    return read_gamma_par(path)
 
 
 def parse_envi_hdr(path: Path) -> dict[str, str]:
