@@ -96,7 +96,8 @@ def pixel_loop_block(task: Task) -> np.ndarray:
     """Per-pixel loop statistics and stacking rate of a block (written to the work store).
 
     With ``params["check"]`` a preliminary inversion of the block's pixels whose global flat index
-    is a multiple of 5 also counts, per pair, pixels whose residual exceeds half a cycle.
+    is a multiple of ``params["every"]`` also counts, per pair, pixels whose residual exceeds half a
+    cycle.
     Returns ``(2, npair)`` int64: (n_big, n_valid) of that check (zeros without it).
     """
     p = task.params
@@ -127,7 +128,8 @@ def pixel_loop_block(task: Task) -> np.ndarray:
         nx = int(p["nx"])
         rr, cc = np.meshgrid(np.arange(task.rows.start, task.rows.stop), np.arange(task.cols.start, task.cols.stop),
                              indexing="ij")
-        pick = ((rr * nx + cc) % 5 == 0).ravel()  # the same pixels whatever the block size
+        every = int(p.get("every", 5))
+        pick = ((rr * nx + cc) % every == 0).ravel()  # the same pixels whatever the block size
         ifg = u[:, pick] * conv
         if ifg.shape[1]:
             res = invert_nsbas(ifg, pairs_f, t, gamma=float(p["gamma"]), min_pairs=1)

@@ -217,7 +217,9 @@ def step_loops(ctx: Context) -> dict[str, Any]:
     off_of = dict(zip(idx_qc.tolist(), off0.tolist(), strict=True))
     flagged_noloop: list[int] = []
     for attempt in range(2):
-        check = attempt == 0 and lcfg.noloop_max_frac is not None
+        # the residual check only concerns pairs that belong to no loop: skip it when there are none
+        has_noloop = bool((np.abs(network.triangle_loops(_subnetwork(st, idx)[1])).sum(axis=0) == 0).any())
+        check = attempt == 0 and lcfg.noloop_max_frac is not None and has_noloop
         epochs_f, _, L2, big = _pixel_loop_pass(ctx, idx, np.array([off_of[i] for i in idx]), check)
         if not check:
             break
@@ -561,9 +563,14 @@ def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArr
     for b in ctx.map_blocks(_blocks.pixel_loop_block, "1-2 pixels", idx=idx, pairs=pairs_f, L=L2,
                             t=years_since_first(epochs_f), conv=phase_to_mm(st.wavelength), offsets=offsets,
                             pixel_loop_threshold=ctx.cfg.loops.pixel_loop_threshold, check=check,
-                            gamma=ctx.cfg.invert.gamma, nx=st.shape[1]):
+                            gamma=ctx.cfg.invert.gamma, nx=st.shape[1], every=_check_every(*st.shape)):
         big += b
     return epochs_f, pairs_f, L2, big
+
+
+def _check_every(ny: int, nx: int) -> int:
+    """Stride of the pixels the no-loop residual check inverts: every 5th, at most ~200,000 pixels."""
+    return max(5, (ny * nx) // 200_000)
 
 
 def _pair_index(st: Stack) -> npt.NDArray[np.intp]:
