@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--memory-limit", default=None)
     ap.add_argument("--block-size", type=int, default=256)
+    ap.add_argument("--force", action="store_true", help="re-run the step even when it is up to date")
     args = ap.parse_args()
     peak = [0]
     stop = threading.Event()
@@ -55,7 +56,7 @@ def main() -> None:
     t0 = time.perf_counter()
     steps = None if args.step == "all" else [args.step]
     ctx = run_timeseries(args.input if args.step in ("ingest", "all") else None, args.out, cfg, steps=steps,
-                         progress=False)
+                         progress=False, force=args.force)
     wall = time.perf_counter() - t0
     stop.set()
     th.join()
