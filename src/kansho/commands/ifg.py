@@ -22,6 +22,8 @@ def register(sub: Any, fmt: type) -> None:
     p.add_argument("--range-looks", type=int, help="looks in range (overrides the config)")
     p.add_argument("--azimuth-looks", type=int, help="looks in azimuth (overrides the config)")
     p.add_argument("--posting", type=float, help="output grid posting in degrees (overrides the config)")
+    p.add_argument("--gacos", metavar="DIR",
+                   help="subtract GACOS delays of this folder from each unwrapped pair (troposphere.method gacos)")
     p.add_argument("--workers", type=int, default=0, help="local dask worker processes (0: run here)")
     p.add_argument("--scheduler", help="address of a running dask scheduler")
     p.add_argument("--force", action="store_true", help="recompute pairs that are already written")
@@ -40,6 +42,9 @@ def _run(args: argparse.Namespace) -> int:
         overrides["form.azimuth_looks"] = args.azimuth_looks
     if args.posting is not None:
         overrides["geocode.posting_deg"] = args.posting
+    if args.gacos is not None:
+        overrides["troposphere.method"] = "gacos"
+        overrides["troposphere.gacos_dir"] = args.gacos
     cfg = load_ifg_config(args.config, overrides)
     progress = sys.stderr.isatty()
     with cluster(args.workers or None, args.scheduler) as client:

@@ -5,6 +5,13 @@ lookup table once (``GEOC/.ifg/geometry.npz``), writes E/N/U/hgt, ``baselines`` 
 ``metadata.txt``, then runs :func:`process_pair` for every pair not yet done — serially or on a
 dask cluster through :func:`kansho.parallel.map_tasks`. A pair that fails is logged and listed
 (``GEOC/.ifg/failed_pairs.txt``) and does not stop the others.
+
+With ``troposphere.method: gacos`` the per-date delay maps are read, resampled to the output grid
+and turned into slant-delay phase once (``GEOC/.ifg/gacos_phase.npz``, through
+:class:`kansho.io.prepare.GacosCorrector`); each pair's geocoded unwrapped phase is then corrected
+(:func:`kansho.ifg.troposphere.gacos_correct`) and its phase std before/after is recorded in
+``GEOC/.ifg/gacos_stats.txt``. Pairs with a date without a delay file are dropped (listed in
+``GEOC/.ifg/gacos_dropped.txt``) or kept uncorrected (``gacos_missing``).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kansho.errors import KanshoError
+from kansho.errors import ConfigError, InputError, KanshoError
 from kansho.grid import Grid
 from kansho.ifg import export
 from kansho.ifg.config import IfgConfig
@@ -26,14 +33,18 @@ from kansho.ifg.form import multilook, multilooked_interferogram, reference_phas
 from kansho.ifg.geocode import Lookup, geocode, los_enu, make_lookup, output_grid
 from kansho.ifg.network import select_pairs
 from kansho.ifg.readers import SlcSource, SlcStack, open_slc_stack, read_slc
-from kansho.ifg.troposphere import gacos_phase, height_correlated_phase
+from kansho.ifg.troposphere import gacos_correct, height_correlated_phase
 from kansho.ifg.unwrap import unwrap_phase
+from kansho.io.gacos import find_delay_files
 
 log = logging.getLogger(__name__)
 
 __all__ = ["IfgRun", "PairResult", "PairTask", "process_pair", "run_ifg"]
 
 WORK = ".ifg"
+GACOS_PHASE = "gacos_phase.npz"
+GACOS_STATS = "gacos_stats.txt"
+GACOS_DROPPED = "gacos_dropped.txt"
 
 
 @dataclass(frozen=True)
@@ -51,17 +62,21 @@ class PairTask:
     config: dict[str, Any]
     work: Path
     geoc: Path
+    gacos: bool = False  # subtract the GACOS delays of GEOC/.ifg/gacos_phase.npz
 
 
 @dataclass(frozen=True)
 class PairResult:
     """Summary of a processed pair: coverage (valid fraction of the footprint), mean coherence,
-    and the height-correlation coefficient removed (rad/m; 0 when not applied)."""
+    the height-correlation coefficient removed (rad/m; 0 when not applied), and the geocoded phase
+    std (rad) before/after the GACOS correction (NaN when not applied)."""
 
     name: str
     coverage: float
     mean_coherence: float
     tropo_k: float = 0.0
+    gacos_std_before: float = float("nan")
+    gacos_std_after: float = float("nan")
 
 
 @dataclass
@@ -75,6 +90,8 @@ class IfgRun:
     failed: dict[str, str] = field(default_factory=dict)
     results: dict[str, PairResult] = field(default_factory=dict)
     grid: Grid | None = None
+    gacos_dropped: dict[str, str] = field(default_factory=dict)
+    gacos_uncorrected: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,17 +123,19 @@ def process_pair(task: PairTask) -> PairResult:
     if cfg.troposphere.method == "height":
         tro, k = height_correlated_phase(unw, geom["hgt_ml"], coh, min_coherence=cfg.troposphere.min_coherence)
         unw = unw - tro
-    elif cfg.troposphere.method == "gacos":
-        unw = unw - gacos_phase()
     lookup = _load_lookup(task.work)
     method = cfg.geocode.method
     unw_g = geocode(unw, lookup, method)
+    g_before = g_after = float("nan")
+    if task.gacos:  # after unwrapping, on the geocoded phase (LiCSBAS convention)
+        with np.load(task.work / GACOS_PHASE) as z:
+            unw_g, g_before, g_after = gacos_correct(unw_g, z[f"d{task.d1}"], z[f"d{task.d2}"])
     coh_g = geocode(coh, lookup, method)
     coh_g[~np.isfinite(unw_g) & ~np.isfinite(coh_g)] = np.nan
     export.write_pair(task.geoc, task.d1, task.d2, unw_g, coh_g, lookup.grid)
     inside = np.isfinite(lookup.row)
     cov = float(np.isfinite(unw_g[inside]).mean()) if inside.any() else 0.0
-    return PairResult(f"{task.d1}_{task.d2}", cov, float(np.nanmean(coh)), k)
+    return PairResult(f"{task.d1}_{task.d2}", cov, float(np.nanmean(coh)), k, g_before, g_after)
 
 
 def _load_lookup(work: Path) -> Lookup:
@@ -183,8 +202,16 @@ def run_ifg(
                          max_bperp_m=nc.max_bperp_m, connect_neighbours=nc.connect_neighbours,
                          min_coherence=nc.min_coherence, sensor=nc.sensor, landcover=nc.landcover)
     geoc = Path(geoc_dir)
+    gacos_files: dict[int, Path] = {}
+    dropped: dict[str, str] = {}
+    uncorrected: list[str] = []
+    if cfg.troposphere.method == "gacos":
+        pairs, gacos_files, dropped, uncorrected = _gacos_pairs(pairs, cfg)
     geoc.mkdir(parents=True, exist_ok=True)
     lookup, layers = prepare_geometry(stack, cfg, geoc)
+    if cfg.troposphere.method == "gacos":
+        _gacos_epoch_phase(gacos_files, pairs, uncorrected, lookup.grid, layers["U"], stack.wavelength,
+                           geoc / WORK / GACOS_PHASE)
     used = sorted({d for p in pairs for d in p})
     inc_mean = float(np.nanmean(stack.geometry["inc"]))
     meta = {
@@ -209,7 +236,7 @@ def run_ifg(
 
     flat = {"auto": not stack.flat_earth_removed, "remove": True, "keep": False}[cfg.form.flat_earth]
     topo = {"auto": "hgt" in stack.geometry, "remove": True, "keep": False}[cfg.form.topography]
-    run = IfgRun(geoc, pairs, grid=lookup.grid)
+    run = IfgRun(geoc, pairs, grid=lookup.grid, gacos_dropped=dropped, gacos_uncorrected=uncorrected)
     tasks: list[PairTask] = []
     for d1, d2 in pairs:
         name = f"{d1}_{d2}"
@@ -217,7 +244,8 @@ def run_ifg(
             run.skipped.append(name)
             continue
         tasks.append(PairTask(d1, d2, stack.sources[d1], stack.sources[d2], stack.bperp[d2] - stack.bperp[d1],
-                              stack.wavelength, flat, topo, cfg.model_dump(), geoc / WORK, geoc))
+                              stack.wavelength, flat, topo, cfg.model_dump(), geoc / WORK, geoc,
+                              gacos=cfg.troposphere.method == "gacos" and name not in uncorrected))
     log.info("%d pairs: %d to process, %d already done (flat earth %s, topography %s)", len(pairs), len(tasks),
              len(run.skipped), "removed" if flat else "kept", "removed" if topo else "kept")
     for i, res, err in _map(process_pair, tasks, client=client, progress=progress):
@@ -236,8 +264,86 @@ def run_ifg(
         export.write_text_atomic(failed_file, "".join(f"{k}\t{v}\n" for k, v in sorted(run.failed.items())))
     elif failed_file.exists():
         failed_file.unlink()
+    if cfg.troposphere.method == "gacos":
+        _write_gacos_tables(geoc / WORK, run)
     run.done.sort()
     return run
+
+
+def _gacos_pairs(
+    pairs: list[tuple[int, int]], cfg: IfgConfig
+) -> tuple[list[tuple[int, int]], dict[int, Path], dict[str, str], list[str]]:
+    """Delay file per date, and the pairs kept: (pairs, files, dropped name → reason, uncorrected names).
+
+    Same rule as ``kansho ts`` (``ingest.gacos_missing``): a pair with a date lacking a delay file
+    is dropped, or kept uncorrected with ``gacos_missing: keep``.
+    """
+    tc = cfg.troposphere
+    if not tc.gacos_dir:
+        raise ConfigError("troposphere.method 'gacos' needs troposphere.gacos_dir (folder of the GACOS delays)")
+    gdir = Path(tc.gacos_dir).expanduser()
+    files = find_delay_files(gdir)
+    keep: list[tuple[int, int]] = []
+    dropped: dict[str, str] = {}
+    uncorrected: list[str] = []
+    for d1, d2 in pairs:
+        missing = [d for d in (d1, d2) if d not in files]
+        name = f"{d1}_{d2}"
+        if not missing:
+            keep.append((d1, d2))
+        elif tc.gacos_missing == "drop":
+            dropped[name] = f"no GACOS delay for {', '.join(str(d) for d in missing)}"
+        else:
+            uncorrected.append(name)
+            keep.append((d1, d2))
+    if dropped:
+        log.warning("GACOS: %d pair(s) dropped for a missing delay, e.g. %s (%s)", len(dropped),
+                    *next(iter(dropped.items())))
+        if not keep:
+            raise InputError(gdir, f"no pair left after dropping the {len(dropped)} pair(s) without a GACOS delay "
+                                   "(use troposphere.gacos_missing: keep)")
+    if uncorrected:
+        log.warning("GACOS: %d pair(s) kept uncorrected for a missing delay", len(uncorrected))
+    return keep, files, dropped, uncorrected
+
+
+def _gacos_epoch_phase(
+    files: dict[int, Path], pairs: list[tuple[int, int]], uncorrected: list[str], grid: Grid,
+    los_u: npt.NDArray[np.float32], wavelength: float, path: Path,
+) -> None:
+    """Per-date slant-delay phase (rad) on the output grid, saved as ``d<yyyymmdd>`` arrays in ``path``."""
+    from kansho.io.prepare import GacosCorrector, PrepPlan
+
+    corrected = [(d1, d2) for d1, d2 in pairs if f"{d1}_{d2}" not in uncorrected]
+    need = {d for p in corrected for d in p}
+    plan = PrepPlan(gacos_files={d: f for d, f in files.items() if d in need})
+    d1 = np.array([p[0] for p in corrected], np.int64)
+    d2 = np.array([p[1] for p in corrected], np.int64)
+    gc = GacosCorrector(plan, grid, wavelength, los_u, d1, d2)
+    _save_npz(path, **{f"d{d}": ph for d, ph in gc.phase.items()})
+    log.info("GACOS: %s delays of %d dates on the output grid", gc.kind or "no", len(gc.phase))
+
+
+def _write_gacos_tables(work: Path, run: IfgRun) -> None:
+    """``gacos_stats.txt`` (pair, phase std before/after in rad, status; rows of earlier runs are kept
+    for pairs skipped now) and ``gacos_dropped.txt`` (pair, reason)."""
+    stats = work / GACOS_STATS
+    rows: dict[str, str] = {}
+    if stats.is_file():
+        for line in stats.read_text().splitlines():
+            if line and not line.startswith("#"):
+                rows[line.split()[0]] = line
+    for name, res in run.results.items():
+        status = "uncorrected" if name in run.gacos_uncorrected else "corrected"
+        rows[name] = f"{name} {res.gacos_std_before:.4f} {res.gacos_std_after:.4f} {status}"
+    live = {f"{d1}_{d2}" for d1, d2 in run.pairs}
+    body = "".join(f"{rows[k]}\n" for k in sorted(rows) if k in live)
+    export.write_text_atomic(stats, "# pair std_before_rad std_after_rad status\n" + body)
+    dropped = work / GACOS_DROPPED
+    if run.gacos_dropped:
+        export.write_text_atomic(dropped, "".join(f"{k}\t{v}\n" for k, v in sorted(run.gacos_dropped.items())))
+    elif dropped.exists():
+        dropped.unlink()
 
 
 def _map(func: Any, items: list[Any], *, client: Any, progress: bool) -> Any:

@@ -80,7 +80,16 @@ class TroposphereConfig(_Model):
     method: Literal["none", "height", "gacos"] = Field(
         "none", description="'height': remove a height-correlated phase per pair; 'gacos': GACOS maps (needs gacos_dir)"
     )
-    gacos_dir: str | None = Field(None, description="folder of GACOS yyyymmdd.ztd files (method 'gacos')")
+    gacos_dir: str | None = Field(
+        None,
+        description="method 'gacos': folder of per-date delays (GACOS yyyymmdd.ztd + .ztd.rsc, yyyymmdd.ztd.tif, "
+        "or LiCSAR yyyymmdd.sltd.geo.tif), subtracted from each geocoded unwrapped pair",
+    )
+    gacos_missing: Literal["drop", "keep"] = Field(
+        "drop",
+        description="method 'gacos': a pair with no delay file for one of its dates is dropped (not formed, listed "
+        "in GEOC/.ifg/gacos_dropped.txt, as LiCSBAS) or kept uncorrected (listed in gacos_stats.txt)",
+    )
     min_coherence: float = Field(0.4, ge=0, le=1, description="pixels used to estimate the height relation")
 
 

@@ -3,8 +3,10 @@
 Without weather-model delays, the stratified troposphere shows as a phase proportional to height
 (Doin et al. 2009): φ ≈ a + k·h. :func:`height_correlated_phase` estimates (a, k) by least squares
 over coherent pixels and returns k·h (the constant stays: it is absorbed by the time series'
-reference area). GACOS delays (Yu et al. 2018) are applied by :func:`gacos_phase` when
-``kansho.io.gacos`` is available.
+reference area). GACOS delays (Yu et al. 2018) are removed by :func:`gacos_correct` after
+unwrapping and geocoding, as LiCSBAS does (Morishita et al. 2020): the per-epoch delay phase maps
+(rad, on the output grid; :func:`kansho.io.prepare.GacosCorrector` reads, resamples and projects
+them with :mod:`kansho.prep`) are differenced per pair and subtracted.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from kansho.errors import ConfigError
+from kansho import prep
 
-__all__ = ["gacos_phase", "height_correlated_phase"]
+__all__ = ["gacos_correct", "height_correlated_phase"]
 
 
 def height_correlated_phase(
@@ -43,13 +45,21 @@ def height_correlated_phase(
     return (k * np.nan_to_num(hgt)).astype(np.float32), k
 
 
-def gacos_phase(*args: object, **kwargs: object) -> npt.NDArray[np.float32]:
-    """Differential GACOS delay of a pair as phase, through ``kansho.io.gacos`` (when installed)."""
-    try:
-        from kansho.io import gacos  # type: ignore[attr-defined]  # noqa: F401
-    except ImportError:
-        raise ConfigError(
-            "troposphere.method 'gacos' needs kansho.io.gacos, which this installation does not have yet; "
-            "use method 'height' or 'none'"
-        ) from None
-    raise ConfigError("GACOS correction inside kansho ifg is not wired yet; apply GACOS in 'kansho ts' instead")
+def gacos_correct(
+    unw: npt.NDArray[np.floating],
+    phase1: npt.NDArray[np.floating],
+    phase2: npt.NDArray[np.floating],
+) -> tuple[npt.NDArray[np.float32], float, float]:
+    """Subtract the GACOS delay phase of a pair: ``unw − (phase2 − phase1)``, with its effect.
+
+    ``unw`` is the unwrapped (geocoded) phase of the pair date1 → date2 (rad, NaN = no data);
+    ``phase1``/``phase2`` the per-epoch slant-delay phases 4π/λ · slant(e) (rad, same shape, NaN =
+    no delay), so that ``phase2 − phase1`` is :func:`kansho.prep.delay_phase` of the pair (LiCSAR
+    sign: a larger delay at date2 increases the phase). Returns the corrected phase (float32, NaN
+    where the phase or either delay is NaN) and the phase standard deviation (rad) before and after,
+    both over the pixels that remain valid (Yu et al. 2018; Morishita et al. 2020).
+    """
+    u = np.asarray(unw, np.float32)
+    out = (u - (np.asarray(phase2, np.float32) - np.asarray(phase1, np.float32))).astype(np.float32)
+    ok = np.isfinite(out)
+    return out, prep.phase_std(u, ok), prep.phase_std(out, ok)
