@@ -231,7 +231,7 @@ def filter_temporal_block(task: Task) -> None:
     """Temporal high-pass of a block of ``filt_base`` (masked pixels NaN) into ``filt_hp``."""
     p = task.params
     w = _work(task)
-    b = np.asarray(w["filt_base"][:, task.rows, task.cols], np.float64)
+    b = np.asarray(w[p["base"]][:, task.rows, task.cols], np.float64)
     keep = np.asarray(w["mask"][task.rows, task.cols]) == 1
     b = np.where(keep[None], b, np.nan)
     ne = b.shape[0]
@@ -249,7 +249,7 @@ def filter_spatial_epoch(task: Task) -> None:
     if e == 0:
         w["filt_aps0"][:] = aps
     aps0 = np.asarray(w["filt_aps0"][:], np.float64)
-    img = np.asarray(w["filt_base"][e]) - np.nan_to_num(aps - aps0, nan=0.0)
+    img = np.asarray(w[p["base"]][e], np.float64) - np.nan_to_num(aps - aps0, nan=0.0)
     r0, r1, c0, c1 = p["ref"]
     corr = (img - np.asarray(w["cum"][e]))[r0:r1, c0:c1]  # keep the run's reference area unchanged
     if np.isfinite(corr).any():

@@ -355,21 +355,26 @@ def step_filter(ctx: Context) -> dict[str, Any]:
     if use_hgt and not np.isfinite(st.read2d("hgt")).any():
         log.warning("1-6: no height in the stack; height-correlated term not removed")
         use_hgt = False
-    for name in ("filt_base", "filt_hp", "cum_filt"):
+    surface = bool(fcfg.deramp) or use_hgt
+    base = "filt_base" if surface else "cum"  # without a surface to remove, the base series is cum itself
+    for name in ("filt_base", "filt_hp", "cum_filt") if surface else ("filt_hp", "cum_filt"):
         ctx.new_array(name, (ne, *st.shape))
     ctx.new_array("filt_surf0", st.shape, "f8", 0.0)
     ctx.new_array("filt_aps0", st.shape, "f8")
     ctx.new_array("vel_filt", st.shape)
-    ramp = {"deramp": fcfg.deramp, "hgt": use_hgt}
-    ctx.map_epochs(_blocks.filter_ramp_epoch, "1-6 ramp", range(1), **ramp)
-    ctx.map_epochs(_blocks.filter_ramp_epoch, "1-6 ramp", range(1, ne), **ramp)
-    ctx.map_blocks(_blocks.filter_temporal_block, "1-6 temporal", t=t, sigma_yr=sigma_yr, order=fcfg.temporal_order)
+    if surface:
+        ramp = {"deramp": fcfg.deramp, "hgt": use_hgt}
+        ctx.map_epochs(_blocks.filter_ramp_epoch, "1-6 ramp", range(1), **ramp)
+        ctx.map_epochs(_blocks.filter_ramp_epoch, "1-6 ramp", range(1, ne), **ramp)
+    ctx.map_blocks(_blocks.filter_temporal_block, "1-6 temporal", t=t, sigma_yr=sigma_yr, order=fcfg.temporal_order,
+                   base=base)
     spatial = {"sigma_px": (sigma_to_px(fcfg.sigma_km, dy_km), sigma_to_px(fcfg.sigma_km, dx_km)),
-               "ref": lres["ref"]}
+               "ref": lres["ref"], "base": base}
     ctx.map_epochs(_blocks.filter_spatial_epoch, "1-6 spatial", range(1), **spatial)
     ctx.map_epochs(_blocks.filter_spatial_epoch, "1-6 spatial", range(1, ne), **spatial)
     ctx.map_blocks(_blocks.vel_filt_block, "1-6 velocity", t=t)
-    for name in ("filt_base", "filt_hp", "filt_surf0", "filt_aps0"):
+    for name in ("filt_base", "filt_hp", "filt_surf0", "filt_aps0") if surface else ("filt_hp", "filt_surf0",
+                                                                                       "filt_aps0"):
         del ctx.work[name]
     return {"sigma_km": fcfg.sigma_km, "sigma_yr": sigma_yr, "deramp": fcfg.deramp, "hgt_corr": fcfg.hgt_corr}
 
