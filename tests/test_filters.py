@@ -199,3 +199,20 @@ def test_filter_height_term_and_reference_window():
     )
     with pytest.raises(ValueError):
         spatiotemporal_filter(strat, t, pixel_km=(0.5, 0.5), hgt_corr=True)
+
+
+@pytest.mark.parametrize("sig", [(20.0, 20.0), (9.0, 14.0)])
+def test_gaussian_nan_fft_path_equals_direct_convolution(sig: tuple[float, float]) -> None:
+    """Wide kernels go through an FFT; the result is scipy.ndimage's zero-padded normalised convolution."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(90, 130))
+    a[rng.random(a.shape) < 0.3] = np.nan
+    w = np.isfinite(a)
+    num = ndimage.gaussian_filter(np.where(w, a, 0.0), sig, mode="constant", truncate=4.0)
+    den = ndimage.gaussian_filter(w.astype(float), sig, mode="constant", truncate=4.0)
+    ref = np.where(w, num / den, np.nan)
+    got = gaussian_nan(a, *sig)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12, equal_nan=True)

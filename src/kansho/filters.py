@@ -70,11 +70,39 @@ def gaussian_nan(
     sig = (float(sigma_px_y), float(sigma_px_x))
     if min(sig) < 0:
         raise ValueError(f"sigmas must be >= 0, got {sig}")
-    num = ndimage.gaussian_filter(np.where(w, img, 0.0), sig, mode="constant", cval=0.0, truncate=truncate)
-    den = ndimage.gaussian_filter(w.astype(np.float64), sig, mode="constant", cval=0.0, truncate=truncate)
-    keep = den > min_weight if fill else w & (den > 0)
+    num, den = _gaussian_zero_padded(np.stack([np.where(w, img, 0.0), w.astype(np.float64)]), sig, truncate)
+    keep = den > min_weight if fill else w & (den > 1e-12)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(keep, num / np.where(keep, den, 1.0), np.nan)
+
+
+def _gaussian_kernel(sigma: float, truncate: float) -> npt.NDArray[np.float64]:
+    """The 1-D kernel of :func:`scipy.ndimage.gaussian_filter`: radius ``int(truncate*sigma+0.5)``, sum 1."""
+    r = int(truncate * sigma + 0.5)
+    x = np.arange(-r, r + 1, dtype=np.float64)
+    k = np.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
+def _gaussian_zero_padded(a: npt.NDArray[np.float64], sigma: tuple[float, float], truncate: float
+                          ) -> npt.NDArray[np.float64]:
+    """Separable Gaussian of a stack of 2-D arrays ``(k, ny, nx)``, zero padding outside them.
+
+    Narrow kernels use :func:`scipy.ndimage.gaussian_filter` per image; from 8 px on, one 2-D
+    real FFT of the zero-padded stack times the kernel's transform (a 2-km filter on a 100-m grid
+    has 161 taps: the FFT is about twice as fast). Both give the same result to round-off (~1e-15).
+    """
+    if max(sigma) < 8.0 or min(sigma) <= 0:
+        return np.stack([ndimage.gaussian_filter(x, sigma, mode="constant", cval=0.0, truncate=truncate) for x in a])
+    from scipy import fft
+
+    ky, kx = _gaussian_kernel(sigma[0], truncate), _gaussian_kernel(sigma[1], truncate)
+    ry, rx = ky.size // 2, kx.size // 2
+    ny, nx = a.shape[-2:]
+    shp = (fft.next_fast_len(ny + 2 * ry, real=True), fft.next_fast_len(nx + 2 * rx, real=True))
+    kern = fft.rfft2(np.outer(ky, kx), shp)
+    out = fft.irfft2(fft.rfft2(a, shp) * kern, shp)
+    return out[..., ry: ry + ny, rx: rx + nx]
 
 
 def _as_2d(cum: npt.ArrayLike, n_epoch: int) -> tuple[npt.NDArray[np.float64], tuple[int, ...]]:
