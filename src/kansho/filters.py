@@ -299,7 +299,7 @@ def epoch_surface(
     cols, ih = _design(ny, nx, deramp, h)
     coef = _fit_surface(img, np.asarray(use, dtype=bool), cols, max_points)
     if coef is None:
-        log.warning("filter: too few valid pixels for the ramp/height fit; epoch left unchanged")
+        log.debug("filter: too few valid pixels for the ramp/height fit; epoch left unchanged")
         return np.zeros((ny, nx)), 0.0
     surf = sum(cf * col for cf, col in zip(coef, cols, strict=True))
     return np.asarray(surf, dtype=np.float64), float(coef[ih]) if ih >= 0 else 0.0

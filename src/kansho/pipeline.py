@@ -363,6 +363,8 @@ def step_filter(ctx: Context) -> dict[str, Any]:
     ctx.new_array("filt_aps0", st.shape, "f8")
     ctx.new_array("vel_filt", st.shape)
     if surface:
+        if int((ctx.read2d("mask") == 1).sum()) < 10:
+            log.warning("1-6: too few unmasked pixels to fit a ramp/height surface; epochs left without it")
         ramp = {"deramp": fcfg.deramp, "hgt": use_hgt}
         ctx.map_epochs(_blocks.filter_ramp_epoch, "1-6 ramp", range(1), **ramp)
         ctx.map_epochs(_blocks.filter_ramp_epoch, "1-6 ramp", range(1, ne), **ramp)
