@@ -107,3 +107,44 @@ def test_memory_sizes_and_block_planning() -> None:
     per_block = b * b * (64 * 450 + 16 * 150)
     assert per_block <= 4e9 / 2
     assert plan_block(40, 20, RunConfig(memory_limit="8GB")) == 256
+
+
+class _Boom(RuntimeError):
+    pass
+
+
+def test_interrupted_step_resumes_its_unfinished_blocks_only(
+        sim: Path, serial: dict[str, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run stopped in the middle of step 1-3 runs again only the blocks it had not finished."""
+    real = _blocks.invert_block
+    calls: list[tuple[int, int]] = []
+
+    def failing(task: _blocks.Task) -> int:
+        if len(calls) == 3:
+            raise _Boom("the machine went down")
+        calls.append((task.rows.start, task.cols.start))
+        return real(task)
+
+    monkeypatch.setattr(_blocks, "invert_block", failing)
+    out = tmp_path / "stopped"
+    with pytest.raises(_Boom):
+        run_timeseries(sim, out, RunConfig(block_size=32), progress=False)
+    done_before = list(calls)
+    assert len(done_before) == 3
+    again: list[tuple[int, int]] = []
+
+    def counting(task: _blocks.Task) -> int:
+        again.append((task.rows.start, task.cols.start))
+        return real(task)
+
+    monkeypatch.setattr(_blocks, "invert_block", counting)
+    got = _run(sim, out, block_size=32)
+    n_blocks = -(-SHAPE[0] // 32) * -(-SHAPE[1] // 32)
+    assert sorted(again) == sorted(set(_all_blocks()) - set(done_before))
+    assert len(again) == n_blocks - 3
+    _same(serial, got)
+    assert not (out / "work" / "tasks").exists() or not any((out / "work" / "tasks").iterdir())
+
+
+def _all_blocks() -> list[tuple[int, int]]:
+    return [(r, c) for r in range(0, SHAPE[0], 32) for c in range(0, SHAPE[1], 32)]

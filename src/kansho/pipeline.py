@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import math
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,13 @@ from kansho._dates import years_since_first
 from kansho.config import RunConfig, parse_ref, step_options
 from kansho.errors import ConfigError, InputError, NetworkError
 from kansho.io.inputs import discover_inputs, validate_inputs
-from kansho.parallel import cluster, default_memory_limit, parse_memory, run_all
+from kansho.parallel import (
+    cluster,
+    default_memory_limit,
+    map_tasks,
+    parse_memory,
+    run_all,
+)
 from kansho.store import (
     Stack,
     blocks,
@@ -70,6 +77,9 @@ class Context:
     timings: dict[str, float] = field(default_factory=dict)
     client: Any = None
     block: int = 256
+    #: folder of the current step's finished-task records (block-level resume); None outside a step
+    resume_dir: Path | None = None
+    resuming: bool = False
     _stack: Stack | None = None
     _work: zarr.Group | None = None
 
@@ -97,6 +107,10 @@ class Context:
 
         Chunks match the processing blocks, so tasks running in parallel never write one chunk.
         """
+        if self.resuming and name in self.work:  # an interrupted step resumes: keep what its tasks wrote
+            arr = self.work[name]
+            if isinstance(arr, zarr.Array) and tuple(arr.shape) == tuple(shape) and arr.dtype == np.dtype(dtype):
+                return arr
         b = self.block
         if len(shape) == 3:
             chunks: tuple[int, ...] = (1, min(b, shape[1]), min(b, shape[2]))
@@ -116,13 +130,49 @@ class Context:
     def map_blocks(self, kernel: Callable[[_blocks.Task], Any], desc: str, **params: Any) -> list[Any]:
         """Run ``kernel`` on every spatial block (here or on the cluster); results in block order."""
         tasks = [_blocks.Task(str(self.out), rows=r, cols=c, params=params) for r, c in self.blocks()]
-        return run_all(kernel, tasks, client=self.client, desc=desc, progress=self.progress)
+        return self._run_tasks(kernel, tasks, desc)
 
     def map_epochs(self, kernel: Callable[[_blocks.Task], Any], desc: str, epochs: Sequence[int],
                    **params: Any) -> list[Any]:
         """Run ``kernel`` on every epoch index in ``epochs``; results in that order."""
         tasks = [_blocks.Task(str(self.out), epoch=int(e), params=params) for e in epochs]
-        return run_all(kernel, tasks, client=self.client, desc=desc, progress=self.progress)
+        return self._run_tasks(kernel, tasks, desc)
+
+    def _run_tasks(self, kernel: Callable[[_blocks.Task], Any], tasks: list[_blocks.Task], desc: str) -> list[Any]:
+        """Run the tasks not finished before; record each finished one (block-level resume).
+
+        A finished task leaves ``resume_dir/<pass>-<params hash>-<block or epoch>.pkl`` holding its
+        (small) result, written after its chunks. A step interrupted half-way and started again
+        with the same options replays those results and runs only the other tasks.
+        """
+        if self.resume_dir is None:
+            return run_all(kernel, tasks, client=self.client, desc=desc, progress=self.progress)
+        import pickle
+
+        self.resume_dir.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha1(pickle.dumps(tasks[0].params if tasks else {})).hexdigest()[:12]
+        name = "".join(ch if ch.isalnum() else "_" for ch in desc)  # the pass, e.g. "1-3 invert"
+        paths = [self.resume_dir / (f"{name}-{digest}-" + (f"e{t.epoch}" if t.epoch >= 0 else
+                                                          f"{t.rows.start}_{t.cols.start}") + ".pkl") for t in tasks]
+        out: list[Any] = [None] * len(tasks)
+        todo = []
+        for i, pth in enumerate(paths):
+            if pth.is_file():
+                out[i] = pickle.loads(pth.read_bytes())
+            else:
+                todo.append(i)
+        if len(todo) < len(tasks):
+            log.info("%s: %d of %d tasks already done before the interruption", desc, len(tasks) - len(todo), len(tasks))
+        for j, res, err in map_tasks(kernel, [tasks[i] for i in todo], client=self.client, desc=desc,
+                                     progress=self.progress):
+            if err is not None:
+                raise err
+            i = todo[j]
+            out[i] = res
+            tmp = paths[i].with_suffix(".tmp")
+            tmp.write_bytes(pickle.dumps(res))
+            tmp.replace(paths[i])
+        return out
 
     def bar(self, total: int, desc: str) -> Any:
         from tqdm.auto import tqdm
@@ -484,7 +534,12 @@ def _run_steps(ctx: Context, wanted: list[str], fingerprint: str, force: bool, e
             ctx.block = plan_block(ctx.stack.n_pair, int(ctx.stack.epochs.size), cfg)
             if ctx.client is None and (cfg.workers or cfg.scheduler):
                 ctx.client = exits.enter_context(cluster(cfg.workers, cfg.scheduler, memory_limit=cfg.memory_limit))
+            ctx.resume_dir = _resume_dir(ctx, step, h, force)
+            ctx.resuming = ctx.resume_dir.is_dir()
         result = STEP_FUNCS[step](ctx)
+        if ctx.resume_dir is not None:
+            shutil.rmtree(ctx.resume_dir, ignore_errors=True)
+            ctx.resume_dir, ctx.resuming = None, False
         dt = time.perf_counter() - t0
         ctx.timings[step] = dt
         ctx.state[step] = {"hash": h, "result": result, "seconds": round(dt, 3)}
@@ -492,6 +547,17 @@ def _run_steps(ctx: Context, wanted: list[str], fingerprint: str, force: bool, e
             ctx.state[step]["fingerprint"] = fingerprint
         write_json_atomic(ctx.state_path, ctx.state)
         log.info("step %s done in %.1f s", step, dt)
+
+
+def _resume_dir(ctx: Context, step: str, h: str, force: bool) -> Path:
+    """``OUT/work/tasks/<step>-<hash>-b<block>``; records of other hashes (or all, with force) are removed."""
+    root = ctx.out / "work" / "tasks"
+    d = root / f"{step}-{h}-b{ctx.block}"
+    if root.is_dir():
+        for old in root.glob(f"{step}-*"):
+            if old != d or force:
+                shutil.rmtree(old, ignore_errors=True)
+    return d
 
 
 def plan_block(n_pair: int, n_epoch: int, cfg: RunConfig) -> int:
