@@ -26,7 +26,7 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 0 else logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr)
-    for noisy in ("rasterio", "matplotlib", "PIL", "numcodecs", "zarr", "asyncio", "fsspec"):
+    for noisy in ("rasterio", "matplotlib", "PIL", "numcodecs", "zarr", "asyncio", "fsspec", "distributed"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
