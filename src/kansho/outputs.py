@@ -7,12 +7,12 @@ rename, so an interrupted run never leaves a half-written product behind.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kansho._files import write_text_atomic as _atomic_text
 from kansho.config import yaml_template
 from kansho.io.geotiff import write_geotiff
 from kansho.io.licsbas_h5 import write_cum_h5
@@ -92,12 +92,6 @@ def write_outputs(ctx: Context) -> dict[str, Any]:
     write_report(ctx, out / "report.html", maps)
     written.append("report.html")
     return {"written": written}
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def dropped_pairs(ctx: Context) -> list[tuple[str, str, str]]:

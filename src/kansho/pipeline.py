@@ -31,6 +31,7 @@ import zarr
 from kansho import _blocks, loops, network, qc
 from kansho import mask as maskmod
 from kansho._dates import years_since_first
+from kansho._files import write_bytes_atomic
 from kansho.config import RunConfig, parse_ref, step_options
 from kansho.errors import ConfigError, InputError, NetworkError
 from kansho.io.inputs import discover_inputs, validate_inputs
@@ -169,9 +170,7 @@ class Context:
                 raise err
             i = todo[j]
             out[i] = res
-            tmp = paths[i].with_suffix(".tmp")
-            tmp.write_bytes(pickle.dumps(res))
-            tmp.replace(paths[i])
+            write_bytes_atomic(paths[i], pickle.dumps(res))
         return out
 
     def bar(self, total: int, desc: str) -> Any:

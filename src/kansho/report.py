@@ -12,13 +12,13 @@ from __future__ import annotations
 import base64
 import html
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kansho import __version__
+from kansho._files import write_text_atomic
 
 if TYPE_CHECKING:
     from kansho.pipeline import Context
@@ -154,9 +154,7 @@ def write_report(ctx: Context, path: Path, maps: dict[str, np.ndarray]) -> None:
     parts.append(f"<h2 id='timings'>Timings (s)</h2><table><tr><th>step</th><th>seconds</th></tr>{trows}"
                  f"<tr><th>total</th><th>{total:.2f}</th></tr></table>")
     parts.append(f"<h2 id='parameters'>Parameters</h2><pre>{html.escape(yaml_template(cfg))}</pre></body></html>")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("\n".join(parts))
-    tmp.replace(path)
+    write_text_atomic(path, "\n".join(parts))
 
 
 def _f(v: float | None) -> str:

@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 import zarr
 
-from kansho import __version__
+from kansho import __version__, _files
 from kansho.errors import InputError
 from kansho.grid import Grid
 from kansho.io.envi import BinarySpec
@@ -365,11 +365,8 @@ def _progress(total: int, desc: str, enabled: bool) -> Any:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=_json_default))
-    tmp.replace(path)
+    """Write JSON (numpy scalars and arrays allowed) to ``path`` through a temporary file and a rename."""
+    _files.write_json_atomic(path, data, default=_json_default)
 
 
 def _json_default(o: Any) -> Any:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from kansho._files import write_text_atomic
 from kansho.batch.runner import DONE, frame_out, write_json
 
 log = logging.getLogger(__name__)
@@ -157,9 +158,7 @@ def build_catalog(root: str | Path, title: str = "Kansho products") -> Path:
     entries = collect(root)
     _write_stac(root, entries, title)
     page = _html(entries, title, status_json=(root / "status.json").is_file())
-    tmp = root / ".index.html.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(root / "index.html")
+    write_text_atomic(root / "index.html", page)
     log.info("catalogue of %d frame(s): %s", len(entries), root / "index.html")
     return root / "index.html"
 

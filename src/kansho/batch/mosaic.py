@@ -23,7 +23,6 @@ deformation of western Tibet", GRL 39, L07303, reduced to frames of one track.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from kansho._files import write_json_atomic
 from kansho.errors import InputError
 from kansho.grid import Grid
 
@@ -273,8 +273,6 @@ def mosaic_runs(runs: Sequence[str | Path], out: str | Path, *, ramp: bool = Fal
                "parameters": {r.name: dict(zip(("offset_mm_yr", "east_mm_yr_per_km", "north_mm_yr_per_km"),
                                               map(float, p), strict=False)) for r, p in zip(runs, params, strict=True)},
                **stats}
-    tmp = out / ".mosaic.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1))
-    tmp.replace(out / "mosaic.json")
+    write_json_atomic(out / "mosaic.json", summary, default=None)
     res.files.append(out / "mosaic.json")
     return res

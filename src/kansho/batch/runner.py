@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from kansho._files import write_json_atomic
 from kansho.batch.frames import FrameSpec
 
 log = logging.getLogger(__name__)
@@ -103,10 +104,7 @@ def read_status(root: str | Path, frame_id: str) -> dict[str, Any] | None:
 
 def write_json(path: Path, data: Any) -> None:
     """Atomic JSON write (unique temporary name, then rename): safe with several writers."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    tmp.replace(path)
+    write_json_atomic(path, data, default=str)
 
 
 def _now() -> str:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kansho._files import write_text_atomic as _write_text_atomic
 from kansho.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -75,13 +76,6 @@ def _sensor(name: str, sensor_file: Path | None) -> Any:
         if name in user:
             return user[name]
     return get_sensor(name)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def _fmt(v: float) -> str:

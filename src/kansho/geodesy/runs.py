@@ -13,7 +13,6 @@ import io
 import json
 import logging
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from kansho._files import write_text_atomic as _atomic_text
 from kansho.errors import InputError
 from kansho.geodesy import compare as cmp
 from kansho.geodesy.decompose import (
@@ -350,13 +350,6 @@ def _write_station_table(path: Path, rows: list[StationRow]) -> None:
 
 def _write_json(path: Path, data: Any) -> None:
     _atomic_text(path, json.dumps(data, indent=1, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------------------------------

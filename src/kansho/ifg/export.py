@@ -14,7 +14,6 @@ unwrapped phase is written last, so a pair whose ``.geo.unw.tif`` and ``.geo.cc.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kansho._dates import to_ordinal
+from kansho._files import write_text_atomic
 from kansho.grid import Grid
 from kansho.io.geotiff import write_geotiff
 
@@ -48,12 +48,6 @@ def write_pair(geoc: Path, d1: int, d2: int, unw: npt.NDArray[np.floating], coh:
     write_geotiff(cc_p, cc8, grid, nodata=0, description="coherence x 255")
     write_geotiff(unw_p, np.asarray(unw, np.float32), grid, description="unwrapped phase", units="rad")
     return unw_p, cc_p
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def write_static(

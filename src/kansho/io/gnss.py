@@ -29,7 +29,6 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from kansho._files import write_text_atomic as _atomic_text
 from kansho.errors import InputError
 from kansho.grid import EARTH_RADIUS_KM
 
@@ -397,8 +397,4 @@ def read_gnss(path: str | Path) -> GnssSeries | StationVelocities:
     raise InputError(path, "not a tenv3, PBO .pos or station CSV file")
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kansho import prep
+from kansho._files import write_text_atomic
 from kansho.config import parse_ref
 from kansho.errors import ConfigError, InputError
 from kansho.grid import Grid
@@ -265,9 +266,5 @@ def write_prep_info(info_dir: Path, prep_attrs: dict[str, Any]) -> list[Path]:
     dropped = ["# pair              reason (dropped before ingest)"] + [f"{n}  {r}" for n, r in g.get("dropped", [])]
     out = []
     for name, text in (("03gacos_stats.txt", lines), ("03gacos_dropped_ifg.txt", dropped)):
-        path = info_dir / name
-        tmp = path.with_name(f".{name}.tmp")
-        tmp.write_text("\n".join(text) + "\n")
-        tmp.replace(path)
-        out.append(path)
+        out.append(write_text_atomic(info_dir / name, "\n".join(text) + "\n"))
     return out

@@ -31,6 +31,7 @@ import numpy.typing as npt
 from tqdm.auto import tqdm
 
 from kansho._dates import from_ordinal, to_ordinal
+from kansho._files import write_text_atomic as _write_text
 from kansho.errors import InputError
 from kansho.grid import Grid
 from kansho.io.geotiff import write_geotiff
@@ -341,9 +342,3 @@ def _write_static(
         "frame": f,
     }
     _write_text(geoc / "metadata.txt", "".join(f"{k}={v}\n" for k, v in meta.items()))
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
+from kansho._files import write_bytes_atomic as _atomic_bytes
 from kansho.synth._fields import smooth_noise
 
 log = logging.getLogger(__name__)
@@ -180,12 +181,6 @@ def simulate_slc_stack(
     os.replace(tmp, out / "truth_slc.npz")
     log.info("simulated %d SLCs of %dx%d px (%s) in %s", n, nx, ny, cfg.format, out)
     return truth
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _write_stack(
