@@ -251,7 +251,7 @@ def filter_spatial_epoch(task: Task) -> None:
     aps0 = np.asarray(w["filt_aps0"][:], np.float64)
     img = np.asarray(w[p["base"]][e], np.float64) - np.nan_to_num(aps - aps0, nan=0.0)
     r0, r1, c0, c1 = p["ref"]
-    corr = (img - np.asarray(w["cum"][e]))[r0:r1, c0:c1]  # keep the run's reference area unchanged
+    corr = img[r0:r1, c0:c1] - np.asarray(w["cum"][e, r0:r1, c0:c1])  # keep the run's reference area unchanged
     if np.isfinite(corr).any():
         img = img - np.nanmean(corr)
     w["cum_filt"][e] = img

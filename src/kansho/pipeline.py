@@ -266,9 +266,7 @@ def step_loops(ctx: Context) -> dict[str, Any]:
     off_of = dict(zip(idx_qc.tolist(), off0.tolist(), strict=True))
     flagged_noloop: list[int] = []
     for attempt in range(2):
-        # the residual check only concerns pairs that belong to no loop: skip it when there are none
-        has_noloop = bool((np.abs(network.triangle_loops(_subnetwork(st, idx)[1])).sum(axis=0) == 0).any())
-        check = attempt == 0 and lcfg.noloop_max_frac is not None and has_noloop
+        check = attempt == 0 and lcfg.noloop_max_frac is not None
         epochs_f, _, L2, big = _pixel_loop_pass(ctx, idx, np.array([off_of[i] for i in idx]), check)
         if not check:
             break
@@ -620,14 +618,15 @@ def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArr
                      check: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-pixel loop statistics for the pairs ``idx`` (written to the work store).
 
-    With ``check``, a preliminary inversion of every 5th pixel also counts, per pair, the pixels
-    whose residual exceeds half a cycle (pi rad): in a pair that belongs to no loop that is an
-    unwrapping error loop closure cannot see. Returns (epochs, pairs, loop matrix,
+    With ``check`` (and some pair in no loop), a preliminary inversion of sampled pixels
+    (:func:`_check_every`) also counts, per pair, the pixels whose residual exceeds half a cycle
+    (pi rad): in a pair that belongs to no loop that is an unwrapping error loop closure cannot see. Returns (epochs, pairs, loop matrix,
     (n_big (npair,), n_valid (npair,))).
     """
     st = ctx.stack
     epochs_f, pairs_f = _subnetwork(st, idx)
     L2 = network.triangle_loops(pairs_f)
+    check = check and bool((np.abs(L2).sum(axis=0) == 0).any())  # only pairs in no loop need the check
     for name in ("n_loop_err", "n_ifg_noloop", "loop_rms", "stack_rate"):
         ctx.new_array(name, st.shape)
     ctx.new_array("n_valid_final", st.shape, "i4", 0)

@@ -101,9 +101,14 @@ def input_fingerprint(inputs: InputSet) -> str:
     """A hash of the input files' names, sizes and modification times (changes when data change)."""
     h = hashlib.sha256()
     for f in sorted(inputs.files()):
-        st = f.stat()
-        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        h.update(f"{_file_signature(f)};".encode())
     return h.hexdigest()[:16]
+
+
+def _file_signature(f: str | Path) -> str:
+    """``name:size:mtime_ns`` of a file: equal signatures are taken to mean equal contents."""
+    st = Path(f).stat()
+    return f"{Path(f).name}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def _read_coherence(path: Path, window: tuple[slice, slice], spec: BinarySpec | None = None) -> npt.NDArray[np.float32]:
@@ -274,12 +279,7 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
 
 def _pair_signature(pf: Any) -> str:
     """Name, size and modification time of a pair's files: equal signatures mean equal data."""
-    parts = []
-    for f in (pf.unw, pf.cc):
-        if f is not None:
-            st = Path(f).stat()
-            parts.append(f"{Path(f).name}:{st.st_size}:{st.st_mtime_ns}")
-    return ";".join(parts)
+    return ";".join(_file_signature(f) for f in (pf.unw, pf.cc) if f is not None)
 
 
 def _reusable(final: Path, ingest_key: dict[str, Any], sigs: dict[str, str], inputs: InputSet
