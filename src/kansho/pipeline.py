@@ -620,8 +620,8 @@ def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArr
 
     With ``check`` (and some pair in no loop), a preliminary inversion of sampled pixels
     (:func:`_check_every`) also counts, per pair, the pixels whose residual exceeds half a cycle
-    (pi rad): in a pair that belongs to no loop that is an unwrapping error loop closure cannot see. Returns (epochs, pairs, loop matrix,
-    (n_big (npair,), n_valid (npair,))).
+    (pi rad): in a pair that belongs to no loop that is an unwrapping error loop closure cannot see.
+    Returns (epochs, pairs, loop matrix, (n_big (npair,), n_valid (npair,))).
     """
     st = ctx.stack
     epochs_f, pairs_f = _subnetwork(st, idx)
