@@ -23,14 +23,17 @@ the best ``m`` is ``T⁺ C inc`` and the constraint term becomes ``gamma² ‖(I
 (``C`` the cumulative-sum matrix, ``T`` the model design). The reduced problem in ``inc`` alone
 has the same minimiser as the full augmented system, and ``m = T⁺ C inc`` afterwards.
 
-* Unweighted: pixels sharing the same set of valid pairs (same NaN pattern) share one design
-  matrix; each pattern is solved once by SVD (a stable pseudo-inverse, :func:`solve_pattern`) and
-  applied to all its pixels as a matrix product.
-* Weighted, and patterns with few pixels: per-pixel normal equations assembled for all pixels at
-  once (an O(n_epoch²) two-dimensional cumulative sum per pixel instead of a product over pairs)
-  and solved batched with :func:`numpy.linalg.solve`. Pixels whose valid pairs cannot pin the
-  temporal model (possible with ``annual=True`` and very few pairs) are solved by a batched SVD
-  (minimum-norm solution).
+* The reduced normal equations are solved in cumulative displacement ``x = cum[1:] = C inc``
+  instead of ``inc`` (same minimiser). There the data part is the weighted Laplacian of the
+  pixel's pair network, a band matrix whose width is the longest pair (in epochs), and the
+  constraint part is ``gamma² (I - Q Qᵀ)`` (``Q`` an orthonormal basis of the model columns,
+  first row dropped). The few pairs much longer than the rest and the model directions are kept
+  out of the band as low-rank terms; a band Cholesky factorisation of the rest (every pixel's own,
+  vectorised over pixels, the loop running over epochs) and the Sherman–Morrison–Woodbury
+  identity solve each pixel in O(n_epoch · band²) instead of O(n_epoch³) — so pixels need not
+  share a NaN pattern to be cheap, weighted or not (:func:`_banded_normal_solve`).
+* Pixels whose valid pairs cannot pin the temporal model (possible with ``annual=True`` and very
+  few pairs) are solved by a batched SVD (minimum-norm solution, :func:`solve_pattern`).
 
 Accuracy: the problem is ill-conditioned by design (condition number ~ 1/gamma in the directions
 only the constraint fixes). Against exact rational arithmetic, with gamma = 1e-4 the per-pattern
@@ -169,11 +172,228 @@ def solve_pattern(a: npt.ArrayLike, b: npt.ArrayLike, *, rcond: float | None = N
     return np.swapaxes(vt, -1, -2) @ (inv_s[..., :, None] * utb)
 
 
-def _pattern_operator(g_valid: F64, reduced: F64, gamma: float) -> F64:
-    """``(n-1, nvalid)`` operator mapping the valid pairs' data to ``inc`` for one pattern."""
-    nv = g_valid.shape[0]
-    a = np.vstack([g_valid, gamma * reduced])
-    return solve_pattern(a, np.eye(nv))
+@dataclass(frozen=True)
+class _BandLayout:
+    """How the normal equations in cumulative displacement split into a band and a low rank.
+
+    Unknowns ``x = cum[1:]`` (``n' = n_epoch - 1``). A pair ``(i, j)`` with weight ``w`` adds
+    ``w (e_j - e_i)(e_j - e_i)ᵀ`` to the normal matrix (``e_0`` absent: ``cum[0] = 0``); pairs with
+    ``j - i <= bw`` go into the band; of longer ones only the diagonal terms do, their off-diagonal
+    terms are rank-two terms (pairs from epoch 0 have none). The eliminated model adds
+    ``gamma² (I - Q Qᵀ)`` restricted to ``x`` (``Q`` an orthonormal basis of the model columns).
+    """
+
+    bw: int  # bandwidth (number of sub-diagonals)
+    assemble: Any  # (n' * (bw + 1), npair) sparse: band entries from the pairs' weights
+    long: npt.NDArray[np.intp]  # pairs whose off-diagonal terms are kept as rank-two terms
+    vectors: F64  # (n', 2 n_long + r): long pairs' (e_i ± e_j) / √2, then gamma * Q[1:]
+    incidence: Any  # (n', npair) sparse: rhs = incidence @ (w * d)
+    starts: Any  # (n', npair) sparse: coverage of interval c = cumsum over rows of starts @ used
+    basis: F64  # (n, r) orthonormal basis of the model columns
+    tails: F64  # (n', r): tails[g] = sum of basis rows g+1 .. n-1 (the model's view of a step)
+
+
+def _band_layout(pairs: npt.NDArray[np.intp], ops: _Operators, gamma: float) -> _BandLayout:
+    """Choose the bandwidth that minimises the work per pixel and build the assembly operators."""
+    import scipy.sparse as sp
+
+    n1 = ops.model.shape[0] - 1
+    nmodel = ops.model.shape[1]
+    span = pairs[:, 1] - pairs[:, 0]
+    a, b = pairs[:, 0] - 1, pairs[:, 1] - 1  # unknown indices; a = -1: cum[0], fixed
+    best: tuple[float, int] | None = None
+    for bw in np.unique(np.minimum(span, max(n1 - 1, 1))):
+        m = min(nmodel, n1 + 1) + 2 * int(np.count_nonzero((span > bw) & (a >= 0)))
+        # Cholesky + substitutions with m + 1 right-hand sides + the m x m capacitance solve
+        cost = n1 * (bw + 1) ** 2 + 2 * n1 * (bw + 1) * (m + 1) + m**3
+        if best is None or cost < best[0]:
+            best = (cost, int(bw))
+    bw = best[1] if best is not None else 1
+    long = np.flatnonzero((span > bw) & (a >= 0))
+    # every pair's diagonal terms go into the band (so that epochs reached only by long pairs do
+    # not leave B nearly singular); the off-diagonal terms of the long pairs become the rank-two
+    # term -w (e_a e_bᵀ + e_b e_aᵀ) = -w u uᵀ + w v vᵀ, u, v = (e_a ± e_b) / √2.
+    rows, cols, vals = [], [], []
+    for p in range(pairs.shape[0]):
+        rows.append(b[p] * (bw + 1))
+        cols.append(p)
+        vals.append(1.0)
+        if a[p] >= 0:
+            rows.append(a[p] * (bw + 1))
+            cols.append(p)
+            vals.append(1.0)
+            if span[p] <= bw:
+                rows.append(a[p] * (bw + 1) + span[p])
+                cols.append(p)
+                vals.append(-1.0)
+    assemble = sp.csr_matrix((vals, (rows, cols)), shape=(n1 * (bw + 1), pairs.shape[0]))
+    u, s, _ = np.linalg.svd(ops.model, full_matrices=False)
+    q = u[:, s > s[0] * 1e-12]  # orthonormal basis of the model columns
+    vec = np.zeros((n1, 2 * long.size + q.shape[1]))
+    h = np.sqrt(0.5)
+    for col, p in enumerate(long):
+        vec[[a[p], b[p]], 2 * col] = h
+        vec[[a[p], b[p]], 2 * col + 1] = (h, -h)
+    vec[:, 2 * long.size :] = gamma * q[1:]
+    keep = a >= 0
+    inc_rows = np.concatenate([b, a[keep]])
+    inc_cols = np.concatenate([np.arange(pairs.shape[0]), np.flatnonzero(keep)])
+    inc_vals = np.concatenate([np.ones(pairs.shape[0]), -np.ones(int(keep.sum()))])
+    incidence = sp.csr_matrix((inc_vals, (inc_rows, inc_cols)), shape=(n1, pairs.shape[0]))
+    npair = pairs.shape[0]
+    starts = sp.csr_matrix(
+        (np.r_[np.ones(npair), -np.ones(npair)], (np.r_[pairs[:, 0], pairs[:, 1]], np.r_[0:npair, 0:npair])),
+        shape=(n1 + 1, npair),
+    )
+    tails = np.cumsum(q[::-1], axis=0)[::-1][1:]
+    return _BandLayout(bw=bw, assemble=assemble, long=long, vectors=vec, incidence=incidence,
+                       starts=starts, basis=q, tails=tails)
+
+
+def _band_cholesky(band: Any, xp: Any = np) -> None:
+    """In-place Cholesky factorisation of many symmetric positive-definite band matrices.
+
+    ``band`` ``(n, bw + 1, k)``: ``band[c, q, :] = A[c + q, c]`` for ``k`` matrices (lower band,
+    column-major; entries below the matrix end are 0). On return it holds ``L`` of ``A = L Lᵀ`` in
+    the same layout. The loop runs over the ``n`` columns; every step works on all ``k`` matrices
+    at once (Golub & Van Loan, Matrix Computations, 4th ed., Alg. 4.3.5).
+    """
+    n, w1, _ = band.shape
+    bw = w1 - 1
+    for c in range(n):
+        piv = xp.sqrt(band[c, 0])
+        band[c, 0] = piv
+        band[c, 1:] /= piv
+        col = band[c, 1:]
+        for u in range(1, min(bw, n - 1 - c) + 1):
+            band[c + u, : bw - u + 1] -= col[u - 1] * col[u - 1 :]
+
+
+def _band_solve(chol: Any, rhs: Any, xp: Any = np) -> Any:
+    """Solve ``L Lᵀ x = rhs`` in place for factors from :func:`_band_cholesky`.
+
+    ``chol`` ``(n, bw + 1, k)``; ``rhs`` ``(n, nr, k)`` (``nr`` right-hand sides per matrix).
+    """
+    n, w1, _ = chol.shape
+    bw = w1 - 1
+    for c in range(n):  # forward: L y = rhs
+        rhs[c] /= chol[c, 0]
+        e = min(bw, n - 1 - c)
+        if e:
+            rhs[c + 1 : c + 1 + e] -= chol[c, 1 : 1 + e, None, :] * rhs[c][None]
+    for c in range(n - 1, -1, -1):  # backward: Lᵀ x = y
+        e = min(bw, n - 1 - c)
+        if e:
+            rhs[c] -= (chol[c, 1 : 1 + e, None, :] * rhs[c + 1 : c + 1 + e]).sum(axis=0)
+        rhs[c] /= chol[c, 0]
+    return rhs
+
+
+def _banded_normal_solve(w: F64, d0: F64, lay: _BandLayout, gamma: float, xp: Any = np) -> Any:
+    """Solve the weighted NSBAS normal equations for ``k`` pixels in cumulative displacement.
+
+    ``w`` ``(npair, k)`` weights (0 where a pair is not used), ``d0`` ``(npair, k)`` data (0 where
+    not used). The normal matrix ``N = B + V D Vᵀ`` (``B`` the band of the pairs plus
+    ``gamma² I``; ``V`` the long pairs' off-diagonal terms and the model directions, ``D = ∓w`` resp.
+    ``-1``) is solved with a band Cholesky of ``B`` and the Sherman–Morrison–Woodbury identity
+    ``N⁻¹ = B⁻¹ - B⁻¹ V (I + D Vᵀ B⁻¹ V)⁻¹ D Vᵀ B⁻¹`` (Golub & Van Loan, Matrix Computations,
+    4th ed., §2.1.4).
+
+    Where the pixel's network has gaps (intervals no valid pair covers), ``B`` has eigenvalues
+    ``~gamma²`` along the step functions at the gaps (the free offsets of the later sub-networks),
+    and the solution along them is only accurate to ~eps/gamma². The data do not see these
+    directions at all (every used pair lies on one side of a gap), so the offsets are then set
+    exactly where the objective is stationary along them: :func:`_fix_gap_offsets`.
+
+    Returns ``(cum[1:] (n', k), ok (k,) bool)``; ``ok`` is False where the capacitance matrix is
+    singular (the data cannot pin the temporal model): those columns must be solved otherwise.
+    """
+    n1 = lay.vectors.shape[0]
+    k = w.shape[1]
+    bw = lay.bw
+    if xp is np:
+        band = np.asarray(lay.assemble @ w).reshape(n1, bw + 1, k)
+        r = np.asarray(lay.incidence @ (w * d0))
+    else:
+        band = (xp.asarray(lay.assemble.toarray()) @ xp.asarray(w)).reshape(n1, bw + 1, k)
+        r = xp.asarray(lay.incidence.toarray()) @ (xp.asarray(w) * xp.asarray(d0))
+    band[:, 0] += gamma**2
+    _band_cholesky(band, xp)
+    vec = xp.asarray(lay.vectors)
+    m = vec.shape[1]
+    rhs = xp.empty((n1, m + 1, k))
+    rhs[:, 0] = r
+    rhs[:, 1:] = vec[:, :, None]
+    _band_solve(band, rhs, xp)
+    x, y = rhs[:, 0], rhs[:, 1:]  # B⁻¹ r (n', k), B⁻¹ V (n', m, k)
+    dg = xp.empty((m, k))
+    wl = xp.asarray(w[lay.long])
+    dg[0 : 2 * lay.long.size : 2] = -wl
+    dg[1 : 2 * lay.long.size : 2] = wl
+    dg[2 * lay.long.size :] = -1.0
+    vty = xp.einsum("am,abk->kmb", vec, y)  # (k, m, m): Vᵀ B⁻¹ V
+    cap = xp.eye(m)[None] + dg.T[:, :, None] * vty
+    try:
+        capinv = xp.linalg.inv(cap)
+    except np.linalg.LinAlgError:
+        return x, xp.zeros(k, dtype=bool)
+    ok = xp.all(xp.isfinite(capinv), axis=(1, 2))
+
+    def woodbury(x0: Any) -> Any:
+        z = xp.einsum("kmb,bk->km", capinv, (vec.T @ x0) * dg)  # (I + D Vᵀ B⁻¹ V)⁻¹ D Vᵀ B⁻¹ r
+        return x0 - xp.einsum("amk,km->ak", y, z)
+
+    x = woodbury(x)
+    if xp is np:
+        cover = np.cumsum(np.asarray(lay.starts @ (w > 0).astype(np.float64)), axis=0)[:-1]
+    else:
+        cover = xp.cumsum(xp.asarray(lay.starts.toarray()) @ xp.asarray(w > 0, dtype=xp.float64), axis=0)[:-1]
+    gapped = xp.flatnonzero(xp.any(cover < 0.5, axis=0))
+    if gapped.size:
+        xg, okg = _fix_gap_offsets(x[:, gapped], cover[:, gapped] < 0.5, lay, xp)
+        x[:, gapped] = xg
+        ok[gapped] &= okg
+    return x, ok
+
+
+def _fix_gap_offsets(x: Any, gap: Any, lay: _BandLayout, xp: Any = np) -> tuple[Any, Any]:
+    """Set the offsets of sub-networks separated by gaps where the objective is stationary.
+
+    ``x`` ``(n', k)`` cumulative displacement (epochs 1..n-1), ``gap`` ``(n', k)`` bool, True at
+    intervals no used pair covers. Along ``s_g`` (1 at epochs after gap ``g``, else 0) the data
+    term is constant exactly, so the minimiser satisfies ``s_gᵀ Eᵀ P E (x + S a) = 0`` for every
+    gap, with ``P = I - Q Qᵀ`` and ``E x = [0; x]``: a small system in the offsets ``a`` per pixel,
+    ``M a = -Sᵀ Eᵀ P E x`` with ``M[g, h] = (n - 1 - max(g, h)) - tails[g]·tails[h]``.
+    Returns the corrected ``x`` and ``ok`` (k,) (False where ``M`` is singular).
+    """
+    n1, k = x.shape
+    q = xp.asarray(lay.basis)
+    tails = xp.asarray(lay.tails)
+    ng = gap.sum(axis=0)
+    gmax = int(ng.max())
+    # gap intervals per pixel, padded with -1: (k, gmax)
+    pix, ivl = xp.nonzero(gap.T)
+    slot = xp.arange(pix.size) - xp.repeat(xp.cumsum(ng) - ng, ng)
+    gidx = xp.full((k, gmax), -1, dtype=xp.int64)
+    gidx[pix, slot] = ivl
+    real = gidx >= 0
+    gi = xp.where(real, gidx, 0)
+    ex = xp.concatenate([xp.zeros((1, k)), x])
+    y = ex - q @ (q.T @ ex)  # P E x, (n, k)
+    ytail = xp.cumsum(y[::-1], axis=0)[::-1]  # ytail[c] = sum of y[c:]
+    rhs = xp.where(real, ytail[gi + 1, xp.arange(k)[:, None]], 0.0)  # (k, gmax)
+    tg = tails[gi]  # (k, gmax, r)
+    mat = (n1 - xp.maximum(gi[:, :, None], gi[:, None, :])) - xp.einsum("kgr,khr->kgh", tg, tg)
+    both = real[:, :, None] & real[:, None, :]
+    mat = xp.where(both, mat, xp.eye(gmax)[None])
+    try:
+        a = xp.linalg.solve(mat, -rhs[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return x, xp.zeros(k, dtype=bool)
+    ok = xp.all(xp.isfinite(a), axis=1)
+    step = xp.zeros((n1 + 1, k))
+    step[(gi + 1)[real], xp.nonzero(real)[0]] = a[real]
+    return x + xp.cumsum(step, axis=0)[1:], ok
 
 
 def _normal_solve(
@@ -184,29 +404,20 @@ def _normal_solve(
     ops: _Operators,
     gamma: float,
     xp: Any = np,
+    layout: _BandLayout | None = None,
 ) -> F64:
     """Solve the weighted reduced problem for a batch of pixels.
 
     ``w`` ``(npair, k)`` weights (0 where the pair is not used), ``d0`` ``(npair, k)`` data with
     0 where not used. Returns ``inc`` ``(n_epoch-1, k)`` (a numpy array). ``xp`` is the array
     module the normal equations are assembled and solved with: numpy, or CuPy for the GPU.
+    The normal equations are solved in cumulative displacement, where they are banded
+    (:func:`_banded_normal_solve`); pixels whose data cannot pin the temporal model are solved by
+    SVD (minimum norm).
     """
     n = g.shape[1] + 1
     k = w.shape[1]
-    wx = xp.asarray(w)
-    gx = xp.asarray(g)
-    # N_data[a, b] (a <= b) = sum of w over pairs (i, j) with i <= a and j >= b + 1: a 2-D
-    # cumulative sum of the (i, j) weight table, with j stored reversed so both sums run forward.
-    s = xp.zeros((k, n, n))
-    s[:, xp.asarray(pairs[:, 0]), xp.asarray(n - 1 - pairs[:, 1])] = wx.T
-    xp.cumsum(s, axis=1, out=s)
-    xp.cumsum(s, axis=2, out=s)
-    x = s[:, : n - 1, n - 2 :: -1]  # x[:, a, b] = S[a, b + 1]
-    upper = xp.triu(xp.ones((n - 1, n - 1), dtype=bool))
-    nmat = xp.where(upper, x, xp.swapaxes(x, 1, 2))
-    del s, x
-    nmat += xp.asarray(gamma**2 * (ops.reduced.T @ ops.reduced))
-    rhs = (gx.T @ (wx * xp.asarray(d0))).T  # (k, n-1)
+    lay = layout if layout is not None else _band_layout(pairs, ops, gamma)
 
     # Pixels where the data cannot pin the model shapes left free by the constraint.
     deficient = np.zeros(k, dtype=bool)
@@ -223,13 +434,13 @@ def _normal_solve(
         deficient = (((g @ z[:, 0]) ** 2) @ w) <= 0
 
     inc = np.empty((k, n - 1))
-    full = ~deficient
-    if np.any(full):
-        try:
-            fx = xp.asarray(full)
-            inc[full] = _to_host(xp.linalg.solve(nmat[fx], rhs[fx][..., None])[..., 0])
-        except np.linalg.LinAlgError:  # an exactly singular matrix slipped through: use SVD
-            deficient = np.ones(k, dtype=bool)
+    full = np.flatnonzero(~deficient)
+    if full.size:
+        x, good = _banded_normal_solve(w[:, full], d0[:, full], lay, gamma, xp)
+        cumx = np.zeros((n, full.size))
+        cumx[1:] = _to_host(x)
+        inc[full] = np.diff(cumx, axis=0).T
+        deficient[full[~_to_host(good)]] = True
     if np.any(deficient):
         idx = np.flatnonzero(deficient)
         logger.debug("%d pixel(s) with an under-determined model solved by SVD", idx.size)
@@ -261,42 +472,10 @@ def array_module(device: str) -> Any:
     raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
 
 
-def _batch_size(max_batch: int, n_epoch: int, npair: int) -> int:
-    per_pixel = 8 * (n_epoch * n_epoch + 4 * (n_epoch - 1) ** 2 + 6 * npair)
+def _batch_size(max_batch: int, n_epoch: int, npair: int, lay: _BandLayout) -> int:
+    m = lay.vectors.shape[1]
+    per_pixel = 8 * (n_epoch * (lay.bw + m + 3) + 4 * npair + 2 * m * m)
     return int(max(1, min(max_batch, max(64, _WORK_BYTES // per_pixel))))
-
-
-def _group_columns(
-    mask: npt.NDArray[np.bool_],
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """Group the columns of a bool ``(npair, k)`` mask by identical content.
-
-    Returns ``(patterns (npat, npair) bool, inverse (k,), counts (npat,), order (k,))``: column
-    ``c`` has pattern ``inverse[c]``; ``order`` lists the columns grouped by pattern (pattern 0's
-    ``counts[0]`` columns first, ...). Columns are packed into 64-bit words and sorted by integer
-    keys, which is much faster than ``np.unique(..., axis=0)`` on byte rows.
-    """
-    npair, k = mask.shape
-    packed = np.packbits(mask, axis=0)  # (nbytes, k)
-    pad = (-packed.shape[0]) % 8
-    if pad:
-        packed = np.concatenate([packed, np.zeros((pad, k), dtype=np.uint8)])
-    words = np.ascontiguousarray(packed.T).view(np.uint64)  # (k, nword)
-    if words.shape[1] == 1:
-        order = np.argsort(words[:, 0], kind="stable")
-    else:
-        order = np.lexsort(words.T[::-1])
-    sw = words[order]
-    new = np.ones(k, dtype=bool)
-    new[1:] = np.any(sw[1:] != sw[:-1], axis=1)
-    starts = np.flatnonzero(new)
-    inverse = np.empty(k, dtype=np.intp)
-    inverse[order] = np.cumsum(new) - 1
-    counts = np.diff(np.append(starts, k))
-    patterns = np.unpackbits(
-        np.ascontiguousarray(sw[starts]).view(np.uint8), axis=1, count=npair
-    ).astype(bool)
-    return patterns, inverse, counts, order
 
 
 def invert_nsbas(
@@ -309,7 +488,6 @@ def invert_nsbas(
     weights: npt.ArrayLike | None = None,
     min_pairs: float = 0,
     max_batch: int = 50_000,
-    pattern_min_pixels: int = 32,
     device: str = "cpu",
 ) -> InversionResult:
     """NSBAS small-baseline inversion of interferograms into a displacement time series.
@@ -339,9 +517,6 @@ def invert_nsbas(
         are never solved.
     max_batch:
         Upper bound on the pixels processed at once (memory).
-    pattern_min_pixels:
-        Unweighted only: NaN patterns shared by at least this many pixels are solved by one SVD
-        per pattern; rarer patterns are pooled into the batched normal-equation solver.
     device:
         ``"cpu"`` (numpy) or ``"gpu"``: the per-pattern products and the batched normal equations
         run on the GPU through CuPy, in float64 (the SVDs of the small per-pattern operators and
@@ -388,6 +563,7 @@ def invert_nsbas(
     g = increment_matrix(p, n)
     ops = _operators(tt, annual)
     nmodel = ops.model.shape[1]
+    layout = _band_layout(p, ops, gamma)
 
     cum = np.full((n, npix), np.nan, dtype=np.float32)
     model = np.full((nmodel, npix), np.nan, dtype=np.float64)
@@ -400,11 +576,11 @@ def invert_nsbas(
         model[:, cols] = ops.to_model @ inc
         dd = d[:, cols].astype(np.float64)
         vv = valid[:, cols]
-        res = np.where(vv, g @ inc - np.where(vv, dd, 0.0), 0.0)
+        res = np.where(vv, c[p[:, 1]] - c[p[:, 0]] - np.where(vv, dd, 0.0), 0.0)
         resid_rms[cols] = np.sqrt((res**2).sum(axis=0) / n_unw[cols])
 
     def normal_path(cols: npt.NDArray[np.intp]) -> None:
-        step = _batch_size(max_batch, n, npair)
+        step = _batch_size(max_batch, n, npair, layout)
         for b0 in range(0, cols.size, step):
             cb = cols[b0 : b0 + step]
             vb = valid[:, cb]
@@ -413,37 +589,15 @@ def invert_nsbas(
             else:
                 wb = np.where(vb, wts[:, cb], 0.0).astype(np.float64)
             db = np.where(vb, d[:, cb], 0.0).astype(np.float64)
-            finish(_normal_solve(wb, db, p, g, ops, gamma, xp), cb)
+            finish(_normal_solve(wb, db, p, g, ops, gamma, xp, layout), cb)
 
     sel = np.flatnonzero(solved)
     if sel.size == 0:
         logger.warning("no pixel has enough valid pairs to invert (min_pairs=%s)", min_pairs)
-    elif wts is not None:
-        logger.debug("weighted inversion of %d pixels by batched normal equations", sel.size)
-        normal_path(sel)
     else:
-        patterns, inverse, counts, order = _group_columns(valid[:, sel])
-        bounds = np.concatenate([[0], np.cumsum(counts)])
-        big = np.flatnonzero(counts >= pattern_min_pixels)
-        logger.debug(
-            "%d NaN pattern(s) over %d pixels; %d solved per pattern, %d pixels pooled",
-            patterns.shape[0],
-            sel.size,
-            big.size,
-            sel.size - int(counts[big].sum()),
-        )
-        pooled = np.ones(patterns.shape[0], dtype=bool)
-        for ip in big:
-            pooled[ip] = False
-            cols = sel[order[bounds[ip] : bounds[ip + 1]]]
-            rows = np.flatnonzero(patterns[ip])
-            op = xp.asarray(_pattern_operator(g[rows], ops.reduced, gamma))
-            for b0 in range(0, cols.size, max_batch):
-                cb = cols[b0 : b0 + max_batch]
-                finish(_to_host(op @ xp.asarray(d[np.ix_(rows, cb)], dtype=np.float64)), cb)
-        rest = np.flatnonzero(pooled[inverse])
-        if rest.size:
-            normal_path(np.sort(sel[rest]))
+        logger.debug("inversion of %d pixels, band width %d + %d low-rank terms", sel.size, layout.bw,
+                     layout.vectors.shape[1])
+        normal_path(sel)
 
     vel = model[0].astype(np.float32)
     intercept = model[1].astype(np.float32)
