@@ -12,10 +12,10 @@ from scipy.special import voigt_profile
 
 from kansho.cli import main
 from kansho.errors import InputError
-from kansho.geodesy.decompose import common_grid, decompose_east_up, resample
+from kansho.geodesy.decompose import decompose_east_up
 from kansho.geodesy.runs import decompose_runs
 from kansho.geodesy.strain import strain_rate
-from kansho.grid import Grid
+from kansho.grid import Grid, NoOverlap, common_grid, resample
 from kansho.io.geotiff import read_grid, read_raster, write_geotiff
 from kansho.synth.geodesy import (
     GeodesySimConfig,
@@ -154,8 +154,8 @@ def test_non_overlapping_tracks_are_a_clear_error(tracks: dict[str, Any], tmp_pa
     write_track_run(tmp_path / "far", simulate_track(far, "D", 1))
     with pytest.raises(InputError, match="do not overlap"):
         decompose_runs([tracks["dir"] / "asc", tmp_path / "far"], tmp_path / "x", plots=False)
-    with pytest.raises(ValueError):
-        common_grid([Grid(10, 10, (0, 1, 0, 10, 0, -1)), Grid(10, 10, (20, 1, 0, 10, 0, -1))])
+    with pytest.raises(NoOverlap):
+        common_grid([Grid(10, 10, (0, 1, 0, 10, 0, -1)), Grid(10, 10, (20, 1, 0, 10, 0, -1))], extent="intersection")
 
 
 def test_missing_los_in_decompose(tracks: dict[str, Any], tmp_path: Path) -> None:

@@ -52,17 +52,31 @@ def register(sub: Any, fmt: type) -> None:
     c.add_argument("--title", default="Kansho products", help="page title")
     c.set_defaults(func=_run_catalog)
 
-    m = sub.add_parser("mosaic", help="merge velocity maps of adjacent frames onto one grid with one reference",
+    m = sub.add_parser("mosaic", help="merge velocity (and cumulative displacement) maps of adjacent frames, or "
+                       "east/up maps of several decomposed track pairs, onto one grid with one reference",
                        description="Resample the velocity maps of run folders (or of every finished frame of a batch "
-                       "root) onto one lon/lat grid, estimate each frame's offset (and with --ramp a plane) from the "
-                       "overlaps by a least-squares network adjustment with the first frame fixed, and blend them "
-                       "with feathering. Writes vel.tif, vel.mskd.tif, vstd.tif ... and mosaic.json.",
+                       "root) of one track onto one lon/lat grid, estimate each frame's offset (and with --ramp a "
+                       "plane) from the overlaps by a least-squares network adjustment with the first frame fixed, "
+                       "and blend them with feathering. Writes vel.tif, vel.mskd.tif, vstd.tif ... and mosaic.json. "
+                       "With --cum, also cum_mosaic.h5: the cumulative displacement at the epochs common to all "
+                       "frames, adjusted epoch by epoch. Given `kansho decompose` output folders (east.tif, up.tif) "
+                       "of several track pairs instead, mosaics east and up the same way (LOS velocities of "
+                       "different tracks cannot be merged). See docs/batch.md.",
                        formatter_class=fmt)
-    m.add_argument("inputs", nargs="+", help="run folders and/or batch roots")
+    m.add_argument("inputs", nargs="+", help="run folders and/or batch roots of one track, or decompose folders")
     m.add_argument("-o", "--out", required=True, help="output folder")
-    m.add_argument("--ramp", action="store_true", help="also estimate a plane (east and north gradients) per frame")
+    m.add_argument("--ramp", action="store_true", help="also estimate a plane (east and north gradients) per frame "
+                   "(and per epoch with --cum)")
     m.add_argument("--fixed", type=int, default=0, help="index of the frame held fixed (default: the first)")
     m.add_argument("--nearest", action="store_true", help="nearest-neighbour resampling (default bilinear)")
+    m.add_argument("--cum", action="store_true", help="runs: also mosaic the cumulative displacement (cum.h5) at the "
+                   "epochs common to all frames, re-referenced to the first of them -> cum_mosaic.h5")
+    m.add_argument("--cum-file", default="cum.h5", metavar="NAME", help="with --cum: the file of each run to mosaic "
+                   "(e.g. cum_filt.h5 -> cum_filt_mosaic.h5)")
+    m.add_argument("--epochs", type=_epoch_list, metavar="YYYYMMDD,...", help="with --cum: only these epochs (each "
+                   "in every frame; the first is the reference, 0 mm) instead of all common epochs")
+    m.add_argument("--component", action="append", choices=["east", "up"], help="decompose folders: mosaic only "
+                   "this component (repeatable; default: east and up)")
     m.set_defaults(func=_run_mosaic)
 
 
@@ -104,12 +118,43 @@ def _run_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_mosaic(args: argparse.Namespace) -> int:
-    from kansho.batch.mosaic import find_runs, mosaic_runs
+def _epoch_list(text: str) -> list[int]:
+    from kansho._dates import parse_date
 
-    runs = find_runs(args.inputs)
-    res = mosaic_runs(runs, args.out, ramp=args.ramp, fixed=args.fixed,
-                      method="nearest" if args.nearest else "bilinear")
+    try:
+        return [int(parse_date(v).strftime("%Y%m%d")) for v in text.replace(" ", "").split(",") if v]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _run_mosaic(args: argparse.Namespace) -> int:
+    from kansho.batch.mosaic import (
+        COMPONENTS,
+        find_inputs,
+        mosaic_decomposed,
+        mosaic_runs,
+    )
+    from kansho.errors import InputError
+
+    kind, found = find_inputs(args.inputs)
+    method = "nearest" if args.nearest else "bilinear"
+    if kind == "enu":
+        if args.cum or args.epochs:
+            raise InputError(found[0], "is a decompose folder (east/up velocities): --cum/--epochs need runs")
+        res = mosaic_decomposed(found, args.out, components=args.component or COMPONENTS, ramp=args.ramp,
+                                fixed=args.fixed, method=method)
+        for comp, params in res.components.items():
+            for name, p in zip(res.frames, params, strict=True):
+                extra = f", ramp {p[1]:+.3f} E {p[2]:+.3f} N mm/yr/km" if p.size == 3 else ""
+                sys.stdout.write(f"  {comp} {name}: offset {p[0]:+.2f} mm/yr{extra}\n")
+        sys.stdout.write(f"mosaic of {', '.join(res.components)} from {len(found)} decompositions -> {res.out}\n")
+        return 0
+    if args.component:
+        raise InputError(found[0], "is a run (LOS velocity): --component needs decompose folders (east.tif, up.tif)")
+    if args.epochs and not args.cum:
+        raise InputError(None, "--epochs applies to --cum")
+    res = mosaic_runs(found, args.out, ramp=args.ramp, fixed=args.fixed, method=method, cum=args.cum,
+                      cum_file=args.cum_file, epochs=args.epochs, progress=True)
     for name, p in zip(res.frames, res.params, strict=True):
         extra = f", ramp {p[1]:+.3f} E {p[2]:+.3f} N mm/yr/km" if p.size == 3 else ""
         sys.stdout.write(f"  {name}: offset {p[0]:+.2f} mm/yr{extra}\n")
@@ -117,5 +162,10 @@ def _run_mosaic(args: argparse.Namespace) -> int:
         i, j = o["frames"]
         sys.stdout.write(f"  overlap {res.frames[i]}/{res.frames[j]}: {o['pixels']} px, RMS difference "
                          f"{o['rms_before']:.2f} -> {o['rms_after']:.2f} mm/yr\n")
-    sys.stdout.write(f"mosaic of {len(runs)} frames -> {res.out}\n")
+    if res.cum is not None:
+        c = res.cum
+        sys.stdout.write(f"  cumulative displacement: {c.epochs.size} epochs {c.epochs[0]}..{c.epochs[-1]} "
+                         f"(reference {c.epochs[0]}), overlap RMS after adjustment <= "
+                         f"{c.summary['rms_after_max_mm']:.2f} mm -> {c.path}\n")
+    sys.stdout.write(f"mosaic of {len(found)} frames -> {res.out}\n")
     return 0

@@ -12,84 +12,24 @@ When north is neglected (no GNSS north), the estimates are biased by ``s_e·V_n`
 with the sensitivities ``s = (AᵀWA)⁻¹AᵀW·l_n`` returned as maps, so the cost of neglecting it
 can be stated (per mm/yr of north motion).
 
-The per-pixel 2×2 normal equations are solved in closed form for the whole grid at once.
+The per-pixel 2×2 normal equations are solved in closed form for the whole grid at once. The tracks
+are put on one grid by :func:`kansho.grid.common_grid` (their intersection) and
+:func:`kansho.grid.resample`, shared with the mosaics.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import map_coordinates
 
 from kansho.grid import Grid
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
-__all__ = ["Decomposition", "common_grid", "decompose_east_up", "resample"]
-
-
-class NoOverlap(ValueError):
-    """The tracks' grids do not overlap."""
-
-
-def _bounds(g: Grid) -> tuple[float, float, float, float]:
-    x0, dx, _, y0, _, dy = g.transform
-    xs = (x0, x0 + dx * g.width)
-    ys = (y0, y0 + dy * g.height)
-    return min(xs), max(xs), min(ys), max(ys)
-
-
-def common_grid(grids: list[Grid], posting_deg: float | None = None) -> Grid:
-    """The north-up grid covering the intersection of ``grids`` with the coarsest posting (or ``posting_deg``).
-
-    Raises :class:`NoOverlap` if the intersection holds less than 2 × 2 pixels.
-    """
-    b = np.array([_bounds(g) for g in grids])
-    west, east = b[:, 0].max(), b[:, 1].min()
-    south, north = b[:, 2].max(), b[:, 3].min()
-    step = posting_deg or max(max(abs(g.dx), abs(g.dy)) for g in grids)
-    nx = math.floor((east - west) / step + 1e-9)
-    ny = math.floor((north - south) / step + 1e-9)
-    if east <= west or north <= south or nx < 2 or ny < 2:
-        raise NoOverlap("the tracks' grids do not overlap")
-    return Grid(nx, ny, (float(west), float(step), 0.0, float(north), 0.0, -float(step)), grids[0].crs)
-
-
-def resample(arr: npt.ArrayLike, src: Grid, dst: Grid) -> F32:
-    """Bilinear resampling of a (ny, nx) map from ``src`` to ``dst`` (NaN where a neighbour is NaN or outside).
-
-    When ``dst`` is coarser than ``src`` the map is first block-averaged (NaN-aware) so that the
-    result is an area mean, not a point sample.
-    """
-    a = np.asarray(arr, dtype=np.float64)
-    if src.matches(dst):
-        return a.astype(np.float32)
-    factor = int(min(abs(dst.dx) / abs(src.dx), abs(dst.dy) / abs(src.dy)) + 1e-6)
-    if factor >= 2:
-        from scipy.ndimage import uniform_filter
-
-        ok = np.isfinite(a)
-        num = uniform_filter(np.where(ok, a, 0.0), size=factor, mode="nearest")
-        den = uniform_filter(ok.astype(np.float64), size=factor, mode="nearest")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            a = np.where(den > 0.5, num / den, np.nan)
-    lon = dst.lon()
-    lat = dst.lat()
-    col = (lon - src.transform[0]) / src.dx - 0.5
-    row = (lat - src.transform[3]) / src.dy - 0.5
-    rr, cc = np.meshgrid(row, col, indexing="ij")
-    out = map_coordinates(a, [rr, cc], order=1, mode="constant", cval=np.nan, prefilter=False)
-    # a coordinate a hair outside the last centre is still inside the pixel: clamp instead of NaN
-    edge = (rr >= -0.5) & (rr <= src.height - 0.5) & (cc >= -0.5) & (cc <= src.width - 0.5)
-    fix = edge & ~np.isfinite(out)
-    if fix.any():
-        out[fix] = map_coordinates(a, [np.clip(rr[fix], 0, src.height - 1), np.clip(cc[fix], 0, src.width - 1)],
-                                   order=1, mode="nearest", prefilter=False)
-    return out.astype(np.float32)
+__all__ = ["Decomposition", "decompose_east_up", "interpolate_stations"]
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,10 @@ import numpy.typing as npt
 from kansho._files import write_text_atomic as _atomic_text
 from kansho.errors import InputError
 from kansho.geodesy import compare as cmp
-from kansho.geodesy.decompose import (
-    NoOverlap,
-    common_grid,
-    decompose_east_up,
-    interpolate_stations,
-    resample,
-)
+from kansho.geodesy.decompose import decompose_east_up, interpolate_stations
 from kansho.geodesy.fit import fit_trajectory
 from kansho.geodesy.strain import strain_rate
-from kansho.grid import Grid
+from kansho.grid import Grid, NoOverlap, common_grid, resample
 from kansho.io.geotiff import read_grid, read_raster, write_geotiff
 from kansho.io.gnss import (
     GnssSeries,
@@ -391,7 +385,7 @@ def decompose_runs(
         raise InputError(None, f"{len(vel_files)} --vel files for {len(runs)} tracks: give one per track or none")
     tracks = [load_track(r, vel_files[i] if vel_files else None) for i, r in enumerate(runs)]
     try:
-        grid = common_grid([t.grid for t in tracks], posting_deg)
+        grid = common_grid([t.grid for t in tracks], extent="intersection", posting=posting_deg)
     except NoOverlap:
         raise InputError(None, "the tracks do not overlap: " + "; ".join(
             f"{t.path}: lon {t.grid.lon()[0]:.3f}..{t.grid.lon()[-1]:.3f}, lat {t.grid.lat()[-1]:.3f}..{t.grid.lat()[0]:.3f}"

@@ -33,6 +33,10 @@ name and renamed, so a reader never sees half a file.
 LiCSBAS's corner/post convention is GAMMA's ``EQA.dem_par``: the corner is a pixel centre, unlike
 a GeoTIFF geotransform, whose origin is the top-left pixel's outer corner; :func:`write_cum_h5`
 converts from the :class:`~kansho.grid.Grid`, and :func:`read_cum_h5` converts back.
+
+Tools that walk through the epochs of several files (mosaics) use :class:`CumReader` (one epoch's
+map at a time, without loading the cube) and :class:`CumWriter` (a ``cum.h5``-style file written
+one epoch at a time, atomically).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import h5py
 import numpy as np
@@ -51,7 +55,7 @@ import kansho
 from kansho.errors import InputError
 from kansho.grid import Grid
 
-__all__ = ["CORE_KEYS", "format_refarea", "parse_refarea", "read_cum_h5", "write_cum_h5"]
+__all__ = ["CORE_KEYS", "CumReader", "CumWriter", "format_refarea", "parse_refarea", "read_cum_h5", "write_cum_h5"]
 
 CORE_KEYS = (
     "cum",
@@ -280,3 +284,167 @@ def _plane(value: npt.ArrayLike, name: str, shape: tuple[int, int]) -> npt.NDArr
     if a.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
     return a
+
+
+# ------------------------------------------------------------------------------------ epoch by epoch
+
+
+class CumReader:
+    """Epoch-by-epoch access to a ``cum.h5`` (LiCSBAS or Kansho) without loading its cube.
+
+    For tools that walk through the epochs of several files at once (mosaics): only ``imdates``,
+    the georeference, ``refarea`` and, on demand, one epoch's map are read. Use as a context
+    manager (or call :meth:`close`).
+
+    Attributes
+    ----------
+    path, imdates, shape:
+        The file, its epochs (n_epoch,) int64 yyyymmdd and the (rows, cols) of ``cum``.
+    grid:
+        The :class:`Grid` from ``corner_*``/``post_*`` (``None`` if the file has none).
+    refarea_box:
+        ``(row0, row1, col0, col1)`` of the reference area, or ``None``.
+
+    Raises :class:`InputError` naming the file if it is missing, not HDF5, lacks ``cum`` or
+    ``imdates``, or if they disagree.
+    """
+
+    #: chunk cache per file (bytes): consecutive epochs of a chunk a few epochs deep stay in memory
+    CACHE_BYTES = 64 * 2**20
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(self.path, "file not found")
+        try:
+            self._f = h5py.File(self.path, "r", rdcc_nbytes=self.CACHE_BYTES, rdcc_nslots=10007)
+        except OSError as exc:
+            raise InputError(self.path, f"not a readable HDF5 file ({str(exc).splitlines()[0][:160]})") from None
+        try:
+            for key in ("cum", "imdates"):
+                if key not in self._f or not isinstance(self._f[key], h5py.Dataset):
+                    raise InputError(self.path, f"no '{key}' dataset: not a LiCSBAS cum.h5")
+            self._cum = self._f["cum"]
+            self.imdates = np.asarray(self._f["imdates"][()], np.int64).ravel()
+            if len(self._cum.shape) != 3 or self._cum.shape[0] != self.imdates.size:
+                raise InputError(self.path, f"cum {self._cum.shape} does not match its {self.imdates.size} imdates")
+            self.shape: tuple[int, int] = (int(self._cum.shape[1]), int(self._cum.shape[2]))
+            self.grid: Grid | None = None
+            if all(k in self._f for k in ("corner_lat", "corner_lon", "post_lat", "post_lon")):
+                dlat, dlon = float(self._f["post_lat"][()]), float(self._f["post_lon"][()])
+                x0 = float(self._f["corner_lon"][()]) - dlon / 2.0
+                y0 = float(self._f["corner_lat"][()]) - dlat / 2.0
+                self.grid = Grid(self.shape[1], self.shape[0], (x0, dlon, 0.0, y0, 0.0, dlat))
+            self.refarea_box: tuple[int, int, int, int] | None = None
+            if "refarea" in self._f:
+                raw = self._f["refarea"][()]
+                try:
+                    self.refarea_box = parse_refarea(raw if isinstance(raw, (str, bytes)) else str(raw))
+                except ValueError as exc:
+                    raise InputError(self.path, str(exc)) from None
+        except BaseException:
+            self._f.close()
+            raise
+
+    def epoch(self, k: int) -> npt.NDArray[np.float32]:
+        """``cum`` of epoch index ``k``: (rows, cols) float32, mm."""
+        return np.asarray(self._cum[int(k)], dtype=np.float32)
+
+    def plane(self, name: str) -> npt.NDArray[np.float32] | None:
+        """A (rows, cols) dataset such as ``mask`` or ``vel`` as float32, or ``None`` if absent or not a map."""
+        if name not in self._f:
+            return None
+        ds = self._f[name]
+        if not isinstance(ds, h5py.Dataset) or tuple(ds.shape) != self.shape:
+            return None
+        return np.asarray(ds[()], dtype=np.float32)
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class CumWriter:
+    """Write a ``cum.h5``-style file one epoch at a time, in bounded memory, atomically.
+
+    ``cum`` (n_epoch, rows, cols) float32 is chunked one epoch deep (each epoch is compressed once,
+    as it arrives); ``imdates`` and the georeference (``corner_*``/``post_*``, LiCSBAS's
+    pixel-centre convention, as :func:`write_cum_h5`) are written at once; ``vel``,
+    ``vintercept``, ``mask``, ``refarea`` and any other dataset are given to :meth:`close`.
+    The file lives under a temporary name until :meth:`close` renames it; leaving a ``with``
+    block on an exception removes it, so a reader never sees a partial file.
+    """
+
+    def __init__(self, path: str | Path, imdates: npt.ArrayLike, grid: Grid,
+                 attrs: Mapping[str, str] | None = None) -> None:
+        self.path = Path(path)
+        dates = np.asarray(imdates).astype(np.int32).ravel()
+        if dates.size > 1 and np.any(np.diff(dates) <= 0):
+            raise ValueError("imdates must be strictly increasing")
+        self.grid = grid
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self._f = h5py.File(self._tmp, "w")
+        f = self._f
+        f.attrs["creator"] = f"kansho {kansho.__version__}"
+        for k, v in (attrs or {}).items():
+            f.attrs[k] = v
+        f.create_dataset("imdates", data=dates)
+        ny, nx = grid.shape
+        f.create_dataset("cum", shape=(dates.size, ny, nx), dtype=np.float32, fillvalue=np.float32(np.nan),
+                         chunks=(1, max(1, min(ny, 2 * _BLOCK)), max(1, min(nx, 2 * _BLOCK))),
+                         compression=_COMPRESSION, compression_opts=1, shuffle=True)
+        x0, dx, _, y0, _, dy = grid.transform
+        f.create_dataset("corner_lat", data=np.float64(y0 + dy / 2.0))
+        f.create_dataset("corner_lon", data=np.float64(x0 + dx / 2.0))
+        f.create_dataset("post_lat", data=np.float64(dy))
+        f.create_dataset("post_lon", data=np.float64(dx))
+
+    def write(self, k: int, cum: npt.ArrayLike) -> None:
+        """Store epoch index ``k``'s (rows, cols) map (mm)."""
+        a = np.asarray(cum, dtype=np.float32)
+        if a.shape != self.grid.shape:
+            raise ValueError(f"epoch map {a.shape} does not match the grid {self.grid.shape}")
+        self._f["cum"][int(k)] = a
+
+    def close(self, extra: Mapping[str, Any] | None = None,
+              refarea: Sequence[int] | None = None) -> Path:
+        """Add ``extra`` datasets (maps float32, scalars, strings) and ``refarea`` (row0, row1, col0, col1); rename."""
+        try:
+            for name, value in (extra or {}).items():
+                arr = np.asarray(value)
+                if arr.dtype.kind == "f":
+                    arr = arr.astype(np.float32)
+                if arr.dtype.kind in "UO":
+                    self._f.create_dataset(name, data=str(value))
+                elif arr.ndim == 0:
+                    self._f.create_dataset(name, data=arr)
+                else:
+                    self._f.create_dataset(name, data=arr, compression=_COMPRESSION)
+            if refarea is not None:
+                self._f.create_dataset("refarea", data=format_refarea(refarea))
+            self._f.close()
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the partial file."""
+        try:
+            self._f.close()
+        finally:
+            self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:
+            self.abort()
