@@ -32,21 +32,6 @@ __all__ = [
     "stc",
 ]
 
-_OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
-
-
-def _shift(a: npt.NDArray[np.float64], dy: int, dx: int) -> npt.NDArray[np.float64]:
-    """``out[..., y, x] = a[..., y + dy, x + dx]``, NaN where that falls outside the image."""
-    out = np.full_like(a, np.nan)
-    ny, nx = a.shape[-2:]
-    ys_out = slice(max(0, -dy), ny - max(0, dy))
-    xs_out = slice(max(0, -dx), nx - max(0, dx))
-    ys_in = slice(max(0, dy), ny - max(0, -dy))
-    xs_in = slice(max(0, dx), nx - max(0, -dx))
-    out[..., ys_out, xs_out] = a[..., ys_in, xs_in]
-    return out
-
-
 def stc(cum: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """Spatio-temporal consistency of a time series (mm).
 
@@ -70,16 +55,23 @@ def stc(cum: npt.ArrayLike) -> npt.NDArray[np.float64]:
     c = np.asarray(cum, dtype=np.float64)
     if c.ndim != 3:
         raise ValueError(f"cum must be (n_epoch, ny, nx), got shape {c.shape}")
+    ny, nx = c.shape[1:]
+    inc = np.diff(c, axis=0)  # dd = inc_p - inc_q
     best = np.full(c.shape[1:], np.inf)
-    for dy, dx in _OFFSETS:
-        diff = c - _shift(c, dy, dx)
-        dd = diff[1:] - diff[:-1]
+    # each neighbour relation is symmetric: four offsets give all eight, at half the work
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        ys_p, ys_q = slice(0, ny - dy), slice(dy, ny)
+        xs_p = slice(max(0, -dx), nx - max(0, dx))
+        xs_q = slice(max(0, dx), nx - max(0, -dx))
+        dd = inc[:, ys_p, xs_p] - inc[:, ys_q, xs_q]
         finite = np.isfinite(dd)
         cnt = finite.sum(axis=0)
-        ss = np.where(finite, dd * dd, 0.0).sum(axis=0)
+        dd[~finite] = 0.0
+        ss = np.einsum("kyx,kyx->yx", dd, dd)
         with np.errstate(invalid="ignore", divide="ignore"):
             rms = np.where(cnt > 0, np.sqrt(ss / np.maximum(cnt, 1)), np.inf)
-        np.minimum(best, rms, out=best)
+        np.minimum(best[ys_p, xs_p], rms, out=best[ys_p, xs_p])
+        np.minimum(best[ys_q, xs_q], rms, out=best[ys_q, xs_q])
     best[~np.isfinite(best)] = np.nan
     return best
 
