@@ -242,7 +242,8 @@ def write_md(res: dict[str, Any]) -> None:
                   "| frame | workers | " + " | ".join(STEPS) + " |", "|---|---|" + "---|" * len(STEPS)]
         for key in sorted(chain, key=lambda k: ("SML".index(k[0]) if k[0] in "SML" else 9, k)):
             r = chain[key]
-            cells = [f"{r['steps'][s]['step_s']:.1f} / {r['steps'][s]['peak_mb']:.0f}" if s in r["steps"] else "–"
+            cells = [(f"{r['steps'][s]['step_s']:.1f} / {r['steps'][s]['peak_mb']:.0f}" if "peak_mb" in r["steps"][s]
+                  else f"{r['steps'][s]['step_s']:.1f}") if s in r["steps"] else "–"
                      for s in STEPS]
             lines.append(f"| {key.split('/')[0]} | {r['workers']} | " + " | ".join(cells) + " |")
         note = ("LiCSBAS figures: LiCSBAS with 2 processes on a 2-core machine like this one, as given in "
