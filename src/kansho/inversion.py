@@ -289,6 +289,14 @@ def _band_solve(chol: Any, rhs: Any, xp: Any = np) -> Any:
     return rhs
 
 
+def _sparse_product(op: Any, a: F64, xp: Any = np) -> Any:
+    """``op @ a`` for a scipy sparse operator and a numpy array, as an array of ``xp`` (on the GPU
+    the small operator is made dense there)."""
+    if xp is np:
+        return np.asarray(op @ a)
+    return xp.asarray(op.toarray()) @ xp.asarray(a)
+
+
 def _banded_normal_solve(w: F64, d0: F64, lay: _BandLayout, gamma: float, xp: Any = np) -> Any:
     """Solve the weighted NSBAS normal equations for ``k`` pixels in cumulative displacement.
 
@@ -311,12 +319,8 @@ def _banded_normal_solve(w: F64, d0: F64, lay: _BandLayout, gamma: float, xp: An
     n1 = lay.vectors.shape[0]
     k = w.shape[1]
     bw = lay.bw
-    if xp is np:
-        band = np.asarray(lay.assemble @ w).reshape(n1, bw + 1, k)
-        r = np.asarray(lay.incidence @ (w * d0))
-    else:
-        band = (xp.asarray(lay.assemble.toarray()) @ xp.asarray(w)).reshape(n1, bw + 1, k)
-        r = xp.asarray(lay.incidence.toarray()) @ (xp.asarray(w) * xp.asarray(d0))
+    band = _sparse_product(lay.assemble, w, xp).reshape(n1, bw + 1, k)
+    r = _sparse_product(lay.incidence, w * d0, xp)
     band[:, 0] += gamma**2
     _band_cholesky(band, xp)
     vec = xp.asarray(lay.vectors)
@@ -344,10 +348,7 @@ def _banded_normal_solve(w: F64, d0: F64, lay: _BandLayout, gamma: float, xp: An
         return x0 - xp.einsum("amk,km->ak", y, z)
 
     x = woodbury(x)
-    if xp is np:
-        cover = np.cumsum(np.asarray(lay.starts @ (w > 0).astype(np.float64)), axis=0)[:-1]
-    else:
-        cover = xp.cumsum(xp.asarray(lay.starts.toarray()) @ xp.asarray(w > 0, dtype=xp.float64), axis=0)[:-1]
+    cover = xp.cumsum(_sparse_product(lay.starts, (w > 0).astype(np.float64), xp), axis=0)[:-1]
     gapped = xp.flatnonzero(xp.any(cover < 0.5, axis=0))
     if gapped.size:
         xg, okg = _fix_gap_offsets(x[:, gapped], cover[:, gapped] < 0.5, lay, xp)

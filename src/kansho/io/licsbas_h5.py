@@ -166,7 +166,6 @@ def write_cum_h5(
     if clash:
         raise ValueError(f"extra datasets may not reuse core names: {clash}")
 
-    x0, dx, _, y0, _, dy = grid.transform
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -182,27 +181,50 @@ def write_cum_h5(
             f.create_dataset("vintercept", data=vint_a, compression=_COMPRESSION)
             f.create_dataset("mask", data=mask_a, compression=_COMPRESSION)
             f.create_dataset("refarea", data=format_refarea((r0, r1, c0, c1)))
-            f.create_dataset("corner_lat", data=np.float64(y0 + dy / 2.0))
-            f.create_dataset("corner_lon", data=np.float64(x0 + dx / 2.0))
-            f.create_dataset("post_lat", data=np.float64(dy))
-            f.create_dataset("post_lon", data=np.float64(dx))
+            _write_georef(f, grid)
             for name, value in extra.items():
-                arr = np.asarray(value)
-                if arr.dtype.kind == "f":
-                    arr = arr.astype(np.float32)
-                elif arr.dtype.kind == "b":
-                    arr = arr.astype(np.int8)
-                if arr.dtype.kind in "UO":
-                    f.create_dataset(name, data=str(value))
-                elif arr.ndim == 0:
-                    f.create_dataset(name, data=arr)
-                else:
-                    f.create_dataset(name, data=arr, compression=_COMPRESSION)
+                _write_extra(f, name, value)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+#: LiCSBAS's georeference: the centre of the first pixel and the pixel spacing (GAMMA EQA.dem_par)
+_GEOREF_KEYS = ("corner_lat", "corner_lon", "post_lat", "post_lon")
+
+
+def _write_georef(f: h5py.File, grid: Grid) -> None:
+    """``corner_*``/``post_*`` of ``grid`` (pixel-centre corner, unlike the GeoTIFF outer corner)."""
+    x0, dx, _, y0, _, dy = grid.transform
+    f.create_dataset("corner_lat", data=np.float64(y0 + dy / 2.0))
+    f.create_dataset("corner_lon", data=np.float64(x0 + dx / 2.0))
+    f.create_dataset("post_lat", data=np.float64(dy))
+    f.create_dataset("post_lon", data=np.float64(dx))
+
+
+def _grid_from_corners(values: Mapping[str, Any], shape: Sequence[int]) -> Grid:
+    """The :class:`Grid` of (rows, cols) ``shape`` from ``corner_*``/``post_*`` values."""
+    dlat, dlon = float(values["post_lat"]), float(values["post_lon"])
+    x0 = float(values["corner_lon"]) - dlon / 2.0
+    y0 = float(values["corner_lat"]) - dlat / 2.0
+    return Grid(int(shape[1]), int(shape[0]), (x0, dlon, 0.0, y0, 0.0, dlat))
+
+
+def _write_extra(f: h5py.File, name: str, value: Any) -> None:
+    """One more dataset: floats as float32, bools as int8, strings as strings, maps compressed."""
+    arr = np.asarray(value)
+    if arr.dtype.kind == "f":
+        arr = arr.astype(np.float32)
+    elif arr.dtype.kind == "b":
+        arr = arr.astype(np.int8)
+    if arr.dtype.kind in "UO":
+        f.create_dataset(name, data=str(value))
+    elif arr.ndim == 0:
+        f.create_dataset(name, data=arr)
+    else:
+        f.create_dataset(name, data=arr, compression=_COMPRESSION)
 
 
 def _cube(a: Any) -> Any:
@@ -297,12 +319,8 @@ def read_cum_h5(path: str | Path) -> dict[str, Any]:
             out["refarea_box"] = parse_refarea(out["refarea"])
         except ValueError as exc:
             raise InputError(path, str(exc)) from None
-    if all(k in out for k in ("corner_lat", "corner_lon", "post_lat", "post_lon")):
-        ny, nx = np.shape(out["cum"])[-2:]
-        dlat, dlon = float(out["post_lat"]), float(out["post_lon"])
-        x0 = float(out["corner_lon"]) - dlon / 2.0
-        y0 = float(out["corner_lat"]) - dlat / 2.0
-        out["grid"] = Grid(int(nx), int(ny), (x0, dlon, 0.0, y0, 0.0, dlat))
+    if all(k in out for k in _GEOREF_KEYS):
+        out["grid"] = _grid_from_corners(out, np.shape(out["cum"])[-2:])
     return out
 
 
@@ -357,11 +375,8 @@ class CumReader:
                 raise InputError(self.path, f"cum {self._cum.shape} does not match its {self.imdates.size} imdates")
             self.shape: tuple[int, int] = (int(self._cum.shape[1]), int(self._cum.shape[2]))
             self.grid: Grid | None = None
-            if all(k in self._f for k in ("corner_lat", "corner_lon", "post_lat", "post_lon")):
-                dlat, dlon = float(self._f["post_lat"][()]), float(self._f["post_lon"][()])
-                x0 = float(self._f["corner_lon"][()]) - dlon / 2.0
-                y0 = float(self._f["corner_lat"][()]) - dlat / 2.0
-                self.grid = Grid(self.shape[1], self.shape[0], (x0, dlon, 0.0, y0, 0.0, dlat))
+            if all(k in self._f for k in _GEOREF_KEYS):
+                self.grid = _grid_from_corners({k: self._f[k][()] for k in _GEOREF_KEYS}, self.shape)
             self.refarea_box: tuple[int, int, int, int] | None = None
             if "refarea" in self._f:
                 raw = self._f["refarea"][()]
@@ -426,11 +441,7 @@ class CumWriter:
         f.create_dataset("cum", shape=(dates.size, ny, nx), dtype=np.float32, fillvalue=np.float32(np.nan),
                          chunks=(1, max(1, min(ny, 2 * _BLOCK)), max(1, min(nx, 2 * _BLOCK))),
                          compression=_COMPRESSION, compression_opts=1, shuffle=True)
-        x0, dx, _, y0, _, dy = grid.transform
-        f.create_dataset("corner_lat", data=np.float64(y0 + dy / 2.0))
-        f.create_dataset("corner_lon", data=np.float64(x0 + dx / 2.0))
-        f.create_dataset("post_lat", data=np.float64(dy))
-        f.create_dataset("post_lon", data=np.float64(dx))
+        _write_georef(f, grid)
 
     def write(self, k: int, cum: npt.ArrayLike) -> None:
         """Store epoch index ``k``'s (rows, cols) map (mm)."""
@@ -444,15 +455,7 @@ class CumWriter:
         """Add ``extra`` datasets (maps float32, scalars, strings) and ``refarea`` (row0, row1, col0, col1); rename."""
         try:
             for name, value in (extra or {}).items():
-                arr = np.asarray(value)
-                if arr.dtype.kind == "f":
-                    arr = arr.astype(np.float32)
-                if arr.dtype.kind in "UO":
-                    self._f.create_dataset(name, data=str(value))
-                elif arr.ndim == 0:
-                    self._f.create_dataset(name, data=arr)
-                else:
-                    self._f.create_dataset(name, data=arr, compression=_COMPRESSION)
+                _write_extra(self._f, name, value)
             if refarea is not None:
                 self._f.create_dataset("refarea", data=format_refarea(refarea))
             self._f.close()
