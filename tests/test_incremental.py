@@ -78,3 +78,43 @@ def test_changed_file_is_read_again(frame: Path, tmp_path: Path) -> None:
     got = ctx.stack.read("unw", slice(0, 48), slice(0, 56))[k]
     fin = np.isfinite(got)
     np.testing.assert_allclose(got[fin], arr[fin], rtol=0, atol=1e-6)
+
+
+def test_new_pairs_are_appended_in_place_and_an_interrupted_append_is_rebuilt(frame: Path, tmp_path: Path) -> None:
+    from kansho.errors import InputError
+    from kansho.store import PAIR_CHUNK, open_stack
+
+    pair_dirs = sorted(p for p in frame.iterdir() if p.is_dir())
+    last = max(p.name.split("_")[1] for p in pair_dirs)
+    new = [p for p in pair_dirs if p.name.split("_")[1] == last]
+    live = tmp_path / "GEOC"
+    shutil.copytree(frame, live, ignore=lambda d, names: [n for n in names if Path(d, n) in new])
+    out = tmp_path / "out"
+    n_before = run_timeseries(live, out, RunConfig(), progress=False, steps=["ingest"]).stack.n_pair
+    chunks = out / "stack.zarr" / "unw" / "c"
+    whole = [f for f in chunks.rglob("*") if f.is_file() and int(f.relative_to(chunks).parts[0]) < n_before // PAIR_CHUNK]
+    assert whole, "the frame fills at least one whole pair chunk"
+    stamps = {f: f.stat().st_mtime_ns for f in whole}
+    for p in new:
+        shutil.copytree(p, live / p.name)
+    ctx = run_timeseries(live, out, RunConfig(), progress=False, steps=["ingest"])
+    ing = ctx.result("ingest")
+    assert ing["appended_from"] == n_before and ing["n_pair"] == n_before + len(new)
+    assert all(f.stat().st_mtime_ns == t for f, t in stamps.items()), "full pair chunks were rewritten"
+    st = ctx.stack
+    assert [n.split("_")[1] for n in st.pair_names()[n_before:]] == [last] * len(new)  # acquisition order
+    full = run_timeseries(live, tmp_path / "full", RunConfig(), progress=False, steps=["ingest"]).stack
+    assert st.pair_names() == full.pair_names()
+    for name in ("unw", "coh"):
+        np.testing.assert_array_equal(np.asarray(st.group[name][:]), np.asarray(full.group[name][:]), err_msg=name)
+    np.testing.assert_array_equal(st.epochs, full.epochs)
+    np.testing.assert_array_equal(st.bperp, full.bperp)
+    # an append interrupted half-way: the store is refused, and the next ingest rebuilds it from the files
+    g = zarr.open_group(str(out / "stack.zarr"), mode="r+")
+    g.attrs["updating"] = True
+    g["unw"][-1] = 0.0
+    with pytest.raises(InputError, match="interrupted"):
+        open_stack(out)
+    ctx = run_timeseries(live, out, RunConfig(), progress=False, steps=["ingest"], force=True)
+    assert ctx.result("ingest")["appended_from"] == 0 and ctx.result("ingest")["reused"] == 0
+    np.testing.assert_array_equal(np.asarray(ctx.stack.group["unw"][:]), np.asarray(full.group["unw"][:]))

@@ -197,7 +197,8 @@ def step_ingest(ctx: Context) -> dict[str, Any]:
     write_prep_info(ctx.out / "info", st.attrs.get("prep", {}))
     return {"n_pair": st.n_pair, "n_epoch": int(st.epochs.size), "shape": list(st.shape),
             "layout": inputs.layout, "wavelength": st.wavelength,
-            "dropped": [[n, "0-3", r] for n, r in plan.dropped], "reused": int(st.attrs.get("reused_pairs", 0))}
+            "dropped": [[n, "0-3", r] for n, r in plan.dropped], "reused": int(st.attrs.get("reused_pairs", 0)),
+            "appended_from": int(st.attrs.get("appended_from", 0)), "store_id": str(st.attrs.get("store_id", ""))}
 
 
 def step_qc(ctx: Context) -> dict[str, Any]:

@@ -16,19 +16,23 @@ Layout of ``OUT/stack.zarr`` (documented for users in ``docs/stack_store.md``)::
 Attributes: ``kansho_store_version``, ``grid`` (width, height, GDAL geotransform, crs),
 ``wavelength`` (m), ``nlook``, ``source`` (input folder and layout), ``metadata`` (the input's
 metadata.txt / tags), ``provenance`` (kansho version, creation time, input fingerprint).
-Chunks hold the full pair axis and ``block`` x ``block`` pixels, so a step reads a spatial block
-with the whole time axis in one go. The store is written to ``stack.zarr.partial`` and renamed
-when complete, so a ``stack.zarr`` that exists is whole.
+Pairs are in acquisition order, sorted by ``(date2, date1)``. Chunks hold :data:`PAIR_CHUNK` pairs
+and ``block`` x ``block`` pixels: a step reads a spatial block with the whole time axis in a few
+requests, and the pairs of a new acquisition are appended without rewriting the existing chunks.
+A new store is written to ``stack.zarr.partial`` and renamed when complete; an append in place sets
+the ``updating`` attribute until it is done, and a store left with it set is refused and rebuilt.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
 import logging
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -82,8 +86,13 @@ class Stack:
     def read(self, name: str, rows: slice, cols: slice, pairs: npt.NDArray[np.intp] | None = None) -> np.ndarray:
         """Read ``unw``/``coh`` (pair, rows, cols) optionally for a subset of pair indices."""
         arr = self.group[name]
-        block = np.asarray(arr[:, rows, cols])
-        return block if pairs is None else block[pairs]
+        if pairs is None:
+            return np.asarray(arr[:, rows, cols])
+        pairs = np.asarray(pairs, np.intp)
+        if pairs.size == 0:
+            return np.empty((0, rows.stop - rows.start, cols.stop - cols.start), arr.dtype)
+        lo, hi = int(pairs.min()), int(pairs.max()) + 1  # only the pair chunks that hold them
+        return np.asarray(arr[lo:hi, rows, cols])[pairs - lo]
 
     def read2d(self, name: str) -> npt.NDArray[np.float32]:
         return np.asarray(self.group[name][:])
@@ -138,6 +147,96 @@ def _read_prepared(path: Path, window: tuple[slice, slice], spec: BinarySpec | N
     return out
 
 
+PAIR_CHUNK = 16
+"""Pairs per chunk of ``unw``/``coh``: an update appends chunks and leaves the existing ones alone."""
+
+
+@dataclass
+class _PairReader:
+    """Reads one pair's unw and cc over a strip of output rows, prepared (clip, mask, multilook, GACOS)."""
+
+    inputs: InputSet
+    ri0: int
+    ci0: int
+    nx: int
+    nlook: int
+    min_valid_looks: float
+    plan: PrepPlan
+    gacos: GacosCorrector | None
+
+    def strip(self, k: int, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray | None]:
+        nl = self.nlook
+        win = (slice(self.ri0 + r0 * nl, self.ri0 + r1 * nl), slice(self.ci0, self.ci0 + self.nx * nl))
+        blank = None if self.plan.mask is None else self.plan.mask[r0 * nl: r1 * nl, : self.nx * nl]
+        p = self.inputs.pairs[k]
+        u = _read_prepared(p.unw, win, p.unw_spec, blank)
+        u = multilook(u, nl, min_valid=self.min_valid_looks) if nl > 1 else u
+        if self.gacos is not None:
+            u = self.gacos.apply(k, slice(r0, r1), u)
+        c = None
+        if p.cc is not None:
+            c = _read_prepared(p.cc, win, p.cc_spec, blank, coherence=True)
+            c = multilook(c, nl, min_valid=self.min_valid_looks) if nl > 1 else c
+        return u, c
+
+
+def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: int, stop: int, block: int,
+                 progress: bool, copy: tuple[zarr.Group, dict[int, int]] | None = None) -> None:
+    """Fill pairs ``start:stop`` of ``unw``/``coh``, strip by strip of ``block`` rows.
+
+    Pairs in ``copy[1]`` (``{pair: index in the old store copy[0]}``) are copied from the old
+    store; the others are read from their files, by a few threads (GDAL decompresses with the GIL
+    released, so they keep every core busy).
+    """
+    ny, nx = unw.shape[1:]
+    n = stop - start
+    old_g, reuse = copy if copy is not None else (None, {})
+    old_k = np.array(sorted(k for k in reuse if start <= k < stop), np.intp)
+    old_j = np.array([reuse[k] for k in old_k], np.intp)
+    read_k = [k for k in range(start, stop) if k not in reuse]
+    strips = list(range(0, ny, block))
+    bar = _progress(total=len(strips) * n, desc="ingest", enabled=progress)
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="ingest") as pool:
+        for r0 in strips:
+            r1 = min(r0 + block, ny)
+            u_strip = np.full((n, r1 - r0, nx), np.nan, np.float32)
+            c_strip = np.full((n, r1 - r0, nx), np.nan, np.float32)
+
+            def read_pair(k: int, r0: int = r0, r1: int = r1, u_strip: np.ndarray = u_strip,
+                          c_strip: np.ndarray = c_strip) -> None:
+                u, c = reader.strip(k, r0, r1)
+                u_strip[k - start] = u
+                if c is not None:
+                    c_strip[k - start] = c
+
+            if old_k.size:  # unchanged pairs come from the previous stack
+                assert old_g is not None
+                u_strip[old_k - start] = old_g["unw"].oindex[old_j, r0:r1, :]
+                c_strip[old_k - start] = old_g["coh"].oindex[old_j, r0:r1, :]
+                bar.update(old_k.size)
+            for _ in pool.map(read_pair, read_k):
+                bar.update(1)
+            unw[start:stop, r0:r1, :] = u_strip
+            coh[start:stop, r0:r1, :] = c_strip
+    bar.close()
+
+
+def _write_index(g: zarr.Group, inputs: InputSet, grid: Grid | None) -> None:
+    """(Re)write the small coordinate arrays: date1, date2, epoch, bperp (and lat, lon with ``grid``)."""
+    d1 = np.array([p.date1 for p in inputs.pairs], dtype=np.int64)
+    d2 = np.array([p.date2 for p in inputs.pairs], dtype=np.int64)
+    epochs = np.asarray(inputs.epochs, dtype=np.int64)
+    bperp = np.array([inputs.bperp.get(int(e), np.nan) for e in epochs], dtype=np.float64)
+    if np.isfinite(bperp[0]):
+        bperp = bperp - bperp[0]
+    items = [("date1", d1, "pair"), ("date2", d2, "pair"), ("epoch", epochs, "epoch"), ("bperp", bperp, "epoch")]
+    if grid is not None:
+        items += [("lat", grid.lat(), "y"), ("lon", grid.lon(), "x")]
+    for name, values, dim in items:
+        a = g.create_array(name, shape=values.shape, dtype=values.dtype, dimension_names=[dim], overwrite=True)
+        a[:] = values
+
+
 def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_looks: float = 0.5,
                  block: int = 256, progress: bool = True, plan: PrepPlan | None = None) -> Stack:
     """Ingest an :class:`InputSet` into ``out_dir/stack.zarr`` (Step 0-2), multilooking by ``nlook``.
@@ -146,9 +245,17 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
     (Step 0-5), blanks masked pixels (0-4) before multilooking, and subtracts the GACOS delay
     phase (0-3) from every pair it covers; the input files are not rewritten.
 
+    Pairs are stored in acquisition order, sorted by ``(date2, date1)``, so the pairs of a new
+    acquisition come last. When the existing store holds every other pair unchanged (same files,
+    grid and options, no clip / mask / GACOS), the new pairs are **appended in place**: only their
+    files are read and only their chunks written (:func:`_appendable`). Otherwise the store is
+    written to ``stack.zarr.partial`` and renamed; unchanged pairs are then copied from the old
+    store instead of being read again.
+
     The input is read in strips of ``block`` output rows (``block * nlook`` input rows) with every
     pair, so memory is bounded by ``n_pair * block * nlook * width * 4`` bytes per array.
     """
+    inputs = dataclasses.replace(inputs, pairs=sorted(inputs.pairs, key=lambda p: (p.date2, p.date1)))
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / STACK_NAME
     tmp = out_dir / (STACK_NAME + ".partial")
@@ -163,7 +270,30 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
         raise InputError(inputs.root, f"grid {grid_in.width}x{grid_in.height} is smaller than --nlook {nlook}")
     npair = len(inputs.pairs)
     ny, nx = grid.shape
-    chunk = (npair, min(block, ny), min(block, nx))
+    sigs = {pf.name: _pair_signature(pf) for pf in inputs.pairs}
+    ingest_key = {"grid": grid.to_dict(), "nlook": int(nlook), "min_valid_looks": float(min_valid_looks),
+                  "geometry": _geometry_signature(inputs)}
+    common = {"grid": grid.to_dict(), "wavelength": float(inputs.wavelength), "nlook": int(nlook),
+              "source": {"path": str(inputs.root), "layout": inputs.layout}, "ingest_key": ingest_key,
+              "pair_signatures": sigs, "metadata": {str(k): str(v) for k, v in inputs.metadata.items()}}
+
+    n_old = None if plan.active else _appendable(final, ingest_key, sigs, inputs)
+    if n_old is not None:
+        log.info("ingest: %d new pairs appended to the stack store (%d unchanged pairs left in place)",
+                 npair - n_old, n_old)
+        g = zarr.open_group(str(final), mode="r+", zarr_format=3)
+        g.attrs["updating"] = True  # an interrupted append leaves this set: the next ingest starts afresh
+        for name in ("unw", "coh"):
+            g[name].resize((npair, ny, nx))
+        reader = _PairReader(inputs, ri0, ci0, nx, nlook, min_valid_looks, plan, None)
+        _write_pairs(g["unw"], g["coh"], reader, n_old, npair, block, progress)
+        _write_index(g, inputs, None)
+        g.attrs.update(common, reused_pairs=n_old, appended_from=n_old, updating=False,
+                       provenance=_provenance(inputs, g.attrs.get("provenance", {}).get("created")))
+        log.info("stack store %s: %d pairs, %d epochs, %dx%d px", final, npair, len(inputs.epochs), nx, ny)
+        return open_stack(out_dir)
+
+    chunk = (PAIR_CHUNK, min(block, ny), min(block, nx))
     g = zarr.open_group(str(tmp), mode="w", zarr_format=3)
     unw = g.create_array("unw", shape=(npair, ny, nx), chunks=chunk, dtype="f4", fill_value=np.nan,
                          dimension_names=["pair", "y", "x"])
@@ -171,16 +301,9 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
                          dimension_names=["pair", "y", "x"])
     unw.attrs.update(units="radians", long_name="unwrapped interferometric phase")
     coh.attrs.update(units="1", long_name="interferometric coherence")
+    _write_index(g, inputs, grid)
     d1 = np.array([p.date1 for p in inputs.pairs], dtype=np.int64)
     d2 = np.array([p.date2 for p in inputs.pairs], dtype=np.int64)
-    epochs = np.asarray(inputs.epochs, dtype=np.int64)
-    bperp = np.array([inputs.bperp.get(int(e), np.nan) for e in epochs], dtype=np.float64)
-    if np.isfinite(bperp[0]):
-        bperp = bperp - bperp[0]
-    for name, values, dim in (("date1", d1, "pair"), ("date2", d2, "pair"), ("epoch", epochs, "epoch"),
-                              ("bperp", bperp, "epoch"), ("lat", grid.lat(), "y"), ("lon", grid.lon(), "x")):
-        a = g.create_array(name, shape=values.shape, dtype=values.dtype, dimension_names=[dim])
-        a[:] = values
 
     los_u: np.ndarray | None = None
     for name in ("los_e", "los_n", "los_u", "hgt"):
@@ -205,76 +328,74 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
                 los_u = v
     gacos = GacosCorrector(plan, grid, inputs.wavelength, los_u, d1, d2) if plan.gacos_files else None
 
-    sigs = {pf.name: _pair_signature(pf) for pf in inputs.pairs}
-    ingest_key = {"grid": grid.to_dict(), "nlook": int(nlook), "min_valid_looks": float(min_valid_looks)}
     old_g, reuse = (None, {}) if plan.active else _reusable(final, ingest_key, sigs, inputs)
-    new_k = [k for k in range(npair) if k not in reuse]
     if reuse:
         log.info("ingest: %d pairs unchanged since the last run are copied from the stack store; %d read",
-                 len(reuse), len(new_k))
-    old_k = np.array(sorted(reuse), np.intp)
-    old_j = np.array([reuse[k] for k in old_k], np.intp)
-
-    strips = list(range(0, ny, block))
-    bar = _progress(total=len(strips) * npair, desc="ingest", enabled=progress)
-    pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="ingest")
-    for r0 in strips:
-        r1 = min(r0 + block, ny)
-        win = (slice(ri0 + r0 * nlook, ri0 + r1 * nlook), slice(ci0, ci0 + nx * nlook))
-        blank = None if plan.mask is None else plan.mask[r0 * nlook: r1 * nlook, : nx * nlook]
-        u_strip = np.full((npair, r1 - r0, nx), np.nan, np.float32)
-        c_strip = np.full((npair, r1 - r0, nx), np.nan, np.float32)
-
-        def read_pair(k: int, win: tuple[slice, slice] = win, blank: np.ndarray | None = blank,
-                      u_strip: np.ndarray = u_strip, c_strip: np.ndarray = c_strip) -> int:
-            p = inputs.pairs[k]
-            u = _read_prepared(p.unw, win, p.unw_spec, blank)
-            u_strip[k] = multilook(u, nlook, min_valid=min_valid_looks) if nlook > 1 else u
-            if p.cc is not None:
-                c = _read_prepared(p.cc, win, p.cc_spec, blank, coherence=True)
-                c_strip[k] = multilook(c, nlook, min_valid=min_valid_looks) if nlook > 1 else c
-            return k
-
-        if old_k.size:  # incremental update: unchanged pairs come from the previous stack
-            u_strip[old_k] = old_g["unw"].oindex[old_j, r0:r1, :]
-            c_strip[old_k] = old_g["coh"].oindex[old_j, r0:r1, :]
-            bar.update(old_k.size)
-        # GDAL decompresses with the GIL released: a few reader threads keep every core busy
-        for k in pool.map(read_pair, new_k):
-            if gacos is not None:
-                u_strip[k] = gacos.apply(k, slice(r0, r1), u_strip[k])
-            bar.update(1)
-        unw[:, r0:r1, :] = u_strip
-        coh[:, r0:r1, :] = c_strip
-    pool.shutdown()
-    bar.close()
+                 len(reuse), npair - len(reuse))
+    reader = _PairReader(inputs, ri0, ci0, nx, nlook, min_valid_looks, plan, gacos)
+    _write_pairs(unw, coh, reader, 0, npair, block, progress, (old_g, reuse) if old_g is not None else None)
 
     a_units = {"los_e": "1", "los_n": "1", "los_u": "1", "hgt": "m"}
     for name, u in a_units.items():
         g[name].attrs["units"] = u
 
-    g.attrs.update(
-        kansho_store_version=STORE_VERSION,
-        grid=grid.to_dict(),
-        wavelength=float(inputs.wavelength),
-        nlook=int(nlook),
-        source={"path": str(inputs.root), "layout": inputs.layout},
-        ingest_key=ingest_key,
-        pair_signatures=sigs,
-        reused_pairs=len(reuse),
-        prep=_prep_attrs(plan, gacos, inputs),
-        metadata={str(k): str(v) for k, v in inputs.metadata.items()},
-        provenance={
-            "kansho_version": __version__,
-            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "input_fingerprint": input_fingerprint(inputs),
-        },
-    )
+    g.attrs.update(common, kansho_store_version=STORE_VERSION, store_id=uuid.uuid4().hex, reused_pairs=len(reuse),
+                   appended_from=0, prep=_prep_attrs(plan, gacos, inputs), provenance=_provenance(inputs, None))
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
-    log.info("stack store %s: %d pairs, %d epochs, %dx%d px", final, npair, epochs.size, nx, ny)
+    log.info("stack store %s: %d pairs, %d epochs, %dx%d px", final, npair, len(inputs.epochs), nx, ny)
     return open_stack(out_dir)
+
+
+def _provenance(inputs: InputSet, created: str | None) -> dict[str, str]:
+    now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    out = {"kansho_version": __version__, "created": created or now, "input_fingerprint": input_fingerprint(inputs)}
+    if created:
+        out["updated"] = now
+    return out
+
+
+def _geometry_signature(inputs: InputSet) -> str:
+    """Signatures of the geometry files (E, N, U, hgt) and the fixed LOS: equal means equal geometry arrays."""
+    parts = [f"{k}={_file_signature(v) if v is not None else ''}" for k, v in sorted(inputs.geometry.items())]
+    parts += [f"{k}={v!r}" for k, v in sorted(inputs.los.items())]
+    return ";".join(parts)
+
+
+def _appendable(final: Path, ingest_key: dict[str, Any], sigs: dict[str, str], inputs: InputSet) -> int | None:
+    """Number of leading pairs of ``inputs`` the existing store already holds, when the rest can be appended.
+
+    True when the store is whole (no interrupted update), was written with the same grid, options
+    and geometry files and without clip / mask / GACOS, holds exactly the first ``n`` pairs of
+    ``inputs`` in the same order with unchanged files, is chunked :data:`PAIR_CHUNK` pairs deep,
+    and ``inputs`` has more pairs. ``None`` otherwise.
+    """
+    g, old_names = _open_old(final, ingest_key)
+    if g is None or g["unw"].chunks[0] != PAIR_CHUNK or not g.attrs.get("store_id"):
+        return None
+    n = len(old_names)
+    names = [p.name for p in inputs.pairs]
+    old_sigs = g.attrs.get("pair_signatures") or {}
+    if not 0 < n < len(names) or names[:n] != old_names or any(old_sigs.get(k) != sigs[k] for k in old_names):
+        return None
+    return n
+
+
+def _open_old(final: Path, ingest_key: dict[str, Any]) -> tuple[zarr.Group | None, list[str]]:
+    """The existing store and its pair names when it is whole and matches ``ingest_key`` without prep."""
+    if not final.is_dir():
+        return None, []
+    try:
+        g = zarr.open_group(str(final), mode="r", zarr_format=3)
+        attrs = dict(g.attrs)
+        if (attrs.get("updating") or attrs.get("ingest_key") != json.loads(json.dumps(ingest_key))
+                or attrs.get("prep") or attrs.get("kansho_store_version") != STORE_VERSION):
+            return None, []
+        names = [f"{a}_{b}" for a, b in zip(np.asarray(g["date1"][:]), np.asarray(g["date2"][:]), strict=True)]
+    except Exception:  # noqa: BLE001 - an unreadable old store is simply not reused
+        return None, []
+    return g, names
 
 
 def _pair_signature(pf: Any) -> str:
@@ -286,22 +407,14 @@ def _reusable(final: Path, ingest_key: dict[str, Any], sigs: dict[str, str], inp
               ) -> tuple[zarr.Group | None, dict[int, int]]:
     """Pairs of ``inputs`` whose data the existing stack store already holds: ``{new index: old index}``.
 
-    A pair is reused when the previous store was written with the same grid and multilook options,
-    without clip / mask / GACOS, and the pair's files have the same names, sizes and modification
-    times. New acquisitions (new pairs) are then the only files read -- an incremental update whose
-    store is identical to a full ingest.
+    A pair is reused when the previous store was written with the same grid, multilook options and
+    geometry files, without clip / mask / GACOS, and the pair's files have the same names, sizes
+    and modification times. New acquisitions (new pairs) are then the only files read.
     """
-    if not final.is_dir():
+    g, names = _open_old(final, ingest_key)
+    if g is None:
         return None, {}
-    try:
-        g = zarr.open_group(str(final), mode="r", zarr_format=3)
-        attrs = dict(g.attrs)
-        if attrs.get("ingest_key") != json.loads(json.dumps(ingest_key)) or attrs.get("prep"):
-            return None, {}
-        old_sigs = attrs.get("pair_signatures") or {}
-        names = [f"{a}_{b}" for a, b in zip(np.asarray(g["date1"][:]), np.asarray(g["date2"][:]), strict=True)]
-    except Exception:  # noqa: BLE001 - an unreadable old store is simply not reused
-        return None, {}
+    old_sigs = g.attrs.get("pair_signatures") or {}
     pos = {n: j for j, n in enumerate(names)}
     reuse = {k: pos[pf.name] for k, pf in enumerate(inputs.pairs)
              if pf.name in pos and old_sigs.get(pf.name) == sigs[pf.name]}
@@ -335,6 +448,8 @@ def open_stack(path: Path) -> Stack:
     attrs = dict(g.attrs)
     if attrs.get("kansho_store_version") != STORE_VERSION:
         raise InputError(p, f"unsupported stack store version {attrs.get('kansho_store_version')!r}")
+    if attrs.get("updating"):
+        raise InputError(p, "an update of this stack store was interrupted: run ingest again (kansho ts INPUT -o OUT)")
     return Stack(
         path=p,
         group=g,
