@@ -14,7 +14,8 @@ from kansho.config import RunConfig
 from kansho.pipeline import run_timeseries
 from kansho.synth import SimConfig, simulate_frame
 
-ARRAYS = ("cum", "vel", "vstd", "mask", "cum_filt", "resid_rms", "n_loop_err")
+ARRAYS = ("cum", "vel", "vstd", "mask", "cum_filt", "resid_rms", "n_loop_err", "n_ifg_noloop", "loop_rms", "stack_rate",
+          "n_valid_final", "qc_n_valid", "qc_coh_avg")
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +50,16 @@ def test_new_epoch_ingests_only_its_pairs_and_matches_a_full_run(frame: Path, tm
     ing = ctx.result("ingest")
     assert ing["n_pair"] == n_before + len(new)
     assert ing["reused"] == n_before  # only the new pairs were read from their files
+    assert ing["appended_from"] == n_before  # ... and appended to the stack store in place
+    assert ctx.result("qc")["incremental"]  # only the new pairs measured
+    lres = ctx.result("loops")
+    assert lres["loops_reused"] > 0 and lres["pixels_updated"]  # only the new loops measured
     # equal to processing the complete folder from scratch
     full = tmp_path / "full"
-    run_timeseries(live, full, RunConfig(), progress=False)
+    ctx_full = run_timeseries(live, full, RunConfig(), progress=False)
+    for step, keys in (("qc", ("coverage", "mean_coh", "keep")), ("loops", ("loop_rms", "bad", "pairs", "ref"))):
+        for k in keys:
+            assert ctx.result(step)[k] == ctx_full.result(step)[k], (step, k)
     a, b = _arrays(out), _arrays(full)
     for k in ARRAYS:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)

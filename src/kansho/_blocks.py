@@ -68,16 +68,41 @@ def coh_weights(coh: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------- 1-1 qc
 
 
-def qc_block(task: Task) -> tuple[np.ndarray, np.ndarray, int]:
-    """Per-pair valid counts and coherence sums of a block; writes ``qc_n_valid`` and ``qc_coh_avg``."""
+def qc_block(task: Task) -> tuple[np.ndarray, np.ndarray, int, bool]:
+    """Per-pair valid counts and coherence sums of a block, and the per-pixel accumulators.
+
+    Reads pairs ``params["start"]:`` (0: all). With ``params["base"]`` (a prefix of work-array
+    names) the per-pixel accumulators continue from those arrays, which cover the pairs before
+    ``start`` (an update), and the footprint is theirs; the block then also reports whether the
+    new pairs enlarge the footprint (the per-pair sums of the earlier pairs would change).
+    Writes ``<dest>qc_n_valid``, ``<dest>qc_coh_n``, ``<dest>qc_coh_sum`` and ``<dest>qc_coh_avg``.
+    Returns (n_valid, coh_sum) of the pairs read, the footprint count, and whether it grew.
+    """
     st, w = _stack(task), _work(task)
-    u = st.read("unw", task.rows, task.cols)
-    c = st.read("coh", task.rows, task.cols)
+    p = task.params
+    start, base, dest = int(p.get("start", 0)), p.get("base"), str(p.get("dest", ""))
+    sel = np.arange(start, st.n_pair) if start else None
+    u = st.read("unw", task.rows, task.cols, sel)
+    c = st.read("coh", task.rows, task.cols, sel)
     npair = u.shape[0]
-    nv, cs, nt = qc.pair_sums(u.reshape(npair, -1), c.reshape(npair, -1))
-    w["qc_n_valid"][task.rows, task.cols] = np.isfinite(u).sum(axis=0)
-    w["qc_coh_avg"][task.rows, task.cols] = nanmean0(c)
-    return np.asarray(nv, np.int64), np.asarray(cs, np.float64), int(nt)
+    u, c = u.reshape(npair, -1), c.reshape(npair, -1)
+    prior = None
+    grew = False
+    footprint = None
+    if base is not None:
+        prior = tuple(np.asarray(w[base + n][task.rows, task.cols]).ravel() for n in
+                      ("qc_n_valid", "qc_coh_n", "qc_coh_sum"))
+        footprint = prior[0] > 0
+        grew = bool((np.isfinite(u) & ~footprint).any())
+    nv, cs, nt = qc.pair_sums(u, c, footprint)
+    n_valid, coh_n, coh_sum = qc.pixel_sums(u, c, prior)
+    shp = task.shape
+    w[dest + "qc_n_valid"][task.rows, task.cols] = n_valid.reshape(shp)
+    w[dest + "qc_coh_n"][task.rows, task.cols] = coh_n.reshape(shp)
+    w[dest + "qc_coh_sum"][task.rows, task.cols] = coh_sum.reshape(shp)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w[dest + "qc_coh_avg"][task.rows, task.cols] = np.where(coh_n > 0, coh_sum / coh_n, np.nan).reshape(shp)
+    return np.asarray(nv, np.int64), np.asarray(cs, np.float64), int(nt), grew
 
 
 # -------------------------------------------------------------------------------- 1-2 loops
@@ -92,8 +117,23 @@ def loop_sums_block(task: Task) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(s, np.float64), np.asarray(c, np.float64)
 
 
+PIXEL_LOOP_ARRAYS = ("n_loop_err", "n_ifg_noloop", "loop_rms", "stack_rate", "n_valid_final", "loop_ss", "loop_cnt",
+                     "rate_num", "rate_den")
+
+
 def pixel_loop_block(task: Task) -> np.ndarray:
     """Per-pixel loop statistics and stacking rate of a block (written to the work store).
+
+    ``params["idx"]`` are the run's pairs (store indices; ``pairs`` their epoch indices,
+    ``offsets`` their preliminary reference offsets); the statistics cover those of them in
+    ``sub`` (default all), and ``L`` holds the loops over those. Without ``params["base"]`` that
+    is every pair and loop of the run. With it (an update; a prefix of work-array names) the
+    accumulators continue from those arrays, which hold the last run's pairs and loops:
+    ``new_loop`` marks the rows of ``L`` to add, and over ``sub``, ``new_pair`` the pairs to add
+    and ``touched`` the earlier pairs that are members of a new loop -- the only earlier pairs
+    whose "in no loop" status can change; ``sub`` then holds those pairs, their partners in
+    earlier loops and the new pairs, and only they are read unless the check needs every pair.
+    Arrays are written with the prefix ``params["dest"]``.
 
     With ``params["check"]`` a preliminary inversion of the block's pixels whose global flat index
     is a multiple of ``params["every"]`` also counts, per pair, pixels whose residual exceeds half a
@@ -104,25 +144,57 @@ def pixel_loop_block(task: Task) -> np.ndarray:
     st, w = _stack(task), _work(task)
     idx = np.asarray(p["idx"], np.intp)
     pairs_f = np.asarray(p["pairs"], np.intp)
+    offsets = np.asarray(p["offsets"], np.float64)
+    sub = np.asarray(p.get("sub", np.ones(idx.size, bool)), bool)
     L2 = np.asarray(p["L"])
     t = np.asarray(p["t"], np.float64)
     conv = float(p["conv"])
-    u = st.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1) - np.asarray(p["offsets"])[:, None]
+    base, dest = p.get("base"), str(p.get("dest", ""))
+    u_all = None
+    if p["check"] or sub.all():
+        u_all = st.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1) - offsets[:, None]
+        u = u_all if sub.all() else u_all[sub]
+    else:  # an update without the check reads only the pairs it needs
+        u = st.read("unw", task.rows, task.cols, idx[sub]).reshape(sub.sum(), -1) - offsets[sub, None]
+    pairs_s = pairs_f[sub]
     valid = np.isfinite(u)
     shp = task.shape
-    if L2.shape[0]:
-        lp = loops.loop_phase(u, L2)
-        ne, nn, lr = loops.pixel_loop_stats(lp, L2, valid, err_threshold=float(p["pixel_loop_threshold"]))
+    npix = valid.shape[1]
+    new_loop = np.asarray(p.get("new_loop", np.ones(L2.shape[0], bool)), bool)
+    new_pair = np.asarray(p.get("new_pair", np.ones(u.shape[0], bool)), bool)
+    prior: dict[str, np.ndarray] = {}
+    if base is not None:
+        prior = {n: np.asarray(w[base + n][task.rows, task.cols]).ravel() for n in
+                 ("n_loop_err", "n_ifg_noloop", "loop_cnt", "loop_ss", "n_valid_final", "rate_num", "rate_den")}
+    lp = loops.loop_phase(u, L2) if L2.shape[0] else np.zeros((0, npix))
+    L2 = L2 if L2.shape[0] else np.zeros((0, u.shape[0]), np.int8)
+    n_err, cnt, ss, loop_valid = loops.pixel_loop_sums(
+        lp, L2, valid, err_threshold=float(p["pixel_loop_threshold"]), rows=new_loop,
+        base=(prior["n_loop_err"], prior["loop_cnt"], prior["loop_ss"]) if prior else None)
+    in_all = loops.pairs_in_valid_loop(L2, loop_valid)
+    if prior:  # earlier pairs that a new loop now covers leave the "in no loop" count
+        touched = np.asarray(p["touched"], bool)
+        old = ~new_loop
+        in_old = loops.pairs_in_valid_loop(L2[old], loop_valid[old])
+        left = (valid & ~in_old & in_all)[touched].sum(axis=0)
+        n_noloop = prior["n_ifg_noloop"] - left + (valid & ~in_all)[new_pair].sum(axis=0)
     else:
-        ne, nn, lr = np.zeros(valid.shape[1]), valid.sum(0), np.full(valid.shape[1], np.nan)
-    w["n_loop_err"][task.rows, task.cols] = np.asarray(ne, np.float32).reshape(shp)
-    w["n_ifg_noloop"][task.rows, task.cols] = np.asarray(nn, np.float32).reshape(shp)
-    w["loop_rms"][task.rows, task.cols] = np.asarray(lr, np.float32).reshape(shp)
-    w["n_valid_final"][task.rows, task.cols] = valid.sum(0).reshape(shp)
-    dt = (t[pairs_f[:, 1]] - t[pairs_f[:, 0]])[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):  # stacking rate (mm/yr), for the reference
-        rate = np.where(valid, u, 0.0).sum(0) * conv / np.where(valid, dt, 0.0).sum(0)
-    w["stack_rate"][task.rows, task.cols] = rate.reshape(shp).astype(np.float32)
+        n_noloop = (valid & ~in_all).sum(axis=0)
+    dt = t[pairs_s[:, 1]] - t[pairs_s[:, 0]]
+    num = np.array(prior["rate_num"], np.float64) if prior else np.zeros(npix)
+    den = np.array(prior["rate_den"], np.float64) if prior else np.zeros(npix)
+    nvf = np.array(prior["n_valid_final"], np.int32) if prior else np.zeros(npix, np.int32)
+    for k in np.flatnonzero(new_pair):  # pair after pair: the same sums as one pass over all pairs
+        num += np.where(valid[k], u[k], 0.0)
+        den += np.where(valid[k], dt[k], 0.0)
+        nvf += valid[k]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = {"n_loop_err": n_err, "n_ifg_noloop": n_noloop, "loop_cnt": cnt, "loop_ss": ss,
+               "loop_rms": np.where(cnt > 0, np.sqrt(ss / np.maximum(cnt, 1)), np.nan),
+               "stack_rate": num * conv / den,  # mm/yr, for the reference
+               "n_valid_final": nvf, "rate_num": num, "rate_den": den}
+    for name, v in out.items():
+        w[dest + name][task.rows, task.cols] = np.asarray(v).reshape(shp)
     big = np.zeros((2, idx.size), np.int64)
     if p["check"]:
         nx = int(p["nx"])
@@ -130,7 +202,8 @@ def pixel_loop_block(task: Task) -> np.ndarray:
                              indexing="ij")
         every = int(p.get("every", 5))
         pick = ((rr * nx + cc) % every == 0).ravel()  # the same pixels whatever the block size
-        ifg = u[:, pick] * conv
+        assert u_all is not None
+        ifg = u_all[:, pick] * conv
         if ifg.shape[1]:
             res = invert_nsbas(ifg, pairs_f, t, gamma=float(p["gamma"]), min_pairs=1)
             cum = np.asarray(res.cum, np.float64)

@@ -34,7 +34,9 @@ __all__ = [
     "loop_phase",
     "loop_rms",
     "loop_sums",
+    "pairs_in_valid_loop",
     "pixel_loop_stats",
+    "pixel_loop_sums",
     "reference_offsets",
 ]
 
@@ -303,6 +305,41 @@ def pixel_loop_stats(
     loop_rms_pix:
         (npix,) float64, RMS loop phase over the pixel's valid loops (rad); NaN if none.
     """
+    n_loop_err, cnt, ss, loop_valid = pixel_loop_sums(loop_ph, L, valid, err_threshold)
+    in_loop = pairs_in_valid_loop(L, loop_valid)
+    n_ifg_noloop = (np.asarray(valid, bool) & ~in_loop).sum(axis=0, dtype=np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rms = np.where(cnt > 0, np.sqrt(ss / np.maximum(cnt, 1)), np.nan)
+    return n_loop_err.astype(np.int64), n_ifg_noloop, rms
+
+
+def pixel_loop_sums(
+    loop_ph: npt.ArrayLike,
+    L: npt.ArrayLike,
+    valid: npt.ArrayLike,
+    err_threshold: float = np.pi,
+    base: tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike] | None = None,
+    rows: npt.ArrayLike | None = None,
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Per-pixel accumulators of :func:`pixel_loop_stats` over loops, and which loops are valid where.
+
+    Parameters as :func:`pixel_loop_stats`; ``base`` continues the accumulators of earlier loops
+    (an update that adds loops), default zeros; ``rows`` ((nloop,) bool) limits the loops added
+    to the accumulators (``loop_valid`` still covers every loop).
+
+    Returns
+    -------
+    n_loop_err:
+        (npix,) int32, loops with ``|loop phase| > err_threshold``.
+    count:
+        (npix,) int32, valid loops (every member valid and the loop phase finite).
+    sum_sq:
+        (npix,) float64, sum of the squared loop phase over the valid loops (rad²). The loops are
+        added one after another in row order, so continuing from ``base`` gives bit for bit
+        what one pass over all the loops gives.
+    loop_valid:
+        (nloop, npix) bool.
+    """
     ph = np.asarray(loop_ph)
     member = _members(L)
     valid = np.asarray(valid, dtype=bool)
@@ -311,18 +348,26 @@ def pixel_loop_stats(
         raise ValueError(
             f"shapes disagree: loop_ph {ph.shape}, L {member.shape}, valid {valid.shape}"
         )
-    mem_sp = _sparse(member, np.float32)
-    loop_valid = (mem_sp @ valid.astype(np.float32)) >= member.sum(axis=1)[:, None]
+    npix = ph.shape[1]
+    loop_valid = (_sparse(member, np.float32) @ valid.astype(np.float32)) >= member.sum(axis=1)[:, None]
     loop_valid &= np.isfinite(ph)
-    ph0 = np.where(loop_valid, ph, 0)
-    n_loop_err = (np.abs(ph0) > err_threshold).sum(axis=0, dtype=np.int64)
-    in_loop = (mem_sp.T @ loop_valid.astype(np.float32)) > 0
-    n_ifg_noloop = (valid & ~in_loop).sum(axis=0, dtype=np.int64)
-    cnt = loop_valid.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ss = np.square(ph0).sum(axis=0, dtype=np.float64)
-        rms = np.where(cnt > 0, np.sqrt(ss / np.maximum(cnt, 1)), np.nan)
-    return n_loop_err, n_ifg_noloop, rms
+    ph0 = np.where(loop_valid, ph, 0.0).astype(np.float64, copy=False)
+    if base is None:
+        n_err, cnt, ss = np.zeros(npix, np.int32), np.zeros(npix, np.int32), np.zeros(npix)
+    else:
+        n_err, cnt, ss = (np.array(b, dt) for b, dt in zip(base, (np.int32, np.int32, np.float64), strict=True))
+    for r in range(nloop) if rows is None else np.flatnonzero(np.asarray(rows, bool)):
+        # a loop over loops (vectorised over pixels) fixes the summation order
+        n_err += np.abs(ph0[r]) > err_threshold
+        cnt += loop_valid[r]
+        ss += np.square(ph0[r])
+    return n_err, cnt, ss, loop_valid
+
+
+def pairs_in_valid_loop(L: npt.ArrayLike, loop_valid: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """(npair, npix) bool: the pair belongs, at the pixel, to a loop of ``L`` valid there."""
+    lv = np.asarray(loop_valid, dtype=np.float32)
+    return np.asarray(_sparse(_members(L), np.float32).T @ lv) > 0
 
 
 def choose_reference(

@@ -81,6 +81,8 @@ class Context:
     #: folder of the current step's finished-task records (block-level resume); None outside a step
     resume_dir: Path | None = None
     resuming: bool = False
+    #: each step's record from the run before (kept while the step runs again: an update reuses parts of it)
+    previous: dict[str, Any] = field(default_factory=dict)
     _stack: Stack | None = None
     _work: zarr.Group | None = None
 
@@ -201,19 +203,31 @@ def step_ingest(ctx: Context) -> dict[str, Any]:
             "appended_from": int(st.attrs.get("appended_from", 0)), "store_id": str(st.attrs.get("store_id", ""))}
 
 
+_QC_ARRAYS = ("qc_n_valid", "qc_coh_n", "qc_coh_sum", "qc_coh_avg")
+
+
 def step_qc(ctx: Context) -> dict[str, Any]:
-    """Step 1-1: per-pair coverage and mean coherence; drop poor pairs and orphaned epochs."""
+    """Step 1-1: per-pair coverage and mean coherence; drop poor pairs and orphaned epochs.
+
+    After an update that appended pairs to the stack store, only the new pairs are read: the
+    per-pair sums of the others and the per-pixel accumulators come from the last run
+    (:func:`_previous`), unless the new pairs enlarge the frame's footprint.
+    """
     st = ctx.stack
     npair = st.n_pair
-    n_valid = np.zeros(npair, np.int64)
-    coh_sum = np.zeros(npair, np.float64)
-    n_foot = 0
-    ctx.new_array("qc_n_valid", st.shape, "i4", 0)
-    ctx.new_array("qc_coh_avg", st.shape)
-    for nv, cs, nt in ctx.map_blocks(_blocks.qc_block, "1-1 qc"):
-        n_valid += nv
-        coh_sum += cs
-        n_foot += nt
+    prev = _previous(ctx, "qc", _QC_ARRAYS)
+    sums = _qc_update(ctx, prev) if prev is not None else None
+    if sums is None:
+        for name, dt, fill in zip(_QC_ARRAYS, ("i4", "i4", "f8", "f4"), (0, 0, 0.0, np.nan), strict=True):
+            ctx.new_array(name, st.shape, dt, fill)
+        n_valid, coh_sum, n_foot = np.zeros(npair, np.int64), np.zeros(npair, np.float64), 0
+        for nv, cs, nt, _ in ctx.map_blocks(_blocks.qc_block, "1-1 qc"):
+            n_valid += nv
+            coh_sum += cs
+            n_foot += nt
+        _mark_arrays(ctx, _QC_ARRAYS, npair)
+    else:
+        n_valid, coh_sum, n_foot = sums
     if n_foot == 0:
         raise InputError(st.path, "no valid pixel in any interferogram")
     coverage, mean_coh = qc.pair_ratios(n_valid, coh_sum, n_foot)
@@ -229,7 +243,28 @@ def step_qc(ctx: Context) -> dict[str, Any]:
         raise NetworkError(f"{st.path}: step 1-1 dropped every interferogram (coverage/coherence thresholds)")
     log.info("1-1: kept %d of %d pairs (%d dropped)", keep.sum(), npair, (~keep).sum())
     return {"coverage": coverage.tolist(), "mean_coh": mean_coh.tolist(), "keep": keep.tolist(),
-            "reason": list(res.reason), "n_footprint": int(n_foot)}
+            "reason": list(res.reason), "n_footprint": int(n_foot), "n_valid": n_valid.tolist(),
+            "coh_sum": coh_sum.tolist(), **_stamp(ctx), "incremental": sums is not None}
+
+
+def _qc_update(ctx: Context, prev: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """Step 1-1 on the appended pairs only; None when they enlarge the footprint (run it in full)."""
+    st = ctx.stack
+    m = int(prev["n_pair"])
+    for name, dt, fill in zip(_QC_ARRAYS, ("i4", "i4", "f8", "f4"), (0, 0, 0.0, np.nan), strict=True):
+        ctx.new_array(_NEXT + name, st.shape, dt, fill)
+    out = ctx.map_blocks(_blocks.qc_block, "1-1 qc (new pairs)", start=m, base="", dest=_NEXT)
+    if any(g for *_, g in out):
+        log.info("1-1: the new pairs reach pixels no earlier pair did; every pair is measured again")
+        for name in _QC_ARRAYS:
+            del ctx.work[_NEXT + name]
+        return None
+    n_valid = np.concatenate([np.asarray(prev["n_valid"], np.int64), sum(o[0] for o in out)])
+    coh_sum = np.concatenate([np.asarray(prev["coh_sum"], np.float64), sum(o[1] for o in out)])
+    _mark_arrays(ctx, [_NEXT + n for n in _QC_ARRAYS], st.n_pair)
+    _swap_next(ctx, _QC_ARRAYS)
+    log.info("1-1: %d new pairs measured; the %d others as in the last run", st.n_pair - m, m)
+    return n_valid, coh_sum, int(prev["n_footprint"])
 
 
 def step_loops(ctx: Context) -> dict[str, Any]:
@@ -249,15 +284,8 @@ def step_loops(ctx: Context) -> dict[str, Any]:
     ok0 = nvalid_all >= nvalid_all.max()
     ref0 = loops.choose_reference(np.where(np.isfinite(coh_all), -coh_all, np.inf), ok0, size=lcfg.ref_size)
     off0 = _ref_offsets(st, idx_qc, ref0)
-
-    sum_sq = np.zeros(nloop)
-    count = np.zeros(nloop)
-    if nloop:
-        for s, c in ctx.map_blocks(_blocks.loop_sums_block, "1-2 loops", idx=idx_qc, offsets=off0, L=L):
-            sum_sq += s
-            count += c
-    with np.errstate(invalid="ignore", divide="ignore"):
-        loop_rms = np.sqrt(sum_sq / count)
+    members = _loop_members(L, idx_qc)
+    loop_rms, n_reused = _loop_rms(ctx, L, idx_qc, off0, members, ref0)
     bad = loops.find_bad_pairs(np.nan_to_num(loop_rms, nan=0.0), L, threshold=lcfg.loop_rms_threshold)
     bad_mask = np.asarray(bad.bad, bool)
     keep_loop = ~bad_mask
@@ -268,7 +296,7 @@ def step_loops(ctx: Context) -> dict[str, Any]:
     flagged_noloop: list[int] = []
     for attempt in range(2):
         check = attempt == 0 and lcfg.noloop_max_frac is not None
-        epochs_f, _, L2, big = _pixel_loop_pass(ctx, idx, np.array([off_of[i] for i in idx]), check)
+        epochs_f, _, L2, big, pix_upd = _pixel_loop_pass(ctx, idx, np.array([off_of[i] for i in idx]), check, ref0)
         if not check:
             break
         in_loop = np.abs(L2).sum(axis=0) > 0
@@ -301,13 +329,45 @@ def step_loops(ctx: Context) -> dict[str, Any]:
     log.info("1-2: %d bad pairs dropped; reference area rows %d:%d cols %d:%d (%s)", bad_mask.sum(), *ref, how)
     return {
         "pairs_in": idx_qc.tolist(), "loop_rms": np.nan_to_num(loop_rms, nan=-1).tolist(),
-        "loops": _loop_members(L, idx_qc), "bad": idx_qc[bad_mask].tolist(),
+        "loops": members, "ref0": list(map(int, ref0)), "loops_reused": n_reused, "pixels_updated": pix_upd, "bad": idx_qc[bad_mask].tolist(),
         "no_loop": idx_qc[np.asarray(bad.no_loop, bool)].tolist(),
         "n_loops": np.asarray(bad.n_loops).tolist(), "n_bad_loops": np.asarray(bad.n_bad_loops).tolist(),
         "bad_noloop": flagged_noloop,
         "pairs": idx.tolist(), "epochs": epochs_f.tolist(), "ref": list(map(int, ref)), "ref_how": how,
-        "ref_offsets": offsets.tolist(),
+        "ref_offsets": offsets.tolist(), "pixel_loop_threshold": lcfg.pixel_loop_threshold, **_stamp(ctx),
     }
+
+
+def _loop_rms(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64],
+              members: list[list[int]], ref0: Sequence[int]) -> tuple[npt.NDArray[np.float64], int]:
+    """RMS loop phase (rad) of every loop (row of ``L`` over the pairs ``idx``), NaN without data.
+
+    Loops the last run measured with the same preliminary reference ``ref0`` (so the same pair
+    offsets) on this stack store keep their value: after an update only the loops through a new
+    pair are measured, reading only the pairs they contain. Returns the RMS and the number of loops kept.
+    """
+    rms = np.full(L.shape[0], np.nan)
+    prev = _previous(ctx, "loops")
+    known = np.zeros(L.shape[0], bool)
+    if prev is not None and prev.get("ref0") == list(map(int, ref0)):
+        cache = {tuple(m): r for m, r in zip(prev["loops"], prev["loop_rms"], strict=True)}
+        for i, m in enumerate(members):
+            r = cache.get(tuple(m))
+            if r is not None:
+                known[i] = True
+                rms[i] = np.nan if r < 0 else r
+        log.info("1-2: %d loops as in the last run; %d through new pairs measured", known.sum(), (~known).sum())
+    todo = np.flatnonzero(~known)
+    if todo.size:
+        cols = np.flatnonzero(np.abs(L[todo]).sum(axis=0))  # the pairs of those loops only
+        sum_sq, count = np.zeros(todo.size), np.zeros(todo.size)
+        for a, c in ctx.map_blocks(_blocks.loop_sums_block, "1-2 loops", idx=idx[cols], offsets=offsets[cols],
+                                   L=L[np.ix_(todo, cols)]):
+            sum_sq += a
+            count += c
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rms[todo] = np.sqrt(sum_sq / count)
+    return rms, int(known.sum())
 
 
 def step_invert(ctx: Context) -> dict[str, Any]:
@@ -527,7 +587,7 @@ def _run_steps(ctx: Context, wanted: list[str], fingerprint: str, force: bool, e
             continue
         log.info("step %s (%s) ...", step, LICSBAS_STEP[step])
         t0 = time.perf_counter()
-        ctx.state.pop(step, None)
+        ctx.previous[step] = ctx.state.pop(step, None)
         if step != "ingest":
             ctx.block = plan_block(ctx.stack.n_pair, int(ctx.stack.epochs.size), cfg)
             if ctx.client is None and (cfg.workers or cfg.scheduler):
@@ -616,28 +676,139 @@ def _inputs(ctx: Context) -> Any:
 
 
 def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64],
-                     check: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                     check: bool, ref0: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
     """Per-pixel loop statistics for the pairs ``idx`` (written to the work store).
 
     With ``check`` (and some pair in no loop), a preliminary inversion of sampled pixels
     (:func:`_check_every`) also counts, per pair, the pixels whose residual exceeds half a cycle
     (pi rad): in a pair that belongs to no loop that is an unwrapping error loop closure cannot see.
-    Returns (epochs, pairs, loop matrix, (n_big (npair,), n_valid (npair,))).
+    After an update that kept the last run's pairs (:func:`_pixel_update`) the statistics are
+    continued over the new pairs and loops only, and (without the check) only those pairs and
+    their neighbours are read.
+    Returns (epochs, pairs, loop matrix, (n_big (npair,), n_valid (npair,)), whether it was an update).
     """
     st = ctx.stack
     epochs_f, pairs_f = _subnetwork(st, idx)
-    L2 = network.triangle_loops(pairs_f)
+    L2 = latest_last(network.triangle_loops(pairs_f), pairs_f)
     check = check and bool((np.abs(L2).sum(axis=0) == 0).any())  # only pairs in no loop need the check
-    for name in ("n_loop_err", "n_ifg_noloop", "loop_rms", "stack_rate"):
-        ctx.new_array(name, st.shape)
-    ctx.new_array("n_valid_final", st.shape, "i4", 0)
+    common = {"t": years_since_first(epochs_f), "conv": phase_to_mm(st.wavelength),
+              "pixel_loop_threshold": ctx.cfg.loops.pixel_loop_threshold}
+    check_args = {"check": check, "gamma": ctx.cfg.invert.gamma, "nx": st.shape[1], "every": _check_every(*st.shape)}
+    upd = _pixel_update(ctx, idx, epochs_f, L2, ref0)
+    names = list(_blocks.PIXEL_LOOP_ARRAYS)
+    if upd is not None:
+        sub, rows, new_loop, new_pair, touched = upd
+        names = [_NEXT + n for n in names]
+        kw: dict[str, Any] = {"sub": sub, "L": L2[np.ix_(rows, sub)], "new_loop": new_loop, "new_pair": new_pair,
+                              "touched": touched, "base": "", "dest": _NEXT}
+        desc = "1-2 pixels (new loops)"
+    else:
+        kw, desc = {"L": L2}, "1-2 pixels"
+    for name in names:
+        ctx.new_array(name, st.shape, *_PIXEL_DTYPES.get(name.removeprefix(_NEXT), ("f4", np.nan)))
     big = np.zeros((2, idx.size), np.int64)
-    for b in ctx.map_blocks(_blocks.pixel_loop_block, "1-2 pixels", idx=idx, pairs=pairs_f, L=L2,
-                            t=years_since_first(epochs_f), conv=phase_to_mm(st.wavelength), offsets=offsets,
-                            pixel_loop_threshold=ctx.cfg.loops.pixel_loop_threshold, check=check,
-                            gamma=ctx.cfg.invert.gamma, nx=st.shape[1], every=_check_every(*st.shape)):
+    for b in ctx.map_blocks(_blocks.pixel_loop_block, desc, idx=idx, pairs=pairs_f, offsets=offsets, **kw,
+                            **check_args, **common):
         big += b
-    return epochs_f, pairs_f, L2, big
+    _mark_arrays(ctx, names, st.n_pair)
+    if upd is not None:
+        _swap_next(ctx, _blocks.PIXEL_LOOP_ARRAYS)
+        log.info("1-2: per-pixel loop statistics updated from %d pairs and %d new loops%s", upd[0].sum(),
+                 upd[2].sum(), " (every pair read for the no-loop check)" if check else "")
+    return epochs_f, pairs_f, L2, big, upd is not None
+
+
+_PIXEL_DTYPES = {"n_valid_final": ("i4", 0), "loop_cnt": ("i4", 0), "loop_ss": ("f8", 0.0), "rate_num": ("f8", 0.0),
+                 "rate_den": ("f8", 0.0)}
+
+
+def latest_last(L: np.ndarray, pairs: npt.NDArray[np.intp]) -> np.ndarray:
+    """The loop matrix ``L`` (rows over ``pairs``) with its triangles ``(i, j, k)`` sorted by ``(k, j, i)``.
+
+    The loops of a new acquisition then come after every earlier loop, so per-pixel sums over
+    loops continued from the last run's sums add in the same order as one pass over all loops.
+    """
+    if L.shape[0] == 0:
+        return L
+    mem = np.abs(L) > 0
+    lo = np.where(mem, pairs[:, 0], np.iinfo(np.intp).max).min(axis=1)
+    hi = np.where(mem, pairs[:, 1], -1).max(axis=1)
+    mid = (mem * pairs.sum(axis=1)).sum(axis=1) // 2 - lo - hi
+    return L[np.lexsort((lo, mid, hi))]
+
+
+def _pixel_update(ctx: Context, idx: npt.NDArray[np.intp], epochs: npt.NDArray[np.int64], L: np.ndarray,
+                  ref0: Sequence[int]) -> tuple[np.ndarray, ...] | None:
+    """What the per-pixel loop pass must read after an update, or None to run it over every pair.
+
+    Possible when the last run's per-pixel sums hold exactly the pairs of ``idx`` it had (no
+    earlier pair changed status), with the same preliminary reference, threshold and first epoch,
+    and the new loops come after the earlier ones in ``L``. Returns, as bools: the pairs to read
+    (over ``idx``: the new pairs, the earlier pairs in a new loop, and their partners in earlier
+    loops), the loops among them (rows of ``L``), and over those: the new loops, the new pairs and
+    the earlier pairs in a new loop.
+    """
+    prev = _previous(ctx, "loops", _blocks.PIXEL_LOOP_ARRAYS)
+    if (prev is None or prev.get("ref0") != list(map(int, ref0)) or not prev.get("epochs")
+            or prev.get("pixel_loop_threshold") != ctx.cfg.loops.pixel_loop_threshold
+            or int(prev["epochs"][0]) != int(epochs[0])):
+        return None
+    old = idx < int(prev["n_pair"])
+    if idx[old].tolist() != list(prev["pairs"]):
+        return None
+    mem = np.abs(L) > 0
+    new_loop = (mem & ~old).any(axis=1)
+    if new_loop.any() and (~new_loop).any() and np.flatnonzero(~new_loop).max() > np.flatnonzero(new_loop).min():
+        return None
+    touched = mem[new_loop].any(axis=0) & old
+    partners = mem[~new_loop & mem[:, touched].any(axis=1)].any(axis=0)
+    sub = ~old | touched | partners
+    rows = ~(mem & ~sub).any(axis=1)
+    return sub, rows, new_loop[rows], ~old[sub], touched[sub]
+
+
+_NEXT = "next_"
+
+
+def _stamp(ctx: Context) -> dict[str, Any]:
+    """What a step's result records about the stack store it read (see :func:`_previous`)."""
+    ing = ctx.result("ingest")
+    return {"store_id": ing.get("store_id", ""), "n_pair": int(ing["n_pair"])}
+
+
+def _previous(ctx: Context, step: str, arrays: Sequence[str] = ()) -> dict[str, Any] | None:
+    """The last run's result of ``step`` when it can seed an update of this run, else None.
+
+    That is when it read an earlier state of this very stack store (same ``store_id``: the store
+    was only appended to since, so its first ``n_pair`` pairs are unchanged), fewer pairs than
+    there are now, and the work arrays ``arrays`` it wrote are still those of that run
+    (their ``n_pair`` attribute).
+    """
+    rec = ctx.previous.get(step)
+    sid = ctx.result("ingest").get("store_id")
+    if not rec or not sid:
+        return None
+    res = rec["result"]
+    if res.get("store_id") != sid or not 0 < int(res.get("n_pair", 0)) < ctx.stack.n_pair:
+        return None
+    for name in arrays:
+        if name not in ctx.work or ctx.work[name].attrs.get("n_pair") != res["n_pair"]:
+            return None
+    return res
+
+
+def _mark_arrays(ctx: Context, names: Sequence[str], n_pair: int) -> None:
+    """Record that the work arrays ``names`` are complete for the first ``n_pair`` pairs."""
+    for name in names:
+        ctx.work[name].attrs["n_pair"] = int(n_pair)
+
+
+def _swap_next(ctx: Context, names: Sequence[str]) -> None:
+    """Replace each work array ``name`` by ``next_<name>`` (written by an update beside the old one)."""
+    root = ctx.out / "work" / "ts.zarr"
+    for name in names:
+        shutil.rmtree(root / name, ignore_errors=True)
+        (root / (_NEXT + name)).rename(root / name)
 
 
 def _check_every(ny: int, nx: int) -> int:

@@ -32,11 +32,11 @@ from kansho.errors import NetworkError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["QCResult", "pair_ratios", "pair_sums", "select_pairs"]
+__all__ = ["QCResult", "pair_ratios", "pair_sums", "pixel_sums", "select_pairs"]
 
 
 def pair_sums(
-    unw_block: npt.ArrayLike, coh_block: npt.ArrayLike
+    unw_block: npt.ArrayLike, coh_block: npt.ArrayLike, footprint: npt.ArrayLike | None = None
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], int]:
     """Accumulate coverage and coherence statistics of every pair over one spatial block.
 
@@ -47,6 +47,9 @@ def pair_sums(
         is finite and not exactly 0 (LiCSAR writes 0 or NaN for no data).
     coh_block:
         Coherence, shape (npair, npix), 0–1 (NaN = no data).
+    footprint:
+        (npix,) bool, the footprint when it is known from more pairs than these (an update that
+        adds pairs to a frame whose footprint they do not enlarge); default: from these pairs.
 
     Returns
     -------
@@ -65,11 +68,49 @@ def pair_sums(
     if unw.ndim != 2 or coh.shape != unw.shape:
         raise ValueError(f"unw and coh must both be (npair, npix); got {unw.shape} and {coh.shape}")
     valid = np.isfinite(unw) & (unw != 0)
-    footprint = valid.any(axis=0)
+    footprint = valid.any(axis=0) if footprint is None else np.asarray(footprint, bool)
     n_valid = valid.sum(axis=1, dtype=np.int64)
     coh_fp = coh[:, footprint].astype(np.float64, copy=False)
     coh_sum = np.where(np.isfinite(coh_fp), coh_fp, 0.0).sum(axis=1)
     return n_valid, coh_sum, int(footprint.sum())
+
+
+def pixel_sums(
+    unw_block: npt.ArrayLike,
+    coh_block: npt.ArrayLike,
+    base: tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike] | None = None,
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+    """Per-pixel accumulators over pairs: valid count, coherence count and coherence sum.
+
+    Parameters
+    ----------
+    unw_block, coh_block:
+        (npair, npix) unwrapped phase (rad) and coherence (0–1), NaN = no data.
+    base:
+        The three accumulators of earlier pairs, (npix,) each, to continue from (an update that
+        appends pairs); default zeros.
+
+    Returns
+    -------
+    (n_valid, coh_n, coh_sum):
+        (npix,) int32, int32, float64. The pairs are added one after another in their order, so
+        continuing from ``base`` gives bit for bit what one pass over all the pairs gives.
+        The mean coherence is ``coh_sum / coh_n``.
+    """
+    unw = np.asarray(unw_block)
+    coh = np.asarray(coh_block)
+    npix = unw.shape[1]
+    if base is None:
+        n_valid, coh_n, coh_sum = np.zeros(npix, np.int32), np.zeros(npix, np.int32), np.zeros(npix)
+    else:
+        n_valid, coh_n, coh_sum = (np.array(b, dt) for b, dt in zip(base, (np.int32, np.int32, np.float64),
+                                                                     strict=True))
+    for k in range(unw.shape[0]):  # a loop over pairs (vectorised over pixels) fixes the summation order
+        n_valid += np.isfinite(unw[k])
+        fin = np.isfinite(coh[k])
+        coh_n += fin
+        coh_sum += np.where(fin, coh[k], 0.0)
+    return n_valid, coh_n, coh_sum
 
 
 def pair_ratios(
