@@ -126,3 +126,52 @@ def test_new_pairs_are_appended_in_place_and_an_interrupted_append_is_rebuilt(fr
     ctx = run_timeseries(live, out, RunConfig(), progress=False, steps=["ingest"], force=True)
     assert ctx.result("ingest")["appended_from"] == 0 and ctx.result("ingest")["reused"] == 0
     np.testing.assert_array_equal(np.asarray(ctx.stack.group["unw"][:]), np.asarray(full.group["unw"][:]))
+
+
+def test_a_late_pair_inside_the_network_rebuilds_the_store_and_still_matches_a_full_run(frame: Path,
+                                                                                        tmp_path: Path) -> None:
+    """A pair whose second date is not after every other's cannot be appended: the store is written
+    afresh (earlier pairs copied, not read), the steps run in full, the results equal a full run."""
+    pair_dirs = sorted(p for p in frame.iterdir() if p.is_dir())
+    late = pair_dirs[len(pair_dirs) // 2]
+    live = tmp_path / "GEOC"
+    shutil.copytree(frame, live, ignore=lambda d, names: [n for n in names if Path(d, n) == late])
+    out = tmp_path / "out"
+    n_before = run_timeseries(live, out, RunConfig(), progress=False).stack.n_pair
+    shutil.copytree(late, live / late.name)
+    ctx = run_timeseries(live, out, RunConfig(), progress=False)
+    ing = ctx.result("ingest")
+    assert ing["appended_from"] == 0 and ing["reused"] == n_before
+    assert not ctx.result("qc")["incremental"] and not ctx.result("loops")["pixels_updated"]
+    run_timeseries(live, tmp_path / "full", RunConfig(), progress=False)
+    a, b = _arrays(out), _arrays(tmp_path / "full")
+    for k in ARRAYS:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_new_pairs_that_enlarge_the_footprint_are_measured_with_every_pair_again(frame: Path,
+                                                                                  tmp_path: Path) -> None:
+    import rasterio
+
+    pair_dirs = sorted(p for p in frame.iterdir() if p.is_dir())
+    last = max(p.name.split("_")[1] for p in pair_dirs)
+    new = [p for p in pair_dirs if p.name.split("_")[1] == last]
+    live = tmp_path / "GEOC"
+    shutil.copytree(frame, live, ignore=lambda d, names: [n for n in names if Path(d, n) in new])
+    for unw in live.glob("*/*.unw.tif"):  # the first column was never unwrapped before the new pairs
+        with rasterio.open(unw, "r+") as ds:
+            arr = ds.read(1)
+            arr[:, 0] = 0.0
+            ds.write(arr, 1)
+    out = tmp_path / "out"
+    run_timeseries(live, out, RunConfig(), progress=False)
+    for p in new:
+        shutil.copytree(p, live / p.name)
+    ctx = run_timeseries(live, out, RunConfig(), progress=False)
+    assert ctx.result("ingest")["appended_from"] > 0
+    assert not ctx.result("qc")["incremental"]  # the footprint grew: every pair's coverage changes
+    ctx_full = run_timeseries(live, tmp_path / "full", RunConfig(), progress=False)
+    assert ctx.result("qc")["coverage"] == ctx_full.result("qc")["coverage"]
+    a, b = _arrays(out), _arrays(tmp_path / "full")
+    for k in ARRAYS:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)

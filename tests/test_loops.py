@@ -323,3 +323,36 @@ def test_correct_unwrapping_restores_clean_stack():
     assert not again.bad.any()
     # the input is not modified
     assert not np.allclose(unw[bad], clean[bad])
+
+
+@given(n_epoch=st.integers(4, 12), span=st.integers(2, 4), n_new=st.integers(1, 3), npix=st.integers(1, 30),
+       seed=st.integers(0, 2**31))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_pixel_loop_sums_continued_over_a_new_epochs_loops_equal_one_pass(n_epoch: int, span: int, n_new: int,
+                                                                           npix: int, seed: int) -> None:
+    """An acquisition added at the end: its loops come last in latest_last order, and continuing the
+    per-pixel sums from those of the earlier loops gives the one-pass sums bit for bit."""
+    from kansho.network import latest_last, triangle_loops
+    from kansho.loops import pixel_loop_sums
+
+    rng = np.random.default_rng(seed)
+    pairs = np.array([(i, j) for j in range(1, n_epoch) for i in range(max(0, j - span), j)])  # by date2
+    L = latest_last(triangle_loops(pairs), pairs)
+    new_pair = pairs[:, 1] >= n_epoch - n_new
+    new_loop = (np.abs(L[:, new_pair]) > 0).any(axis=1)
+    if new_loop.any() and (~new_loop).any():
+        assert np.flatnonzero(~new_loop).max() < np.flatnonzero(new_loop).min()
+    unw = rng.normal(scale=3.0, size=(pairs.shape[0], npix))
+    unw[rng.uniform(size=unw.shape) < 0.2] = np.nan
+    lp = loop_phase(unw, L)
+    valid = np.isfinite(unw)
+    whole = pixel_loop_sums(lp, L, valid, err_threshold=2.0)
+    first = pixel_loop_sums(lp, L, valid, err_threshold=2.0, rows=~new_loop)
+    cont = pixel_loop_sums(lp, L, valid, err_threshold=2.0, rows=new_loop, base=first[:3])
+    for a, b in zip(whole, cont, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # against the definitions, loop by loop
+    ok = np.array([[np.isfinite(lp[r, q]) for q in range(npix)] for r in range(L.shape[0])]).reshape(-1, npix)
+    np.testing.assert_array_equal(whole[1], ok.sum(axis=0))
+    np.testing.assert_array_equal(whole[0], (ok & (np.abs(np.nan_to_num(lp)) > 2.0)).sum(axis=0))
+    np.testing.assert_allclose(whole[2], np.nansum(np.where(ok, lp, np.nan) ** 2, axis=0), rtol=1e-12)

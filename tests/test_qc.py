@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kansho.errors import NetworkError
-from kansho.qc import pair_ratios, pair_sums, select_pairs
+from kansho.qc import pair_ratios, pair_sums, pixel_sums, select_pairs
 
 
 def test_pair_sums_hand_case():
@@ -79,3 +81,35 @@ def test_select_pairs_nothing_kept_warns(caplog):
     res = select_pairs([0.0, 0.0], [0.5, 0.5], np.array([[0, 1], [1, 2]]), 3)
     assert not res.keep.any() and not res.epoch_keep.any()
     assert "every one" in caplog.text
+
+
+@given(n_old=st.integers(0, 6), n_new=st.integers(1, 6), npix=st.integers(1, 40), seed=st.integers(0, 2**31))
+@settings(max_examples=60, deadline=None)
+def test_pixel_sums_continued_over_new_pairs_equal_one_pass_bit_for_bit(n_old: int, n_new: int, npix: int,
+                                                                        seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = n_old + n_new
+    unw = rng.normal(size=(n, npix)).astype(np.float32)
+    coh = rng.uniform(0, 1, size=(n, npix)).astype(np.float32)
+    unw[rng.uniform(size=unw.shape) < 0.3] = np.nan
+    coh[rng.uniform(size=coh.shape) < 0.3] = np.nan
+    whole = pixel_sums(unw, coh)
+    cont = pixel_sums(unw[n_old:], coh[n_old:], base=pixel_sums(unw[:n_old], coh[:n_old]))
+    for a, b in zip(whole, cont, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(whole[0], np.isfinite(unw).sum(axis=0))
+    np.testing.assert_allclose(whole[2], np.nansum(coh.astype(np.float64), axis=0), rtol=1e-12)
+
+
+def test_pair_sums_with_a_known_footprint_equal_those_over_every_pair() -> None:
+    rng = np.random.default_rng(3)
+    unw = rng.normal(size=(8, 300))
+    unw[:, :40] = np.nan  # outside the footprint
+    unw[rng.uniform(size=unw.shape) < 0.2] = np.nan
+    coh = rng.uniform(0, 1, size=unw.shape)
+    nv, cs, nt = pair_sums(unw, coh)
+    fp = np.isfinite(unw).any(axis=0)
+    nv2, cs2, nt2 = pair_sums(unw[5:], coh[5:], footprint=fp)
+    np.testing.assert_array_equal(nv2, nv[5:])
+    np.testing.assert_array_equal(cs2, cs[5:])
+    assert nt2 == nt == 260

@@ -30,6 +30,7 @@ __all__ = [
     "epoch_matrix",
     "gaps",
     "increment_matrix",
+    "latest_last",
     "max_tlen",
     "pairs_from_dates",
     "triangle_loops",
@@ -156,6 +157,24 @@ def triangle_loops(pairs: npt.ArrayLike) -> npt.NDArray[np.int8]:
     loops[rows, tri[:, 5]] = -1
     logger.debug("%d triangle loops in a network of %d pairs", tri.shape[0], npair)
     return loops
+
+
+def latest_last(L: npt.ArrayLike, pairs: npt.ArrayLike) -> npt.NDArray[np.int8]:
+    """The loop matrix ``L`` (rows over ``pairs``) with its triangles ``(i, j, k)`` sorted by ``(k, j, i)``.
+
+    ``L`` is ``(nloop, npair)`` as from :func:`triangle_loops`, ``pairs`` ``(npair, 2)`` epoch indices.
+    The loops of a new acquisition then come after every earlier loop, so per-pixel sums over
+    loops continued from the last run's sums add in the same order as one pass over all loops.
+    """
+    L = np.asarray(L)
+    pairs = np.asarray(pairs)
+    if L.shape[0] == 0:
+        return L
+    mem = np.abs(L) > 0
+    lo = np.where(mem, pairs[:, 0], np.iinfo(np.intp).max).min(axis=1)
+    hi = np.where(mem, pairs[:, 1], -1).max(axis=1)
+    mid = (mem * pairs.sum(axis=1)).sum(axis=1) // 2 - lo - hi
+    return L[np.lexsort((lo, mid, hi))]
 
 
 def gaps(

@@ -689,7 +689,7 @@ def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArr
     """
     st = ctx.stack
     epochs_f, pairs_f = _subnetwork(st, idx)
-    L2 = latest_last(network.triangle_loops(pairs_f), pairs_f)
+    L2 = network.latest_last(network.triangle_loops(pairs_f), pairs_f)
     check = check and bool((np.abs(L2).sum(axis=0) == 0).any())  # only pairs in no loop need the check
     common = {"t": years_since_first(epochs_f), "conv": phase_to_mm(st.wavelength),
               "pixel_loop_threshold": ctx.cfg.loops.pixel_loop_threshold}
@@ -720,21 +720,6 @@ def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArr
 
 _PIXEL_DTYPES = {"n_valid_final": ("i4", 0), "loop_cnt": ("i4", 0), "loop_ss": ("f8", 0.0), "rate_num": ("f8", 0.0),
                  "rate_den": ("f8", 0.0)}
-
-
-def latest_last(L: np.ndarray, pairs: npt.NDArray[np.intp]) -> np.ndarray:
-    """The loop matrix ``L`` (rows over ``pairs``) with its triangles ``(i, j, k)`` sorted by ``(k, j, i)``.
-
-    The loops of a new acquisition then come after every earlier loop, so per-pixel sums over
-    loops continued from the last run's sums add in the same order as one pass over all loops.
-    """
-    if L.shape[0] == 0:
-        return L
-    mem = np.abs(L) > 0
-    lo = np.where(mem, pairs[:, 0], np.iinfo(np.intp).max).min(axis=1)
-    hi = np.where(mem, pairs[:, 1], -1).max(axis=1)
-    mid = (mem * pairs.sum(axis=1)).sum(axis=1) // 2 - lo - hi
-    return L[np.lexsort((lo, mid, hi))]
 
 
 def _pixel_update(ctx: Context, idx: npt.NDArray[np.intp], epochs: npt.NDArray[np.int64], L: np.ndarray,
