@@ -332,8 +332,8 @@ def test_pixel_loop_sums_continued_over_a_new_epochs_loops_equal_one_pass(n_epoc
                                                                            npix: int, seed: int) -> None:
     """An acquisition added at the end: its loops come last in latest_last order, and continuing the
     per-pixel sums from those of the earlier loops gives the one-pass sums bit for bit."""
-    from kansho.network import latest_last, triangle_loops
     from kansho.loops import pixel_loop_sums
+    from kansho.network import latest_last, triangle_loops
 
     rng = np.random.default_rng(seed)
     pairs = np.array([(i, j) for j in range(1, n_epoch) for i in range(max(0, j - span), j)])  # by date2
