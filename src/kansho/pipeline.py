@@ -218,8 +218,7 @@ def step_qc(ctx: Context) -> dict[str, Any]:
     prev = _previous(ctx, "qc", _QC_ARRAYS)
     sums = _qc_update(ctx, prev) if prev is not None else None
     if sums is None:
-        for name, dt, fill in zip(_QC_ARRAYS, ("i4", "i4", "f8", "f4"), (0, 0, 0.0, np.nan), strict=True):
-            ctx.new_array(name, st.shape, dt, fill)
+        _new_arrays(ctx, _QC_ARRAYS)
         n_valid, coh_sum, n_foot = np.zeros(npair, np.int64), np.zeros(npair, np.float64), 0
         for nv, cs, nt, _ in ctx.map_blocks(_blocks.qc_block, "1-1 qc"):
             n_valid += nv
@@ -251,8 +250,7 @@ def _qc_update(ctx: Context, prev: dict[str, Any]) -> tuple[np.ndarray, np.ndarr
     """Step 1-1 on the appended pairs only; None when they enlarge the footprint (run it in full)."""
     st = ctx.stack
     m = int(prev["n_pair"])
-    for name, dt, fill in zip(_QC_ARRAYS, ("i4", "i4", "f8", "f4"), (0, 0, 0.0, np.nan), strict=True):
-        ctx.new_array(_NEXT + name, st.shape, dt, fill)
+    _new_arrays(ctx, _QC_ARRAYS, _NEXT)
     out = ctx.map_blocks(_blocks.qc_block, "1-1 qc (new pairs)", start=m, base="", dest=_NEXT)
     if any(g for *_, g in out):
         log.info("1-1: the new pairs reach pixels no earlier pair did; every pair is measured again")
@@ -329,7 +327,8 @@ def step_loops(ctx: Context) -> dict[str, Any]:
     log.info("1-2: %d bad pairs dropped; reference area rows %d:%d cols %d:%d (%s)", bad_mask.sum(), *ref, how)
     return {
         "pairs_in": idx_qc.tolist(), "loop_rms": np.nan_to_num(loop_rms, nan=-1).tolist(),
-        "loops": members, "ref0": list(map(int, ref0)), "loops_reused": n_reused, "pixels_updated": pix_upd, "bad": idx_qc[bad_mask].tolist(),
+        "loops": members, "ref0": list(map(int, ref0)), "loops_reused": n_reused, "pixels_updated": pix_upd,
+        "bad": idx_qc[bad_mask].tolist(),
         "no_loop": idx_qc[np.asarray(bad.no_loop, bool)].tolist(),
         "n_loops": np.asarray(bad.n_loops).tolist(), "n_bad_loops": np.asarray(bad.n_bad_loops).tolist(),
         "bad_noloop": flagged_noloop,
@@ -695,31 +694,26 @@ def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArr
               "pixel_loop_threshold": ctx.cfg.loops.pixel_loop_threshold}
     check_args = {"check": check, "gamma": ctx.cfg.invert.gamma, "nx": st.shape[1], "every": _check_every(*st.shape)}
     upd = _pixel_update(ctx, idx, epochs_f, L2, ref0)
-    names = list(_blocks.PIXEL_LOOP_ARRAYS)
+    prefix = ""
     if upd is not None:
         sub, rows, new_loop, new_pair, touched = upd
-        names = [_NEXT + n for n in names]
+        prefix = _NEXT
         kw: dict[str, Any] = {"sub": sub, "L": L2[np.ix_(rows, sub)], "new_loop": new_loop, "new_pair": new_pair,
                               "touched": touched, "base": "", "dest": _NEXT}
         desc = "1-2 pixels (new loops)"
     else:
         kw, desc = {"L": L2}, "1-2 pixels"
-    for name in names:
-        ctx.new_array(name, st.shape, *_PIXEL_DTYPES.get(name.removeprefix(_NEXT), ("f4", np.nan)))
+    _new_arrays(ctx, _blocks.PIXEL_LOOP_ARRAYS, prefix)
     big = np.zeros((2, idx.size), np.int64)
     for b in ctx.map_blocks(_blocks.pixel_loop_block, desc, idx=idx, pairs=pairs_f, offsets=offsets, **kw,
                             **check_args, **common):
         big += b
-    _mark_arrays(ctx, names, st.n_pair)
+    _mark_arrays(ctx, [prefix + n for n in _blocks.PIXEL_LOOP_ARRAYS], st.n_pair)
     if upd is not None:
         _swap_next(ctx, _blocks.PIXEL_LOOP_ARRAYS)
         log.info("1-2: per-pixel loop statistics updated from %d pairs and %d new loops%s", upd[0].sum(),
                  upd[2].sum(), " (every pair read for the no-loop check)" if check else "")
     return epochs_f, pairs_f, L2, big, upd is not None
-
-
-_PIXEL_DTYPES = {"n_valid_final": ("i4", 0), "loop_cnt": ("i4", 0), "loop_ss": ("f8", 0.0), "rate_num": ("f8", 0.0),
-                 "rate_den": ("f8", 0.0)}
 
 
 def _pixel_update(ctx: Context, idx: npt.NDArray[np.intp], epochs: npt.NDArray[np.int64], L: np.ndarray,
@@ -780,6 +774,18 @@ def _previous(ctx: Context, step: str, arrays: Sequence[str] = ()) -> dict[str, 
         if name not in ctx.work or ctx.work[name].attrs.get("n_pair") != res["n_pair"]:
             return None
     return res
+
+
+#: dtype and fill of the work arrays of steps 1-1 and 1-2 that are not float32 / NaN
+_ARRAY_DTYPES: dict[str, tuple[str, float]] = {
+    "qc_n_valid": ("i4", 0), "qc_coh_n": ("i4", 0), "qc_coh_sum": ("f8", 0.0), "n_valid_final": ("i4", 0),
+    "loop_cnt": ("i4", 0), "loop_ss": ("f8", 0.0), "rate_num": ("f8", 0.0), "rate_den": ("f8", 0.0)}
+
+
+def _new_arrays(ctx: Context, names: Sequence[str], prefix: str = "") -> None:
+    """Create the 2-D work arrays ``prefix + name`` with their dtypes (:data:`_ARRAY_DTYPES`)."""
+    for name in names:
+        ctx.new_array(prefix + name, ctx.stack.shape, *_ARRAY_DTYPES.get(name, ("f4", np.nan)))
 
 
 def _mark_arrays(ctx: Context, names: Sequence[str], n_pair: int) -> None:

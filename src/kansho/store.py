@@ -221,8 +221,11 @@ def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: i
     bar.close()
 
 
-def _write_index(g: zarr.Group, inputs: InputSet, grid: Grid | None) -> None:
-    """(Re)write the small coordinate arrays: date1, date2, epoch, bperp (and lat, lon with ``grid``)."""
+def _write_index(g: zarr.Group, inputs: InputSet, grid: Grid | None) -> tuple[np.ndarray, np.ndarray]:
+    """(Re)write the small coordinate arrays: date1, date2, epoch, bperp (and lat, lon with ``grid``).
+
+    Returns (date1, date2) of the pairs.
+    """
     d1 = np.array([p.date1 for p in inputs.pairs], dtype=np.int64)
     d2 = np.array([p.date2 for p in inputs.pairs], dtype=np.int64)
     epochs = np.asarray(inputs.epochs, dtype=np.int64)
@@ -235,6 +238,7 @@ def _write_index(g: zarr.Group, inputs: InputSet, grid: Grid | None) -> None:
     for name, values, dim in items:
         a = g.create_array(name, shape=values.shape, dtype=values.dtype, dimension_names=[dim], overwrite=True)
         a[:] = values
+    return d1, d2
 
 
 def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_looks: float = 0.5,
@@ -301,9 +305,7 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
                          dimension_names=["pair", "y", "x"])
     unw.attrs.update(units="radians", long_name="unwrapped interferometric phase")
     coh.attrs.update(units="1", long_name="interferometric coherence")
-    _write_index(g, inputs, grid)
-    d1 = np.array([p.date1 for p in inputs.pairs], dtype=np.int64)
-    d2 = np.array([p.date2 for p in inputs.pairs], dtype=np.int64)
+    d1, d2 = _write_index(g, inputs, grid)
 
     los_u: np.ndarray | None = None
     for name in ("los_e", "los_n", "los_u", "hgt"):
