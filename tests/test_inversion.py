@@ -17,6 +17,16 @@ from kansho.velocity import fit_linear
 GAMMA = 1e-4
 
 
+@pytest.fixture(autouse=True, params=["jit", "numpy"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs on both CPU paths: the compiled per-pixel kernel and the vectorised numpy one."""
+    if request.param == "numpy":
+        monkeypatch.setenv("KANSHO_NO_JIT", "1")
+    else:
+        monkeypatch.delenv("KANSHO_NO_JIT", raising=False)
+    return str(request.param)
+
+
 def _model_columns(t: np.ndarray, annual: bool) -> np.ndarray:
     cols = [t, np.ones_like(t)]
     if annual:
@@ -405,3 +415,34 @@ def test_gaps_and_long_pairs_stay_accurate_for_small_gamma(gamma: float) -> None
     scale = np.abs(ref_cum[:, check]).max()
     np.testing.assert_allclose(res.cum[:, check], ref_cum[:, check], rtol=0, atol=3e-7 * scale)
     np.testing.assert_allclose(res.vel[check], ref_model[0, check], rtol=1e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("annual", [False, True])
+def test_compiled_and_numpy_paths_agree(engine: str, annual: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled kernel and the numpy path solve the same problem: equal to round-off on a hard
+    case (weights, random NaNs, long pairs, a gap, pixels with very few pairs)."""
+    if engine == "numpy":
+        pytest.skip("compares the two engines once")
+    rng = np.random.default_rng(11)
+    n = 30
+    t = np.arange(n) * 12 / 365.25
+    short = {(i, j) for i in range(n) for j in range(i + 1, min(n, i + 4))}
+    pairs = np.array(sorted(short | {(2, 14), (5, 25), (0, 20)}))
+    npix = 400
+    truth = np.cumsum(rng.normal(0, 2, (n, npix)), axis=0) + 15 * t[:, None]
+    truth -= truth[:1]
+    ifg = truth[pairs[:, 1]] - truth[pairs[:, 0]] + rng.normal(0, 1, (len(pairs), npix))
+    ifg[rng.random(ifg.shape) < 0.15] = np.nan
+    crossing = (pairs[:, 0] <= 12) & (pairs[:, 1] > 12)
+    ifg[np.ix_(crossing, np.arange(50))] = np.nan  # a gap at interval 12
+    ifg[3:, 60:64] = np.nan  # nearly empty pixels
+    w = rng.uniform(0.2, 3.0, ifg.shape)
+    w[rng.random(ifg.shape) < 0.05] = np.nan
+    jit = invert_nsbas(ifg, pairs, t, weights=w, annual=annual, min_pairs=0)
+    monkeypatch.setenv("KANSHO_NO_JIT", "1")
+    ref = invert_nsbas(ifg, pairs, t, weights=w, annual=annual, min_pairs=0)
+    np.testing.assert_array_equal(jit.solved, ref.solved)
+    scale = np.nanmax(np.abs(ref.cum))
+    np.testing.assert_allclose(jit.cum, ref.cum, rtol=0, atol=1e-6 * scale, equal_nan=True)
+    np.testing.assert_allclose(jit.vel, ref.vel, rtol=1e-5, atol=1e-4, equal_nan=True)
+    np.testing.assert_allclose(jit.resid_rms, ref.resid_rms, rtol=1e-5, atol=1e-5, equal_nan=True)

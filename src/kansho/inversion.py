@@ -32,6 +32,11 @@ has the same minimiser as the full augmented system, and ``m = T⁺ C inc`` afte
   vectorised over pixels, the loop running over epochs) and the Sherman–Morrison–Woodbury
   identity solve each pixel in O(n_epoch · band²) instead of O(n_epoch³) — so pixels need not
   share a NaN pattern to be cheap, weighted or not (:func:`_banded_normal_solve`).
+* On the CPU the same algorithm runs as a compiled per-pixel kernel (numba,
+  :mod:`kansho._nsbas_jit`): every pixel's work arrays stay in cache, no ``(npair, npix)`` float64
+  temporaries are made, and pixels run on all cores — 2-2.5× faster than the vectorised numpy path,
+  which remains for the GPU (CuPy) and when ``KANSHO_NO_JIT`` is set. The two agree to round-off
+  (tested).
 * Pixels whose valid pairs cannot pin the temporal model (possible with ``annual=True`` and very
   few pairs) are solved by a batched SVD (minimum-norm solution, :func:`solve_pattern`).
 
@@ -44,6 +49,8 @@ path ~1e-8; with gamma <= 1e-5 the normal-equation path degrades to ~1e-6.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +63,9 @@ from kansho.network import check_pairs, increment_matrix
 __all__ = ["InversionResult", "constraint_operators", "invert_nsbas", "solve_pattern"]
 
 logger = logging.getLogger(__name__)
+
+#: serialises calls of the compiled kernel (it runs on all cores itself)
+_JIT_LOCK = threading.Lock()
 
 #: bytes of float64 work arrays per batch in the normal-equation path (small: cache-friendly)
 _WORK_BYTES = 32 * 2**20
@@ -421,18 +431,7 @@ def _normal_solve(
     lay = layout if layout is not None else _band_layout(pairs, ops, gamma)
 
     # Pixels where the data cannot pin the model shapes left free by the constraint.
-    deficient = np.zeros(k, dtype=bool)
-    z = ops.null
-    if z.shape[1] > 1:
-        gz = g @ z  # (npair, r)
-        gram = np.einsum("pa,pk,pb->kab", gz, w, gz)
-        dg = np.sqrt(np.einsum("kaa->ka", gram))
-        ok = np.all(dg > 0, axis=1)
-        dg = np.where(dg > 0, dg, 1.0)
-        gram /= dg[:, :, None] * dg[:, None, :]
-        deficient = ~ok | (np.linalg.eigvalsh(gram)[:, 0] < 1e-10)
-    elif z.shape[1] == 1:
-        deficient = (((g @ z[:, 0]) ** 2) @ w) <= 0
+    deficient = _deficient(w, g, ops.null)
 
     inc = np.empty((k, n - 1))
     full = np.flatnonzero(~deficient)
@@ -453,6 +452,36 @@ def _normal_solve(
         b = (sw * d0[:, idx].T)[:, :, None]
         inc[idx] = solve_pattern(a, b)[..., 0]
     return inc.T
+
+
+def _deficient(w: F64, g: F64, z: F64) -> npt.NDArray[np.bool_]:
+    """``(k,)`` True where the weights ``w`` ``(npair, k)`` cannot pin the model shapes ``z``
+    ``(n_epoch-1, r)`` that the constraint leaves free (``g`` the ``(npair, n_epoch-1)`` increment
+    matrix)."""
+    k = w.shape[1]
+    if z.shape[1] > 1:
+        gz = g @ z  # (npair, r)
+        gram = np.einsum("pa,pk,pb->kab", gz, w, gz)
+        dg = np.sqrt(np.einsum("kaa->ka", gram))
+        ok = np.all(dg > 0, axis=1)
+        dg = np.where(dg > 0, dg, 1.0)
+        gram /= dg[:, :, None] * dg[:, None, :]
+        return ~ok | (np.linalg.eigvalsh(gram)[:, 0] < 1e-10)
+    if z.shape[1] == 1:
+        return (((g @ z[:, 0]) ** 2) @ w) <= 0
+    return np.zeros(k, dtype=bool)
+
+
+def _use_jit() -> bool:
+    """Whether the compiled CPU kernel (:mod:`kansho._nsbas_jit`) is used: numba importable and
+    ``KANSHO_NO_JIT`` unset."""
+    if os.environ.get("KANSHO_NO_JIT"):
+        return False
+    try:
+        import numba  # noqa: F401
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return False
+    return True
 
 
 def _to_host(a: Any) -> np.ndarray:
@@ -592,13 +621,40 @@ def invert_nsbas(
             db = np.where(vb, d[:, cb], 0.0).astype(np.float64)
             finish(_normal_solve(wb, db, p, g, ops, gamma, xp, layout), cb)
 
+    def jit_path(cols: npt.NDArray[np.intp]) -> None:
+        from kansho import _nsbas_jit
+
+        z = ops.null
+        if z.shape[1] > 1:  # annual model: test every pixel's rank in numpy first (cheap, rare)
+            wb = valid[:, cols].astype(np.float64) if wts is None else np.where(valid[:, cols], wts[:, cols], 0.0)
+            bad = _deficient(np.asarray(wb, np.float64), g, z)
+            if bad.any():
+                normal_path(cols[bad])
+            cols = cols[~bad]
+        dd = np.ascontiguousarray(d, dtype=np.float64)
+        ww = np.ascontiguousarray(wts, dtype=np.float64) if wts is not None else np.zeros((1, 1))
+        status = np.zeros(npix, dtype=np.int8)
+        with _JIT_LOCK:  # numba's default threading layer must not be entered by two threads at once
+            _nsbas_jit.solve_pixels(dd, ww, wts is not None, cols.astype(np.int64), p[:, 0].astype(np.int64),
+                                p[:, 1].astype(np.int64), int(layout.bw), layout.long.astype(np.int64),
+                                    np.ascontiguousarray(layout.vectors), float(gamma),
+                                    np.ascontiguousarray(g @ z if z.shape[1] == 1 else np.zeros((npair, 0))),
+                                    np.ascontiguousarray(layout.basis), np.ascontiguousarray(layout.tails),
+                                    np.ascontiguousarray(ops.to_model), cum, model, resid_rms, status)
+        rest = cols[status[cols] != _nsbas_jit.OK]
+        if rest.size:
+            normal_path(rest)
+
     sel = np.flatnonzero(solved)
     if sel.size == 0:
         logger.warning("no pixel has enough valid pairs to invert (min_pairs=%s)", min_pairs)
     else:
         logger.debug("inversion of %d pixels, band width %d + %d low-rank terms", sel.size, layout.bw,
                      layout.vectors.shape[1])
-        normal_path(sel)
+        if device == "cpu" and _use_jit():
+            jit_path(sel)
+        else:
+            normal_path(sel)
 
     vel = model[0].astype(np.float32)
     intercept = model[1].astype(np.float32)
