@@ -8,6 +8,7 @@ from kansho.filters import (
     fit_height,
     fit_ramp,
     gaussian_nan,
+    gaussian_weight,
     spatiotemporal_filter,
     temporal_gaussian,
 )
@@ -216,3 +217,18 @@ def test_gaussian_nan_fft_path_equals_direct_convolution(sig: tuple[float, float
     got = gaussian_nan(a, *sig)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("sigma", [3.0, 12.0])
+def test_gaussian_nan_with_a_shared_weight_is_the_same(sigma: float) -> None:
+    """Passing the normalising weight of the finite pattern (as the pipeline does for every epoch
+    under one mask) gives exactly the filter's own result, on both the direct and the FFT path."""
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(120, 90))
+    a[rng.random(a.shape) < 0.2] = np.nan
+    den = gaussian_weight(np.isfinite(a), sigma, sigma)
+    assert np.all((den >= -1e-12) & (den <= 1 + 1e-12))
+    np.testing.assert_array_equal(gaussian_nan(a, sigma, sigma, fill=True, den=den),
+                                  gaussian_nan(a, sigma, sigma, fill=True))
+    with pytest.raises(ValueError):
+        gaussian_nan(a, sigma, sigma, den=den[:-1])

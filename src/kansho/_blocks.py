@@ -11,6 +11,7 @@ task twice (a worker died half-way) writes the same values to the same chunks.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -313,12 +314,27 @@ def filter_temporal_block(task: Task) -> None:
     w["filt_hp"][:, task.rows, task.cols] = h.reshape(b.shape)
 
 
+_WEIGHT_CACHE: dict[tuple[bytes, tuple[float, float]], np.ndarray] = {}
+
+
+def _weight_of(valid: np.ndarray, sigma_px: Any) -> np.ndarray:
+    """:func:`filters.gaussian_weight` of ``valid``, kept for the next epoch of this process: under
+    one mask every epoch's finite pattern is the same, so its convolution is done once."""
+    key = (hashlib.sha1(np.packbits(valid).tobytes() + str(valid.shape).encode()).digest(),
+           (float(sigma_px[0]), float(sigma_px[1])))
+    if key not in _WEIGHT_CACHE:
+        _WEIGHT_CACHE.clear()
+        _WEIGHT_CACHE[key] = filters.gaussian_weight(valid, *sigma_px)
+    return _WEIGHT_CACHE[key]
+
+
 def filter_spatial_epoch(task: Task) -> None:
     """Subtract epoch ``e``'s atmosphere estimate (spatial low-pass of the high-pass, relative to epoch 0)."""
     p = task.params
     w = _work(task)
     e = task.epoch
-    aps = filters.gaussian_nan(np.asarray(w["filt_hp"][e]), *p["sigma_px"], fill=True)
+    hp = np.asarray(w["filt_hp"][e])
+    aps = filters.gaussian_nan(hp, *p["sigma_px"], fill=True, den=_weight_of(np.isfinite(hp), p["sigma_px"]))
     if e == 0:
         w["filt_aps0"][:] = aps
     aps0 = np.asarray(w["filt_aps0"][:], np.float64)

@@ -26,6 +26,7 @@ __all__ = [
     "fit_height",
     "fit_ramp",
     "gaussian_nan",
+    "gaussian_weight",
     "spatiotemporal_filter",
     "temporal_gaussian",
 ]
@@ -39,6 +40,7 @@ def gaussian_nan(
     fill: bool = False,
     min_weight: float = 1e-3,
     truncate: float = 4.0,
+    den: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]:
     """NaN-aware Gaussian low-pass by normalised convolution.
 
@@ -58,6 +60,10 @@ def gaussian_nan(
         fraction of the kernel's mass falling on finite pixels).
     truncate:
         Kernel half-width in standard deviations.
+    den:
+        The normalising weight ``G * w`` (ny, nx) of this image's finite pattern, from
+        :func:`gaussian_weight`, when several images share that pattern (a time series under one
+        mask): the filter then convolves only the data.
 
     Returns
     -------
@@ -70,10 +76,23 @@ def gaussian_nan(
     sig = (float(sigma_px_y), float(sigma_px_x))
     if min(sig) < 0:
         raise ValueError(f"sigmas must be >= 0, got {sig}")
-    num, den = _gaussian_zero_padded(np.stack([np.where(w, img, 0.0), w.astype(np.float64)]), sig, truncate)
+    if den is None:
+        num, den = _gaussian_zero_padded(np.stack([np.where(w, img, 0.0), w.astype(np.float64)]), sig, truncate)
+    else:
+        if den.shape != img.shape:
+            raise ValueError(f"den must have the image's shape {img.shape}, got {den.shape}")
+        num = _gaussian_zero_padded(np.where(w, img, 0.0)[None], sig, truncate)[0]
     keep = den > min_weight if fill else w & (den > 1e-12)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(keep, num / np.where(keep, den, 1.0), np.nan)
+
+
+def gaussian_weight(valid: npt.ArrayLike, sigma_px_y: float, sigma_px_x: float, *,
+                    truncate: float = 4.0) -> npt.NDArray[np.float64]:
+    """The normalising weight ``G * w`` of :func:`gaussian_nan` for the finite pattern ``valid``
+    (ny, nx) bool: dimensionless, the fraction of the kernel's mass on finite pixels."""
+    v = np.asarray(valid, dtype=np.float64)
+    return _gaussian_zero_padded(v[None], (float(sigma_px_y), float(sigma_px_x)), truncate)[0]
 
 
 def _gaussian_kernel(sigma: float, truncate: float) -> npt.NDArray[np.float64]:
