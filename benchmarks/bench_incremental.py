@@ -110,7 +110,7 @@ def main() -> None:
         "# Incremental update", "",
         (f"Written by `python benchmarks/bench_incremental.py --size {args.size} --nlook {args.nlook}` on "
          f"{dt.date.today().isoformat()} ({m['cpu']}, {m['cores']} cores, load {m['load1']:.1f}; one process, no "
-         "workers)."), "",
+         "workers: the compiled inversion kernel uses both cores, everything else one)."), "",
         (f"Frame {args.size} ({ing['n_epoch']} epochs, {ing['n_pair']} pairs after the update): the new acquisition "
          f"brings {i0['n_new']} pairs. The update appends them to the stack store in place ({ing['appended_from']} "
          f"pairs left untouched), measures only them in step 1-1, keeps {lres['loops_reused']} of "
