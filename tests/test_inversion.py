@@ -389,19 +389,26 @@ def test_speed_40k_pixels_5_patterns() -> None:
     np.testing.assert_allclose(res.cum, truth, atol=1e-3)
 
 
+def _banded_case(seed: int, n: int, npix: int, long: set[tuple[int, int]], rate: float
+                 ) -> tuple[np.random.Generator, np.ndarray, np.ndarray, np.ndarray]:
+    """12-day epochs, 3 short pairs an epoch plus ``long``; a random walk plus ``rate`` mm/yr and
+    1 mm of noise. Returns the generator (to draw more), t (yr), pairs and ifg (mm)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) * 12 / 365.25
+    short = {(i, j) for i in range(n) for j in range(i + 1, min(n, i + 4))}
+    pairs = np.array(sorted(short | long))
+    truth = np.cumsum(rng.normal(0, 2, (n, npix)), axis=0) + rate * t[:, None]
+    truth -= truth[:1]
+    ifg = truth[pairs[:, 1]] - truth[pairs[:, 0]] + rng.normal(0, 1, (len(pairs), npix))
+    return rng, t, pairs, ifg
+
+
 @pytest.mark.parametrize("gamma", [1e-4, 1e-6])
 def test_gaps_and_long_pairs_stay_accurate_for_small_gamma(gamma: float) -> None:
     """The banded solver against lstsq where it is hardest: gaps (offsets fixed only by the
     constraint), an epoch reached only by long pairs, a long pair from epoch 0, tiny gamma."""
-    rng = np.random.default_rng(3)
-    n = 40
-    t = np.arange(n) * 12 / 365.25
-    short = {(i, j) for i in range(n) for j in range(i + 1, min(n, i + 4))}
-    pairs = np.array(sorted(short | {(3, 17), (10, 30), (0, 25)}))
-    npix = 48
-    truth = np.cumsum(rng.normal(0, 2, (n, npix)), axis=0) + 20 * t[:, None]
-    truth -= truth[:1]
-    ifg = truth[pairs[:, 1]] - truth[pairs[:, 0]] + rng.normal(0, 1, (len(pairs), npix))
+    rng, t, pairs, ifg = _banded_case(3, 40, 48, {(3, 17), (10, 30), (0, 25)}, 20.0)
+    n = t.size
     crossing = (pairs[:, 0] <= 20) & (pairs[:, 1] > 20)
     ifg[np.ix_(crossing, np.arange(16))] = np.nan  # a gap at interval 20
     to_30 = (pairs[:, 1] == 30) | (pairs[:, 0] == 30)
@@ -423,15 +430,7 @@ def test_compiled_and_numpy_paths_agree(engine: str, annual: bool, monkeypatch: 
     case (weights, random NaNs, long pairs, a gap, pixels with very few pairs)."""
     if engine == "numpy":
         pytest.skip("compares the two engines once")
-    rng = np.random.default_rng(11)
-    n = 30
-    t = np.arange(n) * 12 / 365.25
-    short = {(i, j) for i in range(n) for j in range(i + 1, min(n, i + 4))}
-    pairs = np.array(sorted(short | {(2, 14), (5, 25), (0, 20)}))
-    npix = 400
-    truth = np.cumsum(rng.normal(0, 2, (n, npix)), axis=0) + 15 * t[:, None]
-    truth -= truth[:1]
-    ifg = truth[pairs[:, 1]] - truth[pairs[:, 0]] + rng.normal(0, 1, (len(pairs), npix))
+    rng, t, pairs, ifg = _banded_case(11, 30, 400, {(2, 14), (5, 25), (0, 20)}, 15.0)
     ifg[rng.random(ifg.shape) < 0.15] = np.nan
     crossing = (pairs[:, 0] <= 12) & (pairs[:, 1] > 12)
     ifg[np.ix_(crossing, np.arange(50))] = np.nan  # a gap at interval 12
