@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 #: status codes of :func:`solve_pixels`
-OK, NEEDS_SVD, UNSOLVED = 0, 1, 2
+OK, NEEDS_SVD = 0, 1
 
 
 @njit(cache=True, nogil=True)

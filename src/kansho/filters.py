@@ -78,9 +78,9 @@ def gaussian_nan(
         raise ValueError(f"sigmas must be >= 0, got {sig}")
     if den is None:
         num, den = _gaussian_zero_padded(np.stack([np.where(w, img, 0.0), w.astype(np.float64)]), sig, truncate)
+    elif den.shape != img.shape:
+        raise ValueError(f"den must have the image's shape {img.shape}, got {den.shape}")
     else:
-        if den.shape != img.shape:
-            raise ValueError(f"den must have the image's shape {img.shape}, got {den.shape}")
         num = _gaussian_zero_padded(np.where(w, img, 0.0)[None], sig, truncate)[0]
     keep = den > min_weight if fill else w & (den > 1e-12)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -625,22 +625,24 @@ def invert_nsbas(
         from kansho import _nsbas_jit
 
         z = ops.null
-        if z.shape[1] > 1:  # annual model: test every pixel's rank in numpy first (cheap, rare)
-            wb = valid[:, cols].astype(np.float64) if wts is None else np.where(valid[:, cols], wts[:, cols], 0.0)
-            bad = _deficient(np.asarray(wb, np.float64), g, z)
+        if z.shape[1] > 1:  # annual model: test the pixels' rank in numpy first, batch by batch
+            step = _batch_size(max_batch, n, npair, layout)
+            bad = np.concatenate([
+                _deficient(np.where(valid[:, cb], 1.0 if wts is None else wts[:, cb], 0.0), g, z)
+                for cb in (cols[b0: b0 + step] for b0 in range(0, cols.size, step))])
             if bad.any():
                 normal_path(cols[bad])
             cols = cols[~bad]
         dd = np.ascontiguousarray(d, dtype=np.float64)
         ww = np.ascontiguousarray(wts, dtype=np.float64) if wts is not None else np.zeros((1, 1))
+        gz = g @ z if z.shape[1] == 1 else np.zeros((npair, 0))  # the kernel tests the rank itself when r = 1
         status = np.zeros(npix, dtype=np.int8)
         with _JIT_LOCK:  # numba's default threading layer must not be entered by two threads at once
-            _nsbas_jit.solve_pixels(dd, ww, wts is not None, cols.astype(np.int64), p[:, 0].astype(np.int64),
-                                p[:, 1].astype(np.int64), int(layout.bw), layout.long.astype(np.int64),
-                                    np.ascontiguousarray(layout.vectors), float(gamma),
-                                    np.ascontiguousarray(g @ z if z.shape[1] == 1 else np.zeros((npair, 0))),
-                                    np.ascontiguousarray(layout.basis), np.ascontiguousarray(layout.tails),
-                                    np.ascontiguousarray(ops.to_model), cum, model, resid_rms, status)
+            _nsbas_jit.solve_pixels(
+                dd, ww, wts is not None, cols.astype(np.int64), p[:, 0].astype(np.int64), p[:, 1].astype(np.int64),
+                int(layout.bw), layout.long.astype(np.int64), np.ascontiguousarray(layout.vectors), float(gamma),
+                np.ascontiguousarray(gz), np.ascontiguousarray(layout.basis), np.ascontiguousarray(layout.tails),
+                np.ascontiguousarray(ops.to_model), cum, model, resid_rms, status)
         rest = cols[status[cols] != _nsbas_jit.OK]
         if rest.size:
             normal_path(rest)
