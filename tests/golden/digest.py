@@ -1,0 +1,66 @@
+"""Digests of a run folder's products, to hold results unchanged across refactors.
+
+:func:`digest_run` reads every ``results/*.tif`` band, every dataset of ``cum.h5`` and
+``cum_filt.h5`` and every ``info/`` table except ``timings.txt``, and returns per item a SHA-256
+of the exact bytes (dtype, shape and values) together with summary statistics (finite count,
+sum, min, max) that make a mismatch readable. ``python -m tests.golden.record`` writes the
+references in this folder; ``tests/test_golden.py`` compares a fresh run with them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import rasterio
+
+#: packages whose version changes may legitimately change the last bits of a float result
+VERSIONED = ("numpy", "scipy", "numba", "rasterio", "h5py", "zarr")
+
+
+def versions() -> dict[str, str]:
+    return {p: importlib.metadata.version(p) for p in VERSIONED}
+
+
+def _array_digest(a: np.ndarray) -> dict[str, Any]:
+    a = np.ascontiguousarray(a)
+    h = hashlib.sha256()
+    h.update(f"{a.dtype.str}{a.shape}".encode())
+    h.update(a.tobytes())
+    rec: dict[str, Any] = {"sha256": h.hexdigest(), "dtype": a.dtype.str, "shape": list(a.shape)}
+    if a.dtype.kind in "fiub":
+        f = a.astype(np.float64)
+        fin = np.isfinite(f)
+        rec["n_finite"] = int(fin.sum())
+        rec["sum"] = float(f[fin].sum()) if fin.any() else 0.0
+        rec["min"] = float(f[fin].min()) if fin.any() else None
+        rec["max"] = float(f[fin].max()) if fin.any() else None
+    return rec
+
+
+def digest_run(out: str | Path) -> dict[str, dict[str, Any]]:
+    """Digest of every product of the run folder ``out`` (see the module docstring)."""
+    out = Path(out)
+    items: dict[str, dict[str, Any]] = {}
+    for tif in sorted((out / "results").glob("*.tif")):
+        with rasterio.open(tif) as ds:
+            rec = _array_digest(ds.read(1))
+            rec["transform"] = list(ds.transform)[:6]
+            rec["crs"] = str(ds.crs)
+        items[f"results/{tif.name}"] = rec
+    for name in ("cum.h5", "cum_filt.h5"):
+        with h5py.File(out / name, "r") as f:
+            for key in sorted(f):
+                v = f[key][()]
+                if isinstance(v, bytes):
+                    v = np.frombuffer(v, np.uint8)
+                items[f"{name}/{key}"] = _array_digest(np.asarray(v))
+    for txt in sorted((out / "info").glob("*")):
+        if txt.name == "timings.txt" or not txt.is_file():
+            continue
+        items[f"info/{txt.name}"] = {"sha256": hashlib.sha256(txt.read_bytes()).hexdigest()}
+    return items
