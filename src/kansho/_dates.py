@@ -10,6 +10,17 @@ import numpy.typing as npt
 
 DAYS_PER_YEAR = 365.25
 
+#: English month abbreviations, lower case, in calendar order
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def month_number(name: str) -> int:
+    """1..12 for an English month name or abbreviation (any case); ``ValueError`` otherwise."""
+    key = name.strip().lower()[:3]
+    if len(name.strip()) < 3 or key not in MONTHS:
+        raise ValueError(f"not a month: {name!r}")
+    return MONTHS.index(key) + 1
+
 
 def parse_date(value: str | int) -> _dt.date:
     """Parse ``yyyymmdd`` (str or int) into a :class:`datetime.date`; ``ValueError`` if invalid."""
