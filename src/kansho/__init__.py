@@ -6,14 +6,14 @@ LiCSAR-layout interferograms in, line-of-sight deformation time series and veloc
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from kansho._version import __version__
 
 __all__ = ["__version__", "run_timeseries", "run_demo"]
 
 
 def __getattr__(name: str) -> object:  # lazy: keep `import kansho` light
     if name == "run_timeseries":
-        from kansho.pipeline import run_timeseries
+        from kansho.chain.runner import run_timeseries
 
         return run_timeseries
     if name == "run_demo":

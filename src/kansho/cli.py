@@ -99,8 +99,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
                    "(may be omitted when OUT already holds a run)")
     t.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     t.add_argument("--config", type=Path, default=None, help="YAML options (template: kansho config)")
-    t.add_argument("--steps", default=None,
-                   help="comma-separated subset of: ingest,qc,loops,invert,vstd,mask,filter,outputs")
+    from kansho.chain.registry import STEPS
+
+    t.add_argument("--steps", default=None, help="comma-separated subset of: "
+                   + ", ".join(f"{s.name} ({s.licsbas})" for s in STEPS))
     t.add_argument("--force", action="store_true", help="re-run steps even when up to date")
     t.add_argument("--band", choices=["C", "L"], default=None, help="radar band (L-band defaults) (default: C)")
     t.add_argument("--block-size", type=int, default=None, help="block side in pixels (default: 256)")
@@ -180,7 +182,7 @@ def _dispatch(args: argparse.Namespace, dests: dict[str, str]) -> int:
                  progress=not args.quiet)
         return 0
     if args.command == "ts":
-        from kansho.pipeline import run_timeseries
+        from kansho.chain.runner import run_timeseries
 
         overrides: dict[str, Any] = {"band": args.band, "block_size": args.block_size, "workers": args.workers,
                                      "scheduler": args.scheduler, "memory_limit": args.memory_limit, "gpu": args.gpu}
@@ -194,9 +196,8 @@ def _dispatch(args: argparse.Namespace, dests: dict[str, str]) -> int:
             section, name = key.split(".")
             setattr(getattr(cfg, section), name, None)
         steps = [s.strip() for s in args.steps.split(",")] if args.steps else None
-        ctx = run_timeseries(args.input, args.out, cfg, steps=steps, force=args.force, progress=not args.quiet)
-        out = ctx.out
-        log.info("done: results in %s (report: %s)", out / "results", out / "report.html")
+        run = run_timeseries(args.input, args.out, cfg, steps=steps, force=args.force, progress=not args.quiet)
+        log.info("done: results in %s (report: %s)", run.layout.results, run.layout.report)
         return 0
     raise AssertionError(args.command)
 

@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 
 from kansho.config import RunConfig
-from kansho.pipeline import Context, run_timeseries
+from kansho.chain.runner import run_timeseries
+from kansho.chain.steps.loops import LoopsResult
+from kansho.run import Run
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,8 @@ class Accuracy:
         )
 
 
-def compare_with_truth(ctx: Context, truth: Any) -> Accuracy:
-    """Compare a finished run (``ctx``) with a :class:`kansho.synth.Truth`.
+def compare_with_truth(run: Run, truth: Any) -> Accuracy:
+    """Compare a finished run with a :class:`kansho.synth.Truth`.
 
     Streams the cubes one epoch at a time (memory of a few maps, whatever the frame size). The
     true series is put on the run's first epoch and reference area; the true velocity is its
@@ -69,9 +71,10 @@ def compare_with_truth(ctx: Context, truth: Any) -> Accuracy:
     """
     from kansho._dates import years_since_first
 
-    lres = ctx.result("loops")
-    epochs = np.asarray(lres["epochs"])
-    r0, r1, c0, c1 = lres["ref"]
+    lres = run.result("loops")
+    assert isinstance(lres, LoopsResult)
+    epochs = np.asarray(lres.epochs)
+    r0, r1, c0, c1 = lres.ref
     tpos = {int(e): i for i, e in enumerate(truth.epochs)}
     sel = [tpos[int(e)] for e in epochs]
     t = years_since_first(epochs)
@@ -82,8 +85,8 @@ def compare_with_truth(ctx: Context, truth: Any) -> Accuracy:
         img = np.asarray(truth.cum[sel[k]], np.float64) - tc0
         return img - np.nanmean(img[r0:r1, c0:c1])
 
-    vel = ctx.read2d("vel")
-    keep = (ctx.read2d("mask") == 1) & np.isfinite(vel)
+    vel = run.read2d("vel")
+    keep = (run.read2d("mask") == 1) & np.isfinite(vel)
     solved = np.isfinite(vel)
     land = ~np.asarray(truth.water, bool)
     gap_idx: set[int] = set()
@@ -97,7 +100,7 @@ def compare_with_truth(ctx: Context, truth: Any) -> Accuracy:
         sums[key][0] += float(np.sum(d * d))
         sums[key][1] += int(d.size)
 
-    cum, cum_filt = ctx.work["cum"], ctx.work["cum_filt"]
+    cum, cum_filt = run.work["cum"], run.work["cum_filt"]
     for k in range(epochs.size):
         te = true_epoch(k)
         tvel += wv[k] * te
@@ -108,10 +111,10 @@ def compare_with_truth(ctx: Context, truth: Any) -> Accuracy:
         add("filt", np.asarray(cum_filt[k], np.float64)[keep] - te[keep])
     rms = {k: float(np.sqrt(s / n)) if n else float("nan") for k, (s, n) in sums.items()}
     dv = vel - tvel
-    stack = ctx.stack
+    stack = run.stack
     names = stack.pair_names()
     injected = {f"{a}_{b}" for a, b in np.asarray(truth.unw_error_pairs).reshape(-1, 2)}
-    dropped = {names[i] for i in lres["bad"] + lres["bad_noloop"]}
+    dropped = {names[i] for i in lres.bad + lres.bad_noloop}
     return Accuracy(
         vel_rmse=_rms(dv[keep]),
         vel_bias=float(np.mean(dv[keep])) if keep.any() else float("nan"),
@@ -119,10 +122,10 @@ def compare_with_truth(ctx: Context, truth: Any) -> Accuracy:
         ts_rmse=rms["ts"],
         ts_rmse_gap=rms["gap"],
         ts_rmse_filt=rms["filt"],
-        vel_rmse_filt=_rms((ctx.read2d("vel_filt") - tvel)[keep]),
+        vel_rmse_filt=_rms((run.read2d("vel_filt") - tvel)[keep]),
         coverage=float(keep[land].mean()) if land.any() else 0.0,
         n_epoch=int(epochs.size),
-        n_pair_used=len(lres["pairs"]),
+        n_pair_used=len(lres.pairs),
         errors_injected=len(injected),
         errors_found=len(injected & dropped),
         clean_dropped=len(dropped - injected),
@@ -163,17 +166,18 @@ def run_demo(out: str | Path = "kansho_demo", *, real: bool = False, seed: int =
         src = bundled_real_stack()
         log.info("demo: real Sentinel-1 Mexico City stack (%s); mask maxTlen threshold 0.4 yr for this "
                  "0.53-yr stack", src)
-        ctx = run_timeseries(src, out, real_config(), progress=progress)
-        vel = ctx.read2d("vel")
-        keep = ctx.read2d("mask") == 1
-        lres = ctx.result("loops")
-        rms = np.asarray([r for r in lres["loop_rms"] if r >= 0])
+        run = run_timeseries(src, out, real_config(), progress=progress)
+        vel = run.read2d("vel")
+        keep = run.read2d("mask") == 1
+        lres = run.result("loops")
+        assert isinstance(lres, LoopsResult)
+        rms = np.asarray([r for r in lres.loop_rms if r >= 0])
         figures = {
             "seconds": time.perf_counter() - t0,
             "vel_p01": float(np.nanpercentile(vel, 1)), "vel_p99": float(np.nanpercentile(vel, 99)),
             "kept_fraction": float(keep.sum() / max(np.isfinite(vel).sum(), 1)),
             "loop_rms_median": float(np.median(rms)) if rms.size else float("nan"),
-            "pairs_used": len(lres["pairs"]), "epochs": len(lres["epochs"]),
+            "pairs_used": len(lres.pairs), "epochs": len(lres.epochs),
         }
         print(f"Kansho demo (real Sentinel-1, Mexico City) -> {out}\n"
               f"{figures['epochs']} epochs, {figures['pairs_used']} pairs used; "
@@ -188,8 +192,8 @@ def run_demo(out: str | Path = "kansho_demo", *, real: bool = False, seed: int =
     sim_dir = out / "sim"
     log.info("demo: simulating a %dx%d px frame with %d epochs (seed %d)", size, size, n_epoch, seed)
     truth = simulate_frame(sim_dir, demo_sim_config(size, n_epoch), rng=seed)
-    ctx = run_timeseries(sim_dir / "GEOC", out / "ts", RunConfig(), progress=progress)
-    acc = compare_with_truth(ctx, truth)
+    run = run_timeseries(sim_dir / "GEOC", out / "ts", RunConfig(), progress=progress)
+    acc = compare_with_truth(run, truth)
     acc.seconds = time.perf_counter() - t0
     print(f"Kansho demo (simulated {size}x{size} px frame, {n_epoch} epochs, seed {seed}) -> {out / 'ts'}\n"
           f"{acc.summary()}\nreport: {out / 'ts' / 'report.html'}  ({acc.seconds:.1f} s)")

@@ -15,9 +15,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from kansho._dates import parse_date
+from kansho.chain.steps.loops import LoopsResult
+from kansho.chain.steps.qc import QCResult
 
 if TYPE_CHECKING:
-    from kansho.pipeline import Context
+    from kansho.chain.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -115,16 +117,16 @@ def plot_loops(loop_rms: list[float], threshold: float, path: Path) -> str:
 def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np.ndarray) -> list[str]:
     """Draw every plot of a run into ``plots``; returns the relative paths written."""
     st = ctx.stack
-    qres = ctx.result("qc")
-    lres = ctx.result("loops")
-    bad = set(lres["bad"]) | set(lres["bad_noloop"])
-    status = ["used" if qres["keep"][i] and i not in bad else ("1-1" if not qres["keep"][i] else "1-2")
+    qres = ctx.get(QCResult)
+    lres = ctx.get(LoopsResult)
+    bad = set(lres.bad) | set(lres.bad_noloop)
+    status = ["used" if qres.keep[i] and i not in bad else ("1-1" if not qres.keep[i] else "1-2")
               for i in range(st.n_pair)]
-    ref = tuple(lres["ref"])
+    ref = tuple(lres.ref)
     out = [plot_network(st.date1, st.date2, st.epochs, st.bperp, status, plots / "network.png")]
-    out.append(plot_qc(st.pair_names(), qres["coverage"], qres["mean_coh"], qres["keep"],
+    out.append(plot_qc(st.pair_names(), qres.coverage, qres.mean_coh, qres.keep,
                        ctx.cfg.qc.min_coverage, ctx.cfg.qc.min_coh, plots / "qc_stats.png"))
-    out.append(plot_loops(lres["loop_rms"], ctx.cfg.loops.loop_rms_threshold, plots / "loop_rms.png"))
+    out.append(plot_loops(lres.loop_rms, ctx.cfg.loops.loop_rms_threshold, plots / "loop_rms.png"))
     keep = maps["mask"] == 1
     out.append(plot_map(maps["vel"], plots / "vel.png", "Velocity (unmasked)", "mm/yr", cmap="RdBu_r",
                         symmetric=True, ref=ref))

@@ -17,11 +17,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kansho import __version__
+from kansho._version import __version__
 from kansho._files import write_text_atomic
+from kansho.chain.info import dropped_pairs
+from kansho.chain.steps.invert import InvertResult
+from kansho.chain.steps.loops import LoopsResult
+from kansho.chain.steps.mask import MaskResult
+from kansho.chain.steps.qc import QCResult
+from kansho.config import yaml_template
 
 if TYPE_CHECKING:
-    from kansho.pipeline import Context
+    from kansho.chain.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -71,27 +77,21 @@ def _map_or_plot(plots: Path, name: str, arr: np.ndarray | None, title: str, uni
 
 def write_report(ctx: Context, path: Path, maps: dict[str, np.ndarray]) -> None:
     """Write the run report (atomic)."""
-    from kansho.config import yaml_template
-    from kansho.outputs import dropped_pairs
-
     st = ctx.stack
-    qres = ctx.result("qc")
-    lres = ctx.result("loops")
-    mres = ctx.result("mask")
-    plots = ctx.out / "plots"
+    lres = ctx.get(LoopsResult)
+    plots = ctx.layout.plots
     vel = maps["vel"]
     keep = maps["mask"] == 1
-    e = lres["epochs"]
-    cfg = ctx.cfg
-    r0, r1, c0, c1 = lres["ref"]
+    e = lres.epochs
+    r0, r1, c0, c1 = lres.ref
     parts = [(f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
              f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\"><title>Kansho run report</title>"
              f"<style>{_CSS}</style></head><body>"),
              (f"<h1>Kansho time-series report</h1><p>kansho {__version__} · input "
              f"<code>{html.escape(str(st.attrs.get('source', {}).get('path', '')))}</code> · "
              f"{st.shape[1]}×{st.shape[0]} px · {len(e)} epochs {e[0]}–{e[-1]} · "
-             f"{len(lres['pairs'])} of {st.n_pair} pairs used · reference area "
-             f"x {c0}:{c1}, y {r0}:{r1} ({html.escape(str(lres['ref_how']))}) · "
+             f"{len(lres.pairs)} of {st.n_pair} pairs used · reference area "
+             f"x {c0}:{c1}, y {r0}:{r1} ({html.escape(str(lres.ref_how))}) · "
              f"explore it with <code>kansho view {html.escape(ctx.out.name)}</code></p>"),
              ("<nav><a href='#summary'>summary</a><a href='#network'>network</a><a href='#qc'>QC decisions</a>"
              "<a href='#velocity'>velocity</a><a href='#mask'>mask</a><a href='#timings'>timings</a>"
@@ -106,28 +106,11 @@ def write_report(ctx: Context, path: Path, maps: dict[str, np.ndarray]) -> None:
                  f"<td>{np.nanmax(vel) if fin.any() else nan:.1f}</td>"
                  f"<td>{np.nanmedian(maps['vstd']) if np.isfinite(maps['vstd']).any() else nan:.2f}</td></tr></table>")
     parts.append("<h2 id='network'>Network</h2>" + _img(plots / "network.png") + _img(plots / "qc_stats.png"))
-    gaps = ctx.result("invert").get("network_gaps", [])
+    gaps = ctx.get(InvertResult).network_gaps
     parts.append(f"<p>{len(gaps)} gap(s) in the network"
                  + (": " + ", ".join(f"{e[k]}–{e[k + 1]}" for k in gaps) if gaps else "")
                  + " (bridged by the inversion's constraint).</p>")
-    drops = dropped_pairs(ctx)
-    parts.append(f"<h2 id='qc'>QC decisions</h2><p>Step 1-1 drops a pair whose valid-pixel coverage is below "
-                 f"{cfg.qc.min_coverage:g} or whose mean coherence is below {cfg.qc.min_coh:g}; step 1-2 drops a pair "
-                 f"with an unwrapping error found by loop closure (a loop is bad at RMS ≥ "
-                 f"{cfg.loops.loop_rms_threshold:g} rad) or by its inversion residual.</p>"
-                 f"<h3>Dropped interferograms ({len(drops)})</h3><table><tr><th>pair</th><th>step</th>"
-                 "<th>reason</th></tr>" + "".join(f"<tr><td>{html.escape(p)}</td><td>{s}</td>"
-                                                   f"<td class='l'>{html.escape(r)}</td></tr>" for p, s, r in drops)
-                 + "</table>")
-    names = st.pair_names()
-    bad = set(lres["bad"]) | set(lres.get("bad_noloop", []))
-    used = set(lres["pairs"])
-    rows = "".join(f"<tr><td>{n}</td><td>{qres['coverage'][i]:.3f}</td><td>{_f(qres['mean_coh'][i])}</td>"
-                   f"<td>{'yes' if i in used else 'no'}</td><td class='l'>"
-                   f"{html.escape(qres['reason'][i] or ('loop closure' if i in bad else ''))}</td></tr>"
-                   for i, n in enumerate(names))
-    parts.append(f"<details><summary>Per-interferogram statistics ({len(names)} pairs)</summary><table><tr><th>pair"
-                 f"</th><th>coverage</th><th>mean coherence</th><th>used</th><th>note</th></tr>{rows}</table></details>")
+    parts.append(_qc_section(ctx))
     parts.append("<h3>Loop closure</h3>" + _img(plots / "loop_rms.png"))
     parts.append("<h2 id='velocity'>Velocity and uncertainty</h2><div class='grid'>"
                  + _map_or_plot(plots, "vel", vel, "Velocity (unmasked)", "mm/yr", "RdBu_r", True)
@@ -137,24 +120,56 @@ def write_report(ctx: Context, path: Path, maps: dict[str, np.ndarray]) -> None:
                                 "Velocity, filtered (masked)", "mm/yr", "RdBu_r", True)
                  + _map_or_plot(plots, "vstd", maps["vstd"], "Velocity std (bootstrap)", "mm/yr", "magma", False)
                  + "</div>")
-    trows = "".join(f"<tr><td class='l'>{k}</td><td>{'off' if v is None else f'{v:g}'}</td>"
-                    f"<td>{mres['removed'].get(k, 0)}</td></tr>" for k, v in mres["thresholds"].items())
-    parts.append(f"<h2 id='mask'>Mask</h2><p>{mres['n_kept']} of {mres['n_valid']} solved pixels kept.</p>"
-                 + "".join(f"<p class='warn'>Warning: {html.escape(w)}</p>" for w in mres["warnings"])
-                 + "<table><tr><th>criterion</th><th>threshold</th><th>removed (alone)</th></tr>"
-                 + trows + "</table><div class='grid'>"
-                 + "".join(_map_or_plot(plots, n, maps.get(n), n, u, "viridis" if n != "mask" else "gray", False)
-                           for n, u in (("mask", "1 = kept"), ("coh_avg", ""), ("n_loop_err", "count"),
-                                        ("resid_rms", "mm"), ("stc", "mm"), ("n_gap", "count")))
-                 + "</div>")
+    parts.append(_mask_section(ctx, plots, maps))
     total = sum(ctx.timings.values())
     trows = "".join(f"<tr><td class='l'>{k}</td><td>{v:.2f}</td></tr>" for k, v in ctx.timings.items())
     if "outputs" not in ctx.timings:
         trows += "<tr><td class='l'>outputs</td><td>(writing this report)</td></tr>"
     parts.append(f"<h2 id='timings'>Timings (s)</h2><table><tr><th>step</th><th>seconds</th></tr>{trows}"
                  f"<tr><th>total</th><th>{total:.2f}</th></tr></table>")
-    parts.append(f"<h2 id='parameters'>Parameters</h2><pre>{html.escape(yaml_template(cfg))}</pre></body></html>")
+    parts.append(f"<h2 id='parameters'>Parameters</h2><pre>{html.escape(yaml_template(ctx.options.whole()))}</pre></body></html>")
     write_text_atomic(path, "\n".join(parts))
+
+
+def _qc_section(ctx: Context) -> str:
+    """The QC decisions: thresholds, the dropped interferograms and every pair's statistics."""
+    cfg = ctx.cfg
+    st = ctx.stack
+    qres = ctx.get(QCResult)
+    lres = ctx.get(LoopsResult)
+    drops = dropped_pairs(ctx)
+    out = (f"<h2 id='qc'>QC decisions</h2><p>Step 1-1 drops a pair whose valid-pixel coverage is below "
+                 f"{cfg.qc.min_coverage:g} or whose mean coherence is below {cfg.qc.min_coh:g}; step 1-2 drops a pair "
+                 f"with an unwrapping error found by loop closure (a loop is bad at RMS ≥ "
+                 f"{cfg.loops.loop_rms_threshold:g} rad) or by its inversion residual.</p>"
+                 f"<h3>Dropped interferograms ({len(drops)})</h3><table><tr><th>pair</th><th>step</th>"
+                 "<th>reason</th></tr>" + "".join(f"<tr><td>{html.escape(p)}</td><td>{s}</td>"
+                                                   f"<td class='l'>{html.escape(r)}</td></tr>" for p, s, r in drops)
+                 + "</table>")
+    names = st.pair_names()
+    bad = set(lres.bad) | set(lres.bad_noloop)
+    used = set(lres.pairs)
+    rows = "".join(f"<tr><td>{n}</td><td>{qres.coverage[i]:.3f}</td><td>{_f(qres.mean_coh[i])}</td>"
+                   f"<td>{'yes' if i in used else 'no'}</td><td class='l'>"
+                   f"{html.escape(qres.reason[i] or ('loop closure' if i in bad else ''))}</td></tr>"
+                   for i, n in enumerate(names))
+    return out + (f"<details><summary>Per-interferogram statistics ({len(names)} pairs)</summary><table><tr><th>pair"
+                 f"</th><th>coverage</th><th>mean coherence</th><th>used</th><th>note</th></tr>{rows}</table></details>")
+
+
+def _mask_section(ctx: Context, plots: Path, maps: dict[str, np.ndarray]) -> str:
+    """The mask: each criterion's threshold and what it removed alone, warnings, index maps."""
+    mres = ctx.get(MaskResult)
+    trows = "".join(f"<tr><td class='l'>{k}</td><td>{'off' if v is None else f'{v:g}'}</td>"
+                    f"<td>{mres.removed.get(k, 0)}</td></tr>" for k, v in mres.thresholds.items())
+    return (f"<h2 id='mask'>Mask</h2><p>{mres.n_kept} of {mres.n_valid} solved pixels kept.</p>"
+                 + "".join(f"<p class='warn'>Warning: {html.escape(w)}</p>" for w in mres.warnings)
+                 + "<table><tr><th>criterion</th><th>threshold</th><th>removed (alone)</th></tr>"
+                 + trows + "</table><div class='grid'>"
+                 + "".join(_map_or_plot(plots, n, maps.get(n), n, u, "viridis" if n != "mask" else "gray", False)
+                           for n, u in (("mask", "1 = kept"), ("coh_avg", ""), ("n_loop_err", "count"),
+                                        ("resid_rms", "mm"), ("stc", "mm"), ("n_gap", "count")))
+                 + "</div>")
 
 
 def _f(v: float | None) -> str:

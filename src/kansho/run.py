@@ -40,9 +40,10 @@ class Run:
     when something asked for is missing or unreadable.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, timings: dict[str, float] | None = None) -> None:
         self.path = Path(path)
         self.layout = RunLayout(self.path)
+        self._timings = timings
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
@@ -205,7 +206,10 @@ class Run:
 
     @property
     def timings(self) -> dict[str, float]:
-        """Seconds each step took the last time it ran."""
+        """Seconds each step took: in the invocation that returned this run (0 = up to date, skipped),
+        else the last time each step ran."""
+        if self._timings is not None:
+            return self._timings
         return {k: float(v.get("seconds", 0.0)) for k, v in self.state.items()}
 
     @property

@@ -1,0 +1,51 @@
+"""The record of a chain step and the base of typed step results."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Self
+
+if TYPE_CHECKING:
+    from kansho.chain.context import Context
+    from kansho.chain.tasks import Task
+
+
+@dataclass
+class StepResult:
+    """Base of the typed result a step returns; stored as JSON in ``work/state.json``.
+
+    Subclasses are dataclasses of JSON-able fields (numbers, strings, lists, dicts).
+    """
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        """Rebuild from :meth:`to_json`; ``TypeError`` if a field is missing (a record of another version)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One step of the chain: everything the runner, ``--steps``, the report and the docs need.
+
+    ``inputs`` are the work arrays the step reads (checked before it runs: a clear error instead
+    of a KeyError deep inside); ``outputs`` the work arrays it leaves behind. The options it reads
+    are not listed: the runner records them while the step runs (:class:`kansho.chain.context.Options`)
+    and derives the step's skip key from them.
+    """
+
+    name: str
+    licsbas: str
+    title: str
+    run: Callable[[Context], StepResult]
+    result: type[StepResult]
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    tasks: tuple[Callable[[Task], Any], ...] = ()
+    #: the config section of its own options (for --help and the docs)
+    section: str | None = None

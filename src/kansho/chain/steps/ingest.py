@@ -1,0 +1,62 @@
+"""Step 0-2 (with 0-3 GACOS, 0-4 mask, 0-5 clip): read the input folder into the stack store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kansho.chain.context import Context
+from kansho.chain.spec import StepResult, StepSpec
+from kansho.errors import InputError
+from kansho.io.inputs import InputSet, discover_inputs, validate_inputs
+from kansho.store import create_stack
+
+
+@dataclass
+class IngestResult(StepResult):
+    """What was ingested: sizes, the input layout, the wavelength (m) and the store's identity."""
+
+    n_pair: int
+    n_epoch: int
+    shape: list[int]
+    layout: str
+    wavelength: float
+    #: [pair, "0-3", reason] of pairs dropped by the preparation (a missing GACOS date)
+    dropped: list[list[str]]
+    reused: int
+    appended_from: int
+    store_id: str
+
+
+def inputs_of(ctx: Context) -> InputSet:
+    """The run's input set, discovered and validated once per run."""
+    if ctx._inputs is None:
+        if ctx.input_path is None:
+            raise InputError(ctx.out, "no stack store yet: give the input folder")
+        inputs = discover_inputs(ctx.input_path)
+        validate_inputs(inputs)
+        ctx._inputs = inputs
+    return ctx._inputs
+
+
+def step_ingest(ctx: Context) -> IngestResult:
+    """Discover and validate the input, prepare it (Steps 0-3 to 0-5), multilook, write the stack store."""
+    if ctx.input_path is None:
+        raise InputError(ctx.out, "no stack store yet: give the input folder")
+    from kansho.io.prepare import plan_prep, write_prep_info
+
+    inputs = inputs_of(ctx)
+    icfg = ctx.cfg.ingest
+    inputs, plan = plan_prep(inputs, icfg)
+    st = create_stack(inputs, ctx.out, nlook=icfg.nlook, min_valid_looks=icfg.min_valid_looks,
+                      block=ctx.options.model.block_size, progress=ctx.progress, plan=plan)
+    ctx._stack = st
+    write_prep_info(ctx.layout.info, st.attrs.get("prep", {}))
+    return IngestResult(
+        n_pair=st.n_pair, n_epoch=int(st.epochs.size), shape=list(st.shape), layout=inputs.layout,
+        wavelength=st.wavelength, dropped=[[n, "0-3", r] for n, r in plan.dropped],
+        reused=int(st.attrs.get("reused_pairs", 0)), appended_from=int(st.attrs.get("appended_from", 0)),
+        store_id=str(st.attrs.get("store_id", "")))
+
+
+SPEC = StepSpec(name="ingest", licsbas="0-2", title="read the input into the stack store (with 0-3 GACOS, "
+                "0-4 mask, 0-5 clip)", run=step_ingest, result=IngestResult, section="ingest")

@@ -1,0 +1,140 @@
+"""Block tasks of step 1-2: loop sums per loop, and per pixel the loop statistics, the stacking
+rate and the no-loop residual check (the work arrays :data:`PIXEL_LOOP_ARRAYS`)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from kansho import loops
+from kansho.chain.tasks import Task
+from kansho.inversion import invert_nsbas
+
+def loop_sums_block(task: Task) -> tuple[np.ndarray, np.ndarray]:
+    """Sums of squared loop phase and counts over the block's pixels, per loop (``L`` rows)."""
+    p = task.params
+    idx = np.asarray(p["idx"], np.intp)
+    u = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1) - np.asarray(p["offsets"])[:, None]
+    s, c = loops.loop_sums(loops.loop_phase(u, np.asarray(p["L"])))
+    return np.asarray(s, np.float64), np.asarray(c, np.float64)
+
+
+PIXEL_LOOP_ARRAYS = ("n_loop_err", "n_ifg_noloop", "loop_rms", "stack_rate", "n_valid_final", "loop_ss", "loop_cnt",
+                     "rate_num", "rate_den")
+
+
+def pixel_loop_block(task: Task) -> np.ndarray:
+    """Per-pixel loop statistics and stacking rate of a block (written to the work store).
+
+    ``params["idx"]`` are the run's pairs (store indices; ``pairs`` their epoch indices,
+    ``offsets`` their preliminary reference offsets); the statistics cover those of them in
+    ``sub`` (default all), and ``L`` holds the loops over those. Without ``params["base"]`` that
+    is every pair and loop of the run. With it (an update; a prefix of work-array names) the
+    accumulators continue from those arrays, which hold the last run's pairs and loops:
+    ``new_loop`` marks the rows of ``L`` to add, and over ``sub``, ``new_pair`` the pairs to add
+    and ``touched`` the earlier pairs that are members of a new loop -- the only earlier pairs
+    whose "in no loop" status can change; ``sub`` then holds those pairs, their partners in
+    earlier loops and the new pairs, and only they are read unless the check needs every pair.
+    Arrays are written with the prefix ``params["dest"]``.
+
+    With ``params["check"]`` a preliminary inversion of the block's pixels whose global flat index
+    is a multiple of ``params["every"]`` also counts, per pair, pixels whose residual exceeds half a
+    cycle.
+    Returns ``(2, npair)`` int64: (n_big, n_valid) of that check (zeros without it).
+    """
+    p = task.params
+    w = task.work
+    idx = np.asarray(p["idx"], np.intp)
+    pairs_f = np.asarray(p["pairs"], np.intp)
+    offsets = np.asarray(p["offsets"], np.float64)
+    sub = np.asarray(p.get("sub", np.ones(idx.size, bool)), bool)
+    L2 = np.asarray(p["L"])
+    t = np.asarray(p["t"], np.float64)
+    conv = float(p["conv"])
+    base, dest = p.get("base"), str(p.get("dest", ""))
+    u_all, u = _read_pairs(task, idx, offsets, sub, bool(p["check"]))
+    pairs_s = pairs_f[sub]
+    valid = np.isfinite(u)
+    shp = task.shape
+    npix = valid.shape[1]
+    new_loop = np.asarray(p.get("new_loop", np.ones(L2.shape[0], bool)), bool)
+    new_pair = np.asarray(p.get("new_pair", np.ones(u.shape[0], bool)), bool)
+    prior: dict[str, np.ndarray] = {}
+    if base is not None:
+        prior = {n: np.asarray(w[base + n][task.rows, task.cols]).ravel() for n in
+                 ("n_loop_err", "n_ifg_noloop", "loop_cnt", "loop_ss", "n_valid_final", "rate_num", "rate_den")}
+    lp = loops.loop_phase(u, L2) if L2.shape[0] else np.zeros((0, npix))
+    L2 = L2 if L2.shape[0] else np.zeros((0, u.shape[0]), np.int8)
+    n_err, cnt, ss, loop_valid = loops.pixel_loop_sums(
+        lp, L2, valid, err_threshold=float(p["pixel_loop_threshold"]), rows=new_loop,
+        base=(prior["n_loop_err"], prior["loop_cnt"], prior["loop_ss"]) if prior else None)
+    in_all = loops.pairs_in_valid_loop(L2, loop_valid)
+    if prior:  # earlier pairs that a new loop now covers leave the "in no loop" count
+        touched = np.asarray(p["touched"], bool)
+        old = ~new_loop
+        in_old = loops.pairs_in_valid_loop(L2[old], loop_valid[old])
+        left = (valid & ~in_old & in_all)[touched].sum(axis=0)
+        n_noloop = prior["n_ifg_noloop"] - left + (valid & ~in_all)[new_pair].sum(axis=0)
+    else:
+        n_noloop = (valid & ~in_all).sum(axis=0)
+    dt = t[pairs_s[:, 1]] - t[pairs_s[:, 0]]
+    num = np.array(prior["rate_num"], np.float64) if prior else np.zeros(npix)
+    den = np.array(prior["rate_den"], np.float64) if prior else np.zeros(npix)
+    nvf = np.array(prior["n_valid_final"], np.int32) if prior else np.zeros(npix, np.int32)
+    for k in np.flatnonzero(new_pair):  # pair after pair: the same sums as one pass over all pairs
+        num += np.where(valid[k], u[k], 0.0)
+        den += np.where(valid[k], dt[k], 0.0)
+        nvf += valid[k]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = {"n_loop_err": n_err, "n_ifg_noloop": n_noloop, "loop_cnt": cnt, "loop_ss": ss,
+               "loop_rms": np.where(cnt > 0, np.sqrt(ss / np.maximum(cnt, 1)), np.nan),
+               "stack_rate": num * conv / den,  # mm/yr, for the reference
+               "n_valid_final": nvf, "rate_num": num, "rate_den": den}
+    for name, v in out.items():
+        w[dest + name][task.rows, task.cols] = np.asarray(v).reshape(shp)
+    if not p["check"]:
+        return np.zeros((2, idx.size), np.int64)
+    assert u_all is not None
+    return _noloop_check(task, u_all, pairs_f, t, conv)
+
+
+
+
+def _read_pairs(task: Task, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64], sub: np.ndarray,
+                check: bool) -> tuple[np.ndarray | None, np.ndarray]:
+    """The block's phase of the pairs ``idx`` minus their offsets: (every pair or None, the pairs ``sub``).
+
+    Every pair is read when the check needs them all or ``sub`` is all of them; otherwise (an
+    update without the check) only the pairs ``sub``.
+    """
+    st = task.stack
+    if check or sub.all():
+        u_all = st.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1) - offsets[:, None]
+        return u_all, (u_all if sub.all() else u_all[sub])
+    return None, st.read("unw", task.rows, task.cols, idx[sub]).reshape(sub.sum(), -1) - offsets[sub, None]
+
+
+def _noloop_check(task: Task, u_all: np.ndarray, pairs_f: npt.NDArray[np.intp], t: np.ndarray,
+                  conv: float) -> np.ndarray:
+    """Preliminary inversion of the block's pixels whose global flat index is a multiple of
+    ``params["every"]``; per pair, the pixels whose residual exceeds half a cycle and the valid ones.
+    Returns ``(2, npair)`` int64: (n_big, n_valid)."""
+    p = task.params
+    big = np.zeros((2, pairs_f.shape[0]), np.int64)
+    nx = int(p["nx"])
+    rr, cc = np.meshgrid(np.arange(task.rows.start, task.rows.stop), np.arange(task.cols.start, task.cols.stop),
+                         indexing="ij")
+    every = int(p.get("every", 5))
+    pick = ((rr * nx + cc) % every == 0).ravel()  # the same pixels whatever the block size
+    ifg = u_all[:, pick] * conv
+    if ifg.shape[1]:
+        res = invert_nsbas(ifg, pairs_f, t, gamma=float(p["gamma"]), min_pairs=1)
+        cum = np.asarray(res.cum, np.float64)
+        resid = cum[pairs_f[:, 1]] - cum[pairs_f[:, 0]] - ifg
+        fin = np.isfinite(resid)
+        half_cycle_mm = abs(conv) * math.pi
+        big[0] = (np.abs(np.where(fin, resid, 0.0)) > half_cycle_mm).sum(axis=1)
+        big[1] = fin.sum(axis=1)
+    return big

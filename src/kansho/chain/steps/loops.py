@@ -1,0 +1,319 @@
+"""Step 1-2: loop closure, unwrapping-error pairs, per-pixel loop statistics and the reference area.
+
+Pairs whose triangle loops close badly are dropped (Morishita et al. 2020, after Biggs et al.
+2007); a pair in no loop is checked by the residual of a preliminary inversion; the run's one
+reference area is chosen (or the user's is checked). After an update, loops and per-pixel sums of
+the last run are continued, reading only what is new.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from kansho import loops, network
+from kansho._constants import phase_to_mm
+from kansho._dates import years_since_first
+from kansho.chain import common
+from kansho.chain.context import Context
+from kansho.chain.spec import StepSpec
+from kansho.chain.steps.loop_tasks import PIXEL_LOOP_ARRAYS, loop_sums_block, pixel_loop_block
+from kansho.chain.steps.qc import QCResult
+from kansho.config import parse_ref
+from kansho.errors import ConfigError, InputError, NetworkError
+from kansho.store import Stack
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoopsResult(common.Stamped):
+    """Pairs (store indices) and loops of step 1-2, the run's epochs and its reference area.
+
+    ``pairs_in``: pairs kept by 1-1; ``loops``: each triangle loop's pairs; ``loop_rms``: its RMS
+    (rad, -1 without data); ``bad``: dropped by loop closure; ``no_loop``: in no loop;
+    ``bad_noloop``: in no loop and dropped by the residual check; ``pairs``/``epochs``: what the
+    inversion uses; ``ref``: (row0, row1, col0, col1) end-exclusive; ``ref_offsets``: each used
+    pair's phase over the reference area (rad).
+    """
+
+    pairs_in: list[int]
+    loop_rms: list[float]
+    loops: list[list[int]]
+    ref0: list[int]
+    loops_reused: int
+    pixels_updated: bool
+    bad: list[int]
+    no_loop: list[int]
+    n_loops: list[int]
+    n_bad_loops: list[int]
+    bad_noloop: list[int]
+    pairs: list[int]
+    epochs: list[int]
+    ref: list[int]
+    ref_how: str
+    ref_offsets: list[float]
+    pixel_loop_threshold: float
+
+
+def step_loops(ctx: Context) -> LoopsResult:
+    """Step 1-2 (see the module docstring)."""
+    st = ctx.stack
+    lcfg = ctx.cfg.loops
+    idx_qc = np.flatnonzero(np.asarray(ctx.get(QCResult).keep, bool))
+    epochs_qc, pairs_qc = common.subnetwork(st, idx_qc)
+    L = network.triangle_loops(pairs_qc)
+    log.info("1-2: %d pairs, %d epochs, %d triangle loops", idx_qc.size, epochs_qc.size, L.shape[0])
+
+    # preliminary reference: the most complete, most coherent window (from the 1-1 statistics)
+    nvalid_all = ctx.read2d("qc_n_valid")
+    coh_all = ctx.read2d("qc_coh_avg")
+    ok0 = nvalid_all >= nvalid_all.max()
+    ref0 = loops.choose_reference(np.where(np.isfinite(coh_all), -coh_all, np.inf), ok0, size=lcfg.ref_size)
+    off0 = _ref_offsets(st, idx_qc, ref0)
+    members = _loop_members(L, idx_qc)
+    loop_rms, n_reused = _loop_rms(ctx, L, idx_qc, off0, members, ref0)
+    bad = loops.find_bad_pairs(np.nan_to_num(loop_rms, nan=0.0), L, threshold=lcfg.loop_rms_threshold)
+    bad_mask = np.asarray(bad.bad, bool)
+    idx = idx_qc[~bad_mask]
+    if idx.size < 2:
+        raise NetworkError(f"{st.path}: fewer than 2 interferograms left after loop closure")
+    off_of = dict(zip(idx_qc.tolist(), off0.tolist(), strict=True))
+    idx, epochs_f, pix_upd, flagged_noloop = _pixel_statistics(ctx, idx, off_of, ref0)
+    ref, how = _reference(ctx, coh_all)
+    offsets = _ref_offsets(st, idx, ref)
+    if not np.all(np.isfinite(offsets)):
+        names = [st.pair_names()[i] for i in idx[~np.isfinite(offsets)]]
+        raise InputError(st.path, f"reference area {_ref_str(ref)} has no valid pixel in pair(s) {', '.join(names[:5])}")
+    log.info("1-2: %d bad pairs dropped; reference area rows %d:%d cols %d:%d (%s)", bad_mask.sum(), *ref, how)
+    return LoopsResult(
+        pairs_in=idx_qc.tolist(), loop_rms=np.nan_to_num(loop_rms, nan=-1).tolist(),
+        loops=members, ref0=list(map(int, ref0)), loops_reused=n_reused, pixels_updated=pix_upd,
+        bad=idx_qc[bad_mask].tolist(), no_loop=idx_qc[np.asarray(bad.no_loop, bool)].tolist(),
+        n_loops=np.asarray(bad.n_loops).tolist(), n_bad_loops=np.asarray(bad.n_bad_loops).tolist(),
+        bad_noloop=flagged_noloop, pairs=idx.tolist(), epochs=epochs_f.tolist(), ref=list(map(int, ref)),
+        ref_how=how, ref_offsets=offsets.tolist(), pixel_loop_threshold=lcfg.pixel_loop_threshold,
+        **common.stamp(ctx))
+
+
+def _pixel_statistics(ctx: Context, idx: npt.NDArray[np.intp], off_of: dict[int, float], ref0: Sequence[int]
+                      ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], bool, list[int]]:
+    """Per-pixel loop statistics of the pairs ``idx``; with the no-loop check, pairs in no loop
+    whose residual exceeds pi at too many pixels are dropped and the statistics taken again.
+    Returns the pairs kept, their epochs, whether the statistics were an update, the pairs dropped."""
+    st = ctx.stack
+    lcfg = ctx.cfg.loops
+    flagged_noloop: list[int] = []
+    for attempt in range(2):
+        check = attempt == 0 and lcfg.noloop_max_frac is not None
+        epochs_f, _, L2, big, pix_upd = _pixel_loop_pass(ctx, idx, np.array([off_of[i] for i in idx]), check, ref0)
+        if not check:
+            break
+        in_loop = np.abs(L2).sum(axis=0) > 0
+        frac = big[0] / np.maximum(big[1], 1)
+        bad_nl = ~in_loop & (big[1] > 0) & (frac > lcfg.noloop_max_frac)
+        if not bad_nl.any():
+            break
+        flagged_noloop = idx[bad_nl].tolist()
+        log.warning("1-2: %d pair(s) in no loop have an unwrapping error (inversion residual > pi at more "
+                    "than %.0f %% of their pixels): %s", bad_nl.sum(), 100 * lcfg.noloop_max_frac,
+                    ", ".join(st.pair_names()[i] for i in flagged_noloop))
+        idx = idx[~bad_nl]
+    if idx.size < 2:
+        raise NetworkError(f"{st.path}: fewer than 2 interferograms left after loop closure")
+    return idx, epochs_f, pix_upd, flagged_noloop
+
+
+def _reference(ctx: Context, coh_all: np.ndarray) -> tuple[tuple[int, int, int, int], str]:
+    """The one reference area of the run, (row0, row1, col0, col1), and how it was chosen."""
+    lcfg = ctx.cfg.loops
+    if lcfg.ref:
+        return _user_ref(ctx, lcfg.ref), "user"
+    nvf = ctx.read2d("n_valid_final")
+    ok = nvf >= nvf.max()
+    score = reference_score(ctx.read2d("loop_rms"), ctx.read2d("stack_rate"), coh_all)
+    r0, r1, c0, c1 = loops.choose_reference(score, ok & np.isfinite(score), size=lcfg.ref_size)
+    return (int(r0), int(r1), int(c0), int(c1)), "auto"
+
+
+def _loop_rms(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64],
+              members: list[list[int]], ref0: Sequence[int]) -> tuple[npt.NDArray[np.float64], int]:
+    """RMS loop phase (rad) of every loop (row of ``L`` over the pairs ``idx``), NaN without data.
+
+    Loops the last run measured with the same preliminary reference ``ref0`` (so the same pair
+    offsets) on this stack store keep their value: after an update only the loops through a new
+    pair are measured, reading only the pairs they contain. Returns the RMS and the number of loops kept.
+    """
+    rms = np.full(L.shape[0], np.nan)
+    prev = common.previous(ctx, "loops", LoopsResult)
+    known = np.zeros(L.shape[0], bool)
+    if prev is not None and prev.ref0 == list(map(int, ref0)):
+        cache = {tuple(m): r for m, r in zip(prev.loops, prev.loop_rms, strict=True)}
+        for i, m in enumerate(members):
+            r = cache.get(tuple(m))
+            if r is not None:
+                known[i] = True
+                rms[i] = np.nan if r < 0 else r
+        log.info("1-2: %d loops as in the last run; %d through new pairs measured", known.sum(), (~known).sum())
+    todo = np.flatnonzero(~known)
+    if todo.size:
+        cols = np.flatnonzero(np.abs(L[todo]).sum(axis=0))  # the pairs of those loops only
+        sum_sq, count = np.zeros(todo.size), np.zeros(todo.size)
+        for a, c in ctx.map_blocks(loop_sums_block, "1-2 loops", idx=idx[cols], offsets=offsets[cols],
+                                   L=L[np.ix_(todo, cols)]):
+            sum_sq += a
+            count += c
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rms[todo] = np.sqrt(sum_sq / count)
+    return rms, int(known.sum())
+
+
+def _ref_offsets(st: Stack, idx: npt.NDArray[np.intp], ref: Sequence[int]) -> npt.NDArray[np.float64]:
+    r0, r1, c0, c1 = ref
+    w = st.read("unw", slice(r0, r1), slice(c0, c1), idx).reshape(idx.size, -1)
+    return np.asarray(loops.reference_offsets(w), np.float64)
+
+
+def _ref_str(ref: Sequence[int]) -> str:
+    r0, r1, c0, c1 = ref
+    return f"{c0}:{c1}/{r0}:{r1}"
+
+
+def _user_ref(ctx: Context, text: str) -> tuple[int, int, int, int]:
+    kind, v = parse_ref(text)
+    ny, nx = ctx.stack.shape
+    if kind == "pixel":
+        x1, x2, y1, y2 = (int(a) for a in v)
+    else:
+        lon1, lon2, lat1, lat2 = v
+        g = ctx.stack.grid
+        ra, ca = g.rowcol(lon1, lat2)
+        rb, cb = g.rowcol(lon2, lat1)
+        y1, y2, x1, x2 = ra, rb + 1, ca, cb + 1
+    if not (0 <= x1 < x2 <= nx and 0 <= y1 < y2 <= ny):
+        raise ConfigError(f"--ref {text}: outside the {nx}x{ny} grid")
+    return y1, y2, x1, x2
+
+
+def _loop_members(L: np.ndarray, idx: npt.NDArray[np.intp]) -> list[list[int]]:
+    if L.shape[0] == 0:
+        return []
+    rows = []
+    for r in range(L.shape[0]):
+        members = np.flatnonzero(L[r])
+        rows.append([int(idx[m]) for m in members])
+    return rows
+
+
+def reference_score(loop_rms: np.ndarray, rate: np.ndarray, coh: np.ndarray) -> np.ndarray:
+    """Score of each pixel as part of the reference area (lower is better), shape (ny, nx).
+
+    Adds two dimensionless terms: the pixel's loop-phase RMS over the frame's median (Morishita et
+    al. 2020 choose the reference by loop closure alone) and how far its stacking rate lies from the
+    frame's median rate, in robust standard deviations (1.4826 MAD) -- the usual prior that most of
+    a frame is stable, which keeps the reference out of a deforming area. Coherence breaks ties.
+    """
+    lr = np.where(np.isfinite(loop_rms), loop_rms, np.nan)
+    med_lr = np.nanmedian(lr) if np.isfinite(lr).any() else 1.0
+    fin = np.isfinite(rate)
+    if fin.any():
+        med = np.median(rate[fin])
+        mad = 1.4826 * np.median(np.abs(rate[fin] - med)) or 1.0
+        dev = np.abs(rate - med) / mad
+    else:
+        dev = np.zeros_like(rate)
+    score = np.nan_to_num(lr / max(med_lr, 1e-6), nan=0.0) + dev
+    return np.where(np.isfinite(coh), score - 1e-3 * coh, score)
+
+
+def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64],
+                     check: bool, ref0: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Per-pixel loop statistics for the pairs ``idx`` (written to the work store).
+
+    With ``check`` (and some pair in no loop), a preliminary inversion of sampled pixels
+    (:func:`_check_every`) also counts, per pair, the pixels whose residual exceeds half a cycle
+    (pi rad): in a pair that belongs to no loop that is an unwrapping error loop closure cannot see.
+    After an update that kept the last run's pairs (:func:`_pixel_update`) the statistics are
+    continued over the new pairs and loops only, and (without the check) only those pairs and
+    their neighbours are read.
+    Returns (epochs, pairs, loop matrix, (n_big (npair,), n_valid (npair,)), whether it was an update).
+    """
+    st = ctx.stack
+    epochs_f, pairs_f = common.subnetwork(st, idx)
+    L2 = network.latest_last(network.triangle_loops(pairs_f), pairs_f)
+    check = check and bool((np.abs(L2).sum(axis=0) == 0).any())  # only pairs in no loop need the check
+    shared = {"t": years_since_first(epochs_f), "conv": phase_to_mm(st.wavelength),
+              "pixel_loop_threshold": ctx.cfg.loops.pixel_loop_threshold}
+    # the preliminary inversion of the check is the only reader of invert.gamma here
+    check_args = {"check": check, "gamma": ctx.cfg.invert.gamma if check else None, "nx": st.shape[1],
+                  "every": _check_every(*st.shape)}
+    upd = _pixel_update(ctx, idx, epochs_f, L2, ref0)
+    prefix = ""
+    if upd is not None:
+        sub, rows, new_loop, new_pair, touched = upd
+        prefix = common.NEXT
+        kw: dict[str, Any] = {"sub": sub, "L": L2[np.ix_(rows, sub)], "new_loop": new_loop, "new_pair": new_pair,
+                              "touched": touched, "base": "", "dest": common.NEXT}
+        desc = "1-2 pixels (new loops)"
+    else:
+        kw, desc = {"L": L2}, "1-2 pixels"
+    common.new_arrays(ctx, PIXEL_LOOP_ARRAYS, prefix)
+    big = np.zeros((2, idx.size), np.int64)
+    for b in ctx.map_blocks(pixel_loop_block, desc, idx=idx, pairs=pairs_f, offsets=offsets, **kw,
+                            **check_args, **shared):
+        big += b
+    common.mark_arrays(ctx, [prefix + n for n in PIXEL_LOOP_ARRAYS], st.n_pair)
+    if upd is not None:
+        common.swap_next(ctx, PIXEL_LOOP_ARRAYS)
+        log.info("1-2: per-pixel loop statistics updated from %d pairs and %d new loops%s", upd[0].sum(),
+                 upd[2].sum(), " (every pair read for the no-loop check)" if check else "")
+    return epochs_f, pairs_f, L2, big, upd is not None
+
+
+def _pixel_update(ctx: Context, idx: npt.NDArray[np.intp], epochs: npt.NDArray[np.int64], L: np.ndarray,
+                  ref0: Sequence[int]) -> tuple[np.ndarray, ...] | None:
+    """What the per-pixel loop pass must read after an update, or None to run it over every pair.
+
+    Possible when the last run's per-pixel sums hold exactly the pairs of ``idx`` it had (no
+    earlier pair changed status), with the same preliminary reference, threshold and first epoch,
+    and the new loops come after the earlier ones in ``L``. Returns, as bools: the pairs to read
+    (over ``idx``: the new pairs, the earlier pairs in a new loop, and their partners in earlier
+    loops), the loops among them (rows of ``L``), and over those: the new loops, the new pairs and
+    the earlier pairs in a new loop.
+    """
+    prev = common.previous(ctx, "loops", LoopsResult, PIXEL_LOOP_ARRAYS)
+    if (prev is None or prev.ref0 != list(map(int, ref0)) or not prev.epochs
+            or prev.pixel_loop_threshold != ctx.cfg.loops.pixel_loop_threshold
+            or int(prev.epochs[0]) != int(epochs[0])):
+        return None
+    old = idx < int(prev.n_pair)
+    if idx[old].tolist() != list(prev.pairs):
+        return None
+    mem = np.abs(L) > 0
+    new_loop = (mem & ~old).any(axis=1)
+    if new_loop.any() and (~new_loop).any() and np.flatnonzero(~new_loop).max() > np.flatnonzero(new_loop).min():
+        return None
+    touched = mem[new_loop].any(axis=0) & old
+    partners = mem[~new_loop & mem[:, touched].any(axis=1)].any(axis=0)
+    sub = ~old | touched | partners
+    rows = ~(mem & ~sub).any(axis=1)
+    return sub, rows, new_loop[rows], ~old[sub], touched[sub]
+
+
+def _check_every(ny: int, nx: int) -> int:
+    """Stride of the pixels the no-loop residual check inverts: every 10th, at most ~100,000 pixels.
+
+    The check compares a fraction of pixels with a threshold (10 % by default); 100,000 samples
+    estimate a fraction to +-0.2 %.
+    """
+    return max(10, (ny * nx) // 100_000)
+
+
+SPEC = StepSpec(name="loops", licsbas="1-2", title="loop closure: drop pairs with unwrapping errors, choose "
+                "the reference area", run=step_loops, result=LoopsResult, inputs=("qc_n_valid", "qc_coh_avg"),
+                outputs=PIXEL_LOOP_ARRAYS, tasks=(loop_sums_block, pixel_loop_block), section="loops")

@@ -1,0 +1,75 @@
+"""Step 1-5: spatio-temporal consistency (Hanssen 2001) and the noisy-pixel mask, with what each
+threshold removed on its own."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from kansho import mask as maskmod
+from kansho.chain.context import Context
+from kansho.chain.spec import StepResult, StepSpec
+from kansho.chain.steps.loops import LoopsResult
+from kansho.chain.tasks import Task
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MaskResult(StepResult):
+    """Thresholds applied (None = off), pixels each removed alone, solved and kept pixels, warnings."""
+
+    thresholds: dict[str, float | None]
+    removed: dict[str, int]
+    n_valid: int
+    n_kept: int
+    warnings: list[str]
+
+
+def stc_block(task: Task) -> None:
+    """Spatio-temporal consistency of a block, read with a one-pixel halo (written to ``stc``)."""
+    w = task.work
+    cum = w["cum"]
+    ny, nx = cum.shape[1:]
+    rows, cols = task.rows, task.cols
+    r0, r1 = max(rows.start - 1, 0), min(rows.stop + 1, ny)
+    c0, c1 = max(cols.start - 1, 0), min(cols.stop + 1, nx)
+    s = maskmod.stc(np.asarray(cum[:, r0:r1, c0:c1]))
+    w["stc"][rows, cols] = s[rows.start - r0: rows.stop - r0, cols.start - c0: cols.stop - c0]
+
+
+def step_mask(ctx: Context) -> MaskResult:
+    """Step 1-5: ``stc`` per block, then the thresholds on the index maps."""
+    st = ctx.stack
+    ne = len(ctx.get(LoopsResult).epochs)
+    ctx.new_array("stc", st.shape)
+    ctx.map_blocks(stc_block, "1-5 stc")
+    m = ctx.cfg.mask
+    thresholds = {"coh_avg": m.coh_avg, "n_unw": None if m.n_unw_factor is None else m.n_unw_factor * ne,
+                  "vstd": m.vstd, "maxTlen": m.maxTlen, "n_gap": m.n_gap, "stc": m.stc,
+                  "n_ifg_noloop": m.n_ifg_noloop, "n_loop_err": m.n_loop_err, "resid_rms": m.resid_rms}
+    indices = {k: ctx.read2d(k) for k in thresholds}
+    vel = ctx.read2d("vel")
+    if any(v is not None for v in thresholds.values()):
+        res = maskmod.apply_thresholds(indices, thresholds)
+        keep = np.asarray(res.mask, bool) & np.isfinite(vel)
+        removed = {k: int(np.asarray(v).sum()) for k, v in res.removed.items()}
+        warns = list(res.warnings)
+    else:
+        keep, removed, warns = np.isfinite(vel), {}, []
+    mask_a = ctx.new_array("mask", st.shape)
+    mask_a[:] = np.where(np.isfinite(vel), keep.astype(np.float32), np.nan)
+    n_valid = int(np.isfinite(vel).sum())
+    n_kept = int(keep.sum())
+    if n_valid and n_kept == 0:
+        warns.append("the mask removes every solved pixel: check the thresholds (info/15mask_stats.txt)")
+        log.warning("1-5: THE MASK REMOVES EVERY PIXEL: check the thresholds in info/15mask_stats.txt")
+    return MaskResult(thresholds=thresholds, removed=removed, n_valid=n_valid, n_kept=n_kept, warnings=warns)
+
+
+SPEC = StepSpec(name="mask", licsbas="1-5", title="mask noisy pixels", run=step_mask, result=MaskResult,
+                inputs=("cum", "vel", "vstd", "coh_avg", "n_unw", "maxTlen", "n_gap", "n_ifg_noloop", "n_loop_err",
+                        "resid_rms"),
+                outputs=("stc", "mask"), tasks=(stc_block,), section="mask")

@@ -1,0 +1,96 @@
+"""The last step: ``results/*.tif``, ``cum.h5``, ``cum_filt.h5``, ``info/``, ``plots/`` and the report.
+
+Names and units from :mod:`kansho.layout` (LiCSBAS's names, DESIGN §4). Every file is written
+through a temporary name and a rename, so an interrupted run never leaves a half-written product.
+Cubes are streamed block by block from the work store, never loaded whole.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from kansho.chain.context import Context
+from kansho.chain.info import write_info
+from kansho.chain.spec import StepResult, StepSpec
+from kansho.chain.steps.loops import LoopsResult
+from kansho.io.geotiff import write_geotiff
+from kansho.io.licsbas_h5 import write_cum_h5
+from kansho.layout import MASKED_MAPS, RESULT_MAPS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OutputsResult(StepResult):
+    """The products written, relative to the run folder."""
+
+    written: list[str]
+
+
+def write_maps(ctx: Context) -> tuple[dict[str, np.ndarray], list[str]]:
+    """``results/*.tif``: every :data:`RESULT_MAPS` entry, the masked maps and the DEM. Returns the maps."""
+    lay, st = ctx.layout, ctx.stack
+    written: list[str] = []
+    maps: dict[str, np.ndarray] = {}
+    for name, spec in RESULT_MAPS.items():
+        arr = ctx.read2d(spec.source).astype(np.float32)
+        maps[name] = arr
+        write_geotiff(lay.result_map(name), arr, st.grid, units=spec.units, description=spec.description)
+        written.append(f"results/{name}.tif")
+    keep = maps["mask"] == 1
+    for name in MASKED_MAPS:
+        m = np.where(keep, maps[name], np.nan).astype(np.float32)
+        write_geotiff(lay.result_map(f"{name}.mskd"), m, st.grid, units=RESULT_MAPS[name].units,
+                      description=f"{name} masked")
+        written.append(f"results/{name}.mskd.tif")
+    hgt = st.read2d("hgt").astype(np.float32)
+    if np.isfinite(hgt).any():
+        write_geotiff(lay.result_map("hgt"), hgt, st.grid, units="m", description="DEM height")
+        written.append("results/hgt.tif")
+    return maps, written
+
+
+def write_cubes(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray) -> list[str]:
+    """``cum.h5`` and ``cum_filt.h5`` (LiCSBAS-compatible), streamed from the work store."""
+    lay, st = ctx.layout, ctx.stack
+    pos = {int(e): i for i, e in enumerate(st.epochs)}
+    bperp = np.array([st.bperp[pos[int(e)]] for e in epochs], np.float64)
+    r0, r1, c0, c1 = ctx.get(LoopsResult).ref
+    gap = ctx.array("gap")
+    written = []
+    for path, cube_name, vel_name in ((lay.cum, "cum", "vel"), (lay.cum_filt, "cum_filt", "vel.filt")):
+        write_cum_h5(path, cum=ctx.array(cube_name), imdates=epochs, vel=maps[vel_name],
+                     vintercept=maps["vintercept"], refarea=(r0, r1, c0, c1), grid=st.grid, gap=gap, bperp=bperp,
+                     mask=maps["mask"])
+        written.append(path.name)
+    return written
+
+
+def step_outputs(ctx: Context) -> OutputsResult:
+    """Write every product of a finished chain under ``ctx.out``."""
+    lay = ctx.layout
+    for d in (lay.results, lay.info, lay.plots):
+        d.mkdir(parents=True, exist_ok=True)
+    maps, written = write_maps(ctx)
+    epochs = np.asarray(ctx.get(LoopsResult).epochs, np.int64)
+    written += write_cubes(ctx, maps, epochs)
+    write_info(ctx, lay.info, epochs)
+    try:
+        from kansho import plots as plotmod
+
+        written += plotmod.write_all(ctx, lay.plots, maps, epochs)
+    except Exception as exc:  # noqa: BLE001 - plotting must never lose a run's numerical products
+        log.warning("plots could not be drawn: %s", exc)
+    from kansho.report import write_report
+
+    write_report(ctx, lay.report, maps)
+    written.append(lay.report.name)
+    return OutputsResult(written=written)
+
+
+SPEC = StepSpec(name="outputs", licsbas="out", title="results GeoTIFFs, cum.h5, info tables, plots and report",
+                run=step_outputs, result=OutputsResult,
+                inputs=("cum", "cum_filt", "gap", "mask", *(m.source for m in RESULT_MAPS.values())))
