@@ -15,7 +15,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel
 
-from kansho import __version__
+from kansho._version import __version__
 from kansho.config import RunConfig, load_config, yaml_template
 from kansho.errors import KanshoError
 

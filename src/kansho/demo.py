@@ -100,7 +100,7 @@ def compare_with_truth(run: Run, truth: Any) -> Accuracy:
         sums[key][0] += float(np.sum(d * d))
         sums[key][1] += int(d.size)
 
-    cum, cum_filt = run.work["cum"], run.work["cum_filt"]
+    cum, cum_filt = run.array("cum"), run.array("cum_filt")
     for k in range(epochs.size):
         te = true_epoch(k)
         tvel += wv[k] * te

@@ -35,7 +35,7 @@ def _save(fig: Any, path: Path) -> str:
 def plot_network(date1: np.ndarray, date2: np.ndarray, epochs: np.ndarray, bperp: np.ndarray,
                  status: list[str], path: Path) -> str:
     """Pairs as lines between (date, B⊥) points; colour by status ('used', '1-1', '1-2')."""
-    d = {int(e): parse_date(int(e)) for e in epochs}
+    d = {int(e): mdates.date2num(parse_date(int(e))) for e in epochs}
     bp = {int(e): (0.0 if not np.isfinite(b) else float(b)) for e, b in zip(epochs, bperp, strict=True)}
     colours = {"used": "tab:blue", "1-1": "tab:orange", "1-2": "tab:red"}
     fig, ax = plt.subplots(figsize=(10, 4))
@@ -48,6 +48,7 @@ def plot_network(date1: np.ndarray, date2: np.ndarray, epochs: np.ndarray, bperp
                                        "1-2": "dropped by 1-2 (loop closure)"}[s])
     ax.legend(loc="best", fontsize=8)
     ax.set_ylabel("B⊥ (m)")
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator())
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
     ax.set_title(f"Interferogram network: {len(date1)} pairs, {len(epochs)} epochs")
     return _save(fig, path)
@@ -122,7 +123,8 @@ def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np
     bad = set(lres.bad) | set(lres.bad_noloop)
     status = ["used" if qres.keep[i] and i not in bad else ("1-1" if not qres.keep[i] else "1-2")
               for i in range(st.n_pair)]
-    ref = tuple(lres.ref)
+    r0, r1, c0, c1 = lres.ref
+    ref = (r0, r1, c0, c1)
     out = [plot_network(st.date1, st.date2, st.epochs, st.bperp, status, plots / "network.png")]
     out.append(plot_qc(st.pair_names(), qres.coverage, qres.mean_coh, qres.keep,
                        ctx.cfg.qc.min_coverage, ctx.cfg.qc.min_coh, plots / "qc_stats.png"))

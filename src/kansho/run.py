@@ -86,7 +86,7 @@ class Run:
             return read_grid(vel)
         with self.cum_reader() as r:
             if r.grid is None:
-                raise InputError(self.layout.cum, "no georeference (corner_lat/lon, post_lat/lon) and no results/vel.tif")
+                raise InputError(self.layout.cum, "no georeference (corner_lat/lon, post_lat/lon), no results/vel.tif")
             return r.grid
 
     @property
@@ -175,9 +175,19 @@ class Run:
             raise InputError(p, "no work store: the chain has not run here")
         return zarr.open_group(str(p), mode="r")
 
+    def array(self, name: str) -> zarr.Array:
+        """A work array of the chain, read-only (e.g. ``cum``, ``cum_filt``, ``gap``)."""
+        try:
+            a = self.work[name]
+        except KeyError:
+            raise InputError(self.layout.work_store / name, "no such work array in this run") from None
+        if not isinstance(a, zarr.Array):
+            raise InputError(self.layout.work_store / name, "not a work array")
+        return a
+
     def read2d(self, name: str) -> np.ndarray:
         """A 2-D work array of the chain (e.g. ``vel``, ``mask``, ``vel_filt``, ``loop_rms``)."""
-        return np.asarray(self.work[name][:])
+        return np.asarray(self.array(name)[:])
 
     # ------------------------------------------------------------------ records
     @cached_property

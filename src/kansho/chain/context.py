@@ -98,8 +98,10 @@ class Context:
                                       dimension_names=dims, overwrite=True)
 
     def array(self, name: str) -> zarr.Array:
+        """The work array ``name``."""
         a = self.work[name]
-        assert isinstance(a, zarr.Array), name
+        if not isinstance(a, zarr.Array):
+            raise KeyError(f"{name} is not a work array")
         return a
 
     def read2d(self, name: str) -> np.ndarray:

@@ -16,8 +16,6 @@ from kansho.chain.steps import ingest, invert, loops, mask, outputs, qc, vstd
 STEPS: tuple[StepSpec, ...] = (
     ingest.SPEC, qc.SPEC, loops.SPEC, invert.SPEC, vstd.SPEC, mask.SPEC, filter_step.SPEC, outputs.SPEC,
 )
-#: the step names, in order
-STEP_NAMES: tuple[str, ...] = tuple(s.name for s in STEPS)
 
 
 def spec(name: str) -> StepSpec:

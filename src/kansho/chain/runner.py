@@ -23,7 +23,7 @@ from typing import Any
 from kansho._files import write_text_atomic
 from kansho.chain.context import Context
 from kansho.chain.options import Options, result_option_names, skip_key, value_of
-from kansho.chain.registry import STEP_NAMES, STEPS, result_from_record
+from kansho.chain import registry
 from kansho.chain.spec import StepResult, StepSpec
 from kansho.chain.steps.ingest import inputs_of
 from kansho.config import RunConfig, yaml_template
@@ -57,10 +57,11 @@ def run_timeseries(
     ctx = Context(out=out, options=Options(cfg), input_path=None if input_path is None else Path(input_path),
                   progress=progress, block=cfg.block_size)
     state = _read_state(ctx)
-    wanted = list(STEP_NAMES) if not steps else list(steps)
+    names = [s.name for s in registry.STEPS]
+    wanted = names if not steps else list(steps)
     for s in wanted:
-        if s not in STEP_NAMES:
-            raise ConfigError(f"unknown step {s!r}; steps are {', '.join(STEP_NAMES)}")
+        if s not in names:
+            raise ConfigError(f"unknown step {s!r}; steps are {', '.join(names)}")
     fingerprint = _fingerprint(ctx, state)
     if cfg.gpu:
         check_gpu()
@@ -97,7 +98,7 @@ def _typed(spec: StepSpec, rec: dict[str, Any] | None) -> StepResult | None:
     if not rec:
         return None
     try:
-        return result_from_record(spec.name, rec)
+        return registry.result_from_record(spec.name, rec)
     except (TypeError, KeyError):  # a record written by another version
         return None
 
@@ -105,9 +106,10 @@ def _typed(spec: StepSpec, rec: dict[str, Any] | None) -> StepResult | None:
 def _run_steps(ctx: Context, state: dict[str, Any], wanted: list[str], fingerprint: str, force: bool,
                exits: contextlib.ExitStack) -> None:
     cfg = ctx.options.model
-    last_wanted = max(STEP_NAMES.index(s) for s in wanted)
+    names = [s.name for s in registry.STEPS]
+    last_wanted = max(names.index(s) for s in wanted)
     upstream = ""
-    for i, spec in enumerate(STEPS):
+    for i, spec in enumerate(registry.STEPS):
         fp = fingerprint if spec.name == "ingest" else ""
         rec = state.get(spec.name)
         key = _current_key(spec, rec, cfg, upstream, fp)

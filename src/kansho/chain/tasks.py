@@ -41,14 +41,21 @@ class Task:
         return open_stack(Path(self.out))
 
     @property
-    def work(self) -> zarr.Group:
+    def work(self) -> WorkStore:
         """The run's work store, writable."""
-        return zarr.open_group(str(RunLayout(Path(self.out)).work_store), mode="r+", zarr_format=3)
+        return WorkStore(zarr.open_group(str(RunLayout(Path(self.out)).work_store), mode="r+", zarr_format=3))
 
-    def array(self, name: str) -> zarr.Array:
-        """The work array ``name``."""
-        a = self.work[name]
-        assert isinstance(a, zarr.Array), name
+
+class WorkStore:
+    """The work store's arrays by name (``w["cum"][:, rows, cols] = ...``)."""
+
+    def __init__(self, group: zarr.Group) -> None:
+        self.group = group
+
+    def __getitem__(self, name: str) -> zarr.Array:
+        a = self.group[name]
+        if not isinstance(a, zarr.Array):
+            raise KeyError(f"{name} is not a work array")
         return a
 
 

@@ -109,19 +109,20 @@ def _pixel_statistics(ctx: Context, idx: npt.NDArray[np.intp], off_of: dict[int,
     st = ctx.stack
     lcfg = ctx.cfg.loops
     flagged_noloop: list[int] = []
+    max_frac = lcfg.noloop_max_frac
     for attempt in range(2):
-        check = attempt == 0 and lcfg.noloop_max_frac is not None
+        check = attempt == 0 and max_frac is not None
         epochs_f, _, L2, big, pix_upd = _pixel_loop_pass(ctx, idx, np.array([off_of[i] for i in idx]), check, ref0)
-        if not check:
+        if not check or max_frac is None:
             break
         in_loop = np.abs(L2).sum(axis=0) > 0
         frac = big[0] / np.maximum(big[1], 1)
-        bad_nl = ~in_loop & (big[1] > 0) & (frac > lcfg.noloop_max_frac)
+        bad_nl = ~in_loop & (big[1] > 0) & (frac > max_frac)
         if not bad_nl.any():
             break
         flagged_noloop = idx[bad_nl].tolist()
         log.warning("1-2: %d pair(s) in no loop have an unwrapping error (inversion residual > pi at more "
-                    "than %.0f %% of their pixels): %s", bad_nl.sum(), 100 * lcfg.noloop_max_frac,
+                    "than %.0f %% of their pixels): %s", bad_nl.sum(), 100 * max_frac,
                     ", ".join(st.pair_names()[i] for i in flagged_noloop))
         idx = idx[~bad_nl]
     if idx.size < 2:

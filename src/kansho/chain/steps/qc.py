@@ -56,9 +56,10 @@ def qc_block(task: Task) -> tuple[np.ndarray, np.ndarray, int, bool]:
     grew = False
     footprint = None
     if base is not None:
-        prior = tuple(np.asarray(w[base + n][task.rows, task.cols]).ravel() for n in
-                      ("qc_n_valid", "qc_coh_n", "qc_coh_sum"))
-        footprint = prior[0] > 0
+        nv0, cn0, cs0 = (np.asarray(w[base + n][task.rows, task.cols]).ravel() for n in
+                         ("qc_n_valid", "qc_coh_n", "qc_coh_sum"))
+        prior = (nv0, cn0, cs0)
+        footprint = nv0 > 0
         grew = bool((np.isfinite(u) & ~footprint).any())
     nv, cs, nt = qc.pair_sums(u, c, footprint)
     n_valid, coh_n, coh_sum = qc.pixel_sums(u, c, prior)

@@ -1,0 +1,98 @@
+"""The chain's registry and skip keys: a new step is one module plus one registry entry; a step
+re-runs when any option it read changes (whatever its section) and only then; the work arrays a
+run leaves are the ones the steps declare."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kansho import run_timeseries
+from kansho.chain import registry
+from kansho.config import RunConfig
+from kansho.io.geotiff import read_raster
+from kansho.synth import SimConfig, simulate_frame
+from tests import chain_example_step
+
+
+@pytest.fixture(scope="module")
+def geoc(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small frame with a network gap, long pairs (in no loop) and unwrapping errors."""
+    root = tmp_path_factory.mktemp("chainframe")
+    simulate_frame(root, SimConfig(shape=(48, 48), n_epoch=16, interval_days=24, n_long_pairs=4, pairs_per_epoch=2), rng=3)
+    return root / "GEOC"
+
+
+def _cfg() -> RunConfig:
+    """Defaults, but maxTlen 0.3 yr: no pixel of a 1-yr series split by a gap spans the default 1 yr."""
+    cfg = RunConfig()
+    cfg.mask.maxTlen = 0.3
+    return cfg
+
+
+def _state(out: Path) -> dict:
+    return json.loads((out / "work" / "state.json").read_text())
+
+
+def test_new_step_is_one_module_and_one_registry_entry(geoc: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    steps = list(registry.STEPS)
+    steps.insert([s.name for s in steps].index("mask") + 1, chain_example_step.SPEC)
+    monkeypatch.setattr(registry, "STEPS", tuple(steps))
+    out = tmp_path / "run"
+    run = run_timeseries(geoc, out, _cfg(), progress=False)
+    res = run.result("velstats")
+    assert isinstance(res, chain_example_step.VelStatsResult)
+    vel, mask = read_raster(out / "results" / "vel.tif"), read_raster(out / "results" / "mask.tif")
+    kept = vel[(mask == 1) & np.isfinite(vel)]
+    assert res.n_kept == kept.size > 0
+    np.testing.assert_allclose([res.p05, res.p50, res.p95], np.percentile(kept, [5, 50, 95]), rtol=1e-6)
+    assert "p50" in (out / "info" / "15vel_stats.txt").read_text()
+    assert _state(out)["velstats"]["reads"] == {"mask.vstd": 100.0}
+    # up to date: skipped; an option it reads changes: it runs again (after the mask step it follows)
+    again = run_timeseries(geoc, out, _cfg(), progress=False)
+    assert again.timings["velstats"] == 0.0 and again.timings["mask"] == 0.0
+    cfg = _cfg()
+    cfg.mask.vstd = 50.0
+    third = run_timeseries(geoc, out, cfg, progress=False)
+    assert third.timings["invert"] == 0.0
+    assert third.timings["mask"] > 0.0 and third.timings["velstats"] > 0.0
+    assert "vstd <= 50.0" in (out / "info" / "15vel_stats.txt").read_text()
+    # --steps reaches it by name
+    only = run_timeseries(None, out, cfg, steps=["velstats"], force=True, progress=False)
+    assert only.timings == {"velstats": only.timings["velstats"]}
+
+
+def test_skip_key_follows_every_option_a_step_reads(geoc: Path, tmp_path: Path) -> None:
+    """The loop step reads invert.gamma for its no-loop check: changing gamma re-runs it."""
+    out = tmp_path / "run"
+    run_timeseries(geoc, out, _cfg(), progress=False)
+    reads = _state(out)["loops"]["reads"]
+    assert reads["invert.gamma"] == 1e-4 and "loops.loop_rms_threshold" in reads
+    assert not any(k in reads for k in ("workers", "block_size", "memory_limit")), "execution options never count"
+    cfg = _cfg()
+    cfg.invert.gamma = 1e-2
+    run = run_timeseries(geoc, out, cfg, progress=False)
+    assert run.timings["ingest"] == 0.0 and run.timings["qc"] == 0.0
+    assert run.timings["loops"] > 0.0
+    assert _state(out)["loops"]["reads"]["invert.gamma"] == 1e-2
+    # execution options change nothing: every step is up to date
+    cfg.block_size = 32
+    cfg.memory_limit = "3GB"
+    same = run_timeseries(geoc, out, cfg, progress=False)
+    assert all(v == 0.0 for v in same.timings.values()), same.timings
+
+
+def test_work_arrays_are_the_declared_outputs(geoc: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    cfg = _cfg()
+    cfg.invert.annual = True
+    run = run_timeseries(geoc, out, cfg, progress=False)
+    declared = {a for s in registry.STEPS for a in s.outputs}
+    left = set(run.work.array_keys())
+    assert left <= declared, left - declared
+    for s in registry.STEPS:  # every step's declared inputs are some step's outputs
+        assert set(s.inputs) <= declared, (s.name, set(s.inputs) - declared)
