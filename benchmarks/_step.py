@@ -10,6 +10,7 @@ process and of its reaped children.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import threading
@@ -21,10 +22,8 @@ import psutil
 def _tree_rss(proc: psutil.Process) -> int:
     total = 0
     for p in [proc, *proc.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             total += p.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
     return total
 
 
@@ -49,13 +48,13 @@ def main() -> None:
 
     th = threading.Thread(target=sample, daemon=True)
     th.start()
+    from kansho import run_timeseries
     from kansho.config import RunConfig
-    from kansho.pipeline import run_timeseries
 
     cfg = RunConfig(workers=args.workers, memory_limit=args.memory_limit, block_size=args.block_size)
     t0 = time.perf_counter()
     steps = None if args.step == "all" else [args.step]
-    ctx = run_timeseries(args.input if args.step in ("ingest", "all") else None, args.out, cfg, steps=steps,
+    run = run_timeseries(args.input if args.step in ("ingest", "all") else None, args.out, cfg, steps=steps,
                          progress=False, force=args.force)
     wall = time.perf_counter() - t0
     stop.set()
@@ -64,8 +63,8 @@ def main() -> None:
     ru_s = resource.getrusage(resource.RUSAGE_SELF)
     ru_c = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = ru_s.ru_utime + ru_s.ru_stime + ru_c.ru_utime + ru_c.ru_stime
-    print(json.dumps({"step": args.step, "wall_s": wall, "step_s": ctx.timings.get(args.step, wall),
-                      "timings": ctx.timings, "cpu_s": cpu,
+    print(json.dumps({"step": args.step, "wall_s": wall, "step_s": run.timings.get(args.step, wall),
+                      "timings": run.timings, "cpu_s": cpu,
                       "peak_mb": max(peak[0], ru_s.ru_maxrss * 1024) / 2**20}))
 
 

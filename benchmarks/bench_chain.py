@@ -30,11 +30,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kansho.chain.registry import STEPS as _SPECS
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CACHE = HERE / "_cache"
 RESULTS = HERE / "results.json"
-STEPS = ("ingest", "qc", "loops", "invert", "vstd", "mask", "filter", "outputs")
+STEPS = tuple(s.name for s in _SPECS)
 SIZES: dict[str, dict[str, Any]] = {
     "S": {"shape": (200, 200), "n_epoch": 40, "interval_days": 12, "pairs_per_epoch": 4},
     "M": {"shape": (1000, 1000), "n_epoch": 60, "interval_days": 12, "pairs_per_epoch": 4},
@@ -87,13 +89,13 @@ def run_steps(sim: Path, out: Path, workers: int, memory_limit: str | None, per_
 
 
 def accuracy(sim: Path, out: Path) -> dict[str, float]:
+    from kansho import run_timeseries
     from kansho.config import RunConfig
     from kansho.demo import compare_with_truth
-    from kansho.pipeline import run_timeseries
     from kansho.synth import load_truth
 
-    ctx = run_timeseries(None, out, RunConfig(), progress=False, steps=["outputs"])  # up to date: opens the run
-    acc = compare_with_truth(ctx, load_truth(sim / "truth.npz"))
+    run = run_timeseries(None, out, RunConfig(), progress=False, steps=["outputs"])  # up to date: opens the run
+    acc = compare_with_truth(run, load_truth(sim / "truth.npz"))
     return {"vel_rmse": acc.vel_rmse, "vel_rmse_all": acc.vel_rmse_all, "ts_rmse": acc.ts_rmse,
             "coverage": acc.coverage}
 

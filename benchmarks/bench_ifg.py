@@ -41,7 +41,8 @@ def main() -> None:
         t0 = time.perf_counter()
         # simulate in a child process so this process's peak memory measures the chain only
         with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as ex:
-            ex.submit(simulate_slc_stack, d / "slc", SlcSimConfig(shape=(n, n), n_epoch=2, interval_days=12), 1).result()
+            sim_cfg = SlcSimConfig(shape=(n, n), n_epoch=2, interval_days=12)
+            ex.submit(simulate_slc_stack, d / "slc", sim_cfg, 1).result()
         t_sim = time.perf_counter() - t0
         cfg = IfgConfig()
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

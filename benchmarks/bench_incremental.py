@@ -23,7 +23,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_chain import CACHE, ROOT, SIZES, machine, simulate
+from bench_chain import CACHE, ROOT, SIZES, machine, simulate  # noqa: E402 - found through sys.path above
 
 log = logging.getLogger("bench")
 
@@ -48,8 +48,8 @@ def measure(size: str, nlook: int) -> tuple[list[str], dict[str, object]]:
     """First run without the last epoch, the update with it, and a full run: table rows and figures."""
     import zarr
 
+    from kansho import run_timeseries
     from kansho.config import RunConfig
-    from kansho.pipeline import run_timeseries
 
     sim, _ = simulate(size, SIZES[size])
     geoc = sim / "GEOC"
@@ -75,7 +75,7 @@ def measure(size: str, nlook: int) -> tuple[list[str], dict[str, object]]:
     same = all(np.array_equal(np.asarray(a[k][:]), np.asarray(b[k][:]), equal_nan=True) for k in keys)
     worst = max(float(np.nanmax(np.abs(np.asarray(a[k][:], np.float64) - np.asarray(b[k][:], np.float64)), initial=0))
                 for k in keys)
-    ing, lres = ctx.result("ingest"), ctx.result("loops")
+    ing, lres = ctx.result("ingest").to_json(), ctx.result("loops").to_json()
     head = f"{ing['shape'][1]}×{ing['shape'][0]} px (nlook {nlook})"
     rows = [
         f"| {head} | first run, before the new epoch | {t_first:.1f} | " + " | ".join("" for _ in full_steps) + " |",

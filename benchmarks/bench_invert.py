@@ -22,7 +22,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_chain import ROOT, machine
+from bench_chain import ROOT, machine  # noqa: E402 - found through sys.path above
 
 log = logging.getLogger("bench")
 

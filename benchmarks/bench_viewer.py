@@ -50,7 +50,8 @@ def build_run(out: Path, size: int, n_epoch: int, seed: int = 0) -> None:
     write_cum_h5(out / "cum_filt.h5", cum=cum, **common)
     res = out / "results"
     hgt = (500 * np.sin(6 * xx) * np.cos(4 * yy) + 800).astype(np.float32)
-    for name, arr, units in (("vel", vel, "mm/yr"), ("vel.filt", vel, "mm/yr"), ("vstd", np.abs(vel) * 0.05 + 1, "mm/yr"),
+    for name, arr, units in (("vel", vel, "mm/yr"), ("vel.filt", vel, "mm/yr"),
+                             ("vstd", np.abs(vel) * 0.05 + 1, "mm/yr"),
                              ("coh_avg", np.where(water, np.nan, 0.5).astype(np.float32), "1"), ("mask", mask, "1"),
                              ("hgt", hgt, "m")):
         write_geotiff(res / f"{name}.tif", np.asarray(arr, np.float32), grid, units=units)
@@ -130,7 +131,8 @@ def main() -> None:
              "for `cum_filt.h5`, six `results/*.tif`), served by `kansho view`'s server in a thread; each figure is "
              "the wall time of one HTTP request from a local client (connect, compute, transfer). A click reads one "
              "pixel's series from `cum.h5` and `cum_filt.h5` by h5py slicing (the cube is never loaded)."), "",
-             (f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs (shared with other "
+             (f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs "
+             f"(shared with other "
              f"jobs while measured), Python {platform.python_version()}, {platform.system()}. Building the run took "
              f"{t_build:.0f} s."), "",
              "| request | median (ms) | p95 (ms) | max (ms) | n |", "|---|---|---|---|---|"]

@@ -9,20 +9,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests import chain_example_step
 
 from kansho import run_timeseries
 from kansho.chain import registry
 from kansho.config import RunConfig
 from kansho.io.geotiff import read_raster
 from kansho.synth import SimConfig, simulate_frame
-from tests import chain_example_step
 
 
 @pytest.fixture(scope="module")
 def geoc(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small frame with a network gap, long pairs (in no loop) and unwrapping errors."""
     root = tmp_path_factory.mktemp("chainframe")
-    simulate_frame(root, SimConfig(shape=(48, 48), n_epoch=16, interval_days=24, n_long_pairs=4, pairs_per_epoch=2), rng=3)
+    cfg = SimConfig(shape=(48, 48), n_epoch=16, interval_days=24, n_long_pairs=4, pairs_per_epoch=2)
+    simulate_frame(root, cfg, rng=3)
     return root / "GEOC"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kansho._version import __version__
 
-__all__ = ["__version__", "run_timeseries", "run_demo"]
+__all__ = ["__version__", "run_demo", "run_timeseries"]
 
 
 def __getattr__(name: str) -> object:  # lazy: keep `import kansho` light

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from kansho.config import RunConfig
 from kansho.chain.runner import run_timeseries
 from kansho.chain.steps.loops import LoopsResult
+from kansho.config import RunConfig
 from kansho.run import Run
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kansho._version import __version__
 from kansho._files import write_text_atomic
+from kansho._version import __version__
 from kansho.chain.info import dropped_pairs
 from kansho.chain.steps.invert import InvertResult
 from kansho.chain.steps.loops import LoopsResult
@@ -58,7 +58,7 @@ def _map_figure(arr: np.ndarray, title: str, units: str, *, cmap: str, symmetric
     rgba = colourize(arr, lo, hi, cmap)
     step = max(1, int(np.ceil(max(arr.shape) / 800)))
     lut = colormap_lut(cmap)
-    stops = ",".join(f"rgb({r},{g},{b})" for r, g, b, _ in lut[::32].tolist() + [lut[-1].tolist()])
+    stops = ",".join(f"rgb({r},{g},{b})" for r, g, b, _ in [*lut[::32].tolist(), lut[-1].tolist()])
     return (f"<figure class='map'><img alt='{html.escape(title)}' src='{_b64(encode_png(rgba[::step, ::step]))}' "
             f"style='image-rendering:pixelated;width:100%'><div class='cb' style='background:linear-gradient(to right,"
             f"{stops})'></div><div class='cbl'><span>{lo:.3g}</span><span>{html.escape(units)}</span>"
@@ -127,7 +127,8 @@ def write_report(ctx: Context, path: Path, maps: dict[str, np.ndarray]) -> None:
         trows += "<tr><td class='l'>outputs</td><td>(writing this report)</td></tr>"
     parts.append(f"<h2 id='timings'>Timings (s)</h2><table><tr><th>step</th><th>seconds</th></tr>{trows}"
                  f"<tr><th>total</th><th>{total:.2f}</th></tr></table>")
-    parts.append(f"<h2 id='parameters'>Parameters</h2><pre>{html.escape(yaml_template(ctx.options.whole()))}</pre></body></html>")
+    params = html.escape(yaml_template(ctx.options.whole()))
+    parts.append(f"<h2 id='parameters'>Parameters</h2><pre>{params}</pre></body></html>")
     write_text_atomic(path, "\n".join(parts))
 
 
@@ -153,8 +154,9 @@ def _qc_section(ctx: Context) -> str:
                    f"<td>{'yes' if i in used else 'no'}</td><td class='l'>"
                    f"{html.escape(qres.reason[i] or ('loop closure' if i in bad else ''))}</td></tr>"
                    for i, n in enumerate(names))
-    return out + (f"<details><summary>Per-interferogram statistics ({len(names)} pairs)</summary><table><tr><th>pair"
-                 f"</th><th>coverage</th><th>mean coherence</th><th>used</th><th>note</th></tr>{rows}</table></details>")
+    return out + (f"<details><summary>Per-interferogram statistics ({len(names)} pairs)</summary><table><tr>"
+                  f"<th>pair</th><th>coverage</th><th>mean coherence</th><th>used</th><th>note</th></tr>{rows}"
+                  "</table></details>")
 
 
 def _mask_section(ctx: Context, plots: Path, maps: dict[str, np.ndarray]) -> str:

@@ -142,7 +142,8 @@ class Context:
             else:
                 todo.append(i)
         if len(todo) < len(tasks):
-            log.info("%s: %d of %d tasks already done before the interruption", desc, len(tasks) - len(todo), len(tasks))
+            log.info("%s: %d of %d tasks already done before the interruption", desc, len(tasks) - len(todo),
+                     len(tasks))
         for j, res, err in map_tasks(kernel, [tasks[i] for i in todo], client=self.client, desc=desc,
                                      progress=self.progress):
             if err is not None:

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from kansho._files import write_text_atomic
+from kansho.chain import registry
 from kansho.chain.context import Context
 from kansho.chain.options import Options, result_option_names, skip_key, value_of
-from kansho.chain import registry
 from kansho.chain.spec import StepResult, StepSpec
 from kansho.chain.steps.ingest import inputs_of
 from kansho.config import RunConfig, yaml_template

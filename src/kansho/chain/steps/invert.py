@@ -109,4 +109,5 @@ def step_invert(ctx: Context) -> InvertResult:
 
 
 SPEC = StepSpec(name="invert", licsbas="1-3", title="NSBAS inversion: time series and velocity", run=step_invert,
-                result=InvertResult, outputs=("cum", "gap", *INVERT_MAPS, "amp_annual"), tasks=(invert_block,), section="invert")
+                result=InvertResult, outputs=("cum", "gap", *INVERT_MAPS, "amp_annual"), tasks=(invert_block,),
+                section="invert")

@@ -12,6 +12,7 @@ from kansho import loops
 from kansho.chain.tasks import Task
 from kansho.inversion import invert_nsbas
 
+
 def loop_sums_block(task: Task) -> tuple[np.ndarray, np.ndarray]:
     """Sums of squared loop phase and counts over the block's pixels, per loop (``L`` rows)."""
     p = task.params

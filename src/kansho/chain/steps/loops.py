@@ -89,7 +89,8 @@ def step_loops(ctx: Context) -> LoopsResult:
     offsets = _ref_offsets(st, idx, ref)
     if not np.all(np.isfinite(offsets)):
         names = [st.pair_names()[i] for i in idx[~np.isfinite(offsets)]]
-        raise InputError(st.path, f"reference area {_ref_str(ref)} has no valid pixel in pair(s) {', '.join(names[:5])}")
+        raise InputError(st.path, f"reference area {_ref_str(ref)} has no valid pixel in pair(s) "
+                                  f"{', '.join(names[:5])}")
     log.info("1-2: %d bad pairs dropped; reference area rows %d:%d cols %d:%d (%s)", bad_mask.sum(), *ref, how)
     return LoopsResult(
         pairs_in=idx_qc.tolist(), loop_rms=np.nan_to_num(loop_rms, nan=-1).tolist(),
