@@ -296,12 +296,3 @@ def yaml_template(cfg: RunConfig | None = None) -> str:
             lines.append(f"{name}: {_yaml_value(value)}".rstrip())
             lines.append("")
     return "\n".join(lines) + "\n"
-
-
-def step_options(cfg: RunConfig, step: str) -> dict[str, Any]:
-    """The options that affect one step, as plain JSON-able data (for skip-if-done hashing)."""
-    base: dict[str, Any] = {"band": cfg.band}
-    sub = getattr(cfg, step, None)
-    if isinstance(sub, BaseModel):
-        base.update(sub.model_dump(mode="json"))
-    return base

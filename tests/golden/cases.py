@@ -9,8 +9,8 @@ from kansho.config import RunConfig
 
 
 def _demo(out: Path) -> Path:
-    from kansho.demo import demo_sim_config
     from kansho import run_timeseries
+    from kansho.demo import demo_sim_config
     from kansho.synth import simulate_frame
 
     simulate_frame(out / "sim", demo_sim_config(), rng=1)
@@ -19,8 +19,8 @@ def _demo(out: Path) -> Path:
 
 
 def _mexico(out: Path) -> Path:
-    from kansho.demo import bundled_real_stack, real_config
     from kansho import run_timeseries
+    from kansho.demo import bundled_real_stack, real_config
 
     run_timeseries(bundled_real_stack(), out / "ts", real_config(), progress=False)
     return out / "ts"
@@ -29,8 +29,8 @@ def _mexico(out: Path) -> Path:
 def _options(out: Path) -> Path:
     """A smaller frame with the non-default paths on: multilook, annual model, coherence weights,
     a user reference, ramp + height removal and the local-linear temporal filter."""
-    from kansho.demo import demo_sim_config
     from kansho import run_timeseries
+    from kansho.demo import demo_sim_config
     from kansho.synth import simulate_frame
 
     simulate_frame(out / "sim", demo_sim_config(120, 30), rng=7)
