@@ -121,15 +121,26 @@ def write_report(ctx: Context, path: Path, maps: dict[str, np.ndarray]) -> None:
                  + _map_or_plot(plots, "vstd", maps["vstd"], "Velocity std (bootstrap)", "mm/yr", "magma", False)
                  + "</div>")
     parts.append(_mask_section(ctx, plots, maps))
-    total = sum(ctx.timings.values())
-    trows = "".join(f"<tr><td class='l'>{k}</td><td>{v:.2f}</td></tr>" for k, v in ctx.timings.items())
-    if "outputs" not in ctx.timings:
-        trows += "<tr><td class='l'>outputs</td><td>(writing this report)</td></tr>"
-    parts.append(f"<h2 id='timings'>Timings (s)</h2><table><tr><th>step</th><th>seconds</th></tr>{trows}"
-                 f"<tr><th>total</th><th>{total:.2f}</th></tr></table>")
+    parts.append(_timings_section(ctx))
     params = html.escape(yaml_template(ctx.options.whole()))
     parts.append(f"<h2 id='parameters'>Parameters</h2><pre>{params}</pre></body></html>")
     write_text_atomic(path, "\n".join(parts))
+
+
+def _timings_section(ctx: Context) -> str:
+    """One row per step of the chain: its LiCSBAS number, what it does, its time in this run."""
+    total = sum(ctx.timings.values())
+    trows = ""
+    for spec in ctx.chain:
+        if spec.name in ctx.timings:
+            secs = ctx.timings[spec.name]
+            cell = f"{secs:.2f}" if secs > 0 else "up to date"
+        else:
+            cell = "(writing this report)" if spec.name == ctx.current else "not run"
+        trows += (f"<tr><td class='l'>{spec.name}</td><td>{spec.licsbas}</td><td class='l'>{html.escape(spec.title)}"
+                  f"</td><td>{cell}</td></tr>")
+    return (f"<h2 id='timings'>Timings (s)</h2><table><tr><th>step</th><th>LiCSBAS</th><th>what it does</th>"
+            f"<th>seconds</th></tr>{trows}<tr><th>total</th><th></th><th></th><th>{total:.2f}</th></tr></table>")
 
 
 def _qc_section(ctx: Context) -> str:

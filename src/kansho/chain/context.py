@@ -16,7 +16,7 @@ import zarr
 
 from kansho._files import write_bytes_atomic
 from kansho.chain.options import Options
-from kansho.chain.spec import StepResult
+from kansho.chain.spec import StepResult, StepSpec
 from kansho.chain.tasks import Task
 from kansho.config import RunConfig
 from kansho.layout import RunLayout
@@ -46,6 +46,9 @@ class Context:
     resuming: bool = False
     #: each step's typed result from the run before (kept while the step runs again: an update reuses parts of it)
     previous: dict[str, StepResult] = field(default_factory=dict)
+    #: the chain being run (the registry's steps) and the name of the step running now
+    chain: tuple[StepSpec, ...] = ()
+    current: str = ""
     _stack: Stack | None = None
     _work: zarr.Group | None = None
     _inputs: Any = None

@@ -55,7 +55,7 @@ def run_timeseries(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(out=out, options=Options(cfg), input_path=None if input_path is None else Path(input_path),
-                  progress=progress, block=cfg.block_size)
+                  progress=progress, block=cfg.block_size, chain=registry.STEPS)
     state = _read_state(ctx)
     names = [s.name for s in registry.STEPS]
     wanted = names if not steps else list(steps)
@@ -149,6 +149,7 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
         ctx.resume_dir = _resume_dir(ctx, spec.name, skip_key(spec.name, every, upstream, fp), force)
         ctx.resuming = ctx.resume_dir.is_dir()
     ctx.options.reads = {}
+    ctx.current = spec.name
     result = spec.run(ctx)
     reads = dict(ctx.options.reads)
     if ctx.resume_dir is not None:
