@@ -124,10 +124,11 @@ def _run_steps(ctx: Context, state: dict[str, Any], wanted: list[str], fingerpri
             ctx.results[spec.name], upstream = typed, key
             continue
         if typed is not None and key is not None and not force:
-            log.info("step %s (%s): up to date, skipped", spec.name, spec.licsbas)
+            log.info("[%d/%d] step %s (%s): up to date, skipped", i + 1, len(registry.STEPS), spec.name, spec.licsbas)
             ctx.timings[spec.name] = 0.0
             ctx.results[spec.name], upstream = typed, key
             continue
+        log.info("[%d/%d] step %s (%s): %s ...", i + 1, len(registry.STEPS), spec.name, spec.licsbas, spec.title)
         upstream = _run_step(ctx, spec, state, upstream, fp, force, exits)
 
 
@@ -135,7 +136,6 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
               exits: contextlib.ExitStack) -> str:
     """Run one step, record it in ``state`` (and ``work/state.json``); returns its skip key."""
     cfg = ctx.options.model
-    log.info("step %s (%s) ...", spec.name, spec.licsbas)
     t0 = time.perf_counter()
     prev = _typed(spec, state.pop(spec.name, None))
     if prev is not None:
