@@ -92,19 +92,21 @@ def test_triangle_loops_match_brute_force(n: int, seed: int, frac: float) -> Non
     np.testing.assert_array_equal(triangle_loops(pairs), expected)
 
 
-def test_triangle_loops_large_network_is_fast() -> None:
-    import time
-
+def test_triangle_loops_large_network() -> None:
     n = 150
     pairs = np.array([(i, j) for i in range(n) for j in range(i + 1, min(n, i + 5))])
     assert len(pairs) > 500
-    t0 = time.perf_counter()
     loops = triangle_loops(pairs)
-    assert time.perf_counter() - t0 < 2.0
     # with neighbours up to 4 apart, triangles (i, j, k) with k - i <= 4
     expected = sum(k - i - 1 for i in range(n) for k in range(i + 2, min(n, i + 5)))
     assert loops.shape == (expected, len(pairs))
     assert np.all(np.abs(loops).sum(axis=1) == 3)
+    # every row closes: the two short pairs minus the long one
+    index = {tuple(p): q for q, p in enumerate(pairs.tolist())}
+    for row in loops[::97]:
+        plus, minus = np.flatnonzero(row == 1), np.flatnonzero(row == -1)
+        (i, j), (j2, k) = pairs[plus[0]], pairs[plus[1]]
+        assert j == j2 and minus.size == 1 and index[(int(i), int(k))] == minus[0]
 
 
 def test_gaps_network_and_per_pixel() -> None:
