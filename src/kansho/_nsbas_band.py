@@ -84,9 +84,9 @@ def band_layout(pairs: IndexArray, model: Float64Array, gamma: float) -> BandLay
     q = u[:, s > s[0] * 1e-12]  # orthonormal basis of the model columns
     vec = np.zeros((n1, 2 * long.size + q.shape[1]))
     h = np.sqrt(0.5)
-    for col, p in enumerate(long):
-        vec[[a[p], b[p]], 2 * col] = h
-        vec[[a[p], b[p]], 2 * col + 1] = (h, -h)
+    for col, lp in enumerate(long):
+        vec[[a[lp], b[lp]], 2 * col] = h
+        vec[[a[lp], b[lp]], 2 * col + 1] = (h, -h)
     vec[:, 2 * long.size :] = gamma * q[1:]
     keep = a >= 0
     inc_rows = np.concatenate([b, a[keep]])

@@ -42,8 +42,8 @@ def gaussian_nan(
     fill: bool = False,
     min_weight: float = 1e-3,
     truncate: float = 4.0,
-    den: npt.NDArray[np.float64] | None = None,
-) -> npt.NDArray[np.float64]:
+    den: Float64Array | None = None,
+) -> Float64Array:
     """NaN-aware Gaussian low-pass by normalised convolution.
 
     ``out = G * (data·w) / G * w`` with ``w`` = 1 where the image is finite and 0 elsewhere and
@@ -90,14 +90,14 @@ def gaussian_nan(
 
 
 def gaussian_weight(valid: npt.ArrayLike, sigma_px_y: float, sigma_px_x: float, *,
-                    truncate: float = 4.0) -> npt.NDArray[np.float64]:
+                    truncate: float = 4.0) -> Float64Array:
     """The normalising weight ``G * w`` of :func:`gaussian_nan` for the finite pattern ``valid``
     (ny, nx) bool: dimensionless, the fraction of the kernel's mass on finite pixels."""
     v = np.asarray(valid, dtype=np.float64)
     return _gaussian_zero_padded(v[None], (float(sigma_px_y), float(sigma_px_x)), truncate)[0]
 
 
-def _gaussian_kernel(sigma: float, truncate: float) -> npt.NDArray[np.float64]:
+def _gaussian_kernel(sigma: float, truncate: float) -> Float64Array:
     """The 1-D kernel of :func:`scipy.ndimage.gaussian_filter`: radius ``int(truncate*sigma+0.5)``, sum 1."""
     r = int(truncate * sigma + 0.5)
     x = np.arange(-r, r + 1, dtype=np.float64)
@@ -105,8 +105,8 @@ def _gaussian_kernel(sigma: float, truncate: float) -> npt.NDArray[np.float64]:
     return k / k.sum()
 
 
-def _gaussian_zero_padded(a: npt.NDArray[np.float64], sigma: tuple[float, float], truncate: float
-                          ) -> npt.NDArray[np.float64]:
+def _gaussian_zero_padded(a: Float64Array, sigma: tuple[float, float], truncate: float
+                          ) -> Float64Array:
     """Separable Gaussian of a stack of 2-D arrays ``(k, ny, nx)``, zero padding outside them.
 
     Narrow kernels use :func:`scipy.ndimage.gaussian_filter` per image; from 8 px on, one 2-D
@@ -126,7 +126,7 @@ def _gaussian_zero_padded(a: npt.NDArray[np.float64], sigma: tuple[float, float]
     return out[..., ry: ry + ny, rx: rx + nx]
 
 
-def _as_2d(cum: npt.ArrayLike, n_epoch: int) -> tuple[npt.NDArray[np.float64], tuple[int, ...]]:
+def _as_2d(cum: npt.ArrayLike, n_epoch: int) -> tuple[Float64Array, tuple[int, ...]]:
     c = np.asarray(cum, dtype=np.float64)
     if c.ndim < 1 or c.shape[0] != n_epoch:
         raise ValueError(f"first axis of cum must be the {n_epoch} epochs, got shape {c.shape}")
@@ -135,7 +135,7 @@ def _as_2d(cum: npt.ArrayLike, n_epoch: int) -> tuple[npt.NDArray[np.float64], t
 
 def temporal_gaussian(
     cum: npt.ArrayLike, t: npt.ArrayLike, sigma_yr: float, *, order: int = 0
-) -> npt.NDArray[np.float64]:
+) -> Float64Array:
     """NaN-aware Gaussian smoothing along time for irregular sampling.
 
     ``order=0``: ``out_i = Σ_j W_ij x_j / Σ_j W_ij`` over the finite ``x_j``, with
@@ -187,7 +187,7 @@ def temporal_gaussian(
     return out.reshape(shape)
 
 
-def _linear_trend(c: npt.NDArray[np.float64], t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def _linear_trend(c: Float64Array, t: Float64Array) -> Float64Array:
     """Per-column least-squares line ``a + v t`` through the finite values of c (n_epoch, npix).
 
     Columns with fewer than two finite values get their mean (or 0). Returns (n_epoch, npix).
@@ -211,7 +211,7 @@ def _linear_trend(c: npt.NDArray[np.float64], t: npt.NDArray[np.float64]) -> npt
 
 def temporal_highpass(
     flat: npt.ArrayLike, t: npt.ArrayLike, sigma_yr: float, *, order: int = 0
-) -> npt.NDArray[np.float64]:
+) -> Float64Array:
     """Temporal high-pass of per-pixel series: the part faster than ``sigma_yr``.
 
     Parameters
@@ -240,8 +240,8 @@ def temporal_highpass(
 
 
 def _design(
-    ny: int, nx: int, deg: int | None, hgt: npt.NDArray[np.float64] | None
-) -> tuple[list[npt.NDArray[np.float64]], int]:
+    ny: int, nx: int, deg: int | None, hgt: Float64Array | None
+) -> tuple[list[Float64Array], int]:
     """Columns (each (ny, nx)) of the surface model; returns (columns, index of height column or -1)."""
     s = float(max(ny, nx))
     yy, xx = np.mgrid[0:ny, 0:nx].astype(np.float64)
@@ -262,11 +262,11 @@ def _design(
 
 
 def _fit_surface(
-    image: npt.NDArray[np.float64],
-    use: npt.NDArray[np.bool_],
-    cols: list[npt.NDArray[np.float64]],
+    image: Float64Array,
+    use: BoolArray,
+    cols: list[Float64Array],
     max_points: int,
-) -> npt.NDArray[np.float64] | None:
+) -> Float64Array | None:
     """Least-squares coefficients of ``image ≈ Σ c_k cols_k`` over ``use`` pixels (None if too few)."""
     ok = use & np.isfinite(image)
     for c in cols:
@@ -295,7 +295,7 @@ def epoch_surface(
     hgt: npt.ArrayLike | None,
     *,
     max_points: int = 200_000,
-) -> tuple[npt.NDArray[np.float64], float]:
+) -> tuple[Float64Array, float]:
     """Joint least-squares ramp (``deramp`` = 1 or 2, or None) and height term of one epoch.
 
     Parameters
@@ -404,10 +404,12 @@ def _remove_atmosphere(c: FloatArray, base: FloatArray, hp: FloatArray, sigma_px
     ``c``, what was removed, float64); all arrays (n_epoch, ny, nx)."""
     out = np.empty_like(c)
     removed = np.empty(c.shape)
-    aps0 = pattern = den = None
+    aps0 = None
+    pattern = np.isfinite(hp[0])
+    den = gaussian_weight(pattern, *sigma_px)
     for e in range(c.shape[0]):
         valid = np.isfinite(hp[e])
-        if den is None or not np.array_equal(valid, pattern):
+        if not np.array_equal(valid, pattern):
             pattern, den = valid, gaussian_weight(valid, *sigma_px)
         aps = gaussian_nan(hp[e], *sigma_px, fill=True, den=den)
         if aps0 is None:

@@ -73,8 +73,6 @@ _JIT_LOCK = threading.Lock()
 #: bytes of float64 work arrays per batch in the normal-equation path (small: cache-friendly)
 _WORK_BYTES = 32 * 2**20
 
-F64 = Float64Array
-
 
 @dataclass(frozen=True)
 class InversionResult:
@@ -103,26 +101,26 @@ class InversionResult:
         ``(npix,)`` bool, True where the pixel was inverted.
     """
 
-    cum: npt.NDArray[np.float32]
-    vel: npt.NDArray[np.float32]
-    intercept: npt.NDArray[np.float32]
-    annual_amp: npt.NDArray[np.float32] | None
-    annual_phase: npt.NDArray[np.float32] | None
-    resid_rms: npt.NDArray[np.float32]
+    cum: Float32Array
+    vel: Float32Array
+    intercept: Float32Array
+    annual_amp: Float32Array | None
+    annual_phase: Float32Array | None
+    resid_rms: Float32Array
     n_unw: npt.NDArray[np.int32]
-    solved: npt.NDArray[np.bool_]
+    solved: BoolArray
 
 
 @dataclass(frozen=True)
 class _Operators:
-    cum: F64  # C, (n_epoch, n_epoch-1): cum = C @ inc
-    model: F64  # T, (n_epoch, nmodel): columns t, 1 [, sin 2πt, cos 2πt]
-    reduced: F64  # R = (I - T T⁺) C, (n_epoch, n_epoch-1)
-    to_model: F64  # T⁺ C, (nmodel, n_epoch-1): m = to_model @ inc
-    null: F64  # Z, (n_epoch-1, r): increments of model shapes with cum[0] = 0 (null space of R)
+    cum: Float64Array  # C, (n_epoch, n_epoch-1): cum = C @ inc
+    model: Float64Array  # T, (n_epoch, nmodel): columns t, 1 [, sin 2πt, cos 2πt]
+    reduced: Float64Array  # R = (I - T T⁺) C, (n_epoch, n_epoch-1)
+    to_model: Float64Array  # T⁺ C, (nmodel, n_epoch-1): m = to_model @ inc
+    null: Float64Array  # Z, (n_epoch-1, r): increments of model shapes with cum[0] = 0 (null space of R)
 
 
-def _operators(t: F64, annual: bool) -> _Operators:
+def _operators(t: Float64Array, annual: bool) -> _Operators:
     n = t.size
     c = np.tril(np.ones((n, n - 1)), k=-1)
     cols = [t, np.ones(n)]
@@ -141,7 +139,7 @@ def _operators(t: F64, annual: bool) -> _Operators:
     return _Operators(cum=c, model=tm, reduced=reduced, to_model=to_model, null=null)
 
 
-def solve_pattern(a: npt.ArrayLike, b: npt.ArrayLike, *, rcond: float | None = None) -> F64:
+def solve_pattern(a: npt.ArrayLike, b: npt.ArrayLike, *, rcond: float | None = None) -> Float64Array:
     """Minimum-norm least-squares solution of ``a x = b`` for many right-hand sides, by SVD.
 
     Parameters
@@ -174,15 +172,15 @@ def solve_pattern(a: npt.ArrayLike, b: npt.ArrayLike, *, rcond: float | None = N
 
 
 def _normal_solve(
-    w: F64,
-    d0: F64,
+    w: Float64Array,
+    d0: Float64Array,
     pairs: npt.NDArray[np.int64],
-    g: F64,
+    g: Float64Array,
     ops: _Operators,
     gamma: float,
     xp: Any = np,
     layout: BandLayout | None = None,
-) -> F64:
+) -> Float64Array:
     """Solve the weighted reduced problem for a batch of pixels.
 
     ``w`` ``(npair, k)`` weights (0 where the pair is not used), ``d0`` ``(npair, k)`` data with
@@ -220,7 +218,7 @@ def _normal_solve(
     return inc.T
 
 
-def _deficient(w: F64, g: F64, z: F64) -> npt.NDArray[np.bool_]:
+def _deficient(w: Float64Array, g: Float64Array, z: Float64Array) -> BoolArray:
     """``(k,)`` True where the weights ``w`` ``(npair, k)`` cannot pin the model shapes ``z``
     ``(n_epoch-1, r)`` that the constraint leaves free (``g`` the ``(npair, n_epoch-1)`` increment
     matrix)."""
@@ -282,7 +280,7 @@ class _Problem:
     valid: BoolArray  # (npair, npix): the pair is used at the pixel
     wts: FloatArray | None  # (npair, npix) weights as given, or None
     pairs: IndexArray  # (npair, 2) epoch indices
-    g: F64  # (npair, n_epoch - 1) increment matrix
+    g: Float64Array  # (npair, n_epoch - 1) increment matrix
     ops: _Operators
     layout: BandLayout
     gamma: float
@@ -299,7 +297,7 @@ class _Solution:
     """The arrays the solvers fill, column by column (NaN where a pixel is not solved)."""
 
     cum: Float32Array  # (n_epoch, npix) mm
-    model: F64  # (nmodel, npix)
+    model: Float64Array  # (nmodel, npix)
     resid_rms: Float32Array  # (npix,) mm
     n_unw: npt.NDArray[np.int32]  # (npix,) valid pairs per pixel
 
@@ -312,7 +310,7 @@ class _Solution:
 
 
 def _checked_inputs(ifg: npt.ArrayLike, pairs: npt.ArrayLike, t: npt.ArrayLike, gamma: float,
-                    weights: npt.ArrayLike | None) -> tuple[FloatArray, F64, IndexArray, FloatArray | None]:
+                    weights: npt.ArrayLike | None) -> tuple[FloatArray, Float64Array, IndexArray, FloatArray | None]:
     """``(ifg, t, pairs, weights)`` as arrays, or the error :func:`invert_nsbas` documents."""
     d = np.asarray(ifg)
     tt = np.asarray(t, dtype=np.float64)
@@ -333,7 +331,7 @@ def _checked_inputs(ifg: npt.ArrayLike, pairs: npt.ArrayLike, t: npt.ArrayLike, 
     return d, tt, p, wts
 
 
-def _finish(pb: _Problem, sol: _Solution, inc: F64, cols: IndexArray) -> None:
+def _finish(pb: _Problem, sol: _Solution, inc: Float64Array, cols: IndexArray) -> None:
     """Write the increments ``inc`` ``(n_epoch - 1, k)`` of the pixels ``cols`` into ``sol``."""
     n = pb.n_epoch
     p = pb.pairs

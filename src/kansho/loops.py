@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage, sparse
 
-from kansho._types import BoolArray, Float64Array, IndexArray
+from kansho._types import BoolArray, Float64Array, FloatArray, IndexArray
 from kansho.errors import NetworkError
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ __all__ = [
 TWO_PI = 2.0 * np.pi
 
 
-def _members(L: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+def _members(L: npt.ArrayLike) -> BoolArray:
     """(nloop, npair) bool membership matrix of a loop matrix."""
     L = np.asarray(L)
     if L.ndim != 2:
@@ -56,7 +56,7 @@ def _sparse(L: npt.ArrayLike, dtype: npt.DTypeLike, absolute: bool = False) -> s
     return sparse.csr_array((np.abs(a) if absolute else a).astype(dtype))
 
 
-def loop_phase(unw: npt.ArrayLike, L: npt.ArrayLike) -> npt.NDArray[np.floating]:
+def loop_phase(unw: npt.ArrayLike, L: npt.ArrayLike) -> FloatArray:
     """Loop (closure) phase of every loop at every pixel.
 
     Parameters
@@ -92,7 +92,7 @@ def loop_phase(unw: npt.ArrayLike, L: npt.ArrayLike) -> npt.NDArray[np.floating]
 
 def loop_sums(
     loop_ph: npt.ArrayLike,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+) -> tuple[Float64Array, npt.NDArray[np.int64]]:
     """Accumulators of the loop RMS over one block.
 
     Parameters
@@ -116,7 +116,7 @@ def loop_sums(
     return sum_sq, finite.sum(axis=1, dtype=np.int64)
 
 
-def loop_rms(sum_sq: npt.ArrayLike, count: npt.ArrayLike) -> npt.NDArray[np.float64]:
+def loop_rms(sum_sq: npt.ArrayLike, count: npt.ArrayLike) -> Float64Array:
     """RMS loop phase per loop (rad) from the :func:`loop_sums` totals; NaN where count is 0."""
     sum_sq = np.asarray(sum_sq, dtype=np.float64)
     count = np.asarray(count)
@@ -150,13 +150,13 @@ class BadPairs:
         The loop-RMS threshold used (rad).
     """
 
-    bad: npt.NDArray[np.bool_]
-    no_loop: npt.NDArray[np.bool_]
-    no_loop_after: npt.NDArray[np.bool_]
+    bad: BoolArray
+    no_loop: BoolArray
+    no_loop_after: BoolArray
     n_loops: npt.NDArray[np.int64]
     n_bad_loops: npt.NDArray[np.int64]
-    bad_loop: npt.NDArray[np.bool_]
-    unresolved_loop: npt.NDArray[np.bool_]
+    bad_loop: BoolArray
+    unresolved_loop: BoolArray
     order: list[int] = field(default_factory=list)
     threshold: float = 1.5
 
@@ -296,7 +296,7 @@ def pixel_loop_sums(
     err_threshold: float = np.pi,
     base: tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike] | None = None,
     rows: npt.ArrayLike | None = None,
-) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], Float64Array, BoolArray]:
     """Per-pixel loop-closure accumulators (LiCSBAS's ``n_loop_err``, loop RMS), and which loops are
     valid where.
 
@@ -353,7 +353,7 @@ def pixel_loop_sums(
     return n_err, cnt, ss, loop_valid
 
 
-def pairs_in_valid_loop(L: npt.ArrayLike, loop_valid: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+def pairs_in_valid_loop(L: npt.ArrayLike, loop_valid: npt.ArrayLike) -> BoolArray:
     """(npair, npix) bool: the pair belongs, at the pixel, to a loop of ``L`` valid there."""
     lv = np.asarray(loop_valid, dtype=np.float32)
     return np.asarray(_sparse(_members(L), np.float32).T @ lv) > 0
@@ -386,17 +386,18 @@ def choose_reference(
     NetworkError
         If no pixel is ok.
     """
-    score = np.asarray(score, dtype=np.float64)
-    ok = np.asarray(ok, dtype=bool) & np.isfinite(score)
-    if score.ndim != 2 or ok.shape != score.shape:
-        raise ValueError(f"score and ok must be 2-D of one shape; got {score.shape}, {np.shape(ok)}")
+    sc = np.asarray(score, dtype=np.float64)
+    ok_in = np.asarray(ok, dtype=bool)
+    if sc.ndim != 2 or ok_in.shape != sc.shape:
+        raise ValueError(f"score and ok must be 2-D of one shape; got {sc.shape}, {ok_in.shape}")
+    good = ok_in & np.isfinite(sc)
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
-    if not ok.any():
+    if not good.any():
         raise NetworkError("no pixel qualifies as reference (none valid in every kept pair and coherent)")
-    s0 = np.where(ok, score, 0.0)
-    ok_u8 = ok.astype(np.uint8)
-    ny, nx = score.shape
+    s0 = np.where(good, sc, 0.0)
+    ok_u8 = good.astype(np.uint8)
+    ny, nx = sc.shape
     for s in range(min(size, ny, nx), 0, -1):
         # window of output pixel (i, j) covers rows i - s//2 ... i - s//2 + s - 1
         all_ok = ndimage.minimum_filter(ok_u8, size=s, mode="constant", cval=0) == 1
@@ -415,7 +416,7 @@ def choose_reference(
     raise NetworkError("no pixel qualifies as reference")  # unreachable: size 1 always qualifies
 
 
-def reference_offsets(unw_ref_window: npt.ArrayLike) -> npt.NDArray[np.float64]:
+def reference_offsets(unw_ref_window: npt.ArrayLike) -> Float64Array:
     """Mean of each pair over the reference window: (npair, nref_pix) -> (npair,), NaN if none valid.
 
     Subtract it from each pair (``unw - offsets[:, None]``) to refer every pair to the area.

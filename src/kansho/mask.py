@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from kansho._types import Float64Array
+from kansho._types import BoolArray, Float64Array
 from kansho.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ __all__ = [
     "stc",
 ]
 
-def stc(cum: npt.ArrayLike) -> npt.NDArray[np.float64]:
+def stc(cum: npt.ArrayLike) -> Float64Array:
     """Spatio-temporal consistency of a time series (mm).
 
     For each pixel *p* and each of its 8 neighbours *q*, the double difference
@@ -142,10 +142,10 @@ class MaskResult:
         remove every footprint pixel.
     """
 
-    mask: npt.NDArray[np.bool_]
-    footprint: npt.NDArray[np.bool_]
-    removed: dict[str, npt.NDArray[np.bool_]]
-    removed_only: dict[str, npt.NDArray[np.bool_]]
+    mask: BoolArray
+    footprint: BoolArray
+    removed: dict[str, BoolArray]
+    removed_only: dict[str, BoolArray]
     counts: dict[str, int]
     n_footprint: int
     n_kept: int
@@ -243,7 +243,7 @@ def apply_thresholds(
     footprint = np.zeros(shape, bool)
     for a in arrays.values():
         footprint |= np.isfinite(a)
-    removed: dict[str, npt.NDArray[np.bool_]] = {}
+    removed: dict[str, BoolArray] = {}
     for name, thr in enabled.items():
         a = arrays[name]
         passes = a >= thr if THRESHOLD_SPECS[name].direction == "min" else a <= thr

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components as _cc
 
+from kansho._types import BoolArray, Float64Array
 from kansho.errors import NetworkError
 
 __all__ = [
@@ -64,7 +65,7 @@ def check_pairs(pairs: npt.ArrayLike, n_epoch: int | None = None) -> npt.NDArray
     return p
 
 
-def increment_matrix(pairs: npt.ArrayLike, n_epoch: int) -> npt.NDArray[np.float64]:
+def increment_matrix(pairs: npt.ArrayLike, n_epoch: int) -> Float64Array:
     """SBAS design matrix on incremental displacements.
 
     Parameters
@@ -163,7 +164,7 @@ def latest_last(L: npt.ArrayLike, pairs: npt.ArrayLike) -> npt.NDArray[np.int8]:
 
 def gaps(
     pairs: npt.ArrayLike, n_epoch: int, valid: npt.ArrayLike | None = None
-) -> npt.NDArray[np.bool_]:
+) -> BoolArray:
     """Intervals spanned by no (valid) pair.
 
     Parameters
@@ -204,7 +205,7 @@ def connected_components(pairs: npt.ArrayLike, n_epoch: int) -> npt.NDArray[np.i
     return np.asarray(labels, dtype=np.int64)
 
 
-def max_tlen(gap: npt.ArrayLike, t: npt.ArrayLike) -> npt.NDArray[np.float64]:
+def max_tlen(gap: npt.ArrayLike, t: npt.ArrayLike) -> Float64Array:
     """Longest time span of consecutive epochs not interrupted by a gap.
 
     Parameters
