@@ -46,7 +46,6 @@ SVD path is as accurate as :func:`numpy.linalg.lstsq` (~1e-9 relative) and the n
 path ~1e-8; with gamma <= 1e-5 the normal-equation path degrades to ~1e-6.
 """
 
-
 from __future__ import annotations
 
 import logging
@@ -63,7 +62,7 @@ from kansho._types import BoolArray, Float32Array, Float64Array, FloatArray, Ind
 from kansho.errors import NetworkError
 from kansho.network import check_pairs, increment_matrix
 
-__all__ = ["InversionResult", "array_module", "invert_nsbas", "solve_pattern"]
+__all__ = ["InversionResult", "invert_nsbas", "solve_pattern"]
 
 logger = logging.getLogger(__name__)
 
@@ -253,7 +252,7 @@ def _to_host(a: Any) -> np.ndarray:
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
-def array_module(device: str) -> Any:
+def _array_module(device: str) -> Any:
     """The array module for ``device``: numpy for ``"cpu"``, CuPy for ``"gpu"``."""
     if device == "cpu":
         return np
@@ -461,7 +460,7 @@ def invert_nsbas(
         Array shapes that do not match, ``t`` not strictly increasing, ``gamma <= 0``.
     """
     d, tt, p, wts = _checked_inputs(ifg, pairs, t, gamma, weights)
-    xp = array_module(device)
+    xp = _array_module(device)
     valid = np.isfinite(d)
     if wts is not None:
         with np.errstate(invalid="ignore"):
