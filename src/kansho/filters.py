@@ -7,6 +7,10 @@ each epoch as the **spatial low-pass of the temporal high-pass** of the time ser
 it.  Optionally a planar/quadratic ramp and a height-proportional (stratified) term are removed
 from each epoch first.
 
+The chain runs the filter in passes over epochs and blocks (:func:`kansho.pipeline.step_filter`)
+that call :func:`epoch_surface`, :func:`temporal_highpass`, :func:`gaussian_weight` and
+:func:`gaussian_nan`; :func:`spatiotemporal_filter` is the same composition on a cube in memory.
+
 All functions are plain array functions; NaN means no data and stays NaN.
 """
 
