@@ -5,12 +5,12 @@ import pytest
 from scipy import ndimage
 
 from kansho.filters import (
-    fit_height,
-    fit_ramp,
+    epoch_surface,
     gaussian_nan,
     gaussian_weight,
     spatiotemporal_filter,
     temporal_gaussian,
+    temporal_highpass,
 )
 
 
@@ -46,6 +46,29 @@ def test_gaussian_nan_linear_field_interior():
     np.testing.assert_allclose(out[9:-9, 9:-9], img[9:-9, 9:-9], atol=1e-9)
 
 
+@pytest.mark.parametrize("sigma", [(2.0, 3.0), (9.0, 12.0)])  # the direct and the FFT path
+def test_gaussian_of_an_impulse_sums_to_one_and_the_weight_is_one_inside(sigma: tuple[float, float]) -> None:
+    """The kernel has unit mass: the low-pass of an impulse far from the border sums to one, is
+    symmetric about it and peaks there; the weight of a fully valid image is 1 where the kernel fits."""
+    r = int(4 * max(sigma) + 0.5)  # kernel radius
+    n = 4 * r + 21  # the impulse's spread stays where the whole kernel fits in the image
+    img = np.zeros((n, n))
+    img[n // 2, n // 2] = 1.0
+    out = gaussian_nan(img, *sigma)
+    assert out.sum() == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(out, out[::-1, ::-1], atol=1e-15)
+    assert np.unravel_index(np.argmax(out), out.shape) == (n // 2, n // 2)
+    den = gaussian_weight(np.ones((n, n), bool), *sigma)
+    np.testing.assert_allclose(den[r:-r, r:-r], 1.0, atol=1e-12)
+    # at a corner, the mass of the kernel's quadrant: (1/2 + k(0)/2) along each axis
+    half = []
+    for sg in sigma:
+        rr = int(4 * sg + 0.5)
+        k = np.exp(-0.5 * (np.arange(-rr, rr + 1) / sg) ** 2)
+        half.append(0.5 + 0.5 * k[rr] / k.sum())
+    assert den[0, 0] == pytest.approx(half[0] * half[1], abs=1e-12)
+
+
 # ----------------------------------------------------------------------------- temporal
 def test_temporal_gaussian_against_explicit_weights():
     rng = np.random.default_rng(2)
@@ -77,32 +100,79 @@ def test_temporal_gaussian_order1_reproduces_lines():
     assert np.nanmax(np.abs(out0 - x)) > 0.1
 
 
-# ----------------------------------------------------------------------------- ramps
-def test_fit_ramp_recovers_plane_and_quadratic():
+@pytest.mark.parametrize("order", [0, 1])
+def test_temporal_highpass_of_a_line_is_zero(order: int) -> None:
+    """A linear deformation has no part faster than σ: both orders pass it through untouched,
+    at the ends of the series and with missing epochs too."""
+    rng = np.random.default_rng(6)
+    t = np.sort(rng.random(30)) * 5
+    x = rng.normal(size=40) + rng.normal(size=40) * 20 * t[:, None]
+    x[rng.random(x.shape) < 0.2] = np.nan
+    hp = temporal_highpass(x, t, 0.3, order=order)
+    np.testing.assert_array_equal(np.isnan(hp), np.isnan(x))
+    np.testing.assert_allclose(hp[np.isfinite(hp)], 0.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("order", [0, 1])
+@pytest.mark.parametrize("freq", [0.5, 1.0])  # cycles per year
+def test_temporal_highpass_of_a_sinusoid_follows_the_gaussian_transfer_function(order: int, freq: float) -> None:
+    """Away from the ends of a densely sampled series the Gaussian low-pass multiplies a sinusoid of
+    frequency f by H(f) = exp(-2π² σ² f²), so the high-pass keeps (1 - H(f)) of it (the linear trend
+    removed first by order 0 passes the symmetric kernel unchanged)."""
+    sigma, dt = 0.2, 0.02
+    t = np.arange(600) * dt
+    x = np.stack([np.cos(2 * np.pi * freq * t + ph) for ph in (0.0, 1.0, 2.5)], axis=1) * 7.0
+    hp = temporal_highpass(x, t, sigma, order=order)
+    inner = (t > 8 * sigma) & (t < t[-1] - 8 * sigma)
+    gain = 1.0 - np.exp(-2 * np.pi**2 * sigma**2 * freq**2)
+    np.testing.assert_allclose(hp[inner], gain * x[inner], rtol=0, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------- surfaces
+def test_epoch_surface_removes_a_plane_and_a_quadratic_exactly():
+    """A planar (deramp=1) or quadratic (deramp=2) ramp is fitted exactly over the mask, whatever
+    lies outside it, with missing pixels and on a subsample (max_points)."""
     rng = np.random.default_rng(4)
     yy, xx = np.mgrid[:50, :70].astype(float)
     plane = 3.0 + 0.2 * xx - 0.05 * yy
-    img = plane.copy()
-    img[rng.random(img.shape) < 0.3] = np.nan
-    mask = np.ones(img.shape, bool)
-    mask[:10] = False
-    img[:10] = 1e6  # excluded by the mask
-    np.testing.assert_allclose(fit_ramp(img, mask, deg=1), plane, atol=1e-9)
     quad = plane + 1e-3 * xx**2 - 2e-3 * xx * yy + 5e-4 * yy**2
-    np.testing.assert_allclose(fit_ramp(quad, deg=2), quad, atol=1e-8)
-    # subsampling keeps an exact fit exact
-    np.testing.assert_allclose(fit_ramp(quad, deg=2, max_points=100), quad, atol=1e-8)
+    use = np.ones(plane.shape, bool)
+    use[:10] = False
+    for deg, truth in ((1, plane), (2, quad)):
+        img = truth.copy()
+        img[rng.random(img.shape) < 0.3] = np.nan
+        img[:10] = 1e6  # outside the mask
+        for max_points in (200_000, 100):
+            surf, coef = epoch_surface(img, use, deg, None, max_points=max_points)
+            assert coef == 0.0
+            np.testing.assert_allclose(surf, truth, atol=1e-8)
     with pytest.raises(ValueError):
-        fit_ramp(np.full((3, 3), np.nan))
+        epoch_surface(quad, use, 3, None)
 
 
-def test_fit_height():
+def test_epoch_surface_removes_a_height_term_exactly():
+    """A constant plus a term proportional to height (and a plane with it) is fitted exactly and
+    the height coefficient (mm/m) is returned; NaN height leaves those pixels out of the fit."""
     rng = np.random.default_rng(5)
-    hgt = rng.random((30, 30)) * 2000
-    img = 4.0 + 0.003 * hgt + rng.normal(0, 0.01, hgt.shape)
-    k, term = fit_height(img, hgt)
-    assert k == pytest.approx(0.003, rel=1e-3)
-    np.testing.assert_allclose(term, k * hgt)
+    yy, xx = np.mgrid[:30, :40].astype(float)
+    hgt = rng.random((30, 40)) * 2000
+    hgt[3, 4] = np.nan
+    strat = 4.0 + 0.003 * hgt
+    surf, k = epoch_surface(strat, np.ones(hgt.shape, bool), None, hgt)
+    assert k == pytest.approx(0.003, rel=1e-10)
+    np.testing.assert_allclose(surf, strat, atol=1e-9, equal_nan=True)
+    both = strat + 0.1 * xx - 0.02 * yy
+    surf, k = epoch_surface(both, np.ones(hgt.shape, bool), 1, hgt)
+    assert k == pytest.approx(0.003, rel=1e-10)
+    np.testing.assert_allclose(surf, both, atol=1e-9, equal_nan=True)
+
+
+def test_epoch_surface_with_too_few_pixels_is_zero():
+    img = np.full((6, 6), np.nan)
+    img[0, :2] = 1.0
+    surf, k = epoch_surface(img, np.ones((6, 6), bool), 2, None)
+    np.testing.assert_array_equal(surf, 0.0)
+    assert k == 0.0
 
 
 # ----------------------------------------------------------------------------- filter
@@ -140,7 +210,7 @@ def test_filter_reduces_turbulent_atmosphere(seed):
     np.testing.assert_array_equal(res.aps[0], 0.0)
     assert res.sigma_yr == pytest.approx(3 * 12 / 365.25)
     assert res.sigma_px == (4.0, 4.0)
-    assert res.trend is None and res.hgt_coef is None
+    assert res.trend is None
 
 
 def test_filter_does_not_damage_linear_deformation():
@@ -157,7 +227,7 @@ def test_filter_local_linear_option_also_works():
 
 
 def test_filter_nan_and_dtype_and_mask():
-    t, defo, obs, _ = _scene(3, n_epoch=20, ny=32, nx=32)
+    t, _, obs, _ = _scene(3, n_epoch=20, ny=32, nx=32)
     obs = obs.astype(np.float32)
     obs[:, 5:8, 5:8] = np.nan
     obs[7, 20, 20] = np.nan
@@ -170,7 +240,7 @@ def test_filter_nan_and_dtype_and_mask():
 
 
 def test_filter_deramp_removes_per_epoch_ramp():
-    t, defo, _, _ = _scene(4, n_epoch=15, ny=40, nx=50)
+    t, _, _, _ = _scene(4, n_epoch=15, ny=40, nx=50)
     rng = np.random.default_rng(4)
     yy, xx = np.mgrid[:40, :50].astype(float)
     ramps = np.stack([a + b * xx + c * yy for a, b, c in rng.normal(0, [2, 0.1, 0.1], (15, 3))])
@@ -182,6 +252,8 @@ def test_filter_deramp_removes_per_epoch_ramp():
 
 
 def test_filter_height_term_and_reference_window():
+    """A purely stratified series is taken out by the height term; the reference window then
+    shifts every epoch back to its own mean there."""
     n_epoch, ny, nx = 12, 30, 30
     t = np.arange(n_epoch) * 0.1
     rng = np.random.default_rng(6)
@@ -190,16 +262,14 @@ def test_filter_height_term_and_reference_window():
     k[0] = 0
     strat = k[:, None, None] * hgt[None]
     ref = (10, 13, 10, 13)
-    res = spatiotemporal_filter(strat, t, pixel_km=(0.5, 0.5), hgt_corr=True, hgt=hgt, ref_window=ref)
-    np.testing.assert_allclose(res.hgt_coef, k, atol=1e-9)
+    res = spatiotemporal_filter(strat, t, pixel_km=(0.5, 0.5), hgt=hgt, ref_window=ref)
+    assert res.trend is not None
+    np.testing.assert_allclose(res.trend, strat, atol=1e-9)
     ref_mean = strat[:, 10:13, 10:13].mean(axis=(1, 2))[:, None, None]
     np.testing.assert_allclose(res.trend + res.aps, strat - ref_mean, atol=1e-9)
-    # filtered series keeps a zero mean over the reference window
-    np.testing.assert_allclose(
-        res.cum_filt[:, 10:13, 10:13].mean(axis=(1, 2)), strat[:, 10:13, 10:13].mean(axis=(1, 2)), atol=1e-9
-    )
+    np.testing.assert_allclose(res.cum_filt, np.broadcast_to(ref_mean, strat.shape), atol=1e-9)
     with pytest.raises(ValueError):
-        spatiotemporal_filter(strat, t, pixel_km=(0.5, 0.5), hgt_corr=True)
+        spatiotemporal_filter(strat, t, pixel_km=(0.5, 0.5), hgt=hgt[:-1])
 
 
 @pytest.mark.parametrize("sig", [(20.0, 20.0), (9.0, 14.0)])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -367,13 +365,15 @@ def test_bad_input() -> None:
         invert_nsbas(np.zeros((0, 3)), np.zeros((0, 2), int), np.array([0.0]))
 
 
-def test_speed_40k_pixels_5_patterns() -> None:
+def test_many_pixels_sharing_few_patterns_recover_the_truth() -> None:
+    """Pixels in several batches sharing five connected NaN patterns, with long pairs: every pixel
+    is solved and gives back the random-walk truth (speed is measured in benchmarks/bench_invert.py)."""
     rng = np.random.default_rng(0)
     n = 40
     t = np.arange(n) * 12 / 365.25
     short = [(i, j) for i in range(n) for j in range(i + 1, min(n, i + 5))]  # 150 pairs
     pairs = np.array(short + [(i, i + 30) for i in range(10)])
-    npix = 40_000
+    npix = 6_000
     truth = np.cumsum(rng.normal(0, 2, (n, npix)), axis=0).astype(np.float32)
     truth -= truth[:1]
     ifg = truth[pairs[:, 1]] - truth[pairs[:, 0]]
@@ -381,10 +381,7 @@ def test_speed_40k_pixels_5_patterns() -> None:
     for tpl in templates:  # keep every pattern connected, so the truth is recoverable
         assert np.unique(connected_components(pairs[~tpl], n)).size == 1
     ifg[templates[rng.integers(0, 5, npix)].T] = np.nan
-    t0 = time.perf_counter()
-    res = invert_nsbas(ifg, pairs, t)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 5.0, elapsed
+    res = invert_nsbas(ifg, pairs, t, max_batch=1_000)
     assert res.solved.all()
     np.testing.assert_allclose(res.cum, truth, atol=1e-3)
 

@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 from kansho.errors import NetworkError
 from kansho.loops import (
     choose_reference,
-    correct_unwrapping,
     find_bad_pairs,
     loop_phase,
     loop_rms,
     loop_sums,
-    pixel_loop_stats,
+    pairs_in_valid_loop,
+    pixel_loop_sums,
     reference_offsets,
 )
 
@@ -228,7 +228,7 @@ def test_find_bad_pairs_evidence_beats_fraction():
 
 
 # ----------------------------------------------------------------------------- pixel stats
-def test_pixel_loop_stats_hand_case():
+def test_pixel_loop_sums_hand_case():
     nan = np.nan
     # pairs a=(0,1) b=(1,2) c=(0,2) d=(2,3) e=(1,3); loops a+b-c, b+d-e
     L = np.array([[1, 1, -1, 0, 0], [0, 1, 0, 1, -1]], np.int8)
@@ -243,12 +243,16 @@ def test_pixel_loop_stats_hand_case():
     )
     ph = loop_phase(unw, L)
     np.testing.assert_allclose(ph, [[4.0, nan, nan], [0.5, -4.0, nan]])
-    n_err, n_noloop, rms = pixel_loop_stats(ph, L, np.isfinite(unw))
+    valid = np.isfinite(unw)
+    n_err, cnt, ss, loop_valid = pixel_loop_sums(ph, L, valid)
     np.testing.assert_array_equal(n_err, [1, 1, 0])
+    np.testing.assert_array_equal(loop_valid, [[True, False, False], [True, True, False]])
+    n_noloop = (valid & ~pairs_in_valid_loop(L, loop_valid)).sum(axis=0)
     np.testing.assert_array_equal(n_noloop, [0, 1, 4])
-    np.testing.assert_allclose(rms, [np.sqrt((16 + 0.25) / 2), 4.0, nan])
+    np.testing.assert_array_equal(cnt, [2, 1, 0])
+    np.testing.assert_allclose(ss, [16 + 0.25, 16.0, 0.0])
     # a higher threshold counts nothing
-    n_err, *_ = pixel_loop_stats(ph, L, np.isfinite(unw), err_threshold=5.0)
+    n_err, *_ = pixel_loop_sums(ph, L, valid, err_threshold=5.0)
     np.testing.assert_array_equal(n_err, [0, 0, 0])
 
 
@@ -302,29 +306,7 @@ def test_reference_offsets():
     np.testing.assert_allclose(reference_offsets(a), [1.5, np.nan, 4.0])
 
 
-# ----------------------------------------------------------------------------- correction
-def test_correct_unwrapping_restores_clean_stack():
-    rng = np.random.default_rng(7)
-    n_epoch = 12
-    pairs = next_k_network(n_epoch, 3)
-    L = tri_loops(pairs)
-    index = {tuple(p): k for k, p in enumerate(pairs.tolist())}
-    bad = [index[(2, 3)], index[(6, 9)]]
-    unw, clean = simulate(rng, pairs, n_epoch, bad)
-    unw[3, :5] = np.nan  # some missing data in a partner
-    clean[3, :5] = np.nan
-    res = find_bad_pairs(frame_rms(unw, L), L)
-    fixed, n_corr = correct_unwrapping(unw, L, res.bad)
-    np.testing.assert_allclose(fixed, clean, atol=1e-9)
-    quad = 15 * 15
-    np.testing.assert_array_equal(n_corr[bad], [quad, quad])
-    assert n_corr.sum() == 2 * quad
-    again = find_bad_pairs(frame_rms(fixed, L), L)
-    assert not again.bad.any()
-    # the input is not modified
-    assert not np.allclose(unw[bad], clean[bad])
-
-
+# ----------------------------------------------------------------------------- updates
 @given(n_epoch=st.integers(4, 12), span=st.integers(2, 4), n_new=st.integers(1, 3), npix=st.integers(1, 30),
        seed=st.integers(0, 2**31))
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -332,7 +314,6 @@ def test_pixel_loop_sums_continued_over_a_new_epochs_loops_equal_one_pass(n_epoc
                                                                            npix: int, seed: int) -> None:
     """An acquisition added at the end: its loops come last in latest_last order, and continuing the
     per-pixel sums from those of the earlier loops gives the one-pass sums bit for bit."""
-    from kansho.loops import pixel_loop_sums
     from kansho.network import latest_last, triangle_loops
 
     rng = np.random.default_rng(seed)

@@ -8,12 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kansho.errors import ConfigError
-from kansho.mask import THRESHOLD_SPECS, apply_thresholds, default_thresholds, stc
+from kansho.mask import THRESHOLD_SPECS, apply_thresholds, stc
 
 
 # ----------------------------------------------------------------------------- STC
 def _stc_brute(cum):
-    n, ny, nx = cum.shape
+    _, ny, nx = cum.shape
     out = np.full((ny, nx), np.nan)
     for y, x in itertools.product(range(ny), range(nx)):
         best = np.inf
@@ -83,16 +83,12 @@ def test_stc_matches_brute_force(seed, n, ny, nx):
 
 
 # ----------------------------------------------------------------------------- thresholds
-def test_specs_and_defaults():
+def test_specs():
     assert set(THRESHOLD_SPECS) == {
         "coh_avg", "n_unw", "vstd", "maxTlen", "n_gap", "stc", "n_ifg_noloop", "n_loop_err", "resid_rms",
     }
     assert THRESHOLD_SPECS["coh_avg"].direction == "min"
     assert THRESHOLD_SPECS["stc"].direction == "max"
-    d = default_thresholds(40)
-    assert d["n_unw"] == 60.0 and d["stc"] == 5.0 and d["coh_avg"] == 0.05
-    dl = default_thresholds(40, "L")
-    assert dl["n_unw"] == 40.0 and dl["n_loop_err"] == 1.0 and dl["resid_rms"] == 10.0
 
 
 def test_apply_thresholds_breakdown():

@@ -12,11 +12,9 @@ from hypothesis import strategies as st
 from kansho.errors import NetworkError
 from kansho.network import (
     connected_components,
-    epoch_matrix,
     gaps,
     increment_matrix,
     max_tlen,
-    pairs_from_dates,
     triangle_loops,
 )
 
@@ -42,12 +40,10 @@ def test_increment_matrix_hand_built() -> None:
     assert g.dtype == np.float64
 
 
-def test_epoch_matrix_matches_increment_matrix() -> None:
+def test_increment_matrix_times_increments_is_pair_differences() -> None:
     rng = np.random.default_rng(3)
     values = rng.normal(size=5)
-    e = epoch_matrix(PAIRS, 5)
-    np.testing.assert_allclose(e @ values, values[PAIRS[:, 1]] - values[PAIRS[:, 0]])
-    np.testing.assert_allclose(increment_matrix(PAIRS, 5) @ np.diff(values), e @ values)
+    np.testing.assert_allclose(increment_matrix(PAIRS, 5) @ np.diff(values), values[PAIRS[:, 1]] - values[PAIRS[:, 0]])
 
 
 def test_triangle_loops_hand_built() -> None:
@@ -92,19 +88,21 @@ def test_triangle_loops_match_brute_force(n: int, seed: int, frac: float) -> Non
     np.testing.assert_array_equal(triangle_loops(pairs), expected)
 
 
-def test_triangle_loops_large_network_is_fast() -> None:
-    import time
-
+def test_triangle_loops_large_network() -> None:
     n = 150
     pairs = np.array([(i, j) for i in range(n) for j in range(i + 1, min(n, i + 5))])
     assert len(pairs) > 500
-    t0 = time.perf_counter()
     loops = triangle_loops(pairs)
-    assert time.perf_counter() - t0 < 2.0
     # with neighbours up to 4 apart, triangles (i, j, k) with k - i <= 4
     expected = sum(k - i - 1 for i in range(n) for k in range(i + 2, min(n, i + 5)))
     assert loops.shape == (expected, len(pairs))
     assert np.all(np.abs(loops).sum(axis=1) == 3)
+    # every row closes: the two short pairs minus the long one
+    index = {tuple(p): q for q, p in enumerate(pairs.tolist())}
+    for row in loops[::97]:
+        plus, minus = np.flatnonzero(row == 1), np.flatnonzero(row == -1)
+        (i, j), (j2, k) = pairs[plus[0]], pairs[plus[1]]
+        assert j == j2 and minus.size == 1 and index[(int(i), int(k))] == minus[0]
 
 
 def test_gaps_network_and_per_pixel() -> None:
@@ -163,32 +161,6 @@ def test_max_tlen_matches_brute_force() -> None:
                 if not gap[a:b, px].any():
                     expected[px] = max(expected[px], t[b] - t[a])
     np.testing.assert_allclose(max_tlen(gap, t), expected)
-
-
-def test_pairs_from_dates() -> None:
-    d1 = [20200113, 20200101, 20200101]
-    d2 = [20200125, 20200113, 20200125]
-    epochs, pairs = pairs_from_dates(d1, d2)
-    np.testing.assert_array_equal(epochs, [20200101, 20200113, 20200125])
-    np.testing.assert_array_equal(pairs, [[1, 2], [0, 1], [0, 2]])
-    assert epochs.dtype == np.int64 and pairs.dtype == np.int64
-    epochs2, pairs2 = pairs_from_dates(d1, d2, epochs=[20191220, 20200101, 20200113, 20200125])
-    np.testing.assert_array_equal(pairs2, [[2, 3], [1, 2], [1, 3]])
-    assert epochs2.size == 4
-
-
-@pytest.mark.parametrize(
-    ("d1", "d2", "epochs"),
-    [
-        ([20200113], [20200101], None),  # reversed
-        ([20200101], [20200101], None),  # same date
-        ([20200101, 20200101], [20200113, 20200113], None),  # duplicate
-        ([20200101], [20200113], [20200101]),  # date missing from epochs
-    ],
-)
-def test_pairs_from_dates_errors(d1: list[int], d2: list[int], epochs: list[int] | None) -> None:
-    with pytest.raises(NetworkError):
-        pairs_from_dates(d1, d2, epochs=epochs)
 
 
 def test_bad_pairs_raise_network_error() -> None:

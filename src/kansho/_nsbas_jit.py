@@ -1,7 +1,7 @@
 """Compiled per-pixel kernel of the NSBAS inversion (numba), the CPU path of :mod:`kansho.inversion`.
 
-The same algorithm as the vectorised numpy path there (:func:`kansho.inversion._banded_normal_solve`
-and :func:`kansho.inversion._fix_gap_offsets`), written as one loop over pixels: the normal
+The same algorithm as the vectorised numpy path there (:func:`kansho._nsbas_band.banded_normal_solve`
+and :func:`kansho._nsbas_band.fix_gap_offsets`), written as one loop over pixels: the normal
 equations in cumulative displacement ``x = cum[1:]`` are the weighted Laplacian of the pixel's
 pair network plus ``gamma² (I - Q Qᵀ)``; the band part is factorised by a band Cholesky (Golub &
 Van Loan, Matrix Computations, 4th ed., Alg. 4.3.5), the long pairs and the model directions enter
@@ -75,23 +75,13 @@ def _weight(d: np.ndarray, wts: np.ndarray, has_w: bool, p: int, px: int) -> flo
 
 
 @njit(cache=True, nogil=True)
-def _solve_one(d: np.ndarray, w: np.ndarray, first: np.ndarray, last: np.ndarray, bw: int,
-               long_pairs: np.ndarray, vec: np.ndarray, gamma: float, gz: np.ndarray, basis: np.ndarray,
-               tails: np.ndarray, band: np.ndarray, rhs: np.ndarray, vty: np.ndarray, cap: np.ndarray,
-               z: np.ndarray, cover: np.ndarray, x: np.ndarray) -> int:  # pragma: no cover - compiled
-    """One pixel: ``d``/``w`` ``(npair,)`` data (mm) and weights (0 = pair not used); ``x`` ``(n',)``
-    receives ``cum[1:]``. The other arrays are scratch. Returns a status code."""
+def _assemble(d: np.ndarray, w: np.ndarray, first: np.ndarray, last: np.ndarray, bw: int, vec: np.ndarray,
+              gamma: float, band: np.ndarray, rhs: np.ndarray, cover: np.ndarray) -> None:  # pragma: no cover
+    """The band ``B`` ``(n', bw + 1)`` of the pairs plus ``gamma² I``, the right-hand sides
+    ``[r, V]`` ``(n', m + 1)`` and the pairs' coverage increments ``cover`` ``(n',)`` of one pixel."""
     n1 = band.shape[0]
     npair = d.shape[0]
     m = vec.shape[1]
-    nl = long_pairs.shape[0]
-    # deficiency along the model's null directions (r = 1: the velocity of cum[0] = 0 shapes)
-    if gz.shape[1] == 1:
-        s = 0.0
-        for p in range(npair):
-            s += w[p] * gz[p, 0] * gz[p, 0]
-        if not s > 0.0:
-            return NEEDS_SVD
     band[:] = 0.0
     rhs[:] = 0.0
     cover[:] = 0.0
@@ -115,7 +105,12 @@ def _solve_one(d: np.ndarray, w: np.ndarray, first: np.ndarray, last: np.ndarray
         band[c, 0] += gamma * gamma
         for j in range(m):
             rhs[c, j + 1] = vec[c, j]
-    # band Cholesky, in place
+
+
+@njit(cache=True, nogil=True)
+def _band_cholesky(band: np.ndarray, bw: int) -> None:  # pragma: no cover - compiled
+    """Band Cholesky ``B = L Lᵀ`` in place, ``band[c, q] = B[c + q, c]`` ``(n', bw + 1)``."""
+    n1 = band.shape[0]
     for c in range(n1):
         piv = np.sqrt(band[c, 0])
         band[c, 0] = piv
@@ -125,8 +120,13 @@ def _solve_one(d: np.ndarray, w: np.ndarray, first: np.ndarray, last: np.ndarray
             lu = band[c, u]
             for q in range(bw - u + 1):
                 band[c + u, q] -= lu * band[c, u + q]
-    # L y = rhs, then Lᵀ x = y, for the m + 1 right-hand sides
-    nr = m + 1
+
+
+@njit(cache=True, nogil=True)
+def _band_substitute(band: np.ndarray, bw: int, rhs: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``L y = rhs``, then ``Lᵀ x = y``, in place for the ``rhs.shape[1]`` right-hand sides."""
+    n1 = band.shape[0]
+    nr = rhs.shape[1]
     for c in range(n1):
         piv = band[c, 0]
         for j in range(nr):
@@ -143,7 +143,17 @@ def _solve_one(d: np.ndarray, w: np.ndarray, first: np.ndarray, last: np.ndarray
         piv = band[c, 0]
         for j in range(nr):
             rhs[c, j] /= piv
-    # Woodbury: x = B⁻¹r - B⁻¹V (I + D Vᵀ B⁻¹ V)⁻¹ D Vᵀ B⁻¹ r
+
+
+@njit(cache=True, nogil=True)
+def _woodbury(w: np.ndarray, long_pairs: np.ndarray, vec: np.ndarray, rhs: np.ndarray, vty: np.ndarray,
+              cap: np.ndarray, z: np.ndarray, x: np.ndarray) -> bool:  # pragma: no cover - compiled
+    """``x = B⁻¹r - B⁻¹V (I + D Vᵀ B⁻¹ V)⁻¹ D Vᵀ B⁻¹ r`` from ``rhs = [B⁻¹r, B⁻¹V]`` ``(n', m + 1)``;
+    False where the capacitance matrix is singular."""
+    n1 = rhs.shape[0]
+    m = vec.shape[1]
+    nr = m + 1
+    nl = long_pairs.shape[0]
     # Vᵀ [B⁻¹r, B⁻¹V] accumulated row by row (contiguous inner loop), then scaled by D
     for i in range(m):
         for j in range(nr):
@@ -163,12 +173,36 @@ def _solve_one(d: np.ndarray, w: np.ndarray, first: np.ndarray, last: np.ndarray
         for j in range(m):
             cap[i, j] = dgi * vty[i, j + 1] + (1.0 if i == j else 0.0)
     if m and not _small_solve(cap, z):
-        return NEEDS_SVD
+        return False
     for c in range(n1):
         s = rhs[c, 0]
         for j in range(m):
             s -= rhs[c, j + 1] * z[j]
         x[c] = s
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _solve_one(d: np.ndarray, w: np.ndarray, first: np.ndarray, last: np.ndarray, bw: int,
+               long_pairs: np.ndarray, vec: np.ndarray, gamma: float, gz: np.ndarray, basis: np.ndarray,
+               tails: np.ndarray, band: np.ndarray, rhs: np.ndarray, vty: np.ndarray, cap: np.ndarray,
+               z: np.ndarray, cover: np.ndarray, x: np.ndarray) -> int:  # pragma: no cover - compiled
+    """One pixel: ``d``/``w`` ``(npair,)`` data (mm) and weights (0 = pair not used); ``x`` ``(n',)``
+    receives ``cum[1:]``. The other arrays are scratch. Returns a status code."""
+    n1 = band.shape[0]
+    npair = d.shape[0]
+    # deficiency along the model's null directions (r = 1: the velocity of cum[0] = 0 shapes)
+    if gz.shape[1] == 1:
+        s = 0.0
+        for p in range(npair):
+            s += w[p] * gz[p, 0] * gz[p, 0]
+        if not s > 0.0:
+            return NEEDS_SVD
+    _assemble(d, w, first, last, bw, vec, gamma, band, rhs, cover)
+    _band_cholesky(band, bw)
+    _band_substitute(band, bw, rhs)
+    if not _woodbury(w, long_pairs, vec, rhs, vty, cap, z, x):
+        return NEEDS_SVD
     # offsets across gaps (intervals that no used pair covers)
     run = 0.0
     ng = 0
@@ -187,7 +221,7 @@ def _fix_gaps(x: np.ndarray, cover: np.ndarray, basis: np.ndarray, tails: np.nda
               ng: int) -> bool:  # pragma: no cover - compiled
     """Set the offsets after each gap (``cover < 0.5``) where the objective is stationary along them:
     ``M a = -Sᵀ Eᵀ P E x`` with ``M[g, h] = (n - 1 - max(g, h)) - tails[g]·tails[h]`` (see
-    :func:`kansho.inversion._fix_gap_offsets`). Updates ``x`` in place; False if ``M`` is singular."""
+    :func:`kansho._nsbas_band.fix_gap_offsets`). Updates ``x`` in place; False if ``M`` is singular."""
     n1 = x.shape[0]
     n = n1 + 1
     r = basis.shape[1]
@@ -249,7 +283,7 @@ def solve_pixels(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, 
     first, last:
         ``(npair,)`` epoch indices of each pair.
     bw, long_pairs, vec, basis, tails:
-        The band layout of :func:`kansho.inversion._band_layout`.
+        The band layout of :func:`kansho._nsbas_band.band_layout`.
     gz:
         ``(npair, r)`` increments of the model's null directions (deficiency test when r = 1;
         with r > 1 the caller tests and passes only full-rank pixels).

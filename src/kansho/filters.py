@@ -7,6 +7,10 @@ each epoch as the **spatial low-pass of the temporal high-pass** of the time ser
 it.  Optionally a planar/quadratic ramp and a height-proportional (stratified) term are removed
 from each epoch first.
 
+The chain runs the filter in passes over epochs and blocks (:func:`kansho.pipeline.step_filter`)
+that call :func:`epoch_surface`, :func:`temporal_highpass`, :func:`gaussian_weight` and
+:func:`gaussian_nan`; :func:`spatiotemporal_filter` is the same composition on a cube in memory.
+
 All functions are plain array functions; NaN means no data and stays NaN.
 """
 
@@ -19,16 +23,18 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from kansho._types import BoolArray, Float64Array, FloatArray
+
 log = logging.getLogger(__name__)
 
 __all__ = [
     "FilterResult",
-    "fit_height",
-    "fit_ramp",
+    "epoch_surface",
     "gaussian_nan",
     "gaussian_weight",
     "spatiotemporal_filter",
     "temporal_gaussian",
+    "temporal_highpass",
 ]
 
 
@@ -40,8 +46,8 @@ def gaussian_nan(
     fill: bool = False,
     min_weight: float = 1e-3,
     truncate: float = 4.0,
-    den: npt.NDArray[np.float64] | None = None,
-) -> npt.NDArray[np.float64]:
+    den: Float64Array | None = None,
+) -> Float64Array:
     """NaN-aware Gaussian low-pass by normalised convolution.
 
     ``out = G * (data·w) / G * w`` with ``w`` = 1 where the image is finite and 0 elsewhere and
@@ -88,14 +94,14 @@ def gaussian_nan(
 
 
 def gaussian_weight(valid: npt.ArrayLike, sigma_px_y: float, sigma_px_x: float, *,
-                    truncate: float = 4.0) -> npt.NDArray[np.float64]:
+                    truncate: float = 4.0) -> Float64Array:
     """The normalising weight ``G * w`` of :func:`gaussian_nan` for the finite pattern ``valid``
     (ny, nx) bool: dimensionless, the fraction of the kernel's mass on finite pixels."""
     v = np.asarray(valid, dtype=np.float64)
     return _gaussian_zero_padded(v[None], (float(sigma_px_y), float(sigma_px_x)), truncate)[0]
 
 
-def _gaussian_kernel(sigma: float, truncate: float) -> npt.NDArray[np.float64]:
+def _gaussian_kernel(sigma: float, truncate: float) -> Float64Array:
     """The 1-D kernel of :func:`scipy.ndimage.gaussian_filter`: radius ``int(truncate*sigma+0.5)``, sum 1."""
     r = int(truncate * sigma + 0.5)
     x = np.arange(-r, r + 1, dtype=np.float64)
@@ -103,8 +109,8 @@ def _gaussian_kernel(sigma: float, truncate: float) -> npt.NDArray[np.float64]:
     return k / k.sum()
 
 
-def _gaussian_zero_padded(a: npt.NDArray[np.float64], sigma: tuple[float, float], truncate: float
-                          ) -> npt.NDArray[np.float64]:
+def _gaussian_zero_padded(a: Float64Array, sigma: tuple[float, float], truncate: float
+                          ) -> Float64Array:
     """Separable Gaussian of a stack of 2-D arrays ``(k, ny, nx)``, zero padding outside them.
 
     Narrow kernels use :func:`scipy.ndimage.gaussian_filter` per image; from 8 px on, one 2-D
@@ -124,7 +130,7 @@ def _gaussian_zero_padded(a: npt.NDArray[np.float64], sigma: tuple[float, float]
     return out[..., ry: ry + ny, rx: rx + nx]
 
 
-def _as_2d(cum: npt.ArrayLike, n_epoch: int) -> tuple[npt.NDArray[np.float64], tuple[int, ...]]:
+def _as_2d(cum: npt.ArrayLike, n_epoch: int) -> tuple[Float64Array, tuple[int, ...]]:
     c = np.asarray(cum, dtype=np.float64)
     if c.ndim < 1 or c.shape[0] != n_epoch:
         raise ValueError(f"first axis of cum must be the {n_epoch} epochs, got shape {c.shape}")
@@ -133,7 +139,7 @@ def _as_2d(cum: npt.ArrayLike, n_epoch: int) -> tuple[npt.NDArray[np.float64], t
 
 def temporal_gaussian(
     cum: npt.ArrayLike, t: npt.ArrayLike, sigma_yr: float, *, order: int = 0
-) -> npt.NDArray[np.float64]:
+) -> Float64Array:
     """NaN-aware Gaussian smoothing along time for irregular sampling.
 
     ``order=0``: ``out_i = Σ_j W_ij x_j / Σ_j W_ij`` over the finite ``x_j``, with
@@ -185,7 +191,7 @@ def temporal_gaussian(
     return out.reshape(shape)
 
 
-def _linear_trend(c: npt.NDArray[np.float64], t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def _linear_trend(c: Float64Array, t: Float64Array) -> Float64Array:
     """Per-column least-squares line ``a + v t`` through the finite values of c (n_epoch, npix).
 
     Columns with fewer than two finite values get their mean (or 0). Returns (n_epoch, npix).
@@ -209,7 +215,7 @@ def _linear_trend(c: npt.NDArray[np.float64], t: npt.NDArray[np.float64]) -> npt
 
 def temporal_highpass(
     flat: npt.ArrayLike, t: npt.ArrayLike, sigma_yr: float, *, order: int = 0
-) -> npt.NDArray[np.float64]:
+) -> Float64Array:
     """Temporal high-pass of per-pixel series: the part faster than ``sigma_yr``.
 
     Parameters
@@ -238,8 +244,8 @@ def temporal_highpass(
 
 
 def _design(
-    ny: int, nx: int, deg: int | None, hgt: npt.NDArray[np.float64] | None
-) -> tuple[list[npt.NDArray[np.float64]], int]:
+    ny: int, nx: int, deg: int | None, hgt: Float64Array | None
+) -> tuple[list[Float64Array], int]:
     """Columns (each (ny, nx)) of the surface model; returns (columns, index of height column or -1)."""
     s = float(max(ny, nx))
     yy, xx = np.mgrid[0:ny, 0:nx].astype(np.float64)
@@ -260,11 +266,11 @@ def _design(
 
 
 def _fit_surface(
-    image: npt.NDArray[np.float64],
-    use: npt.NDArray[np.bool_],
-    cols: list[npt.NDArray[np.float64]],
+    image: Float64Array,
+    use: BoolArray,
+    cols: list[Float64Array],
     max_points: int,
-) -> npt.NDArray[np.float64] | None:
+) -> Float64Array | None:
     """Least-squares coefficients of ``image ≈ Σ c_k cols_k`` over ``use`` pixels (None if too few)."""
     ok = use & np.isfinite(image)
     for c in cols:
@@ -293,7 +299,7 @@ def epoch_surface(
     hgt: npt.ArrayLike | None,
     *,
     max_points: int = 200_000,
-) -> tuple[npt.NDArray[np.float64], float]:
+) -> tuple[Float64Array, float]:
     """Joint least-squares ramp (``deramp`` = 1 or 2, or None) and height term of one epoch.
 
     Parameters
@@ -324,107 +330,105 @@ def epoch_surface(
     return np.asarray(surf, dtype=np.float64), float(coef[ih]) if ih >= 0 else 0.0
 
 
-def fit_ramp(
-    image: npt.ArrayLike,
-    mask: npt.ArrayLike | None = None,
-    deg: int = 1,
-    *,
-    max_points: int = 200_000,
-) -> npt.NDArray[np.float64]:
-    """Least-squares plane (``deg=1``) or quadratic surface (``deg=2``) of an image.
-
-    Parameters
-    ----------
-    image:
-        (ny, nx), any unit, NaN = no data.
-    mask:
-        (ny, nx) bool, pixels used in the fit (together with finite image values); None = all.
-    deg:
-        1: ``a + b·x + c·y``; 2: adds ``x², x·y, y²`` (x, y pixel coordinates).
-    max_points:
-        If more pixels qualify, a regular subsample of about this many is used.
-
-    Returns
-    -------
-    (ny, nx) float64: the fitted surface evaluated on every pixel.
-
-    Raises
-    ------
-    ValueError
-        If fewer pixels than coefficients are available.
-    """
-    img = np.asarray(image, dtype=np.float64)
-    use = np.ones(img.shape, bool) if mask is None else np.asarray(mask, dtype=bool)
-    cols, _ = _design(*img.shape, deg, None)
-    coef = _fit_surface(img, use, cols, max_points)
-    if coef is None:
-        raise ValueError(f"too few valid pixels to fit a degree-{deg} ramp")
-    return sum(c * col for c, col in zip(coef, cols))
-
-
-def fit_height(
-    image: npt.ArrayLike,
-    hgt: npt.ArrayLike,
-    mask: npt.ArrayLike | None = None,
-    *,
-    max_points: int = 200_000,
-) -> tuple[float, npt.NDArray[np.float64]]:
-    """Linear height-correlated (stratified atmosphere) term: fit ``image ≈ a + k·hgt``.
-
-    Parameters
-    ----------
-    image:
-        (ny, nx), e.g. mm; NaN = no data.
-    hgt:
-        (ny, nx) height, m.
-    mask:
-        (ny, nx) bool, pixels used in the fit; None = all finite.
-
-    Returns
-    -------
-    (k, k·hgt): the coefficient (image unit per metre) and the height term image (ny, nx)
-    (the constant ``a`` is not part of it).
-    """
-    img = np.asarray(image, dtype=np.float64)
-    h = np.asarray(hgt, dtype=np.float64)
-    if h.shape != img.shape:
-        raise ValueError(f"hgt shape {h.shape} differs from image shape {img.shape}")
-    use = np.ones(img.shape, bool) if mask is None else np.asarray(mask, dtype=bool)
-    cols, ih = _design(*img.shape, None, h)
-    coef = _fit_surface(img, use, cols, max_points)
-    if coef is None:
-        raise ValueError("too few valid pixels to fit a height term")
-    k = float(coef[ih])
-    return k, k * h
-
-
 @dataclass(frozen=True)
 class FilterResult:
-    """Result of :func:`spatiotemporal_filter`.
+    """Result of :func:`spatiotemporal_filter`; arrays ``(n_epoch, ny, nx)``.
 
     Attributes
     ----------
     cum_filt:
-        (n_epoch, ny, nx) mm, ``cum − trend − aps``.
-    aps:
-        (n_epoch, ny, nx) mm, estimated turbulent atmosphere of each epoch relative to the first
-        epoch (``aps[0] = 0``) and to the reference window if one was given.
+        Filtered series, mm, in the floating dtype of ``cum``.
     trend:
-        (n_epoch, ny, nx) mm, removed ramp / height term per epoch, or None if neither was asked.
-    hgt_coef:
-        (n_epoch,) mm/m, height coefficient per epoch, or None.
+        float64 mm, the ramp / height surface removed from each epoch, relative to epoch 0's
+        (``trend[0] = 0``), or None when neither was asked.
+    aps:
+        float64 mm, the atmosphere removed from each epoch after ``trend``: the spatial low-pass of
+        its temporal high-pass relative to epoch 0's (0 where it is undefined), plus the per-epoch
+        shift that keeps the reference window's mean.
     sigma_yr:
-        Temporal Gaussian σ used (years).
+        Temporal Gaussian σ used, years.
     sigma_px:
-        (σ_y, σ_x) spatial Gaussian σ used (pixels).
+        (σ_y, σ_x) spatial Gaussian σ used, pixels.
     """
 
-    cum_filt: npt.NDArray[np.floating]
-    aps: npt.NDArray[np.floating]
-    trend: npt.NDArray[np.floating] | None
-    hgt_coef: npt.NDArray[np.float64] | None
+    cum_filt: FloatArray
+    aps: Float64Array
+    trend: Float64Array | None
     sigma_yr: float
     sigma_px: tuple[float, float]
+
+
+def _filter_inputs(cum: npt.ArrayLike, t: npt.ArrayLike, pixel_km: tuple[float, float], sigma_km: float,
+                   mask: npt.ArrayLike | None, hgt: npt.ArrayLike | None
+                   ) -> tuple[FloatArray, Float64Array, BoolArray, Float64Array | None]:
+    """``cum`` in its floating dtype (float64 for other input), ``t``, the mask (all True when
+    None) and the height as arrays, or the error :func:`spatiotemporal_filter` documents."""
+    c = np.asarray(cum)
+    if not np.issubdtype(c.dtype, np.floating):
+        c = c.astype(np.float64)
+    tt = np.asarray(t, dtype=np.float64)
+    if c.ndim != 3 or tt.ndim != 1 or c.shape[0] != tt.shape[0]:
+        raise ValueError(f"cum must be (n_epoch={tt.shape[0]}, ny, nx); got {c.shape}")
+    if tt.shape[0] < 2:
+        raise ValueError("spatio-temporal filtering needs at least 2 epochs")
+    if min(float(v) for v in pixel_km) <= 0 or sigma_km < 0:
+        raise ValueError(f"pixel_km must be > 0 and sigma_km >= 0; got {pixel_km}, {sigma_km}")
+    use = np.ones(c.shape[1:], bool) if mask is None else np.asarray(mask, dtype=bool)
+    h = None if hgt is None else np.asarray(hgt, dtype=np.float64)
+    for name, a in (("mask", use), ("hgt", h)):
+        if a is not None and a.shape != c.shape[1:]:
+            raise ValueError(f"{name} shape {a.shape} differs from image shape {c.shape[1:]}")
+    return c, tt, use, h
+
+
+def _remove_surfaces(c: FloatArray, use: BoolArray, deramp: int | None, hgt: Float64Array | None
+                     ) -> tuple[FloatArray, Float64Array | None]:
+    """Stage 1: each epoch less its :func:`epoch_surface` relative to epoch 0's, in the dtype of
+    ``c`` (n_epoch, ny, nx); returns (that series, the surfaces removed or None)."""
+    if not deramp and hgt is None:
+        return c, None
+    base = np.empty_like(c)
+    trend = np.empty(c.shape)
+    surf0 = None
+    for e in range(c.shape[0]):
+        img = c[e].astype(np.float64)
+        surf, _ = epoch_surface(img, use, deramp or None, hgt)
+        if surf0 is None:
+            surf0 = surf
+        trend[e] = surf - surf0
+        base[e] = img - trend[e]
+    return base, trend
+
+
+def _remove_atmosphere(c: FloatArray, base: FloatArray, hp: FloatArray, sigma_px: tuple[float, float],
+                       ref_window: tuple[int, int, int, int] | None) -> tuple[FloatArray, Float64Array]:
+    """Stages 3-5: per epoch, ``base`` less the spatial low-pass of the high-pass ``hp`` relative to
+    epoch 0's (the weight of :func:`gaussian_nan` computed once per finite pattern), shifted so that
+    the window ``ref_window`` keeps its mean in ``c``. Returns (the filtered series in the dtype of
+    ``c``, what was removed, float64); all arrays (n_epoch, ny, nx)."""
+    out = np.empty_like(c)
+    removed = np.empty(c.shape)
+    aps0 = None
+    pattern = np.isfinite(hp[0])
+    den = gaussian_weight(pattern, *sigma_px)
+    for e in range(c.shape[0]):
+        valid = np.isfinite(hp[e])
+        if not np.array_equal(valid, pattern):
+            pattern, den = valid, gaussian_weight(valid, *sigma_px)
+        aps = gaussian_nan(hp[e], *sigma_px, fill=True, den=den)
+        if aps0 is None:
+            aps0 = aps
+        corr = np.nan_to_num(aps - aps0, nan=0.0)
+        img = base[e].astype(np.float64) - corr
+        if ref_window is not None:
+            r0, r1, c0, c1 = ref_window
+            shift = img[r0:r1, c0:c1] - c[e, r0:r1, c0:c1]
+            if np.isfinite(shift).any():
+                img = img - np.nanmean(shift)
+                corr = corr + np.nanmean(shift)
+        out[e] = img
+        removed[e] = corr
+    return out, removed
 
 
 def spatiotemporal_filter(
@@ -435,35 +439,27 @@ def spatiotemporal_filter(
     sigma_km: float = 2.0,
     sigma_yr: float | None = None,
     deramp: int | None = None,
-    hgt_corr: bool = False,
     hgt: npt.ArrayLike | None = None,
     mask: npt.ArrayLike | None = None,
     ref_window: tuple[int, int, int, int] | None = None,
     temporal_order: int = 0,
-    max_points: int = 200_000,
 ) -> FilterResult:
-    """Remove atmospheric noise from a displacement time series (Step 1-6).
+    """Remove atmospheric noise from a displacement time series (Step 1-6), in memory.
 
-    1. If ``deramp`` (1 or 2) and/or ``hgt_corr``: per epoch, a ramp of that degree and/or a
-       height-proportional term are fitted jointly (least squares over ``mask`` pixels) and
-       removed (``trend``).
-    2. Temporal high-pass, ``temporal_order=0`` (default): each pixel's least-squares line
-       ``a + v·t`` is removed, then the residual minus its Gaussian temporal low-pass
-       (:func:`temporal_gaussian`, σ = ``sigma_yr``) is the high-pass.  Removing the line first
-       means a linear deformation leaks nothing into the high-pass, even at the ends of the series
-       where a plain Gaussian smoother is biased.  ``temporal_order=1``: the series minus its
-       Gaussian-weighted local-linear fit (``temporal_gaussian(..., order=1)``), which also
-       follows non-linear deformation at the ends of the series (about 3× less damage to a
-       seasonal signal in our tests) but removes less atmosphere (residual ≈ 0.54 instead of
-       0.43 of the atmosphere on our synthetic test), mainly because the first epoch's
-       atmosphere, which every epoch carries, is estimated less well.
-    3. Spatial low-pass of each epoch's high-pass (:func:`gaussian_nan`, σ = ``sigma_km``, using
-       only ``mask`` pixels and evaluated at every pixel) is the atmosphere ``aps``.
-    4. ``aps`` is referred to the first epoch (``aps -= aps[0]``, so ``cum_filt[0] = cum[0]``, i.e.
-       stays 0 for a series relative to the first epoch) and, if ``ref_window`` is given, shifted
-       per epoch so that ``trend + aps`` has zero mean over the window (the filtered series stays
-       relative to the run's reference area).
-    5. ``cum_filt = cum − trend − aps``.
+    The stages and arithmetic of the chain's passes (:func:`kansho.pipeline.step_filter`), which
+    keep one epoch or one block in memory; the intermediate series are held in the dtype of ``cum``
+    as the chain holds them in float32 work arrays, so for a float32 ``cum`` this returns what the
+    chain computes.
+
+    1. With ``deramp`` (1 or 2) and/or ``hgt``: per epoch, the ramp of that degree and/or the
+       height-proportional term are fitted jointly over ``mask`` (:func:`epoch_surface`) and
+       removed relative to epoch 0's (``trend``).
+    2. Per pixel, the temporal high-pass (:func:`temporal_highpass`, ``temporal_order``) of the
+       series over ``mask`` (other pixels NaN).
+    3. Per epoch, its spatial low-pass (:func:`gaussian_nan`, σ = ``sigma_km``, evaluated at every
+       pixel within reach of ``mask``) is the atmosphere; relative to epoch 0's, with 0 where it is
+       undefined, it is removed.
+    4. With ``ref_window``, each epoch is shifted so that the window keeps its mean in ``cum``.
 
     Parameters
     ----------
@@ -478,111 +474,26 @@ def spatiotemporal_filter(
     sigma_yr:
         Temporal Gaussian σ, years; default 3 × the mean epoch interval.
     deramp:
-        None (default), 1 (plane) or 2 (quadratic) ramp removal per epoch.
-    hgt_corr, hgt:
-        Remove a term proportional to ``hgt`` ((ny, nx), m) per epoch (pixels where ``hgt`` is
-        NaN then come out NaN).
+        None or 0 (default), 1 (plane) or 2 (quadratic) ramp removal per epoch.
+    hgt:
+        (ny, nx) height, m: remove a height-proportional term per epoch (None: not).
     mask:
-        (ny, nx) bool, True = reliable pixels used to estimate ramp and atmosphere (e.g. the Step
-        1-5 mask). The correction is applied to every finite pixel; a pixel farther than ~4σ from
-        any mask pixel gets NaN.
+        (ny, nx) bool, True = reliable pixels used to estimate the surfaces and the atmosphere;
+        None = every pixel. The correction is applied to every pixel.
     ref_window:
         (row0, row1, col0, col1) half-open reference window, or None.
     temporal_order:
-        0 (default) or 1, see step 2.
-    max_points:
-        Subsampling limit for the ramp fits.
-
-    Returns
-    -------
-    FilterResult
-        Arrays in the floating dtype of ``cum`` (float64 for other input).
-
-    Notes
-    -----
-    A signal that is both spatially smooth and non-linear in time on time scales shorter than
-    ``sigma_yr`` (e.g. a seasonal or co-seismic step signal) is partly taken for atmosphere, as
-    in any filter of this kind.
+        0 (default) or 1, see :func:`temporal_highpass`.
     """
-    c_in = np.asarray(cum)
-    out_dtype = c_in.dtype if np.issubdtype(c_in.dtype, np.floating) else np.dtype(np.float64)
-    c = c_in.astype(np.float64)
-    t = np.asarray(t, dtype=np.float64)
-    if c.ndim != 3 or c.shape[0] != t.shape[0]:
-        raise ValueError(f"cum must be (n_epoch={t.shape[0]}, ny, nx); got {c.shape}")
-    n_epoch, ny, nx = c.shape
-    if n_epoch < 2:
-        raise ValueError("spatio-temporal filtering needs at least 2 epochs")
-    dx_km, dy_km = (float(v) for v in pixel_km)
-    if dx_km <= 0 or dy_km <= 0 or sigma_km < 0:
-        raise ValueError(f"pixel_km must be > 0 and sigma_km >= 0; got {pixel_km}, {sigma_km}")
-    if temporal_order not in (0, 1):
-        raise ValueError(f"temporal_order must be 0 or 1, got {temporal_order}")
+    c, tt, use, h = _filter_inputs(cum, t, pixel_km, sigma_km, mask, hgt)
+    ne = c.shape[0]
     if sigma_yr is None:
-        sigma_yr = 3.0 * float(t[-1] - t[0]) / (n_epoch - 1)
-    sig_px = (sigma_km / dy_km, sigma_km / dx_km)
-    use = np.ones((ny, nx), bool) if mask is None else np.asarray(mask, dtype=bool)
-    if use.shape != (ny, nx):
-        raise ValueError(f"mask shape {use.shape} differs from image shape {(ny, nx)}")
-
-    # 1. deterministic ramp / height term
-    trend = None
-    hgt_coef = None
-    if deramp is not None or hgt_corr:
-        h = None
-        if hgt_corr:
-            if hgt is None:
-                raise ValueError("hgt_corr=True needs hgt")
-            h = np.asarray(hgt, dtype=np.float64)
-            if h.shape != (ny, nx):
-                raise ValueError(f"hgt shape {h.shape} differs from image shape {(ny, nx)}")
-            hgt_coef = np.zeros(n_epoch)
-        trend = np.zeros_like(c)
-        for k in range(n_epoch):
-            surf, coef_h = epoch_surface(c[k], use, deramp, h, max_points=max_points)
-            if hgt_coef is not None:
-                hgt_coef[k] = coef_h
-            trend[k] = surf
-        trend -= trend[0]  # stays relative to the first epoch
-        c1 = c - trend
-    else:
-        c1 = c
-
-    # 2. temporal high-pass
-    hp = temporal_highpass(c1.reshape(n_epoch, -1), t, sigma_yr, order=temporal_order).reshape(c.shape)
-
-    # 3. spatial low-pass of the high-pass = atmosphere
-    aps = np.empty_like(c)
-    for k in range(n_epoch):
-        aps[k] = gaussian_nan(np.where(use, hp[k], np.nan), *sig_px, fill=True)
-    # 4. relative to the first epoch and to the reference window
-    aps -= aps[0]
-    if ref_window is not None:
-        r0, r1, c0, c1_ = ref_window
-        corr = aps[:, r0:r1, c0:c1_]
-        if trend is not None:
-            corr = corr + trend[:, r0:r1, c0:c1_]
-        fin = np.isfinite(corr)
-        cnt = fin.sum(axis=(1, 2))
-        off = np.where(fin, corr, 0.0).sum(axis=(1, 2)) / np.maximum(cnt, 1)
-        if (cnt == 0).any():
-            log.warning(
-                "filter: reference window has no valid correction at %d epochs", int((cnt == 0).sum())
-            )
-        aps -= off[:, None, None]
-
-    cum_filt = c1 - aps
-    fin = np.isfinite(aps)
-    aps_rms = float(np.sqrt(np.square(np.where(fin, aps, 0.0)).sum() / max(int(fin.sum()), 1)))
-    log.info(
-        "filter: σ = %.3g km (%.3g × %.3g px), %.3g yr; atmosphere RMS %.3g mm",
-        sigma_km, sig_px[0], sig_px[1], sigma_yr, aps_rms,
-    )
-    return FilterResult(
-        cum_filt=cum_filt.astype(out_dtype, copy=False),
-        aps=aps.astype(out_dtype, copy=False),
-        trend=None if trend is None else trend.astype(out_dtype, copy=False),
-        hgt_coef=hgt_coef,
-        sigma_yr=float(sigma_yr),
-        sigma_px=(float(sig_px[0]), float(sig_px[1])),
-    )
+        sigma_yr = 3.0 * (float(tt[-1] - tt[0]) / (ne - 1))
+    sig_px = (sigma_km / float(pixel_km[1]), sigma_km / float(pixel_km[0]))
+    base, trend = _remove_surfaces(c, use, deramp, h)
+    hp = temporal_highpass(np.where(use[None], base.astype(np.float64), np.nan).reshape(ne, -1), tt, sigma_yr,
+                           order=temporal_order).reshape(c.shape).astype(c.dtype)
+    cum_filt, aps = _remove_atmosphere(c, base, hp, sig_px, ref_window)
+    log.info("filter: σ = %.3g km (%.3g × %.3g px), %.3g yr", sigma_km, sig_px[0], sig_px[1], sigma_yr)
+    return FilterResult(cum_filt=cum_filt, aps=aps, trend=trend, sigma_yr=float(sigma_yr),
+                        sigma_px=(float(sig_px[0]), float(sig_px[1])))

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage, sparse
 
+from kansho._types import BoolArray, Float64Array, FloatArray, IndexArray
 from kansho.errors import NetworkError
 
 log = logging.getLogger(__name__)
@@ -29,13 +30,11 @@ log = logging.getLogger(__name__)
 __all__ = [
     "BadPairs",
     "choose_reference",
-    "correct_unwrapping",
     "find_bad_pairs",
     "loop_phase",
     "loop_rms",
     "loop_sums",
     "pairs_in_valid_loop",
-    "pixel_loop_stats",
     "pixel_loop_sums",
     "reference_offsets",
 ]
@@ -43,7 +42,7 @@ __all__ = [
 TWO_PI = 2.0 * np.pi
 
 
-def _members(L: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+def _members(L: npt.ArrayLike) -> BoolArray:
     """(nloop, npair) bool membership matrix of a loop matrix."""
     L = np.asarray(L)
     if L.ndim != 2:
@@ -57,7 +56,7 @@ def _sparse(L: npt.ArrayLike, dtype: npt.DTypeLike, absolute: bool = False) -> s
     return sparse.csr_array((np.abs(a) if absolute else a).astype(dtype))
 
 
-def loop_phase(unw: npt.ArrayLike, L: npt.ArrayLike) -> npt.NDArray[np.floating]:
+def loop_phase(unw: npt.ArrayLike, L: npt.ArrayLike) -> FloatArray:
     """Loop (closure) phase of every loop at every pixel.
 
     Parameters
@@ -93,7 +92,7 @@ def loop_phase(unw: npt.ArrayLike, L: npt.ArrayLike) -> npt.NDArray[np.floating]
 
 def loop_sums(
     loop_ph: npt.ArrayLike,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+) -> tuple[Float64Array, npt.NDArray[np.int64]]:
     """Accumulators of the loop RMS over one block.
 
     Parameters
@@ -117,7 +116,7 @@ def loop_sums(
     return sum_sq, finite.sum(axis=1, dtype=np.int64)
 
 
-def loop_rms(sum_sq: npt.ArrayLike, count: npt.ArrayLike) -> npt.NDArray[np.float64]:
+def loop_rms(sum_sq: npt.ArrayLike, count: npt.ArrayLike) -> Float64Array:
     """RMS loop phase per loop (rad) from the :func:`loop_sums` totals; NaN where count is 0."""
     sum_sq = np.asarray(sum_sq, dtype=np.float64)
     count = np.asarray(count)
@@ -151,15 +150,63 @@ class BadPairs:
         The loop-RMS threshold used (rad).
     """
 
-    bad: npt.NDArray[np.bool_]
-    no_loop: npt.NDArray[np.bool_]
-    no_loop_after: npt.NDArray[np.bool_]
+    bad: BoolArray
+    no_loop: BoolArray
+    no_loop_after: BoolArray
     n_loops: npt.NDArray[np.int64]
     n_bad_loops: npt.NDArray[np.int64]
-    bad_loop: npt.NDArray[np.bool_]
-    unresolved_loop: npt.NDArray[np.bool_]
+    bad_loop: BoolArray
+    unresolved_loop: BoolArray
     order: list[int] = field(default_factory=list)
     threshold: float = 1.5
+
+
+def _greedy_drop(member: BoolArray, measured: BoolArray, bad_loop: BoolArray) -> tuple[BoolArray, BoolArray, list[int]]:
+    """Steps 1-4 of :func:`find_bad_pairs` on the (nloop, npair) membership: returns the dropped
+    pairs (npair,) bool, the loops still active (nloop,) bool and the pairs in the order dropped."""
+    mem_f = member.astype(np.float64)
+    npair = member.shape[1]
+    dropped = np.zeros(npair, bool)
+    active = measured.copy()
+    order: list[int] = []
+    while True:
+        chosen = _next_drop(mem_f, active, active & bad_loop, dropped)
+        if chosen is None:
+            break
+        order.extend(int(p) for p in chosen)
+        dropped[chosen] = True
+        active &= ~member[:, chosen].any(axis=1)
+    return dropped, active, order
+
+
+def _next_drop(mem_f: Float64Array, active: BoolArray, act_bad: BoolArray, dropped: BoolArray) -> IndexArray | None:
+    """The pairs to drop next (steps 1-4 of :func:`find_bad_pairs`), or None when done.
+
+    ``mem_f`` (nloop, npair) loop membership as 0/1, ``active`` and ``act_bad`` (nloop,) the active
+    loops and the bad ones among them, ``dropped`` (npair,) the pairs dropped so far.
+    """
+    if not act_bad.any():
+        return None
+    n = mem_f[active].sum(axis=0)
+    b = mem_f[act_bad].sum(axis=0)
+    g = n - b
+    cand = (b > g) & ~dropped
+    if not cand.any():
+        return None
+    unvouched = (g <= 0).astype(np.float64)
+    mb = mem_f[act_bad]  # (nab, npair)
+    n_unv = mb @ unvouched  # unvouched members per bad loop
+    # pair p gets evidence from loop l if all *other* members of l are vouched for
+    ev = (mb * ((n_unv[:, None] - unvouched[None, :]) == 0)).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(n > 0, b / np.maximum(n, 1), 0.0)
+    key = np.stack([ev, frac, b], axis=1)
+    key[~cand] = -np.inf
+    best = key[np.lexsort(key.T[::-1])[-1]]
+    chosen = np.flatnonzero(cand & np.all(np.isclose(key, best[None, :], rtol=0, atol=1e-12), axis=1))
+    for p in chosen:
+        log.debug("loop closure: drop pair %d (evidence %d, %d of %d loops bad)", p, ev[p], b[p], n[p])
+    return chosen
 
 
 def find_bad_pairs(
@@ -208,7 +255,7 @@ def find_bad_pairs(
     """
     rms = np.asarray(loop_rms, dtype=np.float64)
     member = _members(L)
-    nloop, npair = member.shape
+    nloop = member.shape[0]
     if rms.shape != (nloop,):
         raise ValueError(f"loop_rms must have shape ({nloop},), got {rms.shape}")
     measured = np.isfinite(rms)
@@ -217,38 +264,7 @@ def find_bad_pairs(
 
     n_loops = (mem_f[measured]).sum(axis=0).astype(np.int64)
     n_bad_loops = (mem_f[bad_loop]).sum(axis=0).astype(np.int64)
-
-    dropped = np.zeros(npair, bool)
-    active = measured.copy()
-    order: list[int] = []
-    while True:
-        act_bad = active & bad_loop
-        if not act_bad.any():
-            break
-        n = mem_f[active].sum(axis=0)
-        b = mem_f[act_bad].sum(axis=0)
-        g = n - b
-        cand = (b > g) & ~dropped
-        if not cand.any():
-            break
-        unvouched = (g <= 0).astype(np.float64)
-        mb = mem_f[act_bad]  # (nab, npair)
-        n_unv = mb @ unvouched  # unvouched members per bad loop
-        # pair p gets evidence from loop l if all *other* members of l are vouched for
-        ev = (mb * ((n_unv[:, None] - unvouched[None, :]) == 0)).sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            frac = np.where(n > 0, b / np.maximum(n, 1), 0.0)
-        key = np.stack([ev, frac, b], axis=1)
-        key[~cand] = -np.inf
-        best = key[np.lexsort(key.T[::-1])[-1]]
-        chosen = np.flatnonzero(cand & np.all(np.isclose(key, best[None, :], rtol=0, atol=1e-12), axis=1))
-        for p in chosen:
-            log.debug(
-                "loop closure: drop pair %d (evidence %d, %d of %d loops bad)", p, ev[p], b[p], n[p]
-            )
-        order.extend(int(p) for p in chosen)
-        dropped[chosen] = True
-        active &= ~member[:, chosen].any(axis=1)
+    dropped, active, order = _greedy_drop(member, measured, bad_loop)
 
     unresolved = active & bad_loop
     remaining = measured & ~member[:, dropped].any(axis=1)
@@ -273,16 +289,16 @@ def find_bad_pairs(
     )
 
 
-def pixel_loop_stats(
+def pixel_loop_sums(
     loop_ph: npt.ArrayLike,
     L: npt.ArrayLike,
     valid: npt.ArrayLike,
     err_threshold: float = np.pi,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Per-pixel loop-closure statistics (LiCSBAS's ``n_loop_err``, ``n_ifg_noloop``).
-
-    Pass the loops and pairs that remain after dropping bad pairs (``L`` restricted to the kept
-    pairs, loops containing a dropped pair removed).
+    base: tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike] | None = None,
+    rows: npt.ArrayLike | None = None,
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], Float64Array, BoolArray]:
+    """Per-pixel loop-closure accumulators (LiCSBAS's ``n_loop_err``, loop RMS), and which loops are
+    valid where.
 
     Parameters
     ----------
@@ -294,38 +310,11 @@ def pixel_loop_stats(
         (npair, npix) bool, pair valid at the pixel.
     err_threshold:
         |loop phase| above which a loop counts as an unwrapping error at the pixel (rad).
-
-    Returns
-    -------
-    n_loop_err:
-        (npix,) int64, loops at the pixel with ``|loop phase| > err_threshold``.
-    n_ifg_noloop:
-        (npix,) int64, valid pairs at the pixel that belong to no loop whose three members are
-        all valid there.
-    loop_rms_pix:
-        (npix,) float64, RMS loop phase over the pixel's valid loops (rad); NaN if none.
-    """
-    n_loop_err, cnt, ss, loop_valid = pixel_loop_sums(loop_ph, L, valid, err_threshold)
-    in_loop = pairs_in_valid_loop(L, loop_valid)
-    n_ifg_noloop = (np.asarray(valid, bool) & ~in_loop).sum(axis=0, dtype=np.int64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rms = np.where(cnt > 0, np.sqrt(ss / np.maximum(cnt, 1)), np.nan)
-    return n_loop_err.astype(np.int64), n_ifg_noloop, rms
-
-
-def pixel_loop_sums(
-    loop_ph: npt.ArrayLike,
-    L: npt.ArrayLike,
-    valid: npt.ArrayLike,
-    err_threshold: float = np.pi,
-    base: tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike] | None = None,
-    rows: npt.ArrayLike | None = None,
-) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
-    """Per-pixel accumulators of :func:`pixel_loop_stats` over loops, and which loops are valid where.
-
-    Parameters as :func:`pixel_loop_stats`; ``base`` continues the accumulators of earlier loops
-    (an update that adds loops), default zeros; ``rows`` ((nloop,) bool) limits the loops added
-    to the accumulators (``loop_valid`` still covers every loop).
+    base:
+        Accumulators ``(n_loop_err, count, sum_sq)`` of earlier loops to continue (an update that
+        adds loops); default zeros.
+    rows:
+        (nloop,) bool, the loops added to the accumulators (``loop_valid`` still covers every loop).
 
     Returns
     -------
@@ -364,7 +353,7 @@ def pixel_loop_sums(
     return n_err, cnt, ss, loop_valid
 
 
-def pairs_in_valid_loop(L: npt.ArrayLike, loop_valid: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+def pairs_in_valid_loop(L: npt.ArrayLike, loop_valid: npt.ArrayLike) -> BoolArray:
     """(npair, npix) bool: the pair belongs, at the pixel, to a loop of ``L`` valid there."""
     lv = np.asarray(loop_valid, dtype=np.float32)
     return np.asarray(_sparse(_members(L), np.float32).T @ lv) > 0
@@ -397,17 +386,18 @@ def choose_reference(
     NetworkError
         If no pixel is ok.
     """
-    score = np.asarray(score, dtype=np.float64)
-    ok = np.asarray(ok, dtype=bool) & np.isfinite(score)
-    if score.ndim != 2 or ok.shape != score.shape:
-        raise ValueError(f"score and ok must be 2-D of one shape; got {score.shape}, {np.shape(ok)}")
+    sc = np.asarray(score, dtype=np.float64)
+    ok_in = np.asarray(ok, dtype=bool)
+    if sc.ndim != 2 or ok_in.shape != sc.shape:
+        raise ValueError(f"score and ok must be 2-D of one shape; got {sc.shape}, {ok_in.shape}")
+    good = ok_in & np.isfinite(sc)
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
-    if not ok.any():
+    if not good.any():
         raise NetworkError("no pixel qualifies as reference (none valid in every kept pair and coherent)")
-    s0 = np.where(ok, score, 0.0)
-    ok_u8 = ok.astype(np.uint8)
-    ny, nx = score.shape
+    s0 = np.where(good, sc, 0.0)
+    ok_u8 = good.astype(np.uint8)
+    ny, nx = sc.shape
     for s in range(min(size, ny, nx), 0, -1):
         # window of output pixel (i, j) covers rows i - s//2 ... i - s//2 + s - 1
         all_ok = ndimage.minimum_filter(ok_u8, size=s, mode="constant", cval=0) == 1
@@ -426,7 +416,7 @@ def choose_reference(
     raise NetworkError("no pixel qualifies as reference")  # unreachable: size 1 always qualifies
 
 
-def reference_offsets(unw_ref_window: npt.ArrayLike) -> npt.NDArray[np.float64]:
+def reference_offsets(unw_ref_window: npt.ArrayLike) -> Float64Array:
     """Mean of each pair over the reference window: (npair, nref_pix) -> (npair,), NaN if none valid.
 
     Subtract it from each pair (``unw - offsets[:, None]``) to refer every pair to the area.
@@ -438,71 +428,3 @@ def reference_offsets(unw_ref_window: npt.ArrayLike) -> npt.NDArray[np.float64]:
     tot = np.where(finite, a, 0.0).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
-
-
-def correct_unwrapping(
-    unw: npt.ArrayLike,
-    L: npt.ArrayLike,
-    bad: npt.ArrayLike,
-    *,
-    min_loops: int = 1,
-) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.int64]]:
-    """Remove integer 2π unwrapping errors from bad pairs using loops with clean partners.
-
-    For a bad pair *p* and a loop ℓ whose two other members are not bad, the loop phase is
-    ``L[ℓ,p]·2πn + noise`` where ``n`` is the cycle error of *p*, so
-    ``n_ℓ = L[ℓ,p] · round(loop/2π)``.  At pixels where at least ``min_loops`` such loops are
-    valid and all give the same nonzero ``n``, ``2πn`` is subtracted from *p* (the phase-closure
-    correction of Yunjun et al., 2019, restricted to unanimous loops).  Pixels where the loops
-    disagree are left alone.
-
-    Parameters
-    ----------
-    unw:
-        (npair, npix) unwrapped phase, radians, NaN = no data.
-    L:
-        (nloop, npair) loop matrix.
-    bad:
-        (npair,) bool, pairs to correct (e.g. :attr:`BadPairs.bad`).
-    min_loops:
-        Minimum number of agreeing loops at a pixel.
-
-    Returns
-    -------
-    corrected:
-        (npair, npix) copy of ``unw`` with the corrections applied.
-    n_corrected:
-        (npair,) int64, number of pixels corrected per pair.
-
-    Re-run the loop statistics and :func:`find_bad_pairs` on the corrected stack to decide
-    whether a corrected pair can be kept.
-    """
-    unw = np.asarray(unw)
-    if not np.issubdtype(unw.dtype, np.floating):
-        unw = unw.astype(np.float64)
-    Lm = np.asarray(L)
-    member = _members(Lm)
-    bad = np.asarray(bad, dtype=bool)
-    nloop, npair = member.shape
-    if unw.shape[0] != npair or bad.shape != (npair,):
-        raise ValueError(f"shapes disagree: unw {unw.shape}, L {Lm.shape}, bad {bad.shape}")
-    out = unw.copy()
-    n_corr = np.zeros(npair, np.int64)
-    n_bad_in_loop = (member & bad[None, :]).sum(axis=1)
-    for p in np.flatnonzero(bad):
-        # loops containing p whose other members are all clean
-        clean_partner = member[:, p] & (n_bad_in_loop == 1)
-        idx = np.flatnonzero(clean_partner)
-        if idx.size < min_loops:
-            continue
-        ph = loop_phase(unw, Lm[idx])  # (k, npix)
-        cyc = np.rint(ph / TWO_PI) * Lm[idx, p][:, None]
-        finite = np.isfinite(cyc)
-        cnt = finite.sum(axis=0)
-        cmax = np.where(finite, cyc, -np.inf).max(axis=0)
-        cmin = np.where(finite, cyc, np.inf).min(axis=0)
-        fix = (cnt >= min_loops) & (cmax == cmin) & (cmax != 0) & np.isfinite(out[p])
-        out[p, fix] -= (TWO_PI * cmax[fix]).astype(out.dtype)
-        n_corr[p] = int(fix.sum())
-        log.info("unwrapping correction: pair %d, %d pixels corrected", p, n_corr[p])
-    return out, n_corr

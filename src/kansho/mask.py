@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from kansho._types import BoolArray, Float64Array
 from kansho.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -28,11 +29,10 @@ __all__ = [
     "MaskResult",
     "ThresholdSpec",
     "apply_thresholds",
-    "default_thresholds",
     "stc",
 ]
 
-def stc(cum: npt.ArrayLike) -> npt.NDArray[np.float64]:
+def stc(cum: npt.ArrayLike) -> Float64Array:
     """Spatio-temporal consistency of a time series (mm).
 
     For each pixel *p* and each of its 8 neighbours *q*, the double difference
@@ -90,51 +90,30 @@ class ThresholdSpec:
         Unit of the index.
     description:
         One line for reports and the configuration template.
-    default_c, default_l:
-        LiCSBAS default threshold for C-band and L-band.
-    per_epoch:
-        True if the default is a multiple of the number of epochs (``n_unw``).
+
+    The default thresholds (LiCSBAS's, C-band) are those of :class:`kansho.config.MaskConfig`.
     """
 
     name: str
     direction: Literal["min", "max"]
     unit: str
     description: str
-    default_c: float
-    default_l: float
-    per_epoch: bool = False
 
 
 THRESHOLD_SPECS: dict[str, ThresholdSpec] = {
     s.name: s
     for s in (
-        ThresholdSpec("coh_avg", "min", "", "mean coherence over the kept pairs", 0.05, 0.01),
-        ThresholdSpec(
-            "n_unw", "min", "pairs", "number of kept pairs unwrapped at the pixel "
-            "(threshold given as a multiple of the number of epochs)", 1.5, 1.0, per_epoch=True,
-        ),
-        ThresholdSpec("vstd", "max", "mm/yr", "bootstrap standard deviation of the velocity", 100.0, 200.0),
-        ThresholdSpec("maxTlen", "min", "yr", "longest time span connected without a gap", 1.0, 1.0),
-        ThresholdSpec("n_gap", "max", "", "number of gaps in the network at the pixel", 10.0, 1.0),
-        ThresholdSpec("stc", "max", "mm", "spatio-temporal consistency", 5.0, 10.0),
-        ThresholdSpec(
-            "n_ifg_noloop", "max", "pairs", "valid pairs in no closed loop at the pixel", 50.0, 50.0
-        ),
-        ThresholdSpec("n_loop_err", "max", "loops", "loops with |loop phase| > π at the pixel", 5.0, 1.0),
-        ThresholdSpec("resid_rms", "max", "mm", "RMS residual of the network inversion", 2.0, 10.0),
+        ThresholdSpec("coh_avg", "min", "", "mean coherence over the kept pairs"),
+        ThresholdSpec("n_unw", "min", "pairs", "number of kept pairs unwrapped at the pixel"),
+        ThresholdSpec("vstd", "max", "mm/yr", "bootstrap standard deviation of the velocity"),
+        ThresholdSpec("maxTlen", "min", "yr", "longest time span connected without a gap"),
+        ThresholdSpec("n_gap", "max", "", "number of gaps in the network at the pixel"),
+        ThresholdSpec("stc", "max", "mm", "spatio-temporal consistency"),
+        ThresholdSpec("n_ifg_noloop", "max", "pairs", "valid pairs in no closed loop at the pixel"),
+        ThresholdSpec("n_loop_err", "max", "loops", "loops with |loop phase| > π at the pixel"),
+        ThresholdSpec("resid_rms", "max", "mm", "RMS residual of the network inversion"),
     )
 }
-
-
-def default_thresholds(n_epoch: int, band: Literal["C", "L"] = "C") -> dict[str, float]:
-    """LiCSBAS's default thresholds, in index units (``n_unw`` scaled by ``n_epoch``)."""
-    if band not in ("C", "L"):
-        raise ConfigError(f"band must be 'C' or 'L', got {band!r}")
-    out = {}
-    for name, s in THRESHOLD_SPECS.items():
-        v = s.default_c if band == "C" else s.default_l
-        out[name] = v * n_epoch if s.per_epoch else v
-    return out
 
 
 @dataclass(frozen=True)
@@ -163,10 +142,10 @@ class MaskResult:
         remove every footprint pixel.
     """
 
-    mask: npt.NDArray[np.bool_]
-    footprint: npt.NDArray[np.bool_]
-    removed: dict[str, npt.NDArray[np.bool_]]
-    removed_only: dict[str, npt.NDArray[np.bool_]]
+    mask: BoolArray
+    footprint: BoolArray
+    removed: dict[str, BoolArray]
+    removed_only: dict[str, BoolArray]
     counts: dict[str, int]
     n_footprint: int
     n_kept: int
@@ -186,29 +165,10 @@ class MaskResult:
         return "\n".join(lines)
 
 
-def apply_thresholds(
-    indices: Mapping[str, npt.ArrayLike], thresholds: Mapping[str, float | None]
-) -> MaskResult:
-    """Mask pixels whose noise indices fail their thresholds.
-
-    Parameters
-    ----------
-    indices:
-        name -> (ny, nx) index image; names from :data:`THRESHOLD_SPECS`. NaN = not computed,
-        which fails the criterion.
-    thresholds:
-        name -> threshold in index units (see :func:`default_thresholds`), or ``None`` to
-        disable that criterion. A criterion named in ``indices`` but not here is not applied.
-
-    Returns
-    -------
-    MaskResult
-
-    Raises
-    ------
-    ConfigError
-        On an unknown criterion name, or an enabled threshold without its index image.
-    """
+def _checked_indices(indices: Mapping[str, npt.ArrayLike], thresholds: Mapping[str, float | None]
+                     ) -> tuple[dict[str, float], dict[str, Float64Array], tuple[int, ...]]:
+    """The enabled thresholds, their index images as float64 and the images' (ny, nx) shape, or the
+    error :func:`apply_thresholds` documents."""
     unknown = (set(indices) | set(thresholds)) - set(THRESHOLD_SPECS)
     if unknown:
         raise ConfigError(
@@ -227,23 +187,12 @@ def apply_thresholds(
         raise ValueError(f"index images must be 2-D of one shape, got {sorted(shapes)}")
     shape = next(iter(shapes))
 
-    footprint = np.zeros(shape, bool)
-    for a in arrays.values():
-        footprint |= np.isfinite(a)
-    removed: dict[str, npt.NDArray[np.bool_]] = {}
-    for name, thr in enabled.items():
-        a = arrays[name]
-        passes = a >= thr if THRESHOLD_SPECS[name].direction == "min" else a <= thr
-        removed[name] = footprint & ~passes  # NaN compares False -> removed
-    n_fail = np.zeros(shape, np.int64)
-    for r in removed.values():
-        n_fail += r
-    mask = footprint & (n_fail == 0)
-    removed_only = {k: r & (n_fail == 1) for k, r in removed.items()}
-    counts = {k: int(r.sum()) for k, r in removed.items()}
-    n_fp = int(footprint.sum())
-    n_kept = int(mask.sum())
+    return enabled, arrays, shape
 
+
+def _warnings(enabled: Mapping[str, float], arrays: Mapping[str, Float64Array], counts: Mapping[str, int],
+              n_fp: int, n_kept: int) -> list[str]:
+    """Warnings of a mask that removes every pixel, or of a criterion that alone removes them all."""
     warnings: list[str] = []
     if n_fp == 0:
         warnings.append("mask: no pixel has any finite noise index; every pixel is masked")
@@ -264,6 +213,51 @@ def apply_thresholds(
                 f"mask: the thresholds together remove all {n_fp} pixels "
                 f"(removed per criterion: {counts})"
             )
+    return warnings
+
+
+def apply_thresholds(
+    indices: Mapping[str, npt.ArrayLike], thresholds: Mapping[str, float | None]
+) -> MaskResult:
+    """Mask pixels whose noise indices fail their thresholds.
+
+    Parameters
+    ----------
+    indices:
+        name -> (ny, nx) index image; names from :data:`THRESHOLD_SPECS`. NaN = not computed,
+        which fails the criterion.
+    thresholds:
+        name -> threshold in index units (``n_unw`` in pairs), or ``None`` to
+        disable that criterion. A criterion named in ``indices`` but not here is not applied.
+
+    Returns
+    -------
+    MaskResult
+
+    Raises
+    ------
+    ConfigError
+        On an unknown criterion name, or an enabled threshold without its index image.
+    """
+    enabled, arrays, shape = _checked_indices(indices, thresholds)
+    footprint = np.zeros(shape, bool)
+    for a in arrays.values():
+        footprint |= np.isfinite(a)
+    removed: dict[str, BoolArray] = {}
+    for name, thr in enabled.items():
+        a = arrays[name]
+        passes = a >= thr if THRESHOLD_SPECS[name].direction == "min" else a <= thr
+        removed[name] = footprint & ~passes  # NaN compares False -> removed
+    n_fail = np.zeros(shape, np.int64)
+    for r in removed.values():
+        n_fail += r
+    mask = footprint & (n_fail == 0)
+    removed_only = {k: r & (n_fail == 1) for k, r in removed.items()}
+    counts = {k: int(r.sum()) for k, r in removed.items()}
+    n_fp = int(footprint.sum())
+    n_kept = int(mask.sum())
+
+    warnings = _warnings(enabled, arrays, counts, n_fp, n_kept)
     for w in warnings:
         log.warning(w)
     log.info("mask: kept %d of %d pixels; removed per criterion %s", n_kept, n_fp, counts)

@@ -22,17 +22,16 @@ import numpy.typing as npt
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components as _cc
 
+from kansho._types import BoolArray, Float64Array
 from kansho.errors import NetworkError
 
 __all__ = [
     "check_pairs",
     "connected_components",
-    "epoch_matrix",
     "gaps",
     "increment_matrix",
     "latest_last",
     "max_tlen",
-    "pairs_from_dates",
     "triangle_loops",
 ]
 
@@ -50,9 +49,8 @@ def check_pairs(pairs: npt.ArrayLike, n_epoch: int | None = None) -> npt.NDArray
         p = p.reshape(0, 2)
     if p.ndim != 2 or p.shape[1] != 2:
         raise NetworkError(f"pairs must have shape (npair, 2), got {p.shape}")
-    if not np.issubdtype(p.dtype, np.integer):
-        if not np.all(np.mod(p, 1) == 0):
-            raise NetworkError("pairs must hold integer epoch indices")
+    if not np.issubdtype(p.dtype, np.integer) and not np.all(np.mod(p, 1) == 0):
+        raise NetworkError("pairs must hold integer epoch indices")
     p = p.astype(np.int64)
     if p.shape[0] == 0:
         return p
@@ -67,7 +65,7 @@ def check_pairs(pairs: npt.ArrayLike, n_epoch: int | None = None) -> npt.NDArray
     return p
 
 
-def increment_matrix(pairs: npt.ArrayLike, n_epoch: int) -> npt.NDArray[np.float64]:
+def increment_matrix(pairs: npt.ArrayLike, n_epoch: int) -> Float64Array:
     """SBAS design matrix on incremental displacements.
 
     Parameters
@@ -87,19 +85,6 @@ def increment_matrix(pairs: npt.ArrayLike, n_epoch: int) -> npt.NDArray[np.float
     k = np.arange(n_epoch - 1)
     g = (k[None, :] >= p[:, :1]) & (k[None, :] < p[:, 1:2])
     return g.astype(np.float64)
-
-
-def epoch_matrix(pairs: npt.ArrayLike, n_epoch: int) -> npt.NDArray[np.float64]:
-    """Design matrix on per-epoch values: ``(npair, n_epoch)`` float64, -1 at ``i``, +1 at ``j``.
-
-    ``ifg = E @ values`` for per-epoch values (e.g. cumulative displacement).
-    """
-    p = check_pairs(pairs, n_epoch)
-    e = np.zeros((p.shape[0], n_epoch), dtype=np.float64)
-    rows = np.arange(p.shape[0])
-    e[rows, p[:, 0]] = -1.0
-    e[rows, p[:, 1]] = 1.0
-    return e
 
 
 def triangle_loops(pairs: npt.ArrayLike) -> npt.NDArray[np.int8]:
@@ -179,7 +164,7 @@ def latest_last(L: npt.ArrayLike, pairs: npt.ArrayLike) -> npt.NDArray[np.int8]:
 
 def gaps(
     pairs: npt.ArrayLike, n_epoch: int, valid: npt.ArrayLike | None = None
-) -> npt.NDArray[np.bool_]:
+) -> BoolArray:
     """Intervals spanned by no (valid) pair.
 
     Parameters
@@ -220,7 +205,7 @@ def connected_components(pairs: npt.ArrayLike, n_epoch: int) -> npt.NDArray[np.i
     return np.asarray(labels, dtype=np.int64)
 
 
-def max_tlen(gap: npt.ArrayLike, t: npt.ArrayLike) -> npt.NDArray[np.float64]:
+def max_tlen(gap: npt.ArrayLike, t: npt.ArrayLike) -> Float64Array:
     """Longest time span of consecutive epochs not interrupted by a gap.
 
     Parameters
@@ -249,52 +234,3 @@ def max_tlen(gap: npt.ArrayLike, t: npt.ArrayLike) -> npt.NDArray[np.float64]:
         start = np.where(g2[k], tt[k + 1], start)
         best = np.maximum(best, tt[k + 1] - start)
     return best.reshape(out_shape)
-
-
-def pairs_from_dates(
-    date1: npt.ArrayLike, date2: npt.ArrayLike, epochs: npt.ArrayLike | None = None
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Build the epoch list and index pairs from the two dates of every interferogram.
-
-    Parameters
-    ----------
-    date1, date2:
-        ``(npair,)`` int ``yyyymmdd`` primary (earlier) and secondary (later) dates.
-    epochs:
-        Optional epoch list to index into (e.g. to keep epochs no pair uses); must contain every
-        date. Default: the sorted unique dates of all pairs.
-
-    Returns
-    -------
-    (epochs, pairs): ``(n_epoch,)`` int64 sorted unique dates and ``(npair, 2)`` int64 indices,
-    in the order of the input pairs.
-
-    Raises
-    ------
-    NetworkError
-        A pair with ``date1 >= date2``, a duplicate pair, or a date missing from ``epochs``.
-    """
-    d1 = np.atleast_1d(np.asarray(date1, dtype=np.int64))
-    d2 = np.atleast_1d(np.asarray(date2, dtype=np.int64))
-    if d1.shape != d2.shape or d1.ndim != 1:
-        raise NetworkError(
-            f"date1 and date2 must be 1-D of equal length, got {d1.shape} and {d2.shape}"
-        )
-    bad = np.flatnonzero(d1 >= d2)
-    if bad.size:
-        raise NetworkError(f"pair {d1[bad[0]]}_{d2[bad[0]]}: first date is not before the second")
-    if epochs is None:
-        ep = np.unique(np.concatenate([d1, d2]))
-    else:
-        ep = np.unique(np.asarray(epochs, dtype=np.int64))
-        if ep.size != np.asarray(epochs).size:
-            raise NetworkError("epochs contain duplicates")
-        missing = np.setdiff1d(np.concatenate([d1, d2]), ep)
-        if missing.size:
-            raise NetworkError(f"{missing.size} pair date(s) not in epochs, e.g. {missing[0]}")
-    pairs = np.stack([np.searchsorted(ep, d1), np.searchsorted(ep, d2)], axis=1).astype(np.int64)
-    uniq, counts = np.unique(pairs, axis=0, return_counts=True)
-    if np.any(counts > 1):
-        dup = uniq[np.argmax(counts > 1)]
-        raise NetworkError(f"duplicate pair {ep[dup[0]]}_{ep[dup[1]]}")
-    return ep, pairs

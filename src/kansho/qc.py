@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from kansho._types import BoolArray, Float64Array
 from kansho.errors import NetworkError
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ __all__ = ["QCResult", "pair_ratios", "pair_sums", "pixel_sums", "select_pairs"]
 
 def pair_sums(
     unw_block: npt.ArrayLike, coh_block: npt.ArrayLike, footprint: npt.ArrayLike | None = None
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], int]:
+) -> tuple[npt.NDArray[np.int64], Float64Array, int]:
     """Accumulate coverage and coherence statistics of every pair over one spatial block.
 
     Parameters
@@ -79,7 +80,7 @@ def pixel_sums(
     unw_block: npt.ArrayLike,
     coh_block: npt.ArrayLike,
     base: tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike] | None = None,
-) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], Float64Array]:
     """Per-pixel accumulators over pairs: valid count, coherence count and coherence sum.
 
     Parameters
@@ -115,7 +116,7 @@ def pixel_sums(
 
 def pair_ratios(
     n_valid: npt.ArrayLike, coh_sum: npt.ArrayLike, n_total: int
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+) -> tuple[Float64Array, Float64Array]:
     """Coverage (0–1) and mean coherence per pair from the frame totals of :func:`pair_sums`.
 
     Raises
@@ -147,11 +148,11 @@ class QCResult:
         (npair,) float64, the statistics the decision was based on (for the info table).
     """
 
-    keep: npt.NDArray[np.bool_]
+    keep: BoolArray
     reason: list[str]
-    epoch_keep: npt.NDArray[np.bool_]
-    valid_ratio: npt.NDArray[np.float64]
-    mean_coh: npt.NDArray[np.float64]
+    epoch_keep: BoolArray
+    valid_ratio: Float64Array
+    mean_coh: Float64Array
 
     @property
     def n_dropped(self) -> int:

@@ -17,6 +17,8 @@ import logging
 import numpy as np
 import numpy.typing as npt
 
+from kansho._types import Float32Array, Float64Array
+
 __all__ = ["bootstrap_vstd", "fit_linear", "fit_seasonal"]
 
 logger = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ logger = logging.getLogger(__name__)
 _BOOT_CHUNK_ELEMENTS = 2_000_000
 
 
-def _check(cum: npt.ArrayLike, t: npt.ArrayLike) -> tuple[npt.NDArray[np.float64], ...]:
+def _check(cum: npt.ArrayLike, t: npt.ArrayLike) -> tuple[Float64Array, ...]:
     y = np.asarray(cum, dtype=np.float64)
     tt = np.asarray(t, dtype=np.float64)
     if tt.ndim != 1:
@@ -39,7 +41,7 @@ def _check(cum: npt.ArrayLike, t: npt.ArrayLike) -> tuple[npt.NDArray[np.float64
 
 def fit_linear(
     cum: npt.ArrayLike, t: npt.ArrayLike
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+) -> tuple[Float64Array, Float64Array]:
     """Least-squares line per pixel, ignoring NaN epochs.
 
     Parameters
@@ -77,7 +79,7 @@ def fit_linear(
     return vel, intercept
 
 
-def fit_seasonal(cum: npt.ArrayLike, t: npt.ArrayLike) -> dict[str, npt.NDArray[np.float64]]:
+def fit_seasonal(cum: npt.ArrayLike, t: npt.ArrayLike) -> dict[str, Float64Array]:
     """Least-squares line plus annual sinusoid per pixel, ignoring NaN epochs.
 
     Model: ``cum(t) = vel·t + intercept + annual_amp·cos(2π t - annual_phase)``, so the seasonal
@@ -132,7 +134,7 @@ def bootstrap_vstd(
     t: npt.ArrayLike,
     n_boot: int = 100,
     rng: np.random.Generator | int | None = 0,
-) -> npt.NDArray[np.float32]:
+) -> Float32Array:
     """Bootstrap standard deviation of the linear velocity per pixel.
 
     Epochs are resampled with replacement ``n_boot`` times (Efron & Tibshirani 1986); each
