@@ -12,6 +12,7 @@ import pytest
 from tests import chain_example_step
 
 from kansho import run_timeseries
+from kansho._dates import years_since_first
 from kansho.chain import registry
 from kansho.config import RunConfig
 from kansho.io.geotiff import read_raster
@@ -97,3 +98,26 @@ def test_work_arrays_are_the_declared_outputs(geoc: Path, tmp_path: Path) -> Non
     assert left <= declared, left - declared
     for s in registry.STEPS:  # every step's declared inputs are some step's outputs
         assert set(s.inputs) <= declared, (s.name, set(s.inputs) - declared)
+
+
+@pytest.mark.parametrize("deramp,hgt_corr,order", [(0, False, 0), (2, True, 1)])
+def test_chain_filter_is_the_tested_filter(geoc: Path, tmp_path: Path, deramp: int, hgt_corr: bool,
+                                           order: int) -> None:
+    """Step 1-6's blocked passes give exactly what kansho.filters.spatiotemporal_filter (whose parts
+    test_filters.py holds to closed forms) gives in memory on the same cube: one implementation."""
+    from kansho.filters import spatiotemporal_filter
+
+    cfg = _cfg()
+    cfg.filter.deramp = deramp
+    cfg.filter.hgt_corr = hgt_corr
+    cfg.filter.temporal_order = order
+    run = run_timeseries(geoc, tmp_path / "run", cfg, progress=False)
+    lres, fres = run.result("loops"), run.result("filter")
+    st = run.stack
+    dx, dy = st.grid.pixel_size_km()
+    t = years_since_first(lres.epochs)
+    res = spatiotemporal_filter(np.asarray(run.array("cum")[:]), t, pixel_km=(dx, dy), sigma_km=fres.sigma_km,
+                                sigma_yr=fres.sigma_yr, deramp=fres.deramp,
+                                hgt=st.read2d("hgt") if hgt_corr else None, mask=run.read2d("mask") == 1,
+                                ref_window=tuple(lres.ref), temporal_order=order)
+    np.testing.assert_array_equal(np.asarray(run.array("cum_filt")[:]), res.cum_filt)
