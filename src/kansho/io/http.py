@@ -187,7 +187,7 @@ class HttpSource:
         req = urllib.request.Request(self.url(rel), method=method,
                                      headers={"User-Agent": _USER_AGENT, **(headers or {})})
         try:
-            return self._opener.open(req, timeout=self.timeout)  # type: ignore[no-any-return]
+            return self._opener.open(req, timeout=self.timeout)
         except urllib.error.HTTPError as exc:
             exc.close()
             if exc.code in (404, 410):
@@ -229,8 +229,8 @@ class HttpSource:
                 resp.close()
                 raise Transient("partial response without a valid Content-Range")
             total = int(m.group(3)) if m.group(3) != "*" else None
-            return resp, int(m.group(1)), total  # type: ignore[return-value]
-        return resp, 0, n  # type: ignore[return-value]  # 200: the whole file (the server ignored Range)
+            return resp, int(m.group(1)), total
+        return resp, 0, n  # 200: the whole file (the server ignored Range)
 
 
 class LocalSource:
