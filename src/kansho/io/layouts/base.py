@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ class Detected:
     grid: Grid | None = None
 
 
-class Layout:
+class Layout(ABC):
     """One input layout: how it is recognised and how it is read into an :class:`~kansho.io.inputset.InputSet`.
 
     :func:`kansho.io.inputs.discover_inputs` asks each registered layout in turn
@@ -43,12 +44,12 @@ class Layout:
     #: the ``InputSet.layout`` name
     name: str = ""
 
+    @abstractmethod
     def detect(self, folder: Path) -> Detected | None:
         """The pairs of this layout in ``folder`` (or the folder it designates), else ``None``.
 
         Raise :class:`InputError` when the folder is of this layout but broken (a pair lacking a file).
         """
-        raise NotImplementedError
 
     def metadata_dirs(self, root: Path) -> list[Path]:
         """Folders searched, in order, for ``metadata.txt`` and ``baselines``."""
