@@ -491,3 +491,20 @@ def test_mexico_discovered_as_geotiff_pairs() -> None:
         assert s.metadata["heading_deg"] == pytest.approx(-12.27, abs=0.01)
         assert s.los["E"] < 0 and s.los["N"] < 0 and s.los["U"] == pytest.approx(0.769, abs=1e-3)
     validate_inputs(s)
+
+
+def test_layouts_are_tried_in_a_fixed_order(tmp_path: Path) -> None:
+    """The registry's order decides between layouts: a folder with LiCSAR pair folders *and*
+    date-named GeoTIFFs is read as LiCSAR, as before the registry existed."""
+    from kansho.io.layouts import LAYOUTS
+
+    assert [lay.name for lay in LAYOUTS] == ["licsbas_geoc", "licsar", "geotiff_pairs", "envi"]
+    for d1, d2 in PAIRS:
+        pair = tmp_path / f"{d1}_{d2}"
+        pair.mkdir()
+        _tif(pair / f"{d1}_{d2}.geo.unw.tif")
+        _tif(pair / f"{d1}_{d2}.geo.cc.tif")
+        _tif(tmp_path / f"x_{d1}-{d2}_unw.tif")
+    s = discover_inputs(tmp_path)
+    assert s.layout == LAYOUT_LICSAR and s.n_pairs == len(PAIRS)
+    assert all(p.unw.parent.name == p.name for p in s.pairs)

@@ -163,7 +163,8 @@ def test_read_errors(tmp_path: Path) -> None:
         read_cum_h5(empty)
 
 
-@pytest.mark.parametrize(("shape", "dtype"), [((13, 300, 277), np.float32), ((5, 129, 3), np.int8), ((1, 1, 1), np.float32)])
+@pytest.mark.parametrize(("shape", "dtype"),
+                         [((13, 300, 277), np.float32), ((5, 129, 3), np.int8), ((1, 1, 1), np.float32)])
 def test_cubes_compressed_by_threads_are_ordinary_gzip_datasets(tmp_path: Path, shape: tuple[int, int, int],
                                                                 dtype: type) -> None:
     """Chunks deflated by kansho itself (edge chunks padded) decode through HDF5's own filters."""
@@ -177,6 +178,7 @@ def test_cubes_compressed_by_threads_are_ordinary_gzip_datasets(tmp_path: Path, 
         _write_cube(f, "x", a, dtype)
     with h5py.File(tmp_path / "c.h5", "r") as f:
         ds = f["x"]
-        assert ds.compression == "gzip" and ds.shuffle and ds.chunks == tuple(min(s, c) for s, c in zip(shape, (8, 128, 128)))
+        assert ds.compression == "gzip" and ds.shuffle
+        assert ds.chunks == tuple(min(s, c) for s, c in zip(shape, (8, 128, 128), strict=True))
         np.testing.assert_array_equal(ds[:], a)
         np.testing.assert_array_equal(ds[:, -1, -1], a[:, -1, -1])

@@ -85,7 +85,7 @@ class Stack:
 
     def read(self, name: str, rows: slice, cols: slice, pairs: npt.NDArray[np.intp] | None = None) -> np.ndarray:
         """Read ``unw``/``coh`` (pair, rows, cols) optionally for a subset of pair indices."""
-        arr = self.group[name]
+        arr = _array(self.group, name)
         if pairs is None:
             return np.asarray(arr[:, rows, cols])
         pairs = np.asarray(pairs, np.intp)
@@ -95,7 +95,7 @@ class Stack:
         return np.asarray(arr[lo:hi, rows, cols])[pairs - lo]
 
     def read2d(self, name: str) -> npt.NDArray[np.float32]:
-        return np.asarray(self.group[name][:])
+        return np.asarray(_array(self.group, name)[:])
 
 
 def blocks(shape: tuple[int, int], size: int) -> Iterator[tuple[slice, slice]]:
@@ -211,8 +211,8 @@ def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: i
 
             if old_k.size:  # unchanged pairs come from the previous stack
                 assert old_g is not None
-                u_strip[old_k - start] = old_g["unw"].oindex[old_j, r0:r1, :]
-                c_strip[old_k - start] = old_g["coh"].oindex[old_j, r0:r1, :]
+                u_strip[old_k - start] = _array(old_g, "unw").oindex[old_j, r0:r1, :]
+                c_strip[old_k - start] = _array(old_g, "coh").oindex[old_j, r0:r1, :]
                 bar.update(old_k.size)
             for _ in pool.map(read_pair, read_k):
                 bar.update(1)
@@ -267,36 +267,54 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
         shutil.rmtree(tmp)
     plan = plan or PrepPlan()
     win_in = plan.clip or (slice(0, inputs.grid.height), slice(0, inputs.grid.width))
-    ri0, ci0 = win_in[0].start, win_in[1].start
     grid_in = inputs.grid.window(*win_in)
     grid = grid_in.multilooked(nlook) if nlook > 1 else grid_in
     if grid.width < 1 or grid.height < 1:
         raise InputError(inputs.root, f"grid {grid_in.width}x{grid_in.height} is smaller than --nlook {nlook}")
-    npair = len(inputs.pairs)
-    ny, nx = grid.shape
     sigs = {pf.name: _pair_signature(pf) for pf in inputs.pairs}
     ingest_key = {"grid": grid.to_dict(), "nlook": int(nlook), "min_valid_looks": float(min_valid_looks),
                   "geometry": _geometry_signature(inputs)}
-    common = {"grid": grid.to_dict(), "wavelength": float(inputs.wavelength), "nlook": int(nlook),
-              "source": {"path": str(inputs.root), "layout": inputs.layout}, "ingest_key": ingest_key,
-              "pair_signatures": sigs, "metadata": {str(k): str(v) for k, v in inputs.metadata.items()}}
+    common: dict[str, Any] = {
+        "grid": grid.to_dict(), "wavelength": float(inputs.wavelength), "nlook": int(nlook),
+        "source": {"path": str(inputs.root), "layout": inputs.layout}, "ingest_key": ingest_key,
+        "pair_signatures": sigs, "metadata": {str(k): str(v) for k, v in inputs.metadata.items()}}
+    reader = _PairReader(inputs, win_in[0].start, win_in[1].start, grid.width, nlook, min_valid_looks, plan, None)
 
     n_old = None if plan.active else _appendable(final, ingest_key, sigs, inputs)
     if n_old is not None:
-        log.info("ingest: %d new pairs appended to the stack store (%d unchanged pairs left in place)",
-                 npair - n_old, n_old)
-        g = zarr.open_group(str(final), mode="r+", zarr_format=3)
-        g.attrs["updating"] = True  # an interrupted append leaves this set: the next ingest starts afresh
-        for name in ("unw", "coh"):
-            g[name].resize((npair, ny, nx))
-        reader = _PairReader(inputs, ri0, ci0, nx, nlook, min_valid_looks, plan, None)
-        _write_pairs(g["unw"], g["coh"], reader, n_old, npair, block, progress)
-        _write_index(g, inputs, None)
-        g.attrs.update(common, reused_pairs=n_old, appended_from=n_old, updating=False,
-                       provenance=_provenance(inputs, g.attrs.get("provenance", {}).get("created")))
-        log.info("stack store %s: %d pairs, %d epochs, %dx%d px", final, npair, len(inputs.epochs), nx, ny)
-        return open_stack(out_dir)
+        _append_pairs(final, reader, n_old, grid.height, common, block, progress)
+    else:
+        old = (None, {}) if plan.active else _reusable(final, ingest_key, sigs, inputs)
+        _write_new(tmp, final, reader, grid, common, block, progress, old)
+    log.info("stack store %s: %d pairs, %d epochs, %dx%d px", final, len(inputs.pairs), len(inputs.epochs),
+             grid.width, grid.height)
+    return open_stack(out_dir)
 
+
+def _append_pairs(final: Path, reader: _PairReader, n_old: int, ny: int, common: dict[str, Any], block: int,
+                  progress: bool) -> None:
+    """Append the pairs after the first ``n_old`` to the store ``final`` in place."""
+    inputs = reader.inputs
+    npair = len(inputs.pairs)
+    log.info("ingest: %d new pairs appended to the stack store (%d unchanged pairs left in place)",
+             npair - n_old, n_old)
+    g = zarr.open_group(str(final), mode="r+", zarr_format=3)
+    g.attrs["updating"] = True  # an interrupted append leaves this set: the next ingest starts afresh
+    for name in ("unw", "coh"):
+        _array(g, name).resize((npair, ny, reader.nx))
+    _write_pairs(_array(g, "unw"), _array(g, "coh"), reader, n_old, npair, block, progress)
+    _write_index(g, inputs, None)
+    created = _attr_dict(g.attrs.get("provenance")).get("created")
+    g.attrs.update(common, reused_pairs=n_old, appended_from=n_old, updating=False,
+                   provenance=_provenance(inputs, None if created is None else str(created)))
+
+
+def _write_new(tmp: Path, final: Path, reader: _PairReader, grid: Grid, common: dict[str, Any], block: int,
+               progress: bool, old: tuple[zarr.Group | None, dict[int, int]]) -> None:
+    """Write a whole store to ``tmp`` (copying the pairs ``old`` holds unchanged), then rename it ``final``."""
+    inputs, plan = reader.inputs, reader.plan
+    npair = len(inputs.pairs)
+    ny, nx = grid.shape
     chunk = (PAIR_CHUNK, min(block, ny), min(block, nx))
     g = zarr.open_group(str(tmp), mode="w", zarr_format=3)
     unw = g.create_array("unw", shape=(npair, ny, nx), chunks=chunk, dtype="f4", fill_value=np.nan,
@@ -306,48 +324,70 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
     unw.attrs.update(units="radians", long_name="unwrapped interferometric phase")
     coh.attrs.update(units="1", long_name="interferometric coherence")
     d1, d2 = _write_index(g, inputs, grid)
-
-    los_u: np.ndarray | None = None
-    for name in ("los_e", "los_n", "los_u", "hgt"):
-        key = {"los_e": "E", "los_n": "N", "los_u": "U", "hgt": "hgt"}[name]
-        src = inputs.geometry.get(key)
-        a = g.create_array(name, shape=(ny, nx), chunks=(min(block * 4, ny), min(block * 4, nx)), dtype="f4",
-                           fill_value=np.nan, dimension_names=["y", "x"])
-        v = None
-        if src is not None:
-            full = (slice(ri0, ri0 + ny * nlook), slice(ci0, ci0 + nx * nlook))
-            v = read_window(src, full, inputs.geometry_specs.get(key), dtype=np.float32)
-            if key != "hgt":
-                v[v == 0] = np.nan
-            if plan.mask is not None:
-                v[plan.mask[: ny * nlook, : nx * nlook]] = np.nan
-            v = multilook(v, nlook, min_valid=min_valid_looks) if nlook > 1 else v
-        elif key in inputs.los:  # a fixed LOS from incidence and heading (no E/N/U rasters)
-            v = np.full((ny, nx), inputs.los[key], np.float32)
-        if v is not None:
-            a[:] = v
-            if key == "U":
-                los_u = v
+    los_u = _write_geometry(g, reader, ny, block)
     gacos = GacosCorrector(plan, grid, inputs.wavelength, los_u, d1, d2) if plan.gacos_files else None
 
-    old_g, reuse = (None, {}) if plan.active else _reusable(final, ingest_key, sigs, inputs)
+    old_g, reuse = old
     if reuse:
         log.info("ingest: %d pairs unchanged since the last run are copied from the stack store; %d read",
                  len(reuse), npair - len(reuse))
-    reader = _PairReader(inputs, ri0, ci0, nx, nlook, min_valid_looks, plan, gacos)
+    reader = dataclasses.replace(reader, gacos=gacos)
     _write_pairs(unw, coh, reader, 0, npair, block, progress, (old_g, reuse) if old_g is not None else None)
-
-    a_units = {"los_e": "1", "los_n": "1", "los_u": "1", "hgt": "m"}
-    for name, u in a_units.items():
-        g[name].attrs["units"] = u
+    for name, units in GEOMETRY_UNITS.items():
+        _array(g, name).attrs["units"] = units
 
     g.attrs.update(common, kansho_store_version=STORE_VERSION, store_id=uuid.uuid4().hex, reused_pairs=len(reuse),
                    appended_from=0, prep=_prep_attrs(plan, gacos, inputs), provenance=_provenance(inputs, None))
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
-    log.info("stack store %s: %d pairs, %d epochs, %dx%d px", final, npair, len(inputs.epochs), nx, ny)
-    return open_stack(out_dir)
+
+
+#: geometry arrays of the store, the InputSet.geometry key each comes from, and their units
+GEOMETRY_ARRAYS = {"los_e": "E", "los_n": "N", "los_u": "U", "hgt": "hgt"}
+GEOMETRY_UNITS = {"los_e": "1", "los_n": "1", "los_u": "1", "hgt": "m"}
+
+
+def _write_geometry(g: zarr.Group, reader: _PairReader, ny: int, block: int) -> npt.NDArray[np.float32] | None:
+    """Write los_e, los_n, los_u and hgt (prepared like the pairs: clip, mask, multilook); return los_u."""
+    inputs, plan, nlook, nx = reader.inputs, reader.plan, reader.nlook, reader.nx
+    los_u: npt.NDArray[np.float32] | None = None
+    for name, key in GEOMETRY_ARRAYS.items():
+        src = inputs.geometry.get(key)
+        a = g.create_array(name, shape=(ny, nx), chunks=(min(block * 4, ny), min(block * 4, nx)), dtype="f4",
+                           fill_value=np.nan, dimension_names=["y", "x"])
+        v = None
+        if src is not None:
+            full = (slice(reader.ri0, reader.ri0 + ny * nlook), slice(reader.ci0, reader.ci0 + nx * nlook))
+            v = read_window(src, full, inputs.geometry_specs.get(key), dtype=np.float32)
+            if key != "hgt":
+                v[v == 0] = np.nan
+            if plan.mask is not None:
+                v[plan.mask[: ny * nlook, : nx * nlook]] = np.nan
+            v = multilook(v, nlook, min_valid=reader.min_valid_looks) if nlook > 1 else v
+        elif key in inputs.los:  # a fixed LOS from incidence and heading (no E/N/U rasters)
+            v = np.full((ny, nx), inputs.los[key], np.float32)
+        if v is not None:
+            a[:] = v
+            if key == "U":
+                los_u = v
+    return los_u
+
+
+def _array(g: zarr.Group, name: str) -> zarr.Array:
+    """The array ``name`` of a store group; InputError naming the store if it is missing or a group."""
+    try:
+        a = g[name]
+    except KeyError:
+        raise InputError(str(g.store_path), f"no array {name!r} in the stack store") from None
+    if not isinstance(a, zarr.Array):
+        raise InputError(str(g.store_path), f"{name!r} is a group, not an array, in the stack store")
+    return a
+
+
+def _attr_dict(value: object) -> dict[str, Any]:
+    """A mapping attribute of the store as a dict (empty when absent or not a mapping)."""
+    return dict(value) if isinstance(value, dict) else {}
 
 
 def _provenance(inputs: InputSet, created: str | None) -> dict[str, str]:
@@ -374,11 +414,11 @@ def _appendable(final: Path, ingest_key: dict[str, Any], sigs: dict[str, str], i
     and ``inputs`` has more pairs. ``None`` otherwise.
     """
     g, old_names = _open_old(final, ingest_key)
-    if g is None or g["unw"].chunks[0] != PAIR_CHUNK or not g.attrs.get("store_id"):
+    if g is None or _array(g, "unw").chunks[0] != PAIR_CHUNK or not g.attrs.get("store_id"):
         return None
     n = len(old_names)
     names = [p.name for p in inputs.pairs]
-    old_sigs = g.attrs.get("pair_signatures") or {}
+    old_sigs = _attr_dict(g.attrs.get("pair_signatures"))
     if not 0 < n < len(names) or names[:n] != old_names or any(old_sigs.get(k) != sigs[k] for k in old_names):
         return None
     return n
@@ -390,11 +430,12 @@ def _open_old(final: Path, ingest_key: dict[str, Any]) -> tuple[zarr.Group | Non
         return None, []
     try:
         g = zarr.open_group(str(final), mode="r", zarr_format=3)
-        attrs = dict(g.attrs)
+        attrs: dict[str, Any] = dict(g.attrs)
         if (attrs.get("updating") or attrs.get("ingest_key") != json.loads(json.dumps(ingest_key))
                 or attrs.get("prep") or attrs.get("kansho_store_version") != STORE_VERSION):
             return None, []
-        names = [f"{a}_{b}" for a, b in zip(np.asarray(g["date1"][:]), np.asarray(g["date2"][:]), strict=True)]
+        d1, d2 = np.asarray(_array(g, "date1")[:]), np.asarray(_array(g, "date2")[:])
+        names = [f"{a}_{b}" for a, b in zip(d1, d2, strict=True)]
     except Exception:  # noqa: BLE001 - an unreadable old store is simply not reused
         return None, []
     return g, names
@@ -416,7 +457,7 @@ def _reusable(final: Path, ingest_key: dict[str, Any], sigs: dict[str, str], inp
     g, names = _open_old(final, ingest_key)
     if g is None:
         return None, {}
-    old_sigs = g.attrs.get("pair_signatures") or {}
+    old_sigs = _attr_dict(g.attrs.get("pair_signatures"))
     pos = {n: j for j, n in enumerate(names)}
     reuse = {k: pos[pf.name] for k, pf in enumerate(inputs.pairs)
              if pf.name in pos and old_sigs.get(pf.name) == sigs[pf.name]}
@@ -447,7 +488,7 @@ def open_stack(path: Path) -> Stack:
     if not p.exists():
         raise InputError(p, "no stack store here (run ingest first)")
     g = zarr.open_group(str(p), mode="r")
-    attrs = dict(g.attrs)
+    attrs: dict[str, Any] = dict(g.attrs)
     if attrs.get("kansho_store_version") != STORE_VERSION:
         raise InputError(p, f"unsupported stack store version {attrs.get('kansho_store_version')!r}")
     if attrs.get("updating"):
@@ -456,10 +497,10 @@ def open_stack(path: Path) -> Stack:
         path=p,
         group=g,
         grid=Grid.from_dict(attrs["grid"]),
-        date1=np.asarray(g["date1"][:]),
-        date2=np.asarray(g["date2"][:]),
-        epochs=np.asarray(g["epoch"][:]),
-        bperp=np.asarray(g["bperp"][:]),
+        date1=np.asarray(_array(g, "date1")[:]),
+        date2=np.asarray(_array(g, "date2")[:]),
+        epochs=np.asarray(_array(g, "epoch")[:]),
+        bperp=np.asarray(_array(g, "bperp")[:]),
         wavelength=float(attrs["wavelength"]),
         attrs=attrs,
     )

@@ -31,7 +31,7 @@ def read_grid(path: str | Path) -> Grid:
     try:
         with rasterio.open(path) as src:
             crs = src.crs.to_string() if src.crs else "EPSG:4326"
-            return Grid(src.width, src.height, tuple(src.transform.to_gdal()), crs)  # type: ignore[arg-type]
+            return Grid(src.width, src.height, tuple(src.transform.to_gdal()), crs)
     except RasterioError as exc:
         raise InputError(path, f"not a readable GeoTIFF ({_short(exc)})") from None
 

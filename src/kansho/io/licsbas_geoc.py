@@ -23,8 +23,6 @@ import logging
 import re
 from pathlib import Path
 
-import numpy as np
-
 from kansho.errors import InputError
 from kansho.grid import Grid
 from kansho.io.envi import BinarySpec
@@ -129,7 +127,3 @@ def geocml_cc_spec(path: Path, grid: Grid) -> BinarySpec:
         return BinarySpec(grid.width, grid.height, "<f4")
     raise InputError(path, f"wrong byte size: {size} bytes, expected {n} (uint8) or {4 * n} (float32) for "
                            f"{grid.width} x {grid.height} px")
-
-
-def expected_float_bytes(grid: Grid) -> int:
-    return int(grid.width * grid.height * np.dtype("<f4").itemsize)

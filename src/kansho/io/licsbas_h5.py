@@ -46,6 +46,7 @@ import re
 import zlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -134,6 +135,46 @@ def write_cum_h5(
         More datasets (see module docstring); a name may not repeat a core key.
     """
     path = Path(path)
+    arrays = _checked_arrays(cum, imdates, vel, vintercept, gap, bperp, mask, grid)
+    _, ny, nx = arrays.cum.shape
+    r0, r1, c0, c1 = (int(v) for v in refarea)
+    if not (0 <= r0 < r1 <= ny and 0 <= c0 < c1 <= nx):
+        raise ValueError(f"refarea {tuple(refarea)} is not a non-empty box inside {ny} x {nx}")
+    extra = dict(extra or {})
+    clash = sorted(set(extra) & set(CORE_KEYS + _DERIVED_KEYS))
+    if clash:
+        raise ValueError(f"extra datasets may not reuse core names: {clash}")
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            _write_core(f, arrays, format_refarea((r0, r1, c0, c1)), grid)
+            for name, value in extra.items():
+                _write_extra(f, name, value)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+@dataclass(frozen=True)
+class _CumArrays:
+    """The core datasets of a ``cum.h5``, checked and cast (``cum``/``gap`` may be lazy arrays)."""
+
+    cum: Any
+    imdates: npt.NDArray[np.int32]
+    vel: npt.NDArray[np.float32]
+    vintercept: npt.NDArray[np.float32]
+    gap: Any
+    bperp: npt.NDArray[np.float64] | None
+    mask: npt.NDArray[np.float32]
+
+
+def _checked_arrays(cum: npt.ArrayLike, imdates: npt.ArrayLike, vel: npt.ArrayLike, vintercept: npt.ArrayLike,
+                    gap: npt.ArrayLike, bperp: npt.ArrayLike | None, mask: npt.ArrayLike, grid: Grid) -> _CumArrays:
+    """The arguments of :func:`write_cum_h5` with their shapes checked against each other and ``grid``."""
     cum_a = _cube(cum)
     if len(cum_a.shape) != 3:
         raise ValueError(f"cum must be (n_epoch, ny, nx), got shape {cum_a.shape}")
@@ -158,37 +199,23 @@ def write_cum_h5(
             raise ValueError(f"bperp has {bperp_a.size} values for {n_ep} epochs")
         if not np.isfinite(bperp_a).any():
             bperp_a = None
-    r0, r1, c0, c1 = (int(v) for v in refarea)
-    if not (0 <= r0 < r1 <= ny and 0 <= c0 < c1 <= nx):
-        raise ValueError(f"refarea {tuple(refarea)} is not a non-empty box inside {ny} x {nx}")
-    extra = dict(extra or {})
-    clash = sorted(set(extra) & set(CORE_KEYS + _DERIVED_KEYS))
-    if clash:
-        raise ValueError(f"extra datasets may not reuse core names: {clash}")
+    return _CumArrays(cum_a, dates, vel_a, vint_a, gap_a, bperp_a, mask_a)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["creator"] = f"kansho {kansho.__version__}"
-            f.attrs["convention"] = "LiCSBAS cum.h5; cum/vel in mm along LOS, positive toward the satellite"
-            f.create_dataset("imdates", data=dates)
-            if bperp_a is not None:
-                f.create_dataset("bperp", data=bperp_a)
-            _write_cube(f, "gap", gap_a, np.int8)
-            _write_cube(f, "cum", cum_a, np.float32)
-            f.create_dataset("vel", data=vel_a, compression=_COMPRESSION)
-            f.create_dataset("vintercept", data=vint_a, compression=_COMPRESSION)
-            f.create_dataset("mask", data=mask_a, compression=_COMPRESSION)
-            f.create_dataset("refarea", data=format_refarea((r0, r1, c0, c1)))
-            _write_georef(f, grid)
-            for name, value in extra.items():
-                _write_extra(f, name, value)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+
+def _write_core(f: h5py.File, a: _CumArrays, refarea: str, grid: Grid) -> None:
+    """The core datasets, in LiCSBAS's order, with the file's attributes."""
+    f.attrs["creator"] = f"kansho {kansho.__version__}"
+    f.attrs["convention"] = "LiCSBAS cum.h5; cum/vel in mm along LOS, positive toward the satellite"
+    f.create_dataset("imdates", data=a.imdates)
+    if a.bperp is not None:
+        f.create_dataset("bperp", data=a.bperp)
+    _write_cube(f, "gap", a.gap, np.int8)
+    _write_cube(f, "cum", a.cum, np.float32)
+    f.create_dataset("vel", data=a.vel, compression=_COMPRESSION)
+    f.create_dataset("vintercept", data=a.vintercept, compression=_COMPRESSION)
+    f.create_dataset("mask", data=a.mask, compression=_COMPRESSION)
+    f.create_dataset("refarea", data=refarea)
+    _write_georef(f, grid)
 
 
 #: LiCSBAS's georeference: the centre of the first pixel and the pixel spacing (GAMMA EQA.dem_par)
@@ -269,12 +296,12 @@ def _write_cube(f: h5py.File, name: str, a: Any, dtype: type) -> None:
         for r0 in range(0, ny, step):
             for c0 in range(0, nx, step):
                 rs, cs = slice(r0, min(r0 + step, ny)), slice(c0, min(c0 + step, nx))
-                blk = np.asarray(a[:, rs, cs]).astype(dtype)
+                blk: npt.NDArray[Any] = np.asarray(a[:, rs, cs]).astype(dtype)
                 offsets, pieces = [], []
                 for e0 in range(0, n, cn):
                     for y0 in range(r0, rs.stop, cy):
                         for x0 in range(c0, cs.stop, cx):
-                            piece = np.zeros(chunks, dtype)  # edge chunks are stored whole, padded
+                            piece: npt.NDArray[Any] = np.zeros(chunks, dtype)  # edge chunks are stored whole, padded
                             src = blk[e0: e0 + cn, y0 - r0: y0 - r0 + cy, x0 - c0: x0 - c0 + cx]
                             piece[: src.shape[0], : src.shape[1], : src.shape[2]] = src
                             offsets.append((e0, y0, x0))

@@ -98,10 +98,17 @@ def plan_prep(inputs: InputSet, icfg: IngestConfig) -> tuple[InputSet, PrepPlan]
     for unreadable polygon or GACOS files or a network too small after dropping pairs.
     """
     plan = PrepPlan()
-    grid = inputs.grid
-    shape = grid.shape
+    win, outside_poly = _plan_clip(plan, inputs.grid, icfg)
+    _plan_mask(plan, inputs.grid, icfg, win, outside_poly)
+    if icfg.gacos:
+        inputs = _plan_gacos(plan, inputs, icfg)
+    return inputs, plan
 
-    # --- clip (Step 0-5) ---------------------------------------------------------------------------
+
+def _plan_clip(plan: PrepPlan, grid: Grid, icfg: IngestConfig) -> tuple[Window, npt.NDArray[np.bool_] | None]:
+    """Step 0-5: the window kept (sets ``plan.clip`` unless it is the whole grid) and, for a clip
+    polygon, the pixels outside it (on the whole input grid)."""
+    shape = grid.shape
     win: Window = (slice(0, shape[0]), slice(0, shape[1]))
     outside_poly: npt.NDArray[np.bool_] | None = None
     try:
@@ -121,8 +128,13 @@ def plan_prep(inputs: InputSet, icfg: IngestConfig) -> tuple[InputSet, PrepPlan]
                              "box": icfg.clip_box, "lonlat": icfg.clip_lonlat, "polygon": icfg.clip_polygon}
         log.info("0-5 clip: rows %d:%d, cols %d:%d of the %dx%d input grid", win[0].start, win[0].stop,
                  win[1].start, win[1].stop, shape[1], shape[0])
+    return win, outside_poly
 
-    # --- mask (Step 0-4) ---------------------------------------------------------------------------
+
+def _plan_mask(plan: PrepPlan, grid: Grid, icfg: IngestConfig, win: Window,
+               outside_poly: npt.NDArray[np.bool_] | None) -> None:
+    """Step 0-4: the blanked pixels of the clipped grid (boxes, polygon, outside the clip polygon)."""
+    shape = grid.shape
     windows: list[Window] = []
     try:
         for part in (icfg.mask_box or "").split():
@@ -145,35 +157,37 @@ def plan_prep(inputs: InputSet, icfg: IngestConfig) -> tuple[InputSet, PrepPlan]
                              "polygon": icfg.mask_polygon}
         log.info("0-4 mask: %d of %d pixels blanked", int(blank.sum()), blank.size)
 
-    # --- GACOS (Step 0-3) --------------------------------------------------------------------------
-    if icfg.gacos:
-        plan.gacos_dir = Path(icfg.gacos).expanduser()
-        files = find_delay_files(plan.gacos_dir)
-        keep = []
-        for p in inputs.pairs:
-            missing = [d for d in (p.date1, p.date2) if d not in files]
-            if not missing:
-                keep.append(p)
-                continue
-            reason = f"no GACOS delay for {', '.join(str(d) for d in missing)}"
-            if icfg.gacos_missing == "drop":
-                plan.dropped.append((p.name, reason))
-            else:
-                plan.uncorrected.append(p.name)
-                keep.append(p)
-        if plan.dropped:
-            log.warning("0-3 GACOS: %d pair(s) dropped for a missing delay, e.g. %s (%s)", len(plan.dropped),
-                        *plan.dropped[0])
-            epochs = np.unique(np.array([d for p in keep for d in (p.date1, p.date2)], dtype=np.int64))
-            inputs = dataclasses.replace(inputs, pairs=keep, epochs=epochs)
-            if inputs.n_pairs < 2 or inputs.n_epochs < 3:
-                raise InputError(plan.gacos_dir, f"after dropping the {len(plan.dropped)} pair(s) without a GACOS "
-                                                 f"delay only {inputs.n_pairs} pair(s) remain (use gacos_missing: keep)")
-        if plan.uncorrected:
-            log.warning("0-3 GACOS: %d pair(s) kept uncorrected for a missing delay", len(plan.uncorrected))
-        need = {int(d) for p in inputs.pairs if p.name not in plan.uncorrected for d in (p.date1, p.date2)}
-        plan.gacos_files = {d: f for d, f in files.items() if d in need}
-    return inputs, plan
+
+def _plan_gacos(plan: PrepPlan, inputs: InputSet, icfg: IngestConfig) -> InputSet:
+    """Step 0-3: the delay file of each date; pairs lacking one are dropped or kept uncorrected."""
+    assert icfg.gacos
+    plan.gacos_dir = Path(icfg.gacos).expanduser()
+    files = find_delay_files(plan.gacos_dir)
+    keep = []
+    for p in inputs.pairs:
+        missing = [d for d in (p.date1, p.date2) if d not in files]
+        if not missing:
+            keep.append(p)
+            continue
+        reason = f"no GACOS delay for {', '.join(str(d) for d in missing)}"
+        if icfg.gacos_missing == "drop":
+            plan.dropped.append((p.name, reason))
+        else:
+            plan.uncorrected.append(p.name)
+            keep.append(p)
+    if plan.dropped:
+        log.warning("0-3 GACOS: %d pair(s) dropped for a missing delay, e.g. %s (%s)", len(plan.dropped),
+                    *plan.dropped[0])
+        epochs = np.unique(np.array([d for p in keep for d in (p.date1, p.date2)], dtype=np.int64))
+        inputs = dataclasses.replace(inputs, pairs=keep, epochs=epochs)
+        if inputs.n_pairs < 2 or inputs.n_epochs < 3:
+            raise InputError(plan.gacos_dir, f"after dropping the {len(plan.dropped)} pair(s) without a GACOS "
+                                             f"delay only {inputs.n_pairs} pair(s) remain (use gacos_missing: keep)")
+    if plan.uncorrected:
+        log.warning("0-3 GACOS: %d pair(s) kept uncorrected for a missing delay", len(plan.uncorrected))
+    need = {int(d) for p in inputs.pairs if p.name not in plan.uncorrected for d in (p.date1, p.date2)}
+    plan.gacos_files = {d: f for d, f in files.items() if d in need}
+    return inputs
 
 
 def _box(text: str) -> tuple[Any, ...]:

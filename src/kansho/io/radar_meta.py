@@ -1,0 +1,268 @@
+"""Radar metadata and baselines beside the interferograms of an input folder.
+
+Radar metadata come, in this order of precedence, from ``metadata.txt`` (``key=value``), the
+GeoTIFF tags of the first interferogram (e.g. ``WAVELENGTH_METRES``, ``INCIDENCE_DEGREES``), and
+GAMMA ``*.par`` headers found in the folder, ``headers/`` beside it or ``headers/`` inside it
+(``radar_frequency``, ``heading``, ``incidence_angle``, ``center_time``). The wavelength defaults
+to Sentinel-1 C band.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kansho._constants import SPEED_OF_LIGHT
+from kansho.errors import InputError
+from kansho.io.pairnames import date_int, first_file, is_date_token, unique_dirs
+
+__all__ = ["S1_WAVELENGTH_M", "RadarInfo", "los_from_angles", "read_baselines", "read_metadata_txt",
+           "read_radar_info"]
+
+S1_WAVELENGTH_M = 0.05546576  # Sentinel-1 C band, c / 5.405 GHz
+
+
+@dataclass(frozen=True)
+class RadarInfo:
+    """What :func:`read_radar_info` found: the ``metadata`` entries of an :class:`~kansho.io.inputset.InputSet`
+    (in their order of insertion), the wavelength (m) and the angles (degrees) when known."""
+
+    metadata: dict[str, object]
+    wavelength: float
+    wavelength_source: str
+    incidence_deg: float | None
+    heading_deg: float | None
+
+
+def read_radar_info(root: Path, search_dirs: Sequence[Path], tags: dict[str, str]) -> RadarInfo:
+    """Radar metadata of the interferograms in ``root``: ``metadata.txt`` (first of ``search_dirs``),
+    the GeoTIFF ``tags`` of the first interferogram, and a GAMMA header near ``root``."""
+    metadata: dict[str, object] = {}
+    mtxt = first_file(search_dirs, "metadata.txt")
+    meta_txt = read_metadata_txt(mtxt) if mtxt is not None else {}
+    if mtxt is not None:
+        metadata["metadata_txt"] = meta_txt
+        metadata["metadata_file"] = str(mtxt)
+    if tags:
+        metadata["tags"] = tags
+    header_file, header = _read_gamma_header(
+        unique_dirs([root, root / "headers", root.parent / "headers", root / "metadata"])
+    )
+    if header_file is not None:
+        metadata["header_file"] = str(header_file)
+
+    wavelength, source = _wavelength(meta_txt, tags, header)
+    metadata["wavelength_source"] = source
+    freq = _first_float(meta_txt, ("radar_frequency",)) or _first_float(header, ("radar_frequency",))
+    if freq is not None:
+        metadata["radar_frequency_hz"] = _as_hz(freq)
+    incidence, heading = _angles(meta_txt, tags, header)
+    if incidence is not None:
+        metadata["incidence_deg"] = incidence
+    if heading is not None:
+        metadata["heading_deg"] = heading
+    center_time = _center_time(meta_txt, tags, header)
+    if center_time is not None:
+        metadata["center_time"] = center_time
+    processor = tags.get("insar_processor") or meta_txt.get("processor")
+    if processor:
+        metadata["processor"] = processor
+    return RadarInfo(metadata, wavelength, source, incidence, heading)
+
+
+def read_metadata_txt(path: str | Path) -> dict[str, str]:
+    """Read a LiCSAR ``metadata.txt`` (``key=value`` per line; ``key: value`` also accepted).
+
+    Returns ``key → value`` strings with lower-case keys; blank and ``#`` lines are skipped.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({exc.strerror})") from None
+    out: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"^([A-Za-z_][\w.\-]*)\s*[=:]\s*(.*)$", line)
+        if m:
+            out[m.group(1).lower()] = m.group(2).strip()
+    return out
+
+
+def read_baselines(path: str | Path) -> dict[int, float]:
+    """Perpendicular baseline (m) per epoch from a ``baselines`` file.
+
+    Accepted line forms (whitespace or comma separated, ``#`` comments ignored):
+
+    - LiCSAR ``refdate date bperp btemp`` and ``refdate date bperp``: values are relative to the
+      reference date, which gets 0;
+    - the older 9-column ``num date1 date2 bp dt dt1 dt2 bp1 bp2`` (per-epoch ``bp1``, ``bp2``);
+    - ``date1_date2 bperp [...]`` or ``date1 date2 bperp`` with varying first dates: per-pair
+      baselines, turned into per-epoch values by least squares with the first epoch at 0;
+    - ``date bperp``: per-epoch values as given.
+
+    Raises :class:`InputError` naming the file and the line for a line that fits none of these.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        raise InputError(path, f"cannot read baselines ({exc.strerror})") from None
+
+    per_epoch: dict[int, float] = {}
+    triples: list[tuple[int, int, float]] = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            _baselines_line(line.replace(",", " ").split(), per_epoch, triples)
+        except ValueError as exc:
+            raise InputError(path, f"line {lineno} is not a baselines line ({exc}): {line[:60]!r}") from None
+
+    if triples:
+        refs = {t[0] for t in triples}
+        if len(refs) == 1:  # single reference (LiCSAR): values are already per epoch
+            ref = next(iter(refs))
+            per_epoch.setdefault(ref, 0.0)
+            for _, d2, bp in triples:
+                per_epoch[d2] = bp
+        else:
+            per_epoch.update(_bperp_from_pairs(triples))
+    return dict(sorted(per_epoch.items()))
+
+
+def _baselines_line(toks: list[str], per_epoch: dict[int, float], triples: list[tuple[int, int, float]]) -> None:
+    """Add one line's values to ``per_epoch`` or ``triples``; ValueError if it fits no known form."""
+    if len(toks) >= 9 and not is_date_token(toks[0]) and is_date_token(toks[1]) and is_date_token(toks[2]):
+        d1, d2 = date_int(toks[1]), date_int(toks[2])
+        per_epoch[d1] = float(toks[7])
+        per_epoch[d2] = float(toks[8])
+    elif len(toks) >= 2 and re.fullmatch(r"\d{8}_\d{8}", toks[0]):
+        a, b = toks[0].split("_")
+        triples.append((date_int(a), date_int(b), float(toks[1])))
+    elif len(toks) >= 3 and is_date_token(toks[0]) and is_date_token(toks[1]):
+        triples.append((date_int(toks[0]), date_int(toks[1]), float(toks[2])))
+    elif len(toks) == 2 and is_date_token(toks[0]):
+        per_epoch[date_int(toks[0])] = float(toks[1])
+    else:
+        raise ValueError("unrecognised columns")
+
+
+def _bperp_from_pairs(triples: Sequence[tuple[int, int, float]]) -> dict[int, float]:
+    """Per-epoch baselines from per-pair ones (bp(d2) − bp(d1)), first epoch fixed at 0."""
+    epochs = sorted({d for t in triples for d in t[:2]})
+    idx = {d: i for i, d in enumerate(epochs)}
+    a = np.zeros((len(triples) + 1, len(epochs)))
+    b = np.zeros(len(triples) + 1)
+    for r, (d1, d2, bp) in enumerate(triples):
+        a[r, idx[d1]] = -1.0
+        a[r, idx[d2]] = 1.0
+        b[r] = bp
+    a[-1, 0] = 1.0  # anchor: first epoch at 0
+    x, *_ = np.linalg.lstsq(a, b, rcond=None)
+    return {d: float(x[i]) for d, i in idx.items()}
+
+
+def los_from_angles(incidence_deg: float, heading_deg: float | None) -> dict[str, float]:
+    """LOS unit vector (ground → satellite, east/north/up) of a right-looking SAR.
+
+    ``heading_deg`` is the azimuth of the flight direction, clockwise from north (about −10° for
+    ascending and −170° (190°) for descending Sentinel-1 tracks). With incidence θ and heading α:
+    E = −sin θ cos α, N = sin θ sin α, U = cos θ. Without a heading only ``"U"`` is returned.
+    """
+    inc = math.radians(incidence_deg)
+    out = {"U": math.cos(inc)}
+    if heading_deg is not None:
+        head = math.radians(heading_deg)
+        out["E"] = -math.sin(inc) * math.cos(head)
+        out["N"] = math.sin(inc) * math.sin(head)
+    return out
+
+
+def _read_gamma_header(dirs: Iterable[Path]) -> tuple[Path | None, dict[str, str]]:
+    """The first GAMMA image parameter file (``*mli.par`` preferred, then ``*slc.par``)."""
+    cands: list[Path] = []
+    for d in dirs:
+        pars = [p for p in d.glob("*.par") if p.is_file()]
+        pars.sort(key=lambda p: (not p.name.endswith("mli.par"), not p.name.endswith("slc.par"), p.name))
+        cands.extend(pars)
+    for p in cands:
+        try:
+            text = p.read_text(errors="replace")[:20000]
+        except OSError:
+            continue
+        vals: dict[str, str] = {}
+        for line in text.splitlines():
+            m = re.match(r"^\s*([A-Za-z_][\w]*)\s*:\s*(.*)$", line)
+            if m:
+                vals[m.group(1).lower()] = m.group(2).strip()
+        if "radar_frequency" in vals or "heading" in vals:
+            return p, vals
+    return None, {}
+
+
+def _first_float(d: Mapping[str, str], keys: Sequence[str]) -> float | None:
+    for k in keys:
+        if k in d:
+            m = re.match(r"^\s*([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)", str(d[k]))
+            if m:
+                v = float(m.group(1))
+                if math.isfinite(v):
+                    return v
+    return None
+
+
+def _as_hz(freq: float) -> float:
+    return freq * 1e9 if freq < 1e4 else freq  # a value like 5.405 is in GHz
+
+
+def _wavelength(meta_txt: dict[str, str], tags: dict[str, str], header: dict[str, str]) -> tuple[float, str]:
+    wl_keys = ("wavelength", "wavelength_metres", "wavelength_meters", "wavelength_m", "radar_wavelength")
+    f_keys = ("radar_frequency", "radar_frequency_hz", "frequency", "carrier_frequency")
+    for src_name, d in (("metadata.txt", meta_txt), ("GeoTIFF tags", tags), ("GAMMA header", header)):
+        wl = _first_float(d, wl_keys)
+        if wl is not None and 0.001 < wl < 1.0:
+            return wl, f"{src_name} wavelength"
+        f = _first_float(d, f_keys)
+        if f is not None and f > 0:
+            return SPEED_OF_LIGHT / _as_hz(f), f"{src_name} radar_frequency"
+    return S1_WAVELENGTH_M, "default (Sentinel-1 C band)"
+
+
+def _angles(
+    meta_txt: dict[str, str], tags: dict[str, str], header: dict[str, str]
+) -> tuple[float | None, float | None]:
+    """(incidence, heading) in degrees, each from the first source that has it."""
+    incidence = (
+        _first_float(meta_txt, ("avg_incidence_angle", "incidence_angle", "incidence"))
+        or _first_float(tags, ("incidence_degrees", "incidence_angle", "incidence", "avg_incidence_angle"))
+        or _first_float(header, ("incidence_angle",))
+    )
+    heading = _first_float(meta_txt, ("heading",))
+    if heading is None:
+        heading = _first_float(tags, ("heading", "heading_degrees", "heading_deg", "platform_heading"))
+    if heading is None:
+        heading = _first_float(header, ("heading",))
+    return incidence, heading
+
+
+def _center_time(meta_txt: dict[str, str], tags: dict[str, str], header: dict[str, str]) -> str | None:
+    t = meta_txt.get("center_time") or tags.get("center_time") or tags.get("first_time")
+    if t:
+        return t
+    raw = header.get("center_time", "")
+    if ":" in raw:  # already "H:MM:SS.ssss" (LiCSBAS's slc.mli.par)
+        return raw.split()[0]
+    secs = _first_float(header, ("center_time",))
+    if secs is not None:
+        return str(_dt.timedelta(seconds=round(secs, 6)))
+    return None
