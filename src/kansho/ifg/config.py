@@ -45,8 +45,13 @@ class NetworkConfig(_Model):
         True, description="always add consecutive-date pairs, so the network stays connected whatever the limits"
     )
     min_coherence: float = Field(0.3, ge=0, le=1, description="'coherence' method: keep pairs predicted above this")
-    sensor: str = Field("sentinel1_iw", description="'coherence' method: sensor preset of kansho.planning (sentinel1_iw, alos2, ...)")
-    landcover: str = Field("default", description="'coherence' method: land-cover preset of kansho.planning (default, urban, forest, ...)")
+    sensor: str = Field(
+        "sentinel1_iw", description="'coherence' method: sensor preset of kansho.planning (sentinel1_iw, alos2, ...)"
+    )
+    landcover: str = Field(
+        "default",
+        description="'coherence' method: land-cover preset of kansho.planning (default, urban, forest, ...)",
+    )
 
 
 class FormConfig(_Model):
@@ -60,7 +65,9 @@ class FormConfig(_Model):
         "flattened (SNAP coregistered stacks)",
     )
     topography: Literal["auto", "remove", "keep"] = Field(
-        "auto", description="topographic phase from the DEM height and the baseline: 'auto' removes it when a DEM is known"
+        "auto",
+        description="topographic phase from the DEM height and the baseline: 'auto' removes it when a DEM is known",
+
     )
 
 
