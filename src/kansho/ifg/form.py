@@ -24,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage, special
 
+from kansho._types import ComplexArray, FloatArray
+
 __all__ = [
     "boxcar_coherence",
     "coherence_bias",
@@ -33,8 +35,6 @@ __all__ = [
     "reference_phase",
 ]
 
-F = npt.NDArray[np.floating]
-C = npt.NDArray[np.complexfloating]
 
 
 def multilook(a: npt.NDArray[np.generic], azimuth_looks: int, range_looks: int) -> npt.NDArray[np.generic]:
@@ -53,7 +53,7 @@ def multilook(a: npt.NDArray[np.generic], azimuth_looks: int, range_looks: int) 
 
 
 def multilooked_interferogram(
-    s1: C, s2: C, azimuth_looks: int, range_looks: int, ref_phase: F | None = None
+    s1: ComplexArray, s2: ComplexArray, azimuth_looks: int, range_looks: int, ref_phase: FloatArray | None = None
 ) -> tuple[npt.NDArray[np.complex64], npt.NDArray[np.float32]]:
     """Multilooked interferogram and coherence of two coregistered SLCs.
 
@@ -74,10 +74,10 @@ def multilooked_interferogram(
     return ifg, coh
 
 
-def boxcar_coherence(s1: C, s2: C, window: tuple[int, int] = (3, 9)) -> npt.NDArray[np.float32]:
+def boxcar_coherence(s1: ComplexArray, s2: ComplexArray, window: tuple[int, int] = (3, 9)) -> npt.NDArray[np.float32]:
     """Sliding-window coherence at full resolution (``window`` = (azimuth, range) pixels), (ny, nx)."""
 
-    def box(x: F) -> F:
+    def box(x: FloatArray) -> FloatArray:
         return ndimage.uniform_filter(x, window, mode="nearest")
 
     prod = s1 * np.conj(s2)
@@ -90,9 +90,9 @@ def boxcar_coherence(s1: C, s2: C, window: tuple[int, int] = (3, 9)) -> npt.NDAr
 def reference_phase(
     bperp_m: float,
     wavelength_m: float,
-    slant_range_m: F,
-    incidence_deg: F,
-    hgt_m: F | None = None,
+    slant_range_m: FloatArray,
+    incidence_deg: FloatArray,
+    hgt_m: FloatArray | None = None,
     *,
     flat: bool = True,
     topo: bool = True,
@@ -113,7 +113,7 @@ def reference_phase(
     return phi.astype(np.float32)
 
 
-def expected_coherence_estimate(gamma: F, looks: int) -> npt.NDArray[np.float64]:
+def expected_coherence_estimate(gamma: FloatArray, looks: int) -> npt.NDArray[np.float64]:
     """E[γ̂] of the sample coherence for true coherence ``gamma`` and ``looks`` independent looks.
 
     Closed form of Touzi et al. (1999, eq. 19)::
@@ -136,6 +136,6 @@ def expected_coherence_estimate(gamma: F, looks: int) -> npt.NDArray[np.float64]
     return np.exp(lg) * total * (1.0 - g2) ** L
 
 
-def coherence_bias(gamma: F, looks: int) -> npt.NDArray[np.float64]:
+def coherence_bias(gamma: FloatArray, looks: int) -> npt.NDArray[np.float64]:
     """E[γ̂] − γ: the upward bias of the coherence estimator (Touzi et al. 1999), shape of ``gamma``."""
     return expected_coherence_estimate(gamma, looks) - np.asarray(gamma, dtype=np.float64)

@@ -149,7 +149,7 @@ def _snap_baselines(abstracted: dict[str, Any], meta_file: Path) -> tuple[dict[i
         ref = bl["elements"][0]
         mref = re.match(r"Ref_(\d{2})([A-Z][a-z]{2})(\d{4})", ref["name"])
         if mref:
-            ref_date = _snap_date(*mref.groups(), meta_file)
+            ref_date = _snap_date(mref[1], mref[2], mref[3], meta_file)
         for sec in ref.get("elements", []):
             ms = re.match(r"Secondary_(\d{2})([A-Z][a-z]{2})(\d{4})", sec["name"])
             val = _attr(sec, "Perp Baseline")
@@ -158,7 +158,7 @@ def _snap_baselines(abstracted: dict[str, Any], meta_file: Path) -> tuple[dict[i
                 # is its negative, matching the sign of SNAP's height-to-phase band of the secondary
                 # (h2ph < 0 where SNAP's B⊥ > 0). On the 12-day Amsterdam pair the topographic
                 # phase is < 0.2 rad, so the sign cannot be checked from the data there.
-                bperp[_snap_date(*ms.groups(), meta_file)] = -float(val)
+                bperp[_snap_date(ms[1], ms[2], ms[3], meta_file)] = -float(val)
     return bperp, ref_date
 
 

@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kansho._files import write_text_atomic as _atomic_text
+from kansho._types import Float64Array
 from kansho.errors import InputError
 from kansho.grid import EARTH_RADIUS_KM
 
@@ -53,7 +54,6 @@ __all__ = [
     "write_tenv3",
 ]
 
-F64 = npt.NDArray[np.float64]
 _MJD_EPOCH = _dt.date(1858, 11, 17)
 _MONTHS = {m: i + 1 for i, m in enumerate(
     ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"))}
@@ -84,15 +84,15 @@ class GnssSeries:
     lon: float
     lat: float
     height: float
-    mjd: F64
-    east: F64
-    north: F64
-    up: F64
-    sig_east: F64
-    sig_north: F64
-    sig_up: F64
+    mjd: Float64Array
+    east: Float64Array
+    north: Float64Array
+    up: Float64Array
+    sig_east: Float64Array
+    sig_north: Float64Array
+    sig_up: Float64Array
     source: str = ""
-    extra: dict[str, F64] = field(default_factory=dict)
+    extra: dict[str, Float64Array] = field(default_factory=dict)
 
     @property
     def n_epoch(self) -> int:
@@ -102,16 +102,16 @@ class GnssSeries:
         """(n,) int yyyymmdd of each epoch."""
         return np.array([_ymd(mjd_to_date(m)) for m in self.mjd], dtype=np.int64)
 
-    def decyear(self) -> F64:
+    def decyear(self) -> Float64Array:
         """(n,) calendar decimal year of each epoch (see :func:`mjd_to_decyear`)."""
         return mjd_to_decyear(self.mjd)
 
-    def enu_mm(self) -> F64:
+    def enu_mm(self) -> Float64Array:
         """(n, 3) east, north, up displacement (mm) relative to the first epoch."""
         enu = np.stack([self.east, self.north, self.up], axis=1)
         return (enu - enu[0]) * 1000.0
 
-    def sigma_mm(self) -> F64:
+    def sigma_mm(self) -> Float64Array:
         """(n, 3) east, north, up 1-sigma (mm)."""
         return np.stack([self.sig_east, self.sig_north, self.sig_up], axis=1) * 1000.0
 
@@ -121,14 +121,14 @@ class StationVelocities:
     """A published (or simulated) velocity field: arrays of shape (n_station,), velocities mm/yr."""
 
     name: list[str]
-    lon: F64
-    lat: F64
-    ve: F64
-    vn: F64
-    vu: F64
-    se: F64
-    sn: F64
-    su: F64
+    lon: Float64Array
+    lat: Float64Array
+    ve: Float64Array
+    vn: Float64Array
+    vu: Float64Array
+    se: Float64Array
+    sn: Float64Array
+    su: Float64Array
     source: str = ""
 
     def __len__(self) -> int:
@@ -140,7 +140,7 @@ def mjd_to_date(mjd: float) -> _dt.date:
     return _MJD_EPOCH + _dt.timedelta(days=math.floor(mjd))
 
 
-def mjd_to_decyear(mjd: npt.ArrayLike) -> F64:
+def mjd_to_decyear(mjd: npt.ArrayLike) -> Float64Array:
     """Decimal year 2000.0 + (MJD − 51544.5) / 365.25 (J2000 epoch; within a day of NGL's column 3)."""
     return 2000.0 + (np.asarray(mjd, dtype=np.float64) - 51544.5) / 365.25
 

@@ -100,7 +100,8 @@ def plot_orbit_tube(path: str | Path, budgets: Mapping[str, BaselineBudget] | No
                         arrowprops={"arrowstyle": "<->", "color": col, "lw": 2})
             ax.text(0, y + dy + 0.05, f"{lab}: ±{tol:.0f} m", ha="center", va="bottom", fontsize=8, color=col)
             xmax = max(xmax, tol)
-        ax.text(-xmax * 1.25 if xmax else 0, y, _LABELS.get(name, name).split(") ")[-1], ha="right", va="center", fontsize=9, weight="bold")
+        ax.text(-xmax * 1.25 if xmax else 0, y, _LABELS.get(name, name).split(") ")[-1], ha="right", va="center",
+                fontsize=9, weight="bold")
         ax.plot(0, y, marker="o", color="k", ms=5)
     ax.axvline(0, color="0.5", lw=0.8, ls="--")
     ax.set_xlim(-xmax * 1.6, xmax * 1.25)
