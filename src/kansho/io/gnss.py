@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from kansho._dates import MONTHS
 from kansho._files import write_text_atomic as _atomic_text
 from kansho._types import Float64Array
 from kansho.errors import InputError
@@ -55,8 +56,6 @@ __all__ = [
 ]
 
 _MJD_EPOCH = _dt.date(1858, 11, 17)
-_MONTHS = {m: i + 1 for i, m in enumerate(
-    ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"))}
 
 
 @dataclass
@@ -196,7 +195,7 @@ def read_tenv3(path: str | Path) -> GnssSeries:
             vals = [float(p) for p in parts[2:]]
         except ValueError:
             raise InputError(path, f"line {i}: a numeric column is not a number") from None
-        if not re.fullmatch(r"\d\d[A-Z]{3}\d\d", parts[1]) or parts[1][2:5] not in _MONTHS:
+        if not re.fullmatch(r"\d\d[A-Z]{3}\d\d", parts[1]) or parts[1][2:5].lower() not in MONTHS:
             raise InputError(path, f"line {i}: date {parts[1]!r} is not YYMMMDD")
         rows.append(vals)
     if not rows:
@@ -235,7 +234,6 @@ def write_tenv3(path: str | Path, series: GnssSeries) -> Path:
     lines = [("site YYMMMDD yyyy.yyyy __MJD week d reflon _e0(m) __east(m) ____n0(m) _north(m) u0(m) ____up(m) "
              "_ant(m) sig_e(m) sig_n(m) sig_u(m) __corr_en __corr_eu __corr_nu _latitude(deg) _longitude(deg) "
              "__height(m)")]
-    months = {v: k for k, v in _MONTHS.items()}
     e0, n0, u0 = (math.trunc(float(v[0])) for v in (series.east, series.north, series.up))
     dec = series.decyear()
     for k in range(series.n_epoch):
@@ -243,7 +241,7 @@ def write_tenv3(path: str | Path, series: GnssSeries) -> Path:
         d = mjd_to_date(m)
         gps_days = math.floor(m) - 44244
         lines.append(
-            f"{series.name} {d.year % 100:02d}{months[d.month]}{d.day:02d} {dec[k]:.4f} {math.floor(m)} "
+            f"{series.name} {d.year % 100:02d}{MONTHS[d.month - 1].upper()}{d.day:02d} {dec[k]:.4f} {math.floor(m)} "
             f"{gps_days // 7:4d} {gps_days % 7} {reflon:6.1f} {e0:6d} {series.east[k] - e0: .6f} {n0:9d} "
             f"{series.north[k] - n0: .6f} {u0:5d} {series.up[k] - u0: .6f} 0.0000 {series.sig_east[k]:.6f} "
             f"{series.sig_north[k]:.6f} {series.sig_up[k]:.6f}  0.000000  0.000000  0.000000 "

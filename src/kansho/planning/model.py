@@ -22,8 +22,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import gammaln, hyp2f1
 
+from kansho._constants import SPEED_OF_LIGHT
 from kansho._types import Float64Array
-from kansho.planning.sensors import SPEED_OF_LIGHT
 
 __all__ = [
     "baseline_for_coherence",

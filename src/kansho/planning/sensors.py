@@ -40,12 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kansho._constants import SPEED_OF_LIGHT
 from kansho.errors import ConfigError, InputError
 
 __all__ = [
     "EARTH_RADIUS_M",
     "SENSORS",
-    "SPEED_OF_LIGHT",
     "Sensor",
     "TemporalModel",
     "get_sensor",
@@ -53,7 +53,6 @@ __all__ = [
     "slant_range_from_geometry",
 ]
 
-SPEED_OF_LIGHT = 299_792_458.0
 EARTH_RADIUS_M = 6_371_000.0
 
 

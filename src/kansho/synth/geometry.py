@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kansho._constants import SPEED_OF_LIGHT
 from kansho._types import Float32Array
 from kansho.grid import EARTH_RADIUS_KM
 
 S1_ALTITUDE_KM = 693.0
-SPEED_OF_LIGHT = 299_792_458.0
 # Heading (deg clockwise from north) of Sentinel-1 at mid latitudes, as LiCSAR metadata.txt gives it
 HEADING_DEG = {"A": -12.6, "D": -167.4}
 

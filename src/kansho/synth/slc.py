@@ -31,14 +31,13 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
+from kansho._constants import SPEED_OF_LIGHT
 from kansho._files import write_bytes_atomic as _atomic_bytes
 from kansho.synth._fields import smooth_noise
 
 log = logging.getLogger(__name__)
 
 __all__ = ["SlcSimConfig", "SlcTruth", "simulate_slc_stack"]
-
-SPEED_OF_LIGHT = 299_792_458.0
 
 
 class SlcSimConfig(BaseModel):
