@@ -120,11 +120,11 @@ def fit_trajectory(
 
     Raises ``ValueError`` if fewer valid epochs than twice the number of parameters remain.
     """
-    t = np.asarray(t, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    s = np.ones_like(y) if sigma is None else np.asarray(sigma, dtype=np.float64)
-    ok = np.isfinite(t) & np.isfinite(y) & np.isfinite(s) & (s > 0)
-    t, y, s = t[ok], y[ok], s[ok]
+    ta: Float64Array = np.asarray(t, dtype=np.float64)
+    ya: Float64Array = np.asarray(y, dtype=np.float64)
+    s: Float64Array = np.ones_like(ya) if sigma is None else np.asarray(sigma, dtype=np.float64)
+    ok = np.isfinite(ta) & np.isfinite(ya) & np.isfinite(s) & (s > 0)
+    t, y, s = ta[ok], ya[ok], s[ok]
     if t.size < 3:
         raise ValueError(f"only {t.size} valid epochs; a velocity needs at least 3")
     span = float(t.max() - t.min())
@@ -139,7 +139,8 @@ def fit_trajectory(
     w = 1.0 / s
     gw = g * w[:, None]
     yw = y * w
-    params, *_ = np.linalg.lstsq(gw, yw, rcond=None)
+    coef, *_ = np.linalg.lstsq(gw, yw, rcond=None)
+    params: Float64Array = np.asarray(coef, dtype=np.float64)  # already float64: no copy
     resid = y - g @ params
     chi2 = float(np.sum((resid * w) ** 2)) / (n - p)
     ninv = np.linalg.inv(gw.T @ gw)

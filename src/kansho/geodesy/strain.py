@@ -69,7 +69,8 @@ def velocity_gradient(ve: npt.ArrayLike, vn: npt.ArrayLike, grid: Grid,
         if scale_km > 0:
             d_row, d_col = _plane_gradient(np.asarray(v, dtype=np.float64), scale_km / dy_km, scale_km / dx_mean)
         else:
-            d_row, d_col = np.gradient(np.asarray(v, dtype=np.float64))
+            g_row, g_col = np.gradient(np.asarray(v, dtype=np.float64))
+            d_row, d_col = np.asarray(g_row, dtype=np.float64), np.asarray(g_col, dtype=np.float64)
         sx = np.sign(grid.dx)
         sy = np.sign(grid.dy)
         out.append(sx * d_col / dx_row[:, None])  # d/dx

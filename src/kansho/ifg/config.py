@@ -136,12 +136,12 @@ class IfgConfig(_Model):
         "auto", description="SLC stack format; 'auto' recognises it from the folder's files"
     )
     frame: str = Field("kansho", description="frame name used for the E/N/U/hgt file names")
-    network: NetworkConfig = Field(default_factory=NetworkConfig)  # type: ignore[arg-type]
-    form: FormConfig = Field(default_factory=FormConfig)  # type: ignore[arg-type]
-    filter: FilterConfig = Field(default_factory=FilterConfig)  # type: ignore[arg-type]
-    troposphere: TroposphereConfig = Field(default_factory=TroposphereConfig)  # type: ignore[arg-type]
-    unwrap: UnwrapConfig = Field(default_factory=UnwrapConfig)  # type: ignore[arg-type]
-    geocode: GeocodeConfig = Field(default_factory=GeocodeConfig)  # type: ignore[arg-type]
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    form: FormConfig = Field(default_factory=FormConfig)
+    filter: FilterConfig = Field(default_factory=FilterConfig)
+    troposphere: TroposphereConfig = Field(default_factory=TroposphereConfig)
+    unwrap: UnwrapConfig = Field(default_factory=UnwrapConfig)
+    geocode: GeocodeConfig = Field(default_factory=GeocodeConfig)
 
 
 def load_ifg_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> IfgConfig:

@@ -19,6 +19,7 @@ The coherence estimate over a window of L pixels is
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -37,7 +38,7 @@ __all__ = [
 
 
 
-def multilook(a: npt.NDArray[np.generic], azimuth_looks: int, range_looks: int) -> npt.NDArray[np.generic]:
+def multilook(a: npt.NDArray[Any], azimuth_looks: int, range_looks: int) -> npt.NDArray[Any]:
     """Mean over non-overlapping ``azimuth_looks × range_looks`` boxes (NaN-aware for floats).
 
     ``a``: (ny, nx) real or complex. Returns (ny // azimuth_looks, nx // range_looks); trailing

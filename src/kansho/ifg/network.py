@@ -45,7 +45,7 @@ def select_pairs(
     predict = None
     if method == "coherence":
         try:
-            from kansho.planning import predict_coherence  # type: ignore[import-not-found]
+            from kansho.planning import predict_coherence
         except ImportError:
             raise ConfigError(
                 "network.method 'coherence' needs kansho.planning.predict_coherence, which this installation lacks; "

@@ -329,8 +329,8 @@ def read_station_csv(path: str | Path) -> StationVelocities:
     reader = csv.reader(lines)
     header = [h.strip().lower() for h in next(reader)]
     col: dict[str, int] = {}
-    for key, names in _ALIASES.items():
-        for n in names:
+    for key, aliases in _ALIASES.items():
+        for n in aliases:
             if n in header:
                 col[key] = header.index(n)
                 break

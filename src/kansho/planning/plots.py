@@ -134,7 +134,7 @@ def plot_network(path: str | Path, epochs: npt.ArrayLike, bperp_m: npt.ArrayLike
     t = mdates.date2num([_dt.date(int(d) // 10000, int(d) // 100 % 100, int(d) % 100) for d in e])
     fig, ax = plt.subplots(figsize=(9, 4.5))
     segs = np.stack([np.column_stack([t[p[:, 0]], b[p[:, 0]]]), np.column_stack([t[p[:, 1]], b[p[:, 1]]])], axis=1)
-    lc = LineCollection(segs, array=c, cmap="viridis", linewidths=1.2)
+    lc = LineCollection(list(segs), array=c, cmap="viridis", linewidths=1.2)
     ax.add_collection(lc)
     ax.plot(t, b, "k.", ms=4)
     ax.xaxis_date()

@@ -25,7 +25,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -96,7 +96,8 @@ class SlcTruth:
     @staticmethod
     def load(path: str | Path) -> SlcTruth:
         with np.load(path) as z:
-            return SlcTruth(**{k: (float(z[k]) if k == "wavelength" else z[k]) for k in z.files})
+            fields: dict[str, Any] = {k: (float(z[k]) if k == "wavelength" else z[k]) for k in z.files}
+            return SlcTruth(**fields)
 
 
 def coherence_matrix(

@@ -107,7 +107,7 @@ def make_terrain(
 
 
 def _relief(
-    x: Float32Array, y: Float32Array, u: Float32Array, v: Float32Array,
+    x: Float32Array, y: Float32Array, u: FloatArray, v: FloatArray,
     dx_km: float, dy_km: float, size_km: float, relief: float, rng: np.random.Generator,
 ) -> FloatArray:
     """DEM (m, shape of ``x``): regional trend (high NW) + fractal relief + volcano, in [0, relief].
@@ -129,7 +129,7 @@ def _relief(
 
 
 def _add_sea(
-    h: FloatArray, u: Float32Array, v: Float32Array, sea_frac: float, dx_km: float, dy_km: float, size_km: float,
+    h: FloatArray, u: FloatArray, v: FloatArray, sea_frac: float, dx_km: float, dy_km: float, size_km: float,
     rng: np.random.Generator,
 ) -> tuple[FloatArray, BoolArray]:
     """Sea beyond a ragged coastline in the SE corner (``sea_frac`` of the frame): the new DEM
