@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import correlate1d, gaussian_filter
+from scipy.ndimage import correlate1d
 
 from kansho._types import Float32Array, Float64Array
 from kansho.grid import EARTH_RADIUS_KM, Grid
@@ -35,22 +35,7 @@ from kansho.grid import EARTH_RADIUS_KM, Grid
 NANOSTRAIN_PER_MM_YR_KM = 1000.0
 """1 mm/yr per km = 1e-6 /yr = 1000 nanostrain/yr."""
 
-__all__ = ["StrainRate", "smooth_nan", "strain_rate", "velocity_gradient"]
-
-
-def smooth_nan(arr: npt.ArrayLike, sigma_px: tuple[float, float]) -> Float64Array:
-    """Gaussian smoothing (σ in pixels, (rows, cols)) that ignores NaNs (normalised convolution).
-
-    Pixels that were NaN stay NaN. Shape as input.
-    """
-    a = np.asarray(arr, dtype=np.float64)
-    ok = np.isfinite(a)
-    if sigma_px[0] <= 0 and sigma_px[1] <= 0:
-        return a.copy()
-    num = gaussian_filter(np.where(ok, a, 0.0), sigma_px, mode="nearest")
-    den = gaussian_filter(ok.astype(np.float64), sigma_px, mode="nearest")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(ok & (den > 1e-3), num / den, np.nan)
+__all__ = ["StrainRate", "strain_rate", "velocity_gradient"]
 
 
 def velocity_gradient(ve: npt.ArrayLike, vn: npt.ArrayLike, grid: Grid,

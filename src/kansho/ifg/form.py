@@ -23,12 +23,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage, special
+from scipy import special
 
 from kansho._types import ComplexArray, FloatArray
 
 __all__ = [
-    "boxcar_coherence",
     "coherence_bias",
     "expected_coherence_estimate",
     "multilook",
@@ -73,19 +72,6 @@ def multilooked_interferogram(
         coh = np.abs(ifg) / np.sqrt(p1 * p2)
     coh = np.where(p1 * p2 > 0, np.clip(coh, 0.0, 1.0), np.nan).astype(np.float32)
     return ifg, coh
-
-
-def boxcar_coherence(s1: ComplexArray, s2: ComplexArray, window: tuple[int, int] = (3, 9)) -> npt.NDArray[np.float32]:
-    """Sliding-window coherence at full resolution (``window`` = (azimuth, range) pixels), (ny, nx)."""
-
-    def box(x: FloatArray) -> FloatArray:
-        return ndimage.uniform_filter(x, window, mode="nearest")
-
-    prod = s1 * np.conj(s2)
-    num = np.hypot(box(prod.real.astype(np.float64)), box(prod.imag.astype(np.float64)))
-    den = np.sqrt(box(np.abs(s1).astype(np.float64) ** 2) * box(np.abs(s2).astype(np.float64) ** 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, np.clip(num / den, 0, 1), np.nan).astype(np.float32)
 
 
 def reference_phase(

@@ -19,7 +19,7 @@ from kansho.planning import model
 from kansho.planning.budget import BaselineBudget, document_tables
 from kansho.planning.sensors import get_sensor
 
-__all__ = ["plot_fig5", "plot_network", "plot_orbit_tube", "plot_temporal_fit"]
+__all__ = ["plot_fig5", "plot_network", "plot_orbit_tube"]
 
 log = logging.getLogger(__name__)
 
@@ -143,26 +143,6 @@ def plot_network(path: str | Path, epochs: npt.ArrayLike, bperp_m: npt.ArrayLike
     ax.set_ylabel("B⊥ (m)")
     ax.set_title(title)
     fig.autofmt_xdate()
-    out = _save(fig, Path(path))
-    plt.close(fig)
-    return out
-
-
-def plot_temporal_fit(path: str | Path, dt_days: npt.ArrayLike, observed: npt.ArrayLike, predicted: npt.ArrayLike,
-                      curve_dt: npt.ArrayLike, curve: npt.ArrayLike, title: str = "temporal decorrelation") -> Path:
-    """Observed mean coherence per pair against Δt, the model for each pair and the model curve at B⊥ = 0."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.plot(np.asarray(dt_days), np.asarray(observed), ".", ms=4, alpha=0.5, label="observed (per pair)")
-    ax.plot(np.asarray(dt_days), np.asarray(predicted), "x", ms=3, color="tab:red", alpha=0.5,
-            label="model (per pair, with its B⊥)")
-    ax.plot(np.asarray(curve_dt), np.asarray(curve), "-", color="k", lw=1.5, label="model at B⊥ = 0")
-    ax.set_xlabel("temporal baseline Δt (days)")
-    ax.set_ylabel("mean coherence")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
     out = _save(fig, Path(path))
     plt.close(fig)
     return out

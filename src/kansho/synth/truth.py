@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kansho._dates import years_since_first
 from kansho._types import BoolArray, Float32Array
 from kansho.errors import InputError
 from kansho.grid import Grid
@@ -114,11 +113,6 @@ class Truth:
         return len(self.epochs)
 
     @property
-    def years(self) -> npt.NDArray[np.float64]:
-        """Time of each epoch in decimal years from the first (n_epoch,)."""
-        return years_since_first(self.epochs)
-
-    @property
     def mm_to_rad(self) -> float:
         """Multiply LOS mm by this to get LiCSAR phase (rad): −4π/(λ·1000)."""
         return -4.0 * math.pi / (self.wavelength * 1000.0)
@@ -134,12 +128,6 @@ class Truth:
         if hit.size == 0:
             raise KeyError(f"pair {date1}_{date2} not in the simulated frame")
         return int(hit[0])
-
-    def n_local_err(self) -> npt.NDArray[np.int64]:
-        """Number of pairs with a small unwrapping-error patch at each pixel, (ny, nx)."""
-        ny, nx = self.grid.shape
-        pairs_px = np.unique(self.local_err_pair * (ny * nx) + self.local_err_pixel)
-        return np.bincount(pairs_px % (ny * nx), minlength=ny * nx).reshape(ny, nx)
 
     def apparent_mm(self, e: int) -> Float32Array:
         """Apparent LOS displacement of epoch index ``e``: deformation + atmosphere + DEM error term."""
