@@ -51,7 +51,9 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("gacos_ifg")
     clean = root / "clean"
     # a 20 m hill (not 300 m): no layover, whose folded lookup would mislocate phase and delay alike
-    truth = simulate_slc_stack(clean, SlcSimConfig(shape=(96, 96), n_epoch=N_EPOCH, velocity_mm_yr=0.0, dem_max_m=20.0), rng=3)
+    truth = simulate_slc_stack(
+        clean, SlcSimConfig(shape=(96, 96), n_epoch=N_EPOCH, velocity_mm_yr=0.0, dem_max_m=20.0), rng=3
+    )
     atmo = root / "atmo"
     shutil.copytree(clean, atmo)
     geo = {k: np.fromfile(clean / "geometry" / f"{k}.rdr", ">f4").astype(np.float64).reshape(96, 96)

@@ -268,7 +268,7 @@ def test_gap_position_and_generator_seed(tmp_path: Path) -> None:
     gen = np.random.default_rng(123)
     truth = simulate_frame(tmp_path, cfg, rng=gen)
     assert truth.seed != cfg.seed
-    (before, after), = truth.gaps
+    (before, _after), = truth.gaps
     assert int(np.sum(truth.epochs <= before)) == 5
     assert load_truth(tmp_path).seed == truth.seed
     with pytest.raises(ValueError):

@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -52,11 +52,11 @@ class Grid:
 
     def lon(self) -> npt.NDArray[np.float64]:
         """Longitude of column centres, shape (width,)."""
-        return self.transform[0] + (np.arange(self.width) + 0.5) * self.dx
+        return np.asarray(self.transform[0] + (np.arange(self.width) + 0.5) * self.dx, dtype=np.float64)
 
     def lat(self) -> npt.NDArray[np.float64]:
         """Latitude of row centres, shape (height,)."""
-        return self.transform[3] + (np.arange(self.height) + 0.5) * self.dy
+        return np.asarray(self.transform[3] + (np.arange(self.height) + 0.5) * self.dy, dtype=np.float64)
 
     def pixel_size_km(self) -> tuple[float, float]:
         """Approximate (dx_km, dy_km) pixel size at the grid's centre latitude (spherical Earth)."""
@@ -98,13 +98,14 @@ class Grid:
         row = math.floor((lat - self.transform[3]) / self.dy)
         return row, col
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return {"width": self.width, "height": self.height, "transform": list(self.transform), "crs": self.crs}
 
     @classmethod
-    def from_dict(cls, d: dict[str, object]) -> Grid:
-        t = tuple(float(v) for v in d["transform"])  # type: ignore[union-attr]
-        return cls(int(d["width"]), int(d["height"]), t, str(d.get("crs", "EPSG:4326")))  # type: ignore[arg-type]
+    def from_dict(cls, d: Mapping[str, Any]) -> Grid:
+        """Inverse of :meth:`to_dict` (``transform``: six numbers; ``crs`` defaults to EPSG:4326)."""
+        a, b, c, d_, e, f = (float(v) for v in d["transform"])
+        return cls(int(d["width"]), int(d["height"]), (a, b, c, d_, e, f), str(d.get("crs", "EPSG:4326")))
 
 
 # ------------------------------------------------------------------------------------ combining grids

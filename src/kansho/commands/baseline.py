@@ -190,7 +190,8 @@ def _run_stack(args: argparse.Namespace) -> int:
     lines = [f"{summary['file']}: {summary['n_epochs']} epochs, sensor {sensor.name}"]
     if fit is not None:
         lines.append(f"temporal fit to {fit.n_pairs} observed pairs: gamma0={fit.gamma0:.3f}±{fit.gamma0_se:.3f} "
-                     f"gamma_inf={fit.gamma_inf:.3f}±{fit.gamma_inf_se:.3f} tau={fit.tau_days:.1f}±{fit.tau_days_se:.1f} d "
+                     f"gamma_inf={fit.gamma_inf:.3f}±{fit.gamma_inf_se:.3f} "
+                     f"tau={fit.tau_days:.1f}±{fit.tau_days_se:.1f} d "
                      f"R2={fit.r2:.3f} rmse={fit.rmse:.3f}")
     elif comparison is not None:
         lines.append(f"preset model vs observed: R2={comparison.r2:.3f} bias={comparison.bias:+.3f} "

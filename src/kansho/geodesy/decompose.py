@@ -24,10 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from kansho._types import Float32Array, Float64Array
 from kansho.grid import Grid
-
-F32 = npt.NDArray[np.float32]
-F64 = npt.NDArray[np.float64]
 
 __all__ = ["Decomposition", "decompose_east_up", "interpolate_stations"]
 
@@ -41,15 +39,15 @@ class Decomposition:
     degree of freedom (NaN with two tracks, where the fit is exact).
     """
 
-    east: F32
-    up: F32
-    east_std: F32
-    up_std: F32
-    corr_eu: F32
-    sens_e: F32
-    sens_u: F32
-    n_tracks: F32
-    chi2: F32
+    east: Float32Array
+    up: Float32Array
+    east_std: Float32Array
+    up_std: Float32Array
+    corr_eu: Float32Array
+    sens_e: Float32Array
+    sens_u: Float32Array
+    n_tracks: Float32Array
+    chi2: Float32Array
 
 
 def decompose_east_up(
@@ -114,7 +112,7 @@ def decompose_east_up(
         chi2 = np.where(nt > 2, np.sum(w * resid * resid, 0) / (nt - 2), np.nan)
         corr = inv12 / np.sqrt(inv11 * inv22)
 
-    def f(a: F64) -> F32:
+    def f(a: Float64Array) -> Float32Array:
         return np.where(good, a, np.nan).astype(np.float32)
 
     return Decomposition(
@@ -124,7 +122,8 @@ def decompose_east_up(
 
 
 def interpolate_stations(lon: npt.ArrayLike, lat: npt.ArrayLike, values: npt.ArrayLike, grid: Grid,
-                         sigma: npt.ArrayLike | None = None, smoothing: float = 0.0) -> tuple[F32, F32]:
+                         sigma: npt.ArrayLike | None = None,
+                         smoothing: float = 0.0) -> tuple[Float32Array, Float32Array]:
     """Station values (n,) onto ``grid``: a thin-plate spline with a linear trend (RBFInterpolator).
 
     Used for the GNSS north velocity field. Returns ((ny, nx) values, (ny, nx) 1-sigma), the

@@ -29,13 +29,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-F64 = npt.NDArray[np.float64]
+from kansho._types import Float64Array
 
 __all__ = ["TrajectoryFit", "design_matrix", "fit_trajectory"]
 
 
 def design_matrix(t: npt.ArrayLike, t_ref: float, *, annual: bool = True, semiannual: bool = True,
-                  offsets: Sequence[float] = ()) -> tuple[F64, list[str]]:
+                  offsets: Sequence[float] = ()) -> tuple[Float64Array, list[str]]:
     """Design matrix of the trajectory model (module docstring) and its column names.
 
     ``t`` (n,) decimal years; ``offsets`` decimal-year times of steps. Returns ((n, p), names).
@@ -62,20 +62,21 @@ class TrajectoryFit:
     ``params``/``cov``: (p,) estimates and (p, p) covariance (white noise, scaled by the reduced
     χ²). ``velocity_sigma``: velocity 1-sigma from the binned residuals with the AR(1)
     inflation (use this one); ``velocity_sigma_formal``: the white-noise sigma. ``rho``: lag-1
-    autocorrelation of the 30-day residual means. ``residual_rms``: RMS of the residuals. ``offsets``/``offsets_sigma``: step sizes.
+    autocorrelation of the 30-day residual means. ``residual_rms``: RMS of the residuals.
+    ``offsets``/``offsets_sigma``: step sizes.
     """
 
     t_ref: float
     names: list[str]
-    params: F64
-    cov: F64
+    params: Float64Array
+    cov: Float64Array
     velocity: float
     velocity_sigma: float
     velocity_sigma_formal: float
     annual_amplitude: float
     semiannual_amplitude: float
-    offsets: F64
-    offsets_sigma: F64
+    offsets: Float64Array
+    offsets_sigma: Float64Array
     residual_rms: float
     rho: float
     n: int
@@ -83,7 +84,7 @@ class TrajectoryFit:
     semiannual: bool
     offset_times: tuple[float, ...]
 
-    def model(self, t: npt.ArrayLike) -> F64:
+    def model(self, t: npt.ArrayLike) -> Float64Array:
         """The fitted trajectory at times ``t`` (decimal years), shape (n,)."""
         g, _ = design_matrix(t, self.t_ref, annual=self.annual, semiannual=self.semiannual,
                              offsets=self.offset_times)
@@ -119,11 +120,11 @@ def fit_trajectory(
 
     Raises ``ValueError`` if fewer valid epochs than twice the number of parameters remain.
     """
-    t = np.asarray(t, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    s = np.ones_like(y) if sigma is None else np.asarray(sigma, dtype=np.float64)
-    ok = np.isfinite(t) & np.isfinite(y) & np.isfinite(s) & (s > 0)
-    t, y, s = t[ok], y[ok], s[ok]
+    ta: Float64Array = np.asarray(t, dtype=np.float64)
+    ya: Float64Array = np.asarray(y, dtype=np.float64)
+    s: Float64Array = np.ones_like(ya) if sigma is None else np.asarray(sigma, dtype=np.float64)
+    ok = np.isfinite(ta) & np.isfinite(ya) & np.isfinite(s) & (s > 0)
+    t, y, s = ta[ok], ya[ok], s[ok]
     if t.size < 3:
         raise ValueError(f"only {t.size} valid epochs; a velocity needs at least 3")
     span = float(t.max() - t.min())
@@ -138,7 +139,8 @@ def fit_trajectory(
     w = 1.0 / s
     gw = g * w[:, None]
     yw = y * w
-    params, *_ = np.linalg.lstsq(gw, yw, rcond=None)
+    coef, *_ = np.linalg.lstsq(gw, yw, rcond=None)
+    params: Float64Array = np.asarray(coef, dtype=np.float64)  # already float64: no copy
     resid = y - g @ params
     chi2 = float(np.sum((resid * w) ** 2)) / (n - p)
     ninv = np.linalg.inv(gw.T @ gw)
@@ -158,7 +160,7 @@ def fit_trajectory(
     )
 
 
-def _binned_velocity_sigma(t: F64, resid: F64, bin_days: float) -> tuple[float, float]:
+def _binned_velocity_sigma(t: Float64Array, resid: Float64Array, bin_days: float) -> tuple[float, float]:
     """Velocity 1-sigma from residual means in ``bin_days`` bins with AR(1) inflation; (sigma, rho).
 
     Returns (0, 0) when fewer than 4 bins hold data.

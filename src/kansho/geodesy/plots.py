@@ -28,9 +28,10 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def _extent(grid: Grid) -> list[float]:
+def _extent(grid: Grid) -> tuple[float, float, float, float]:
+    """(left, right, bottom, top) of the grid for ``imshow``."""
     x0, dx, _, y0, _, dy = grid.transform
-    return [x0, x0 + dx * grid.width, y0 + dy * grid.height, y0]
+    return (x0, x0 + dx * grid.width, y0 + dy * grid.height, y0)
 
 
 def _limits(arr: npt.NDArray[Any], symmetric: bool) -> tuple[float | None, float | None]:

@@ -27,36 +27,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import correlate1d, gaussian_filter
+from scipy.ndimage import correlate1d
 
+from kansho._types import Float32Array, Float64Array
 from kansho.grid import EARTH_RADIUS_KM, Grid
-
-F32 = npt.NDArray[np.float32]
-F64 = npt.NDArray[np.float64]
 
 NANOSTRAIN_PER_MM_YR_KM = 1000.0
 """1 mm/yr per km = 1e-6 /yr = 1000 nanostrain/yr."""
 
-__all__ = ["StrainRate", "smooth_nan", "strain_rate", "velocity_gradient"]
-
-
-def smooth_nan(arr: npt.ArrayLike, sigma_px: tuple[float, float]) -> F64:
-    """Gaussian smoothing (σ in pixels, (rows, cols)) that ignores NaNs (normalised convolution).
-
-    Pixels that were NaN stay NaN. Shape as input.
-    """
-    a = np.asarray(arr, dtype=np.float64)
-    ok = np.isfinite(a)
-    if sigma_px[0] <= 0 and sigma_px[1] <= 0:
-        return a.copy()
-    num = gaussian_filter(np.where(ok, a, 0.0), sigma_px, mode="nearest")
-    den = gaussian_filter(ok.astype(np.float64), sigma_px, mode="nearest")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(ok & (den > 1e-3), num / den, np.nan)
+__all__ = ["StrainRate", "strain_rate", "velocity_gradient"]
 
 
 def velocity_gradient(ve: npt.ArrayLike, vn: npt.ArrayLike, grid: Grid,
-                      scale_km: float = 0.0) -> tuple[F64, F64, F64, F64]:
+                      scale_km: float = 0.0) -> tuple[Float64Array, Float64Array, Float64Array, Float64Array]:
     """(∂v_e/∂x, ∂v_e/∂y, ∂v_n/∂x, ∂v_n/∂y) in mm/yr per km on ``grid`` (each (ny, nx)).
 
     ``ve``, ``vn`` (ny, nx) mm/yr, smoothed first with σ = ``scale_km`` (0 = none). x is east,
@@ -71,7 +54,8 @@ def velocity_gradient(ve: npt.ArrayLike, vn: npt.ArrayLike, grid: Grid,
         if scale_km > 0:
             d_row, d_col = _plane_gradient(np.asarray(v, dtype=np.float64), scale_km / dy_km, scale_km / dx_mean)
         else:
-            d_row, d_col = np.gradient(np.asarray(v, dtype=np.float64))
+            g_row, g_col = np.gradient(np.asarray(v, dtype=np.float64))
+            d_row, d_col = np.asarray(g_row, dtype=np.float64), np.asarray(g_col, dtype=np.float64)
         sx = np.sign(grid.dx)
         sy = np.sign(grid.dy)
         out.append(sx * d_col / dx_row[:, None])  # d/dx
@@ -79,7 +63,7 @@ def velocity_gradient(ve: npt.ArrayLike, vn: npt.ArrayLike, grid: Grid,
     return out[0], out[1], out[2], out[3]
 
 
-def _plane_gradient(v: F64, sig_r: float, sig_c: float) -> tuple[F64, F64]:
+def _plane_gradient(v: Float64Array, sig_r: float, sig_c: float) -> tuple[Float64Array, Float64Array]:
     """Per-pixel (d/drow, d/dcol) of a Gaussian-weighted least-squares plane (σ in pixels); NaN-aware.
 
     The weighted moments of the neighbours' offsets are separable correlations, so the whole grid
@@ -90,12 +74,12 @@ def _plane_gradient(v: F64, sig_r: float, sig_c: float) -> tuple[F64, F64]:
     w = ok.astype(np.float64)
     vz = np.where(ok, v, 0.0)
 
-    def kern(sig: float, p: int) -> F64:
+    def kern(sig: float, p: int) -> Float64Array:
         h = max(1, math.ceil(3.5 * sig))
         o = np.arange(-h, h + 1, dtype=np.float64)
         return o**p * np.exp(-0.5 * (o / sig) ** 2)
 
-    def mom(a: F64, pr: int, pc: int) -> F64:
+    def mom(a: Float64Array, pr: int, pc: int) -> Float64Array:
         t = correlate1d(a, kern(sig_r, pr), axis=0, mode="constant", cval=0.0)
         return correlate1d(t, kern(sig_c, pc), axis=1, mode="constant", cval=0.0)
 
@@ -119,13 +103,13 @@ def _plane_gradient(v: F64, sig_r: float, sig_c: float) -> tuple[F64, F64]:
 class StrainRate:
     """Strain-rate maps (ny, nx) float32, nanostrain/yr; ``rotation`` in nanoradian/yr (positive anticlockwise)."""
 
-    exx: F32
-    eyy: F32
-    exy: F32
-    rotation: F32
-    dilatation: F32
-    max_shear: F32
-    second_invariant: F32
+    exx: Float32Array
+    eyy: Float32Array
+    exy: Float32Array
+    rotation: Float32Array
+    dilatation: Float32Array
+    max_shear: Float32Array
+    second_invariant: Float32Array
 
 
 def strain_rate(ve: npt.ArrayLike, vn: npt.ArrayLike, grid: Grid, scale_km: float = 0.0) -> StrainRate:

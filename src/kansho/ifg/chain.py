@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from kansho._constants import SPEED_OF_LIGHT
+from kansho._types import Float32Array
 from kansho.errors import ConfigError, InputError, KanshoError
 from kansho.grid import Grid
 from kansho.ifg import export
@@ -32,10 +33,12 @@ from kansho.ifg.filter import goldstein_filter
 from kansho.ifg.form import multilook, multilooked_interferogram, reference_phase
 from kansho.ifg.geocode import Lookup, geocode, los_enu, make_lookup, output_grid
 from kansho.ifg.network import select_pairs
-from kansho.ifg.readers import SlcSource, SlcStack, open_slc_stack, read_slc
+from kansho.ifg.readers import open_slc_stack
+from kansho.ifg.slc import SlcSource, SlcStack, read_slc
 from kansho.ifg.troposphere import gacos_correct, height_correlated_phase
 from kansho.ifg.unwrap import unwrap_phase
 from kansho.io.gacos import find_delay_files
+from kansho.parallel import map_tasks
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +147,7 @@ def _load_lookup(work: Path) -> Lookup:
     return Lookup(grid, z["row"], z["col"], (int(z["radar_shape"][0]), int(z["radar_shape"][1])))
 
 
-def prepare_geometry(stack: SlcStack, cfg: IfgConfig, geoc: Path) -> tuple[Lookup, dict[str, npt.NDArray[np.float32]]]:
+def prepare_geometry(stack: SlcStack, cfg: IfgConfig, geoc: Path) -> tuple[Lookup, dict[str, Float32Array]]:
     """Multilooked geometry, output grid and lookup table; saved under ``geoc/.ifg``. Returns the lookup and
     the geocoded static layers (E, N, U, hgt)."""
     work = geoc / WORK
@@ -163,7 +166,7 @@ def prepare_geometry(stack: SlcStack, cfg: IfgConfig, geoc: Path) -> tuple[Looku
     _save_npz(work / "lookup.npz", row=lookup.row, col=lookup.col, width=grid.width, height=grid.height,
               transform=np.array(grid.transform), radar_shape=np.array(lookup.radar_shape))
     _save_npz(work / "geometry.npz", range=g["range"], inc=g["inc"], hgt=hgt, hgt_ml=hgt_ml)
-    layers: dict[str, npt.NDArray[np.float32]] = {"hgt": geocode(hgt_ml, lookup, "linear")}
+    layers: dict[str, Float32Array] = {"hgt": geocode(hgt_ml, lookup, "linear")}
     inc_g = geocode(ml["inc"], lookup, "linear")
     if stack.heading_deg is not None:
         layers["E"], layers["N"], layers["U"] = los_enu(inc_g, stack.heading_deg)
@@ -213,26 +216,7 @@ def run_ifg(
         _gacos_epoch_phase(gacos_files, pairs, uncorrected, lookup.grid, layers["U"], stack.wavelength,
                            geoc / WORK / GACOS_PHASE)
     used = sorted({d for p in pairs for d in p})
-    inc_mean = float(np.nanmean(stack.geometry["inc"]))
-    meta = {
-        "master": str(stack.dates[0]),
-        "wavelength": f"{stack.wavelength:.8f}",
-        "radar_frequency": f"{299_792_458.0 / stack.wavelength:.6e}",
-        "avg_incidence_angle": f"{inc_mean:.4f}",
-        "range_resolution": f"{stack.range_spacing:.6f}",
-        "azimuth_resolution": f"{stack.azimuth_spacing:.6f}",
-        "centre_range_m": f"{float(np.nanmean(stack.geometry['range'])):.4f}",
-        "avg_height": f"{float(np.nanmean(layers['hgt'])):.3f}",
-        "frame": cfg.frame,
-        "processor": "kansho ifg",
-        "range_looks": str(cfg.form.range_looks),
-        "azimuth_looks": str(cfg.form.azimuth_looks),
-    }
-    if stack.heading_deg is not None:
-        meta["heading"] = f"{stack.heading_deg:.6f}"
-    if stack.center_time:
-        meta["center_time"] = stack.center_time
-    export.write_static(geoc, cfg.frame, lookup.grid, layers, used, stack.bperp, meta)
+    export.write_static(geoc, cfg.frame, lookup.grid, layers, used, stack.bperp, _static_metadata(stack, cfg, layers))
 
     flat = {"auto": not stack.flat_earth_removed, "remove": True, "keep": False}[cfg.form.flat_earth]
     topo = {"auto": "hgt" in stack.geometry, "remove": True, "keep": False}[cfg.form.topography]
@@ -248,7 +232,41 @@ def run_ifg(
                               gacos=cfg.troposphere.method == "gacos" and name not in uncorrected))
     log.info("%d pairs: %d to process, %d already done (flat earth %s, topography %s)", len(pairs), len(tasks),
              len(run.skipped), "removed" if flat else "kept", "removed" if topo else "kept")
-    for i, res, err in _map(process_pair, tasks, client=client, progress=progress):
+    _run_tasks(tasks, run, client=client, progress=progress)
+    if cfg.troposphere.method == "gacos":
+        _write_gacos_tables(geoc / WORK, run)
+    run.done.sort()
+    return run
+
+
+def _static_metadata(stack: SlcStack, cfg: IfgConfig, layers: dict[str, Float32Array]) -> dict[str, str]:
+    """``metadata.txt`` entries (LiCSAR keys) of the stack, the looks and the geocoded height."""
+    inc_mean = float(np.nanmean(stack.geometry["inc"]))
+    meta = {
+        "master": str(stack.dates[0]),
+        "wavelength": f"{stack.wavelength:.8f}",
+        "radar_frequency": f"{SPEED_OF_LIGHT / stack.wavelength:.6e}",
+        "avg_incidence_angle": f"{inc_mean:.4f}",
+        "range_resolution": f"{stack.range_spacing:.6f}",
+        "azimuth_resolution": f"{stack.azimuth_spacing:.6f}",
+        "centre_range_m": f"{float(np.nanmean(stack.geometry['range'])):.4f}",
+        "avg_height": f"{float(np.nanmean(layers['hgt'])):.3f}",
+        "frame": cfg.frame,
+        "processor": "kansho ifg",
+        "range_looks": str(cfg.form.range_looks),
+        "azimuth_looks": str(cfg.form.azimuth_looks),
+    }
+    if stack.heading_deg is not None:
+        meta["heading"] = f"{stack.heading_deg:.6f}"
+    if stack.center_time:
+        meta["center_time"] = stack.center_time
+    return meta
+
+
+def _run_tasks(tasks: list[PairTask], run: IfgRun, *, client: Any, progress: bool) -> None:
+    """Process the pairs (here or on the dask ``client``), record each outcome in ``run`` and keep
+    ``.ifg/failed_pairs.txt`` listing the failures (removed when there are none)."""
+    for i, res, err in map_tasks(process_pair, tasks, client=client, desc="interferograms", progress=progress):
         name = f"{tasks[i].d1}_{tasks[i].d2}"
         if err is not None:
             msg = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -259,15 +277,11 @@ def run_ifg(
             run.results[name] = res
             if res.coverage < 0.3:
                 log.warning("pair %s: only %.0f%% of the footprint unwrapped", name, 100 * res.coverage)
-    failed_file = geoc / WORK / "failed_pairs.txt"
+    failed_file = run.geoc / WORK / "failed_pairs.txt"
     if run.failed:
         export.write_text_atomic(failed_file, "".join(f"{k}\t{v}\n" for k, v in sorted(run.failed.items())))
     elif failed_file.exists():
         failed_file.unlink()
-    if cfg.troposphere.method == "gacos":
-        _write_gacos_tables(geoc / WORK, run)
-    run.done.sort()
-    return run
 
 
 def _gacos_pairs(
@@ -309,7 +323,7 @@ def _gacos_pairs(
 
 def _gacos_epoch_phase(
     files: dict[int, Path], pairs: list[tuple[int, int]], uncorrected: list[str], grid: Grid,
-    los_u: npt.NDArray[np.float32], wavelength: float, path: Path,
+    los_u: Float32Array, wavelength: float, path: Path,
 ) -> None:
     """Per-date slant-delay phase (rad) on the output grid, saved as ``d<yyyymmdd>`` arrays in ``path``."""
     from kansho.io.prepare import GacosCorrector, PrepPlan
@@ -344,17 +358,3 @@ def _write_gacos_tables(work: Path, run: IfgRun) -> None:
         export.write_text_atomic(dropped, "".join(f"{k}\t{v}\n" for k, v in sorted(run.gacos_dropped.items())))
     elif dropped.exists():
         dropped.unlink()
-
-
-def _map(func: Any, items: list[Any], *, client: Any, progress: bool) -> Any:
-    try:
-        from kansho.parallel import map_tasks
-    except ImportError:  # pragma: no cover - fallback when kansho.parallel is absent
-        def serial() -> Any:
-            for i, item in enumerate(items):
-                try:
-                    yield i, func(item), None
-                except Exception as exc:  # noqa: BLE001 - one failing pair must not stop the others
-                    yield i, None, exc
-        return serial()
-    return map_tasks(func, items, client=client, desc="interferograms", progress=progress)

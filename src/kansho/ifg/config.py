@@ -45,8 +45,13 @@ class NetworkConfig(_Model):
         True, description="always add consecutive-date pairs, so the network stays connected whatever the limits"
     )
     min_coherence: float = Field(0.3, ge=0, le=1, description="'coherence' method: keep pairs predicted above this")
-    sensor: str = Field("sentinel1_iw", description="'coherence' method: sensor preset of kansho.planning (sentinel1_iw, alos2, ...)")
-    landcover: str = Field("default", description="'coherence' method: land-cover preset of kansho.planning (default, urban, forest, ...)")
+    sensor: str = Field(
+        "sentinel1_iw", description="'coherence' method: sensor preset of kansho.planning (sentinel1_iw, alos2, ...)"
+    )
+    landcover: str = Field(
+        "default",
+        description="'coherence' method: land-cover preset of kansho.planning (default, urban, forest, ...)",
+    )
 
 
 class FormConfig(_Model):
@@ -60,7 +65,9 @@ class FormConfig(_Model):
         "flattened (SNAP coregistered stacks)",
     )
     topography: Literal["auto", "remove", "keep"] = Field(
-        "auto", description="topographic phase from the DEM height and the baseline: 'auto' removes it when a DEM is known"
+        "auto",
+        description="topographic phase from the DEM height and the baseline: 'auto' removes it when a DEM is known",
+
     )
 
 
@@ -129,12 +136,12 @@ class IfgConfig(_Model):
         "auto", description="SLC stack format; 'auto' recognises it from the folder's files"
     )
     frame: str = Field("kansho", description="frame name used for the E/N/U/hgt file names")
-    network: NetworkConfig = Field(default_factory=NetworkConfig)  # type: ignore[arg-type]
-    form: FormConfig = Field(default_factory=FormConfig)  # type: ignore[arg-type]
-    filter: FilterConfig = Field(default_factory=FilterConfig)  # type: ignore[arg-type]
-    troposphere: TroposphereConfig = Field(default_factory=TroposphereConfig)  # type: ignore[arg-type]
-    unwrap: UnwrapConfig = Field(default_factory=UnwrapConfig)  # type: ignore[arg-type]
-    geocode: GeocodeConfig = Field(default_factory=GeocodeConfig)  # type: ignore[arg-type]
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    form: FormConfig = Field(default_factory=FormConfig)
+    filter: FilterConfig = Field(default_factory=FilterConfig)
+    troposphere: TroposphereConfig = Field(default_factory=TroposphereConfig)
+    unwrap: UnwrapConfig = Field(default_factory=UnwrapConfig)
+    geocode: GeocodeConfig = Field(default_factory=GeocodeConfig)
 
 
 def load_ifg_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> IfgConfig:

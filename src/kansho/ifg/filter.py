@@ -86,6 +86,6 @@ def goldstein_filter(
                 )
     with np.errstate(invalid="ignore", divide="ignore"):
         res = acc[pad : pad + ny, pad : pad + nx] / wsum[pad : pad + ny, pad : pad + nx]
-    res = res.astype(np.complex64)
-    res[~valid] = np.nan
-    return res
+    out = res.astype(np.complex64)
+    out[~valid] = np.nan
+    return out

@@ -19,13 +19,15 @@ The coherence estimate over a window of L pixels is
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage, special
+from scipy import special
+
+from kansho._types import ComplexArray, FloatArray
 
 __all__ = [
-    "boxcar_coherence",
     "coherence_bias",
     "expected_coherence_estimate",
     "multilook",
@@ -33,11 +35,9 @@ __all__ = [
     "reference_phase",
 ]
 
-F = npt.NDArray[np.floating]
-C = npt.NDArray[np.complexfloating]
 
 
-def multilook(a: npt.NDArray[np.generic], azimuth_looks: int, range_looks: int) -> npt.NDArray[np.generic]:
+def multilook(a: npt.NDArray[Any], azimuth_looks: int, range_looks: int) -> npt.NDArray[Any]:
     """Mean over non-overlapping ``azimuth_looks × range_looks`` boxes (NaN-aware for floats).
 
     ``a``: (ny, nx) real or complex. Returns (ny // azimuth_looks, nx // range_looks); trailing
@@ -53,7 +53,7 @@ def multilook(a: npt.NDArray[np.generic], azimuth_looks: int, range_looks: int) 
 
 
 def multilooked_interferogram(
-    s1: C, s2: C, azimuth_looks: int, range_looks: int, ref_phase: F | None = None
+    s1: ComplexArray, s2: ComplexArray, azimuth_looks: int, range_looks: int, ref_phase: FloatArray | None = None
 ) -> tuple[npt.NDArray[np.complex64], npt.NDArray[np.float32]]:
     """Multilooked interferogram and coherence of two coregistered SLCs.
 
@@ -74,25 +74,12 @@ def multilooked_interferogram(
     return ifg, coh
 
 
-def boxcar_coherence(s1: C, s2: C, window: tuple[int, int] = (3, 9)) -> npt.NDArray[np.float32]:
-    """Sliding-window coherence at full resolution (``window`` = (azimuth, range) pixels), (ny, nx)."""
-
-    def box(x: F) -> F:
-        return ndimage.uniform_filter(x, window, mode="nearest")
-
-    prod = s1 * np.conj(s2)
-    num = np.hypot(box(prod.real.astype(np.float64)), box(prod.imag.astype(np.float64)))
-    den = np.sqrt(box(np.abs(s1).astype(np.float64) ** 2) * box(np.abs(s2).astype(np.float64) ** 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, np.clip(num / den, 0, 1), np.nan).astype(np.float32)
-
-
 def reference_phase(
     bperp_m: float,
     wavelength_m: float,
-    slant_range_m: F,
-    incidence_deg: F,
-    hgt_m: F | None = None,
+    slant_range_m: FloatArray,
+    incidence_deg: FloatArray,
+    hgt_m: FloatArray | None = None,
     *,
     flat: bool = True,
     topo: bool = True,
@@ -113,7 +100,7 @@ def reference_phase(
     return phi.astype(np.float32)
 
 
-def expected_coherence_estimate(gamma: F, looks: int) -> npt.NDArray[np.float64]:
+def expected_coherence_estimate(gamma: FloatArray, looks: int) -> npt.NDArray[np.float64]:
     """E[γ̂] of the sample coherence for true coherence ``gamma`` and ``looks`` independent looks.
 
     Closed form of Touzi et al. (1999, eq. 19)::
@@ -136,6 +123,6 @@ def expected_coherence_estimate(gamma: F, looks: int) -> npt.NDArray[np.float64]
     return np.exp(lg) * total * (1.0 - g2) ** L
 
 
-def coherence_bias(gamma: F, looks: int) -> npt.NDArray[np.float64]:
+def coherence_bias(gamma: FloatArray, looks: int) -> npt.NDArray[np.float64]:
     """E[γ̂] − γ: the upward bias of the coherence estimator (Touzi et al. 1999), shape of ``gamma``."""
     return expected_coherence_estimate(gamma, looks) - np.asarray(gamma, dtype=np.float64)

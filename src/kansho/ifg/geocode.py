@@ -20,12 +20,12 @@ from scipy import ndimage
 from scipy.interpolate import LinearNDInterpolator
 from scipy.spatial import Delaunay
 
+from kansho._types import Float32Array
 from kansho.errors import InputError
 from kansho.grid import Grid
 
 __all__ = ["Lookup", "geocode", "los_enu", "make_lookup", "output_grid"]
 
-F32 = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,12 @@ class Lookup:
     (NaN outside the radar footprint) on a radar grid of ``radar_shape``."""
 
     grid: Grid
-    row: F32
-    col: F32
+    row: Float32Array
+    col: Float32Array
     radar_shape: tuple[int, int]
 
 
-def output_grid(lat: F32, lon: F32, posting_lat: float, posting_lon: float | None = None) -> Grid:
+def output_grid(lat: Float32Array, lon: Float32Array, posting_lat: float, posting_lon: float | None = None) -> Grid:
     """The regular EPSG:4326 grid covering the finite ``lat``/``lon`` (deg) of the radar pixels.
 
     The corners are snapped to multiples of the posting, so grids of the same frame line up.
@@ -57,7 +57,7 @@ def output_grid(lat: F32, lon: F32, posting_lat: float, posting_lon: float | Non
     return Grid(width, height, (x0, dlon, 0.0, y0, 0.0, -dlat), "EPSG:4326")
 
 
-def make_lookup(lat: F32, lon: F32, grid: Grid, *, max_points: int = 400_000) -> Lookup:
+def make_lookup(lat: Float32Array, lon: Float32Array, grid: Grid, *, max_points: int = 400_000) -> Lookup:
     """Lookup table (fractional radar row/col per output cell) from radar-coded ``lat``/``lon`` (ny, nx).
 
     Radar pixels are subsampled by a stride so at most ``max_points`` enter the triangulation
@@ -83,7 +83,7 @@ def make_lookup(lat: F32, lon: F32, grid: Grid, *, max_points: int = 400_000) ->
     return Lookup(grid, rc[..., 0].astype(np.float32), rc[..., 1].astype(np.float32), (ny, nx))
 
 
-def geocode(values: npt.NDArray[np.floating], lookup: Lookup, method: str = "nearest") -> F32:
+def geocode(values: npt.NDArray[np.floating], lookup: Lookup, method: str = "nearest") -> Float32Array:
     """Resample radar-grid ``values`` (radar_shape) onto ``lookup.grid``; NaN outside / where invalid."""
     if values.shape != lookup.radar_shape:
         raise ValueError(f"values {values.shape} do not match the lookup's radar grid {lookup.radar_shape}")
@@ -108,7 +108,9 @@ def geocode(values: npt.NDArray[np.floating], lookup: Lookup, method: str = "nea
     return out
 
 
-def los_enu(incidence_deg: npt.NDArray[np.floating], heading_deg: float) -> tuple[F32, F32, F32]:
+def los_enu(
+    incidence_deg: npt.NDArray[np.floating], heading_deg: float
+) -> tuple[Float32Array, Float32Array, Float32Array]:
     """LOS unit vector ground → satellite (E, N, U), shape of ``incidence_deg``; right-looking SAR."""
     th = np.radians(np.asarray(incidence_deg, dtype=np.float64))
     a = math.radians(heading_deg)

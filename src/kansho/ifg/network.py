@@ -44,13 +44,8 @@ def select_pairs(
     ords = dict(zip(ds, (int(o) for o in to_ordinal(ds)), strict=True))
     predict = None
     if method == "coherence":
-        try:
-            from kansho.planning import predict_coherence  # type: ignore[import-not-found]
-        except ImportError:
-            raise ConfigError(
-                "network.method 'coherence' needs kansho.planning.predict_coherence, which this installation lacks; "
-                "use method 'baselines'"
-            ) from None
+        from kansho.planning import predict_coherence  # lazy: planning loads scipy.special and its presets
+
         predict = predict_coherence
     elif method not in ("baselines", "all"):
         raise ConfigError(f"unknown network method {method!r}")

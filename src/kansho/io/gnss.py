@@ -36,7 +36,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from kansho._dates import MONTHS
 from kansho._files import write_text_atomic as _atomic_text
+from kansho._types import Float64Array
 from kansho.errors import InputError
 from kansho.grid import EARTH_RADIUS_KM
 
@@ -53,10 +55,7 @@ __all__ = [
     "write_tenv3",
 ]
 
-F64 = npt.NDArray[np.float64]
 _MJD_EPOCH = _dt.date(1858, 11, 17)
-_MONTHS = {m: i + 1 for i, m in enumerate(
-    ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"))}
 
 
 @dataclass
@@ -84,15 +83,15 @@ class GnssSeries:
     lon: float
     lat: float
     height: float
-    mjd: F64
-    east: F64
-    north: F64
-    up: F64
-    sig_east: F64
-    sig_north: F64
-    sig_up: F64
+    mjd: Float64Array
+    east: Float64Array
+    north: Float64Array
+    up: Float64Array
+    sig_east: Float64Array
+    sig_north: Float64Array
+    sig_up: Float64Array
     source: str = ""
-    extra: dict[str, F64] = field(default_factory=dict)
+    extra: dict[str, Float64Array] = field(default_factory=dict)
 
     @property
     def n_epoch(self) -> int:
@@ -102,16 +101,16 @@ class GnssSeries:
         """(n,) int yyyymmdd of each epoch."""
         return np.array([_ymd(mjd_to_date(m)) for m in self.mjd], dtype=np.int64)
 
-    def decyear(self) -> F64:
+    def decyear(self) -> Float64Array:
         """(n,) calendar decimal year of each epoch (see :func:`mjd_to_decyear`)."""
         return mjd_to_decyear(self.mjd)
 
-    def enu_mm(self) -> F64:
+    def enu_mm(self) -> Float64Array:
         """(n, 3) east, north, up displacement (mm) relative to the first epoch."""
         enu = np.stack([self.east, self.north, self.up], axis=1)
         return (enu - enu[0]) * 1000.0
 
-    def sigma_mm(self) -> F64:
+    def sigma_mm(self) -> Float64Array:
         """(n, 3) east, north, up 1-sigma (mm)."""
         return np.stack([self.sig_east, self.sig_north, self.sig_up], axis=1) * 1000.0
 
@@ -121,14 +120,14 @@ class StationVelocities:
     """A published (or simulated) velocity field: arrays of shape (n_station,), velocities mm/yr."""
 
     name: list[str]
-    lon: F64
-    lat: F64
-    ve: F64
-    vn: F64
-    vu: F64
-    se: F64
-    sn: F64
-    su: F64
+    lon: Float64Array
+    lat: Float64Array
+    ve: Float64Array
+    vn: Float64Array
+    vu: Float64Array
+    se: Float64Array
+    sn: Float64Array
+    su: Float64Array
     source: str = ""
 
     def __len__(self) -> int:
@@ -140,7 +139,7 @@ def mjd_to_date(mjd: float) -> _dt.date:
     return _MJD_EPOCH + _dt.timedelta(days=math.floor(mjd))
 
 
-def mjd_to_decyear(mjd: npt.ArrayLike) -> F64:
+def mjd_to_decyear(mjd: npt.ArrayLike) -> Float64Array:
     """Decimal year 2000.0 + (MJD − 51544.5) / 365.25 (J2000 epoch; within a day of NGL's column 3)."""
     return 2000.0 + (np.asarray(mjd, dtype=np.float64) - 51544.5) / 365.25
 
@@ -196,7 +195,7 @@ def read_tenv3(path: str | Path) -> GnssSeries:
             vals = [float(p) for p in parts[2:]]
         except ValueError:
             raise InputError(path, f"line {i}: a numeric column is not a number") from None
-        if not re.fullmatch(r"\d\d[A-Z]{3}\d\d", parts[1]) or parts[1][2:5] not in _MONTHS:
+        if not re.fullmatch(r"\d\d[A-Z]{3}\d\d", parts[1]) or parts[1][2:5].lower() not in MONTHS:
             raise InputError(path, f"line {i}: date {parts[1]!r} is not YYMMMDD")
         rows.append(vals)
     if not rows:
@@ -235,7 +234,6 @@ def write_tenv3(path: str | Path, series: GnssSeries) -> Path:
     lines = [("site YYMMMDD yyyy.yyyy __MJD week d reflon _e0(m) __east(m) ____n0(m) _north(m) u0(m) ____up(m) "
              "_ant(m) sig_e(m) sig_n(m) sig_u(m) __corr_en __corr_eu __corr_nu _latitude(deg) _longitude(deg) "
              "__height(m)")]
-    months = {v: k for k, v in _MONTHS.items()}
     e0, n0, u0 = (math.trunc(float(v[0])) for v in (series.east, series.north, series.up))
     dec = series.decyear()
     for k in range(series.n_epoch):
@@ -243,7 +241,7 @@ def write_tenv3(path: str | Path, series: GnssSeries) -> Path:
         d = mjd_to_date(m)
         gps_days = math.floor(m) - 44244
         lines.append(
-            f"{series.name} {d.year % 100:02d}{months[d.month]}{d.day:02d} {dec[k]:.4f} {math.floor(m)} "
+            f"{series.name} {d.year % 100:02d}{MONTHS[d.month - 1].upper()}{d.day:02d} {dec[k]:.4f} {math.floor(m)} "
             f"{gps_days // 7:4d} {gps_days % 7} {reflon:6.1f} {e0:6d} {series.east[k] - e0: .6f} {n0:9d} "
             f"{series.north[k] - n0: .6f} {u0:5d} {series.up[k] - u0: .6f} 0.0000 {series.sig_east[k]:.6f} "
             f"{series.sig_north[k]:.6f} {series.sig_up[k]:.6f}  0.000000  0.000000  0.000000 "
@@ -331,8 +329,8 @@ def read_station_csv(path: str | Path) -> StationVelocities:
     reader = csv.reader(lines)
     header = [h.strip().lower() for h in next(reader)]
     col: dict[str, int] = {}
-    for key, names in _ALIASES.items():
-        for n in names:
+    for key, aliases in _ALIASES.items():
+        for n in aliases:
             if n in header:
                 col[key] = header.index(n)
                 break

@@ -324,7 +324,8 @@ def _days(d1: npt.NDArray[np.int64], d2: npt.NDArray[np.int64]) -> npt.NDArray[n
 
 
 def _pair_bperp(d1: npt.NDArray[np.int64], d2: npt.NDArray[np.int64],
-                bperp: Mapping[int, float] | tuple[Sequence[int], Sequence[float]] | npt.ArrayLike) -> npt.NDArray[np.float64]:
+                bperp: Mapping[int, float] | tuple[Sequence[int], Sequence[float]] | npt.ArrayLike,
+                ) -> npt.NDArray[np.float64]:
     if isinstance(bperp, Mapping):
         table = {int(k): float(v) for k, v in bperp.items()}
     elif isinstance(bperp, tuple) and len(bperp) == 2 and np.size(bperp[0]) == np.size(bperp[1]) \

@@ -22,7 +22,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import gammaln, hyp2f1
 
-from kansho.planning.sensors import SPEED_OF_LIGHT
+from kansho._constants import SPEED_OF_LIGHT
+from kansho._types import Float64Array
 
 __all__ = [
     "baseline_for_coherence",
@@ -39,12 +40,10 @@ __all__ = [
     "phase_std_exact",
 ]
 
-ArrayLike = npt.ArrayLike
-Array = npt.NDArray[np.float64]
 
 
-def critical_baseline(wavelength_m: ArrayLike, slant_range_m: ArrayLike, bandwidth_hz: ArrayLike,
-                      incidence_deg: ArrayLike, form: str = "wavenumber") -> Array:
+def critical_baseline(wavelength_m: npt.ArrayLike, slant_range_m: npt.ArrayLike, bandwidth_hz: npt.ArrayLike,
+                      incidence_deg: npt.ArrayLike, form: str = "wavenumber") -> Float64Array:
     """Critical perpendicular baseline B_c (m), where γ_spatial reaches zero (flat terrain).
 
     ``form="wavenumber"``: B_c = λ r B_w tan θ / c — the ground-wavenumber shift
@@ -68,7 +67,7 @@ def critical_baseline(wavelength_m: ArrayLike, slant_range_m: ArrayLike, bandwid
     raise ValueError(f"unknown critical-baseline form {form!r}")
 
 
-def gamma_spatial(bperp_m: ArrayLike, critical_baseline_m: ArrayLike) -> Array:
+def gamma_spatial(bperp_m: npt.ArrayLike, critical_baseline_m: npt.ArrayLike) -> Float64Array:
     """Baseline (geometric) decorrelation γ_spatial = max(0, 1 − |B⊥| / B_c) (Zebker & Villasenor 1992).
 
     ``bperp_m`` (m, any sign, any shape) broadcasts against ``critical_baseline_m`` (m).
@@ -77,7 +76,9 @@ def gamma_spatial(bperp_m: ArrayLike, critical_baseline_m: ArrayLike) -> Array:
     return np.clip(1.0 - b / np.asarray(critical_baseline_m, dtype=float), 0.0, 1.0)
 
 
-def gamma_temporal(dt_days: ArrayLike, gamma0: ArrayLike, gamma_inf: ArrayLike, tau_days: ArrayLike) -> Array:
+def gamma_temporal(
+    dt_days: npt.ArrayLike, gamma0: npt.ArrayLike, gamma_inf: npt.ArrayLike, tau_days: npt.ArrayLike
+) -> Float64Array:
     """Exponential-plus-floor temporal decorrelation (Rocca 2007, eq. 5).
 
     γ_temporal(Δt) = (γ0 − γ∞) · exp(−|Δt| / τ) + γ∞, with Δt and τ in days; τ = inf gives γ0.
@@ -91,13 +92,13 @@ def gamma_temporal(dt_days: ArrayLike, gamma0: ArrayLike, gamma_inf: ArrayLike, 
     return (g0 - gi) * decay + gi
 
 
-def gamma_thermal(snr_db: ArrayLike) -> Array:
+def gamma_thermal(snr_db: npt.ArrayLike) -> Float64Array:
     """Thermal-noise decorrelation γ_thermal = 1 / (1 + 1/SNR) (Zebker & Villasenor 1992, eq. 10)."""
     snr = 10.0 ** (np.asarray(snr_db, dtype=float) / 10.0)
     return 1.0 / (1.0 + 1.0 / snr)
 
 
-def phase_std_cramer_rao(coherence: ArrayLike, looks: ArrayLike) -> Array:
+def phase_std_cramer_rao(coherence: npt.ArrayLike, looks: npt.ArrayLike) -> Float64Array:
     """Cramér–Rao phase standard deviation (rad): sqrt(1 − γ²) / (γ sqrt(2N)) (Rodriguez & Martin 1992).
 
     Accurate for high coherence and many looks; it underestimates the true spread otherwise
@@ -109,7 +110,7 @@ def phase_std_cramer_rao(coherence: ArrayLike, looks: ArrayLike) -> Array:
         return np.sqrt(1.0 - g**2) / (g * np.sqrt(2.0 * n))
 
 
-def phase_pdf(phi: ArrayLike, coherence: ArrayLike, looks: int) -> Array:
+def phase_pdf(phi: npt.ArrayLike, coherence: npt.ArrayLike, looks: int) -> Float64Array:
     """Probability density (1/rad) of the N-look interferometric phase on [−π, π), true phase 0.
 
     Lee et al. (1994, eq. 18), with β = γ cos φ:
@@ -135,7 +136,7 @@ def phase_pdf(phi: ArrayLike, coherence: ArrayLike, looks: int) -> Array:
     return t1 + t2
 
 
-def phase_std_exact(coherence: ArrayLike, looks: int, n_grid: int = 8192) -> Array:
+def phase_std_exact(coherence: npt.ArrayLike, looks: int, n_grid: int = 8192) -> Float64Array:
     """Standard deviation (rad) of the N-look phase from the exact density :func:`phase_pdf`.
 
     Integrates φ² pdf(φ) over [−π, π) on ``n_grid`` points (midpoint rule, which is spectrally
@@ -151,8 +152,8 @@ def phase_std_exact(coherence: ArrayLike, looks: int, n_grid: int = 8192) -> Arr
     return np.sqrt(var).reshape(g.shape)
 
 
-def height_of_ambiguity(bperp_m: ArrayLike, wavelength_m: ArrayLike, slant_range_m: ArrayLike,
-                        incidence_deg: ArrayLike) -> Array:
+def height_of_ambiguity(bperp_m: npt.ArrayLike, wavelength_m: npt.ArrayLike, slant_range_m: npt.ArrayLike,
+                        incidence_deg: npt.ArrayLike) -> Float64Array:
     """Height (m) of one 2π phase cycle in a repeat-pass interferogram: λ r sin θ / (2 |B⊥|)."""
     th = np.radians(np.asarray(incidence_deg, dtype=float))
     b = np.abs(np.asarray(bperp_m, dtype=float))
@@ -160,8 +161,8 @@ def height_of_ambiguity(bperp_m: ArrayLike, wavelength_m: ArrayLike, slant_range
         return np.asarray(wavelength_m, dtype=float) * np.asarray(slant_range_m, dtype=float) * np.sin(th) / (2.0 * b)
 
 
-def height_std(bperp_m: ArrayLike, coherence: ArrayLike, looks: ArrayLike, wavelength_m: ArrayLike,
-               slant_range_m: ArrayLike, incidence_deg: ArrayLike) -> Array:
+def height_std(bperp_m: npt.ArrayLike, coherence: npt.ArrayLike, looks: npt.ArrayLike, wavelength_m: npt.ArrayLike,
+               slant_range_m: npt.ArrayLike, incidence_deg: npt.ArrayLike) -> Float64Array:
     """Random height error (m): σ_z = λ r sin θ σ_φ / (4π |B⊥|), σ_φ the Cramér–Rao phase std.
 
     Seed 001 section 3.1 (its σ_z), from the phase-to-height sensitivity ∂φ/∂z = 4π B⊥ / (λ r sin θ).
@@ -170,12 +171,14 @@ def height_std(bperp_m: ArrayLike, coherence: ArrayLike, looks: ArrayLike, wavel
     return height_of_ambiguity(bperp_m, wavelength_m, slant_range_m, incidence_deg) * sig / (2.0 * math.pi)
 
 
-def deformation_std(coherence: ArrayLike, looks: ArrayLike, wavelength_m: ArrayLike) -> Array:
+def deformation_std(coherence: npt.ArrayLike, looks: npt.ArrayLike, wavelength_m: npt.ArrayLike) -> Float64Array:
     """Random line-of-sight deformation error (m): λ σ_φ / (4π) with the Cramér–Rao σ_φ."""
     return np.asarray(wavelength_m, dtype=float) * phase_std_cramer_rao(coherence, looks) / (4.0 * math.pi)
 
 
-def baseline_for_coherence(gamma_min: ArrayLike, critical_baseline_m: ArrayLike, gamma_other: ArrayLike) -> Array:
+def baseline_for_coherence(
+    gamma_min: npt.ArrayLike, critical_baseline_m: npt.ArrayLike, gamma_other: npt.ArrayLike
+) -> Float64Array:
     """Largest |B⊥| (m) that keeps γ_other · γ_spatial(B⊥) ≥ gamma_min.
 
     Inverts γ_other (1 − B/B_c) = γ_min: B = B_c (1 − γ_min / γ_other). ``gamma_other`` is the product
@@ -188,7 +191,7 @@ def baseline_for_coherence(gamma_min: ArrayLike, critical_baseline_m: ArrayLike,
     return np.where(gmin <= go, b, np.nan)
 
 
-def orbit_tube(bperp_m: ArrayLike, offnadir_deg: ArrayLike = 45.0) -> tuple[Array, Array]:
+def orbit_tube(bperp_m: npt.ArrayLike, offnadir_deg: npt.ArrayLike = 45.0) -> tuple[Float64Array, Float64Array]:
     """Horizontal orbit separation B_x and tube half-width from a perpendicular baseline (seed 001, note 2).
 
     B⊥ = B_x cos θ + B_y sin θ; with B_y = 0 and off-nadir angle θ, B_x = B⊥ / cos θ, and each orbit

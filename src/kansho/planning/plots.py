@@ -19,7 +19,7 @@ from kansho.planning import model
 from kansho.planning.budget import BaselineBudget, document_tables
 from kansho.planning.sensors import get_sensor
 
-__all__ = ["plot_fig5", "plot_network", "plot_orbit_tube", "plot_temporal_fit"]
+__all__ = ["plot_fig5", "plot_network", "plot_orbit_tube"]
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,8 @@ def plot_orbit_tube(path: str | Path, budgets: Mapping[str, BaselineBudget] | No
                         arrowprops={"arrowstyle": "<->", "color": col, "lw": 2})
             ax.text(0, y + dy + 0.05, f"{lab}: ±{tol:.0f} m", ha="center", va="bottom", fontsize=8, color=col)
             xmax = max(xmax, tol)
-        ax.text(-xmax * 1.25 if xmax else 0, y, _LABELS.get(name, name).split(") ")[-1], ha="right", va="center", fontsize=9, weight="bold")
+        ax.text(-xmax * 1.25 if xmax else 0, y, _LABELS.get(name, name).split(") ")[-1], ha="right", va="center",
+                fontsize=9, weight="bold")
         ax.plot(0, y, marker="o", color="k", ms=5)
     ax.axvline(0, color="0.5", lw=0.8, ls="--")
     ax.set_xlim(-xmax * 1.6, xmax * 1.25)
@@ -133,7 +134,7 @@ def plot_network(path: str | Path, epochs: npt.ArrayLike, bperp_m: npt.ArrayLike
     t = mdates.date2num([_dt.date(int(d) // 10000, int(d) // 100 % 100, int(d) % 100) for d in e])
     fig, ax = plt.subplots(figsize=(9, 4.5))
     segs = np.stack([np.column_stack([t[p[:, 0]], b[p[:, 0]]]), np.column_stack([t[p[:, 1]], b[p[:, 1]]])], axis=1)
-    lc = LineCollection(segs, array=c, cmap="viridis", linewidths=1.2)
+    lc = LineCollection(list(segs), array=c, cmap="viridis", linewidths=1.2)
     ax.add_collection(lc)
     ax.plot(t, b, "k.", ms=4)
     ax.xaxis_date()
@@ -142,26 +143,6 @@ def plot_network(path: str | Path, epochs: npt.ArrayLike, bperp_m: npt.ArrayLike
     ax.set_ylabel("B⊥ (m)")
     ax.set_title(title)
     fig.autofmt_xdate()
-    out = _save(fig, Path(path))
-    plt.close(fig)
-    return out
-
-
-def plot_temporal_fit(path: str | Path, dt_days: npt.ArrayLike, observed: npt.ArrayLike, predicted: npt.ArrayLike,
-                      curve_dt: npt.ArrayLike, curve: npt.ArrayLike, title: str = "temporal decorrelation") -> Path:
-    """Observed mean coherence per pair against Δt, the model for each pair and the model curve at B⊥ = 0."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.plot(np.asarray(dt_days), np.asarray(observed), ".", ms=4, alpha=0.5, label="observed (per pair)")
-    ax.plot(np.asarray(dt_days), np.asarray(predicted), "x", ms=3, color="tab:red", alpha=0.5,
-            label="model (per pair, with its B⊥)")
-    ax.plot(np.asarray(curve_dt), np.asarray(curve), "-", color="k", lw=1.5, label="model at B⊥ = 0")
-    ax.set_xlabel("temporal baseline Δt (days)")
-    ax.set_ylabel("mean coherence")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
     out = _save(fig, Path(path))
     plt.close(fig)
     return out

@@ -40,12 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kansho._constants import SPEED_OF_LIGHT
 from kansho.errors import ConfigError, InputError
 
 __all__ = [
     "EARTH_RADIUS_M",
     "SENSORS",
-    "SPEED_OF_LIGHT",
     "Sensor",
     "TemporalModel",
     "get_sensor",
@@ -53,7 +53,6 @@ __all__ = [
     "slant_range_from_geometry",
 ]
 
-SPEED_OF_LIGHT = 299_792_458.0
 EARTH_RADIUS_M = 6_371_000.0
 
 
@@ -184,7 +183,8 @@ _PRESETS: list[Sensor] = [
            description="Sentinel-1 IW (IW2 bandwidth, mid-swath), LiCSAR 20x4 looks",
            reference="ESA Sentinel-1 User Guide; Sentinel-1 Product Specification"),
     Sensor("alos1_fbs", _wl(1.270e9), 28e6, 38.7, 691.65e3, looks=8, snr_db=15.0,
-           description="ALOS PALSAR fine-beam single polarisation (34.3 deg off-nadir)", reference="JAXA ALOS handbook"),
+           description="ALOS PALSAR fine-beam single polarisation (34.3 deg off-nadir)",
+           reference="JAXA ALOS handbook"),
     Sensor("alos1_fbd", _wl(1.270e9), 14e6, 38.7, 691.65e3, looks=8, snr_db=15.0,
            description="ALOS PALSAR fine-beam dual polarisation (34.3 deg off-nadir)", reference="JAXA ALOS handbook"),
     Sensor("alos2_sm1", _wl(1.2575e9), 84e6, 36.0, 628e3, looks=16, snr_db=15.0,

@@ -13,29 +13,31 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from kansho.planning.sensors import SPEED_OF_LIGHT
+from kansho._constants import SPEED_OF_LIGHT
+from kansho._types import ComplexArray
 
 __all__ = ["correlated_pair", "estimate_coherence", "spectral_shift_pair"]
 
-Complex = npt.NDArray[np.complex128]
 
 
-def correlated_pair(coherence: npt.ArrayLike, n_samples: int, rng: np.random.Generator) -> tuple[Complex, Complex]:
+def correlated_pair(
+    coherence: npt.ArrayLike, n_samples: int, rng: np.random.Generator
+) -> tuple[ComplexArray, ComplexArray]:
     """Two unit-power circular complex Gaussian arrays with correlation ``coherence`` (real, 0..1).
 
     Shape ``coherence.shape + (n_samples,)``: s2 = γ s1 + sqrt(1 − γ²) n with n independent of s1.
     """
     g = np.asarray(coherence, dtype=float)[..., None]
-    shape = g.shape[:-1] + (int(n_samples),)
+    shape = (*g.shape[:-1], int(n_samples))
 
-    def cn() -> Complex:
+    def cn() -> ComplexArray:
         return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) / np.sqrt(2.0)
 
     s1 = cn()
     return s1, g * s1 + np.sqrt(1.0 - g**2) * cn()
 
 
-def estimate_coherence(s1: Complex, s2: Complex) -> npt.NDArray[np.float64]:
+def estimate_coherence(s1: ComplexArray, s2: ComplexArray) -> npt.NDArray[np.float64]:
     """Sample coherence magnitude along the last axis (biased upward for few samples: Touzi et al. 1999)."""
     num = np.abs(np.sum(s1 * np.conj(s2), axis=-1))
     den = np.sqrt(np.sum(np.abs(s1) ** 2, axis=-1) * np.sum(np.abs(s2) ** 2, axis=-1))
@@ -44,7 +46,7 @@ def estimate_coherence(s1: Complex, s2: Complex) -> npt.NDArray[np.float64]:
 
 def spectral_shift_pair(bperp_m: float, wavelength_m: float, slant_range_m: float, incidence_deg: float,
                         bandwidth_hz: float, n_samples: int, rng: np.random.Generator,
-                        oversample: float = 4.0) -> tuple[Complex, Complex]:
+                        oversample: float = 4.0) -> tuple[ComplexArray, ComplexArray]:
     """Two range lines (complex, ``n_samples`` long) of the same ground seen from baseline ``bperp_m``.
 
     White circular-Gaussian reflectivity is sampled at ``oversample`` × B_w. The second pass sees it

@@ -12,11 +12,11 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft
 
-F32 = npt.NDArray[np.float32]
+from kansho._types import Float32Array
 
 
 def _padded(n: int, pad: float) -> int:
-    return int(scipy.fft.next_fast_len(max(n + 2, int(math.ceil(n * pad))), real=True))
+    return int(scipy.fft.next_fast_len(max(n + 2, math.ceil(n * pad)), real=True))
 
 
 def power_law_psd(
@@ -83,7 +83,7 @@ def power_law_field(
     beta_small: float = 0.0,
     smooth_km: tuple[float, float] = (0.0, 0.0),
     _cache: dict[tuple[object, ...], object] | None = None,
-) -> F32:
+) -> Float32Array:
     """A Gaussian random field with 2-D power spectral density :func:`power_law_psd`.
 
     Generated as filtered white noise in the Fourier domain on a grid padded by ``pad`` (so the
@@ -123,7 +123,7 @@ def power_law_field(
 
 def _gauss_weights(n: int, spacing: float, sigma: float) -> npt.NDArray[np.float32]:
     """(n, m) row-normalised Gaussian weights from m nodes ``spacing`` px apart to n pixels."""
-    m = int(math.ceil((n - 1) / spacing)) + 5
+    m = math.ceil((n - 1) / spacing) + 5
     nodes = (np.arange(m) - 2) * spacing
     d = (np.arange(n)[:, None] - nodes[None, :]) / sigma
     w = np.exp(-0.5 * d * d)
@@ -133,7 +133,7 @@ def _gauss_weights(n: int, spacing: float, sigma: float) -> npt.NDArray[np.float
 
 def smooth_noise(
     shape: tuple[int, int], scale_px: float, rng: np.random.Generator
-) -> F32:
+) -> Float32Array:
     """Zero-mean, unit-std Gaussian noise correlated over about ``scale_px`` pixels.
 
     White noise on a coarse grid of nodes (spacing ``scale_px``/2) spread to the pixels by

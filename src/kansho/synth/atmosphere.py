@@ -28,9 +28,8 @@ import numpy as np
 import numpy.typing as npt
 
 from kansho._dates import DAYS_PER_YEAR, parse_date
+from kansho._types import Float32Array
 from kansho.synth._fields import power_law_field, power_law_psd
-
-F32 = npt.NDArray[np.float32]
 
 REFERENCE_WINDOW_KM = 20.0
 OUTER_SCALE_KM = 50.0
@@ -86,10 +85,10 @@ def draw_params(
 
 def make_atmosphere(
     params: AtmosphereParams,
-    hgt_m: F32,
-    incidence: F32,
-    x_km: F32,
-    y_km: F32,
+    hgt_m: Float32Array,
+    incidence: Float32Array,
+    x_km: Float32Array,
+    y_km: Float32Array,
     dx_km: float,
     dy_km: float,
     beta: float,
@@ -97,7 +96,7 @@ def make_atmosphere(
     *,
     land: npt.NDArray[np.bool_] | None = None,
     smooth_px: float = 0.0,
-) -> F32:
+) -> Float32Array:
     """Atmosphere of every epoch (mm, displacement-equivalent): (n_epoch, ny, nx) float32.
 
     Each epoch's field has its mean over ``land`` (default: all pixels) removed. ``smooth_px``

@@ -31,10 +31,9 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from kansho._dates import parse_date
+from kansho._types import Float32Array
 from kansho.synth._fields import smooth_noise
 from kansho.synth.terrain import CROPLAND, FOREST, URBAN, WATER
-
-F32 = npt.NDArray[np.float32]
 
 # (γ0, γ∞, τ days) per land-cover class; γ0 includes thermal decorrelation
 CLASS_PARAMS = {
@@ -51,21 +50,21 @@ class CoherenceModel:
     """Static per-pixel coherence parameters, (ny, nx) float32: γ0, γ∞, τ (days), B⊥c (m),
     ``incoherent`` (water, layover, shadow), ``hgt`` (m) and ``vegetated`` weight (0..1)."""
 
-    g0: F32
-    ginf: F32
-    tau: F32
-    bcrit: F32
+    g0: Float32Array
+    ginf: Float32Array
+    tau: Float32Array
+    bcrit: Float32Array
     incoherent: npt.NDArray[np.bool_]
-    hgt: F32
-    vegetated: F32
-    snow_noise: F32
+    hgt: Float32Array
+    vegetated: Float32Array
+    snow_noise: Float32Array
 
 
 def make_coherence_model(
     landcover: npt.NDArray[np.uint8],
-    hgt: F32,
-    bcrit: F32,
-    local_incidence: F32,
+    hgt: Float32Array,
+    bcrit: Float32Array,
+    local_incidence: Float32Array,
     rng: np.random.Generator,
 ) -> CoherenceModel:
     """Per-pixel γ0, γ∞, τ from the land cover with smooth in-class variation."""
@@ -122,9 +121,9 @@ def draw_conditions(epochs: npt.NDArray[np.int64], snow: bool, rng: np.random.Ge
     return out
 
 
-def condition_factor(model: CoherenceModel, cond: EpochCondition) -> F32 | None:
+def condition_factor(model: CoherenceModel, cond: EpochCondition) -> Float32Array | None:
     """Multiplicative coherence factor of one epoch, (ny, nx) float32, or None if 1 everywhere."""
-    f: F32 | None = None
+    f: Float32Array | None = None
     if math.isfinite(cond.snow_line):
         line = cond.snow_line + 150.0 * model.snow_noise
         cover = np.clip((model.hgt - line) / 200.0, 0.0, 1.0)  # patchy transition over ~200 m
@@ -139,10 +138,10 @@ def pair_coherence(
     model: CoherenceModel,
     dt_days: float,
     bperp_m: float,
-    cond1: F32 | None,
-    cond2: F32 | None,
+    cond1: Float32Array | None,
+    cond2: Float32Array | None,
     rng: np.random.Generator,
-) -> F32:
+) -> Float32Array:
     """True coherence of one pair, (ny, nx) float32 in [0, 0.95]."""
     g = (model.g0 - model.ginf) * np.exp(np.float32(-dt_days) / model.tau) + model.ginf
     g *= np.clip(1.0 - np.float32(abs(bperp_m)) / model.bcrit, 0.0, 1.0)
@@ -159,7 +158,7 @@ def pair_coherence(
     return g.astype(np.float32, copy=False)
 
 
-def estimate_coherence(gamma: F32, looks: int, rng: np.random.Generator) -> F32:
+def estimate_coherence(gamma: Float32Array, looks: int, rng: np.random.Generator) -> Float32Array:
     """Sample-coherence estimate of ``gamma`` with ``looks`` looks (biased up at low γ), float32."""
     g2 = gamma * gamma
     one = np.float32(1.0) - g2
@@ -169,7 +168,7 @@ def estimate_coherence(gamma: F32, looks: int, rng: np.random.Generator) -> F32:
     return np.clip(est, 0.0, 1.0).astype(np.float32)
 
 
-def phase_noise(gamma: F32, looks: int, filter_px: float, rng: np.random.Generator) -> F32:
+def phase_noise(gamma: Float32Array, looks: int, filter_px: float, rng: np.random.Generator) -> Float32Array:
     """Phase noise (rad) of one interferogram: CRB-scaled white noise, Gaussian-filtered."""
     noise = phase_sigma(gamma, looks) * rng.standard_normal(gamma.shape, dtype=np.float32)
     if filter_px > 0:
@@ -177,7 +176,7 @@ def phase_noise(gamma: F32, looks: int, filter_px: float, rng: np.random.Generat
     return noise.astype(np.float32, copy=False)
 
 
-def phase_sigma(gamma: F32, looks: int) -> F32:
+def phase_sigma(gamma: Float32Array, looks: int) -> Float32Array:
     """Phase standard deviation (rad) from coherence: Cramér–Rao bound capped at π/√3."""
     g = np.maximum(gamma, np.float32(1e-3))
     s = np.sqrt((1.0 - g * g) / (2.0 * looks * g * g))

@@ -23,8 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kansho._dates import DAYS_PER_YEAR, parse_date, years_since_first
-
-F32 = npt.NDArray[np.float32]
+from kansho._types import Float32Array
 
 
 @dataclass(frozen=True)
@@ -36,13 +35,13 @@ class Deformation:
     (mm) of every epoch on or after ``eq_date`` (int yyyymmdd, 0 = no earthquake).
     """
 
-    vel: F32
-    seasonal_amp: F32
+    vel: Float32Array
+    seasonal_amp: Float32Array
     seasonal_peak_doy: float
-    eq_step: F32
+    eq_step: Float32Array
     eq_date: int
 
-    def cum(self, epochs: npt.ArrayLike) -> F32:
+    def cum(self, epochs: npt.ArrayLike) -> Float32Array:
         """Cumulative LOS displacement (mm) at each epoch relative to the first: (n_epoch, ny, nx)."""
         ep = np.asarray(epochs, dtype=np.int64)
         t = years_since_first(ep)
@@ -52,14 +51,14 @@ class Deformation:
             out[e] = self._at(t[e], s[e] - s[0], bool(self.eq_date and ep[e] >= self.eq_date > ep[0]))
         return out
 
-    def at(self, epochs: npt.ArrayLike, e: int) -> F32:
+    def at(self, epochs: npt.ArrayLike, e: int) -> Float32Array:
         """Displacement (mm) of epoch index ``e`` of ``epochs`` relative to ``epochs[0]``: (ny, nx)."""
         ep = np.asarray(epochs, dtype=np.int64)
         t = years_since_first(ep)
         s = self.season_phase(ep)
         return self._at(t[e], s[e] - s[0], bool(self.eq_date and ep[e] >= self.eq_date > ep[0]))
 
-    def _at(self, t: float, ds: float, after_eq: bool) -> F32:
+    def _at(self, t: float, ds: float, after_eq: bool) -> Float32Array:
         out = self.vel * np.float32(t) + self.seasonal_amp * np.float32(ds)
         if after_eq:
             out = out + self.eq_step
@@ -78,7 +77,9 @@ def _season(epochs: npt.NDArray[np.int64], peak_doy: float = SEASONAL_PEAK_DOY) 
     return np.cos(2.0 * math.pi * (doy - peak_doy) / DAYS_PER_YEAR)
 
 
-def mogi_enu(x: F32, y: F32, x0: float, y0: float, depth: float) -> tuple[F32, F32, F32]:
+def mogi_enu(
+    x: Float32Array, y: Float32Array, x0: float, y0: float, depth: float
+) -> tuple[Float32Array, Float32Array, Float32Array]:
     """Surface displacement of a Mogi point source, normalised to 1 upward above the source.
 
     ``x``, ``y`` east/north (km), source at (``x0``, ``y0``) and ``depth`` km. Returns
@@ -92,11 +93,11 @@ def mogi_enu(x: F32, y: F32, x0: float, y0: float, depth: float) -> tuple[F32, F
 
 
 def make_deformation(
-    x: F32,
-    y: F32,
-    los_e: F32,
-    los_n: F32,
-    los_u: F32,
+    x: Float32Array,
+    y: Float32Array,
+    los_e: Float32Array,
+    los_n: Float32Array,
+    los_u: Float32Array,
     size_km: float,
     city_km: tuple[float, float],
     volcano_km: tuple[float, float],
@@ -155,7 +156,7 @@ def make_deformation(
     )
 
 
-def linear_fit_rate(cum: F32, epochs: npt.ArrayLike) -> F32:
+def linear_fit_rate(cum: Float32Array, epochs: npt.ArrayLike) -> Float32Array:
     """Least-squares slope (mm/yr) of each pixel's time series ``cum`` (n_epoch, ny, nx)."""
     t = years_since_first(np.asarray(epochs, dtype=np.int64))
     tc = (t - t.mean()).astype(np.float64)

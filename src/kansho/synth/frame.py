@@ -24,6 +24,7 @@ import shutil
 import time
 from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ from tqdm.auto import tqdm
 
 from kansho._dates import from_ordinal, to_ordinal
 from kansho._files import write_text_atomic as _write_text
+from kansho._types import BoolArray, Float32Array, Float64Array
 from kansho.errors import InputError
 from kansho.grid import Grid
 from kansho.io.geotiff import write_geotiff
@@ -39,12 +41,12 @@ from kansho.synth import atmosphere as _atm
 from kansho.synth import coherence as _coh
 from kansho.synth._fields import power_law_field
 from kansho.synth.config import SimConfig
-from kansho.synth.deformation import linear_fit_rate, make_deformation
+from kansho.synth.deformation import Deformation, linear_fit_rate, make_deformation
 from kansho.synth.geometry import Geometry, critical_baseline, los_geometry, topo_phase_factor
-from kansho.synth.network import design_network, orbit_baselines
-from kansho.synth.terrain import FAULT, LANDCOVER_NAMES, anchor_km, coords_km, make_terrain
+from kansho.synth.network import Network, design_network, orbit_baselines
+from kansho.synth.terrain import FAULT, LANDCOVER_NAMES, Terrain, anchor_km, coords_km, make_terrain
 from kansho.synth.truth import Truth
-from kansho.synth.unwrap_errors import error_region, local_patches, plan_errors
+from kansho.synth.unwrap_errors import ErrorPlan, error_region, local_patches, plan_errors
 
 log = logging.getLogger(__name__)
 
@@ -115,28 +117,77 @@ def simulate_frame(
     out = Path(out_dir)
     geoc = _prepare(out)
     ny, nx = cfg.shape
-    shape = (ny, nx)
     post = cfg.posting_deg
     grid = Grid(nx, ny, (cfg.lon0, post, 0.0, cfg.lat0, 0.0, -post))
-    dx_km, dy_km = grid.pixel_size_km()
-    x, y = coords_km(shape, dx_km, dy_km)
+    orbits = _epochs_and_orbits(cfg, seed)
+    scene = _make_scene(cfg, seed, grid, orbits)
+    pairs = _plan_pairs(cfg, seed, orbits)
+    _write_static(geoc, cfg, grid, scene.geom, scene.terrain.hgt, orbits.epochs, orbits.bperp, orbits.master,
+                  orbits.ordinals[orbits.i_master], seed)
+    rec = _write_interferograms(geoc, cfg, seed, grid, orbits, scene, pairs, progress)
+    truth = _make_truth(cfg, seed, grid, orbits, scene, pairs, rec)
+    truth.save(out / "truth.npz")
+    log.info(
+        "simulated frame %s: %d epochs, %d pairs, %dx%d px in %.1f s -> %s",
+        cfg.frame, len(orbits.epochs), len(orbits.net.pairs), ny, nx, time.perf_counter() - t_start, geoc,
+    )
+    return truth
 
-    # --- network and orbits ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Orbits:
+    """The acquisition network and the perpendicular baselines (m, relative to the master)."""
+
+    net: Network
+    epochs: npt.NDArray[np.int64]
+    ordinals: npt.NDArray[np.int64]
+    i_master: int
+    master: int
+    bperp: Float64Array
+    index: dict[int, int]  # yyyymmdd -> epoch index
+
+
+def _epochs_and_orbits(cfg: SimConfig, seed: int) -> _Orbits:
     net = design_network(
         cfg.start_date, cfg.n_epoch, cfg.interval_days, cfg.n_missing, cfg.pairs_per_epoch,
         cfg.n_long_pairs, cfg.n_dropped_pairs, cfg.gap, cfg.gap_days, _stream(seed, _NETWORK), cfg.gap_position,
     )
     ep = net.epochs
-    n_ep = len(ep)
-    ordn = to_ordinal(ep)
     seg0 = np.flatnonzero(net.segment == 0)
     i_master = int(seg0[len(seg0) // 2])
-    master = int(ep[i_master])
-    b_abs = orbit_baselines(n_ep, cfg.bperp_tube_m, _stream(seed, _ORBIT))
+    b_abs = orbit_baselines(len(ep), cfg.bperp_tube_m, _stream(seed, _ORBIT))
     bperp = np.round(b_abs - b_abs[i_master], 4)
-    index = {int(d): i for i, d in enumerate(ep)}
+    return _Orbits(net, ep, to_ordinal(ep), i_master, int(ep[i_master]), bperp,
+                   {int(d): i for i, d in enumerate(ep)})
 
-    # --- terrain, geometry, deformation ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Scene:
+    """Everything fixed over the time series: terrain, geometry, deformation, nuisance terms and
+    the coherence model (shapes (ny, nx), or (n_epoch, ny, nx) for ``cum`` and ``atm``, in mm)."""
+
+    x: Float32Array
+    y: Float32Array
+    pixel_km2: float
+    terrain: Terrain
+    geom: Geometry
+    defo: Deformation
+    cum: Float32Array
+    vel_fit: Float32Array
+    params: _atm.AtmosphereParams
+    atm: Float32Array
+    dem_err: Float32Array
+    topo: Float32Array
+    cmodel: _coh.CoherenceModel
+    conds: list[_coh.EpochCondition]
+
+
+def _make_scene(cfg: SimConfig, seed: int, grid: Grid, orbits: _Orbits) -> _Scene:
+    ny, nx = cfg.shape
+    shape = (ny, nx)
+    dx_km, dy_km = grid.pixel_size_km()
+    x, y = coords_km(shape, dx_km, dy_km)
+    ep, ordn, net = orbits.epochs, orbits.ordinals, orbits.net
     terrain = make_terrain(shape, dx_km, dy_km, cfg.max_elevation, cfg.water_fraction, _stream(seed, _TERRAIN))
     geom = los_geometry(x, y, terrain.hgt, dx_km, dy_km, cfg.orbit, cfg.incidence_center_deg)
     eq_date = 0
@@ -152,16 +203,14 @@ def simulate_frame(
     )
     cum = defo.cum(ep)
     vel_fit = linear_fit_rate(cum, ep)
-
-    # --- nuisance terms -------------------------------------------------------------------------
-    land = ~terrain.water
+    # nuisance terms
     atm_rng = _stream(seed, _ATM)
     params = _atm.draw_params(
         ep, cfg.atm_turb_mm, cfg.atm_strat_seasonal, cfg.atm_strat_std, cfg.ramp_mm_per_100km, atm_rng
     )
     atm = _atm.make_atmosphere(
         params, terrain.hgt, geom.incidence, x, y, dx_km, dy_km, cfg.atm_beta, atm_rng,
-        land=land, smooth_px=cfg.filter_px,
+        land=~terrain.water, smooth_px=cfg.filter_px,
     )
     if cfg.dem_error_m > 0:
         unit = power_law_field(shape, dx_km, dy_km, 3.0, _stream(seed, _DEM), outer_km=5.0)
@@ -170,16 +219,28 @@ def simulate_frame(
         dem_err = np.zeros(shape, np.float32)
     dem_err[terrain.water] = 0.0
     topo = topo_phase_factor(geom.slant_range, geom.incidence, dem_err)
-
-    # --- coherence model ------------------------------------------------------------------------
+    # coherence model
     bcrit = critical_baseline(cfg.wavelength, geom.slant_range, geom.local_incidence, cfg.range_bandwidth_hz)
     cmodel = _coh.make_coherence_model(
         terrain.landcover, terrain.hgt, bcrit, geom.local_incidence, _stream(seed, _COH)
     )
     conds = _coh.draw_conditions(ep, cfg.snow, _stream(seed, _COND))
+    return _Scene(x, y, dx_km * dy_km, terrain, geom, defo, cum, vel_fit, params, atm, dem_err, topo, cmodel, conds)
 
-    # --- per-pair plans ---------------------------------------------------------------------------
-    pairs = net.pairs
+
+@dataclass(frozen=True)
+class _PairPlan:
+    """Per pair: time span (days), planned unwrapping errors by pair index (with their rank) and
+    the whole-cycle phase offset."""
+
+    dt_days: Float64Array
+    errors: dict[int, tuple[int, ErrorPlan]]
+    offsets: npt.NDArray[np.int64]
+
+
+def _plan_pairs(cfg: SimConfig, seed: int, orbits: _Orbits) -> _PairPlan:
+    ordn, index = orbits.ordinals, orbits.index
+    pairs = orbits.net.pairs
     n_pair = len(pairs)
     dt_days = np.array([ordn[index[int(b)]] - ordn[index[int(a)]] for a, b in pairs], dtype=float)
     planned = plan_errors(cfg.n_unw_errors, dt_days, _stream(seed, _ERRPLAN))
@@ -188,60 +249,59 @@ def simulate_frame(
         offsets = _stream(seed, _OFFSET).integers(-2, 3, n_pair).astype(np.int64)
     else:
         offsets = np.zeros(n_pair, dtype=np.int64)
+    return _PairPlan(dt_days, plans, offsets)
 
-    # --- static products ----------------------------------------------------------------------------
-    _write_static(geoc, cfg, grid, geom, terrain.hgt, ep, bperp, master, ordn[i_master], seed)
 
-    # --- interferograms -------------------------------------------------------------------------------
-    mm2rad = np.float32(-4.0 * math.pi / (cfg.wavelength * 1000.0))
-    two_pi = np.float32(2.0 * math.pi)
-    err_masks = np.zeros((len(plans), *shape), dtype=bool)
-    err_pairs = np.zeros((len(plans), 2), dtype=np.int64)
-    err_k = np.zeros(len(plans), dtype=np.int64)
-    coverage = np.zeros(n_pair, dtype=np.float32)
-    coh_mean = np.zeros(n_pair, dtype=np.float32)
-    loc_pair: list[npt.NDArray[np.int64]] = []
-    loc_pix: list[npt.NDArray[np.int64]] = []
-    loc_k: list[npt.NDArray[np.int8]] = []
-    cond_cache: OrderedDict[int, npt.NDArray[np.float32] | None] = OrderedDict()
+@dataclass
+class _Record:
+    """What the interferogram loop records for the truth."""
 
-    def cond(e: int) -> npt.NDArray[np.float32] | None:
-        if e not in cond_cache:
-            cond_cache[e] = _coh.condition_factor(cmodel, conds[e])
-            if len(cond_cache) > cfg.pairs_per_epoch + 4:
-                cond_cache.popitem(last=False)
-        return cond_cache[e]
+    err_masks: BoolArray
+    err_pairs: npt.NDArray[np.int64]
+    err_k: npt.NDArray[np.int64]
+    coverage: Float32Array
+    coh_mean: Float32Array
+    loc_pair: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    loc_pix: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    loc_k: list[npt.NDArray[np.int8]] = field(default_factory=list)
 
+    @classmethod
+    def empty(cls, n_err: int, n_pair: int, shape: tuple[int, int]) -> _Record:
+        return cls(np.zeros((n_err, *shape), dtype=bool), np.zeros((n_err, 2), dtype=np.int64),
+                   np.zeros(n_err, dtype=np.int64), np.zeros(n_pair, dtype=np.float32),
+                   np.zeros(n_pair, dtype=np.float32))
+
+
+class _ConditionCache:
+    """Per-epoch coherence condition factors, keeping only the few most recent epochs."""
+
+    def __init__(self, scene: _Scene, size: int) -> None:
+        self._scene = scene
+        self._size = size
+        self._cache: OrderedDict[int, Float32Array | None] = OrderedDict()
+
+    def __call__(self, e: int) -> Float32Array | None:
+        if e not in self._cache:
+            self._cache[e] = _coh.condition_factor(self._scene.cmodel, self._scene.conds[e])
+            if len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return self._cache[e]
+
+
+def _write_interferograms(
+    geoc: Path, cfg: SimConfig, seed: int, grid: Grid, orbits: _Orbits, scene: _Scene, plan: _PairPlan,
+    progress: bool,
+) -> _Record:
+    """Simulate every pair in turn and write its unw/cc GeoTIFFs (a small thread pool writes)."""
+    pairs = orbits.net.pairs
+    ny, nx = cfg.shape
+    rec = _Record.empty(len(plan.errors), len(pairs), (ny, nx))
+    cond = _ConditionCache(scene, cfg.pairs_per_epoch + 4)
     n_workers = max(1, min(4, (os.cpu_count() or 2)))
     pending: deque[Future[Path]] = deque()
     with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="synth-write") as pool:
         for i, (d1, d2) in enumerate(tqdm(pairs, desc="synth pairs", disable=not progress, leave=False)):
-            e1, e2 = index[int(d1)], index[int(d2)]
-            prng = _stream(seed, _PAIR, int(d1), int(d2))
-            gamma = _coh.pair_coherence(cmodel, dt_days[i], bperp[e2] - bperp[e1], cond(e1), cond(e2), prng)
-            coh_est = _coh.estimate_coherence(gamma, cfg.coh_looks, prng)
-            valid = (gamma >= np.float32(cfg.coh_threshold)) & ~cmodel.incoherent
-            noise = _coh.phase_noise(gamma, cfg.looks, cfg.filter_px, prng)
-            dmm = (cum[e2] - cum[e1]) + (atm[e2] - atm[e1]) + np.float32(bperp[e2] - bperp[e1]) * topo
-            phase = dmm * mm2rad + noise
-            if i in plans:
-                m, plan = plans[i]
-                region = error_region(plan, valid, x, y, _stream(seed, _ERR, m))
-                phase += two_pi * np.float32(plan.k) * region
-                err_masks[m], err_pairs[m], err_k[m] = region, (d1, d2), plan.k
-            lrng = _stream(seed, _LOCAL, int(d1), int(d2))
-            for flat, k in local_patches(gamma, valid, cfg.local_unw_errors, dx_km * dy_km, lrng):
-                phase.ravel()[flat] += two_pi * np.float32(k)
-                loc_pair.append(np.full(flat.size, i, dtype=np.int64))
-                loc_pix.append(flat)
-                loc_k.append(np.full(flat.size, k, dtype=np.int8))
-            if offsets[i]:
-                phase += two_pi * np.float32(offsets[i])
-            phase[valid & (phase == 0)] = np.float32(1e-6)  # 0 means no data in LiCSAR products
-            unw = np.where(valid, phase, np.float32(0.0)).astype(np.float32)
-            cc = np.round(coh_est * 255.0).astype(np.uint8)
-            coverage[i] = float(valid.mean())
-            coh_mean[i] = float(cc[valid].mean() / 255.0) if valid.any() else 0.0
+            unw, cc = _simulate_pair(i, int(d1), int(d2), cfg, seed, orbits, scene, plan, cond, rec)
             name = f"{d1}_{d2}"
             pending.append(pool.submit(write_geotiff, geoc / name / f"{name}.geo.unw.tif", unw, grid, nodata=0.0))
             pending.append(pool.submit(write_geotiff, geoc / name / f"{name}.geo.cc.tif", cc, grid, nodata=0))
@@ -249,55 +309,93 @@ def simulate_frame(
                 pending.popleft().result()
         while pending:
             pending.popleft().result()
+    return rec
 
-    # --- truth ---------------------------------------------------------------------------------------
-    maxabs = np.zeros(shape, dtype=np.float32)
-    for e in range(n_ep):
+
+def _simulate_pair(
+    i: int, d1: int, d2: int, cfg: SimConfig, seed: int, orbits: _Orbits, scene: _Scene, plan: _PairPlan,
+    cond: _ConditionCache, rec: _Record,
+) -> tuple[Float32Array, npt.NDArray[np.uint8]]:
+    """Unwrapped phase (rad, float32, 0 = no data) and coherence (uint8 × 255) of pair ``i``;
+    records its errors, coverage and mean coherence in ``rec``."""
+    bperp, x, y = orbits.bperp, scene.x, scene.y
+    mm2rad = np.float32(-4.0 * math.pi / (cfg.wavelength * 1000.0))
+    two_pi = np.float32(2.0 * math.pi)
+    e1, e2 = orbits.index[d1], orbits.index[d2]
+    prng = _stream(seed, _PAIR, d1, d2)
+    gamma = _coh.pair_coherence(scene.cmodel, plan.dt_days[i], bperp[e2] - bperp[e1], cond(e1), cond(e2), prng)
+    coh_est = _coh.estimate_coherence(gamma, cfg.coh_looks, prng)
+    valid = (gamma >= np.float32(cfg.coh_threshold)) & ~scene.cmodel.incoherent
+    noise = _coh.phase_noise(gamma, cfg.looks, cfg.filter_px, prng)
+    cum, atm = scene.cum, scene.atm
+    dmm = (cum[e2] - cum[e1]) + (atm[e2] - atm[e1]) + np.float32(bperp[e2] - bperp[e1]) * scene.topo
+    phase = dmm * mm2rad + noise
+    if i in plan.errors:
+        m, err = plan.errors[i]
+        region = error_region(err, valid, x, y, _stream(seed, _ERR, m))
+        phase += two_pi * np.float32(err.k) * region
+        rec.err_masks[m], rec.err_pairs[m], rec.err_k[m] = region, (d1, d2), err.k
+    lrng = _stream(seed, _LOCAL, d1, d2)
+    for flat, k in local_patches(gamma, valid, cfg.local_unw_errors, scene.pixel_km2, lrng):
+        phase.ravel()[flat] += two_pi * np.float32(k)
+        rec.loc_pair.append(np.full(flat.size, i, dtype=np.int64))
+        rec.loc_pix.append(flat)
+        rec.loc_k.append(np.full(flat.size, k, dtype=np.int8))
+    if plan.offsets[i]:
+        phase += two_pi * np.float32(plan.offsets[i])
+    phase[valid & (phase == 0)] = np.float32(1e-6)  # 0 means no data in LiCSAR products
+    unw = np.where(valid, phase, np.float32(0.0)).astype(np.float32)
+    cc = np.round(coh_est * 255.0).astype(np.uint8)
+    rec.coverage[i] = float(valid.mean())
+    rec.coh_mean[i] = float(cc[valid].mean() / 255.0) if valid.any() else 0.0
+    return unw, cc
+
+
+def _make_truth(
+    cfg: SimConfig, seed: int, grid: Grid, orbits: _Orbits, scene: _Scene, plan: _PairPlan, rec: _Record
+) -> Truth:
+    cum, terrain, defo = scene.cum, scene.terrain, scene.defo
+    maxabs = np.zeros(cfg.shape, dtype=np.float32)
+    for e in range(len(orbits.epochs)):
         np.maximum(maxabs, np.abs(cum[e]), out=maxabs)
-    truth = Truth(
+    return Truth(
         frame=cfg.frame,
         seed=seed,
         config=cfg.to_dict(),
         grid=grid,
         wavelength=float(cfg.wavelength),
-        epochs=ep.astype(np.int64),
-        pairs=pairs.astype(np.int64),
-        master=master,
-        bperp=bperp.astype(np.float64),
-        gaps=net.gaps.astype(np.int64),
+        epochs=orbits.epochs.astype(np.int64),
+        pairs=orbits.net.pairs.astype(np.int64),
+        master=orbits.master,
+        bperp=orbits.bperp.astype(np.float64),
+        gaps=orbits.net.gaps.astype(np.int64),
         cum=cum,
         vel=defo.vel,
-        vel_fit=vel_fit,
+        vel_fit=scene.vel_fit,
         seasonal_amp=defo.seasonal_amp,
         seasonal_peak_doy=float(defo.seasonal_peak_doy),
         eq_date=int(defo.eq_date),
         eq_step=defo.eq_step,
-        atmosphere=atm,
-        strat_coef=params.strat_coef.astype(np.float64),
+        atmosphere=scene.atm,
+        strat_coef=scene.params.strat_coef.astype(np.float64),
         hgt=terrain.hgt,
-        dem_error=dem_err,
-        topo_mm_per_m=topo,
-        incidence=np.degrees(geom.incidence).astype(np.float32),
+        dem_error=scene.dem_err,
+        topo_mm_per_m=scene.topo,
+        incidence=np.degrees(scene.geom.incidence).astype(np.float32),
         water=terrain.water,
         landcover=terrain.landcover,
         landcover_names=LANDCOVER_NAMES,
-        stable=(maxabs < 1.0) & land,
-        unw_error_pairs=err_pairs,
-        unw_error_k=err_k,
-        unw_error_masks=err_masks,
-        phase_offset_cycles=offsets,
-        local_err_pair=np.concatenate(loc_pair) if loc_pair else np.zeros(0, np.int64),
-        local_err_pixel=np.concatenate(loc_pix) if loc_pix else np.zeros(0, np.int64),
-        local_err_k=np.concatenate(loc_k) if loc_k else np.zeros(0, np.int8),
-        coverage=coverage,
-        coh_mean=coh_mean,
+        stable=(maxabs < 1.0) & ~terrain.water,
+        unw_error_pairs=rec.err_pairs,
+        unw_error_k=rec.err_k,
+        unw_error_masks=rec.err_masks,
+        phase_offset_cycles=plan.offsets,
+        local_err_pair=np.concatenate(rec.loc_pair) if rec.loc_pair else np.zeros(0, np.int64),
+        local_err_pixel=np.concatenate(rec.loc_pix) if rec.loc_pix else np.zeros(0, np.int64),
+        local_err_k=np.concatenate(rec.loc_k) if rec.loc_k else np.zeros(0, np.int8),
+        coverage=rec.coverage,
+        coh_mean=rec.coh_mean,
     )
-    truth.save(out / "truth.npz")
-    log.info(
-        "simulated frame %s: %d epochs, %d pairs, %dx%d px in %.1f s -> %s",
-        cfg.frame, n_ep, n_pair, ny, nx, time.perf_counter() - t_start, geoc,
-    )
-    return truth
 
 
 def _write_static(

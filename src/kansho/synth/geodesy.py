@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kansho import __version__
 from kansho._dates import from_ordinal, parse_date, to_ordinal, years_since_first
+from kansho._types import Float32Array, Float64Array
 from kansho.geodesy.compare import local_km
 from kansho.grid import Grid
 from kansho.io.geotiff import write_geotiff
@@ -41,9 +42,6 @@ from kansho.synth._fields import smooth_noise
 from kansho.synth.config import S1_WAVELENGTH_M
 from kansho.synth.deformation import linear_fit_rate, mogi_enu
 from kansho.synth.geometry import los_geometry
-
-F32 = npt.NDArray[np.float32]
-F64 = npt.NDArray[np.float64]
 
 __all__ = [
     "GeodesySimConfig",
@@ -74,7 +72,9 @@ class GeodesySimConfig(BaseModel):
     posting_deg: float = Field(default=0.01, gt=0, le=0.1, description="pixel size (deg)")
     lon0: float = Field(default=35.0, description="longitude of the ascending grid's top-left corner")
     lat0: float = Field(default=39.6, description="latitude of the ascending grid's top-left corner")
-    desc_shift_px: tuple[float, float] = Field(default=(1.4, -2.3), description="(rows, cols) shift of the descending grid")
+    desc_shift_px: tuple[float, float] = Field(
+        default=(1.4, -2.3), description="(rows, cols) shift of the descending grid"
+    )
     desc_shape: tuple[int, int] = Field(default=(62, 67), description="(rows, cols) of the descending grid")
     start_date: int = Field(default=20180105, description="first epoch (yyyymmdd)")
     n_epoch: int = Field(default=61, ge=4, description="epochs per track")
@@ -132,7 +132,7 @@ def fault_geometry(cfg: GeodesySimConfig) -> tuple[float, float, float, float]:
     return x0, y0, math.sin(a), math.cos(a)
 
 
-def fault_distance_km(cfg: GeodesySimConfig, lon: npt.ArrayLike, lat: npt.ArrayLike) -> F64:
+def fault_distance_km(cfg: GeodesySimConfig, lon: npt.ArrayLike, lat: npt.ArrayLike) -> Float64Array:
     """Signed distance (km) from the fault trace (positive to the right of the strike direction)."""
     x, y = local_km(scene_grid(cfg), lon, lat)
     x0, y0, se, sn = fault_geometry(cfg)
@@ -144,7 +144,9 @@ def peak_shear_rate(cfg: GeodesySimConfig) -> float:
     return cfg.shear_velocity / (2 * math.pi * cfg.locking_depth_km) * 1000.0
 
 
-def enu_velocity(cfg: GeodesySimConfig, lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[F64, F64, F64]:
+def enu_velocity(
+    cfg: GeodesySimConfig, lon: npt.ArrayLike, lat: npt.ArrayLike
+) -> tuple[Float64Array, Float64Array, Float64Array]:
     """True (east, north, up) velocity (mm/yr) at points (any shape)."""
     d = fault_distance_km(cfg, lon, lat)
     _, _, se, sn = fault_geometry(cfg)
@@ -158,7 +160,7 @@ def enu_velocity(cfg: GeodesySimConfig, lon: npt.ArrayLike, lat: npt.ArrayLike) 
     return ve.astype(np.float64), vn.astype(np.float64), vu.astype(np.float64)
 
 
-def _decyear(dates: npt.ArrayLike) -> F64:
+def _decyear(dates: npt.ArrayLike) -> Float64Array:
     out = []
     for d in np.asarray(dates, dtype=np.int64).ravel():
         dd = parse_date(int(d))
@@ -167,7 +169,7 @@ def _decyear(dates: npt.ArrayLike) -> F64:
     return np.asarray(out)
 
 
-def seasonal_up(cfg: GeodesySimConfig, decyear: npt.ArrayLike) -> F64:
+def seasonal_up(cfg: GeodesySimConfig, decyear: npt.ArrayLike) -> Float64Array:
     """Annual vertical displacement (mm) at calendar decimal years, peak in early spring."""
     return cfg.seasonal_up * np.cos(2 * math.pi * (np.asarray(decyear, dtype=np.float64) - 0.2))
 
@@ -184,20 +186,20 @@ class SimTrack:
     orbit: str
     grid: Grid
     epochs: npt.NDArray[np.int64]
-    los_e: F32
-    los_n: F32
-    los_u: F32
-    ve: F64
-    vn: F64
-    vu: F64
-    vel_los_true: F32  # absolute (GNSS frame) LOS velocity
-    vel: F32  # the run's velocity (fit of cum), relative to the reference area when referenced
-    vstd: F32
-    cum: F32
+    los_e: Float32Array
+    los_n: Float32Array
+    los_u: Float32Array
+    ve: Float64Array
+    vn: Float64Array
+    vu: Float64Array
+    vel_los_true: Float32Array  # absolute (GNSS frame) LOS velocity
+    vel: Float32Array  # the run's velocity (fit of cum), relative to the reference area when referenced
+    vstd: Float32Array
+    cum: Float32Array
     refarea: tuple[int, int, int, int]
     referenced: bool
-    vel_error: F32  # realised velocity error field (before referencing)
-    ts_noise: F32  # realised per-epoch noise cube (relative to the first epoch, before referencing)
+    vel_error: Float32Array  # realised velocity error field (before referencing)
+    ts_noise: Float32Array  # realised per-epoch noise cube (relative to the first epoch, before referencing)
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -246,7 +248,8 @@ def simulate_track(cfg: GeodesySimConfig, orbit: str, rng: np.random.Generator |
     )
 
 
-def write_geometry_stack(out_dir: str | Path, grid: Grid, epochs_: npt.ArrayLike, los: tuple[F32, F32, F32] | None,
+def write_geometry_stack(out_dir: str | Path, grid: Grid, epochs_: npt.ArrayLike,
+                         los: tuple[Float32Array, Float32Array, Float32Array] | None,
                          wavelength: float = S1_WAVELENGTH_M) -> Path:
     """Write ``out_dir/stack.zarr`` with the store contract's metadata and LOS vectors.
 
@@ -262,7 +265,8 @@ def write_geometry_stack(out_dir: str | Path, grid: Grid, epochs_: npt.ArrayLike
         g.create_array(name, shape=(len(d1), ny, nx), chunks=(len(d1), ny, nx), dtype="f4", fill_value=np.nan,
                        dimension_names=["pair", "y", "x"])
     for name, values, dim in (("date1", d1, "pair"), ("date2", d2, "pair"), ("epoch", ep, "epoch"),
-                              ("bperp", np.zeros(ep.size), "epoch"), ("lat", grid.lat(), "y"), ("lon", grid.lon(), "x")):
+                              ("bperp", np.zeros(ep.size), "epoch"), ("lat", grid.lat(), "y"),
+                              ("lon", grid.lon(), "x")):
         a = g.create_array(name, shape=values.shape, dtype=values.dtype, dimension_names=[dim])
         a[:] = values
     for i, name in enumerate(("los_e", "los_n", "los_u", "hgt")):
@@ -296,7 +300,8 @@ def write_track_run(out_dir: str | Path, track: SimTrack, *, los: bool = True) -
 
 
 def simulate_gnss(cfg: GeodesySimConfig, rng: np.random.Generator | int,
-                  lonlat: tuple[npt.ArrayLike, npt.ArrayLike] | None = None) -> tuple[list[GnssSeries], StationVelocities]:
+                  lonlat: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
+                  ) -> tuple[list[GnssSeries], StationVelocities]:
     """Daily GNSS series at ``cfg.n_gnss`` random stations inside both tracks (or at ``lonlat``).
 
     Returns the series (positions in m, white noise of ``gnss_sigma_h``/``gnss_sigma_u``) and the
@@ -344,7 +349,9 @@ def simulate_gnss(cfg: GeodesySimConfig, rng: np.random.Generator | int,
     return series, vel
 
 
-def write_gnss(out_dir: str | Path, series: list[GnssSeries], velocities: StationVelocities | None = None) -> list[Path]:
+def write_gnss(
+    out_dir: str | Path, series: list[GnssSeries], velocities: StationVelocities | None = None
+) -> list[Path]:
     """Write each series as ``<name>.tenv3`` (and the velocities as ``stations.csv``) under ``out_dir``."""
     out = Path(out_dir)
     paths = [write_tenv3(out / f"{s.name}.tenv3", s) for s in series]
@@ -353,7 +360,7 @@ def write_gnss(out_dir: str | Path, series: list[GnssSeries], velocities: Statio
     return paths
 
 
-def gnss_from_frame(truth: object, los_u: F32, rows: npt.ArrayLike, cols: npt.ArrayLike,
+def gnss_from_frame(truth: object, los_u: Float32Array, rows: npt.ArrayLike, cols: npt.ArrayLike,
                     rng: np.random.Generator | int, sigma_mm: float = 1.0) -> list[GnssSeries]:
     """GNSS stations on pixels of a :func:`kansho.synth.simulate_frame` frame whose truth is LOS only.
 

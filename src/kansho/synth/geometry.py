@@ -11,14 +11,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from kansho._constants import SPEED_OF_LIGHT
+from kansho._types import Float32Array
 from kansho.grid import EARTH_RADIUS_KM
 
-F32 = npt.NDArray[np.float32]
-
 S1_ALTITUDE_KM = 693.0
-SPEED_OF_LIGHT = 299_792_458.0
 # Heading (deg clockwise from north) of Sentinel-1 at mid latitudes, as LiCSAR metadata.txt gives it
 HEADING_DEG = {"A": -12.6, "D": -167.4}
 
@@ -34,21 +32,21 @@ class Geometry:
     horizontal unit vector from the ground toward the satellite.
     """
 
-    east: F32
-    north: F32
-    up: F32
-    incidence: F32
-    local_incidence: F32
-    slant_range: F32
+    east: Float32Array
+    north: Float32Array
+    up: Float32Array
+    incidence: Float32Array
+    local_incidence: Float32Array
+    slant_range: Float32Array
     heading: float
     look_east: float
     look_north: float
 
 
 def los_geometry(
-    x_km: F32,
-    y_km: F32,
-    hgt_m: F32,
+    x_km: Float32Array,
+    y_km: Float32Array,
+    hgt_m: Float32Array,
     dx_km: float,
     dy_km: float,
     orbit: str,
@@ -96,8 +94,8 @@ def los_geometry(
 
 
 def critical_baseline(
-    wavelength: float, slant_range_m: F32, local_incidence: F32, bandwidth_hz: float
-) -> F32:
+    wavelength: float, slant_range_m: Float32Array, local_incidence: Float32Array, bandwidth_hz: float
+) -> Float32Array:
     """Critical perpendicular baseline B⊥c = λ·R·tan(θ_local)·B_w / c (m), Zebker & Villasenor 1992.
 
     Slopes facing the radar (small local incidence) shrink it; shape as the inputs.
@@ -106,7 +104,7 @@ def critical_baseline(
     return (wavelength * slant_range_m * np.tan(th) * bandwidth_hz / SPEED_OF_LIGHT).astype(np.float32)
 
 
-def topo_phase_factor(slant_range_m: F32, incidence: F32, dem_error_m: F32) -> F32:
+def topo_phase_factor(slant_range_m: Float32Array, incidence: Float32Array, dem_error_m: Float32Array) -> Float32Array:
     """Apparent LOS displacement (mm) per metre of B⊥ caused by a DEM error.
 
     A height error δh gives the interferometric phase 4π·B⊥·δh / (λ·R·sin θ) (Hanssen 2001); in

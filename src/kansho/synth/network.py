@@ -16,8 +16,6 @@ import numpy.typing as npt
 
 from kansho._dates import from_ordinal, to_ordinal
 
-I64 = npt.NDArray[np.int64]
-
 
 @dataclass(frozen=True)
 class Network:
@@ -31,10 +29,10 @@ class Network:
     gaps: (n_gap, 2) int yyyymmdd, the epochs either side of each gap (no pair spans it).
     """
 
-    epochs: I64
-    pairs: I64
-    segment: I64
-    gaps: I64
+    epochs: npt.NDArray[np.int64]
+    pairs: npt.NDArray[np.int64]
+    segment: npt.NDArray[np.int64]
+    gaps: npt.NDArray[np.int64]
 
 
 def acquisition_dates(
@@ -46,7 +44,7 @@ def acquisition_dates(
     gap_days: int,
     rng: np.random.Generator,
     gap_position: float = 0.5,
-) -> tuple[I64, I64]:
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Acquisition dates on a regular cadence with skipped scenes and an optional gap.
 
     Returns ``(epochs, segment)``: int yyyymmdd (n_epoch,) and the part index of each epoch. With
@@ -82,13 +80,13 @@ def acquisition_dates(
 
 
 def design_pairs(
-    epochs: I64,
-    segment: I64,
+    epochs: npt.NDArray[np.int64],
+    segment: npt.NDArray[np.int64],
     pairs_per_epoch: int,
     n_long: int,
     n_dropped: int,
     rng: np.random.Generator,
-) -> I64:
+) -> npt.NDArray[np.int64]:
     """Pairs (i, j) as epoch indices, i < j, both in the same network part.
 
     Nearest-neighbour pairs (each epoch to its next ``pairs_per_epoch``), ``n_long`` long pairs

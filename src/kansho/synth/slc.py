@@ -25,20 +25,19 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
+from kansho._constants import SPEED_OF_LIGHT
 from kansho._files import write_bytes_atomic as _atomic_bytes
 from kansho.synth._fields import smooth_noise
 
 log = logging.getLogger(__name__)
 
 __all__ = ["SlcSimConfig", "SlcTruth", "simulate_slc_stack"]
-
-SPEED_OF_LIGHT = 299_792_458.0
 
 
 class SlcSimConfig(BaseModel):
@@ -97,7 +96,8 @@ class SlcTruth:
     @staticmethod
     def load(path: str | Path) -> SlcTruth:
         with np.load(path) as z:
-            return SlcTruth(**{k: (float(z[k]) if k == "wavelength" else z[k]) for k in z.files})
+            fields: dict[str, Any] = {k: (float(z[k]) if k == "wavelength" else z[k]) for k in z.files}
+            return SlcTruth(**fields)
 
 
 def coherence_matrix(
@@ -156,7 +156,8 @@ def simulate_slc_stack(
     field = smooth_noise((ny, nx), 12, rng)
     thr = np.quantile(field, 1.0 - cfg.class1_fraction) if cfg.class1_fraction > 0 else np.inf
     classes = (field > thr).astype(np.int8) if len(cfg.classes) > 1 else np.zeros((ny, nx), np.int8)
-    cmats = np.stack([coherence_matrix(days.astype(float), bperp, g0, gi, tau, cfg.bcrit_m) for g0, gi, tau in cfg.classes])
+    cmats = np.stack([coherence_matrix(days.astype(float), bperp, g0, gi, tau, cfg.bcrit_m)
+                      for g0, gi, tau in cfg.classes])
 
     # per-date excess range (m) and SLCs
     amp = np.exp(0.3 * smooth_noise((ny, nx), 6, rng)).astype(np.float32)
@@ -227,7 +228,8 @@ def _write_stack(
                 dst.write(slc[k], 1)
                 dst.update_tags(**{key.upper(): val for key, val in radar.items()}, DATE=ds)
             os.replace(tmp, path)
-    base = [f"{dates[0]} {int(d)} {float(b):.4f} {i * cfg.interval_days}" for i, (d, b) in enumerate(zip(dates, bperp, strict=True))]
+    base = [f"{dates[0]} {int(d)} {float(b):.4f} {i * cfg.interval_days}"
+            for i, (d, b) in enumerate(zip(dates, bperp, strict=True))]
     _atomic_bytes(out / "baselines", ("\n".join(base) + "\n").encode())
     geo = out / "geometry"
     geo.mkdir(exist_ok=True)

@@ -15,9 +15,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from kansho._types import BoolArray, Float32Array, FloatArray
 from kansho.synth._fields import power_law_field, smooth_noise, smoothstep
-
-F32 = npt.NDArray[np.float32]
 
 WATER, URBAN, CROPLAND, FOREST = 0, 1, 2, 3
 LANDCOVER_NAMES = ("water", "urban", "cropland", "forest")
@@ -35,17 +34,17 @@ class Terrain:
     """DEM (m, float32), water mask (bool), land cover (uint8 codes, :data:`LANDCOVER_NAMES`),
     slope (deg), the frame's size scale ``size_km`` and the feature centres in km."""
 
-    hgt: F32
+    hgt: Float32Array
     water: npt.NDArray[np.bool_]
     landcover: npt.NDArray[np.uint8]
-    slope_deg: F32
+    slope_deg: Float32Array
     size_km: float
     city_km: tuple[float, float]
     volcano_km: tuple[float, float]
     basin_km: tuple[float, float]
 
 
-def coords_km(shape: tuple[int, int], dx_km: float, dy_km: float) -> tuple[F32, F32]:
+def coords_km(shape: tuple[int, int], dx_km: float, dy_km: float) -> tuple[Float32Array, Float32Array]:
     """East (x) and north (y) coordinates of pixel centres in km from the top-left corner.
 
     y is negative going south (rows). Shapes (ny, nx), float32.
@@ -80,8 +79,42 @@ def make_terrain(
     x, y = coords_km(shape, dx_km, dy_km)
     u = (np.arange(nx, dtype=np.float32)[None, :] + 0.5) / nx  # 0 west .. 1 east
     v = (np.arange(ny, dtype=np.float32)[:, None] + 0.5) / ny  # 0 north .. 1 south
+    # the random draws happen in this order: relief, sea, lake, land cover
+    h = _relief(x, y, u, v, dx_km, dy_km, size_km, relief, rng)
+    sea_frac = 0.65 * water_fraction
+    lake_frac = water_fraction - sea_frac
+    water = np.zeros(shape, dtype=bool)
+    if sea_frac > 0:
+        h, sea = _add_sea(h, u, v, sea_frac, dx_km, dy_km, size_km, rng)
+        water |= sea
+    if lake_frac > 0:
+        h, lake = _add_lake(h, x, y, water, lake_frac, dx_km, dy_km, size_km, rng)
+        water |= lake
+    h = h.astype(np.float32)
+    lc, slope, (cx, cy) = _landcover(h, x, y, water, dx_km, dy_km, size_km, relief, rng)
+    bx, by = anchor_km(BASIN, shape, dx_km, dy_km)
+    vx2, vy2 = anchor_km(VOLCANO, shape, dx_km, dy_km)
+    return Terrain(
+        hgt=np.asarray(h, dtype=np.float32),
+        water=water,
+        landcover=lc,
+        slope_deg=slope,
+        size_km=size_km,
+        city_km=(cx, cy),
+        volcano_km=(vx2, vy2),
+        basin_km=(bx, by),
+    )
 
-    # --- DEM: regional trend (high NW) + fractal relief + volcano --------------------------------
+
+def _relief(
+    x: Float32Array, y: Float32Array, u: FloatArray, v: FloatArray,
+    dx_km: float, dy_km: float, size_km: float, relief: float, rng: np.random.Generator,
+) -> FloatArray:
+    """DEM (m, shape of ``x``): regional trend (high NW) + fractal relief + volcano, in [0, relief].
+
+    ``x``/``y`` are pixel coordinates (km), ``u``/``v`` the column/row fractions (0 west/north .. 1).
+    """
+    shape = x.shape
     fract = power_law_field(shape, dx_km, dy_km, 3.4, rng, outer_km=max(30.0, 2 * size_km))
     ridges = 1.0 - np.abs(power_law_field(shape, dx_km, dy_km, 3.0, rng, outer_km=max(30.0, 2 * size_km)))
     t = np.clip(1.15 - 0.95 * (u + v), 0.0, 1.0)  # mountainousness: 1 in the NW, 0 in the SE
@@ -92,46 +125,64 @@ def make_terrain(
     h = h + 0.45 * np.exp(-0.5 * (r_v / sig_v) ** 2)
     h = h - np.percentile(h, 2)
     h = np.clip(h, 0.0, None)
-    h = h / max(float(h.max()), 1e-9) * relief
+    return h / max(float(h.max()), 1e-9) * relief
 
-    # --- water: sea beyond a ragged coastline (SE corner) and a mountain lake (NE) ---------------
-    sea_frac = 0.65 * water_fraction
-    lake_frac = water_fraction - sea_frac
-    water = np.zeros(shape, dtype=bool)
-    if sea_frac > 0:
-        coast = (u + v) + 0.06 * smooth_noise(shape, max(4.0, min(ny, nx) / 8), rng)
-        thr = np.quantile(coast, 1.0 - sea_frac)
-        sea = coast > thr
-        # coastal plain: heights go to 0 at the shore
-        dist = ndimage.distance_transform_edt(~sea, sampling=(dy_km, dx_km)).astype(np.float32)
-        h = h * smoothstep(dist, 0.0, max(0.5, 0.15 * size_km)).astype(np.float32)
-        h[sea] = 0.0
-        water |= sea
-    if lake_frac > 0:
-        lx, ly = anchor_km(LAKE, shape, dx_km, dy_km)
-        ang = rng.uniform(0, np.pi)
-        ca, sa = np.cos(ang), np.sin(ang)
-        xr = (x - lx) * ca + (y - ly) * sa
-        yr = -(x - lx) * sa + (y - ly) * ca
-        ell = np.hypot(xr / 1.6, yr) * (1.0 + 0.15 * smooth_noise(shape, max(3.0, min(ny, nx) / 15), rng))
-        ell[water] = np.inf
-        thr = np.quantile(ell, lake_frac)
-        lake = ell <= thr
-        lab, n = ndimage.label(lake)
-        if n > 1:  # keep the main body
-            sizes = ndimage.sum(lake, lab, index=np.arange(1, n + 1))
-            lake = lab == (1 + int(np.argmax(sizes)))
-        if lake.any():
-            level = float(np.percentile(h[lake], 20))
-            h[lake] = level
-            # shore: blend the surrounding terrain down to the lake level within a few pixels
-            d = ndimage.distance_transform_edt(~lake, sampling=(dy_km, dx_km)).astype(np.float32)
-            w = smoothstep(d, 0.0, max(0.3, 0.03 * size_km)).astype(np.float32)
-            h = np.where(lake, level, level + (h - level) * w)
-        water |= lake
-    h = h.astype(np.float32)
 
-    # --- land cover --------------------------------------------------------------------------------
+def _add_sea(
+    h: FloatArray, u: FloatArray, v: FloatArray, sea_frac: float, dx_km: float, dy_km: float, size_km: float,
+    rng: np.random.Generator,
+) -> tuple[FloatArray, BoolArray]:
+    """Sea beyond a ragged coastline in the SE corner (``sea_frac`` of the frame): the new DEM
+    (heights go to 0 m across a coastal plain) and the sea mask."""
+    ny, nx = h.shape
+    coast = (u + v) + 0.06 * smooth_noise(h.shape, max(4.0, min(ny, nx) / 8), rng)
+    thr = np.quantile(coast, 1.0 - sea_frac)
+    sea = coast > thr
+    # coastal plain: heights go to 0 at the shore
+    dist = ndimage.distance_transform_edt(~sea, sampling=(dy_km, dx_km)).astype(np.float32)
+    h = h * smoothstep(dist, 0.0, max(0.5, 0.15 * size_km)).astype(np.float32)
+    h[sea] = 0.0
+    return h, sea
+
+
+def _add_lake(
+    h: FloatArray, x: Float32Array, y: Float32Array, water: BoolArray, lake_frac: float, dx_km: float, dy_km: float,
+    size_km: float, rng: np.random.Generator,
+) -> tuple[FloatArray, BoolArray]:
+    """A mountain lake in the NE (``lake_frac`` of the frame, outside ``water``): the new DEM
+    (flat lake at its level, shores blended down to it) and the lake mask."""
+    ny, nx = h.shape
+    lx, ly = anchor_km(LAKE, h.shape, dx_km, dy_km)
+    ang = rng.uniform(0, np.pi)
+    ca, sa = np.cos(ang), np.sin(ang)
+    xr = (x - lx) * ca + (y - ly) * sa
+    yr = -(x - lx) * sa + (y - ly) * ca
+    ell = np.hypot(xr / 1.6, yr) * (1.0 + 0.15 * smooth_noise(h.shape, max(3.0, min(ny, nx) / 15), rng))
+    ell[water] = np.inf
+    thr = np.quantile(ell, lake_frac)
+    lake = ell <= thr
+    lab, n = ndimage.label(lake)
+    if n > 1:  # keep the main body
+        sizes = ndimage.sum(lake, lab, index=np.arange(1, n + 1))
+        lake = lab == (1 + int(np.argmax(sizes)))
+    if lake.any():
+        level = float(np.percentile(h[lake], 20))
+        h[lake] = level
+        # shore: blend the surrounding terrain down to the lake level within a few pixels
+        d = ndimage.distance_transform_edt(~lake, sampling=(dy_km, dx_km)).astype(np.float32)
+        w = smoothstep(d, 0.0, max(0.3, 0.03 * size_km)).astype(np.float32)
+        h = np.where(lake, level, level + (h - level) * w)
+    return h, lake
+
+
+def _landcover(
+    h: Float32Array, x: Float32Array, y: Float32Array, water: BoolArray,
+    dx_km: float, dy_km: float, size_km: float, relief: float, rng: np.random.Generator,
+) -> tuple[npt.NDArray[np.uint8], Float32Array, tuple[float, float]]:
+    """Land cover codes (urban around the city and three lowland towns, forest on high or steep
+    ground, cropland elsewhere, water), the slope (deg) and the city centre (x_km, y_km)."""
+    ny, nx = h.shape
+    shape = h.shape
     gy, gx = np.gradient(h.astype(np.float64), dy_km * 1000.0, dx_km * 1000.0)
     slope = np.degrees(np.arctan(np.hypot(gx, gy))).astype(np.float32)
     lc = np.full(shape, CROPLAND, dtype=np.uint8)
@@ -151,15 +202,4 @@ def make_terrain(
         urban |= np.hypot(x - x[ty, tx], y - y[ty, tx]) < r_town * rng.uniform(0.6, 1.4)
     lc[urban & (slope < 25.0)] = URBAN
     lc[water] = WATER
-    bx, by = anchor_km(BASIN, shape, dx_km, dy_km)
-    vx2, vy2 = anchor_km(VOLCANO, shape, dx_km, dy_km)
-    return Terrain(
-        hgt=np.asarray(h, dtype=np.float32),
-        water=water,
-        landcover=lc,
-        slope_deg=slope,
-        size_km=size_km,
-        city_km=(cx, cy),
-        volcano_km=(vx2, vy2),
-        basin_km=(bx, by),
-    )
+    return lc, slope, (cx, cy)

@@ -12,13 +12,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kansho._dates import years_since_first
+from kansho._types import BoolArray, Float32Array
 from kansho.errors import InputError
 from kansho.grid import Grid
-
-F32 = npt.NDArray[np.float32]
-I64 = npt.NDArray[np.int64]
-B = npt.NDArray[np.bool_]
 
 TRUTH_FORMAT = 1
 
@@ -79,47 +75,42 @@ class Truth:
     config: dict[str, Any]
     grid: Grid
     wavelength: float
-    epochs: I64
-    pairs: I64
+    epochs: npt.NDArray[np.int64]
+    pairs: npt.NDArray[np.int64]
     master: int
     bperp: npt.NDArray[np.float64]
-    gaps: I64
-    cum: F32
-    vel: F32
-    vel_fit: F32
-    seasonal_amp: F32
+    gaps: npt.NDArray[np.int64]
+    cum: Float32Array
+    vel: Float32Array
+    vel_fit: Float32Array
+    seasonal_amp: Float32Array
     seasonal_peak_doy: float
     eq_date: int
-    eq_step: F32
-    atmosphere: F32
+    eq_step: Float32Array
+    atmosphere: Float32Array
     strat_coef: npt.NDArray[np.float64]
-    hgt: F32
-    dem_error: F32
-    topo_mm_per_m: F32
-    incidence: F32
-    water: B
+    hgt: Float32Array
+    dem_error: Float32Array
+    topo_mm_per_m: Float32Array
+    incidence: Float32Array
+    water: BoolArray
     landcover: npt.NDArray[np.uint8]
     landcover_names: tuple[str, ...]
-    stable: B
-    unw_error_pairs: I64
-    unw_error_k: I64
-    unw_error_masks: B
-    phase_offset_cycles: I64
-    local_err_pair: I64
-    local_err_pixel: I64
+    stable: BoolArray
+    unw_error_pairs: npt.NDArray[np.int64]
+    unw_error_k: npt.NDArray[np.int64]
+    unw_error_masks: BoolArray
+    phase_offset_cycles: npt.NDArray[np.int64]
+    local_err_pair: npt.NDArray[np.int64]
+    local_err_pixel: npt.NDArray[np.int64]
     local_err_k: npt.NDArray[np.int8]
-    coverage: F32
-    coh_mean: F32
+    coverage: Float32Array
+    coh_mean: Float32Array
 
     # ------------------------------------------------------------------ helpers
     @property
     def n_epoch(self) -> int:
         return len(self.epochs)
-
-    @property
-    def years(self) -> npt.NDArray[np.float64]:
-        """Time of each epoch in decimal years from the first (n_epoch,)."""
-        return years_since_first(self.epochs)
 
     @property
     def mm_to_rad(self) -> float:
@@ -138,22 +129,16 @@ class Truth:
             raise KeyError(f"pair {date1}_{date2} not in the simulated frame")
         return int(hit[0])
 
-    def n_local_err(self) -> npt.NDArray[np.int64]:
-        """Number of pairs with a small unwrapping-error patch at each pixel, (ny, nx)."""
-        ny, nx = self.grid.shape
-        pairs_px = np.unique(self.local_err_pair * (ny * nx) + self.local_err_pixel)
-        return np.bincount(pairs_px % (ny * nx), minlength=ny * nx).reshape(ny, nx)
-
-    def apparent_mm(self, e: int) -> F32:
+    def apparent_mm(self, e: int) -> Float32Array:
         """Apparent LOS displacement of epoch index ``e``: deformation + atmosphere + DEM error term."""
         return (self.cum[e] + self.atmosphere[e] + np.float32(self.bperp[e]) * self.topo_mm_per_m).astype(np.float32)
 
-    def ifg_mm(self, i: int) -> F32:
+    def ifg_mm(self, i: int) -> Float32Array:
         """True deformation of pair index ``i`` (mm): cum(date2) − cum(date1)."""
         d1, d2 = self.pairs[i]
         return (self.cum[self.epoch_index(d2)] - self.cum[self.epoch_index(d1)]).astype(np.float32)
 
-    def model_phase(self, i: int, *, errors: bool = True, offset: bool = True) -> F32:
+    def model_phase(self, i: int, *, errors: bool = True, offset: bool = True) -> Float32Array:
         """Noise-free unwrapped phase (rad) of pair index ``i`` everywhere on the grid.
 
         −(Δdeformation + Δatmosphere + ΔB⊥·topo)·4π/(λ·1000), plus (by default) the injected

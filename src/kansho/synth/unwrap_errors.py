@@ -21,9 +21,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from kansho._types import Float32Array
 from kansho.synth._fields import smooth_noise
-
-F32 = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -57,8 +56,8 @@ def plan_errors(n: int, dt_days: npt.NDArray[np.floating], rng: np.random.Genera
 def error_region(
     plan: ErrorPlan,
     valid: npt.NDArray[np.bool_],
-    x_km: F32,
-    y_km: F32,
+    x_km: Float32Array,
+    y_km: Float32Array,
     rng: np.random.Generator,
 ) -> npt.NDArray[np.bool_]:
     """The pixels shifted by the error: a subset of ``valid`` (ny, nx) bool.
@@ -69,7 +68,7 @@ def error_region(
     nv = int(valid.sum())
     if nv == 0:
         return np.zeros_like(valid)
-    target = max(1, int(round(plan.fraction * nv)))
+    target = max(1, round(plan.fraction * nv))
     shape = valid.shape
     if plan.kind == "line":
         ang = rng.uniform(0, 2 * math.pi)
@@ -110,7 +109,7 @@ LOW_COHERENCE = 0.25
 
 
 def local_patches(
-    gamma: F32,
+    gamma: Float32Array,
     valid: npt.NDArray[np.bool_],
     rate: float,
     pixel_km2: float,
@@ -138,7 +137,7 @@ def local_patches(
         seed = int(idx_low[rng.integers(idx_low.size)])
         sy, sx = divmod(seed, nx)
         r = float(rng.uniform(2.0, max_radius_px))
-        ri = int(math.ceil(r))
+        ri = math.ceil(r)
         r0, r1, c0, c1 = max(sy - ri, 0), min(sy + ri + 1, ny), max(sx - ri, 0), min(sx + ri + 1, nx)
         yy, xx = np.mgrid[r0:r1, c0:c1]
         disk = ((yy - sy) ** 2 + (xx - sx) ** 2 <= r * r) & low[r0:r1, c0:c1]
