@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from kansho.pipeline import run_timeseries
 
 from kansho.config import IngestConfig, RunConfig
 from kansho.demo import compare_with_truth
@@ -16,7 +17,6 @@ from kansho.errors import InputError
 from kansho.io.envi import open_headed, read_binary
 from kansho.io.gacos import KIND_ZTD_M, find_delay_files, read_delay
 from kansho.io.inputs import LAYOUT_ENVI, discover_inputs
-from kansho.pipeline import run_timeseries
 from kansho.prep import bilinear_resample, delay_phase, phase_std, zenith_to_slant
 from kansho.store import open_stack
 from kansho.synth import SimConfig, simulate_frame

@@ -219,10 +219,11 @@ def test_sim_coherence_matches_truth_with_touzi_bias(tmp_path: Path) -> None:
 
 
 def test_sim_chain_to_timeseries_recovers_velocity(sim: tuple[Path, SlcTruth], tmp_path: Path) -> None:
+    from kansho.pipeline import run_timeseries
+
     from kansho.config import RunConfig
     from kansho.ifg.chain import _load_lookup, run_ifg
     from kansho.io.geotiff import read_raster
-    from kansho.pipeline import run_timeseries
 
     d, truth = sim
     cfg = IfgConfig.model_validate({"form": {"range_looks": 4, "azimuth_looks": 4},

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import rasterio
+from kansho.pipeline import run_timeseries
 
 from kansho.config import RunConfig
 from kansho.errors import InputError
@@ -23,7 +24,6 @@ from kansho.io.inputs import (
     validate_inputs,
 )
 from kansho.io.licsbas_geoc import geocml_grid
-from kansho.pipeline import run_timeseries
 from kansho.store import create_stack
 from kansho.synth import SimConfig, simulate_frame
 

@@ -33,11 +33,13 @@ class IngestConfig(_Step):
     )
     gacos: str | None = Field(
         None,
-        description="folder of GACOS delays (yyyymmdd.ztd + .ztd.rsc, yyyymmdd.ztd.tif, or LiCSAR yyyymmdd.sltd.geo.tif) "
+        description="folder of GACOS delays (yyyymmdd.ztd + .ztd.rsc, yyyymmdd.ztd.tif, or LiCSAR "
+        "yyyymmdd.sltd.geo.tif) "
         "to subtract from every pair (Step 0-3); empty = no correction",
     )
     gacos_missing: Literal["drop", "keep"] = Field(
-        "drop", description="a pair whose GACOS delay is missing for a date: drop it (as LiCSBAS) or keep it uncorrected"
+        "drop",
+        description="a pair whose GACOS delay is missing for a date: drop it (as LiCSBAS) or keep it uncorrected"
     )
     clip_box: str | None = Field(
         None, description="clip to pixel box 'x1:x2/y1:y2' of the input grid (columns/rows, end-exclusive) (Step 0-5)"
@@ -66,7 +68,8 @@ class IngestConfig(_Step):
         for part in parts:
             kind, _ = parse_ref(part)
             if kind != want:
-                raise ValueError(f"{part!r} is not a {'lon/lat box lon1/lon2/lat1/lat2' if want == 'lonlat' else 'pixel box x1:x2/y1:y2'}")
+                what = "lon/lat box lon1/lon2/lat1/lat2" if want == "lonlat" else "pixel box x1:x2/y1:y2"
+                raise ValueError(f"{part!r} is not a {what}")
         return v.strip()
 
 
@@ -116,7 +119,8 @@ class InvertConfig(_Step):
     min_pairs_factor: float = Field(
         1.0, ge=0.0, le=20.0, description="skip pixels with fewer valid pairs than this x number of epochs (L-band 0.5)"
     )
-    annual: bool = Field(False, description="include an annual sinusoid in the constraint's model (bridges seasonal motion)")
+    annual: bool = Field(
+        False, description="include an annual sinusoid in the constraint's model (bridges seasonal motion)")
     coh_weight: bool = Field(False, description="weight each pair by its coherence-derived phase variance")
 
 
@@ -151,7 +155,8 @@ class FilterConfig(_Step):
     deramp: Literal[0, 1, 2] = Field(0, description="remove a ramp per epoch: 0 none, 1 linear, 2 quadratic")
     hgt_corr: bool = Field(False, description="remove a height-correlated (stratified atmosphere) term per epoch")
     temporal_order: Literal[0, 1] = Field(
-        0, description="temporal high-pass: 0 Gaussian after removing the linear trend, 1 local-linear (kinder to seasons)"
+        0,
+        description="temporal high-pass: 0 Gaussian after removing the linear trend, 1 local-linear (kinder to seasons)"
     )
 
 
@@ -164,7 +169,8 @@ class RunConfig(_Step):
     workers: int = Field(0, ge=0, le=4096, description="local dask worker processes (0 = run in this process)")
     scheduler: str | None = Field(None, description="address of an existing dask scheduler (tcp://host:8786); "
                                   "overrides workers")
-    memory_limit: str | None = Field(None, description="memory for the whole run, e.g. 6GB (default: 60 percent of RAM, "
+    memory_limit: str | None = Field(None, description="memory for the whole run, e.g. 6GB (default: 60 percent "
+                                     "of RAM, "
                                      "at most 8 GB); sets the block size and the workers' limits")
     gpu: bool = Field(False, description="solve the inversion on the GPU with CuPy (falls back to an error if CuPy "
                       "or a GPU is missing)")

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kansho import __version__
+from kansho._version import __version__
 from kansho.errors import ConfigError, InputError
 from kansho.grid import Grid
 

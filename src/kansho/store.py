@@ -43,7 +43,8 @@ import numpy as np
 import numpy.typing as npt
 import zarr
 
-from kansho import __version__, _files
+from kansho import _files
+from kansho._version import __version__
 from kansho.errors import InputError
 from kansho.grid import Grid
 from kansho.io.envi import BinarySpec

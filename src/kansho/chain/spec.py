@@ -5,11 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self
-
-if TYPE_CHECKING:
-    from kansho.chain.context import Context
-    from kansho.chain.tasks import Task
+from typing import Any, Self
 
 
 @dataclass
@@ -42,10 +38,12 @@ class StepSpec:
     name: str
     licsbas: str
     title: str
-    run: Callable[[Context], StepResult]
+    #: the step: ``run(ctx: kansho.chain.context.Context) -> result``
+    run: Callable[..., StepResult]
     result: type[StepResult]
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
-    tasks: tuple[Callable[[Task], Any], ...] = ()
+    #: its block/epoch tasks, each ``task(t: kansho.chain.tasks.Task)``
+    tasks: tuple[Callable[..., Any], ...] = ()
     #: the config section of its own options (for --help and the docs)
     section: str | None = None

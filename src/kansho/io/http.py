@@ -33,7 +33,7 @@ from typing import BinaryIO, Protocol
 
 from tqdm.auto import tqdm
 
-from kansho import __version__
+from kansho._version import __version__
 from kansho.errors import KanshoError
 
 log = logging.getLogger(__name__)

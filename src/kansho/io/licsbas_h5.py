@@ -48,13 +48,13 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import h5py
 import numpy as np
 import numpy.typing as npt
 
-import kansho
+from kansho._version import __version__
 from kansho.errors import InputError
 from kansho.grid import Grid
 
@@ -94,16 +94,28 @@ def parse_refarea(text: str | bytes) -> tuple[int, int, int, int]:
     return y1, y2, x1, x2
 
 
+class LazyArray(Protocol):
+    """A cube sliced lazily (zarr, h5py, dask): written block by block, never loaded whole."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def dtype(self) -> Any: ...
+
+    def __getitem__(self, key: Any) -> Any: ...
+
+
 def write_cum_h5(
     path: str | Path,
     *,
-    cum: npt.ArrayLike,
+    cum: npt.ArrayLike | LazyArray,
     imdates: npt.ArrayLike,
     vel: npt.ArrayLike,
     vintercept: npt.ArrayLike,
     refarea: Sequence[int],
     grid: Grid,
-    gap: npt.ArrayLike,
+    gap: npt.ArrayLike | LazyArray,
     bperp: npt.ArrayLike | None,
     mask: npt.ArrayLike,
     extra: Mapping[str, Any] | None = None,
@@ -172,8 +184,9 @@ class _CumArrays:
     mask: npt.NDArray[np.float32]
 
 
-def _checked_arrays(cum: npt.ArrayLike, imdates: npt.ArrayLike, vel: npt.ArrayLike, vintercept: npt.ArrayLike,
-                    gap: npt.ArrayLike, bperp: npt.ArrayLike | None, mask: npt.ArrayLike, grid: Grid) -> _CumArrays:
+def _checked_arrays(cum: npt.ArrayLike | LazyArray, imdates: npt.ArrayLike, vel: npt.ArrayLike,
+                    vintercept: npt.ArrayLike, gap: npt.ArrayLike | LazyArray, bperp: npt.ArrayLike | None,
+                    mask: npt.ArrayLike, grid: Grid) -> _CumArrays:
     """The arguments of :func:`write_cum_h5` with their shapes checked against each other and ``grid``."""
     cum_a = _cube(cum)
     if len(cum_a.shape) != 3:
@@ -204,7 +217,7 @@ def _checked_arrays(cum: npt.ArrayLike, imdates: npt.ArrayLike, vel: npt.ArrayLi
 
 def _write_core(f: h5py.File, a: _CumArrays, refarea: str, grid: Grid) -> None:
     """The core datasets, in LiCSBAS's order, with the file's attributes."""
-    f.attrs["creator"] = f"kansho {kansho.__version__}"
+    f.attrs["creator"] = f"kansho {__version__}"
     f.attrs["convention"] = "LiCSBAS cum.h5; cum/vel in mm along LOS, positive toward the satellite"
     f.create_dataset("imdates", data=a.imdates)
     if a.bperp is not None:
@@ -460,7 +473,7 @@ class CumWriter:
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         self._f = h5py.File(self._tmp, "w")
         f = self._f
-        f.attrs["creator"] = f"kansho {kansho.__version__}"
+        f.attrs["creator"] = f"kansho {__version__}"
         for k, v in (attrs or {}).items():
             f.attrs[k] = v
         f.create_dataset("imdates", data=dates)

@@ -30,9 +30,9 @@ import numpy.typing as npt
 import zarr
 from pydantic import BaseModel, ConfigDict, Field
 
-from kansho import __version__
 from kansho._dates import from_ordinal, parse_date, to_ordinal, years_since_first
 from kansho._types import Float32Array, Float64Array
+from kansho._version import __version__
 from kansho.geodesy.compare import local_km
 from kansho.grid import Grid
 from kansho.io.geotiff import write_geotiff
