@@ -115,3 +115,36 @@ def test_not_a_run(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not in this run"):
         run.info_text("ref")
     assert run.info_text("ref", missing_ok=True) == ""
+
+
+def test_viewer_reference_syntaxes(out: Path) -> None:
+    """The viewer wraps a Run; its ``ref`` takes the run options' syntax and the page's 'r0:r1,c0:c1' alike."""
+    from kansho.viewer.data import RunData, ViewerError, parse_ref
+
+    data = RunData(open_run(out))
+    g = data.grid
+    assert parse_ref("3:5/10:12", data.shape) == parse_ref("10:12,3:5", data.shape) == (10, 12, 3, 5)
+    lon, lat = g.lon(), g.lat()
+    box = f"{lon[3]}/{lon[4]}/{lat[11]}/{lat[10]}"
+    assert parse_ref(box, data.shape, g) == (10, 12, 3, 5)
+    assert parse_ref(None, data.shape) is None and parse_ref("run", data.shape) is None
+    for bad in ("5:3/1:2", "0:200/0:2", "a,b", "1:2"):
+        with pytest.raises(ViewerError):
+            parse_ref(bad, data.shape, g)
+    a = data.series(20, 20, parse_ref("3:5/10:12", data.shape))
+    b = data.series(20, 20, parse_ref("10:12,3:5", data.shape))
+    np.testing.assert_array_equal(a.cum, b.cum)
+    data.close()
+
+
+def test_export_registry_takes_an_open_run(out: Path, tmp_path: Path) -> None:
+    from kansho.export import FORMATS, export
+
+    assert list(FORMATS) == ["cog", "kmz", "mintpy", "netcdf", "csv"]
+    assert [f.name for f in FORMATS.values() if f.needs_points] == ["csv"]
+    run = open_run(out)
+    (path,) = export(run, "csv", tmp_path, **{"pixels": [(20, 20)], "lonlat": []})
+    rows = path.read_text().splitlines()
+    assert len(rows) == 1 + run.dates.size
+    cum = run.cum_pixels([(20, 20)])[0]
+    assert [float(r.split(",")[7]) for r in rows[1:]] == pytest.approx(cum, abs=1e-4)

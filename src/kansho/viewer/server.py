@@ -10,7 +10,7 @@ Endpoints (all ``GET``; errors are JSON ``{"error": message, "code": tag}`` with
 ``/api/meta``          grid, dates, layers, reference area, default colour limits
 ``/api/map.png``       a map at screen resolution: ``layer`` (a ``results/`` name, ``cum`` or
                        ``cum_filt``), ``epoch`` (index, cumulative layers), ``masked`` (0/1),
-                       ``vmin``/``vmax``, ``cmap``, ``max_px``, ``ref`` (``r0:r1,c0:c1``)
+                       ``vmin``/``vmax``, ``cmap``, ``max_px``, ``ref`` (:func:`~kansho.viewer.data.parse_ref`)
 ``/api/hillshade.png`` shaded relief from the run's heights, ``max_px``
 ``/api/colormap``      ``name`` → 256 colours ``#rrggbb`` (for the colour bar)
 ``/api/pixel``         ``row``/``col`` (or ``lon``/``lat``), ``ref``: time series (raw, filtered),
