@@ -107,7 +107,7 @@ def test_not_a_run(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a folder"):
         open_run(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="no cum.h5"):
+    with pytest.raises(InputError, match=r"no cum\.h5"):
         open_run(tmp_path / "empty")
     run = open_run(tmp_path / "empty", need_cum=False)
     assert run.layers() == [] and run.mask() is None and run.state == {} and not run.has_state
@@ -143,7 +143,7 @@ def test_export_registry_takes_an_open_run(out: Path, tmp_path: Path) -> None:
     assert list(FORMATS) == ["cog", "kmz", "mintpy", "netcdf", "csv"]
     assert [f.name for f in FORMATS.values() if f.needs_points] == ["csv"]
     run = open_run(out)
-    (path,) = export(run, "csv", tmp_path, **{"pixels": [(20, 20)], "lonlat": []})
+    (path,) = export(run, "csv", tmp_path, pixels=[(20, 20)], lonlat=[])
     rows = path.read_text().splitlines()
     assert len(rows) == 1 + run.dates.size
     cum = run.cum_pixels([(20, 20)])[0]
