@@ -1,6 +1,6 @@
 """Exports of a finished run for other tools: Cloud-Optimized GeoTIFF, KMZ, MintPy HDF5, CF-NetCDF, CSV.
 
-Every function reads the run folder ``out`` (``results/*.tif``, ``cum.h5``, ``cum_filt.h5``) and
+Every function reads the run folder ``out`` (result maps, ``cum.h5`` and its filtered twin) and
 writes into ``dest`` through a temporary name and a rename. Units follow the run (mm, mm/yr)
 except the MintPy files, which use MintPy's metres.
 
@@ -29,90 +29,47 @@ import logging
 import os
 import struct
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-import numpy.typing as npt
 
 from kansho._version import __version__
-from kansho.errors import ConfigError, InputError
-from kansho.grid import Grid
+from kansho.errors import ConfigError
+from kansho.layout import MAP_UNITS
+from kansho.run import Run, open_run
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("cog", "kmz", "mintpy", "netcdf", "csv")
-
-#: units of the result maps (results/<name>.tif) when the file carries none
-_UNITS = {"vel": "mm/yr", "vel.filt": "mm/yr", "vel.mskd": "mm/yr", "vel.filt.mskd": "mm/yr", "vstd": "mm/yr",
-          "vintercept": "mm", "resid_rms": "mm", "stc": "mm", "maxTlen": "yr", "hgt": "m", "loop_ph_rms": "rad",
-          "coh_avg": "1", "mask": "1", "n_unw": "count", "n_gap": "count", "n_loop_err": "count",
-          "n_ifg_noloop": "count"}
 
 
-@dataclass(frozen=True)
-class _Run:
-    out: Path
-    grid: Grid
-    dates: npt.NDArray[np.int64]
-    refarea: tuple[int, int, int, int] | None
-    wavelength: float | None
-
-
-def _open_run(out: str | Path) -> _Run:
-    import h5py
-
-    from kansho.io.geotiff import read_grid
-    from kansho.io.licsbas_h5 import parse_refarea
-
-    o = Path(out)
-    cum = o / "cum.h5"
-    if not cum.is_file():
-        raise InputError(o, "no cum.h5 here: not a finished run folder")
-    try:
-        with h5py.File(cum, "r") as f:
-            dates = np.asarray(f["imdates"][()], np.int64)
-            ref = parse_refarea(f["refarea"][()]) if "refarea" in f else None
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputError(cum, f"unreadable cum.h5 ({exc})") from None
-    grid = read_grid(o / "results" / "vel.tif")
-    wl = None
-    try:
-        from kansho.store import open_stack
-
-        wl = open_stack(o).wavelength
-    except (InputError, OSError, KeyError, ValueError):
-        pass
-    return _Run(o, grid, dates, ref, wl)
+def _open(out: str | Path | Run) -> Run:
+    """The run to export (an open :class:`~kansho.run.Run` or its folder)."""
+    return out if isinstance(out, Run) else open_run(out)
 
 
 def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
-def _result_names(out: Path) -> list[str]:
-    return sorted(p.name[:-4] for p in (out / "results").glob("*.tif"))
-
-
 # ---------------------------------------------------------------------------------------------- COG
-def export_cog(out: str | Path, dest: str | Path) -> list[Path]:
+def export_cog(out: str | Path | Run, dest: str | Path) -> list[Path]:
     """Every ``results/*.tif`` as a Cloud-Optimized GeoTIFF ``dest/<name>.tif`` (GDAL's COG driver:
     512-px deflate tiles, overviews when larger than a tile), keeping CRS, NaN nodata and a
     ``units`` tag."""
     import rasterio
     import rasterio.shutil
 
-    run = _open_run(out)
+    run = _open(out)
     d = Path(dest)
     d.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in _result_names(run.out):
-        src_path = run.out / "results" / f"{name}.tif"
-        with rasterio.open(src_path) as src:
+    for name in run.layers():
+        with rasterio.open(run.map_path(name)) as src:
             arr = src.read(1)
-            units = src.tags(1).get("units") or _UNITS.get(name, "")
+            units = src.tags(1).get("units") or MAP_UNITS.get(name, "")
             desc = src.descriptions[0] or name
             profile = {"driver": "GTiff", "width": src.width, "height": src.height, "count": 1,
                        "dtype": arr.dtype.name, "crs": src.crs, "transform": src.transform,
@@ -129,6 +86,8 @@ def export_cog(out: str | Path, dest: str | Path) -> list[Path]:
                 rasterio.shutil.copy(m, tmp, driver="COG", compress="DEFLATE", predictor="YES" if arr.dtype.kind == "f"
                                      else "NO", blocksize=512, overview_resampling="nearest")
         os.replace(tmp, target)
+        for problem in validate_cog(target):
+            log.warning("%s: %s", target, problem)
         written.append(target)
     log.info("wrote %d Cloud-Optimized GeoTIFFs in %s", len(written), d)
     return written
@@ -182,7 +141,7 @@ def validate_cog(path: str | Path) -> list[str]:
         q = p + n * esz
         off = struct.unpack(e + ("Q" if big else "I"), data[q:q + (8 if big else 4)])[0]
     if not ifds:
-        return errors + ["no IFD"]
+        return [*errors, "no IFD"]
     main = ifds[0][1]
     if 322 not in main or 324 not in main:
         errors.append("the main image is not tiled")
@@ -203,26 +162,24 @@ def validate_cog(path: str | Path) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- KMZ
-def export_kmz(out: str | Path, dest: str | Path, layer: str = "vel.mskd", vmin: float | None = None,
+def export_kmz(out: str | Path | Run, dest: str | Path, layer: str = "vel.mskd", vmin: float | None = None,
                vmax: float | None = None, cmap: str = "RdBu_r") -> Path:
     """``dest/<layer>.kmz`` for Google Earth: a KML ``GroundOverlay`` of the coloured map (PNG,
     transparent where no data) on the run's lon/lat box, with a colour-bar ``ScreenOverlay``."""
     from xml.sax.saxutils import escape
 
-    from kansho.io.geotiff import read_raster
     from kansho.viewer.render import colourize, encode_png, robust_limits
 
-    run = _open_run(out)
-    src = run.out / "results" / f"{layer}.tif"
-    if not src.is_file():
-        raise ConfigError(f"no results/{layer}.tif in {run.out} (have: {', '.join(_result_names(run.out))})")
-    a = read_raster(src)
+    run = _open(out)
+    if not run.has_map(layer):
+        raise ConfigError(f"no results/{layer}.tif in {run.out} (have: {', '.join(run.layers())})")
+    a = run.read_map(layer)
     lo, hi = robust_limits(a, symmetric=layer.startswith("vel"))
     vmin = lo if vmin is None else vmin
     vmax = hi if vmax is None else vmax
     if not vmax > vmin:
         raise ConfigError(f"--vmax ({vmax}) must be greater than --vmin ({vmin})")
-    units = _UNITS.get(layer, "")
+    units = MAP_UNITS.get(layer, "")
     overlay = encode_png(colourize(a, vmin, vmax, cmap))
     legend = _colourbar_png(vmin, vmax, cmap, f"{layer} ({units}), LOS, + toward the satellite")
     g = run.grid
@@ -233,7 +190,8 @@ def export_kmz(out: str | Path, dest: str | Path, layer: str = "vel.mskd", vmin:
 <kml xmlns="http://www.opengis.net/kml/2.2">
 <Document>
   <name>{name}</name>
-  <description>{escape(f"kansho {__version__}: {layer} of run {run.out.name}, colour limits {vmin:g} to {vmax:g} {units}")}</description>
+  <description>{escape(f"kansho {__version__}: {layer} of run {run.out.name}, colour limits {vmin:g} to "
+                       f"{vmax:g} {units}")}</description>
   <GroundOverlay>
     <name>{escape(layer)}</name>
     <Icon><href>{escape(layer)}.png</href></Icon>
@@ -273,7 +231,7 @@ def _colourbar_png(vmin: float, vmax: float, cmap: str, label: str) -> bytes:
     ax = fig.add_axes((0.05, 0.55, 0.9, 0.3))
     ColorbarBase(ax, cmap=matplotlib.colormaps[cmap], norm=Normalize(vmin, vmax), orientation="horizontal",
                  label=label)
-    ax.xaxis.label.set_size(7)
+    ax.xaxis.label.set_fontsize(7)
     ax.tick_params(labelsize=7)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", facecolor="white")
@@ -282,7 +240,7 @@ def _colourbar_png(vmin: float, vmax: float, cmap: str, label: str) -> bytes:
 
 
 # ------------------------------------------------------------------------------------------- MintPy
-def _mintpy_attrs(run: _Run, file_type: str, unit: str) -> dict[str, str]:
+def _mintpy_attrs(run: Run, file_type: str, unit: str) -> dict[str, str]:
     g = run.grid
     x0, dx, _, y0, _, dy = g.transform
     a = {"FILE_TYPE": file_type, "UNIT": unit, "LENGTH": str(g.height), "WIDTH": str(g.width),
@@ -296,46 +254,56 @@ def _mintpy_attrs(run: _Run, file_type: str, unit: str) -> dict[str, str]:
         ry, rx = (r0 + r1 - 1) // 2, (c0 + c1 - 1) // 2
         a.update(REF_Y=str(ry), REF_X=str(rx), REF_LAT=repr(float(g.lat()[ry])), REF_LON=repr(float(g.lon()[rx])),
                  KANSHO_REFAREA=f"{c0}:{c1}/{r0}:{r1}")
-    if run.wavelength:
-        a["WAVELENGTH"] = repr(float(run.wavelength))
+    wavelength = run.wavelength
+    if wavelength:
+        a["WAVELENGTH"] = repr(float(wavelength))
     return {k: v for k, v in a.items() if v != ""}
 
 
-def export_mintpy(out: str | Path, dest: str | Path, filtered: bool = False) -> list[Path]:
+def export_mintpy(out: str | Path | Run, dest: str | Path, filtered: bool = False) -> list[Path]:
     """MintPy-compatible ``timeseries.h5`` and ``velocity.h5`` (layout in the module docstring).
 
-    ``filtered`` exports ``cum_filt.h5`` / ``vel.filt`` instead of the raw series. The cube is
+    ``filtered`` exports the filtered cube / ``vel.filt`` instead of the raw series. The cube is
     copied epoch by epoch, so memory stays at one plane.
     """
-    import h5py
-
-    from kansho.io.geotiff import read_raster
-
-    run = _open_run(out)
+    run = _open(out)
     d = Path(dest)
     d.mkdir(parents=True, exist_ok=True)
-    cum_path = run.out / ("cum_filt.h5" if filtered else "cum.h5")
-    ts_path = d / "timeseries.h5"
-    tmp = _tmp(ts_path)
-    with h5py.File(cum_path, "r") as src, h5py.File(tmp, "w") as f:
-        cum = src["cum"]
-        n, ny, nx = cum.shape
+    return [_mintpy_timeseries(run, d / "timeseries.h5", filtered), _mintpy_velocity(run, d / "velocity.h5", filtered)]
+
+
+def _mintpy_timeseries(run: Run, target: Path, filtered: bool) -> Path:
+    import h5py
+
+    tmp = _tmp(target)
+    with run.cum_reader(filtered) as src, h5py.File(tmp, "w") as f:
+        n = src.imdates.size
+        ny, nx = src.shape
         ds = f.create_dataset("timeseries", shape=(n, ny, nx), dtype="float32", chunks=(1, min(ny, 256), min(nx, 256)),
                               compression="gzip")
         for i in range(n):
-            ds[i] = np.asarray(cum[i], np.float32) / np.float32(1000.0)
+            ds[i] = src.epoch(i) / np.float32(1000.0)
         f.create_dataset("date", data=np.array([str(int(x)).encode() for x in run.dates], dtype="S8"))
-        bp = np.asarray(src["bperp"][()], np.float32) if "bperp" in src else np.zeros(n, np.float32)
+        bperp = run.cum_dataset("bperp", filtered)
+        bp = np.asarray(bperp, np.float32) if bperp is not None else np.zeros(n, np.float32)
         f.create_dataset("bperp", data=np.nan_to_num(bp))
         for k, v in _mintpy_attrs(run, "timeseries", "m").items():
             f.attrs[k] = v
-    os.replace(tmp, ts_path)
-    vel_path = d / "velocity.h5"
-    tmp = _tmp(vel_path)
-    res = run.out / "results"
-    vel = read_raster(res / ("vel.filt.tif" if filtered else "vel.tif"))
-    vstd = read_raster(res / "vstd.tif") if (res / "vstd.tif").is_file() else np.full_like(vel, np.nan)
-    icpt = read_raster(res / "vintercept.tif") if (res / "vintercept.tif").is_file() else np.full_like(vel, np.nan)
+    os.replace(tmp, target)
+    return target
+
+
+def _map_or_nan(run: Run, name: str, like: np.ndarray) -> np.ndarray:
+    return run.read_map(name) if run.has_map(name) else np.full_like(like, np.nan)
+
+
+def _mintpy_velocity(run: Run, target: Path, filtered: bool) -> Path:
+    import h5py
+
+    tmp = _tmp(target)
+    vel = run.read_map("vel.filt" if filtered else "vel")
+    vstd = _map_or_nan(run, "vstd", vel)
+    icpt = _map_or_nan(run, "vintercept", vel)
     with h5py.File(tmp, "w") as f:
         f.create_dataset("velocity", data=(vel / 1000.0).astype(np.float32), compression="gzip")
         f.create_dataset("velocityStd", data=(vstd / 1000.0).astype(np.float32), compression="gzip")
@@ -344,55 +312,35 @@ def export_mintpy(out: str | Path, dest: str | Path, filtered: bool = False) -> 
         attrs["DATE12"] = f"{run.dates[0]}_{run.dates[-1]}"
         for k, v in attrs.items():
             f.attrs[k] = v
-    os.replace(tmp, vel_path)
-    return [ts_path, vel_path]
+    os.replace(tmp, target)
+    return target
 
 
 # ------------------------------------------------------------------------------------------- NetCDF
-def netcdf_engine() -> str:
+def netcdf_engine() -> Literal["h5netcdf", "netcdf4"]:
     """The xarray NetCDF engine used: ``h5netcdf`` if installed, else ``netcdf4``."""
     import importlib.util
 
-    for mod, eng in (("h5netcdf", "h5netcdf"), ("netCDF4", "netcdf4")):
-        if importlib.util.find_spec(mod) is not None:
-            return eng
+    if importlib.util.find_spec("h5netcdf") is not None:
+        return "h5netcdf"
+    if importlib.util.find_spec("netCDF4") is not None:
+        return "netcdf4"
     raise ConfigError("NetCDF export needs h5netcdf (pip install h5netcdf) or netCDF4")
 
 
-def export_netcdf(out: str | Path, dest: str | Path) -> Path:
+def export_netcdf(out: str | Path | Run, dest: str | Path) -> Path:
     """``dest/kansho_timeseries.nc``: the cube (and the filtered cube) with velocity, its standard
     deviation and the mask, CF-1.8 conventions (``latitude_longitude`` grid mapping, time as days
     since the first epoch), through xarray."""
-    import h5py
     import pandas as pd
     import xarray as xr
 
-    from kansho.io.geotiff import read_raster
-
     engine = netcdf_engine()
-    run = _open_run(out)
+    run = _open(out)
     g = run.grid
     time = pd.to_datetime([str(int(x)) for x in run.dates], format="%Y%m%d")
     coords = {"time": ("time", time), "lat": ("lat", g.lat()), "lon": ("lon", g.lon())}
-    data: dict[str, Any] = {}
-    with h5py.File(run.out / "cum.h5", "r") as f:
-        data["displacement"] = (("time", "lat", "lon"), np.asarray(f["cum"][()], np.float32),
-                                {"units": "mm", "long_name": "cumulative LOS displacement, positive toward the satellite",
-                                 "grid_mapping": "crs"})
-    if (run.out / "cum_filt.h5").is_file():
-        with h5py.File(run.out / "cum_filt.h5", "r") as f:
-            data["displacement_filtered"] = (("time", "lat", "lon"), np.asarray(f["cum"][()], np.float32),
-                                             {"units": "mm", "grid_mapping": "crs",
-                                              "long_name": "cumulative LOS displacement after the spatio-temporal "
-                                                           "filter, positive toward the satellite"})
-    for name, var, desc in (("vel", "velocity", "LOS velocity, positive toward the satellite"),
-                            ("vel.filt", "velocity_filtered", "LOS velocity after the filter"),
-                            ("vstd", "velocity_std", "bootstrap standard deviation of the velocity"),
-                            ("mask", "mask", "1 = kept by the noisy-pixel mask, 0 = masked")):
-        p = run.out / "results" / f"{name}.tif"
-        if p.is_file():
-            data[var] = (("lat", "lon"), read_raster(p), {"units": _UNITS.get(name, "1"), "long_name": desc,
-                                                          "grid_mapping": "crs"})
+    data = _netcdf_variables(run)
     ds = xr.Dataset({k: xr.Variable(*v) for k, v in data.items()}, coords=coords)
     ds["crs"] = xr.Variable((), np.int32(0), {"grid_mapping_name": "latitude_longitude", "epsg_code": "EPSG:4326",
                                              "semi_major_axis": 6378137.0, "inverse_flattening": 298.257223563,
@@ -415,22 +363,47 @@ def export_netcdf(out: str | Path, dest: str | Path) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     target = d / "kansho_timeseries.nc"
     tmp = _tmp(target)
-    ds.to_netcdf(tmp, engine=engine, encoding=enc)  # type: ignore[arg-type]
+    ds.to_netcdf(tmp, engine=engine, encoding=enc)
     os.replace(tmp, target)
     return target
 
 
 # ---------------------------------------------------------------------------------------------- CSV
-def export_csv(out: str | Path, dest: str | Path, *, lonlat: Sequence[tuple[float, float]] = (),
+def export_csv(out: str | Path | Run, dest: str | Path, *, lonlat: Sequence[tuple[float, float]] = (),
                pixels: Sequence[tuple[int, int]] = (), filename: str = "points.csv") -> Path:
     """Time series of chosen points as a long CSV (one row per point and epoch): ``point, lon, lat,
     row, col, date, decimal_year, cum_mm, cum_filt_mm, vel_mm_yr, vstd_mm_yr``. Points are given
     as lon/lat (the pixel containing them) or row/col; only those pixels are read from the cube."""
-    import h5py
+    from kansho._dates import years_since_first
 
-    from kansho.io.geotiff import read_raster
+    run = _open(out)
+    g = run.grid
+    pts = _csv_points(run, lonlat, pixels)
+    t = years_since_first(run.dates)
+    vel = run.read_map("vel")
+    vstd = _map_or_nan(run, "vstd", vel)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["point", "lon", "lat", "row", "col", "date", "decimal_year", "cum_mm", "cum_filt_mm", "vel_mm_yr",
+                "vstd_mm_yr"])
+    ys = run.cum_pixels(pts)
+    yfs = run.cum_pixels(pts, filtered=True) if run.has_filt else np.full(ys.shape, np.nan)
+    for k, ((r, c), y, yf) in enumerate(zip(pts, ys, yfs, strict=True), start=1):
+        for i, dte in enumerate(run.dates):
+            w.writerow([k, f"{g.lon()[c]:.7f}", f"{g.lat()[r]:.7f}", r, c, int(dte), f"{t[i]:.6f}",
+                        _f(y[i]), _f(yf[i]), _f(vel[r, c]), _f(vstd[r, c])])
+    d = Path(dest)
+    d.mkdir(parents=True, exist_ok=True)
+    target = d / filename
+    tmp = _tmp(target)
+    tmp.write_text(buf.getvalue())
+    os.replace(tmp, target)
+    return target
 
-    run = _open_run(out)
+
+def _csv_points(run: Run, lonlat: Sequence[tuple[float, float]], pixels: Sequence[tuple[int, int]],
+                ) -> list[tuple[int, int]]:
+    """The pixels (row, col) of the CSV's points; ConfigError for one outside the grid or for none."""
     g = run.grid
     pts: list[tuple[int, int]] = []
     for lon, lat in lonlat:
@@ -444,52 +417,69 @@ def export_csv(out: str | Path, dest: str | Path, *, lonlat: Sequence[tuple[floa
         pts.append((int(r), int(c)))
     if not pts:
         raise ConfigError("CSV export needs points: --point LON,LAT or --pixel ROW,COL")
-    from kansho._dates import years_since_first
+    return pts
 
-    t = years_since_first(run.dates)
-    res = run.out / "results"
-    vel = read_raster(res / "vel.tif")
-    vstd = read_raster(res / "vstd.tif") if (res / "vstd.tif").is_file() else np.full_like(vel, np.nan)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["point", "lon", "lat", "row", "col", "date", "decimal_year", "cum_mm", "cum_filt_mm", "vel_mm_yr",
-                "vstd_mm_yr"])
-    filt_path = run.out / "cum_filt.h5"
-    with h5py.File(run.out / "cum.h5", "r") as f:
-        ff = h5py.File(filt_path, "r") if filt_path.is_file() else None
-        try:
-            for k, (r, c) in enumerate(pts, start=1):
-                y = np.asarray(f["cum"][:, r, c], np.float64)
-                yf = np.asarray(ff["cum"][:, r, c], np.float64) if ff is not None else np.full(y.shape, np.nan)
-                for i, dte in enumerate(run.dates):
-                    w.writerow([k, f"{g.lon()[c]:.7f}", f"{g.lat()[r]:.7f}", r, c, int(dte), f"{t[i]:.6f}",
-                                _f(y[i]), _f(yf[i]), _f(vel[r, c]), _f(vstd[r, c])])
-        finally:
-            if ff is not None:
-                ff.close()
-    d = Path(dest)
-    d.mkdir(parents=True, exist_ok=True)
-    target = d / filename
-    tmp = _tmp(target)
-    tmp.write_text(buf.getvalue())
-    os.replace(tmp, target)
-    return target
+
+def _netcdf_variables(run: Run) -> dict[str, Any]:
+    """The NetCDF data variables of a run: name -> (dims, values, attributes)."""
+    data: dict[str, Any] = {}
+    data["displacement"] = (("time", "lat", "lon"), run.read_cube(),
+                            {"units": "mm", "long_name": "cumulative LOS displacement, positive toward the satellite",
+                             "grid_mapping": "crs"})
+    if run.has_filt:
+        data["displacement_filtered"] = (("time", "lat", "lon"), run.read_cube(filtered=True),
+                                         {"units": "mm", "grid_mapping": "crs",
+                                          "long_name": "cumulative LOS displacement after the spatio-temporal "
+                                                       "filter, positive toward the satellite"})
+    for name, var, desc in (("vel", "velocity", "LOS velocity, positive toward the satellite"),
+                            ("vel.filt", "velocity_filtered", "LOS velocity after the filter"),
+                            ("vstd", "velocity_std", "bootstrap standard deviation of the velocity"),
+                            ("mask", "mask", "1 = kept by the noisy-pixel mask, 0 = masked")):
+        if run.has_map(name):
+            data[var] = (("lat", "lon"), run.read_map(name), {"units": MAP_UNITS.get(name, "1"), "long_name": desc,
+                                                              "grid_mapping": "crs"})
+    return data
 
 
 def _f(v: float) -> str:
     return f"{v:.4f}" if np.isfinite(v) else ""
 
 
-def export(out: str | Path, fmt: str, dest: str | Path, **options: Any) -> list[Path]:
-    """Run one export by name (one of :data:`FORMATS`); returns the files written."""
-    if fmt == "cog":
-        return export_cog(out, dest)
-    if fmt == "kmz":
-        return [export_kmz(out, dest, **options)]
-    if fmt == "mintpy":
-        return export_mintpy(out, dest, **options)
-    if fmt == "netcdf":
-        return [export_netcdf(out, dest)]
-    if fmt == "csv":
-        return [export_csv(out, dest, **options)]
-    raise ConfigError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
+@dataclass(frozen=True)
+class ExportFormat:
+    """One export format: what ``kansho export --format NAME`` writes and which options it takes."""
+
+    name: str
+    #: one line for ``--help``
+    description: str
+    #: ``write(run, dest, **options) -> files written``
+    write: Callable[..., list[Path]]
+    #: keyword options ``write`` takes (the CLI passes only these)
+    options: tuple[str, ...] = ()
+    #: needs points (``lonlat``/``pixels``): left out of ``--format all`` when none are given
+    needs_points: bool = False
+
+
+def _listed(fn: Callable[..., Path]) -> Callable[..., list[Path]]:
+    def write(out: str | Path | Run, dest: str | Path, **options: Any) -> list[Path]:
+        return [fn(out, dest, **options)]
+
+    return write
+
+
+#: the export formats by name, in the order ``--format all`` writes them
+FORMATS: dict[str, ExportFormat] = {f.name: f for f in (
+    ExportFormat("cog", "every results/*.tif as a Cloud-Optimized GeoTIFF", export_cog),
+    ExportFormat("kmz", "a map for Google Earth", _listed(export_kmz), ("layer", "vmin", "vmax")),
+    ExportFormat("mintpy", "timeseries.h5 + velocity.h5 in MintPy's layout (m, m/yr)", export_mintpy,
+                 ("filtered",)),
+    ExportFormat("netcdf", "CF-1.8 NetCDF of the cube via xarray", _listed(export_netcdf)),
+    ExportFormat("csv", "time series of points", _listed(export_csv), ("lonlat", "pixels"), needs_points=True),
+)}
+
+
+def export(out: str | Path | Run, fmt: str, dest: str | Path, **options: Any) -> list[Path]:
+    """Run one export by name (a key of :data:`FORMATS`); returns the files written."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
+    return FORMATS[fmt].write(out, dest, **options)

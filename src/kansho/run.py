@@ -12,21 +12,22 @@ satellite; dates int yyyymmdd.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import zarr
 
-from kansho._types import BoolArray, Float32Array
+from kansho._types import BoolArray, Float32Array, Float64Array
 from kansho.errors import InputError
 from kansho.grid import Grid
 from kansho.layout import MAP_UNITS, RunLayout
 
 if TYPE_CHECKING:
+    import zarr
+
     from kansho.chain.spec import StepResult
     from kansho.config import RunConfig
     from kansho.io.licsbas_h5 import CumReader
@@ -62,6 +63,10 @@ class Run:
     def has_map(self, name: str) -> bool:
         return self.layout.result_map(name).is_file()
 
+    def map_path(self, name: str) -> Path:
+        """The file of a result map (``results/<name>.tif``), for readers that need its tags or windows."""
+        return self.layout.result_map(name)
+
     def read_map(self, name: str) -> Float32Array:
         """``results/<name>.tif`` as (rows, cols) float32."""
         from kansho.io.geotiff import read_raster
@@ -86,7 +91,8 @@ class Run:
             return read_grid(vel)
         with self.cum_reader() as r:
             if r.grid is None:
-                raise InputError(self.layout.cum, "no georeference (corner_lat/lon, post_lat/lon), no results/vel.tif")
+                raise InputError(self.layout.cum,
+                                 "no georeference (corner_lat/lon, post_lat/lon) and no results/vel.tif")
             return r.grid
 
     @property
@@ -119,10 +125,52 @@ class Run:
         with CumReader(self.cum_path(filtered)) as r:
             yield r
 
+    def read_cum(self, filtered: bool = False) -> dict[str, Any]:
+        """Every dataset of ``cum.h5`` (or the filtered cube) in memory (:func:`kansho.io.licsbas_h5.read_cum_h5`)."""
+        from kansho.io.licsbas_h5 import read_cum_h5
+
+        return read_cum_h5(self.cum_path(filtered))
+
+    def read_cube(self, filtered: bool = False) -> Float32Array:
+        """The whole cube ``cum`` of ``cum.h5`` (or the filtered one): (n_epoch, rows, cols) float32 mm."""
+        cube = self.cum_dataset("cum", filtered)
+        if cube is None:
+            raise InputError(self.cum_path(filtered), "no 'cum' dataset: not a LiCSBAS cum.h5")
+        return np.asarray(cube, np.float32)
+
+    def cum_dataset(self, name: str, filtered: bool = False) -> np.ndarray | None:
+        """One dataset of ``cum.h5`` (or the filtered cube) as stored (e.g. ``bperp``), None if absent."""
+        import h5py
+
+        path = self.cum_path(filtered)
+        try:
+            with h5py.File(path, "r") as f:
+                return np.asarray(f[name][()]) if name in f else None
+        except OSError as exc:
+            raise InputError(path, f"not a readable HDF5 file ({str(exc).splitlines()[0][:160]})") from None
+
+    def cum_pixels(self, pixels: Sequence[tuple[int, int]], filtered: bool = False) -> Float64Array:
+        """Series of the pixels ``(row, col)``: (n_pixel, n_epoch) float64 mm; only those pixels are read."""
+        import h5py
+
+        path = self.cum_path(filtered)
+        try:
+            with h5py.File(path, "r") as f:
+                cum = f["cum"]
+                rows = [np.asarray(cum[:, r, c], np.float64) for r, c in pixels]
+                return np.stack(rows) if rows else np.zeros((0, cum.shape[0]))
+        except OSError as exc:
+            raise InputError(path, f"not a readable HDF5 file ({str(exc).splitlines()[0][:160]})") from None
+
     @cached_property
-    def _cum_header(self) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
+    def _cum_header(self) -> tuple[np.ndarray, tuple[int, int, int, int] | None, tuple[int, int]]:
         with self.cum_reader() as r:
-            return np.asarray(r.imdates, np.int64), r.refarea_box
+            return np.asarray(r.imdates, np.int64), r.refarea_box, r.shape
+
+    @property
+    def cum_shape(self) -> tuple[int, int]:
+        """(rows, cols) of the cube in ``cum.h5`` (the grid's shape in a consistent run)."""
+        return self._cum_header[2]
 
     @property
     def dates(self) -> np.ndarray:
@@ -170,6 +218,8 @@ class Run:
     @cached_property
     def work(self) -> zarr.Group:
         """The chain's work store (``work/ts.zarr``), read-only."""
+        import zarr
+
         p = self.layout.work_store
         if not p.is_dir():
             raise InputError(p, "no work store: the chain has not run here")
@@ -177,6 +227,8 @@ class Run:
 
     def array(self, name: str) -> zarr.Array:
         """A work array of the chain, read-only (e.g. ``cum``, ``cum_filt``, ``gap``)."""
+        import zarr
+
         try:
             a = self.work[name]
         except KeyError:
@@ -201,6 +253,11 @@ class Run:
         except (OSError, ValueError) as exc:
             raise InputError(p, f"unreadable ({exc})") from None
         return data if isinstance(data, dict) else {}
+
+    @property
+    def has_state(self) -> bool:
+        """Whether the chain left its step records (:attr:`state`)."""
+        return self.layout.state.is_file()
 
     def steps_done(self) -> list[str]:
         return list(self.state)
@@ -239,12 +296,14 @@ class Run:
 
         return load_config(self.layout.info_file("parameters"))
 
-    def info_text(self, key: str) -> str:
-        """The text of an ``info/`` table (:data:`kansho.layout.INFO_FILES` key)."""
+    def info_text(self, key: str, *, missing_ok: bool = False) -> str:
+        """The text of an ``info/`` table (:data:`kansho.layout.INFO_FILES` key); '' if absent and ``missing_ok``."""
         p = self.layout.info_file(key)
         if not p.is_file():
+            if missing_ok:
+                return ""
             raise InputError(p, "not in this run")
-        return p.read_text()
+        return p.read_text(errors="replace")
 
 
 def open_run(path: str | Path, *, need_cum: bool = True) -> Run:

@@ -26,36 +26,35 @@ import numpy as np
 
 from kansho._files import write_text_atomic
 from kansho.batch.runner import DONE, frame_out, write_json
+from kansho.layout import RunLayout
+from kansho.run import Run
 
 log = logging.getLogger(__name__)
 
 STAC_VERSION = "1.0.0"
+_REL = RunLayout(Path())  # paths inside a run, relative to it
 #: products linked from the page and listed as STAC assets: (key, path in the run, media type, title)
 PRODUCTS: tuple[tuple[str, str, str, str], ...] = (
-    ("vel", "results/vel.tif", "image/tiff; application=geotiff", "velocity (mm/yr)"),
-    ("vel_mskd", "results/vel.mskd.tif", "image/tiff; application=geotiff", "masked velocity (mm/yr)"),
-    ("vstd", "results/vstd.tif", "image/tiff; application=geotiff", "velocity std (mm/yr)"),
-    ("mask", "results/mask.tif", "image/tiff; application=geotiff", "mask"),
-    ("coh_avg", "results/coh_avg.tif", "image/tiff; application=geotiff", "mean coherence"),
-    ("cum", "cum.h5", "application/x-hdf5", "cumulative displacement (mm)"),
-    ("cum_filt", "cum_filt.h5", "application/x-hdf5", "filtered cumulative displacement (mm)"),
-    ("report", "report.html", "text/html", "report"),
+    ("vel", _REL.result_map("vel").as_posix(), "image/tiff; application=geotiff", "velocity (mm/yr)"),
+    ("vel_mskd", _REL.result_map("vel.mskd").as_posix(), "image/tiff; application=geotiff", "masked velocity (mm/yr)"),
+    ("vstd", _REL.result_map("vstd").as_posix(), "image/tiff; application=geotiff", "velocity std (mm/yr)"),
+    ("mask", _REL.result_map("mask").as_posix(), "image/tiff; application=geotiff", "mask"),
+    ("coh_avg", _REL.result_map("coh_avg").as_posix(), "image/tiff; application=geotiff", "mean coherence"),
+    ("cum", _REL.cum.as_posix(), "application/x-hdf5", "cumulative displacement (mm)"),
+    ("cum_filt", _REL.cum_filt.as_posix(), "application/x-hdf5", "filtered cumulative displacement (mm)"),
+    ("report", _REL.report.as_posix(), "text/html", "report"),
 )
 
 
-def frame_summary(run: Path) -> dict[str, Any]:
+def frame_summary(run: Path | Run) -> dict[str, Any]:
     """Figures of one finished run folder: dates, counts, quality, footprint (reads a few maps)."""
-    import h5py
-
-    from kansho.io.geotiff import read_grid, read_raster
-
-    res = run / "results"
-    vel = read_raster(res / "vel.tif")
-    mask = read_raster(res / "mask.tif") if (res / "mask.tif").is_file() else np.isfinite(vel).astype(float)
-    vstd = read_raster(res / "vstd.tif") if (res / "vstd.tif").is_file() else np.full(vel.shape, np.nan)
+    r = run if isinstance(run, Run) else Run(run)
+    vel = r.read_map("vel")
+    mask = r.read_map("mask") if r.has_map("mask") else np.isfinite(vel).astype(float)
+    vstd = r.read_map("vstd") if r.has_map("vstd") else np.full(vel.shape, np.nan)
     solved = np.isfinite(vel)
     kept = solved & (mask == 1)
-    grid = read_grid(res / "vel.tif")
+    grid = r.grid
     lon, lat = grid.lon(), grid.lat()
     hx, hy = abs(grid.transform[1]) / 2, abs(grid.transform[5]) / 2
     bbox = [float(lon.min() - hx), float(lat.min() - hy), float(lon.max() + hx), float(lat.max() + hy)]
@@ -65,42 +64,34 @@ def frame_summary(run: Path) -> dict[str, Any]:
                            "median_vstd": float(np.median(vstd[kept])) if kept.any() else None,
                            "vel_p05": float(np.percentile(vel[kept], 5)) if kept.any() else None,
                            "vel_p95": float(np.percentile(vel[kept], 95)) if kept.any() else None}
-    dates: list[int] = []
-    if (run / "cum.h5").is_file():
-        with h5py.File(run / "cum.h5", "r") as f:
-            dates = [int(d) for d in f["imdates"][()]]
+    dates = [int(d) for d in r.dates] if r.has_cum else []
     out["n_epoch"] = len(dates)
     out["first_date"] = dates[0] if dates else None
     out["last_date"] = dates[-1] if dates else None
-    state_file = run / "work" / "state.json"
-    if state_file.is_file():
-        state = json.loads(state_file.read_text())
-        out["n_pair"] = int(state.get("ingest", {}).get("result", {}).get("n_pair", 0))
-        out["n_pair_used"] = len(state.get("loops", {}).get("result", {}).get("pairs", []))
+    if r.has_state:
+        out["n_pair"] = r.n_pair
+        out["n_pair_used"] = r.n_pair_used
     return out
 
 
-def _thumbnail(run: Path, dest: Path) -> bool:
+def _thumbnail(run: Run, dest: Path) -> bool:
     """Copy the run's masked-velocity plot to ``dest`` (or render one from vel.mskd.tif)."""
     for name in ("vel_mskd.png", "vel.png"):
-        src = run / "plots" / name
+        src = run.layout.plot(name)
         if src.is_file():
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_name(dest.name + ".tmp")
             shutil.copyfile(src, tmp)
             tmp.replace(dest)
             return True
-    tif = run / "results" / "vel.mskd.tif"
-    if not tif.is_file():
+    if not run.has_map("vel.mskd"):
         return False
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from kansho.io.geotiff import read_raster
-
-    v = read_raster(tif)
+    v = run.read_map("vel.mskd")
     lim = float(np.nanpercentile(np.abs(v), 98)) if np.isfinite(v).any() else 1.0
     fig, ax = plt.subplots(figsize=(3, 3), dpi=80)
     ax.imshow(v, cmap="RdBu_r", vmin=-lim, vmax=lim)
@@ -133,11 +124,11 @@ def collect(root: str | Path) -> list[dict[str, Any]]:
             log.warning("%s: unreadable status, left out of the catalogue", sp)
             continue
         fid = str(rec.get("id", sp.stem))
-        run = frame_out(root, fid)
+        run = Run(frame_out(root, fid))
         e: dict[str, Any] = {"id": fid, "state": rec.get("state"), "error": rec.get("error"),
                              "finished": rec.get("finished"), "seconds": rec.get("seconds"),
                              "status": f"status/{sp.name}", "products": {}, "thumbnail": None}
-        if (run / "results" / "vel.tif").is_file():
+        if run.has_map("vel"):
             try:
                 e.update(frame_summary(run))
             except Exception as exc:  # noqa: BLE001 - a damaged run is listed, not fatal for the page
@@ -146,7 +137,7 @@ def collect(root: str | Path) -> list[dict[str, Any]]:
             if _thumbnail(run, thumb):
                 e["thumbnail"] = f"catalog/{fid}.png"
             for key, rel, _, _ in PRODUCTS:
-                if (run / rel).is_file():
+                if (run.path / rel).is_file():
                     e["products"][key] = f"frames/{fid}/{rel}"
         entries.append(e)
     return entries

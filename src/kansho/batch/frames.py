@@ -81,7 +81,8 @@ def load_frames(path: str | Path) -> list[FrameSpec]:
     if not p.is_file():
         raise InputError(p, "frames file not found")
     if p.suffix.lower() == ".csv":
-        rows, defaults, config = _read_csv(p), {}, None
+        defaults: dict[str, Any] = {}
+        rows, config = _read_csv(p), None
     elif p.suffix.lower() in (".yaml", ".yml"):
         rows, defaults, config = _read_yaml(p)
     else:

@@ -7,18 +7,10 @@ observations of the difference of their corrections; one least-squares *network 
 over all overlaps, with one frame held fixed, gives every frame's correction; the corrected maps
 are averaged with feathering weights (distance to each frame's edge) so that no seam remains.
 
-Model (frame ``i``, pixel at east/north distance ``x, y`` in km from the mosaic centre)::
-
-    d_i(x, y) = v(x, y) + a_i + b_i x + c_i y + noise      (b = c = 0 without --ramp)
-
-and for every pixel in the overlap of frames ``i`` and ``j``::
-
-    d_i - d_j = (a_i - a_j) + (b_i - b_j) x + (c_i - c_j) y
-
-whose normal equations are assembled per overlap from sums over its pixels (no per-pixel loop),
-with the fixed frame's parameters removed. This is the joint estimation of per-track offsets and
-ramps from overlaps of Wang & Wright (2012), "Satellite geodetic imaging reveals internal
-deformation of western Tibet", GRL 39, L07303, reduced to frames of one track.
+The adjustment itself (the model and its normal equations, after the joint estimation of
+per-track offsets and ramps from overlaps of Wang & Wright (2012), "Satellite geodetic imaging
+reveals internal deformation of western Tibet", GRL 39, L07303, reduced to frames of one track)
+is in :mod:`kansho.batch.adjust`; this module finds the inputs, reads and writes the files.
 
 The same adjustment serves three kinds of map:
 
@@ -38,213 +30,38 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from kansho._files import write_json_atomic
+from kansho.batch.adjust import F64, LinearRate, blend, correction, feather_weights, local_xy_km, merge
 from kansho.errors import InputError
 from kansho.grid import Grid, common_grid, resample
+from kansho.layout import CUM_NAME
+from kansho.run import Run
+
+if TYPE_CHECKING:
+    from kansho.io.licsbas_h5 import CumReader
 
 log = logging.getLogger(__name__)
 
-F64 = npt.NDArray[np.float64]
-Normal = tuple[int, int, F64, F64, int, float]
-#: fewest common pixels for an overlap to count
-MIN_OVERLAP = 20
+#: resampling onto the mosaic grid
+Method = Literal["bilinear", "nearest"]
 #: components of a decomposition that can be mosaicked (``kansho decompose`` writes ``<component>.tif``)
 COMPONENTS = ("east", "up")
-
-
-# ------------------------------------------------------------------------------------ numerics
-
-
-def _data_box(valid: npt.NDArray[np.bool_]) -> tuple[int, int, int, int] | None:
-    """(row0, row1, col0, col1), end-exclusive, of the True pixels of a (ny, nx) mask; None if none."""
-    rows = np.flatnonzero(valid.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(valid.any(axis=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-
-
-def overlap_normals(stack: F64, x: F64, y: F64, ramp: bool, min_overlap: int = MIN_OVERLAP) -> list[Normal]:
-    """Normal-equation blocks of every overlap.
-
-    ``stack``: (n_frame, ny, nx) maps on one grid, NaN outside a frame; ``x``, ``y``: (ny, nx)
-    coordinates (km). Returns ``(i, j, A, b, n_px, rms)`` for each pair ``i < j`` with at least
-    ``min_overlap`` common pixels, where ``A = G^T G`` and ``b = G^T (d_i - d_j)`` with
-    ``G = [1, x, y]`` (or ``[1]``), and ``rms`` the RMS of ``d_i - d_j`` (before correction).
-    Only the intersection of the two frames' data boxes is scanned.
-    """
-    n = stack.shape[0]
-    valid = np.isfinite(stack)
-    boxes = [_data_box(v) for v in valid]
-    out = []
-    for i in range(n):
-        for j in range(i + 1, n):
-            bi, bj = boxes[i], boxes[j]
-            if bi is None or bj is None:
-                continue
-            r0, r1, c0, c1 = max(bi[0], bj[0]), min(bi[1], bj[1]), max(bi[2], bj[2]), min(bi[3], bj[3])
-            if r1 <= r0 or c1 <= c0:
-                continue
-            win = (slice(r0, r1), slice(c0, c1))
-            m = valid[i][win] & valid[j][win]
-            k = int(m.sum())
-            if k < min_overlap:
-                continue
-            r = stack[i][win][m] - stack[j][win][m]
-            g = np.stack([np.ones(k), x[win][m], y[win][m]], axis=1) if ramp else np.ones((k, 1))
-            out.append((i, j, g.T @ g, g.T @ r, k, float(np.sqrt(np.mean(r * r)))))
-    return out
-
-
-def adjust_network(n: int, normals: Sequence[Normal], n_par: int, fixed: int = 0, *,
-                   warn: bool = True) -> tuple[F64, list[int]]:
-    """Least-squares corrections (n, n_par) of every frame from the overlap normals, ``fixed`` at zero.
-
-    Minimises ``sum over overlaps, pixels of (G (p_i - p_j) - (d_i - d_j))^2``. Frames not connected
-    to ``fixed`` through overlaps get their own component's first frame fixed (and, with ``warn``,
-    a warning). Returns the parameters and, per frame, the frame fixed in its component.
-    """
-    N = np.zeros((n * n_par, n * n_par))
-    rhs = np.zeros(n * n_par)
-    parent = list(range(n))
-
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    for i, j, A, b, _, _ in normals:
-        si, sj = slice(i * n_par, (i + 1) * n_par), slice(j * n_par, (j + 1) * n_par)
-        N[si, si] += A
-        N[sj, sj] += A
-        N[si, sj] -= A
-        N[sj, si] -= A
-        rhs[si] += b
-        rhs[sj] -= b
-        parent[find(i)] = find(j)
-    anchors: dict[int, int] = {find(fixed): fixed}
-    anchor_of = []
-    for k in range(n):
-        anchor_of.append(anchors.setdefault(find(k), k))
-    free = [k for k in range(n) if anchor_of[k] != k]
-    if warn:
-        for k in sorted(set(anchor_of) - {fixed}):
-            log.warning("mosaic: frame %d shares no overlap with the fixed frame's group; its group keeps its own "
-                        "reference", k)
-    params = np.zeros((n, n_par))
-    if free:
-        idx = np.concatenate([np.arange(k * n_par, (k + 1) * n_par) for k in free])
-        Nf = N[np.ix_(idx, idx)]
-        # minimum-norm solution: a gradient that an overlap too narrow cannot fix stays 0
-        sol = np.linalg.lstsq(Nf, rhs[idx], rcond=1e-12)[0]
-        params[free] = sol.reshape(len(free), n_par)
-    return params, anchor_of
-
-
-def feather_weights(valid: npt.NDArray[np.bool_]) -> F64:
-    """Weights (n, ny, nx): distance (px) of each pixel to the edge of its frame's data, 0 outside."""
-    from scipy.ndimage import distance_transform_edt
-
-    return np.stack([distance_transform_edt(np.pad(v, 1))[1:-1, 1:-1] for v in valid]).astype(np.float64)
-
-
-def correction(params: F64, x: F64, y: F64) -> F64:
-    """(n, ny, nx) planes ``a + b x + c y`` (or constants) of every frame."""
-    c = params[:, 0][:, None, None] * np.ones((1, *x.shape))
-    if params.shape[1] == 3:
-        c = c + params[:, 1][:, None, None] * x + params[:, 2][:, None, None] * y
-    return c
-
-
-def blend(stack: F64, weights: F64) -> F64:
-    """Weighted mean over frames (n, ny, nx) → (ny, nx), NaN where no frame has data."""
-    w = np.where(np.isfinite(stack), weights, 0.0)
-    num = np.nansum(np.where(w > 0, stack, 0.0) * w, axis=0)
-    den = w.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / den, np.nan)
-
-
-def merge(stack: F64, x: F64, y: F64, *, ramp: bool = False, fixed: int = 0, min_overlap: int = MIN_OVERLAP,
-          estimate: F64 | None = None, weights: F64 | None = None, warn: bool = True,
-          ) -> tuple[F64, F64, dict[str, Any]]:
-    """Adjust and blend frames already on one grid.
-
-    ``stack`` (n, ny, nx), ``x``/``y`` (ny, nx) km. The corrections are estimated from
-    ``estimate`` (n, ny, nx), e.g. the same maps with unreliable pixels set to NaN (default:
-    ``stack``), subtracted from ``stack``, and the result is blended with ``weights`` (n, ny, nx)
-    (default: feathering from ``stack``'s data). Returns the mosaic (ny, nx), the parameters
-    (n, 1 or 3) subtracted from each frame (map units; map units per km for the gradients) and a
-    summary of the overlaps (pixels, RMS difference before and after the adjustment) and anchors.
-    """
-    n_par = 3 if ramp else 1
-    est = stack if estimate is None else estimate
-    normals = overlap_normals(est, x, y, ramp, min_overlap)
-    params, anchors = adjust_network(stack.shape[0], normals, n_par, fixed, warn=warn)
-    corr = correction(params, x, y)
-    after = overlap_normals(est - corr, x, y, False, min_overlap)
-    stats = {"overlaps": [{"frames": [i, j], "pixels": k, "rms_before": rb, "rms_after": ra[5]}
-                          for (i, j, _, _, k, rb), ra in zip(normals, after, strict=True)],
-             "anchors": anchors}
-    w = feather_weights(np.isfinite(stack)) if weights is None else weights
-    return blend(stack - corr, w), params, stats
-
-
-def local_xy_km(grid: Grid) -> tuple[F64, F64]:
-    """East and north distances (km) of every pixel from the grid's centre, (ny, nx) each."""
-    lon, lat = grid.lon(), grid.lat()
-    lat0 = float(lat.mean())
-    kx = 111.32 * np.cos(np.radians(lat0))
-    x = (lon - lon.mean()) * kx
-    y = (lat - lat0) * 110.57
-    return np.broadcast_to(x[None, :], grid.shape).copy(), np.broadcast_to(y[:, None], grid.shape).copy()
-
-
-class LinearRate:
-    """Per-pixel least-squares line ``d = vel * t + intercept`` through maps that arrive one epoch at a time.
-
-    ``add(t, d)``: ``t`` in years, ``d`` (ny, nx) (NaN = no data). :meth:`solve` returns ``vel``
-    (units per year) and ``intercept`` (units), (ny, nx) each, NaN where fewer than two epochs
-    have data. Five running sums per pixel: memory does not grow with the number of epochs.
-    """
-
-    def __init__(self, shape: tuple[int, int]) -> None:
-        self._s = np.zeros((5, *shape))  # n, sum t, sum t^2, sum d, sum t d
-
-    def add(self, t: float, d: F64) -> None:
-        ok = np.isfinite(d)
-        d0 = np.where(ok, d, 0.0)
-        self._s[0] += ok
-        self._s[1] += ok * t
-        self._s[2] += ok * t * t
-        self._s[3] += d0
-        self._s[4] += d0 * t
-
-    def solve(self) -> tuple[F64, F64]:
-        n, st, stt, sd, std = self._s
-        den = n * stt - st * st
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ok = (n >= 2) & (den > 1e-12 * np.maximum(n * stt, 1e-30))
-            vel = np.where(ok, (n * std - st * sd) / den, np.nan)
-            icp = np.where(ok, (sd - vel * st) / n, np.nan)
-        return vel, icp
 
 
 # ------------------------------------------------------------------------------------ finding the inputs
 
 
 def _is_run(p: Path) -> bool:
-    return (p / "results" / "vel.tif").is_file()
+    return Run(p).has_map("vel")
 
 
 def _is_decomposed(p: Path) -> bool:
@@ -281,14 +98,6 @@ def find_inputs(paths: Sequence[str | Path]) -> tuple[Literal["los", "enu"], lis
     if len(found) < 2:
         raise InputError(None, f"a mosaic needs at least two frames; found {len(found)}")
     return ("enu" if kinds == {"enu"} else "los"), [p for _, p in found]
-
-
-def find_runs(paths: Sequence[str | Path]) -> list[Path]:
-    """Run folders (holding ``results/vel.tif``) from run folders and/or batch roots (``ROOT/frames/*``)."""
-    kind, found = find_inputs(paths)
-    if kind != "los":
-        raise InputError(found[0], "is a decompose folder, not a run folder (results/vel.tif)")
-    return found
 
 
 def select_epochs(imdates: Sequence[npt.ArrayLike], files: Sequence[Path],
@@ -354,7 +163,7 @@ def _check_fixed(fixed: int, n: int) -> None:
         raise InputError(None, f"--fixed {fixed} is not a frame index (0..{n - 1})")
 
 
-def _read_stack(files: Sequence[Path], grid: Grid, method: str) -> F64:
+def _read_stack(files: Sequence[Path], grid: Grid, method: Method) -> F64:
     """GeoTIFFs resampled onto ``grid``, (n, ny, nx) float64."""
     from kansho.io.geotiff import read_grid, read_raster
 
@@ -365,9 +174,9 @@ def _param_dict(params: F64, keys: tuple[str, str, str]) -> dict[str, float]:
     return dict(zip(keys, map(float, params), strict=False))
 
 
-def _mosaic_geotiffs(estimate: Sequence[Path], products: dict[str, Sequence[Path]], plain: dict[str, Sequence[Path]],
-                     grid: Grid, out: Path, *, ramp: bool, fixed: int, method: str, units: str,
-                     ) -> tuple[F64, dict[str, Any], list[Path]]:
+def _mosaic_geotiffs(estimate: Sequence[Path], products: Mapping[str, Sequence[Path]],
+                     plain: Mapping[str, Sequence[Path]], grid: Grid, out: Path, *, ramp: bool, fixed: int,
+                     method: Method, units: str) -> tuple[F64, dict[str, Any], list[Path]]:
     """Corrections from the ``estimate`` maps, subtracted from each of ``products`` and blended; ``plain``
     maps (uncertainties) blended without correction. Writes ``out/<name>.tif``; returns params, stats, files."""
     from kansho.io.geotiff import write_geotiff
@@ -389,7 +198,7 @@ def _mosaic_geotiffs(estimate: Sequence[Path], products: dict[str, Sequence[Path
 
 def mosaic_runs(runs: Sequence[str | Path], out: str | Path, *, ramp: bool = False, fixed: int = 0,
                 estimate_from: str = "vel.mskd", products: Sequence[str] = ("vel", "vel.mskd", "vel.filt.mskd"),
-                method: str = "bilinear", cum: bool = False, cum_file: str = "cum.h5",
+                method: Method = "bilinear", cum: bool = False, cum_file: str = CUM_NAME,
                 epochs: Sequence[int] | None = None, progress: bool = False) -> MosaicResult:
     """Mosaic the velocity maps of ``runs`` (frames of one track) into ``out``.
 
@@ -401,36 +210,36 @@ def mosaic_runs(runs: Sequence[str | Path], out: str | Path, *, ramp: bool = Fal
     """
     from kansho.io.geotiff import read_grid
 
-    runs = [Path(r) for r in runs]
-    _check_fixed(fixed, len(runs))
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    est = estimate_from if all((r / "results" / f"{estimate_from}.tif").is_file() for r in runs) else "vel"
-    est_files = [r / "results" / f"{est}.tif" for r in runs]
+    frames = [Run(r) for r in runs]
+    _check_fixed(fixed, len(frames))
+    dest = Path(out)
+    dest.mkdir(parents=True, exist_ok=True)
+    est = estimate_from if all(f.has_map(estimate_from) for f in frames) else "vel"
+    est_files = [f.map_path(est) for f in frames]
     grid = common_grid([read_grid(f) for f in est_files])
     found = {}
     for name in [*products, "vstd"]:
-        files = [r / "results" / f"{name}.tif" for r in runs]
-        if all(f.is_file() for f in files):
-            found[name] = files
+        if all(f.has_map(name) for f in frames):
+            found[name] = [f.map_path(name) for f in frames]
         else:
             log.info("mosaic: %s missing in some runs, skipped", name)
     params, stats, written = _mosaic_geotiffs(
         est_files, {k: v for k, v in found.items() if k != "vstd"}, {k: v for k, v in found.items() if k == "vstd"},
-        grid, out, ramp=ramp, fixed=fixed, method=method, units="mm/yr")
-    res = MosaicResult(out=out, files=written, frames=[r.name for r in runs], params=params, stats=stats)
-    summary = {"kind": "los", "frames": [str(r) for r in runs], "fixed": fixed, "ramp": ramp, "estimated_from": est,
-               "grid": grid.to_dict(),
-               "parameters": {r.name: _param_dict(p, ("offset_mm_yr", "east_mm_yr_per_km", "north_mm_yr_per_km"))
-                              for r, p in zip(runs, params, strict=True)},
+        grid, dest, ramp=ramp, fixed=fixed, method=method, units="mm/yr")
+    names = [f.path.name for f in frames]
+    res = MosaicResult(out=dest, files=written, frames=names, params=params, stats=stats)
+    summary = {"kind": "los", "frames": [str(f.path) for f in frames], "fixed": fixed, "ramp": ramp,
+               "estimated_from": est, "grid": grid.to_dict(),
+               "parameters": {nm: _param_dict(p, ("offset_mm_yr", "east_mm_yr_per_km", "north_mm_yr_per_km"))
+                              for nm, p in zip(names, params, strict=True)},
                **stats}
     if cum:
-        res.cum = mosaic_cum(runs, out, ramp=ramp, fixed=fixed, cum_file=cum_file, epochs=epochs, method=method,
-                             progress=progress)
+        res.cum = mosaic_cum([f.path for f in frames], dest, ramp=ramp, fixed=fixed, cum_file=cum_file,
+                             epochs=epochs, method=method, progress=progress)
         res.files.append(res.cum.path)
         summary["cum"] = res.cum.summary
-    write_json_atomic(out / "mosaic.json", summary, default=None)
-    res.files.append(out / "mosaic.json")
+    write_json_atomic(dest / "mosaic.json", summary, default=None)
+    res.files.append(dest / "mosaic.json")
     return res
 
 
@@ -446,8 +255,84 @@ def _map_box(box: tuple[int, int, int, int], src: Grid, dst: Grid) -> tuple[int,
     return ra, rb, ca, cb
 
 
+@dataclass
+class _CumFrames:
+    """The open cubes of the frames of a cumulative mosaic and what the epoch loop needs of them."""
+
+    readers: list[CumReader]
+    grids: list[Grid]
+    #: per frame, the index of every mosaic epoch in its file
+    index: list[npt.NDArray[np.intp]]
+    #: per frame, its map at the first mosaic epoch (subtracted: 0 mm there)
+    bases: list[npt.NDArray[np.float32]]
+
+    def epoch_maps(self, e: int, grid: Grid, method: Method) -> F64:
+        """Every frame at mosaic epoch ``e``, re-referenced to the first epoch, on ``grid``: (n, ny, nx)."""
+        return np.stack([resample(r.epoch(ix[e]) - b, g, grid, method) for r, ix, b, g in
+                         zip(self.readers, self.index, self.bases, self.grids, strict=True)]).astype(np.float64)
+
+
+def _open_cum_frames(files: Sequence[Path], stack: ExitStack, epochs: Sequence[int] | None,
+                     ) -> tuple[_CumFrames, npt.NDArray[np.int64]]:
+    from kansho.io.licsbas_h5 import CumReader
+
+    readers = [stack.enter_context(CumReader(f)) for f in files]
+    grids: list[Grid] = []
+    for r in readers:
+        if r.grid is None:
+            raise InputError(r.path, "no corner_lat/corner_lon/post_lat/post_lon: its grid is unknown")
+        grids.append(r.grid)
+    dates = select_epochs([r.imdates for r in readers], files, epochs)
+    index = [np.searchsorted(r.imdates, dates) for r in readers]
+    bases = [r.epoch(ix[0]) for r, ix in zip(readers, index, strict=True)]
+    return _CumFrames(readers, grids, index, bases), dates
+
+
+def _cum_masks(frames: Sequence[Run], cf: _CumFrames, grid: Grid, footprint: npt.NDArray[np.bool_],
+               weights: F64) -> tuple[npt.NDArray[np.bool_], F64]:
+    """Reliable pixels of each frame on ``grid`` (n, ny, nx), and the mosaic's mask (1/0, NaN outside).
+
+    A frame's mask is its cube's ``mask`` dataset, else its run's mask map (if on the cube's grid),
+    else every pixel."""
+    from kansho.io.geotiff import read_grid
+
+    keep = np.ones(footprint.shape, bool)
+    kept = np.zeros(footprint.shape)
+    for k, (r, g) in enumerate(zip(cf.readers, cf.grids, strict=True)):
+        m = r.plane("mask")
+        run = frames[k]
+        if m is None and run.has_map("mask") and read_grid(run.map_path("mask")).matches(g):
+            m = run.read_map("mask")
+        if m is not None:
+            kept[k] = resample(np.where(np.isfinite(m), (m == 1).astype(np.float32), np.nan), g, grid, "nearest")
+            keep[k] = kept[k] == 1
+        else:
+            kept[k] = 1.0
+    mask = blend(np.where(footprint, kept, np.nan), weights)
+    return keep, np.where(np.isfinite(mask), (mask >= 0.5).astype(np.float64), np.nan)
+
+
+@dataclass
+class _CumOverlaps:
+    """Per-epoch overlap statistics of a cumulative mosaic, and the epochs where frames stay detached."""
+
+    fixed: int
+    overlaps: dict[tuple[int, int], dict[str, list[Any]]] = field(default_factory=dict)
+    detached: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, e: int, date: int, st: dict[str, Any]) -> None:
+        for o in st["overlaps"]:
+            rec = self.overlaps.setdefault(tuple(o["frames"]), {"epochs": [], "pixels": [], "rms_before": [],
+                                                                "rms_after": []})
+            rec["epochs"].append(int(date))
+            for key in ("pixels", "rms_before", "rms_after"):
+                rec[key].append(o[key])
+        if e > 0 and any(a != self.fixed for a in st["anchors"]):
+            self.detached[str(date)] = st["anchors"]
+
+
 def mosaic_cum(runs: Sequence[str | Path], out: str | Path, *, ramp: bool = False, fixed: int = 0,
-               cum_file: str = "cum.h5", epochs: Sequence[int] | None = None, method: str = "bilinear",
+               cum_file: str = CUM_NAME, epochs: Sequence[int] | None = None, method: Method = "bilinear",
                progress: bool = False) -> CumMosaic:
     """Mosaic the cumulative displacement (``<run>/<cum_file>``) of frames of one track, epoch by epoch.
 
@@ -466,100 +351,69 @@ def mosaic_cum(runs: Sequence[str | Path], out: str | Path, *, ramp: bool = Fals
     from tqdm.auto import tqdm
 
     from kansho._dates import years_since_first
-    from kansho.io.geotiff import read_grid, read_raster
-    from kansho.io.licsbas_h5 import CumReader, CumWriter
+    from kansho.io.licsbas_h5 import CumWriter
 
-    runs = [Path(r) for r in runs]
-    out = Path(out)
-    files = [r / cum_file for r in runs]
+    frames = [Run(r) for r in runs]
+    files = [f.path / cum_file for f in frames]
     for f in files:
         if not f.is_file():
             raise InputError(f, "missing: a cumulative mosaic needs this file in every run")
-    n = len(runs)
+    n = len(frames)
     _check_fixed(fixed, n)
+    path = Path(out) / f"{Path(cum_file).name.split('.')[0]}_mosaic.h5"
     with ExitStack() as stack:
-        readers = [stack.enter_context(CumReader(f)) for f in files]
-        grids: list[Grid] = []
-        for r in readers:
-            if r.grid is None:
-                raise InputError(r.path, "no corner_lat/corner_lon/post_lat/post_lon: its grid is unknown")
-            grids.append(r.grid)
-        dates = select_epochs([r.imdates for r in readers], files, epochs)
-        index = [np.searchsorted(r.imdates, dates) for r in readers]
-        grid = common_grid(grids)
+        cf, dates = _open_cum_frames(files, stack, epochs)
+        grid = common_grid(cf.grids)
         x, y = local_xy_km(grid)
-        bases = [r.epoch(ix[0]) for r, ix in zip(readers, index, strict=True)]
-        footprint = np.stack([np.isfinite(resample(b, g, grid, method)) for b, g in zip(bases, grids, strict=True)])
+        footprint = np.stack([np.isfinite(resample(b, g, grid, method)) for b, g in zip(cf.bases, cf.grids,
+                                                                                         strict=True)])
         weights = feather_weights(footprint)
-        keep = np.ones(footprint.shape, bool)
-        kept = np.zeros(footprint.shape)
-        for k, (r, g) in enumerate(zip(readers, grids, strict=True)):
-            m = r.plane("mask")
-            tif = runs[k] / "results" / "mask.tif"
-            if m is None and tif.is_file() and read_grid(tif).matches(g):
-                m = read_raster(tif)
-            if m is not None:
-                kept[k] = resample(np.where(np.isfinite(m), (m == 1).astype(np.float32), np.nan), g, grid, "nearest")
-                keep[k] = kept[k] == 1
-            else:
-                kept[k] = 1.0
-        mask = blend(np.where(footprint, kept, np.nan), weights)
-        mask = np.where(np.isfinite(mask), (mask >= 0.5).astype(np.float64), np.nan)
+        keep, mask = _cum_masks(frames, cf, grid, footprint, weights)
         t_yr = years_since_first(dates)
         rate = LinearRate(grid.shape)
-        n_par = 3 if ramp else 1
-        params = np.zeros((dates.size, n, n_par))
-        overlaps: dict[tuple[int, int], dict[str, list[Any]]] = {}
-        detached: dict[str, list[int]] = {}
-        stem = Path(cum_file).name.split(".")[0]
-        path = out / f"{stem}_mosaic.h5"
+        params = np.zeros((dates.size, n, 3 if ramp else 1))
+        log_ = _CumOverlaps(fixed)
         attrs = {"convention": "LiCSBAS cum.h5; cum/vel in mm along LOS, positive toward the satellite",
                  "mosaic_of": json.dumps([str(f) for f in files]),
-                 "reference": f"epoch {dates[0]} (0 mm); reference area of frame {fixed} ({runs[fixed].name})"}
+                 "reference": f"epoch {dates[0]} (0 mm); reference area of frame {fixed} ({frames[fixed].path.name})"}
         with CumWriter(path, dates, grid, attrs) as writer:
             for e, date in enumerate(tqdm(dates, desc="cum mosaic", unit="epoch", disable=not progress, leave=False)):
-                maps = np.stack([resample(r.epoch(ix[e]) - b, g, grid, method)
-                                 for r, ix, b, g in zip(readers, index, bases, grids, strict=True)]).astype(np.float64)
-                mos, p, st = merge(maps, x, y, ramp=ramp, fixed=fixed, estimate=np.where(keep, maps, np.nan),
-                                   weights=weights, warn=False)
+                maps = cf.epoch_maps(e, grid, method)
+                mos, params[e], st = merge(maps, x, y, ramp=ramp, fixed=fixed, estimate=np.where(keep, maps, np.nan),
+                                           weights=weights, warn=False)
                 if e == 0 and not st["overlaps"]:  # the reference epoch: 0 mm wherever a frame has data
                     raise InputError(None, "the frames do not overlap (no common pixels): cannot tie them together")
                 writer.write(e, mos)
                 rate.add(float(t_yr[e]), mos)
-                params[e] = p
-                for o in st["overlaps"]:
-                    rec = overlaps.setdefault(tuple(o["frames"]), {"epochs": [], "pixels": [], "rms_before": [],
-                                                                   "rms_after": []})
-                    rec["epochs"].append(int(date))
-                    for key in ("pixels", "rms_before", "rms_after"):
-                        rec[key].append(o[key])
-                if e > 0 and any(a != fixed for a in st["anchors"]):
-                    detached[str(date)] = st["anchors"]
+                log_.add(e, int(date), st)
                 log.debug("cum mosaic: epoch %d (%d/%d)", date, e + 1, dates.size)
             vel, icp = rate.solve()
-            ref = None
-            box = readers[fixed].refarea_box
-            if box is not None:
-                ref = _map_box(box, grids[fixed], grid)
+            box = cf.readers[fixed].refarea_box
+            ref = None if box is None else _map_box(box, cf.grids[fixed], grid)
             writer.close({"vel": vel, "vintercept": icp, "mask": mask}, refarea=ref)
-    if detached:
+    if log_.detached:
         log.warning("cum mosaic: at %d epoch(s) (%s ...) some frames share no overlap with the fixed frame's group "
-                    "and keep their own reference", len(detached), next(iter(detached)))
-    names = [r.name for r in runs]
-    keys = ("offset_mm", "east_mm_per_km", "north_mm_per_km")[:n_par]
-    after = [v for rec in overlaps.values() for v in rec["rms_after"]]
-    summary = {"file": path.name, "source": cum_file, "epochs": [int(d) for d in dates],
-               "reference_epoch": int(dates[0]), "fixed": fixed, "ramp": ramp, "grid": grid.to_dict(),
-               "parameters": {nm: {k: [float(v) for v in params[:, i, c]] for c, k in enumerate(keys)}
-                              for i, nm in enumerate(names)},
-               "overlaps": [{"frames": list(ij), **rec} for ij, rec in overlaps.items()],
-               "rms_after_max_mm": float(max(after)) if after else 0.0,
-               "detached": detached}
+                    "and keep their own reference", len(log_.detached), next(iter(log_.detached)))
+    summary = _cum_summary(path, cum_file, dates, fixed, ramp, grid, [f.path.name for f in frames], params, log_)
     return CumMosaic(path=path, epochs=dates, params=params, summary=summary)
 
 
+def _cum_summary(path: Path, cum_file: str, dates: npt.NDArray[np.int64], fixed: int, ramp: bool, grid: Grid,
+                 names: list[str], params: F64, log_: _CumOverlaps) -> dict[str, Any]:
+    """The ``cum`` entry of ``mosaic.json``."""
+    keys = ("offset_mm", "east_mm_per_km", "north_mm_per_km")[:params.shape[2]]
+    after = [v for rec in log_.overlaps.values() for v in rec["rms_after"]]
+    return {"file": path.name, "source": cum_file, "epochs": [int(d) for d in dates],
+            "reference_epoch": int(dates[0]), "fixed": fixed, "ramp": ramp, "grid": grid.to_dict(),
+            "parameters": {nm: {k: [float(v) for v in params[:, i, c]] for c, k in enumerate(keys)}
+                           for i, nm in enumerate(names)},
+            "overlaps": [{"frames": list(ij), **rec} for ij, rec in log_.overlaps.items()],
+            "rms_after_max_mm": float(max(after)) if after else 0.0,
+            "detached": log_.detached}
+
+
 def mosaic_decomposed(folders: Sequence[str | Path], out: str | Path, *, components: Sequence[str] = COMPONENTS,
-                      ramp: bool = False, fixed: int = 0, method: str = "bilinear") -> MosaicResult:
+                      ramp: bool = False, fixed: int = 0, method: Method = "bilinear") -> MosaicResult:
     """Mosaic east and/or up velocities of several ``kansho decompose`` folders (adjacent track pairs).
 
     Each component is adjusted on its own (offsets, and with ``ramp`` planes, per folder, from the
@@ -569,20 +423,20 @@ def mosaic_decomposed(folders: Sequence[str | Path], out: str | Path, *, compone
     """
     from kansho.io.geotiff import read_grid
 
-    folders = [Path(f) for f in folders]
-    _check_fixed(fixed, len(folders))
-    out = Path(out)
+    dirs = [Path(f) for f in folders]
+    _check_fixed(fixed, len(dirs))
+    dest = Path(out)
     comps = list(dict.fromkeys(components))
     bad = [c for c in comps if c not in COMPONENTS]
     if bad or not comps:
         raise InputError(None, f"unknown component(s) {bad or comps}: choose among {', '.join(COMPONENTS)}")
-    for f in folders:
+    for f in dirs:
         for c in comps:
             if not (f / f"{c}.tif").is_file():
                 raise InputError(f / f"{c}.tif", f"missing: every decompose folder needs {c}.tif to mosaic {c} "
                                                  f"(components must be the same in all folders)")
     norths = {}
-    for f in folders:
+    for f in dirs:
         try:
             norths[f] = json.loads((f / "decompose.json").read_text()).get("north")
         except (OSError, ValueError):
@@ -590,25 +444,25 @@ def mosaic_decomposed(folders: Sequence[str | Path], out: str | Path, *, compone
     if len({("neglected" if v == "neglected" else "gnss") for v in norths.values() if v is not None}) > 1:
         log.warning("mosaic: some decompositions used a GNSS north velocity and some neglected it; their east/up "
                     "differ by the north leakage (north_sens_e/u.tif), which the offsets absorb only in part")
-    out.mkdir(parents=True, exist_ok=True)
-    grid = common_grid([read_grid(f / f"{c}.tif") for f in folders for c in comps])
-    res = MosaicResult(out=out, frames=[f.name for f in folders])
-    summary: dict[str, Any] = {"kind": "enu", "folders": [str(f) for f in folders], "fixed": fixed, "ramp": ramp,
+    dest.mkdir(parents=True, exist_ok=True)
+    grid = common_grid([read_grid(f / f"{c}.tif") for f in dirs for c in comps])
+    res = MosaicResult(out=dest, frames=[f.name for f in dirs])
+    summary: dict[str, Any] = {"kind": "enu", "folders": [str(f) for f in dirs], "fixed": fixed, "ramp": ramp,
                                "grid": grid.to_dict(), "components": {}}
     for c in comps:
-        std = [f / f"{c}_std.tif" for f in folders]
+        std = [f / f"{c}_std.tif" for f in dirs]
         plain = {f"{c}_std": std} if all(s.is_file() for s in std) else {}
-        params, stats, written = _mosaic_geotiffs([f / f"{c}.tif" for f in folders],
-                                                  {c: [f / f"{c}.tif" for f in folders]}, plain, grid, out,
+        params, stats, written = _mosaic_geotiffs([f / f"{c}.tif" for f in dirs],
+                                                  {c: [f / f"{c}.tif" for f in dirs]}, plain, grid, dest,
                                                   ramp=ramp, fixed=fixed, method=method, units="mm/yr")
         res.components[c] = params
         res.files += written
         summary["components"][c] = {
             "parameters": {f.name: _param_dict(p, ("offset_mm_yr", "east_mm_yr_per_km", "north_mm_yr_per_km"))
-                           for f, p in zip(folders, params, strict=True)},
+                           for f, p in zip(dirs, params, strict=True)},
             **stats}
     res.params = res.components[comps[0]]
     res.stats = summary["components"][comps[0]]
-    write_json_atomic(out / "mosaic.json", summary, default=None)
-    res.files.append(out / "mosaic.json")
+    write_json_atomic(dest / "mosaic.json", summary, default=None)
+    res.files.append(dest / "mosaic.json")
     return res

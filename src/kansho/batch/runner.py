@@ -11,7 +11,7 @@ resumes from its last finished step.
 
 Layout under ``ROOT``::
 
-    frames/<id>/        the frame's run (results/, cum.h5, report.html, work/state.json, ...)
+    frames/<id>/        the frame's run (a run folder: kansho.layout)
     downloads/<id>/     portal frames: the downloaded GEOC/ (and GACOS/)
     inputs/<id>/        local frames with a date range: links to the pairs inside it
     status/<id>.json    per-frame status, timings, error, attempts
@@ -35,6 +35,7 @@ from typing import Any, TextIO
 
 from kansho._files import write_json_atomic
 from kansho.batch.frames import FrameSpec
+from kansho.run import Run, open_run
 
 log = logging.getLogger(__name__)
 
@@ -174,19 +175,31 @@ def _process(job: FrameJob) -> dict[str, Any]:
         input_path = select_dates(Path(spec.source), root / "inputs" / spec.id, spec.start, spec.end)
     cfg = load_config(spec.config, spec.options)
     cfg = cfg.model_copy(update={"workers": 0, "scheduler": None})  # one frame per worker: run it here
-    ctx = pipeline.run_timeseries(input_path, out, cfg, progress=False)
-    loops = ctx.result("loops")
-    ingest = ctx.result("ingest")
+    before = Run(out).state
+    pipeline.run_timeseries(input_path, out, cfg, progress=False)
+    run = open_run(out)
+    seconds = _steps_seconds(before, run.state)
     info.update({
-        "steps_seconds": {k: round(v, 3) for k, v in ctx.timings.items()},
-        "steps_run": [k for k, v in ctx.timings.items() if v > 0],
-        "n_epoch": len(loops.get("epochs", [])),
-        "n_pair": int(ingest.get("n_pair", 0)),
-        "n_pair_used": len(loops.get("pairs", [])),
-        "fingerprint": ctx.state.get("ingest", {}).get("fingerprint"),
+        "steps_seconds": seconds,
+        "steps_run": [k for k, v in seconds.items() if v > 0],
+        "n_epoch": int(run.dates.size),
+        "n_pair": run.n_pair,
+        "n_pair_used": run.n_pair_used,
+        "fingerprint": run.state.get("ingest", {}).get("fingerprint"),
         "input_path": str(input_path),
     })
     return info
+
+
+def _steps_seconds(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
+    """Seconds of each step in this run of the chain (0 for a step it found up to date), from the step
+    records (:attr:`kansho.run.Run.state`) before and after: a step ran when its record is new or its hash changed."""
+    out = {}
+    for step, rec in after.items():
+        prev = before.get(step)
+        ran = prev is None or prev.get("hash") != rec.get("hash") or prev.get("seconds") != rec.get("seconds")
+        out[step] = round(float(rec.get("seconds", 0.0)), 3) if ran else 0.0
+    return out
 
 
 def _download(spec: FrameSpec, dest: Path) -> Path:
@@ -241,7 +254,7 @@ def plan(specs: list[FrameSpec], root: str | Path, *, update: bool = False) -> t
         up_to_date = (
             rec is not None and rec.get("state") == DONE and rec.get("key") == spec.key()
             and rec.get("inputs") == fp and not fp.startswith("!")
-            and (frame_out(root, spec.id) / "results" / "vel.tif").is_file()
+            and Run(frame_out(root, spec.id)).has_map("vel")
             and not (spec.is_portal and update)
         )
         if not up_to_date:

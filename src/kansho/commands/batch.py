@@ -8,6 +8,8 @@ import logging
 import sys
 from typing import Any
 
+from kansho.layout import CUM_FILT_NAME, CUM_NAME
+
 
 def register(sub: Any, fmt: type) -> None:
     p = sub.add_parser(
@@ -71,8 +73,8 @@ def register(sub: Any, fmt: type) -> None:
     m.add_argument("--nearest", action="store_true", help="nearest-neighbour resampling (default bilinear)")
     m.add_argument("--cum", action="store_true", help="runs: also mosaic the cumulative displacement (cum.h5) at the "
                    "epochs common to all frames, re-referenced to the first of them -> cum_mosaic.h5")
-    m.add_argument("--cum-file", default="cum.h5", metavar="NAME", help="with --cum: the file of each run to mosaic "
-                   "(e.g. cum_filt.h5 -> cum_filt_mosaic.h5)")
+    m.add_argument("--cum-file", default=CUM_NAME, metavar="NAME", help="with --cum: the file of each run to mosaic "
+                   f"(e.g. {CUM_FILT_NAME} -> {CUM_FILT_NAME.split('.')[0]}_mosaic.h5)")
     m.add_argument("--epochs", type=_epoch_list, metavar="YYYYMMDD,...", help="with --cum: only these epochs (each "
                    "in every frame; the first is the reference, 0 mm) instead of all common epochs")
     m.add_argument("--component", action="append", choices=["east", "up"], help="decompose folders: mosaic only "
@@ -130,6 +132,7 @@ def _epoch_list(text: str) -> list[int]:
 def _run_mosaic(args: argparse.Namespace) -> int:
     from kansho.batch.mosaic import (
         COMPONENTS,
+        Method,
         find_inputs,
         mosaic_decomposed,
         mosaic_runs,
@@ -137,7 +140,7 @@ def _run_mosaic(args: argparse.Namespace) -> int:
     from kansho.errors import InputError
 
     kind, found = find_inputs(args.inputs)
-    method = "nearest" if args.nearest else "bilinear"
+    method: Method = "nearest" if args.nearest else "bilinear"
     if kind == "enu":
         if args.cum or args.epochs:
             raise InputError(found[0], "is a decompose folder (east/up velocities): --cum/--epochs need runs")

@@ -9,8 +9,6 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-_FORMATS = ("cog", "kmz", "mintpy", "netcdf", "csv")
-
 
 def _pair(kind: type) -> Any:
     def conv(text: str) -> tuple[Any, Any]:
@@ -24,14 +22,14 @@ def _pair(kind: type) -> Any:
 
 
 def register(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
+    from kansho.export import FORMATS
+
     p = sub.add_parser("export", help="export a run for GIS and other tools (COG, KMZ, MintPy, NetCDF, CSV)",
                        formatter_class=fmt,
-                       description="cog: every results/*.tif as a Cloud-Optimized GeoTIFF; kmz: a map for Google "
-                                   "Earth; mintpy: timeseries.h5 + velocity.h5 in MintPy's layout (m, m/yr); "
-                                   "netcdf: CF-1.8 NetCDF of the cube via xarray; csv: time series of points.")
+                       description="; ".join(f"{f.name}: {f.description}" for f in FORMATS.values()) + ".")
     p.add_argument("out", type=Path, help="run folder (with cum.h5 and results/)")
     p.add_argument("--format", "-f", required=True,
-                   help=f"one or more of {', '.join(_FORMATS)} (comma-separated), or 'all'")
+                   help=f"one or more of {', '.join(FORMATS)} (comma-separated), or 'all'")
     p.add_argument("-o", "--output", type=Path, required=True, help="destination folder")
     p.add_argument("--layer", default="vel.mskd", help="kmz: which results/ map to draw")
     p.add_argument("--vmin", type=float, default=None, help="kmz: lower colour limit (default: robust)")
@@ -48,23 +46,18 @@ def _run(args: argparse.Namespace) -> int:
     import sys
 
     from kansho.errors import ConfigError
-    from kansho.export import export
+    from kansho.export import FORMATS
 
-    fmts = list(_FORMATS) if args.format == "all" else [f.strip() for f in args.format.split(",") if f.strip()]
-    bad = [f for f in fmts if f not in _FORMATS]
-    if bad or not fmts:
-        raise ConfigError(f"--format: unknown {', '.join(bad) or '(none)'}; choose from {', '.join(_FORMATS)}")
+    names = list(FORMATS) if args.format == "all" else [f.strip() for f in args.format.split(",") if f.strip()]
+    bad = [f for f in names if f not in FORMATS]
+    if bad or not names:
+        raise ConfigError(f"--format: unknown {', '.join(bad) or '(none)'}; choose from {', '.join(FORMATS)}")
     if args.format == "all" and not (args.point or args.pixel):
-        fmts.remove("csv")
-    for f in fmts:
-        opts: dict[str, Any] = {}
-        if f == "kmz":
-            opts = {"layer": args.layer, "vmin": args.vmin, "vmax": args.vmax}
-        elif f == "mintpy":
-            opts = {"filtered": args.filtered}
-        elif f == "csv":
-            opts = {"lonlat": args.point, "pixels": args.pixel}
-        files = export(args.out, f, args.output, **opts)
-        for path in files:
-            sys.stdout.write(f"{f}: {path}\n")
+        names = [f for f in names if not FORMATS[f].needs_points]
+    values = {"layer": args.layer, "vmin": args.vmin, "vmax": args.vmax, "filtered": args.filtered,
+              "lonlat": args.point, "pixels": args.pixel}
+    for name in names:
+        f = FORMATS[name]
+        for path in f.write(args.out, args.output, **{k: values[k] for k in f.options}):
+            sys.stdout.write(f"{name}: {path}\n")
     return 0

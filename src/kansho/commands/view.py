@@ -37,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
         srv = make_server(args.out, args.host, args.port)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc})") from None
-    host, port = srv.server_address[:2]
+    host, port = srv.host_port()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{port}/"
     if host not in ("127.0.0.1", "localhost", "::1"):

@@ -59,7 +59,8 @@ def local_km(grid: Grid, lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[F64, F
     return x, y
 
 
-def disk_index(grid: Grid, lon: float, lat: float, radius_km: float) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+def disk_index(grid: Grid, lon: float, lat: float, radius_km: float,
+               ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
     """(rows, cols) of the pixels whose centres are within ``radius_km`` of (lon, lat).
 
     The pixel containing the station is always included. Raises :class:`StationOutsideGrid` if
@@ -127,7 +128,7 @@ def sample_series(t_src: npt.ArrayLike, y_src: npt.ArrayLike, t_dst: npt.ArrayLi
     with np.errstate(invalid="ignore", divide="ignore"):
         out = (cs[hi] - cs[lo]) / cnt
     out[cnt[:, 0] == 0] = np.nan
-    return out.reshape((len(td),) + y.shape[1:])
+    return out.reshape((len(td), *y.shape[1:]))
 
 
 def common_reference(diff: npt.ArrayLike, sigma: npt.ArrayLike | None = None, ref: int | None = None) -> float:

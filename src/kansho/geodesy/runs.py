@@ -35,6 +35,8 @@ from kansho.io.gnss import (
     mjd_to_decyear,
     read_gnss,
 )
+from kansho.layout import RunLayout
+from kansho.run import open_run
 
 log = logging.getLogger(__name__)
 
@@ -56,46 +58,23 @@ class Track:
     vel_path: Path
 
 
-def _los_from_stack(out: Path) -> tuple[F32, F32, F32]:
-    from kansho.store import open_stack
-
-    try:
-        st = open_stack(out)
-        arrs = tuple(np.asarray(st.read2d(n), np.float32) for n in ("los_e", "los_n", "los_u"))
-    except KeyError:
-        raise InputError(out / "stack.zarr", "has no LOS unit vectors (los_e/los_n/los_u)") from None
-    if not all(np.isfinite(a).any() for a in arrs):
-        raise InputError(out / "stack.zarr", "LOS unit vectors are missing (all NaN): the input had no E/N/U "
-                                             "rasters, so the LOS direction is unknown")
-    return arrs  # type: ignore[return-value]
-
-
 def load_track(out_dir: str | Path, vel_path: str | Path | None = None, *, use_mask: bool = True) -> Track:
     """Read a run folder: velocity (``results/vel.tif`` or ``vel_path``), ``vstd``, mask and LOS vectors."""
-    out = Path(out_dir)
-    if not out.is_dir():
-        raise InputError(out, "not a folder (expected a kansho run output)")
-    vp = Path(vel_path) if vel_path is not None else out / "results" / "vel.tif"
+    run = open_run(out_dir, need_cum=False)
+    vp = Path(vel_path) if vel_path is not None else run.map_path("vel")
     grid = read_grid(vp)
     vel = read_raster(vp)
-    vstd_p = out / "results" / "vstd.tif"
-    vstd = read_raster(vstd_p) if vstd_p.is_file() else np.full(grid.shape, np.nan, np.float32)
+    vstd = run.read_map("vstd") if run.has_map("vstd") else np.full(grid.shape, np.nan, np.float32)
     if vstd.shape != vel.shape:
         raise InputError(vp, f"grid {vel.shape} differs from the run's vstd.tif {vstd.shape}")
-    mask_p = out / "results" / "mask.tif"
-    if use_mask and mask_p.is_file():
-        m = read_raster(mask_p)
+    if use_mask and run.has_map("mask"):
+        m = run.read_map("mask")
         if m.shape == vel.shape:
             vel = np.where(m == 1, vel, np.nan).astype(np.float32)
-    le, ln, lu = _los_from_stack(out)
+    le, ln, lu = run.los()
     if le.shape != vel.shape:
         raise InputError(vp, f"grid {vel.shape} differs from the stack's LOS vectors {le.shape}")
-    return Track(out, grid, vel, vstd, le, ln, lu, vp)
-
-
-def read_stations(paths: list[str | Path]) -> list[GnssSeries | StationVelocities]:
-    """Read GNSS files (tenv3, .pos, station CSV)."""
-    return [read_gnss(p) for p in paths]
+    return Track(run.path, grid, vel, vstd, le, ln, lu, vp)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -143,22 +122,8 @@ def gnss_compare(
     dest = Path(dest)
     track = load_track(out)
     cum_d = _read_cum(out)
-    grid = track.grid
-    rows: list[StationRow] = []
-    ins_ts: list[F64] = []
-    gn_ts: list[F64] = []
     t_ins = mjd_to_decyear([date_to_mjd(int(d)) for d in cum_d["imdates"]]) if cum_d else None
-    for f in station_files:
-        items = read_gnss(f)
-        stations: list[Any] = [items] if isinstance(items, GnssSeries) else [
-            (items, i) for i in range(len(items))]
-        for st in stations:
-            row, its, gts = _one_station(st, f, track, cum_d, t_ins, radius_km, window_days, offsets or {})
-            rows.append(row)
-            ins_ts.append(its)
-            gn_ts.append(gts)
-    if not rows:
-        raise InputError(None, "no GNSS stations given")
+    rows, ins_ts, gn_ts = _station_rows(station_files, track, cum_d, t_ins, radius_km, window_days, offsets or {})
     names = [r.name for r in rows]
     ref = None
     if ref_station is not None:
@@ -174,66 +139,100 @@ def gnss_compare(
         r.diff = float(d - offset)
     summary: dict[str, Any] = {"run": str(out), "radius_km": radius_km, "n_station": len(rows),
                                "reference": ref_station or "network mean", "offset_mm_yr": offset}
-    # time series
     if cum_d is not None and any(np.isfinite(g).any() for g in gn_ts):
-        d = cmp.timeseries_differences(np.array(ins_ts), np.array(gn_ts), ref)
-        for r, di in zip(rows, d, strict=True):
-            ok = np.isfinite(di)
-            r.n_ts = int(ok.sum())
-            r.ts_rms = float(np.sqrt(np.mean(di[ok] ** 2))) if ok.any() else math.nan
-        allv = d[np.isfinite(d)]
-        summary["ts_rms_all_mm"] = float(np.sqrt(np.mean(allv**2))) if allv.size else math.nan
-        summary["ts_rms_median_mm"] = float(np.nanmedian([r.ts_rms for r in rows])) if allv.size else math.nan
+        summary.update(_timeseries_summary(rows, ins_ts, gn_ts, ref))
     dv = np.array([r.diff for r in rows])
     okv = np.isfinite(dv)
     summary["vel_rms_mm_yr"] = float(np.sqrt(np.mean(dv[okv] ** 2)))
     summary["vel_mean_abs_mm_yr"] = float(np.mean(np.abs(dv[okv])))
-    tie_res = None
     dest.mkdir(parents=True, exist_ok=True)
     if tie is not None:
-        x, y = cmp.local_km(grid, [r.lon for r in rows], [r.lat for r in rows])
-        try:
-            tie_res = cmp.fit_ramp(x, y, raw, sig, tie)
-        except ValueError as exc:
-            raise InputError(None, f"cannot tie to GNSS: {exc}") from None
-        for r, d in zip(rows, tie_res.residual, strict=True):
-            r.diff_tied = float(d)
-        gx, gy = cmp.local_km(grid, *np.meshgrid(grid.lon(), grid.lat()))
-        ramp = tie_res.model(gx, gy).astype(np.float32)
-        vel_all = read_raster(track.vel_path)
-        write_geotiff(dest / "vel_tied.tif", (vel_all - ramp).astype(np.float32), grid, units="mm/yr",
-                      description=f"LOS velocity tied to GNSS ({tie} ramp removed)")
-        write_geotiff(dest / "tie_ramp.tif", ramp, grid, units="mm/yr", description=f"{tie} ramp InSAR - GNSS")
-        okt = np.isfinite(tie_res.residual)
-        summary["tie"] = {"kind": tie, "coef": tie_res.coef.tolist(), "coef_sigma": np.sqrt(np.diag(tie_res.cov)).tolist(),
-                          "terms": ["1", "x_km", "y_km", "x_km^2", "x_km*y_km", "y_km^2"][: tie_res.coef.size],
-                          "vel_rms_after_mm_yr": float(np.sqrt(np.mean(tie_res.residual[okt] ** 2)))}
+        summary["tie"] = _tie_to_gnss(track, rows, raw, sig, tie, dest)
     summary["rows"] = [_row_dict(r) for r in rows]
     _write_station_table(dest / "stations.csv", rows)
     _write_json(dest / "summary.json", summary)
     if plots:
-        from kansho.geodesy import plots as gp
-
-        try:
-            gp.plot_compare_map(track.vel, grid, rows, dest / "compare_map.png", tied=tie_res is not None)
-            gp.plot_compare_scatter(rows, dest / "compare_scatter.png")
-            if t_ins is not None:
-                for r, its, gts in zip(rows, ins_ts, gn_ts, strict=True):
-                    if np.isfinite(its).any() and np.isfinite(gts).any():
-                        gp.plot_station_ts(r, t_ins, its, gts, ref, ins_ts, gn_ts, dest / f"ts_{r.name}.png")
-        except Exception as exc:  # noqa: BLE001 - plots must never lose the numerical products
-            log.warning("GNSS comparison plots could not be drawn: %s", exc)
+        _compare_plots(track, rows, t_ins, ins_ts, gn_ts, ref, dest, tied=tie is not None)
     return summary
 
 
-def _read_cum(out: Path) -> dict[str, Any] | None:
-    from kansho.io.licsbas_h5 import read_cum_h5
+def _station_rows(station_files: list[str | Path], track: Track, cum_d: dict[str, Any] | None, t_ins: F64 | None,
+                  radius_km: float, window_days: float, offsets: dict[str, list[int]],
+                  ) -> tuple[list[StationRow], list[F64], list[F64]]:
+    """One row per station of every file, with its InSAR and GNSS series on the InSAR epochs."""
+    rows: list[StationRow] = []
+    ins_ts: list[F64] = []
+    gn_ts: list[F64] = []
+    for f in station_files:
+        items = read_gnss(f)
+        stations: list[Any] = [items] if isinstance(items, GnssSeries) else [
+            (items, i) for i in range(len(items))]
+        for st in stations:
+            row, its, gts = _one_station(st, f, track, cum_d, t_ins, radius_km, window_days, offsets)
+            rows.append(row)
+            ins_ts.append(its)
+            gn_ts.append(gts)
+    if not rows:
+        raise InputError(None, "no GNSS stations given")
+    return rows, ins_ts, gn_ts
 
-    p = out / "cum.h5"
-    if not p.is_file():
+
+def _timeseries_summary(rows: list[StationRow], ins_ts: list[F64], gn_ts: list[F64], ref: int | None,
+                        ) -> dict[str, float]:
+    """Per-station RMS of the series differences (set on ``rows``) and the overall figures."""
+    d = cmp.timeseries_differences(np.array(ins_ts), np.array(gn_ts), ref)
+    for r, di in zip(rows, d, strict=True):
+        ok = np.isfinite(di)
+        r.n_ts = int(ok.sum())
+        r.ts_rms = float(np.sqrt(np.mean(di[ok] ** 2))) if ok.any() else math.nan
+    allv = d[np.isfinite(d)]
+    return {"ts_rms_all_mm": float(np.sqrt(np.mean(allv**2))) if allv.size else math.nan,
+            "ts_rms_median_mm": float(np.nanmedian([r.ts_rms for r in rows])) if allv.size else math.nan}
+
+
+def _tie_to_gnss(track: Track, rows: list[StationRow], raw: F64, sig: F64, tie: str, dest: Path) -> dict[str, Any]:
+    """Fit the ``tie`` ramp InSAR - GNSS, write ``vel_tied.tif`` and ``tie_ramp.tif``; the summary's ``tie``."""
+    grid = track.grid
+    x, y = cmp.local_km(grid, [r.lon for r in rows], [r.lat for r in rows])
+    try:
+        tie_res = cmp.fit_ramp(x, y, raw, sig, tie)
+    except ValueError as exc:
+        raise InputError(None, f"cannot tie to GNSS: {exc}") from None
+    for r, d in zip(rows, tie_res.residual, strict=True):
+        r.diff_tied = float(d)
+    gx, gy = cmp.local_km(grid, *np.meshgrid(grid.lon(), grid.lat()))
+    ramp = tie_res.model(gx, gy).astype(np.float32)
+    vel_all = read_raster(track.vel_path)
+    write_geotiff(dest / "vel_tied.tif", (vel_all - ramp).astype(np.float32), grid, units="mm/yr",
+                  description=f"LOS velocity tied to GNSS ({tie} ramp removed)")
+    write_geotiff(dest / "tie_ramp.tif", ramp, grid, units="mm/yr", description=f"{tie} ramp InSAR - GNSS")
+    okt = np.isfinite(tie_res.residual)
+    return {"kind": tie, "coef": tie_res.coef.tolist(), "coef_sigma": np.sqrt(np.diag(tie_res.cov)).tolist(),
+            "terms": ["1", "x_km", "y_km", "x_km^2", "x_km*y_km", "y_km^2"][: tie_res.coef.size],
+            "vel_rms_after_mm_yr": float(np.sqrt(np.mean(tie_res.residual[okt] ** 2)))}
+
+
+def _compare_plots(track: Track, rows: list[StationRow], t_ins: F64 | None, ins_ts: list[F64], gn_ts: list[F64],
+                   ref: int | None, dest: Path, *, tied: bool) -> None:
+    from kansho.geodesy import plots as gp
+
+    try:
+        gp.plot_compare_map(track.vel, track.grid, rows, dest / "compare_map.png", tied=tied)
+        gp.plot_compare_scatter(rows, dest / "compare_scatter.png")
+        if t_ins is not None:
+            for r, its, gts in zip(rows, ins_ts, gn_ts, strict=True):
+                if np.isfinite(its).any() and np.isfinite(gts).any():
+                    gp.plot_station_ts(r, t_ins, its, gts, ref, ins_ts, gn_ts, dest / f"ts_{r.name}.png")
+    except Exception as exc:  # noqa: BLE001 - plots must never lose the numerical products
+        log.warning("GNSS comparison plots could not be drawn: %s", exc)
+
+
+def _read_cum(out: Path) -> dict[str, Any] | None:
+    run = open_run(out, need_cum=False)
+    if not run.has_cum:
         log.warning("%s: no cum.h5, comparing velocities only", out)
         return None
-    return read_cum_h5(p)
+    return run.read_cum()
 
 
 def _one_station(st: Any, f: str | Path, track: Track, cum_d: dict[str, Any] | None, t_ins: F64 | None,
@@ -251,11 +250,11 @@ def _one_station(st: Any, f: str | Path, track: Track, cum_d: dict[str, Any] | N
         idx = cmp.disk_index(grid, lon, lat, radius_km)
     except cmp.StationOutsideGrid:
         raise InputError(f, f"station {name} at ({lon:.4f}, {lat:.4f}) is outside the InSAR grid "
-                            f"(lon {grid.lon()[0]:.4f}..{grid.lon()[-1]:.4f}, lat {grid.lat()[-1]:.4f}..{grid.lat()[0]:.4f})"
-                         ) from None
+                            f"(lon {grid.lon()[0]:.4f}..{grid.lon()[-1]:.4f}, "
+                            f"lat {grid.lat()[-1]:.4f}..{grid.lat()[0]:.4f})") from None
     los = cmp.los_at(track.los_e, track.los_n, track.los_u, idx)
     if not np.all(np.isfinite(los)):
-        raise InputError(track.path / "stack.zarr", f"no LOS unit vector at station {name}")
+        raise InputError(RunLayout(track.path).stack, f"no LOS unit vector at station {name}")
     row.los = tuple(float(v) for v in los)  # type: ignore[assignment]
     v_ins, n_pix = cmp.station_mean(track.vel, idx)
     row.n_pix = n_pix
@@ -388,8 +387,8 @@ def decompose_runs(
         grid = common_grid([t.grid for t in tracks], extent="intersection", posting=posting_deg)
     except NoOverlap:
         raise InputError(None, "the tracks do not overlap: " + "; ".join(
-            f"{t.path}: lon {t.grid.lon()[0]:.3f}..{t.grid.lon()[-1]:.3f}, lat {t.grid.lat()[-1]:.3f}..{t.grid.lat()[0]:.3f}"
-            for t in tracks)) from None
+            f"{t.path}: lon {t.grid.lon()[0]:.3f}..{t.grid.lon()[-1]:.3f}, "
+            f"lat {t.grid.lat()[-1]:.3f}..{t.grid.lat()[0]:.3f}" for t in tracks)) from None
     stack = {k: np.stack([resample(getattr(t, k), t.grid, grid) for t in tracks])
              for k in ("vel", "vstd", "los_e", "los_n", "los_u")}
     vstd = stack["vstd"]
@@ -403,7 +402,7 @@ def decompose_runs(
     dest = Path(dest)
     products = {"east": res.east, "up": res.up, "east_std": res.east_std, "up_std": res.up_std,
                 "n_tracks": res.n_tracks}
-    if vn is None:
+    if vn is None or sn is None:
         products["north_sens_e"] = res.sens_e
         products["north_sens_u"] = res.sens_u
     else:

@@ -26,7 +26,7 @@ import numpy.typing as npt
 from kansho._dates import years_since_first
 from kansho.errors import InputError, KanshoError
 from kansho.grid import Grid
-from kansho.io.licsbas_h5 import parse_refarea
+from kansho.run import Run, open_run
 
 log = logging.getLogger(__name__)
 
@@ -72,23 +72,51 @@ def safe_path(root: Path, relative: str) -> Path:
     return target
 
 
-def parse_ref(text: str | None, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
-    """``"r0:r1,c0:c1"`` (end-exclusive) → a reference box inside ``shape``; ``None`` for empty."""
+def parse_ref(text: str | None, shape: tuple[int, int], grid: Grid | None = None) -> tuple[int, int, int, int] | None:
+    """The ``ref`` of a request → a reference box ``(row0, row1, col0, col1)`` inside ``shape``; ``None`` for empty.
+
+    Accepts the syntax of the run options (:func:`kansho.config.parse_ref`): ``'x1:x2/y1:y2'``
+    (columns, then rows, end-exclusive) or ``'lon1/lon2/lat1/lat2'`` (needs ``grid``: the box of
+    pixels holding its corners), and ``'r0:r1,c0:c1'`` (rows first), which the viewer's page sends.
+    """
     if text is None or text.strip() in ("", "run", "none"):
         return None
-    try:
-        rows, cols = text.split(",")
-        r0, r1 = (int(v) for v in rows.split(":"))
-        c0, c1 = (int(v) for v in cols.split(":"))
-    except ValueError:
-        raise ViewerError(f"reference must be 'row0:row1,col0:col1', got {text!r}") from None
+    box = _ref_box(text.strip(), grid)
+    r0, r1, c0, c1 = box
     ny, nx = shape
     if not (0 <= r0 < r1 <= ny and 0 <= c0 < c1 <= nx):
         raise ViewerError(f"reference box {text!r} is not a non-empty box inside the {ny} x {nx} grid",
                           400, "outside_grid")
     if r1 - r0 > MAX_REF_SIDE or c1 - c0 > MAX_REF_SIDE:
         raise ViewerError(f"reference box {text!r} is larger than {MAX_REF_SIDE} px per side")
-    return r0, r1, c0, c1
+    return box
+
+
+def _ref_box(text: str, grid: Grid | None) -> tuple[int, int, int, int]:
+    from kansho.config import parse_ref as parse_config_ref
+
+    if "," in text:
+        try:
+            rows, cols = text.split(",")
+            r0, r1 = (int(v) for v in rows.split(":"))
+            c0, c1 = (int(v) for v in cols.split(":"))
+        except ValueError:
+            raise ViewerError(f"reference must be 'row0:row1,col0:col1', 'x1:x2/y1:y2' or 'lon1/lon2/lat1/lat2', "
+                              f"got {text!r}") from None
+        return r0, r1, c0, c1
+    try:
+        kind, v = parse_config_ref(text)
+    except ValueError as exc:
+        raise ViewerError(str(exc)) from None
+    if kind == "pixel":
+        x1, x2, y1, y2 = (int(a) for a in v)
+        return y1, y2, x1, x2
+    if grid is None:
+        raise ViewerError(f"reference {text!r} in lon/lat needs the run's grid")
+    lon1, lon2, lat1, lat2 = v
+    ra, ca = grid.rowcol(lon1, lat2)
+    rb, cb = grid.rowcol(lon2, lat1)
+    return ra, rb + 1, ca, cb + 1
 
 
 @dataclass(frozen=True)
@@ -106,53 +134,35 @@ class Series:
 class RunData:
     """A run folder ``OUT`` opened for viewing (thread-safe; h5py access is serialised).
 
-    Needs ``cum.h5`` (time series) and ``results/*.tif`` (maps); ``cum_filt.h5``, ``info/`` and
-    the stack store are optional. :class:`InputError` names the folder if it is not a run.
+    Reads through :class:`kansho.run.Run` (``run``); keeps the cube files open with a large chunk
+    cache and an LRU cache of maps. Needs ``cum.h5`` (time series) and ``results/*.tif`` (maps);
+    the filtered cube, ``info/`` and the stack store are optional. :class:`InputError` names the
+    folder if it is not a run.
     """
 
-    def __init__(self, out: str | Path) -> None:
-        self.root = Path(out).resolve()
-        if not self.root.is_dir():
-            raise InputError(out, "not a folder")
-        self.cum_path = self.root / "cum.h5"
-        self.filt_path = self.root / "cum_filt.h5"
-        self.results = self.root / "results"
-        if not self.cum_path.is_file():
-            raise InputError(self.root, "no cum.h5 here: not a finished Kansho/LiCSBAS run folder")
+    def __init__(self, out: str | Path | Run) -> None:
+        self.run = out if isinstance(out, Run) else open_run(Path(out).resolve())
+        self.root = self.run.path.resolve()
+        self.cum_path = self.run.cum_path()
+        self.filt_path = self.run.cum_path(filtered=True)
         self._lock = threading.RLock()
         self._h5: dict[str, h5py.File] = {}
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-        f = self._file(False)
-        self.dates = np.asarray(f["imdates"][()], np.int64)
+        self.dates = self.run.dates
         self.t = years_since_first(self.dates)
-        n_ep, ny, nx = f["cum"].shape
-        if n_ep != self.dates.size:
-            raise InputError(self.cum_path, f"cum has {n_ep} epochs but imdates {self.dates.size}")
-        self.shape = (int(ny), int(nx))
-        self.refarea: tuple[int, int, int, int] | None = None
-        if "refarea" in f:
-            raw = f["refarea"][()]
-            try:
-                self.refarea = parse_refarea(raw)
-            except ValueError:
-                log.warning("%s: unreadable refarea %r", self.cum_path, raw)
-        self.grid = self._grid(f)
-        self.has_filt = self.filt_path.is_file()
-        self.layers = sorted(p.name[:-4] for p in self.results.glob("*.tif")) if self.results.is_dir() else []
+        self.shape = self.run.cum_shape
+        self.refarea: tuple[int, int, int, int] | None = self.run.refarea
+        self.grid = self._grid()
+        self.has_filt = self.run.has_filt
+        self.layers = self.run.layers()
 
     # ------------------------------------------------------------------ files
-    def _grid(self, f: h5py.File) -> Grid:
-        vel = self.results / "vel.tif"
-        if vel.is_file():
-            from kansho.io.geotiff import read_grid
-
-            return read_grid(vel)
-        if all(k in f for k in ("corner_lat", "corner_lon", "post_lat", "post_lon")):
-            dlat, dlon = float(f["post_lat"][()]), float(f["post_lon"][()])
-            x0 = float(f["corner_lon"][()]) - dlon / 2
-            y0 = float(f["corner_lat"][()]) - dlat / 2
-            return Grid(self.shape[1], self.shape[0], (x0, dlon, 0.0, y0, 0.0, dlat))
-        return Grid(self.shape[1], self.shape[0], (0.0, 1.0, 0.0, 0.0, 0.0, -1.0))
+    def _grid(self) -> Grid:
+        """The run's grid, or pixel coordinates (1 unit per pixel) for a cube with no georeference."""
+        try:
+            return self.run.grid
+        except InputError:
+            return Grid(self.shape[1], self.shape[0], (0.0, 1.0, 0.0, 0.0, 0.0, -1.0))
 
     def _file(self, filt: bool) -> h5py.File:
         key = "filt" if filt else "cum"
@@ -215,7 +225,7 @@ class RunData:
         return self._cached(("refts", filt, ref), make)
 
     def series(self, row: int, col: int, ref: tuple[int, int, int, int] | None = None) -> Series:
-        """Displacement (mm) of one pixel at every epoch, sliced from ``cum.h5`` / ``cum_filt.h5``.
+        """Displacement (mm) of one pixel at every epoch, sliced from ``cum.h5`` and the filtered cube.
 
         ``ref`` re-references to the mean of that box (pixels with data at every epoch); ``None``
         keeps the run's own reference area. :class:`ViewerError` (404, ``no_data``) if the pixel
@@ -243,7 +253,7 @@ class RunData:
         out: dict[str, float | None] = {}
         for name in self.layers:
             try:
-                with rasterio.open(self.results / f"{name}.tif") as src:
+                with rasterio.open(self.run.map_path(name)) as src:
                     v = float(src.read(1, window=Window(col, row, 1, 1))[0, 0])
                     nd = src.nodata
             except (RasterioError, OSError, ValueError) as exc:  # one bad layer must not break the click
@@ -261,7 +271,7 @@ class RunData:
         def make() -> npt.NDArray[np.float32]:
             import rasterio
 
-            with rasterio.open(self.results / f"{layer}.tif") as src:
+            with rasterio.open(self.run.map_path(layer)) as src:
                 a = src.read(1, out_shape=(-(-src.height // step), -(-src.width // step)),
                              resampling=rasterio.enums.Resampling.nearest).astype(np.float32)
                 nd = src.nodata
@@ -288,13 +298,14 @@ class RunData:
     def layer_ref_value(self, layer: str, ref: tuple[int, int, int, int], epoch: int = 0) -> float:
         """Mean of a layer over a reference box at full resolution (what re-referencing subtracts)."""
         r0, r1, c0, c1 = ref
+        block: npt.NDArray[np.floating[Any]]
         if layer in ("cum", "cum_filt"):
             with self._lock:
                 block = np.asarray(self._file(layer == "cum_filt")["cum"][epoch, r0:r1, c0:c1], np.float64)
         else:
             from kansho.io.geotiff import read_raster
 
-            block = read_raster(self.results / f"{layer}.tif", (slice(r0, r1), slice(c0, c1)), dtype=np.float64)
+            block = read_raster(self.run.map_path(layer), (slice(r0, r1), slice(c0, c1)), dtype=np.float64)
         fin = np.isfinite(block)
         if not fin.any():
             raise ViewerError(f"the reference area rows {r0}:{r1}, cols {c0}:{c1} has no data in {layer}",
@@ -305,27 +316,29 @@ class RunData:
         """Heights (m) decimated by ``step`` from ``results/hgt.tif`` or the stack store; ``None``."""
         if "hgt" in self.layers:
             return self.map_array("hgt", step)
-        try:
-            from kansho.store import open_stack
+        import zarr
 
-            st = open_stack(self.root)
-            return np.asarray(st.group["hgt"][::step, ::step], np.float32)
+        try:
+            hgt = self.run.stack.group["hgt"]
+            if not isinstance(hgt, zarr.Array):
+                return None
+            return np.asarray(hgt[::step, ::step], np.float32)
         except (KanshoError, OSError, KeyError, ValueError):
             return None
 
     # ------------------------------------------------------------------ tables
-    def _text(self, rel: str) -> str | None:
-        p = self.root / rel
-        return p.read_text(errors="replace") if p.is_file() else None
+    def _text(self, key: str) -> str:
+        """An ``info/`` table's text ('' if the run has none)."""
+        return self.run.info_text(key, missing_ok=True)
 
     def qc(self) -> dict[str, Any]:
         """Dropped pairs (``info/dropped_pairs.csv``), per-pair statistics, mask and reference notes."""
         dropped: list[dict[str, str]] = []
-        text = self._text("info/dropped_pairs.csv")
+        text = self._text("dropped")
         if text:
             dropped = [dict(r) for r in csv.DictReader(io.StringIO(text))]
         stats: list[dict[str, Any]] = []
-        text = self._text("info/11ifg_stats.txt")
+        text = self._text("ifg_stats")
         if text:
             for line in text.splitlines():
                 if not line.strip() or line.startswith("#"):
@@ -336,9 +349,8 @@ class RunData:
                 stats.append({"pair": parts[0], "bperp_m": _num(parts[1]), "dt_day": _num(parts[2]),
                               "coverage": _num(parts[3]), "mean_coh": _num(parts[4]), "used": parts[5] == "yes",
                               "note": parts[6].strip() if len(parts) > 6 else ""})
-        return {"dropped": dropped, "ifg_stats": stats, "mask_stats": self._text("info/15mask_stats.txt") or "",
-                "ref": self._text("info/12ref.txt") or "", "gaps": self._text("info/13network_gaps.txt") or "",
-                "timings": self._text("info/timings.txt") or ""}
+        return {"dropped": dropped, "ifg_stats": stats, "mask_stats": self._text("mask_stats"),
+                "ref": self._text("ref"), "gaps": self._text("network_gaps"), "timings": self._text("timings")}
 
     def network(self) -> dict[str, Any]:
         """Pairs (with status ``used`` / ``1-1`` / ``1-2`` and the reason) and epochs with B⊥ (m)."""
@@ -348,9 +360,7 @@ class RunData:
         epochs: list[int] = []
         bperp: list[float | None] = []
         try:
-            from kansho.store import open_stack
-
-            st = open_stack(self.root)
+            st = self.run.stack
             pairs = pairs or st.pair_names()
             epochs = [int(e) for e in st.epochs]
             bperp = [float(b) if np.isfinite(b) else None for b in st.bperp]

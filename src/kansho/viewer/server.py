@@ -10,7 +10,7 @@ Endpoints (all ``GET``; errors are JSON ``{"error": message, "code": tag}`` with
 ``/api/meta``          grid, dates, layers, reference area, default colour limits
 ``/api/map.png``       a map at screen resolution: ``layer`` (a ``results/`` name, ``cum`` or
                        ``cum_filt``), ``epoch`` (index, cumulative layers), ``masked`` (0/1),
-                       ``vmin``/``vmax``, ``cmap``, ``max_px``, ``ref`` (``r0:r1,c0:c1``)
+                       ``vmin``/``vmax``, ``cmap``, ``max_px``, ``ref`` (:func:`~kansho.viewer.data.parse_ref`)
 ``/api/hillshade.png`` shaded relief from the run's heights, ``max_px``
 ``/api/colormap``      ``name`` → 256 colours ``#rrggbb`` (for the colour bar)
 ``/api/pixel``         ``row``/``col`` (or ``lon``/``lat``), ``ref``: time series (raw, filtered),
@@ -24,6 +24,7 @@ Endpoints (all ``GET``; errors are JSON ``{"error": message, "code": tag}`` with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -128,24 +129,23 @@ class ViewerApp:
         lim = {}
         for name in ("vel", "vel.filt", "vstd", "cum", "cum_filt"):
             if name in r.layers or name == "cum" or (name == "cum_filt" and r.has_filt):
-                try:
+                with contextlib.suppress(ViewerError):
                     lim[name] = self.default_limits(name)
-                except ViewerError:
-                    pass
         return {"kansho": __version__, "root": r.root.name, "width": g.width, "height": g.height,
                 "transform": list(g.transform), "crs": g.crs,
                 "bounds": {"west": x0, "east": x0 + dx * g.width, "north": y0, "south": y0 + dy * g.height},
                 "dates": [int(d) for d in r.dates], "t": [float(v) for v in r.t], "layers": r.layers,
                 "refarea": list(r.refarea) if r.refarea else None, "has_filt": r.has_filt,
                 "has_mask": "mask" in r.layers, "limits": lim,
-                "files": {k: (r.root / k).is_file() for k in ("report.html", "plots/network.png")}}
+                "files": {f.relative_to(r.run.path).as_posix(): f.is_file()
+                          for f in (r.run.layout.report, r.run.layout.plot("network.png"))}}
 
     def map_png(self, q: dict[str, list[str]]) -> tuple[bytes, dict[str, str]]:
         r = self.run
         layer = q.get("layer", ["vel"])[0]
         step = decimation_step(r.shape, self._max_px(q))
         epoch = self._int(q, "epoch", r.dates.size - 1)
-        ref = parse_ref(q.get("ref", [None])[0], r.shape)
+        ref = parse_ref(q.get("ref", [None])[0], r.shape, r.grid)
         if layer in ("cum", "cum_filt"):
             a = np.array(r.cum_plane(epoch, step, layer == "cum_filt"), np.float32)
         else:
@@ -181,7 +181,7 @@ class ViewerApp:
     def pixel(self, q: dict[str, list[str]]) -> dict[str, Any]:
         r = self.run
         row, col = self._pixel(q)
-        ref = parse_ref(q.get("ref", [None])[0], r.shape)
+        ref = parse_ref(q.get("ref", [None])[0], r.shape, r.grid)
         s = r.series(row, col, ref)
         quality = r.pixel_values(row, col)
         vstd = quality.get("vstd")
@@ -309,6 +309,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     app: ViewerApp
 
+    def host_port(self) -> tuple[str, int]:
+        """The address and port the server listens on."""
+        h, p = self.server_address[:2]
+        return (h.decode() if isinstance(h, bytes) else str(h)), int(p)
+
 
 def make_server(out: str | Path, host: str = "127.0.0.1", port: int = 0) -> _Server:
     """A ready (not yet serving) viewer server for the run folder ``out``; ``port=0`` picks a free one.
@@ -326,7 +331,7 @@ def serve_in_thread(out: str | Path, host: str = "127.0.0.1", port: int = 0) -> 
     """Start a viewer in a daemon thread; returns the server and its base URL (tests, notebooks)."""
     srv = make_server(out, host, port)
     threading.Thread(target=srv.serve_forever, name="kansho-view", daemon=True).start()
-    h, p = srv.server_address[:2]
+    h, p = srv.host_port()
     return srv, f"http://{h}:{p}"
 
 
