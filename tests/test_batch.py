@@ -139,10 +139,10 @@ def test_rerun_after_fix_processes_only_the_broken_frame(batch: Any) -> None:
 
 
 def test_transient_faults_are_retried_and_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kansho import pipeline
+    from kansho.chain import runner
 
     calls: list[int] = []
-    real = pipeline.run_timeseries
+    real = runner.run_timeseries
 
     def flaky(*a: Any, **k: Any) -> Any:
         calls.append(1)
@@ -150,7 +150,7 @@ def test_transient_faults_are_retried_and_recorded(tmp_path: Path, monkeypatch: 
             raise TimeoutError("shared file system did not answer")
         return real(*a, **k)
 
-    monkeypatch.setattr(pipeline, "run_timeseries", flaky)
+    monkeypatch.setattr(runner, "run_timeseries", flaky)
     (_d,) = _sim_frames(tmp_path / "sim", 1)
     (tmp_path / "frames.csv").write_text("id,source,start,end,mask.stc\nf0,sim/f0/GEOC,,,20\n")
     specs = load_frames(tmp_path / "frames.csv")

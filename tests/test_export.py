@@ -34,7 +34,7 @@ from kansho.io.geotiff import read_raster, write_geotiff
 from kansho.io.licsbas_h5 import write_cum_h5
 from kansho.pipeline import run_timeseries
 from kansho.synth import SimConfig, simulate_frame
-from kansho.viewer.render import colourize
+from kansho.render import colourize
 
 SHAPE = (60, 60)
 

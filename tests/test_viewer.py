@@ -27,7 +27,7 @@ from kansho.pipeline import run_timeseries
 from kansho.synth import SimConfig, simulate_frame
 from kansho.viewer import ViewerError, safe_path, serve_in_thread
 from kansho.viewer.model import pixel_model
-from kansho.viewer.render import colormap_lut, colourize, decimation_step, hillshade
+from kansho.render import colormap_lut, colourize, decimation_step, hillshade
 
 SHAPE = (60, 60)
 

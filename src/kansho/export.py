@@ -168,7 +168,7 @@ def export_kmz(out: str | Path | Run, dest: str | Path, layer: str = "vel.mskd",
     transparent where no data) on the run's lon/lat box, with a colour-bar ``ScreenOverlay``."""
     from xml.sax.saxutils import escape
 
-    from kansho.viewer.render import colourize, encode_png, robust_limits
+    from kansho.render import colourize, encode_png, robust_limits
 
     run = _open(out)
     if not run.has_map(layer):

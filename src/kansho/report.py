@@ -4,7 +4,7 @@ velocity, uncertainty and masks, and per-step timings.
 Self-contained means offline: every image is an inline ``data:`` PNG, styles are inline, there is
 no script, and a Content-Security-Policy forbids the page from loading anything else. Maps come
 from ``plots/*.png`` when the plotting step drew them; otherwise they are rendered here from the
-arrays (:mod:`kansho.viewer.render`), so a run whose plots failed still has its maps.
+arrays (:mod:`kansho.render`), so a run whose plots failed still has its maps.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _img(path: Path) -> str:
 
 def _map_figure(arr: np.ndarray, title: str, units: str, *, cmap: str, symmetric: bool) -> str:
     """An inline map (PNG data URI) with a CSS colour bar, drawn from the array itself."""
-    from kansho.viewer.render import colormap_lut, colourize, encode_png, robust_limits
+    from kansho.render import colormap_lut, colourize, encode_png, robust_limits
 
     lo, hi = robust_limits(arr, symmetric=symmetric)
     rgba = colourize(arr, lo, hi, cmap)

@@ -35,7 +35,7 @@ from typing import Any, TextIO
 
 from kansho._files import write_json_atomic
 from kansho.batch.frames import FrameSpec
-from kansho.run import Run, open_run
+from kansho.run import Run
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _process(job: FrameJob) -> dict[str, Any]:
-    from kansho import pipeline
+    from kansho.chain import runner
     from kansho.config import load_config
 
     spec = job.spec
@@ -175,10 +175,8 @@ def _process(job: FrameJob) -> dict[str, Any]:
         input_path = select_dates(Path(spec.source), root / "inputs" / spec.id, spec.start, spec.end)
     cfg = load_config(spec.config, spec.options)
     cfg = cfg.model_copy(update={"workers": 0, "scheduler": None})  # one frame per worker: run it here
-    before = Run(out).state
-    pipeline.run_timeseries(input_path, out, cfg, progress=False)
-    run = open_run(out)
-    seconds = _steps_seconds(before, run.state)
+    run = runner.run_timeseries(input_path, out, cfg, progress=False)
+    seconds = {step: round(s, 3) for step, s in run.timings.items()}  # 0 for a step found up to date
     info.update({
         "steps_seconds": seconds,
         "steps_run": [k for k, v in seconds.items() if v > 0],
@@ -189,17 +187,6 @@ def _process(job: FrameJob) -> dict[str, Any]:
         "input_path": str(input_path),
     })
     return info
-
-
-def _steps_seconds(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
-    """Seconds of each step in this run of the chain (0 for a step it found up to date), from the step
-    records (:attr:`kansho.run.Run.state`) before and after: a step ran when its record is new or its hash changed."""
-    out = {}
-    for step, rec in after.items():
-        prev = before.get(step)
-        ran = prev is None or prev.get("hash") != rec.get("hash") or prev.get("seconds") != rec.get("seconds")
-        out[step] = round(float(rec.get("seconds", 0.0)), 3) if ran else 0.0
-    return out
 
 
 def _download(spec: FrameSpec, dest: Path) -> Path:
