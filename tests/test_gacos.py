@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from kansho.pipeline import run_timeseries
 
+from kansho import run_timeseries
 from kansho.config import IngestConfig, RunConfig
 from kansho.demo import compare_with_truth
 from kansho.errors import InputError
@@ -206,7 +206,7 @@ def test_missing_gacos_date_drop_or_keep(sim: Any, tmp_path: Path) -> None:
     ctx = run_timeseries(d / "GEOC", tmp_path / "drop", cfg, progress=False, steps=["ingest"])
     names = set(ctx.stack.pair_names())
     assert not (names & affected) and len(names) == len(truth.pairs) - len(affected)
-    assert {r[0] for r in ctx.result("ingest")["dropped"]} == affected
+    assert {r[0] for r in ctx.result("ingest").dropped} == affected
     listed = (tmp_path / "drop" / "info" / "03gacos_dropped_ifg.txt").read_text()
     for n in affected:
         assert f"{n}  no GACOS delay for {gone}" in listed

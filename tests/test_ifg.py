@@ -219,8 +219,7 @@ def test_sim_coherence_matches_truth_with_touzi_bias(tmp_path: Path) -> None:
 
 
 def test_sim_chain_to_timeseries_recovers_velocity(sim: tuple[Path, SlcTruth], tmp_path: Path) -> None:
-    from kansho.pipeline import run_timeseries
-
+    from kansho import run_timeseries
     from kansho.config import RunConfig
     from kansho.ifg.chain import _load_lookup, run_ifg
     from kansho.io.geotiff import read_raster

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import rasterio
 
+from kansho import run_timeseries
+from kansho.chain.registry import STEPS
 from kansho.config import RunConfig
 from kansho.demo import compare_with_truth
-from kansho.pipeline import STEPS, run_timeseries
 from kansho.synth import SimConfig, simulate_frame
 
 SHAPE = (80, 80)
@@ -55,13 +56,13 @@ def test_unwrapping_errors_found_and_no_clean_pair_dropped(run: Any) -> None:
     ctx, truth = run
     names = ctx.stack.pair_names()
     lres = ctx.result("loops")
-    dropped = {names[i] for i in lres["bad"] + lres["bad_noloop"]}
+    dropped = {names[i] for i in lres.bad + lres.bad_noloop}
     injected = {f"{a}_{b}" for a, b in np.asarray(truth.unw_error_pairs)}
     # every injected (region-wide) error is found: by loop closure, or, for a pair outside every
     # loop, by its preliminary inversion residual
     assert injected and injected <= dropped, f"missed: {injected - dropped}"
     assert not (dropped - injected), f"clean pairs dropped: {dropped - injected}"
-    assert {names[i] for i in lres["bad"]} <= injected
+    assert {names[i] for i in lres.bad} <= injected
 
 
 def test_error_outside_every_loop_is_found_by_residual(tmp_path: Path) -> None:
@@ -72,8 +73,8 @@ def test_error_outside_every_loop_is_found_by_residual(tmp_path: Path) -> None:
     ctx0 = run_timeseries(d / "GEOC", tmp_path / "clean", RunConfig(), progress=False, steps=["ingest", "qc", "loops"])
     lres = ctx0.result("loops")
     names = ctx0.stack.pair_names()
-    assert lres["bad"] == [] and lres["bad_noloop"] == []  # nothing to find in clean data
-    noloop = [names[i] for i in lres["no_loop"]]
+    assert lres.bad == [] and lres.bad_noloop == []  # nothing to find in clean data
+    noloop = [names[i] for i in lres.no_loop]
     assert noloop, "the simulated network has long pairs outside every loop"
     target = noloop[0]
     unw = d / "GEOC" / target / f"{target}.geo.unw.tif"
@@ -84,23 +85,23 @@ def test_error_outside_every_loop_is_found_by_residual(tmp_path: Path) -> None:
     with rasterio.open(unw, "w", **profile) as dst:
         dst.write(a, 1)
     ctx = run_timeseries(d / "GEOC", tmp_path / "err", RunConfig(), progress=False, steps=["ingest", "qc", "loops"])
-    assert [names[i] for i in ctx.result("loops")["bad_noloop"]] == [target]
+    assert [names[i] for i in ctx.result("loops").bad_noloop] == [target]
     del truth
 
 
 def test_epochs_across_gap_are_finite_and_close(run: Any) -> None:
     ctx, truth = run
-    epochs = np.asarray(ctx.result("loops")["epochs"])
+    epochs = np.asarray(ctx.result("loops").epochs)
     gap_dates = {int(x) for x in np.asarray(truth.gaps).ravel()}
     assert gap_dates, "the simulated network has a gap"
     assert set(epochs) >= gap_dates  # both sides kept
-    cum = np.asarray(ctx.work["cum"][:])
+    cum = np.asarray(ctx.array("cum")[:])
     keep = ctx.read2d("mask") == 1
     idx = [i for i, e in enumerate(epochs) if int(e) in gap_dates]
     assert np.isfinite(cum[idx][:, keep]).all()
     acc = compare_with_truth(ctx, truth)
     assert acc.ts_rmse_gap < 25.0, acc.summary()
-    assert len(ctx.result("invert")["network_gaps"]) >= 1
+    assert len(ctx.result("invert").network_gaps) >= 1
 
 
 def test_outputs_follow_the_contract(run: Any) -> None:
@@ -112,7 +113,7 @@ def test_outputs_follow_the_contract(run: Any) -> None:
             assert (src.height, src.width) == SHAPE
             assert src.crs.to_epsg() == 4326
             assert np.allclose(src.transform.to_gdal(), truth.grid.transform)
-    ne = len(ctx.result("loops")["epochs"])
+    ne = len(ctx.result("loops").epochs)
     for fname in ("cum.h5", "cum_filt.h5"):
         with h5py.File(out / fname, "r") as f:
             assert f["cum"].shape == (ne, *SHAPE) and f["cum"].dtype == np.float32
@@ -123,7 +124,7 @@ def test_outputs_follow_the_contract(run: Any) -> None:
                         "bperp"):
                 assert key in f, key
             assert float(f["post_lat"][()]) < 0 < float(f["post_lon"][()])
-            r0, r1, c0, c1 = ctx.result("loops")["ref"]
+            r0, r1, c0, c1 = ctx.result("loops").ref
             ref = f["refarea"][()]
             ref = ref.decode() if isinstance(ref, bytes) else str(ref)
             assert ref == f"{c0}:{c1}/{r0}:{r1}"
@@ -150,7 +151,7 @@ def test_resume_skips_finished_steps_and_reruns_changed_ones(run: Any, tmp_path:
     src = Path(ctx.stack.attrs["source"]["path"])
     before = (out / "results" / "vel.tif").read_bytes()
     again = run_timeseries(src, out, RunConfig(), progress=False)
-    assert all(again.timings[s] == 0.0 for s in STEPS), again.timings
+    assert all(again.timings[s.name] == 0.0 for s in STEPS), again.timings
     assert (out / "results" / "vel.tif").read_bytes() == before
     cfg = RunConfig()
     cfg.mask.stc = 8.0

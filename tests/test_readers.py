@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 import rasterio
-from kansho.pipeline import run_timeseries
 
+from kansho import run_timeseries
 from kansho.config import RunConfig
 from kansho.errors import InputError
 from kansho.grid import Grid
@@ -104,7 +104,7 @@ def test_geocml_loads_into_the_same_store_and_gives_the_same_results(sim: Any, t
         np.testing.assert_allclose(_read(tmp_path / "out_licsar" / "results" / f"{name}.tif"),
                                    _read(tmp_path / "out_geocml" / "results" / f"{name}.tif"), atol=1e-4,
                                    rtol=0, err_msg=name)
-    assert r_licsar.result("loops")["bad"] == r_geocml.result("loops")["bad"]
+    assert r_licsar.result("loops").bad == r_geocml.result("loops").bad
 
 
 def test_geocml_float_coherence(sim: Any, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ SIM = {"shape": (40, 40), "n_epoch": 12, "interval_days": 36, "n_unw_errors": 0,
 
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from kansho.pipeline import run_timeseries
+    from kansho import run_timeseries
 
     d = tmp_path_factory.mktemp("run")
     simulate_frame(d / "sim", SimConfig(**SIM), rng=11)
