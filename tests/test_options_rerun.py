@@ -20,15 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from pydantic import BaseModel
+from tests.golden.digest import digest_run
 
 from kansho.config import RunConfig, load_config
 from kansho.pipeline import run_timeseries
 from kansho.synth import SimConfig, Truth, simulate_frame
 from kansho.synth.gacos import write_gacos
-from tests.golden.digest import digest_run
 
 #: 40 x 40 px, 16 epochs 56 days apart with a network gap in the middle (each side spans > 1 yr,
 #: so the default maxTlen mask keeps pixels), two unwrapping errors and, with two pairs per epoch,
