@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import rasterio
 from PIL import Image
+from tests._shared import SMALL_FRAME, FinishedRun
 
-from kansho.config import RunConfig
 from kansho.errors import ConfigError
 from kansho.export import (
     export_cog,
@@ -32,20 +32,14 @@ from kansho.export import (
 from kansho.grid import Grid
 from kansho.io.geotiff import read_raster, write_geotiff
 from kansho.io.licsbas_h5 import write_cum_h5
-from kansho.pipeline import run_timeseries
-from kansho.synth import SimConfig, simulate_frame
 from kansho.viewer.render import colourize
 
-SHAPE = (60, 60)
+SHAPE = SMALL_FRAME.shape
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    d = tmp_path_factory.mktemp("export")
-    simulate_frame(d / "sim", SimConfig(shape=SHAPE, n_epoch=24, interval_days=30, n_unw_errors=0), rng=5)
-    out = d / "run"
-    ctx = run_timeseries(d / "sim" / "GEOC", out, RunConfig(), progress=False)
-    return ctx, out
+def run(small_run: FinishedRun) -> Any:
+    return small_run.ctx, small_run.out
 
 
 def _cum(out: Path, name: str = "cum.h5") -> dict[str, Any]:

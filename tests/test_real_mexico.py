@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 import rasterio
+from tests._shared import FinishedRun
 
-from kansho.demo import bundled_real_stack, real_config
-from kansho.pipeline import run_timeseries
+from kansho.demo import bundled_real_stack
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "mexico_city_s1" / "geotiffs"
 DATA = SHARED if SHARED.is_dir() else bundled_real_stack()
@@ -40,10 +40,11 @@ def _raw() -> tuple[list[tuple[str, str]], np.ndarray, float]:
 
 
 @pytest.fixture(scope="module")
-def real(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    out = tmp_path_factory.mktemp("mexico")
-    ctx = run_timeseries(DATA, out, real_config(), progress=False)
-    return ctx, _raw()
+def real(mexico_run: FinishedRun) -> Any:
+    # the shared run is of the bundled copy of the stack: the same files as DATA
+    assert sorted(p.name for p in mexico_run.input.iterdir() if NAME.search(p.name)) == \
+        sorted(p.name for p in DATA.iterdir() if NAME.search(p.name))
+    return mexico_run.ctx, _raw()
 
 
 def test_strong_subsidence_matches_independent_stacking(real: Any) -> None:

@@ -17,14 +17,12 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from tests._shared import SMALL_FRAME, FinishedRun
 
-from kansho.config import RunConfig
 from kansho.io.geotiff import read_raster
-from kansho.pipeline import run_timeseries
-from kansho.synth import SimConfig, simulate_frame
 from kansho.viewer import serve_in_thread
 
-SHAPE = (60, 60)
+SHAPE = SMALL_FRAME.shape
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = os.environ.get("KANSHO_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("KANSHO_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -54,12 +52,9 @@ def _browser_or_skip() -> Any:
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def page(small_run: FinishedRun) -> Any:
     driver = _browser_or_skip()
-    d = tmp_path_factory.mktemp("viewer_browser")
-    truth = simulate_frame(d / "sim", SimConfig(shape=SHAPE, n_epoch=30, interval_days=24, n_unw_errors=1), rng=11)
-    out = d / "run"
-    ctx = run_timeseries(d / "sim" / "GEOC", out, RunConfig(), progress=False)
+    ctx, truth, out = small_run.ctx, small_run.truth, small_run.out
     srv, url = serve_in_thread(out)
     ARTIFACTS.mkdir(exist_ok=True)
     try:
