@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from kansho.synth import SimConfig, Truth
 
@@ -38,3 +42,19 @@ class FinishedRun:
     input: Path
     ctx: Any
     truth: Truth | None = None
+
+
+@contextmanager
+def figures_skipped() -> Iterator[None]:
+    """Runs of the chain inside draw no figures (plots/) and write no HTML report.
+
+    For tests that check numerical products only: on the small test frames drawing the figures
+    takes most of a run's time. The figures and the report have tests of their own.
+    """
+    import kansho.plots
+    import kansho.report
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kansho.plots, "write_all", lambda *a, **k: [])
+        mp.setattr(kansho.report, "write_report", lambda *a, **k: None)
+        yield

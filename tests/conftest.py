@@ -9,11 +9,11 @@ copies ``small_frame.geoc`` to its ``tmp_path`` first.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests._shared import SMALL_FRAME, SMALL_FRAME_RNG, FinishedRun, SimFrame
+from tests._shared import SMALL_FRAME, SMALL_FRAME_RNG, FinishedRun, SimFrame, figures_skipped
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +58,10 @@ def copy_run(tmp_path: Path) -> Callable[[FinishedRun], Path]:
         return dst
 
     return copy
+
+
+@pytest.fixture
+def no_figures() -> Iterator[None]:
+    """The test's runs draw no figures and write no report (see :func:`tests._shared.figures_skipped`)."""
+    with figures_skipped():
+        yield

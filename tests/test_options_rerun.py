@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from tests._shared import figures_skipped
 from tests.golden.digest import digest_run
 
 from kansho.config import RunConfig, load_config
@@ -156,13 +157,8 @@ def _diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 @pytest.fixture(scope="module", autouse=True)
 def _no_figures() -> Iterator[None]:
     """Figures and the HTML report are not products held by the digest and take most of a run's
-    time on this frame: they are not drawn here (they have tests of their own)."""
-    import kansho.plots
-    import kansho.report
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(kansho.plots, "write_all", lambda *a, **k: [])
-        mp.setattr(kansho.report, "write_report", lambda *a, **k: None)
+    time on this frame: they are not drawn here."""
+    with figures_skipped():
         yield
 
 
