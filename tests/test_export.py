@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import rasterio
 from PIL import Image
+from rasterio.transform import Affine
 from tests._shared import SMALL_FRAME, FinishedRun
 
 from kansho.errors import ConfigError
@@ -81,8 +82,9 @@ def test_cog_validation_of_a_large_map_with_overviews(tmp_path: Path) -> None:
         np.testing.assert_array_equal(src.read(1), vel)
     assert validate_cog(cog) == []
     # the validator is not a rubber stamp: a plain (stripped) GeoTIFF and a non-TIFF fail
-    with rasterio.open(tmp_path / "plain.tif", "w", driver="GTiff", width=600, height=600, count=1,
-                       dtype="float32", crs="EPSG:4326", transform=rasterio.transform.from_origin(0, 1, 0.001, 0.001)) as dst:
+    # (the transform written out: rasterio's from_origin multiplies Affines with `*`, which warns)
+    with rasterio.open(tmp_path / "plain.tif", "w", driver="GTiff", width=600, height=600, count=1, dtype="float32",
+                       crs="EPSG:4326", transform=Affine(0.001, 0.0, 0.0, 0.0, -0.001, 1.0)) as dst:
         dst.write(np.zeros((600, 600), np.float32), 1)
     assert validate_cog(tmp_path / "plain.tif")
     (tmp_path / "x.tif").write_bytes(b"not a tiff")
@@ -204,7 +206,8 @@ def test_csv_of_points(run: Any, tmp_path: Path) -> None:
 def test_cli_export(run: Any, tmp_path: Path) -> None:
     _, out = run
     r = subprocess.run([sys.executable, "-m", "kansho.cli", "export", str(out), "-f", "kmz,csv,mintpy",
-                        "--pixel", "30,31", "-o", str(tmp_path / "x")], check=False, capture_output=True, text=True, timeout=120)
+                        "--pixel", "30,31", "-o", str(tmp_path / "x")],
+                       check=False, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert {p.name for p in (tmp_path / "x").iterdir()} == {"vel.mskd.kmz", "points.csv", "timeseries.h5",
                                                            "velocity.h5"}

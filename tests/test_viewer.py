@@ -299,7 +299,7 @@ def test_cli_view_serves_on_localhost(run: Any) -> None:
             assert meta["dates"] == [int(d) for d in f["imdates"][()]]
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.communicate(timeout=10)  # waits, and closes its pipes
     r = subprocess.run([sys.executable, "-m", "kansho.cli", "view", str(out / "info"), "--no-browser"],
                        check=False, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "no cum.h5" in r.stderr and len(r.stderr.strip().splitlines()) == 1
