@@ -88,7 +88,7 @@ def test_small_loop_closure_so_no_pair_dropped(real: Any) -> None:
 
 
 def test_coverage_counts_match_the_files(real: Any) -> None:
-    ctx, (pairs, ph, _) = real
+    ctx, (_, ph, _) = real
     n_unw = ctx.read2d("n_unw")
     assert np.array_equal(np.nan_to_num(n_unw).astype(int), np.isfinite(ph).sum(0))
     assert ctx.stack.shape == ph.shape[1:] == (60, 100)

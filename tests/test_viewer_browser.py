@@ -35,7 +35,8 @@ def _browser_or_skip() -> Any:
     except ImportError:
         missing.append("selenium (pip)")
     if missing:
-        msg = f"browser tests need {', '.join(missing)} (apt-get install chromium chromium-driver; pip install selenium)"
+        msg = (f"browser tests need {', '.join(missing)} "
+               "(apt-get install chromium chromium-driver; pip install selenium)")
         if os.environ.get("KANSHO_REQUIRE_BROWSER") == "1":
             pytest.fail(msg)
         pytest.skip(msg)
@@ -98,7 +99,8 @@ def test_clicking_a_pixel_plots_its_true_series(page: Any) -> None:
     assert (series["row"], series["col"]) == (row, col)
     # what is drawn: one SVG circle per epoch carrying its value, and the data attribute of the plot
     drawn = driver.execute_script(
-        "return Array.from(document.querySelectorAll('#ts g.raw circle')).map(c => [+c.dataset.date, +c.dataset.value])")
+        "return Array.from(document.querySelectorAll('#ts g.raw circle'))"
+        ".map(c => [+c.dataset.date, +c.dataset.value])")
     attr = json.loads(driver.execute_script("return document.getElementById('ts').dataset.series"))
     with h5py.File(out / "cum.h5") as f:
         cum = f["cum"][:, row, col].astype(float)
