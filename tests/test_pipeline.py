@@ -143,6 +143,7 @@ def test_outputs_follow_the_contract(run: Any) -> None:
     assert "Kansho time-series report" in (out / "report.html").read_text()
 
 
+@pytest.mark.usefixtures("no_figures")  # its re-runs are checked by their products and timings
 def test_resume_skips_finished_steps_and_reruns_changed_ones(run: Any, tmp_path: Path) -> None:
     ctx, _ = run
     out = tmp_path / "copy"
