@@ -49,12 +49,13 @@ def mexico_run(tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
 
 
 @pytest.fixture
-def copy_run(tmp_path: Path) -> Callable[[FinishedRun], Path]:
-    """``copy_run(run)``: a private copy of a finished run folder under ``tmp_path`` (to modify)."""
+def copy_run(tmp_path: Path) -> Callable[..., Path]:
+    """``copy_run(run, name="run")``: a private copy of a finished run (or run folder) as
+    ``tmp_path/name``, for a test that modifies it."""
 
-    def copy(run: FinishedRun, name: str = "run") -> Path:
+    def copy(run: FinishedRun | Path, name: str = "run") -> Path:
         dst = tmp_path / name
-        shutil.copytree(run.out, dst, symlinks=True)
+        shutil.copytree(run.out if isinstance(run, FinishedRun) else run, dst, symlinks=True)
         return dst
 
     return copy
