@@ -28,8 +28,8 @@ def small_frame(tmp_path_factory: pytest.TempPathFactory) -> SimFrame:
 @pytest.fixture(scope="session")
 def small_run(small_frame: SimFrame, tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
     """The whole chain with default options on :func:`small_frame` (read-only: see :func:`copy_run`)."""
+    from kansho import run_timeseries
     from kansho.config import RunConfig
-    from kansho.pipeline import run_timeseries
 
     out = tmp_path_factory.mktemp("small_run") / "run"
     ctx = run_timeseries(small_frame.geoc, out, RunConfig(), progress=False)
@@ -39,8 +39,8 @@ def small_run(small_frame: SimFrame, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="session")
 def mexico_run(tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
     """The whole chain on the bundled real Sentinel-1 Mexico City stack with its real-data options."""
+    from kansho import run_timeseries
     from kansho.demo import bundled_real_stack, real_config
-    from kansho.pipeline import run_timeseries
 
     data = bundled_real_stack()
     out = tmp_path_factory.mktemp("mexico_run") / "run"
