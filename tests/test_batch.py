@@ -25,6 +25,9 @@ from kansho.errors import InputError
 from kansho.io.geotiff import read_raster
 from kansho.synth import SimConfig, load_truth, simulate_frame
 
+#: the batch of six frames on a LocalCluster takes ~1.5 min: its tests are in the slow tier; the
+#: default tier keeps the same behaviour on one frame in this process (test_batch_cluster.py::
+#: test_commands_end_to_end: a failing frame does not stop the others, a re-run skips done frames)
 N_FRAMES = 6
 BROKEN = "f3"
 # 40 x 40 px, 12 epochs 36 days apart (~1.1 yr, so the default maxTlen >= 1 yr mask keeps pixels)
@@ -74,6 +77,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return base, root, specs, first, unw, good
 
 
+@pytest.mark.slow  # six frames on a LocalCluster (see N_FRAMES)
 def test_one_broken_frame_does_not_stop_the_others(batch: Any) -> None:
     _base, root, _specs, first, unw, _ = batch
     assert sorted(first.done) == sorted(f"f{k}" for k in range(N_FRAMES) if f"f{k}" != BROKEN)
@@ -92,6 +96,7 @@ def test_one_broken_frame_does_not_stop_the_others(batch: Any) -> None:
         assert r["pid"] != __import__("os").getpid()  # ran in a worker process, not here
 
 
+@pytest.mark.slow  # six frames on a LocalCluster (see N_FRAMES)
 def test_finished_frames_match_their_truth(batch: Any) -> None:
     base, root, _, first, _, _ = batch
     for fid in first.done:
@@ -107,6 +112,7 @@ def test_finished_frames_match_their_truth(batch: Any) -> None:
     assert wrong > 2 * right, (wrong, right)
 
 
+@pytest.mark.slow  # six frames on a LocalCluster (see N_FRAMES)
 def test_rerun_after_fix_processes_only_the_broken_frame(batch: Any) -> None:
     from kansho.parallel import cluster
 
@@ -138,6 +144,7 @@ def test_rerun_after_fix_processes_only_the_broken_frame(batch: Any) -> None:
     assert r1 is not None and "ingest" not in r1["steps_run"] and "mask" in r1["steps_run"]
 
 
+@pytest.mark.usefixtures("no_figures")  # checks the retry records only
 def test_transient_faults_are_retried_and_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from kansho.chain import runner
 

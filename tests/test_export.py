@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 import rasterio
 from PIL import Image
+from rasterio.transform import Affine
+from tests._shared import SMALL_FRAME, FinishedRun
 
-from kansho.config import RunConfig
 from kansho.errors import ConfigError
 from kansho.export import (
     export_cog,
@@ -32,20 +33,14 @@ from kansho.export import (
 from kansho.grid import Grid
 from kansho.io.geotiff import read_raster, write_geotiff
 from kansho.io.licsbas_h5 import write_cum_h5
-from kansho.pipeline import run_timeseries
-from kansho.synth import SimConfig, simulate_frame
 from kansho.render import colourize
 
-SHAPE = (60, 60)
+SHAPE = SMALL_FRAME.shape
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    d = tmp_path_factory.mktemp("export")
-    simulate_frame(d / "sim", SimConfig(shape=SHAPE, n_epoch=24, interval_days=30, n_unw_errors=0), rng=5)
-    out = d / "run"
-    ctx = run_timeseries(d / "sim" / "GEOC", out, RunConfig(), progress=False)
-    return ctx, out
+def run(small_run: FinishedRun) -> Any:
+    return small_run.ctx, small_run.out
 
 
 def _cum(out: Path, name: str = "cum.h5") -> dict[str, Any]:
@@ -87,8 +82,9 @@ def test_cog_validation_of_a_large_map_with_overviews(tmp_path: Path) -> None:
         np.testing.assert_array_equal(src.read(1), vel)
     assert validate_cog(cog) == []
     # the validator is not a rubber stamp: a plain (stripped) GeoTIFF and a non-TIFF fail
-    with rasterio.open(tmp_path / "plain.tif", "w", driver="GTiff", width=600, height=600, count=1,
-                       dtype="float32", crs="EPSG:4326", transform=rasterio.transform.from_origin(0, 1, 0.001, 0.001)) as dst:
+    # (the transform written out: rasterio's from_origin multiplies Affines with `*`, which warns)
+    with rasterio.open(tmp_path / "plain.tif", "w", driver="GTiff", width=600, height=600, count=1, dtype="float32",
+                       crs="EPSG:4326", transform=Affine(0.001, 0.0, 0.0, 0.0, -0.001, 1.0)) as dst:
         dst.write(np.zeros((600, 600), np.float32), 1)
     assert validate_cog(tmp_path / "plain.tif")
     (tmp_path / "x.tif").write_bytes(b"not a tiff")
@@ -126,7 +122,7 @@ def test_mintpy_layout_field_by_field(run: Any, tmp_path: Path) -> None:
     ts_path, vel_path = export_mintpy(out, tmp_path)
     c = _cum(out)
     g = ctx.stack.grid
-    r0, r1, c0, c1 = ctx.result("loops")["ref"]
+    r0, r1, c0, c1 = ctx.result("loops").ref
     with h5py.File(ts_path) as f:
         assert set(f.keys()) == {"timeseries", "date", "bperp"}
         ts = f["timeseries"]
@@ -210,7 +206,8 @@ def test_csv_of_points(run: Any, tmp_path: Path) -> None:
 def test_cli_export(run: Any, tmp_path: Path) -> None:
     _, out = run
     r = subprocess.run([sys.executable, "-m", "kansho.cli", "export", str(out), "-f", "kmz,csv,mintpy",
-                        "--pixel", "30,31", "-o", str(tmp_path / "x")], check=False, capture_output=True, text=True, timeout=120)
+                        "--pixel", "30,31", "-o", str(tmp_path / "x")],
+                       check=False, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert {p.name for p in (tmp_path / "x").iterdir()} == {"vel.mskd.kmz", "points.csv", "timeseries.h5",
                                                            "velocity.h5"}

@@ -101,7 +101,10 @@ def test_tie_removes_injected_ramp(scene: dict[str, Any], tmp_path: Path) -> Non
     noise_only = scene["asc"].vel - scene["asc"].vel_los_true
     before = tr.vel - truth
     after = tied - truth
-    rms = lambda a: float(np.sqrt(np.nanmean((a - np.nanmean(a)) ** 2)))
+
+    def rms(a: np.ndarray) -> float:
+        return float(np.sqrt(np.nanmean((a - np.nanmean(a)) ** 2)))
+
     # the injected ramp spans ~+-10 mm/yr: before the tie the error is dominated by it...
     assert rms(before) > 1.8 * rms(noise_only)
     coef = np.array(summ["tie"]["coef"])
@@ -150,7 +153,7 @@ def test_sample_series_matches_loop() -> None:
 def test_station_outside_grid_is_a_clear_error(scene: dict[str, Any], tmp_path: Path) -> None:
     p = tmp_path / "far.csv"
     p.write_text("name,lon,lat,ve,vn,vu\nFAR1,10.0,45.0,1,2,3\nNEAR,35.3,39.3,1,2,3\n")
-    with pytest.raises(InputError, match="FAR1.*outside the InSAR grid") as ei:
+    with pytest.raises(InputError, match=r"FAR1.*outside the InSAR grid") as ei:
         gnss_compare(scene["dir"] / "asc", [p], tmp_path / "x", plots=False)
     assert str(p) in str(ei.value)
 
@@ -162,7 +165,8 @@ def test_missing_los_vectors_is_a_clear_error(scene: dict[str, Any], tmp_path: P
         gnss_compare(tmp_path / "nolos", csvf, tmp_path / "x", plots=False)
 
 
-def test_cli_compare_with_tie_and_plots(scene: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_compare_with_tie_and_plots(scene: dict[str, Any], tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
     files = [str(p) for p in scene["files"] if p.suffix == ".tenv3"][:6]
     dest = tmp_path / "cli"
     rc = main(["gnss", "compare", str(scene["dir"] / "ramped"), *files, "-o", str(dest), "--tie", "offset",

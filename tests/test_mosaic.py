@@ -109,7 +109,8 @@ def test_without_adjustment_the_frames_do_not_agree(truth: Any, tmp_path: Path) 
     runs = _cut(tmp_path, d / "truth_vel.tif", True, seed=4)
     grids = [read_grid(r / "results" / "vel.tif") for r in runs]
     g = common_grid(grids)
-    stack = np.stack([resample(read_raster(r / "results" / "vel.tif"), gg, g) for r, gg in zip(runs, grids, strict=True)])
+    stack = np.stack([resample(read_raster(r / "results" / "vel.tif"), gg, g)
+                      for r, gg in zip(runs, grids, strict=True)])
     naive = blend(stack, feather_weights(np.isfinite(stack)))
     diff = (naive - vel)[np.isfinite(vel) & np.isfinite(naive)]
     assert np.sqrt(np.mean((diff - np.median(diff)) ** 2)) > 5.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -144,10 +145,10 @@ def test_outputs_follow_the_contract(run: Any) -> None:
     assert "Kansho time-series report" in (out / "report.html").read_text()
 
 
-def test_resume_skips_finished_steps_and_reruns_changed_ones(run: Any, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("no_figures")  # its re-runs are checked by their products and timings
+def test_resume_skips_finished_steps_and_reruns_changed_ones(run: Any, copy_run: Callable[..., Path]) -> None:
     ctx, _ = run
-    out = tmp_path / "copy"
-    shutil.copytree(ctx.out, out)
+    out = copy_run(ctx.out, "copy")
     src = Path(ctx.stack.attrs["source"]["path"])
     before = (out / "results" / "vel.tif").read_bytes()
     again = run_timeseries(src, out, RunConfig(), progress=False)
@@ -166,12 +167,11 @@ def test_resume_skips_finished_steps_and_reruns_changed_ones(run: Any, tmp_path:
     assert fourth.timings["invert"] == 0.0 and fourth.timings["vstd"] > 0
 
 
-def test_bad_input_leaves_previous_results_intact(run: Any, tmp_path: Path) -> None:
+def test_bad_input_leaves_previous_results_intact(run: Any, copy_run: Callable[..., Path], tmp_path: Path) -> None:
     from kansho.errors import KanshoError
 
     ctx, _ = run
-    out = tmp_path / "copy"
-    shutil.copytree(ctx.out, out)
+    out = copy_run(ctx.out, "copy")
     before = (out / "cum.h5").read_bytes()
     bad = tmp_path / "GEOC"
     shutil.copytree(Path(ctx.stack.attrs["source"]["path"]), bad)

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 import rasterio
+from tests._shared import FinishedRun
 
-from kansho.demo import bundled_real_stack, real_config
-from kansho.pipeline import run_timeseries
+from kansho.demo import bundled_real_stack
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "mexico_city_s1" / "geotiffs"
 DATA = SHARED if SHARED.is_dir() else bundled_real_stack()
@@ -40,10 +40,11 @@ def _raw() -> tuple[list[tuple[str, str]], np.ndarray, float]:
 
 
 @pytest.fixture(scope="module")
-def real(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    out = tmp_path_factory.mktemp("mexico")
-    ctx = run_timeseries(DATA, out, real_config(), progress=False)
-    return ctx, _raw()
+def real(mexico_run: FinishedRun) -> Any:
+    # the shared run is of the bundled copy of the stack: the same files as DATA
+    assert sorted(p.name for p in mexico_run.input.iterdir() if NAME.search(p.name)) == \
+        sorted(p.name for p in DATA.iterdir() if NAME.search(p.name))
+    return mexico_run.ctx, _raw()
 
 
 def test_strong_subsidence_matches_independent_stacking(real: Any) -> None:
@@ -57,7 +58,7 @@ def test_strong_subsidence_matches_independent_stacking(real: Any) -> None:
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = -wl / (4 * np.pi) * 1000 * np.nansum(ph, 0) / np.sum(valid * days[:, None, None], 0) * 365.25
     vel = ctx.read2d("vel")
-    r0, r1, c0, c1 = ctx.result("loops")["ref"]
+    r0, r1, c0, c1 = ctx.result("loops").ref
     rate = rate - np.nanmean(rate[r0:r1, c0:c1])
     ok = np.isfinite(rate) & np.isfinite(vel) & (valid.sum(0) == len(pairs))
     assert ok.sum() > 1000
@@ -80,21 +81,21 @@ def test_small_loop_closure_so_no_pair_dropped(real: Any) -> None:
             loop = ph[index[(a, b)]] + ph[index[(b, c)]] - ph[index[(a, c)]]
             loop = loop - np.nanmedian(loop)
             rms.append(np.sqrt(np.nanmean(loop**2)))
-    assert len(rms) == len(ctx.result("loops")["loop_rms"])
+    assert len(rms) == len(ctx.result("loops").loop_rms)
     assert max(rms) < 1.5  # every raw loop is below LiCSBAS's bad-loop threshold ...
-    assert ctx.result("loops")["bad"] == []  # ... so loop closure drops nothing
-    assert len(ctx.result("loops")["pairs"]) == len(pairs)
+    assert ctx.result("loops").bad == []  # ... so loop closure drops nothing
+    assert len(ctx.result("loops").pairs) == len(pairs)
 
 
 def test_coverage_counts_match_the_files(real: Any) -> None:
-    ctx, (pairs, ph, _) = real
+    ctx, (_, ph, _) = real
     n_unw = ctx.read2d("n_unw")
     assert np.array_equal(np.nan_to_num(n_unw).astype(int), np.isfinite(ph).sum(0))
     assert ctx.stack.shape == ph.shape[1:] == (60, 100)
-    assert ctx.result("ingest")["n_pair"] == 30 and ctx.result("ingest")["n_epoch"] == 13
+    assert ctx.result("ingest").n_pair == 30 and ctx.result("ingest").n_epoch == 13
     # the reference area is valid in every pair
-    r0, r1, c0, c1 = ctx.result("loops")["ref"]
+    r0, r1, c0, c1 = ctx.result("loops").ref
     assert np.isfinite(ph[:, r0:r1, c0:c1]).all()
     # the mask keeps most of this coherent urban scene
     mres = ctx.result("mask")
-    assert mres["n_kept"] > 0.3 * mres["n_valid"]
+    assert mres.n_kept > 0.3 * mres.n_valid

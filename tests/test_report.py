@@ -13,21 +13,16 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from tests._shared import FinishedRun
 
-from kansho.config import RunConfig
-from kansho.pipeline import run_timeseries
 from kansho.report import write_report
-from kansho.synth import SimConfig, simulate_frame
 
-SHAPE = (60, 60)
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    d = tmp_path_factory.mktemp("report")
-    simulate_frame(d / "sim", SimConfig(shape=SHAPE, n_epoch=30, interval_days=24, n_unw_errors=1), rng=11)
-    return run_timeseries(d / "sim" / "GEOC", d / "run", RunConfig(), progress=False)
+def run(small_run: FinishedRun) -> Any:
+    return small_run.ctx
 
 
 def test_report_has_every_section(run: Any) -> None:

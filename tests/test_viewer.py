@@ -8,9 +8,9 @@ import http.client
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +20,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from tests._shared import SMALL_FRAME, FinishedRun
 
-from kansho.config import RunConfig
 from kansho.io.geotiff import read_raster
-from kansho.pipeline import run_timeseries
-from kansho.synth import SimConfig, simulate_frame
+from kansho.render import colormap_lut, colourize, decimation_step, hillshade
 from kansho.viewer import ViewerError, safe_path, serve_in_thread
 from kansho.viewer.model import pixel_model
-from kansho.render import colormap_lut, colourize, decimation_step, hillshade
 
-SHAPE = (60, 60)
+SHAPE = SMALL_FRAME.shape
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def run(small_run: FinishedRun, tmp_path_factory: pytest.TempPathFactory) -> Any:
     d = tmp_path_factory.mktemp("viewer")
-    truth = simulate_frame(d / "sim", SimConfig(shape=SHAPE, n_epoch=30, interval_days=24, n_unw_errors=1), rng=11)
     out = d / "run"
-    ctx = run_timeseries(d / "sim" / "GEOC", out, RunConfig(), progress=False)
+    shutil.copytree(small_run.out, out)  # a private copy: a test links a file into the run folder
+    ctx, truth = small_run.ctx, small_run.truth
     (d / "secret.txt").write_text("TOP-SECRET")
     srv, url = serve_in_thread(out)
     yield ctx, truth, out, srv, url
@@ -66,8 +64,8 @@ def _json(url: str, path: str) -> tuple[int, Any]:
 def _truth_series(ctx: Any, truth: Any, row: int, col: int) -> np.ndarray:
     """True displacement of a pixel on the run's epochs, relative to the first epoch and to the
     run's reference area (what cum.h5 estimates)."""
-    epochs = np.asarray(ctx.result("loops")["epochs"])
-    r0, r1, c0, c1 = ctx.result("loops")["ref"]
+    epochs = np.asarray(ctx.result("loops").epochs)
+    r0, r1, c0, c1 = ctx.result("loops").ref
     pos = {int(e): i for i, e in enumerate(truth.epochs)}
     tc = np.asarray(truth.cum, np.float64)[[pos[int(e)] for e in epochs]]
     tc = tc - tc[0]
@@ -249,8 +247,8 @@ def test_network_and_qc_tables(run: Any) -> None:
     assert injected and injected <= dropped12  # the injected unwrapping error shows as dropped by 1-2
     assert all(p["reason"] for p in net["pairs"] if p["status"] != "used")
     _, meta = _json(url, "/api/meta")
-    assert (meta["height"], meta["width"]) == SHAPE and meta["dates"][0] == int(ctx.result("loops")["epochs"][0])
-    assert meta["refarea"] == list(ctx.result("loops")["ref"])
+    assert (meta["height"], meta["width"]) == SHAPE and meta["dates"][0] == int(ctx.result("loops").epochs[0])
+    assert meta["refarea"] == list(ctx.result("loops").ref)
 
 
 def test_pixel_model_recovers_a_known_signal() -> None:
@@ -295,12 +293,13 @@ def test_cli_view_serves_on_localhost(run: Any) -> None:
         line = proc.stdout.readline() if proc.stdout else ""
         assert line.startswith("Kansho viewer: http://127.0.0.1:"), line
         url = line.split(": ", 1)[1].strip().rstrip("/")
-        t0 = time.time()
         status, meta = _json(url, "/api/meta")
-        assert status == 200 and (meta["height"], meta["width"]) == SHAPE and time.time() - t0 < 10
+        assert status == 200 and (meta["height"], meta["width"]) == SHAPE
+        with h5py.File(out / "cum.h5") as f:  # it serves this run: the dates of its cum.h5
+            assert meta["dates"] == [int(d) for d in f["imdates"][()]]
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.communicate(timeout=10)  # waits, and closes its pipes
     r = subprocess.run([sys.executable, "-m", "kansho.cli", "view", str(out / "info"), "--no-browser"],
                        check=False, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "no cum.h5" in r.stderr and len(r.stderr.strip().splitlines()) == 1

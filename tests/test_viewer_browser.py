@@ -17,14 +17,12 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from tests._shared import SMALL_FRAME, FinishedRun
 
-from kansho.config import RunConfig
 from kansho.io.geotiff import read_raster
-from kansho.pipeline import run_timeseries
-from kansho.synth import SimConfig, simulate_frame
 from kansho.viewer import serve_in_thread
 
-SHAPE = (60, 60)
+SHAPE = SMALL_FRAME.shape
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = os.environ.get("KANSHO_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("KANSHO_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -37,7 +35,8 @@ def _browser_or_skip() -> Any:
     except ImportError:
         missing.append("selenium (pip)")
     if missing:
-        msg = f"browser tests need {', '.join(missing)} (apt-get install chromium chromium-driver; pip install selenium)"
+        msg = (f"browser tests need {', '.join(missing)} "
+               "(apt-get install chromium chromium-driver; pip install selenium)")
         if os.environ.get("KANSHO_REQUIRE_BROWSER") == "1":
             pytest.fail(msg)
         pytest.skip(msg)
@@ -54,12 +53,9 @@ def _browser_or_skip() -> Any:
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def page(small_run: FinishedRun) -> Any:
     driver = _browser_or_skip()
-    d = tmp_path_factory.mktemp("viewer_browser")
-    truth = simulate_frame(d / "sim", SimConfig(shape=SHAPE, n_epoch=30, interval_days=24, n_unw_errors=1), rng=11)
-    out = d / "run"
-    ctx = run_timeseries(d / "sim" / "GEOC", out, RunConfig(), progress=False)
+    ctx, truth, out = small_run.ctx, small_run.truth, small_run.out
     srv, url = serve_in_thread(out)
     ARTIFACTS.mkdir(exist_ok=True)
     try:
@@ -103,7 +99,8 @@ def test_clicking_a_pixel_plots_its_true_series(page: Any) -> None:
     assert (series["row"], series["col"]) == (row, col)
     # what is drawn: one SVG circle per epoch carrying its value, and the data attribute of the plot
     drawn = driver.execute_script(
-        "return Array.from(document.querySelectorAll('#ts g.raw circle')).map(c => [+c.dataset.date, +c.dataset.value])")
+        "return Array.from(document.querySelectorAll('#ts g.raw circle'))"
+        ".map(c => [+c.dataset.date, +c.dataset.value])")
     attr = json.loads(driver.execute_script("return document.getElementById('ts').dataset.series"))
     with h5py.File(out / "cum.h5") as f:
         cum = f["cum"][:, row, col].astype(float)
@@ -115,8 +112,8 @@ def test_clicking_a_pixel_plots_its_true_series(page: Any) -> None:
     # against the simulated truth (relative to the first epoch and the run's reference area):
     # the atmosphere left in cum is ~6-15 mm per epoch (test_pipeline's 25 mm bound); the true
     # signal at this pixel spans > 60 mm
-    epochs = np.asarray(ctx.result("loops")["epochs"])
-    r0, r1, c0, c1 = ctx.result("loops")["ref"]
+    epochs = np.asarray(ctx.result("loops").epochs)
+    r0, r1, c0, c1 = ctx.result("loops").ref
     pos = {int(e): i for i, e in enumerate(truth.epochs)}
     tc = np.asarray(truth.cum, float)[[pos[int(e)] for e in epochs]]
     tc -= tc[0]

@@ -1,0 +1,60 @@
+"""Types and settings of the shared test fixtures (tests/conftest.py), importable by test modules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kansho.synth import SimConfig, Truth
+
+#: the shared simulated frame: 60 x 60 px, 30 epochs 24 days apart with a network gap, one injected
+#: unwrapping error (a region off by 2 pi k in one pair), water (no-data) pixels
+SMALL_FRAME = SimConfig(shape=(60, 60), n_epoch=30, interval_days=24, n_unw_errors=1)
+SMALL_FRAME_RNG = 11
+
+
+@dataclass(frozen=True)
+class SimFrame:
+    """A simulated LiCSAR frame: ``root/GEOC`` (the input folder), ``root/truth.npz`` and its truth."""
+
+    root: Path
+    truth: Truth
+
+    @property
+    def geoc(self) -> Path:
+        return self.root / "GEOC"
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A finished ``run_timeseries`` with default options of ``input`` (read-only).
+
+    ``ctx`` is what ``run_timeseries`` returned; new tests read the products from the files under
+    ``out`` (results/*.tif, cum.h5, info/) instead.
+    """
+
+    out: Path
+    input: Path
+    ctx: Any
+    truth: Truth | None = None
+
+
+@contextmanager
+def figures_skipped() -> Iterator[None]:
+    """Runs of the chain inside draw no figures (plots/) and write no HTML report.
+
+    For tests that check numerical products only: on the small test frames drawing the figures
+    takes most of a run's time. The figures and the report have tests of their own.
+    """
+    import kansho.plots
+    import kansho.report
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kansho.plots, "write_all", lambda *a, **k: [])
+        mp.setattr(kansho.report, "write_report", lambda *a, **k: None)
+        yield
