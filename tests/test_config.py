@@ -79,3 +79,10 @@ def test_cli_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert err.startswith("kansho: error:") and "missing" in err and len(err.splitlines()) == 1
+
+
+def test_zero_gamma_is_refused_with_a_clear_message() -> None:
+    """The NSBAS constraint needs a positive weight: gamma 0 is refused when the options are read,
+    naming the option, not deep inside the inversion."""
+    with pytest.raises(ConfigError, match=r"option invert\.gamma: .*greater than 0"):
+        load_config(None, {"invert.gamma": 0.0})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import zarr
 
 from kansho import run_timeseries
 from kansho.config import RunConfig
+from kansho.run import open_run
 from kansho.store import open_stack
 from kansho.synth import SimConfig, simulate_frame
 
@@ -167,9 +167,9 @@ def _ingest(live: Path, out: Path, steps: tuple[str, ...] = ("ingest",)) -> Path
     return out
 
 
-def _result(out: Path, step: str) -> dict[str, Any]:
-    """What ``step`` recorded in the run folder's state."""
-    return dict(json.loads((out / "work" / "state.json").read_text())[step]["result"])
+def _result(out: Path, step: str) -> Any:
+    """The typed result ``step`` recorded in the run folder."""
+    return open_run(out, need_cum=False).result(step)
 
 
 def test_new_pairs_that_enlarge_the_footprint_measure_every_pair_again(frame: Path, tmp_path: Path) -> None:
@@ -190,10 +190,10 @@ def test_new_pairs_that_enlarge_the_footprint_measure_every_pair_again(frame: Pa
         shutil.copytree(p, live / p.name)
     _ingest(live, out, ("ingest", "qc"))
     full = _ingest(live, tmp_path / "full", ("ingest", "qc"))
-    assert _result(out, "ingest")["appended_from"] > 0
-    assert not _result(out, "qc")["incremental"]  # the footprint grew: every pair's coverage changes
+    assert _result(out, "ingest").appended_from > 0
+    assert not _result(out, "qc").incremental  # the footprint grew: every pair's coverage changes
     for k in ("coverage", "mean_coh", "keep"):
-        assert _result(out, "qc")[k] == _result(full, "qc")[k], k
+        assert getattr(_result(out, "qc"), k) == getattr(_result(full, "qc"), k), k
 
 
 @pytest.mark.slow

@@ -12,8 +12,9 @@ import pytest
 import zarr
 from tests._shared import figures_skipped
 
-from kansho import _blocks
 from kansho.chain.runner import plan_block, run_timeseries
+from kansho.chain.steps import invert as invert_step
+from kansho.chain.tasks import Task
 from kansho.config import RunConfig
 from kansho.parallel import cluster, map_tasks, parse_memory, run_all
 from kansho.synth import SimConfig, simulate_frame
@@ -50,9 +51,9 @@ def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray], rtol: float = 0.0,
         np.testing.assert_allclose(a[k], b[k], rtol=rtol, atol=atol, equal_nan=True, err_msg=k)
 
 
-def kill_once(task: _blocks.Task) -> int:
+def kill_once(task: Task) -> int:
     """The inversion of one block, whose worker process dies right after writing it, the first time."""
-    n = _blocks.invert_block(task)
+    n = invert_step.invert_block(task)
     marker = Path(task.out) / "killed-once"
     if task.rows.start == 32 and task.cols.start == 32 and not marker.exists():
         marker.touch()
@@ -69,7 +70,7 @@ def test_local_cluster_with_a_killed_worker_gives_identical_results(
     import cloudpickle
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
-    monkeypatch.setattr(_blocks, "invert_block", kill_once)
+    monkeypatch.setattr(invert_step, "invert_block", kill_once)
     out = tmp_path / "cluster"
     got = _run(sim, out, block_size=32, workers=2, memory_limit="3GB")
     assert (out / "killed-once").exists(), "the worker was never killed: the test did not test anything"
@@ -121,16 +122,16 @@ class _Boom(RuntimeError):
 def test_interrupted_step_resumes_its_unfinished_blocks_only(
         sim: Path, serial: dict[str, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A run stopped in the middle of step 1-3 runs again only the blocks it had not finished."""
-    real = _blocks.invert_block
+    real = invert_step.invert_block
     calls: list[tuple[int, int]] = []
 
-    def failing(task: _blocks.Task) -> int:
+    def failing(task: Task) -> int:
         if len(calls) == 3:
             raise _Boom("the machine went down")
         calls.append((task.rows.start, task.cols.start))
         return real(task)
 
-    monkeypatch.setattr(_blocks, "invert_block", failing)
+    monkeypatch.setattr(invert_step, "invert_block", failing)
     out = tmp_path / "stopped"
     with pytest.raises(_Boom), figures_skipped():
         run_timeseries(sim, out, RunConfig(block_size=32), progress=False)
@@ -138,11 +139,11 @@ def test_interrupted_step_resumes_its_unfinished_blocks_only(
     assert len(done_before) == 3
     again: list[tuple[int, int]] = []
 
-    def counting(task: _blocks.Task) -> int:
+    def counting(task: Task) -> int:
         again.append((task.rows.start, task.cols.start))
         return real(task)
 
-    monkeypatch.setattr(_blocks, "invert_block", counting)
+    monkeypatch.setattr(invert_step, "invert_block", counting)
     got = _run(sim, out, block_size=32)
     n_blocks = -(-SHAPE[0] // 32) * -(-SHAPE[1] // 32)
     assert sorted(again) == sorted(set(_all_blocks()) - set(done_before))

@@ -15,8 +15,6 @@ import pytest
 from PIL import Image
 from tests._shared import FinishedRun
 
-from kansho.report import write_report
-
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
@@ -38,12 +36,16 @@ def test_report_has_every_section(run: Any) -> None:
     assert drops
     for d in drops:
         assert f"<td>{d['pair']}</td><td>{d['step']}</td>" in text
-    # timings: one row per step that ran before the report was written (in the last step, outputs)
-    assert len(ctx.timings) >= 7
-    for step, secs in ctx.timings.items():
-        if step == "outputs":
-            continue
-        assert f"<td class='l'>{step}</td><td>{secs:.2f}</td>" in text
+    # timings: one row per step of the registry, with its LiCSBAS number and title, the time of each
+    # step that ran before the report was written (in the last step, outputs)
+    from kansho.chain.registry import STEPS
+
+    for spec in STEPS:
+        row = f"<tr><td class='l'>{spec.name}</td><td>{spec.licsbas}</td><td class='l'>{spec.title}</td><td>"
+        assert row in text, spec.name
+        if spec.name != "outputs":
+            assert f"{row}{ctx.timings[spec.name]:.2f}</td></tr>" in text
+    assert "<td>(writing this report)</td>" in text
     # maps: velocity, masked velocity, filtered, vstd and the mask layers are inline PNGs
     imgs = re.findall(r"<img alt=['\"]([^'\"]+)['\"] src=['\"]data:image/png;base64,", text)
     for name in ("network", "vel", "vel_mskd", "vel_filt_mskd", "vstd", "mask", "coh_avg"):
@@ -58,21 +60,23 @@ def test_report_is_self_contained(run: Any) -> None:
     assert "Content-Security-Policy" in text
 
 
-def test_report_maps_without_plots(run: Any, tmp_path: Path) -> None:
-    """When the plotting step failed, the report draws its maps from the arrays."""
-    ctx = run
-    maps = {}
+def test_report_maps_without_plots(small_run: FinishedRun, copy_run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When drawing the plots fails, the outputs step still writes the report, its maps drawn from the arrays."""
+    from kansho import plots, run_timeseries
+    from kansho.config import RunConfig
     from kansho.io.geotiff import read_raster
 
-    for n in ("vel", "vel.filt", "vstd", "mask", "coh_avg", "n_loop_err", "resid_rms", "stc", "n_gap"):
-        maps[n] = read_raster(ctx.out / "results" / f"{n}.tif")
-    saved = ctx.out / "plots_saved"
-    shutil.move(ctx.out / "plots", saved)
-    try:
-        write_report(ctx, tmp_path / "r.html", maps)
-    finally:
-        shutil.move(saved, ctx.out / "plots")
-    text = (tmp_path / "r.html").read_text()
+    out = copy_run(small_run)
+    shutil.rmtree(out / "plots")
+
+    def broken(*a: Any, **k: Any) -> list[str]:
+        raise RuntimeError("no display")
+
+    monkeypatch.setattr(plots, "write_all", broken)
+    run_timeseries(None, out, RunConfig(), steps=["outputs"], force=True, progress=False)
+    assert not list((out / "plots").glob("*.png"))
+    maps = {n: read_raster(out / "results" / f"{n}.tif") for n in ("vel",)}
+    text = (out / "report.html").read_text()
     figs = re.findall(r"<figure class='map'><img alt='([^']+)'", text)
     assert {"Velocity (unmasked)", "Velocity (masked)", "Velocity std (bootstrap)", "mask"} <= set(figs)
     # the colour bar's limits are the symmetric robust limits of the velocity

@@ -115,7 +115,7 @@ class LoopsConfig(_Step):
 class InvertConfig(_Step):
     """Step 1-3: small-baseline inversion with the NSBAS temporal constraint."""
 
-    gamma: float = Field(1e-4, ge=0.0, le=1e3, description="weight of the temporal-model constraint that bridges gaps")
+    gamma: float = Field(1e-4, gt=0.0, le=1e3, description="weight of the temporal-model constraint that bridges gaps")
     min_pairs_factor: float = Field(
         1.0, ge=0.0, le=20.0, description="skip pixels with fewer valid pairs than this x number of epochs (L-band 0.5)"
     )
