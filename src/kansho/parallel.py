@@ -93,7 +93,8 @@ def cluster(workers: int | None = None, scheduler: str | None = None, *,
         Memory for the whole local cluster (split evenly between workers), e.g. ``"6GB"``;
         default :func:`default_memory_limit`.
     dashboard
-        Start the dashboard of a local cluster on a free port and log its address.
+        Log the address of a local cluster's dashboard. It always runs on a free port: distributed
+        turns "no address" into its fixed port 8787, which two clusters at once cannot share.
     """
     if not scheduler and not workers:
         yield None
@@ -118,7 +119,7 @@ def cluster(workers: int | None = None, scheduler: str | None = None, *,
         env.pop(key, None)
     with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
         lc = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=total // n,
-                          dashboard_address=":0" if dashboard else None, silence_logs=logging.WARNING)
+                          dashboard_address=":0", silence_logs=logging.WARNING)
         client = Client(lc)
     log.info("local dask cluster: %d worker processes, %.1f GB each; dashboard: %s", n, total / n / 1e9,
              client.dashboard_link if dashboard else "off")
