@@ -40,9 +40,9 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from kansho._version import __version__
+from kansho.render import colormap_lut, colourize, decimation_step, encode_png, hillshade, robust_limits
 from kansho.viewer.data import SYMMETRIC_LAYERS, RunData, ViewerError, parse_ref, safe_path
 from kansho.viewer.model import pixel_model
-from kansho.render import colormap_lut, colourize, decimation_step, encode_png, hillshade, robust_limits
 
 log = logging.getLogger(__name__)
 
