@@ -52,11 +52,11 @@ from kansho.io.inputs import InputSet
 from kansho.io.multilook import multilook
 from kansho.io.prepare import GacosCorrector, PrepPlan
 from kansho.io.rasters import read_window
+from kansho.layout import STACK_NAME
 
 log = logging.getLogger(__name__)
 
 STORE_VERSION = 1
-STACK_NAME = "stack.zarr"
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from kansho.grid import Grid
 from kansho.io.geotiff import write_geotiff
 from kansho.io.gnss import GnssSeries, StationVelocities, write_station_csv, write_tenv3
 from kansho.io.licsbas_h5 import write_cum_h5
+from kansho.layout import RunLayout
 from kansho.synth._fields import smooth_noise
 from kansho.synth.config import S1_WAVELENGTH_M
 from kansho.synth.deformation import linear_fit_rate, mogi_enu
@@ -256,7 +257,7 @@ def write_geometry_stack(out_dir: str | Path, grid: Grid, epochs_: npt.ArrayLike
     The pair arrays (``unw``/``coh``) exist but hold no data (fill NaN): this store carries only
     the geometry that the geodesy tools read. ``los=None`` writes NaN LOS vectors (a run without E/N/U).
     """
-    out = Path(out_dir) / "stack.zarr"
+    out = RunLayout(Path(out_dir)).stack
     ep = np.asarray(epochs_, dtype=np.int64)
     d1, d2 = ep[:-1], ep[1:]
     g = zarr.open_group(str(out), mode="w", zarr_format=3)
@@ -286,13 +287,13 @@ def write_track_run(out_dir: str | Path, track: SimTrack, *, los: bool = True) -
     """Write the run outputs the geodesy tools read (``results/{vel,vstd,mask}.tif``, ``cum.h5``,
     ``stack.zarr``) under ``out_dir``; ``los=False`` leaves the LOS vectors out (NaN)."""
     out = Path(out_dir)
-    res = out / "results"
-    write_geotiff(res / "vel.tif", track.vel, track.grid, units="mm/yr")
-    write_geotiff(res / "vstd.tif", track.vstd, track.grid, units="mm/yr")
+    lay = RunLayout(out)
+    write_geotiff(lay.result_map("vel"), track.vel, track.grid, units="mm/yr")
+    write_geotiff(lay.result_map("vstd"), track.vstd, track.grid, units="mm/yr")
     mask = np.ones(track.grid.shape, np.float32)
-    write_geotiff(res / "mask.tif", mask, track.grid)
+    write_geotiff(lay.result_map("mask"), mask, track.grid)
     n = track.epochs.size
-    write_cum_h5(out / "cum.h5", cum=track.cum, imdates=track.epochs, vel=track.vel,
+    write_cum_h5(lay.cum, cum=track.cum, imdates=track.epochs, vel=track.vel,
                  vintercept=np.zeros_like(track.vel), refarea=track.refarea, grid=track.grid,
                  gap=np.zeros((n - 1, *track.grid.shape), np.int8), bperp=None, mask=mask)
     write_geometry_stack(out, track.grid, track.epochs, (track.los_e, track.los_n, track.los_u) if los else None)
