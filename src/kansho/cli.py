@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 from pydantic import BaseModel
 
@@ -65,9 +65,10 @@ def _add_config_options(p: argparse.ArgumentParser) -> dict[str, str]:
             if base is bool:
                 grp.add_argument(opt, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=helptext)
             elif base in (int, float, str):
-                conv = _none_or(base) if type(None) in get_args(ann) else base
+                kind = cast(type, base)
+                conv = _none_or(kind) if type(None) in get_args(ann) else kind
                 grp.add_argument(opt, dest=dest, type=conv, default=None, help=helptext,
-                                 metavar=base.__name__.upper())
+                                 metavar=kind.__name__.upper())
             else:  # Literal
                 choices = [int(c) if isinstance(c, int) else c for c in get_args(ann)]
                 grp.add_argument(opt, dest=dest, type=type(choices[0]), choices=choices, default=None,
