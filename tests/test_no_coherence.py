@@ -181,6 +181,36 @@ def test_coh_weight_without_coherence_is_ignored_with_a_warning(frame: Path, tmp
                                   open_run(runs["no_coh"]).read_map("vel"))
 
 
+def test_ref0_falls_back_to_the_user_box_when_no_coherent_window_is_complete(
+        frame: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Coherence only where some pair has no data: the most coherent of the most complete windows
+    does not exist, so the loop closure's reference is the user's --ref box (it used to stop)."""
+    from kansho import run_timeseries
+
+    inp = _flat_pairs(frame, tmp_path / "in", coherence=False)
+    files = sorted(inp.glob("*.unw.tif"))
+    stack = []
+    for f in files:
+        with rasterio.open(f) as s:
+            stack.append(s.read(1))
+            profile = s.profile
+    valid = np.array(stack) != 0  # the simulator writes no data as 0.0
+    r, c = np.argwhere(valid.any(0) & ~valid.all(0))[0]
+    cc = np.full(valid.shape[1:], np.nan, np.float32)
+    cc[r, c] = 0.5
+    profile.update(dtype="float32", nodata=np.nan)
+    for f in files:
+        with rasterio.open(f.with_name(f.name.replace(".unw.", ".cc.")), "w", **profile) as d:
+            d.write(cc, 1)
+    cfg = _config()
+    cfg.qc.min_coh = 0.0
+    with figures_skipped(), caplog.at_level(logging.WARNING):
+        run_timeseries(inp, tmp_path / "run", cfg, progress=False, steps=["ingest", "qc", "loops"])
+    assert any("uses the --ref box" in r.getMessage() for r in caplog.records)
+    lres: Any = open_run(tmp_path / "run", need_cum=False).result("loops")
+    assert lres.ref0 == REF_ROWS_COLS and lres.ref == REF_ROWS_COLS and lres.ref_how == "user"
+
+
 def test_real_mexico_stack_without_coherence(tmp_path: Path) -> None:
     src = bundled_real_stack()
     inp = tmp_path / "mexico"

@@ -240,7 +240,8 @@ def reference_score(loop_rms: np.ndarray, rate: np.ndarray, coh: np.ndarray) -> 
     Adds two dimensionless terms: the pixel's loop-phase RMS over the frame's median (Morishita et
     al. 2020 choose the reference by loop closure alone) and how far its stacking rate lies from the
     frame's median rate, in robust standard deviations (1.4826 MAD) -- the usual prior that most of
-    a frame is stable, which keeps the reference out of a deforming area. Coherence breaks ties.
+    a frame is stable, which keeps the reference out of a deforming area. Coherence, where there is
+    any (NaN without), breaks ties.
     """
     lr = np.where(np.isfinite(loop_rms), loop_rms, np.nan)
     med_lr = np.nanmedian(lr) if np.isfinite(lr).any() else 1.0
