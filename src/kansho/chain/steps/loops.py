@@ -70,11 +70,8 @@ def step_loops(ctx: Context) -> LoopsResult:
     L = network.triangle_loops(pairs_qc)
     log.info("1-2: %d pairs, %d epochs, %d triangle loops", idx_qc.size, epochs_qc.size, L.shape[0])
 
-    # preliminary reference: the most complete, most coherent window (from the 1-1 statistics)
-    nvalid_all = ctx.read2d("qc_n_valid")
     coh_all = ctx.read2d("qc_coh_avg")
-    ok0 = nvalid_all >= nvalid_all.max()
-    ref0 = loops.choose_reference(np.where(np.isfinite(coh_all), -coh_all, np.inf), ok0, size=lcfg.ref_size)
+    ref0 = _preliminary_reference(ctx, coh_all)
     off0 = _ref_offsets(st, idx_qc, ref0)
     members = _loop_members(L, idx_qc)
     loop_rms, n_reused = _loop_rms(ctx, L, idx_qc, off0, members, ref0)
@@ -129,6 +126,31 @@ def _pixel_statistics(ctx: Context, idx: npt.NDArray[np.intp], off_of: dict[int,
     if idx.size < 2:
         raise NetworkError(f"{st.path}: fewer than 2 interferograms left after loop closure")
     return idx, epochs_f, pix_upd, flagged_noloop
+
+
+def _preliminary_reference(ctx: Context, coh_all: np.ndarray) -> tuple[int, int, int, int]:
+    """The reference of the loop closure (``ref0``): the most complete, most coherent window (from
+    the 1-1 statistics).
+
+    Without coherence in the input (GeoTIFF pairs given without it) the most complete window. When
+    no window qualifies (coherence missing where every pair is valid) the user's ``--ref`` box is
+    used if one was given, else the most complete window regardless of coherence.
+    """
+    lcfg = ctx.cfg.loops
+    nvalid_all = ctx.read2d("qc_n_valid")
+    ok0 = nvalid_all >= nvalid_all.max()
+    has_coh = bool(np.isfinite(coh_all).any())
+    if not has_coh:
+        log.info("1-2: no coherence; the preliminary reference is the most complete window")
+        return loops.choose_reference(np.zeros(coh_all.shape), ok0, size=lcfg.ref_size)
+    try:
+        return loops.choose_reference(np.where(np.isfinite(coh_all), -coh_all, np.inf), ok0, size=lcfg.ref_size)
+    except NetworkError as e:
+        if lcfg.ref:
+            log.warning("1-2: %s; the loop closure uses the --ref box %s", e, lcfg.ref)
+            return _user_ref(ctx, lcfg.ref)
+        log.warning("1-2: %s; the loop closure uses the most complete window, whatever its coherence", e)
+        return loops.choose_reference(np.zeros(coh_all.shape), ok0, size=lcfg.ref_size)
 
 
 def _reference(ctx: Context, coh_all: np.ndarray) -> tuple[tuple[int, int, int, int], str]:
@@ -218,7 +240,8 @@ def reference_score(loop_rms: np.ndarray, rate: np.ndarray, coh: np.ndarray) -> 
     Adds two dimensionless terms: the pixel's loop-phase RMS over the frame's median (Morishita et
     al. 2020 choose the reference by loop closure alone) and how far its stacking rate lies from the
     frame's median rate, in robust standard deviations (1.4826 MAD) -- the usual prior that most of
-    a frame is stable, which keeps the reference out of a deforming area. Coherence breaks ties.
+    a frame is stable, which keeps the reference out of a deforming area. Coherence, where there is
+    any (NaN without), breaks ties.
     """
     lr = np.where(np.isfinite(loop_rms), loop_rms, np.nan)
     med_lr = np.nanmedian(lr) if np.isfinite(lr).any() else 1.0
