@@ -152,8 +152,6 @@ def test_coh_avg_is_no_data_and_report_viewer_work(runs: dict[str, Path]) -> Non
         data.close()
 
 
-@pytest.mark.xfail(strict=True, reason="needs the mask step (chain/steps/mask.py) to skip coh_avg without "
-                   "coherence: reported to the maintainer, not in this helper's files")
 def test_coh_avg_criterion_does_not_empty_the_mask(runs: dict[str, Path]) -> None:
     out = runs["no_coh"]
     mres: Any = open_run(out).result("mask")
@@ -164,8 +162,6 @@ def test_coh_avg_criterion_does_not_empty_the_mask(runs: dict[str, Path]) -> Non
     assert "coherence" in stats
 
 
-@pytest.mark.xfail(strict=True, reason="needs the inversion step (chain/steps/invert.py) to ignore --coh-weight "
-                   "without coherence: reported to the maintainer, not in this helper's files")
 def test_coh_weight_without_coherence_is_ignored_with_a_warning(frame: Path, tmp_path: Path,
                                                                 caplog: pytest.LogCaptureFixture,
                                                                 runs: dict[str, Path]) -> None:

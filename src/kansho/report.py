@@ -150,8 +150,10 @@ def _qc_section(ctx: Context) -> str:
     qres = ctx.get(QCResult)
     lres = ctx.get(LoopsResult)
     drops = dropped_pairs(ctx)
+    coh_test = (f"or whose mean coherence is below {cfg.qc.min_coh:g}" if np.isfinite(qres.mean_coh).any()
+                else "(the input has no coherence: no coherence test)")
     out = (f"<h2 id='qc'>QC decisions</h2><p>Step 1-1 drops a pair whose valid-pixel coverage is below "
-                 f"{cfg.qc.min_coverage:g} or whose mean coherence is below {cfg.qc.min_coh:g}; step 1-2 drops a pair "
+                 f"{cfg.qc.min_coverage:g} {coh_test}; step 1-2 drops a pair "
                  f"with an unwrapping error found by loop closure (a loop is bad at RMS ≥ "
                  f"{cfg.loops.loop_rms_threshold:g} rad) or by its inversion residual.</p>"
                  f"<h3>Dropped interferograms ({len(drops)})</h3><table><tr><th>pair</th><th>step</th>"

@@ -16,6 +16,7 @@ from kansho.chain import common
 from kansho.chain.context import Context
 from kansho.chain.spec import StepResult, StepSpec
 from kansho.chain.steps.loops import LoopsResult
+from kansho.chain.steps.qc import QCResult
 from kansho.chain.tasks import Task, nanmean0
 from kansho.errors import NetworkError
 from kansho.inversion import invert_nsbas
@@ -96,9 +97,13 @@ def step_invert(ctx: Context) -> InvertResult:
     if annual:
         ctx.new_array("amp_annual", st.shape)
     device = "gpu" if ctx.options.model.gpu else "cpu"
+    coh_weight = icfg.coh_weight
+    if coh_weight and not np.isfinite(ctx.get(QCResult).mean_coh).any():
+        log.warning("1-3: --coh-weight ignored: the input has no coherence (every pair weighted equally)")
+        coh_weight = False
     n_solved = sum(ctx.map_blocks(
         invert_block, "1-3 invert", idx=idx, pairs=pairs, t=t, offsets=np.asarray(lres.ref_offsets),
-        conv=phase_to_mm(st.wavelength), coh_weight=icfg.coh_weight, gamma=icfg.gamma, annual=annual,
+        conv=phase_to_mm(st.wavelength), coh_weight=coh_weight, gamma=icfg.gamma, annual=annual,
         min_pairs=min_pairs, device=device))
     if n_solved == 0:
         raise NetworkError(f"{st.path}: no pixel has the {min_pairs} valid pairs the inversion needs "

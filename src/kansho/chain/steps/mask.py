@@ -51,14 +51,19 @@ def step_mask(ctx: Context) -> MaskResult:
                   "vstd": m.vstd, "maxTlen": m.maxTlen, "n_gap": m.n_gap, "stc": m.stc,
                   "n_ifg_noloop": m.n_ifg_noloop, "n_loop_err": m.n_loop_err, "resid_rms": m.resid_rms}
     indices = {k: ctx.read2d(k) for k in thresholds}
+    pre: list[str] = []
+    if thresholds["coh_avg"] is not None and not np.isfinite(indices["coh_avg"]).any():
+        pre.append("no coherence in the input: the coh_avg criterion is off (no data)")
+        log.warning("1-5: %s", pre[-1])
+        thresholds["coh_avg"] = None
     vel = ctx.read2d("vel")
     if any(v is not None for v in thresholds.values()):
         res = maskmod.apply_thresholds(indices, thresholds)
         keep = np.asarray(res.mask, bool) & np.isfinite(vel)
         removed = {k: int(np.asarray(v).sum()) for k, v in res.removed.items()}
-        warns = list(res.warnings)
+        warns = pre + list(res.warnings)
     else:
-        keep, removed, warns = np.isfinite(vel), {}, []
+        keep, removed, warns = np.isfinite(vel), {}, pre
     mask_a = ctx.new_array("mask", st.shape)
     mask_a[:] = np.where(np.isfinite(vel), keep.astype(np.float32), np.nan)
     n_valid = int(np.isfinite(vel).sum())
