@@ -32,7 +32,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from kansho.io.filecheck import check_file, is_html_type
+from kansho.io.filecheck import TEXT, check_file, is_html_type
 from kansho.io.sources import (
     Cancelled,
     DownloadError,
@@ -67,6 +67,7 @@ __all__ = [
 STAGING_DIR = ".kansho-download"
 _CHUNK = 256 * 1024
 _MAX_DELAY_S = 60.0
+_FREE_RESUMES = 64  # resumes after progress that do not use up a retry, per file and run
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,14 +180,14 @@ class Fetcher:
     def fetch(self, job: Job, size: int | None) -> FileOutcome:
         """Download ``job`` to its staged path, resuming a partial file; the file is checked before it is staged.
 
-        An attempt that ends early but got the file further than ever before is resumed at once;
-        attempts that make no progress, and files that fail the check (discarded), use up
-        ``retries``, with back-off in between.
+        An attempt that ends early but got the file further than ever before is resumed at once
+        (up to 64 times); attempts that make no progress, and files that fail the check (discarded),
+        use up ``retries``, with back-off in between.
         """
         url = self.source.url(job.rel)
         _final, staged, part = self.paths(job)
         part.parent.mkdir(parents=True, exist_ok=True)
-        nbytes = attempts = failures = 0
+        nbytes = attempts = failures = resumes = 0
         furthest = -1
         while True:
             have = part.stat().st_size if part.is_file() else 0
@@ -211,8 +212,8 @@ class Fetcher:
                     nbytes += step.got
                 reason = str(exc) if isinstance(exc, Transient) else describe(exc)
                 done = step.have + step.got
-                if step.got > 0 and done > furthest and part.is_file():
-                    furthest = done
+                if step.got > 0 and done > furthest and part.is_file() and resumes < _FREE_RESUMES:
+                    furthest, resumes = done, resumes + 1
                     log.debug("%s: %s; resuming at byte %d", job.dest, reason, done)
                     continue
                 failures += 1
@@ -252,6 +253,9 @@ class Fetcher:
                     step.got += len(chunk)
                     self.bar.update(len(chunk))
             done = step.have + step.got
+            if size is None and job.kind == TEXT and not getattr(stream, "chunked", False):
+                raise Transient("the server announced no length and did not chunk the body: "
+                                "a text file cut short could not be told from a complete one")
             if size is None or done == size:  # without a size, the check of the file decides
                 keep = True
                 return size
