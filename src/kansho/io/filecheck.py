@@ -92,6 +92,9 @@ def _check_geotiff(path: Path, full: bool) -> str | None:
                         ds.read(b, window=Window(0, r0, ds.width, min(step, ds.height - r0)))
     except (RasterioError, OSError, ValueError) as exc:
         cause = exc.__cause__ if exc.__cause__ is not None and "previous exception" in str(exc) else exc
-        text = str(cause).splitlines()[0][:160] if str(cause) else type(cause).__name__
+        text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        for name in (f"'{path}' ", str(path), f"{path.name}, ", path.name):  # the reason names the file already
+            text = text.replace(name, "")
+        text = text[:160]
         return f"not a readable GeoTIFF or truncated ({text})"
     return None
