@@ -4,7 +4,11 @@
 (:mod:`kansho.io.licsar_portal`: URL scheme and names), then fetches them with the generic client of
 :mod:`kansho.io.http` (HEAD sizes, skip complete files, ``Range`` resume of ``.part`` files under
 ``OUT/.kansho-download/``, retries with back-off, the two files of a pair enter ``GEOC/<pair>/``
-together, so a pair with one failed file never leaves ``GEOC`` unreadable).
+together, so a pair with one failed file never leaves ``GEOC`` unreadable). Every file is checked
+before it is placed (:mod:`kansho.io.filecheck`: each ``.tif`` decodes as a GeoTIFF, text files
+are not HTML) and files found in place count as complete only when they pass a quick check; a file
+that fails is removed and reported as failed, so a damaged file never ends in place with
+``summary.ok``.
 
 The products root may also be a local folder or a ``file://`` URL holding the same layout (a
 mirror or copy).
@@ -165,8 +169,9 @@ def download_frame(
         Parallel downloads (bounded thread pool).
     retries:
         Retries of a file after a transient fault (timeout, reset, HTTP 5xx/408/429, a size that
-        disagrees with the server's) that made no progress; a dropped connection that delivered
-        bytes is resumed at once and does not count. A 404 is never retried.
+        disagrees with the server's, an HTML page, a file that fails its content check) that made
+        no progress; a dropped connection that delivered bytes is resumed at once and does not
+        count. A 404 is never retried.
     timeout:
         Seconds a connection may wait for the server (connect, or any read) before it is abandoned.
     backoff:

@@ -1,12 +1,18 @@
-"""A small download client: HTTP(S) or local sources, retries, ``Range`` resume, atomic placement.
+"""A small download client: retries, ``Range`` resume, checks, atomic placement.
+
+The sources (HTTP(S) or a local folder) are in :mod:`kansho.io.sources`.
 
 Files are described by :class:`Job` (path on the source, destination under the output folder,
 group, optional). :func:`fetch_all` asks every file's size first (HEAD) and skips a local file of
 that size; bytes go to ``OUT/.kansho-download/<dest>.part`` and are resumed with an HTTP ``Range``
 request after a dropped connection; a file is only accepted when its size equals the server's;
 transient faults (timeouts, resets, HTTP 5xx, 408, 429) are retried with exponential back-off, a
-404 is not; the files of one group enter their final place together, and only when all of them
-succeeded. The result is one :class:`FileOutcome` per job (the record of what was fetched).
+404 is not; every file is checked for what its job says it is (:mod:`kansho.io.filecheck`: a
+readable GeoTIFF, a text file, never an HTML page) before it is staged, and a local file counts as
+complete only when it passes the same check; bytes are kept for a ``Range`` resume only from a
+response that announced its length and is not HTML, so a resume never continues an error page;
+the files of one group enter their final place together, and only when all of them succeeded.
+The result is one :class:`FileOutcome` per job (the record of what was fetched).
 
 Nothing here knows the LiCSAR portal: see :mod:`kansho.io.licsar_portal`.
 """
@@ -14,27 +20,31 @@ Nothing here knows the LiCSAR portal: see :mod:`kansho.io.licsar_portal`.
 from __future__ import annotations
 
 import contextlib
-import html.parser
 import http.client
 import logging
 import os
 import random
-import re
-import socket
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
 
 from tqdm.auto import tqdm
 
-from kansho._version import __version__
-from kansho.errors import KanshoError
+from kansho.io.filecheck import TEXT, check_file, is_html_type
+from kansho.io.sources import (
+    Cancelled,
+    DownloadError,
+    Invalid,
+    NotFound,
+    Permanent,
+    Source,
+    Transient,
+    describe,
+    make_source,
+    parse_listing,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +67,7 @@ __all__ = [
 STAGING_DIR = ".kansho-download"
 _CHUNK = 256 * 1024
 _MAX_DELAY_S = 60.0
-_USER_AGENT = f"kansho/{__version__} (+https://github.com/kansho)"
-
-
-class DownloadError(KanshoError):
-    """The download cannot start or cannot go on (bad frame id or option, frame not found, listing failed)."""
+_FREE_RESUMES = 64  # resumes after progress that do not use up a retry, per file and run
 
 
 # --------------------------------------------------------------------------------------------
@@ -94,208 +100,6 @@ class FileOutcome:
 
 
 # --------------------------------------------------------------------------------------------
-# Sources: HTTP(S) or a local folder
-# --------------------------------------------------------------------------------------------
-class NotFound(Exception):
-    """The server says the file or folder does not exist (HTTP 404/410, or no such local path)."""
-
-
-class Permanent(Exception):
-    """A fault that retrying will not fix (HTTP 4xx other than 404/408/429)."""
-
-
-class Transient(Exception):
-    """A fault worth retrying (timeouts, resets, HTTP 5xx/408/429, short or inconsistent bodies)."""
-
-
-class Cancelled(Exception):
-    """The run was interrupted; the partial file stays for the next run."""
-
-
-class Source(Protocol):
-    root: str
-
-    def url(self, rel: str) -> str: ...
-
-    def listdir(self, rel: str) -> list[str]: ...
-
-    def size(self, rel: str) -> int | None: ...
-
-    def open(self, rel: str, offset: int) -> tuple[BinaryIO, int, int | None]: ...
-
-
-class _LinkParser(html.parser.HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.hrefs: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag.lower() == "a":
-            for k, v in attrs:
-                if k.lower() == "href" and v:
-                    self.hrefs.append(v)
-
-
-def parse_listing(page: str, dir_url: str) -> list[str]:
-    """Child entries of an HTML directory index page: names, folders with a trailing ``/``.
-
-    Links that leave the folder (parent, absolute elsewhere), sort links (``?C=N;O=D``) and
-    fragments are ignored.
-    """
-    parser = _LinkParser()
-    parser.feed(page)
-    base = dir_url if dir_url.endswith("/") else dir_url + "/"
-    base_parts = urllib.parse.urlsplit(base)
-    base_path = base_parts.path
-    names: list[str] = []
-    for href in parser.hrefs:
-        parts = urllib.parse.urlsplit(urllib.parse.urljoin(base, href))
-        if parts.query or parts.netloc != base_parts.netloc or not parts.path.startswith(base_path):
-            continue
-        rest = urllib.parse.unquote(parts.path[len(base_path):])
-        if not rest or rest.strip("/") in (".", "..") or "/" in rest.rstrip("/"):
-            continue
-        if rest not in names:
-            names.append(rest)
-    return names
-
-
-class _HeadRedirect(urllib.request.HTTPRedirectHandler):
-    """Follow redirects of a HEAD request with HEAD (urllib turns it into a GET before Python 3.13)."""
-
-    def redirect_request(  # type: ignore[override]
-        self, req: urllib.request.Request, fp: BinaryIO, code: int, msg: str, headers: object, newurl: str
-    ) -> urllib.request.Request | None:
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)  # type: ignore[arg-type]
-        if new is not None and req.get_method() == "HEAD":
-            new.method = "HEAD"
-        return new
-
-
-class HttpSource:
-    """Files under an http(s) products root, with urllib (environment proxies are honoured)."""
-
-    def __init__(self, root: str, timeout: float) -> None:
-        self.root = root.rstrip("/") + "/"
-        self.timeout = timeout
-        self._opener = urllib.request.build_opener(_HeadRedirect())
-
-    def url(self, rel: str) -> str:
-        return self.root + urllib.parse.quote(rel)
-
-    def _request(self, rel: str, method: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
-        req = urllib.request.Request(self.url(rel), method=method,
-                                     headers={"User-Agent": _USER_AGENT, **(headers or {})})
-        try:
-            return self._opener.open(req, timeout=self.timeout)
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            if exc.code in (404, 410):
-                raise NotFound(f"HTTP {exc.code} {exc.reason}") from None
-            if exc.code >= 500 or exc.code in (408, 429):
-                raise Transient(f"HTTP {exc.code} {exc.reason}") from None
-            raise Permanent(f"HTTP {exc.code} {exc.reason}") from None
-        except urllib.error.URLError as exc:
-            raise Transient(describe(exc.reason)) from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise Transient(describe(exc)) from None
-
-    def listdir(self, rel: str) -> list[str]:
-        rel = rel.rstrip("/") + "/"
-        resp = self._request(rel, "GET")
-        try:
-            page = resp.read().decode(resp.headers.get_content_charset() or "utf-8", errors="replace")
-        except (OSError, http.client.HTTPException) as exc:
-            raise Transient(describe(exc)) from None
-        finally:
-            resp.close()
-        return parse_listing(page, resp.geturl())
-
-    def size(self, rel: str) -> int | None:
-        resp = self._request(rel, "HEAD")
-        resp.close()
-        length = resp.headers.get("Content-Length")
-        return int(length) if length is not None and length.strip().isdigit() else None
-
-    def open(self, rel: str, offset: int) -> tuple[BinaryIO, int, int | None]:
-        """GET from ``offset``; returns (stream, actual start offset, total size or None)."""
-        headers = {"Range": f"bytes={offset}-"} if offset > 0 else {}
-        resp = self._request(rel, "GET", headers)
-        length = resp.headers.get("Content-Length")
-        n = int(length) if length is not None and length.strip().isdigit() else None
-        if resp.status == 206:
-            m = re.match(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)", resp.headers.get("Content-Range", ""))
-            if m is None:
-                resp.close()
-                raise Transient("partial response without a valid Content-Range")
-            total = int(m.group(3)) if m.group(3) != "*" else None
-            return resp, int(m.group(1)), total
-        return resp, 0, n  # 200: the whole file (the server ignored Range)
-
-
-class LocalSource:
-    """Files under a local folder (a mirror or copy of the portal)."""
-
-    def __init__(self, root: Path) -> None:
-        self.path = root
-        self.root = str(root)
-
-    def url(self, rel: str) -> str:
-        return str(self.path / rel)
-
-    def listdir(self, rel: str) -> list[str]:
-        d = self.path / rel
-        if not d.is_dir():
-            raise NotFound("no such folder")
-        try:
-            return sorted(e.name + ("/" if e.is_dir() else "") for e in os.scandir(d))
-        except OSError as exc:
-            raise Transient(describe(exc)) from None
-
-    def size(self, rel: str) -> int | None:
-        p = self.path / rel
-        if not p.is_file():
-            raise NotFound("no such file")
-        return p.stat().st_size
-
-    def open(self, rel: str, offset: int) -> tuple[BinaryIO, int, int | None]:
-        p = self.path / rel
-        try:
-            f = p.open("rb")
-            f.seek(offset)
-            return f, offset, p.stat().st_size
-        except FileNotFoundError:
-            raise NotFound("no such file") from None
-        except OSError as exc:
-            raise Transient(describe(exc)) from None
-
-
-def make_source(base_url: str, timeout: float) -> Source:
-    base = str(base_url).strip()
-    scheme = urllib.parse.urlsplit(base).scheme.lower()
-    if scheme in ("http", "https"):
-        return HttpSource(base, timeout)
-    if scheme == "file":
-        path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(base).path))
-    elif scheme and len(scheme) > 1:  # "C:" on Windows is a drive, not a scheme
-        raise DownloadError(f"--base-url {base}: unsupported scheme {scheme!r} (use http(s)://, file:// or a folder)")
-    else:
-        path = Path(base).expanduser()
-    if not path.is_dir():
-        raise DownloadError(f"--base-url {base}: not an http(s) URL and no such local folder")
-    return LocalSource(path)
-
-
-def describe(exc: BaseException | str) -> str:
-    if isinstance(exc, str):
-        return exc
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return "timed out"
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-# --------------------------------------------------------------------------------------------
 # One file
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -306,6 +110,7 @@ class Job:
     dest: str  # path under the output folder
     group: str  # files of one group enter their final place together (the two files of a pair)
     optional: bool = False  # a 404 is "absent", not a failure
+    kind: str = ""  # what the file must be (kansho.io.filecheck: "geotiff", "text"; "": not checked)
 
 
 class _ByteBar:
@@ -373,67 +178,42 @@ class Fetcher:
         return self.out / job.dest, staged, staged.with_name(staged.name + ".part")
 
     def fetch(self, job: Job, size: int | None) -> FileOutcome:
-        """Download ``job`` to its staged path, resuming a partial file.
+        """Download ``job`` to its staged path, resuming a partial file; the file is checked before it is staged.
 
-        An attempt that ends early but got the file further than ever before is resumed at once;
-        attempts that make no progress use up ``retries``, with back-off in between.
+        An attempt that ends early but got the file further than ever before is resumed at once
+        (up to 64 times); attempts that make no progress, and files that fail the check (discarded),
+        use up ``retries``, with back-off in between.
         """
         url = self.source.url(job.rel)
         _final, staged, part = self.paths(job)
         part.parent.mkdir(parents=True, exist_ok=True)
-        nbytes = attempts = failures = 0
+        nbytes = attempts = failures = resumes = 0
         furthest = -1
         while True:
             have = part.stat().st_size if part.is_file() else 0
             if size is not None and have > size:
                 log.debug("%s: partial file larger than the server's (%d > %d), restarting", part, have, size)
                 have = 0
-            if size is not None and have == size and size > 0:
-                os.replace(part, staged)
-                return FileOutcome(job.dest, url, FETCHED, size, nbytes, attempts=attempts)
-            attempts += 1
-            got = 0
+            step = _Attempt(have)
             try:
-                stream, begin, total = self.source.open(job.rel, have)
-                try:
-                    if size is not None and total is not None and total != size:
-                        raise Transient(
-                            f"size mismatch: the server announced {size} bytes, then sent a {total}-byte file")
-                    size = total if size is None else size
-                    if begin not in (have, 0):
-                        raise Transient(f"the server resumed at byte {begin} instead of {have}")
-                    have = begin  # 0 when the server ignored the Range request: start again
-                    with part.open("r+b" if have and part.is_file() else "wb") as f:
-                        f.seek(have)
-                        f.truncate()
-                        while chunk := stream.read(_CHUNK):
-                            if self.stop.is_set():
-                                raise Cancelled()
-                            f.write(chunk)
-                            got += len(chunk)
-                            self.bar.update(len(chunk))
-                finally:
-                    stream.close()
-                done = have + got
-                if size is None or done == size:  # without a size there is nothing to check against
-                    nbytes += got
-                    os.replace(part, staged)
-                    return FileOutcome(job.dest, url, FETCHED, done, nbytes, attempts=attempts)
-                if done > size:
-                    part.unlink()
-                    raise Transient(f"size mismatch: received {done} bytes, the server announced {size}")
-                raise Transient(f"connection closed after {done} of {size} bytes")
+                if size is None or have != size or size == 0:  # else: complete from an earlier run
+                    attempts += 1
+                    size = self._get(job, part, step, size)
+                nbytes += step.got
+                self._stage(job, part, staged)
+                return FileOutcome(job.dest, url, FETCHED, step.have + step.got, nbytes, attempts=attempts)
             except NotFound as exc:
-                return FileOutcome(job.dest, url, ABSENT if job.optional else FAILED, size, nbytes + got, str(exc),
-                                   attempts)
+                return FileOutcome(job.dest, url, ABSENT if job.optional else FAILED, size, nbytes + step.got,
+                                   str(exc), attempts)
             except Permanent as exc:
-                return FileOutcome(job.dest, url, FAILED, size, nbytes + got, str(exc), attempts)
+                return FileOutcome(job.dest, url, FAILED, size, nbytes + step.got, str(exc), attempts)
             except (Transient, OSError, http.client.HTTPException) as exc:
-                nbytes += got
+                if not isinstance(exc, Invalid):
+                    nbytes += step.got
                 reason = str(exc) if isinstance(exc, Transient) else describe(exc)
-                done = have + got
-                if got > 0 and done > furthest and part.is_file():
-                    furthest = done
+                done = step.have + step.got
+                if step.got > 0 and done > furthest and part.is_file() and resumes < _FREE_RESUMES:
+                    furthest, resumes = done, resumes + 1
                     log.debug("%s: %s; resuming at byte %d", job.dest, reason, done)
                     continue
                 failures += 1
@@ -441,6 +221,77 @@ class Fetcher:
                     return FileOutcome(job.dest, url, FAILED, size, nbytes, f"{reason} ({attempts} attempts)", attempts)
                 log.debug("%s: %s; retry %d of %d", job.dest, reason, failures, self.retries)
                 self.wait(failures)
+
+    def _get(self, job: Job, part: Path, step: _Attempt, size: int | None) -> int | None:
+        """One GET of ``job`` from byte ``step.have`` into ``part``; returns the file's size (None: unknown).
+
+        Returns when the body ended at the expected size (or, size unknown, at its end); raises
+        :class:`Transient` otherwise. Bytes stay in ``part`` for a resume only when the response was
+        a 200/206 that is not HTML and announced its size; otherwise ``part`` is removed, so a
+        resume never continues onto bytes of unknown origin (an error page).
+        """
+        stream, begin, total, ctype = self.source.open(job.rel, step.have)
+        keep = False
+        try:
+            if job.kind and is_html_type(ctype):
+                raise Transient(f"the server sent an HTML page (Content-Type {ctype}) instead of the file")
+            if size is not None and total is not None and total != size:
+                raise Transient(f"size mismatch: the server announced {size} bytes, then sent a {total}-byte file")
+            if begin not in (step.have, 0):
+                keep = True  # nothing written: the partial file is as good as before
+                raise Transient(f"the server resumed at byte {begin} instead of {step.have}")
+            keep = total is not None
+            size = total if size is None else size
+            step.have = begin  # 0 when the server ignored the Range request: start again
+            with part.open("r+b" if step.have and part.is_file() else "wb") as f:
+                f.seek(step.have)
+                f.truncate()
+                while chunk := stream.read(_CHUNK):
+                    if self.stop.is_set():
+                        raise Cancelled()
+                    f.write(chunk)
+                    step.got += len(chunk)
+                    self.bar.update(len(chunk))
+            done = step.have + step.got
+            if size is None and job.kind == TEXT and not getattr(stream, "chunked", False):
+                raise Transient("the server announced no length and did not chunk the body: "
+                                "a text file cut short could not be told from a complete one")
+            if size is None or done == size:  # without a size, the check of the file decides
+                keep = True
+                return size
+            if done > size:
+                raise Transient(f"size mismatch: received {done} bytes, the server announced {size}")
+            if total is None:
+                raise Transient(f"the body ended after {done} of {size} bytes and the server did not announce "
+                                "its length: not kept")
+            raise Transient(f"connection closed after {done} of {size} bytes")
+        finally:
+            stream.close()
+            if not keep or (size is not None and step.have + step.got > size):
+                part.unlink(missing_ok=True)
+
+    def _stage(self, job: Job, part: Path, staged: Path) -> None:
+        """Check the complete ``part`` and move it to ``staged``; a file that fails is removed (:class:`Invalid`)."""
+        reason = check_file(part, job.kind)
+        if reason is not None:
+            part.unlink(missing_ok=True)
+            raise Invalid(f"{reason}: discarded")
+        os.replace(part, staged)
+
+    def valid(self, job: Job, path: Path) -> bool:
+        """A quick check of a complete file found locally (header, first and last block rows of a GeoTIFF)."""
+        reason = check_file(path, job.kind, full=False)
+        if reason is not None:
+            log.warning("%s: %s locally: fetching it again", job.dest, reason)
+        return reason is None
+
+
+@dataclass
+class _Attempt:
+    """One GET: the byte it starts at and the bytes received."""
+
+    have: int
+    got: int = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -519,19 +370,19 @@ def _check_sizes(fetcher: Fetcher, pool: ThreadPoolExecutor, jobs: Sequence[Job]
     """HEAD every job: the outcomes already known (absent, failed, complete) and the files to fetch with their size."""
     outcomes: dict[Job, FileOutcome] = {}
     todo: list[tuple[Job, int | None]] = []
-    heads = {pool.submit(fetcher.head, j): j for j in jobs}
+    heads = {pool.submit(_probe, fetcher, j): j for j in jobs}
     for fut in tqdm(as_completed(heads), total=len(heads), desc=f"{desc} check", unit="file",
                     disable=not progress, leave=False):
         job = heads[fut]
-        size, attempts, err, not_found = fut.result()
+        (size, attempts, err, not_found), local = fut.result()
         url = fetcher.source.url(job.rel)
-        final, staged, _part = fetcher.paths(job)
+        final, _staged, _part = fetcher.paths(job)
         if err is not None:
             status = ABSENT if (not_found and job.optional) else FAILED
             outcomes[job] = FileOutcome(job.dest, url, status, None, 0, err, attempts)
-        elif final.is_file() and (size is None or final.stat().st_size == size):
+        elif local == "final":
             outcomes[job] = FileOutcome(job.dest, url, SKIPPED, size, 0, attempts=attempts)
-        elif size is not None and staged.is_file() and staged.stat().st_size == size:
+        elif local == "staged":
             outcomes[job] = FileOutcome(job.dest, url, FETCHED, size, 0, attempts=attempts)  # staged earlier
         else:
             if final.is_file():
@@ -539,6 +390,26 @@ def _check_sizes(fetcher: Fetcher, pool: ThreadPoolExecutor, jobs: Sequence[Job]
                          final.stat().st_size, size)
             todo.append((job, size))
     return outcomes, todo
+
+
+def _probe(fetcher: Fetcher, job: Job) -> tuple[tuple[int | None, int, str | None, bool], str | None]:
+    """HEAD ``job`` and look for a complete local copy: ``"final"`` (in place), ``"staged"`` or None.
+
+    A local copy counts only with the server's size (when it has one) and when it passes the quick
+    check of its kind; a staged copy that fails is removed (it is fetched again).
+    """
+    head = fetcher.head(job)
+    size, _attempts, err, _nf = head
+    if err is not None:
+        return head, None
+    final, staged, _part = fetcher.paths(job)
+    if final.is_file() and (size is None or final.stat().st_size == size) and fetcher.valid(job, final):
+        return head, "final"
+    if size is not None and staged.is_file() and staged.stat().st_size == size:
+        if fetcher.valid(job, staged):
+            return head, "staged"
+        staged.unlink(missing_ok=True)
+    return head, None
 
 
 def _download(fetcher: Fetcher, pool: ThreadPoolExecutor, jobs: Sequence[Job], outcomes: dict[Job, FileOutcome],

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kansho._dates import parse_date
+from kansho.io.filecheck import GEOTIFF, kind_of
 from kansho.io.http import FAILED, DownloadError, Fetcher, FileOutcome, Job, list_or_none
 
 log = logging.getLogger(__name__)
@@ -143,16 +144,19 @@ def plan_frame(fetcher: Fetcher, fid: str, pairs: list[str], gacos: bool) -> Fra
     """The files of ``pairs``, the frame's geometry and metadata, and (``gacos``) the GACOS delays of their epochs.
 
     The two files of a pair form one group (they enter ``GEOC/<pair>/`` together); geometry,
-    metadata and GACOS files are optional (a 404 is "absent", not a failure).
+    metadata and GACOS files are optional (a 404 is "absent", not a failure). Every ``.tif`` must be
+    a readable GeoTIFF and ``baselines``/``metadata.txt`` text, never an HTML page
+    (:mod:`kansho.io.filecheck`), before it is placed.
     """
     frame_rel = frame_folder(fid)
     plan = FramePlan()
     for p in pairs:
         for kind in ("unw", "cc"):
             name = f"{p}.geo.{kind}.tif"
-            plan.jobs.append(Job(f"{frame_rel}interferograms/{p}/{name}", f"GEOC/{p}/{name}", group=p))
+            plan.jobs.append(Job(f"{frame_rel}interferograms/{p}/{name}", f"GEOC/{p}/{name}", group=p, kind=GEOTIFF))
     for name in [f"{fid}{suffix}" for suffix in GEOMETRY_SUFFIXES] + list(METADATA_FILES):
-        plan.jobs.append(Job(f"{frame_rel}metadata/{name}", f"GEOC/{name}", group=name, optional=True))
+        plan.jobs.append(Job(f"{frame_rel}metadata/{name}", f"GEOC/{name}", group=name, optional=True,
+                             kind=kind_of(name)))
     if gacos and pairs:
         _plan_gacos(fetcher, frame_rel, pairs, plan)
     return plan
@@ -170,6 +174,7 @@ def _plan_gacos(fetcher: Fetcher, frame_rel: str, pairs: list[str], plan: FrameP
     for e in epochs:
         if e in have:
             name = f"{e}{GACOS_SUFFIX}"
-            plan.jobs.append(Job(f"{frame_rel}epochs/{e}/{name}", f"GACOS/{name}", group=name, optional=True))
+            plan.jobs.append(Job(f"{frame_rel}epochs/{e}/{name}", f"GACOS/{name}", group=name, optional=True,
+                                 kind=GEOTIFF))
         else:
             plan.gacos_missing.append(e)

@@ -1,0 +1,100 @@
+"""What a downloaded file must be before it takes its place: a readable GeoTIFF, or a text file, never an HTML page.
+
+A download whose size matches the server's can still be wrong: an error or login page served with
+200, a body cut short by a server that under-reports sizes, an error page spliced in front of a
+resumed file. :func:`check_file` opens the file for what it claims to be and returns a one-line
+reason when it is not; the download client (:mod:`kansho.io.http`) discards such a file instead of
+placing it.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+__all__ = ["GEOTIFF", "KINDS", "TEXT", "check_file", "is_html_type", "kind_of"]
+
+GEOTIFF = "geotiff"
+TEXT = "text"
+KINDS = ("", GEOTIFF, TEXT)  # "": not checked
+
+_HTML_START = re.compile(rb"^\s*<(!doctype\s+html|html|head|body|title|h1|\?xml|!--)", re.IGNORECASE)
+_HTML_TAG = re.compile(rb"<(html|body|title)[\s>]", re.IGNORECASE)
+_READ_BYTES = 1 << 24  # read a band in windows of about 16 MiB
+
+
+def kind_of(name: str) -> str:
+    """The kind of file ``name`` holds: ``"geotiff"`` for ``.tif``/``.tiff``, otherwise ``"text"``."""
+    return GEOTIFF if name.lower().endswith((".tif", ".tiff")) else TEXT
+
+
+def is_html_type(content_type: str | None) -> bool:
+    """True when an HTTP ``Content-Type`` says HTML (``text/html``, ``application/xhtml+xml``)."""
+    if not content_type:
+        return False
+    mime = content_type.split(";")[0].strip().lower()
+    return mime in ("text/html", "application/xhtml+xml")
+
+
+def check_file(path: str | Path, kind: str, *, full: bool = True) -> str | None:
+    """``None`` when ``path`` is a sound file of ``kind``, else a one-line reason.
+
+    Every kind: not empty and not an HTML page. ``"geotiff"``: opens with rasterio as a GTiff and
+    its band data decode (``full``: every pixel of every band, which catches a file cut short
+    anywhere; otherwise the first and last block row of each band, a cheap check for files already
+    in place). ``"text"``: no NUL byte at its start. ``""``: no check.
+    """
+    if not kind:
+        return None
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except OSError as exc:
+        return f"cannot read it back ({exc})"
+    if size == 0:
+        return "empty file"
+    if _HTML_START.match(head) or (head.lstrip()[:1] == b"<" and _HTML_TAG.search(head)):
+        return "an HTML page, not the file (the server sent an error or login page)"
+    if kind == TEXT:
+        return "binary data in a text file" if b"\0" in head else None
+    if kind == GEOTIFF:
+        return _check_geotiff(path, full)
+    raise ValueError(f"unknown file kind {kind!r}")
+
+
+def _check_geotiff(path: Path, full: bool) -> str | None:
+    import numpy as np
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError
+    from rasterio.windows import Window
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as ds:
+                if ds.driver != "GTiff":
+                    return f"not a GeoTIFF (GDAL reads it as {ds.driver})"
+                if ds.count < 1 or ds.width < 1 or ds.height < 1:
+                    return "a GeoTIFF without band data"
+                for b in range(1, ds.count + 1):
+                    bh = max(1, ds.block_shapes[b - 1][0])
+                    if full:
+                        itemsize = np.dtype(ds.dtypes[b - 1]).itemsize
+                        step = max(bh, _READ_BYTES // max(1, ds.width * itemsize) // bh * bh)
+                        starts = list(range(0, ds.height, step))
+                    else:  # the first and the last block row
+                        step = bh
+                        starts = sorted({0, (ds.height - 1) // bh * bh})
+                    for r0 in starts:
+                        ds.read(b, window=Window(0, r0, ds.width, min(step, ds.height - r0)))
+    except (RasterioError, OSError, ValueError) as exc:
+        cause = exc.__cause__ if exc.__cause__ is not None and "previous exception" in str(exc) else exc
+        text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        for name in (f"'{path}' ", str(path), f"{path.name}, ", path.name):  # the reason names the file already
+            text = text.replace(name, "")
+        text = text[:160]
+        return f"not a readable GeoTIFF or truncated ({text})"
+    return None
