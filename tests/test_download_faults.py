@@ -389,8 +389,9 @@ def test_local_mirror_with_a_damaged_file_fails(
         ("text", b"20210105 20210117 0.00 12\n", None),
         ("text", b"\0\0\0binary", "binary data"),
         ("geotiff", b"II*\0" + bytes(100), "not a readable GeoTIFF"),
-        ("geotiff", gzip.compress(b"II*\0" + bytes(100)), "not a readable GeoTIFF"),
+        ("geotiff", gzip.compress(b"II*\0" + bytes(100), mtime=0), "not a readable GeoTIFF"),
     ],
+    ids=["empty", "html", "text-html", "text-ok", "text-binary", "tiff-garbage", "tiff-gzip"],
 )
 def test_check_file(tmp_path: Path, kind: str, content: bytes, reason: str | None) -> None:
     path = tmp_path / "f"
