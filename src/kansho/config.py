@@ -173,6 +173,22 @@ class RunConfig(_Step):
                                      "of RAM, at most 8 GB); sets the block size and the workers' limits")
     gpu: bool = Field(False, description="solve the inversion on the GPU with CuPy (falls back to an error if CuPy "
                       "or a GPU is missing)")
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _check_memory_limit(cls, v: str | None) -> str | None:
+        """Refuse a size that :func:`kansho.parallel.parse_memory` cannot read, before the run starts."""
+        if v is None:
+            return None
+        from kansho.parallel import parse_memory
+
+        try:
+            size = parse_memory(v)
+        except (ValueError, OverflowError):
+            raise ValueError(f"cannot read a memory size from {v!r} (examples: 6GB, 512MiB)") from None
+        if size is not None and size < 0:
+            raise ValueError(f"memory size {v!r} is negative (examples: 6GB, 512MiB)")
+        return v
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     qc: QCConfig = Field(default_factory=QCConfig)
     loops: LoopsConfig = Field(default_factory=LoopsConfig)
