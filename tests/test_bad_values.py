@@ -122,7 +122,7 @@ def test_float_coherence_out_of_range_is_refused(geoc: Path, tmp_path: Path,
 
 def test_float_coherence_in_range_and_uint8_are_accepted(geoc: Path, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    """Float coherence 0-1 is taken as is, uint8 is scaled by 255 (even where it is all 0 or 1): one stack either way."""
+    """Float coherence 0-1 is taken as is, uint8 is scaled by 255 (even where all 0 or 1): one stack either way."""
     from kansho.store import open_stack
 
     low = _pair_file(geoc, 0, "cc")  # uint8 coherence 1 is 1/255, not 1.0, though no value exceeds 1
@@ -180,8 +180,10 @@ def test_undeclared_inf_is_refused(geoc: Path, tmp_path: Path, capsys: pytest.Ca
 
 
 def test_bad_memory_limit_fails_at_once(geoc: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(ConfigError, match="memory_limit"):
-        load_config(None, {"memory_limit": "lots"})
+    for bad in ("lots", "-5GB", "1e999", "GB"):
+        with pytest.raises(ConfigError, match=r"option memory_limit: .*(cannot read|negative)") as exc:
+            load_config(None, {"memory_limit": bad})
+        assert "Value error" not in str(exc.value)
     assert RunConfig(memory_limit="6GB").memory_limit == "6GB"
     rc, err = run_ts(capsys, geoc, tmp_path / "out", "--memory-limit", "lots")
     line = assert_refused(rc, err, tmp_path / "out", "memory_limit", "lots")

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from kansho.errors import ConfigError
 
@@ -185,9 +186,12 @@ class RunConfig(_Step):
         try:
             size = parse_memory(v)
         except (ValueError, OverflowError):
-            raise ValueError(f"cannot read a memory size from {v!r} (examples: 6GB, 512MiB)") from None
-        if size is not None and size < 0:
-            raise ValueError(f"memory size {v!r} is negative (examples: 6GB, 512MiB)")
+            size = None
+        # custom errors: pydantic would prefix a ValueError's message with "Value error, "
+        if size is None:
+            raise PydanticCustomError("memory_size", f"cannot read a memory size from {v!r} (examples: 6GB, 512MiB)")
+        if size < 0:
+            raise PydanticCustomError("memory_size", f"memory size {v!r} is negative (examples: 6GB, 512MiB)")
         return v
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     qc: QCConfig = Field(default_factory=QCConfig)

@@ -84,8 +84,8 @@ def read_band(
         with rasterio.open(path) as src:
             stored = np.dtype(src.dtypes[0])
             if stored.kind == "c":
-                raise InputError(path, f"complex values ({stored.name}): give the unwrapped phase in radians, "
-                                 "a real-valued raster (the real part of a complex interferogram is not its phase)")
+                raise InputError(path, f"complex values ({stored.name}): give a real-valued raster (for an "
+                                 "interferogram, the unwrapped phase in radians: the real part is not the phase)")
             if single_band and src.count != 1:
                 raise InputError(path, f"{src.count} bands, expected 1: give one single-band file per quantity "
                                  "(Kansho would read band 1 only)")

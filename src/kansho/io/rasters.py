@@ -55,6 +55,6 @@ def read_window_band(
         return read_band(path, window, dtype=dtype, nodata_to_nan=nodata_to_nan, single_band=True)
     stored = np.dtype(spec.dtype)
     if stored.kind == "c":
-        raise InputError(path, f"complex values ({stored.name}): give the unwrapped phase in radians, a real-valued "
-                         "raster")
+        raise InputError(path, f"complex values ({stored.name}): give a real-valued raster (for an interferogram, "
+                         "the unwrapped phase in radians: the real part is not the phase)")
     return Band(read_binary(path, spec, window, dtype=dtype), stored, None)
