@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from kansho.errors import ConfigError
 
@@ -173,6 +174,25 @@ class RunConfig(_Step):
                                      "of RAM, at most 8 GB); sets the block size and the workers' limits")
     gpu: bool = Field(False, description="solve the inversion on the GPU with CuPy (falls back to an error if CuPy "
                       "or a GPU is missing)")
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _check_memory_limit(cls, v: str | None) -> str | None:
+        """Refuse a size that :func:`kansho.parallel.parse_memory` cannot read, before the run starts."""
+        if v is None:
+            return None
+        from kansho.parallel import parse_memory
+
+        try:
+            size = parse_memory(v)
+        except (ValueError, OverflowError):
+            size = None
+        # custom errors: pydantic would prefix a ValueError's message with "Value error, "
+        if size is None:
+            raise PydanticCustomError("memory_size", f"cannot read a memory size from {v!r} (examples: 6GB, 512MiB)")
+        if size < 0:
+            raise PydanticCustomError("memory_size", f"memory size {v!r} is negative (examples: 6GB, 512MiB)")
+        return v
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     qc: QCConfig = Field(default_factory=QCConfig)
     loops: LoopsConfig = Field(default_factory=LoopsConfig)

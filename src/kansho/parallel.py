@@ -23,7 +23,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from kansho.errors import ConfigError
+
 log = logging.getLogger(__name__)
+
+#: seconds to wait for a ``--scheduler`` to answer before giving up with a one-line error
+SCHEDULER_CONNECT_TIMEOUT_S = 10.0
 
 #: environment given to every local worker process before it starts (one BLAS thread per worker)
 #:
@@ -61,11 +66,11 @@ def parse_memory(text: str | float | None) -> int | None:
             num = low[: -len(u)]
             try:
                 return int(float(num) * units[u])
-            except ValueError:
+            except (ValueError, OverflowError):
                 break
     try:
         return int(float(s))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise ValueError(f"cannot read a memory size from {text!r} (examples: 6GB, 512MiB)") from exc
 
 
@@ -103,7 +108,7 @@ def cluster(workers: int | None = None, scheduler: str | None = None, *,
     from distributed import Client, LocalCluster
 
     if scheduler:
-        client = Client(scheduler)
+        client = _connect(Client, scheduler)
         log.info("connected to dask scheduler %s (%d workers); dashboard: %s", scheduler,
                  len(client.scheduler_info().get("workers", {})), client.dashboard_link)
         try:
@@ -128,6 +133,21 @@ def cluster(workers: int | None = None, scheduler: str | None = None, *,
     finally:
         client.close()
         lc.close()
+
+
+def _connect(client_cls: Any, scheduler: str) -> Any:
+    """A client of the scheduler at ``scheduler``; a one-line :class:`ConfigError` naming it when unreachable."""
+    timeout = SCHEDULER_CONNECT_TIMEOUT_S
+    try:
+        return client_cls(scheduler, timeout=timeout)
+    except (ValueError, TypeError) as exc:
+        why = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise ConfigError(f"option scheduler: {scheduler!r} is not a dask scheduler address, e.g. tcp://HOST:8786 "
+                          f"({why})") from None
+    except (OSError, TimeoutError) as exc:
+        why = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise ConfigError(f"option scheduler: cannot connect to the dask scheduler {scheduler} within {timeout:g} s "
+                          f"({why}): is it running, and is the address tcp://HOST:PORT right?") from None
 
 
 def map_tasks(func: Callable[..., Any], items: Sequence[Any] | Iterable[Any], *, client: Any = None,

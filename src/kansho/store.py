@@ -51,7 +51,7 @@ from kansho.io.envi import BinarySpec
 from kansho.io.inputs import InputSet
 from kansho.io.multilook import multilook
 from kansho.io.prepare import GacosCorrector, PrepPlan
-from kansho.io.rasters import read_window
+from kansho.io.rasters import read_window, read_window_band
 from kansho.layout import STACK_NAME
 
 log = logging.getLogger(__name__)
@@ -121,20 +121,60 @@ def _file_signature(f: str | Path) -> str:
     return f"{Path(f).name}:{st.st_size}:{st.st_mtime_ns}"
 
 
+#: |unwrapped phase| beyond this (radians; ~5 km of C-band LOS motion) is no phase: an undeclared nodata value
+MAX_ABS_PHASE = 1e6
+#: float coherence may exceed [0, 1] by this much (rounding) and is taken as is
+COHERENCE_TOLERANCE = 1e-3
+
+
 def _read_coherence(path: Path, window: tuple[slice, slice], spec: BinarySpec | None = None) -> npt.NDArray[np.float32]:
-    raw = read_window(path, window, spec, dtype=np.float64, nodata_to_nan=False)
-    # the reader casts; decide the scale from the file's values: uint8 LiCSAR coherence exceeds 1
-    finite = raw[np.isfinite(raw)]
-    if finite.size and finite.max() > 1.0 + 1e-6:
+    """Coherence 0-1 (NaN = no data) from an integer file scaled 0-255 (LiCSAR uint8) or a float file in 0-1.
+
+    The scale is decided by the stored type, not the values: a float file with values outside
+    [0, 1] (beyond :data:`COHERENCE_TOLERANCE`) is refused naming its range, rather than guessed.
+    """
+    band = read_window_band(path, window, spec, dtype=np.float64, nodata_to_nan=False)
+    raw = band.data
+    if band.stored.kind in "iub":
+        if raw.size and (raw.min() < 0 or raw.max() > 255):
+            raise InputError(path, f"integer coherence from {raw.min():.6g} to {raw.max():.6g}, outside 0-255 "
+                             "(uint8 coherence is scaled by 255; float coherence must be 0-1)")
         out = (raw / 255.0).astype(np.float32)
     else:
+        if band.nodata is not None and not np.isnan(band.nodata):
+            raw = np.where(raw == band.nodata, np.nan, raw)
+        _check_float_coherence(path, raw)
         out = raw.astype(np.float32)
     out[(raw == 0) | ~np.isfinite(raw)] = np.nan
     return out
 
 
+def _check_float_coherence(path: Path, raw: npt.NDArray[np.floating]) -> None:
+    """InputError naming ``path`` and its range when float coherence leaves [0, 1] (or is infinite)."""
+    notnan = raw[~np.isnan(raw)]
+    if not notnan.size:
+        return
+    lo, hi = float(notnan.min()), float(notnan.max())
+    if lo < -COHERENCE_TOLERANCE or hi > 1.0 + COHERENCE_TOLERANCE:
+        raise InputError(path, f"float coherence from {lo:.6g} to {hi:.6g}, outside [0, 1]: give coherence 0-1 "
+                         "(or uint8 0-255), with no-data as 0, NaN or the declared nodata value")
+
+
 def _read_unw(path: Path, window: tuple[slice, slice], spec: BinarySpec | None = None) -> npt.NDArray[np.float32]:
-    out = read_window(path, window, spec, dtype=np.float32)
+    """Unwrapped phase (radians, NaN = no data: 0, NaN and the file's declared nodata value).
+
+    Values that are infinite or beyond :data:`MAX_ABS_PHASE` and not the declared nodata are
+    refused: they are an undeclared no-data sentinel (3e38, -9999e9...) or not a phase in radians,
+    and taken as phase they would put absurd or infinite values in every product.
+    """
+    with np.errstate(over="ignore"):  # a float64 file's sentinel beyond float32 becomes inf: refused below
+        out = read_window_band(path, window, spec, dtype=np.float32).data
+    bad = np.isinf(out) | (np.abs(out) > MAX_ABS_PHASE)
+    if bad.any():
+        example = out[bad].flat[0]
+        raise InputError(path, f"{int(bad.sum())} values of unwrapped phase beyond +-{MAX_ABS_PHASE:g} rad "
+                         f"(e.g. {example:.6g}) that are not the file's declared nodata: declare the no-data value "
+                         "(gdal_edit.py -a_nodata VALUE FILE) or give the phase in radians")
     out[(out == 0) | ~np.isfinite(out)] = np.nan
     return out
 
@@ -286,7 +326,11 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
         _append_pairs(final, reader, n_old, grid.height, common, block, progress)
     else:
         old = (None, {}) if plan.active else _reusable(final, ingest_key, sigs, inputs)
-        _write_new(tmp, final, reader, grid, common, block, progress, old)
+        try:
+            _write_new(tmp, final, reader, grid, common, block, progress, old)
+        finally:  # a failed ingest (a bad file, an interrupt) leaves no half-written store behind
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
     log.info("stack store %s: %d pairs, %d epochs, %dx%d px", final, len(inputs.pairs), len(inputs.epochs),
              grid.width, grid.height)
     return open_stack(out_dir)

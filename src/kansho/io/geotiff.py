@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,17 @@ def read_grid(path: str | Path) -> Grid:
         raise InputError(path, f"not a readable GeoTIFF ({_short(exc)})") from None
 
 
+@dataclass(frozen=True)
+class Band:
+    """Band 1 of a raster window as read, with what the file says about it."""
+
+    data: npt.NDArray[np.floating]
+    #: the type stored in the file (``uint8``, ``float32``...), before the cast to the requested dtype
+    stored: np.dtype[np.generic]
+    #: the file's declared nodata value (``None`` when it has none)
+    nodata: float | None
+
+
 def read_raster(
     path: str | Path,
     window: tuple[slice, slice] | None = None,
@@ -46,13 +58,37 @@ def read_raster(
     """Read band 1 of a raster, optionally a ``(rows, cols)`` window, as ``dtype``.
 
     The file's nodata value (if any) becomes NaN when ``nodata_to_nan`` and ``dtype`` is floating.
-    Raises :class:`InputError` naming the file if it is missing, not a raster, or truncated.
+    Raises :class:`InputError` naming the file if it is missing, not a raster, truncated, or holds
+    complex values (their real part is never what is meant).
+    """
+    return read_band(path, window, dtype=dtype, nodata_to_nan=nodata_to_nan).data
+
+
+def read_band(
+    path: str | Path,
+    window: tuple[slice, slice] | None = None,
+    *,
+    dtype: npt.DTypeLike = np.float32,
+    nodata_to_nan: bool = True,
+    single_band: bool = False,
+) -> Band:
+    """:func:`read_raster` that also returns the stored type and nodata; ``single_band`` refuses a multi-band file.
+
+    A second band of an interferogram or coherence file would be silently ignored, so with
+    ``single_band`` such a file is refused naming its band count.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
     try:
         with rasterio.open(path) as src:
+            stored = np.dtype(src.dtypes[0])
+            if stored.kind == "c":
+                raise InputError(path, f"complex values ({stored.name}): give a real-valued raster (for an "
+                                 "interferogram, the unwrapped phase in radians: the real part is not the phase)")
+            if single_band and src.count != 1:
+                raise InputError(path, f"{src.count} bands, expected 1: give one single-band file per quantity "
+                                 "(Kansho would read band 1 only)")
             win = None
             if window is not None:
                 rows, cols = window
@@ -66,7 +102,7 @@ def read_raster(
     out = arr.astype(dtype, copy=False)
     if nodata_to_nan and np.issubdtype(out.dtype, np.floating) and nodata is not None and not np.isnan(nodata):
         out = np.where(arr == nodata, np.nan, out).astype(dtype, copy=False)
-    return out
+    return Band(out, stored, None if nodata is None else float(nodata))
 
 
 def write_geotiff(
