@@ -209,6 +209,8 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
 
 #: arrays of the stack store stamped in the ingest step's record (the work store's for the other steps)
 STACK_ARRAYS = ("unw", "coh")
+#: products of the outputs step that are drawings (plots, the report): not checked on a re-run
+FIGURE_SUFFIXES = (".png", ".html")
 
 
 def _output_dirs(ctx: Context, spec: StepSpec) -> dict[str, Path]:
@@ -254,7 +256,8 @@ def _changed_outputs(ctx: Context, spec: StepSpec, rec: dict[str, Any] | None, t
     """Why the step's recorded outputs are no longer what it left (a few words), or None when they are.
 
     A record without stamps (written by an older version) is trusted. The outputs step also checks
-    that every product file it listed is still there.
+    that every numerical product it listed (GeoTIFFs, cubes) is still there; figures and the report
+    are drawings of those and are not checked.
     """
     recorded = (rec or {}).get("outputs")
     if isinstance(recorded, dict):
@@ -266,7 +269,7 @@ def _changed_outputs(ctx: Context, spec: StepSpec, rec: dict[str, Any] | None, t
             if now != stamp:
                 return f"its array {name} was modified"
     for rel in getattr(typed, "written", None) or []:
-        if not (ctx.out / rel).exists():
+        if not str(rel).endswith(FIGURE_SUFFIXES) and not (ctx.out / rel).exists():
             return f"its product {rel} is missing"
     return None
 
