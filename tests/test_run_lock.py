@@ -162,3 +162,22 @@ def test_readers_take_no_lock(tiny: tuple[Path, dict[str, Any]], tmp_path: Path)
     with run_lock(out):
         run = open_run(out)
         assert run.out == out or Path(run.layout.root) == out
+
+
+def test_file_system_without_flock_falls_back_to_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    class NoFlock:
+        LOCK_EX, LOCK_NB = 2, 4
+
+        @staticmethod
+        def flock(fd: int, op: int) -> None:
+            raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(lockmod, "fcntl", NoFlock)
+    out = tmp_path / "run"
+    with run_lock(out) as path:
+        assert f'"pid": {os.getpid()}' in path.read_text()
+        with pytest.raises(InputError, match="another kansho run"), run_lock(out):
+            pass
+    assert not path.exists()

@@ -89,7 +89,10 @@ def _acquire_flock(out: Path, path: Path) -> int | None:
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise _busy(out, path, _holder(path)) from None
-            return None  # ENOLCK, EINVAL...: no flock here
+            with contextlib.suppress(OSError):  # ENOLCK, EINVAL...: no flock here; the file lock follows
+                if path.stat().st_size == 0:  # the empty file just opened, not a holder's
+                    path.unlink()
+            return None
         try:  # the file may have been removed (by its holder's release) between open and flock: retry
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
         except FileNotFoundError:
