@@ -6,6 +6,10 @@ before it (so everything upstream) and, for ingest, the input files' fingerprint
 runs records its key, the options it read, its typed result and its time in ``work/state.json``
 (atomically, after its arrays); a step interrupted half-way has no record and runs again,
 replaying the blocks it had finished (:meth:`kansho.chain.context.Context.map_blocks`).
+
+A record also stamps the arrays the step left (:func:`array_stamp`); a step whose key is unchanged
+but whose arrays (or, for ``outputs``, product files) are gone or changed runs again, with every
+step after it. The whole run holds the folder's writer lock (:mod:`kansho.chain.lock`).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ def run_timeseries(
     ``input_path`` may be None when ``out`` already holds a run. A step is skipped when its skip
     key is unchanged (module docstring) and ``force`` is false. Returns the run folder opened
     with :func:`kansho.run.open_run`, with this invocation's step timings (0 for a skipped step).
+    Raises :class:`InputError` at once when ``out`` is not a writable folder or another run holds it.
     """
     cfg = cfg or RunConfig()
     out = Path(out)
