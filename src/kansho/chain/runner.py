@@ -6,14 +6,20 @@ before it (so everything upstream) and, for ingest, the input files' fingerprint
 runs records its key, the options it read, its typed result and its time in ``work/state.json``
 (atomically, after its arrays); a step interrupted half-way has no record and runs again,
 replaying the blocks it had finished (:meth:`kansho.chain.context.Context.map_blocks`).
+
+A record also stamps the arrays the step left (:func:`array_stamp`); a step whose key is unchanged
+but whose arrays (or, for ``outputs``, product files) are gone or changed runs again, with every
+step after it. The whole run holds the folder's writer lock (:mod:`kansho.chain.lock`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -23,12 +29,13 @@ from typing import Any
 from kansho._files import write_text_atomic
 from kansho.chain import registry
 from kansho.chain.context import Context
+from kansho.chain.lock import run_lock
 from kansho.chain.options import Options, result_option_names, skip_key, value_of
 from kansho.chain.spec import StepResult, StepSpec
 from kansho.chain.steps.ingest import inputs_of
 from kansho.config import RunConfig, yaml_template
 from kansho.errors import ConfigError, InputError
-from kansho.layout import INFO_FILES
+from kansho.layout import INFO_FILES, STACK_NAME
 from kansho.parallel import cluster, default_memory_limit, parse_memory
 from kansho.run import Run
 from kansho.store import input_fingerprint, write_json_atomic
@@ -50,10 +57,35 @@ def run_timeseries(
     ``input_path`` may be None when ``out`` already holds a run. A step is skipped when its skip
     key is unchanged (module docstring) and ``force`` is false. Returns the run folder opened
     with :func:`kansho.run.open_run`, with this invocation's step timings (0 for a skipped step).
+    Raises :class:`InputError` at once when ``out`` is not a writable folder or another run holds it.
     """
     cfg = cfg or RunConfig()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_out(out)
+    with run_lock(out):
+        return _run_locked(input_path, out, cfg, steps, force, progress)
+
+
+def _check_out(out: Path) -> None:
+    """A one-line error, before any work, when ``out`` cannot be a run folder this process may write."""
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "is a file, not a folder: give -o a folder for the run (new or existing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "work").mkdir(exist_ok=True)
+    except FileExistsError:
+        raise InputError(out, "a file is in the way of this folder: give -o a folder path") from None
+    except NotADirectoryError:
+        raise InputError(out, "a parent of this path is a file, not a folder: give -o a folder path") from None
+    except OSError as exc:
+        raise InputError(out, f"cannot create the run folder ({exc.strerror}): choose another -o") from None
+    for d in (out, out / "work"):
+        if not os.access(d, os.W_OK | os.X_OK):
+            raise InputError(d, "cannot be written (permission denied): choose another -o or fix its permissions")
+
+
+def _run_locked(input_path: str | Path | None, out: Path, cfg: RunConfig, steps: Sequence[str] | None, force: bool,
+                progress: bool) -> Run:
     ctx = Context(out=out, options=Options(cfg), input_path=None if input_path is None else Path(input_path),
                   progress=progress, block=cfg.block_size, chain=registry.STEPS)
     state = _read_state(ctx)
@@ -109,21 +141,28 @@ def _run_steps(ctx: Context, state: dict[str, Any], wanted: list[str], fingerpri
     names = [s.name for s in registry.STEPS]
     last_wanted = max(names.index(s) for s in wanted)
     upstream = ""
+    stale = False  # a step ran again because its recorded outputs changed: the steps after it run too
     for i, spec in enumerate(registry.STEPS):
         fp = fingerprint if spec.name == "ingest" else ""
         rec = state.get(spec.name)
         key = _current_key(spec, rec, cfg, upstream, fp)
         done = key is not None and rec is not None and rec.get("hash") == key
         typed = _typed(spec, rec) if done else None
+        changed = _changed_outputs(ctx, spec, rec, typed) if typed is not None else None
         if spec.name not in wanted:
             if i > last_wanted:
                 break
-            if typed is None or key is None:
-                raise ConfigError(f"step {spec.name} ({spec.licsbas}) has not run with these inputs and options; "
-                                  f"include it in --steps")
+            if typed is None or key is None or changed:
+                why = f"its outputs changed since it ran ({changed})" if changed else \
+                    "has not run with these inputs and options"
+                raise ConfigError(f"step {spec.name} ({spec.licsbas}): {why}; include it in --steps")
             ctx.results[spec.name], upstream = typed, key
             continue
-        if typed is not None and key is not None and not force:
+        if changed:
+            log.warning("step %s (%s): %s changed since it ran: it runs again, and every step after it",
+                        spec.name, spec.licsbas, changed)
+            stale = True
+        if typed is not None and key is not None and not force and not stale:
             log.info("[%d/%d] step %s (%s): up to date, skipped", i + 1, len(registry.STEPS), spec.name, spec.licsbas)
             ctx.timings[spec.name] = 0.0
             ctx.results[spec.name], upstream = typed, key
@@ -150,7 +189,12 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
         ctx.resuming = ctx.resume_dir.is_dir()
     ctx.options.reads = {}
     ctx.current = spec.name
-    result = spec.run(ctx)
+    try:
+        result = spec.run(ctx)
+    except BaseException:
+        if spec.name == "ingest":  # a failed ingest leaves no half-written stack store behind
+            shutil.rmtree(ctx.layout.stack.with_name(STACK_NAME + ".partial"), ignore_errors=True)
+        raise
     reads = dict(ctx.options.reads)
     if ctx.resume_dir is not None:
         shutil.rmtree(ctx.resume_dir, ignore_errors=True)
@@ -159,12 +203,80 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
     key = skip_key(spec.name, reads, upstream, fp)
     ctx.timings[spec.name] = dt
     ctx.results[spec.name] = result
-    state[spec.name] = {"hash": key, "reads": reads, "result": result.to_json(), "seconds": round(dt, 3)}
+    state[spec.name] = {"hash": key, "reads": reads, "result": result.to_json(), "seconds": round(dt, 3),
+                        "outputs": _output_stamps(ctx, spec)}
     if spec.name == "ingest":
         state[spec.name]["fingerprint"] = fp
     write_json_atomic(ctx.layout.state, state)
     log.info("step %s done in %.1f s", spec.name, dt)
     return key
+
+
+#: arrays of the stack store stamped in the ingest step's record (the work store's for the other steps)
+STACK_ARRAYS = ("unw", "coh")
+#: products of the outputs step that are drawings (plots, the report): not checked on a re-run
+FIGURE_SUFFIXES = (".png", ".html")
+
+
+def _output_dirs(ctx: Context, spec: StepSpec) -> dict[str, Path]:
+    """The folders of the arrays a step leaves behind (zarr v3: one folder per array), by name."""
+    if spec.name == "ingest":
+        return {f"{STACK_NAME}/{n}": ctx.layout.stack / n for n in STACK_ARRAYS}
+    return {n: ctx.layout.work_store / n for n in spec.outputs}
+
+
+def array_stamp(root: Path) -> dict[str, Any] | None:
+    """Shape, dtype and a cheap content stamp of the zarr v3 array in folder ``root``; None if there is none.
+
+    The stamp hashes the array's metadata, the name and size of every chunk file and the bytes of
+    three of them (first, middle, last): an array removed, re-created or rewritten changes it,
+    without reading a large cube whole. File times are left out, so a copied run folder keeps it.
+    """
+    try:
+        meta = (root / "zarr.json").read_bytes()
+        m = json.loads(meta)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(m, dict) or m.get("node_type") != "array":
+        return None
+    files: list[tuple[str, int]] = []
+    for d, dirs, names in os.walk(root):
+        dirs.sort()
+        for n in sorted(names):
+            if n != "zarr.json" and not n.startswith("."):
+                f = Path(d, n)
+                files.append((f.relative_to(root).as_posix(), f.stat().st_size))
+    h = hashlib.sha1(meta)
+    h.update(repr(files).encode())
+    for k in sorted({0, len(files) // 2, len(files) - 1}) if files else []:
+        h.update((root / files[k][0]).read_bytes())
+    return {"shape": m.get("shape"), "dtype": str(m.get("data_type")), "stamp": h.hexdigest()[:20]}
+
+
+def _output_stamps(ctx: Context, spec: StepSpec) -> dict[str, Any]:
+    return {n: st for n, d in _output_dirs(ctx, spec).items() if (st := array_stamp(d)) is not None}
+
+
+def _changed_outputs(ctx: Context, spec: StepSpec, rec: dict[str, Any] | None, typed: StepResult) -> str | None:
+    """Why the step's recorded outputs are no longer what it left (a few words), or None when they are.
+
+    A record without stamps (written by an older version) is trusted. The outputs step also checks
+    that every numerical product it listed (GeoTIFFs, cubes) is still there; figures and the report
+    are drawings of those and are not checked.
+    """
+    recorded = (rec or {}).get("outputs")
+    if isinstance(recorded, dict):
+        dirs = _output_dirs(ctx, spec)
+        for name, stamp in recorded.items():
+            now = array_stamp(dirs[name]) if name in dirs else None
+            if now is None:
+                return f"its array {name} is missing"
+            if now != stamp:
+                return f"its array {name} was modified"
+    for rel in getattr(typed, "written", None) or []:
+        if not str(rel).endswith(FIGURE_SUFFIXES) and not (ctx.out / rel).exists():
+            return f"its product {rel} is missing"
+    return None
 
 
 def _check_inputs(ctx: Context, spec: StepSpec) -> None:
