@@ -189,12 +189,7 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
         ctx.resuming = ctx.resume_dir.is_dir()
     ctx.options.reads = {}
     ctx.current = spec.name
-    try:
-        result = spec.run(ctx)
-    except BaseException:
-        if spec.name == "ingest":  # a failed ingest leaves no half-written stack store behind
-            shutil.rmtree(ctx.layout.stack.with_name(STACK_NAME + ".partial"), ignore_errors=True)
-        raise
+    result = spec.run(ctx)  # a failed ingest removes its own stack.zarr.partial (store.create_stack)
     reads = dict(ctx.options.reads)
     if ctx.resume_dir is not None:
         shutil.rmtree(ctx.resume_dir, ignore_errors=True)
