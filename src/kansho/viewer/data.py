@@ -114,8 +114,12 @@ def _ref_box(text: str, grid: Grid | None) -> tuple[int, int, int, int]:
     if grid is None:
         raise ViewerError(f"reference {text!r} in lon/lat needs the run's grid")
     lon1, lon2, lat1, lat2 = v
-    ra, ca = grid.rowcol(lon1, lat2)
-    rb, cb = grid.rowcol(lon2, lat1)
+    try:
+        ra, ca = grid.rowcol(lon1, lat2)
+        rb, cb = grid.rowcol(lon2, lat1)
+    except (OverflowError, ValueError):
+        raise ViewerError(f"reference {text!r} has a coordinate that is not a finite number on the grid",
+                          400, "outside_grid") from None
     return ra, rb + 1, ca, cb + 1
 
 
@@ -203,7 +207,10 @@ class RunData:
             raise ViewerError(f"pixel (row {row}, col {col}) is outside the {ny} x {nx} grid", 400, "outside_grid")
 
     def rowcol(self, lon: float, lat: float) -> tuple[int, int]:
-        row, col = self.grid.rowcol(lon, lat)
+        try:
+            row, col = self.grid.rowcol(lon, lat)
+        except (OverflowError, ValueError):  # infinite or NaN pixel coordinate: not on the grid
+            row = col = -1
         ny, nx = self.shape
         if not (0 <= row < ny and 0 <= col < nx):
             raise ViewerError(f"lon {lon}, lat {lat} is outside the grid", 400, "outside_grid")

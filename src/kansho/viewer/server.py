@@ -2,6 +2,10 @@
 front end (``viewer/static``), JSON and PNG endpoints over :class:`~kansho.viewer.data.RunData`,
 and files of the run folder (never anything outside it).
 
+Only requests whose ``Host`` header names the server are answered (403 otherwise), so that a web
+page under another name that resolves to this machine (DNS rebinding) cannot read the run; see
+:meth:`_Server.host_allowed`.
+
 Endpoints (all ``GET``; errors are JSON ``{"error": message, "code": tag}`` with a 4xx status):
 
 =====================  ===========================================================================
@@ -25,12 +29,15 @@ Endpoints (all ``GET``; errors are JSON ``{"error": message, "code": tag}`` with
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
 import math
 import mimetypes
+import socket
 import threading
 import time
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
@@ -48,6 +55,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PX = 800
 MAX_MAX_PX = 4096
+#: largest magnitude accepted for a number in a query (colour limits fit float32 with room to spare)
+MAX_ABS_FLOAT = 1e30
+#: largest magnitude of ``lon``/``lat`` (also covers projected grids in metres)
+MAX_ABS_LONLAT = 1e9
 _STATIC = {"index.html", "app.js", "style.css"}
 
 
@@ -72,20 +83,22 @@ class ViewerApp:
             return default
         try:
             return int(v)
-        except ValueError:
-            raise ViewerError(f"parameter {name!r} must be an integer, got {v!r}") from None
+        except ValueError:  # also digits beyond Python's int-from-string limit
+            raise ViewerError(f"parameter {name!r} must be an integer, got {v[:40]!r}") from None
 
     @staticmethod
-    def _float(q: dict[str, list[str]], name: str) -> float | None:
+    def _float(q: dict[str, list[str]], name: str, limit: float = MAX_ABS_FLOAT) -> float | None:
         v = q.get(name, [None])[0]
         if v is None or v == "":
             return None
         try:
             x = float(v)
         except ValueError:
-            raise ViewerError(f"parameter {name!r} must be a number, got {v!r}") from None
+            raise ViewerError(f"parameter {name!r} must be a number, got {v[:40]!r}") from None
         if not math.isfinite(x):
-            raise ViewerError(f"parameter {name!r} must be finite")
+            raise ViewerError(f"parameter {name!r} must be a finite number, got {v[:40]!r}")
+        if abs(x) > limit:
+            raise ViewerError(f"parameter {name!r} must be within -{limit:g}..{limit:g}, got {v[:40]!r}")
         return x
 
     @staticmethod
@@ -94,7 +107,7 @@ class ViewerApp:
 
     def _pixel(self, q: dict[str, list[str]]) -> tuple[int, int]:
         if "lon" in q or "lat" in q:
-            lon, lat = self._float(q, "lon"), self._float(q, "lat")
+            lon, lat = self._float(q, "lon", MAX_ABS_LONLAT), self._float(q, "lat", MAX_ABS_LONLAT)
             if lon is None or lat is None:
                 raise ViewerError("give both 'lon' and 'lat'")
             return self.run.rowcol(lon, lat)
@@ -145,6 +158,8 @@ class ViewerApp:
         layer = q.get("layer", ["vel"])[0]
         step = decimation_step(r.shape, self._max_px(q))
         epoch = self._int(q, "epoch", r.dates.size - 1)
+        if not 0 <= epoch < r.dates.size:  # checked for every layer: a bad value is never silently ignored
+            raise ViewerError(f"epoch index {epoch} outside 0..{r.dates.size - 1}", 400, "bad_epoch")
         ref = parse_ref(q.get("ref", [None])[0], r.shape, r.grid)
         if layer in ("cum", "cum_filt"):
             a = np.array(r.cum_plane(epoch, step, layer == "cum_filt"), np.float32)
@@ -255,6 +270,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         t0 = time.perf_counter()
         app = self.server.app
+        host = self.headers.get("Host")
+        if not self.server.host_allowed(host):
+            log.warning("refused a request from %s for %s: Host header %r does not name this server "
+                        "(a DNS-rebinding page, or use --allow-host)", self.address_string(), self.path[:200],
+                        (host or "")[:200])
+            self._json({"error": f"Host {(host or '')[:100]!r} is not this viewer's address; "
+                                 "open the URL kansho view printed (or start it with --allow-host NAME)",
+                        "code": "forbidden_host"}, 403)
+            return
         try:
             parts = urlsplit(self.path)
             path = parts.path
@@ -286,13 +310,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif path == "/api/qc":
                 self._json(app.run.qc())
             elif path.startswith("/files/"):
-                target = safe_path(app.run.root, path[len("/files/"):])
-                if not target.is_file():
-                    raise ViewerError(f"no file {path[len('/files/'):]!r} in the run folder", 404, "not_found")
-                ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-                if ctype.startswith("text/"):
-                    ctype += "; charset=utf-8"
-                self._send(200, target.read_bytes(), ctype)
+                self._file(app, path[len("/files/"):])
             else:
                 raise ViewerError(f"no such endpoint {path!r}", 404, "not_found")
         except ViewerError as exc:
@@ -300,23 +318,112 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             return
         except Exception as exc:  # a bug must answer 500, not kill the connection silently
-            log.exception("viewer request %s failed", self.path)
+            log.exception("viewer request %s failed", self.path[:200])
             self._json({"error": f"internal error: {type(exc).__name__}: {exc}", "code": "internal"}, 500)
         log.debug("%s answered in %.1f ms", self.path, (time.perf_counter() - t0) * 1e3)
 
+    def _file(self, app: ViewerApp, relative: str) -> None:
+        """Send a file of the run folder (404 for a missing, unreadable or unnameable one)."""
+        target = safe_path(app.run.root, relative)
+        try:
+            if not target.is_file():
+                raise ViewerError(f"no file {relative[:200]!r} in the run folder", 404, "not_found")
+            body = target.read_bytes()
+        except OSError as exc:  # name too long, permission denied, vanished meanwhile
+            raise ViewerError(f"cannot read {relative[:200]!r} in the run folder ({exc.strerror or exc})",
+                              404, "not_found") from None
+        ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        if ctype.startswith("text/"):
+            ctype += "; charset=utf-8"
+        self._send(200, body, ctype)
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+_WILDCARDS = frozenset({"", "0.0.0.0", "::"})
+
+
+def _host_name(header: str) -> str | None:
+    """The host name of a ``Host`` header, lower case, without port, brackets or final dot;
+    ``None`` if it is malformed (bad port, stray characters)."""
+    h = header.strip().lower()
+    port = ""
+    if h.startswith("["):
+        end = h.find("]")
+        if end < 0:
+            return None
+        name, rest = h[1:end], h[end + 1:]
+        if rest:
+            if not rest.startswith(":"):
+                return None
+            port = rest[1:]
+    else:
+        if h.count(":") > 1:  # an IPv6 address must be in brackets
+            return None
+        name, _, port = h.partition(":")
+    if port and not (port.isascii() and port.isdigit() and int(port) <= 65535):
+        return None
+    name = name.rstrip(".")
+    if not name or not all(c.isascii() and (c.isalnum() or c in "-._:%") for c in name):
+        return None
+    return name
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
 
 class _Server(ThreadingHTTPServer):
+    """The viewer's server: a deep listen queue (many concurrent clients) and a ``Host`` check
+    against DNS rebinding (a web page whose name resolves to 127.0.0.1 must not read the run)."""
+
     daemon_threads = True
+    request_queue_size = 128
     app: ViewerApp
+    allowed_hosts: frozenset[str] = frozenset()
 
     def host_port(self) -> tuple[str, int]:
         """The address and port the server listens on."""
         h, p = self.server_address[:2]
         return (h.decode() if isinstance(h, bytes) else str(h)), int(p)
 
+    def host_allowed(self, header: str | None) -> bool:
+        """Whether a request's ``Host`` header names this server.
 
-def make_server(out: str | Path, host: str = "127.0.0.1", port: int = 0) -> _Server:
+        Accepted: the loopback names (``localhost``, ``127.0.0.1``, ``[::1]``), the address given
+        to bind, and ``allowed_hosts``; when bound to all interfaces (``0.0.0.0``/``::``) also any
+        IP address and this machine's host name. The port is not compared: an SSH tunnel may
+        forward another local port, and a rebinding page is told apart by its name, not its port.
+        """
+        if header is None:
+            return False
+        name = _host_name(header)
+        if name is None:
+            return False
+        bound = self.host_port()[0].lower()
+        if name in _LOOPBACK_NAMES or name == bound or name in self.allowed_hosts:
+            return True
+        if bound in _WILDCARDS:
+            return _is_ip(name) or name in _machine_names()
+        return False
+
+
+def _machine_names() -> frozenset[str]:
+    names = {socket.gethostname().lower()}
+    with contextlib.suppress(OSError):
+        names.add(socket.getfqdn().lower())
+    return frozenset(n.rstrip(".") for n in names if n)
+
+
+def make_server(out: str | Path, host: str = "127.0.0.1", port: int = 0,
+                allow_hosts: Iterable[str] = ()) -> _Server:
     """A ready (not yet serving) viewer server for the run folder ``out``; ``port=0`` picks a free one.
+
+    Requests must name the server in their ``Host`` header (:meth:`_Server.host_allowed`);
+    ``allow_hosts`` adds names (e.g. a DNS name under which other machines reach it).
 
     Call ``serve_forever()`` on it (or :func:`serve_in_thread`), and ``shutdown()`` /
     ``server_close()`` to stop.
@@ -324,6 +431,8 @@ def make_server(out: str | Path, host: str = "127.0.0.1", port: int = 0) -> _Ser
     run = RunData(out)
     srv = _Server((host, port), _Handler)
     srv.app = ViewerApp(run)
+    names = (host, *allow_hosts)  # the name given to bind, not only the address it resolved to
+    srv.allowed_hosts = frozenset(h.strip().lower().strip("[]").rstrip(".") for h in names if h.strip())
     return srv
 
 
