@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from tests._shared import FinishedRun
 
-from kansho.viewer import serve_in_thread
+from kansho.viewer import make_server, serve_in_thread
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +72,23 @@ def test_allowed_hosts_are_answered(server: Any) -> None:
         srv.allowed_hosts = frozenset()
 
 
+def test_host_rules_for_given_names_and_all_interfaces(small_run: FinishedRun, monkeypatch: Any) -> None:
+    srv = make_server(small_run.out, "127.0.0.1", 0, allow_hosts=["Viewer.Lab.Example."])
+    try:
+        port = srv.host_port()[1]
+        assert srv.host_allowed(f"viewer.lab.example:{port}") and srv.host_allowed("VIEWER.lab.example")
+        assert not srv.host_allowed("192.168.1.5") and not srv.host_allowed("evil.example")
+        # bound to all interfaces (not done for real in tests): any IP address names it, other names do not
+        monkeypatch.setattr(srv, "host_port", lambda: ("0.0.0.0", port))
+        assert srv.host_allowed(f"192.168.1.5:{port}") and srv.host_allowed("[fe80::1]:8765")
+        assert srv.host_allowed("viewer.lab.example")
+        assert not srv.host_allowed("evil.example") and not srv.host_allowed("192.168.1.5.evil.example")
+        assert not srv.host_allowed(None) and not srv.host_allowed("")
+    finally:
+        srv.server_close()
+        srv.app.run.close()
+
+
 BAD_QUERIES = [
     "/api/pixel?lon=1e308&lat=0", "/api/pixel?lon=0&lat=1e308", "/api/pixel?lon=-1e308&lat=-1e308",
     "/api/pixel?lon=nan&lat=0", "/api/pixel?lon=0&lat=nan", "/api/pixel?lon=inf&lat=0", "/api/pixel?lon=1e999&lat=0",
@@ -89,7 +106,7 @@ BAD_QUERIES = [
     "/api/map.png?vmin=1e999&vmax=2e999", "/api/map.png?vmin=5&vmax=1", "/api/map.png?cmap=nope",
     "/api/map.png?ref=1e308/1e308/0/1", "/api/map.png?layer=cum&epoch=1e3",
     "/api/hillshade.png?max_px=-1", "/api/hillshade.png?max_px=nan", "/api/hillshade.png?max_px=1e999",
-    "/api/colormap?name=nan",
+    "/api/colormap?name=nan", "/api/colormap?name=" + "x" * 5000, "/api/map.png?cmap=" + "x" * 5000,
 ]
 
 
@@ -110,6 +127,7 @@ def test_odd_paths_are_a_4xx(server: Any, path: str) -> None:
     _, port = server
     status, body, _ = _request(port, path)
     assert 400 <= status < 500, (path, body[:300])
+    assert len(json.loads(body)["error"]) < 300
 
 
 def test_listen_queue_and_fifty_concurrent_clients(server: Any) -> None:

@@ -273,7 +273,7 @@ class RunData:
     def map_array(self, layer: str, step: int) -> npt.NDArray[np.float32]:
         """``results/<layer>.tif`` decimated by ``step`` (nearest pixel, every ``step``-th row/col)."""
         if layer not in self.layers:
-            raise ViewerError(f"no map {layer!r} in results/ (have: {', '.join(self.layers)})", 404, "not_found")
+            raise ViewerError(f"no map {layer[:80]!r} in results/ (have: {', '.join(self.layers)})", 404, "not_found")
 
         def make() -> npt.NDArray[np.float32]:
             import rasterio

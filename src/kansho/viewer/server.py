@@ -177,6 +177,8 @@ class ViewerApp:
         if not vmax > vmin:
             raise ViewerError(f"vmax ({vmax}) must be greater than vmin ({vmin})")
         cmap = q.get("cmap", ["RdBu_r" if layer in SYMMETRIC_LAYERS else "viridis"])[0]
+        if len(cmap) > 64:
+            raise ViewerError(f"unknown colour map {cmap[:64]!r}...")
         try:
             rgba = colourize(a, vmin, vmax, cmap)
         except ValueError as exc:
@@ -231,6 +233,8 @@ class ViewerApp:
 
     def colormap(self, q: dict[str, list[str]]) -> dict[str, Any]:
         name = q.get("name", ["RdBu_r"])[0]
+        if len(name) > 64:
+            raise ViewerError(f"unknown colour map {name[:64]!r}...")
         try:
             lut = colormap_lut(name)
         except ValueError as exc:
