@@ -21,7 +21,7 @@ def register(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
     p.add_argument("--port", type=int, default=8765, help="TCP port (0 = any free port)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind; 0.0.0.0 shares the viewer with your network (deliberately)")
-    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+    p.add_argument("--allow-host", action="append", default=None, metavar="NAME",
                    help="also answer requests that name the server NAME (a DNS name under which other machines "
                         "reach it); other names are refused against DNS rebinding (repeatable)")
     p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
@@ -37,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be within 0..65535, got {args.port}")
     try:
-        srv = make_server(args.out, args.host, args.port, args.allow_host)
+        srv = make_server(args.out, args.host, args.port, args.allow_host or ())
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc})") from None
     host, port = srv.host_port()
