@@ -1,7 +1,9 @@
-"""Names that are not valid UTF-8 (undecodable bytes, surrogate-escaped on POSIX) are refused, never skipped.
+"""Names that are not valid UTF-8 (undecodable bytes, surrogate-escaped on POSIX) are never skipped silently.
 
-Kansho refuses rather than reads them: GDAL cannot open such a path, the name could not go into the
-run's UTF-8 tables and logs, and a silently skipped pair would change the results unnoticed.
+A folder, a name with a date, a candidate raster or the input path itself is refused with a one-line
+InputError rather than read: GDAL cannot open such a path, the name could not go into the run's UTF-8
+tables and logs, and a silently skipped pair would change the results unnoticed. Any other such entry
+(no date, not a folder) is left out with a warning.
 """
 
 from __future__ import annotations
@@ -72,6 +74,24 @@ def test_pair_folder_with_undecodable_name_is_refused(tmp_path: Path, raw: bytes
         pytest.skip("the file system refuses names that are not UTF-8")
     msg = _refused(geoc, str(geoc), repr(raw))
     assert "\\udc" not in msg  # the bytes are shown, not Python's surrogate escapes
+
+
+@pytest.mark.parametrize("where", ["GEOC", "parent"])
+def test_undecodable_dateless_file_is_left_out_with_a_warning(tmp_path: Path, where: str,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    geoc = make_geoc(tmp_path / "GEOC")
+    folder = geoc if where == "GEOC" else tmp_path
+    _odd(folder, b"notes-\xe9t\xe9.txt").write_text("x")
+    found = discover_inputs(tmp_path if where == "parent" else geoc)
+    assert len(found.pairs) == len(PAIRS)
+    assert repr(b"notes-\xe9t\xe9.txt") in caplog.text
+    assert "not valid UTF-8" in caplog.text
+
+
+def test_undecodable_file_with_dates_is_refused(tmp_path: Path) -> None:
+    geoc = make_geoc(tmp_path / "GEOC")
+    _odd(geoc, b"20180206_20180218\xff.txt").write_text("x")
+    _refused(geoc, repr(b"20180206_20180218\xff.txt"))
 
 
 def test_undecodable_file_inside_a_pair_folder_is_refused(tmp_path: Path) -> None:

@@ -99,14 +99,19 @@ def list_folder(folder: Path) -> list[Path]:
     """The entries of ``folder``, sorted; InputError naming it if it cannot be listed.
 
     An entry whose name is not valid UTF-8 (on POSIX, undecodable bytes come back as surrogate
-    escapes) is refused with an InputError, not skipped: it may be a pair, GDAL cannot open such a
-    path, and its name could not be written to the run's UTF-8 tables and logs.
+    escapes) is never skipped silently: a folder, or a name with a date (six digits in a row), may be
+    a pair, so the input is refused with an InputError (GDAL cannot open such a path, and its name
+    could not go into the run's UTF-8 tables and logs); any other such entry is left out with a warning.
     """
     try:
         entries = sorted(folder.iterdir())
     except OSError as exc:
         raise InputError(folder, f"cannot list folder ({exc.strerror})") from None
-    return utf8_names(folder, entries)
+    odd = [p for p in entries if not is_utf8(p.name)]
+    utf8_names(folder, [p for p in odd if p.is_dir() or re.search(r"\d{6}", p.name)])
+    for p in odd:
+        log.warning("%s: ignoring %s, its name is not valid UTF-8", shown(folder), shown(p.name))
+    return [p for p in entries if is_utf8(p.name)]
 
 
 def utf8_names(folder: Path, paths: list[Path]) -> list[Path]:
