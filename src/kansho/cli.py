@@ -23,11 +23,36 @@ log = logging.getLogger("kansho")
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
+    """Kansho's INFO lines (WARNING with ``-q``, DEBUG with ``-v``); dask's only from WARNING unless ``-v``."""
+    from kansho.parallel import DASK_LOGGERS, set_dask_log_level
+
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 0 else logging.INFO)
+    dask_level = logging.WARNING if quiet or verbose == 0 else (logging.INFO if verbose == 1 else logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr)
-    for noisy in ("rasterio", "matplotlib", "PIL", "numcodecs", "zarr", "asyncio", "fsspec", "distributed"):
+    for noisy in ("rasterio", "matplotlib", "PIL", "numcodecs", "zarr", "asyncio", "fsspec"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    set_dask_log_level(dask_level)
+    # importing distributed later resets its logger to INFO; this filter holds whatever the logger levels
+    dask_filter = _LevelFloor(("tornado", "bokeh", *DASK_LOGGERS), max(dask_level, level))
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _LevelFloor) for f in handler.filters):
+            handler.addFilter(dask_filter)
+
+
+class _LevelFloor(logging.Filter):
+    """Drops the records of the loggers under ``prefixes`` below ``level``."""
+
+    def __init__(self, prefixes: Sequence[str], level: int) -> None:
+        super().__init__()
+        self.prefixes = tuple(prefixes)
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        if record.levelno >= self.level:
+            return True
+        return not any(name == p or name.startswith(p + ".") for p in self.prefixes)
 
 
 def _none_or(kind: type) -> Any:

@@ -46,6 +46,29 @@ WORKER_ENV: dict[str, str] = {
     "NUMBA_NUM_THREADS": "1",
 }
 
+#: loggers of dask; their INFO lines (cluster start, every client request) are noise in a Kansho log
+DASK_LOGGERS: tuple[str, ...] = ("distributed", "dask")
+#: the level below which the records of :data:`DASK_LOGGERS` are dropped (set by the CLI from ``-v``)
+_dask_log_level = logging.WARNING
+
+
+def set_dask_log_level(level: int) -> None:
+    """Let the loggers of dask (here and, through ``silence_logs``, in worker processes) pass ``level`` and above."""
+    global _dask_log_level
+    _dask_log_level = level
+    _apply_dask_log_level()
+
+
+def dask_log_level() -> int:
+    """The level set by :func:`set_dask_log_level` (WARNING by default)."""
+    return _dask_log_level
+
+
+def _apply_dask_log_level() -> None:
+    # importing distributed sets its own logger to INFO, so this runs again after that import
+    for name in DASK_LOGGERS:
+        logging.getLogger(name).setLevel(_dask_log_level)
+
 
 def parse_memory(text: str | float | None) -> int | None:
     """Bytes from ``"6GB"``, ``"512MiB"``, ``"2e9"`` or a number; None stays None.
@@ -107,6 +130,7 @@ def cluster(workers: int | None = None, scheduler: str | None = None, *,
     import dask
     from distributed import Client, LocalCluster
 
+    _apply_dask_log_level()
     if scheduler:
         client = _connect(Client, scheduler)
         log.info("connected to dask scheduler %s (%d workers); dashboard: %s", scheduler,
@@ -124,7 +148,7 @@ def cluster(workers: int | None = None, scheduler: str | None = None, *,
         env.pop(key, None)
     with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
         lc = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=total // n,
-                          dashboard_address=":0", silence_logs=logging.WARNING)
+                          dashboard_address=":0", silence_logs=_dask_log_level)
         client = Client(lc)
     log.info("local dask cluster: %d worker processes, %.1f GB each; dashboard: %s", n, total / n / 1e9,
              client.dashboard_link if dashboard else "off")

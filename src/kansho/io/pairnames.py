@@ -8,6 +8,7 @@ from the tokens of its name: ``unw`` → unwrapped phase, ``cc``/``coh``/``cor``
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -95,11 +96,53 @@ def pair_dates_in_name(p: Path) -> tuple[int, int] | None:
 
 
 def list_folder(folder: Path) -> list[Path]:
-    """The entries of ``folder``, sorted; InputError naming it if it cannot be listed."""
+    """The entries of ``folder``, sorted; InputError naming it if it cannot be listed.
+
+    An entry whose name is not valid UTF-8 (on POSIX, undecodable bytes come back as surrogate
+    escapes) is never skipped silently: a folder, or a name with a date (six digits in a row), may be
+    a pair, so the input is refused with an InputError (GDAL cannot open such a path, and its name
+    could not go into the run's UTF-8 tables and logs); any other such entry is left out with a warning.
+    """
     try:
-        return sorted(folder.iterdir())
+        entries = sorted(folder.iterdir())
     except OSError as exc:
         raise InputError(folder, f"cannot list folder ({exc.strerror})") from None
+    odd = [p for p in entries if not is_utf8(p.name)]
+    utf8_names(folder, [p for p in odd if p.is_dir() or re.search(r"\d{6}", p.name)])
+    for p in odd:
+        log.warning("%s: ignoring %s, its name is not valid UTF-8", shown(folder), shown(p.name))
+    return [p for p in entries if is_utf8(p.name)]
+
+
+def utf8_names(folder: Path, paths: list[Path]) -> list[Path]:
+    """``paths`` (entries of ``folder``); InputError naming the first whose name is not valid UTF-8."""
+    for p in paths:
+        if not is_utf8(p.name):
+            raise InputError(folder, f"the name {shown(p.name)} of an entry is not valid UTF-8; rename it "
+                             "(e.g. with convmv) or move it out of this folder")
+    return paths
+
+
+def is_utf8(text: str) -> bool:
+    """False for a file name with undecodable bytes (surrogate escapes of :func:`os.fsdecode`)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown(name: str | Path) -> str:
+    """A printable form of a file name: itself if valid UTF-8, else the repr of its bytes."""
+    text = str(name)
+    return text if is_utf8(text) else repr(os.fsencode(text))
+
+
+def check_utf8_path(path: Path) -> None:
+    """InputError unless ``path`` is valid UTF-8 (GDAL/rasterio cannot open other paths)."""
+    if not is_utf8(str(path)):
+        raise InputError(None, f"input path {shown(path)} is not valid UTF-8; GDAL cannot open it: rename it "
+                         "(e.g. with convmv) or give a symbolic link with a UTF-8 name")
 
 
 def unique_dirs(dirs: Iterable[Path]) -> list[Path]:

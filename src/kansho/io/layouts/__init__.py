@@ -15,6 +15,7 @@ from kansho.io.layouts.envi import EnviLayout
 from kansho.io.layouts.geocml import GeocmlLayout
 from kansho.io.layouts.geotiff_pairs import GeotiffPairsLayout
 from kansho.io.layouts.licsar import LicsarLayout
+from kansho.io.pairnames import check_utf8_path
 
 __all__ = ["LAYOUTS", "Detected", "Layout", "detect_layout"]
 
@@ -24,6 +25,7 @@ LAYOUTS: tuple[Layout, ...] = (GeocmlLayout(), LicsarLayout(), GeotiffPairsLayou
 
 def detect_layout(folder: Path) -> tuple[Layout, Detected]:
     """The first layout of :data:`LAYOUTS` found in ``folder``, with what it found; InputError if none."""
+    check_utf8_path(folder)
     for layout in LAYOUTS:
         found = layout.detect(folder)
         if found is not None:

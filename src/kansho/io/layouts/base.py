@@ -16,7 +16,7 @@ from kansho.errors import InputError
 from kansho.grid import Grid
 from kansho.io.envi import BinarySpec
 from kansho.io.inputset import GEOMETRY_KEYS, PairFiles
-from kansho.io.pairnames import PAIR_NAME_RE, TIF_SUFFIXES, tokens, unique_dirs
+from kansho.io.pairnames import PAIR_NAME_RE, TIF_SUFFIXES, tokens, unique_dirs, utf8_names
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def find_geometry(dirs: Iterable[Path]) -> dict[str, Path | None]:
             found = sorted(p for p in d.glob(f"*.geo.{key}.tif") if p.is_file())
             if not found and key != "hgt":
                 found = sorted(p for p in d.glob(f"*.{key}.tif") if p.is_file())
-            if found:
+            if utf8_names(d, found):
                 if len(found) > 1:
                     log.warning("%s: several %s files, using %s", d, key, found[0].name)
                 out[key] = found[0]
@@ -92,7 +92,7 @@ def _height_by_name(dirs: Iterable[Path]) -> Path | None:
                 continue
             if any(t.startswith(("hgt", "dem", "height")) for t in tokens(p.name)):
                 cands.append(p)
-        if cands:
+        if utf8_names(d, cands):
             cands.sort(key=lambda p: (not any(t.startswith("hgt") for t in tokens(p.name)), p.name))
             if len(cands) > 1:
                 log.warning("%s: several height files, using %s", d, cands[0].name)

@@ -18,7 +18,7 @@ from kansho.errors import InputError
 from kansho.io.envi import BinarySpec
 from kansho.io.inputset import LAYOUT_LICSAR, PairFiles
 from kansho.io.layouts.base import Detected, Layout, find_geometry
-from kansho.io.pairnames import PAIR_DIR_RE, check_dates, list_folder, unique_dirs
+from kansho.io.pairnames import PAIR_DIR_RE, check_dates, list_folder, unique_dirs, utf8_names
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def _pick(folder: Path, names: Iterable[str], pattern: str) -> Path | None:
         p = folder / n
         if p.is_file():
             return p
-    found = sorted(p for p in folder.glob(pattern) if p.is_file())
+    found = utf8_names(folder, sorted(p for p in folder.glob(pattern) if p.is_file()))
     if len(found) > 1:
         log.warning("%s: several %s files, using %s", folder, pattern, found[0].name)
     return found[0] if found else None
