@@ -121,3 +121,13 @@ def test_chain_filter_is_the_tested_filter(geoc: Path, tmp_path: Path, deramp: i
                                 hgt=st.read2d("hgt") if hgt_corr else None, mask=run.read2d("mask") == 1,
                                 ref_window=tuple(lres.ref), temporal_order=order)
     np.testing.assert_array_equal(np.asarray(run.array("cum_filt")[:]), res.cum_filt)
+
+
+def test_user_ref_in_lonlat_that_is_not_finite_is_a_clear_error(geoc: Path, tmp_path: Path) -> None:
+    """'1e999' parses as a number (inf): step 1-2 refuses it with a ConfigError, not an OverflowError."""
+    from kansho.errors import ConfigError
+
+    cfg = _cfg()
+    cfg.loops.ref = "1e999/1e999/36.0/36.01"
+    with pytest.raises(ConfigError, match="not a finite number"):
+        run_timeseries(geoc, tmp_path / "run", cfg, steps=["ingest", "qc", "loops"], progress=False)

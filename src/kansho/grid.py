@@ -98,6 +98,18 @@ class Grid:
         row = math.floor((lat - self.transform[3]) / self.dy)
         return row, col
 
+    def lonlat_box(self, lon1: float, lon2: float, lat1: float, lat2: float) -> tuple[int, int, int, int]:
+        """``(row0, row1, col0, col1)``, end-exclusive, of the pixels containing the corners of the
+        lon/lat box (``lon1 <= lon2``, ``lat1 <= lat2``); may lie outside the grid.
+        ``ValueError`` if a corner is not a finite number on the grid."""
+        try:
+            ra, ca = self.rowcol(lon1, lat2)
+            rb, cb = self.rowcol(lon2, lat1)
+        except (OverflowError, ValueError):
+            raise ValueError(f"lon/lat box {lon1}/{lon2}/{lat1}/{lat2} has a coordinate that is not a finite "
+                             "number on the grid") from None
+        return ra, rb + 1, ca, cb + 1
+
     def to_dict(self) -> dict[str, Any]:
         return {"width": self.width, "height": self.height, "transform": list(self.transform), "crs": self.crs}
 

@@ -113,14 +113,11 @@ def _ref_box(text: str, grid: Grid | None) -> tuple[int, int, int, int]:
         return y1, y2, x1, x2
     if grid is None:
         raise ViewerError(f"reference {text!r} in lon/lat needs the run's grid")
-    lon1, lon2, lat1, lat2 = v
     try:
-        ra, ca = grid.rowcol(lon1, lat2)
-        rb, cb = grid.rowcol(lon2, lat1)
-    except (OverflowError, ValueError):
+        return grid.lonlat_box(*v)
+    except ValueError:
         raise ViewerError(f"reference {text!r} has a coordinate that is not a finite number on the grid",
                           400, "outside_grid") from None
-    return ra, rb + 1, ca, cb + 1
 
 
 @dataclass(frozen=True)

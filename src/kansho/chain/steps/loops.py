@@ -214,11 +214,10 @@ def _user_ref(ctx: Context, text: str) -> tuple[int, int, int, int]:
     if kind == "pixel":
         x1, x2, y1, y2 = (int(a) for a in v)
     else:
-        lon1, lon2, lat1, lat2 = v
-        g = ctx.stack.grid
-        ra, ca = g.rowcol(lon1, lat2)
-        rb, cb = g.rowcol(lon2, lat1)
-        y1, y2, x1, x2 = ra, rb + 1, ca, cb + 1
+        try:
+            y1, y2, x1, x2 = ctx.stack.grid.lonlat_box(*v)
+        except ValueError as exc:
+            raise ConfigError(f"--ref {text}: {exc}") from None
     if not (0 <= x1 < x2 <= nx and 0 <= y1 < y2 <= ny):
         raise ConfigError(f"--ref {text}: outside the {nx}x{ny} grid")
     return y1, y2, x1, x2
