@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from kansho.grid import Grid
+from kansho.io.geotiff import write_geotiff
 from kansho.synth import SimConfig, Truth
 
 #: the shared simulated frame: 60 x 60 px, 30 epochs 24 days apart with a network gap, one injected
@@ -58,3 +61,12 @@ def figures_skipped() -> Iterator[None]:
         mp.setattr(kansho.plots, "write_all", lambda *a, **k: [])
         mp.setattr(kansho.report, "write_report", lambda *a, **k: None)
         yield
+
+
+def write_portal_pairs(frame: Path, pairs: list[str], grid: Grid, rng: np.random.Generator) -> None:
+    """Random ``<pair>.geo.unw.tif`` (float32 rad, nodata 0) and ``.geo.cc.tif`` (uint8) of each pair
+    under ``frame/interferograms/``, as the LiCSAR portal holds them (tests of the download client)."""
+    for p in pairs:
+        d = frame / "interferograms" / p
+        write_geotiff(d / f"{p}.geo.unw.tif", rng.normal(0, 3, grid.shape).astype(np.float32), grid, nodata=0.0)
+        write_geotiff(d / f"{p}.geo.cc.tif", rng.integers(1, 255, grid.shape).astype(np.uint8), grid, nodata=0)

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests._shared import write_portal_pairs
 
 from kansho.cli import main
 from kansho.grid import Grid
@@ -72,10 +73,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Path:
     frame = root / frame_track(FRAME) / FRAME
     grid = Grid(48, 40, (139.0, 0.001, 0.0, 36.0, 0.0, -0.001), "EPSG:4326")
     rng = np.random.default_rng(7)
-    for p in PAIRS:
-        d = frame / "interferograms" / p
-        write_geotiff(d / f"{p}.geo.unw.tif", rng.normal(0, 3, grid.shape).astype(np.float32), grid, nodata=0.0)
-        write_geotiff(d / f"{p}.geo.cc.tif", rng.integers(1, 255, grid.shape).astype(np.uint8), grid, nodata=0)
+    write_portal_pairs(frame, list(PAIRS), grid, rng)
     (frame / "interferograms" / "README.txt").write_text("not a pair\n")
     (frame / "interferograms" / "bad_folder").mkdir()
     meta = frame / "metadata"

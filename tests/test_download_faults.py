@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from tests._shared import write_portal_pairs
 
 from kansho.cli import main
 from kansho.grid import Grid
@@ -49,10 +50,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Path:
     frame = root / frame_track(FRAME) / FRAME
     grid = Grid(48, 40, (139.0, 0.001, 0.0, 36.0, 0.0, -0.001), "EPSG:4326")
     rng = np.random.default_rng(18)
-    for p in PAIRS:
-        d = frame / "interferograms" / p
-        write_geotiff(d / f"{p}.geo.unw.tif", rng.normal(0, 3, grid.shape).astype(np.float32), grid, nodata=0.0)
-        write_geotiff(d / f"{p}.geo.cc.tif", rng.integers(1, 255, grid.shape).astype(np.uint8), grid, nodata=0)
+    write_portal_pairs(frame, list(PAIRS), grid, rng)
     meta = frame / "metadata"
     for key, value in (("E", -0.6), ("N", -0.1), ("U", 0.78)):
         write_geotiff(meta / f"{FRAME}.geo.{key}.tif", (value + rng.normal(0, 0.01, grid.shape)).astype(np.float32),
