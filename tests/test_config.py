@@ -86,3 +86,12 @@ def test_zero_gamma_is_refused_with_a_clear_message() -> None:
     naming the option, not deep inside the inversion."""
     with pytest.raises(ConfigError, match=r"option invert\.gamma: .*greater than 0"):
         load_config(None, {"invert.gamma": 0.0})
+
+
+def test_ts_help_lists_the_registry_steps(capsys: pytest.CaptureFixture[str]) -> None:
+    from kansho.chain.registry import STEPS
+
+    with pytest.raises(SystemExit):
+        main(["ts", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "comma-separated subset of: " + ", ".join(f"{s.name} ({s.licsbas})" for s in STEPS) in text

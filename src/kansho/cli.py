@@ -102,6 +102,18 @@ def _add_config_options(p: argparse.ArgumentParser) -> dict[str, str]:
     return dests
 
 
+class _TsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``kansho ts --help``: the ``--steps`` help lists the registry's steps, imported only when help is
+    shown (importing the chain costs every other command most of a second at start-up)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.dest == "steps":
+            from kansho.chain.registry import STEPS
+
+            return "comma-separated subset of: " + ", ".join(f"{s.name} ({s.licsbas})" for s in STEPS)
+        return super()._get_help_string(action)
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     p = argparse.ArgumentParser(prog="kansho", description="Automated InSAR time-series analysis "
@@ -120,15 +132,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     d.add_argument("--epochs", type=int, default=40, help="number of epochs (simulated demo)")
 
     t = sub.add_parser("ts", help="the whole time-series chain (Steps 0-2, 1-1 ... 1-6) on an input folder",
-                       formatter_class=fmt)
+                       formatter_class=_TsHelpFormatter)
     t.add_argument("input", type=Path, nargs="?", help="LiCSAR GEOC folder or folder of GeoTIFF pairs "
                    "(may be omitted when OUT already holds a run)")
     t.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     t.add_argument("--config", type=Path, default=None, help="YAML options (template: kansho config)")
-    from kansho.chain.registry import STEPS
-
-    t.add_argument("--steps", default=None, help="comma-separated subset of: "
-                   + ", ".join(f"{s.name} ({s.licsbas})" for s in STEPS))
+    t.add_argument("--steps", default=None, help="comma-separated subset of the chain's steps")
     t.add_argument("--force", action="store_true", help="re-run steps even when up to date")
     t.add_argument("--band", choices=["C", "L"], default=None, help="radar band (L-band defaults) (default: C)")
     t.add_argument("--block-size", type=int, default=None, help="block side in pixels (default: 256)")
