@@ -229,7 +229,10 @@ class Fetcher:
             url = self.resolver(job)
         except DownloadError as exc:
             return job, Head(None, head.attempts, str(exc))
-        if url is None or url == direct:
+        if url is None and head.html:  # an HTML page at its URL and no link to it: not on the server
+            return job, replace(head, err="not on the server (an HTML page at its URL, no link to it on its "
+                                "entry page)", not_found=True)
+        if url is None or url == direct:  # (linked at its own URL: fetched, and its HTML refused, as before)
             return self._note(job, head)
         cand = replace(job, rel=url)
         found = self.head(cand)
