@@ -338,11 +338,11 @@ def test_second_run_resolves_and_fetches_nothing(servers: Servers, tree: Path, t
     assert s2.quarantined_before == sorted([f"GACOS/{ODD_GACOS_EPOCH}.sltd.geo.tif"]
                                            + [f"GEOC/{ODD_PAIR}/{ODD_PAIR}.geo.{k}.tif" for k in ("unw", "cc")])
     # no file body from the archive, and no entry page read but the one of the epoch without a tide
-    # (it may have one by now), in the products root and its .future tree
+    # (it may have one by now), in the products root and its .public and .future trees
     assert servers.archive.gets() == []
     pages = [p for p in servers.new.gets() if not p.endswith("/")]
-    assert sorted(pages) == [f"/products.future/{TRACK}/{FRAME}/epochs/{NO_TIDE_EPOCH}",
-                             f"/products/{TRACK}/{FRAME}/epochs/{NO_TIDE_EPOCH}"]
+    assert sorted(pages) == [f"/products{tree}/{TRACK}/{FRAME}/epochs/{NO_TIDE_EPOCH}"
+                             for tree in (".future", ".public", "")]
     # the files are asked (HEAD) at the archive's URLs kept in the manifest, never at the portal's
     assert not [p for m, p in servers.new.requests if m == "HEAD" and not p.endswith(f"{NO_TIDE_EPOCH}.tide.geo.tif")]
     assert not [p for _m, p in servers.archive.requests if ODD_PAIR in p]  # quarantined: left alone

@@ -17,11 +17,12 @@ where ``<track>`` is the frame id's leading number without zero padding (``124D_
 **Since August 2025** the entries ``interferograms/<pair>`` and ``epochs/<date>`` are no longer
 folders holding the files but HTML pages of links to the files on the archive host (CEDA:
 ``…/neodc/comet/data/licsar_products/<track>/<FRAME_ID>/<pair>/<file>``), and for a while a parallel
-``LiCSAR_products.future/`` tree held such pages for entries the main tree lacked. So each file is
-asked at its direct path first; when that is a 404 or an HTML page, the entry's page is read (in
-the main tree, then the ``.future`` one) and the link whose file name is the wanted name is
-followed, to whichever http(s) host it points (:class:`LinkResolver`). The files land in the GEOC
-layout that ``kansho ts`` reads, the optional layers in a folder each (:data:`EPOCH_LAYERS`)::
+``LiCSAR_products.future/`` tree (and a ``.public/`` one) held entries the main tree lacked: the
+pairs and epochs listed in any of them are used. Each file is asked at its direct path first;
+when that is a 404 or an HTML page, the entry's page is read (in the main tree, then the
+``.public`` and ``.future`` ones) and the link whose file name is the wanted name is followed,
+to whichever http(s) host it points (:class:`LinkResolver`). The files land in the GEOC layout
+that ``kansho ts`` reads, the optional layers in a folder each (:data:`EPOCH_LAYERS`)::
 
     OUT/GEOC/<d1>_<d2>/<d1>_<d2>.geo.unw.tif, .geo.cc.tif
     OUT/GEOC/<FRAME_ID>.geo.E.tif ... .geo.hgt.tif, OUT/GEOC/baselines, OUT/GEOC/metadata.txt
@@ -80,8 +81,10 @@ FRAME_LAYERS: dict[str, str] = {"landmask": "{fid}.geo.landmask.tif", "network":
 LAYERS = (*EPOCH_LAYERS, *FRAME_LAYERS)
 #: LiCSBAS01 fetches network.png always; GACOS only with --get_gacos, which Kansho has always done by default
 DEFAULT_LAYERS = ("gacos", "network")
-#: the parallel trees of link pages next to the products root, read after it
-MIRROR_TREES = (".future",)
+#: the parallel trees next to the products root, listed and read after it: since the move of the
+#: files to the archive (Aug-Oct 2025), ``LiCSAR_products.public/`` has held entries the main tree
+#: lacks, and ``LiCSAR_products.future/`` link pages of further pairs
+MIRROR_TREES = (".public", ".future")
 
 _FRAME_RE = re.compile(r"^(\d{3})([AD])_(\d{5})_(\d{6})$")
 PAIR_RE = re.compile(r"^(\d{8})_(\d{8})$")
@@ -205,7 +208,7 @@ def _entries(fetcher: Fetcher, rel: str, pattern: re.Pattern[str]) -> list[str] 
 
 
 def list_frame_pairs(fetcher: Fetcher, fid: str) -> list[str]:
-    """The pair entries (``yyyymmdd_yyyymmdd``) the portal lists for frame ``fid`` (main and ``.future`` trees)."""
+    """The pair entries (``yyyymmdd_yyyymmdd``) the portal lists for frame ``fid`` (main and parallel trees)."""
     rel = frame_folder(fid) + "interferograms/"
     listing = _entries(fetcher, rel, PAIR_RE)
     if listing is None:
@@ -217,7 +220,7 @@ class LinkResolver:
     """Finds a file that is not at its direct path: the link of the same name on its entry's page.
 
     A job's entry is its path's folder (``…/interferograms/<pair>``, ``…/epochs/<date>``,
-    ``…/metadata``); its page is read once per run and tree (main, then ``.future``), asked without
+    ``…/metadata``); its page is read once per run and tree (main, then :data:`MIRROR_TREES`), asked without
     a trailing ``/`` (an old-style folder redirects to its listing). Only http(s) links whose file
     name equals the wanted name count (:func:`kansho.io.sources.parse_links`); the destination is
     always the job's own, never a name taken from the page.
