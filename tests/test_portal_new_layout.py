@@ -396,3 +396,22 @@ def test_baselines_without_bperp_are_read_with_a_warning(
     assert any(str(path) in r.getMessage() and "B⊥" in r.getMessage() for r in caplog.records)
     path.write_text("20230105 20230117 12.5\n20230105 20230129 24\n")  # one true B⊥ value: a B⊥ column
     assert read_baselines(path) == {20230105: 0.0, 20230117: 12.5, 20230129: 24.0}
+
+
+def test_local_copy_of_the_new_layout_follows_its_links(servers: Servers, tree: Path, tmp_path: Path) -> None:
+    """A local folder holding the portal's link pages (a copy of the entries) fetches from the archive."""
+    root = tmp_path / "copy"
+    frame = root / TRACK / FRAME
+    for p in [*PAIRS, FUTURE_PAIR]:
+        links = "".join(f'<a href="{servers.archive.url}/{_archive_rel(f"interferograms/{p}/{p}.geo.{k}.tif")}">x</a>'
+                        for k in ("unw", "cc"))
+        (frame / "interferograms").mkdir(parents=True, exist_ok=True)
+        (frame / "interferograms" / p).write_text(f"<html><body>{links}</body></html>")
+    s = download_frame(FRAME, tmp_path / "out", base_url=root, layers="none", **FAST)
+    assert s.ok and s.pairs_selected == sorted([*PAIRS, FUTURE_PAIR]), s.report()
+    assert s.resolved == 2 * len(s.pairs_selected) and not s.quarantined
+    for p in s.pairs_selected:
+        for k in ("unw", "cc"):
+            got = tmp_path / "out" / "GEOC" / p / f"{p}.geo.{k}.tif"
+            assert got.read_bytes() == (tree / TRACK / FRAME / "interferograms" / p / f"{p}.geo.{k}.tif").read_bytes()
+    assert len(s.absent) == 6  # the geometry and metadata files the copy lacks: optional
