@@ -70,3 +70,16 @@ def write_portal_pairs(frame: Path, pairs: list[str], grid: Grid, rng: np.random
         d = frame / "interferograms" / p
         write_geotiff(d / f"{p}.geo.unw.tif", rng.normal(0, 3, grid.shape).astype(np.float32), grid, nodata=0.0)
         write_geotiff(d / f"{p}.geo.cc.tif", rng.integers(1, 255, grid.shape).astype(np.uint8), grid, nodata=0)
+
+
+def png_bytes(width: int = 4, height: int = 3) -> bytes:
+    """A valid grey PNG image (the portal's ``network.png`` in tests of the download client)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\0" + bytes((17 * (x + y)) % 256 for x in range(width)) for y in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))

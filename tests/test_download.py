@@ -39,6 +39,7 @@ from kansho.io.download import (
     select_pairs,
     validate_frame_id,
 )
+from kansho.io.download_checks import MANIFEST
 from kansho.io.geotiff import write_geotiff
 from kansho.io.inputs import discover_inputs, read_baselines
 
@@ -299,7 +300,8 @@ def _all_files(portal: Path, pairs: list[str] | None = None, gacos_epochs: list[
 
 
 def _files_under(out: Path) -> set[str]:
-    return {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    """The files under ``out`` but the download manifest (the record of where each file came from)."""
+    return {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {MANIFEST}
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,6 +313,7 @@ def test_download_reads_back_and_second_run_fetches_nothing(server: Portal, tmp_
     assert s.ok, s.report()
     expected = _all_files(server.root)
     assert _files_under(out) == set(expected)  # nothing else: the staging folder is gone
+    assert (out / MANIFEST).is_file()
     for dest, src in expected.items():
         assert _md5(out / dest) == _md5(src), dest
     assert s.pairs_listed == len(PAIRS) and s.pairs_selected == sorted(PAIRS)
@@ -327,12 +330,19 @@ def test_download_reads_back_and_second_run_fetches_nothing(server: Portal, tmp_
     assert inputs.metadata["heading_deg"] == pytest.approx(-169.9)
     assert inputs.wavelength == pytest.approx(0.05546576)
 
-    # second run: only HEAD requests and listings, no file body
+    # second run: only HEAD requests, listings and the entry pages of the optional files the server
+    # lacks (they may have appeared since), no file body
     server.requests.clear()
     s2 = download_frame(FRAME, out, base_url=server.url, **FAST)
     assert s2.ok and not s2.fetched and s2.bytes_fetched == 0
     assert len(s2.skipped) == len(expected)
-    assert not [r for r in server.requests if r[0] == "GET" and not r[1].endswith("/")]
+    files = {src.relative_to(server.root).as_posix() for src in expected.values()}
+    assert not [r for r in server.requests if r[0] == "GET" and r[1] in files]
+    # (each asked in the products root and in its parallel trees products.public/ and products.future/,
+    # which this server lacks)
+    assert {re.sub(r"^/products\.(public|future)/", "", r[1]) for r in server.requests
+            if r[0] == "GET" and not r[1].endswith("/")} == {
+        f"{frame_track(FRAME)}/{FRAME}/epochs/{NO_GACOS_EPOCH}", f"{frame_track(FRAME)}/{FRAME}/metadata"}
     assert "0 fetched" in s2.report() and "already complete" in s2.report()
 
 

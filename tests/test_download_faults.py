@@ -27,11 +27,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from tests._shared import write_portal_pairs
+from tests._shared import png_bytes, write_portal_pairs
 
 from kansho.cli import main
 from kansho.grid import Grid
 from kansho.io.download import STAGING_DIR, frame_track
+from kansho.io.download_checks import MANIFEST
 from kansho.io.filecheck import check_file
 from kansho.io.geotiff import write_geotiff
 
@@ -59,6 +60,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_geotiff(meta / f"{FRAME}.geo.hgt.tif", rng.normal(100, 5, big.shape).astype(np.float32), big)
     (meta / "baselines").write_text("".join(f"{EPOCHS[0]} {e} {k * 20.5:.2f} {k * 12}\n" for k, e in enumerate(EPOCHS)))
     (meta / "metadata.txt").write_text(f"master={EPOCHS[0]}\ncenter_time=05:12:34.5\nheading=-10.2\n")
+    (meta / "network.png").write_bytes(png_bytes())
     for e in EPOCHS:
         write_geotiff(frame / "epochs" / str(e) / f"{e}.sltd.geo.tif",
                       rng.normal(2.3, 0.05, grid.shape).astype(np.float32), grid)
@@ -70,7 +72,7 @@ def _expected(root: Path) -> dict[str, Path]:
     frame = root / frame_track(FRAME) / FRAME
     out = {f"GEOC/{p}/{p}.geo.{k}.tif": frame / "interferograms" / p / f"{p}.geo.{k}.tif"
            for p in PAIRS for k in ("unw", "cc")}
-    for name in [f"{FRAME}.geo.{k}.tif" for k in ("E", "N", "U", "hgt")] + ["baselines", "metadata.txt"]:
+    for name in [f"{FRAME}.geo.{k}.tif" for k in ("E", "N", "U", "hgt")] + ["baselines", "metadata.txt", "network.png"]:
         out[f"GEOC/{name}"] = frame / "metadata" / name
     for e in EPOCHS:
         out[f"GACOS/{e}.sltd.geo.tif"] = frame / "epochs" / str(e) / f"{e}.sltd.geo.tif"
@@ -292,7 +294,7 @@ def _run(url: str, out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, 
 def _check_placed(out: Path, expected: dict[str, Path]) -> set[str]:
     """Every file under ``out`` outside the staging folder is an expected one, byte-identical; returns them."""
     placed = {p.relative_to(out).as_posix() for p in out.rglob("*")
-              if p.is_file() and STAGING_DIR not in p.relative_to(out).parts}
+              if p.is_file() and STAGING_DIR not in p.relative_to(out).parts and p.name != MANIFEST}
     assert placed <= set(expected), placed - set(expected)
     for dest in placed:
         assert (out / dest).read_bytes() == expected[dest].read_bytes(), f"damaged file placed: {dest}"

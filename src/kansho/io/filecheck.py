@@ -13,11 +13,13 @@ import re
 import warnings
 from pathlib import Path
 
-__all__ = ["GEOTIFF", "KINDS", "TEXT", "check_file", "is_html_type", "kind_of"]
+__all__ = ["GEOTIFF", "KINDS", "PNG", "TEXT", "check_file", "is_html_type", "kind_of"]
 
 GEOTIFF = "geotiff"
 TEXT = "text"
-KINDS = ("", GEOTIFF, TEXT)  # "": not checked
+PNG = "png"
+KINDS = ("", GEOTIFF, TEXT, PNG)  # "": not checked
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 _HTML_START = re.compile(rb"^\s*<(!doctype\s+html|html|head|body|title|h1|\?xml|!--)", re.IGNORECASE)
 _HTML_TAG = re.compile(rb"<(html|body|title)[\s>]", re.IGNORECASE)
@@ -25,8 +27,9 @@ _READ_BYTES = 1 << 24  # read a band in windows of about 16 MiB
 
 
 def kind_of(name: str) -> str:
-    """The kind of file ``name`` holds: ``"geotiff"`` for ``.tif``/``.tiff``, otherwise ``"text"``."""
-    return GEOTIFF if name.lower().endswith((".tif", ".tiff")) else TEXT
+    """The kind of file ``name`` holds: ``"geotiff"`` for ``.tif``/``.tiff``, ``"png"``, otherwise ``"text"``."""
+    low = name.lower()
+    return GEOTIFF if low.endswith((".tif", ".tiff")) else PNG if low.endswith(".png") else TEXT
 
 
 def is_html_type(content_type: str | None) -> bool:
@@ -43,7 +46,8 @@ def check_file(path: str | Path, kind: str, *, full: bool = True) -> str | None:
     Every kind: not empty and not an HTML page. ``"geotiff"``: opens with rasterio as a GTiff and
     its band data decode (``full``: every pixel of every band, which catches a file cut short
     anywhere; otherwise the first and last block row of each band, a cheap check for files already
-    in place). ``"text"``: no NUL byte at its start. ``""``: no check.
+    in place). ``"text"``: no NUL byte at its start. ``"png"``: the PNG signature (the image is
+    not decoded: figures are informative). ``""``: no check.
     """
     if not kind:
         return None
@@ -60,6 +64,8 @@ def check_file(path: str | Path, kind: str, *, full: bool = True) -> str | None:
         return "an HTML page, not the file (the server sent an error or login page)"
     if kind == TEXT:
         return "binary data in a text file" if b"\0" in head else None
+    if kind == PNG:
+        return None if head.startswith(_PNG_SIGNATURE) and size > 32 else "not a PNG image"
     if kind == GEOTIFF:
         return _check_geotiff(path, full)
     raise ValueError(f"unknown file kind {kind!r}")

@@ -14,6 +14,11 @@ response that announced its length and is not HTML, so a resume never continues 
 the files of one group enter their final place together, and only when all of them succeeded.
 The result is one :class:`FileOutcome` per job (the record of what was fetched).
 
+A file that is not at its direct path (a 404, or an HTML page where a file was expected) is looked
+up with the fetcher's ``resolver`` (the LiCSAR portal's link pages: :mod:`kansho.io.licsar_portal`),
+which may name a URL on another host; the URL each file came from is kept (``Fetcher.used``) and,
+given back as ``Fetcher.known`` on the next run, is asked first, so a second run resolves nothing.
+
 Nothing here knows the LiCSAR portal: see :mod:`kansho.io.licsar_portal`.
 """
 
@@ -25,10 +30,11 @@ import logging
 import os
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from tqdm.auto import tqdm
 
@@ -57,13 +63,17 @@ __all__ = [
     "DownloadError",
     "Fetcher",
     "FileOutcome",
+    "Head",
     "Job",
+    "Resolver",
     "fetch_all",
+    "links_or_none",
     "list_or_none",
     "make_source",
     "parse_listing",
 ]
 
+_T = TypeVar("_T")
 STAGING_DIR = ".kansho-download"
 _CHUNK = 256 * 1024
 _MAX_DELAY_S = 60.0
@@ -137,15 +147,42 @@ class _ByteBar:
             self._bar = None
 
 
-class Fetcher:
-    """Retry/resume logic shared by the worker threads, writing under ``out``."""
+@dataclass(frozen=True)
+class Head:
+    """The answer to a HEAD: the server's size (None: unknown), attempts, the error (None: there),
+    whether the server said it does not exist, whether it is an HTML page where a file was expected."""
 
-    def __init__(self, source: Source, out: Path, retries: int, backoff: float) -> None:
+    size: int | None
+    attempts: int
+    err: str | None = None
+    not_found: bool = False
+    html: bool = False
+
+
+#: ``resolver(job)`` → the URL of ``job``'s file found elsewhere (a link page), or None; raises
+#: :class:`DownloadError` when the place that would say cannot be read
+Resolver = Callable[[Job], str | None]
+
+
+class Fetcher:
+    """Retry/resume logic shared by the worker threads, writing under ``out``.
+
+    ``resolver`` finds a file that is not at its direct path; ``known`` maps a destination to the
+    URL it came from last time (asked first); ``used`` collects, this run, the URL each file's
+    HEAD succeeded at.
+    """
+
+    def __init__(self, source: Source, out: Path, retries: int, backoff: float, *,
+                 resolver: Resolver | None = None, known: Mapping[str, str] | None = None) -> None:
         self.source = source
         self.out = out
         self.stage = out / STAGING_DIR
         self.retries = retries
         self.backoff = backoff
+        self.resolver = resolver
+        self.known = dict(known or {})
+        self.used: dict[str, str] = {}
+        self._used_lock = threading.Lock()
         self.bar = _ByteBar()
         self.stop = threading.Event()  # set on interruption: the workers give up between two chunks
 
@@ -155,22 +192,62 @@ class Fetcher:
         if self.stop.wait(delay):
             raise Cancelled()
 
-    def head(self, job: Job) -> tuple[int | None, int, str | None, bool]:
-        """Server size of ``job``: (size or None, attempts, error or None, not found)."""
+    def head(self, job: Job) -> Head:
+        """HEAD ``job``'s path, with retries of transient faults."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                return self.source.size(job.rel), attempt, None, False
+                size, ctype = self.source.stat(job.rel)
+                return Head(size, attempt, html=bool(job.kind) and is_html_type(ctype))
             except NotFound as exc:
-                return None, attempt, str(exc), True
+                return Head(None, attempt, str(exc), not_found=True)
             except Permanent as exc:
-                return None, attempt, str(exc), False
+                return Head(None, attempt, str(exc))
             except Transient as exc:
                 if attempt > self.retries:
-                    return None, attempt, f"{exc} ({attempt} attempts)", False
+                    return Head(None, attempt, f"{exc} ({attempt} attempts)")
                 log.debug("%s: %s; retrying", job.rel, exc)
                 self.wait(attempt)
+
+    def locate(self, job: Job) -> tuple[Job, Head]:
+        """Where ``job``'s file is: the URL it came from last time, its direct path, or (a 404 or an
+        HTML page there) the URL the resolver finds; returns the job to fetch (``rel`` possibly an
+        absolute URL) and its HEAD."""
+        direct = self.source.url(job.rel)
+        cached = self.known.get(job.dest)
+        if cached and cached != direct:
+            cand = replace(job, rel=cached)
+            head = self.head(cand)
+            if head.err is None and not head.html:
+                return self._note(cand, head)
+            log.debug("%s: no longer at %s (%s): looking it up again", job.dest, cached, head.err or "HTML")
+        head = self.head(job)
+        if not (head.not_found or head.html) or self.resolver is None:
+            return self._note(job, head)
+        try:
+            url = self.resolver(job)
+        except DownloadError as exc:
+            return job, Head(None, head.attempts, str(exc))
+        if url is None and head.html:  # an HTML page at its URL and no link to it: not on the server
+            return job, replace(head, err="not on the server (an HTML page at its URL, no link to it on its "
+                                "entry page)", not_found=True)
+        if url is None or url == direct:  # (linked at its own URL: fetched, and its HTML refused, as before)
+            return self._note(job, head)
+        cand = replace(job, rel=url)
+        found = self.head(cand)
+        if found.err is None and not found.html:
+            log.debug("%s: found at %s", job.dest, url)
+            return self._note(cand, found)
+        if head.html:  # neither place has the file: the direct path's fault is the one reported
+            return job, head
+        return cand, replace(found, err=f"linked to {url}: {found.err or 'an HTML page'}")
+
+    def _note(self, job: Job, head: Head) -> tuple[Job, Head]:
+        if head.err is None and not head.html:
+            with self._used_lock:
+                self.used[job.dest] = self.source.url(job.rel)
+        return job, head
 
     def paths(self, job: Job) -> tuple[Path, Path, Path]:
         """(final, staged complete, partial) paths of ``job``."""
@@ -297,20 +374,32 @@ class _Attempt:
 # --------------------------------------------------------------------------------------------
 # Many files
 # --------------------------------------------------------------------------------------------
-def list_or_none(fetcher: Fetcher, rel: str) -> list[str] | None:
+def list_or_none(fetcher: Fetcher, rel: str, source: Source | None = None) -> list[str] | None:
     """Directory listing with retries; ``None`` if the folder does not exist; DownloadError if it keeps failing."""
+    src = source or fetcher.source
+    return _retrying(fetcher, src, rel, "list", lambda: src.listdir(rel))
+
+
+def links_or_none(fetcher: Fetcher, rel: str, source: Source | None = None) -> dict[str, str] | None:
+    """The links (file name → URL) of the page ``rel``, with retries; ``None`` if there is no such page;
+    DownloadError if it keeps failing."""
+    src = source or fetcher.source
+    return _retrying(fetcher, src, rel, "read the link page", lambda: src.links(rel))
+
+
+def _retrying(fetcher: Fetcher, src: Source, rel: str, what: str, call: Callable[[], _T]) -> _T | None:
     attempt = 0
     while True:
         attempt += 1
         try:
-            return fetcher.source.listdir(rel)
+            return call()
         except NotFound:
             return None
         except Permanent as exc:
-            raise DownloadError(f"cannot list {fetcher.source.url(rel)}: {exc}") from None
+            raise DownloadError(f"cannot {what} {src.url(rel)}: {exc}") from None
         except Transient as exc:
             if attempt > fetcher.retries:
-                raise DownloadError(f"cannot list {fetcher.source.url(rel)}: {exc} ({attempt} attempts)") from None
+                raise DownloadError(f"cannot {what} {src.url(rel)}: {exc} ({attempt} attempts)") from None
             fetcher.wait(attempt)
 
 
@@ -366,62 +455,63 @@ def fetch_all(fetcher: Fetcher, jobs: Sequence[Job], *, workers: int, progress: 
 
 
 def _check_sizes(fetcher: Fetcher, pool: ThreadPoolExecutor, jobs: Sequence[Job], progress: bool, desc: str
-                 ) -> tuple[dict[Job, FileOutcome], list[tuple[Job, int | None]]]:
-    """HEAD every job: the outcomes already known (absent, failed, complete) and the files to fetch with their size."""
+                 ) -> tuple[dict[Job, FileOutcome], list[tuple[Job, Job, int | None]]]:
+    """HEAD every job: the outcomes already known (absent, failed, complete) and the files to fetch:
+    (the job, the job as located (its ``rel`` may be a followed link), the size)."""
     outcomes: dict[Job, FileOutcome] = {}
-    todo: list[tuple[Job, int | None]] = []
+    todo: list[tuple[Job, Job, int | None]] = []
     heads = {pool.submit(_probe, fetcher, j): j for j in jobs}
     for fut in tqdm(as_completed(heads), total=len(heads), desc=f"{desc} check", unit="file",
                     disable=not progress, leave=False):
         job = heads[fut]
-        (size, attempts, err, not_found), local = fut.result()
-        url = fetcher.source.url(job.rel)
+        where, head, local = fut.result()
+        url = fetcher.source.url(where.rel)
         final, _staged, _part = fetcher.paths(job)
-        if err is not None:
-            status = ABSENT if (not_found and job.optional) else FAILED
-            outcomes[job] = FileOutcome(job.dest, url, status, None, 0, err, attempts)
+        if head.err is not None:
+            status = ABSENT if (head.not_found and job.optional) else FAILED
+            outcomes[job] = FileOutcome(job.dest, url, status, None, 0, head.err, head.attempts)
         elif local == "final":
-            outcomes[job] = FileOutcome(job.dest, url, SKIPPED, size, 0, attempts=attempts)
-        elif local == "staged":
-            outcomes[job] = FileOutcome(job.dest, url, FETCHED, size, 0, attempts=attempts)  # staged earlier
+            outcomes[job] = FileOutcome(job.dest, url, SKIPPED, head.size, 0, attempts=head.attempts)
+        elif local == "staged":  # staged earlier
+            outcomes[job] = FileOutcome(job.dest, url, FETCHED, head.size, 0, attempts=head.attempts)
         else:
             if final.is_file():
                 log.info("%s: %d bytes locally, %s on the server: fetching again", job.dest,
-                         final.stat().st_size, size)
-            todo.append((job, size))
+                         final.stat().st_size, head.size)
+            todo.append((job, where, head.size))
     return outcomes, todo
 
 
-def _probe(fetcher: Fetcher, job: Job) -> tuple[tuple[int | None, int, str | None, bool], str | None]:
-    """HEAD ``job`` and look for a complete local copy: ``"final"`` (in place), ``"staged"`` or None.
+def _probe(fetcher: Fetcher, job: Job) -> tuple[Job, Head, str | None]:
+    """Locate and HEAD ``job`` and look for a complete local copy: ``"final"`` (in place), ``"staged"`` or None.
 
     A local copy counts only with the server's size (when it has one) and when it passes the quick
     check of its kind; a staged copy that fails is removed (it is fetched again).
     """
-    head = fetcher.head(job)
-    size, _attempts, err, _nf = head
-    if err is not None:
-        return head, None
+    where, head = fetcher.locate(job)
+    if head.err is not None:
+        return where, head, None
+    size = head.size
     final, staged, _part = fetcher.paths(job)
     if final.is_file() and (size is None or final.stat().st_size == size) and fetcher.valid(job, final):
-        return head, "final"
+        return where, head, "final"
     if size is not None and staged.is_file() and staged.stat().st_size == size:
         if fetcher.valid(job, staged):
-            return head, "staged"
+            return where, head, "staged"
         staged.unlink(missing_ok=True)
-    return head, None
+    return where, head, None
 
 
 def _download(fetcher: Fetcher, pool: ThreadPoolExecutor, jobs: Sequence[Job], outcomes: dict[Job, FileOutcome],
-              todo: list[tuple[Job, int | None]], progress: bool, desc: str) -> None:
+              todo: list[tuple[Job, Job, int | None]], progress: bool, desc: str) -> None:
     """Fetch ``todo``, adding to ``outcomes``; each group enters its final place once all its files are in."""
     need = 0
-    for job, size in todo:
+    for job, _where, size in todo:
         _f, _s, part = fetcher.paths(job)
         need += max(0, (size or 0) - (part.stat().st_size if part.is_file() else 0))
     fetcher.bar.open(need, desc, progress and bool(todo))
     try:
-        futs: dict[Future[FileOutcome], Job] = {pool.submit(fetcher.fetch, j, s): j for j, s in todo}
+        futs: dict[Future[FileOutcome], Job] = {pool.submit(fetcher.fetch, w, s): j for j, w, s in todo}
         groups: dict[str, list[Job]] = {}
         for j in jobs:
             groups.setdefault(j.group, []).append(j)

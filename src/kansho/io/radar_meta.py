@@ -10,6 +10,7 @@ to Sentinel-1 C band.
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,6 +22,8 @@ import numpy as np
 from kansho._constants import SPEED_OF_LIGHT
 from kansho.errors import InputError
 from kansho.io.pairnames import date_int, first_file, is_date_token, unique_dirs
+
+log = logging.getLogger(__name__)
 
 __all__ = ["S1_WAVELENGTH_M", "RadarInfo", "los_from_angles", "read_baselines", "read_metadata_txt",
            "read_radar_info"]
@@ -109,6 +112,11 @@ def read_baselines(path: str | Path) -> dict[int, float]:
       baselines, turned into per-epoch values by least squares with the first epoch at 0;
     - ``date bperp``: per-epoch values as given.
 
+    A file missing its B⊥ column (a known LiCSAR portal defect) is read with a warning naming the
+    file, and its epochs get no baseline (NaN downstream): lines ``refdate date`` with nothing
+    after the dates, or a file whose every line is ``refdate date value`` with ``value`` the days
+    between the two dates (that is ``btemp``, not ``bperp``).
+
     Raises :class:`InputError` naming the file and the line for a line that fits none of these.
     """
     path = Path(path)
@@ -119,15 +127,27 @@ def read_baselines(path: str | Path) -> dict[int, float]:
 
     per_epoch: dict[int, float] = {}
     triples: list[tuple[int, int, float]] = []
+    no_bperp = short = 0  # lines with two dates only; 'date date value' lines
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
+        toks = line.replace(",", " ").split()
         try:
-            _baselines_line(line.replace(",", " ").split(), per_epoch, triples)
+            if len(toks) == 2 and is_date_token(toks[0]) and is_date_token(toks[1]):
+                date_int(toks[0]), date_int(toks[1])
+                no_bperp += 1
+                continue
+            short += len(toks) == 3 and is_date_token(toks[0]) and is_date_token(toks[1])
+            _baselines_line(toks, per_epoch, triples)
         except ValueError as exc:
             raise InputError(path, f"line {lineno} is not a baselines line ({exc}): {line[:60]!r}") from None
 
+    if triples and short == len(triples) and _values_are_btemp(triples):
+        no_bperp, triples = no_bperp + len(triples), []
+    if no_bperp:
+        log.warning("%s: %d line(s) without a perpendicular baseline (B⊥) column: those epochs have no "
+                    "B⊥ (a LiCSAR portal defect; only the network figures and tables use it)", path, no_bperp)
     if triples:
         refs = {t[0] for t in triples}
         if len(refs) == 1:  # single reference (LiCSAR): values are already per epoch
@@ -138,6 +158,14 @@ def read_baselines(path: str | Path) -> dict[int, float]:
         else:
             per_epoch.update(_bperp_from_pairs(triples))
     return dict(sorted(per_epoch.items()))
+
+
+def _values_are_btemp(triples: Sequence[tuple[int, int, float]]) -> bool:
+    """True when every value is the whole number of days from the first date to the second (not all 0)."""
+    def days(a: int, b: int) -> int:
+        return (_dt.date(b // 10000, b // 100 % 100, b % 100) - _dt.date(a // 10000, a // 100 % 100, a % 100)).days
+
+    return any(v != 0 for _a, _b, v in triples) and all(v == days(a, b) for a, b, v in triples)
 
 
 def _baselines_line(toks: list[str], per_epoch: dict[int, float], triples: list[tuple[int, int, float]]) -> None:

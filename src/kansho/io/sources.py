@@ -1,7 +1,10 @@
 """Where downloads come from: an http(s) products root (urllib) or a local folder, behind one small protocol.
 
-A :class:`Source` lists folders (HTML index pages: :func:`parse_listing`), tells a file's size
-(HEAD) and opens a file from a byte offset (GET with ``Range``). Faults are sorted into the
+A :class:`Source` lists folders (HTML index pages: :func:`parse_listing`), tells a file's size and
+type (HEAD), opens a file from a byte offset (GET with ``Range``) and reads a page of links
+(:func:`parse_links`: the LiCSAR portal's entries since August 2025 are such pages, whose links
+point to the files on another host). A path that is an absolute ``http(s)://`` URL (a followed
+link) is requested as it is, whatever the source's root. Faults are sorted into the
 exceptions the download client (:mod:`kansho.io.http`) acts on: :class:`NotFound` (404/410),
 :class:`Permanent` (other 4xx), :class:`Transient` (timeouts, resets, 5xx/408/429, compressed or
 inconsistent bodies).
@@ -34,10 +37,13 @@ __all__ = [
     "Source",
     "Transient",
     "describe",
+    "is_web_url",
     "make_source",
+    "parse_links",
     "parse_listing",
 ]
 
+_MAX_PAGE = 16 << 20  # bytes: a listing or link page larger than this is not one
 _USER_AGENT = f"kansho/{__version__} (+https://github.com/kansho)"
 
 
@@ -73,6 +79,12 @@ class Source(Protocol):
     def listdir(self, rel: str) -> list[str]: ...
 
     def size(self, rel: str) -> int | None: ...
+
+    def stat(self, rel: str) -> tuple[int | None, str | None]: ...
+
+    def links(self, rel: str) -> dict[str, str]: ...
+
+    def sibling(self, suffix: str) -> Source | None: ...
 
     def open(self, rel: str, offset: int) -> tuple[BinaryIO, int, int | None, str | None]: ...
 
@@ -113,6 +125,35 @@ def parse_listing(page: str, dir_url: str) -> list[str]:
     return names
 
 
+def is_web_url(text: str) -> bool:
+    """True for an absolute ``http://`` or ``https://`` URL with a host."""
+    parts = urllib.parse.urlsplit(text)
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+def parse_links(page: str, page_url: str) -> dict[str, str]:
+    """The files a page of links points to: file name → absolute http(s) URL.
+
+    Each ``<a href>`` is resolved against ``page_url``; links that are not http(s), that end with
+    ``/`` (folders) or carry a query are ignored. The name is the last segment of the link's path,
+    percent-decoded; a name that is empty, ``.``/``..`` or holds a path separator is ignored, so
+    whatever is written locally under that name stays in its folder. The first link of a name wins.
+    """
+    parser = _LinkParser()
+    parser.feed(page)
+    out: dict[str, str] = {}
+    for href in parser.hrefs:
+        url = urllib.parse.urljoin(page_url, href.strip())
+        parts = urllib.parse.urlsplit(url)
+        if not is_web_url(url) or parts.query or parts.path.endswith("/"):
+            continue
+        name = urllib.parse.unquote(parts.path.rsplit("/", 1)[-1])
+        if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+            continue
+        out.setdefault(name, urllib.parse.urlunsplit(parts._replace(fragment="")))
+    return out
+
+
 class _HeadRedirect(urllib.request.HTTPRedirectHandler):
     """Follow redirects of a HEAD request with HEAD (urllib turns it into a GET before Python 3.13)."""
 
@@ -134,7 +175,14 @@ class HttpSource:
         self._opener = urllib.request.build_opener(_HeadRedirect())
 
     def url(self, rel: str) -> str:
-        return self.root + urllib.parse.quote(rel)
+        return rel if is_web_url(rel) else self.root + urllib.parse.quote(rel)
+
+    def sibling(self, suffix: str) -> HttpSource | None:
+        """The products root next to this one named with ``suffix`` (``…/LiCSAR_products`` → ``….future``)."""
+        parts = urllib.parse.urlsplit(self.root.rstrip("/"))
+        if not parts.path.strip("/"):
+            return None
+        return HttpSource(self.root.rstrip("/") + suffix, self.timeout)
 
     def _request(self, rel: str, method: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
         req = urllib.request.Request(self.url(rel), method=method, headers={
@@ -153,22 +201,38 @@ class HttpSource:
         except (OSError, http.client.HTTPException) as exc:
             raise Transient(describe(exc)) from None
 
-    def listdir(self, rel: str) -> list[str]:
-        rel = rel.rstrip("/") + "/"
+    def _page(self, rel: str) -> tuple[str, str]:
+        """GET a page: (its text, its final URL after redirects). Pages over 16 MiB are refused."""
         resp = self._request(rel, "GET")
         try:
-            page = resp.read().decode(resp.headers.get_content_charset() or "utf-8", errors="replace")
+            data = resp.read(_MAX_PAGE + 1)
         except (OSError, http.client.HTTPException) as exc:
             raise Transient(describe(exc)) from None
         finally:
             resp.close()
-        return parse_listing(page, resp.geturl())
+        if len(data) > _MAX_PAGE:
+            raise Permanent(f"a page of more than {_MAX_PAGE >> 20} MiB, not a listing")
+        return data.decode(resp.headers.get_content_charset() or "utf-8", errors="replace"), resp.geturl()
 
-    def size(self, rel: str) -> int | None:
+    def listdir(self, rel: str) -> list[str]:
+        page, url = self._page(rel.rstrip("/") + "/")
+        return parse_listing(page, url)
+
+    def links(self, rel: str) -> dict[str, str]:
+        """The links of the page at ``rel`` (asked without a trailing ``/``: a folder redirects to its listing)."""
+        page, url = self._page(rel.rstrip("/"))
+        return parse_links(page, url)
+
+    def stat(self, rel: str) -> tuple[int | None, str | None]:
+        """HEAD: (size or None, Content-Type or None)."""
         resp = self._request(rel, "HEAD")
         resp.close()
         length = resp.headers.get("Content-Length")
-        return int(length) if length is not None and length.strip().isdigit() else None
+        size = int(length) if length is not None and length.strip().isdigit() else None
+        return size, resp.headers.get("Content-Type")
+
+    def size(self, rel: str) -> int | None:
+        return self.stat(rel)[0]
 
     def open(self, rel: str, offset: int) -> tuple[BinaryIO, int, int | None, str | None]:
         """GET from ``offset``; returns (stream, actual start offset, total size or None, Content-Type or None).
@@ -196,14 +260,44 @@ class HttpSource:
 
 
 class LocalSource:
-    """Files under a local folder (a mirror or copy of the portal)."""
+    """Files under a local folder (a mirror or copy of the portal); links it holds to http(s) files are followed."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, timeout: float = 30.0) -> None:
         self.path = root
         self.root = str(root)
+        self.timeout = timeout
+        self._web: HttpSource | None = None
+
+    def _http(self) -> HttpSource:
+        if self._web is None:
+            self._web = HttpSource("http://localhost/", self.timeout)  # only ever asked for absolute URLs
+        return self._web
 
     def url(self, rel: str) -> str:
-        return str(self.path / rel)
+        return rel if is_web_url(rel) else str(self.path / rel)
+
+    def sibling(self, suffix: str) -> LocalSource | None:
+        other = self.path.with_name(self.path.name + suffix) if self.path.name else None
+        return LocalSource(other, self.timeout) if other is not None and other.is_dir() else None
+
+    def links(self, rel: str) -> dict[str, str]:
+        """The http(s) links of the page ``rel`` (a file holding HTML); a folder has none."""
+        p = self.path / rel.rstrip("/")
+        if not p.is_file():
+            raise NotFound("no such page")
+        try:
+            with p.open("rb") as f:
+                data = f.read(_MAX_PAGE + 1)
+        except OSError as exc:
+            raise Transient(describe(exc)) from None
+        if len(data) > _MAX_PAGE:
+            raise Permanent(f"a page of more than {_MAX_PAGE >> 20} MiB, not a listing")
+        return parse_links(data.decode("utf-8", errors="replace"), p.resolve().as_uri())
+
+    def stat(self, rel: str) -> tuple[int | None, str | None]:
+        if is_web_url(rel):
+            return self._http().stat(rel)
+        return self.size(rel), None
 
     def listdir(self, rel: str) -> list[str]:
         d = self.path / rel
@@ -215,12 +309,16 @@ class LocalSource:
             raise Transient(describe(exc)) from None
 
     def size(self, rel: str) -> int | None:
+        if is_web_url(rel):
+            return self._http().size(rel)
         p = self.path / rel
         if not p.is_file():
             raise NotFound("no such file")
         return p.stat().st_size
 
     def open(self, rel: str, offset: int) -> tuple[BinaryIO, int, int | None, str | None]:
+        if is_web_url(rel):
+            return self._http().open(rel, offset)
         p = self.path / rel
         try:
             f = p.open("rb")
@@ -245,7 +343,7 @@ def make_source(base_url: str, timeout: float) -> Source:
         path = Path(base).expanduser()
     if not path.is_dir():
         raise DownloadError(f"--base-url {base}: not an http(s) URL and no such local folder")
-    return LocalSource(path)
+    return LocalSource(path, timeout)
 
 
 def describe(exc: BaseException | str) -> str:
