@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from kansho._version import __version__
 from kansho.config import RunConfig, load_config, yaml_template
-from kansho.errors import KanshoError
+from kansho.errors import ConfigError, KanshoError
 
 log = logging.getLogger("kansho")
 
@@ -140,6 +140,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     t.add_argument("--steps", default=None, help="comma-separated subset of the chain's steps")
     t.add_argument("--force", action="store_true", help="re-run steps even when up to date")
     t.add_argument("--band", choices=["C", "L"], default=None, help="radar band (L-band defaults) (default: C)")
+    t.add_argument("--wavelength", default=None, metavar="M",
+                   help="radar wavelength in metres (e.g. 0.2362), over the input's (default: the input's; "
+                   "refused if it has none, unless a Sentinel-1 frame)")
+    t.add_argument("--freq", default=None, metavar="HZ",
+                   help="radar frequency in Hz (e.g. 1.2575e9; a value < 1000 is read as GHz, < 1e6 as MHz): "
+                   "another way to give --wavelength")
     t.add_argument("--block-size", type=int, default=None, help="block side in pixels (default: 256)")
     _add_parallel_options(t)
     dests = _add_config_options(t)
@@ -219,7 +225,8 @@ def _dispatch(args: argparse.Namespace, dests: dict[str, str]) -> int:
     if args.command == "ts":
         from kansho.chain.runner import run_timeseries
 
-        overrides: dict[str, Any] = {"band": args.band, "block_size": args.block_size, "workers": args.workers,
+        overrides: dict[str, Any] = {"band": args.band, "wavelength": _wavelength_arg(args.wavelength, args.freq),
+                                     "block_size": args.block_size, "workers": args.workers,
                                      "scheduler": args.scheduler, "memory_limit": args.memory_limit, "gpu": args.gpu}
         for dest, key in dests.items():
             v = getattr(args, dest)
@@ -235,6 +242,31 @@ def _dispatch(args: argparse.Namespace, dests: dict[str, str]) -> int:
         log.info("done: results in %s (report: %s)", run.layout.results, run.layout.report)
         return 0
     raise AssertionError(args.command)
+
+
+def _wavelength_arg(wavelength: str | None, freq: str | None) -> float | None:
+    """The wavelength (m) of ``--wavelength`` or ``--freq`` (Hz, or GHz below 1000); both must agree.
+    Its range is checked by :class:`RunConfig` (a value in centimetres is refused there)."""
+    wl = None if wavelength is None else _number_arg("--wavelength", wavelength, "0.2362 (m)")
+    if freq is None:
+        return wl
+    from kansho.io.radar_meta import wavelength_from_frequency
+
+    f = _number_arg("--freq", freq, "1.2575e9 (Hz)")
+    try:
+        wl_f = wavelength_from_frequency(f)
+    except ValueError as exc:
+        raise ConfigError(f"--freq {freq}: {exc} (e.g. --freq 1.2575e9 or 1.2575 for GHz)") from None
+    if wl is not None and abs(wl - wl_f) > 0.005 * wl_f:
+        raise ConfigError(f"--wavelength {wavelength} m and --freq {freq} ({wl_f:.6g} m) disagree: give one of them")
+    return wl_f
+
+
+def _number_arg(option: str, text: str, example: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} is not a number (e.g. {option} {example})") from None
 
 
 if __name__ == "__main__":
