@@ -195,13 +195,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     _setup_logging(args.verbose, args.quiet)
     try:
+        _check_utf8_paths(args)
         return _dispatch(args, dests)
     except KanshoError as exc:
         print(f"kansho: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        from kansho._files import disk_full_error, is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        where = Path(exc.filename).parent if isinstance(exc.filename, str) else Path(getattr(args, "out", None) or ".")
+        print(f"kansho: error: {disk_full_error(where, exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("kansho: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+
+
+def _check_utf8_paths(args: argparse.Namespace) -> None:
+    """A one-line error for a path argument whose name is not valid UTF-8 (on POSIX its undecodable bytes
+    come as surrogate escapes): GDAL cannot write such a path and the run's records could not hold it."""
+    for dest, value in vars(args).items():
+        for v in value if isinstance(value, list | tuple) else [value]:
+            if not isinstance(v, Path):
+                continue
+            try:
+                str(v).encode("utf-8")
+            except UnicodeEncodeError:
+                shown = str(v).encode("utf-8", "backslashreplace").decode()
+                opt = "-o/--out" if dest == "out" else dest.replace("_", "-")
+                raise ConfigError(f"{opt} {shown}: the path is not valid UTF-8 (GDAL and the run's records need "
+                                  f"UTF-8 names): rename it or choose another") from None
 
 
 def _dispatch(args: argparse.Namespace, dests: dict[str, str]) -> int:
