@@ -210,6 +210,8 @@ def test_new_wavelength_reruns_ingest(tmp_path: Path, capsys: pytest.CaptureFixt
     assert stack_wavelength(out) == pytest.approx(0.056)
     state = json.loads((out / "work" / "state.json").read_text())
     assert state["ingest"]["reads"]["wavelength"] == 0.056
+    rc = main(["-q", "ts", "-o", str(out), "--steps", "ingest", "--wavelength", "0.057"])  # no input folder
+    one_error_line(rc, capsys.readouterr().err, "ingest must run", "--wavelength", "give the input folder")
 
 
 def test_l_band_input_with_c_band_thresholds_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -54,7 +54,8 @@ def with_wavelength(inputs: InputSet, given: float | None, band: str) -> InputSe
 def step_ingest(ctx: Context) -> IngestResult:
     """Discover and validate the input, prepare it (Steps 0-3 to 0-5), multilook, write the stack store."""
     if ctx.input_path is None:
-        raise InputError(ctx.out, "no stack store yet: give the input folder")
+        why = "its options changed (e.g. --wavelength)" if ctx.layout.stack.is_dir() else "no stack store yet"
+        raise InputError(ctx.out, f"step ingest must run ({why}): give the input folder")
     from kansho.io.prepare import plan_prep, write_prep_info
 
     inputs = inputs_of(ctx)
