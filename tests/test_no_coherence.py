@@ -49,6 +49,7 @@ def _flat_pairs(geoc: Path, dest: Path, *, coherence: bool, short: bool = False)
             src = d / f"{d.name}.geo.{kind}.tif"
             name = f"{a[2:]}-{b[2:]}_{kind}.tif" if short else src.name
             shutil.copy(src, dest / name)
+    (dest / "metadata.txt").write_text("wavelength=0.05546576\n")  # bare GeoTIFFs carry no wavelength
     return dest
 
 

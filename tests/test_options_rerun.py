@@ -63,7 +63,7 @@ class Case:
 #: options whose cases re-run the whole chain twice (or three times): in the slow tier, to keep this
 #: file within ~60 s of one core; ingest.nlook and ingest.mask_box stay in the default tier for the
 #: multilook and the masking/clipping paths of step 0-2
-SLOW = {"band", "ingest.min_valid_looks", "ingest.gacos", "ingest.gacos_missing", "ingest.clip_box",
+SLOW = {"band", "wavelength", "ingest.min_valid_looks", "ingest.gacos", "ingest.gacos_missing", "ingest.clip_box",
         "ingest.clip_lonlat", "ingest.clip_polygon", "ingest.mask_lonlat", "ingest.mask_polygon"}
 
 #: options that cannot be tested here, with the reason
@@ -82,6 +82,7 @@ SAME: dict[str, Any] = {
 
 CASES: dict[str, Case] = {
     "band": Case("L"),  # L-band thresholds for every option not given
+    "wavelength": Case(0.06),  # over the frame's 0.0555 m: every velocity 8 % larger, from ingest on
     "ingest.nlook": Case(2),
     "ingest.min_valid_looks": Case(1.0, base={"ingest.nlook": 2}),
     "ingest.gacos": Case(lambda s: str(s.gacos)),

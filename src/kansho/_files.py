@@ -3,18 +3,66 @@
 A reader never sees a half-written file, and an interrupted write leaves the previous version.
 The temporary name carries the process id and a clock tick, so several processes (dask workers,
 batch frames) may write the same target at once; the last rename wins.
+
+A full disk (or quota) is a :class:`DiskFullError`: one line naming the folder, the size that was
+being written and the space left (:func:`disk_full_error`), and the temporary file is removed.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
+from kansho.errors import KanshoError
+
+__all__ = ["DISK_FULL_ERRNOS", "DiskFullError", "disk_full_error", "is_disk_full", "write_bytes_atomic",
+           "write_json_atomic", "write_text_atomic"]
+
+#: errno values of a full disk or an exhausted quota
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+class DiskFullError(KanshoError, OSError):
+    """No space left where a file was being written (one line: folder, size needed, space left)."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for an OSError of a full disk or quota (GDAL's errors carry only the message)."""
+    return isinstance(exc, OSError) and (exc.errno in DISK_FULL_ERRNOS or "No space left on device" in str(exc)
+                                         or "Disk quota exceeded" in str(exc))
+
+
+def disk_full_error(folder: str | Path, exc: OSError | None = None, needed: int | None = None) -> DiskFullError:
+    """The one-line :class:`DiskFullError` of a write into ``folder`` (or under it) that ran out of space."""
+    folder = Path(folder)
+    where = Path(exc.filename) if exc is not None and isinstance(exc.filename, str) else None
+    parts = [f"{folder}: no space left on the device"]
+    if where is not None and where != folder:
+        parts.append(f" while writing {where.name}")
+    if needed is not None:
+        parts.append(f" ({_size(needed)} needed")
+    try:
+        free = shutil.disk_usage(folder if folder.exists() else folder.parent).free
+        parts.append(f"{'; ' if needed is not None else ' ('}{_size(free)} free)")
+    except OSError:
+        parts.append(")" if needed is not None else "")
+    parts.append(": free some space (or give another folder) and run the same command again")
+    err = DiskFullError("".join(parts))
+    err.errno = errno.ENOSPC
+    return err
+
+
+def _size(n: int) -> str:
+    for unit, k in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= k:
+            return f"{n / k:.1f} {unit}"
+    return f"{n} bytes"
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
@@ -25,6 +73,11 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     try:
         tmp.write_bytes(data)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno in DISK_FULL_ERRNOS and not isinstance(exc, DiskFullError):
+            raise disk_full_error(path.parent, exc, needed=len(data)) from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

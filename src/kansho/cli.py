@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from kansho._version import __version__
 from kansho.config import RunConfig, load_config, yaml_template
-from kansho.errors import KanshoError
+from kansho.errors import ConfigError, KanshoError
 
 log = logging.getLogger("kansho")
 
@@ -140,6 +140,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     t.add_argument("--steps", default=None, help="comma-separated subset of the chain's steps")
     t.add_argument("--force", action="store_true", help="re-run steps even when up to date")
     t.add_argument("--band", choices=["C", "L"], default=None, help="radar band (L-band defaults) (default: C)")
+    t.add_argument("--wavelength", default=None, metavar="M",
+                   help="radar wavelength in metres (e.g. 0.2362), over the input's (default: the input's; "
+                   "refused if it has none, unless a Sentinel-1 frame)")
+    t.add_argument("--freq", default=None, metavar="HZ",
+                   help="radar frequency in Hz (e.g. 1.2575e9; a value < 1000 is read as GHz, < 1e6 as MHz): "
+                   "another way to give --wavelength")
     t.add_argument("--block-size", type=int, default=None, help="block side in pixels (default: 256)")
     _add_parallel_options(t)
     dests = _add_config_options(t)
@@ -189,13 +195,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     _setup_logging(args.verbose, args.quiet)
     try:
+        _check_utf8_paths(args)
         return _dispatch(args, dests)
     except KanshoError as exc:
         print(f"kansho: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        from kansho._files import disk_full_error, is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        where = Path(exc.filename).parent if isinstance(exc.filename, str) else Path(getattr(args, "out", None) or ".")
+        print(f"kansho: error: {disk_full_error(where, exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("kansho: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+
+
+def _check_utf8_paths(args: argparse.Namespace) -> None:
+    """A one-line error for a path argument whose name is not valid UTF-8 (on POSIX its undecodable bytes
+    come as surrogate escapes): GDAL cannot write such a path and the run's records could not hold it."""
+    for dest, value in vars(args).items():
+        for v in value if isinstance(value, list | tuple) else [value]:
+            if not isinstance(v, Path):
+                continue
+            try:
+                str(v).encode("utf-8")
+            except UnicodeEncodeError:
+                shown = str(v).encode("utf-8", "backslashreplace").decode()
+                opt = "-o/--out" if dest == "out" else dest.replace("_", "-")
+                raise ConfigError(f"{opt} {shown}: the path is not valid UTF-8 (GDAL and the run's records need "
+                                  f"UTF-8 names): rename it or choose another") from None
 
 
 def _dispatch(args: argparse.Namespace, dests: dict[str, str]) -> int:
@@ -219,7 +250,8 @@ def _dispatch(args: argparse.Namespace, dests: dict[str, str]) -> int:
     if args.command == "ts":
         from kansho.chain.runner import run_timeseries
 
-        overrides: dict[str, Any] = {"band": args.band, "block_size": args.block_size, "workers": args.workers,
+        overrides: dict[str, Any] = {"band": args.band, "wavelength": _wavelength_arg(args.wavelength, args.freq),
+                                     "block_size": args.block_size, "workers": args.workers,
                                      "scheduler": args.scheduler, "memory_limit": args.memory_limit, "gpu": args.gpu}
         for dest, key in dests.items():
             v = getattr(args, dest)
@@ -235,6 +267,31 @@ def _dispatch(args: argparse.Namespace, dests: dict[str, str]) -> int:
         log.info("done: results in %s (report: %s)", run.layout.results, run.layout.report)
         return 0
     raise AssertionError(args.command)
+
+
+def _wavelength_arg(wavelength: str | None, freq: str | None) -> float | None:
+    """The wavelength (m) of ``--wavelength`` or ``--freq`` (Hz, or GHz below 1000); both must agree.
+    Its range is checked by :class:`RunConfig` (a value in centimetres is refused there)."""
+    wl = None if wavelength is None else _number_arg("--wavelength", wavelength, "0.2362 (m)")
+    if freq is None:
+        return wl
+    from kansho.io.radar_meta import wavelength_from_frequency
+
+    f = _number_arg("--freq", freq, "1.2575e9 (Hz)")
+    try:
+        wl_f = wavelength_from_frequency(f)
+    except ValueError as exc:
+        raise ConfigError(f"--freq {freq}: {exc} (e.g. --freq 1.2575e9 or 1.2575 for GHz)") from None
+    if wl is not None and abs(wl - wl_f) > 0.005 * wl_f:
+        raise ConfigError(f"--wavelength {wavelength} m and --freq {freq} ({wl_f:.6g} m) disagree: give one of them")
+    return wl_f
+
+
+def _number_arg(option: str, text: str, example: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} is not a number (e.g. {option} {example})") from None
 
 
 if __name__ == "__main__":

@@ -165,6 +165,9 @@ class RunConfig(_Step):
     """All options of a ``kansho ts`` run."""
 
     band: Literal["C", "L"] = Field("C", description="radar band: sets the L-band defaults of thresholds not given")
+    wavelength: float | None = Field(None, description="radar wavelength (m), e.g. 0.2362 (ALOS-2), over the "
+                                     "input's; empty = the input's (refused if it has none, unless a Sentinel-1 "
+                                     "frame); the command line also takes --freq (Hz)")
     block_size: int = Field(256, ge=16, le=8192, description="side of the spatial blocks processed at once (pixels); "
                             "made smaller automatically when a block would not fit in --memory-limit")
     workers: int = Field(0, ge=0, le=4096, description="local dask worker processes (0 = run in this process)")
@@ -174,6 +177,19 @@ class RunConfig(_Step):
                                      "of RAM, at most 8 GB); sets the block size and the workers' limits")
     gpu: bool = Field(False, description="solve the inversion on the GPU with CuPy (falls back to an error if CuPy "
                       "or a GPU is missing)")
+
+    @field_validator("wavelength")
+    @classmethod
+    def _check_wavelength(cls, v: float | None) -> float | None:
+        """Refuse a wavelength in centimetres (23.6), a frequency, or one outside the radar bands."""
+        if v is None:
+            return None
+        from kansho.io.radar_meta import wavelength_problem
+
+        problem = wavelength_problem(v)
+        if problem is not None:
+            raise PydanticCustomError("wavelength", f"{problem} (e.g. --wavelength 0.2362 or --freq 1.2575e9)")
+        return v
 
     @field_validator("memory_limit")
     @classmethod

@@ -147,8 +147,7 @@ def cluster(workers: int | None = None, scheduler: str | None = None, *,
     for key in WORKER_ENV_UNSET:
         env.pop(key, None)
     with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
-        lc = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=total // n,
-                          dashboard_address=":0", silence_logs=_dask_log_level)
+        lc = _local_cluster(LocalCluster, n, total)
         client = Client(lc)
     log.info("local dask cluster: %d worker processes, %.1f GB each; dashboard: %s", n, total / n / 1e9,
              client.dashboard_link if dashboard else "off")
@@ -157,6 +156,18 @@ def cluster(workers: int | None = None, scheduler: str | None = None, *,
     finally:
         client.close()
         lc.close()
+
+
+def _local_cluster(cluster_cls: Any, n: int, total: int) -> Any:
+    """A local cluster of ``n`` worker processes; a one-line :class:`ConfigError` when it cannot start
+    (a worker killed while starting: "Nanny failed to start", out of memory, no free port...)."""
+    try:
+        return cluster_cls(n_workers=n, threads_per_worker=1, processes=True, memory_limit=total // n,
+                           dashboard_address=":0", silence_logs=_dask_log_level)
+    except (RuntimeError, OSError, TimeoutError, ValueError) as exc:
+        why = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise ConfigError(f"option workers: the local dask cluster of {n} worker processes did not start ({why}): "
+                          f"try fewer --workers, a larger --memory-limit, or none (run in this process)") from None
 
 
 def _connect(client_cls: Any, scheduler: str) -> Any:

@@ -300,6 +300,9 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
     The input is read in strips of ``block`` output rows (``block * nlook`` input rows) with every
     pair, so memory is bounded by ``n_pair * block * nlook * width * 4`` bytes per array.
     """
+    wavelength = inputs.wavelength
+    if wavelength is None:
+        raise InputError(inputs.root, "no radar wavelength known: give it (the chain's --wavelength or --freq)")
     inputs = dataclasses.replace(inputs, pairs=sorted(inputs.pairs, key=lambda p: (p.date2, p.date1)))
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / STACK_NAME
@@ -316,7 +319,7 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
     ingest_key = {"grid": grid.to_dict(), "nlook": int(nlook), "min_valid_looks": float(min_valid_looks),
                   "geometry": _geometry_signature(inputs)}
     common: dict[str, Any] = {
-        "grid": grid.to_dict(), "wavelength": float(inputs.wavelength), "nlook": int(nlook),
+        "grid": grid.to_dict(), "wavelength": float(wavelength), "nlook": int(nlook),
         "source": {"path": str(inputs.root), "layout": inputs.layout}, "ingest_key": ingest_key,
         "pair_signatures": sigs, "metadata": {str(k): str(v) for k, v in inputs.metadata.items()}}
     reader = _PairReader(inputs, win_in[0].start, win_in[1].start, grid.width, nlook, min_valid_looks, plan, None)
@@ -370,7 +373,7 @@ def _write_new(tmp: Path, final: Path, reader: _PairReader, grid: Grid, common: 
     coh.attrs.update(units="1", long_name="interferometric coherence")
     d1, d2 = _write_index(g, inputs, grid)
     los_u = _write_geometry(g, reader, ny, block)
-    gacos = GacosCorrector(plan, grid, inputs.wavelength, los_u, d1, d2) if plan.gacos_files else None
+    gacos = GacosCorrector(plan, grid, float(common["wavelength"]), los_u, d1, d2) if plan.gacos_files else None
 
     old_g, reuse = old
     if reuse:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kansho._files import write_text_atomic
+from kansho._files import disk_full_error, is_disk_full, write_text_atomic
 from kansho.chain import registry
 from kansho.chain.context import Context
 from kansho.chain.lock import run_lock
@@ -34,8 +34,8 @@ from kansho.chain.options import Options, result_option_names, skip_key, value_o
 from kansho.chain.spec import StepResult, StepSpec
 from kansho.chain.steps.ingest import inputs_of
 from kansho.config import RunConfig, yaml_template
-from kansho.errors import ConfigError, InputError
-from kansho.layout import INFO_FILES, STACK_NAME
+from kansho.errors import ConfigError, InputError, KanshoError
+from kansho.layout import INFO_FILES, STACK_NAME, RunLayout
 from kansho.parallel import cluster, default_memory_limit, parse_memory
 from kansho.run import Run
 from kansho.store import input_fingerprint, write_json_atomic
@@ -61,9 +61,43 @@ def run_timeseries(
     """
     cfg = cfg or RunConfig()
     out = Path(out)
+    before = _skeleton(out)
     _check_out(out)
-    with run_lock(out):
-        return _run_locked(input_path, out, cfg, steps, force, progress)
+    try:
+        with run_lock(out):
+            return _run_locked(input_path, out, cfg, steps, force, progress)
+    except OSError as exc:
+        _remove_new_empty_dirs(out, before)
+        if is_disk_full(exc) and not isinstance(exc, KanshoError):
+            raise disk_full_error(out, exc) from None
+        raise
+    except BaseException:
+        _remove_new_empty_dirs(out, before)
+        raise
+
+
+def _skeleton(out: Path) -> set[Path] | Path:
+    """The run folder's own folders that exist now; when ``out`` does not exist, the outermost of it and
+    its parents that does not (what ``_check_out`` will create)."""
+    if not out.is_dir():
+        top = out
+        while not top.parent.exists() and top.parent != top:
+            top = top.parent
+        return top
+    lay = RunLayout(out)
+    return {d for d in (lay.work, lay.tasks, lay.info, lay.results, lay.plots) if d.is_dir()}
+
+
+def _remove_new_empty_dirs(out: Path, before: set[Path] | Path) -> None:
+    """After a failed run: remove the empty folders it created (all of them when ``out`` was new)."""
+    if isinstance(before, Path):
+        dirs = sorted((Path(d) for d, _, _ in os.walk(before)), key=lambda p: len(p.parts), reverse=True)
+    else:
+        lay = RunLayout(out)
+        dirs = [d for d in (lay.tasks, lay.work, lay.info, lay.results, lay.plots) if d not in before]
+    for d in dirs:
+        with contextlib.suppress(OSError):  # not empty, or already gone
+            d.rmdir()
 
 
 def _check_out(out: Path) -> None:
@@ -94,10 +128,13 @@ def _run_locked(input_path: str | Path | None, out: Path, cfg: RunConfig, steps:
     for s in wanted:
         if s not in names:
             raise ConfigError(f"unknown step {s!r}; steps are {', '.join(names)}")
-    fingerprint = _fingerprint(ctx, state)
-    if cfg.gpu:
-        check_gpu()
     with contextlib.ExitStack() as exits:
+        if cfg.scheduler:  # an unreachable scheduler is a one-line error before any work (a local cluster
+            # starts when the first step after ingest needs it)
+            ctx.client = exits.enter_context(cluster(cfg.workers, cfg.scheduler, memory_limit=cfg.memory_limit))
+        fingerprint = _fingerprint(ctx, state)
+        if cfg.gpu:
+            check_gpu()
         _run_steps(ctx, state, wanted, fingerprint, force, exits)
     _write_records(ctx)
     return Run(out, timings=dict(ctx.timings))

@@ -23,6 +23,7 @@ grid and tags); :func:`validate_inputs` opens every file. Both raise
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
+from kansho._constants import SPEED_OF_LIGHT
 from kansho.errors import InputError
 from kansho.grid import Grid
 from kansho.io.envi import check_size, open_headed
@@ -60,6 +62,8 @@ from kansho.io.radar_meta import (
 )
 
 log = logging.getLogger(__name__)
+
+S1_FREQUENCY_HZ = SPEED_OF_LIGHT / S1_WAVELENGTH_M
 
 __all__ = [
     "GEOMETRY_KEYS",
@@ -100,7 +104,11 @@ def discover_inputs(path: str | Path) -> InputSet:
     search_dirs = layout.metadata_dirs(root)
     geometry, geometry_specs = layout.geometry(found)
     grid, tags = layout.grid_and_tags(found)
-    radar = read_radar_info(root, search_dirs, tags)
+    radar = read_radar_info(root, search_dirs, tags, layout.tags_file(found))
+    if radar.wavelength is None and layout.name == LAYOUT_LICSAR:  # LiCSAR processes Sentinel-1 only
+        radar = dataclasses.replace(radar, wavelength=S1_WAVELENGTH_M,
+                                    wavelength_source="Sentinel-1 C band (LiCSAR GEOC layout)")
+        radar.metadata.update(wavelength_source=radar.wavelength_source, radar_frequency_hz=S1_FREQUENCY_HZ)
     metadata = radar.metadata
     los = _constant_los(root, geometry, radar)
     epochs = np.unique(np.array([d for p in pairs for d in (p.date1, p.date2)], dtype=np.int64))
@@ -120,9 +128,10 @@ def discover_inputs(path: str | Path) -> InputSet:
         geometry_specs=geometry_specs,
     )
     log.info(
-        "%s: %s layout, %d pairs, %d epochs (%d-%d), grid %dx%d, wavelength %.5f m (%s)",
+        "%s: %s layout, %d pairs, %d epochs (%d-%d), grid %dx%d, wavelength %s (%s)",
         root, layout.name, inputs.n_pairs, inputs.n_epochs, int(epochs[0]), int(epochs[-1]),
-        grid.width, grid.height, radar.wavelength, radar.wavelength_source,
+        grid.width, grid.height, "unknown" if radar.wavelength is None else f"{radar.wavelength:.5f} m",
+        radar.wavelength_source,
     )
     return inputs
 

@@ -69,7 +69,8 @@ class InputSet:
         ``{"E", "N", "U", "hgt"} → Path | None``: per-pixel LOS unit-vector components (ground →
         satellite) and the DEM (m).
     wavelength:
-        Radar wavelength in metres.
+        Radar wavelength in metres; ``None`` when the input does not give it (and is not an
+        unambiguous Sentinel-1 frame): the chain then needs ``--wavelength`` or ``--freq``.
     metadata:
         Everything else that was read, with normalised keys where known: ``wavelength_source``,
         ``incidence_deg``, ``heading_deg``, ``center_time`` (``"HH:MM:SS"``), ``radar_frequency_hz``,
@@ -94,7 +95,7 @@ class InputSet:
     pairs: list[PairFiles]
     grid: Grid
     geometry: dict[str, Path | None]
-    wavelength: float
+    wavelength: float | None
     metadata: dict[str, object]
     bperp: dict[int, float]
     epochs: npt.NDArray[np.int64]

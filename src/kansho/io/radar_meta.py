@@ -3,8 +3,16 @@
 Radar metadata come, in this order of precedence, from ``metadata.txt`` (``key=value``), the
 GeoTIFF tags of the first interferogram (e.g. ``WAVELENGTH_METRES``, ``INCIDENCE_DEGREES``), and
 GAMMA ``*.par`` headers found in the folder, ``headers/`` beside it or ``headers/`` inside it
-(``radar_frequency``, ``heading``, ``incidence_angle``, ``center_time``). The wavelength defaults
-to Sentinel-1 C band.
+(``radar_frequency``, ``heading``, ``incidence_angle``, ``center_time``); for ENVI/ROI_PAC inputs
+the ``.rsc`` keys (``WAVELENGTH``) come as the tags.
+
+The wavelength (m) is taken from the first source that has one (a ``wavelength`` key, else a
+``radar_frequency`` in Hz, MHz or GHz). A value that is not a number, or not a plausible radar
+wavelength (0.005-1 m; a value like 23.6 or 5.55 is in centimetres), is refused naming the file
+and the field. Nothing is guessed, except for an unambiguous Sentinel-1 frame (a LiCSAR frame id
+in ``metadata.txt`` or in the file names, or Sentinel-1 named in the metadata), which gets
+Sentinel-1's C band (so does the LiCSAR GEOC layout itself: :func:`kansho.io.inputs.discover_inputs`);
+otherwise the wavelength is left unknown (``None``) and the chain asks for it (:func:`resolve_wavelength`).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,10 +34,19 @@ from kansho.io.pairnames import date_int, first_file, is_date_token, unique_dirs
 
 log = logging.getLogger(__name__)
 
-__all__ = ["S1_WAVELENGTH_M", "RadarInfo", "los_from_angles", "read_baselines", "read_metadata_txt",
-           "read_radar_info"]
+__all__ = ["S1_WAVELENGTH_M", "WAVELENGTH_RANGE_M", "RadarInfo", "los_from_angles", "read_baselines",
+           "read_metadata_txt", "read_radar_info", "resolve_wavelength", "wavelength_from_frequency",
+           "wavelength_problem"]
 
 S1_WAVELENGTH_M = 0.05546576  # Sentinel-1 C band, c / 5.405 GHz
+#: plausible radar wavelengths (m): Ka band (8 mm) to P band (0.7 m), with a margin
+WAVELENGTH_RANGE_M = (0.005, 1.0)
+#: wavelengths from this (m) up are L band (ALOS, NISAR L); Sentinel-1 is 0.055, S band 0.094
+L_BAND_MIN_M = 0.15
+#: a LiCSAR frame id, e.g. 124D_04854_171313 (track, orbit direction, burst ids)
+_FRAME_RE = re.compile(r"(?<![0-9A-Za-z])(\d{3}[AD]_\d{5}_\d{6})(?![0-9])")
+_S1_RE = re.compile(r"^\s*(sentinel[-_ ]?1|s1[abcd]?\b)", re.IGNORECASE)
+_HOW = "give it, e.g. --wavelength 0.2362 (m; ALOS-2 L band) or --freq 1.2575e9 (Hz)"
 
 
 @dataclass(frozen=True)
@@ -37,15 +55,19 @@ class RadarInfo:
     (in their order of insertion), the wavelength (m) and the angles (degrees) when known."""
 
     metadata: dict[str, object]
-    wavelength: float
+    #: None when no source gives it (and the input is not an unambiguous Sentinel-1 frame)
+    wavelength: float | None
     wavelength_source: str
     incidence_deg: float | None
     heading_deg: float | None
 
 
-def read_radar_info(root: Path, search_dirs: Sequence[Path], tags: dict[str, str]) -> RadarInfo:
+def read_radar_info(root: Path, search_dirs: Sequence[Path], tags: dict[str, str],
+                    tags_file: Path | None = None) -> RadarInfo:
     """Radar metadata of the interferograms in ``root``: ``metadata.txt`` (first of ``search_dirs``),
-    the GeoTIFF ``tags`` of the first interferogram, and a GAMMA header near ``root``."""
+    the ``tags`` of the first interferogram (GeoTIFF tags or ``.rsc`` keys, read from ``tags_file``),
+    and a GAMMA header near ``root``. Raises :class:`InputError` naming the file and field of an
+    invalid wavelength or frequency."""
     metadata: dict[str, object] = {}
     mtxt = first_file(search_dirs, "metadata.txt")
     meta_txt = read_metadata_txt(mtxt) if mtxt is not None else {}
@@ -60,11 +82,16 @@ def read_radar_info(root: Path, search_dirs: Sequence[Path], tags: dict[str, str
     if header_file is not None:
         metadata["header_file"] = str(header_file)
 
-    wavelength, source = _wavelength(meta_txt, tags, header)
+    tags_label = ".rsc header" if tags_file is not None and tags_file.suffix == ".rsc" else "GeoTIFF tags"
+    wavelength, source = _wavelength([("metadata.txt", mtxt, meta_txt), (tags_label, tags_file or root, tags),
+                                      ("GAMMA header", header_file or root, header)])
+    if wavelength is None:
+        s1 = _sentinel1_evidence(meta_txt, tags, header, [root, *search_dirs])
+        if s1 is not None:
+            wavelength, source = S1_WAVELENGTH_M, f"Sentinel-1 C band ({s1})"
     metadata["wavelength_source"] = source
-    freq = _first_float(meta_txt, ("radar_frequency",)) or _first_float(header, ("radar_frequency",))
-    if freq is not None:
-        metadata["radar_frequency_hz"] = _as_hz(freq)
+    if wavelength is not None:
+        metadata["radar_frequency_hz"] = SPEED_OF_LIGHT / wavelength
     incidence, heading = _angles(meta_txt, tags, header)
     if incidence is not None:
         metadata["incidence_deg"] = incidence
@@ -249,21 +276,125 @@ def _first_float(d: Mapping[str, str], keys: Sequence[str]) -> float | None:
     return None
 
 
-def _as_hz(freq: float) -> float:
-    return freq * 1e9 if freq < 1e4 else freq  # a value like 5.405 is in GHz
+def wavelength_problem(wavelength: float) -> str | None:
+    """Why ``wavelength`` (m) is not a plausible radar wavelength, in a few words; None when it is."""
+    lo, hi = WAVELENGTH_RANGE_M
+    if not math.isfinite(wavelength) or wavelength <= 0:
+        return f"wavelength {wavelength:g} is not a positive length in metres"
+    if 1.0 < wavelength <= 100.0:
+        return (f"wavelength {wavelength:g} looks like centimetres: give metres "
+                f"({wavelength:g} cm = {wavelength / 100:g} m)")
+    if wavelength >= 1e6:
+        return f"wavelength {wavelength:g} looks like a frequency in Hz: give it as the frequency, not the wavelength"
+    if not lo <= wavelength <= hi:
+        return f"wavelength {wavelength:g} m is outside the radar bands ({lo:g}-{hi:g} m)"
+    return None
 
 
-def _wavelength(meta_txt: dict[str, str], tags: dict[str, str], header: dict[str, str]) -> tuple[float, str]:
-    wl_keys = ("wavelength", "wavelength_metres", "wavelength_meters", "wavelength_m", "radar_wavelength")
-    f_keys = ("radar_frequency", "radar_frequency_hz", "frequency", "carrier_frequency")
-    for src_name, d in (("metadata.txt", meta_txt), ("GeoTIFF tags", tags), ("GAMMA header", header)):
-        wl = _first_float(d, wl_keys)
-        if wl is not None and 0.001 < wl < 1.0:
-            return wl, f"{src_name} wavelength"
-        f = _first_float(d, f_keys)
-        if f is not None and f > 0:
-            return SPEED_OF_LIGHT / _as_hz(f), f"{src_name} radar_frequency"
-    return S1_WAVELENGTH_M, "default (Sentinel-1 C band)"
+def wavelength_from_frequency(freq: float) -> float:
+    """Wavelength (m) of a radar frequency given in Hz (>= 1e6), MHz (>= 1e3, as SNAP writes it) or GHz.
+
+    Raises :class:`ValueError` with a few words for a value that is not positive or gives no
+    plausible radar wavelength."""
+    if not math.isfinite(freq) or freq <= 0:
+        raise ValueError(f"frequency {freq:g} is not positive")
+    hz = freq * 1e9 if freq < 1e3 else freq * 1e6 if freq < 1e6 else freq
+    wl = SPEED_OF_LIGHT / hz
+    lo, hi = WAVELENGTH_RANGE_M
+    if not lo <= wl <= hi:
+        raise ValueError(f"frequency {freq:g} (read as {hz:.6g} Hz) gives a wavelength of {wl:.3g} m, "
+                         f"outside the radar bands ({lo:g}-{hi:g} m)")
+    return wl
+
+
+_WL_KEYS = ("wavelength", "wavelength_metres", "wavelength_meters", "wavelength_m", "radar_wavelength")
+_F_KEYS = ("radar_frequency", "radar_frequency_hz", "frequency", "carrier_frequency")
+
+
+def _number(raw: str, path: Path, key: str) -> float:
+    """The number at the start of a header value (``5.405e9 Hz``); InputError naming file and field if none."""
+    tok = str(raw).strip().split()[0] if str(raw).strip() else ""
+    try:
+        return float(tok)
+    except ValueError:
+        raise InputError(path, f"{key} {str(raw)[:40]!r} is not a number; fix the file or {_HOW}") from None
+
+
+def _wavelength(sources: Sequence[tuple[str, Path | None, Mapping[str, str]]]) -> tuple[float | None, str]:
+    """(wavelength in m, where it came from) from the first ``(label, file, values)`` holding a wavelength
+    or frequency key; (None, "unknown") when none does. An invalid value is an InputError naming file and field."""
+    for label, path, d in sources:
+        if path is None or not d:
+            continue
+        for key in _WL_KEYS:
+            if key in d:
+                wl = _number(d[key], path, key)
+                problem = wavelength_problem(wl)
+                if problem is not None:
+                    raise InputError(path, f"{key}: {problem}; fix the file or {_HOW}")
+                return wl, f"{label} wavelength"
+        for key in _F_KEYS:
+            if key in d:
+                try:
+                    return wavelength_from_frequency(_number(d[key], path, key)), f"{label} radar_frequency"
+                except ValueError as exc:
+                    raise InputError(path, f"{key}: {exc}; fix the file or {_HOW}") from None
+    return None, "unknown"
+
+
+def _sentinel1_evidence(meta_txt: Mapping[str, str], tags: Mapping[str, str], header: Mapping[str, str],
+                        dirs: Sequence[Path]) -> str | None:
+    """What shows the input is a Sentinel-1 frame (a few words), or None: a LiCSAR frame id in
+    ``metadata.txt``, Sentinel-1 named as the platform/sensor, or a frame id in a file or folder name."""
+    m = _FRAME_RE.search(str(meta_txt.get("frame", "")))
+    if m:
+        return f"LiCSAR frame {m.group(1)} in metadata.txt"
+    for d in (meta_txt, tags, header):
+        for key in ("platform", "mission", "sensor", "spacecraft", "satellite", "sensor_name", "mission_id"):
+            if _S1_RE.match(str(d.get(key, ""))):
+                return f"{key} {str(d[key]).split()[0]}"
+    for folder in dirs:
+        for name in [folder.name, *_names(folder)]:
+            m = _FRAME_RE.search(name)
+            if m:
+                return f"LiCSAR frame {m.group(1)} in the name {name}"
+    return None
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        with os.scandir(folder) as it:
+            return sorted(e.name for e in it)
+    except OSError:
+        return []
+
+
+def resolve_wavelength(found: float | None, source: str, where: Path, given: float | None, band: str) -> float:
+    """The wavelength (m) a run uses: ``given`` (``--wavelength``/``--freq``) over ``found`` (the input's).
+
+    Warns when both are known and differ by more than 0.5 %, and when the wavelength and ``band``
+    (the thresholds' defaults) disagree. Raises :class:`InputError` naming ``where`` when neither is
+    known, and for ``band == "L"`` when the input only implies Sentinel-1 (nothing is guessed then).
+    """
+    if given is not None:
+        if found is not None and abs(given - found) > 0.005 * found:
+            log.warning("%s: the wavelength given (%.6g m) overrides the input's %.6g m (%s)", where, given, found,
+                        source)
+        wl = given
+    elif found is None:
+        raise InputError(where, f"no radar wavelength in the input (metadata.txt, GeoTIFF tags, .par/.rsc headers) "
+                                f"and it is not a Sentinel-1 frame: {_HOW}")
+    elif band == "L" and source.startswith("Sentinel-1 C band"):
+        raise InputError(where, f"--band L, but the input gives no wavelength (only that it looks like a Sentinel-1 "
+                                f"frame, C band): {_HOW}")
+    else:
+        wl = found
+    if band != "L" and wl >= L_BAND_MIN_M:
+        log.warning("%s: the wavelength %.4g m is L band, but the thresholds are the C-band defaults: "
+                    "add --band L for the L-band ones", where, wl)
+    elif band == "L" and wl < L_BAND_MIN_M:
+        log.warning("%s: --band L (L-band thresholds), but the wavelength %.4g m is not L band", where, wl)
+    return wl
 
 
 def _angles(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from kansho.chain.context import Context
 from kansho.chain.spec import StepResult, StepSpec
 from kansho.errors import InputError
 from kansho.io.inputs import InputSet, discover_inputs, validate_inputs
+from kansho.io.radar_meta import resolve_wavelength
 from kansho.store import create_stack
 
 
@@ -32,19 +34,32 @@ def inputs_of(ctx: Context) -> InputSet:
     if ctx._inputs is None:
         if ctx.input_path is None:
             raise InputError(ctx.out, "no stack store yet: give the input folder")
-        inputs = discover_inputs(ctx.input_path)
+        inputs = with_wavelength(discover_inputs(ctx.input_path), ctx.options.model.wavelength,
+                                 ctx.options.model.band)
         validate_inputs(inputs)
         ctx._inputs = inputs
     return ctx._inputs
 
 
+def with_wavelength(inputs: InputSet, given: float | None, band: str) -> InputSet:
+    """``inputs`` with the wavelength the run uses (:func:`kansho.io.radar_meta.resolve_wavelength`:
+    ``given`` over the input's; an InputError when neither is known) and where it came from."""
+    source = str(inputs.metadata.get("wavelength_source", "unknown"))
+    wl = resolve_wavelength(inputs.wavelength, source, inputs.root, given, band)
+    if given is not None:
+        source = "given (--wavelength/--freq)"
+    return dataclasses.replace(inputs, wavelength=wl, metadata={**inputs.metadata, "wavelength_source": source})
+
+
 def step_ingest(ctx: Context) -> IngestResult:
     """Discover and validate the input, prepare it (Steps 0-3 to 0-5), multilook, write the stack store."""
     if ctx.input_path is None:
-        raise InputError(ctx.out, "no stack store yet: give the input folder")
+        why = "its options changed (e.g. --wavelength)" if ctx.layout.stack.is_dir() else "no stack store yet"
+        raise InputError(ctx.out, f"step ingest must run ({why}): give the input folder")
     from kansho.io.prepare import plan_prep, write_prep_info
 
     inputs = inputs_of(ctx)
+    _ = ctx.cfg.wavelength  # read here, so that a new --wavelength re-runs the chain from ingest
     icfg = ctx.cfg.ingest
     inputs, plan = plan_prep(inputs, icfg)
     st = create_stack(inputs, ctx.out, nlook=icfg.nlook, min_valid_looks=icfg.min_valid_looks,

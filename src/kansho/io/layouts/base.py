@@ -63,6 +63,10 @@ class Layout(ABC):
         """The grid of the first interferogram and its tags (lower-case keys)."""
         return grid_and_tags(found.pairs[0].unw)
 
+    def tags_file(self, found: Detected) -> Path:
+        """The file the tags of :meth:`grid_and_tags` come from (named in errors about them)."""
+        return found.pairs[0].unw
+
 
 def find_geometry(dirs: Iterable[Path]) -> dict[str, Path | None]:
     """E/N/U/hgt GeoTIFFs: ``*.geo.E.tif`` … ``*.geo.hgt.tif``; else date-less ``*dem*``/``*hgt*``."""

@@ -30,10 +30,14 @@ class EnviLayout(Layout):
         return None if pairs is None else Detected(root, pairs)
 
     def grid_and_tags(self, found: Detected) -> tuple[Grid, dict[str, str]]:
-        _, grid, _, hdr = open_headed(found.pairs[0].unw)
+        _, grid, vals, hdr = open_headed(found.pairs[0].unw)
         if grid is None:
             raise InputError(hdr, "not geocoded: the header has no map info / X_FIRST (need a lon/lat grid)")
-        return grid, {}
+        # a ROI_PAC .rsc carries WAVELENGTH (m); an ENVI .hdr's "wavelength" is of spectral bands: left out
+        return grid, ({k.lower(): v for k, v in vals.items()} if hdr.suffix == ".rsc" else {})
+
+    def tags_file(self, found: Detected) -> Path:
+        return open_headed(found.pairs[0].unw)[3]
 
 
 def _flat_binary_pairs(folder: Path) -> list[PairFiles] | None:
