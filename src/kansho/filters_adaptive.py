@@ -289,12 +289,14 @@ class AdaptiveResult:
 
 def adaptive_filter(cum: npt.ArrayLike, t: npt.ArrayLike, *, pixel_km: tuple[float, float],
                     mask: npt.ArrayLike | None = None, ref_window: tuple[int, int, int, int] | None = None,
-                    sigma_yr: float | None = None, n_cv_epochs: int = 8) -> AdaptiveResult:
+                    sigma_yr: float | None = None, sigma_km: float | None = None, n_cv_epochs: int = 8
+                    ) -> AdaptiveResult:
     """The adaptive filter on a cube in memory (the chain runs the same stages in passes).
 
     ``cum``: (n_epoch, ny, nx) mm, NaN = no data; ``t``: (n_epoch,) years; ``pixel_km``: (dx, dy);
     ``mask``: (ny, nx) bool pixels used for the estimates (None = all); ``ref_window``: half-open
-    (r0, r1, c0, c1) whose mean each epoch keeps; ``sigma_yr``: fixed temporal width (None: chosen).
+    (r0, r1, c0, c1) whose mean each epoch keeps; ``sigma_yr`` (years) / ``sigma_km``: fixed
+    temporal / spatial width (None: chosen; with a fixed ``sigma_km`` the weight is still chosen).
     """
     c = np.asarray(cum, dtype=np.float64)
     tt = np.asarray(t, dtype=np.float64)
@@ -308,6 +310,8 @@ def adaptive_filter(cum: npt.ArrayLike, t: npt.ArrayLike, *, pixel_km: tuple[flo
         sigma_yr = float(cands[int(np.argmin(sums))])
     hp = adaptive_highpass(flat, tt, basis, sigma_yr).reshape(c.shape)
     km, px = spatial_candidates(pixel_km, c.shape[1:])
+    if sigma_km is not None:
+        km, px = [float(sigma_km)], [(sigma_km / float(pixel_km[1]), sigma_km / float(pixel_km[0]))]
     sel = cv_epochs(ne, n_cv_epochs)
     first = coarse_indices(len(px))
     sums = np.sum([spatial_cv_sums(hp[e], px, only=first) for e in sel], axis=0)
