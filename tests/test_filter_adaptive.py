@@ -185,6 +185,24 @@ def test_adaptive_beats_gaussian_on_the_small_frame(small_run: FinishedRun, copy
     assert "method    adaptive" in info and "adaptive filter" in info
 
 
+def test_chain_passes_equal_the_filter_in_memory(small_run: FinishedRun) -> None:
+    """Step 1-6's blocked passes (float32 work arrays) give what :func:`fa.adaptive_filter` gives in
+    memory (float64) with the widths the chain chose: one implementation. Tolerance 1e-3 mm: the
+    float32 rounding of ~10-100 mm values (~1e-5 relative) carried through a few sums."""
+    from kansho._dates import years_since_first
+    from kansho.run import open_run
+
+    run = open_run(small_run.out)
+    lres, fres = run.result("loops"), run.result("filter")
+    t = years_since_first(lres.epochs)
+    res = fa.adaptive_filter(np.asarray(run.array("cum")[:], np.float64), t,
+                             pixel_km=run.stack.grid.pixel_size_km(), mask=run.read2d("mask") == 1,
+                             ref_window=tuple(lres.ref),
+                             sigma_yr=np.inf if fres.sigma_yr is None else fres.sigma_yr, sigma_km=fres.sigma_km)
+    assert res.alpha == pytest.approx(fres.alpha, abs=1e-4)
+    np.testing.assert_allclose(np.asarray(run.array("cum_filt")[:]), res.cum_filt, atol=1e-3)
+
+
 @pytest.mark.slow
 def test_noisy_ten_look_frame_is_not_made_worse(tmp_path: Path, no_figures: None) -> None:
     """10 looks and strong (15 mm) turbulence: the filtered series is no worse than the unfiltered
