@@ -67,13 +67,15 @@ def test_temporal_cv_of_the_model_alone_is_exact_leave_one_out() -> None:
     B = fa.temporal_basis(t)
     y = rng.standard_normal((25, 7))
     sums, n = fa.temporal_cv(y, t, B, [np.inf])
-    brute = 0.0
+    brute = np.zeros(25)
     for i in range(25):
         keep = np.arange(25) != i
         coef = np.linalg.lstsq(B[keep], y[keep], rcond=None)[0]
-        brute += float(np.sum((y[i] - B[i] @ coef) ** 2))
+        brute[i] = float(np.sum((y[i] - B[i] @ coef) ** 2))
     assert n == 7
-    assert sums[0] == pytest.approx(brute, rel=1e-9)
+    assert sums[0, 0] == pytest.approx(brute.sum(), rel=1e-9)
+    assert sums[0, 1] == pytest.approx(brute[0], rel=1e-9)
+    assert fa.temporal_score(sums, 25)[0] == pytest.approx(brute.mean() + brute[0], rel=1e-9)
 
 
 def test_highpass_of_the_model_alone_removes_rate_and_annual_exactly() -> None:

@@ -12,9 +12,11 @@ temporal smoothness (Hanssen, 2001, ch. 4; Emardson et al., 2003, *JGR* 108(B5) 
    taken for atmosphere), and the model's residual is smoothed with a Gaussian of width σ_t
    (``T``); the smooth estimate of the series is ``H y = M y + T (I − M) y``. σ_t (or "model
    only", σ_t = ∞) minimises the leave-one-epoch-out prediction error of the series,
-   ``Σ ((I − H) y)_i² / (1 − H_ii)²`` over a sample of pixels (the linear-smoother shortcut of
-   leave-one-out cross-validation; Hastie, Tibshirani & Friedman, 2009, §7.10): the atmosphere,
-   white in time, is what the best smooth estimate leaves. The high-pass is ``hp = (I − H) y``.
+   ``((I − H) y)_i / (1 − H_ii)`` over a sample of pixels (the linear-smoother shortcut of
+   leave-one-out cross-validation; Hastie, Tibshirani & Friedman, 2009, §7.10): the mean over
+   epochs of its square plus its square at epoch 0, which every epoch of a series relative to
+   epoch 0 carries. The atmosphere, white in time, is what the best smooth estimate leaves. The
+   high-pass is ``hp = (I − H) y``.
 2. **Spatial width and weight.** The atmosphere of epoch ``e`` is predicted at each pixel from its
    neighbours' ``hp`` by a Gaussian with a hole (the (2h+1)² pixels around it left out, so a
    pixel's own noise, correlated over a pixel or two by multilooking and filtering, is not part of
@@ -55,6 +57,7 @@ __all__ = [
     "spatial_cv_sums",
     "temporal_basis",
     "temporal_cv",
+    "temporal_score",
 ]
 
 #: temporal widths tried, in mean epoch intervals (∞ = the temporal model alone)
@@ -135,19 +138,28 @@ def temporal_cv(flat: npt.ArrayLike, t: npt.ArrayLike, basis: npt.ArrayLike,
     """Leave-one-epoch-out prediction error of the smooth estimate for each temporal width.
 
     ``flat``: (n_epoch, npix) series, mm (columns with a NaN are left out); ``sigmas_yr``: (m,)
-    widths, years (``inf`` = the model alone). Returns (the sums of squared leave-one-out
-    residuals, mm², (m,); the number of columns used)."""
+    widths, years (``inf`` = the model alone). Returns ((m, 2) float64: per width the sum over
+    pixels and epochs of the squared leave-one-out residuals and that sum over epoch 0 alone, mm²;
+    the number of columns used). :func:`temporal_score` combines them."""
     y = np.asarray(flat, dtype=np.float64)
     y = y[:, np.isfinite(y).all(axis=0)]
-    sums = np.zeros(len(np.atleast_1d(sigmas_yr)))
+    sums = np.zeros((len(np.atleast_1d(sigmas_yr)), 2))
     if y.shape[1] == 0:
         return sums, 0
     for i, s in enumerate(np.atleast_1d(np.asarray(sigmas_yr, dtype=np.float64))):
         H = smoother_matrix(t, basis, float(s))
         lev = np.clip(1.0 - np.diag(H), 1e-3, None)
         r = (y - H @ y) / lev[:, None]
-        sums[i] = float(np.sum(r * r))
+        sums[i] = (float(np.sum(r * r)), float(r[0] @ r[0]))
     return sums, int(y.shape[1])
+
+
+def temporal_score(sums: npt.ArrayLike, n_epoch: int) -> Float64Array:
+    """Predicted error (per pixel, mm²) of a series relative to its first epoch, from the sums of
+    :func:`temporal_cv` (m, 2): the mean leave-one-out error of an epoch plus that of epoch 0, which
+    every epoch of a series relative to epoch 0 carries (the errors taken as independent)."""
+    s = np.asarray(sums, dtype=np.float64)
+    return s[:, 0] / max(n_epoch, 1) + s[:, 1]
 
 
 def adaptive_highpass(flat: npt.ArrayLike, t: npt.ArrayLike, basis: npt.ArrayLike, sigma_yr: float
@@ -245,9 +257,10 @@ class SpatialChoice:
 def choose_spatial(sums: npt.ArrayLike, *, min_gain: float = MIN_GAIN) -> SpatialChoice:
     """The width minimising the held-out error ``Σ (hp − α ĉ)²`` with its best α (clipped to [0, 1]).
 
-    ``sums``: (m, 4) from :func:`spatial_cv_sums`, summed over epochs. With α* = Σhpĉ/Σĉ² the
-    error is ``Σhp² − α*(2 − α*)·... `` computed exactly for the clipped α; the gain is
-    ``1 − error / Σhp²``. Below ``min_gain`` the filter declines (index −1, α = 0)."""
+    ``sums``: (m, 4) from :func:`spatial_cv_sums`, summed over epochs. For each width the weight
+    is α = Σhpĉ / Σĉ² clipped to [0, 1], its held-out error ``Σhp² − 2αΣhpĉ + α²Σĉ²`` and its gain
+    ``1 − error / Σhp²`` (the error of no filter is Σhp²: a gain > 0 is a predicted improvement).
+    Below ``min_gain`` the filter declines (index −1, α = 0)."""
     s = np.asarray(sums, dtype=np.float64)
     xc, cc, xx = s[:, 0], s[:, 1], s[:, 2]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -307,7 +320,7 @@ def adaptive_filter(cum: npt.ArrayLike, t: npt.ArrayLike, *, pixel_km: tuple[flo
     if sigma_yr is None:
         cands = temporal_candidates(tt)
         sums, _ = temporal_cv(flat, tt, basis, cands)
-        sigma_yr = float(cands[int(np.argmin(sums))])
+        sigma_yr = float(cands[int(np.argmin(temporal_score(sums, ne)))])
     hp = adaptive_highpass(flat, tt, basis, sigma_yr).reshape(c.shape)
     km, px = spatial_candidates(pixel_km, c.shape[1:])
     if sigma_km is not None:

@@ -128,12 +128,12 @@ def _adaptive_widths(ctx: Context, t: np.ndarray, base: str, sigma_yr: float | N
     if sigma_yr is None:
         cands = fad.temporal_candidates(t)
         parts = ctx.map_blocks(filter_tcv_block, "1-6 temporal CV", t=t, sigmas=cands, base=base)
-        sums = np.sum([p[0] for p in parts], axis=0)
         n = sum(int(p[1]) for p in parts)
-        chosen = float(cands[int(np.argmin(sums))]) if n else float("inf")
+        score = fad.temporal_score(np.sum([p[0] for p in parts], axis=0), t.size) / max(n, 1)
+        chosen = float(cands[int(np.argmin(score))]) if n else float("inf")
         if n:
-            log.info("1-6: temporal width by cross-validation over %d pixels: %s", n,
-                     ", ".join(f"{c:.3g} yr {v / (n * t.size):.3g}" for c, v in zip(cands, sums, strict=True)))
+            log.info("1-6: temporal width by cross-validation over %d pixels (predicted error, mm²): %s", n,
+                     ", ".join(f"{c:.3g} yr {v:.3g}" for c, v in zip(cands, score, strict=True)))
         sigma_yr = chosen if np.isfinite(chosen) else None
     return FilterResult(sigma_km=None, sigma_yr=sigma_yr, deramp=0, hgt_corr=False, method="adaptive",
                         alpha=0.0, gain=None, annual=annual)
@@ -180,12 +180,12 @@ def _info_text(res: FilterResult) -> str:
 
 def filter_tcv_block(task: Task) -> tuple[np.ndarray, int]:
     """Leave-one-epoch-out sums of each temporal width over a sample (at most 4096 unmasked, complete
-    pixels) of the block: (sums (m,) mm², pixels used)."""
+    pixels) of the block: (sums (m, 2) mm² of :func:`fad.temporal_cv`, pixels used)."""
     p = task.params
     w = task.work
     keep = np.asarray(w["mask"][task.rows, task.cols]) == 1
     if not keep.any():
-        return np.zeros(len(p["sigmas"])), 0
+        return np.zeros((len(p["sigmas"]), 2)), 0
     b = np.asarray(w[p["base"]][:, task.rows, task.cols], np.float64)[:, keep]
     b = b[:, np.isfinite(b).all(axis=0)]
     b = b[:, :: max(1, -(-b.shape[1] // 4096))]
