@@ -94,7 +94,7 @@ def step_filter(ctx: Context) -> FilterResult:
         ctx.map_epochs(filter_ramp_epoch, "1-6 ramp", range(1), **ramp)
         ctx.map_epochs(filter_ramp_epoch, "1-6 ramp", range(1, ne), **ramp)
     if adaptive:
-        res = _adaptive_widths(ctx, t, base, fcfg.sigma_yr, (dx_km, dy_km))
+        res = _adaptive_widths(ctx, t, base, fcfg.sigma_yr)
         temporal = {"sigma_yr": res.sigma_yr if res.sigma_yr is not None else float("inf"), "order": -1}
         res.deramp, res.hgt_corr = fcfg.deramp, fcfg.hgt_corr
     else:
@@ -119,10 +119,9 @@ def step_filter(ctx: Context) -> FilterResult:
     return res
 
 
-def _adaptive_widths(ctx: Context, t: np.ndarray, base: str, sigma_yr: float | None,
-                     pixel_km: tuple[float, float]) -> FilterResult:
+def _adaptive_widths(ctx: Context, t: np.ndarray, base: str, sigma_yr: float | None) -> FilterResult:
     """The temporal model and width of the adaptive filter: ``sigma_yr`` when given, else the
-    candidate with the least leave-one-epoch-out error summed over every block's sample."""
+    candidate with the least predicted error (:func:`fad.temporal_score`) over every block's sample."""
     basis = fad.temporal_basis(t)
     annual = basis.shape[1] > 2
     if sigma_yr is None:
