@@ -108,6 +108,7 @@ def test_chain_filter_is_the_tested_filter(geoc: Path, tmp_path: Path, deramp: i
     from kansho.filters import spatiotemporal_filter
 
     cfg = _cfg()
+    cfg.filter.method = "gaussian"
     cfg.filter.deramp = deramp
     cfg.filter.hgt_corr = hgt_corr
     cfg.filter.temporal_order = order

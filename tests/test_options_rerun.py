@@ -117,11 +117,13 @@ CASES: dict[str, Case] = {
     "mask.n_ifg_noloop": Case(0),
     "mask.n_loop_err": Case(0),
     "mask.resid_rms": Case(0.8),
-    "filter.sigma_km": Case(0.5),
+    "filter.method": Case("gaussian"),
+    # the fixed spatial width and the high-pass order are those of LiCSBAS's filter (method gaussian)
+    "filter.sigma_km": Case(0.5, base={"filter.method": "gaussian"}),
     "filter.sigma_yr": Case(0.4),
     "filter.deramp": Case(1),
     "filter.hgt_corr": Case(True),
-    "filter.temporal_order": Case(1),
+    "filter.temporal_order": Case(1, base={"filter.method": "gaussian"}),
 }
 
 

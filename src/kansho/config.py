@@ -149,15 +149,22 @@ class MaskConfig(_Step):
 class FilterConfig(_Step):
     """Step 1-6: spatio-temporal filter of residual atmosphere, optional ramp and height term."""
 
-    sigma_km: float = Field(2.0, gt=0, le=1000, description="width of the spatial Gaussian (km)")
+    method: Literal["adaptive", "gaussian"] = Field(
+        "adaptive",
+        description="adaptive: temporal model (rate + annual) and widths chosen by cross-validation, declined "
+        "where it would not help; gaussian: LiCSBAS's fixed widths (sigma_km, sigma_yr, temporal_order)"
+    )
+    sigma_km: float = Field(2.0, gt=0, le=1000, description="width of the spatial Gaussian (km; method gaussian)")
     sigma_yr: float | None = Field(
-        None, gt=0, le=100, description="width of the temporal Gaussian (yr); empty = 3 x the mean epoch interval"
+        None, gt=0, le=100, description="width of the temporal Gaussian (yr); empty = 3 x the mean epoch interval "
+        "(gaussian) or chosen by cross-validation (adaptive)"
     )
     deramp: Literal[0, 1, 2] = Field(0, description="remove a ramp per epoch: 0 none, 1 linear, 2 quadratic")
     hgt_corr: bool = Field(False, description="remove a height-correlated (stratified atmosphere) term per epoch")
     temporal_order: Literal[0, 1] = Field(
         0,
-        description="temporal high-pass: 0 Gaussian after removing the linear trend, 1 local-linear (kinder to seasons)"
+        description="temporal high-pass of method gaussian: 0 Gaussian after removing the linear trend, 1 local-linear "
+        "(kinder to seasons)"
     )
 
 

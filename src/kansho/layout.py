@@ -67,7 +67,8 @@ INFO_FILES = {
     "ifg_stats": "11ifg_stats.txt", "bad_ifg_qc": "11bad_ifg.txt", "coh_model": "11coh_model.txt",
     "loop_stats": "12loop_stats.txt", "bad_ifg_loops": "12bad_ifg.txt", "no_loop_ifg": "12no_loop_ifg.txt",
     "ref": "12ref.txt", "dropped": "dropped_pairs.csv", "network_gaps": "13network_gaps.txt",
-    "mask_stats": "15mask_stats.txt", "parameters": "parameters.yaml", "timings": "timings.txt",
+    "mask_stats": "15mask_stats.txt", "filter": "16filter.txt", "parameters": "parameters.yaml",
+    "timings": "timings.txt",
 }
 
 

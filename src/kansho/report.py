@@ -20,6 +20,7 @@ import numpy as np
 from kansho._files import write_text_atomic
 from kansho._version import __version__
 from kansho.chain.info import dropped_pairs
+from kansho.chain.steps.filter import FilterResult
 from kansho.chain.steps.invert import InvertResult
 from kansho.chain.steps.loops import LoopsResult
 from kansho.chain.steps.mask import MaskResult
@@ -119,12 +120,22 @@ def write_report(ctx: Context, path: Path, maps: dict[str, np.ndarray]) -> None:
                  + _map_or_plot(plots, "vel_filt_mskd", np.where(keep, maps["vel.filt"], np.nan),
                                 "Velocity, filtered (masked)", "mm/yr", "RdBu_r", True)
                  + _map_or_plot(plots, "vstd", maps["vstd"], "Velocity std (bootstrap)", "mm/yr", "magma", False)
-                 + "</div>")
+                 + "</div>" + _filter_note(ctx))
     parts.append(_mask_section(ctx, plots, maps))
     parts.append(_timings_section(ctx))
     params = html.escape(yaml_template(ctx.options.whole()))
     parts.append(f"<h2 id='parameters'>Parameters</h2><pre>{params}</pre></body></html>")
     write_text_atomic(path, "\n".join(parts))
+
+
+def _filter_note(ctx: Context) -> str:
+    """One line on the spatio-temporal filter (step 1-6): its method, widths and decision."""
+    try:
+        fres = ctx.get(FilterResult)
+    except LookupError:  # a run without the filter step has no filter to describe
+        return ""
+    return (f"<p>Filtered series and velocity (step 1-6, method {html.escape(fres.method)}): "
+            f"{html.escape(fres.decision)}.</p>")
 
 
 def _timings_section(ctx: Context) -> str:

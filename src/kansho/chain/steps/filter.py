@@ -16,11 +16,15 @@ from typing import Any
 import numpy as np
 
 from kansho import filters
+from kansho import filters_adaptive as fad
 from kansho._dates import years_since_first
+from kansho._files import write_text_atomic
 from kansho.chain.context import Context
 from kansho.chain.spec import StepResult, StepSpec
 from kansho.chain.steps.loops import LoopsResult
 from kansho.chain.tasks import Task
+from kansho.filters_adaptive import HOLE_PX, MIN_GAIN
+from kansho.layout import INFO_FILES
 from kansho.velocity import fit_linear
 
 log = logging.getLogger(__name__)
@@ -28,12 +32,23 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FilterResult(StepResult):
-    """The filter's widths (km, yr: the temporal one as used when automatic) and surface options."""
+    """The filter's method, widths and surface options.
 
-    sigma_km: float
-    sigma_yr: float
+    ``sigma_km`` / ``sigma_yr``: the widths used (km, yr); with method ``adaptive`` the chosen ones,
+    ``sigma_yr`` None for "the temporal model alone" and ``sigma_km`` None when the filter declined.
+    ``alpha``: the weight of the atmosphere estimate removed (1 for gaussian, 0 = declined);
+    ``gain``: the predicted fraction of the high-pass's held-out variance removed; ``annual``:
+    whether the temporal model had an annual term; ``decision``: one line saying what was done."""
+
+    sigma_km: float | None
+    sigma_yr: float | None
     deramp: int
     hgt_corr: bool
+    method: str = "gaussian"
+    alpha: float = 1.0
+    gain: float | None = None
+    annual: bool = False
+    decision: str = ""
 
 
 def sigma_to_px(sigma_km: float, pixel_km: float) -> float:
@@ -44,12 +59,14 @@ def sigma_to_px(sigma_km: float, pixel_km: float) -> float:
 def step_filter(ctx: Context) -> FilterResult:
     """Step 1-6: optional ramp / height term per epoch, then the spatio-temporal filter.
 
-    The same stages as :func:`kansho.filters.spatiotemporal_filter`, in passes that keep memory at
+    The same stages as :func:`kansho.filters.spatiotemporal_filter` (method ``gaussian``) or
+    :func:`kansho.filters_adaptive.adaptive_filter` (``adaptive``), in passes that keep memory at
     one epoch or one block: (1) per epoch, the ramp / height surface (relative to the first
-    epoch) is removed; (2) per block, the temporal high-pass; (3) per epoch, the spatial
-    low-pass of the high-passed series (the atmosphere estimate) is removed and the series is put
-    back on the run's reference area. Epoch 0 of passes (1) and (3) runs first: later epochs are
-    taken relative to it.
+    epoch) is removed; (2) per block, the temporal high-pass (adaptive: its width chosen first by
+    cross-validation over blocks); (3) per epoch, the spatial low-pass of the high-passed series
+    (the atmosphere estimate; adaptive: its width and weight chosen first by cross-validation over
+    a sample of epochs) is removed and the series is put back on the run's reference area. Epoch 0
+    of passes (1) and (3) runs first: later epochs are taken relative to it.
     """
     st = ctx.stack
     fcfg = ctx.cfg.filter
@@ -57,7 +74,7 @@ def step_filter(ctx: Context) -> FilterResult:
     epochs = np.asarray(lres.epochs)
     ne = epochs.size
     t = years_since_first(epochs)
-    sigma_yr = fcfg.sigma_yr if fcfg.sigma_yr is not None else 3.0 * (t[-1] / max(ne - 1, 1))
+    adaptive = fcfg.method == "adaptive"
     dx_km, dy_km = st.grid.pixel_size_km()
     use_hgt = bool(fcfg.hgt_corr)
     if use_hgt and not np.isfinite(st.read2d("hgt")).any():
@@ -76,17 +93,110 @@ def step_filter(ctx: Context) -> FilterResult:
         ramp = {"deramp": fcfg.deramp, "hgt": use_hgt}
         ctx.map_epochs(filter_ramp_epoch, "1-6 ramp", range(1), **ramp)
         ctx.map_epochs(filter_ramp_epoch, "1-6 ramp", range(1, ne), **ramp)
-    ctx.map_blocks(filter_temporal_block, "1-6 temporal", t=t, sigma_yr=sigma_yr, order=fcfg.temporal_order,
-                   base=base)
-    spatial = {"sigma_px": (sigma_to_px(fcfg.sigma_km, dy_km), sigma_to_px(fcfg.sigma_km, dx_km)),
-               "ref": lres.ref, "base": base}
+    if adaptive:
+        res = _adaptive_widths(ctx, t, base, fcfg.sigma_yr)
+        temporal = {"sigma_yr": res.sigma_yr if res.sigma_yr is not None else float("inf"), "order": -1}
+        res.deramp, res.hgt_corr = fcfg.deramp, fcfg.hgt_corr
+    else:
+        sigma_yr = fcfg.sigma_yr if fcfg.sigma_yr is not None else 3.0 * (t[-1] / max(ne - 1, 1))
+        res = FilterResult(sigma_km=fcfg.sigma_km, sigma_yr=sigma_yr, deramp=fcfg.deramp, hgt_corr=fcfg.hgt_corr,
+                           decision=f"LiCSBAS filter: σ {fcfg.sigma_km:g} km, {sigma_yr:.3g} yr")
+        temporal = {"sigma_yr": sigma_yr, "order": fcfg.temporal_order}
+    ctx.map_blocks(filter_temporal_block, "1-6 temporal", t=t, base=base, **temporal)
+    if adaptive:
+        _adaptive_spatial(ctx, res, (dx_km, dy_km))
+    sig_km = res.sigma_km if res.sigma_km is not None else 0.0
+    spatial = {"sigma_px": (sigma_to_px(sig_km, dy_km), sigma_to_px(sig_km, dx_km)),
+               "ref": lres.ref, "base": base, "alpha": res.alpha, "hole": HOLE_PX if adaptive else -1}
     ctx.map_epochs(filter_spatial_epoch, "1-6 spatial", range(1), **spatial)
     ctx.map_epochs(filter_spatial_epoch, "1-6 spatial", range(1, ne), **spatial)
     ctx.map_blocks(vel_filt_block, "1-6 velocity", t=t)
     for name in ("filt_base", "filt_hp", "filt_surf0", "filt_aps0") if surface else ("filt_hp", "filt_surf0",
                                                                                        "filt_aps0"):
         del ctx.work[name]
-    return FilterResult(sigma_km=fcfg.sigma_km, sigma_yr=sigma_yr, deramp=fcfg.deramp, hgt_corr=fcfg.hgt_corr)
+    log.info("1-6: %s", res.decision)
+    write_text_atomic(ctx.layout.info / INFO_FILES["filter"], _info_text(res))
+    return res
+
+
+def _adaptive_widths(ctx: Context, t: np.ndarray, base: str, sigma_yr: float | None) -> FilterResult:
+    """The temporal model and width of the adaptive filter: ``sigma_yr`` when given, else the
+    candidate with the least predicted error (:func:`fad.temporal_score`) over every block's sample."""
+    basis = fad.temporal_basis(t)
+    annual = basis.shape[1] > 2
+    if sigma_yr is None:
+        cands = fad.temporal_candidates(t)
+        parts = ctx.map_blocks(filter_tcv_block, "1-6 temporal CV", t=t, sigmas=cands, base=base)
+        n = sum(int(p[1]) for p in parts)
+        score = fad.temporal_score(np.sum([p[0] for p in parts], axis=0), t.size) / max(n, 1)
+        chosen = float(cands[int(np.argmin(score))]) if n else float("inf")
+        if n:
+            log.info("1-6: temporal width by cross-validation over %d pixels (predicted error, mm²): %s", n,
+                     ", ".join(f"{c:.3g} yr {v:.3g}" for c, v in zip(cands, score, strict=True)))
+        sigma_yr = chosen if np.isfinite(chosen) else None
+    return FilterResult(sigma_km=None, sigma_yr=sigma_yr, deramp=0, hgt_corr=False, method="adaptive",
+                        alpha=0.0, gain=None, annual=annual)
+
+
+def _adaptive_spatial(ctx: Context, res: FilterResult, pixel_km: tuple[float, float]) -> None:
+    """Choose the spatial width and weight of the adaptive filter from the held-out error of a
+    sample of epochs (:func:`kansho.filters_adaptive.choose_spatial`); fill ``res`` in place."""
+    st = ctx.stack
+    ne = len(ctx.get(LoopsResult).epochs)
+    km, px = fad.spatial_candidates(pixel_km, st.shape)
+    sel = fad.cv_epochs(ne, 8)
+    sums = np.zeros((len(km), 4))
+    first = fad.coarse_indices(len(km))
+    for only in (first, None):  # every other width, then the best one's neighbours
+        if only is None:
+            only = fad.fine_indices(max(fad.choose_spatial(sums).index, 0), len(km), first)
+        if only and sel:
+            sums = sums + np.sum(ctx.map_epochs(filter_scv_epoch, "1-6 spatial CV", sel, sigmas_px=px,
+                                                hole=HOLE_PX, only=only), axis=0)
+    choice = fad.choose_spatial(sums)
+    res.gain = choice.gain
+    tw = "the temporal model alone" if res.sigma_yr is None else f"σ_t {res.sigma_yr:.3g} yr"
+    model = "offset + rate + annual" if res.annual else "offset + rate"
+    if choice.index < 0:
+        res.alpha, res.sigma_km = 0.0, None
+        best = max(choice.gains) if choice.gains else 0.0
+        res.decision = (f"adaptive filter declined: no spatially coherent signal in the high-pass (best held-out "
+                        f"gain {best:.3f} < {MIN_GAIN}); series unchanged")
+    else:
+        res.alpha, res.sigma_km = choice.alpha, float(km[choice.index])
+        res.decision = (f"adaptive filter: model {model}, {tw}, σ_s {res.sigma_km:.3g} km, weight "
+                        f"{choice.alpha:.2f}, predicted held-out variance of the high-pass -{100 * choice.gain:.0f} %")
+
+
+def _info_text(res: FilterResult) -> str:
+    """``info/16filter.txt``: the filter's method, widths and decision."""
+    return (f"# step 1-6 spatio-temporal filter\nmethod    {res.method}\n"
+            f"sigma_km  {'none' if res.sigma_km is None else f'{res.sigma_km:.4g}'}\n"
+            f"sigma_yr  {'model only' if res.sigma_yr is None else f'{res.sigma_yr:.4g}'}\n"
+            f"alpha     {res.alpha:.3f}\ngain      {'' if res.gain is None else f'{res.gain:.3f}'}\n"
+            f"annual    {res.annual}\nderamp    {res.deramp}\nhgt_corr  {res.hgt_corr}\n# {res.decision}\n")
+
+
+def filter_tcv_block(task: Task) -> tuple[np.ndarray, int]:
+    """Leave-one-epoch-out sums of each temporal width over a sample (at most 4096 unmasked, complete
+    pixels) of the block: (sums (m, 2) mm² of :func:`fad.temporal_cv`, pixels used)."""
+    p = task.params
+    w = task.work
+    keep = np.asarray(w["mask"][task.rows, task.cols]) == 1
+    if not keep.any():
+        return np.zeros((len(p["sigmas"]), 2)), 0
+    b = np.asarray(w[p["base"]][:, task.rows, task.cols], np.float64)[:, keep]
+    b = b[:, np.isfinite(b).all(axis=0)]
+    b = b[:, :: max(1, -(-b.shape[1] // 4096))]
+    t = np.asarray(p["t"])
+    return fad.temporal_cv(b, t, fad.temporal_basis(t), p["sigmas"])
+
+
+def filter_scv_epoch(task: Task) -> np.ndarray:
+    """Held-out sums (m, 4) of epoch ``e``'s high-pass for each spatial width (:func:`fad.spatial_cv_sums`)."""
+    hp = np.asarray(task.work["filt_hp"][task.epoch], np.float64)
+    return fad.spatial_cv_sums(hp, [tuple(s) for s in task.params["sigmas_px"]], hole=int(task.params["hole"]),
+                               only=list(task.params["only"]))
 
 
 def filter_ramp_epoch(task: Task) -> None:
@@ -114,22 +224,27 @@ def filter_temporal_block(task: Task) -> None:
     keep = np.asarray(w["mask"][task.rows, task.cols]) == 1
     b = np.where(keep[None], b, np.nan)
     ne = b.shape[0]
-    h = filters.temporal_highpass(b.reshape(ne, -1), np.asarray(p["t"]), float(p["sigma_yr"]),
-                                  order=int(p["order"]))
+    t = np.asarray(p["t"])
+    if int(p["order"]) < 0:  # adaptive: residual about the temporal model, less its smoothing
+        h = fad.adaptive_highpass(b.reshape(ne, -1), t, fad.temporal_basis(t), float(p["sigma_yr"]))
+    else:
+        h = filters.temporal_highpass(b.reshape(ne, -1), t, float(p["sigma_yr"]), order=int(p["order"]))
     w["filt_hp"][:, task.rows, task.cols] = h.reshape(b.shape)
 
 
-_WEIGHT_CACHE: dict[tuple[bytes, tuple[float, float]], np.ndarray] = {}
+_WEIGHT_CACHE: dict[tuple[bytes, tuple[float, float], int], np.ndarray] = {}
 
 
-def _weight_of(valid: np.ndarray, sigma_px: Any) -> np.ndarray:
-    """:func:`filters.gaussian_weight` of ``valid``, kept for the next epoch of this process: under
-    one mask every epoch's finite pattern is the same, so its convolution is done once."""
-    key = (hashlib.sha1(np.packbits(valid).tobytes() + str(valid.shape).encode()).digest(),
-           (float(sigma_px[0]), float(sigma_px[1])))
+def _weight_of(valid: np.ndarray, sigma_px: Any, hole: int = -1) -> np.ndarray:
+    """:func:`filters.gaussian_weight` of ``valid`` (with ``hole`` >= 0: :func:`fad.hole_weight`),
+    kept for the next epoch of this process: under one mask every epoch's finite pattern is the
+    same, so its convolution is done once."""
+    sig = (float(sigma_px[0]), float(sigma_px[1]))
+    key = (hashlib.sha1(np.packbits(valid).tobytes() + str(valid.shape).encode()).digest(), sig, hole)
     if key not in _WEIGHT_CACHE:
         _WEIGHT_CACHE.clear()
-        _WEIGHT_CACHE[key] = filters.gaussian_weight(valid, *sigma_px)
+        _WEIGHT_CACHE[key] = (filters.gaussian_weight(valid, *sig) if hole < 0
+                              else fad.hole_weight(valid, sig, hole=hole))
     return _WEIGHT_CACHE[key]
 
 
@@ -139,7 +254,13 @@ def filter_spatial_epoch(task: Task) -> None:
     w = task.work
     e = task.epoch
     hp = np.asarray(w["filt_hp"][e])
-    aps = filters.gaussian_nan(hp, *p["sigma_px"], fill=True, den=_weight_of(np.isfinite(hp), p["sigma_px"]))
+    if p["alpha"] <= 0:  # the adaptive filter declined: the series is left as it is
+        aps = np.zeros(hp.shape)
+    elif p["hole"] >= 0:  # adaptive: each pixel predicted from its neighbours, weighted
+        aps = p["alpha"] * fad.hole_lowpass(hp, tuple(p["sigma_px"]), hole=int(p["hole"]),
+                                            den=_weight_of(np.isfinite(hp), p["sigma_px"], int(p["hole"])))
+    else:
+        aps = filters.gaussian_nan(hp, *p["sigma_px"], fill=True, den=_weight_of(np.isfinite(hp), p["sigma_px"]))
     if e == 0:
         w["filt_aps0"][:] = aps
     aps0 = np.asarray(w["filt_aps0"][:], np.float64)
@@ -161,5 +282,6 @@ def vel_filt_block(task: Task) -> None:
 
 SPEC = StepSpec(name="filter", licsbas="1-6", title="spatio-temporal filter (optional ramp / height removal)",
                 run=step_filter, result=FilterResult, inputs=("cum", "mask"), outputs=("cum_filt", "vel_filt"),
-                tasks=(filter_ramp_epoch, filter_temporal_block, filter_spatial_epoch, vel_filt_block),
+                tasks=(filter_ramp_epoch, filter_tcv_block, filter_temporal_block, filter_scv_epoch,
+                       filter_spatial_epoch, vel_filt_block),
                 section="filter")

@@ -1,0 +1,370 @@
+"""Step 1-6, ``filter.method: adaptive``: the spatio-temporal atmospheric filter with its widths
+chosen from the data by cross-validation, and a weight that declines it where it would not help.
+
+The classic filter (:mod:`kansho.filters`; Hooper et al., 2007; Morishita et al., 2020, §2.6) takes
+as atmosphere of epoch ``e`` the spatial Gaussian low-pass (σ_s = 2 km) of the temporal high-pass
+(σ_t = 3 mean intervals, after a linear trend) of the series. Both widths are fixed, while the
+right ones depend on the atmosphere's correlation length, on the noise and on the deformation's
+temporal smoothness (Hanssen, 2001, ch. 4; Emardson et al., 2003, *JGR* 108(B5) 2231). Here:
+
+1. **Temporal model and width.** Each pixel's series ``y`` is fitted with a temporal model ``M``
+   (offset, rate and, over a year or more of data, an annual sinusoid, so seasonal motion is not
+   taken for atmosphere), and the model's residual is smoothed with a Gaussian of width σ_t
+   (``T``); the smooth estimate of the series is ``H y = M y + T (I − M) y``. σ_t (or "model
+   only", σ_t = ∞) minimises the leave-one-epoch-out prediction error of the series,
+   ``((I − H) y)_i / (1 − H_ii)`` over a sample of pixels (the linear-smoother shortcut of
+   leave-one-out cross-validation; Hastie, Tibshirani & Friedman, 2009, §7.10): the mean over
+   epochs of its square plus its square at epoch 0, which every epoch of a series relative to
+   epoch 0 carries. The atmosphere, white in time, is what the best smooth estimate leaves. The
+   high-pass is ``hp = (I − H) y``.
+2. **Spatial width and weight.** The atmosphere of epoch ``e`` is predicted at each pixel from its
+   neighbours' ``hp`` by a Gaussian with a hole (the (2h+1)² pixels around it left out, so a
+   pixel's own noise, correlated over a pixel or two by multilooking and filtering, is not part of
+   its prediction): ``ĉ = G_hole * hp / G_hole * w``. The width σ_s and a weight α ∈ [0, 1] minimise
+   the held-out error ``Σ (hp − α ĉ)²`` over a sample of epochs (cross-validation over pixels):
+   α = Σ hp ĉ / Σ ĉ² (the regression of the held-out value on its prediction, a Wiener-like
+   shrinkage). The correction removed is ``α (ĉ_e − ĉ_0)`` (the series is relative to epoch 0).
+3. **Never worse than no filter.** The held-out error with α = 0 is the error of no filter; when
+   the best σ_s lowers it by less than ``min_gain`` (no spatially coherent signal in the
+   high-pass: pure noise or no atmosphere) the filter declines (α = 0) and the series is unchanged.
+
+All functions are plain array functions; NaN means no data.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+from kansho._types import BoolArray, Float64Array
+from kansho.filters import _gaussian_kernel, _gaussian_zero_padded, temporal_gaussian
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "SpatialChoice",
+    "adaptive_filter",
+    "adaptive_highpass",
+    "choose_spatial",
+    "hole_lowpass",
+    "hole_weight",
+    "model_residual",
+    "smoother_matrix",
+    "spatial_cv_sums",
+    "temporal_basis",
+    "temporal_cv",
+    "temporal_score",
+]
+
+#: temporal widths tried, in mean epoch intervals (∞ = the temporal model alone)
+TEMPORAL_FACTORS = (1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, np.inf)
+#: spatial widths tried, pixels (of the coarser axis): √2 steps from 1 px up to a third of the frame
+SPATIAL_PX = tuple(float(2 ** (k / 2)) for k in range(17))
+#: half-width (px) of the hole left around a pixel in its own prediction
+HOLE_PX = 1
+#: least predicted fraction of the high-pass's held-out variance removed for the filter to act
+MIN_GAIN = 0.02
+
+
+def temporal_basis(t: npt.ArrayLike, *, annual: bool | None = None) -> Float64Array:
+    """Columns of the per-pixel temporal model: 1, t − mean(t) and, when ``annual`` (default: the
+    series spans at least one year), sin 2πt and cos 2πt.
+
+    ``t``: (n_epoch,) years. Returns (n_epoch, k) float64, k = 2 or 4 (fewer than k + 2 epochs:
+    the annual columns are dropped)."""
+    tt = np.asarray(t, dtype=np.float64)
+    span = float(tt.max() - tt.min()) if tt.size else 0.0
+    if annual is None:
+        annual = span >= 1.0
+    cols = [np.ones_like(tt), tt - tt.mean()]
+    if annual and tt.size >= 6:
+        cols += [np.sin(2 * np.pi * tt), np.cos(2 * np.pi * tt)]
+    return np.stack(cols, axis=1)
+
+
+def model_residual(flat: npt.ArrayLike, basis: npt.ArrayLike) -> Float64Array:
+    """Residual of each column of ``flat`` about its least-squares fit by the columns of ``basis``.
+
+    ``flat``: (n_epoch, npix), NaN = no data; ``basis``: (n_epoch, k). Columns with all epochs
+    share one projector; the others are solved by batched normal equations over their finite
+    epochs (fewer than k + 1 finite epochs: the residual about their mean). Returns (n_epoch, npix)
+    float64, NaN where ``flat`` is NaN."""
+    y = np.asarray(flat, dtype=np.float64)
+    B = np.asarray(basis, dtype=np.float64)
+    k = B.shape[1]
+    out = np.full(y.shape, np.nan)
+    valid = np.isfinite(y)
+    full = valid.all(axis=0)
+    if full.any():
+        out[:, full] = y[:, full] - B @ np.linalg.lstsq(B, y[:, full], rcond=None)[0]
+    part = ~full & valid.any(axis=0)
+    if part.any():
+        v = valid[:, part].astype(np.float64)
+        yp = np.where(valid[:, part], y[:, part], 0.0)
+        G = np.einsum("ep,ei,ej->pij", v, B, B)  # (np, k, k)
+        rhs = np.einsum("ep,ei->pi", yp, B)
+        n = v.sum(axis=0)
+        ok = (n >= k + 1) & (np.linalg.cond(G) < 1e10)
+        coef = np.zeros((int(part.sum()), k))
+        if ok.any():
+            coef[ok] = np.linalg.solve(G[ok], rhs[ok][..., None])[..., 0]
+        mean = yp.sum(axis=0) / np.maximum(n, 1)
+        fit = np.where(ok[None], B @ coef.T, mean[None])
+        out[:, part] = np.where(valid[:, part], y[:, part] - fit, np.nan)
+    return out
+
+
+def smoother_matrix(t: npt.ArrayLike, basis: npt.ArrayLike, sigma_yr: float) -> Float64Array:
+    """The hat matrix ``H = M + T (I − M)`` (n_epoch, n_epoch) of the smooth estimate of a complete
+    series: ``M`` the projector on ``basis``, ``T`` the row-normalised Gaussian of width
+    ``sigma_yr`` (years; ∞ = no smoothing of the residual, ``H = M``)."""
+    tt = np.asarray(t, dtype=np.float64)
+    B = np.asarray(basis, dtype=np.float64)
+    M = B @ np.linalg.pinv(B)
+    if not np.isfinite(sigma_yr):
+        return M
+    D = (tt[None, :] - tt[:, None]) / sigma_yr
+    W = np.exp(-0.5 * D * D)
+    T = W / W.sum(axis=1, keepdims=True)
+    return M + T @ (np.eye(tt.size) - M)
+
+
+def temporal_cv(flat: npt.ArrayLike, t: npt.ArrayLike, basis: npt.ArrayLike,
+                sigmas_yr: npt.ArrayLike) -> tuple[Float64Array, int]:
+    """Leave-one-epoch-out prediction error of the smooth estimate for each temporal width.
+
+    ``flat``: (n_epoch, npix) series, mm (columns with a NaN are left out); ``sigmas_yr``: (m,)
+    widths, years (``inf`` = the model alone). Returns ((m, 2) float64: per width the sum over
+    pixels and epochs of the squared leave-one-out residuals and that sum over epoch 0 alone, mm²;
+    the number of columns used). :func:`temporal_score` combines them."""
+    y = np.asarray(flat, dtype=np.float64)
+    y = y[:, np.isfinite(y).all(axis=0)]
+    sums = np.zeros((len(np.atleast_1d(sigmas_yr)), 2))
+    if y.shape[1] == 0:
+        return sums, 0
+    for i, s in enumerate(np.atleast_1d(np.asarray(sigmas_yr, dtype=np.float64))):
+        H = smoother_matrix(t, basis, float(s))
+        lev = np.clip(1.0 - np.diag(H), 1e-3, None)
+        r = (y - H @ y) / lev[:, None]
+        sums[i] = (float(np.sum(r * r)), float(r[0] @ r[0]))
+    return sums, int(y.shape[1])
+
+
+def temporal_score(sums: npt.ArrayLike, n_epoch: int) -> Float64Array:
+    """Predicted error (per pixel, mm²) of a series relative to its first epoch, from the sums of
+    :func:`temporal_cv` (m, 2): the mean leave-one-out error of an epoch plus that of epoch 0, which
+    every epoch of a series relative to epoch 0 carries (the errors taken as independent)."""
+    s = np.asarray(sums, dtype=np.float64)
+    return s[:, 0] / max(n_epoch, 1) + s[:, 1]
+
+
+def adaptive_highpass(flat: npt.ArrayLike, t: npt.ArrayLike, basis: npt.ArrayLike, sigma_yr: float
+                      ) -> Float64Array:
+    """``hp = (I − H) y``: the model's residual less its Gaussian smoothing (NaN-aware, any
+    sampling; :func:`kansho.filters.temporal_gaussian`). ``flat`` (n_epoch, npix) mm, ``t`` years,
+    ``sigma_yr`` years (∞: the model's residual itself). Returns (n_epoch, npix) float64 mm."""
+    r = model_residual(flat, basis)
+    if not np.isfinite(sigma_yr):
+        return r
+    return r - temporal_gaussian(r, t, float(sigma_yr))
+
+
+def _centre_kernel(sigma: float, hole: int, truncate: float) -> Float64Array:
+    """The central 2·hole+1 taps of the normalised 1-D Gaussian of :func:`_gaussian_zero_padded`."""
+    k = _gaussian_kernel(sigma, truncate) if sigma > 0 else np.ones(1)
+    r = k.size // 2
+    h = min(hole, r)
+    return k[r - h: r + h + 1]
+
+
+def _hole_convolve(stack: Float64Array, sig: tuple[float, float], hole: int, truncate: float) -> Float64Array:
+    """``(G − G_c) *`` each image of ``stack`` (k, ny, nx), zero padding (see :func:`hole_lowpass`)."""
+    full = _gaussian_zero_padded(stack, sig, truncate)
+    ky, kx = _centre_kernel(sig[0], hole, truncate), _centre_kernel(sig[1], hole, truncate)
+    return full - ndimage.correlate1d(ndimage.correlate1d(stack, ky, axis=1, mode="constant"), kx, axis=2,
+                                      mode="constant")
+
+
+def hole_weight(valid: npt.ArrayLike, sigma_px: tuple[float, float], *, hole: int = HOLE_PX,
+                truncate: float = 4.0) -> Float64Array:
+    """The normalising weight ``(G − G_c) * w`` of :func:`hole_lowpass` for the finite pattern
+    ``valid`` (ny, nx) bool; dimensionless (ny, nx)."""
+    v = np.asarray(valid, dtype=np.float64)[None]
+    return _hole_convolve(v, (float(sigma_px[0]), float(sigma_px[1])), hole, truncate)[0]
+
+
+def hole_lowpass(image: npt.ArrayLike, sigma_px: tuple[float, float], *, hole: int = HOLE_PX,
+                 truncate: float = 4.0, min_weight: float = 1e-3, den: Float64Array | None = None
+                 ) -> Float64Array:
+    """Gaussian prediction of each pixel from its neighbours, the (2·hole+1)² pixels around it left out.
+
+    ``out = (G − G_c) * (x·w) / (G − G_c) * w`` with ``G`` the separable Gaussian of
+    :func:`kansho.filters.gaussian_nan` (σ in pixels along rows, columns), ``G_c`` its central
+    taps and ``w`` the finite pattern (normalised convolution, Knutsson & Westin, 1993).
+
+    ``image``: (ny, nx), NaN = no data; ``den``: :func:`hole_weight` of its finite pattern when
+    several images share it. Returns (ny, nx) float64 in its unit, given wherever the weight
+    exceeds ``min_weight`` (also at NaN pixels), NaN elsewhere."""
+    img = np.asarray(image, dtype=np.float64)
+    w = np.isfinite(img)
+    sig = (float(sigma_px[0]), float(sigma_px[1]))
+    if den is None:
+        num, den = _hole_convolve(np.stack([np.where(w, img, 0.0), w.astype(np.float64)]), sig, hole, truncate)
+    else:
+        num = _hole_convolve(np.where(w, img, 0.0)[None], sig, hole, truncate)[0]
+    keep = den > min_weight
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(keep, num / np.where(keep, den, 1.0), np.nan)
+
+
+def spatial_cv_sums(hp: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *, hole: int = HOLE_PX,
+                    only: list[int] | None = None) -> Float64Array:
+    """Held-out sums of one epoch's high-pass for each spatial width.
+
+    ``hp``: (ny, nx) mm, NaN = no data (masked); ``only``: indices of the widths to evaluate (the
+    others' rows stay 0; default all). Returns (m, 4) float64: per width, Σ hp·ĉ, Σ ĉ², Σ hp²
+    (mm²) and the count, over the pixels where both ``hp`` and its prediction ĉ
+    (:func:`hole_lowpass`) are finite."""
+    x = np.asarray(hp, dtype=np.float64)
+    out = np.zeros((len(sigmas_px), 4))
+    fin = np.isfinite(x)
+    for i in range(len(sigmas_px)) if only is None else only:
+        c = hole_lowpass(x, sigmas_px[i], hole=hole)
+        ok = fin & np.isfinite(c)
+        xv, cv = x[ok], c[ok]
+        out[i] = (float(xv @ cv), float(cv @ cv), float(xv @ xv), float(ok.sum()))
+    return out
+
+
+@dataclass(frozen=True)
+class SpatialChoice:
+    """The spatial width and weight chosen by :func:`choose_spatial`.
+
+    Attributes: ``index`` of the width among the candidates (-1 when declined); ``alpha`` the
+    weight (0 = declined); ``gain`` the predicted fraction of the high-pass's held-out variance
+    removed (0..1); ``gains`` that fraction for every candidate."""
+
+    index: int
+    alpha: float
+    gain: float
+    gains: tuple[float, ...]
+
+
+def choose_spatial(sums: npt.ArrayLike, *, min_gain: float = MIN_GAIN) -> SpatialChoice:
+    """The width minimising the held-out error ``Σ (hp − α ĉ)²`` with its best α (clipped to [0, 1]).
+
+    ``sums``: (m, 4) from :func:`spatial_cv_sums`, summed over epochs. For each width the weight
+    is α = Σhpĉ / Σĉ² clipped to [0, 1], its held-out error ``Σhp² − 2αΣhpĉ + α²Σĉ²`` and its gain
+    ``1 − error / Σhp²`` (the error of no filter is Σhp²: a gain > 0 is a predicted improvement).
+    Below ``min_gain`` the filter declines (index −1, α = 0)."""
+    s = np.asarray(sums, dtype=np.float64)
+    xc, cc, xx = s[:, 0], s[:, 1], s[:, 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        alpha = np.clip(np.where(cc > 0, xc / cc, 0.0), 0.0, 1.0)
+        err = xx - 2 * alpha * xc + alpha * alpha * cc
+        gains = np.where(xx > 0, 1.0 - err / xx, 0.0)
+    gains = np.nan_to_num(gains, nan=0.0)
+    if gains.size == 0 or float(gains.max()) < min_gain:
+        return SpatialChoice(-1, 0.0, 0.0, tuple(float(g) for g in gains))
+    i = int(np.argmax(gains))
+    return SpatialChoice(i, float(alpha[i]), float(gains[i]), tuple(float(g) for g in gains))
+
+
+def spatial_candidates(pixel_km: tuple[float, float], shape: tuple[int, int]
+                       ) -> tuple[list[float], list[tuple[float, float]]]:
+    """The candidate widths (km, and (σ_rows, σ_cols) px) for a grid of ``pixel_km`` (dx, dy km)
+    and ``shape`` (ny, nx): :data:`SPATIAL_PX` of the coarser axis, up to a third of the frame."""
+    dx, dy = float(pixel_km[0]), float(pixel_km[1])
+    p = max(dx, dy)
+    top = max(min(shape[0] * dy, shape[1] * dx) / 3.0, p)
+    km = [s * p for s in SPATIAL_PX if s * p <= top]
+    return km, [(k / dy, k / dx) for k in km]
+
+
+@dataclass(frozen=True)
+class AdaptiveResult:
+    """Result of :func:`adaptive_filter`: ``cum_filt`` (n_epoch, ny, nx) mm; the chosen
+    ``sigma_yr`` (∞ = model only) and ``sigma_km`` (NaN when declined); ``alpha`` the weight;
+    ``gain`` the predicted held-out variance fraction removed; ``annual`` whether the model had
+    an annual term."""
+
+    cum_filt: Float64Array
+    sigma_yr: float
+    sigma_km: float
+    alpha: float
+    gain: float
+    annual: bool
+
+
+def adaptive_filter(cum: npt.ArrayLike, t: npt.ArrayLike, *, pixel_km: tuple[float, float],
+                    mask: npt.ArrayLike | None = None, ref_window: tuple[int, int, int, int] | None = None,
+                    sigma_yr: float | None = None, sigma_km: float | None = None, n_cv_epochs: int = 8
+                    ) -> AdaptiveResult:
+    """The adaptive filter on a cube in memory (the chain runs the same stages in passes).
+
+    ``cum``: (n_epoch, ny, nx) mm, NaN = no data; ``t``: (n_epoch,) years; ``pixel_km``: (dx, dy);
+    ``mask``: (ny, nx) bool pixels used for the estimates (None = all); ``ref_window``: half-open
+    (r0, r1, c0, c1) whose mean each epoch keeps; ``sigma_yr`` (years) / ``sigma_km``: fixed
+    temporal / spatial width (None: chosen; with a fixed ``sigma_km`` the weight is still chosen).
+    """
+    c = np.asarray(cum, dtype=np.float64)
+    tt = np.asarray(t, dtype=np.float64)
+    ne = c.shape[0]
+    use: BoolArray = np.ones(c.shape[1:], bool) if mask is None else np.asarray(mask, bool)
+    flat = np.where(use[None], c, np.nan).reshape(ne, -1)
+    basis = temporal_basis(tt)
+    if sigma_yr is None:
+        cands = temporal_candidates(tt)
+        sums, _ = temporal_cv(flat, tt, basis, cands)
+        sigma_yr = float(cands[int(np.argmin(temporal_score(sums, ne)))])
+    hp = adaptive_highpass(flat, tt, basis, sigma_yr).reshape(c.shape)
+    km, px = spatial_candidates(pixel_km, c.shape[1:])
+    if sigma_km is not None:
+        km, px = [float(sigma_km)], [(sigma_km / float(pixel_km[1]), sigma_km / float(pixel_km[0]))]
+    sel = cv_epochs(ne, n_cv_epochs)
+    first = coarse_indices(len(px))
+    sums = np.sum([spatial_cv_sums(hp[e], px, only=first) for e in sel], axis=0)
+    second = fine_indices(max(choose_spatial(sums).index, 0), len(px), first)
+    sums = sums + np.sum([spatial_cv_sums(hp[e], px, only=second) for e in sel], axis=0)
+    choice = choose_spatial(sums)
+    out = c.copy()
+    if choice.index >= 0:
+        est0 = np.nan_to_num(hole_lowpass(hp[0], px[choice.index]), nan=0.0)
+        for e in range(ne):
+            corr = choice.alpha * (np.nan_to_num(hole_lowpass(hp[e], px[choice.index]), nan=0.0) - est0)
+            out[e] = c[e] - corr
+            if ref_window is not None:
+                r0, r1, c0, c1 = ref_window
+                shift = out[e, r0:r1, c0:c1] - c[e, r0:r1, c0:c1]
+                if np.isfinite(shift).any():
+                    out[e] -= np.nanmean(shift)
+    return AdaptiveResult(cum_filt=out, sigma_yr=sigma_yr, sigma_km=km[choice.index] if choice.index >= 0
+                          else float("nan"), alpha=choice.alpha, gain=choice.gain, annual=basis.shape[1] > 2)
+
+
+def temporal_candidates(t: npt.ArrayLike) -> Float64Array:
+    """The temporal widths tried (years): :data:`TEMPORAL_FACTORS` × the mean epoch interval."""
+    tt = np.asarray(t, dtype=np.float64)
+    dt = float(tt[-1] - tt[0]) / max(tt.size - 1, 1)
+    return np.asarray(TEMPORAL_FACTORS) * max(dt, 1e-6)
+
+
+def coarse_indices(m: int) -> list[int]:
+    """First round of the spatial search over ``m`` candidates: every other one, and the last."""
+    return sorted(set(range(0, m, 2)) | ({m - 1} if m else set()))
+
+
+def fine_indices(best: int, m: int, done: list[int]) -> list[int]:
+    """Second round: the neighbours of the first round's ``best`` not evaluated yet."""
+    return [i for i in (best - 1, best + 1) if 0 <= i < m and i not in done]
+
+
+def cv_epochs(n_epoch: int, n: int) -> list[int]:
+    """Up to ``n`` epochs spread evenly over 1..n_epoch-1, for the spatial cross-validation."""
+    if n_epoch <= 1:
+        return []
+    return sorted({round(float(x)) for x in np.linspace(1, n_epoch - 1, min(n, n_epoch - 1))})
