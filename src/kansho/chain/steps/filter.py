@@ -79,7 +79,7 @@ def step_filter(ctx: Context) -> FilterResult:
     ctx.map_blocks(filter_temporal_block, "1-6 temporal", t=t, sigma_yr=sigma_yr, order=fcfg.temporal_order,
                    base=base)
     spatial = {"sigma_px": (sigma_to_px(fcfg.sigma_km, dy_km), sigma_to_px(fcfg.sigma_km, dx_km)),
-               "ref": lres.ref, "base": base}
+               "ref": "refmask", "base": base}
     ctx.map_epochs(filter_spatial_epoch, "1-6 spatial", range(1), **spatial)
     ctx.map_epochs(filter_spatial_epoch, "1-6 spatial", range(1, ne), **spatial)
     ctx.map_blocks(vel_filt_block, "1-6 velocity", t=t)
@@ -144,8 +144,8 @@ def filter_spatial_epoch(task: Task) -> None:
         w["filt_aps0"][:] = aps
     aps0 = np.asarray(w["filt_aps0"][:], np.float64)
     img = np.asarray(w[p["base"]][e], np.float64) - np.nan_to_num(aps - aps0, nan=0.0)
-    r0, r1, c0, c1 = p["ref"]
-    corr = img[r0:r1, c0:c1] - np.asarray(w["cum"][e, r0:r1, c0:c1])  # keep the run's reference area unchanged
+    ref = np.asarray(w[p["ref"]][:]) == 1  # the run's reference pixels (its set or box)
+    corr = img[ref] - np.asarray(w["cum"][e])[ref]  # keep the run's reference unchanged
     if np.isfinite(corr).any():
         img = img - np.nanmean(corr)
     w["cum_filt"][e] = img
