@@ -56,7 +56,19 @@ def test_auto_relaxes_maxTlen_to_what_the_network_allows_and_scales_noise() -> N
     assert all(c.why for c in ch)
 
 
-def test_auto_never_tightens_and_honours_given_thresholds() -> None:
+def test_auto_sets_vstd_from_the_frame_both_ways() -> None:
+    """vstd: the frame's median + 2 robust std (here 3 + 2 x 0.5 = 4 mm/yr, within 0.1), whether
+    that is below the default (100) or above a low given-as-default value."""
+    rng = np.random.default_rng(5)
+    ind = {"vstd": rng.normal(3.0, 0.5, (60, 60))}
+    for thr in (100.0, 1.0):
+        out, ch = maskmod.adapt_thresholds(ind, {"vstd": thr}, np.ones((60, 60), bool), mode="auto")
+        assert out["vstd"] == pytest.approx(4.0, abs=0.1) and ch[0].old == thr
+    out, ch = maskmod.adapt_thresholds(ind, {"vstd": 100.0}, np.ones((60, 60), bool), mode="auto", fixed={"vstd"})
+    assert out["vstd"] == 100.0 and ch == []
+
+
+def test_auto_never_tightens_outlier_thresholds_and_honours_given_ones() -> None:
     rng = np.random.default_rng(2)
     ind = _indices(rng)
     ind["stc"] = rng.normal(1.0, 0.2, (50, 60))  # a quiet frame: 5 mm is already loose
