@@ -83,7 +83,7 @@ def plot_map(arr: np.ndarray, path: Path, title: str, units: str, *, cmap: str =
     im = ax.imshow(arr, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     if ref_set is not None and ref_set.any():
         yy, xx = np.nonzero(ref_set)
-        ax.scatter(xx, yy, s=0.5, c="k", marker=".", lw=0, alpha=0.35, label=f"reference set ({yy.size} px)")
+        ax.scatter(xx, yy, s=1.0, c="k", marker=".", lw=0, alpha=0.5, label=f"reference set ({yy.size} px)")
         ax.legend(loc="lower right", fontsize="small", markerscale=8)
     elif ref is not None:
         r0, r1, c0, c1 = ref

@@ -130,7 +130,7 @@ def _ref_text(lres: LoopsResult) -> str:
     r0, r1, c0, c1 = lres.ref
     how = html.escape(str(lres.ref_how))
     if lres.ref_kind == "set":
-        return (f"reference: the mean of {lres.ref_pixels} stable pixels ({how}; outlined on the velocity maps; "
+        return (f"reference: the mean of {lres.ref_pixels} stable pixels ({how}; dotted on the velocity maps; "
                 f"representative window x {c0}:{c1}, y {r0}:{r1})")
     return f"reference area x {c0}:{c1}, y {r0}:{r1} ({how})"
 
