@@ -120,7 +120,7 @@ def test_chain_filter_is_the_tested_filter(geoc: Path, tmp_path: Path, deramp: i
     res = spatiotemporal_filter(np.asarray(run.array("cum")[:]), t, pixel_km=(dx, dy), sigma_km=fres.sigma_km,
                                 sigma_yr=fres.sigma_yr, deramp=fres.deramp,
                                 hgt=st.read2d("hgt") if hgt_corr else None, mask=run.read2d("mask") == 1,
-                                ref_window=tuple(lres.ref), temporal_order=order)
+                                ref_window=run.read2d("refmask") == 1, temporal_order=order)
     np.testing.assert_array_equal(np.asarray(run.array("cum_filt")[:]), res.cum_filt)
 
 

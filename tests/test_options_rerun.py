@@ -100,7 +100,8 @@ CASES: dict[str, Case] = {
     # with gamma 100 the check flags two pairs in no loop (at the default fraction); at 0.9 it flags none
     "loops.noloop_max_frac": Case(0.9, base={"invert.gamma": 100.0}),
     "loops.ref": Case("18:21/18:21"),
-    "loops.ref_size": Case(3),
+    "loops.ref_size": Case(3, base={"loops.ref_mode": "window"}),
+    "loops.ref_mode": Case("window"),
     # the check of pairs in no loop (step 1-2) inverts with gamma too: 100 flags two of them
     "invert.gamma": Case(100.0),
     "invert.min_pairs_factor": Case(1.6),
@@ -117,6 +118,7 @@ CASES: dict[str, Case] = {
     "mask.n_ifg_noloop": Case(0),
     "mask.n_loop_err": Case(0),
     "mask.resid_rms": Case(0.8),
+    "mask.adapt": Case("off"),
     "filter.method": Case("gaussian"),
     # the fixed spatial width and the high-pass order are those of LiCSBAS's filter (method gaussian)
     "filter.sigma_km": Case(0.5, base={"filter.method": "gaussian"}),

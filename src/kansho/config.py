@@ -103,6 +103,11 @@ class LoopsConfig(_Step):
         ),
     )
     ref_size: int = Field(5, ge=1, le=101, description="side of the automatically chosen reference window (pixels)")
+    ref_mode: Literal["auto", "window"] = Field(
+        "auto",
+        description="automatic reference: 'auto' = the mean of a large, spread set of stable, reliable pixels "
+        "(averages the reference's atmosphere down); 'window' = one ref_size window (LiCSBAS)",
+    )
 
     @field_validator("ref")
     @classmethod
@@ -144,6 +149,12 @@ class MaskConfig(_Step):
     n_ifg_noloop: float | None = Field(50, ge=0, description="keep n_ifg_noloop <= this")
     n_loop_err: float | None = Field(5, ge=0, description="keep n_loop_err <= this (L-band 1)")
     resid_rms: float | None = Field(2.0, ge=0, description="keep resid_rms <= this (mm) (L-band 10)")
+    adapt: Literal["auto", "licsbas", "off"] = Field(
+        "auto",
+        description="thresholds left at their defaults: 'auto' = relax one no pixel can meet (maxTlen to what the "
+        "network allows) and scale the noise thresholds to the frame's noise; 'licsbas' = only move a threshold "
+        "that alone masks every pixel (LiCSBAS); 'off' = as given. Given thresholds are always kept",
+    )
 
 
 class FilterConfig(_Step):
@@ -251,6 +262,7 @@ def apply_band_defaults(cfg: RunConfig) -> RunConfig:
         for k, v in values.items():
             if k not in given:
                 setattr(sub, k, v)
+                sub.__pydantic_fields_set__.discard(k)  # a band default, not a value the user gave
     return out
 
 

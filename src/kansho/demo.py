@@ -74,7 +74,7 @@ def compare_with_truth(run: Run, truth: Any) -> Accuracy:
     lres = run.result("loops")
     assert isinstance(lres, LoopsResult)
     epochs = np.asarray(lres.epochs)
-    r0, r1, c0, c1 = lres.ref
+    in_ref = _reference_pixels(run, lres)
     tpos = {int(e): i for i, e in enumerate(truth.epochs)}
     sel = [tpos[int(e)] for e in epochs]
     t = years_since_first(epochs)
@@ -83,7 +83,7 @@ def compare_with_truth(run: Run, truth: Any) -> Accuracy:
 
     def true_epoch(k: int) -> np.ndarray:
         img = np.asarray(truth.cum[sel[k]], np.float64) - tc0
-        return img - np.nanmean(img[r0:r1, c0:c1])
+        return img - np.nanmean(img[in_ref])
 
     vel = run.read2d("vel")
     keep = (run.read2d("mask") == 1) & np.isfinite(vel)
@@ -130,6 +130,20 @@ def compare_with_truth(run: Run, truth: Any) -> Accuracy:
         errors_found=len(injected & dropped),
         clean_dropped=len(dropped - injected),
     )
+
+
+def _reference_pixels(run: Run, lres: LoopsResult) -> np.ndarray:
+    """(ny, nx) bool: the run's reference pixels (its ``refmask``; the box ``ref`` for a run written
+    before the reference set existed)."""
+    from kansho.errors import InputError
+
+    try:
+        return np.asarray(run.read2d("refmask")) == 1
+    except InputError:
+        r0, r1, c0, c1 = lres.ref
+        box = np.zeros(run.stack.shape, bool)
+        box[r0:r1, c0:c1] = True
+        return box
 
 
 def _rms(a: np.ndarray) -> float:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -400,8 +401,17 @@ def _remove_surfaces(c: FloatArray, use: BoolArray, deramp: int | None, hgt: Flo
     return base, trend
 
 
+def _ref_pixels(ref: tuple[int, int, int, int] | npt.ArrayLike) -> Any:
+    """Index of the reference: a (row0, row1, col0, col1) box, or a (ny, nx) bool mask (a reference set)."""
+    if isinstance(ref, tuple) and len(ref) == 4:
+        r0, r1, c0, c1 = ref
+        return np.s_[r0:r1, c0:c1]
+    return np.asarray(ref, bool)
+
+
 def _remove_atmosphere(c: FloatArray, base: FloatArray, hp: FloatArray, sigma_px: tuple[float, float],
-                       ref_window: tuple[int, int, int, int] | None) -> tuple[FloatArray, Float64Array]:
+                       ref_window: tuple[int, int, int, int] | npt.ArrayLike | None
+                       ) -> tuple[FloatArray, Float64Array]:
     """Stages 3-5: per epoch, ``base`` less the spatial low-pass of the high-pass ``hp`` relative to
     epoch 0's (the weight of :func:`gaussian_nan` computed once per finite pattern), shifted so that
     the window ``ref_window`` keeps its mean in ``c``. Returns (the filtered series in the dtype of
@@ -421,8 +431,8 @@ def _remove_atmosphere(c: FloatArray, base: FloatArray, hp: FloatArray, sigma_px
         corr = np.nan_to_num(aps - aps0, nan=0.0)
         img = base[e].astype(np.float64) - corr
         if ref_window is not None:
-            r0, r1, c0, c1 = ref_window
-            shift = img[r0:r1, c0:c1] - c[e, r0:r1, c0:c1]
+            sel = _ref_pixels(ref_window)
+            shift = img[sel] - c[e][sel]
             if np.isfinite(shift).any():
                 img = img - np.nanmean(shift)
                 corr = corr + np.nanmean(shift)
@@ -441,7 +451,7 @@ def spatiotemporal_filter(
     deramp: int | None = None,
     hgt: npt.ArrayLike | None = None,
     mask: npt.ArrayLike | None = None,
-    ref_window: tuple[int, int, int, int] | None = None,
+    ref_window: tuple[int, int, int, int] | npt.ArrayLike | None = None,
     temporal_order: int = 0,
 ) -> FilterResult:
     """Remove atmospheric noise from a displacement time series (Step 1-6), in memory.
@@ -481,7 +491,8 @@ def spatiotemporal_filter(
         (ny, nx) bool, True = reliable pixels used to estimate the surfaces and the atmosphere;
         None = every pixel. The correction is applied to every pixel.
     ref_window:
-        (row0, row1, col0, col1) half-open reference window, or None.
+        (row0, row1, col0, col1) half-open reference window, a (ny, nx) bool mask of the reference
+        pixels (a reference set), or None.
     temporal_order:
         0 (default) or 1, see :func:`temporal_highpass`.
     """

@@ -52,6 +52,7 @@ RESULT_MAPS: dict[str, ResultMap] = {
     "mask": ResultMap("mask", "1", "1 = kept by the noisy-pixel mask"),
     "vel.filt": ResultMap("vel_filt", "mm/yr", "velocity after the spatio-temporal filter"),
     "loop_ph_rms": ResultMap("loop_rms", "rad", "RMS of loop phases at the pixel"),
+    "refmask": ResultMap("refmask", "1", "1 = pixel of the reference (its mean is zero in every epoch)"),
 }
 #: results/<name>.mskd.tif: these maps where the mask keeps the pixel, NaN elsewhere
 MASKED_MAPS = ("vel", "vel.filt")

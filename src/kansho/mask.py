@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "THRESHOLD_SPECS",
+    "Adaptation",
     "MaskResult",
     "ThresholdSpec",
+    "adapt_thresholds",
     "apply_thresholds",
     "stc",
 ]
@@ -272,3 +274,134 @@ def apply_thresholds(
         thresholds=enabled,
         warnings=warnings,
     )
+
+
+#: noise indices whose default thresholds ``adapt="auto"`` scales to the frame's own noise
+NOISE_INDICES = ("stc", "resid_rms", "vstd", "n_loop_err")
+#: a threshold that lets fewer than this fraction of the pixels pass counts as one "no pixel can meet"
+MIN_PASS = 0.01
+#: robust standard deviations above the median beyond which a pixel's noise index marks it an outlier
+NOISE_K = 3.0
+#: fraction of what the best pixels reach that a relaxed "keep >=" threshold asks for
+RELAX_FRACTION = 0.8
+#: robust standard deviations above the frame's median velocity std beyond which ``auto`` masks a pixel
+VSTD_K = 2.0
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    """One threshold moved by :func:`adapt_thresholds`: criterion, old and new value, why."""
+
+    name: str
+    old: float
+    new: float
+    why: str
+
+    def text(self) -> str:
+        return f"{self.name} {self.old:g} -> {self.new:g}: {self.why}"
+
+
+def _robust(a: Float64Array) -> tuple[float, float]:
+    """Median and robust standard deviation (1.4826 × MAD) of the finite values of ``a`` (1-D, non-empty)."""
+    med = float(np.median(a))
+    return med, 1.4826 * float(np.median(np.abs(a - med)))
+
+
+def _licsbas_rule(name: str, thr: float, a: Float64Array) -> Adaptation | None:
+    """LiCSBAS's auto-adjust (Morishita et al. 2020, LiCSBAS15_mask_ts ``--noautoadjust`` documents it):
+    a threshold that alone masks every pixel moves to the nearest whole value that keeps the best
+    pixel(s): the floor of the largest value of a "keep >=" index, the ceiling of the smallest of a
+    "keep <=" one."""
+    if THRESHOLD_SPECS[name].direction == "min":
+        if (a >= thr).any():
+            return None
+        return Adaptation(name, thr, float(np.floor(a.max())), "no pixel meets it (LiCSBAS rule: floor of the maximum)")
+    if (a <= thr).any():
+        return None
+    return Adaptation(name, thr, float(np.ceil(a.min())), "no pixel meets it (LiCSBAS rule: ceiling of the minimum)")
+
+
+def _auto_rule(name: str, thr: float, a: Float64Array) -> Adaptation | None:
+    """The ``auto`` rule for one default threshold over the finite index values ``a`` (1-D)."""
+    spec = THRESHOLD_SPECS[name]
+    if spec.direction == "min":
+        passing = float(np.mean(a >= thr))
+        if passing >= MIN_PASS:
+            return None
+        best = float(np.quantile(a, 1.0 - MIN_PASS))
+        new = RELAX_FRACTION * best
+        return Adaptation(name, thr, new, f"only {100 * passing:.2g} % of pixels reach it; the best 1 % reach "
+                                          f"{best:.3g} {spec.unit}, {100 * RELAX_FRACTION:.0f} % of that is kept")
+    med, sig = _robust(a)
+    if name == "vstd":  # the velocity's own error estimate: judged against the frame's, both ways
+        new = med + VSTD_K * sig
+        if sig <= 0 or abs(new - thr) <= 1e-9 * max(abs(thr), 1.0):
+            return None
+        return Adaptation(name, thr, new, f"the frame's velocity std is {med:.3g} +- {sig:.3g} mm/yr (median, "
+                                          f"robust std): pixels above median + {VSTD_K:g} std are its least "
+                                          "certain")
+    if name == "n_loop_err":
+        sig = max(sig, float(np.sqrt(max(med, 1.0))))  # a count: at least its Poisson spread
+    scaled = med + NOISE_K * sig
+    passing = float(np.mean(a <= thr))
+    if name not in NOISE_INDICES and passing >= MIN_PASS:
+        return None
+    if scaled <= thr:
+        return None
+    return Adaptation(name, thr, scaled, f"{100 * (1 - passing):.3g} % of pixels exceed it; the frame's own "
+                                         f"noise is {med:.3g} +- {sig:.3g} {spec.unit} (median, robust std): "
+                                         f"median + {NOISE_K:g} std")
+
+
+def adapt_thresholds(indices: Mapping[str, npt.ArrayLike], thresholds: Mapping[str, float | None],
+                     where: npt.ArrayLike, *, mode: Literal["auto", "licsbas", "off"] = "auto",
+                     fixed: frozenset[str] | set[str] = frozenset()
+                     ) -> tuple[dict[str, float | None], list[Adaptation]]:
+    """Thresholds adapted to the frame, so that no default empties it silently (DESIGN §4).
+
+    Parameters
+    ----------
+    indices:
+        name -> (ny, nx) index image (as for :func:`apply_thresholds`).
+    thresholds:
+        name -> threshold (None = off).
+    where:
+        (ny, nx) bool, the pixels judged (the solved ones).
+    mode:
+        ``"off"``: unchanged. ``"licsbas"``: LiCSBAS's rule only (:func:`_licsbas_rule`), for every
+        enabled threshold. ``"auto"``: for thresholds not in ``fixed`` -- a "keep >=" threshold
+        that fewer than 1 % of the pixels meet (maxTlen on a short or gap-split series) becomes
+        80 % of what the best 1 % reach (for maxTlen: what the network allows); a noise threshold
+        (stc, resid_rms, vstd, n_loop_err), and any other "keep <=" threshold that fewer than 1 %
+        meet, is raised to the frame's median + 3 robust standard deviations (1.4826 × MAD,
+        Rousseeuw & Croux 1993) when that is larger: on a noisy frame the fixed defaults would
+        keep almost nothing, while median + 3 σ removes the pixels that are noisy *for this frame*.
+        These are only ever relaxed: they flag outliers, and tightening them removes good pixels.
+        ``vstd`` (the bootstrap std of the velocity, an estimate of the velocity's own error) is set
+        to the frame's median + 2 robust σ either way: LiCSBAS's 100 mm/yr keeps everything on a
+        typical frame, while the frame's least certain pixels (~5-10 %) are where the velocity
+        error is largest (measured on simulated frames: the masked error falls below the unmasked).
+    fixed:
+        Names the user gave explicitly: honoured as given by ``auto``.
+
+    Returns
+    -------
+    (thresholds, adaptations): the thresholds to apply, and each change with its reason.
+    """
+    out: dict[str, float | None] = dict(thresholds)
+    if mode == "off":
+        return out, []
+    sel = np.asarray(where, bool)
+    changes: list[Adaptation] = []
+    for name, thr in thresholds.items():
+        if thr is None or name not in indices or (mode == "auto" and name in fixed):
+            continue
+        a = np.asarray(indices[name], np.float64)[sel]
+        a = a[np.isfinite(a)]
+        if a.size == 0:
+            continue
+        ch = _licsbas_rule(name, float(thr), a) if mode == "licsbas" else _auto_rule(name, float(thr), a)
+        if ch is not None:
+            changes.append(ch)
+            out[name] = ch.new
+    return out, changes

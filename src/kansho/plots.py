@@ -55,8 +55,10 @@ def plot_network(date1: np.ndarray, date2: np.ndarray, epochs: np.ndarray, bperp
 
 
 def plot_map(arr: np.ndarray, path: Path, title: str, units: str, *, cmap: str = "viridis",
-             symmetric: bool = False, ref: tuple[int, int, int, int] | None = None) -> str:
-    """One raster map with a colour bar (robust 2-98 % limits; symmetric around 0 if asked).
+             symmetric: bool = False, ref: tuple[int, int, int, int] | None = None,
+             ref_set: np.ndarray | None = None) -> str:
+    """One raster map with a colour bar (robust 2-98 % limits; symmetric around 0 if asked); the
+    reference box ``ref`` outlined, and the pixels of a reference set ``ref_set`` ((ny, nx) bool) dotted.
 
     Frames larger than the figure's pixels are decimated to at most ~1000 px a side first: the
     PNG cannot show more, and drawing a full 2500 x 2500 frame would cost seconds per map.
@@ -67,6 +69,8 @@ def plot_map(arr: np.ndarray, path: Path, title: str, units: str, *, cmap: str =
         arr = arr[::step, ::step]
         if ref is not None:
             ref = tuple(v // step for v in ref)  # type: ignore[assignment]
+        if ref_set is not None:
+            ref_set = ref_set[::step, ::step]
     finite = arr[np.isfinite(arr)]
     vmin = vmax = None
     if finite.size:
@@ -77,7 +81,11 @@ def plot_map(arr: np.ndarray, path: Path, title: str, units: str, *, cmap: str =
         else:
             vmin, vmax = lo, hi if hi > lo else lo + 1
     im = ax.imshow(arr, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
-    if ref is not None:
+    if ref_set is not None and ref_set.any():
+        yy, xx = np.nonzero(ref_set)
+        ax.scatter(xx, yy, s=1.0, c="k", marker=".", lw=0, alpha=0.5, label=f"reference set ({yy.size} px)")
+        ax.legend(loc="lower right", fontsize="small", markerscale=8)
+    elif ref is not None:
         r0, r1, c0, c1 = ref
         ax.add_patch(plt.Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, ec="k", lw=1.5))
     fig.colorbar(im, ax=ax, label=units, shrink=0.8)
@@ -125,17 +133,19 @@ def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np
               for i in range(st.n_pair)]
     r0, r1, c0, c1 = lres.ref
     ref = (r0, r1, c0, c1)
+    ref_set = maps["refmask"] == 1 if lres.ref_kind == "set" and "refmask" in maps else None
     out = [plot_network(st.date1, st.date2, st.epochs, st.bperp, status, plots / "network.png")]
     out.append(plot_qc(st.pair_names(), qres.coverage, qres.mean_coh, qres.keep,
                        ctx.cfg.qc.min_coverage, ctx.cfg.qc.min_coh, plots / "qc_stats.png"))
     out.append(plot_loops(lres.loop_rms, ctx.cfg.loops.loop_rms_threshold, plots / "loop_rms.png"))
     keep = maps["mask"] == 1
     out.append(plot_map(maps["vel"], plots / "vel.png", "Velocity (unmasked)", "mm/yr", cmap="RdBu_r",
-                        symmetric=True, ref=ref))
+                        symmetric=True, ref=ref, ref_set=ref_set))
     out.append(plot_map(np.where(keep, maps["vel"], np.nan), plots / "vel_mskd.png", "Velocity (masked)",
-                        "mm/yr", cmap="RdBu_r", symmetric=True, ref=ref))
+                        "mm/yr", cmap="RdBu_r", symmetric=True, ref=ref, ref_set=ref_set))
     out.append(plot_map(np.where(keep, maps["vel.filt"], np.nan), plots / "vel_filt_mskd.png",
-                        "Velocity, filtered (masked)", "mm/yr", cmap="RdBu_r", symmetric=True, ref=ref))
+                        "Velocity, filtered (masked)", "mm/yr", cmap="RdBu_r", symmetric=True, ref=ref,
+                        ref_set=ref_set))
     out.append(plot_map(maps["vstd"], plots / "vstd.png", "Velocity std (bootstrap)", "mm/yr", cmap="magma"))
     out.append(plot_map(maps["mask"], plots / "mask.png", "Mask (1 = kept)", "", cmap="gray"))
     for name, units in (("coh_avg", ""), ("n_loop_err", "count"), ("resid_rms", "mm"), ("stc", "mm"),

@@ -84,15 +84,13 @@ def write_report(ctx: Context, path: Path, maps: dict[str, np.ndarray]) -> None:
     vel = maps["vel"]
     keep = maps["mask"] == 1
     e = lres.epochs
-    r0, r1, c0, c1 = lres.ref
     parts = [(f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
              f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\"><title>Kansho run report</title>"
              f"<style>{_CSS}</style></head><body>"),
              (f"<h1>Kansho time-series report</h1><p>kansho {__version__} · input "
              f"<code>{html.escape(str(st.attrs.get('source', {}).get('path', '')))}</code> · "
              f"{st.shape[1]}×{st.shape[0]} px · {len(e)} epochs {e[0]}–{e[-1]} · "
-             f"{len(lres.pairs)} of {st.n_pair} pairs used · reference area "
-             f"x {c0}:{c1}, y {r0}:{r1} ({html.escape(str(lres.ref_how))}) · "
+             f"{len(lres.pairs)} of {st.n_pair} pairs used · {_ref_text(lres)} · "
              f"explore it with <code>kansho view {html.escape(ctx.out.name)}</code></p>"),
              ("<nav><a href='#summary'>summary</a><a href='#network'>network</a><a href='#qc'>QC decisions</a>"
              "<a href='#velocity'>velocity</a><a href='#mask'>mask</a><a href='#timings'>timings</a>"
@@ -136,6 +134,16 @@ def _filter_note(ctx: Context) -> str:
         return ""
     return (f"<p>Filtered series and velocity (step 1-6, method {html.escape(fres.method)}): "
             f"{html.escape(fres.decision)}.</p>")
+
+
+def _ref_text(lres: LoopsResult) -> str:
+    """The reference in words: a set of stable pixels, or a box (window or the user's)."""
+    r0, r1, c0, c1 = lres.ref
+    how = html.escape(str(lres.ref_how))
+    if lres.ref_kind == "set":
+        return (f"reference: the mean of {lres.ref_pixels} stable pixels ({how}; dotted on the velocity maps; "
+                f"representative window x {c0}:{c1}, y {r0}:{r1})")
+    return f"reference area x {c0}:{c1}, y {r0}:{r1} ({how})"
 
 
 def _timings_section(ctx: Context) -> str:
@@ -190,6 +198,8 @@ def _mask_section(ctx: Context, plots: Path, maps: dict[str, np.ndarray]) -> str
                     f"<td>{mres.removed.get(k, 0)}</td></tr>" for k, v in mres.thresholds.items())
     return (f"<h2 id='mask'>Mask</h2><p>{mres.n_kept} of {mres.n_valid} solved pixels kept.</p>"
                  + "".join(f"<p class='warn'>Warning: {html.escape(w)}</p>" for w in mres.warnings)
+                 + "".join(f"<p class='warn'>Threshold adapted to this frame: {html.escape(k)} {a[0]:g} &rarr; "
+                           f"{a[1]:g} ({html.escape(str(a[2]))})</p>" for k, a in mres.adapted.items())
                  + "<table><tr><th>criterion</th><th>threshold</th><th>removed (alone)</th></tr>"
                  + trows + "</table><div class='grid'>"
                  + "".join(_map_or_plot(plots, n, maps.get(n), n, u, "viridis" if n != "mask" else "gray", False)

@@ -77,9 +77,12 @@ def write_info(ctx: Context, info: Path, epochs: np.ndarray) -> None:
     g = st.grid
     lon = g.lon()
     lat = g.lat()
+    kind = getattr(lres, "ref_kind", "window")
+    what = (f"# reference: the mean of a set of {lres.ref_pixels} stable pixels (results/refmask.tif); "
+            "the box above is a representative window inside it\n" if kind == "set" else "")
     _atomic_text(info / INFO_FILES["ref"],
                  f"{c0}:{c1}/{r0}:{r1}\n# columns x1:x2 / rows y1:y2 (end-exclusive), chosen: {lres.ref_how}\n"
-                 f"# lon {lon[c0]:.5f}..{lon[c1 - 1]:.5f}  lat {lat[r1 - 1]:.5f}..{lat[r0]:.5f}\n")
+                 f"# lon {lon[c0]:.5f}..{lon[c1 - 1]:.5f}  lat {lat[r1 - 1]:.5f}..{lat[r0]:.5f}\n{what}")
     drops = dropped_pairs(ctx)
     _atomic_text(info / INFO_FILES["dropped"],
                  "pair,step,reason\n" + "".join(f"{p},{s},\"{r}\"\n" for p, s, r in drops))
@@ -88,10 +91,12 @@ def write_info(ctx: Context, info: Path, epochs: np.ndarray) -> None:
     _atomic_text(info / INFO_FILES["network_gaps"],
                  "".join(f"{epochs[k]}_{epochs[k + 1]}\n" for k in gaps) or "# no gap\n")
     mres = ctx.get(MaskResult)
-    ml = [f"# {mres.n_kept} of {mres.n_valid} solved pixels kept",
-          "# criterion     threshold   removed_alone"]
+    ml = [f"# {mres.n_kept} of {mres.n_valid} solved pixels kept (mask.adapt={ctx.cfg.mask.adapt})",
+          "# criterion     threshold   removed_alone  asked"]
     for k, thr_v in mres.thresholds.items():
-        ml.append(f"{k:14s}  {'off' if thr_v is None else f'{thr_v:g}':>9}   {mres.removed.get(k, 0)}")
+        asked = f"   {mres.adapted[k][0]:g} (adapted)" if k in mres.adapted else ""
+        ml.append(f"{k:14s}  {'off' if thr_v is None else f'{thr_v:g}':>9}   {mres.removed.get(k, 0)}{asked}")
+    ml += [f"# ADAPTED {k}: {old:g} -> {new:g}: {why}" for k, (old, new, why) in mres.adapted.items()]
     ml += [f"# WARNING {w}" for w in mres.warnings]
     _atomic_text(info / INFO_FILES["mask_stats"], "\n".join(ml) + "\n")
 

@@ -107,7 +107,7 @@ def step_filter(ctx: Context) -> FilterResult:
         _adaptive_spatial(ctx, res, (dx_km, dy_km))
     sig_km = res.sigma_km if res.sigma_km is not None else 0.0
     spatial = {"sigma_px": (sigma_to_px(sig_km, dy_km), sigma_to_px(sig_km, dx_km)),
-               "ref": lres.ref, "base": base, "alpha": res.alpha, "hole": HOLE_PX if adaptive else -1}
+               "ref": "refmask", "base": base, "alpha": res.alpha, "hole": HOLE_PX if adaptive else -1}
     ctx.map_epochs(filter_spatial_epoch, "1-6 spatial", range(1), **spatial)
     ctx.map_epochs(filter_spatial_epoch, "1-6 spatial", range(1, ne), **spatial)
     ctx.map_blocks(vel_filt_block, "1-6 velocity", t=t)
@@ -265,8 +265,8 @@ def filter_spatial_epoch(task: Task) -> None:
         w["filt_aps0"][:] = aps
     aps0 = np.asarray(w["filt_aps0"][:], np.float64)
     img = np.asarray(w[p["base"]][e], np.float64) - np.nan_to_num(aps - aps0, nan=0.0)
-    r0, r1, c0, c1 = p["ref"]
-    corr = img[r0:r1, c0:c1] - np.asarray(w["cum"][e, r0:r1, c0:c1])  # keep the run's reference area unchanged
+    ref = np.asarray(w[p["ref"]][:]) == 1  # the run's reference pixels (its set or box)
+    corr = img[ref] - np.asarray(w["cum"][e])[ref]  # keep the run's reference unchanged
     if np.isfinite(corr).any():
         img = img - np.nanmean(corr)
     w["cum_filt"][e] = img

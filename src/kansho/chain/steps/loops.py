@@ -22,11 +22,10 @@ from kansho._dates import years_since_first
 from kansho.chain import common
 from kansho.chain.context import Context
 from kansho.chain.spec import StepSpec
+from kansho.chain.steps import reference
 from kansho.chain.steps.loop_tasks import PIXEL_LOOP_ARRAYS, loop_sums_block, pixel_loop_block
 from kansho.chain.steps.qc import QCResult
-from kansho.config import parse_ref
-from kansho.errors import ConfigError, InputError, NetworkError
-from kansho.store import Stack
+from kansho.errors import NetworkError
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +37,10 @@ class LoopsResult(common.Stamped):
     ``pairs_in``: pairs kept by 1-1; ``loops``: each triangle loop's pairs; ``loop_rms``: its RMS
     (rad, -1 without data); ``bad``: dropped by loop closure; ``no_loop``: in no loop;
     ``bad_noloop``: in no loop and dropped by the residual check; ``pairs``/``epochs``: what the
-    inversion uses; ``ref``: (row0, row1, col0, col1) end-exclusive; ``ref_offsets``: each used
-    pair's phase over the reference area (rad).
+    inversion uses; ``ref``: (row0, row1, col0, col1) end-exclusive: the reference box, or for a
+    reference set a representative window inside it; ``ref_offsets``: each used pair's phase over
+    the reference (rad); ``ref_kind``: box (--ref), window or set; ``ref_pixels``: its pixels (the
+    work array ``refmask`` holds them).
     """
 
     pairs_in: list[int]
@@ -59,6 +60,8 @@ class LoopsResult(common.Stamped):
     ref_how: str
     ref_offsets: list[float]
     pixel_loop_threshold: float
+    ref_kind: str = "window"
+    ref_pixels: int = 0
 
 
 def step_loops(ctx: Context) -> LoopsResult:
@@ -71,8 +74,8 @@ def step_loops(ctx: Context) -> LoopsResult:
     log.info("1-2: %d pairs, %d epochs, %d triangle loops", idx_qc.size, epochs_qc.size, L.shape[0])
 
     coh_all = ctx.read2d("qc_coh_avg")
-    ref0 = _preliminary_reference(ctx, coh_all)
-    off0 = _ref_offsets(st, idx_qc, ref0)
+    ref0 = reference.preliminary_reference(ctx, coh_all)
+    off0 = reference.ref_offsets(st, idx_qc, ref0)
     members = _loop_members(L, idx_qc)
     loop_rms, n_reused = _loop_rms(ctx, L, idx_qc, off0, members, ref0)
     bad = loops.find_bad_pairs(np.nan_to_num(loop_rms, nan=0.0), L, threshold=lcfg.loop_rms_threshold)
@@ -82,21 +85,16 @@ def step_loops(ctx: Context) -> LoopsResult:
         raise NetworkError(f"{st.path}: fewer than 2 interferograms left after loop closure")
     off_of = dict(zip(idx_qc.tolist(), off0.tolist(), strict=True))
     idx, epochs_f, pix_upd, flagged_noloop = _pixel_statistics(ctx, idx, off_of, ref0)
-    ref, how = _reference(ctx, coh_all)
-    offsets = _ref_offsets(st, idx, ref)
-    if not np.all(np.isfinite(offsets)):
-        names = [st.pair_names()[i] for i in idx[~np.isfinite(offsets)]]
-        raise InputError(st.path, f"reference area {_ref_str(ref)} has no valid pixel in pair(s) "
-                                  f"{', '.join(names[:5])}")
-    log.info("1-2: %d bad pairs dropped; reference area rows %d:%d cols %d:%d (%s)", bad_mask.sum(), *ref, how)
+    ref = reference.final_reference(ctx, idx, coh_all)
+    log.info("1-2: %d bad pairs dropped", bad_mask.sum())
     return LoopsResult(
         pairs_in=idx_qc.tolist(), loop_rms=np.nan_to_num(loop_rms, nan=-1).tolist(),
         loops=members, ref0=list(map(int, ref0)), loops_reused=n_reused, pixels_updated=pix_upd,
         bad=idx_qc[bad_mask].tolist(), no_loop=idx_qc[np.asarray(bad.no_loop, bool)].tolist(),
         n_loops=np.asarray(bad.n_loops).tolist(), n_bad_loops=np.asarray(bad.n_bad_loops).tolist(),
-        bad_noloop=flagged_noloop, pairs=idx.tolist(), epochs=epochs_f.tolist(), ref=list(map(int, ref)),
-        ref_how=how, ref_offsets=offsets.tolist(), pixel_loop_threshold=lcfg.pixel_loop_threshold,
-        **common.stamp(ctx))
+        bad_noloop=flagged_noloop, pairs=idx.tolist(), epochs=epochs_f.tolist(), ref=list(map(int, ref.box)),
+        ref_how=ref.how, ref_offsets=ref.offsets.tolist(), pixel_loop_threshold=lcfg.pixel_loop_threshold,
+        ref_kind=ref.kind, ref_pixels=ref.n_pixels, **common.stamp(ctx))
 
 
 def _pixel_statistics(ctx: Context, idx: npt.NDArray[np.intp], off_of: dict[int, float], ref0: Sequence[int]
@@ -126,43 +124,6 @@ def _pixel_statistics(ctx: Context, idx: npt.NDArray[np.intp], off_of: dict[int,
     if idx.size < 2:
         raise NetworkError(f"{st.path}: fewer than 2 interferograms left after loop closure")
     return idx, epochs_f, pix_upd, flagged_noloop
-
-
-def _preliminary_reference(ctx: Context, coh_all: np.ndarray) -> tuple[int, int, int, int]:
-    """The reference of the loop closure (``ref0``): the most complete, most coherent window (from
-    the 1-1 statistics).
-
-    Without coherence in the input (GeoTIFF pairs given without it) the most complete window. When
-    no window qualifies (coherence missing where every pair is valid) the user's ``--ref`` box is
-    used if one was given, else the most complete window regardless of coherence.
-    """
-    lcfg = ctx.cfg.loops
-    nvalid_all = ctx.read2d("qc_n_valid")
-    ok0 = nvalid_all >= nvalid_all.max()
-    has_coh = bool(np.isfinite(coh_all).any())
-    if not has_coh:
-        log.info("1-2: no coherence; the preliminary reference is the most complete window")
-        return loops.choose_reference(np.zeros(coh_all.shape), ok0, size=lcfg.ref_size)
-    try:
-        return loops.choose_reference(np.where(np.isfinite(coh_all), -coh_all, np.inf), ok0, size=lcfg.ref_size)
-    except NetworkError as e:
-        if lcfg.ref:
-            log.warning("1-2: %s; the loop closure uses the --ref box %s", e, lcfg.ref)
-            return _user_ref(ctx, lcfg.ref)
-        log.warning("1-2: %s; the loop closure uses the most complete window, whatever its coherence", e)
-        return loops.choose_reference(np.zeros(coh_all.shape), ok0, size=lcfg.ref_size)
-
-
-def _reference(ctx: Context, coh_all: np.ndarray) -> tuple[tuple[int, int, int, int], str]:
-    """The one reference area of the run, (row0, row1, col0, col1), and how it was chosen."""
-    lcfg = ctx.cfg.loops
-    if lcfg.ref:
-        return _user_ref(ctx, lcfg.ref), "user"
-    nvf = ctx.read2d("n_valid_final")
-    ok = nvf >= nvf.max()
-    score = reference_score(ctx.read2d("loop_rms"), ctx.read2d("stack_rate"), coh_all)
-    r0, r1, c0, c1 = loops.choose_reference(score, ok & np.isfinite(score), size=lcfg.ref_size)
-    return (int(r0), int(r1), int(c0), int(c1)), "auto"
 
 
 def _loop_rms(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64],
@@ -197,32 +158,6 @@ def _loop_rms(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: n
     return rms, int(known.sum())
 
 
-def _ref_offsets(st: Stack, idx: npt.NDArray[np.intp], ref: Sequence[int]) -> npt.NDArray[np.float64]:
-    r0, r1, c0, c1 = ref
-    w = st.read("unw", slice(r0, r1), slice(c0, c1), idx).reshape(idx.size, -1)
-    return np.asarray(loops.reference_offsets(w), np.float64)
-
-
-def _ref_str(ref: Sequence[int]) -> str:
-    r0, r1, c0, c1 = ref
-    return f"{c0}:{c1}/{r0}:{r1}"
-
-
-def _user_ref(ctx: Context, text: str) -> tuple[int, int, int, int]:
-    kind, v = parse_ref(text)
-    ny, nx = ctx.stack.shape
-    if kind == "pixel":
-        x1, x2, y1, y2 = (int(a) for a in v)
-    else:
-        try:
-            y1, y2, x1, x2 = ctx.stack.grid.lonlat_box(*v)
-        except ValueError as exc:
-            raise ConfigError(f"--ref {text}: {exc}") from None
-    if not (0 <= x1 < x2 <= nx and 0 <= y1 < y2 <= ny):
-        raise ConfigError(f"--ref {text}: outside the {nx}x{ny} grid")
-    return y1, y2, x1, x2
-
-
 def _loop_members(L: np.ndarray, idx: npt.NDArray[np.intp]) -> list[list[int]]:
     if L.shape[0] == 0:
         return []
@@ -231,28 +166,6 @@ def _loop_members(L: np.ndarray, idx: npt.NDArray[np.intp]) -> list[list[int]]:
         members = np.flatnonzero(L[r])
         rows.append([int(idx[m]) for m in members])
     return rows
-
-
-def reference_score(loop_rms: np.ndarray, rate: np.ndarray, coh: np.ndarray) -> np.ndarray:
-    """Score of each pixel as part of the reference area (lower is better), shape (ny, nx).
-
-    Adds two dimensionless terms: the pixel's loop-phase RMS over the frame's median (Morishita et
-    al. 2020 choose the reference by loop closure alone) and how far its stacking rate lies from the
-    frame's median rate, in robust standard deviations (1.4826 MAD) -- the usual prior that most of
-    a frame is stable, which keeps the reference out of a deforming area. Coherence, where there is
-    any (NaN without), breaks ties.
-    """
-    lr = np.where(np.isfinite(loop_rms), loop_rms, np.nan)
-    med_lr = np.nanmedian(lr) if np.isfinite(lr).any() else 1.0
-    fin = np.isfinite(rate)
-    if fin.any():
-        med = np.median(rate[fin])
-        mad = 1.4826 * np.median(np.abs(rate[fin] - med)) or 1.0
-        dev = np.abs(rate - med) / mad
-    else:
-        dev = np.zeros_like(rate)
-    score = np.nan_to_num(lr / max(med_lr, 1e-6), nan=0.0) + dev
-    return np.where(np.isfinite(coh), score - 1e-3 * coh, score)
 
 
 def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64],
@@ -340,4 +253,5 @@ def _check_every(ny: int, nx: int) -> int:
 
 SPEC = StepSpec(name="loops", licsbas="1-2", title="loop closure: drop pairs with unwrapping errors, choose "
                 "the reference area", run=step_loops, result=LoopsResult, inputs=("qc_n_valid", "qc_coh_avg"),
-                outputs=PIXEL_LOOP_ARRAYS, tasks=(loop_sums_block, pixel_loop_block), section="loops")
+                outputs=(*PIXEL_LOOP_ARRAYS, reference.REFMASK),
+                tasks=(loop_sums_block, pixel_loop_block, reference.ref_sums_block), section="loops")

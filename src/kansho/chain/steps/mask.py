@@ -4,7 +4,7 @@ threshold removed on its own."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,13 +19,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class MaskResult(StepResult):
-    """Thresholds applied (None = off), pixels each removed alone, solved and kept pixels, warnings."""
+    """Thresholds applied (None = off), pixels each removed alone, solved and kept pixels, warnings;
+    ``adapted``: criterion -> [threshold asked, threshold applied, why] (``mask.adapt``)."""
 
     thresholds: dict[str, float | None]
     removed: dict[str, int]
     n_valid: int
     n_kept: int
     warnings: list[str]
+    adapted: dict[str, list[float | str]] = field(default_factory=dict)
 
 
 def stc_block(task: Task) -> None:
@@ -57,6 +59,7 @@ def step_mask(ctx: Context) -> MaskResult:
         log.warning("1-5: %s", pre[-1])
         thresholds["coh_avg"] = None
     vel = ctx.read2d("vel")
+    thresholds, adapted = _adapt(ctx, indices, thresholds, np.isfinite(vel))
     if any(v is not None for v in thresholds.values()):
         res = maskmod.apply_thresholds(indices, thresholds)
         keep = np.asarray(res.mask, bool) & np.isfinite(vel)
@@ -71,7 +74,37 @@ def step_mask(ctx: Context) -> MaskResult:
     if n_valid and n_kept == 0:
         warns.append("the mask removes every solved pixel: check the thresholds (info/15mask_stats.txt)")
         log.warning("1-5: THE MASK REMOVES EVERY PIXEL: check the thresholds in info/15mask_stats.txt")
-    return MaskResult(thresholds=thresholds, removed=removed, n_valid=n_valid, n_kept=n_kept, warnings=warns)
+    return MaskResult(thresholds=thresholds, removed=removed, n_valid=n_valid, n_kept=n_kept, warnings=warns,
+                      adapted=adapted)
+
+
+#: the options of the thresholds (MaskConfig field) by criterion
+_OPTION_OF = {"n_unw": "n_unw_factor"}
+
+
+def _adapt(ctx: Context, indices: dict[str, np.ndarray], thresholds: dict[str, float | None], solved: np.ndarray
+           ) -> tuple[dict[str, float | None], dict[str, list[float | str]]]:
+    """``mask.adapt`` applied (:func:`kansho.mask.adapt_thresholds`); every change logged.
+
+    A threshold the user gave (a field set on the command line or in the config file, which
+    :func:`kansho.config.apply_band_defaults` leaves unmarked) is fixed for ``auto``.
+    """
+    mode = ctx.cfg.mask.adapt
+    given = ctx.options.model.mask.model_fields_set
+    fixed = {k for k in thresholds if _OPTION_OF.get(k, k) in given}
+    out, changes = maskmod.adapt_thresholds(indices, thresholds, solved, mode=mode, fixed=fixed)
+    for ch in changes:
+        log.warning("1-5: mask threshold adapted (mask.adapt=%s): %s", mode, ch.text())
+    for k in sorted(fixed):
+        thr = thresholds[k]
+        a = indices[k][solved & np.isfinite(indices[k])]
+        if thr is None or a.size == 0:
+            continue
+        passing = a >= thr if maskmod.THRESHOLD_SPECS[k].direction == "min" else a <= thr
+        if passing.mean() < maskmod.MIN_PASS:
+            log.warning("1-5: the given threshold %s %g lets only %.2g %% of the pixels pass; kept as given",
+                        k, thr, 100 * passing.mean())
+    return out, {ch.name: [ch.old, ch.new, ch.why] for ch in changes}
 
 
 SPEC = StepSpec(name="mask", licsbas="1-5", title="mask noisy pixels", run=step_mask, result=MaskResult,

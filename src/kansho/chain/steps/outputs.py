@@ -58,7 +58,7 @@ def write_cubes(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray) -
     lay, st = ctx.layout, ctx.stack
     pos = {int(e): i for i, e in enumerate(st.epochs)}
     bperp = np.array([st.bperp[pos[int(e)]] for e in epochs], np.float64)
-    r0, r1, c0, c1 = ctx.get(LoopsResult).ref
+    r0, r1, c0, c1 = ctx.get(LoopsResult).ref  # the box, or the reference set's representative window
     gap = ctx.array("gap")
     written = []
     for path, cube_name, vel_name in ((lay.cum, "cum", "vel"), (lay.cum_filt, "cum_filt", "vel.filt")):

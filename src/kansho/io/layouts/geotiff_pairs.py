@@ -1,18 +1,20 @@
 """A flat folder of GeoTIFFs whose names carry the two dates (``yyyymmdd`` or ``yymmdd``, joined by
 ``-`` or ``_``), e.g. GAMMA/PyRate products ``cropA_20180106-20180130_VV_8rlks_eqa_unw.tif`` with
 ``cropA_20180106-20180130_VV_8rlks_flat_eqa_cc.tif``. Files are classified from the tokens of their
-names: ``unw`` → unwrapped phase; ``cc``/``coh``/``cor`` → coherence; ``dem``/``hgt`` (without
-dates) → height. Coherence may be absent for *every* pair, never for only some."""
+names: ``unw`` → unwrapped phase, as is a name of the two dates alone (``030118-030222.tif``);
+``cc``/``coh``/``cor`` → coherence; ``dem``/``hgt`` (without dates) → height. Coherence may be
+absent for *every* pair, never for only some."""
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from kansho.errors import InputError
 from kansho.io.inputset import LAYOUT_GEOTIFF_PAIRS, PairFiles
 from kansho.io.layouts.base import Detected, Layout
-from kansho.io.pairnames import PAIR_NAME_RE, TIF_SUFFIXES, check_dates, classify, list_folder
+from kansho.io.pairnames import PAIR_NAME_RE, TIF_SUFFIXES, check_dates, classify, list_folder, tokens
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,12 @@ def check_coherence_complete(unw: dict[PairKey, Path], cc: dict[PairKey, Path]) 
             raise InputError(unw[k], f"coherence missing for pair {k[0]}_{k[1]} while {len(cc)} other pair(s) have it")
 
 
+def _bare_pair_name(p: Path, m: re.Match[str]) -> bool:
+    """A name of the two dates alone (``030118-030222.tif``, as some ENVISAT stacks are delivered):
+    unwrapped phase, there being nothing else it could be."""
+    return tokens(p.name) == [m.group(1), m.group(2)]
+
+
 def _flat_pairs(folder: Path) -> list[PairFiles] | None:
     """Date-named unw/cc GeoTIFFs directly in ``folder``; ``None`` if there is no unw file."""
     tifs = [p for p in list_folder(folder) if p.suffix.lower() in TIF_SUFFIXES and p.is_file()]
@@ -61,7 +69,7 @@ def _flat_pairs(folder: Path) -> list[PairFiles] | None:
         m = PAIR_NAME_RE.search(p.name)
         if m is None:
             continue
-        kind = classify(p)
+        kind = classify(p) or ("unw" if _bare_pair_name(p, m) else None)
         if kind is None:
             log.debug("%s: neither unw nor coherence by name, ignored", p)
             continue
