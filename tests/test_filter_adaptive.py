@@ -199,7 +199,7 @@ def test_chain_passes_equal_the_filter_in_memory(small_run: FinishedRun) -> None
     t = years_since_first(lres.epochs)
     res = fa.adaptive_filter(np.asarray(run.array("cum")[:], np.float64), t,
                              pixel_km=run.stack.grid.pixel_size_km(), mask=run.read2d("mask") == 1,
-                             ref_window=tuple(lres.ref),
+                             ref_window=run.read2d("refmask") == 1,
                              sigma_yr=np.inf if fres.sigma_yr is None else fres.sigma_yr, sigma_km=fres.sigma_km)
     assert res.alpha == pytest.approx(fres.alpha, abs=1e-4)
     np.testing.assert_allclose(np.asarray(run.array("cum_filt")[:]), res.cum_filt, atol=1e-3)

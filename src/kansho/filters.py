@@ -401,7 +401,7 @@ def _remove_surfaces(c: FloatArray, use: BoolArray, deramp: int | None, hgt: Flo
     return base, trend
 
 
-def _ref_pixels(ref: tuple[int, int, int, int] | npt.ArrayLike) -> Any:
+def ref_index(ref: tuple[int, int, int, int] | npt.ArrayLike) -> Any:
     """Index of the reference: a (row0, row1, col0, col1) box, or a (ny, nx) bool mask (a reference set)."""
     if isinstance(ref, tuple) and len(ref) == 4:
         r0, r1, c0, c1 = ref
@@ -431,7 +431,7 @@ def _remove_atmosphere(c: FloatArray, base: FloatArray, hp: FloatArray, sigma_px
         corr = np.nan_to_num(aps - aps0, nan=0.0)
         img = base[e].astype(np.float64) - corr
         if ref_window is not None:
-            sel = _ref_pixels(ref_window)
+            sel = ref_index(ref_window)
             shift = img[sel] - c[e][sel]
             if np.isfinite(shift).any():
                 img = img - np.nanmean(shift)

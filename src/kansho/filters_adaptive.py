@@ -41,7 +41,7 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from kansho._types import BoolArray, Float64Array
-from kansho.filters import _gaussian_kernel, _gaussian_zero_padded, temporal_gaussian
+from kansho.filters import _gaussian_kernel, _gaussian_zero_padded, ref_index, temporal_gaussian
 
 log = logging.getLogger(__name__)
 
@@ -301,14 +301,16 @@ class AdaptiveResult:
 
 
 def adaptive_filter(cum: npt.ArrayLike, t: npt.ArrayLike, *, pixel_km: tuple[float, float],
-                    mask: npt.ArrayLike | None = None, ref_window: tuple[int, int, int, int] | None = None,
+                    mask: npt.ArrayLike | None = None,
+                    ref_window: tuple[int, int, int, int] | npt.ArrayLike | None = None,
                     sigma_yr: float | None = None, sigma_km: float | None = None, n_cv_epochs: int = 8
                     ) -> AdaptiveResult:
     """The adaptive filter on a cube in memory (the chain runs the same stages in passes).
 
     ``cum``: (n_epoch, ny, nx) mm, NaN = no data; ``t``: (n_epoch,) years; ``pixel_km``: (dx, dy);
     ``mask``: (ny, nx) bool pixels used for the estimates (None = all); ``ref_window``: half-open
-    (r0, r1, c0, c1) whose mean each epoch keeps; ``sigma_yr`` (years) / ``sigma_km``: fixed
+    (r0, r1, c0, c1) box or (ny, nx) bool set of the reference pixels, whose mean each epoch keeps;
+    ``sigma_yr`` (years) / ``sigma_km``: fixed
     temporal / spatial width (None: chosen; with a fixed ``sigma_km`` the weight is still chosen).
     """
     c = np.asarray(cum, dtype=np.float64)
@@ -338,8 +340,8 @@ def adaptive_filter(cum: npt.ArrayLike, t: npt.ArrayLike, *, pixel_km: tuple[flo
             corr = choice.alpha * (np.nan_to_num(hole_lowpass(hp[e], px[choice.index]), nan=0.0) - est0)
             out[e] = c[e] - corr
             if ref_window is not None:
-                r0, r1, c0, c1 = ref_window
-                shift = out[e, r0:r1, c0:c1] - c[e, r0:r1, c0:c1]
+                sel = ref_index(ref_window)
+                shift = out[e][sel] - c[e][sel]
                 if np.isfinite(shift).any():
                     out[e] -= np.nanmean(shift)
     return AdaptiveResult(cum_filt=out, sigma_yr=sigma_yr, sigma_km=km[choice.index] if choice.index >= 0
