@@ -189,3 +189,20 @@ def test_noisy_ten_look_frame_keeps_most_and_masked_error_is_lower(tmp_path: Pat
     acc = compare_with_truth(_run(tmp_path / "sim" / "GEOC", tmp_path / "ts", RunConfig()), truth)
     assert acc.coverage >= 0.6
     assert acc.vel_rmse < acc.vel_rmse_all
+
+
+def test_a_threshold_given_at_its_default_value_changes_the_mask_steps_key() -> None:
+    """``mask.adapt auto`` treats a given threshold as fixed, so giving ``--stc 5`` (the default
+    value) may change the mask: the mask step records which thresholds were given, and its skip key
+    computed again from a config where the value was given differs from the key of a default run."""
+    from kansho.chain.options import Options, skip_key, value_of
+    from kansho.config import load_config
+
+    default, given = load_config(None, {}), load_config(None, {"mask.stc": 5.0})
+    assert default.mask.stc == given.mask.stc
+    opts = Options(default)
+    assert opts.given("mask") == set()
+    reads = dict(opts.reads)
+    again = {name: value_of(given, name) for name in reads}
+    assert again == {"mask:given": ["stc"]}
+    assert skip_key("mask", reads, "") != skip_key("mask", again, "")

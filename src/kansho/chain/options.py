@@ -60,6 +60,14 @@ class Options:
         """The options, typed as :class:`RunConfig`; every leaf read is recorded in :attr:`reads`."""
         return cast(RunConfig, _Tracked(self.model, "", self.reads))
 
+    def given(self, section: str) -> set[str]:
+        """Options of ``section`` the user set (command line or config file), recorded as read: a
+        step whose results depend on which thresholds were given (``mask.adapt``) re-runs when that
+        changes, even if a given value equals the default."""
+        names = set(getattr(self.model, section).model_fields_set)
+        self.reads[f"{section}{GIVEN}"] = sorted(names)
+        return names
+
     def whole(self) -> RunConfig:
         """The options as a model, for code that walks all of them: records every result option as read."""
         for name in result_option_names(self.model):
@@ -78,8 +86,18 @@ def result_option_names(cfg: RunConfig) -> list[str]:
     return names
 
 
+#: suffix of a recorded read that stands for the set of options given in a section ("mask:given")
+GIVEN = ":given"
+
+
 def value_of(cfg: RunConfig, dotted: str) -> Any:
-    """The JSON value of option ``dotted`` ("invert.gamma") in ``cfg``; ``KeyError`` if it does not exist."""
+    """The JSON value of option ``dotted`` ("invert.gamma") in ``cfg``; ``KeyError`` if it does not exist.
+    ``"<section>:given"`` is the sorted list of the section's options the user set."""
+    if dotted.endswith(GIVEN):
+        sub = getattr(cfg, dotted[: -len(GIVEN)], None)
+        if not isinstance(sub, BaseModel):
+            raise KeyError(dotted)
+        return sorted(sub.model_fields_set)
     obj: Any = cfg
     for part in dotted.split("."):
         if not isinstance(obj, BaseModel) or part not in type(obj).model_fields:

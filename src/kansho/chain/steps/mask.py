@@ -90,7 +90,7 @@ def _adapt(ctx: Context, indices: dict[str, np.ndarray], thresholds: dict[str, f
     :func:`kansho.config.apply_band_defaults` leaves unmarked) is fixed for ``auto``.
     """
     mode = ctx.cfg.mask.adapt
-    given = ctx.options.model.mask.model_fields_set
+    given = ctx.options.given("mask")
     fixed = {k for k in thresholds if _OPTION_OF.get(k, k) in given}
     out, changes = maskmod.adapt_thresholds(indices, thresholds, solved, mode=mode, fixed=fixed)
     for ch in changes:
