@@ -1,5 +1,7 @@
-"""Block tasks of step 1-2: loop sums per loop, and per pixel the loop statistics, the stacking
-rate and the no-loop residual check (the work arrays :data:`PIXEL_LOOP_ARRAYS`)."""
+"""Block tasks of step 1-2: the per-pixel unwrapping-error correction (:data:`FIX_ARRAY`), loop
+sums per loop, and per pixel the loop statistics, the stacking rate and the no-loop residual check
+(the work arrays :data:`PIXEL_LOOP_ARRAYS`); :func:`read_unw`, the one reader of the stack's ``unw``
+for every step after the correction."""
 
 from __future__ import annotations
 
@@ -7,17 +9,75 @@ import math
 
 import numpy as np
 import numpy.typing as npt
+import zarr
 
 from kansho import loops
 from kansho.chain.tasks import Task
 from kansho.inversion import invert_nsbas
+from kansho.store import Stack
+
+#: work array (pair of the stack store, y, x) int8 of the per-pixel cycle fix of step 1-2: 0 = unchanged,
+#: c = add 2π·c, :data:`kansho.loops.NULL_FIX` = no data. Absent when the correction is off.
+FIX_ARRAY = "unw_fix"
+#: work array (y, x): pairs corrected at the pixel (among those the inversion uses)
+N_CORRECTED = "n_corrected"
+
+
+def read_fixed(stack: Stack, work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.intp]
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+    """``unw`` (len(idx), rows, cols) of the stack's pairs ``idx`` (radians, NaN = no data) with the
+    cycle fix of step 1-2 applied, and that fix (None when the run has none)."""
+    u = stack.read("unw", rows, cols, idx)
+    fix = read_fix(work, rows, cols, idx)
+    return (u, None) if fix is None else (loops.apply_cycle_fix(u, fix), fix)
+
+
+def read_fix(work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.intp]) -> np.ndarray | None:
+    """The cycle fix (len(idx), rows, cols) int8 of the stack's pairs ``idx``; None when the run has none."""
+    if FIX_ARRAY not in work or idx.size == 0:
+        return None
+    arr = work[FIX_ARRAY]
+    assert isinstance(arr, zarr.Array)
+    lo, hi = int(idx.min()), int(idx.max()) + 1
+    return np.asarray(arr[lo:hi, rows, cols])[idx - lo]
+
+
+def read_unw(task: Task, idx: npt.ArrayLike) -> np.ndarray:
+    """The block's ``unw`` (len(idx), rows, cols) of the stack's pairs ``idx``, radians, as corrected
+    by step 1-2 (:data:`FIX_ARRAY`; unchanged where the run corrects nothing). Every reader of the
+    stack's phase after step 1-2 reads through here."""
+    return read_fixed(task.stack, task.work.group, task.rows, task.cols, np.asarray(idx, np.intp))[0]
+
+
+def fix_block(task: Task) -> tuple[np.ndarray, ...]:
+    """Per-pixel cycle fix of the block (:func:`kansho.loops.pixel_cycle_fix`), written to
+    :data:`FIX_ARRAY` for the pairs ``params["idx"]`` (loop matrix ``L`` over them, referred by
+    ``offsets``); with ``params["null"]`` every correction is a null instead.
+    Returns the loop sums of the corrected phase (sum_sq, count) per loop, and per pair the
+    pixels corrected and nulled."""
+    p = task.params
+    idx = np.asarray(p["idx"], np.intp)
+    L = np.asarray(p["L"])
+    u = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1) - np.asarray(p["offsets"])[:, None]
+    fix = loops.pixel_cycle_fix(loops.loop_phase(u, L), L, tol=float(p["tol"]), min_loops=int(p["min_loops"]))
+    fix[~np.isfinite(u)] = 0
+    if p["null"]:
+        fix[fix != 0] = loops.NULL_FIX
+    lo, hi = int(idx.min()), int(idx.max()) + 1
+    full = np.zeros((hi - lo, *task.shape), np.int8)
+    full[idx - lo] = fix.reshape(idx.size, *task.shape)
+    task.work[FIX_ARRAY][lo:hi, task.rows, task.cols] = full
+    s, c = loops.loop_sums(loops.loop_phase(loops.apply_cycle_fix(u, fix), L))
+    nulled = fix == loops.NULL_FIX
+    return (np.asarray(s, np.float64), np.asarray(c, np.float64), ((fix != 0) & ~nulled).sum(axis=1),
+            nulled.sum(axis=1))
 
 
 def loop_sums_block(task: Task) -> tuple[np.ndarray, np.ndarray]:
     """Sums of squared loop phase and counts over the block's pixels, per loop (``L`` rows)."""
     p = task.params
     idx = np.asarray(p["idx"], np.intp)
-    u = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1) - np.asarray(p["offsets"])[:, None]
+    u = read_unw(task, idx).reshape(idx.size, -1) - np.asarray(p["offsets"])[:, None]
     s, c = loops.loop_sums(loops.loop_phase(u, np.asarray(p["L"])))
     return np.asarray(s, np.float64), np.asarray(c, np.float64)
 
@@ -95,6 +155,9 @@ def pixel_loop_block(task: Task) -> np.ndarray:
                "n_valid_final": nvf, "rate_num": num, "rate_den": den}
     for name, v in out.items():
         w[dest + name][task.rows, task.cols] = np.asarray(v).reshape(shp)
+    fix = read_fix(w.group, task.rows, task.cols, idx) if base is None else None
+    if fix is not None:  # pairs corrected at each pixel, among those used
+        w[N_CORRECTED][task.rows, task.cols] = ((fix != 0) & (fix != loops.NULL_FIX)).sum(axis=0).astype(np.int16)
     if not p["check"]:
         return np.zeros((2, idx.size), np.int64)
     assert u_all is not None
@@ -110,11 +173,10 @@ def _read_pairs(task: Task, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.f
     Every pair is read when the check needs them all or ``sub`` is all of them; otherwise (an
     update without the check) only the pairs ``sub``.
     """
-    st = task.stack
     if check or sub.all():
-        u_all = st.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1) - offsets[:, None]
+        u_all = read_unw(task, idx).reshape(idx.size, -1) - offsets[:, None]
         return u_all, (u_all if sub.all() else u_all[sub])
-    return None, st.read("unw", task.rows, task.cols, idx[sub]).reshape(sub.sum(), -1) - offsets[sub, None]
+    return None, read_unw(task, idx[sub]).reshape(sub.sum(), -1) - offsets[sub, None]
 
 
 def _noloop_check(task: Task, u_all: np.ndarray, pairs_f: npt.NDArray[np.intp], t: np.ndarray,

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import zarr
 
 from kansho import loops, network
 from kansho._constants import phase_to_mm
@@ -22,7 +23,15 @@ from kansho._dates import years_since_first
 from kansho.chain import common
 from kansho.chain.context import Context
 from kansho.chain.spec import StepSpec
-from kansho.chain.steps.loop_tasks import PIXEL_LOOP_ARRAYS, loop_sums_block, pixel_loop_block
+from kansho.chain.steps.loop_tasks import (
+    FIX_ARRAY,
+    N_CORRECTED,
+    PIXEL_LOOP_ARRAYS,
+    fix_block,
+    loop_sums_block,
+    pixel_loop_block,
+    read_fixed,
+)
 from kansho.chain.steps.qc import QCResult
 from kansho.config import parse_ref
 from kansho.errors import ConfigError, InputError, NetworkError
@@ -39,7 +48,8 @@ class LoopsResult(common.Stamped):
     (rad, -1 without data); ``bad``: dropped by loop closure; ``no_loop``: in no loop;
     ``bad_noloop``: in no loop and dropped by the residual check; ``pairs``/``epochs``: what the
     inversion uses; ``ref``: (row0, row1, col0, col1) end-exclusive; ``ref_offsets``: each used
-    pair's phase over the reference area (rad).
+    pair's phase over the reference area (rad). ``pixel_errors``: the per-pixel correction used;
+    ``n_fixed``/``n_nulled``: per pair of ``pairs_in``, the pixels corrected / nulled by it.
     """
 
     pairs_in: list[int]
@@ -59,6 +69,9 @@ class LoopsResult(common.Stamped):
     ref_how: str
     ref_offsets: list[float]
     pixel_loop_threshold: float
+    pixel_errors: str = "off"
+    n_fixed: list[int] = field(default_factory=list)
+    n_nulled: list[int] = field(default_factory=list)
 
 
 def step_loops(ctx: Context) -> LoopsResult:
@@ -74,7 +87,14 @@ def step_loops(ctx: Context) -> LoopsResult:
     ref0 = _preliminary_reference(ctx, coh_all)
     off0 = _ref_offsets(st, idx_qc, ref0)
     members = _loop_members(L, idx_qc)
-    loop_rms, n_reused = _loop_rms(ctx, L, idx_qc, off0, members, ref0)
+    mode = lcfg.pixel_errors
+    if mode == "off":
+        _drop_fix(ctx)
+        loop_rms, n_reused = _loop_rms(ctx, L, idx_qc, off0, members, ref0)
+        n_fix, n_null = np.zeros(idx_qc.size, np.int64), np.zeros(idx_qc.size, np.int64)
+    else:
+        loop_rms, n_fix, n_null = _fix_pass(ctx, L, idx_qc, off0, mode)
+        n_reused = 0
     bad = loops.find_bad_pairs(np.nan_to_num(loop_rms, nan=0.0), L, threshold=lcfg.loop_rms_threshold)
     bad_mask = np.asarray(bad.bad, bool)
     idx = idx_qc[~bad_mask]
@@ -83,7 +103,7 @@ def step_loops(ctx: Context) -> LoopsResult:
     off_of = dict(zip(idx_qc.tolist(), off0.tolist(), strict=True))
     idx, epochs_f, pix_upd, flagged_noloop = _pixel_statistics(ctx, idx, off_of, ref0)
     ref, how = _reference(ctx, coh_all)
-    offsets = _ref_offsets(st, idx, ref)
+    offsets = _fixed_offsets(ctx, idx, ref)
     if not np.all(np.isfinite(offsets)):
         names = [st.pair_names()[i] for i in idx[~np.isfinite(offsets)]]
         raise InputError(st.path, f"reference area {_ref_str(ref)} has no valid pixel in pair(s) "
@@ -96,7 +116,7 @@ def step_loops(ctx: Context) -> LoopsResult:
         n_loops=np.asarray(bad.n_loops).tolist(), n_bad_loops=np.asarray(bad.n_bad_loops).tolist(),
         bad_noloop=flagged_noloop, pairs=idx.tolist(), epochs=epochs_f.tolist(), ref=list(map(int, ref)),
         ref_how=how, ref_offsets=offsets.tolist(), pixel_loop_threshold=lcfg.pixel_loop_threshold,
-        **common.stamp(ctx))
+        pixel_errors=mode, n_fixed=n_fix.tolist(), n_nulled=n_null.tolist(), **common.stamp(ctx))
 
 
 def _pixel_statistics(ctx: Context, idx: npt.NDArray[np.intp], off_of: dict[int, float], ref0: Sequence[int]
@@ -126,6 +146,66 @@ def _pixel_statistics(ctx: Context, idx: npt.NDArray[np.intp], off_of: dict[int,
     if idx.size < 2:
         raise NetworkError(f"{st.path}: fewer than 2 interferograms left after loop closure")
     return idx, epochs_f, pix_upd, flagged_noloop
+
+
+#: largest distance (rad) of a trusted loop phase from a multiple of 2 pi, and fewest loops a correction
+#: must close (:func:`kansho.loops.pixel_cycle_fix`)
+FIX_TOL, FIX_MIN_LOOPS = 1.0, 2
+
+
+def _fix_pass(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64],
+              mode: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Per-pixel correction (or nulling) of unwrapping errors in the pairs ``idx`` from their loops
+    ``L`` (written to :data:`FIX_ARRAY`), in the same pass as the loop RMS of the corrected phase.
+    Returns that RMS per loop (rad, NaN without data) and per pair the pixels corrected and nulled."""
+    st = ctx.stack
+    _create_fix(ctx)
+    sum_sq, count = np.zeros(L.shape[0]), np.zeros(L.shape[0])
+    n_fix, n_null = np.zeros(idx.size, np.int64), np.zeros(idx.size, np.int64)
+    if idx.size:
+        for a, c, nf, nn in ctx.map_blocks(fix_block, "1-2 unwrapping errors", idx=idx, offsets=offsets, L=L,
+                                           tol=FIX_TOL, min_loops=FIX_MIN_LOOPS, null=mode == "null"):
+            sum_sq += a
+            count += c
+            n_fix += nf
+            n_null += nn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rms = np.sqrt(sum_sq / count)
+    touched = (n_fix > 0) | (n_null > 0)
+    log.info("1-2: unwrapping errors per pixel (%s): %d pixels corrected and %d nulled in %d of %d pairs",
+             mode, n_fix.sum(), n_null.sum(), touched.sum(), idx.size)
+    if touched.any():
+        log.debug("1-2: per pair (corrected, nulled): %s", {st.pair_names()[i]: (int(a), int(b)) for i, a, b in
+                                                          zip(idx[touched], n_fix[touched], n_null[touched],
+                                                              strict=True)})
+    return rms, n_fix, n_null
+
+
+def _create_fix(ctx: Context) -> None:
+    """The work array :data:`FIX_ARRAY` (every pair of the stack store, y, x) int8, 0 = unchanged;
+    chunks of 64 pairs and one block (a block task writes its own chunks only)."""
+    st = ctx.stack
+    shape = (st.n_pair, *st.shape)
+    if ctx.resuming and FIX_ARRAY in ctx.work:  # an interrupted step resumes: keep what its tasks wrote
+        arr = ctx.work[FIX_ARRAY]
+        if isinstance(arr, zarr.Array) and tuple(arr.shape) == shape and arr.dtype == np.dtype("i1"):
+            return
+    b = ctx.block
+    ctx.work.create_array(FIX_ARRAY, shape=shape, chunks=(min(64, st.n_pair), min(b, shape[1]), min(b, shape[2])),
+                          dtype="i1", fill_value=0, dimension_names=["pair", "y", "x"], overwrite=True)
+
+
+def _drop_fix(ctx: Context) -> None:
+    """Remove the cycle fix of an earlier run (the correction is off: every reader sees the stack as is)."""
+    if FIX_ARRAY in ctx.work:
+        del ctx.work[FIX_ARRAY]
+
+
+def _fixed_offsets(ctx: Context, idx: npt.NDArray[np.intp], ref: Sequence[int]) -> npt.NDArray[np.float64]:
+    """Each pair's mean phase over the reference area ``ref``, as corrected (:func:`read_fixed`)."""
+    r0, r1, c0, c1 = ref
+    w, _ = read_fixed(ctx.stack, ctx.work, slice(r0, r1), slice(c0, c1), idx)
+    return np.asarray(loops.reference_offsets(w.reshape(idx.size, -1)), np.float64)
 
 
 def _preliminary_reference(ctx: Context, coh_all: np.ndarray) -> tuple[int, int, int, int]:
@@ -176,7 +256,7 @@ def _loop_rms(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: n
     rms = np.full(L.shape[0], np.nan)
     prev = common.previous(ctx, "loops", LoopsResult)
     known = np.zeros(L.shape[0], bool)
-    if prev is not None and prev.ref0 == list(map(int, ref0)):
+    if prev is not None and prev.ref0 == list(map(int, ref0)) and prev.pixel_errors == "off":
         cache = {tuple(m): r for m, r in zip(prev.loops, prev.loop_rms, strict=True)}
         for i, m in enumerate(members):
             r = cache.get(tuple(m))
@@ -287,6 +367,7 @@ def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArr
     else:
         kw, desc = {"L": L2}, "1-2 pixels"
     common.new_arrays(ctx, PIXEL_LOOP_ARRAYS, prefix)
+    ctx.new_array(N_CORRECTED, st.shape, "i2", 0)
     big = np.zeros((2, idx.size), np.int64)
     for b in ctx.map_blocks(pixel_loop_block, desc, idx=idx, pairs=pairs_f, offsets=offsets, **kw,
                             **check_args, **shared):
@@ -311,7 +392,8 @@ def _pixel_update(ctx: Context, idx: npt.NDArray[np.intp], epochs: npt.NDArray[n
     the earlier pairs in a new loop.
     """
     prev = common.previous(ctx, "loops", LoopsResult, PIXEL_LOOP_ARRAYS)
-    if (prev is None or prev.ref0 != list(map(int, ref0)) or not prev.epochs
+    if (prev is None or prev.ref0 != list(map(int, ref0)) or not prev.epochs or prev.pixel_errors != "off"
+            or ctx.cfg.loops.pixel_errors != "off"
             or prev.pixel_loop_threshold != ctx.cfg.loops.pixel_loop_threshold
             or int(prev.epochs[0]) != int(epochs[0])):
         return None
@@ -340,4 +422,5 @@ def _check_every(ny: int, nx: int) -> int:
 
 SPEC = StepSpec(name="loops", licsbas="1-2", title="loop closure: drop pairs with unwrapping errors, choose "
                 "the reference area", run=step_loops, result=LoopsResult, inputs=("qc_n_valid", "qc_coh_avg"),
-                outputs=PIXEL_LOOP_ARRAYS, tasks=(loop_sums_block, pixel_loop_block), section="loops")
+                outputs=(*PIXEL_LOOP_ARRAYS, FIX_ARRAY, N_CORRECTED),
+                tasks=(fix_block, loop_sums_block, pixel_loop_block), section="loops")
