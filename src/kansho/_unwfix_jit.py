@@ -7,9 +7,11 @@ time (the phase-closure correction of Yunjun et al. 2019, *Computers & Geoscienc
 §3.2, solves ``min ||K - L k||² + α||k||₁``; Benoit et al. 2020, *Remote Sensing of Environment* 237,
 111502, iterate on misclosures pair by pair in the same spirit; the use of clean partner loops to
 vouch for a pair follows Biggs et al. 2007, *Geophys. J. Int.* 170(3)). The move taken is the one
-that closes more trusted loops than it opens (its *gain*); a move whose best gain is shared by
-another member of a loop it closes is ambiguous and both pairs are nulled; a move supported by
-fewer than ``min_loops`` loops is nulled rather than applied. When no move gains, the members of
+that closes more trusted loops than it opens (its *gain*). When another member of a loop it closes
+gains as much, each of the tied moves is followed by plain greedy moves to the end and the one
+leaving the smallest misfit with the fewest cycles is taken; if that too is tied, the pairs of the
+tied moves are nulled. A move supported by fewer than ``min_loops`` loops is nulled rather than
+applied. When no move gains, the members of
 the loops still open that no majority of good loops vouches for (gain 0) are nulled.
 
 One pixel at a time in compiled code (``prange``) with a few ``npair``-long work vectors.
@@ -66,11 +68,12 @@ def _null(p: int, null: np.ndarray, act: np.ndarray, mem: np.ndarray) -> None:  
 
 
 @njit(cache=True, nogil=True)
-def _ambiguous(bp: int, bs: int, best: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
-               pos: np.ndarray, neg: np.ndarray, n: np.ndarray, null: np.ndarray) -> bool:  # pragma: no cover
-    """Whether another member of a loop the move (bp, bs) closes gains as much by closing it; those
-    members are nulled."""
-    amb = False
+def _rivals(bp: int, bs: int, best: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
+            pos: np.ndarray, neg: np.ndarray, n: np.ndarray, rdir: np.ndarray) -> int:  # pragma: no cover
+    """Other members of the open loops the move (bp, bs) closes that gain as much by closing them;
+    ``rdir[q]`` receives the direction of each (0 elsewhere). Returns how many."""
+    rdir[:] = 0
+    count = 0
     for lp in range(R.size):
         if not act[lp] or R[lp] == 0:
             continue
@@ -82,13 +85,76 @@ def _ambiguous(bp: int, bs: int, best: int, R: np.ndarray, act: np.ndarray, mem:
             continue
         for m in range(3):
             q = mem[lp, m]
-            if q == bp:
-                continue
             sq = 1 if sgn[lp, m] * R[lp] > 0 else -1
-            if _gain(q, sq, pos, neg, n) >= best:
-                null[q] = True
-                amb = True
-    return amb
+            if q != bp and rdir[q] == 0 and _gain(q, sq, pos, neg, n) >= best:
+                rdir[q] = sq
+                count += 1
+    return count
+
+
+@njit(cache=True, nogil=True)
+def _move(p: int, s: int, R: np.ndarray, mem: np.ndarray, sgn: np.ndarray) -> None:  # pragma: no cover
+    """Estimate one more cycle ``s`` in pair ``p``: its loops' residual misclosures change."""
+    for lp in range(R.size):
+        for m in range(3):
+            if mem[lp, m] == p:
+                R[lp] -= sgn[lp, m] * s
+
+
+@njit(cache=True, nogil=True)
+def _best_move(pos: np.ndarray, neg: np.ndarray, n: np.ndarray) -> tuple[int, int, int]:  # pragma: no cover
+    """The first move of largest positive gain: (gain, pair, direction); pair -1 when none gains."""
+    best, bp, bs = 0, -1, 0
+    for p in range(n.size):
+        for s in (1, -1):
+            g = _gain(p, s, pos, neg, n)
+            if g > best:
+                best, bp, bs = g, p, s
+    return best, bp, bs
+
+
+@njit(cache=True, nogil=True)
+def _lookahead(p: int, s: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
+               pos: np.ndarray, neg: np.ndarray, n: np.ndarray) -> int:  # pragma: no cover
+    """Score of taking move (p, s) and then plain greedy moves to the end: the misfit left (sum of
+    |residual misclosure| over the trusted loops) times 1000 plus the number of moves."""
+    Rc = R.copy()
+    _move(p, s, Rc, mem, sgn)
+    moves = 1
+    for _ in range(4 * n.size + 8):
+        if _tally(Rc, act, mem, sgn, pos, neg, n) == 0:
+            break
+        _g, q, sq = _best_move(pos, neg, n)
+        if q < 0:
+            break
+        _move(q, sq, Rc, mem, sgn)
+        moves += 1
+    misfit = 0
+    for lp in range(Rc.size):
+        if act[lp]:
+            misfit += abs(Rc[lp])
+    return 1000 * misfit + moves
+
+
+@njit(cache=True, nogil=True)
+def _settle_tie(bp: int, bs: int, rdir: np.ndarray, R: np.ndarray, act: np.ndarray, mem: np.ndarray,
+                sgn: np.ndarray, pos: np.ndarray, neg: np.ndarray, n: np.ndarray, null: np.ndarray
+                ) -> tuple[int, int]:  # pragma: no cover
+    """Choose among the tied moves (bp, bs) and ``rdir`` the one whose greedy completion leaves the
+    smallest misfit with the fewest moves; returns it, or (-1, 0) after nulling the pairs of the
+    moves tied on that score too."""
+    rdir[bp] = bs
+    cand = np.flatnonzero(rdir)
+    score = np.empty(cand.size, np.int64)
+    for i in range(cand.size):
+        score[i] = _lookahead(cand[i], rdir[cand[i]], R, act, mem, sgn, pos.copy(), neg.copy(), n.copy())
+    lo = score.min()
+    win = cand[score == lo]
+    if win.size == 1:
+        return win[0], rdir[win[0]]
+    for q in win:
+        null[q] = True
+    return -1, 0
 
 
 @njit(cache=True, nogil=True)
@@ -100,15 +166,11 @@ def _solve_pixel(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarra
     pos = np.zeros(npair, np.int32)
     neg = np.zeros(npair, np.int32)
     n = np.zeros(npair, np.int32)
+    rdir = np.zeros(npair, np.int32)
     for _ in range(4 * npair + 8):
         if _tally(R, act, mem, sgn, pos, neg, n) == 0:
             break
-        best, bp, bs = 0, -1, 0
-        for p in range(npair):
-            for s in (1, -1):
-                g = _gain(p, s, pos, neg, n)
-                if g > best:
-                    best, bp, bs = g, p, s
+        best, bp, bs = _best_move(pos, neg, n)
         if bp < 0:  # nothing gains: null the open loops' members that no majority vouches for
             for lp in range(R.size):
                 if act[lp] and R[lp] != 0:
@@ -117,18 +179,18 @@ def _solve_pixel(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarra
                         if max(_gain(q, 1, pos, neg, n), _gain(q, -1, pos, neg, n)) >= 0:
                             null[q] = True
             break
-        if _ambiguous(bp, bs, best, R, act, mem, sgn, pos, neg, n, null) or \
-                (pos[bp] if bs > 0 else neg[bp]) < min_loops:
+        if _rivals(bp, bs, best, R, act, mem, sgn, pos, neg, n, rdir) > 0:
+            bp, bs = _settle_tie(bp, bs, rdir, R, act, mem, sgn, pos, neg, n, null)
+        if bp >= 0 and (pos[bp] if bs > 0 else neg[bp]) < min_loops:
             null[bp] = True
+            bp = -1
+        if bp < 0:
             for q in range(npair):
                 if null[q]:
                     _null(q, null, act, mem)
             continue
         k[bp] += bs
-        for lp in range(R.size):
-            for m in range(3):
-                if mem[lp, m] == bp:
-                    R[lp] -= sgn[lp, m] * bs
+        _move(bp, bs, R, mem, sgn)
     for p in range(npair):
         out[p] = NULL if null[p] else max(-127, min(127, -k[p]))
 

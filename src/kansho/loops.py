@@ -34,6 +34,7 @@ __all__ = [
     "apply_cycle_fix",
     "choose_reference",
     "find_bad_pairs",
+    "fix_mode",
     "loop_phase",
     "loop_rms",
     "loop_sums",
@@ -41,6 +42,8 @@ __all__ = [
     "pixel_cycle_fix",
     "pixel_loop_sums",
     "reference_offsets",
+    "robust_offsets",
+    "trusted_loops",
 ]
 
 TWO_PI = 2.0 * np.pi
@@ -486,9 +489,7 @@ def pixel_cycle_fix(
     fix = np.zeros((npair, ph.shape[1]), np.int8)
     if nloop == 0:
         return fix
-    finite = np.isfinite(ph)
-    K = np.rint(np.where(finite, ph, 0.0) / TWO_PI)
-    trusted = finite & (np.abs(ph - TWO_PI * K) <= tol)
+    K, trusted = trusted_loops(ph, tol)
     act = np.flatnonzero((trusted & (K != 0)).any(axis=0))
     if act.size == 0:
         return fix
@@ -497,6 +498,24 @@ def pixel_cycle_fix(
     Ka = np.clip(K[:, act], -1000, 1000).astype(np.int32)
     fix[:, act] = solve_pixels(Ka, np.ascontiguousarray(trusted[:, act]), mem, sgn, npair, int(min_loops))
     return fix
+
+
+def trusted_loops(loop_ph: npt.ArrayLike, tol: float = 1.0) -> tuple[Float64Array, BoolArray]:
+    """Integer misclosure ``round(loop / 2π)`` (nloop, npix) and where the loop is trusted: finite
+    and within ``tol`` rad of that multiple of 2π (see :func:`pixel_cycle_fix`)."""
+    ph = np.asarray(loop_ph, dtype=np.float64)
+    finite = np.isfinite(ph)
+    K = np.rint(np.where(finite, ph, 0.0) / TWO_PI)
+    return K, finite & (np.abs(np.where(finite, ph, 0.0) - TWO_PI * K) <= tol)
+
+
+def fix_mode(fix: npt.ArrayLike, checked: npt.ArrayLike, span: int = 4) -> npt.NDArray[np.int64]:
+    """Per pair, the counts of each cycle fix -span..span over the pixels ``checked`` (in a trusted
+    loop): (npair, 2·span + 1) int64. Summed over blocks, its arg-max less ``span`` is the pair's
+    most common fix; when that is not 0 the pair's reference was itself off by whole cycles."""
+    f = np.asarray(fix)
+    ok = np.asarray(checked, bool)
+    return np.stack([((f == c) & ok).sum(axis=1) for c in range(-span, span + 1)], axis=1).astype(np.int64)
 
 
 def apply_cycle_fix(unw: npt.ArrayLike, fix: npt.ArrayLike) -> FloatArray:
@@ -514,4 +533,25 @@ def apply_cycle_fix(unw: npt.ArrayLike, fix: npt.ArrayLike) -> FloatArray:
         raise ValueError(f"fix {f.shape} and unw {u.shape} differ in shape")
     out = np.where(f != 0, u + u.dtype.type(TWO_PI) * f.astype(u.dtype), u)
     out[f == NULL_FIX] = np.nan
+    return out
+
+
+def robust_offsets(unw_ref_window: npt.ArrayLike) -> Float64Array:
+    """Each pair's phase over a reference window, blind to whole-cycle errors in part of it:
+    (npair, nref_pix) -> (npair,) rad, NaN if none valid.
+
+    The median, plus the mean of the deviations from it wrapped to (−π, π]: a 2π patch covering
+    less than half the window moves it by the noise only, where the plain mean
+    (:func:`reference_offsets`) moves by 2π times the patch's share of the window.
+    """
+    a = np.asarray(unw_ref_window, dtype=np.float64)
+    a = a.reshape(a.shape[0], -1)
+    finite = np.isfinite(a)
+    cnt = finite.sum(axis=1)
+    out = np.full(a.shape[0], np.nan)
+    ok = cnt > 0
+    if ok.any():
+        med = np.nanmedian(a[ok], axis=1)
+        dev = np.angle(np.exp(1j * (a[ok] - med[:, None])))
+        out[ok] = med + np.where(finite[ok], dev, 0.0).sum(axis=1) / cnt[ok]
     return out

@@ -54,12 +54,13 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     :data:`FIX_ARRAY` for the pairs ``params["idx"]`` (loop matrix ``L`` over them, referred by
     ``offsets``); with ``params["null"]`` every correction is a null instead.
     Returns the loop sums of the corrected phase (sum_sq, count) per loop, and per pair the
-    pixels corrected and nulled."""
+    pixels corrected, nulled and in a valid loop."""
     p = task.params
     idx = np.asarray(p["idx"], np.intp)
     L = np.asarray(p["L"])
     u = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1) - np.asarray(p["offsets"])[:, None]
-    fix = loops.pixel_cycle_fix(loops.loop_phase(u, L), L, tol=float(p["tol"]), min_loops=int(p["min_loops"]))
+    lp0 = loops.loop_phase(u, L)
+    fix = loops.pixel_cycle_fix(lp0, L, tol=float(p["tol"]), min_loops=int(p["min_loops"]))
     fix[~np.isfinite(u)] = 0
     if p["null"]:
         fix[fix != 0] = loops.NULL_FIX
@@ -69,8 +70,10 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     task.work[FIX_ARRAY][lo:hi, task.rows, task.cols] = full
     s, c = loops.loop_sums(loops.loop_phase(loops.apply_cycle_fix(u, fix), L))
     nulled = fix == loops.NULL_FIX
+    in_loop = loops.pairs_in_valid_loop(L, np.isfinite(lp0)).sum(axis=1)
+    hist = loops.fix_mode(fix, loops.pairs_in_valid_loop(L, loops.trusted_loops(lp0, float(p["tol"]))[1]))
     return (np.asarray(s, np.float64), np.asarray(c, np.float64), ((fix != 0) & ~nulled).sum(axis=1),
-            nulled.sum(axis=1))
+            nulled.sum(axis=1), in_loop, hist)
 
 
 def loop_sums_block(task: Task) -> tuple[np.ndarray, np.ndarray]:
@@ -103,7 +106,10 @@ def pixel_loop_block(task: Task) -> np.ndarray:
     With ``params["check"]`` a preliminary inversion of the block's pixels whose global flat index
     is a multiple of ``params["every"]`` also counts, per pair, pixels whose residual exceeds half a
     cycle.
-    Returns ``(2, npair)`` int64: (n_big, n_valid) of that check (zeros without it).
+    With ``params["suspect"]`` ((npair,) bool: pairs where step 1-2 corrected a region), the pixels
+    of those pairs in no valid loop, where an error could not be seen, are nulled (in
+    :data:`FIX_ARRAY` too).
+    Returns ``(3, npair)`` int64: (n_big, n_valid) of that check (zeros without it), pixels nulled.
     """
     p = task.params
     w = task.work
@@ -132,6 +138,14 @@ def pixel_loop_block(task: Task) -> np.ndarray:
         lp, L2, valid, err_threshold=float(p["pixel_loop_threshold"]), rows=new_loop,
         base=(prior["n_loop_err"], prior["loop_cnt"], prior["loop_ss"]) if prior else None)
     in_all = loops.pairs_in_valid_loop(L2, loop_valid)
+    n_null = np.zeros(idx.size, np.int64)
+    if p.get("suspect") is not None and base is None:  # pixels of suspect pairs no loop can check
+        drop = np.asarray(p["suspect"], bool)[:, None] & valid & ~in_all
+        if drop.any():
+            n_null = drop.sum(axis=1)
+            _null_pixels(task, idx, drop)
+            u[drop] = np.nan
+            valid &= ~drop
     if prior:  # earlier pairs that a new loop now covers leave the "in no loop" count
         touched = np.asarray(p["touched"], bool)
         old = ~new_loop
@@ -159,9 +173,20 @@ def pixel_loop_block(task: Task) -> np.ndarray:
     if fix is not None:  # pairs corrected at each pixel, among those used
         w[N_CORRECTED][task.rows, task.cols] = ((fix != 0) & (fix != loops.NULL_FIX)).sum(axis=0).astype(np.int16)
     if not p["check"]:
-        return np.zeros((2, idx.size), np.int64)
+        return np.vstack([np.zeros((2, idx.size), np.int64), n_null])
     assert u_all is not None
-    return _noloop_check(task, u_all, pairs_f, t, conv)
+    return np.vstack([_noloop_check(task, u_all, pairs_f, t, conv), n_null])
+
+
+def _null_pixels(task: Task, idx: npt.NDArray[np.intp], drop: np.ndarray) -> None:
+    """Set the cycle fix of the pairs ``idx`` to NULL where ``drop`` (len(idx), npix) in the block."""
+    arr = task.work[FIX_ARRAY]
+    lo, hi = int(idx.min()), int(idx.max()) + 1
+    blk = np.asarray(arr[lo:hi, task.rows, task.cols])
+    sub = blk[idx - lo].reshape(idx.size, -1)
+    sub[drop] = loops.NULL_FIX
+    blk[idx - lo] = sub.reshape(idx.size, *task.shape)
+    arr[lo:hi, task.rows, task.cols] = blk
 
 
 

@@ -93,7 +93,9 @@ def step_loops(ctx: Context) -> LoopsResult:
         loop_rms, n_reused = _loop_rms(ctx, L, idx_qc, off0, members, ref0)
         n_fix, n_null = np.zeros(idx_qc.size, np.int64), np.zeros(idx_qc.size, np.int64)
     else:
-        loop_rms, n_fix, n_null = _fix_pass(ctx, L, idx_qc, off0, mode)
+        r0, r1, c0, c1 = ref0
+        win = st.read("unw", slice(r0, r1), slice(c0, c1), idx_qc).reshape(idx_qc.size, -1)
+        loop_rms, n_fix, n_null, n_inloop, off0 = _fix_pass(ctx, L, idx_qc, loops.robust_offsets(win), mode, ref0)
         n_reused = 0
     bad = loops.find_bad_pairs(np.nan_to_num(loop_rms, nan=0.0), L, threshold=lcfg.loop_rms_threshold)
     bad_mask = np.asarray(bad.bad, bool)
@@ -101,7 +103,10 @@ def step_loops(ctx: Context) -> LoopsResult:
     if idx.size < 2:
         raise NetworkError(f"{st.path}: fewer than 2 interferograms left after loop closure")
     off_of = dict(zip(idx_qc.tolist(), off0.tolist(), strict=True))
-    idx, epochs_f, pix_upd, flagged_noloop = _pixel_statistics(ctx, idx, off_of, ref0)
+    suspect = None if mode == "off" else {int(i) for i in idx_qc[n_fix + n_null > SUSPECT_FRAC * n_inloop]}
+    idx, epochs_f, pix_upd, flagged_noloop, nulled = _pixel_statistics(ctx, idx, off_of, ref0, suspect)
+    for i, k in nulled.items():
+        n_null[np.flatnonzero(idx_qc == i)] += k
     ref, how = _reference(ctx, coh_all)
     offsets = _fixed_offsets(ctx, idx, ref)
     if not np.all(np.isfinite(offsets)):
@@ -119,18 +124,26 @@ def step_loops(ctx: Context) -> LoopsResult:
         pixel_errors=mode, n_fixed=n_fix.tolist(), n_nulled=n_null.tolist(), **common.stamp(ctx))
 
 
-def _pixel_statistics(ctx: Context, idx: npt.NDArray[np.intp], off_of: dict[int, float], ref0: Sequence[int]
-                      ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], bool, list[int]]:
+def _pixel_statistics(ctx: Context, idx: npt.NDArray[np.intp], off_of: dict[int, float], ref0: Sequence[int],
+                      suspect: set[int] | None = None
+                      ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], bool, list[int], dict[int, int]]:
     """Per-pixel loop statistics of the pairs ``idx``; with the no-loop check, pairs in no loop
-    whose residual exceeds pi at too many pixels are dropped and the statistics taken again.
-    Returns the pairs kept, their epochs, whether the statistics were an update, the pairs dropped."""
+    whose residual exceeds pi at too many pixels are dropped and the statistics taken again. The
+    pixels of the ``suspect`` pairs that no loop checks are nulled.
+    Returns the pairs kept, their epochs, whether the statistics were an update, the pairs dropped,
+    and the pixels nulled per pair."""
     st = ctx.stack
+    nulled: dict[int, int] = {}
     lcfg = ctx.cfg.loops
     flagged_noloop: list[int] = []
     max_frac = lcfg.noloop_max_frac
     for attempt in range(2):
         check = attempt == 0 and max_frac is not None
-        epochs_f, _, L2, big, pix_upd = _pixel_loop_pass(ctx, idx, np.array([off_of[i] for i in idx]), check, ref0)
+        sus = None if suspect is None else np.isin(idx, list(suspect))
+        epochs_f, _, L2, big, pix_upd = _pixel_loop_pass(ctx, idx, np.array([off_of[i] for i in idx]), check, ref0,
+                                                         sus)
+        for i, k in zip(idx.tolist(), big[2].tolist(), strict=True):
+            nulled[i] = nulled.get(i, 0) + int(k)
         if not check or max_frac is None:
             break
         in_loop = np.abs(L2).sum(axis=0) > 0
@@ -145,40 +158,84 @@ def _pixel_statistics(ctx: Context, idx: npt.NDArray[np.intp], off_of: dict[int,
         idx = idx[~bad_nl]
     if idx.size < 2:
         raise NetworkError(f"{st.path}: fewer than 2 interferograms left after loop closure")
-    return idx, epochs_f, pix_upd, flagged_noloop
+    return idx, epochs_f, pix_upd, flagged_noloop, nulled
 
 
 #: largest distance (rad) of a trusted loop phase from a multiple of 2 pi, and fewest loops a correction
 #: must close (:func:`kansho.loops.pixel_cycle_fix`)
 FIX_TOL, FIX_MIN_LOOPS = 1.0, 2
+#: a pair whose pixels corrected or nulled exceed this fraction of its pixels in a valid loop has a region
+#: error: its pixels no loop checks are nulled too
+SUSPECT_FRAC = 0.05
 
 
 def _fix_pass(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64],
-              mode: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+              mode: str, ref0: Sequence[int]) -> tuple[np.ndarray, ...]:
     """Per-pixel correction (or nulling) of unwrapping errors in the pairs ``idx`` from their loops
     ``L`` (written to :data:`FIX_ARRAY`), in the same pass as the loop RMS of the corrected phase.
-    Returns that RMS per loop (rad, NaN without data) and per pair the pixels corrected and nulled."""
-    st = ctx.stack
+
+    A pair whose most common correction (over the pixels its trusted loops check) is not 0 had
+    its preliminary reference ``ref0`` in an error patch: its offset is moved by that many cycles
+    and the pass run again (relative to a wrong reference the errors of a pixel are not the
+    sparsest explanation of its loops). The pairs' offsets over ``ref0`` are then taken from the
+    corrected phase and, where they changed, the loop RMS is measured again with them.
+    Returns that RMS per loop (rad, NaN without data), per pair the pixels corrected, nulled and in
+    a valid loop, and the offsets."""
     _create_fix(ctx)
+    rms, n_fix, n_null, n_in, hist = _fix_blocks(ctx, L, idx, offsets, mode)
+    shift = np.argmax(hist, axis=1) - 4
+    shift[hist.max(axis=1) <= hist[:, 4]] = 0
+    if shift.any():
+        log.info("1-2: %d pair(s) referred to an area off by whole cycles: %s", np.count_nonzero(shift),
+                 ", ".join(f"{ctx.stack.pair_names()[i]} ({k:+d})" for i, k in zip(idx[shift != 0], shift[shift != 0],
+                                                                                    strict=True)))
+        rms, n_fix, n_null, n_in, _ = _fix_blocks(ctx, L, idx, offsets - 2 * np.pi * shift, mode)
+    new_off = _fixed_offsets(ctx, idx, ref0)
+    if not np.array_equal(new_off, offsets, equal_nan=True):
+        rms = _loop_rms_fixed(ctx, L, idx, new_off)
+    _log_fix(ctx, mode, idx, n_fix, n_null)
+    return rms, n_fix, n_null, n_in, new_off
+
+
+def _fix_blocks(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64],
+                mode: str) -> tuple[np.ndarray, ...]:
+    """One pass of :func:`fix_block`: loop RMS of the corrected phase, per pair pixels corrected,
+    nulled, in a valid loop, and the counts of each fix value (:func:`kansho.loops.fix_mode`)."""
     sum_sq, count = np.zeros(L.shape[0]), np.zeros(L.shape[0])
-    n_fix, n_null = np.zeros(idx.size, np.int64), np.zeros(idx.size, np.int64)
-    if idx.size:
-        for a, c, nf, nn in ctx.map_blocks(fix_block, "1-2 unwrapping errors", idx=idx, offsets=offsets, L=L,
-                                           tol=FIX_TOL, min_loops=FIX_MIN_LOOPS, null=mode == "null"):
-            sum_sq += a
-            count += c
-            n_fix += nf
-            n_null += nn
+    n_fix, n_null, n_in = (np.zeros(idx.size, np.int64) for _ in range(3))
+    hist = np.zeros((idx.size, 9), np.int64)
+    for a, c, nf, nn, ni, h in ctx.map_blocks(fix_block, "1-2 unwrapping errors", idx=idx, offsets=offsets, L=L,
+                                              tol=FIX_TOL, min_loops=FIX_MIN_LOOPS, null=mode == "null"):
+        sum_sq += a
+        count += c
+        n_fix += nf
+        n_null += nn
+        n_in += ni
+        hist += h
     with np.errstate(invalid="ignore", divide="ignore"):
-        rms = np.sqrt(sum_sq / count)
+        return np.sqrt(sum_sq / count), n_fix, n_null, n_in, hist
+
+
+def _loop_rms_fixed(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64]
+                    ) -> npt.NDArray[np.float64]:
+    """RMS loop phase (rad) of every loop of the corrected phase, NaN without data."""
+    sum_sq, count = np.zeros(L.shape[0]), np.zeros(L.shape[0])
+    for a, c in ctx.map_blocks(loop_sums_block, "1-2 loops", idx=idx, offsets=offsets, L=L):
+        sum_sq += a
+        count += c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.sqrt(sum_sq / count), np.float64)
+
+
+def _log_fix(ctx: Context, mode: str, idx: npt.NDArray[np.intp], n_fix: np.ndarray, n_null: np.ndarray) -> None:
     touched = (n_fix > 0) | (n_null > 0)
     log.info("1-2: unwrapping errors per pixel (%s): %d pixels corrected and %d nulled in %d of %d pairs",
              mode, n_fix.sum(), n_null.sum(), touched.sum(), idx.size)
     if touched.any():
-        log.debug("1-2: per pair (corrected, nulled): %s", {st.pair_names()[i]: (int(a), int(b)) for i, a, b in
-                                                          zip(idx[touched], n_fix[touched], n_null[touched],
-                                                              strict=True)})
-    return rms, n_fix, n_null
+        names = ctx.stack.pair_names()
+        log.debug("1-2: per pair (corrected, nulled): %s",
+                  {names[i]: (int(a), int(b)) for i, a, b in zip(idx[touched], n_fix[touched], n_null[touched],
+                                                                  strict=True)})
 
 
 def _create_fix(ctx: Context) -> None:
@@ -336,7 +393,8 @@ def reference_score(loop_rms: np.ndarray, rate: np.ndarray, coh: np.ndarray) -> 
 
 
 def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64],
-                     check: bool, ref0: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+                     check: bool, ref0: Sequence[int], suspect: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
     """Per-pixel loop statistics for the pairs ``idx`` (written to the work store).
 
     With ``check`` (and some pair in no loop), a preliminary inversion of sampled pixels
@@ -345,7 +403,8 @@ def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArr
     After an update that kept the last run's pairs (:func:`_pixel_update`) the statistics are
     continued over the new pairs and loops only, and (without the check) only those pairs and
     their neighbours are read.
-    Returns (epochs, pairs, loop matrix, (n_big (npair,), n_valid (npair,)), whether it was an update).
+    With ``suspect`` ((npair,) bool) those pairs' pixels in no valid loop are nulled.
+    Returns (epochs, pairs, loop matrix, (n_big, n_valid, n_nulled) (3, npair), whether it was an update).
     """
     st = ctx.stack
     epochs_f, pairs_f = common.subnetwork(st, idx)
@@ -365,10 +424,10 @@ def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArr
                               "touched": touched, "base": "", "dest": common.NEXT}
         desc = "1-2 pixels (new loops)"
     else:
-        kw, desc = {"L": L2}, "1-2 pixels"
+        kw, desc = {"L": L2, "suspect": suspect}, "1-2 pixels"
     common.new_arrays(ctx, PIXEL_LOOP_ARRAYS, prefix)
     ctx.new_array(N_CORRECTED, st.shape, "i2", 0)
-    big = np.zeros((2, idx.size), np.int64)
+    big = np.zeros((3, idx.size), np.int64)
     for b in ctx.map_blocks(pixel_loop_block, desc, idx=idx, pairs=pairs_f, offsets=offsets, **kw,
                             **check_args, **shared):
         big += b
