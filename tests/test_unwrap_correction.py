@@ -179,7 +179,8 @@ def frame_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     root = tmp_path_factory.mktemp("unwfix")
     truth = simulate_frame(root, SimConfig(shape=(90, 90), n_epoch=32, interval_days=24, gap=False,
-                                           n_unw_errors=2, local_unw_errors=4.0, n_dropped_pairs=0), rng=5)
+                                           n_unw_errors=2, local_unw_errors=4.0, n_dropped_pairs=0, atm_turb_mm=1.0,
+                                           atm_strat_seasonal=0.5, atm_strat_std=0.5, ramp_mm_per_100km=1.0), rng=5)
     geoc = root / "GEOC"
     names = [f"{a}_{b}" for a, b in truth.pairs]
     ep = truth.epochs
@@ -229,13 +230,42 @@ def test_frame_errors_corrected_and_velocity_better(frame_runs: dict[str, Any]) 
     assert (root / "correct" / "info" / "12corrected_pairs.txt").read_text().count("\n") > 3
     ncorr = run.read_map("n_corrected")
     assert ncorr.max() >= 1
-    # velocity error over the pixels with an error, solved in both runs, falls
+    # velocity error over the pixels with an error, solved in both runs, falls (the frame's
+    # atmosphere is weak, so the errors dominate there: median 0.70 -> 0.25 mm/yr, RMS 2.6 -> 2.0 mm/yr
+    # when measured; elsewhere ~0.22 mm/yr either way)
     off = open_run(root / "off")
     tv = _true_velocity(truth, lres)
     v_on, v_off = run.read2d("vel").ravel(), off.read2d("vel").ravel()
     px = err.any(axis=0) & np.isfinite(v_on) & np.isfinite(v_off)
     rms_on, rms_off = (float(np.sqrt(np.mean((v - tv)[px] ** 2))) for v in (v_on, v_off))
-    assert rms_on < 0.8 * rms_off, (rms_on, rms_off)
+    med_on, med_off = (float(np.median(np.abs(v - tv)[px])) for v in (v_on, v_off))
+    assert rms_on < 0.85 * rms_off and med_on < 0.6 * med_off, (rms_on, rms_off, med_on, med_off)
+
+
+def test_default_run_records_its_corrections(small_run: Any) -> None:
+    """The shared default run corrects per pixel: its record, info table and count map agree, and
+    every correction it made undoes an injected error (no clean pixel corrected)."""
+    import zarr
+
+    from kansho.run import open_run
+
+    run = open_run(small_run.out)
+    lres = run.result("loops")
+    assert lres.pixel_errors == "correct" and len(lres.n_fixed) == len(lres.pairs_in)
+    names = run.stack.pair_names()
+    text = (small_run.out / "info" / "12corrected_pairs.txt").read_text()
+    for i, nf, nn in zip(lres.pairs_in, lres.n_fixed, lres.n_nulled, strict=True):
+        assert (f"{names[i]}  {nf:12d}  {nn:9d}" in text) == bool(nf or nn)
+    fix = np.asarray(zarr.open_group(str(small_run.out / "work" / "ts.zarr"), mode="r")["unw_fix"][:])
+    fix = fix.reshape(len(names), -1)
+    E = injected_errors(small_run.truth, names, {})
+    changed = (fix != 0) & (fix != NULL_FIX)
+    assert changed.sum() == sum(lres.n_fixed) and (fix == NULL_FIX).sum() == sum(lres.n_nulled)
+    assert (fix[changed] == -E[changed]).mean() >= 0.99
+    used = np.zeros(len(names), bool)
+    used[lres.pairs] = True
+    ncorr = run.read_map("n_corrected").ravel()
+    np.testing.assert_array_equal(np.nan_to_num(ncorr), changed[used].sum(axis=0))
 
 
 def _true_velocity(truth: Any, lres: Any) -> np.ndarray:
