@@ -138,14 +138,7 @@ def pixel_loop_block(task: Task) -> np.ndarray:
         lp, L2, valid, err_threshold=float(p["pixel_loop_threshold"]), rows=new_loop,
         base=(prior["n_loop_err"], prior["loop_cnt"], prior["loop_ss"]) if prior else None)
     in_all = loops.pairs_in_valid_loop(L2, loop_valid)
-    n_null = np.zeros(idx.size, np.int64)
-    if p.get("suspect") is not None and base is None:  # pixels of suspect pairs no loop can check
-        drop = np.asarray(p["suspect"], bool)[:, None] & valid & ~in_all
-        if drop.any():
-            n_null = drop.sum(axis=1)
-            _null_pixels(task, idx, drop)
-            u[drop] = np.nan
-            valid &= ~drop
+    n_null = _null_unchecked(task, idx, u, valid, in_all) if base is None else np.zeros(idx.size, np.int64)
     if prior:  # earlier pairs that a new loop now covers leave the "in no loop" count
         touched = np.asarray(p["touched"], bool)
         old = ~new_loop
@@ -169,13 +162,34 @@ def pixel_loop_block(task: Task) -> np.ndarray:
                "n_valid_final": nvf, "rate_num": num, "rate_den": den}
     for name, v in out.items():
         w[dest + name][task.rows, task.cols] = np.asarray(v).reshape(shp)
-    fix = read_fix(w.group, task.rows, task.cols, idx) if base is None else None
-    if fix is not None:  # pairs corrected at each pixel, among those used
-        w[N_CORRECTED][task.rows, task.cols] = ((fix != 0) & (fix != loops.NULL_FIX)).sum(axis=0).astype(np.int16)
+    if base is None:
+        _count_corrected(task, idx)
     if not p["check"]:
         return np.vstack([np.zeros((2, idx.size), np.int64), n_null])
     assert u_all is not None
     return np.vstack([_noloop_check(task, u_all, pairs_f, t, conv), n_null])
+
+
+def _null_unchecked(task: Task, idx: npt.NDArray[np.intp], u: np.ndarray, valid: np.ndarray,
+                    in_all: np.ndarray) -> npt.NDArray[np.int64]:
+    """Null (in ``u``, ``valid`` and :data:`FIX_ARRAY`) the pixels of the pairs ``params["suspect"]``
+    that no valid loop checks; returns how many per pair."""
+    suspect = task.params.get("suspect")
+    if suspect is None:
+        return np.zeros(idx.size, np.int64)
+    drop = np.asarray(suspect, bool)[:, None] & valid & ~in_all
+    if drop.any():
+        _null_pixels(task, idx, drop)
+        u[drop] = np.nan
+        valid &= ~drop
+    return drop.sum(axis=1).astype(np.int64)
+
+
+def _count_corrected(task: Task, idx: npt.NDArray[np.intp]) -> None:
+    """:data:`N_CORRECTED` of the block: pairs ``idx`` corrected at each pixel (unchanged without a fix)."""
+    fix = read_fix(task.work.group, task.rows, task.cols, idx)
+    if fix is not None:
+        task.work[N_CORRECTED][task.rows, task.cols] = ((fix != 0) & (fix != loops.NULL_FIX)).sum(axis=0)
 
 
 def _null_pixels(task: Task, idx: npt.NDArray[np.intp], drop: np.ndarray) -> None:
