@@ -36,7 +36,7 @@ def pair_of(pairs: np.ndarray, a: int, b: int) -> int:
 
 def fix_of(unw: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     L = network.triangle_loops(pairs)
-    return pixel_cycle_fix(loop_phase(unw, L), L)
+    return pixel_cycle_fix(loop_phase(unw, L), L, pairs)
 
 
 # ------------------------------------------------------------------------------------- numerics
@@ -68,7 +68,7 @@ def test_two_bad_pairs_sharing_their_first_epoch_and_a_missing_pair() -> None:
     err = np.zeros(unw.shape, int)
     err[[a, b], :] = 1
     obs = unw + TWO_PI * err
-    fix = pixel_cycle_fix(loop_phase(obs, L), L)
+    fix = pixel_cycle_fix(loop_phase(obs, L), L, pairs)
     np.testing.assert_array_equal(fix, -err)
     rms_fixed = loop_rms(*loop_sums(loop_phase(apply_cycle_fix(obs, fix), L)))
     assert not find_bad_pairs(rms_fixed, L).bad.any()
@@ -109,7 +109,8 @@ def test_noise_off_multiples_of_two_pi_is_never_touched(seed: int, k: int, noise
 @given(seed=st.integers(0, 2**31), k=st.integers(3, 5), n_err=st.integers(1, 3))
 def test_corrections_are_right_or_absent(seed: int, k: int, n_err: int) -> None:
     """Errors of +-1 or +-2 cycles in up to three pairs over random pixels: a pixel of a pair is
-    changed only by the cycles it is off (or nulled); clean pixels are never corrected."""
+    changed only by the cycles it is off (or nulled); clean pixels are never corrected. (Found by
+    this test: errors in two of the three pairs of the last epoch were "corrected" in the third.)"""
     rng = np.random.default_rng(seed)
     pairs = next_k(18, k)
     unw = stack(rng, pairs, 200, 0.3)
@@ -119,8 +120,9 @@ def test_corrections_are_right_or_absent(seed: int, k: int, n_err: int) -> None:
     fix = fix_of(unw + TWO_PI * err, pairs)
     changed = (fix != 0) & (fix != NULL_FIX)
     np.testing.assert_array_equal(fix[changed], -err[changed])
-    # with at most three errors at a pixel of a network of 3 to 5 successors most are corrected
-    assert changed.sum() >= 0.8 * (err != 0).sum()
+    # every loop is trusted here (noise <= 0.9 rad a loop): each error is corrected or nulled (nulled
+    # where an epoch shift explains it as well, e.g. two of the three pairs of the last epoch)
+    assert ((fix != 0)[err != 0]).mean() >= 0.95
 
 
 def test_apply_cycle_fix() -> None:

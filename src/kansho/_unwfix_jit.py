@@ -11,7 +11,8 @@ that closes more trusted loops than it opens (its *gain*). When another member o
 gains as much, each of the tied moves is followed by plain greedy moves to the end and the one
 leaving the smallest misfit with the fewest cycles is taken; if that too is tied, the pairs of the
 tied moves are nulled. A move supported by fewer than ``min_loops`` loops is nulled rather than
-applied. When no move gains, the members of
+applied. Last, an estimate that an epoch shift (invisible to every loop) turns into one with
+at most one more pair in error is nulled (:func:`_epoch_check`). When no move gains, the members of
 the loops still open that no majority of good loops vouches for (gain 0) are nulled.
 
 One pixel at a time in compiled code (``prange``) with a few ``npair``-long work vectors.
@@ -158,9 +159,46 @@ def _settle_tie(bp: int, bs: int, rdir: np.ndarray, R: np.ndarray, act: np.ndarr
 
 
 @njit(cache=True, nogil=True)
-def _solve_pixel(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray, npair: int, min_loops: int,
-                 out: np.ndarray) -> None:  # pragma: no cover - compiled
+def _epoch_check(k: np.ndarray, seen: np.ndarray, ends: np.ndarray, null: np.ndarray) -> None:  # pragma: no cover
+    """Null the estimates an epoch shift makes about as plausible.
+
+    Adding ``c`` cycles to every pair ending at an epoch and ``-c`` to every pair starting there
+    leaves every loop unchanged, so the loops cannot tell ``k`` from that alternative. Over the pairs
+    at the epoch that the loops see (``seen``), when some ``c`` puts at most one more pair in
+    error than ``k`` (two of an end epoch's three pairs off by one cycle look like the third off
+    by the opposite), the pairs in error in either are nulled."""
+    for p0 in range(k.size):
+        if k[p0] == 0 or null[p0]:
+            continue
+        for side in range(2):
+            e = ends[p0, side]
+            cost0 = 0
+            for q in range(k.size):
+                if seen[q] and not null[q] and (ends[q, 0] == e or ends[q, 1] == e) and k[q] != 0:
+                    cost0 += 1
+            c = -k[p0] * (1 if side == 1 else -1)
+            cost = 0
+            for q in range(k.size):
+                at_e = ends[q, 0] == e or ends[q, 1] == e
+                if seen[q] and not null[q] and at_e and k[q] + c * (1 if ends[q, 1] == e else -1) != 0:
+                    cost += 1
+            if cost <= cost0 + 1:
+                for q in range(k.size):
+                    at_e = ends[q, 0] == e or ends[q, 1] == e
+                    if seen[q] and at_e and (k[q] != 0 or k[q] + c * (1 if ends[q, 1] == e else -1) != 0):
+                        null[q] = True
+
+
+@njit(cache=True, nogil=True)
+def _solve_pixel(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray, ends: np.ndarray,
+                 min_loops: int, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """Greedy integer assignment at one pixel; ``out`` (npair,) int8 receives -k (or NULL)."""
+    npair = ends.shape[0]
+    seen = np.zeros(npair, np.bool_)
+    for lp in range(R.size):
+        if act[lp]:
+            for m in range(3):
+                seen[mem[lp, m]] = True
     k = np.zeros(npair, np.int32)
     null = np.zeros(npair, np.bool_)
     pos = np.zeros(npair, np.int32)
@@ -191,19 +229,22 @@ def _solve_pixel(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarra
             continue
         k[bp] += bs
         _move(bp, bs, R, mem, sgn)
+    _epoch_check(k, seen, ends, null)
     for p in range(npair):
         out[p] = NULL if null[p] else max(-127, min(127, -k[p]))
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def solve_pixels(K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.ndarray, npair: int,
+def solve_pixels(K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.ndarray, ends: np.ndarray,
                  min_loops: int) -> np.ndarray:  # pragma: no cover - compiled
     """Cycle fix (npair, npix) int8 from the integer misclosures ``K`` (nloop, npix) of the loops
-    ``trusted`` there; loop ``l`` is ``sum_m sgn[l, m] * phase[mem[l, m]]``."""
+    ``trusted`` there; loop ``l`` is ``sum_m sgn[l, m] * phase[mem[l, m]]``; ``ends`` (npair, 2) the
+    pairs' first and second epochs (any integer labels)."""
     npix = K.shape[1]
+    npair = ends.shape[0]
     fix = np.zeros((npair, npix), np.int8)
     for j in prange(npix):
         col = np.zeros(npair, np.int8)
-        _solve_pixel(K[:, j].astype(np.int32), trusted[:, j].copy(), mem, sgn, npair, min_loops, col)
+        _solve_pixel(K[:, j].astype(np.int32), trusted[:, j].copy(), mem, sgn, ends, min_loops, col)
         fix[:, j] = col
     return fix

@@ -440,7 +440,7 @@ def reference_offsets(unw_ref_window: npt.ArrayLike) -> Float64Array:
 
 
 def pixel_cycle_fix(
-    loop_ph: npt.ArrayLike, L: npt.ArrayLike, tol: float = 1.0, min_loops: int = 2
+    loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt.ArrayLike, tol: float = 1.0, min_loops: int = 2
 ) -> npt.NDArray[np.int8]:
     """Per-pixel unwrapping-error correction from triangle-loop misclosures.
 
@@ -457,7 +457,10 @@ def pixel_cycle_fix(
     corrected when its cycle closes at least ``min_loops`` trusted loops and more than it opens,
     and no other member of those loops explains them as well. Where the loops do not determine
     the culprit (a tie, too few loops, or loops left open that no majority of good loops
-    vouches for) the pairs concerned are nulled instead.
+    vouches for) the pairs concerned are nulled instead. So are the pairs at an epoch where a
+    shift of that epoch by whole cycles (which no loop sees) explains the loops with at most one
+    more pair in error: two of the three pairs of a network's last epoch off by a cycle look like
+    the third off by the opposite.
 
     Parameters
     ----------
@@ -466,6 +469,8 @@ def pixel_cycle_fix(
         one area (see :func:`loop_phase`).
     L:
         (nloop, npair) triangle-loop matrix (three non-zeros a row).
+    pairs:
+        (npair, 2) epoch indices of each pair (first, second).
     tol:
         Largest distance (rad) of a trusted loop phase from a multiple of 2π.
     min_loops:
@@ -496,7 +501,8 @@ def pixel_cycle_fix(
     mem = np.argsort(~member, axis=1, kind="stable")[:, :3].astype(np.int64)
     sgn = np.take_along_axis(Lm, mem, axis=1).astype(np.int32)
     Ka = np.clip(K[:, act], -1000, 1000).astype(np.int32)
-    fix[:, act] = solve_pixels(Ka, np.ascontiguousarray(trusted[:, act]), mem, sgn, npair, int(min_loops))
+    ends = np.asarray(pairs, np.int64).reshape(npair, 2)
+    fix[:, act] = solve_pixels(Ka, np.ascontiguousarray(trusted[:, act]), mem, sgn, ends, int(min_loops))
     return fix
 
 

@@ -60,7 +60,7 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     L = np.asarray(p["L"])
     u = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1) - np.asarray(p["offsets"])[:, None]
     lp0 = loops.loop_phase(u, L)
-    fix = loops.pixel_cycle_fix(lp0, L, tol=float(p["tol"]), min_loops=int(p["min_loops"]))
+    fix = loops.pixel_cycle_fix(lp0, L, np.asarray(p["pairs"]), tol=float(p["tol"]), min_loops=int(p["min_loops"]))
     fix[~np.isfinite(u)] = 0
     if p["null"]:
         fix[fix != 0] = loops.NULL_FIX

@@ -95,7 +95,8 @@ def step_loops(ctx: Context) -> LoopsResult:
     else:
         r0, r1, c0, c1 = ref0
         win = st.read("unw", slice(r0, r1), slice(c0, c1), idx_qc).reshape(idx_qc.size, -1)
-        loop_rms, n_fix, n_null, n_inloop, off0 = _fix_pass(ctx, L, idx_qc, loops.robust_offsets(win), mode, ref0)
+        loop_rms, n_fix, n_null, n_inloop, off0 = _fix_pass(ctx, L, pairs_qc, idx_qc, loops.robust_offsets(win), mode,
+                                                            ref0)
         n_reused = 0
     bad = loops.find_bad_pairs(np.nan_to_num(loop_rms, nan=0.0), L, threshold=lcfg.loop_rms_threshold)
     bad_mask = np.asarray(bad.bad, bool)
@@ -169,10 +170,11 @@ FIX_TOL, FIX_MIN_LOOPS = 1.0, 2
 SUSPECT_FRAC = 0.05
 
 
-def _fix_pass(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64],
-              mode: str, ref0: Sequence[int]) -> tuple[np.ndarray, ...]:
+def _fix_pass(ctx: Context, L: np.ndarray, pairs: np.ndarray, idx: npt.NDArray[np.intp],
+              offsets: npt.NDArray[np.float64], mode: str, ref0: Sequence[int]) -> tuple[np.ndarray, ...]:
     """Per-pixel correction (or nulling) of unwrapping errors in the pairs ``idx`` from their loops
-    ``L`` (written to :data:`FIX_ARRAY`), in the same pass as the loop RMS of the corrected phase.
+    ``L`` (``pairs`` their epoch indices; written to :data:`FIX_ARRAY`), in the same pass as the
+    loop RMS of the corrected phase.
 
     A pair whose most common correction (over the pixels its trusted loops check) is not 0 had
     its preliminary reference ``ref0`` in an error patch: its offset is moved by that many cycles
@@ -182,14 +184,14 @@ def _fix_pass(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: n
     Returns that RMS per loop (rad, NaN without data), per pair the pixels corrected, nulled and in
     a valid loop, and the offsets."""
     _create_fix(ctx)
-    rms, n_fix, n_null, n_in, hist = _fix_blocks(ctx, L, idx, offsets, mode)
+    rms, n_fix, n_null, n_in, hist = _fix_blocks(ctx, L, pairs, idx, offsets, mode)
     shift = np.argmax(hist, axis=1) - 4
     shift[hist.max(axis=1) <= hist[:, 4]] = 0
     if shift.any():
         log.info("1-2: %d pair(s) referred to an area off by whole cycles: %s", np.count_nonzero(shift),
                  ", ".join(f"{ctx.stack.pair_names()[i]} ({k:+d})" for i, k in zip(idx[shift != 0], shift[shift != 0],
                                                                                     strict=True)))
-        rms, n_fix, n_null, n_in, _ = _fix_blocks(ctx, L, idx, offsets - 2 * np.pi * shift, mode)
+        rms, n_fix, n_null, n_in, _ = _fix_blocks(ctx, L, pairs, idx, offsets - 2 * np.pi * shift, mode)
     new_off = _fixed_offsets(ctx, idx, ref0)
     if not np.array_equal(new_off, offsets, equal_nan=True):
         rms = _loop_rms_fixed(ctx, L, idx, new_off)
@@ -197,15 +199,15 @@ def _fix_pass(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: n
     return rms, n_fix, n_null, n_in, new_off
 
 
-def _fix_blocks(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64],
-                mode: str) -> tuple[np.ndarray, ...]:
+def _fix_blocks(ctx: Context, L: np.ndarray, pairs: np.ndarray, idx: npt.NDArray[np.intp],
+                offsets: npt.NDArray[np.float64], mode: str) -> tuple[np.ndarray, ...]:
     """One pass of :func:`fix_block`: loop RMS of the corrected phase, per pair pixels corrected,
     nulled, in a valid loop, and the counts of each fix value (:func:`kansho.loops.fix_mode`)."""
     sum_sq, count = np.zeros(L.shape[0]), np.zeros(L.shape[0])
     n_fix, n_null, n_in = (np.zeros(idx.size, np.int64) for _ in range(3))
     hist = np.zeros((idx.size, 9), np.int64)
     for a, c, nf, nn, ni, h in ctx.map_blocks(fix_block, "1-2 unwrapping errors", idx=idx, offsets=offsets, L=L,
-                                              tol=FIX_TOL, min_loops=FIX_MIN_LOOPS, null=mode == "null"):
+                                              pairs=pairs, tol=FIX_TOL, min_loops=FIX_MIN_LOOPS, null=mode == "null"):
         sum_sq += a
         count += c
         n_fix += nf
