@@ -10,7 +10,9 @@ Geosciences* 133, 104331, "phase closure" correction).  Loops are given as a loo
 ``loop phase = L @ phase``.
 
 Functions here work on blocks of pixels flattened to (npair, npix); the frame-wide decisions
-(:func:`find_bad_pairs`) use accumulators (:func:`loop_sums`) summed over blocks.
+(:func:`find_bad_pairs`) use accumulators (:func:`loop_sums`) summed over blocks. Before them,
+:func:`pixel_cycle_fix` corrects (or nulls) the errors pixel by pixel from the integer part of the
+loop phases (:func:`apply_cycle_fix` applies its result).
 """
 
 from __future__ import annotations

@@ -1,9 +1,16 @@
-"""Step 1-2: loop closure, unwrapping-error pairs, per-pixel loop statistics and the reference area.
+"""Step 1-2: loop closure, unwrapping errors, per-pixel loop statistics and the reference area.
 
-Pairs whose triangle loops close badly are dropped (Morishita et al. 2020, after Biggs et al.
-2007); a pair in no loop is checked by the residual of a preliminary inversion; the run's one
-reference area is chosen (or the user's is checked). After an update, loops and per-pixel sums of
-the last run are continued, reading only what is new.
+First, unless ``loops.pixel_errors`` is ``off``, unwrapping errors are corrected pixel by pixel
+where the triangle loops' misclosures (near non-zero multiples of 2π) determine them, and the pixel
+is nulled in the pairs concerned where they do not (:func:`kansho.loops.pixel_cycle_fix`; the
+work array :data:`~kansho.chain.steps.loop_tasks.FIX_ARRAY`, which every later reader of the
+stack's phase applies through :func:`~kansho.chain.steps.loop_tasks.read_unw`). Then, on the
+corrected phase, pairs whose loops still close badly are dropped (Morishita et al. 2020, after
+Biggs et al. 2007), so a pair is dropped only if correcting did not repair it; a pair in no loop is
+checked by the residual of a preliminary inversion; the run's one reference area is chosen (or the
+user's is checked). After an update without the per-pixel correction, loops and per-pixel sums of
+the last run are continued, reading only what is new (with it, every pair is read again: a new
+pair brings new loops, and so new evidence, to the earlier pairs' pixels).
 """
 
 from __future__ import annotations
