@@ -62,7 +62,8 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     lp0 = loops.loop_phase(u, L)
     fix = loops.pixel_cycle_fix(lp0, L, np.asarray(p["pairs"]), tol=float(p["tol"]), min_loops=int(p["min_loops"]))
     fix[~np.isfinite(u)] = 0
-    if p["null"]:
+    hist = loops.fix_mode(fix, loops.pairs_in_valid_loop(L, loops.trusted_loops(lp0, float(p["tol"]))[1]))
+    if p["null"]:  # after the counts: a pair referred to an error patch is found in this mode too
         fix[fix != 0] = loops.NULL_FIX
     lo, hi = int(idx.min()), int(idx.max()) + 1
     full = np.zeros((hi - lo, *task.shape), np.int8)
@@ -71,7 +72,6 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     s, c = loops.loop_sums(loops.loop_phase(loops.apply_cycle_fix(u, fix), L))
     nulled = fix == loops.NULL_FIX
     in_loop = loops.pairs_in_valid_loop(L, np.isfinite(lp0)).sum(axis=1)
-    hist = loops.fix_mode(fix, loops.pairs_in_valid_loop(L, loops.trusted_loops(lp0, float(p["tol"]))[1]))
     return (np.asarray(s, np.float64), np.asarray(c, np.float64), ((fix != 0) & ~nulled).sum(axis=1),
             nulled.sum(axis=1), in_loop, hist)
 
