@@ -102,6 +102,7 @@ CASES: dict[str, Case] = {
     "loops.ref": Case("18:21/18:21"),
     "loops.ref_size": Case(3, base={"loops.ref_mode": "window"}),
     "loops.ref_mode": Case("window"),
+    "loops.pixel_errors": Case("off"),
     # the check of pairs in no loop (step 1-2) inverts with gamma too: 100 flags two of them
     "invert.gamma": Case(100.0),
     "invert.min_pairs_factor": Case(1.6),

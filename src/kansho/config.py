@@ -90,6 +90,13 @@ class LoopsConfig(_Step):
     pixel_loop_threshold: float = Field(
         math.pi, gt=0.0, le=20.0, description="a loop counts as an error at a pixel if |loop phase| exceeds this (rad)"
     )
+    pixel_errors: Literal["correct", "null", "off"] = Field(
+        "correct",
+        description="unwrapping errors per pixel, found from the loop misclosures near a non-zero multiple of "
+        "2 pi before bad pairs are looked for: 'correct' adds the integer cycles where the loops determine them "
+        "and nulls the pixel in the pairs concerned where they do not; 'null' nulls wherever it would correct; "
+        "'off' leaves the phase as it is (LiCSBAS)",
+    )
     noloop_max_frac: float | None = Field(
         0.1, gt=0.0, le=1.0,
         description="drop a pair in no loop whose preliminary inversion residual exceeds pi rad at more than "

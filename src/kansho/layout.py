@@ -53,6 +53,7 @@ RESULT_MAPS: dict[str, ResultMap] = {
     "vel.filt": ResultMap("vel_filt", "mm/yr", "velocity after the spatio-temporal filter"),
     "loop_ph_rms": ResultMap("loop_rms", "rad", "RMS of loop phases at the pixel"),
     "refmask": ResultMap("refmask", "1", "1 = pixel of the reference (its mean is zero in every epoch)"),
+    "n_corrected": ResultMap("n_corrected", "count", "number of pairs corrected for an unwrapping error (1-2)"),
 }
 #: results/<name>.mskd.tif: these maps where the mask keeps the pixel, NaN elsewhere
 MASKED_MAPS = ("vel", "vel.filt")
@@ -67,6 +68,7 @@ MAP_UNITS: dict[str, str] = {
 INFO_FILES = {
     "ifg_stats": "11ifg_stats.txt", "bad_ifg_qc": "11bad_ifg.txt", "coh_model": "11coh_model.txt",
     "loop_stats": "12loop_stats.txt", "bad_ifg_loops": "12bad_ifg.txt", "no_loop_ifg": "12no_loop_ifg.txt",
+    "corrected_pairs": "12corrected_pairs.txt",
     "ref": "12ref.txt", "dropped": "dropped_pairs.csv", "network_gaps": "13network_gaps.txt",
     "mask_stats": "15mask_stats.txt", "filter": "16filter.txt", "parameters": "parameters.yaml",
     "timings": "timings.txt",

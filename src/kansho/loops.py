@@ -10,7 +10,9 @@ Geosciences* 133, 104331, "phase closure" correction).  Loops are given as a loo
 ``loop phase = L @ phase``.
 
 Functions here work on blocks of pixels flattened to (npair, npix); the frame-wide decisions
-(:func:`find_bad_pairs`) use accumulators (:func:`loop_sums`) summed over blocks.
+(:func:`find_bad_pairs`) use accumulators (:func:`loop_sums`) summed over blocks. Before them,
+:func:`pixel_cycle_fix` corrects (or nulls) the errors pixel by pixel from the integer part of the
+loop phases (:func:`apply_cycle_fix` applies its result).
 """
 
 from __future__ import annotations
@@ -23,23 +25,32 @@ import numpy.typing as npt
 from scipy import ndimage, sparse
 
 from kansho._types import BoolArray, Float64Array, FloatArray, IndexArray
+from kansho._unwfix_jit import NULL, solve_pixels
 from kansho.errors import NetworkError
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "NULL_FIX",
     "BadPairs",
+    "apply_cycle_fix",
     "choose_reference",
     "find_bad_pairs",
+    "fix_mode",
     "loop_phase",
     "loop_rms",
     "loop_sums",
     "pairs_in_valid_loop",
+    "pixel_cycle_fix",
     "pixel_loop_sums",
     "reference_offsets",
+    "robust_offsets",
+    "trusted_loops",
 ]
 
 TWO_PI = 2.0 * np.pi
+#: value of a cycle-fix array (:func:`pixel_cycle_fix`) meaning "null this pair at this pixel"
+NULL_FIX = NULL
 
 
 def _members(L: npt.ArrayLike) -> BoolArray:
@@ -428,3 +439,127 @@ def reference_offsets(unw_ref_window: npt.ArrayLike) -> Float64Array:
     tot = np.where(finite, a, 0.0).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
+
+
+def pixel_cycle_fix(
+    loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt.ArrayLike, tol: float = 1.0, min_loops: int = 2
+) -> npt.NDArray[np.int8]:
+    """Per-pixel unwrapping-error correction from triangle-loop misclosures.
+
+    A loop's phase at a pixel is ``2π·K + ε`` where ``K = L k`` is the integer misclosure made by
+    the cycle errors ``k`` of its members and ``ε`` the non-closure noise (atmosphere and
+    deformation cancel exactly). A loop is *trusted* at a pixel where it closes within ``tol`` of
+    a multiple of 2π (``|loop − 2π·round(loop / 2π)| <= tol``); loops closing farther from every
+    multiple (noise of a few radians) are not used, so noise is never "corrected". Only pixels
+    with a trusted loop of non-zero ``K`` are touched. There the cycle errors are found by a
+    greedy descent of ``Σ_l |K_l − (L k)_l|`` over the trusted loops, one cycle of one pair at a
+    time (:mod:`kansho._unwfix_jit`; Yunjun et al. 2019, *Computers & Geosciences* 133, 104331,
+    §3.2, phase-closure correction with a sparsity prior; Benoit et al. 2020, *Remote Sensing of
+    Environment* 237, 111502; Biggs et al. 2007, *Geophys. J. Int.* 170(3), 1165): a pair is
+    corrected when its cycle closes at least ``min_loops`` trusted loops and more than it opens,
+    and no other member of those loops explains them as well. Where the loops do not determine
+    the culprit (a tie, too few loops, or loops left open that no majority of good loops
+    vouches for) the pairs concerned are nulled instead. So are the pairs at an epoch where a
+    shift of that epoch by whole cycles (which no loop sees) explains the loops with at most one
+    more pair in error: two of the three pairs of a network's last epoch off by a cycle look like
+    the third off by the opposite.
+
+    Parameters
+    ----------
+    loop_ph:
+        (nloop, npix) loop phase, radians (NaN where a member is missing), of pairs referred to
+        one area (see :func:`loop_phase`).
+    L:
+        (nloop, npair) triangle-loop matrix (three non-zeros a row).
+    pairs:
+        (npair, 2) epoch indices of each pair (first, second).
+    tol:
+        Largest distance (rad) of a trusted loop phase from a multiple of 2π.
+    min_loops:
+        Fewest trusted loops a correction must close (else the pixel is nulled in that pair).
+
+    Returns
+    -------
+    (npair, npix) int8: 0 = unchanged, ``c`` = add ``2π·c`` to the pair's phase there,
+    :data:`NULL_FIX` = set it to no data (apply with :func:`apply_cycle_fix`).
+    """
+    ph = np.asarray(loop_ph, dtype=np.float64)
+    Lm = np.asarray(L)
+    member = _members(Lm)
+    nloop, npair = member.shape
+    if ph.ndim != 2 or ph.shape[0] != nloop:
+        raise ValueError(f"loop_ph must be (nloop={nloop}, npix); got {ph.shape}")
+    if nloop and not np.all(member.sum(axis=1) == 3):
+        raise ValueError("pixel_cycle_fix needs triangle loops (three members a row)")
+    if not 0 < tol < np.pi:
+        raise ValueError(f"tol must be in (0, pi), got {tol}")
+    fix = np.zeros((npair, ph.shape[1]), np.int8)
+    if nloop == 0:
+        return fix
+    K, trusted = trusted_loops(ph, tol)
+    act = np.flatnonzero((trusted & (K != 0)).any(axis=0))
+    if act.size == 0:
+        return fix
+    mem = np.argsort(~member, axis=1, kind="stable")[:, :3].astype(np.int64)
+    sgn = np.take_along_axis(Lm, mem, axis=1).astype(np.int32)
+    Ka = np.clip(K[:, act], -1000, 1000).astype(np.int32)
+    ends = np.asarray(pairs, np.int64).reshape(npair, 2)
+    fix[:, act] = solve_pixels(Ka, np.ascontiguousarray(trusted[:, act]), mem, sgn, ends, int(min_loops))
+    return fix
+
+
+def trusted_loops(loop_ph: npt.ArrayLike, tol: float = 1.0) -> tuple[Float64Array, BoolArray]:
+    """Integer misclosure ``round(loop / 2π)`` (nloop, npix) and where the loop is trusted: finite
+    and within ``tol`` rad of that multiple of 2π (see :func:`pixel_cycle_fix`)."""
+    ph = np.asarray(loop_ph, dtype=np.float64)
+    finite = np.isfinite(ph)
+    K = np.rint(np.where(finite, ph, 0.0) / TWO_PI)
+    return K, finite & (np.abs(np.where(finite, ph, 0.0) - TWO_PI * K) <= tol)
+
+
+def fix_mode(fix: npt.ArrayLike, checked: npt.ArrayLike, span: int = 4) -> npt.NDArray[np.int64]:
+    """Per pair, the counts of each cycle fix -span..span over the pixels ``checked`` (in a trusted
+    loop): (npair, 2·span + 1) int64. Summed over blocks, its arg-max less ``span`` is the pair's
+    most common fix; when that is not 0 the pair's reference was itself off by whole cycles."""
+    f = np.asarray(fix)
+    ok = np.asarray(checked, bool)
+    return np.stack([((f == c) & ok).sum(axis=1) for c in range(-span, span + 1)], axis=1).astype(np.int64)
+
+
+def apply_cycle_fix(unw: npt.ArrayLike, fix: npt.ArrayLike) -> FloatArray:
+    """Unwrapped phase with the cycle fix of :func:`pixel_cycle_fix` applied.
+
+    ``unw`` and ``fix`` of one shape (any), radians and int8; returns ``unw + 2π·fix`` in the
+    floating dtype of ``unw``, NaN where ``fix == NULL_FIX``. Where ``fix`` is 0 the value is
+    unchanged bit for bit.
+    """
+    u = np.asarray(unw)
+    if not np.issubdtype(u.dtype, np.floating):
+        u = u.astype(np.float64)
+    f = np.asarray(fix)
+    if f.shape != u.shape:
+        raise ValueError(f"fix {f.shape} and unw {u.shape} differ in shape")
+    out = np.where(f != 0, u + u.dtype.type(TWO_PI) * f.astype(u.dtype), u)
+    out[f == NULL_FIX] = np.nan
+    return out
+
+
+def robust_offsets(unw_ref_window: npt.ArrayLike) -> Float64Array:
+    """Each pair's phase over a reference window, blind to whole-cycle errors in part of it:
+    (npair, nref_pix) -> (npair,) rad, NaN if none valid.
+
+    The median, plus the mean of the deviations from it wrapped to (−π, π]: a 2π patch covering
+    less than half the window moves it by the noise only, where the plain mean
+    (:func:`reference_offsets`) moves by 2π times the patch's share of the window.
+    """
+    a = np.asarray(unw_ref_window, dtype=np.float64)
+    a = a.reshape(a.shape[0], -1)
+    finite = np.isfinite(a)
+    cnt = finite.sum(axis=1)
+    out = np.full(a.shape[0], np.nan)
+    ok = cnt > 0
+    if ok.any():
+        med = np.nanmedian(a[ok], axis=1)
+        dev = np.angle(np.exp(1j * (a[ok] - med[:, None])))
+        out[ok] = med + np.where(finite[ok], dev, 0.0).sum(axis=1) / cnt[ok]
+    return out

@@ -73,6 +73,7 @@ def write_info(ctx: Context, info: Path, epochs: np.ndarray) -> None:
     _atomic_text(info / INFO_FILES["loop_stats"], "\n".join(loop_lines) + "\n")
     _atomic_text(info / INFO_FILES["bad_ifg_loops"], "".join(f"{names[i]}\n" for i in lres.bad + lres.bad_noloop))
     _atomic_text(info / INFO_FILES["no_loop_ifg"], "".join(f"{names[i]}\n" for i in lres.no_loop))
+    _atomic_text(info / INFO_FILES["corrected_pairs"], corrected_pairs_text(lres, names))
     r0, r1, c0, c1 = lres.ref
     g = st.grid
     lon = g.lon()
@@ -99,6 +100,18 @@ def write_info(ctx: Context, info: Path, epochs: np.ndarray) -> None:
     ml += [f"# ADAPTED {k}: {old:g} -> {new:g}: {why}" for k, (old, new, why) in mres.adapted.items()]
     ml += [f"# WARNING {w}" for w in mres.warnings]
     _atomic_text(info / INFO_FILES["mask_stats"], "\n".join(ml) + "\n")
+
+
+def corrected_pairs_text(lres: LoopsResult, names: list[str]) -> str:
+    """``info/12corrected_pairs.txt``: per pair touched by the per-pixel unwrapping-error correction of
+    step 1-2, the pixels corrected (integer cycles added) and nulled, and whether the pair is used."""
+    used = set(lres.pairs)
+    lines = [f"# per-pixel unwrapping-error correction: {lres.pixel_errors}",
+             "# pair              corrected_px  nulled_px  used"]
+    for i, nf, nn in zip(lres.pairs_in, lres.n_fixed, lres.n_nulled, strict=False):
+        if nf or nn:
+            lines.append(f"{names[i]}  {nf:12d}  {nn:9d}  {'yes' if i in used else 'no'}")
+    return "\n".join(lines) + "\n"
 
 
 def write_coherence_model(ctx: Context, info: Path) -> None:

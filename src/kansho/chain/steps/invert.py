@@ -15,6 +15,7 @@ from kansho._dates import years_since_first
 from kansho.chain import common
 from kansho.chain.context import Context
 from kansho.chain.spec import StepResult, StepSpec
+from kansho.chain.steps.loop_tasks import read_unw
 from kansho.chain.steps.loops import LoopsResult
 from kansho.chain.steps.qc import QCResult
 from kansho.chain.tasks import Task, nanmean0
@@ -54,7 +55,7 @@ def invert_block(task: Task) -> int:
     ne = t.size
     shp = task.shape
     rows, cols = task.rows, task.cols
-    u = st.read("unw", rows, cols, idx).reshape(idx.size, -1)
+    u = read_unw(task, idx).reshape(idx.size, -1)  # as corrected by step 1-2
     c = st.read("coh", rows, cols, idx).reshape(idx.size, -1)
     ifg = (u - np.asarray(p["offsets"])[:, None]) * float(p["conv"])
     valid = np.isfinite(ifg)

@@ -1,5 +1,7 @@
-"""Block tasks of step 1-2: loop sums per loop, and per pixel the loop statistics, the stacking
-rate and the no-loop residual check (the work arrays :data:`PIXEL_LOOP_ARRAYS`)."""
+"""Block tasks of step 1-2: the per-pixel unwrapping-error correction (:data:`FIX_ARRAY`), loop
+sums per loop, and per pixel the loop statistics, the stacking rate and the no-loop residual check
+(the work arrays :data:`PIXEL_LOOP_ARRAYS`); :func:`read_unw`, the one reader of the stack's ``unw``
+for every step after the correction."""
 
 from __future__ import annotations
 
@@ -7,17 +9,78 @@ import math
 
 import numpy as np
 import numpy.typing as npt
+import zarr
 
 from kansho import loops
 from kansho.chain.tasks import Task
 from kansho.inversion import invert_nsbas
+from kansho.store import Stack
+
+#: work array (pair of the stack store, y, x) int8 of the per-pixel cycle fix of step 1-2: 0 = unchanged,
+#: c = add 2π·c, :data:`kansho.loops.NULL_FIX` = no data. Absent when the correction is off.
+FIX_ARRAY = "unw_fix"
+#: work array (y, x): pairs corrected at the pixel (among those the inversion uses)
+N_CORRECTED = "n_corrected"
+
+
+def read_fixed(stack: Stack, work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.intp]
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+    """``unw`` (len(idx), rows, cols) of the stack's pairs ``idx`` (radians, NaN = no data) with the
+    cycle fix of step 1-2 applied, and that fix (None when the run has none)."""
+    u = stack.read("unw", rows, cols, idx)
+    fix = read_fix(work, rows, cols, idx)
+    return (u, None) if fix is None else (loops.apply_cycle_fix(u, fix), fix)
+
+
+def read_fix(work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.intp]) -> np.ndarray | None:
+    """The cycle fix (len(idx), rows, cols) int8 of the stack's pairs ``idx``; None when the run has none."""
+    if FIX_ARRAY not in work or idx.size == 0:
+        return None
+    arr = work[FIX_ARRAY]
+    assert isinstance(arr, zarr.Array)
+    lo, hi = int(idx.min()), int(idx.max()) + 1
+    return np.asarray(arr[lo:hi, rows, cols])[idx - lo]
+
+
+def read_unw(task: Task, idx: npt.ArrayLike) -> np.ndarray:
+    """The block's ``unw`` (len(idx), rows, cols) of the stack's pairs ``idx``, radians, as corrected
+    by step 1-2 (:data:`FIX_ARRAY`; unchanged where the run corrects nothing). Every reader of the
+    stack's phase after step 1-2 reads through here."""
+    return read_fixed(task.stack, task.work.group, task.rows, task.cols, np.asarray(idx, np.intp))[0]
+
+
+def fix_block(task: Task) -> tuple[np.ndarray, ...]:
+    """Per-pixel cycle fix of the block (:func:`kansho.loops.pixel_cycle_fix`), written to
+    :data:`FIX_ARRAY` for the pairs ``params["idx"]`` (loop matrix ``L`` over them, referred by
+    ``offsets``); with ``params["null"]`` every correction is a null instead.
+    Returns the loop sums of the corrected phase (sum_sq, count) per loop, and per pair the
+    pixels corrected, nulled and in a valid loop."""
+    p = task.params
+    idx = np.asarray(p["idx"], np.intp)
+    L = np.asarray(p["L"])
+    u = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1) - np.asarray(p["offsets"])[:, None]
+    lp0 = loops.loop_phase(u, L)
+    fix = loops.pixel_cycle_fix(lp0, L, np.asarray(p["pairs"]), tol=float(p["tol"]), min_loops=int(p["min_loops"]))
+    fix[~np.isfinite(u)] = 0
+    hist = loops.fix_mode(fix, loops.pairs_in_valid_loop(L, loops.trusted_loops(lp0, float(p["tol"]))[1]))
+    if p["null"]:  # after the counts: a pair referred to an error patch is found in this mode too
+        fix[fix != 0] = loops.NULL_FIX
+    lo, hi = int(idx.min()), int(idx.max()) + 1
+    full = np.zeros((hi - lo, *task.shape), np.int8)
+    full[idx - lo] = fix.reshape(idx.size, *task.shape)
+    task.work[FIX_ARRAY][lo:hi, task.rows, task.cols] = full
+    s, c = loops.loop_sums(loops.loop_phase(loops.apply_cycle_fix(u, fix), L))
+    nulled = fix == loops.NULL_FIX
+    in_loop = loops.pairs_in_valid_loop(L, np.isfinite(lp0)).sum(axis=1)
+    return (np.asarray(s, np.float64), np.asarray(c, np.float64), ((fix != 0) & ~nulled).sum(axis=1),
+            nulled.sum(axis=1), in_loop, hist)
 
 
 def loop_sums_block(task: Task) -> tuple[np.ndarray, np.ndarray]:
     """Sums of squared loop phase and counts over the block's pixels, per loop (``L`` rows)."""
     p = task.params
     idx = np.asarray(p["idx"], np.intp)
-    u = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1) - np.asarray(p["offsets"])[:, None]
+    u = read_unw(task, idx).reshape(idx.size, -1) - np.asarray(p["offsets"])[:, None]
     s, c = loops.loop_sums(loops.loop_phase(u, np.asarray(p["L"])))
     return np.asarray(s, np.float64), np.asarray(c, np.float64)
 
@@ -43,7 +106,10 @@ def pixel_loop_block(task: Task) -> np.ndarray:
     With ``params["check"]`` a preliminary inversion of the block's pixels whose global flat index
     is a multiple of ``params["every"]`` also counts, per pair, pixels whose residual exceeds half a
     cycle.
-    Returns ``(2, npair)`` int64: (n_big, n_valid) of that check (zeros without it).
+    With ``params["suspect"]`` ((npair,) bool: pairs where step 1-2 corrected a region), the pixels
+    of those pairs in no valid loop, where an error could not be seen, are nulled (in
+    :data:`FIX_ARRAY` too).
+    Returns ``(3, npair)`` int64: (n_big, n_valid) of that check (zeros without it), pixels nulled.
     """
     p = task.params
     w = task.work
@@ -72,6 +138,7 @@ def pixel_loop_block(task: Task) -> np.ndarray:
         lp, L2, valid, err_threshold=float(p["pixel_loop_threshold"]), rows=new_loop,
         base=(prior["n_loop_err"], prior["loop_cnt"], prior["loop_ss"]) if prior else None)
     in_all = loops.pairs_in_valid_loop(L2, loop_valid)
+    n_null = _null_unchecked(task, idx, u, valid, in_all) if base is None else np.zeros(idx.size, np.int64)
     if prior:  # earlier pairs that a new loop now covers leave the "in no loop" count
         touched = np.asarray(p["touched"], bool)
         old = ~new_loop
@@ -95,10 +162,45 @@ def pixel_loop_block(task: Task) -> np.ndarray:
                "n_valid_final": nvf, "rate_num": num, "rate_den": den}
     for name, v in out.items():
         w[dest + name][task.rows, task.cols] = np.asarray(v).reshape(shp)
+    if base is None:
+        _count_corrected(task, idx)
     if not p["check"]:
-        return np.zeros((2, idx.size), np.int64)
+        return np.vstack([np.zeros((2, idx.size), np.int64), n_null])
     assert u_all is not None
-    return _noloop_check(task, u_all, pairs_f, t, conv)
+    return np.vstack([_noloop_check(task, u_all, pairs_f, t, conv), n_null])
+
+
+def _null_unchecked(task: Task, idx: npt.NDArray[np.intp], u: np.ndarray, valid: np.ndarray,
+                    in_all: np.ndarray) -> npt.NDArray[np.int64]:
+    """Null (in ``u``, ``valid`` and :data:`FIX_ARRAY`) the pixels of the pairs ``params["suspect"]``
+    that no valid loop checks; returns how many per pair."""
+    suspect = task.params.get("suspect")
+    if suspect is None:
+        return np.zeros(idx.size, np.int64)
+    drop = np.asarray(suspect, bool)[:, None] & valid & ~in_all
+    if drop.any():
+        _null_pixels(task, idx, drop)
+        u[drop] = np.nan
+        valid &= ~drop
+    return drop.sum(axis=1).astype(np.int64)
+
+
+def _count_corrected(task: Task, idx: npt.NDArray[np.intp]) -> None:
+    """:data:`N_CORRECTED` of the block: pairs ``idx`` corrected at each pixel (unchanged without a fix)."""
+    fix = read_fix(task.work.group, task.rows, task.cols, idx)
+    if fix is not None:
+        task.work[N_CORRECTED][task.rows, task.cols] = ((fix != 0) & (fix != loops.NULL_FIX)).sum(axis=0)
+
+
+def _null_pixels(task: Task, idx: npt.NDArray[np.intp], drop: np.ndarray) -> None:
+    """Set the cycle fix of the pairs ``idx`` to NULL where ``drop`` (len(idx), npix) in the block."""
+    arr = task.work[FIX_ARRAY]
+    lo, hi = int(idx.min()), int(idx.max()) + 1
+    blk = np.asarray(arr[lo:hi, task.rows, task.cols])
+    sub = blk[idx - lo].reshape(idx.size, -1)
+    sub[drop] = loops.NULL_FIX
+    blk[idx - lo] = sub.reshape(idx.size, *task.shape)
+    arr[lo:hi, task.rows, task.cols] = blk
 
 
 
@@ -110,11 +212,10 @@ def _read_pairs(task: Task, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.f
     Every pair is read when the check needs them all or ``sub`` is all of them; otherwise (an
     update without the check) only the pairs ``sub``.
     """
-    st = task.stack
     if check or sub.all():
-        u_all = st.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1) - offsets[:, None]
+        u_all = read_unw(task, idx).reshape(idx.size, -1) - offsets[:, None]
         return u_all, (u_all if sub.all() else u_all[sub])
-    return None, st.read("unw", task.rows, task.cols, idx[sub]).reshape(sub.sum(), -1) - offsets[sub, None]
+    return None, read_unw(task, idx[sub]).reshape(sub.sum(), -1) - offsets[sub, None]
 
 
 def _noloop_check(task: Task, u_all: np.ndarray, pairs_f: npt.NDArray[np.intp], t: np.ndarray,

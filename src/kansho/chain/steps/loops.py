@@ -1,20 +1,28 @@
-"""Step 1-2: loop closure, unwrapping-error pairs, per-pixel loop statistics and the reference area.
+"""Step 1-2: loop closure, unwrapping errors, per-pixel loop statistics and the reference area.
 
-Pairs whose triangle loops close badly are dropped (Morishita et al. 2020, after Biggs et al.
-2007); a pair in no loop is checked by the residual of a preliminary inversion; the run's one
-reference area is chosen (or the user's is checked). After an update, loops and per-pixel sums of
-the last run are continued, reading only what is new.
+First, unless ``loops.pixel_errors`` is ``off``, unwrapping errors are corrected pixel by pixel
+where the triangle loops' misclosures (near non-zero multiples of 2π) determine them, and the pixel
+is nulled in the pairs concerned where they do not (:func:`kansho.loops.pixel_cycle_fix`; the
+work array :data:`~kansho.chain.steps.loop_tasks.FIX_ARRAY`, which every later reader of the
+stack's phase applies through :func:`~kansho.chain.steps.loop_tasks.read_unw`). Then, on the
+corrected phase, pairs whose loops still close badly are dropped (Morishita et al. 2020, after
+Biggs et al. 2007), so a pair is dropped only if correcting did not repair it; a pair in no loop is
+checked by the residual of a preliminary inversion; the run's one reference area is chosen (or the
+user's is checked). After an update without the per-pixel correction, loops and per-pixel sums of
+the last run are continued, reading only what is new (with it, every pair is read again: a new
+pair brings new loops, and so new evidence, to the earlier pairs' pixels).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import zarr
 
 from kansho import loops, network
 from kansho._constants import phase_to_mm
@@ -23,7 +31,15 @@ from kansho.chain import common
 from kansho.chain.context import Context
 from kansho.chain.spec import StepSpec
 from kansho.chain.steps import reference
-from kansho.chain.steps.loop_tasks import PIXEL_LOOP_ARRAYS, loop_sums_block, pixel_loop_block
+from kansho.chain.steps.loop_tasks import (
+    FIX_ARRAY,
+    N_CORRECTED,
+    PIXEL_LOOP_ARRAYS,
+    fix_block,
+    loop_sums_block,
+    pixel_loop_block,
+    read_fixed,
+)
 from kansho.chain.steps.qc import QCResult
 from kansho.errors import NetworkError
 
@@ -41,6 +57,8 @@ class LoopsResult(common.Stamped):
     reference set a representative window inside it; ``ref_offsets``: each used pair's phase over
     the reference (rad); ``ref_kind``: box (--ref), window or set; ``ref_pixels``: its pixels (the
     work array ``refmask`` holds them).
+    ``pixel_errors``: the per-pixel correction used; ``n_fixed``/``n_nulled``: per pair of
+    ``pairs_in``, the pixels corrected / nulled by it.
     """
 
     pairs_in: list[int]
@@ -62,6 +80,9 @@ class LoopsResult(common.Stamped):
     pixel_loop_threshold: float
     ref_kind: str = "window"
     ref_pixels: int = 0
+    pixel_errors: str = "off"
+    n_fixed: list[int] = field(default_factory=list)
+    n_nulled: list[int] = field(default_factory=list)
 
 
 def step_loops(ctx: Context) -> LoopsResult:
@@ -77,14 +98,27 @@ def step_loops(ctx: Context) -> LoopsResult:
     ref0 = reference.preliminary_reference(ctx, coh_all)
     off0 = reference.ref_offsets(st, idx_qc, ref0)
     members = _loop_members(L, idx_qc)
-    loop_rms, n_reused = _loop_rms(ctx, L, idx_qc, off0, members, ref0)
+    mode = lcfg.pixel_errors
+    if mode == "off":
+        _drop_fix(ctx)
+        loop_rms, n_reused = _loop_rms(ctx, L, idx_qc, off0, members, ref0)
+        n_fix, n_null = np.zeros(idx_qc.size, np.int64), np.zeros(idx_qc.size, np.int64)
+    else:
+        r0, r1, c0, c1 = ref0
+        win = st.read("unw", slice(r0, r1), slice(c0, c1), idx_qc).reshape(idx_qc.size, -1)
+        loop_rms, n_fix, n_null, n_inloop, off0 = _fix_pass(ctx, L, pairs_qc, idx_qc, loops.robust_offsets(win), mode,
+                                                            ref0)
+        n_reused = 0
     bad = loops.find_bad_pairs(np.nan_to_num(loop_rms, nan=0.0), L, threshold=lcfg.loop_rms_threshold)
     bad_mask = np.asarray(bad.bad, bool)
     idx = idx_qc[~bad_mask]
     if idx.size < 2:
         raise NetworkError(f"{st.path}: fewer than 2 interferograms left after loop closure")
     off_of = dict(zip(idx_qc.tolist(), off0.tolist(), strict=True))
-    idx, epochs_f, pix_upd, flagged_noloop = _pixel_statistics(ctx, idx, off_of, ref0)
+    suspect = None if mode == "off" else {int(i) for i in idx_qc[n_fix + n_null > SUSPECT_FRAC * n_inloop]}
+    idx, epochs_f, pix_upd, flagged_noloop, nulled = _pixel_statistics(ctx, idx, off_of, ref0, suspect)
+    for i, k in nulled.items():
+        n_null[np.flatnonzero(idx_qc == i)] += k
     ref = reference.final_reference(ctx, idx, coh_all)
     log.info("1-2: %d bad pairs dropped", bad_mask.sum())
     return LoopsResult(
@@ -94,21 +128,30 @@ def step_loops(ctx: Context) -> LoopsResult:
         n_loops=np.asarray(bad.n_loops).tolist(), n_bad_loops=np.asarray(bad.n_bad_loops).tolist(),
         bad_noloop=flagged_noloop, pairs=idx.tolist(), epochs=epochs_f.tolist(), ref=list(map(int, ref.box)),
         ref_how=ref.how, ref_offsets=ref.offsets.tolist(), pixel_loop_threshold=lcfg.pixel_loop_threshold,
-        ref_kind=ref.kind, ref_pixels=ref.n_pixels, **common.stamp(ctx))
+        ref_kind=ref.kind, ref_pixels=ref.n_pixels, pixel_errors=mode, n_fixed=n_fix.tolist(),
+        n_nulled=n_null.tolist(), **common.stamp(ctx))
 
 
-def _pixel_statistics(ctx: Context, idx: npt.NDArray[np.intp], off_of: dict[int, float], ref0: Sequence[int]
-                      ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], bool, list[int]]:
+def _pixel_statistics(ctx: Context, idx: npt.NDArray[np.intp], off_of: dict[int, float], ref0: Sequence[int],
+                      suspect: set[int] | None = None
+                      ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], bool, list[int], dict[int, int]]:
     """Per-pixel loop statistics of the pairs ``idx``; with the no-loop check, pairs in no loop
-    whose residual exceeds pi at too many pixels are dropped and the statistics taken again.
-    Returns the pairs kept, their epochs, whether the statistics were an update, the pairs dropped."""
+    whose residual exceeds pi at too many pixels are dropped and the statistics taken again. The
+    pixels of the ``suspect`` pairs that no loop checks are nulled.
+    Returns the pairs kept, their epochs, whether the statistics were an update, the pairs dropped,
+    and the pixels nulled per pair."""
     st = ctx.stack
+    nulled: dict[int, int] = {}
     lcfg = ctx.cfg.loops
     flagged_noloop: list[int] = []
     max_frac = lcfg.noloop_max_frac
     for attempt in range(2):
         check = attempt == 0 and max_frac is not None
-        epochs_f, _, L2, big, pix_upd = _pixel_loop_pass(ctx, idx, np.array([off_of[i] for i in idx]), check, ref0)
+        sus = None if suspect is None else np.isin(idx, list(suspect))
+        epochs_f, _, L2, big, pix_upd = _pixel_loop_pass(ctx, idx, np.array([off_of[i] for i in idx]), check, ref0,
+                                                         sus)
+        for i, k in zip(idx.tolist(), big[2].tolist(), strict=True):
+            nulled[i] = nulled.get(i, 0) + int(k)
         if not check or max_frac is None:
             break
         in_loop = np.abs(L2).sum(axis=0) > 0
@@ -123,7 +166,112 @@ def _pixel_statistics(ctx: Context, idx: npt.NDArray[np.intp], off_of: dict[int,
         idx = idx[~bad_nl]
     if idx.size < 2:
         raise NetworkError(f"{st.path}: fewer than 2 interferograms left after loop closure")
-    return idx, epochs_f, pix_upd, flagged_noloop
+    return idx, epochs_f, pix_upd, flagged_noloop, nulled
+
+
+#: largest distance (rad) of a trusted loop phase from a multiple of 2 pi, and fewest loops a correction
+#: must close (:func:`kansho.loops.pixel_cycle_fix`)
+FIX_TOL, FIX_MIN_LOOPS = 1.0, 2
+#: a pair whose pixels corrected or nulled exceed this fraction of its pixels in a valid loop has a region
+#: error: its pixels no loop checks are nulled too
+SUSPECT_FRAC = 0.05
+
+
+def _fix_pass(ctx: Context, L: np.ndarray, pairs: np.ndarray, idx: npt.NDArray[np.intp],
+              offsets: npt.NDArray[np.float64], mode: str, ref0: Sequence[int]) -> tuple[np.ndarray, ...]:
+    """Per-pixel correction (or nulling) of unwrapping errors in the pairs ``idx`` from their loops
+    ``L`` (``pairs`` their epoch indices; written to :data:`FIX_ARRAY`), in the same pass as the
+    loop RMS of the corrected phase.
+
+    A pair whose most common correction (over the pixels its trusted loops check) is not 0 had
+    its preliminary reference ``ref0`` in an error patch: its offset is moved by that many cycles
+    and the pass run again (relative to a wrong reference the errors of a pixel are not the
+    sparsest explanation of its loops). The pairs' offsets over ``ref0`` are then taken from the
+    corrected phase and, where they changed, the loop RMS is measured again with them.
+    Returns that RMS per loop (rad, NaN without data), per pair the pixels corrected, nulled and in
+    a valid loop, and the offsets."""
+    _create_fix(ctx)
+    rms, n_fix, n_null, n_in, hist = _fix_blocks(ctx, L, pairs, idx, offsets, mode)
+    shift = np.argmax(hist, axis=1) - 4
+    shift[hist.max(axis=1) <= hist[:, 4]] = 0
+    if shift.any():
+        log.info("1-2: %d pair(s) referred to an area off by whole cycles: %s", np.count_nonzero(shift),
+                 ", ".join(f"{ctx.stack.pair_names()[i]} ({k:+d})" for i, k in zip(idx[shift != 0], shift[shift != 0],
+                                                                                    strict=True)))
+        rms, n_fix, n_null, n_in, _ = _fix_blocks(ctx, L, pairs, idx, offsets - 2 * np.pi * shift, mode)
+    new_off = _fixed_offsets(ctx, idx, ref0)
+    if not np.array_equal(new_off, offsets, equal_nan=True):
+        rms = _loop_rms_fixed(ctx, L, idx, new_off)
+    _log_fix(ctx, mode, idx, n_fix, n_null)
+    return rms, n_fix, n_null, n_in, new_off
+
+
+def _fix_blocks(ctx: Context, L: np.ndarray, pairs: np.ndarray, idx: npt.NDArray[np.intp],
+                offsets: npt.NDArray[np.float64], mode: str) -> tuple[np.ndarray, ...]:
+    """One pass of :func:`fix_block`: loop RMS of the corrected phase, per pair pixels corrected,
+    nulled, in a valid loop, and the counts of each fix value (:func:`kansho.loops.fix_mode`)."""
+    sum_sq, count = np.zeros(L.shape[0]), np.zeros(L.shape[0])
+    n_fix, n_null, n_in = (np.zeros(idx.size, np.int64) for _ in range(3))
+    hist = np.zeros((idx.size, 9), np.int64)
+    for a, c, nf, nn, ni, h in ctx.map_blocks(fix_block, "1-2 unwrapping errors", idx=idx, offsets=offsets, L=L,
+                                              pairs=pairs, tol=FIX_TOL, min_loops=FIX_MIN_LOOPS, null=mode == "null"):
+        sum_sq += a
+        count += c
+        n_fix += nf
+        n_null += nn
+        n_in += ni
+        hist += h
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt(sum_sq / count), n_fix, n_null, n_in, hist
+
+
+def _loop_rms_fixed(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64]
+                    ) -> npt.NDArray[np.float64]:
+    """RMS loop phase (rad) of every loop of the corrected phase, NaN without data."""
+    sum_sq, count = np.zeros(L.shape[0]), np.zeros(L.shape[0])
+    for a, c in ctx.map_blocks(loop_sums_block, "1-2 loops", idx=idx, offsets=offsets, L=L):
+        sum_sq += a
+        count += c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.sqrt(sum_sq / count), np.float64)
+
+
+def _log_fix(ctx: Context, mode: str, idx: npt.NDArray[np.intp], n_fix: np.ndarray, n_null: np.ndarray) -> None:
+    touched = (n_fix > 0) | (n_null > 0)
+    log.info("1-2: unwrapping errors per pixel (%s): %d pixels corrected and %d nulled in %d of %d pairs",
+             mode, n_fix.sum(), n_null.sum(), touched.sum(), idx.size)
+    if touched.any():
+        names = ctx.stack.pair_names()
+        log.debug("1-2: per pair (corrected, nulled): %s",
+                  {names[i]: (int(a), int(b)) for i, a, b in zip(idx[touched], n_fix[touched], n_null[touched],
+                                                                  strict=True)})
+
+
+def _create_fix(ctx: Context) -> None:
+    """The work array :data:`FIX_ARRAY` (every pair of the stack store, y, x) int8, 0 = unchanged;
+    chunks of 64 pairs and one block (a block task writes its own chunks only)."""
+    st = ctx.stack
+    shape = (st.n_pair, *st.shape)
+    if ctx.resuming and FIX_ARRAY in ctx.work:  # an interrupted step resumes: keep what its tasks wrote
+        arr = ctx.work[FIX_ARRAY]
+        if isinstance(arr, zarr.Array) and tuple(arr.shape) == shape and arr.dtype == np.dtype("i1"):
+            return
+    b = ctx.block
+    ctx.work.create_array(FIX_ARRAY, shape=shape, chunks=(min(64, st.n_pair), min(b, shape[1]), min(b, shape[2])),
+                          dtype="i1", fill_value=0, dimension_names=["pair", "y", "x"], overwrite=True)
+
+
+def _drop_fix(ctx: Context) -> None:
+    """Remove the cycle fix of an earlier run (the correction is off: every reader sees the stack as is)."""
+    if FIX_ARRAY in ctx.work:
+        del ctx.work[FIX_ARRAY]
+
+
+def _fixed_offsets(ctx: Context, idx: npt.NDArray[np.intp], ref: Sequence[int]) -> npt.NDArray[np.float64]:
+    """Each pair's mean phase over the reference area ``ref``, as corrected (:func:`read_fixed`)."""
+    r0, r1, c0, c1 = ref
+    w, _ = read_fixed(ctx.stack, ctx.work, slice(r0, r1), slice(c0, c1), idx)
+    return np.asarray(loops.reference_offsets(w.reshape(idx.size, -1)), np.float64)
 
 
 def _loop_rms(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64],
@@ -137,7 +285,7 @@ def _loop_rms(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: n
     rms = np.full(L.shape[0], np.nan)
     prev = common.previous(ctx, "loops", LoopsResult)
     known = np.zeros(L.shape[0], bool)
-    if prev is not None and prev.ref0 == list(map(int, ref0)):
+    if prev is not None and prev.ref0 == list(map(int, ref0)) and prev.pixel_errors == "off":
         cache = {tuple(m): r for m, r in zip(prev.loops, prev.loop_rms, strict=True)}
         for i, m in enumerate(members):
             r = cache.get(tuple(m))
@@ -169,7 +317,8 @@ def _loop_members(L: np.ndarray, idx: npt.NDArray[np.intp]) -> list[list[int]]:
 
 
 def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64],
-                     check: bool, ref0: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+                     check: bool, ref0: Sequence[int], suspect: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
     """Per-pixel loop statistics for the pairs ``idx`` (written to the work store).
 
     With ``check`` (and some pair in no loop), a preliminary inversion of sampled pixels
@@ -178,7 +327,8 @@ def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArr
     After an update that kept the last run's pairs (:func:`_pixel_update`) the statistics are
     continued over the new pairs and loops only, and (without the check) only those pairs and
     their neighbours are read.
-    Returns (epochs, pairs, loop matrix, (n_big (npair,), n_valid (npair,)), whether it was an update).
+    With ``suspect`` ((npair,) bool) those pairs' pixels in no valid loop are nulled.
+    Returns (epochs, pairs, loop matrix, (n_big, n_valid, n_nulled) (3, npair), whether it was an update).
     """
     st = ctx.stack
     epochs_f, pairs_f = common.subnetwork(st, idx)
@@ -198,9 +348,10 @@ def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArr
                               "touched": touched, "base": "", "dest": common.NEXT}
         desc = "1-2 pixels (new loops)"
     else:
-        kw, desc = {"L": L2}, "1-2 pixels"
+        kw, desc = {"L": L2, "suspect": suspect}, "1-2 pixels"
     common.new_arrays(ctx, PIXEL_LOOP_ARRAYS, prefix)
-    big = np.zeros((2, idx.size), np.int64)
+    ctx.new_array(N_CORRECTED, st.shape, "i2", 0)
+    big = np.zeros((3, idx.size), np.int64)
     for b in ctx.map_blocks(pixel_loop_block, desc, idx=idx, pairs=pairs_f, offsets=offsets, **kw,
                             **check_args, **shared):
         big += b
@@ -224,7 +375,8 @@ def _pixel_update(ctx: Context, idx: npt.NDArray[np.intp], epochs: npt.NDArray[n
     the earlier pairs in a new loop.
     """
     prev = common.previous(ctx, "loops", LoopsResult, PIXEL_LOOP_ARRAYS)
-    if (prev is None or prev.ref0 != list(map(int, ref0)) or not prev.epochs
+    if (prev is None or prev.ref0 != list(map(int, ref0)) or not prev.epochs or prev.pixel_errors != "off"
+            or ctx.cfg.loops.pixel_errors != "off"
             or prev.pixel_loop_threshold != ctx.cfg.loops.pixel_loop_threshold
             or int(prev.epochs[0]) != int(epochs[0])):
         return None
@@ -253,5 +405,5 @@ def _check_every(ny: int, nx: int) -> int:
 
 SPEC = StepSpec(name="loops", licsbas="1-2", title="loop closure: drop pairs with unwrapping errors, choose "
                 "the reference area", run=step_loops, result=LoopsResult, inputs=("qc_n_valid", "qc_coh_avg"),
-                outputs=(*PIXEL_LOOP_ARRAYS, reference.REFMASK),
-                tasks=(loop_sums_block, pixel_loop_block, reference.ref_sums_block), section="loops")
+                outputs=(*PIXEL_LOOP_ARRAYS, FIX_ARRAY, N_CORRECTED, reference.REFMASK),
+                tasks=(fix_block, loop_sums_block, pixel_loop_block, reference.ref_sums_block), section="loops")

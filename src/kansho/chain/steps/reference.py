@@ -24,6 +24,7 @@ import numpy.typing as npt
 from kansho import loops
 from kansho import reference as refnum
 from kansho.chain.context import Context
+from kansho.chain.steps.loop_tasks import read_fixed, read_unw
 from kansho.chain.tasks import Task
 from kansho.config import parse_ref
 from kansho.errors import ConfigError, InputError, NetworkError
@@ -122,7 +123,9 @@ def _box_reference(ctx: Context, idx: npt.NDArray[np.intp], box: Box, how: str, 
     r0, r1, c0, c1 = box
     rm = ctx.new_array(REFMASK, ctx.stack.shape, "u1", 0)
     rm[r0:r1, c0:c1] = 1
-    return Reference(box, how, kind, ref_offsets(ctx.stack, idx, box), (r1 - r0) * (c1 - c0))
+    w, _ = read_fixed(ctx.stack, ctx.work, slice(r0, r1), slice(c0, c1), idx)
+    offsets = np.asarray(loops.reference_offsets(w.reshape(idx.size, -1)), np.float64)
+    return Reference(box, how, kind, offsets, (r1 - r0) * (c1 - c0))
 
 
 def _set_reference(ctx: Context, idx: npt.NDArray[np.intp], in_set: np.ndarray, score: np.ndarray,
@@ -140,12 +143,13 @@ def _set_reference(ctx: Context, idx: npt.NDArray[np.intp], in_set: np.ndarray, 
 
 
 def ref_sums_block(task: Task) -> tuple[np.ndarray, np.ndarray]:
-    """Per pair (``params["idx"]``), the sum of the phase over the block's reference pixels and their count."""
+    """Per pair (``params["idx"]``), the sum of the phase (with step 1-2's cycle fix) over the block's
+    reference pixels and their count."""
     idx = np.asarray(task.params["idx"], np.intp)
     in_set = np.asarray(task.work[REFMASK][task.rows, task.cols]) == 1
     if not in_set.any():
         return np.zeros(idx.size), np.zeros(idx.size)
-    u = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1)
+    u = read_unw(task, idx).reshape(idx.size, -1)  # as corrected for unwrapping errors by step 1-2
     return refnum.set_sums(u, in_set.ravel())
 
 

@@ -11,7 +11,7 @@ const K = window.kansho = {
 const UNITS = {vel: "mm/yr", "vel.filt": "mm/yr", "vel.mskd": "mm/yr", "vel.filt.mskd": "mm/yr", vstd: "mm/yr",
   cum: "mm", cum_filt: "mm", vintercept: "mm", resid_rms: "mm", stc: "mm", hgt: "m", maxTlen: "yr",
   loop_ph_rms: "rad", coh_avg: "", mask: "", n_unw: "count", n_gap: "count", n_loop_err: "count",
-  n_ifg_noloop: "count"};
+  n_ifg_noloop: "count", n_corrected: "count"};
 const $ = (id) => document.getElementById(id);
 const SVGNS = "http://www.w3.org/2000/svg";
 
