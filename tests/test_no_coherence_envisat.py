@@ -30,7 +30,7 @@ from kansho.run import open_run
 
 SHAPE = (40, 44)
 N_EPOCH = 10
-WAVELENGTH = 0.05623  # ENVISAT ASAR, C band (m); the layout assumes C band without metadata
+WAVELENGTH = 0.05623  # ENVISAT ASAR, C band (m); bare GeoTIFF pairs carry none: given with --wavelength
 EPOCHS = [int((dt.date(2003, 1, 18) + dt.timedelta(days=35 * k)).strftime("%Y%m%d")) for k in range(N_EPOCH)]
 #: 17 pairs: the 9 consecutive ones and 8 skipping one epoch (a connected network with triangle loops)
 PAIRS = [(k, k + 1) for k in range(N_EPOCH - 1)] + [(k, k + 2) for k in range(N_EPOCH - 2)]
@@ -69,7 +69,8 @@ def _ts(stack: Path, out: Path, *extra: str) -> int:
     from kansho.cli import main
 
     with figures_skipped():
-        return main(["ts", str(stack), "-o", str(out), "--mask-maxTlen", "0.3", *extra])
+        return main(["ts", str(stack), "-o", str(out), "--mask-maxTlen", "0.3", "--wavelength", str(WAVELENGTH),
+                     *extra])
 
 
 @pytest.fixture(scope="module")
