@@ -15,7 +15,7 @@ PKG = SRC / "kansho"
 
 #: the numerics: plain functions on arrays (DESIGN §6.1)
 NUMERICS = ("kansho.qc", "kansho.loops", "kansho.inversion", "kansho._nsbas_jit", "kansho._nsbas_band",
-            "kansho.velocity", "kansho.mask", "kansho.filters", "kansho.network")
+            "kansho.velocity", "kansho.mask", "kansho.filters", "kansho.network", "kansho.bridge")
 #: what numerics may import from the package: each other and the leaf helpers
 NUMERICS_MAY_IMPORT = (*NUMERICS, "kansho._types", "kansho._constants", "kansho._dates", "kansho.errors")
 
