@@ -137,7 +137,7 @@ def test_local_gaps_and_patterns_are_fitted_per_pixel() -> None:
 def test_steps_at_given_dates() -> None:
     rng = np.random.default_rng(6)
     # an earthquake 0.14 yr after the gap: a line through the later segment misses the level by ~16 mm
-    cum, gap, level, truth = _series(T3, 200, vel=-5.0, amp=0.0, rng=rng, step=(1.9, 30.0))
+    cum, gap, level, _ = _series(T3, 200, vel=-5.0, amp=0.0, rng=rng, step=(1.9, 30.0))
     lin = bridge.fit_bridge(cum, gap, T3, bridge.Candidate())
     step = bridge.fit_bridge(cum, gap, T3, bridge.Candidate(steps=True), [1.9])
     err_step = level - step.shift[-1]
