@@ -7,6 +7,8 @@ remove that level; its error is ``a_injected - a_estimated``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -164,3 +166,28 @@ def test_unsolved_pixels_and_shapes() -> None:
         bridge.fit_bridge(cum, gap[:-1], t, bridge.Candidate())
     with pytest.raises(ValueError, match="model must be"):
         bridge.candidates("quadratic", False)
+
+
+@pytest.mark.slow
+def test_auto_matches_the_better_fixed_model_on_a_gapped_seasonal_frame(tmp_path: Path) -> None:
+    """A 1.7-yr frame with a network gap and a seasonal area: ``model=auto`` must do at least as well as
+    the better of ``linear`` and ``annual`` on the velocity RMSE over the kept pixels (here: linear;
+    over segments shorter than a year the annual model's offsets are twice as noisy)."""
+    from tests._shared import figures_skipped
+
+    from kansho import run_timeseries
+    from kansho.config import RunConfig
+    from kansho.demo import compare_with_truth
+    from kansho.synth import SimConfig, simulate_frame
+
+    truth = simulate_frame(tmp_path / "geoc", SimConfig(shape=(64, 64), n_epoch=45, interval_days=12,
+                                                        seasonal_amp=8.0, gap=True, snow=False), rng=7)
+    cfg = RunConfig()
+    cfg.mask.maxTlen = 0.5  # each side of the gap spans < 1 yr
+    rmse = {}
+    with figures_skipped():
+        for model in ("linear", "annual", "auto"):
+            cfg.invert.model = model  # type: ignore[assignment]
+            run = run_timeseries(tmp_path / "geoc", tmp_path / "run", cfg, progress=False)
+            rmse[model] = compare_with_truth(run, truth).vel_rmse
+    assert rmse["auto"] <= min(rmse["linear"], rmse["annual"]) * 1.02, rmse

@@ -1,5 +1,13 @@
 """Step 1-3: NSBAS inversion per block (Berardino et al. 2002; Doin et al. 2011; López-Quiroz et
-al. 2009): cumulative displacement, velocity and the network statistics of every pixel."""
+al. 2009): cumulative displacement, velocity and the network statistics of every pixel.
+
+Network gaps are bridged by the temporal model of ``invert.model`` (:mod:`kansho.bridge`): ``linear``
+(LiCSBAS) or ``annual`` in the NSBAS constraint itself (plus the steps of ``invert.step_dates``,
+refitted after it); ``auto`` inverts with the linear constraint, then (second pass, ``1-3 bridge``)
+bridges each gapped pixel with the model its region's focused information criterion prefers. Every
+model leaves ``cum_std``: the σ of each epoch's offset across the gaps (0 before the first one).
+The bridge runs on the CPU whatever ``--gpu`` says (a small least-squares problem per gap pattern).
+"""
 
 from __future__ import annotations
 
