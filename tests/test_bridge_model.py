@@ -191,3 +191,28 @@ def test_auto_matches_the_better_fixed_model_on_a_gapped_seasonal_frame(tmp_path
             run = run_timeseries(tmp_path / "geoc", tmp_path / "run", cfg, progress=False)
             rmse[model] = compare_with_truth(run, truth).vel_rmse
     assert rmse["auto"] <= min(rmse["linear"], rmse["annual"]) * 1.02, rmse
+
+
+def test_old_annual_option_means_model_annual(tmp_path: Path) -> None:
+    """``annual: true`` in an old YAML file or a batch frame's options, and ``--annual``, still work."""
+    from kansho.cli import build_parser
+    from kansho.config import load_config
+    from kansho.errors import ConfigError
+
+    old = tmp_path / "old.yaml"
+    old.write_text("invert:\n  gamma: 0.0001\n  annual: true\n")
+    assert load_config(old).invert.model == "annual"
+    old.write_text("invert:\n  annual: false\n")  # as the old template wrote it: the default model
+    assert load_config(old).invert.model == "auto"
+    assert load_config(None, {"invert.annual": True}).invert.model == "annual"
+    with pytest.raises(ConfigError, match="contradicts"):
+        load_config(None, {"invert.annual": True, "invert.model": "linear"})
+    parser, dests = build_parser()
+    args = parser.parse_args(["ts", "in", "-o", "out", "--annual"])
+    assert args.cfg__invert__model == "annual" and dests["cfg__invert__model"] == "invert.model"
+    args = parser.parse_args(["ts", "in", "-o", "out", "--model", "linear", "--step-dates", "20200101,20190505"])
+    assert args.cfg__invert__model == "linear"
+    assert load_config(None, {"invert.step_dates": args.cfg__invert__step_dates}).invert.step_dates == \
+        "20190505,20200101"
+    with pytest.raises(ConfigError, match="step_dates"):
+        load_config(None, {"invert.step_dates": "2020-01-01"})
