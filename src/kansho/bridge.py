@@ -205,16 +205,27 @@ def fit_bridge(cum: npt.ArrayLike, gap: npt.ArrayLike, t: npt.ArrayLike, cand: C
     cols = np.flatnonzero(solved & gapped)
     if cols.size == 0:
         return BridgeFit(shift, var, mu, vmu, allowed, gapped)
-    patterns, which = np.unique(g[:, cols].T, axis=0, return_inverse=True)
-    which = np.asarray(which).ravel()
-    for k in range(patterns.shape[0]):
-        px = cols[which == k]
+    for px in _pattern_groups(g[:, cols]):
+        px = cols[px]
         s = seg[:, px[0]]
         if cand.annual and require_support and not annual_supported(tt, s):
             allowed[px] = False
             continue
         _fit_pattern(y, s, tt, cand, st, f, px, shift, var, mu, vmu)
     return BridgeFit(shift, var, mu, vmu, allowed, gapped)
+
+
+def _pattern_groups(g: BoolArray) -> list[npt.NDArray[np.intp]]:
+    """Column indices of ``g`` ``(n', k)`` grouped by identical columns (gap patterns): the columns are
+    packed into 64-bit words and sorted lexicographically (``np.unique(axis=0)`` sorts a void view,
+    ~40x slower)."""
+    packed = np.packbits(g.T, axis=1)  # (k, ceil(n'/8)) uint8
+    pad = (-packed.shape[1]) % 8
+    words = np.ascontiguousarray(np.pad(packed, ((0, 0), (0, pad)))).view(np.uint64)  # (k, w)
+    order = np.lexsort(words.T[::-1])
+    w = words[order]
+    new = np.r_[True, np.any(w[1:] != w[:-1], axis=1)]
+    return np.split(order, np.flatnonzero(new)[1:])
 
 
 def _fit_pattern(y: Float64Array, s: npt.NDArray[np.int64], t: Float64Array, cand: Candidate, st: Float64Array,
