@@ -152,11 +152,12 @@ class BridgeFit:
     after a gap holding a step date, NaN at unsolved pixels); ``mu`` ``(npix,)`` mm/yr: the
     offsets' part of the linear-fit velocity, ``vmu`` its variance; ``allowed`` ``(npix,)``:
     False where the candidate is not supported (annual over too short a series) — then ``shift``
-    is 0 and ``var``/``vmu`` NaN; ``gapped`` ``(npix,)``: the pixel has a gap.
+    is 0 and ``var``/``vmu`` NaN; ``gapped`` ``(npix,)``: the pixel has a gap. ``shift`` and ``var``
+    are None when only the statistics of the choice were asked for (``series=False``).
     """
 
-    shift: Float64Array
-    var: Float64Array
+    shift: Float64Array | None
+    var: Float64Array | None
     mu: Float64Array
     vmu: Float64Array
     allowed: BoolArray
@@ -164,7 +165,7 @@ class BridgeFit:
 
 
 def fit_bridge(cum: npt.ArrayLike, gap: npt.ArrayLike, t: npt.ArrayLike, cand: Candidate,
-               step_times: npt.ArrayLike = (), *, require_support: bool = True) -> BridgeFit:
+               step_times: npt.ArrayLike = (), *, require_support: bool = True, series: bool = True) -> BridgeFit:
     """Fit the bridge of candidate ``cand`` at every pixel.
 
     Parameters
@@ -180,6 +181,8 @@ def fit_bridge(cum: npt.ArrayLike, gap: npt.ArrayLike, t: npt.ArrayLike, cand: C
     require_support:
         Fit an annual candidate only at pixels whose segments support it (:func:`annual_supported`);
         False fits it everywhere (the model was imposed).
+    series:
+        Also return the per-epoch ``shift`` and ``var`` (False: only ``mu``/``vmu``, for the choice).
 
     Pixels sharing a gap pattern share the design matrix: one pseudo-inverse (SVD, minimum norm)
     per pattern serves all of them.
@@ -192,14 +195,15 @@ def fit_bridge(cum: npt.ArrayLike, gap: npt.ArrayLike, t: npt.ArrayLike, cand: C
     if g.shape != (n - 1, npix):
         raise ValueError(f"gap must have shape {(n - 1, npix)}, got {g.shape}")
     seg = segments(g)
-    shift = np.zeros((n, npix))
-    var = np.full((n, npix), np.nan)
+    shift = np.zeros((n, npix)) if series else None
+    var = np.full((n, npix), np.nan) if series else None
     mu = np.zeros(npix)
     vmu = np.full(npix, np.nan)
     allowed = np.ones(npix, bool)
     solved = np.all(np.isfinite(y), axis=0)
     gapped: BoolArray = np.asarray(g.any(axis=0), bool)
-    var[:, solved & ~gapped] = 0.0
+    if var is not None:
+        var[:, solved & ~gapped] = 0.0
     vmu[solved & ~gapped] = 0.0
     f = (tt - tt.mean()) / max(float(np.sum((tt - tt.mean()) ** 2)), 1e-300)  # linear-fit velocity weights
     cols = np.flatnonzero(solved & gapped)
@@ -229,7 +233,7 @@ def _pattern_groups(g: BoolArray) -> list[npt.NDArray[np.intp]]:
 
 
 def _fit_pattern(y: Float64Array, s: npt.NDArray[np.int64], t: Float64Array, cand: Candidate, st: Float64Array,
-                 f: Float64Array, px: npt.NDArray[np.intp], shift: Float64Array, var: Float64Array,
+                 f: Float64Array, px: npt.NDArray[np.intp], shift: Float64Array | None, var: Float64Array | None,
                  mu: Float64Array, vmu: Float64Array) -> None:
     """The regression of :func:`fit_bridge` for the pixels ``px`` sharing the segment labels ``s``;
     fills their columns of the outputs."""
@@ -250,19 +254,19 @@ def _fit_pattern(y: Float64Array, s: npt.NDArray[np.int64], t: Float64Array, can
     x = np.concatenate([tm, ind], axis=1)
     u, sv, vt = np.linalg.svd(x, full_matrices=False)
     ok = sv > sv[0] * 1e-10
-    pinv = (vt[ok].T / sv[ok]) @ u[:, ok].T  # (p, n)
+    uo = u[:, ok]
+    lo = (vt[ok, tm.shape[1]:].T / sv[ok]) @ uo.T  # (ng, n): offsets = lo @ y (rows of the pseudo-inverse)
     yy = y[:, px]
-    beta = pinv @ yy
-    res = yy - x @ beta
-    dof = max(n - int(ok.sum()), 1)
-    s2 = np.sum(res * res, axis=0) / dof  # (k,)
-    lo = pinv[tm.shape[1]:]  # (ng, n): offsets = lo @ y
-    a = beta[tm.shape[1]:]  # (ng, k)
+    a = lo @ yy  # (ng, k)
+    # residual sum of squares as |y|² - |Uᵀy|² (y minus its projection on the columns)
+    rss = np.maximum(np.einsum("nk,nk->k", yy, yy) - np.sum((uo.T @ yy) ** 2, axis=0), 0.0)
+    s2 = rss / max(n - int(ok.sum()), 1)  # (k,)
     va = np.sum(lo * lo, axis=1)  # (ng,) variance factors
-    shift[:, px] = ind @ a
-    v = (ind @ va)[:, None] * s2[None]
-    v[lost[s]] = np.inf
-    var[:, px] = v
+    if shift is not None and var is not None:
+        shift[:, px] = ind @ a
+        v = (ind @ va)[:, None] * s2[None]
+        v[lost[s]] = np.inf
+        var[:, px] = v
     c = f @ ind  # (ng,)
     mu[px] = c @ a
     vmu[px] = float(np.sum((c @ lo) ** 2)) * s2
@@ -324,5 +328,7 @@ def apply_shift(cum: npt.ArrayLike, fit: BridgeFit, infl: npt.ArrayLike | float 
     from ``var`` scaled by ``infl`` ``(npix,)``: 0 in the reference segment, inf where a step
     date falls in a gap, NaN at unsolved pixels)."""
     y = np.asarray(cum, np.float64)
+    if fit.shift is None or fit.var is None:
+        raise ValueError("the fit has no series (fit_bridge(..., series=False))")
     sd = np.sqrt(fit.var * np.asarray(infl, np.float64))
     return y - fit.shift, sd

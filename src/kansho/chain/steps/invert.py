@@ -86,7 +86,7 @@ def invert_block(task: Task) -> int:
         w["bridge_model"][rows, cols] = np.where(fit.gapped, cands[0].code, -1).astype(np.int8).reshape(shp)
     else:
         for k, cand in enumerate(cands):
-            fit = bridge.fit_bridge(cblk, gaps, t, cand, p["step_times"])
+            fit = bridge.fit_bridge(cblk, gaps, t, cand, p["step_times"], series=False)
             use = fit.allowed & fit.gapped  # pixels without a gap have nothing to bridge: left out of the choice
             w["bridge_fic"][2 * k, rows, cols] = np.where(use, fit.mu, np.nan).astype(np.float32).reshape(shp)
             w["bridge_fic"][2 * k + 1, rows, cols] = np.where(use, fit.vmu, np.nan).astype(np.float32).reshape(shp)
