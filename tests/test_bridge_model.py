@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests._shared import FinishedRun
 
 from kansho import bridge
 
@@ -216,3 +217,27 @@ def test_old_annual_option_means_model_annual(tmp_path: Path) -> None:
         "20190505,20200101"
     with pytest.raises(ConfigError, match="step_dates"):
         load_config(None, {"invert.step_dates": "2020-01-01"})
+
+
+def test_run_stores_sigma_of_bridged_epochs_and_the_viewer_shows_it(small_run: FinishedRun) -> None:
+    """``cum.h5`` holds ``cum_std`` (0 up to the network gap, > 0 after it at pixels with a gap) and
+    ``bridge_model``; the viewer's pixel series carries it."""
+    import h5py
+
+    from kansho.viewer.data import RunData
+
+    with h5py.File(small_run.out / "cum.h5") as f:
+        std = np.asarray(f["cum_std"][()])
+        gap = np.asarray(f["gap"][()], bool)
+        model = np.asarray(f["bridge_model"][()])
+        cum = np.asarray(f["cum"][()])
+    assert std.shape == cum.shape
+    k = int(np.argmax(gap.any(axis=(1, 2))))  # the network gap: between epochs k and k + 1
+    solved = np.isfinite(cum).all(axis=0)
+    assert np.all(std[: k + 1][:, solved] == 0)
+    after = solved & gap[k]
+    assert after.any() and np.all(std[k + 1:][:, after] > 0)
+    assert set(np.unique(model[after])) <= {0, 1} and np.all(model[solved & ~gap.any(axis=0)] == -1)
+    r, c = (int(v[0]) for v in np.nonzero(after))
+    s = RunData(small_run.out).series(r, c)
+    assert s.cum_std is not None and s.cum_std[-1] == pytest.approx(std[-1, r, c])
