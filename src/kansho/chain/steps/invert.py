@@ -83,8 +83,10 @@ def invert_block(task: Task) -> int:
         if cands[0].steps:
             cblk = bridged.astype(np.float32)
         w["cum_std"][:, rows, cols] = sd.astype(np.float32).reshape(ne, *shp)
-        w["bridge_model"][rows, cols] = np.where(fit.gapped, cands[0].code, -1).astype(np.int8).reshape(shp)
-    else:
+        bridged_px = fit.gapped & np.isfinite(cblk).all(axis=0)
+        w["bridge_model"][rows, cols] = np.where(bridged_px, cands[0].code, -1).astype(np.int8).reshape(shp)
+    else:  # σ 0 until the second pass bridges the gapped pixels (blocks without any are left as they are)
+        w["cum_std"][:, rows, cols] = np.where(np.isfinite(cblk), 0.0, np.nan).astype(np.float32).reshape(ne, *shp)
         for k, cand in enumerate(cands):
             fit = bridge.fit_bridge(cblk, gaps, t, cand, p["step_times"], series=False)
             use = fit.allowed & fit.gapped  # pixels without a gap have nothing to bridge: left out of the choice
@@ -120,9 +122,11 @@ def bridge_block(task: Task) -> None:
     ne = t.size
     shp = task.shape
     rows, cols = task.rows, task.cols
+    choice = np.asarray(w["bridge_model"][rows, cols]).ravel()
+    if not np.any(choice >= 0):
+        return  # nothing bridged here: the first pass's cum and cum_std stand
     cum = np.asarray(w["cum"][:, rows, cols], np.float64).reshape(ne, -1)
     gaps = np.asarray(w["gap"][:, rows, cols], bool).reshape(ne - 1, -1)
-    choice = np.asarray(w["bridge_model"][rows, cols]).ravel()
     infl = np.asarray(w["bridge_infl"][rows, cols], np.float64).ravel()
     out = cum.copy()
     sd = np.where(np.isfinite(cum), 0.0, np.nan)
@@ -197,7 +201,8 @@ def step_invert(ctx: Context) -> InvertResult:
         counts = _choose_models(ctx, cands)
         log.info("1-3: bridge model of the pixels with a gap: %s",
                  ", ".join(f"{k} {v}" for k, v in counts.items()) or "none")
-        ctx.map_blocks(bridge_block, "1-3 bridge", t=t, step_times=step_times)
+        if sum(counts.values()):
+            ctx.map_blocks(bridge_block, "1-3 bridge", t=t, step_times=step_times)
     return InvertResult(n_solved=n_solved, min_pairs=min_pairs,
                         network_gaps=np.flatnonzero(network.gaps(pairs, ne)).tolist())
 
