@@ -91,7 +91,7 @@ def test_skip_key_follows_every_option_a_step_reads(geoc: Path, tmp_path: Path) 
 def test_work_arrays_are_the_declared_outputs(geoc: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     cfg = _cfg()
-    cfg.invert.annual = True
+    cfg.invert.model = "annual"
     run = run_timeseries(geoc, out, cfg, progress=False)
     declared = {a for s in registry.STEPS for a in s.outputs}
     left = set(run.work.array_keys())

@@ -106,7 +106,9 @@ CASES: dict[str, Case] = {
     # the check of pairs in no loop (step 1-2) inverts with gamma too: 100 flags two of them
     "invert.gamma": Case(100.0),
     "invert.min_pairs_factor": Case(1.6),
-    "invert.annual": Case(True),
+    "invert.model": Case("annual"),
+    # with a fixed model the steps are always in it: the bridge after the gap changes
+    "invert.step_dates": Case("20191201", base={"invert.model": "linear"}),
     "invert.coh_weight": Case(True),
     "vstd.n_boot": Case(20),
     "vstd.seed": Case(1),

@@ -99,6 +99,9 @@ def _add_config_options(p: argparse.ArgumentParser) -> dict[str, str]:
                 grp.add_argument(opt, dest=dest, type=type(choices[0]), choices=choices, default=None,
                                  help=helptext)
             dests[dest] = f"{section}.{name}"
+        if section == "invert":  # the option's name before invert.model existed
+            grp.add_argument("--annual", dest="cfg__invert__model", action="store_const", const="annual",
+                             help="same as --model annual (kept for old scripts)")
     return dests
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from kansho._dates import parse_date
 from kansho.errors import ConfigError
 
 
@@ -132,9 +133,41 @@ class InvertConfig(_Step):
     min_pairs_factor: float = Field(
         1.0, ge=0.0, le=20.0, description="skip pixels with fewer valid pairs than this x number of epochs (L-band 0.5)"
     )
-    annual: bool = Field(
-        False, description="include an annual sinusoid in the constraint's model (bridges seasonal motion)")
+    model: Literal["auto", "linear", "annual"] = Field(
+        "auto",
+        description="temporal model that bridges network gaps: linear (LiCSBAS), linear + annual, or auto (per "
+        "region, the one with the smaller estimated velocity error; annual only where the data span >= 1 yr); "
+        "old 'annual: true' / --annual mean annual",
+    )
+    step_dates: str | None = Field(
+        None, description="dates of steps (e.g. earthquakes) the bridge may model, 'yyyymmdd,yyyymmdd'; empty = none"
+    )
     coh_weight: bool = Field(False, description="weight each pair by its coherence-derived phase variance")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_annual(cls, data: Any) -> Any:
+        """``annual: true`` (before ``model``) means ``model: annual``; ``annual: false`` leaves ``model`` as given."""
+        if isinstance(data, dict) and "annual" in data:
+            data = dict(data)
+            annual = data.pop("annual")
+            if annual not in (True, False, None):
+                raise ValueError(f"annual must be true or false, got {annual!r}")
+            if annual:
+                if data.get("model", "annual") != "annual":
+                    raise ValueError(f"annual: true contradicts model: {data['model']}")
+                data["model"] = "annual"
+        return data
+
+    @field_validator("step_dates")
+    @classmethod
+    def _check_steps(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        dates = [d.strip() for d in v.split(",")]
+        for d in dates:
+            parse_date(d)  # ValueError "not a yyyymmdd date: ..."
+        return ",".join(sorted(set(dates)))
 
 
 class VstdConfig(_Step):

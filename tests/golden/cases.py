@@ -36,7 +36,7 @@ def _options(out: Path) -> Path:
     simulate_frame(out / "sim", demo_sim_config(120, 30), rng=7)
     cfg = RunConfig()
     cfg.ingest.nlook = 2
-    cfg.invert.annual = True
+    cfg.invert.model = "annual"
     cfg.invert.coh_weight = True
     cfg.loops.ref = "20:24/30:34"
     cfg.filter.deramp = 2

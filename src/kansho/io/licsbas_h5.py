@@ -21,14 +21,18 @@ key             shape                          dtype     meaning
 ``post_lon``    scalar                         float64   pixel step in longitude (positive)
 ``mask``        (rows, cols)                   float32   1 = kept, 0 = masked, NaN = no data (as
                                                          LiCSBAS's ``results/mask``)
+``cum_std``     (n_epoch, rows, cols)          float32   Kansho only, optional: σ (mm) of each epoch's
+                                                         offset across network gaps (0 before the first
+                                                         gap, inf where a step date falls in a gap)
 ==============  =============================  ========  ===============================================
 
 Extra per-pixel layers (LiCSBAS names: ``coh_avg``, ``hgt``, ``n_unw``, ``n_loop_err``, ``n_gap``,
 ``n_ifg_noloop``, ``resid_rms``, ``maxTlen``, ``vstd``, ``stc``, ``E.geo``, ``N.geo``,
 ``U.geo`` …; scalars such as ``filtwidth_km``, ``filtwidth_yr``, ``deramp_flag``,
-``hgt_linear_flag``) go in through ``extra``: floating arrays are stored as float32, others
-unchanged. Arrays are gzip-compressed, as LiCSBAS does. The file is written under a temporary
-name and renamed, so a reader never sees half a file.
+``hgt_linear_flag``; Kansho's ``bridge_model``, the model that bridged each pixel's gaps: -1 none,
+0 linear, 1 linear + annual, 2 linear + steps, 3 annual + steps) go in through ``extra``: floating
+arrays are stored as float32, others unchanged. Arrays are gzip-compressed, as LiCSBAS does. The file
+is written under a temporary name and renamed, so a reader never sees half a file.
 
 LiCSBAS's corner/post convention is GAMMA's ``EQA.dem_par``: the corner is a pixel centre, unlike
 a GeoTIFF geotransform, whose origin is the top-left pixel's outer corner; :func:`write_cum_h5`
@@ -119,6 +123,7 @@ def write_cum_h5(
     bperp: npt.ArrayLike | None,
     mask: npt.ArrayLike,
     extra: Mapping[str, Any] | None = None,
+    cum_std: npt.ArrayLike | LazyArray | None = None,
 ) -> Path:
     """Write a LiCSBAS-compatible ``cum.h5`` atomically; return its path.
 
@@ -145,15 +150,21 @@ def write_cum_h5(
         (ny, nx) 1 = kept, 0 = masked, NaN = no data; bool accepted (stored float32).
     extra:
         More datasets (see module docstring); a name may not repeat a core key.
+    cum_std:
+        Optional (n_epoch, ny, nx) σ of each epoch's bridged offset, mm (stored float32, streamed
+        block by block like ``cum``; constant runs compress to little).
     """
     path = Path(path)
     arrays = _checked_arrays(cum, imdates, vel, vintercept, gap, bperp, mask, grid)
     _, ny, nx = arrays.cum.shape
+    std_a = None if cum_std is None else _cube(cum_std)
+    if std_a is not None and tuple(std_a.shape) != tuple(arrays.cum.shape):
+        raise ValueError(f"cum_std must have the shape of cum {tuple(arrays.cum.shape)}, got {tuple(std_a.shape)}")
     r0, r1, c0, c1 = (int(v) for v in refarea)
     if not (0 <= r0 < r1 <= ny and 0 <= c0 < c1 <= nx):
         raise ValueError(f"refarea {tuple(refarea)} is not a non-empty box inside {ny} x {nx}")
     extra = dict(extra or {})
-    clash = sorted(set(extra) & set(CORE_KEYS + _DERIVED_KEYS))
+    clash = sorted(set(extra) & set(CORE_KEYS + _DERIVED_KEYS + ("cum_std",)))
     if clash:
         raise ValueError(f"extra datasets may not reuse core names: {clash}")
 
@@ -162,6 +173,8 @@ def write_cum_h5(
     try:
         with h5py.File(tmp, "w") as f:
             _write_core(f, arrays, format_refarea((r0, r1, c0, c1)), grid)
+            if std_a is not None:
+                _write_cube(f, "cum_std", std_a, np.float32)
             for name, value in extra.items():
                 _write_extra(f, name, value)
         os.replace(tmp, path)

@@ -130,6 +130,8 @@ class Series:
     t: npt.NDArray[np.float64]
     cum: npt.NDArray[np.float64]
     cum_filt: npt.NDArray[np.float64] | None
+    #: σ (mm) of each epoch's offset across network gaps (``cum_std`` of ``cum.h5``), None if the run has none
+    cum_std: npt.NDArray[np.float64] | None = None
 
 
 class RunData:
@@ -237,7 +239,9 @@ class RunData:
         """
         self.check_pixel(row, col)
         with self._lock:
-            cum = np.asarray(self._file(False)["cum"][:, row, col], np.float64)
+            f = self._file(False)
+            cum = np.asarray(f["cum"][:, row, col], np.float64)
+            std = np.asarray(f["cum_std"][:, row, col], np.float64) if "cum_std" in f else None
             filt = np.asarray(self._file(True)["cum"][:, row, col], np.float64) if self.has_filt else None
         if not np.isfinite(cum).any():
             raise ViewerError(f"no data at pixel (row {row}, col {col})", 404, "no_data")
@@ -245,7 +249,7 @@ class RunData:
             cum = cum - self._ref_series(False, ref)
             if filt is not None:
                 filt = filt - self._ref_series(True, ref)
-        return Series(row, col, self.dates, self.t, cum, filt)
+        return Series(row, col, self.dates, self.t, cum, filt, std)
 
     def pixel_values(self, row: int, col: int) -> dict[str, float | None]:
         """Value of every ``results/*.tif`` at the pixel (``None`` for no data)."""

@@ -215,6 +215,7 @@ class ViewerApp:
                 "ref": list(ref) if ref else (list(r.refarea) if r.refarea else None),
                 "ref_is_run": ref is None, "dates": [int(d) for d in s.dates], "t": [float(v) for v in s.t],
                 "cum": _clean(s.cum), "cum_filt": _clean(s.cum_filt) if s.cum_filt is not None else None,
+                "cum_std": _clean(s.cum_std) if s.cum_std is not None else None,
                 "model": model, "vel_map": vel_map, "vstd": vstd, "quality": quality}
 
     def ts_csv(self, q: dict[str, list[str]]) -> tuple[bytes, dict[str, str]]:

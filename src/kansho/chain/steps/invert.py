@@ -1,15 +1,24 @@
 """Step 1-3: NSBAS inversion per block (Berardino et al. 2002; Doin et al. 2011; López-Quiroz et
-al. 2009): cumulative displacement, velocity and the network statistics of every pixel."""
+al. 2009): cumulative displacement, velocity and the network statistics of every pixel.
+
+Network gaps are bridged by the temporal model of ``invert.model`` (:mod:`kansho.bridge`): ``linear``
+(LiCSBAS) or ``annual`` in the NSBAS constraint itself (plus the steps of ``invert.step_dates``,
+refitted after it); ``auto`` inverts with the linear constraint, then (second pass, ``1-3 bridge``)
+bridges each gapped pixel with the model its region's focused information criterion prefers. Every
+model leaves ``cum_std``: the σ of each epoch's offset across the gaps (0 before the first one).
+The bridge runs on the CPU whatever ``--gpu`` says (a small least-squares problem per gap pattern).
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from kansho import network
+from kansho import bridge, network
 from kansho._constants import phase_to_mm
 from kansho._dates import years_since_first
 from kansho.chain import common
@@ -24,6 +33,9 @@ from kansho.inversion import invert_nsbas
 from kansho.velocity import fit_linear
 
 log = logging.getLogger(__name__)
+
+#: σ (km) of the Gaussian window over which the bridge model's criterion is averaged (its region)
+REGION_KM = 3.0
 
 #: 2-D maps the inversion writes beside ``cum`` and ``gap``
 INVERT_MAPS = ("vel", "vintercept", "resid_rms", "n_unw", "coh_avg", "n_gap", "maxTlen")
@@ -46,7 +58,8 @@ def coh_weights(coh: np.ndarray) -> np.ndarray:
 
 
 def invert_block(task: Task) -> int:
-    """NSBAS inversion of a block; writes ``cum``, ``gap`` and the 2-D network/velocity maps."""
+    """NSBAS inversion of a block; writes ``cum``, ``gap``, the 2-D network/velocity maps and, with a fixed
+    bridge model, ``cum_std`` (with ``model="auto"``, each candidate's bridge statistics for the choice)."""
     p = task.params
     st, w = task.stack, task.work
     idx = np.asarray(p["idx"], np.intp)
@@ -60,23 +73,91 @@ def invert_block(task: Task) -> int:
     ifg = (u - np.asarray(p["offsets"])[:, None]) * float(p["conv"])
     valid = np.isfinite(ifg)
     weights = coh_weights(c) if p["coh_weight"] else None
-    res = invert_nsbas(ifg, pairs, t, gamma=float(p["gamma"]), annual=bool(p["annual"]), weights=weights,
+    res = invert_nsbas(ifg, pairs, t, gamma=float(p["gamma"]), annual=p["model"] == "annual", weights=weights,
                        min_pairs=int(p["min_pairs"]), device=str(p.get("device", "cpu")))
     cblk = np.asarray(res.cum, np.float32)
-    w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
-    vel, icpt = fit_linear(cblk, t)
     gaps = network.gaps(pairs, ne, valid)
-    w["vel"][rows, cols] = np.asarray(vel, np.float32).reshape(shp)
-    w["vintercept"][rows, cols] = np.asarray(icpt, np.float32).reshape(shp)
+    cands = bridge.candidates(str(p["model"]), len(p["step_times"]) > 0)
+    if len(cands) == 1:  # a fixed model: bridge (the NSBAS one unless steps are added) and its σ
+        fit = bridge.fit_bridge(cblk, gaps, t, cands[0], p["step_times"], require_support=False)
+        bridged, sd = bridge.apply_shift(cblk, fit)
+        if cands[0].steps:
+            cblk = bridged.astype(np.float32)
+        w["cum_std"][:, rows, cols] = sd.astype(np.float32).reshape(ne, *shp)
+        bridged_px = fit.gapped & np.isfinite(cblk).all(axis=0)
+        w["bridge_model"][rows, cols] = np.where(bridged_px, cands[0].code, -1).astype(np.int8).reshape(shp)
+    else:  # σ 0 until the second pass bridges the gapped pixels (blocks without any are left as they are)
+        w["cum_std"][:, rows, cols] = np.where(np.isfinite(cblk), 0.0, np.nan).astype(np.float32).reshape(ne, *shp)
+        for k, cand in enumerate(cands):
+            fit = bridge.fit_bridge(cblk, gaps, t, cand, p["step_times"], series=False)
+            use = fit.allowed & fit.gapped  # pixels without a gap have nothing to bridge: left out of the choice
+            w["bridge_fic"][2 * k, rows, cols] = np.where(use, fit.mu, np.nan).astype(np.float32).reshape(shp)
+            w["bridge_fic"][2 * k + 1, rows, cols] = np.where(use, fit.vmu, np.nan).astype(np.float32).reshape(shp)
+    w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
+    _write_velocity(w, rows, cols, shp, cblk, t)
     w["resid_rms"][rows, cols] = np.asarray(res.resid_rms, np.float32).reshape(shp)
     w["n_unw"][rows, cols] = valid.sum(0).reshape(shp).astype(np.float32)
     w["coh_avg"][rows, cols] = nanmean0(c).reshape(shp)
     w["n_gap"][rows, cols] = gaps.sum(0).reshape(shp).astype(np.float32)
     w["maxTlen"][rows, cols] = np.asarray(network.max_tlen(gaps, t), np.float32).reshape(shp)
     w["gap"][:, rows, cols] = gaps.reshape(ne - 1, *shp).astype(np.int8)
-    if p["annual"] and res.annual_amp is not None:
+    if p["model"] == "annual" and res.annual_amp is not None:
         w["amp_annual"][rows, cols] = np.asarray(res.annual_amp, np.float32).reshape(shp)
     return int(np.asarray(res.solved).sum())
+
+
+def _write_velocity(w: Any, rows: slice, cols: slice, shp: tuple[int, int], cum: np.ndarray, t: np.ndarray) -> None:
+    """``vel`` and ``vintercept`` of a block: the line fitted to its series ``cum`` ``(n_epoch, npix)``."""
+    vel, icpt = fit_linear(cum, t)
+    w["vel"][rows, cols] = np.asarray(vel, np.float32).reshape(shp)
+    w["vintercept"][rows, cols] = np.asarray(icpt, np.float32).reshape(shp)
+
+
+def bridge_block(task: Task) -> None:
+    """``model="auto"``, second pass: bridge each gapped pixel with the model chosen for it (``bridge_model``);
+    rewrites ``cum``, ``vel``, ``vintercept`` and writes ``cum_std``. Idempotent (refitting a bridged
+    series shifts nothing), so a replayed block is harmless."""
+    p = task.params
+    w = task.work
+    t = np.asarray(p["t"], np.float64)
+    ne = t.size
+    shp = task.shape
+    rows, cols = task.rows, task.cols
+    choice = np.asarray(w["bridge_model"][rows, cols]).ravel()
+    if not np.any(choice >= 0):
+        return  # nothing bridged here: the first pass's cum and cum_std stand
+    cum = np.asarray(w["cum"][:, rows, cols], np.float64).reshape(ne, -1)
+    gaps = np.asarray(w["gap"][:, rows, cols], bool).reshape(ne - 1, -1)
+    infl = np.asarray(w["bridge_infl"][rows, cols], np.float64).ravel()
+    out = cum.copy()
+    sd = np.where(np.isfinite(cum), 0.0, np.nan)
+    for cand in bridge.candidates("auto", len(p["step_times"]) > 0):
+        px = np.flatnonzero(choice == cand.code)
+        if px.size == 0:
+            continue
+        fit = bridge.fit_bridge(cum[:, px], gaps[:, px], t, cand, p["step_times"], require_support=False)
+        out[:, px], sd[:, px] = bridge.apply_shift(cum[:, px], fit, infl[px])
+    cblk = out.astype(np.float32)
+    w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
+    w["cum_std"][:, rows, cols] = sd.astype(np.float32).reshape(ne, *shp)
+    _write_velocity(w, rows, cols, shp, cblk, t)
+
+
+def _choose_models(ctx: Context, cands: list[bridge.Candidate]) -> dict[str, int]:
+    """The regional choice of the bridge model from the first pass's statistics: writes ``bridge_model``
+    (candidate code, -1 where the pixel has no gap) and ``bridge_infl``; returns pixels per model."""
+    st = ctx.stack
+    fic = ctx.read2d("bridge_fic").astype(np.float64)
+    mu, vmu = fic[0::2], fic[1::2]
+    dx_km, dy_km = st.grid.pixel_size_km()
+    sig = (REGION_KM / dy_km if dy_km > 0 else 0.0, REGION_KM / dx_km if dx_km > 0 else 0.0)
+    choice, infl = bridge.select_models(mu, vmu, np.isfinite(vmu), sig)
+    gapped = np.isfinite(vmu[0])  # the linear candidate is fitted at every solved pixel with a gap
+    code = np.array([c.code for c in cands], np.int8)
+    chosen = np.where(gapped & (choice >= 0), code[np.clip(choice, 0, None)], -1).astype(np.int8)
+    ctx.array("bridge_model")[:] = chosen
+    ctx.array("bridge_infl")[:] = infl.astype(np.float32)
+    return {c.name: int(np.count_nonzero(chosen == c.code)) for c in cands}
 
 
 def step_invert(ctx: Context) -> InvertResult:
@@ -90,13 +171,20 @@ def step_invert(ctx: Context) -> InvertResult:
     ne = epochs.size
     t = years_since_first(epochs)
     min_pairs = math.ceil(icfg.min_pairs_factor * ne)
+    model = icfg.model
+    step_times = _step_times(icfg.step_dates, epochs)
+    cands = bridge.candidates(model, step_times.size > 0)
     ctx.new_array("cum", (ne, *st.shape))
+    ctx.new_array("cum_std", (ne, *st.shape))
     ctx.new_array("gap", (ne - 1, *st.shape), "i1", 0)
+    ctx.new_array("bridge_model", st.shape, "i1", -1)
     for n in INVERT_MAPS:
         ctx.new_array(n, st.shape)
-    annual = icfg.annual
-    if annual:
+    if model == "annual":
         ctx.new_array("amp_annual", st.shape)
+    if len(cands) > 1:
+        ctx.new_array("bridge_fic", (2 * len(cands), *st.shape))
+        ctx.new_array("bridge_infl", st.shape)
     device = "gpu" if ctx.options.model.gpu else "cpu"
     coh_weight = icfg.coh_weight
     if coh_weight and not np.isfinite(ctx.get(QCResult).mean_coh).any():
@@ -104,16 +192,37 @@ def step_invert(ctx: Context) -> InvertResult:
         coh_weight = False
     n_solved = sum(ctx.map_blocks(
         invert_block, "1-3 invert", idx=idx, pairs=pairs, t=t, offsets=np.asarray(lres.ref_offsets),
-        conv=phase_to_mm(st.wavelength), coh_weight=coh_weight, gamma=icfg.gamma, annual=annual,
-        min_pairs=min_pairs, device=device))
+        conv=phase_to_mm(st.wavelength), coh_weight=coh_weight, gamma=icfg.gamma, model=model,
+        step_times=step_times, min_pairs=min_pairs, device=device))
     if n_solved == 0:
         raise NetworkError(f"{st.path}: no pixel has the {min_pairs} valid pairs the inversion needs "
                            f"(min_pairs_factor {icfg.min_pairs_factor} x {ne} epochs)")
     log.info("1-3: %d pixels solved (%d epochs, %d pairs)", n_solved, ne, idx.size)
+    if len(cands) > 1:
+        counts = _choose_models(ctx, cands)
+        log.info("1-3: bridge model of the pixels with a gap: %s",
+                 ", ".join(f"{k} {v}" for k, v in counts.items()) or "none")
+        if sum(counts.values()):
+            ctx.map_blocks(bridge_block, "1-3 bridge", t=t, step_times=step_times)
     return InvertResult(n_solved=n_solved, min_pairs=min_pairs,
                         network_gaps=np.flatnonzero(network.gaps(pairs, ne)).tolist())
 
 
+def _step_times(step_dates: str | None, epochs: np.ndarray) -> np.ndarray:
+    """Times (yr since the first epoch) of the step dates inside the series; dates outside it are dropped
+    with a warning (nothing before or after them to offset)."""
+    if not step_dates:
+        return np.zeros(0)
+    dates = [int(d) for d in step_dates.split(",")]
+    t = years_since_first(np.r_[epochs[:1], dates])[1:]
+    inside = [d for d, ti in zip(dates, t, strict=True) if epochs[0] < d <= epochs[-1]]
+    if len(inside) < len(dates):
+        log.warning("1-3: step date(s) %s outside the series %d-%d ignored",
+                    ", ".join(str(d) for d in dates if d not in inside), epochs[0], epochs[-1])
+    return np.asarray([ti for d, ti in zip(dates, t, strict=True) if d in inside], np.float64)
+
+
 SPEC = StepSpec(name="invert", licsbas="1-3", title="NSBAS inversion: time series and velocity", run=step_invert,
-                result=InvertResult, outputs=("cum", "gap", *INVERT_MAPS, "amp_annual"), tasks=(invert_block,),
-                section="invert")
+                result=InvertResult, outputs=("cum", "cum_std", "gap", *INVERT_MAPS, "amp_annual", "bridge_model",
+                                              "bridge_fic", "bridge_infl"),
+                tasks=(invert_block, bridge_block), section="invert")

@@ -62,9 +62,11 @@ def write_cubes(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray) -
     gap = ctx.array("gap")
     written = []
     for path, cube_name, vel_name in ((lay.cum, "cum", "vel"), (lay.cum_filt, "cum_filt", "vel.filt")):
+        own = cube_name == "cum"  # the σ across gaps and the bridge model belong to the inverted series
         write_cum_h5(path, cum=ctx.array(cube_name), imdates=epochs, vel=maps[vel_name],
                      vintercept=maps["vintercept"], refarea=(r0, r1, c0, c1), grid=st.grid, gap=gap, bperp=bperp,
-                     mask=maps["mask"])
+                     mask=maps["mask"], cum_std=ctx.array("cum_std") if own else None,
+                     extra={"bridge_model": ctx.read2d("bridge_model")} if own else None)
         written.append(path.name)
     return written
 
@@ -93,4 +95,5 @@ def step_outputs(ctx: Context) -> OutputsResult:
 
 SPEC = StepSpec(name="outputs", licsbas="out", title="results GeoTIFFs, cum.h5, info tables, plots and report",
                 run=step_outputs, result=OutputsResult,
-                inputs=("cum", "cum_filt", "gap", "mask", *(m.source for m in RESULT_MAPS.values())))
+                inputs=("cum", "cum_std", "bridge_model", "cum_filt", "gap", "mask",
+                        *(m.source for m in RESULT_MAPS.values())))

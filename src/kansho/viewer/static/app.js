@@ -261,7 +261,8 @@ function plotSeries(d) {
   const L = 55, R = 10, T = 10, B = 30;
   const t = d.t, tm = d.model && d.model.model ? d.model.t : [];
   const vals = [];
-  d.cum.forEach((v) => { if (v !== null) vals.push(v); });
+  const sd = d.cum_std || [];  // σ of each epoch's offset across network gaps (0 before the first gap)
+  d.cum.forEach((v, i) => { if (v !== null) { vals.push(v); if (sd[i]) { vals.push(v + sd[i]); vals.push(v - sd[i]); } } });
   if (d.cum_filt) d.cum_filt.forEach((v) => { if (v !== null) vals.push(v); });
   if (d.model.model) d.model.model.forEach((v, i) => {
     const s = d.model.sigma ? d.model.sigma[i] : 0; vals.push(v + s); vals.push(v - s);
@@ -305,12 +306,19 @@ function plotSeries(d) {
     d.cum_filt.forEach((v, i) => { if (v !== null) pts.push(`${X(t[i])},${Y(v)}`); });
     el("polyline", {points: pts.join(" "), fill: "none", stroke: "#ff7f0e", "stroke-width": 1.5, class: "filt"}, svg);
   }
+  const eb = el("g", {class: "gapsigma"}, svg);
+  d.cum.forEach((v, i) => {
+    if (v === null || !sd[i]) return;
+    el("line", {x1: X(t[i]), x2: X(t[i]), y1: Y(v + sd[i]), y2: Y(v - sd[i]), stroke: "#1f77b4",
+      "stroke-opacity": 0.45, "stroke-width": 1.5}, eb);
+  });
   const g = el("g", {class: "raw"}, svg);
   d.cum.forEach((v, i) => {
     if (v === null) return;
     const c = el("circle", {cx: X(t[i]), cy: Y(v), r: 3, fill: "#1f77b4", "data-date": d.dates[i],
       "data-value": v}, g);
-    el("title", {}, c, `${fmtDate(d.dates[i])}: ${v.toFixed(1)} mm`);
+    el("title", {}, c, `${fmtDate(d.dates[i])}: ${v.toFixed(1)} mm` +
+      (sd[i] ? ` ± ${sd[i].toFixed(1)} (offset across a network gap)` : ""));
   });
   svg.dataset.series = JSON.stringify({row: d.row, col: d.col, dates: d.dates, cum: d.cum, cum_filt: d.cum_filt});
   const vel = d.model.vel === null ? "n/a" : d.model.vel.toFixed(1);

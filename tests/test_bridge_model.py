@@ -1,0 +1,252 @@
+"""The bridge across network gaps (:mod:`kansho.bridge`): model choice, recovered offsets and σ.
+
+Synthetic per-pixel series: the NSBAS output of a pixel whose network has a gap is its true series
+plus noise with an unknown level after the gap (the data fix nothing across it). The bridge must
+remove that level; its error is ``a_injected - a_estimated``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests._shared import FinishedRun
+
+from kansho import bridge
+
+#: 3-yr series, 12-day cadence, with a 96-day gap after 1.5 yr
+T3 = np.r_[np.arange(0, 1.5, 12 / 365.25), np.arange(1.5 + 96 / 365.25, 3.0, 12 / 365.25)]
+NOISE_MM = 2.0
+
+
+def _series(t: np.ndarray, npix: int, *, vel: float, amp: float, rng: np.random.Generator,
+            step: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(cum (n, npix) as NSBAS leaves it, gap (n-1, npix), injected level after the gap (npix,),
+    true series (n, npix))``: epoch 0 is the reference (0, no noise)."""
+    n = t.size
+    # peak at 0.5 yr: the phase at which a line bridging the gap misses the most (4.8 mm for 8 mm)
+    truth = vel * t + amp * (np.cos(2 * np.pi * (t - 0.5)) - np.cos(2 * np.pi * (0 - 0.5)))
+    truth = np.repeat(truth[:, None], npix, axis=1)
+    if step is not None:
+        truth = truth + step[1] * (t >= step[0])[:, None]
+    noise = rng.normal(0, NOISE_MM, (n, npix))
+    noise[0] = 0.0
+    gap = np.zeros((n - 1, npix), bool)
+    k = int(np.argmax(np.diff(t))) if np.diff(t).max() > 0.1 else n // 2
+    gap[k] = True
+    level = rng.normal(0, 50, npix)
+    cum = truth + noise
+    cum[k + 1:] += level
+    return cum, gap, level, truth
+
+
+def _choose(t: np.ndarray, cum: np.ndarray, gap: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """The auto choice over one row of pixels (a region when ``sigma_px`` is large)."""
+    cands = bridge.candidates("auto", False)
+    fits = [bridge.fit_bridge(cum, gap, t, c) for c in cands]
+    mu = np.stack([np.where(f.allowed, f.mu, np.nan) for f in fits])[:, None, :]
+    vmu = np.stack([np.where(f.allowed, f.vmu, np.nan) for f in fits])[:, None, :]
+    choice, infl = bridge.select_models(mu, vmu, np.isfinite(vmu), (0.0, sigma_px))
+    return choice[0], infl[0]
+
+
+def test_seasonal_pixels_choose_annual_and_recover_the_offset() -> None:
+    rng = np.random.default_rng(1)
+    cum, gap, level, _ = _series(T3, 300, vel=-10.0, amp=8.0, rng=rng)
+    choice, _ = _choose(T3, cum, gap, sigma_px=30.0)
+    assert np.all(choice == 1)  # annual
+    fit = bridge.fit_bridge(cum, gap, T3, bridge.Candidate(annual=True))
+    err = (level - fit.shift[-1])  # remaining error of the level after the gap
+    sd = np.sqrt(fit.var[-1])
+    # white noise of 2 mm, ~45 epochs a side: σ of the offset from the regression ~1 mm; the
+    # error must be consistent with it (RMS within 20 % of the median σ; none beyond 4.5σ)
+    assert np.sqrt(np.mean(err**2)) == pytest.approx(np.median(sd), rel=0.2)
+    assert np.all(np.abs(err) < 4.5 * sd)
+    assert np.median(sd) < 1.5
+    # the linear model is biased here by several mm: what the choice avoids
+    lin = bridge.fit_bridge(cum, gap, T3, bridge.Candidate())
+    assert np.sqrt(np.mean((level - lin.shift[-1]) ** 2)) > 3 * np.sqrt(np.mean(err**2))
+
+
+def test_linear_pixels_choose_linear() -> None:
+    """100 noise draws of a region of 40 pixels moving linearly on a 2-yr gapped series (where the
+    annual model would cost 1.8x the variance): the region chooses linear in >= 90 % of them. Pixel by
+    pixel (no region) the bias estimate is a single noisy draw and flips more often."""
+    t = np.r_[np.arange(0, 1.0, 12 / 365.25), np.arange(1.0 + 96 / 365.25, 2.0, 12 / 365.25)]
+    rng = np.random.default_rng(2)
+    n_draw, npix = 100, 40
+    cum, gap, _, _ = _series(t, n_draw * npix, vel=20.0, amp=0.0, rng=rng)
+    linear = 0
+    for d in range(n_draw):
+        sl = slice(d * npix, (d + 1) * npix)
+        choice, infl = _choose(t, cum[:, sl], gap[:, sl], sigma_px=1e3)  # one region
+        assert np.all(infl >= 1.0)
+        linear += bool(np.all(choice == 0))
+    assert linear >= 90
+    single, _ = _choose(t, cum, gap, sigma_px=0.0)
+    assert np.mean(single == 0) >= 0.7
+    # on a 3-yr series the annual model costs < 10 % more variance: it is taken (by design, see
+    # kansho.bridge.NARROW_PENALTY), and its offsets are then as good as the line's
+    cum3, gap3, level, _ = _series(T3, 200, vel=20.0, amp=0.0, rng=rng)
+    choice3, _ = _choose(T3, cum3, gap3, sigma_px=1e3)
+    assert np.all(choice3 == 1)
+    err = {c.annual: level - bridge.fit_bridge(cum3, gap3, T3, c).shift[-1] for c in bridge.candidates("auto", False)}
+    assert np.sqrt(np.mean(err[True] ** 2)) < 1.1 * np.sqrt(np.mean(err[False] ** 2))
+
+
+def test_short_series_never_choose_annual() -> None:
+    t = np.r_[np.arange(0, 0.35, 12 / 365.25), np.arange(0.6, 0.9, 12 / 365.25)]  # 0.9 yr, gap of 0.25 yr
+    rng = np.random.default_rng(3)
+    cum, gap, _, _ = _series(t, 200, vel=0.0, amp=15.0, rng=rng)  # strong seasonal signal, short series
+    for s in (0.0, 30.0):
+        choice, _ = _choose(t, cum, gap, sigma_px=s)
+        assert not np.any(choice == 1)
+    assert not bridge.annual_supported(t, bridge.segments(gap)[:, 0])
+
+
+def test_sigma_covers_the_offset_error() -> None:
+    rng = np.random.default_rng(4)
+    n_draw = 4000
+    cum, gap, level, _ = _series(T3, n_draw, vel=5.0, amp=4.0, rng=rng)
+    for cand in (bridge.Candidate(), bridge.Candidate(annual=True)):
+        if not cand.annual:  # the linear model misses the seasonal term: only the annual one is unbiased
+            continue
+        fit = bridge.fit_bridge(cum, gap, T3, cand)
+        err = level - fit.shift[-1]
+        sd = np.sqrt(fit.var[-1])
+        inside = np.mean(np.abs(err) < 2 * sd)
+        # 95 % expected (t with ~70 dof: 95.1 %); binomial sd for 4000 draws 0.35 %: allow 3 sd
+        assert 0.94 <= inside <= 0.962, inside
+    # σ is 0 before the gap, constant after it
+    assert np.all(fit.var[: int(np.argmax(gap[:, 0])) + 1] == 0)
+    assert np.allclose(fit.var[-1], fit.var[-5])
+
+
+def test_local_gaps_and_patterns_are_fitted_per_pixel() -> None:
+    """Pixels with different gap patterns (a local gap, e.g. snow, two gaps, none) in one call."""
+    rng = np.random.default_rng(5)
+    t = np.arange(0, 3, 12 / 365.25)
+    n = t.size
+    truth = (12.0 * t)[:, None] * np.ones((1, 4))
+    cum = truth + rng.normal(0, 0.5, (n, 4))
+    cum[0] = 0
+    gap = np.zeros((n - 1, 4), bool)
+    gap[30, 0] = True
+    gap[[20, 60], 1] = True
+    gap[45, 2] = True
+    cum[31:, 0] += 40.0
+    cum[21:, 1] += -30.0
+    cum[61:, 1] += 25.0
+    cum[46:, 2] += 7.0
+    fit = bridge.fit_bridge(cum, gap, t, bridge.Candidate())
+    bridged, sd = bridge.apply_shift(cum, fit)
+    assert np.abs(bridged - truth).max() < 2.5  # 0.5 mm noise; offsets recovered to ~0.3 mm
+    assert np.all(sd[:, 3] == 0) and not fit.gapped[3]
+    assert sd[-1, 1] > sd[30, 1] > 0  # two gaps: the later segment is less certain
+
+
+def test_steps_at_given_dates() -> None:
+    rng = np.random.default_rng(6)
+    # an earthquake 0.14 yr after the gap: a line through the later segment misses the level by ~16 mm
+    cum, gap, level, _ = _series(T3, 200, vel=-5.0, amp=0.0, rng=rng, step=(1.9, 30.0))
+    lin = bridge.fit_bridge(cum, gap, T3, bridge.Candidate())
+    step = bridge.fit_bridge(cum, gap, T3, bridge.Candidate(steps=True), [1.9])
+    err_step = level - step.shift[-1]
+    err_lin = level - lin.shift[-1]
+    assert np.sqrt(np.mean(err_step**2)) < 1.5 and np.sqrt(np.mean(err_lin**2)) > 5.0
+    assert np.mean(np.abs(err_step) < 2 * np.sqrt(step.var[-1])) > 0.9
+    # a step inside the gap cannot be told from the gap's offset: unknown (inf) after it
+    in_gap = bridge.fit_bridge(cum, gap, T3, bridge.Candidate(steps=True), [1.6])
+    k = int(np.argmax(gap[:, 0]))
+    assert np.all(np.isinf(in_gap.var[k + 1:])) and np.all(in_gap.var[: k + 1] == 0)
+    # auto with steps offers both; the step model wins where the step is real
+    cands = bridge.candidates("auto", True)
+    assert [c.code for c in cands] == [0, 2, 1, 3]
+
+
+def test_unsolved_pixels_and_shapes() -> None:
+    t = T3
+    cum = np.full((t.size, 2), np.nan)
+    cum[:, 1] = 0.0
+    gap = np.zeros((t.size - 1, 2), bool)
+    fit = bridge.fit_bridge(cum, gap, t, bridge.Candidate())
+    assert np.all(np.isnan(fit.var[:, 0])) and np.all(fit.var[:, 1] == 0)
+    with pytest.raises(ValueError, match="gap must have shape"):
+        bridge.fit_bridge(cum, gap[:-1], t, bridge.Candidate())
+    with pytest.raises(ValueError, match="model must be"):
+        bridge.candidates("quadratic", False)
+
+
+@pytest.mark.slow
+def test_auto_matches_the_better_fixed_model_on_a_gapped_seasonal_frame(tmp_path: Path) -> None:
+    """A 1.7-yr frame with a network gap and a seasonal area: ``model=auto`` must do at least as well as
+    the better of ``linear`` and ``annual`` on the velocity RMSE over the kept pixels (here: linear;
+    over segments shorter than a year the annual model's offsets are twice as noisy)."""
+    from tests._shared import figures_skipped
+
+    from kansho import run_timeseries
+    from kansho.config import RunConfig
+    from kansho.demo import compare_with_truth
+    from kansho.synth import SimConfig, simulate_frame
+
+    truth = simulate_frame(tmp_path / "geoc", SimConfig(shape=(64, 64), n_epoch=45, interval_days=12,
+                                                        seasonal_amp=8.0, gap=True, snow=False), rng=7)
+    cfg = RunConfig()
+    cfg.mask.maxTlen = 0.5  # each side of the gap spans < 1 yr
+    rmse = {}
+    with figures_skipped():
+        for model in ("linear", "annual", "auto"):
+            cfg.invert.model = model  # type: ignore[assignment]
+            run = run_timeseries(tmp_path / "geoc", tmp_path / "run", cfg, progress=False)
+            rmse[model] = compare_with_truth(run, truth).vel_rmse
+    assert rmse["auto"] <= min(rmse["linear"], rmse["annual"]) * 1.02, rmse
+
+
+def test_old_annual_option_means_model_annual(tmp_path: Path) -> None:
+    """``annual: true`` in an old YAML file or a batch frame's options, and ``--annual``, still work."""
+    from kansho.cli import build_parser
+    from kansho.config import load_config
+    from kansho.errors import ConfigError
+
+    old = tmp_path / "old.yaml"
+    old.write_text("invert:\n  gamma: 0.0001\n  annual: true\n")
+    assert load_config(old).invert.model == "annual"
+    old.write_text("invert:\n  annual: false\n")  # as the old template wrote it: the default model
+    assert load_config(old).invert.model == "auto"
+    assert load_config(None, {"invert.annual": True}).invert.model == "annual"
+    with pytest.raises(ConfigError, match="contradicts"):
+        load_config(None, {"invert.annual": True, "invert.model": "linear"})
+    parser, dests = build_parser()
+    args = parser.parse_args(["ts", "in", "-o", "out", "--annual"])
+    assert args.cfg__invert__model == "annual" and dests["cfg__invert__model"] == "invert.model"
+    args = parser.parse_args(["ts", "in", "-o", "out", "--model", "linear", "--step-dates", "20200101,20190505"])
+    assert args.cfg__invert__model == "linear"
+    assert load_config(None, {"invert.step_dates": args.cfg__invert__step_dates}).invert.step_dates == \
+        "20190505,20200101"
+    with pytest.raises(ConfigError, match="step_dates"):
+        load_config(None, {"invert.step_dates": "2020-01-01"})
+
+
+def test_run_stores_sigma_of_bridged_epochs_and_the_viewer_shows_it(small_run: FinishedRun) -> None:
+    """``cum.h5`` holds ``cum_std`` (0 up to the network gap, > 0 after it at pixels with a gap) and
+    ``bridge_model``; the viewer's pixel series carries it."""
+    import h5py
+
+    from kansho.viewer.data import RunData
+
+    with h5py.File(small_run.out / "cum.h5") as f:
+        std = np.asarray(f["cum_std"][()])
+        gap = np.asarray(f["gap"][()], bool)
+        model = np.asarray(f["bridge_model"][()])
+        cum = np.asarray(f["cum"][()])
+    assert std.shape == cum.shape
+    k = int(np.argmax(gap.any(axis=(1, 2))))  # the network gap: between epochs k and k + 1
+    solved = np.isfinite(cum).all(axis=0)
+    assert np.all(std[: k + 1][:, solved] == 0)
+    after = solved & gap[k]
+    assert after.any() and np.all(std[k + 1:][:, after] > 0)
+    assert set(np.unique(model[after])) <= {0, 1} and np.all(model[solved & ~gap.any(axis=0)] == -1)
+    r, c = (int(v[0]) for v in np.nonzero(after))
+    s = RunData(small_run.out).series(r, c)
+    assert s.cum_std is not None and s.cum_std[-1] == pytest.approx(std[-1, r, c])
