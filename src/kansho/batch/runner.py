@@ -20,6 +20,7 @@ Layout under ``ROOT``::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
@@ -80,6 +81,8 @@ class BatchResult:
     failed: list[str] = field(default_factory=list)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
+    #: why the batch stopped before every frame ran (no worker left), None if it did not
+    error: str | None = None
 
 
 # ----------------------------------------------------------------------------------- paths, status
@@ -262,15 +265,18 @@ def _local_fingerprint(spec: FrameSpec) -> str:
 
 def run_batch(specs: list[FrameSpec], root: str | Path, *, client: Any = None, retries: int = 2,
               backoff_s: float = 5.0, update: bool = False, force: bool = False, progress: bool = True,
-              stream: TextIO | None = None) -> BatchResult:
+              stream: TextIO | None = None, watch: Any = None, poll_s: float = 2.0) -> BatchResult:
     """Run every frame not up to date as one dask task on ``client`` (None: here, one after another).
 
     Writes ``ROOT/status/<id>.json`` for every frame run and ``ROOT/status.json`` after every
     change; shows a table of the frames on ``stream`` (default stderr) when ``progress``. Returns
     a :class:`BatchResult`; a failed frame is listed in ``failed`` with its error in its record.
-    """
-    from kansho.parallel import map_tasks
 
+    With a ``client``, ``watch`` (a :class:`kansho.batch.slurm.WorkerWatch`; default one with its
+    default timeout) is checked every ``poll_s`` seconds: it replaces lost batch jobs, and when no
+    worker has been connected for its timeout the batch stops: every frame not finished is
+    recorded as failed with that reason, and ``BatchResult.error`` holds it.
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -296,24 +302,93 @@ def run_batch(specs: list[FrameSpec], root: str | Path, *, client: Any = None, r
     log.info("batch %s: %d frame(s) to run, %d up to date", run_id, len(todo), len(res.skipped))
     jobs = [FrameJob(spec=s, root=str(root), retries=retries, backoff_s=backoff_s, inputs=prints.get(s.id, ""),
                      run_id=run_id) for s in todo]
-    for i, out, err in map_tasks(run_frame, jobs, client=client, desc="frames", progress=False, retries=1):
+
+    def finished(i: int, out: dict[str, Any] | None, err: BaseException | None) -> None:
         spec = todo[i]
-        if err is not None:  # the worker died (twice) or the task could not run at all
+        if err is not None:  # the worker died (too often) or the task could not run at all
             out = {**res.records[spec.id], "state": FAILED, "error": _one_line(err), "error_type": type(err).__name__,
                    "finished": _now()}
+        assert out is not None
         write_json(status_path(root, spec.id), out)
         res.records[spec.id] = out
         (res.done if out["state"] == DONE else res.failed).append(spec.id)
-        _write_summary(root, specs, res.records, run_id)
+        _write_summary(root, specs, res.records, run_id, extra=_watch_summary(watch))
         table.show()
+
+    if client is None:
+        from kansho.parallel import map_tasks
+
+        for i, out, err in map_tasks(run_frame, jobs, desc="frames", progress=False):
+            finished(i, out, err)
+    else:
+        if watch is None:
+            from kansho.batch.slurm import WorkerWatch
+
+            watch = WorkerWatch(client)
+        res.error = _run_on_client(client, jobs, finished, watch, poll_s)
+        if res.error:
+            _abandon(root, todo, res, run_id)
     res.seconds = time.perf_counter() - t0
-    _write_summary(root, specs, res.records, run_id, seconds=res.seconds)
+    _write_summary(root, specs, res.records, run_id, seconds=res.seconds, extra=_watch_summary(watch))
+    table.show()
     table.close()
     return res
 
 
+def _run_on_client(client: Any, jobs: list[FrameJob], finished: Any, watch: Any, poll_s: float) -> str | None:
+    """Submit the frames to ``client``; call ``finished(i, out, err)`` as each ends. Between waits of
+    ``poll_s`` seconds, ``watch.check()`` replaces lost jobs; its message (no worker left for too
+    long) cancels the frames still pending and is returned."""
+    from distributed import wait
+
+    futures = client.map(run_frame, jobs, pure=False, retries=1)
+    index = {f.key: i for i, f in enumerate(futures)}
+    pending = set(futures)
+    try:
+        while pending:
+            with contextlib.suppress(TimeoutError):
+                wait(list(pending), timeout=poll_s, return_when="FIRST_COMPLETED")
+            for fut in [f for f in pending if f.done()]:
+                pending.discard(fut)
+                if fut.status == "error":
+                    finished(index[fut.key], None, fut.exception())
+                elif fut.status == "cancelled":
+                    finished(index[fut.key], None, RuntimeError("the task was cancelled on the dask scheduler"))
+                else:
+                    finished(index[fut.key], fut.result(), None)
+            message = watch.check() if pending else None
+            if message:
+                log.error("%s", message)
+                return str(message)
+        return None
+    finally:
+        if pending:
+            client.cancel(list(pending))
+
+
+def _abandon(root: Path, todo: list[FrameSpec], res: BatchResult, run_id: str) -> None:
+    """Record every frame of ``todo`` not finished as failed with ``res.error`` (its status file is true again)."""
+    finished = set(res.done) | set(res.failed)
+    for spec in todo:
+        if spec.id in finished:
+            continue
+        last = read_status(root, spec.id) or res.records.get(spec.id, {})
+        was = last.get("state", QUEUED) if last.get("run_id") == run_id else QUEUED
+        rec = {**res.records.get(spec.id, {}), **last, "state": FAILED, "error": f"not finished ({was} when the batch "
+               f"stopped): {res.error}", "error_type": "NoWorkerLeft", "finished": _now()}
+        write_json(status_path(root, spec.id), rec)
+        res.records[spec.id] = rec
+        res.failed.append(spec.id)
+
+
+def _watch_summary(watch: Any) -> dict[str, Any]:
+    if watch is None or getattr(watch, "cluster", None) is None:
+        return {}
+    return {"jobs": watch.jobs, "jobs_replaced": watch.replaced, "jobs_lost": list(watch.lost)}
+
+
 def _write_summary(root: Path, specs: list[FrameSpec], records: dict[str, dict[str, Any]], run_id: str,
-                   seconds: float | None = None) -> None:
+                   seconds: float | None = None, extra: dict[str, Any] | None = None) -> None:
     frames = {}
     counts: dict[str, int] = {}
     for s in specs:
@@ -325,7 +400,7 @@ def _write_summary(root: Path, specs: list[FrameSpec], records: dict[str, dict[s
                         "run_id": r.get("run_id"), "n_epoch": r.get("n_epoch"), "n_pair": r.get("n_pair"),
                         "out": f"frames/{s.id}"}
     write_json(root / "status.json", {"run_id": run_id, "updated": _now(), "seconds": seconds, "counts": counts,
-                                      "frames": frames})
+                                      **(extra or {}), "frames": frames})
 
 
 class _Table:
