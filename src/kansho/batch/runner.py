@@ -36,6 +36,7 @@ from typing import Any, TextIO
 
 from kansho._files import write_json_atomic
 from kansho.batch.frames import FrameSpec
+from kansho.errors import InputError
 from kansho.run import Run
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,6 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _process(job: FrameJob) -> dict[str, Any]:
-    from kansho.chain import runner
     from kansho.config import load_config
 
     spec = job.spec
@@ -172,13 +172,18 @@ def _process(job: FrameJob) -> dict[str, Any]:
     info: dict[str, Any] = {}
     if spec.is_portal:
         t0 = time.perf_counter()
-        input_path = _download(spec, root / "downloads" / spec.id)
+        source = _download(spec, root / "downloads" / spec.id)
         info["download_seconds"] = round(time.perf_counter() - t0, 3)
     else:
-        input_path = select_dates(Path(spec.source), root / "inputs" / spec.id, spec.start, spec.end)
+        source = Path(spec.source)
     cfg = load_config(spec.config, spec.options)
     cfg = cfg.model_copy(update={"workers": 0, "scheduler": None})  # one frame per worker: run it here
-    run = runner.run_timeseries(input_path, out, cfg, progress=False)
+    if spec.is_portal and cfg.ingest.gacos is None:  # not set for the frame: use the delays downloaded with it
+        gacos = _downloaded_gacos(root / "downloads" / spec.id / "GACOS")
+        if gacos:
+            cfg = cfg.model_copy(update={"ingest": cfg.ingest.model_copy(update={"gacos": gacos})})
+            info["gacos"] = gacos
+    run, input_path, info["quarantined"] = _run_quarantining(spec, source, root / "inputs" / spec.id, out, cfg)
     seconds = {step: round(s, 3) for step, s in run.timings.items()}  # 0 for a step found up to date
     info.update({
         "steps_seconds": seconds,
@@ -192,6 +197,44 @@ def _process(job: FrameJob) -> dict[str, Any]:
     return info
 
 
+def _run_quarantining(spec: FrameSpec, source: Path, links: Path, out: Path, cfg: Any) -> tuple[Any, Path,
+                                                                                              list[dict[str, Any]]]:
+    """Run the frame's time series; a corrupt file of one pair quarantines that pair and the frame runs
+    again without it (:mod:`kansho.batch.quarantine`). Returns (run, input folder used, quarantined)."""
+    from kansho.batch import quarantine
+    from kansho.chain import runner
+
+    quarantined: list[dict[str, Any]] = []
+    input_path = select_dates(source, links, spec.start, spec.end)
+    while True:
+        try:
+            return runner.run_timeseries(input_path, out, cfg, progress=False), input_path, quarantined
+        except Exception as exc:
+            pair = quarantine.faulty_pair(exc, [source, input_path])
+            if pair is None or len(quarantined) >= quarantine.limit(source):
+                raise
+            assert isinstance(exc, InputError)
+            quarantined.append(quarantine.entry(pair, exc))
+            log.warning("frame %s: pair %s quarantined (%s); running the frame without it", spec.id, pair,
+                        _one_line(exc))
+            input_path = select_dates(source, links, spec.start, spec.end, exclude={q["pair"] for q in quarantined})
+
+
+def _downloaded_gacos(folder: Path) -> str | None:
+    """``folder`` if it holds GACOS delay files (downloaded with the frame), else None."""
+    from kansho.io.gacos import find_delay_files
+
+    if not folder.is_dir():
+        return None
+    try:
+        found = find_delay_files(folder)
+    except InputError as exc:
+        log.warning("downloaded GACOS delays not used: %s", exc)
+        return None
+    log.info("GACOS: %d epoch(s) of delays downloaded with the frame in %s", len(found), folder)
+    return str(folder) if found else None
+
+
 def _download(spec: FrameSpec, dest: Path) -> Path:
     from kansho.io.download import DEFAULT_BASE_URL, download_frame
 
@@ -202,14 +245,16 @@ def _download(spec: FrameSpec, dest: Path) -> Path:
     return dest / "GEOC"
 
 
-def select_dates(source: Path, dest: Path, start: int | None, end: int | None) -> Path:
-    """The input folder restricted to pairs whose two dates lie in ``[start, end]``.
+def select_dates(source: Path, dest: Path, start: int | None, end: int | None,
+                 exclude: set[str] | frozenset[str] = frozenset()) -> Path:
+    """The input folder restricted to pairs whose two dates lie in ``[start, end]``, less the pairs
+    ``exclude`` (``yyyymmdd_yyyymmdd``).
 
-    Without a range, ``source`` itself. Otherwise ``dest`` is (re)made with symbolic links to the
-    entries of ``source`` (or of its ``GEOC/``) that are not date pairs (geometry, metadata) and to
-    the pairs inside the range; works for the LiCSAR layout (pair folders) and flat GeoTIFF pairs.
+    Without a range or exclusions, ``source`` itself. Otherwise ``dest`` is (re)made with symbolic
+    links to the entries of ``source`` (or of its ``GEOC/``) that are not date pairs (geometry,
+    metadata) and to the pairs kept; works for the LiCSAR layout (pair folders) and flat GeoTIFF pairs.
     """
-    if start is None and end is None:
+    if start is None and end is None and not exclude:
         return source
     src = source / "GEOC" if (source / "GEOC").is_dir() else source
     lo, hi = start or 0, end or 99999999
@@ -219,7 +264,7 @@ def select_dates(source: Path, dest: Path, start: int | None, end: int | None) -
             old.unlink()
     for entry in sorted(src.iterdir()):
         m = _PAIR_RE.match(entry.name)
-        if m and not (lo <= int(m.group(1)) and int(m.group(2)) <= hi):
+        if m and (not (lo <= int(m.group(1)) and int(m.group(2)) <= hi) or m.group(0) in exclude):
             continue
         (dest / entry.name).symlink_to(entry.resolve())
     return dest

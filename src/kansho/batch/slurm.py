@@ -101,6 +101,7 @@ class WorkerWatch:
         self._last_worker = clock()
         self._warned = False
         self._ever = _watch_scheduler(cluster)
+        self._names_used: set[str] = set()
 
     def worker_names(self) -> set[str]:
         """Names of the workers connected to the scheduler now (empty if it cannot be asked)."""
@@ -136,6 +137,7 @@ class WorkerWatch:
         lost = []
         for job, spec in list(self.cluster.worker_spec.items()):
             job = str(job)
+            self._names_used.add(job)
             members = {job + str(s) for s in spec.get("group", [""])} if isinstance(spec, dict) else {job}
             if members & names:
                 self._seen.add(job)
@@ -168,6 +170,13 @@ class WorkerWatch:
             for key in list(self.cluster.worker_spec):
                 if str(key) == job:
                     del self.cluster.worker_spec[key]
+        # dask names a new job after the lowest index not in the spec: it would reuse the ended job's
+        # name (and its old, dead entry would then stand for the new job); skip every name ever used
+        new_name = getattr(self.cluster, "_new_worker_name", None)
+        if new_name is not None and isinstance(getattr(self.cluster, "_i", None), int):
+            used = self._names_used | set(lost)
+            while str(new_name(self.cluster._i)) in used:
+                self.cluster._i += 1
         if _is_jobqueue(self.cluster):
             self.cluster.scale(jobs=target)
         else:
