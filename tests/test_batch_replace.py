@@ -2,8 +2,9 @@
 SLURMCluster whose "jobs" are local process groups running the real job script (``bash``), so that
 killing a group is what ``scancel`` or the end of a job's wall time does to a real job.
 
-* every job killed while frames run: replacement jobs are submitted, the batch finishes and each
-  frame equals a run of the same frame in this process bit for bit;
+* every job killed while frames run (one frame already done): replacement jobs are submitted, the
+  batch finishes, the frame done before is not run again, and each frame equals a run of the same
+  frame in this process bit for bit;
 * the workers of a job start without dask's ``MALLOC_TRIM_THRESHOLD_`` and with BLAS pinned;
 * no worker left (and none coming): the batch ends after ``--no-worker-timeout`` with a one-line
   error, exit status 1, failed status records that say why, and a catalogue.
@@ -107,19 +108,22 @@ def _frames(base: Path, n: int = 2) -> Path:
     return base / "frames.yaml"
 
 
-def _kill_when_running(root: Path, n_frames: int, killed: dict[str, int], seen: list[set[str]],
+def _kill_when_running(root: Path, n_frames: int, killed: dict[str, Any], seen: list[set[str]],
                        n_workers: int) -> threading.Thread:
-    """Kill every job once a frame runs and the batch's watch has seen all ``n_workers`` workers (the
-    jobs' end: scancel, wall time); note in ``killed`` the worker process of each frame running
-    then, and under "jobs" how many jobs were killed."""
+    """Kill every job once a frame is done, another runs and the batch's watch has seen all
+    ``n_workers`` workers (the jobs' end: scancel, wall time); note in ``killed`` the worker process
+    of each frame running then, under "done" the records of the frames done, and under "jobs" how
+    many jobs were killed."""
 
     def watch() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             recs = {f"f{k}": read_status(root, f"f{k}") or {} for k in range(n_frames)}
             running = {fid: r["pid"] for fid, r in recs.items() if r.get("state") == "running" and r.get("pid")}
-            if running and seen and len(seen[-1]) == n_workers:
+            done = {fid: r for fid, r in recs.items() if r.get("state") == DONE}
+            if running and done and seen and len(seen[-1]) == n_workers:
                 killed.update(running)
+                killed["done"] = done
                 killed["jobs"] = _kill_all_jobs()
                 return
             time.sleep(0.05)
@@ -129,17 +133,17 @@ def _kill_when_running(root: Path, n_frames: int, killed: dict[str, int], seen: 
     return t
 
 
-@pytest.mark.slow  # two frames, four "jobs" started in fresh processes: ~40 s on two shared cores
+@pytest.mark.slow  # three frames, four "jobs" started in fresh processes: ~50 s on two shared cores
 @pytest.mark.usefixtures("fake_slurm", "no_figures")
 def test_all_jobs_killed_mid_batch_are_replaced(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import kansho.batch.slurm as slurm
 
-    frames = _frames(tmp_path)
+    frames = _frames(tmp_path, 3)
     # the reference: the same frames one after another in this process
     assert main(["batch", str(frames), "-o", str(tmp_path / "LOCAL"), "--no-catalog"]) == 0
     root = tmp_path / "ROOT"
-    killed: dict[str, int] = {}
+    killed: dict[str, Any] = {}
     seen: list[set[str]] = []  # the workers the batch's watch saw at each check
     real = slurm.WorkerWatch.worker_names
 
@@ -148,19 +152,22 @@ def test_all_jobs_killed_mid_batch_are_replaced(tmp_path: Path, capsys: pytest.C
         return seen[-1]
 
     monkeypatch.setattr(slurm.WorkerWatch, "worker_names", spy)
-    killer = _kill_when_running(root, 2, killed, seen, n_workers=2)
+    killer = _kill_when_running(root, 3, killed, seen, n_workers=2)
     rc = main(["batch", str(frames), "-o", str(root), "--cluster", "slurm", "--jobs", "2", "--cores", "1",
                "--memory", "2GB", "--no-worker-timeout", "120", "--no-catalog"])
     killer.join(timeout=5)
     out = capsys.readouterr().out
     assert killed.pop("jobs") == 2 and killed, killed  # both jobs were alive and killed while a frame ran
-    assert rc == 0 and "2 done" in out, out
+    done_before = killed.pop("done")
+    assert rc == 0 and "3 done" in out, out
     assert len(JOBS) == 4  # two replacement jobs were submitted, no more
     summary = json.loads((root / "status.json").read_text())
-    assert summary["jobs_replaced"] == 2 and summary["counts"] == {DONE: 2}
-    for k in range(2):
+    assert summary["jobs_replaced"] == 2 and summary["counts"] == {DONE: 3}
+    for k in range(3):
         rec = read_status(root, f"f{k}")
         assert rec is not None and rec["state"] == DONE and rec["pid"] not in (os.getpid(), killed.get(f"f{k}"))
+        if f"f{k}" in done_before:  # a frame finished before the kill is not run again (its result was
+            assert rec == done_before[f"f{k}"]  # in the dead worker's memory: dask would recompute it)
         for name in PRODUCTS:
             a = read_raster(frame_out(root, f"f{k}") / "results" / name)
             b = read_raster(frame_out(tmp_path / "LOCAL", f"f{k}") / "results" / name)

@@ -389,6 +389,7 @@ def _run_on_client(client: Any, jobs: list[FrameJob], finished: Any, watch: Any,
     futures = client.map(run_frame, jobs, pure=False, retries=1)
     index = {f.key: i for i, f in enumerate(futures)}
     pending = set(futures)
+    del futures  # a finished frame's future is released below: dask would run it again if its worker died
     try:
         while pending:
             with contextlib.suppress(TimeoutError):
@@ -401,6 +402,7 @@ def _run_on_client(client: Any, jobs: list[FrameJob], finished: Any, watch: Any,
                     finished(index[fut.key], None, RuntimeError("the task was cancelled on the dask scheduler"))
                 else:
                     finished(index[fut.key], fut.result(), None)
+                fut.release()
             message = watch.check() if pending else None
             if message:
                 log.error("%s", message)
