@@ -30,6 +30,7 @@ from kansho.synth import SimConfig, load_truth, simulate_frame
 #: test_commands_end_to_end: a failing frame does not stop the others, a re-run skips done frames)
 N_FRAMES = 6
 BROKEN = "f3"
+QUARANTINED_IN = 1  # f1 has a corrupt interferogram
 # 40 x 40 px, 12 epochs 36 days apart (~1.1 yr, so the default maxTlen >= 1 yr mask keeps pixels)
 SIM = {"shape": (40, 40), "n_epoch": 12, "interval_days": 36, "n_unw_errors": 0, "gap": False, "n_missing": 0,
        "n_long_pairs": 1, "n_dropped_pairs": 0}
@@ -61,12 +62,14 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     base = tmp_path_factory.mktemp("batch")
     dirs = _sim_frames(base / "sim", N_FRAMES)
-    # break one frame: a truncated interferogram (a cut download); keep the good file to restore it
-    bad_dir = sorted(p for p in (dirs[3] / "GEOC").iterdir() if p.is_dir())[2]
-    unw = next(bad_dir.glob("*.unw.tif"))
-    good = base / "good.unw.tif"
+    # break one frame: a truncated geometry file (a cut download); keep the good file to restore it
+    unw = next((dirs[3] / "GEOC").glob("*.geo.E.tif"))
+    good = base / "good.E.tif"
     shutil.copy2(unw, good)
     unw.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    # and one interferogram of another frame: that pair is quarantined, the frame finishes without it
+    cut = next(sorted(p for p in (dirs[QUARANTINED_IN] / "GEOC").iterdir() if p.is_dir())[2].glob("*.unw.tif"))
+    cut.write_bytes(cut.read_bytes()[:2000])
     lines = ["defaults: {mask.stc: 20}", "frames:"]
     lines += [f"  - {{id: f{k}, source: sim/f{k}/GEOC}}" for k in range(N_FRAMES)]
     (base / "frames.yaml").write_text("\n".join(lines) + "\n")
@@ -92,6 +95,7 @@ def test_one_broken_frame_does_not_stop_the_others(batch: Any) -> None:
     for fid in first.done:
         r = read_status(root, fid)
         assert r is not None and r["state"] == DONE and r["n_epoch"] == SIM["n_epoch"] and r["n_pair"] > 20
+        assert len(r["quarantined"]) == (1 if fid == f"f{QUARANTINED_IN}" else 0), (fid, r["quarantined"])
         assert set(r["steps_seconds"]) >= {"ingest", "invert", "outputs"} and r["seconds"] > 0
         assert r["pid"] != __import__("os").getpid()  # ran in a worker process, not here
 
@@ -201,3 +205,65 @@ def test_frames_file_errors_are_one_line_naming_the_file(tmp_path: Path, text: s
         load_frames(p)
     msg = str(ei.value)
     assert needle in msg and str(p) in msg and "\n" not in msg
+
+
+@pytest.mark.usefixtures("no_figures")
+def test_corrupt_pair_is_quarantined(tmp_path: Path) -> None:
+    """A truncated interferogram no longer fails its frame: the pair is set aside (listed in the
+    status and the catalogue) and the frame equals a run of the same folder without that pair."""
+    from kansho.batch.catalog import build_catalog
+
+    (d,) = _sim_frames(tmp_path / "sim", 1)
+    pair = sorted(p for p in (d / "GEOC").iterdir() if p.is_dir())[4]
+    clean = tmp_path / "clean"  # the reference: the folder without that pair
+    shutil.copytree(d, clean, symlinks=True)
+    shutil.rmtree(clean / "GEOC" / pair.name)
+    unw = next(pair.glob("*.unw.tif"))
+    unw.write_bytes(unw.read_bytes()[:1500])  # a cut download
+    (tmp_path / "frames.yaml").write_text("defaults: {mask.stc: 20}\nframes:\n  - {id: f0, source: sim/f0/GEOC}\n"
+                                          "  - {id: ref, source: clean/GEOC}\n")
+    res = run_batch(load_frames(tmp_path / "frames.yaml"), tmp_path / "ROOT", progress=False)
+    assert sorted(res.done) == ["f0", "ref"] and res.failed == []
+    rec = read_status(tmp_path / "ROOT", "f0")
+    assert rec is not None and [q["pair"] for q in rec["quarantined"]] == [pair.name]
+    assert rec["quarantined"][0]["file"] == str(unw) and "truncated" in rec["quarantined"][0]["error"]
+    ref = read_status(tmp_path / "ROOT", "ref")
+    assert ref is not None and ref["quarantined"] == [] and rec["n_pair"] == ref["n_pair"]
+    assert unw.stat().st_size == 1500  # the source is left as it was
+    for name in ("vel.tif", "vstd.tif", "mask.tif"):
+        np.testing.assert_array_equal(read_raster(frame_out(tmp_path / "ROOT", "f0") / "results" / name),
+                                      read_raster(frame_out(tmp_path / "ROOT", "ref") / "results" / name))
+    build_catalog(tmp_path / "ROOT")
+    assert f"1 corrupt pair(s) left out: {pair.name}" in (tmp_path / "ROOT" / "index.html").read_text()
+    stac = json.loads((tmp_path / "ROOT" / "stac" / "f0.json").read_text())
+    assert stac["properties"]["kansho:quarantined_pairs"] == [pair.name]
+
+
+@pytest.mark.usefixtures("no_figures")
+def test_downloaded_gacos_is_applied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GACOS delays downloaded with a portal frame correct it as ``ingest.gacos`` would; a frame
+    that sets ``ingest.gacos`` itself keeps its choice."""
+    from kansho.batch import runner
+    from kansho.synth.gacos import write_gacos
+
+    (d,) = _sim_frames(tmp_path / "sim", 1)
+    write_gacos(load_truth(d / "truth.npz"), tmp_path / "gacos", rng=3)
+    fid = "021D_05266_252525"
+
+    def fake_download(spec: Any, dest: Path) -> Path:  # what download_frame leaves: GEOC/ and GACOS/
+        if not (dest / "GACOS").exists():
+            shutil.copytree(tmp_path / "gacos", dest / "GACOS")
+        return d / "GEOC"
+
+    monkeypatch.setattr(runner, "_download", fake_download)
+    (tmp_path / "frames.yaml").write_text(
+        f"defaults: {{mask.stc: 20}}\nframes:\n  - {{id: {fid}, source: portal}}\n"
+        f"  - {{id: with, source: sim/f0/GEOC, options: {{ingest.gacos: {tmp_path / 'gacos'}}}}}\n"
+        "  - {id: without, source: sim/f0/GEOC}\n")
+    res = run_batch(load_frames(tmp_path / "frames.yaml"), tmp_path / "ROOT", progress=False)
+    assert sorted(res.done) == sorted([fid, "with", "without"])
+    rec = read_status(tmp_path / "ROOT", fid)
+    assert rec is not None and rec["gacos"] == str(tmp_path / "ROOT" / "downloads" / fid / "GACOS")
+    vel = {k: read_raster(frame_out(tmp_path / "ROOT", k) / "results" / "vel.tif") for k in (fid, "with", "without")}
+    np.testing.assert_array_equal(vel[fid], vel["with"])
+    assert not np.array_equal(vel[fid], vel["without"], equal_nan=True)

@@ -44,6 +44,25 @@ def test_job_script_content(kind: str) -> None:
         c.close()
 
 
+def test_interface_and_worker_env_in_job_script() -> None:
+    pytest.importorskip("dask_jobqueue", reason="optional: pip install dask-jobqueue")
+    import base64
+
+    from kansho.batch.slurm import make_cluster
+
+    c = make_cluster("slurm", cores=2, memory="4GB", jobs=0, interface="lo")
+    try:
+        script = c.job_script()
+        # the scheduler listens on the chosen interface, and the workers are told to use theirs
+        assert c.scheduler_address.startswith("tcp://127.0.0.1:") and "--interface lo" in script
+        # the job's nannies unset dask's MALLOC_TRIM_THRESHOLD_ (a dask config passed to the job)
+        line = next(x for x in script.splitlines() if x.startswith("export DASK_INTERNAL_INHERIT_CONFIG="))
+        blob = base64.urlsafe_b64decode(line.split("=", 1)[1].encode()).decode()
+        assert json.loads(blob) == {"distributed": {"nanny": {"pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": None}}}}
+    finally:
+        c.close()
+
+
 def test_bad_cluster_options_are_one_line_errors() -> None:
     from kansho.batch.slurm import make_cluster
     from kansho.errors import ConfigError

@@ -239,6 +239,19 @@ def run_all(func: Callable[..., Any], items: Sequence[Any], *, client: Any = Non
     return out
 
 
+def jobqueue_env_config() -> str:
+    """A job-script line making the job's nannies start their workers without :data:`WORKER_ENV_UNSET`.
+
+    A batch job's nannies read dask's config in the job, not ours; dask takes a config serialised
+    in ``DASK_INTERNAL_INHERIT_CONFIG`` (:func:`dask.config.serialize`), where a value None unsets
+    a variable of ``distributed.nanny.pre-spawn-environ``.
+    """
+    import dask.config
+
+    cfg = {"distributed": {"nanny": {"pre-spawn-environ": dict.fromkeys(WORKER_ENV_UNSET)}}}
+    return f"export DASK_INTERNAL_INHERIT_CONFIG={dask.config.serialize(cfg)}"
+
+
 def jobqueue_cluster(kind: str, *, cores: int = 4, memory: str = "16GB", walltime: str = "02:00:00",
                      queue: str | None = None, account: str | None = None, jobs: int = 1,
                      job_extra: Sequence[str] = (), **kwargs: Any) -> Any:
@@ -255,7 +268,7 @@ def jobqueue_cluster(kind: str, *, cores: int = 4, memory: str = "16GB", walltim
     if kind not in classes:
         raise ValueError(f"unknown cluster kind {kind!r}; choose one of {', '.join(classes)}")
     cls = getattr(dask_jobqueue, classes[kind])
-    env = [f"export {k}={v}" for k, v in WORKER_ENV.items()]
+    env = [f"export {k}={v}" for k, v in WORKER_ENV.items()] + [jobqueue_env_config()]
     c = cls(cores=cores, processes=cores, memory=memory, walltime=walltime, queue=queue, account=account,
             job_script_prologue=env, job_extra_directives=list(job_extra), **kwargs)
     c.scale(jobs=jobs)

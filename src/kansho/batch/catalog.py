@@ -127,7 +127,8 @@ def collect(root: str | Path) -> list[dict[str, Any]]:
         run = Run(frame_out(root, fid))
         e: dict[str, Any] = {"id": fid, "state": rec.get("state"), "error": rec.get("error"),
                              "finished": rec.get("finished"), "seconds": rec.get("seconds"),
-                             "status": f"status/{sp.name}", "products": {}, "thumbnail": None}
+                             "status": f"status/{sp.name}", "products": {}, "thumbnail": None,
+                             "quarantined": [q.get("pair") for q in rec.get("quarantined") or []]}
         if run.has_map("vel"):
             try:
                 e.update(frame_summary(run))
@@ -175,6 +176,7 @@ def _write_stac(root: Path, entries: list[dict[str, Any]], title: str) -> None:
                 "kansho:n_epoch": e.get("n_epoch"), "kansho:n_pair": e.get("n_pair"),
                 "kansho:n_pair_used": e.get("n_pair_used"), "kansho:masked_in_fraction": e.get("masked_in_fraction"),
                 "kansho:median_vstd_mm_yr": e.get("median_vstd"), "kansho:finished": e.get("finished"),
+                "kansho:quarantined_pairs": e.get("quarantined", []),
             },
             "links": [{"rel": "root", "href": "../catalog.json", "type": "application/json"},
                       {"rel": "parent", "href": "../catalog.json", "type": "application/json"}],
@@ -212,6 +214,9 @@ def _html(entries: list[dict[str, Any]], title: str, status_json: bool = True) -
                 state += f'<br><span class="failed">{esc(str(e["error"]))[:300]}</span>'
         else:
             state = "done"
+        if e.get("quarantined"):
+            state += (f'<br><span class="failed">{len(e["quarantined"])} corrupt pair(s) left out: '
+                      f'{esc(", ".join(map(str, e["quarantined"])))[:300]}</span>')
         mif = e.get("masked_in_fraction")
         vstd = e.get("median_vstd")
         p05, p95 = e.get("vel_p05"), e.get("vel_p95")

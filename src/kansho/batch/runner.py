@@ -20,6 +20,7 @@ Layout under ``ROOT``::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
@@ -35,6 +36,7 @@ from typing import Any, TextIO
 
 from kansho._files import write_json_atomic
 from kansho.batch.frames import FrameSpec
+from kansho.errors import InputError
 from kansho.run import Run
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,8 @@ class BatchResult:
     failed: list[str] = field(default_factory=list)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
+    #: why the batch stopped before every frame ran (no worker left), None if it did not
+    error: str | None = None
 
 
 # ----------------------------------------------------------------------------------- paths, status
@@ -160,7 +164,6 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _process(job: FrameJob) -> dict[str, Any]:
-    from kansho.chain import runner
     from kansho.config import load_config
 
     spec = job.spec
@@ -169,13 +172,18 @@ def _process(job: FrameJob) -> dict[str, Any]:
     info: dict[str, Any] = {}
     if spec.is_portal:
         t0 = time.perf_counter()
-        input_path = _download(spec, root / "downloads" / spec.id)
+        source = _download(spec, root / "downloads" / spec.id)
         info["download_seconds"] = round(time.perf_counter() - t0, 3)
     else:
-        input_path = select_dates(Path(spec.source), root / "inputs" / spec.id, spec.start, spec.end)
+        source = Path(spec.source)
     cfg = load_config(spec.config, spec.options)
     cfg = cfg.model_copy(update={"workers": 0, "scheduler": None})  # one frame per worker: run it here
-    run = runner.run_timeseries(input_path, out, cfg, progress=False)
+    if spec.is_portal and cfg.ingest.gacos is None:  # not set for the frame: use the delays downloaded with it
+        gacos = _downloaded_gacos(root / "downloads" / spec.id / "GACOS")
+        if gacos:
+            cfg = cfg.model_copy(update={"ingest": cfg.ingest.model_copy(update={"gacos": gacos})})
+            info["gacos"] = gacos
+    run, input_path, info["quarantined"] = _run_quarantining(spec, source, root / "inputs" / spec.id, out, cfg)
     seconds = {step: round(s, 3) for step, s in run.timings.items()}  # 0 for a step found up to date
     info.update({
         "steps_seconds": seconds,
@@ -189,6 +197,44 @@ def _process(job: FrameJob) -> dict[str, Any]:
     return info
 
 
+def _run_quarantining(spec: FrameSpec, source: Path, links: Path, out: Path, cfg: Any) -> tuple[Any, Path,
+                                                                                              list[dict[str, Any]]]:
+    """Run the frame's time series; a corrupt file of one pair quarantines that pair and the frame runs
+    again without it (:mod:`kansho.batch.quarantine`). Returns (run, input folder used, quarantined)."""
+    from kansho.batch import quarantine
+    from kansho.chain import runner
+
+    quarantined: list[dict[str, Any]] = []
+    input_path = select_dates(source, links, spec.start, spec.end)
+    while True:
+        try:
+            return runner.run_timeseries(input_path, out, cfg, progress=False), input_path, quarantined
+        except Exception as exc:
+            pair = quarantine.faulty_pair(exc, [source, input_path])
+            if pair is None or len(quarantined) >= quarantine.limit(source):
+                raise
+            assert isinstance(exc, InputError)
+            quarantined.append(quarantine.entry(pair, exc))
+            log.warning("frame %s: pair %s quarantined (%s); running the frame without it", spec.id, pair,
+                        _one_line(exc))
+            input_path = select_dates(source, links, spec.start, spec.end, exclude={q["pair"] for q in quarantined})
+
+
+def _downloaded_gacos(folder: Path) -> str | None:
+    """``folder`` if it holds GACOS delay files (downloaded with the frame), else None."""
+    from kansho.io.gacos import find_delay_files
+
+    if not folder.is_dir():
+        return None
+    try:
+        found = find_delay_files(folder)
+    except InputError as exc:
+        log.warning("downloaded GACOS delays not used: %s", exc)
+        return None
+    log.info("GACOS: %d epoch(s) of delays downloaded with the frame in %s", len(found), folder)
+    return str(folder) if found else None
+
+
 def _download(spec: FrameSpec, dest: Path) -> Path:
     from kansho.io.download import DEFAULT_BASE_URL, download_frame
 
@@ -199,14 +245,16 @@ def _download(spec: FrameSpec, dest: Path) -> Path:
     return dest / "GEOC"
 
 
-def select_dates(source: Path, dest: Path, start: int | None, end: int | None) -> Path:
-    """The input folder restricted to pairs whose two dates lie in ``[start, end]``.
+def select_dates(source: Path, dest: Path, start: int | None, end: int | None,
+                 exclude: set[str] | frozenset[str] = frozenset()) -> Path:
+    """The input folder restricted to pairs whose two dates lie in ``[start, end]``, less the pairs
+    ``exclude`` (``yyyymmdd_yyyymmdd``).
 
-    Without a range, ``source`` itself. Otherwise ``dest`` is (re)made with symbolic links to the
-    entries of ``source`` (or of its ``GEOC/``) that are not date pairs (geometry, metadata) and to
-    the pairs inside the range; works for the LiCSAR layout (pair folders) and flat GeoTIFF pairs.
+    Without a range or exclusions, ``source`` itself. Otherwise ``dest`` is (re)made with symbolic
+    links to the entries of ``source`` (or of its ``GEOC/``) that are not date pairs (geometry,
+    metadata) and to the pairs kept; works for the LiCSAR layout (pair folders) and flat GeoTIFF pairs.
     """
-    if start is None and end is None:
+    if start is None and end is None and not exclude:
         return source
     src = source / "GEOC" if (source / "GEOC").is_dir() else source
     lo, hi = start or 0, end or 99999999
@@ -216,7 +264,7 @@ def select_dates(source: Path, dest: Path, start: int | None, end: int | None) -
             old.unlink()
     for entry in sorted(src.iterdir()):
         m = _PAIR_RE.match(entry.name)
-        if m and not (lo <= int(m.group(1)) and int(m.group(2)) <= hi):
+        if m and (not (lo <= int(m.group(1)) and int(m.group(2)) <= hi) or m.group(0) in exclude):
             continue
         (dest / entry.name).symlink_to(entry.resolve())
     return dest
@@ -262,15 +310,18 @@ def _local_fingerprint(spec: FrameSpec) -> str:
 
 def run_batch(specs: list[FrameSpec], root: str | Path, *, client: Any = None, retries: int = 2,
               backoff_s: float = 5.0, update: bool = False, force: bool = False, progress: bool = True,
-              stream: TextIO | None = None) -> BatchResult:
+              stream: TextIO | None = None, watch: Any = None, poll_s: float = 2.0) -> BatchResult:
     """Run every frame not up to date as one dask task on ``client`` (None: here, one after another).
 
     Writes ``ROOT/status/<id>.json`` for every frame run and ``ROOT/status.json`` after every
     change; shows a table of the frames on ``stream`` (default stderr) when ``progress``. Returns
     a :class:`BatchResult`; a failed frame is listed in ``failed`` with its error in its record.
-    """
-    from kansho.parallel import map_tasks
 
+    With a ``client``, ``watch`` (a :class:`kansho.batch.slurm.WorkerWatch`; default one with its
+    default timeout) is checked every ``poll_s`` seconds: it replaces lost batch jobs, and when no
+    worker has been connected for its timeout the batch stops: every frame not finished is
+    recorded as failed with that reason, and ``BatchResult.error`` holds it.
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -296,24 +347,95 @@ def run_batch(specs: list[FrameSpec], root: str | Path, *, client: Any = None, r
     log.info("batch %s: %d frame(s) to run, %d up to date", run_id, len(todo), len(res.skipped))
     jobs = [FrameJob(spec=s, root=str(root), retries=retries, backoff_s=backoff_s, inputs=prints.get(s.id, ""),
                      run_id=run_id) for s in todo]
-    for i, out, err in map_tasks(run_frame, jobs, client=client, desc="frames", progress=False, retries=1):
+
+    def finished(i: int, out: dict[str, Any] | None, err: BaseException | None) -> None:
         spec = todo[i]
-        if err is not None:  # the worker died (twice) or the task could not run at all
+        if err is not None:  # the worker died (too often) or the task could not run at all
             out = {**res.records[spec.id], "state": FAILED, "error": _one_line(err), "error_type": type(err).__name__,
                    "finished": _now()}
+        assert out is not None
         write_json(status_path(root, spec.id), out)
         res.records[spec.id] = out
         (res.done if out["state"] == DONE else res.failed).append(spec.id)
-        _write_summary(root, specs, res.records, run_id)
+        _write_summary(root, specs, res.records, run_id, extra=_watch_summary(watch))
         table.show()
+
+    if client is None:
+        from kansho.parallel import map_tasks
+
+        for i, out, err in map_tasks(run_frame, jobs, desc="frames", progress=False):
+            finished(i, out, err)
+    else:
+        if watch is None:
+            from kansho.batch.slurm import WorkerWatch
+
+            watch = WorkerWatch(client)
+        res.error = _run_on_client(client, jobs, finished, watch, poll_s)
+        if res.error:
+            _abandon(root, todo, res, run_id)
     res.seconds = time.perf_counter() - t0
-    _write_summary(root, specs, res.records, run_id, seconds=res.seconds)
+    _write_summary(root, specs, res.records, run_id, seconds=res.seconds, extra=_watch_summary(watch))
+    table.show()
     table.close()
     return res
 
 
+def _run_on_client(client: Any, jobs: list[FrameJob], finished: Any, watch: Any, poll_s: float) -> str | None:
+    """Submit the frames to ``client``; call ``finished(i, out, err)`` as each ends. Between waits of
+    ``poll_s`` seconds, ``watch.check()`` replaces lost jobs; its message (no worker left for too
+    long) cancels the frames still pending and is returned."""
+    from distributed import wait
+
+    futures = client.map(run_frame, jobs, pure=False, retries=1)
+    index = {f.key: i for i, f in enumerate(futures)}
+    pending = set(futures)
+    del futures  # a finished frame's future is released below: dask would run it again if its worker died
+    try:
+        while pending:
+            with contextlib.suppress(TimeoutError):
+                wait(list(pending), timeout=poll_s, return_when="FIRST_COMPLETED")
+            for fut in [f for f in pending if f.done()]:
+                pending.discard(fut)
+                if fut.status == "error":
+                    finished(index[fut.key], None, fut.exception())
+                elif fut.status == "cancelled":
+                    finished(index[fut.key], None, RuntimeError("the task was cancelled on the dask scheduler"))
+                else:
+                    finished(index[fut.key], fut.result(), None)
+                fut.release()
+            message = watch.check() if pending else None
+            if message:
+                log.error("%s", message)
+                return str(message)
+        return None
+    finally:
+        if pending:
+            client.cancel(list(pending))
+
+
+def _abandon(root: Path, todo: list[FrameSpec], res: BatchResult, run_id: str) -> None:
+    """Record every frame of ``todo`` not finished as failed with ``res.error`` (its status file is true again)."""
+    finished = set(res.done) | set(res.failed)
+    for spec in todo:
+        if spec.id in finished:
+            continue
+        last = read_status(root, spec.id) or res.records.get(spec.id, {})
+        was = last.get("state", QUEUED) if last.get("run_id") == run_id else QUEUED
+        rec = {**res.records.get(spec.id, {}), **last, "state": FAILED, "error": f"not finished ({was} when the batch "
+               f"stopped): {res.error}", "error_type": "NoWorkerLeft", "finished": _now()}
+        write_json(status_path(root, spec.id), rec)
+        res.records[spec.id] = rec
+        res.failed.append(spec.id)
+
+
+def _watch_summary(watch: Any) -> dict[str, Any]:
+    if watch is None or getattr(watch, "cluster", None) is None:
+        return {}
+    return {"jobs": watch.jobs, "jobs_replaced": watch.replaced, "jobs_lost": list(watch.lost)}
+
+
 def _write_summary(root: Path, specs: list[FrameSpec], records: dict[str, dict[str, Any]], run_id: str,
-                   seconds: float | None = None) -> None:
+                   seconds: float | None = None, extra: dict[str, Any] | None = None) -> None:
     frames = {}
     counts: dict[str, int] = {}
     for s in specs:
@@ -325,7 +447,7 @@ def _write_summary(root: Path, specs: list[FrameSpec], records: dict[str, dict[s
                         "run_id": r.get("run_id"), "n_epoch": r.get("n_epoch"), "n_pair": r.get("n_pair"),
                         "out": f"frames/{s.id}"}
     write_json(root / "status.json", {"run_id": run_id, "updated": _now(), "seconds": seconds, "counts": counts,
-                                      "frames": frames})
+                                      **(extra or {}), "frames": frames})
 
 
 class _Table:

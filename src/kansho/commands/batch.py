@@ -8,6 +8,7 @@ import logging
 import sys
 from typing import Any
 
+from kansho.batch.slurm import NO_WORKER_TIMEOUT_S
 from kansho.layout import CUM_FILT_NAME, CUM_NAME
 
 
@@ -39,6 +40,11 @@ def register(sub: Any, fmt: type) -> None:
     p.add_argument("--jobs", type=int, default=1, help="--cluster: number of batch jobs")
     p.add_argument("--job-extra", action="append", default=[], help="--cluster: extra scheduler directive, e.g. "
                    "'--qos=high' (repeatable)")
+    p.add_argument("--interface", help="--cluster: network interface the scheduler listens on and the workers use, "
+                   "e.g. ib0 or eth1 (when the compute nodes cannot reach this host's default address)")
+    p.add_argument("--no-worker-timeout", type=float, default=NO_WORKER_TIMEOUT_S, metavar="SECONDS",
+                   help="end the batch with an error when no dask worker has been connected for this long (jobs "
+                   "still queued count: raise it on a busy cluster); the frames not finished are marked failed")
     p.add_argument("--retries", type=int, default=2, help="extra attempts of a frame after a transient fault "
                    "(network, file system); bad input is never retried")
     p.add_argument("--update", action="store_true", help="check portal frames for new data even if done")
@@ -90,11 +96,13 @@ def _run_batch(args: argparse.Namespace) -> int:
 
     specs = load_frames(args.frames_file)
     jq = {"cores": args.cores, "memory": args.memory, "walltime": args.walltime, "queue": args.queue,
-          "account": args.account, "jobs": args.jobs, "job_extra": args.job_extra} if args.cluster else {}
+          "account": args.account, "jobs": args.jobs, "job_extra": args.job_extra,
+          "interface": args.interface} if args.cluster else {}
     with batch_client(scheduler=args.scheduler, workers=args.workers, cluster_kind=args.cluster,
-                      memory_limit=args.memory_limit, **jq) as client:
-        res = run_batch(specs, args.out, client=client, retries=args.retries, update=args.update, force=args.force,
-                        progress=True)
+                      memory_limit=args.memory_limit, no_worker_timeout=args.no_worker_timeout,
+                      **jq) as (client, watch):
+        res = run_batch(specs, args.out, client=client, watch=watch, retries=args.retries, update=args.update,
+                        force=args.force, progress=True)
     if not args.no_catalog:
         try:
             build_catalog(args.out)
@@ -104,7 +112,9 @@ def _run_batch(args: argparse.Namespace) -> int:
                      f"{len(res.failed)} failed in {res.seconds:.0f} s -> {args.out}\n")
     for fid in res.failed:
         sys.stdout.write(f"  FAILED {fid}: {res.records[fid].get('error')}\n")
-    return 1 if res.failed else 0
+    if res.error:
+        sys.stderr.write(f"kansho: error: {res.error}\n")
+    return 1 if res.failed or res.error else 0
 
 
 def _run_catalog(args: argparse.Namespace) -> int:
