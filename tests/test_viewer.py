@@ -244,7 +244,13 @@ def test_network_and_qc_tables(run: Any) -> None:
     _, net = _json(url, "/api/network")
     assert len(net["pairs"]) == ctx.stack.n_pair and net["epochs"] == [int(e) for e in ctx.stack.epochs]
     dropped12 = {p["pair"] for p in net["pairs"] if p["status"] == "1-2"}
-    assert injected and injected <= dropped12  # the injected unwrapping error shows as dropped by 1-2
+    fixed = {p["pair"] for p in net["pairs"] if p["status"] == "used" and p["corrected"] + p["nulled"] > 0}
+    # the injected unwrapping errors show as dropped by 1-2 or as corrected per pixel
+    assert injected and injected <= dropped12 | fixed
+    lres = ctx.result("loops")
+    names = ctx.stack.pair_names()
+    assert sum(p["corrected"] for p in net["pairs"]) == sum(lres.n_fixed) > 0
+    assert {names[i] for i, a, b in zip(lres.pairs_in, lres.n_fixed, lres.n_nulled, strict=True) if a + b} >= fixed
     assert all(p["reason"] for p in net["pairs"] if p["status"] != "used")
     _, meta = _json(url, "/api/meta")
     assert (meta["height"], meta["width"]) == SHAPE and meta["dates"][0] == int(ctx.result("loops").epochs[0])

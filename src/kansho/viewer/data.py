@@ -361,8 +361,10 @@ class RunData:
                 "ref": self._text("ref"), "gaps": self._text("network_gaps"), "timings": self._text("timings")}
 
     def network(self) -> dict[str, Any]:
-        """Pairs (with status ``used`` / ``1-1`` / ``1-2`` and the reason) and epochs with B⊥ (m)."""
+        """Pairs (with status ``used`` / ``1-1`` / ``1-2``, the reason, and the pixels step 1-2
+        corrected / nulled for unwrapping errors) and epochs with B⊥ (m)."""
         qc = self.qc()
+        fixes = self._pixel_fixes()
         why = {d["pair"]: (d.get("step", ""), d.get("reason", "")) for d in qc["dropped"]}
         pairs: list[str] = [s["pair"] for s in qc["ifg_stats"]]
         epochs: list[int] = []
@@ -384,8 +386,20 @@ class RunData:
         for p in pairs:
             d1, d2 = (int(x) for x in p.split("_"))
             step, reason = why.get(p, ("", ""))
-            rows.append({"pair": p, "date1": d1, "date2": d2, "status": step or "used", "reason": reason})
+            n_fix, n_null = fixes.get(p, (0, 0))
+            rows.append({"pair": p, "date1": d1, "date2": d2, "status": step or "used", "reason": reason,
+                         "corrected": n_fix, "nulled": n_null})
         return {"epochs": epochs, "bperp": bperp, "pairs": rows}
+
+    def _pixel_fixes(self) -> dict[str, tuple[int, int]]:
+        """Per pair name, the pixels step 1-2 corrected and nulled (empty for a run without the record)."""
+        try:
+            lres = self.run.result("loops")
+            names = self.run.stack.pair_names()
+            return {names[i]: (int(a), int(b))
+                    for i, a, b in zip(lres.pairs_in, lres.n_fixed, lres.n_nulled, strict=True)}
+        except (KanshoError, OSError, KeyError, ValueError, AttributeError, IndexError):
+            return {}
 
 
 def _num(text: str) -> float | None:
