@@ -89,7 +89,12 @@ def write_report(results: dict[str, Any], docs: Path) -> Path:
              "error-free inversion of noise-free phase gives) on Kansho's reference and pixels; its time-series "
              "error is the atmosphere alone. Unwrapping errors: *dropped* = pair not used; *corrected* = the "
              "error's share in the solution is under half of what an uncorrected error leaves there; *missed* "
-             "otherwise. Small errors are the connected ±2π patches of one pair.", ""]
+             "otherwise. Small errors are the connected ±2π patches of one pair.", "",
+             "Runs: Kansho with its defaults (`--band L` on the L-band frame) and with `--preset licsbas`, without "
+             "figures or report; LiCSBAS (GPLv3, run as a separate program, never copied) steps 02, 11-16 with its "
+             "defaults (its L-band thresholds on the L-band frame), one process, its quick-look PNGs from step 1-2 "
+             "on replaced by 1-pixel files (no number depends on them). LiCSBAS re-references its series to one "
+             "stable pixel (step 1-3) and its filtered series to another (step 1-6): each is scored on its own.", ""]
     verdicts: dict[str, tuple[dict[str, bool | None], str]] = {
         n: judge(s["runs"]) for n, s in scen.items() if "kansho" in s["runs"]}
     if verdicts:
@@ -102,7 +107,8 @@ def write_report(results: dict[str, Any], docs: Path) -> Path:
             cells = ["–" if v[c] is None else ("pass" if v[c] else "**fail**") for c, _ in CRITERIA]
             lines.append(f"| {n}{mark} | " + " | ".join(cells) + " |")
         lines += [""] + [f"* `{c}`: {text}" for c, text in CRITERIA] + [""]
-        lines += ["![velocity RMSE](img/accuracy_vel.png)", "", "![time-series RMSE](img/accuracy_ts.png)", ""]
+        lines += ["![pass/fail of each criterion](img/accuracy_criteria.png)", "",
+                  "![velocity RMSE](img/accuracy_vel.png)", "", "![time-series RMSE](img/accuracy_ts.png)", ""]
     lines += ["## Per scenario", ""]
     for n, s in scen.items():
         lines += _scenario_md(n, s)
@@ -121,6 +127,8 @@ def write_report(results: dict[str, Any], docs: Path) -> Path:
     docs.mkdir(parents=True, exist_ok=True)
     if scen:
         _plots(scen, docs / "img")
+    if verdicts:
+        _criteria_plot({n: v for n, (v, _) in verdicts.items()}, docs / "img" / "accuracy_criteria.png")
     page = docs / "accuracy.md"
     page.write_text("\n".join(lines) + "\n")
     return page
@@ -152,3 +160,29 @@ def _plots(scen: dict[str, Any], img: Path) -> None:
         fig.tight_layout()
         fig.savefig(img / fname, dpi=90)
         plt.close(fig)
+
+
+def _criteria_plot(verdicts: dict[str, dict[str, bool | None]], path: Path) -> None:
+    """Scenarios x criteria: green pass, red fail, grey not applicable."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = list(verdicts)
+    keys = [c for c, _ in CRITERIA]
+    code = np.array([[0.5 if verdicts[n][c] is None else float(bool(verdicts[n][c])) for c in keys] for n in names])
+    fig, ax = plt.subplots(figsize=(1.0 * len(keys) + 2.5, 0.4 * len(names) + 1.2))
+    ax.imshow(code, cmap=matplotlib.colors.ListedColormap(["#d9534f", "#bbbbbb", "#5cb85c"]), vmin=0, vmax=1,
+              aspect="auto")
+    for i in range(len(names)):
+        for j in range(len(keys)):
+            ax.text(j, i, {0.0: "fail", 0.5: "–", 1.0: "pass"}[code[i, j]], ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(keys)), keys)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_title("issue 17 criteria, Kansho default")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

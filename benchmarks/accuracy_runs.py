@@ -193,8 +193,10 @@ def licsbas_solution(out: Path) -> Solution:
     mask = np.fromfile(ts / "results" / "mask", np.float32).reshape(vel.shape) == 1
     every = {p.name for p in (out / "GEOCml1").iterdir() if p.is_dir() and len(p.name) == 17}
     bad11, bad12 = _names(ts / "info" / "11bad_ifg.txt"), _names(ts / "info" / "12bad_ifg.txt")
+    eps = {int(e) for e in epochs}
+    used = {n for n in every - bad11 - bad12 if int(n[:8]) in eps and int(n[9:]) in eps}
     return Solution(epochs=epochs, cum=cum, cum_filt=cum_filt, vel=vel, mask=mask, ref=ref, ref_filt=ref_filt,
-                    used=every - bad11 - bad12, dropped=bad12)
+                    used=used, dropped=bad12)
 
 
 def mexico_check(src: Path, out: Path) -> dict[str, Any]:
