@@ -3,7 +3,7 @@
 Works on plain arrays (:class:`Solution`), so a Kansho run and a LiCSBAS run are scored by the
 same code. Conventions: LOS mm positive toward the satellite; every series is put on the
 solution's first epoch and on its own reference area (``ref``; for a filtered series
-``ref_filt``), as a user reads it. Figures (all RMS over the kept pixels unless said):
+``ref_filt``), as a user reads it (the solution too, should it not be exactly zero there). Figures (all RMS over the kept pixels unless said):
 
 * ``vel_rmse``/``vel_rmse_all``: velocity error (mm/yr) over kept / all solved pixels; the true
   velocity is the least-squares slope of the true series over the solution's epochs;
@@ -112,13 +112,13 @@ def score(sol: Solution, truth: Any) -> dict[str, Any]:
         tvel += wv[k] * te
         nz = _on_ref(nuis, sol.ref, keep)
         nvel += wv[k] * nz
-        add("ts", np.asarray(sol.cum[k], np.float64)[keep] - te[keep])
+        add("ts", _on_ref(np.asarray(sol.cum[k], np.float64), sol.ref, keep)[keep] - te[keep])
         add("floor", nz[keep])
-        cf = np.asarray(sol.cum_filt[k], np.float64)
+        cf = _on_ref(np.asarray(sol.cum_filt[k], np.float64), sol.ref_filt, keep)
         vfilt += wv[k] * cf
         add("filt", cf[keep] - _on_ref(true, sol.ref_filt, keep)[keep])
     rms = {k: float(np.sqrt(s / n)) if n else float("nan") for k, (s, n) in acc.items()}
-    dv = sol.vel - tvel
+    dv = _on_ref(np.asarray(sol.vel, np.float64), sol.ref, keep) - tvel
     tvel_f = _on_ref_vel(tvel, sol.ref, sol.ref_filt, keep)
     out: dict[str, Any] = {
         "vel_rmse": _rms(dv[keep]), "vel_bias": float(np.nanmean(dv[keep])) if keep.any() else float("nan"),
