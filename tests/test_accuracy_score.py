@@ -12,10 +12,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from accuracy_score import Solution, hat_values, score  # noqa: E402
-
-from kansho._dates import years_since_first  # noqa: E402
-from kansho.synth import SimConfig, Truth, simulate_frame  # noqa: E402
+from accuracy_score import Solution, hat_values, score
+from kansho._dates import years_since_first
+from kansho.synth import SimConfig, Truth, simulate_frame
 
 FRAME = SimConfig(shape=(40, 40), n_epoch=12, interval_days=24, gap=False, n_unw_errors=2, local_unw_errors=0.0)
 
