@@ -3,7 +3,8 @@
 Works on plain arrays (:class:`Solution`), so a Kansho run and a LiCSBAS run are scored by the
 same code. Conventions: LOS mm positive toward the satellite; every series is put on the
 solution's first epoch and on its own reference area (``ref``; for a filtered series
-``ref_filt``), as a user reads it (the solution too, should it not be exactly zero there). Figures (all RMS over the kept pixels unless said):
+``ref_filt``), as a user reads it (the solution too, should it not be exactly zero there).
+Figures (all RMS over the kept pixels unless said):
 
 * ``vel_rmse``/``vel_rmse_all``: velocity error (mm/yr) over kept / all solved pixels; the true
   velocity is the least-squares slope of the true series over the solution's epochs;
