@@ -80,7 +80,11 @@ def _scenario_md(name: str, s: dict[str, Any]) -> list[str]:
 
 def write_report(results: dict[str, Any], docs: Path) -> Path:
     """Write ``docs/accuracy.md`` and its figures; returns the page's path."""
-    scen = results.get("scenarios", {})
+    from accuracy_scenarios import SCENARIOS
+
+    order = [s.name for s in SCENARIOS]
+    got = results.get("scenarios", {})
+    scen = {n: got[n] for n in sorted(got, key=lambda n: (order.index(n) if n in order else len(order), n))}
     meas = results.get("measured", {})
     lines = ["# Accuracy against truth, the perfect inversion and LiCSBAS", "",
              "Written by `python benchmarks/bench_accuracy.py` (figures in `benchmarks/accuracy_results.json`; "
