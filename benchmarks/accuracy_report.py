@@ -71,7 +71,9 @@ def _scenario_md(name: str, s: dict[str, Any]) -> list[str]:
     for key, label in VARIANTS:
         src = runs["kansho"] if key == "floor" else runs.get(key)
         if src is not None:
-            lines.append(_row(key, label, src))
+            lines.append(_row(key, label + (" (Kansho's reference)" if key == "floor" else ""), src))
+    if "licsbas" in runs:
+        lines.append(_row("floor", "perfect inversion (LiCSBAS's reference)", runs["licsbas"]))
     if "licsbas_error" in runs:
         lines.append(f"\nLiCSBAS failed: {runs['licsbas_error']}")
     lines.append("")
