@@ -16,7 +16,7 @@ from typing import Any, cast, get_args
 from pydantic import BaseModel
 
 from kansho._version import __version__
-from kansho.config import RunConfig, load_config, yaml_template
+from kansho.config import PRESETS, RunConfig, load_config, yaml_template
 from kansho.errors import ConfigError, KanshoError
 
 log = logging.getLogger("kansho")
@@ -133,6 +133,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     d.add_argument("--seed", type=int, default=1, help="random seed of the simulation")
     d.add_argument("--size", type=int, default=200, help="frame side in pixels (simulated demo)")
     d.add_argument("--epochs", type=int, default=40, help="number of epochs (simulated demo)")
+    d.add_argument("--no-gain", dest="gain", action="store_false",
+                   help="do not run the frame again with --preset licsbas to print the gain over it")
 
     t = sub.add_parser("ts", help="the whole time-series chain (Steps 0-2, 1-1 ... 1-6) on an input folder",
                        formatter_class=_TsHelpFormatter)
@@ -150,6 +152,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
                    help="radar frequency in Hz (e.g. 1.2575e9; a value < 1000 is read as GHz, < 1e6 as MHz): "
                    "another way to give --wavelength")
     t.add_argument("--block-size", type=int, default=None, help="block side in pixels (default: 256)")
+    t.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="set a named group of options (those not given): licsbas = LiCSBAS's choices where "
+                   "Kansho's defaults differ, to compare with it (default: none)")
     _add_parallel_options(t)
     dests = _add_config_options(t)
 
@@ -248,13 +253,13 @@ def _dispatch(args: argparse.Namespace, dests: dict[str, str]) -> int:
         from kansho.demo import run_demo
 
         run_demo(args.out, real=args.real, seed=args.seed, size=args.size, n_epoch=args.epochs,
-                 progress=not args.quiet)
+                 progress=not args.quiet, gain=args.gain)
         return 0
     if args.command == "ts":
         from kansho.chain.runner import run_timeseries
 
         overrides: dict[str, Any] = {"band": args.band, "wavelength": _wavelength_arg(args.wavelength, args.freq),
-                                     "block_size": args.block_size, "workers": args.workers,
+                                     "preset": args.preset, "block_size": args.block_size, "workers": args.workers,
                                      "scheduler": args.scheduler, "memory_limit": args.memory_limit, "gpu": args.gpu}
         for dest, key in dests.items():
             v = getattr(args, dest)

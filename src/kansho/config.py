@@ -226,6 +226,9 @@ class RunConfig(_Step):
     wavelength: float | None = Field(None, description="radar wavelength (m), e.g. 0.2362 (ALOS-2), over the "
                                      "input's; empty = the input's (refused if it has none, unless a Sentinel-1 "
                                      "frame); the command line also takes --freq (Hz)")
+    preset: Literal["licsbas"] | None = Field(
+        None, description="a named group of option values for every option of the group not given; "
+        "licsbas = LiCSBAS's published choices where Kansho's defaults differ (to compare with it)")
     block_size: int = Field(256, ge=16, le=8192, description="side of the spatial blocks processed at once (pixels); "
                             "made smaller automatically when a block would not fit in --memory-limit")
     workers: int = Field(0, ge=0, le=4096, description="local dask worker processes (0 = run in this process)")
@@ -306,6 +309,45 @@ def apply_band_defaults(cfg: RunConfig) -> RunConfig:
     return out
 
 
+#: Named groups of option values (dotted keys, as in :func:`load_config`'s overrides), applied by
+#: :func:`apply_preset` to every option of the group the user did not set. ``licsbas``: LiCSBAS's
+#: published choices (Morishita et al. 2020; its README and scripts' usage) where Kansho's defaults
+#: differ; LiCSBAS keeps every pair in no loop (its Step 1-2 only lists them), so the residual check
+#: of pairs in no loop, a Kansho addition, is off; it drops whole pairs by loop closure (no per-pixel
+#: correction), refers everything to one window, bridges gaps with a linear model, relaxes only mask
+#: thresholds no pixel meets, and filters with fixed Gaussian widths.
+PRESETS: dict[str, dict[str, Any]] = {
+    "licsbas": {
+        "loops.noloop_max_frac": None,
+        "loops.pixel_errors": "off",
+        "loops.ref_mode": "window",
+        "invert.model": "linear",
+        "mask.adapt": "licsbas",
+        "filter.method": "gaussian",
+    },
+}
+
+
+def apply_preset(cfg: RunConfig, explicit: set[str] | None = None) -> RunConfig:
+    """Return ``cfg`` with the values of its preset for every option not set explicitly.
+
+    ``explicit``: dotted names the user gave (default: the fields pydantic saw set in ``cfg``).
+    Raises :class:`ConfigError` if a preset names an option that does not exist.
+    """
+    if cfg.preset is None:
+        return cfg
+    out = cfg.model_copy(deep=True)
+    for key, value in PRESETS[cfg.preset].items():
+        section, _, name = key.rpartition(".")
+        owner = getattr(cfg, section) if section else cfg
+        if not isinstance(owner, BaseModel) or name not in type(owner).model_fields:
+            raise ConfigError(f"preset {cfg.preset}: no option {key}")
+        given = key in explicit if explicit is not None else name in owner.model_fields_set
+        if not given:
+            setattr(getattr(out, section) if section else out, name, value)
+    return out
+
+
 _PIX_RE = re.compile(r"^\s*(\d+):(\d+)/(\d+):(\d+)\s*$")
 _NUM = r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
 _LL_RE = re.compile(rf"^\s*({_NUM})/({_NUM})/({_NUM})/({_NUM})\s*$")
@@ -368,7 +410,7 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
         loc = ".".join(str(x) for x in err["loc"])
         where = f"{path}: " if path is not None else ""
         raise ConfigError(f"{where}option {loc}: {err['msg']}") from None
-    return apply_band_defaults(cfg)
+    return apply_preset(apply_band_defaults(cfg))
 
 
 def _yaml_value(v: Any) -> str:

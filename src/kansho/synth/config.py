@@ -122,6 +122,17 @@ class SimConfig(BaseModel):
     local_unw_errors: float = Field(
         default=1.0, ge=0, le=100, description="mean number of small 2π patches per 100 km² of low coherence"
     )
+    paired_unw_errors: int = Field(
+        default=0, ge=0, le=50,
+        description="sets of two pairs sharing their first epoch with the same error (region and k): "
+        "the loop they form with the pair between their second epochs closes",
+    )
+    small_err_pairs: int = Field(
+        default=0, ge=0, le=200, description="pairs given a cluster of small ±2π patches anywhere they are valid"
+    )
+    small_err_patches: int = Field(
+        default=6, ge=1, le=200, description="small patches in each of the small_err_pairs pairs"
+    )
     random_phase_offset: bool = Field(
         default=True, description="add a random 2πn (|n| ≤ 2) to each whole interferogram"
     )

@@ -46,12 +46,22 @@ from kansho.synth.geometry import Geometry, critical_baseline, los_geometry, top
 from kansho.synth.network import Network, design_network, orbit_baselines
 from kansho.synth.terrain import FAULT, LANDCOVER_NAMES, Terrain, anchor_km, coords_km, make_terrain
 from kansho.synth.truth import Truth
-from kansho.synth.unwrap_errors import ErrorPlan, error_region, local_patches, plan_errors
+from kansho.synth.unwrap_errors import (
+    ErrorPlan,
+    chosen_patches,
+    error_region,
+    local_patches,
+    plan_errors,
+    plan_paired,
+)
 
 log = logging.getLogger(__name__)
 
 # independent random streams: changing one option (say n_unw_errors) leaves the others unchanged
 _NETWORK, _ORBIT, _TERRAIN, _DEFO, _ATM, _DEM, _COH, _COND, _ERRPLAN, _OFFSET, _PAIR, _ERR, _META, _LOCAL = range(14)
+# streams of options added later (paired errors, chosen small patches): new numbers, so frames
+# simulated without them stay byte-identical
+_PAIRED, _SMALL, _SMALLPATCH = 14, 15, 16
 
 
 def _stream(seed: int, *key: int) -> np.random.Generator:
@@ -231,11 +241,14 @@ def _make_scene(cfg: SimConfig, seed: int, grid: Grid, orbits: _Orbits) -> _Scen
 @dataclass(frozen=True)
 class _PairPlan:
     """Per pair: time span (days), planned unwrapping errors by pair index (with their rank) and
-    the whole-cycle phase offset."""
+    the whole-cycle phase offset; ``shared`` maps a paired error's second pair to the rank of the
+    first (whose region it reuses); ``small`` holds the pairs given chosen small patches."""
 
     dt_days: Float64Array
     errors: dict[int, tuple[int, ErrorPlan]]
     offsets: npt.NDArray[np.int64]
+    shared: dict[int, int] = field(default_factory=dict)
+    small: frozenset[int] = frozenset()
 
 
 def _plan_pairs(cfg: SimConfig, seed: int, orbits: _Orbits) -> _PairPlan:
@@ -245,11 +258,38 @@ def _plan_pairs(cfg: SimConfig, seed: int, orbits: _Orbits) -> _PairPlan:
     dt_days = np.array([ordn[index[int(b)]] - ordn[index[int(a)]] for a, b in pairs], dtype=float)
     planned = plan_errors(cfg.n_unw_errors, dt_days, _stream(seed, _ERRPLAN))
     plans = {p.pair_index: (m, p) for m, p in enumerate(planned)}
+    shared = _plan_paired_errors(cfg, seed, orbits, plans)
+    small: frozenset[int] = frozenset()
+    if cfg.small_err_pairs:
+        free = np.array([i for i in range(n_pair) if i not in plans], dtype=np.int64)
+        n_small = min(cfg.small_err_pairs, free.size)
+        small = frozenset(int(v) for v in _stream(seed, _SMALL).choice(free, size=n_small, replace=False))
     if cfg.random_phase_offset:
         offsets = _stream(seed, _OFFSET).integers(-2, 3, n_pair).astype(np.int64)
     else:
         offsets = np.zeros(n_pair, dtype=np.int64)
-    return _PairPlan(dt_days, plans, offsets)
+    return _PairPlan(dt_days, plans, offsets, shared, small)
+
+
+def _plan_paired_errors(
+    cfg: SimConfig, seed: int, orbits: _Orbits, plans: dict[int, tuple[int, ErrorPlan]]
+) -> dict[int, int]:
+    """Add ``cfg.paired_unw_errors`` sets of two pairs sharing their first epoch and one error
+    (same k, same region) to ``plans``; returns second pair -> rank of the first."""
+    if not cfg.paired_unw_errors:
+        return {}
+    index = orbits.index
+    pidx = np.array([[index[int(a)], index[int(b)]] for a, b in orbits.net.pairs], dtype=np.int64)
+    rng = _stream(seed, _PAIRED)
+    shared: dict[int, int] = {}
+    for lead, follower in plan_paired(cfg.paired_unw_errors, pidx, set(plans), rng):
+        k = int(rng.choice([-1, 1]))
+        frac = float(rng.uniform(0.10, 0.25))
+        m = len(plans)
+        plans[lead] = (m, ErrorPlan(pair_index=lead, k=k, kind="blob", fraction=frac))
+        plans[follower] = (m + 1, ErrorPlan(pair_index=follower, k=k, kind="blob", fraction=frac))
+        shared[follower] = m
+    return shared
 
 
 @dataclass
@@ -332,11 +372,17 @@ def _simulate_pair(
     phase = dmm * mm2rad + noise
     if i in plan.errors:
         m, err = plan.errors[i]
-        region = error_region(err, valid, x, y, _stream(seed, _ERR, m))
+        if i in plan.shared:  # the second pair of a paired error: the first pair's region
+            region = rec.err_masks[plan.shared[i]] & valid
+        else:
+            region = error_region(err, valid, x, y, _stream(seed, _ERR, m))
         phase += two_pi * np.float32(err.k) * region
         rec.err_masks[m], rec.err_pairs[m], rec.err_k[m] = region, (d1, d2), err.k
     lrng = _stream(seed, _LOCAL, d1, d2)
-    for flat, k in local_patches(gamma, valid, cfg.local_unw_errors, scene.pixel_km2, lrng):
+    patches = local_patches(gamma, valid, cfg.local_unw_errors, scene.pixel_km2, lrng)
+    if i in plan.small:
+        patches += chosen_patches(valid, cfg.small_err_patches, _stream(seed, _SMALLPATCH, d1, d2))
+    for flat, k in patches:
         phase.ravel()[flat] += two_pi * np.float32(k)
         rec.loc_pair.append(np.full(flat.size, i, dtype=np.int64))
         rec.loc_pix.append(flat)

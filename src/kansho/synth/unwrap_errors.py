@@ -146,3 +146,63 @@ def local_patches(
         flat = ((yy[piece]) * nx + xx[piece]).astype(np.int64)
         out.append((flat, int(rng.choice([-1, 1]))))
     return out
+
+
+def plan_paired(
+    n: int,
+    pairs_idx: npt.NDArray[np.int64],
+    taken: set[int],
+    rng: np.random.Generator,
+) -> list[tuple[int, int]]:
+    """Choose ``n`` sets of two pairs that share their first epoch, none in ``taken``.
+
+    ``pairs_idx`` is (n_pair, 2) epoch indices sorted by first then second epoch. Returns (lead,
+    follower) pair indices; the follower, the next pair with the same first epoch, later gets
+    the lead's error region and k, so the loop (lead, pair between second epochs, follower)
+    closes although both are wrong.
+    """
+    out: list[tuple[int, int]] = []
+    used = set(taken)
+    cands = [i for i in range(len(pairs_idx) - 1) if pairs_idx[i, 0] == pairs_idx[i + 1, 0]]
+    for i in rng.permutation(np.asarray(cands, dtype=np.int64)):
+        i = int(i)
+        if len(out) >= n:
+            break
+        if i in used or i + 1 in used:
+            continue
+        out.append((i, i + 1))
+        used |= {i, i + 1}
+    return sorted(out)
+
+
+def chosen_patches(
+    valid: npt.NDArray[np.bool_],
+    n: int,
+    rng: np.random.Generator,
+    *,
+    min_radius_px: float = 2.0,
+    max_radius_px: float = 5.0,
+) -> list[tuple[npt.NDArray[np.int64], int]]:
+    """``n`` small error patches anywhere in the pair's valid area: (flat indices, k = ±1).
+
+    Each is the connected valid part of a disc of radius ``min_radius_px`` … ``max_radius_px``
+    around a random valid pixel (unlike :func:`local_patches`, coherence does not matter: the
+    harness uses these to test per-pixel detection in one chosen pair).
+    """
+    idx = np.flatnonzero(valid.ravel())
+    if idx.size == 0 or n <= 0:
+        return []
+    ny, nx = valid.shape
+    out: list[tuple[npt.NDArray[np.int64], int]] = []
+    for _ in range(n):
+        seed = int(idx[rng.integers(idx.size)])
+        sy, sx = divmod(seed, nx)
+        r = float(rng.uniform(min_radius_px, max_radius_px))
+        ri = math.ceil(r)
+        r0, r1, c0, c1 = max(sy - ri, 0), min(sy + ri + 1, ny), max(sx - ri, 0), min(sx + ri + 1, nx)
+        yy, xx = np.mgrid[r0:r1, c0:c1]
+        disk = ((yy - sy) ** 2 + (xx - sx) ** 2 <= r * r) & valid[r0:r1, c0:c1]
+        lab, _ = ndimage.label(disk)
+        piece = lab == lab[sy - r0, sx - c0]
+        out.append((((yy[piece]) * nx + xx[piece]).astype(np.int64), int(rng.choice([-1, 1]))))
+    return out
