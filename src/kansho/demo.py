@@ -156,8 +156,11 @@ def _errors_fixed(run: Run, truth: Any, dropped: set[str]) -> int:
 
     if FIX_ARRAY not in run.work:
         return 0
+    import zarr
+
     names = run.stack.pair_names()
     fix_arr = run.work[FIX_ARRAY]
+    assert isinstance(fix_arr, zarr.Array)
     n = 0
     for (a, b), k, where in zip(np.asarray(truth.unw_error_pairs).reshape(-1, 2), truth.unw_error_k,
                                 truth.unw_error_masks, strict=True):

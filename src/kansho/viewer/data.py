@@ -394,7 +394,7 @@ class RunData:
     def _pixel_fixes(self) -> dict[str, tuple[int, int]]:
         """Per pair name, the pixels step 1-2 corrected and nulled (empty for a run without the record)."""
         try:
-            lres = self.run.result("loops")
+            lres: Any = self.run.result("loops")  # LoopsResult (the viewer imports no chain internals)
             names = self.run.stack.pair_names()
             return {names[i]: (int(a), int(b))
                     for i, a, b in zip(lres.pairs_in, lres.n_fixed, lres.n_nulled, strict=True)}
