@@ -28,7 +28,8 @@ def _mexico(out: Path) -> Path:
 
 def _options(out: Path) -> Path:
     """A smaller frame with the non-default paths on: multilook, annual model, coherence weights,
-    a user reference, ramp + height removal and the local-linear temporal filter."""
+    a user reference, ramp + height removal and LiCSBAS's Gaussian filter with the local-linear
+    temporal high-pass."""
     from kansho import run_timeseries
     from kansho.demo import demo_sim_config
     from kansho.synth import simulate_frame
@@ -41,6 +42,7 @@ def _options(out: Path) -> Path:
     cfg.loops.ref = "20:24/30:34"
     cfg.filter.deramp = 2
     cfg.filter.hgt_corr = True
+    cfg.filter.method = "gaussian"  # the default is adaptive (the demo case): keep LiCSBAS's filter covered
     cfg.filter.temporal_order = 1
     cfg.mask.maxTlen = 0.5
     run_timeseries(out / "sim" / "GEOC", out / "ts", cfg, progress=False)
