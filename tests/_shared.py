@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +84,23 @@ def png_bytes(width: int = 4, height: int = 3) -> bytes:
     rows = b"".join(b"\0" + bytes((17 * (x + y)) % 256 for x in range(width)) for y in range(height))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """Base of the tests' local HTTP servers: quiet, never waits on a client for more than 5 s, and
+    sends HEAD and GET to ``_safe(head)``, which a subclass defines."""
+
+    server_version = "Apache/2.4"
+    timeout = 5
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_HEAD(self) -> None:
+        self._safe(True)
+
+    def do_GET(self) -> None:
+        self._safe(False)
+
+    def _safe(self, head: bool) -> None:
+        raise NotImplementedError

@@ -21,13 +21,13 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
-from tests._shared import png_bytes, write_portal_pairs
+from tests._shared import QuietHandler, png_bytes, write_portal_pairs
 
 from kansho.cli import main
 from kansho.grid import Grid
@@ -102,19 +102,8 @@ class Server:
             return self.gets[rel]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "Apache/2.4"
-    timeout = 5  # a handler never waits on a client for longer
+class _Handler(QuietHandler):
     state: Server
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_HEAD(self) -> None:
-        self._safe(True)
-
-    def do_GET(self) -> None:
-        self._safe(False)
 
     def _safe(self, head: bool) -> None:
         with self.state.lock:

@@ -131,21 +131,24 @@ def local_patches(
     if idx_low.size == 0 or nv == 0:
         return []
     n = int(rng.poisson(rate * idx_low.size * pixel_km2 / 100.0))
-    ny, nx = valid.shape
-    out: list[tuple[npt.NDArray[np.int64], int]] = []
-    for _ in range(n):
-        seed = int(idx_low[rng.integers(idx_low.size)])
-        sy, sx = divmod(seed, nx)
-        r = float(rng.uniform(2.0, max_radius_px))
-        ri = math.ceil(r)
-        r0, r1, c0, c1 = max(sy - ri, 0), min(sy + ri + 1, ny), max(sx - ri, 0), min(sx + ri + 1, nx)
-        yy, xx = np.mgrid[r0:r1, c0:c1]
-        disk = ((yy - sy) ** 2 + (xx - sx) ** 2 <= r * r) & low[r0:r1, c0:c1]
-        lab, _ = ndimage.label(disk)
-        piece = lab == lab[sy - r0, sx - c0]
-        flat = ((yy[piece]) * nx + xx[piece]).astype(np.int64)
-        out.append((flat, int(rng.choice([-1, 1]))))
-    return out
+    return [_disc_patch(rng, low, idx_low, 2.0, max_radius_px) for _ in range(n)]
+
+
+def _disc_patch(rng: np.random.Generator, allowed: npt.NDArray[np.bool_], idx: npt.NDArray[np.intp],
+                min_radius_px: float, max_radius_px: float) -> tuple[npt.NDArray[np.int64], int]:
+    """One patch: the connected ``allowed`` part of a disc of random radius around a random pixel of
+    ``idx`` (flat indices into ``allowed``), with k = ±1. Draws seed, radius, then k from ``rng``."""
+    ny, nx = allowed.shape
+    seed = int(idx[rng.integers(idx.size)])
+    sy, sx = divmod(seed, nx)
+    r = float(rng.uniform(min_radius_px, max_radius_px))
+    ri = math.ceil(r)
+    r0, r1, c0, c1 = max(sy - ri, 0), min(sy + ri + 1, ny), max(sx - ri, 0), min(sx + ri + 1, nx)
+    yy, xx = np.mgrid[r0:r1, c0:c1]
+    disk = ((yy - sy) ** 2 + (xx - sx) ** 2 <= r * r) & allowed[r0:r1, c0:c1]
+    lab, _ = ndimage.label(disk)
+    piece = lab == lab[sy - r0, sx - c0]
+    return ((yy[piece]) * nx + xx[piece]).astype(np.int64), int(rng.choice([-1, 1]))
 
 
 def plan_paired(
@@ -192,17 +195,4 @@ def chosen_patches(
     idx = np.flatnonzero(valid.ravel())
     if idx.size == 0 or n <= 0:
         return []
-    ny, nx = valid.shape
-    out: list[tuple[npt.NDArray[np.int64], int]] = []
-    for _ in range(n):
-        seed = int(idx[rng.integers(idx.size)])
-        sy, sx = divmod(seed, nx)
-        r = float(rng.uniform(min_radius_px, max_radius_px))
-        ri = math.ceil(r)
-        r0, r1, c0, c1 = max(sy - ri, 0), min(sy + ri + 1, ny), max(sx - ri, 0), min(sx + ri + 1, nx)
-        yy, xx = np.mgrid[r0:r1, c0:c1]
-        disk = ((yy - sy) ** 2 + (xx - sx) ** 2 <= r * r) & valid[r0:r1, c0:c1]
-        lab, _ = ndimage.label(disk)
-        piece = lab == lab[sy - r0, sx - c0]
-        out.append((((yy[piece]) * nx + xx[piece]).astype(np.int64), int(rng.choice([-1, 1]))))
-    return out
+    return [_disc_patch(rng, valid, idx, min_radius_px, max_radius_px) for _ in range(n)]
