@@ -106,17 +106,17 @@ def run_kansho(geoc: Path, out: Path, band: str, preset: str | None, figures: bo
 
 
 def kansho_solution(out: Path) -> Solution:
-    """A finished Kansho run as a :class:`Solution` (its reference area if it is one box)."""
+    """A finished Kansho run as a :class:`Solution` on its reference: the set of pixels of
+    ``refmask`` (a box, a window or the stable set alike)."""
     from kansho.run import open_run
 
     run = open_run(out)
     lres: Any = run.result("loops")
     names = run.stack.pair_names()
-    ref = tuple(int(v) for v in lres.ref) if len(lres.ref) == 4 else None
-    box: Box | None = ref  # type: ignore[assignment]
+    ref = run.read2d("refmask") == 1
     return Solution(
         epochs=np.asarray(lres.epochs, np.int64), cum=run.array("cum"), cum_filt=run.array("cum_filt"),
-        vel=run.read2d("vel"), mask=run.read2d("mask") == 1, ref=box, ref_filt=box,
+        vel=run.read2d("vel"), mask=run.read2d("mask") == 1, ref=ref, ref_filt=ref,
         used={names[i] for i in lres.pairs}, dropped={names[i] for i in list(lres.bad) + list(lres.bad_noloop)},
     )
 
@@ -221,8 +221,8 @@ def mexico_check(src: Path, out: Path) -> dict[str, Any]:
     epos = {e: i for i, e in enumerate(epochs)}
     ny, nx = st.shape
     unw = st.read("unw", slice(0, ny), slice(0, nx), pairs).astype(np.float64)  # (pair, y, x) rad
-    r0, r1, c0, c1 = (int(v) for v in lres.ref)
-    unw -= np.nanmean(unw[:, r0:r1, c0:c1], axis=(1, 2))[:, None, None]
+    in_ref = run.read2d("refmask") == 1
+    unw -= np.nanmean(unw[:, in_ref], axis=1)[:, None, None]
     mm = unw * phase_to_mm(st.wavelength)
     g = np.zeros((pairs.size, len(epochs) - 1))
     for p, k in enumerate(pairs):

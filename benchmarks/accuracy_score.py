@@ -36,6 +36,7 @@ from scipy import ndimage
 from kansho._dates import years_since_first
 
 Box = tuple[int, int, int, int]  # row0, row1, col0, col1 (end-exclusive)
+Ref = Box | np.ndarray  # a box, or a (ny, nx) bool set of reference pixels (Kansho's default reference)
 
 
 @dataclass
@@ -49,8 +50,8 @@ class Solution:
     cum_filt: Any
     vel: np.ndarray
     mask: np.ndarray
-    ref: Box | None
-    ref_filt: Box | None
+    ref: Ref | None
+    ref_filt: Ref | None
     used: set[str]
     dropped: set[str]
     extra: dict[str, Any] = field(default_factory=dict)
@@ -61,11 +62,15 @@ def _rms(a: np.ndarray) -> float:
     return float(np.sqrt(np.mean(a * a))) if a.size else float("nan")
 
 
-def _on_ref(img: np.ndarray, ref: Box | None, keep: np.ndarray) -> np.ndarray:
-    """``img`` less its mean over ``ref`` (or, without a reference, its median over ``keep``)."""
+def _on_ref(img: np.ndarray, ref: Ref | None, keep: np.ndarray) -> np.ndarray:
+    """``img`` less its mean over ``ref`` (a box or a set of pixels; without a reference, its median
+    over ``keep``)."""
     if ref is not None:
-        r0, r1, c0, c1 = ref
-        win = img[r0:r1, c0:c1]
+        if isinstance(ref, np.ndarray):
+            win = img[ref]
+        else:
+            r0, r1, c0, c1 = ref
+            win = img[r0:r1, c0:c1]
         if np.isfinite(win).any():
             return img - np.nanmean(win)
     vals = img[keep & np.isfinite(img)]
@@ -134,9 +139,10 @@ def score(sol: Solution, truth: Any) -> dict[str, Any]:
     return out
 
 
-def _on_ref_vel(tvel: np.ndarray, ref: Box | None, ref_filt: Box | None, keep: np.ndarray) -> np.ndarray:
+def _on_ref_vel(tvel: np.ndarray, ref: Ref | None, ref_filt: Ref | None, keep: np.ndarray) -> np.ndarray:
     """The true velocity moved from the series' reference to the filtered series' reference."""
-    if ref_filt == ref:
+    if ref_filt is ref or (not isinstance(ref, np.ndarray) and not isinstance(ref_filt, np.ndarray)
+                           and ref_filt == ref):
         return tvel
     return _on_ref(tvel, ref_filt, keep)
 
