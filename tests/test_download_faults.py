@@ -221,6 +221,51 @@ class _Handler(QuietHandler):
         elif fault == "empty_no_length" and tif:
             self._send(200, b"", ctype, head, length=None)
         else:
+            return self._fault_more(fault, rel, data, ctype, tif, head, n)
+        return True
+
+    def _drop_half(self, data: bytes, ctype: str, *, ranges: bool = True) -> None:
+        """Headers for the whole file, then half the body and the connection closed (a drop)."""
+        self._send(200, b"", ctype, True, length=len(data), extra={"Accept-Ranges": "bytes"} if ranges else None)
+        self.wfile.write(data[: len(data) // 2])
+
+    def _fault_more(self, fault: str, rel: str, data: bytes, ctype: str, tif: bool, head: bool, n: int) -> bool:
+        """Faults of servers in the field: wrong or ignored Range answers, busy answers, stalls,
+        redirect loops and login pages, authentication."""
+        rng = self.headers.get("Range")
+        if fault in ("wrong_range_offset", "range_ignored", "no_ranges") and tif and not head and n == 1:
+            self._drop_half(data, ctype, ranges=fault != "no_ranges")
+        elif fault == "wrong_range_offset" and tif and not head and rng:
+            wrong = max(int(rng.removeprefix("bytes=").rstrip("-")) - 100, 0)  # 100 bytes before what was asked
+            self._send(206, data[wrong:], ctype, head,
+                       extra={"Content-Range": f"bytes {wrong}-{len(data) - 1}/{len(data)}"})
+        elif fault in ("range_ignored", "no_ranges") and tif and rng:
+            self._send(200, data, ctype, head)  # the whole file, the Range request ignored
+        elif fault == "no_ranges" and tif:
+            self._send(200, data, ctype, head)  # no Accept-Ranges header
+        elif fault in ("503_first", "429_first") and not head and n == 1:
+            code = int(fault[:3])
+            self._send(code, b"busy\n", "text/plain", head, extra={"Retry-After": "0"})
+        elif fault == "short_consistent_once" and tif and not head and n == 1:
+            self._send(200, data[: len(data) // 2], ctype, head)  # cut, with a Content-Length that matches
+        elif fault == "redirect_loop" and tif:
+            self._send(302, b"", "text/html", head, extra={"Location": self.path})
+        elif fault == "redirect_login" and tif:
+            if "login=1" in self.path:  # an archive's login page, answered with 200
+                self._send(200, HTML, "text/html", head)
+            else:
+                self._send(302, b"", "text/html", head, extra={"Location": self.path + "?login=1"})
+        elif fault == "401_always" and tif:
+            self._send(401, b"login required\n", "text/plain", head, extra={"WWW-Authenticate": 'Basic realm="x"'})
+        elif fault == "stall_once" and tif and not head and n == 1:
+            self._send(200, b"", ctype, True, length=len(data))
+            self.wfile.write(data[: len(data) // 4])
+            self.wfile.flush()
+            time.sleep(1.5)  # longer than the client's 1 s timeout
+        elif fault == "head_stall" and head:
+            time.sleep(1.5)  # a HEAD that never answers within the timeout
+            self.close_connection = True
+        else:
             return False
         return True
 
@@ -271,6 +316,17 @@ SCENARIOS = {
     "html_206_as_tiff": True,  # the same page typed image/tiff: spliced, caught by the check, fetched anew
     "empty_200": True,  # an empty 200 once
     "empty_no_length": False,  # empty bodies without any length (GeoTIFFs)
+    "wrong_range_offset": True,  # a resume answered 100 bytes early (issue 18): fetched whole instead
+    "range_ignored": True,  # a resume answered 200 with the whole file
+    "no_ranges": True,  # a drop, and a server that cannot resume (no Accept-Ranges)
+    "503_first": True,  # busy, Retry-After
+    "429_first": True,  # too many requests, Retry-After
+    "short_consistent_once": True,  # a body cut short with a Content-Length that agrees with it
+    "redirect_loop": False,  # every GeoTIFF redirected to itself
+    "redirect_login": False,  # redirected to a login page served with 200
+    "401_always": False,  # authentication required
+    "stall_once": True,  # a body that stops for longer than the timeout, once
+    "head_stall": False,  # HEAD requests never answered: each file fails clearly (timed out)
 }
 ARGS = ["--timeout", "1", "--retries", "2", "--workers", "4"]
 

@@ -315,8 +315,9 @@ class Fetcher:
             if size is not None and total is not None and total != size:
                 raise Transient(f"size mismatch: the server announced {size} bytes, then sent a {total}-byte file")
             if begin not in (step.have, 0):
-                keep = True  # nothing written: the partial file is as good as before
-                raise Transient(f"the server resumed at byte {begin} instead of {step.have}")
+                # a wrong resume: the partial file is dropped, so the next attempt fetches the whole file
+                # (keeping it made every attempt, and every re-run, ask for the same bad resume)
+                raise Transient(f"the server resumed at byte {begin} instead of {step.have}; fetching it whole")
             keep = total is not None
             size = total if size is None else size
             step.have = begin  # 0 when the server ignored the Range request: start again
