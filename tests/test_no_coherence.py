@@ -36,6 +36,7 @@ def _config(ref: str = REF) -> RunConfig:
     cfg = RunConfig()
     cfg.loops.ref = ref
     cfg.mask.maxTlen = 0.4  # the frame spans < 1 yr: the default 1 yr would mask it all
+    cfg.invert.coh_weight = False  # the runs with and without coherence solve the same system
     return cfg
 
 

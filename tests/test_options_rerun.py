@@ -111,7 +111,7 @@ CASES: dict[str, Case] = {
     "invert.model": Case("annual"),
     # with a fixed model the steps are always in it: the bridge after the gap changes
     "invert.step_dates": Case("20191201", base={"invert.model": "linear"}),
-    "invert.coh_weight": Case(True),
+    "invert.coh_weight": Case(False),
     "vstd.n_boot": Case(20),
     "vstd.seed": Case(1),
     "mask.coh_avg": Case(0.4),

@@ -145,10 +145,13 @@ def test_outputs_follow_the_contract(run: Any) -> None:
             assert ref == f"{c0}:{c1}/{r0}:{r1}"
             cum = f["cum"][:]
         # one reference for every output (the set of results/refmask.tif, which holds the refarea
-        # window): the series' mean there is ~0 at every epoch
+        # window): the series' mean there is ~0 at every epoch -- to 0.05 mm, not exactly: every pair
+        # is referred to the set exactly, but each pixel's inversion weighs its pairs by its own
+        # coherence and bridges gaps with its own model, so the set's mean is zero only as far as
+        # those per-pixel solutions agree (0.016 mm at most here)
         rm = ctx.read2d("refmask") == 1
         assert rm[r0:r1, c0:c1].all()
-        assert np.nanmax(np.abs(np.nanmean(cum[:, rm], axis=1))) < 1e-3
+        assert np.nanmax(np.abs(np.nanmean(cum[:, rm], axis=1))) < 0.05
         assert np.nanmax(np.abs(cum[0])) < 1e-4  # relative to the first epoch
     for f in ("11ifg_stats.txt", "12bad_ifg.txt", "12ref.txt", "dropped_pairs.csv", "15mask_stats.txt"):
         assert (out / "info" / f).is_file()

@@ -79,12 +79,12 @@ def test_default_run_references_the_set_everywhere(small_run: FinishedRun) -> No
     r0, r1, c0, c1 = lres.ref
     assert rm[r0:r1, c0:c1].all()  # the representative window lies in the set
     cum, filt = run.array("cum"), run.array("cum_filt")
-    # zero to 0.02 mm: every pair is referred to the set exactly, but after a network gap each pixel
-    # takes its own bridge model (invert.model auto: linear or annual by region), so the set's mean
-    # there is zero only as far as those fits agree (0.005 mm on this frame)
+    # zero to 0.05 mm: every pair is referred to the set exactly, but each pixel weighs its pairs by
+    # its own coherence and, after a network gap, takes its own bridge model (invert.model auto:
+    # linear or annual by region), so the set's mean is zero only as far as those fits agree
     for e in range(cum.shape[0]):
-        assert abs(float(np.nanmean(np.asarray(cum[e])[rm]))) < 0.02  # mm
-        assert abs(float(np.nanmean(np.asarray(filt[e])[rm]))) < 0.02
+        assert abs(float(np.nanmean(np.asarray(cum[e])[rm]))) < 0.05  # mm
+        assert abs(float(np.nanmean(np.asarray(filt[e])[rm]))) < 0.05
     assert "stable pixels" in (small_run.out / "info" / "12ref.txt").read_text()
 
 

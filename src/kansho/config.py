@@ -1,10 +1,12 @@
 """Validated options for every step of the time-series chain, and their YAML template.
 
 One pydantic model per step (``extra="forbid"``, every field with a description and a range);
-:class:`RunConfig` gathers them. Defaults are LiCSBAS's published defaults (Morishita et al. 2020)
-for C-band; :func:`apply_band_defaults` switches the thresholds that differ to the L-band values
-unless the user set them. :func:`yaml_template` writes the commented YAML that ``kansho config``
-prints and ``--config`` reads.
+:class:`RunConfig` gathers them. Thresholds default to LiCSBAS's published values (Morishita et al.
+2020) for C-band; :func:`apply_band_defaults` switches the thresholds that differ to the L-band values
+unless the user set them. The methods default to Kansho's own (per-pixel unwrapping correction, a
+stable-set reference, coherence weights, the gap bridge's model chosen by the data, adaptive masks and
+filter); :data:`PRESETS` ``licsbas`` gives LiCSBAS's choices instead. :func:`yaml_template` writes
+the commented YAML that ``kansho config`` prints and ``--config`` reads.
 """
 
 from __future__ import annotations
@@ -142,7 +144,8 @@ class InvertConfig(_Step):
     step_dates: str | None = Field(
         None, description="dates of steps (e.g. earthquakes) the bridge may model, 'yyyymmdd,yyyymmdd'; empty = none"
     )
-    coh_weight: bool = Field(False, description="weight each pair by its coherence-derived phase variance")
+    coh_weight: bool = Field(True, description="weight each pair by its coherence-derived phase variance "
+                             "(LiCSBAS: unweighted); ignored without coherence")
 
     @model_validator(mode="before")
     @classmethod
@@ -314,7 +317,8 @@ def apply_band_defaults(cfg: RunConfig) -> RunConfig:
 #: published choices (Morishita et al. 2020; its README and scripts' usage) where Kansho's defaults
 #: differ; LiCSBAS keeps every pair in no loop (its Step 1-2 only lists them), so the residual check
 #: of pairs in no loop, a Kansho addition, is off; it drops whole pairs by loop closure (no per-pixel
-#: correction), refers everything to one window, bridges gaps with a linear model, relaxes only mask
+#: correction), refers everything to one window, weights every pair equally, bridges gaps with a linear
+#: model, relaxes only mask
 #: thresholds no pixel meets, and filters with fixed Gaussian widths.
 PRESETS: dict[str, dict[str, Any]] = {
     "licsbas": {
@@ -322,6 +326,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "loops.pixel_errors": "off",
         "loops.ref_mode": "window",
         "invert.model": "linear",
+        "invert.coh_weight": False,
         "mask.adapt": "licsbas",
         "filter.method": "gaussian",
     },

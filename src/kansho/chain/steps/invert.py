@@ -188,7 +188,10 @@ def step_invert(ctx: Context) -> InvertResult:
     device = "gpu" if ctx.options.model.gpu else "cpu"
     coh_weight = icfg.coh_weight
     if coh_weight and not np.isfinite(ctx.get(QCResult).mean_coh).any():
-        log.warning("1-3: --coh-weight ignored: the input has no coherence (every pair weighted equally)")
+        # a warning only for a user who asked for it: the default weights wherever coherence exists
+        given = "coh_weight" in ctx.options.given("invert")
+        (log.warning if given else log.info)(
+            "1-3: coherence weights not used: the input has no coherence (every pair weighted equally)")
         coh_weight = False
     n_solved = sum(ctx.map_blocks(
         invert_block, "1-3 invert", idx=idx, pairs=pairs, t=t, offsets=np.asarray(lres.ref_offsets),
