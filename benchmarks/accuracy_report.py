@@ -125,8 +125,10 @@ def write_report(results: dict[str, Any], docs: Path) -> Path:
     real = results.get("real_mexico")
     if real:
         lines += ["## Real stack: Mexico City (Sentinel-1, bundled)", "",
-                  "Kansho's default chain against `numpy.linalg.lstsq` of the same used pairs, each put on the run's "
-                  "reference area, on the pixels where every used pair is valid:", "",
+                  "Kansho's default chain against an independent least-squares solution (per-pixel normal "
+                  "equations of the same used pairs, weighted by coherence as the chain's default is, solved "
+                  "with `numpy.linalg.solve`), each pair put on the run's reference, on the pixels where every "
+                  "used pair is valid:", "",
                   f"* {real['pixels_compared']} pixels compared, {real['pairs_used']} pairs used"
                   f"{' (network in several parts)' if real['rank_deficient'] else ''};",
                   f"* |difference|: median {real['median_abs_mm']:.2g} mm, "
