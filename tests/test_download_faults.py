@@ -12,7 +12,9 @@ read is bounded by a short timeout.
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import shutil
 import socket
 import struct
@@ -262,6 +264,13 @@ class _Handler(QuietHandler):
             self.wfile.write(data[: len(data) // 4])
             self.wfile.flush()
             time.sleep(1.5)  # longer than the client's 1 s timeout
+        elif fault in ("digest_ok", "digest_corrupt_once") and tif:
+            body = data
+            if fault == "digest_corrupt_once" and not head and n == 1:  # same size, some bytes changed
+                mid = len(data) // 2
+                body = data[:mid] + bytes(b ^ 0x5A for b in data[mid:mid + 64]) + data[mid + 64:]
+            digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+            self._send(200, body, ctype, head, extra={"Repr-Digest": f"sha-256=:{digest}:"})
         elif fault == "head_stall" and head:
             time.sleep(1.5)  # a HEAD that never answers within the timeout
             self.close_connection = True
@@ -327,6 +336,8 @@ SCENARIOS = {
     "401_always": False,  # authentication required
     "stall_once": True,  # a body that stops for longer than the timeout, once
     "head_stall": False,  # HEAD requests never answered: each file fails clearly (timed out)
+    "digest_ok": True,  # every GeoTIFF with its SHA-256 (Repr-Digest, RFC 9530): checked, kept
+    "digest_corrupt_once": True,  # 64 bytes changed in transit, size intact: the checksum catches it
 }
 ARGS = ["--timeout", "1", "--retries", "2", "--workers", "4"]
 
@@ -454,3 +465,25 @@ def test_check_file_catches_every_cut_of_a_geotiff(portal: Path, tmp_path: Path)
         path.write_bytes(raw[: len(raw) - cut])
         assert check_file(path, "geotiff") is not None, cut
         assert check_file(path, "geotiff", full=False) is not None, cut  # the quick check of files in place
+
+
+def test_declared_digests_are_read_and_checked(tmp_path: Path) -> None:
+    """The checksum headers a server may send: Repr-Digest (RFC 9530), Digest (RFC 3230) and
+    Content-MD5 (RFC 1864, for a whole body only); malformed values and unknown algorithms are
+    ignored; a file that differs is named."""
+    from kansho.io.filecheck import declared_digests, digest_problem
+
+    data = b"a GeoTIFF's bytes"
+    f = tmp_path / "f"
+    f.write_bytes(data)
+    sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+    assert declared_digests({"Repr-Digest": f"sha-256=:{sha}:, crc32c=:AAAAAA==:"}, whole_body=False) == {
+        "sha256": hashlib.sha256(data).digest()}
+    assert declared_digests({"Digest": f"MD5={md5}"}, whole_body=False) == {"md5": hashlib.md5(data).digest()}
+    assert declared_digests({"Content-MD5": md5}, whole_body=False) == {}  # a partial body's MD5
+    assert declared_digests({"Content-MD5": md5}, whole_body=True) == {"md5": hashlib.md5(data).digest()}
+    assert declared_digests({"Repr-Digest": "sha-256=:not base64!:"}, whole_body=True) == {}
+    assert digest_problem(f, declared_digests({"Repr-Digest": f"sha-256=:{sha}:"}, whole_body=True)) is None
+    f.write_bytes(data[:-1] + b"X")
+    assert "sha256" in str(digest_problem(f, {"sha256": hashlib.sha256(data).digest()}))

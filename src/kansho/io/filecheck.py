@@ -9,11 +9,20 @@ placing it.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
+import hashlib
 import re
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["GEOTIFF", "KINDS", "PNG", "TEXT", "check_file", "is_html_type", "kind_of"]
+__all__ = ["GEOTIFF", "KINDS", "PNG", "TEXT", "check_file", "declared_digests", "digest_problem", "is_html_type",
+           "kind_of"]
+
+#: checksum algorithms a server may declare, by their names in the digest headers
+_ALGORITHMS = {"sha-256": "sha256", "sha-512": "sha512", "md5": "md5"}
 
 GEOTIFF = "geotiff"
 TEXT = "text"
@@ -103,4 +112,42 @@ def _check_geotiff(path: Path, full: bool) -> str | None:
             text = text.replace(name, "")
         text = text[:160]
         return f"not a readable GeoTIFF or truncated ({text})"
+    return None
+
+
+def declared_digests(headers: Mapping[str, str] | None, *, whole_body: bool) -> dict[str, bytes]:
+    """Checksums of the whole file a server declared in a response's headers: ``Repr-Digest``
+    (RFC 9530, ``sha-256=:base64:``), ``Digest`` (RFC 3230, ``SHA-256=base64``) and, only when the
+    response body is the whole file (``whole_body``), ``Content-MD5`` (RFC 1864). Returns hashlib
+    names -> digest bytes; unknown algorithms and malformed values are ignored."""
+    out: dict[str, bytes] = {}
+    if headers is None:
+        return out
+    fields = [(headers.get("Repr-Digest") or "", True), (headers.get("Digest") or "", False)]
+    for text, structured in fields:
+        for item in text.split(","):
+            name, sep, value = item.strip().partition("=")
+            algo = _ALGORITHMS.get(name.strip().lower())
+            value = value.strip()
+            if structured:
+                value = value.strip(":") if value.startswith(":") and value.endswith(":") else ""
+            if sep and algo and value:
+                with contextlib.suppress(binascii.Error, ValueError):
+                    out[algo] = base64.b64decode(value, validate=True)
+    md5 = (headers.get("Content-MD5") or "").strip()
+    if whole_body and md5:
+        with contextlib.suppress(binascii.Error, ValueError):
+            out.setdefault("md5", base64.b64decode(md5, validate=True))
+    return out
+
+
+def digest_problem(path: Path, declared: Mapping[str, bytes]) -> str | None:
+    """None when ``path`` matches every declared checksum (or none was declared); else what is wrong."""
+    for algo, want in declared.items():
+        h = hashlib.new(algo)
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+        if h.digest() != want:
+            return f"its {algo} checksum differs from the one the server declared"
     return None

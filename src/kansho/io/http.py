@@ -38,7 +38,7 @@ from typing import TypeVar
 
 from tqdm.auto import tqdm
 
-from kansho.io.filecheck import TEXT, check_file, is_html_type
+from kansho.io.filecheck import TEXT, check_file, declared_digests, digest_problem, is_html_type
 from kansho.io.sources import (
     Cancelled,
     DownloadError,
@@ -335,6 +335,11 @@ class Fetcher:
                 raise Transient("the server announced no length and did not chunk the body: "
                                 "a text file cut short could not be told from a complete one")
             if size is None or done == size:  # without a size, the check of the file decides
+                declared = declared_digests(getattr(stream, "headers", None), whole_body=begin == 0)
+                problem = digest_problem(part, declared)
+                if problem is not None:
+                    keep = False  # bytes that do not match: never resumed onto, fetched whole again
+                    raise Transient(problem)
                 keep = True
                 return size
             if done > size:
