@@ -368,7 +368,12 @@ def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(http_mod, "_MAX_DELAY_S", 0.01)
 
 
-@pytest.mark.parametrize("fault", list(SCENARIOS))
+#: scenarios that wait out the client's timeouts (several seconds each): in the slow tier
+SLOW_FAULTS = {"head_stall", "stall_once"}
+
+
+@pytest.mark.parametrize("fault", [pytest.param(f, marks=pytest.mark.slow) if f in SLOW_FAULTS else f
+                                   for f in SCENARIOS])
 def test_fault_never_leaves_a_damaged_file_with_exit_0(
     fault: str, servers: tuple[Server, Server], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

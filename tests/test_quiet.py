@@ -22,6 +22,7 @@ def _kansho(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
                           timeout=600)
 
 
+@pytest.mark.slow  # starts a local dask cluster in a subprocess (~15 s)
 def test_quiet_run_with_workers_prints_no_info(tmp_path: Path) -> None:
     simulate_frame(tmp_path / "frame", SimConfig(shape=(32, 32), n_epoch=10), rng=1)
     res = _kansho(["-q", "ts", str(tmp_path / "frame"), "-o", str(tmp_path / "out"), "--workers", "2"], tmp_path)
