@@ -269,6 +269,8 @@ def jobqueue_cluster(kind: str, *, cores: int = 4, memory: str = "16GB", walltim
         raise ValueError(f"unknown cluster kind {kind!r}; choose one of {', '.join(classes)}")
     cls = getattr(dask_jobqueue, classes[kind])
     env = [f"export {k}={v}" for k, v in WORKER_ENV.items()] + [jobqueue_env_config()]
+    # the dashboard on a free port, as for a local cluster: a fixed 8787 fails when another dask runs here
+    kwargs["scheduler_options"] = {"dashboard_address": ":0", **(kwargs.get("scheduler_options") or {})}
     c = cls(cores=cores, processes=cores, memory=memory, walltime=walltime, queue=queue, account=account,
             job_script_prologue=env, job_extra_directives=list(job_extra), **kwargs)
     c.scale(jobs=jobs)

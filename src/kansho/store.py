@@ -33,6 +33,7 @@ import logging
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import zarr
+from rasterio.errors import NotGeoreferencedWarning
 
 from kansho import _files
 from kansho._version import __version__
@@ -237,7 +239,10 @@ def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: i
     read_k = [k for k in range(start, stop) if k not in reuse]
     strips = list(range(0, ny, block))
     bar = _progress(total=len(strips) * n, desc="ingest", enabled=progress)
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="ingest") as pool:
+    # catch_warnings is not thread-safe: the readers' NotGeoreferencedWarning is ignored here for every thread
+    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
+                                                       thread_name_prefix="ingest") as pool:
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
         for r0 in strips:
             r1 = min(r0 + block, ny)
             u_strip = np.full((n, r1 - r0, nx), np.nan, np.float32)

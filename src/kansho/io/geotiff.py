@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import rasterio
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
@@ -30,7 +31,10 @@ def read_grid(path: str | Path) -> Grid:
     if not path.is_file():
         raise InputError(path, "file not found")
     try:
-        with rasterio.open(path) as src:
+        with warnings.catch_warnings():  # a file cut short may lose its geotransform: the grids' check names it
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(path)
+        with src:
             crs = src.crs.to_string() if src.crs else "EPSG:4326"
             return Grid(src.width, src.height, tuple(src.transform.to_gdal()), crs)
     except RasterioError as exc:
@@ -81,7 +85,10 @@ def read_band(
     if not path.is_file():
         raise InputError(path, "file not found")
     try:
-        with rasterio.open(path) as src:
+        with warnings.catch_warnings():  # a file cut short may lose its geotransform; reading it fails clearly
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(path)
+        with src:
             stored = np.dtype(src.dtypes[0])
             if stored.kind == "c":
                 raise InputError(path, f"complex values ({stored.name}): give a real-valued raster (for an "

@@ -30,12 +30,14 @@ import logging
 import os
 import random
 import threading
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
+from rasterio.errors import NotGeoreferencedWarning
 from tqdm.auto import tqdm
 
 from kansho.io.filecheck import TEXT, check_file, declared_digests, digest_problem, is_html_type
@@ -450,8 +452,11 @@ def fetch_all(fetcher: Fetcher, jobs: Sequence[Job], *, workers: int, progress: 
     """
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kansho-dl")
     try:
-        outcomes, todo = _check_sizes(fetcher, pool, jobs, progress, desc)
-        _download(fetcher, pool, jobs, outcomes, todo, progress, desc)
+        # catch_warnings is not thread-safe: the file checks' NotGeoreferencedWarning is ignored for every thread
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            outcomes, todo = _check_sizes(fetcher, pool, jobs, progress, desc)
+            _download(fetcher, pool, jobs, outcomes, todo, progress, desc)
     except BaseException:
         fetcher.stop.set()
         pool.shutdown(wait=True, cancel_futures=True)

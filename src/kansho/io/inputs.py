@@ -187,8 +187,12 @@ def validate_inputs(
     ref = _open_check_any(first, inputset)
     ref_grid, ref_crs = ref
     files = inputset.files()[1:]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
-        results = list(ex.map(lambda f: _open_check_safe(f, inputset), files))
+    # warnings.catch_warnings is not thread-safe (threads restore each other's filters): the warning a
+    # file without a geotransform raises is ignored here, for all the threads, and checked explicitly
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
+            results = list(ex.map(lambda f: _open_check_safe(f, inputset), files))
     for path, res in zip(files, results, strict=True):
         if isinstance(res, InputError):
             raise res
