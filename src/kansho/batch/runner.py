@@ -395,13 +395,19 @@ def _run_on_client(client: Any, jobs: list[FrameJob], finished: Any, watch: Any,
             with contextlib.suppress(TimeoutError):
                 wait(list(pending), timeout=poll_s, return_when="FIRST_COMPLETED")
             for fut in [f for f in pending if f.done()]:
-                pending.discard(fut)
                 if fut.status == "error":
                     finished(index[fut.key], None, fut.exception())
                 elif fut.status == "cancelled":
                     finished(index[fut.key], None, RuntimeError("the task was cancelled on the dask scheduler"))
                 else:
-                    finished(index[fut.key], fut.result(), None)
+                    try:  # bounded: a result held by a worker that has just died is computed again, and
+                        out = fut.result(timeout=poll_s)  # only watch.check() below can replace that worker
+                    except TimeoutError:
+                        log.info("frame %s: its result was lost with its worker; waiting for it again",
+                                 jobs[index[fut.key]].spec.id)
+                        continue
+                    finished(index[fut.key], out, None)
+                pending.discard(fut)
                 fut.release()
             message = watch.check() if pending else None
             if message:
