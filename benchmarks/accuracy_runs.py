@@ -246,7 +246,15 @@ def mexico_check(src: Path, out: Path) -> dict[str, Any]:
     d = np.abs(cum - ls)
     fin = np.isfinite(d)
     differ = (np.where(fin, d, 0) > 1.0).any(axis=0)
+    # every correction is listed: pixels the chain changed (1-2 per-pixel fix, 1-3 residual check)
+    fix12 = np.asarray(run.array("unw_fix")[:])[pairs]  # 1-2: cycles added or NULL, per pair and pixel
+    touched = (fix12 != 0).any(axis=0) | (np.nan_to_num(run.read2d("n_resid_fix")) > 0)
+    ires: Any = run.result("invert")
     return {
+        "pixels_corrected": int(touched.sum()),
+        "differing_not_listed": int((differ & ~touched[full]).sum()),
+        "pixel_pairs_fixed_12": int(sum(lres.n_fixed) + sum(lres.n_nulled)),
+        "pixel_pairs_fixed_13": int(sum(ires.resid_fixed) + sum(ires.resid_nulled)),
         "pixels_compared": int(full.sum()), "rank_deficient": bool(np.linalg.matrix_rank(g) < g.shape[1]),
         "median_abs_mm": float(np.median(d[fin])), "p99_abs_mm": float(np.percentile(d[fin], 99)),
         "max_abs_mm": float(d[fin].max()),

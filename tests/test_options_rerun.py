@@ -112,6 +112,7 @@ CASES: dict[str, Case] = {
     # with a fixed model the steps are always in it: the bridge after the gap changes
     "invert.step_dates": Case("20191201", base={"invert.model": "linear"}),
     "invert.coh_weight": Case(False),
+    "invert.resid_check": Case(False),
     "vstd.n_boot": Case(20),
     "vstd.seed": Case(1),
     "mask.coh_avg": Case(0.4),
@@ -121,6 +122,7 @@ CASES: dict[str, Case] = {
     "mask.n_gap": Case(0),
     "mask.stc": Case(3.0),
     "mask.n_ifg_noloop": Case(0),
+    "mask.n_unchecked": Case(2),
     "mask.n_loop_err": Case(0),
     "mask.resid_rms": Case(0.8),
     "mask.adapt": Case("off"),

@@ -146,6 +146,9 @@ class InvertConfig(_Step):
     )
     coh_weight: bool = Field(True, description="weight each pair by its coherence-derived phase variance "
                              "(LiCSBAS: unweighted); ignored without coherence")
+    resid_check: bool = Field(True, description="after the inversion, test each pixel's residuals for pairs off by "
+                              "whole cycles (data snooping): correct them, or null them where the data cannot tell "
+                              "which pair is wrong (LiCSBAS: none)")
 
     @model_validator(mode="before")
     @classmethod
@@ -190,6 +193,8 @@ class MaskConfig(_Step):
     n_gap: float | None = Field(10, ge=0, description="keep n_gap <= this (L-band 1)")
     stc: float | None = Field(5.0, ge=0, description="keep stc <= this (mm) (L-band 10)")
     n_ifg_noloop: float | None = Field(50, ge=0, description="keep n_ifg_noloop <= this")
+    n_unchecked: float | None = Field(0, ge=0, description="keep n_unchecked <= this: pairs at the pixel on no closed "
+                                      "loop, whose unwrapping errors nothing can reveal (LiCSBAS: none)")
     n_loop_err: float | None = Field(5, ge=0, description="keep n_loop_err <= this (L-band 1)")
     resid_rms: float | None = Field(2.0, ge=0, description="keep resid_rms <= this (mm) (L-band 10)")
     adapt: Literal["auto", "licsbas", "off"] = Field(
@@ -317,8 +322,8 @@ def apply_band_defaults(cfg: RunConfig) -> RunConfig:
 #: published choices (Morishita et al. 2020; its README and scripts' usage) where Kansho's defaults
 #: differ; LiCSBAS keeps every pair in no loop (its Step 1-2 only lists them), so the residual check
 #: of pairs in no loop, a Kansho addition, is off; it drops whole pairs by loop closure (no per-pixel
-#: correction), refers everything to one window, weights every pair equally, bridges gaps with a linear
-#: model, relaxes only mask
+#: correction, no residual check after the inversion), refers everything to one window, weights every
+#: pair equally, bridges gaps with a linear model, masks nothing for pairs no loop checks, relaxes only mask
 #: thresholds no pixel meets, and filters with fixed Gaussian widths.
 PRESETS: dict[str, dict[str, Any]] = {
     "licsbas": {
@@ -327,6 +332,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "loops.ref_mode": "window",
         "invert.model": "linear",
         "invert.coh_weight": False,
+        "invert.resid_check": False,
+        "mask.n_unchecked": None,
         "mask.adapt": "licsbas",
         "filter.method": "gaussian",
     },

@@ -54,6 +54,9 @@ RESULT_MAPS: dict[str, ResultMap] = {
     "loop_ph_rms": ResultMap("loop_rms", "rad", "RMS of loop phases at the pixel"),
     "refmask": ResultMap("refmask", "1", "1 = pixel of the reference (its mean is zero in every epoch)"),
     "n_corrected": ResultMap("n_corrected", "count", "number of pairs corrected for an unwrapping error (1-2)"),
+    "n_resid_fix": ResultMap("n_resid_fix", "count",
+                             "number of pairs corrected or nulled by the residual check after the inversion (1-3)"),
+    "n_unchecked": ResultMap("n_unchecked", "count", "number of used pairs on no closed loop (unverifiable)"),
 }
 #: results/<name>.mskd.tif: these maps where the mask keeps the pixel, NaN elsewhere
 MASKED_MAPS = ("vel", "vel.filt")
@@ -68,7 +71,7 @@ MAP_UNITS: dict[str, str] = {
 INFO_FILES = {
     "ifg_stats": "11ifg_stats.txt", "bad_ifg_qc": "11bad_ifg.txt", "coh_model": "11coh_model.txt",
     "loop_stats": "12loop_stats.txt", "bad_ifg_loops": "12bad_ifg.txt", "no_loop_ifg": "12no_loop_ifg.txt",
-    "corrected_pairs": "12corrected_pairs.txt",
+    "corrected_pairs": "12corrected_pairs.txt", "resid_corrected": "13corrected_pairs.txt",
     "ref": "12ref.txt", "dropped": "dropped_pairs.csv", "network_gaps": "13network_gaps.txt",
     "mask_stats": "15mask_stats.txt", "filter": "16filter.txt", "parameters": "parameters.yaml",
     "timings": "timings.txt",

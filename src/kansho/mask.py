@@ -2,7 +2,8 @@
 
 Every pixel of the time series gets a set of quality indices (LiCSBAS's names: ``coh_avg``,
 ``n_unw``, ``vstd``, ``maxTlen``, ``n_gap``, ``stc``, ``n_ifg_noloop``, ``n_loop_err``,
-``resid_rms``); a pixel is kept when every enabled index passes its threshold (Morishita et al.,
+``resid_rms``; and Kansho's ``n_unchecked``, :func:`kansho.outliers.unchecked_pairs`); a pixel is
+kept when every enabled index passes its threshold (Morishita et al.,
 2020, *Remote Sensing* 12(3), 424, §2.5).  :func:`stc` computes the spatio-temporal consistency
 (Hanssen et al., 2008, PSI validation, Proc. FRINGE 2007, ESA SP-649; as used by Morishita et
 al., 2020); :func:`apply_thresholds` builds the mask and says which criterion removes what, and warns
@@ -113,6 +114,8 @@ THRESHOLD_SPECS: dict[str, ThresholdSpec] = {
         ThresholdSpec("stc", "max", "mm", "spatio-temporal consistency"),
         ThresholdSpec("n_ifg_noloop", "max", "pairs", "valid pairs in no closed loop at the pixel"),
         ThresholdSpec("n_loop_err", "max", "loops", "loops with |loop phase| > π at the pixel"),
+        ThresholdSpec("n_unchecked", "max", "pairs", "valid pairs on no closed loop (of any length) at the pixel, "
+                      "whose unwrapping errors nothing can reveal"),
         ThresholdSpec("resid_rms", "max", "mm", "RMS residual of the network inversion"),
     )
 }
@@ -286,6 +289,8 @@ NOISE_K = 3.0
 RELAX_FRACTION = 0.8
 #: robust standard deviations above the frame's median velocity std beyond which ``auto`` masks a pixel
 VSTD_K = 2.0
+#: least fraction of the solved pixels the ``n_unchecked`` threshold keeps under ``auto``
+UNCHECKED_KEEP = 0.7
 
 
 @dataclass(frozen=True)
@@ -332,6 +337,14 @@ def _auto_rule(name: str, thr: float, a: Float64Array) -> Adaptation | None:
         new = RELAX_FRACTION * best
         return Adaptation(name, thr, new, f"only {100 * passing:.2g} % of pixels reach it; the best 1 % reach "
                                           f"{best:.3g} {spec.unit}, {100 * RELAX_FRACTION:.0f} % of that is kept")
+    if name == "n_unchecked":  # a risk, not noise: masked where the network allows, never most of a frame
+        passing = float(np.mean(a <= thr))
+        if passing >= UNCHECKED_KEEP:
+            return None
+        new = float(np.ceil(np.quantile(a, UNCHECKED_KEEP)))
+        return Adaptation(name, thr, new, f"only {100 * passing:.3g} % of pixels have at most {thr:g} unchecked "
+                                          f"pairs (a sparse or broken network); {new:g} keeps "
+                                          f"{100 * float(np.mean(a <= new)):.3g} %")
     med, sig = _robust(a)
     if name == "vstd":  # the velocity's own error estimate: judged against the frame's, both ways
         new = med + VSTD_K * sig
@@ -377,6 +390,9 @@ def adapt_thresholds(indices: Mapping[str, npt.ArrayLike], thresholds: Mapping[s
         Rousseeuw & Croux 1993) when that is larger: on a noisy frame the fixed defaults would
         keep almost nothing, while median + 3 σ removes the pixels that are noisy *for this frame*.
         These are only ever relaxed: they flag outliers, and tightening them removes good pixels.
+        ``n_unchecked`` (pairs no loop checks) that fewer than 70 % of the pixels meet becomes the
+        smallest count that 70 % meet: masking the unverifiable pixels must not empty a frame whose
+        network is sparse.
         ``vstd`` (the bootstrap std of the velocity, an estimate of the velocity's own error) is set
         to the frame's median + 2 robust σ either way: LiCSBAS's 100 mm/yr keeps everything on a
         typical frame, while the frame's least certain pixels (~5-10 %) are where the velocity

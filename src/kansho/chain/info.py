@@ -88,6 +88,8 @@ def write_info(ctx: Context, info: Path, epochs: np.ndarray) -> None:
     _atomic_text(info / INFO_FILES["dropped"],
                  "pair,step,reason\n" + "".join(f"{p},{s},\"{r}\"\n" for p, s, r in drops))
     ires = ctx.get(InvertResult)
+    _atomic_text(info / INFO_FILES["resid_corrected"],
+                 resid_corrected_text(ires, lres, names, ctx.cfg.invert.resid_check))
     gaps = ires.network_gaps
     _atomic_text(info / INFO_FILES["network_gaps"],
                  "".join(f"{epochs[k]}_{epochs[k + 1]}\n" for k in gaps) or "# no gap\n")
@@ -111,6 +113,17 @@ def corrected_pairs_text(lres: LoopsResult, names: list[str]) -> str:
     for i, nf, nn in zip(lres.pairs_in, lres.n_fixed, lres.n_nulled, strict=False):
         if nf or nn:
             lines.append(f"{names[i]}  {nf:12d}  {nn:9d}  {'yes' if i in used else 'no'}")
+    return "\n".join(lines) + "\n"
+
+
+def resid_corrected_text(ires: InvertResult, lres: LoopsResult, names: list[str], on: bool) -> str:
+    """``info/13corrected_pairs.txt``: per used pair touched by the residual check of step 1-3 (data
+    snooping after the inversion), the pixels corrected by whole cycles and nulled."""
+    lines = [f"# residual check after the inversion (invert.resid_check): {'on' if on else 'off'}",
+             "# pair              corrected_px  nulled_px"]
+    for i, nf, nn in zip(lres.pairs, ires.resid_fixed, ires.resid_nulled, strict=False):
+        if nf or nn:
+            lines.append(f"{names[i]}  {nf:12d}  {nn:9d}")
     return "\n".join(lines) + "\n"
 
 

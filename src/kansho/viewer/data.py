@@ -274,7 +274,9 @@ class RunData:
     def map_array(self, layer: str, step: int) -> npt.NDArray[np.float32]:
         """``results/<layer>.tif`` decimated by ``step`` (nearest pixel, every ``step``-th row/col)."""
         if layer not in self.layers:
-            raise ViewerError(f"no map {layer[:80]!r} in results/ (have: {', '.join(self.layers)})", 404, "not_found")
+            have = ", ".join(self.layers)
+            have = have if len(have) <= 200 else have[:197] + "..."
+            raise ViewerError(f"no map {layer[:40]!r} in results/ (have: {have})", 404, "not_found")
 
         def make() -> npt.NDArray[np.float32]:
             import rasterio

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from kansho import bridge, network
+from kansho import bridge, network, outliers
 from kansho._constants import phase_to_mm
 from kansho._dates import years_since_first
 from kansho.chain import common
@@ -38,7 +38,11 @@ log = logging.getLogger(__name__)
 REGION_KM = 3.0
 
 #: 2-D maps the inversion writes beside ``cum`` and ``gap``
-INVERT_MAPS = ("vel", "vintercept", "resid_rms", "n_unw", "coh_avg", "n_gap", "maxTlen")
+INVERT_MAPS = ("vel", "vintercept", "resid_rms", "n_unw", "coh_avg", "n_gap", "maxTlen", "n_unchecked", "n_resid_fix")
+
+#: a pixel goes to the residual check when one of its residuals exceeds this fraction of a cycle
+#: (a cycle error leaves at least (1 - h) of itself in its pair's residual; h <= 0.8 where testable)
+CHECK_FRACTION = 0.2
 
 
 @dataclass
@@ -49,6 +53,8 @@ class InvertResult(StepResult):
     n_solved: int
     min_pairs: int
     network_gaps: list[int]
+    resid_fixed: list[int] = field(default_factory=list)
+    resid_nulled: list[int] = field(default_factory=list)
 
 
 def coh_weights(coh: np.ndarray) -> np.ndarray:
@@ -57,9 +63,12 @@ def coh_weights(coh: np.ndarray) -> np.ndarray:
     return (2.0 * g**2 / (1.0 - g**2)).astype(np.float64)
 
 
-def invert_block(task: Task) -> int:
+def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray]:
     """NSBAS inversion of a block; writes ``cum``, ``gap``, the 2-D network/velocity maps and, with a fixed
-    bridge model, ``cum_std`` (with ``model="auto"``, each candidate's bridge statistics for the choice)."""
+    bridge model, ``cum_std`` (with ``model="auto"``, each candidate's bridge statistics for the choice).
+    With ``resid_check``, the pixels whose residuals show a pair off by whole cycles are corrected (or
+    that pair nulled) and solved again. Returns the pixels solved and, per pair, the pixels corrected
+    and nulled by the residual check."""
     p = task.params
     st, w = task.stack, task.work
     idx = np.asarray(p["idx"], np.intp)
@@ -71,11 +80,19 @@ def invert_block(task: Task) -> int:
     u = read_unw(task, idx).reshape(idx.size, -1)  # as corrected by step 1-2
     c = st.read("coh", rows, cols, idx).reshape(idx.size, -1)
     ifg = (u - np.asarray(p["offsets"])[:, None]) * float(p["conv"])
-    valid = np.isfinite(ifg)
     weights = coh_weights(c) if p["coh_weight"] else None
-    res = invert_nsbas(ifg, pairs, t, gamma=float(p["gamma"]), annual=p["model"] == "annual", weights=weights,
-                       min_pairs=int(p["min_pairs"]), device=str(p.get("device", "cpu")))
-    cblk = np.asarray(res.cum, np.float32)
+    kw: dict[str, Any] = {"gamma": float(p["gamma"]), "annual": p["model"] == "annual", "weights": weights,
+                          "min_pairs": int(p["min_pairs"]), "device": str(p.get("device", "cpu"))}
+    res = invert_nsbas(ifg, pairs, t, **kw)
+    cum = np.asarray(res.cum, np.float64)
+    resid = np.asarray(res.resid_rms, np.float64)
+    n_fix = np.zeros(ifg.shape[1], np.float32)
+    fixed, nulled = np.zeros(idx.size, np.int64), np.zeros(idx.size, np.int64)
+    if p.get("resid_check"):
+        cycle = 2.0 * math.pi * abs(float(p["conv"]))  # one phase cycle in LOS mm (λ/2)
+        ifg, cum, resid, n_fix, fixed, nulled = _residual_check(ifg, cum, resid, pairs, t, kw, cycle)
+    valid = np.isfinite(ifg)
+    cblk = cum.astype(np.float32)
     gaps = network.gaps(pairs, ne, valid)
     cands = bridge.candidates(str(p["model"]), len(p["step_times"]) > 0)
     if len(cands) == 1:  # a fixed model: bridge (the NSBAS one unless steps are added) and its σ
@@ -95,15 +112,56 @@ def invert_block(task: Task) -> int:
             w["bridge_fic"][2 * k + 1, rows, cols] = np.where(use, fit.vmu, np.nan).astype(np.float32).reshape(shp)
     w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
     _write_velocity(w, rows, cols, shp, cblk, t)
-    w["resid_rms"][rows, cols] = np.asarray(res.resid_rms, np.float32).reshape(shp)
+    w["resid_rms"][rows, cols] = resid.astype(np.float32).reshape(shp)
     w["n_unw"][rows, cols] = valid.sum(0).reshape(shp).astype(np.float32)
+    solved = np.isfinite(cblk).all(axis=0)
+    unchecked = outliers.unchecked_pairs(valid, pairs, ne).sum(axis=0)
+    w["n_unchecked"][rows, cols] = np.where(solved, unchecked, np.nan).astype(np.float32).reshape(shp)
+    w["n_resid_fix"][rows, cols] = np.where(solved, n_fix, np.nan).astype(np.float32).reshape(shp)
     w["coh_avg"][rows, cols] = nanmean0(c).reshape(shp)
     w["n_gap"][rows, cols] = gaps.sum(0).reshape(shp).astype(np.float32)
     w["maxTlen"][rows, cols] = np.asarray(network.max_tlen(gaps, t), np.float32).reshape(shp)
     w["gap"][:, rows, cols] = gaps.reshape(ne - 1, *shp).astype(np.int8)
     if p["model"] == "annual" and res.annual_amp is not None:
         w["amp_annual"][rows, cols] = np.asarray(res.annual_amp, np.float32).reshape(shp)
-    return int(np.asarray(res.solved).sum())
+    return int(solved.sum()), fixed, nulled
+
+
+def _residual_check(ifg: np.ndarray, cum: np.ndarray, resid: np.ndarray, pairs: np.ndarray, t: np.ndarray,
+                    kw: dict[str, Any], cycle: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The residual cycle check (:func:`kansho.outliers.residual_cycle_check`) of the pixels whose residual
+    reaches :data:`CHECK_FRACTION` of a cycle (``cycle`` mm), and the changed pixels solved again.
+
+    ``ifg`` (npair, npix) mm, ``cum`` (n_epoch, npix) mm, ``resid`` (npix,) from the first inversion.
+    Returns them updated, the pairs each pixel had corrected or nulled (npix,), and per pair the
+    pixels corrected and nulled."""
+    npair = ifg.shape[0]
+    r = ifg - (cum[pairs[:, 1]] - cum[pairs[:, 0]])
+    big = np.where(np.isfinite(r), np.abs(r), 0.0).max(axis=0, initial=0.0) > CHECK_FRACTION * cycle
+    cand = np.flatnonzero(big)
+    n_fix = np.zeros(ifg.shape[1], np.float32)
+    fixed, nulled = np.zeros(npair, np.int64), np.zeros(npair, np.int64)
+    if cand.size == 0:
+        return ifg, cum, resid, n_fix, fixed, nulled
+    wts = kw["weights"]
+    f = outliers.residual_cycle_check(ifg[:, cand], pairs, t.size, cycle,
+                                      weights=None if wts is None else wts[:, cand])
+    changed = (f != 0).any(axis=0)
+    if not changed.any():
+        return ifg, cum, resid, n_fix, fixed, nulled
+    px, f = cand[changed], f[:, changed]
+    null = f == outliers.NULL_FIX
+    ifg = ifg.copy()
+    ifg[:, px] = np.where(null, np.nan, ifg[:, px] - np.where(null, 0, f) * cycle)
+    sub = dict(kw, weights=None if wts is None else wts[:, px])
+    res = invert_nsbas(ifg[:, px], pairs, t, **sub)
+    cum = cum.copy()
+    resid = resid.copy()
+    cum[:, px] = res.cum
+    resid[px] = res.resid_rms
+    n_fix[px] = (f != 0).sum(axis=0)
+    return ifg, cum, resid, n_fix, ((f != 0) & ~null).sum(axis=1), null.sum(axis=1)
 
 
 def _write_velocity(w: Any, rows: slice, cols: slice, shp: tuple[int, int], cum: np.ndarray, t: np.ndarray) -> None:
@@ -193,14 +251,23 @@ def step_invert(ctx: Context) -> InvertResult:
         (log.warning if given else log.info)(
             "1-3: coherence weights not used: the input has no coherence (every pair weighted equally)")
         coh_weight = False
-    n_solved = sum(ctx.map_blocks(
+    outs = ctx.map_blocks(
         invert_block, "1-3 invert", idx=idx, pairs=pairs, t=t, offsets=np.asarray(lres.ref_offsets),
         conv=phase_to_mm(st.wavelength), coh_weight=coh_weight, gamma=icfg.gamma, model=model,
-        step_times=step_times, min_pairs=min_pairs, device=device))
+        step_times=step_times, min_pairs=min_pairs, device=device, resid_check=icfg.resid_check)
+    n_solved = sum(int(o[0]) for o in outs)
+    fixed = np.zeros(idx.size, np.int64)
+    nulled = np.zeros(idx.size, np.int64)
+    for o in outs:
+        fixed += np.asarray(o[1], np.int64)
+        nulled += np.asarray(o[2], np.int64)
     if n_solved == 0:
         raise NetworkError(f"{st.path}: no pixel has the {min_pairs} valid pairs the inversion needs "
                            f"(min_pairs_factor {icfg.min_pairs_factor} x {ne} epochs)")
     log.info("1-3: %d pixels solved (%d epochs, %d pairs)", n_solved, ne, idx.size)
+    if icfg.resid_check:
+        log.info("1-3: residual check: %d pixel-pairs corrected by whole cycles, %d nulled "
+                 "(info/13corrected_pairs.txt)", int(fixed.sum()), int(nulled.sum()))
     if len(cands) > 1:
         counts = _choose_models(ctx, cands)
         log.info("1-3: bridge model of the pixels with a gap: %s",
@@ -208,7 +275,8 @@ def step_invert(ctx: Context) -> InvertResult:
         if sum(counts.values()):
             ctx.map_blocks(bridge_block, "1-3 bridge", t=t, step_times=step_times)
     return InvertResult(n_solved=n_solved, min_pairs=min_pairs,
-                        network_gaps=np.flatnonzero(network.gaps(pairs, ne)).tolist())
+                        network_gaps=np.flatnonzero(network.gaps(pairs, ne)).tolist(),
+                        resid_fixed=[int(v) for v in fixed], resid_nulled=[int(v) for v in nulled])
 
 
 def _step_times(step_dates: str | None, epochs: np.ndarray) -> np.ndarray:

@@ -1,0 +1,251 @@
+"""Compiled per-pixel kernels of :mod:`kansho.outliers`: the residual cycle check of a small-baseline
+network (data snooping with integer-cycle correction) and the bridges of a pixel's pair network.
+
+One pixel at a time in compiled code (``prange``). A pair ``p = (i, j)`` is the indicator row ``g_p`` of
+the increments ``i .. j-1``; with ``N = Gᵀ W G`` (plus a tiny ridge for disconnected networks) and its
+inverse's 2-D prefix sums ``P``, every ``g_pᵀ N⁻¹ g_q`` is four look-ups, so hat values and residual
+correlations cost O(1) per pair and a correction updates the residuals in O(npair).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+#: value of a fix for "null this pair at this pixel"
+NULL = -128
+#: largest distance (fraction of a cycle) of a pair's estimated error from whole cycles for a correction
+WHOLE_TOL = 0.3
+#: largest σ of a pair's estimated error (fraction of a cycle) for a correction: at 1/8 the half cycle
+#: that separates two whole numbers is 4 σ away (a wrong integer ~6e-5), and noise must reach 5.6 σ
+#: to pass for a whole cycle (:data:`WHOLE_TOL`); beyond it an outlier is nulled, not guessed
+RESOLVE = 0.125
+
+
+@njit(cache=True, nogil=True)
+def _factor(y: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, m: int, ridge: float,
+            P: np.ndarray) -> bool:  # pragma: no cover - compiled
+    """Prefix sums ``P`` ((m+1, m+1)) of ``N⁻¹`` for the pairs ``use``; False if the matrix is not positive definite."""
+    N = np.zeros((m, m))
+    for p in range(use.size):
+        if not use[p]:
+            continue
+        i, j = ends[p, 0], ends[p, 1]
+        for a in range(i, j):
+            for b in range(i, j):
+                N[a, b] += w[p]
+    scale = 0.0
+    for a in range(m):
+        scale = max(scale, N[a, a])
+    for a in range(m):
+        N[a, a] += ridge * max(scale, 1.0)
+    try:
+        Ni = np.linalg.inv(N)
+    except Exception:  # noqa: BLE001 - numba raises a generic error on a singular matrix
+        return False
+    P[:, :] = 0.0
+    for a in range(m):
+        for b in range(m):
+            P[a + 1, b + 1] = Ni[a, b] + P[a, b + 1] + P[a + 1, b] - P[a, b]
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _gng(P: np.ndarray, i: int, j: int, k: int, l: int) -> float:  # pragma: no cover - compiled
+    """``g_(i,j)ᵀ N⁻¹ g_(k,l)`` from the prefix sums."""
+    return P[j, l] - P[i, l] - P[j, k] + P[i, k]
+
+
+@njit(cache=True, nogil=True)
+def _residuals(y: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, m: int, P: np.ndarray,
+               r: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Least-squares residuals ``r = y - G x`` of the pairs ``use`` (NaN elsewhere)."""
+    b = np.zeros(m)
+    for p in range(use.size):
+        if use[p]:
+            for a in range(ends[p, 0], ends[p, 1]):
+                b[a] += w[p] * y[p]
+    # x = N⁻¹ b with N⁻¹ recovered from its prefix sums
+    x = np.zeros(m)
+    for a in range(m):
+        s = 0.0
+        for c in range(m):
+            s += (P[a + 1, c + 1] - P[a, c + 1] - P[a + 1, c] + P[a, c]) * b[c]
+        x[a] = s
+    cx = np.zeros(m + 1)
+    for a in range(m):
+        cx[a + 1] = cx[a] + x[a]
+    for p in range(use.size):
+        r[p] = y[p] - (cx[ends[p, 1]] - cx[ends[p, 0]]) if use[p] else np.nan
+
+
+@njit(cache=True, nogil=True)
+def _check_pixel(y: np.ndarray, w: np.ndarray, ends: np.ndarray, ne: int, cycle: float, crit: float,
+                 max_iter: int, red_min: float, amb: float, ridge: float, fix: np.ndarray) -> None:  # pragma: no cover
+    """Data snooping at one pixel (see :func:`kansho.outliers.residual_cycle_check`); writes ``fix`` (npair,)."""
+    npair = y.size
+    m = ne - 1
+    use = np.isfinite(y) & (w > 0)
+    P = np.zeros((m + 1, m + 1))
+    r = np.empty(npair)
+    yy = y.copy()
+    stale = True
+    for _ in range(max_iter):
+        if stale:
+            if not _factor(yy, w, use, ends, m, ridge, P):
+                return
+            _residuals(yy, w, use, ends, m, P, r)
+            stale = False
+        # the noise scale: robust (1.4826 × median) over the standardised residuals, so that a second
+        # error at the pixel does not hide the first by inflating it
+        z = np.empty(npair)
+        red = np.ones(npair)
+        nz = 0
+        for p in range(npair):
+            if not use[p]:
+                continue
+            red[p] = 1.0 - w[p] * _gng(P, ends[p, 0], ends[p, 1], ends[p, 0], ends[p, 1])
+            if red[p] < red_min:
+                continue
+            z[nz] = abs(r[p]) * np.sqrt(w[p] / red[p])
+            nz += 1
+        if nz < 3:
+            return
+        sig = 1.4826 * np.median(z[:nz])
+        if not sig > 0:
+            return
+        best, bp = 0.0, -1
+        for p in range(npair):
+            if use[p] and red[p] >= red_min:
+                stat = abs(r[p]) * np.sqrt(w[p] / red[p]) / sig
+                if stat > best:
+                    best, bp = stat, p
+        if bp < 0 or best < crit:
+            return
+        i, j = ends[bp, 0], ends[bp, 1]
+        red_p = red[bp]
+        delta = r[bp] / red_p  # least-squares estimate of the pair's own error, σ sig / √(w (1 - h))
+        k = np.rint(delta / cycle)
+        if k == 0:
+            return  # an outlier under half a cycle: not an unwrapping error (left to the mask)
+        if sig / np.sqrt(w[bp] * red_p) > RESOLVE * cycle:
+            fix[bp] = NULL  # off by a cycle or more, by how many the data cannot say: not guessed
+            use[bp] = False
+            stale = True
+            continue
+        if abs(delta - k * cycle) > WHOLE_TOL * cycle:
+            return  # an outlier, but not whole cycles: left to the mask (noise, not unwrapping)
+        # pairs whose residuals move with this one: the data cannot tell them apart
+        n_amb = 0
+        for q in range(npair):
+            if q == bp or not use[q]:
+                continue
+            red_q = red[q]
+            if red_q < red_min:
+                continue
+            rho = -_gng(P, i, j, ends[q, 0], ends[q, 1]) * np.sqrt(w[bp] * w[q] / (red_p * red_q))
+            if abs(rho) > amb:
+                fix[q] = NULL
+                use[q] = False
+                n_amb += 1
+        if n_amb:
+            fix[bp] = NULL
+            use[bp] = False
+            stale = True
+            continue
+        fix[bp] = fix[bp] + np.int8(k) if fix[bp] != NULL else NULL
+        corr = k * cycle
+        yy[bp] -= corr
+        # rank-one update of the residuals: r_q -= corr (q == p) - corr w_p g_qᵀ N⁻¹ g_p
+        for q in range(npair):
+            if use[q]:
+                r[q] += corr * w[bp] * _gng(P, ends[q, 0], ends[q, 1], i, j)
+        r[bp] -= corr
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def check_pixels(ifg: np.ndarray, weights: np.ndarray, ends: np.ndarray, ne: int, cycle: float, crit: float,
+                 max_iter: int, red_min: float, amb: float, ridge: float) -> np.ndarray:  # pragma: no cover
+    """Every column of ``ifg`` (npair, npix): the fix (npair, npix) int8 of :func:`_check_pixel`."""
+    npair, npix = ifg.shape
+    fix = np.zeros((npair, npix), np.int8)
+    for c in prange(npix):
+        f = np.zeros(npair, np.int8)
+        _check_pixel(ifg[:, c].copy(), weights[:, c].copy(), ends, ne, cycle, crit, max_iter, red_min, amb, ridge, f)
+        fix[:, c] = f
+    return fix
+
+
+@njit(cache=True, nogil=True)
+def _bridges_pixel(valid: np.ndarray, ends: np.ndarray, ne: int, out: np.ndarray) -> None:  # pragma: no cover
+    """Bridges of one pixel's pair graph (Tarjan 1974, iterative depth-first search): ``out[p]`` True
+    for a valid pair that lies on no cycle."""
+    npair = valid.size
+    deg = np.zeros(ne + 1, np.int64)
+    for p in range(npair):
+        if valid[p]:
+            deg[ends[p, 0] + 1] += 1
+            deg[ends[p, 1] + 1] += 1
+    for e in range(ne):
+        deg[e + 1] += deg[e]
+    fill = deg[:-1].copy()
+    adj_v = np.empty(deg[ne], np.int64)
+    adj_e = np.empty(deg[ne], np.int64)
+    for p in range(npair):
+        if valid[p]:
+            a, b = ends[p, 0], ends[p, 1]
+            adj_v[fill[a]] = b
+            adj_e[fill[a]] = p
+            fill[a] += 1
+            adj_v[fill[b]] = a
+            adj_e[fill[b]] = p
+            fill[b] += 1
+    disc = np.full(ne, -1, np.int64)
+    low = np.zeros(ne, np.int64)
+    pedge = np.full(ne, -1, np.int64)
+    nxt = deg[:-1].copy()
+    stack = np.empty(ne, np.int64)
+    timer = 0
+    for root in range(ne):
+        if disc[root] >= 0 or deg[root + 1] == deg[root]:
+            continue
+        top = 0
+        stack[0] = root
+        disc[root] = low[root] = timer
+        timer += 1
+        while top >= 0:
+            u = stack[top]
+            if nxt[u] < deg[u + 1]:
+                k = nxt[u]
+                nxt[u] += 1
+                v, e = adj_v[k], adj_e[k]
+                if e == pedge[u]:
+                    continue
+                if disc[v] < 0:
+                    disc[v] = low[v] = timer
+                    timer += 1
+                    pedge[v] = e
+                    top += 1
+                    stack[top] = v
+                elif disc[v] < low[u]:
+                    low[u] = disc[v]
+            else:
+                top -= 1
+                if top >= 0:
+                    par = stack[top]
+                    if low[u] < low[par]:
+                        low[par] = low[u]
+                    if low[u] > disc[par]:
+                        out[pedge[u]] = True
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def bridges(valid: np.ndarray, ends: np.ndarray, ne: int) -> np.ndarray:  # pragma: no cover - compiled
+    """Per column of ``valid`` (npair, npix) bool: the pairs on no cycle of that pixel's network."""
+    npair, npix = valid.shape
+    out = np.zeros((npair, npix), np.bool_)
+    for c in prange(npix):
+        o = np.zeros(npair, np.bool_)
+        _bridges_pixel(valid[:, c].copy(), ends, ne, o)
+        out[:, c] = o
+    return out
