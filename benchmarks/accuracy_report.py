@@ -84,6 +84,32 @@ def _scenario_md(name: str, s: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _bridge_table(scen: dict[str, Any], verdicts: dict[str, tuple[dict[str, bool | None], str]]) -> list[str]:
+    """The gapped scenarios' velocity floor, perfect-bridge bound, Kansho, L and the criterion's target."""
+    out: list[str] = []
+    gapped = [(n, s["runs"]["kansho"]) for n, s in scen.items()
+              if "kansho" in s["runs"] and "bridge_vel_rmse" in s["runs"]["kansho"]
+              and abs(s["runs"]["kansho"]["bridge_vel_rmse"] - s["runs"]["kansho"]["floor_vel_rmse"]) > 1e-9]
+    if gapped:
+        out += ["Where the network has gaps, no estimator that bridges each pixel on its own can reach the "
+                  "floor above: it sees the series in pieces. *Perfect bridge*: the perfect inversion "
+                  "bridged across the same gaps by a line or a line + annual term, whichever is better at "
+                  "each pixel *knowing the truth* (`bridge_vel_rmse` in `accuracy_score.py`): a lower bound "
+                  "for any per-pixel bridge on that pixel set, and the velocity target the criterion asks "
+                  "for against it.", "",
+                  "| scenario | floor (continuous) | perfect bridge | Kansho | L | target (criterion) |",
+                  "|---|---|---|---|---|---|"]
+        for n, k in gapped:
+            lname = verdicts[n][1]
+            lb = scen[n]["runs"][lname]
+            fv = min(k["floor_vel_rmse"], lb["floor_vel_rmse"])
+            target = max(0.8 * lb["vel_rmse"], 0.5 * (lb["vel_rmse"] + fv))
+            out.append(f"| {n} | {_f(k['floor_vel_rmse'])} | {_f(k['bridge_vel_rmse'])} | {_f(k['vel_rmse'])} "
+                         f"| {_f(lb['vel_rmse'])} | {_f(target)} |")
+        out.append("")
+    return out
+
+
 def write_report(results: dict[str, Any], docs: Path) -> Path:
     """Write ``docs/accuracy.md`` and its figures; returns the page's path."""
     from accuracy_scenarios import SCENARIOS
@@ -121,26 +147,7 @@ def write_report(results: dict[str, Any], docs: Path) -> Path:
             cells = ["–" if v[c] is None else ("pass" if v[c] else "**fail**") for c, _ in CRITERIA]
             lines.append(f"| {n}{mark} | " + " | ".join(cells) + " |")
         lines += [""] + [f"* `{c}`: {text}" for c, text in CRITERIA] + [""]
-        gapped = [(n, s["runs"]["kansho"]) for n, s in scen.items()
-                  if "kansho" in s["runs"] and "bridge_vel_rmse" in s["runs"]["kansho"]
-                  and abs(s["runs"]["kansho"]["bridge_vel_rmse"] - s["runs"]["kansho"]["floor_vel_rmse"]) > 1e-9]
-        if gapped:
-            lines += ["Where the network has gaps, no estimator that bridges each pixel on its own can reach the "
-                      "floor above: it sees the series in pieces. *Perfect bridge*: the perfect inversion "
-                      "bridged across the same gaps by a line or a line + annual term, whichever is better at "
-                      "each pixel *knowing the truth* (`bridge_vel_rmse` in `accuracy_score.py`): a lower bound "
-                      "for any per-pixel bridge on that pixel set, and the velocity target the criterion asks "
-                      "for against it.", "",
-                      "| scenario | floor (continuous) | perfect bridge | Kansho | L | target (criterion) |",
-                      "|---|---|---|---|---|---|"]
-            for n, k in gapped:
-                v, lname = verdicts[n]
-                lb = scen[n]["runs"][lname]
-                fv = min(k["floor_vel_rmse"], lb["floor_vel_rmse"])
-                target = max(0.8 * lb["vel_rmse"], 0.5 * (lb["vel_rmse"] + fv))
-                lines.append(f"| {n} | {_f(k['floor_vel_rmse'])} | {_f(k['bridge_vel_rmse'])} | {_f(k['vel_rmse'])} "
-                             f"| {_f(lb['vel_rmse'])} | {_f(target)} |")
-            lines.append("")
+        lines += _bridge_table(scen, verdicts)
         lines += ["![pass/fail of each criterion](img/accuracy_criteria.png)", "",
                   "![velocity RMSE](img/accuracy_vel.png)", "", "![time-series RMSE](img/accuracy_ts.png)", ""]
     lines += ["## Per scenario", ""]

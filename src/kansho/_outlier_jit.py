@@ -80,6 +80,39 @@ def _residuals(y: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, 
 
 
 @njit(cache=True, nogil=True)
+def _worst(r: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, P: np.ndarray, red_min: float,
+           red: np.ndarray) -> tuple[float, int, float]:  # pragma: no cover - compiled
+    """The largest w-test statistic among the testable pairs: (statistic, pair or -1, noise scale).
+
+    Fills ``red`` (1 - hat value) for the pairs ``use``. The noise scale is robust (1.4826 × the
+    median of the standardised residuals), so that a second error at the pixel does not hide the
+    first by inflating it; -1 when fewer than three pairs are testable or the scale is 0."""
+    npair = r.size
+    z = np.empty(npair)
+    nz = 0
+    for p in range(npair):
+        if not use[p]:
+            continue
+        red[p] = 1.0 - w[p] * _gng(P, ends[p, 0], ends[p, 1], ends[p, 0], ends[p, 1])
+        if red[p] < red_min:
+            continue
+        z[nz] = abs(r[p]) * np.sqrt(w[p] / red[p])
+        nz += 1
+    if nz < 3:
+        return 0.0, -1, 0.0
+    sig = 1.4826 * np.median(z[:nz])
+    if not sig > 0:
+        return 0.0, -1, 0.0
+    best, bp = 0.0, -1
+    for p in range(npair):
+        if use[p] and red[p] >= red_min:
+            stat = abs(r[p]) * np.sqrt(w[p] / red[p]) / sig
+            if stat > best:
+                best, bp = stat, p
+    return best, bp, sig
+
+
+@njit(cache=True, nogil=True)
 def _check_pixel(y: np.ndarray, w: np.ndarray, ends: np.ndarray, ne: int, cycle: float, crit: float,
                  max_iter: int, red_min: float, amb: float, ridge: float, fix: np.ndarray) -> None:  # pragma: no cover
     """Data snooping at one pixel (see :func:`kansho.outliers.residual_cycle_check`); writes ``fix`` (npair,)."""
@@ -89,6 +122,7 @@ def _check_pixel(y: np.ndarray, w: np.ndarray, ends: np.ndarray, ne: int, cycle:
     P = np.zeros((m + 1, m + 1))
     r = np.empty(npair)
     yy = y.copy()
+    red = np.ones(npair)
     stale = True
     for _ in range(max_iter):
         if stale:
@@ -96,30 +130,7 @@ def _check_pixel(y: np.ndarray, w: np.ndarray, ends: np.ndarray, ne: int, cycle:
                 return
             _residuals(yy, w, use, ends, m, P, r)
             stale = False
-        # the noise scale: robust (1.4826 × median) over the standardised residuals, so that a second
-        # error at the pixel does not hide the first by inflating it
-        z = np.empty(npair)
-        red = np.ones(npair)
-        nz = 0
-        for p in range(npair):
-            if not use[p]:
-                continue
-            red[p] = 1.0 - w[p] * _gng(P, ends[p, 0], ends[p, 1], ends[p, 0], ends[p, 1])
-            if red[p] < red_min:
-                continue
-            z[nz] = abs(r[p]) * np.sqrt(w[p] / red[p])
-            nz += 1
-        if nz < 3:
-            return
-        sig = 1.4826 * np.median(z[:nz])
-        if not sig > 0:
-            return
-        best, bp = 0.0, -1
-        for p in range(npair):
-            if use[p] and red[p] >= red_min:
-                stat = abs(r[p]) * np.sqrt(w[p] / red[p]) / sig
-                if stat > best:
-                    best, bp = stat, p
+        best, bp, sig = _worst(r, w, use, ends, P, red_min, red)
         if bp < 0 or best < crit:
             return
         i, j = ends[bp, 0], ends[bp, 1]
