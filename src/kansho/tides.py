@@ -398,14 +398,19 @@ def tide_enu(lon_deg: npt.ArrayLike, lat_deg: npt.ArrayLike, times_utc: TimesLik
 
 
 def _coarse_axis(axis: FloatArray, spacing: float) -> FloatArray:
-    """Coarse nodes covering ``[min(axis), max(axis)]`` at about ``spacing`` (≥ 2 nodes)."""
+    """Coarse nodes covering ``[min(axis), max(axis)]`` at about ``spacing`` (≥ 2 nodes; 1 node
+    for an axis of one value)."""
     lo, hi = float(np.min(axis)), float(np.max(axis))
+    if hi == lo:
+        return np.array([lo])
     n = max(2, int(np.ceil((hi - lo) / spacing)) + 1)
     return np.linspace(lo, hi, n)
 
 
 def _bilinear_weights(fine: FloatArray, coarse: FloatArray) -> FloatArray:
     """Linear interpolation matrix (n_fine, n_coarse) from ``coarse`` (increasing) nodes to ``fine``."""
+    if coarse.size == 1:
+        return np.ones((fine.size, 1))
     j = np.clip(np.searchsorted(coarse, fine, side="right") - 1, 0, coarse.size - 2)
     w = (fine - coarse[j]) / (coarse[j + 1] - coarse[j])
     m = np.zeros((fine.size, coarse.size))
