@@ -195,7 +195,7 @@ def test_epoch_times() -> None:
     got = epoch_times([20180106, 20180118], "00:40:21.123456")
     assert got.tolist() == [dt.datetime(2018, 1, 6, 0, 40, 21, 123456), dt.datetime(2018, 1, 18, 0, 40, 21, 123456)]
     assert epoch_times([20180106], 2421.5).tolist() == [dt.datetime(2018, 1, 6, 0, 40, 21, 500000)]
-    with pytest.raises(InputError, match="metadata.txt.*center_time"):
+    with pytest.raises(InputError, match=r"metadata\.txt.*center_time"):
         epoch_times([20180106], "noon", source="GEOC/metadata.txt")
     with pytest.raises(InputError, match="outside one day"):
         epoch_times([20180106], "90000")
