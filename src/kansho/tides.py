@@ -5,9 +5,11 @@ between two SAR acquisitions that is a long-wavelength ramp of a few mm to cm in
 computes it from first principles when no tide layer comes with the data:
 
 * Sun and Moon geocentric positions from the low-precision series of Montenbruck & Gill (2000),
-  *Satellite Orbits*, §3.3.2 (ecliptic of date, obliquity 23.43929111°, good to ~0.1° for the
-  Moon, 0.01° for the Sun, ample for a tide good to < 0.1 mm), rotated to the Earth-fixed frame by
-  the Greenwich mean sidereal time (IAU 1982, UT1 taken as UTC).
+  *Satellite Orbits*, §3.3.2 (ecliptic of date, obliquity 23.43929111°; the Moon good to a few
+  arcminutes), rotated to the Earth-fixed frame by the Greenwich mean sidereal time (IAU 1982,
+  UT1 taken as UTC). Against precise ephemerides (ERFA) the tide is good to ~1 mm (0.15 mm RMS
+  up); against pysolid, which codes the same series, to 0.4 mm max, 0.1 mm RMS
+  (docs/corrections_tides.md).
 * Time scales: the input is UTC; the ephemerides and the fundamental arguments use TT =
   UTC + (TAI - UTC) + 32.184 s, with TAI - UTC from the IERS leap-second table (Bulletin C; last
   leap second 2016-12-31, TAI - UTC = 37 s since 2017-01-01). A future leap second must be added
@@ -19,8 +21,10 @@ computes it from first principles when no tide layer comes with the data:
   l(2) = 0.0002 (eq. 7.2); the out-of-phase contributions of the diurnal and semidiurnal bands
   (eqs. 7.10, 7.11: h^I = -0.0025 / -0.0022, l^I = -0.0007); the l^(1) transverse terms of the
   diurnal and semidiurnal bands (eqs. 7.12, 7.13: l^(1) = 0.0012 / 0.0024).
-  Step 2 (in frequency domain): the corrections of Table 7.3a (diurnal band, eq. 7.12 form with
-  the Doodson arguments of the conventions) and Table 7.3b (long-period band).
+  Step 2 (in frequency domain): the corrections of Table 7.3a (diurnal band) and Table 7.3b
+  (long-period band) as printed in the conventions, with the Doodson arguments of DEHANTTIDEINEL's
+  STEP2DIU/STEP2LON. The displacement model reproduces DEHANTTIDEINEL's published test case to
+  1e-12 m when given that routine's copy of Table 7.3a (tests/test_tides.py).
   The result is the "conventional tide-free" displacement of the conventions: the permanent
   (zero-frequency) tide is included, as in the IERS routine DEHANTTIDEINEL and in pysolid.
 
@@ -437,8 +441,8 @@ def tide_grid(lon: npt.ArrayLike, lat: npt.ArrayLike, times_utc: TimesLike,
     The tide varies over thousands of km, so it is computed exactly on coarse nodes spaced about
     ``coarse_deg`` degrees spanning the grid and interpolated bilinearly (separably, by two small
     matrix products per time). Measured interpolation error against :func:`tide_enu` at every
-    pixel: < 0.002 mm at 0.2°, < 0.05 mm at 1° (bilinear error ≈ h²/8 · |∂²u| with |∂²u| ≤ ~4·0.3 m
-    per rad²). ``coarse_deg=None`` computes every pixel exactly.
+    pixel over a 2.5° frame: 0.003 mm at 0.2°, 0.05 mm at 1° (bilinear error ≈ h²/8 · |∂²u| with
+    |∂²u| ≤ ~4·0.3 m per rad²). ``coarse_deg=None`` computes every pixel exactly.
 
     Returns
     -------
