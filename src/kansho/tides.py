@@ -491,13 +491,20 @@ def los_tide_mm(lon: npt.ArrayLike, lat: npt.ArrayLike, times_utc: TimesLike,
             out[k] = 1e3 * (enu[..., 0] * comps[0] + enu[..., 1] * comps[1] + enu[..., 2] * comps[2])
         return out
     clon, clat = _coarse_axis(lon_a, coarse_deg), _coarse_axis(lat_a, coarse_deg)
-    coarse = tide_enu(clon[None, :], clat[:, None], times)          # (T, my, mx, 3), small
-    wy, wx = _bilinear_weights(lat_a, clat), _bilinear_weights(lon_a, clon)
+    # mm on the coarse nodes; the fine work in float32 (relative 6e-8 of < 500 mm: < 3e-5 mm)
+    coarse = (1e3 * tide_enu(clon[None, :], clat[:, None], times)).astype(np.float32)  # (T, my, mx, 3)
+    wy = _bilinear_weights(lat_a, clat).astype(np.float32)
+    wx_t = _bilinear_weights(lon_a, clon).T.astype(np.float32).copy()
+    comps32 = [np.ascontiguousarray(c, dtype=np.float32) for c in comps]
+    tmp = np.empty((ny, nx), dtype=np.float32)
     for k in range(times.size):
-        acc = np.zeros((ny, nx))
-        for c in range(3):
-            acc += (wy @ coarse[k, :, :, c] @ wx.T) * comps[c]
-        out[k] = 1e3 * acc
+        acc = out[k]
+        np.matmul(wy @ coarse[k, :, :, 0], wx_t, out=acc)
+        acc *= comps32[0]
+        for c in (1, 2):
+            np.matmul(wy @ coarse[k, :, :, c], wx_t, out=tmp)
+            tmp *= comps32[c]
+            acc += tmp
     return out
 
 
