@@ -127,6 +127,12 @@ def run_frame(job: FrameJob) -> dict[str, Any]:
     faults (:func:`is_transient`) are retried ``job.retries`` times with doubling delays.
     """
     spec = job.spec
+    done = read_status(Path(job.root), spec.id)
+    if (done and done.get("state") == DONE and done.get("run_id") == job.run_id and done.get("key") == spec.key()
+            and done.get("inputs") == job.inputs):
+        # finished in this batch already: dask runs a task again when the worker holding its result dies
+        log.info("frame %s: already done in this batch (%s); its record is returned unchanged", spec.id, job.run_id)
+        return done
     rec: dict[str, Any] = {
         "id": spec.id, "state": RUNNING, "key": spec.key(), "inputs": job.inputs, "source": spec.source,
         "run_id": job.run_id, "started": _now(), "finished": None, "seconds": None, "host": socket.gethostname(),
