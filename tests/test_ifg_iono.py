@@ -187,6 +187,29 @@ def test_no_ionosphere_does_not_make_it_worse(stack: dict[str, Any]) -> None:
         assert _rms0(unw - est.filtered - nd) < math.hypot(_rms0(unw - nd), 2.0 * s_f)
 
 
+def test_decorrelated_patch_is_masked_and_filled(stack: dict[str, Any]) -> None:
+    # γ = 0.25 over a 100 x 160 px patch (raw σ_iono ≈ 60 rad there): the filter leaves it out and
+    # fills it from the coherent surroundings; the coherent part keeps the budget of the uniform case
+    g = np.full(SHAPE, GAMMA)
+    g[60:160, 100:260] = 0.25
+    s = simulate_dispersive_slcs(stack["nu"], stack["psi"], f0_hz=F0, bandwidth_hz=BW, sampling_rate_hz=FS,
+                                 coherence=g, rng=np.random.default_rng(9))
+    unw, est = _estimate(s[0], s[2])
+    truth = multilook(stack["psi"][2] - stack["psi"][0], AL, RL)
+    nd = multilook(stack["nu"][2] - stack["nu"][0], AL, RL)
+    gm = multilook(g, AL, RL)
+    low, high = gm < 0.3, gm > 0.8
+    assert est.kept[low].mean() < 0.2 and est.kept[high].mean() > 0.97
+    assert np.isfinite(est.filtered).all()
+    sig = float(iono.dispersive_sigma(np.array(GAMMA), AL * RL * BW / FS, F0, est.f_low, est.f_high))
+    smooth_truth, _ = iono.filter_dispersive(truth, np.full(truth.shape, GAMMA), SIGMA_PX)
+    budget = math.hypot(_sigma_filtered(sig, truth.shape), _rms0(smooth_truth - truth))
+    assert _rms0((est.filtered - truth)[high]) < 2.0 * budget
+    # inside the patch the screen is interpolated: within 3x the budget (the bump is not seen there)
+    assert _rms0((est.filtered - truth)[low]) < 3.0 * budget
+    assert _rms0((unw - est.filtered - nd)[high]) ** 2 < 0.2 * _rms0((unw - nd)[high]) ** 2
+
+
 def test_filter_masks_unwrapping_outliers() -> None:
     # 2 % of the pixels off by one ambiguity of the difference interferogram (≈ 210 rad) must be
     # masked; the screen (a ramp) then comes back to the noise level

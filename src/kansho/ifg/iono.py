@@ -28,7 +28,7 @@ Error propagation (Gomba et al. 2016, section III): with independent sub-band ph
 and σ_L,H = √(1 − γ²) / (γ √(2 N_sub)) (Cramér–Rao, Rodriguez & Martin 1992), N_sub the
 independent looks of a sub-band (its share of the range bandwidth times the full band's looks).
 For ALOS-2 (f0 = 1.2575 GHz, 28 MHz) with the default sub-bands (each a third of the band, centres
-± B/3) the factor in front is ≈ 34: the per-pixel estimate is ~50 times noisier than the full-band
+± B/3) σ_iono ≈ 47.6 · σ_sub: the per-pixel estimate is ~50 times noisier than a sub-band
 phase, so it must be filtered heavily (:func:`filter_dispersive`). The trade-off of the sub-band
 parameters: centres further apart (larger ``centre_frac``) lower the amplification ∝ 1/(f_H − f_L),
 narrower sub-bands (smaller ``width_frac``) allow that but keep fewer looks (σ_sub ∝ 1/√width).
