@@ -305,3 +305,26 @@ def test_cli_iono_off_and_cband_auto(lband_stack: Path, tmp_path: Path) -> None:
     st_l.wavelength = SPEED_OF_LIGHT / 5.405e9
     assert _iono_params(st_l, IfgConfig()) is None
     assert _iono_params(st_l, IfgConfig.model_validate({"iono": {"method": "split-spectrum"}})) is not None
+
+
+def test_chain_keeps_pair_when_no_screen_can_be_estimated(lband_stack: Path, tmp_path: Path,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    # a sub-band coherence threshold nothing meets: no estimate, the pair is written uncorrected
+    # (not emptied), without a .geo.iono.tif, with a warning and NaN in iono_stats.txt
+    from kansho.ifg.chain import run_ifg
+    from kansho.ifg.config import IfgConfig
+    from kansho.io.geotiff import read_raster
+
+    cfg = IfgConfig.model_validate({
+        "form": {"range_looks": RL, "azimuth_looks": AL}, "geocode": {"posting_deg": 0.0003},
+        "network": {"max_dt_days": 12}, "iono": {"method": "split-spectrum", "min_coherence": 0.99},
+    })
+    with caplog.at_level("WARNING", logger="kansho.ifg.chain"):
+        run = run_ifg(lband_stack, tmp_path / "G", cfg, progress=False)
+    assert not run.failed and len(run.done) == 2
+    assert "ionosphere not removed" in caplog.text
+    for name in run.done:
+        assert not (tmp_path / "G" / name / f"{name}.geo.iono.tif").exists()
+        assert run.results[name].coverage > 0.9  # valid fraction of the footprint: not emptied
+        assert np.isfinite(read_raster(tmp_path / "G" / name / f"{name}.geo.unw.tif")).any()
+        assert np.isnan(run.results[name].iono_std_after)

@@ -145,11 +145,15 @@ def process_pair(task: PairTask) -> PairResult:
             width_frac=ic.subband_width, filter_sigma_px=(ip["sigma_y_px"], ip["sigma_x_px"]),
             outlier_nsigma=ic.outlier_nsigma, min_coherence=ic.min_coherence)
         del s1, s2, ref
-        iono_ml = est.filtered
-        ok = np.isfinite(unw) & np.isfinite(iono_ml)
-        i_before = _std(unw, ok)
-        unw = (unw - iono_ml).astype(np.float32)  # NaN where no screen could be estimated
-        i_after = _std(unw, ok)
+        if np.isfinite(est.filtered).any():  # the filter fills gaps: a screen is all-finite or all-NaN
+            iono_ml = est.filtered
+            ok = np.isfinite(unw)
+            i_before = _std(unw, ok)
+            unw = (unw - iono_ml).astype(np.float32)
+            i_after = _std(unw, ok)
+        else:
+            log.warning("pair %s_%s: too few coherent pixels for the split-spectrum; ionosphere not removed",
+                        task.d1, task.d2)
     k = 0.0
     if cfg.troposphere.method == "height":
         tro, k = height_correlated_phase(unw, geom["hgt_ml"], coh, min_coherence=cfg.troposphere.min_coherence)
