@@ -292,7 +292,9 @@ def _iono_params(stack: SlcStack, cfg: IfgConfig) -> dict[str, float] | None:
     fs = SPEED_OF_LIGHT / (2.0 * stack.range_spacing)
     bw = ic.range_bandwidth_hz
     if bw is None:
-        bw = occupied_bandwidth(range_power_spectrum(stack.read(stack.dates[0])), fs)
+        first = stack.read(stack.dates[0])
+        bw = occupied_bandwidth(range_power_spectrum(first[:: max(1, first.shape[0] // 1024)]), fs)  # ≤ 2048 lines
+        del first
         log.info("ionosphere: range bandwidth %.2f MHz estimated from the spectrum of %d (sampling %.2f MHz); "
                  "set iono.range_bandwidth_hz if known", bw / 1e6, stack.dates[0], fs / 1e6)
     if bw > fs * 1.001:
