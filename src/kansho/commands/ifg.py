@@ -24,6 +24,11 @@ def register(sub: Any, fmt: type) -> None:
     p.add_argument("--posting", type=float, help="output grid posting in degrees (overrides the config)")
     p.add_argument("--gacos", metavar="DIR",
                    help="subtract GACOS delays of this folder from each unwrapped pair (troposphere.method gacos)")
+    p.add_argument("--iono", choices=["auto", "off", "split-spectrum"],
+                   help="ionospheric correction by range split-spectrum (iono.method; config default: auto = on for "
+                        "L-band, off for C-band)")
+    p.add_argument("--range-bandwidth", type=float, metavar="HZ",
+                   help="range (chirp) bandwidth of the SLCs in Hz for the split-spectrum (iono.range_bandwidth_hz)")
     p.add_argument("--workers", type=int, default=0, help="local dask worker processes (0: run here)")
     p.add_argument("--scheduler", help="address of a running dask scheduler")
     p.add_argument("--force", action="store_true", help="recompute pairs that are already written")
@@ -45,6 +50,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.gacos is not None:
         overrides["troposphere.method"] = "gacos"
         overrides["troposphere.gacos_dir"] = args.gacos
+    if args.iono is not None:
+        overrides["iono.method"] = args.iono
+    if args.range_bandwidth is not None:
+        overrides["iono.range_bandwidth_hz"] = args.range_bandwidth
     cfg = load_ifg_config(args.config, overrides)
     progress = sys.stderr.isatty()
     with cluster(args.workers or None, args.scheduler) as client:

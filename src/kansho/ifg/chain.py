@@ -12,11 +12,18 @@ and turned into slant-delay phase once (``GEOC/.ifg/gacos_phase.npz``, through
 (:func:`kansho.ifg.troposphere.gacos_correct`) and its phase std before/after is recorded in
 ``GEOC/.ifg/gacos_stats.txt``. Pairs with a date without a delay file are dropped (listed in
 ``GEOC/.ifg/gacos_dropped.txt``) or kept uncorrected (``gacos_missing``).
+
+With ``iono.method: split-spectrum`` (or ``auto`` on an L-band stack) each pair's dispersive phase
+is estimated from two range sub-bands of its SLCs (:func:`kansho.ifg.iono.split_spectrum_ionosphere`),
+subtracted from the unwrapped phase before any other correction, geocoded and written as
+``yyyymmdd_yyyymmdd.geo.iono.tif`` (rad of the full-band carrier; the uncorrected phase is
+``unw + iono``); the phase std before/after is recorded in ``GEOC/.ifg/iono_stats.txt``.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +39,7 @@ from kansho.ifg.config import IfgConfig
 from kansho.ifg.filter import goldstein_filter
 from kansho.ifg.form import multilook, multilooked_interferogram, reference_phase
 from kansho.ifg.geocode import Lookup, geocode, los_enu, make_lookup, output_grid
+from kansho.ifg.iono import occupied_bandwidth, range_power_spectrum, split_spectrum_ionosphere
 from kansho.ifg.network import select_pairs
 from kansho.ifg.readers import open_slc_stack
 from kansho.ifg.slc import SlcSource, SlcStack, read_slc
@@ -48,6 +56,7 @@ WORK = ".ifg"
 GACOS_PHASE = "gacos_phase.npz"
 GACOS_STATS = "gacos_stats.txt"
 GACOS_DROPPED = "gacos_dropped.txt"
+IONO_STATS = "iono_stats.txt"
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ class PairTask:
     work: Path
     geoc: Path
     gacos: bool = False  # subtract the GACOS delays of GEOC/.ifg/gacos_phase.npz
+    iono: dict[str, float] | None = None  # split-spectrum: f0_hz, sampling_rate_hz, bandwidth_hz, sigma_y/x_px
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,8 @@ class PairResult:
     tropo_k: float = 0.0
     gacos_std_before: float = float("nan")
     gacos_std_after: float = float("nan")
+    iono_std_before: float = float("nan")
+    iono_std_after: float = float("nan")
 
 
 @dataclass
@@ -112,7 +124,8 @@ def process_pair(task: PairTask) -> PairResult:
         ref = reference_phase(task.bperp, task.wavelength, geom["range"], geom["inc"], geom["hgt"],
                               flat=task.flat, topo=task.topo)
     ifg, coh = multilooked_interferogram(s1, s2, fc.azimuth_looks, fc.range_looks, ref)
-    del s1, s2, ref
+    if task.iono is None:
+        del s1, s2, ref
     filt = ifg
     if cfg.filter.enabled and cfg.filter.alpha > 0:
         filt = goldstein_filter(ifg, cfg.filter.alpha, cfg.filter.window, cfg.filter.step, cfg.filter.smooth)
@@ -122,6 +135,25 @@ def process_pair(task: PairTask) -> PairResult:
         init=uc.init, tile_size=uc.tile_size, tile_overlap=uc.tile_overlap, nproc=uc.nproc,
         min_conncomp_frac=uc.min_conncomp_frac, keep_unconnected=uc.keep_unconnected,
     )
+    iono_ml = None
+    i_before = i_after = float("nan")
+    if task.iono is not None:  # first: an ionospheric ramp would bias the height fit
+        ic, ip = cfg.iono, task.iono
+        est = split_spectrum_ionosphere(
+            s1, s2, unw, f0_hz=ip["f0_hz"], sampling_rate_hz=ip["sampling_rate_hz"], bandwidth_hz=ip["bandwidth_hz"],
+            azimuth_looks=fc.azimuth_looks, range_looks=fc.range_looks, ref_phase=ref, centre_frac=ic.subband_centre,
+            width_frac=ic.subband_width, filter_sigma_px=(ip["sigma_y_px"], ip["sigma_x_px"]),
+            outlier_nsigma=ic.outlier_nsigma, min_coherence=ic.min_coherence)
+        del s1, s2, ref
+        if np.isfinite(est.filtered).any():  # the filter fills gaps: a screen is all-finite or all-NaN
+            iono_ml = est.filtered
+            ok = np.isfinite(unw)
+            i_before = _std(unw, ok)
+            unw = (unw - iono_ml).astype(np.float32)
+            i_after = _std(unw, ok)
+        else:
+            log.warning("pair %s_%s: too few coherent pixels for the split-spectrum; ionosphere not removed",
+                        task.d1, task.d2)
     k = 0.0
     if cfg.troposphere.method == "height":
         tro, k = height_correlated_phase(unw, geom["hgt_ml"], coh, min_coherence=cfg.troposphere.min_coherence)
@@ -135,10 +167,17 @@ def process_pair(task: PairTask) -> PairResult:
             unw_g, g_before, g_after = gacos_correct(unw_g, z[f"d{task.d1}"], z[f"d{task.d2}"])
     coh_g = geocode(coh, lookup, method)
     coh_g[~np.isfinite(unw_g) & ~np.isfinite(coh_g)] = np.nan
+    if iono_ml is not None:  # before the pair's unw (written last: a pair with its unw is complete)
+        export.write_pair_layer(task.geoc, task.d1, task.d2, "iono", geocode(iono_ml, lookup, method), lookup.grid,
+                                description="dispersive (ionospheric) phase, split-spectrum", units="rad")
     export.write_pair(task.geoc, task.d1, task.d2, unw_g, coh_g, lookup.grid)
     inside = np.isfinite(lookup.row)
     cov = float(np.isfinite(unw_g[inside]).mean()) if inside.any() else 0.0
-    return PairResult(f"{task.d1}_{task.d2}", cov, float(np.nanmean(coh)), k, g_before, g_after)
+    return PairResult(f"{task.d1}_{task.d2}", cov, float(np.nanmean(coh)), k, g_before, g_after, i_before, i_after)
+
+
+def _std(a: Float32Array, ok: np.ndarray) -> float:
+    return float(np.std(a[ok])) if ok.any() else float("nan")
 
 
 def _load_lookup(work: Path) -> Lookup:
@@ -220,6 +259,7 @@ def run_ifg(
 
     flat = {"auto": not stack.flat_earth_removed, "remove": True, "keep": False}[cfg.form.flat_earth]
     topo = {"auto": "hgt" in stack.geometry, "remove": True, "keep": False}[cfg.form.topography]
+    iono = _iono_params(stack, cfg)
     run = IfgRun(geoc, pairs, grid=lookup.grid, gacos_dropped=dropped, gacos_uncorrected=uncorrected)
     tasks: list[PairTask] = []
     for d1, d2 in pairs:
@@ -229,14 +269,61 @@ def run_ifg(
             continue
         tasks.append(PairTask(d1, d2, stack.sources[d1], stack.sources[d2], stack.bperp[d2] - stack.bperp[d1],
                               stack.wavelength, flat, topo, cfg.model_dump(), geoc / WORK, geoc,
-                              gacos=cfg.troposphere.method == "gacos" and name not in uncorrected))
+                              gacos=cfg.troposphere.method == "gacos" and name not in uncorrected, iono=iono))
     log.info("%d pairs: %d to process, %d already done (flat earth %s, topography %s)", len(pairs), len(tasks),
              len(run.skipped), "removed" if flat else "kept", "removed" if topo else "kept")
     _run_tasks(tasks, run, client=client, progress=progress)
     if cfg.troposphere.method == "gacos":
         _write_gacos_tables(geoc / WORK, run)
+    if iono is not None:
+        _write_iono_table(geoc / WORK, run)
     run.done.sort()
     return run
+
+
+def _iono_params(stack: SlcStack, cfg: IfgConfig) -> dict[str, float] | None:
+    """Split-spectrum parameters of the stack (None when off): carrier, range sampling rate, range
+    bandwidth (given, else the -10 dB width of the first SLC's spectrum) and the filter's std in
+    multilooked pixels (``filter_sigma_m`` over the ground pixel size)."""
+    ic = cfg.iono
+    on = ic.method == "split-spectrum" or (ic.method == "auto" and stack.wavelength > 0.15)
+    if not on:
+        return None
+    fs = SPEED_OF_LIGHT / (2.0 * stack.range_spacing)
+    bw = ic.range_bandwidth_hz
+    if bw is None:
+        first = stack.read(stack.dates[0])
+        bw = occupied_bandwidth(range_power_spectrum(first[:: max(1, first.shape[0] // 1024)]), fs)  # ≤ 2048 lines
+        del first
+        log.info("ionosphere: range bandwidth %.2f MHz estimated from the spectrum of %d (sampling %.2f MHz); "
+                 "set iono.range_bandwidth_hz if known", bw / 1e6, stack.dates[0], fs / 1e6)
+    if bw > fs * 1.001:
+        raise ConfigError(f"iono.range_bandwidth_hz {bw:g} exceeds the range sampling rate {fs:g} Hz of {stack.root} "
+                          f"(range spacing {stack.range_spacing} m)")
+    fc = cfg.form
+    inc = float(np.nanmean(stack.geometry["inc"]))
+    px_x = stack.range_spacing * fc.range_looks / max(math.sin(math.radians(inc)), 0.1)
+    px_y = stack.azimuth_spacing * fc.azimuth_looks
+    log.info("ionosphere: split-spectrum on (%s), sub-bands +-%.2f MHz of %.2f MHz, filter %.0f m", ic.method,
+             ic.subband_centre * bw / 1e6, ic.subband_width * bw / 1e6, ic.filter_sigma_m)
+    return {"f0_hz": SPEED_OF_LIGHT / stack.wavelength, "sampling_rate_hz": fs, "bandwidth_hz": float(bw),
+            "sigma_y_px": ic.filter_sigma_m / px_y, "sigma_x_px": ic.filter_sigma_m / px_x}
+
+
+def _write_iono_table(work: Path, run: IfgRun) -> None:
+    """``iono_stats.txt``: pair, unwrapped-phase std (rad) before/after removing the dispersive phase
+    (rows of earlier runs kept for pairs skipped now)."""
+    path = work / IONO_STATS
+    rows: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if line and not line.startswith("#"):
+                rows[line.split()[0]] = line
+    for name, res in run.results.items():
+        rows[name] = f"{name} {res.iono_std_before:.4f} {res.iono_std_after:.4f}"
+    live = {f"{d1}_{d2}" for d1, d2 in run.pairs}
+    body = "".join(f"{rows[k]}\n" for k in sorted(rows) if k in live)
+    export.write_text_atomic(path, "# pair std_before_rad std_after_rad\n" + body)
 
 
 def _static_metadata(stack: SlcStack, cfg: IfgConfig, layers: dict[str, Float32Array]) -> dict[str, str]:

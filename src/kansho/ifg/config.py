@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kansho.errors import ConfigError
 
@@ -20,6 +20,7 @@ __all__ = [
     "FormConfig",
     "GeocodeConfig",
     "IfgConfig",
+    "IonoConfig",
     "NetworkConfig",
     "TroposphereConfig",
     "UnwrapConfig",
@@ -100,6 +101,46 @@ class TroposphereConfig(_Model):
     min_coherence: float = Field(0.4, ge=0, le=1, description="pixels used to estimate the height relation")
 
 
+class IonoConfig(_Model):
+    """Ionospheric correction by range split-spectrum (Gomba et al. 2016; :mod:`kansho.ifg.iono`)."""
+
+    method: Literal["auto", "off", "split-spectrum"] = Field(
+        "auto",
+        description="'split-spectrum': estimate the dispersive phase of each pair from two range sub-bands, remove "
+        "it from the unwrapped phase and write it as yyyymmdd_yyyymmdd.geo.iono.tif; 'auto': split-spectrum for "
+        "L-band stacks (wavelength > 15 cm), off for C- and X-band (where the ionosphere is 4-5x weaker and the "
+        "estimate's noise would dominate)",
+    )
+    range_bandwidth_hz: float | None = Field(
+        None, gt=0,
+        description="range (chirp) bandwidth of the SLCs in Hz (ALOS-2 strip-map: 84e6, 42e6 or 28e6); empty: "
+        "the -10 dB width of the first SLC's range spectrum",
+    )
+    subband_centre: float = Field(
+        1 / 3, gt=0, lt=0.5,
+        description="offset of each sub-band's centre from the carrier, fraction of the bandwidth (+-B/3: the edges)",
+    )
+    subband_width: float = Field(
+        1 / 3, gt=0, le=1, description="width of each sub-band, fraction of the bandwidth (centre + width/2 <= 0.5)"
+    )
+    filter_sigma_m: float = Field(
+        2000.0, gt=0, le=1e6,
+        description="std of the Gaussian smoothing the dispersive estimate (m on the ground); it is ~50x noisier "
+        "than the full band, and the ionosphere is smooth over kilometres",
+    )
+    outlier_nsigma: float = Field(
+        4.0, gt=0, le=100, description="estimates farther than this many robust stds from a running median are masked"
+    )
+    min_coherence: float = Field(0.2, ge=0, le=1, description="sub-band coherence below which no estimate is made")
+
+    @model_validator(mode="after")
+    def _bands_fit(self) -> IonoConfig:
+        if self.subband_centre + self.subband_width / 2 > 0.5 + 1e-9:
+            raise ValueError(f"sub-bands at +-{self.subband_centre:g} B of width {self.subband_width:g} B extend "
+                             "beyond the band (need subband_centre + subband_width/2 <= 0.5)")
+        return self
+
+
 class UnwrapConfig(_Model):
     """Phase unwrapping with SNAPHU (Chen & Zebker 2001) through the ``snaphu`` package."""
 
@@ -140,6 +181,7 @@ class IfgConfig(_Model):
     form: FormConfig = Field(default_factory=FormConfig)
     filter: FilterConfig = Field(default_factory=FilterConfig)
     troposphere: TroposphereConfig = Field(default_factory=TroposphereConfig)
+    iono: IonoConfig = Field(default_factory=IonoConfig)
     unwrap: UnwrapConfig = Field(default_factory=UnwrapConfig)
     geocode: GeocodeConfig = Field(default_factory=GeocodeConfig)
 

@@ -4,6 +4,7 @@
 
     GEOC/yyyymmdd_yyyymmdd/yyyymmdd_yyyymmdd.geo.unw.tif   float32 rad, NaN = no data
     GEOC/yyyymmdd_yyyymmdd/yyyymmdd_yyyymmdd.geo.cc.tif    uint8 coherence × 255, 0 = no data
+    GEOC/yyyymmdd_yyyymmdd/yyyymmdd_yyyymmdd.geo.iono.tif  float32 rad, removed dispersive phase (optional)
     GEOC/<frame>.geo.E.tif | .N.tif | .U.tif | .hgt.tif    LOS unit vector ground → satellite, DEM (m)
     GEOC/baselines                                         "refdate date bperp btemp" per date
     GEOC/metadata.txt                                      key=value radar metadata
@@ -25,7 +26,7 @@ from kansho._files import write_text_atomic
 from kansho.grid import Grid
 from kansho.io.geotiff import write_geotiff
 
-__all__ = ["pair_done", "pair_paths", "write_pair", "write_static", "write_text_atomic"]
+__all__ = ["pair_done", "pair_paths", "write_pair", "write_pair_layer", "write_static", "write_text_atomic"]
 
 
 def pair_paths(geoc: Path, d1: int, d2: int) -> tuple[Path, Path]:
@@ -48,6 +49,15 @@ def write_pair(geoc: Path, d1: int, d2: int, unw: npt.NDArray[np.floating], coh:
     write_geotiff(cc_p, cc8, grid, nodata=0, description="coherence x 255")
     write_geotiff(unw_p, np.asarray(unw, np.float32), grid, description="unwrapped phase", units="rad")
     return unw_p, cc_p
+
+
+def write_pair_layer(geoc: Path, d1: int, d2: int, key: str, data: npt.NDArray[np.floating], grid: Grid, *,
+                     description: str | None = None, units: str | None = None) -> Path:
+    """Write an extra float32 layer of a pair, ``yyyymmdd_yyyymmdd.geo.<key>.tif`` (NaN = no data)."""
+    name = f"{d1}_{d2}"
+    path = geoc / name / f"{name}.geo.{key}.tif"
+    write_geotiff(path, np.asarray(data, np.float32), grid, description=description, units=units)
+    return path
 
 
 def write_static(
