@@ -109,12 +109,11 @@ class _MinusRamp:
         self.shape = tuple(cube.shape)
         self.dtype = np.dtype(np.float32)
 
-    def __getitem__(self, key: Any) -> npt.NDArray[np.float32]:
-        k = key if isinstance(key, tuple) else (key,)
-        k = k + (slice(None),) * (3 - len(k))
-        block = np.asarray(self.cube[k], np.float64)
-        tt = np.atleast_1d(self.t[k[0]])[:, None, None] if block.ndim == 3 else self.t[k[0]]
-        return np.asarray(block - tt * self.rate[k[1], k[2]], np.float32)
+    def __getitem__(self, key: tuple[slice, slice, slice]) -> npt.NDArray[np.float32]:
+        """``key`` = (epochs, rows, cols), slices (how :func:`write_cum_h5` reads a block)."""
+        ke, kr, kc = key
+        block = np.asarray(self.cube[ke, kr, kc], np.float64)
+        return np.asarray(block - self.t[ke][:, None, None] * self.rate[kr, kc], np.float32)
 
 
 def _reference_pixels(run: Run) -> tuple[npt.NDArray[np.bool_], str]:
