@@ -39,7 +39,7 @@ from kansho.run import Run, open_run
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PlateCorrection", "plate_correct", "resolve_rotation"]
+__all__ = ["PlateCorrection", "plate_correct", "reference_pixels", "resolve_rotation"]
 
 #: the products' names (results/ maps and cubes beside cum.h5)
 PLATE_LOS_MAP = "plate_los"
@@ -116,7 +116,7 @@ class _MinusRamp:
         return np.asarray(block - self.t[ke][:, None, None] * self.rate[kr, kc], np.float32)
 
 
-def _reference_pixels(run: Run) -> tuple[npt.NDArray[np.bool_], str]:
+def reference_pixels(run: Run) -> tuple[npt.NDArray[np.bool_], str]:
     """The run's reference pixels: ``results/refmask.tif`` (Kansho), else ``cum.h5``'s refarea box."""
     ny, nx = run.shape
     if run.has_map("refmask"):
@@ -181,7 +181,7 @@ def plate_correct(out: str | Path, *, plate: str | None = None, pole: Sequence[f
     los_e, los_n, los_u = run.los()
     if los_e.shape != grid.shape:
         raise InputError(run.layout.stack, f"LOS grid {los_e.shape} does not match the run's maps {grid.shape}")
-    ref, ref_text = _reference_pixels(run)
+    ref, ref_text = reference_pixels(run)
     try:
         absolute, removed = plate_los_velocity(grid.lon(), grid.lat(), los_e, los_n, los_u, rot.omega, ref,
                                                sphere=sphere, orb=rot.orb)
