@@ -272,6 +272,32 @@ def _fundamental_arguments(cent_tt: FloatArray, fhr: FloatArray) -> tuple[FloatA
     return tau, s, h, p, n_neg, ps
 
 
+def _step2(cent_tt: FloatArray, fhr: FloatArray, diurnal: FloatArray, sinphi: FloatArray, cosphi: FloatArray,
+           sinla: FloatArray, cosla: FloatArray, ex: tuple[Any, ...]) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """IERS 2010 §7.1.1 step 2 (radial, north, east) in m, shape (T, S...): the diurnal band (Table 7.3a,
+    ``diurnal``) and the long-period band (Table 7.3b)."""
+    # step 2: frequency-dependent corrections (Tables 7.3a, 7.3b), mm, reduced over the
+    # constituents per time first: Σ A sin(θ+λ) = cosλ Σ A sinθ + sinλ Σ A cosθ.
+    tau, s, h, p, n_neg, ps = _fundamental_arguments(cent_tt, fhr)
+    args = np.stack([s, h, p, n_neg, ps], axis=-1)               # (T, 5)
+    th = (tau[:, None] + args @ diurnal[:, :5].T) * _DEG       # (T, 31)
+    sin_t, cos_t = np.sin(th), np.cos(th)
+    rip, rop, tip, top = (diurnal[:, k] for k in range(5, 9))
+    a_r = (sin_t @ rip + cos_t @ rop)[ex]
+    b_r = (cos_t @ rip - sin_t @ rop)[ex]
+    a_t = (sin_t @ tip + cos_t @ top)[ex]
+    b_t = (cos_t @ tip - sin_t @ top)[ex]
+    dr = 1e-3 * 2 * sinphi * cosphi * (cosla * a_r + sinla * b_r)
+    dn = 1e-3 * (cosphi**2 - sinphi**2) * (cosla * a_t + sinla * b_t)
+    de = 1e-3 * sinphi * (cosla * b_t - sinla * a_t)
+    thl = (args @ _LONG[:, :5].T) * _DEG                        # (T, 5)
+    sl, cl = np.sin(thl), np.cos(thl)
+    dr += 1e-3 * (1.5 * sinphi**2 - 0.5) * (cl @ _LONG[:, 5] + sl @ _LONG[:, 7])[ex]
+    dn += 1e-3 * 2 * sinphi * cosphi * (cl @ _LONG[:, 6] + sl @ _LONG[:, 8])[ex]
+
+    return dr, dn, de
+
+
 def _tide_ecef(station: FloatArray, sun: FloatArray, moon: FloatArray, cent_tt: FloatArray,
                fhr: FloatArray, diurnal: FloatArray = _DIURNAL) -> FloatArray:
     """IERS 2010 §7.1.1 displacement (m, Earth-fixed) of ``station`` (S..., 3) for Sun and Moon
@@ -331,24 +357,8 @@ def _tide_ecef(station: FloatArray, sun: FloatArray, moon: FloatArray, cent_tt: 
         dn += 3 * (-0.0024 / 2 * sinphi * cosphi * fac2 * c2)
         de += 3 * (-0.0024 / 2 * sinphi**2 * cosphi * fac2 * s2)
 
-    # step 2: frequency-dependent corrections (Tables 7.3a, 7.3b), mm, reduced over the
-    # constituents per time first: Σ A sin(θ+λ) = cosλ Σ A sinθ + sinλ Σ A cosθ.
-    tau, s, h, p, n_neg, ps = _fundamental_arguments(cent_tt, fhr)
-    args = np.stack([s, h, p, n_neg, ps], axis=-1)               # (T, 5)
-    th = (tau[:, None] + args @ diurnal[:, :5].T) * _DEG       # (T, 31)
-    sin_t, cos_t = np.sin(th), np.cos(th)
-    rip, rop, tip, top = (diurnal[:, k] for k in range(5, 9))
-    a_r = (sin_t @ rip + cos_t @ rop)[ex]
-    b_r = (cos_t @ rip - sin_t @ rop)[ex]
-    a_t = (sin_t @ tip + cos_t @ top)[ex]
-    b_t = (cos_t @ tip - sin_t @ top)[ex]
-    dr += 1e-3 * 2 * sinphi * cosphi * (cosla * a_r + sinla * b_r)
-    dn += 1e-3 * (cosphi**2 - sinphi**2) * (cosla * a_t + sinla * b_t)
-    de += 1e-3 * sinphi * (cosla * b_t - sinla * a_t)
-    thl = (args @ _LONG[:, :5].T) * _DEG                        # (T, 5)
-    sl, cl = np.sin(thl), np.cos(thl)
-    dr += 1e-3 * (1.5 * sinphi**2 - 0.5) * (cl @ _LONG[:, 5] + sl @ _LONG[:, 7])[ex]
-    dn += 1e-3 * 2 * sinphi * cosphi * (cl @ _LONG[:, 6] + sl @ _LONG[:, 8])[ex]
+    d2r, d2n, d2e = _step2(cent_tt, fhr, diurnal, sinphi, cosphi, sinla, cosla, ex)
+    dr, dn, de = dr + d2r, dn + d2n, de + d2e
 
     # local (radial, north, east) with the geocentric latitude → Earth-fixed
     out[..., 0] += dr * cosla * cosphi - de * sinla - dn * sinphi * cosla
