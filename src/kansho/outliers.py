@@ -38,10 +38,15 @@ NULL_FIX = _outlier_jit.NULL
 CRITICAL = 5.0
 
 
-def _ends(pairs: npt.ArrayLike, n_epoch: int) -> np.ndarray:
+def _checked(a: np.ndarray, name: str, pairs: npt.ArrayLike, n_epoch: int) -> np.ndarray:
+    """The pairs' (npair, 2) int64 end indices, after checking them and that ``a`` is (npair, npix)."""
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be (npair, npix), got {a.shape}")
     e = np.ascontiguousarray(np.asarray(pairs, np.int64).reshape(-1, 2))
     if e.size and (np.any(e[:, 0] >= e[:, 1]) or e.min() < 0 or e.max() >= n_epoch):
         raise ValueError(f"pairs must be (i, j) epoch indices with 0 <= i < j < {n_epoch}")
+    if e.shape[0] != a.shape[0]:
+        raise ValueError(f"{e.shape[0]} pairs but {name} has {a.shape[0]} rows")
     return e
 
 
@@ -87,11 +92,7 @@ def residual_cycle_check(
     :data:`NULL_FIX` = null it at that pixel.
     """
     y = np.ascontiguousarray(np.asarray(ifg, np.float64))
-    if y.ndim != 2:
-        raise ValueError(f"ifg must be (npair, npix), got {y.shape}")
-    ends = _ends(pairs, n_epoch)
-    if ends.shape[0] != y.shape[0]:
-        raise ValueError(f"{ends.shape[0]} pairs but ifg has {y.shape[0]} rows")
+    ends = _checked(y, "ifg", pairs, n_epoch)
     if not cycle > 0:
         raise ValueError(f"cycle must be positive, got {cycle}")
     w = np.ones_like(y) if weights is None else np.ascontiguousarray(np.asarray(weights, np.float64))
@@ -111,11 +112,7 @@ def unchecked_pairs(valid: npt.ArrayLike, pairs: npt.ArrayLike, n_epoch: int) ->
     ``valid``: (npair, npix) bool; ``pairs``: (npair, 2) epoch indices ``i < j``.
     """
     v = np.ascontiguousarray(np.asarray(valid, np.bool_))
-    if v.ndim != 2:
-        raise ValueError(f"valid must be (npair, npix), got {v.shape}")
-    ends = _ends(pairs, n_epoch)
-    if ends.shape[0] != v.shape[0]:
-        raise ValueError(f"{ends.shape[0]} pairs but valid has {v.shape[0]} rows")
+    ends = _checked(v, "valid", pairs, n_epoch)
     if v.shape[1] == 0:
         return np.zeros(v.shape, np.bool_)
     return _outlier_jit.bridges(v, ends, int(n_epoch))

@@ -104,27 +104,30 @@ def write_info(ctx: Context, info: Path, epochs: np.ndarray) -> None:
     _atomic_text(info / INFO_FILES["mask_stats"], "\n".join(ml) + "\n")
 
 
+def _per_pair_counts(header: list[str], rows: list[tuple[str, int, int, str]]) -> str:
+    """A per-pair table of pixels corrected and nulled: the rows with any, after ``header``."""
+    lines = header + [f"{name}  {nf:12d}  {nn:9d}{extra}" for name, nf, nn, extra in rows if nf or nn]
+    return "\n".join(lines) + "\n"
+
+
 def corrected_pairs_text(lres: LoopsResult, names: list[str]) -> str:
     """``info/12corrected_pairs.txt``: per pair touched by the per-pixel unwrapping-error correction of
     step 1-2, the pixels corrected (integer cycles added) and nulled, and whether the pair is used."""
     used = set(lres.pairs)
-    lines = [f"# per-pixel unwrapping-error correction: {lres.pixel_errors}",
-             "# pair              corrected_px  nulled_px  used"]
-    for i, nf, nn in zip(lres.pairs_in, lres.n_fixed, lres.n_nulled, strict=False):
-        if nf or nn:
-            lines.append(f"{names[i]}  {nf:12d}  {nn:9d}  {'yes' if i in used else 'no'}")
-    return "\n".join(lines) + "\n"
+    return _per_pair_counts(
+        [f"# per-pixel unwrapping-error correction: {lres.pixel_errors}",
+         "# pair              corrected_px  nulled_px  used"],
+        [(names[i], nf, nn, f"  {'yes' if i in used else 'no'}")
+         for i, nf, nn in zip(lres.pairs_in, lres.n_fixed, lres.n_nulled, strict=False)])
 
 
 def resid_corrected_text(ires: InvertResult, lres: LoopsResult, names: list[str], on: bool) -> str:
     """``info/13corrected_pairs.txt``: per used pair touched by the residual check of step 1-3 (data
     snooping after the inversion), the pixels corrected by whole cycles and nulled."""
-    lines = [f"# residual check after the inversion (invert.resid_check): {'on' if on else 'off'}",
-             "# pair              corrected_px  nulled_px"]
-    for i, nf, nn in zip(lres.pairs, ires.resid_fixed, ires.resid_nulled, strict=False):
-        if nf or nn:
-            lines.append(f"{names[i]}  {nf:12d}  {nn:9d}")
-    return "\n".join(lines) + "\n"
+    return _per_pair_counts(
+        [f"# residual check after the inversion (invert.resid_check): {'on' if on else 'off'}",
+         "# pair              corrected_px  nulled_px"],
+        [(names[i], nf, nn, "") for i, nf, nn in zip(lres.pairs, ires.resid_fixed, ires.resid_nulled, strict=False)])
 
 
 def write_coherence_model(ctx: Context, info: Path) -> None:
