@@ -35,10 +35,15 @@ F32 = npt.NDArray[np.float32]
 Window = tuple[slice, slice]
 
 __all__ = [
+    "LAYER_UNITS",
     "bilinear_resample",
     "box_mask",
     "clip_window",
     "delay_phase",
+    "layer_delay_phase",
+    "layer_moments",
+    "moment_std",
+    "sequential_keep",
     "lonlat_window",
     "phase_std",
     "pixel_window",
@@ -109,6 +114,121 @@ def bilinear_resample(src: npt.ArrayLike, src_grid: Grid, dst_grid: Grid) -> F32
     vals[out_r, :] = np.nan
     vals[:, out_c] = np.nan
     return vals.astype(np.float32)
+
+
+# ------------------------------------------------------------------------------ per-epoch delay layers
+#: units of a per-epoch layer: its value ``v`` → the epoch's delay phase ``φ`` (rad, LiCSAR sign) is
+#: ``rad``: v (slant delay already as phase: LiCSAR sltd, ICAMS); ``m_los``: 4π/λ·v (slant delay, m);
+#: ``m_zenith``: 4π/λ·v/U (zenith delay, m); ``m_disp``: −4π/λ·v (LOS displacement toward the satellite,
+#: m: LiCSAR's solid-earth tide); ``rad_advance``: −v (LiCSAR's ionospheric phase, a phase *advance*)
+LAYER_UNITS = ("rad", "m_los", "m_zenith", "m_disp", "rad_advance")
+
+
+def layer_delay_phase(values: npt.ArrayLike, unit: str, wavelength_m: float,
+                      los_u: npt.ArrayLike | None = None) -> F32:
+    """One epoch's layer ``values`` (ny, nx) in ``unit`` (:data:`LAYER_UNITS`) → delay phase φ (rad).
+
+    φ follows LiCSAR's sign (phase grows with range): a pair's correction is ``φ(date2) − φ(date1)``,
+    subtracted from its unwrapped phase. A slant delay ``s`` (m) gives 4π/λ·s; a zenith delay is
+    mapped with 1/cos θ = 1/U (``los_u``: (ny, nx) or scalar, needed for ``m_zenith`` only; Yu et al.
+    2018); a LOS displacement ``d`` toward the satellite shortens the range, so φ = −4π/λ·d (the
+    solid-earth tide, as LiCSAR corrects it: ``unw − (−4π/λ)(tide2 − tide1)``); LiCSAR's ionospheric
+    screen (4π·K·STEC/(c·f), Lazecký et al. 2023) is a phase advance, φ = −v (LiCSAR corrects
+    ``unw − (iono1 − iono2)``). Returns float32, NaN where the input is NaN.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    k = 4.0 * math.pi / wavelength_m
+    if unit == "rad":
+        out = v
+    elif unit == "rad_advance":
+        out = -v
+    elif unit == "m_los":
+        out = k * v
+    elif unit == "m_disp":
+        out = -k * v
+    elif unit == "m_zenith":
+        if los_u is None:
+            raise ValueError("a zenith delay needs the LOS Up component (incidence angle)")
+        out = k * zenith_to_slant(v, los_u).astype(np.float64)
+    else:
+        raise ValueError(f"unknown layer unit {unit!r} (one of {', '.join(LAYER_UNITS)})")
+    return out.astype(np.float32)
+
+
+def layer_moments(phase: npt.ArrayLike, corrections: Sequence[npt.ArrayLike | None]
+                  ) -> tuple[int, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Count, sums and cross-products of ``x = [phase, c_1 … c_L]`` over the pixels where all are finite.
+
+    ``phase`` (ny, nx) rad; ``corrections`` L arrays like it (a layer's pair correction
+    ``φ(date2) − φ(date1)``), ``None`` for a layer that does not apply (its entries stay 0). Returns
+    ``(n, s (L+1,), S (L+1, L+1))`` with ``s_i = Σ x_i`` and ``S_ij = Σ x_i x_j``: the standard
+    deviation of any combination ``a·x`` then follows exactly (:func:`moment_std`), so the effect of
+    every subset of layers is known after one pass over the data. Sums are additive over strips.
+    """
+    u = np.asarray(phase, np.float64)
+    ok = np.isfinite(u)
+    cols: list[npt.NDArray[np.float64] | None] = []
+    for c in corrections:
+        if c is None:
+            cols.append(None)
+            continue
+        a = np.asarray(c, np.float64)
+        ok &= np.isfinite(a)
+        cols.append(a)
+    m = len(corrections) + 1
+    x = np.zeros((m, int(ok.sum())))
+    x[0] = u[ok]
+    for i, a in enumerate(cols, start=1):
+        if a is not None:
+            x[i] = a[ok]
+    return int(x.shape[1]), x.sum(axis=1), x @ x.T
+
+
+def moment_std(n: npt.ArrayLike, s: npt.ArrayLike, S: npt.ArrayLike, a: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Standard deviation of ``a·x`` from the moments of :func:`layer_moments`, for many pairs at once.
+
+    ``n`` (P,), ``s`` (P, m), ``S`` (P, m, m), ``a`` (P, m) coefficients. NaN where ``n`` is 0.
+    """
+    n_ = np.asarray(n, np.float64)
+    a_ = np.asarray(a, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.einsum("pi,pi->p", a_, np.asarray(s, np.float64)) / n_
+        msq = np.einsum("pi,pij,pj->p", a_, np.asarray(S, np.float64), a_) / n_
+    return np.sqrt(np.maximum(msq - mean * mean, 0.0))
+
+
+def sequential_keep(
+    n: npt.ArrayLike, s: npt.ArrayLike, S: npt.ArrayLike, applies: npt.ArrayLike, force: Sequence[bool],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per pair and layer, in the layers' order: keep the correction where it lowers the phase std.
+
+    ``n`` (P,), ``s`` (P, L+1), ``S`` (P, L+1, L+1) from :func:`layer_moments`; ``applies`` (P, L)
+    bool (the layer exists for both dates of the pair); ``force`` (L,) keeps a layer wherever it
+    applies. Layer ``l`` is judged on the phase left by the layers kept before it: ``before`` is the
+    std of ``u − Σ_{kept j<l} c_j``, ``after`` that minus ``c_l``; it is kept when ``after < before``
+    (the criterion GACOS users apply to each interferogram, Yu et al. 2018; Morishita et al. 2020).
+    A second model of the same delay (GACOS, then ICAMS) is thus declined where the first already
+    removed it. Returns ``keep`` (P, L) bool and ``before``/``after`` (P, L) rad (NaN where the
+    layer does not apply).
+    """
+    ap = np.asarray(applies, bool)
+    p, nl = ap.shape
+    coef = np.zeros((p, nl + 1))
+    coef[:, 0] = 1.0
+    keep = np.zeros((p, nl), bool)
+    before = np.full((p, nl), np.nan)
+    after = np.full((p, nl), np.nan)
+    for li in range(nl):
+        b = moment_std(n, s, S, coef)
+        trial = coef.copy()
+        trial[:, li + 1] = -1.0
+        a = moment_std(n, s, S, trial)
+        k = ap[:, li] & (bool(force[li]) | (a < b))
+        before[ap[:, li], li] = b[ap[:, li]]
+        after[ap[:, li], li] = a[ap[:, li]]
+        keep[:, li] = k
+        coef[k] = trial[k]
+    return keep, before, after
 
 
 # ------------------------------------------------------------------------------------------ mask / clip
