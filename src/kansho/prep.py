@@ -42,12 +42,12 @@ __all__ = [
     "delay_phase",
     "layer_delay_phase",
     "layer_moments",
-    "moment_std",
-    "sequential_keep",
     "lonlat_window",
+    "moment_std",
     "phase_std",
     "pixel_window",
     "polygon_mask",
+    "sequential_keep",
     "zenith_to_slant",
 ]
 
@@ -178,9 +178,9 @@ def layer_moments(phase: npt.ArrayLike, corrections: Sequence[npt.ArrayLike | No
     m = len(corrections) + 1
     x = np.zeros((m, int(ok.sum())))
     x[0] = u[ok]
-    for i, a in enumerate(cols, start=1):
-        if a is not None:
-            x[i] = a[ok]
+    for i, col in enumerate(cols, start=1):
+        if col is not None:
+            x[i] = col[ok]
     return int(x.shape[1]), x.sum(axis=1), x @ x.T
 
 

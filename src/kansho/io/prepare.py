@@ -199,7 +199,8 @@ def _plan_layers(plan: PrepPlan, inputs: InputSet, icfg: IngestConfig) -> InputS
             if not missing:
                 continue
             if sp.missing == "drop":
-                drop_why.append(f"no {_LABEL.get(sp.kind, sp.kind + ' layer')} for {', '.join(str(d) for d in missing)}")
+                dates = ", ".join(str(d) for d in missing)
+                drop_why.append(f"no {_LABEL.get(sp.kind, sp.kind + ' layer')} for {dates}")
             else:
                 unc.append(sp.kind)
         if drop_why:
@@ -381,7 +382,7 @@ class LayerCorrector:
 
     @property
     def any_kept(self) -> npt.NDArray[np.bool_]:
-        return self.keep.any(axis=1)
+        return np.asarray(self.keep.any(axis=1), bool)
 
     def apply(self, k: int, rows: slice, u: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Subtract pair ``k``'s kept corrections on ``rows``; NaN where a kept layer has no value."""
