@@ -69,8 +69,10 @@ class IngestConfig(_Step):
         "drop it (as LiCSBAS for GACOS) or keep it without that layer's correction"
     )
     layers_force: str | None = Field(
-        None, description="layers kept for every pair, comma-separated, or 'all'; the others are kept for a pair "
-        "only where they lower its phase standard deviation (listed in info/03corrections.txt)"
+        "tide", description="layers kept for every pair, comma-separated, 'all', or none; the others are kept for "
+        "a pair only where they lower its phase standard deviation (listed in info/03corrections.txt). Default "
+        "tide: the solid-earth tide is exact physics, and a smooth ramp's std test is decided by chance "
+        "correlation with the frame's other long-wavelength signals"
     )
     clip_box: str | None = Field(
         None, description="clip to pixel box 'x1:x2/y1:y2' of the input grid (columns/rows, end-exclusive) (Step 0-5)"

@@ -38,6 +38,7 @@ __all__ = [
     "LAYER_UNITS",
     "bilinear_resample",
     "box_mask",
+    "choose_layers",
     "clip_window",
     "delay_phase",
     "layer_delay_phase",
@@ -47,8 +48,7 @@ __all__ = [
     "phase_std",
     "pixel_window",
     "polygon_mask",
-    "sequential_keep",
-    "zenith_to_slant",
+        "zenith_to_slant",
 ]
 
 
@@ -163,7 +163,7 @@ def layer_moments(phase: npt.ArrayLike, corrections: Sequence[npt.ArrayLike | No
     ``φ(date2) − φ(date1)``), ``None`` for a layer that does not apply (its entries stay 0). Returns
     ``(n, s (L+1,), S (L+1, L+1))`` with ``s_i = Σ x_i`` and ``S_ij = Σ x_i x_j``: the standard
     deviation of any combination ``a·x`` then follows exactly (:func:`moment_std`), so the effect of
-    every subset of layers is known after one pass over the data. Sums are additive over strips.
+    every subset of layers is known after one pass over the data (:func:`choose_layers`). Sums are additive over strips.
     """
     u = np.asarray(phase, np.float64)
     ok = np.isfinite(u)
@@ -197,37 +197,59 @@ def moment_std(n: npt.ArrayLike, s: npt.ArrayLike, S: npt.ArrayLike, a: npt.Arra
     return np.sqrt(np.maximum(msq - mean * mean, 0.0))
 
 
-def sequential_keep(
+def choose_layers(
     n: npt.ArrayLike, s: npt.ArrayLike, S: npt.ArrayLike, applies: npt.ArrayLike, force: Sequence[bool],
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Per pair and layer, in the layers' order: keep the correction where it lowers the phase std.
+    """Per pair, the layers whose correction lowers the phase std given the others kept.
 
     ``n`` (P,), ``s`` (P, L+1), ``S`` (P, L+1, L+1) from :func:`layer_moments`; ``applies`` (P, L)
     bool (the layer exists for both dates of the pair); ``force`` (L,) keeps a layer wherever it
-    applies. Layer ``l`` is judged on the phase left by the layers kept before it: ``before`` is the
-    std of ``u − Σ_{kept j<l} c_j``, ``after`` that minus ``c_l``; it is kept when ``after < before``
-    (the criterion GACOS users apply to each interferogram, Yu et al. 2018; Morishita et al. 2020).
-    A second model of the same delay (GACOS, then ICAMS) is thus declined where the first already
-    removed it. Returns ``keep`` (P, L) bool and ``before``/``after`` (P, L) rad (NaN where the
-    layer does not apply).
+    applies. Backward elimination: every layer that applies starts kept; while removing one of the
+    (unforced) kept layers lowers the std of ``u − Σ_kept c``, the one whose removal lowers it most
+    is removed. At the end each kept layer lowers the std given the others (the criterion GACOS
+    users apply to each interferogram, Yu et al. 2018; Morishita et al. 2020, here for several
+    layers at once), and of two models of the same delay (GACOS and ICAMS, which would remove it
+    twice) the worse is removed. A small but exact layer (the tide) is thus judged on the phase the
+    large ones leave, not hidden by them. Returns ``keep`` (P, L) and, per layer, ``before``/``after``
+    (P, L) rad: the std without and with that layer, the other layers as finally kept (NaN where the
+    layer does not apply). At most L rounds of L+1 evaluations, vectorised over pairs.
     """
     ap = np.asarray(applies, bool)
     p, nl = ap.shape
-    coef = np.zeros((p, nl + 1))
-    coef[:, 0] = 1.0
-    keep = np.zeros((p, nl), bool)
+    forced = np.asarray(force, bool).reshape(nl)
+    keep = ap.copy()
+
+    def coef(k: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+        c = np.zeros((p, nl + 1))
+        c[:, 0] = 1.0
+        c[:, 1:] = -k.astype(np.float64)
+        return c
+
+    for _ in range(nl):
+        cur = moment_std(n, s, S, coef(keep))
+        best_gain = np.zeros(p)
+        best = np.full(p, -1)
+        for li in range(nl):
+            trial = keep.copy()
+            trial[:, li] = False
+            sd = moment_std(n, s, S, coef(trial))
+            gain = cur - sd
+            better = keep[:, li] & ~forced[li] & (gain > best_gain)
+            best_gain[better] = gain[better]
+            best[better] = li
+        rm = np.flatnonzero(best >= 0)
+        if not rm.size:
+            break
+        keep[rm, best[rm]] = False
     before = np.full((p, nl), np.nan)
     after = np.full((p, nl), np.nan)
     for li in range(nl):
-        b = moment_std(n, s, S, coef)
-        trial = coef.copy()
-        trial[:, li + 1] = -1.0
-        a = moment_std(n, s, S, trial)
-        k = ap[:, li] & (bool(force[li]) | (a < b))
-        before[ap[:, li], li] = b[ap[:, li]]
-        after[ap[:, li], li] = a[ap[:, li]]
-        keep[:, li] = k
-        coef[k] = trial[k]
+        with_l, without = keep.copy(), keep.copy()
+        with_l[:, li] = True
+        without[:, li] = False
+        on = ap[:, li]
+        before[on, li] = moment_std(n, s, S, coef(without))[on]
+        after[on, li] = moment_std(n, s, S, coef(with_l))[on]
     return keep, before, after
 
 

@@ -160,7 +160,8 @@ def corrections_text(layers: dict[str, Any]) -> str:
     order = list(layers.get("order", []))
     per = layers.get("layer", {})
     lines = [f"# Step 0-3 per-epoch delay layers, applied in the order: {', '.join(order)}",
-             "# a layer is kept for a pair where it lowers the phase std after the layers kept before it"]
+             "# a layer is kept for a pair where it lowers the phase std given the other layers kept; std before/"
+             "after: without/with the layer, the others as kept"]
     for k in order:
         lay = per[k]
         lines.append(f"# {k}: {lay['dir']} (unit {lay['unit']}; {len(lay['epochs_found'])} epochs found; missing: "
@@ -180,10 +181,10 @@ def corrections_text(layers: dict[str, Any]) -> str:
             lines.append(f"{name}  {k:5s}  {b:14.4f}  {a:13.4f}  {red:11.1f}  {dec}")
     for name, why in layers.get("dropped", []):
         lines.append(f"{name}  {'-':5s}  {'nan':>14}  {'nan':>13}  {'nan':>11}  dropped: {why}")
-    lines.append("# epoch     " + "  ".join(f"{k:5s}" for k in order))
+    lines.append(("# epoch     " + "  ".join(f"{k:5s}" for k in order)).rstrip())
     found = {k: set(per[k]["epochs_found"]) for k in order}
     for e in layers.get("epochs_input", []):
-        lines.append(f"{e}  " + "  ".join(f"{'yes' if int(e) in found[k] else 'no':5s}" for k in order))
+        lines.append((f"{e}  " + "  ".join(f"{'yes' if int(e) in found[k] else 'no':5s}" for k in order)).rstrip())
     return "\n".join(lines) + "\n"
 
 

@@ -15,10 +15,9 @@ applied (:data:`ORDER`)::
 Signs follow LiCSAR's correction scripts (phase grows with range): the tide is the solid-earth tide's
 E/N/U displacement projected on the ground→satellite unit vector (toward the satellite positive),
 subtracted as ``−4π/λ (tide2 − tide1)``; the ionosphere file holds 4π·K·STEC/(c·f) ≥ 0, subtracted as
-``iono1 − iono2``. The conversion is :func:`kansho.prep.layer_delay_phase`. The order puts the
-geophysical models that are exact physics (tide) or nearly so (ionosphere from global TEC maps) before
-the weather models, and GACOS (what LiCSBAS uses) before ICAMS, so that a second tropospheric model
-is judged on what the first left (:func:`kansho.prep.sequential_keep`). ``kansho download`` puts the
+``iono1 − iono2``. The conversion is :func:`kansho.prep.layer_delay_phase`. The order is that of the
+records (and of the sum); the decision of which layers a pair keeps (:func:`kansho.prep.choose_layers`)
+judges each layer given the others, so it does not depend on the order. ``kansho download`` puts the
 portal's layers in a folder each beside ``GEOC/`` (:data:`kansho.io.licsar_portal.EPOCH_LAYERS`).
 """
 

@@ -307,8 +307,8 @@ class LayerCorrector:
     One pass over the data (:meth:`observe`, strip by strip, from any thread for distinct pairs)
     gathers each pair's moments of ``[unw, c_1 … c_L]`` (:func:`kansho.prep.layer_moments`, over the
     pixels where the phase and every layer that applies are finite); :meth:`decide` then keeps each
-    layer for a pair where it lowers the phase std after the layers kept before it
-    (:func:`kansho.prep.sequential_keep`), or always for a forced layer; :meth:`apply` subtracts the
+    layer for a pair where it lowers the phase std given the other layers kept
+    (:func:`kansho.prep.choose_layers`), or always for a forced layer; :meth:`apply` subtracts the
     kept corrections. ``los_u`` (ny, nx) is the Up component of the LOS vector on the stack grid (or
     a scalar), needed for zenith delays only. An epoch's delay phase is kept with its median removed
     (a constant per epoch only shifts an interferogram, which the reference area removes).
@@ -368,7 +368,7 @@ class LayerCorrector:
 
     def decide(self) -> None:
         """Choose, per pair and layer, whether the correction is kept (after every strip is observed)."""
-        self.keep, self.before, self.after = prep.sequential_keep(self._n, self._s, self._S, self.applies,
+        self.keep, self.before, self.after = prep.choose_layers(self._n, self._s, self._S, self.applies,
                                                                   self.force)
 
     def std_final(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
