@@ -209,10 +209,10 @@ def choose_layers(
     is removed. At the end each kept layer lowers the std given the others (the criterion GACOS
     users apply to each interferogram, Yu et al. 2018; Morishita et al. 2020, here for several
     layers at once), and of two models of the same delay (GACOS and ICAMS, which would remove it
-    twice) the worse is removed. A small but exact layer (the tide) is thus judged on the phase the
-    large ones leave, not hidden by them. Returns ``keep`` (P, L) and, per layer, ``before``/``after``
-    (P, L) rad: the std without and with that layer, the other layers as finally kept (NaN where the
-    layer does not apply). At most L rounds of L+1 evaluations, vectorised over pairs.
+    twice) the worse is removed; the result does not depend on the layers' order. Returns ``keep``
+    (P, L) and, per layer, ``before``/``after`` (P, L) rad: the std without and with that layer, the
+    other layers as finally kept (NaN where the layer does not apply). At most L rounds of L+1
+    evaluations, vectorised over pairs.
     """
     ap = np.asarray(applies, bool)
     p, nl = ap.shape
