@@ -390,3 +390,23 @@ def test_real_gacos_through_the_corrector() -> None:
     forced.decide()
     fixed = forced.apply(0, slice(0, grid.height), unw)
     assert forced.keep[0, 0] and np.nanstd(fixed.astype(np.float64)) == pytest.approx(after, abs=1e-4)
+
+
+def test_fingerprint_lists_the_layer_files(frame: Any) -> None:
+    from kansho.io.prepare import prep_files
+
+    truth, clean, inj, _ = frame
+    files = prep_files(IngestConfig(layers="auto"), inj / "GEOC")
+    assert len(files) == 3 * truth.epochs.size  # ICAMS/, TIDE/, IONO/ beside GEOC/
+    assert prep_files(IngestConfig(layers="auto")) == []  # beside an unknown input: nothing to list
+    assert len(prep_files(IngestConfig(user_layer=str(clean / "NOISE")))) == truth.epochs.size
+
+
+def test_cli_options() -> None:
+    from kansho.cli import build_parser
+
+    p, _ = build_parser()
+    args = p.parse_args(["ts", "IN", "-o", "OUT", "--layers", "auto", "--layers-force", "none",
+                         "--user-layer-unit", "m_zenith"])
+    assert args.cfg__ingest__layers == "auto" and args.cfg__ingest__user_layer_unit == "m_zenith"
+    assert args.cfg__ingest__layers_force == "__none__"  # 'none' switches the default (tide) off

@@ -77,28 +77,41 @@ class PrepPlan:
 def prep_files(icfg: IngestConfig, input_root: Path | None = None) -> list[Path]:
     """The files the options name (delay layers, polygons), for the ingest fingerprint.
 
-    Layers found in portal folders beside the input (no ``layers_dir``) are listed only when
-    ``input_root`` is given.
+    Layers in portal folders beside the input are listed when ``input_root`` (the input folder) or
+    ``layers_dir`` is known. A layer folder that cannot be read is left out: ingest names the fault.
     """
     out: list[Path] = []
     for poly in (icfg.clip_polygon, icfg.mask_polygon):
         if poly:
             out.append(Path(poly).expanduser())
-    specs: list[LayerSpec] = []
-    if icfg.gacos and input_root is None and not icfg.layers and not icfg.user_layer:
-        specs = [LayerSpec("gacos", Path(icfg.gacos), "", find_delay_files(icfg.gacos))]
-    elif icfg.gacos or icfg.layers or icfg.user_layer:
-        try:
-            specs = _layer_specs(input_root or Path(icfg.layers_dir or ".") / "GEOC", icfg)
-        except InputError:
-            specs = []  # ingest names the fault when it runs
-    for sp in specs:
-        for f in sp.files.values():
+    found: list[dict[int, Path]] = []
+    if icfg.gacos:
+        found.append(find_delay_files(icfg.gacos))
+    if icfg.user_layer:
+        found.append(_files_or_empty("user", Path(icfg.user_layer).expanduser()))
+    kinds = parse_layer_list(icfg.layers)
+    if kinds and (input_root is not None or icfg.layers_dir):
+        bases = _portal_bases(input_root or Path("."), icfg)
+        for k in FOLDERS:
+            if (k == "gacos" and icfg.gacos) or not (kinds == ["auto"] or k in kinds):
+                continue
+            folder = _portal_folder(k, bases)
+            if folder is not None:
+                found.append(_files_or_empty(k, folder))
+    for files in found:
+        for f in files.values():
             out.append(f)
             rsc = f.with_name(f.name + ".rsc")
             if rsc.is_file():
                 out.append(rsc)
     return out
+
+
+def _files_or_empty(kind: str, folder: Path) -> dict[int, Path]:
+    try:
+        return find_layer_files(kind, folder)
+    except InputError:
+        return {}
 
 
 def files_fingerprint(paths: list[Path]) -> str:
