@@ -141,7 +141,8 @@ def plot_corrections(prep_attrs: dict[str, Any], path: Path) -> str | None:
         a = np.array([np.nan if v is None else v for v in lay["std_after"]], float)
         kept = np.asarray(lay["kept"], bool)
         ok = np.isfinite(a) & np.isfinite(b)
-        ax.scatter(b[ok & kept], a[ok & kept], s=12, c="tab:blue", label=f"kept ({int((ok & kept).sum())})")
+        what = "forced" if lay.get("force") else "kept"
+        ax.scatter(b[ok & kept], a[ok & kept], s=12, c="tab:blue", label=f"{what} ({int((ok & kept).sum())})")
         ax.scatter(b[ok & ~kept], a[ok & ~kept], s=12, c="tab:orange", label=f"declined ({int((ok & ~kept).sum())})")
         if ok.any():
             hi = float(np.nanmax(np.r_[a[ok], b[ok]])) * 1.05
