@@ -45,6 +45,35 @@ class IngestConfig(_Step):
         "drop",
         description="a pair whose GACOS delay is missing for a date: drop it (as LiCSBAS) or keep it uncorrected"
     )
+    layers: str | None = Field(
+        None,
+        description="per-epoch LOS delay layers removed at Step 0-3, comma-separated, applied in the order "
+        "tide, iono, gacos, icams, user whatever the order given: tide (TIDE/<date>.tide.geo.tif), iono "
+        "(IONO/<date>.geo.iono.code.tif), gacos (GACOS/, or the ingest.gacos folder), icams "
+        "(ICAMS/<date>.icams.sltd.geo.tif), user (ingest.user_layer); 'auto' = every portal folder found "
+        "beside the input (as kansho download writes them); empty = none besides ingest.gacos",
+    )
+    layers_dir: str | None = Field(
+        None, description="folder holding the portal layer folders GACOS/ ICAMS/ TIDE/ IONO/ (empty: the input "
+        "folder's parent, where kansho download puts them, then the input folder itself)"
+    )
+    user_layer: str | None = Field(
+        None, description="folder of your own per-epoch layer, yyyymmdd*.tif on any lon/lat grid (layer 'user')"
+    )
+    user_layer_unit: Literal["rad", "m_los", "m_zenith"] = Field(
+        "rad", description="unit of the user layer: rad (slant delay as phase, LiCSAR sign), m_los (slant delay, "
+        "m, longer path positive) or m_zenith (zenith delay, m; mapped with 1/cos(incidence))"
+    )
+    layers_missing: Literal["drop", "keep"] = Field(
+        "drop", description="a pair whose layer (other than GACOS: see gacos_missing) is missing for a date: "
+        "drop it (as LiCSBAS for GACOS) or keep it without that layer's correction"
+    )
+    layers_force: str | None = Field(
+        "tide", description="layers kept for every pair, comma-separated, 'all', or none; the others are kept for "
+        "a pair only where they lower its phase standard deviation (listed in info/03corrections.txt). Default "
+        "tide: the solid-earth tide is exact physics, and a smooth ramp's std test is decided by chance "
+        "correlation with the frame's other long-wavelength signals"
+    )
     clip_box: str | None = Field(
         None, description="clip to pixel box 'x1:x2/y1:y2' of the input grid (columns/rows, end-exclusive) (Step 0-5)"
     )
@@ -59,6 +88,18 @@ class IngestConfig(_Step):
         None, description="blank lon/lat boxes 'lon1/lon2/lat1/lat2', several separated by spaces (Step 0-4)"
     )
     mask_polygon: str | None = Field(None, description="GeoJSON polygon file: blank the pixels inside it (Step 0-4)")
+
+    @field_validator("layers", "layers_force")
+    @classmethod
+    def _check_layers(cls, v: str | None, info: Any) -> str | None:
+        if v is None or not v.strip():
+            return None
+        from kansho.io.layers import parse_layer_list
+
+        kinds = parse_layer_list(v)
+        if info.field_name == "layers_force" and kinds == ["auto"]:
+            raise ValueError("give layer names or 'all'")
+        return v.strip()
 
     @field_validator("clip_box", "mask_box", "clip_lonlat", "mask_lonlat")
     @classmethod

@@ -69,6 +69,7 @@ MAP_UNITS: dict[str, str] = {
 
 #: info/ tables (DESIGN §4), by what they hold
 INFO_FILES = {
+    "corrections": "03corrections.txt",
     "ifg_stats": "11ifg_stats.txt", "bad_ifg_qc": "11bad_ifg.txt", "coh_model": "11coh_model.txt",
     "loop_stats": "12loop_stats.txt", "bad_ifg_loops": "12bad_ifg.txt", "no_loop_ifg": "12no_loop_ifg.txt",
     "corrected_pairs": "12corrected_pairs.txt", "resid_corrected": "13corrected_pairs.txt",

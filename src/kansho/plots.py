@@ -123,6 +123,40 @@ def plot_loops(loop_rms: list[float], threshold: float, path: Path) -> str:
     return _save(fig, path)
 
 
+def plot_corrections(prep_attrs: dict[str, Any], path: Path) -> str | None:
+    """``plots/corrections.png``: per layer, each pair's phase std after against before (Step 0-3).
+
+    One panel per layer of ``prep_attrs["layers"]`` (the stack's record): kept pairs in blue,
+    declined in orange, the 1:1 line dashed (below it the layer lowered the std). None when the run
+    applied no layer.
+    """
+    layers = prep_attrs.get("layers")
+    if not layers or not layers.get("order"):
+        return None
+    order = list(layers["order"])
+    fig, axs = plt.subplots(1, len(order), figsize=(4.2 * len(order), 4), squeeze=False)
+    for ax, k in zip(axs[0], order, strict=True):
+        lay = layers["layer"][k]
+        b = np.array([np.nan if v is None else v for v in lay["std_before"]], float)
+        a = np.array([np.nan if v is None else v for v in lay["std_after"]], float)
+        kept = np.asarray(lay["kept"], bool)
+        ok = np.isfinite(a) & np.isfinite(b)
+        what = "forced" if lay.get("force") else "kept"
+        ax.scatter(b[ok & kept], a[ok & kept], s=12, c="tab:blue", label=f"{what} ({int((ok & kept).sum())})")
+        ax.scatter(b[ok & ~kept], a[ok & ~kept], s=12, c="tab:orange", label=f"declined ({int((ok & ~kept).sum())})")
+        if ok.any():
+            hi = float(np.nanmax(np.r_[a[ok], b[ok]])) * 1.05
+            ax.plot([0, hi], [0, hi], "k--", lw=0.8)
+            ax.set_xlim(0, hi)
+            ax.set_ylim(0, hi)
+        ax.set_xlabel("phase std before (rad)")
+        ax.set_ylabel("phase std after (rad)")
+        ax.set_title(f"{k} ({lay['unit']})")
+        ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle("Step 0-3 delay layers: phase std per pair")
+    return _save(fig, path)
+
+
 def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np.ndarray) -> list[str]:
     """Draw every plot of a run into ``plots``; returns the relative paths written."""
     st = ctx.stack

@@ -35,15 +35,20 @@ F32 = npt.NDArray[np.float32]
 Window = tuple[slice, slice]
 
 __all__ = [
+    "LAYER_UNITS",
     "bilinear_resample",
     "box_mask",
+    "choose_layers",
     "clip_window",
     "delay_phase",
+    "layer_delay_phase",
+    "layer_moments",
     "lonlat_window",
+    "moment_std",
     "phase_std",
     "pixel_window",
     "polygon_mask",
-    "zenith_to_slant",
+        "zenith_to_slant",
 ]
 
 
@@ -109,6 +114,143 @@ def bilinear_resample(src: npt.ArrayLike, src_grid: Grid, dst_grid: Grid) -> F32
     vals[out_r, :] = np.nan
     vals[:, out_c] = np.nan
     return vals.astype(np.float32)
+
+
+# ------------------------------------------------------------------------------ per-epoch delay layers
+#: units of a per-epoch layer: its value ``v`` → the epoch's delay phase ``φ`` (rad, LiCSAR sign) is
+#: ``rad``: v (slant delay already as phase: LiCSAR sltd, ICAMS); ``m_los``: 4π/λ·v (slant delay, m);
+#: ``m_zenith``: 4π/λ·v/U (zenith delay, m); ``m_disp``: −4π/λ·v (LOS displacement toward the satellite,
+#: m: LiCSAR's solid-earth tide); ``rad_advance``: −v (LiCSAR's ionospheric phase, a phase *advance*)
+LAYER_UNITS = ("rad", "m_los", "m_zenith", "m_disp", "rad_advance")
+
+
+def layer_delay_phase(values: npt.ArrayLike, unit: str, wavelength_m: float,
+                      los_u: npt.ArrayLike | None = None) -> F32:
+    """One epoch's layer ``values`` (ny, nx) in ``unit`` (:data:`LAYER_UNITS`) → delay phase φ (rad).
+
+    φ follows LiCSAR's sign (phase grows with range): a pair's correction is ``φ(date2) − φ(date1)``,
+    subtracted from its unwrapped phase. A slant delay ``s`` (m) gives 4π/λ·s; a zenith delay is
+    mapped with 1/cos θ = 1/U (``los_u``: (ny, nx) or scalar, needed for ``m_zenith`` only; Yu et al.
+    2018); a LOS displacement ``d`` toward the satellite shortens the range, so φ = −4π/λ·d (the
+    solid-earth tide, as LiCSAR corrects it: ``unw − (−4π/λ)(tide2 − tide1)``); LiCSAR's ionospheric
+    screen (4π·K·STEC/(c·f), Lazecký et al. 2023) is a phase advance, φ = −v (LiCSAR corrects
+    ``unw − (iono1 − iono2)``). Returns float32, NaN where the input is NaN.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    k = 4.0 * math.pi / wavelength_m
+    if unit == "rad":
+        out = v
+    elif unit == "rad_advance":
+        out = -v
+    elif unit == "m_los":
+        out = k * v
+    elif unit == "m_disp":
+        out = -k * v
+    elif unit == "m_zenith":
+        if los_u is None:
+            raise ValueError("a zenith delay needs the LOS Up component (incidence angle)")
+        out = k * zenith_to_slant(v, los_u).astype(np.float64)
+    else:
+        raise ValueError(f"unknown layer unit {unit!r} (one of {', '.join(LAYER_UNITS)})")
+    return out.astype(np.float32)
+
+
+def layer_moments(phase: npt.ArrayLike, corrections: Sequence[npt.ArrayLike | None]
+                  ) -> tuple[int, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Count, sums and cross-products of ``x = [phase, c_1 … c_L]`` over the pixels where all are finite.
+
+    ``phase`` (ny, nx) rad; ``corrections`` L arrays like it (a layer's pair correction
+    ``φ(date2) − φ(date1)``), ``None`` for a layer that does not apply (its entries stay 0). Returns
+    ``(n, s (L+1,), S (L+1, L+1))`` with ``s_i = Σ x_i`` and ``S_ij = Σ x_i x_j``: the standard
+    deviation of any combination ``a·x`` then follows exactly (:func:`moment_std`), so the effect of
+    every subset of layers is known after one pass over the data (:func:`choose_layers`). Sums are additive over strips.
+    """
+    u = np.asarray(phase, np.float64)
+    ok = np.isfinite(u)
+    cols: list[npt.NDArray[np.float64] | None] = []
+    for c in corrections:
+        if c is None:
+            cols.append(None)
+            continue
+        a = np.asarray(c, np.float64)
+        ok &= np.isfinite(a)
+        cols.append(a)
+    m = len(corrections) + 1
+    x = np.zeros((m, int(ok.sum())))
+    x[0] = u[ok]
+    for i, col in enumerate(cols, start=1):
+        if col is not None:
+            x[i] = col[ok]
+    return int(x.shape[1]), x.sum(axis=1), x @ x.T
+
+
+def moment_std(n: npt.ArrayLike, s: npt.ArrayLike, S: npt.ArrayLike, a: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Standard deviation of ``a·x`` from the moments of :func:`layer_moments`, for many pairs at once.
+
+    ``n`` (P,), ``s`` (P, m), ``S`` (P, m, m), ``a`` (P, m) coefficients. NaN where ``n`` is 0.
+    """
+    n_ = np.asarray(n, np.float64)
+    a_ = np.asarray(a, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.einsum("pi,pi->p", a_, np.asarray(s, np.float64)) / n_
+        msq = np.einsum("pi,pij,pj->p", a_, np.asarray(S, np.float64), a_) / n_
+    return np.sqrt(np.maximum(msq - mean * mean, 0.0))
+
+
+def choose_layers(
+    n: npt.ArrayLike, s: npt.ArrayLike, S: npt.ArrayLike, applies: npt.ArrayLike, force: Sequence[bool],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per pair, the layers whose correction lowers the phase std given the others kept.
+
+    ``n`` (P,), ``s`` (P, L+1), ``S`` (P, L+1, L+1) from :func:`layer_moments`; ``applies`` (P, L)
+    bool (the layer exists for both dates of the pair); ``force`` (L,) keeps a layer wherever it
+    applies. Backward elimination: every layer that applies starts kept; while removing one of the
+    (unforced) kept layers lowers the std of ``u − Σ_kept c``, the one whose removal lowers it most
+    is removed. At the end each kept layer lowers the std given the others (the criterion GACOS
+    users apply to each interferogram, Yu et al. 2018; Morishita et al. 2020, here for several
+    layers at once), and of two models of the same delay (GACOS and ICAMS, which would remove it
+    twice) the worse is removed; the result does not depend on the layers' order. Returns ``keep``
+    (P, L) and, per layer, ``before``/``after`` (P, L) rad: the std without and with that layer, the
+    other layers as finally kept (NaN where the layer does not apply). At most L rounds of L+1
+    evaluations, vectorised over pairs.
+    """
+    ap = np.asarray(applies, bool)
+    p, nl = ap.shape
+    forced = np.asarray(force, bool).reshape(nl)
+    keep = ap.copy()
+
+    def coef(k: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+        c = np.zeros((p, nl + 1))
+        c[:, 0] = 1.0
+        c[:, 1:] = -k.astype(np.float64)
+        return c
+
+    for _ in range(nl):
+        cur = moment_std(n, s, S, coef(keep))
+        best_gain = np.zeros(p)
+        best = np.full(p, -1)
+        for li in range(nl):
+            trial = keep.copy()
+            trial[:, li] = False
+            sd = moment_std(n, s, S, coef(trial))
+            gain = cur - sd
+            better = keep[:, li] & ~forced[li] & (gain > best_gain)
+            best_gain[better] = gain[better]
+            best[better] = li
+        rm = np.flatnonzero(best >= 0)
+        if not rm.size:
+            break
+        keep[rm, best[rm]] = False
+    before = np.full((p, nl), np.nan)
+    after = np.full((p, nl), np.nan)
+    for li in range(nl):
+        with_l, without = keep.copy(), keep.copy()
+        with_l[:, li] = True
+        without[:, li] = False
+        on = ap[:, li]
+        before[on, li] = moment_std(n, s, S, coef(without))[on]
+        after[on, li] = moment_std(n, s, S, coef(with_l))[on]
+    return keep, before, after
 
 
 # ------------------------------------------------------------------------------------------ mask / clip

@@ -50,9 +50,10 @@ from kansho._version import __version__
 from kansho.errors import InputError
 from kansho.grid import Grid
 from kansho.io.envi import BinarySpec
+from kansho.io.gacos import KIND_SLTD_RAD, KIND_ZTD_M
 from kansho.io.inputs import InputSet
 from kansho.io.multilook import multilook
-from kansho.io.prepare import GacosCorrector, PrepPlan
+from kansho.io.prepare import LayerCorrector, PrepPlan
 from kansho.io.rasters import read_window, read_window_band
 from kansho.layout import STACK_NAME
 
@@ -196,7 +197,8 @@ PAIR_CHUNK = 16
 
 @dataclass
 class _PairReader:
-    """Reads one pair's unw and cc over a strip of output rows, prepared (clip, mask, multilook, GACOS)."""
+    """Reads one pair's unw and cc over a strip of output rows, prepared (clip, mask, multilook); the
+    delay layers' corrector (Step 0-3) sees each strip, its corrections are applied once it decided."""
 
     inputs: InputSet
     ri0: int
@@ -205,7 +207,7 @@ class _PairReader:
     nlook: int
     min_valid_looks: float
     plan: PrepPlan
-    gacos: GacosCorrector | None
+    corrector: LayerCorrector | None
 
     def strip(self, k: int, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray | None]:
         nl = self.nlook
@@ -214,8 +216,8 @@ class _PairReader:
         p = self.inputs.pairs[k]
         u = _read_prepared(p.unw, win, p.unw_spec, blank)
         u = multilook(u, nl, min_valid=self.min_valid_looks) if nl > 1 else u
-        if self.gacos is not None:
-            u = self.gacos.apply(k, slice(r0, r1), u)
+        if self.corrector is not None:
+            u = self.corrector.observe(k, slice(r0, r1), u)
         c = None
         if p.cc is not None:
             c = _read_prepared(p.cc, win, p.cc_spec, blank, coherence=True)
@@ -378,22 +380,45 @@ def _write_new(tmp: Path, final: Path, reader: _PairReader, grid: Grid, common: 
     coh.attrs.update(units="1", long_name="interferometric coherence")
     d1, d2 = _write_index(g, inputs, grid)
     los_u = _write_geometry(g, reader, ny, block)
-    gacos = GacosCorrector(plan, grid, float(common["wavelength"]), los_u, d1, d2) if plan.gacos_files else None
+    corr = LayerCorrector(plan, grid, float(common["wavelength"]), los_u, d1, d2) if plan.layer_specs() else None
 
     old_g, reuse = old
     if reuse:
         log.info("ingest: %d pairs unchanged since the last run are copied from the stack store; %d read",
                  len(reuse), npair - len(reuse))
-    reader = dataclasses.replace(reader, gacos=gacos)
+    reader = dataclasses.replace(reader, corrector=corr)
     _write_pairs(unw, coh, reader, 0, npair, block, progress, (old_g, reuse) if old_g is not None else None)
+    if corr is not None:
+        corr.decide()
+        _apply_layers(unw, corr, block)
     for name, units in GEOMETRY_UNITS.items():
         _array(g, name).attrs["units"] = units
 
     g.attrs.update(common, kansho_store_version=STORE_VERSION, store_id=uuid.uuid4().hex, reused_pairs=len(reuse),
-                   appended_from=0, prep=_prep_attrs(plan, gacos, inputs), provenance=_provenance(inputs, None))
+                   appended_from=0, prep=_prep_attrs(plan, corr, inputs), provenance=_provenance(inputs, None))
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
+
+
+def _apply_layers(unw: zarr.Array, corr: LayerCorrector, block: int) -> None:
+    """Subtract the kept layer corrections (Step 0-3) from the stored pairs, strip by strip.
+
+    The decision needs each pair's whole-frame statistics, so the pairs are stored as read and the
+    kept corrections applied here, in a second pass over the store (not over the input files).
+    """
+    todo = np.flatnonzero(corr.any_kept)
+    if not todo.size:
+        return
+    ny = unw.shape[1]
+    lo, hi = int(todo.min()), int(todo.max()) + 1
+    for r0 in range(0, ny, block):
+        r1 = min(r0 + block, ny)
+        u = np.asarray(unw[lo:hi, r0:r1, :])
+        for k in todo:
+            u[k - lo] = corr.apply(int(k), slice(r0, r1), u[k - lo])
+        unw[lo:hi, r0:r1, :] = u
+    log.info("0-3 layers: corrections applied to %d of %d pairs", todo.size, corr.keep.shape[0])
 
 
 #: geometry arrays of the store, the InputSet.geometry key each comes from, and their units
@@ -517,18 +542,26 @@ def _reusable(final: Path, ingest_key: dict[str, Any], sigs: dict[str, str], inp
     return (g, reuse) if reuse else (None, {})
 
 
-def _prep_attrs(plan: PrepPlan, gacos: GacosCorrector | None, inputs: InputSet) -> dict[str, Any]:
-    """The ``prep`` attribute: clip window, mask, GACOS correction (per-pair std before/after)."""
+def _prep_attrs(plan: PrepPlan, corr: LayerCorrector | None, inputs: InputSet) -> dict[str, Any]:
+    """The ``prep`` attribute: clip window, mask, the delay layers (per pair and layer: std before and
+    after, kept or not) and, for GACOS, its entry as it was before the other layers existed."""
     out: dict[str, Any] = dict(plan.info)
+    names = [p.name for p in inputs.pairs]
+    if corr is not None:
+        rec = corr.record(names)
+        rec["dropped"] = [list(d) for d in plan.dropped]
+        rec["uncorrected"] = {k: list(v) for k, v in plan.uncorrected_by.items()}
+        rec["epochs_input"] = sorted({int(d) for n, _ in plan.dropped for d in n.split("_")}
+                                     | {int(e) for e in inputs.epochs})
+        out["layers"] = rec
     if plan.gacos_dir is not None:
         g: dict[str, Any] = {"dir": str(plan.gacos_dir), "dropped": [list(d) for d in plan.dropped],
                              "uncorrected": list(plan.uncorrected)}
-        if gacos is not None:
-            before, after = gacos.stats()
-            g.update(kind=gacos.kind, pairs=[p.name for p in inputs.pairs], corrected=gacos.correct.tolist(),
-                     std_before=[None if not np.isfinite(v) else round(float(v), 5) for v in before],
-                     std_after=[None if not np.isfinite(v) else round(float(v), 5) for v in after],
-                     n_blanked=gacos.n_blanked.tolist())
+        if corr is not None and "gacos" in rec["layer"]:
+            lg = rec["layer"]["gacos"]
+            g.update(kind=KIND_ZTD_M if lg["unit"] == "m_zenith" else KIND_SLTD_RAD, pairs=names,
+                     corrected=lg["applies"], kept=lg["kept"], std_before=lg["std_before"],
+                     std_after=lg["std_after"], n_blanked=rec["n_blanked"])
         out["gacos"] = g
     return out
 

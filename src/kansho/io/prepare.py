@@ -25,7 +25,8 @@ from kansho._files import write_text_atomic
 from kansho.config import parse_ref
 from kansho.errors import ConfigError, InputError
 from kansho.grid import Grid
-from kansho.io.gacos import KIND_ZTD_M, find_delay_files, read_delay
+from kansho.io.gacos import KIND_SLTD_RAD, KIND_ZTD_M, find_delay_files
+from kansho.io.layers import FOLDERS, ORDER, UNITS, LayerSpec, find_layer_files, parse_layer_list, read_layer
 from kansho.io.vector import read_polygons
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GacosCorrector", "PrepPlan", "plan_prep", "prep_files"]
+__all__ = ["GacosCorrector", "LayerCorrector", "PrepPlan", "plan_prep", "prep_files"]
 
 Window = tuple[slice, slice]
 
@@ -49,31 +50,68 @@ class PrepPlan:
 
     clip: Window | None = None
     mask: npt.NDArray[np.bool_] | None = None
+    #: the per-epoch delay layers (Step 0-3), in the order applied; ``gacos_dir``/``gacos_files``
+    #: repeat the GACOS layer's (and alone describe it where a plan is built by hand)
+    layers: list[LayerSpec] = field(default_factory=list)
     gacos_dir: Path | None = None
     gacos_files: dict[int, Path] = field(default_factory=dict)
     dropped: list[tuple[str, str]] = field(default_factory=list)
+    #: pairs kept without the GACOS correction (a delay missing); ``uncorrected_by``: per layer kind
     uncorrected: list[str] = field(default_factory=list)
+    uncorrected_by: dict[str, list[str]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
-        return self.clip is not None or self.mask is not None or bool(self.gacos_files)
+        return self.clip is not None or self.mask is not None or bool(self.gacos_files) or bool(self.layers)
+
+    def layer_specs(self) -> list[LayerSpec]:
+        """The layers to apply: ``layers``, or a GACOS layer from ``gacos_files`` alone."""
+        if self.layers:
+            return self.layers
+        if self.gacos_files:
+            return [LayerSpec("gacos", self.gacos_dir or Path("."), "", dict(self.gacos_files))]
+        return []
 
 
-def prep_files(icfg: IngestConfig) -> list[Path]:
-    """The files the options name (GACOS delays, polygons), for the ingest fingerprint."""
+def prep_files(icfg: IngestConfig, input_root: Path | None = None) -> list[Path]:
+    """The files the options name (delay layers, polygons), for the ingest fingerprint.
+
+    Layers in portal folders beside the input are listed when ``input_root`` (the input folder) or
+    ``layers_dir`` is known. A layer folder that cannot be read is left out: ingest names the fault.
+    """
     out: list[Path] = []
     for poly in (icfg.clip_polygon, icfg.mask_polygon):
         if poly:
             out.append(Path(poly).expanduser())
+    found: list[dict[int, Path]] = []
     if icfg.gacos:
-        files = find_delay_files(icfg.gacos)
+        found.append(find_delay_files(icfg.gacos))
+    if icfg.user_layer:
+        found.append(_files_or_empty("user", Path(icfg.user_layer).expanduser()))
+    kinds = parse_layer_list(icfg.layers)
+    if kinds and (input_root is not None or icfg.layers_dir):
+        bases = _portal_bases(input_root or Path("."), icfg)
+        for k in FOLDERS:
+            if (k == "gacos" and icfg.gacos) or not (kinds == ["auto"] or k in kinds):
+                continue
+            folder = _portal_folder(k, bases)
+            if folder is not None:
+                found.append(_files_or_empty(k, folder))
+    for files in found:
         for f in files.values():
             out.append(f)
             rsc = f.with_name(f.name + ".rsc")
             if rsc.is_file():
                 out.append(rsc)
     return out
+
+
+def _files_or_empty(kind: str, folder: Path) -> dict[int, Path]:
+    try:
+        return find_layer_files(kind, folder)
+    except InputError:
+        return {}
 
 
 def files_fingerprint(paths: list[Path]) -> str:
@@ -100,8 +138,7 @@ def plan_prep(inputs: InputSet, icfg: IngestConfig) -> tuple[InputSet, PrepPlan]
     plan = PrepPlan()
     win, outside_poly = _plan_clip(plan, inputs.grid, icfg)
     _plan_mask(plan, inputs.grid, icfg, win, outside_poly)
-    if icfg.gacos:
-        inputs = _plan_gacos(plan, inputs, icfg)
+    inputs = _plan_layers(plan, inputs, icfg)
     return inputs, plan
 
 
@@ -158,104 +195,255 @@ def _plan_mask(plan: PrepPlan, grid: Grid, icfg: IngestConfig, win: Window,
         log.info("0-4 mask: %d of %d pixels blanked", int(blank.sum()), blank.size)
 
 
-def _plan_gacos(plan: PrepPlan, inputs: InputSet, icfg: IngestConfig) -> InputSet:
-    """Step 0-3: the delay file of each date; pairs lacking one are dropped or kept uncorrected."""
-    assert icfg.gacos
-    plan.gacos_dir = Path(icfg.gacos).expanduser()
-    files = find_delay_files(plan.gacos_dir)
+def _plan_layers(plan: PrepPlan, inputs: InputSet, icfg: IngestConfig) -> InputSet:
+    """Step 0-3: the layers asked for, the file of each date; pairs lacking one are dropped or kept
+    uncorrected for that layer (``gacos_missing`` for GACOS, ``layers_missing`` for the others)."""
+    specs = _layer_specs(inputs.root, icfg)
+    if not specs:
+        _warn_unused(inputs.root, icfg)
+        return inputs
+    plan.layers = specs
     keep = []
     for p in inputs.pairs:
-        missing = [d for d in (p.date1, p.date2) if d not in files]
-        if not missing:
-            keep.append(p)
+        drop_why: list[str] = []
+        unc: list[str] = []
+        for sp in specs:
+            missing = [d for d in (p.date1, p.date2) if d not in sp.files]
+            if not missing:
+                continue
+            if sp.missing == "drop":
+                dates = ", ".join(str(d) for d in missing)
+                drop_why.append(f"no {_LABEL.get(sp.kind, sp.kind + ' layer')} for {dates}")
+            else:
+                unc.append(sp.kind)
+        if drop_why:
+            plan.dropped.append((p.name, "; ".join(drop_why)))
             continue
-        reason = f"no GACOS delay for {', '.join(str(d) for d in missing)}"
-        if icfg.gacos_missing == "drop":
-            plan.dropped.append((p.name, reason))
-        else:
-            plan.uncorrected.append(p.name)
-            keep.append(p)
+        keep.append(p)
+        for k in unc:
+            plan.uncorrected_by.setdefault(k, []).append(p.name)
     if plan.dropped:
-        log.warning("0-3 GACOS: %d pair(s) dropped for a missing delay, e.g. %s (%s)", len(plan.dropped),
+        log.warning("0-3 layers: %d pair(s) dropped for a missing layer, e.g. %s (%s)", len(plan.dropped),
                     *plan.dropped[0])
         epochs = np.unique(np.array([d for p in keep for d in (p.date1, p.date2)], dtype=np.int64))
         inputs = dataclasses.replace(inputs, pairs=keep, epochs=epochs)
         if inputs.n_pairs < 2 or inputs.n_epochs < 3:
-            raise InputError(plan.gacos_dir, f"after dropping the {len(plan.dropped)} pair(s) without a GACOS "
-                                             f"delay only {inputs.n_pairs} pair(s) remain (use gacos_missing: keep)")
-    if plan.uncorrected:
-        log.warning("0-3 GACOS: %d pair(s) kept uncorrected for a missing delay", len(plan.uncorrected))
-    need = {int(d) for p in inputs.pairs if p.name not in plan.uncorrected for d in (p.date1, p.date2)}
-    plan.gacos_files = {d: f for d, f in files.items() if d in need}
+            first = next(sp for sp in specs if sp.missing == "drop")
+            opt = "gacos_missing" if first.kind == "gacos" else "layers_missing"
+            what = "a GACOS delay" if first.kind == "gacos" else "a layer"
+            raise InputError(first.folder, f"after dropping the {len(plan.dropped)} pair(s) without {what} only "
+                                           f"{inputs.n_pairs} pair(s) remain (use {opt}: keep)")
+    for k, names in plan.uncorrected_by.items():
+        log.warning("0-3 %s: %d pair(s) kept without this layer's correction (missing for a date)", k, len(names))
+    for sp in specs:
+        unc_k = set(plan.uncorrected_by.get(sp.kind, []))
+        need = {int(d) for p in inputs.pairs if p.name not in unc_k for d in (p.date1, p.date2)}
+        sp.files = {d: f for d, f in sp.files.items() if d in need}
+        log.info("0-3 layer %s: %d epoch(s) from %s", sp.kind, len(sp.files), sp.folder)
+        if sp.kind == "gacos":
+            plan.gacos_dir, plan.gacos_files = sp.folder, sp.files
+            plan.uncorrected = list(plan.uncorrected_by.get("gacos", []))
     return inputs
+
+
+_LABEL = {"gacos": "GACOS delay"}
+
+
+def _portal_bases(root: Path, icfg: IngestConfig) -> list[Path]:
+    return [Path(icfg.layers_dir).expanduser()] if icfg.layers_dir else [Path(root).parent, Path(root)]
+
+
+def _portal_folder(kind: str, bases: list[Path]) -> Path | None:
+    for b in bases:
+        f = b / FOLDERS[kind]
+        if f.is_dir():
+            return f
+    return None
+
+
+def _layer_specs(root: Path, icfg: IngestConfig) -> list[LayerSpec]:
+    """The layers the options ask for, in :data:`kansho.io.layers.ORDER`, with every file found."""
+    kinds = parse_layer_list(icfg.layers)
+    auto = kinds == ["auto"]
+    bases = _portal_bases(root, icfg)
+    force = parse_layer_list(icfg.layers_force)
+    specs = []
+    for kind in ORDER:
+        folder: Path | None = None
+        if kind == "gacos" and icfg.gacos:
+            folder = Path(icfg.gacos).expanduser()
+        elif kind == "user":
+            if icfg.user_layer:
+                folder = Path(icfg.user_layer).expanduser()
+            elif kind in kinds:
+                raise ConfigError("layer 'user' needs ingest.user_layer (the folder of its files)")
+        elif auto or kind in kinds:
+            folder = _portal_folder(kind, bases)
+            if folder is None and not auto:
+                raise InputError(bases[0], f"layer {kind}: no {FOLDERS[kind]}/ folder here"
+                                 + ("" if icfg.layers_dir else f" nor in {bases[1]}") + " (set ingest.layers_dir)")
+        if folder is None:
+            continue
+        try:
+            files = find_layer_files(kind, folder)
+        except InputError as exc:
+            if not auto or (kind == "gacos" and icfg.gacos):
+                raise
+            log.warning("0-3 layers auto: %s not used: %s", folder, exc)
+            continue
+        unit = "" if kind == "gacos" else icfg.user_layer_unit if kind == "user" else UNITS[kind]
+        missing = icfg.gacos_missing if kind == "gacos" else icfg.layers_missing
+        specs.append(LayerSpec(kind, folder, unit, files, missing, force=kind in force, found=sorted(files)))
+    if {"gacos", "icams"} <= {s.kind for s in specs}:
+        log.warning("0-3 layers: GACOS and ICAMS both model the troposphere; ICAMS is kept for a pair only "
+                    "where it still lowers the phase std after GACOS")
+    return specs
+
+
+def _warn_unused(root: Path, icfg: IngestConfig) -> None:
+    """Say (never silently) which portal layer folders lie beside the input and are not applied."""
+    bases = _portal_bases(root, icfg)
+    found = [f"{f.name}/" for k in FOLDERS if (f := _portal_folder(k, bases)) is not None]
+    if found:
+        log.warning("0-3 layers: %s found beside the input but not applied (layers are applied only when asked: "
+                    "--layers auto or --layers %s)", ", ".join(found), ",".join(
+                        k for k in FOLDERS if _portal_folder(k, bases) is not None))
 
 
 def _box(text: str) -> tuple[Any, ...]:
     return parse_ref(text)[1]
 
 
-class GacosCorrector:
-    """Per-epoch delay phase on the stack grid, and the per-pair correction with its statistics.
+class LayerCorrector:
+    """Per-epoch delay phase of every layer on the stack grid, the per-pair decision and correction.
 
-    ``los_u`` (ny, nx) is the Up component of the LOS vector on the stack grid (or a scalar);
-    needed for zenith delays only. The delay phase of an epoch is kept with its median removed
+    One pass over the data (:meth:`observe`, strip by strip, from any thread for distinct pairs)
+    gathers each pair's moments of ``[unw, c_1 … c_L]`` (:func:`kansho.prep.layer_moments`, over the
+    pixels where the phase and every layer that applies are finite); :meth:`decide` then keeps each
+    layer for a pair where it lowers the phase std given the other layers kept
+    (:func:`kansho.prep.choose_layers`), or always for a forced layer; :meth:`apply` subtracts the
+    kept corrections. ``los_u`` (ny, nx) is the Up component of the LOS vector on the stack grid (or
+    a scalar), needed for zenith delays only. An epoch's delay phase is kept with its median removed
     (a constant per epoch only shifts an interferogram, which the reference area removes).
-    Memory: n_epoch x ny x nx float32.
+    Memory: n_layer x n_epoch x ny x nx float32.
     """
 
     def __init__(self, plan: PrepPlan, grid: Grid, wavelength: float, los_u: npt.ArrayLike | None,
                  date1: npt.NDArray[np.int64], date2: npt.NDArray[np.int64]) -> None:
         self.grid = grid
-        self.phase: dict[int, npt.NDArray[np.float32]] = {}
-        self.kind = ""
+        self.specs = plan.layer_specs()
+        self.units: list[str] = []
+        self.phases: list[dict[int, npt.NDArray[np.float32]]] = []
         u = None if los_u is None else np.asarray(los_u, np.float32)
-        for d, path in plan.gacos_files.items():
-            dm = read_delay(path)
-            if self.kind and dm.kind != self.kind:
-                raise InputError(path, "mixes zenith (.ztd) and slant (.sltd) delays in one folder")
-            self.kind = dm.kind
-            res = prep.bilinear_resample(dm.data, dm.grid, grid)
-            if not np.isfinite(res).any():
-                raise InputError(path, "the delay map does not overlap the frame")
-            if dm.kind == KIND_ZTD_M:
-                if u is None or not np.isfinite(u).any():
+        for sp in self.specs:
+            unit = ""
+            ph_l: dict[int, npt.NDArray[np.float32]] = {}
+            for d, path in sp.files.items():
+                data, g, f_unit = read_layer(sp.kind, path, sp.unit)
+                if unit and f_unit != unit:
+                    raise InputError(path, "mixes zenith (.ztd) and slant (.sltd) delays in one folder")
+                unit = f_unit
+                res = prep.bilinear_resample(data, g, grid)
+                if not np.isfinite(res).any():
+                    raise InputError(path, f"the {sp.kind} layer does not overlap the frame")
+                if unit == "m_zenith" and (u is None or not np.isfinite(u).any()):
                     raise InputError(path, "zenith delays need the incidence angle: no U file and no incidence "
                                            "in the input's metadata")
-                ph = prep.delay_phase(np.zeros_like(res), prep.zenith_to_slant(res, u), wavelength)
-            else:
-                ph = res
-            ph = (ph - np.float32(np.nanmedian(ph))).astype(np.float32)
-            self.phase[int(d)] = ph
-        n = date1.size
+                ph = prep.layer_delay_phase(res, unit, wavelength, u)
+                ph_l[int(d)] = (ph - np.float32(np.nanmedian(ph))).astype(np.float32)
+            self.units.append(unit or sp.unit)
+            self.phases.append(ph_l)
+        n, nl = date1.size, len(self.specs)
         self.date1, self.date2 = date1, date2
-        self.correct = np.array([int(a) in self.phase and int(b) in self.phase for a, b in zip(date1, date2,
-                                                                                                strict=True)])
-        self._s = np.zeros((2, 3, n))  # before/after x (count, sum, sum of squares)
+        self.applies = np.array([[int(a) in ph and int(b) in ph for ph in self.phases]
+                                 for a, b in zip(date1, date2, strict=True)], bool).reshape(n, nl)
+        self.force = [sp.force for sp in self.specs]
+        self._n = np.zeros(n, np.int64)
+        self._s = np.zeros((n, nl + 1))
+        self._S = np.zeros((n, nl + 1, nl + 1))
+        self.keep = np.zeros((n, nl), bool)
+        self.before = np.full((n, nl), np.nan)
+        self.after = np.full((n, nl), np.nan)
         self.n_blanked = np.zeros(n, np.int64)
 
-    def apply(self, k: int, rows: slice, u: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Correct pair ``k`` on the stack rows ``rows`` (``u``: (rows, nx) rad); NaN where no delay."""
-        if not self.correct[k]:
-            return u
-        corr = self.phase[int(self.date2[k])][rows] - self.phase[int(self.date1[k])][rows]
-        out = u - corr
-        ok = np.isfinite(out)
-        self.n_blanked[k] += int((np.isfinite(u) & ~ok).sum())
-        for j, a in enumerate((u[ok], out[ok])):
-            a64 = a.astype(np.float64)
-            self._s[j, 0, k] += a64.size
-            self._s[j, 1, k] += a64.sum()
-            self._s[j, 2, k] += (a64 * a64).sum()
-        return out.astype(np.float32)
+    def _corr(self, k: int, li: int, rows: slice) -> npt.NDArray[np.float32]:
+        ph = self.phases[li]
+        return ph[int(self.date2[k])][rows] - ph[int(self.date1[k])][rows]
 
-    def stats(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """Per pair: phase standard deviation (rad) before and after, over the same pixels (NaN if uncorrected)."""
-        cnt, s1, s2 = self._s[:, 0], self._s[:, 1], self._s[:, 2]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            var = s2 / cnt - (s1 / cnt) ** 2
-        sd = np.sqrt(np.maximum(var, 0.0))
-        sd[:, ~self.correct | (cnt[0] == 0)] = np.nan
-        return sd[0], sd[1]
+    def observe(self, k: int, rows: slice, u: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Add pair ``k``'s strip ``rows`` (``u``: (rows, nx) rad) to its moments; returns ``u``."""
+        corrs = [self._corr(k, li, rows) if self.applies[k, li] else None for li in range(len(self.specs))]
+        cnt, s, S = prep.layer_moments(u, corrs)
+        self._n[k] += cnt
+        self._s[k] += s
+        self._S[k] += S
+        return u
+
+    def decide(self) -> None:
+        """Choose, per pair and layer, whether the correction is kept (after every strip is observed)."""
+        self.keep, self.before, self.after = prep.choose_layers(self._n, self._s, self._S, self.applies,
+                                                                  self.force)
+
+    def std_final(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Per pair: phase std (rad) with no layer and with the kept ones, over the same pixels."""
+        n, nl = self.keep.shape
+        a0 = np.zeros((n, nl + 1))
+        a0[:, 0] = 1.0
+        a1 = a0.copy()
+        a1[:, 1:] = -self.keep.astype(np.float64)
+        return prep.moment_std(self._n, self._s, self._S, a0), prep.moment_std(self._n, self._s, self._S, a1)
+
+    @property
+    def any_kept(self) -> npt.NDArray[np.bool_]:
+        return np.asarray(self.keep.any(axis=1), bool)
+
+    def apply(self, k: int, rows: slice, u: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Subtract pair ``k``'s kept corrections on ``rows``; NaN where a kept layer has no value."""
+        if not self.keep[k].any():
+            return u
+        out = u.astype(np.float32, copy=True)
+        for li in np.flatnonzero(self.keep[k]):
+            out -= self._corr(k, int(li), rows)
+        self.n_blanked[k] += int((np.isfinite(u) & ~np.isfinite(out)).sum())
+        return out
+
+    def record(self, names: list[str]) -> dict[str, Any]:
+        """The ``layers`` entry of the stack's ``prep`` attribute (JSON-ready)."""
+        raw, final = self.std_final()
+        out: dict[str, Any] = {"order": [sp.kind for sp in self.specs], "pairs": names,
+                               "std_raw": _rounded(raw), "std_final": _rounded(final),
+                               "n_blanked": self.n_blanked.tolist(), "layer": {}}
+        for li, sp in enumerate(self.specs):
+            out["layer"][sp.kind] = {
+                "dir": str(sp.folder), "unit": self.units[li], "force": bool(sp.force), "missing": sp.missing,
+                "epochs_found": [int(d) for d in (sp.found or sorted(sp.files))],
+                "applies": self.applies[:, li].tolist(), "kept": self.keep[:, li].tolist(),
+                "std_before": _rounded(self.before[:, li]), "std_after": _rounded(self.after[:, li])}
+        return out
+
+
+def _rounded(a: npt.NDArray[np.float64]) -> list[float | None]:
+    return [None if not np.isfinite(v) else round(float(v), 5) for v in a]
+
+
+class GacosCorrector(LayerCorrector):
+    """A :class:`LayerCorrector` of the GACOS layer alone (``plan.gacos_files``), as the
+    interferogram chain uses it: ``phase`` (date → delay phase, rad) and ``kind`` (the files' kind)."""
+
+    def __init__(self, plan: PrepPlan, grid: Grid, wavelength: float, los_u: npt.ArrayLike | None,
+                 date1: npt.NDArray[np.int64], date2: npt.NDArray[np.int64]) -> None:
+        gplan = PrepPlan(gacos_dir=plan.gacos_dir, gacos_files=dict(plan.gacos_files))
+        super().__init__(gplan, grid, wavelength, los_u, date1, date2)
+
+    @property
+    def phase(self) -> dict[int, npt.NDArray[np.float32]]:
+        return self.phases[0] if self.phases else {}
+
+    @property
+    def kind(self) -> str:
+        if not self.phases or not self.phases[0]:
+            return ""
+        return KIND_ZTD_M if self.units[0] == "m_zenith" else KIND_SLTD_RAD
 
 
 def write_prep_info(info_dir: Path, prep_attrs: dict[str, Any]) -> list[Path]:
@@ -276,7 +464,8 @@ def write_prep_info(info_dir: Path, prep_attrs: dict[str, Any]) -> list[Path]:
             lines.append(f"{name}  {'nan':>14}  {'nan':>13}  {'nan':>11}  uncorrected (delay missing)")
             continue
         red = 100.0 * (1.0 - a / b) if b > 0 else float("nan")
-        lines.append(f"{name}  {b:14.4f}  {a:13.4f}  {red:11.1f}")
+        kept = g.get("kept", [True] * len(g["pairs"]))[i]
+        lines.append(f"{name}  {b:14.4f}  {a:13.4f}  {red:11.1f}" + ("" if kept else "  declined (std not lowered)"))
     dropped = ["# pair              reason (dropped before ingest)"] + [f"{n}  {r}" for n, r in g.get("dropped", [])]
     out = []
     for name, text in (("03gacos_stats.txt", lines), ("03gacos_dropped_ifg.txt", dropped)):

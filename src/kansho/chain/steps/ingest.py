@@ -1,4 +1,4 @@
-"""Step 0-2 (with 0-3 GACOS, 0-4 mask, 0-5 clip): read the input folder into the stack store."""
+"""Step 0-2 (with 0-3 delay layers, 0-4 mask, 0-5 clip): read the input folder into the stack store."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class IngestResult(StepResult):
     shape: list[int]
     layout: str
     wavelength: float
-    #: [pair, "0-3", reason] of pairs dropped by the preparation (a missing GACOS date)
+    #: [pair, "0-3", reason] of pairs dropped by the preparation (a delay layer missing for a date)
     dropped: list[list[str]]
     reused: int
     appended_from: int
@@ -66,6 +66,9 @@ def step_ingest(ctx: Context) -> IngestResult:
                       block=ctx.options.model.block_size, progress=ctx.progress, plan=plan)
     ctx._stack = st
     write_prep_info(ctx.layout.info, st.attrs.get("prep", {}))
+    from kansho.chain.info import write_corrections  # here: chain.info imports this module
+
+    write_corrections(ctx.layout.info, st.attrs.get("prep", {}))
     return IngestResult(
         n_pair=st.n_pair, n_epoch=int(st.epochs.size), shape=list(st.shape), layout=inputs.layout,
         wavelength=st.wavelength, dropped=[[n, "0-3", r] for n, r in plan.dropped],

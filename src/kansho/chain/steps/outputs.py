@@ -84,6 +84,8 @@ def step_outputs(ctx: Context) -> OutputsResult:
         from kansho import plots as plotmod
 
         written += plotmod.write_all(ctx, lay.plots, maps, epochs)
+        written += [p for p in [plotmod.plot_corrections(ctx.stack.attrs.get("prep", {}), lay.plot("corrections.png"))]
+                    if p]
     except Exception as exc:  # noqa: BLE001 - plotting must never lose a run's numerical products
         log.warning("plots could not be drawn: %s", exc)
     from kansho.report import write_report
