@@ -149,6 +149,10 @@ class InvertConfig(_Step):
     resid_check: bool = Field(True, description="after the inversion, test each pixel's residuals for pairs off by "
                               "whole cycles (data snooping): correct them, or null them where the data cannot tell "
                               "which pair is wrong (LiCSBAS: none)")
+    phase_bias: Literal["off", "correct"] = Field(
+        "off", description="phase bias ('fading signal') of short pairs: 'correct' fits each pixel's bias, "
+        "growing with short temporal baselines and fading with long ones, to its loop misclosures and removes "
+        "it from every pair before the inversion (kansho.phasebias); 'off' leaves the phase as it is (LiCSBAS)")
 
     @model_validator(mode="before")
     @classmethod
@@ -197,6 +201,8 @@ class MaskConfig(_Step):
                                       "loop, whose unwrapping errors nothing can reveal (LiCSBAS: none)")
     n_loop_err: float | None = Field(5, ge=0, description="keep n_loop_err <= this (L-band 1)")
     resid_rms: float | None = Field(2.0, ge=0, description="keep resid_rms <= this (mm) (L-band 10)")
+    ph_bias: float | None = Field(None, ge=0, description="keep ph_bias <= this (rad): mean |misclosure| of the "
+                                  "loops of the shortest pairs, the phase-bias indicator; empty = off")
     adapt: Literal["auto", "licsbas", "off"] = Field(
         "auto",
         description="thresholds left at their defaults: 'auto' = relax one no pixel can meet (maxTlen to what the "
@@ -333,6 +339,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "invert.model": "linear",
         "invert.coh_weight": False,
         "invert.resid_check": False,
+        "invert.phase_bias": "off",
         "mask.n_unchecked": None,
         "mask.adapt": "licsbas",
         "filter.method": "gaussian",

@@ -57,6 +57,8 @@ RESULT_MAPS: dict[str, ResultMap] = {
     "n_resid_fix": ResultMap("n_resid_fix", "count",
                              "number of pairs corrected or nulled by the residual check after the inversion (1-3)"),
     "n_unchecked": ResultMap("n_unchecked", "count", "number of used pairs on no closed loop (unverifiable)"),
+    "ph_bias": ResultMap("ph_bias", "rad", "phase-bias indicator: mean |misclosure| of the loops of the shortest "
+                         "pairs (before any phase-bias correction)"),
 }
 #: results/<name>.mskd.tif: these maps where the mask keeps the pixel, NaN elsewhere
 MASKED_MAPS = ("vel", "vel.filt")
