@@ -43,7 +43,7 @@ REGION_KM = 3.0
 
 #: 2-D maps the inversion writes beside ``cum`` and ``gap``
 INVERT_MAPS = ("vel", "vintercept", "resid_rms", "n_unw", "coh_avg", "n_gap", "maxTlen", "n_unchecked", "n_resid_fix",
-               "ph_bias")
+               "ph_bias", "ph_bias_rate")
 
 #: a pixel goes to the residual check when one of its residuals exceeds this fraction of a cycle
 #: (a cycle error leaves at least (1 - h) of itself in its pair's residual; h <= 0.8 where testable)
@@ -90,11 +90,13 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
     c = st.read("coh", rows, cols, idx).reshape(idx.size, -1)
     ph = u - np.asarray(p["offsets"])[:, None]
     ifg = ph * float(p["conv"])
-    ind, bias = _phase_bias(ph, pairs, t, np.asarray(p["L"]), p.get("bias_tau"))
+    ind, bfit = _phase_bias(ph, pairs, t, np.asarray(p["L"]), p.get("bias_tau"))
     n_bias = 0
-    if bias is not None:
-        ifg = ifg - bias * float(p["conv"])
-        n_bias = int((bias != 0).any(axis=0).sum())
+    rate = np.full(ph.shape[1], np.nan if p.get("phase_bias", "off") == "off" else 0.0)  # rad/yr applied
+    if bfit is not None:
+        ifg = ifg - phasebias.pair_bias(bfit, pairs, t) * float(p["conv"])
+        rate = bfit.rate
+        n_bias = int(np.count_nonzero(bfit.rate))
     weights = coh_weights(c) if p["coh_weight"] else None
     kw: dict[str, Any] = {"gamma": float(p["gamma"]), "annual": p["model"] == "annual", "weights": weights,
                           "min_pairs": int(p["min_pairs"]), "device": str(p.get("device", "cpu"))}
@@ -134,6 +136,7 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
     w["n_unchecked"][rows, cols] = np.where(solved, unchecked, np.nan).astype(np.float32).reshape(shp)
     w["n_resid_fix"][rows, cols] = np.where(solved, n_fix, np.nan).astype(np.float32).reshape(shp)
     w["ph_bias"][rows, cols] = np.where(solved, ind, np.nan).astype(np.float32).reshape(shp)
+    w["ph_bias_rate"][rows, cols] = np.where(solved, rate, np.nan).astype(np.float32).reshape(shp)
     w["coh_avg"][rows, cols] = nanmean0(c).reshape(shp)
     w["n_gap"][rows, cols] = gaps.sum(0).reshape(shp).astype(np.float32)
     w["maxTlen"][rows, cols] = np.asarray(network.max_tlen(gaps, t), np.float32).reshape(shp)
@@ -144,19 +147,17 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
 
 
 def _phase_bias(ph: np.ndarray, pairs: np.ndarray, t: np.ndarray, L: np.ndarray, tau: float | None
-                ) -> tuple[np.ndarray, np.ndarray | None]:
+                ) -> tuple[np.ndarray, phasebias.BiasFit | None]:
     """The phase-bias indicator (npix,) rad of the block's referred phase ``ph`` (npair, npix) rad over
-    its triangles ``L``, and with a decay time ``tau`` (yr) the estimated bias of every pair
-    (npair, npix) rad (:func:`kansho.phasebias.fit_bias_rate`; 0 where not significant), else None."""
-    npix = ph.shape[1]
+    its triangles ``L``, and with a decay time ``tau`` (yr) the fit of each pixel's bias rate
+    (:func:`kansho.phasebias.fit_bias_rate`), else None."""
     if L.shape[0] == 0:
-        return np.full(npix, np.nan), (None if tau is None else np.zeros_like(ph))
+        return np.full(ph.shape[1], np.nan), None
     mis = phasebias.loop_misclosure(ph, L)
     ind = phasebias.bias_indicator(mis, phasebias.short_loops(L, pairs, t))
     if tau is None:
         return ind, None
-    fit = phasebias.fit_bias_rate(mis, L, phasebias.loop_durations(L, pairs, t), float(tau))
-    return ind, phasebias.pair_bias(fit, pairs, t)
+    return ind, phasebias.fit_bias_rate(mis, L, phasebias.loop_durations(L, pairs, t), float(tau))
 
 
 def bias_tau_block(task: Task) -> np.ndarray:
@@ -302,7 +303,7 @@ def step_invert(ctx: Context) -> InvertResult:
         invert_block, "1-3 invert", idx=idx, pairs=pairs, t=t, offsets=np.asarray(lres.ref_offsets),
         conv=phase_to_mm(st.wavelength), coh_weight=coh_weight, gamma=icfg.gamma, model=model,
         step_times=step_times, min_pairs=min_pairs, device=device, resid_check=icfg.resid_check,
-        L=L, bias_tau=tau)
+        L=L, bias_tau=tau, phase_bias=icfg.phase_bias)
     n_solved = sum(int(o[0]) for o in outs)
     fixed = np.zeros(idx.size, np.int64)
     nulled = np.zeros(idx.size, np.int64)
@@ -319,7 +320,7 @@ def step_invert(ctx: Context) -> InvertResult:
                  "(info/13corrected_pairs.txt)", int(fixed.sum()), int(nulled.sum()))
     if tau is not None:
         log.info("1-3: phase bias (decay time %.3g d) removed from the pairs at %d of the %d pixels solved "
-                 "(the others' loops show no significant bias)", tau * 365.25, n_bias, n_solved)
+                 "(results/ph_bias_rate.tif)", tau * 365.25, n_bias, n_solved)
     if len(cands) > 1:
         counts = _choose_models(ctx, cands)
         log.info("1-3: bridge model of the pixels with a gap: %s",
