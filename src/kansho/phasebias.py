@@ -1,9 +1,11 @@
 """Phase bias ("fading signal") of short multilooked interferograms: indicator, estimate, correction.
 
 Multilooked interferograms of short temporal baseline carry a systematic phase bias that fades as
-the baseline grows (Ansari et al. 2021, *IEEE TGRS* 59(5), 4223, "Study of systematic bias in
-measuring surface deformation with SAR interferometry"; Maghsoudi et al. 2022, *Remote Sensing of
-Environment* 273, 112966; Zheng et al. 2022, *IEEE TGRS* 60, 5219211). Deformation and atmosphere
+the baseline grows (Ansari et al. 2021, *IEEE TGRS* 59(5), "Study of systematic bias in measuring
+surface deformation with SAR interferometry"; Maghsoudi et al. 2022, *Remote Sensing of
+Environment* 273, "Characterizing and correcting phase biases in short-term, multilooked
+interferograms"; Zheng et al. 2022, *IEEE TGRS* 60, "On closure phase and systematic bias in
+multilooked SAR interferometry"). See docs/corrections_phasebias.md. Deformation and atmosphere
 are differences of epoch values and cancel in every closed loop; the bias is a property of the
 *pair*, so the misclosure of a triangle ``(i, j, k)`` is ``b_ij + b_jk - b_ik`` (rad, LiCSAR's
 sign: ``loop = φ_ij + φ_jk - φ_ik``, :func:`kansho.loops.loop_phase`).
@@ -11,8 +13,8 @@ sign: ``loop = φ_ij + φ_jk - φ_ik``, :func:`kansho.loops.loop_phase`).
 Model (used by the chain)
     ``b(Δt) = r · Δt · exp(-Δt / τ)`` rad for a pair of duration ``Δt`` (yr): ``r`` (rad/yr) is the
     pixel's bias rate, the rate at which the short-lived signal adds phase, and ``exp(-Δt/τ)`` its
-    fading (the short-lived scatterers decorrelate with time constant ``τ``; Ansari et al. 2021,
-    §II). It is Maghsoudi et al.'s linear relation ``b_n = a_n Σ δ`` (the bias of an n-interval pair
+    fading (the short-lived scatterers decorrelate with time constant ``τ``; Ansari et al. 2021).
+    It is Maghsoudi et al.'s linear relation ``b_n = a_n Σ δ`` (the bias of an n-interval pair
     is a fraction ``a_n`` of the sum of the one-interval biases it spans) with a constant
     per-interval bias and ``a_n = exp(-(n - 1)Δ0/τ)``, so long pairs carry no bias. ``r`` is fitted
     per pixel by least squares to the triangle misclosures; ``τ`` is one for the frame, the value of
@@ -134,7 +136,7 @@ def bias_indicator(misclosure: npt.ArrayLike, short: npt.ArrayLike) -> Float64Ar
 
     ``misclosure`` (nloop, npix) from :func:`loop_misclosure`, ``short`` (nloop,) bool from
     :func:`short_loops`. Returns (npix,), NaN where no such loop is valid. Noise alone gives
-    ``sqrt(2/π)·σ_loop``; a bias adds its systematic misclosure (Maghsoudi et al. 2022, §3)."""
+    ``sqrt(2/π)·σ_loop``; a bias adds its systematic misclosure (Maghsoudi et al. 2022)."""
     m = np.asarray(misclosure, np.float64)[np.asarray(short, bool)]
     ok = np.isfinite(m)
     n = ok.sum(axis=0)
@@ -286,9 +288,9 @@ def class_matrix(L: npt.ArrayLike, pairs: npt.ArrayLike, t: npt.ArrayLike
     """The loop matrix over duration classes: ``G`` (nloop, nclass) and the classes ``n`` (nclass,).
 
     A pair's class is its duration in units of the network's shortest pair, rounded; with one bias
-    ``β_n`` per class (the stationary model of Falabella & Pepe 2022, *IGARSS*, "Non-closure phase of
-    multi-look InSAR triplets"; Maghsoudi et al. 2022's ``a_n`` with a constant per-interval bias)
-    the misclosures are ``G β``. Classes on no loop get a zero column."""
+    ``β_n`` per class (the stationary model of Falabella & Pepe 2022, "Non-closure phase of multi-look
+    InSAR triplets: a novel phase bias mitigation method"; Maghsoudi et al. 2022's ``a_n`` with a
+    constant per-interval bias) the misclosures are ``G β``. Classes on no loop get a zero column."""
     Lm = np.asarray(L)
     p = np.asarray(pairs, np.intp).reshape(-1, 2)
     tt = np.asarray(t, np.float64)
