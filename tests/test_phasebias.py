@@ -296,3 +296,21 @@ def test_no_bias_no_change(bias_runs: dict[str, Any]) -> None:
     solved = np.isfinite(on["vel"])
     rate_on, rate_off = (r["run"].read2d("ph_bias_rate").ravel() for r in (on, off))
     assert np.all(rate_on[solved] == 0) and np.all(np.isnan(rate_off))  # none applied; NaN: the option is off
+
+
+def test_chunked_estimate_equals_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Step 1-3 estimates the bias in chunks of pixels (memory): any chunk size gives the same
+    indicator and fit as one pass, bit for bit (every pixel's computation is its own)."""
+    from kansho.chain.steps import invert
+
+    rng = np.random.default_rng(5)
+    pairs, t, L = network_6d(15)
+    ph = biased(pairs, t, rng.uniform(0, 30, 100), 10 * DAY) + rng.normal(0, 0.1, (len(pairs), 100))
+    ph[rng.random(ph.shape) < 0.05] = np.nan
+    one = invert._phase_bias(ph, pairs, t, L, 10 * DAY)
+    monkeypatch.setattr(invert, "BIAS_CHUNK", 7)
+    chunked = invert._phase_bias(ph, pairs, t, L, 10 * DAY)
+    np.testing.assert_array_equal(one[0], chunked[0])
+    assert one[1] is not None and chunked[1] is not None
+    for k in ("rate", "z", "n_loops", "misfit", "se"):
+        np.testing.assert_array_equal(getattr(one[1], k), getattr(chunked[1], k), err_msg=k)

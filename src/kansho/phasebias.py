@@ -182,13 +182,15 @@ class BiasFit:
 
 def _rate_sums(misclosure: npt.ArrayLike, g: npt.ArrayLike
                ) -> tuple[Float64Array, Float64Array, Float64Array, npt.NDArray[np.bool_]]:
-    """``Σ g m``, ``Σ g²`` (each (ntau, npix)) and ``Σ m²`` (npix,) over each pixel's valid loops, and the
-    validity (nloop, npix)."""
+    """``Σ g m``, ``Σ g²`` and ``Σ m²`` (each (npix,)) over each pixel's valid loops, and the validity
+    (nloop, npix). ``g`` (nloop,). Sums run over the loops in order at each pixel (not a BLAS
+    product, whose order depends on the number of pixels): a pixel's result does not depend on the
+    block it is computed in."""
     m = np.asarray(misclosure, np.float64)
     ok = np.isfinite(m)
     m0 = np.where(ok, m, 0.0)
-    gg = np.asarray(g, np.float64)
-    return gg @ m0, (gg * gg) @ ok.astype(np.float64), (m0 * m0).sum(axis=0), ok
+    gc = np.asarray(g, np.float64)[:, None]
+    return (gc * m0).sum(axis=0), np.where(ok, gc * gc, 0.0).sum(axis=0), (m0 * m0).sum(axis=0), ok
 
 
 def tau_misfit(misclosure: npt.ArrayLike, L: npt.ArrayLike, durations: npt.ArrayLike, taus: npt.ArrayLike,
@@ -237,7 +239,8 @@ def fit_bias_rate(misclosure: npt.ArrayLike, L: npt.ArrayLike, durations: npt.Ar
     with fewer than 2 valid loops get 0 (left uncorrected).
 
     ``misclosure`` (nloop, npix) rad (NaN = not valid), ``L`` (nloop, npair) the triangles,
-    ``durations`` (nloop, 3) yr. Vectorised over pixels (dense and sparse matrix products)."""
+    ``durations`` (nloop, 3) yr. Vectorised over pixels (sums over the loops and one sparse product;
+    each pixel's result is independent of the others')."""
     from kansho.loops import _sparse
 
     m = np.asarray(misclosure, np.float64)
@@ -248,11 +251,10 @@ def fit_bias_rate(misclosure: npt.ArrayLike, L: npt.ArrayLike, durations: npt.Ar
     if d.shape[0] == 0:
         nan = np.full(npix, np.nan)
         return BiasFit(np.zeros(npix), float(tau), nan, np.zeros(npix, np.int64), np.zeros(npix), nan.copy())
-    g = loop_shapes(d, [tau])  # (1, nloop)
+    g = loop_shapes(d, [tau])[0]  # (nloop,)
     num, den, ss, ok = _rate_sums(m, g)
-    num, den = num[0], den[0]
     n = ok.sum(axis=0).astype(np.int64)
-    gv = np.where(ok, g[0][:, None], 0.0)  # (nloop, npix)
+    gv = np.where(ok, g[:, None], 0.0)  # (nloop, npix)
     h2 = np.square(np.asarray(_sparse(np.asarray(L).T, np.float64) @ gv)).sum(axis=0)  # |Lᵀ g|²
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where(den > 0, num / den, 0.0)

@@ -45,6 +45,9 @@ REGION_KM = 3.0
 INVERT_MAPS = ("vel", "vintercept", "resid_rms", "n_unw", "coh_avg", "n_gap", "maxTlen", "n_unchecked", "n_resid_fix",
                "ph_bias", "ph_bias_rate")
 
+#: pixels per chunk of the phase-bias estimate (its loop arrays are (nloop, chunk) float64)
+BIAS_CHUNK = 4096
+
 #: a pixel goes to the residual check when one of its residuals exceeds this fraction of a cycle
 #: (a cycle error leaves at least (1 - h) of itself in its pair's residual; h <= 0.8 where testable)
 CHECK_FRACTION = 0.2
@@ -89,6 +92,7 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
     u = read_unw(task, idx).reshape(idx.size, -1)  # as corrected by step 1-2
     c = st.read("coh", rows, cols, idx).reshape(idx.size, -1)
     ph = u - np.asarray(p["offsets"])[:, None]
+    del u
     ifg = ph * float(p["conv"])
     ind, bfit = _phase_bias(ph, pairs, t, np.asarray(p["L"]), p.get("bias_tau"))
     n_bias = 0
@@ -150,14 +154,26 @@ def _phase_bias(ph: np.ndarray, pairs: np.ndarray, t: np.ndarray, L: np.ndarray,
                 ) -> tuple[np.ndarray, phasebias.BiasFit | None]:
     """The phase-bias indicator (npix,) rad of the block's referred phase ``ph`` (npair, npix) rad over
     its triangles ``L``, and with a decay time ``tau`` (yr) the fit of each pixel's bias rate
-    (:func:`kansho.phasebias.fit_bias_rate`), else None."""
+    (:func:`kansho.phasebias.fit_bias_rate`), else None. Pixels in chunks of :data:`BIAS_CHUNK`: the
+    loop arrays are (nloop, npix), about 1.5 times the phase of a 4-successor network."""
+    npix = ph.shape[1]
     if L.shape[0] == 0:
-        return np.full(ph.shape[1], np.nan), None
-    mis = phasebias.loop_misclosure(ph, L)
-    ind = phasebias.bias_indicator(mis, phasebias.short_loops(L, pairs, t))
+        return np.full(npix, np.nan), None
+    short = phasebias.short_loops(L, pairs, t)
+    dur = phasebias.loop_durations(L, pairs, t)
+    ind = np.full(npix, np.nan)
+    fits = []
+    for a in range(0, npix, BIAS_CHUNK):
+        mis = phasebias.loop_misclosure(ph[:, a:a + BIAS_CHUNK], L)
+        ind[a:a + BIAS_CHUNK] = phasebias.bias_indicator(mis, short)
+        if tau is not None:
+            fits.append(phasebias.fit_bias_rate(mis, L, dur, float(tau)))
     if tau is None:
         return ind, None
-    return ind, phasebias.fit_bias_rate(mis, L, phasebias.loop_durations(L, pairs, t), float(tau))
+    def cat(k: str) -> np.ndarray:
+        return np.concatenate([getattr(f, k) for f in fits])
+
+    return ind, phasebias.BiasFit(cat("rate"), float(tau), cat("z"), cat("n_loops"), cat("misfit"), cat("se"))
 
 
 def bias_tau_block(task: Task) -> np.ndarray:
@@ -169,8 +185,10 @@ def bias_tau_block(task: Task) -> np.ndarray:
     pairs = np.asarray(p["pairs"], np.intp)
     t = np.asarray(p["t"], np.float64)
     ph = read_unw(task, idx).reshape(idx.size, -1) - np.asarray(p["offsets"])[:, None]
-    return phasebias.tau_misfit(phasebias.loop_misclosure(ph, L), L, phasebias.loop_durations(L, pairs, t),
-                                np.asarray(p["taus"], np.float64))
+    dur = phasebias.loop_durations(L, pairs, t)
+    taus = np.asarray(p["taus"], np.float64)
+    return sum((phasebias.tau_misfit(phasebias.loop_misclosure(ph[:, a:a + BIAS_CHUNK], L), L, dur, taus)
+                for a in range(0, ph.shape[1], BIAS_CHUNK)), np.zeros((taus.size, 3)))
 
 
 def _residual_check(ifg: np.ndarray, cum: np.ndarray, resid: np.ndarray, pairs: np.ndarray, t: np.ndarray,
@@ -375,4 +393,4 @@ def _step_times(step_dates: str | None, epochs: np.ndarray) -> np.ndarray:
 SPEC = StepSpec(name="invert", licsbas="1-3", title="NSBAS inversion: time series and velocity", run=step_invert,
                 result=InvertResult, outputs=("cum", "cum_std", "gap", *INVERT_MAPS, "amp_annual", "bridge_model",
                                               "bridge_fic", "bridge_infl"),
-                tasks=(invert_block, bridge_block), section="invert")
+                tasks=(bias_tau_block, invert_block, bridge_block), section="invert")
