@@ -329,8 +329,9 @@ def apply_band_defaults(cfg: RunConfig) -> RunConfig:
 #: differ; LiCSBAS keeps every pair in no loop (its Step 1-2 only lists them), so the residual check
 #: of pairs in no loop, a Kansho addition, is off; it drops whole pairs by loop closure (no per-pixel
 #: correction, no residual check after the inversion), refers everything to one window, weights every
-#: pair equally, bridges gaps with a linear model, masks nothing for pairs no loop checks, relaxes only mask
-#: thresholds no pixel meets, and filters with fixed Gaussian widths.
+#: pair equally, corrects no phase bias (set here too, should Kansho's default change), bridges gaps with
+#: a linear model, masks nothing for pairs no loop checks, relaxes only mask thresholds no pixel meets,
+#: and filters with fixed Gaussian widths.
 PRESETS: dict[str, dict[str, Any]] = {
     "licsbas": {
         "loops.noloop_max_frac": None,

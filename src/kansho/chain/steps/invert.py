@@ -170,10 +170,9 @@ def _phase_bias(ph: np.ndarray, pairs: np.ndarray, t: np.ndarray, L: np.ndarray,
             fits.append(phasebias.fit_bias_rate(mis, L, dur, float(tau)))
     if tau is None:
         return ind, None
-    def cat(k: str) -> np.ndarray:
-        return np.concatenate([getattr(f, k) for f in fits])
-
-    return ind, phasebias.BiasFit(cat("rate"), float(tau), cat("z"), cat("n_loops"), cat("misfit"), cat("se"))
+    rate, z, n, misfit, se = (np.concatenate([getattr(f, k) for f in fits])
+                              for k in ("rate", "z", "n_loops", "misfit", "se"))
+    return ind, phasebias.BiasFit(rate, float(tau), z, n, misfit, se)
 
 
 def bias_tau_block(task: Task) -> np.ndarray:
