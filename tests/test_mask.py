@@ -86,6 +86,7 @@ def test_stc_matches_brute_force(seed, n, ny, nx):
 def test_specs():
     assert set(THRESHOLD_SPECS) == {
         "coh_avg", "n_unw", "vstd", "maxTlen", "n_gap", "stc", "n_ifg_noloop", "n_loop_err", "resid_rms", "n_unchecked",
+        "ph_bias",
     }
     assert THRESHOLD_SPECS["coh_avg"].direction == "min"
     assert THRESHOLD_SPECS["stc"].direction == "max"

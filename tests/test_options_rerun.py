@@ -113,6 +113,7 @@ CASES: dict[str, Case] = {
     "invert.step_dates": Case("20191201", base={"invert.model": "linear"}),
     "invert.coh_weight": Case(False),
     "invert.resid_check": Case(False),
+    "invert.phase_bias": Case("correct"),
     "vstd.n_boot": Case(20),
     "vstd.seed": Case(1),
     "mask.coh_avg": Case(0.4),
@@ -125,6 +126,7 @@ CASES: dict[str, Case] = {
     "mask.n_unchecked": Case(2),
     "mask.n_loop_err": Case(0),
     "mask.resid_rms": Case(0.8),
+    "mask.ph_bias": Case(0.1),
     "mask.adapt": Case("off"),
     "filter.method": Case("gaussian"),
     # the fixed spatial width and the high-pass order are those of LiCSBAS's filter (method gaussian)

@@ -190,6 +190,10 @@ class InvertConfig(_Step):
     resid_check: bool = Field(True, description="after the inversion, test each pixel's residuals for pairs off by "
                               "whole cycles (data snooping): correct them, or null them where the data cannot tell "
                               "which pair is wrong (LiCSBAS: none)")
+    phase_bias: Literal["off", "correct"] = Field(
+        "off", description="phase bias ('fading signal') of short pairs: 'correct' fits each pixel's bias, "
+        "growing with short temporal baselines and fading with long ones, to its loop misclosures and removes "
+        "it from every pair before the inversion (kansho.phasebias); 'off' leaves the phase as it is (LiCSBAS)")
 
     @model_validator(mode="before")
     @classmethod
@@ -238,6 +242,8 @@ class MaskConfig(_Step):
                                       "loop, whose unwrapping errors nothing can reveal (LiCSBAS: none)")
     n_loop_err: float | None = Field(5, ge=0, description="keep n_loop_err <= this (L-band 1)")
     resid_rms: float | None = Field(2.0, ge=0, description="keep resid_rms <= this (mm) (L-band 10)")
+    ph_bias: float | None = Field(None, ge=0, description="keep ph_bias <= this (rad): mean |misclosure| of the "
+                                  "loops of the shortest pairs, the phase-bias indicator; empty = off")
     adapt: Literal["auto", "licsbas", "off"] = Field(
         "auto",
         description="thresholds left at their defaults: 'auto' = relax one no pixel can meet (maxTlen to what the "
@@ -364,8 +370,9 @@ def apply_band_defaults(cfg: RunConfig) -> RunConfig:
 #: differ; LiCSBAS keeps every pair in no loop (its Step 1-2 only lists them), so the residual check
 #: of pairs in no loop, a Kansho addition, is off; it drops whole pairs by loop closure (no per-pixel
 #: correction, no residual check after the inversion), refers everything to one window, weights every
-#: pair equally, bridges gaps with a linear model, masks nothing for pairs no loop checks, relaxes only mask
-#: thresholds no pixel meets, and filters with fixed Gaussian widths.
+#: pair equally, corrects no phase bias (set here too, should Kansho's default change), bridges gaps with
+#: a linear model, masks nothing for pairs no loop checks, relaxes only mask thresholds no pixel meets,
+#: and filters with fixed Gaussian widths.
 PRESETS: dict[str, dict[str, Any]] = {
     "licsbas": {
         "loops.noloop_max_frac": None,
@@ -374,6 +381,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "invert.model": "linear",
         "invert.coh_weight": False,
         "invert.resid_check": False,
+        "invert.phase_bias": "off",
         "mask.n_unchecked": None,
         "mask.adapt": "licsbas",
         "filter.method": "gaussian",

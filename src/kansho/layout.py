@@ -57,6 +57,10 @@ RESULT_MAPS: dict[str, ResultMap] = {
     "n_resid_fix": ResultMap("n_resid_fix", "count",
                              "number of pairs corrected or nulled by the residual check after the inversion (1-3)"),
     "n_unchecked": ResultMap("n_unchecked", "count", "number of used pairs on no closed loop (unverifiable)"),
+    "ph_bias": ResultMap("ph_bias", "rad", "phase-bias indicator: mean |misclosure| of the loops of the shortest "
+                         "pairs (before any phase-bias correction)"),
+    "ph_bias_rate": ResultMap("ph_bias_rate", "rad/yr", "phase-bias rate removed by invert.phase_bias correct "
+                              "(kansho.phasebias; 0 where none or declined; NaN when the option is off)"),
 }
 #: results/<name>.mskd.tif: these maps where the mask keeps the pixel, NaN elsewhere
 MASKED_MAPS = ("vel", "vel.filt")

@@ -117,6 +117,8 @@ THRESHOLD_SPECS: dict[str, ThresholdSpec] = {
         ThresholdSpec("n_unchecked", "max", "pairs", "valid pairs on no closed loop (of any length) at the pixel, "
                       "whose unwrapping errors nothing can reveal"),
         ThresholdSpec("resid_rms", "max", "mm", "RMS residual of the network inversion"),
+        ThresholdSpec("ph_bias", "max", "rad", "mean |loop misclosure| of the shortest pairs' triangles "
+                      "(phase-bias indicator, kansho.phasebias)"),
     )
 }
 

@@ -7,6 +7,10 @@ refitted after it); ``auto`` inverts with the linear constraint, then (second pa
 bridges each gapped pixel with the model its region's focused information criterion prefers. Every
 model leaves ``cum_std``: the σ of each epoch's offset across the gaps (0 before the first one).
 The bridge runs on the CPU whatever ``--gpu`` says (a small least-squares problem per gap pattern).
+
+Before the inversion every pixel's phase-bias indicator ``ph_bias`` (mean |misclosure| of the triangles
+of the shortest pairs, rad) is measured; with ``invert.phase_bias: correct`` the bias each pixel's
+loops show is removed from every pair first (:mod:`kansho.phasebias`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from kansho import bridge, network, outliers
+from kansho import bridge, network, outliers, phasebias
 from kansho._constants import phase_to_mm
 from kansho._dates import years_since_first
 from kansho.chain import common
@@ -38,7 +42,11 @@ log = logging.getLogger(__name__)
 REGION_KM = 3.0
 
 #: 2-D maps the inversion writes beside ``cum`` and ``gap``
-INVERT_MAPS = ("vel", "vintercept", "resid_rms", "n_unw", "coh_avg", "n_gap", "maxTlen", "n_unchecked", "n_resid_fix")
+INVERT_MAPS = ("vel", "vintercept", "resid_rms", "n_unw", "coh_avg", "n_gap", "maxTlen", "n_unchecked", "n_resid_fix",
+               "ph_bias", "ph_bias_rate")
+
+#: pixels per chunk of the phase-bias estimate (its loop arrays are (nloop, chunk) float64)
+BIAS_CHUNK = 4096
 
 #: a pixel goes to the residual check when one of its residuals exceeds this fraction of a cycle
 #: (a cycle error leaves at least (1 - h) of itself in its pair's residual; h <= 0.8 where testable)
@@ -55,6 +63,8 @@ class InvertResult(StepResult):
     network_gaps: list[int]
     resid_fixed: list[int] = field(default_factory=list)
     resid_nulled: list[int] = field(default_factory=list)
+    bias_corrected: int = 0
+    bias_tau_days: float | None = None
 
 
 def coh_weights(coh: np.ndarray) -> np.ndarray:
@@ -63,12 +73,14 @@ def coh_weights(coh: np.ndarray) -> np.ndarray:
     return (2.0 * g**2 / (1.0 - g**2)).astype(np.float64)
 
 
-def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray]:
+def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
     """NSBAS inversion of a block; writes ``cum``, ``gap``, the 2-D network/velocity maps and, with a fixed
     bridge model, ``cum_std`` (with ``model="auto"``, each candidate's bridge statistics for the choice).
     With ``resid_check``, the pixels whose residuals show a pair off by whole cycles are corrected (or
-    that pair nulled) and solved again. Returns the pixels solved and, per pair, the pixels corrected
-    and nulled by the residual check."""
+    that pair nulled) and solved again. Writes the phase-bias indicator ``ph_bias`` and, with
+    ``phase_bias == "correct"``, removes each pixel's estimated bias from every pair before the
+    inversion. Returns the pixels solved, per pair the pixels corrected and nulled by the residual
+    check, and the pixels whose phase bias was corrected."""
     p = task.params
     st, w = task.stack, task.work
     idx = np.asarray(p["idx"], np.intp)
@@ -79,7 +91,16 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray]:
     rows, cols = task.rows, task.cols
     u = read_unw(task, idx).reshape(idx.size, -1)  # as corrected by step 1-2
     c = st.read("coh", rows, cols, idx).reshape(idx.size, -1)
-    ifg = (u - np.asarray(p["offsets"])[:, None]) * float(p["conv"])
+    ph = u - np.asarray(p["offsets"])[:, None]
+    del u
+    ifg = ph * float(p["conv"])
+    ind, bfit = _phase_bias(ph, pairs, t, np.asarray(p["L"]), p.get("bias_tau"))
+    n_bias = 0
+    rate = np.full(ph.shape[1], np.nan if p.get("phase_bias", "off") == "off" else 0.0)  # rad/yr applied
+    if bfit is not None:
+        ifg = ifg - phasebias.pair_bias(bfit, pairs, t) * float(p["conv"])
+        rate = bfit.rate
+        n_bias = int(np.count_nonzero(bfit.rate))
     weights = coh_weights(c) if p["coh_weight"] else None
     kw: dict[str, Any] = {"gamma": float(p["gamma"]), "annual": p["model"] == "annual", "weights": weights,
                           "min_pairs": int(p["min_pairs"]), "device": str(p.get("device", "cpu"))}
@@ -118,13 +139,55 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray]:
     unchecked = outliers.unchecked_pairs(valid, pairs, ne).sum(axis=0)
     w["n_unchecked"][rows, cols] = np.where(solved, unchecked, np.nan).astype(np.float32).reshape(shp)
     w["n_resid_fix"][rows, cols] = np.where(solved, n_fix, np.nan).astype(np.float32).reshape(shp)
+    w["ph_bias"][rows, cols] = np.where(solved, ind, np.nan).astype(np.float32).reshape(shp)
+    w["ph_bias_rate"][rows, cols] = np.where(solved, rate, np.nan).astype(np.float32).reshape(shp)
     w["coh_avg"][rows, cols] = nanmean0(c).reshape(shp)
     w["n_gap"][rows, cols] = gaps.sum(0).reshape(shp).astype(np.float32)
     w["maxTlen"][rows, cols] = np.asarray(network.max_tlen(gaps, t), np.float32).reshape(shp)
     w["gap"][:, rows, cols] = gaps.reshape(ne - 1, *shp).astype(np.int8)
     if p["model"] == "annual" and res.annual_amp is not None:
         w["amp_annual"][rows, cols] = np.asarray(res.annual_amp, np.float32).reshape(shp)
-    return int(solved.sum()), fixed, nulled
+    return int(solved.sum()), fixed, nulled, n_bias
+
+
+def _phase_bias(ph: np.ndarray, pairs: np.ndarray, t: np.ndarray, L: np.ndarray, tau: float | None
+                ) -> tuple[np.ndarray, phasebias.BiasFit | None]:
+    """The phase-bias indicator (npix,) rad of the block's referred phase ``ph`` (npair, npix) rad over
+    its triangles ``L``, and with a decay time ``tau`` (yr) the fit of each pixel's bias rate
+    (:func:`kansho.phasebias.fit_bias_rate`), else None. Pixels in chunks of :data:`BIAS_CHUNK`: the
+    loop arrays are (nloop, npix), about 1.5 times the phase of a 4-successor network."""
+    npix = ph.shape[1]
+    if L.shape[0] == 0:
+        return np.full(npix, np.nan), None
+    short = phasebias.short_loops(L, pairs, t)
+    dur = phasebias.loop_durations(L, pairs, t)
+    ind = np.full(npix, np.nan)
+    fits = []
+    for a in range(0, npix, BIAS_CHUNK):
+        mis = phasebias.loop_misclosure(ph[:, a:a + BIAS_CHUNK], L)
+        ind[a:a + BIAS_CHUNK] = phasebias.bias_indicator(mis, short)
+        if tau is not None:
+            fits.append(phasebias.fit_bias_rate(mis, L, dur, float(tau)))
+    if tau is None:
+        return ind, None
+    rate, z, n, misfit, se = (np.concatenate([getattr(f, k) for f in fits])
+                              for k in ("rate", "z", "n_loops", "misfit", "se"))
+    return ind, phasebias.BiasFit(rate, float(tau), z, n, misfit, se)
+
+
+def bias_tau_block(task: Task) -> np.ndarray:
+    """The block's statistics of the phase-bias model for each decay time ``params["taus"]`` (yr):
+    (ntau, 3) (:func:`kansho.phasebias.tau_misfit`), summed over blocks to choose the frame's."""
+    p = task.params
+    idx = np.asarray(p["idx"], np.intp)
+    L = np.asarray(p["L"])
+    pairs = np.asarray(p["pairs"], np.intp)
+    t = np.asarray(p["t"], np.float64)
+    ph = read_unw(task, idx).reshape(idx.size, -1) - np.asarray(p["offsets"])[:, None]
+    dur = phasebias.loop_durations(L, pairs, t)
+    taus = np.asarray(p["taus"], np.float64)
+    return sum((phasebias.tau_misfit(phasebias.loop_misclosure(ph[:, a:a + BIAS_CHUNK], L), L, dur, taus)
+                for a in range(0, ph.shape[1], BIAS_CHUNK)), np.zeros((taus.size, 3)))
 
 
 def _residual_check(ifg: np.ndarray, cum: np.ndarray, resid: np.ndarray, pairs: np.ndarray, t: np.ndarray,
@@ -251,16 +314,20 @@ def step_invert(ctx: Context) -> InvertResult:
         (log.warning if given else log.info)(
             "1-3: coherence weights not used: the input has no coherence (every pair weighted equally)")
         coh_weight = False
+    L = network.triangle_loops(pairs)
+    tau = _bias_tau(ctx, idx, pairs, t, L, np.asarray(lres.ref_offsets)) if icfg.phase_bias == "correct" else None
     outs = ctx.map_blocks(
         invert_block, "1-3 invert", idx=idx, pairs=pairs, t=t, offsets=np.asarray(lres.ref_offsets),
         conv=phase_to_mm(st.wavelength), coh_weight=coh_weight, gamma=icfg.gamma, model=model,
-        step_times=step_times, min_pairs=min_pairs, device=device, resid_check=icfg.resid_check)
+        step_times=step_times, min_pairs=min_pairs, device=device, resid_check=icfg.resid_check,
+        L=L, bias_tau=tau, phase_bias=icfg.phase_bias)
     n_solved = sum(int(o[0]) for o in outs)
     fixed = np.zeros(idx.size, np.int64)
     nulled = np.zeros(idx.size, np.int64)
     for o in outs:
         fixed += np.asarray(o[1], np.int64)
         nulled += np.asarray(o[2], np.int64)
+    n_bias = sum(int(o[3]) for o in outs)
     if n_solved == 0:
         raise NetworkError(f"{st.path}: no pixel has the {min_pairs} valid pairs the inversion needs "
                            f"(min_pairs_factor {icfg.min_pairs_factor} x {ne} epochs)")
@@ -268,6 +335,9 @@ def step_invert(ctx: Context) -> InvertResult:
     if icfg.resid_check:
         log.info("1-3: residual check: %d pixel-pairs corrected by whole cycles, %d nulled "
                  "(info/13corrected_pairs.txt)", int(fixed.sum()), int(nulled.sum()))
+    if tau is not None:
+        log.info("1-3: phase bias (decay time %.3g d) removed from the pairs at %d of the %d pixels solved "
+                 "(results/ph_bias_rate.tif)", tau * 365.25, n_bias, n_solved)
     if len(cands) > 1:
         counts = _choose_models(ctx, cands)
         log.info("1-3: bridge model of the pixels with a gap: %s",
@@ -276,7 +346,33 @@ def step_invert(ctx: Context) -> InvertResult:
             ctx.map_blocks(bridge_block, "1-3 bridge", t=t, step_times=step_times)
     return InvertResult(n_solved=n_solved, min_pairs=min_pairs,
                         network_gaps=np.flatnonzero(network.gaps(pairs, ne)).tolist(),
-                        resid_fixed=[int(v) for v in fixed], resid_nulled=[int(v) for v in nulled])
+                        resid_fixed=[int(v) for v in fixed], resid_nulled=[int(v) for v in nulled],
+                        bias_corrected=n_bias, bias_tau_days=None if tau is None else tau * 365.25)
+
+
+def _bias_tau(ctx: Context, idx: np.ndarray, pairs: np.ndarray, t: np.ndarray, L: np.ndarray,
+              offsets: np.ndarray) -> float | None:
+    """The frame's decay time (yr) of the phase-bias model: the grid value whose per-pixel fits leave
+    the least loop misclosure over the frame; None (no correction) without triangle loops or where
+    fewer than :data:`kansho.phasebias.MIN_SIGNIFICANT` of the pixels show a significant bias."""
+    taus = phasebias.taus_for(pairs, t)
+    if L.shape[0] == 0 or taus.size == 0:
+        log.warning("1-3: phase_bias: the network has no triangle loop; nothing can be estimated or corrected")
+        return None
+    tot = np.zeros((taus.size, 3))
+    for m in ctx.map_blocks(bias_tau_block, "1-3 phase bias", idx=idx, pairs=pairs, t=t, L=L, offsets=offsets,
+                            taus=taus):
+        tot += np.asarray(m, np.float64)
+    k = int(np.argmin(tot[:, 0]))
+    frac = tot[k, 1] / max(tot[k, 2], 1.0)
+    log.info("1-3: phase-bias decay time %.3g d, significant at %.3g %% of the pixels (misfit over the frame by "
+             "decay time: %s)", taus[k] * 365.25, 100 * frac,
+             ", ".join(f"{a * 365.25:.3g} d {b:.4g}" for a, b in zip(taus, tot[:, 0], strict=True)))
+    if frac < phasebias.MIN_SIGNIFICANT:
+        log.warning("1-3: phase_bias correct: declined, the loops show a significant bias at only %.2g %% of the "
+                    "pixels (< %.3g %%): nothing corrected", 100 * frac, 100 * phasebias.MIN_SIGNIFICANT)
+        return None
+    return float(taus[k])
 
 
 def _step_times(step_dates: str | None, epochs: np.ndarray) -> np.ndarray:
@@ -296,4 +392,4 @@ def _step_times(step_dates: str | None, epochs: np.ndarray) -> np.ndarray:
 SPEC = StepSpec(name="invert", licsbas="1-3", title="NSBAS inversion: time series and velocity", run=step_invert,
                 result=InvertResult, outputs=("cum", "cum_std", "gap", *INVERT_MAPS, "amp_annual", "bridge_model",
                                               "bridge_fic", "bridge_infl"),
-                tasks=(invert_block, bridge_block), section="invert")
+                tasks=(bias_tau_block, invert_block, bridge_block), section="invert")

@@ -52,7 +52,7 @@ def step_mask(ctx: Context) -> MaskResult:
     thresholds = {"coh_avg": m.coh_avg, "n_unw": None if m.n_unw_factor is None else m.n_unw_factor * ne,
                   "vstd": m.vstd, "maxTlen": m.maxTlen, "n_gap": m.n_gap, "stc": m.stc,
                   "n_ifg_noloop": m.n_ifg_noloop, "n_loop_err": m.n_loop_err, "resid_rms": m.resid_rms,
-                  "n_unchecked": m.n_unchecked}
+                  "n_unchecked": m.n_unchecked, "ph_bias": m.ph_bias}
     indices = {k: ctx.read2d(k) for k in thresholds}
     pre: list[str] = []
     if thresholds["coh_avg"] is not None and not np.isfinite(indices["coh_avg"]).any():
@@ -110,5 +110,5 @@ def _adapt(ctx: Context, indices: dict[str, np.ndarray], thresholds: dict[str, f
 
 SPEC = StepSpec(name="mask", licsbas="1-5", title="mask noisy pixels", run=step_mask, result=MaskResult,
                 inputs=("cum", "vel", "vstd", "coh_avg", "n_unw", "maxTlen", "n_gap", "n_ifg_noloop", "n_loop_err",
-                        "resid_rms", "n_unchecked"),
+                        "resid_rms", "n_unchecked", "ph_bias"),
                 outputs=("stc", "mask"), tasks=(stc_block,), section="mask")
