@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from pydantic import BaseModel
 from tests._shared import figures_skipped
@@ -27,6 +28,7 @@ from tests.golden.digest import digest_run
 
 from kansho import run_timeseries
 from kansho.config import RunConfig, load_config
+from kansho.io.geotiff import write_geotiff
 from kansho.synth import SimConfig, Truth, simulate_frame
 from kansho.synth.gacos import write_gacos
 
@@ -41,6 +43,7 @@ class Scene:
     geoc: Path
     truth: Truth
     gacos: Path  # GACOS delays for every epoch but one
+    user: Path  # a user folder of per-epoch delay layers (rad), every epoch but the last
     poly: Path  # GeoJSON triangle over the frame's centre
     default: Path  # a finished default run (read-only: copy it before re-running)
     default_digest: dict[str, Any] = field(default_factory=dict)
@@ -63,7 +66,9 @@ class Case:
 #: options whose cases re-run the whole chain twice (or three times): in the slow tier, to keep this
 #: file within ~60 s of one core; ingest.nlook and ingest.mask_box stay in the default tier for the
 #: multilook and the masking/clipping paths of step 0-2
-SLOW = {"band", "wavelength", "ingest.min_valid_looks", "ingest.gacos", "ingest.gacos_missing", "ingest.clip_box",
+SLOW = {"band", "wavelength", "ingest.min_valid_looks", "ingest.gacos", "ingest.gacos_missing", "ingest.layers",
+        "ingest.layers_dir", "ingest.user_layer", "ingest.user_layer_unit", "ingest.layers_missing",
+        "ingest.layers_force", "ingest.clip_box",
         "ingest.clip_lonlat", "ingest.clip_polygon", "ingest.mask_lonlat", "ingest.mask_polygon"}
 
 #: options that cannot be tested here, with the reason
@@ -89,6 +94,15 @@ CASES: dict[str, Case] = {
     "ingest.min_valid_looks": Case(1.0, base={"ingest.nlook": 2}),
     "ingest.gacos": Case(lambda s: str(s.gacos)),
     "ingest.gacos_missing": Case("keep", base={"ingest.gacos": lambda s: str(s.gacos)}),
+    # the layer folders matter only with a layer asked for: the user layer makes the base runs differ
+    "ingest.layers": Case("gacos", base={"ingest.layers_dir": lambda s: str(s.gacos.parent),
+                                         "ingest.user_layer": lambda s: str(s.user)}),
+    "ingest.layers_dir": Case(lambda s: str(s.gacos.parent), base={"ingest.layers": "auto",
+                                                                  "ingest.user_layer": lambda s: str(s.user)}),
+    "ingest.user_layer": Case(lambda s: str(s.user)),
+    "ingest.user_layer_unit": Case("m_los", base={"ingest.user_layer": lambda s: str(s.user)}),
+    "ingest.layers_missing": Case("keep", base={"ingest.user_layer": lambda s: str(s.user)}),
+    "ingest.layers_force": Case("all", base={"ingest.user_layer": lambda s: str(s.user)}),
     "ingest.clip_box": Case("2:38/4:36"),
     "ingest.clip_lonlat": Case(lambda s: s.lonlat_box(3, 35, 2, 30)),
     "ingest.clip_polygon": Case(lambda s: str(s.poly)),
@@ -197,7 +211,11 @@ def scene(tmp_path_factory: pytest.TempPathFactory, _no_figures: None) -> Scene:
     poly = d / "tri.geojson"
     poly.write_text(json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [tri]}}]}))
-    s = Scene(geoc=d / "sim" / "GEOC", truth=truth, gacos=gacos, poly=poly, default=d / "default")
+    user = d / "USER"
+    user.mkdir()
+    for i, e in enumerate(truth.epochs[:-1]):
+        write_geotiff(user / f"{e}.delay.tif", (truth.atmosphere[i] * truth.mm_to_rad).astype(np.float32), truth.grid)
+    s = Scene(geoc=d / "sim" / "GEOC", truth=truth, gacos=gacos, user=user, poly=poly, default=d / "default")
     s.default_digest = _run(s, s.default, {})
     return s
 

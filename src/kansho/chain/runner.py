@@ -379,5 +379,5 @@ def _fingerprint(ctx: Context, state: dict[str, Any]) -> str:
     fp = input_fingerprint(inputs_of(ctx))
     from kansho.io.prepare import files_fingerprint, prep_files
 
-    extra = files_fingerprint(prep_files(ctx.options.model.ingest))  # GACOS delays and polygon files
+    extra = files_fingerprint(prep_files(ctx.options.model.ingest, ctx.input_path))  # delay layers, polygons
     return fp + extra if extra else fp
