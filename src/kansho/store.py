@@ -50,10 +50,9 @@ from kansho._version import __version__
 from kansho.errors import InputError
 from kansho.grid import Grid
 from kansho.io.envi import BinarySpec
-from kansho.io.gacos import KIND_SLTD_RAD, KIND_ZTD_M
 from kansho.io.inputs import InputSet
 from kansho.io.multilook import multilook
-from kansho.io.prepare import LayerCorrector, PrepPlan
+from kansho.io.prepare import LayerCorrector, PrepPlan, apply_layers, prep_attrs
 from kansho.io.rasters import read_window, read_window_band
 from kansho.layout import STACK_NAME
 
@@ -390,35 +389,15 @@ def _write_new(tmp: Path, final: Path, reader: _PairReader, grid: Grid, common: 
     _write_pairs(unw, coh, reader, 0, npair, block, progress, (old_g, reuse) if old_g is not None else None)
     if corr is not None:
         corr.decide()
-        _apply_layers(unw, corr, block)
+        apply_layers(unw, corr, block)
     for name, units in GEOMETRY_UNITS.items():
         _array(g, name).attrs["units"] = units
 
     g.attrs.update(common, kansho_store_version=STORE_VERSION, store_id=uuid.uuid4().hex, reused_pairs=len(reuse),
-                   appended_from=0, prep=_prep_attrs(plan, corr, inputs), provenance=_provenance(inputs, None))
+                   appended_from=0, prep=prep_attrs(plan, corr, inputs), provenance=_provenance(inputs, None))
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
-
-
-def _apply_layers(unw: zarr.Array, corr: LayerCorrector, block: int) -> None:
-    """Subtract the kept layer corrections (Step 0-3) from the stored pairs, strip by strip.
-
-    The decision needs each pair's whole-frame statistics, so the pairs are stored as read and the
-    kept corrections applied here, in a second pass over the store (not over the input files).
-    """
-    todo = np.flatnonzero(corr.any_kept)
-    if not todo.size:
-        return
-    ny = unw.shape[1]
-    lo, hi = int(todo.min()), int(todo.max()) + 1
-    for r0 in range(0, ny, block):
-        r1 = min(r0 + block, ny)
-        u = np.asarray(unw[lo:hi, r0:r1, :])
-        for k in todo:
-            u[k - lo] = corr.apply(int(k), slice(r0, r1), u[k - lo])
-        unw[lo:hi, r0:r1, :] = u
-    log.info("0-3 layers: corrections applied to %d of %d pairs", todo.size, corr.keep.shape[0])
 
 
 #: geometry arrays of the store, the InputSet.geometry key each comes from, and their units
@@ -540,30 +519,6 @@ def _reusable(final: Path, ingest_key: dict[str, Any], sigs: dict[str, str], inp
     reuse = {k: pos[pf.name] for k, pf in enumerate(inputs.pairs)
              if pf.name in pos and old_sigs.get(pf.name) == sigs[pf.name]}
     return (g, reuse) if reuse else (None, {})
-
-
-def _prep_attrs(plan: PrepPlan, corr: LayerCorrector | None, inputs: InputSet) -> dict[str, Any]:
-    """The ``prep`` attribute: clip window, mask, the delay layers (per pair and layer: std before and
-    after, kept or not) and, for GACOS, its entry as it was before the other layers existed."""
-    out: dict[str, Any] = dict(plan.info)
-    names = [p.name for p in inputs.pairs]
-    if corr is not None:
-        rec = corr.record(names)
-        rec["dropped"] = [list(d) for d in plan.dropped]
-        rec["uncorrected"] = {k: list(v) for k, v in plan.uncorrected_by.items()}
-        rec["epochs_input"] = sorted({int(d) for n, _ in plan.dropped for d in n.split("_")}
-                                     | {int(e) for e in inputs.epochs})
-        out["layers"] = rec
-    if plan.gacos_dir is not None:
-        g: dict[str, Any] = {"dir": str(plan.gacos_dir), "dropped": [list(d) for d in plan.dropped],
-                             "uncorrected": list(plan.uncorrected)}
-        if corr is not None and "gacos" in rec["layer"]:
-            lg = rec["layer"]["gacos"]
-            g.update(kind=KIND_ZTD_M if lg["unit"] == "m_zenith" else KIND_SLTD_RAD, pairs=names,
-                     corrected=lg["applies"], kept=lg["kept"], std_before=lg["std_before"],
-                     std_after=lg["std_after"], n_blanked=rec["n_blanked"])
-        out["gacos"] = g
-    return out
 
 
 def open_stack(path: Path) -> Stack:

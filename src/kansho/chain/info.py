@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -151,55 +150,6 @@ def write_coherence_model(ctx: Context, info: Path) -> None:
         log.warning("coherence model not fitted to this run's pairs: %s", exc)
         return
     _atomic_text(info / INFO_FILES["coh_model"], cmp.to_text())
-
-
-def corrections_text(layers: dict[str, Any]) -> str:
-    """``info/03corrections.txt`` from the stack's ``prep["layers"]`` record (Step 0-3 delay layers).
-
-    Per pair and layer: phase std before and after (rad, over the pixels where the phase and every
-    layer of the pair are finite), the reduction and the decision (kept, declined, forced, or the
-    layer missing); then per epoch which layers were found.
-    """
-    order = list(layers.get("order", []))
-    per = layers.get("layer", {})
-    lines = [f"# Step 0-3 per-epoch delay layers, applied in the order: {', '.join(order)}",
-             "# a layer is kept for a pair where it lowers the phase std given the other layers kept; std before/"
-             "after: without/with the layer, the others as kept"]
-    for k in order:
-        lay = per[k]
-        lines.append(f"# {k}: {lay['dir']} (unit {lay['unit']}; {len(lay['epochs_found'])} epochs found; missing: "
-                     f"{lay['missing']}{'; forced' if lay['force'] else ''})")
-    lines.append("# pair              layer  std_before_rad  std_after_rad  reduction_%  decision")
-    unc = layers.get("uncorrected", {})
-    for i, name in enumerate(layers.get("pairs", [])):
-        for k in order:
-            lay = per[k]
-            b, a = lay["std_before"][i], lay["std_after"][i]
-            if not lay["applies"][i] or b is None or a is None:
-                why = "missing (kept uncorrected)" if name in unc.get(k, []) else "no data"
-                lines.append(f"{name}  {k:5s}  {'nan':>14}  {'nan':>13}  {'nan':>11}  {why}")
-                continue
-            red = 100.0 * (1.0 - a / b) if b > 0 else float("nan")
-            dec = ("forced" if lay["force"] else "kept") if lay["kept"][i] else "declined"
-            lines.append(f"{name}  {k:5s}  {b:14.4f}  {a:13.4f}  {red:11.1f}  {dec}")
-    for name, why in layers.get("dropped", []):
-        lines.append(f"{name}  {'-':5s}  {'nan':>14}  {'nan':>13}  {'nan':>11}  dropped: {why}")
-    lines.append(("# epoch     " + "  ".join(f"{k:5s}" for k in order)).rstrip())
-    found = {k: set(per[k]["epochs_found"]) for k in order}
-    for e in layers.get("epochs_input", []):
-        lines.append((f"{e}  " + "  ".join(f"{'yes' if int(e) in found[k] else 'no':5s}" for k in order)).rstrip())
-    return "\n".join(lines) + "\n"
-
-
-def write_corrections(info: Path, prep_attrs: dict[str, Any]) -> Path | None:
-    """Write ``info/03corrections.txt`` when the run applied delay layers; returns its path (or None)."""
-    layers = prep_attrs.get("layers")
-    if not layers:
-        return None
-    info.mkdir(parents=True, exist_ok=True)
-    path = info / INFO_FILES["corrections"]
-    _atomic_text(path, corrections_text(layers))
-    return path
 
 
 def _f(v: float | None) -> str:

@@ -471,3 +471,47 @@ def write_prep_info(info_dir: Path, prep_attrs: dict[str, Any]) -> list[Path]:
     for name, text in (("03gacos_stats.txt", lines), ("03gacos_dropped_ifg.txt", dropped)):
         out.append(write_text_atomic(info_dir / name, "\n".join(text) + "\n"))
     return out
+
+
+def prep_attrs(plan: PrepPlan, corr: LayerCorrector | None, inputs: InputSet) -> dict[str, Any]:
+    """The ``prep`` attribute: clip window, mask, the delay layers (per pair and layer: std before and
+    after, kept or not) and, for GACOS, its entry as it was before the other layers existed."""
+    out: dict[str, Any] = dict(plan.info)
+    names = [p.name for p in inputs.pairs]
+    if corr is not None:
+        rec = corr.record(names)
+        rec["dropped"] = [list(d) for d in plan.dropped]
+        rec["uncorrected"] = {k: list(v) for k, v in plan.uncorrected_by.items()}
+        rec["epochs_input"] = sorted({int(d) for n, _ in plan.dropped for d in n.split("_")}
+                                     | {int(e) for e in inputs.epochs})
+        out["layers"] = rec
+    if plan.gacos_dir is not None:
+        g: dict[str, Any] = {"dir": str(plan.gacos_dir), "dropped": [list(d) for d in plan.dropped],
+                             "uncorrected": list(plan.uncorrected)}
+        if corr is not None and "gacos" in rec["layer"]:
+            lg = rec["layer"]["gacos"]
+            g.update(kind=KIND_ZTD_M if lg["unit"] == "m_zenith" else KIND_SLTD_RAD, pairs=names,
+                     corrected=lg["applies"], kept=lg["kept"], std_before=lg["std_before"],
+                     std_after=lg["std_after"], n_blanked=rec["n_blanked"])
+        out["gacos"] = g
+    return out
+
+
+def apply_layers(unw: Any, corr: LayerCorrector, block: int) -> None:
+    """Subtract the kept layer corrections (Step 0-3) from the stored pairs, strip by strip.
+
+    The decision needs each pair's whole-frame statistics, so the pairs are stored as read and the
+    kept corrections applied here, in a second pass over the store (not over the input files).
+    """
+    todo = np.flatnonzero(corr.any_kept)
+    if not todo.size:
+        return
+    ny = unw.shape[1]
+    lo, hi = int(todo.min()), int(todo.max()) + 1
+    for r0 in range(0, ny, block):
+        r1 = min(r0 + block, ny)
+        u = np.asarray(unw[lo:hi, r0:r1, :])
+        for k in todo:
+            u[k - lo] = corr.apply(int(k), slice(r0, r1), u[k - lo])
+        unw[lo:hi, r0:r1, :] = u
+    log.info("0-3 layers: corrections applied to %d of %d pairs", todo.size, corr.keep.shape[0])

@@ -56,6 +56,7 @@ def step_ingest(ctx: Context) -> IngestResult:
     if ctx.input_path is None:
         why = "its options changed (e.g. --wavelength)" if ctx.layout.stack.is_dir() else "no stack store yet"
         raise InputError(ctx.out, f"step ingest must run ({why}): give the input folder")
+    from kansho.io.layers_report import write_corrections
     from kansho.io.prepare import plan_prep, write_prep_info
 
     inputs = inputs_of(ctx)
@@ -66,8 +67,6 @@ def step_ingest(ctx: Context) -> IngestResult:
                       block=ctx.options.model.block_size, progress=ctx.progress, plan=plan)
     ctx._stack = st
     write_prep_info(ctx.layout.info, st.attrs.get("prep", {}))
-    from kansho.chain.info import write_corrections  # here: chain.info imports this module
-
     write_corrections(ctx.layout.info, st.attrs.get("prep", {}))
     return IngestResult(
         n_pair=st.n_pair, n_epoch=int(st.epochs.size), shape=list(st.shape), layout=inputs.layout,
