@@ -63,12 +63,17 @@ class Case:
     base: dict[str, Any] = field(default_factory=dict)
 
 
-#: options whose cases re-run the whole chain twice (or three times): in the slow tier, to keep this
-#: file within ~60 s of one core; ingest.nlook and ingest.mask_box stay in the default tier for the
-#: multilook and the masking/clipping paths of step 0-2
+#: options whose cases re-run the whole chain twice (or three times), or repeat a path another case
+#: covers: in the slow tier, to keep this file within ~70 s of one core; ingest.nlook and
+#: ingest.mask_box stay in the default tier for the multilook and the masking/clipping paths of step 0-2
 SLOW = {"band", "wavelength", "ingest.min_valid_looks", "ingest.gacos", "ingest.gacos_missing", "ingest.layers",
         "ingest.layers_dir", "ingest.user_layer", "ingest.user_layer_unit", "ingest.layers_missing",
         "ingest.layers_force", "ingest.clip_box",
+        # the mask and filter thresholds all re-run the same two steps: mask.coh_avg, mask.adapt and
+        # filter.method stay in the default tier for that path, the others run in the slow tier
+        "mask.vstd", "mask.n_loop_err", "mask.resid_rms", "mask.n_gap", "mask.stc", "mask.maxTlen",
+        "mask.n_ifg_noloop", "mask.n_unchecked", "mask.ph_bias", "mask.n_unw_factor", "filter.sigma_km",
+        "filter.temporal_order", "filter.hgt_corr", "filter.deramp", "filter.sigma_yr", "vstd.seed",
         "ingest.clip_lonlat", "ingest.clip_polygon", "ingest.mask_lonlat", "ingest.mask_polygon"}
 
 #: options that cannot be tested here, with the reason

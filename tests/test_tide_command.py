@@ -45,6 +45,7 @@ def frames(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"d": d, "truth": truth, "tide": tide}
 
 
+@pytest.mark.slow  # three chain runs on a 2-degree frame: ~13 s
 def test_tide_layer_written_and_removed(frames: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     d = frames["d"]
     assert main(["tide", str(d / "inj" / "GEOC")]) == 0
@@ -75,6 +76,7 @@ def test_tide_layer_written_and_removed(frames: dict[str, Any], capsys: pytest.C
     assert (d / "ts_fixed" / "info" / "03corrections.txt").read_text().count("tide") >= 1
 
 
+@pytest.mark.slow  # shares the frames fixture (~5 s)
 def test_tide_needs_a_time(frames: dict[str, Any], tmp_path: Path) -> None:
     geoc = tmp_path / "GEOC"
     shutil.copytree(frames["d"] / "clean" / "GEOC", geoc)

@@ -309,6 +309,7 @@ def resid_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"truth": truth, "root": root}
 
 
+@pytest.mark.slow  # two chain runs (~12 s); the default tier keeps tests/test_outliers.py and the golden digests
 def test_residual_check_undoes_injected_errors(resid_runs: dict[str, Any]) -> None:
     """Step 1-3's residual check on its own: it corrects at pixels where an error was injected (and
     hardly anywhere else), lists what it did, and lowers the velocity error at the error pixels."""
