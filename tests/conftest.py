@@ -16,6 +16,25 @@ import pytest
 from tests._shared import SMALL_FRAME, SMALL_FRAME_RNG, FinishedRun, SimFrame, figures_skipped
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the chain's numba kernels once, in the controlling process, before the xdist workers
+    start: on a fresh machine every worker and every process a test starts (CLI subprocesses, dask
+    workers) would otherwise compile them on its own (~30 s each), at the same time; with the cache
+    written here they all load it (numba ``cache=True``). A tiny chain run calls each kernel with the
+    chain's own argument types. Skipped in the workers and when only collecting."""
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    import tempfile
+
+    from kansho import run_timeseries
+    from kansho.config import RunConfig
+    from kansho.synth import SimConfig, simulate_frame
+
+    with tempfile.TemporaryDirectory() as tmp, figures_skipped():
+        simulate_frame(Path(tmp) / "sim", SimConfig(shape=(16, 16), n_epoch=8), rng=0)
+        run_timeseries(Path(tmp) / "sim" / "GEOC", Path(tmp) / "ts", RunConfig(), progress=False)
+
+
 @pytest.fixture(scope="session")
 def small_frame(tmp_path_factory: pytest.TempPathFactory) -> SimFrame:
     from kansho.synth import simulate_frame
