@@ -58,6 +58,18 @@ def delay_kind(path: Path) -> str:
     return KIND_SLTD_RAD if path.name.lower().endswith(".sltd.geo.tif") else KIND_ZTD_M
 
 
+def layer_candidates(root: Path) -> list[Path]:
+    """The files of a per-epoch layer folder: its own, and those of its ``yyyymmdd/`` (or
+    ``epochs/yyyymmdd/``) subfolders, as the LiCSAR portal lays epochs out."""
+    cands = [p for p in root.iterdir() if p.is_file()]
+    for sub in (root / "epochs", root):
+        if sub.is_dir():
+            for d in sub.iterdir():
+                if d.is_dir() and re.fullmatch(r"\d{8}", d.name):
+                    cands.extend(p for p in d.iterdir() if p.is_file())
+    return cands
+
+
 def find_delay_files(folder: str | Path) -> dict[int, Path]:
     """``date → file`` for every delay file in ``folder`` (and its ``epochs/yyyymmdd/`` sub-folders).
 
@@ -68,12 +80,7 @@ def find_delay_files(folder: str | Path) -> dict[int, Path]:
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise InputError(root, "GACOS folder not found")
-    cands = [p for p in root.iterdir() if p.is_file()]
-    for sub in (root / "epochs", root):
-        if sub.is_dir():
-            for d in sub.iterdir():
-                if d.is_dir() and re.fullmatch(r"\d{8}", d.name):
-                    cands.extend(p for p in d.iterdir() if p.is_file())
+    cands = layer_candidates(root)
     found: dict[int, Path] = {}
     for p in sorted(cands):
         m = _NAME_RE.match(p.name)

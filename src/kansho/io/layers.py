@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from kansho.errors import InputError
 from kansho.grid import Grid
-from kansho.io.gacos import KIND_ZTD_M, find_delay_files, read_delay
+from kansho.io.gacos import KIND_ZTD_M, find_delay_files, layer_candidates, read_delay
 from kansho.io.geotiff import read_grid, read_raster
 
 __all__ = ["FOLDERS", "ORDER", "SUFFIXES", "LayerSpec", "find_layer_files", "parse_layer_list", "read_layer"]
@@ -91,12 +91,7 @@ def find_layer_files(kind: str, folder: str | Path) -> dict[int, Path]:
         return find_delay_files(root)
     if not root.is_dir():
         raise InputError(root, f"{kind} layer folder not found")
-    cands = [p for p in root.iterdir() if p.is_file()]
-    for sub in (root / "epochs", root):
-        if sub.is_dir():
-            for d in sub.iterdir():
-                if d.is_dir() and re.fullmatch(r"\d{8}", d.name):
-                    cands.extend(p for p in d.iterdir() if p.is_file())
+    cands = layer_candidates(root)
     if kind == "user":
         pat = re.compile(r"^(\d{8})[^/]*\.tiff?$", re.IGNORECASE)
     else:
