@@ -104,3 +104,15 @@ class QuietHandler(BaseHTTPRequestHandler):
 
     def _safe(self, head: bool) -> None:
         raise NotImplementedError
+
+
+def one_error_line(rc: int, err: str, *fragments: str) -> str:
+    """A refused command: non-zero exit, one line on stderr (``kansho: error: ...``) holding every
+    fragment, no traceback. Returns that line."""
+    assert rc != 0, err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("kansho: error:"), err
+    for frag in fragments:
+        assert frag in lines[0], f"{frag!r} not in {lines[0]!r}"
+    return lines[0]

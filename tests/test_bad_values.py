@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import rasterio
 from rasterio.transform import Affine
+from tests._shared import one_error_line
 
 from kansho.cli import main
 from kansho.config import RunConfig, load_config
@@ -74,18 +75,12 @@ def run_ts(capsys: pytest.CaptureFixture[str], geoc: Path, out: Path, *extra: st
 
 
 def assert_refused(rc: int, err: str, out: Path, *fragments: str) -> str:
-    """Non-zero exit, one error line (the last) holding ``fragments``, no traceback, no inf anywhere."""
-    assert rc != 0
-    assert "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("kansho: error:"), err
-    errors = lines
-    for frag in fragments:
-        assert frag in errors[0], f"{frag!r} not in {errors[0]!r}"
+    """Non-zero exit, one error line holding ``fragments``, no traceback, no inf anywhere."""
+    line = one_error_line(rc, err, *fragments)
     assert not (out / "stack.zarr.partial").exists()
     for tif in out.rglob("*.tif") if out.exists() else []:
         assert not np.isinf(_read(tif)).any(), tif
-    return errors[0]
+    return line
 
 
 @pytest.fixture

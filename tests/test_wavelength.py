@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
+from tests._shared import one_error_line
 
 from kansho._constants import SPEED_OF_LIGHT
 from kansho.cli import main
@@ -78,17 +79,6 @@ def rsc_pairs(folder: Path, wavelength: str) -> Path:
 def run_ts(capsys: pytest.CaptureFixture[str], inp: Path, out: Path, *extra: str) -> tuple[int, str]:
     rc = main(["-q", "ts", str(inp), "-o", str(out), "--steps", "ingest", *extra])
     return rc, capsys.readouterr().err
-
-
-def one_error_line(rc: int, err: str, *fragments: str) -> str:
-    """Non-zero exit, one line on stderr (the error) holding ``fragments``, no traceback."""
-    assert rc != 0, err
-    assert "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("kansho: error:"), err
-    for frag in fragments:
-        assert frag in lines[0], f"{frag!r} not in {lines[0]!r}"
-    return lines[0]
 
 
 def stack_wavelength(out: Path) -> float:
