@@ -107,11 +107,12 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
     res = invert_nsbas(ifg, pairs, t, **kw)
     cum = np.asarray(res.cum, np.float64)
     resid = np.asarray(res.resid_rms, np.float64)
+    amp = None if res.annual_amp is None else np.asarray(res.annual_amp, np.float64)
     n_fix = np.zeros(ifg.shape[1], np.float32)
     fixed, nulled = np.zeros(idx.size, np.int64), np.zeros(idx.size, np.int64)
     if p.get("resid_check"):
         cycle = 2.0 * math.pi * abs(float(p["conv"]))  # one phase cycle in LOS mm (λ/2)
-        ifg, cum, resid, n_fix, fixed, nulled = _residual_check(ifg, cum, resid, pairs, t, kw, cycle)
+        ifg, cum, resid, amp, n_fix, fixed, nulled = _residual_check(ifg, cum, resid, amp, pairs, t, kw, cycle)
     valid = np.isfinite(ifg)
     cblk = cum.astype(np.float32)
     gaps = network.gaps(pairs, ne, valid)
@@ -145,8 +146,8 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
     w["n_gap"][rows, cols] = gaps.sum(0).reshape(shp).astype(np.float32)
     w["maxTlen"][rows, cols] = np.asarray(network.max_tlen(gaps, t), np.float32).reshape(shp)
     w["gap"][:, rows, cols] = gaps.reshape(ne - 1, *shp).astype(np.int8)
-    if p["model"] == "annual" and res.annual_amp is not None:
-        w["amp_annual"][rows, cols] = np.asarray(res.annual_amp, np.float32).reshape(shp)
+    if p["model"] == "annual" and amp is not None:
+        w["amp_annual"][rows, cols] = amp.astype(np.float32).reshape(shp)
     return int(solved.sum()), fixed, nulled, n_bias
 
 
@@ -190,15 +191,16 @@ def bias_tau_block(task: Task) -> np.ndarray:
                 for a in range(0, ph.shape[1], BIAS_CHUNK)), np.zeros((taus.size, 3)))
 
 
-def _residual_check(ifg: np.ndarray, cum: np.ndarray, resid: np.ndarray, pairs: np.ndarray, t: np.ndarray,
-                    kw: dict[str, Any], cycle: float
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _residual_check(ifg: np.ndarray, cum: np.ndarray, resid: np.ndarray, amp: np.ndarray | None, pairs: np.ndarray,
+                    t: np.ndarray, kw: dict[str, Any], cycle: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray,
+                               np.ndarray]:
     """The residual cycle check (:func:`kansho.outliers.residual_cycle_check`) of the pixels whose residual
     reaches :data:`CHECK_FRACTION` of a cycle (``cycle`` mm), and the changed pixels solved again.
 
-    ``ifg`` (npair, npix) mm, ``cum`` (n_epoch, npix) mm, ``resid`` (npix,) from the first inversion.
-    Returns them updated, the pairs each pixel had corrected or nulled (npix,), and per pair the
-    pixels corrected and nulled."""
+    ``ifg`` (npair, npix) mm, ``cum`` (n_epoch, npix) mm, ``resid`` (npix,) and the annual amplitude
+    ``amp`` (npix,) (None without the annual model) from the first inversion. Returns them updated,
+    the pairs each pixel had corrected or nulled (npix,), and per pair the pixels corrected and nulled."""
     npair = ifg.shape[0]
     r = ifg - (cum[pairs[:, 1]] - cum[pairs[:, 0]])
     big = np.where(np.isfinite(r), np.abs(r), 0.0).max(axis=0, initial=0.0) > CHECK_FRACTION * cycle
@@ -206,13 +208,13 @@ def _residual_check(ifg: np.ndarray, cum: np.ndarray, resid: np.ndarray, pairs: 
     n_fix = np.zeros(ifg.shape[1], np.float32)
     fixed, nulled = np.zeros(npair, np.int64), np.zeros(npair, np.int64)
     if cand.size == 0:
-        return ifg, cum, resid, n_fix, fixed, nulled
+        return ifg, cum, resid, amp, n_fix, fixed, nulled
     wts = kw["weights"]
     f = outliers.residual_cycle_check(ifg[:, cand], pairs, t.size, cycle,
                                       weights=None if wts is None else wts[:, cand])
     changed = (f != 0).any(axis=0)
     if not changed.any():
-        return ifg, cum, resid, n_fix, fixed, nulled
+        return ifg, cum, resid, amp, n_fix, fixed, nulled
     px, f = cand[changed], f[:, changed]
     null = f == outliers.NULL_FIX
     ifg = ifg.copy()
@@ -223,8 +225,11 @@ def _residual_check(ifg: np.ndarray, cum: np.ndarray, resid: np.ndarray, pairs: 
     resid = resid.copy()
     cum[:, px] = res.cum
     resid[px] = res.resid_rms
+    if amp is not None and res.annual_amp is not None:  # the re-solved pixels' annual term too
+        amp = amp.copy()
+        amp[px] = res.annual_amp
     n_fix[px] = (f != 0).sum(axis=0)
-    return ifg, cum, resid, n_fix, ((f != 0) & ~null).sum(axis=1), null.sum(axis=1)
+    return ifg, cum, resid, amp, n_fix, ((f != 0) & ~null).sum(axis=1), null.sum(axis=1)
 
 
 def _write_velocity(w: Any, rows: slice, cols: slice, shp: tuple[int, int], cum: np.ndarray, t: np.ndarray) -> None:
