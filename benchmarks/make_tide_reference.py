@@ -1,10 +1,19 @@
-"""Reference solid-earth tides from pysolid, for tests/test_tides.py.
+"""Reference solid-earth tides for tests/test_tides.py, from two programs Kansho does not use.
 
-pysolid (GPL, Milbert's solid.for wrapped) is only *run* here to produce numbers; it is not a
-dependency of Kansho. Run it from a throw-away environment::
+* ``pysolid`` (GPL, Milbert's solid.for wrapped; low-precision Sun and Moon series) →
+  ``tests/data/tide_reference.json``. It is only *run* here to produce numbers.
+* ``pytmd`` → ``tests/data/tide_reference_iers.json``: pyTMD's own IERS 2010 displacement
+  (``pyTMD.predict.solid_earth_tide``, MIT, a separate coding of §7.1.1 steps 1 and 2) fed with
+  geometric Sun and Moon positions from ERFA (``epv00``, ``moon98``) rotated GCRS → ITRS by astropy
+  (IAU 2006/2000A with the IERS Earth orientation it bundles, so with UT1 - UTC and polar motion,
+  which Kansho leaves out); the Earth-fixed displacement is turned into geodetic east/north/up here.
+  This is the reference the tide is validated against to 0.1 mm (docs/corrections_tides.md).
 
-    python -m venv /tmp/pysolid_venv && /tmp/pysolid_venv/bin/pip install pysolid numpy
-    /tmp/pysolid_venv/bin/python benchmarks/make_tide_reference.py [tests/data/tide_reference.json]
+Run either from a throw-away environment::
+
+    python -m venv /tmp/tide_venv && /tmp/tide_venv/bin/pip install pysolid pyTMD astropy numpy
+    /tmp/tide_venv/bin/python benchmarks/make_tide_reference.py pysolid
+    /tmp/tide_venv/bin/python benchmarks/make_tide_reference.py pytmd
 
 The JSON holds ``places`` (name, lat, lon in deg), ``times`` (UTC ISO strings, whole seconds:
 pysolid takes integer h, m, s) and ``enu_m[i_time][i_place] = [east, north, up]`` in metres.
@@ -66,13 +75,89 @@ def compute() -> dict[str, object]:
     }
 
 
+#: the pyTMD reference adds a grid: 9 latitudes x 8 longitudes at 40 random times 2014-2026
+GRID_LAT = [-80.0, -60.0, -40.0, -20.0, 0.0, 20.0, 40.0, 60.0, 80.0]
+GRID_LON = [-157.5, -112.5, -67.5, -22.5, 22.5, 67.5, 112.5, 157.5]
+
+
+def _random_times(n: int = 40, seed: int = 7) -> list[str]:
+    rng = np.random.default_rng(seed)
+    t0 = dt.datetime(2014, 1, 1)
+    return [(t0 + dt.timedelta(seconds=int(s))).isoformat() for s in rng.uniform(0, 13 * 365.25 * 86400, n)]
+
+
+def _sun_moon_itrs(times: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Geometric geocentric Sun and Moon (m), ERFA in TT, rotated GCRS -> ITRS by astropy: (n, 3) each."""
+    import astropy.units as un
+    import erfa
+    from astropy.coordinates import GCRS, ITRS, CartesianRepresentation
+    from astropy.time import Time
+    from astropy.utils import iers
+
+    iers.conf.auto_download = False          # the bundled IERS tables; no network
+    t = Time(times, scale="utc")
+    jd1, jd2 = t.tt.jd1, t.tt.jd2
+    au = 149597870700.0
+    bodies = (-erfa.epv00(jd1, jd2)[0]["p"] * au, erfa.moon98(jd1, jd2)["p"] * au)
+    out = [GCRS(CartesianRepresentation(v.T * un.m), obstime=t).transform_to(ITRS(obstime=t))
+           .cartesian.xyz.to("m").value.T for v in bodies]
+    return out[0], out[1]
+
+
+def _pytmd_enu(lat: np.ndarray, lon: np.ndarray, times: list[str]) -> np.ndarray:
+    """pyTMD's IERS 2010 displacement at places (p,) and times (t,) → (t, p, 3) geodetic E/N/U, m."""
+    import pyTMD.earth
+    import pyTMD.predict
+    import pyTMD.spatial
+    import timescale.time
+    import xarray as xr
+
+    datum = pyTMD.earth.datum(ellipsoid="WGS84", units="MKS")
+    ts = timescale.time.Timescale().from_datetime(np.array(times, dtype="datetime64[us]"))
+    x, y, z = pyTMD.spatial.to_cartesian(lon, lat, a_axis=datum.a_axis, flat=datum.flat)
+    xyz = xr.Dataset({"X": ("p", x), "Y": ("p", y), "Z": ("p", z)})
+    sun, moon = _sun_moon_itrs(times)
+    body = [xr.Dataset({k: ("time", v[:, i]) for i, k in enumerate("XYZ")}, coords={"time": ts.MJD})
+            for v in (sun, moon)]
+    se = pyTMD.predict.solid_earth_tide(ts.tide, xyz, body[0], body[1], deltat=ts.tt_ut1,
+                                        a_axis=datum.a_axis, tide_system="tide_free")
+    d = np.stack([np.asarray(se[k].transpose("p", "time")) for k in "XYZ"], axis=-1)   # (p, t, 3)
+    la, lo = np.radians(lat)[:, None], np.radians(lon)[:, None]
+    e = -np.sin(lo) * d[..., 0] + np.cos(lo) * d[..., 1]
+    n = -np.sin(la) * np.cos(lo) * d[..., 0] - np.sin(la) * np.sin(lo) * d[..., 1] + np.cos(la) * d[..., 2]
+    u = np.cos(la) * np.cos(lo) * d[..., 0] + np.cos(la) * np.sin(lo) * d[..., 1] + np.sin(la) * d[..., 2]
+    return np.stack([e, n, u], axis=-1).transpose(1, 0, 2)
+
+
+def compute_pytmd() -> dict[str, object]:
+    import pyTMD
+
+    lat = np.array([p[1] for p in PLACES])
+    lon = np.array([p[2] for p in PLACES])
+    glat, glon = (a.ravel() for a in np.meshgrid(GRID_LAT, GRID_LON, indexing="ij"))
+    gtimes = _random_times()
+    return {
+        "source": f"pyTMD {pyTMD.__version__} solid_earth_tide (IERS 2010) with ERFA epv00/moon98 "
+                  "positions rotated GCRS->ITRS by astropy; geodetic E/N/U, metres",
+        "places": [{"name": n, "lat": la, "lon": lo} for n, la, lo in PLACES],
+        "times": TIMES,
+        "enu_m": np.round(_pytmd_enu(lat, lon, TIMES), 9).tolist(),
+        "grid": {"lat": glat.tolist(), "lon": glon.tolist(), "times": gtimes,
+                 "enu_m": np.round(_pytmd_enu(glat, glon, gtimes), 9).tolist()},
+    }
+
+
 def main(argv: list[str]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    out = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parents[1] / "tests/data/tide_reference.json"
-    ref = compute()
+    which = argv[1] if len(argv) > 1 else "pysolid"
+    if which not in ("pysolid", "pytmd"):
+        raise SystemExit("usage: make_tide_reference.py [pysolid|pytmd] [OUT.json]")
+    name = "tide_reference.json" if which == "pysolid" else "tide_reference_iers.json"
+    out = Path(argv[2]) if len(argv) > 2 else Path(__file__).resolve().parents[1] / "tests/data" / name
+    ref = compute() if which == "pysolid" else compute_pytmd()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(ref, indent=1) + "\n")
-    log.info("wrote %s: %d times x %d places", out, len(TIMES), len(PLACES))
+    log.info("wrote %s", out)
 
 
 if __name__ == "__main__":

@@ -18,25 +18,29 @@ from kansho.tides import epoch_times, los_tide_mm, tide_enu, tide_grid
 
 REF = Path(__file__).parent / "data" / "tide_reference.json"
 
-# pysolid (Milbert's solid.for) and kansho.tides evaluate the same IERS 2010 displacement model
-# (checked to 1e-12 m by the IERS test case below) but each its own coding of the
-# Montenbruck & Gill low-precision Sun/Moon series. The two differ by up to ~2' in the Moon's
-# direction, which moves the radial tide by up to ~0.25 mm (measured: max 0.04 / 0.05 / 0.24 mm,
-# RMS 0.015 / 0.019 / 0.085 mm in E / N / U over the 220 reference cases; 0.39 mm max U over
-# 32400 random cases). Both differ from a precise-ephemeris tide by up to ~1 mm (ERFA moon98 +
-# epv00, docs/corrections_tides.md), so a tighter match would only fit one coding's truncation.
-# Hence: RMS <= 0.1 mm in each component (the issue's figure), max <= 0.1 mm horizontally and
-# <= 0.3 mm vertically and in the LOS.
-RMS_TOL_MM = 0.1
-MAX_TOL_H_MM = 0.1
-MAX_TOL_U_MM = 0.3
+REF_IERS = Path(__file__).parent / "data" / "tide_reference_iers.json"
+
+# The reference the tide is validated against (benchmarks/make_tide_reference.py pytmd): pyTMD's
+# separate coding of the IERS 2010 displacement, fed with ERFA's geometric Sun and Moon rotated into
+# the ITRS by astropy with real Earth orientation (UT1 - UTC, polar motion), which Kansho leaves out
+# (< 0.03 mm each). Measured: max 0.006 / 0.005 / 0.063 mm in E / N / U, LOS max 0.06 mm. The issue
+# asks 0.1 mm in the LOS; the test asks it of every component.
+IERS_TOL_MM = 0.1
+# pysolid codes the low-precision Montenbruck & Gill Sun and Moon (the Moon off by up to a few
+# arcminutes): it differs from the reference above by up to 0.46 mm in U (0.15 mm RMS) and from
+# kansho.tides by about as much. That comparison is kept as a check of sign, frame and time scale,
+# bounded at 1.5x what was measured over 10800 random cases (100 times 2014-2026 x 108 places: max
+# 0.17 / 0.18 / 0.96 mm, RMS 0.04 / 0.04 / 0.18 mm in E / N / U).
+PYSOLID_MAX_H_MM = 0.3
+PYSOLID_MAX_U_MM = 1.5
+PYSOLID_RMS_MM = 0.3
 
 # Sentinel-1-like ground->satellite unit vectors (ascending, descending, steep, flat).
 LOS_VECTORS = [(-0.62, -0.11, 0.78), (0.62, -0.11, 0.78), (-0.30, -0.06, 0.95), (0.75, 0.13, 0.65)]
 
 
-def _reference() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    ref = json.loads(REF.read_text())
+def _reference(path: Path = REF) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ref = json.loads(path.read_text())
     lat = np.array([p["lat"] for p in ref["places"]])
     lon = np.array([p["lon"] for p in ref["places"]])
     times = np.array(ref["times"], dtype="datetime64[us]")
@@ -60,28 +64,35 @@ def test_iers_routine_test_case() -> None:
     np.testing.assert_allclose(printed, expected, rtol=0, atol=2e-5)
 
 
-def test_against_pysolid_reference() -> None:
-    lon, lat, times, ref = _reference()
-    diff = (tide_enu(lon, lat, times) - ref) * 1e3          # (n_time, n_place, 3) mm
-    rms = np.sqrt((diff**2).mean(axis=(0, 1)))
-    mx = np.abs(diff).max(axis=(0, 1))
-    assert np.all(rms <= RMS_TOL_MM), rms
-    assert mx[0] <= MAX_TOL_H_MM and mx[1] <= MAX_TOL_H_MM, mx
-    assert mx[2] <= MAX_TOL_U_MM, mx
-    # the reference itself is of the right size (a broken reference must not pass silently)
-    assert 0.1 < np.abs(ref[..., 2]).max() < 0.45
+def test_against_iers_reference() -> None:
+    """Within 0.1 mm of the reference in E, N and U at 11 places x 20 times and on a 9 x 8 grid
+    x 40 random times."""
+    lon, lat, times, ref = _reference(REF_IERS)
+    grid = json.loads(REF_IERS.read_text())["grid"]
+    for got, want in ((tide_enu(lon, lat, times), ref),
+                      (tide_enu(np.array(grid["lon"]), np.array(grid["lat"]), grid["times"]), np.array(grid["enu_m"]))):
+        diff = np.abs(got - want) * 1e3
+        assert diff.max() <= IERS_TOL_MM, diff.max(axis=(0, 1))
+        # the reference itself is of the right size (a broken reference must not pass silently)
+        assert 0.1 < np.abs(want[..., 2]).max() < 0.45
 
 
 @pytest.mark.parametrize("los", LOS_VECTORS)
-def test_los_against_pysolid_reference(los: tuple[float, float, float]) -> None:
-    lon, lat, times, ref = _reference()
+def test_los_against_iers_reference(los: tuple[float, float, float]) -> None:
+    lon, lat, times, ref = _reference(REF_IERS)
     unit = np.array(los) / np.linalg.norm(los)
     ref_los = 1e3 * ref @ unit                                  # (n_time, n_place) mm
     # the places as a 1 x n "grid" is not a regular grid: evaluate each place as its own 1x1 frame
     got = np.stack([los_tide_mm([lo], [la], times, *unit)[:, 0, 0] for lo, la in zip(lon, lat)], axis=1)
-    diff = got - ref_los
-    assert np.sqrt((diff**2).mean()) <= RMS_TOL_MM
-    assert np.abs(diff).max() <= MAX_TOL_U_MM
+    assert np.abs(got - ref_los).max() <= IERS_TOL_MM
+
+
+def test_against_pysolid_reference() -> None:
+    lon, lat, times, ref = _reference()
+    diff = (tide_enu(lon, lat, times) - ref) * 1e3          # (n_time, n_place, 3) mm
+    assert np.all(np.sqrt((diff**2).mean(axis=(0, 1))) <= PYSOLID_RMS_MM)
+    mx = np.abs(diff).max(axis=(0, 1))
+    assert mx[0] <= PYSOLID_MAX_H_MM and mx[1] <= PYSOLID_MAX_H_MM and mx[2] <= PYSOLID_MAX_U_MM, mx
 
 
 def test_against_pysolid_directly() -> None:
@@ -94,8 +105,8 @@ def test_against_pysolid_directly() -> None:
                                            lat, 0.0, 1, lon, 0.0, 1)
         ref = np.array([float(e[0, 0]), float(n[0, 0]), float(u[0, 0])])
         got = tide_enu(lon, lat, [t])[0]
-        assert np.all(np.abs(got - ref)[:2] * 1e3 <= MAX_TOL_H_MM)
-        assert abs(got[2] - ref[2]) * 1e3 <= MAX_TOL_U_MM
+        assert np.all(np.abs(got - ref)[:2] * 1e3 <= PYSOLID_MAX_H_MM)
+        assert abs(got[2] - ref[2]) * 1e3 <= PYSOLID_MAX_U_MM
 
 
 def test_radial_tide_is_dominated_by_m2() -> None:
