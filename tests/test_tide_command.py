@@ -14,6 +14,7 @@ import rasterio
 from kansho import run_timeseries
 from kansho.cli import main
 from kansho.config import IngestConfig, RunConfig
+from kansho.errors import InputError
 from kansho.io.geotiff import read_raster
 from kansho.synth import SimConfig, simulate_frame
 from kansho.tides import epoch_times, los_tide_mm
@@ -86,3 +87,50 @@ def test_tide_needs_a_time(frames: dict[str, Any], tmp_path: Path) -> None:
     assert main(["tide", str(geoc), "-o", str(tmp_path / "T")]) != 0
     assert main(["tide", str(geoc), "-o", str(tmp_path / "T"), "--time", "05:30:00"]) == 0
     assert len(list((tmp_path / "T").glob("*.tide.geo.tif"))) == 12
+
+
+@pytest.mark.slow  # two chain runs on the 2-degree frame: ~10 s
+def test_tide_computed_in_the_chain(frames: dict[str, Any], tmp_path: Path) -> None:
+    """``--layers tide`` with no TIDE/ folder: Step 0-3 computes the tide from center_time and the LOS
+    files, removes >= 80 % of the injected tide (issue 19), and on the frame without a tide declines it."""
+    d = frames["d"]
+    for name in ("inj", "clean"):
+        shutil.copytree(d / name / "GEOC", tmp_path / name / "GEOC")     # no TIDE/ beside these copies
+    cfg = RunConfig(ingest=IngestConfig(layers="tide"))
+    ref = run_timeseries(d / "clean" / "GEOC", tmp_path / "ts_ref", RunConfig(), progress=False)
+    fixed = run_timeseries(tmp_path / "inj" / "GEOC", tmp_path / "ts_inj", cfg, progress=False)
+    # the tide is forced by default (exact physics); with the decision on, a frame without it declines it
+    decide = RunConfig(ingest=IngestConfig(layers="tide", layers_force=None))
+    clean = run_timeseries(tmp_path / "clean" / "GEOC", tmp_path / "ts_clean", decide, progress=False)
+    c_ref, c_fix = (np.asarray(r.array("cum")[:], np.float64) for r in (ref, fixed))
+    tide = frames["tide"] - frames["tide"][:1]                  # the series is relative to the first epoch
+    both = np.isfinite(c_ref) & np.isfinite(c_fix)
+
+    def var(a: np.ndarray) -> float:
+        x = np.where(both, a, np.nan)
+        return float(np.nanmean((x - np.nanmean(x, axis=(1, 2), keepdims=True)) ** 2))
+
+    injected, left = var(tide), var(c_fix - c_ref)
+    assert injected > 0.5
+    # measured: the model tide is the injected one, so nearly all of it goes (left ~1e-4 of injected)
+    assert left <= 0.2 * injected, (injected, left)
+    text = (tmp_path / "ts_inj" / "info" / "03corrections.txt").read_text()
+    assert "computed (IERS 2010 solid-earth tide" in text and text.count(" forced") >= 10
+    # where there is no tide in the data, removing one would add its variance: every pair declines it
+    text = (tmp_path / "ts_clean" / "info" / "03corrections.txt").read_text()
+    rows = [ln for ln in text.splitlines() if ln and not ln.startswith("#") and " tide " in ln]
+    assert rows and all(ln.rstrip().endswith("declined") for ln in rows)
+    v_ref, v_clean = (np.asarray(r.array("vel")[:], np.float64) for r in (ref, clean))
+    np.testing.assert_array_equal(v_ref, v_clean)
+
+
+@pytest.mark.slow  # shares the frames fixture (~5 s)
+def test_tide_computed_needs_time_and_geometry(frames: dict[str, Any], tmp_path: Path) -> None:
+    """No TIDE/ folder and no center_time: a one-line error naming the input and the fix."""
+    geoc = tmp_path / "GEOC"
+    shutil.copytree(frames["d"] / "clean" / "GEOC", geoc)
+    meta = geoc / "metadata.txt"
+    meta.write_text("".join(ln + "\n" for ln in meta.read_text().split("\n") if ln and
+                            not ln.startswith("center_time")))
+    with pytest.raises(InputError, match="kansho tide INPUT --time"):
+        run_timeseries(geoc, tmp_path / "ts", RunConfig(ingest=IngestConfig(layers="tide")), progress=False)

@@ -48,7 +48,8 @@ class IngestConfig(_Step):
     layers: str | None = Field(
         None,
         description="per-epoch LOS delay layers removed at Step 0-3, comma-separated, applied in the order "
-        "tide, iono, gacos, icams, user whatever the order given: tide (TIDE/<date>.tide.geo.tif), iono "
+        "tide, iono, gacos, icams, user whatever the order given: tide (TIDE/<date>.tide.geo.tif; with no TIDE/ "
+        "folder Kansho computes it, IERS 2010, from the metadata's center_time and the LOS), iono "
         "(IONO/<date>.geo.iono.code.tif), gacos (GACOS/, or the ingest.gacos folder), icams "
         "(ICAMS/<date>.icams.sltd.geo.tif), user (ingest.user_layer); 'auto' = every portal folder found "
         "beside the input (as kansho download writes them); empty = none besides ingest.gacos",

@@ -378,8 +378,10 @@ def _write_new(tmp: Path, final: Path, reader: _PairReader, grid: Grid, common: 
     unw.attrs.update(units="radians", long_name="unwrapped interferometric phase")
     coh.attrs.update(units="1", long_name="interferometric coherence")
     d1, d2 = _write_index(g, inputs, grid)
-    los_u = _write_geometry(g, reader, ny, block)
-    corr = LayerCorrector(plan, grid, float(common["wavelength"]), los_u, d1, d2) if plan.layer_specs() else None
+    los = _write_geometry(g, reader, ny, block)
+    los_enu = (los["E"], los["N"], los["U"]) if all(k in los for k in ("E", "N", "U")) else None
+    corr = (LayerCorrector(plan, grid, float(common["wavelength"]), los.get("U"), d1, d2, los_enu)
+            if plan.layer_specs() else None)
 
     old_g, reuse = old
     if reuse:
@@ -405,10 +407,12 @@ GEOMETRY_ARRAYS = {"los_e": "E", "los_n": "N", "los_u": "U", "hgt": "hgt"}
 GEOMETRY_UNITS = {"los_e": "1", "los_n": "1", "los_u": "1", "hgt": "m"}
 
 
-def _write_geometry(g: zarr.Group, reader: _PairReader, ny: int, block: int) -> npt.NDArray[np.float32] | None:
-    """Write los_e, los_n, los_u and hgt (prepared like the pairs: clip, mask, multilook); return los_u."""
+def _write_geometry(g: zarr.Group, reader: _PairReader, ny: int,
+                    block: int) -> dict[str, npt.NDArray[np.float32]]:
+    """Write los_e, los_n, los_u and hgt (prepared like the pairs: clip, mask, multilook); return the
+    LOS components written, ``{"E", "N", "U"} → (ny, nx)`` (those the input has)."""
     inputs, plan, nlook, nx = reader.inputs, reader.plan, reader.nlook, reader.nx
-    los_u: npt.NDArray[np.float32] | None = None
+    los: dict[str, npt.NDArray[np.float32]] = {}
     for name, key in GEOMETRY_ARRAYS.items():
         src = inputs.geometry.get(key)
         a = g.create_array(name, shape=(ny, nx), chunks=(min(block * 4, ny), min(block * 4, nx)), dtype="f4",
@@ -426,9 +430,9 @@ def _write_geometry(g: zarr.Group, reader: _PairReader, ny: int, block: int) -> 
             v = np.full((ny, nx), inputs.los[key], np.float32)
         if v is not None:
             a[:] = v
-            if key == "U":
-                los_u = v
-    return los_u
+            if key != "hgt":
+                los[key] = v
+    return los
 
 
 def _array(g: zarr.Group, name: str) -> zarr.Array:

@@ -35,7 +35,8 @@ from kansho.grid import Grid
 from kansho.io.gacos import KIND_ZTD_M, find_delay_files, layer_candidates, read_delay
 from kansho.io.geotiff import read_grid, read_raster
 
-__all__ = ["FOLDERS", "ORDER", "SUFFIXES", "LayerSpec", "find_layer_files", "parse_layer_list", "read_layer"]
+__all__ = ["COMPUTED", "FOLDERS", "ORDER", "SUFFIXES", "LayerSpec", "find_layer_files", "parse_layer_list",
+           "read_layer"]
 
 #: kinds in the order they are applied
 ORDER = ("tide", "iono", "gacos", "icams", "user")
@@ -45,6 +46,8 @@ FOLDERS = {"tide": "TIDE", "iono": "IONO", "gacos": "GACOS", "icams": "ICAMS"}
 SUFFIXES = {"tide": ".tide.geo.tif", "iono": ".geo.iono.code.tif", "icams": ".icams.sltd.geo.tif"}
 #: unit of the portal kinds (see :data:`kansho.prep.LAYER_UNITS`); gacos: per file (sltd rad or ztd m)
 UNITS = {"tide": "m_disp", "iono": "rad_advance", "icams": "rad"}
+#: the stand-in ``files`` value of a computed layer's dates
+COMPUTED = Path("<computed>")
 #: units a user layer may declare
 USER_UNITS = ("rad", "m_los", "m_zenith")
 
@@ -60,6 +63,16 @@ class LayerSpec:
     missing: str = "drop"  # a pair lacking the layer for a date: "drop" it or "keep" it uncorrected
     force: bool = False  # keep the correction for every pair (no decision)
     found: list[int] = field(default_factory=list)  # every date with a file in the folder
+    #: a layer Kansho computes itself (the tide when no TIDE/ folder is given): the acquisition time
+    #: ``HH:MM:SS`` UTC of every epoch; ``files`` then maps each date to :data:`COMPUTED`
+    computed_time: str = ""
+
+    @property
+    def source(self) -> str:
+        """Where the layer comes from, for the reports: its folder, or how it was computed."""
+        if self.computed_time:
+            return f"computed (IERS 2010 solid-earth tide at {self.computed_time} UTC, kansho.tides)"
+        return str(self.folder)
 
 
 def parse_layer_list(text: str | None) -> list[str]:

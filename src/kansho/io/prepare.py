@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from kansho import prep
+from kansho import prep, tides
 from kansho._files import write_text_atomic
 from kansho.config import parse_ref
 from kansho.errors import ConfigError, InputError
 from kansho.grid import Grid
 from kansho.io.gacos import KIND_SLTD_RAD, KIND_ZTD_M, find_delay_files
-from kansho.io.layers import FOLDERS, ORDER, UNITS, LayerSpec, find_layer_files, parse_layer_list, read_layer
+from kansho.io.layers import COMPUTED, FOLDERS, ORDER, UNITS, LayerSpec, find_layer_files, parse_layer_list, read_layer
 from kansho.io.vector import read_polygons
 
 if TYPE_CHECKING:
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 __all__ = ["GacosCorrector", "LayerCorrector", "PrepPlan", "plan_prep", "prep_files"]
 
 Window = tuple[slice, slice]
+#: LOS unit-vector components E, N, U on the stack grid
+LosEnu = tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike]
 
 
 @dataclass
@@ -198,7 +200,7 @@ def _plan_mask(plan: PrepPlan, grid: Grid, icfg: IngestConfig, win: Window,
 def _plan_layers(plan: PrepPlan, inputs: InputSet, icfg: IngestConfig) -> InputSet:
     """Step 0-3: the layers asked for, the file of each date; pairs lacking one are dropped or kept
     uncorrected for that layer (``gacos_missing`` for GACOS, ``layers_missing`` for the others)."""
-    specs = _layer_specs(inputs.root, icfg)
+    specs = _layer_specs(inputs.root, icfg, inputs)
     if not specs:
         _warn_unused(inputs.root, icfg)
         return inputs
@@ -261,8 +263,10 @@ def _portal_folder(kind: str, bases: list[Path]) -> Path | None:
     return None
 
 
-def _layer_specs(root: Path, icfg: IngestConfig) -> list[LayerSpec]:
-    """The layers the options ask for, in :data:`kansho.io.layers.ORDER`, with every file found."""
+def _layer_specs(root: Path, icfg: IngestConfig, inputs: InputSet | None = None) -> list[LayerSpec]:
+    """The layers the options ask for, in :data:`kansho.io.layers.ORDER`, with every file found.
+
+    ``tide`` asked for by name with no ``TIDE/`` folder is computed (:func:`_computed_tide_spec`)."""
     kinds = parse_layer_list(icfg.layers)
     auto = kinds == ["auto"]
     bases = _portal_bases(root, icfg)
@@ -279,6 +283,9 @@ def _layer_specs(root: Path, icfg: IngestConfig) -> list[LayerSpec]:
                 raise ConfigError("layer 'user' needs ingest.user_layer (the folder of its files)")
         elif auto or kind in kinds:
             folder = _portal_folder(kind, bases)
+            if folder is None and kind == "tide" and not auto and inputs is not None:
+                specs.append(_computed_tide_spec(inputs, icfg, force="tide" in force))
+                continue
             if folder is None and not auto:
                 raise InputError(bases[0], f"layer {kind}: no {FOLDERS[kind]}/ folder here"
                                  + ("" if icfg.layers_dir else f" nor in {bases[1]}") + " (set ingest.layers_dir)")
@@ -298,6 +305,26 @@ def _layer_specs(root: Path, icfg: IngestConfig) -> list[LayerSpec]:
         log.warning("0-3 layers: GACOS and ICAMS both model the troposphere; ICAMS is kept for a pair only "
                     "where it still lowers the phase std after GACOS")
     return specs
+
+
+def _computed_tide_spec(inputs: InputSet, icfg: IngestConfig, force: bool) -> LayerSpec:
+    """The solid-earth tide layer computed at every epoch (no ``TIDE/`` folder was given).
+
+    Needs the acquisition time (``center_time`` of the metadata) and the LOS (E/N/U files, or the
+    incidence and heading); raises :class:`InputError` naming the input and the fix otherwise."""
+    ct = inputs.metadata.get("center_time")
+    if not ct:
+        raise InputError(inputs.root, "layer tide: no TIDE/ folder to read and no acquisition time (center_time) "
+                                      "in the metadata to compute it: run 'kansho tide INPUT --time HH:MM:SS' first")
+    has_files = all(inputs.geometry.get(k) is not None for k in ("E", "N", "U"))
+    if not has_files and not all(k in inputs.los for k in ("E", "N", "U")):
+        raise InputError(inputs.root, "layer tide: no TIDE/ folder and no LOS geometry (E/N/U files, or incidence "
+                                      "and heading in the metadata) to compute the tide in the line of sight")
+    tides.epoch_times(inputs.epochs, str(ct), source=str(inputs.root))    # a malformed time fails here
+    log.info("0-3 layer tide: no TIDE/ folder; the tide is computed at %s UTC for %d epochs", ct, inputs.n_epochs)
+    files = {int(d): COMPUTED for d in inputs.epochs}
+    return LayerSpec("tide", COMPUTED, UNITS["tide"], files, icfg.layers_missing, force=force,
+                     found=sorted(files), computed_time=str(ct))
 
 
 def _warn_unused(root: Path, icfg: IngestConfig) -> None:
@@ -323,13 +350,15 @@ class LayerCorrector:
     layer for a pair where it lowers the phase std given the other layers kept
     (:func:`kansho.prep.choose_layers`), or always for a forced layer; :meth:`apply` subtracts the
     kept corrections. ``los_u`` (ny, nx) is the Up component of the LOS vector on the stack grid (or
-    a scalar), needed for zenith delays only. An epoch's delay phase is kept with its median removed
+    a scalar), needed for zenith delays only; ``los_enu`` (E, N, U on the stack grid) for a
+    computed tide only. An epoch's delay phase is kept with its median removed
     (a constant per epoch only shifts an interferogram, which the reference area removes).
     Memory: n_layer x n_epoch x ny x nx float32.
     """
 
     def __init__(self, plan: PrepPlan, grid: Grid, wavelength: float, los_u: npt.ArrayLike | None,
-                 date1: npt.NDArray[np.int64], date2: npt.NDArray[np.int64]) -> None:
+                 date1: npt.NDArray[np.int64], date2: npt.NDArray[np.int64],
+                 los_enu: LosEnu | None = None) -> None:
         self.grid = grid
         self.specs = plan.layer_specs()
         self.units: list[str] = []
@@ -338,7 +367,9 @@ class LayerCorrector:
         for sp in self.specs:
             unit = ""
             ph_l: dict[int, npt.NDArray[np.float32]] = {}
-            for d, path in sp.files.items():
+            if sp.computed_time:
+                ph_l = _tide_phases(sp, grid, wavelength, los_enu)
+            for d, path in ([] if sp.computed_time else sp.files.items()):
                 data, g, f_unit = read_layer(sp.kind, path, sp.unit)
                 if unit and f_unit != unit:
                     raise InputError(path, "mixes zenith (.ztd) and slant (.sltd) delays in one folder")
@@ -415,11 +446,27 @@ class LayerCorrector:
                                "n_blanked": self.n_blanked.tolist(), "layer": {}}
         for li, sp in enumerate(self.specs):
             out["layer"][sp.kind] = {
-                "dir": str(sp.folder), "unit": self.units[li], "force": bool(sp.force), "missing": sp.missing,
+                "dir": sp.source, "unit": self.units[li], "force": bool(sp.force), "missing": sp.missing,
                 "epochs_found": [int(d) for d in (sp.found or sorted(sp.files))],
                 "applies": self.applies[:, li].tolist(), "kept": self.keep[:, li].tolist(),
                 "std_before": _rounded(self.before[:, li]), "std_after": _rounded(self.after[:, li])}
         return out
+
+
+def _tide_phases(sp: LayerSpec, grid: Grid, wavelength: float,
+                 los_enu: LosEnu | None) -> dict[int, npt.NDArray[np.float32]]:
+    """A computed tide layer's delay phase (rad) per date on ``grid``, each with its median removed."""
+    if los_enu is None or not all(np.isfinite(np.asarray(c, np.float64)).any() for c in los_enu):
+        raise InputError(sp.folder, "layer tide: no LOS geometry on the stack grid to compute the tide")
+    dates = sorted(sp.files)
+    times = tides.epoch_times(np.array(dates, np.int64), sp.computed_time)
+    e, n, u = (np.asarray(c, np.float32) for c in los_enu)
+    mm = tides.los_tide_mm(grid.lon(), grid.lat(), times, e, n, u)
+    out: dict[int, npt.NDArray[np.float32]] = {}
+    for k, d in enumerate(dates):
+        ph = prep.layer_delay_phase(mm[k] / 1000.0, "m_disp", wavelength)
+        out[d] = (ph - np.float32(np.nanmedian(ph))).astype(np.float32)
+    return out
 
 
 def _rounded(a: npt.NDArray[np.float64]) -> list[float | None]:
