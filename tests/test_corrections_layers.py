@@ -320,8 +320,8 @@ def test_missing_epoch_drop_or_keep(frame: Any, tmp_path: Path) -> None:
 
 def test_errors_name_the_fault(frame: Any, tmp_path: Path) -> None:
     _, clean, _, _ = frame
-    with pytest.raises(InputError, match="layer tide: no TIDE/ folder"):
-        run_timeseries(clean / "GEOC", tmp_path / "a", RunConfig(ingest=IngestConfig(layers="tide")),
+    with pytest.raises(InputError, match="layer iono: no IONO/ folder"):   # (a missing tide is computed)
+        run_timeseries(clean / "GEOC", tmp_path / "a", RunConfig(ingest=IngestConfig(layers="iono")),
                        progress=False, steps=["ingest"])
     with pytest.raises(ConfigError, match=r"needs ingest\.user_layer"):
         run_timeseries(clean / "GEOC", tmp_path / "b", RunConfig(ingest=IngestConfig(layers="user")),
