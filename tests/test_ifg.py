@@ -163,6 +163,23 @@ def test_real_pair_through_chain(tmp_path: Path) -> None:
     assert again.skipped == ["20230319_20230331"] and not again.done
 
 
+@needs_real
+def test_real_cband_split_spectrum_is_declined(tmp_path: Path) -> None:
+    """Forced on the real C-band pair (84 x 338 SLC px, 28 x 37 looks' worth of scene, 2 km filter) the
+    split-spectrum screen is a plane fitted to noise (raw σ ~ 60 rad): its variance (7.4 rad²) is
+    2.4x its own noise (3.1 rad²) but under what a 2-dof noise reaches in 5 % of pairs, so it is
+    declined and the pair is written uncorrected (removing it raised the std from 0.48 to 2.8 rad)."""
+    from kansho.ifg.chain import run_ifg
+
+    cfg = IfgConfig.model_validate({"geocode": {"posting_deg": 0.0005}, "filter": {"window": 16, "step": 4},
+                                    "iono": {"method": "split-spectrum"}})
+    run = run_ifg(REAL, tmp_path / "GEOC", cfg, progress=False)
+    res = run.results["20230319_20230331"]
+    assert res.iono_decision == "declined"
+    assert res.iono_std_after > 2 * res.iono_std_before      # what removing it would have done
+    assert not (tmp_path / "GEOC" / "20230319_20230331" / "20230319_20230331.geo.iono.tif").exists()
+
+
 # ------------------------------------------------------------------------------------------------
 # simulated stacks
 # ------------------------------------------------------------------------------------------------

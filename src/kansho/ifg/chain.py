@@ -17,7 +17,11 @@ With ``iono.method: split-spectrum`` (or ``auto`` on an L-band stack) each pair'
 is estimated from two range sub-bands of its SLCs (:func:`kansho.ifg.iono.split_spectrum_ionosphere`),
 subtracted from the unwrapped phase before any other correction, geocoded and written as
 ``yyyymmdd_yyyymmdd.geo.iono.tif`` (rad of the full-band carrier; the uncorrected phase is
-``unw + iono``); the phase std before/after is recorded in ``GEOC/.ifg/iono_stats.txt``.
+``unw + iono``). With ``iono.keep: auto`` (default) a pair's screen is removed only where its variance
+exceeds twice its own estimation noise, and what noise alone would reach with 5 % probability
+(:func:`kansho.ifg.iono.screen_helps`); a declined pair is
+written uncorrected, without the ``.geo.iono.tif``. Per pair the phase std before and with the
+screen removed, the screen's variance, its noise and the decision are in ``GEOC/.ifg/iono_stats.txt``.
 """
 
 from __future__ import annotations
@@ -91,7 +95,10 @@ class PairResult:
     gacos_std_before: float = float("nan")
     gacos_std_after: float = float("nan")
     iono_std_before: float = float("nan")
-    iono_std_after: float = float("nan")
+    iono_std_after: float = float("nan")  # the std the corrected phase has (or would have, if declined)
+    iono_screen_var: float = float("nan")
+    iono_noise_var: float = float("nan")
+    iono_decision: str = ""  # "kept", "declined", "forced" or "" (no estimate)
 
 
 @dataclass
@@ -136,7 +143,7 @@ def process_pair(task: PairTask) -> PairResult:
         min_conncomp_frac=uc.min_conncomp_frac, keep_unconnected=uc.keep_unconnected,
     )
     iono_ml = None
-    i_before = i_after = float("nan")
+    i_stats: dict[str, Any] = {}
     if task.iono is not None:  # first: an ionospheric ramp would bias the height fit
         ic, ip = cfg.iono, task.iono
         est = split_spectrum_ionosphere(
@@ -146,11 +153,13 @@ def process_pair(task: PairTask) -> PairResult:
             outlier_nsigma=ic.outlier_nsigma, min_coherence=ic.min_coherence)
         del s1, s2, ref
         if np.isfinite(est.filtered).any():  # the filter fills gaps: a screen is all-finite or all-NaN
-            iono_ml = est.filtered
             ok = np.isfinite(unw)
-            i_before = _std(unw, ok)
-            unw = (unw - iono_ml).astype(np.float32)
-            i_after = _std(unw, ok)
+            dec = "forced" if ic.keep == "always" else "kept" if est.helps else "declined"
+            i_stats = {"iono_std_before": _std(unw, ok), "iono_std_after": _std(unw - est.filtered, ok),
+                       "iono_screen_var": est.screen_var, "iono_noise_var": est.noise_var, "iono_decision": dec}
+            if dec != "declined":
+                iono_ml = est.filtered
+                unw = (unw - iono_ml).astype(np.float32)
         else:
             log.warning("pair %s_%s: too few coherent pixels for the split-spectrum; ionosphere not removed",
                         task.d1, task.d2)
@@ -173,7 +182,7 @@ def process_pair(task: PairTask) -> PairResult:
     export.write_pair(task.geoc, task.d1, task.d2, unw_g, coh_g, lookup.grid)
     inside = np.isfinite(lookup.row)
     cov = float(np.isfinite(unw_g[inside]).mean()) if inside.any() else 0.0
-    return PairResult(f"{task.d1}_{task.d2}", cov, float(np.nanmean(coh)), k, g_before, g_after, i_before, i_after)
+    return PairResult(f"{task.d1}_{task.d2}", cov, float(np.nanmean(coh)), k, g_before, g_after, **i_stats)
 
 
 def _std(a: Float32Array, ok: np.ndarray) -> float:
@@ -311,8 +320,9 @@ def _iono_params(stack: SlcStack, cfg: IfgConfig) -> dict[str, float] | None:
 
 
 def _write_iono_table(work: Path, run: IfgRun) -> None:
-    """``iono_stats.txt``: pair, unwrapped-phase std (rad) before/after removing the dispersive phase
-    (rows of earlier runs kept for pairs skipped now)."""
+    """``iono_stats.txt``: per pair the unwrapped-phase std (rad) before and with the dispersive screen
+    removed, the screen's variance and its estimation noise (rad²) and the decision (rows of earlier
+    runs kept for pairs skipped now); the count kept is logged."""
     path = work / IONO_STATS
     rows: dict[str, str] = {}
     if path.is_file():
@@ -320,10 +330,18 @@ def _write_iono_table(work: Path, run: IfgRun) -> None:
             if line and not line.startswith("#"):
                 rows[line.split()[0]] = line
     for name, res in run.results.items():
-        rows[name] = f"{name} {res.iono_std_before:.4f} {res.iono_std_after:.4f}"
+        rows[name] = (f"{name} {res.iono_std_before:.4f} {res.iono_std_after:.4f} {res.iono_screen_var:.4f} "
+                      f"{res.iono_noise_var:.4f} {res.iono_decision or 'no_estimate'}")
     live = {f"{d1}_{d2}" for d1, d2 in run.pairs}
     body = "".join(f"{rows[k]}\n" for k in sorted(rows) if k in live)
-    export.write_text_atomic(path, "# pair std_before_rad std_after_rad\n" + body)
+    export.write_text_atomic(path, "# pair std_before_rad std_corrected_rad screen_var_rad2 noise_var_rad2 decision "
+                                   "(kept where screen_var > 2 noise_var and > its 95 % noise quantile; "
+                                   "std_corrected: with the screen removed)\n"
+                             + body)
+    dec = [r.split()[-1] for k, r in rows.items() if k in live]
+    n_rm = sum(d in ("kept", "forced") for d in dec)
+    log.info("ionosphere: screen removed from %d of %d pairs (%d declined: no more ionosphere than estimation "
+             "noise; listed in %s)", n_rm, len(dec), dec.count("declined"), path)
 
 
 def _static_metadata(stack: SlcStack, cfg: IfgConfig, layers: dict[str, Float32Array]) -> dict[str, str]:

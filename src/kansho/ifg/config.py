@@ -132,6 +132,13 @@ class IonoConfig(_Model):
         4.0, gt=0, le=100, description="estimates farther than this many robust stds from a running median are masked"
     )
     min_coherence: float = Field(0.2, ge=0, le=1, description="sub-band coherence below which no estimate is made")
+    keep: Literal["auto", "always"] = Field(
+        "auto",
+        description="'auto': remove a pair's dispersive screen only where it lowers the error it leaves, i.e. its "
+        "variance exceeds twice its own estimation noise (measured from the data) and what that noise reaches by "
+        "chance in 5 % of pairs; declined pairs are written "
+        "uncorrected and listed in .ifg/iono_stats.txt; 'always': remove it from every pair",
+    )
 
     @model_validator(mode="after")
     def _bands_fit(self) -> IonoConfig:
