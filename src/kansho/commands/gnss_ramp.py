@@ -23,6 +23,9 @@ def register(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
     p.add_argument("--radius-km", type=float, default=0.5, help="InSAR is averaged within this radius of a station")
     p.add_argument("--window-days", type=float, default=6.0,
                    help="GNSS positions within this window around an InSAR epoch are averaged")
+    p.add_argument("--keep", choices=["auto", "always"], default="auto",
+                   help="auto: remove an epoch's ramp only where it is significant (F test, 5 %%; a ramp of "
+                        "station noise would add that noise to every pixel); always: every fitted ramp")
     p.set_defaults(func=_run)
 
 
@@ -33,8 +36,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.radius_km <= 0 or args.window_days <= 0:
         raise ConfigError("--radius-km and --window-days must be positive")
     ramps, written = gnss_ramp_correct(args.out, args.stations, kind=args.ramp, radius_km=args.radius_km,
-                                       window_days=args.window_days)
-    sys.stdout.write(f"{int(ramps.fitted.sum())}/{ramps.fitted.size} epochs fitted; station RMS of InSAR - GNSS "
+                                       window_days=args.window_days, decide=args.keep == "auto")
+    sys.stdout.write(f"{int(ramps.fitted.sum())}/{ramps.fitted.size} epochs fitted, ramps removed at "
+                     f"{int(ramps.kept.sum())}; station RMS of InSAR - GNSS "
                      f"{float(_median(ramps.rms_before)):.2f} -> {float(_median(ramps.rms_after)):.2f} mm (median)\n")
     for path in written:
         sys.stdout.write(f"wrote {path}\n")

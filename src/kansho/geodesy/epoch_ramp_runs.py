@@ -60,8 +60,10 @@ class _MinusRamps:
 
 
 def gnss_ramp_correct(out: str | Path, station_files: Sequence[str | Path], *, kind: str = "linear",
-                      radius_km: float = 0.5, window_days: float = 6.0) -> tuple[EpochRamps, list[Path]]:
-    """Fit and remove a ``kind`` ramp per epoch of the run ``out`` from the GNSS ``station_files``.
+                      radius_km: float = 0.5, window_days: float = 6.0,
+                      decide: bool = True) -> tuple[EpochRamps, list[Path]]:
+    """Fit and remove a ``kind`` ramp per epoch of the run ``out`` from the GNSS ``station_files``
+    (``decide``: only the epochs whose tilt is significant, :func:`fit_epoch_ramps`).
 
     Returns the fitted ramps and the files written. Raises :class:`ConfigError` for a bad ``kind``
     and :class:`InputError` (naming the file) for a run or station file that cannot be used, or too
@@ -79,7 +81,7 @@ def gnss_ramp_correct(out: str | Path, station_files: Sequence[str | Path], *, k
     x_st, y_st = local_km(track.grid, [r.lon for r in rows], [r.lat for r in rows])
     t = years_since_first(dates)
     try:
-        ramps = fit_epoch_ramps(x_st, y_st, np.stack(ins_ts), np.stack(gn_ts), t, kind=kind)
+        ramps = fit_epoch_ramps(x_st, y_st, np.stack(ins_ts), np.stack(gn_ts), t, kind=kind, decide=decide)
     except ValueError as exc:
         raise InputError(None, f"GNSS ramp: {exc} (stations with series: "
                                f"{sum(bool(np.isfinite(g).any()) for g in gn_ts)})") from None
@@ -142,9 +144,12 @@ def _info_text(ramps: EpochRamps, rows: list[Any], dates: npt.NDArray[np.int64],
         "the first epoch, x/y in km east/north of the grid centre, mm (terms per km, per km^2)",
         f"after the ramps are removed, every epoch is referred again to {ref_text}",
         "velocity ramp removed (mm/yr, same terms): " + " ".join(f"{v:.4f}" for v in ramps.rate),
-        f"epoch fitted rms_before_mm rms_after_mm {terms}",
+        "an epoch's ramp is removed (removed 1) where its F statistic against a constant exceeds the 95 % limit "
+        "(nan: no test: the first epoch, --keep always or an offset ramp); the terms are the ramp fitted",
+        f"epoch fitted removed F F_limit rms_before_mm rms_after_mm {terms}",
     ]
     for e, d in enumerate(dates):
-        lines.append(f"{int(d)} {int(ramps.fitted[e])} {ramps.rms_before[e]:.3f} {ramps.rms_after[e]:.3f} "
-                     + " ".join(f"{v:.5f}" for v in ramps.coef[e]))
+        lines.append(f"{int(d)} {int(ramps.fitted[e])} {int(ramps.kept[e])} {ramps.ftest[e]:.3f} "
+                     f"{ramps.ftest_limit[e]:.3f} {ramps.rms_before[e]:.3f} {ramps.rms_after[e]:.3f} "
+                     + " ".join(f"{v:.5f}" for v in ramps.coef_fitted[e]))
     return "\n".join(lines) + "\n"
