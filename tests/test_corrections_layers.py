@@ -303,7 +303,11 @@ def test_missing_epoch_drop_or_keep(frame: Any, tmp_path: Path) -> None:
     for n in affected:
         assert f'{n},0-3,"no icams layer for {gone}"' in csv
     txt = (tmp_path / "drop" / "info" / INFO_FILES["corrections"]).read_text()
-    assert [str(gone), "yes", "no"] in [ln.split() for ln in txt.splitlines()]  # per epoch: tide found, icams not
+    rows = {ln.split()[0]: ln.split()[1:] for ln in txt.splitlines() if ln[:1].isdigit() and "_" not in ln.split()[0]}
+    assert rows[str(gone)][0] == "yes" and rows[str(gone)][2] == "no"  # per epoch: tide found, icams not
+    # the std of each layer's delay phase per epoch read (rad); its pairs dropped, the gone epoch was not read
+    kept_epoch = str(int(truth.epochs[3]))
+    assert rows[str(gone)][3] == "-" and float(rows[kept_epoch][1]) > 0 and float(rows[kept_epoch][3]) > 0
     assert sum("dropped: no icams layer" in ln for ln in txt.splitlines()) == len(affected)
 
     cfg_k = RunConfig(ingest=IngestConfig(layers="icams,tide", layers_missing="keep"))

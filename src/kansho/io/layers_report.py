@@ -15,7 +15,7 @@ def corrections_text(layers: dict[str, Any]) -> str:
 
     Per pair and layer: phase std before and after (rad, over the pixels where the phase and every
     layer of the pair are finite), the reduction and the decision (kept, declined, forced, or the
-    layer missing); then per epoch which layers were found.
+    layer missing); then per epoch which layers were found and the std (rad) of each one's delay phase.
     """
     order = list(layers.get("order", []))
     per = layers.get("layer", {})
@@ -41,10 +41,15 @@ def corrections_text(layers: dict[str, Any]) -> str:
             lines.append(f"{name}  {k:5s}  {b:14.4f}  {a:13.4f}  {red:11.1f}  {dec}")
     for name, why in layers.get("dropped", []):
         lines.append(f"{name}  {'-':5s}  {'nan':>14}  {'nan':>13}  {'nan':>11}  dropped: {why}")
-    lines.append(("# epoch     " + "  ".join(f"{k:5s}" for k in order)).rstrip())
+    lines.append("# per epoch and layer: found, and the std (rad) of its delay phase over the frame (- where not read)")
+    lines.append(("# epoch     " + "  ".join(f"{k:14s}" for k in order)).rstrip())
     found = {k: set(per[k]["epochs_found"]) for k in order}
     for e in layers.get("epochs_input", []):
-        lines.append((f"{e}  " + "  ".join(f"{'yes' if int(e) in found[k] else 'no':5s}" for k in order)).rstrip())
+        cells = []
+        for k in order:
+            sd = per[k].get("epoch_std", {}).get(str(int(e)))
+            cells.append(f"{'yes' if int(e) in found[k] else 'no':3s} {'-' if sd is None else f'{sd:.4f}':>10s}")
+        lines.append((f"{e}  " + "  ".join(cells)).rstrip())
     return "\n".join(lines) + "\n"
 
 

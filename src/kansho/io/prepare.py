@@ -449,7 +449,9 @@ class LayerCorrector:
                 "dir": sp.source, "unit": self.units[li], "force": bool(sp.force), "missing": sp.missing,
                 "epochs_found": [int(d) for d in (sp.found or sorted(sp.files))],
                 "applies": self.applies[:, li].tolist(), "kept": self.keep[:, li].tolist(),
-                "std_before": _rounded(self.before[:, li]), "std_after": _rounded(self.after[:, li])}
+                "std_before": _rounded(self.before[:, li]), "std_after": _rounded(self.after[:, li]),
+                "epoch_std": {str(d): _rounded(np.array([float(np.nanstd(ph))]))[0]
+                              for d, ph in sorted(self.phases[li].items())}}
         return out
 
 
