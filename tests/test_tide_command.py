@@ -77,13 +77,19 @@ def test_tide_layer_written_and_removed(frames: dict[str, Any], capsys: pytest.C
     assert (d / "ts_fixed" / "info" / "03corrections.txt").read_text().count("tide") >= 1
 
 
-@pytest.mark.slow  # shares the frames fixture (~5 s)
-def test_tide_needs_a_time(frames: dict[str, Any], tmp_path: Path) -> None:
+def _without_time(frames: dict[str, Any], tmp_path: Path) -> Path:
+    """A copy of the clean frame's GEOC whose metadata.txt has no center_time."""
     geoc = tmp_path / "GEOC"
     shutil.copytree(frames["d"] / "clean" / "GEOC", geoc)
     meta = geoc / "metadata.txt"
     meta.write_text("".join(ln + "\n" for ln in meta.read_text().split("\n") if ln and
                             not ln.startswith("center_time")))
+    return geoc
+
+
+@pytest.mark.slow  # shares the frames fixture (~5 s)
+def test_tide_needs_a_time(frames: dict[str, Any], tmp_path: Path) -> None:
+    geoc = _without_time(frames, tmp_path)
     assert main(["tide", str(geoc), "-o", str(tmp_path / "T")]) != 0
     assert main(["tide", str(geoc), "-o", str(tmp_path / "T"), "--time", "05:30:00"]) == 0
     assert len(list((tmp_path / "T").glob("*.tide.geo.tif"))) == 12
@@ -127,10 +133,6 @@ def test_tide_computed_in_the_chain(frames: dict[str, Any], tmp_path: Path) -> N
 @pytest.mark.slow  # shares the frames fixture (~5 s)
 def test_tide_computed_needs_time_and_geometry(frames: dict[str, Any], tmp_path: Path) -> None:
     """No TIDE/ folder and no center_time: a one-line error naming the input and the fix."""
-    geoc = tmp_path / "GEOC"
-    shutil.copytree(frames["d"] / "clean" / "GEOC", geoc)
-    meta = geoc / "metadata.txt"
-    meta.write_text("".join(ln + "\n" for ln in meta.read_text().split("\n") if ln and
-                            not ln.startswith("center_time")))
+    geoc = _without_time(frames, tmp_path)
     with pytest.raises(InputError, match="kansho tide INPUT --time"):
         run_timeseries(geoc, tmp_path / "ts", RunConfig(ingest=IngestConfig(layers="tide")), progress=False)
