@@ -288,3 +288,11 @@ def test_the_two_demos_have_their_own_folders(tmp_path: Path, capsys: pytest.Cap
     assert len(err) == 2 and "simulated demo's" in err[0] and "kansho_demo_real/" in err[0], err
     assert "kansho_demo/" in err[1], err
     assert sorted(p.name for p in (tmp_path / "sim_demo").iterdir()) == ["sim"]
+
+
+def test_points_are_plain_tuples() -> None:
+    """``LonLat``/``Pixel`` unpack as ``(lon, lat)`` / ``(row, col)``: a drop-in for the tuples commands used."""
+    lon, lat = parse_point(MEXICO)
+    assert (lon, lat) == (-99.12, 19.41)
+    row, col = parse_point("px:3,4", pixels=True)
+    assert (row, col) == (3, 4)

@@ -20,8 +20,7 @@ import argparse
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 __all__ = ["BOX_FORMS", "POINT_FORMS", "LonLat", "Pixel", "box_arg", "canonical_box", "format_lat",
            "format_lon", "format_lonlat", "parse_box", "parse_point", "point_arg"]
@@ -42,9 +41,8 @@ _COORD_RE = re.compile(rf"^\s*({_NUM})\s*°?\s*([NSEWnsew]?)\s*$")
 _INT_RE = re.compile(r"^\s*\+?\d+\s*$")
 
 
-@dataclass(frozen=True)
-class LonLat:
-    """A point in degrees (longitude in -180..360, latitude in -90..90)."""
+class LonLat(NamedTuple):
+    """A point in degrees (longitude in -180..360, latitude in -90..90); a ``(lon, lat)`` tuple."""
 
     lon: float
     lat: float
@@ -53,9 +51,8 @@ class LonLat:
         return format_lonlat(self.lon, self.lat)
 
 
-@dataclass(frozen=True)
-class Pixel:
-    """A point in pixels of the run's grid (row 0 = the northern edge)."""
+class Pixel(NamedTuple):
+    """A point in pixels of the run's grid (row 0 = the northern edge); a ``(row, col)`` tuple."""
 
     row: int
     col: int
