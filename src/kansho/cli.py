@@ -9,12 +9,20 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel
 
+from kansho._cli_common import (
+    VERBOSE_AFTER,
+    HelpFormatter,
+    add_common_options,
+    harmonise_output,
+    join_negative_values,
+)
+from kansho._lonlat import BOX_FORMS, box_arg
 from kansho._version import __version__
 from kansho.config import PRESETS, RunConfig, load_config, yaml_template
 from kansho.errors import ConfigError, KanshoError
@@ -55,14 +63,27 @@ class _LevelFloor(logging.Filter):
         return not any(name == p or name.startswith(p + ".") for p in self.prefixes)
 
 
-def _none_or(kind: type) -> Any:
+def _none_or(kind: Callable[[str], Any]) -> Any:
     def conv(text: str) -> Any:
-        if text.lower() in ("none", "off", ""):
+        if text.lower() in _NONE_WORDS:
             return "__none__"
         return kind(text)
 
-    conv.__name__ = kind.__name__
+    conv.__name__ = getattr(kind, "__name__", "value")
     return conv
+
+
+_NONE_WORDS = ("none", "off", "")
+
+# config fields that take boxes: (kind of box, several separated by spaces, what it does); the command line
+# accepts every form of kansho._lonlat.parse_box and hands the run options the canonical text
+_BOX_FIELDS: dict[str, tuple[Literal["lonlat", "pixel", "any"], bool, str]] = {
+    "loops.ref": ("any", False, "reference area (empty: chosen automatically, stable, coherent and gap-free)"),
+    "ingest.clip_box": ("pixel", False, "clip to this box of the input grid (Step 0-5)"),
+    "ingest.clip_lonlat": ("lonlat", False, "clip to this box (Step 0-5)"),
+    "ingest.mask_box": ("pixel", True, "blank these boxes of the input grid (Step 0-4)"),
+    "ingest.mask_lonlat": ("lonlat", True, "blank these boxes (Step 0-4)"),
+}
 
 
 def _option_name(section: str, field: str) -> str:
@@ -87,7 +108,13 @@ def _add_config_options(p: argparse.ArgumentParser) -> dict[str, str]:
             ann = f.annotation
             args = [a for a in get_args(ann) if a is not type(None)]
             base = args[0] if args else ann
-            if base is bool:
+            box = _BOX_FIELDS.get(f"{section}.{name}")
+            if box is not None:
+                box_kind, many, what = box
+                grp.add_argument(opt, dest=dest, type=_none_or(box_arg(box_kind, many=many)), default=None,
+                                 metavar="BOX", help=f"{what}: {'boxes separated by spaces, each ' if many else ''}"
+                                 f"{BOX_FORMS[box_kind]} (default: {'off/auto' if default is None else default})")
+            elif base is bool:
                 grp.add_argument(opt, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=helptext)
             elif base in (int, float, str):
                 kind = cast(type, base)
@@ -105,7 +132,7 @@ def _add_config_options(p: argparse.ArgumentParser) -> dict[str, str]:
     return dests
 
 
-class _TsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+class _TsHelpFormatter(HelpFormatter):
     """``kansho ts --help``: the ``--steps`` help lists the registry's steps, imported only when help is
     shown (importing the chain costs every other command most of a second at start-up)."""
 
@@ -118,7 +145,7 @@ class _TsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = HelpFormatter
     p = argparse.ArgumentParser(prog="kansho", description="Automated InSAR time-series analysis "
                                 "(LiCSAR interferograms -> LOS displacement time series and velocity).")
     p.add_argument("--version", action="version", version=f"kansho {__version__}")
@@ -128,7 +155,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
 
     d = sub.add_parser("demo", help="simulate a frame with known truth, run the chain, print the accuracy",
                        formatter_class=fmt)
-    d.add_argument("out", nargs="?", default="kansho_demo", type=Path, help="output folder")
+    d.add_argument("out", nargs="?", default=None, type=Path,
+                   help="output folder (default: kansho_demo, with --real kansho_demo_real)")
     d.add_argument("--real", action="store_true", help="run on the bundled real Sentinel-1 Mexico City stack")
     d.add_argument("--seed", type=int, default=1, help="random seed of the simulation")
     d.add_argument("--size", type=int, default=200, help="frame side in pixels (simulated demo)")
@@ -162,6 +190,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     c.add_argument("-o", "--out", type=Path, default=None, help="write to this file instead of printing")
     for module in _command_modules():
         module.register(sub, fmt)
+    add_common_options(p)
+    harmonise_output(p)
     return p, dests
 
 
@@ -195,9 +225,21 @@ def _command_modules() -> list[Any]:
     return mods
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse a ``kansho`` command line (``sys.argv[1:]`` when ``None``) as :func:`main` does, without
+    running anything. Exits on a usage error, as argparse does."""
+    return _parse(build_parser()[0], argv)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    args = parser.parse_args(join_negative_values(parser, list(sys.argv[1:] if argv is None else argv)))
+    args.verbose += vars(args).pop(VERBOSE_AFTER, 0)
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser, dests = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     if args.command is None:
         parser.print_help()
         return 0
@@ -232,7 +274,7 @@ def _check_utf8_paths(args: argparse.Namespace) -> None:
                 str(v).encode("utf-8")
             except UnicodeEncodeError:
                 shown = str(v).encode("utf-8", "backslashreplace").decode()
-                opt = "-o/--out" if dest == "out" else dest.replace("_", "-")
+                opt = "-o/--out" if dest in ("out", "output") else dest.replace("_", "-")
                 raise ConfigError(f"{opt} {shown}: the path is not valid UTF-8 (GDAL and the run's records need "
                                   f"UTF-8 names): rename it or choose another") from None
 

@@ -4,6 +4,7 @@ whole chain, and report the accuracy against the truth."""
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -199,15 +200,39 @@ def demo_sim_config(size: int = 200, n_epoch: int = 40) -> Any:
     return SimConfig(shape=(size, size), n_epoch=n_epoch, interval_days=24)
 
 
-def run_demo(out: str | Path = "kansho_demo", *, real: bool = False, seed: int = 1, size: int = 200,
+DEMO_DIR = "kansho_demo"
+"""Default folder of the simulated demo (``kansho demo``)."""
+REAL_DEMO_DIR = "kansho_demo_real"
+"""Default folder of the real-data demo (``kansho demo --real``): its own, so the two never mix."""
+
+
+def demo_folder(out: str | Path | None, real: bool) -> Path:
+    """The folder a demo writes into: ``out``, or :data:`DEMO_DIR` / :data:`REAL_DEMO_DIR`.
+
+    Refuses (:class:`~kansho.errors.ConfigError`) a folder that holds the other demo's outputs: the
+    simulated demo writes ``sim/``, ``ts/`` and ``ts_licsbas/`` into it, the real one a run at its top."""
+    from kansho.errors import ConfigError
+
+    folder = Path(out) if out is not None else Path(REAL_DEMO_DIR if real else DEMO_DIR)
+    other = (folder / "sim").is_dir() or (folder / "ts").is_dir() if real else (folder / "results").is_dir()
+    if other:
+        kind = "the simulated demo's (sim/, ts/)" if real else "a run (results/), e.g. the real demo's"
+        raise ConfigError(f"{folder} holds {kind} outputs; give the {'real' if real else 'simulated'} demo "
+                          f"another folder (its default is {REAL_DEMO_DIR if real else DEMO_DIR}/)")
+    return folder
+
+
+def run_demo(out: str | Path | None = None, *, real: bool = False, seed: int = 1, size: int = 200,
              n_epoch: int = 40, progress: bool = True, gain: bool = True) -> dict[str, Any]:
-    """Run the demo into ``out`` and print its summary; returns the figures as a dict.
+    """Run the demo into ``out`` (default :data:`DEMO_DIR`, with ``real`` :data:`REAL_DEMO_DIR`) and print
+    its summary; returns the figures as a dict.
 
     Simulated demo with ``gain``: then runs the same frame with ``--preset licsbas`` (LiCSBAS's
     choices) into ``out/ts_licsbas`` and prints Kansho's errors beside that run's (the figures of
     that run under the key ``"licsbas_preset"``).
     """
-    out = Path(out)
+    out = demo_folder(out, real)
+    log.info("demo: writing into %s", out.resolve())
     t0 = time.perf_counter()
     if real:
         src = bundled_real_stack()
@@ -226,7 +251,7 @@ def run_demo(out: str | Path = "kansho_demo", *, real: bool = False, seed: int =
             "loop_rms_median": float(np.median(rms)) if rms.size else float("nan"),
             "pairs_used": len(lres.pairs), "epochs": len(lres.epochs),
         }
-        print(f"Kansho demo (real Sentinel-1, Mexico City) -> {out}\n"
+        _say(f"Kansho demo (real Sentinel-1, Mexico City): run written into {out}/\n"
               f"{figures['epochs']} epochs, {figures['pairs_used']} pairs used; "
               f"median loop-phase RMS {figures['loop_rms_median']:.2f} rad\n"
               f"LOS velocity 1st-99th percentile {figures['vel_p01']:.0f} .. {figures['vel_p99']:.0f} mm/yr "
@@ -242,8 +267,9 @@ def run_demo(out: str | Path = "kansho_demo", *, real: bool = False, seed: int =
     run = run_timeseries(sim_dir / "GEOC", out / "ts", RunConfig(), progress=progress)
     acc = compare_with_truth(run, truth)
     acc.seconds = time.perf_counter() - t0
-    print(f"Kansho demo (simulated {size}x{size} px frame, {n_epoch} epochs, seed {seed}) -> {out / 'ts'}\n"
-          f"{acc.summary()}\nreport: {out / 'ts' / 'report.html'}  ({acc.seconds:.1f} s)", flush=True)
+    _say(f"Kansho demo (simulated {size}x{size} px frame, {n_epoch} epochs, seed {seed}): frame written into "
+         f"{sim_dir}/, run into {out / 'ts'}/\n"
+         f"{acc.summary()}\nreport: {out / 'ts' / 'report.html'}  ({acc.seconds:.1f} s)")
     result: dict[str, Any] = asdict(acc)
     if gain:
         t1 = time.perf_counter()
@@ -252,9 +278,15 @@ def run_demo(out: str | Path = "kansho_demo", *, real: bool = False, seed: int =
                             progress=progress)
         acc_lb = compare_with_truth(lb, truth)
         acc_lb.seconds = time.perf_counter() - t1
-        print(gain_table(acc, acc_lb, out / "ts_licsbas"))
+        _say(gain_table(acc, acc_lb, out / "ts_licsbas"))
         result["licsbas_preset"] = asdict(acc_lb)
     return result
+
+
+def _say(text: str) -> None:
+    """The demo's summary on stdout (the command's output; the log goes to stderr)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def gain_table(kansho: Accuracy, licsbas: Accuracy, where: Path | str) -> str:

@@ -102,7 +102,7 @@ def _run_batch(args: argparse.Namespace) -> int:
                       memory_limit=args.memory_limit, no_worker_timeout=args.no_worker_timeout,
                       **jq) as (client, watch):
         res = run_batch(specs, args.out, client=client, watch=watch, retries=args.retries, update=args.update,
-                        force=args.force, progress=True)
+                        force=args.force, progress=not getattr(args, "quiet", False))
     if not args.no_catalog:
         try:
             build_catalog(args.out)
@@ -167,7 +167,7 @@ def _run_mosaic(args: argparse.Namespace) -> int:
     if args.epochs and not args.cum:
         raise InputError(None, "--epochs applies to --cum")
     res = mosaic_runs(found, args.out, ramp=args.ramp, fixed=args.fixed, method=method, cum=args.cum,
-                      cum_file=args.cum_file, epochs=args.epochs, progress=True)
+                      cum_file=args.cum_file, epochs=args.epochs, progress=not getattr(args, "quiet", False))
     for name, p in zip(res.frames, res.params, strict=True):
         extra = f", ramp {p[1]:+.3f} E {p[2]:+.3f} N mm/yr/km" if p.size == 3 else ""
         sys.stdout.write(f"  {name}: offset {p[0]:+.2f} mm/yr{extra}\n")

@@ -25,7 +25,7 @@ def register(sub: Any, fmt: type) -> None:
     c.add_argument("out", metavar="OUT", help="run output folder (results/, cum.h5, stack.zarr)")
     c.add_argument("stations", metavar="STATIONS", nargs="+",
                    help="GNSS files: NGL .tenv3, PBO .pos or station-velocity CSV (name,lon,lat,ve,vn,vu,se,sn,su)")
-    c.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the products")
+    c.add_argument("-o", "--out", dest="output", required=True, metavar="DIR", help="folder for the products")
     c.add_argument("--radius-km", type=float, default=0.5, help="InSAR is averaged within this radius of a station")
     c.add_argument("--tie", choices=["offset", "linear", "quadratic"], default=None,
                    help="fit and remove this InSAR - GNSS ramp (default: compare only)")

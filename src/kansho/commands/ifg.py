@@ -55,7 +55,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.range_bandwidth is not None:
         overrides["iono.range_bandwidth_hz"] = args.range_bandwidth
     cfg = load_ifg_config(args.config, overrides)
-    progress = sys.stderr.isatty()
+    progress = sys.stderr.isatty() and not getattr(args, "quiet", False)
     with cluster(args.workers or None, args.scheduler) as client:
         run = run_ifg(args.stack, args.out, cfg, client=client, progress=progress, force=args.force)
     sys.stdout.write(

@@ -18,7 +18,7 @@ def register(sub: Any, fmt: type) -> None:
                     "sigma --scale-km before differentiation. Outputs are in nanostrain/yr.",
     )
     p.add_argument("inputs", metavar="INPUT", nargs="+", help="EAST.tif NORTH.tif, or a decompose folder")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the products")
+    p.add_argument("-o", "--out", dest="output", required=True, metavar="DIR", help="folder for the products")
     p.add_argument("--scale-km", type=float, default=5.0, help="Gaussian smoothing sigma (km) before the gradient")
     p.add_argument("--gnss-north", metavar="FIELD", default=None,
                    help="with a decompose folder: north velocity (station CSV or GeoTIFF)")
