@@ -257,7 +257,7 @@ def test_command_removes_an_injected_rotation(wide_runs: dict[str, FinishedRun],
         np.testing.assert_allclose(np.nan_to_num(b["cum"][0]), np.nan_to_num(a["cum"][0]), atol=1e-6)
         np.testing.assert_allclose(b["vel"][()], _read(run / "results/vel.plate.tif"), atol=1e-4)
     text = (run / "info/plate.txt").read_text()
-    assert "relative to the reference area" in text and "Euler pole 40 N, 20 E, 8 deg/Myr" in text
+    assert "relative to the reference area" in text and "Euler pole 40.000°N, 20.000°E, 8 deg/Myr" in text
 
 
 def test_command_without_rotation_costs_at_most_the_plate_gradient(wide_runs: dict[str, FinishedRun],

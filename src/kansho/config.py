@@ -12,7 +12,6 @@ the commented YAML that ``kansho config`` prints and ``--config`` reads.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -410,28 +409,17 @@ def apply_preset(cfg: RunConfig, explicit: set[str] | None = None) -> RunConfig:
     return out
 
 
-_PIX_RE = re.compile(r"^\s*(\d+):(\d+)/(\d+):(\d+)\s*$")
-_NUM = r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
-_LL_RE = re.compile(rf"^\s*({_NUM})/({_NUM})/({_NUM})/({_NUM})\s*$")
-
-
 def parse_ref(text: str) -> tuple[str, tuple[float, float, float, float]]:
-    """Parse a reference-area option.
+    """Parse a reference-area (or clip/mask) box: :func:`kansho._lonlat.parse_box`, one syntax for the
+    command line, the config file and the viewer.
 
-    Returns ``("pixel", (x1, x2, y1, y2))`` for ``'x1:x2/y1:y2'`` or ``("lonlat", (lon1, lon2,
-    lat1, lat2))`` for ``'lon1/lon2/lat1/lat2'``. Raises :class:`ValueError` otherwise.
+    Returns ``("pixel", (x1, x2, y1, y2))`` for ``'x1:x2/y1:y2'`` (or ``px:...``) or ``("lonlat",
+    (lon1, lon2, lat1, lat2))`` for ``'lon1/lon2/lat1/lat2'``, ``'lon1:lon2/lat1:lat2'`` with decimals or
+    signs, hemisphere letters allowed. Raises :class:`ValueError` naming the expected forms otherwise.
     """
-    m = _PIX_RE.match(text)
-    if m:
-        x1, x2, y1, y2 = (int(g) for g in m.groups())
-        if x2 <= x1 or y2 <= y1:
-            raise ValueError(f"empty reference box {text!r}: need x1 < x2 and y1 < y2")
-        return "pixel", (x1, x2, y1, y2)
-    m = _LL_RE.match(text)
-    if m:
-        lon1, lon2, lat1, lat2 = (float(g) for g in m.groups())
-        return "lonlat", (min(lon1, lon2), max(lon1, lon2), min(lat1, lat2), max(lat1, lat2))
-    raise ValueError(f"reference {text!r} is neither 'x1:x2/y1:y2' (pixels) nor 'lon1/lon2/lat1/lat2'")
+    from kansho._lonlat import parse_box
+
+    return parse_box(text)
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:

@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from kansho._dates import years_since_first
 from kansho._files import write_text_atomic
+from kansho._lonlat import format_lat, format_lon
 from kansho._types import Float64Array
 from kansho._version import __version__
 from kansho.errors import ConfigError, InputError
@@ -98,7 +99,7 @@ def resolve_rotation(plate: str | None, pole: Sequence[float] | None, model: str
         omega = pole_to_omega(lat, lon, rate)
     except ValueError as exc:
         raise ConfigError(f"--pole {lat},{lon},{rate}: {exc}") from None
-    return Rotation(omega, f"Euler pole {lat:g} N, {lon:g} E, {rate:g} deg/Myr", None, None, None)
+    return Rotation(omega, f"Euler pole {format_lat(lat, 3)}, {format_lon(lon, 3)}, {rate:g} deg/Myr", None, None, None)
 
 
 class _MinusRamp:
@@ -223,7 +224,7 @@ def _info_text(res: PlateCorrection, ref_text: str, sphere: bool, out: str | Pat
         f"rotation: {rot.label}",
         f"model: {m.name + ' - ' + m.reference if m else 'none (Euler pole given by the user)'}",
         "omega (mas/yr): wx={:.4f} wy={:.4f} wz={:.4f}".format(*rot.omega),
-        f"pole: lat {lat:.3f} deg, lon {lon:.3f} deg, rate {rate:.4f} deg/Myr",
+        f"pole: {format_lat(lat, 3)}, {format_lon(lon, 3)}, rate {rate:.4f} deg/Myr",
         f"origin rate bias (mm/yr, added to east/north only): "
         f"{'none' if rot.orb is None else ' '.join(f'{v:.2f}' for v in rot.orb)}",
         f"geometry: v = omega x r on {'a sphere of R = 6371.0088 km' if sphere else 'the GRS80 ellipsoid (h = 0)'}, "
