@@ -118,7 +118,9 @@ def write_report(ctx: Context, path: Path, maps: dict[str, np.ndarray]) -> None:
                  + _map_or_plot(plots, "vel_filt_mskd", np.where(keep, maps["vel.filt"], np.nan),
                                 "Velocity, filtered (masked)", "mm/yr", "RdBu_r", True)
                  + _map_or_plot(plots, "vstd", maps["vstd"], "Velocity std (bootstrap)", "mm/yr", "magma", False)
-                 + "</div>" + _filter_note(ctx))
+                 + "</div>" + _filter_note(ctx)
+                 + ("<h3>Cumulative displacement per epoch</h3>" + _img(plots / "cum_epochs.png")
+                    if (plots / "cum_epochs.png").exists() else ""))
     parts.append(_mask_section(ctx, plots, maps))
     parts.append(_timings_section(ctx))
     params = html.escape(yaml_template(ctx.options.whole()))
@@ -203,8 +205,10 @@ def _mask_section(ctx: Context, plots: Path, maps: dict[str, np.ndarray]) -> str
                  + "<table><tr><th>criterion</th><th>threshold</th><th>removed (alone)</th></tr>"
                  + trows + "</table><div class='grid'>"
                  + "".join(_map_or_plot(plots, n, maps.get(n), n, u, "viridis" if n != "mask" else "gray", False)
-                           for n, u in (("mask", "1 = kept"), ("coh_avg", ""), ("n_loop_err", "count"),
-                                        ("resid_rms", "mm"), ("stc", "mm"), ("n_gap", "count")))
+                           for n, u in (("mask", "1 = kept"), ("coh_avg", ""), ("n_unw", "count"),
+                                        ("n_loop_err", "count"), ("resid_rms", "mm"), ("stc", "mm"),
+                                        ("n_gap", "count"), ("maxTlen", "yr"), ("n_unchecked", "count"),
+                                        ("n_corrected", "count"), ("n_resid_fix", "count")))
                  + "</div>")
 
 
