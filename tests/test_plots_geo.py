@@ -175,3 +175,38 @@ def test_network_of_the_mexico_stack_has_bperp_spread(tmp_path: Path, saved: lis
     assert hi - lo > 100 and lo < -70 and hi > 50
     assert "unknown" not in ax.get_title()
     assert len([ln for ln in ax.get_lines() if len(ln.get_xdata()) == 2]) == 30  # every pair a line
+
+
+def test_run_draws_geographic_maps_and_overview(small_run: Any) -> None:
+    from kansho.plots import CATEGORICAL_MAPS
+
+    names = {p.name for p in (small_run.out / "plots").glob("*.png")}
+    assert {"network.png", "cum_epochs.png", "mask.png", "vel_mskd.png"} <= names
+    assert {f"{n}.png" for n in CATEGORICAL_MAPS} <= names
+
+
+def test_network_pairs_status_per_step() -> None:
+    """Each pair's status from the steps' results: dropped by 0-3 / 1-1 / 1-2, corrected by 1-2 / 1-3, used."""
+    from types import SimpleNamespace
+
+    import kansho.plots as kp
+    from kansho.chain.steps.ingest import IngestResult
+    from kansho.chain.steps.invert import InvertResult
+    from kansho.chain.steps.loops import LoopsResult
+    from kansho.chain.steps.qc import QCResult
+
+    d1 = np.array([20200101, 20200101, 20200113, 20200113, 20200125, 20200125])
+    d2 = np.array([20200113, 20200125, 20200125, 20200206, 20200206, 20200218])
+    results = {
+        QCResult: SimpleNamespace(keep=[True, False, True, True, True, True]),
+        LoopsResult: SimpleNamespace(bad=[3], bad_noloop=[], pairs_in=[0, 2, 3, 4, 5], n_fixed=[0, 5, 0, 0, 0],
+                                     n_nulled=[0, 0, 0, 0, 0], pairs=[0, 2, 4, 5],
+                                     epochs=[20200101, 20200113, 20200125, 20200206, 20200218]),
+        InvertResult: SimpleNamespace(resid_fixed=[0, 2, 1, 0], resid_nulled=[0, 0, 0, 0], network_gaps=[3]),
+        IngestResult: SimpleNamespace(dropped=[["20200206_20200218", "0-3", "no GACOS for 20200218"]]),
+    }
+    ctx = SimpleNamespace(stack=SimpleNamespace(n_pair=6, date1=d1, date2=d2), get=lambda kind: results[kind])
+    pairs, gaps = kp.network_pairs(ctx)  # type: ignore[arg-type]
+    assert [s for _a, _b, s in pairs] == ["used", "1-1", "corrected 1-2+1-3", "1-2", "corrected 1-3", "used", "0-3"]
+    assert pairs[-1][:2] == (20200206, 20200218)
+    assert gaps == [(20200206, 20200218)]

@@ -201,8 +201,8 @@ def network_pairs(ctx: Context) -> tuple[list[tuple[int, int, str]], list[tuple[
     try:
         for name, _step, _reason in ctx.get(IngestResult).dropped:
             a, _, b = str(name).partition("_")
-            if a.isdigit() and b.isdigit():
-                out.append((int(a), int(b), "0-3"))
+            if a.isdigit() and b.isdigit() and (int(a), int(b)) not in {(x, y) for x, y, _ in out}:
+                out.append((int(a), int(b), "0-3"))  # dropped before ingest: not in the stack
     except LookupError:
         pass
     e = lres.epochs
