@@ -98,3 +98,29 @@ def test_synthetic_network_to_epochs(tmp_path: Path) -> None:
         (tmp_path / f"{a}_{b}.base").write_text(f"initial_baseline(TCN):  0.0  {bp / math.cos(th):.6f}  0.0  m m m\n")
     per = bl.gamma_bperp_epochs([tmp_path], dates)
     assert per == pytest.approx(truth, abs=1e-4)
+
+
+@needs_real
+def test_inputs_read_base_par_beside_the_pairs_and_a_baselines_file_wins(tmp_path: Path) -> None:
+    """A GAMMA stack laid out as the bundled one (pairs + headers/*.par) with its base.par files in
+    geometry/ gets B⊥ from them; a ``baselines`` file (LiCSAR / LiCSBAS) beside the pairs takes precedence."""
+    from kansho.io.inputs import discover_inputs
+
+    data = tmp_path / "stack"
+    (data / "headers").mkdir(parents=True)
+    (data / "geometry").mkdir()
+    pairs = ["20180106-20180130", "20180130-20180307", "20180106-20180319", "20180307-20180319"]
+    for p in pairs:
+        for kind in ("eqa_unw", "flat_eqa_cc"):
+            shutil.copy(REAL / "geotiffs" / f"cropA_{p}_VV_8rlks_{kind}.tif", data)
+        shutil.copy(REAL / "geometry" / f"{p}_VV_8rlks_base.par", data / "geometry")
+    shutil.copy(REAL / "headers" / "r20180106_VV_8rlks_mli.par", data / "headers")
+    bp = discover_inputs(data).bperp
+    assert sorted(bp) == [20180106, 20180130, 20180307, 20180319]
+    # the pairs' baselines close the loop 0106-0130-0307-0319 to 0.50 m (30.19 - 29.64 + 3.19 vs 3.24):
+    # least squares spreads that over the four pairs
+    assert bp[20180130] - bp[20180106] == pytest.approx(30.19, abs=0.2)
+    assert bp[20180319] - bp[20180106] == pytest.approx(3.24, abs=0.2)
+    (data / "baselines").write_text("20180106 20180106 0.0 0\n20180106 20180130 11.0 24\n"
+                                    "20180106 20180307 12.0 60\n20180106 20180319 13.0 72\n")
+    assert discover_inputs(data).bperp == {20180106: 0.0, 20180130: 11.0, 20180307: 12.0, 20180319: 13.0}
