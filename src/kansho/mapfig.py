@@ -273,13 +273,14 @@ def overview_epochs(n: int, max_panels: int = 24) -> list[int]:
 def plot_cum_overview(cum: Any, epochs: Sequence[int], grid: Grid, path: Path, *, mask: np.ndarray | None = None,
                       units: str = "mm", max_panels: int = 24, title: str = "Cumulative LOS displacement") -> str:
     """A grid of small maps of the cumulative displacement ``cum`` ((n_epoch, ny, nx), any array that
-    reads one epoch with ``cum[k]``) at each epoch (every k-th for long series, the last always), one
-    shared symmetric colour scale, the date on each panel; pixels outside ``mask`` (bool) are no data."""
+    reads a strided epoch with ``cum[k, ::s, ::s]``: numpy, zarr, h5py) at each epoch (every k-th for long
+    series, the last always), one shared symmetric colour scale, the date on each panel; pixels outside
+    ``mask`` (bool) are no data."""
     idx = overview_epochs(len(epochs), max_panels)
     step = max(1, int(np.ceil(max(grid.shape) / 200)))
     panels = []
     for k in idx:
-        a = np.asarray(cum[k], np.float64)[::step, ::step]
+        a = np.asarray(cum[k, ::step, ::step], np.float64)  # a zarr/h5py cube reads only the pixels shown
         if mask is not None:
             a = np.where(mask[::step, ::step], a, np.nan)
         panels.append(a)
