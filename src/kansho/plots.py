@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,10 +12,14 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from kansho._dates import parse_date
 from kansho.chain.steps.loops import LoopsResult
 from kansho.chain.steps.qc import QCResult
+from kansho.grid import Grid
+from kansho.mapfig import plot_categorical_map, plot_cum_overview, plot_geo_map, save_figure
 
 if TYPE_CHECKING:
     from kansho.chain.context import Context
@@ -25,77 +28,85 @@ log = logging.getLogger(__name__)
 
 
 def _save(fig: Any, path: Path) -> str:
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return f"plots/{path.name}"
+    return save_figure(fig, path)
 
 
-def plot_network(date1: np.ndarray, date2: np.ndarray, epochs: np.ndarray, bperp: np.ndarray,
-                 status: list[str], path: Path) -> str:
-    """Pairs as lines between (date, B⊥) points; colour by status ('used', '1-1', '1-2')."""
-    d = {int(e): mdates.date2num(parse_date(int(e))) for e in epochs}
-    bp = {int(e): (0.0 if not np.isfinite(b) else float(b)) for e, b in zip(epochs, bperp, strict=True)}
-    colours = {"used": "tab:blue", "1-1": "tab:orange", "1-2": "tab:red"}
-    fig, ax = plt.subplots(figsize=(10, 4))
-    for a, b, s in zip(date1, date2, status, strict=True):
-        ax.plot([d[int(a)], d[int(b)]], [bp[int(a)], bp[int(b)]], color=colours.get(s, "grey"),
-                lw=0.8 if s == "used" else 1.5, alpha=0.7 if s == "used" else 1.0)
-    ax.plot([d[int(e)] for e in epochs], [bp[int(e)] for e in epochs], "ko", ms=3)
-    for s, c in colours.items():
-        ax.plot([], [], color=c, label={"used": "used", "1-1": "dropped by 1-1 (coverage/coherence)",
-                                       "1-2": "dropped by 1-2 (loop closure)"}[s])
-    ax.legend(loc="best", fontsize=8)
-    ax.set_ylabel("B⊥ (m)")
+#: pair statuses of the network figure: colour, line style, width, legend text
+NETWORK_STYLES: dict[str, tuple[str, str, float, str]] = {
+    "used": ("tab:blue", "-", 0.8, "used"),
+    "corrected 1-2": ("tab:green", "-", 1.4, "used, unwrapping corrected (1-2)"),
+    "corrected 1-3": ("tab:purple", "-", 1.4, "used, corrected by the residual check (1-3)"),
+    "corrected 1-2+1-3": ("tab:olive", "-", 1.6, "used, corrected by 1-2 and 1-3"),
+    "0-3": ("tab:brown", "--", 1.4, "dropped by 0-3 (a delay layer missing)"),
+    "1-1": ("tab:orange", "--", 1.4, "dropped by 1-1 (coverage / coherence)"),
+    "1-2": ("tab:red", "--", 1.6, "dropped by 1-2 (loop closure / residual)"),
+}
+
+
+def plot_network(epochs: np.ndarray, bperp: np.ndarray, pairs: list[tuple[int, int, str]], path: Path, *,
+                 used_epochs: np.ndarray | None = None, gaps: list[tuple[int, int]] | None = None) -> str:
+    """The interferogram network as LiCSBAS draws it: epochs at (date, B⊥), every pair a line between its
+    epochs, coloured and styled by its status (:data:`NETWORK_STYLES`: used, corrected by 1-2 / 1-3, dropped
+    by 0-3 / 1-1 / 1-2), the network gaps (``(date1, date2)`` of consecutive epochs no used pair spans)
+    shaded, epochs outside the inversion (``used_epochs``) as open circles. An epoch without a known B⊥
+    is drawn at 0 and the title says so."""
+    known = {int(e): float(b) for e, b in zip(epochs, bperp, strict=True) if np.isfinite(b)}
+    extra = sorted({d for a, b, _ in pairs for d in (a, b)} - {int(e) for e in epochs})
+    all_ep = sorted({int(e) for e in epochs} | set(extra))
+    t = {e: mdates.date2num(parse_date(e)) for e in all_ep}
+    bp = {e: known.get(e, 0.0) for e in all_ep}
+    fig = plt.figure(figsize=(11, 4.6))
+    ax = fig.add_axes((0.07, 0.12, 0.62, 0.78))
+    for g1, g2 in gaps or []:
+        ax.axvspan(t[int(g1)], t[int(g2)], color="tab:red", alpha=0.12, lw=0)
+    counts: dict[str, int] = {}
+    order = sorted(range(len(pairs)), key=lambda i: (pairs[i][2] != "used", pairs[i][2]))  # used drawn first
+    for i in order:
+        a, b, s = pairs[i]
+        col, ls, lw, _ = NETWORK_STYLES.get(s, ("grey", ":", 1.0, s))
+        ax.plot([t[int(a)], t[int(b)]], [bp[int(a)], bp[int(b)]], color=col, ls=ls, lw=lw,
+                alpha=0.75 if s == "used" else 1.0, zorder=2 if s == "used" else 3)
+        counts[s] = counts.get(s, 0) + 1
+    used = {int(e) for e in (used_epochs if used_epochs is not None else epochs)}
+    on = [e for e in all_ep if e in used]
+    off = [e for e in all_ep if e not in used]
+    ax.plot([t[e] for e in on], [bp[e] for e in on], "o", color="k", ms=4, zorder=4)
+    if off:
+        ax.plot([t[e] for e in off], [bp[e] for e in off], "o", mfc="white", mec="k", ms=5, zorder=4)
+    handles: list[Any] = [Line2D([], [], color=NETWORK_STYLES.get(s, ("grey", ":", 1.0, s))[0],
+                      ls=NETWORK_STYLES.get(s, ("grey", ":", 1.0, s))[1], lw=1.6,
+                      label=f"{NETWORK_STYLES.get(s, ('', '', 0, s))[3]} ({counts[s]})")
+               for s in [*NETWORK_STYLES, *sorted(set(counts) - set(NETWORK_STYLES))] if s in counts]
+    handles.append(Line2D([], [], ls="", marker="o", color="k", ms=4, label=f"epoch in the inversion ({len(on)})"))
+    if off:
+        handles.append(Line2D([], [], ls="", marker="o", mfc="white", mec="k", ms=5,
+                              label=f"epoch not inverted ({len(off)})"))
+    if gaps:
+        handles.append(Patch(fc="tab:red", alpha=0.12, label=f"network gap ({len(gaps)})"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax.set_ylabel("perpendicular baseline B⊥ (m)")
+    ax.set_xlabel("acquisition date")
     ax.xaxis.set_major_locator(mdates.AutoDateLocator())
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
-    ax.set_title(f"Interferogram network: {len(date1)} pairs, {len(epochs)} epochs")
+    ax.grid(alpha=0.3, lw=0.5)
+    note = "" if len(known) == len(all_ep) else (
+        " — B⊥ unknown: epochs drawn at 0" if not known else f" — B⊥ unknown for {len(all_ep) - len(known)} epoch(s)")
+    ax.set_title(f"Interferogram network: {len(pairs)} pairs, {len(all_ep)} epochs{note}", fontsize=10)
     return _save(fig, path)
 
 
-def plot_map(arr: np.ndarray, path: Path, title: str, units: str, *, cmap: str = "viridis",
+def plot_map(arr: np.ndarray, path: Path, title: str, units: str, *, grid: Grid, cmap: str = "viridis",
              symmetric: bool = False, ref: tuple[int, int, int, int] | None = None,
-             ref_set: np.ndarray | None = None) -> str:
-    """One raster map with a colour bar (robust 2-98 % limits; symmetric around 0 if asked); the
-    reference box ``ref`` outlined, and the pixels of a reference set ``ref_set`` ((ny, nx) bool) dotted.
-
-    Frames larger than the figure's pixels are decimated to at most ~1000 px a side first: the
-    PNG cannot show more, and drawing a full 2500 x 2500 frame would cost seconds per map.
-    """
-    fig, ax = plt.subplots(figsize=(6, 5))
-    step = max(1, int(np.ceil(max(arr.shape) / 1000)))
-    if step > 1:
-        arr = arr[::step, ::step]
-        if ref is not None:
-            ref = tuple(v // step for v in ref)  # type: ignore[assignment]
-        if ref_set is not None:
-            ref_set = ref_set[::step, ::step]
-    finite = arr[np.isfinite(arr)]
-    vmin = vmax = None
-    if finite.size:
-        lo, hi = np.percentile(finite, [2, 98])
-        if symmetric:
-            m = max(abs(lo), abs(hi)) or 1.0
-            vmin, vmax = -m, m
-        else:
-            vmin, vmax = lo, hi if hi > lo else lo + 1
-    im = ax.imshow(arr, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
-    if ref_set is not None and ref_set.any():
-        yy, xx = np.nonzero(ref_set)
-        ax.scatter(xx, yy, s=1.0, c="k", marker=".", lw=0, alpha=0.5, label=f"reference set ({yy.size} px)")
-        ax.legend(loc="lower right", fontsize="small", markerscale=8)
-    elif ref is not None:
-        r0, r1, c0, c1 = ref
-        ax.add_patch(plt.Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, ec="k", lw=1.5))
-    fig.colorbar(im, ax=ax, label=units, shrink=0.8)
-    ax.set_title(title)
-    return _save(fig, path)
+             ref_set: np.ndarray | None = None, nodata: np.ndarray | None = None) -> str:
+    """One raster map on lon/lat axes (:func:`kansho.mapfig.plot_geo_map`)."""
+    return plot_geo_map(arr, grid, path, title, units, cmap=cmap, symmetric=symmetric, ref=ref, ref_set=ref_set,
+                        nodata=nodata)
 
 
 def plot_qc(names: list[str], coverage: list[float], mean_coh: list[float], keep: list[bool],
             min_cov: float, min_coh: float, path: Path) -> str:
     fig, axs = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.11, top=0.9, hspace=0.12)
     x = np.arange(len(names))
     col = np.where(np.asarray(keep), "tab:blue", "tab:orange")
     axs[0].bar(x, coverage, color=col)
@@ -111,6 +122,7 @@ def plot_qc(names: list[str], coverage: list[float], mean_coh: list[float], keep
 
 def plot_loops(loop_rms: list[float], threshold: float, path: Path) -> str:
     fig, ax = plt.subplots(figsize=(6, 4))
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.13, top=0.9)
     v = np.asarray(loop_rms, float)
     v = v[v >= 0]
     if v.size:
@@ -135,6 +147,7 @@ def plot_corrections(prep_attrs: dict[str, Any], path: Path) -> str | None:
         return None
     order = list(layers["order"])
     fig, axs = plt.subplots(1, len(order), figsize=(4.2 * len(order), 4), squeeze=False)
+    fig.subplots_adjust(left=0.7 / (4.2 * len(order)), right=0.98, bottom=0.13, top=0.84, wspace=0.3)
     for ax, k in zip(axs[0], order, strict=True):
         lay = layers["layer"][k]
         b = np.array([np.nan if v is None else v for v in lay["std_before"]], float)
@@ -157,32 +170,100 @@ def plot_corrections(prep_attrs: dict[str, Any], path: Path) -> str | None:
     return _save(fig, path)
 
 
-def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np.ndarray) -> list[str]:
-    """Draw every plot of a run into ``plots``; returns the relative paths written."""
+def network_pairs(ctx: Context) -> tuple[list[tuple[int, int, str]], list[tuple[int, int]]]:
+    """Every pair of a run with its status for :func:`plot_network` (dropped by 0-3 / 1-1 / 1-2, corrected
+    by 1-2 / 1-3, used), and the network gaps as ``(date1, date2)``."""
+    from kansho.chain.steps.ingest import IngestResult
+    from kansho.chain.steps.invert import InvertResult
+
     st = ctx.stack
     qres = ctx.get(QCResult)
     lres = ctx.get(LoopsResult)
     bad = set(lres.bad) | set(lres.bad_noloop)
-    status = ["used" if qres.keep[i] and i not in bad else ("1-1" if not qres.keep[i] else "1-2")
-              for i in range(st.n_pair)]
+    fixed12 = {i for i, nf, nn in zip(lres.pairs_in, lres.n_fixed, lres.n_nulled, strict=False) if nf or nn}
+    try:
+        ires: InvertResult | None = ctx.get(InvertResult)
+    except LookupError:
+        ires = None
+    fixed13 = ({i for i, nf, nn in zip(lres.pairs, ires.resid_fixed, ires.resid_nulled, strict=False) if nf or nn}
+               if ires is not None else set())
+    used = set(lres.pairs)
+    out: list[tuple[int, int, str]] = []
+    for i in range(st.n_pair):
+        if not qres.keep[i]:
+            s = "1-1"
+        elif i in bad or i not in used:
+            s = "1-2"
+        else:
+            s = {(True, True): "corrected 1-2+1-3", (True, False): "corrected 1-2",
+                 (False, True): "corrected 1-3"}.get((i in fixed12, i in fixed13), "used")
+        out.append((int(st.date1[i]), int(st.date2[i]), s))
+    try:
+        for name, _step, _reason in ctx.get(IngestResult).dropped:
+            a, _, b = str(name).partition("_")
+            if a.isdigit() and b.isdigit() and (int(a), int(b)) not in {(x, y) for x, y, _ in out}:
+                out.append((int(a), int(b), "0-3"))  # dropped before ingest: not in the stack
+    except LookupError:
+        pass
+    e = lres.epochs
+    gaps = [(int(e[k]), int(e[k + 1])) for k in (ires.network_gaps if ires is not None else [])]
+    return out, gaps
+
+
+#: integer layers drawn with categorical colours: name → (title, units)
+CATEGORICAL_MAPS = {
+    "n_unw": ("Number of pairs used (n_unw)", "pairs"),
+    "n_gap": ("Network gaps at the pixel (n_gap)", "gaps"),
+    "n_loop_err": ("Loops with an unwrapping error (n_loop_err)", "loops"),
+    "n_ifg_noloop": ("Used pairs in no loop (n_ifg_noloop)", "pairs"),
+    "n_unchecked": ("Used pairs on no closed loop (n_unchecked)", "pairs"),
+    "n_corrected": ("Pairs corrected for unwrapping (1-2, n_corrected)", "pairs"),
+    "n_resid_fix": ("Pairs corrected by the residual check (1-3, n_resid_fix)", "pairs"),
+}
+#: continuous layers: name → (title, units, colour map)
+CONTINUOUS_MAPS = {
+    "coh_avg": ("Mean coherence (coh_avg)", "", "viridis"),
+    "resid_rms": ("RMS of the inversion residuals (resid_rms)", "mm", "viridis"),
+    "stc": ("Spatio-temporal consistency (stc)", "mm", "viridis"),
+    "maxTlen": ("Longest connected time span (maxTlen)", "yr", "viridis"),
+}
+
+
+def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np.ndarray) -> list[str]:
+    """Draw every plot of a run into ``plots``; returns the relative paths written."""
+    st = ctx.stack
+    grid = st.grid
+    qres = ctx.get(QCResult)
+    lres = ctx.get(LoopsResult)
     r0, r1, c0, c1 = lres.ref
     ref = (r0, r1, c0, c1)
     ref_set = maps["refmask"] == 1 if lres.ref_kind == "set" and "refmask" in maps else None
-    out = [plot_network(st.date1, st.date2, st.epochs, st.bperp, status, plots / "network.png")]
+    pairs, gaps = network_pairs(ctx)
+    out = [plot_network(st.epochs, st.bperp, pairs, plots / "network.png", used_epochs=np.asarray(lres.epochs),
+                        gaps=gaps)]
     out.append(plot_qc(st.pair_names(), qres.coverage, qres.mean_coh, qres.keep,
                        ctx.cfg.qc.min_coverage, ctx.cfg.qc.min_coh, plots / "qc_stats.png"))
     out.append(plot_loops(lres.loop_rms, ctx.cfg.loops.loop_rms_threshold, plots / "loop_rms.png"))
     keep = maps["mask"] == 1
-    out.append(plot_map(maps["vel"], plots / "vel.png", "Velocity (unmasked)", "mm/yr", cmap="RdBu_r",
-                        symmetric=True, ref=ref, ref_set=ref_set))
+    nodata = ~np.isfinite(maps["vel"])  # pixels the inversion did not solve
+    vel_kw: dict[str, Any] = {"grid": grid, "cmap": "RdBu_r", "symmetric": True, "ref": ref, "ref_set": ref_set}
+    out.append(plot_map(maps["vel"], plots / "vel.png", "Velocity (unmasked)", "mm/yr", **vel_kw))
     out.append(plot_map(np.where(keep, maps["vel"], np.nan), plots / "vel_mskd.png", "Velocity (masked)",
-                        "mm/yr", cmap="RdBu_r", symmetric=True, ref=ref, ref_set=ref_set))
+                        "mm/yr", **vel_kw))
     out.append(plot_map(np.where(keep, maps["vel.filt"], np.nan), plots / "vel_filt_mskd.png",
-                        "Velocity, filtered (masked)", "mm/yr", cmap="RdBu_r", symmetric=True, ref=ref,
-                        ref_set=ref_set))
-    out.append(plot_map(maps["vstd"], plots / "vstd.png", "Velocity std (bootstrap)", "mm/yr", cmap="magma"))
-    out.append(plot_map(maps["mask"], plots / "mask.png", "Mask (1 = kept)", "", cmap="gray"))
-    for name, units in (("coh_avg", ""), ("n_loop_err", "count"), ("resid_rms", "mm"), ("stc", "mm"),
-                        ("n_unw", "count"), ("n_gap", "count")):
-        out.append(plot_map(maps[name], plots / f"{name}.png", name, units))
+                        "Velocity, filtered (masked)", "mm/yr", **vel_kw))
+    out.append(plot_map(maps["vstd"], plots / "vstd.png", "Velocity std (bootstrap)", "mm/yr", grid=grid,
+                        cmap="magma"))
+    out.append(plot_categorical_map(maps["mask"], grid, plots / "mask.png", "Mask", units="", mask=True,
+                                    labels={0: "0 removed", 1: "1 kept"}, nodata=nodata))
+    for name, (title, units, cmap) in CONTINUOUS_MAPS.items():
+        if name in maps:
+            out.append(plot_map(maps[name], plots / f"{name}.png", title, units, grid=grid, cmap=cmap,
+                                nodata=nodata))
+    for name, (title, units) in CATEGORICAL_MAPS.items():
+        if name in maps:
+            out.append(plot_categorical_map(maps[name], grid, plots / f"{name}.png", title, units=units,
+                                            nodata=nodata))
+    out.append(plot_cum_overview(ctx.array("cum"), [int(e) for e in epochs], grid, plots / "cum_epochs.png",
+                                 mask=keep))
     return out

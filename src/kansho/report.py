@@ -29,6 +29,7 @@ from kansho.config import yaml_template
 
 if TYPE_CHECKING:
     from kansho.chain.context import Context
+    from kansho.grid import Grid
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,8 @@ def write_report(ctx: Context, path: Path, maps: dict[str, np.ndarray]) -> None:
              f"<style>{_CSS}</style></head><body>"),
              (f"<h1>Kansho time-series report</h1><p>kansho {__version__} · input "
              f"<code>{html.escape(str(st.attrs.get('source', {}).get('path', '')))}</code> · "
-             f"{st.shape[1]}×{st.shape[0]} px · {len(e)} epochs {e[0]}–{e[-1]} · "
+             f"{st.shape[1]}×{st.shape[0]} px ({html.escape(_bounds_text(st.grid))}) · "
+             f"{len(e)} epochs {e[0]}–{e[-1]} · "
              f"{len(lres.pairs)} of {st.n_pair} pairs used · {_ref_text(lres)} · "
              f"explore it with <code>kansho view {html.escape(ctx.out.name)}</code></p>"),
              ("<nav><a href='#summary'>summary</a><a href='#network'>network</a><a href='#qc'>QC decisions</a>"
@@ -118,12 +120,24 @@ def write_report(ctx: Context, path: Path, maps: dict[str, np.ndarray]) -> None:
                  + _map_or_plot(plots, "vel_filt_mskd", np.where(keep, maps["vel.filt"], np.nan),
                                 "Velocity, filtered (masked)", "mm/yr", "RdBu_r", True)
                  + _map_or_plot(plots, "vstd", maps["vstd"], "Velocity std (bootstrap)", "mm/yr", "magma", False)
-                 + "</div>" + _filter_note(ctx))
+                 + "</div>" + _filter_note(ctx)
+                 + ("<h3>Cumulative displacement per epoch</h3>" + _img(plots / "cum_epochs.png")
+                    if (plots / "cum_epochs.png").exists() else ""))
     parts.append(_mask_section(ctx, plots, maps))
     parts.append(_timings_section(ctx))
     params = html.escape(yaml_template(ctx.options.whole()))
     parts.append(f"<h2 id='parameters'>Parameters</h2><pre>{params}</pre></body></html>")
     write_text_atomic(path, "\n".join(parts))
+
+
+def _bounds_text(grid: Grid) -> str:
+    """The frame's extent in words: ``99.18°W–99.04°W, 19.37°N–19.45°N`` (metres for a projected grid)."""
+    from kansho.mapfig import bounds, format_lat, format_lon, is_geographic
+
+    w, e, s, n = bounds(grid)
+    if not is_geographic(grid):
+        return f"x {w:.0f}–{e:.0f} m, y {s:.0f}–{n:.0f} m"
+    return f"{format_lon(round(w, 5))}–{format_lon(round(e, 5))}, {format_lat(round(s, 5))}–{format_lat(round(n, 5))}"
 
 
 def _filter_note(ctx: Context) -> str:
@@ -203,8 +217,10 @@ def _mask_section(ctx: Context, plots: Path, maps: dict[str, np.ndarray]) -> str
                  + "<table><tr><th>criterion</th><th>threshold</th><th>removed (alone)</th></tr>"
                  + trows + "</table><div class='grid'>"
                  + "".join(_map_or_plot(plots, n, maps.get(n), n, u, "viridis" if n != "mask" else "gray", False)
-                           for n, u in (("mask", "1 = kept"), ("coh_avg", ""), ("n_loop_err", "count"),
-                                        ("resid_rms", "mm"), ("stc", "mm"), ("n_gap", "count")))
+                           for n, u in (("mask", "1 = kept"), ("coh_avg", ""), ("n_unw", "count"),
+                                        ("n_loop_err", "count"), ("resid_rms", "mm"), ("stc", "mm"),
+                                        ("n_gap", "count"), ("maxTlen", "yr"), ("n_unchecked", "count"),
+                                        ("n_corrected", "count"), ("n_resid_fix", "count")))
                  + "</div>")
 
 

@@ -39,6 +39,7 @@ from rasterio.windows import Window
 from kansho._constants import SPEED_OF_LIGHT
 from kansho.errors import InputError
 from kansho.grid import Grid
+from kansho.io.baselines import gamma_bperp_epochs
 from kansho.io.envi import check_size, open_headed
 from kansho.io.inputset import (
     GEOMETRY_KEYS,
@@ -51,7 +52,7 @@ from kansho.io.inputset import (
 )
 from kansho.io.layouts import detect_layout
 from kansho.io.layouts.base import grid_of, short
-from kansho.io.pairnames import first_file
+from kansho.io.pairnames import first_file, unique_dirs
 from kansho.io.radar_meta import (
     S1_WAVELENGTH_M,
     RadarInfo,
@@ -112,7 +113,7 @@ def discover_inputs(path: str | Path) -> InputSet:
     metadata = radar.metadata
     los = _constant_los(root, geometry, radar)
     epochs = np.unique(np.array([d for p in pairs for d in (p.date1, p.date2)], dtype=np.int64))
-    bperp = _baselines(search_dirs, epochs, metadata)
+    bperp = _baselines(search_dirs, epochs, metadata, root)
 
     inputs = InputSet(
         layout=layout.name,
@@ -147,12 +148,19 @@ def _constant_los(root: Path, geometry: dict[str, Path | None], radar: RadarInfo
     return los_from_angles(radar.incidence_deg, radar.heading_deg)
 
 
-def _baselines(search_dirs: Sequence[Path], epochs: npt.NDArray[np.int64], metadata: dict[str, object]
-               ) -> dict[int, float]:
-    """Per-epoch B⊥ from the first ``baselines`` file of ``search_dirs`` (empty without one)."""
+def _baselines(search_dirs: Sequence[Path], epochs: npt.NDArray[np.int64], metadata: dict[str, object],
+               root: Path) -> dict[int, float]:
+    """Per-epoch B⊥ from the first ``baselines`` file of ``search_dirs`` (LiCSAR, LiCSBAS GEOC), else from
+    GAMMA per-pair ``*_bperp.par``/``*_base.par`` files beside ``root`` (:mod:`kansho.io.baselines`);
+    empty without either."""
     bfile = first_file(search_dirs, "baselines")
     if bfile is None:
-        return {}
+        dirs = unique_dirs([root, root / "geometry", root.parent / "geometry", root / "baselines",
+                            root / "headers", root.parent / "headers", *search_dirs])
+        bperp = gamma_bperp_epochs(dirs, [int(e) for e in epochs])
+        if bperp:
+            metadata["baselines_file"] = "GAMMA per-pair baseline files (*_bperp.par / *_base.par)"
+        return bperp
     bperp = read_baselines(bfile)
     metadata["baselines_file"] = str(bfile)
     missing_bp = [int(e) for e in epochs if bperp and int(e) not in bperp]
