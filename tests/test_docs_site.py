@@ -160,13 +160,14 @@ def _anchors(md: str) -> set[str]:
 
 
 def test_links_between_pages_resolve() -> None:
-    broken = []
+    broken, checked = [], 0
     for page in sorted(DOCS.glob("*.md")):
         text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
         for m in LINK.finditer(text):
             target = m.group(1) or m.group(2)
             if re.match(r"[a-z]+:", target):  # http:, mailto: ...
                 continue
+            checked += 1
             path, _, anchor = target.partition("#")
             dest = (page.parent / path) if path else page
             if not dest.resolve().is_file() or DOCS.resolve() not in dest.resolve().parents:
@@ -174,6 +175,7 @@ def test_links_between_pages_resolve() -> None:
             elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest.read_text(encoding="utf-8")):
                 broken.append(f"{page.name}: {target} (no such heading)")
     assert not broken, broken
+    assert checked > 60  # the pages' own links, the CLI reference's anchors and the figures
 
 
 def test_tutorial_figures_exist() -> None:
@@ -182,6 +184,23 @@ def test_tutorial_figures_exist() -> None:
     assert len(figures) >= 4
     for f in figures:
         assert (DOCS / f).stat().st_size > 10_000, f  # a real PNG, not a placeholder
+
+
+def test_tutorial_scripts_are_the_ones_shown() -> None:
+    """The Python blocks of the tutorial are the scripts run_all.sh runs, verbatim."""
+    text = (DOCS / "tutorial.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    for name in ("plot_points.py", "make_gnss.py"):
+        assert (DOCS / "tutorial" / name).read_text(encoding="utf-8") in blocks, name
+    script = DOCS / "tutorial" / "run_all.sh"
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    body = script.read_text(encoding="utf-8")
+    shown = [line.split("  #")[0].strip() for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+             for line in block.splitlines() if line.startswith("kansho ")]
+    assert len(shown) >= 9
+    for line in shown:  # each command shown is run (but the one that needs a downloaded frame)
+        if "frame/GEOC" not in line:
+            assert "$KANSHO " + line.removeprefix("kansho ") in body, line
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("material") is None,
