@@ -211,4 +211,6 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
                          timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert (tmp_path / "site" / "cli" / "index.html").is_file()
-    assert "kansho gnss compare" in (tmp_path / "site" / "cli" / "index.html").read_text(encoding="utf-8")
+    html = (tmp_path / "site" / "cli" / "index.html").read_text(encoding="utf-8")
+    assert "kansho gnss compare" in html
+    assert "{offset, linear, quadratic}" in html  # a choice list is text, not an attribute list
