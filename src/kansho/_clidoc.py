@@ -100,7 +100,7 @@ def _option_cell(action: argparse.Action) -> str:
     if action.nargs == 0:
         return names
     if action.choices is not None and not isinstance(action, argparse._SubParsersAction):
-        return f"{names} {{{', '.join(str(c) for c in action.choices)}}}".replace("|", "\\|")
+        return f"{names} {{{_escape(', '.join(str(c) for c in action.choices), cell=True)}}}"
     if action.option_strings:
         metavar = action.metavar if isinstance(action.metavar, str) else action.dest.upper()
         return f"{names} `{metavar}`"
