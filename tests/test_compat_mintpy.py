@@ -49,14 +49,15 @@ def test_four_files_referenced_to_one_pixel(exported: tuple[Path, Path]) -> None
         assert (int(a["REF_Y"]), int(a["REF_X"])) == (ry, rx)
         ts = f["timeseries"][()]
         assert (ts[:, ry, rx] == 0).all()  # exactly, not about
-        np.testing.assert_allclose(ts, (cube - cube[:, ry:ry + 1, rx:rx + 1]) / 1000, atol=1e-8, equal_nan=True)  # float32 rounding: 0.01 µm
+        # float32 rounding: 0.01 µm
+        np.testing.assert_allclose(ts, (cube - cube[:, ry:ry + 1, rx:rx + 1]) / 1000, atol=1e-8, equal_nan=True)
         # the area mean, which Kansho sets to 0, is not 0 at the pixel: the shift was needed
         assert np.abs(cube[1:, ry, rx]).max() > 0
         assert float(a["REF_LAT"]) == pytest.approx(run.grid.lat()[ry])
     with h5py.File(dest / "velocity.h5") as f:
         v = f["velocity"][()]
         assert v[ry, rx] == 0 and _attrs(f)["REF_Y"] == str(ry)
-        np.testing.assert_allclose(v, (vel - vel[ry, rx]) / 1000, atol=1e-8, equal_nan=True)  # float32 rounding: 0.01 µm
+        np.testing.assert_allclose(v, (vel - vel[ry, rx]) / 1000, atol=1e-8, equal_nan=True)
         np.testing.assert_allclose(f["velocityStd"][()], run.read_map("vstd") / 1000, rtol=1e-6, equal_nan=True)
 
 
@@ -102,7 +103,7 @@ def test_reference_pixel_outside_an_empty_area(small_run: FinishedRun) -> None:
 
 def test_csv_without_points_is_refused_before_anything_is_written(small_run: FinishedRun, tmp_path: Path) -> None:
     dest = tmp_path / "x"
-    with pytest.raises(ConfigError, match="csv needs points.*nothing was written"):
+    with pytest.raises(ConfigError, match=r"csv needs points.*nothing was written"):
         export_many(small_run.out, ["netcdf", "csv"], dest)
     assert not dest.exists()
     # with 'all' it is left out (a note in the log) and the rest is written

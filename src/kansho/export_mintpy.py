@@ -73,7 +73,7 @@ def reference_pixel(run: Run, vel: Float32Array) -> tuple[int, int]:
         pts = [(int(i // nx), int(i % nx)) for i in order]
         for k in range(0, len(pts), 64):
             chunk = pts[k:k + 64]
-            ok = np.isfinite(run.cum_pixels(chunk)).all(axis=1) if run.has_cum else np.ones(len(chunk), bool)
+            ok = [bool(np.isfinite(s).all()) for s in run.cum_pixels(chunk)] if run.has_cum else [True] * len(chunk)
             for (r, c), good in zip(chunk, ok, strict=True):
                 if good:
                     if region is not inside:

@@ -22,6 +22,7 @@ a cache folder outside the LiCSBAS folder (:meth:`LicsbasTs.vrt`).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -183,7 +184,7 @@ class LicsbasTs:
         if not path.is_file():
             raise InputError(self.root, "no cum.h5 and no info/13used_image.txt: the epochs are unknown")
         dates = [int(t) for t in re.findall(r"^\s*(\d{8})\b", path.read_text(errors="replace"), re.M)]
-        if not dates or any(b <= a for a, b in zip(dates, dates[1:], strict=False)):
+        if not dates or any(b <= a for a, b in itertools.pairwise(dates)):
             raise InputError(path, "expected increasing yyyymmdd dates, one a line")
         return np.asarray(dates, np.int64)
 
