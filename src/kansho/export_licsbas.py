@@ -11,7 +11,7 @@ read it: :func:`export_licsbas`.
     info/EQA.dem_par   GAMMA DEM/MAP parameters: width, nlines, corner_lat/lon (centre of the top-left
                        pixel), post_lat/lon, ellipsoid (what get_value_geo / profile / flt2geotiff read)
     info/slc.mli.par   range_samples, azimuth_lines, radar_frequency (Hz, from the wavelength)
-    info/13used_image.txt, info/13ref.txt, info/13parameters.txt   epochs, reference area, sizes
+    info/13used_image.txt, info/12ref.txt, 13ref.txt, 13parameters.txt   epochs, reference area, sizes
     cum.h5             the run's cube (already LiCSBAS's layout)
     cum_filt.h5        the filtered cube with the scalars LiCSBAS's step 16 adds and plot_ts reads for
                        its legend: filtwidth_km, filtwidth_yr (float), deramp_flag (empty = none, else
@@ -152,7 +152,8 @@ def _info(run: Run) -> dict[str, str]:
     params += f"n_im:           {run.dates.size}\n"
     if run.refarea is not None:
         r0, r1, c0, c1 = run.refarea
-        files["13ref.txt"] = f"{c0}:{c1}/{r0}:{r1}\n"
+        # one area for the maps and the series in a Kansho run: LiCSBAS's 12ref (maps) and 13ref (cum.h5)
+        files["12ref.txt"] = files["13ref.txt"] = f"{c0}:{c1}/{r0}:{r1}\n"
         params += f"ref_area:       {c0}:{c1}/{r0}:{r1}\n"
     files["13parameters.txt"] = params
     return files

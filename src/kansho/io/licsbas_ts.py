@@ -9,7 +9,7 @@ LiCSBAS (Morishita et al. 2020) leaves, after its steps 11-16::
                                            post_lat/lon
     TS_GEOCml10/info/slc.mli.par           range_samples, azimuth_lines, radar_frequency
     TS_GEOCml10/info/13used_image.txt      the epochs of the series, one yyyymmdd a line
-    TS_GEOCml10/info/13ref.txt             the reference area "x1:x2/y1:y2" of the series
+    TS_GEOCml10/info/12ref.txt, 13ref.txt  reference areas "x1:x2/y1:y2" of results/vel and of cum.h5
     TS_GEOCml10/info/13parameters.txt      wavelength, n_im, n_ifg, ref_area, ...
     GEOCml10/E.geo N.geo U.geo             (beside the TS folder) the LOS unit vector
 
@@ -43,7 +43,7 @@ __all__ = ["INFO_NAMES", "LicsbasTs", "dem_par_grid", "is_licsbas_ts"]
 
 #: Kansho's info/ keys (kansho.layout.INFO_FILES) → the LiCSBAS file holding the same kind of table
 INFO_NAMES = {"ifg_stats": "11ifg_stats.txt", "bad_ifg_qc": "11bad_ifg.txt", "bad_ifg_loops": "12bad_ifg.txt",
-              "no_loop_ifg": "12no_loop_ifg.txt", "ref": "13ref.txt", "network_gaps": "12network_gap_info.txt",
+              "no_loop_ifg": "12no_loop_ifg.txt", "ref": "12ref.txt", "network_gaps": "12network_gap_info.txt",
               "mask_stats": "15parameters.txt", "filter": "16parameters.txt", "parameters": "13parameters.txt"}
 #: suffixes of files in results/ that are not flat rasters
 _NOT_RASTER = (".png", ".kmz", ".kml", ".tif", ".txt", ".h5", ".nc", ".vrt", ".hdr", ".xml", ".aux")
@@ -190,13 +190,19 @@ class LicsbasTs:
 
     @cached_property
     def refarea(self) -> tuple[int, int, int, int] | None:
-        """``(row0, row1, col0, col1)`` of the series' reference: ``cum.h5``'s, else ``info/13ref.txt``."""
+        """``(row0, row1, col0, col1)`` of the reference: ``cum.h5``'s (that of the series), else
+        ``info/12ref.txt`` (that of ``results/vel``), else ``info/13ref.txt``.
+
+        LiCSBAS's step 13 writes ``results/vel`` referenced to ``12ref.txt`` and then moves the
+        series in ``cum.h5`` (and its own ``vel``) to the pixel of ``13ref.txt``; step 16 writes
+        ``vel.filt`` referenced to ``16ref.txt``.
+        """
         from kansho.io.licsbas_h5 import CumReader, parse_refarea
 
         if (self.root / "cum.h5").is_file():
             with CumReader(self.root / "cum.h5") as r:
                 return r.refarea_box
-        for name in ("13ref.txt", "12ref.txt"):
+        for name in ("12ref.txt", "13ref.txt"):
             p = self.info / name
             if p.is_file():
                 try:
