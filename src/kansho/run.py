@@ -382,12 +382,13 @@ class LicsbasRun(Run):
         return self.licsbas.los()
 
     def info_text(self, key: str, *, missing_ok: bool = False) -> str:
-        p = self.licsbas.info_file(key)
-        if not p.is_file():
+        """Kansho's table ``key`` from LiCSBAS's ``info/`` (:meth:`kansho.io.licsbas_ts.LicsbasTs.info_text`)."""
+        text = self.licsbas.info_text(key)
+        if text is None:
             if missing_ok:
                 return ""
-            raise InputError(p, "not in this LiCSBAS folder")
-        return p.read_text(errors="replace")
+            raise InputError(self.licsbas.info_file(key), "not in this LiCSBAS folder")
+        return text
 
 
 def open_run(path: str | Path, *, need_cum: bool = True) -> Run:

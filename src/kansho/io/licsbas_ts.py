@@ -251,6 +251,43 @@ class LicsbasTs:
         """The LiCSBAS ``info/`` file for Kansho's table ``key`` (``info/<key>`` if no match)."""
         return self.info / INFO_NAMES.get(key, key)
 
+    def bad_pairs(self) -> dict[str, tuple[str, str]]:
+        """Pairs LiCSBAS dropped: ``pair -> (step, reason)`` from ``11bad_ifg.txt`` (step 1-1, coverage
+        or coherence) and ``12bad_ifg.txt`` (step 1-2, loop closure)."""
+        out: dict[str, tuple[str, str]] = {}
+        for name, step, reason in (("11bad_ifg.txt", "1-1", "low coverage or coherence (LiCSBAS step 11)"),
+                                   ("12bad_ifg.txt", "1-2", "loop closure (LiCSBAS step 12)")):
+            p = self.info / name
+            if p.is_file():
+                for pair in re.findall(r"^\s*(\d{8}_\d{8})\b", p.read_text(errors="replace"), re.M):
+                    out.setdefault(pair, (step, reason))
+        return out
+
+    def info_text(self, key: str) -> str | None:
+        """Kansho's ``info/`` table ``key`` made from LiCSBAS's files (None when they are missing):
+        ``ifg_stats`` (11ifg_stats.txt with Kansho's ``used`` and ``note`` columns), ``dropped``
+        (``pair,step,reason`` CSV of the bad-ifg lists); any other key is the matching file as it is."""
+        if key == "dropped":
+            bad = self.bad_pairs()
+            if not bad:
+                return None
+            return "pair,step,reason\n" + "".join(f"{p},{s},{r}\n" for p, (s, r) in sorted(bad.items()))
+        p = self.info_file(key)
+        if not p.is_file():
+            return None
+        text = p.read_text(errors="replace")
+        if key != "ifg_stats":
+            return text
+        bad = self.bad_pairs()
+        lines = ["# pair              bperp_m  dt_day  coverage  mean_coh  used  note"]
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) >= 5 and re.fullmatch(r"\d{8}_\d{8}", parts[0]):
+                step, reason = bad.get(parts[0], ("", ""))
+                lines.append(f"{parts[0]}  {parts[1]:>8}  {parts[2]:>6}  {parts[3]:>8}  {parts[4]:>8}  "
+                             f"{'no' if step else 'yes':>4}  {reason}")
+        return "\n".join(lines) + "\n"
+
 
 def _xml_escape(text: str) -> str:
     from xml.sax.saxutils import escape
