@@ -4,20 +4,10 @@ Every function reads the run folder ``out`` (result maps, ``cum.h5`` and its fil
 writes into ``dest`` through a temporary name and a rename. Units follow the run (mm, mm/yr)
 except the MintPy files, which use MintPy's metres.
 
-MintPy layout written by :func:`export_mintpy` (Yunjun et al. 2019, Computers & Geosciences
-133:104331; the HDF5 structure documented with MintPy), checked field by field in the tests:
-
-``timeseries.h5``
-    datasets ``timeseries`` (n_date, LENGTH, WIDTH) float32 **m**, LOS, positive toward the
-    satellite (MintPy's sign, the same as Kansho's); ``date`` (n_date,) ``|S8`` yyyymmdd;
-    ``bperp`` (n_date,) float32 m. Root attributes (strings, as MintPy stores them):
-    ``FILE_TYPE=timeseries``, ``UNIT=m``, ``LENGTH``, ``WIDTH``, ``X_FIRST``/``Y_FIRST`` (outer
-    corner of the top-left pixel), ``X_STEP``/``Y_STEP``, ``X_UNIT``/``Y_UNIT=degrees``, ``EPSG``,
-    ``REF_DATE``, ``REF_Y``/``REF_X`` (centre pixel of the reference area), ``REF_LAT``/``REF_LON``,
-    ``START_DATE``, ``END_DATE``, ``WAVELENGTH`` (if known), ``PROCESSOR=kansho``, ``DATA_TYPE``.
-``velocity.h5``
-    datasets ``velocity`` and ``velocityStd`` (LENGTH, WIDTH) float32 **m/year**, ``intercept``
-    (m); attributes as above with ``FILE_TYPE=velocity``, ``UNIT=m/year``, ``DATE12=START_END``.
+The MintPy files are written by :mod:`kansho.export_mintpy` (layout and reference pixel there),
+the LiCSBAS ``results/`` layout by :mod:`kansho.export_licsbas`. A LiCSBAS ``TS_GEOCml*`` folder
+is exported like a run (:class:`kansho.run.LicsbasRun`); without ``cum.h5`` only its maps are.
+:func:`export_many` checks every requested format before writing anything.
 """
 
 from __future__ import annotations
@@ -37,12 +27,16 @@ from typing import Any, Literal
 import numpy as np
 
 from kansho._version import __version__
-from kansho.errors import ConfigError
+from kansho.errors import ConfigError, InputError
+from kansho.export_licsbas import export_licsbas
+from kansho.export_mintpy import export_mintpy
 from kansho.layout import MAP_UNITS
 from kansho.run import Run, open_run
 
 log = logging.getLogger(__name__)
 
+__all__ = ["FORMATS", "export", "export_cog", "export_csv", "export_kmz", "export_licsbas", "export_many",
+           "export_mintpy", "export_netcdf", "validate_cog"]
 
 
 def _open(out: str | Path | Run) -> Run:
@@ -239,83 +233,6 @@ def _colourbar_png(vmin: float, vmax: float, cmap: str, label: str) -> bytes:
     return buf.getvalue()
 
 
-# ------------------------------------------------------------------------------------------- MintPy
-def _mintpy_attrs(run: Run, file_type: str, unit: str) -> dict[str, str]:
-    g = run.grid
-    x0, dx, _, y0, _, dy = g.transform
-    a = {"FILE_TYPE": file_type, "UNIT": unit, "LENGTH": str(g.height), "WIDTH": str(g.width),
-         "X_FIRST": repr(float(x0)), "Y_FIRST": repr(float(y0)), "X_STEP": repr(float(dx)), "Y_STEP": repr(float(dy)),
-         "X_UNIT": "degrees", "Y_UNIT": "degrees", "EPSG": "4326", "DATA_TYPE": "float32",
-         "PROCESSOR": "kansho", "KANSHO_VERSION": __version__, "REF_DATE": str(int(run.dates[0])),
-         "START_DATE": str(int(run.dates[0])), "END_DATE": str(int(run.dates[-1])),
-         "FILE_PATH": "", "ORBIT_DIRECTION": "", "PLATFORM": ""}
-    if run.refarea is not None:
-        r0, r1, c0, c1 = run.refarea
-        ry, rx = (r0 + r1 - 1) // 2, (c0 + c1 - 1) // 2
-        a.update(REF_Y=str(ry), REF_X=str(rx), REF_LAT=repr(float(g.lat()[ry])), REF_LON=repr(float(g.lon()[rx])),
-                 KANSHO_REFAREA=f"{c0}:{c1}/{r0}:{r1}")
-    wavelength = run.wavelength
-    if wavelength:
-        a["WAVELENGTH"] = repr(float(wavelength))
-    return {k: v for k, v in a.items() if v != ""}
-
-
-def export_mintpy(out: str | Path | Run, dest: str | Path, filtered: bool = False) -> list[Path]:
-    """MintPy-compatible ``timeseries.h5`` and ``velocity.h5`` (layout in the module docstring).
-
-    ``filtered`` exports the filtered cube / ``vel.filt`` instead of the raw series. The cube is
-    copied epoch by epoch, so memory stays at one plane.
-    """
-    run = _open(out)
-    d = Path(dest)
-    d.mkdir(parents=True, exist_ok=True)
-    return [_mintpy_timeseries(run, d / "timeseries.h5", filtered), _mintpy_velocity(run, d / "velocity.h5", filtered)]
-
-
-def _mintpy_timeseries(run: Run, target: Path, filtered: bool) -> Path:
-    import h5py
-
-    tmp = _tmp(target)
-    with run.cum_reader(filtered) as src, h5py.File(tmp, "w") as f:
-        n = src.imdates.size
-        ny, nx = src.shape
-        ds = f.create_dataset("timeseries", shape=(n, ny, nx), dtype="float32", chunks=(1, min(ny, 256), min(nx, 256)),
-                              compression="gzip")
-        for i in range(n):
-            ds[i] = src.epoch(i) / np.float32(1000.0)
-        f.create_dataset("date", data=np.array([str(int(x)).encode() for x in run.dates], dtype="S8"))
-        bperp = run.cum_dataset("bperp", filtered)
-        bp = np.asarray(bperp, np.float32) if bperp is not None else np.zeros(n, np.float32)
-        f.create_dataset("bperp", data=np.nan_to_num(bp))
-        for k, v in _mintpy_attrs(run, "timeseries", "m").items():
-            f.attrs[k] = v
-    os.replace(tmp, target)
-    return target
-
-
-def _map_or_nan(run: Run, name: str, like: np.ndarray) -> np.ndarray:
-    return run.read_map(name) if run.has_map(name) else np.full_like(like, np.nan)
-
-
-def _mintpy_velocity(run: Run, target: Path, filtered: bool) -> Path:
-    import h5py
-
-    tmp = _tmp(target)
-    vel = run.read_map("vel.filt" if filtered else "vel")
-    vstd = _map_or_nan(run, "vstd", vel)
-    icpt = _map_or_nan(run, "vintercept", vel)
-    with h5py.File(tmp, "w") as f:
-        f.create_dataset("velocity", data=(vel / 1000.0).astype(np.float32), compression="gzip")
-        f.create_dataset("velocityStd", data=(vstd / 1000.0).astype(np.float32), compression="gzip")
-        f.create_dataset("intercept", data=(icpt / 1000.0).astype(np.float32), compression="gzip")
-        attrs = _mintpy_attrs(run, "velocity", "m/year")
-        attrs["DATE12"] = f"{run.dates[0]}_{run.dates[-1]}"
-        for k, v in attrs.items():
-            f.attrs[k] = v
-    os.replace(tmp, target)
-    return target
-
-
 # ------------------------------------------------------------------------------------------- NetCDF
 def netcdf_engine() -> Literal["h5netcdf", "netcdf4"]:
     """The xarray NetCDF engine used: ``h5netcdf`` if installed, else ``netcdf4``."""
@@ -379,6 +296,8 @@ def export_csv(out: str | Path | Run, dest: str | Path, *, lonlat: Sequence[tupl
     run = _open(out)
     g = run.grid
     pts = _csv_points(run, lonlat, pixels)
+    if not run.has_cum:
+        raise InputError(run.cum_path(), "missing: the CSV export needs the time series (cum.h5)")
     t = years_since_first(run.dates)
     vel = run.read_map("vel")
     vstd = _map_or_nan(run, "vstd", vel)
@@ -399,6 +318,10 @@ def export_csv(out: str | Path | Run, dest: str | Path, *, lonlat: Sequence[tupl
     tmp.write_text(buf.getvalue())
     os.replace(tmp, target)
     return target
+
+
+def _map_or_nan(run: Run, name: str, like: np.ndarray) -> np.ndarray:
+    return run.read_map(name) if run.has_map(name) else np.full_like(like, np.nan)
 
 
 def _csv_points(run: Run, lonlat: Sequence[tuple[float, float]], pixels: Sequence[tuple[int, int]],
@@ -423,9 +346,12 @@ def _csv_points(run: Run, lonlat: Sequence[tuple[float, float]], pixels: Sequenc
 def _netcdf_variables(run: Run) -> dict[str, Any]:
     """The NetCDF data variables of a run: name -> (dims, values, attributes)."""
     data: dict[str, Any] = {}
-    data["displacement"] = (("time", "lat", "lon"), run.read_cube(),
-                            {"units": "mm", "long_name": "cumulative LOS displacement, positive toward the satellite",
-                             "grid_mapping": "crs"})
+    if run.has_cum:
+        data["displacement"] = (("time", "lat", "lon"), run.read_cube(),
+                                {"units": "mm", "grid_mapping": "crs",
+                                 "long_name": "cumulative LOS displacement, positive toward the satellite"})
+    else:
+        log.warning("%s: no cum.h5: the NetCDF file holds the maps only", run.path)
     if run.has_filt:
         data["displacement_filtered"] = (("time", "lat", "lon"), run.read_cube(filtered=True),
                                          {"units": "mm", "grid_mapping": "crs",
@@ -458,6 +384,8 @@ class ExportFormat:
     options: tuple[str, ...] = ()
     #: needs points (``lonlat``/``pixels``): left out of ``--format all`` when none are given
     needs_points: bool = False
+    #: needs the time series (``cum.h5``): refused for a LiCSBAS folder that has only ``results/``
+    needs_cum: bool = False
 
 
 def _listed(fn: Callable[..., Path]) -> Callable[..., list[Path]]:
@@ -474,7 +402,10 @@ FORMATS: dict[str, ExportFormat] = {f.name: f for f in (
     ExportFormat("mintpy", "timeseries.h5 + velocity.h5 in MintPy's layout (m, m/yr)", export_mintpy,
                  ("filtered",)),
     ExportFormat("netcdf", "CF-1.8 NetCDF of the cube via xarray", _listed(export_netcdf)),
-    ExportFormat("csv", "time series of points", _listed(export_csv), ("lonlat", "pixels"), needs_points=True),
+    ExportFormat("csv", "time series of points", _listed(export_csv), ("lonlat", "pixels"), needs_points=True,
+                 needs_cum=True),
+    ExportFormat("licsbas", "LiCSBAS's layout: results/ flat float32 maps, EQA.dem_par, slc.mli.par, cum.h5, "
+                 "cum_filt.h5 (with its filter widths), info/", export_licsbas),
 )}
 
 
@@ -483,3 +414,38 @@ def export(out: str | Path | Run, fmt: str, dest: str | Path, **options: Any) ->
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
     return FORMATS[fmt].write(out, dest, **options)
+
+
+def plan_formats(run: Run, names: Sequence[str], *, all_formats: bool, have_points: bool) -> list[str]:
+    """The formats to write, checked before anything is written: ``ConfigError`` for an unknown name,
+    for csv asked by name without points, or for a format that needs ``cum.h5`` when the run has none.
+    With ``all_formats``, those that cannot be written (csv without points, series without a cube)
+    are left out, each with a note in the log."""
+    bad = [f for f in names if f not in FORMATS]
+    if bad or not names:
+        raise ConfigError(f"--format: unknown {', '.join(bad) or '(none)'}; choose from {', '.join(FORMATS)}")
+    keep = []
+    for name in names:
+        f = FORMATS[name]
+        why = ("needs points (--point LON,LAT or --pixel ROW,COL)" if f.needs_points and not have_points else
+               f"needs the time series, and {run.cum_path()} is missing" if f.needs_cum and not run.has_cum else "")
+        if not why:
+            keep.append(name)
+        elif all_formats:
+            log.warning("export: %s left out: it %s", name, why)
+        else:
+            raise ConfigError(f"--format {name} {why}; nothing was written")
+    return keep
+
+
+def export_many(out: str | Path | Run, names: Sequence[str], dest: str | Path, *, all_formats: bool = False,
+                **options: Any) -> list[tuple[str, Path]]:
+    """Several exports into ``dest`` (``(format, file)`` pairs), every format checked first
+    (:func:`plan_formats`), so a refused one leaves nothing half-written."""
+    run = _open(out)
+    have_points = bool(options.get("lonlat") or options.get("pixels"))
+    written = []
+    for name in plan_formats(run, names, all_formats=all_formats, have_points=have_points):
+        f = FORMATS[name]
+        written += [(name, p) for p in f.write(run, dest, **{k: options[k] for k in f.options if k in options})]
+    return written

@@ -12,6 +12,7 @@ satellite; dates int yyyymmdd.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -25,12 +26,15 @@ from kansho.errors import InputError
 from kansho.grid import Grid
 from kansho.layout import MAP_UNITS, RunLayout
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     import zarr
 
     from kansho.chain.spec import StepResult
     from kansho.config import RunConfig
     from kansho.io.licsbas_h5 import CumReader
+    from kansho.io.licsbas_ts import LicsbasTs
     from kansho.store import Stack
 
 
@@ -40,6 +44,19 @@ class Run:
     Everything is read on first use: opening a run costs nothing. ``InputError`` names the file
     when something asked for is missing or unreadable.
     """
+
+    def __new__(cls, path: str | Path | None = None, **kwargs: Any) -> Run:
+        """A :class:`LicsbasRun` when ``path`` is a LiCSBAS ``TS_GEOCml*`` folder, so every reader of
+        runs opens LiCSBAS results too."""
+        if cls is Run and path is not None:
+            from kansho.io.licsbas_ts import is_licsbas_ts
+
+            if is_licsbas_ts(path):
+                return super().__new__(LicsbasRun)
+        return super().__new__(cls)
+
+    #: True for a LiCSBAS folder read through :class:`LicsbasRun`
+    is_licsbas = False
 
     def __init__(self, path: str | Path, *, timings: dict[str, float] | None = None) -> None:
         self.path = Path(path)
@@ -306,12 +323,88 @@ class Run:
         return p.read_text(errors="replace")
 
 
+class LicsbasRun(Run):
+    """A LiCSBAS time-series folder (``TS_GEOCml*``) behind the :class:`Run` interface.
+
+    Maps are its flat ``results/`` files (``map_path`` gives a GDAL VRT of each, so rasterio
+    readers work unchanged), the grid comes from ``EQA.dem_par``, the epochs and reference from
+    ``cum.h5`` or, without one, from ``info/13used_image.txt`` and ``info/13ref.txt``
+    (:class:`kansho.io.licsbas_ts.LicsbasTs`). It has no stack store and no step records.
+    """
+
+    is_licsbas = True
+
+    @cached_property
+    def licsbas(self) -> LicsbasTs:
+        from kansho.io.licsbas_ts import LicsbasTs
+
+        return LicsbasTs(self.path)
+
+    def layers(self) -> list[str]:
+        return self.licsbas.layers()
+
+    def has_map(self, name: str) -> bool:
+        return name in self.layers()
+
+    def map_path(self, name: str) -> Path:
+        """A GDAL VRT over ``results/<name>`` (the flat file itself is :meth:`flat_path`)."""
+        if not self.has_map(name):
+            raise InputError(self.licsbas.map_file(name), f"no '{name}' map in this LiCSBAS folder")
+        return self.licsbas.vrt(name)
+
+    def flat_path(self, name: str) -> Path:
+        return self.licsbas.map_file(name)
+
+    def read_map(self, name: str) -> Float32Array:
+        return self.licsbas.read_map(name)
+
+    @cached_property
+    def grid(self) -> Grid:
+        return self.licsbas.grid
+
+    @property
+    def cum_shape(self) -> tuple[int, int]:
+        return self._cum_header[2] if self.has_cum else self.grid.shape
+
+    @property
+    def dates(self) -> np.ndarray:
+        return self.licsbas.dates
+
+    @property
+    def refarea(self) -> tuple[int, int, int, int] | None:
+        return self.licsbas.refarea
+
+    @property
+    def wavelength(self) -> float | None:
+        return self.licsbas.wavelength
+
+    def los(self) -> tuple[Float32Array, Float32Array, Float32Array]:
+        return self.licsbas.los()
+
+    def info_text(self, key: str, *, missing_ok: bool = False) -> str:
+        """Kansho's table ``key`` from LiCSBAS's ``info/`` (:meth:`kansho.io.licsbas_ts.LicsbasTs.info_text`)."""
+        text = self.licsbas.info_text(key)
+        if text is None:
+            if missing_ok:
+                return ""
+            raise InputError(self.licsbas.info_file(key), "not in this LiCSBAS folder")
+        return text
+
+
 def open_run(path: str | Path, *, need_cum: bool = True) -> Run:
-    """Open the run folder ``path``; ``InputError`` unless it is a folder (with ``cum.h5`` if ``need_cum``)."""
+    """Open the run folder ``path``; ``InputError`` unless it is a folder (with ``cum.h5`` if ``need_cum``).
+
+    A LiCSBAS ``TS_GEOCml*`` folder opens as a :class:`LicsbasRun`; one without ``cum.h5`` (only
+    ``results/`` and ``info/``) is accepted: its maps can be viewed and exported, its series not.
+    """
     p = Path(path)
     if not p.is_dir():
-        raise InputError(p, "not a folder (expected a Kansho run output)")
+        raise InputError(p, "not a folder (expected a Kansho run output or a LiCSBAS TS_GEOCml* folder)")
     run = Run(p)
+    if isinstance(run, LicsbasRun):
+        if need_cum and not run.has_cum:
+            log.info("%s: LiCSBAS folder without cum.h5: maps only, no time series", p)
+        return run
     if need_cum and not run.has_cum:
         raise InputError(p, "no cum.h5 here: not a finished Kansho/LiCSBAS run folder")
     return run
