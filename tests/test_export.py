@@ -119,7 +119,7 @@ def test_kmz_is_a_valid_kml_zip(run: Any, tmp_path: Path) -> None:
 
 def test_mintpy_layout_field_by_field(run: Any, tmp_path: Path) -> None:
     ctx, out = run
-    ts_path, vel_path = export_mintpy(out, tmp_path)
+    ts_path, vel_path, _, _ = export_mintpy(out, tmp_path)
     c = _cum(out)
     g = ctx.stack.grid
     r0, r1, c0, c1 = ctx.result("loops").ref
@@ -127,7 +127,9 @@ def test_mintpy_layout_field_by_field(run: Any, tmp_path: Path) -> None:
         assert set(f.keys()) == {"timeseries", "date", "bperp"}
         ts = f["timeseries"]
         assert ts.dtype == np.float32 and ts.shape == c["cum"].shape
-        np.testing.assert_allclose(ts[()], c["cum"] / 1000.0, rtol=1e-6, equal_nan=True)  # metres
+        ry, rx = int(f.attrs["REF_Y"]), int(f.attrs["REF_X"])  # MintPy's one reference pixel: 0 there
+        np.testing.assert_allclose(ts[()], (c["cum"] - c["cum"][:, ry:ry + 1, rx:rx + 1]) / 1000.0, atol=1e-8,
+                                   equal_nan=True)  # metres
         assert f["date"].dtype == np.dtype("S8")
         assert [d.decode() for d in f["date"][()]] == [str(int(x)) for x in c["imdates"]]
         assert f["bperp"].dtype == np.float32 and f["bperp"].shape == (c["cum"].shape[0],)
@@ -150,8 +152,8 @@ def test_mintpy_layout_field_by_field(run: Any, tmp_path: Path) -> None:
         a = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
         assert a["FILE_TYPE"] == "velocity" and a["UNIT"] == "m/year"
         assert a["DATE12"] == f"{c['imdates'][0]}_{c['imdates'][-1]}"
-        np.testing.assert_allclose(f["velocity"][()], read_raster(out / "results" / "vel.tif") / 1000.0, rtol=1e-6,
-                                   equal_nan=True)
+        vel = read_raster(out / "results" / "vel.tif")
+        np.testing.assert_allclose(f["velocity"][()], (vel - vel[ry, rx]) / 1000.0, atol=1e-8, equal_nan=True)
         np.testing.assert_allclose(f["velocityStd"][()], read_raster(out / "results" / "vstd.tif") / 1000.0,
                                    rtol=1e-6, equal_nan=True)
 
@@ -210,7 +212,7 @@ def test_cli_export(run: Any, tmp_path: Path) -> None:
                        check=False, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert {p.name for p in (tmp_path / "x").iterdir()} == {"vel.mskd.kmz", "points.csv", "timeseries.h5",
-                                                           "velocity.h5"}
+                                                           "velocity.h5", "geometryGeo.h5", "maskTempCoh.h5"}
     r = subprocess.run([sys.executable, "-m", "kansho.cli", "export", str(out), "-f", "shapefile", "-o",
                         str(tmp_path / "y")], check=False, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "shapefile" in r.stderr

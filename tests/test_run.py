@@ -140,7 +140,7 @@ def test_viewer_reference_syntaxes(out: Path) -> None:
 def test_export_registry_takes_an_open_run(out: Path, tmp_path: Path) -> None:
     from kansho.export import FORMATS, export
 
-    assert list(FORMATS) == ["cog", "kmz", "mintpy", "netcdf", "csv"]
+    assert list(FORMATS) == ["cog", "kmz", "mintpy", "netcdf", "csv", "licsbas"]
     assert [f.name for f in FORMATS.values() if f.needs_points] == ["csv"]
     run = open_run(out)
     (path,) = export(run, "csv", tmp_path, pixels=[(20, 20)], lonlat=[])

@@ -31,6 +31,7 @@ import numpy as np
 
 from kansho._types import Float32Array
 from kansho.errors import InputError
+from kansho.io.licsbas_h5 import filter_keys
 from kansho.run import Run, open_run
 
 log = logging.getLogger(__name__)
@@ -108,19 +109,13 @@ def _maps(run: Run) -> dict[str, Float32Array]:
 def _filter_scalars(run: Run) -> dict[str, object]:
     """``filtwidth_km``, ``filtwidth_yr``, ``deramp_flag``, ``hgt_linear_flag`` of the run's filter step
     (NaN widths when the record is missing or the filter declined)."""
-    km = yr = float("nan")
-    deramp: object = np.zeros(0, np.float64)
-    hgt = 0
     try:
         res = run.result("filter")
-        km = float(getattr(res, "sigma_km", None) or np.nan)
-        yr = float(getattr(res, "sigma_yr", None) or np.nan)
-        deg = int(getattr(res, "deramp", 0) or 0)
-        deramp = str(deg) if deg else deramp
-        hgt = int(bool(getattr(res, "hgt_corr", False)))
+        return filter_keys(getattr(res, "sigma_km", None), getattr(res, "sigma_yr", None),
+                           int(getattr(res, "deramp", 0) or 0), bool(getattr(res, "hgt_corr", False)))
     except (InputError, KeyError, ValueError, TypeError) as exc:
         log.warning("LiCSBAS export: the filter widths are unknown (%s): filtwidth_km/yr are NaN", exc)
-    return {"filtwidth_km": km, "filtwidth_yr": yr, "deramp_flag": deramp, "hgt_linear_flag": hgt}
+        return filter_keys(None, None, 0, False)
 
 
 def _copy_h5(src: Path, target: Path, scalars: dict[str, object] | None) -> Path:

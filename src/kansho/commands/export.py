@@ -11,6 +11,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from kansho._lonlat import LonLat, Pixel, point_arg
+
 log = logging.getLogger(__name__)
 
 
@@ -34,13 +36,13 @@ def register(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
     p.add_argument("out", type=Path, help="run folder (with cum.h5 and results/) or a LiCSBAS TS_GEOCml* folder")
     p.add_argument("--format", "-f", required=True,
                    help=f"one or more of {', '.join(FORMATS)} (comma-separated), or 'all'")
-    p.add_argument("-o", "--output", type=Path, required=True, help="destination folder")
+    p.add_argument("-o", "--out", dest="output", type=Path, required=True, help="destination folder")
     p.add_argument("--layer", default="vel.mskd", help="kmz: which results/ map to draw")
     p.add_argument("--vmin", type=float, default=None, help="kmz: lower colour limit (default: robust)")
     p.add_argument("--vmax", type=float, default=None, help="kmz: upper colour limit (default: robust)")
     p.add_argument("--filtered", action="store_true", help="mintpy: export the filtered series and velocity")
-    p.add_argument("--point", type=_pair(float), action="append", default=[], metavar="LON,LAT",
-                   help="csv: a point by longitude,latitude (repeatable)")
+    p.add_argument("--point", type=point_arg(pixels=True), action="append", default=[], metavar="LON,LAT",
+                   help="csv: a point by longitude,latitude (99.1W,19.4N or -99.1,19.4), or px:ROW,COL (repeatable)")
     p.add_argument("--pixel", type=_pair(int), action="append", default=[], metavar="ROW,COL",
                    help="csv: a point by pixel row,col (repeatable)")
     p.set_defaults(func=_run)
@@ -52,8 +54,10 @@ def _run(args: argparse.Namespace) -> int:
     from kansho.export import FORMATS, export_many
 
     names = list(FORMATS) if args.format == "all" else [f.strip() for f in args.format.split(",") if f.strip()]
+    lonlat = [tuple(p) for p in args.point if isinstance(p, LonLat)]
+    pixels = [*args.pixel, *(tuple(p) for p in args.point if isinstance(p, Pixel))]
     values = {"layer": args.layer, "vmin": args.vmin, "vmax": args.vmax, "filtered": args.filtered,
-              "lonlat": args.point, "pixels": args.pixel}
+              "lonlat": lonlat, "pixels": pixels}
     for name, path in export_many(args.out, names, args.output, all_formats=args.format == "all", **values):
         sys.stdout.write(f"{name}: {path}\n")
     return 0

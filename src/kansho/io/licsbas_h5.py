@@ -62,7 +62,8 @@ from kansho._version import __version__
 from kansho.errors import InputError
 from kansho.grid import Grid
 
-__all__ = ["CORE_KEYS", "CumReader", "CumWriter", "format_refarea", "parse_refarea", "read_cum_h5", "write_cum_h5"]
+__all__ = ["CORE_KEYS", "CumReader", "CumWriter", "filter_keys", "format_refarea", "parse_refarea", "read_cum_h5",
+           "write_cum_h5"]
 
 CORE_KEYS = (
     "cum",
@@ -265,6 +266,17 @@ def _grid_from_corners(values: Mapping[str, Any], shape: Sequence[int]) -> Grid:
     return Grid(int(shape[1]), int(shape[0]), (x0, dlon, 0.0, y0, 0.0, dlat))
 
 
+def filter_keys(sigma_km: float | None, sigma_yr: float | None, deramp: int,
+                hgt_corr: bool) -> dict[str, object]:
+    """The datasets LiCSBAS's step 16 writes into ``cum_filt.h5`` about its filter (and its ``plot_ts``
+    reads for the legend): ``filtwidth_km``, ``filtwidth_yr`` (NaN when unknown or declined),
+    ``deramp_flag`` (the polynomial degree as text, or an empty array for none) and ``hgt_linear_flag``."""
+    return {"filtwidth_km": float(sigma_km) if sigma_km else float("nan"),
+            "filtwidth_yr": float(sigma_yr) if sigma_yr else float("nan"),
+            "deramp_flag": str(int(deramp)) if deramp else np.zeros(0, np.float64),
+            "hgt_linear_flag": int(bool(hgt_corr))}
+
+
 def _write_extra(f: h5py.File, name: str, value: Any) -> None:
     """One more dataset: floats as float32, bools as int8, strings as strings, maps compressed."""
     arr = np.asarray(value)
@@ -274,7 +286,7 @@ def _write_extra(f: h5py.File, name: str, value: Any) -> None:
         arr = arr.astype(np.int8)
     if arr.dtype.kind in "UO":
         f.create_dataset(name, data=str(value))
-    elif arr.ndim == 0:
+    elif arr.ndim == 0 or arr.size == 0:
         f.create_dataset(name, data=arr)
     else:
         f.create_dataset(name, data=arr, compression=_COMPRESSION)

@@ -15,9 +15,10 @@ import numpy as np
 from kansho.chain.context import Context
 from kansho.chain.info import write_info
 from kansho.chain.spec import StepResult, StepSpec
+from kansho.chain.steps.filter import FilterResult
 from kansho.chain.steps.loops import LoopsResult
 from kansho.io.geotiff import write_geotiff
-from kansho.io.licsbas_h5 import write_cum_h5
+from kansho.io.licsbas_h5 import filter_keys, write_cum_h5
 from kansho.layout import MASKED_MAPS, RESULT_MAPS
 
 log = logging.getLogger(__name__)
@@ -60,13 +61,15 @@ def write_cubes(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray) -
     bperp = np.array([st.bperp[pos[int(e)]] for e in epochs], np.float64)
     r0, r1, c0, c1 = ctx.get(LoopsResult).ref  # the box, or the reference set's representative window
     gap = ctx.array("gap")
+    fr = ctx.get(FilterResult)
     written = []
     for path, cube_name, vel_name in ((lay.cum, "cum", "vel"), (lay.cum_filt, "cum_filt", "vel.filt")):
         own = cube_name == "cum"  # the σ across gaps and the bridge model belong to the inverted series
         write_cum_h5(path, cum=ctx.array(cube_name), imdates=epochs, vel=maps[vel_name],
                      vintercept=maps["vintercept"], refarea=(r0, r1, c0, c1), grid=st.grid, gap=gap, bperp=bperp,
                      mask=maps["mask"], cum_std=ctx.array("cum_std") if own else None,
-                     extra={"bridge_model": ctx.read2d("bridge_model")} if own else None)
+                     extra={"bridge_model": ctx.read2d("bridge_model")} if own else
+                     filter_keys(fr.sigma_km, fr.sigma_yr, fr.deramp, fr.hgt_corr))
         written.append(path.name)
     return written
 
