@@ -9,6 +9,7 @@ Kansho run is refused with one line.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -51,7 +52,7 @@ def run_info(out: str | Path, *, all_options: bool = False) -> str:
     lines += _input_lines(state)
     lines += _step_lines(state)
     lines += _version_lines(state)
-    lines += _option_lines(run, state, all_options)
+    lines += _option_lines(state, all_options)
     lines.append("")
     fp, why_not = _fingerprint_now(run, state)
     plans = plan_steps(run.path, state, None, fp)
@@ -127,19 +128,22 @@ def _version_lines(state: dict[str, Any]) -> list[str]:
     return ["Versions: " + ", ".join(f"{k} {'/'.join(sorted(v))}" for k, v in seen.items())]
 
 
-def _recorded_options(state: dict[str, Any]) -> dict[str, Any]:
-    """Every option a step read, with the value it read (a later step's value wins)."""
+def _recorded_options(state: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """Every option a step read: its values (as JSON text) and the steps that read each value."""
     from kansho.chain import registry
 
-    out: dict[str, Any] = {}
+    out: dict[str, dict[str, list[str]]] = {}
     for s in registry.STEPS:
         rec = state.get(s.name)
         if isinstance(rec, dict) and isinstance(rec.get("reads"), dict):
-            out.update(rec["reads"])
+            for k, v in rec["reads"].items():
+                out.setdefault(k, {}).setdefault(json.dumps(v), []).append(s.name)
     return out
 
 
-def _option_lines(run: Any, state: dict[str, Any], all_options: bool) -> list[str]:
+def _option_lines(state: dict[str, Any], all_options: bool) -> list[str]:
+    """The options the steps read: those that differ from the defaults (all with ``all_options``); an
+    option read with different values by different steps (a partial re-run) lists each value's steps."""
     from kansho.chain.options import GIVEN, value_of
     from kansho.config import RunConfig
 
@@ -148,12 +152,17 @@ def _option_lines(run: Any, state: dict[str, Any], all_options: bool) -> list[st
     rows = []
     for k in sorted(reads):
         try:
-            dflt = value_of(default, k)
+            dflt = json.dumps(value_of(default, k))
         except KeyError:
-            dflt = "<no longer an option>"
-        if all_options or reads[k] != dflt:
-            rows.append(f"  {k}: {reads[k]!r}" + ("" if reads[k] != dflt else " (default)") +
-                        (f"   [default: {dflt!r}]" if reads[k] != dflt else ""))
+            dflt = "(no longer an option)"
+        values = reads[k]
+        if not all_options and list(values) == [dflt]:
+            continue
+        if len(values) == 1:
+            shown = next(iter(values)) + (" (default)" if dflt in values else "")
+        else:
+            shown = " / ".join(f"{v} (read by {', '.join(st)})" for v, st in values.items())
+        rows.append(f"  {k}: {shown}" + ("" if list(values) == [dflt] else f"   [default: {dflt}]"))
     head = "Options the steps read" + ("" if all_options else " that differ from the defaults") + \
         f" ({len(reads)} read in all; info/parameters.yaml has every option):"
     return ["", head] + (rows or ["  none: every option read has its default value"])
