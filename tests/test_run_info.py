@@ -164,7 +164,8 @@ def test_info_on_a_changed_partial_run(small_run: FinishedRun, copy_run: Callabl
     assert "ingest (0-2): the input files changed" in text
     assert "vstd (1-4): its array vstd is missing" in text
     assert "filter (1-6): it has not finished in this folder" in text
-    assert "as a step before them runs again: qc (1-1), loops (1-2), invert (1-3), mask (1-5), outputs (out)" in text
+    assert ("because a step before them runs again: qc (1-1), loops (1-2), invert (1-3), mask (1-5), "
+            "outputs (out)") in text
     assert "mask.vstd: 50.0 (read by mask) / 100.0 (read by" in text
     assert f"numpy 1.0.0 -> {versions()['numpy']} (steps invert)" in text
     assert "`kansho ts -o OUT` with no options would also run again" not in text  # everything runs again anyway

@@ -223,11 +223,12 @@ def option_changes(rec: dict[str, Any], cfg: RunConfig) -> list[Change]:
 
 
 def plan_steps(out: Path, state: dict[str, Any], cfg: RunConfig | None, fingerprint: str | None,
-               *, force: bool = False) -> list[StepPlan]:
+               *, force: bool = False, check_outputs: bool = True) -> list[StepPlan]:
     """Walk the chain as the runner would with options ``cfg`` and input fingerprint ``fingerprint``.
 
     ``cfg`` None: each step with the options it read last time (what would run again with the same
-    options). ``fingerprint`` None: the input is not checked. Once a step runs again, every step after
+    options). ``fingerprint`` None: the input is not checked. ``check_outputs`` False: the stamps of the
+    arrays are not compared (the runner compares them itself as it goes). Once a step runs again, every step after
     it does too (its upstream key changes). Reads files only (the stamps of the work arrays).
     """
     plans: list[StepPlan] = []
@@ -240,7 +241,8 @@ def plan_steps(out: Path, state: dict[str, Any], cfg: RunConfig | None, fingerpr
         if not isinstance(rec, dict) or not isinstance(rec.get("reads"), dict):
             p.reasons.append("it has not finished in this folder (never run, or interrupted)")
         else:
-            upstream = _plan_one(out, spec, rec, cfg, fingerprint, upstream, p, chained=cause is None)
+            upstream = _plan_one(out, spec, rec, cfg, fingerprint, upstream, p, chained=cause is None,
+                                 check_outputs=check_outputs)
         if force:
             p.reasons.append("--force")
         if cause is not None and not p.reasons:
@@ -252,7 +254,7 @@ def plan_steps(out: Path, state: dict[str, Any], cfg: RunConfig | None, fingerpr
 
 
 def _plan_one(out: Path, spec: StepSpec, rec: dict[str, Any], cfg: RunConfig | None, fingerprint: str | None,
-              upstream: str, p: StepPlan, *, chained: bool) -> str:
+              upstream: str, p: StepPlan, *, chained: bool, check_outputs: bool) -> str:
     """Fill ``p`` for a step with a record; returns the key the next step's record should chain on.
     ``chained``: every step before it is up to date, so its record must chain on theirs."""
     fp_old = str(rec.get("fingerprint", "")) if spec.name == "ingest" else ""
@@ -273,7 +275,7 @@ def _plan_one(out: Path, spec: StepSpec, rec: dict[str, Any], cfg: RunConfig | N
     typed = typed_result(spec, rec)
     if typed is None:
         p.reasons.append("its record was written by an incompatible version")
-    else:
+    elif check_outputs:
         changed = changed_outputs(out, spec, rec, typed)
         if changed:
             p.reasons.append(changed)

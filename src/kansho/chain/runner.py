@@ -159,7 +159,8 @@ def _run_locked(input_path: str | Path | None, out: Path, cfg: RunConfig, steps:
         if cfg.gpu:
             check_gpu()
         if state:
-            report = change_report(out, plan_steps(out, state, cfg, fingerprint, force=force), wanted)
+            plans = plan_steps(out, state, cfg, fingerprint, force=force, check_outputs=False)
+            report = change_report(out, plans, wanted)
             if report:
                 log.warning("%s", report)
         _run_steps(ctx, state, wanted, fingerprint, force, exits)

@@ -209,7 +209,7 @@ def _plan_lines(plans: list[Any]) -> list[str]:
     after = [p.label for p in plans if p.rerun and p is not first
              and all(r.startswith("step ") and r.endswith("runs again") for r in p.reasons)]
     if after:
-        lines.append(f"  and, as a step before them runs again: {', '.join(after)}")
+        lines.append(f"  and, because a step before them runs again: {', '.join(after)}")
     return lines
 
 
