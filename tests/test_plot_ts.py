@@ -14,7 +14,7 @@ from tests._shared import FinishedRun, one_error_line
 
 from kansho._dates import years_since_first
 from kansho.cli import main
-from kansho.commands.plot_ts import decimal_year, lonlat_label
+from kansho.commands.plot_ts import decimal_year
 from kansho.grid import Grid
 from kansho.run import Run
 
@@ -109,7 +109,7 @@ def test_points_off_the_frame_or_without_data_are_one_line(small_run: FinishedRu
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     out = small_run.out
     g, _, empty = _pixels(out)
-    rc, _, err = _plot(capsys, str(out), "--point=-99.1,19.4", "-o", str(tmp_path / "x"))
+    rc, _, err = _plot(capsys, str(out), "--point", "-99.1,19.4", "-o", str(tmp_path / "x"))
     one_error_line(rc, err, str(out), "99.10000°W, 19.40000°N", "outside the run's frame")
     r, c = empty[0]
     rc, _, err = _plot(capsys, str(out), f"--point={g.lon()[c]},{g.lat()[r]}", "-o", str(tmp_path / "x"))
@@ -122,9 +122,30 @@ def test_points_off_the_frame_or_without_data_are_one_line(small_run: FinishedRu
     assert not list(tmp_path.glob("x.*"))
 
 
-def test_labels_and_decimal_years() -> None:
-    assert lonlat_label(-99.07926, 19.4321) == "99.07926°W, 19.43210°N"
-    assert lonlat_label(139.69, -35.5) == "139.69000°E, 35.50000°S"
-    assert lonlat_label(260.92074, 19.4321) == "99.07926°W, 19.43210°N"  # 0..360 longitudes too
+def test_decimal_years() -> None:
     np.testing.assert_allclose(decimal_year(np.array([20190101, 20200701, 20191231])),
                                [2019.0, 2020 + 182 / 366, 2019 + 364 / 365])
+
+
+def test_reference_forms_agree(small_run: FinishedRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same box in pixels (x1:x2/y1:y2) and in degrees gives the same series; a point reference is the
+    pixel holding it."""
+    out = small_run.out
+    g, full, _ = _pixels(out)
+    lon, lat = g.lon(), g.lat()
+    r, c = full[len(full) // 2]
+    inner = full[(full[:, 0] <= 56) & (full[:, 1] <= 56)]  # a 4 x 4 box from here fits in the 60 x 60 frame
+    rr, cc = inner[len(inner) // 5]  # with data at every epoch: the point reference
+    point = f"--point={lon[c]},{lat[r]}"
+    forms = {"pixel": f"{cc}:{cc + 4}/{rr}:{rr + 4}",
+             "degrees": f"{lon[cc]:.6f}/{lon[cc + 3]:.6f}/{lat[rr + 3]:.6f}/{lat[rr]:.6f}",
+             "point": f"{lon[cc]},{lat[rr]}"}
+    got = {}
+    for name, ref in forms.items():
+        rc, _, err = _plot(capsys, str(out), point, f"--ref={ref}", "-o", str(tmp_path / name))
+        assert rc == 0, err
+        got[name] = _col(_rows(tmp_path / f"{name}.csv"), "cum_mm", 1)
+    np.testing.assert_array_equal(got["pixel"], got["degrees"])
+    cum = _cube(out)["cum"].astype(np.float64)
+    np.testing.assert_allclose(got["point"], cum[:, r, c] - cum[:, rr, cc], atol=6e-5)
+    assert not np.allclose(got["point"], got["pixel"])  # the two references differ

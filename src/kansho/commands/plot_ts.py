@@ -27,36 +27,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _lonlat(text: str) -> tuple[float, float]:
-    parts = text.split(",")
-    try:
-        if len(parts) != 2:
-            raise ValueError
-        lon, lat = float(parts[0]), float(parts[1])
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LON,LAT in degrees (e.g. 139.69,35.68), got {text!r}") from None
-    if not (np.isfinite(lon) and np.isfinite(lat) and -180 <= lon <= 360 and -90 <= lat <= 90):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a longitude,latitude in degrees")
-    return lon, lat
-
-
-_lonlat.__name__ = "LON,LAT"
-
-
 def register(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
+    from kansho._lonlat import BOX_FORMS, POINT_FORMS, point_arg
+
     p = sub.add_parser("plot-ts", help="time series of points (lon,lat) of a run as a PNG and a CSV",
                        formatter_class=fmt,
                        description="Plot the LOS displacement time series (mm, positive toward the satellite) of one "
                        "or more points of the run folder OUT, with the run's linear model over them, and write "
-                       "them to PREFIX.png and PREFIX.csv. Give negative longitudes as --point=-99.13,19.42.")
+                       "them to PREFIX.png and PREFIX.csv.")
     p.add_argument("out", type=Path, help="run folder (with cum.h5)")
-    p.add_argument("--point", type=_lonlat, action="append", required=True, metavar="LON,LAT",
-                   help="a point by longitude,latitude in degrees: the pixel holding it (repeatable)")
-    p.add_argument("--ref", default=None, metavar="LON1:LON2/LAT1:LAT2",
-                   help="reference: the mean of the pixels with data at every epoch in a lon/lat box "
-                        "(LON1:LON2/LAT1:LAT2, or lon1/lon2/lat1/lat2), or the pixel holding LON,LAT "
-                        "(default: the run's own reference area)")
-    p.add_argument("-o", "--output", type=Path, default=None, metavar="PREFIX",
+    p.add_argument("--point", type=point_arg(), action="append", required=True, metavar="LON,LAT",
+                   help=f"a point, {POINT_FORMS}: the pixel holding it (repeatable)")
+    p.add_argument("--ref", default=None, metavar="BOX|LON,LAT",
+                   help=f"reference: the mean of the pixels with data at every epoch in a box, {BOX_FORMS['any']}; "
+                        "or the pixel holding a point LON,LAT (default: the run's own reference area)")
+    p.add_argument("-o", "--out", dest="output", type=Path, default=None, metavar="PREFIX",
                    help="write PREFIX.png and PREFIX.csv (default: OUT/plots/ts_<lon>_<lat> of the first point)")
     p.set_defaults(func=_run)
 
@@ -65,12 +50,6 @@ def _run(args: argparse.Namespace) -> int:
     png, table = plot_points(args.out, args.point, ref=args.ref, prefix=args.output)
     sys.stdout.write(f"png: {png}\ncsv: {table}\n")
     return 0
-
-
-def lonlat_label(lon: float, lat: float, digits: int = 5) -> str:
-    """``99.07926°W, 19.43210°N``: hemispheres by letter, never a signed east longitude."""
-    lon = (lon + 180.0) % 360.0 - 180.0
-    return f"{abs(lon):.{digits}f}°{'W' if lon < 0 else 'E'}, {abs(lat):.{digits}f}°{'S' if lat < 0 else 'N'}"
 
 
 def _tag(lon: float, lat: float) -> str:
@@ -91,6 +70,7 @@ class PointSeries:
 
 def parse_plot_ref(text: str | None, data: RunData) -> tuple[int, int, int, int] | None:
     """``--ref`` -> a pixel box ``(row0, row1, col0, col1)`` (end-exclusive) of ``data``'s grid, or None."""
+    from kansho._lonlat import parse_box, parse_point
     from kansho.errors import ConfigError
     from kansho.viewer.data import ViewerError, parse_ref
 
@@ -98,23 +78,20 @@ def parse_plot_ref(text: str | None, data: RunData) -> tuple[int, int, int, int]
         return None
     t = text.strip()
     try:
-        if "," in t:
-            r, c = data.rowcol(*_lonlat(t))
+        if "," in t and "/" not in t:
+            r, c = data.rowcol(*parse_point(t))
             box = (r, r + 1, c, c + 1)
         else:
-            if ":" in t:
-                lons, lats = t.split("/")
-                (lon1, lon2), (lat1, lat2) = (sorted(float(v) for v in s.split(":")) for s in (lons, lats))
+            kind, v = parse_box(t)
+            if kind == "pixel":
+                x1, x2, y1, y2 = (int(a) for a in v)
+                box = (y1, y2, x1, x2)
             else:
-                lon1, lon2, lat1, lat2 = (float(v) for v in t.split("/"))
-            box = data.grid.lonlat_box(lon1, lon2, lat1, lat2)
+                box = data.grid.lonlat_box(*v)
         r0, r1, c0, c1 = box
-        checked = parse_ref(f"{r0}:{r1},{c0}:{c1}", data.shape)
-    except (ValueError, argparse.ArgumentTypeError, ViewerError) as exc:
-        raise ConfigError(f"--ref {text}: {exc}" if isinstance(exc, ViewerError) else
-                          f"--ref {text}: expected LON1:LON2/LAT1:LAT2, lon1/lon2/lat1/lat2 or LON,LAT in degrees "
-                          "inside the run's grid") from None
-    return checked
+        return parse_ref(f"{r0}:{r1},{c0}:{c1}", data.shape)
+    except (ValueError, ViewerError) as exc:
+        raise ConfigError(f"--ref {text}: {exc}") from None
 
 
 def _model(data: RunData, row: int, col: int, ref: tuple[int, int, int, int] | None,
@@ -139,12 +116,13 @@ def read_points(data: RunData, points: list[tuple[float, float]], ref: tuple[int
                 ) -> list[PointSeries]:
     """Each point's series (re-referenced to ``ref``, else the run's reference) and model.
     :class:`InputError` naming the run folder for a point off the grid or without data."""
+    from kansho._lonlat import format_lonlat
     from kansho.errors import InputError
     from kansho.viewer.data import ViewerError
 
     out = []
     for lon, lat in points:
-        where = f"point {lonlat_label(lon, lat)} (--point={lon},{lat})"
+        where = f"point {format_lonlat(lon, lat)} (--point={lon},{lat})"
         try:
             row, col = data.rowcol(lon, lat)
             s = data.series(row, col, ref)
@@ -194,6 +172,8 @@ def draw(pts: list[PointSeries], ref_text: str, path: Path) -> None:
     """One panel per point: the series (and the filtered one), the run's line; dates on the x axis."""
     import matplotlib
 
+    from kansho._lonlat import format_lonlat
+
     matplotlib.use("Agg")
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
@@ -208,7 +188,7 @@ def draw(pts: list[PointSeries], ref_text: str, path: Path) -> None:
         if p.model is not None:
             ax.plot(when, p.model, "--", lw=1.2, color="k", label=f"run's model: {p.vel:+.1f} mm/yr")
         ax.set_ylabel("LOS displacement (mm)\ntoward the satellite")
-        ax.set_title(f"{lonlat_label(p.lon, p.lat)}  (row {s.row}, col {s.col})", fontsize=10)
+        ax.set_title(f"{format_lonlat(p.lon, p.lat)}  (row {s.row}, col {s.col})", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best")
     ax = axes[-1, 0]
