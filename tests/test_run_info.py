@@ -158,14 +158,18 @@ def test_info_on_a_changed_partial_run(small_run: FinishedRun, copy_run: Callabl
     import shutil
 
     shutil.rmtree(out / "work" / "ts.zarr" / "vstd")
+    tasks = out / "work" / "tasks" / "filter-0123456789abcdef-b256"  # what an interrupted step leaves
+    tasks.mkdir(parents=True)
+    for k in range(3):
+        (tasks / f"1_6_filter-abc-{k}_0.pkl").write_bytes(b"x")
     text = _info(capsys, out)
     assert "status: partial: 7 of 8 steps finished" in text
-    assert "  filter   1-6     not finished" in text
+    assert "  filter   1-6     not finished (interrupted: 3 finished block/epoch tasks kept" in text
     assert "ingest (0-2): the input files changed" in text
     assert "vstd (1-4): its array vstd is missing" in text
     assert "filter (1-6): it has not finished in this folder" in text
-    assert ("because a step before them runs again: qc (1-1), loops (1-2), invert (1-3), mask (1-5), "
-            "outputs (out)") in text
+    assert ("qc (1-1), loops (1-2), invert (1-3), mask (1-5), outputs (out): because step ingest before them "
+            "runs again") in text
     assert "mask.vstd: 50.0 (read by mask) / 100.0 (read by" in text
     assert f"numpy 1.0.0 -> {versions()['numpy']} (steps invert)" in text
     assert "`kansho ts -o OUT` with no options would also run again" not in text  # everything runs again anyway
@@ -222,3 +226,35 @@ def test_info_text_of_a_run_without_new_records(small_run: FinishedRun, copy_run
     assert "Versions: not recorded" in text
     assert "input not checked: the run did not record its input folder" in text
     assert "not recorded" in next(ln for ln in text.splitlines() if ln.strip().startswith("ingest"))
+
+
+def test_interrupted_run_info_log_and_quiet_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture, no_figures: None) -> None:
+    """A run interrupted in step 1-3: info says which steps finished and that the rest would run; the log
+    ends with the interruption; resuming with the same options reports no change."""
+    import dataclasses
+
+    from kansho.chain import registry
+    from kansho.synth import SimConfig, simulate_frame
+
+    simulate_frame(tmp_path / "sim", SimConfig(shape=(16, 16), n_epoch=8), rng=0)
+    out = tmp_path / "ts"
+
+    def interrupt(ctx: object) -> None:
+        raise KeyboardInterrupt
+
+    steps = tuple(dataclasses.replace(s, run=interrupt) if s.name == "invert" else s for s in registry.STEPS)
+    with monkeypatch.context() as mp:
+        mp.setattr(registry, "STEPS", steps)
+        with pytest.raises(KeyboardInterrupt):
+            run_timeseries(tmp_path / "sim" / "GEOC", out, progress=False)
+    text = run_info(out)
+    assert "status: partial: 3 of 8 steps finished" in text
+    assert ("invert (1-3), vstd (1-4), mask (1-5), filter (1-6), outputs (out): it has not finished in this "
+            "folder") in text
+    assert "ingest (0-2)" not in text.split("Would run again now")[1]
+    assert "run stopped: KeyboardInterrupt" in (out / LOG_NAME).read_text()
+    caplog.set_level(logging.WARNING)
+    run_timeseries(tmp_path / "sim" / "GEOC", out, progress=False)
+    assert not [r for r in caplog.records if "differs from the last run" in r.getMessage()]
+    assert "nothing: every step is up to date" in run_info(out)

@@ -159,13 +159,24 @@ def _run_locked(input_path: str | Path | None, out: Path, cfg: RunConfig, steps:
         if cfg.gpu:
             check_gpu()
         if state:
-            plans = plan_steps(out, state, cfg, fingerprint, force=force, check_outputs=False)
-            report = change_report(out, plans, wanted)
-            if report:
-                log.warning("%s", report)
+            _report_changes(out, state, cfg, fingerprint, wanted, force)
         _run_steps(ctx, state, wanted, fingerprint, force, exits)
     _write_records(ctx)
     return Run(out, timings=dict(ctx.timings))
+
+
+def _report_changes(out: Path, state: dict[str, Any], cfg: RunConfig, fingerprint: str, wanted: list[str],
+                    force: bool) -> None:
+    """Before any step runs: the options and inputs that changed since the last run here, and the steps
+    that run again because of them (:func:`kansho.chain.records.change_report`), as one warning."""
+    try:
+        plans = plan_steps(out, state, cfg, fingerprint, force=force, check_outputs=False)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # records of another version: the run goes on
+        log.warning("%s: cannot compare this run with the last one recorded (%s)", out, exc)
+        return
+    report = change_report(out, plans, wanted)
+    if report:
+        log.warning("%s", report)
 
 
 def _read_state(ctx: Context) -> dict[str, Any]:

@@ -50,7 +50,7 @@ def run_info(out: str | Path, *, all_options: bool = False) -> str:
     status = "finished" if len(done) == total else f"partial: {len(done)} of {total} steps finished"
     lines.append(f"  status: {status}" + ("" if run.has_cum else " (no cum.h5 yet)"))
     lines += _input_lines(state)
-    lines += _step_lines(state)
+    lines += _step_lines(state, run.layout.tasks)
     lines += _version_lines(state)
     lines += _option_lines(state, all_options)
     lines.append("")
@@ -103,14 +103,17 @@ def _input_lines(state: dict[str, Any]) -> list[str]:
             f"fingerprint {rec.get('fingerprint', '?')}"]
 
 
-def _step_lines(state: dict[str, Any]) -> list[str]:
+def _step_lines(state: dict[str, Any], tasks: Path) -> list[str]:
     from kansho.chain import registry
 
     lines = ["", "Steps:", f"  {'step':8s} {'LiCSBAS':7s} {'finished (UTC)':25s} {'seconds':>8s}  kansho"]
     for s in registry.STEPS:
         rec = state.get(s.name)
         if not isinstance(rec, dict):
-            lines.append(f"  {s.name:8s} {s.licsbas:7s} not finished")
+            kept = sum(1 for d in tasks.glob(f"{s.name}-*") if d.is_dir() for _ in d.glob("*.pkl"))
+            lines.append(f"  {s.name:8s} {s.licsbas:7s} not finished" +
+                         (f" (interrupted: {kept} finished block/epoch tasks kept, replayed when it resumes)"
+                          if kept else ""))
             continue
         when = str(rec.get("finished", "not recorded"))
         ver = (rec.get("versions") or {}).get("kansho", "?")
@@ -198,18 +201,16 @@ def _fingerprint_now(run: Any, state: dict[str, Any]) -> tuple[str | None, str]:
 
 
 def _plan_lines(plans: list[Any]) -> list[str]:
-    lines = []
-    first = next((p for p in plans if p.rerun), None)
+    """One line per reason, naming the steps it concerns; the steps that run only because an earlier one
+    does come last."""
+    groups: dict[str, list[str]] = {}
     for p in plans:
-        if not p.rerun:
-            continue
-        if p is not first and all(r.startswith("step ") and r.endswith("runs again") for r in p.reasons):
-            continue  # summarised below
-        lines.append(f"  {p.label}: " + "; ".join(p.reasons))
-    after = [p.label for p in plans if p.rerun and p is not first
-             and all(r.startswith("step ") and r.endswith("runs again") for r in p.reasons)]
-    if after:
-        lines.append(f"  and, because a step before them runs again: {', '.join(after)}")
+        if p.rerun:
+            groups.setdefault("; ".join(p.reasons), []).append(p.label)
+    follow = [k for k in groups if k.startswith("step ") and k.endswith(" before it runs again")]
+    lines = [f"  {', '.join(groups[k])}: {k}" for k in groups if k not in follow]
+    for k in follow:
+        lines.append(f"  {', '.join(groups[k])}: because step {k[5:].split()[0]} before them runs again")
     return lines
 
 
