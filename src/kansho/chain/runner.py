@@ -7,7 +7,7 @@ runs records its key, the options it read, its typed result and its time in ``wo
 (atomically, after its arrays); a step interrupted half-way has no record and runs again,
 replaying the blocks it had finished (:meth:`kansho.chain.context.Context.map_blocks`).
 
-A record also stamps the arrays the step left (:func:`array_stamp`); a step whose key is unchanged
+A record also stamps the arrays the step left (:func:`kansho.chain.records.array_stamp`); a step whose key is unchanged
 but whose arrays (or, for ``outputs``, product files) are gone or changed runs again, with every
 step after it. The whole run holds the folder's writer lock (:mod:`kansho.chain.lock`).
 """
@@ -15,7 +15,6 @@ step after it. The whole run holds the folder's writer lock (:mod:`kansho.chain.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
@@ -31,14 +30,24 @@ from kansho.chain import registry
 from kansho.chain.context import Context
 from kansho.chain.lock import run_lock
 from kansho.chain.options import Options, result_option_names, skip_key, value_of
-from kansho.chain.spec import StepResult, StepSpec
-from kansho.chain.steps.ingest import inputs_of
+from kansho.chain.records import (
+    change_report,
+    changed_outputs,
+    current_key,
+    fingerprint_of,
+    output_stamps,
+    plan_steps,
+    stamp_record,
+    typed_result,
+)
+from kansho.chain.runlog import LOG_NAME, run_log
+from kansho.chain.spec import StepSpec
 from kansho.config import RunConfig, yaml_template
 from kansho.errors import ConfigError, InputError, KanshoError
-from kansho.layout import INFO_FILES, STACK_NAME, RunLayout
+from kansho.layout import INFO_FILES, RunLayout
 from kansho.parallel import cluster, default_memory_limit, parse_memory
 from kansho.run import Run
-from kansho.store import input_fingerprint, write_json_atomic
+from kansho.store import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +73,30 @@ def run_timeseries(
     before = _skeleton(out)
     _check_out(out)
     try:
-        with run_lock(out):
+        with run_lock(out), run_log(out, cfg, input_path, steps, force):
             return _run_locked(input_path, out, cfg, steps, force, progress)
     except OSError as exc:
+        _remove_lone_log(out)
         _remove_new_empty_dirs(out, before)
         if is_disk_full(exc) and not isinstance(exc, KanshoError):
             raise disk_full_error(out, exc) from None
         raise
     except BaseException:
+        _remove_lone_log(out)
         _remove_new_empty_dirs(out, before)
         raise
+
+
+def _remove_lone_log(out: Path) -> None:
+    """After a failed run: its log when it is the only file in the folder (a failed first run leaves nothing)."""
+    if not out.is_dir():
+        return
+    logs = {p for p in out.glob(LOG_NAME + "*") if p.is_file()}
+    if any(p.is_file() and p not in logs for p in out.rglob("*")):
+        return
+    for p in logs:
+        with contextlib.suppress(OSError):
+            p.unlink()
 
 
 def _skeleton(out: Path) -> set[Path] | Path:
@@ -132,12 +155,28 @@ def _run_locked(input_path: str | Path | None, out: Path, cfg: RunConfig, steps:
         if cfg.scheduler:  # an unreachable scheduler is a one-line error before any work (a local cluster
             # starts when the first step after ingest needs it)
             ctx.client = exits.enter_context(cluster(cfg.workers, cfg.scheduler, memory_limit=cfg.memory_limit))
-        fingerprint = _fingerprint(ctx, state)
+        fingerprint = fingerprint_of(ctx, state)
         if cfg.gpu:
             check_gpu()
+        if state:
+            _report_changes(out, state, cfg, fingerprint, wanted, force)
         _run_steps(ctx, state, wanted, fingerprint, force, exits)
     _write_records(ctx)
     return Run(out, timings=dict(ctx.timings))
+
+
+def _report_changes(out: Path, state: dict[str, Any], cfg: RunConfig, fingerprint: str, wanted: list[str],
+                    force: bool) -> None:
+    """Before any step runs: the options and inputs that changed since the last run here, and the steps
+    that run again because of them (:func:`kansho.chain.records.change_report`), as one warning."""
+    try:
+        plans = plan_steps(out, state, cfg, fingerprint, force=force, check_outputs=False)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # records of another version: the run goes on
+        log.warning("%s: cannot compare this run with the last one recorded (%s)", out, exc)
+        return
+    report = change_report(out, plans, wanted)
+    if report:
+        log.warning("%s", report)
 
 
 def _read_state(ctx: Context) -> dict[str, Any]:
@@ -152,26 +191,6 @@ def _read_state(ctx: Context) -> dict[str, Any]:
     return state if isinstance(state, dict) else {}
 
 
-def _current_key(spec: StepSpec, rec: dict[str, Any] | None, cfg: RunConfig, upstream: str, fp: str) -> str | None:
-    """The step's skip key with today's values of the options it read last time; None without a usable record."""
-    if not rec or not isinstance(rec.get("reads"), dict):
-        return None
-    try:
-        reads = {name: value_of(cfg, name) for name in rec["reads"]}
-    except KeyError:  # an option that no longer exists
-        return None
-    return skip_key(spec.name, reads, upstream, fp)
-
-
-def _typed(spec: StepSpec, rec: dict[str, Any] | None) -> StepResult | None:
-    if not rec:
-        return None
-    try:
-        return registry.result_from_record(spec.name, rec)
-    except (TypeError, KeyError):  # a record written by another version
-        return None
-
-
 def _run_steps(ctx: Context, state: dict[str, Any], wanted: list[str], fingerprint: str, force: bool,
                exits: contextlib.ExitStack) -> None:
     cfg = ctx.options.model
@@ -182,10 +201,10 @@ def _run_steps(ctx: Context, state: dict[str, Any], wanted: list[str], fingerpri
     for i, spec in enumerate(registry.STEPS):
         fp = fingerprint if spec.name == "ingest" else ""
         rec = state.get(spec.name)
-        key = _current_key(spec, rec, cfg, upstream, fp)
+        key = current_key(spec, rec, cfg, upstream, fp)
         done = key is not None and rec is not None and rec.get("hash") == key
-        typed = _typed(spec, rec) if done else None
-        changed = _changed_outputs(ctx, spec, rec, typed) if typed is not None else None
+        typed = typed_result(spec, rec) if done else None
+        changed = changed_outputs(ctx.out, spec, rec, typed) if typed is not None else None
         if spec.name not in wanted:
             if i > last_wanted:
                 break
@@ -213,7 +232,8 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
     """Run one step, record it in ``state`` (and ``work/state.json``); returns its skip key."""
     cfg = ctx.options.model
     t0 = time.perf_counter()
-    prev = _typed(spec, state.pop(spec.name, None))
+    prev_rec = state.pop(spec.name, None)
+    prev = typed_result(spec, prev_rec)
     if prev is not None:
         ctx.previous[spec.name] = prev
     if spec.name != "ingest":
@@ -236,79 +256,15 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
     ctx.timings[spec.name] = dt
     ctx.results[spec.name] = result
     state[spec.name] = {"hash": key, "reads": reads, "result": result.to_json(), "seconds": round(dt, 3),
-                        "outputs": _output_stamps(ctx, spec)}
+                        "outputs": output_stamps(ctx.out, spec)}
     if spec.name == "ingest":
         state[spec.name]["fingerprint"] = fp
+        state[spec.name]["input"] = str(ctx.input_path.resolve()) if ctx.input_path is not None else \
+            (prev_rec or {}).get("input")
+    stamp_record(state[spec.name])
     write_json_atomic(ctx.layout.state, state)
     log.info("step %s done in %.1f s", spec.name, dt)
     return key
-
-
-#: arrays of the stack store stamped in the ingest step's record (the work store's for the other steps)
-STACK_ARRAYS = ("unw", "coh")
-#: products of the outputs step that are drawings (plots, the report): not checked on a re-run
-FIGURE_SUFFIXES = (".png", ".html")
-
-
-def _output_dirs(ctx: Context, spec: StepSpec) -> dict[str, Path]:
-    """The folders of the arrays a step leaves behind (zarr v3: one folder per array), by name."""
-    if spec.name == "ingest":
-        return {f"{STACK_NAME}/{n}": ctx.layout.stack / n for n in STACK_ARRAYS}
-    return {n: ctx.layout.work_store / n for n in spec.outputs}
-
-
-def array_stamp(root: Path) -> dict[str, Any] | None:
-    """Shape, dtype and a cheap content stamp of the zarr v3 array in folder ``root``; None if there is none.
-
-    The stamp hashes the array's metadata, the name and size of every chunk file and the bytes of
-    three of them (first, middle, last): an array removed, re-created or rewritten changes it,
-    without reading a large cube whole. File times are left out, so a copied run folder keeps it.
-    """
-    try:
-        meta = (root / "zarr.json").read_bytes()
-        m = json.loads(meta)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(m, dict) or m.get("node_type") != "array":
-        return None
-    files: list[tuple[str, int]] = []
-    for d, dirs, names in os.walk(root):
-        dirs.sort()
-        for n in sorted(names):
-            if n != "zarr.json" and not n.startswith("."):
-                f = Path(d, n)
-                files.append((f.relative_to(root).as_posix(), f.stat().st_size))
-    h = hashlib.sha1(meta)
-    h.update(repr(files).encode())
-    for k in sorted({0, len(files) // 2, len(files) - 1}) if files else []:
-        h.update((root / files[k][0]).read_bytes())
-    return {"shape": m.get("shape"), "dtype": str(m.get("data_type")), "stamp": h.hexdigest()[:20]}
-
-
-def _output_stamps(ctx: Context, spec: StepSpec) -> dict[str, Any]:
-    return {n: st for n, d in _output_dirs(ctx, spec).items() if (st := array_stamp(d)) is not None}
-
-
-def _changed_outputs(ctx: Context, spec: StepSpec, rec: dict[str, Any] | None, typed: StepResult) -> str | None:
-    """Why the step's recorded outputs are no longer what it left (a few words), or None when they are.
-
-    A record without stamps (written by an older version) is trusted. The outputs step also checks
-    that every numerical product it listed (GeoTIFFs, cubes) is still there; figures and the report
-    are drawings of those and are not checked.
-    """
-    recorded = (rec or {}).get("outputs")
-    if isinstance(recorded, dict):
-        dirs = _output_dirs(ctx, spec)
-        for name, stamp in recorded.items():
-            now = array_stamp(dirs[name]) if name in dirs else None
-            if now is None:
-                return f"its array {name} is missing"
-            if now != stamp:
-                return f"its array {name} was modified"
-    for rel in getattr(typed, "written", None) or []:
-        if not str(rel).endswith(FIGURE_SUFFIXES) and not (ctx.out / rel).exists():
-            return f"its product {rel} is missing"
-    return None
 
 
 def _check_inputs(ctx: Context, spec: StepSpec) -> None:
@@ -367,17 +323,3 @@ def check_gpu() -> None:
         raise ConfigError(f"--gpu needs CuPy and a CUDA GPU (pip install cupy-cuda12x): {exc}") from None
     if n < 1:
         raise ConfigError("--gpu: CuPy sees no GPU")
-
-
-def _fingerprint(ctx: Context, state: dict[str, Any]) -> str:
-    """The input files' fingerprint (with GACOS and polygon files), or the last run's without an input."""
-    if ctx.input_path is None:
-        rec = state.get("ingest")
-        if rec is None:
-            raise InputError(ctx.out, "no previous run here: give the input folder")
-        return str(rec.get("fingerprint", ""))
-    fp = input_fingerprint(inputs_of(ctx))
-    from kansho.io.prepare import files_fingerprint, prep_files
-
-    extra = files_fingerprint(prep_files(ctx.options.model.ingest, ctx.input_path))  # delay layers, polygons
-    return fp + extra if extra else fp
