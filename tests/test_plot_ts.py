@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 from tests._shared import FinishedRun, one_error_line
 
-from kansho._dates import years_since_first
+from kansho._dates import decimal_year, years_since_first
 from kansho.cli import main
-from kansho.commands.plot_ts import decimal_year
 from kansho.grid import Grid
 from kansho.run import Run
 

@@ -42,6 +42,17 @@ def years_since_first(dates: Iterable[int] | npt.ArrayLike) -> npt.NDArray[np.fl
     return (o - o[0]).astype(np.float64) / DAYS_PER_YEAR
 
 
+def decimal_year(dates: Iterable[int] | npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Calendar decimal year of yyyymmdd dates (2019-01-01 → 2019.0, 2019-07-02 → 2019.4986): the
+    day of the year over the year's length, as the ``decimal_year`` columns of the CSV outputs give it."""
+    out = []
+    for d in np.atleast_1d(np.asarray(dates, dtype=np.int64)).ravel():
+        day = parse_date(int(d))
+        start, end = _dt.date(day.year, 1, 1), _dt.date(day.year + 1, 1, 1)
+        out.append(day.year + (day - start).days / (end - start).days)
+    return np.asarray(out, np.float64)
+
+
 def from_ordinal(ordinals: Iterable[int]) -> npt.NDArray[np.int64]:
     """Inverse of :func:`to_ordinal`: int yyyymmdd for each ordinal day."""
     out = []

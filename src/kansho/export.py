@@ -291,14 +291,14 @@ def export_csv(out: str | Path | Run, dest: str | Path, *, lonlat: Sequence[tupl
     """Time series of chosen points as a long CSV (one row per point and epoch): ``point, lon, lat,
     row, col, date, decimal_year, cum_mm, cum_filt_mm, vel_mm_yr, vstd_mm_yr``. Points are given
     as lon/lat (the pixel containing them) or row/col; only those pixels are read from the cube."""
-    from kansho._dates import years_since_first
+    from kansho._dates import decimal_year
 
     run = _open(out)
     g = run.grid
     pts = _csv_points(run, lonlat, pixels)
     if not run.has_cum:
         raise InputError(run.cum_path(), "missing: the CSV export needs the time series (cum.h5)")
-    t = years_since_first(run.dates)
+    t = decimal_year(run.dates)
     vel = run.read_map("vel")
     vstd = _map_or_nan(run, "vstd", vel)
     buf = io.StringIO()

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kansho._dates import decimal_year
+
 if TYPE_CHECKING:
     from kansho.viewer.data import RunData, Series
 
@@ -136,16 +138,6 @@ def read_points(data: RunData, points: list[tuple[float, float]], ref: tuple[int
         vel, model = _model(data, row, col, ref, s.t)
         out.append(PointSeries(lon, lat, s, vel, model))
     return out
-
-
-def decimal_year(dates: np.ndarray) -> np.ndarray:
-    """Calendar decimal year of yyyymmdd dates (2019-01-01 -> 2019.0, 2019-07-02 -> 2019.4986)."""
-    out = []
-    for d in dates:
-        day = _dt.date(int(d) // 10000, int(d) // 100 % 100, int(d) % 100)
-        start, end = _dt.date(day.year, 1, 1), _dt.date(day.year + 1, 1, 1)
-        out.append(day.year + (day - start).days / (end - start).days)
-    return np.asarray(out, np.float64)
 
 
 def _f(v: float) -> str:
