@@ -249,7 +249,10 @@ def test_malformed_input_is_one_line_and_leaves_nothing_wrong(case: str, tmp_pat
     argv, out = build(Env(tmp_path, tiny_run))
     before = _files(out)
     capsys.readouterr()
-    rc = main(["-q", *argv])
+    try:
+        rc = main(["-q", *argv])
+    except SystemExit as exc:          # refused while parsing the command line (argparse exits)
+        rc = int(exc.code or 0)
     one_error_line(rc, capsys.readouterr().err, *needles)
     assert _files(out) == before, f"{out} changed"
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Iterator, Sequence
+from typing import NoReturn
 
-__all__ = ["VERBOSE_AFTER", "HelpFormatter", "add_common_options", "harmonise_output", "iter_parsers",
+__all__ = ["VERBOSE_AFTER", "HelpFormatter", "Parser", "add_common_options", "harmonise_output", "iter_parsers",
            "join_negative_values", "subparsers_of"]
 
 VERBOSE_AFTER = "verbose_after"
@@ -145,3 +146,11 @@ def harmonise_output(parser: argparse.ArgumentParser) -> None:
                 p._option_string_actions[s] = action
             action.option_strings = ["-o", "--out"] + [s for s in action.option_strings
                                                         if s not in (*names, "-o")]
+
+
+class Parser(argparse.ArgumentParser):
+    """The parser of every command: a usage fault is one line on stderr, naming the command and the
+    fault and pointing at ``--help`` (argparse's default prints the whole usage block first), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from kansho._cli_common import (
     VERBOSE_AFTER,
     HelpFormatter,
+    Parser,
     add_common_options,
     harmonise_output,
     join_negative_values,
@@ -146,7 +147,7 @@ class _TsHelpFormatter(HelpFormatter):
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     fmt = HelpFormatter
-    p = argparse.ArgumentParser(prog="kansho", description="Automated InSAR time-series analysis "
+    p = Parser(prog="kansho", description="Automated InSAR time-series analysis "
                                 "(LiCSAR interferograms -> LOS displacement time series and velocity).")
     p.add_argument("--version", action="version", version=f"kansho {__version__}")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
