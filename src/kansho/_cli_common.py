@@ -149,8 +149,9 @@ def harmonise_output(parser: argparse.ArgumentParser) -> None:
 
 
 class Parser(argparse.ArgumentParser):
-    """The parser of every command: a usage fault is one line on stderr, naming the command and the
+    """The parser of every command: a usage fault is one line on stderr (``kansho: error: ...``, as every
+    other refusal), naming the fault and the command
     fault and pointing at ``--help`` (argparse's default prints the whole usage block first), exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"kansho: error: {message} (see {self.prog} --help)\n")
