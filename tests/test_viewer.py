@@ -261,15 +261,24 @@ def test_pixel_model_recovers_a_known_signal() -> None:
     t = np.linspace(0, 2.5, 40)
     y = -12.0 * t + 3.0 + 4.0 * np.cos(2 * np.pi * t - 1.2)
     y[[3, 17]] = np.nan
-    m = pixel_model(t, y, 2.0, t)
+    m = pixel_model(t, y, 2.0, t, annual=True)
     assert m["kind"] == "seasonal"
     assert m["vel"] == pytest.approx(-12.0, abs=1e-8) and m["annual_amp"] == pytest.approx(4.0, abs=1e-8)
     assert m["annual_phase"] == pytest.approx(1.2, abs=1e-8) and m["intercept"] == pytest.approx(3.0, abs=1e-8)
     fin = np.isfinite(y)
     np.testing.assert_allclose(np.asarray(m["model"])[fin], y[fin], atol=1e-8)
     np.testing.assert_allclose(m["sigma"], 2.0 * np.abs(t - t[fin].mean()))
-    lin = pixel_model(t[:3], np.array([0.0, 1.0, 2.0]), None, t[:3])
+    lin = pixel_model(t[:3], np.array([0.0, 1.0, 2.0]), None, t[:3], annual=True)
     assert lin["kind"] == "linear" and lin["sigma"] is None and lin["vel"] == pytest.approx(2.0 / t[2])
+    assert lin["annual_declined"]
+    # the run's linear model: the line, whose rate is fit_linear's, even where an annual term would fit
+    flat = pixel_model(t, y, 2.0, t)
+    assert flat["kind"] == "linear" and flat["annual_amp"] == 0.0 and not flat["annual_declined"]
+    assert flat["vel"] == pytest.approx(flat["vel_linear"]) and flat["vel"] != pytest.approx(-12.0, abs=0.5)
+    # under a year of data: never an annual term, whatever the run's model
+    short = t < 0.53
+    m = pixel_model(t[short], y[short], None, t[short], annual=True)
+    assert m["kind"] == "linear" and m["annual_declined"] and m["annual_amp"] == 0.0
     assert pixel_model(t, np.full(t.size, np.nan), 1.0, t)["kind"] == "none"
 
 
