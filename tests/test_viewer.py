@@ -274,7 +274,7 @@ def test_pixel_model_recovers_a_known_signal() -> None:
     # the run's linear model: the line, whose rate is fit_linear's, even where an annual term would fit
     flat = pixel_model(t, y, 2.0, t)
     assert flat["kind"] == "linear" and flat["annual_amp"] == 0.0 and not flat["annual_declined"]
-    assert flat["vel"] == pytest.approx(flat["vel_linear"]) and flat["vel"] != pytest.approx(-12.0, abs=0.5)
+    assert flat["vel"] == flat["vel_linear"] == pytest.approx(np.polyfit(t[fin], y[fin], 1)[0], rel=1e-10)
     # under a year of data: never an annual term, whatever the run's model
     short = t < 0.53
     m = pixel_model(t[short], y[short], None, t[short], annual=True)
@@ -318,3 +318,108 @@ def test_cli_view_serves_on_localhost(run: Any) -> None:
     r = subprocess.run([sys.executable, "-m", "kansho.cli", "view", str(out / "info"), "--no-browser"],
                        check=False, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "no cum.h5" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- the run's model and the analysis tools
+def test_fitted_velocity_equals_the_velocity_map(run: Any, tmp_path: Path) -> None:
+    """The line the viewer fits is results/vel.tif's at every pixel (to float32 rounding); where the
+    run used the linear model (invert.model linear, or auto without an annual bridge) it is the model drawn."""
+    from kansho.viewer import RunData, ViewerApp
+
+    _, _, out, _, _ = run
+    vel = read_raster(out / "results" / "vel.tif")
+    with h5py.File(out / "cum.h5") as f:
+        code = f["bridge_model"][()]
+    app = ViewerApp(RunData(out))
+    assert app.run.temporal_model == "auto"  # the fixture's default options
+    px = np.argwhere(np.isfinite(vel))
+    assert len(px) > 3000
+    lin, seen = [], set()
+    for r, c in px[::5]:
+        p = app.pixel({"row": [str(r)], "col": [str(c)]})
+        m = p["model"]
+        assert m["vel_linear"] == pytest.approx(float(vel[r, c]), abs=1e-5 + 2e-7 * abs(vel[r, c]))
+        seen.add(m["kind"])
+        if code[r, c] in (-1, 0):  # the run's model here is the line
+            assert m["kind"] == "linear" and m["vel"] == m["vel_linear"] and m["annual_amp"] == 0.0
+            lin.append(abs(m["vel"] - float(vel[r, c])))
+    assert seen == {"linear", "seasonal"} and len(lin) > 50 and max(lin) < 1e-5
+    app.run.close()
+    # the same run recorded as linear: the line everywhere, no annual term anywhere
+    copy = tmp_path / "lin"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("work", "stack.zarr", "plots"))
+    params = copy / "info" / "parameters.yaml"
+    text = params.read_text()
+    assert "  model: auto\n" in text
+    params.write_text(text.replace("  model: auto\n", "  model: linear\n"))
+    app = ViewerApp(RunData(copy))
+    assert app.run.temporal_model == "linear"
+    for r, c in px[::37]:
+        m = app.pixel({"row": [str(r)], "col": [str(c)]})["model"]
+        assert m["kind"] == "linear" and m["vel"] == pytest.approx(float(vel[r, c]), abs=1e-5 + 2e-7 * abs(vel[r, c]))
+    app.run.close()
+
+
+def test_reference_date_range_velocity_and_two_point_csv(run: Any) -> None:
+    from kansho._dates import years_since_first
+
+    _, _, out, _, url = run
+    with h5py.File(out / "cum.h5") as f:
+        cum = f["cum"][()].astype(np.float64)
+        dates = f["imdates"][()].astype(np.int64)
+    t = years_since_first(dates)
+    kept = np.argwhere(np.isfinite(cum).all(axis=0))
+    (ra, ca), (rb, cb) = kept[10], kept[-10]
+    k, i1, i2 = 7, 3, 20
+    q = f"row={ra}&col={ca}&ref_date={dates[k]}&d1={dates[i1]}&d2={dates[i2]}"
+    status, p = _json(url, "/api/pixel?" + q)
+    assert status == 200, p
+    np.testing.assert_allclose(p["cum"], cum[:, ra, ca] - cum[k, ra, ca], atol=1e-4)
+    assert p["range"]["vel"] == pytest.approx(np.polyfit(t[i1:i2 + 1], cum[i1:i2 + 1, ra, ca], 1)[0], rel=1e-6)
+    assert p["range"]["n"] == i2 - i1 + 1 and (p["range"]["first"], p["range"]["last"]) == (dates[i1], dates[i2])
+    # a range given by dates between epochs takes the epochs inside it
+    _, p2 = _json(url, f"/api/pixel?row={ra}&col={ca}&d1={dates[i1] + 1}&d2={dates[i2]}")
+    assert p2["range"]["first"] == dates[i1 + 1]
+    status, body, hdr = _get(url, f"/api/ts.csv?{q}&row2={rb}&col2={cb}")
+    assert status == 200 and f"r{ra}_c{ca}_r{rb}_c{cb}" in hdr["content-disposition"]
+    rows = list(csv.reader(line for line in io.StringIO(body.decode()) if not line.startswith("#")))
+    head, body_rows = rows[0], rows[1:]
+    assert head[:5] == ["date", "decimal_year", "cum_mm", "cum_filt_mm", "model_mm"] and "cum2_mm" in head
+    got2 = np.array([float(r[head.index("cum2_mm")]) for r in body_rows])
+    np.testing.assert_allclose(got2, cum[:, rb, cb] - cum[k, rb, cb], atol=1e-3)
+    line = [r[head.index("range_line_mm")] for r in body_rows]
+    assert all(v == "" for v in line[:i1]) and all(v != "" for v in line[i1:i2 + 1])
+    # the velocity over the range as a map: every pixel at once, the same numbers
+    from kansho.viewer import RunData
+    from kansho.viewer.queries import range_map
+
+    rd = RunData(out)
+    m = range_map(rd, 1, (int(dates[i1]), int(dates[i2])), None)
+    assert m[ra, ca] == pytest.approx(np.polyfit(t[i1:i2 + 1], cum[i1:i2 + 1, ra, ca], 1)[0], rel=1e-5)
+    rd.close()
+    status, _, hdr = _get(url, f"/api/map.png?layer=vel_range&d1={dates[i1]}&d2={dates[i2]}")
+    assert status == 200 and hdr["content-type"] == "image/png"
+
+
+def test_profile_endpoint_samples_the_layer_along_the_line(run: Any) -> None:
+    _, truth, out, _, url = run
+    g = truth.grid
+    lon, lat = g.lon(), g.lat()
+    line = f"{lon[3]:.7f},{lat[10]:.7f};{lon[50]:.7f},{lat[10]:.7f};{lon[50]:.7f},{lat[40]:.7f}"
+    status, p = _json(url, f"/api/profile?layer=vel&line={line}")
+    assert status == 200, p
+    vel = read_raster(out / "results" / "vel.tif")
+    got = np.array([np.nan if v is None else v for v in p["value"]])
+    np.testing.assert_allclose(got, vel[p["row"], p["col"]], equal_nan=True)
+    assert p["row"][0] == 10 and p["col"][0] == 3 and p["row"][-1] == 40 and p["col"][-1] == 50
+    dx_km, dy_km = g.pixel_size_km()
+    assert p["length_km"] == pytest.approx(47 * dx_km + 30 * dy_km, rel=0.01)
+    # the cumulative layer at an epoch, re-referenced to a pixel: 0 there
+    with h5py.File(out / "cum.h5") as f:
+        cum5 = f["cum"][5].astype(np.float64)
+    status, c = _json(url, f"/api/profile?layer=cum&epoch=5&line={line}&ref=10:11,3:4")
+    assert status == 200 and c["epoch"] is not None
+    expect = cum5[c["row"], c["col"]] - cum5[10, 3]
+    got = np.array([np.nan if v is None else v for v in c["value"]])
+    np.testing.assert_allclose(got, expect, atol=1e-3, equal_nan=True)
+    assert got[0] == pytest.approx(0.0, abs=1e-4)
