@@ -330,21 +330,25 @@ def test_fitted_velocity_equals_the_velocity_map(run: Any, tmp_path: Path) -> No
     vel = read_raster(out / "results" / "vel.tif")
     with h5py.File(out / "cum.h5") as f:
         code = f["bridge_model"][()]
+        cum = f["cum"][()].astype(np.float64)
     app = ViewerApp(RunData(out))
-    assert app.run.temporal_model == "auto"  # the fixture's default options
+    rd = app.run
+    assert rd.temporal_model == "auto"  # the fixture's default options
     px = np.argwhere(np.isfinite(vel))
     assert len(px) > 3000
-    lin, seen = [], set()
-    for r, c in px[::5]:
-        p = app.pixel({"row": [str(r)], "col": [str(c)]})
-        m = p["model"]
-        assert m["vel_linear"] == pytest.approx(float(vel[r, c]), abs=1e-5 + 2e-7 * abs(vel[r, c]))
-        seen.add(m["kind"])
-        if code[r, c] in (-1, 0):  # the run's model here is the line
+    tol = 1e-5 + 2e-7 * np.abs(vel)  # float32 rounding of vel.tif
+    kinds = {}
+    for r, c in px:  # every pixel, the model as the endpoint computes it
+        m = pixel_model(rd.t, cum[:, r, c], None, rd.t, annual=rd.uses_annual(r, c))
+        assert abs(m["vel_linear"] - vel[r, c]) <= tol[r, c]
+        kinds[(m["kind"], int(code[r, c]))] = kinds.get((m["kind"], int(code[r, c])), 0) + 1
+        if code[r, c] in (-1, 0):  # the run's model here is the line: it is what is drawn
             assert m["kind"] == "linear" and m["vel"] == m["vel_linear"] and m["annual_amp"] == 0.0
-            lin.append(abs(m["vel"] - float(vel[r, c])))
-    assert seen == {"linear", "seasonal"} and len(lin) > 50 and max(lin) < 1e-5
-    app.run.close()
+    assert kinds.get(("linear", 0), 0) + kinds.get(("linear", -1), 0) > 50 and kinds.get(("seasonal", 1), 0) > 50
+    for r, c in px[:: len(px) // 15]:  # and through the endpoint
+        m = app.pixel({"row": [str(r)], "col": [str(c)]})["model"]
+        assert abs(m["vel_linear"] - vel[r, c]) <= tol[r, c] and (m["kind"] == "linear") == (code[r, c] in (-1, 0))
+    rd.close()
     # the same run recorded as linear: the line everywhere, no annual term anywhere
     copy = tmp_path / "lin"
     shutil.copytree(out, copy, ignore=shutil.ignore_patterns("work", "stack.zarr", "plots"))
@@ -354,9 +358,9 @@ def test_fitted_velocity_equals_the_velocity_map(run: Any, tmp_path: Path) -> No
     params.write_text(text.replace("  model: auto\n", "  model: linear\n"))
     app = ViewerApp(RunData(copy))
     assert app.run.temporal_model == "linear"
-    for r, c in px[::37]:
+    for r, c in px[:: len(px) // 15]:
         m = app.pixel({"row": [str(r)], "col": [str(c)]})["model"]
-        assert m["kind"] == "linear" and m["vel"] == pytest.approx(float(vel[r, c]), abs=1e-5 + 2e-7 * abs(vel[r, c]))
+        assert m["kind"] == "linear" and abs(m["vel"] - vel[r, c]) <= tol[r, c]
     app.run.close()
 
 
