@@ -427,3 +427,19 @@ def test_profile_endpoint_samples_the_layer_along_the_line(run: Any) -> None:
     got = np.array([np.nan if v is None else v for v in c["value"]])
     np.testing.assert_allclose(got, expect, atol=1e-3, equal_nan=True)
     assert got[0] == pytest.approx(0.0, abs=1e-4)
+    # the velocity over a date range along the line: the map of that range, read only under the line
+    from kansho.viewer import RunData
+    from kansho.viewer.queries import range_map
+
+    with h5py.File(out / "cum.h5") as f:
+        d = f["imdates"][()].astype(np.int64)
+    rd = RunData(out)
+    full = range_map(rd, 1, (int(d[2]), int(d[-3])), (10, 11, 3, 4))
+    rd.close()
+    status, v = _json(url, f"/api/profile?layer=vel_range&d1={d[2]}&d2={d[-3]}&line={line}&ref=10:11,3:4&masked=1")
+    assert status == 200 and v["units"] == "mm/yr"
+    mask = read_raster(out / "results" / "mask.tif")
+    expect = np.where(mask == 1, full, np.nan)[v["row"], v["col"]]
+    got = np.array([np.nan if x is None else x for x in v["value"]])
+    np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-5, equal_nan=True)
+    assert np.isfinite(got).sum() > 20

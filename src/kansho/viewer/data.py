@@ -330,10 +330,13 @@ class RunData:
 
         return self._cached(("cum", filt, epoch, step), make)
 
-    def cum_block(self, e0: int, e1: int, step: int) -> npt.NDArray[np.float64]:
-        """Epochs ``e0:e1`` of ``cum.h5``, every ``step``-th row and column (mm)."""
+    def cum_block(self, e0: int, e1: int, step: int, box: tuple[int, int, int, int] | None = None,
+                  filt: bool = False) -> npt.NDArray[np.float64]:
+        """Epochs ``e0:e1`` of ``cum.h5`` (or the filtered cube), every ``step``-th row and column,
+        within ``box`` (row0, row1, col0, col1) if given (mm)."""
+        r0, r1, c0, c1 = box if box is not None else (0, self.shape[0], 0, self.shape[1])
         with self._lock:
-            return np.asarray(self._file(False)["cum"][e0:e1, ::step, ::step], np.float64)
+            return np.asarray(self._file(filt)["cum"][e0:e1, r0:r1:step, c0:c1:step], np.float64)
 
     def ref_series(self, ref: tuple[int, int, int, int], filt: bool = False) -> npt.NDArray[np.float64]:
         """The series (mm) a re-reference to the box ``ref`` subtracts at every epoch."""
