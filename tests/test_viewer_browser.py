@@ -86,6 +86,15 @@ def _pixel_offset(driver: Any, row: float, col: float) -> tuple[Any, int, int]:
     return canvas, round(dx), round(dy)
 
 
+def _doc_shot(driver: Any, name: str) -> None:
+    """A screenshot: docs/img/<name> when KANSHO_DOC_SCREENSHOTS=1 (the documentation's images),
+    tests/artifacts/<name> otherwise."""
+    dest = (Path(__file__).parents[1] / "docs" / "img" / name
+            if os.environ.get("KANSHO_DOC_SCREENSHOTS") == "1" else ARTIFACTS / name)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(dest))
+
+
 def _click_pixel(driver: Any, row: int, col: int) -> None:
     """A real mouse click at the centre of map pixel (row, col) (wherever zoom and pan put it)."""
     from selenium.webdriver.common.action_chains import ActionChains
@@ -132,7 +141,7 @@ def test_clicking_a_pixel_plots_its_true_series(page: Any) -> None:
     assert driver.execute_script("return document.querySelectorAll('#ts polyline.model').length") == 1
     href = driver.execute_script("return document.getElementById('csvLink').href")
     assert f"row={row}&col={col}" in href
-    driver.save_screenshot(str(ARTIFACTS / "viewer_click.png"))
+    _doc_shot(driver, "viewer_velocity_click.png")
 
 
 def test_no_data_click_shows_a_clear_error(page: Any) -> None:
@@ -178,7 +187,7 @@ def test_date_slider_changes_the_cumulative_map(page: Any) -> None:
     _wait(driver, f"return window.kansho.mapLoads > {n} && /[?&]epoch={n_ep // 2}(&|$)/.test(window.kansho.mapUrl)")
     mid = driver.execute_script(canvas_js)
     assert mid not in (first, last)
-    driver.save_screenshot(str(ARTIFACTS / "viewer_slider.png"))
+    _doc_shot(driver, "viewer_cumulative.png")
 
 
 # ---------------------------------------------------------------- the run's model, and the new tools
@@ -405,11 +414,14 @@ def test_profile_along_a_drawn_line(page: Any) -> None:
 
 
 def test_screenshot_for_the_docs(page: Any) -> None:
-    """The viewer with a clicked pixel, a second point and a profile (docs/img/viewer.png when
-    KANSHO_DOC_SCREENSHOTS=1; tests/artifacts/ otherwise)."""
-    driver, _, _, out = page
+    """The viewer with a clicked pixel (the subsidence bowl), a second point (near the reference)
+    and a profile across the bowl: docs/img/viewer.png (see :func:`_doc_shot`)."""
+    driver, _, truth, out = page
+    mask = read_raster(out / "results" / "mask.tif")
+    a = tuple(int(v) for v in np.unravel_index(int(np.argmax(np.where(mask == 1, np.abs(truth.vel), -1))), SHAPE))
+    r0, r1, c0, c1 = driver.execute_script("return window.kansho.meta.refarea")
     kept = _kept_pixels(out)
-    a, b = (int(v) for v in kept[len(kept) // 3]), (int(v) for v in kept[-5])
+    b = tuple(int(v) for v in kept[np.argmin(np.hypot(kept[:, 0] - (r0 + r1) / 2, kept[:, 1] - (c0 + c1) / 2 + 8))])
     _mode(driver, "point")
     n0 = driver.execute_script("return window.kansho.pixelLoads")
     _click_pixel(driver, *a)
@@ -418,14 +430,13 @@ def test_screenshot_for_the_docs(page: Any) -> None:
     n2 = driver.execute_script("return window.kansho.pixel2Loads || 0")
     _click_pixel(driver, *b)
     _wait(driver, f"return (window.kansho.pixel2Loads || 0) > {n2}")
-    if driver.execute_script("return window.kansho.state.line.length") < 2:
-        _mode(driver, "profile")
-        for r, c in ((30, 5), (30, 50)):
-            _click_pixel(driver, r, c)
-        _wait(driver, "return window.kansho.profile && window.kansho.profile.vertices.length >= 2")
+    _mode(driver, "profile")
+    driver.execute_script("document.getElementById('profileClear').click()")
+    n = driver.execute_script("return window.kansho.profileLoads || 0")
+    for r, c in ((a[0], 3), (a[0], 56)):
+        _click_pixel(driver, r, c)
+    _wait(driver, f"return (window.kansho.profileLoads || 0) > {n} && window.kansho.profile"
+                  " && window.kansho.profile.vertices.length === 2")
     _mode(driver, "point")
     assert driver.execute_script("return window.kansho.series2") is not None
-    dest = (Path(__file__).parents[1] / "docs" / "img" / "viewer.png"
-            if os.environ.get("KANSHO_DOC_SCREENSHOTS") == "1" else ARTIFACTS / "viewer_tools.png")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    assert driver.save_screenshot(str(dest))
+    _doc_shot(driver, "viewer.png")
