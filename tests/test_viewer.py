@@ -443,3 +443,18 @@ def test_profile_endpoint_samples_the_layer_along_the_line(run: Any) -> None:
     got = np.array([np.nan if x is None else x for x in v["value"]])
     np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-5, equal_nan=True)
     assert np.isfinite(got).sum() > 20
+
+
+def test_a_zoomed_map_reads_only_its_window(run: Any) -> None:
+    """``box``: the window of the map at the resolution asked for; the same colours as the whole map."""
+    url = run[4]
+    status, body, hdr = _get(url, "/api/map.png?layer=vel&box=10:30,5:45&max_px=80&vmin=-20&vmax=20")
+    assert status == 200 and hdr["x-kansho-step"] == "1"
+    win = np.asarray(Image.open(io.BytesIO(body)))
+    assert win.shape[:2] == (20, 40)
+    _, body, _ = _get(url, "/api/map.png?layer=vel&max_px=60&vmin=-20&vmax=20")
+    full = np.asarray(Image.open(io.BytesIO(body)))
+    np.testing.assert_array_equal(win, full[10:30, 5:45])
+    status, body, hdr = _get(url, "/api/map.png?layer=cum&epoch=4&box=0:60,0:60&max_px=20")
+    assert status == 200 and hdr["x-kansho-step"] == "3"
+    assert np.asarray(Image.open(io.BytesIO(body))).shape[:2] == (20, 20)

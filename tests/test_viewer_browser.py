@@ -327,20 +327,31 @@ def test_reference_date_and_velocity_over_a_date_range(page: Any) -> None:
     _wait(driver, "const s = window.kansho.series; return s && s.ref_date === null && !s.range")
 
 
+def _density(driver: Any) -> float:
+    """Image pixels per grid pixel of the last map requested (``max_px`` over the longer side of ``box``)."""
+    q = driver.execute_script("const u = new URL(window.kansho.mapUrl, location.href).searchParams;"
+                              "return [u.get('max_px'), u.get('box')]")
+    if q[1] is None:
+        return int(q[0]) / max(SHAPE)
+    (r0, r1), (c0, c1) = ((int(x) for x in part.split(":")) for part in q[1].split(","))
+    return int(q[0]) / max(r1 - r0, c1 - c0)
+
+
 def test_zoom_and_pan_keep_clicks_on_the_right_pixel(page: Any) -> None:
     from selenium.webdriver.common.action_chains import ActionChains, ScrollOrigin
 
     driver, _, _, out = page
     _mode(driver, "point")
     canvas, dx, dy = _pixel_offset(driver, 20.0, 20.0)
-    px0 = int(driver.execute_script("return new URL(window.kansho.mapUrl, location.href).searchParams.get('max_px')"))
+    px0 = _density(driver)
     n = driver.execute_script("return window.kansho.mapLoads")
     ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(canvas, dx, dy), 0, -300).perform()
     _wait(driver, f"return window.kansho.zoom > 1.2 && window.kansho.mapLoads > {n}")
     v = driver.execute_script("return window.kansho.state.view")
     assert v["w"] < SHAPE[1] and v["c0"] < 20.0 < v["c0"] + v["w"] and v["r0"] < 20.0 < v["r0"] + v["h"]
-    px1 = int(driver.execute_script("return new URL(window.kansho.mapUrl, location.href).searchParams.get('max_px')"))
-    assert px1 > px0  # the zoomed map is requested at a finer resolution
+    assert _density(driver) > px0 * 1.2  # the zoomed map is requested at a finer resolution
+    box = driver.execute_script("return window.kansho.lastMapBox")  # ... and the view lies inside what was read
+    assert box[2] <= v["c0"] and v["c0"] + v["w"] <= box[3] and box[0] <= v["r0"] and v["r0"] + v["h"] <= box[1]
     kept = _kept_pixels(out)
     inside = kept[(kept[:, 0] > v["r0"] + 1) & (kept[:, 0] < v["r0"] + v["h"] - 1)
                   & (kept[:, 1] > v["c0"] + 1) & (kept[:, 1] < v["c0"] + v["w"] - 1)]

@@ -119,6 +119,8 @@ BAD_QUERIES = [
     "/api/profile?line=1e308,0;0,0", "/api/profile?line=nan,0;1,1", "/api/profile?line=0,0;1,1",
     "/api/profile?line=" + ";".join(["0,0"] * 101), "/api/profile?line=1,2,3;4,5",
     "/api/profile?line={line}&epoch=99999", "/api/profile?line={line}&layer=vel_range",
+    "/api/map.png?box=0:0,0:10", "/api/map.png?box=0:10,0:999", "/api/map.png?box=-1:10,0:10",
+    "/api/map.png?box=a:b,c:d", "/api/map.png?box=0:10", "/api/map.png?box=0:10,0:10,0:1",
 ]
 
 

@@ -16,7 +16,7 @@ from kansho.grid import EARTH_RADIUS_KM, Grid
 from kansho.velocity import fit_linear
 from kansho.viewer.data import ViewerError
 
-__all__ = ["MAX_PROFILE_SAMPLES", "MAX_PROFILE_VERTICES", "parse_date_param", "parse_line", "range_fit",
+__all__ = ["MAX_PROFILE_SAMPLES", "MAX_PROFILE_VERTICES", "parse_box", "parse_date_param", "parse_line", "range_fit",
            "range_indices", "sample_line"]
 
 #: most vertices of a profile line, and most samples along it
@@ -70,6 +70,23 @@ def range_fit(t: npt.ArrayLike, cum: npt.ArrayLike, idx: npt.NDArray[np.int64]) 
         res = y - (vel[None, :] * tt[:, None] + icpt[None, :])
         rms = np.sqrt(np.nanmean(res**2, axis=0))
     return {"vel": vel, "intercept": icpt, "n": n, "span": np.where(n > 0, span, np.nan), "rms": rms}
+
+
+def parse_box(text: str | None, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """A map window ``'r0:r1,c0:c1'`` (rows first, end-exclusive) inside ``shape``; ``None`` when absent."""
+    if text is None or text.strip() == "":
+        return None
+    try:
+        rows, cols = text.split(",")
+        r0, r1 = (int(v) for v in rows.split(":"))
+        c0, c1 = (int(v) for v in cols.split(":"))
+    except ValueError:
+        raise ViewerError(f"parameter 'box' must be 'row0:row1,col0:col1', got {text[:40]!r}") from None
+    ny, nx = shape
+    if not (0 <= r0 < r1 <= ny and 0 <= c0 < c1 <= nx):
+        raise ViewerError(f"box {text[:40]!r} is not a non-empty window inside the {ny} x {nx} grid",
+                          400, "outside_grid")
+    return r0, r1, c0, c1
 
 
 def parse_line(text: str | None) -> npt.NDArray[np.float64]:

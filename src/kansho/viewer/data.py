@@ -317,6 +317,24 @@ class RunData:
 
         return self._cached(("map", layer, step), make)
 
+    def map_window(self, layer: str, box: tuple[int, int, int, int], step: int) -> npt.NDArray[np.float64]:
+        """``results/<layer>.tif`` over ``box`` (row0, row1, col0, col1), every ``step``-th pixel
+        (only that window is read: a zoomed view of a large frame)."""
+        if layer not in self.layers:
+            self.map_array(layer, step)  # the viewer's 404 naming the layers there are
+        import rasterio
+        from rasterio.windows import Window
+
+        r0, r1, c0, c1 = box
+        with rasterio.open(self.run.map_path(layer)) as src:
+            a = src.read(1, window=Window(c0, r0, c1 - c0, r1 - r0),
+                         out_shape=(-(-(r1 - r0) // step), -(-(c1 - c0) // step)),
+                         resampling=rasterio.enums.Resampling.nearest).astype(np.float64)
+            nd = src.nodata
+        if nd is not None and np.isfinite(nd):
+            a[a == nd] = np.nan
+        return a
+
     def cum_plane(self, epoch: int, step: int, filt: bool = False) -> npt.NDArray[np.float32]:
         """Cumulative displacement (mm) at epoch index ``epoch``, every ``step``-th row and column."""
         if not 0 <= epoch < self.dates.size:

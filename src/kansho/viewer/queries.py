@@ -17,7 +17,7 @@ from kansho.viewer.analysis import range_fit, range_indices, sample_line
 from kansho.viewer.data import RunData, ViewerError
 from kansho.viewer.model import pixel_model
 
-__all__ = ["RANGE_LAYER", "layer_array", "pixel_answer", "profile_answer", "series_csv"]
+__all__ = ["RANGE_LAYER", "layer_array", "pixel_answer", "profile_answer", "range_map", "series_csv", "window_array"]
 
 #: name of the computed layer "velocity over a date range" (``d1``/``d2`` give the range)
 RANGE_LAYER = "vel_range"
@@ -124,35 +124,30 @@ def layer_array(run: RunData, layer: str, step: int, epoch: int, ref: Box | None
     return a
 
 
-def _window_array(run: RunData, layer: str, win: Box, epoch: int, ref: Box | None, masked: bool,
-                  date_range: Range) -> npt.NDArray[np.float64]:
-    """A layer as shown over the window ``win`` (row0, row1, col0, col1) at full resolution: only
-    that window is read (a profile across a large frame reads the line's bounding box)."""
-    from kansho.io.geotiff import read_raster
-
-    r0, r1, c0, c1 = win
+def window_array(run: RunData, layer: str, win: Box, epoch: int, ref: Box | None, masked: bool,
+                 date_range: Range, step: int = 1) -> npt.NDArray[np.float64]:
+    """A layer as shown over the window ``win`` (row0, row1, col0, col1), every ``step``-th pixel:
+    only that window is read (a zoomed view, or a profile's bounding box, of a large frame)."""
     if layer == RANGE_LAYER:
         if date_range is None:
             raise ViewerError(f"layer {RANGE_LAYER!r} needs a date range 'd1' and 'd2' (yyyymmdd)")
         idx = range_indices(run.dates, *date_range)
-        block = run.cum_block(int(idx[0]), int(idx[-1]) + 1, 1, (r0, r1, c0, c1))
+        block = run.cum_block(int(idx[0]), int(idx[-1]) + 1, step, win)
         if ref is not None:
             block -= run.ref_series(ref)[idx][:, None, None]
         vel = range_fit(run.t[idx[0]:idx[-1] + 1], block.reshape(block.shape[0], -1), np.arange(idx.size))["vel"]
-        a = vel.reshape(r1 - r0, c1 - c0)
+        a = vel.reshape(block.shape[1:])
     else:
         if layer in ("cum", "cum_filt"):
             if layer == "cum_filt" and not run.has_filt:
                 raise ViewerError("cum_filt.h5 is not in this run", 404, "not_found")
-            a = run.cum_block(epoch, epoch + 1, 1, (r0, r1, c0, c1), filt=layer == "cum_filt")[0]
+            a = run.cum_block(epoch, epoch + 1, step, win, filt=layer == "cum_filt")[0]
         else:
-            if layer not in run.layers:
-                run.map_array(layer, 1)  # raises the viewer's 404 naming the layers there are
-            a = np.asarray(read_raster(run.run.map_path(layer), (slice(r0, r1), slice(c0, c1))), np.float64)
+            a = run.map_window(layer, win, step)
         if ref is not None:
             a = a - run.layer_ref_value(layer, ref, epoch)
     if masked and "mask" in run.layers:
-        a = np.where(read_raster(run.run.map_path("mask"), (slice(r0, r1), slice(c0, c1))) == 1, a, np.nan)
+        a = np.where(run.map_window("mask", win, step) == 1, a, np.nan)
     return a
 
 
@@ -162,7 +157,7 @@ def profile_answer(run: RunData, layer: str, vertices: npt.NDArray[np.float64], 
     pts = sample_line(run.grid, vertices)
     rows, cols = pts["row"].astype(np.int64), pts["col"].astype(np.int64)
     win = (int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1)
-    a = _window_array(run, layer, win, epoch, ref, masked, date_range)
+    a = window_array(run, layer, win, epoch, ref, masked, date_range)
     vals = a[rows - win[0], cols - win[2]]
     units = "mm/yr" if layer == RANGE_LAYER else ("mm" if layer in ("cum", "cum_filt") else MAP_UNITS.get(layer, ""))
     return {"layer": layer, "units": units, "epoch": int(run.dates[epoch]) if layer in ("cum", "cum_filt") else None,

@@ -15,7 +15,8 @@ Endpoints (all ``GET``; errors are JSON ``{"error": message, "code": tag}`` with
 ``/api/map.png``       a map at screen resolution: ``layer`` (a ``results/`` name, ``cum`` or
                        ``cum_filt``), ``epoch`` (index, cumulative layers), ``masked`` (0/1),
                        ``vmin``/``vmax``, ``cmap``, ``max_px``, ``ref`` (:func:`~kansho.viewer.data.parse_ref`);
-                       layer ``vel_range`` with ``d1``/``d2``: the velocity over that date range
+                       layer ``vel_range`` with ``d1``/``d2``: the velocity over that date range;
+                       ``box`` (``r0:r1,c0:c1``): only that window (a zoomed view)
 ``/api/hillshade.png`` shaded relief from the run's heights, ``max_px``
 ``/api/colormap``      ``name`` → 256 colours ``#rrggbb`` (for the colour bar)
 ``/api/pixel``         ``row``/``col`` (or ``lon``/``lat``), ``ref``, ``ref_date`` (yyyymmdd: the
@@ -48,11 +49,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
+
 from kansho._version import __version__
 from kansho.render import colormap_lut, colourize, decimation_step, encode_png, hillshade, robust_limits
-from kansho.viewer.analysis import parse_date_param, parse_line
+from kansho.viewer.analysis import parse_box, parse_date_param, parse_line
 from kansho.viewer.data import SYMMETRIC_LAYERS, RunData, ViewerError, parse_ref, safe_path
-from kansho.viewer.queries import RANGE_LAYER, layer_array, pixel_answer, profile_answer, series_csv
+from kansho.viewer.queries import RANGE_LAYER, layer_array, pixel_answer, profile_answer, series_csv, window_array
 
 log = logging.getLogger(__name__)
 
@@ -176,10 +179,16 @@ class ViewerApp:
     def map_png(self, q: dict[str, list[str]]) -> tuple[bytes, dict[str, str]]:
         r = self.run
         layer = q.get("layer", ["vel"])[0]
-        step = decimation_step(r.shape, self._max_px(q))
+        box = parse_box(q.get("box", [None])[0], r.shape)
         epoch = self._epoch(q)
         ref = parse_ref(q.get("ref", [None])[0], r.shape, r.grid)
-        a = layer_array(r, layer, step, epoch, ref, self._flag(q, "masked"), self._range(q))
+        masked, rng = self._flag(q, "masked"), self._range(q)
+        if box is None:
+            step = decimation_step(r.shape, self._max_px(q))
+            a = layer_array(r, layer, step, epoch, ref, masked, rng)
+        else:  # a zoomed view: only the box is read, at the resolution asked for
+            step = decimation_step((box[1] - box[0], box[3] - box[2]), self._max_px(q))
+            a = window_array(r, layer, box, epoch, ref, masked, rng, step).astype(np.float32)
         lo, hi = self.default_limits("vel" if layer == RANGE_LAYER else layer)
         vmin = self._float(q, "vmin")
         vmax = self._float(q, "vmax")

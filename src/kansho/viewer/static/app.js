@@ -103,10 +103,21 @@ function refParam() {
   return r ? `${r[0]}:${r[1]},${r[2]}:${r[3]}` : "";
 }
 
-function mapMaxPx() {
-  const c = $("map");
-  const zoom = K.meta ? K.meta.width / K.state.view.w : 1;
-  return Math.max(16, Math.min(4096, Math.round(Math.max(c.width, c.height) * zoom)));
+function mapBox() {
+  // the grid window a map request covers: the whole grid, or (zoomed) the view with half a view
+  // of margin on every side (so a pan redraws at once), as [r0, r1, c0, c1] pixels
+  const m = K.meta, v = K.state.view;
+  if (v.w >= m.width && v.h >= m.height) return [0, m.height, 0, m.width];
+  return [Math.max(0, Math.floor(v.r0 - v.h / 2)), Math.min(m.height, Math.ceil(v.r0 + 1.5 * v.h)),
+    Math.max(0, Math.floor(v.c0 - v.w / 2)), Math.min(m.width, Math.ceil(v.c0 + 1.5 * v.w))];
+}
+
+function mapMaxPx(box) {
+  // image pixels for the box at the canvas's resolution of the current view
+  const c = $("map"), v = K.state.view;
+  const b = box || [0, K.meta.height, 0, K.meta.width];
+  const need = Math.max((b[3] - b[2]) * c.width / v.w, (b[1] - b[0]) * c.height / v.h);
+  return Math.max(16, Math.min(4096, Math.round(need)));
 }
 
 function layerParams() {
@@ -119,10 +130,11 @@ function layerParams() {
   return p;
 }
 
-function mapUrl() {
+function mapUrl(box) {
   const st = K.state;
   const p = layerParams();
-  p.set("max_px", String(mapMaxPx()));
+  p.set("max_px", String(mapMaxPx(box)));
+  if (box[1] - box[0] < K.meta.height || box[3] - box[2] < K.meta.width) p.set("box", `${box[0]}:${box[1]},${box[2]}:${box[3]}`);
   p.set("cmap", st.cmap);
   if (st.vmin !== null && st.vmin !== "" && !isNaN(st.vmin)) p.set("vmin", String(st.vmin));
   if (st.vmax !== null && st.vmax !== "" && !isNaN(st.vmax)) p.set("vmax", String(st.vmax));
@@ -131,12 +143,14 @@ function mapUrl() {
 
 let mapSeq = 0;
 function loadMap() {
-  const url = mapUrl();
+  const box = mapBox();
+  const url = mapUrl(box);
   const seq = ++mapSeq;
   const img = new Image();
   img.onload = () => {
     if (seq !== mapSeq) return;
     K.lastMap = img;
+    K.lastMapBox = box;
     redrawMap();
     K.mapUrl = url;
     K.mapError = null;
@@ -155,11 +169,11 @@ function loadMap() {
   if (K.state.line.length >= 2) loadProfile();
 }
 
-function drawPart(ctx, im, c) {
-  // the view's part of an image that covers the whole grid
-  const v = K.state.view, m = K.meta;
-  const sx = im.width / m.width, sy = im.height / m.height;
-  ctx.drawImage(im, v.c0 * sx, v.r0 * sy, v.w * sx, v.h * sy, 0, 0, c.width, c.height);
+function drawPart(ctx, im, c, box) {
+  // the view's part of an image that covers the grid window box = [r0, r1, c0, c1]
+  const v = K.state.view;
+  const sx = im.width / (box[3] - box[2]), sy = im.height / (box[1] - box[0]);
+  ctx.drawImage(im, (v.c0 - box[2]) * sx, (v.r0 - box[0]) * sy, v.w * sx, v.h * sy, 0, 0, c.width, c.height);
 }
 
 function redrawMap() {
@@ -169,11 +183,11 @@ function redrawMap() {
   ctx.clearRect(0, 0, c.width, c.height);
   if (K.state.hillshade && hillReady) {
     ctx.globalAlpha = 1;
-    drawPart(ctx, hill, c);
+    drawPart(ctx, hill, c, [0, K.meta.height, 0, K.meta.width]);
   }
   if (K.lastMap) {
     ctx.globalAlpha = K.state.hillshade && hillReady ? K.state.opacity : 1;
-    drawPart(ctx, K.lastMap, c);
+    drawPart(ctx, K.lastMap, c, K.lastMapBox);
   }
   ctx.globalAlpha = 1;
   drawOverlays();
@@ -289,7 +303,12 @@ function onMouseMove(ev) {
 
 function onMouseUp(ev) {
   if (pan) {
-    if (pan.moved) { K.dragged = true; K.pans = (K.pans || 0) + 1; }
+    if (pan.moved) {
+      K.dragged = true;
+      K.pans = (K.pans || 0) + 1;
+      const b = K.lastMapBox, v = K.state.view;  // reload once the view leaves the loaded window
+      if (b && (v.c0 < b[2] || v.r0 < b[0] || v.c0 + v.w > b[3] || v.r0 + v.h > b[1])) loadMap();
+    }
     pan = null;
     $("map").classList.remove("panning");
     return;
@@ -820,7 +839,7 @@ async function init() {
   sizeCanvas();
   hill.onload = () => { hillReady = true; redrawMap(); };
   hill.onerror = () => { hillReady = false; };
-  hill.src = `/api/hillshade.png?max_px=${mapMaxPx()}`;
+  hill.src = `/api/hillshade.png?max_px=${mapMaxPx(null)}`;
   initControls();
   initMapEvents();
   showRef();
