@@ -261,15 +261,24 @@ def test_pixel_model_recovers_a_known_signal() -> None:
     t = np.linspace(0, 2.5, 40)
     y = -12.0 * t + 3.0 + 4.0 * np.cos(2 * np.pi * t - 1.2)
     y[[3, 17]] = np.nan
-    m = pixel_model(t, y, 2.0, t)
+    m = pixel_model(t, y, 2.0, t, annual=True)
     assert m["kind"] == "seasonal"
     assert m["vel"] == pytest.approx(-12.0, abs=1e-8) and m["annual_amp"] == pytest.approx(4.0, abs=1e-8)
     assert m["annual_phase"] == pytest.approx(1.2, abs=1e-8) and m["intercept"] == pytest.approx(3.0, abs=1e-8)
     fin = np.isfinite(y)
     np.testing.assert_allclose(np.asarray(m["model"])[fin], y[fin], atol=1e-8)
     np.testing.assert_allclose(m["sigma"], 2.0 * np.abs(t - t[fin].mean()))
-    lin = pixel_model(t[:3], np.array([0.0, 1.0, 2.0]), None, t[:3])
+    lin = pixel_model(t[:3], np.array([0.0, 1.0, 2.0]), None, t[:3], annual=True)
     assert lin["kind"] == "linear" and lin["sigma"] is None and lin["vel"] == pytest.approx(2.0 / t[2])
+    assert lin["annual_declined"]
+    # the run's linear model: the line, whose rate is fit_linear's, even where an annual term would fit
+    flat = pixel_model(t, y, 2.0, t)
+    assert flat["kind"] == "linear" and flat["annual_amp"] == 0.0 and not flat["annual_declined"]
+    assert flat["vel"] == flat["vel_linear"] == pytest.approx(np.polyfit(t[fin], y[fin], 1)[0], rel=1e-10)
+    # under a year of data: never an annual term, whatever the run's model
+    short = t < 0.53
+    m = pixel_model(t[short], y[short], None, t[short], annual=True)
+    assert m["kind"] == "linear" and m["annual_declined"] and m["annual_amp"] == 0.0
     assert pixel_model(t, np.full(t.size, np.nan), 1.0, t)["kind"] == "none"
 
 
@@ -309,3 +318,143 @@ def test_cli_view_serves_on_localhost(run: Any) -> None:
     r = subprocess.run([sys.executable, "-m", "kansho.cli", "view", str(out / "info"), "--no-browser"],
                        check=False, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "no cum.h5" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- the run's model and the analysis tools
+def test_fitted_velocity_equals_the_velocity_map(run: Any, tmp_path: Path) -> None:
+    """The line the viewer fits is results/vel.tif's at every pixel (to float32 rounding); where the
+    run used the linear model (invert.model linear, or auto without an annual bridge) it is the model drawn."""
+    from kansho.viewer import RunData, ViewerApp
+
+    _, _, out, _, _ = run
+    vel = read_raster(out / "results" / "vel.tif")
+    with h5py.File(out / "cum.h5") as f:
+        code = f["bridge_model"][()]
+        cum = f["cum"][()].astype(np.float64)
+    app = ViewerApp(RunData(out))
+    rd = app.run
+    assert rd.temporal_model == "auto"  # the fixture's default options
+    px = np.argwhere(np.isfinite(vel))
+    assert len(px) > 3000
+    tol = 1e-5 + 2e-7 * np.abs(vel)  # float32 rounding of vel.tif
+    kinds = {}
+    for r, c in px:  # every pixel, the model as the endpoint computes it
+        m = pixel_model(rd.t, cum[:, r, c], None, rd.t, annual=rd.uses_annual(r, c))
+        assert abs(m["vel_linear"] - vel[r, c]) <= tol[r, c]
+        kinds[(m["kind"], int(code[r, c]))] = kinds.get((m["kind"], int(code[r, c])), 0) + 1
+        if code[r, c] in (-1, 0):  # the run's model here is the line: it is what is drawn
+            assert m["kind"] == "linear" and m["vel"] == m["vel_linear"] and m["annual_amp"] == 0.0
+    assert kinds.get(("linear", 0), 0) + kinds.get(("linear", -1), 0) > 50 and kinds.get(("seasonal", 1), 0) > 50
+    for r, c in px[:: len(px) // 15]:  # and through the endpoint
+        m = app.pixel({"row": [str(r)], "col": [str(c)]})["model"]
+        assert abs(m["vel_linear"] - vel[r, c]) <= tol[r, c] and (m["kind"] == "linear") == (code[r, c] in (-1, 0))
+    rd.close()
+    # the same run recorded as linear: the line everywhere, no annual term anywhere
+    copy = tmp_path / "lin"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("work", "stack.zarr", "plots"))
+    params = copy / "info" / "parameters.yaml"
+    text = params.read_text()
+    assert "  model: auto\n" in text
+    params.write_text(text.replace("  model: auto\n", "  model: linear\n"))
+    app = ViewerApp(RunData(copy))
+    assert app.run.temporal_model == "linear"
+    for r, c in px[:: len(px) // 15]:
+        m = app.pixel({"row": [str(r)], "col": [str(c)]})["model"]
+        assert m["kind"] == "linear" and abs(m["vel"] - vel[r, c]) <= tol[r, c]
+    app.run.close()
+
+
+def test_reference_date_range_velocity_and_two_point_csv(run: Any) -> None:
+    from kansho._dates import years_since_first
+
+    _, _, out, _, url = run
+    with h5py.File(out / "cum.h5") as f:
+        cum = f["cum"][()].astype(np.float64)
+        dates = f["imdates"][()].astype(np.int64)
+    t = years_since_first(dates)
+    kept = np.argwhere(np.isfinite(cum).all(axis=0))
+    (ra, ca), (rb, cb) = kept[10], kept[-10]
+    k, i1, i2 = 7, 3, 20
+    q = f"row={ra}&col={ca}&ref_date={dates[k]}&d1={dates[i1]}&d2={dates[i2]}"
+    status, p = _json(url, "/api/pixel?" + q)
+    assert status == 200, p
+    np.testing.assert_allclose(p["cum"], cum[:, ra, ca] - cum[k, ra, ca], atol=1e-4)
+    assert p["range"]["vel"] == pytest.approx(np.polyfit(t[i1:i2 + 1], cum[i1:i2 + 1, ra, ca], 1)[0], rel=1e-6)
+    assert p["range"]["n"] == i2 - i1 + 1 and (p["range"]["first"], p["range"]["last"]) == (dates[i1], dates[i2])
+    # a range given by dates between epochs takes the epochs inside it
+    _, p2 = _json(url, f"/api/pixel?row={ra}&col={ca}&d1={dates[i1] + 1}&d2={dates[i2]}")
+    assert p2["range"]["first"] == dates[i1 + 1]
+    status, body, hdr = _get(url, f"/api/ts.csv?{q}&row2={rb}&col2={cb}")
+    assert status == 200 and f"r{ra}_c{ca}_r{rb}_c{cb}" in hdr["content-disposition"]
+    rows = list(csv.reader(line for line in io.StringIO(body.decode()) if not line.startswith("#")))
+    head, body_rows = rows[0], rows[1:]
+    assert head[:5] == ["date", "decimal_year", "cum_mm", "cum_filt_mm", "model_mm"] and "cum2_mm" in head
+    got2 = np.array([float(r[head.index("cum2_mm")]) for r in body_rows])
+    np.testing.assert_allclose(got2, cum[:, rb, cb] - cum[k, rb, cb], atol=1e-3)
+    line = [r[head.index("range_line_mm")] for r in body_rows]
+    assert all(v == "" for v in line[:i1]) and all(v != "" for v in line[i1:i2 + 1])
+    # the velocity over the range as a map: every pixel at once, the same numbers
+    from kansho.viewer import RunData
+    from kansho.viewer.queries import range_map
+
+    rd = RunData(out)
+    m = range_map(rd, 1, (int(dates[i1]), int(dates[i2])), None)
+    assert m[ra, ca] == pytest.approx(np.polyfit(t[i1:i2 + 1], cum[i1:i2 + 1, ra, ca], 1)[0], rel=1e-5)
+    rd.close()
+    status, _, hdr = _get(url, f"/api/map.png?layer=vel_range&d1={dates[i1]}&d2={dates[i2]}")
+    assert status == 200 and hdr["content-type"] == "image/png"
+
+
+def test_profile_endpoint_samples_the_layer_along_the_line(run: Any) -> None:
+    _, truth, out, _, url = run
+    g = truth.grid
+    lon, lat = g.lon(), g.lat()
+    line = f"{lon[3]:.7f},{lat[10]:.7f};{lon[50]:.7f},{lat[10]:.7f};{lon[50]:.7f},{lat[40]:.7f}"
+    status, p = _json(url, f"/api/profile?layer=vel&line={line}")
+    assert status == 200, p
+    vel = read_raster(out / "results" / "vel.tif")
+    got = np.array([np.nan if v is None else v for v in p["value"]])
+    np.testing.assert_allclose(got, vel[p["row"], p["col"]], equal_nan=True)
+    assert p["row"][0] == 10 and p["col"][0] == 3 and p["row"][-1] == 40 and p["col"][-1] == 50
+    dx_km, dy_km = g.pixel_size_km()
+    assert p["length_km"] == pytest.approx(47 * dx_km + 30 * dy_km, rel=0.01)
+    # the cumulative layer at an epoch, re-referenced to a pixel: 0 there
+    with h5py.File(out / "cum.h5") as f:
+        cum5 = f["cum"][5].astype(np.float64)
+    status, c = _json(url, f"/api/profile?layer=cum&epoch=5&line={line}&ref=10:11,3:4")
+    assert status == 200 and c["epoch"] is not None
+    expect = cum5[c["row"], c["col"]] - cum5[10, 3]
+    got = np.array([np.nan if v is None else v for v in c["value"]])
+    np.testing.assert_allclose(got, expect, atol=1e-3, equal_nan=True)
+    assert got[0] == pytest.approx(0.0, abs=1e-4)
+    # the velocity over a date range along the line: the map of that range, read only under the line
+    from kansho.viewer import RunData
+    from kansho.viewer.queries import range_map
+
+    with h5py.File(out / "cum.h5") as f:
+        d = f["imdates"][()].astype(np.int64)
+    rd = RunData(out)
+    full = range_map(rd, 1, (int(d[2]), int(d[-3])), (10, 11, 3, 4))
+    rd.close()
+    status, v = _json(url, f"/api/profile?layer=vel_range&d1={d[2]}&d2={d[-3]}&line={line}&ref=10:11,3:4&masked=1")
+    assert status == 200 and v["units"] == "mm/yr"
+    mask = read_raster(out / "results" / "mask.tif")
+    expect = np.where(mask == 1, full, np.nan)[v["row"], v["col"]]
+    got = np.array([np.nan if x is None else x for x in v["value"]])
+    np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-5, equal_nan=True)
+    assert np.isfinite(got).sum() > 20
+
+
+def test_a_zoomed_map_reads_only_its_window(run: Any) -> None:
+    """``box``: the window of the map at the resolution asked for; the same colours as the whole map."""
+    url = run[4]
+    status, body, hdr = _get(url, "/api/map.png?layer=vel&box=10:30,5:45&max_px=80&vmin=-20&vmax=20")
+    assert status == 200 and hdr["x-kansho-step"] == "1"
+    win = np.asarray(Image.open(io.BytesIO(body)))
+    assert win.shape[:2] == (20, 40)
+    _, body, _ = _get(url, "/api/map.png?layer=vel&max_px=60&vmin=-20&vmax=20")
+    full = np.asarray(Image.open(io.BytesIO(body)))
+    np.testing.assert_array_equal(win, full[10:30, 5:45])
+    status, body, hdr = _get(url, "/api/map.png?layer=cum&epoch=4&box=0:60,0:60&max_px=20")
+    assert status == 200 and hdr["x-kansho-step"] == "3"
+    assert np.asarray(Image.open(io.BytesIO(body))).shape[:2] == (20, 20)

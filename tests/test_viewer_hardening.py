@@ -107,12 +107,28 @@ BAD_QUERIES = [
     "/api/map.png?ref=1e308/1e308/0/1", "/api/map.png?layer=cum&epoch=1e3",
     "/api/hillshade.png?max_px=-1", "/api/hillshade.png?max_px=nan", "/api/hillshade.png?max_px=1e999",
     "/api/colormap?name=nan", "/api/colormap?name=" + "x" * 5000, "/api/map.png?cmap=" + "x" * 5000,
+    # reference date, date range, second point, profile
+    "/api/pixel?row=30&col=30&ref_date=20190231", "/api/pixel?row=30&col=30&ref_date=19000101",
+    "/api/pixel?row=30&col=30&ref_date=nan", "/api/pixel?row=30&col=30&ref_date=" + "9" * 5000,
+    "/api/pixel?row=30&col=30&d1=20180101", "/api/pixel?row=30&col=30&d1=20190101&d2=20180101",
+    "/api/pixel?row=30&col=30&d1=18000101&d2=18000102", "/api/pixel?row=30&col=30&d1=x&d2=y",
+    "/api/ts.csv?row=30&col=30&row2=-1&col2=0", "/api/ts.csv?row=30&col=30&row2=5",
+    "/api/ts.csv?row=30&col=30&lon2=nan&lat2=0",
+    "/api/map.png?layer=vel_range", "/api/map.png?layer=vel_range&d1=20190101&d2=20190102",
+    "/api/profile", "/api/profile?line=", "/api/profile?line=1,2", "/api/profile?line=a,b;c,d",
+    "/api/profile?line=1e308,0;0,0", "/api/profile?line=nan,0;1,1", "/api/profile?line=0,0;1,1",
+    "/api/profile?line=" + ";".join(["0,0"] * 101), "/api/profile?line=1,2,3;4,5",
+    "/api/profile?line={line}&epoch=99999", "/api/profile?line={line}&layer=vel_range",
+    "/api/map.png?box=0:0,0:10", "/api/map.png?box=0:10,0:999", "/api/map.png?box=-1:10,0:10",
+    "/api/map.png?box=a:b,c:d", "/api/map.png?box=0:10", "/api/map.png?box=0:10,0:10,0:1",
 ]
 
 
 @pytest.mark.parametrize("path", BAD_QUERIES, ids=lambda p: p[:70])
 def test_absurd_query_values_are_a_clear_400(server: Any, path: str) -> None:
-    _, port = server
+    srv, port = server
+    g = srv.app.run.grid
+    path = path.replace("{line}", f"{g.lon()[5]},{g.lat()[5]};{g.lon()[20]},{g.lat()[20]}")
     status, body, hdr = _request(port, path)
     assert hdr["content-type"].startswith("application/json")
     assert status == 400, (path, body[:300])

@@ -158,6 +158,7 @@ class RunData:
         self.grid = self._grid()
         self.has_filt = self.run.has_filt
         self.layers = self.run.layers()
+        self._model: str | None = None
 
     # ------------------------------------------------------------------ files
     def _grid(self) -> Grid:
@@ -251,6 +252,30 @@ class RunData:
                 filt = filt - self._ref_series(True, ref)
         return Series(row, col, self.dates, self.t, cum, filt, std)
 
+    @property
+    def temporal_model(self) -> str:
+        """The run's ``invert.model`` (``linear`` | ``annual`` | ``auto``) from ``info/parameters.yaml``;
+        ``linear`` for a folder without it (a LiCSBAS run: its model is the line)."""
+        if self._model is None:
+            self._model = "linear"
+            if self.run.layout.info_file("parameters").is_file():
+                try:
+                    self._model = str(self.run.config().invert.model)
+                except (KanshoError, OSError, ValueError) as exc:
+                    log.warning("the run's temporal model is unknown, the line is drawn: %s", exc)
+        return self._model
+
+    def uses_annual(self, row: int, col: int) -> bool:
+        """Whether the run's model at the pixel holds an annual term: ``invert.model`` ``annual``, or
+        ``auto`` where the pixel's ``bridge_model`` (``cum.h5``) is an annual candidate (code 1 or 3)."""
+        model = self.temporal_model
+        if model != "auto":
+            return model == "annual"
+        with self._lock:
+            f = self._file(False)
+            code = int(f["bridge_model"][row, col]) if "bridge_model" in f else -1
+        return code in (1, 3)
+
     def pixel_values(self, row: int, col: int) -> dict[str, float | None]:
         """Value of every ``results/*.tif`` at the pixel (``None`` for no data)."""
         import rasterio
@@ -292,6 +317,24 @@ class RunData:
 
         return self._cached(("map", layer, step), make)
 
+    def map_window(self, layer: str, box: tuple[int, int, int, int], step: int) -> npt.NDArray[np.float64]:
+        """``results/<layer>.tif`` over ``box`` (row0, row1, col0, col1), every ``step``-th pixel
+        (only that window is read: a zoomed view of a large frame)."""
+        if layer not in self.layers:
+            self.map_array(layer, step)  # the viewer's 404 naming the layers there are
+        import rasterio
+        from rasterio.windows import Window
+
+        r0, r1, c0, c1 = box
+        with rasterio.open(self.run.map_path(layer)) as src:
+            a = src.read(1, window=Window(c0, r0, c1 - c0, r1 - r0),
+                         out_shape=(-(-(r1 - r0) // step), -(-(c1 - c0) // step)),
+                         resampling=rasterio.enums.Resampling.nearest).astype(np.float64)
+            nd = src.nodata
+        if nd is not None and np.isfinite(nd):
+            a[a == nd] = np.nan
+        return a
+
     def cum_plane(self, epoch: int, step: int, filt: bool = False) -> npt.NDArray[np.float32]:
         """Cumulative displacement (mm) at epoch index ``epoch``, every ``step``-th row and column."""
         if not 0 <= epoch < self.dates.size:
@@ -304,6 +347,18 @@ class RunData:
             return a
 
         return self._cached(("cum", filt, epoch, step), make)
+
+    def cum_block(self, e0: int, e1: int, step: int, box: tuple[int, int, int, int] | None = None,
+                  filt: bool = False) -> npt.NDArray[np.float64]:
+        """Epochs ``e0:e1`` of ``cum.h5`` (or the filtered cube), every ``step``-th row and column,
+        within ``box`` (row0, row1, col0, col1) if given (mm)."""
+        r0, r1, c0, c1 = box if box is not None else (0, self.shape[0], 0, self.shape[1])
+        with self._lock:
+            return np.asarray(self._file(filt)["cum"][e0:e1, r0:r1:step, c0:c1:step], np.float64)
+
+    def ref_series(self, ref: tuple[int, int, int, int], filt: bool = False) -> npt.NDArray[np.float64]:
+        """The series (mm) a re-reference to the box ``ref`` subtracts at every epoch."""
+        return self._ref_series(filt, ref)
 
     def layer_ref_value(self, layer: str, ref: tuple[int, int, int, int], epoch: int = 0) -> float:
         """Mean of a layer over a reference box at full resolution (what re-referencing subtracts)."""

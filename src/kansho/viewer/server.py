@@ -14,12 +14,17 @@ Endpoints (all ``GET``; errors are JSON ``{"error": message, "code": tag}`` with
 ``/api/meta``          grid, dates, layers, reference area, default colour limits
 ``/api/map.png``       a map at screen resolution: ``layer`` (a ``results/`` name, ``cum`` or
                        ``cum_filt``), ``epoch`` (index, cumulative layers), ``masked`` (0/1),
-                       ``vmin``/``vmax``, ``cmap``, ``max_px``, ``ref`` (:func:`~kansho.viewer.data.parse_ref`)
+                       ``vmin``/``vmax``, ``cmap``, ``max_px``, ``ref`` (:func:`~kansho.viewer.data.parse_ref`);
+                       layer ``vel_range`` with ``d1``/``d2``: the velocity over that date range;
+                       ``box`` (``r0:r1,c0:c1``): only that window (a zoomed view)
 ``/api/hillshade.png`` shaded relief from the run's heights, ``max_px``
 ``/api/colormap``      ``name`` → 256 colours ``#rrggbb`` (for the colour bar)
-``/api/pixel``         ``row``/``col`` (or ``lon``/``lat``), ``ref``: time series (raw, filtered),
-                       fitted model with its 1-σ band, coordinates, quality indices
-``/api/ts.csv``        the same time series as a CSV download
+``/api/pixel``         ``row``/``col`` (or ``lon``/``lat``), ``ref``, ``ref_date`` (yyyymmdd: the
+                       series relative to that epoch), ``d1``/``d2`` (the line fitted over that
+                       range): time series (raw, filtered), the run's model with its 1-σ band,
+                       coordinates, quality indices
+``/api/ts.csv``        the shown series as a CSV download (also ``row2``/``col2``: a second point)
+``/api/profile``       values of a layer along ``line`` ('lon,lat;lon,lat;...') with distance (km)
 ``/api/network``       pairs with status and reason, epochs with B⊥
 ``/api/qc``            dropped pairs, per-pair statistics, mask statistics, reference, timings
 ``/files/<path>``      a file of the run folder (plots, report, info tables)
@@ -48,8 +53,9 @@ import numpy as np
 
 from kansho._version import __version__
 from kansho.render import colormap_lut, colourize, decimation_step, encode_png, hillshade, robust_limits
+from kansho.viewer.analysis import parse_box, parse_date_param, parse_line
 from kansho.viewer.data import SYMMETRIC_LAYERS, RunData, ViewerError, parse_ref, safe_path
-from kansho.viewer.model import pixel_model
+from kansho.viewer.queries import RANGE_LAYER, layer_array, pixel_answer, profile_answer, series_csv, window_array
 
 log = logging.getLogger(__name__)
 
@@ -105,15 +111,32 @@ class ViewerApp:
     def _flag(q: dict[str, list[str]], name: str) -> bool:
         return q.get(name, ["0"])[0] in ("1", "true", "yes", "on")
 
-    def _pixel(self, q: dict[str, list[str]]) -> tuple[int, int]:
-        if "lon" in q or "lat" in q:
-            lon, lat = self._float(q, "lon", MAX_ABS_LONLAT), self._float(q, "lat", MAX_ABS_LONLAT)
+    def _pixel(self, q: dict[str, list[str]], sfx: str = "") -> tuple[int, int]:
+        """The pixel ``row``/``col`` or ``lon``/``lat`` (``row2``/``col2``... for the second point)."""
+        if f"lon{sfx}" in q or f"lat{sfx}" in q:
+            lon, lat = self._float(q, f"lon{sfx}", MAX_ABS_LONLAT), self._float(q, f"lat{sfx}", MAX_ABS_LONLAT)
             if lon is None or lat is None:
-                raise ViewerError("give both 'lon' and 'lat'")
+                raise ViewerError(f"give both 'lon{sfx}' and 'lat{sfx}'")
             return self.run.rowcol(lon, lat)
-        row, col = self._int(q, "row"), self._int(q, "col")
+        row, col = self._int(q, f"row{sfx}"), self._int(q, f"col{sfx}")
         self.run.check_pixel(row, col)
         return row, col
+
+    @staticmethod
+    def _range(q: dict[str, list[str]]) -> tuple[int, int] | None:
+        """The date range ``d1``/``d2`` (yyyymmdd), both or neither."""
+        d1 = parse_date_param(q.get("d1", [None])[0], "d1")
+        d2 = parse_date_param(q.get("d2", [None])[0], "d2")
+        if (d1 is None) != (d2 is None):
+            raise ViewerError("give both 'd1' and 'd2' (yyyymmdd) for a date range, or neither")
+        return None if d1 is None or d2 is None else (d1, d2)
+
+    def _epoch(self, q: dict[str, list[str]]) -> int:
+        r = self.run
+        epoch = self._int(q, "epoch", r.dates.size - 1)
+        if not 0 <= epoch < r.dates.size:  # checked for every layer: a bad value is never silently ignored
+            raise ViewerError(f"epoch index {epoch} outside 0..{r.dates.size - 1}", 400, "bad_epoch")
+        return epoch
 
     def _max_px(self, q: dict[str, list[str]]) -> int:
         m = self._int(q, "max_px", DEFAULT_MAX_PX)
@@ -156,20 +179,17 @@ class ViewerApp:
     def map_png(self, q: dict[str, list[str]]) -> tuple[bytes, dict[str, str]]:
         r = self.run
         layer = q.get("layer", ["vel"])[0]
-        step = decimation_step(r.shape, self._max_px(q))
-        epoch = self._int(q, "epoch", r.dates.size - 1)
-        if not 0 <= epoch < r.dates.size:  # checked for every layer: a bad value is never silently ignored
-            raise ViewerError(f"epoch index {epoch} outside 0..{r.dates.size - 1}", 400, "bad_epoch")
+        box = parse_box(q.get("box", [None])[0], r.shape)
+        epoch = self._epoch(q)
         ref = parse_ref(q.get("ref", [None])[0], r.shape, r.grid)
-        if layer in ("cum", "cum_filt"):
-            a = np.array(r.cum_plane(epoch, step, layer == "cum_filt"), np.float32)
-        else:
-            a = np.array(r.map_array(layer, step), np.float32)
-        if ref is not None:
-            a -= np.float32(r.layer_ref_value(layer, ref, epoch))
-        if self._flag(q, "masked") and "mask" in r.layers:
-            a[r.map_array("mask", step) != 1] = np.nan
-        lo, hi = self.default_limits(layer)
+        masked, rng = self._flag(q, "masked"), self._range(q)
+        if box is None:
+            step = decimation_step(r.shape, self._max_px(q))
+            a = layer_array(r, layer, step, epoch, ref, masked, rng)
+        else:  # a zoomed view: only the box is read, at the resolution asked for
+            step = decimation_step((box[1] - box[0], box[3] - box[2]), self._max_px(q))
+            a = window_array(r, layer, box, epoch, ref, masked, rng, step).astype(np.float32)
+        lo, hi = self.default_limits("vel" if layer == RANGE_LAYER else layer)
         vmin = self._float(q, "vmin")
         vmax = self._float(q, "vmax")
         vmin = lo if vmin is None else vmin
@@ -195,42 +215,32 @@ class ViewerApp:
         dx_km, dy_km = r.grid.pixel_size_km()
         return encode_png(hillshade(h, dx_km * 1000 * step, dy_km * 1000 * step))
 
-    def pixel(self, q: dict[str, list[str]]) -> dict[str, Any]:
+    def pixel(self, q: dict[str, list[str]], sfx: str = "") -> dict[str, Any]:
+        """A pixel's series and model (``ref``, ``ref_date`` yyyymmdd, ``d1``/``d2`` date range)."""
         r = self.run
-        row, col = self._pixel(q)
+        row, col = self._pixel(q, sfx)
         ref = parse_ref(q.get("ref", [None])[0], r.shape, r.grid)
-        s = r.series(row, col, ref)
-        quality = r.pixel_values(row, col)
-        vstd = quality.get("vstd")
-        te = np.linspace(0.0, float(r.t[-1]), 200) if r.t.size > 1 else r.t
-        model = pixel_model(r.t, s.cum, vstd, te)
-        vel_map = quality.get("vel")
-        if ref is not None and vel_map is not None:
-            try:
-                vel_map = vel_map - r.layer_ref_value("vel", ref)
-            except ViewerError:
-                vel_map = None
-        g = r.grid
-        return {"row": row, "col": col, "lon": float(g.lon()[col]), "lat": float(g.lat()[row]),
-                "ref": list(ref) if ref else (list(r.refarea) if r.refarea else None),
-                "ref_is_run": ref is None, "dates": [int(d) for d in s.dates], "t": [float(v) for v in s.t],
-                "cum": _clean(s.cum), "cum_filt": _clean(s.cum_filt) if s.cum_filt is not None else None,
-                "cum_std": _clean(s.cum_std) if s.cum_std is not None else None,
-                "model": model, "vel_map": vel_map, "vstd": vstd, "quality": quality}
+        ref_date = parse_date_param(q.get("ref_date", [None])[0], "ref_date")
+        return pixel_answer(r, row, col, ref, ref_date, self._range(q))
 
     def ts_csv(self, q: dict[str, list[str]]) -> tuple[bytes, dict[str, str]]:
-        p = self.pixel(q)
-        lines = [(f"# kansho {__version__} time series, run {self.run.root.name}, pixel row {p['row']} "
-                  f"col {p['col']}, lon {p['lon']:.6f} lat {p['lat']:.6f}; LOS mm, positive toward the satellite"),
-                 f"# reference area rows {p['ref'][0]}:{p['ref'][1]} cols {p['ref'][2]}:{p['ref'][3]}"
-                 if p["ref"] else "# reference area: unknown",
-                 "date,decimal_year,cum_mm,cum_filt_mm,model_mm"]
-        filt = p["cum_filt"] or [None] * len(p["dates"])
-        model = p["model"]["at_epochs"] or [None] * len(p["dates"])
-        for d, t, c, cf, m in zip(p["dates"], p["t"], p["cum"], filt, model, strict=True):
-            lines.append(f"{d},{t:.6f},{_fmt(c)},{_fmt(cf)},{_fmt(m)}")
-        name = f"kansho_ts_r{p['row']}_c{p['col']}.csv"
-        return ("\n".join(lines) + "\n").encode(), {"Content-Disposition": f'attachment; filename="{name}"'}
+        """The shown series as CSV: the point, the second point (``row2``/``col2`` or ``lon2``/``lat2``)."""
+        points = [self.pixel(q)]
+        if any(k in q for k in ("row2", "col2", "lon2", "lat2")):
+            points.append(self.pixel(q, "2"))
+        name = "kansho_ts_" + "_".join(f"r{p['row']}_c{p['col']}" for p in points) + ".csv"
+        body = series_csv(self.run.root.name, points).encode()
+        return body, {"Content-Disposition": f'attachment; filename="{name}"'}
+
+    def profile(self, q: dict[str, list[str]]) -> dict[str, Any]:
+        """Values of a layer along ``line`` ('lon,lat;lon,lat;...'); ``layer``, ``epoch``, ``ref``,
+        ``masked``, ``d1``/``d2`` as for the map."""
+        r = self.run
+        layer = q.get("layer", ["vel"])[0]
+        vertices = parse_line(q.get("line", [None])[0])
+        epoch = self._epoch(q)
+        ref = parse_ref(q.get("ref", [None])[0], r.shape, r.grid)
+        return profile_answer(r, layer, vertices, epoch, ref, self._flag(q, "masked"), self._range(q))
 
     def colormap(self, q: dict[str, list[str]]) -> dict[str, Any]:
         name = q.get("name", ["RdBu_r"])[0]
@@ -241,14 +251,6 @@ class ViewerApp:
         except ValueError as exc:
             raise ViewerError(str(exc)) from None
         return {"name": name, "colors": [f"#{r:02x}{g:02x}{b:02x}" for r, g, b, _ in lut]}
-
-
-def _clean(a: np.ndarray) -> list[float | None]:
-    return [float(v) if np.isfinite(v) else None for v in a]
-
-
-def _fmt(v: float | None) -> str:
-    return "" if v is None else f"{v:.3f}"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -310,6 +312,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif path == "/api/ts.csv":
                 body, hdr = app.ts_csv(q)
                 self._send(200, body, "text/csv; charset=utf-8", hdr)
+            elif path == "/api/profile":
+                self._json(app.profile(q))
             elif path == "/api/network":
                 self._json(app.run.network())
             elif path == "/api/qc":
