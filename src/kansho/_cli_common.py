@@ -150,8 +150,8 @@ def harmonise_output(parser: argparse.ArgumentParser) -> None:
 
 class Parser(argparse.ArgumentParser):
     """The parser of every command: a usage fault is one line on stderr (``kansho: error: ...``, as every
-    other refusal), naming the fault and the command
-    fault and pointing at ``--help`` (argparse's default prints the whole usage block first), exit 2."""
+    other refusal), naming the fault and pointing at the command's ``--help`` (argparse's default prints
+    the whole usage block first); exit status 2."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"kansho: error: {message} (see {self.prog} --help)\n")
