@@ -263,7 +263,8 @@ def test_lonlat_formatting() -> None:
 def test_no_signed_longitude_with_an_east_suffix_in_python_sources() -> None:
     """'°E' / '°N' written after a number in a format string shows -99.07926°E; kansho._lonlat formats them."""
     src = Path(__file__).resolve().parents[1] / "src" / "kansho"
-    bad = [f"{f.relative_to(src)}:{i}" for f in src.rglob("*.py") if f.name != "_lonlat.py"
+    files = [*src.rglob("*.py"), *src.rglob("*.js")]
+    bad = [f"{f.relative_to(src)}:{i}" for f in files if f.name != "_lonlat.py"
            for i, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1)
            if re.search(r"\}\s*°\s*[EN]\b", line)]
     assert not bad, bad

@@ -65,18 +65,28 @@ def _wrap180(lon: float) -> float:
     return (lon + 180.0) % 360.0 - 180.0 if not -180.0 <= lon <= 180.0 else lon
 
 
-def format_lon(lon: float, digits: int = 5) -> str:
-    """``-99.07926`` → ``'99.07926°W'``; ``139.69`` → ``'139.69000°E'`` (wrapped to -180..180)."""
+def format_lon(lon: float, digits: int | None = 5) -> str:
+    """``-99.07926`` → ``'99.07926°W'``; ``139.69`` → ``'139.69000°E'`` (wrapped to -180..180).
+
+    ``digits=None``: the shortest form, as on a map's ticks (``'99.1°W'``; ``'0°'`` and ``'180°'``
+    without a letter)."""
     if not math.isfinite(lon):
         return f"{lon}°"
+    if digits is None:
+        v = _wrap180(float(lon))
+        txt = f"{abs(v):.6g}"
+        return f"{txt}°" if v == 0 or abs(v) == 180 else f"{txt}°{'E' if v > 0 else 'W'}"
     v = round(_wrap180(float(lon)), digits)
     return f"{abs(v):.{digits}f}°{'W' if v < 0 else 'E'}"
 
 
-def format_lat(lat: float, digits: int = 5) -> str:
-    """``19.41`` → ``'19.41000°N'``; ``-33.4`` → ``'33.40000°S'``."""
+def format_lat(lat: float, digits: int | None = 5) -> str:
+    """``19.41`` → ``'19.41000°N'``; ``-33.4`` → ``'33.40000°S'``; ``digits=None`` as :func:`format_lon`."""
     if not math.isfinite(lat):
         return f"{lat}°"
+    if digits is None:
+        txt = f"{abs(float(lat)):.6g}"
+        return f"{txt}°" if lat == 0 else f"{txt}°{'N' if lat > 0 else 'S'}"
     v = round(float(lat), digits)
     return f"{abs(v):.{digits}f}°{'S' if v < 0 else 'N'}"
 

@@ -24,6 +24,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from kansho import _lonlat
 from kansho.grid import EARTH_RADIUS_KM, Grid
 
 __all__ = ["NODATA_COLOUR", "bounds", "category_colours", "format_lat", "format_lon", "plot_categorical_map",
@@ -37,16 +38,13 @@ _MAX_PX = 1000
 
 
 def format_lon(v: float, _pos: int | None = None) -> str:
-    """A longitude in degrees as ``99.1°W`` / ``139.69°E`` (``0°``, ``180°``)."""
-    v = (v + 180.0) % 360.0 - 180.0 if abs(v) > 180 else v
-    txt = f"{abs(v):.6g}"
-    return f"{txt}°" if v == 0 or abs(v) == 180 else f"{txt}°{'E' if v > 0 else 'W'}"
+    """A longitude tick: ``99.1°W`` / ``139.69°E`` (``0°``, ``180°``); :func:`kansho._lonlat.format_lon`."""
+    return _lonlat.format_lon(v, None)
 
 
 def format_lat(v: float, _pos: int | None = None) -> str:
-    """A latitude in degrees as ``19.4°N`` / ``33.2°S`` (``0°``)."""
-    txt = f"{abs(v):.6g}"
-    return f"{txt}°" if v == 0 else f"{txt}°{'N' if v > 0 else 'S'}"
+    """A latitude tick: ``19.4°N`` / ``33.2°S`` (``0°``); :func:`kansho._lonlat.format_lat`."""
+    return _lonlat.format_lat(v, None)
 
 
 def is_geographic(grid: Grid) -> bool:
