@@ -17,7 +17,8 @@ def register(sub: Any, fmt: type) -> None:
                     "--gnss-north (a station CSV, interpolated, or a GeoTIFF); without it north is neglected "
                     "and the bias it costs per mm/yr of north motion is written (north_sens_e/u.tif).",
     )
-    p.add_argument("runs", metavar="OUT", nargs="+", help="run output folders, one per track (at least two)")
+    p.add_argument("runs", metavar="OUT", nargs="+", help="run output folders (or LiCSBAS TS_GEOCml* folders),"
+                   " one per track (at least two)")
     p.add_argument("-o", "--out", dest="output", required=True, metavar="DIR", help="folder for the products")
     p.add_argument("--gnss-north", metavar="FIELD", default=None,
                    help="north velocity: station CSV (interpolated) or GeoTIFF in mm/yr")

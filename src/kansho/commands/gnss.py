@@ -22,7 +22,8 @@ def register(sub: Any, fmt: type) -> None:
                     "difference and the time-series RMS difference. --tie fits and removes an offset and a "
                     "linear or quadratic ramp of InSAR - GNSS (writes vel_tied.tif).",
     )
-    c.add_argument("out", metavar="OUT", help="run output folder (results/, cum.h5, stack.zarr)")
+    c.add_argument("out", metavar="OUT", help="run output folder (results/, cum.h5, stack.zarr)"
+                   " or a LiCSBAS TS_GEOCml* folder")
     c.add_argument("stations", metavar="STATIONS", nargs="+",
                    help="GNSS files: NGL .tenv3, PBO .pos or station-velocity CSV (name,lon,lat,ve,vn,vu,se,sn,su)")
     c.add_argument("-o", "--out", dest="output", required=True, metavar="DIR", help="folder for the products")

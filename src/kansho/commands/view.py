@@ -17,7 +17,7 @@ def register(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
                        description="Serve a local web page on the run folder OUT: velocity and cumulative maps, "
                                    "click a pixel for its time series, change the reference, network and QC tables. "
                                    "Binds 127.0.0.1 unless --host says otherwise; stop with Ctrl+C.")
-    p.add_argument("out", type=Path, help="run folder (with cum.h5 and results/)")
+    p.add_argument("out", type=Path, help="run folder (with cum.h5 and results/) or a LiCSBAS TS_GEOCml* folder")
     p.add_argument("--port", type=int, default=8765, help="TCP port (0 = any free port)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind; 0.0.0.0 shares the viewer with your network (deliberately)")
