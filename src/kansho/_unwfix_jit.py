@@ -12,8 +12,9 @@ gains as much, each of the tied moves is followed by plain greedy moves to the e
 leaving the smallest misfit with the fewest cycles is taken; if that too is tied, the pairs of the
 tied moves are nulled. A move supported by fewer than ``min_loops`` loops is nulled rather than
 applied. Last, an estimate that an epoch shift (invisible to every loop) turns into one with
-at most one more pair in error is nulled (:func:`_epoch_check`). When no move gains, the members of
-the loops still open that no majority of good loops vouches for (gain 0) are nulled.
+at most one more pair in error is nulled (:func:`_epoch_check`), and so is a pair left with no loop
+once its partners were nulled, if one of its loops did not close (:func:`_orphan_check`). When no move
+gains, the members of the loops still open that no majority of good loops vouches for (gain 0) are nulled.
 
 One pixel at a time in compiled code (``prange``) with a few ``npair``-long work vectors.
 """
@@ -190,10 +191,35 @@ def _epoch_check(k: np.ndarray, seen: np.ndarray, ends: np.ndarray, null: np.nda
 
 
 @njit(cache=True, nogil=True)
+def _orphan_check(R0: np.ndarray, act0: np.ndarray, act: np.ndarray, mem: np.ndarray, k: np.ndarray,
+                  null: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Null a pair left uncorrected whose every loop was taken away by nulling its partners, when one
+    of those loops did not close: nothing checks it any more, and it was implicated (the two pairs of
+    an epoch nulled as tied leave the third's own error undetermined, e.g. errors of -1 and -2 cycles in
+    two of a first epoch's three pairs)."""
+    for p in range(k.size):
+        if null[p] or k[p] != 0:
+            continue
+        checked = False
+        implicated = False
+        for lp in range(act0.size):
+            if mem[lp, 0] == p or mem[lp, 1] == p or mem[lp, 2] == p:
+                if act[lp]:
+                    checked = True
+                    break
+                if act0[lp] and R0[lp] != 0:
+                    implicated = True
+        if implicated and not checked:
+            null[p] = True
+
+
+@njit(cache=True, nogil=True)
 def _solve_pixel(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray, ends: np.ndarray,
                  min_loops: int, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """Greedy integer assignment at one pixel; ``out`` (npair,) int8 receives -k (or NULL)."""
     npair = ends.shape[0]
+    R0 = R.copy()
+    act0 = act.copy()
     seen = np.zeros(npair, np.bool_)
     for lp in range(R.size):
         if act[lp]:
@@ -230,6 +256,7 @@ def _solve_pixel(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarra
         k[bp] += bs
         _move(bp, bs, R, mem, sgn)
     _epoch_check(k, seen, ends, null)
+    _orphan_check(R0, act0, act, mem, k, null)
     for p in range(npair):
         out[p] = NULL if null[p] else max(-127, min(127, -k[p]))
 
