@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kansho import _jitcache as jitcache
 from kansho._files import disk_full_error, is_disk_full, write_text_atomic
 from kansho.chain import registry
 from kansho.chain.context import Context
@@ -74,6 +75,7 @@ def run_timeseries(
     _check_out(out)
     try:
         with run_lock(out), run_log(out, cfg, input_path, steps, force):
+            jitcache.announce()
             return _run_locked(input_path, out, cfg, steps, force, progress)
     except OSError as exc:
         _remove_lone_log(out)
