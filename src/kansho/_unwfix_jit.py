@@ -196,20 +196,19 @@ def _orphan_check(R0: np.ndarray, act0: np.ndarray, act: np.ndarray, mem: np.nda
     """Null a pair left uncorrected whose every loop was taken away by nulling its partners, when one
     of those loops did not close: nothing checks it any more, and it was implicated (the two pairs of
     an epoch nulled as tied leave the third's own error undetermined, e.g. errors of -1 and -2 cycles in
-    two of a first epoch's three pairs)."""
+    two of a first epoch's three pairs). One pass over the loops; loops are taken away only by nulls."""
+    if not null.any():
+        return
+    checked = np.zeros(k.size, np.bool_)
+    implicated = np.zeros(k.size, np.bool_)
+    for lp in range(act0.size):
+        for m in range(3):
+            if act[lp]:
+                checked[mem[lp, m]] = True
+            elif act0[lp] and R0[lp] != 0:
+                implicated[mem[lp, m]] = True
     for p in range(k.size):
-        if null[p] or k[p] != 0:
-            continue
-        checked = False
-        implicated = False
-        for lp in range(act0.size):
-            if mem[lp, 0] == p or mem[lp, 1] == p or mem[lp, 2] == p:
-                if act[lp]:
-                    checked = True
-                    break
-                if act0[lp] and R0[lp] != 0:
-                    implicated = True
-        if implicated and not checked:
+        if implicated[p] and not checked[p] and not null[p] and k[p] == 0:
             null[p] = True
 
 
