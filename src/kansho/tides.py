@@ -193,6 +193,11 @@ def sun_moon_ecef(times_utc: TimesLike) -> tuple[FloatArray, FloatArray]:
     IAU 2006/2000A celestial-to-terrestrial matrix (``c2t06a``) with UT1 = UTC and no polar motion
     (|UT1 - UTC| < 0.9 s turns the tide by < 0.03 mm; polar motion < 0.5″ by less)."""
     d_utc, cent_tt, _ = _time_arguments(times_utc)
+    return _sun_moon(d_utc, cent_tt)
+
+
+def _sun_moon(d_utc: FloatArray, cent_tt: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """:func:`sun_moon_ecef` from the time arguments of :func:`_time_arguments`."""
     d_tt = cent_tt * 36525.0
     moon = np.asarray(erfa.moon98(_J2000_JD, d_tt)["p"], dtype=np.float64) * AU_M
     sun = -np.asarray(erfa.epv00(_J2000_JD, d_tt)[0]["p"], dtype=np.float64) * AU_M
@@ -355,8 +360,8 @@ def tide_enu(lon_deg: npt.ArrayLike, lat_deg: npt.ArrayLike, times_utc: TimesLik
         raise ValueError("tide_enu: a longitude or latitude is not finite")
     if np.any(np.abs(lat) > 90.0):
         raise ValueError(f"tide_enu: latitude outside [-90, 90] deg (got {float(np.max(np.abs(lat)))})")
-    _, cent_tt, fhr = _time_arguments(times_utc)
-    sun, moon = sun_moon_ecef(times_utc)
+    d_utc, cent_tt, fhr = _time_arguments(times_utc)
+    sun, moon = _sun_moon(d_utc, cent_tt)
     station = _geodetic_to_ecef(lon, lat)
     disp = _tide_ecef(station, sun, moon, cent_tt, fhr)
     return _ecef_to_enu(disp, lon, lat)
