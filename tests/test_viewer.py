@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from tests._shared import SMALL_FRAME, FinishedRun
 
+from kansho._dates import decimal_year
 from kansho.io.geotiff import read_raster
 from kansho.render import colormap_lut, colourize, decimation_step, hillshade
 from kansho.viewer import ViewerError, safe_path, serve_in_thread
@@ -233,6 +234,9 @@ def test_csv_download_matches_the_series(run: Any) -> None:
     with h5py.File(out / "cum.h5") as f:
         np.testing.assert_array_equal([int(r["date"]) for r in rows], f["imdates"][()])
         np.testing.assert_allclose([float(r["cum_mm"]) for r in rows], f["cum"][:, row, col], atol=1e-3)
+        # the calendar decimal year, as the export and plot-ts CSVs write it (2018-01-05 -> 2018.0110)
+        np.testing.assert_allclose([float(r["decimal_year"]) for r in rows], decimal_year(f["imdates"][()]),
+                                   atol=1e-6)
 
 
 def test_network_and_qc_tables(run: Any) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from kansho._dates import decimal_year
 from kansho._version import __version__
 from kansho.layout import MAP_UNITS
 from kansho.viewer.analysis import range_fit, range_indices, sample_line
@@ -205,6 +206,6 @@ def series_csv(run_name: str, points: list[dict[str, Any]]) -> str:
             head.append(f"range_line{sfx}_mm")
             cols.append(_range_col(p))
     lines.append(",".join(head))
-    for j, (d, t) in enumerate(zip(a["dates"], a["t"], strict=True)):
+    for j, (d, t) in enumerate(zip(a["dates"], decimal_year(a["dates"]), strict=True)):
         lines.append(f"{d},{t:.6f}," + ",".join(_fmt(c[j]) for c in cols))
     return "\n".join(lines) + "\n"
