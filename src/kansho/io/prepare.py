@@ -365,23 +365,10 @@ class LayerCorrector:
         self.phases: list[dict[int, npt.NDArray[np.float32]]] = []
         u = None if los_u is None else np.asarray(los_u, np.float32)
         for sp in self.specs:
-            unit = ""
-            ph_l: dict[int, npt.NDArray[np.float32]] = {}
             if sp.computed_time:
-                ph_l = _tide_phases(sp, grid, wavelength, los_enu)
-            for d, path in ([] if sp.computed_time else sp.files.items()):
-                data, g, f_unit = read_layer(sp.kind, path, sp.unit)
-                if unit and f_unit != unit:
-                    raise InputError(path, "mixes zenith (.ztd) and slant (.sltd) delays in one folder")
-                unit = f_unit
-                res = prep.bilinear_resample(data, g, grid)
-                if not np.isfinite(res).any():
-                    raise InputError(path, f"the {sp.kind} layer does not overlap the frame")
-                if unit == "m_zenith" and (u is None or not np.isfinite(u).any()):
-                    raise InputError(path, "zenith delays need the incidence angle: no U file and no incidence "
-                                           "in the input's metadata")
-                ph = prep.layer_delay_phase(res, unit, wavelength, u)
-                ph_l[int(d)] = (ph - np.float32(np.nanmedian(ph))).astype(np.float32)
+                ph_l, unit = _tide_phases(sp, grid, wavelength, los_enu), sp.unit
+            else:
+                ph_l, unit = _file_phases(sp, grid, wavelength, u)
             self.units.append(unit or sp.unit)
             self.phases.append(ph_l)
         n, nl = date1.size, len(self.specs)
@@ -466,9 +453,35 @@ def _tide_phases(sp: LayerSpec, grid: Grid, wavelength: float,
     mm = tides.los_tide_mm(grid.lon(), grid.lat(), times, e, n, u)
     out: dict[int, npt.NDArray[np.float32]] = {}
     for k, d in enumerate(dates):
-        ph = prep.layer_delay_phase(mm[k] / 1000.0, "m_disp", wavelength)
-        out[d] = (ph - np.float32(np.nanmedian(ph))).astype(np.float32)
+        out[d] = _centred(prep.layer_delay_phase(mm[k] / 1000.0, "m_disp", wavelength))
     return out
+
+
+def _file_phases(sp: LayerSpec, grid: Grid, wavelength: float, u: npt.NDArray[np.float32] | None
+                 ) -> tuple[dict[int, npt.NDArray[np.float32]], str]:
+    """A layer's delay phase (rad) per date on ``grid`` from its files, each with its median removed, and
+    the files' unit. Raises :class:`InputError` naming a file that mixes units, misses the frame, or is a
+    zenith delay without the incidence angle."""
+    unit = ""
+    out: dict[int, npt.NDArray[np.float32]] = {}
+    for d, path in sp.files.items():
+        data, g, f_unit = read_layer(sp.kind, path, sp.unit)
+        if unit and f_unit != unit:
+            raise InputError(path, "mixes zenith (.ztd) and slant (.sltd) delays in one folder")
+        unit = f_unit
+        res = prep.bilinear_resample(data, g, grid)
+        if not np.isfinite(res).any():
+            raise InputError(path, f"the {sp.kind} layer does not overlap the frame")
+        if unit == "m_zenith" and (u is None or not np.isfinite(u).any()):
+            raise InputError(path, "zenith delays need the incidence angle: no U file and no incidence "
+                                   "in the input's metadata")
+        out[int(d)] = _centred(prep.layer_delay_phase(res, unit, wavelength, u))
+    return out, unit
+
+
+def _centred(ph: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """An epoch's delay phase without its median (a constant only shifts an interferogram)."""
+    return (ph - np.float32(np.nanmedian(ph))).astype(np.float32)
 
 
 def _rounded(a: npt.NDArray[np.float64]) -> list[float | None]:
