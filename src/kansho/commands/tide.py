@@ -52,9 +52,9 @@ def _run(args: argparse.Namespace) -> int:
     e: Any
     n: Any
     u: Any
-    if all(geo.get(k) is not None for k in ("E", "N", "U")):
+    if inputs.los_files:
         e, n, u = (read_raster(geo[k]) for k in ("E", "N", "U"))  # type: ignore[arg-type]
-    elif inputs.los and all(k in inputs.los for k in ("E", "N", "U")):
+    elif inputs.has_los:
         e, n, u = (float(inputs.los[k]) for k in ("E", "N", "U"))
     else:
         raise InputError(args.input, "no LOS unit vector (E/N/U files, or incidence and heading in the metadata): "

@@ -131,6 +131,16 @@ class InputSet:
     def has_coherence(self) -> bool:
         return bool(self.pairs) and all(p.cc is not None for p in self.pairs)
 
+    @property
+    def los_files(self) -> bool:
+        """The LOS unit vector comes as E/N/U rasters."""
+        return all(self.geometry.get(k) is not None for k in ("E", "N", "U"))
+
+    @property
+    def has_los(self) -> bool:
+        """The LOS unit vector is known: E/N/U rasters, or a constant one from incidence and heading."""
+        return self.los_files or all(k in self.los for k in ("E", "N", "U"))
+
     def files(self) -> list[Path]:
         """Every raster of the set: unw and cc of each pair, then the geometry files present."""
         out: list[Path] = []

@@ -316,8 +316,7 @@ def _computed_tide_spec(inputs: InputSet, icfg: IngestConfig, force: bool) -> La
     if not ct:
         raise InputError(inputs.root, "layer tide: no TIDE/ folder to read and no acquisition time (center_time) "
                                       "in the metadata to compute it: run 'kansho tide INPUT --time HH:MM:SS' first")
-    has_files = all(inputs.geometry.get(k) is not None for k in ("E", "N", "U"))
-    if not has_files and not all(k in inputs.los for k in ("E", "N", "U")):
+    if not inputs.has_los:
         raise InputError(inputs.root, "layer tide: no TIDE/ folder and no LOS geometry (E/N/U files, or incidence "
                                       "and heading in the metadata) to compute the tide in the line of sight")
     tides.epoch_times(inputs.epochs, str(ct), source=str(inputs.root))    # a malformed time fails here
