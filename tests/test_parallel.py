@@ -154,3 +154,13 @@ def test_interrupted_step_resumes_its_unfinished_blocks_only(
 
 def _all_blocks() -> list[tuple[int, int]]:
     return [(r, c) for r in range(0, SHAPE[0], 32) for c in range(0, SHAPE[1], 32)]
+
+
+def test_stc_of_blocks_with_kept_edges_equals_stc_of_the_whole_frame(serial: dict[str, np.ndarray]) -> None:
+    """Step 1-5 builds each 32-px block's one-pixel halo from the block edges step 1-4 kept, not from
+    ``cum``: the index must be the one computed on the whole frame at once, bit for bit."""
+    from kansho import mask as maskmod
+
+    want = maskmod.stc(serial["cum"])
+    assert np.isfinite(want).sum() > 1000
+    np.testing.assert_array_equal(serial["stc"], want.astype(serial["stc"].dtype))

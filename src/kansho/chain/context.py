@@ -81,8 +81,10 @@ class Context:
                 return res
         raise LookupError(f"no {kind.__name__} yet: its step has not run")
 
-    def new_array(self, name: str, shape: tuple[int, ...], dtype: str = "f4", fill: float = np.nan) -> zarr.Array:
-        """Create (or replace) a work array: 2-D (y, x) or 3-D (time, y, x) chunked one epoch deep.
+    def new_array(self, name: str, shape: tuple[int, ...], dtype: str = "f4", fill: float = np.nan,
+                  chunks: tuple[int, ...] | None = None) -> zarr.Array:
+        """Create (or replace) a work array: 2-D (y, x) or 3-D (time, y, x) chunked one epoch deep, or
+        with the ``chunks`` given.
 
         Chunks match the processing blocks, so tasks running in parallel never write one chunk.
         """
@@ -91,7 +93,9 @@ class Context:
             if isinstance(arr, zarr.Array) and tuple(arr.shape) == tuple(shape) and arr.dtype == np.dtype(dtype):
                 return arr
         b = self.block
-        if len(shape) == 3:
+        if chunks is not None:
+            dims = ["time", "y", "x"][-len(shape):]
+        elif len(shape) == 3:
             chunks: tuple[int, ...] = (1, min(b, shape[1]), min(b, shape[2]))
             dims = ["time", "y", "x"]
         else:

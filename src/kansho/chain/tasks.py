@@ -58,6 +58,9 @@ class WorkStore:
             raise KeyError(f"{name} is not a work array")
         return a
 
+    def __contains__(self, name: str) -> bool:
+        return name in self.group
+
 
 def nanmean0(a: np.ndarray) -> np.ndarray:
     """Mean over axis 0 ignoring NaN; NaN (without a warning) where every value is NaN."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from kansho import mask as maskmod
 from kansho.chain.context import Context
 from kansho.chain.spec import StepResult, StepSpec
 from kansho.chain.steps.loops import LoopsResult
+from kansho.chain.steps.vstd import HALO_COLS, HALO_ROWS
 from kansho.chain.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -31,15 +33,40 @@ class MaskResult(StepResult):
 
 
 def stc_block(task: Task) -> None:
-    """Spatio-temporal consistency of a block, read with a one-pixel halo (written to ``stc``)."""
+    """Spatio-temporal consistency of a block, read with a one-pixel halo (written to ``stc``).
+
+    The halo comes from the block edges step 1-4 kept (:data:`~kansho.chain.steps.vstd.HALO_ROWS`),
+    so only the block's own chunks of ``cum`` are decompressed; the values are the same."""
     w = task.work
     cum = w["cum"]
     ny, nx = cum.shape[1:]
     rows, cols = task.rows, task.cols
     r0, r1 = max(rows.start - 1, 0), min(rows.stop + 1, ny)
     c0, c1 = max(cols.start - 1, 0), min(cols.stop + 1, nx)
-    s = maskmod.stc(np.asarray(cum[:, r0:r1, c0:c1]))
+    s = maskmod.stc(_with_halo(w, rows, cols, (r0, r1, c0, c1), int(task.params["block"])))
     w["stc"][rows, cols] = s[rows.start - r0: rows.stop - r0, cols.start - c0: cols.stop - c0]
+
+
+def _with_halo(w: Any, rows: slice, cols: slice, box: tuple[int, int, int, int], b: int) -> np.ndarray:
+    """``cum[:, r0:r1, c0:c1]`` (``box``) of the block ``rows, cols`` (block size ``b``): the block itself from
+    ``cum`` and the rows and columns around it from the edges of its neighbours."""
+    r0, r1, c0, c1 = box
+    if HALO_ROWS not in w or HALO_COLS not in w:  # a run whose step 1-4 kept no edges
+        return np.asarray(w["cum"][:, r0:r1, c0:c1])
+    core = np.asarray(w["cum"][:, rows, cols])
+    out = np.empty((core.shape[0], r1 - r0, c1 - c0), core.dtype)
+    ir, ic = slice(rows.start - r0, rows.stop - r0), slice(cols.start - c0, cols.stop - c0)
+    out[:, ir, ic] = core
+    i, j = rows.start // b, cols.start // b
+    if r0 < rows.start:  # the last row of the block above, corners included
+        out[:, 0, :] = w[HALO_ROWS][:, 2 * i - 1, c0:c1]
+    if r1 > rows.stop:  # the first row of the block below
+        out[:, -1, :] = w[HALO_ROWS][:, 2 * i + 2, c0:c1]
+    if c0 < cols.start:
+        out[:, ir, 0] = w[HALO_COLS][:, rows, 2 * j - 1]
+    if c1 > cols.stop:
+        out[:, ir, -1] = w[HALO_COLS][:, rows, 2 * j + 2]
+    return out
 
 
 def step_mask(ctx: Context) -> MaskResult:
@@ -47,7 +74,7 @@ def step_mask(ctx: Context) -> MaskResult:
     st = ctx.stack
     ne = len(ctx.get(LoopsResult).epochs)
     ctx.new_array("stc", st.shape)
-    ctx.map_blocks(stc_block, "1-5 stc")
+    ctx.map_blocks(stc_block, "1-5 stc", block=ctx.block)
     m = ctx.cfg.mask
     thresholds = {"coh_avg": m.coh_avg, "n_unw": None if m.n_unw_factor is None else m.n_unw_factor * ne,
                   "vstd": m.vstd, "maxTlen": m.maxTlen, "n_gap": m.n_gap, "stc": m.stc,
