@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kansho.chain.registry import STEPS as _SPECS
 
 HERE = Path(__file__).resolve().parent
@@ -64,18 +66,22 @@ def simulate(name: str, cfg: dict[str, Any]) -> tuple[Path, float]:
     return d, time.perf_counter() - t0
 
 
-def run_steps(sim: Path, out: Path, workers: int, memory_limit: str | None, per_step: bool = True
-              ) -> dict[str, Any]:
-    """Run the chain step by step in child processes; returns per-step figures and totals."""
+def run_steps(sim: Path, out: Path, workers: int, memory_limit: str | None, per_step: bool = True,
+              tree: Path = ROOT) -> dict[str, Any]:
+    """Run the chain step by step in child processes; returns per-step figures and totals.
+
+    ``tree``: the source tree whose kansho runs (another release checked out beside this one)."""
     if out.exists():
         shutil.rmtree(out)
     steps: dict[str, dict[str, float]] = {}
+    env = dict(os.environ, PYTHONPATH=str(tree / "src"))
     for step in (STEPS if per_step else ("all",)):
-        cmd = [sys.executable, str(HERE / "_step.py"), str(sim / "GEOC"), str(out), step, "--workers", str(workers)]
+        cmd = [sys.executable, str(tree / "benchmarks" / "_step.py"), str(sim / "GEOC"), str(out), step,
+               "--workers", str(workers)]
         if memory_limit:
             cmd += ["--memory-limit", memory_limit]
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        proc = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
         fig = json.loads(proc.stdout.strip().splitlines()[-1])
         fig["process_s"] = time.perf_counter() - t0
         steps[step] = fig
@@ -89,13 +95,13 @@ def run_steps(sim: Path, out: Path, workers: int, memory_limit: str | None, per_
 
 
 def accuracy(sim: Path, out: Path) -> dict[str, float]:
-    from kansho import run_timeseries
-    from kansho.config import RunConfig
+    """The run's errors against the simulated truth (:func:`kansho.demo.compare_with_truth`), read from
+    its folder (which another release may have written)."""
     from kansho.demo import compare_with_truth
+    from kansho.run import open_run
     from kansho.synth import load_truth
 
-    run = run_timeseries(None, out, RunConfig(), progress=False, steps=["outputs"])  # up to date: opens the run
-    acc = compare_with_truth(run, load_truth(sim / "truth.npz"))
+    acc = compare_with_truth(open_run(out), load_truth(sim / "truth.npz"))
     return {"vel_rmse": acc.vel_rmse, "vel_rmse_all": acc.vel_rmse_all, "ts_rmse": acc.ts_rmse,
             "coverage": acc.coverage}
 
@@ -131,6 +137,9 @@ def main() -> None:
     ap.add_argument("--memory-limit", default=None, help="memory limit given to the runs (default: kansho's)")
     ap.add_argument("--one-process-only", action="store_true",
                     help="skip the per-step child processes: one `kansho ts` process (its own step timings)")
+    ap.add_argument("--baseline", default=None, metavar="REV",
+                    help="also run the release at git revision REV on the same frames, side by side")
+    ap.add_argument("--floors", action="store_true", help="measure each step's floor on the frames run")
     ap.add_argument("--scaling", action="store_true", help="measure the time/memory curves against size")
     ap.add_argument("--write-only", action="store_true", help="only rebuild docs/benchmarks.md")
     ap.add_argument("--refresh-accuracy", action="store_true", help="recompute the accuracy of the cached runs")
@@ -145,41 +154,112 @@ def main() -> None:
                 fig.update(accuracy(CACHE / name, out))
         save_results(res)
     if not args.write_only:
+        base = release_tree(args.baseline) if args.baseline else None
         for name in filter(None, args.sizes.split(",")):
-            sim, sim_s = simulate(name, SIZES[name])
             for w in (int(x) for x in args.workers.split(",")):
-                log.info("%s with %d worker(s):", name, w)
-                out = CACHE / f"{name}_run_w{w}"
-                if args.one_process_only:
-                    fig = run_steps(sim, out, w, args.memory_limit, per_step=False)
-                    fig["one_process_s"] = fig["wall_s"]
-                else:
-                    fig = run_steps(sim, out, w, args.memory_limit)
-                    one = run_steps(sim, CACHE / f"{name}_one_w{w}", w, args.memory_limit, per_step=False)
-                    fig["one_process_s"] = one["wall_s"]  # `kansho ts` as a user runs it: one process, one cluster
-                    shutil.rmtree(CACHE / f"{name}_one_w{w}", ignore_errors=True)
-                st = json.loads((out / "work" / "state.json").read_text())["ingest"]["result"]
-                fig.update(shape=st["shape"], n_epoch=st["n_epoch"], n_pair=st["n_pair"], workers=w,
-                           machine=machine(), **accuracy(sim, out))
-                if not math.isnan(sim_s):
-                    fig["simulate_s"] = sim_s
-                res["chain"][f"{name}/w{w}"] = fig
-                save_results(res)
-                log.info("%s w%d: %.1f s wall, %.0f MB peak, vel RMSE %.2f mm/yr", name, w, fig["wall_s"],
-                         fig["peak_mb"], fig["vel_rmse"])
+                run_frame(res, name, w, args, base)
         if args.scaling:
-            for name, shape, ne in SCALING:
-                sim, _ = simulate(name, {"shape": shape, "n_epoch": ne, "interval_days": 12, "pairs_per_epoch": 4})
-                out = CACHE / f"{name}_run"
-                fig = run_steps(sim, out, 0, args.memory_limit, per_step=False)
-                st = json.loads((out / "work" / "state.json").read_text())["ingest"]["result"]
-                fig.update(shape=st["shape"], n_epoch=st["n_epoch"], n_pair=st["n_pair"])
-                res["scaling"][name] = fig
-                save_results(res)
-                log.info("%s: %s px, %d pairs: %.1f s, %.0f MB", name, shape, st["n_pair"], fig["wall_s"],
-                         fig["peak_mb"])
-                shutil.rmtree(out, ignore_errors=True)
+            run_scaling(res, args.memory_limit)
     write_md(res)
+
+
+def run_frame(res: dict[str, Any], name: str, w: int, args: argparse.Namespace,
+              base: tuple[str, Path] | None) -> None:
+    """Run frame ``name`` with ``w`` workers (and the baseline release beside it); record the figures."""
+    sim, sim_s = simulate(name, SIZES[name])
+    log.info("%s with %d worker(s):", name, w)
+    out = CACHE / f"{name}_run_w{w}"
+    if base is not None:  # the release first, then this tree, back to back on the same machine
+        rev, tree = base
+        bout = CACHE / f"{name}_run_w{w}@{rev}"
+        bfig = run_steps(sim, bout, w, args.memory_limit, per_step=False, tree=tree)
+        bfig.update(workers=w, machine=machine(), rev=rev, **accuracy(sim, bout))
+        res.setdefault("baseline", {})[f"{name}/w{w}"] = bfig
+        log.info("%s w%d release %s: %.1f s wall, %.0f MB peak", name, w, rev, bfig["wall_s"], bfig["peak_mb"])
+    if args.one_process_only:
+        fig = run_steps(sim, out, w, args.memory_limit, per_step=False)
+        fig["one_process_s"] = fig["wall_s"]
+    else:
+        fig = run_steps(sim, out, w, args.memory_limit)
+        one = run_steps(sim, CACHE / f"{name}_one_w{w}", w, args.memory_limit, per_step=False)
+        fig["one_process_s"] = one["wall_s"]  # `kansho ts` as a user runs it: one process, one cluster
+        shutil.rmtree(CACHE / f"{name}_one_w{w}", ignore_errors=True)
+    st = json.loads((out / "work" / "state.json").read_text())["ingest"]["result"]
+    fig.update(shape=st["shape"], n_epoch=st["n_epoch"], n_pair=st["n_pair"], workers=w,
+               machine=machine(), rev=git_rev(ROOT), **accuracy(sim, out))
+    if base is not None:
+        fig["vs_baseline"] = compare_runs(CACHE / f"{name}_run_w{w}@{base[0]}", out)
+    if not math.isnan(sim_s):
+        fig["simulate_s"] = sim_s
+    if args.floors:
+        import bench_floors
+
+        prim = bench_floors.measure(sim, out)
+        res.setdefault("floors", {})[name] = {"primitives": prim, "steps": bench_floors.step_floors(prim),
+                                              "machine": machine()}
+    res["chain"][f"{name}/w{w}"] = fig
+    save_results(res)
+    log.info("%s w%d: %.1f s wall, %.0f MB peak, vel RMSE %.2f mm/yr", name, w, fig["wall_s"],
+             fig["peak_mb"], fig["vel_rmse"])
+
+
+def run_scaling(res: dict[str, Any], memory_limit: str | None) -> None:
+    for name, shape, ne in SCALING:
+        sim, _ = simulate(name, {"shape": shape, "n_epoch": ne, "interval_days": 12, "pairs_per_epoch": 4})
+        out = CACHE / f"{name}_run"
+        fig = run_steps(sim, out, 0, memory_limit, per_step=False)
+        st = json.loads((out / "work" / "state.json").read_text())["ingest"]["result"]
+        fig.update(shape=st["shape"], n_epoch=st["n_epoch"], n_pair=st["n_pair"])
+        res["scaling"][name] = fig
+        save_results(res)
+        log.info("%s: %s px, %d pairs: %.1f s, %.0f MB", name, shape, st["n_pair"], fig["wall_s"], fig["peak_mb"])
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def git_rev(tree: Path) -> str:
+    return subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def release_tree(rev: str) -> tuple[str, Path]:
+    """A checkout of ``rev`` under the cache (a git worktree), its kernels compiled on the S frame."""
+    short = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", rev], check=True,
+                           capture_output=True, text=True).stdout.strip()
+    tree = CACHE / f"release-{short}"
+    if not (tree / "src" / "kansho").is_dir():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-f", str(tree), short], check=True)
+    sim, _ = simulate("S", SIZES["S"])
+    log.info("release %s: compiling its kernels on S (not timed)", short)
+    run_steps(sim, CACHE / "S_warmup", 0, None, per_step=False, tree=tree)
+    shutil.rmtree(CACHE / "S_warmup", ignore_errors=True)
+    return short, tree
+
+
+def compare_runs(a: Path, b: Path) -> dict[str, float]:
+    """How far run ``b``'s products are from run ``a``'s: max |Δ| of the velocity and of ``cum.h5``'s cube
+    where both are finite, and the share of pixels whose velocity, mask and NaN pattern are identical."""
+    import h5py
+    import rasterio
+
+    def tif(run: Path, name: str) -> np.ndarray:
+        with rasterio.open(run / "results" / f"{name}.tif") as f:
+            return f.read(1).astype(np.float64)
+
+    def same(x: np.ndarray, y: np.ndarray) -> float:
+        return float(((x == y) | (np.isnan(x) & np.isnan(y))).mean())
+
+    va, vb = tif(a, "vel"), tif(b, "vel")
+    both = np.isfinite(va) & np.isfinite(vb)
+    dcum = 0.0
+    with h5py.File(a / "cum.h5", "r") as fa, h5py.File(b / "cum.h5", "r") as fb:
+        ca, cb = fa["cum"], fb["cum"]
+        for r0 in range(0, ca.shape[1], 256):
+            x, y = ca[:, r0:r0 + 256].astype(np.float64), cb[:, r0:r0 + 256].astype(np.float64)
+            d = np.abs(x - y)[np.isfinite(x) & np.isfinite(y)]
+            dcum = max(dcum, float(d.max()) if d.size else 0.0)
+    return {"vel_max_abs_diff": float(np.abs(va - vb)[both].max()) if both.any() else 0.0,
+            "vel_identical_share": same(va, vb), "cum_max_abs_diff": dcum,
+            "mask_identical_share": same(tif(a, "mask"), tif(b, "mask"))}
 
 
 def _plot_scaling(sc: dict[str, Any], path: Path) -> bool:
@@ -212,6 +292,69 @@ def _plot_scaling(sc: dict[str, Any], path: Path) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def _floors_md(res: dict[str, Any]) -> list[str]:
+    """Each step's time in one `kansho ts` process beside its floor (``benchmarks/bench_floors.py``)."""
+    import bench_floors
+
+    lines: list[str] = []
+    for name, fl in sorted(res.get("floors", {}).items()):
+        runs = {k: r for k, r in res["chain"].items() if k.split("/")[0] == name}
+        if not runs:
+            continue
+        m = fl["machine"]
+        lines += [f"## Each step against its floor ({name})", "",
+                  "The floor of a step is what it cannot avoid: reading what it must read, writing what it must "
+                  "write and, for the inversion, one least-squares solve of every pixel, each measured the "
+                  "plainest way (`benchmarks/bench_floors.py`, on every core). Step times: one `kansho ts` "
+                  f"process. Floors measured {m['date']} (load {m.get('load1', 0):.1f}).", "",
+                  "| step | floor (s) | floor made of | " + " | ".join(f"w{r['workers']} (s) | × floor"
+                                                              for r in runs.values()) + " |",
+                  "|---|---|---|" + "---|---|" * len(runs)]
+        for step in STEPS:
+            f = fl["steps"].get(step, float("nan"))
+            parts = " + ".join(f"{p} {fl['primitives'][p]:.1f}" for p in bench_floors.STEP_FLOORS.get(step, ()))
+            cells = []
+            for r in runs.values():
+                t = r["steps"].get(step, {}).get("step_s", float("nan"))
+                cells.append(f"{t:.1f} | {t / f:.1f}×" if f > 0 else f"{t:.1f} | –")
+            lines.append(f"| {step} | {f:.1f} | {parts or 'nothing (2-D maps only)'} | " + " | ".join(cells) + " |")
+        tot = sum(fl["steps"].values())
+        cells = [f"{r['one_process_s']:.1f} | {r['one_process_s'] / tot:.1f}×" for r in runs.values()]
+        lines += [f"| **whole chain** | {tot:.1f} | | " + " | ".join(cells) + " |", ""]
+    return lines
+
+
+def _baseline_md(res: dict[str, Any]) -> list[str]:
+    """The previous release beside this tree, run back to back on the same frame and machine."""
+    base = res.get("baseline", {})
+    lines: list[str] = []
+    for key, b in sorted(base.items()):
+        r = res["chain"].get(key)
+        if r is None:
+            continue
+        name, w = key.split("/")
+        lines += [f"## Side by side with release {b['rev']} ({name}, {w})", "",
+                  f"Release `{b['rev']}` (checked out beside this tree by `--baseline {b['rev']}`) and this tree "
+                  f"(`{r.get('rev', '?')}`), each as one `kansho ts` process, back to back on "
+                  f"{r['machine']['date']}.", "",
+                  "| | " + " | ".join(STEPS) + " | whole chain | peak (MB) | vel RMSE masked / all (mm/yr) | kept |",
+                  "|---|" + "---|" * (len(STEPS) + 4)]
+        for label, x, wall in ((f"release {b['rev']}", b, b["wall_s"]), ("this tree", r, r["one_process_s"])):
+            steps = " | ".join(f"{x['steps'].get(s, {}).get('step_s', float('nan')):.1f}" for s in STEPS)
+            lines.append(f"| {label} | {steps} | {wall:.1f} | {x['peak_mb']:.0f} | {x['vel_rmse']:.2f} / "
+                         f"{x['vel_rmse_all']:.2f} | {100 * x['coverage']:.0f} % |")
+        sp = " | ".join(f"{b['steps'][s]['step_s'] / r['steps'][s]['step_s']:.1f}×"
+                        if s in b["steps"] and s in r["steps"] and r["steps"][s]["step_s"] > 0 else "–" for s in STEPS)
+        lines.append(f"| speed-up | {sp} | {b['wall_s'] / r['one_process_s']:.1f}× | | | |")
+        d = r.get("vs_baseline")
+        if d:
+            lines += ["", f"Results against the release: velocity identical on {100 * d['vel_identical_share']:.2f} % "
+                      f"of pixels (max |Δ| {d['vel_max_abs_diff']:.2g} mm/yr), mask identical on "
+                      f"{100 * d['mask_identical_share']:.2f} %, `cum.h5` max |Δ| {d['cum_max_abs_diff']:.2g} mm."]
+        lines.append("")
+    return lines
 
 
 def write_md(res: dict[str, Any]) -> None:
@@ -252,6 +395,7 @@ def write_md(res: dict[str, Any]) -> None:
                 "issue 3 (about 110 s on S; 16 min and 9 GB peak on M). LiCSBAS is not installable from PyPI and "
                 "this machine reaches no other source, so it was not re-run side by side here.")
         lines += ["", note, ""]
+    lines += _floors_md(res) + _baseline_md(res)
     sc = res.get("scaling", {})
     if sc:
         what = ("Whole chain in one process (serial blocks), 4 pairs per epoch. Time and memory against the number "

@@ -96,9 +96,10 @@ def _thumbnail(run: Run, dest: Path) -> bool:
     fig, ax = plt.subplots(figsize=(3, 3), dpi=80)
     ax.imshow(v, cmap="RdBu_r", vmin=-lim, vmax=lim)
     ax.set_axis_off()
+    fig.subplots_adjust(0, 0, 1, 1)  # the map fills the thumbnail: no second draw for bbox_inches="tight"
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".tmp.png")
-    fig.savefig(tmp, bbox_inches="tight")
+    fig.savefig(tmp)
     plt.close(fig)
     tmp.replace(dest)
     return True

@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 def _save(fig: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    if fig.get_layout_engine() is None:  # laid out once, not drawn twice as bbox_inches="tight" does
+        fig.set_layout_engine("tight")
+    fig.savefig(tmp, dpi=110)
     plt.close(fig)
     tmp.replace(path)
     return path

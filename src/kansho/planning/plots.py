@@ -29,7 +29,9 @@ _LABELS = {"jers1": "a) JERS-1 SAR (15 MHz)", "palsar28": "b) PALSAR 28 MHz", "p
 def _save(fig: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    if fig.get_layout_engine() is None:  # laid out once, not drawn twice as bbox_inches="tight" does
+        fig.set_layout_engine("tight")
+    fig.savefig(tmp, dpi=120)
     os.replace(tmp, path)
     log.info("wrote %s", path)
     return path

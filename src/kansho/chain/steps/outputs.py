@@ -8,6 +8,7 @@ Cubes are streamed block by block from the work store, never loaded whole.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,21 +82,32 @@ def step_outputs(ctx: Context) -> OutputsResult:
         d.mkdir(parents=True, exist_ok=True)
     maps, written = write_maps(ctx)
     epochs = np.asarray(ctx.get(LoopsResult).epochs, np.int64)
-    written += write_cubes(ctx, maps, epochs)
-    write_info(ctx, lay.info, epochs)
+    # the cubes are deflated by threads that release the GIL while the figures, mostly Python, are drawn
+    # here: the two overlap instead of following each other (neither reads what the other writes)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cubes") as pool:
+        cubes = pool.submit(write_cubes, ctx, maps, epochs)
+        write_info(ctx, lay.info, epochs)
+        written += _figures(ctx, maps, epochs)
+        from kansho.report import write_report
+
+        write_report(ctx, lay.report, maps)
+        written += cubes.result()
+    written.append(lay.report.name)
+    return OutputsResult(written=written)
+
+
+def _figures(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray) -> list[str]:
+    """``plots/*.png``; a figure that fails is logged, never fatal (the numbers are the products)."""
+    lay = ctx.layout
     try:
         from kansho import plots as plotmod
 
-        written += plotmod.write_all(ctx, lay.plots, maps, epochs)
-        written += [p for p in [plotmod.plot_corrections(ctx.stack.attrs.get("prep", {}), lay.plot("corrections.png"))]
-                    if p]
+        written = plotmod.write_all(ctx, lay.plots, maps, epochs)
+        return written + [p for p in [plotmod.plot_corrections(ctx.stack.attrs.get("prep", {}),
+                                                               lay.plot("corrections.png"))] if p]
     except Exception as exc:  # noqa: BLE001 - plotting must never lose a run's numerical products
         log.warning("plots could not be drawn: %s", exc)
-    from kansho.report import write_report
-
-    write_report(ctx, lay.report, maps)
-    written.append(lay.report.name)
-    return OutputsResult(written=written)
+        return []
 
 
 SPEC = StepSpec(name="outputs", licsbas="out", title="results GeoTIFFs, cum.h5, info tables, plots and report",

@@ -1,0 +1,227 @@
+"""The floor of each chain step: the least it could cost on this machine (reading, solving, writing).
+
+    python benchmarks/bench_floors.py SIM_DIR RUN_DIR        # prints the floors as JSON
+
+A step cannot run faster than reading what it must read and writing what it must write, plus, for
+the inversion, one least-squares solve of every pixel. Each primitive below is measured the
+plainest way there is, with the same libraries and the same on-disk formats as the chain, using
+every core where the library can (GDAL and zstd/zlib release the GIL), and nothing else:
+
+* ``read_inputs``: every GeoTIFF of the input (unwrapped phase and coherence), one thread per core;
+* ``write_store``: those arrays written into a Zarr store with the stack store's chunks and codec;
+* ``read_unw`` / ``read_coh``: one pass over the stack store, block by block;
+* ``solve``: the least-squares solution of every pixel's pair network with one design matrix per
+  frame (the network without gaps: no NaN), as a batched normal-equation solve;
+* ``write_cum`` / ``read_cum``: one cube (epoch, y, x) float32 into / out of the work store;
+* ``fft``: one forward and one inverse 2-D real FFT of every epoch (the least a spatial filter does);
+* ``deflate``: the shuffle + deflate(1) compression of one cube (HDF5 gzip level 1), on every core.
+
+:data:`STEP_FLOORS` says which primitives make each step's floor. Figures come from the run folder
+of a finished run (``RUN_DIR``) and its input (``SIM_DIR/GEOC``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: the primitives whose sum is a step's floor
+STEP_FLOORS: dict[str, tuple[str, ...]] = {
+    "ingest": ("read_inputs", "write_store"),
+    "qc": ("read_unw", "read_coh"),
+    "loops": ("read_unw",),
+    "invert": ("read_unw", "read_coh", "solve", "write_cum"),
+    "vstd": ("read_cum",),
+    "mask": (),
+    "filter": ("read_cum", "fft", "write_cum"),
+    "outputs": ("read_cum", "read_cum", "deflate", "deflate"),
+}
+CORES = os.cpu_count() or 1
+BLOCK = 256
+
+
+def _blocks(shape: tuple[int, int], size: int = BLOCK) -> Iterator[tuple[slice, slice]]:
+    for r0 in range(0, shape[0], size):
+        for c0 in range(0, shape[1], size):
+            yield slice(r0, min(r0 + size, shape[0])), slice(c0, min(c0 + size, shape[1]))
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def read_inputs(geoc: Path) -> tuple[float, list[Path]]:
+    """Seconds to read every ``*.geo.unw.tif`` and ``*.geo.cc.tif`` of ``geoc`` (one thread per core)."""
+    import rasterio
+
+    files = sorted(geoc.glob("*/*.geo.unw.tif")) + sorted(geoc.glob("*/*.geo.cc.tif"))
+
+    def one(f: Path) -> int:
+        with rasterio.open(f) as src:
+            return int(src.read(1).size)
+
+    with ThreadPoolExecutor(CORES) as pool:
+        t = _timed(lambda: list(pool.map(one, files)))
+    return t, files
+
+
+def write_store(files: list[Path], tmp: Path) -> float:
+    """Seconds to write the input's arrays into a Zarr store like the stack store (read strip by strip,
+    only the writing timed)."""
+    import rasterio
+    import zarr
+    from rasterio.windows import Window
+
+    unw = [f for f in files if f.name.endswith(".unw.tif")]
+    with rasterio.open(unw[0]) as src:
+        ny, nx = src.height, src.width
+    g = zarr.open_group(tmp / "floor.zarr", mode="w")
+    arrays = {k: g.create_array(k, shape=(len(unw), ny, nx), chunks=(16, BLOCK, BLOCK), dtype="float32",
+                                compressors=zarr.codecs.ZstdCodec(level=0)) for k in ("unw", "coh")}
+    total = 0.0
+    for r0 in range(0, ny, BLOCK):
+        h = min(BLOCK, ny - r0)
+        for k, suffix in (("unw", ".unw.tif"), ("coh", ".cc.tif")):
+            strip = np.empty((len(unw), h, nx), np.float32)
+            for i, f in enumerate(unw):
+                with rasterio.open(str(f).replace(".unw.tif", suffix)) as src:
+                    strip[i] = src.read(1, window=Window(0, r0, nx, h))
+            total += _timed(lambda k=k, strip=strip, r0=r0, h=h: arrays[k].__setitem__(
+                (slice(None), slice(r0, r0 + h), slice(None)), strip))
+    return total
+
+
+def read_store(run: Path) -> dict[str, float]:
+    """Seconds for one block-by-block pass over ``unw`` and ``coh`` of the stack store."""
+    import zarr
+
+    g = zarr.open_group(run / "stack.zarr", mode="r")
+    out = {}
+    for k in ("unw", "coh"):
+        a = g[k]
+        out[f"read_{k}"] = sum(_timed(lambda a=a, rs=rs, cs=cs: np.asarray(a[:, rs, cs]))
+                               for rs, cs in _blocks(a.shape[1:]))
+    return out
+
+
+def solve(run: Path) -> float:
+    """Seconds to solve every pixel's least squares, one design matrix for the frame (no NaN), block by block.
+
+    The design matrix is the network's incidence matrix in cumulative displacement (pair i spans epochs
+    ``d1 < d2``: ``cum[d2] - cum[d1]``, first epoch fixed at 0); the normal matrix is factorised once and
+    every pixel's right-hand side solved with it. Data: random numbers (the cost does not depend on them)."""
+    import scipy.linalg
+    import zarr
+
+    g = zarr.open_group(run / "stack.zarr", mode="r")
+    d1, d2, ep = (np.asarray(g[k][:]) for k in ("date1", "date2", "epoch"))
+    i1, i2 = np.searchsorted(ep, d1), np.searchsorted(ep, d2)
+    G = np.zeros((d1.size, ep.size))
+    G[np.arange(d1.size), i2] += 1
+    G[np.arange(d1.size), i1] -= 1
+    G = G[:, 1:]
+    ny, nx = g["unw"].shape[1:]
+    rng = np.random.default_rng(0)
+    total = 0.0
+    for rs, cs in _blocks((ny, nx)):
+        d = rng.standard_normal((d1.size, (rs.stop - rs.start) * (cs.stop - cs.start))).astype(np.float32)
+
+        def run_one(d: np.ndarray = d) -> np.ndarray:
+            cf = scipy.linalg.cho_factor(G.T @ G)
+            return scipy.linalg.cho_solve(cf, G.T @ d.astype(np.float64))
+
+        total += _timed(run_one)
+    return total
+
+
+def cube_io(run: Path, tmp: Path) -> dict[str, float]:
+    """Seconds to read the run's ``cum`` from the work store block by block and to write it to a new
+    store with the same chunks and codec."""
+    import zarr
+
+    src = zarr.open_group(run / "work" / "ts.zarr", mode="r")["cum"]
+    dst = zarr.open_group(tmp / "cube.zarr", mode="w").create_array(
+        "cum", shape=src.shape, chunks=src.chunks, dtype=src.dtype, compressors=zarr.codecs.ZstdCodec(level=0))
+    rd = wr = 0.0
+    for rs, cs in _blocks(src.shape[1:]):
+        t0 = time.perf_counter()
+        blk = np.asarray(src[:, rs, cs])
+        rd += time.perf_counter() - t0
+        wr += _timed(lambda blk=blk, rs=rs, cs=cs: dst.__setitem__((slice(None), rs, cs), blk))
+    return {"read_cum": rd, "write_cum": wr}
+
+
+def fft(run: Path) -> float:
+    """Seconds for one forward and one inverse real 2-D FFT of every epoch (all cores)."""
+    import scipy.fft
+    import zarr
+
+    a = zarr.open_group(run / "work" / "ts.zarr", mode="r")["cum"]
+    ny, nx = a.shape[1:]
+    shape = (scipy.fft.next_fast_len(ny, real=True), scipy.fft.next_fast_len(nx, real=True))
+    total = 0.0
+    for e in range(a.shape[0]):
+        x = np.nan_to_num(np.asarray(a[e], np.float64))
+        total += _timed(lambda x=x: scipy.fft.irfft2(scipy.fft.rfft2(x, shape, workers=CORES), shape, workers=CORES))
+    return total
+
+
+def deflate(run: Path) -> float:
+    """Seconds to byte-shuffle and deflate (level 1) ``cum`` in (8, 128, 128) chunks on every core."""
+    import zarr
+
+    a = zarr.open_group(run / "work" / "ts.zarr", mode="r")["cum"]
+    n = a.shape[0]
+    total = 0.0
+
+    def one(chunk: np.ndarray) -> int:
+        raw = np.ascontiguousarray(chunk).view(np.uint8).reshape(-1, 4).T.tobytes()
+        return len(zlib.compress(raw, 1))
+
+    with ThreadPoolExecutor(CORES) as pool:
+        for rs, cs in _blocks(a.shape[1:]):
+            blk = np.asarray(a[:, rs, cs])
+            pieces = [blk[e:e + 8, y:y + 128, x:x + 128] for e in range(0, n, 8)
+                      for y in range(0, blk.shape[1], 128) for x in range(0, blk.shape[2], 128)]
+            total += _timed(lambda pieces=pieces: list(pool.map(one, pieces)))
+    return total
+
+
+def measure(sim: Path, run: Path) -> dict[str, float]:
+    """Every primitive's seconds on this machine (see the module docstring)."""
+    tmp = Path(tempfile.mkdtemp(prefix="kansho_floor_"))
+    try:
+        out: dict[str, float] = {}
+        out["read_inputs"], files = read_inputs(sim / "GEOC")
+        out["write_store"] = write_store(files, tmp)
+        out.update(read_store(run))
+        out["solve"] = solve(run)
+        out.update(cube_io(run, tmp))
+        out["fft"] = fft(run)
+        out["deflate"] = deflate(run)
+        return out
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def step_floors(prim: dict[str, float]) -> dict[str, float]:
+    """Each step's floor (s): the sum of its primitives."""
+    return {step: float(sum(prim[p] for p in parts)) for step, parts in STEP_FLOORS.items()}
+
+
+if __name__ == "__main__":
+    prim = measure(Path(sys.argv[1]), Path(sys.argv[2]))
+    print(json.dumps({"primitives": prim, "steps": step_floors(prim)}, indent=1))
