@@ -93,14 +93,9 @@ class Context:
             if isinstance(arr, zarr.Array) and tuple(arr.shape) == tuple(shape) and arr.dtype == np.dtype(dtype):
                 return arr
         b = self.block
-        if chunks is not None:
-            dims = ["time", "y", "x"][-len(shape):]
-        elif len(shape) == 3:
-            chunks: tuple[int, ...] = (1, min(b, shape[1]), min(b, shape[2]))
-            dims = ["time", "y", "x"]
-        else:
-            chunks = (min(b, shape[0]), min(b, shape[1]))
-            dims = ["y", "x"]
+        dims = ["time", "y", "x"][-len(shape):]
+        if chunks is None:
+            chunks = (1, *(min(b, n) for n in shape[1:])) if len(shape) == 3 else tuple(min(b, n) for n in shape)
         return self.work.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill,
                                       dimension_names=dims, overwrite=True)
 
