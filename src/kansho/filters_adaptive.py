@@ -33,6 +33,7 @@ All functions are plain array functions; NaN means no data.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -49,6 +50,7 @@ __all__ = [
     "SpatialChoice",
     "adaptive_filter",
     "adaptive_highpass",
+    "cached_hole_weight",
     "choose_spatial",
     "hole_lowpass",
     "hole_weight",
@@ -221,6 +223,29 @@ def hole_lowpass(image: npt.ArrayLike, sigma_px: tuple[float, float], *, hole: i
         return np.where(keep, num / np.where(keep, den, 1.0), np.nan)
 
 
+#: bytes of hole weights kept for the next epoch (:func:`cached_hole_weight`)
+_DEN_CACHE_BYTES = 128 * 2**20
+_DEN_CACHE: dict[tuple[bytes, float, float, int, float], Float64Array] = {}
+
+
+def cached_hole_weight(valid: BoolArray, sigma_px: tuple[float, float], *, hole: int = HOLE_PX,
+                       truncate: float = 4.0) -> Float64Array:
+    """:func:`hole_weight` of ``valid`` (ny, nx) bool, kept for the next call of this process (up to
+    :data:`_DEN_CACHE_BYTES`): under one mask every epoch has the same finite pattern, so its
+    convolution with each width is done once. The array returned must not be modified."""
+    v = np.asarray(valid, dtype=bool)
+    digest = hashlib.sha1(np.packbits(v).tobytes() + str(v.shape).encode()).digest()
+    key = (digest, float(sigma_px[0]), float(sigma_px[1]), int(hole), float(truncate))
+    den = _DEN_CACHE.get(key)
+    if den is None:
+        den = hole_weight(v, (key[1], key[2]), hole=hole, truncate=truncate)
+        if sum(d.nbytes for d in _DEN_CACHE.values()) + den.nbytes > _DEN_CACHE_BYTES:
+            _DEN_CACHE.clear()
+        if den.nbytes <= _DEN_CACHE_BYTES:
+            _DEN_CACHE[key] = den
+    return den
+
+
 def spatial_cv_sums(hp: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *, hole: int = HOLE_PX,
                     only: list[int] | None = None) -> Float64Array:
     """Held-out sums of one epoch's high-pass for each spatial width.
@@ -228,12 +253,14 @@ def spatial_cv_sums(hp: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *, 
     ``hp``: (ny, nx) mm, NaN = no data (masked); ``only``: indices of the widths to evaluate (the
     others' rows stay 0; default all). Returns (m, 4) float64: per width, Σ hp·ĉ, Σ ĉ², Σ hp²
     (mm²) and the count, over the pixels where both ``hp`` and its prediction ĉ
-    (:func:`hole_lowpass`) are finite."""
+    (:func:`hole_lowpass`) are finite. The weight of the finite pattern is
+    :func:`cached_hole_weight` (the same numbers as :func:`hole_lowpass` computes without ``den``)."""
     x = np.asarray(hp, dtype=np.float64)
     out = np.zeros((len(sigmas_px), 4))
     fin = np.isfinite(x)
     for i in range(len(sigmas_px)) if only is None else only:
-        c = hole_lowpass(x, sigmas_px[i], hole=hole)
+        sig = (float(sigmas_px[i][0]), float(sigmas_px[i][1]))
+        c = hole_lowpass(x, sig, hole=hole, den=cached_hole_weight(fin, sig, hole=hole))
         ok = fin & np.isfinite(c)
         xv, cv = x[ok], c[ok]
         out[i] = (float(xv @ cv), float(cv @ cv), float(xv @ xv), float(ok.sum()))

@@ -240,6 +240,8 @@ def _weight_of(valid: np.ndarray, sigma_px: Any, hole: int = -1) -> np.ndarray:
     kept for the next epoch of this process: under one mask every epoch's finite pattern is the
     same, so its convolution is done once."""
     sig = (float(sigma_px[0]), float(sigma_px[1]))
+    if hole >= 0:  # the cross-validation's cache, which holds the chosen width's weight already
+        return fad.cached_hole_weight(valid, sig, hole=hole)
     key = (hashlib.sha1(np.packbits(valid).tobytes() + str(valid.shape).encode()).digest(), sig, hole)
     if key not in _WEIGHT_CACHE:
         _WEIGHT_CACHE.clear()
@@ -264,9 +266,11 @@ def filter_spatial_epoch(task: Task) -> None:
     if e == 0:
         w["filt_aps0"][:] = aps
     aps0 = np.asarray(w["filt_aps0"][:], np.float64)
-    img = np.asarray(w[p["base"]][e], np.float64) - np.nan_to_num(aps - aps0, nan=0.0)
+    cum = np.asarray(w["cum"][e])
+    base = cum if p["base"] == "cum" else np.asarray(w[p["base"]][e])
+    img = np.asarray(base, np.float64) - np.nan_to_num(aps - aps0, nan=0.0)
     ref = np.asarray(w[p["ref"]][:]) == 1  # the run's reference pixels (its set or box)
-    corr = img[ref] - np.asarray(w["cum"][e])[ref]  # keep the run's reference unchanged
+    corr = img[ref] - cum[ref]  # keep the run's reference unchanged
     if np.isfinite(corr).any():
         img = img - np.nanmean(corr)
     w["cum_filt"][e] = img
