@@ -42,7 +42,7 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from kansho._types import BoolArray, Float64Array
-from kansho.filters import _gaussian_kernel, _gaussian_zero_padded, ref_index, temporal_gaussian
+from kansho.filters import _KERNEL_CACHE, _gaussian_kernel, _gaussian_zero_padded, ref_index, temporal_gaussian
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ __all__ = [
     "adaptive_highpass",
     "cached_hole_weight",
     "choose_spatial",
+    "clear_caches",
     "hole_lowpass",
     "hole_weight",
     "model_residual",
@@ -244,6 +245,13 @@ def cached_hole_weight(valid: BoolArray, sigma_px: tuple[float, float], *, hole:
         if den.nbytes <= _DEN_CACHE_BYTES:
             _DEN_CACHE[key] = den
     return den
+
+
+def clear_caches() -> None:
+    """Forget the kept hole weights and kernel transforms (:func:`cached_hole_weight`,
+    :func:`kansho.filters._kernel_fft`), e.g. at the end of a step."""
+    _DEN_CACHE.clear()
+    _KERNEL_CACHE.clear()
 
 
 def spatial_cv_sums(hp: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *, hole: int = HOLE_PX,
