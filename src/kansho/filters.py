@@ -222,8 +222,11 @@ def temporal_gaussian(
     y = np.where(valid, c, 0.0)
     s0 = W @ vf
     y0 = W @ y
+    if order == 0:
+        del vf, y  # their memory serves the next temporaries
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = y0 / np.where(valid, s0, 1.0)
+        out = np.where(valid, s0, 1.0)
+        np.divide(y0, out, out=out)  # y0 / where(valid, s0, 1), without another temporary
         if order == 1:
             WD = W * D
             s1 = WD @ vf
@@ -232,7 +235,7 @@ def temporal_gaussian(
             det = s0 * s2 - s1 * s1
             ok = valid & (det > 1e-9 * s0 * s2)
             out = np.where(ok, (s2 * y0 - s1 * y1) / np.where(ok, det, 1.0), out)
-        out = np.where(valid, out, np.nan)
+        out[~valid] = np.nan
     return out.reshape(shape)
 
 

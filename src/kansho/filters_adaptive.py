@@ -103,7 +103,10 @@ def model_residual(flat: npt.ArrayLike, basis: npt.ArrayLike) -> Float64Array:
     valid = np.isfinite(y)
     full = valid.all(axis=0)
     if full.any():
-        out[:, full] = y[:, full] - B @ np.linalg.lstsq(B, y[:, full], rcond=None)[0]
+        yf = y[:, full]
+        fit = B @ np.linalg.lstsq(B, yf, rcond=None)[0]
+        out[:, full] = np.subtract(yf, fit, out=fit)
+        del yf, fit
     part = ~full & valid.any(axis=0)
     if part.any():
         v = valid[:, part].astype(np.float64)
@@ -173,7 +176,8 @@ def adaptive_highpass(flat: npt.ArrayLike, t: npt.ArrayLike, basis: npt.ArrayLik
     r = model_residual(flat, basis)
     if not np.isfinite(sigma_yr):
         return r
-    return r - temporal_gaussian(r, t, float(sigma_yr))
+    smooth = temporal_gaussian(r, t, float(sigma_yr))
+    return np.subtract(r, smooth, out=smooth)
 
 
 def _centre_kernel(sigma: float, hole: int, truncate: float) -> Float64Array:
@@ -188,8 +192,9 @@ def _hole_convolve(stack: Float64Array, sig: tuple[float, float], hole: int, tru
     """``(G − G_c) *`` each image of ``stack`` (k, ny, nx), zero padding (see :func:`hole_lowpass`)."""
     full = _gaussian_zero_padded(stack, sig, truncate)
     ky, kx = _centre_kernel(sig[0], hole, truncate), _centre_kernel(sig[1], hole, truncate)
-    return full - ndimage.correlate1d(ndimage.correlate1d(stack, ky, axis=1, mode="constant"), kx, axis=2,
-                                      mode="constant")
+    centre = ndimage.correlate1d(ndimage.correlate1d(stack, ky, axis=1, mode="constant"), kx, axis=2,
+                                 mode="constant")
+    return np.subtract(full, centre, out=full)
 
 
 def hole_weight(valid: npt.ArrayLike, sigma_px: tuple[float, float], *, hole: int = HOLE_PX,
@@ -220,8 +225,11 @@ def hole_lowpass(image: npt.ArrayLike, sigma_px: tuple[float, float], *, hole: i
     else:
         num = _hole_convolve(np.where(w, img, 0.0)[None], sig, hole, truncate)[0]
     keep = den > min_weight
+    out = np.where(keep, den, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(keep, num / np.where(keep, den, 1.0), np.nan)
+        np.divide(num, out, out=out)  # num / where(keep, den, 1), in place
+    out[~keep] = np.nan
+    return out
 
 
 #: bytes of hole weights kept for the next epoch (:func:`cached_hole_weight`)

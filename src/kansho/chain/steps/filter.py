@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -263,8 +264,8 @@ def _read_whole(task: Task, name: str) -> np.ndarray:
     the epoch-independent arrays (the reference, the first epoch's estimate) once."""
     d = RunLayout(Path(task.out)).work_store / name
     try:
-        stamp = tuple(sorted((str(f), f.stat().st_ino, f.stat().st_size, f.stat().st_mtime_ns)
-                             for f in d.rglob("*") if f.is_file()))
+        stamp = tuple(sorted((str(f), st.st_ino, st.st_size, st.st_mtime_ns)
+                             for f in d.rglob("*") for st in (f.stat(),) if stat.S_ISREG(st.st_mode)))
     except OSError:
         stamp = ()
     key = (str(d), name)
