@@ -223,3 +223,27 @@ def test_noisy_ten_look_frame_is_not_made_worse(tmp_path: Path, no_figures: None
     assert acc.ts_rmse_filt <= acc.ts_rmse
     shutil.copytree(tmp_path / "a", tmp_path / "g")
     assert acc.ts_rmse_filt < _filtered_run(tmp_path / "sim", tmp_path / "g", "gaussian")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cv_sums_with_kept_weights_are_those_of_the_plain_hole_lowpass(seed: int) -> None:
+    """:func:`fa.spatial_cv_sums` (the weight of the finite pattern kept across epochs and widths)
+    gives exactly the sums of :func:`fa.hole_lowpass` computing its own weight, and the kept weight
+    is :func:`fa.hole_weight`'s."""
+    rng = np.random.default_rng(seed)
+    ny, nx = 70, 90
+    pattern = rng.random((ny, nx)) < 0.25
+    px = [(s, 1.3 * s) for s in fa.SPATIAL_PX[:12]]
+    fa.clear_caches()
+    for e in range(3):
+        hp = rng.standard_normal((ny, nx))
+        hp[pattern] = np.nan
+        ref = np.zeros((len(px), 4))
+        for i, sig in enumerate(px):
+            c = fa.hole_lowpass(hp, sig)
+            ok = np.isfinite(hp) & np.isfinite(c)
+            ref[i] = (hp[ok] @ c[ok], c[ok] @ c[ok], hp[ok] @ hp[ok], ok.sum())
+        np.testing.assert_array_equal(fa.spatial_cv_sums(hp, px), ref)
+    for sig in px:
+        np.testing.assert_array_equal(fa.cached_hole_weight(~pattern, sig), fa.hole_weight(~pattern, sig))
+    fa.clear_caches()
