@@ -235,7 +235,7 @@ def test_cv_sums_with_kept_weights_are_those_of_the_plain_hole_lowpass(seed: int
     pattern = rng.random((ny, nx)) < 0.25
     px = [(s, 1.3 * s) for s in fa.SPATIAL_PX[:12]]
     fa.clear_caches()
-    for e in range(3):
+    for _ in range(3):
         hp = rng.standard_normal((ny, nx))
         hp[pattern] = np.nan
         ref = np.zeros((len(px), 4))
