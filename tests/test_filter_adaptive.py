@@ -247,3 +247,23 @@ def test_cv_sums_with_kept_weights_are_those_of_the_plain_hole_lowpass(seed: int
     for sig in px:
         np.testing.assert_array_equal(fa.cached_hole_weight(~pattern, sig), fa.hole_weight(~pattern, sig))
     fa.clear_caches()
+
+
+def test_whole_arrays_kept_by_the_spatial_pass_follow_their_files(tmp_path: Path) -> None:
+    """The per-epoch pass keeps the epoch-independent arrays it reads, and reads them again once
+    their files change (a later run in the same process)."""
+    import zarr
+
+    from kansho.chain.steps.filter import _read_whole
+    from kansho.chain.tasks import Task
+    from kansho.layout import RunLayout
+
+    g = zarr.open_group(str(RunLayout(tmp_path).work_store), mode="w", zarr_format=3)
+    a = g.create_array("x", shape=(5, 6), chunks=(3, 3), dtype="f8")
+    a[:] = np.arange(30.0).reshape(5, 6)
+    task = Task(str(tmp_path))
+    first = _read_whole(task, "x")
+    assert _read_whole(task, "x") is first
+    np.testing.assert_array_equal(first, np.arange(30.0).reshape(5, 6))
+    a[:] = -np.arange(30.0).reshape(5, 6)
+    np.testing.assert_array_equal(_read_whole(task, "x"), -np.arange(30.0).reshape(5, 6))

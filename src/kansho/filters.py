@@ -148,7 +148,8 @@ def _kernel_fft(sigma: tuple[float, float], truncate: float, shp: tuple[int, int
     if kern is None:
         k2 = np.outer(_gaussian_kernel(sigma[0], truncate), _gaussian_kernel(sigma[1], truncate))
         kern = _rfft2_rows(k2, shp)
-        if sum(v.nbytes for v in _KERNEL_CACHE.values()) + kern.nbytes <= _KERNEL_CACHE_BYTES:
+        kern.flags.writeable = False
+        if sum(v.nbytes for v in list(_KERNEL_CACHE.values())) + kern.nbytes <= _KERNEL_CACHE_BYTES:
             _KERNEL_CACHE[key] = kern
     return kern
 

@@ -247,8 +247,9 @@ def cached_hole_weight(valid: BoolArray, sigma_px: tuple[float, float], *, hole:
     key = (digest, float(sigma_px[0]), float(sigma_px[1]), int(hole), float(truncate))
     den = _DEN_CACHE.get(key)
     if den is None:
-        den = hole_weight(v, (key[1], key[2]), hole=hole, truncate=truncate)
-        if sum(d.nbytes for d in _DEN_CACHE.values()) + den.nbytes > _DEN_CACHE_BYTES:
+        den = np.array(hole_weight(v, (key[1], key[2]), hole=hole, truncate=truncate))  # not a view of the FFT's buffer
+        den.flags.writeable = False
+        if sum(d.nbytes for d in list(_DEN_CACHE.values())) + den.nbytes > _DEN_CACHE_BYTES:
             _DEN_CACHE.clear()
         if den.nbytes <= _DEN_CACHE_BYTES:
             _DEN_CACHE[key] = den
