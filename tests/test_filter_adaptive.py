@@ -267,3 +267,24 @@ def test_whole_arrays_kept_by_the_spatial_pass_follow_their_files(tmp_path: Path
     np.testing.assert_array_equal(first, np.arange(30.0).reshape(5, 6))
     a[:] = -np.arange(30.0).reshape(5, 6)
     np.testing.assert_array_equal(_read_whole(task, "x"), -np.arange(30.0).reshape(5, 6))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compiled_centre_taps_are_ndimage_to_the_bit(seed: int) -> None:
+    """The compiled 3 × 3 centre subtraction of the hole filter equals the two
+    :func:`scipy.ndimage.correlate1d` passes it replaces, exactly (also on a strided view)."""
+    from kansho._filter_jit import subtract_centre3
+
+    rng = np.random.default_rng(seed)
+    for _ in range(10):
+        k, ny, nx = int(rng.integers(1, 3)), int(rng.integers(1, 60)), int(rng.integers(1, 60))
+        x = rng.standard_normal((k, ny, nx)) * 10 ** rng.uniform(-3, 3)
+        x[rng.random(x.shape) < 0.3] = 0.0
+        ky = fa._centre_kernel(float(rng.uniform(0.5, 40.0)), 1, 4.0)
+        kx = fa._centre_kernel(float(rng.uniform(0.5, 40.0)), 1, 4.0)
+        buf = rng.standard_normal((k, ny, nx + 7))
+        full = buf[..., 3: 3 + nx]
+        ref = full - ndimage.correlate1d(ndimage.correlate1d(x, ky, axis=1, mode="constant"), kx, axis=2,
+                                         mode="constant")
+        subtract_centre3(full, x, float(ky[1]), float(ky[0]), float(kx[1]), float(kx[0]))
+        np.testing.assert_array_equal(full, ref)

@@ -192,6 +192,12 @@ def _hole_convolve(stack: Float64Array, sig: tuple[float, float], hole: int, tru
     """``(G − G_c) *`` each image of ``stack`` (k, ny, nx), zero padding (see :func:`hole_lowpass`)."""
     full = _gaussian_zero_padded(stack, sig, truncate)
     ky, kx = _centre_kernel(sig[0], hole, truncate), _centre_kernel(sig[1], hole, truncate)
+    if ky.size == kx.size == 3 and ky[0] == ky[2] and kx[0] == kx[2] and full.dtype == np.float64:
+        from kansho._filter_jit import subtract_centre3
+
+        subtract_centre3(full, np.asarray(stack, np.float64), float(ky[1]), float(ky[0]), float(kx[1]),
+                         float(kx[0]))
+        return full
     centre = ndimage.correlate1d(ndimage.correlate1d(stack, ky, axis=1, mode="constant"), kx, axis=2,
                                  mode="constant")
     return np.subtract(full, centre, out=full)

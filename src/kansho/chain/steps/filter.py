@@ -190,9 +190,9 @@ def filter_tcv_block(task: Task) -> tuple[np.ndarray, int]:
     keep = np.asarray(w["mask"][task.rows, task.cols]) == 1
     if not keep.any():
         return np.zeros((len(p["sigmas"]), 2)), 0
-    b = np.asarray(w[p["base"]][:, task.rows, task.cols], np.float64)[:, keep]
+    b = np.asarray(w[p["base"]][:, task.rows, task.cols])[:, keep]  # its dtype: float64 for the sample only
     b = b[:, np.isfinite(b).all(axis=0)]
-    b = b[:, :: max(1, -(-b.shape[1] // 4096))]
+    b = np.asarray(b[:, :: max(1, -(-b.shape[1] // 4096))], np.float64)
     t = np.asarray(p["t"])
     return fad.temporal_cv(b, t, fad.temporal_basis(t), p["sigmas"])
 
