@@ -223,3 +223,68 @@ def test_noisy_ten_look_frame_is_not_made_worse(tmp_path: Path, no_figures: None
     assert acc.ts_rmse_filt <= acc.ts_rmse
     shutil.copytree(tmp_path / "a", tmp_path / "g")
     assert acc.ts_rmse_filt < _filtered_run(tmp_path / "sim", tmp_path / "g", "gaussian")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cv_sums_with_kept_weights_are_those_of_the_plain_hole_lowpass(seed: int) -> None:
+    """:func:`fa.spatial_cv_sums` (the weight of the finite pattern kept across epochs and widths)
+    gives exactly the sums of :func:`fa.hole_lowpass` computing its own weight, and the kept weight
+    is :func:`fa.hole_weight`'s."""
+    rng = np.random.default_rng(seed)
+    ny, nx = 70, 90
+    pattern = rng.random((ny, nx)) < 0.25
+    px = [(s, 1.3 * s) for s in fa.SPATIAL_PX[:12]]
+    fa.clear_caches()
+    for _ in range(3):
+        hp = rng.standard_normal((ny, nx))
+        hp[pattern] = np.nan
+        ref = np.zeros((len(px), 4))
+        for i, sig in enumerate(px):
+            c = fa.hole_lowpass(hp, sig)
+            ok = np.isfinite(hp) & np.isfinite(c)
+            ref[i] = (hp[ok] @ c[ok], c[ok] @ c[ok], hp[ok] @ hp[ok], ok.sum())
+        np.testing.assert_array_equal(fa.spatial_cv_sums(hp, px), ref)
+    for sig in px:
+        np.testing.assert_array_equal(fa.cached_hole_weight(~pattern, sig), fa.hole_weight(~pattern, sig))
+    fa.clear_caches()
+
+
+def test_whole_arrays_kept_by_the_spatial_pass_follow_their_files(tmp_path: Path) -> None:
+    """The per-epoch pass keeps the epoch-independent arrays it reads, and reads them again once
+    their files change (a later run in the same process)."""
+    import zarr
+
+    from kansho.chain.steps.filter import _read_whole
+    from kansho.chain.tasks import Task
+    from kansho.layout import RunLayout
+
+    g = zarr.open_group(str(RunLayout(tmp_path).work_store), mode="w", zarr_format=3)
+    a = g.create_array("x", shape=(5, 6), chunks=(3, 3), dtype="f8")
+    a[:] = np.arange(30.0).reshape(5, 6)
+    task = Task(str(tmp_path))
+    first = _read_whole(task, "x")
+    assert _read_whole(task, "x") is first
+    np.testing.assert_array_equal(first, np.arange(30.0).reshape(5, 6))
+    a[:] = -np.arange(30.0).reshape(5, 6)
+    np.testing.assert_array_equal(_read_whole(task, "x"), -np.arange(30.0).reshape(5, 6))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compiled_centre_taps_are_ndimage_to_the_bit(seed: int) -> None:
+    """The compiled 3 × 3 centre subtraction of the hole filter equals the two
+    :func:`scipy.ndimage.correlate1d` passes it replaces, exactly (also on a strided view)."""
+    from kansho._filter_jit import subtract_centre3
+
+    rng = np.random.default_rng(seed)
+    for _ in range(10):
+        k, ny, nx = int(rng.integers(1, 3)), int(rng.integers(1, 60)), int(rng.integers(1, 60))
+        x = rng.standard_normal((k, ny, nx)) * 10 ** rng.uniform(-3, 3)
+        x[rng.random(x.shape) < 0.3] = 0.0
+        ky = fa._centre_kernel(float(rng.uniform(0.5, 40.0)), 1, 4.0)
+        kx = fa._centre_kernel(float(rng.uniform(0.5, 40.0)), 1, 4.0)
+        buf = rng.standard_normal((k, ny, nx + 7))
+        full = buf[..., 3: 3 + nx]
+        ref = full - ndimage.correlate1d(ndimage.correlate1d(x, ky, axis=1, mode="constant"), kx, axis=2,
+                                         mode="constant")
+        subtract_centre3(full, x, float(ky[1]), float(ky[0]), float(kx[1]), float(kx[0]))
+        np.testing.assert_array_equal(full, ref)

@@ -302,3 +302,25 @@ def test_gaussian_nan_with_a_shared_weight_is_the_same(sigma: float) -> None:
                                   gaussian_nan(a, sigma, sigma, fill=True))
     with pytest.raises(ValueError):
         gaussian_nan(a, sigma, sigma, den=den[:-1])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fft_gaussian_is_bit_for_bit_the_plain_2d_fft_product(seed: int) -> None:
+    """The FFT path (rows of the zero padding left out of the row passes, the kernel's transform
+    kept between calls) equals ``irfft2(rfft2(a, shp) * rfft2(kernel, shp), shp)`` cropped, exactly."""
+    from scipy import fft
+
+    from kansho import filters
+
+    rng = np.random.default_rng(seed)
+    for _ in range(6):
+        ny, nx = (int(v) for v in rng.integers(20, 160, 2))
+        sig = (float(rng.uniform(8.0, 30.0)), float(rng.uniform(0.5, 30.0)))
+        a = rng.standard_normal((int(rng.integers(1, 4)), ny, nx))
+        a[:, rng.random((ny, nx)) < 0.3] = 0.0
+        ky, kx = filters._gaussian_kernel(sig[0], 4.0), filters._gaussian_kernel(sig[1], 4.0)
+        ry, rx = ky.size // 2, kx.size // 2
+        shp = (fft.next_fast_len(ny + 2 * ry, real=True), fft.next_fast_len(nx + 2 * rx, real=True))
+        ref = fft.irfft2(fft.rfft2(a, shp) * fft.rfft2(np.outer(ky, kx), shp), shp)[..., ry: ry + ny, rx: rx + nx]
+        for _ in range(2):  # the second call uses the kept kernel transform
+            np.testing.assert_array_equal(filters._gaussian_zero_padded(a, sig, 4.0), ref)

@@ -17,6 +17,7 @@ All functions are plain array functions; NaN means no data and stays NaN.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-from kansho._types import BoolArray, Float64Array, FloatArray
+from kansho._types import BoolArray, ComplexArray, Float64Array, FloatArray
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,49 @@ def _gaussian_kernel(sigma: float, truncate: float) -> Float64Array:
     return k / k.sum()
 
 
+#: threads of each FFT (pocketfft splits the 1-D transforms among them: the result does not depend on it)
+FFT_WORKERS = max(1, min(2, os.cpu_count() or 1))
+#: bytes of kernel transforms kept for the next call (the cross-validation applies each width to many epochs)
+_KERNEL_CACHE_BYTES = 160 * 2**20
+_KERNEL_CACHE: dict[tuple[float, float, float, int, int], ComplexArray] = {}
+
+
+def _rfft2_rows(a: Float64Array, shp: tuple[int, int]) -> ComplexArray:
+    """``scipy.fft.rfft2(a, shp)`` of a stack ``(k, ny, nx)``, bit for bit: pocketfft's 2-D real
+    transform is the real transform of each row then the complex one of each column, so the rows
+    of the zero padding (all zero, transform zero) are left out of the first pass."""
+    from scipy import fft
+
+    rows = fft.rfft(a, shp[1], axis=-1, workers=FFT_WORKERS)
+    return fft.fft(rows, shp[0], axis=-2, workers=FFT_WORKERS)
+
+
+def _irfft2_rows(f: ComplexArray, shp: tuple[int, int], r0: int, n: int) -> Float64Array:
+    """Rows ``r0 : r0 + n`` of ``scipy.fft.irfft2(f, shp)``, bit for bit: the complex inverse of
+    each column, unscaled, then the real inverse of the ``n`` rows kept, scaled once by 1/(Ny·Nx)
+    as pocketfft scales the last pass of the 2-D transform."""
+    from scipy import fft
+
+    cols = fft.ifft(f, axis=-2, norm="forward", workers=FFT_WORKERS)[..., r0: r0 + n, :]
+    out = fft.irfft(cols, shp[1], axis=-1, norm="forward", workers=FFT_WORKERS)
+    out *= 1.0 / (shp[0] * shp[1])
+    return out
+
+
+def _kernel_fft(sigma: tuple[float, float], truncate: float, shp: tuple[int, int]) -> ComplexArray:
+    """``rfft2(outer(ky, kx), shp)`` of the 2-D Gaussian, kept (up to :data:`_KERNEL_CACHE_BYTES`)
+    for the next image filtered with the same width."""
+    key = (sigma[0], sigma[1], truncate, shp[0], shp[1])
+    kern = _KERNEL_CACHE.get(key)
+    if kern is None:
+        k2 = np.outer(_gaussian_kernel(sigma[0], truncate), _gaussian_kernel(sigma[1], truncate))
+        kern = _rfft2_rows(k2, shp)
+        kern.flags.writeable = False
+        if sum(v.nbytes for v in list(_KERNEL_CACHE.values())) + kern.nbytes <= _KERNEL_CACHE_BYTES:
+            _KERNEL_CACHE[key] = kern
+    return kern
+
+
 def _gaussian_zero_padded(a: Float64Array, sigma: tuple[float, float], truncate: float
                           ) -> Float64Array:
     """Separable Gaussian of a stack of 2-D arrays ``(k, ny, nx)``, zero padding outside them.
@@ -117,18 +161,19 @@ def _gaussian_zero_padded(a: Float64Array, sigma: tuple[float, float], truncate:
     Narrow kernels use :func:`scipy.ndimage.gaussian_filter` per image; from 8 px on, one 2-D
     real FFT of the zero-padded stack times the kernel's transform (a 2-km filter on a 100-m grid
     has 161 taps: the FFT is about twice as fast). Both give the same result to round-off (~1e-15).
+    The FFT path is ``irfft2(rfft2(a, shp) * rfft2(kernel, shp), shp)`` cropped, bit for bit
+    (:func:`_rfft2_rows`, :func:`_irfft2_rows`; the kernel's transform is reused across calls).
     """
     if max(sigma) < 8.0 or min(sigma) <= 0:
         return np.stack([ndimage.gaussian_filter(x, sigma, mode="constant", cval=0.0, truncate=truncate) for x in a])
     from scipy import fft
 
-    ky, kx = _gaussian_kernel(sigma[0], truncate), _gaussian_kernel(sigma[1], truncate)
-    ry, rx = ky.size // 2, kx.size // 2
+    ry, rx = int(truncate * sigma[0] + 0.5), int(truncate * sigma[1] + 0.5)  # radii of _gaussian_kernel
     ny, nx = a.shape[-2:]
     shp = (fft.next_fast_len(ny + 2 * ry, real=True), fft.next_fast_len(nx + 2 * rx, real=True))
-    kern = fft.rfft2(np.outer(ky, kx), shp)
-    out = fft.irfft2(fft.rfft2(a, shp) * kern, shp)
-    return out[..., ry: ry + ny, rx: rx + nx]
+    spec = _rfft2_rows(a, shp)
+    spec *= _kernel_fft(sigma, truncate, shp)
+    return _irfft2_rows(spec, shp, ry, ny)[..., rx: rx + nx]
 
 
 def _as_2d(cum: npt.ArrayLike, n_epoch: int) -> tuple[Float64Array, tuple[int, ...]]:
@@ -178,8 +223,11 @@ def temporal_gaussian(
     y = np.where(valid, c, 0.0)
     s0 = W @ vf
     y0 = W @ y
+    if order == 0:
+        del vf, y  # their memory serves the next temporaries
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = y0 / np.where(valid, s0, 1.0)
+        out = np.where(valid, s0, 1.0)
+        np.divide(y0, out, out=out)  # y0 / where(valid, s0, 1), without another temporary
         if order == 1:
             WD = W * D
             s1 = WD @ vf
@@ -188,7 +236,7 @@ def temporal_gaussian(
             det = s0 * s2 - s1 * s1
             ok = valid & (det > 1e-9 * s0 * s2)
             out = np.where(ok, (s2 * y0 - s1 * y1) / np.where(ok, det, 1.0), out)
-        out = np.where(valid, out, np.nan)
+        out[~valid] = np.nan
     return out.reshape(shape)
 
 

@@ -33,6 +33,7 @@ All functions are plain array functions; NaN means no data.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -41,7 +42,7 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from kansho._types import BoolArray, Float64Array
-from kansho.filters import _gaussian_kernel, _gaussian_zero_padded, ref_index, temporal_gaussian
+from kansho.filters import _KERNEL_CACHE, _gaussian_kernel, _gaussian_zero_padded, ref_index, temporal_gaussian
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,9 @@ __all__ = [
     "SpatialChoice",
     "adaptive_filter",
     "adaptive_highpass",
+    "cached_hole_weight",
     "choose_spatial",
+    "clear_caches",
     "hole_lowpass",
     "hole_weight",
     "model_residual",
@@ -100,7 +103,10 @@ def model_residual(flat: npt.ArrayLike, basis: npt.ArrayLike) -> Float64Array:
     valid = np.isfinite(y)
     full = valid.all(axis=0)
     if full.any():
-        out[:, full] = y[:, full] - B @ np.linalg.lstsq(B, y[:, full], rcond=None)[0]
+        yf = y[:, full]
+        fit = B @ np.linalg.lstsq(B, yf, rcond=None)[0]
+        out[:, full] = np.subtract(yf, fit, out=fit)
+        del yf, fit
     part = ~full & valid.any(axis=0)
     if part.any():
         v = valid[:, part].astype(np.float64)
@@ -170,7 +176,8 @@ def adaptive_highpass(flat: npt.ArrayLike, t: npt.ArrayLike, basis: npt.ArrayLik
     r = model_residual(flat, basis)
     if not np.isfinite(sigma_yr):
         return r
-    return r - temporal_gaussian(r, t, float(sigma_yr))
+    smooth = temporal_gaussian(r, t, float(sigma_yr))
+    return np.subtract(r, smooth, out=smooth)
 
 
 def _centre_kernel(sigma: float, hole: int, truncate: float) -> Float64Array:
@@ -185,8 +192,15 @@ def _hole_convolve(stack: Float64Array, sig: tuple[float, float], hole: int, tru
     """``(G − G_c) *`` each image of ``stack`` (k, ny, nx), zero padding (see :func:`hole_lowpass`)."""
     full = _gaussian_zero_padded(stack, sig, truncate)
     ky, kx = _centre_kernel(sig[0], hole, truncate), _centre_kernel(sig[1], hole, truncate)
-    return full - ndimage.correlate1d(ndimage.correlate1d(stack, ky, axis=1, mode="constant"), kx, axis=2,
-                                      mode="constant")
+    if ky.size == kx.size == 3 and ky[0] == ky[2] and kx[0] == kx[2] and full.dtype == np.float64:
+        from kansho._filter_jit import subtract_centre3
+
+        subtract_centre3(full, np.asarray(stack, np.float64), float(ky[1]), float(ky[0]), float(kx[1]),
+                         float(kx[0]))
+        return full
+    centre = ndimage.correlate1d(ndimage.correlate1d(stack, ky, axis=1, mode="constant"), kx, axis=2,
+                                 mode="constant")
+    return np.subtract(full, centre, out=full)
 
 
 def hole_weight(valid: npt.ArrayLike, sigma_px: tuple[float, float], *, hole: int = HOLE_PX,
@@ -217,8 +231,42 @@ def hole_lowpass(image: npt.ArrayLike, sigma_px: tuple[float, float], *, hole: i
     else:
         num = _hole_convolve(np.where(w, img, 0.0)[None], sig, hole, truncate)[0]
     keep = den > min_weight
+    out = np.where(keep, den, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(keep, num / np.where(keep, den, 1.0), np.nan)
+        np.divide(num, out, out=out)  # num / where(keep, den, 1), in place
+    out[~keep] = np.nan
+    return out
+
+
+#: bytes of hole weights kept for the next epoch (:func:`cached_hole_weight`)
+_DEN_CACHE_BYTES = 128 * 2**20
+_DEN_CACHE: dict[tuple[bytes, float, float, int, float], Float64Array] = {}
+
+
+def cached_hole_weight(valid: BoolArray, sigma_px: tuple[float, float], *, hole: int = HOLE_PX,
+                       truncate: float = 4.0) -> Float64Array:
+    """:func:`hole_weight` of ``valid`` (ny, nx) bool, kept for the next call of this process (up to
+    :data:`_DEN_CACHE_BYTES`): under one mask every epoch has the same finite pattern, so its
+    convolution with each width is done once. The array returned must not be modified."""
+    v = np.asarray(valid, dtype=bool)
+    digest = hashlib.sha1(np.packbits(v).tobytes() + str(v.shape).encode()).digest()
+    key = (digest, float(sigma_px[0]), float(sigma_px[1]), int(hole), float(truncate))
+    den = _DEN_CACHE.get(key)
+    if den is None:
+        den = np.array(hole_weight(v, (key[1], key[2]), hole=hole, truncate=truncate))  # not a view of the FFT's buffer
+        den.flags.writeable = False
+        if sum(d.nbytes for d in list(_DEN_CACHE.values())) + den.nbytes > _DEN_CACHE_BYTES:
+            _DEN_CACHE.clear()
+        if den.nbytes <= _DEN_CACHE_BYTES:
+            _DEN_CACHE[key] = den
+    return den
+
+
+def clear_caches() -> None:
+    """Forget the kept hole weights and kernel transforms (:func:`cached_hole_weight`,
+    :func:`kansho.filters._kernel_fft`), e.g. at the end of a step."""
+    _DEN_CACHE.clear()
+    _KERNEL_CACHE.clear()
 
 
 def spatial_cv_sums(hp: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *, hole: int = HOLE_PX,
@@ -228,12 +276,14 @@ def spatial_cv_sums(hp: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *, 
     ``hp``: (ny, nx) mm, NaN = no data (masked); ``only``: indices of the widths to evaluate (the
     others' rows stay 0; default all). Returns (m, 4) float64: per width, Σ hp·ĉ, Σ ĉ², Σ hp²
     (mm²) and the count, over the pixels where both ``hp`` and its prediction ĉ
-    (:func:`hole_lowpass`) are finite."""
+    (:func:`hole_lowpass`) are finite. The weight of the finite pattern is
+    :func:`cached_hole_weight` (the same numbers as :func:`hole_lowpass` computes without ``den``)."""
     x = np.asarray(hp, dtype=np.float64)
     out = np.zeros((len(sigmas_px), 4))
     fin = np.isfinite(x)
     for i in range(len(sigmas_px)) if only is None else only:
-        c = hole_lowpass(x, sigmas_px[i], hole=hole)
+        sig = (float(sigmas_px[i][0]), float(sigmas_px[i][1]))
+        c = hole_lowpass(x, sig, hole=hole, den=cached_hole_weight(fin, sig, hole=hole))
         ok = fin & np.isfinite(c)
         xv, cv = x[ok], c[ok]
         out[i] = (float(xv @ cv), float(cv @ cv), float(xv @ xv), float(ok.sum()))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +26,7 @@ from kansho.chain.spec import StepResult, StepSpec
 from kansho.chain.steps.loops import LoopsResult
 from kansho.chain.tasks import Task
 from kansho.filters_adaptive import HOLE_PX, MIN_GAIN
-from kansho.layout import INFO_FILES
+from kansho.layout import INFO_FILES, RunLayout
 from kansho.velocity import fit_linear
 
 log = logging.getLogger(__name__)
@@ -114,6 +116,9 @@ def step_filter(ctx: Context) -> FilterResult:
     for name in ("filt_base", "filt_hp", "filt_surf0", "filt_aps0") if surface else ("filt_hp", "filt_surf0",
                                                                                        "filt_aps0"):
         del ctx.work[name]
+    fad.clear_caches()
+    _WHOLE_CACHE.clear()
+    _WEIGHT_CACHE.clear()
     log.info("1-6: %s", res.decision)
     write_text_atomic(ctx.layout.info / INFO_FILES["filter"], _info_text(res))
     return res
@@ -185,9 +190,9 @@ def filter_tcv_block(task: Task) -> tuple[np.ndarray, int]:
     keep = np.asarray(w["mask"][task.rows, task.cols]) == 1
     if not keep.any():
         return np.zeros((len(p["sigmas"]), 2)), 0
-    b = np.asarray(w[p["base"]][:, task.rows, task.cols], np.float64)[:, keep]
+    b = np.asarray(w[p["base"]][:, task.rows, task.cols])[:, keep]  # its dtype: float64 for the sample only
     b = b[:, np.isfinite(b).all(axis=0)]
-    b = b[:, :: max(1, -(-b.shape[1] // 4096))]
+    b = np.asarray(b[:, :: max(1, -(-b.shape[1] // 4096))], np.float64)
     t = np.asarray(p["t"])
     return fad.temporal_cv(b, t, fad.temporal_basis(t), p["sigmas"])
 
@@ -240,12 +245,38 @@ def _weight_of(valid: np.ndarray, sigma_px: Any, hole: int = -1) -> np.ndarray:
     kept for the next epoch of this process: under one mask every epoch's finite pattern is the
     same, so its convolution is done once."""
     sig = (float(sigma_px[0]), float(sigma_px[1]))
+    if hole >= 0:  # the cross-validation's cache, which holds the chosen width's weight already
+        return fad.cached_hole_weight(valid, sig, hole=hole)
     key = (hashlib.sha1(np.packbits(valid).tobytes() + str(valid.shape).encode()).digest(), sig, hole)
     if key not in _WEIGHT_CACHE:
         _WEIGHT_CACHE.clear()
         _WEIGHT_CACHE[key] = (filters.gaussian_weight(valid, *sig) if hole < 0
                               else fad.hole_weight(valid, sig, hole=hole))
     return _WEIGHT_CACHE[key]
+
+
+_WHOLE_CACHE: dict[tuple[str, str], tuple[tuple[Any, ...], np.ndarray]] = {}
+
+
+def _read_whole(task: Task, name: str) -> np.ndarray:
+    """The whole 2-D work array ``name``, kept for the next epoch of this process while its files
+    are unchanged (same names, sizes, inodes and modification times), so the per-epoch pass reads
+    the epoch-independent arrays (the reference, the first epoch's estimate) once."""
+    d = RunLayout(Path(task.out)).work_store / name
+    try:
+        stamp = tuple(sorted((str(f), st.st_ino, st.st_size, st.st_mtime_ns)
+                             for f in d.rglob("*") for st in (f.stat(),) if stat.S_ISREG(st.st_mode)))
+    except OSError:
+        stamp = ()
+    key = (str(d), name)
+    hit = _WHOLE_CACHE.get(key)
+    if stamp and hit is not None and hit[0] == stamp:
+        return hit[1]
+    arr = np.asarray(task.work[name][:])
+    arr.flags.writeable = False
+    if stamp:
+        _WHOLE_CACHE[key] = (stamp, arr)
+    return arr
 
 
 def filter_spatial_epoch(task: Task) -> None:
@@ -263,10 +294,12 @@ def filter_spatial_epoch(task: Task) -> None:
         aps = filters.gaussian_nan(hp, *p["sigma_px"], fill=True, den=_weight_of(np.isfinite(hp), p["sigma_px"]))
     if e == 0:
         w["filt_aps0"][:] = aps
-    aps0 = np.asarray(w["filt_aps0"][:], np.float64)
-    img = np.asarray(w[p["base"]][e], np.float64) - np.nan_to_num(aps - aps0, nan=0.0)
-    ref = np.asarray(w[p["ref"]][:]) == 1  # the run's reference pixels (its set or box)
-    corr = img[ref] - np.asarray(w["cum"][e])[ref]  # keep the run's reference unchanged
+    aps0 = np.asarray(_read_whole(task, "filt_aps0"), np.float64)
+    cum = np.asarray(w["cum"][e])
+    base = cum if p["base"] == "cum" else np.asarray(w[p["base"]][e])
+    img = np.asarray(base, np.float64) - np.nan_to_num(aps - aps0, nan=0.0)
+    ref = _read_whole(task, p["ref"]) == 1  # the run's reference pixels (its set or box)
+    corr = img[ref] - cum[ref]  # keep the run's reference unchanged
     if np.isfinite(corr).any():
         img = img - np.nanmean(corr)
     w["cum_filt"][e] = img
