@@ -60,16 +60,17 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     L = np.asarray(p["L"])
     u = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1) - np.asarray(p["offsets"])[:, None]
     lp0 = loops.loop_phase(u, L)
-    fix = loops.pixel_cycle_fix(lp0, L, np.asarray(p["pairs"]), tol=float(p["tol"]), min_loops=int(p["min_loops"]))
+    fix, trusted = loops.pixel_cycle_fix_trusted(lp0, L, np.asarray(p["pairs"]), tol=float(p["tol"]),
+                                                 min_loops=int(p["min_loops"]))
     fix[~np.isfinite(u)] = 0
-    hist = loops.fix_mode(fix, loops.pairs_in_valid_loop(L, loops.trusted_loops(lp0, float(p["tol"]))[1]))
+    hist = loops.fix_mode(fix, loops.pairs_in_valid_loop(L, trusted))
     if p["null"]:  # after the counts: a pair referred to an error patch is found in this mode too
         fix[fix != 0] = loops.NULL_FIX
     lo, hi = int(idx.min()), int(idx.max()) + 1
     full = np.zeros((hi - lo, *task.shape), np.int8)
     full[idx - lo] = fix.reshape(idx.size, *task.shape)
     task.work[FIX_ARRAY][lo:hi, task.rows, task.cols] = full
-    s, c = loops.loop_sums(loops.loop_phase(loops.apply_cycle_fix(u, fix), L))
+    s, c = loops.loop_phase_sums(u, L, fix)  # of the corrected phase
     nulled = fix == loops.NULL_FIX
     in_loop = loops.pairs_in_valid_loop(L, np.isfinite(lp0)).sum(axis=1)
     return (np.asarray(s, np.float64), np.asarray(c, np.float64), ((fix != 0) & ~nulled).sum(axis=1),
@@ -80,8 +81,10 @@ def loop_sums_block(task: Task) -> tuple[np.ndarray, np.ndarray]:
     """Sums of squared loop phase and counts over the block's pixels, per loop (``L`` rows)."""
     p = task.params
     idx = np.asarray(p["idx"], np.intp)
-    u = read_unw(task, idx).reshape(idx.size, -1) - np.asarray(p["offsets"])[:, None]
-    s, c = loops.loop_sums(loops.loop_phase(u, np.asarray(p["L"])))
+    u = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1)
+    fix = read_fix(task.work.group, task.rows, task.cols, idx)  # read_unw's correction, applied in the kernel
+    s, c = loops.loop_phase_sums(u, np.asarray(p["L"]), None if fix is None else fix.reshape(idx.size, -1),
+                                 np.asarray(p["offsets"]))
     return np.asarray(s, np.float64), np.asarray(c, np.float64)
 
 
