@@ -72,8 +72,8 @@ def ref_cycle_fix(ph: np.ndarray, L: np.ndarray, pairs: np.ndarray, tol: float, 
         return fix
     mem = np.argsort(~member, axis=1, kind="stable")[:, :3].astype(np.int64)
     sgn = np.take_along_axis(L, mem, axis=1).astype(np.int32)
-    Ka = np.clip(K[:, act], -1000, 1000).astype(np.int32)
-    fix[:, act] = solve_pixels(Ka, np.ascontiguousarray(trusted[:, act]), mem, sgn, pairs.astype(np.int64), min_loops)
+    Kc = np.clip(K, -1000, 1000).astype(np.int32)
+    solve_pixels(Kc, trusted, mem, sgn, pairs.astype(np.int64), min_loops, act.astype(np.int64), fix)
     return fix
 
 

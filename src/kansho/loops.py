@@ -530,7 +530,7 @@ def pixel_cycle_fix_trusted(loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt
     mem = np.argsort(~member, axis=1, kind="stable")[:, :3].astype(np.int64)
     sgn = np.take_along_axis(Lm, mem, axis=1).astype(np.int32)
     ends = np.asarray(pairs, np.int64).reshape(npair, 2)
-    fix[:, act] = solve_pixels(K[:, act], trusted[:, act], mem, sgn, ends, int(min_loops))
+    solve_pixels(K, trusted, mem, sgn, ends, int(min_loops), act.astype(np.int64), fix)
     return fix, trusted
 
 
