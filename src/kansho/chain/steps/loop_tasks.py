@@ -53,12 +53,14 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     """Per-pixel cycle fix of the block (:func:`kansho.loops.pixel_cycle_fix`), written to
     :data:`FIX_ARRAY` for the pairs ``params["idx"]`` (loop matrix ``L`` over them, referred by
     ``offsets``); with ``params["null"]`` every correction is a null instead.
-    Returns the loop sums of the corrected phase (sum_sq, count) per loop, and per pair the
-    pixels corrected, nulled and in a valid loop."""
+    Returns the loop sums of the corrected phase (sum_sq, count) per loop (of the corrected
+    ``unw`` less ``params["sum_offsets"]`` when given, as :func:`loop_sums_block` would measure it),
+    and per pair the pixels corrected, nulled and in a valid loop."""
     p = task.params
     idx = np.asarray(p["idx"], np.intp)
     L = np.asarray(p["L"])
-    u = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1) - np.asarray(p["offsets"])[:, None]
+    raw = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1)
+    u = raw - np.asarray(p["offsets"])[:, None]
     lp0 = loops.loop_phase(u, L)
     fix, trusted = loops.pixel_cycle_fix_trusted(lp0, L, np.asarray(p["pairs"]), tol=float(p["tol"]),
                                                  min_loops=int(p["min_loops"]))
@@ -70,7 +72,8 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     full = np.zeros((hi - lo, *task.shape), np.int8)
     full[idx - lo] = fix.reshape(idx.size, *task.shape)
     task.work[FIX_ARRAY][lo:hi, task.rows, task.cols] = full
-    s, c = loops.loop_phase_sums(u, L, fix)  # of the corrected phase
+    sum_off = p.get("sum_offsets")  # the corrected phase as read_unw gives it, referred to these
+    s, c = loops.loop_phase_sums(u, L, fix) if sum_off is None else loops.loop_phase_sums(raw, L, fix, sum_off)
     nulled = fix == loops.NULL_FIX
     in_loop = loops.pairs_in_valid_loop(L, np.isfinite(lp0)).sum(axis=1)
     return (np.asarray(s, np.float64), np.asarray(c, np.float64), ((fix != 0) & ~nulled).sum(axis=1),
