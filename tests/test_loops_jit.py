@@ -179,18 +179,21 @@ def test_pairs_in_loop_and_fix_mode(seed: int, n_epoch: int, npix: int) -> None:
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("split", [False, True])
-def test_pixel_loop_sums_bit_identical(dtype: type, split: bool) -> None:
+@pytest.mark.parametrize("of_pairs", [False, True])
+def test_pixel_loop_sums_bit_identical(dtype: type, split: bool, of_pairs: bool) -> None:
     pairs, L = network(9, 3)
     u = phases(5, len(pairs), 4000, dtype) * 2
-    ph = loops.loop_phase(u, L)
+    ph = ref_loop_phase(u, L)
     valid = np.isfinite(u)
     valid[:, ::7] = False  # valid need not follow the phase
+    arg = u if of_pairs else ph  # with phase_of_pairs the loop phase is taken from u on the way
     if not split:
-        got, want = loops.pixel_loop_sums(ph, L, valid, 2.0), ref_pixel_sums(ph, L, valid, 2.0)
+        got = loops.pixel_loop_sums(arg, L, valid, 2.0, phase_of_pairs=of_pairs)
+        want = ref_pixel_sums(ph, L, valid, 2.0)
     else:
         rows = np.arange(L.shape[0]) % 3 == 0
-        b = loops.pixel_loop_sums(ph, L, valid, 2.0, rows=~rows)[:3]
-        got = loops.pixel_loop_sums(ph, L, valid, 2.0, rows=rows, base=b)
+        b = loops.pixel_loop_sums(arg, L, valid, 2.0, rows=~rows, phase_of_pairs=of_pairs)[:3]
+        got = loops.pixel_loop_sums(arg, L, valid, 2.0, rows=rows, base=b, phase_of_pairs=of_pairs)
         want = ref_pixel_sums(ph, L, valid, 2.0, rows=rows, base=ref_pixel_sums(ph, L, valid, 2.0, rows=~rows)[:3])
     for a, b2 in zip(got, want, strict=True):
         assert same(np.asarray(a), np.asarray(b2))

@@ -162,37 +162,49 @@ def fix_counts(fix: np.ndarray, checked: np.ndarray, span: int) -> np.ndarray:  
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def pixel_sums(ph: np.ndarray, indptr: np.ndarray, indices: np.ndarray, valid: np.ndarray, rows: np.ndarray,
-               err_threshold: float, n_err: np.ndarray, cnt: np.ndarray, ss: np.ndarray,
-               loop_valid: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Per-pixel loop accumulators of :func:`kansho.loops.pixel_loop_sums`: ``loop_valid`` (nloop,
-    npix) = every member ``valid`` and ``ph`` finite; over the loops ``rows`` (in order) add to
-    ``n_err`` the loops with ``|v| > err_threshold``, to ``cnt`` the valid ones and to ``ss`` the
-    squares of ``v`` (float64) = ``ph`` where valid, else 0."""
-    nloop, npix = ph.shape
+def pixel_sums(u: np.ndarray, pptr: np.ndarray, pidx: np.ndarray, pdata: np.ndarray, indptr: np.ndarray,
+               indices: np.ndarray, valid: np.ndarray, rows: np.ndarray, err_threshold: float, n_err: np.ndarray,
+               cnt: np.ndarray, ss: np.ndarray, loop_valid: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Per-pixel loop accumulators of :func:`kansho.loops.pixel_loop_sums`. The loop phase ``ph`` is
+    computed from ``u`` as :func:`loop_phase` does with the CSR matrix (``pptr``, ``pidx``,
+    ``pdata``; the identity when ``u`` is already the loop phase). ``loop_valid`` (nloop, npix) =
+    every member (CSR ``indptr``, ``indices``) ``valid`` and ``ph`` finite; over the loops ``rows``
+    ((nloop,) bool, in order) add to ``n_err`` the loops with ``|v| > err_threshold``, to ``cnt``
+    the valid ones and to ``ss`` the squares of ``v`` (float64) = ``ph`` where valid, else 0."""
+    nloop = indptr.size - 1
+    npix = u.shape[1]
     nchunk = (npix + CHUNK - 1) // CHUNK
     for c in prange(nchunk):
         j0 = c * CHUNK
         j1 = min(j0 + CHUNK, npix)
+        o = np.empty(j1 - j0, u.dtype)
+        flag = np.empty(j1 - j0, u.dtype)
         for lp in range(nloop):
+            o[:] = 0
+            flag[:] = 0
+            for m in range(pptr[lp], pptr[lp + 1]):
+                x = u[pidx[m], j0:j1]
+                d = pdata[m]
+                for j in range(j1 - j0):
+                    o[j] += d * x[j]
+                    flag[j] += x[j] - x[j]
             lv = loop_valid[lp, j0:j1]
-            x = ph[lp, j0:j1]
             for j in range(j1 - j0):
-                lv[j] = np.isfinite(x[j])
+                lv[j] = flag[j] == 0 and np.isfinite(o[j])
             for m in range(indptr[lp], indptr[lp + 1]):
                 v = valid[indices[m], j0:j1]
                 for j in range(j1 - j0):
                     lv[j] = lv[j] & v[j]
-        for r in range(rows.size):
-            lp = rows[r]
-            for j in range(j0, j1):
-                ok = loop_valid[lp, j]
-                v = np.float64(ph[lp, j]) if ok else 0.0
+            if not rows[lp]:
+                continue
+            for j in range(j1 - j0):
+                ok = lv[j]
+                v = np.float64(o[j]) if ok else 0.0
                 if abs(v) > err_threshold:
-                    n_err[j] += 1
+                    n_err[j0 + j] += 1
                 if ok:
-                    cnt[j] += 1
-                ss[j] += v * v
+                    cnt[j0 + j] += 1
+                ss[j0 + j] += v * v
 
 
 @njit(cache=True, nogil=True, parallel=True)

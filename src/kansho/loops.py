@@ -326,7 +326,7 @@ def find_bad_pairs(loop_rms: npt.ArrayLike, L: npt.ArrayLike, threshold: float =
 
 def pixel_loop_sums(loop_ph: npt.ArrayLike, L: npt.ArrayLike, valid: npt.ArrayLike, err_threshold: float = np.pi,
                     base: tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike] | None = None,
-                    rows: npt.ArrayLike | None = None
+                    rows: npt.ArrayLike | None = None, phase_of_pairs: bool = False
                     ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], Float64Array, BoolArray]:
     """Per-pixel loop-closure accumulators (LiCSBAS's ``n_loop_err``, loop RMS), and which loops are
     valid where.
@@ -346,6 +346,9 @@ def pixel_loop_sums(loop_ph: npt.ArrayLike, L: npt.ArrayLike, valid: npt.ArrayLi
         adds loops); default zeros.
     rows:
         (nloop,) bool, the loops added to the accumulators (``loop_valid`` still covers every loop).
+    phase_of_pairs:
+        ``loop_ph`` is the phase of the pairs (npair, npix) instead: its :func:`loop_phase` is taken
+        on the way (bit for bit the same, without the (nloop, npix) array).
 
     Returns
     -------
@@ -360,25 +363,21 @@ def pixel_loop_sums(loop_ph: npt.ArrayLike, L: npt.ArrayLike, valid: npt.ArrayLi
     loop_valid:
         (nloop, npix) bool.
     """
-    ph = np.asarray(loop_ph)
-    member = _members(L)
-    valid = np.asarray(valid, dtype=bool)
+    ph, member, valid = np.asarray(loop_ph), _members(L), np.asarray(valid, dtype=bool)
     nloop, npair = member.shape
-    if ph.ndim != 2 or ph.shape[0] != nloop or valid.shape != (npair, ph.shape[1]):
-        raise ValueError(
-            f"shapes disagree: loop_ph {ph.shape}, L {member.shape}, valid {valid.shape}"
-        )
+    if ph.ndim != 2 or ph.shape[0] != (npair if phase_of_pairs else nloop) or valid.shape != (npair, ph.shape[1]):
+        raise ValueError(f"shapes disagree: loop_ph {ph.shape}, L {member.shape}, valid {valid.shape}")
     npix = ph.shape[1]
     if base is None:
         n_err, cnt, ss = np.zeros(npix, np.int32), np.zeros(npix, np.int32), np.zeros(npix)
     else:
         n_err, cnt, ss = (np.array(b, dt) for b, dt in zip(base, (np.int32, np.int32, np.float64), strict=True))
-    order = np.arange(nloop) if rows is None else np.flatnonzero(np.asarray(rows, bool))
+    sel = np.ones(nloop, bool) if rows is None else np.asarray(rows, bool).reshape(nloop)
     ph = ph if ph.dtype in _jit.FLOATS else ph.astype(np.float64)
-    loop_valid = np.empty((nloop, npix), bool)
-    # loop after loop at each pixel: continuing from ``base`` sums in the order of one pass
-    _jit.pixel_sums(np.ascontiguousarray(ph), *_jit.csr(member)[:2], np.ascontiguousarray(valid),
-                    order.astype(np.int64), float(err_threshold), n_err, cnt, ss, loop_valid)
+    loop_valid, by = np.empty((nloop, npix), bool), L if phase_of_pairs else np.eye(nloop, dtype=np.int8)
+    # loops in order at each pixel (continuing from ``base`` as one pass); the loop phase is 0 + ph itself or by L
+    _jit.pixel_sums(np.ascontiguousarray(ph), *_jit.csr(by, ph.dtype), *_jit.csr(member)[:2],
+                    np.ascontiguousarray(valid), sel, float(err_threshold), n_err, cnt, ss, loop_valid)
     return n_err, cnt, ss, loop_valid
 
 

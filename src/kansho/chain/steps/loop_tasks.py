@@ -138,11 +138,10 @@ def pixel_loop_block(task: Task) -> np.ndarray:
     if base is not None:
         prior = {n: np.asarray(w[base + n][task.rows, task.cols]).ravel() for n in
                  ("n_loop_err", "n_ifg_noloop", "loop_cnt", "loop_ss", "n_valid_final", "rate_num", "rate_den")}
-    lp = loops.loop_phase(u, L2) if L2.shape[0] else np.zeros((0, npix))
     L2 = L2 if L2.shape[0] else np.zeros((0, u.shape[0]), np.int8)
-    n_err, cnt, ss, loop_valid = loops.pixel_loop_sums(
-        lp, L2, valid, err_threshold=float(p["pixel_loop_threshold"]), rows=new_loop,
-        base=(prior["n_loop_err"], prior["loop_cnt"], prior["loop_ss"]) if prior else None)
+    n_err, cnt, ss, loop_valid = loops.pixel_loop_sums(  # of loop_phase(u, L2), taken on the way
+        u, L2, valid, err_threshold=float(p["pixel_loop_threshold"]), rows=new_loop,
+        base=(prior["n_loop_err"], prior["loop_cnt"], prior["loop_ss"]) if prior else None, phase_of_pairs=True)
     in_all = loops.pairs_in_valid_loop(L2, loop_valid)
     n_null = _null_unchecked(task, idx, u, valid, in_all) if base is None else np.zeros(idx.size, np.int64)
     if prior:  # earlier pairs that a new loop now covers leave the "in no loop" count
