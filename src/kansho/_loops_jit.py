@@ -192,9 +192,9 @@ def pixel_sums(u: np.ndarray, pptr: np.ndarray, pidx: np.ndarray, pdata: np.ndar
             for j in range(j1 - j0):
                 lv[j] = flag[j] == 0 and np.isfinite(o[j])
             for m in range(indptr[lp], indptr[lp + 1]):
-                v = valid[indices[m], j0:j1]
+                vm = valid[indices[m], j0:j1]
                 for j in range(j1 - j0):
-                    lv[j] = lv[j] & v[j]
+                    lv[j] = lv[j] & vm[j]
             if not rows[lp]:
                 continue
             for j in range(j1 - j0):
