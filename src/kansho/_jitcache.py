@@ -1,7 +1,7 @@
 """Whether the compiled numerical kernels are already in numba's on-disk cache.
 
-The chain's kernels (``kansho._nsbas_jit``, ``_outlier_jit``, ``_unwfix_jit`` and those of
-``kansho.inversion``) are compiled by numba on first use and cached (``cache=True``): the first run
+The chain's kernels (``kansho._nsbas_jit``, ``_outlier_jit``, ``_unwfix_jit``, ``_loops_jit`` and those
+of ``kansho.inversion``) are compiled by numba on first use and cached (``cache=True``): the first run
 after an install spends about 30 s compiling, with nothing else to show for it. :func:`announce`
 says so once, before the chain starts, when any kernel has no cache index yet.
 """
@@ -15,7 +15,8 @@ import os
 log = logging.getLogger("kansho")
 
 #: modules holding the chain's cached numba kernels
-JIT_MODULES = ("kansho._nsbas_jit", "kansho._outlier_jit", "kansho._unwfix_jit", "kansho.inversion")
+JIT_MODULES = ("kansho._nsbas_jit", "kansho._outlier_jit", "kansho._unwfix_jit", "kansho._loops_jit", "kansho._filter_jit",
+               "kansho.inversion")
 
 _announced = False
 

@@ -16,7 +16,9 @@ at most one more pair in error is nulled (:func:`_epoch_check`), and so is a pai
 once its partners were nulled, if one of its loops did not close (:func:`_orphan_check`). When no move
 gains, the members of the loops still open that no majority of good loops vouches for (gain 0) are nulled.
 
-One pixel at a time in compiled code (``prange``) with a few ``npair``-long work vectors.
+One pixel at a time in compiled code (``prange`` over batches of pixels, each with its scratch
+vectors allocated once), over the loops trusted there only, with each pair's loops listed so that a
+move touches its loops alone.
 """
 
 from __future__ import annotations
@@ -61,29 +63,16 @@ def _gain(p: int, s: int, pos: np.ndarray, neg: np.ndarray, n: np.ndarray) -> in
 
 
 @njit(cache=True, nogil=True)
-def _null(p: int, null: np.ndarray, act: np.ndarray, mem: np.ndarray) -> None:  # pragma: no cover
-    """Null pair ``p``: its loops no longer count."""
-    null[p] = True
-    for lp in range(act.size):
-        if act[lp] and (mem[lp, 0] == p or mem[lp, 1] == p or mem[lp, 2] == p):
-            act[lp] = False
-
-
-@njit(cache=True, nogil=True)
 def _rivals(bp: int, bs: int, best: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
-            pos: np.ndarray, neg: np.ndarray, n: np.ndarray, rdir: np.ndarray) -> int:  # pragma: no cover
+            lptr: np.ndarray, lref: np.ndarray, pos: np.ndarray, neg: np.ndarray, n: np.ndarray,
+            rdir: np.ndarray) -> int:  # pragma: no cover
     """Other members of the open loops the move (bp, bs) closes that gain as much by closing them;
     ``rdir[q]`` receives the direction of each (0 elsewhere). Returns how many."""
     rdir[:] = 0
     count = 0
-    for lp in range(R.size):
-        if not act[lp] or R[lp] == 0:
-            continue
-        mine = -1
-        for m in range(3):
-            if mem[lp, m] == bp:
-                mine = m
-        if mine < 0 or sgn[lp, mine] * R[lp] * bs <= 0:
+    for e in range(lptr[bp], lptr[bp + 1]):  # the loops of bp, in loop order
+        lp, mine = lref[e] // 3, lref[e] % 3
+        if not act[lp] or R[lp] == 0 or sgn[lp, mine] * R[lp] * bs <= 0:
             continue
         for m in range(3):
             q = mem[lp, m]
@@ -95,12 +84,61 @@ def _rivals(bp: int, bs: int, best: int, R: np.ndarray, act: np.ndarray, mem: np
 
 
 @njit(cache=True, nogil=True)
-def _move(p: int, s: int, R: np.ndarray, mem: np.ndarray, sgn: np.ndarray) -> None:  # pragma: no cover
+def _move(p: int, s: int, R: np.ndarray, sgn: np.ndarray, lptr: np.ndarray,
+          lref: np.ndarray) -> None:  # pragma: no cover
     """Estimate one more cycle ``s`` in pair ``p``: its loops' residual misclosures change."""
-    for lp in range(R.size):
-        for m in range(3):
-            if mem[lp, m] == p:
-                R[lp] -= sgn[lp, m] * s
+    for e in range(lptr[p], lptr[p + 1]):
+        lp = lref[e] // 3
+        R[lp] -= sgn[lp, lref[e] % 3] * s
+
+
+@njit(cache=True, nogil=True)
+def _count(lp: int, d: int, R: np.ndarray, mem: np.ndarray, sgn: np.ndarray, pos: np.ndarray, neg: np.ndarray,
+           n: np.ndarray) -> int:  # pragma: no cover - compiled
+    """Add ``d`` (±1) times loop ``lp``'s share of :func:`_tally`'s counts; returns ``d`` if it is open."""
+    r = R[lp]
+    for m in range(3):
+        p = mem[lp, m]
+        v = sgn[lp, m] * r
+        n[p] += d
+        if v > 0:
+            pos[p] += d
+        elif v < 0:
+            neg[p] += d
+    return d if r != 0 else 0
+
+
+@njit(cache=True, nogil=True)
+def _move_tallied(p: int, s: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
+                  lptr: np.ndarray, lref: np.ndarray, pos: np.ndarray, neg: np.ndarray,
+                  n: np.ndarray) -> int:  # pragma: no cover - compiled
+    """:func:`_move`, keeping :func:`_tally`'s counts of the active loops; returns the change of the
+    number of open loops."""
+    d_open = 0
+    for e in range(lptr[p], lptr[p + 1]):
+        lp = lref[e] // 3
+        if act[lp]:
+            d_open += _count(lp, -1, R, mem, sgn, pos, neg, n)
+        R[lp] -= sgn[lp, lref[e] % 3] * s
+        if act[lp]:
+            d_open += _count(lp, 1, R, mem, sgn, pos, neg, n)
+    return d_open
+
+
+@njit(cache=True, nogil=True)
+def _null_tallied(p: int, null: np.ndarray, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
+                  lptr: np.ndarray, lref: np.ndarray, pos: np.ndarray, neg: np.ndarray,
+                  n: np.ndarray) -> int:  # pragma: no cover - compiled
+    """Null pair ``p`` (its loops no longer count), keeping :func:`_tally`'s counts; returns the
+    change of the number of open loops."""
+    null[p] = True
+    d_open = 0
+    for e in range(lptr[p], lptr[p + 1]):
+        lp = lref[e] // 3
+        if act[lp]:
+            d_open += _count(lp, -1, R, mem, sgn, pos, neg, n)
+            act[lp] = False
+    return d_open
 
 
 @njit(cache=True, nogil=True)
@@ -116,12 +154,12 @@ def _best_move(pos: np.ndarray, neg: np.ndarray, n: np.ndarray) -> tuple[int, in
 
 
 @njit(cache=True, nogil=True)
-def _lookahead(p: int, s: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
-               pos: np.ndarray, neg: np.ndarray, n: np.ndarray) -> int:  # pragma: no cover
+def _lookahead(p: int, s: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray, lptr: np.ndarray,
+               lref: np.ndarray, pos: np.ndarray, neg: np.ndarray, n: np.ndarray) -> int:  # pragma: no cover
     """Score of taking move (p, s) and then plain greedy moves to the end: the misfit left (sum of
     |residual misclosure| over the trusted loops) times 1000 plus the number of moves."""
     Rc = R.copy()
-    _move(p, s, Rc, mem, sgn)
+    _move(p, s, Rc, sgn, lptr, lref)
     moves = 1
     for _ in range(4 * n.size + 8):
         if _tally(Rc, act, mem, sgn, pos, neg, n) == 0:
@@ -129,7 +167,7 @@ def _lookahead(p: int, s: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, 
         _g, q, sq = _best_move(pos, neg, n)
         if q < 0:
             break
-        _move(q, sq, Rc, mem, sgn)
+        _move(q, sq, Rc, sgn, lptr, lref)
         moves += 1
     misfit = 0
     for lp in range(Rc.size):
@@ -140,8 +178,8 @@ def _lookahead(p: int, s: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, 
 
 @njit(cache=True, nogil=True)
 def _settle_tie(bp: int, bs: int, rdir: np.ndarray, R: np.ndarray, act: np.ndarray, mem: np.ndarray,
-                sgn: np.ndarray, pos: np.ndarray, neg: np.ndarray, n: np.ndarray, null: np.ndarray
-                ) -> tuple[int, int]:  # pragma: no cover
+                sgn: np.ndarray, lptr: np.ndarray, lref: np.ndarray, pos: np.ndarray, neg: np.ndarray, n: np.ndarray,
+                null: np.ndarray) -> tuple[int, int]:  # pragma: no cover
     """Choose among the tied moves (bp, bs) and ``rdir`` the one whose greedy completion leaves the
     smallest misfit with the fewest moves; returns it, or (-1, 0) after nulling the pairs of the
     moves tied on that score too."""
@@ -149,7 +187,7 @@ def _settle_tie(bp: int, bs: int, rdir: np.ndarray, R: np.ndarray, act: np.ndarr
     cand = np.flatnonzero(rdir)
     score = np.empty(cand.size, np.int64)
     for i in range(cand.size):
-        score[i] = _lookahead(cand[i], rdir[cand[i]], R, act, mem, sgn, pos.copy(), neg.copy(), n.copy())
+        score[i] = _lookahead(cand[i], rdir[cand[i]], R, act, mem, sgn, lptr, lref, pos.copy(), neg.copy(), n.copy())
     lo = score.min()
     win = cand[score == lo]
     if win.size == 1:
@@ -214,63 +252,111 @@ def _orphan_check(R0: np.ndarray, act0: np.ndarray, act: np.ndarray, mem: np.nda
 
 @njit(cache=True, nogil=True)
 def _solve_pixel(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray, ends: np.ndarray,
-                 min_loops: int, out: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Greedy integer assignment at one pixel; ``out`` (npair,) int8 receives -k (or NULL)."""
+                 min_loops: int, out: np.ndarray, work: np.ndarray, flags: np.ndarray, R0: np.ndarray,
+                 act0: np.ndarray, lptr: np.ndarray, lref: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Greedy integer assignment at one pixel; ``out`` (npair,) int8 receives -k (or NULL).
+
+    ``R`` (nt,) are the misclosures of the loops trusted there (``act`` all true on entry, ``mem``
+    and ``sgn`` (nt, 3) their members); ``work`` (6, npair) int32, ``flags`` (2, npair) bool, ``R0``
+    and ``act0`` (nt,), ``lptr`` (npair + 1,) and ``lref`` (3·nt,) are scratch, the last two the
+    loops of each pair (``3·loop + member``, in loop order)."""
     npair = ends.shape[0]
-    R0 = R.copy()
-    act0 = act.copy()
-    seen = np.zeros(npair, np.bool_)
-    for lp in range(R.size):
-        if act[lp]:
-            for m in range(3):
-                seen[mem[lp, m]] = True
-    k = np.zeros(npair, np.int32)
-    null = np.zeros(npair, np.bool_)
-    pos = np.zeros(npair, np.int32)
-    neg = np.zeros(npair, np.int32)
-    n = np.zeros(npair, np.int32)
-    rdir = np.zeros(npair, np.int32)
+    nt = R.size
+    R0[:] = R
+    act0[:] = act
+    k, pos, neg, n, rdir, cnt = work[0], work[1], work[2], work[3], work[4], work[5]
+    seen, null = flags[0], flags[1]
+    k[:] = 0
+    seen[:] = False
+    null[:] = False
+    cnt[:] = 0
+    for lp in range(nt):
+        for m in range(3):
+            seen[mem[lp, m]] = True
+            cnt[mem[lp, m]] += 1
+    lptr[0] = 0
+    for p in range(npair):
+        lptr[p + 1] = lptr[p] + cnt[p]
+        cnt[p] = lptr[p]
+    for lp in range(nt):
+        for m in range(3):
+            q = mem[lp, m]
+            lref[cnt[q]] = 3 * lp + m
+            cnt[q] += 1
+    n_open = _tally(R, act, mem, sgn, pos, neg, n)  # then kept up to date move by move
     for _ in range(4 * npair + 8):
-        if _tally(R, act, mem, sgn, pos, neg, n) == 0:
+        if n_open == 0:
             break
         best, bp, bs = _best_move(pos, neg, n)
         if bp < 0:  # nothing gains: null the open loops' members that no majority vouches for
-            for lp in range(R.size):
+            for lp in range(nt):
                 if act[lp] and R[lp] != 0:
                     for m in range(3):
                         q = mem[lp, m]
                         if max(_gain(q, 1, pos, neg, n), _gain(q, -1, pos, neg, n)) >= 0:
                             null[q] = True
             break
-        if _rivals(bp, bs, best, R, act, mem, sgn, pos, neg, n, rdir) > 0:
-            bp, bs = _settle_tie(bp, bs, rdir, R, act, mem, sgn, pos, neg, n, null)
+        if _rivals(bp, bs, best, R, act, mem, sgn, lptr, lref, pos, neg, n, rdir) > 0:
+            bp, bs = _settle_tie(bp, bs, rdir, R, act, mem, sgn, lptr, lref, pos, neg, n, null)
         if bp >= 0 and (pos[bp] if bs > 0 else neg[bp]) < min_loops:
             null[bp] = True
             bp = -1
         if bp < 0:
             for q in range(npair):
                 if null[q]:
-                    _null(q, null, act, mem)
+                    n_open += _null_tallied(q, null, R, act, mem, sgn, lptr, lref, pos, neg, n)
             continue
         k[bp] += bs
-        _move(bp, bs, R, mem, sgn)
+        n_open += _move_tallied(bp, bs, R, act, mem, sgn, lptr, lref, pos, neg, n)
     _epoch_check(k, seen, ends, null)
     _orphan_check(R0, act0, act, mem, k, null)
     for p in range(npair):
         out[p] = NULL if null[p] else max(-127, min(127, -k[p]))
 
 
+#: active pixels per parallel work item (each allocates its scratch once)
+COLS_PER_TASK = 256
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def solve_pixels(K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.ndarray, ends: np.ndarray,
-                 min_loops: int) -> np.ndarray:  # pragma: no cover - compiled
-    """Cycle fix (npair, npix) int8 from the integer misclosures ``K`` (nloop, npix) of the loops
-    ``trusted`` there; loop ``l`` is ``sum_m sgn[l, m] * phase[mem[l, m]]``; ``ends`` (npair, 2) the
-    pairs' first and second epochs (any integer labels)."""
-    npix = K.shape[1]
+                 min_loops: int, cols: np.ndarray, fix: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Cycle fix ``fix[:, j]`` (npair, npix) int8 at the pixels ``j`` of ``cols`` from the integer
+    misclosures ``K`` (nloop, npix) of the loops ``trusted`` there; loop ``l`` is
+    ``sum_m sgn[l, m] * phase[mem[l, m]]``; ``ends`` (npair, 2) the pairs' first and second epochs
+    (any integer labels). Only the loops trusted at a pixel take part there (the others never count)."""
+    nloop = K.shape[0]
     npair = ends.shape[0]
-    fix = np.zeros((npair, npix), np.int8)
-    for j in prange(npix):
-        col = np.zeros(npair, np.int8)
-        _solve_pixel(K[:, j].astype(np.int32), trusted[:, j].copy(), mem, sgn, ends, min_loops, col)
-        fix[:, j] = col
-    return fix
+    ntask = (cols.size + COLS_PER_TASK - 1) // COLS_PER_TASK
+    for t in prange(ntask):
+        R = np.empty(nloop, np.int32)
+        act = np.empty(nloop, np.bool_)
+        mem_t = np.empty((nloop, 3), mem.dtype)
+        sgn_t = np.empty((nloop, 3), sgn.dtype)
+        work = np.empty((6, npair), np.int32)
+        flags = np.empty((2, npair), np.bool_)
+        R0 = np.empty(nloop, np.int32)
+        act0 = np.empty(nloop, np.bool_)
+        lptr = np.empty(npair + 1, np.int64)
+        lref = np.empty(3 * nloop, np.int64)
+        col = np.empty(npair, np.int8)
+        i0, i1 = t * COLS_PER_TASK, min((t + 1) * COLS_PER_TASK, cols.size)
+        Kt = np.empty((i1 - i0, nloop), np.int32)  # the batch's columns, gathered row by row (cache friendly)
+        Tt = np.empty((i1 - i0, nloop), np.bool_)
+        for lp in range(nloop):
+            for i in range(i0, i1):
+                Kt[i - i0, lp] = K[lp, cols[i]]
+                Tt[i - i0, lp] = trusted[lp, cols[i]]
+        for i in range(i0, i1):
+            j = cols[i]
+            nt = 0
+            for lp in range(nloop):
+                if Tt[i - i0, lp]:
+                    R[nt] = Kt[i - i0, lp]
+                    mem_t[nt] = mem[lp]
+                    sgn_t[nt] = sgn[lp]
+                    act[nt] = True
+                    nt += 1
+            _solve_pixel(R[:nt], act[:nt], mem_t[:nt], sgn_t[:nt], ends, min_loops, col, work, flags, R0[:nt],
+                         act0[:nt], lptr, lref)
+            fix[:, j] = col

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage, sparse
 
+from kansho import _loops_jit as _jit
 from kansho._types import BoolArray, Float64Array, FloatArray, IndexArray
 from kansho._unwfix_jit import NULL, solve_pixels
 from kansho.errors import NetworkError
@@ -38,10 +39,12 @@ __all__ = [
     "find_bad_pairs",
     "fix_mode",
     "loop_phase",
+    "loop_phase_sums",
     "loop_rms",
     "loop_sums",
     "pairs_in_valid_loop",
     "pixel_cycle_fix",
+    "pixel_cycle_fix_trusted",
     "pixel_loop_sums",
     "reference_offsets",
     "robust_offsets",
@@ -80,30 +83,31 @@ def loop_phase(unw: npt.ArrayLike, L: npt.ArrayLike) -> FloatArray:
     Returns
     -------
     (nloop, npix) radians, in the floating dtype of ``unw`` (float64 for integer input); NaN where
-    any member of the loop is NaN.  Computed as two (sparse) matrix products, one on the phase
-    with NaN replaced by 0 and one counting valid members, so no ``NaN * 0`` arises.
+    any member of the loop is not finite.  Each loop's members are summed in pair order from 0,
+    as the sparse product ``L @ where(finite, unw, 0)`` does, in one compiled pass
+    (:func:`kansho._loops_jit.loop_phase`).
 
     LiCSAR interferograms each carry an arbitrary constant (unwrapping starts anywhere), which
     would add a constant to the loop phase: refer every pair to one area first (subtract
     :func:`reference_offsets`, e.g. of a preliminary high-coherence window).
     """
     unw = np.asarray(unw)
-    if not np.issubdtype(unw.dtype, np.floating):
-        unw = unw.astype(np.float64)
+    unw = unw if np.issubdtype(unw.dtype, np.floating) else unw.astype(np.float64)
     member = _members(L)
     if unw.ndim != 2 or unw.shape[0] != member.shape[1]:
         raise ValueError(f"unw must be (npair={member.shape[1]}, npix); got {unw.shape}")
-    valid = np.isfinite(unw)
-    ph = np.asarray(_sparse(L, unw.dtype) @ np.where(valid, unw, 0))
-    n_member = member.sum(axis=1)
-    n_valid = _sparse(L, np.float32, absolute=True) @ valid.astype(np.float32)
-    ph[n_valid < n_member[:, None]] = np.nan
-    return ph
+    if unw.dtype not in _jit.FLOATS:
+        valid = np.isfinite(unw)
+        ph = np.asarray(_sparse(L, unw.dtype) @ np.where(valid, unw, 0))
+        n_valid = _sparse(L, np.float32, absolute=True) @ valid.astype(np.float32)
+        ph[n_valid < member.sum(axis=1)[:, None]] = np.nan
+        return ph
+    out = np.empty((member.shape[0], unw.shape[1]), unw.dtype)
+    _jit.loop_phase(np.ascontiguousarray(unw), *_jit.csr(L, unw.dtype), out)
+    return out
 
 
-def loop_sums(
-    loop_ph: npt.ArrayLike,
-) -> tuple[Float64Array, npt.NDArray[np.int64]]:
+def loop_sums(loop_ph: npt.ArrayLike) -> tuple[Float64Array, npt.NDArray[np.int64]]:
     """Accumulators of the loop RMS over one block.
 
     Parameters
@@ -125,6 +129,28 @@ def loop_sums(
     sum_sq = np.where(finite, ph, 0.0)
     sum_sq = np.einsum("ij,ij->i", sum_sq, sum_sq)
     return sum_sq, finite.sum(axis=1, dtype=np.int64)
+
+
+def loop_phase_sums(unw: npt.ArrayLike, L: npt.ArrayLike, fix: npt.ArrayLike | None = None,
+                    offsets: npt.ArrayLike | None = None) -> tuple[Float64Array, npt.NDArray[np.int64]]:
+    """``loop_sums(loop_phase(v, L))`` of ``v = apply_cycle_fix(unw, fix) - offsets[:, None]`` taken
+    as float64 (no fix, no offsets when None; ``unw`` float32 or float64, else taken as float64), in
+    one compiled pass (bit for bit the same).
+
+    ``unw`` (npair, npix) rad, ``fix`` (npair, npix) int8 (:func:`pixel_cycle_fix`), ``offsets``
+    (npair,) rad; returns (nloop,) float64 sums of squares and int64 counts as :func:`loop_sums`."""
+    u = np.asarray(unw)
+    u = u if u.dtype in _jit.FLOATS else u.astype(np.float64)
+    member = _members(L)
+    f = np.zeros((0, 0), np.int8) if fix is None else np.asarray(fix, np.int8)
+    if u.ndim != 2 or u.shape[0] != member.shape[1] or (fix is not None and f.shape != u.shape):
+        raise ValueError(f"unw must be (npair={member.shape[1]}, npix) like fix; got {u.shape}, {f.shape}")
+    off = np.zeros(u.shape[0]) if offsets is None else np.asarray(offsets, np.float64).reshape(u.shape[0])
+    table = u.dtype.type(TWO_PI) * np.arange(-128, 128).astype(u.dtype)  # 2π·c as apply_cycle_fix has it
+    z = np.empty((member.shape[0], u.shape[1]))  # the loop phase, 0 where not finite
+    count = np.zeros((-(-u.shape[1] // _jit.CHUNK), member.shape[0]), np.int64)
+    _jit.loop_zeroed(np.ascontiguousarray(u), np.ascontiguousarray(f), table, NULL_FIX, off, *_jit.csr(L), z, count)
+    return np.einsum("ij,ij->i", z, z), count.sum(axis=0)
 
 
 def loop_rms(sum_sq: npt.ArrayLike, count: npt.ArrayLike) -> Float64Array:
@@ -220,9 +246,7 @@ def _next_drop(mem_f: Float64Array, active: BoolArray, act_bad: BoolArray, dropp
     return chosen
 
 
-def find_bad_pairs(
-    loop_rms: npt.ArrayLike, L: npt.ArrayLike, threshold: float = 1.5
-) -> BadPairs:
+def find_bad_pairs(loop_rms: npt.ArrayLike, L: npt.ArrayLike, threshold: float = 1.5) -> BadPairs:
     """Attribute bad loops to the pairs with unwrapping errors.
 
     A loop is *bad* if its RMS loop phase (rad, over the frame) is ``>= threshold`` (LiCSBAS
@@ -300,14 +324,10 @@ def find_bad_pairs(
     )
 
 
-def pixel_loop_sums(
-    loop_ph: npt.ArrayLike,
-    L: npt.ArrayLike,
-    valid: npt.ArrayLike,
-    err_threshold: float = np.pi,
-    base: tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike] | None = None,
-    rows: npt.ArrayLike | None = None,
-) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], Float64Array, BoolArray]:
+def pixel_loop_sums(loop_ph: npt.ArrayLike, L: npt.ArrayLike, valid: npt.ArrayLike, err_threshold: float = np.pi,
+                    base: tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike] | None = None,
+                    rows: npt.ArrayLike | None = None, phase_of_pairs: bool = False
+                    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], Float64Array, BoolArray]:
     """Per-pixel loop-closure accumulators (LiCSBAS's ``n_loop_err``, loop RMS), and which loops are
     valid where.
 
@@ -326,6 +346,9 @@ def pixel_loop_sums(
         adds loops); default zeros.
     rows:
         (nloop,) bool, the loops added to the accumulators (``loop_valid`` still covers every loop).
+    phase_of_pairs:
+        ``loop_ph`` is the phase of the pairs (npair, npix) instead: its :func:`loop_phase` is taken
+        on the way (bit for bit the same, without the (nloop, npix) array).
 
     Returns
     -------
@@ -340,39 +363,36 @@ def pixel_loop_sums(
     loop_valid:
         (nloop, npix) bool.
     """
-    ph = np.asarray(loop_ph)
-    member = _members(L)
-    valid = np.asarray(valid, dtype=bool)
+    ph, member, valid = np.asarray(loop_ph), _members(L), np.asarray(valid, dtype=bool)
     nloop, npair = member.shape
-    if ph.ndim != 2 or ph.shape[0] != nloop or valid.shape != (npair, ph.shape[1]):
-        raise ValueError(
-            f"shapes disagree: loop_ph {ph.shape}, L {member.shape}, valid {valid.shape}"
-        )
+    if ph.ndim != 2 or ph.shape[0] != (npair if phase_of_pairs else nloop) or valid.shape != (npair, ph.shape[1]):
+        raise ValueError(f"shapes disagree: loop_ph {ph.shape}, L {member.shape}, valid {valid.shape}")
     npix = ph.shape[1]
-    loop_valid = (_sparse(member, np.float32) @ valid.astype(np.float32)) >= member.sum(axis=1)[:, None]
-    loop_valid &= np.isfinite(ph)
-    ph0 = np.where(loop_valid, ph, 0.0).astype(np.float64, copy=False)
     if base is None:
         n_err, cnt, ss = np.zeros(npix, np.int32), np.zeros(npix, np.int32), np.zeros(npix)
     else:
         n_err, cnt, ss = (np.array(b, dt) for b, dt in zip(base, (np.int32, np.int32, np.float64), strict=True))
-    for r in range(nloop) if rows is None else np.flatnonzero(np.asarray(rows, bool)):
-        # a loop over loops (vectorised over pixels) fixes the summation order
-        n_err += np.abs(ph0[r]) > err_threshold
-        cnt += loop_valid[r]
-        ss += np.square(ph0[r])
+    sel = np.ones(nloop, bool) if rows is None else np.asarray(rows, bool).reshape(nloop)
+    ph = ph if ph.dtype in _jit.FLOATS else ph.astype(np.float64)
+    loop_valid, by = np.empty((nloop, npix), bool), L if phase_of_pairs else np.eye(nloop, dtype=np.int8)
+    # loops in order at each pixel (continuing from ``base`` as one pass); the loop phase is 0 + ph itself or by L
+    _jit.pixel_sums(np.ascontiguousarray(ph), *_jit.csr(by, ph.dtype), *_jit.csr(member)[:2],
+                    np.ascontiguousarray(valid), sel, float(err_threshold), n_err, cnt, ss, loop_valid)
     return n_err, cnt, ss, loop_valid
 
 
 def pairs_in_valid_loop(L: npt.ArrayLike, loop_valid: npt.ArrayLike) -> BoolArray:
     """(npair, npix) bool: the pair belongs, at the pixel, to a loop of ``L`` valid there."""
-    lv = np.asarray(loop_valid, dtype=np.float32)
-    return np.asarray(_sparse(_members(L), np.float32).T @ lv) > 0
+    member = _members(L)
+    lv = np.ascontiguousarray(loop_valid, dtype=bool)
+    if lv.ndim != 2 or lv.shape[0] != member.shape[0]:
+        raise ValueError(f"loop_valid must be (nloop={member.shape[0]}, npix); got {lv.shape}")
+    out = np.empty((member.shape[1], lv.shape[1]), bool)
+    _jit.pairs_in_loop(*_jit.csr(member)[:2], lv, out)
+    return out
 
 
-def choose_reference(
-    score: npt.ArrayLike, ok: npt.ArrayLike, size: int = 5
-) -> tuple[int, int, int, int]:
+def choose_reference(score: npt.ArrayLike, ok: npt.ArrayLike, size: int = 5) -> tuple[int, int, int, int]:
     """Choose the reference area: the ``size`` × ``size`` window of best mean score.
 
     Parameters
@@ -441,9 +461,8 @@ def reference_offsets(unw_ref_window: npt.ArrayLike) -> Float64Array:
         return np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
 
 
-def pixel_cycle_fix(
-    loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt.ArrayLike, tol: float = 1.0, min_loops: int = 2
-) -> npt.NDArray[np.int8]:
+def pixel_cycle_fix(loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt.ArrayLike, tol: float = 1.0,
+                    min_loops: int = 2) -> npt.NDArray[np.int8]:
     """Per-pixel unwrapping-error correction from triangle-loop misclosures.
 
     A loop's phase at a pixel is ``2π·K + ε`` where ``K = L k`` is the integer misclosure made by
@@ -483,6 +502,13 @@ def pixel_cycle_fix(
     (npair, npix) int8: 0 = unchanged, ``c`` = add ``2π·c`` to the pair's phase there,
     :data:`NULL_FIX` = set it to no data (apply with :func:`apply_cycle_fix`).
     """
+    return pixel_cycle_fix_trusted(loop_ph, L, pairs, tol, min_loops)[0]
+
+
+def pixel_cycle_fix_trusted(loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt.ArrayLike, tol: float = 1.0,
+                            min_loops: int = 2) -> tuple[npt.NDArray[np.int8], BoolArray]:
+    """:func:`pixel_cycle_fix`, and where each loop is trusted ((nloop, npix) bool, as
+    :func:`trusted_loops` gives it), from one pass over the loop phase."""
     ph = np.asarray(loop_ph, dtype=np.float64)
     Lm = np.asarray(L)
     member = _members(Lm)
@@ -493,28 +519,29 @@ def pixel_cycle_fix(
         raise ValueError("pixel_cycle_fix needs triangle loops (three members a row)")
     if not 0 < tol < np.pi:
         raise ValueError(f"tol must be in (0, pi), got {tol}")
-    fix = np.zeros((npair, ph.shape[1]), np.int8)
-    if nloop == 0:
-        return fix
-    K, trusted = trusted_loops(ph, tol)
-    act = np.flatnonzero((trusted & (K != 0)).any(axis=0))
+    npix = ph.shape[1]
+    fix = np.zeros((npair, npix), np.int8)
+    K, trusted, active = np.empty((nloop, npix), np.int32), np.empty((nloop, npix), bool), np.empty(npix, bool)
+    _jit.misclosures(np.ascontiguousarray(ph), float(tol), K, trusted, active)
+    act = np.flatnonzero(active)
     if act.size == 0:
-        return fix
+        return fix, trusted
     mem = np.argsort(~member, axis=1, kind="stable")[:, :3].astype(np.int64)
     sgn = np.take_along_axis(Lm, mem, axis=1).astype(np.int32)
-    Ka = np.clip(K[:, act], -1000, 1000).astype(np.int32)
     ends = np.asarray(pairs, np.int64).reshape(npair, 2)
-    fix[:, act] = solve_pixels(Ka, np.ascontiguousarray(trusted[:, act]), mem, sgn, ends, int(min_loops))
-    return fix
+    solve_pixels(K, trusted, mem, sgn, ends, int(min_loops), act.astype(np.int64), fix)
+    return fix, trusted
 
 
 def trusted_loops(loop_ph: npt.ArrayLike, tol: float = 1.0) -> tuple[Float64Array, BoolArray]:
     """Integer misclosure ``round(loop / 2π)`` (nloop, npix) and where the loop is trusted: finite
     and within ``tol`` rad of that multiple of 2π (see :func:`pixel_cycle_fix`)."""
     ph = np.asarray(loop_ph, dtype=np.float64)
-    finite = np.isfinite(ph)
-    K = np.rint(np.where(finite, ph, 0.0) / TWO_PI)
-    return K, finite & (np.abs(np.where(finite, ph, 0.0) - TWO_PI * K) <= tol)
+    if ph.ndim != 2:
+        raise ValueError(f"loop_ph must be (nloop, npix); got {ph.shape}")
+    K, trusted = np.empty(ph.shape), np.empty(ph.shape, bool)
+    _jit.trusted_loops(np.ascontiguousarray(ph), float(tol), K, trusted)
+    return K, trusted
 
 
 def fix_mode(fix: npt.ArrayLike, checked: npt.ArrayLike, span: int = 4) -> npt.NDArray[np.int64]:
@@ -523,6 +550,8 @@ def fix_mode(fix: npt.ArrayLike, checked: npt.ArrayLike, span: int = 4) -> npt.N
     most common fix; when that is not 0 the pair's reference was itself off by whole cycles."""
     f = np.asarray(fix)
     ok = np.asarray(checked, bool)
+    if f.dtype == np.int8 and f.ndim == 2 and ok.shape == f.shape:
+        return np.asarray(_jit.fix_counts(np.ascontiguousarray(f), np.ascontiguousarray(ok), int(span)))
     return np.stack([((f == c) & ok).sum(axis=1) for c in range(-span, span + 1)], axis=1).astype(np.int64)
 
 
@@ -534,13 +563,18 @@ def apply_cycle_fix(unw: npt.ArrayLike, fix: npt.ArrayLike) -> FloatArray:
     unchanged bit for bit.
     """
     u = np.asarray(unw)
-    if not np.issubdtype(u.dtype, np.floating):
-        u = u.astype(np.float64)
+    u = u if np.issubdtype(u.dtype, np.floating) else u.astype(np.float64)
     f = np.asarray(fix)
     if f.shape != u.shape:
         raise ValueError(f"fix {f.shape} and unw {u.shape} differ in shape")
-    out = np.where(f != 0, u + u.dtype.type(TWO_PI) * f.astype(u.dtype), u)
-    out[f == NULL_FIX] = np.nan
+    if u.dtype not in _jit.FLOATS or f.dtype != np.int8:
+        out = np.where(f != 0, u + u.dtype.type(TWO_PI) * f.astype(u.dtype), u)
+        out[f == NULL_FIX] = np.nan
+        return out
+    table = u.dtype.type(TWO_PI) * np.arange(-128, 128).astype(u.dtype)  # 2π·c as the NumPy formula has it
+    out = np.empty(u.shape, u.dtype)
+    _jit.apply_fix(np.ascontiguousarray(u).reshape(-1), np.ascontiguousarray(f).reshape(-1), table, NULL_FIX,
+                   out.reshape(-1))
     return out
 
 

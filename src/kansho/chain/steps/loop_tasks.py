@@ -53,23 +53,27 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     """Per-pixel cycle fix of the block (:func:`kansho.loops.pixel_cycle_fix`), written to
     :data:`FIX_ARRAY` for the pairs ``params["idx"]`` (loop matrix ``L`` over them, referred by
     ``offsets``); with ``params["null"]`` every correction is a null instead.
-    Returns the loop sums of the corrected phase (sum_sq, count) per loop, and per pair the
-    pixels corrected, nulled and in a valid loop."""
+    Returns the loop sums of the corrected phase (sum_sq, count) per loop (of the corrected
+    ``unw`` less ``params["sum_offsets"]`` when given, as :func:`loop_sums_block` would measure it),
+    and per pair the pixels corrected, nulled and in a valid loop."""
     p = task.params
     idx = np.asarray(p["idx"], np.intp)
     L = np.asarray(p["L"])
-    u = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1) - np.asarray(p["offsets"])[:, None]
+    raw = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1)
+    u = raw - np.asarray(p["offsets"])[:, None]
     lp0 = loops.loop_phase(u, L)
-    fix = loops.pixel_cycle_fix(lp0, L, np.asarray(p["pairs"]), tol=float(p["tol"]), min_loops=int(p["min_loops"]))
+    fix, trusted = loops.pixel_cycle_fix_trusted(lp0, L, np.asarray(p["pairs"]), tol=float(p["tol"]),
+                                                 min_loops=int(p["min_loops"]))
     fix[~np.isfinite(u)] = 0
-    hist = loops.fix_mode(fix, loops.pairs_in_valid_loop(L, loops.trusted_loops(lp0, float(p["tol"]))[1]))
+    hist = loops.fix_mode(fix, loops.pairs_in_valid_loop(L, trusted))
     if p["null"]:  # after the counts: a pair referred to an error patch is found in this mode too
         fix[fix != 0] = loops.NULL_FIX
     lo, hi = int(idx.min()), int(idx.max()) + 1
     full = np.zeros((hi - lo, *task.shape), np.int8)
     full[idx - lo] = fix.reshape(idx.size, *task.shape)
     task.work[FIX_ARRAY][lo:hi, task.rows, task.cols] = full
-    s, c = loops.loop_sums(loops.loop_phase(loops.apply_cycle_fix(u, fix), L))
+    sum_off = p.get("sum_offsets")  # the corrected phase as read_unw gives it, referred to these
+    s, c = loops.loop_phase_sums(u, L, fix) if sum_off is None else loops.loop_phase_sums(raw, L, fix, sum_off)
     nulled = fix == loops.NULL_FIX
     in_loop = loops.pairs_in_valid_loop(L, np.isfinite(lp0)).sum(axis=1)
     return (np.asarray(s, np.float64), np.asarray(c, np.float64), ((fix != 0) & ~nulled).sum(axis=1),
@@ -80,8 +84,10 @@ def loop_sums_block(task: Task) -> tuple[np.ndarray, np.ndarray]:
     """Sums of squared loop phase and counts over the block's pixels, per loop (``L`` rows)."""
     p = task.params
     idx = np.asarray(p["idx"], np.intp)
-    u = read_unw(task, idx).reshape(idx.size, -1) - np.asarray(p["offsets"])[:, None]
-    s, c = loops.loop_sums(loops.loop_phase(u, np.asarray(p["L"])))
+    u = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1)
+    fix = read_fix(task.work.group, task.rows, task.cols, idx)  # read_unw's correction, applied in the kernel
+    s, c = loops.loop_phase_sums(u, np.asarray(p["L"]), None if fix is None else fix.reshape(idx.size, -1),
+                                 np.asarray(p["offsets"]))
     return np.asarray(s, np.float64), np.asarray(c, np.float64)
 
 
@@ -132,11 +138,10 @@ def pixel_loop_block(task: Task) -> np.ndarray:
     if base is not None:
         prior = {n: np.asarray(w[base + n][task.rows, task.cols]).ravel() for n in
                  ("n_loop_err", "n_ifg_noloop", "loop_cnt", "loop_ss", "n_valid_final", "rate_num", "rate_den")}
-    lp = loops.loop_phase(u, L2) if L2.shape[0] else np.zeros((0, npix))
     L2 = L2 if L2.shape[0] else np.zeros((0, u.shape[0]), np.int8)
-    n_err, cnt, ss, loop_valid = loops.pixel_loop_sums(
-        lp, L2, valid, err_threshold=float(p["pixel_loop_threshold"]), rows=new_loop,
-        base=(prior["n_loop_err"], prior["loop_cnt"], prior["loop_ss"]) if prior else None)
+    n_err, cnt, ss, loop_valid = loops.pixel_loop_sums(  # of loop_phase(u, L2), taken on the way
+        u, L2, valid, err_threshold=float(p["pixel_loop_threshold"]), rows=new_loop,
+        base=(prior["n_loop_err"], prior["loop_cnt"], prior["loop_ss"]) if prior else None, phase_of_pairs=True)
     in_all = loops.pairs_in_valid_loop(L2, loop_valid)
     n_null = _null_unchecked(task, idx, u, valid, in_all) if base is None else np.zeros(idx.size, np.int64)
     if prior:  # earlier pairs that a new loop now covers leave the "in no loop" count

@@ -38,7 +38,6 @@ from kansho.chain.steps.loop_tasks import (
     fix_block,
     loop_sums_block,
     pixel_loop_block,
-    read_fixed,
 )
 from kansho.chain.steps.qc import QCResult
 from kansho.errors import NetworkError
@@ -106,8 +105,7 @@ def step_loops(ctx: Context) -> LoopsResult:
     else:
         r0, r1, c0, c1 = ref0
         win = st.read("unw", slice(r0, r1), slice(c0, c1), idx_qc).reshape(idx_qc.size, -1)
-        loop_rms, n_fix, n_null, n_inloop, off0 = _fix_pass(ctx, L, pairs_qc, idx_qc, loops.robust_offsets(win), mode,
-                                                            ref0)
+        loop_rms, n_fix, n_null, n_inloop, off0 = _fix_pass(ctx, L, pairs_qc, idx_qc, win, mode)
         n_reused = 0
     bad = loops.find_bad_pairs(np.nan_to_num(loop_rms, nan=0.0), L, threshold=lcfg.loop_rms_threshold)
     bad_mask = np.asarray(bad.bad, bool)
@@ -177,44 +175,66 @@ FIX_TOL, FIX_MIN_LOOPS = 1.0, 2
 SUSPECT_FRAC = 0.05
 
 
-def _fix_pass(ctx: Context, L: np.ndarray, pairs: np.ndarray, idx: npt.NDArray[np.intp],
-              offsets: npt.NDArray[np.float64], mode: str, ref0: Sequence[int]) -> tuple[np.ndarray, ...]:
+def _fix_pass(ctx: Context, L: np.ndarray, pairs: np.ndarray, idx: npt.NDArray[np.intp], win: np.ndarray,
+              mode: str) -> tuple[np.ndarray, ...]:
     """Per-pixel correction (or nulling) of unwrapping errors in the pairs ``idx`` from their loops
     ``L`` (``pairs`` their epoch indices; written to :data:`FIX_ARRAY`), in the same pass as the
-    loop RMS of the corrected phase.
+    loop RMS of the corrected phase. ``win`` (len(idx), npix) is their phase over the preliminary
+    reference ``ref0``: the pairs are first referred to its :func:`kansho.loops.robust_offsets`.
 
     A pair whose most common correction (over the pixels its trusted loops check) is not 0 had
     its preliminary reference ``ref0`` in an error patch: its offset is moved by that many cycles
     and the pass run again (relative to a wrong reference the errors of a pixel are not the
     sparsest explanation of its loops). The pairs' offsets over ``ref0`` are then taken from the
-    corrected phase and, where they changed, the loop RMS is measured again with them.
+    corrected phase and, where they changed, the loop RMS is of the phase referred to them. The
+    correction being per pixel, those offsets are known before the pass (:func:`_window_offsets`),
+    which measures the RMS with them directly.
     Returns that RMS per loop (rad, NaN without data), per pair the pixels corrected, nulled and in
     a valid loop, and the offsets."""
     _create_fix(ctx)
-    rms, n_fix, n_null, n_in, hist = _fix_blocks(ctx, L, pairs, idx, offsets, mode)
+    offsets = np.asarray(loops.robust_offsets(win), np.float64)
+
+    def run(off: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], tuple[np.ndarray, ...]]:
+        new_off = _window_offsets(win, L, pairs, off, mode)
+        same = np.array_equal(new_off, offsets, equal_nan=True)  # then the RMS is of the phase referred to off
+        return new_off, _fix_blocks(ctx, L, pairs, idx, off, mode, None if same else new_off)
+
+    new_off, (rms, n_fix, n_null, n_in, hist) = run(offsets)
     shift = np.argmax(hist, axis=1) - 4
     shift[hist.max(axis=1) <= hist[:, 4]] = 0
     if shift.any():
         log.info("1-2: %d pair(s) referred to an area off by whole cycles: %s", np.count_nonzero(shift),
                  ", ".join(f"{ctx.stack.pair_names()[i]} ({k:+d})" for i, k in zip(idx[shift != 0], shift[shift != 0],
                                                                                     strict=True)))
-        rms, n_fix, n_null, n_in, _ = _fix_blocks(ctx, L, pairs, idx, offsets - 2 * np.pi * shift, mode)
-    new_off = _fixed_offsets(ctx, idx, ref0)
-    if not np.array_equal(new_off, offsets, equal_nan=True):
-        rms = _loop_rms_fixed(ctx, L, idx, new_off)
+        new_off, (rms, n_fix, n_null, n_in, _) = run(offsets - 2 * np.pi * shift)
     _log_fix(ctx, mode, idx, n_fix, n_null)
     return rms, n_fix, n_null, n_in, new_off
 
 
+def _window_offsets(win: np.ndarray, L: np.ndarray, pairs: np.ndarray, offsets: npt.NDArray[np.float64],
+                    mode: str) -> npt.NDArray[np.float64]:
+    """Each pair's mean phase over the window ``win`` (npair, npix) as :func:`fix_block` corrects it
+    relative to ``offsets``: what reading the window through :func:`read_fixed` gives after that pass."""
+    u = win - offsets[:, None]
+    fix = loops.pixel_cycle_fix(loops.loop_phase(u, L), L, pairs, tol=FIX_TOL, min_loops=FIX_MIN_LOOPS)
+    fix[~np.isfinite(u)] = 0
+    if mode == "null":
+        fix[fix != 0] = loops.NULL_FIX
+    return np.asarray(loops.reference_offsets(loops.apply_cycle_fix(win, fix)), np.float64)
+
+
 def _fix_blocks(ctx: Context, L: np.ndarray, pairs: np.ndarray, idx: npt.NDArray[np.intp],
-                offsets: npt.NDArray[np.float64], mode: str) -> tuple[np.ndarray, ...]:
-    """One pass of :func:`fix_block`: loop RMS of the corrected phase, per pair pixels corrected,
-    nulled, in a valid loop, and the counts of each fix value (:func:`kansho.loops.fix_mode`)."""
+                offsets: npt.NDArray[np.float64], mode: str,
+                sum_offsets: npt.NDArray[np.float64] | None) -> tuple[np.ndarray, ...]:
+    """One pass of :func:`fix_block`: loop RMS of the corrected phase (referred to ``sum_offsets``
+    when given, else to ``offsets``), per pair pixels corrected, nulled, in a valid loop, and the
+    counts of each fix value (:func:`kansho.loops.fix_mode`)."""
     sum_sq, count = np.zeros(L.shape[0]), np.zeros(L.shape[0])
     n_fix, n_null, n_in = (np.zeros(idx.size, np.int64) for _ in range(3))
     hist = np.zeros((idx.size, 9), np.int64)
     for a, c, nf, nn, ni, h in ctx.map_blocks(fix_block, "1-2 unwrapping errors", idx=idx, offsets=offsets, L=L,
-                                              pairs=pairs, tol=FIX_TOL, min_loops=FIX_MIN_LOOPS, null=mode == "null"):
+                                              pairs=pairs, tol=FIX_TOL, min_loops=FIX_MIN_LOOPS, null=mode == "null",
+                                              sum_offsets=sum_offsets):
         sum_sq += a
         count += c
         n_fix += nf
@@ -223,17 +243,6 @@ def _fix_blocks(ctx: Context, L: np.ndarray, pairs: np.ndarray, idx: npt.NDArray
         hist += h
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.sqrt(sum_sq / count), n_fix, n_null, n_in, hist
-
-
-def _loop_rms_fixed(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64]
-                    ) -> npt.NDArray[np.float64]:
-    """RMS loop phase (rad) of every loop of the corrected phase, NaN without data."""
-    sum_sq, count = np.zeros(L.shape[0]), np.zeros(L.shape[0])
-    for a, c in ctx.map_blocks(loop_sums_block, "1-2 loops", idx=idx, offsets=offsets, L=L):
-        sum_sq += a
-        count += c
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(np.sqrt(sum_sq / count), np.float64)
 
 
 def _log_fix(ctx: Context, mode: str, idx: npt.NDArray[np.intp], n_fix: np.ndarray, n_null: np.ndarray) -> None:
@@ -265,13 +274,6 @@ def _drop_fix(ctx: Context) -> None:
     """Remove the cycle fix of an earlier run (the correction is off: every reader sees the stack as is)."""
     if FIX_ARRAY in ctx.work:
         del ctx.work[FIX_ARRAY]
-
-
-def _fixed_offsets(ctx: Context, idx: npt.NDArray[np.intp], ref: Sequence[int]) -> npt.NDArray[np.float64]:
-    """Each pair's mean phase over the reference area ``ref``, as corrected (:func:`read_fixed`)."""
-    r0, r1, c0, c1 = ref
-    w, _ = read_fixed(ctx.stack, ctx.work, slice(r0, r1), slice(c0, c1), idx)
-    return np.asarray(loops.reference_offsets(w.reshape(idx.size, -1)), np.float64)
 
 
 def _loop_rms(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64],

@@ -1,0 +1,251 @@
+"""Compiled block kernels of :mod:`kansho.loops`: loop phase, trusted misclosures, the cycle fix's
+application and the per-pair / per-pixel loop tallies.
+
+Each replaces a chain of whole-array NumPy passes (and sparse products) by one pass over the
+block, with the same floating-point operations in the same order, so results are bit for bit
+those of the NumPy formulation they replace (``tests/test_loops_jit.py`` checks it).
+
+A loop matrix is given in CSR form: ``indptr`` (nloop + 1,), ``indices`` (nnz,) the member pairs of
+each loop in increasing order, ``data`` (nnz,) their signs, in the floating dtype of the phase.
+Arrays are (row, pixel) with the pixel axis contiguous; kernels run over chunks of
+:data:`CHUNK` pixels in ``prange`` so that every output element has one writer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit, prange
+
+#: pixels per parallel work item (a row segment of this length stays in cache across rows)
+CHUNK = 2048
+TWO_PI = 2.0 * np.pi
+#: floating dtypes the kernels take (others go through NumPy in :mod:`kansho.loops`)
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def csr(L: npt.ArrayLike, dtype: npt.DTypeLike = np.float64
+        ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], np.ndarray]:
+    """Loop matrix (nloop, npair) in CSR form: row pointers, member pairs (increasing in each row)
+    and their entries as ``dtype``."""
+    a = np.asarray(L)
+    rows, cols = np.nonzero(a)
+    indptr = np.zeros(a.shape[0] + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=a.shape[0]), out=indptr[1:])
+    return indptr, cols.astype(np.int64), a[rows, cols].astype(dtype)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def loop_phase(u: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
+               out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``out[l] = sum_m data[m] * u[indices[m]]`` over the members ``m`` of loop ``l`` (in index
+    order, from 0), NaN where a member is not finite: the sparse product ``L @ where(finite, u, 0)``
+    with the incomplete loops set to NaN. ``u`` (npair, npix), ``out`` (nloop, npix) of one dtype.
+
+    A member that is not finite makes ``x - x`` NaN (and 0 otherwise): the sum of those flags the
+    pixel, whatever the (then discarded) sum of the values."""
+    nloop = indptr.size - 1
+    npix = u.shape[1]
+    nchunk = (npix + CHUNK - 1) // CHUNK
+    for c in prange(nchunk):
+        j0 = c * CHUNK
+        j1 = min(j0 + CHUNK, npix)
+        flag = np.empty(j1 - j0, out.dtype)
+        for lp in range(nloop):
+            o = out[lp, j0:j1]
+            o[:] = 0
+            flag[:] = 0
+            for m in range(indptr[lp], indptr[lp + 1]):
+                x = u[indices[m], j0:j1]
+                d = data[m]
+                for j in range(j1 - j0):
+                    o[j] += d * x[j]
+                    flag[j] += x[j] - x[j]
+            for j in range(j1 - j0):
+                if flag[j] != 0:
+                    o[j] = np.nan
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def trusted_loops(ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray) -> None:  # pragma: no cover
+    """``K = rint(v / 2π)`` and ``trusted = finite & |v - 2π·K| <= tol`` of ``v`` = ``ph`` with its
+    non-finite values taken as 0; all (nloop, npix), ``K`` float64."""
+    nloop, npix = ph.shape
+    nchunk = (npix + CHUNK - 1) // CHUNK
+    for c in prange(nchunk):
+        j0 = c * CHUNK
+        j1 = min(j0 + CHUNK, npix)
+        for lp in range(nloop):
+            for j in range(j0, j1):
+                x = ph[lp, j]
+                fin = np.isfinite(x)
+                v = x if fin else 0.0
+                k = np.rint(v / TWO_PI)
+                K[lp, j] = k
+                trusted[lp, j] = fin and abs(v - TWO_PI * k) <= tol
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def misclosures(ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray,
+                active: np.ndarray) -> None:  # pragma: no cover - compiled
+    """As :func:`trusted_loops`, with ``K`` (nloop, npix) int32 clipped to ±1000, and ``active``
+    (npix,) bool: some trusted loop has ``K != 0`` at the pixel."""
+    nloop, npix = ph.shape
+    nchunk = (npix + CHUNK - 1) // CHUNK
+    for c in prange(nchunk):
+        j0 = c * CHUNK
+        j1 = min(j0 + CHUNK, npix)
+        for j in range(j0, j1):
+            active[j] = False
+        for lp in range(nloop):
+            for j in range(j0, j1):
+                x = ph[lp, j]
+                fin = np.isfinite(x)
+                v = x if fin else 0.0
+                k = np.rint(v / TWO_PI)
+                t = fin and abs(v - TWO_PI * k) <= tol
+                K[lp, j] = np.int32(min(max(k, -1000.0), 1000.0))
+                trusted[lp, j] = t
+                active[j] = active[j] | (t & (k != 0.0))
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def apply_fix(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int,
+              out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``out = u + table[fix + 128]`` where ``fix != 0``, ``u`` where it is 0, NaN where ``fix == null``;
+    flat arrays, ``table`` (256,) the products ``2π·c`` for ``c = -128 .. 127`` in the dtype of ``u``."""
+    n = u.size
+    nchunk = (n + CHUNK - 1) // CHUNK
+    for c in prange(nchunk):
+        for i in range(c * CHUNK, min(c * CHUNK + CHUNK, n)):
+            f = fix[i]
+            if f == null:
+                out[i] = np.nan
+            elif f != 0:
+                out[i] = u[i] + table[f + 128]
+            else:
+                out[i] = u[i]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def pairs_in_loop(indptr: np.ndarray, indices: np.ndarray, loop_valid: np.ndarray,
+                  out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``out[p, j]`` (npair, npix) bool: pair ``p`` is a member of a loop valid at pixel ``j``."""
+    nloop = indptr.size - 1
+    npix = loop_valid.shape[1]
+    nchunk = (npix + CHUNK - 1) // CHUNK
+    for c in prange(nchunk):
+        j0 = c * CHUNK
+        j1 = min(j0 + CHUNK, npix)
+        for p in range(out.shape[0]):
+            out[p, j0:j1] = False
+        for lp in range(nloop):
+            lv = loop_valid[lp, j0:j1]
+            for m in range(indptr[lp], indptr[lp + 1]):
+                o = out[indices[m], j0:j1]
+                for j in range(j1 - j0):
+                    o[j] = o[j] | lv[j]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def fix_counts(fix: np.ndarray, checked: np.ndarray, span: int) -> np.ndarray:  # pragma: no cover - compiled
+    """Per pair, the counts of each fix value ``-span .. span`` over the pixels ``checked``:
+    (npair, 2·span + 1) int64 from ``fix`` and ``checked`` (npair, npix)."""
+    npair, npix = fix.shape
+    out = np.zeros((npair, 2 * span + 1), np.int64)
+    for p in prange(npair):
+        for j in range(npix):
+            f = np.int64(fix[p, j])
+            if checked[p, j] and -span <= f <= span:
+                out[p, f + span] += 1
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def pixel_sums(u: np.ndarray, pptr: np.ndarray, pidx: np.ndarray, pdata: np.ndarray, indptr: np.ndarray,
+               indices: np.ndarray, valid: np.ndarray, rows: np.ndarray, err_threshold: float, n_err: np.ndarray,
+               cnt: np.ndarray, ss: np.ndarray, loop_valid: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Per-pixel loop accumulators of :func:`kansho.loops.pixel_loop_sums`. The loop phase ``ph`` is
+    computed from ``u`` as :func:`loop_phase` does with the CSR matrix (``pptr``, ``pidx``,
+    ``pdata``; the identity when ``u`` is already the loop phase). ``loop_valid`` (nloop, npix) =
+    every member (CSR ``indptr``, ``indices``) ``valid`` and ``ph`` finite; over the loops ``rows``
+    ((nloop,) bool, in order) add to ``n_err`` the loops with ``|v| > err_threshold``, to ``cnt``
+    the valid ones and to ``ss`` the squares of ``v`` (float64) = ``ph`` where valid, else 0."""
+    nloop = indptr.size - 1
+    npix = u.shape[1]
+    nchunk = (npix + CHUNK - 1) // CHUNK
+    for c in prange(nchunk):
+        j0 = c * CHUNK
+        j1 = min(j0 + CHUNK, npix)
+        o = np.empty(j1 - j0, u.dtype)
+        flag = np.empty(j1 - j0, u.dtype)
+        for lp in range(nloop):
+            o[:] = 0
+            flag[:] = 0
+            for m in range(pptr[lp], pptr[lp + 1]):
+                x = u[pidx[m], j0:j1]
+                d = pdata[m]
+                for j in range(j1 - j0):
+                    o[j] += d * x[j]
+                    flag[j] += x[j] - x[j]
+            lv = loop_valid[lp, j0:j1]
+            for j in range(j1 - j0):
+                lv[j] = flag[j] == 0 and np.isfinite(o[j])
+            for m in range(indptr[lp], indptr[lp + 1]):
+                vm = valid[indices[m], j0:j1]
+                for j in range(j1 - j0):
+                    lv[j] = lv[j] & vm[j]
+            if not rows[lp]:
+                continue
+            for j in range(j1 - j0):
+                ok = lv[j]
+                v = np.float64(o[j]) if ok else 0.0
+                if abs(v) > err_threshold:
+                    n_err[j0 + j] += 1
+                if ok:
+                    cnt[j0 + j] += 1
+                ss[j0 + j] += v * v
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def loop_zeroed(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, off: np.ndarray, indptr: np.ndarray,
+                indices: np.ndarray, data: np.ndarray, z: np.ndarray, count: np.ndarray) -> None:  # pragma: no cover
+    """Loop phase with its non-finite values as 0, of the phase ``v = u (+ fix, see :func:`apply_fix`;
+    none when ``fix`` has no rows) - off`` taken as float64; ``z`` (nloop, npix) float64 receives it
+    and ``count`` (nchunk, nloop) int64 the finite loops of each :data:`CHUNK` of pixels."""
+    npair, npix = u.shape
+    nloop = indptr.size - 1
+    has_fix = fix.shape[0] > 0
+    nchunk = (npix + CHUNK - 1) // CHUNK
+    for c in prange(nchunk):
+        j0 = c * CHUNK
+        w = min(j0 + CHUNK, npix) - j0
+        buf = np.empty((npair, w))
+        flag = np.empty(w)
+        for p in range(npair):
+            for j in range(w):
+                x = u[p, j0 + j]
+                if has_fix:
+                    f = fix[p, j0 + j]
+                    if f == null:
+                        x = np.nan
+                    elif f != 0:
+                        x = x + table[f + 128]
+                buf[p, j] = x - off[p]
+        for lp in range(nloop):
+            o = z[lp, j0:j0 + w]
+            o[:] = 0.0
+            flag[:] = 0.0
+            for m in range(indptr[lp], indptr[lp + 1]):
+                b = buf[indices[m]]
+                d = data[m]
+                for j in range(w):
+                    o[j] += d * b[j]
+                    flag[j] += b[j] - b[j]
+            n = 0
+            for j in range(w):
+                if flag[j] == 0 and np.isfinite(o[j]):
+                    n += 1
+                else:
+                    o[j] = 0.0
+            count[c, lp] = n
