@@ -92,3 +92,53 @@ def triangle_indicator(phase: np.ndarray, members: np.ndarray, signs: np.ndarray
         for c in range(a, b):
             out[c] = s[c - a] / n[c - a] if n[c - a] > 0 else np.nan
     return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def pixel_gaps(valid: np.ndarray, p0: np.ndarray, p1: np.ndarray, ne: int) -> np.ndarray:  # pragma: no cover
+    """``(ne - 1, npix)`` bool: the intervals ``k`` (epoch ``k`` to ``k + 1``) that no valid pair
+    ``(p0[p], p1[p])`` spans at the pixel (``valid`` ``(npair, npix)`` bool); the counts are exact
+    integers, so this is :func:`kansho.network.gaps` with ``valid``."""
+    npair, npix = valid.shape
+    out = np.empty((ne - 1, npix), np.bool_)
+    nch = (npix + CHUNK - 1) // CHUNK
+    for ch in prange(nch):
+        a = ch * CHUNK
+        b = min(a + CHUNK, npix)
+        cov = np.zeros((ne, b - a), np.int32)  # +1 at a pair's first epoch, -1 at its last
+        for p in range(npair):
+            i, j = p0[p], p1[p]
+            for c in range(a, b):
+                if valid[p, c]:
+                    cov[i, c - a] += 1
+                    cov[j, c - a] -= 1
+        run = np.zeros(b - a, np.int32)
+        for k in range(ne - 1):
+            for c in range(a, b):
+                run[c - a] += cov[k, c - a]
+                out[k, c] = run[c - a] == 0
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def nanmean_rows(a: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Mean over axis 0 of ``a`` ``(n, npix)`` float32 ignoring NaN and ±inf, as numpy's
+    ``where(isfinite(a), a, 0).sum(axis=0) / count``: float32 sums row after row, divided in
+    float64; NaN where no value is finite."""
+    n, npix = a.shape
+    out = np.empty(npix)
+    nch = (npix + CHUNK - 1) // CHUNK
+    for ch in prange(nch):
+        lo = ch * CHUNK
+        hi = min(lo + CHUNK, npix)
+        s = np.zeros(hi - lo, np.float32)
+        cnt = np.zeros(hi - lo, np.int64)
+        for r in range(n):
+            for c in range(lo, hi):
+                v = a[r, c]
+                if np.isfinite(v):
+                    s[c - lo] += v
+                    cnt[c - lo] += 1
+        for c in range(lo, hi):
+            out[c] = np.float64(s[c - lo]) / cnt[c - lo] if cnt[c - lo] > 0 else np.nan
+    return out

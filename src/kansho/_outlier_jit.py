@@ -256,7 +256,7 @@ BRIDGE_CHUNK = 512
 @njit(cache=True, nogil=True)
 def _same_row(valid: np.ndarray, c: int) -> bool:  # pragma: no cover - compiled
     """Whether row ``c`` of ``valid`` equals row ``c - 1``."""
-    for p in range(valid.shape[1]):
+    for p in range(valid.shape[1]):  # noqa: SIM110 - numba compiles no generator in all()
         if valid[c, p] != valid[c - 1, p]:
             return False
     return True

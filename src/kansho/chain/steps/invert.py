@@ -77,6 +77,13 @@ def coh_weights(coh: np.ndarray) -> np.ndarray:
     return (2.0 * g**2 / (1.0 - g**2)).astype(np.float64)
 
 
+def _coh_mean(c: np.ndarray) -> np.ndarray:
+    """:func:`kansho.chain.tasks.nanmean0` of the block's coherence ``c`` (npair, npix) (compiled for float32)."""
+    if c.dtype == np.float32 and c.ndim == 2:
+        return np.asarray(_invert_jit.nanmean_rows(np.ascontiguousarray(c)))
+    return nanmean0(c)
+
+
 def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
     """NSBAS inversion of a block; writes ``cum``, ``gap``, the 2-D network/velocity maps and, with a fixed
     bridge model, ``cum_std`` (with ``model="auto"``, each candidate's bridge statistics for the choice).
@@ -118,7 +125,8 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
         ifg, cum, resid, amp, n_fix, fixed, nulled = _residual_check(ifg, cum, resid, amp, pairs, t, kw, cycle)
     valid = np.isfinite(ifg)
     cblk = np.asarray(cum, np.float32)
-    gaps = network.gaps(pairs, ne, valid)
+    ends = pairs.astype(np.int64)
+    gaps = _invert_jit.pixel_gaps(valid, ends[:, 0].copy(), ends[:, 1].copy(), ne)  # network.gaps(pairs, ne, valid)
     cands = bridge.candidates(str(p["model"]), len(p["step_times"]) > 0)
     if len(cands) == 1:  # a fixed model: bridge (the NSBAS one unless steps are added) and its σ
         fit = bridge.fit_bridge(cblk, gaps, t, cands[0], p["step_times"], require_support=False)
@@ -145,7 +153,7 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
     w["n_resid_fix"][rows, cols] = np.where(solved, n_fix, np.nan).astype(np.float32).reshape(shp)
     w["ph_bias"][rows, cols] = np.where(solved, ind, np.nan).astype(np.float32).reshape(shp)
     w["ph_bias_rate"][rows, cols] = np.where(solved, rate, np.nan).astype(np.float32).reshape(shp)
-    w["coh_avg"][rows, cols] = nanmean0(c).reshape(shp)
+    w["coh_avg"][rows, cols] = _coh_mean(c).reshape(shp)
     w["n_gap"][rows, cols] = gaps.sum(0).reshape(shp).astype(np.float32)
     w["maxTlen"][rows, cols] = np.asarray(network.max_tlen(gaps, t), np.float32).reshape(shp)
     w["gap"][:, rows, cols] = gaps.reshape(ne - 1, *shp).astype(np.int8)
