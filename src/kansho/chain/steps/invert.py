@@ -138,8 +138,9 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
         w["bridge_model"][rows, cols] = np.where(bridged_px, cands[0].code, -1).astype(np.int8).reshape(shp)
     else:  # σ 0 until the second pass bridges the gapped pixels (blocks without any are left as they are)
         w["cum_std"][:, rows, cols] = np.where(np.isfinite(cblk), 0.0, np.nan).astype(np.float32).reshape(ne, *shp)
+        c64 = cblk.astype(np.float64)  # converted once for every candidate
         for k, cand in enumerate(cands):
-            fit = bridge.fit_bridge(cblk, gaps, t, cand, p["step_times"], series=False)
+            fit = bridge.fit_bridge(c64, gaps, t, cand, p["step_times"], series=False)
             use = fit.allowed & fit.gapped  # pixels without a gap have nothing to bridge: left out of the choice
             w["bridge_fic"][2 * k, rows, cols] = np.where(use, fit.mu, np.nan).astype(np.float32).reshape(shp)
             w["bridge_fic"][2 * k + 1, rows, cols] = np.where(use, fit.vmu, np.nan).astype(np.float32).reshape(shp)
@@ -263,20 +264,21 @@ def bridge_block(task: Task) -> None:
     choice = np.asarray(w["bridge_model"][rows, cols]).ravel()
     if not np.any(choice >= 0):
         return  # nothing bridged here: the first pass's cum and cum_std stand
-    cum = np.asarray(w["cum"][:, rows, cols], np.float64).reshape(ne, -1)
+    cblk = np.asarray(w["cum"][:, rows, cols], np.float32).reshape(ne, -1)  # bridged in place below
     gaps = np.asarray(w["gap"][:, rows, cols], bool).reshape(ne - 1, -1)
     infl = np.asarray(w["bridge_infl"][rows, cols], np.float64).ravel()
-    out = cum.copy()
-    sd = np.where(np.isfinite(cum), 0.0, np.nan)
+    sd = np.where(np.isfinite(cblk), np.float32(0.0), np.float32(np.nan))
     for cand in bridge.candidates("auto", len(p["step_times"]) > 0):
         px = np.flatnonzero(choice == cand.code)
         if px.size == 0:
             continue
-        fit = bridge.fit_bridge(cum[:, px], gaps[:, px], t, cand, p["step_times"], require_support=False)
-        out[:, px], sd[:, px] = bridge.apply_shift(cum[:, px], fit, infl[px])
-    cblk = out.astype(np.float32)
+        y = cblk[:, px].astype(np.float64)  # the pixels' series, bridged in float64, stored in float32
+        fit = bridge.fit_bridge(y, gaps[:, px], t, cand, p["step_times"], require_support=False)
+        out, sdp = bridge.apply_shift(y, fit, infl[px])
+        cblk[:, px] = out.astype(np.float32)
+        sd[:, px] = sdp.astype(np.float32)
     w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
-    w["cum_std"][:, rows, cols] = sd.astype(np.float32).reshape(ne, *shp)
+    w["cum_std"][:, rows, cols] = sd.reshape(ne, *shp)
     _write_velocity(w, rows, cols, shp, cblk, t)
 
 
