@@ -15,7 +15,8 @@ import os
 log = logging.getLogger("kansho")
 
 #: modules holding the chain's cached numba kernels
-JIT_MODULES = ("kansho._nsbas_jit", "kansho._outlier_jit", "kansho._unwfix_jit", "kansho.inversion")
+JIT_MODULES = ("kansho._nsbas_jit", "kansho._outlier_jit", "kansho._unwfix_jit", "kansho._invert_jit",
+               "kansho.inversion")
 
 _announced = False
 
