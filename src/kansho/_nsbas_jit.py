@@ -264,6 +264,46 @@ def _fix_gaps(x: np.ndarray, cover: np.ndarray, basis: np.ndarray, tails: np.nda
     return True
 
 
+#: pixels gathered at once from the (npair, npix) inputs (and scattered to the outputs): the rows of a
+#: column stride by npix elements, often a power of two that maps them all to one cache set, so a
+#: pixel-by-pixel column read misses on every pair; a tile reads each row's few cache lines at once
+TILE = 32
+
+
+@njit(cache=True, nogil=True)
+def _gather(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, i0: int, i1: int, dl: np.ndarray,
+            wl: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Data ``dl`` and weights ``wl`` ``(TILE, npair)`` (:func:`_weight`; data 0 where unused) of the
+    pixels ``cols[i0:i1]``, read row by row."""
+    for p in range(d.shape[0]):
+        for i in range(i0, i1):
+            px = cols[i]
+            wv = _weight(d, wts, has_w, p, px)
+            wl[i - i0, p] = wv
+            dl[i - i0, p] = d[p, px] if wv != 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _finish_pixel(x: np.ndarray, dl: np.ndarray, wl: np.ndarray, first: np.ndarray, last: np.ndarray,
+                  to_model: np.ndarray, model: np.ndarray) -> float:  # pragma: no cover - compiled
+    """The model ``(nmodel,)`` of one pixel's ``x`` (``cum``, ``x[0] = 0``) and the unweighted RMS of its
+    residuals over the used pairs (returned; NaN without any)."""
+    n1 = x.shape[0] - 1
+    for q in range(to_model.shape[0]):
+        s = 0.0
+        for c in range(n1):
+            s += to_model[q, c] * (x[c + 1] - x[c])
+        model[q] = s
+    ss = 0.0
+    nu = 0
+    for p in range(dl.shape[0]):
+        if wl[p] != 0.0:
+            res = (x[last[p]] - x[first[p]]) - dl[p]
+            ss += res * res
+            nu += 1
+    return np.sqrt(ss / nu) if nu else np.nan
+
+
 @njit(cache=True, parallel=True)
 def solve_pixels(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, first: np.ndarray,
                  last: np.ndarray, bw: int, long_pairs: np.ndarray, vec: np.ndarray, gamma: float, gz: np.ndarray,
@@ -276,8 +316,8 @@ def solve_pixels(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, 
     d:
         ``(npair, npix)`` float64 unwrapped interferograms (mm); NaN = no data.
     wts:
-        ``(npair, npix)`` float64 weights when ``has_w`` (a pair whose weight is not finite and
-        positive is not used), else any float64 array (ignored).
+        ``(npair, npix)`` float64 or float32 weights when ``has_w`` (a pair whose weight is not finite
+        and positive is not used), else any float64 array (ignored).
     cols:
         ``(k,)`` int64 pixels to invert.
     first, last:
@@ -300,40 +340,40 @@ def solve_pixels(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, 
     n1 = vec.shape[0]
     m = vec.shape[1]
     nmodel = to_model.shape[0]
-    nchunk = min(k, 256)
-    for ch in prange(nchunk):
+    ntile = (k + TILE - 1) // TILE
+    for tile in prange(ntile):
         band = np.empty((n1, bw + 1))
         rhs = np.empty((n1, m + 1))
         vty = np.empty((max(m, 1), m + 1))
         cap = np.empty((max(m, 1), max(m, 1)))
         z = np.empty(max(m, 1))
         cover = np.empty(n1)
-        x = np.empty(n1 + 1)
-        dl = np.empty(npair)
-        wl = np.empty(npair)
-        for i in range(ch * k // nchunk, (ch + 1) * k // nchunk):
-            px = cols[i]
-            for p in range(npair):  # one strided pass over the pixel's column
-                wl[p] = _weight(d, wts, has_w, p, px)
-                dl[p] = d[p, px] if wl[p] != 0.0 else 0.0
-            st = _solve_one(dl, wl, first, last, bw, long_pairs, vec, gamma, gz, basis, tails, band,
-                            rhs, vty, cap, z, cover, x[1:])
-            status[px] = st
-            if st != OK:
-                continue
-            x[0] = 0.0
-            for c in range(n1 + 1):
-                cum[c, px] = x[c]
-            for q in range(nmodel):
-                s = 0.0
-                for c in range(n1):
-                    s += to_model[q, c] * (x[c + 1] - x[c])
-                model[q, px] = s
-            ss = 0.0
-            nu = 0
-            for p in range(npair):
-                if wl[p] != 0.0:
-                    res = (x[last[p]] - x[first[p]]) - dl[p]
-                    ss += res * res
-                    nu += 1
-            resid[px] = np.sqrt(ss / nu) if nu else np.nan
+        dl = np.empty((TILE, npair))
+        wl = np.empty((TILE, npair))
+        xs = np.zeros((TILE, n1 + 1))
+        ms = np.empty((TILE, nmodel))
+        rs = np.empty(TILE)
+        sts = np.empty(TILE, np.int8)
+        i0 = tile * TILE
+        i1 = min(i0 + TILE, k)
+        _gather(d, wts, has_w, cols, i0, i1, dl, wl)
+        for t in range(i1 - i0):
+            x = xs[t]
+            sts[t] = _solve_one(dl[t], wl[t], first, last, bw, long_pairs, vec, gamma, gz, basis, tails, band,
+                                rhs, vty, cap, z, cover, x[1:])
+            if sts[t] == OK:
+                x[0] = 0.0
+                rs[t] = _finish_pixel(x, dl[t], wl[t], first, last, to_model, ms[t])
+        for t in range(i1 - i0):
+            status[cols[i0 + t]] = sts[t]
+        for c in range(n1 + 1):
+            for t in range(i1 - i0):
+                if sts[t] == OK:
+                    cum[c, cols[i0 + t]] = xs[t, c]
+        for q in range(nmodel):
+            for t in range(i1 - i0):
+                if sts[t] == OK:
+                    model[q, cols[i0 + t]] = ms[t, q]
+        for t in range(i1 - i0):
+            if sts[t] == OK:
+                resid[cols[i0 + t]] = rs[t]

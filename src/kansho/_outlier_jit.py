@@ -188,34 +188,33 @@ def check_pixels(ifg: np.ndarray, weights: np.ndarray, ends: np.ndarray, ne: int
 
 
 @njit(cache=True, nogil=True)
-def _bridges_pixel(valid: np.ndarray, ends: np.ndarray, ne: int, out: np.ndarray) -> None:  # pragma: no cover
-    """Bridges of one pixel's pair graph (Tarjan 1974, iterative depth-first search): ``out[p]`` True
-    for a valid pair that lies on no cycle."""
+def _bridges_column(valid: np.ndarray, ends: np.ndarray, ne: int, deg: np.ndarray, adj_v: np.ndarray,
+                    adj_e: np.ndarray, disc: np.ndarray, low: np.ndarray, pedge: np.ndarray, nxt: np.ndarray,
+                    stack: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Bridges of the pair graph of one pixel's ``valid`` (npair,) (Tarjan 1974, iterative depth-first search):
+    ``out[p]`` True for a valid pair that lies on no cycle (``out`` zeroed by the caller). The other
+    arrays are work space: ``deg``, ``nxt`` (ne + 1,), ``adj_v``, ``adj_e`` (2 npair,), the rest (ne,)."""
     npair = valid.size
-    deg = np.zeros(ne + 1, np.int64)
+    deg[:] = 0
     for p in range(npair):
         if valid[p]:
             deg[ends[p, 0] + 1] += 1
             deg[ends[p, 1] + 1] += 1
     for e in range(ne):
         deg[e + 1] += deg[e]
-    fill = deg[:-1].copy()
-    adj_v = np.empty(deg[ne], np.int64)
-    adj_e = np.empty(deg[ne], np.int64)
+    nxt[:] = deg
     for p in range(npair):
         if valid[p]:
             a, b = ends[p, 0], ends[p, 1]
-            adj_v[fill[a]] = b
-            adj_e[fill[a]] = p
-            fill[a] += 1
-            adj_v[fill[b]] = a
-            adj_e[fill[b]] = p
-            fill[b] += 1
-    disc = np.full(ne, -1, np.int64)
-    low = np.zeros(ne, np.int64)
-    pedge = np.full(ne, -1, np.int64)
-    nxt = deg[:-1].copy()
-    stack = np.empty(ne, np.int64)
+            adj_v[nxt[a]] = b
+            adj_e[nxt[a]] = p
+            nxt[a] += 1
+            adj_v[nxt[b]] = a
+            adj_e[nxt[b]] = p
+            nxt[b] += 1
+    nxt[:] = deg
+    disc[:] = -1
+    pedge[:] = -1
     timer = 0
     for root in range(ne):
         if disc[root] >= 0 or deg[root + 1] == deg[root]:
@@ -250,13 +249,60 @@ def _bridges_pixel(valid: np.ndarray, ends: np.ndarray, ne: int, out: np.ndarray
                         out[pedge[u]] = True
 
 
+#: pixels per parallel chunk of :func:`bridges` (work space allocated once per chunk)
+BRIDGE_CHUNK = 512
+
+
+@njit(cache=True, nogil=True)
+def _same_row(valid: np.ndarray, c: int) -> bool:  # pragma: no cover - compiled
+    """Whether row ``c`` of ``valid`` equals row ``c - 1``."""
+    for p in range(valid.shape[1]):  # noqa: SIM110 - numba compiles no generator in all()
+        if valid[c, p] != valid[c - 1, p]:
+            return False
+    return True
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def bridges(valid: np.ndarray, ends: np.ndarray, ne: int) -> np.ndarray:  # pragma: no cover - compiled
-    """Per column of ``valid`` (npair, npix) bool: the pairs on no cycle of that pixel's network."""
+    """Per column of ``valid`` (npair, npix) bool: the pairs on no cycle of that pixel's network.
+
+    Pixels run in chunks first transposed to a (chunk, npair) array (a column of the full array
+    strides by npix bytes, often a power of two that maps every row to one cache set); a column
+    equal to the one before it (neighbouring pixels often share their valid pairs) reuses its result, and
+    so does every column with all pairs valid after the first."""
     npair, npix = valid.shape
     out = np.zeros((npair, npix), np.bool_)
-    for c in prange(npix):
-        o = np.zeros(npair, np.bool_)
-        _bridges_pixel(valid[:, c].copy(), ends, ne, o)
-        out[:, c] = o
+    nch = (npix + BRIDGE_CHUNK - 1) // BRIDGE_CHUNK
+    for ch in prange(nch):
+        a = ch * BRIDGE_CHUNK
+        b = min(a + BRIDGE_CHUNK, npix)
+        loc = np.empty((b - a, npair), np.bool_)
+        for p in range(npair):
+            for c in range(a, b):
+                loc[c - a, p] = valid[p, c]
+        res = np.zeros((b - a, npair), np.bool_)
+        deg = np.zeros(ne + 1, np.int64)
+        nxt = np.zeros(ne + 1, np.int64)
+        adj_v = np.empty(2 * npair, np.int64)
+        adj_e = np.empty(2 * npair, np.int64)
+        disc = np.empty(ne, np.int64)
+        low = np.zeros(ne, np.int64)
+        pedge = np.empty(ne, np.int64)
+        stack = np.empty(ne, np.int64)
+        full = np.zeros(npair, np.bool_)  # the result with every pair valid, found at the first such pixel
+        n_full = -1
+        for c in range(b - a):
+            if c > 0 and _same_row(loc, c):
+                res[c] = res[c - 1]
+                continue
+            if loc[c].all():
+                if n_full < 0:
+                    _bridges_column(loc[c], ends, ne, deg, adj_v, adj_e, disc, low, pedge, nxt, stack, full)
+                    n_full = 1
+                res[c] = full
+                continue
+            _bridges_column(loc[c], ends, ne, deg, adj_v, adj_e, disc, low, pedge, nxt, stack, res[c])
+        for p in range(npair):
+            for c in range(a, b):
+                out[p, c] = res[c - a, p]
     return out

@@ -124,7 +124,8 @@ def segments(gap: npt.ArrayLike) -> npt.NDArray[np.int64]:
     ``(n_epoch - 1, npix)`` bool (True where no used pair spans the interval)."""
     g = np.asarray(gap, bool)
     out = np.zeros((g.shape[0] + 1, g.shape[1]), np.int64)
-    np.cumsum(g, axis=0, out=out[1:])
+    for k in range(g.shape[0]):  # row by row: a cumsum along axis 0 walks each column apart (~10x slower)
+        np.add(out[k], g[k], out=out[k + 1])
     return out
 
 
@@ -210,7 +211,6 @@ def fit_bridge(cum: npt.ArrayLike, gap: npt.ArrayLike, t: npt.ArrayLike, cand: C
     n, npix = y.shape
     if g.shape != (n - 1, npix):
         raise ValueError(f"gap must have shape {(n - 1, npix)}, got {g.shape}")
-    seg = segments(g)
     shift = np.zeros((n, npix)) if series else None
     var = np.full((n, npix), np.nan) if series else None
     mu = np.zeros(npix)
@@ -227,7 +227,7 @@ def fit_bridge(cum: npt.ArrayLike, gap: npt.ArrayLike, t: npt.ArrayLike, cand: C
         return BridgeFit(shift, var, mu, vmu, allowed, gapped)
     for px in _pattern_groups(g[:, cols]):
         px = cols[px]
-        s = seg[:, px[0]]
+        s = segments(g[:, px[:1]])[:, 0]  # the pattern's segment labels
         if cand.annual and require_support and not annual_supported(tt, s):
             allowed[px] = False
             continue

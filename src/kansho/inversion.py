@@ -368,13 +368,16 @@ def _jit_path(pb: _Problem, sol: _Solution, cols: IndexArray) -> None:
     if z.shape[1] > 1:  # annual model: test the pixels' rank in numpy first, batch by batch
         step = _batch_size(pb.max_batch, pb.n_epoch, npair, pb.layout)
         bad = np.concatenate([
-            _deficient(np.where(pb.valid[:, cb], 1.0 if wts is None else wts[:, cb], 0.0), pb.g, z)
+            _deficient(np.where(pb.valid[:, cb], 1.0 if wts is None else wts[:, cb], 0.0).astype(np.float64), pb.g, z)
             for cb in (cols[b0: b0 + step] for b0 in range(0, cols.size, step))])
         if bad.any():
             _normal_path(pb, sol, cols[bad])
         cols = cols[~bad]
     dd = np.ascontiguousarray(pb.d, dtype=np.float64)
-    ww = np.ascontiguousarray(wts, dtype=np.float64) if wts is not None else np.zeros((1, 1))
+    if wts is None:
+        ww = np.zeros((1, 1))
+    else:  # float32 weights go as they are (each converted exactly where the kernel reads it)
+        ww = np.ascontiguousarray(wts, dtype=wts.dtype if wts.dtype == np.float32 else np.float64)
     gz = pb.g @ z if z.shape[1] == 1 else np.zeros((npair, 0))  # the kernel tests the rank itself when r = 1
     status = np.zeros(sol.n_unw.size, dtype=np.int8)
     lay = pb.layout

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from kansho import bridge, network, outliers, phasebias
+from kansho import _invert_jit, bridge, network, outliers, phasebias
 from kansho._constants import phase_to_mm
 from kansho._dates import years_since_first
 from kansho.chain import common
@@ -68,9 +68,20 @@ class InvertResult(StepResult):
 
 
 def coh_weights(coh: np.ndarray) -> np.ndarray:
-    """Inverse phase variance from coherence (Rodriguez & Martin 1992, one-look form), finite; shape as ``coh``."""
+    """Inverse phase variance from coherence (Rodriguez & Martin 1992, one-look form), finite; shape as ``coh``.
+    Computed in the precision of ``coh``: float32 (one compiled pass) for a float32 block (npair, npix),
+    else float64 (the inversion reads float32 weights as they are, converting each exactly)."""
+    if isinstance(coh, np.ndarray) and coh.dtype == np.float32 and coh.ndim == 2:
+        return np.asarray(_invert_jit.coh_weights(np.ascontiguousarray(coh)))
     g = np.clip(np.nan_to_num(coh, nan=0.05), 0.05, 0.98)
     return (2.0 * g**2 / (1.0 - g**2)).astype(np.float64)
+
+
+def _coh_mean(c: np.ndarray) -> np.ndarray:
+    """:func:`kansho.chain.tasks.nanmean0` of the block's coherence ``c`` (npair, npix) (compiled for float32)."""
+    if c.dtype == np.float32 and c.ndim == 2:
+        return np.asarray(_invert_jit.nanmean_rows(np.ascontiguousarray(c)))
+    return nanmean0(c)
 
 
 def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
@@ -93,8 +104,9 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
     c = st.read("coh", rows, cols, idx).reshape(idx.size, -1)
     ph = u - np.asarray(p["offsets"])[:, None]
     del u
-    ifg = ph * float(p["conv"])
     ind, bfit = _phase_bias(ph, pairs, t, np.asarray(p["L"]), p.get("bias_tau"))
+    ifg = ph  # the phase is not needed any more: scaled in place
+    ifg *= float(p["conv"])
     n_bias = 0
     rate = np.full(ph.shape[1], np.nan if p.get("phase_bias", "off") == "off" else 0.0)  # rad/yr applied
     if bfit is not None:
@@ -105,17 +117,16 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
     kw: dict[str, Any] = {"gamma": float(p["gamma"]), "annual": p["model"] == "annual", "weights": weights,
                           "min_pairs": int(p["min_pairs"]), "device": str(p.get("device", "cpu"))}
     res = invert_nsbas(ifg, pairs, t, **kw)
-    cum = np.asarray(res.cum, np.float64)
-    resid = np.asarray(res.resid_rms, np.float64)
-    amp = None if res.annual_amp is None else np.asarray(res.annual_amp, np.float64)
+    cum, resid, amp = res.cum, res.resid_rms, res.annual_amp  # float32
     n_fix = np.zeros(ifg.shape[1], np.float32)
     fixed, nulled = np.zeros(idx.size, np.int64), np.zeros(idx.size, np.int64)
     if p.get("resid_check"):
         cycle = 2.0 * math.pi * abs(float(p["conv"]))  # one phase cycle in LOS mm (λ/2)
         ifg, cum, resid, amp, n_fix, fixed, nulled = _residual_check(ifg, cum, resid, amp, pairs, t, kw, cycle)
     valid = np.isfinite(ifg)
-    cblk = cum.astype(np.float32)
-    gaps = network.gaps(pairs, ne, valid)
+    cblk = np.asarray(cum, np.float32)
+    ends = pairs.astype(np.int64)
+    gaps = _invert_jit.pixel_gaps(valid, ends[:, 0].copy(), ends[:, 1].copy(), ne)  # network.gaps(pairs, ne, valid)
     cands = bridge.candidates(str(p["model"]), len(p["step_times"]) > 0)
     if len(cands) == 1:  # a fixed model: bridge (the NSBAS one unless steps are added) and its σ
         fit = bridge.fit_bridge(cblk, gaps, t, cands[0], p["step_times"], require_support=False)
@@ -127,8 +138,9 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
         w["bridge_model"][rows, cols] = np.where(bridged_px, cands[0].code, -1).astype(np.int8).reshape(shp)
     else:  # σ 0 until the second pass bridges the gapped pixels (blocks without any are left as they are)
         w["cum_std"][:, rows, cols] = np.where(np.isfinite(cblk), 0.0, np.nan).astype(np.float32).reshape(ne, *shp)
+        c64 = cblk.astype(np.float64)  # converted once for every candidate
         for k, cand in enumerate(cands):
-            fit = bridge.fit_bridge(cblk, gaps, t, cand, p["step_times"], series=False)
+            fit = bridge.fit_bridge(c64, gaps, t, cand, p["step_times"], series=False)
             use = fit.allowed & fit.gapped  # pixels without a gap have nothing to bridge: left out of the choice
             w["bridge_fic"][2 * k, rows, cols] = np.where(use, fit.mu, np.nan).astype(np.float32).reshape(shp)
             w["bridge_fic"][2 * k + 1, rows, cols] = np.where(use, fit.vmu, np.nan).astype(np.float32).reshape(shp)
@@ -142,7 +154,7 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
     w["n_resid_fix"][rows, cols] = np.where(solved, n_fix, np.nan).astype(np.float32).reshape(shp)
     w["ph_bias"][rows, cols] = np.where(solved, ind, np.nan).astype(np.float32).reshape(shp)
     w["ph_bias_rate"][rows, cols] = np.where(solved, rate, np.nan).astype(np.float32).reshape(shp)
-    w["coh_avg"][rows, cols] = nanmean0(c).reshape(shp)
+    w["coh_avg"][rows, cols] = _coh_mean(c).reshape(shp)
     w["n_gap"][rows, cols] = gaps.sum(0).reshape(shp).astype(np.float32)
     w["maxTlen"][rows, cols] = np.asarray(network.max_tlen(gaps, t), np.float32).reshape(shp)
     w["gap"][:, rows, cols] = gaps.reshape(ne - 1, *shp).astype(np.int8)
@@ -161,6 +173,8 @@ def _phase_bias(ph: np.ndarray, pairs: np.ndarray, t: np.ndarray, L: np.ndarray,
     if L.shape[0] == 0:
         return np.full(npix, np.nan), None
     short = phasebias.short_loops(L, pairs, t)
+    if tau is None:  # the indicator alone: one compiled pass, no loop arrays
+        return phasebias.phase_indicator(ph, L, short), None
     dur = phasebias.loop_durations(L, pairs, t)
     ind = np.full(npix, np.nan)
     fits = []
@@ -198,12 +212,14 @@ def _residual_check(ifg: np.ndarray, cum: np.ndarray, resid: np.ndarray, amp: np
     """The residual cycle check (:func:`kansho.outliers.residual_cycle_check`) of the pixels whose residual
     reaches :data:`CHECK_FRACTION` of a cycle (``cycle`` mm), and the changed pixels solved again.
 
-    ``ifg`` (npair, npix) mm, ``cum`` (n_epoch, npix) mm, ``resid`` (npix,) and the annual amplitude
-    ``amp`` (npix,) (None without the annual model) from the first inversion. Returns them updated,
-    the pairs each pixel had corrected or nulled (npix,), and per pair the pixels corrected and nulled."""
+    ``ifg`` (npair, npix) float64 mm, ``cum`` (n_epoch, npix) mm, ``resid`` (npix,) and the annual amplitude
+    ``amp`` (npix,) (None without the annual model) from the first inversion. Returns them updated (in
+    place: the caller's arrays are changed), the pairs each pixel had corrected or nulled (npix,), and per
+    pair the pixels corrected and nulled."""
     npair = ifg.shape[0]
-    r = ifg - (cum[pairs[:, 1]] - cum[pairs[:, 0]])
-    big = np.where(np.isfinite(r), np.abs(r), 0.0).max(axis=0, initial=0.0) > CHECK_FRACTION * cycle
+    big = _invert_jit.resid_exceeds(np.ascontiguousarray(ifg, np.float64), np.ascontiguousarray(cum),
+                                    np.ascontiguousarray(pairs[:, 0], np.int64),
+                                    np.ascontiguousarray(pairs[:, 1], np.int64), CHECK_FRACTION * cycle)
     cand = np.flatnonzero(big)
     n_fix = np.zeros(ifg.shape[1], np.float32)
     fixed, nulled = np.zeros(npair, np.int64), np.zeros(npair, np.int64)
@@ -217,16 +233,12 @@ def _residual_check(ifg: np.ndarray, cum: np.ndarray, resid: np.ndarray, amp: np
         return ifg, cum, resid, amp, n_fix, fixed, nulled
     px, f = cand[changed], f[:, changed]
     null = f == outliers.NULL_FIX
-    ifg = ifg.copy()
     ifg[:, px] = np.where(null, np.nan, ifg[:, px] - np.where(null, 0, f) * cycle)
     sub = dict(kw, weights=None if wts is None else wts[:, px])
     res = invert_nsbas(ifg[:, px], pairs, t, **sub)
-    cum = cum.copy()
-    resid = resid.copy()
     cum[:, px] = res.cum
     resid[px] = res.resid_rms
     if amp is not None and res.annual_amp is not None:  # the re-solved pixels' annual term too
-        amp = amp.copy()
         amp[px] = res.annual_amp
     n_fix[px] = (f != 0).sum(axis=0)
     return ifg, cum, resid, amp, n_fix, ((f != 0) & ~null).sum(axis=1), null.sum(axis=1)
@@ -252,20 +264,21 @@ def bridge_block(task: Task) -> None:
     choice = np.asarray(w["bridge_model"][rows, cols]).ravel()
     if not np.any(choice >= 0):
         return  # nothing bridged here: the first pass's cum and cum_std stand
-    cum = np.asarray(w["cum"][:, rows, cols], np.float64).reshape(ne, -1)
+    cblk = np.asarray(w["cum"][:, rows, cols], np.float32).reshape(ne, -1)  # bridged in place below
     gaps = np.asarray(w["gap"][:, rows, cols], bool).reshape(ne - 1, -1)
     infl = np.asarray(w["bridge_infl"][rows, cols], np.float64).ravel()
-    out = cum.copy()
-    sd = np.where(np.isfinite(cum), 0.0, np.nan)
+    sd = np.where(np.isfinite(cblk), np.float32(0.0), np.float32(np.nan))
     for cand in bridge.candidates("auto", len(p["step_times"]) > 0):
         px = np.flatnonzero(choice == cand.code)
         if px.size == 0:
             continue
-        fit = bridge.fit_bridge(cum[:, px], gaps[:, px], t, cand, p["step_times"], require_support=False)
-        out[:, px], sd[:, px] = bridge.apply_shift(cum[:, px], fit, infl[px])
-    cblk = out.astype(np.float32)
+        y = cblk[:, px].astype(np.float64)  # the pixels' series, bridged in float64, stored in float32
+        fit = bridge.fit_bridge(y, gaps[:, px], t, cand, p["step_times"], require_support=False)
+        out, sdp = bridge.apply_shift(y, fit, infl[px])
+        cblk[:, px] = out.astype(np.float32)
+        sd[:, px] = sdp.astype(np.float32)
     w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
-    w["cum_std"][:, rows, cols] = sd.astype(np.float32).reshape(ne, *shp)
+    w["cum_std"][:, rows, cols] = sd.reshape(ne, *shp)
     _write_velocity(w, rows, cols, shp, cblk, t)
 
 

@@ -1,0 +1,144 @@
+"""Compiled kernels of step 1-3 (:mod:`kansho.chain.steps.invert`): one pass over a block's
+``(npair, npix)`` arrays where numpy would make several float64 temporaries of that size.
+
+Every kernel gives exactly (bit for bit) what its numpy reference gives: the same float operations in
+the same order, no fast-math. Pixels are split into chunks run in parallel (``prange``); within a
+chunk the loop over pairs (or loops) is outside the loop over pixels, so the ``(npair, npix)`` rows
+are read contiguously.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+#: pixels per parallel chunk (a chunk's running sums stay in L1)
+CHUNK = 1024
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def resid_exceeds(ifg: np.ndarray, cum: np.ndarray, p0: np.ndarray, p1: np.ndarray,
+                  thr: float) -> np.ndarray:  # pragma: no cover - compiled
+    """``(npix,)`` bool: some finite residual ``ifg[p] - (cum[p1[p]] - cum[p0[p]])`` (float64) of the
+    pixel exceeds ``thr`` in absolute value. ``ifg`` ``(npair, npix)`` float64, ``cum``
+    ``(n_epoch, npix)`` float32 or float64 (residuals in float64 either way)."""
+    npair, npix = ifg.shape
+    out = np.zeros(npix, np.bool_)
+    nch = (npix + CHUNK - 1) // CHUNK
+    for ch in prange(nch):
+        a = ch * CHUNK
+        b = min(a + CHUNK, npix)
+        m = np.zeros(b - a)
+        for p in range(npair):
+            i, j = p0[p], p1[p]
+            for c in range(a, b):
+                r = abs(ifg[p, c] - (np.float64(cum[j, c]) - np.float64(cum[i, c])))
+                if r > m[c - a] and np.isfinite(r):
+                    m[c - a] = r
+        for c in range(a, b):
+            out[c] = m[c - a] > thr
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def coh_weights(coh: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """``2 g² / (1 - g²)`` (float32) of ``g`` = ``coh`` ``(npair, npix)`` float32 with NaN -> 0.05 and
+    clipped to [0.05, 0.98] (so +inf -> 0.98, -inf -> 0.05)."""
+    npair, npix = coh.shape
+    out = np.empty((npair, npix), np.float32)
+    lo = np.float32(0.05)
+    hi = np.float32(0.98)
+    two = np.float32(2.0)
+    one = np.float32(1.0)
+    for p in prange(npair):
+        for c in range(npix):
+            g = coh[p, c]
+            if np.isnan(g):
+                g = lo
+            g = min(max(g, lo), hi)
+            g2 = g * g
+            out[p, c] = (two * g2) / (one - g2)
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def triangle_indicator(phase: np.ndarray, members: np.ndarray, signs: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """Mean |wrapped misclosure| (rad) per pixel over the valid triangles (NaN where none is valid).
+
+    ``phase`` ``(npair, npix)`` float64 rad, NaN = no data; ``members`` ``(nloop, 3)`` pair indices of
+    each triangle in increasing order and ``signs`` ``(nloop, 3)`` their ±1.0 (the loop matrix's row).
+    A loop's phase is summed over its members in that order, from 0, as a CSR product does; wrapped by
+    ``m - 2π rint(m / 2π)``; the |wrapped| values are summed over loops in order."""
+    npix = phase.shape[1]
+    nloop = members.shape[0]
+    two_pi = 2.0 * np.pi
+    out = np.empty(npix)
+    nch = (npix + CHUNK - 1) // CHUNK
+    for ch in prange(nch):
+        a = ch * CHUNK
+        b = min(a + CHUNK, npix)
+        s = np.zeros(b - a)
+        n = np.zeros(b - a, np.int64)
+        for k in range(nloop):
+            ia, ib, ic = members[k, 0], members[k, 1], members[k, 2]
+            sa, sb, sc = signs[k, 0], signs[k, 1], signs[k, 2]
+            for c in range(a, b):
+                xa, xb, xc = phase[ia, c], phase[ib, c], phase[ic, c]
+                if not (np.isfinite(xa) and np.isfinite(xb) and np.isfinite(xc)):
+                    continue
+                m = ((0.0 + sa * xa) + sb * xb) + sc * xc
+                s[c - a] += abs(m - two_pi * np.rint(m / two_pi))
+                n[c - a] += 1
+        for c in range(a, b):
+            out[c] = s[c - a] / n[c - a] if n[c - a] > 0 else np.nan
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def pixel_gaps(valid: np.ndarray, p0: np.ndarray, p1: np.ndarray, ne: int) -> np.ndarray:  # pragma: no cover
+    """``(ne - 1, npix)`` bool: the intervals ``k`` (epoch ``k`` to ``k + 1``) that no valid pair
+    ``(p0[p], p1[p])`` spans at the pixel (``valid`` ``(npair, npix)`` bool); the counts are exact
+    integers, so this is :func:`kansho.network.gaps` with ``valid``."""
+    npair, npix = valid.shape
+    out = np.empty((ne - 1, npix), np.bool_)
+    nch = (npix + CHUNK - 1) // CHUNK
+    for ch in prange(nch):
+        a = ch * CHUNK
+        b = min(a + CHUNK, npix)
+        cov = np.zeros((ne, b - a), np.int32)  # +1 at a pair's first epoch, -1 at its last
+        for p in range(npair):
+            i, j = p0[p], p1[p]
+            for c in range(a, b):
+                if valid[p, c]:
+                    cov[i, c - a] += 1
+                    cov[j, c - a] -= 1
+        run = np.zeros(b - a, np.int32)
+        for k in range(ne - 1):
+            for c in range(a, b):
+                run[c - a] += cov[k, c - a]
+                out[k, c] = run[c - a] == 0
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def nanmean_rows(a: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Mean over axis 0 of ``a`` ``(n, npix)`` float32 ignoring NaN and ±inf, as numpy's
+    ``where(isfinite(a), a, 0).sum(axis=0) / count``: float32 sums row after row, divided in
+    float64; NaN where no value is finite."""
+    n, npix = a.shape
+    out = np.empty(npix)
+    nch = (npix + CHUNK - 1) // CHUNK
+    for ch in prange(nch):
+        lo = ch * CHUNK
+        hi = min(lo + CHUNK, npix)
+        s = np.zeros(hi - lo, np.float32)
+        cnt = np.zeros(hi - lo, np.int64)
+        for r in range(n):
+            for c in range(lo, hi):
+                v = a[r, c]
+                if np.isfinite(v):
+                    s[c - lo] += v
+                    cnt[c - lo] += 1
+        for c in range(lo, hi):
+            out[c] = np.float64(s[c - lo]) / cnt[c - lo] if cnt[c - lo] > 0 else np.nan
+    return out

@@ -1,0 +1,124 @@
+"""The compiled kernels of step 1-3 (kansho._invert_jit, the chunked bridges of kansho._outlier_jit, the
+tiled solve_pixels of kansho._nsbas_jit) against the numpy code they replace: equal bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+
+from kansho import _invert_jit, _outlier_jit, bridge, network, phasebias
+from kansho.chain.steps.invert import coh_weights
+from kansho.chain.tasks import nanmean0
+from kansho.inversion import invert_nsbas
+
+
+def _network(ne: int, span: int) -> np.ndarray:
+    return np.array([(i, j) for i in range(ne) for j in range(i + 1, min(i + span + 1, ne))], np.int64)
+
+
+def _phase(rng: np.random.Generator, npair: int, npix: int, missing: float) -> np.ndarray:
+    ph = rng.normal(0.0, 3.0, (npair, npix))
+    ph[rng.random(ph.shape) < missing] = np.nan
+    return ph
+
+
+@settings(max_examples=25, deadline=None)
+@given(ne=hs.integers(3, 14), span=hs.integers(1, 4), npix=hs.integers(1, 2500), missing=hs.floats(0.0, 0.6),
+       seed=hs.integers(0, 2**31))
+def test_residual_screen_equals_numpy(ne: int, span: int, npix: int, missing: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    pairs = _network(ne, span)
+    ifg = _phase(rng, len(pairs), npix, missing)
+    ifg[rng.random(ifg.shape) < 0.01] = np.inf
+    cum = rng.normal(0.0, 3.0, (ne, npix)).astype(np.float32)
+    cum[:, rng.random(npix) < 0.1] = np.nan
+    thr = float(rng.uniform(0.5, 8.0))
+    c64 = cum.astype(np.float64)
+    r = ifg - (c64[pairs[:, 1]] - c64[pairs[:, 0]])
+    want = np.where(np.isfinite(r), np.abs(r), 0.0).max(axis=0, initial=0.0) > thr
+    got = _invert_jit.resid_exceeds(ifg, cum, pairs[:, 0].copy(), pairs[:, 1].copy(), thr)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_coh_weights_equal_numpy_in_float32() -> None:
+    rng = np.random.default_rng(3)
+    coh = rng.uniform(-0.2, 1.2, (37, 3001)).astype(np.float32)
+    coh.ravel()[:4] = [np.nan, np.inf, -np.inf, 0.98]
+    g = np.clip(np.nan_to_num(coh, nan=0.05), 0.05, 0.98)
+    want = 2.0 * g**2 / (1.0 - g**2)
+    got = coh_weights(coh)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+    g64 = np.clip(np.nan_to_num(coh.astype(np.float64), nan=0.05), 0.05, 0.98)
+    got64 = coh_weights(coh.astype(np.float64))  # not float32: the numpy path, in float64
+    assert got64.dtype == np.float64
+    np.testing.assert_array_equal(got64, 2.0 * g64**2 / (1.0 - g64**2))
+
+
+@settings(max_examples=25, deadline=None)
+@given(ne=hs.integers(3, 14), span=hs.integers(2, 4), npix=hs.integers(1, 2500), missing=hs.floats(0.0, 0.5),
+       seed=hs.integers(0, 2**31))
+def test_phase_indicator_equals_misclosure_path(ne: int, span: int, npix: int, missing: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    pairs = _network(ne, span)
+    L = network.triangle_loops(pairs)
+    t = np.cumsum(rng.uniform(0.01, 0.1, ne))
+    ph = _phase(rng, len(pairs), npix, missing) * 5.0
+    short = phasebias.short_loops(L, pairs, t) if L.shape[0] else np.zeros(0, bool)
+    want = phasebias.bias_indicator(phasebias.loop_misclosure(ph, L), short)
+    np.testing.assert_array_equal(phasebias.phase_indicator(ph, L, short), want)
+    every = np.ones(L.shape[0], bool)
+    np.testing.assert_array_equal(phasebias.phase_indicator(ph, L, every),
+                                  phasebias.bias_indicator(phasebias.loop_misclosure(ph, L), every))
+
+
+@settings(max_examples=25, deadline=None)
+@given(ne=hs.integers(2, 14), span=hs.integers(1, 4), npix=hs.integers(1, 2500), keep=hs.floats(0.0, 1.0),
+       seed=hs.integers(0, 2**31))
+def test_pixel_gaps_and_bridges_equal_references(ne: int, span: int, npix: int, keep: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    pairs = _network(ne, span)
+    valid = rng.random((len(pairs), npix)) < keep
+    valid[:, npix // 2:] = valid[:, npix // 2: npix // 2 + 1]  # runs of equal columns (reused results)
+    valid[:, : npix // 4] = True
+    got = _invert_jit.pixel_gaps(valid, pairs[:, 0].copy(), pairs[:, 1].copy(), ne)
+    np.testing.assert_array_equal(got, network.gaps(pairs, ne, valid))
+    br = _outlier_jit.bridges(valid, pairs, ne)
+    for c in rng.choice(npix, min(npix, 40), replace=False):  # each column alone: no chunk, no reuse
+        np.testing.assert_array_equal(br[:, c], _outlier_jit.bridges(valid[:, c:c + 1].copy(), pairs, ne)[:, 0])
+
+
+def test_nanmean_rows_equals_nanmean0() -> None:
+    rng = np.random.default_rng(5)
+    a = (rng.standard_normal((222, 4100)) * 100).astype(np.float32)
+    a[rng.random(a.shape) < 0.3] = np.nan
+    a[:, :7] = np.nan
+    a[2, 9] = np.inf
+    np.testing.assert_array_equal(_invert_jit.nanmean_rows(a), nanmean0(a))
+
+
+@pytest.mark.parametrize("annual", [False, True])
+def test_float32_weights_solve_as_float64(annual: bool) -> None:
+    """The inversion reads float32 weights as they are: the same result as the same weights in float64,
+    on pixels in any order and with gaps (the tiled gather of the kernel)."""
+    rng = np.random.default_rng(11)
+    ne = 16
+    pairs = _network(ne, 3)
+    pairs = pairs[~((pairs[:, 0] < 8) & (pairs[:, 1] >= 8))]  # a network gap
+    t = np.cumsum(rng.uniform(0.02, 0.1, ne))
+    ifg = _phase(rng, len(pairs), 777, 0.15)
+    w = rng.uniform(0.01, 3.0, ifg.shape).astype(np.float32)
+    w[rng.random(w.shape) < 0.02] = 0.0
+    a = invert_nsbas(ifg, pairs, t, weights=w, annual=annual, min_pairs=4)
+    b = invert_nsbas(ifg, pairs, t, weights=w.astype(np.float64), annual=annual, min_pairs=4)
+    for k in ("cum", "vel", "intercept", "resid_rms", "n_unw", "solved"):
+        np.testing.assert_array_equal(getattr(a, k), getattr(b, k))
+
+
+def test_segments_row_by_row_equal_cumsum() -> None:
+    g = np.random.default_rng(2).random((30, 500)) < 0.2
+    want = np.zeros((31, 500), np.int64)
+    np.cumsum(g, axis=0, out=want[1:])
+    np.testing.assert_array_equal(bridge.segments(g), want)
