@@ -21,7 +21,7 @@ from kansho.chain.tasks import Task
 from kansho.config import RunConfig
 from kansho.layout import RunLayout
 from kansho.parallel import map_tasks, run_all
-from kansho.store import Stack, blocks, open_stack
+from kansho.store import Stack, blocks, fast_codec, open_stack
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class Context:
         if chunks is None:
             chunks = (1, *(min(b, n) for n in shape[1:])) if len(shape) == 3 else tuple(min(b, n) for n in shape)
         return self.work.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill,
-                                      dimension_names=dims, overwrite=True)
+                                      dimension_names=dims, overwrite=True, compressors=fast_codec())
 
     def array(self, name: str) -> zarr.Array:
         """The work array ``name``."""

@@ -41,6 +41,7 @@ from kansho.chain.steps.loop_tasks import (
 )
 from kansho.chain.steps.qc import QCResult
 from kansho.errors import NetworkError
+from kansho.store import fast_codec
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +268,8 @@ def _create_fix(ctx: Context) -> None:
             return
     b = ctx.block
     ctx.work.create_array(FIX_ARRAY, shape=shape, chunks=(min(64, st.n_pair), min(b, shape[1]), min(b, shape[2])),
-                          dtype="i1", fill_value=0, dimension_names=["pair", "y", "x"], overwrite=True)
+                          dtype="i1", fill_value=0, dimension_names=["pair", "y", "x"], overwrite=True,
+                          compressors=fast_codec())
 
 
 def _drop_fix(ctx: Context) -> None:
