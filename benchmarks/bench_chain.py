@@ -44,9 +44,8 @@ SIZES: dict[str, dict[str, Any]] = {
     "M": {"shape": (1000, 1000), "n_epoch": 60, "interval_days": 12, "pairs_per_epoch": 4},
     "L": {"shape": (2500, 2500), "n_epoch": 150, "interval_days": 12, "pairs_per_epoch": 3},
 }
-#: LiCSBAS 1.x with 2 processes on a 2-core machine like this one (figures given in issue 3; LiCSBAS is
-#: not on PyPI and could not be installed here to measure it side by side)
-LICSBAS = {"S": {"wall_s": 110.0, "peak_mb": None}, "M": {"wall_s": 16 * 60.0, "peak_mb": 9000.0}}
+#: LiCSBAS 1.x with 2 processes on a 2-core machine like this one (S: issue 3; M: issue 21's measurement)
+LICSBAS = {"S": {"wall_s": 110.0, "peak_mb": None}, "M": {"wall_s": 963.0, "peak_mb": 9100.0}}
 #: frames of the scaling curves: (name, shape, n_epoch)
 SCALING = [*((f"px{n}", (n, n), 40) for n in (128, 256, 512, 768)),
            *((f"ep{e}", (256, 256), e) for e in (20, 60, 100))]
@@ -153,6 +152,10 @@ def main() -> None:
             if out.is_dir():
                 fig.update(accuracy(CACHE / name, out))
         save_results(res)
+    if args.floors and not args.sizes:  # the floors alone, on the cached frames' serial runs
+        for name in SIZES:
+            if (CACHE / f"{name}_run_w0" / "work").is_dir():
+                measure_floors(res, name, CACHE / f"{name}_run_w0")
     if not args.write_only:
         base = release_tree(args.baseline) if args.baseline else None
         for name in filter(None, args.sizes.split(",")):
@@ -192,15 +195,21 @@ def run_frame(res: dict[str, Any], name: str, w: int, args: argparse.Namespace,
     if not math.isnan(sim_s):
         fig["simulate_s"] = sim_s
     if args.floors:
-        import bench_floors
-
-        prim = bench_floors.measure(sim, out)
-        res.setdefault("floors", {})[name] = {"primitives": prim, "steps": bench_floors.step_floors(prim),
-                                              "machine": machine()}
+        measure_floors(res, name, out)
     res["chain"][f"{name}/w{w}"] = fig
     save_results(res)
     log.info("%s w%d: %.1f s wall, %.0f MB peak, vel RMSE %.2f mm/yr", name, w, fig["wall_s"],
              fig["peak_mb"], fig["vel_rmse"])
+
+
+def measure_floors(res: dict[str, Any], name: str, out: Path) -> None:
+    import bench_floors
+
+    prim = bench_floors.measure(CACHE / name, out)
+    res.setdefault("floors", {})[name] = {"primitives": prim, "steps": bench_floors.step_floors(prim),
+                                          "machine": machine()}
+    save_results(res)
+    log.info("%s floors: %s", name, {k: round(v, 1) for k, v in bench_floors.step_floors(prim).items()})
 
 
 def run_scaling(res: dict[str, Any], memory_limit: str | None) -> None:
@@ -308,7 +317,10 @@ def _floors_md(res: dict[str, Any]) -> list[str]:
                   "The floor of a step is what it cannot avoid: reading what it must read, writing what it must "
                   "write and, for the inversion, one least-squares solve of every pixel, each measured the "
                   "plainest way (`benchmarks/bench_floors.py`, on every core). Step times: one `kansho ts` "
-                  f"process. Floors measured {m['date']} (load {m.get('load1', 0):.1f}).", "",
+                  f"process. Floors measured {m['date']} (load {m.get('load1', 0):.1f}), files in the page cache as in "
+                  "the runs. The floors hold no computation beyond the one solve: the loop closure and per-pixel "
+                  "unwrapping correction (loops), the bootstrap (vstd), `stc` (mask), the cross-validation "
+                  "(filter) and the figures (outputs) are all above them.", "",
                   "| step | floor (s) | floor made of | " + " | ".join(f"w{r['workers']} (s) | × floor"
                                                               for r in runs.values()) + " |",
                   "|---|---|---|" + "---|---|" * len(runs)]
@@ -338,7 +350,7 @@ def _baseline_md(res: dict[str, Any]) -> list[str]:
         lines += [f"## Side by side with release {b['rev']} ({name}, {w})", "",
                   f"Release `{b['rev']}` (checked out beside this tree by `--baseline {b['rev']}`) and this tree "
                   f"(`{r.get('rev', '?')}`), each as one `kansho ts` process, back to back on "
-                  f"{r['machine']['date']}.", "",
+                  f"{r['machine']['date']} (this tree's step times: its per-step run).", "",
                   "| | " + " | ".join(STEPS) + " | whole chain | peak (MB) | vel RMSE masked / all (mm/yr) | kept |",
                   "|---|" + "---|" * (len(STEPS) + 4)]
         for label, x, wall in ((f"release {b['rev']}", b, b["wall_s"]), ("this tree", r, r["one_process_s"])):
@@ -391,9 +403,10 @@ def write_md(res: dict[str, Any]) -> None:
                   else f"{r['steps'][s]['step_s']:.1f}") if s in r["steps"] else "–"
                      for s in STEPS]
             lines.append(f"| {key.split('/')[0]} | {r['workers']} | " + " | ".join(cells) + " |")
-        note = ("LiCSBAS figures: LiCSBAS with 2 processes on a 2-core machine like this one, as given in "
-                "issue 3 (about 110 s on S; 16 min and 9 GB peak on M). LiCSBAS is not installable from PyPI and "
-                "this machine reaches no other source, so it was not re-run side by side here.")
+        note = ("LiCSBAS figures: LiCSBAS with 2 processes on a 2-core machine like this one, as measured in "
+                "issue 21 on the M frame (963 s, 9.1 GB; about 110 s on S in issue 3). LiCSBAS can be installed for "
+                "measurement (`../shared/bench/setup_licsbas.sh`, used by the accuracy harness) but takes ~16 min "
+                "per M run, so it was not re-run here.")
         lines += ["", note, ""]
     lines += _floors_md(res) + _baseline_md(res)
     sc = res.get("scaling", {})
