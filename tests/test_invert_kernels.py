@@ -3,6 +3,8 @@ tiled solve_pixels of kansho._nsbas_jit) against the numpy code they replace: eq
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -67,11 +69,13 @@ def test_phase_indicator_equals_misclosure_path(ne: int, span: int, npix: int, m
     t = np.cumsum(rng.uniform(0.01, 0.1, ne))
     ph = _phase(rng, len(pairs), npix, missing) * 5.0
     short = phasebias.short_loops(L, pairs, t) if L.shape[0] else np.zeros(0, bool)
+    # numpy sums the loops of one pixel row by row (the kernel's order) except when there is a single
+    # pixel: then its reduction is contiguous and pairwise, which may differ in the last bit
+    same = np.testing.assert_array_equal if npix > 1 else partial(np.testing.assert_allclose, rtol=4e-16)
     want = phasebias.bias_indicator(phasebias.loop_misclosure(ph, L), short)
-    np.testing.assert_array_equal(phasebias.phase_indicator(ph, L, short), want)
+    same(phasebias.phase_indicator(ph, L, short), want)
     every = np.ones(L.shape[0], bool)
-    np.testing.assert_array_equal(phasebias.phase_indicator(ph, L, every),
-                                  phasebias.bias_indicator(phasebias.loop_misclosure(ph, L), every))
+    same(phasebias.phase_indicator(ph, L, every), phasebias.bias_indicator(phasebias.loop_misclosure(ph, L), every))
 
 
 @settings(max_examples=25, deadline=None)
