@@ -35,6 +35,22 @@ def csr(L: npt.ArrayLike, dtype: npt.DTypeLike = np.float64
     return indptr, cols.astype(np.int64), a[rows, cols].astype(dtype)
 
 
+@njit(cache=True, nogil=True)
+def _loop_sum(u: np.ndarray, ptr: np.ndarray, idx: np.ndarray, data: np.ndarray, lp: int, j0: int, j1: int,
+              o: np.ndarray, flag: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Loop ``lp``'s signed sum of the member rows of ``u`` (CSR ``ptr``, ``idx``, ``data``) over the
+    columns ``j0:j1`` into ``o``, members in CSR order from 0 (as a sparse product adds them); ``flag``
+    gets the sum of ``x - x``: 0 where every member is finite, NaN otherwise."""
+    o[:] = 0
+    flag[:] = 0
+    for m in range(ptr[lp], ptr[lp + 1]):
+        x = u[idx[m], j0:j1]
+        d = data[m]
+        for j in range(j1 - j0):
+            o[j] += d * x[j]
+            flag[j] += x[j] - x[j]
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def loop_phase(u: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
                out: np.ndarray) -> None:  # pragma: no cover - compiled
@@ -53,14 +69,7 @@ def loop_phase(u: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.
         flag = np.empty(j1 - j0, out.dtype)
         for lp in range(nloop):
             o = out[lp, j0:j1]
-            o[:] = 0
-            flag[:] = 0
-            for m in range(indptr[lp], indptr[lp + 1]):
-                x = u[indices[m], j0:j1]
-                d = data[m]
-                for j in range(j1 - j0):
-                    o[j] += d * x[j]
-                    flag[j] += x[j] - x[j]
+            _loop_sum(u, indptr, indices, data, lp, j0, j1, o, flag)
             for j in range(j1 - j0):
                 if flag[j] != 0:
                     o[j] = np.nan
@@ -180,14 +189,7 @@ def pixel_sums(u: np.ndarray, pptr: np.ndarray, pidx: np.ndarray, pdata: np.ndar
         o = np.empty(j1 - j0, u.dtype)
         flag = np.empty(j1 - j0, u.dtype)
         for lp in range(nloop):
-            o[:] = 0
-            flag[:] = 0
-            for m in range(pptr[lp], pptr[lp + 1]):
-                x = u[pidx[m], j0:j1]
-                d = pdata[m]
-                for j in range(j1 - j0):
-                    o[j] += d * x[j]
-                    flag[j] += x[j] - x[j]
+            _loop_sum(u, pptr, pidx, pdata, lp, j0, j1, o, flag)
             lv = loop_valid[lp, j0:j1]
             for j in range(j1 - j0):
                 lv[j] = flag[j] == 0 and np.isfinite(o[j])
