@@ -239,6 +239,7 @@ def test_corrupt_pair_is_quarantined(tmp_path: Path) -> None:
     assert stac["properties"]["kansho:quarantined_pairs"] == [pair.name]
 
 
+@pytest.mark.slow  # default suite under 5 min: an end-to-end path other default tests cover in parts
 @pytest.mark.usefixtures("no_figures")
 def test_downloaded_gacos_is_applied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The GACOS delays downloaded with a portal frame correct it as ``ingest.gacos`` would; a frame

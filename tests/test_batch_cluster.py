@@ -73,6 +73,7 @@ def test_bad_cluster_options_are_one_line_errors() -> None:
         make_cluster("slurm", cores=0)
 
 
+@pytest.mark.slow  # default suite under 5 min: an end-to-end path other default tests cover in parts
 def test_commands_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     simulate_frame(tmp_path / "a", SimConfig(**SIM), rng=8)
     (tmp_path / "frames.csv").write_text("id,source,start,end\na,a/GEOC,,\nmissing,a/GEOC,2030-01-01,\n")

@@ -286,6 +286,7 @@ def test_forced_noise_layer_is_applied(frame: Any, tmp_path: Path) -> None:
     assert "forced" in (tmp_path / "f" / "info" / INFO_FILES["corrections"]).read_text()
 
 
+@pytest.mark.slow  # default suite under 5 min: an end-to-end path other default tests cover in parts
 def test_missing_epoch_drop_or_keep(frame: Any, tmp_path: Path) -> None:
     truth, _, inj, sig = frame
     gone = int(truth.epochs[6])

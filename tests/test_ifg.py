@@ -235,6 +235,7 @@ def test_sim_coherence_matches_truth_with_touzi_bias(tmp_path: Path) -> None:
             assert g < 0.15 and float(np.mean(coh[sel])) > g + 0.15
 
 
+@pytest.mark.slow  # default suite under 5 min: an end-to-end path other default tests cover in parts
 def test_sim_chain_to_timeseries_recovers_velocity(sim: tuple[Path, SlcTruth], tmp_path: Path) -> None:
     from kansho import run_timeseries
     from kansho.config import RunConfig

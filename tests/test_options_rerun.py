@@ -75,11 +75,11 @@ SLOW = {"band", "wavelength", "ingest.min_valid_looks", "ingest.gacos", "ingest.
         "mask.n_ifg_noloop", "mask.n_unchecked", "mask.ph_bias", "mask.n_unw_factor", "filter.sigma_km",
         "filter.temporal_order", "filter.hgt_corr", "filter.deramp", "filter.sigma_yr", "vstd.seed",
         "ingest.clip_lonlat", "ingest.clip_polygon", "ingest.mask_lonlat", "ingest.mask_polygon",
-        # the same for the loop, inversion and QC options: loops.ref, loops.pixel_errors, invert.model,
-        # invert.resid_check and qc.min_coh keep each step's re-run path in the default tier
+        # the same for the loop, inversion and QC options: loops.ref, loops.pixel_errors, invert.resid_check
+        # and qc.min_coh keep each step's re-run path in the default tier (the preset changes several of them)
         "loops.loop_rms_threshold", "loops.noloop_max_frac", "loops.pixel_loop_threshold", "loops.ref_mode",
         "loops.ref_size", "invert.gamma", "invert.min_pairs_factor", "invert.coh_weight", "invert.step_dates",
-        "invert.phase_bias", "qc.min_coverage"}
+        "invert.phase_bias", "qc.min_coverage", "invert.model", "preset"}
 
 #: options that cannot be tested here, with the reason
 SKIPPED: dict[str, str] = {
