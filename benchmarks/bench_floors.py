@@ -63,11 +63,11 @@ def _timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - t0
 
 
-def src_codec(run_codec: Any) -> Any:
-    """The codec of the run's array ``run_codec`` (its first compressor), or the stack store's when None:
-    the floor is measured in the format the chain writes."""
-    if run_codec is not None and run_codec.compressors:
-        return run_codec.compressors[0]
+def codec_of(array: Any) -> Any:
+    """The codec of a run's zarr ``array`` (its first compressor), or the stack store's when None: the
+    floor is measured in the format the chain writes."""
+    if array is not None and array.compressors:
+        return array.compressors[0]
     from kansho.store import fast_codec
 
     return fast_codec()
@@ -100,7 +100,7 @@ def write_store(files: list[Path], tmp: Path) -> float:
         ny, nx = src.height, src.width
     g = zarr.open_group(tmp / "floor.zarr", mode="w")
     arrays = {k: g.create_array(k, shape=(len(unw), ny, nx), chunks=(16, BLOCK, BLOCK), dtype="float32",
-                                compressors=src_codec(run_codec=None)) for k in ("unw", "coh")}
+                                compressors=codec_of(None)) for k in ("unw", "coh")}
     total = 0.0
     for r0 in range(0, ny, BLOCK):
         h = min(BLOCK, ny - r0)
@@ -165,7 +165,7 @@ def cube_io(run: Path, tmp: Path) -> dict[str, float]:
 
     src = zarr.open_group(run / "work" / "ts.zarr", mode="r")["cum"]
     dst = zarr.open_group(tmp / "cube.zarr", mode="w").create_array(
-        "cum", shape=src.shape, chunks=src.chunks, dtype=src.dtype, compressors=src_codec(run_codec=src))
+        "cum", shape=src.shape, chunks=src.chunks, dtype=src.dtype, compressors=codec_of(src))
     rd = wr = 0.0
     for rs, cs in _blocks(src.shape[1:]):
         t0 = time.perf_counter()
