@@ -185,6 +185,11 @@ class InvertConfig(_Step):
     step_dates: str | None = Field(
         None, description="dates of steps (e.g. earthquakes) the bridge may model, 'yyyymmdd,yyyymmdd'; empty = none"
     )
+    gap_tie: Literal["stable", "off"] = Field(
+        "stable", description="across a network gap, tie each pixel's later segments to the reference set's pattern "
+        "(the set does not move: what its segments' offsets show there is error, predicted at every pixel by "
+        "cross-validated smoothing; kansho.gaptie); 'off' = the temporal bridge alone (LiCSBAS)"
+    )
     coh_weight: bool = Field(True, description="weight each pair by its coherence-derived phase variance "
                              "(LiCSBAS: unweighted); ignored without coherence")
     resid_check: bool = Field(True, description="after the inversion, test each pixel's residuals for pairs off by "
@@ -379,6 +384,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "loops.pixel_errors": "off",
         "loops.ref_mode": "window",
         "invert.model": "linear",
+        "invert.gap_tie": "off",
         "invert.coh_weight": False,
         "invert.resid_check": False,
         "invert.phase_bias": "off",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +93,7 @@ def write_info(ctx: Context, info: Path, epochs: np.ndarray) -> None:
                  resid_corrected_text(ires, lres, names, ctx.cfg.invert.resid_check))
     gaps = ires.network_gaps
     _atomic_text(info / INFO_FILES["network_gaps"],
-                 "".join(f"{epochs[k]}_{epochs[k + 1]}\n" for k in gaps) or "# no gap\n")
+                 ("".join(f"{epochs[k]}_{epochs[k + 1]}\n" for k in gaps) or "# no gap\n") + gap_tie_text(ires.gap_tie))
     mres = ctx.get(MaskResult)
     ml = [f"# {mres.n_kept} of {mres.n_valid} solved pixels kept (mask.adapt={ctx.cfg.mask.adapt})",
           "# criterion     threshold   removed_alone  asked"]
@@ -102,6 +103,20 @@ def write_info(ctx: Context, info: Path, epochs: np.ndarray) -> None:
     ml += [f"# ADAPTED {k}: {old:g} -> {new:g}: {why}" for k, (old, new, why) in mres.adapted.items()]
     ml += [f"# WARNING {w}" for w in mres.warnings]
     _atomic_text(info / INFO_FILES["mask_stats"], "\n".join(ml) + "\n")
+
+
+def gap_tie_text(tie: dict[str, Any]) -> str:
+    """Comment lines of ``13network_gaps.txt`` saying how each gap's segments were tied to the reference
+    set (:mod:`kansho.gaptie`); empty without a tie attempted."""
+    if not tie:
+        return ""
+    lines = [f"# tie to the reference set ({tie['n_set']} px, held out at {tie['hole_px']} px): "
+             + (tie["reason"] or "the later segments' offsets corrected by its pattern (invert.gap_tie)")]
+    for j, (a, km, g, s) in enumerate(zip(tie["alpha"], tie["sigma_km"], tie["gain"], tie["sigma_mm"], strict=True), 1):
+        what = (f"width {km:.3g} km, weight {a:.2f}, {100 * g:.0f} % of the set's offset pattern predicted, "
+                f"held-out error {s:.3g} mm" if a > 0 else "not tied")
+        lines.append(f"# gap {j}: {what}")
+    return "\n".join(lines) + "\n"
 
 
 def _per_pair_counts(header: list[str], rows: list[tuple[str, int, int, str]]) -> str:

@@ -6,6 +6,8 @@ Network gaps are bridged by the temporal model of ``invert.model`` (:mod:`kansho
 refitted after it); ``auto`` inverts with the linear constraint, then (second pass, ``1-3 bridge``)
 bridges each gapped pixel with the model its region's focused information criterion prefers. Every
 model leaves ``cum_std``: the σ of each epoch's offset across the gaps (0 before the first one).
+With ``invert.gap_tie: stable`` (default) the segments after each *network* gap are then tied to the
+reference set's spatial pattern (:mod:`kansho.gaptie`; passes ``1-3 gap means`` and ``1-3 gap tie``).
 The bridge runs on the CPU whatever ``--gpu`` says (a small least-squares problem per gap pattern).
 
 Before the inversion every pixel's phase-bias indicator ``ph_bias`` (mean |misclosure| of the triangles
@@ -22,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from kansho import _invert_jit, bridge, network, outliers, phasebias
+from kansho import _invert_jit, bridge, gaptie, network, outliers, phasebias
 from kansho._constants import phase_to_mm
 from kansho._dates import years_since_first
 from kansho.chain import common
@@ -65,6 +67,7 @@ class InvertResult(StepResult):
     resid_nulled: list[int] = field(default_factory=list)
     bias_corrected: int = 0
     bias_tau_days: float | None = None
+    gap_tie: dict[str, Any] = field(default_factory=dict)
 
 
 def coh_weights(coh: np.ndarray) -> np.ndarray:
@@ -282,6 +285,62 @@ def bridge_block(task: Task) -> None:
     _write_velocity(w, rows, cols, shp, cblk, t)
 
 
+def tie_means_block(task: Task) -> None:
+    """Writes ``tie_means``: the mean of each network-gap segment of the block's bridged series."""
+    p = task.params
+    ne = len(p["seg"])
+    cblk = np.asarray(task.work["cum"][:, task.rows, task.cols], np.float32).reshape(ne, -1)
+    m = gaptie.segment_means(cblk, p["seg"])
+    task.work["tie_means"][:, task.rows, task.cols] = m.astype(np.float32).reshape(-1, *task.shape)
+
+
+def tie_block(task: Task) -> None:
+    """Shifts each tied segment after a network gap so that its mean is ``tie_means − tie_corr`` (the tie
+    of :mod:`kansho.gaptie`) and rewrites ``vel``, ``vintercept``; ``cum_std`` keeps the bridge's σ
+    (conservative: see the module's docstring). Idempotent: a replayed block finds its means already
+    there and shifts nothing."""
+    p = task.params
+    w = task.work
+    seg = np.asarray(p["seg"], np.int64)
+    ne = seg.size
+    rows, cols = task.rows, task.cols
+    cblk = np.asarray(w["cum"][:, rows, cols], np.float64).reshape(ne, -1)
+    before = np.asarray(w["tie_means"][:, rows, cols], np.float64).reshape(int(seg.max()) + 1, -1)
+    corr = np.asarray(w["tie_corr"][:, rows, cols], np.float64).reshape(before.shape[0] - 1, -1)
+    now = gaptie.segment_means(cblk, seg)
+    for j in (j for j, a in enumerate(p["alpha"], start=1) if a > 0):
+        cblk[seg == j] += (before[j] - corr[j - 1] - now[j])[None, :]
+    out = cblk.astype(np.float32)
+    w["cum"][:, rows, cols] = out.reshape(ne, *task.shape)
+    _write_velocity(w, rows, cols, task.shape, out, np.asarray(p["t"], np.float64))
+
+
+def _tie_gaps(ctx: Context, seg: np.ndarray, t: np.ndarray) -> dict[str, Any]:
+    """Ties the segments of the network gaps to the reference set (:mod:`kansho.gaptie`); returns what
+    was done, for ``InvertResult.gap_tie``."""
+    st = ctx.stack
+    nseg = int(seg.max()) + 1
+    ctx.new_array("tie_means", (nseg, *st.shape))
+    ctx.map_blocks(tie_means_block, "1-3 gap means", seg=seg)
+    stable = ctx.read2d("refmask") == 1
+    fit = gaptie.fit_tie(ctx.read2d("tie_means"), stable, st.grid.pixel_size_km())
+    out: dict[str, Any] = {"n_set": fit.n_set, "hole_px": fit.hole_px, "sigma_km": list(fit.sigma_km),
+                           "alpha": list(fit.alpha), "gain": list(fit.gain),
+                           "sigma_mm": [s if np.isfinite(s) else None for s in fit.sigma_mm], "reason": fit.reason}
+    if not fit.tied:
+        log.info("1-3: network gaps not tied to the reference set: %s", fit.reason)
+        return out
+    ctx.new_array("tie_corr", (nseg - 1, *st.shape))
+    ctx.array("tie_corr")[:] = fit.corr
+    ctx.map_blocks(tie_block, "1-3 gap tie", seg=seg, t=t, alpha=list(fit.alpha))
+    for j, (a, km, g, s) in enumerate(zip(fit.alpha, fit.sigma_km, fit.gain, fit.sigma_mm, strict=True), 1):
+        if a > 0:
+            log.info("1-3: network gap %d tied to the reference set (%d px): width %.2g km, weight %.2f, %.0f %% of "
+                     "the set's offset pattern predicted (held-out error %.2g mm)", j, fit.n_set, km, a,
+                     100 * g, s)
+    return out
+
+
 def _choose_models(ctx: Context, cands: list[bridge.Candidate]) -> dict[str, int]:
     """The regional choice of the bridge model from the first pass's statistics: writes ``bridge_model``
     (candidate code, -1 where the pixel has no gap) and ``bridge_infl``; returns pixels per model."""
@@ -362,8 +421,9 @@ def step_invert(ctx: Context) -> InvertResult:
                  ", ".join(f"{k} {v}" for k, v in counts.items()) or "none")
         if sum(counts.values()):
             ctx.map_blocks(bridge_block, "1-3 bridge", t=t, step_times=step_times)
-    return InvertResult(n_solved=n_solved, min_pairs=min_pairs,
-                        network_gaps=np.flatnonzero(network.gaps(pairs, ne)).tolist(),
+    net_gaps = np.flatnonzero(network.gaps(pairs, ne)).tolist()
+    tie = _tie_gaps(ctx, gaptie.segment_index(ne, net_gaps), t) if net_gaps and icfg.gap_tie == "stable" else {}
+    return InvertResult(n_solved=n_solved, min_pairs=min_pairs, network_gaps=net_gaps, gap_tie=tie,
                         resid_fixed=[int(v) for v in fixed], resid_nulled=[int(v) for v in nulled],
                         bias_corrected=n_bias, bias_tau_days=None if tau is None else tau * 365.25)
 
@@ -409,5 +469,5 @@ def _step_times(step_dates: str | None, epochs: np.ndarray) -> np.ndarray:
 
 SPEC = StepSpec(name="invert", licsbas="1-3", title="NSBAS inversion: time series and velocity", run=step_invert,
                 result=InvertResult, outputs=("cum", "cum_std", "gap", *INVERT_MAPS, "amp_annual", "bridge_model",
-                                              "bridge_fic", "bridge_infl"),
-                tasks=(bias_tau_block, invert_block, bridge_block), section="invert")
+                                              "bridge_fic", "bridge_infl", "tie_means", "tie_corr"),
+                tasks=(bias_tau_block, invert_block, bridge_block, tie_means_block, tie_block), section="invert")
