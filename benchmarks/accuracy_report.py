@@ -96,7 +96,10 @@ def _bridge_table(scen: dict[str, Any], verdicts: dict[str, tuple[dict[str, bool
             "above: it sees the series in pieces. *Perfect bridge*: the perfect inversion bridged across the "
             "same gaps by a line or a line + annual term, whichever is better at each pixel *knowing the truth* "
             "(`bridge_vel_rmse`, `bridge_ts_rmse` in `accuracy_score.py`): a lower bound for any per-pixel "
-            "bridge on that pixel set, beside the targets the criteria set.", "",
+            "bridge on that pixel set, beside the targets the criteria set. Kansho's default is not a per-pixel "
+            "bridge: after the bridge, step 1-3 ties the segments after each network gap to the spatial pattern "
+            "the stable reference set shows across it (`invert.gap_tie`, `kansho.gaptie`), which can go below "
+            "this bound; `--preset licsbas` and `invert.gap_tie: off` bridge each pixel alone.", "",
             "| scenario | vel floor (continuous) | vel perfect bridge (line / annual / best) | vel Kansho | vel L "
             "| vel target | TS floor | TS perfect bridge (best) | TS Kansho | TS L | TS target |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
