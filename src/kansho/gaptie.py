@@ -14,7 +14,9 @@ of segment 0 is zero for a stable pixel, so what it shows is the offset's error 
 mean atmosphere). That field, seen on the set, is predicted at every pixel by a Gaussian normalised
 convolution (Knutsson & Westin 1993) and removed from the pixel's segment ``j``:
 
-    ``cum[m] -= α Ĝ_σ(D_j on the set)``  for every epoch ``m`` of segment ``j ≥ 1``.
+    ``cum[m] -= α Ĝ_σ(D_j on the set)``  for every epoch ``m`` of segment ``j ≥ 1``,
+
+less its mean over the set (whose mean stays zero in every epoch, the reference's contract).
 
 The width σ and the weight α are chosen by leave-out cross-validation on the set
 (:func:`kansho.filters_adaptive.spatial_cv_sums`), the left-out hole as wide as the median distance
@@ -140,7 +142,9 @@ def fit_tie(seg_means: npt.ArrayLike, stable: npt.ArrayLike, pixel_km: tuple[flo
         xc, cc, xx, n = sums[ch.index]
         err = (xx - 2 * ch.alpha * xc + ch.alpha**2 * cc) / max(n, 1.0)
         pred = fa.hole_lowpass(d, sig[ch.index], hole=0)
-        corr[j - 1] = np.where(solved & np.isfinite(pred), ch.alpha * pred, 0.0).astype(np.float32)
+        c = np.where(solved & np.isfinite(pred), ch.alpha * pred, 0.0)
+        c[solved] -= float(c[st].mean())  # the reference's mean stays zero in every epoch
+        corr[j - 1] = c.astype(np.float32)
         out_sig.append(float(np.sqrt(max(err, 0.0))))
         out_km.append(float(km[ch.index]))
         out_a.append(float(ch.alpha))
