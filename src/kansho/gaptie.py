@@ -127,10 +127,12 @@ def fit_tie(seg_means: npt.ArrayLike, stable: npt.ArrayLike, pixel_km: tuple[flo
                       f"the reference set has {n_set} pixels (< {MIN_SET_PIXELS}): it shows no pattern to tie to")
     hole = _hole(st, solved, pixel_km)
     km, sig = fa.spatial_candidates(pixel_km, (ny, nx))
+    # a kernel truncated at 4 σ inside the hole predicts nothing there: not evaluated (its count is 0)
+    reach = [i for i, (sy, sx) in enumerate(sig) if 4.0 * max(sy, sx) > hole]
     out_sig, out_km, out_a, out_g = [], [], [], []
     for j in range(1, nseg):
         d = np.where(st, m[j] - m[0], np.nan)
-        sums = fa.spatial_cv_sums(d, sig, hole=hole)
+        sums = fa.spatial_cv_sums(d, sig, hole=hole, only=reach)
         sums[sums[:, 3] < MIN_CV_FRACTION * n_set] = 0.0  # a width that reaches few pixels past the hole: no score
         ch = fa.choose_spatial(sums, min_gain=MIN_GAIN)
         if ch.index < 0:
