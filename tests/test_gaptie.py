@@ -83,6 +83,24 @@ def test_tie_declines_on_noise_without_pattern() -> None:
     assert not fit.corr.any()
 
 
+def test_tie_declines_where_the_set_itself_moves() -> None:
+    """A subsidence bowl that fills the frame: a fifth of the set moves across the gap by far more than
+    the bridge's σ says its offset can be wrong. The tie must not flatten that motion; with a set whose
+    differences stay within the σ it acts."""
+    rng = np.random.default_rng(8)
+    stable, _ = _scene(rng)
+    err = _smooth_field(rng, stable.shape, 8.0, 3.0)
+    sigma = np.full((1, *stable.shape), 3.0)
+    means = np.zeros((2, *stable.shape))
+    yy, xx = np.mgrid[:120, :120]
+    motion = -40.0 * np.exp(-((yy - 30) ** 2 + (xx - 30) ** 2) / (2 * 25.0**2))
+    means[1] = err + motion
+    fit = gaptie.fit_tie(means, stable, PX_KM, sigma)
+    assert not fit.tied and "moves across it" in fit.reason and not fit.corr.any()
+    means[1] = err - err[stable].mean()
+    assert gaptie.fit_tie(means, stable, PX_KM, sigma).tied
+
+
 def test_tie_needs_a_set_that_shows_a_pattern() -> None:
     rng = np.random.default_rng(5)
     means = np.zeros((2, 60, 60))

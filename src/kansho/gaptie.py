@@ -31,8 +31,12 @@ simulated gapped frames (24 km, 1.7-3 yr) against the perfect series, the tied o
 error of the set (``sigma_mm``, 3-6 mm) under-states it at the pixels outside the set by up to 2.6×:
 it is reported, not used as a σ.
 
-Assumption, as for every reference: the set does not move. A slow motion shared by a whole region
-of the set (within the set's rate tolerance) would be taken, across the gap, for an offset error.
+Assumption, as for every reference: the set does not move. Where the bridge's σ of the offsets is given,
+a pixel of the set whose ``D_j`` exceeds :data:`Z_MOVING` σ moves across the gap (beyond
+:data:`Z_OUTLIER` σ it is left out), and a set of which more than :data:`MAX_MOVING` moves is not
+stable there: that gap is not tied (a 5-km
+frame filled by a -300 mm/yr subsidence bowl: 18 % of its set; the accuracy frames: 0-7 %). A slow
+motion shared by a region of the set, each pixel within 3 σ, would still be taken for an offset error.
 
 Plain functions on arrays; NaN = no data.
 """
@@ -48,10 +52,18 @@ from scipy import ndimage
 from kansho import filters_adaptive as fa
 from kansho._types import BoolArray, Float64Array
 
-__all__ = ["MIN_CV_FRACTION", "MIN_GAIN", "MIN_SET_PIXELS", "GapTie", "fit_tie", "segment_index", "segment_means"]
+__all__ = ["MAX_MOVING", "MIN_CV_FRACTION", "MIN_GAIN", "MIN_SET_PIXELS", "Z_MOVING", "Z_OUTLIER", "GapTie", "fit_tie",
+           "segment_index", "segment_means"]
 
 #: fewer pixels of the set than this: no tie (a window reference cannot show a pattern)
 MIN_SET_PIXELS = 200
+#: a pixel of the set whose segment difference exceeds this many σ of the bridge's offset moves across the gap
+Z_MOVING = 3.0
+#: a pixel of the set beyond this many σ is left out of the tie (a clear outlier: motion or a bridge gone wrong)
+Z_OUTLIER = 5.0
+#: ... and when more than this fraction of the set does, the set is not stable across the gap: no tie (on the
+#: accuracy frames, whose sets are stable, 0-7 %; a 5-km frame filled by a subsidence bowl, 18 %)
+MAX_MOVING = 0.1
 #: a width is scored only where its prediction past the hole reaches this fraction of the set's pixels
 MIN_CV_FRACTION = 0.5
 #: least fraction of the held-out variance of ``D`` the prediction must remove for the tie to act
@@ -107,11 +119,15 @@ def _hole(stable: BoolArray, solved: BoolArray, pixel_km: tuple[float, float]) -
     return max(1, round(float(np.median(far)) / max(dx, dy)))
 
 
-def fit_tie(seg_means: npt.ArrayLike, stable: npt.ArrayLike, pixel_km: tuple[float, float]) -> GapTie:
+def fit_tie(seg_means: npt.ArrayLike, stable: npt.ArrayLike, pixel_km: tuple[float, float],
+            sigma: npt.ArrayLike | None = None) -> GapTie:
     """The correction of every segment after a network gap (module docstring).
 
     ``seg_means``: (n_seg, ny, nx) mm from :func:`segment_means` of the bridged series (NaN =
-    unsolved); ``stable``: (ny, nx) bool, the reference set; ``pixel_km``: (dx, dy) km."""
+    unsolved); ``stable``: (ny, nx) bool, the reference set; ``pixel_km``: (dx, dy) km; ``sigma``:
+    (n_seg − 1, ny, nx) mm, the bridge's σ of each later segment's offset: when more than
+    :data:`MAX_MOVING` of the set has ``|D_j|`` beyond :data:`Z_MOVING` of them, the set moves across
+    the gap and gap ``j`` is not tied; pixels beyond :data:`Z_OUTLIER` are left out of it."""
     m = np.asarray(seg_means, np.float64)
     nseg, ny, nx = m.shape
     solved: BoolArray = np.asarray(np.isfinite(m).all(axis=0))
@@ -126,30 +142,47 @@ def fit_tie(seg_means: npt.ArrayLike, stable: npt.ArrayLike, pixel_km: tuple[flo
         return GapTie(corr, none, zero, zero, zero, 0, n_set,
                       f"the reference set has {n_set} pixels (< {MIN_SET_PIXELS}): it shows no pattern to tie to")
     hole = _hole(st, solved, pixel_km)
-    km, sig = fa.spatial_candidates(pixel_km, (ny, nx))
+    sd = None if sigma is None else np.asarray(sigma, np.float64)
+    fits = [_tie_one(m[j] - m[0], st, solved, None if sd is None else sd[j - 1], pixel_km, hole, j)
+            for j in range(1, nseg)]
+    for j, f in enumerate(fits):
+        corr[j] = f[0]
+    notes = [f[5] for f in fits if f[5]]
+    reason = "" if any(f[3] > 0 for f in fits) else ("; ".join(notes) or
+                                                      "the set's pattern predicts nothing across the gap")
+    return GapTie(corr, tuple(f[1] for f in fits), tuple(f[2] for f in fits), tuple(f[3] for f in fits),
+                  tuple(f[4] for f in fits), hole, n_set, reason)
+
+
+def _tie_one(diff: Float64Array, st: BoolArray, solved: BoolArray, sd: Float64Array | None,
+             pixel_km: tuple[float, float], hole: int, j: int
+             ) -> tuple[npt.NDArray[np.float32], float, float, float, float, str]:
+    """One gap of :func:`fit_tie`: ``diff`` (ny, nx) the segment difference ``D_j``; returns the correction,
+    held-out σ (mm), width (km), weight, gain and a note when declined because the set moves."""
+    declined = (np.zeros(diff.shape, np.float32), float("nan"), 0.0, 0.0, 0.0)
+    use = st
+    if sd is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            moving = st & ~(np.abs(diff) / sd <= Z_MOVING)
+        frac = float(moving.sum()) / max(int(st.sum()), 1)
+        if frac > MAX_MOVING:
+            return (*declined, f"gap {j}: {100 * frac:.0f} % of the set moves across it (beyond {Z_MOVING:g} σ of "
+                    "the bridge): the set is not stable there")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            use = st & (np.abs(diff) / sd <= Z_OUTLIER)
+    d = np.where(use, diff, np.nan)
+    km, sig = fa.spatial_candidates(pixel_km, diff.shape)
     # a kernel truncated at 4 σ inside the hole predicts nothing there: not evaluated (its count is 0)
     reach = [i for i, (sy, sx) in enumerate(sig) if 4.0 * max(sy, sx) > hole]
-    out_sig, out_km, out_a, out_g = [], [], [], []
-    for j in range(1, nseg):
-        d = np.where(st, m[j] - m[0], np.nan)
-        sums = fa.spatial_cv_sums(d, sig, hole=hole, only=reach)
-        sums[sums[:, 3] < MIN_CV_FRACTION * n_set] = 0.0  # a width that reaches few pixels past the hole: no score
-        ch = fa.choose_spatial(sums, min_gain=MIN_GAIN)
-        if ch.index < 0:
-            out_sig.append(float("nan"))
-            out_km.append(0.0)
-            out_a.append(0.0)
-            out_g.append(0.0)
-            continue
-        xc, cc, xx, n = sums[ch.index]
-        err = (xx - 2 * ch.alpha * xc + ch.alpha**2 * cc) / max(n, 1.0)
-        pred = fa.hole_lowpass(d, sig[ch.index], hole=0)
-        c = np.where(solved & np.isfinite(pred), ch.alpha * pred, 0.0)
-        c[solved] -= float(c[st].mean())  # the reference's mean stays zero in every epoch
-        corr[j - 1] = c.astype(np.float32)
-        out_sig.append(float(np.sqrt(max(err, 0.0))))
-        out_km.append(float(km[ch.index]))
-        out_a.append(float(ch.alpha))
-        out_g.append(float(ch.gain))
-    reason = "" if any(a > 0 for a in out_a) else "the set's pattern predicts nothing across the gap"
-    return GapTie(corr, tuple(out_sig), tuple(out_km), tuple(out_a), tuple(out_g), hole, n_set, reason)
+    sums = fa.spatial_cv_sums(d, sig, hole=hole, only=reach)
+    sums[sums[:, 3] < MIN_CV_FRACTION * int(use.sum())] = 0.0  # reaching few pixels past the hole: no score
+    ch = fa.choose_spatial(sums, min_gain=MIN_GAIN)
+    if ch.index < 0:
+        return (*declined, "")
+    xc, cc, xx, n = sums[ch.index]
+    err = (xx - 2 * ch.alpha * xc + ch.alpha**2 * cc) / max(n, 1.0)
+    pred = fa.hole_lowpass(d, sig[ch.index], hole=0)
+    c = np.where(solved & np.isfinite(pred), ch.alpha * pred, 0.0)
+    c[solved] -= float(c[st].mean())  # the reference's mean stays zero in every epoch
+    return (c.astype(np.float32), float(np.sqrt(max(err, 0.0))), float(km[ch.index]), float(ch.alpha),
+            float(ch.gain), "")

@@ -323,7 +323,9 @@ def _tie_gaps(ctx: Context, seg: np.ndarray, t: np.ndarray) -> dict[str, Any]:
     ctx.new_array("tie_means", (nseg, *st.shape))
     ctx.map_blocks(tie_means_block, "1-3 gap means", seg=seg)
     stable = ctx.read2d("refmask") == 1
-    fit = gaptie.fit_tie(ctx.read2d("tie_means"), stable, st.grid.pixel_size_km())
+    cum_std = ctx.array("cum_std")
+    sigma = np.stack([np.asarray(cum_std[int(np.flatnonzero(seg == j)[0])]) for j in range(1, nseg)])
+    fit = gaptie.fit_tie(ctx.read2d("tie_means"), stable, st.grid.pixel_size_km(), sigma)
     out: dict[str, Any] = {"n_set": fit.n_set, "hole_px": fit.hole_px, "sigma_km": list(fit.sigma_km),
                            "alpha": list(fit.alpha), "gain": list(fit.gain),
                            "sigma_mm": [s if np.isfinite(s) else None for s in fit.sigma_mm], "reason": fit.reason}
