@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from kansho import gaptie
+from kansho import bridge, gaptie
 from kansho.chain.steps.invert import tie_block
 
 PX_KM = (0.1, 0.1)
@@ -30,16 +30,23 @@ def _scene(rng: np.random.Generator, n: int = 120) -> tuple[np.ndarray, np.ndarr
     return stable, bowl
 
 
-def test_segment_index() -> None:
-    assert gaptie.segment_index(6, [1, 3]).tolist() == [0, 0, 1, 1, 2, 2]
-    assert gaptie.segment_index(4, []).tolist() == [0, 0, 0, 0]
+def _seg(ne: int, gaps: list[int]) -> np.ndarray:
+    """Segment labels of a network with gaps after the epochs ``gaps``, as step 1-3 makes them."""
+    g = np.zeros((ne - 1, 1), bool)
+    g[gaps] = True
+    return bridge.segments(g)[:, 0]
+
+
+def test_segment_labels_of_network_gaps() -> None:
+    assert _seg(6, [1, 3]).tolist() == [0, 0, 1, 1, 2, 2]
+    assert _seg(4, []).tolist() == [0, 0, 0, 0]
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(3, 12), st.integers(0, 10), st.floats(-50, 50))
 def test_segment_means_follow_a_shift_of_one_segment(ne: int, k: int, c: float) -> None:
     gap = k % (ne - 1)
-    seg = gaptie.segment_index(ne, [gap])
+    seg = _seg(ne, [gap])
     rng = np.random.default_rng(ne + k)
     cum = rng.normal(0, 10, (ne, 7))
     m0 = gaptie.segment_means(cum, seg)
@@ -125,7 +132,7 @@ def test_tie_block_shifts_the_later_segment_once() -> None:
     """A replayed block (an interrupted run resumed) must not shift the segment twice."""
     rng = np.random.default_rng(6)
     ne = 10
-    seg = gaptie.segment_index(ne, [4])
+    seg = _seg(ne, [4])
     cum = rng.normal(0, 5, (ne, 8, 9)).astype(np.float32)
     corr = rng.normal(0, 3, (1, 8, 9)).astype(np.float32)
     task = _task(cum.copy(), seg, corr)

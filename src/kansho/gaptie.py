@@ -31,12 +31,12 @@ simulated gapped frames (24 km, 1.7-3 yr) against the perfect series, the tied o
 error of the set (``sigma_mm``, 3-6 mm) under-states it at the pixels outside the set by up to 2.6×:
 it is reported, not used as a σ.
 
-Assumption, as for every reference: the set does not move. Where the bridge's σ of the offsets is given,
-a pixel of the set whose ``D_j`` exceeds :data:`Z_MOVING` σ moves across the gap (beyond
+Assumption, as for every reference: the set does not move. Where the bridge's σ of the offsets is
+given, a pixel of the set whose ``D_j`` exceeds :data:`Z_MOVING` σ moves across the gap (beyond
 :data:`Z_OUTLIER` σ it is left out), and a set of which more than :data:`MAX_MOVING` moves is not
-stable there: that gap is not tied (a 5-km
-frame filled by a -300 mm/yr subsidence bowl: 18 % of its set; the accuracy frames: 0-7 %). A slow
-motion shared by a region of the set, each pixel within 3 σ, would still be taken for an offset error.
+stable there: that gap is not tied (a 5-km frame filled by a -300 mm/yr subsidence bowl: 18 % of
+its set; the accuracy frames: 0-7 %). A slow motion shared by a region of the set, each pixel
+within 3 σ, would still be taken for an offset error.
 
 Plain functions on arrays; NaN = no data.
 """
@@ -53,35 +53,27 @@ from kansho import filters_adaptive as fa
 from kansho._types import BoolArray, Float64Array
 
 __all__ = ["MAX_MOVING", "MIN_CV_FRACTION", "MIN_GAIN", "MIN_SET_PIXELS", "Z_MOVING", "Z_OUTLIER", "GapTie", "fit_tie",
-           "segment_index", "segment_means"]
+           "segment_means"]
 
 #: fewer pixels of the set than this: no tie (a window reference cannot show a pattern)
 MIN_SET_PIXELS = 200
-#: a pixel of the set whose segment difference exceeds this many σ of the bridge's offset moves across the gap
+#: a pixel of the set whose segment difference exceeds this many σ of the bridge's offset moves across the gap ...
 Z_MOVING = 3.0
-#: a pixel of the set beyond this many σ is left out of the tie (a clear outlier: motion or a bridge gone wrong)
-Z_OUTLIER = 5.0
 #: ... and when more than this fraction of the set does, the set is not stable across the gap: no tie (on the
 #: accuracy frames, whose sets are stable, 0-7 %; a 5-km frame filled by a subsidence bowl, 18 %)
 MAX_MOVING = 0.1
+#: a pixel of the set beyond this many σ is left out of the tie (a clear outlier: motion or a bridge gone wrong)
+Z_OUTLIER = 5.0
 #: a width is scored only where its prediction past the hole reaches this fraction of the set's pixels
 MIN_CV_FRACTION = 0.5
 #: least fraction of the held-out variance of ``D`` the prediction must remove for the tie to act
 MIN_GAIN = 0.05
 
 
-def segment_index(n_epoch: int, network_gaps: npt.ArrayLike) -> npt.NDArray[np.int64]:
-    """Segment of each epoch: (n_epoch,) int, 0 up to the first gap. ``network_gaps``: epoch indices k
-    of the gaps (between epochs k and k + 1)."""
-    g = np.zeros(max(n_epoch - 1, 0), np.int64)
-    idx = np.asarray(network_gaps, np.int64)
-    g[idx[(idx >= 0) & (idx < g.size)]] = 1
-    return np.concatenate([[0], np.cumsum(g)]).astype(np.int64)
-
-
 def segment_means(cum: npt.ArrayLike, seg: npt.ArrayLike) -> Float64Array:
-    """Mean of each segment's epochs: ``cum`` (n_epoch, npix) mm, ``seg`` (n_epoch,) from
-    :func:`segment_index`. Returns (n_seg, npix) mm, NaN where a pixel has a NaN epoch in it."""
+    """Mean of each segment's epochs: ``cum`` (n_epoch, npix) mm, ``seg`` (n_epoch,) labels, 0 up to the
+    first gap (a column of :func:`kansho.bridge.segments`). Returns (n_seg, npix) mm, NaN where a pixel
+    has a NaN epoch in it."""
     c = np.asarray(cum, np.float64)
     s = np.asarray(seg, np.int64)
     return np.stack([c[s == j].mean(axis=0) for j in range(int(s.max()) + 1)]) if s.size else np.zeros((0, c.shape[1]))
@@ -163,13 +155,12 @@ def _tie_one(diff: Float64Array, st: BoolArray, solved: BoolArray, sd: Float64Ar
     use = st
     if sd is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
-            moving = st & ~(np.abs(diff) / sd <= Z_MOVING)
-        frac = float(moving.sum()) / max(int(st.sum()), 1)
+            z = np.abs(diff) / sd  # NaN where the σ is (or is 0 over 0): never within a bound
+        frac = float((st & ~(z <= Z_MOVING)).sum()) / max(int(st.sum()), 1)
         if frac > MAX_MOVING:
             return (*declined, f"gap {j}: {100 * frac:.0f} % of the set moves across it (beyond {Z_MOVING:g} σ of "
                     "the bridge): the set is not stable there")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            use = st & (np.abs(diff) / sd <= Z_OUTLIER)
+        use = st & (z <= Z_OUTLIER)
     d = np.where(use, diff, np.nan)
     km, sig = fa.spatial_candidates(pixel_km, diff.shape)
     # a kernel truncated at 4 σ inside the hole predicts nothing there: not evaluated (its count is 0)

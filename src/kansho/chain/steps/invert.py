@@ -423,8 +423,9 @@ def step_invert(ctx: Context) -> InvertResult:
                  ", ".join(f"{k} {v}" for k, v in counts.items()) or "none")
         if sum(counts.values()):
             ctx.map_blocks(bridge_block, "1-3 bridge", t=t, step_times=step_times)
-    net_gaps = np.flatnonzero(network.gaps(pairs, ne)).tolist()
-    tie = _tie_gaps(ctx, gaptie.segment_index(ne, net_gaps), t) if net_gaps and icfg.gap_tie == "stable" else {}
+    net = network.gaps(pairs, ne)
+    net_gaps = np.flatnonzero(net).tolist()
+    tie = _tie_gaps(ctx, bridge.segments(net[:, None])[:, 0], t) if net_gaps and icfg.gap_tie == "stable" else {}
     return InvertResult(n_solved=n_solved, min_pairs=min_pairs, network_gaps=net_gaps, gap_tie=tie,
                         resid_fixed=[int(v) for v in fixed], resid_nulled=[int(v) for v in nulled],
                         bias_corrected=n_bias, bias_tau_days=None if tau is None else tau * 365.25)
