@@ -76,6 +76,25 @@ def test_two_bad_pairs_sharing_their_first_epoch_and_a_missing_pair() -> None:
     assert dropped.any() and set(np.flatnonzero(dropped)) != {a, b}  # what the correction is for
 
 
+def test_paired_errors_next_to_a_missing_pair_are_not_moved_to_a_clean_pair() -> None:
+    """Pairs (8, 9) and (8, 10) off by the same cycle while pair (7, 8) is missing (the paired case
+    of the accuracy harness, where the pair missing at the pixels was the nearest into the shared
+    epoch). The clean pair (8, 11) alone closes two of the three open loops (gain 2 against 1 for
+    either bad pair), but leaves the third open; the pair of bad pairs closes all. Every erroneous
+    pixel is corrected or nulled, and no clean pixel is changed (a greedy first move put the error
+    into (8, 11) and left (8, 9), (8, 10) as they were)."""
+    rng = np.random.default_rng(3)
+    pairs = next_k(16, 3, missing=((7, 8),))
+    unw = stack(rng, pairs, 300, 0.3)
+    a, b = pair_of(pairs, 8, 9), pair_of(pairs, 8, 10)
+    err = np.zeros(unw.shape, int)
+    err[[a, b], :] = -1
+    fix = fix_of(unw + TWO_PI * err, pairs)
+    changed = (fix != 0) & (fix != NULL_FIX)
+    np.testing.assert_array_equal(fix[changed], -err[changed])
+    assert (fix[[a, b]] != 0).all()
+
+
 def test_ambiguous_errors_are_nulled() -> None:
     """One error in a lone triangle (every member explains it: a tie) nulls the three members; an
     error in a pair of one loop only (n_conn 2: pairs (i, i+2)) is determined by fewer than two

@@ -8,9 +8,10 @@ time (the phase-closure correction of Yunjun et al. 2019, *Computers & Geoscienc
 111502, iterate on misclosures pair by pair in the same spirit; the use of clean partner loops to
 vouch for a pair follows Biggs et al. 2007, *Geophys. J. Int.* 170(3)). The move taken is the one
 that closes more trusted loops than it opens (its *gain*). When another member of a loop it closes
-gains as much, each of the tied moves is followed by plain greedy moves to the end and the one
-leaving the smallest misfit with the fewest cycles is taken; if that too is tied, the pairs of the
-tied moves are nulled. A move supported by fewer than ``min_loops`` loops is nulled rather than
+gains too (even less: two pairs in error with a shared epoch gain less each than the one clean pair
+whose loops with both of them they open), each of these rival moves is followed by plain greedy moves
+to the end and the one leaving the smallest misfit with the fewest cycles is taken; if that too is
+tied, the pairs of the tied moves are nulled. A move supported by fewer than ``min_loops`` loops is nulled rather than
 applied. Last, an estimate that an epoch shift (invisible to every loop) turns into one with
 at most one more pair in error is nulled (:func:`_epoch_check`), and so is a pair left with no loop
 once its partners were nulled, if one of its loops did not close (:func:`_orphan_check`). When no move
@@ -63,11 +64,12 @@ def _gain(p: int, s: int, pos: np.ndarray, neg: np.ndarray, n: np.ndarray) -> in
 
 
 @njit(cache=True, nogil=True)
-def _rivals(bp: int, bs: int, best: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
+def _rivals(bp: int, bs: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
             lptr: np.ndarray, lref: np.ndarray, pos: np.ndarray, neg: np.ndarray, n: np.ndarray,
             rdir: np.ndarray) -> int:  # pragma: no cover
-    """Other members of the open loops the move (bp, bs) closes that gain as much by closing them;
-    ``rdir[q]`` receives the direction of each (0 elsewhere). Returns how many."""
+    """Other members of the open loops the move (bp, bs) closes that gain by closing them (however
+    little: the greedy's first choice need not lead to the smallest misfit); ``rdir[q]`` receives
+    the direction of each (0 elsewhere). Returns how many."""
     rdir[:] = 0
     count = 0
     for e in range(lptr[bp], lptr[bp + 1]):  # the loops of bp, in loop order
@@ -77,7 +79,7 @@ def _rivals(bp: int, bs: int, best: int, R: np.ndarray, act: np.ndarray, mem: np
         for m in range(3):
             q = mem[lp, m]
             sq = 1 if sgn[lp, m] * R[lp] > 0 else -1
-            if q != bp and rdir[q] == 0 and _gain(q, sq, pos, neg, n) >= best:
+            if q != bp and rdir[q] == 0 and _gain(q, sq, pos, neg, n) >= 1:
                 rdir[q] = sq
                 count += 1
     return count
@@ -287,7 +289,7 @@ def _solve_pixel(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarra
     for _ in range(4 * npair + 8):
         if n_open == 0:
             break
-        best, bp, bs = _best_move(pos, neg, n)
+        _best, bp, bs = _best_move(pos, neg, n)
         if bp < 0:  # nothing gains: null the open loops' members that no majority vouches for
             for lp in range(nt):
                 if act[lp] and R[lp] != 0:
@@ -296,7 +298,7 @@ def _solve_pixel(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarra
                         if max(_gain(q, 1, pos, neg, n), _gain(q, -1, pos, neg, n)) >= 0:
                             null[q] = True
             break
-        if _rivals(bp, bs, best, R, act, mem, sgn, lptr, lref, pos, neg, n, rdir) > 0:
+        if _rivals(bp, bs, R, act, mem, sgn, lptr, lref, pos, neg, n, rdir) > 0:
             bp, bs = _settle_tie(bp, bs, rdir, R, act, mem, sgn, lptr, lref, pos, neg, n, null)
         if bp >= 0 and (pos[bp] if bs > 0 else neg[bp]) < min_loops:
             null[bp] = True
