@@ -82,9 +82,10 @@ def runs(stack: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
     return out
 
 
-def _lstsq_velocity(stack: Path, in_ref: np.ndarray, conv: float) -> tuple[np.ndarray, np.ndarray]:
+def _lstsq_velocity(stack: Path, in_ref: np.ndarray, conv: float, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Independent solution: per pixel valid in every pair, ``lstsq`` of the pairs referred to the
-    mean over ``in_ref`` for the displacement of epochs 1.. (epoch 0 = 0), then the LS slope (mm/yr).
+    mean over ``in_ref`` for the displacement of epochs 1.. (epoch 0 = 0), then the slope of the line
+    weighted by the run's epoch ``weights`` (``info/13epoch_noise.txt``) (mm/yr).
     Returns (velocity, pixels solved)."""
     import rasterio
 
@@ -104,7 +105,8 @@ def _lstsq_velocity(stack: Path, in_ref: np.ndarray, conv: float) -> tuple[np.nd
     cum, *_ = np.linalg.lstsq(G, d[:, full], rcond=None)
     cum = np.vstack([np.zeros((1, cum.shape[1])), cum])
     t = years_since_first(np.asarray(EPOCHS))
-    w = (t - t.mean()) / np.sum((t - t.mean()) ** 2)
+    tw = t - np.sum(weights * t) / np.sum(weights)
+    w = weights * tw / np.sum(weights * tw**2)
     vel = np.full(d.shape[1], np.nan)
     vel[full] = w @ cum
     return vel.reshape(SHAPE), full.reshape(SHAPE)
@@ -126,7 +128,9 @@ def test_finishes_and_agrees_with_lstsq(runs: dict[str, Path], stack: Path, whic
         assert in_ref.sum() == 25 and in_ref[30:35, 2:7].all()
     else:
         assert lres.ref_how == "auto" and lres.ref_kind == "set" and lres.ref_pixels == in_ref.sum() >= 100
-    ref_vel, full = _lstsq_velocity(stack, in_ref, phase_to_mm(run.stack.wavelength))
+    weights = np.loadtxt(runs[which] / "info" / "13epoch_noise.txt", usecols=2)
+    assert weights.size == N_EPOCH and weights.mean() == pytest.approx(1.0)
+    ref_vel, full = _lstsq_velocity(stack, in_ref, phase_to_mm(run.stack.wavelength), weights)
     vel = run.read2d("vel")
     assert full.sum() > 0.8 * full.size
     np.testing.assert_allclose(vel[full], ref_vel[full], atol=0.01)
@@ -136,9 +140,11 @@ def test_finishes_and_agrees_with_lstsq(runs: dict[str, Path], stack: Path, whic
 
 def test_ref_and_auto_differ_by_a_constant(runs: dict[str, Path]) -> None:
     """Another reference only shifts every epoch by a constant: the two velocity maps differ by one
-    constant (to float precision, 1e-3 mm/yr)."""
+    constant, to 5e-3 mm/yr: float precision (1e-4), and the epochs' weights (``invert.epoch_weight``),
+    which each run measures on its own residuals (a constant shift of an epoch's residuals moves their
+    binned quartiles by a fraction of a bin, 0.6 % wide: 1.7e-3 mm/yr measured on this 1670-px frame)."""
     ra = open_run(runs["auto"])
     a, b = ra.read2d("vel"), open_run(runs["ref"]).read2d("vel")
     diff = (a - b)[ra.read2d("n_unw") == len(PAIRS)]
     assert diff.size > 0.8 * a.size
-    assert float(diff.max() - diff.min()) < 1e-3
+    assert float(diff.max() - diff.min()) < 5e-3

@@ -79,7 +79,7 @@ SLOW = {"band", "wavelength", "ingest.min_valid_looks", "ingest.gacos", "ingest.
         # and qc.min_coh keep each step's re-run path in the default tier (the preset changes several of them)
         "loops.loop_rms_threshold", "loops.noloop_max_frac", "loops.pixel_loop_threshold", "loops.ref_mode",
         "loops.ref_size", "invert.gamma", "invert.min_pairs_factor", "invert.coh_weight", "invert.step_dates",
-        "invert.phase_bias", "qc.min_coverage", "invert.model", "preset", "invert.gap_tie"}
+        "invert.phase_bias", "qc.min_coverage", "invert.model", "preset", "invert.gap_tie", "invert.epoch_weight"}
 
 #: options that cannot be tested here, with the reason
 SKIPPED: dict[str, str] = {
@@ -138,6 +138,7 @@ CASES: dict[str, Case] = {
     "invert.coh_weight": Case(False),
     "invert.resid_check": Case(False),
     "invert.gap_tie": Case("off"),
+    "invert.epoch_weight": Case("off"),
     "invert.phase_bias": Case("correct"),
     "vstd.n_boot": Case(20),
     "vstd.seed": Case(1),

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from tests._shared import SMALL_FRAME, FinishedRun
 
-from kansho._dates import decimal_year
+from kansho._dates import decimal_year, years_since_first
 from kansho.io.geotiff import read_raster
 from kansho.render import colormap_lut, colourize, decimation_step, hillshade
 from kansho.viewer import ViewerError, safe_path, serve_in_thread
@@ -104,8 +104,11 @@ def test_clicked_series_is_the_pixel_of_cum_h5_and_close_to_truth(run: Any) -> N
     vstd = read_raster(out / "results" / "vstd.tif")[row, col]
     assert p["vstd"] == pytest.approx(float(vstd), rel=1e-6)
     assert p["quality"]["coh_avg"] == pytest.approx(float(read_raster(out / "results" / "coh_avg.tif")[row, col]))
-    # the fitted rate of the plotted model is close to the true linear rate of this pixel
-    assert abs(p["model"]["vel"] - truth.vel[row, col]) < 10.0
+    # the fitted rate of the plotted model is close to the true linear rate of this pixel: the slope of its
+    # true series on the run's reference (-49 mm/yr; a sign or scale error would miss it by 40 or more)
+    t = years_since_first(np.asarray(ctx.result("loops").epochs))
+    true_rate = float(np.polyfit(t, true, 1)[0])
+    assert abs(p["model"]["vel"] - true_rate) < 10.0
 
 
 def test_lon_lat_addressing_gives_the_same_pixel(run: Any) -> None:
@@ -338,12 +341,13 @@ def test_fitted_velocity_equals_the_velocity_map(run: Any, tmp_path: Path) -> No
     app = ViewerApp(RunData(out))
     rd = app.run
     assert rd.temporal_model == "auto"  # the fixture's default options
+    assert rd.epoch_weights is not None and rd.epoch_weights.size == len(rd.dates)  # invert.epoch_weight noise
     px = np.argwhere(np.isfinite(vel))
     assert len(px) > 3000
     tol = 1e-5 + 2e-7 * np.abs(vel)  # float32 rounding of vel.tif
     kinds = {}
     for r, c in px:  # every pixel, the model as the endpoint computes it
-        m = pixel_model(rd.t, cum[:, r, c], None, rd.t, annual=rd.uses_annual(r, c))
+        m = pixel_model(rd.t, cum[:, r, c], None, rd.t, annual=rd.uses_annual(r, c), weights=rd.epoch_weights)
         assert abs(m["vel_linear"] - vel[r, c]) <= tol[r, c]
         kinds[(m["kind"], int(code[r, c]))] = kinds.get((m["kind"], int(code[r, c])), 0) + 1
         if code[r, c] in (-1, 0):  # the run's model here is the line: it is what is drawn

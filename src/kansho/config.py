@@ -190,6 +190,11 @@ class InvertConfig(_Step):
         "(the set does not move: what its segments' offsets show there is error, predicted at every pixel by "
         "cross-validated smoothing; kansho.gaptie); 'off' = the temporal bridge alone (LiCSBAS)"
     )
+    epoch_weight: Literal["noise", "off"] = Field(
+        "noise", description="weight each epoch in the velocity fit and the gap bridge by the inverse of its noise "
+        "variance, measured on the frame (the median residual of the pixels' lines at that epoch; "
+        "info/13epoch_noise.txt): an epoch of strong atmosphere counts less; 'off' = equal weights (LiCSBAS)"
+    )
     coh_weight: bool = Field(True, description="weight each pair by its coherence-derived phase variance "
                              "(LiCSBAS: unweighted); ignored without coherence")
     resid_check: bool = Field(True, description="after the inversion, test each pixel's residuals for pairs off by "
@@ -385,6 +390,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "loops.ref_mode": "window",
         "invert.model": "linear",
         "invert.gap_tie": "off",
+        "invert.epoch_weight": "off",
         "invert.coh_weight": False,
         "invert.resid_check": False,
         "invert.phase_bias": "off",

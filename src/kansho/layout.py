@@ -78,6 +78,7 @@ INFO_FILES = {
     "loop_stats": "12loop_stats.txt", "bad_ifg_loops": "12bad_ifg.txt", "no_loop_ifg": "12no_loop_ifg.txt",
     "corrected_pairs": "12corrected_pairs.txt", "resid_corrected": "13corrected_pairs.txt",
     "ref": "12ref.txt", "dropped": "dropped_pairs.csv", "network_gaps": "13network_gaps.txt",
+    "epoch_noise": "13epoch_noise.txt",
     "mask_stats": "15mask_stats.txt", "filter": "16filter.txt", "parameters": "parameters.yaml",
     "timings": "timings.txt",
 }

@@ -476,12 +476,11 @@ def pixel_cycle_fix(loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt.ArrayLi
     §3.2, phase-closure correction with a sparsity prior; Benoit et al. 2020, *Remote Sensing of
     Environment* 237, 111502; Biggs et al. 2007, *Geophys. J. Int.* 170(3), 1165): a pair is
     corrected when its cycle closes at least ``min_loops`` trusted loops and more than it opens,
-    and no other member of those loops leads to a smaller misfit with as few cycles (each rival
-    move that gains at all is followed to the end of the descent: two pairs in error that share an
-    epoch each gain less than one clean pair of that epoch, yet together close every loop). Where
-    the loops do not determine the culprit (a tie, too few loops, or loops left open that no
-    majority of good loops vouches for) the pairs concerned are nulled instead. So are the pairs at an epoch where a
-    shift of that epoch by whole cycles (which no loop sees) explains the loops with at most one
+    and no rival move (any member of those loops that gains at all, followed to the end of the
+    descent) leaves a smaller misfit with as few cycles. Where the loops do not determine the
+    culprit (a tie, too few loops, or loops left open that no majority of good loops vouches for)
+    the pairs concerned are nulled instead. So are the pairs at an epoch where a shift of that
+    epoch by whole cycles (which no loop sees) explains the loops with at most one
     more pair in error: two of the three pairs of a network's last epoch off by a cycle look like
     the third off by the opposite.
 

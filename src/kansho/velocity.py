@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from kansho._types import Float32Array, Float64Array
 
-__all__ = ["bootstrap_vstd", "fit_linear", "fit_seasonal"]
+__all__ = ["bootstrap_vstd", "epoch_residual_stats", "epoch_weights", "fit_linear", "fit_seasonal"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def _check(cum: npt.ArrayLike, t: npt.ArrayLike) -> tuple[Float64Array, ...]:
 
 
 def fit_linear(
-    cum: npt.ArrayLike, t: npt.ArrayLike
+    cum: npt.ArrayLike, t: npt.ArrayLike, weights: npt.ArrayLike | None = None
 ) -> tuple[Float64Array, Float64Array]:
     """Least-squares line per pixel, ignoring NaN epochs.
 
@@ -50,6 +50,9 @@ def fit_linear(
         ``(n_epoch, npix)`` displacement in mm (NaN = no data); 1-D is one pixel.
     t:
         ``(n_epoch,)`` time in years.
+    weights:
+        ``(n_epoch,)`` > 0, each epoch's weight (the inverse of its noise variance,
+        :func:`epoch_weights`); None = equal weights.
 
     Returns
     -------
@@ -59,7 +62,9 @@ def fit_linear(
     y, tt = _check(cum, t)
     m = np.isfinite(y)
     mf = m.astype(np.float64)
-    y0 = np.where(m, y, 0.0)
+    if weights is not None:
+        mf *= _weights(weights, tt.size)[:, None]
+    y0 = np.where(m, y, 0.0) * (mf if weights is not None else 1.0)
     tc = tt - tt.mean()  # centring reduces cancellation; the slope does not depend on it
     n = mf.sum(axis=0)
     s1 = tc @ mf
@@ -134,6 +139,7 @@ def bootstrap_vstd(
     t: npt.ArrayLike,
     n_boot: int = 100,
     rng: np.random.Generator | int | None = 0,
+    weights: npt.ArrayLike | None = None,
 ) -> Float32Array:
     """Bootstrap standard deviation of the linear velocity per pixel.
 
@@ -154,6 +160,9 @@ def bootstrap_vstd(
         Number of bootstrap resamples (LiCSBAS default 100), >= 2.
     rng:
         Seed or generator (:func:`numpy.random.default_rng`); the same seed gives the same result.
+    weights:
+        ``(n_epoch,)`` epoch weights of the velocity fit (:func:`fit_linear`); each resample's fit
+        keeps them. None = equal weights.
 
     Returns
     -------
@@ -169,6 +178,8 @@ def bootstrap_vstd(
     idx = gen.integers(0, n_epoch, size=(n_boot, n_epoch))
     w = np.zeros((n_boot, n_epoch))
     np.add.at(w, (np.repeat(np.arange(n_boot), n_epoch), idx.ravel()), 1.0)
+    if weights is not None:
+        w *= _weights(weights, n_epoch)[None, :]
     tc = tt - tt.mean()
     w1, w2 = w * tc, w * tc**2
     scale = max(float(np.abs(tc).max()), 1e-300) ** 2
@@ -197,3 +208,90 @@ def bootstrap_vstd(
         std[ng < 2] = np.nan
         out[c0 : c0 + chunk] = std
     return out
+
+
+#: an epoch's noise σ is taken as at least this fraction of the median epoch's: no epoch weighs more
+#: than 1 / 0.5² = 4 times the median one
+MIN_SIGMA_FRACTION = 0.5
+
+
+def _weights(weights: npt.ArrayLike, n_epoch: int) -> Float64Array:
+    w = np.asarray(weights, np.float64)
+    if w.shape != (n_epoch,) or not np.all(np.isfinite(w)) or not np.all(w > 0):
+        raise ValueError(f"weights must be ({n_epoch},) finite and > 0")
+    return w
+
+
+#: bins of the residual histograms of :func:`epoch_residual_stats`: uniform in ``asinh(r / RESID_SCALE_MM)``
+#: up to ±RESID_RANGE_MM, so that every scale of noise, 0.01 mm to metres, is resolved to ~0.6 % (a
+#: quartile interpolated inside a bin to far better); the ends catch anything beyond
+RESID_SCALE_MM = 0.01
+RESID_RANGE_MM = 1000.0
+N_RESID_BINS = 4000
+_U_MAX = float(np.arcsinh(RESID_RANGE_MM / RESID_SCALE_MM))
+_DU = 2 * _U_MAX / N_RESID_BINS
+
+
+def epoch_residual_stats(cum: npt.ArrayLike, t: npt.ArrayLike) -> npt.NDArray[np.int32]:
+    """Per epoch, the histogram of the residuals of the pixels' lines.
+
+    Each pixel's series ``cum`` ``(n_epoch, npix)`` mm (NaN = no data) is fitted with a line
+    (:func:`fit_linear`, equal weights); the residuals of the pixels solved at every epoch are
+    counted in :data:`N_RESID_BINS` bins (uniform in ``asinh(r / RESID_SCALE_MM)``):
+    ``(n_epoch, N_RESID_BINS)`` int32 (a block's counts). Histograms of blocks add up exactly, so the frame's figure
+    does not depend on how it was cut; :func:`epoch_weights` reads each epoch's spread from them.
+    """
+    y, tt = _check(cum, t)
+    n = tt.size
+    full = np.isfinite(y).all(axis=0)
+    if not full.any():
+        return np.zeros((n, N_RESID_BINS), np.int32)
+    yy = y[:, full]
+    vel, icpt = fit_linear(yy, tt)
+    r = yy - (vel[None, :] * tt[:, None] + icpt[None, :])
+    u = np.arcsinh(r / RESID_SCALE_MM)
+    k = np.clip(np.floor((u + _U_MAX) / _DU), 0, N_RESID_BINS - 1).astype(np.int64)
+    k += np.arange(n, dtype=np.int64)[:, None] * N_RESID_BINS
+    return np.bincount(k.ravel(), minlength=n * N_RESID_BINS).reshape(n, N_RESID_BINS).astype(np.int32)
+
+
+def _hist_quantile(hist: Float64Array, q: float) -> Float64Array:
+    """Quantile ``q`` (n_epoch,) mm of each row of the residual histograms, linear within a bin (of
+    ``asinh``)."""
+    c = np.cumsum(hist, axis=1)
+    tot = c[:, -1]
+    target = q * tot
+    k = np.argmax(c >= target[:, None], axis=1)
+    below = np.where(k > 0, np.take_along_axis(c, np.maximum(k - 1, 0)[:, None], axis=1)[:, 0], 0.0)
+    inbin = np.take_along_axis(hist, k[:, None], axis=1)[:, 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(inbin > 0, (target - below) / inbin, 0.5)
+    return RESID_SCALE_MM * np.sinh(-_U_MAX + (k + frac) * _DU)
+
+
+def epoch_weights(hist: npt.ArrayLike) -> tuple[Float64Array, Float64Array]:
+    """Each epoch's noise σ and weight from the residual histograms of :func:`epoch_residual_stats`.
+
+    ``hist`` ``(n_epoch, N_RESID_BINS)`` (summed over blocks). σ is the interquartile range over
+    1.349 (that of Gaussian noise): the spread of the residuals across the frame, blind to the few
+    pixels where the line misses real motion (a bowl, an earthquake) and to a constant common to all
+    pixels at an epoch (a reference's own delay, which every pixel carries alike), so another
+    reference gives the same weights. σ is raised to at least :data:`MIN_SIGMA_FRACTION` of the
+    median epoch's. The weight is ``1 / σ²`` scaled to a mean of 1: the least-squares line with
+    these weights is the best linear unbiased velocity when the epochs' errors are independent with
+    these variances (Aitken's generalised least squares; each acquisition's atmospheric delay
+    variance, as in Tymofyeyeva & Fialko 2015, *JGR* 120, 5952). Returns ``(sigma (n_epoch,) mm,
+    weight (n_epoch,))``; NaN σ and equal weights where nothing was counted.
+    """
+    h = np.asarray(hist, np.float64)
+    n = h.shape[0]
+    if h.ndim != 2 or h.shape[1] != N_RESID_BINS:
+        raise ValueError(f"hist must be (n_epoch, {N_RESID_BINS})")
+    if not np.all(h.sum(axis=1) > 0):
+        return np.full(n, np.nan), np.ones(n)
+    sigma = (_hist_quantile(h, 0.75) - _hist_quantile(h, 0.25)) / 1.349
+    if not np.all(sigma > 0):
+        return np.full(n, np.nan), np.ones(n)
+    sigma = np.maximum(sigma, MIN_SIGMA_FRACTION * float(np.median(sigma)))
+    w = 1.0 / sigma**2
+    return sigma, w / w.mean()

@@ -94,6 +94,7 @@ def write_info(ctx: Context, info: Path, epochs: np.ndarray) -> None:
     gaps = ires.network_gaps
     _atomic_text(info / INFO_FILES["network_gaps"],
                  ("".join(f"{epochs[k]}_{epochs[k + 1]}\n" for k in gaps) or "# no gap\n") + gap_tie_text(ires.gap_tie))
+    _atomic_text(info / INFO_FILES["epoch_noise"], epoch_noise_text(ires, epochs))
     mres = ctx.get(MaskResult)
     ml = [f"# {mres.n_kept} of {mres.n_valid} solved pixels kept (mask.adapt={ctx.cfg.mask.adapt})",
           "# criterion     threshold   removed_alone  asked"]
@@ -103,6 +104,19 @@ def write_info(ctx: Context, info: Path, epochs: np.ndarray) -> None:
     ml += [f"# ADAPTED {k}: {old:g} -> {new:g}: {why}" for k, (old, new, why) in mres.adapted.items()]
     ml += [f"# WARNING {w}" for w in mres.warnings]
     _atomic_text(info / INFO_FILES["mask_stats"], "\n".join(ml) + "\n")
+
+
+def epoch_noise_text(ires: InvertResult, epochs: Any) -> str:
+    """``13epoch_noise.txt``: each epoch's noise σ and its weight in the velocity fit and the bridge
+    (``invert.epoch_weight``), or why the epochs are weighted equally."""
+    if not ires.epoch_weight:
+        return "# epochs weighted equally (invert.epoch_weight: off, or no pixel solved at every epoch)\n"
+    head = ("# each epoch's noise: the interquartile range / 1.349 of the residuals of the pixels' lines at that "
+            "epoch (mm), and its weight 1/sigma^2 (mean 1) in the velocity fit and the gap bridge "
+            "(invert.epoch_weight)\n"
+            "# epoch     sigma_mm  weight\n")
+    return head + "".join(f"{e}  {s:8.4f}  {w:.8g}\n" for e, s, w in
+                          zip(epochs, ires.epoch_sigma, ires.epoch_weight, strict=True))
 
 
 def gap_tie_text(tie: dict[str, Any]) -> str:

@@ -159,6 +159,7 @@ class RunData:
         self.has_filt = self.run.has_filt
         self.layers = self.run.layers()
         self._model: str | None = None
+        self._weights: tuple[npt.NDArray[np.float64] | None] | None = None
 
     # ------------------------------------------------------------------ files
     def _grid(self) -> Grid:
@@ -264,6 +265,25 @@ class RunData:
                 except (KanshoError, OSError, ValueError) as exc:
                     log.warning("the run's temporal model is unknown, the line is drawn: %s", exc)
         return self._model
+
+    @property
+    def epoch_weights(self) -> npt.NDArray[np.float64] | None:
+        """The epochs' weights of the run's velocity fit (``info/13epoch_noise.txt``, ``invert.epoch_weight``);
+        None where the epochs were weighted equally (or the folder has no such file: a LiCSBAS run)."""
+        if self._weights is None:
+            w: npt.NDArray[np.float64] | None = None
+            path = self.run.layout.info_file("epoch_noise")
+            if path.is_file():
+                rows = [ln.split() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+                try:
+                    vals = np.array([float(r[2]) for r in rows], np.float64)
+                    w = vals if vals.size == len(self.dates) and np.all(vals > 0) else None
+                except (IndexError, ValueError):
+                    w = None
+                if w is None and rows:
+                    log.warning("%s: unreadable epoch weights, the line is drawn with equal weights", path)
+            self._weights = (w,)
+        return self._weights[0]
 
     def uses_annual(self, row: int, col: int) -> bool:
         """Whether the run's model at the pixel holds an annual term: ``invert.model`` ``annual``, or

@@ -34,15 +34,16 @@ def annual_supported(t: npt.ArrayLike, cum: npt.ArrayLike) -> bool:
 
 
 def pixel_model(t: npt.ArrayLike, cum: npt.ArrayLike, vstd: float | None, t_eval: npt.ArrayLike,
-                annual: bool = False) -> dict[str, Any]:
+                annual: bool = False, weights: npt.ArrayLike | None = None) -> dict[str, Any]:
     """The run's model of one pixel, evaluated at ``t_eval`` with a 1-σ band.
 
-    Always the line ``cum(t) = v·t + c`` of :func:`kansho.velocity.fit_linear` (``vel_linear``:
-    the rate ``results/vel.tif`` holds); with ``annual`` (the run bridged this pixel with the annual
-    model) and :func:`annual_supported`, the drawn model is ``v·t + c + A·cos(2πt − φ)``
-    (:func:`kansho.velocity.fit_seasonal`) and ``vel`` its rate. The band is the velocity
-    uncertainty propagated about the mean valid time ``t̄``: ``σ(t) = vstd · |t − t̄|`` (mm), ``vstd``
-    the bootstrap standard deviation of step 1-4; omitted when ``vstd`` is unknown.
+    Always the line ``cum(t) = v·t + c`` of :func:`kansho.velocity.fit_linear` with the run's epoch
+    ``weights`` (None: equal; ``vel_linear``: the rate ``results/vel.tif`` holds); with ``annual``
+    (the run bridged this pixel with the annual model) and :func:`annual_supported`, the drawn model
+    is ``v·t + c + A·cos(2πt − φ)`` (:func:`kansho.velocity.fit_seasonal`) and ``vel`` its rate. The
+    band is the velocity uncertainty propagated about the mean valid time ``t̄``:
+    ``σ(t) = vstd · |t − t̄|`` (mm), ``vstd`` the bootstrap standard deviation of step 1-4; omitted
+    when ``vstd`` is unknown.
 
     Returns
     -------
@@ -55,7 +56,7 @@ def pixel_model(t: npt.ArrayLike, cum: npt.ArrayLike, vstd: float | None, t_eval
     y = np.asarray(cum, np.float64)
     te = np.asarray(t_eval, np.float64)
     fin = np.isfinite(y)
-    v, c = fit_linear(y[:, None], tt)
+    v, c = fit_linear(y[:, None], tt, weights)
     vel_lin, icpt = float(v[0]), float(c[0])
     if not np.isfinite(vel_lin):
         return {"kind": "none", "annual_declined": False, "vel": None, "vel_linear": None, "intercept": None,

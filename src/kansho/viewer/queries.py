@@ -49,7 +49,7 @@ def pixel_answer(run: RunData, row: int, col: int, ref: Box | None, ref_date: in
     vstd = quality.get("vstd")
     te = np.linspace(0.0, float(run.t[-1]), 200) if run.t.size > 1 else run.t
     cum, filt = s.cum.copy(), None if s.cum_filt is None else s.cum_filt.copy()
-    model = pixel_model(run.t, cum, vstd, te, annual=run.uses_annual(row, col))
+    model = pixel_model(run.t, cum, vstd, te, annual=run.uses_annual(row, col), weights=run.epoch_weights)
     if ref_date is not None:
         k = _date_index(run, ref_date)
         off = float(cum[k])

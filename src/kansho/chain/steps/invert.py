@@ -36,7 +36,7 @@ from kansho.chain.steps.qc import QCResult
 from kansho.chain.tasks import Task, nanmean0
 from kansho.errors import NetworkError
 from kansho.inversion import invert_nsbas
-from kansho.velocity import fit_linear
+from kansho.velocity import epoch_residual_stats, epoch_weights, fit_linear
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,13 @@ class InvertResult(StepResult):
     bias_corrected: int = 0
     bias_tau_days: float | None = None
     gap_tie: dict[str, Any] = field(default_factory=dict)
+    epoch_sigma: list[float] = field(default_factory=list)
+    epoch_weight: list[float] = field(default_factory=list)
+
+    @property
+    def weights(self) -> np.ndarray | None:
+        """The epochs' weights of the velocity fit (``invert.epoch_weight``); None = equal weights."""
+        return np.asarray(self.epoch_weight, np.float64) if self.epoch_weight else None
 
 
 def coh_weights(coh: np.ndarray) -> np.ndarray:
@@ -87,14 +94,15 @@ def _coh_mean(c: np.ndarray) -> np.ndarray:
     return nanmean0(c)
 
 
-def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
+def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarray | None]:
     """NSBAS inversion of a block; writes ``cum``, ``gap``, the 2-D network/velocity maps and, with a fixed
     bridge model, ``cum_std`` (with ``model="auto"``, each candidate's bridge statistics for the choice).
     With ``resid_check``, the pixels whose residuals show a pair off by whole cycles are corrected (or
     that pair nulled) and solved again. Writes the phase-bias indicator ``ph_bias`` and, with
     ``phase_bias == "correct"``, removes each pixel's estimated bias from every pair before the
     inversion. Returns the pixels solved, per pair the pixels corrected and nulled by the residual
-    check, and the pixels whose phase bias was corrected."""
+    check, the pixels whose phase bias was corrected, and per epoch the histogram of the residuals of
+    the pixels' lines (:func:`kansho.velocity.epoch_residual_stats`; None unless ``epoch_weight``)."""
     p = task.params
     st, w = task.stack, task.work
     idx = np.asarray(p["idx"], np.intp)
@@ -149,6 +157,7 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
             w["bridge_fic"][2 * k + 1, rows, cols] = np.where(use, fit.vmu, np.nan).astype(np.float32).reshape(shp)
     w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
     _write_velocity(w, rows, cols, shp, cblk, t)
+    hist = epoch_residual_stats(cblk, t) if p.get("epoch_weight") else None
     w["resid_rms"][rows, cols] = resid.astype(np.float32).reshape(shp)
     w["n_unw"][rows, cols] = valid.sum(0).reshape(shp).astype(np.float32)
     solved = np.isfinite(cblk).all(axis=0)
@@ -163,7 +172,7 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
     w["gap"][:, rows, cols] = gaps.reshape(ne - 1, *shp).astype(np.int8)
     if p["model"] == "annual" and amp is not None:
         w["amp_annual"][rows, cols] = amp.astype(np.float32).reshape(shp)
-    return int(solved.sum()), fixed, nulled, n_bias
+    return int(solved.sum()), fixed, nulled, n_bias, hist
 
 
 def _phase_bias(ph: np.ndarray, pairs: np.ndarray, t: np.ndarray, L: np.ndarray, tau: float | None
@@ -247,42 +256,48 @@ def _residual_check(ifg: np.ndarray, cum: np.ndarray, resid: np.ndarray, amp: np
     return ifg, cum, resid, amp, n_fix, ((f != 0) & ~null).sum(axis=1), null.sum(axis=1)
 
 
-def _write_velocity(w: Any, rows: slice, cols: slice, shp: tuple[int, int], cum: np.ndarray, t: np.ndarray) -> None:
-    """``vel`` and ``vintercept`` of a block: the line fitted to its series ``cum`` ``(n_epoch, npix)``."""
-    vel, icpt = fit_linear(cum, t)
+def _write_velocity(w: Any, rows: slice, cols: slice, shp: tuple[int, int], cum: np.ndarray, t: np.ndarray,
+                    weights: Any = None) -> None:
+    """``vel`` and ``vintercept`` of a block: the line fitted to its series ``cum`` ``(n_epoch, npix)``,
+    with the epochs' ``weights`` (None: equal)."""
+    vel, icpt = fit_linear(cum, t, weights)
     w["vel"][rows, cols] = np.asarray(vel, np.float32).reshape(shp)
     w["vintercept"][rows, cols] = np.asarray(icpt, np.float32).reshape(shp)
 
 
 def bridge_block(task: Task) -> None:
-    """``model="auto"``, second pass: bridge each gapped pixel with the model chosen for it (``bridge_model``);
-    rewrites ``cum``, ``vel``, ``vintercept`` and writes ``cum_std``. Idempotent (refitting a bridged
-    series shifts nothing), so a replayed block is harmless."""
+    """Second pass: bridge each gapped pixel with the model chosen for it (``bridge_model``), with the
+    epochs' weights ``params["weights"]`` (None: equal); rewrites ``cum``, ``vel``, ``vintercept`` and
+    writes ``cum_std`` (a block without a bridged pixel: ``vel``, ``vintercept`` only, refitted with the
+    weights). Idempotent (refitting a bridged series shifts nothing), so a replayed block is harmless."""
     p = task.params
     w = task.work
     t = np.asarray(p["t"], np.float64)
+    ew = None if p.get("weights") is None else np.asarray(p["weights"], np.float64)
     ne = t.size
     shp = task.shape
     rows, cols = task.rows, task.cols
     choice = np.asarray(w["bridge_model"][rows, cols]).ravel()
-    if not np.any(choice >= 0):
+    if not np.any(choice >= 0) and ew is None:
         return  # nothing bridged here: the first pass's cum and cum_std stand
     cblk = np.asarray(w["cum"][:, rows, cols], np.float32).reshape(ne, -1)  # bridged in place below
-    gaps = np.asarray(w["gap"][:, rows, cols], bool).reshape(ne - 1, -1)
-    infl = np.asarray(w["bridge_infl"][rows, cols], np.float64).ravel()
-    sd = np.where(np.isfinite(cblk), np.float32(0.0), np.float32(np.nan))
-    for cand in bridge.candidates("auto", len(p["step_times"]) > 0):
-        px = np.flatnonzero(choice == cand.code)
-        if px.size == 0:
-            continue
-        y = cblk[:, px].astype(np.float64)  # the pixels' series, bridged in float64, stored in float32
-        fit = bridge.fit_bridge(y, gaps[:, px], t, cand, p["step_times"], require_support=False)
-        out, sdp = bridge.apply_shift(y, fit, infl[px])
-        cblk[:, px] = out.astype(np.float32)
-        sd[:, px] = sdp.astype(np.float32)
-    w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
-    w["cum_std"][:, rows, cols] = sd.reshape(ne, *shp)
-    _write_velocity(w, rows, cols, shp, cblk, t)
+    if np.any(choice >= 0):
+        gaps = np.asarray(w["gap"][:, rows, cols], bool).reshape(ne - 1, -1)
+        infl = (np.asarray(w["bridge_infl"][rows, cols], np.float64).ravel() if "bridge_infl" in w
+                else np.ones(choice.size))
+        sd = np.asarray(w["cum_std"][:, rows, cols], np.float32).reshape(ne, -1)
+        for cand in bridge.candidates("auto", True):
+            px = np.flatnonzero(choice == cand.code)
+            if px.size == 0:
+                continue
+            y = cblk[:, px].astype(np.float64)  # the pixels' series, bridged in float64, stored in float32
+            fit = bridge.fit_bridge(y, gaps[:, px], t, cand, p["step_times"], require_support=False, weights=ew)
+            out, sdp = bridge.apply_shift(y, fit, infl[px])
+            cblk[:, px] = out.astype(np.float32)
+            sd[:, px] = sdp.astype(np.float32)
+        w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
+        w["cum_std"][:, rows, cols] = sd.reshape(ne, *shp)
+    _write_velocity(w, rows, cols, shp, cblk, t, ew)
 
 
 def tie_means_block(task: Task) -> None:
@@ -312,10 +327,10 @@ def tie_block(task: Task) -> None:
         cblk[seg == j] += (before[j] - corr[j - 1] - now[j])[None, :]
     out = cblk.astype(np.float32)
     w["cum"][:, rows, cols] = out.reshape(ne, *task.shape)
-    _write_velocity(w, rows, cols, task.shape, out, np.asarray(p["t"], np.float64))
+    _write_velocity(w, rows, cols, task.shape, out, np.asarray(p["t"], np.float64), p.get("weights"))
 
 
-def _tie_gaps(ctx: Context, seg: np.ndarray, t: np.ndarray) -> dict[str, Any]:
+def _tie_gaps(ctx: Context, seg: np.ndarray, t: np.ndarray, weights: np.ndarray | None) -> dict[str, Any]:
     """Ties the segments of the network gaps to the reference set (:mod:`kansho.gaptie`); returns what
     was done, for ``InvertResult.gap_tie``."""
     st = ctx.stack
@@ -334,7 +349,7 @@ def _tie_gaps(ctx: Context, seg: np.ndarray, t: np.ndarray) -> dict[str, Any]:
         return out
     ctx.new_array("tie_corr", (nseg - 1, *st.shape))
     ctx.array("tie_corr")[:] = fit.corr
-    ctx.map_blocks(tie_block, "1-3 gap tie", seg=seg, t=t, alpha=list(fit.alpha))
+    ctx.map_blocks(tie_block, "1-3 gap tie", seg=seg, t=t, alpha=list(fit.alpha), weights=weights)
     for j, (a, km, g, s) in enumerate(zip(fit.alpha, fit.sigma_km, fit.gain, fit.sigma_mm, strict=True), 1):
         if a > 0:
             log.info("1-3: network gap %d tied to the reference set (%d px): width %.2g km, weight %.2f, %.0f %% of "
@@ -399,7 +414,7 @@ def step_invert(ctx: Context) -> InvertResult:
         invert_block, "1-3 invert", idx=idx, pairs=pairs, t=t, offsets=np.asarray(lres.ref_offsets),
         conv=phase_to_mm(st.wavelength), coh_weight=coh_weight, gamma=icfg.gamma, model=model,
         step_times=step_times, min_pairs=min_pairs, device=device, resid_check=icfg.resid_check,
-        L=L, bias_tau=tau, phase_bias=icfg.phase_bias)
+        L=L, bias_tau=tau, phase_bias=icfg.phase_bias, epoch_weight=icfg.epoch_weight == "noise")
     n_solved = sum(int(o[0]) for o in outs)
     fixed = np.zeros(idx.size, np.int64)
     nulled = np.zeros(idx.size, np.int64)
@@ -417,18 +432,38 @@ def step_invert(ctx: Context) -> InvertResult:
     if tau is not None:
         log.info("1-3: phase bias (decay time %.3g d) removed from the pairs at %d of the %d pixels solved "
                  "(results/ph_bias_rate.tif)", tau * 365.25, n_bias, n_solved)
+    sigma, ew = _epoch_weights(outs, epochs) if icfg.epoch_weight == "noise" else (None, None)
+    n_bridged = 0
     if len(cands) > 1:
         counts = _choose_models(ctx, cands)
         log.info("1-3: bridge model of the pixels with a gap: %s",
                  ", ".join(f"{k} {v}" for k, v in counts.items()) or "none")
-        if sum(counts.values()):
-            ctx.map_blocks(bridge_block, "1-3 bridge", t=t, step_times=step_times)
+        n_bridged = sum(counts.values())
+    if n_bridged or ew is not None:
+        ctx.map_blocks(bridge_block, "1-3 bridge", t=t, step_times=step_times, weights=ew)
     net = network.gaps(pairs, ne)
     net_gaps = np.flatnonzero(net).tolist()
-    tie = _tie_gaps(ctx, bridge.segments(net[:, None])[:, 0], t) if net_gaps and icfg.gap_tie == "stable" else {}
+    tie = (_tie_gaps(ctx, bridge.segments(net[:, None])[:, 0], t, ew) if net_gaps and icfg.gap_tie == "stable"
+           else {})
     return InvertResult(n_solved=n_solved, min_pairs=min_pairs, network_gaps=net_gaps, gap_tie=tie,
+                        epoch_sigma=[] if sigma is None else [float(v) for v in sigma],
+                        epoch_weight=[] if ew is None else [float(v) for v in ew],
                         resid_fixed=[int(v) for v in fixed], resid_nulled=[int(v) for v in nulled],
                         bias_corrected=n_bias, bias_tau_days=None if tau is None else tau * 365.25)
+
+
+def _epoch_weights(outs: list[Any], epochs: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Each epoch's noise σ (mm) and weight from the blocks' residual statistics
+    (:func:`kansho.velocity.epoch_weights`); (None, None), equal weights, where nothing was measured."""
+    sigma, ew = epoch_weights(sum(np.asarray(o[4], np.int64) for o in outs))
+    if not np.isfinite(sigma).all():
+        log.info("1-3: epoch weights not used: no pixel solved at every epoch to measure their noise")
+        return None, None
+    lo, hi = int(np.argmin(sigma)), int(np.argmax(sigma))
+    log.info("1-3: epoch noise (spread of the residuals of the pixels' lines) %.3g mm (median), from %.3g mm (%d) "
+             "to %.3g mm (%d): velocity and bridge weighted by 1/σ² (invert.epoch_weight, info/13epoch_noise.txt)",
+             float(np.median(sigma)), sigma[lo], epochs[lo], sigma[hi], epochs[hi])
+    return sigma, ew
 
 
 def _bias_tau(ctx: Context, idx: np.ndarray, pairs: np.ndarray, t: np.ndarray, L: np.ndarray,

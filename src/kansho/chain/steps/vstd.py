@@ -10,6 +10,7 @@ import numpy as np
 from kansho._dates import years_since_first
 from kansho.chain.context import Context
 from kansho.chain.spec import StepResult, StepSpec
+from kansho.chain.steps.invert import InvertResult
 from kansho.chain.steps.loops import LoopsResult
 from kansho.chain.tasks import Task
 from kansho.velocity import bootstrap_vstd
@@ -30,13 +31,14 @@ HALO_ROWS, HALO_COLS = "cum_halo_rows", "cum_halo_cols"
 
 
 def vstd_block(task: Task) -> None:
-    """Bootstrap velocity standard deviation of a block (written to ``vstd``), and the block's edges
+    """Bootstrap velocity standard deviation of a block (written to ``vstd``; the velocity fitted with
+    the epochs' weights of step 1-3, ``params["weights"]``), and the block's edges
     of ``cum`` (:data:`HALO_ROWS`, :data:`HALO_COLS`)."""
     w = task.work
     t = np.asarray(task.params["t"], np.float64)
     c = np.asarray(w["cum"][:, task.rows, task.cols])
     v = bootstrap_vstd(c.reshape(c.shape[0], -1), t, n_boot=int(task.params["n_boot"]),
-                       rng=task.params["seed"])
+                       rng=task.params["seed"], weights=task.params.get("weights"))
     w["vstd"][task.rows, task.cols] = np.asarray(v, np.float32).reshape(c.shape[1:])
     i, j = task.rows.start // int(task.params["block"]), task.cols.start // int(task.params["block"])
     w[HALO_ROWS][:, 2 * i:2 * i + 2, task.cols] = c[:, [0, -1], :]
@@ -54,7 +56,7 @@ def step_vstd(ctx: Context) -> VstdResult:
     ctx.new_array(HALO_COLS, (ne, ny, 2 * nbx), chunks=(ne, min(b, ny), 2))
     n_boot = ctx.cfg.vstd.n_boot
     ctx.map_blocks(vstd_block, "1-4 vstd", t=years_since_first(epochs), n_boot=n_boot, seed=ctx.cfg.vstd.seed,
-                   block=b)
+                   block=b, weights=ctx.get(InvertResult).weights)
     return VstdResult(n_boot=n_boot)
 
 
