@@ -192,8 +192,9 @@ class InvertConfig(_Step):
     )
     epoch_weight: Literal["noise", "off"] = Field(
         "noise", description="weight each epoch in the velocity fit and the gap bridge by the inverse of its noise "
-        "variance, measured on the frame (the median residual of the pixels' lines at that epoch; "
-        "info/13epoch_noise.txt): an epoch of strong atmosphere counts less; 'off' = equal weights (LiCSBAS)"
+        "variance, measured on the frame (the robust spread, IQR/1.349, of the residuals of the pixels' "
+        "lines at that epoch; info/13epoch_noise.txt): an epoch of strong atmosphere counts less; "
+        "'off' = equal weights (LiCSBAS)"
     )
     coh_weight: bool = Field(True, description="weight each pair by its coherence-derived phase variance "
                              "(LiCSBAS: unweighted); ignored without coherence")
