@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,22 @@ import rasterio
 VERSIONED = ("numpy", "scipy", "numba", "rasterio", "h5py", "zarr")
 
 
+def _simd() -> str:
+    """The widest vector instruction level NumPy dispatches to on this CPU: its SIMD paths (AVX-512
+    against AVX2, say) may round the last bit of a transcendental function differently."""
+    import platform
+
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as feats
+    except ImportError:  # another NumPy layout: the machine name only
+        feats = {}
+    levels = [k for k in ("X86_V4", "X86_V3", "X86_V2", "ASIMD", "VSX") if feats.get(k)]
+    return f"{platform.machine()} {levels[0] if levels else 'baseline'}"
+
+
 def versions() -> dict[str, str]:
-    return {p: importlib.metadata.version(p) for p in VERSIONED}
+    """Package versions and the CPU's vector level: with all equal, results must be bit-identical."""
+    return {**{p: importlib.metadata.version(p) for p in VERSIONED}, "cpu": _simd()}
 
 
 def _array_digest(a: np.ndarray) -> dict[str, Any]:
@@ -62,5 +77,24 @@ def digest_run(out: str | Path) -> dict[str, dict[str, Any]]:
     for txt in sorted((out / "info").glob("*")):
         if txt.name == "timings.txt" or not txt.is_file():
             continue
-        items[f"info/{txt.name}"] = {"sha256": hashlib.sha256(txt.read_bytes()).hexdigest()}
+        items[f"info/{txt.name}"] = _text_digest(txt.read_text())
     return items
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+
+
+def _text_digest(text: str) -> dict[str, Any]:
+    """SHA-256 of a text table, with its words (the text with every number replaced by ``#``, runs of
+    blanks by one: a column padded to another number's width reads the same) and its numbers, so
+    that a table whose last printed digit changed can be compared to a tolerance."""
+    rec: dict[str, Any] = {"sha256": hashlib.sha256(text.encode()).hexdigest(),
+                           "words": hashlib.sha256(" ".join(_NUMBER.sub("#", text).split()).encode()).hexdigest()}
+    nums = _NUMBER.findall(text)  # as printed: the tolerance is a unit of the last digit
+    if len(nums) <= MAX_NUMBERS:
+        rec["numbers"] = nums
+    return rec
+
+
+#: longest list of a text table's numbers kept in a digest (longer tables: compared by SHA-256 only)
+MAX_NUMBERS = 5000
