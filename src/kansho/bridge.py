@@ -283,22 +283,16 @@ def _fit_pattern(y: Float64Array, s: npt.NDArray[np.int64], t: Float64Array, can
             lost[s[seg_at[i]]:] = True
         keep_steps = st[inside & ~in_gap]
     tm = _design(t, cand, keep_steps)
-    x = np.concatenate([tm, ind], axis=1) * sw[:, None]
-    u, sv, vt = np.linalg.svd(x, full_matrices=False)
-    ok = sv > sv[0] * 1e-10
-    uo = u[:, ok]
-    lw = (vt[ok, tm.shape[1]:].T / sv[ok]) @ uo.T  # (ng, n): offsets = lw @ (sw y) (rows of the pseudo-inverse)
+    x = np.concatenate([tm, ind], axis=1)
     yy = y[:, px] * sw[:, None]
+    lw, s2 = _offset_rows(x * sw[:, None], yy, tm.shape[1])  # offsets = lw @ (sw y), weighted
     a = lw @ yy  # (ng, k)
-    # residual sum of squares as |y|² - |Uᵀy|² (y minus its projection on the columns), of unit weight
-    rss = np.maximum(np.einsum("nk,nk->k", yy, yy) - np.sum((uo.T @ yy) ** 2, axis=0), 0.0)
-    s2 = rss / max(n - int(ok.sum()), 1)  # (k,)
-    va = np.sum(lw * lw, axis=1)  # (ng,) variance factors
     if shift is not None and var is not None:
         shift[:, px] = ind @ a
-        v = (ind @ va)[:, None] * s2[None]
+        v = (ind @ np.sum(lw * lw, axis=1))[:, None] * s2[None]
         if not np.all(sw == 1.0):  # never below the equal-weight fit's σ (module docstring)
-            v = np.maximum(v, _equal_weight_var(x / sw[:, None], y[:, px], tm.shape[1], ind))
+            lu, s2u = _offset_rows(x, y[:, px], tm.shape[1])
+            v = np.maximum(v, (ind @ np.sum(lu * lu, axis=1))[:, None] * s2u[None])
         v[lost[s]] = np.inf
         var[:, px] = v
     c = f @ ind  # (ng,)
@@ -306,16 +300,17 @@ def _fit_pattern(y: Float64Array, s: npt.NDArray[np.int64], t: Float64Array, can
     vmu[px] = float(np.sum((c @ lw) ** 2)) * s2
 
 
-def _equal_weight_var(x: Float64Array, y: Float64Array, n_model: int, ind: Float64Array) -> Float64Array:
-    """``(n, k)`` variance of each epoch's offset from the equal-weight regression of ``y`` ``(n, k)`` on the
-    columns ``x`` ``(n, p)`` (the first ``n_model`` the model, the rest the segment indicators ``ind``)."""
+def _offset_rows(x: Float64Array, y: Float64Array, n_model: int) -> tuple[Float64Array, Float64Array]:
+    """Least squares of ``y`` ``(n, k)`` on the columns ``x`` ``(n, p)`` (the first ``n_model`` the
+    model, the rest the segments' offsets) by SVD, minimum norm: the offsets' rows of the
+    pseudo-inverse ``(p - n_model, n)`` and each pixel's residual variance ``(k,)``."""
     u, sv, vt = np.linalg.svd(x, full_matrices=False)
     ok = sv > sv[0] * 1e-10
     uo = u[:, ok]
-    lu = (vt[ok, n_model:].T / sv[ok]) @ uo.T
+    rows = (vt[ok, n_model:].T / sv[ok]) @ uo.T
+    # residual sum of squares as |y|² - |Uᵀy|² (y minus its projection on the columns)
     rss = np.maximum(np.einsum("nk,nk->k", y, y) - np.sum((uo.T @ y) ** 2, axis=0), 0.0)
-    s2 = rss / max(x.shape[0] - int(ok.sum()), 1)
-    return np.asarray((ind @ np.sum(lu * lu, axis=1))[:, None] * s2[None], np.float64)
+    return rows, rss / max(x.shape[0] - int(ok.sum()), 1)
 
 
 def select_models(mu: npt.ArrayLike, vmu: npt.ArrayLike, allowed: npt.ArrayLike, sigma_px: tuple[float, float]
