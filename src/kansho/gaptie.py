@@ -19,9 +19,10 @@ convolution (Knutsson & Westin 1993) and removed from the pixel's segment ``j``:
 less its mean over the set (whose mean stays zero in every epoch, the reference's contract).
 
 The width σ and the weight α are chosen by leave-out cross-validation on the set
-(:func:`kansho.filters_adaptive.spatial_cv_sums`), the left-out hole as wide as the median distance
-from a solved pixel outside the set to the nearest pixel of the set: the set predicts itself from
-as far as it must reach the pixels it corrects. α is the regression weight of the held-out value on
+(:func:`kansho.filters_adaptive.spatial_cv_sums`), the left-out hole as wide as the upper quartile of
+the distances from the solved pixels outside the set to the nearest pixel of the set: the set
+predicts itself from as far as it must reach the pixels it corrects, the far ones (whose errors are
+the largest) included. α is the regression weight of the held-out value on
 its prediction (a Wiener-like shrinkage) and the tie declines when it predicts less than
 :data:`MIN_GAIN` of the held-out variance.
 
@@ -52,8 +53,8 @@ from scipy import ndimage
 from kansho import filters_adaptive as fa
 from kansho._types import BoolArray, Float64Array
 
-__all__ = ["MAX_MOVING", "MIN_CV_FRACTION", "MIN_GAIN", "MIN_SET_PIXELS", "Z_MOVING", "Z_OUTLIER", "GapTie", "fit_tie",
-           "segment_means"]
+__all__ = ["HOLE_PERCENTILE", "MAX_MOVING", "MIN_CV_FRACTION", "MIN_GAIN", "MIN_SET_PIXELS", "Z_MOVING", "Z_OUTLIER",
+           "GapTie", "fit_tie", "segment_means"]
 
 #: fewer pixels of the set than this: no tie (a window reference cannot show a pattern)
 MIN_SET_PIXELS = 200
@@ -68,6 +69,11 @@ Z_OUTLIER = 5.0
 MIN_CV_FRACTION = 0.5
 #: least fraction of the held-out variance of ``D`` the prediction must remove for the tie to act
 MIN_GAIN = 0.05
+#: the cross-validation's hole: this percentile of the distances from the pixels to correct to the set
+#: (the error grows with the distance, so the far half weighs most; measured on seven gapped simulated
+#: frames, the 75th percentile gave velocity RMSE 1.75-6.87 mm/yr where the median gave 1.91-8.25, lower
+#: on every frame; the 90th declined two ties that helped)
+HOLE_PERCENTILE = 75.0
 
 
 def segment_means(cum: npt.ArrayLike, seg: npt.ArrayLike) -> Float64Array:
@@ -102,13 +108,14 @@ class GapTie:
 
 
 def _hole(stable: BoolArray, solved: BoolArray, pixel_km: tuple[float, float]) -> int:
-    """Median distance (px of the coarser axis) from a solved pixel outside the set to the set."""
+    """Upper quartile (:data:`HOLE_PERCENTILE`) of the distances (px of the coarser axis) from the solved
+    pixels outside the set to the set."""
     dx, dy = float(pixel_km[0]), float(pixel_km[1])
     dist = ndimage.distance_transform_edt(~stable, sampling=(dy, dx))
     far = np.asarray(dist)[solved & ~stable]
     if far.size == 0:
         return 1
-    return max(1, round(float(np.median(far)) / max(dx, dy)))
+    return max(1, round(float(np.percentile(far, HOLE_PERCENTILE)) / max(dx, dy)))
 
 
 def fit_tie(seg_means: npt.ArrayLike, stable: npt.ArrayLike, pixel_km: tuple[float, float],
