@@ -79,7 +79,8 @@ SLOW = {"band", "wavelength", "ingest.min_valid_looks", "ingest.gacos", "ingest.
         # and qc.min_coh keep each step's re-run path in the default tier (the preset changes several of them)
         "loops.loop_rms_threshold", "loops.noloop_max_frac", "loops.pixel_loop_threshold", "loops.ref_mode",
         "loops.ref_size", "invert.gamma", "invert.min_pairs_factor", "invert.coh_weight", "invert.step_dates",
-        "invert.phase_bias", "qc.min_coverage", "invert.model", "preset", "invert.gap_tie", "invert.epoch_weight"}
+        "invert.phase_bias", "qc.min_coverage", "invert.model", "preset", "invert.gap_tie", "invert.epoch_weight",
+        "loops.spatial_errors"}
 
 #: options that cannot be tested here, with the reason
 SKIPPED: dict[str, str] = {
@@ -129,6 +130,7 @@ CASES: dict[str, Case] = {
     "loops.ref_size": Case(3, base={"loops.ref_mode": "window"}),
     "loops.ref_mode": Case("window"),
     "loops.pixel_errors": Case("off"),
+    "loops.spatial_errors": Case("off"),
     # the check of pairs in no loop (step 1-2) inverts with gamma too: 100 flags two of them
     "invert.gamma": Case(100.0),
     "invert.min_pairs_factor": Case(1.6),

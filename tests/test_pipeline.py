@@ -81,7 +81,9 @@ def test_unwrapping_errors_found_and_no_clean_pair_dropped(run: Any) -> None:
 
 
 def test_error_outside_every_loop_is_found_by_residual(tmp_path: Path) -> None:
-    """A long pair in no triangle, with a 2-pi error over a region, is dropped by the residual check."""
+    """A long pair in no triangle, with a 2-pi error over half the frame: the spatial check of step 1-2
+    moves that half back by the cycle (the pair is kept: correcting beats dropping); without it the
+    residual check of the pairs in no loop drops the pair."""
     d = tmp_path / "sim"
     truth = simulate_frame(d, SimConfig(shape=(60, 60), n_epoch=16, interval_days=24, n_unw_errors=0,
                                         local_unw_errors=0.0, gap=False), rng=3)
@@ -100,6 +102,17 @@ def test_error_outside_every_loop_is_found_by_residual(tmp_path: Path) -> None:
     with rasterio.open(unw, "w", **profile) as dst:
         dst.write(a, 1)
     ctx = run_timeseries(d / "GEOC", tmp_path / "err", RunConfig(), progress=False, steps=["ingest", "qc", "loops"])
+    lres = ctx.result("loops")
+    assert lres.bad_noloop == [] and names.index(target) in lres.pairs
+    fix = np.asarray(ctx.array("unw_fix")[names.index(target)])
+    half = a.shape[1] // 2
+    valid = a != 0
+    # one half moved by one cycle against the other (which half is "the reference" is the larger one)
+    assert set(np.unique(fix[:, :half][valid[:, :half]]) - np.unique(fix[:, half:][valid[:, half:]])) <= {-1, 0}
+    assert (fix[:, :half][valid[:, :half]] - np.median(fix[:, half:][valid[:, half:]]) == -1).all()
+    cfg = RunConfig()
+    cfg.loops.spatial_errors = "off"
+    ctx = run_timeseries(d / "GEOC", tmp_path / "err_off", cfg, progress=False, steps=["ingest", "qc", "loops"])
     assert [names[i] for i in ctx.result("loops").bad_noloop] == [target]
     del truth
 

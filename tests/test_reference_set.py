@@ -79,12 +79,14 @@ def test_default_run_references_the_set_everywhere(small_run: FinishedRun) -> No
     r0, r1, c0, c1 = lres.ref
     assert rm[r0:r1, c0:c1].all()  # the representative window lies in the set
     cum, filt = run.array("cum"), run.array("cum_filt")
-    # zero to 0.05 mm: every pair is referred to the set exactly, but each pixel weighs its pairs by
+    # zero to 0.2 mm: every pair is referred to the set exactly, but each pixel weighs its pairs by
     # its own coherence and, after a network gap, takes its own bridge model (invert.model auto:
-    # linear or annual by region), so the set's mean is zero only as far as those fits agree
+    # linear or annual by region), so the set's mean is zero only as far as those fits agree: measured
+    # 0.13 mm after the gap (0.04 before the spatial check changed some of the set's pairs), against a
+    # bridge σ of the set's mean of ~0.5 mm (8 mm a pixel over 288 pixels)
     for e in range(cum.shape[0]):
-        assert abs(float(np.nanmean(np.asarray(cum[e])[rm]))) < 0.05  # mm
-        assert abs(float(np.nanmean(np.asarray(filt[e])[rm]))) < 0.05
+        assert abs(float(np.nanmean(np.asarray(cum[e])[rm]))) < 0.2  # mm
+        assert abs(float(np.nanmean(np.asarray(filt[e])[rm]))) < 0.2
     assert "stable pixels" in (small_run.out / "info" / "12ref.txt").read_text()
 
 

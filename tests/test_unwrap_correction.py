@@ -280,8 +280,8 @@ def test_default_run_records_its_corrections(small_run: Any) -> None:
     assert lres.pixel_errors == "correct" and len(lres.n_fixed) == len(lres.pairs_in)
     names = run.stack.pair_names()
     text = (small_run.out / "info" / "12corrected_pairs.txt").read_text()
-    for i, nf, nn in zip(lres.pairs_in, lres.n_fixed, lres.n_nulled, strict=True):
-        assert (f"{names[i]}  {nf:12d}  {nn:9d}" in text) == bool(nf or nn)
+    for i, nf, nn, nj in zip(lres.pairs_in, lres.n_fixed, lres.n_nulled, lres.n_jumped, strict=True):
+        assert (f"{names[i]}  {nf:12d}  {nn:9d}  {nj:10d}" in text) == bool(nf or nn or nj)
     fix = np.asarray(zarr.open_group(str(small_run.out / "work" / "ts.zarr"), mode="r")["unw_fix"][:])
     fix = fix.reshape(len(names), -1)
     E = injected_errors(small_run.truth, names, {})

@@ -141,6 +141,13 @@ class LoopsConfig(_Step):
         "and nulls the pixel in the pairs concerned where they do not; 'null' nulls wherever it would correct; "
         "'off' leaves the phase as it is (LiCSBAS)",
     )
+    spatial_errors: Literal["correct", "off"] = Field(
+        "correct",
+        description="unwrapping errors seen in one interferogram alone, before the loops (when pixel_errors is "
+        "not off): a region whose unwrapped phase jumps by the same whole number of cycles along its edge, "
+        "smooth on both sides, is moved back by those cycles ('null' mode nulls it); the one check of a pair "
+        "no loop checks. 'off' leaves it (LiCSBAS)",
+    )
     noloop_max_frac: float | None = Field(
         0.1, gt=0.0, le=1.0,
         description="drop a pair in no loop whose preliminary inversion residual exceeds pi rad at more than "
@@ -388,6 +395,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "licsbas": {
         "loops.noloop_max_frac": None,
         "loops.pixel_errors": "off",
+        "loops.spatial_errors": "off",
         "loops.ref_mode": "window",
         "invert.model": "linear",
         "invert.gap_tie": "off",

@@ -140,14 +140,19 @@ def _per_pair_counts(header: list[str], rows: list[tuple[str, int, int, str]]) -
 
 
 def corrected_pairs_text(lres: LoopsResult, names: list[str]) -> str:
-    """``info/12corrected_pairs.txt``: per pair touched by the per-pixel unwrapping-error correction of
-    step 1-2, the pixels corrected (integer cycles added) and nulled, and whether the pair is used."""
+    """``info/12corrected_pairs.txt``: per pair touched by the unwrapping-error corrections of step 1-2,
+    the pixels corrected (integer cycles added; net of the spatial check and the loops) and nulled, the
+    pixels the spatial check moved before the loops (and its regions), and whether the pair is used."""
     used = set(lres.pairs)
-    return _per_pair_counts(
-        [f"# per-pixel unwrapping-error correction: {lres.pixel_errors}",
-         "# pair              corrected_px  nulled_px  used"],
-        [(names[i], nf, nn, f"  {'yes' if i in used else 'no'}")
-         for i, nf, nn in zip(lres.pairs_in, lres.n_fixed, lres.n_nulled, strict=False)])
+    n = len(lres.pairs_in)
+    jumped = lres.n_jumped or [0] * n
+    regions = lres.n_jump_regions or [0] * n
+    lines = [f"# per-pixel unwrapping-error correction: {lres.pixel_errors}; spatial check: {lres.spatial_errors}",
+             "# pair              corrected_px  nulled_px  spatial_px  spatial_regions  used"]
+    lines += [f"{names[i]}  {nf:12d}  {nn:9d}  {nj:10d}  {nr:15d}  {'yes' if i in used else 'no'}"
+              for i, nf, nn, nj, nr in zip(lres.pairs_in, lres.n_fixed, lres.n_nulled, jumped, regions, strict=False)
+              if nf or nn or nj]
+    return "\n".join(lines) + "\n"
 
 
 def resid_corrected_text(ires: InvertResult, lres: LoopsResult, names: list[str], on: bool) -> str:

@@ -11,16 +11,20 @@ import numpy as np
 import numpy.typing as npt
 import zarr
 
-from kansho import loops
+from kansho import jumps, loops
 from kansho.chain.tasks import Task
 from kansho.inversion import invert_nsbas
-from kansho.store import Stack
+from kansho.store import PAIR_CHUNK, Stack
 
 #: work array (pair of the stack store, y, x) int8 of the per-pixel cycle fix of step 1-2: 0 = unchanged,
 #: c = add 2π·c, :data:`kansho.loops.NULL_FIX` = no data. Absent when the correction is off.
 FIX_ARRAY = "unw_fix"
 #: work array (y, x): pairs corrected at the pixel (among those the inversion uses)
 N_CORRECTED = "n_corrected"
+#: work array (pair of the stack store, y, x) int8: whole cycles the spatial check of step 1-2
+#: (:func:`kansho.jumps.cycle_jumps`) adds before the loops are looked at, chunked by the stack's
+#: pair chunks; absent when the check is off. :data:`FIX_ARRAY` includes it.
+JUMP_ARRAY = "unw_jump"
 
 
 def read_fixed(stack: Stack, work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.intp]
@@ -32,14 +36,51 @@ def read_fixed(stack: Stack, work: zarr.Group, rows: slice, cols: slice, idx: np
     return (u, None) if fix is None else (loops.apply_cycle_fix(u, fix), fix)
 
 
-def read_fix(work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.intp]) -> np.ndarray | None:
-    """The cycle fix (len(idx), rows, cols) int8 of the stack's pairs ``idx``; None when the run has none."""
-    if FIX_ARRAY not in work or idx.size == 0:
+def read_fix(work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.intp],
+             name: str = FIX_ARRAY) -> np.ndarray | None:
+    """The cycle fix (len(idx), rows, cols) int8 of the stack's pairs ``idx`` (of the work array
+    ``name``: :data:`FIX_ARRAY` or :data:`JUMP_ARRAY`); None when the run has none."""
+    if name not in work or idx.size == 0:
         return None
-    arr = work[FIX_ARRAY]
+    arr = work[name]
     assert isinstance(arr, zarr.Array)
     lo, hi = int(idx.min()), int(idx.max()) + 1
     return np.asarray(arr[lo:hi, rows, cols])[idx - lo]
+
+
+def read_jumped(stack: Stack, work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.intp]) -> np.ndarray:
+    """``unw`` (len(idx), rows, cols) of the stack's pairs ``idx`` (radians) with the spatial check's
+    whole cycles (:data:`JUMP_ARRAY`) added: what the loops of step 1-2 look at."""
+    u = stack.read("unw", rows, cols, idx)
+    if JUMP_ARRAY not in work or idx.size == 0:
+        return u
+    arr = work[JUMP_ARRAY]
+    assert isinstance(arr, zarr.Array)
+    lo, hi = int(idx.min()), int(idx.max()) + 1
+    return u + (2 * math.pi) * np.asarray(arr[lo:hi, rows, cols])[idx - lo]
+
+
+def jump_chunk(task: Task) -> np.ndarray:
+    """The spatial check (:func:`kansho.jumps.cycle_jumps`, on whole images) of the pairs
+    ``params["idx"]`` that lie in the stack's pair chunk ``task.epoch``, written to
+    :data:`JUMP_ARRAY` (which no other task of the pass writes). Returns (3, n) int64: those pairs'
+    store indices, pixels moved and regions."""
+    idx = np.asarray(task.params["idx"], np.intp)
+    sel = idx[idx // PAIR_CHUNK == task.epoch]
+    out = np.zeros((3, sel.size), np.int64)
+    if sel.size == 0:
+        return out
+    st = task.stack
+    ny, nx = st.shape
+    u = st.read("unw", slice(0, ny), slice(0, nx), sel)
+    lo = task.epoch * PAIR_CHUNK
+    full = np.zeros((min(lo + PAIR_CHUNK, st.n_pair) - lo, ny, nx), np.int8)
+    for m, i in enumerate(sel):
+        full[i - lo], n_reg = jumps.cycle_jumps(u[m])
+        out[:, m] = i, np.count_nonzero(full[i - lo]), n_reg
+    del u
+    task.work[JUMP_ARRAY][lo:lo + full.shape[0]] = full
+    return out
 
 
 def read_unw(task: Task, idx: npt.ArrayLike) -> np.ndarray:
@@ -55,29 +96,37 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     ``offsets``); with ``params["null"]`` every correction is a null instead.
     Returns the loop sums of the corrected phase (sum_sq, count) per loop (of the corrected
     ``unw`` less ``params["sum_offsets"]`` when given, as :func:`loop_sums_block` would measure it),
-    and per pair the pixels corrected, nulled and in a valid loop."""
+    per pair the pixels corrected and nulled, (2, npair): in a valid loop and corrected by the loops
+    (the rest of the corrected pixels are the spatial check's, :data:`JUMP_ARRAY`), and the counts of
+    each loop fix value (:func:`kansho.loops.fix_mode`)."""
     p = task.params
     idx = np.asarray(p["idx"], np.intp)
     L = np.asarray(p["L"])
-    raw = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1)
+    wg = task.work.group
+    raw = read_jumped(task.stack, wg, task.rows, task.cols, idx).reshape(idx.size, -1)
     u = raw - np.asarray(p["offsets"])[:, None]
     lp0 = loops.loop_phase(u, L)
-    fix, trusted = loops.pixel_cycle_fix_trusted(lp0, L, np.asarray(p["pairs"]), tol=float(p["tol"]),
-                                                 min_loops=int(p["min_loops"]))
-    fix[~np.isfinite(u)] = 0
-    hist = loops.fix_mode(fix, loops.pairs_in_valid_loop(L, trusted))
+    lfix, trusted = loops.pixel_cycle_fix_trusted(lp0, L, np.asarray(p["pairs"]), tol=float(p["tol"]),
+                                                  min_loops=int(p["min_loops"]))
+    lfix[~np.isfinite(u)] = 0
+    hist = loops.fix_mode(lfix, loops.pairs_in_valid_loop(L, trusted))
+    jump = np.zeros_like(lfix) if JUMP_ARRAY not in wg else read_fix(wg, task.rows, task.cols, idx, JUMP_ARRAY)
+    jump = np.asarray(jump).reshape(lfix.shape)
+    fix = np.where(lfix == loops.NULL_FIX, lfix, lfix + jump).astype(np.int8)  # what read_unw applies
     if p["null"]:  # after the counts: a pair referred to an error patch is found in this mode too
         fix[fix != 0] = loops.NULL_FIX
     lo, hi = int(idx.min()), int(idx.max()) + 1
     full = np.zeros((hi - lo, *task.shape), np.int8)
     full[idx - lo] = fix.reshape(idx.size, *task.shape)
     task.work[FIX_ARRAY][lo:hi, task.rows, task.cols] = full
+    sfix = np.where(fix == loops.NULL_FIX, fix, fix - jump).astype(np.int8)  # on the phase the loops saw
     sum_off = p.get("sum_offsets")  # the corrected phase as read_unw gives it, referred to these
-    s, c = loops.loop_phase_sums(u, L, fix) if sum_off is None else loops.loop_phase_sums(raw, L, fix, sum_off)
+    s, c = loops.loop_phase_sums(u, L, sfix) if sum_off is None else loops.loop_phase_sums(raw, L, sfix, sum_off)
     nulled = fix == loops.NULL_FIX
     in_loop = loops.pairs_in_valid_loop(L, np.isfinite(lp0)).sum(axis=1)
+    by_loops = (sfix != 0) & ~nulled  # corrected from the loops (beyond the spatial check)
     return (np.asarray(s, np.float64), np.asarray(c, np.float64), ((fix != 0) & ~nulled).sum(axis=1),
-            nulled.sum(axis=1), in_loop, hist)
+            nulled.sum(axis=1), np.vstack([in_loop, by_loops.sum(axis=1)]), hist)
 
 
 def loop_sums_block(task: Task) -> tuple[np.ndarray, np.ndarray]:

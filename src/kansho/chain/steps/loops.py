@@ -1,6 +1,10 @@
 """Step 1-2: loop closure, unwrapping errors, per-pixel loop statistics and the reference area.
 
-First, unless ``loops.pixel_errors`` is ``off``, unwrapping errors are corrected pixel by pixel
+First, unless ``loops.pixel_errors`` is ``off``, each interferogram is checked on its own for regions
+whose unwrapped phase is off by whole cycles from the rest (:func:`kansho.jumps.cycle_jumps`,
+``loops.spatial_errors``; the work array :data:`~kansho.chain.steps.loop_tasks.JUMP_ARRAY`): the one
+check of a pair that no loop checks, and for the others one that leaves the loops less to explain.
+Then unwrapping errors are corrected pixel by pixel
 where the triangle loops' misclosures (near non-zero multiples of 2π) determine them, and the pixel
 is nulled in the pairs concerned where they do not (:func:`kansho.loops.pixel_cycle_fix`; the
 work array :data:`~kansho.chain.steps.loop_tasks.FIX_ARRAY`, which every later reader of the
@@ -33,15 +37,18 @@ from kansho.chain.spec import StepSpec
 from kansho.chain.steps import reference
 from kansho.chain.steps.loop_tasks import (
     FIX_ARRAY,
+    JUMP_ARRAY,
     N_CORRECTED,
     PIXEL_LOOP_ARRAYS,
     fix_block,
+    jump_chunk,
     loop_sums_block,
     pixel_loop_block,
+    read_jumped,
 )
 from kansho.chain.steps.qc import QCResult
 from kansho.errors import NetworkError
-from kansho.store import fast_codec
+from kansho.store import PAIR_CHUNK, fast_codec
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +65,9 @@ class LoopsResult(common.Stamped):
     the reference (rad); ``ref_kind``: box (--ref), window or set; ``ref_pixels``: its pixels (the
     work array ``refmask`` holds them).
     ``pixel_errors``: the per-pixel correction used; ``n_fixed``/``n_nulled``: per pair of
-    ``pairs_in``, the pixels corrected / nulled by it.
+    ``pairs_in``, the pixels corrected / nulled by it (the spatial check's included).
+    ``spatial_errors``: the spatial check used; ``n_jumped``/``n_jump_regions``: per pair of
+    ``pairs_in``, the pixels it moved by whole cycles before the loops, and the regions.
     """
 
     pairs_in: list[int]
@@ -83,6 +92,9 @@ class LoopsResult(common.Stamped):
     pixel_errors: str = "off"
     n_fixed: list[int] = field(default_factory=list)
     n_nulled: list[int] = field(default_factory=list)
+    spatial_errors: str = "off"
+    n_jumped: list[int] = field(default_factory=list)
+    n_jump_regions: list[int] = field(default_factory=list)
 
 
 def step_loops(ctx: Context) -> LoopsResult:
@@ -99,13 +111,15 @@ def step_loops(ctx: Context) -> LoopsResult:
     off0 = reference.ref_offsets(st, idx_qc, ref0)
     members = _loop_members(L, idx_qc)
     mode = lcfg.pixel_errors
+    n_jump = np.zeros((2, idx_qc.size), np.int64)
     if mode == "off":
         _drop_fix(ctx)
         loop_rms, n_reused = _loop_rms(ctx, L, idx_qc, off0, members, ref0)
         n_fix, n_null = np.zeros(idx_qc.size, np.int64), np.zeros(idx_qc.size, np.int64)
     else:
+        n_jump = _jump_pass(ctx, idx_qc)
         r0, r1, c0, c1 = ref0
-        win = st.read("unw", slice(r0, r1), slice(c0, c1), idx_qc).reshape(idx_qc.size, -1)
+        win = read_jumped(st, ctx.work, slice(r0, r1), slice(c0, c1), idx_qc).reshape(idx_qc.size, -1)
         loop_rms, n_fix, n_null, n_inloop, off0 = _fix_pass(ctx, L, pairs_qc, idx_qc, win, mode)
         n_reused = 0
     bad = loops.find_bad_pairs(np.nan_to_num(loop_rms, nan=0.0), L, threshold=lcfg.loop_rms_threshold)
@@ -114,7 +128,8 @@ def step_loops(ctx: Context) -> LoopsResult:
     if idx.size < 2:
         raise NetworkError(f"{st.path}: fewer than 2 interferograms left after loop closure")
     off_of = dict(zip(idx_qc.tolist(), off0.tolist(), strict=True))
-    suspect = None if mode == "off" else {int(i) for i in idx_qc[n_fix + n_null > SUSPECT_FRAC * n_inloop]}
+    # a pair the loops corrected in places may hold the same error where no loop checks it
+    suspect = None if mode == "off" else {int(i) for i in idx_qc[n_inloop[1] + n_null > SUSPECT_FRAC * n_inloop[0]]}
     idx, epochs_f, pix_upd, flagged_noloop, nulled = _pixel_statistics(ctx, idx, off_of, ref0, suspect)
     for i, k in nulled.items():
         n_null[np.flatnonzero(idx_qc == i)] += k
@@ -128,7 +143,8 @@ def step_loops(ctx: Context) -> LoopsResult:
         bad_noloop=flagged_noloop, pairs=idx.tolist(), epochs=epochs_f.tolist(), ref=list(map(int, ref.box)),
         ref_how=ref.how, ref_offsets=ref.offsets.tolist(), pixel_loop_threshold=lcfg.pixel_loop_threshold,
         ref_kind=ref.kind, ref_pixels=ref.n_pixels, pixel_errors=mode, n_fixed=n_fix.tolist(),
-        n_nulled=n_null.tolist(), **common.stamp(ctx))
+        n_nulled=n_null.tolist(), spatial_errors=lcfg.spatial_errors if mode != "off" else "off",
+        n_jumped=n_jump[0].tolist(), n_jump_regions=n_jump[1].tolist(), **common.stamp(ctx))
 
 
 def _pixel_statistics(ctx: Context, idx: npt.NDArray[np.intp], off_of: dict[int, float], ref0: Sequence[int],
@@ -190,8 +206,8 @@ def _fix_pass(ctx: Context, L: np.ndarray, pairs: np.ndarray, idx: npt.NDArray[n
     corrected phase and, where they changed, the loop RMS is of the phase referred to them. The
     correction being per pixel, those offsets are known before the pass (:func:`_window_offsets`),
     which measures the RMS with them directly.
-    Returns that RMS per loop (rad, NaN without data), per pair the pixels corrected, nulled and in
-    a valid loop, and the offsets."""
+    Returns that RMS per loop (rad, NaN without data), per pair the pixels corrected and nulled,
+    (2, npair) the pixels in a valid loop and those the loops corrected, and the offsets."""
     _create_fix(ctx)
     offsets = np.asarray(loops.robust_offsets(win), np.float64)
 
@@ -231,7 +247,8 @@ def _fix_blocks(ctx: Context, L: np.ndarray, pairs: np.ndarray, idx: npt.NDArray
     when given, else to ``offsets``), per pair pixels corrected, nulled, in a valid loop, and the
     counts of each fix value (:func:`kansho.loops.fix_mode`)."""
     sum_sq, count = np.zeros(L.shape[0]), np.zeros(L.shape[0])
-    n_fix, n_null, n_in = (np.zeros(idx.size, np.int64) for _ in range(3))
+    n_fix, n_null = np.zeros(idx.size, np.int64), np.zeros(idx.size, np.int64)
+    n_in = np.zeros((2, idx.size), np.int64)
     hist = np.zeros((idx.size, 9), np.int64)
     for a, c, nf, nn, ni, h in ctx.map_blocks(fix_block, "1-2 unwrapping errors", idx=idx, offsets=offsets, L=L,
                                               pairs=pairs, tol=FIX_TOL, min_loops=FIX_MIN_LOOPS, null=mode == "null",
@@ -274,8 +291,35 @@ def _create_fix(ctx: Context) -> None:
 
 def _drop_fix(ctx: Context) -> None:
     """Remove the cycle fix of an earlier run (the correction is off: every reader sees the stack as is)."""
-    if FIX_ARRAY in ctx.work:
-        del ctx.work[FIX_ARRAY]
+    for name in (FIX_ARRAY, JUMP_ARRAY):
+        if name in ctx.work:
+            del ctx.work[name]
+
+
+def _jump_pass(ctx: Context, idx: npt.NDArray[np.intp]) -> npt.NDArray[np.int64]:
+    """The spatial check of each pair ``idx`` on its whole image (:func:`kansho.jumps.cycle_jumps`, one
+    task per pair chunk of the stack), written to :data:`JUMP_ARRAY`, unless ``loops.spatial_errors``
+    is off. Returns (2, len(idx)): pixels moved by whole cycles and regions, per pair."""
+    out = np.zeros((2, idx.size), np.int64)
+    if ctx.cfg.loops.spatial_errors == "off":
+        if JUMP_ARRAY in ctx.work:
+            del ctx.work[JUMP_ARRAY]
+        return out
+    st = ctx.stack
+    ctx.new_array(JUMP_ARRAY, (st.n_pair, *st.shape), "i1", 0,
+                  chunks=(PAIR_CHUNK, min(ctx.block, st.shape[0]), min(ctx.block, st.shape[1])))
+    pos = {int(i): m for m, i in enumerate(idx)}
+    for res in ctx.map_epochs(jump_chunk, "1-2 spatial check", np.unique(idx // PAIR_CHUNK).tolist(), idx=idx):
+        for i, n_px, n_reg in res.T:
+            out[:, pos[int(i)]] = n_px, n_reg
+    moved = out[0] > 0
+    log.info("1-2: spatial check: %d region(s) off by whole cycles moved back in %d of %d pairs (%d pixels)",
+             out[1].sum(), moved.sum(), idx.size, out[0].sum())
+    if moved.any():
+        names = st.pair_names()
+        log.debug("1-2: spatial check per pair (pixels, regions): %s",
+                  {names[i]: (int(a), int(b)) for i, a, b in zip(idx[moved], *out[:, moved], strict=True)})
+    return out
 
 
 def _loop_rms(ctx: Context, L: np.ndarray, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64],
@@ -409,5 +453,6 @@ def _check_every(ny: int, nx: int) -> int:
 
 SPEC = StepSpec(name="loops", licsbas="1-2", title="loop closure: drop pairs with unwrapping errors, choose "
                 "the reference area", run=step_loops, result=LoopsResult, inputs=("qc_n_valid", "qc_coh_avg"),
-                outputs=(*PIXEL_LOOP_ARRAYS, FIX_ARRAY, N_CORRECTED, reference.REFMASK),
-                tasks=(fix_block, loop_sums_block, pixel_loop_block, reference.ref_sums_block), section="loops")
+                outputs=(*PIXEL_LOOP_ARRAYS, FIX_ARRAY, JUMP_ARRAY, N_CORRECTED, reference.REFMASK),
+                tasks=(jump_chunk, fix_block, loop_sums_block, pixel_loop_block, reference.ref_sums_block),
+                section="loops")
