@@ -6,7 +6,9 @@ for every step after the correction."""
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 import numpy.typing as npt
 import zarr
@@ -75,9 +77,12 @@ def jump_chunk(task: Task) -> np.ndarray:
     u = st.read("unw", slice(0, ny), slice(0, nx), sel)
     lo = task.epoch * PAIR_CHUNK
     full = np.zeros((min(lo + PAIR_CHUNK, st.n_pair) - lo, ny, nx), np.int8)
-    for m, i in enumerate(sel):
-        full[i - lo], n_reg = jumps.cycle_jumps(u[m])
-        out[:, m] = i, np.count_nonzero(full[i - lo]), n_reg
+    # pair by pair in threads (the kernels release the GIL), as many as numba may use here (1 on a
+    # pinned dask worker); order and results do not depend on it
+    with ThreadPoolExecutor(max_workers=max(1, min(numba.get_num_threads(), sel.size))) as pool:
+        for m, (fix, n_reg) in enumerate(pool.map(jumps.cycle_jumps, u)):
+            full[sel[m] - lo] = fix
+            out[:, m] = sel[m], np.count_nonzero(fix), n_reg
     del u
     task.work[JUMP_ARRAY][lo:lo + full.shape[0]] = full
     return out
