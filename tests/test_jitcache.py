@@ -27,3 +27,19 @@ def test_cold_cache_is_announced_once(caplog: pytest.LogCaptureFixture, monkeypa
         assert _jitcache.announce()
         assert not _jitcache.announce()          # once per process
     assert caplog.text.count("compiling the numerical kernels, once") == 1
+
+
+def test_background_compilation_child_runs_and_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child of warm_in_background runs the tiny chain to its end (exit 0: here from the warm cache),
+    only one is started per process, none from the child itself, and wait_for_warm reaps it."""
+    monkeypatch.setattr(_jitcache, "_warmer", None)
+    monkeypatch.setenv(_jitcache.WARM_ENV, "1")
+    assert not _jitcache.warm_in_background()  # in the child: no child of its own
+    monkeypatch.delenv(_jitcache.WARM_ENV)
+    monkeypatch.setattr(_jitcache.os, "cpu_count", lambda: 2)
+    assert _jitcache.warm_in_background()
+    child = _jitcache._warmer
+    assert child is not None and not _jitcache.warm_in_background()  # once
+    _jitcache.wait_for_warm(timeout=300)
+    assert child.returncode == 0 and _jitcache._warmer is None
+    _jitcache.wait_for_warm()  # nothing to wait for: returns at once

@@ -3,14 +3,21 @@
 The chain's kernels (``kansho._nsbas_jit``, ``_outlier_jit``, ``_unwfix_jit``, ``_loops_jit`` and those
 of ``kansho.inversion``) are compiled by numba on first use and cached (``cache=True``): the first run
 after an install spends about 30 s compiling, with nothing else to show for it. :func:`announce`
-says so once, before the chain starts, when any kernel has no cache index yet.
+says so once, before the chain starts, when any kernel has no cache index yet. Then, on a machine
+with two cores or more, :func:`warm_in_background` compiles the kernels of steps 1-3 to 1-6 in a
+child process (:mod:`kansho._jitwarm`) while the chain's own process compiles those of step 1-2
+(numba compiles one function at a time per process); step 1-3 waits for it (:func:`wait_for_warm`)
+and loads them from the cache.
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import logging
 import os
+import subprocess
+import sys
 
 log = logging.getLogger("kansho")
 
@@ -19,6 +26,10 @@ JIT_MODULES = ("kansho._nsbas_jit", "kansho._outlier_jit", "kansho._unwfix_jit",
                "kansho._jumps_jit", "kansho._filter_jit", "kansho._invert_jit", "kansho.inversion")
 
 _announced = False
+#: the child process compiling in the background, while it may run
+_warmer: subprocess.Popen[bytes] | None = None
+#: set in the child's environment (no child of its own)
+WARM_ENV = "KANSHO_JIT_WARM_CHILD"
 
 
 def uncached_kernels() -> tuple[list[str], int]:
@@ -58,3 +69,50 @@ def announce() -> bool:
     log.info("compiling the numerical kernels, once (%d of them, about 30 s on first use; later runs load "
              "them from numba's cache)", len(missing))
     return True
+
+
+def warm_in_background() -> bool:
+    """Start the child process of :mod:`kansho._jitwarm` (once per process, with two cores or more,
+    never from that child). Returns whether it started."""
+    global _warmer
+    if _warmer is not None or os.environ.get(WARM_ENV) or (os.cpu_count() or 1) < 2:
+        return False
+    env = {**os.environ, WARM_ENV: "1"}
+    try:
+        _warmer = subprocess.Popen([sys.executable, "-m", "kansho._jitwarm"], env=env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError as exc:
+        log.debug("could not start the background compilation: %s", exc)
+        return False
+    atexit.register(_stop_warm)
+    return True
+
+
+def wait_for_warm(timeout: float = 600.0) -> None:
+    """Wait (at most ``timeout`` s) for the background compilation, if one runs; the kernels it
+    compiled then load from the cache. A failed or slow child costs nothing but the wait: whatever
+    it did not compile is compiled here on first use."""
+    global _warmer
+    if _warmer is None:
+        return
+    if _warmer.poll() is None:
+        log.info("waiting for the kernels compiled in the background")
+        try:
+            _warmer.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.debug("the background compilation is still running after %.0f s", timeout)
+            return
+    _warmer = None
+
+
+def _stop_warm() -> None:
+    """At exit: end a background compilation still running (what it cached stays cached)."""
+    global _warmer
+    if _warmer is not None and _warmer.poll() is None:
+        _warmer.terminate()
+        try:
+            _warmer.wait(10)
+        except subprocess.TimeoutExpired:
+            _warmer.kill()
+            _warmer.wait()
+    _warmer = None

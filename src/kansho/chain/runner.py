@@ -75,7 +75,8 @@ def run_timeseries(
     _check_out(out)
     try:
         with run_lock(out), run_log(out, cfg, input_path, steps, force):
-            jitcache.announce()
+            if jitcache.announce():
+                jitcache.warm_in_background()
             return _run_locked(input_path, out, cfg, steps, force, progress)
     except OSError as exc:
         _remove_lone_log(out)
@@ -248,6 +249,8 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
         ctx.resuming = ctx.resume_dir.is_dir()
     ctx.options.reads = {}
     ctx.current = spec.name
+    if spec.name == "invert":  # its kernels may be compiling in the background (first run)
+        jitcache.wait_for_warm()
     result = spec.run(ctx)  # a failed ingest removes its own stack.zarr.partial (store.create_stack)
     reads = dict(ctx.options.reads)
     if ctx.resume_dir is not None:

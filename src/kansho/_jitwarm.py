@@ -1,0 +1,34 @@
+"""Child process of :func:`kansho._jitcache.warm_in_background`: compiles the kernels of steps 1-3 to 1-6
+into numba's cache while the parent compiles those of step 1-2.
+
+It runs the chain on a 16 × 16 px, 8-epoch simulated frame in a temporary folder (the kernels are
+compiled for the argument types the chain gives them), without the per-pixel correction of step 1-2
+(the parent compiles that one) and without the outputs step (no kernel there). Nothing is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+#: the steps the child runs
+STEPS = ["ingest", "qc", "loops", "invert", "vstd", "mask", "filter"]
+
+
+def main() -> int:
+    logging.disable(logging.CRITICAL)
+    from kansho.chain.runner import run_timeseries
+    from kansho.config import RunConfig
+    from kansho.synth import SimConfig, simulate_frame
+
+    with tempfile.TemporaryDirectory(prefix="kansho-warm-") as tmp:
+        simulate_frame(Path(tmp) / "sim", SimConfig(shape=(16, 16), n_epoch=8), rng=0)
+        cfg = RunConfig()
+        cfg.loops.pixel_errors = "off"
+        run_timeseries(Path(tmp) / "sim" / "GEOC", Path(tmp) / "ts", cfg, progress=False, steps=STEPS)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
