@@ -142,6 +142,8 @@ def main() -> None:
     ap.add_argument("--scaling", action="store_true", help="measure the time/memory curves against size")
     ap.add_argument("--write-only", action="store_true", help="only rebuild docs/benchmarks.md")
     ap.add_argument("--refresh-accuracy", action="store_true", help="recompute the accuracy of the cached runs")
+    ap.add_argument("--first-run", action="store_true",
+                    help="time `kansho demo --no-gain` on an empty numba cache (a fresh install) and on a warm one")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     res = load_results()
@@ -163,7 +165,40 @@ def main() -> None:
                 run_frame(res, name, w, args, base)
         if args.scaling:
             run_scaling(res, args.memory_limit)
+        if args.first_run:
+            run_first(res)
     write_md(res)
+
+
+def run_first(res: dict[str, Any]) -> None:
+    """``kansho demo --no-gain`` (simulate, run the chain, print the errors: the first result) in a fresh
+    process on an empty numba cache, then again on the cache it filled."""
+    import tempfile
+
+    out: dict[str, Any] = {"machine": machine(), "rev": git_rev(ROOT)}
+    with tempfile.TemporaryDirectory(prefix="kansho-first-") as tmp:
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(tmp) / "numba")}
+        for key in ("fresh_s", "warm_s"):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "kansho.cli", "demo", str(Path(tmp) / key), "--no-gain", "-q"],
+                           env=env, check=True, stdout=subprocess.DEVNULL)
+            out[key] = time.perf_counter() - t0
+            log.info("first run: kansho demo --no-gain %s: %.1f s", key[:-2], out[key])
+    res["first_run"] = out
+    save_results(res)
+
+
+def _first_md(res: dict[str, Any]) -> list[str]:
+    r = res.get("first_run")
+    if not r:
+        return []
+    m = r["machine"]
+    return ["## First run after an install", "",
+            f"`kansho demo --no-gain` (simulate a 200 × 200 px frame, run the chain, print its errors) in a fresh "
+            f"process, measured by `bench_chain.py --first-run` at `{r['rev']}` on {m['date']} (load "
+            f"{m.get('load1', 0):.1f}): **{r['fresh_s']:.1f} s** on an empty numba cache (a fresh install: the "
+            f"kernels are compiled, those of steps 1-3 to 1-6 in a child process meanwhile), {r['warm_s']:.1f} s "
+            "once they are cached. Goal of issue 21: 20 s on a fresh install.", ""]
 
 
 def run_frame(res: dict[str, Any], name: str, w: int, args: argparse.Namespace,
@@ -408,7 +443,7 @@ def write_md(res: dict[str, Any]) -> None:
                 "measurement (`../shared/bench/setup_licsbas.sh`, used by the accuracy harness) but takes ~16 min "
                 "per M run, so it was not re-run here.")
         lines += ["", note, ""]
-    lines += _floors_md(res) + _baseline_md(res)
+    lines += _floors_md(res) + _baseline_md(res) + _first_md(res)
     sc = res.get("scaling", {})
     if sc:
         what = ("Whole chain in one process (serial blocks), 4 pairs per epoch. Time and memory against the number "
