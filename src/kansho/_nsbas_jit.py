@@ -11,14 +11,17 @@ al. (2009, JAG 69(4)) and Doin et al. (2011, FRINGE), as used by LiCSBAS (Morish
 Remote Sensing 12(3):424).
 
 Working pixel by pixel in compiled code keeps every work array in cache (a few kB a pixel) and
-needs no ``(npair, npix)`` float64 temporaries; pixels run on all cores (``prange``) unless
+needs no ``(npair, npix)`` float64 temporaries; pixels run on all cores (threads over tiles) unless
 ``NUMBA_NUM_THREADS`` says otherwise (dask workers set it to 1).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 #: status codes of :func:`solve_pixels`
 OK, NEEDS_SVD = 0, 1
@@ -304,12 +307,14 @@ def _finish_pixel(x: np.ndarray, dl: np.ndarray, wl: np.ndarray, first: np.ndarr
     return np.sqrt(ss / nu) if nu else np.nan
 
 
-@njit(cache=True, parallel=True)
 def solve_pixels(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, first: np.ndarray,
                  last: np.ndarray, bw: int, long_pairs: np.ndarray, vec: np.ndarray, gamma: float, gz: np.ndarray,
                  basis: np.ndarray, tails: np.ndarray, to_model: np.ndarray, cum: np.ndarray, model: np.ndarray,
-                 resid: np.ndarray, status: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Invert the pixels ``cols`` of ``d``; see the module docstring.
+                 resid: np.ndarray, status: np.ndarray) -> None:
+    """Invert the pixels ``cols`` of ``d``; see the module docstring. Tiles of :data:`TILE` pixels run on
+    as many threads as numba may use (``numba.get_num_threads()``), each a call of the compiled
+    :func:`_solve_tiles` (no ``prange``: a parallel kernel takes seconds longer to compile on first use);
+    each pixel is solved alone, so the result does not depend on the threads.
 
     Parameters
     ----------
@@ -335,13 +340,33 @@ def solve_pixels(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, 
         the residuals over the used pairs (mm), ``(npix,)`` int8 status (:data:`OK`,
         :data:`NEEDS_SVD`). Columns whose status is not OK are left as they were.
     """
+    args = (d, wts, has_w, cols, first, last, bw, long_pairs, vec, gamma, gz, basis, tails, to_model, cum, model,
+            resid, status)
+    ntile = (cols.shape[0] + TILE - 1) // TILE
+    nthr = max(1, min(numba.get_num_threads(), ntile))
+    if nthr == 1:
+        _solve_tiles(0, ntile, *args)
+        return
+    step = max(1, ntile // (4 * nthr))  # a few ranges a thread: the pixels' work is uneven
+    with ThreadPoolExecutor(max_workers=nthr) as pool:
+        jobs = [pool.submit(_solve_tiles, t0, min(t0 + step, ntile), *args)
+                for t0 in range(0, ntile, step)]
+        for job in jobs:
+            job.result()
+
+
+@njit(cache=True, nogil=True)
+def _solve_tiles(tile0: int, tile1: int, d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray,
+                 first: np.ndarray, last: np.ndarray, bw: int, long_pairs: np.ndarray, vec: np.ndarray, gamma: float,
+                 gz: np.ndarray, basis: np.ndarray, tails: np.ndarray, to_model: np.ndarray, cum: np.ndarray,
+                 model: np.ndarray, resid: np.ndarray, status: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The tiles ``tile0 .. tile1 - 1`` of :func:`solve_pixels`."""
     k = cols.shape[0]
     npair = d.shape[0]
     n1 = vec.shape[0]
     m = vec.shape[1]
     nmodel = to_model.shape[0]
-    ntile = (k + TILE - 1) // TILE
-    for tile in prange(ntile):
+    for tile in range(tile0, tile1):
         band = np.empty((n1, bw + 1))
         rhs = np.empty((n1, m + 1))
         vty = np.empty((max(m, 1), m + 1))

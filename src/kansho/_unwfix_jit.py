@@ -17,15 +17,18 @@ at most one more pair in error is nulled (:func:`_epoch_check`), and so is a pai
 once its partners were nulled, if one of its loops did not close (:func:`_orphan_check`). When no move
 gains, the members of the loops still open that no majority of good loops vouches for (gain 0) are nulled.
 
-One pixel at a time in compiled code (``prange`` over batches of pixels, each with its scratch
+One pixel at a time in compiled code (batches of pixels on threads, each with its scratch
 vectors allocated once), over the loops trusted there only, with each pair's loops listed so that a
 move touches its loops alone.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 #: value of the cycle-fix array for "null this pair at this pixel"
 NULL = -128
@@ -320,17 +323,37 @@ def _solve_pixel(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarra
 COLS_PER_TASK = 256
 
 
-@njit(cache=True, nogil=True, parallel=True)
 def solve_pixels(K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.ndarray, ends: np.ndarray,
-                 min_loops: int, cols: np.ndarray, fix: np.ndarray) -> None:  # pragma: no cover - compiled
+                 min_loops: int, cols: np.ndarray, fix: np.ndarray) -> None:
     """Cycle fix ``fix[:, j]`` (npair, npix) int8 at the pixels ``j`` of ``cols`` from the integer
     misclosures ``K`` (nloop, npix) of the loops ``trusted`` there; loop ``l`` is
     ``sum_m sgn[l, m] * phase[mem[l, m]]``; ``ends`` (npair, 2) the pairs' first and second epochs
-    (any integer labels). Only the loops trusted at a pixel take part there (the others never count)."""
+    (any integer labels). Only the loops trusted at a pixel take part there (the others never count).
+
+    Batches of :data:`COLS_PER_TASK` pixels run on as many threads as numba may use
+    (``numba.get_num_threads()``), each a call of the compiled :func:`_solve_tasks` (no ``prange``:
+    a parallel kernel takes ~5 s longer to compile on first use); each pixel is solved alone, so the
+    result does not depend on the threads."""
+    ntask = (cols.size + COLS_PER_TASK - 1) // COLS_PER_TASK
+    nthr = max(1, min(numba.get_num_threads(), ntask))
+    if nthr == 1:
+        _solve_tasks(0, ntask, K, trusted, mem, sgn, ends, min_loops, cols, fix)
+        return
+    step = max(1, ntask // (4 * nthr))  # a few ranges a thread: the pixels' work is uneven
+    with ThreadPoolExecutor(max_workers=nthr) as pool:
+        jobs = [pool.submit(_solve_tasks, t0, min(t0 + step, ntask), K, trusted, mem, sgn, ends, min_loops, cols, fix)
+                for t0 in range(0, ntask, step)]
+        for job in jobs:
+            job.result()
+
+
+@njit(cache=True, nogil=True)
+def _solve_tasks(t0: int, t1: int, K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
+                 ends: np.ndarray, min_loops: int, cols: np.ndarray, fix: np.ndarray) -> None:  # pragma: no cover
+    """The batches ``t0 .. t1 - 1`` of :func:`solve_pixels`."""
     nloop = K.shape[0]
     npair = ends.shape[0]
-    ntask = (cols.size + COLS_PER_TASK - 1) // COLS_PER_TASK
-    for t in prange(ntask):
+    for t in range(t0, t1):
         R = np.empty(nloop, np.int32)
         act = np.empty(nloop, np.bool_)
         mem_t = np.empty((nloop, 3), mem.dtype)
