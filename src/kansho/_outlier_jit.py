@@ -1,16 +1,19 @@
 """Compiled per-pixel kernels of :mod:`kansho.outliers`: the residual cycle check of a small-baseline
 network (data snooping with integer-cycle correction) and the bridges of a pixel's pair network.
 
-One pixel at a time in compiled code (``prange``). A pair ``p = (i, j)`` is the indicator row ``g_p`` of
-the increments ``i .. j-1``; with ``N = Gᵀ W G`` (plus a tiny ridge for disconnected networks) and its
-inverse's 2-D prefix sums ``P``, every ``g_pᵀ N⁻¹ g_q`` is four look-ups, so hat values and residual
-correlations cost O(1) per pair and a correction updates the residuals in O(npair).
+One pixel at a time in compiled code (columns on threads: :func:`kansho._threads.run_ranges`). A pair
+``p = (i, j)`` is the indicator row ``g_p`` of the increments ``i .. j-1``; with ``N = Gᵀ W G`` (plus a
+tiny ridge for disconnected networks) and its inverse's 2-D prefix sums ``P``, every ``g_pᵀ N⁻¹ g_q`` is
+four look-ups, so hat values and residual correlations cost O(1) per pair and a correction updates the
+residuals in O(npair).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from kansho._threads import run_ranges
 
 #: value of a fix for "null this pair at this pixel"
 NULL = -128
@@ -174,17 +177,25 @@ def _check_pixel(y: np.ndarray, w: np.ndarray, ends: np.ndarray, ne: int, cycle:
         r[bp] -= corr
 
 
-@njit(cache=True, nogil=True, parallel=True)
 def check_pixels(ifg: np.ndarray, weights: np.ndarray, ends: np.ndarray, ne: int, cycle: float, crit: float,
-                 max_iter: int, red_min: float, amb: float, ridge: float) -> np.ndarray:  # pragma: no cover
-    """Every column of ``ifg`` (npair, npix): the fix (npair, npix) int8 of :func:`_check_pixel`."""
-    npair, npix = ifg.shape
-    fix = np.zeros((npair, npix), np.int8)
-    for c in prange(npix):
+                 max_iter: int, red_min: float, amb: float, ridge: float) -> np.ndarray:
+    """Every column of ``ifg`` (npair, npix): the fix (npair, npix) int8 of :func:`_check_pixel`, the
+    columns on threads (:func:`kansho._threads.run_ranges`)."""
+    fix = np.zeros(ifg.shape, np.int8)
+    run_ranges(_check_columns, ifg.shape[1], ifg, weights, ends, ne, cycle, crit, max_iter, red_min, amb, ridge, fix)
+    return fix
+
+
+@njit(cache=True, nogil=True)
+def _check_columns(c0: int, c1: int, ifg: np.ndarray, weights: np.ndarray, ends: np.ndarray, ne: int, cycle: float,
+                   crit: float, max_iter: int, red_min: float, amb: float, ridge: float,
+                   fix: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Columns ``c0 .. c1 - 1`` of :func:`check_pixels`."""
+    npair = ifg.shape[0]
+    for c in range(c0, c1):
         f = np.zeros(npair, np.int8)
         _check_pixel(ifg[:, c].copy(), weights[:, c].copy(), ends, ne, cycle, crit, max_iter, red_min, amb, ridge, f)
         fix[:, c] = f
-    return fix
 
 
 @njit(cache=True, nogil=True)
@@ -262,18 +273,25 @@ def _same_row(valid: np.ndarray, c: int) -> bool:  # pragma: no cover - compiled
     return True
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def bridges(valid: np.ndarray, ends: np.ndarray, ne: int) -> np.ndarray:  # pragma: no cover - compiled
+def bridges(valid: np.ndarray, ends: np.ndarray, ne: int) -> np.ndarray:
     """Per column of ``valid`` (npair, npix) bool: the pairs on no cycle of that pixel's network.
 
-    Pixels run in chunks first transposed to a (chunk, npair) array (a column of the full array
-    strides by npix bytes, often a power of two that maps every row to one cache set); a column
-    equal to the one before it (neighbouring pixels often share their valid pairs) reuses its result, and
-    so does every column with all pairs valid after the first."""
+    Pixels run in chunks (on threads: :func:`kansho._threads.run_ranges`) first transposed to a
+    (chunk, npair) array (a column of the full array strides by npix bytes, often a power of two that
+    maps every row to one cache set); a column equal to the one before it (neighbouring pixels often
+    share their valid pairs) reuses its result, and so does every column with all pairs valid after
+    the first."""
+    out = np.zeros(valid.shape, np.bool_)
+    run_ranges(_bridge_chunks, (valid.shape[1] + BRIDGE_CHUNK - 1) // BRIDGE_CHUNK, valid, ends, ne, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _bridge_chunks(ch0: int, ch1: int, valid: np.ndarray, ends: np.ndarray, ne: int,
+                   out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Chunks ``ch0 .. ch1 - 1`` of :func:`bridges`."""
     npair, npix = valid.shape
-    out = np.zeros((npair, npix), np.bool_)
-    nch = (npix + BRIDGE_CHUNK - 1) // BRIDGE_CHUNK
-    for ch in prange(nch):
+    for ch in range(ch0, ch1):
         a = ch * BRIDGE_CHUNK
         b = min(a + BRIDGE_CHUNK, npix)
         loc = np.empty((b - a, npair), np.bool_)
@@ -305,4 +323,3 @@ def bridges(valid: np.ndarray, ends: np.ndarray, ne: int) -> np.ndarray:  # prag
         for p in range(npair):
             for c in range(a, b):
                 out[p, c] = res[c - a, p]
-    return out
