@@ -10,16 +10,26 @@ along rows, then along columns), so the result is the same to the bit.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from kansho._threads import run_ranges
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def subtract_centre3(full: np.ndarray, x: np.ndarray, wy0: float, wy1: float, wx0: float,
-                     wx1: float) -> None:  # pragma: no cover - compiled
+def subtract_centre3(full: np.ndarray, x: np.ndarray, wy0: float, wy1: float, wx0: float, wx1: float) -> None:
     """``full -= Cx(Cy(x))`` in place, ``full`` and ``x`` (k, ny, nx) float64; ``Cy`` the 3-tap
     correlation (weights ``wy1, wy0, wy1``) along axis 1, ``Cx`` along axis 2, zero outside."""
-    k, ny, nx = x.shape
-    for r in prange(k * ny):
+    k = x.shape[0]
+    ny = x.shape[1]
+    run_ranges(_subtract_centre3_ranges, k * ny, full, x, wy0, wy1, wx0, wx1)
+
+
+@njit(cache=True, nogil=True)
+def _subtract_centre3_ranges(r0: int, r1: int, full: np.ndarray, x: np.ndarray, wy0: float, wy1: float, wx0: float,
+                             wx1: float) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`subtract_centre3` (:func:`kansho._threads.run_ranges`)."""
+    ny = x.shape[1]
+    nx = x.shape[2]
+    for r in range(r0, r1):
         m, i = r // ny, r % ny
         t = np.empty(nx + 2)
         t[0] = 0.0

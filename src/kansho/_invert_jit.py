@@ -2,30 +2,40 @@
 ``(npair, npix)`` arrays where numpy would make several float64 temporaries of that size.
 
 Every kernel gives exactly (bit for bit) what its numpy reference gives: the same float operations in
-the same order, no fast-math. Pixels are split into chunks run in parallel (``prange``); within a
-chunk the loop over pairs (or loops) is outside the loop over pixels, so the ``(npair, npix)`` rows
-are read contiguously.
+the same order, no fast-math. Pixels are split into chunks, ranges of them on threads
+(:mod:`kansho._threads`); within a chunk the loop over pairs (or loops) is outside the loop over
+pixels, so the ``(npair, npix)`` rows are read contiguously.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from kansho._threads import run_ranges
 
 #: pixels per parallel chunk (a chunk's running sums stay in L1)
 CHUNK = 1024
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def resid_exceeds(ifg: np.ndarray, cum: np.ndarray, p0: np.ndarray, p1: np.ndarray,
-                  thr: float) -> np.ndarray:  # pragma: no cover - compiled
+def resid_exceeds(ifg: np.ndarray, cum: np.ndarray, p0: np.ndarray, p1: np.ndarray, thr: float) -> np.ndarray:
     """``(npix,)`` bool: some finite residual ``ifg[p] - (cum[p1[p]] - cum[p0[p]])`` (float64) of the
     pixel exceeds ``thr`` in absolute value. ``ifg`` ``(npair, npix)`` float64, ``cum``
     ``(n_epoch, npix)`` float32 or float64 (residuals in float64 either way)."""
-    npair, npix = ifg.shape
+    npix = ifg.shape[1]
     out = np.zeros(npix, np.bool_)
     nch = (npix + CHUNK - 1) // CHUNK
-    for ch in prange(nch):
+    run_ranges(_resid_exceeds_ranges, nch, ifg, cum, p0, p1, thr, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _resid_exceeds_ranges(r0: int, r1: int, ifg: np.ndarray, cum: np.ndarray, p0: np.ndarray, p1: np.ndarray,
+                          thr: float, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`resid_exceeds` (:func:`kansho._threads.run_ranges`)."""
+    npair = ifg.shape[0]
+    npix = ifg.shape[1]
+    for ch in range(r0, r1):
         a = ch * CHUNK
         b = min(a + CHUNK, npix)
         m = np.zeros(b - a)
@@ -37,20 +47,27 @@ def resid_exceeds(ifg: np.ndarray, cum: np.ndarray, p0: np.ndarray, p1: np.ndarr
                     m[c - a] = r
         for c in range(a, b):
             out[c] = m[c - a] > thr
+
+
+def coh_weights(coh: np.ndarray) -> np.ndarray:
+    """``2 g² / (1 - g²)`` (float32) of ``g`` = ``coh`` ``(npair, npix)`` float32 with NaN -> 0.05 and
+    clipped to [0.05, 0.98] (so +inf -> 0.98, -inf -> 0.05)."""
+    npair = coh.shape[0]
+    npix = coh.shape[1]
+    out = np.empty((npair, npix), np.float32)
+    run_ranges(_coh_weights_ranges, npair, coh, out)
     return out
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def coh_weights(coh: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
-    """``2 g² / (1 - g²)`` (float32) of ``g`` = ``coh`` ``(npair, npix)`` float32 with NaN -> 0.05 and
-    clipped to [0.05, 0.98] (so +inf -> 0.98, -inf -> 0.05)."""
-    npair, npix = coh.shape
-    out = np.empty((npair, npix), np.float32)
+@njit(cache=True, nogil=True)
+def _coh_weights_ranges(r0: int, r1: int, coh: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`coh_weights` (:func:`kansho._threads.run_ranges`)."""
+    npix = coh.shape[1]
     lo = np.float32(0.05)
     hi = np.float32(0.98)
     two = np.float32(2.0)
     one = np.float32(1.0)
-    for p in prange(npair):
+    for p in range(r0, r1):
         for c in range(npix):
             g = coh[p, c]
             if np.isnan(g):
@@ -58,11 +75,9 @@ def coh_weights(coh: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
             g = min(max(g, lo), hi)
             g2 = g * g
             out[p, c] = (two * g2) / (one - g2)
-    return out
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def triangle_indicator(phase: np.ndarray, members: np.ndarray, signs: np.ndarray) -> np.ndarray:  # pragma: no cover
+def triangle_indicator(phase: np.ndarray, members: np.ndarray, signs: np.ndarray) -> np.ndarray:
     """Mean |wrapped misclosure| (rad) per pixel over the valid triangles (NaN where none is valid).
 
     ``phase`` ``(npair, npix)`` float64 rad, NaN = no data; ``members`` ``(nloop, 3)`` pair indices of
@@ -70,11 +85,20 @@ def triangle_indicator(phase: np.ndarray, members: np.ndarray, signs: np.ndarray
     A loop's phase is summed over its members in that order, from 0, as a CSR product does; wrapped by
     ``m - 2π rint(m / 2π)``; the |wrapped| values are summed over loops in order."""
     npix = phase.shape[1]
-    nloop = members.shape[0]
-    two_pi = 2.0 * np.pi
     out = np.empty(npix)
     nch = (npix + CHUNK - 1) // CHUNK
-    for ch in prange(nch):
+    run_ranges(_triangle_indicator_ranges, nch, phase, members, signs, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _triangle_indicator_ranges(r0: int, r1: int, phase: np.ndarray, members: np.ndarray, signs: np.ndarray,
+                               out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`triangle_indicator` (:func:`kansho._threads.run_ranges`)."""
+    npix = phase.shape[1]
+    nloop = members.shape[0]
+    two_pi = 2.0 * np.pi
+    for ch in range(r0, r1):
         a = ch * CHUNK
         b = min(a + CHUNK, npix)
         s = np.zeros(b - a)
@@ -91,18 +115,26 @@ def triangle_indicator(phase: np.ndarray, members: np.ndarray, signs: np.ndarray
                 n[c - a] += 1
         for c in range(a, b):
             out[c] = s[c - a] / n[c - a] if n[c - a] > 0 else np.nan
-    return out
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def pixel_gaps(valid: np.ndarray, p0: np.ndarray, p1: np.ndarray, ne: int) -> np.ndarray:  # pragma: no cover
+def pixel_gaps(valid: np.ndarray, p0: np.ndarray, p1: np.ndarray, ne: int) -> np.ndarray:
     """``(ne - 1, npix)`` bool: the intervals ``k`` (epoch ``k`` to ``k + 1``) that no valid pair
     ``(p0[p], p1[p])`` spans at the pixel (``valid`` ``(npair, npix)`` bool); the counts are exact
     integers, so this is :func:`kansho.network.gaps` with ``valid``."""
-    npair, npix = valid.shape
+    npix = valid.shape[1]
     out = np.empty((ne - 1, npix), np.bool_)
     nch = (npix + CHUNK - 1) // CHUNK
-    for ch in prange(nch):
+    run_ranges(_pixel_gaps_ranges, nch, valid, p0, p1, ne, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _pixel_gaps_ranges(r0: int, r1: int, valid: np.ndarray, p0: np.ndarray, p1: np.ndarray, ne: int, out: np.ndarray
+                       ) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`pixel_gaps` (:func:`kansho._threads.run_ranges`)."""
+    npair = valid.shape[0]
+    npix = valid.shape[1]
+    for ch in range(r0, r1):
         a = ch * CHUNK
         b = min(a + CHUNK, npix)
         cov = np.zeros((ne, b - a), np.int32)  # +1 at a pair's first epoch, -1 at its last
@@ -117,18 +149,25 @@ def pixel_gaps(valid: np.ndarray, p0: np.ndarray, p1: np.ndarray, ne: int) -> np
             for c in range(a, b):
                 run[c - a] += cov[k, c - a]
                 out[k, c] = run[c - a] == 0
-    return out
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def nanmean_rows(a: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+def nanmean_rows(a: np.ndarray) -> np.ndarray:
     """Mean over axis 0 of ``a`` ``(n, npix)`` float32 ignoring NaN and ±inf, as numpy's
     ``where(isfinite(a), a, 0).sum(axis=0) / count``: float32 sums row after row, divided in
     float64; NaN where no value is finite."""
-    n, npix = a.shape
+    npix = a.shape[1]
     out = np.empty(npix)
     nch = (npix + CHUNK - 1) // CHUNK
-    for ch in prange(nch):
+    run_ranges(_nanmean_rows_ranges, nch, a, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _nanmean_rows_ranges(r0: int, r1: int, a: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`nanmean_rows` (:func:`kansho._threads.run_ranges`)."""
+    n = a.shape[0]
+    npix = a.shape[1]
+    for ch in range(r0, r1):
         lo = ch * CHUNK
         hi = min(lo + CHUNK, npix)
         s = np.zeros(hi - lo, np.float32)
@@ -141,4 +180,3 @@ def nanmean_rows(a: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
                     cnt[c - lo] += 1
         for c in range(lo, hi):
             out[c] = np.float64(s[c - lo]) / cnt[c - lo] if cnt[c - lo] > 0 else np.nan
-    return out

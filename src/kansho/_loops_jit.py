@@ -8,14 +8,17 @@ those of the NumPy formulation they replace (``tests/test_loops_jit.py`` checks 
 A loop matrix is given in CSR form: ``indptr`` (nloop + 1,), ``indices`` (nnz,) the member pairs of
 each loop in increasing order, ``data`` (nnz,) their signs, in the floating dtype of the phase.
 Arrays are (row, pixel) with the pixel axis contiguous; kernels run over chunks of
-:data:`CHUNK` pixels in ``prange`` so that every output element has one writer.
+:data:`CHUNK` pixels, ranges of chunks on threads (:func:`kansho._threads.run_ranges`), so
+that every output element has one writer.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit, prange
+from numba import njit
+
+from kansho._threads import run_ranges
 
 #: pixels per parallel work item (a row segment of this length stays in cache across rows)
 CHUNK = 2048
@@ -51,19 +54,25 @@ def _loop_sum(u: np.ndarray, ptr: np.ndarray, idx: np.ndarray, data: np.ndarray,
             flag[j] += x[j] - x[j]
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def loop_phase(u: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
-               out: np.ndarray) -> None:  # pragma: no cover - compiled
+def loop_phase(u: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, out: np.ndarray) -> None:
     """``out[l] = sum_m data[m] * u[indices[m]]`` over the members ``m`` of loop ``l`` (in index
     order, from 0), NaN where a member is not finite: the sparse product ``L @ where(finite, u, 0)``
     with the incomplete loops set to NaN. ``u`` (npair, npix), ``out`` (nloop, npix) of one dtype.
 
     A member that is not finite makes ``x - x`` NaN (and 0 otherwise): the sum of those flags the
     pixel, whatever the (then discarded) sum of the values."""
-    nloop = indptr.size - 1
     npix = u.shape[1]
     nchunk = (npix + CHUNK - 1) // CHUNK
-    for c in prange(nchunk):
+    run_ranges(_loop_phase_ranges, nchunk, u, indptr, indices, data, out)
+
+
+@njit(cache=True, nogil=True)
+def _loop_phase_ranges(r0: int, r1: int, u: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
+                       out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`loop_phase` (:func:`kansho._threads.run_ranges`)."""
+    nloop = indptr.size - 1
+    npix = u.shape[1]
+    for c in range(r0, r1):
         j0 = c * CHUNK
         j1 = min(j0 + CHUNK, npix)
         flag = np.empty(j1 - j0, out.dtype)
@@ -75,13 +84,21 @@ def loop_phase(u: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.
                     o[j] = np.nan
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def trusted_loops(ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray) -> None:  # pragma: no cover
+def trusted_loops(ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray) -> None:
     """``K = rint(v / 2π)`` and ``trusted = finite & |v - 2π·K| <= tol`` of ``v`` = ``ph`` with its
     non-finite values taken as 0; all (nloop, npix), ``K`` float64."""
-    nloop, npix = ph.shape
+    npix = ph.shape[1]
     nchunk = (npix + CHUNK - 1) // CHUNK
-    for c in prange(nchunk):
+    run_ranges(_trusted_loops_ranges, nchunk, ph, tol, K, trusted)
+
+
+@njit(cache=True, nogil=True)
+def _trusted_loops_ranges(r0: int, r1: int, ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray
+                          ) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`trusted_loops` (:func:`kansho._threads.run_ranges`)."""
+    nloop = ph.shape[0]
+    npix = ph.shape[1]
+    for c in range(r0, r1):
         j0 = c * CHUNK
         j1 = min(j0 + CHUNK, npix)
         for lp in range(nloop):
@@ -94,14 +111,21 @@ def trusted_loops(ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray
                 trusted[lp, j] = fin and abs(v - TWO_PI * k) <= tol
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def misclosures(ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray,
-                active: np.ndarray) -> None:  # pragma: no cover - compiled
+def misclosures(ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray, active: np.ndarray) -> None:
     """As :func:`trusted_loops`, with ``K`` (nloop, npix) int32 clipped to ±1000, and ``active``
     (npix,) bool: some trusted loop has ``K != 0`` at the pixel."""
-    nloop, npix = ph.shape
+    npix = ph.shape[1]
     nchunk = (npix + CHUNK - 1) // CHUNK
-    for c in prange(nchunk):
+    run_ranges(_misclosures_ranges, nchunk, ph, tol, K, trusted, active)
+
+
+@njit(cache=True, nogil=True)
+def _misclosures_ranges(r0: int, r1: int, ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray,
+                        active: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`misclosures` (:func:`kansho._threads.run_ranges`)."""
+    nloop = ph.shape[0]
+    npix = ph.shape[1]
+    for c in range(r0, r1):
         j0 = c * CHUNK
         j1 = min(j0 + CHUNK, npix)
         for j in range(j0, j1):
@@ -118,14 +142,20 @@ def misclosures(ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray,
                 active[j] = active[j] | (t & (k != 0.0))
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def apply_fix(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int,
-              out: np.ndarray) -> None:  # pragma: no cover - compiled
+def apply_fix(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, out: np.ndarray) -> None:
     """``out = u + table[fix + 128]`` where ``fix != 0``, ``u`` where it is 0, NaN where ``fix == null``;
     flat arrays, ``table`` (256,) the products ``2π·c`` for ``c = -128 .. 127`` in the dtype of ``u``."""
     n = u.size
     nchunk = (n + CHUNK - 1) // CHUNK
-    for c in prange(nchunk):
+    run_ranges(_apply_fix_ranges, nchunk, u, fix, table, null, out)
+
+
+@njit(cache=True, nogil=True)
+def _apply_fix_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, out: np.ndarray
+                      ) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`apply_fix` (:func:`kansho._threads.run_ranges`)."""
+    n = u.size
+    for c in range(r0, r1):
         for i in range(c * CHUNK, min(c * CHUNK + CHUNK, n)):
             f = fix[i]
             if f == null:
@@ -136,14 +166,20 @@ def apply_fix(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int,
                 out[i] = u[i]
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def pairs_in_loop(indptr: np.ndarray, indices: np.ndarray, loop_valid: np.ndarray,
-                  out: np.ndarray) -> None:  # pragma: no cover - compiled
+def pairs_in_loop(indptr: np.ndarray, indices: np.ndarray, loop_valid: np.ndarray, out: np.ndarray) -> None:
     """``out[p, j]`` (npair, npix) bool: pair ``p`` is a member of a loop valid at pixel ``j``."""
-    nloop = indptr.size - 1
     npix = loop_valid.shape[1]
     nchunk = (npix + CHUNK - 1) // CHUNK
-    for c in prange(nchunk):
+    run_ranges(_pairs_in_loop_ranges, nchunk, indptr, indices, loop_valid, out)
+
+
+@njit(cache=True, nogil=True)
+def _pairs_in_loop_ranges(r0: int, r1: int, indptr: np.ndarray, indices: np.ndarray, loop_valid: np.ndarray,
+                          out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`pairs_in_loop` (:func:`kansho._threads.run_ranges`)."""
+    nloop = indptr.size - 1
+    npix = loop_valid.shape[1]
+    for c in range(r0, r1):
         j0 = c * CHUNK
         j1 = min(j0 + CHUNK, npix)
         for p in range(out.shape[0]):
@@ -156,34 +192,51 @@ def pairs_in_loop(indptr: np.ndarray, indices: np.ndarray, loop_valid: np.ndarra
                     o[j] = o[j] | lv[j]
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def fix_counts(fix: np.ndarray, checked: np.ndarray, span: int) -> np.ndarray:  # pragma: no cover - compiled
+def fix_counts(fix: np.ndarray, checked: np.ndarray, span: int) -> np.ndarray:
     """Per pair, the counts of each fix value ``-span .. span`` over the pixels ``checked``:
     (npair, 2·span + 1) int64 from ``fix`` and ``checked`` (npair, npix)."""
-    npair, npix = fix.shape
+    npair = fix.shape[0]
     out = np.zeros((npair, 2 * span + 1), np.int64)
-    for p in prange(npair):
+    run_ranges(_fix_counts_ranges, npair, fix, checked, span, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _fix_counts_ranges(r0: int, r1: int, fix: np.ndarray, checked: np.ndarray, span: int, out: np.ndarray
+                       ) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`fix_counts` (:func:`kansho._threads.run_ranges`)."""
+    npix = fix.shape[1]
+    for p in range(r0, r1):
         for j in range(npix):
             f = np.int64(fix[p, j])
             if checked[p, j] and -span <= f <= span:
                 out[p, f + span] += 1
-    return out
 
 
-@njit(cache=True, nogil=True, parallel=True)
 def pixel_sums(u: np.ndarray, pptr: np.ndarray, pidx: np.ndarray, pdata: np.ndarray, indptr: np.ndarray,
                indices: np.ndarray, valid: np.ndarray, rows: np.ndarray, err_threshold: float, n_err: np.ndarray,
-               cnt: np.ndarray, ss: np.ndarray, loop_valid: np.ndarray) -> None:  # pragma: no cover - compiled
+               cnt: np.ndarray, ss: np.ndarray, loop_valid: np.ndarray) -> None:
     """Per-pixel loop accumulators of :func:`kansho.loops.pixel_loop_sums`. The loop phase ``ph`` is
     computed from ``u`` as :func:`loop_phase` does with the CSR matrix (``pptr``, ``pidx``,
     ``pdata``; the identity when ``u`` is already the loop phase). ``loop_valid`` (nloop, npix) =
     every member (CSR ``indptr``, ``indices``) ``valid`` and ``ph`` finite; over the loops ``rows``
     ((nloop,) bool, in order) add to ``n_err`` the loops with ``|v| > err_threshold``, to ``cnt``
     the valid ones and to ``ss`` the squares of ``v`` (float64) = ``ph`` where valid, else 0."""
-    nloop = indptr.size - 1
     npix = u.shape[1]
     nchunk = (npix + CHUNK - 1) // CHUNK
-    for c in prange(nchunk):
+    run_ranges(_pixel_sums_ranges, nchunk, u, pptr, pidx, pdata, indptr, indices, valid, rows, err_threshold, n_err,
+               cnt, ss, loop_valid)
+
+
+@njit(cache=True, nogil=True)
+def _pixel_sums_ranges(r0: int, r1: int, u: np.ndarray, pptr: np.ndarray, pidx: np.ndarray, pdata: np.ndarray,
+                       indptr: np.ndarray, indices: np.ndarray, valid: np.ndarray, rows: np.ndarray,
+                       err_threshold: float, n_err: np.ndarray, cnt: np.ndarray, ss: np.ndarray, loop_valid: np.ndarray
+                       ) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`pixel_sums` (:func:`kansho._threads.run_ranges`)."""
+    nloop = indptr.size - 1
+    npix = u.shape[1]
+    for c in range(r0, r1):
         j0 = c * CHUNK
         j1 = min(j0 + CHUNK, npix)
         o = np.empty(j1 - j0, u.dtype)
@@ -209,17 +262,26 @@ def pixel_sums(u: np.ndarray, pptr: np.ndarray, pidx: np.ndarray, pdata: np.ndar
                 ss[j0 + j] += v * v
 
 
-@njit(cache=True, nogil=True, parallel=True)
 def loop_zeroed(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, off: np.ndarray, indptr: np.ndarray,
-                indices: np.ndarray, data: np.ndarray, z: np.ndarray, count: np.ndarray) -> None:  # pragma: no cover
+                indices: np.ndarray, data: np.ndarray, z: np.ndarray, count: np.ndarray) -> None:
     """Loop phase with its non-finite values as 0, of the phase ``v = u (+ fix, see :func:`apply_fix`;
     none when ``fix`` has no rows) - off`` taken as float64; ``z`` (nloop, npix) float64 receives it
     and ``count`` (nchunk, nloop) int64 the finite loops of each :data:`CHUNK` of pixels."""
-    npair, npix = u.shape
+    npix = u.shape[1]
+    nchunk = (npix + CHUNK - 1) // CHUNK
+    run_ranges(_loop_zeroed_ranges, nchunk, u, fix, table, null, off, indptr, indices, data, z, count)
+
+
+@njit(cache=True, nogil=True)
+def _loop_zeroed_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, off: np.ndarray,
+                        indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, z: np.ndarray, count: np.ndarray
+                        ) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`loop_zeroed` (:func:`kansho._threads.run_ranges`)."""
+    npair = u.shape[0]
+    npix = u.shape[1]
     nloop = indptr.size - 1
     has_fix = fix.shape[0] > 0
-    nchunk = (npix + CHUNK - 1) // CHUNK
-    for c in prange(nchunk):
+    for c in range(r0, r1):
         j0 = c * CHUNK
         w = min(j0 + CHUNK, npix) - j0
         buf = np.empty((npair, w))

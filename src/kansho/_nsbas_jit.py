@@ -354,19 +354,20 @@ def _solve_tiles(tile0: int, tile1: int, d: np.ndarray, wts: np.ndarray, has_w: 
     n1 = vec.shape[0]
     m = vec.shape[1]
     nmodel = to_model.shape[0]
+    band = np.empty((n1, bw + 1))  # scratch of the whole range, as a parallel loop hoists it
+    rhs = np.empty((n1, m + 1))
+    vty = np.empty((max(m, 1), m + 1))
+    cap = np.empty((max(m, 1), max(m, 1)))
+    z = np.empty(max(m, 1))
+    cover = np.empty(n1)
+    dl = np.empty((TILE, npair))
+    wl = np.empty((TILE, npair))
+    xs = np.empty((TILE, n1 + 1))
+    ms = np.empty((TILE, nmodel))
+    rs = np.empty(TILE)
+    sts = np.empty(TILE, np.int8)
     for tile in range(tile0, tile1):
-        band = np.empty((n1, bw + 1))
-        rhs = np.empty((n1, m + 1))
-        vty = np.empty((max(m, 1), m + 1))
-        cap = np.empty((max(m, 1), max(m, 1)))
-        z = np.empty(max(m, 1))
-        cover = np.empty(n1)
-        dl = np.empty((TILE, npair))
-        wl = np.empty((TILE, npair))
-        xs = np.zeros((TILE, n1 + 1))
-        ms = np.empty((TILE, nmodel))
-        rs = np.empty(TILE)
-        sts = np.empty(TILE, np.int8)
+        xs[:] = 0.0
         i0 = tile * TILE
         i1 = min(i0 + TILE, k)
         _gather(d, wts, has_w, cols, i0, i1, dl, wl)
