@@ -66,7 +66,7 @@ def announce() -> bool:
     _announced = True
     if 2 * len(missing) <= total:
         return False
-    log.info("compiling the numerical kernels, once (%d of them, about 30 s on first use; later runs load "
+    log.info("compiling the numerical kernels, once (%d of them, about 20-40 s on first use; later runs load "
              "them from numba's cache)", len(missing))
     return True
 
