@@ -188,3 +188,23 @@ def test_error_in_a_pair_no_loop_checks_is_corrected(bridge_runs: dict[str, Any]
     half_mm = truth.wavelength * 1000 / 2
     first = int(np.flatnonzero(epochs == int(name[9:]))[0])
     assert np.abs(steps["correct"]).max() < 0.15 * half_mm < 0.5 * half_mm < abs(steps["off"][first]), steps
+
+
+def test_pairs_read_one_at_a_time_give_the_same_check(bridge_runs: dict[str, Any], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """With room for one image only (a frame too big to hold its pair chunk), the pairs are read and
+    checked one at a time on one thread: the same corrections as the default run's."""
+    import zarr
+
+    from kansho import run_timeseries
+    from kansho.chain.steps import loop_tasks
+    from kansho.config import RunConfig
+
+    monkeypatch.setattr(loop_tasks, "JUMP_MEMORY", 1)
+    cfg = RunConfig()
+    cfg.loops.noloop_max_frac = None
+    run_timeseries(bridge_runs["geoc"], tmp_path / "one", cfg, progress=False, steps=["ingest", "qc", "loops"])
+    one, default = (np.asarray(zarr.open_group(str(p / "work" / "ts.zarr"), mode="r")["unw_jump"][:])
+                    for p in (tmp_path / "one", bridge_runs["root"] / "correct"))
+    assert one.any()
+    np.testing.assert_array_equal(one, default)

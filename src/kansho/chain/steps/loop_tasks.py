@@ -27,6 +27,9 @@ N_CORRECTED = "n_corrected"
 #: (:func:`kansho.jumps.cycle_jumps`) adds before the loops are looked at, chunked by the stack's
 #: pair chunks; absent when the check is off. :data:`FIX_ARRAY` includes it.
 JUMP_ARRAY = "unw_jump"
+#: bytes the spatial check of one pair chunk may hold at once: the pairs read (4 bytes a pixel) and, for
+#: each thread, :data:`kansho.jumps.BYTES_PER_PIXEL`
+JUMP_MEMORY = 1 << 30
 
 
 def read_fixed(stack: Stack, work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.intp]
@@ -66,7 +69,12 @@ def jump_chunk(task: Task) -> np.ndarray:
     """The spatial check (:func:`kansho.jumps.cycle_jumps`, on whole images) of the pairs
     ``params["idx"]`` that lie in the stack's pair chunk ``task.epoch``, written to
     :data:`JUMP_ARRAY` (which no other task of the pass writes). Returns (3, n) int64: those pairs'
-    store indices, pixels moved and regions."""
+    store indices, pixels moved and regions.
+
+    The pairs are read together (each chunk of the store decompressed once) and checked on threads
+    (the kernels release the GIL; as many as numba may use here, 1 on a pinned dask worker; results
+    do not depend on them), as far as :data:`JUMP_MEMORY` allows: a frame of 25 million pixels is
+    read four pairs at a time and checked on one thread."""
     idx = np.asarray(task.params["idx"], np.intp)
     sel = idx[idx // PAIR_CHUNK == task.epoch]
     out = np.zeros((3, sel.size), np.int64)
@@ -74,16 +82,17 @@ def jump_chunk(task: Task) -> np.ndarray:
         return out
     st = task.stack
     ny, nx = st.shape
-    u = st.read("unw", slice(0, ny), slice(0, nx), sel)
     lo = task.epoch * PAIR_CHUNK
     full = np.zeros((min(lo + PAIR_CHUNK, st.n_pair) - lo, ny, nx), np.int8)
-    # pair by pair in threads (the kernels release the GIL), as many as numba may use here (1 on a
-    # pinned dask worker); order and results do not depend on it
-    with ThreadPoolExecutor(max_workers=max(1, min(numba.get_num_threads(), sel.size))) as pool:
-        for m, (fix, n_reg) in enumerate(pool.map(jumps.cycle_jumps, u)):
-            full[sel[m] - lo] = fix
-            out[:, m] = sel[m], np.count_nonzero(fix), n_reg
-    del u
+    group = int(max(1, min(sel.size, JUMP_MEMORY // (4 * ny * nx))))
+    nthr = int(max(1, min(numba.get_num_threads(), group, JUMP_MEMORY // (jumps.BYTES_PER_PIXEL * ny * nx))))
+    with ThreadPoolExecutor(max_workers=nthr) as pool:
+        for g0 in range(0, sel.size, group):
+            u = st.read("unw", slice(0, ny), slice(0, nx), sel[g0:g0 + group])
+            for m, (fix, n_reg) in enumerate(pool.map(jumps.cycle_jumps, u), start=g0):
+                full[sel[m] - lo] = fix
+                out[:, m] = sel[m], np.count_nonzero(fix), n_reg
+            del u
     task.work[JUMP_ARRAY][lo:lo + full.shape[0]] = full
     return out
 
