@@ -2,7 +2,7 @@
 
 The chain's kernels (``kansho._nsbas_jit``, ``_outlier_jit``, ``_unwfix_jit``, ``_loops_jit`` and those
 of ``kansho.inversion``) are compiled by numba on first use and cached (``cache=True``): the first run
-after an install spends about 30 s compiling, with nothing else to show for it. :func:`announce`
+after an install spends 20-40 s compiling, with nothing else to show for it. :func:`announce`
 says so once, before the chain starts, when any kernel has no cache index yet. Then, on a machine
 with two cores or more, :func:`warm_in_background` compiles the kernels of steps 1-3 to 1-6 in a
 child process (:mod:`kansho._jitwarm`) while the chain's own process compiles those of step 1-2

@@ -13,9 +13,9 @@ edges:
    region to its surroundings across a jump of a whole cycle: that takes a chain of several
    intermediate noisy pixels, not one;
 2. *clusters*: two adjacent cores are joined where most of the edges between them jump by zero
-   cycles and those edges agree to within ``max_resid`` cycles -- noise splits a coherent area into
-   many cores, and this puts it together again, while a core about half a cycle from its
-   neighbours (mean jump over ``join_resid`` cycles: a noisy pixel between two levels) joins nothing;
+   cycles, by less than ``join_resid`` cycles on average -- noise splits a coherent area into many
+   cores, and this puts it together again, while a core about half a cycle from its neighbours (a
+   noisy pixel between two levels) joins nothing;
 3. *regions off by cycles*: the largest cluster is the reference; another cluster of at least
    ``min_size`` pixels whose edges with it (at least ``min_edges``) jump by the same non-zero ``k``
    cycles in at least a fraction ``accept`` of them, with a mean misfit to ``k`` under ``max_resid``

@@ -133,9 +133,10 @@ def gap_tie_text(tie: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _per_pair_counts(header: list[str], rows: list[tuple[str, int, int, str]]) -> str:
-    """A per-pair table of pixels corrected and nulled: the rows with any, after ``header``."""
-    lines = header + [f"{name}  {nf:12d}  {nn:9d}{extra}" for name, nf, nn, extra in rows if nf or nn]
+def _per_pair_counts(header: list[str], rows: list[tuple[str, int, int, str, bool]]) -> str:
+    """A per-pair table of pixels corrected and nulled (then ``extra`` columns) after ``header``: the
+    rows ``(name, corrected, nulled, extra, shown)`` with ``shown``."""
+    lines = header + [f"{name}  {nf:12d}  {nn:9d}{extra}" for name, nf, nn, extra, shown in rows if shown]
     return "\n".join(lines) + "\n"
 
 
@@ -147,12 +148,11 @@ def corrected_pairs_text(lres: LoopsResult, names: list[str]) -> str:
     n = len(lres.pairs_in)
     jumped = lres.n_jumped or [0] * n
     regions = lres.n_jump_regions or [0] * n
-    lines = [f"# per-pixel unwrapping-error correction: {lres.pixel_errors}; spatial check: {lres.spatial_errors}",
-             "# pair              corrected_px  nulled_px  spatial_px  spatial_regions  used"]
-    lines += [f"{names[i]}  {nf:12d}  {nn:9d}  {nj:10d}  {nr:15d}  {'yes' if i in used else 'no'}"
-              for i, nf, nn, nj, nr in zip(lres.pairs_in, lres.n_fixed, lres.n_nulled, jumped, regions, strict=False)
-              if nf or nn or nj]
-    return "\n".join(lines) + "\n"
+    return _per_pair_counts(
+        [f"# per-pixel unwrapping-error correction: {lres.pixel_errors}; spatial check: {lres.spatial_errors}",
+         "# pair              corrected_px  nulled_px  spatial_px  spatial_regions  used"],
+        [(names[i], nf, nn, f"  {nj:10d}  {nr:15d}  {'yes' if i in used else 'no'}", bool(nf or nn or nj))
+         for i, nf, nn, nj, nr in zip(lres.pairs_in, lres.n_fixed, lres.n_nulled, jumped, regions, strict=False)])
 
 
 def resid_corrected_text(ires: InvertResult, lres: LoopsResult, names: list[str], on: bool) -> str:
@@ -161,7 +161,8 @@ def resid_corrected_text(ires: InvertResult, lres: LoopsResult, names: list[str]
     return _per_pair_counts(
         [f"# residual check after the inversion (invert.resid_check): {'on' if on else 'off'}",
          "# pair              corrected_px  nulled_px"],
-        [(names[i], nf, nn, "") for i, nf, nn in zip(lres.pairs, ires.resid_fixed, ires.resid_nulled, strict=False)])
+        [(names[i], nf, nn, "", bool(nf or nn))
+         for i, nf, nn in zip(lres.pairs, ires.resid_fixed, ires.resid_nulled, strict=False)])
 
 
 def write_coherence_model(ctx: Context, info: Path) -> None:

@@ -53,16 +53,14 @@ def read_fix(work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.int
     return np.asarray(arr[lo:hi, rows, cols])[idx - lo]
 
 
-def read_jumped(stack: Stack, work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.intp]) -> np.ndarray:
+def read_jumped(stack: Stack, work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.intp]
+                ) -> tuple[np.ndarray, np.ndarray | None]:
     """``unw`` (len(idx), rows, cols) of the stack's pairs ``idx`` (radians) with the spatial check's
-    whole cycles (:data:`JUMP_ARRAY`) added: what the loops of step 1-2 look at."""
+    whole cycles (:data:`JUMP_ARRAY`) added: what the loops of step 1-2 look at; and those cycles
+    (None when the run has none)."""
     u = stack.read("unw", rows, cols, idx)
-    if JUMP_ARRAY not in work or idx.size == 0:
-        return u
-    arr = work[JUMP_ARRAY]
-    assert isinstance(arr, zarr.Array)
-    lo, hi = int(idx.min()), int(idx.max()) + 1
-    return u + (2 * math.pi) * np.asarray(arr[lo:hi, rows, cols])[idx - lo]
+    jump = read_fix(work, rows, cols, idx, JUMP_ARRAY)
+    return (u, None) if jump is None else (u + (2 * math.pi) * jump, jump)
 
 
 def jump_chunk(task: Task) -> np.ndarray:
@@ -116,16 +114,15 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     p = task.params
     idx = np.asarray(p["idx"], np.intp)
     L = np.asarray(p["L"])
-    wg = task.work.group
-    raw = read_jumped(task.stack, wg, task.rows, task.cols, idx).reshape(idx.size, -1)
+    raw, jumped = read_jumped(task.stack, task.work.group, task.rows, task.cols, idx)
+    raw = raw.reshape(idx.size, -1)
     u = raw - np.asarray(p["offsets"])[:, None]
     lp0 = loops.loop_phase(u, L)
     lfix, trusted = loops.pixel_cycle_fix_trusted(lp0, L, np.asarray(p["pairs"]), tol=float(p["tol"]),
                                                   min_loops=int(p["min_loops"]))
     lfix[~np.isfinite(u)] = 0
     hist = loops.fix_mode(lfix, loops.pairs_in_valid_loop(L, trusted))
-    jump = np.zeros_like(lfix) if JUMP_ARRAY not in wg else read_fix(wg, task.rows, task.cols, idx, JUMP_ARRAY)
-    jump = np.asarray(jump).reshape(lfix.shape)
+    jump = np.zeros_like(lfix) if jumped is None else jumped.reshape(lfix.shape)
     fix = np.where(lfix == loops.NULL_FIX, lfix, lfix + jump).astype(np.int8)  # what read_unw applies
     if p["null"]:  # after the counts: a pair referred to an error patch is found in this mode too
         fix[fix != 0] = loops.NULL_FIX

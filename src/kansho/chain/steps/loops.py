@@ -119,7 +119,7 @@ def step_loops(ctx: Context) -> LoopsResult:
     else:
         n_jump = _jump_pass(ctx, idx_qc)
         r0, r1, c0, c1 = ref0
-        win = read_jumped(st, ctx.work, slice(r0, r1), slice(c0, c1), idx_qc).reshape(idx_qc.size, -1)
+        win = read_jumped(st, ctx.work, slice(r0, r1), slice(c0, c1), idx_qc)[0].reshape(idx_qc.size, -1)
         loop_rms, n_fix, n_null, n_inloop, off0 = _fix_pass(ctx, L, pairs_qc, idx_qc, win, mode)
         n_reused = 0
     bad = loops.find_bad_pairs(np.nan_to_num(loop_rms, nan=0.0), L, threshold=lcfg.loop_rms_threshold)
