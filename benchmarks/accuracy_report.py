@@ -137,6 +137,10 @@ def _unmet(scen: dict[str, Any], verdicts: dict[str, tuple[dict[str, bool | None
                     f"(the rest has fewer valid pairs than epochs)",
         }
         out += [f"* **{n} fails `{c}`**: {why[c]}." for c, _ in CRITERIA if v[c] is False]
+        if v["mask"] and k["coverage"] < 0.6:  # passed on the unmasked error alone: say so
+            out.append(f"* {n} passes `mask` only because its unmasked velocity RMSE is {_f(k['vel_rmse_all'])} "
+                       f"mm/yr (≥ 3): {100 * k['coverage_solved']:.0f} % of land is solved, the mask keeps "
+                       f"{100 * k['coverage']:.0f} % (RMSE {_f(k['vel_rmse'])} mm/yr there).")
     return [*out, ""] if out else []
 
 

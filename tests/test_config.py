@@ -16,7 +16,7 @@ def test_defaults_are_licsbas_published_values() -> None:
     c = RunConfig()
     assert (c.qc.min_coverage, c.qc.min_coh) == (0.3, 0.05)
     assert c.loops.loop_rms_threshold == 1.5
-    assert c.invert.gamma == 1e-4 and c.invert.min_pairs_factor == 1.0
+    assert c.invert.gamma == 1e-4 and c.invert.min_pairs_factor == 0.5
     assert c.vstd.n_boot == 100
     assert (c.mask.coh_avg, c.mask.n_unw_factor, c.mask.vstd, c.mask.maxTlen) == (0.05, 1.5, 100.0, 1.0)
     assert (c.mask.n_gap, c.mask.stc, c.mask.n_ifg_noloop, c.mask.n_loop_err, c.mask.resid_rms) == (10, 5.0, 50, 5, 2.0)

@@ -42,6 +42,11 @@ def test_licsbas_preset_differs_from_the_default_and_keeps_explicit_options() ->
     mine = load_config(None, {"preset": "licsbas", "loops.noloop_max_frac": 0.3})
     assert mine.loops.noloop_max_frac == 0.3  # given explicitly: the preset leaves it
     assert load_config(None, {"preset": "licsbas", "band": "L"}).mask.n_gap == 1  # L-band defaults still apply
+    # LiCSBAS skips pixels with fewer valid pairs than epochs (half as many at L band); Kansho solves them
+    assert default.invert.min_pairs_factor == 0.5 and cfg.invert.min_pairs_factor == 1.0
+    assert load_config(None, {"preset": "licsbas", "band": "L"}).invert.min_pairs_factor == 0.5
+    assert load_config(None, {"preset": "licsbas", "band": "L", "invert.min_pairs_factor": 2.0}
+                       ).invert.min_pairs_factor == 2.0
 
 
 def test_preset_from_yaml_and_recorded_in_the_template(tmp_path: Path) -> None:

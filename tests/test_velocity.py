@@ -236,3 +236,21 @@ def test_weighted_bootstrap_vstd_matches_brute_force() -> None:
         if len(v) >= 2:
             ref[px] = np.std(v, ddof=1)
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-8, equal_nan=True)
+
+
+def test_epoch_noise_read_only_at_the_pixels_it_is_told() -> None:
+    """A local gap's epochs hold the bridge's model, no noise: at 60 % of the pixels, epochs 10-17 lie on
+    the line. Counted, they pull those epochs' σ down to ~a third of the true 6 mm (and their weight up
+    ninefold); read only at the pixels without the gap (``use``), σ is the true one within 10 %."""
+    rng = np.random.default_rng(12)
+    t = np.linspace(0, 3, 40)
+    y = 2.0 * t[:, None] + 6.0 * rng.normal(size=(t.size, 20000))
+    gapped = np.zeros(20000, bool)
+    gapped[:12000] = True
+    y[10:18, :12000] = 2.0 * t[10:18, None]  # the model's values
+    s_all, _ = velocity.epoch_weights(velocity.epoch_residual_stats(y, t))
+    assert np.all(s_all[10:18] < 0.6 * 6.0)
+    s, w = velocity.epoch_weights(velocity.epoch_residual_stats(y, t, ~gapped))
+    np.testing.assert_allclose(s, 6.0, rtol=0.1)
+    assert np.all(w[10:18] < 1.3)
+    assert velocity.epoch_residual_stats(y, t, np.zeros(20000, bool)).sum() == 0

@@ -181,7 +181,8 @@ class InvertConfig(_Step):
 
     gamma: float = Field(1e-4, gt=0.0, le=1e3, description="weight of the temporal-model constraint that bridges gaps")
     min_pairs_factor: float = Field(
-        1.0, ge=0.0, le=20.0, description="skip pixels with fewer valid pairs than this x number of epochs (L-band 0.5)"
+        0.5, ge=0.0, le=20.0, description="skip pixels with fewer valid pairs than this x number of epochs (LiCSBAS: "
+        "1, 0.5 at L band); the pixels between carry local gaps, bridged and left to the mask"
     )
     model: Literal["auto", "linear", "annual"] = Field(
         "auto",
@@ -390,7 +391,8 @@ def apply_band_defaults(cfg: RunConfig) -> RunConfig:
 #: correction, no residual check after the inversion), refers everything to one window, weights every
 #: pair equally, corrects no phase bias (set here too, should Kansho's default change), bridges gaps with
 #: a linear model, masks nothing for pairs no loop checks, relaxes only mask thresholds no pixel meets,
-#: and filters with fixed Gaussian widths.
+#: and filters with fixed Gaussian widths. At L band a band default (:data:`L_BAND_DEFAULTS`, LiCSBAS's own
+#: L-band values) wins over the preset's C-band value.
 PRESETS: dict[str, dict[str, Any]] = {
     "licsbas": {
         "loops.noloop_max_frac": None,
@@ -398,6 +400,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "loops.spatial_errors": "off",
         "loops.ref_mode": "window",
         "invert.model": "linear",
+        "invert.min_pairs_factor": 1.0,
         "invert.gap_tie": "off",
         "invert.epoch_weight": "off",
         "invert.coh_weight": False,
@@ -425,7 +428,8 @@ def apply_preset(cfg: RunConfig, explicit: set[str] | None = None) -> RunConfig:
         if not isinstance(owner, BaseModel) or name not in type(owner).model_fields:
             raise ConfigError(f"preset {cfg.preset}: no option {key}")
         given = key in explicit if explicit is not None else name in owner.model_fields_set
-        if not given:
+        band_default = cfg.band == "L" and name in L_BAND_DEFAULTS.get(section, {})
+        if not given and not band_default:
             setattr(getattr(out, section) if section else out, name, value)
     return out
 

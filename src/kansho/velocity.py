@@ -232,18 +232,22 @@ _U_MAX = float(np.arcsinh(RESID_RANGE_MM / RESID_SCALE_MM))
 _DU = 2 * _U_MAX / N_RESID_BINS
 
 
-def epoch_residual_stats(cum: npt.ArrayLike, t: npt.ArrayLike) -> npt.NDArray[np.int32]:
+def epoch_residual_stats(cum: npt.ArrayLike, t: npt.ArrayLike, use: npt.ArrayLike | None = None
+                         ) -> npt.NDArray[np.int32]:
     """Per epoch, the histogram of the residuals of the pixels' lines.
 
     Each pixel's series ``cum`` ``(n_epoch, npix)`` mm (NaN = no data) is fitted with a line
-    (:func:`fit_linear`, equal weights); the residuals of the pixels solved at every epoch are
-    counted in :data:`N_RESID_BINS` bins (uniform in ``asinh(r / RESID_SCALE_MM)``):
-    ``(n_epoch, N_RESID_BINS)`` int32 (a block's counts). Histograms of blocks add up exactly, so the frame's figure
-    does not depend on how it was cut; :func:`epoch_weights` reads each epoch's spread from them.
+    (:func:`fit_linear`, equal weights); the residuals of the pixels solved at every epoch (and, given
+    ``use`` ``(npix,)`` bool, among those only the pixels it marks) are counted in :data:`N_RESID_BINS`
+    bins (uniform in ``asinh(r / RESID_SCALE_MM)``): ``(n_epoch, N_RESID_BINS)`` int32 (a block's
+    counts). Histograms of blocks add up exactly, so the frame's figure does not depend on how it was
+    cut; :func:`epoch_weights` reads each epoch's spread from them.
     """
     y, tt = _check(cum, t)
     n = tt.size
     full = np.isfinite(y).all(axis=0)
+    if use is not None:
+        full &= np.asarray(use, bool).ravel()
     if not full.any():
         return np.zeros((n, N_RESID_BINS), np.int32)
     yy = y[:, full]

@@ -157,7 +157,7 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarr
             w["bridge_fic"][2 * k + 1, rows, cols] = np.where(use, fit.vmu, np.nan).astype(np.float32).reshape(shp)
     w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
     _write_velocity(w, rows, cols, shp, cblk, t)
-    hist = epoch_residual_stats(cblk, t) if p.get("epoch_weight") else None
+    hist = _epoch_hist(cblk, gaps, pairs, t) if p.get("epoch_weight") else None
     w["resid_rms"][rows, cols] = resid.astype(np.float32).reshape(shp)
     w["n_unw"][rows, cols] = valid.sum(0).reshape(shp).astype(np.float32)
     solved = np.isfinite(cblk).all(axis=0)
@@ -173,6 +173,15 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarr
     if p["model"] == "annual" and amp is not None:
         w["amp_annual"][rows, cols] = amp.astype(np.float32).reshape(shp)
     return int(solved.sum()), fixed, nulled, n_bias, hist
+
+
+def _epoch_hist(cblk: np.ndarray, gaps: np.ndarray, pairs: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The block's residual histograms for the epochs' noise (:func:`kansho.velocity.epoch_residual_stats`),
+    read where every epoch is data rather than the bridge's model: at the pixels whose own gaps ``gaps``
+    ``(n_epoch - 1, npix)`` are the network's (a local gap's epochs, fitted by the model, show no noise and
+    would weigh those epochs up for every pixel)."""
+    whole = gaps.sum(axis=0) == int(network.gaps(pairs, t.size).sum())
+    return epoch_residual_stats(cblk, t, whole)
 
 
 def _phase_bias(ph: np.ndarray, pairs: np.ndarray, t: np.ndarray, L: np.ndarray, tau: float | None
