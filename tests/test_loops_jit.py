@@ -74,7 +74,28 @@ def ref_cycle_fix(ph: np.ndarray, L: np.ndarray, pairs: np.ndarray, tol: float, 
     sgn = np.take_along_axis(L, mem, axis=1).astype(np.int32)
     Kc = np.clip(K, -1000, 1000).astype(np.int32)
     solve_pixels(Kc, trusted, mem, sgn, pairs.astype(np.int64), min_loops, act.astype(np.int64), fix)
+    ref_null_doubtful(Kc, trusted, L, act, fix)
     return fix
+
+
+def ref_null_doubtful(K: np.ndarray, trusted: np.ndarray, L: np.ndarray, act: np.ndarray, fix: np.ndarray) -> None:
+    """The rule of ``loops._null_open_loops``, pixel by pixel and loop by loop."""
+    for p in act:
+        f = fix[:, p].astype(int)
+        opened, closed = [], []
+        for lp in range(L.shape[0]):
+            if not trusted[lp, p]:
+                continue
+            m = np.flatnonzero(L[lp])
+            rest = K[lp, p] + sum(int(L[lp, i]) * (0 if f[i] == NULL_FIX else f[i]) for i in m)
+            if rest != 0:
+                opened.append(m)
+            elif all(f[i] != NULL_FIX for i in m):
+                closed.append(m)
+        doubtful = {int(i) for m in opened for i in m if f[i] != NULL_FIX}
+        vouched = {int(i) for m in closed for i in m if not (set(m.tolist()) - {int(i)}) & doubtful}
+        for i in doubtful - vouched:
+            fix[i, p] = NULL_FIX
 
 
 # ------------------------------------------------------------------ data

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from kansho import network
@@ -126,10 +126,16 @@ def test_noise_off_multiples_of_two_pi_is_never_touched(seed: int, k: int, noise
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), k=st.integers(3, 5), n_err=st.integers(1, 3))
+@example(seed=42778, k=3, n_err=3).via("three pairs at epoch 6 off: the clean pair that vouched was nulled")
+@example(seed=395, k=3, n_err=3).via("(5,7) and (5,8) off alike: (5,8) left once (5,6) was nulled")
+@example(seed=459, k=5, n_err=3).via("three of the last epoch's five pairs off: two close loops together")
+@example(seed=2605, k=3, n_err=3).via("three pairs at epoch 8 off")
 def test_corrections_are_right_or_absent(seed: int, k: int, n_err: int) -> None:
     """Errors of +-1 or +-2 cycles in up to three pairs over random pixels: a pixel of a pair is
     changed only by the cycles it is off (or nulled); clean pixels are never corrected. (Found by
-    this test: errors in two of the three pairs of the last epoch were "corrected" in the third.)"""
+    this test: errors in two of the three pairs of the last epoch were "corrected" in the third; and
+    three pairs at one epoch off, where the descent nulled the pair whose loops showed the others'
+    errors and left them in: 5-20 % of the erroneous pixel-pairs kept, seeds pinned below.)"""
     rng = np.random.default_rng(seed)
     pairs = next_k(18, k)
     unw = stack(rng, pairs, 200, 0.3)

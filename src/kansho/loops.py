@@ -531,7 +531,38 @@ def pixel_cycle_fix_trusted(loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt
     sgn = np.take_along_axis(Lm, mem, axis=1).astype(np.int32)
     ends = np.asarray(pairs, np.int64).reshape(npair, 2)
     solve_pixels(K, trusted, mem, sgn, ends, int(min_loops), act.astype(np.int64), fix)
+    _null_open_loops(K, trusted, mem, sgn, act, fix)
     return fix, trusted
+
+
+def _null_open_loops(K: npt.NDArray[np.int32], trusted: BoolArray, mem: npt.NDArray[np.int64],
+                     sgn: npt.NDArray[np.int32], act: npt.NDArray[np.intp], fix: npt.NDArray[np.int8]) -> None:
+    """Nulls, in place, each pair left doubtful by the fix ``fix`` (npair, npix) at an active pixel ``act``:
+    a pair not nulled that is a member of a trusted loop the fix leaves open (``K + L·fix != 0``, a nulled
+    member counted as unchanged) and of no trusted loop that closes with all three members kept and its
+    other two members in no open loop (two pairs off alike close their loops with each other). The
+    descent can null the one member of an open loop that vouched for the others (three of an epoch's
+    pairs off, every interpretation as good as the other): what that loop said about the remaining
+    members would be lost, and an error left in."""
+    f = fix[:, act].astype(np.int32)  # (npair, nact)
+    fm = f[mem]  # (nloop, 3, nact)
+    null_m = fm == NULL_FIX
+    still = K[:, act] + np.einsum("lm,lmp->lp", sgn, np.where(null_m, 0, fm))
+    tr = trusted[:, act]
+    opened = tr & (still != 0)
+    if not opened.any():
+        return
+    closed = tr & ~null_m.any(axis=1) & (still == 0)
+    doubt = np.zeros(f.shape, np.int32)
+    for j in range(3):
+        np.add.at(doubt, mem[:, j], opened)
+    doubtful = (doubt > 0) & (f != NULL_FIX)
+    dm = doubtful[mem]  # (nloop, 3, nact)
+    support = np.zeros(f.shape, np.int32)
+    for j in range(3):  # a closed loop vouches for a member when its other two are not in doubt themselves
+        np.add.at(support, mem[:, j], closed & ~dm[:, (j + 1) % 3] & ~dm[:, (j + 2) % 3])
+    pr, col = np.nonzero(doubtful & (support == 0))
+    fix[pr, act[col]] = NULL_FIX
 
 
 def trusted_loops(loop_ph: npt.ArrayLike, tol: float = 1.0) -> tuple[Float64Array, BoolArray]:
