@@ -3,7 +3,7 @@ into numba's cache while the parent compiles those of step 1-2.
 
 It runs the chain on a 16 × 16 px, 8-epoch simulated frame in a temporary folder (the kernels are
 compiled for the argument types the chain gives them), without the per-pixel correction of step 1-2
-(the parent compiles that one) and without the outputs step (no kernel there). Nothing is logged.
+and the spatial check (the parent compiles those) and without the outputs step (no kernel there). Nothing is logged.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def main() -> int:
         simulate_frame(Path(tmp) / "sim", SimConfig(shape=(16, 16), n_epoch=8), rng=0)
         cfg = RunConfig()
         cfg.loops.pixel_errors = "off"
+        cfg.loops.spatial_errors = "off"  # the parent compiles the spatial check's kernels too, first
         run_timeseries(Path(tmp) / "sim" / "GEOC", Path(tmp) / "ts", cfg, progress=False, steps=STEPS)
     return 0
 
