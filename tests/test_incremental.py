@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import zarr
 
-from kansho import run_timeseries
+from kansho import run_timeseries, store
 from kansho.config import RunConfig
 from kansho.run import open_run
 from kansho.store import open_stack
@@ -147,9 +147,12 @@ def _last_epoch_pairs(frame: Path) -> tuple[str, list[Path]]:
     return last, [p for p in pair_dirs if p.name.split("_")[1] == last]
 
 
-def test_a_late_pair_inside_the_network_is_not_appended_but_the_store_is_rebuilt(frame: Path, tmp_path: Path) -> None:
+def test_a_late_pair_inside_the_network_is_not_appended_but_the_store_is_rebuilt(
+        frame: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Step 0-2 only (the whole chain: the slow test below): a pair whose second date is not after
-    every other's is not appended; the store is written afresh, equal to one of the whole folder."""
+    every other's is not appended; the store is written afresh, equal to one of the whole folder (the
+    earlier pairs copied three at a time, so that the copy takes several turns)."""
+    monkeypatch.setattr(store, "COPY_PAIRS", 3)
     pair_dirs = sorted(p for p in frame.iterdir() if p.is_dir())
     late = pair_dirs[len(pair_dirs) // 2]
     live = tmp_path / "GEOC"

@@ -16,7 +16,7 @@ from kansho.chain.runner import plan_block, run_timeseries
 from kansho.chain.steps import invert as invert_step
 from kansho.chain.tasks import Task
 from kansho.config import RunConfig
-from kansho.parallel import cluster, map_tasks, parse_memory, run_all
+from kansho.parallel import cluster, map_tasks, parse_memory, release_memory, run_all, trim_heap
 from kansho.synth import SimConfig, simulate_frame
 
 SHAPE = (64, 72)
@@ -99,6 +99,22 @@ def _reciprocal(x: float) -> float:
 def test_cluster_none_runs_here() -> None:
     with cluster(None, None) as client:
         assert client is None
+
+
+GLIBC = sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION") is not None
+
+
+def test_memory_released_here_after_a_step() -> None:
+    """Each step ends with the freed heap given back (glibc's malloc_trim) here and in every worker; elsewhere
+    it does nothing and says so."""
+    assert trim_heap() is GLIBC
+    assert release_memory(None) == int(GLIBC)
+
+
+@pytest.mark.slow
+def test_memory_released_in_every_worker() -> None:
+    with cluster(2, None, memory_limit="2GB", dashboard=False) as client:
+        assert release_memory(client) == 3 * int(GLIBC)
 
 
 def test_memory_sizes_and_block_planning() -> None:

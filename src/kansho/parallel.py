@@ -17,6 +17,9 @@ overwrites the same chunks with the same values.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -156,6 +159,36 @@ def cluster(workers: int | None = None, scheduler: str | None = None, *,
     finally:
         client.close()
         lc.close()
+
+
+def trim_heap() -> bool:
+    """Give the heap memory this process has freed back to the system (glibc's ``malloc_trim(0)``, every
+    arena); returns whether it could call it (not whether any memory was free to give). Without dask's
+    trim threshold (:data:`WORKER_ENV_UNSET`) glibc keeps what a step freed for later use, and a worker
+    that ran the loop closure still held it through the inversion."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+        return True
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
+        return False
+
+
+def release_memory(client: Any = None) -> int:
+    """After a step: :func:`trim_heap` here and, with a dask ``client``, in every worker (best effort: a worker
+    that does not answer keeps its memory). Returns how many processes could trim."""
+    n = int(_collect_and_trim())
+    if client is not None:
+        try:
+            n += sum(bool(v) for v in client.run(_collect_and_trim).values())
+        except Exception as exc:  # noqa: BLE001 - an unreachable worker must not fail a step that succeeded
+            log.debug("could not release the workers' memory: %s", exc)
+    return n
+
+
+def _collect_and_trim() -> bool:
+    gc.collect()
+    return trim_heap()
 
 
 def _local_cluster(cluster_cls: Any, n: int, total: int) -> Any:

@@ -233,6 +233,10 @@ class _PairReader:
         return u, c
 
 
+#: pairs copied at once from the previous stack store (the copy's temporary is this many pairs of a strip)
+COPY_PAIRS = 16
+
+
 def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: int, stop: int, block: int,
                  progress: bool, copy: tuple[zarr.Group, dict[int, int]] | None = None) -> None:
     """Fill pairs ``start:stop`` of ``unw``/``coh``, strip by strip of ``block`` rows.
@@ -270,11 +274,13 @@ def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: i
                 if c is not None:
                     c_strip[k - start] = c
 
-            if old_k.size:  # unchanged pairs come from the previous stack
+            if old_k.size:  # unchanged pairs come from the previous stack, a few at a time (no second strip)
                 assert old_g is not None
-                u_strip[old_k - start] = _array(old_g, "unw").oindex[old_j, r0:r1, :]
-                c_strip[old_k - start] = _array(old_g, "coh").oindex[old_j, r0:r1, :]
-                bar.update(old_k.size)
+                for i in range(0, old_k.size, COPY_PAIRS):
+                    ks, js = old_k[i:i + COPY_PAIRS], old_j[i:i + COPY_PAIRS]
+                    u_strip[ks - start] = _array(old_g, "unw").oindex[js, r0:r1, :]
+                    c_strip[ks - start] = _array(old_g, "coh").oindex[js, r0:r1, :]
+                    bar.update(ks.size)
             for _ in pool.map(read_pair, read_k):
                 bar.update(1)
             unw[start:stop, r0:r1, :] = u_strip

@@ -46,7 +46,7 @@ from kansho.chain.spec import StepSpec
 from kansho.config import RunConfig, yaml_template
 from kansho.errors import ConfigError, InputError, KanshoError
 from kansho.layout import INFO_FILES, RunLayout
-from kansho.parallel import cluster, default_memory_limit, parse_memory
+from kansho.parallel import cluster, default_memory_limit, parse_memory, release_memory
 from kansho.run import Run
 from kansho.store import write_json_atomic
 
@@ -252,6 +252,7 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
     if spec.name == "invert":  # its kernels may be compiling in the background (first run)
         jitcache.wait_for_warm()
     result = spec.run(ctx)  # a failed ingest removes its own stack.zarr.partial (store.create_stack)
+    release_memory(ctx.client)  # what the step freed, back to the system before the next one
     reads = dict(ctx.options.reads)
     if ctx.resume_dir is not None:
         shutil.rmtree(ctx.resume_dir, ignore_errors=True)
