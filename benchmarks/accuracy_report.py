@@ -134,7 +134,7 @@ def _unmet(scen: dict[str, Any], verdicts: dict[str, tuple[dict[str, bool | None
             "clean": f"{k['clean_dropped']} clean pairs dropped",
             "mask": f"the mask keeps {100 * k['coverage']:.0f} % of land with an unmasked velocity RMSE of "
                     f"{_f(k['vel_rmse_all'])} mm/yr; {100 * k['coverage_solved']:.0f} % of land is solved at all "
-                    f"(the rest has fewer valid pairs than epochs)",
+                    f"(the rest has too few valid pairs: invert.min_pairs_factor)",
         }
         out += [f"* **{n} fails `{c}`**: {why[c]}." for c, _ in CRITERIA if v[c] is False]
         if v["mask"] and k["coverage"] < 0.6:  # passed on the unmasked error alone: say so

@@ -544,25 +544,29 @@ def _null_open_loops(K: npt.NDArray[np.int32], trusted: BoolArray, mem: npt.NDAr
     descent can null the one member of an open loop that vouched for the others (three of an epoch's
     pairs off, every interpretation as good as the other): what that loop said about the remaining
     members would be lost, and an error left in."""
-    f = fix[:, act].astype(np.int32)  # (npair, nact)
-    fm = f[mem]  # (nloop, 3, nact)
-    null_m = fm == NULL_FIX
-    still = K[:, act] + np.einsum("lm,lmp->lp", sgn, np.where(null_m, 0, fm))
-    tr = trusted[:, act]
-    opened = tr & (still != 0)
-    if not opened.any():
+    f = fix[:, act]  # (npair, nact) int8
+    null_p = f == NULL_FIX
+    fz = np.where(null_p, 0, f).astype(np.int16)
+    still = K[:, act].astype(np.int32)
+    for j in range(3):  # K + L·fix, one member at a time: no (nloop, 3, nact) array
+        still += sgn[:, j, None] * fz[mem[:, j]]
+    opened = trusted[:, act] & (still != 0)
+    cols = np.flatnonzero(opened.any(axis=0))  # the few pixels the descent left with an open loop
+    if cols.size == 0:
         return
+    opened, still, tr, f = opened[:, cols], still[:, cols], trusted[:, act[cols]], f[:, cols]
+    null_m = np.stack([null_p[mem[:, j]][:, cols] for j in range(3)], axis=1)  # (nloop, 3, ncol)
     closed = tr & ~null_m.any(axis=1) & (still == 0)
     doubt = np.zeros(f.shape, np.int32)
     for j in range(3):
         np.add.at(doubt, mem[:, j], opened)
     doubtful = (doubt > 0) & (f != NULL_FIX)
-    dm = doubtful[mem]  # (nloop, 3, nact)
+    dm = doubtful[mem]  # (nloop, 3, ncol)
     support = np.zeros(f.shape, np.int32)
     for j in range(3):  # a closed loop vouches for a member when its other two are not in doubt themselves
         np.add.at(support, mem[:, j], closed & ~dm[:, (j + 1) % 3] & ~dm[:, (j + 2) % 3])
     pr, col = np.nonzero(doubtful & (support == 0))
-    fix[pr, act[col]] = NULL_FIX
+    fix[pr, act[cols[col]]] = NULL_FIX
 
 
 def trusted_loops(loop_ph: npt.ArrayLike, tol: float = 1.0) -> tuple[Float64Array, BoolArray]:
