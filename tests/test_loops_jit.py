@@ -79,7 +79,7 @@ def ref_cycle_fix(ph: np.ndarray, L: np.ndarray, pairs: np.ndarray, tol: float, 
 
 
 def ref_null_doubtful(K: np.ndarray, trusted: np.ndarray, L: np.ndarray, act: np.ndarray, fix: np.ndarray) -> None:
-    """The rule of ``loops._null_open_loops``, pixel by pixel and loop by loop."""
+    """The rule of ``_unwfix_jit.null_doubtful``, pixel by pixel and loop by loop."""
     for p in act:
         f = fix[:, p].astype(int)
         opened, closed = [], []

@@ -374,3 +374,37 @@ def _solve_tasks(t0: int, t1: int, K: np.ndarray, trusted: np.ndarray, mem: np.n
             _solve_pixel(R[:nt], act[:nt], mem_t[:nt], sgn_t[:nt], ends, min_loops, col, work, flags, R0[:nt],
                          act0[:nt], lptr, lref)
             fix[:, j] = col
+
+
+def null_doubtful(K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.ndarray, act: np.ndarray,
+                  fix: np.ndarray) -> None:
+    """Nulls, in place, each pair left doubtful by the fix ``fix`` (npair, npix) at an active pixel ``act``:
+    a pair not nulled that is a member of a trusted loop the fix leaves open (``K + L·fix != 0``, a nulled
+    member counted as unchanged) and of no trusted loop that closes with all three members kept and its
+    other two members in no open loop (two pairs off alike close their loops with each other). The
+    descent can null the one member of an open loop that vouched for the others (three of an epoch's
+    pairs off, every interpretation as good as the other): what that loop said about the remaining
+    members would be lost, and an error left in."""
+    f = fix[:, act]  # (npair, nact) int8
+    null_p = f == NULL
+    fz = np.where(null_p, 0, f).astype(np.int16)
+    still = K[:, act].astype(np.int32)
+    for j in range(3):  # K + L·fix, one member at a time: no (nloop, 3, nact) array
+        still += sgn[:, j, None] * fz[mem[:, j]]
+    opened = trusted[:, act] & (still != 0)
+    cols = np.flatnonzero(opened.any(axis=0))  # the few pixels the descent left with an open loop
+    if cols.size == 0:
+        return
+    opened, still, tr, f = opened[:, cols], still[:, cols], trusted[:, act[cols]], f[:, cols]
+    null_m = np.stack([null_p[mem[:, j]][:, cols] for j in range(3)], axis=1)  # (nloop, 3, ncol)
+    closed = tr & ~null_m.any(axis=1) & (still == 0)
+    doubt = np.zeros(f.shape, np.int32)
+    for j in range(3):
+        np.add.at(doubt, mem[:, j], opened)
+    doubtful = (doubt > 0) & (f != NULL)
+    dm = doubtful[mem]  # (nloop, 3, ncol)
+    support = np.zeros(f.shape, np.int32)
+    for j in range(3):  # a closed loop vouches for a member when its other two are not in doubt themselves
+        np.add.at(support, mem[:, j], closed & ~dm[:, (j + 1) % 3] & ~dm[:, (j + 2) % 3])
+    pr, col = np.nonzero(doubtful & (support == 0))
+    fix[pr, act[cols[col]]] = NULL

@@ -26,29 +26,15 @@ from scipy import ndimage, sparse
 
 from kansho import _loops_jit as _jit
 from kansho._types import BoolArray, Float64Array, FloatArray, IndexArray
-from kansho._unwfix_jit import NULL, solve_pixels
+from kansho._unwfix_jit import NULL, null_doubtful, solve_pixels
 from kansho.errors import NetworkError
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "NULL_FIX",
-    "BadPairs",
-    "apply_cycle_fix",
-    "choose_reference",
-    "find_bad_pairs",
-    "fix_mode",
-    "loop_phase",
-    "loop_phase_sums",
-    "loop_rms",
-    "loop_sums",
-    "pairs_in_valid_loop",
-    "pixel_cycle_fix",
-    "pixel_cycle_fix_trusted",
-    "pixel_loop_sums",
-    "reference_offsets",
-    "robust_offsets",
-    "trusted_loops",
+    "NULL_FIX", "BadPairs", "apply_cycle_fix", "choose_reference", "find_bad_pairs", "fix_mode", "loop_phase",
+    "loop_phase_sums", "loop_rms", "loop_sums", "pairs_in_valid_loop", "pixel_cycle_fix", "pixel_cycle_fix_trusted",
+    "pixel_loop_sums", "reference_offsets", "robust_offsets", "trusted_loops",
 ]
 
 TWO_PI = 2.0 * np.pi
@@ -479,10 +465,10 @@ def pixel_cycle_fix(loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt.ArrayLi
     and no rival move (any member of those loops that gains at all, followed to the end of the
     descent) leaves a smaller misfit with as few cycles. Where the loops do not determine the
     culprit (a tie, too few loops, or loops left open that no majority of good loops vouches for)
-    the pairs concerned are nulled instead. So are the pairs at an epoch where a shift of that
-    epoch by whole cycles (which no loop sees) explains the loops with at most one
-    more pair in error: two of the three pairs of a network's last epoch off by a cycle look like
-    the third off by the opposite.
+    the pairs concerned are nulled instead. So are the pairs at an epoch where a shift of that epoch by
+    whole cycles (which no loop sees) explains the loops with at most one more pair in error (two of the
+    three pairs of a network's last epoch off by a cycle look like the third off by the opposite), and
+    the pairs left doubtful by an open loop (:func:`kansho._unwfix_jit.null_doubtful`).
 
     Parameters
     ----------
@@ -531,42 +517,9 @@ def pixel_cycle_fix_trusted(loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt
     sgn = np.take_along_axis(Lm, mem, axis=1).astype(np.int32)
     ends = np.asarray(pairs, np.int64).reshape(npair, 2)
     solve_pixels(K, trusted, mem, sgn, ends, int(min_loops), act.astype(np.int64), fix)
-    _null_open_loops(K, trusted, mem, sgn, act, fix)
+    null_doubtful(K, trusted, mem, sgn, act, fix)
     return fix, trusted
 
-
-def _null_open_loops(K: npt.NDArray[np.int32], trusted: BoolArray, mem: npt.NDArray[np.int64],
-                     sgn: npt.NDArray[np.int32], act: npt.NDArray[np.intp], fix: npt.NDArray[np.int8]) -> None:
-    """Nulls, in place, each pair left doubtful by the fix ``fix`` (npair, npix) at an active pixel ``act``:
-    a pair not nulled that is a member of a trusted loop the fix leaves open (``K + L·fix != 0``, a nulled
-    member counted as unchanged) and of no trusted loop that closes with all three members kept and its
-    other two members in no open loop (two pairs off alike close their loops with each other). The
-    descent can null the one member of an open loop that vouched for the others (three of an epoch's
-    pairs off, every interpretation as good as the other): what that loop said about the remaining
-    members would be lost, and an error left in."""
-    f = fix[:, act]  # (npair, nact) int8
-    null_p = f == NULL_FIX
-    fz = np.where(null_p, 0, f).astype(np.int16)
-    still = K[:, act].astype(np.int32)
-    for j in range(3):  # K + L·fix, one member at a time: no (nloop, 3, nact) array
-        still += sgn[:, j, None] * fz[mem[:, j]]
-    opened = trusted[:, act] & (still != 0)
-    cols = np.flatnonzero(opened.any(axis=0))  # the few pixels the descent left with an open loop
-    if cols.size == 0:
-        return
-    opened, still, tr, f = opened[:, cols], still[:, cols], trusted[:, act[cols]], f[:, cols]
-    null_m = np.stack([null_p[mem[:, j]][:, cols] for j in range(3)], axis=1)  # (nloop, 3, ncol)
-    closed = tr & ~null_m.any(axis=1) & (still == 0)
-    doubt = np.zeros(f.shape, np.int32)
-    for j in range(3):
-        np.add.at(doubt, mem[:, j], opened)
-    doubtful = (doubt > 0) & (f != NULL_FIX)
-    dm = doubtful[mem]  # (nloop, 3, ncol)
-    support = np.zeros(f.shape, np.int32)
-    for j in range(3):  # a closed loop vouches for a member when its other two are not in doubt themselves
-        np.add.at(support, mem[:, j], closed & ~dm[:, (j + 1) % 3] & ~dm[:, (j + 2) % 3])
-    pr, col = np.nonzero(doubtful & (support == 0))
-    fix[pr, act[cols[col]]] = NULL_FIX
 
 
 def trusted_loops(loop_ph: npt.ArrayLike, tol: float = 1.0) -> tuple[Float64Array, BoolArray]:

@@ -177,7 +177,7 @@ def trim_heap() -> bool:
 def release_memory(client: Any = None) -> int:
     """After a step: :func:`trim_heap` here and, with a dask ``client``, in every worker (best effort: a worker
     that does not answer keeps its memory). Returns how many processes could trim."""
-    n = int(_collect_and_trim())
+    n = int(trim_heap())  # no gc.collect() here: in a long-lived process (a notebook, pytest) it takes long
     if client is not None:
         try:
             n += sum(bool(v) for v in client.run(_collect_and_trim).values())

@@ -233,18 +233,16 @@ class _PairReader:
         return u, c
 
 
-#: pairs copied at once from the previous stack store (the copy's temporary is this many pairs of a strip)
-COPY_PAIRS = 16
+COPY_PAIRS = 16  #: pairs copied at once from the previous stack store (its temporary: this many pairs of a strip)
 
 
 def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: int, stop: int, block: int,
                  progress: bool, copy: tuple[zarr.Group, dict[int, int]] | None = None) -> None:
     """Fill pairs ``start:stop`` of ``unw``/``coh``, strip by strip of ``block`` rows.
 
-    Pairs in ``copy[1]`` (``{pair: index in the old store copy[0]}``) are copied from the old
-    store; the others are read from their files, by a few threads (GDAL decompresses with the GIL
-    released, so they keep every core busy).
-    """
+    Pairs in ``copy[1]`` (``{pair: index in the old store copy[0]}``) are copied from the old store
+    (:data:`COPY_PAIRS` at a time); the others are read from their files, by a few threads (GDAL
+    decompresses with the GIL released, so they keep every core busy)."""
     ny, nx = unw.shape[1:]
     n = stop - start
     old_g, reuse = copy if copy is not None else (None, {})
