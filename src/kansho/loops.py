@@ -521,7 +521,6 @@ def pixel_cycle_fix_trusted(loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt
     return fix, trusted
 
 
-
 def trusted_loops(loop_ph: npt.ArrayLike, tol: float = 1.0) -> tuple[Float64Array, BoolArray]:
     """Integer misclosure ``round(loop / 2π)`` (nloop, npix) and where the loop is trusted: finite
     and within ``tol`` rad of that multiple of 2π (see :func:`pixel_cycle_fix`)."""
