@@ -254,3 +254,64 @@ def test_epoch_noise_read_only_at_the_pixels_it_is_told() -> None:
     np.testing.assert_allclose(s, 6.0, rtol=0.1)
     assert np.all(w[10:18] < 1.3)
     assert velocity.epoch_residual_stats(y, t, np.zeros(20000, bool)).sum() == 0
+
+
+def _line_ref(y: np.ndarray, t: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The line fit as masked matrix products (the numpy formulation the compiled sums replaced)."""
+    yy = np.asarray(y, np.float64)
+    m = np.isfinite(yy)
+    mf = m * (1.0 if w is None else w[:, None])
+    y0 = np.where(m, yy, 0.0) * mf
+    tc = t - t.mean()
+    n, s1, s2, sy, sty = mf.sum(0), tc @ mf, (tc**2) @ mf, y0.sum(0), tc @ y0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tbar = s1 / n
+        sxx = s2 - s1 * tbar
+        vel = (sty - tbar * sy) / sxx
+        icpt = sy / n - vel * tbar
+    bad = (n < 2) | ~(sxx > 1e-12 * float(np.abs(tc).max()) ** 2 * n)
+    vel[bad] = icpt[bad] = np.nan
+    return vel, icpt - vel * t.mean()
+
+
+@given(seed=st.integers(0, 2**31 - 1), dtype=st.sampled_from([np.float32, np.float64]),
+       weighted=st.booleans(), threads=st.sampled_from([1, 2]))
+@settings(max_examples=25, deadline=None)
+def test_compiled_line_fit_and_histograms_match_their_numpy_reference(seed: int, dtype: type, weighted: bool,
+                                                                      threads: int) -> None:
+    """The compiled sums of ``fit_linear`` and the histograms of ``epoch_residual_stats`` give the numpy
+    formulation's velocity to 1e-12 (only the order of the float64 additions differs) and the same counts,
+    whatever the series' dtype and the number of threads; a pixel with a gap or one epoch is NaN alike."""
+    import numba
+
+    rng = np.random.default_rng(seed)
+    ne, npix = int(rng.integers(2, 40)), int(rng.integers(1, 3000))
+    t = np.sort(rng.uniform(0, 5, ne))
+    y = (rng.standard_normal((ne, npix)) * rng.uniform(0.1, 50) + rng.uniform(-30, 30, npix) * t[:, None])
+    y[:, rng.random(npix) < 0.1] = np.nan  # unsolved pixels
+    y[rng.random((ne, npix)) < 0.02] = np.nan  # local holes
+    y = y.astype(dtype)
+    w = rng.uniform(0.2, 3.0, ne) if weighted else None
+    old = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        vel, icpt = fit_linear(y, t, w)
+        hist = velocity.epoch_residual_stats(y, t)
+    finally:
+        numba.set_num_threads(old)
+    v0, i0 = _line_ref(y, t, w)
+    np.testing.assert_array_equal(np.isnan(vel), np.isnan(v0))
+    np.testing.assert_allclose(vel, v0, rtol=1e-12, atol=1e-12 * np.nanmax(np.abs(v0), initial=1.0))
+    np.testing.assert_allclose(icpt, i0, rtol=1e-12, atol=1e-10 * np.nanmax(np.abs(i0), initial=1.0))
+    full = np.isfinite(y).all(axis=0)
+    yy = np.asarray(y[:, full], np.float64)
+    vf, cf = _line_ref(yy, t, None)
+    r = yy - (vf[None] * t[:, None] + cf[None])
+    k = np.clip(np.floor((np.arcsinh(r / velocity.RESID_SCALE_MM) + velocity._U_MAX) / velocity._DU), 0,
+                velocity.N_RESID_BINS - 1)
+    ref = np.zeros_like(hist)
+    for e in range(ne):
+        ref[e] = np.bincount(k[e][np.isfinite(k[e])].astype(np.int64), minlength=velocity.N_RESID_BINS)
+    assert int(hist.sum()) == int(ref.sum()) == int(full.sum()) * ne  # every epoch of every whole pixel
+    # a residual within a few ulps of a bin edge may fall either side: at most a handful of moves
+    assert int(np.abs(hist - ref).sum()) <= 2 * max(1, int(ref.sum()) // 100_000)

@@ -255,22 +255,19 @@ def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: i
     with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
                                                        thread_name_prefix="ingest") as pool:
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        # one pair of strip buffers for all strips: a fresh one per strip is returned to the system and
-        # page-faulted again each time (~0.5 s per 200 MB buffer on the 1000 x 1000, 222-pair frame)
+        # one pair of strip buffers for all strips (the last, shorter one a view of them): a fresh one per
+        # strip is returned to the system and page-faulted again each time (~0.5 s per 200 MB buffer on
+        # the 1000 x 1000, 222-pair frame). Every pair's rows are written below, so nothing is pre-filled.
         u_buf, c_buf = np.empty((n, block, nx), np.float32), np.empty((n, block, nx), np.float32)
         for r0 in strips:
             r1 = min(r0 + block, ny)
-            u_strip, c_strip = (u_buf, c_buf) if r1 - r0 == block else (
-                np.empty((n, r1 - r0, nx), np.float32), np.empty((n, r1 - r0, nx), np.float32))
-            u_strip.fill(np.nan)
-            c_strip.fill(np.nan)
+            u_strip, c_strip = u_buf[:, :r1 - r0], c_buf[:, :r1 - r0]
 
             def read_pair(k: int, r0: int = r0, r1: int = r1, u_strip: np.ndarray = u_strip,
                           c_strip: np.ndarray = c_strip) -> None:
                 u, c = reader.strip(k, r0, r1)
                 u_strip[k - start] = u
-                if c is not None:
-                    c_strip[k - start] = c
+                c_strip[k - start] = np.nan if c is None else c
 
             if old_k.size:  # unchanged pairs come from the previous stack, a few at a time (no second strip)
                 assert old_g is not None

@@ -17,6 +17,7 @@ import logging
 import numpy as np
 import numpy.typing as npt
 
+from kansho import _velocity_jit
 from kansho._types import Float32Array, Float64Array
 
 __all__ = ["bootstrap_vstd", "epoch_residual_stats", "epoch_weights", "fit_linear", "fit_seasonal"]
@@ -28,7 +29,14 @@ _BOOT_CHUNK_ELEMENTS = 2_000_000
 
 
 def _check(cum: npt.ArrayLike, t: npt.ArrayLike) -> tuple[Float64Array, ...]:
-    y = np.asarray(cum, dtype=np.float64)
+    return _check_series(np.asarray(cum, dtype=np.float64), t)  # type: ignore[return-value]
+
+
+def _check_series(cum: npt.ArrayLike, t: npt.ArrayLike) -> tuple[np.ndarray, Float64Array]:
+    """:func:`_check` keeping a float32 ``cum`` float32 (C-contiguous, for the compiled kernels)."""
+    y = np.asarray(cum)
+    if y.dtype not in (np.float32, np.float64):
+        y = y.astype(np.float64)
     tt = np.asarray(t, dtype=np.float64)
     if tt.ndim != 1:
         raise ValueError(f"t must be 1-D, got shape {tt.shape}")
@@ -36,7 +44,7 @@ def _check(cum: npt.ArrayLike, t: npt.ArrayLike) -> tuple[Float64Array, ...]:
         y = y[:, None]
     if y.ndim != 2 or y.shape[0] != tt.size:
         raise ValueError(f"cum must have shape (n_epoch={tt.size}, npix), got {y.shape}")
-    return y, tt
+    return np.ascontiguousarray(y), tt
 
 
 def fit_linear(
@@ -59,18 +67,10 @@ def fit_linear(
     (vel, intercept): ``(npix,)`` float64, mm/yr and mm at ``t = 0``; NaN for pixels with fewer
     than two valid epochs at distinct times.
     """
-    y, tt = _check(cum, t)
-    m = np.isfinite(y)
-    mf = m.astype(np.float64)
-    if weights is not None:
-        mf *= _weights(weights, tt.size)[:, None]
-    y0 = np.where(m, y, 0.0) * (mf if weights is not None else 1.0)
+    y, tt = _check_series(cum, t)
+    w = np.ones(tt.size) if weights is None else _weights(weights, tt.size)
     tc = tt - tt.mean()  # centring reduces cancellation; the slope does not depend on it
-    n = mf.sum(axis=0)
-    s1 = tc @ mf
-    s2 = (tc**2) @ mf
-    sy = y0.sum(axis=0)
-    sty = tc @ y0
+    n, s1, s2, sy, sty = _velocity_jit.line_sums(y, tc, w)  # one compiled pass, sums in float64
     with np.errstate(invalid="ignore", divide="ignore"):
         tbar = s1 / n
         sxx = s2 - s1 * tbar
@@ -243,20 +243,16 @@ def epoch_residual_stats(cum: npt.ArrayLike, t: npt.ArrayLike, use: npt.ArrayLik
     counts). Histograms of blocks add up exactly, so the frame's figure does not depend on how it was
     cut; :func:`epoch_weights` reads each epoch's spread from them.
     """
-    y, tt = _check(cum, t)
+    y, tt = _check_series(cum, t)
     n = tt.size
     full = np.isfinite(y).all(axis=0)
     if use is not None:
         full &= np.asarray(use, bool).ravel()
     if not full.any():
         return np.zeros((n, N_RESID_BINS), np.int32)
-    yy = y[:, full]
+    yy = np.ascontiguousarray(y[:, full])
     vel, icpt = fit_linear(yy, tt)
-    r = yy - (vel[None, :] * tt[:, None] + icpt[None, :])
-    u = np.arcsinh(r / RESID_SCALE_MM)
-    k = np.clip(np.floor((u + _U_MAX) / _DU), 0, N_RESID_BINS - 1).astype(np.int64)
-    k += np.arange(n, dtype=np.int64)[:, None] * N_RESID_BINS
-    return np.bincount(k.ravel(), minlength=n * N_RESID_BINS).reshape(n, N_RESID_BINS).astype(np.int32)
+    return _velocity_jit.residual_histograms(yy, tt, vel, icpt, RESID_SCALE_MM, _U_MAX, _DU, N_RESID_BINS)
 
 
 def _hist_quantile(hist: Float64Array, q: float) -> Float64Array:
