@@ -29,7 +29,7 @@ _BOOT_CHUNK_ELEMENTS = 2_000_000
 
 
 def _check(cum: npt.ArrayLike, t: npt.ArrayLike) -> tuple[Float64Array, ...]:
-    return _check_series(np.asarray(cum, dtype=np.float64), t)  # type: ignore[return-value]
+    return _check_series(np.asarray(cum, dtype=np.float64), t)
 
 
 def _check_series(cum: npt.ArrayLike, t: npt.ArrayLike) -> tuple[np.ndarray, Float64Array]:
