@@ -384,27 +384,66 @@ def null_doubtful(K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.n
     other two members in no open loop (two pairs off alike close their loops with each other). The
     descent can null the one member of an open loop that vouched for the others (three of an epoch's
     pairs off, every interpretation as good as the other): what that loop said about the remaining
-    members would be lost, and an error left in."""
-    f = fix[:, act]  # (npair, nact) int8
+    members would be lost, and an error left in.
+
+    The few pixels left with an open loop are found by a compiled pass (:func:`_open_any_ranges`); the
+    rule runs on them alone."""
+    has_open = np.zeros(act.size, np.bool_)
+    run_ranges(_open_any_ranges, (act.size + OPEN_CHUNK - 1) // OPEN_CHUNK, K, trusted, mem, sgn,
+               np.ascontiguousarray(act, np.int64), fix, has_open)
+    sub = act[has_open]  # the few pixels the descent left with an open loop
+    if sub.size == 0:
+        return
+    f = fix[:, sub]  # (npair, nsub) int8
     null_p = f == NULL
     fz = np.where(null_p, 0, f).astype(np.int16)
-    still = K[:, act].astype(np.int32)
-    for j in range(3):  # K + L·fix, one member at a time: no (nloop, 3, nact) array
+    still = K[:, sub].astype(np.int32)
+    for j in range(3):  # K + L·fix, one member at a time: no (nloop, 3, nsub) array
         still += sgn[:, j, None] * fz[mem[:, j]]
-    opened = trusted[:, act] & (still != 0)
-    cols = np.flatnonzero(opened.any(axis=0))  # the few pixels the descent left with an open loop
-    if cols.size == 0:
-        return
-    opened, still, tr, f = opened[:, cols], still[:, cols], trusted[:, act[cols]], f[:, cols]
-    null_m = np.stack([null_p[mem[:, j]][:, cols] for j in range(3)], axis=1)  # (nloop, 3, ncol)
+    tr = trusted[:, sub]
+    opened = tr & (still != 0)
+    null_m = np.stack([null_p[mem[:, j]] for j in range(3)], axis=1)  # (nloop, 3, nsub)
     closed = tr & ~null_m.any(axis=1) & (still == 0)
-    doubt = np.zeros(f.shape, np.int32)
+    # per member j, the (npair, nloop) incidence of the loops' j-th members: counts over loops are matrix
+    # products (exact in float64), far faster than np.add.at
+    inc = np.zeros((3, f.shape[0], K.shape[0]))
     for j in range(3):
-        np.add.at(doubt, mem[:, j], opened)
-    doubtful = (doubt > 0) & (f != NULL)
-    dm = doubtful[mem]  # (nloop, 3, ncol)
-    support = np.zeros(f.shape, np.int32)
+        inc[j, mem[:, j], np.arange(K.shape[0])] = 1.0
+    doubtful = ((inc.sum(axis=0) @ opened) > 0) & (f != NULL)
+    dm = doubtful[mem]  # (nloop, 3, nsub)
+    support = np.zeros(f.shape)
     for j in range(3):  # a closed loop vouches for a member when its other two are not in doubt themselves
-        np.add.at(support, mem[:, j], closed & ~dm[:, (j + 1) % 3] & ~dm[:, (j + 2) % 3])
+        support += inc[j] @ (closed & ~dm[:, (j + 1) % 3] & ~dm[:, (j + 2) % 3])
     pr, col = np.nonzero(doubtful & (support == 0))
-    fix[pr, act[cols[col]]] = NULL
+    fix[pr, sub[col]] = NULL
+
+
+#: active pixels per parallel chunk of :func:`_open_any_ranges`
+OPEN_CHUNK = 2048
+
+
+@njit(cache=True, nogil=True)
+def _open_any_ranges(r0: int, r1: int, K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
+                     act: np.ndarray, fix: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Chunks ``r0 .. r1 - 1`` of the active pixels ``act`` of :func:`null_doubtful`: ``out[a]`` True when
+    pixel ``act[a]`` has a trusted loop left open by ``fix`` (a nulled member counted as unchanged). The
+    loops are the outer loop, so each row of ``K`` and ``trusted`` is read along the pixels."""
+    nloop = K.shape[0]
+    nact = act.size
+    for ch in range(r0, r1):
+        a0 = ch * OPEN_CHUNK
+        a1 = min(a0 + OPEN_CHUNK, nact)
+        for lp in range(nloop):
+            m0, m1, m2 = mem[lp, 0], mem[lp, 1], mem[lp, 2]
+            s0, s1, s2 = sgn[lp, 0], sgn[lp, 1], sgn[lp, 2]
+            for a in range(a0, a1):
+                p = act[a]
+                if out[a] or not trusted[lp, p]:
+                    continue
+                f0, f1, f2 = fix[m0, p], fix[m1, p], fix[m2, p]
+                rest = np.int64(K[lp, p])
+                rest += s0 * (0 if f0 == NULL else np.int64(f0))
+                rest += s1 * (0 if f1 == NULL else np.int64(f1))
+                rest += s2 * (0 if f2 == NULL else np.int64(f2))
+                if rest != 0:
+                    out[a] = True
