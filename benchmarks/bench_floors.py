@@ -14,7 +14,8 @@ every core where the library can (GDAL and zstd/zlib release the GIL), and nothi
   frame (the network without gaps: no NaN), as a batched normal-equation solve;
 * ``write_cum`` / ``read_cum``: one cube (epoch, y, x) float32 into / out of the work store;
 * ``fft``: one forward and one inverse 2-D real FFT of every epoch (the least a spatial filter does);
-* ``deflate``: the shuffle + deflate(1) compression of one cube (HDF5 gzip level 1), on every core.
+* ``deflate``: the shuffle + deflate(1) compression of one cube (HDF5 gzip level 1), on every core, by the
+  chain's compressor (:func:`kansho.io.licsbas_h5._deflate_chunk`: ISA-L's where installed).
 
 :data:`STEP_FLOORS` says which primitives make each step's floor. Figures come from the run folder
 of a finished run (``RUN_DIR``) and its input (``SIM_DIR/GEOC``).
@@ -28,13 +29,14 @@ import shutil
 import sys
 import tempfile
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from kansho.io.licsbas_h5 import _deflate_chunk
 
 #: the primitives whose sum is a step's floor
 STEP_FLOORS: dict[str, tuple[str, ...]] = {
@@ -198,9 +200,8 @@ def deflate(run: Path) -> float:
     n = a.shape[0]
     total = 0.0
 
-    def one(chunk: np.ndarray) -> int:
-        raw = np.ascontiguousarray(chunk).view(np.uint8).reshape(-1, 4).T.tobytes()
-        return len(zlib.compress(raw, 1))
+    def one(chunk: np.ndarray) -> int:  # the chain's own compressor (ISA-L's zlib stream where installed)
+        return len(_deflate_chunk(np.ascontiguousarray(chunk)))
 
     with ThreadPoolExecutor(CORES) as pool:
         for rs, cs in _blocks(a.shape[1:]):

@@ -182,3 +182,23 @@ def test_cubes_compressed_by_threads_are_ordinary_gzip_datasets(tmp_path: Path, 
         assert ds.chunks == tuple(min(s, c) for s, c in zip(shape, (8, 128, 128), strict=True))
         np.testing.assert_array_equal(ds[:], a)
         np.testing.assert_array_equal(ds[:, -1, -1], a[:, -1, -1])
+
+
+@pytest.mark.parametrize("isal", [True, False])
+def test_cube_compressor_with_and_without_isal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isal: bool) -> None:
+    """The chunks' zlib stream comes from ISA-L where it is installed and from the standard library where it is
+    not; either decodes through HDF5's deflate filter to the same values."""
+    import sys
+
+    from kansho.io import licsbas_h5
+
+    if not isal:
+        monkeypatch.setitem(sys.modules, "isal.isal_zlib", None)  # import fails as on a platform without a wheel
+    compress = licsbas_h5._zlib_compress()
+    assert compress.__module__.startswith("isal") == isal
+    monkeypatch.setattr(licsbas_h5, "_COMPRESS", compress)
+    a = (np.random.default_rng(1).normal(size=(9, 140, 130)) * 30).astype(np.float32)
+    with h5py.File(tmp_path / "c.h5", "w") as f:
+        licsbas_h5._write_cube(f, "cum", a, np.float32)
+    with h5py.File(tmp_path / "c.h5", "r") as f:
+        np.testing.assert_array_equal(f["cum"][:], a)
