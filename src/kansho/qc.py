@@ -71,7 +71,8 @@ def pair_sums(
     valid = np.isfinite(unw) & (unw != 0)
     footprint = valid.any(axis=0) if footprint is None else np.asarray(footprint, bool)
     n_valid = valid.sum(axis=1, dtype=np.int64)
-    coh_fp = coh[:, footprint].astype(np.float64, copy=False)
+    # every pixel in the footprint (the usual case): no gather of a (npair, npix) copy; the same values
+    coh_fp = (coh if footprint.all() else coh[:, footprint]).astype(np.float64, copy=False)
     coh_sum = np.where(np.isfinite(coh_fp), coh_fp, 0.0).sum(axis=1)
     return n_valid, coh_sum, int(footprint.sum())
 
