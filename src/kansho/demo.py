@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from kansho import _jitcache as jitcache
 from kansho.chain.runner import run_timeseries
 from kansho.chain.steps.loops import LoopsResult
 from kansho.config import RunConfig, load_config
@@ -234,6 +235,8 @@ def run_demo(out: str | Path | None = None, *, real: bool = False, seed: int = 1
     out = demo_folder(out, real)
     log.info("demo: writing into %s", out.resolve())
     t0 = time.perf_counter()
+    if jitcache.announce():  # a fresh install: the kernels compile in the background while the frame is made
+        jitcache.warm_in_background()
     if real:
         src = bundled_real_stack()
         log.info("demo: real Sentinel-1 Mexico City stack (%s); mask maxTlen threshold 0.4 yr for this "
