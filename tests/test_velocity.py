@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from kansho import velocity
@@ -277,6 +277,7 @@ def _line_ref(y: np.ndarray, t: np.ndarray, w: np.ndarray | None) -> tuple[np.nd
 @given(seed=st.integers(0, 2**31 - 1), dtype=st.sampled_from([np.float32, np.float64]),
        weighted=st.booleans(), threads=st.sampled_from([1, 2]))
 @settings(max_examples=25, deadline=None)
+@example(seed=502313782, dtype=np.float32, weighted=False, threads=1)
 def test_compiled_line_fit_and_histograms_match_their_numpy_reference(seed: int, dtype: type, weighted: bool,
                                                                       threads: int) -> None:
     """The compiled sums of ``fit_linear`` and the histograms of ``epoch_residual_stats`` give the numpy
@@ -285,7 +286,9 @@ def test_compiled_line_fit_and_histograms_match_their_numpy_reference(seed: int,
     import numba
 
     rng = np.random.default_rng(seed)
-    ne, npix = int(rng.integers(2, 40)), int(rng.integers(1, 3000))
+    # three epochs or more: through two the line is exact and its residuals are round-off alone, whose bins
+    # depend on the order of the additions
+    ne, npix = int(rng.integers(3, 40)), int(rng.integers(1, 3000))
     t = np.sort(rng.uniform(0, 5, ne))
     y = (rng.standard_normal((ne, npix)) * rng.uniform(0.1, 50) + rng.uniform(-30, 30, npix) * t[:, None])
     y[:, rng.random(npix) < 0.1] = np.nan  # unsolved pixels
