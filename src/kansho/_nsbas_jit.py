@@ -213,7 +213,7 @@ def _solve_one(d: np.ndarray, w: np.ndarray, first: np.ndarray, last: np.ndarray
         cover[c] = run
         if run < 0.5:
             ng += 1
-    if ng and not _fix_gaps(x, cover, basis, tails, ng):
+    if ng and not _fix_gaps(x, cover, basis, tails, np.int64(ng)):  # int64: not compiled again for a literal
         return NEEDS_SVD
     return OK
 

@@ -31,6 +31,10 @@ from kansho._threads import run_ranges
 
 #: value of the cycle-fix array for "null this pair at this pixel"
 NULL = -128
+#: the two directions of a move, as int64 scalars: a literal 1 or -1 in a call compiles the callee once more
+#: for each (numba types literals as their own types)
+PLUS = np.int64(1)
+MINUS = np.int64(-1)
 
 
 @njit(cache=True, nogil=True)
@@ -122,10 +126,10 @@ def _move_tallied(p: int, s: int, R: np.ndarray, act: np.ndarray, mem: np.ndarra
     for e in range(lptr[p], lptr[p + 1]):
         lp = lref[e] // 3
         if act[lp]:
-            d_open += _count(lp, -1, R, mem, sgn, pos, neg, n)
+            d_open += _count(lp, MINUS, R, mem, sgn, pos, neg, n)
         R[lp] -= sgn[lp, lref[e] % 3] * s
         if act[lp]:
-            d_open += _count(lp, 1, R, mem, sgn, pos, neg, n)
+            d_open += _count(lp, PLUS, R, mem, sgn, pos, neg, n)
     return d_open
 
 
@@ -140,7 +144,7 @@ def _null_tallied(p: int, null: np.ndarray, R: np.ndarray, act: np.ndarray, mem:
     for e in range(lptr[p], lptr[p + 1]):
         lp = lref[e] // 3
         if act[lp]:
-            d_open += _count(lp, -1, R, mem, sgn, pos, neg, n)
+            d_open += _count(lp, MINUS, R, mem, sgn, pos, neg, n)
             act[lp] = False
     return d_open
 
@@ -163,7 +167,7 @@ def _lookahead(p: int, s: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, 
     """Score of taking move (p, s) and then plain greedy moves to the end: the misfit left (sum of
     |residual misclosure| over the trusted loops) times 1000 plus the number of moves."""
     Rc = R.copy()
-    _move(p, s, Rc, sgn, lptr, lref)
+    _move(p, np.int64(s), Rc, sgn, lptr, lref)
     moves = 1
     for _ in range(4 * n.size + 8):
         if _tally(Rc, act, mem, sgn, pos, neg, n) == 0:
@@ -297,7 +301,7 @@ def _solve_pixel(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarra
                 if act[lp] and R[lp] != 0:
                     for m in range(3):
                         q = mem[lp, m]
-                        if max(_gain(q, 1, pos, neg, n), _gain(q, -1, pos, neg, n)) >= 0:
+                        if max(_gain(q, PLUS, pos, neg, n), _gain(q, MINUS, pos, neg, n)) >= 0:
                             null[q] = True
             break
         if _rivals(bp, bs, R, act, mem, sgn, lptr, lref, pos, neg, n, rdir) > 0:
