@@ -220,7 +220,7 @@ def _solve_one(d: np.ndarray, w: np.ndarray, first: np.ndarray, last: np.ndarray
 
 @njit(cache=True, nogil=True)
 def _fix_gaps(x: np.ndarray, cover: np.ndarray, basis: np.ndarray, tails: np.ndarray,
-              ng: int) -> bool:  # pragma: no cover - compiled
+              ng: int | np.int64) -> bool:  # pragma: no cover - compiled
     """Set the offsets after each gap (``cover < 0.5``) where the objective is stationary along them:
     ``M a = -Sᵀ Eᵀ P E x`` with ``M[g, h] = (n - 1 - max(g, h)) - tails[g]·tails[h]`` (see
     :func:`kansho._nsbas_band.fix_gap_offsets`). Updates ``x`` in place; False if ``M`` is singular."""

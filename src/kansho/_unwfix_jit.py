@@ -64,7 +64,7 @@ def _tally(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray, pos
 
 
 @njit(cache=True, nogil=True)
-def _gain(p: int, s: int, pos: np.ndarray, neg: np.ndarray, n: np.ndarray) -> int:  # pragma: no cover
+def _gain(p: int, s: int | np.int64, pos: np.ndarray, neg: np.ndarray, n: np.ndarray) -> int:  # pragma: no cover
     """Loops closed minus loops opened by moving pair ``p`` one cycle in direction ``s``."""
     return 2 * (pos[p] if s > 0 else neg[p]) - n[p]
 
@@ -92,7 +92,7 @@ def _rivals(bp: int, bs: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, s
 
 
 @njit(cache=True, nogil=True)
-def _move(p: int, s: int, R: np.ndarray, sgn: np.ndarray, lptr: np.ndarray,
+def _move(p: int, s: int | np.int64, R: np.ndarray, sgn: np.ndarray, lptr: np.ndarray,
           lref: np.ndarray) -> None:  # pragma: no cover
     """Estimate one more cycle ``s`` in pair ``p``: its loops' residual misclosures change."""
     for e in range(lptr[p], lptr[p + 1]):
@@ -101,8 +101,8 @@ def _move(p: int, s: int, R: np.ndarray, sgn: np.ndarray, lptr: np.ndarray,
 
 
 @njit(cache=True, nogil=True)
-def _count(lp: int, d: int, R: np.ndarray, mem: np.ndarray, sgn: np.ndarray, pos: np.ndarray, neg: np.ndarray,
-           n: np.ndarray) -> int:  # pragma: no cover - compiled
+def _count(lp: int, d: int | np.int64, R: np.ndarray, mem: np.ndarray, sgn: np.ndarray, pos: np.ndarray,
+           neg: np.ndarray, n: np.ndarray) -> int:  # pragma: no cover - compiled
     """Add ``d`` (±1) times loop ``lp``'s share of :func:`_tally`'s counts; returns ``d`` if it is open."""
     r = R[lp]
     for m in range(3):
@@ -113,7 +113,7 @@ def _count(lp: int, d: int, R: np.ndarray, mem: np.ndarray, sgn: np.ndarray, pos
             pos[p] += d
         elif v < 0:
             neg[p] += d
-    return d if r != 0 else 0
+    return int(d) if r != 0 else 0
 
 
 @njit(cache=True, nogil=True)
