@@ -320,7 +320,23 @@ def test_fft_gaussian_is_bit_for_bit_the_plain_2d_fft_product(seed: int) -> None
         a[:, rng.random((ny, nx)) < 0.3] = 0.0
         ky, kx = filters._gaussian_kernel(sig[0], 4.0), filters._gaussian_kernel(sig[1], 4.0)
         ry, rx = ky.size // 2, kx.size // 2
-        shp = (fft.next_fast_len(ny + 2 * ry, real=True), fft.next_fast_len(nx + 2 * rx, real=True))
+        shp = (fft.next_fast_len(ny + ry, real=True), fft.next_fast_len(nx + rx, real=True))
         ref = fft.irfft2(fft.rfft2(a, shp) * fft.rfft2(np.outer(ky, kx), shp), shp)[..., ry: ry + ny, rx: rx + nx]
         for _ in range(2):  # the second call uses the kept kernel transform
             np.testing.assert_array_equal(filters._gaussian_zero_padded(a, sig, 4.0), ref)
+
+
+@pytest.mark.parametrize(("shape", "sig"), [((1000, 37), (8.0, 200.0)), ((64, 900), (256.0, 9.0)),
+                                            ((300, 300), (40.0, 40.0))])
+def test_fft_gaussian_padding_has_no_wrap_around(shape: tuple[int, int], sig: tuple[float, float]) -> None:
+    """A transform of the image plus one kernel radius (not two) already keeps the wrapped-around tail of the
+    circular convolution out of the rows and columns kept: the FFT path equals the direct zero-padded
+    convolution to round-off, even where the kernel is longer than the image (a width of 256 px on 37 px)."""
+    from scipy import ndimage
+
+    from kansho import filters
+
+    a = np.random.default_rng(3).standard_normal((2, *shape))
+    ref = np.stack([ndimage.gaussian_filter(x, sig, mode="constant", cval=0.0, truncate=4.0) for x in a])
+    np.testing.assert_allclose(filters._gaussian_zero_padded(a, sig, 4.0), ref, rtol=0,
+                               atol=1e-13 * float(np.abs(ref).max()))

@@ -170,7 +170,9 @@ def _gaussian_zero_padded(a: Float64Array, sigma: tuple[float, float], truncate:
 
     ry, rx = int(truncate * sigma[0] + 0.5), int(truncate * sigma[1] + 0.5)  # radii of _gaussian_kernel
     ny, nx = a.shape[-2:]
-    shp = (fft.next_fast_len(ny + 2 * ry, real=True), fft.next_fast_len(nx + 2 * rx, real=True))
+    # the rows kept, ry .. ry + ny - 1 of the linear convolution (length ny + 2 ry - 1), take no wrapped-around
+    # term from a transform of length >= ny + ry: half the padding that a full linear convolution needs
+    shp = (fft.next_fast_len(ny + ry, real=True), fft.next_fast_len(nx + rx, real=True))
     spec = _rfft2_rows(a, shp)
     spec *= _kernel_fft(sigma, truncate, shp)
     return _irfft2_rows(spec, shp, ry, ny)[..., rx: rx + nx]
