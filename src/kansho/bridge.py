@@ -284,14 +284,15 @@ def _fit_pattern(y: Float64Array, s: npt.NDArray[np.int64], t: Float64Array, can
         keep_steps = st[inside & ~in_gap]
     tm = _design(t, cand, keep_steps)
     x = np.concatenate([tm, ind], axis=1)
-    yy = y[:, px] * sw[:, None]
+    yp = np.take(y, px, axis=1)  # np.take: several times faster than y[:, px]
+    yy = yp * sw[:, None]
     lw, s2 = _offset_rows(x * sw[:, None], yy, tm.shape[1])  # offsets = lw @ (sw y), weighted
     a = lw @ yy  # (ng, k)
     if shift is not None and var is not None:
         shift[:, px] = ind @ a
         v = (ind @ np.sum(lw * lw, axis=1))[:, None] * s2[None]
         if not np.all(sw == 1.0):  # never below the equal-weight fit's σ (module docstring)
-            lu, s2u = _offset_rows(x, y[:, px], tm.shape[1])
+            lu, s2u = _offset_rows(x, yp, tm.shape[1])
             v = np.maximum(v, (ind @ np.sum(lu * lu, axis=1))[:, None] * s2u[None])
         v[lost[s]] = np.inf
         var[:, px] = v

