@@ -72,6 +72,14 @@ def announce() -> bool:
     return True
 
 
+def prepare() -> None:
+    """Before a chain runs in this process: :func:`announce` the compilation when most kernels are not cached
+    and then start :func:`warm_in_background`. Called by the chain and, earlier, by ``kansho demo`` (so the
+    child compiles while the demo makes its frame); later calls do nothing."""
+    if announce():
+        warm_in_background()
+
+
 def warm_in_background() -> bool:
     """Start the child process of :mod:`kansho._jitwarm` (once per process, with two cores or more,
     never from that child). Returns whether it started."""

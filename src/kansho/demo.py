@@ -235,8 +235,7 @@ def run_demo(out: str | Path | None = None, *, real: bool = False, seed: int = 1
     out = demo_folder(out, real)
     log.info("demo: writing into %s", out.resolve())
     t0 = time.perf_counter()
-    if jitcache.announce():  # a fresh install: the kernels compile in the background while the frame is made
-        jitcache.warm_in_background()
+    jitcache.prepare()  # a fresh install: the kernels compile in the background while the frame is made
     if real:
         src = bundled_real_stack()
         log.info("demo: real Sentinel-1 Mexico City stack (%s); mask maxTlen threshold 0.4 yr for this "

@@ -75,8 +75,7 @@ def run_timeseries(
     _check_out(out)
     try:
         with run_lock(out), run_log(out, cfg, input_path, steps, force):
-            if jitcache.announce():
-                jitcache.warm_in_background()
+            jitcache.prepare()
             return _run_locked(input_path, out, cfg, steps, force, progress)
     except OSError as exc:
         _remove_lone_log(out)

@@ -399,8 +399,7 @@ def step_invert(ctx: Context) -> InvertResult:
     model = icfg.model
     step_times = _step_times(icfg.step_dates, epochs)
     cands = bridge.candidates(model, step_times.size > 0)
-    # written block by block only, every epoch at once: chunks CUBE_DEPTH epochs deep (a block's cube is
-    # ~8x fewer chunk files to write and read again; an epoch map reads CUBE_DEPTH epochs' chunks)
+    # written block by block only, every epoch at once (chain.context.CUBE_DEPTH)
     ctx.new_array("cum", (ne, *st.shape), depth=CUBE_DEPTH)
     ctx.new_array("cum_std", (ne, *st.shape), depth=CUBE_DEPTH)
     ctx.new_array("gap", (ne - 1, *st.shape), "i1", 0, depth=CUBE_DEPTH)
