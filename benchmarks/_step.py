@@ -35,6 +35,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--memory-limit", default=None)
     ap.add_argument("--block-size", type=int, default=256)
+    ap.add_argument("--gpu", action="store_true", help="solve the inversion on the GPU (kansho ts --gpu)")
     ap.add_argument("--force", action="store_true", help="re-run the step even when it is up to date")
     args = ap.parse_args()
     peak = [0]
@@ -51,7 +52,7 @@ def main() -> None:
     from kansho import run_timeseries
     from kansho.config import RunConfig
 
-    cfg = RunConfig(workers=args.workers, memory_limit=args.memory_limit, block_size=args.block_size)
+    cfg = RunConfig(workers=args.workers, memory_limit=args.memory_limit, block_size=args.block_size, gpu=args.gpu)
     t0 = time.perf_counter()
     steps = None if args.step == "all" else [args.step]
     run = run_timeseries(args.input if args.step in ("ingest", "all") else None, args.out, cfg, steps=steps,

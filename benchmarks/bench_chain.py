@@ -66,19 +66,22 @@ def simulate(name: str, cfg: dict[str, Any]) -> tuple[Path, float]:
 
 
 def run_steps(sim: Path, out: Path, workers: int, memory_limit: str | None, per_step: bool = True,
-              tree: Path = ROOT) -> dict[str, Any]:
+              tree: Path = ROOT, gpu: bool = False) -> dict[str, Any]:
     """Run the chain step by step in child processes; returns per-step figures and totals.
 
-    ``tree``: the source tree whose kansho runs (another release checked out beside this one)."""
+    ``tree``: the source tree whose kansho runs (another release checked out beside this one), ahead of
+    any PYTHONPATH already set. ``gpu``: ``kansho ts --gpu``."""
     if out.exists():
         shutil.rmtree(out)
     steps: dict[str, dict[str, float]] = {}
-    env = dict(os.environ, PYTHONPATH=str(tree / "src"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tree / "src"), os.environ.get("PYTHONPATH")])))
     for step in (STEPS if per_step else ("all",)):
         cmd = [sys.executable, str(tree / "benchmarks" / "_step.py"), str(sim / "GEOC"), str(out), step,
                "--workers", str(workers)]
         if memory_limit:
             cmd += ["--memory-limit", memory_limit]
+        if gpu:
+            cmd += ["--gpu"]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
         fig = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -131,6 +131,20 @@ def test_memory_sizes_and_block_planning() -> None:
     assert plan_block(40, 20, RunConfig(memory_limit="8GB")) == 256
 
 
+@pytest.mark.parametrize(("cores", "ram_gb", "want_gb"), [(2, 24, 8), (2, 8, 4.8), (16, 128, 32), (64, 32, 19.2)])
+def test_default_memory_budget_grows_with_cores(monkeypatch: pytest.MonkeyPatch, cores: int, ram_gb: float,
+                                               want_gb: float) -> None:
+    """60 % of the RAM, capped at 8 GB on a laptop but at 2 GB a core on a many-core machine, where 16
+    workers then still get full blocks of the M frame's 222 pairs."""
+    from kansho import parallel
+
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(parallel.os, "sysconf", lambda name: 4096 if name == "SC_PAGE_SIZE" else ram_gb * 1e9 / 4096)
+    assert parallel.default_memory_limit() == pytest.approx(want_gb * 1e9, rel=1e-9)
+    if cores == 16:
+        assert plan_block(222, 60, RunConfig(workers=16)) == 256
+
+
 class _Boom(RuntimeError):
     pass
 

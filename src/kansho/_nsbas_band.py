@@ -184,7 +184,7 @@ def banded_normal_solve(w: Float64Array, d0: Float64Array, lay: BandLayout, gamm
     band_solve(band, rhs, xp)
     x, y = rhs[:, 0], rhs[:, 1:]  # B⁻¹ r (n', k), B⁻¹ V (n', m, k)
     dg = xp.empty((m, k))
-    wl = xp.asarray(w[lay.long])
+    wl = w[xp.asarray(lay.long)]
     dg[0 : 2 * lay.long.size : 2] = -wl
     dg[1 : 2 * lay.long.size : 2] = wl
     dg[2 * lay.long.size :] = -1.0
@@ -226,8 +226,9 @@ def fix_gap_offsets(x: Any, gap: Any, lay: BandLayout, xp: Any = np) -> tuple[An
     ng = gap.sum(axis=0)
     gmax = int(ng.max())
     # gap intervals per pixel, padded with -1: (k, gmax)
-    pix, ivl = xp.nonzero(gap.T)
-    slot = xp.arange(pix.size) - xp.repeat(xp.cumsum(ng) - ng, ng)
+    gt = gap.T
+    pix, ivl = xp.nonzero(gt)
+    slot = (xp.cumsum(gt, axis=1) - 1)[pix, ivl]  # the gap's rank among its pixel's gaps
     gidx = xp.full((k, gmax), -1, dtype=xp.int64)
     gidx[pix, slot] = ivl
     real = gidx >= 0

@@ -204,7 +204,8 @@ def _add_parallel_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="use an existing dask.distributed scheduler, e.g. tcp://head-node:8786 (see docs/parallel.md)")
     g.add_argument("--memory-limit", default=None, metavar="SIZE",
-                   help="memory for the whole run, e.g. 6GB; blocks shrink to fit (default: 60%% of RAM, at most 8GB)")
+                   help="memory for the whole run, e.g. 6GB; blocks shrink to fit "
+                        "(default: 60%% of RAM, at most 8GB or 2GB a core)")
     g.add_argument("--gpu", action="store_true", default=None, help="solve the inversion on the GPU (needs CuPy)")
 
 

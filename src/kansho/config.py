@@ -309,7 +309,8 @@ class RunConfig(_Step):
     scheduler: str | None = Field(None, description="address of an existing dask scheduler (tcp://host:8786); "
                                   "overrides workers")
     memory_limit: str | None = Field(None, description="memory for the whole run, e.g. 6GB (default: 60 percent "
-                                     "of RAM, at most 8 GB); sets the block size and the workers' limits")
+                                     "of RAM, at most 8 GB or 2 GB per core if more); sets the block size and the "
+                                     "workers' limits")
     gpu: bool = Field(False, description="solve the inversion on the GPU with CuPy (falls back to an error if CuPy "
                       "or a GPU is missing)")
 

@@ -71,6 +71,10 @@ _JIT_LOCK = threading.Lock()
 
 #: bytes of float64 work arrays per batch in the normal-equation path (small: cache-friendly)
 _WORK_BYTES = 32 * 2**20
+#: the same on the GPU: large, since each batch costs hundreds of kernel launches whatever its size
+#: (the band Cholesky's column loop) and must fill the GPU's cores: an eighth of the GPU's free memory,
+#: between 1 and 8 GiB
+_GPU_WORK_BYTES = (2**30, 8 * 2**30)
 
 
 @dataclass(frozen=True)
@@ -183,8 +187,8 @@ def _normal_solve(
     """Solve the weighted reduced problem for a batch of pixels.
 
     ``w`` ``(npair, k)`` weights (0 where the pair is not used), ``d0`` ``(npair, k)`` data with
-    0 where not used. Returns ``inc`` ``(n_epoch-1, k)`` (a numpy array). ``xp`` is the array
-    module the normal equations are assembled and solved with: numpy, or CuPy for the GPU.
+    0 where not used, both arrays of ``xp``: numpy, or CuPy for the GPU. Returns ``inc``
+    ``(n_epoch-1, k)``, an array of ``xp``.
     The normal equations are solved in cumulative displacement, where they are banded
     (:func:`kansho._nsbas_band.banded_normal_solve`); pixels whose data cannot pin the temporal model are solved by
     SVD (minimum norm).
@@ -194,45 +198,47 @@ def _normal_solve(
     lay = layout if layout is not None else band_layout(pairs, ops.model, gamma)
 
     # Pixels where the data cannot pin the model shapes left free by the constraint.
-    deficient = _deficient(w, g, ops.null)
+    deficient = _deficient(w, g, ops.null, xp)
 
-    inc = np.empty((k, n - 1))
-    full = np.flatnonzero(~deficient)
+    inc = xp.empty((k, n - 1))
+    full = xp.flatnonzero(~deficient)
     if full.size:
         x, good = banded_normal_solve(w[:, full], d0[:, full], lay, gamma, xp)
-        cumx = np.zeros((n, full.size))
-        cumx[1:] = _to_host(x)
-        inc[full] = np.diff(cumx, axis=0).T
-        deficient[full[~_to_host(good)]] = True
-    if np.any(deficient):
-        idx = np.flatnonzero(deficient)
+        cumx = xp.zeros((n, full.size))
+        cumx[1:] = x
+        inc[full] = xp.diff(cumx, axis=0).T
+        deficient[full[~good]] = True
+    idx = np.flatnonzero(_to_host(deficient))
+    if idx.size:  # few pixels: solved on the CPU
         logger.debug("%d pixel(s) with an under-determined model solved by SVD", idx.size)
-        sw = np.sqrt(w[:, idx]).T  # (kd, npair)
+        di = xp.asarray(idx)
+        sw = np.sqrt(_to_host(w[:, di])).T  # (kd, npair)
         a = np.concatenate(
             [sw[:, :, None] * g[None], np.broadcast_to(gamma * ops.reduced, (idx.size, n, n - 1))],
             axis=1,
         )
-        b = (sw * d0[:, idx].T)[:, :, None]
-        inc[idx] = solve_pattern(a, b)[..., 0]
+        b = (sw * _to_host(d0[:, di]).T)[:, :, None]
+        inc[di] = xp.asarray(solve_pattern(a, b)[..., 0])
     return inc.T
 
 
-def _deficient(w: Float64Array, g: Float64Array, z: Float64Array) -> BoolArray:
-    """``(k,)`` True where the weights ``w`` ``(npair, k)`` cannot pin the model shapes ``z``
-    ``(n_epoch-1, r)`` that the constraint leaves free (``g`` the ``(npair, n_epoch-1)`` increment
-    matrix)."""
+def _deficient(w: Any, g: Float64Array, z: Float64Array, xp: Any = np) -> Any:
+    """``(k,)`` True where the weights ``w`` ``(npair, k)`` (an array of ``xp``) cannot pin the model
+    shapes ``z`` ``(n_epoch-1, r)`` that the constraint leaves free (``g`` the ``(npair, n_epoch-1)``
+    increment matrix)."""
     k = w.shape[1]
     if z.shape[1] > 1:
-        gz = g @ z  # (npair, r)
-        gram = np.einsum("pa,pk,pb->kab", gz, w, gz)
-        dg = np.sqrt(np.einsum("kaa->ka", gram))
-        ok = np.all(dg > 0, axis=1)
-        dg = np.where(dg > 0, dg, 1.0)
+        gz = xp.asarray(g @ z)  # (npair, r)
+        gram = xp.einsum("pa,pk,pb->kab", gz, w, gz)
+        dg = xp.sqrt(xp.diagonal(gram, axis1=1, axis2=2))
+        ok = xp.all(dg > 0, axis=1)
+        dg = xp.where(dg > 0, dg, 1.0)
         gram /= dg[:, :, None] * dg[:, None, :]
-        return ~ok | (np.linalg.eigvalsh(gram)[:, 0] < 1e-10)
+        low = xp.asarray(np.linalg.eigvalsh(_to_host(gram))[:, 0])  # (k, r, r): small, on the CPU
+        return ~ok | (low < 1e-10)
     if z.shape[1] == 1:
-        return (((g @ z[:, 0]) ** 2) @ w) <= 0
-    return np.zeros(k, dtype=bool)
+        return (xp.asarray((g @ z[:, 0]) ** 2) @ w) <= 0
+    return xp.zeros(k, dtype=bool)
 
 
 def _use_jit() -> bool:
@@ -265,10 +271,23 @@ def _array_module(device: str) -> Any:
     raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
 
 
-def _batch_size(max_batch: int, n_epoch: int, npair: int, lay: BandLayout) -> int:
+def _gpu_budget(xp: Any) -> int:
+    """Bytes of work arrays per batch on the GPU of the array module ``xp`` (CuPy)."""
+    lo, hi = _GPU_WORK_BYTES
+    try:
+        free = int(xp.cuda.runtime.memGetInfo()[0])
+    except Exception:  # noqa: BLE001 - no runtime to ask (a stand-in module): the floor is safe
+        return lo
+    return max(lo, min(hi, free // 8))
+
+
+def _batch_size(max_batch: int, n_epoch: int, npair: int, lay: BandLayout, xp: Any = np) -> int:
+    """Pixels per batch: at most ``max_batch``, with work arrays within 32 MiB on the CPU (numpy) and within
+    an eighth of the GPU's free memory, 1 to 8 GiB, on the GPU (``xp`` CuPy)."""
     m = lay.vectors.shape[1]
     per_pixel = 8 * (n_epoch * (lay.bw + m + 3) + 4 * npair + 2 * m * m)
-    return int(max(1, min(max_batch, max(64, _WORK_BYTES // per_pixel))))
+    budget = _WORK_BYTES if xp is np else _gpu_budget(xp)
+    return int(max(1, min(max_batch, max(64, budget // per_pixel))))
 
 
 @dataclass(frozen=True)
@@ -330,32 +349,34 @@ def _checked_inputs(ifg: npt.ArrayLike, pairs: npt.ArrayLike, t: npt.ArrayLike, 
     return d, tt, p, wts
 
 
-def _finish(pb: _Problem, sol: _Solution, inc: Float64Array, cols: IndexArray) -> None:
-    """Write the increments ``inc`` ``(n_epoch - 1, k)`` of the pixels ``cols`` into ``sol``."""
-    n = pb.n_epoch
-    p = pb.pairs
-    c = np.zeros((n, cols.size))
-    np.cumsum(inc, axis=0, out=c[1:])
-    sol.cum[:, cols] = c
-    sol.model[:, cols] = pb.ops.to_model @ inc
-    dd = pb.d[:, cols].astype(np.float64)
-    vv = pb.valid[:, cols]
-    res = np.where(vv, c[p[:, 1]] - c[p[:, 0]] - np.where(vv, dd, 0.0), 0.0)
-    sol.resid_rms[cols] = np.sqrt((res**2).sum(axis=0) / sol.n_unw[cols])
+def _finish(pb: _Problem, sol: _Solution, inc: Any, cols: IndexArray, vv: Any, d0: Any) -> None:
+    """Write the increments ``inc`` ``(n_epoch - 1, k)`` of the pixels ``cols`` into ``sol``; ``vv``
+    ``(npair, k)`` the pairs used and ``d0`` their data (0 where not used). ``inc``, ``vv`` and ``d0``
+    are arrays of ``pb.xp``: on the GPU the residuals are computed there, and only the results come back."""
+    xp = pb.xp
+    c = xp.zeros((pb.n_epoch, cols.size))
+    c[1:] = xp.cumsum(inc, axis=0)
+    sol.cum[:, cols] = _to_host(c.astype(np.float32))
+    sol.model[:, cols] = _to_host(xp.asarray(pb.ops.to_model) @ inc)
+    res = xp.where(vv, c[xp.asarray(pb.pairs[:, 1])] - c[xp.asarray(pb.pairs[:, 0])] - d0, 0.0)
+    sol.resid_rms[cols] = _to_host(xp.sqrt((res**2).sum(axis=0) / xp.asarray(sol.n_unw[cols])))
 
 
 def _normal_path(pb: _Problem, sol: _Solution, cols: IndexArray) -> None:
-    """Solve the pixels ``cols`` batch by batch with the vectorised solver (numpy or CuPy)."""
-    step = _batch_size(pb.max_batch, pb.n_epoch, pb.pairs.shape[0], pb.layout)
+    """Solve the pixels ``cols`` batch by batch with the vectorised solver (numpy, or CuPy: then each
+    batch's columns go to the GPU once, and its cumulative displacement, model and residual come back)."""
+    xp = pb.xp
+    step = _batch_size(pb.max_batch, pb.n_epoch, pb.pairs.shape[0], pb.layout, xp)
     for b0 in range(0, cols.size, step):
         cb = cols[b0 : b0 + step]
-        vb = pb.valid[:, cb]
+        vb = xp.asarray(np.take(pb.valid, cb, axis=1))
         if pb.wts is None:
             wb = vb.astype(np.float64)
         else:
-            wb = np.where(vb, pb.wts[:, cb], 0.0).astype(np.float64)
-        db = np.where(vb, pb.d[:, cb], 0.0).astype(np.float64)
-        _finish(pb, sol, _normal_solve(wb, db, pb.pairs, pb.g, pb.ops, pb.gamma, pb.xp, pb.layout), cb)
+            wb = xp.where(vb, xp.asarray(np.take(pb.wts, cb, axis=1)), 0.0).astype(np.float64)
+        db = xp.where(vb, xp.asarray(np.take(pb.d, cb, axis=1)), 0.0).astype(np.float64)
+        inc = _normal_solve(wb, db, pb.pairs, pb.g, pb.ops, pb.gamma, xp, pb.layout)
+        _finish(pb, sol, inc, cb, vb, db)
 
 
 def _jit_path(pb: _Problem, sol: _Solution, cols: IndexArray) -> None:
@@ -415,7 +436,7 @@ def invert_nsbas(
     annual: bool = False,
     weights: npt.ArrayLike | None = None,
     min_pairs: float = 0,
-    max_batch: int = 50_000,
+    max_batch: int | None = None,
     device: str = "cpu",
 ) -> InversionResult:
     """NSBAS small-baseline inversion of interferograms into a displacement time series.
@@ -444,7 +465,7 @@ def invert_nsbas(
         Pixels with fewer valid pairs than this are not solved (NaN). Pixels with no valid pair
         are never solved.
     max_batch:
-        Upper bound on the pixels processed at once (memory).
+        Pixels solved at once by the numpy/CuPy solver (default 50,000 on the CPU, 2 million on the GPU).
     device:
         ``"cpu"`` (numpy) or ``"gpu"``: the per-pattern products and the batched normal equations
         run on the GPU through CuPy, in float64 (the SVDs of the small per-pattern operators and
@@ -473,7 +494,7 @@ def invert_nsbas(
     ops = _operators(tt, annual)
     layout = band_layout(p, ops.model, gamma)
     pb = _Problem(d=d, valid=valid, wts=wts, pairs=p, g=increment_matrix(p, tt.size), ops=ops, layout=layout,
-                  gamma=gamma, max_batch=max_batch, xp=xp)
+                  gamma=gamma, max_batch=max_batch or (50_000 if device == "cpu" else 2_000_000), xp=xp)
     sol = _Solution.empty(tt.size, ops.model.shape[1], n_unw)
     sel = np.flatnonzero(solved)
     if sel.size == 0:

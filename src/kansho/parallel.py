@@ -101,12 +101,13 @@ def parse_memory(text: str | float | None) -> int | None:
 
 
 def default_memory_limit() -> int:
-    """A memory budget for a whole run: 60 % of this machine's RAM, at most 8 GB (a 2-core laptop)."""
+    """A memory budget for a whole run: 60 % of this machine's RAM, at most 8 GB (a 2-core laptop) or
+    2 GB per core where that is more (a many-core machine's workers each get room for full blocks)."""
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         total = 8 * 10**9
-    return int(min(0.6 * total, 8e9))
+    return int(min(0.6 * total, max(8e9, 2e9 * (os.cpu_count() or 1))))
 
 
 @contextmanager
