@@ -1,8 +1,8 @@
 """Beyond two cores and on the GPU: the chain's speed-up curve over dask workers, and the ``--gpu``
 inversion against the compiled CPU kernel. Meant for a many-core machine with a CUDA GPU.
 
-    python benchmarks/bench_device.py --out benchmarks/results_device.json
-    python benchmarks/bench_chain.py --write-only     # docs/benchmarks.md gains the section
+    python benchmarks/bench_device.py                 # appends a run to benchmarks/results_device.json
+    python benchmarks/bench_chain.py --write-only     # docs/benchmarks.md shows every run of that file
 
 1. **GPU inversion**: ``invert_nsbas`` on blocks as step 1-3 inverts them (coherence weights, 10 %
    NaNs, a network gap at a tenth of the pixels), M-like (60 epochs) and L-like (150 epochs), with
@@ -132,9 +132,11 @@ def main() -> None:
     gpu = gpu_name()
     res: dict[str, Any] = {"machine": dict(machine(), gpu=gpu), "rev": args.rev or git_rev(HERE.parent)}
 
-    def save() -> None:
+    before = json.loads(args.out.read_text())["runs"] if args.out.exists() else []
+
+    def save() -> None:  # this run is appended to the file's earlier runs (bench_chain.py --write-only shows them)
         tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(res, indent=1))
+        tmp.write_text(json.dumps({"runs": [*before, res]}, indent=1) + "\n")
         tmp.replace(args.out)
 
     save()
