@@ -160,6 +160,7 @@ def _run_locked(input_path: str | Path | None, out: Path, cfg: RunConfig, steps:
         fingerprint = fingerprint_of(ctx, state)
         if cfg.gpu:
             check_gpu()
+        _hint_workers(cfg)
         if state:
             _report_changes(out, state, cfg, fingerprint, wanted, force)
         _run_steps(ctx, state, wanted, fingerprint, force, exits)
@@ -316,6 +317,20 @@ def plan_block(n_pair: int, n_epoch: int, cfg: RunConfig) -> int:
     if block < cfg.block_size:
         log.info("blocks of %d px (not %d) to stay within %.1f GB per worker", block, cfg.block_size, per_worker / 1e9)
     return block
+
+
+#: cores from which a run without workers suggests ``--workers`` (measured: 16 workers ran the M frame
+#: 2.3x faster than none on 16 cores; on 2 cores no workers is as fast and needs half the memory)
+MANY_CORES = 8
+
+
+def _hint_workers(cfg: RunConfig) -> None:
+    """Log once that ``--workers`` would use this machine's cores, where a run without workers leaves
+    most of them idle."""
+    cores = os.cpu_count() or 1
+    if not cfg.workers and not cfg.scheduler and cores >= MANY_CORES:
+        log.info("this machine has %d cores and the run has no workers: most steps use one core; "
+                 "--workers %d spreads the blocks over them (docs/parallel.md)", cores, min(cores, 16))
 
 
 def check_gpu() -> None:
