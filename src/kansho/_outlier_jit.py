@@ -195,7 +195,8 @@ def _check_columns(c0: int, c1: int, ifg: np.ndarray, weights: np.ndarray, ends:
     for c in range(c0, c1):
         f = np.zeros(npair, np.int8)
         _check_pixel(ifg[:, c].copy(), weights[:, c].copy(), ends, ne, cycle, crit, max_iter, red_min, amb, ridge, f)
-        fix[:, c] = f
+        for p in range(npair):  # not fix[:, c] = f: numba's slice assignment costs ~1.3 s of compilation
+            fix[p, c] = f[p]
 
 
 @njit(cache=True, nogil=True)
@@ -213,7 +214,8 @@ def _bridges_column(valid: np.ndarray, ends: np.ndarray, ne: int, deg: np.ndarra
             deg[ends[p, 1] + 1] += 1
     for e in range(ne):
         deg[e + 1] += deg[e]
-    nxt[:] = deg
+    for e in range(ne + 1):  # not nxt[:] = deg: numba's array-to-slice assignment costs ~1.5 s to compile
+        nxt[e] = deg[e]
     for p in range(npair):
         if valid[p]:
             a, b = ends[p, 0], ends[p, 1]
@@ -223,7 +225,8 @@ def _bridges_column(valid: np.ndarray, ends: np.ndarray, ne: int, deg: np.ndarra
             adj_v[nxt[b]] = a
             adj_e[nxt[b]] = p
             nxt[b] += 1
-    nxt[:] = deg
+    for e in range(ne + 1):
+        nxt[e] = deg[e]
     disc[:] = -1
     pedge[:] = -1
     timer = 0
@@ -310,14 +313,17 @@ def _bridge_chunks(ch0: int, ch1: int, valid: np.ndarray, ends: np.ndarray, ne: 
         full = np.zeros(npair, np.bool_)  # the result with every pair valid, found at the first such pixel
         n_full = -1
         for c in range(b - a):
+            # rows copied element by element: numba's array-to-slice assignment costs ~1.4 s to compile
             if c > 0 and _same_row(loc, c):
-                res[c] = res[c - 1]
+                for p in range(npair):
+                    res[c, p] = res[c - 1, p]
                 continue
             if loc[c].all():
                 if n_full < 0:
                     _bridges_column(loc[c], ends, ne, deg, adj_v, adj_e, disc, low, pedge, nxt, stack, full)
                     n_full = 1
-                res[c] = full
+                for p in range(npair):
+                    res[c, p] = full[p]
                 continue
             _bridges_column(loc[c], ends, ne, deg, adj_v, adj_e, disc, low, pedge, nxt, stack, res[c])
         for p in range(npair):

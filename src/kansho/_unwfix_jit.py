@@ -270,8 +270,9 @@ def _solve_pixel(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarra
     loops of each pair (``3·loop + member``, in loop order)."""
     npair = ends.shape[0]
     nt = R.size
-    R0[:] = R
-    act0[:] = act
+    for lp in range(nt):  # not R0[:] = R: numba's array-to-slice assignment costs ~1.3 s to compile
+        R0[lp] = R[lp]
+        act0[lp] = act[lp]
     k, pos, neg, n, rdir, cnt = work[0], work[1], work[2], work[3], work[4], work[5]
     seen, null = flags[0], flags[1]
     k[:] = 0
@@ -371,13 +372,15 @@ def _solve_tasks(t0: int, t1: int, K: np.ndarray, trusted: np.ndarray, mem: np.n
             for lp in range(nloop):
                 if Tt[i - i0, lp]:
                     R[nt] = Kt[i - i0, lp]
-                    mem_t[nt] = mem[lp]
-                    sgn_t[nt] = sgn[lp]
+                    for m in range(3):  # element by element: numba's row assignment costs ~1.4 s to compile
+                        mem_t[nt, m] = mem[lp, m]
+                        sgn_t[nt, m] = sgn[lp, m]
                     act[nt] = True
                     nt += 1
             _solve_pixel(R[:nt], act[:nt], mem_t[:nt], sgn_t[:nt], ends, min_loops, col, work, flags, R0[:nt],
                          act0[:nt], lptr, lref)
-            fix[:, j] = col
+            for p in range(npair):
+                fix[p, j] = col[p]
 
 
 def null_doubtful(K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.ndarray, act: np.ndarray,

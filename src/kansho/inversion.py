@@ -395,8 +395,8 @@ def _jit_path(pb: _Problem, sol: _Solution, cols: IndexArray) -> None:
             _normal_path(pb, sol, cols[bad])
         cols = cols[~bad]
     dd = np.ascontiguousarray(pb.d, dtype=np.float64)
-    if wts is None:
-        ww = np.zeros((1, 1))
+    if wts is None:  # unread; float32 as the chain's weights, so that both calls share one compiled version
+        ww = np.zeros((1, 1), np.float32)
     else:  # float32 weights go as they are (each converted exactly where the kernel reads it)
         ww = np.ascontiguousarray(wts, dtype=wts.dtype if wts.dtype == np.float32 else np.float64)
     gz = pb.g @ z if z.shape[1] == 1 else np.zeros((npair, 0))  # the kernel tests the rank itself when r = 1
