@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
+from hypothesis.extra import numpy as hnp
 
 from kansho.outliers import NULL_FIX, residual_cycle_check, unchecked_pairs
 
@@ -107,3 +108,17 @@ def test_input_errors(bad: tuple[int, int]) -> None:
         unchecked_pairs(np.ones((1, 1), bool), np.array([bad]), 4)
     with pytest.raises(ValueError, match="cycle must be positive"):
         residual_cycle_check(np.zeros((1, 1)), np.array([(0, 1)]), 2, 0.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(hnp.arrays(np.float64, hs.integers(1, 80), elements=hs.floats(0, 1e6, allow_nan=False)
+                  | hs.sampled_from([0.0, 1.0, 2.0])))
+def test_kernel_median_equals_numpy(a: np.ndarray) -> None:
+    """The w-test's robust scale takes the median by selection in the kernel: the same value as np.median,
+    ties and even lengths included."""
+    from kansho._outlier_jit import _median_destroy
+
+    assert _median_destroy(a.copy(), a.size) == np.median(a)
+    b = a.copy()
+    b[len(b) // 2] = np.nan
+    assert np.isnan(_median_destroy(b, b.size))
