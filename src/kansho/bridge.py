@@ -58,6 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from kansho._columns import put_columns
 from kansho._types import BoolArray, Float64Array
 from kansho.filters import gaussian_nan
 
@@ -289,13 +290,13 @@ def _fit_pattern(y: Float64Array, s: npt.NDArray[np.int64], t: Float64Array, can
     lw, s2 = _offset_rows(x * sw[:, None], yy, tm.shape[1])  # offsets = lw @ (sw y), weighted
     a = lw @ yy  # (ng, k)
     if shift is not None and var is not None:
-        shift[:, px] = ind @ a
+        put_columns(shift, px, ind @ a)
         v = (ind @ np.sum(lw * lw, axis=1))[:, None] * s2[None]
         if not np.all(sw == 1.0):  # never below the equal-weight fit's σ (module docstring)
             lu, s2u = _offset_rows(x, yp, tm.shape[1])
             v = np.maximum(v, (ind @ np.sum(lu * lu, axis=1))[:, None] * s2u[None])
         v[lost[s]] = np.inf
-        var[:, px] = v
+        put_columns(var, px, v)
     c = f @ ind  # (ng,)
     mu[px] = c @ a
     vmu[px] = float(np.sum((c @ lw) ** 2)) * s2

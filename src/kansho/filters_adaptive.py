@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from kansho._columns import put_columns
 from kansho._types import BoolArray, Float64Array
 from kansho.filters import _KERNEL_CACHE, _gaussian_kernel, _gaussian_zero_padded, ref_index, temporal_gaussian
 
@@ -105,7 +106,7 @@ def model_residual(flat: npt.ArrayLike, basis: npt.ArrayLike) -> Float64Array:
     if full.any():
         yf = np.take(y, np.flatnonzero(full), axis=1)  # np.take: far faster than a boolean column index
         fit = B @ np.linalg.lstsq(B, yf, rcond=None)[0]
-        out[:, full] = np.subtract(yf, fit, out=fit)
+        put_columns(out, full, np.subtract(yf, fit, out=fit))
         del yf, fit
     part = ~full & valid.any(axis=0)
     if part.any():
@@ -120,7 +121,7 @@ def model_residual(flat: npt.ArrayLike, basis: npt.ArrayLike) -> Float64Array:
             coef[ok] = np.linalg.solve(G[ok], rhs[ok][..., None])[..., 0]
         mean = yp.sum(axis=0) / np.maximum(n, 1)
         fit = np.where(ok[None], B @ coef.T, mean[None])
-        out[:, part] = np.where(valid[:, part], y[:, part] - fit, np.nan)
+        put_columns(out, part, np.where(valid[:, part], y[:, part] - fit, np.nan))
     return out
 
 

@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from kansho._columns import put_columns
 from kansho._nsbas_band import BandLayout, band_layout, banded_normal_solve
 from kansho._types import BoolArray, Float32Array, Float64Array, FloatArray, IndexArray
 from kansho.errors import NetworkError
@@ -356,8 +357,8 @@ def _finish(pb: _Problem, sol: _Solution, inc: Any, cols: IndexArray, vv: Any, d
     xp = pb.xp
     c = xp.zeros((pb.n_epoch, cols.size))
     c[1:] = xp.cumsum(inc, axis=0)
-    sol.cum[:, cols] = _to_host(c.astype(np.float32))
-    sol.model[:, cols] = _to_host(xp.asarray(pb.ops.to_model) @ inc)
+    put_columns(sol.cum, cols, _to_host(c.astype(np.float32)))
+    put_columns(sol.model, cols, _to_host(xp.asarray(pb.ops.to_model) @ inc))
     res = xp.where(vv, c[xp.asarray(pb.pairs[:, 1])] - c[xp.asarray(pb.pairs[:, 0])] - d0, 0.0)
     sol.resid_rms[cols] = _to_host(xp.sqrt((res**2).sum(axis=0) / xp.asarray(sol.n_unw[cols])))
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from kansho import _invert_jit, bridge, gaptie, network, outliers, phasebias
+from kansho._columns import put_columns
 from kansho._constants import phase_to_mm
 from kansho._dates import years_since_first
 from kansho.chain import common
@@ -254,10 +255,10 @@ def _residual_check(ifg: np.ndarray, cum: np.ndarray, resid: np.ndarray, amp: np
         return ifg, cum, resid, amp, n_fix, fixed, nulled
     px, f = cand[changed], f[:, changed]
     null = f == outliers.NULL_FIX
-    ifg[:, px] = np.where(null, np.nan, ifg[:, px] - np.where(null, 0, f) * cycle)
+    put_columns(ifg, px, np.where(null, np.nan, np.take(ifg, px, axis=1) - np.where(null, 0, f) * cycle))
     sub = dict(kw, weights=None if wts is None else wts[:, px])
     res = invert_nsbas(ifg[:, px], pairs, t, **sub)
-    cum[:, px] = res.cum
+    put_columns(cum, px, res.cum)
     resid[px] = res.resid_rms
     if amp is not None and res.annual_amp is not None:  # the re-solved pixels' annual term too
         amp[px] = res.annual_amp
@@ -303,8 +304,8 @@ def bridge_block(task: Task) -> None:
             y = np.take(cblk, px, axis=1).astype(np.float64)
             fit = bridge.fit_bridge(y, gaps[:, px], t, cand, p["step_times"], require_support=False, weights=ew)
             out, sdp = bridge.apply_shift(y, fit, infl[px])
-            cblk[:, px] = out.astype(np.float32)
-            sd[:, px] = sdp.astype(np.float32)
+            put_columns(cblk, px, out)  # float32 as cblk
+            put_columns(sd, px, sdp)
         w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
         w["cum_std"][:, rows, cols] = sd.reshape(ne, *shp)
     _write_velocity(w, rows, cols, shp, cblk, t, ew)
