@@ -1,4 +1,4 @@
-"""kansho._columns.put_columns: the row-by-row column scatter equals numpy's ``dst[:, cols] = src``."""
+"""kansho._columns: take_columns equals numpy's ``a[:, cols]``, put_columns its ``dst[:, cols] = src``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from kansho._columns import put_columns
+from kansho._columns import put_columns, take_columns
 
 
 @settings(max_examples=200, deadline=None)
@@ -20,6 +20,7 @@ def test_put_columns_equals_numpy(rows: int, n: int, seed: int, as_mask: bool, d
     src = rng.normal(0, 50, (1, k) if broadcast else (rows, k))  # float64 into any dtype: the same casting
     src = src[0] if broadcast else src
     want = rng.normal(0, 50, (rows, n)).astype(dtype)
+    assert np.array_equal(take_columns(want, cols), want[:, cols])
     got = want.copy()
     want[:, cols] = src.astype(dtype)
     put_columns(got, cols, src.astype(dtype))

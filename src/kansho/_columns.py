@@ -1,9 +1,10 @@
-"""Column scatter into a 2-D array, row by row.
+"""Column gather and scatter on a 2-D array, without numpy's slow advanced-indexing path.
 
-``dst[:, cols] = src`` with an index array (or a boolean mask) ``cols`` takes numpy's general advanced-
-indexing path, which visits the elements in index order: on a (60, 65,536) float32 block with every
-other column selected it took 20 ms, where assigning the same columns row by row takes 2 ms (each row
-is one contiguous gather-scatter). :func:`put_columns` is that row loop.
+``a[:, cols]`` and ``dst[:, cols] = src`` with an index array (or a boolean mask) ``cols`` take numpy's
+general advanced-indexing path, which visits the elements in index order. ``np.take`` along the
+columns gathers the same values about 10 times faster (a (60, 62,500) float64 block: 32 against 3 ms;
+a boolean mask over (222, 62,500): 138 against 10 ms), and assigning row by row scatters them about
+10 times faster (a (60, 65,536) float32 block, every other column: 20 against 2 ms).
 """
 
 from __future__ import annotations
@@ -14,13 +15,21 @@ import numpy as np
 import numpy.typing as npt
 
 
+def _indices(cols: npt.ArrayLike) -> np.ndarray:
+    c = np.asarray(cols)
+    return np.flatnonzero(c) if c.dtype == bool else c
+
+
+def take_columns(a: np.ndarray, cols: npt.ArrayLike) -> np.ndarray:
+    """``a[:, cols]`` for a 2-D ``a`` (rows, n); ``cols`` integer indices or a boolean mask of length n."""
+    return np.take(a, _indices(cols), axis=1)
+
+
 def put_columns(dst: np.ndarray, cols: npt.ArrayLike, src: Any) -> None:
     """``dst[:, cols] = src`` for a 2-D ``dst`` (rows, n); ``cols`` integer indices or a boolean mask of
     length n; ``src`` (rows, len(cols)), or anything that broadcasts to one row of it. The same values and
     casting as the numpy assignment."""
-    c = np.asarray(cols)
-    if c.dtype == bool:
-        c = np.flatnonzero(c)
+    c = _indices(cols)
     s = np.asarray(src)
     if s.ndim == 2:
         for r in range(dst.shape[0]):

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from kansho._columns import put_columns
+from kansho._columns import put_columns, take_columns
 from kansho._types import BoolArray, Float64Array
 from kansho.filters import gaussian_nan
 
@@ -285,7 +285,7 @@ def _fit_pattern(y: Float64Array, s: npt.NDArray[np.int64], t: Float64Array, can
         keep_steps = st[inside & ~in_gap]
     tm = _design(t, cand, keep_steps)
     x = np.concatenate([tm, ind], axis=1)
-    yp = np.take(y, px, axis=1)  # np.take: several times faster than y[:, px]
+    yp = take_columns(y, px)
     yy = yp * sw[:, None]
     lw, s2 = _offset_rows(x * sw[:, None], yy, tm.shape[1])  # offsets = lw @ (sw y), weighted
     a = lw @ yy  # (ng, k)

@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-from kansho._columns import put_columns
+from kansho._columns import put_columns, take_columns
 from kansho._types import BoolArray, Float64Array
 from kansho.filters import _KERNEL_CACHE, _gaussian_kernel, _gaussian_zero_padded, ref_index, temporal_gaussian
 
@@ -104,7 +104,7 @@ def model_residual(flat: npt.ArrayLike, basis: npt.ArrayLike) -> Float64Array:
     valid = np.isfinite(y)
     full = valid.all(axis=0)
     if full.any():
-        yf = np.take(y, np.flatnonzero(full), axis=1)  # np.take: far faster than a boolean column index
+        yf = take_columns(y, full)
         fit = B @ np.linalg.lstsq(B, yf, rcond=None)[0]
         put_columns(out, full, np.subtract(yf, fit, out=fit))
         del yf, fit

@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kansho._columns import put_columns
+from kansho._columns import put_columns, take_columns
 from kansho._nsbas_band import BandLayout, band_layout, banded_normal_solve
 from kansho._types import BoolArray, Float32Array, Float64Array, FloatArray, IndexArray
 from kansho.errors import NetworkError
@@ -370,12 +370,12 @@ def _normal_path(pb: _Problem, sol: _Solution, cols: IndexArray) -> None:
     step = _batch_size(pb.max_batch, pb.n_epoch, pb.pairs.shape[0], pb.layout, xp)
     for b0 in range(0, cols.size, step):
         cb = cols[b0 : b0 + step]
-        vb = xp.asarray(np.take(pb.valid, cb, axis=1))
+        vb = xp.asarray(take_columns(pb.valid, cb))
         if pb.wts is None:
             wb = vb.astype(np.float64)
         else:
-            wb = xp.where(vb, xp.asarray(np.take(pb.wts, cb, axis=1)), 0.0).astype(np.float64)
-        db = xp.where(vb, xp.asarray(np.take(pb.d, cb, axis=1)), 0.0).astype(np.float64)
+            wb = xp.where(vb, xp.asarray(take_columns(pb.wts, cb)), 0.0).astype(np.float64)
+        db = xp.where(vb, xp.asarray(take_columns(pb.d, cb)), 0.0).astype(np.float64)
         inc = _normal_solve(wb, db, pb.pairs, pb.g, pb.ops, pb.gamma, xp, pb.layout)
         _finish(pb, sol, inc, cb, vb, db)
 

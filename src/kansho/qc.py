@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from kansho._columns import take_columns
 from kansho._types import BoolArray, Float64Array
 from kansho.errors import NetworkError
 
@@ -73,7 +74,7 @@ def pair_sums(
     footprint = valid.any(axis=0) if footprint is None else np.asarray(footprint, bool)
     n_valid = np.count_nonzero(valid, axis=1).astype(np.int64)
     # every pixel in the footprint (the usual case): no gather of a (npair, npix) copy; the same values
-    coh_fp = coh if footprint.all() else np.take(coh, np.flatnonzero(footprint), axis=1)
+    coh_fp = coh if footprint.all() else take_columns(coh, footprint)
     # the non-finite values zeroed in one float64 copy (summed as before: the same pairwise order, the
     # same sums), not a second float64 array from np.where: 46 -> 32 ms on a 222-pair 256 x 256 block
     bad = ~np.isfinite(coh_fp)

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kansho import _velocity_jit
+from kansho._columns import take_columns
 from kansho._types import Float32Array, Float64Array
 
 __all__ = ["bootstrap_vstd", "epoch_residual_stats", "epoch_weights", "fit_linear", "fit_seasonal"]
@@ -250,7 +251,7 @@ def epoch_residual_stats(cum: npt.ArrayLike, t: npt.ArrayLike, use: npt.ArrayLik
         full &= np.asarray(use, bool).ravel()
     if not full.any():
         return np.zeros((n, N_RESID_BINS), np.int32)
-    yy = np.take(y, np.flatnonzero(full), axis=1)  # np.take: ~10x faster than a boolean column index
+    yy = take_columns(y, full)
     vel, icpt = fit_linear(yy, tt)
     return _velocity_jit.residual_histograms(yy, tt, vel, icpt, RESID_SCALE_MM, _U_MAX, _DU, N_RESID_BINS)
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from kansho import filters
 from kansho import filters_adaptive as fad
+from kansho._columns import take_columns
 from kansho._dates import years_since_first
 from kansho._files import write_text_atomic
 from kansho.chain.context import Context
@@ -191,7 +192,7 @@ def filter_tcv_block(task: Task) -> tuple[np.ndarray, int]:
     if not keep.any():
         return np.zeros((len(p["sigmas"]), 2)), 0
     b = np.asarray(w[p["base"]][:, task.rows, task.cols])  # its dtype: float64 for the sample only
-    b = np.take(b.reshape(b.shape[0], -1), np.flatnonzero(keep), axis=1)  # = b[:, keep], several times faster
+    b = take_columns(b.reshape(b.shape[0], -1), keep)
     b = b[:, np.isfinite(b).all(axis=0)]
     b = np.asarray(b[:, :: max(1, -(-b.shape[1] // 4096))], np.float64)
     t = np.asarray(p["t"])

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from kansho import _invert_jit, bridge, gaptie, network, outliers, phasebias
-from kansho._columns import put_columns
+from kansho._columns import put_columns, take_columns
 from kansho._constants import phase_to_mm
 from kansho._dates import years_since_first
 from kansho.chain import common
@@ -255,9 +255,9 @@ def _residual_check(ifg: np.ndarray, cum: np.ndarray, resid: np.ndarray, amp: np
         return ifg, cum, resid, amp, n_fix, fixed, nulled
     px, f = cand[changed], f[:, changed]
     null = f == outliers.NULL_FIX
-    put_columns(ifg, px, np.where(null, np.nan, np.take(ifg, px, axis=1) - np.where(null, 0, f) * cycle))
-    sub = dict(kw, weights=None if wts is None else wts[:, px])
-    res = invert_nsbas(ifg[:, px], pairs, t, **sub)
+    put_columns(ifg, px, np.where(null, np.nan, take_columns(ifg, px) - np.where(null, 0, f) * cycle))
+    sub = dict(kw, weights=None if wts is None else take_columns(wts, px))
+    res = invert_nsbas(take_columns(ifg, px), pairs, t, **sub)
     put_columns(cum, px, res.cum)
     resid[px] = res.resid_rms
     if amp is not None and res.annual_amp is not None:  # the re-solved pixels' annual term too
@@ -300,8 +300,7 @@ def bridge_block(task: Task) -> None:
             px = np.flatnonzero(choice == cand.code)
             if px.size == 0:
                 continue
-            # the pixels' series, bridged in float64, stored in float32 (np.take: ~10x faster than cblk[:, px])
-            y = np.take(cblk, px, axis=1).astype(np.float64)
+            y = take_columns(cblk, px).astype(np.float64)  # the pixels' series, bridged in float64, stored in float32
             fit = bridge.fit_bridge(y, gaps[:, px], t, cand, p["step_times"], require_support=False, weights=ew)
             out, sdp = bridge.apply_shift(y, fit, infl[px])
             put_columns(cblk, px, out)  # float32 as cblk
