@@ -115,7 +115,7 @@ def _gaussian_kernel(sigma: float, truncate: float) -> Float64Array:
 FFT_WORKERS = max(1, min(2, os.cpu_count() or 1))
 #: bytes of kernel transforms kept for the next call (the cross-validation applies each width to many epochs)
 _KERNEL_CACHE_BYTES = 160 * 2**20
-_KERNEL_CACHE: dict[tuple[float, float, float, int, int], ComplexArray] = {}
+_KERNEL_CACHE: dict[tuple[float, float, float, int, int, int], ComplexArray] = {}
 
 
 def _rfft2_rows(a: Float64Array, shp: tuple[int, int]) -> ComplexArray:
@@ -140,13 +140,18 @@ def _irfft2_rows(f: ComplexArray, shp: tuple[int, int], r0: int, n: int) -> Floa
     return out
 
 
-def _kernel_fft(sigma: tuple[float, float], truncate: float, shp: tuple[int, int]) -> ComplexArray:
-    """``rfft2(outer(ky, kx), shp)`` of the 2-D Gaussian, kept (up to :data:`_KERNEL_CACHE_BYTES`)
-    for the next image filtered with the same width."""
-    key = (sigma[0], sigma[1], truncate, shp[0], shp[1])
+def _kernel_fft(sigma: tuple[float, float], truncate: float, shp: tuple[int, int], hole: int = -1) -> ComplexArray:
+    """``rfft2(outer(ky, kx), shp)`` of the 2-D Gaussian (with ``hole`` >= 0, its central
+    (2·hole+1)² taps zeroed: the kernel ``G − G_c`` of :func:`kansho.filters_adaptive.hole_lowpass`),
+    kept (up to :data:`_KERNEL_CACHE_BYTES`) for the next image filtered with the same width."""
+    key = (sigma[0], sigma[1], truncate, shp[0], shp[1], hole)
     kern = _KERNEL_CACHE.get(key)
     if kern is None:
         k2 = np.outer(_gaussian_kernel(sigma[0], truncate), _gaussian_kernel(sigma[1], truncate))
+        if hole >= 0:
+            ry, rx = k2.shape[0] // 2, k2.shape[1] // 2
+            hy, hx = min(hole, ry), min(hole, rx)
+            k2[ry - hy: ry + hy + 1, rx - hx: rx + hx + 1] = 0.0
         kern = _rfft2_rows(k2, shp)
         kern.flags.writeable = False
         if sum(v.nbytes for v in list(_KERNEL_CACHE.values())) + kern.nbytes <= _KERNEL_CACHE_BYTES:
@@ -154,7 +159,12 @@ def _kernel_fft(sigma: tuple[float, float], truncate: float, shp: tuple[int, int
     return kern
 
 
-def _gaussian_zero_padded(a: Float64Array, sigma: tuple[float, float], truncate: float
+def use_fft(sigma: tuple[float, float]) -> bool:
+    """Whether :func:`_gaussian_zero_padded` convolves by FFT (σ of 8 px and more along an axis, both > 0)."""
+    return max(sigma) >= 8.0 and min(sigma) > 0
+
+
+def _gaussian_zero_padded(a: Float64Array, sigma: tuple[float, float], truncate: float, hole: int = -1
                           ) -> Float64Array:
     """Separable Gaussian of a stack of 2-D arrays ``(k, ny, nx)``, zero padding outside them.
 
@@ -163,8 +173,11 @@ def _gaussian_zero_padded(a: Float64Array, sigma: tuple[float, float], truncate:
     has 161 taps: the FFT is about twice as fast). Both give the same result to round-off (~1e-15).
     The FFT path is ``irfft2(rfft2(a, shp) * rfft2(kernel, shp), shp)`` cropped, bit for bit
     (:func:`_rfft2_rows`, :func:`_irfft2_rows`; the kernel's transform is reused across calls).
+    With ``hole`` >= 0 (the FFT path only: :func:`use_fft`) the kernel's central (2·hole+1)² taps are
+    zeroed (:func:`_kernel_fft`).
     """
-    if max(sigma) < 8.0 or min(sigma) <= 0:
+    if not use_fft(sigma):
+        assert hole < 0, "a kernel with a hole is convolved by FFT only"
         return np.stack([ndimage.gaussian_filter(x, sigma, mode="constant", cval=0.0, truncate=truncate) for x in a])
     from scipy import fft
 
@@ -174,7 +187,7 @@ def _gaussian_zero_padded(a: Float64Array, sigma: tuple[float, float], truncate:
     # term from a transform of length >= ny + ry: half the padding that a full linear convolution needs
     shp = (fft.next_fast_len(ny + ry, real=True), fft.next_fast_len(nx + rx, real=True))
     spec = _rfft2_rows(a, shp)
-    spec *= _kernel_fft(sigma, truncate, shp)
+    spec *= _kernel_fft(sigma, truncate, shp, hole)
     return _irfft2_rows(spec, shp, ry, ny)[..., rx: rx + nx]
 
 
