@@ -131,6 +131,35 @@ def test_bootstrap_vstd_matches_brute_force() -> None:
     assert got[1] < 1e-9  # two valid epochs: every defined resample gives the same slope
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_bootstrap_vstd_of_complete_series_matches_brute_force(weighted: bool) -> None:
+    """Pixels without a NaN epoch take the quadratic-form path (the resamples' slopes as one linear
+    map); it must give the spread of the refitted slopes, weighted or not, and the same numbers
+    whether a pixel sits among complete or incomplete ones (1e-10: round-off of two orders of sums)."""
+    rng = np.random.default_rng(11)
+    n, npix, n_boot = 18, 9, 60
+    t = np.sort(rng.uniform(0, 3, n))
+    y = 4.0 * t[:, None] + 50.0 + rng.normal(0, 2, (n, npix))  # a large offset: no cancellation
+    ew = rng.uniform(0.3, 2.0, n) if weighted else None
+    got = bootstrap_vstd(y, t, n_boot=n_boot, rng=5, weights=ew)
+    idx = np.random.default_rng(5).integers(0, n, size=(n_boot, n))
+    ref = np.empty(npix)
+    for px in range(npix):
+        vs = [np.polyfit(t[i], y[i, px], 1, w=None if ew is None else np.sqrt(ew[i]))[0] for i in idx
+              if np.ptp(t[i]) > 0]
+        ref[px] = np.std(vs, ddof=1)
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+    mixed = np.concatenate([y, np.where(np.arange(n)[:, None] == 3, np.nan, y[:, :2])], axis=1)
+    both = bootstrap_vstd(mixed, t, n_boot=n_boot, rng=5, weights=ew)
+    np.testing.assert_array_equal(both[:npix], got)
+    w = np.zeros((n_boot, n))
+    np.add.at(w, (np.repeat(np.arange(n_boot), n), idx.ravel()), 1.0)
+    w *= 1.0 if ew is None else ew[None]
+    tc = t - t.mean()
+    args = (w, w * tc, w * tc**2, float(np.abs(tc).max()) ** 2)
+    np.testing.assert_allclose(velocity._complete_vstd(y, *args), velocity._general_vstd(y, *args), rtol=1e-10)
+
+
 def test_bootstrap_vstd_chunking_and_reproducibility(monkeypatch: pytest.MonkeyPatch) -> None:
     y, t = _series_with_nans(5, n=20, npix=37)
     a = bootstrap_vstd(y, t, n_boot=50, rng=3)

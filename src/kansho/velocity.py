@@ -185,30 +185,66 @@ def bootstrap_vstd(
     w1, w2 = w * tc, w * tc**2
     scale = max(float(np.abs(tc).max()), 1e-300) ** 2
     out = np.full(npix, np.nan, dtype=np.float32)
+    complete = np.isfinite(y).all(axis=0)
+    if complete.any():
+        out[complete] = _complete_vstd(take_columns(y, complete), w, w1, w2, scale)
+    rest = np.flatnonzero(~complete)
     chunk = max(1, _BOOT_CHUNK_ELEMENTS // n_boot)
-    for c0 in range(0, npix, chunk):
-        yc = y[:, c0 : c0 + chunk]
-        m = np.isfinite(yc)
-        mf = m.astype(np.float64)
-        y0 = np.where(m, yc, 0.0)
-        s0 = w @ mf
-        s1 = w1 @ mf
-        s2 = w2 @ mf
-        sy = w @ y0
-        sty = w1 @ y0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sxx = s0 * s2 - s1 * s1  # = s0² · weighted variance of t
-            vel = (s0 * sty - s1 * sy) / sxx
-        vel[~(sxx > 1e-12 * scale * s0 * s0)] = np.nan
-        good = np.isfinite(vel)
-        ng = good.sum(axis=0)
-        v0 = np.where(good, vel, 0.0)
-        mean = v0.sum(axis=0) / np.maximum(ng, 1)
-        var = (np.where(good, vel - mean, 0.0) ** 2).sum(axis=0) / np.maximum(ng - 1, 1)
-        std = np.sqrt(var)
-        std[ng < 2] = np.nan
-        out[c0 : c0 + chunk] = std
+    for c0 in range(0, rest.size, chunk):
+        out[rest[c0: c0 + chunk]] = _general_vstd(take_columns(y, rest[c0: c0 + chunk]), w, w1, w2, scale)
     return out
+
+
+def _general_vstd(yc: Float64Array, w: Float64Array, w1: Float64Array, w2: Float64Array, scale: float
+                  ) -> Float64Array:
+    """:func:`bootstrap_vstd` of the pixels ``yc`` (n_epoch, k) mm, NaN epochs allowed: each resample's
+    weighted sums per pixel as matrix products (``w``, ``w·t``, ``w·t²``: (n_boot, n_epoch)), the slopes
+    (n_boot, k) and their spread over the resamples where the line is defined. Returns (k,) mm/yr."""
+    m = np.isfinite(yc)
+    mf = m.astype(np.float64)
+    y0 = np.where(m, yc, 0.0)
+    s0 = w @ mf
+    s1 = w1 @ mf
+    s2 = w2 @ mf
+    sy = w @ y0
+    sty = w1 @ y0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sxx = s0 * s2 - s1 * s1  # = s0² · weighted variance of t
+        vel = (s0 * sty - s1 * sy) / sxx
+    vel[~(sxx > 1e-12 * scale * s0 * s0)] = np.nan
+    good = np.isfinite(vel)
+    ng = good.sum(axis=0)
+    v0 = np.where(good, vel, 0.0)
+    mean = v0.sum(axis=0) / np.maximum(ng, 1)
+    var = (np.where(good, vel - mean, 0.0) ** 2).sum(axis=0) / np.maximum(ng - 1, 1)
+    std = np.sqrt(var)
+    std[ng < 2] = np.nan
+    return std
+
+
+def _complete_vstd(y: Float64Array, w: Float64Array, w1: Float64Array, w2: Float64Array, scale: float
+                   ) -> Float64Array:
+    """:func:`bootstrap_vstd` of pixels without a NaN epoch, ``y`` (n_epoch, k) mm: every resample's sums
+    of the weights are then the same for every pixel, so its velocity is a fixed linear map of the series,
+    ``v_b = a_b · y`` (``a_b`` the resample's row of the least-squares slope), and the spread of the
+    ``v_b`` about their mean is the quadratic form ``yᵀ C y`` with ``C`` the (n_epoch, n_epoch) sample
+    covariance of the rows ``a_b``: no (n_boot, k) array. Equal to the general path to round-off
+    (~1e-12 relative). Returns (k,) mm/yr, NaN where fewer than two resamples define a line."""
+    s0, s1, s2 = w.sum(axis=1), w1.sum(axis=1), w2.sum(axis=1)
+    sxx = s0 * s2 - s1 * s1
+    good = sxx > 1e-12 * scale * s0 * s0
+    k = y.shape[1]
+    if int(good.sum()) < 2:
+        return np.full(k, np.nan)
+    a = (s0[good, None] * w1[good] - s1[good, None] * w[good]) / sxx[good, None]  # (g, n_epoch)
+    d = a - a.mean(axis=0)
+    cov = (d.T @ d) / (a.shape[0] - 1)
+    out = np.empty(k)
+    chunk = max(1, _BOOT_CHUNK_ELEMENTS // max(y.shape[0], 1))
+    for c0 in range(0, k, chunk):
+        yc = y[:, c0: c0 + chunk]
+        out[c0: c0 + chunk] = np.einsum("ep,ep->p", cov @ yc, yc)
+    return np.sqrt(np.maximum(out, 0.0))
 
 
 #: an epoch's noise σ is taken as at least this fraction of the median epoch's: no epoch weighs more
