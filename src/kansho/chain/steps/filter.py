@@ -22,7 +22,7 @@ from kansho import filters_adaptive as fad
 from kansho._columns import take_columns
 from kansho._dates import years_since_first
 from kansho._files import write_text_atomic
-from kansho.chain.context import Context
+from kansho.chain.context import CUBE_DEPTH, Context
 from kansho.chain.spec import StepResult, StepSpec
 from kansho.chain.steps.loops import LoopsResult
 from kansho.chain.tasks import Task
@@ -85,8 +85,10 @@ def step_filter(ctx: Context) -> FilterResult:
         use_hgt = False
     surface = bool(fcfg.deramp) or use_hgt
     base = "filt_base" if surface else "cum"  # without a surface to remove, the base series is cum itself
-    for name in ("filt_base", "filt_hp", "cum_filt") if surface else ("filt_hp", "cum_filt"):
+    for name in ("filt_base", "cum_filt") if surface else ("cum_filt",):
         ctx.new_array(name, (ne, *st.shape))
+    # written block by block (every epoch at once) and read an epoch at a time, like ``cum``
+    ctx.new_array("filt_hp", (ne, *st.shape), depth=CUBE_DEPTH)
     ctx.new_array("filt_surf0", st.shape, "f8", 0.0)
     ctx.new_array("filt_aps0", st.shape, "f8")
     ctx.new_array("vel_filt", st.shape)
