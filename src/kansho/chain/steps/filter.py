@@ -85,10 +85,12 @@ def step_filter(ctx: Context) -> FilterResult:
         use_hgt = False
     surface = bool(fcfg.deramp) or use_hgt
     base = "filt_base" if surface else "cum"  # without a surface to remove, the base series is cum itself
-    for name in ("filt_base", "cum_filt") if surface else ("cum_filt",):
-        ctx.new_array(name, (ne, *st.shape))
-    # written block by block (every epoch at once) and read an epoch at a time, like ``cum``
+    if surface:
+        ctx.new_array("filt_base", (ne, *st.shape))
+    # CUBE_DEPTH epochs deep, like cum: filt_hp is written a block (every epoch) at a time; the spatial
+    # pass reads filt_hp and cum and writes cum_filt a chunk depth of epochs at a time
     ctx.new_array("filt_hp", (ne, *st.shape), depth=CUBE_DEPTH)
+    ctx.new_array("cum_filt", (ne, *st.shape), depth=CUBE_DEPTH)
     ctx.new_array("filt_surf0", st.shape, "f8", 0.0)
     ctx.new_array("filt_aps0", st.shape, "f8")
     ctx.new_array("vel_filt", st.shape)
@@ -112,9 +114,10 @@ def step_filter(ctx: Context) -> FilterResult:
         _adaptive_spatial(ctx, res, (dx_km, dy_km))
     sig_km = res.sigma_km if res.sigma_km is not None else 0.0
     spatial = {"sigma_px": (sigma_to_px(sig_km, dy_km), sigma_to_px(sig_km, dx_km)),
-               "ref": "refmask", "base": base, "alpha": res.alpha, "hole": HOLE_PX if adaptive else -1}
-    ctx.map_epochs(filter_spatial_epoch, "1-6 spatial", range(1), **spatial)
-    ctx.map_epochs(filter_spatial_epoch, "1-6 spatial", range(1, ne), **spatial)
+               "ref": "refmask", "base": base, "alpha": res.alpha, "hole": HOLE_PX if adaptive else -1,
+               "depth": CUBE_DEPTH, "ne": ne}
+    ctx.map_epochs(filter_spatial_epoch, "1-6 spatial", range(1), **spatial)  # epoch 0 first: filt_aps0
+    ctx.map_epochs(filter_spatial_epoch, "1-6 spatial", range(CUBE_DEPTH, ne, CUBE_DEPTH), **spatial)
     ctx.map_blocks(vel_filt_block, "1-6 velocity", t=t)
     for name in ("filt_base", "filt_hp", "filt_surf0", "filt_aps0") if surface else ("filt_hp", "filt_surf0",
                                                                                        "filt_aps0"):
@@ -284,11 +287,26 @@ def _read_whole(task: Task, name: str) -> np.ndarray:
 
 
 def filter_spatial_epoch(task: Task) -> None:
-    """Subtract epoch ``e``'s atmosphere estimate (spatial low-pass of the high-pass, relative to epoch 0)."""
+    """Subtract the atmosphere estimate (spatial low-pass of the high-pass, relative to epoch 0) of the
+    epochs ``e .. e + depth - 1`` (``e`` = ``task.epoch``): one chunk depth of ``cum``, ``filt_hp`` and
+    ``cum_filt``, so each of their chunks is read and written once (an epoch alone would decompress
+    the whole depth of each). Epoch 0 comes first in its task, which writes ``filt_aps0``."""
     p = task.params
     w = task.work
-    e = task.epoch
-    hp = np.asarray(w["filt_hp"][e])
+    e0 = task.epoch
+    e1 = min(e0 + int(p["depth"]), int(p["ne"]))
+    hp = np.asarray(w["filt_hp"][e0:e1])
+    cum = np.asarray(w["cum"][e0:e1])
+    base = cum if p["base"] == "cum" else np.asarray(w[p["base"]][e0:e1])
+    out = np.empty(hp.shape, np.float32)  # cum_filt's dtype
+    for k in range(e1 - e0):
+        out[k] = _filtered_epoch(task, e0 + k, hp[k], cum[k], base[k])
+    w["cum_filt"][e0:e1] = out
+
+
+def _filtered_epoch(task: Task, e: int, hp: np.ndarray, cum: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Epoch ``e`` of ``cum_filt`` (ny, nx) mm from its high-pass ``hp``, ``cum`` and filter base."""
+    p = task.params
     if p["alpha"] <= 0:  # the adaptive filter declined: the series is left as it is
         aps = np.zeros(hp.shape)
     elif p["hole"] >= 0:  # adaptive: each pixel predicted from its neighbours, weighted
@@ -297,16 +315,14 @@ def filter_spatial_epoch(task: Task) -> None:
     else:
         aps = filters.gaussian_nan(hp, *p["sigma_px"], fill=True, den=_weight_of(np.isfinite(hp), p["sigma_px"]))
     if e == 0:
-        w["filt_aps0"][:] = aps
+        task.work["filt_aps0"][:] = aps
     aps0 = np.asarray(_read_whole(task, "filt_aps0"), np.float64)
-    cum = np.asarray(w["cum"][e])
-    base = cum if p["base"] == "cum" else np.asarray(w[p["base"]][e])
     img = np.asarray(base, np.float64) - np.nan_to_num(aps - aps0, nan=0.0)
     ref = _read_whole(task, p["ref"]) == 1  # the run's reference pixels (its set or box)
     corr = img[ref] - cum[ref]  # keep the run's reference unchanged
     if np.isfinite(corr).any():
         img = img - np.nanmean(corr)
-    w["cum_filt"][e] = img
+    return img
 
 
 def vel_filt_block(task: Task) -> None:
