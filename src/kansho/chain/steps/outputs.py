@@ -32,15 +32,17 @@ class OutputsResult(StepResult):
     written: list[str]
 
 
-def write_maps(ctx: Context) -> tuple[dict[str, np.ndarray], list[str]]:
-    """``results/*.tif``: every :data:`RESULT_MAPS` entry, the masked maps and the DEM. Returns the maps."""
+def read_maps(ctx: Context) -> dict[str, np.ndarray]:
+    """Every :data:`RESULT_MAPS` entry (float32), read from the work store."""
+    return {name: ctx.read2d(spec.source).astype(np.float32) for name, spec in RESULT_MAPS.items()}
+
+
+def write_maps(ctx: Context, maps: dict[str, np.ndarray]) -> list[str]:
+    """``results/*.tif``: every map of :func:`read_maps`, the masked maps and the DEM."""
     lay, st = ctx.layout, ctx.stack
     written: list[str] = []
-    maps: dict[str, np.ndarray] = {}
     for name, spec in RESULT_MAPS.items():
-        arr = ctx.read2d(spec.source).astype(np.float32)
-        maps[name] = arr
-        write_geotiff(lay.result_map(name), arr, st.grid, units=spec.units, description=spec.description)
+        write_geotiff(lay.result_map(name), maps[name], st.grid, units=spec.units, description=spec.description)
         written.append(f"results/{name}.tif")
     keep = maps["mask"] == 1
     for name in MASKED_MAPS:
@@ -52,7 +54,7 @@ def write_maps(ctx: Context) -> tuple[dict[str, np.ndarray], list[str]]:
     if np.isfinite(hgt).any():
         write_geotiff(lay.result_map("hgt"), hgt, st.grid, units="m", description="DEM height")
         written.append("results/hgt.tif")
-    return maps, written
+    return written
 
 
 def write_cubes(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray) -> list[str]:
@@ -80,18 +82,20 @@ def step_outputs(ctx: Context) -> OutputsResult:
     lay = ctx.layout
     for d in (lay.results, lay.info, lay.plots):
         d.mkdir(parents=True, exist_ok=True)
-    maps, written = write_maps(ctx)
+    maps = read_maps(ctx)
     epochs = np.asarray(ctx.get(LoopsResult).epochs, np.int64)
-    # the cubes are deflated by threads that release the GIL while the figures, mostly Python, are drawn
-    # here: the two overlap instead of following each other (neither reads what the other writes)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cubes") as pool:
+    # the cubes and the GeoTIFFs are compressed by threads that release the GIL while the figures, mostly
+    # Python, are drawn here: the three overlap instead of following each other (none reads what another
+    # writes; on a full frame the cubes take longest, on a small one the figures)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="products") as pool:
         cubes = pool.submit(write_cubes, ctx, maps, epochs)
+        tifs = pool.submit(write_maps, ctx, maps)
         write_info(ctx, lay.info, epochs)
-        written += _figures(ctx, maps, epochs)
+        written = _figures(ctx, maps, epochs)
         from kansho.report import write_report
 
         write_report(ctx, lay.report, maps)
-        written += cubes.result()
+        written = tifs.result() + written + cubes.result()
     written.append(lay.report.name)
     return OutputsResult(written=written)
 
