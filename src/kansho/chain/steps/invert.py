@@ -148,14 +148,17 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarr
         w["cum_std"][:, rows, cols] = sd.astype(np.float32).reshape(ne, *shp)
         bridged_px = fit.gapped & np.isfinite(cblk).all(axis=0)
         w["bridge_model"][rows, cols] = np.where(bridged_px, cands[0].code, -1).astype(np.int8).reshape(shp)
-    else:  # σ 0 until the second pass bridges the gapped pixels (blocks without any are left as they are)
-        w["cum_std"][:, rows, cols] = np.where(np.isfinite(cblk), 0.0, np.nan).astype(np.float32).reshape(ne, *shp)
+    else:  # the gapped pixels are bridged by the second pass, which writes the σ of a block that has any
         c64 = cblk.astype(np.float64)  # converted once for every candidate
+        gapped = False
         for k, cand in enumerate(cands):
             fit = bridge.fit_bridge(c64, gaps, t, cand, p["step_times"], series=False)
             use = fit.allowed & fit.gapped  # pixels without a gap have nothing to bridge: left out of the choice
+            gapped = gapped or (k == 0 and bool(use.any()))  # as the bridge pass tells: the linear candidate's vmu
             w["bridge_fic"][2 * k, rows, cols] = np.where(use, fit.mu, np.nan).astype(np.float32).reshape(shp)
             w["bridge_fic"][2 * k + 1, rows, cols] = np.where(use, fit.vmu, np.nan).astype(np.float32).reshape(shp)
+        if not gapped:  # nothing to bridge here: σ 0 wherever solved
+            w["cum_std"][:, rows, cols] = _zero_std(cblk).reshape(ne, *shp)
     w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
     _write_velocity(w, rows, cols, shp, cblk, t)
     hist = _epoch_hist(cblk, gaps, pairs, t) if p.get("epoch_weight") else None
@@ -288,14 +291,16 @@ def bridge_block(task: Task) -> None:
     shp = task.shape
     rows, cols = task.rows, task.cols
     choice = np.asarray(w["bridge_model"][rows, cols]).ravel()
-    if not np.any(choice >= 0) and ew is None:
+    # after the regional choice (fresh_std), the first pass left the σ of a block with a gapped pixel to here
+    fresh = bool(p.get("fresh_std")) and bool(np.isfinite(np.asarray(w["bridge_fic"][1, rows, cols])).any())
+    if not np.any(choice >= 0) and ew is None and not fresh:
         return  # nothing bridged here: the first pass's cum and cum_std stand
     cblk = np.asarray(w["cum"][:, rows, cols], np.float32).reshape(ne, -1)  # bridged in place below
-    if np.any(choice >= 0):
+    if np.any(choice >= 0) or fresh:
         gaps = np.asarray(w["gap"][:, rows, cols], bool).reshape(ne - 1, -1)
         infl = (np.asarray(w["bridge_infl"][rows, cols], np.float64).ravel() if "bridge_infl" in w
                 else np.ones(choice.size))
-        sd = np.asarray(w["cum_std"][:, rows, cols], np.float32).reshape(ne, -1)
+        sd = _zero_std(cblk) if fresh else np.asarray(w["cum_std"][:, rows, cols], np.float32).reshape(ne, -1)
         for cand in bridge.candidates("auto", True):
             px = np.flatnonzero(choice == cand.code)
             if px.size == 0:
@@ -308,6 +313,11 @@ def bridge_block(task: Task) -> None:
         w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
         w["cum_std"][:, rows, cols] = sd.reshape(ne, *shp)
     _write_velocity(w, rows, cols, shp, cblk, t, ew)
+
+
+def _zero_std(cblk: np.ndarray) -> np.ndarray:
+    """The σ (n_epoch, npix) float32 of series ``cblk`` that no bridge moved: 0 where solved, NaN elsewhere."""
+    return np.where(np.isfinite(cblk), np.float32(0.0), np.float32(np.nan)).astype(np.float32)
 
 
 def tie_means_block(task: Task) -> None:
@@ -444,14 +454,14 @@ def step_invert(ctx: Context) -> InvertResult:
         log.info("1-3: phase bias (decay time %.3g d) removed from the pairs at %d of the %d pixels solved "
                  "(results/ph_bias_rate.tif)", tau * 365.25, n_bias, n_solved)
     sigma, ew = _epoch_weights(outs, epochs) if icfg.epoch_weight == "noise" else (None, None)
-    n_bridged = 0
+    n_gapped = 0
     if len(cands) > 1:
         counts = _choose_models(ctx, cands)
         log.info("1-3: bridge model of the pixels with a gap: %s",
                  ", ".join(f"{k} {v}" for k, v in counts.items()) or "none")
-        n_bridged = sum(counts.values())
-    if n_bridged or ew is not None:
-        ctx.map_blocks(bridge_block, "1-3 bridge", t=t, step_times=step_times, weights=ew)
+        n_gapped = int(np.isfinite(ctx.read2d("bridge_fic")[1]).sum())  # their σ is written by the bridge pass
+    if n_gapped or ew is not None:
+        ctx.map_blocks(bridge_block, "1-3 bridge", t=t, step_times=step_times, weights=ew, fresh_std=len(cands) > 1)
     net = network.gaps(pairs, ne)
     net_gaps = np.flatnonzero(net).tolist()
     tie = (_tie_gaps(ctx, bridge.segments(net[:, None])[:, 0], t, ew) if net_gaps and icfg.gap_tie == "stable"
