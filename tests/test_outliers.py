@@ -122,3 +122,41 @@ def test_kernel_median_equals_numpy(a: np.ndarray) -> None:
     b = a.copy()
     b[len(b) // 2] = np.nan
     assert np.isnan(_median_destroy(b, b.size))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_band_factor_gives_the_inverse_within_the_band(seed: int) -> None:
+    """The check's band ``L D Lᵀ`` and Takahashi's band of ``N⁻¹`` equal the dense inverse of ``N = Gᵀ W G``
+    (ridge included) within the band, the band solve equals a dense solve, and a pair's hat value is the
+    sum of that block: networks of short pairs with a few long ones, some pairs unused, a disconnected one."""
+    from kansho import _outlier_jit as oj
+
+    rng = np.random.default_rng(seed)
+    ne = 30
+    m = ne - 1
+    short = [(i, i + d) for i in range(ne) for d in (1, 2, 3) if i + d < ne]
+    long_ = [(i, min(ne - 1, i + int(rng.integers(5, 12)))) for i in rng.integers(0, ne - 5, 3)]
+    ends = np.array(short + long_, np.int64)
+    w = rng.uniform(0.2, 3.0, len(ends))
+    use = rng.random(len(ends)) > 0.2
+    if seed == 3:  # cut the network: only the ridge holds it together
+        use &= ~((ends[:, 0] < 15) & (ends[:, 1] > 15))
+    ridge = 1e-9
+    G = np.zeros((len(ends), m))
+    for p, (i, j) in enumerate(ends):
+        G[p, i:j] = 1.0
+    N = G[use].T @ (w[use, None] * G[use])
+    N[np.diag_indices(m)] += ridge * max(N.diagonal().max(), 1.0)
+    L, D, S = np.empty((m, m)), np.empty(m), np.empty((m, m))
+    bw = oj._factor(w, use, ends, m, ridge, L, D, S)
+    assert bw == max(j - i for i, j in ends[use]) - 1
+    inv = np.linalg.inv(N)
+    band = np.abs(np.subtract.outer(np.arange(m), np.arange(m))) <= bw
+    lower = band & (np.arange(m)[:, None] >= np.arange(m)[None])
+    np.testing.assert_allclose(S[lower], inv[lower], rtol=1e-7, atol=1e-9 * np.abs(inv).max())
+    b = rng.normal(size=m)
+    x = b.copy()
+    oj._band_solve(L, D, bw, x)
+    np.testing.assert_allclose(x, np.linalg.solve(N, b), rtol=1e-7, atol=1e-9 * np.abs(x).max())
+    for i, j in ends[use][:10]:
+        assert oj._hat(S, int(i), int(j)) == pytest.approx(inv[i:j, i:j].sum(), rel=1e-7)
