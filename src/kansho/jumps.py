@@ -124,7 +124,7 @@ def cycle_jumps(
 
 
 def _join_cores(n: int, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64], k: npt.NDArray[np.int64],
-                r: npt.NDArray[np.float64], lab: npt.NDArray[np.int64], join_resid: float) -> npt.NDArray[np.int64]:
+                r: npt.NDArray[np.float64], lab: npt.NDArray[np.int32], join_resid: float) -> npt.NDArray[np.int32]:
     """Stage 2: join adjacent cores most of whose edges jump by 0 cycles, by ``join_resid`` at most on average."""
     key = a * n + b
     uk, inv = np.unique(key, return_inverse=True)
@@ -134,7 +134,7 @@ def _join_cores(n: int, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64], k: n
     with np.errstate(invalid="ignore", divide="ignore"):
         r0 = np.bincount(inv, weights=np.abs(r) * zero) / n0
     join = (2 * n0 >= tot) & (r0 < join_resid)
-    return np.asarray(_jumps_jit.merge(n, uk[join] // n, uk[join] % n, lab), np.int64)
+    return np.asarray(_jumps_jit.merge(n, uk[join] // n, uk[join] % n, lab))
 
 
 def _regions(main: int, la: npt.NDArray[np.int64], lb: npt.NDArray[np.int64], k: npt.NDArray[np.int64],
