@@ -49,6 +49,20 @@ def test_region_off_by_cycles_is_moved_back(k: int) -> None:
     assert (fix[region] == -k).mean() >= 0.995 and set(np.unique(fix[region])) <= {0, -k}
 
 
+def test_float32_input_is_checked_as_its_float64_values() -> None:
+    """The stack's float32 phase goes to the kernels as it is (no float64 copy of the image): each
+    difference is taken in float64 there, so the fix is that of the same values given as float64."""
+    rng = np.random.default_rng(7)
+    shape = (130, 110)
+    u = smooth_field(rng, shape, 6.0, 10.0) + rng.normal(0, 0.6, shape)
+    u = (u + TWO_PI * ellipse(shape, 60, 50, 20, 25)).astype(np.float32)
+    u[rng.random(shape) < 0.05] = np.nan
+    fix32, n32 = cycle_jumps(u)
+    fix64, n64 = cycle_jumps(u.astype(np.float64))
+    assert n32 == n64 >= 1
+    np.testing.assert_array_equal(fix32, fix64)
+
+
 def test_the_part_beyond_a_line_and_no_data() -> None:
     """The part of the frame beyond a line (30 %) off by one cycle, with no-data holes (water, 10 %
     of the frame) on its edge: moved back; the holes stay 0."""

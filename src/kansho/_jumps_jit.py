@@ -41,16 +41,16 @@ def label_continuous(u: np.ndarray, tau: float) -> np.ndarray:  # pragma: no cov
         par[i] = i
     for r in range(ny):
         for c in range(nx):
-            a = u[r, c]
+            a = np.float64(u[r, c])  # float32 input: the differences in float64, as before
             if not np.isfinite(a):
                 continue
             i = r * nx + c
             if c + 1 < nx:
-                b = u[r, c + 1]
+                b = np.float64(u[r, c + 1])
                 if np.isfinite(b) and abs(b - a) < tau:
                     _union(par, i, i + 1)
             if r + 1 < ny:
-                b = u[r + 1, c]
+                b = np.float64(u[r + 1, c])
                 if np.isfinite(b) and abs(b - a) < tau:
                     _union(par, i, i + nx)
     lab = np.empty(ny * nx, np.int32)
@@ -88,24 +88,25 @@ def boundary_edges(u: np.ndarray, lab: np.ndarray, cycle: float
                     if d == 0:
                         if c + 1 >= nx:
                             continue
-                        j, b = i + 1, u[r, c + 1]
-                        before = u[r, c - 1] if c >= 1 else np.nan
-                        after = u[r, c + 2] if c + 2 < nx else np.nan
+                        j, b = i + 1, np.float64(u[r, c + 1])
+                        before = np.float64(u[r, c - 1]) if c >= 1 else np.nan
+                        after = np.float64(u[r, c + 2]) if c + 2 < nx else np.nan
                     else:
                         if r + 1 >= ny:
                             continue
-                        j, b = i + nx, u[r + 1, c]
-                        before = u[r - 1, c] if r >= 1 else np.nan
-                        after = u[r + 2, c] if r + 2 < ny else np.nan
+                        j, b = i + nx, np.float64(u[r + 1, c])
+                        before = np.float64(u[r - 1, c]) if r >= 1 else np.nan
+                        after = np.float64(u[r + 2, c]) if r + 2 < ny else np.nan
                     lb = lab[j]
                     if lb < 0 or lb == la:
                         continue
                     if pas == 1:
-                        x = (b - u[r, c]) / cycle
+                        ua = np.float64(u[r, c])
+                        x = (b - ua) / cycle
                         k = int(np.round(x))
                         side, m = 0.0, 0
                         if np.isfinite(before):
-                            side += u[r, c] - before
+                            side += ua - before
                             m += 1
                         if np.isfinite(after):
                             side += after - b

@@ -95,7 +95,8 @@ def cycle_jumps(
     (ny, nx) int8: ``c`` = add ``c`` cycles to the pixel (0 almost everywhere), and the number of
     regions corrected.
     """
-    ph = np.ascontiguousarray(np.asarray(u, np.float64))
+    arr = np.asarray(u)  # float32 (the stack's) as it is: the kernels take its differences in float64
+    ph = np.ascontiguousarray(arr if arr.dtype == np.float32 else arr.astype(np.float64))
     if ph.ndim != 2:
         raise ValueError(f"u must be (ny, nx), got {ph.shape}")
     if not cycle > 0:
