@@ -139,26 +139,7 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarr
     cblk = np.asarray(cum, np.float32)
     ends = pairs.astype(np.int64)
     gaps = _invert_jit.pixel_gaps(valid, ends[:, 0].copy(), ends[:, 1].copy(), ne)  # network.gaps(pairs, ne, valid)
-    cands = bridge.candidates(str(p["model"]), len(p["step_times"]) > 0)
-    if len(cands) == 1:  # a fixed model: bridge (the NSBAS one unless steps are added) and its σ
-        fit = bridge.fit_bridge(cblk, gaps, t, cands[0], p["step_times"], require_support=False)
-        bridged, sd = bridge.apply_shift(cblk, fit)
-        if cands[0].steps:
-            cblk = bridged.astype(np.float32)
-        w["cum_std"][:, rows, cols] = sd.astype(np.float32).reshape(ne, *shp)
-        bridged_px = fit.gapped & np.isfinite(cblk).all(axis=0)
-        w["bridge_model"][rows, cols] = np.where(bridged_px, cands[0].code, -1).astype(np.int8).reshape(shp)
-    else:  # the gapped pixels are bridged by the second pass, which writes the σ of a block that has any
-        c64 = cblk.astype(np.float64)  # converted once for every candidate
-        gapped = False
-        for k, cand in enumerate(cands):
-            fit = bridge.fit_bridge(c64, gaps, t, cand, p["step_times"], series=False)
-            use = fit.allowed & fit.gapped  # pixels without a gap have nothing to bridge: left out of the choice
-            gapped = gapped or (k == 0 and bool(use.any()))  # as the bridge pass tells: the linear candidate's vmu
-            w["bridge_fic"][2 * k, rows, cols] = np.where(use, fit.mu, np.nan).astype(np.float32).reshape(shp)
-            w["bridge_fic"][2 * k + 1, rows, cols] = np.where(use, fit.vmu, np.nan).astype(np.float32).reshape(shp)
-        if not gapped:  # nothing to bridge here: σ 0 wherever solved
-            w["cum_std"][:, rows, cols] = _zero_std(cblk).reshape(ne, *shp)
+    cblk = _first_bridge(w, rows, cols, shp, cblk, gaps, t, str(p["model"]), p["step_times"])
     w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
     _write_velocity(w, rows, cols, shp, cblk, t)
     hist = _epoch_hist(cblk, gaps, pairs, t) if p.get("epoch_weight") else None
@@ -177,6 +158,36 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarr
     if p["model"] == "annual" and amp is not None:
         w["amp_annual"][rows, cols] = amp.astype(np.float32).reshape(shp)
     return int(solved.sum()), fixed, nulled, n_bias, hist
+
+
+def _first_bridge(w: Any, rows: slice, cols: slice, shp: tuple[int, int], cblk: np.ndarray, gaps: np.ndarray,
+                  t: np.ndarray, model: str, step_times: Any) -> np.ndarray:
+    """The first pass's bridge of a block's series ``cblk`` (n_epoch, npix) float32 with its gaps ``gaps``:
+    with a fixed model, bridged here (``cum_std``, ``bridge_model`` written); with the regional choice, each
+    candidate's statistics (``bridge_fic``) and, for a block without a gapped pixel, its σ of 0. Returns
+    the series (bridged when the fixed model adds steps)."""
+    ne = t.size
+    cands = bridge.candidates(model, len(step_times) > 0)
+    if len(cands) == 1:  # a fixed model: bridge (the NSBAS one unless steps are added) and its σ
+        fit = bridge.fit_bridge(cblk, gaps, t, cands[0], step_times, require_support=False)
+        bridged, sd = bridge.apply_shift(cblk, fit)
+        if cands[0].steps:
+            cblk = bridged.astype(np.float32)
+        w["cum_std"][:, rows, cols] = sd.astype(np.float32).reshape(ne, *shp)
+        bridged_px = fit.gapped & np.isfinite(cblk).all(axis=0)
+        w["bridge_model"][rows, cols] = np.where(bridged_px, cands[0].code, -1).astype(np.int8).reshape(shp)
+    else:  # the gapped pixels are bridged by the second pass, which writes the σ of a block that has any
+        c64 = cblk.astype(np.float64)  # converted once for every candidate
+        gapped = False
+        for k, cand in enumerate(cands):
+            fit = bridge.fit_bridge(c64, gaps, t, cand, step_times, series=False)
+            use = fit.allowed & fit.gapped  # pixels without a gap have nothing to bridge: left out of the choice
+            gapped = gapped or (k == 0 and bool(use.any()))  # as the bridge pass tells: the linear candidate's vmu
+            w["bridge_fic"][2 * k, rows, cols] = np.where(use, fit.mu, np.nan).astype(np.float32).reshape(shp)
+            w["bridge_fic"][2 * k + 1, rows, cols] = np.where(use, fit.vmu, np.nan).astype(np.float32).reshape(shp)
+        if not gapped:  # nothing to bridge here: σ 0 wherever solved
+            w["cum_std"][:, rows, cols] = _zero_std(cblk).reshape(ne, *shp)
+    return cblk
 
 
 def _epoch_hist(cblk: np.ndarray, gaps: np.ndarray, pairs: np.ndarray, t: np.ndarray) -> np.ndarray:
