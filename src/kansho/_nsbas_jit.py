@@ -1,18 +1,22 @@
-"""Compiled per-pixel kernel of the NSBAS inversion (numba), the CPU path of :mod:`kansho.inversion`.
+"""Compiled kernel of the NSBAS inversion (numba), the CPU path of :mod:`kansho.inversion`.
 
 The same algorithm as the vectorised numpy path there (:func:`kansho._nsbas_band.banded_normal_solve`
-and :func:`kansho._nsbas_band.fix_gap_offsets`), written as one loop over pixels: the normal
-equations in cumulative displacement ``x = cum[1:]`` are the weighted Laplacian of the pixel's
-pair network plus ``gamma² (I - Q Qᵀ)``; the band part is factorised by a band Cholesky (Golub &
-Van Loan, Matrix Computations, 4th ed., Alg. 4.3.5), the long pairs and the model directions enter
-through the Sherman–Morrison–Woodbury identity (ibid. §2.1.4), and offsets across network gaps are
-set where the objective is stationary along them. The NSBAS formulation is that of López-Quiroz et
-al. (2009, JAG 69(4)) and Doin et al. (2011, FRINGE), as used by LiCSBAS (Morishita et al. 2020,
-Remote Sensing 12(3):424).
+and :func:`kansho._nsbas_band.fix_gap_offsets`), pixel by pixel: the normal equations in cumulative
+displacement ``x = cum[1:]`` are the weighted Laplacian of the pixel's pair network plus
+``gamma² (I - Q Qᵀ)``; the band part is factorised by a band Cholesky (Golub & Van Loan, Matrix
+Computations, 4th ed., Alg. 4.3.5), the long pairs and the model directions enter through the
+Sherman–Morrison–Woodbury identity (ibid. §2.1.4), and offsets across network gaps are set where the
+objective is stationary along them. The NSBAS formulation is that of López-Quiroz et al. (2009, JAG
+69(4)) and Doin et al. (2011, FRINGE), as used by LiCSBAS (Morishita et al. 2020, Remote Sensing
+12(3):424).
 
-Working pixel by pixel in compiled code keeps every work array in cache (a few kB a pixel) and
-needs no ``(npair, npix)`` float64 temporaries; pixels run on all cores (threads over tiles) unless
-``NUMBA_NUM_THREADS`` says otherwise (dask workers set it to 1).
+Pixels go through in tiles of :data:`LANES`: every work array has the tile's pixels as its last,
+contiguous axis, so each step of the algorithm is one SIMD loop over the tile (each pixel's arithmetic
+is the same, in the same order, as solving it alone: results do not depend on the tiling); only the
+pivoted small solves run pixel by pixel. The kernels use numpy's error model (no ``ZeroDivisionError``
+test in a division, which would keep the loops scalar): no pivot of the band is 0, as ``gamma > 0``.
+Tiles run on all cores (threads over tile ranges) unless ``NUMBA_NUM_THREADS`` says otherwise (dask
+workers set it to 1).
 """
 
 from __future__ import annotations
@@ -76,243 +80,317 @@ def _weight(d: np.ndarray, wts: np.ndarray, has_w: bool, p: int, px: int) -> flo
     return 0.0
 
 
-@njit(cache=True, nogil=True)
-def _assemble(d: np.ndarray, w: np.ndarray, first: np.ndarray, last: np.ndarray, bw: int, vec: np.ndarray,
+#: pixels solved together: the last axis of every work array, the length of the SIMD loops
+LANES = 64
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _gather(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, i0: int, i1: int, dl: np.ndarray,
+            wl: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Data ``dl`` and weights ``wl`` ``(npair, LANES)`` (:func:`_weight`; data 0 where unused) of the
+    pixels ``cols[i0:i1]``, read row by row (a row's pixels share a few cache lines); lanes past them 0."""
+    nt = i1 - i0
+    px0 = cols[i0]
+    run = cols[i1 - 1] - px0 == nt - 1  # consecutive pixels (a whole block): each row read as a slice
+    for p in range(d.shape[0]):
+        dlp, wlp = dl[p], wl[p]
+        if run and has_w:
+            dr, wr = d[p, px0:px0 + nt], wts[p, px0:px0 + nt]
+            for i in range(nt):
+                wv = np.float64(wr[i])
+                ok = np.isfinite(dr[i]) and np.isfinite(wv) and wv > 0.0
+                wlp[i] = wv if ok else 0.0
+                dlp[i] = dr[i] if ok else 0.0
+        elif run:
+            dr = d[p, px0:px0 + nt]
+            for i in range(nt):
+                ok = np.isfinite(dr[i])
+                wlp[i] = 1.0 if ok else 0.0
+                dlp[i] = dr[i] if ok else 0.0
+        else:
+            for i in range(nt):
+                wlp[i] = _weight(d, wts, has_w, p, cols[i0 + i])
+                dlp[i] = d[p, cols[i0 + i]] if wlp[i] != 0.0 else 0.0
+        wlp[nt:] = 0.0
+        dlp[nt:] = 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _deficient(wl: np.ndarray, gz: np.ndarray, sts: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Status :data:`NEEDS_SVD` in ``sts`` for the lanes whose weights leave the model's one null
+    direction ``gz`` ``(npair, 1)`` unconstrained (``Σ w gz² = 0``); OK elsewhere."""
+    nlane = wl.shape[1]
+    sts[:] = OK
+    if gz.shape[1] != 1:
+        return
+    s = np.zeros(nlane)
+    for p in range(wl.shape[0]):
+        g = gz[p, 0]
+        wp = wl[p]
+        for t in range(nlane):
+            s[t] += wp[t] * g * g
+    for t in range(nlane):
+        if not s[t] > 0.0:
+            sts[t] = NEEDS_SVD
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _assemble(dl: np.ndarray, wl: np.ndarray, first: np.ndarray, last: np.ndarray, bw: int, vec: np.ndarray,
               gamma: float, band: np.ndarray, rhs: np.ndarray, cover: np.ndarray) -> None:  # pragma: no cover
-    """The band ``B`` ``(n', bw + 1)`` of the pairs plus ``gamma² I``, the right-hand sides
-    ``[r, V]`` ``(n', m + 1)`` and the pairs' coverage increments ``cover`` ``(n',)`` of one pixel."""
+    """Each lane's band ``B`` ``(n', bw + 1, LANES)`` of the pairs plus ``gamma² I``, right-hand sides
+    ``[r, V]`` ``(n', m + 1, LANES)`` and the pairs' coverage increments ``cover`` ``(n', LANES)``. A pair
+    unused in a lane (weight 0) adds exact zeros there."""
     n1 = band.shape[0]
-    npair = d.shape[0]
-    m = vec.shape[1]
+    nlane = band.shape[2]
     band[:] = 0.0
     rhs[:] = 0.0
     cover[:] = 0.0
-    for p in range(npair):
-        wp = w[p]
-        if wp == 0.0:
-            continue
+    for p in range(dl.shape[0]):
         a, b = first[p] - 1, last[p] - 1  # unknown indices; a = -1: cum[0], fixed
-        wd = wp * d[p]
-        band[b, 0] += wp
-        rhs[b, 0] += wd
-        cover[first[p]] += 1.0
+        wp, dp = wl[p], dl[p]
+        bb, rb, cf = band[b, 0], rhs[b, 0], cover[first[p]]
+        for t in range(nlane):
+            bb[t] += wp[t]
+            rb[t] += wp[t] * dp[t]
+            cf[t] += 1.0 if wp[t] != 0.0 else 0.0
         if b + 1 < n1:
-            cover[b + 1] -= 1.0
+            cb = cover[b + 1]
+            for t in range(nlane):
+                cb[t] -= 1.0 if wp[t] != 0.0 else 0.0
         if a >= 0:
-            band[a, 0] += wp
-            rhs[a, 0] -= wd
+            ba, ra = band[a, 0], rhs[a, 0]
+            for t in range(nlane):
+                ba[t] += wp[t]
+                ra[t] -= wp[t] * dp[t]
             if b - a <= bw:
-                band[a, b - a] -= wp
+                bo = band[a, b - a]
+                for t in range(nlane):
+                    bo[t] -= wp[t]
     for c in range(n1):
-        band[c, 0] += gamma * gamma
-        for j in range(m):
-            rhs[c, j + 1] = vec[c, j]
+        bc = band[c, 0]
+        for t in range(nlane):
+            bc[t] += gamma * gamma
+        for j in range(vec.shape[1]):
+            rhs[c, j + 1, :] = vec[c, j]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _band_cholesky(band: np.ndarray, bw: int) -> None:  # pragma: no cover - compiled
-    """Band Cholesky ``B = L Lᵀ`` in place, ``band[c, q] = B[c + q, c]`` ``(n', bw + 1)``."""
+    """Band Cholesky ``B = L Lᵀ`` of every lane in place, ``band[c, q] = B[c + q, c]`` ``(n', bw + 1, LANES)``."""
     n1 = band.shape[0]
+    nlane = band.shape[2]
     for c in range(n1):
-        piv = np.sqrt(band[c, 0])
-        band[c, 0] = piv
+        piv = band[c, 0]
+        for t in range(nlane):
+            piv[t] = np.sqrt(piv[t])
         for q in range(1, bw + 1):
-            band[c, q] /= piv
+            bq = band[c, q]
+            for t in range(nlane):
+                bq[t] /= piv[t]
         for u in range(1, min(bw, n1 - 1 - c) + 1):
             lu = band[c, u]
             for q in range(bw - u + 1):
-                band[c + u, q] -= lu * band[c, u + q]
+                dst, src = band[c + u, q], band[c, u + q]
+                for t in range(nlane):
+                    dst[t] -= lu[t] * src[t]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _band_substitute(band: np.ndarray, bw: int, rhs: np.ndarray) -> None:  # pragma: no cover - compiled
-    """``L y = rhs``, then ``Lᵀ x = y``, in place for the ``rhs.shape[1]`` right-hand sides."""
+    """``L y = rhs``, then ``Lᵀ x = y``, in place for every lane's ``rhs.shape[1]`` right-hand sides."""
     n1 = band.shape[0]
     nr = rhs.shape[1]
+    nlane = band.shape[2]
     for c in range(n1):
         piv = band[c, 0]
         for j in range(nr):
-            rhs[c, j] /= piv
+            rc = rhs[c, j]
+            for t in range(nlane):
+                rc[t] /= piv[t]
         for u in range(1, min(bw, n1 - 1 - c) + 1):
             lu = band[c, u]
             for j in range(nr):
-                rhs[c + u, j] -= lu * rhs[c, j]
+                dst, src = rhs[c + u, j], rhs[c, j]
+                for t in range(nlane):
+                    dst[t] -= lu[t] * src[t]
     for c in range(n1 - 1, -1, -1):
         for u in range(1, min(bw, n1 - 1 - c) + 1):
             lu = band[c, u]
             for j in range(nr):
-                rhs[c, j] -= lu * rhs[c + u, j]
+                dst, src = rhs[c, j], rhs[c + u, j]
+                for t in range(nlane):
+                    dst[t] -= lu[t] * src[t]
         piv = band[c, 0]
         for j in range(nr):
-            rhs[c, j] /= piv
+            rc = rhs[c, j]
+            for t in range(nlane):
+                rc[t] /= piv[t]
 
 
-@njit(cache=True, nogil=True)
-def _woodbury(w: np.ndarray, long_pairs: np.ndarray, vec: np.ndarray, rhs: np.ndarray, vty: np.ndarray,
-              cap: np.ndarray, z: np.ndarray, x: np.ndarray) -> bool:  # pragma: no cover - compiled
-    """``x = B⁻¹r - B⁻¹V (I + D Vᵀ B⁻¹ V)⁻¹ D Vᵀ B⁻¹ r`` from ``rhs = [B⁻¹r, B⁻¹V]`` ``(n', m + 1)``;
-    False where the capacitance matrix is singular."""
+@njit(cache=True, nogil=True, error_model="numpy")
+def _woodbury(wl: np.ndarray, long_pairs: np.ndarray, vec: np.ndarray, rhs: np.ndarray, vty: np.ndarray,
+              cap: np.ndarray, z: np.ndarray, capl: np.ndarray, zl: np.ndarray, sts: np.ndarray,
+              xs: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``x = B⁻¹r - B⁻¹V (I + D Vᵀ B⁻¹ V)⁻¹ D Vᵀ B⁻¹ r`` into ``xs[1:]`` ``(n', LANES)`` from ``rhs =
+    [B⁻¹r, B⁻¹V]`` ``(n', m + 1, LANES)``; status :data:`NEEDS_SVD` where the capacitance matrix is
+    singular (solved lane by lane, pivoted, in ``capl``, ``zl``)."""
     n1 = rhs.shape[0]
     m = vec.shape[1]
     nr = m + 1
+    nlane = rhs.shape[2]
     nl = long_pairs.shape[0]
-    # Vᵀ [B⁻¹r, B⁻¹V] accumulated row by row (contiguous inner loop), then scaled by D
-    for i in range(m):
-        for j in range(nr):
-            vty[i, j] = 0.0
+    vty[:] = 0.0  # Vᵀ [B⁻¹r, B⁻¹V] accumulated row by row, then scaled by D
     for c in range(n1):
         for i in range(m):
             vci = vec[c, i]
             for j in range(nr):
-                vty[i, j] += vci * rhs[c, j]
-    for i in range(m):
-        if i < 2 * nl:
-            wl = w[long_pairs[i // 2]]
-            dgi = -wl if i % 2 == 0 else wl
+                dst, src = vty[i, j], rhs[c, j]
+                for t in range(nlane):
+                    dst[t] += vci * src[t]
+    dg = np.empty(nlane)
+    for i in range(m):  # D: -w, +w for the two terms of a long pair, -1 for a model direction
+        for t in range(nlane):
+            dg[t] = (-wl[long_pairs[i // 2], t] if i % 2 == 0 else wl[long_pairs[i // 2], t]) if i < 2 * nl else -1.0
+        zi, v0 = z[i], vty[i, 0]
+        for t in range(nlane):
+            zi[t] = dg[t] * v0[t]
+        for j in range(m):
+            cij, vj = cap[i, j], vty[i, j + 1]
+            one = 1.0 if i == j else 0.0
+            for t in range(nlane):
+                cij[t] = dg[t] * vj[t] + one
+    for t in range(nlane):
+        if m == 0 or sts[t] != OK:
+            continue
+        capl[:, :] = cap[:, :, t]
+        zl[:] = z[:, t]
+        if _small_solve(capl, zl):
+            z[:, t] = zl
         else:
-            dgi = -1.0
-        z[i] = dgi * vty[i, 0]
-        for j in range(m):
-            cap[i, j] = dgi * vty[i, j + 1] + (1.0 if i == j else 0.0)
-    if m and not _small_solve(cap, z):
-        return False
+            sts[t] = NEEDS_SVD
+    xs[0, :] = 0.0
     for c in range(n1):
-        s = rhs[c, 0]
+        xc, r0 = xs[c + 1], rhs[c, 0]
+        for t in range(nlane):
+            xc[t] = r0[t]
         for j in range(m):
-            s -= rhs[c, j + 1] * z[j]
-        x[c] = s
-    return True
+            rj, zj = rhs[c, j + 1], z[j]
+            for t in range(nlane):
+                xc[t] -= rj[t] * zj[t]
 
 
-@njit(cache=True, nogil=True)
-def _solve_one(d: np.ndarray, w: np.ndarray, first: np.ndarray, last: np.ndarray, bw: int,
-               long_pairs: np.ndarray, vec: np.ndarray, gamma: float, gz: np.ndarray, basis: np.ndarray,
-               tails: np.ndarray, band: np.ndarray, rhs: np.ndarray, vty: np.ndarray, cap: np.ndarray,
-               z: np.ndarray, cover: np.ndarray, x: np.ndarray) -> int:  # pragma: no cover - compiled
-    """One pixel: ``d``/``w`` ``(npair,)`` data (mm) and weights (0 = pair not used); ``x`` ``(n',)``
-    receives ``cum[1:]``. The other arrays are scratch. Returns a status code."""
-    n1 = band.shape[0]
-    npair = d.shape[0]
-    # deficiency along the model's null directions (r = 1: the velocity of cum[0] = 0 shapes)
-    if gz.shape[1] == 1:
-        s = 0.0
-        for p in range(npair):
-            s += w[p] * gz[p, 0] * gz[p, 0]
-        if not s > 0.0:
-            return NEEDS_SVD
-    _assemble(d, w, first, last, bw, vec, gamma, band, rhs, cover)
-    _band_cholesky(band, bw)
-    _band_substitute(band, bw, rhs)
-    if not _woodbury(w, long_pairs, vec, rhs, vty, cap, z, x):
-        return NEEDS_SVD
-    # offsets across gaps (intervals that no used pair covers)
-    run = 0.0
-    ng = 0
-    for c in range(n1):
-        run += cover[c]
-        cover[c] = run
-        if run < 0.5:
-            ng += 1
-    if ng and not _fix_gaps(x, cover, basis, tails, np.int64(ng)):  # int64: not compiled again for a literal
-        return NEEDS_SVD
-    return OK
-
-
-@njit(cache=True, nogil=True)
-def _fix_gaps(x: np.ndarray, cover: np.ndarray, basis: np.ndarray, tails: np.ndarray,
-              ng: int | np.int64) -> bool:  # pragma: no cover - compiled
-    """Set the offsets after each gap (``cover < 0.5``) where the objective is stationary along them:
-    ``M a = -Sᵀ Eᵀ P E x`` with ``M[g, h] = (n - 1 - max(g, h)) - tails[g]·tails[h]`` (see
-    :func:`kansho._nsbas_band.fix_gap_offsets`). Updates ``x`` in place; False if ``M`` is singular."""
-    n1 = x.shape[0]
+@njit(cache=True, nogil=True, error_model="numpy")
+def _gap_tails(xs: np.ndarray, cover: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per lane, the coverage of each interval (``cover`` ``(n', LANES)`` summed in place), the number of
+    gaps (``cover < 0.5``) and the tails ``ytail`` ``(n + 1, LANES)`` of ``x`` (``xs`` ``(n, LANES)``)
+    less its projection on the model ``basis``: ``ytail[e] = Σ_{f >= e} (x - Q Qᵀ x)[f]``."""
+    n1 = cover.shape[0]
+    nlane = cover.shape[1]
     n = n1 + 1
-    r = basis.shape[1]
-    gi = np.empty(ng, np.int64)
-    k = 0
+    run = np.zeros(nlane)
+    ngv = np.zeros(nlane, np.int64)
     for c in range(n1):
-        if cover[c] < 0.5:
-            gi[k] = c
-            k += 1
-    proj = np.zeros(r)
-    for q in range(r):
-        s = 0.0
+        cc = cover[c]
+        for t in range(nlane):
+            run[t] += cc[t]
+            cc[t] = run[t]
+            ngv[t] += 1 if run[t] < 0.5 else 0
+    proj = np.zeros((basis.shape[1], nlane))
+    for q in range(basis.shape[1]):
+        pq = proj[q]
         for e in range(1, n):
-            s += basis[e, q] * x[e - 1]
-        proj[q] = s
-    ytail = np.zeros(n + 1)
+            bq, xe = basis[e, q], xs[e]
+            for t in range(nlane):
+                pq[t] += bq * xe[t]
+    ytail = np.zeros((n + 1, nlane))
+    ye = np.empty(nlane)
     for e in range(n - 1, -1, -1):
-        ye = 0.0 if e == 0 else x[e - 1]
-        for q in range(r):
-            ye -= basis[e, q] * proj[q]
-        ytail[e] = ytail[e + 1] + ye
-    mat = np.empty((ng, ng))
-    a = np.empty(ng)
-    for g in range(ng):
-        a[g] = -ytail[gi[g] + 1]
-        for h in range(ng):
-            s = float(n1 - max(gi[g], gi[h]))
-            for q in range(r):
-                s -= tails[gi[g], q] * tails[gi[h], q]
-            mat[g, h] = s
-    if not _small_solve(mat, a):
-        return False
-    shift = 0.0
-    k = 0
-    for c in range(n1):
-        if k < ng and gi[k] == c:
-            shift += a[k]
-            k += 1
-        x[c] += shift
-    return True
+        for t in range(nlane):
+            ye[t] = 0.0 if e == 0 else xs[e, t]
+        for q in range(basis.shape[1]):
+            bq, pq = basis[e, q], proj[q]
+            for t in range(nlane):
+                ye[t] -= bq * pq[t]
+        y1, y0 = ytail[e + 1], ytail[e]
+        for t in range(nlane):
+            y0[t] = y1[t] + ye[t]
+    return ngv, ytail
 
 
-#: pixels gathered at once from the (npair, npix) inputs (and scattered to the outputs): the rows of a
-#: column stride by npix elements, often a power of two that maps them all to one cache set, so a
-#: pixel-by-pixel column read misses on every pair; a tile reads each row's few cache lines at once
-TILE = 32
-
-
-@njit(cache=True, nogil=True)
-def _gather(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, i0: int, i1: int, dl: np.ndarray,
-            wl: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Data ``dl`` and weights ``wl`` ``(TILE, npair)`` (:func:`_weight`; data 0 where unused) of the
-    pixels ``cols[i0:i1]``, read row by row."""
-    for p in range(d.shape[0]):
-        for i in range(i0, i1):
-            px = cols[i]
-            wv = _weight(d, wts, has_w, p, px)
-            wl[i - i0, p] = wv
-            dl[i - i0, p] = d[p, px] if wv != 0.0 else 0.0
-
-
-@njit(cache=True, nogil=True)
-def _finish_pixel(x: np.ndarray, dl: np.ndarray, wl: np.ndarray, first: np.ndarray, last: np.ndarray,
-                  to_model: np.ndarray, model: np.ndarray) -> float:  # pragma: no cover - compiled
-    """The model ``(nmodel,)`` of one pixel's ``x`` (``cum``, ``x[0] = 0``) and the unweighted RMS of its
-    residuals over the used pairs (returned; NaN without any)."""
-    n1 = x.shape[0] - 1
-    for q in range(to_model.shape[0]):
-        s = 0.0
+@njit(cache=True, nogil=True, error_model="numpy")
+def _fix_gaps(xs: np.ndarray, cover: np.ndarray, basis: np.ndarray, tails: np.ndarray,
+              sts: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Set each lane's offsets after its gaps (intervals no used pair covers; ``cover`` the coverage
+    increments) where the objective is stationary along them: ``M a = -Sᵀ Eᵀ P E x`` with ``M[g, h] =
+    (n - 1 - max(g, h)) - tails[g]·tails[h]`` (see :func:`kansho._nsbas_band.fix_gap_offsets`). Updates
+    ``xs`` ``(n, LANES)`` in place; status :data:`NEEDS_SVD` where ``M`` is singular."""
+    n1 = cover.shape[0]
+    ngv, ytail = _gap_tails(xs, cover, basis)
+    gi = np.empty(n1, np.int64)
+    for t in range(cover.shape[1]):
+        ng = ngv[t]
+        if ng == 0 or sts[t] != OK:
+            continue
+        k = 0
         for c in range(n1):
-            s += to_model[q, c] * (x[c + 1] - x[c])
-        model[q] = s
-    ss = 0.0
-    nu = 0
+            if cover[c, t] < 0.5:
+                gi[k] = c
+                k += 1
+        mat = np.empty((ng, ng))
+        a = np.empty(ng)
+        for g in range(ng):
+            a[g] = -ytail[gi[g] + 1, t]
+            for h in range(ng):
+                s = float(n1 - max(gi[g], gi[h]))
+                for q in range(tails.shape[1]):
+                    s -= tails[gi[g], q] * tails[gi[h], q]
+                mat[g, h] = s
+        if not _small_solve(mat, a):
+            sts[t] = NEEDS_SVD
+            continue
+        shift = 0.0
+        k = 0
+        for c in range(n1):
+            if k < ng and gi[k] == c:
+                shift += a[k]
+                k += 1
+            xs[c + 1, t] += shift
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _finish(xs: np.ndarray, dl: np.ndarray, wl: np.ndarray, first: np.ndarray, last: np.ndarray,
+            to_model: np.ndarray, ms: np.ndarray, rs: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Each lane's model ``ms`` ``(nmodel, LANES)`` of its ``cum`` ``xs`` ``(n, LANES)`` and the unweighted
+    RMS ``rs`` of its residuals over the used pairs (NaN without any)."""
+    n1 = xs.shape[0] - 1
+    nlane = xs.shape[1]
+    for q in range(to_model.shape[0]):
+        mq = ms[q]
+        mq[:] = 0.0
+        for c in range(n1):
+            tm, x1, x0 = to_model[q, c], xs[c + 1], xs[c]
+            for t in range(nlane):
+                mq[t] += tm * (x1[t] - x0[t])
+    ss = np.zeros(nlane)
+    nu = np.zeros(nlane, np.int64)
     for p in range(dl.shape[0]):
-        if wl[p] != 0.0:
-            res = (x[last[p]] - x[first[p]]) - dl[p]
-            ss += res * res
-            nu += 1
-    return np.sqrt(ss / nu) if nu else np.nan
+        xl, xf, wp, dp = xs[last[p]], xs[first[p]], wl[p], dl[p]
+        for t in range(nlane):
+            res = (xl[t] - xf[t]) - dp[t]
+            used = wp[t] != 0.0
+            ss[t] += res * res if used else 0.0
+            nu[t] += 1 if used else 0
+    for t in range(nlane):
+        rs[t] = np.sqrt(ss[t] / nu[t]) if nu[t] else np.nan
 
 
 def solve_pixels(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, first: np.ndarray,
                  last: np.ndarray, bw: int, long_pairs: np.ndarray, vec: np.ndarray, gamma: float, gz: np.ndarray,
                  basis: np.ndarray, tails: np.ndarray, to_model: np.ndarray, cum: np.ndarray, model: np.ndarray,
                  resid: np.ndarray, status: np.ndarray) -> None:
-    """Invert the pixels ``cols`` of ``d``; see the module docstring. Tiles of :data:`TILE` pixels run on
-    threads (:func:`kansho._threads.run_ranges`; no ``prange``: 8.1 s to compile with it, 5.0 s without);
-    each pixel is solved alone, so the result does not depend on the threads.
+    """Invert the pixels ``cols`` of ``d``; see the module docstring. Tiles of :data:`LANES` pixels run on
+    threads (:func:`kansho._threads.run_ranges`; no ``prange``: it compiles a kernel twice); each
+    pixel's arithmetic is its own, so the result depends neither on the threads nor on the tiles.
 
     Parameters
     ----------
@@ -340,54 +418,47 @@ def solve_pixels(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, 
     """
     args = (d, wts, has_w, cols, first, last, bw, long_pairs, vec, gamma, gz, basis, tails, to_model, cum, model,
             resid, status)
-    run_ranges(_solve_tiles, (cols.shape[0] + TILE - 1) // TILE, *args)
+    run_ranges(_solve_tiles, (cols.shape[0] + LANES - 1) // LANES, *args)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _solve_tiles(tile0: int, tile1: int, d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray,
                  first: np.ndarray, last: np.ndarray, bw: int, long_pairs: np.ndarray, vec: np.ndarray, gamma: float,
                  gz: np.ndarray, basis: np.ndarray, tails: np.ndarray, to_model: np.ndarray, cum: np.ndarray,
                  model: np.ndarray, resid: np.ndarray, status: np.ndarray) -> None:  # pragma: no cover - compiled
     """The tiles ``tile0 .. tile1 - 1`` of :func:`solve_pixels`."""
     k = cols.shape[0]
-    npair = d.shape[0]
-    n1 = vec.shape[0]
-    m = vec.shape[1]
-    nmodel = to_model.shape[0]
-    band = np.empty((n1, bw + 1))  # scratch of the whole range, as a parallel loop hoists it
-    rhs = np.empty((n1, m + 1))
-    vty = np.empty((max(m, 1), m + 1))
-    cap = np.empty((max(m, 1), max(m, 1)))
-    z = np.empty(max(m, 1))
-    cover = np.empty(n1)
-    dl = np.empty((TILE, npair))
-    wl = np.empty((TILE, npair))
-    xs = np.empty((TILE, n1 + 1))
-    ms = np.empty((TILE, nmodel))
-    rs = np.empty(TILE)
-    sts = np.empty(TILE, np.int8)
+    n1, m = vec.shape
+    mm = max(m, 1)
+    band = np.empty((n1, bw + 1, LANES))  # scratch of the whole range
+    rhs = np.empty((n1, m + 1, LANES))
+    vty = np.empty((mm, m + 1, LANES))
+    cap = np.empty((mm, mm, LANES))
+    z = np.empty((mm, LANES))
+    capl = np.empty((mm, mm))
+    zl = np.empty(mm)
+    cover = np.empty((n1, LANES))
+    dl = np.empty((d.shape[0], LANES))
+    wl = np.empty((d.shape[0], LANES))
+    xs = np.empty((n1 + 1, LANES))
+    ms = np.empty((to_model.shape[0], LANES))
+    rs = np.empty(LANES)
+    sts = np.empty(LANES, np.int8)
     for tile in range(tile0, tile1):
-        xs[:] = 0.0
-        i0 = tile * TILE
-        i1 = min(i0 + TILE, k)
+        i0 = tile * LANES
+        i1 = min(i0 + LANES, k)
         _gather(d, wts, has_w, cols, i0, i1, dl, wl)
+        _deficient(wl, gz, sts)
+        _assemble(dl, wl, first, last, bw, vec, gamma, band, rhs, cover)
+        _band_cholesky(band, bw)
+        _band_substitute(band, bw, rhs)
+        _woodbury(wl, long_pairs, vec, rhs, vty, cap, z, capl, zl, sts, xs)
+        _fix_gaps(xs, cover, basis, tails, sts)
+        _finish(xs, dl, wl, first, last, to_model, ms, rs)
         for t in range(i1 - i0):
-            x = xs[t]
-            sts[t] = _solve_one(dl[t], wl[t], first, last, bw, long_pairs, vec, gamma, gz, basis, tails, band,
-                                rhs, vty, cap, z, cover, x[1:])
+            px = cols[i0 + t]
+            status[px] = sts[t]
             if sts[t] == OK:
-                x[0] = 0.0
-                rs[t] = _finish_pixel(x, dl[t], wl[t], first, last, to_model, ms[t])
-        for t in range(i1 - i0):
-            status[cols[i0 + t]] = sts[t]
-        for c in range(n1 + 1):
-            for t in range(i1 - i0):
-                if sts[t] == OK:
-                    cum[c, cols[i0 + t]] = xs[t, c]
-        for q in range(nmodel):
-            for t in range(i1 - i0):
-                if sts[t] == OK:
-                    model[q, cols[i0 + t]] = ms[t, q]
-        for t in range(i1 - i0):
-            if sts[t] == OK:
-                resid[cols[i0 + t]] = rs[t]
+                cum[:, px] = xs[:, t]
+                model[:, px] = ms[:, t]
+                resid[px] = rs[t]
