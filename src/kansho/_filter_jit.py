@@ -23,7 +23,7 @@ def subtract_centre3(full: np.ndarray, x: np.ndarray, wy0: float, wy1: float, wx
     run_ranges(_subtract_centre3_ranges, k * ny, full, x, wy0, wy1, wx0, wx1)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _subtract_centre3_ranges(r0: int, r1: int, full: np.ndarray, x: np.ndarray, wy0: float, wy1: float, wx0: float,
                              wx1: float) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`subtract_centre3` (:func:`kansho._threads.run_ranges`)."""

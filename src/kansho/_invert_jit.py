@@ -29,7 +29,7 @@ def resid_exceeds(ifg: np.ndarray, cum: np.ndarray, p0: np.ndarray, p1: np.ndarr
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _resid_exceeds_ranges(r0: int, r1: int, ifg: np.ndarray, cum: np.ndarray, p0: np.ndarray, p1: np.ndarray,
                           thr: float, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`resid_exceeds` (:func:`kansho._threads.run_ranges`)."""
@@ -59,7 +59,7 @@ def coh_weights(coh: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _coh_weights_ranges(r0: int, r1: int, coh: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`coh_weights` (:func:`kansho._threads.run_ranges`)."""
     npix = coh.shape[1]
@@ -91,7 +91,7 @@ def triangle_indicator(phase: np.ndarray, members: np.ndarray, signs: np.ndarray
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _triangle_indicator_ranges(r0: int, r1: int, phase: np.ndarray, members: np.ndarray, signs: np.ndarray,
                                out: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`triangle_indicator` (:func:`kansho._threads.run_ranges`)."""
@@ -128,7 +128,7 @@ def pixel_gaps(valid: np.ndarray, p0: np.ndarray, p1: np.ndarray, ne: int) -> np
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _pixel_gaps_ranges(r0: int, r1: int, valid: np.ndarray, p0: np.ndarray, p1: np.ndarray, ne: int, out: np.ndarray
                        ) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`pixel_gaps` (:func:`kansho._threads.run_ranges`)."""
@@ -162,7 +162,7 @@ def nanmean_rows(a: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _nanmean_rows_ranges(r0: int, r1: int, a: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`nanmean_rows` (:func:`kansho._threads.run_ranges`)."""
     n = a.shape[0]

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _find(par: np.ndarray, i: int) -> int:  # pragma: no cover - compiled
     while par[i] != i:
         par[i] = par[par[i]]
@@ -20,7 +20,7 @@ def _find(par: np.ndarray, i: int) -> int:  # pragma: no cover - compiled
     return i
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _union(par: np.ndarray, a: int, b: int) -> None:  # pragma: no cover - compiled
     ra = _find(par, a)
     rb = _find(par, b)
@@ -30,7 +30,7 @@ def _union(par: np.ndarray, a: int, b: int) -> None:  # pragma: no cover - compi
         par[ra] = rb
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def label_continuous(u: np.ndarray, tau: float) -> np.ndarray:  # pragma: no cover - compiled
     """(ny*nx,) int32 labels: pixels joined by 4-neighbour edges with both ends finite and
     ``|Δu| < tau``; a label is the smallest flat index of its set (-1 where ``u`` is not finite).
@@ -61,7 +61,7 @@ def label_continuous(u: np.ndarray, tau: float) -> np.ndarray:  # pragma: no cov
     return lab
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def boundary_edges(u: np.ndarray, lab: np.ndarray, cycle: float
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
     """The 4-neighbour edges between finite pixels of different labels: (a, b) their labels with
@@ -120,7 +120,7 @@ def boundary_edges(u: np.ndarray, lab: np.ndarray, cycle: float
     return A, B, K, R, S
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def merge(n: int, a: np.ndarray, b: np.ndarray, lab: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """Labels ``lab`` (int32, -1 kept) after joining each set ``a[t]`` with ``b[t]`` (labels < ``n``)."""
     par = np.empty(n, np.int32)

@@ -38,7 +38,7 @@ def csr(L: npt.ArrayLike, dtype: npt.DTypeLike = np.float64
     return indptr, cols.astype(np.int64), a[rows, cols].astype(dtype)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _loop_sum(u: np.ndarray, ptr: np.ndarray, idx: np.ndarray, data: np.ndarray, lp: int, j0: int, j1: int,
               o: np.ndarray, flag: np.ndarray) -> None:  # pragma: no cover - compiled
     """Loop ``lp``'s signed sum of the member rows of ``u`` (CSR ``ptr``, ``idx``, ``data``) over the
@@ -66,7 +66,7 @@ def loop_phase(u: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.
     run_ranges(_loop_phase_ranges, nchunk, u, indptr, indices, data, out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _loop_phase_ranges(r0: int, r1: int, u: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
                        out: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`loop_phase` (:func:`kansho._threads.run_ranges`)."""
@@ -92,7 +92,7 @@ def trusted_loops(ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray
     run_ranges(_trusted_loops_ranges, nchunk, ph, tol, K, trusted)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _trusted_loops_ranges(r0: int, r1: int, ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray
                           ) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`trusted_loops` (:func:`kansho._threads.run_ranges`)."""
@@ -119,7 +119,7 @@ def misclosures(ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray, 
     run_ranges(_misclosures_ranges, nchunk, ph, tol, K, trusted, active)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _misclosures_ranges(r0: int, r1: int, ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray,
                         active: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`misclosures` (:func:`kansho._threads.run_ranges`)."""
@@ -150,7 +150,7 @@ def apply_fix(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, out:
     run_ranges(_apply_fix_ranges, nchunk, u, fix, table, null, out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _apply_fix_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, out: np.ndarray
                       ) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`apply_fix` (:func:`kansho._threads.run_ranges`)."""
@@ -173,7 +173,7 @@ def pairs_in_loop(indptr: np.ndarray, indices: np.ndarray, loop_valid: np.ndarra
     run_ranges(_pairs_in_loop_ranges, nchunk, indptr, indices, loop_valid, out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _pairs_in_loop_ranges(r0: int, r1: int, indptr: np.ndarray, indices: np.ndarray, loop_valid: np.ndarray,
                           out: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`pairs_in_loop` (:func:`kansho._threads.run_ranges`)."""
@@ -201,7 +201,7 @@ def fix_counts(fix: np.ndarray, checked: np.ndarray, span: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _fix_counts_ranges(r0: int, r1: int, fix: np.ndarray, checked: np.ndarray, span: int, out: np.ndarray
                        ) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`fix_counts` (:func:`kansho._threads.run_ranges`)."""
@@ -228,7 +228,7 @@ def pixel_sums(u: np.ndarray, pptr: np.ndarray, pidx: np.ndarray, pdata: np.ndar
                cnt, ss, loop_valid)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _pixel_sums_ranges(r0: int, r1: int, u: np.ndarray, pptr: np.ndarray, pidx: np.ndarray, pdata: np.ndarray,
                        indptr: np.ndarray, indices: np.ndarray, valid: np.ndarray, rows: np.ndarray,
                        err_threshold: float, n_err: np.ndarray, cnt: np.ndarray, ss: np.ndarray, loop_valid: np.ndarray
@@ -272,7 +272,7 @@ def loop_zeroed(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, of
     run_ranges(_loop_zeroed_ranges, nchunk, u, fix, table, null, off, indptr, indices, data, z, count)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _loop_zeroed_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, off: np.ndarray,
                         indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, z: np.ndarray, count: np.ndarray
                         ) -> None:  # pragma: no cover - compiled
@@ -313,3 +313,31 @@ def _loop_zeroed_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table:
                 else:
                     o[j] = 0.0
             count[c, lp] = n
+
+
+def stack_sums(u: np.ndarray, valid: np.ndarray, dt: np.ndarray, rows: np.ndarray, num: np.ndarray, den: np.ndarray,
+               nvf: np.ndarray) -> None:
+    """Stacking sums over the pairs ``rows`` ((npair,) bool), added pair after pair in row order where
+    ``valid`` (npair, npix): ``num += u`` (float64), ``den += dt`` (per pair, float64) and ``nvf += 1``
+    (int32); all three (npix,), continued from their values."""
+    npix = u.shape[1]
+    nchunk = (npix + CHUNK - 1) // CHUNK
+    run_ranges(_stack_sums_ranges, nchunk, u, valid, dt, rows, num, den, nvf)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _stack_sums_ranges(r0: int, r1: int, u: np.ndarray, valid: np.ndarray, dt: np.ndarray, rows: np.ndarray,
+                       num: np.ndarray, den: np.ndarray, nvf: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`stack_sums` (:func:`kansho._threads.run_ranges`)."""
+    npix = u.shape[1]
+    for c in range(r0, r1):
+        j0 = c * CHUNK
+        j1 = min(j0 + CHUNK, npix)
+        for k in range(u.shape[0]):
+            if not rows[k]:
+                continue
+            for j in range(j0, j1):
+                ok = valid[k, j]
+                num[j] += u[k, j] if ok else 0.0
+                den[j] += dt[k] if ok else 0.0
+                nvf[j] += 1 if ok else 0

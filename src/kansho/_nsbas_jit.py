@@ -30,7 +30,7 @@ from kansho._threads import run_ranges
 OK, NEEDS_SVD = 0, 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _small_solve(a: np.ndarray, b: np.ndarray) -> bool:  # pragma: no cover - compiled
     """Solve ``a x = b`` in place (``b`` becomes ``x``) by Gaussian elimination with partial pivoting.
 
@@ -66,7 +66,7 @@ def _small_solve(a: np.ndarray, b: np.ndarray) -> bool:  # pragma: no cover - co
     return True
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _weight(d: np.ndarray, wts: np.ndarray, has_w: bool, p: int, px: int) -> float:  # pragma: no cover
     """Weight of pair ``p`` at pixel ``px``: 0 where the pair is not used (no data, or a weight that
     is not finite and positive), else its weight (1 without weights)."""

@@ -26,7 +26,7 @@ WHOLE_TOL = 0.3
 RESOLVE = 0.125
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _factor(w: np.ndarray, use: np.ndarray, ends: np.ndarray, m: int, ridge: float, L: np.ndarray, D: np.ndarray,
             S: np.ndarray) -> int:  # pragma: no cover - compiled
     """``N = Gᵀ W G`` of the pairs ``use`` (plus the ridge) as ``L D Lᵀ`` (``L`` unit lower, in place in the
@@ -84,7 +84,7 @@ def _factor(w: np.ndarray, use: np.ndarray, ends: np.ndarray, m: int, ridge: flo
     return bw
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _hat(S: np.ndarray, i: int, j: int) -> float:  # pragma: no cover - compiled
     """``g_(i,j)ᵀ N⁻¹ g_(i,j)``: the sum of ``N⁻¹`` over the increments ``i .. j-1`` (within the band)."""
     v = 0.0
@@ -95,7 +95,7 @@ def _hat(S: np.ndarray, i: int, j: int) -> float:  # pragma: no cover - compiled
     return v
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _band_solve(L: np.ndarray, D: np.ndarray, bw: int, x: np.ndarray) -> None:  # pragma: no cover - compiled
     """``x ← N⁻¹ x`` from the band ``L D Lᵀ`` of :func:`_factor`."""
     m = x.size
@@ -113,7 +113,7 @@ def _band_solve(L: np.ndarray, D: np.ndarray, bw: int, x: np.ndarray) -> None:  
         x[a] = v
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _residuals(y: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, m: int, L: np.ndarray,
                D: np.ndarray, bw: int, r: np.ndarray) -> None:  # pragma: no cover - compiled
     """Least-squares residuals ``r = y - G x`` of the pairs ``use`` (NaN elsewhere)."""
@@ -130,7 +130,7 @@ def _residuals(y: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, 
         r[p] = y[p] - (cx[ends[p, 1]] - cx[ends[p, 0]]) if use[p] else np.nan
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _covered(L: np.ndarray, D: np.ndarray, bw: int, i: int, j: int, m: int) -> np.ndarray:  # pragma: no cover
     """Prefix sums (m+1,) of ``N⁻¹ g_(i,j)``: ``g_(k,l)ᵀ N⁻¹ g_(i,j)`` is ``c[l] − c[k]``."""
     z = np.zeros(m)
@@ -143,7 +143,7 @@ def _covered(L: np.ndarray, D: np.ndarray, bw: int, i: int, j: int, m: int) -> n
     return c
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _median_destroy(a: np.ndarray, n: int) -> float:  # pragma: no cover - compiled
     """The median of ``a[:n]`` (n >= 1), reordering it: NaN if any is NaN, else for even ``n`` the mean of the
     two middle values, as ``np.median``. Wirth's selection (Algorithms + Data Structures = Programs, 1976, §2.3.4):
@@ -178,7 +178,7 @@ def _median_destroy(a: np.ndarray, n: int) -> float:  # pragma: no cover - compi
     return (lower + upper) / 2
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _worst(r: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, S: np.ndarray, red_min: float,
            red: np.ndarray) -> tuple[float, int, float]:  # pragma: no cover - compiled
     """The largest w-test statistic among the testable pairs: (statistic, pair or -1, noise scale).
@@ -211,7 +211,7 @@ def _worst(r: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, S: n
     return best, bp, sig
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _check_pixel(y: np.ndarray, w: np.ndarray, ends: np.ndarray, ne: int, cycle: float, crit: float,
                  max_iter: int, red_min: float, amb: float, ridge: float, fix: np.ndarray) -> None:  # pragma: no cover
     """Data snooping at one pixel (see :func:`kansho.outliers.residual_cycle_check`); writes ``fix`` (npair,)."""
@@ -287,7 +287,7 @@ def check_pixels(ifg: np.ndarray, weights: np.ndarray, ends: np.ndarray, ne: int
     return fix
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _check_columns(c0: int, c1: int, ifg: np.ndarray, weights: np.ndarray, ends: np.ndarray, ne: int, cycle: float,
                    crit: float, max_iter: int, red_min: float, amb: float, ridge: float,
                    fix: np.ndarray) -> None:  # pragma: no cover - compiled
@@ -300,7 +300,7 @@ def _check_columns(c0: int, c1: int, ifg: np.ndarray, weights: np.ndarray, ends:
             fix[p, c] = f[p]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _bridges_column(valid: np.ndarray, ends: np.ndarray, ne: int, deg: np.ndarray, adj_v: np.ndarray,
                     adj_e: np.ndarray, disc: np.ndarray, low: np.ndarray, pedge: np.ndarray, nxt: np.ndarray,
                     stack: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
@@ -368,7 +368,7 @@ def _bridges_column(valid: np.ndarray, ends: np.ndarray, ne: int, deg: np.ndarra
 BRIDGE_CHUNK = 512
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _same_row(valid: np.ndarray, c: int) -> bool:  # pragma: no cover - compiled
     """Whether row ``c`` of ``valid`` equals row ``c - 1``."""
     for p in range(valid.shape[1]):  # noqa: SIM110 - numba compiles no generator in all()
@@ -390,7 +390,7 @@ def bridges(valid: np.ndarray, ends: np.ndarray, ne: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _bridge_chunks(ch0: int, ch1: int, valid: np.ndarray, ends: np.ndarray, ne: int,
                    out: np.ndarray) -> None:  # pragma: no cover - compiled
     """Chunks ``ch0 .. ch1 - 1`` of :func:`bridges`."""

@@ -37,7 +37,7 @@ PLUS = np.int64(1)
 MINUS = np.int64(-1)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _tally(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray, pos: np.ndarray, neg: np.ndarray,
            n: np.ndarray) -> int:  # pragma: no cover - compiled
     """Per pair: trusted active loops ``n`` and those a +1 (``pos``) or -1 (``neg``) cycle would close.
@@ -63,13 +63,13 @@ def _tally(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray, pos
     return n_open
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _gain(p: int, s: int | np.int64, pos: np.ndarray, neg: np.ndarray, n: np.ndarray) -> int:  # pragma: no cover
     """Loops closed minus loops opened by moving pair ``p`` one cycle in direction ``s``."""
     return 2 * (pos[p] if s > 0 else neg[p]) - n[p]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _rivals(bp: int, bs: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
             lptr: np.ndarray, lref: np.ndarray, pos: np.ndarray, neg: np.ndarray, n: np.ndarray,
             rdir: np.ndarray) -> int:  # pragma: no cover
@@ -91,7 +91,7 @@ def _rivals(bp: int, bs: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, s
     return count
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _move(p: int, s: int | np.int64, R: np.ndarray, sgn: np.ndarray, lptr: np.ndarray,
           lref: np.ndarray) -> None:  # pragma: no cover
     """Estimate one more cycle ``s`` in pair ``p``: its loops' residual misclosures change."""
@@ -100,7 +100,7 @@ def _move(p: int, s: int | np.int64, R: np.ndarray, sgn: np.ndarray, lptr: np.nd
         R[lp] -= sgn[lp, lref[e] % 3] * s
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _count(lp: int, d: int | np.int64, R: np.ndarray, mem: np.ndarray, sgn: np.ndarray, pos: np.ndarray,
            neg: np.ndarray, n: np.ndarray) -> int:  # pragma: no cover - compiled
     """Add ``d`` (±1) times loop ``lp``'s share of :func:`_tally`'s counts; returns ``d`` if it is open."""
@@ -116,7 +116,7 @@ def _count(lp: int, d: int | np.int64, R: np.ndarray, mem: np.ndarray, sgn: np.n
     return int(d) if r != 0 else 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _move_tallied(p: int, s: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
                   lptr: np.ndarray, lref: np.ndarray, pos: np.ndarray, neg: np.ndarray,
                   n: np.ndarray) -> int:  # pragma: no cover - compiled
@@ -133,7 +133,7 @@ def _move_tallied(p: int, s: int, R: np.ndarray, act: np.ndarray, mem: np.ndarra
     return d_open
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _null_tallied(p: int, null: np.ndarray, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
                   lptr: np.ndarray, lref: np.ndarray, pos: np.ndarray, neg: np.ndarray,
                   n: np.ndarray) -> int:  # pragma: no cover - compiled
@@ -149,7 +149,7 @@ def _null_tallied(p: int, null: np.ndarray, R: np.ndarray, act: np.ndarray, mem:
     return d_open
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _best_move(pos: np.ndarray, neg: np.ndarray, n: np.ndarray) -> tuple[int, int, int]:  # pragma: no cover
     """The first move of largest positive gain: (gain, pair, direction); pair -1 when none gains."""
     best, bp, bs = 0, -1, 0
@@ -161,7 +161,7 @@ def _best_move(pos: np.ndarray, neg: np.ndarray, n: np.ndarray) -> tuple[int, in
     return best, bp, bs
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _lookahead(p: int, s: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray, lptr: np.ndarray,
                lref: np.ndarray, pos: np.ndarray, neg: np.ndarray, n: np.ndarray) -> int:  # pragma: no cover
     """Score of taking move (p, s) and then plain greedy moves to the end: the misfit left (sum of
@@ -184,7 +184,7 @@ def _lookahead(p: int, s: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, 
     return 1000 * misfit + moves
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _settle_tie(bp: int, bs: int, rdir: np.ndarray, R: np.ndarray, act: np.ndarray, mem: np.ndarray,
                 sgn: np.ndarray, lptr: np.ndarray, lref: np.ndarray, pos: np.ndarray, neg: np.ndarray, n: np.ndarray,
                 null: np.ndarray) -> tuple[int, int]:  # pragma: no cover
@@ -205,7 +205,7 @@ def _settle_tie(bp: int, bs: int, rdir: np.ndarray, R: np.ndarray, act: np.ndarr
     return -1, 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _epoch_check(k: np.ndarray, seen: np.ndarray, ends: np.ndarray, null: np.ndarray) -> None:  # pragma: no cover
     """Null the estimates an epoch shift makes about as plausible.
 
@@ -236,7 +236,7 @@ def _epoch_check(k: np.ndarray, seen: np.ndarray, ends: np.ndarray, null: np.nda
                         null[q] = True
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _orphan_check(R0: np.ndarray, act0: np.ndarray, act: np.ndarray, mem: np.ndarray, k: np.ndarray,
                   null: np.ndarray) -> None:  # pragma: no cover - compiled
     """Null a pair left uncorrected whose every loop was taken away by nulling its partners, when one
@@ -258,7 +258,7 @@ def _orphan_check(R0: np.ndarray, act0: np.ndarray, act: np.ndarray, mem: np.nda
             null[p] = True
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _solve_pixel(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray, ends: np.ndarray,
                  min_loops: int, out: np.ndarray, work: np.ndarray, flags: np.ndarray, R0: np.ndarray,
                  act0: np.ndarray, lptr: np.ndarray, lref: np.ndarray) -> None:  # pragma: no cover - compiled
@@ -341,7 +341,7 @@ def solve_pixels(K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.nd
     run_ranges(_solve_tasks, ntask, K, trusted, mem, sgn, ends, min_loops, cols, fix)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _solve_tasks(t0: int, t1: int, K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
                  ends: np.ndarray, min_loops: int, cols: np.ndarray, fix: np.ndarray) -> None:  # pragma: no cover
     """The batches ``t0 .. t1 - 1`` of :func:`solve_pixels`."""
@@ -399,37 +399,60 @@ def null_doubtful(K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.n
     run_ranges(_open_any_ranges, (act.size + OPEN_CHUNK - 1) // OPEN_CHUNK, K, trusted, mem, sgn,
                np.ascontiguousarray(act, np.int64), fix, has_open)
     sub = act[has_open]  # the few pixels the descent left with an open loop
-    if sub.size == 0:
-        return
-    f = fix[:, sub]  # (npair, nsub) int8
-    null_p = f == NULL
-    fz = np.where(null_p, 0, f).astype(np.int16)
-    still = K[:, sub].astype(np.int32)
-    for j in range(3):  # K + L·fix, one member at a time: no (nloop, 3, nsub) array
-        still += sgn[:, j, None] * fz[mem[:, j]]
-    tr = trusted[:, sub]
-    opened = tr & (still != 0)
-    null_m = np.stack([null_p[mem[:, j]] for j in range(3)], axis=1)  # (nloop, 3, nsub)
-    closed = tr & ~null_m.any(axis=1) & (still == 0)
-    # per member j, the (npair, nloop) incidence of the loops' j-th members: counts over loops are matrix
-    # products (exact in float64), far faster than np.add.at
-    inc = np.zeros((3, f.shape[0], K.shape[0]))
-    for j in range(3):
-        inc[j, mem[:, j], np.arange(K.shape[0])] = 1.0
-    doubtful = ((inc.sum(axis=0) @ opened) > 0) & (f != NULL)
-    dm = doubtful[mem]  # (nloop, 3, nsub)
-    support = np.zeros(f.shape)
-    for j in range(3):  # a closed loop vouches for a member when its other two are not in doubt themselves
-        support += inc[j] @ (closed & ~dm[:, (j + 1) % 3] & ~dm[:, (j + 2) % 3])
-    pr, col = np.nonzero(doubtful & (support == 0))
-    fix[pr, sub[col]] = NULL
+    if sub.size:
+        run_ranges(_doubtful_ranges, (sub.size + OPEN_CHUNK - 1) // OPEN_CHUNK, K, trusted, mem, sgn,
+                   np.ascontiguousarray(sub, np.int64), fix)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _doubtful_ranges(r0: int, r1: int, K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
+                     sub: np.ndarray, fix: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Chunks ``r0 .. r1 - 1`` of the pixels ``sub`` of :func:`null_doubtful`: its rule, pixel by pixel."""
+    nloop = K.shape[0]
+    npair = fix.shape[0]
+    f = np.empty(npair, np.int64)
+    null = np.empty(npair, np.bool_)
+    doubtful = np.empty(npair, np.bool_)
+    support = np.empty(npair, np.int64)
+    closed = np.empty(nloop, np.bool_)
+    for ch in range(r0, r1):
+        for a in range(ch * OPEN_CHUNK, min((ch + 1) * OPEN_CHUNK, sub.size)):
+            px = sub[a]
+            for q in range(npair):
+                null[q] = fix[q, px] == NULL
+                f[q] = 0 if null[q] else np.int64(fix[q, px])
+                doubtful[q] = False
+                support[q] = 0
+            for lp in range(nloop):  # K + L·fix over the trusted loops (a nulled member counted as unchanged)
+                closed[lp] = False
+                if not trusted[lp, px]:
+                    continue
+                still = np.int64(K[lp, px])
+                for m in range(3):
+                    still += sgn[lp, m] * f[mem[lp, m]]
+                if still != 0:  # an open loop puts its members in doubt
+                    for m in range(3):
+                        doubtful[mem[lp, m]] = True
+                else:
+                    closed[lp] = not (null[mem[lp, 0]] or null[mem[lp, 1]] or null[mem[lp, 2]])
+            for lp in range(nloop):  # a closed loop vouches for a member when its other two are not in doubt
+                if not closed[lp]:
+                    continue
+                for m in range(3):
+                    q = mem[lp, m]
+                    if not (doubtful[mem[lp, (m + 1) % 3]] and not null[mem[lp, (m + 1) % 3]]) and not (
+                            doubtful[mem[lp, (m + 2) % 3]] and not null[mem[lp, (m + 2) % 3]]):
+                        support[q] += 1
+            for q in range(npair):
+                if doubtful[q] and not null[q] and support[q] == 0:
+                    fix[q, px] = NULL
 
 
 #: active pixels per parallel chunk of :func:`_open_any_ranges`
 OPEN_CHUNK = 2048
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _open_any_ranges(r0: int, r1: int, K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
                      act: np.ndarray, fix: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """Chunks ``r0 .. r1 - 1`` of the active pixels ``act`` of :func:`null_doubtful`: ``out[a]`` True when

@@ -35,7 +35,7 @@ def line_sums(y: np.ndarray, tc: np.ndarray, w: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _line_sums_ranges(r0: int, r1: int, y: np.ndarray, tc: np.ndarray, w: np.ndarray,
                       out: np.ndarray) -> None:  # pragma: no cover - compiled
     """Chunks ``r0 .. r1 - 1`` of :func:`line_sums` (:func:`kansho._threads.run_ranges`)."""
@@ -72,7 +72,7 @@ def residual_histograms(y: np.ndarray, t: np.ndarray, vel: np.ndarray, icpt: np.
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _residual_histograms_ranges(r0: int, r1: int, y: np.ndarray, t: np.ndarray, vel: np.ndarray,
                                 icpt: np.ndarray, scale: float, u_max: float, du: float,
                                 out: np.ndarray) -> None:  # pragma: no cover - compiled

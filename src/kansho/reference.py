@@ -126,8 +126,8 @@ def set_sums(unw: npt.ArrayLike, in_set: npt.ArrayLike) -> tuple[Float64Array, F
     ``unw``: (npair, npix) rad; ``in_set``: (npix,) bool. Returns ((npair,), (npair,)) float64;
     sums of blocks add up to the frame's (block-wise processing).
     """
-    u = np.asarray(unw, np.float64)
-    u = u.reshape(u.shape[0], -1)[:, np.asarray(in_set, bool).ravel()]
+    u = np.asarray(unw)
+    u = np.asarray(u.reshape(u.shape[0], -1)[:, np.asarray(in_set, bool).ravel()], np.float64)
     fin = np.isfinite(u)
     return np.where(fin, u, 0.0).sum(axis=1), fin.sum(axis=1).astype(np.float64)
 

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import zarr
 
-from kansho import jumps, loops
+from kansho import _loops_jit, jumps, loops
 from kansho.chain.tasks import Task
 from kansho.inversion import invert_nsbas
 from kansho.store import PAIR_CHUNK, Stack
@@ -60,7 +60,12 @@ def read_jumped(stack: Stack, work: zarr.Group, rows: slice, cols: slice, idx: n
     (None when the run has none)."""
     u = stack.read("unw", rows, cols, idx)
     jump = read_fix(work, rows, cols, idx, JUMP_ARRAY)
-    return (u, None) if jump is None else (u + (2 * math.pi) * jump, jump)
+    if jump is None:
+        return u, None
+    out = u.astype(np.float64)  # u + 2π·jump as NumPy has it (float64), the sum taken where jump is not 0 only
+    nz = np.flatnonzero(jump)
+    out.flat[nz] += (2 * math.pi) * jump.flat[nz].astype(np.float64)
+    return out, jump
 
 
 def jump_chunk(task: Task) -> np.ndarray:
@@ -187,7 +192,7 @@ def pixel_loop_block(task: Task) -> np.ndarray:
     t = np.asarray(p["t"], np.float64)
     conv = float(p["conv"])
     base, dest = p.get("base"), str(p.get("dest", ""))
-    u_all, u = _read_pairs(task, idx, offsets, sub, bool(p["check"]))
+    u_all, u, fix = _read_pairs(task, idx, offsets, sub, bool(p["check"]))
     pairs_s = pairs_f[sub]
     valid = np.isfinite(u)
     shp = task.shape
@@ -203,7 +208,8 @@ def pixel_loop_block(task: Task) -> np.ndarray:
         u, L2, valid, err_threshold=float(p["pixel_loop_threshold"]), rows=new_loop,
         base=(prior["n_loop_err"], prior["loop_cnt"], prior["loop_ss"]) if prior else None, phase_of_pairs=True)
     in_all = loops.pairs_in_valid_loop(L2, loop_valid)
-    n_null = _null_unchecked(task, idx, u, valid, in_all) if base is None else np.zeros(idx.size, np.int64)
+    n_null, drop = (np.zeros(idx.size, np.int64), None) if base is not None else _null_unchecked(task, idx, u, valid,
+                                                                                                 in_all)
     if prior:  # earlier pairs that a new loop now covers leave the "in no loop" count
         touched = np.asarray(p["touched"], bool)
         old = ~new_loop
@@ -216,10 +222,9 @@ def pixel_loop_block(task: Task) -> np.ndarray:
     num = np.array(prior["rate_num"], np.float64) if prior else np.zeros(npix)
     den = np.array(prior["rate_den"], np.float64) if prior else np.zeros(npix)
     nvf = np.array(prior["n_valid_final"], np.int32) if prior else np.zeros(npix, np.int32)
-    for k in np.flatnonzero(new_pair):  # pair after pair: the same sums as one pass over all pairs
-        num += np.where(valid[k], u[k], 0.0)
-        den += np.where(valid[k], dt[k], 0.0)
-        nvf += valid[k]
+    # pair after pair: the same sums as one pass over all pairs
+    _loops_jit.stack_sums(np.ascontiguousarray(u, np.float64), valid, np.asarray(dt, np.float64), new_pair, num, den,
+                          nvf)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = {"n_loop_err": n_err, "n_ifg_noloop": n_noloop, "loop_cnt": cnt, "loop_ss": ss,
                "loop_rms": np.where(cnt > 0, np.sqrt(ss / np.maximum(cnt, 1)), np.nan),
@@ -228,7 +233,7 @@ def pixel_loop_block(task: Task) -> np.ndarray:
     for name, v in out.items():
         w[dest + name][task.rows, task.cols] = np.asarray(v).reshape(shp)
     if base is None:
-        _count_corrected(task, idx)
+        _count_corrected(task, fix, drop)
     if not p["check"]:
         return np.vstack([np.zeros((2, idx.size), np.int64), n_null])
     assert u_all is not None
@@ -236,25 +241,30 @@ def pixel_loop_block(task: Task) -> np.ndarray:
 
 
 def _null_unchecked(task: Task, idx: npt.NDArray[np.intp], u: np.ndarray, valid: np.ndarray,
-                    in_all: np.ndarray) -> npt.NDArray[np.int64]:
+                    in_all: np.ndarray) -> tuple[npt.NDArray[np.int64], np.ndarray | None]:
     """Null (in ``u``, ``valid`` and :data:`FIX_ARRAY`) the pixels of the pairs ``params["suspect"]``
-    that no valid loop checks; returns how many per pair."""
+    that no valid loop checks; returns how many per pair, and where (None when none)."""
     suspect = task.params.get("suspect")
     if suspect is None:
-        return np.zeros(idx.size, np.int64)
+        return np.zeros(idx.size, np.int64), None
     drop = np.asarray(suspect, bool)[:, None] & valid & ~in_all
-    if drop.any():
-        _null_pixels(task, idx, drop)
-        u[drop] = np.nan
-        valid &= ~drop
-    return drop.sum(axis=1).astype(np.int64)
+    if not drop.any():
+        return np.zeros(idx.size, np.int64), None
+    _null_pixels(task, idx, drop)
+    u[drop] = np.nan
+    valid &= ~drop
+    return drop.sum(axis=1).astype(np.int64), drop
 
 
-def _count_corrected(task: Task, idx: npt.NDArray[np.intp]) -> None:
-    """:data:`N_CORRECTED` of the block: pairs ``idx`` corrected at each pixel (unchanged without a fix)."""
-    fix = read_fix(task.work.group, task.rows, task.cols, idx)
+def _count_corrected(task: Task, fix: np.ndarray | None, drop: np.ndarray | None) -> None:
+    """:data:`N_CORRECTED` of the block: pairs corrected at each pixel by the cycle fix ``fix`` (of every
+    pair of the run, as read; unchanged without one) less those nulled since (``drop``)."""
     if fix is not None:
-        task.work[N_CORRECTED][task.rows, task.cols] = ((fix != 0) & (fix != loops.NULL_FIX)).sum(axis=0)
+        f = fix.reshape(fix.shape[0], -1)
+        corrected = (f != 0) & (f != loops.NULL_FIX)
+        if drop is not None:
+            corrected &= ~drop
+        task.work[N_CORRECTED][task.rows, task.cols] = corrected.sum(axis=0).reshape(task.shape)
 
 
 def _null_pixels(task: Task, idx: npt.NDArray[np.intp], drop: np.ndarray) -> None:
@@ -271,16 +281,18 @@ def _null_pixels(task: Task, idx: npt.NDArray[np.intp], drop: np.ndarray) -> Non
 
 
 def _read_pairs(task: Task, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.float64], sub: np.ndarray,
-                check: bool) -> tuple[np.ndarray | None, np.ndarray]:
-    """The block's phase of the pairs ``idx`` minus their offsets: (every pair or None, the pairs ``sub``).
+                check: bool) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """The block's phase of the pairs ``idx`` minus their offsets: (every pair or None, the pairs
+    ``sub``), and the cycle fix applied to every pair (None when the run has none or not every pair is read).
 
     Every pair is read when the check needs them all or ``sub`` is all of them; otherwise (an
     update without the check) only the pairs ``sub``.
     """
     if check or sub.all():
-        u_all = read_unw(task, idx).reshape(idx.size, -1) - offsets[:, None]
-        return u_all, (u_all if sub.all() else u_all[sub])
-    return None, read_unw(task, idx[sub]).reshape(sub.sum(), -1) - offsets[sub, None]
+        u, fix = read_fixed(task.stack, task.work.group, task.rows, task.cols, idx)
+        u_all = u.reshape(idx.size, -1) - offsets[:, None]
+        return u_all, (u_all if sub.all() else u_all[sub]), fix
+    return None, read_unw(task, idx[sub]).reshape(sub.sum(), -1) - offsets[sub, None], None
 
 
 def _noloop_check(task: Task, u_all: np.ndarray, pairs_f: npt.NDArray[np.intp], t: np.ndarray,

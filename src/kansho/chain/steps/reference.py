@@ -24,7 +24,7 @@ import numpy.typing as npt
 from kansho import loops
 from kansho import reference as refnum
 from kansho.chain.context import Context
-from kansho.chain.steps.loop_tasks import read_fixed, read_unw
+from kansho.chain.steps.loop_tasks import read_fix, read_fixed
 from kansho.chain.tasks import Task
 from kansho.config import parse_ref
 from kansho.errors import ConfigError, InputError, NetworkError
@@ -149,8 +149,12 @@ def ref_sums_block(task: Task) -> tuple[np.ndarray, np.ndarray]:
     in_set = np.asarray(task.work[REFMASK][task.rows, task.cols]) == 1
     if not in_set.any():
         return np.zeros(idx.size), np.zeros(idx.size)
-    u = read_unw(task, idx).reshape(idx.size, -1)  # as corrected for unwrapping errors by step 1-2
-    return refnum.set_sums(u, in_set.ravel())
+    sel = in_set.ravel()
+    u = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1)[:, sel]
+    fix = read_fix(task.work.group, task.rows, task.cols, idx)  # as read_unw corrects it, on the set only
+    if fix is not None:
+        u = loops.apply_cycle_fix(u, fix.reshape(idx.size, -1)[:, sel])
+    return refnum.set_sums(u, np.ones(u.shape[1], bool))
 
 
 def reference_score(loop_rms: np.ndarray, rate: np.ndarray, coh: np.ndarray) -> np.ndarray:
