@@ -95,10 +95,18 @@ class Stack:
         if pairs.size == 0:
             return np.empty((0, rows.stop - rows.start, cols.stop - cols.start), arr.dtype)
         lo, hi = int(pairs.min()), int(pairs.max()) + 1  # only the pair chunks that hold them
-        return np.asarray(arr[lo:hi, rows, cols])[pairs - lo]
+        return take_rows(np.asarray(arr[lo:hi, rows, cols]), pairs - lo)
 
     def read2d(self, name: str) -> npt.NDArray[np.float32]:
         return np.asarray(_array(self.group, name)[:])
+
+
+def take_rows(a: np.ndarray, rows: npt.NDArray[np.intp]) -> np.ndarray:
+    """``a[rows]``, without the copy when ``rows`` is every row of ``a`` in order (a run's pairs are
+    often all of the store's)."""
+    if rows.size == a.shape[0] and np.array_equal(rows, np.arange(a.shape[0])):
+        return a
+    return a[rows]
 
 
 def fast_codec() -> Any:

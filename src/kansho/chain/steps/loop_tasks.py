@@ -16,7 +16,7 @@ import zarr
 from kansho import _loops_jit, jumps, loops
 from kansho.chain.tasks import Task
 from kansho.inversion import invert_nsbas
-from kansho.store import PAIR_CHUNK, Stack
+from kansho.store import PAIR_CHUNK, Stack, take_rows
 
 #: work array (pair of the stack store, y, x) int8 of the per-pixel cycle fix of step 1-2: 0 = unchanged,
 #: c = add 2π·c, :data:`kansho.loops.NULL_FIX` = no data. Absent when the correction is off.
@@ -52,7 +52,7 @@ def read_fix(work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.int
     arr = work[name]
     assert isinstance(arr, zarr.Array)
     lo, hi = int(idx.min()), int(idx.max()) + 1
-    return np.asarray(arr[lo:hi, rows, cols])[idx - lo]
+    return take_rows(np.asarray(arr[lo:hi, rows, cols]), idx - lo)
 
 
 def read_jumped(stack: Stack, work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.intp]
@@ -134,8 +134,11 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     if p["null"]:  # after the counts: a pair referred to an error patch is found in this mode too
         fix[fix != 0] = loops.NULL_FIX
     lo, hi = int(idx.min()), int(idx.max()) + 1
-    full = np.zeros((hi - lo, *task.shape), np.int8)
-    full[idx - lo] = fix.reshape(idx.size, *task.shape)
+    if np.array_equal(idx, np.arange(lo, hi)):  # every pair of the range, in order: written as it is
+        full = fix.reshape(idx.size, *task.shape)
+    else:
+        full = np.zeros((hi - lo, *task.shape), np.int8)
+        full[idx - lo] = fix.reshape(idx.size, *task.shape)
     task.work[FIX_ARRAY][lo:hi, task.rows, task.cols] = full
     sfix = np.where(fix == loops.NULL_FIX, fix, fix - jump).astype(np.int8)  # on the phase the loops saw
     sum_off = p.get("sum_offsets")  # the corrected phase as read_unw gives it, referred to these
