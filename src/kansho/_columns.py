@@ -37,3 +37,11 @@ def put_columns(dst: np.ndarray, cols: npt.ArrayLike, src: Any) -> None:
     else:
         for r in range(dst.shape[0]):
             dst[r, c] = s
+
+
+def take_rows(a: np.ndarray, rows: npt.NDArray[np.intp]) -> np.ndarray:
+    """``a[rows]``, without the copy when ``rows`` is every row of ``a`` in order (a run's pairs are
+    often all of the store's)."""
+    if rows.size == a.shape[0] and np.array_equal(rows, np.arange(a.shape[0])):
+        return a
+    return a[rows]

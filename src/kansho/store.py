@@ -46,6 +46,7 @@ import zarr
 from rasterio.errors import NotGeoreferencedWarning
 
 from kansho import _files
+from kansho._columns import take_rows
 from kansho._version import __version__
 from kansho.errors import InputError
 from kansho.grid import Grid
@@ -99,14 +100,6 @@ class Stack:
 
     def read2d(self, name: str) -> npt.NDArray[np.float32]:
         return np.asarray(_array(self.group, name)[:])
-
-
-def take_rows(a: np.ndarray, rows: npt.NDArray[np.intp]) -> np.ndarray:
-    """``a[rows]``, without the copy when ``rows`` is every row of ``a`` in order (a run's pairs are
-    often all of the store's)."""
-    if rows.size == a.shape[0] and np.array_equal(rows, np.arange(a.shape[0])):
-        return a
-    return a[rows]
 
 
 def fast_codec() -> Any:

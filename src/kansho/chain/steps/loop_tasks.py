@@ -14,9 +14,10 @@ import numpy.typing as npt
 import zarr
 
 from kansho import _loops_jit, jumps, loops
+from kansho._columns import take_rows
 from kansho.chain.tasks import Task
 from kansho.inversion import invert_nsbas
-from kansho.store import PAIR_CHUNK, Stack, take_rows
+from kansho.store import PAIR_CHUNK, Stack
 
 #: work array (pair of the stack store, y, x) int8 of the per-pixel cycle fix of step 1-2: 0 = unchanged,
 #: c = add 2π·c, :data:`kansho.loops.NULL_FIX` = no data. Absent when the correction is off.
