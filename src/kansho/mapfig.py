@@ -95,18 +95,19 @@ def _geo_axes(ax: Any, grid: Grid, *, decorations: bool = True, labels: bool = T
     ax.set_xlim(w, e)
     ax.set_ylim(s, n)
     ax.set_aspect(_aspect(grid))
-    ax.xaxis.set_major_locator(MaxNLocator(4))
-    ax.yaxis.set_major_locator(MaxNLocator(4))
-    if is_geographic(grid):
-        ax.xaxis.set_major_formatter(FuncFormatter(format_lon))
-        ax.yaxis.set_major_formatter(FuncFormatter(format_lat))
-    elif labels:
-        ax.set_xlabel("x (m)")
-        ax.set_ylabel("y (m)")
-    ax.tick_params(labelsize=7 if labels else 0, length=3 if labels else 0)
-    if not labels:
-        ax.set_xticklabels([])
-        ax.set_yticklabels([])
+    if not labels:  # no ticks at all (not blank ones: each would still be laid out, text and all)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.yaxis.set_major_locator(MaxNLocator(4))
+        if is_geographic(grid):
+            ax.xaxis.set_major_formatter(FuncFormatter(format_lon))
+            ax.yaxis.set_major_formatter(FuncFormatter(format_lat))
+        else:
+            ax.set_xlabel("x (m)")
+            ax.set_ylabel("y (m)")
+        ax.tick_params(labelsize=7, length=3)
     if decorations:
         add_scale_bar(ax, grid)
         _north_arrow(ax)

@@ -310,3 +310,52 @@ def jobqueue_cluster(kind: str, *, cores: int = 4, memory: str = "16GB", walltim
     c.scale(jobs=jobs)
     log.info("%s cluster: %d job(s) of %d workers; dashboard: %s", kind, jobs, cores, c.dashboard_link)
     return c
+
+
+def side_map(func: Callable[[Any], Any], here: Sequence[Any], away: Sequence[Any], *, client: Any = None
+             ) -> list[Any]:
+    """``func`` over ``here`` in this process while another process takes ``away``: the dask cluster's
+    workers with a ``client``, else one child Python (``python -m kansho._sidejob``: it imports what
+    ``func`` needs, about a second, and never the caller's script); results in the order of ``here``
+    then ``away``. ``func`` and the items must pickle. Where the other process cannot start or fails,
+    its items are done here after (an error of ``func`` itself is raised from here then)."""
+    import pickle
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    if not away:
+        return [func(x) for x in here]
+    if client is not None:
+        from kansho._sidejob import map_list
+
+        fut = client.submit(map_list, func, list(away), pure=False)
+        done_here = [func(x) for x in here]
+        try:
+            return done_here + list(fut.result())
+        except Exception as exc:  # noqa: BLE001 - a failed worker: its share is done here
+            log.debug("side tasks failed (%s): their share done here", exc)
+            return done_here + [func(x) for x in away]
+    with tempfile.TemporaryDirectory(prefix="kansho-side-") as tmp:
+        job, res = Path(tmp) / "job.pkl", Path(tmp) / "result.pkl"
+        try:
+            job.write_bytes(pickle.dumps((func, list(away))))
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))  # this process's modules
+            proc = subprocess.Popen([sys.executable, "-m", "kansho._sidejob", str(job), str(res)], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except (OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
+            log.debug("side process not started (%s): all here", exc)
+            return [func(x) for x in [*here, *away]]
+        try:
+            done_here = [func(x) for x in here]
+        finally:
+            rc = proc.wait()
+        try:
+            if rc != 0:
+                raise RuntimeError(f"exit status {rc}")
+            done_away = list(pickle.loads(res.read_bytes()))
+        except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as exc:
+            log.debug("side process failed (%s): its share done here", exc)
+            done_away = [func(x) for x in away]
+    return done_here + done_away

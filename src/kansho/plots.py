@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from kansho.chain.steps.loops import LoopsResult
 from kansho.chain.steps.qc import QCResult
 from kansho.grid import Grid
 from kansho.mapfig import plot_categorical_map, plot_cum_overview, plot_geo_map, save_figure
+from kansho.parallel import side_map
 
 if TYPE_CHECKING:
     from kansho.chain.context import Context
@@ -229,8 +231,15 @@ CONTINUOUS_MAPS = {
 }
 
 
-def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np.ndarray) -> list[str]:
-    """Draw every plot of a run into ``plots``; returns the relative paths written."""
+#: a figure to draw: a function of this module or :mod:`kansho.mapfig` returning ``plots/<name>``, its
+#: positional and keyword arguments (picklable, but for the jobs :func:`figure_jobs` keeps in this process)
+Job = tuple[Callable[..., str | None], tuple[Any, ...], dict[str, Any]]
+
+
+def figure_jobs(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np.ndarray
+                ) -> tuple[list[Job], list[Job]]:
+    """The figures of a run into ``plots``: (those that read the work store, drawn in this process; the
+    others, whose arguments are arrays and numbers only)."""
     st = ctx.stack
     grid = st.grid
     qres = ctx.get(QCResult)
@@ -239,31 +248,47 @@ def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np
     ref = (r0, r1, c0, c1)
     ref_set = maps["refmask"] == 1 if lres.ref_kind == "set" and "refmask" in maps else None
     pairs, gaps = network_pairs(ctx)
-    out = [plot_network(st.epochs, st.bperp, pairs, plots / "network.png", used_epochs=np.asarray(lres.epochs),
-                        gaps=gaps)]
-    out.append(plot_qc(st.pair_names(), qres.coverage, qres.mean_coh, qres.keep,
-                       ctx.cfg.qc.min_coverage, ctx.cfg.qc.min_coh, plots / "qc_stats.png"))
-    out.append(plot_loops(lres.loop_rms, ctx.cfg.loops.loop_rms_threshold, plots / "loop_rms.png"))
     keep = maps["mask"] == 1
     nodata = ~np.isfinite(maps["vel"])  # pixels the inversion did not solve
+    local: list[Job] = [(plot_cum_overview, (ctx.array("cum"), [int(e) for e in epochs], grid,
+                                             plots / "cum_epochs.png"), {"mask": keep})]
+    jobs: list[Job] = [
+        (plot_network, (st.epochs, st.bperp, pairs, plots / "network.png"),
+         {"used_epochs": np.asarray(lres.epochs), "gaps": gaps}),
+        (plot_qc, (st.pair_names(), qres.coverage, qres.mean_coh, qres.keep, ctx.cfg.qc.min_coverage,
+                   ctx.cfg.qc.min_coh, plots / "qc_stats.png"), {}),
+        (plot_loops, (lres.loop_rms, ctx.cfg.loops.loop_rms_threshold, plots / "loop_rms.png"), {})]
     vel_kw: dict[str, Any] = {"grid": grid, "cmap": "RdBu_r", "symmetric": True, "ref": ref, "ref_set": ref_set}
-    out.append(plot_map(maps["vel"], plots / "vel.png", "Velocity (unmasked)", "mm/yr", **vel_kw))
-    out.append(plot_map(np.where(keep, maps["vel"], np.nan), plots / "vel_mskd.png", "Velocity (masked)",
-                        "mm/yr", **vel_kw))
-    out.append(plot_map(np.where(keep, maps["vel.filt"], np.nan), plots / "vel_filt_mskd.png",
-                        "Velocity, filtered (masked)", "mm/yr", **vel_kw))
-    out.append(plot_map(maps["vstd"], plots / "vstd.png", "Velocity std (bootstrap)", "mm/yr", grid=grid,
-                        cmap="magma"))
-    out.append(plot_categorical_map(maps["mask"], grid, plots / "mask.png", "Mask", units="", mask=True,
-                                    labels={0: "0 removed", 1: "1 kept"}, nodata=nodata))
+    jobs += [(plot_map, (maps["vel"], plots / "vel.png", "Velocity (unmasked)", "mm/yr"), vel_kw),
+             (plot_map, (np.where(keep, maps["vel"], np.nan), plots / "vel_mskd.png", "Velocity (masked)",
+                         "mm/yr"), vel_kw),
+             (plot_map, (np.where(keep, maps["vel.filt"], np.nan), plots / "vel_filt_mskd.png",
+                         "Velocity, filtered (masked)", "mm/yr"), vel_kw),
+             (plot_map, (maps["vstd"], plots / "vstd.png", "Velocity std (bootstrap)", "mm/yr"),
+              {"grid": grid, "cmap": "magma"}),
+             (plot_categorical_map, (maps["mask"], grid, plots / "mask.png", "Mask"),
+              {"units": "", "mask": True, "labels": {0: "0 removed", 1: "1 kept"}, "nodata": nodata})]
     for name, (title, units, cmap) in CONTINUOUS_MAPS.items():
         if name in maps:
-            out.append(plot_map(maps[name], plots / f"{name}.png", title, units, grid=grid, cmap=cmap,
-                                nodata=nodata))
+            jobs.append((plot_map, (maps[name], plots / f"{name}.png", title, units),
+                         {"grid": grid, "cmap": cmap, "nodata": nodata}))
     for name, (title, units) in CATEGORICAL_MAPS.items():
         if name in maps:
-            out.append(plot_categorical_map(maps[name], grid, plots / f"{name}.png", title, units=units,
-                                            nodata=nodata))
-    out.append(plot_cum_overview(ctx.array("cum"), [int(e) for e in epochs], grid, plots / "cum_epochs.png",
-                                 mask=keep))
-    return out
+            jobs.append((plot_categorical_map, (maps[name], grid, plots / f"{name}.png", title),
+                         {"units": units, "nodata": nodata}))
+    jobs.append((plot_corrections, (st.attrs.get("prep", {}), plots / "corrections.png"), {}))
+    return local, jobs
+
+
+def run_job(job: Job) -> str | None:
+    """Draw one figure (:data:`Job`); returns its ``plots/<name>`` (None when there is nothing to draw)."""
+    fn, args, kwargs = job
+    return fn(*args, **kwargs)
+
+
+def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np.ndarray) -> list[str]:
+    """Draw every plot of a run into ``plots``, some in a side process (:func:`kansho.parallel.side_map`:
+    on two cores the figures take half the time); returns the relative paths written."""
+    local, jobs = figure_jobs(ctx, plots, maps, epochs)
+    half = len(jobs) // 4  # besides the local ones (the cube overview: the longest), while the cubes are written
+    return [p for p in side_map(run_job, [*local, *jobs[:half]], jobs[half:], client=ctx.client) if p]

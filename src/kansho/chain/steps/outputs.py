@@ -106,9 +106,7 @@ def _figures(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray) -> l
     try:
         from kansho import plots as plotmod
 
-        written = plotmod.write_all(ctx, lay.plots, maps, epochs)
-        return written + [p for p in [plotmod.plot_corrections(ctx.stack.attrs.get("prep", {}),
-                                                               lay.plot("corrections.png"))] if p]
+        return plotmod.write_all(ctx, lay.plots, maps, epochs)
     except Exception as exc:  # noqa: BLE001 - plotting must never lose a run's numerical products
         log.warning("plots could not be drawn: %s", exc)
         return []

@@ -1,0 +1,38 @@
+"""Child process of :func:`kansho.parallel.side_map`: ``python -m kansho._sidejob JOB RESULT``.
+
+Reads ``(func, items)`` pickled in the file JOB, writes the list ``[func(x) for x in items]`` pickled to
+RESULT (temporary name, then rename); exit status 1 with nothing written when any item fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def map_list(func: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    """``[func(x) for x in items]`` (also what a dask worker runs for :func:`kansho.parallel.side_map`)."""
+    return [func(x) for x in items]
+
+
+def main(argv: list[str]) -> int:
+    logging.disable(logging.CRITICAL)  # the parent logs; a failure here is redone there
+    job, res = Path(argv[0]), Path(argv[1])
+    func, items = pickle.loads(job.read_bytes())
+    out = map_list(func, items)
+    tmp = res.with_name(f".{res.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(pickle.dumps(out))
+    tmp.replace(res)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main(sys.argv[1:]))
+    except Exception:  # noqa: BLE001 - any failure: the parent does the work itself
+        raise SystemExit(1) from None
