@@ -286,13 +286,14 @@ def _fit_pattern(y: Float64Array, s: npt.NDArray[np.int64], t: Float64Array, can
     tm = _design(t, cand, keep_steps)
     x = np.concatenate([tm, ind], axis=1)
     yp = take_columns(y, px)
-    yy = yp * sw[:, None]
-    lw, s2 = _offset_rows(x * sw[:, None], yy, tm.shape[1])  # offsets = lw @ (sw y), weighted
+    equal = bool(np.all(sw == 1.0))
+    yy = yp if equal else yp * sw[:, None]  # (a product by 1.0 changes nothing)
+    lw, s2 = _offset_rows(x if equal else x * sw[:, None], yy, tm.shape[1])  # offsets = lw @ (sw y), weighted
     a = lw @ yy  # (ng, k)
     if shift is not None and var is not None:
         put_columns(shift, px, ind @ a)
         v = (ind @ np.sum(lw * lw, axis=1))[:, None] * s2[None]
-        if not np.all(sw == 1.0):  # never below the equal-weight fit's σ (module docstring)
+        if not equal:  # never below the equal-weight fit's σ (module docstring)
             lu, s2u = _offset_rows(x, yp, tm.shape[1])
             v = np.maximum(v, (ind @ np.sum(lu * lu, axis=1))[:, None] * s2u[None])
         v[lost[s]] = np.inf
