@@ -84,7 +84,7 @@ def _weight(d: np.ndarray, wts: np.ndarray, has_w: bool, p: int, px: int) -> flo
 LANES = 64
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _gather(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, i0: int, i1: int, dl: np.ndarray,
             wl: np.ndarray) -> None:  # pragma: no cover - compiled
     """Data ``dl`` and weights ``wl`` ``(npair, LANES)`` (:func:`_weight`; data 0 where unused) of the
@@ -115,7 +115,7 @@ def _gather(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, i0: i
         dlp[nt:] = 0.0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _deficient(wl: np.ndarray, gz: np.ndarray, sts: np.ndarray) -> None:  # pragma: no cover - compiled
     """Status :data:`NEEDS_SVD` in ``sts`` for the lanes whose weights leave the model's one null
     direction ``gz`` ``(npair, 1)`` unconstrained (``Σ w gz² = 0``); OK elsewhere."""
@@ -134,7 +134,7 @@ def _deficient(wl: np.ndarray, gz: np.ndarray, sts: np.ndarray) -> None:  # prag
             sts[t] = NEEDS_SVD
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _assemble(dl: np.ndarray, wl: np.ndarray, first: np.ndarray, last: np.ndarray, bw: int, vec: np.ndarray,
               gamma: float, band: np.ndarray, rhs: np.ndarray, cover: np.ndarray) -> None:  # pragma: no cover
     """Each lane's band ``B`` ``(n', bw + 1, LANES)`` of the pairs plus ``gamma² I``, right-hand sides
@@ -171,10 +171,12 @@ def _assemble(dl: np.ndarray, wl: np.ndarray, first: np.ndarray, last: np.ndarra
         for t in range(nlane):
             bc[t] += gamma * gamma
         for j in range(vec.shape[1]):
-            rhs[c, j + 1, :] = vec[c, j]
+            rj = rhs[c, j + 1]
+            for t in range(nlane):
+                rj[t] = vec[c, j]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _band_cholesky(band: np.ndarray, bw: int) -> None:  # pragma: no cover - compiled
     """Band Cholesky ``B = L Lᵀ`` of every lane in place, ``band[c, q] = B[c + q, c]`` ``(n', bw + 1, LANES)``."""
     n1 = band.shape[0]
@@ -195,7 +197,7 @@ def _band_cholesky(band: np.ndarray, bw: int) -> None:  # pragma: no cover - com
                     dst[t] -= lu[t] * src[t]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _band_substitute(band: np.ndarray, bw: int, rhs: np.ndarray) -> None:  # pragma: no cover - compiled
     """``L y = rhs``, then ``Lᵀ x = y``, in place for every lane's ``rhs.shape[1]`` right-hand sides."""
     n1 = band.shape[0]
@@ -227,7 +229,7 @@ def _band_substitute(band: np.ndarray, bw: int, rhs: np.ndarray) -> None:  # pra
                 rc[t] /= piv[t]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _woodbury(wl: np.ndarray, long_pairs: np.ndarray, vec: np.ndarray, rhs: np.ndarray, vty: np.ndarray,
               cap: np.ndarray, z: np.ndarray, capl: np.ndarray, zl: np.ndarray, sts: np.ndarray,
               xs: np.ndarray) -> None:  # pragma: no cover - compiled
@@ -262,12 +264,15 @@ def _woodbury(wl: np.ndarray, long_pairs: np.ndarray, vec: np.ndarray, rhs: np.n
     for t in range(nlane):
         if m == 0 or sts[t] != OK:
             continue
-        capl[:, :] = cap[:, :, t]
-        zl[:] = z[:, t]
-        if _small_solve(capl, zl):
-            z[:, t] = zl
-        else:
+        for i in range(m):  # element by element: numba's array-to-slice assignment is slow to compile
+            zl[i] = z[i, t]
+            for j in range(m):
+                capl[i, j] = cap[i, j, t]
+        if not _small_solve(capl, zl):
             sts[t] = NEEDS_SVD
+            continue
+        for i in range(m):
+            z[i, t] = zl[i]
     xs[0, :] = 0.0
     for c in range(n1):
         xc, r0 = xs[c + 1], rhs[c, 0]
@@ -279,7 +284,7 @@ def _woodbury(wl: np.ndarray, long_pairs: np.ndarray, vec: np.ndarray, rhs: np.n
                 xc[t] -= rj[t] * zj[t]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _gap_tails(xs: np.ndarray, cover: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per lane, the coverage of each interval (``cover`` ``(n', LANES)`` summed in place), the number of
     gaps (``cover < 0.5``) and the tails ``ytail`` ``(n + 1, LANES)`` of ``x`` (``xs`` ``(n, LANES)``)
@@ -317,7 +322,7 @@ def _gap_tails(xs: np.ndarray, cover: np.ndarray, basis: np.ndarray) -> tuple[np
     return ngv, ytail
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _fix_gaps(xs: np.ndarray, cover: np.ndarray, basis: np.ndarray, tails: np.ndarray,
               sts: np.ndarray) -> None:  # pragma: no cover - compiled
     """Set each lane's offsets after its gaps (intervals no used pair covers; ``cover`` the coverage
@@ -357,7 +362,7 @@ def _fix_gaps(xs: np.ndarray, cover: np.ndarray, basis: np.ndarray, tails: np.nd
             xs[c + 1, t] += shift
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _finish(xs: np.ndarray, dl: np.ndarray, wl: np.ndarray, first: np.ndarray, last: np.ndarray,
             to_model: np.ndarray, ms: np.ndarray, rs: np.ndarray) -> None:  # pragma: no cover - compiled
     """Each lane's model ``ms`` ``(nmodel, LANES)`` of its ``cum`` ``xs`` ``(n, LANES)`` and the unweighted
@@ -459,6 +464,8 @@ def _solve_tiles(tile0: int, tile1: int, d: np.ndarray, wts: np.ndarray, has_w: 
             px = cols[i0 + t]
             status[px] = sts[t]
             if sts[t] == OK:
-                cum[:, px] = xs[:, t]
-                model[:, px] = ms[:, t]
+                for c in range(xs.shape[0]):
+                    cum[c, px] = xs[c, t]
+                for q in range(ms.shape[0]):
+                    model[q, px] = ms[q, t]
                 resid[px] = rs[t]

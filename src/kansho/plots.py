@@ -290,5 +290,13 @@ def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np
     """Draw every plot of a run into ``plots``, some in a side process (:func:`kansho.parallel.side_map`:
     on two cores the figures take half the time); returns the relative paths written."""
     local, jobs = figure_jobs(ctx, plots, maps, epochs)
-    half = len(jobs) // 4  # besides the local ones (the cube overview: the longest), while the cubes are written
+    ny, nx = ctx.stack.shape
+    # here: the local ones (the cube overview: the longest) and a quarter of the rest, beside the cube writers
+    half = len(jobs) // 4 if ny * nx >= SIDE_MIN_PIXELS else len(jobs)
     return [p for p in side_map(run_job, [*local, *jobs[:half]], jobs[half:], client=ctx.client) if p]
+
+
+#: frames smaller than this draw every figure in the chain's process: their figures are quick, and a
+#: child Python takes about a second to import what it needs (the 200 x 200 px demo: 2.4 s here, 2.8 s
+#: with a child; the 1000 x 1000 px benchmark frame: 5.8 s here, 4.3 s with one)
+SIDE_MIN_PIXELS = 250_000
