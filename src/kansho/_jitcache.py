@@ -76,8 +76,29 @@ def prepare() -> None:
     """Before a chain runs in this process: :func:`announce` the compilation when most kernels are not cached
     and then start :func:`warm_in_background`. Called by the chain and, earlier, by ``kansho demo`` (so the
     child compiles while the demo makes its frame); later calls do nothing."""
-    if announce():
-        warm_in_background()
+    if announce() and warm_in_background():
+        compile_here()
+
+
+def compile_here() -> None:
+    """Compile in this process, while the background child starts, a few kernels of step 1-3 that the
+    child would reach last (the graph bridges of the unchecked pairs, the pixels' gaps, the residual
+    screen): it then loads them from the cache instead. The child is the first run's critical path
+    (this process finishes step 1-2 and waits for it) and this one has time to spare. Called with the
+    argument types the chain gives them; any failure only leaves them to be compiled later."""
+    import numpy as np
+
+    from kansho import _invert_jit, outliers
+
+    try:
+        valid = np.ones((3, 2), np.bool_)
+        ends = np.array([[0, 1], [1, 2], [0, 2]], np.int64)
+        outliers.unchecked_pairs(valid, ends, 3)
+        _invert_jit.pixel_gaps(valid, ends[:, 0].copy(), ends[:, 1].copy(), 3)
+        _invert_jit.resid_exceeds(np.zeros((3, 2)), np.zeros((3, 2), np.float32), ends[:, 0].copy(),
+                                  ends[:, 1].copy(), 1.0)
+    except Exception as exc:  # noqa: BLE001 - a warm-up only
+        log.debug("could not compile the step 1-3 kernels here: %s", exc)
 
 
 def warm_in_background() -> bool:
