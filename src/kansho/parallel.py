@@ -312,6 +312,23 @@ def jobqueue_cluster(kind: str, *, cores: int = 4, memory: str = "16GB", walltim
     return c
 
 
+#: seconds the side process of :func:`side_map` may run past this process's share before it is stopped
+#: (its share is then done here)
+SIDE_TIMEOUT_S = 600.0
+
+
+def _wait_or_kill(proc: Any, timeout: float) -> int:
+    """The exit status of ``proc`` (a ``subprocess.Popen``), killed after ``timeout`` s (then -9)."""
+    import subprocess
+
+    try:
+        return int(proc.wait(timeout))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return -9
+
+
 def side_map(func: Callable[[Any], Any], here: Sequence[Any], away: Sequence[Any], *, client: Any = None
              ) -> list[Any]:
     """``func`` over ``here`` in this process while another process takes ``away``: the dask cluster's
@@ -343,14 +360,14 @@ def side_map(func: Callable[[Any], Any], here: Sequence[Any], away: Sequence[Any
             job.write_bytes(pickle.dumps((func, list(away))))
             env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))  # this process's modules
             proc = subprocess.Popen([sys.executable, "-m", "kansho._sidejob", str(job), str(res)], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except (OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
             log.debug("side process not started (%s): all here", exc)
             return [func(x) for x in [*here, *away]]
         try:
             done_here = [func(x) for x in here]
         finally:
-            rc = proc.wait()
+            rc = _wait_or_kill(proc, SIDE_TIMEOUT_S)
         try:
             if rc != 0:
                 raise RuntimeError(f"exit status {rc}")
