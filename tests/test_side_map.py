@@ -4,6 +4,9 @@ here when the child fails."""
 from __future__ import annotations
 
 import os
+import time
+
+import pytest
 
 from kansho.parallel import side_map
 
@@ -35,3 +38,21 @@ def test_a_failing_child_leaves_its_share_to_this_process() -> None:
 
 def test_nothing_away_runs_here() -> None:
     assert side_map(abs, [-1, 2, -3], []) == [1, 2, 3]
+
+
+def _slow_away(item: tuple[int, int]) -> int:
+    """``x + 1`` here; in a child, ``x + 100`` after 30 s (a child that is not stopped shows in the result)."""
+    parent, x = item
+    if os.getpid() != parent:
+        time.sleep(30)
+        return x + 100
+    return x + 1
+
+
+def test_a_hung_child_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child still running past SIDE_TIMEOUT_S after this process's share is killed; its share is done here."""
+    from kansho import parallel
+
+    monkeypatch.setattr(parallel, "SIDE_TIMEOUT_S", 0.5)
+    me = os.getpid()
+    assert side_map(_slow_away, [(me, 1)], [(me, 2)]) == [2, 3]
