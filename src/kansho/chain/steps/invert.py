@@ -262,8 +262,8 @@ def _residual_check(ifg: np.ndarray, cum: np.ndarray, resid: np.ndarray, amp: np
     if cand.size == 0:
         return ifg, cum, resid, amp, n_fix, fixed, nulled
     wts = kw["weights"]
-    f = outliers.residual_cycle_check(ifg[:, cand], pairs, t.size, cycle,
-                                      weights=None if wts is None else wts[:, cand])
+    f = outliers.residual_cycle_check(take_columns(ifg, cand), pairs, t.size, cycle,
+                                      weights=None if wts is None else take_columns(wts, cand))
     changed = (f != 0).any(axis=0)
     if not changed.any():
         return ifg, cum, resid, amp, n_fix, fixed, nulled
@@ -317,7 +317,8 @@ def bridge_block(task: Task) -> None:
             if px.size == 0:
                 continue
             y = take_columns(cblk, px).astype(np.float64)  # the pixels' series, bridged in float64, stored in float32
-            fit = bridge.fit_bridge(y, gaps[:, px], t, cand, p["step_times"], require_support=False, weights=ew)
+            fit = bridge.fit_bridge(y, take_columns(gaps, px), t, cand, p["step_times"], require_support=False,
+                                    weights=ew)
             out, sdp = bridge.apply_shift(y, fit, infl[px])
             put_columns(cblk, px, out)  # float32 as cblk
             put_columns(sd, px, sdp)

@@ -14,7 +14,7 @@ import numpy.typing as npt
 import zarr
 
 from kansho import _loops_jit, jumps, loops
-from kansho._columns import take_rows
+from kansho._columns import take_columns, take_rows
 from kansho.chain.tasks import Task
 from kansho.inversion import invert_nsbas
 from kansho.store import PAIR_CHUNK, Stack
@@ -313,7 +313,7 @@ def _noloop_check(task: Task, u_all: np.ndarray, pairs_f: npt.NDArray[np.intp], 
                          indexing="ij")
     every = int(p.get("every", 5))
     pick = ((rr * nx + cc) % every == 0).ravel()  # the same pixels whatever the block size
-    ifg = u_all[:, pick] * conv
+    ifg = take_columns(u_all, pick) * conv
     if ifg.shape[1]:
         res = invert_nsbas(ifg, pairs_f, t, gamma=float(p["gamma"]), min_pairs=1)
         cum = np.asarray(res.cum, np.float64)

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from kansho import loops
 from kansho import reference as refnum
+from kansho._columns import take_columns
 from kansho.chain.context import Context
 from kansho.chain.steps.loop_tasks import read_fix, read_fixed
 from kansho.chain.tasks import Task
@@ -150,10 +151,10 @@ def ref_sums_block(task: Task) -> tuple[np.ndarray, np.ndarray]:
     if not in_set.any():
         return np.zeros(idx.size), np.zeros(idx.size)
     sel = in_set.ravel()
-    u = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1)[:, sel]
+    u = take_columns(task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1), sel)
     fix = read_fix(task.work.group, task.rows, task.cols, idx)  # as read_unw corrects it, on the set only
     if fix is not None:
-        u = loops.apply_cycle_fix(u, fix.reshape(idx.size, -1)[:, sel])
+        u = loops.apply_cycle_fix(u, take_columns(fix.reshape(idx.size, -1), sel))
     return refnum.set_sums(u, np.ones(u.shape[1], bool))
 
 
