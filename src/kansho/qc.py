@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from kansho import _loops_jit
 from kansho._columns import take_columns
 from kansho._types import BoolArray, Float64Array
 from kansho.errors import NetworkError
@@ -113,6 +114,10 @@ def pixel_sums(
     else:
         n_valid, coh_n, coh_sum = (np.array(b, dt) for b, dt in zip(base, (np.int32, np.int32, np.float64),
                                                                      strict=True))
+    if unw.dtype in _loops_jit.FLOATS and coh.dtype in _loops_jit.FLOATS and unw.ndim == 2 and coh.shape == unw.shape:
+        # pair after pair at each pixel (the summation order of the loop below), compiled
+        _loops_jit.pixel_counts(np.ascontiguousarray(unw), np.ascontiguousarray(coh), n_valid, coh_n, coh_sum)
+        return n_valid, coh_n, coh_sum
     for k in range(unw.shape[0]):  # a loop over pairs (vectorised over pixels) fixes the summation order
         n_valid += np.isfinite(unw[k])
         fin = np.isfinite(coh[k])
