@@ -91,26 +91,13 @@ def _gather(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, i0: i
     pixels ``cols[i0:i1]``, read row by row (a row's pixels share a few cache lines); lanes past them 0."""
     nt = i1 - i0
     px0 = cols[i0]
-    run = cols[i1 - 1] - px0 == nt - 1  # consecutive pixels (a whole block): each row read as a slice
+    run = cols[i1 - 1] - px0 == nt - 1  # consecutive pixels (a whole block): no index lookups
     for p in range(d.shape[0]):
         dlp, wlp = dl[p], wl[p]
-        if run and has_w:
-            dr, wr = d[p, px0:px0 + nt], wts[p, px0:px0 + nt]
-            for i in range(nt):
-                wv = np.float64(wr[i])
-                ok = np.isfinite(dr[i]) and np.isfinite(wv) and wv > 0.0
-                wlp[i] = wv if ok else 0.0
-                dlp[i] = dr[i] if ok else 0.0
-        elif run:
-            dr = d[p, px0:px0 + nt]
-            for i in range(nt):
-                ok = np.isfinite(dr[i])
-                wlp[i] = 1.0 if ok else 0.0
-                dlp[i] = dr[i] if ok else 0.0
-        else:
-            for i in range(nt):
-                wlp[i] = _weight(d, wts, has_w, p, cols[i0 + i])
-                dlp[i] = d[p, cols[i0 + i]] if wlp[i] != 0.0 else 0.0
+        for i in range(nt):
+            px = px0 + i if run else cols[i0 + i]
+            wlp[i] = _weight(d, wts, has_w, p, px)
+            dlp[i] = d[p, px] if wlp[i] != 0.0 else 0.0
         wlp[nt:] = 0.0
         dlp[nt:] = 0.0
 

@@ -430,21 +430,20 @@ def _doubtful_ranges(r0: int, r1: int, K: np.ndarray, trusted: np.ndarray, mem: 
                 still = np.int64(K[lp, px])
                 for m in range(3):
                     still += sgn[lp, m] * f[mem[lp, m]]
-                if still != 0:  # an open loop puts its members in doubt
+                if still != 0:  # an open loop puts its members in doubt (those not nulled already)
                     for m in range(3):
-                        doubtful[mem[lp, m]] = True
+                        q = mem[lp, m]
+                        doubtful[q] = doubtful[q] or not null[q]
                 else:
                     closed[lp] = not (null[mem[lp, 0]] or null[mem[lp, 1]] or null[mem[lp, 2]])
             for lp in range(nloop):  # a closed loop vouches for a member when its other two are not in doubt
                 if not closed[lp]:
                     continue
                 for m in range(3):
-                    q = mem[lp, m]
-                    if not (doubtful[mem[lp, (m + 1) % 3]] and not null[mem[lp, (m + 1) % 3]]) and not (
-                            doubtful[mem[lp, (m + 2) % 3]] and not null[mem[lp, (m + 2) % 3]]):
-                        support[q] += 1
+                    if not doubtful[mem[lp, (m + 1) % 3]] and not doubtful[mem[lp, (m + 2) % 3]]:
+                        support[mem[lp, m]] += 1
             for q in range(npair):
-                if doubtful[q] and not null[q] and support[q] == 0:
+                if doubtful[q] and support[q] == 0:
                     fix[q, px] = NULL
 
 

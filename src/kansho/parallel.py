@@ -366,8 +366,10 @@ def side_map(func: Callable[[Any], Any], here: Sequence[Any], away: Sequence[Any
             return [func(x) for x in [*here, *away]]
         try:
             done_here = [func(x) for x in here]
-        finally:
-            rc = _wait_or_kill(proc, SIDE_TIMEOUT_S)
+        except BaseException:  # this share failed (or was interrupted): the child's work is not wanted
+            _wait_or_kill(proc, 0.0)
+            raise
+        rc = _wait_or_kill(proc, SIDE_TIMEOUT_S)
         try:
             if rc != 0:
                 raise RuntimeError(f"exit status {rc}")

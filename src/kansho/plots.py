@@ -292,8 +292,8 @@ def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np
     local, jobs = figure_jobs(ctx, plots, maps, epochs)
     ny, nx = ctx.stack.shape
     # here: the local ones (the cube overview: the longest) and a quarter of the rest, beside the cube writers
-    half = len(jobs) // 4 if ny * nx >= SIDE_MIN_PIXELS else len(jobs)
-    return [p for p in side_map(run_job, [*local, *jobs[:half]], jobs[half:], client=ctx.client) if p]
+    n_here = len(jobs) // 4 if ny * nx >= SIDE_MIN_PIXELS else len(jobs)
+    return [p for p in side_map(run_job, [*local, *jobs[:n_here]], jobs[n_here:], client=ctx.client) if p]
 
 
 #: frames smaller than this draw every figure in the chain's process: their figures are quick, and a

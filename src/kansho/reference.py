@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from kansho._columns import take_columns
 from kansho._types import BoolArray, Float64Array
 
 __all__ = ["MIN_SET_PIXELS", "robust_z", "set_offsets", "set_sums", "stable_set"]
@@ -120,14 +121,17 @@ def _best_per_tile(cand: BoolArray, score: Float64Array, fraction: float, n_tile
     return out
 
 
-def set_sums(unw: npt.ArrayLike, in_set: npt.ArrayLike) -> tuple[Float64Array, Float64Array]:
+def set_sums(unw: npt.ArrayLike, in_set: npt.ArrayLike | None = None) -> tuple[Float64Array, Float64Array]:
     """Per pair, the sum of the finite phase over the set's pixels and their count.
 
-    ``unw``: (npair, npix) rad; ``in_set``: (npix,) bool. Returns ((npair,), (npair,)) float64;
-    sums of blocks add up to the frame's (block-wise processing).
+    ``unw``: (npair, npix) rad; ``in_set``: (npix,) bool (None: every pixel of ``unw`` is in the set).
+    Returns ((npair,), (npair,)) float64; sums of blocks add up to the frame's (block-wise processing).
     """
     u = np.asarray(unw)
-    u = np.asarray(u.reshape(u.shape[0], -1)[:, np.asarray(in_set, bool).ravel()], np.float64)
+    u = u.reshape(u.shape[0], -1)
+    if in_set is not None:
+        u = take_columns(u, np.asarray(in_set, bool).ravel())
+    u = np.asarray(u, np.float64)
     fin = np.isfinite(u)
     return np.where(fin, u, 0.0).sum(axis=1), fin.sum(axis=1).astype(np.float64)
 

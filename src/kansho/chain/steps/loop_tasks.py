@@ -35,12 +35,16 @@ JUMP_MEMORY = 1 << 30
 _JUMP_TABLE = (2 * math.pi) * np.arange(-128, 128).astype(np.float64)
 
 
-def read_fixed(stack: Stack, work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.intp]
-               ) -> tuple[np.ndarray, np.ndarray | None]:
+def read_fixed(stack: Stack, work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.intp],
+               pixels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """``unw`` (len(idx), rows, cols) of the stack's pairs ``idx`` (radians, NaN = no data) with the
-    cycle fix of step 1-2 applied, and that fix (None when the run has none)."""
+    cycle fix of step 1-2 applied, and that fix (None when the run has none). With ``pixels`` ((rows ×
+    cols,) bool), those pixels only: (len(idx), their number), the fix applied to them alone."""
     u = stack.read("unw", rows, cols, idx)
     fix = read_fix(work, rows, cols, idx)
+    if pixels is not None:
+        u = take_columns(u.reshape(idx.size, -1), pixels)
+        fix = None if fix is None else take_columns(fix.reshape(idx.size, -1), pixels)
     return (u, None) if fix is None else (loops.apply_cycle_fix(u, fix), fix)
 
 
@@ -103,11 +107,12 @@ def jump_chunk(task: Task) -> np.ndarray:
     return out
 
 
-def read_unw(task: Task, idx: npt.ArrayLike) -> np.ndarray:
+def read_unw(task: Task, idx: npt.ArrayLike, pixels: np.ndarray | None = None) -> np.ndarray:
     """The block's ``unw`` (len(idx), rows, cols) of the stack's pairs ``idx``, radians, as corrected
-    by step 1-2 (:data:`FIX_ARRAY`; unchanged where the run corrects nothing). Every reader of the
-    stack's phase after step 1-2 reads through here."""
-    return read_fixed(task.stack, task.work.group, task.rows, task.cols, np.asarray(idx, np.intp))[0]
+    by step 1-2 (:data:`FIX_ARRAY`; unchanged where the run corrects nothing); with ``pixels`` (the
+    block's pixels, flat, bool) those only, (len(idx), their number). Every reader of the stack's phase
+    after step 1-2 reads through here."""
+    return read_fixed(task.stack, task.work.group, task.rows, task.cols, np.asarray(idx, np.intp), pixels)[0]
 
 
 def fix_block(task: Task) -> tuple[np.ndarray, ...]:

@@ -23,9 +23,8 @@ import numpy.typing as npt
 
 from kansho import loops
 from kansho import reference as refnum
-from kansho._columns import take_columns
 from kansho.chain.context import Context
-from kansho.chain.steps.loop_tasks import read_fix, read_fixed
+from kansho.chain.steps.loop_tasks import read_fixed, read_unw
 from kansho.chain.tasks import Task
 from kansho.config import parse_ref
 from kansho.errors import ConfigError, InputError, NetworkError
@@ -150,12 +149,8 @@ def ref_sums_block(task: Task) -> tuple[np.ndarray, np.ndarray]:
     in_set = np.asarray(task.work[REFMASK][task.rows, task.cols]) == 1
     if not in_set.any():
         return np.zeros(idx.size), np.zeros(idx.size)
-    sel = in_set.ravel()
-    u = take_columns(task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1), sel)
-    fix = read_fix(task.work.group, task.rows, task.cols, idx)  # as read_unw corrects it, on the set only
-    if fix is not None:
-        u = loops.apply_cycle_fix(u, take_columns(fix.reshape(idx.size, -1), sel))
-    return refnum.set_sums(u, np.ones(u.shape[1], bool))
+    # as corrected for unwrapping errors by step 1-2, the set's pixels only
+    return refnum.set_sums(read_unw(task, idx, in_set.ravel()))
 
 
 def reference_score(loop_rms: np.ndarray, rate: np.ndarray, coh: np.ndarray) -> np.ndarray:
