@@ -24,16 +24,24 @@ VERSIONED = ("numpy", "scipy", "numba", "rasterio", "h5py", "zarr")
 
 
 def _simd() -> str:
-    """The widest vector instruction level NumPy dispatches to on this CPU: its SIMD paths (AVX-512
-    against AVX2, say) may round the last bit of a transcendental function differently."""
+    """The widest vector instruction level NumPy dispatches to on this CPU (its SIMD paths, AVX-512
+    against AVX2 say, may round the last bit of a transcendental function differently) and the CPU
+    model numba compiles the kernels for: LLVM's cost model for one model (AMD ``znver4``, say)
+    vectorises a reduction with other widths than for another of the same level (an Intel AVX-512
+    core), so the kernels' sums may differ in the last bits between them."""
+    import os
     import platform
+
+    import llvmlite.binding as llvm
+
+    model = os.environ.get("NUMBA_CPU_NAME") or llvm.get_host_cpu_name()
 
     try:
         from numpy._core._multiarray_umath import __cpu_features__ as feats
     except ImportError:  # another NumPy layout: the machine name only
         feats = {}
     levels = [k for k in ("X86_V4", "X86_V3", "X86_V2", "ASIMD", "VSX") if feats.get(k)]
-    return f"{platform.machine()} {levels[0] if levels else 'baseline'}"
+    return f"{platform.machine()} {levels[0] if levels else 'baseline'} {model}"
 
 
 def versions() -> dict[str, str]:
