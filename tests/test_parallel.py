@@ -12,6 +12,7 @@ import pytest
 import zarr
 from tests._shared import figures_skipped
 
+from kansho.chain import runner
 from kansho.chain.runner import plan_block, run_timeseries
 from kansho.chain.steps import invert as invert_step
 from kansho.chain.tasks import Task
@@ -41,7 +42,47 @@ def _run(sim: Path, out: Path, **cfg: Any) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def serial(sim: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
-    return _run(sim, tmp_path_factory.mktemp("serial"), block_size=32)
+    """One block after another (a run without workers otherwise takes as many at once as cores)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "block_threads", lambda *a: 1)
+        return _run(sim, tmp_path_factory.mktemp("serial"), block_size=32)
+
+
+def test_blocks_on_threads_give_identical_results(sim: Path, serial: dict[str, np.ndarray], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run without workers takes several blocks at once on threads (each block's kernels on one
+    thread): bit for bit what one block after another gives, whatever the number of threads."""
+    for n in (2, 3):
+        monkeypatch.setattr(runner, "block_threads", lambda *a, n=n: n)
+        _same(serial, _run(sim, tmp_path / f"t{n}", block_size=32))
+
+
+def test_block_threads_follow_cores_and_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numba
+
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 4)
+    assert runner.block_threads(256, 222, 60, RunConfig(memory_limit="8GB")) == 4  # ~1 GB a block by the model
+    assert runner.block_threads(256, 222, 60, RunConfig(memory_limit="2.6GB")) == 2
+    assert runner.block_threads(256, 222, 60, RunConfig(memory_limit="1GB")) == 1  # never fewer than one
+    assert runner.block_threads(256, 222, 60, RunConfig(memory_limit="8GB", workers=2)) == 1  # the workers have them
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 1)  # NUMBA_NUM_THREADS=1, a pinned worker
+    assert runner.block_threads(64, 20, 10, RunConfig(memory_limit="8GB")) == 1
+
+
+def test_map_tasks_on_threads_in_order_with_errors() -> None:
+    """On threads: results in item order, an error yielded in its place, each task's numba on one thread."""
+    res = list(map_tasks(_reciprocal, [1.0, 0.0, 4.0, 8.0], progress=False, threads=2))
+    assert [(i, r) for i, r, e in res if e is None] == [(0, 1.0), (2, 0.25), (3, 0.125)]
+    assert isinstance(res[1][2], ZeroDivisionError)
+    with pytest.raises(ZeroDivisionError):
+        run_all(_reciprocal, [1.0, 0.0, 2.0], progress=False, threads=2)
+    assert run_all(_numba_threads, list(range(6)), progress=False, threads=3) == [1] * 6
+
+
+def _numba_threads(_: int) -> int:
+    import numba
+
+    return int(numba.get_num_threads())
 
 
 def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray], rtol: float = 0.0, atol: float = 0.0) -> None:
@@ -162,6 +203,7 @@ def test_interrupted_step_resumes_its_unfinished_blocks_only(
         return real(task)
 
     monkeypatch.setattr(invert_step, "invert_block", failing)
+    monkeypatch.setattr(runner, "block_threads", lambda *a: 1)  # which blocks finish first is then known
     out = tmp_path / "stopped"
     with pytest.raises(_Boom), figures_skipped():
         run_timeseries(sim, out, RunConfig(block_size=32), progress=False)

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -175,6 +177,40 @@ def trim_heap() -> bool:
         return False
 
 
+#: glibc's ``mallopt`` parameter for the number of malloc arenas
+_M_ARENA_MAX = -8
+#: malloc arenas allowed once blocks run on threads (:func:`_cap_arenas`)
+MAX_ARENAS = 2
+
+
+@functools.cache
+def _cap_arenas() -> bool:
+    """Cap glibc's malloc arenas at :data:`MAX_ARENAS` (once per process; returns whether it could).
+    By default each new thread gets an arena of its own, which keeps what the thread's mid-sized
+    temporaries (a block's int8 and bool pair arrays, under glibc's 32 MB mmap threshold) freed until
+    the pass ends (:func:`_on_threads` trims the heap then): on the 1000² frame the inversion's peak
+    with two block threads 1.27 GB uncapped, 1.12 GB capped, at the same speed. Arenas made before
+    (by other threads) stay; later threads share them."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_ARENA_MAX, MAX_ARENAS))
+    except (OSError, AttributeError):  # not glibc
+        return False
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS (and OpenMP) on one thread while the chain runs in this process, as in a worker
+    (:data:`WORKER_ENV`). The chain's matrices are small (a bridge's design per gap pattern, a
+    filter's few columns) and its heavy numerics are its own compiled kernels on their own threads;
+    OpenBLAS's threads, woken by each small call, spin-wait between calls and take a core from them
+    (18 % of the inversion step's CPU on the 1000² frame, 2 cores). Restored afterwards."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"), threadpool_limits(limits=1, user_api="openmp"):
+        yield
+
+
 def release_memory(client: Any = None) -> int:
     """After a step: :func:`trim_heap` here and, with a dask ``client``, in every worker (best effort: a worker
     that does not answer keeps its memory). Returns how many processes could trim."""
@@ -220,20 +256,25 @@ def _connect(client_cls: Any, scheduler: str) -> Any:
 
 
 def map_tasks(func: Callable[..., Any], items: Sequence[Any] | Iterable[Any], *, client: Any = None,
-              desc: str = "", progress: bool = True, retries: int = 2,
+              desc: str = "", progress: bool = True, retries: int = 2, threads: int = 1,
               ) -> Iterator[tuple[int, Any, BaseException | None]]:
     """Apply ``func`` to every item; yield ``(index, result, error)`` as tasks finish.
 
     With ``client`` (a dask ``Client``) the items run as dask tasks (``retries`` extra attempts
-    each, for a worker that dies); without one they run here, one after another. An exception
-    raised by ``func`` is yielded as ``error`` (and ``result`` is None) so that the caller decides
-    whether one failure stops the rest; ``KeyboardInterrupt`` is never swallowed.
+    each, for a worker that dies); without one they run here, one after another, or with
+    ``threads`` > 1 on that many threads of this process (:func:`_on_threads`: the tasks must write
+    disjoint chunks, as for the cluster's workers). An exception raised by ``func`` is yielded as
+    ``error`` (and ``result`` is None) so that the caller decides whether one failure stops the
+    rest; ``KeyboardInterrupt`` is never swallowed.
     """
     from tqdm.auto import tqdm
 
     items = list(items)
     bar = tqdm(total=len(items), desc=desc, disable=not progress, leave=False)
     try:
+        if client is None and threads > 1 and len(items) > 1:
+            yield from _on_threads(func, items, threads, bar)
+            return
         if client is None:
             for i, item in enumerate(items):
                 try:
@@ -262,11 +303,39 @@ def map_tasks(func: Callable[..., Any], items: Sequence[Any] | Iterable[Any], *,
         bar.close()
 
 
+def _on_threads(func: Callable[..., Any], items: list[Any], n: int, bar: Any
+                ) -> Iterator[tuple[int, Any, BaseException | None]]:
+    """The items on ``n`` threads of this process, yielded in item order. Each task's compiled kernels
+    run on its own thread (numba's thread count is the calling thread's own), so ``n`` tasks fill ``n``
+    cores where one task at a time left the NumPy work between its kernels, the reads and the writes
+    on one. The kernels, NumPy's large operations and the stores' codecs release the GIL. A task's
+    result is the same on any thread. On an error or when the caller stops, the tasks not started are
+    cancelled and those running finish first. Memory: :func:`_cap_arenas`, and the heap trimmed after
+    the pass."""
+    import numba
+
+    def one(item: Any) -> Any:
+        numba.set_num_threads(1)
+        return func(item)
+
+    _cap_arenas()
+    pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="kansho-block")
+    try:
+        futures = [pool.submit(one, item) for item in items]
+        for i, fut in enumerate(futures):
+            err = fut.exception()
+            yield i, None if err is not None else fut.result(), err
+            bar.update(1)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        trim_heap()  # what the threads' arenas keep of the pass's temporaries, not carried into the next pass
+
+
 def run_all(func: Callable[..., Any], items: Sequence[Any], *, client: Any = None, desc: str = "",
-            progress: bool = True) -> list[Any]:
+            progress: bool = True, threads: int = 1) -> list[Any]:
     """:func:`map_tasks` that returns the results in item order and raises the first error."""
     out: list[Any] = [None] * len(items)
-    for i, res, err in map_tasks(func, items, client=client, desc=desc, progress=progress):
+    for i, res, err in map_tasks(func, items, client=client, desc=desc, progress=progress, threads=threads):
         if err is not None:
             raise err
         out[i] = res

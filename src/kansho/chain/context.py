@@ -3,10 +3,11 @@ the steps before it, and block/epoch mapping with block-level resume."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,6 +49,9 @@ class Context:
     timings: dict[str, float] = field(default_factory=dict)
     client: Any = None
     block: int = 256
+    #: blocks (or epochs) processed at once in this process when there is no client
+    #: (:func:`kansho.chain.runner.block_threads`)
+    threads: int = 1
     #: folder of the current step's finished-task records (block-level resume); None outside a step
     resume_dir: Path | None = None
     resuming: bool = False
@@ -126,6 +130,16 @@ class Context:
         tasks = [Task(str(self.out), rows=r, cols=c, params=params) for r, c in self.blocks()]
         return self._run_tasks(kernel, tasks, desc)
 
+    @contextlib.contextmanager
+    def one_at_a_time(self) -> Iterator[None]:
+        """Within: the tasks run here one after another even where :attr:`threads` allows more (a pass
+        whose blocks need far more memory than the others'); a cluster's workers are unaffected."""
+        threads, self.threads = self.threads, 1
+        try:
+            yield
+        finally:
+            self.threads = threads
+
     def map_epochs(self, kernel: Callable[[Task], Any], desc: str, epochs: Sequence[int], **params: Any) -> list[Any]:
         """Run ``kernel`` on every epoch index in ``epochs``; results in that order."""
         tasks = [Task(str(self.out), epoch=int(e), params=params) for e in epochs]
@@ -139,7 +153,7 @@ class Context:
         with the same options replays those results and runs only the other tasks.
         """
         if self.resume_dir is None:
-            return run_all(kernel, tasks, client=self.client, desc=desc, progress=self.progress)
+            return run_all(kernel, tasks, client=self.client, desc=desc, progress=self.progress, threads=self.threads)
         self.resume_dir.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha1(pickle.dumps(tasks[0].params if tasks else {})).hexdigest()[:12]
         name = "".join(ch if ch.isalnum() else "_" for ch in desc)  # the pass, e.g. "1-3 invert"
@@ -156,7 +170,7 @@ class Context:
             log.info("%s: %d of %d tasks already done before the interruption", desc, len(tasks) - len(todo),
                      len(tasks))
         for j, res, err in map_tasks(kernel, [tasks[i] for i in todo], client=self.client, desc=desc,
-                                     progress=self.progress):
+                                     progress=self.progress, threads=self.threads):
             if err is not None:
                 raise err
             i = todo[j]

@@ -46,7 +46,7 @@ from kansho.chain.spec import StepSpec
 from kansho.config import RunConfig, yaml_template
 from kansho.errors import ConfigError, InputError, KanshoError
 from kansho.layout import INFO_FILES, RunLayout
-from kansho.parallel import cluster, default_memory_limit, parse_memory, release_memory
+from kansho.parallel import cluster, default_memory_limit, one_blas_thread, parse_memory, release_memory
 from kansho.run import Run
 from kansho.store import write_json_atomic
 
@@ -74,7 +74,7 @@ def run_timeseries(
     before = _skeleton(out)
     _check_out(out)
     try:
-        with run_lock(out), run_log(out, cfg, input_path, steps, force):
+        with run_lock(out), run_log(out, cfg, input_path, steps, force), one_blas_thread():
             jitcache.prepare()
             return _run_locked(input_path, out, cfg, steps, force, progress)
     except OSError as exc:
@@ -244,6 +244,8 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
         ctx.block = plan_block(ctx.stack.n_pair, int(ctx.stack.epochs.size), cfg)
         if ctx.client is None and (cfg.workers or cfg.scheduler):
             ctx.client = exits.enter_context(cluster(cfg.workers, cfg.scheduler, memory_limit=cfg.memory_limit))
+        ctx.threads = 1 if ctx.client is not None else block_threads(ctx.block, ctx.stack.n_pair,
+                                                                      int(ctx.stack.epochs.size), cfg)
         every = {n: value_of(cfg, n) for n in result_option_names(cfg)}
         ctx.resume_dir = _resume_dir(ctx, spec.name, skip_key(spec.name, every, upstream, fp), force)
         ctx.resuming = ctx.resume_dir.is_dir()
@@ -317,6 +319,20 @@ def plan_block(n_pair: int, n_epoch: int, cfg: RunConfig) -> int:
     if block < cfg.block_size:
         log.info("blocks of %d px (not %d) to stay within %.1f GB per worker", block, cfg.block_size, per_worker / 1e9)
     return block
+
+
+def block_threads(block: int, n_pair: int, n_epoch: int, cfg: RunConfig) -> int:
+    """Blocks processed at once in a run without workers (:func:`kansho.parallel.map_tasks`): one per
+    core numba may use (``NUMBA_NUM_THREADS``), as many as the memory budget holds blocks of ``block``
+    px by :func:`plan_block`'s model, after 0.5 GB for the interpreter and libraries. Each block's
+    kernels then run on one thread; results are the same for any number."""
+    if cfg.workers or cfg.scheduler:
+        return 1
+    import numba
+
+    total = parse_memory(cfg.memory_limit) or default_memory_limit()
+    per_block = block * block * (64.0 * n_pair + 16.0 * n_epoch)
+    return int(max(1, min(numba.get_num_threads(), (total - 0.5e9) // per_block)))
 
 
 #: cores from which a run without workers suggests ``--workers`` (measured: 16 workers ran the M frame

@@ -130,11 +130,17 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     raw, jumped = read_jumped(task.stack, task.work.group, task.rows, task.cols, idx)
     raw = raw.reshape(idx.size, -1)
     u = raw - np.asarray(p["offsets"])[:, None]
+    sum_off = p.get("sum_offsets")  # the corrected phase as read_unw gives it, referred to these
+    if sum_off is None:
+        del raw  # not needed again: blocks on threads hold less at once
     lp0 = loops.loop_phase(u, L)
+    in_loop = loops.pairs_in_valid_loop(L, np.isfinite(lp0)).sum(axis=1)
     lfix, trusted = loops.pixel_cycle_fix_trusted(lp0, L, np.asarray(p["pairs"]), tol=float(p["tol"]),
                                                   min_loops=int(p["min_loops"]))
+    del lp0  # (nloop, npix) float64: freed before the sums below take as much again
     lfix[~np.isfinite(u)] = 0
     hist = loops.fix_mode(lfix, loops.pairs_in_valid_loop(L, trusted))
+    del trusted
     jump = np.zeros_like(lfix) if jumped is None else jumped.reshape(lfix.shape)
     fix = np.where(lfix == loops.NULL_FIX, lfix, lfix + jump).astype(np.int8)  # what read_unw applies
     if p["null"]:  # after the counts: a pair referred to an error patch is found in this mode too
@@ -147,10 +153,8 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
         full[idx - lo] = fix.reshape(idx.size, *task.shape)
     task.work[FIX_ARRAY][lo:hi, task.rows, task.cols] = full
     sfix = np.where(fix == loops.NULL_FIX, fix, fix - jump).astype(np.int8)  # on the phase the loops saw
-    sum_off = p.get("sum_offsets")  # the corrected phase as read_unw gives it, referred to these
     s, c = loops.loop_phase_sums(u, L, sfix) if sum_off is None else loops.loop_phase_sums(raw, L, sfix, sum_off)
     nulled = fix == loops.NULL_FIX
-    in_loop = loops.pairs_in_valid_loop(L, np.isfinite(lp0)).sum(axis=1)
     by_loops = (sfix != 0) & ~nulled  # corrected from the loops (beyond the spatial check)
     return (np.asarray(s, np.float64), np.asarray(c, np.float64), ((fix != 0) & ~nulled).sum(axis=1),
             nulled.sum(axis=1), np.vstack([in_loop, by_loops.sum(axis=1)]), hist)

@@ -250,9 +250,12 @@ def _fix_blocks(ctx: Context, L: np.ndarray, pairs: np.ndarray, idx: npt.NDArray
     n_fix, n_null = np.zeros(idx.size, np.int64), np.zeros(idx.size, np.int64)
     n_in = np.zeros((2, idx.size), np.int64)
     hist = np.zeros((idx.size, 9), np.int64)
-    for a, c, nf, nn, ni, h in ctx.map_blocks(fix_block, "1-2 unwrapping errors", idx=idx, offsets=offsets, L=L,
-                                              pairs=pairs, tol=FIX_TOL, min_loops=FIX_MIN_LOOPS, null=mode == "null",
-                                              sum_offsets=sum_offsets):
+    # one block at a time: the loop phase of every triangle loop and its sums, in float64, take ~0.5 GB a
+    # block on the 1000² frame (twice any other pass's); on two threads the run's peak went 1.2 -> 1.6 GB
+    with ctx.one_at_a_time():
+        outs = ctx.map_blocks(fix_block, "1-2 unwrapping errors", idx=idx, offsets=offsets, L=L, pairs=pairs,
+                              tol=FIX_TOL, min_loops=FIX_MIN_LOOPS, null=mode == "null", sum_offsets=sum_offsets)
+    for a, c, nf, nn, ni, h in outs:
         sum_sq += a
         count += c
         n_fix += nf
