@@ -255,11 +255,12 @@ def _weight_of(valid: np.ndarray, sigma_px: Any, hole: int = -1) -> np.ndarray:
     if hole >= 0:  # the cross-validation's cache, which holds the chosen width's weight already
         return fad.cached_hole_weight(valid, sig, hole=hole)
     key = (hashlib.sha1(np.packbits(valid).tobytes() + str(valid.shape).encode()).digest(), sig, hole)
-    if key not in _WEIGHT_CACHE:
+    w = _WEIGHT_CACHE.get(key)
+    if w is None:  # kept in a local: another thread's epoch may replace the entry meanwhile
+        w = filters.gaussian_weight(valid, *sig) if hole < 0 else fad.hole_weight(valid, sig, hole=hole)
         _WEIGHT_CACHE.clear()
-        _WEIGHT_CACHE[key] = (filters.gaussian_weight(valid, *sig) if hole < 0
-                              else fad.hole_weight(valid, sig, hole=hole))
-    return _WEIGHT_CACHE[key]
+        _WEIGHT_CACHE[key] = w
+    return w
 
 
 _WHOLE_CACHE: dict[tuple[str, str], tuple[tuple[Any, ...], np.ndarray]] = {}
