@@ -128,8 +128,25 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": cpu, "cores": os.cpu_count(), "mem_gb": round(mem_gb), "python": platform.python_version(),
-            "date": dt.date.today().isoformat(), "load1": os.getloadavg()[0]}
+    return {"cpu": cpu, "cpu_model": cpu_model(), "cores": os.cpu_count(), "mem_gb": round(mem_gb),
+            "python": platform.python_version(), "date": dt.date.today().isoformat(), "load1": os.getloadavg()[0]}
+
+
+def cpu_model() -> str:
+    """The CPU model LLVM (so numba) sees, e.g. ``znver4``: a virtual machine's /proc/cpuinfo may say only
+    "AMD EPYC" for CPUs of different generations and speeds."""
+    try:
+        import llvmlite.binding as llvm
+
+        return str(llvm.get_host_cpu_name())
+    except Exception:  # noqa: BLE001 - llvmlite comes with numba; without it the model is unknown
+        return "unknown"
+
+
+def where(m: dict[str, Any]) -> str:
+    """A row's date, CPU model and load (rows written before the model was recorded have none)."""
+    model = f", {m['cpu_model']}" if m.get("cpu_model") else ", model not recorded"
+    return f"{m['date']}{model} (load {m.get('load1', 0):.1f})"
 
 
 def main() -> None:
@@ -214,8 +231,8 @@ def _first_md(res: dict[str, Any]) -> list[str]:
               else "one fresh install")
     return ["## First run after an install", "",
             f"`kansho demo --no-gain` (simulate a 200 × 200 px frame, run the chain, print its errors) in a fresh "
-            f"process, measured by `bench_chain.py --first-run` at `{r['rev']}` on {m['date']} (load "
-            f"{m.get('load1', 0):.1f}): **{r['fresh_s']:.1f} s** on an empty numba cache (a fresh install: the "
+            f"process, measured by `bench_chain.py --first-run` at `{r['rev']}` on {where(m)}: "
+            f"**{r['fresh_s']:.1f} s** on an empty numba cache (a fresh install: the "
             f"kernels are compiled, those of steps 1-3 to 1-6 in a child process meanwhile; {spread}), "
             f"{r['warm_s']:.1f} s once they are cached. Goal of issue 21: 20 s on a fresh install.", ""]
 
@@ -371,7 +388,7 @@ def _floors_md(res: dict[str, Any]) -> list[str]:
                   "The floor of a step is what it cannot avoid: reading what it must read, writing what it must "
                   "write and, for the inversion, one least-squares solve of every pixel, each measured the "
                   "plainest way (`benchmarks/bench_floors.py`, on every core). Step times: one `kansho ts` "
-                  f"process. Floors measured {m['date']} (load {m.get('load1', 0):.1f}), files in the page cache as in "
+                  f"process. Floors measured {where(m)}, files in the page cache as in "
                   "the runs. The floors hold no computation beyond the one solve: the loop closure and per-pixel "
                   "unwrapping correction (loops), the bootstrap (vstd), `stc` (mask), the cross-validation "
                   "(filter) and the figures (outputs) are all above them.", "",
@@ -526,7 +543,11 @@ def write_md(res: dict[str, Any]) -> None:
         header = ("| frame | pixels | epochs | pairs | workers | wall, one `kansho ts` (s) | sum of steps (s) | "
                   "CPU (s) | peak memory (MB) | LiCSBAS wall (s) | speed-up | vel RMSE masked / all solved (mm/yr) | "
                   "kept | measured |")
-        lines += [f"Machine: {m['cpu']}, {m['cores']} cores, {m['mem_gb']} GiB memory, Python {m['python']}.", "",
+        lines += [f"Machine: {m['cpu']}, {m['cores']} cores, {m['mem_gb']} GiB memory, Python {m['python']}. Each "
+                  "row's date and CPU model (as LLVM names it) are in its last column: a virtual machine's name "
+                  "\"AMD EPYC\" has covered CPUs of different generations and speeds here, and rows without a model "
+                  "were measured before it was recorded (until 2026-12-04, on an AMD EPYC of another generation, "
+                  "~25 % faster on the M frame than the `znver4` one of 2026-12-05).", "",
                   "## Whole chain (ingest → outputs)", "", header, "|---" * 14 + "|"]
         for key in sorted(chain, key=lambda k: ("SML".index(k[0]) if k[0] in "SML" else 9, k)):
             r = chain[key]
@@ -538,7 +559,7 @@ def write_md(res: dict[str, Any]) -> None:
                 f"| {name} | {r['shape'][1]}×{r['shape'][0]} | {r['n_epoch']} | {r['n_pair']} | {r['workers']} | "
                 f"{one:.1f} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_mb']:.0f} | {lb if lb else '–'} | {sp} | "
                 f"{r['vel_rmse']:.2f} / {r.get('vel_rmse_all', float('nan')):.2f} | {100 * r['coverage']:.0f} % | "
-                f"{r['machine']['date']} (load {r['machine'].get('load1', 0):.1f}) |")
+                f"{where(r['machine'])} |")
         lines += ["", "Per step, wall time in seconds / peak memory in MB:", "",
                   "| frame | workers | " + " | ".join(STEPS) + " |", "|---|---|" + "---|" * len(STEPS)]
         for key in sorted(chain, key=lambda k: ("SML".index(k[0]) if k[0] in "SML" else 9, k)):
