@@ -15,7 +15,7 @@ import zarr
 
 from kansho import _loops_jit, jumps, loops
 from kansho._columns import take_columns, take_rows
-from kansho.chain.tasks import Task
+from kansho.chain.tasks import Task, WorkStore
 from kansho.inversion import invert_nsbas
 from kansho.store import PAIR_CHUNK, Stack
 
@@ -35,7 +35,7 @@ JUMP_MEMORY = 1 << 30
 _JUMP_TABLE = (2 * math.pi) * np.arange(-128, 128).astype(np.float64)
 
 
-def read_fixed(stack: Stack, work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.intp],
+def read_fixed(stack: Stack, work: zarr.Group | WorkStore, rows: slice, cols: slice, idx: npt.NDArray[np.intp],
                pixels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """``unw`` (len(idx), rows, cols) of the stack's pairs ``idx`` (radians, NaN = no data) with the
     cycle fix of step 1-2 applied, and that fix (None when the run has none). With ``pixels`` ((rows ×
@@ -48,7 +48,7 @@ def read_fixed(stack: Stack, work: zarr.Group, rows: slice, cols: slice, idx: np
     return (u, None) if fix is None else (loops.apply_cycle_fix(u, fix), fix)
 
 
-def read_fix(work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.intp],
+def read_fix(work: zarr.Group | WorkStore, rows: slice, cols: slice, idx: npt.NDArray[np.intp],
              name: str = FIX_ARRAY) -> np.ndarray | None:
     """The cycle fix (len(idx), rows, cols) int8 of the stack's pairs ``idx`` (of the work array
     ``name``: :data:`FIX_ARRAY` or :data:`JUMP_ARRAY`); None when the run has none."""
@@ -60,7 +60,7 @@ def read_fix(work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.int
     return take_rows(np.asarray(arr[lo:hi, rows, cols]), idx - lo)
 
 
-def read_jumped(stack: Stack, work: zarr.Group, rows: slice, cols: slice, idx: npt.NDArray[np.intp]
+def read_jumped(stack: Stack, work: zarr.Group | WorkStore, rows: slice, cols: slice, idx: npt.NDArray[np.intp]
                 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``unw`` (len(idx), rows, cols) of the stack's pairs ``idx`` (radians) with the spatial check's
     whole cycles (:data:`JUMP_ARRAY`) added: what the loops of step 1-2 look at; and those cycles
@@ -112,7 +112,7 @@ def read_unw(task: Task, idx: npt.ArrayLike, pixels: np.ndarray | None = None) -
     by step 1-2 (:data:`FIX_ARRAY`; unchanged where the run corrects nothing); with ``pixels`` (the
     block's pixels, flat, bool) those only, (len(idx), their number). Every reader of the stack's phase
     after step 1-2 reads through here."""
-    return read_fixed(task.stack, task.work.group, task.rows, task.cols, np.asarray(idx, np.intp), pixels)[0]
+    return read_fixed(task.stack, task.work, task.rows, task.cols, np.asarray(idx, np.intp), pixels)[0]
 
 
 def fix_block(task: Task) -> tuple[np.ndarray, ...]:
@@ -127,7 +127,7 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     p = task.params
     idx = np.asarray(p["idx"], np.intp)
     L = np.asarray(p["L"])
-    raw, jumped = read_jumped(task.stack, task.work.group, task.rows, task.cols, idx)
+    raw, jumped = read_jumped(task.stack, task.work, task.rows, task.cols, idx)
     raw = raw.reshape(idx.size, -1)
     u = raw - np.asarray(p["offsets"])[:, None]
     sum_off = p.get("sum_offsets")  # the corrected phase as read_unw gives it, referred to these
@@ -165,7 +165,7 @@ def loop_sums_block(task: Task) -> tuple[np.ndarray, np.ndarray]:
     p = task.params
     idx = np.asarray(p["idx"], np.intp)
     u = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1)
-    fix = read_fix(task.work.group, task.rows, task.cols, idx)  # read_unw's correction, applied in the kernel
+    fix = read_fix(task.work, task.rows, task.cols, idx)  # read_unw's correction, applied in the kernel
     s, c = loops.loop_phase_sums(u, np.asarray(p["L"]), None if fix is None else fix.reshape(idx.size, -1),
                                  np.asarray(p["offsets"]))
     return np.asarray(s, np.float64), np.asarray(c, np.float64)
@@ -304,7 +304,7 @@ def _read_pairs(task: Task, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.f
     update without the check) only the pairs ``sub``.
     """
     if check or sub.all():
-        u, fix = read_fixed(task.stack, task.work.group, task.rows, task.cols, idx)
+        u, fix = read_fixed(task.stack, task.work, task.rows, task.cols, idx)
         u_all = u.reshape(idx.size, -1) - offsets[:, None]
         return u_all, (u_all if sub.all() else u_all[sub]), fix
     return None, read_unw(task, idx[sub]).reshape(sub.sum(), -1) - offsets[sub, None], None
