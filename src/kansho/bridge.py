@@ -189,7 +189,8 @@ class BridgeFit:
 
 def fit_bridge(cum: npt.ArrayLike, gap: npt.ArrayLike, t: npt.ArrayLike, cand: Candidate,
                step_times: npt.ArrayLike = (), *, require_support: bool = True, series: bool = True,
-               weights: npt.ArrayLike | None = None) -> BridgeFit:
+               weights: npt.ArrayLike | None = None,
+               patterns: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]] | None = None) -> BridgeFit:
     """Fit the bridge of candidate ``cand`` at every pixel.
 
     Parameters
@@ -212,6 +213,9 @@ def fit_bridge(cum: npt.ArrayLike, gap: npt.ArrayLike, t: npt.ArrayLike, cand: C
         :func:`kansho.velocity.epoch_weights`): the regression is weighted least squares, ``var``
         its offsets' variance with the residual variance of unit weight, and the focus ``mu`` the
         offsets' part of the *weighted* linear-fit velocity. None = equal weights.
+
+    patterns:
+        :func:`gap_patterns` of ``cum`` and ``gap``, when the caller has them already.
 
     Pixels sharing a gap pattern share the design matrix: one pseudo-inverse (SVD, minimum norm)
     per pattern serves all of them.
@@ -238,17 +242,24 @@ def fit_bridge(cum: npt.ArrayLike, gap: npt.ArrayLike, t: npt.ArrayLike, cand: C
         raise ValueError(f"weights must be ({n},) and > 0")
     tw = tt - float(np.sum(ew * tt) / np.sum(ew))
     f = ew * tw / max(float(np.sum(ew * tw**2)), 1e-300)  # the linear-fit velocity's weights on the epochs
-    cols = np.flatnonzero(solved & gapped)
-    if cols.size == 0:
-        return BridgeFit(shift, var, mu, vmu, allowed, gapped)
-    for px in _pattern_groups(g[:, cols]):
-        px = cols[px]
-        s = segments(g[:, px[:1]])[:, 0]  # the pattern's segment labels
+    for px, s in gap_patterns(y, g) if patterns is None else patterns:
         if cand.annual and require_support and not annual_supported(tt, s):
             allowed[px] = False
             continue
         _fit_pattern(y, s, tt, cand, st, f, px, shift, var, mu, vmu, np.sqrt(ew))
     return BridgeFit(shift, var, mu, vmu, allowed, gapped)
+
+
+def gap_patterns(cum: npt.ArrayLike, gap: npt.ArrayLike) -> list[tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]]:
+    """The solved pixels of ``cum`` ``(n_epoch, npix)`` with a gap in ``gap`` ``(n_epoch - 1, npix)``,
+    grouped by gap pattern: per pattern its pixels and its segment labels ``(n_epoch,)``, what
+    :func:`fit_bridge` fits pattern by pattern (computed once where several candidates are fitted to the
+    same series)."""
+    g = np.asarray(gap, bool)
+    cols = np.flatnonzero(np.all(np.isfinite(np.asarray(cum)), axis=0) & g.any(axis=0))
+    if cols.size == 0:
+        return []
+    return [(cols[px], segments(g[:, cols[px[:1]]])[:, 0]) for px in _pattern_groups(g[:, cols])]
 
 
 def _pattern_groups(g: BoolArray) -> list[npt.NDArray[np.intp]]:
