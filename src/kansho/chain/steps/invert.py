@@ -141,7 +141,8 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarr
     gaps = _invert_jit.pixel_gaps(valid, ends[:, 0].copy(), ends[:, 1].copy(), ne)  # network.gaps(pairs, ne, valid)
     cblk = _first_bridge(w, rows, cols, shp, cblk, gaps, t, str(p["model"]), p["step_times"])
     w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
-    _write_velocity(w, rows, cols, shp, cblk, t)
+    if not p.get("vel_later"):  # else the bridge pass writes it, with the epochs' weights
+        _write_velocity(w, rows, cols, shp, cblk, t)
     hist = _epoch_hist(cblk, gaps, pairs, t) if p.get("epoch_weight") else None
     w["resid_rms"][rows, cols] = resid.astype(np.float32).reshape(shp)
     w["n_unw"][rows, cols] = valid.sum(0).reshape(shp).astype(np.float32)
@@ -294,7 +295,8 @@ def bridge_block(task: Task) -> None:
     """Second pass: bridge each gapped pixel with the model chosen for it (``bridge_model``), with the
     epochs' weights ``params["weights"]`` (None: equal); rewrites ``cum``, ``vel``, ``vintercept`` and
     writes ``cum_std`` (a block without a bridged pixel: ``vel``, ``vintercept`` only, refitted with the
-    weights). Idempotent (refitting a bridged series shifts nothing), so a replayed block is harmless."""
+    weights; with ``params["vel_later"]`` the first pass left them to this pass, which writes them always).
+    Idempotent (refitting a bridged series shifts nothing), so a replayed block is harmless."""
     p = task.params
     w = task.work
     t = np.asarray(p["t"], np.float64)
@@ -305,8 +307,8 @@ def bridge_block(task: Task) -> None:
     choice = np.asarray(w["bridge_model"][rows, cols]).ravel()
     # after the regional choice (fresh_std), the first pass left the σ of a block with a gapped pixel to here
     fresh = bool(p.get("fresh_std")) and bool(np.isfinite(np.asarray(w["bridge_fic"][1, rows, cols])).any())
-    if not np.any(choice >= 0) and ew is None and not fresh:
-        return  # nothing bridged here: the first pass's cum and cum_std stand
+    if not np.any(choice >= 0) and ew is None and not fresh and not p.get("vel_later"):
+        return  # nothing bridged here: the first pass's cum, cum_std and velocity stand
     cblk = np.asarray(w["cum"][:, rows, cols], np.float32).reshape(ne, -1)  # bridged in place below
     if np.any(choice >= 0) or fresh:
         gaps = np.asarray(w["gap"][:, rows, cols], bool).reshape(ne - 1, -1)
@@ -444,11 +446,14 @@ def step_invert(ctx: Context) -> InvertResult:
         coh_weight = False
     L = network.triangle_loops(pairs)
     tau = _bias_tau(ctx, idx, pairs, t, L, np.asarray(lres.ref_offsets)) if icfg.phase_bias == "correct" else None
+    # with the epochs weighted, the bridge pass fits every block's velocity again: the first pass leaves it
+    vel_later = icfg.epoch_weight == "noise"
     outs = ctx.map_blocks(
         invert_block, "1-3 invert", idx=idx, pairs=pairs, t=t, offsets=np.asarray(lres.ref_offsets),
         conv=phase_to_mm(st.wavelength), coh_weight=coh_weight, gamma=icfg.gamma, model=model,
         step_times=step_times, min_pairs=min_pairs, device=device, resid_check=icfg.resid_check,
-        L=L, bias_tau=tau, phase_bias=icfg.phase_bias, epoch_weight=icfg.epoch_weight == "noise")
+        L=L, bias_tau=tau, phase_bias=icfg.phase_bias, epoch_weight=icfg.epoch_weight == "noise",
+        vel_later=vel_later)
     n_solved = sum(int(o[0]) for o in outs)
     fixed = np.zeros(idx.size, np.int64)
     nulled = np.zeros(idx.size, np.int64)
@@ -473,8 +478,9 @@ def step_invert(ctx: Context) -> InvertResult:
         log.info("1-3: bridge model of the pixels with a gap: %s",
                  ", ".join(f"{k} {v}" for k, v in counts.items()) or "none")
         n_gapped = int(np.isfinite(ctx.read2d("bridge_fic")[1]).sum())  # their σ is written by the bridge pass
-    if n_gapped or ew is not None:
-        ctx.map_blocks(bridge_block, "1-3 bridge", t=t, step_times=step_times, weights=ew, fresh_std=len(cands) > 1)
+    if n_gapped or ew is not None or vel_later:  # (weights not measured: the velocity with equal weights)
+        ctx.map_blocks(bridge_block, "1-3 bridge", t=t, step_times=step_times, weights=ew, fresh_std=len(cands) > 1,
+                       vel_later=vel_later)
     net = network.gaps(pairs, ne)
     net_gaps = np.flatnonzero(net).tolist()
     tie = (_tie_gaps(ctx, bridge.segments(net[:, None])[:, 0], t, ew) if net_gaps and icfg.gap_tie == "stable"
