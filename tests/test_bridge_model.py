@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zarr
 from tests._shared import FinishedRun
 
 from kansho import bridge
@@ -308,3 +309,34 @@ def test_run_weights_epochs_by_their_noise(small_run: FinishedRun) -> None:
     v_u = fit_linear(cum.reshape(t.size, -1), t)[0].reshape(vel.shape)
     np.testing.assert_allclose(vel[ok], v_w[ok], atol=2e-3)
     assert np.abs(vel[ok] - v_u[ok]).max() > 0.05  # the weights changed the velocity
+
+
+def test_velocity_written_when_the_epoch_weights_cannot_be_measured(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``invert.epoch_weight: noise`` the inversion's first pass leaves the velocity to the bridge pass;
+    where no pixel measures the epochs' noise (equal weights) that pass still writes the velocity of every
+    block, those with nothing to bridge included, as ``epoch_weight: off`` does."""
+    from tests._shared import figures_skipped
+
+    from kansho import run_timeseries
+    from kansho.chain.steps import invert as invert_step
+    from kansho.config import InvertConfig, RunConfig
+    from kansho.synth import SimConfig, simulate_frame
+
+    simulate_frame(tmp_path / "sim", SimConfig(shape=(64, 64), n_epoch=16, gap=False), rng=5)
+    geoc = tmp_path / "sim" / "GEOC"
+    steps = ["ingest", "qc", "loops", "invert"]
+    with figures_skipped():
+        run_timeseries(geoc, tmp_path / "off", RunConfig(block_size=32, invert=InvertConfig(epoch_weight="off")),
+                       steps=steps, progress=False)
+        monkeypatch.setattr(invert_step, "_epoch_weights", lambda outs, epochs: (None, None))
+        run_timeseries(geoc, tmp_path / "unmeasured", RunConfig(block_size=32), steps=steps, progress=False)
+    a = zarr.open_group(str(tmp_path / "off" / "work" / "ts.zarr"), mode="r")
+    b = zarr.open_group(str(tmp_path / "unmeasured" / "work" / "ts.zarr"), mode="r")
+    fic = np.asarray(b["bridge_fic"][1])  # finite where a pixel has a gap to bridge
+    assert any(not np.isfinite(fic[r:r + 32, c:c + 32]).any() for r in (0, 32) for c in (0, 32)), \
+        "every block has a gap to bridge: the case of a block with none is not tested"
+    for name in ("vel", "vintercept", "cum"):
+        x, y = np.asarray(a[name][:]), np.asarray(b[name][:])
+        assert np.isfinite(y).any(), name
+        np.testing.assert_array_equal(x, y, err_msg=name)

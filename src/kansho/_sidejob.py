@@ -7,12 +7,13 @@ RESULT (temporary name, then rename); exit status 1 with nothing written when an
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from kansho._files import write_bytes_atomic
 
 
 def map_list(func: Callable[[Any], Any], items: list[Any]) -> list[Any]:
@@ -24,10 +25,7 @@ def main(argv: list[str]) -> int:
     logging.disable(logging.CRITICAL)  # the parent logs; a failure here is redone there
     job, res = Path(argv[0]), Path(argv[1])
     func, items = pickle.loads(job.read_bytes())
-    out = map_list(func, items)
-    tmp = res.with_name(f".{res.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(pickle.dumps(out))
-    tmp.replace(res)
+    write_bytes_atomic(res, pickle.dumps(map_list(func, items)))
     return 0
 
 

@@ -207,7 +207,7 @@ def one_blas_thread() -> Iterator[None]:
     (18 % of the inversion step's CPU on the 1000² frame, 2 cores). Restored afterwards."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="blas"), threadpool_limits(limits=1, user_api="openmp"):
+    with threadpool_limits(limits={"blas": 1, "openmp": 1}):
         yield
 
 

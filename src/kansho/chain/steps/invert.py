@@ -96,7 +96,8 @@ def _coh_mean(c: np.ndarray) -> np.ndarray:
 
 
 def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarray | None]:
-    """NSBAS inversion of a block; writes ``cum``, ``gap``, the 2-D network/velocity maps and, with a fixed
+    """NSBAS inversion of a block; writes ``cum``, ``gap``, the 2-D network maps, the velocity maps (but with
+    ``epoch_weight``: the bridge pass fits them with the epochs' weights) and, with a fixed
     bridge model, ``cum_std`` (with ``model="auto"``, each candidate's bridge statistics for the choice).
     With ``resid_check``, the pixels whose residuals show a pair off by whole cycles are corrected (or
     that pair nulled) and solved again. Writes the phase-bias indicator ``ph_bias`` and, with
@@ -141,7 +142,7 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarr
     gaps = _invert_jit.pixel_gaps(valid, ends[:, 0].copy(), ends[:, 1].copy(), ne)  # network.gaps(pairs, ne, valid)
     cblk = _first_bridge(w, rows, cols, shp, cblk, gaps, t, str(p["model"]), p["step_times"])
     w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
-    if not p.get("vel_later"):  # else the bridge pass writes it, with the epochs' weights
+    if not p.get("epoch_weight"):  # else the bridge pass writes it, with the epochs' weights
         _write_velocity(w, rows, cols, shp, cblk, t)
     hist = _epoch_hist(cblk, gaps, pairs, t) if p.get("epoch_weight") else None
     w["resid_rms"][rows, cols] = resid.astype(np.float32).reshape(shp)
@@ -446,14 +447,14 @@ def step_invert(ctx: Context) -> InvertResult:
         coh_weight = False
     L = network.triangle_loops(pairs)
     tau = _bias_tau(ctx, idx, pairs, t, L, np.asarray(lres.ref_offsets)) if icfg.phase_bias == "correct" else None
-    # with the epochs weighted, the bridge pass fits every block's velocity again: the first pass leaves it
-    vel_later = icfg.epoch_weight == "noise"
+    # with the epochs weighted, the bridge pass fits every block's velocity with the weights: the first pass
+    # leaves it (and measures the epochs' noise)
+    weighted = icfg.epoch_weight == "noise"
     outs = ctx.map_blocks(
         invert_block, "1-3 invert", idx=idx, pairs=pairs, t=t, offsets=np.asarray(lres.ref_offsets),
         conv=phase_to_mm(st.wavelength), coh_weight=coh_weight, gamma=icfg.gamma, model=model,
         step_times=step_times, min_pairs=min_pairs, device=device, resid_check=icfg.resid_check,
-        L=L, bias_tau=tau, phase_bias=icfg.phase_bias, epoch_weight=icfg.epoch_weight == "noise",
-        vel_later=vel_later)
+        L=L, bias_tau=tau, phase_bias=icfg.phase_bias, epoch_weight=weighted)
     n_solved = sum(int(o[0]) for o in outs)
     fixed = np.zeros(idx.size, np.int64)
     nulled = np.zeros(idx.size, np.int64)
@@ -478,9 +479,9 @@ def step_invert(ctx: Context) -> InvertResult:
         log.info("1-3: bridge model of the pixels with a gap: %s",
                  ", ".join(f"{k} {v}" for k, v in counts.items()) or "none")
         n_gapped = int(np.isfinite(ctx.read2d("bridge_fic")[1]).sum())  # their σ is written by the bridge pass
-    if n_gapped or ew is not None or vel_later:  # (weights not measured: the velocity with equal weights)
+    if n_gapped or ew is not None or weighted:  # (weights not measured: the velocity with equal weights)
         ctx.map_blocks(bridge_block, "1-3 bridge", t=t, step_times=step_times, weights=ew, fresh_std=len(cands) > 1,
-                       vel_later=vel_later)
+                       vel_later=weighted)
     net = network.gaps(pairs, ne)
     net_gaps = np.flatnonzero(net).tolist()
     tie = (_tie_gaps(ctx, bridge.segments(net[:, None])[:, 0], t, ew) if net_gaps and icfg.gap_tie == "stable"
