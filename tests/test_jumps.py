@@ -33,6 +33,46 @@ def ellipse(shape: tuple[int, int], cy: float, cx: float, ry: float, rx: float) 
     return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < 1
 
 
+def _labels_by_graph(u: np.ndarray, tau: float) -> np.ndarray:
+    """The labelling of :func:`kansho._jumps_jit.label_continuous` the plainest way: the graph of the
+    continuous 4-neighbour edges, its connected components (scipy), each named by its smallest flat index."""
+    from scipy.sparse import coo_array
+    from scipy.sparse.csgraph import connected_components
+
+    ny, nx = u.shape
+    idx = np.arange(ny * nx).reshape(ny, nx)
+    v = u.astype(np.float64)
+    a, b = [], []
+    for d0, d1, i0, i1 in ((v[:, :-1], v[:, 1:], idx[:, :-1], idx[:, 1:]), (v[:-1], v[1:], idx[:-1], idx[1:])):
+        with np.errstate(invalid="ignore"):
+            ok = np.abs(d1 - d0) < tau  # False where either end is NaN
+        a.append(i0[ok])
+        b.append(i1[ok])
+    ea, eb = np.concatenate(a), np.concatenate(b)
+    g = coo_array((np.ones(ea.size), (ea, eb)), shape=(ny * nx, ny * nx))
+    _, comp = connected_components(g, directed=False)
+    first = np.full(comp.max() + 1, ny * nx)
+    np.minimum.at(first, comp, np.arange(ny * nx))
+    return np.where(np.isfinite(u).ravel(), first[comp], -1).astype(np.int32)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ny=st.integers(1, 12), nx=st.integers(1, 12), seed=st.integers(0, 2**31 - 1),
+       levels=st.integers(2, 5), nan_frac=st.floats(0, 0.4), f32=st.booleans())
+def test_labels_are_the_graph_components(ny: int, nx: int, seed: int, levels: int, nan_frac: float,
+                                         f32: bool) -> None:
+    """Union-find labels (raster order, the lower neighbour linked without a search) equal the
+    connected components of the continuous-edge graph, each labelled by its smallest flat index, on
+    small images of a few phase levels (every kind of edge: equal, near, far, to no data)."""
+    from kansho._jumps_jit import label_continuous
+
+    rng = np.random.default_rng(seed)
+    u = rng.integers(0, levels, size=(ny, nx)) * 0.6 + rng.normal(0, 0.05, size=(ny, nx))
+    u[rng.random((ny, nx)) < nan_frac] = np.nan
+    u = u.astype(np.float32) if f32 else u
+    np.testing.assert_array_equal(label_continuous(np.ascontiguousarray(u), 0.5), _labels_by_graph(u, 0.5))
+
+
 @pytest.mark.parametrize("k", [1, -1, 2, -2])
 def test_region_off_by_cycles_is_moved_back(k: int) -> None:
     """An ellipse (~8 % of the frame) shifted by k cycles in a noisy, smooth interferogram (0.5 rad

@@ -1,9 +1,10 @@
 """Compiled kernels of :func:`kansho.jumps.cycle_jumps`: union-find labelling of one image's phase
 on its continuous 4-neighbour edges, and the edges between different labels with their cycle jumps.
 
-Union-find with path halving and union by smaller root index (Tarjan 1975, *J. ACM* 22(2):215), so
-the labels do not depend on the order edges are met in beyond that rule: a label is the smallest
-flat index of its set.
+Union-find with path halving and union by smaller root index (Tarjan 1975, *J. ACM* 22(2):215): a
+label is the smallest flat index of its set, whatever the order the edges are met in, and every
+parent is a smaller index than its child, so one pass in index order labels every pixel from its
+parent's label without a search.
 """
 
 from __future__ import annotations
@@ -39,25 +40,41 @@ def label_continuous(u: np.ndarray, tau: float) -> np.ndarray:  # pragma: no cov
     par = np.empty(ny * nx, np.int32)
     for i in range(ny * nx):
         par[i] = i
+    # raster order: a pixel's lower neighbour is still alone when its edge is met (only this pixel's edge
+    # and, later, its own row's reach it), so it is linked to this pixel's root without a search; every
+    # parent is a smaller index than its child (union by smaller root, path halving)
     for r in range(ny):
         for c in range(nx):
             a = np.float64(u[r, c])  # float32 input: the differences in float64, as before
             if not np.isfinite(a):
                 continue
             i = r * nx + c
+            root = -1
             if c + 1 < nx:
                 b = np.float64(u[r, c + 1])
                 if np.isfinite(b) and abs(b - a) < tau:
-                    _union(par, i, i + 1)
+                    root = _find(par, i)
+                    rb = _find(par, i + 1)
+                    if root < rb:
+                        par[rb] = root
+                    elif rb < root:
+                        par[root] = rb
+                        root = rb
             if r + 1 < ny:
                 b = np.float64(u[r + 1, c])
                 if np.isfinite(b) and abs(b - a) < tau:
-                    _union(par, i, i + nx)
+                    if root < 0:
+                        root = _find(par, i)
+                    par[i + nx] = root
     lab = np.empty(ny * nx, np.int32)
-    for r in range(ny):
+    for r in range(ny):  # in index order: a parent's label is final before its children's
         for c in range(nx):
             i = r * nx + c
-            lab[i] = _find(par, i) if np.isfinite(u[r, c]) else -1
+            if not np.isfinite(u[r, c]):
+                lab[i] = -1
+            else:
+                p = par[i]
+                lab[i] = i if p == i else lab[p]
     return lab
 
 
@@ -121,14 +138,35 @@ def boundary_edges(u: np.ndarray, lab: np.ndarray, cycle: float
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def merge(n: int, a: np.ndarray, b: np.ndarray, lab: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
-    """Labels ``lab`` (int32, -1 kept) after joining each set ``a[t]`` with ``b[t]`` (labels < ``n``)."""
+def merge(n: int, a: np.ndarray, b: np.ndarray, lab: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray, int]:  # pragma: no cover - compiled
+    """Labels ``lab`` (int32, -1 kept) after joining each set ``a[t]`` with ``b[t]`` (labels < ``n``),
+    each label's size ((n,) int64: pixels, 0 for a flat index that labels none) and the pixels labelled
+    (``lab`` >= 0), in the one pass that writes the labels."""
     par = np.empty(n, np.int32)
     for i in range(n):
         par[i] = i
     for t in range(a.size):
         _union(par, a[t], b[t])
     out = np.empty_like(lab)
+    size = np.zeros(n, np.int64)
+    n_valid = 0
     for i in range(lab.size):
-        out[i] = _find(par, lab[i]) if lab[i] >= 0 else -1
+        if lab[i] >= 0:
+            j = _find(par, lab[i])
+            out[i] = j
+            size[j] += 1
+            n_valid += 1
+        else:
+            out[i] = -1
+    return out, size, n_valid
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def spread(lab: np.ndarray, add: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """(lab.size,) int8: ``add`` of each pixel's label, 0 where it has none (``lab`` < 0)."""
+    out = np.zeros(lab.size, np.int8)
+    for i in range(lab.size):
+        if lab[i] >= 0:
+            out[i] = add[lab[i]]
     return out

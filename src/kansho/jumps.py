@@ -105,12 +105,9 @@ def cycle_jumps(
     none = np.zeros(ph.shape, np.int8), 0
     lab = _jumps_jit.label_continuous(ph, tau * cycle)
     a, b, k, r, side = _jumps_jit.boundary_edges(ph, lab, float(cycle))
-    valid = lab >= 0
-    n_valid = int(valid.sum())
-    if a.size == 0 or n_valid == 0:
+    if a.size == 0:  # one label, or none: nothing off the rest
         return none
-    lab = _join_cores(n, a, b, k, r, lab, join_resid)
-    size = np.bincount(lab[valid], minlength=n)
+    lab, size, n_valid = _join_cores(n, a, b, k, r, lab, join_resid)
     main = int(np.argmax(size))
     if size[main] < min_main * n_valid:
         return none
@@ -120,13 +117,15 @@ def cycle_jumps(
         return none
     add = np.zeros(n, np.int8)
     add[ids[ok]] = -kmode[ok]  # the region is k cycles above the reference: add -k
-    fix = np.where(valid, add[np.maximum(lab, 0)], 0).astype(np.int8)
+    fix = _jumps_jit.spread(lab, add)
     return fix.reshape(ph.shape), int(ok.sum())
 
 
 def _join_cores(n: int, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64], k: npt.NDArray[np.int64],
-                r: npt.NDArray[np.float64], lab: npt.NDArray[np.int32], join_resid: float) -> npt.NDArray[np.int32]:
-    """Stage 2: join adjacent cores most of whose edges jump by 0 cycles, by ``join_resid`` at most on average."""
+                r: npt.NDArray[np.float64], lab: npt.NDArray[np.int32], join_resid: float
+                ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], int]:
+    """Stage 2: join adjacent cores most of whose edges jump by 0 cycles, by ``join_resid`` at most on
+    average. Returns the clusters' labels, their sizes by label and the pixels labelled."""
     key = a * n + b
     uk, inv = np.unique(key, return_inverse=True)
     tot = np.bincount(inv)
@@ -135,7 +134,8 @@ def _join_cores(n: int, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64], k: n
     with np.errstate(invalid="ignore", divide="ignore"):
         r0 = np.bincount(inv, weights=np.abs(r) * zero) / n0
     join = (2 * n0 >= tot) & (r0 < join_resid)
-    return np.asarray(_jumps_jit.merge(n, uk[join] // n, uk[join] % n, lab))
+    out, size, n_valid = _jumps_jit.merge(n, uk[join] // n, uk[join] % n, lab)
+    return out, size, int(n_valid)
 
 
 def _regions(main: int, la: npt.NDArray[np.int64], lb: npt.NDArray[np.int64], k: npt.NDArray[np.int64],
