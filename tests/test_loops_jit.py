@@ -236,3 +236,54 @@ def test_loop_phase_sums_bit_identical(seed: int, n_epoch: int, npix: int, f32: 
     s0, c0 = loops.loop_sums(ref_loop_phase(v, L))
     s, c = loops.loop_phase_sums(u, L, f if with_fix else None, off if with_off else None)
     assert same(s, s0) and same(c, c0)
+
+
+# ------------------------------------------------------------------ the fused passes of one block (kansho.loopfix)
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31), npix=st.integers(0, 5000), f32=st.booleans(), with_cycles=st.booleans())
+def test_referred_phase_bit_identical(seed: int, npix: int, f32: bool, with_cycles: bool) -> None:
+    """``(unw + 2π·cycles) - offsets`` as NumPy has it (float32 phase, int8 cycles: float64)."""
+    from kansho import loopfix
+
+    rng = np.random.default_rng(seed)
+    u = phases(seed, 7, npix, np.float32 if f32 else np.float64)
+    k = rng.integers(-128, 128, u.shape).astype(np.int8) if with_cycles else None
+    off = rng.normal(0, 2, 7)
+    off[0] = 0.0  # -0.0 - 0.0 stays -0.0
+    ref = ((u + TWO_PI * k) if k is not None else u) - off[:, None]
+    assert same(loopfix.referred_phase(u, k, off), ref.astype(np.float64))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31), n_epoch=st.integers(3, 10), npix=st.integers(0, 5000), null_all=st.booleans(),
+       with_cycles=st.booleans())
+def test_settle_fix_bit_identical(seed: int, n_epoch: int, npix: int, null_all: bool, with_cycles: bool) -> None:
+    """The final fix, the fix the loops saw, the fix counts and the per-pair tallies of one block as
+    the NumPy passes they replace gave them; the pixels in a complete loop likewise."""
+    from kansho import loopfix
+
+    rng = np.random.default_rng(seed)
+    _, L = network(n_epoch, 3)
+    u = phases(seed, L.shape[1], npix, np.float64)
+    lp = loops.loop_phase(u, L)
+    trusted = rng.random(lp.shape) < 0.6
+    lfix = rng.integers(-6, 7, u.shape).astype(np.int8) * (rng.random(u.shape) < 0.3)
+    lfix[rng.random(u.shape) < 0.05] = NULL_FIX
+    cycles = (rng.integers(-3, 4, u.shape) * (rng.random(u.shape) < 0.2)).astype(np.int8) if with_cycles else None
+    cycles = None if cycles is None else np.where(rng.random(u.shape) < 0.01, np.int8(127), cycles)  # int8 wraps
+    # the NumPy formulation of chain/steps/loop_tasks.fix_block before it
+    lf = lfix.copy()
+    lf[~np.isfinite(u)] = 0
+    hist0 = ref_fix_mode(lf, ref_pairs_in_loop(L, trusted))
+    jump = np.zeros_like(lf) if cycles is None else cycles
+    fix0 = np.where(lf == NULL_FIX, lf, lf + jump).astype(np.int8)
+    if null_all:
+        fix0[fix0 != 0] = NULL_FIX
+    sfix0 = np.where(fix0 == NULL_FIX, fix0, fix0 - jump).astype(np.int8)
+    nulled = fix0 == NULL_FIX
+    counts0 = np.vstack([((fix0 != 0) & ~nulled).sum(axis=1), nulled.sum(axis=1), ((sfix0 != 0) & ~nulled).sum(axis=1)])
+    fix, sfix, hist, counts = loopfix.settle_fix(u, lfix, cycles, L, trusted, null_all=null_all)
+    assert same(lfix, lf)  # zeroed where the phase is not finite, in place
+    assert same(fix, fix0) and same(sfix, sfix0) and same(hist, hist0) and same(counts, counts0.astype(np.int64))
+    in_loop = loopfix.pixels_in_complete_loop(lp, L)
+    assert same(in_loop, ref_pairs_in_loop(L, np.isfinite(lp)).sum(axis=1).astype(np.int64))

@@ -385,3 +385,141 @@ def _pixel_counts_ranges(r0: int, r1: int, unw: np.ndarray, coh: np.ndarray, n_v
                 fin = np.isfinite(x)
                 coh_n[j] += 1 if fin else 0
                 coh_sum[j] += np.float64(x) if fin else 0.0
+
+
+def refer(u: np.ndarray, k: np.ndarray, table: np.ndarray, off: np.ndarray, out: np.ndarray) -> None:
+    """``out = (u + table[k + 128]) - off`` in float64, ``u`` converted first (without ``k`` when it
+    has no rows: ``out = u - off``): NumPy's ``(u + 2π·k) - off[:, None]`` of a float32 ``u`` and an
+    int8 ``k``, in one pass. ``u``, ``k``, ``out`` (npair, npix), ``off`` (npair,)."""
+    npix = u.shape[1]
+    run_ranges(_refer_ranges, (npix + CHUNK - 1) // CHUNK, u, k, table, off, out)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _refer_ranges(r0: int, r1: int, u: np.ndarray, k: np.ndarray, table: np.ndarray, off: np.ndarray,
+                  out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`refer` (:func:`kansho._threads.run_ranges`)."""
+    npix = u.shape[1]
+    has_k = k.shape[0] > 0
+    for c in range(r0, r1):
+        j0 = c * CHUNK
+        j1 = min(j0 + CHUNK, npix)
+        for p in range(u.shape[0]):
+            for j in range(j0, j1):
+                x = np.float64(u[p, j])
+                if has_k:
+                    x = x + table[k[p, j] + 128]
+                out[p, j] = x - off[p]
+
+
+def pairs_in_loop_counts(indptr: np.ndarray, indices: np.ndarray, ph: np.ndarray, npair: int) -> np.ndarray:
+    """Per pair, the pixels where it is a member of a loop whose phase ``ph`` (nloop, npix) is finite:
+    (npair,) int64, the row sums of :func:`pairs_in_loop` of ``isfinite(ph)`` without either array."""
+    npix = ph.shape[1]
+    nchunk = (npix + CHUNK - 1) // CHUNK
+    out = np.zeros((nchunk, npair), np.int64)
+    run_ranges(_pairs_in_loop_counts_ranges, nchunk, indptr, indices, ph, out)
+    return out.sum(axis=0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _pairs_in_loop_counts_ranges(r0: int, r1: int, indptr: np.ndarray, indices: np.ndarray, ph: np.ndarray,
+                                 out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`pairs_in_loop_counts` (:func:`kansho._threads.run_ranges`)."""
+    npix = ph.shape[1]
+    npair = out.shape[1]
+    for c in range(r0, r1):
+        j0 = c * CHUNK
+        w = min(j0 + CHUNK, npix) - j0
+        member = np.zeros((npair, w), np.uint8)
+        fin = np.empty(w, np.uint8)
+        for lp in range(indptr.size - 1):
+            row = ph[lp, j0:j0 + w]
+            for j in range(w):
+                fin[j] = np.uint8(row[j] - row[j] == 0.0)
+            for m in range(indptr[lp], indptr[lp + 1]):
+                o = member[indices[m]]
+                for j in range(w):
+                    o[j] |= fin[j]
+        for p in range(npair):
+            n = 0
+            o = member[p]
+            for j in range(w):
+                n += o[j]
+            out[c, p] = n
+
+
+def settle_fix(u: np.ndarray, lfix: np.ndarray, jump: np.ndarray, null_all: bool, null: int, indptr: np.ndarray,
+               indices: np.ndarray, trusted: np.ndarray, span: int, fix: np.ndarray, sfix: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The loops' cycle fix ``lfix`` (npair, npix) int8 made final, in one pass: set to 0 where ``u`` is
+    not finite (in place); ``fix`` = ``lfix + jump`` (int8; ``null`` kept; ``jump`` the spatial check's
+    cycles, none when it has no rows), every non-zero one ``null`` when ``null_all``; ``sfix`` = ``fix -
+    jump`` (``null`` kept): the fix of the phase the loops saw. Returns per pair the counts (npair, 2·span
+    + 1) of each ``lfix`` value -span..span where the pair is in a loop trusted there (``trusted``
+    (nloop, npix), CSR ``indptr``/``indices`` of the loops' members), and (3, npair): pixels with a
+    fix that is not ``null``, pixels ``null``, and pixels whose ``sfix`` is neither 0 nor ``null``."""
+    npair, npix = lfix.shape
+    nchunk = (npix + CHUNK - 1) // CHUNK
+    hist = np.zeros((nchunk, npair, 2 * span + 1), np.int64)
+    counts = np.zeros((nchunk, 3, npair), np.int64)
+    run_ranges(_settle_fix_ranges, nchunk, u, lfix, jump, null_all, null, indptr, indices, trusted, span, fix, sfix,
+               hist, counts)
+    return hist.sum(axis=0), counts.sum(axis=0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _settle_fix_ranges(r0: int, r1: int, u: np.ndarray, lfix: np.ndarray, jump: np.ndarray, null_all: bool, null: int,
+                       indptr: np.ndarray, indices: np.ndarray, trusted: np.ndarray, span: int, fix: np.ndarray,
+                       sfix: np.ndarray, hist: np.ndarray, counts: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`settle_fix` (:func:`kansho._threads.run_ranges`). A pixel
+    with no fix and no cycles (nearly all) costs a test; the rest take the branches."""
+    npair, npix = lfix.shape
+    has_jump = jump.shape[0] > 0
+    for c in range(r0, r1):
+        j0 = c * CHUNK
+        w = min(j0 + CHUNK, npix) - j0
+        checked = np.zeros((npair, w), np.uint8)
+        for lp in range(indptr.size - 1):
+            row = trusted[lp, j0:j0 + w]
+            for m in range(indptr[lp], indptr[lp + 1]):
+                o = checked[indices[m]]
+                for j in range(w):
+                    o[j] |= row[j]
+        for p in range(npair):
+            n_checked = 0
+            n_other = 0  # checked pixels with a fix other than 0
+            up = u[p, j0:j0 + w]
+            lp_ = lfix[p, j0:j0 + w]
+            fp = fix[p, j0:j0 + w]
+            sp = sfix[p, j0:j0 + w]
+            ck = checked[p]
+            for j in range(w):
+                n_checked += ck[j]
+                lf = lp_[j]
+                jp = jump[p, j0 + j] if has_jump else np.int8(0)
+                if lf == 0 and jp == 0:
+                    fp[j] = 0
+                    sp[j] = 0
+                    continue
+                if lf != 0 and not np.isfinite(up[j]):
+                    lf = np.int8(0)
+                    lp_[j] = 0
+                if lf != 0 and ck[j]:
+                    n_other += 1
+                    if -span <= lf <= span:
+                        hist[c, p, np.int64(lf) + span] += 1
+                f = lf if lf == null else np.int8(lf + jp)
+                if null_all and f != 0:
+                    f = np.int8(null)
+                s = f if f == null else np.int8(f - jp)
+                fp[j] = f
+                sp[j] = s
+                if f == null:
+                    counts[c, 1, p] += 1
+                else:
+                    if f != 0:
+                        counts[c, 0, p] += 1
+                    if s != 0:
+                        counts[c, 2, p] += 1
+            hist[c, p, span] += n_checked - n_other

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import zarr
 
-from kansho import _loops_jit, jumps, loops
+from kansho import _loops_jit, jumps, loopfix, loops
 from kansho._columns import take_columns, take_rows
 from kansho.chain.tasks import Task, WorkStore
 from kansho.inversion import invert_nsbas
@@ -127,24 +127,23 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     p = task.params
     idx = np.asarray(p["idx"], np.intp)
     L = np.asarray(p["L"])
-    raw, jumped = read_jumped(task.stack, task.work, task.rows, task.cols, idx)
-    raw = raw.reshape(idx.size, -1)
-    u = raw - np.asarray(p["offsets"])[:, None]
     sum_off = p.get("sum_offsets")  # the corrected phase as read_unw gives it, referred to these
-    if sum_off is None:
-        del raw  # not needed again: blocks on threads hold less at once
+    if sum_off is None:  # the phase read and referred in one pass, the cycles added on the way
+        jumped = read_fix(task.work, task.rows, task.cols, idx, JUMP_ARRAY)
+        u = loopfix.referred_phase(task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1), jumped,
+                                   p["offsets"])
+    else:
+        raw, jumped = read_jumped(task.stack, task.work, task.rows, task.cols, idx)
+        raw = raw.reshape(idx.size, -1)
+        u = loopfix.referred_phase(raw, None, p["offsets"])
     lp0 = loops.loop_phase(u, L)
-    in_loop = loops.pairs_in_valid_loop(L, np.isfinite(lp0)).sum(axis=1)
+    in_loop = loopfix.pixels_in_complete_loop(lp0, L)
     lfix, trusted = loops.pixel_cycle_fix_trusted(lp0, L, np.asarray(p["pairs"]), tol=float(p["tol"]),
                                                   min_loops=int(p["min_loops"]))
     del lp0  # (nloop, npix) float64: freed before the sums below take as much again
-    lfix[~np.isfinite(u)] = 0
-    hist = loops.fix_mode(lfix, loops.pairs_in_valid_loop(L, trusted))
-    del trusted
-    jump = np.zeros_like(lfix) if jumped is None else jumped.reshape(lfix.shape)
-    fix = np.where(lfix == loops.NULL_FIX, lfix, lfix + jump).astype(np.int8)  # what read_unw applies
-    if p["null"]:  # after the counts: a pair referred to an error patch is found in this mode too
-        fix[fix != 0] = loops.NULL_FIX
+    # a pair referred to an error patch is found in null mode too: its counts come before the nulls
+    fix, sfix, hist, counts = loopfix.settle_fix(u, lfix, jumped, L, trusted, null_all=bool(p["null"]))
+    del lfix, trusted
     lo, hi = int(idx.min()), int(idx.max()) + 1
     if np.array_equal(idx, np.arange(lo, hi)):  # every pair of the range, in order: written as it is
         full = fix.reshape(idx.size, *task.shape)
@@ -152,12 +151,9 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
         full = np.zeros((hi - lo, *task.shape), np.int8)
         full[idx - lo] = fix.reshape(idx.size, *task.shape)
     task.work[FIX_ARRAY][lo:hi, task.rows, task.cols] = full
-    sfix = np.where(fix == loops.NULL_FIX, fix, fix - jump).astype(np.int8)  # on the phase the loops saw
     s, c = loops.loop_phase_sums(u, L, sfix) if sum_off is None else loops.loop_phase_sums(raw, L, sfix, sum_off)
-    nulled = fix == loops.NULL_FIX
-    by_loops = (sfix != 0) & ~nulled  # corrected from the loops (beyond the spatial check)
-    return (np.asarray(s, np.float64), np.asarray(c, np.float64), ((fix != 0) & ~nulled).sum(axis=1),
-            nulled.sum(axis=1), np.vstack([in_loop, by_loops.sum(axis=1)]), hist)
+    return (np.asarray(s, np.float64), np.asarray(c, np.float64), counts[0], counts[1],
+            np.vstack([in_loop, counts[2]]), hist)
 
 
 def loop_sums_block(task: Task) -> tuple[np.ndarray, np.ndarray]:

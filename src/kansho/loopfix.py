@@ -1,0 +1,77 @@
+"""The per-pixel cycle fix of one block of step 1-2 in fused passes: the phase referred to the pairs'
+offsets with the spatial check's cycles added, the pixels of each pair in a complete loop, and the
+loops' fix made final (:func:`kansho.loops.pixel_cycle_fix`; Morishita et al. 2020, *Remote Sens.*
+12(3):424, for the loops; the cycles of whole regions are :mod:`kansho.jumps`').
+
+Each function is one compiled pass over the block (:mod:`kansho._loops_jit`) in place of a chain of
+whole-array NumPy passes, with the same operations in the same order: results are bit for bit those
+of the NumPy formulation each docstring gives (``tests/test_loops_jit.py`` checks it).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from kansho import _loops_jit as _jit
+from kansho._unwfix_jit import NULL
+
+#: 2π·c for c = -128 .. 127 as NumPy's float64 product of 2π and an int8 has it
+CYCLE_TABLE = (2 * math.pi) * np.arange(-128, 128).astype(np.float64)
+#: fix values counted per pair (-SPAN .. SPAN: :func:`kansho.loops.fix_mode`)
+SPAN = 4
+
+
+def _member_csr(L: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    return _jit.csr(np.asarray(L) != 0)[:2]
+
+
+def referred_phase(unw: np.ndarray, cycles: np.ndarray | None, offsets: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """``(unw + 2π·cycles) - offsets[:, None]`` in float64 (``unw - offsets[:, None]`` without cycles).
+
+    ``unw`` (npair, npix) float32 or float64 rad, ``cycles`` (npair, npix) int8 (the spatial check's)
+    or None, ``offsets`` (npair,) rad; returns (npair, npix) float64."""
+    u = np.ascontiguousarray(unw)
+    if u.ndim != 2 or u.dtype not in _jit.FLOATS:
+        raise ValueError(f"unw must be (npair, npix) float32/64; got {u.shape} {u.dtype}")
+    k = np.zeros((0, 0), np.int8) if cycles is None else np.ascontiguousarray(cycles, np.int8).reshape(u.shape)
+    out = np.empty(u.shape, np.float64)
+    _jit.refer(u, k, CYCLE_TABLE, np.asarray(offsets, np.float64).reshape(u.shape[0]), out)
+    return out
+
+
+def pixels_in_complete_loop(loop_ph: np.ndarray, L: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """Per pair, the pixels where it is a member of a loop of ``L`` (nloop, npair) whose phase
+    ``loop_ph`` (nloop, npix) is finite: ``pairs_in_valid_loop(L, isfinite(loop_ph)).sum(axis=1)``."""
+    Lm = np.asarray(L)
+    ph = np.ascontiguousarray(loop_ph)
+    if ph.ndim != 2 or ph.shape[0] != Lm.shape[0]:
+        raise ValueError(f"loop_ph must be (nloop={Lm.shape[0]}, npix); got {ph.shape}")
+    return _jit.pairs_in_loop_counts(*_member_csr(Lm), ph, Lm.shape[1])
+
+
+def settle_fix(unw: np.ndarray, lfix: np.ndarray, cycles: np.ndarray | None, L: npt.ArrayLike,
+               trusted: np.ndarray, null_all: bool = False) -> tuple[np.ndarray, ...]:
+    """The loops' cycle fix of a block made final, in one pass.
+
+    ``unw`` (npair, npix) the phase the loops saw (NaN = no data), ``lfix`` (npair, npix) int8 their
+    fix (:func:`kansho.loops.pixel_cycle_fix_trusted`; set to 0 where ``unw`` is not finite, in
+    place), ``cycles`` the spatial check's (int8, or None), ``L`` (nloop, npair) the loops and
+    ``trusted`` (nloop, npix) bool where each is trusted. Returns, as NumPy would have them:
+
+    * ``fix`` (npair, npix) int8: ``lfix + cycles`` (:data:`NULL` kept), with ``null_all`` every
+      non-zero one :data:`NULL`: what the later readers of the phase apply;
+    * ``sfix``: ``fix - cycles`` (:data:`NULL` kept): the fix of the phase the loops saw;
+    * ``hist`` (npair, 2·SPAN + 1) int64: ``fix_mode(lfix, pairs_in_valid_loop(L, trusted))``;
+    * ``counts`` (3, npair) int64: pixels whose ``fix`` is neither 0 nor :data:`NULL`, pixels
+      :data:`NULL`, and pixels whose ``sfix`` is neither (corrected by the loops themselves)."""
+    u = np.ascontiguousarray(unw)
+    if lfix.shape != u.shape or lfix.dtype != np.int8 or not lfix.flags.c_contiguous:
+        raise ValueError(f"lfix must be C-contiguous int8 of unw's shape {u.shape}; got {lfix.shape} {lfix.dtype}")
+    k = np.zeros((0, 0), np.int8) if cycles is None else np.ascontiguousarray(cycles, np.int8).reshape(u.shape)
+    fix, sfix = np.empty(u.shape, np.int8), np.empty(u.shape, np.int8)
+    hist, counts = _jit.settle_fix(u, lfix, k, bool(null_all), NULL, *_member_csr(L),
+                                   np.ascontiguousarray(trusted, bool), SPAN, fix, sfix)
+    return fix, sfix, hist, counts
