@@ -70,7 +70,10 @@ def test_labels_are_the_graph_components(ny: int, nx: int, seed: int, levels: in
     u = rng.integers(0, levels, size=(ny, nx)) * 0.6 + rng.normal(0, 0.05, size=(ny, nx))
     u[rng.random((ny, nx)) < nan_frac] = np.nan
     u = u.astype(np.float32) if f32 else u
-    np.testing.assert_array_equal(label_continuous(np.ascontiguousarray(u), 0.5), _labels_by_graph(u, 0.5))
+    par = np.full(ny * nx, 7, np.int32)  # reused arrays hold anything
+    lab = np.full(ny * nx, -5, np.int32)
+    label_continuous(np.ascontiguousarray(u), 0.5, par, lab)
+    np.testing.assert_array_equal(lab, _labels_by_graph(u, 0.5))
 
 
 @pytest.mark.parametrize("k", [1, -1, 2, -2])

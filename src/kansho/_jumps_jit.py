@@ -32,12 +32,13 @@ def _union(par: np.ndarray, a: int, b: int) -> None:  # pragma: no cover - compi
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def label_continuous(u: np.ndarray, tau: float) -> np.ndarray:  # pragma: no cover - compiled
-    """(ny*nx,) int32 labels: pixels joined by 4-neighbour edges with both ends finite and
-    ``|Δu| < tau``; a label is the smallest flat index of its set (-1 where ``u`` is not finite).
-    int32 (an image has fewer than 2³¹ pixels): half the memory traffic of int64 in these scattered reads."""
+def label_continuous(u: np.ndarray, tau: float, par: np.ndarray, lab: np.ndarray) -> None:  # pragma: no cover
+    """``lab`` (ny*nx,) int32: labels of the pixels joined by 4-neighbour edges with both ends finite
+    and ``|Δu| < tau``; a label is the smallest flat index of its set (-1 where ``u`` is not finite).
+    ``par`` (ny*nx,) int32 is the union-find's own (both given: reused from image to image, no fresh
+    pages to fault in). int32 (an image has fewer than 2³¹ pixels): half the memory traffic of int64
+    in these scattered reads."""
     ny, nx = u.shape
-    par = np.empty(ny * nx, np.int32)
     for i in range(ny * nx):
         par[i] = i
     # raster order: a pixel's lower neighbour is still alone when its edge is met (only this pixel's edge
@@ -66,7 +67,6 @@ def label_continuous(u: np.ndarray, tau: float) -> np.ndarray:  # pragma: no cov
                     if root < 0:
                         root = _find(par, i)
                     par[i + nx] = root
-    lab = np.empty(ny * nx, np.int32)
     for r in range(ny):  # in index order: a parent's label is final before its children's
         for c in range(nx):
             i = r * nx + c
@@ -75,7 +75,6 @@ def label_continuous(u: np.ndarray, tau: float) -> np.ndarray:  # pragma: no cov
             else:
                 p = par[i]
                 lab[i] = i if p == i else lab[p]
-    return lab
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -138,18 +137,17 @@ def boundary_edges(u: np.ndarray, lab: np.ndarray, cycle: float
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def merge(n: int, a: np.ndarray, b: np.ndarray, lab: np.ndarray
-          ) -> tuple[np.ndarray, np.ndarray, int]:  # pragma: no cover - compiled
-    """Labels ``lab`` (int32, -1 kept) after joining each set ``a[t]`` with ``b[t]`` (labels < ``n``),
-    each label's size ((n,) int64: pixels, 0 for a flat index that labels none) and the pixels labelled
-    (``lab`` >= 0), in the one pass that writes the labels."""
-    par = np.empty(n, np.int32)
-    for i in range(n):
+def merge(a: np.ndarray, b: np.ndarray, lab: np.ndarray, par: np.ndarray, out: np.ndarray, size: np.ndarray
+          ) -> int:  # pragma: no cover - compiled
+    """``out``: the labels ``lab`` (int32, -1 kept) after joining each set ``a[t]`` with ``b[t]``, and
+    ``size`` (int64): each label's pixels (0 for a flat index that labels none), in the one pass that
+    writes the labels; returns the pixels labelled (``lab`` >= 0). ``par`` (int32) the union-find's;
+    all four of the image's size (given: reused from image to image)."""
+    for i in range(par.size):
         par[i] = i
+        size[i] = 0
     for t in range(a.size):
         _union(par, a[t], b[t])
-    out = np.empty_like(lab)
-    size = np.zeros(n, np.int64)
     n_valid = 0
     for i in range(lab.size):
         if lab[i] >= 0:
@@ -159,7 +157,7 @@ def merge(n: int, a: np.ndarray, b: np.ndarray, lab: np.ndarray
             n_valid += 1
         else:
             out[i] = -1
-    return out, size, n_valid
+    return n_valid
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

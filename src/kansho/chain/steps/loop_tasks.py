@@ -6,6 +6,7 @@ for every step after the correction."""
 from __future__ import annotations
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -96,10 +97,17 @@ def jump_chunk(task: Task) -> np.ndarray:
     full = np.zeros((min(lo + PAIR_CHUNK, st.n_pair) - lo, ny, nx), np.int8)
     group = int(max(1, min(sel.size, JUMP_MEMORY // (4 * ny * nx))))
     nthr = int(max(1, min(numba.get_num_threads(), group, JUMP_MEMORY // (jumps.BYTES_PER_PIXEL * ny * nx))))
+    local = threading.local()  # each thread's working arrays, reused from pair to pair (freed on return)
+
+    def check(img: np.ndarray) -> tuple[np.ndarray, int]:
+        if not hasattr(local, "work"):
+            local.work = jumps.Workspace()
+        return jumps.cycle_jumps(img, work=local.work)
+
     with ThreadPoolExecutor(max_workers=nthr) as pool:
         for g0 in range(0, sel.size, group):
             u = st.read("unw", slice(0, ny), slice(0, nx), sel[g0:g0 + group])
-            for m, (fix, n_reg) in enumerate(pool.map(jumps.cycle_jumps, u), start=g0):
+            for m, (fix, n_reg) in enumerate(pool.map(check, u), start=g0):
                 full[sel[m] - lo] = fix
                 out[:, m] = sel[m], np.count_nonzero(fix), n_reg
             del u
