@@ -92,6 +92,24 @@ def test_region_off_by_cycles_is_moved_back(k: int) -> None:
     assert (fix[region] == -k).mean() >= 0.995 and set(np.unique(fix[region])) <= {0, -k}
 
 
+def test_a_workspace_reused_across_images_changes_nothing() -> None:
+    """One :class:`~kansho.jumps.Workspace` through images of two sizes, with and without regions off
+    by cycles, in turn: each result is that of fresh arrays."""
+    from kansho.jumps import Workspace
+
+    rng = np.random.default_rng(3)
+    images = []
+    for shape, k in (((120, 150), 1), ((90, 60), 0), ((120, 150), -2), ((120, 150), 0)):
+        u = smooth_field(rng, shape, 6.0, 12.0) + rng.normal(0, 0.5, shape)
+        images.append(u + TWO_PI * k * ellipse(shape, shape[0] / 3, shape[1] / 2, shape[0] / 6, shape[1] / 5))
+    work = Workspace()
+    for u in images + images[::-1]:
+        fresh, n_fresh = cycle_jumps(u)
+        fix, n = cycle_jumps(u, work=work)
+        assert n == n_fresh and np.array_equal(fix, fresh)
+    assert sum(cycle_jumps(u)[1] for u in images) == 2
+
+
 def test_float32_input_is_checked_as_its_float64_values() -> None:
     """The stack's float32 phase goes to the kernels as it is (no float64 copy of the image): each
     difference is taken in float64 there, so the fix is that of the same values given as float64."""
