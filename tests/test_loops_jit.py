@@ -287,3 +287,20 @@ def test_settle_fix_bit_identical(seed: int, n_epoch: int, npix: int, null_all: 
     assert same(fix, fix0) and same(sfix, sfix0) and same(hist, hist0) and same(counts, counts0.astype(np.int64))
     in_loop = loopfix.pixels_in_complete_loop(lp, L)
     assert same(in_loop, ref_pairs_in_loop(L, np.isfinite(lp)).sum(axis=1).astype(np.int64))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31), npix=st.integers(0, 5000), f32=st.booleans(), with_fix=st.booleans())
+def test_fixed_referred_bit_identical(seed: int, npix: int, f32: bool, with_fix: bool) -> None:
+    """``apply_cycle_fix(unw, fix) - offsets`` (the fix added in the phase's dtype, NaN at a null)."""
+    from kansho import loopfix
+
+    rng = np.random.default_rng(seed)
+    u = phases(seed, 6, npix, np.float32 if f32 else np.float64)
+    f = None
+    if with_fix:
+        f = rng.integers(-128, 128, u.shape).astype(np.int8)
+        f[rng.random(u.shape) < 0.6] = 0
+    off = rng.normal(0, 2, 6)
+    ref = (u if f is None else ref_apply(u, f)) - off[:, None]
+    assert same(loopfix.fixed_referred(u, f, off), ref.astype(np.float64))

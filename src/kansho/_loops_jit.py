@@ -412,6 +412,37 @@ def _refer_ranges(r0: int, r1: int, u: np.ndarray, k: np.ndarray, table: np.ndar
                 out[p, j] = x - off[p]
 
 
+def fixed_refer(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, off: np.ndarray, out: np.ndarray
+                ) -> None:
+    """``out = float64(v) - off`` of ``v`` = :func:`apply_fix` of ``u`` (in the dtype of ``u``: ``table``
+    its 2π·c) with the cycle fix ``fix`` (none when it has no rows): NumPy's ``apply_cycle_fix(u, fix) -
+    off[:, None]`` in one pass. ``u``, ``fix``, ``out`` (npair, npix), ``off`` (npair,)."""
+    npix = u.shape[1]
+    run_ranges(_fixed_refer_ranges, (npix + CHUNK - 1) // CHUNK, u, fix, table, null, off, out)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _fixed_refer_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int,
+                        off: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`fixed_refer` (:func:`kansho._threads.run_ranges`)."""
+    npix = u.shape[1]
+    has_fix = fix.shape[0] > 0
+    for c in range(r0, r1):
+        j0 = c * CHUNK
+        j1 = min(j0 + CHUNK, npix)
+        for p in range(u.shape[0]):
+            o = off[p]
+            for j in range(j0, j1):
+                x = u[p, j]
+                if has_fix:
+                    f = fix[p, j]
+                    if f == null:
+                        x = np.nan
+                    elif f != 0:
+                        x = x + table[f + 128]
+                out[p, j] = np.float64(x) - o
+
+
 def pairs_in_loop_counts(indptr: np.ndarray, indices: np.ndarray, ph: np.ndarray, npair: int) -> np.ndarray:
     """Per pair, the pixels where it is a member of a loop whose phase ``ph`` (nloop, npix) is finite:
     (npair,) int64, the row sums of :func:`pairs_in_loop` of ``isfinite(ph)`` without either array."""

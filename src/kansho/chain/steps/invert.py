@@ -31,7 +31,7 @@ from kansho._dates import years_since_first
 from kansho.chain import common
 from kansho.chain.context import CUBE_DEPTH, Context
 from kansho.chain.spec import StepResult, StepSpec
-from kansho.chain.steps.loop_tasks import read_unw
+from kansho.chain.steps.loop_tasks import read_referred
 from kansho.chain.steps.loops import LoopsResult
 from kansho.chain.steps.qc import QCResult
 from kansho.chain.tasks import Task, nanmean0
@@ -113,10 +113,8 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarr
     ne = t.size
     shp = task.shape
     rows, cols = task.rows, task.cols
-    u = read_unw(task, idx).reshape(idx.size, -1)  # as corrected by step 1-2
+    ph = read_referred(task, idx, p["offsets"])[0]  # as corrected by step 1-2, referred
     c = st.read("coh", rows, cols, idx).reshape(idx.size, -1)
-    ph = u - np.asarray(p["offsets"])[:, None]
-    del u
     ind, bfit = _phase_bias(ph, pairs, t, np.asarray(p["L"]), p.get("bias_tau"))
     ifg = ph  # the phase is not needed any more: scaled in place
     ifg *= float(p["conv"])
@@ -237,7 +235,7 @@ def bias_tau_block(task: Task) -> np.ndarray:
     L = np.asarray(p["L"])
     pairs = np.asarray(p["pairs"], np.intp)
     t = np.asarray(p["t"], np.float64)
-    ph = read_unw(task, idx).reshape(idx.size, -1) - np.asarray(p["offsets"])[:, None]
+    ph = read_referred(task, idx, p["offsets"])[0]
     dur = phasebias.loop_durations(L, pairs, t)
     taus = np.asarray(p["taus"], np.float64)
     return sum((phasebias.tau_misfit(phasebias.loop_misclosure(ph[:, a:a + BIAS_CHUNK], L), L, dur, taus)

@@ -123,6 +123,16 @@ def read_unw(task: Task, idx: npt.ArrayLike, pixels: np.ndarray | None = None) -
     return read_fixed(task.stack, task.work, task.rows, task.cols, np.asarray(idx, np.intp), pixels)[0]
 
 
+def read_referred(task: Task, idx: npt.ArrayLike, offsets: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray | None]:
+    """The block's phase of the stack's pairs ``idx`` as :func:`read_unw` gives it, less each pair's
+    ``offsets`` (rad): (len(idx), npix) float64, made in one pass; and the cycle fix (None when the
+    run has none)."""
+    i = np.asarray(idx, np.intp)
+    u = task.stack.read("unw", task.rows, task.cols, i).reshape(i.size, -1)
+    fix = read_fix(task.work, task.rows, task.cols, i)
+    return loopfix.fixed_referred(u, fix, offsets), fix
+
+
 def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     """Per-pixel cycle fix of the block (:func:`kansho.loops.pixel_cycle_fix`), written to
     :data:`FIX_ARRAY` for the pairs ``params["idx"]`` (loop matrix ``L`` over them, referred by
@@ -308,10 +318,9 @@ def _read_pairs(task: Task, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.f
     update without the check) only the pairs ``sub``.
     """
     if check or sub.all():
-        u, fix = read_fixed(task.stack, task.work, task.rows, task.cols, idx)
-        u_all = u.reshape(idx.size, -1) - offsets[:, None]
+        u_all, fix = read_referred(task, idx, offsets)
         return u_all, (u_all if sub.all() else u_all[sub]), fix
-    return None, read_unw(task, idx[sub]).reshape(sub.sum(), -1) - offsets[sub, None], None
+    return None, read_referred(task, idx[sub], offsets[sub])[0], None
 
 
 def _noloop_check(task: Task, u_all: np.ndarray, pairs_f: npt.NDArray[np.intp], t: np.ndarray,
