@@ -60,10 +60,15 @@ def bounds(grid: Grid) -> tuple[float, float, float, float]:
     return xs[0], xs[1], ys[0], ys[1]
 
 
+#: zlib level of the PNG figures: lossless at any level; 1 instead of Pillow's 6 encodes a 250 x 250 px
+#: map with its colour bar in 38 instead of 84 ms, for a file ~20 % larger (of ~200 kB)
+PNG_LEVEL = 1
+
+
 def save_figure(fig: Any, path: Path, dpi: int = 100) -> str:
     """Save ``fig`` atomically (temporary name, then rename), close it; returns ``plots/<name>``."""
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=dpi)
+    fig.savefig(tmp, dpi=dpi, pil_kwargs={"compress_level": PNG_LEVEL})
     plt.close(fig)
     tmp.replace(path)
     return f"plots/{path.name}"
