@@ -28,16 +28,17 @@ def _member_csr(L: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return _jit.csr(np.asarray(L) != 0)[:2]
 
 
-def referred_phase(unw: np.ndarray, cycles: np.ndarray | None, offsets: npt.ArrayLike) -> npt.NDArray[np.float64]:
+def referred_phase(unw: np.ndarray, cycles: np.ndarray | None, offsets: npt.ArrayLike,
+                   out: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.float64]:
     """``(unw + 2π·cycles) - offsets[:, None]`` in float64 (``unw - offsets[:, None]`` without cycles).
 
     ``unw`` (npair, npix) float32 or float64 rad, ``cycles`` (npair, npix) int8 (the spatial check's)
-    or None, ``offsets`` (npair,) rad; returns (npair, npix) float64."""
+    or None, ``offsets`` (npair,) rad; returns (npair, npix) float64 (in ``out`` when given)."""
     u = np.ascontiguousarray(unw)
     if u.ndim != 2 or u.dtype not in _jit.FLOATS:
         raise ValueError(f"unw must be (npair, npix) float32/64; got {u.shape} {u.dtype}")
     k = np.zeros((0, 0), np.int8) if cycles is None else np.ascontiguousarray(cycles, np.int8).reshape(u.shape)
-    out = np.empty(u.shape, np.float64)
+    out = np.empty(u.shape, np.float64) if out is None else out
     _jit.refer(u, k, CYCLE_TABLE, np.asarray(offsets, np.float64).reshape(u.shape[0]), out)
     return out
 

@@ -56,7 +56,7 @@ def _sparse(L: npt.ArrayLike, dtype: npt.DTypeLike, absolute: bool = False) -> s
     return sparse.csr_array((np.abs(a) if absolute else a).astype(dtype))
 
 
-def loop_phase(unw: npt.ArrayLike, L: npt.ArrayLike) -> FloatArray:
+def loop_phase(unw: npt.ArrayLike, L: npt.ArrayLike, out: FloatArray | None = None) -> FloatArray:
     """Loop (closure) phase of every loop at every pixel.
 
     Parameters
@@ -65,6 +65,8 @@ def loop_phase(unw: npt.ArrayLike, L: npt.ArrayLike) -> FloatArray:
         Unwrapped phase, shape (npair, npix), radians, NaN = no data.
     L:
         Loop matrix, shape (nloop, npair), entries in {−1, 0, +1}.
+    out:
+        (nloop, npix) C-contiguous array of the result's dtype to write into (a float input only).
 
     Returns
     -------
@@ -88,7 +90,7 @@ def loop_phase(unw: npt.ArrayLike, L: npt.ArrayLike) -> FloatArray:
         n_valid = _sparse(L, np.float32, absolute=True) @ valid.astype(np.float32)
         ph[n_valid < member.sum(axis=1)[:, None]] = np.nan
         return ph
-    out = np.empty((member.shape[0], unw.shape[1]), unw.dtype)
+    out = np.empty((member.shape[0], unw.shape[1]), unw.dtype) if out is None else out
     _jit.loop_phase(np.ascontiguousarray(unw), *_jit.csr(L, unw.dtype), out)
     return out
 
@@ -118,13 +120,15 @@ def loop_sums(loop_ph: npt.ArrayLike) -> tuple[Float64Array, npt.NDArray[np.int6
 
 
 def loop_phase_sums(unw: npt.ArrayLike, L: npt.ArrayLike, fix: npt.ArrayLike | None = None,
-                    offsets: npt.ArrayLike | None = None) -> tuple[Float64Array, npt.NDArray[np.int64]]:
+                    offsets: npt.ArrayLike | None = None, z: Float64Array | None = None
+                    ) -> tuple[Float64Array, npt.NDArray[np.int64]]:
     """``loop_sums(loop_phase(v, L))`` of ``v = apply_cycle_fix(unw, fix) - offsets[:, None]`` taken
     as float64 (no fix, no offsets when None; ``unw`` float32 or float64, else taken as float64), in
     one compiled pass (bit for bit the same).
 
     ``unw`` (npair, npix) rad, ``fix`` (npair, npix) int8 (:func:`pixel_cycle_fix`), ``offsets``
-    (npair,) rad; returns (nloop,) float64 sums of squares and int64 counts as :func:`loop_sums`."""
+    (npair,) rad; returns (nloop,) float64 sums of squares and int64 counts as :func:`loop_sums`. ``z``:
+    (nloop, npix) float64 C-contiguous room for the loop phase (default a new array)."""
     u = np.asarray(unw)
     u = u if u.dtype in _jit.FLOATS else u.astype(np.float64)
     member = _members(L)
@@ -133,7 +137,7 @@ def loop_phase_sums(unw: npt.ArrayLike, L: npt.ArrayLike, fix: npt.ArrayLike | N
         raise ValueError(f"unw must be (npair={member.shape[1]}, npix) like fix; got {u.shape}, {f.shape}")
     off = np.zeros(u.shape[0]) if offsets is None else np.asarray(offsets, np.float64).reshape(u.shape[0])
     table = u.dtype.type(TWO_PI) * np.arange(-128, 128).astype(u.dtype)  # 2π·c as apply_cycle_fix has it
-    z = np.empty((member.shape[0], u.shape[1]))  # the loop phase, 0 where not finite
+    z = np.empty((member.shape[0], u.shape[1])) if z is None else z  # the loop phase, 0 where not finite
     count = np.zeros((-(-u.shape[1] // _jit.CHUNK), member.shape[0]), np.int64)
     _jit.loop_zeroed(np.ascontiguousarray(u), np.ascontiguousarray(f), table, NULL_FIX, off, *_jit.csr(L), z, count)
     return np.einsum("ij,ij->i", z, z), count.sum(axis=0)
@@ -493,9 +497,11 @@ def pixel_cycle_fix(loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt.ArrayLi
 
 
 def pixel_cycle_fix_trusted(loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt.ArrayLike, tol: float = 1.0,
-                            min_loops: int = 2) -> tuple[npt.NDArray[np.int8], BoolArray]:
+                            min_loops: int = 2, work: tuple[np.ndarray, ...] | None = None
+                            ) -> tuple[npt.NDArray[np.int8], BoolArray]:
     """:func:`pixel_cycle_fix`, and where each loop is trusted ((nloop, npix) bool, as
-    :func:`trusted_loops` gives it), from one pass over the loop phase."""
+    :func:`trusted_loops` gives it), from one pass over the loop phase. ``work``: room for the
+    misclosures, the trusted loops and the active pixels, (nloop, npix) int32 and bool, (npix,) bool."""
     ph = np.asarray(loop_ph, dtype=np.float64)
     Lm = np.asarray(L)
     member = _members(Lm)
@@ -508,7 +514,8 @@ def pixel_cycle_fix_trusted(loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt
         raise ValueError(f"tol must be in (0, pi), got {tol}")
     npix = ph.shape[1]
     fix = np.zeros((npair, npix), np.int8)
-    K, trusted, active = np.empty((nloop, npix), np.int32), np.empty((nloop, npix), bool), np.empty(npix, bool)
+    K, trusted, active = work or (np.empty((nloop, npix), np.int32), np.empty((nloop, npix), bool),
+                                  np.empty(npix, bool))
     _jit.misclosures(np.ascontiguousarray(ph), float(tol), K, trusted, active)
     act = np.flatnonzero(active)
     if act.size == 0:

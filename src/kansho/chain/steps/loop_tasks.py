@@ -133,6 +133,31 @@ def read_referred(task: Task, idx: npt.ArrayLike, offsets: npt.ArrayLike) -> tup
     return loopfix.fixed_referred(u, fix, offsets), fix
 
 
+#: working arrays of :func:`fix_block` kept from block to block in this process, by the pass's
+#: ``params["work"]`` and the thread (:func:`release_work` frees them at the pass's end)
+_PASS_WORK: dict[tuple[str, int], dict[str, np.ndarray]] = {}
+
+
+def _room(key: str | None, name: str, shape: tuple[int, ...], dtype: npt.DTypeLike) -> np.ndarray:
+    """A C-contiguous array of ``shape`` and ``dtype`` (contents undefined): a new one without a
+    ``key``, else the pass's own of that name in this thread, reused from block to block: the loop
+    arrays of an M block are ~170 MB, and fresh pages cost ~10 ms each time to fault in."""
+    if key is None:
+        return np.empty(shape, dtype)
+    n = math.prod(shape)
+    room = _PASS_WORK.setdefault((key, threading.get_ident()), {})
+    flat = room.get(name)
+    if flat is None or flat.size < n or flat.dtype != np.dtype(dtype):
+        flat = room[name] = np.empty(n, dtype)
+    return flat[:n].reshape(shape)
+
+
+def release_work(key: str) -> None:
+    """Free the working arrays of the pass ``key`` (:func:`_room`), in every thread."""
+    for k in [k for k in _PASS_WORK if k[0] == key]:
+        del _PASS_WORK[k]
+
+
 def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     """Per-pixel cycle fix of the block (:func:`kansho.loops.pixel_cycle_fix`), written to
     :data:`FIX_ARRAY` for the pairs ``params["idx"]`` (loop matrix ``L`` over them, referred by
@@ -145,23 +170,31 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     p = task.params
     idx = np.asarray(p["idx"], np.intp)
     L = np.asarray(p["L"])
+    key, npix, nloop = p.get("work"), task.shape[0] * task.shape[1], L.shape[0]
     sum_off = p.get("sum_offsets")  # the corrected phase as read_unw gives it, referred to these
     if sum_off is None:  # the phase read and referred in one pass, the cycles added on the way
         jumped = read_fix(task.work, task.rows, task.cols, idx, JUMP_ARRAY)
-        u = loopfix.referred_phase(task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1), jumped,
-                                   p["offsets"])
+        raw = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1)
     else:
         raw, jumped = read_jumped(task.stack, task.work, task.rows, task.cols, idx)
         raw = raw.reshape(idx.size, -1)
-        u = loopfix.referred_phase(raw, None, p["offsets"])
-    lp0 = loops.loop_phase(u, L)
+    u = loopfix.referred_phase(raw, None if sum_off is not None else jumped, p["offsets"],
+                               out=_room(key, "phase", (idx.size, npix), np.float64))
+    if sum_off is None:
+        del raw
+    lp0 = loops.loop_phase(u, L, out=_room(key, "loops", (nloop, npix), np.float64))
     in_loop = loopfix.pixels_in_complete_loop(lp0, L)
-    lfix, trusted = loops.pixel_cycle_fix_trusted(lp0, L, np.asarray(p["pairs"]), tol=float(p["tol"]),
-                                                  min_loops=int(p["min_loops"]))
-    del lp0  # (nloop, npix) float64: freed before the sums below take as much again
+    lfix, trusted = loops.pixel_cycle_fix_trusted(
+        lp0, L, np.asarray(p["pairs"]), tol=float(p["tol"]), min_loops=int(p["min_loops"]),
+        work=(_room(key, "K", (nloop, npix), np.int32), _room(key, "trusted", (nloop, npix), np.bool_),
+              _room(key, "active", (npix,), np.bool_)))
+    del lp0  # its room takes the loop phase of the sums below
     # a pair referred to an error patch is found in null mode too: its counts come before the nulls
     fix, sfix, hist, counts = loopfix.settle_fix(u, lfix, jumped, L, trusted, null_all=bool(p["null"]))
     del lfix, trusted
+    z = _room(key, "loops", (nloop, npix), np.float64)
+    s, c = (loops.loop_phase_sums(u, L, sfix, z=z) if sum_off is None else
+            loops.loop_phase_sums(raw, L, sfix, sum_off, z))
     lo, hi = int(idx.min()), int(idx.max()) + 1
     if np.array_equal(idx, np.arange(lo, hi)):  # every pair of the range, in order: written as it is
         full = fix.reshape(idx.size, *task.shape)
@@ -169,7 +202,6 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
         full = np.zeros((hi - lo, *task.shape), np.int8)
         full[idx - lo] = fix.reshape(idx.size, *task.shape)
     task.work[FIX_ARRAY][lo:hi, task.rows, task.cols] = full
-    s, c = loops.loop_phase_sums(u, L, sfix) if sum_off is None else loops.loop_phase_sums(raw, L, sfix, sum_off)
     return (np.asarray(s, np.float64), np.asarray(c, np.float64), counts[0], counts[1],
             np.vstack([in_loop, counts[2]]), hist)
 

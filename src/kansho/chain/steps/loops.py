@@ -45,6 +45,7 @@ from kansho.chain.steps.loop_tasks import (
     loop_sums_block,
     pixel_loop_block,
     read_jumped,
+    release_work,
 )
 from kansho.chain.steps.qc import QCResult
 from kansho.errors import NetworkError
@@ -252,9 +253,15 @@ def _fix_blocks(ctx: Context, L: np.ndarray, pairs: np.ndarray, idx: npt.NDArray
     hist = np.zeros((idx.size, 9), np.int64)
     # one block at a time: the loop phase of every triangle loop and its sums, in float64, take ~0.5 GB a
     # block on the 1000² frame (twice any other pass's); on two threads the run's peak went 1.2 -> 1.6 GB
-    with ctx.one_at_a_time():
-        outs = ctx.map_blocks(fix_block, "1-2 unwrapping errors", idx=idx, offsets=offsets, L=L, pairs=pairs,
-                              tol=FIX_TOL, min_loops=FIX_MIN_LOOPS, null=mode == "null", sum_offsets=sum_offsets)
+    # and in this process (no workers) the blocks' loop arrays are reused from one to the next
+    work = None if ctx.client is not None else "fix"
+    try:
+        with ctx.one_at_a_time():
+            outs = ctx.map_blocks(fix_block, "1-2 unwrapping errors", idx=idx, offsets=offsets, L=L, pairs=pairs,
+                                  tol=FIX_TOL, min_loops=FIX_MIN_LOOPS, null=mode == "null", sum_offsets=sum_offsets,
+                                  work=work)
+    finally:
+        release_work("fix")
     for a, c, nf, nn, ni, h in outs:
         sum_sq += a
         count += c
