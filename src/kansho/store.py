@@ -48,6 +48,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from kansho import _files
 from kansho._columns import take_rows
 from kansho._version import __version__
+from kansho.chunkio import direct
 from kansho.errors import InputError
 from kansho.grid import Grid
 from kansho.io.envi import BinarySpec
@@ -75,6 +76,7 @@ class Stack:
     bperp: npt.NDArray[np.float64]
     wavelength: float
     attrs: dict[str, Any]
+    _cubes: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)  # unw, coh opened
 
     @property
     def n_pair(self) -> int:
@@ -89,7 +91,7 @@ class Stack:
 
     def read(self, name: str, rows: slice, cols: slice, pairs: npt.NDArray[np.intp] | None = None) -> np.ndarray:
         """Read ``unw``/``coh`` (pair, rows, cols) optionally for a subset of pair indices."""
-        arr = _array(self.group, name)
+        arr = self._cubes.get(name) or self._cubes.setdefault(name, direct(_array(self.group, name)))
         if pairs is None:
             return np.asarray(arr[:, rows, cols])
         pairs = np.asarray(pairs, np.intp)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import zarr
 
+from kansho.chunkio import ChunkArray, direct
 from kansho.layout import STACK_NAME, RunLayout
 from kansho.store import Stack, open_stack
 
@@ -63,7 +64,7 @@ class Task:
 #: work array it used (0.4 ms) anew, ~1.7 s over the M frame's chain. An array created again by a later
 #: step has a new metadata file (another inode or modification time), so it is opened again.
 _STACKS: dict[str, tuple[tuple[Any, ...], Stack]] = {}
-_ARRAYS: dict[tuple[str, str], tuple[tuple[int, int, int], zarr.Array]] = {}
+_ARRAYS: dict[tuple[str, str], tuple[tuple[int, int, int], zarr.Array | ChunkArray]] = {}
 _LOCK = threading.Lock()
 #: entries kept per cache (a long-lived process runs many frames; each entry is small)
 _CACHE_ITEMS = 512
@@ -98,16 +99,17 @@ class WorkStore:
             self._group = zarr.open_group(str(self.path), mode="r+", zarr_format=3)
         return self._group
 
-    def __getitem__(self, name: str) -> zarr.Array:
+    def __getitem__(self, name: str) -> zarr.Array | ChunkArray:
         stamp = _stamp(self.path / name / "zarr.json")
         key = (str(self.path), name)
         with _LOCK:
             hit = _ARRAYS.get(key)
         if stamp is not None and hit is not None and hit[0] == stamp:
             return hit[1]
-        a = self.group[name]
-        if not isinstance(a, zarr.Array):
+        z = self.group[name]
+        if not isinstance(z, zarr.Array):
             raise KeyError(f"{name} is not a work array")
+        a = direct(z)
         if stamp is not None:
             with _LOCK:
                 _remember(_ARRAYS, key, (stamp, a))

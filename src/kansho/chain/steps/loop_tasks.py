@@ -17,6 +17,7 @@ import zarr
 from kansho import _loops_jit, jumps, loopfix, loops
 from kansho._columns import take_columns, take_rows
 from kansho.chain.tasks import Task, WorkStore
+from kansho.chunkio import ChunkArray
 from kansho.inversion import invert_nsbas
 from kansho.store import PAIR_CHUNK, Stack
 
@@ -56,7 +57,7 @@ def read_fix(work: zarr.Group | WorkStore, rows: slice, cols: slice, idx: npt.ND
     if name not in work or idx.size == 0:
         return None
     arr = work[name]
-    assert isinstance(arr, zarr.Array)
+    assert isinstance(arr, zarr.Array | ChunkArray)
     lo, hi = int(idx.min()), int(idx.max()) + 1
     return take_rows(np.asarray(arr[lo:hi, rows, cols]), idx - lo)
 
