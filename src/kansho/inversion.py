@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,9 +65,6 @@ from kansho.network import check_pairs, increment_matrix
 __all__ = ["InversionResult", "invert_nsbas", "solve_pattern"]
 
 logger = logging.getLogger(__name__)
-
-#: serialises calls of the compiled kernel (it runs on all cores itself)
-_JIT_LOCK = threading.Lock()
 
 #: bytes of float64 work arrays per batch in the normal-equation path (small: cache-friendly)
 _WORK_BYTES = 32 * 2**20
@@ -403,13 +399,14 @@ def _jit_path(pb: _Problem, sol: _Solution, cols: IndexArray) -> None:
     gz = pb.g @ z if z.shape[1] == 1 else np.zeros((npair, 0))  # the kernel tests the rank itself when r = 1
     status = np.zeros(sol.n_unw.size, dtype=np.int8)
     lay = pb.layout
-    with _JIT_LOCK:  # numba's default threading layer must not be entered by two threads at once
-        _nsbas_jit.solve_pixels(
-            dd, ww, wts is not None, cols.astype(np.int64), pb.pairs[:, 0].astype(np.int64),
-            pb.pairs[:, 1].astype(np.int64), int(lay.bw), lay.long.astype(np.int64), np.ascontiguousarray(lay.vectors),
-            float(pb.gamma), np.ascontiguousarray(gz), np.ascontiguousarray(lay.basis),
-            np.ascontiguousarray(lay.tails), np.ascontiguousarray(pb.ops.to_model), sol.cum, sol.model, sol.resid_rms,
-            status)
+    # no lock: the kernel takes its threads from run_ranges, not from numba's threading layer, so block
+    # threads may solve at once (each on its own thread)
+    _nsbas_jit.solve_pixels(
+        dd, ww, wts is not None, cols.astype(np.int64), pb.pairs[:, 0].astype(np.int64),
+        pb.pairs[:, 1].astype(np.int64), int(lay.bw), lay.long.astype(np.int64), np.ascontiguousarray(lay.vectors),
+        float(pb.gamma), np.ascontiguousarray(gz), np.ascontiguousarray(lay.basis),
+        np.ascontiguousarray(lay.tails), np.ascontiguousarray(pb.ops.to_model), sol.cum, sol.model, sol.resid_rms,
+        status)
     rest = cols[status[cols] != _nsbas_jit.OK]
     if rest.size:
         _normal_path(pb, sol, rest)
