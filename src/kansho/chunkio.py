@@ -22,6 +22,7 @@ import itertools
 import os
 import sys
 import threading
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +213,23 @@ def _edge(idx: tuple[int, ...], chunks: tuple[int, ...], shape: tuple[int, ...])
     return any((i + 1) * c > n for i, c, n in zip(idx, chunks, shape, strict=True))
 
 
+def put_by_chunks(pool: Executor, targets: list[tuple[Any, np.ndarray]], start: int, rest: tuple[slice, ...]) -> None:
+    """Write each ``(array, values)`` of ``targets`` at ``[start : start + len(values), *rest]``, cut along the
+    first axis where the array's chunks start, the pieces on the threads of ``pool`` (each compresses its own
+    chunks: a :class:`ChunkArray` written from one thread compresses them one after another)."""
+    jobs = []
+    for arr, vals in targets:
+        c, stop = int(arr.chunks[0]), start + vals.shape[0]
+        edges = [start, *range((start // c + 1) * c, stop, c), stop]
+        jobs += [(arr, vals, a, b) for a, b in itertools.pairwise(edges) if b > a]
+
+    def put(job: tuple[Any, np.ndarray, int, int]) -> None:
+        arr, vals, a, b = job
+        arr[(slice(a, b), *rest)] = vals[a - start:b - start]
+
+    list(pool.map(put, jobs))
+
+
 def _codec_of(array: zarr.Array) -> tuple[bool, Any]:
     """(whether the chunk codecs are ones this module reads, the numcodecs Blosc codec or None)."""
     from numcodecs import Blosc
@@ -235,8 +253,14 @@ def _codec_of(array: zarr.Array) -> tuple[bool, Any]:
                        blocksize=int(b.blocksize), typesize=int(b.typesize))
 
 
-def direct(array: zarr.Array) -> zarr.Array | ChunkArray:
+#: a work or stack array as the chain holds it
+AnyArray = zarr.Array | ChunkArray
+
+
+def direct(array: AnyArray) -> AnyArray:
     """``array`` as a :class:`ChunkArray` where its layout allows (module docstring), else as it is."""
+    if isinstance(array, ChunkArray):
+        return array
     from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
     from zarr.core.metadata import ArrayV3Metadata
     from zarr.storage import LocalStore

@@ -19,6 +19,7 @@ from kansho._files import write_bytes_atomic
 from kansho.chain.options import Options
 from kansho.chain.spec import StepResult, StepSpec
 from kansho.chain.tasks import Task
+from kansho.chunkio import ChunkArray, direct
 from kansho.config import RunConfig
 from kansho.layout import RunLayout
 from kansho.parallel import map_tasks, run_all
@@ -112,12 +113,12 @@ class Context:
         return self.work.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill,
                                       dimension_names=dims, overwrite=True, compressors=fast_codec())
 
-    def array(self, name: str) -> zarr.Array:
-        """The work array ``name``."""
+    def array(self, name: str) -> zarr.Array | ChunkArray:
+        """The work array ``name`` (read and written in the calling thread: :func:`kansho.chunkio.direct`)."""
         a = self.work[name]
         if not isinstance(a, zarr.Array):
             raise KeyError(f"{name} is not a work array")
-        return a
+        return direct(a)
 
     def read2d(self, name: str) -> np.ndarray:
         return np.asarray(self.array(name)[:])
