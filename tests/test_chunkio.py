@@ -115,3 +115,23 @@ def test_threads_write_their_own_chunks(tmp_path: Path) -> None:
     z = zarr.open_array(str(tmp_path / "x"), mode="r")[...]
     for i, (r, c) in enumerate(blocks):
         assert (z[:, r, c] == i).all()
+
+
+@pytest.mark.parametrize("start", [0, 2, 3, 5])
+def test_put_by_chunks_cuts_at_the_chunks(tmp_path: Path, start: int) -> None:
+    """Pairs appended from a start inside a chunk (an update of the stack) are written in pieces that never
+    share a chunk between threads: the same array as one zarr write."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kansho.chunkio import put_by_chunks
+
+    ref, fa = _pair(tmp_path, "f4", float("nan"), True)
+    rng = np.random.default_rng(start)
+    old = rng.normal(size=SHAPE).astype(np.float32)
+    ref[...] = fa[...] = old
+    new = rng.normal(size=(SHAPE[0] - start, 8, SHAPE[2])).astype(np.float32)
+    ref[start:, 8:16, :] = new
+    with ThreadPoolExecutor(3) as pool:
+        put_by_chunks(pool, [(fa, new)], start, (slice(8, 16), slice(None)))
+    assert np.array_equal(ref[...], fa[...], equal_nan=True)
+    assert _files(tmp_path / "ref") == _files(tmp_path / "mine")
