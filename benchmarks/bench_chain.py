@@ -543,11 +543,15 @@ def write_md(res: dict[str, Any]) -> None:
         header = ("| frame | pixels | epochs | pairs | workers | wall, one `kansho ts` (s) | sum of steps (s) | "
                   "CPU (s) | peak memory (MB) | LiCSBAS wall (s) | speed-up | vel RMSE masked / all solved (mm/yr) | "
                   "kept | measured |")
-        lines += [f"Machine: {m['cpu']}, {m['cores']} cores, {m['mem_gb']} GiB memory, Python {m['python']}. Each "
-                  "row's date and CPU model (as LLVM names it) are in its last column: a virtual machine's name "
-                  "\"AMD EPYC\" has covered CPUs of different generations and speeds here, and rows without a model "
-                  "were measured before it was recorded (until 2026-12-04, on an AMD EPYC of another generation, "
-                  "~25 % faster on the M frame than the `znver4` one of 2026-12-05).", "",
+        cpus = sorted({f"{r['machine']['cpu']} ({r['machine'].get('cpu_model') or 'model not recorded'})"
+                       for r in chain.values()})
+        lines += [f"Machines: {'; '.join(cpus)}; {m['cores']} cores, {m['mem_gb']} GiB memory, Python "
+                  f"{m['python']}. Each row's date and CPU model (as LLVM names it) are in its last column; rows of "
+                  "different models are not comparable: the name a virtual machine reports (\"AMD EPYC\") has "
+                  "covered CPUs of different generations and speeds here, and rows without a model were measured "
+                  "before it was recorded (until 2026-12-04, on an AMD EPYC ~25 % faster on the M frame than the "
+                  "`znver4` one of 2026-12-05, where release 3350c67 took 133-146 s for the M frame in one process; "
+                  "it took 163.8 s on the `rocketlake` Xeon of the later 2026-12-05 rows).", "",
                   "## Whole chain (ingest → outputs)", "", header, "|---" * 14 + "|"]
         for key in sorted(chain, key=lambda k: ("SML".index(k[0]) if k[0] in "SML" else 9, k)):
             r = chain[key]
