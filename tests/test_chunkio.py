@@ -135,3 +135,21 @@ def test_put_by_chunks_cuts_at_the_chunks(tmp_path: Path, start: int) -> None:
         put_by_chunks(pool, [(fa, new)], start, (slice(8, 16), slice(None)))
     assert np.array_equal(ref[...], fa[...], equal_nan=True)
     assert _files(tmp_path / "ref") == _files(tmp_path / "mine")
+
+
+def test_pickled_and_copied(tmp_path: Path) -> None:
+    """A ChunkArray (e.g. in a stack store object sent to a dask worker) pickles and copies to the same
+    array; the stack store object with its opened cubes too."""
+    import copy
+    import pickle
+
+    _ref, fa = _pair(tmp_path, "f4", float("nan"), True)
+    fa[1:3, 4:20, 5:30] = 7.0
+    for b in (pickle.loads(pickle.dumps(fa)), copy.copy(fa), copy.deepcopy(fa)):
+        assert isinstance(b, ChunkArray)
+        assert np.array_equal(b[...], fa[...], equal_nan=True)
+        b[0, 0, 0] = 1.0
+        assert float(fa[0, 0, 0]) == 1.0  # the same files
+        fa[0, 0, 0] = np.nan
+    with pytest.raises(AttributeError):
+        _ = fa.__missing_dunder__

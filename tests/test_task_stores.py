@@ -40,3 +40,15 @@ def test_stack_reopened_when_its_metadata_changes(small_run: object, copy_run: C
     st2 = task.stack
     assert st2 is not st
     np.testing.assert_array_equal(st2.date1, st.date1)
+
+
+def test_stack_with_opened_cubes_pickles(small_run: object, copy_run: Callable[..., Path]) -> None:
+    """A stack store object whose cubes were read (kept as kansho.chunkio arrays) pickles, as a task's
+    stack sent to a dask worker would, and reads the same block."""
+    import pickle
+
+    out = copy_run(small_run)
+    st = Task(str(out)).stack
+    a = st.read("unw", slice(0, 8), slice(0, 8))
+    b = pickle.loads(pickle.dumps(st)).read("unw", slice(0, 8), slice(0, 8))
+    np.testing.assert_array_equal(a, b)

@@ -55,7 +55,12 @@ class ChunkArray:
         self._chunk_size = int(np.prod(self.chunks))
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "array":  # not the zarr array's (pickling, copying, half-built)
+            raise AttributeError(name)
         return getattr(self.array, name)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return direct, (self.array,)  # opened again from the zarr array (a task's stack sent to a worker)
 
     def __len__(self) -> int:
         return self.shape[0]
