@@ -343,24 +343,6 @@ def _stack_sums_ranges(r0: int, r1: int, u: np.ndarray, valid: np.ndarray, dt: n
                 nvf[j] += 1 if ok else 0
 
 
-def add_cycles(u: np.ndarray, k: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
-    """``out = u + table[k + 128]`` in the dtype of ``out`` for every element (``u`` converted first):
-    flat arrays, ``k`` int8, ``table`` (256,) the products ``2π·c`` for ``c = -128 .. 127``; as NumPy's
-    ``u + 2π·k`` of a float32 ``u`` and an int8 ``k`` (float64), in one pass."""
-    n = u.size
-    run_ranges(_add_cycles_ranges, (n + CHUNK - 1) // CHUNK, u, k, table, out)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _add_cycles_ranges(r0: int, r1: int, u: np.ndarray, k: np.ndarray, table: np.ndarray, out: np.ndarray
-                       ) -> None:  # pragma: no cover - compiled
-    """The ranges ``r0 .. r1 - 1`` of :func:`add_cycles` (:func:`kansho._threads.run_ranges`)."""
-    n = u.size
-    for c in range(r0, r1):
-        for i in range(c * CHUNK, min(c * CHUNK + CHUNK, n)):
-            out[i] = out.dtype.type(u[i]) + table[k[i] + 128]
-
-
 def pixel_counts(unw: np.ndarray, coh: np.ndarray, n_valid: np.ndarray, coh_n: np.ndarray, coh_sum: np.ndarray
                  ) -> None:
     """Per pixel, over the pairs in row order (continuing the values given): ``n_valid += finite(unw)``,
