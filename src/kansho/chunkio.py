@@ -17,11 +17,8 @@ other layout are returned as they are.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import os
 import sys
-import threading
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import zarr
+
+from kansho._files import write_bytes_atomic
 
 #: (start, stop) per axis of a selection, and whether the axis stays in the result (a slice) or not (an int)
 Region = tuple[list[tuple[int, int]], list[bool]]
@@ -51,7 +50,6 @@ class ChunkArray:
         self._dir = directory
         self._key = meta.chunk_key_encoding.encode_chunk_key
         self._codec = codec
-        self._dirs: set[str] = set()
         self._chunk_size = int(np.prod(self.chunks))
 
     def __getattr__(self, name: str) -> Any:
@@ -97,13 +95,13 @@ class ChunkArray:
         vals = np.broadcast_to(np.asarray(value).astype(self.dtype, copy=False), _kept_shape(sel, keep)).reshape(sel)
         for idx in _chunks_of(bounds, self.chunks):
             src, dst, whole = _overlap(idx, bounds, self.chunks, self.shape)
-            if whole:
-                chunk = np.empty(self.chunks, self.dtype)
-            else:
-                buf = self._read_file(idx)
-                chunk = np.full(self.chunks, self.fill_value, self.dtype) if buf is None else self._decode(buf).copy()
-            if _edge(idx, self.chunks, self.shape) and whole:
-                chunk[...] = self.fill_value  # zarr pads an edge chunk with the fill value
+            buf = None if whole else self._read_file(idx)
+            if buf is not None:
+                chunk = self._decode(buf).copy()
+            elif whole and not _edge(idx, self.chunks, self.shape):
+                chunk = np.empty(self.chunks, self.dtype)  # every element written below
+            else:  # a new chunk, or an edge chunk, which zarr pads with the fill value
+                chunk = np.full(self.chunks, self.fill_value, self.dtype)
             chunk[src] = vals[dst]
             self._store(idx, chunk)
 
@@ -137,18 +135,9 @@ class ChunkArray:
         (zarr's ``write_empty_chunks=False``)."""
         path = self._path(idx)
         if self._is_fill(chunk):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            return
-        data = chunk.tobytes() if self._codec is None else self._codec.encode(np.ascontiguousarray(chunk))
-        parent = str(path.parent)
-        if parent not in self._dirs:
-            os.makedirs(parent, exist_ok=True)
-            self._dirs.add(parent)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+            path.unlink(missing_ok=True)
+        else:
+            write_bytes_atomic(path, chunk.tobytes() if self._codec is None else self._codec.encode(chunk))
 
     def _is_fill(self, chunk: np.ndarray) -> bool:
         if self._nan_fill:
@@ -221,9 +210,10 @@ def _edge(idx: tuple[int, ...], chunks: tuple[int, ...], shape: tuple[int, ...])
 def put_by_chunks(pool: Executor, targets: list[tuple[Any, np.ndarray]], start: int, rest: tuple[slice, ...]) -> None:
     """Write each ``(array, values)`` of ``targets`` at ``[start : start + len(values), *rest]``, cut along the
     first axis where the array's chunks start, the pieces on the threads of ``pool`` (each compresses its own
-    chunks: a :class:`ChunkArray` written from one thread compresses them one after another)."""
+    chunks, here: :func:`direct`; one thread would compress them one after another)."""
     jobs = []
-    for arr, vals in targets:
+    for target, vals in targets:
+        arr = direct(target)
         c, stop = int(arr.chunks[0]), start + vals.shape[0]
         edges = [start, *range((start // c + 1) * c, stop, c), stop]
         jobs += [(arr, vals, a, b) for a, b in itertools.pairwise(edges) if b > a]

@@ -48,7 +48,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from kansho import _files
 from kansho._columns import take_rows
 from kansho._version import __version__
-from kansho.chunkio import AnyArray, direct, put_by_chunks
+from kansho.chunkio import direct, put_by_chunks
 from kansho.errors import InputError
 from kansho.grid import Grid
 from kansho.io.envi import BinarySpec
@@ -91,7 +91,8 @@ class Stack:
 
     def read(self, name: str, rows: slice, cols: slice, pairs: npt.NDArray[np.intp] | None = None) -> np.ndarray:
         """Read ``unw``/``coh`` (pair, rows, cols) optionally for a subset of pair indices."""
-        arr = self._cubes.get(name) or self._cubes.setdefault(name, direct(_array(self.group, name)))
+        arr = self._cubes.get(name)  # opened once, then read in the caller's thread (kansho.chunkio)
+        arr = arr if arr is not None else self._cubes.setdefault(name, direct(_array(self.group, name)))
         if pairs is None:
             return np.asarray(arr[:, rows, cols])
         pairs = np.asarray(pairs, np.intp)
@@ -239,14 +240,13 @@ class _PairReader:
 COPY_PAIRS = 16  #: pairs copied at once from the previous stack store (its temporary: this many pairs of a strip)
 
 
-def _write_pairs(unw: AnyArray, coh: AnyArray, reader: _PairReader, start: int, stop: int, block: int,
+def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: int, stop: int, block: int,
                  progress: bool, copy: tuple[zarr.Group, dict[int, int]] | None = None) -> None:
     """Fill pairs ``start:stop`` of ``unw``/``coh``, strip by strip of ``block`` rows.
 
     Pairs in ``copy[1]`` (``{pair: index in the old store copy[0]}``) are copied from the old store
     (:data:`COPY_PAIRS` at a time); the others are read from their files, by a few threads (GDAL
     decompresses with the GIL released, so they keep every core busy)."""
-    unw, coh = direct(unw), direct(coh)  # chunks written here (kansho.chunkio), on the pool's threads
     ny, nx = unw.shape[1:]
     n = stop - start
     old_g, reuse = copy if copy is not None else (None, {})
