@@ -162,6 +162,9 @@ def main() -> None:
     ap.add_argument("--scaling", action="store_true", help="measure the time/memory curves against size")
     ap.add_argument("--write-only", action="store_true", help="only rebuild docs/benchmarks.md")
     ap.add_argument("--refresh-accuracy", action="store_true", help="recompute the accuracy of the cached runs")
+    ap.add_argument("--prune", action="store_true",
+                    help="delete each run's stores once it is measured (stack.zarr, the work arrays, cum_filt.h5), "
+                         "keeping what the comparisons read: a full frame's run takes ~30 GB")
     ap.add_argument("--first-run", action="store_true",
                     help="time `kansho demo --no-gain` on an empty numba cache (a fresh install) and on a warm one")
     args = ap.parse_args()
@@ -250,6 +253,8 @@ def run_frame(res: dict[str, Any], name: str, w: int, args: argparse.Namespace,
         bfig.update(workers=w, machine=machine(), rev=rev, **accuracy(sim, bout))
         res.setdefault("baseline", {})[f"{name}/w{w}"] = bfig
         log.info("%s w%d release %s: %.1f s wall, %.0f MB peak", name, w, rev, bfig["wall_s"], bfig["peak_mb"])
+        if args.prune:
+            prune_run(bout)
     if args.one_process_only:
         fig = run_steps(sim, out, w, args.memory_limit, per_step=False)
         fig["one_process_s"] = fig["wall_s"]
@@ -271,6 +276,18 @@ def run_frame(res: dict[str, Any], name: str, w: int, args: argparse.Namespace,
     save_results(res)
     log.info("%s w%d: %.1f s wall, %.0f MB peak, vel RMSE %.2f mm/yr", name, w, fig["wall_s"],
              fig["peak_mb"], fig["vel_rmse"])
+    if args.prune:
+        prune_run(out)
+
+
+def prune_run(out: Path) -> None:
+    """Delete a measured run's bulky stores (its stack, work arrays and filtered cube), keeping the
+    products :func:`compare_runs` and :func:`accuracy` read (``results/``, ``cum.h5``, the state)."""
+    for p in (out / "stack.zarr", out / "work" / "ts.zarr", out / "cum_filt.h5"):
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.exists():
+            p.unlink()
 
 
 def measure_floors(res: dict[str, Any], name: str, out: Path) -> None:
