@@ -220,21 +220,25 @@ def test_pixel_loop_sums_bit_identical(dtype: type, split: bool, of_pairs: bool)
         assert same(np.asarray(a), np.asarray(b2))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**31), n_epoch=st.integers(3, 10), npix=st.integers(0, 5000), f32=st.booleans(),
-       with_fix=st.booleans(), with_off=st.booleans())
+       with_fix=st.booleans(), with_off=st.booleans(), with_cycles=st.booleans())
 def test_loop_phase_sums_bit_identical(seed: int, n_epoch: int, npix: int, f32: bool, with_fix: bool,
-                                       with_off: bool) -> None:
+                                       with_off: bool, with_cycles: bool) -> None:
+    """Against NumPy: the phase (plus the spatial check's cycles: float64 then), fixed, less the offsets."""
     rng = np.random.default_rng(seed)
     _, L = network(n_epoch, 3)
     u = phases(seed, L.shape[1], npix, np.float32 if f32 else np.float64)
     f = rng.integers(-3, 4, u.shape).astype(np.int8) * (rng.random(u.shape) < 0.2)
     f[rng.random(u.shape) < 0.05] = NULL_FIX
+    k = rng.integers(-128, 128, u.shape).astype(np.int8) * (rng.random(u.shape) < 0.3)
     off = rng.normal(0, 10, L.shape[1])
-    v = np.asarray(ref_apply(u, f) if with_fix else u, np.float64)
+    base = u + TWO_PI * k if with_cycles else u  # float64 with the cycles, as NumPy adds them
+    v = np.asarray(ref_apply(base, f) if with_fix else base, np.float64)
     v = v - off[:, None] if with_off else v
     s0, c0 = loops.loop_sums(ref_loop_phase(v, L))
-    s, c = loops.loop_phase_sums(u, L, f if with_fix else None, off if with_off else None)
+    s, c = loops.loop_phase_sums(u, L, f if with_fix else None, off if with_off else None,
+                                 cycles=k if with_cycles else None)
     assert same(s, s0) and same(c, c0)
 
 

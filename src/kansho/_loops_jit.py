@@ -263,24 +263,30 @@ def _pixel_sums_ranges(r0: int, r1: int, u: np.ndarray, pptr: np.ndarray, pidx: 
 
 
 def loop_zeroed(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, off: np.ndarray, indptr: np.ndarray,
-                indices: np.ndarray, data: np.ndarray, z: np.ndarray, count: np.ndarray) -> None:
+                indices: np.ndarray, data: np.ndarray, z: np.ndarray, count: np.ndarray, cycles: np.ndarray,
+                table64: np.ndarray) -> None:
     """Loop phase with its non-finite values as 0, of the phase ``v = u (+ fix, see :func:`apply_fix`;
     none when ``fix`` has no rows) - off`` taken as float64; ``z`` (nloop, npix) float64 receives it
-    and ``count`` (nchunk, nloop) int64 the finite loops of each :data:`CHUNK` of pixels."""
+    and ``count`` (nchunk, nloop) int64 the finite loops of each :data:`CHUNK` of pixels.
+    With ``cycles`` (npair, npix) int8 (none when it has no rows), ``u`` is first taken as float64 plus
+    ``table64[cycles + 128]`` (float64 2π·c) and the fix added in float64 from ``table64``: the phase
+    ``float64(u) + 2π·cycles`` as NumPy has it, without making it."""
     npix = u.shape[1]
     nchunk = (npix + CHUNK - 1) // CHUNK
-    run_ranges(_loop_zeroed_ranges, nchunk, u, fix, table, null, off, indptr, indices, data, z, count)
+    run_ranges(_loop_zeroed_ranges, nchunk, u, fix, table, null, off, indptr, indices, data, z, count, cycles,
+               table64)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _loop_zeroed_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, off: np.ndarray,
-                        indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, z: np.ndarray, count: np.ndarray
-                        ) -> None:  # pragma: no cover - compiled
+                        indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, z: np.ndarray, count: np.ndarray,
+                        cycles: np.ndarray, table64: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`loop_zeroed` (:func:`kansho._threads.run_ranges`)."""
     npair = u.shape[0]
     npix = u.shape[1]
     nloop = indptr.size - 1
     has_fix = fix.shape[0] > 0
+    has_cycles = cycles.shape[0] > 0
     for c in range(r0, r1):
         j0 = c * CHUNK
         w = min(j0 + CHUNK, npix) - j0
@@ -288,6 +294,16 @@ def _loop_zeroed_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table:
         flag = np.empty(w)
         for p in range(npair):
             for j in range(w):
+                if has_cycles:  # in float64 throughout: the cycles' phase is float64
+                    y = np.float64(u[p, j0 + j]) + table64[cycles[p, j0 + j] + 128]
+                    if has_fix:
+                        f = fix[p, j0 + j]
+                        if f == null:
+                            y = np.nan
+                        elif f != 0:
+                            y = y + table64[f + 128]
+                    buf[p, j] = y - off[p]
+                    continue
                 x = u[p, j0 + j]
                 if has_fix:
                     f = fix[p, j0 + j]

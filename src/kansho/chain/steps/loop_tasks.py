@@ -170,14 +170,10 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     L = np.asarray(p["L"])
     key, npix, nloop = p.get("work"), task.shape[0] * task.shape[1], L.shape[0]
     sum_off = p.get("sum_offsets")  # the corrected phase as read_unw gives it, referred to these
-    if sum_off is None:  # the phase read and referred in one pass, the cycles added on the way
-        jumped = read_fix(task.work, task.rows, task.cols, idx, JUMP_ARRAY)
-        raw = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1)
-    else:
-        raw, jumped = read_jumped(task.stack, task.work, task.rows, task.cols, idx)
-        raw = raw.reshape(idx.size, -1)
-    u = loopfix.referred_phase(raw, None if sum_off is not None else jumped, p["offsets"],
-                               out=_room(key, "phase", (idx.size, npix), np.float64))
+    # the phase read and referred in one pass, the spatial check's cycles added on the way
+    jumped = read_fix(task.work, task.rows, task.cols, idx, JUMP_ARRAY)
+    raw = task.stack.read("unw", task.rows, task.cols, idx).reshape(idx.size, -1)
+    u = loopfix.referred_phase(raw, jumped, p["offsets"], out=_room(key, "phase", (idx.size, npix), np.float64))
     if sum_off is None:
         del raw
     lp0 = loops.loop_phase(u, L, out=_room(key, "loops", (nloop, npix), np.float64))
@@ -191,8 +187,8 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     fix, sfix, hist, counts = loopfix.settle_fix(u, lfix, jumped, L, trusted, null_all=bool(p["null"]))
     del lfix, trusted
     z = _room(key, "loops", (nloop, npix), np.float64)
-    s, c = (loops.loop_phase_sums(u, L, sfix, z=z) if sum_off is None else
-            loops.loop_phase_sums(raw, L, sfix, sum_off, z))
+    s, c = (loops.loop_phase_sums(u, L, sfix, z=z) if sum_off is None else  # else of the stack's phase and cycles
+            loops.loop_phase_sums(raw, L, sfix, sum_off, z, None if jumped is None else jumped.reshape(raw.shape)))
     lo, hi = int(idx.min()), int(idx.max()) + 1
     if np.array_equal(idx, np.arange(lo, hi)):  # every pair of the range, in order: written as it is
         full = fix.reshape(idx.size, *task.shape)
