@@ -189,7 +189,7 @@ def main() -> None:
         if args.scaling:
             run_scaling(res, args.memory_limit)
         if args.first_run:
-            run_first(res)
+            run_first(res, base)
     write_md(res)
 
 
@@ -197,29 +197,51 @@ def main() -> None:
 FIRST_RUNS = 5
 
 
-def run_first(res: dict[str, Any]) -> None:
-    """``kansho demo --no-gain`` (simulate, run the chain, print the errors: the first result) in a fresh
-    process on an empty numba cache, :data:`FIRST_RUNS` times, then once more on the last cache it filled."""
+def _demo_seconds(tree: Path, cache: Path, fresh: bool) -> float:
+    """Wall time of ``kansho demo --no-gain`` of the source ``tree`` in a fresh process, its numba cache in
+    ``cache`` (emptied first when ``fresh``)."""
     import tempfile
 
+    if fresh:
+        shutil.rmtree(cache, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="kansho-first-") as tmp:
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(cache),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(tree / "src"), os.environ.get("PYTHONPATH")]))}
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "kansho.cli", "demo", str(Path(tmp) / "demo"), "--no-gain", "-q"],
+                       env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - t0
+
+
+def run_first(res: dict[str, Any], base: tuple[str, Path] | None = None) -> None:
+    """``kansho demo --no-gain`` (simulate, run the chain, print the errors: the first result) in a fresh
+    process on an empty numba cache, :data:`FIRST_RUNS` times, then once more on the last cache it filled;
+    with a ``base`` release, its demo the same way, each of its runs just before this tree's."""
+    import tempfile
+
+    caches = {w: Path(tempfile.gettempdir()) / f"kansho-first-numba-{w}" for w in ("this", "base")}
     out: dict[str, Any] = {"machine": machine(), "rev": git_rev(ROOT), "fresh_runs_s": []}
+    if base is not None:
+        out.update(base_rev=base[0], base_fresh_runs_s=[])
     for i in range(FIRST_RUNS + 1):
-        with tempfile.TemporaryDirectory(prefix="kansho-first-") as tmp:
-            cache = Path(tempfile.gettempdir()) / "kansho-first-numba"
-            if i < FIRST_RUNS:
-                shutil.rmtree(cache, ignore_errors=True)
-            env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "kansho.cli", "demo", str(Path(tmp) / "demo"), "--no-gain", "-q"],
-                           env=env, check=True, stdout=subprocess.DEVNULL)
-            sec = time.perf_counter() - t0
-        if i < FIRST_RUNS:
+        fresh = i < FIRST_RUNS
+        if base is not None:
+            sec = _demo_seconds(base[1], caches["base"], fresh)
+            out["base_fresh_runs_s" if fresh else "base_warm_s"] = (
+                [*out["base_fresh_runs_s"], sec] if fresh else sec)
+            log.info("first run: release %s kansho demo --no-gain %s: %.1f s", base[0], "fresh" if fresh else "warm",
+                     sec)
+        sec = _demo_seconds(ROOT, caches["this"], fresh)
+        if fresh:
             out["fresh_runs_s"].append(sec)
         else:
             out["warm_s"] = sec
-            shutil.rmtree(cache, ignore_errors=True)
-        log.info("first run: kansho demo --no-gain %s: %.1f s", "fresh" if i < FIRST_RUNS else "warm", sec)
+        log.info("first run: kansho demo --no-gain %s: %.1f s", "fresh" if fresh else "warm", sec)
+    for c in caches.values():
+        shutil.rmtree(c, ignore_errors=True)
     out["fresh_s"] = float(np.median(out["fresh_runs_s"]))
+    if base is not None:
+        out["base_fresh_s"] = float(np.median(out["base_fresh_runs_s"]))
     res["first_run"] = out
     save_results(res)
 
@@ -237,7 +259,11 @@ def _first_md(res: dict[str, Any]) -> list[str]:
             f"process, measured by `bench_chain.py --first-run` at `{r['rev']}` on {where(m)}: "
             f"**{r['fresh_s']:.1f} s** on an empty numba cache (a fresh install: the "
             f"kernels are compiled, those of steps 1-3 to 1-6 in a child process meanwhile; {spread}), "
-            f"{r['warm_s']:.1f} s once they are cached. Goal of issue 21: 20 s on a fresh install.", ""]
+            f"{r['warm_s']:.1f} s once they are cached. Goal of issue 21: 20 s on a fresh install.", "",
+            *([f"The release `{r['base_rev']}` in the same run, each of its demos just before this tree's: "
+               f"**{r['base_fresh_s']:.1f} s** fresh (the median of {len(r['base_fresh_runs_s'])}, "
+               f"{min(r['base_fresh_runs_s']):.1f} to {max(r['base_fresh_runs_s']):.1f} s), "
+               f"{r['base_warm_s']:.1f} s warm.", ""] if r.get("base_fresh_runs_s") else [])]
 
 
 def run_frame(res: dict[str, Any], name: str, w: int, args: argparse.Namespace,
