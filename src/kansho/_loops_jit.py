@@ -262,6 +262,17 @@ def _pixel_sums_ranges(r0: int, r1: int, u: np.ndarray, pptr: np.ndarray, pidx: 
                 ss[j0 + j] += v * v
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _fixed(x: float, f: int, table: np.ndarray, null: int) -> float:  # pragma: no cover - compiled
+    """``x`` with the cycle fix ``f``: NaN for ``null``, ``x + table[f + 128]`` (in the type of ``x`` and
+    ``table``) for another non-zero ``f``, else ``x``."""
+    if f == null:
+        return np.nan
+    if f != 0:
+        return x + table[f + 128]
+    return x
+
+
 def loop_zeroed(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, off: np.ndarray, indptr: np.ndarray,
                 indices: np.ndarray, data: np.ndarray, z: np.ndarray, count: np.ndarray, cycles: np.ndarray,
                 table64: np.ndarray) -> None:
@@ -294,24 +305,12 @@ def _loop_zeroed_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table:
         flag = np.empty(w)
         for p in range(npair):
             for j in range(w):
+                f = fix[p, j0 + j] if has_fix else 0
                 if has_cycles:  # in float64 throughout: the cycles' phase is float64
                     y = np.float64(u[p, j0 + j]) + table64[cycles[p, j0 + j] + 128]
-                    if has_fix:
-                        f = fix[p, j0 + j]
-                        if f == null:
-                            y = np.nan
-                        elif f != 0:
-                            y = y + table64[f + 128]
-                    buf[p, j] = y - off[p]
-                    continue
-                x = u[p, j0 + j]
-                if has_fix:
-                    f = fix[p, j0 + j]
-                    if f == null:
-                        x = np.nan
-                    elif f != 0:
-                        x = x + table[f + 128]
-                buf[p, j] = x - off[p]
+                    buf[p, j] = _fixed(y, f, table64, null) - off[p]
+                else:  # in the phase's own type
+                    buf[p, j] = _fixed(u[p, j0 + j], f, table, null) - off[p]
         for lp in range(nloop):
             o = z[lp, j0:j0 + w]
             o[:] = 0.0
