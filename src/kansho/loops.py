@@ -124,34 +124,29 @@ def loop_phase_sums(unw: npt.ArrayLike, L: npt.ArrayLike, fix: npt.ArrayLike | N
                     cycles: npt.ArrayLike | None = None) -> tuple[Float64Array, npt.NDArray[np.int64]]:
     """``loop_sums(loop_phase(v, L))`` of ``v = apply_cycle_fix(unw, fix) - offsets[:, None]`` taken
     as float64 (no fix, no offsets when None; ``unw`` float32 or float64, else taken as float64), in
-    one compiled pass (bit for bit the same). With ``cycles`` the phase is ``unw + 2π·cycles`` in
-    float64 (NumPy's sum of a float32 or float64 ``unw`` and ``2π·cycles`` of int8 ``cycles``), not made.
+    one compiled pass (bit for bit the same); with ``cycles``, of ``unw + 2π·cycles`` (float64, as NumPy
+    adds them) instead of ``unw``, without making it.
 
     ``unw`` (npair, npix) rad, ``fix`` and ``cycles`` (npair, npix) int8 (:func:`pixel_cycle_fix`; the
     spatial check's), ``offsets`` (npair,) rad; returns (nloop,) float64 sums of squares and int64 counts
-    as :func:`loop_sums`. ``z``: (nloop, npix) float64 C-contiguous room for the loop phase (default a new
-    array)."""
+    as :func:`loop_sums`. ``z``: (nloop, npix) float64 C-contiguous room for the loop phase (or new)."""
     u = np.asarray(unw)
     u = u if u.dtype in _jit.FLOATS else u.astype(np.float64)
     member = _members(L)
     f = np.zeros((0, 0), np.int8) if fix is None else np.asarray(fix, np.int8)
     k = np.zeros((0, 0), np.int8) if cycles is None else np.asarray(cycles, np.int8)
-    if (u.ndim != 2 or u.shape[0] != member.shape[1] or (fix is not None and f.shape != u.shape)
-            or (cycles is not None and k.shape != u.shape)):
-        raise ValueError(f"unw must be (npair={member.shape[1]}, npix) like fix and cycles; got {u.shape}, "
-                         f"{f.shape}, {k.shape}")
+    if u.ndim != 2 or u.shape[0] != member.shape[1] or any(g is not None and a.shape != u.shape
+                                                           for a, g in ((f, fix), (k, cycles))):
+        raise ValueError(f"unw must be (npair={member.shape[1]}, npix) like fix, cycles: {u.shape} {f.shape} {k.shape}")
     off = np.zeros(u.shape[0]) if offsets is None else np.asarray(offsets, np.float64).reshape(u.shape[0])
     table = u.dtype.type(TWO_PI) * np.arange(-128, 128).astype(u.dtype)  # 2π·c as apply_cycle_fix has it
     z = np.empty((member.shape[0], u.shape[1])) if z is None else z  # the loop phase, 0 where not finite
     count = np.zeros((-(-u.shape[1] // _jit.CHUNK), member.shape[0]), np.int64)
+    table64 = TWO_PI * np.arange(-128, 128).astype(np.float64)  # the same in float64, for the cycles
     _jit.loop_zeroed(np.ascontiguousarray(u), np.ascontiguousarray(f), table, NULL_FIX, off, *_jit.csr(L), z, count,
-                     np.ascontiguousarray(k), _TABLE64)
+                     np.ascontiguousarray(k), table64)
     return np.einsum("ij,ij->i", z, z), count.sum(axis=0)
 
-
-#: 2π·c for c = -128 .. 127 in float64, as NumPy's product of 2π and an int8 array has it (and
-#: :func:`apply_cycle_fix` of a float64 phase)
-_TABLE64 = np.float64(TWO_PI) * np.arange(-128, 128).astype(np.float64)
 
 
 def loop_rms(sum_sq: npt.ArrayLike, count: npt.ArrayLike) -> Float64Array:
