@@ -25,6 +25,17 @@ CHUNK = 2048
 TWO_PI = 2.0 * np.pi
 #: floating dtypes the kernels take (others go through NumPy in :mod:`kansho.loops`)
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+#: :func:`cycle_table` of each float dtype, made once
+_CYCLE_TABLES: dict[np.dtype, np.ndarray] = {dt: np.multiply(dt.type(2 * np.pi), np.arange(-128, 128).astype(dt))
+                                              for dt in FLOATS}
+for _t in _CYCLE_TABLES.values():
+    _t.flags.writeable = False
+
+
+def cycle_table(dtype: npt.DTypeLike) -> np.ndarray:
+    """2π·c for c = -128 .. 127 (index c + 128) in ``dtype`` (float32 or float64), as NumPy's product of
+    2π in that type and int8 cycles cast to it has it: what the kernels add for a cycle count."""
+    return _CYCLE_TABLES[np.dtype(dtype)]
 
 
 def csr(L: npt.ArrayLike, dtype: npt.DTypeLike = np.float64

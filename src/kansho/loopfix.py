@@ -10,8 +10,6 @@ of the NumPy formulation each docstring gives (``tests/test_loops_jit.py`` check
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import numpy.typing as npt
 
@@ -19,7 +17,7 @@ from kansho import _loops_jit as _jit
 from kansho._unwfix_jit import NULL
 
 #: 2π·c for c = -128 .. 127 as NumPy's float64 product of 2π and an int8 has it
-CYCLE_TABLE = (2 * math.pi) * np.arange(-128, 128).astype(np.float64)
+CYCLE_TABLE = _jit.cycle_table(np.float64)
 #: fix values counted per pair (-SPAN .. SPAN: :func:`kansho.loops.fix_mode`)
 SPAN = 4
 
@@ -54,9 +52,8 @@ def fixed_referred(unw: np.ndarray, fix: np.ndarray | None, offsets: npt.ArrayLi
     if u.ndim != 2 or u.dtype not in _jit.FLOATS:
         raise ValueError(f"unw must be (npair, npix) float32/64; got {u.shape} {u.dtype}")
     f = np.zeros((0, 0), np.int8) if fix is None else np.ascontiguousarray(fix, np.int8).reshape(u.shape)
-    table = u.dtype.type(2 * math.pi) * np.arange(-128, 128).astype(u.dtype)  # as apply_cycle_fix has it
     out = np.empty(u.shape, np.float64)
-    _jit.fixed_refer(u, f, table, NULL, np.asarray(offsets, np.float64).reshape(u.shape[0]), out)
+    _jit.fixed_refer(u, f, _jit.cycle_table(u.dtype), NULL, np.asarray(offsets, np.float64).reshape(u.shape[0]), out)
     return out
 
 

@@ -139,12 +139,10 @@ def loop_phase_sums(unw: npt.ArrayLike, L: npt.ArrayLike, fix: npt.ArrayLike | N
                                                            for a, g in ((f, fix), (k, cycles))):
         raise ValueError(f"unw must be (npair={member.shape[1]}, npix) like fix, cycles: {u.shape} {f.shape} {k.shape}")
     off = np.zeros(u.shape[0]) if offsets is None else np.asarray(offsets, np.float64).reshape(u.shape[0])
-    table = u.dtype.type(TWO_PI) * np.arange(-128, 128).astype(u.dtype)  # 2π·c as apply_cycle_fix has it
     z = np.empty((member.shape[0], u.shape[1])) if z is None else z  # the loop phase, 0 where not finite
     count = np.zeros((-(-u.shape[1] // _jit.CHUNK), member.shape[0]), np.int64)
-    table64 = TWO_PI * np.arange(-128, 128).astype(np.float64)  # the same in float64, for the cycles
-    _jit.loop_zeroed(np.ascontiguousarray(u), np.ascontiguousarray(f), table, NULL_FIX, off, *_jit.csr(L), z, count,
-                     np.ascontiguousarray(k), table64)
+    _jit.loop_zeroed(np.ascontiguousarray(u), np.ascontiguousarray(f), _jit.cycle_table(u.dtype), NULL_FIX, off,
+                     *_jit.csr(L), z, count, np.ascontiguousarray(k), _jit.cycle_table(np.float64))
     return np.einsum("ij,ij->i", z, z), count.sum(axis=0)
 
 
@@ -572,10 +570,9 @@ def apply_cycle_fix(unw: npt.ArrayLike, fix: npt.ArrayLike) -> FloatArray:
         out = np.where(f != 0, u + u.dtype.type(TWO_PI) * f.astype(u.dtype), u)
         out[f == NULL_FIX] = np.nan
         return out
-    table = u.dtype.type(TWO_PI) * np.arange(-128, 128).astype(u.dtype)  # 2π·c as the NumPy formula has it
     out = np.empty(u.shape, u.dtype)
-    _jit.apply_fix(np.ascontiguousarray(u).reshape(-1), np.ascontiguousarray(f).reshape(-1), table, NULL_FIX,
-                   out.reshape(-1))
+    _jit.apply_fix(np.ascontiguousarray(u).reshape(-1), np.ascontiguousarray(f).reshape(-1), _jit.cycle_table(u.dtype),
+                   NULL_FIX, out.reshape(-1))
     return out
 
 
