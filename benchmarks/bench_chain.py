@@ -227,8 +227,10 @@ def run_first(res: dict[str, Any], base: tuple[str, Path] | None = None) -> None
         fresh = i < FIRST_RUNS
         if base is not None:
             sec = _demo_seconds(base[1], caches["base"], fresh)
-            out["base_fresh_runs_s" if fresh else "base_warm_s"] = (
-                [*out["base_fresh_runs_s"], sec] if fresh else sec)
+            if fresh:
+                out["base_fresh_runs_s"].append(sec)
+            else:
+                out["base_warm_s"] = sec
             log.info("first run: release %s kansho demo --no-gain %s: %.1f s", base[0], "fresh" if fresh else "warm",
                      sec)
         sec = _demo_seconds(ROOT, caches["this"], fresh)
