@@ -180,3 +180,30 @@ def _nanmean_rows_ranges(r0: int, r1: int, a: np.ndarray, out: np.ndarray) -> No
                     cnt[c - lo] += 1
         for c in range(lo, hi):
             out[c] = np.float64(s[c - lo]) / cnt[c - lo] if cnt[c - lo] > 0 else np.nan
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def put_offsets(shift: np.ndarray, var: np.ndarray, cols: np.ndarray, seg: np.ndarray, a: np.ndarray,
+                vw: np.ndarray, s2: np.ndarray, vu: np.ndarray, s2u: np.ndarray,
+                lost: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The columns ``cols`` ``(k,)`` of a gap pattern's bridge in :func:`kansho.bridge.fit_bridge`, without
+    its ``(n, k)`` temporaries: ``shift[:, cols] = ind @ a`` (``ind`` the one-hot ``(n, ng)`` of the
+    segment labels ``seg`` ``(n,)``, 0 = the reference segment: what BLAS gives for finite ``a``
+    ``(ng, k)``, ``a[seg - 1] + 0.0``, 0 where ``seg`` is 0) and ``var[:, cols] = maximum(outer(vw, s2),
+    outer(vu, s2u))``, inf at the epochs ``lost`` ``(n,)`` bool. ``shift``, ``var`` ``(n, npix)`` float64."""
+    n = shift.shape[0]
+    k = cols.size
+    for i in range(n):
+        g = seg[i] - 1
+        for j in range(k):
+            shift[i, cols[j]] = a[g, j] + 0.0 if g >= 0 else 0.0
+        if lost[i]:
+            for j in range(k):
+                var[i, cols[j]] = np.inf
+            continue
+        wi = vw[i]
+        ui = vu[i]
+        for j in range(k):
+            x = wi * s2[j]
+            y = ui * s2u[j]
+            var[i, cols[j]] = x if (x >= y or np.isnan(x)) else y  # np.maximum: NaN if either is

@@ -58,7 +58,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from kansho._columns import put_columns, take_columns
+from kansho._columns import take_columns
+from kansho._invert_jit import put_offsets
 from kansho._types import BoolArray, Float64Array
 from kansho.filters import gaussian_nan
 
@@ -190,7 +191,8 @@ class BridgeFit:
 def fit_bridge(cum: npt.ArrayLike, gap: npt.ArrayLike, t: npt.ArrayLike, cand: Candidate,
                step_times: npt.ArrayLike = (), *, require_support: bool = True, series: bool = True,
                weights: npt.ArrayLike | None = None,
-               patterns: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]] | None = None) -> BridgeFit:
+               patterns: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]] | None = None,
+               pattern_y: list[Float64Array] | None = None) -> BridgeFit:
     """Fit the bridge of candidate ``cand`` at every pixel.
 
     Parameters
@@ -215,12 +217,14 @@ def fit_bridge(cum: npt.ArrayLike, gap: npt.ArrayLike, t: npt.ArrayLike, cand: C
         offsets' part of the *weighted* linear-fit velocity. None = equal weights.
 
     patterns:
-        :func:`gap_patterns` of ``cum`` and ``gap``, when the caller has them already.
+        :func:`gap_patterns` of ``cum`` and ``gap``, when the caller has them already; ``pattern_y`` each
+        pattern's series (:func:`pattern_series`), when several candidates are fitted to them (``cum`` is
+        then only read for its finite pixels: it may be float32).
 
     Pixels sharing a gap pattern share the design matrix: one pseudo-inverse (SVD, minimum norm)
     per pattern serves all of them.
     """
-    y = np.asarray(cum, np.float64)
+    y = np.asarray(cum) if pattern_y is not None else np.asarray(cum, np.float64)
     g = np.asarray(gap, bool)
     tt = np.asarray(t, np.float64)
     st = np.asarray(step_times, np.float64).ravel()
@@ -242,11 +246,13 @@ def fit_bridge(cum: npt.ArrayLike, gap: npt.ArrayLike, t: npt.ArrayLike, cand: C
         raise ValueError(f"weights must be ({n},) and > 0")
     tw = tt - float(np.sum(ew * tt) / np.sum(ew))
     f = ew * tw / max(float(np.sum(ew * tw**2)), 1e-300)  # the linear-fit velocity's weights on the epochs
-    for px, s in gap_patterns(y, g) if patterns is None else patterns:
+    for i, (px, s) in enumerate(gap_patterns(y, g) if patterns is None else patterns):
         if cand.annual and require_support and not annual_supported(tt, s):
             allowed[px] = False
             continue
-        _fit_pattern(y, s, tt, cand, st, f, px, shift, var, mu, vmu, np.sqrt(ew))
+        # the pattern's series: px increases, so when it holds every pixel it is y itself
+        yp = pattern_y[i] if pattern_y is not None else y if px.size == npix else take_columns(y, px)
+        _fit_pattern(yp, s, tt, cand, st, f, px, shift, var, mu, vmu, np.sqrt(ew))
     return BridgeFit(shift, var, mu, vmu, allowed, gapped)
 
 
@@ -275,12 +281,20 @@ def _pattern_groups(g: BoolArray) -> list[npt.NDArray[np.intp]]:
     return np.split(order, np.flatnonzero(new)[1:])
 
 
-def _fit_pattern(y: Float64Array, s: npt.NDArray[np.int64], t: Float64Array, cand: Candidate, st: Float64Array,
+def pattern_series(cum: npt.ArrayLike, patterns: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]]
+                   ) -> list[Float64Array]:
+    """Each pattern's pixels' series ``(n_epoch, k)`` float64 from ``cum`` ``(n_epoch, npix)`` (float32 or
+    float64), for :func:`fit_bridge`'s ``pattern_y``: gathered and converted once for every candidate."""
+    c = np.asarray(cum)
+    return [np.asarray(take_columns(c, px), np.float64) for px, _ in patterns]
+
+
+def _fit_pattern(yp: Float64Array, s: npt.NDArray[np.int64], t: Float64Array, cand: Candidate, st: Float64Array,
                  f: Float64Array, px: npt.NDArray[np.intp], shift: Float64Array | None, var: Float64Array | None,
                  mu: Float64Array, vmu: Float64Array, sw: Float64Array) -> None:
-    """The regression of :func:`fit_bridge` for the pixels ``px`` sharing the segment labels ``s``,
-    its rows scaled by ``sw`` (the square roots of the epochs' weights); fills their columns of the
-    outputs."""
+    """The regression of :func:`fit_bridge` for the pixels ``px`` sharing the segment labels ``s``, their
+    series ``yp`` ``(n_epoch, k)``, its rows scaled by ``sw`` (the square roots of the epochs' weights);
+    fills their columns of the outputs."""
     n = t.size
     ng = int(s[-1])
     ind = (s[:, None] == np.arange(1, ng + 1)[None]).astype(np.float64)  # (n, ng)
@@ -296,19 +310,18 @@ def _fit_pattern(y: Float64Array, s: npt.NDArray[np.int64], t: Float64Array, can
         keep_steps = st[inside & ~in_gap]
     tm = _design(t, cand, keep_steps)
     x = np.concatenate([tm, ind], axis=1)
-    yp = take_columns(y, px)
     equal = bool(np.all(sw == 1.0))
     yy = yp if equal else yp * sw[:, None]  # (a product by 1.0 changes nothing)
     lw, s2 = _offset_rows(x if equal else x * sw[:, None], yy, tm.shape[1])  # offsets = lw @ (sw y), weighted
     a = lw @ yy  # (ng, k)
     if shift is not None and var is not None:
-        put_columns(shift, px, ind @ a)
-        v = (ind @ np.sum(lw * lw, axis=1))[:, None] * s2[None]
+        vw = ind @ np.sum(lw * lw, axis=1)
+        vu, s2u = vw, s2
         if not equal:  # never below the equal-weight fit's σ (module docstring)
             lu, s2u = _offset_rows(x, yp, tm.shape[1])
-            v = np.maximum(v, (ind @ np.sum(lu * lu, axis=1))[:, None] * s2u[None])
-        v[lost[s]] = np.inf
-        put_columns(var, px, v)
+            vu = ind @ np.sum(lu * lu, axis=1)
+        # shift = ind @ a, var = max(vw ⊗ s2, vu ⊗ s2u) (inf where lost) into their columns in one pass
+        put_offsets(shift, var, np.asarray(px, np.intp), np.asarray(s, np.int64), a, vw, s2, vu, s2u, lost[s])
     c = f @ ind  # (ng,)
     mu[px] = c @ a
     vmu[px] = float(np.sum((c @ lw) ** 2)) * s2

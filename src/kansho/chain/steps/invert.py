@@ -177,11 +177,11 @@ def _first_bridge(w: Any, rows: slice, cols: slice, shp: tuple[int, int], cblk: 
         bridged_px = fit.gapped & np.isfinite(cblk).all(axis=0)
         w["bridge_model"][rows, cols] = np.where(bridged_px, cands[0].code, -1).astype(np.int8).reshape(shp)
     else:  # the gapped pixels are bridged by the second pass, which writes the σ of a block that has any
-        c64 = cblk.astype(np.float64)  # converted once for every candidate
-        pats = bridge.gap_patterns(c64, gaps)  # and the pixels grouped by gap pattern once
+        pats = bridge.gap_patterns(cblk, gaps)  # the pixels grouped by gap pattern once
+        ys = bridge.pattern_series(cblk, pats)  # and their series gathered in float64 once, for every candidate
         gapped = False
         for k, cand in enumerate(cands):
-            fit = bridge.fit_bridge(c64, gaps, t, cand, step_times, series=False, patterns=pats)
+            fit = bridge.fit_bridge(cblk, gaps, t, cand, step_times, series=False, patterns=pats, pattern_y=ys)
             use = fit.allowed & fit.gapped  # pixels without a gap have nothing to bridge: left out of the choice
             gapped = gapped or (k == 0 and bool(use.any()))  # as the bridge pass tells: the linear candidate's vmu
             w["bridge_fic"][2 * k, rows, cols] = np.where(use, fit.mu, np.nan).astype(np.float32).reshape(shp)
