@@ -1,7 +1,9 @@
-"""Child process of :func:`kansho.parallel.side_map`: ``python -m kansho._sidejob JOB RESULT``.
+"""Child process of :class:`kansho.parallel.SideProcess`: ``python -m kansho._sidejob [MODULE...]``.
 
-Reads ``(func, items)`` pickled in the file JOB, writes the list ``[func(x) for x in items]`` pickled to
-RESULT (temporary name, then rename); exit status 1 with nothing written when any item fails.
+Imports the MODULEs (while the parent is still busy), then reads one line ``JOB<TAB>RESULT`` from stdin:
+``(func, items)`` pickled in the file JOB, the list ``[func(x) for x in items]`` written pickled to RESULT
+(temporary name, then rename); exit status 1 with nothing written when any item fails, 0 with nothing
+done when stdin closes without a line (the parent had no work for it).
 """
 
 from __future__ import annotations
@@ -22,8 +24,15 @@ def map_list(func: Callable[[Any], Any], items: list[Any]) -> list[Any]:
 
 
 def main(argv: list[str]) -> int:
+    import importlib
+
     logging.disable(logging.CRITICAL)  # the parent logs; a failure here is redone there
-    job, res = Path(argv[0]), Path(argv[1])
+    for name in argv:
+        importlib.import_module(name)
+    line = sys.stdin.readline().rstrip("\n")
+    if not line:
+        return 0
+    job, res = (Path(p) for p in line.split("\t"))
     func, items = pickle.loads(job.read_bytes())
     write_bytes_atomic(res, pickle.dumps(map_list(func, items)))
     return 0

@@ -17,6 +17,7 @@ overwrites the same chunks with the same values.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -398,19 +399,96 @@ def _wait_or_kill(proc: Any, timeout: float) -> int:
         return -9
 
 
-def side_map(func: Callable[[Any], Any], here: Sequence[Any], away: Sequence[Any], *, client: Any = None
-             ) -> list[Any]:
-    """``func`` over ``here`` in this process while another process takes ``away``: the dask cluster's
-    workers with a ``client``, else one child Python (``python -m kansho._sidejob``: it imports what
-    ``func`` needs, about a second, and never the caller's script); results in the order of ``here``
-    then ``away``. ``func`` and the items must pickle. Where the other process cannot start or fails,
-    its items are done here after (an error of ``func`` itself is raised from here then)."""
-    import pickle
-    import subprocess
-    import sys
-    import tempfile
-    from pathlib import Path
+class SideProcess:
+    """One child Python (``python -m kansho._sidejob``) started before its work is known, so that its
+    start and the imports of ``modules`` (about half a second for matplotlib) overlap this process's
+    own work; :meth:`submit` then hands it one ``[func(x) for x in items]``, :meth:`result` collects it.
 
+    Use as a context manager (or call :meth:`close`): a child never given work exits when its stdin
+    closes, one still running is killed. Where the child cannot start, ``started`` is False and
+    :meth:`result` returns None (the caller does the work itself)."""
+
+    def __init__(self, modules: Sequence[str] = ()) -> None:
+        import subprocess
+        import sys
+        import tempfile
+        from pathlib import Path
+
+        self._tmp = Path(tempfile.mkdtemp(prefix="kansho-side-"))
+        self._proc: Any = None
+        self._sent = False
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))  # this process's modules
+        try:
+            self._proc = subprocess.Popen([sys.executable, "-m", "kansho._sidejob", *modules], env=env,
+                                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL)
+        except OSError as exc:
+            log.debug("side process not started (%s)", exc)
+
+    @property
+    def started(self) -> bool:
+        return self._proc is not None
+
+    def submit(self, func: Callable[[Any], Any], items: Sequence[Any]) -> bool:
+        """Hand the child ``func`` over ``items`` (once); False when it cannot take them (not started,
+        already given work, or they do not pickle)."""
+        import pickle
+
+        if self._proc is None or self._sent:
+            return False
+        job = self._tmp / "job.pkl"
+        try:
+            job.write_bytes(pickle.dumps((func, list(items))))
+            self._proc.stdin.write(f"{job}\t{self._tmp / 'result.pkl'}\n".encode())
+            self._proc.stdin.close()
+        except (OSError, ValueError, pickle.PicklingError, TypeError, AttributeError) as exc:
+            log.debug("side process not given its work (%s)", exc)
+            return False
+        self._sent = True
+        return True
+
+    def result(self, timeout: float) -> list[Any] | None:
+        """The submitted work's results, waiting at most ``timeout`` s (then the child is killed); None
+        when the child failed, was killed or was given nothing."""
+        import pickle
+
+        if self._proc is None or not self._sent:
+            return None
+        rc = _wait_or_kill(self._proc, timeout)
+        try:
+            if rc != 0:
+                raise RuntimeError(f"exit status {rc}")
+            return list(pickle.loads((self._tmp / "result.pkl").read_bytes()))
+        except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as exc:
+            log.debug("side process failed (%s)", exc)
+            return None
+
+    def close(self) -> None:
+        """Stop the child (an idle one exits as its stdin closes) and remove its files."""
+        import shutil
+
+        if self._proc is not None:
+            if not self._sent:
+                with contextlib.suppress(OSError, ValueError):
+                    self._proc.stdin.close()
+            _wait_or_kill(self._proc, 5.0 if not self._sent else 0.0)
+            self._proc = None
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> SideProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def side_map(func: Callable[[Any], Any], here: Sequence[Any], away: Sequence[Any], *, client: Any = None,
+             side: SideProcess | None = None) -> list[Any]:
+    """``func`` over ``here`` in this process while another process takes ``away``: the dask cluster's
+    workers with a ``client``, else one child Python (``side``, started earlier by the caller, or a new
+    :class:`SideProcess`: it imports what ``func`` needs and never the caller's script); results in the
+    order of ``here`` then ``away``. ``func`` and the items must pickle. Where the other process cannot
+    start or fails, its items are done here after (an error of ``func`` itself is raised from here then)."""
     if not away:
         return [func(x) for x in here]
     if client is not None:
@@ -423,27 +501,15 @@ def side_map(func: Callable[[Any], Any], here: Sequence[Any], away: Sequence[Any
         except Exception as exc:  # noqa: BLE001 - a failed worker: its share is done here
             log.debug("side tasks failed (%s): their share done here", exc)
             return done_here + [func(x) for x in away]
-    with tempfile.TemporaryDirectory(prefix="kansho-side-") as tmp:
-        job, res = Path(tmp) / "job.pkl", Path(tmp) / "result.pkl"
-        try:
-            job.write_bytes(pickle.dumps((func, list(away))))
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))  # this process's modules
-            proc = subprocess.Popen([sys.executable, "-m", "kansho._sidejob", str(job), str(res)], env=env,
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        except (OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
-            log.debug("side process not started (%s): all here", exc)
+    with contextlib.ExitStack() as stack:
+        if side is None:
+            side = stack.enter_context(SideProcess())
+        if not side.submit(func, away):
             return [func(x) for x in [*here, *away]]
         try:
             done_here = [func(x) for x in here]
         except BaseException:  # this share failed (or was interrupted): the child's work is not wanted
-            _wait_or_kill(proc, 0.0)
+            side.close()
             raise
-        rc = _wait_or_kill(proc, SIDE_TIMEOUT_S)
-        try:
-            if rc != 0:
-                raise RuntimeError(f"exit status {rc}")
-            done_away = list(pickle.loads(res.read_bytes()))
-        except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as exc:
-            log.debug("side process failed (%s): its share done here", exc)
-            done_away = [func(x) for x in away]
-    return done_here + done_away
+        done_away = side.result(SIDE_TIMEOUT_S)
+    return done_here + (done_away if done_away is not None else [func(x) for x in away])

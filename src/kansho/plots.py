@@ -17,11 +17,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from kansho._dates import parse_date
-from kansho.chain.steps.loops import LoopsResult
-from kansho.chain.steps.qc import QCResult
 from kansho.grid import Grid
 from kansho.mapfig import plot_categorical_map, plot_cum_overview, plot_geo_map, save_figure
-from kansho.parallel import side_map
+from kansho.parallel import SideProcess, side_map
 
 if TYPE_CHECKING:
     from kansho.chain.context import Context
@@ -177,6 +175,8 @@ def network_pairs(ctx: Context) -> tuple[list[tuple[int, int, str]], list[tuple[
     by 1-2 / 1-3, used), and the network gaps as ``(date1, date2)``."""
     from kansho.chain.steps.ingest import IngestResult
     from kansho.chain.steps.invert import InvertResult
+    from kansho.chain.steps.loops import LoopsResult
+    from kansho.chain.steps.qc import QCResult
 
     st = ctx.stack
     qres = ctx.get(QCResult)
@@ -240,6 +240,9 @@ def figure_jobs(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: 
                 ) -> tuple[list[Job], list[Job]]:
     """The figures of a run into ``plots``: (those that read the work store, drawn in this process; the
     others, whose arguments are arrays and numbers only)."""
+    from kansho.chain.steps.loops import LoopsResult  # here: a side process drawing figures needs none of the chain
+    from kansho.chain.steps.qc import QCResult
+
     st = ctx.stack
     grid = st.grid
     qres = ctx.get(QCResult)
@@ -286,17 +289,30 @@ def run_job(job: Job) -> str | None:
     return fn(*args, **kwargs)
 
 
-def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np.ndarray) -> list[str]:
-    """Draw every plot of a run into ``plots``, some in a side process (:func:`kansho.parallel.side_map`:
-    on two cores the figures take half the time); returns the relative paths written."""
+def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np.ndarray,
+              side: SideProcess | None = None) -> list[str]:
+    """Draw every plot of a run into ``plots``, some in ``side`` (a child Python started by the caller,
+    :func:`kansho.parallel.side_map`) or on the dask cluster's workers; returns the relative paths written."""
     local, jobs = figure_jobs(ctx, plots, maps, epochs)
-    ny, nx = ctx.stack.shape
+    if side is None and ctx.client is None:
+        return [p for p in (run_job(j) for j in [*local, *jobs]) if p]
     # here: the local ones (the cube overview: the longest) and a quarter of the rest, beside the cube writers
-    n_here = len(jobs) // 4 if ny * nx >= SIDE_MIN_PIXELS else len(jobs)
-    return [p for p in side_map(run_job, [*local, *jobs[:n_here]], jobs[n_here:], client=ctx.client) if p]
+    n_here = len(jobs) // SIDE_SHARE
+    return [p for p in side_map(run_job, [*local, *jobs[:n_here]], jobs[n_here:], client=ctx.client, side=side)
+            if p]
 
 
-#: frames smaller than this draw every figure in the chain's process: their figures are quick, and a
-#: child Python takes about a second to import what it needs (the 200 x 200 px demo: 2.4 s here, 2.8 s
-#: with a child; the 1000 x 1000 px benchmark frame: 5.8 s here, 4.3 s with one)
-SIDE_MIN_PIXELS = 250_000
+def side_wanted(shape: tuple[int, int]) -> bool:
+    """Whether a frame of ``shape`` draws most of its figures in a side process (:func:`write_all`)."""
+    return shape[0] * shape[1] >= SIDE_MIN_PIXELS
+
+
+#: modules a side process drawing figures imports before its work comes (:class:`kansho.parallel.SideProcess`)
+SIDE_MODULES = ("kansho.plots",)
+#: this process draws the local figures and 1/SIDE_SHARE of the others (the 1000 x 1000 px benchmark frame's
+#: outputs step: ~5.2 s with 4, ~6.0 s with 3; the demo's the same with either)
+SIDE_SHARE = 4
+#: frames smaller than this draw every figure in the chain's process: a child Python takes about half a
+#: second to start and import matplotlib (started at the outputs step's start, that overlaps the maps'
+#: reading; the 200 x 200 px demo's figures: 2.3 s here alone, 1.75 s with one)
+SIDE_MIN_PIXELS = 20_000

@@ -7,6 +7,7 @@ Cubes are streamed block by block from the work store, never loaded whole.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from kansho.chain.steps.loops import LoopsResult
 from kansho.io.geotiff import write_geotiff
 from kansho.io.licsbas_h5 import filter_keys, write_cum_h5
 from kansho.layout import MASKED_MAPS, RESULT_MAPS
+from kansho.parallel import SideProcess
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,13 @@ def step_outputs(ctx: Context) -> OutputsResult:
     lay = ctx.layout
     for d in (lay.results, lay.info, lay.plots):
         d.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        side = _figure_process(ctx, stack)  # started first: its imports overlap the reading below
+        return _write_products(ctx, side)
+
+
+def _write_products(ctx: Context, side: SideProcess | None) -> OutputsResult:
+    lay = ctx.layout
     maps = read_maps(ctx)
     epochs = np.asarray(ctx.get(LoopsResult).epochs, np.int64)
     # the cubes and the GeoTIFFs are compressed by threads that release the GIL while the figures, mostly
@@ -91,7 +100,7 @@ def step_outputs(ctx: Context) -> OutputsResult:
         cubes = pool.submit(write_cubes, ctx, maps, epochs)
         tifs = pool.submit(write_maps, ctx, maps)
         write_info(ctx, lay.info, epochs)
-        written = _figures(ctx, maps, epochs)
+        written = _figures(ctx, maps, epochs, side)
         from kansho.report import write_report
 
         write_report(ctx, lay.report, maps)
@@ -100,13 +109,26 @@ def step_outputs(ctx: Context) -> OutputsResult:
     return OutputsResult(written=written)
 
 
-def _figures(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray) -> list[str]:
+def _figure_process(ctx: Context, stack: contextlib.ExitStack) -> SideProcess | None:
+    """A child Python for most of the figures (:func:`kansho.plots.write_all`), closed with ``stack``; None
+    where the figures are all drawn here (a small frame, a dask cluster, or matplotlib not importable)."""
+    try:
+        from kansho import plots as plotmod
+    except Exception as exc:  # noqa: BLE001 - _figures reports it
+        log.debug("no figure process: %s", exc)
+        return None
+    if ctx.client is not None or not plotmod.side_wanted(ctx.stack.shape):
+        return None
+    return stack.enter_context(SideProcess(plotmod.SIDE_MODULES))
+
+
+def _figures(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray, side: SideProcess | None) -> list[str]:
     """``plots/*.png``; a figure that fails is logged, never fatal (the numbers are the products)."""
     lay = ctx.layout
     try:
         from kansho import plots as plotmod
 
-        return plotmod.write_all(ctx, lay.plots, maps, epochs)
+        return plotmod.write_all(ctx, lay.plots, maps, epochs, side)
     except Exception as exc:  # noqa: BLE001 - plotting must never lose a run's numerical products
         log.warning("plots could not be drawn: %s", exc)
         return []
