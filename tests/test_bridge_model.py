@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests._shared import FinishedRun
 
 from kansho import bridge
@@ -340,3 +342,61 @@ def test_velocity_written_when_the_epoch_weights_cannot_be_measured(
         x, y = np.asarray(a[name][:]), np.asarray(b[name][:])
         assert np.isfinite(y).any(), name
         np.testing.assert_array_equal(x, y, err_msg=name)
+
+
+def _reference_offsets(seg: np.ndarray, a: np.ndarray, vw: np.ndarray, s2: np.ndarray, vu: np.ndarray,
+                       s2u: np.ndarray, lost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The numpy of put_offsets: the one-hot product and the maximum of two outer products."""
+    ng = a.shape[0]
+    ind = (seg[:, None] == np.arange(1, ng + 1)[None]).astype(np.float64)
+    v = np.maximum(vw[:, None] * s2[None], vu[:, None] * s2u[None])
+    v[lost] = np.inf
+    return ind @ a, v
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(2, 12), ng=st.integers(1, 3), k=st.integers(1, 9), seed=st.integers(0, 2**31 - 1))
+def test_put_offsets_is_the_numpy_bit_for_bit(n: int, ng: int, k: int, seed: int) -> None:
+    """The compiled scatter of a pattern's shift and variance equals the products it replaces, bit for bit
+    (zero signs included: a -0.0 offset comes out +0.0, as from BLAS), and leaves other columns alone."""
+    from kansho._invert_jit import put_offsets
+
+    rng = np.random.default_rng(seed)
+    seg = np.sort(rng.integers(0, ng + 1, n)).astype(np.int64)
+    a = rng.normal(0, 5, (ng, k))
+    a[rng.random((ng, k)) < 0.2] = -0.0
+    vw, vu = rng.random(n), rng.random(n)
+    s2, s2u = rng.random(k), rng.random(k)
+    s2u[rng.random(k) < 0.2] = np.nan
+    lost = rng.random(n) < 0.2
+    npix = k + 3
+    cols = np.sort(rng.choice(npix, k, replace=False)).astype(np.intp)
+    shift, var = np.full((n, npix), 7.0), np.full((n, npix), 7.0)
+    put_offsets(shift, var, cols, seg, a, vw, s2, vu, s2u, lost)
+    ref_shift, ref_var = _reference_offsets(seg, a, vw, s2, vu, s2u, lost)
+    assert shift[:, cols].tobytes() == ref_shift.tobytes()
+    np.testing.assert_array_equal(var[:, cols], ref_var)
+    assert np.array_equal(np.isnan(var[:, cols]), np.isnan(ref_var))
+    others = np.setdiff1d(np.arange(npix), cols)
+    assert np.all(shift[:, others] == 7.0) and np.all(var[:, others] == 7.0)
+
+
+def test_shared_pattern_series_fit_as_the_block() -> None:
+    """fit_bridge with the patterns' series gathered once (float32 block, as step 1-3's first pass gives it)
+    returns exactly what it returns from the whole block in float64."""
+    rng = np.random.default_rng(11)
+    t = np.arange(0, 3, 12 / 365.25)
+    n, npix = t.size, 40
+    cum = np.cumsum(rng.normal(0, 2, (n, npix)), axis=0).astype(np.float32)
+    cum[0] = 0
+    cum[:, 5] = np.nan
+    gap = np.zeros((n - 1, npix), bool)
+    gap[30, :25] = True
+    gap[[20, 60], 25:32] = True
+    for cand in bridge.candidates("auto", False):
+        whole = bridge.fit_bridge(cum.astype(np.float64), gap, t, cand, series=False)
+        pats = bridge.gap_patterns(cum, gap)
+        shared = bridge.fit_bridge(cum, gap, t, cand, series=False, patterns=pats,
+                                   pattern_y=bridge.pattern_series(cum, pats))
+        for name in ("mu", "vmu", "allowed", "gapped"):
+            np.testing.assert_array_equal(getattr(shared, name), getattr(whole, name))

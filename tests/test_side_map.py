@@ -56,3 +56,44 @@ def test_a_hung_child_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parallel, "SIDE_TIMEOUT_S", 0.5)
     me = os.getpid()
     assert side_map(_slow_away, [(me, 1)], [(me, 2)]) == [2, 3]
+
+
+def _pid_and_loaded(item: int) -> tuple[int, int, bool]:
+    """``item``, the pid computing it, and whether that process had imported the json module's decoder."""
+    import sys
+
+    return item, os.getpid(), "json.decoder" in sys.modules
+
+
+def test_a_side_process_started_ahead_takes_its_share_with_its_modules_imported() -> None:
+    """A SideProcess started before its work imports the modules it was given, then computes what it is
+    handed in another process; side_map uses it for its share."""
+    from kansho.parallel import SideProcess
+
+    me = os.getpid()
+    with SideProcess(("json",)) as side:
+        assert side.started
+        out = side_map(_pid_and_loaded, [1], [2, 3], side=side)
+    assert [v for v, _, _ in out] == [1, 2, 3]
+    assert out[0][1] == me
+    assert {p for _, p, _ in out[1:]} != {me} and all(loaded for _, _, loaded in out[1:])
+
+
+def test_an_idle_side_process_ends_when_closed() -> None:
+    """A side process never given work exits on its own (status 0) when closed; a second submit is refused."""
+    from kansho.parallel import SideProcess
+
+    side = SideProcess()
+    proc = side._proc
+    side.close()
+    assert proc is not None and proc.poll() == 0
+    assert not side.submit(abs, [1])
+    assert side.result(1.0) is None
+
+
+def test_a_failing_side_process_leaves_its_share_here_when_given_ahead() -> None:
+    from kansho.parallel import SideProcess
+
+    me = os.getpid()
+    with SideProcess() as side:
+        assert side_map(_fails_away, [(me, 1)], [(me, 2)], side=side) == [-1, -2]
