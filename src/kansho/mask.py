@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from kansho import _mask_jit
 from kansho._types import BoolArray, Float64Array
 from kansho.errors import ConfigError
 
@@ -55,26 +56,12 @@ def stc(cum: npt.ArrayLike) -> Float64Array:
 
     Processing by blocks needs a one-pixel halo around each block.
     """
-    c = np.asarray(cum, dtype=np.float64)
+    c = np.asarray(cum)
     if c.ndim != 3:
         raise ValueError(f"cum must be (n_epoch, ny, nx), got shape {c.shape}")
-    ny, nx = c.shape[1:]
-    inc = np.diff(c, axis=0)  # dd = inc_p - inc_q
-    best = np.full(c.shape[1:], np.inf)
-    # each neighbour relation is symmetric: four offsets give all eight, at half the work
-    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
-        ys_p, ys_q = slice(0, ny - dy), slice(dy, ny)
-        xs_p = slice(max(0, -dx), nx - max(0, dx))
-        xs_q = slice(max(0, dx), nx - max(0, -dx))
-        dd = inc[:, ys_p, xs_p] - inc[:, ys_q, xs_q]
-        finite = np.isfinite(dd)
-        cnt = finite.sum(axis=0)
-        dd[~finite] = 0.0
-        ss = np.einsum("kyx,kyx->yx", dd, dd)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rms = np.where(cnt > 0, np.sqrt(ss / np.maximum(cnt, 1)), np.inf)
-        np.minimum(best[ys_p, xs_p], rms, out=best[ys_p, xs_p])
-        np.minimum(best[ys_q, xs_q], rms, out=best[ys_q, xs_q])
+    if c.dtype not in (np.float32, np.float64):
+        c = c.astype(np.float64)
+    best = _mask_jit.stc_rows(np.ascontiguousarray(c), _mask_jit.OFFSETS)
     best[~np.isfinite(best)] = np.nan
     return best
 
