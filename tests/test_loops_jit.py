@@ -172,6 +172,27 @@ def test_cycle_fix_bit_identical(seed: int, n_epoch: int, npix: int, null: bool)
     assert same(trusted, ref_trusted(ph, 1.0)[1])
 
 
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31), n_epoch=st.integers(3, 10), npix=st.integers(0, 3000), big=st.booleans())
+def test_cycle_fix_from_the_phase_bit_identical(seed: int, n_epoch: int, npix: int, big: bool) -> None:
+    """loopfix.unw_cycle_fix (the loop phase never stored) gives the fix, the trusted loops and the pixels of
+    each pair in a complete loop exactly as the three passes over the stored loop phase do; ``big``: values
+    whose sums overflow to ±inf (a loop summed to inf is neither complete nor trusted)."""
+    from kansho import loopfix
+
+    pairs, L = network(n_epoch, 3)
+    u = phases(seed, len(pairs), npix, np.float64, p_nan=0.05)
+    if big and npix:
+        with np.errstate(over="ignore"):
+            u[:, : max(1, npix // 10)] *= 1e308
+    ph = loops.loop_phase(u, L)
+    fix, trusted, in_loop = loopfix.unw_cycle_fix(u, L, pairs, tol=1.0, min_loops=2)
+    fix0, trusted0 = loops.pixel_cycle_fix_trusted(ph, L, pairs, tol=1.0, min_loops=2)
+    assert same(fix, fix0) and same(trusted, trusted0)
+    assert same(in_loop, loopfix.pixels_in_complete_loop(ph, L))
+    assert same(in_loop, ref_pairs_in_loop(L, np.isfinite(ph)).sum(axis=1))
+
+
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**31), npix=st.integers(0, 5000), f32=st.booleans())
 def test_apply_cycle_fix_bit_identical(seed: int, npix: int, f32: bool) -> None:

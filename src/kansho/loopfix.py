@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from kansho import _loopfuse_jit, _unwfix_jit
 from kansho import _loops_jit as _jit
+from kansho._types import BoolArray
 from kansho._unwfix_jit import NULL
 
 #: 2π·c for c = -128 .. 127 as NumPy's float64 product of 2π and an int8 has it
@@ -90,3 +92,61 @@ def settle_fix(unw: np.ndarray, lfix: np.ndarray, cycles: np.ndarray | None, L: 
     hist, counts = _jit.settle_fix(u, lfix, k, bool(null_all), NULL, *_member_csr(L),
                                    np.ascontiguousarray(trusted, bool), SPAN, fix, sfix)
     return fix, sfix, hist, counts
+
+
+def pixel_cycle_fix_trusted(loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt.ArrayLike, tol: float = 1.0,
+                            min_loops: int = 2, work: tuple[np.ndarray, ...] | None = None
+                            ) -> tuple[npt.NDArray[np.int8], BoolArray]:
+    """:func:`kansho.loops.pixel_cycle_fix`, and where each loop is trusted ((nloop, npix) bool, as
+    :func:`kansho.loops.trusted_loops` gives it), from one pass over the loop phase. ``work``: room for the
+    misclosures, the trusted loops and the active pixels, (nloop, npix) int32 and bool, (npix,) bool."""
+    ph = np.asarray(loop_ph, dtype=np.float64)
+    Lm = np.asarray(L)
+    if ph.ndim != 2 or Lm.ndim != 2 or ph.shape[0] != Lm.shape[0]:
+        raise ValueError(f"loop_ph must be (nloop={Lm.shape[0] if Lm.ndim == 2 else '?'}, npix); got {ph.shape}")
+    K, trusted, active = _fix_room(Lm, ph.shape[1], tol, work)
+    _jit.misclosures(np.ascontiguousarray(ph), float(tol), K, trusted, active)
+    return _solve(K, trusted, active, Lm, pairs, min_loops), trusted
+
+
+def unw_cycle_fix(unw: npt.NDArray[np.float64], L: npt.ArrayLike, pairs: npt.ArrayLike, tol: float = 1.0,
+                  min_loops: int = 2, work: tuple[np.ndarray, ...] | None = None
+                  ) -> tuple[npt.NDArray[np.int8], BoolArray, npt.NDArray[np.int64]]:
+    """``pixel_cycle_fix_trusted(loop_phase(unw, L), ...)`` and ``pixels_in_complete_loop(loop_phase(unw, L),
+    L)`` from the referred phase ``unw`` (npair, npix) float64 itself, without the loop phase array: one
+    compiled pass (:func:`kansho._loopfuse_jit.loop_misclosures`), bit for bit the same."""
+    u = np.ascontiguousarray(unw, dtype=np.float64)
+    Lm = np.asarray(L)
+    if u.ndim != 2 or Lm.ndim != 2 or u.shape[0] != Lm.shape[1]:
+        raise ValueError(f"unw must be (npair={Lm.shape[1] if Lm.ndim == 2 else '?'}, npix); got {u.shape}")
+    K, trusted, active = _fix_room(Lm, u.shape[1], tol, work)
+    in_loop = _loopfuse_jit.loop_misclosures(u, *_jit.csr(Lm, np.float64), float(tol), K, trusted, active)
+    return _solve(K, trusted, active, Lm, pairs, min_loops), trusted, in_loop
+
+
+def _fix_room(Lm: np.ndarray, npix: int, tol: float, work: tuple[np.ndarray, ...] | None
+              ) -> tuple[np.ndarray, ...]:
+    """Checks the loops (triangles) and ``tol``; the room (K, trusted, active) of ``npix`` pixels."""
+    nloop = Lm.shape[0]
+    if nloop and not np.all((Lm != 0).sum(axis=1) == 3):
+        raise ValueError("pixel_cycle_fix needs triangle loops (three members a row)")
+    if not 0 < tol < np.pi:
+        raise ValueError(f"tol must be in (0, pi), got {tol}")
+    return work or (np.empty((nloop, npix), np.int32), np.empty((nloop, npix), bool), np.empty(npix, bool))
+
+
+def _solve(K: np.ndarray, trusted: np.ndarray, active: np.ndarray, Lm: np.ndarray, pairs: npt.ArrayLike,
+           min_loops: int) -> npt.NDArray[np.int8]:
+    """The cycle fix (npair, npix) int8 of the active pixels from their misclosures (:mod:`kansho._unwfix_jit`)."""
+    member = Lm != 0
+    npair = member.shape[1]
+    fix = np.zeros((npair, K.shape[1]), np.int8)
+    act = np.flatnonzero(active)
+    if act.size == 0:
+        return fix
+    mem = np.argsort(~member, axis=1, kind="stable")[:, :3].astype(np.int64)
+    sgn = np.take_along_axis(Lm, mem, axis=1).astype(np.int32)
+    ends = np.asarray(pairs, np.int64).reshape(npair, 2)
+    _unwfix_jit.solve_pixels(K, trusted, mem, sgn, ends, int(min_loops), act.astype(np.int64), fix)
+    _unwfix_jit.null_doubtful(K, trusted, mem, sgn, act, fix)
+    return fix

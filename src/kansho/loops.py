@@ -26,8 +26,9 @@ from scipy import ndimage, sparse
 
 from kansho import _loops_jit as _jit
 from kansho._types import BoolArray, Float64Array, FloatArray, IndexArray
-from kansho._unwfix_jit import NULL, null_doubtful, solve_pixels
+from kansho._unwfix_jit import NULL
 from kansho.errors import NetworkError
+from kansho.loopfix import pixel_cycle_fix_trusted
 
 log = logging.getLogger(__name__)
 
@@ -498,38 +499,6 @@ def pixel_cycle_fix(loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt.ArrayLi
     :data:`NULL_FIX` = set it to no data (apply with :func:`apply_cycle_fix`).
     """
     return pixel_cycle_fix_trusted(loop_ph, L, pairs, tol, min_loops)[0]
-
-
-def pixel_cycle_fix_trusted(loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt.ArrayLike, tol: float = 1.0,
-                            min_loops: int = 2, work: tuple[np.ndarray, ...] | None = None
-                            ) -> tuple[npt.NDArray[np.int8], BoolArray]:
-    """:func:`pixel_cycle_fix`, and where each loop is trusted ((nloop, npix) bool, as
-    :func:`trusted_loops` gives it), from one pass over the loop phase. ``work``: room for the
-    misclosures, the trusted loops and the active pixels, (nloop, npix) int32 and bool, (npix,) bool."""
-    ph = np.asarray(loop_ph, dtype=np.float64)
-    Lm = np.asarray(L)
-    member = _members(Lm)
-    nloop, npair = member.shape
-    if ph.ndim != 2 or ph.shape[0] != nloop:
-        raise ValueError(f"loop_ph must be (nloop={nloop}, npix); got {ph.shape}")
-    if nloop and not np.all(member.sum(axis=1) == 3):
-        raise ValueError("pixel_cycle_fix needs triangle loops (three members a row)")
-    if not 0 < tol < np.pi:
-        raise ValueError(f"tol must be in (0, pi), got {tol}")
-    npix = ph.shape[1]
-    fix = np.zeros((npair, npix), np.int8)
-    K, trusted, active = work or (np.empty((nloop, npix), np.int32), np.empty((nloop, npix), bool),
-                                  np.empty(npix, bool))
-    _jit.misclosures(np.ascontiguousarray(ph), float(tol), K, trusted, active)
-    act = np.flatnonzero(active)
-    if act.size == 0:
-        return fix, trusted
-    mem = np.argsort(~member, axis=1, kind="stable")[:, :3].astype(np.int64)
-    sgn = np.take_along_axis(Lm, mem, axis=1).astype(np.int32)
-    ends = np.asarray(pairs, np.int64).reshape(npair, 2)
-    solve_pixels(K, trusted, mem, sgn, ends, int(min_loops), act.astype(np.int64), fix)
-    null_doubtful(K, trusted, mem, sgn, act, fix)
-    return fix, trusted
 
 
 def trusted_loops(loop_ph: npt.ArrayLike, tol: float = 1.0) -> tuple[Float64Array, BoolArray]:

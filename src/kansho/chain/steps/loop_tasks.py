@@ -176,13 +176,11 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     u = loopfix.referred_phase(raw, jumped, p["offsets"], out=_room(key, "phase", (idx.size, npix), np.float64))
     if sum_off is None:
         del raw
-    lp0 = loops.loop_phase(u, L, out=_room(key, "loops", (nloop, npix), np.float64))
-    in_loop = loopfix.pixels_in_complete_loop(lp0, L)
-    lfix, trusted = loops.pixel_cycle_fix_trusted(
-        lp0, L, np.asarray(p["pairs"]), tol=float(p["tol"]), min_loops=int(p["min_loops"]),
+    # the loops' misclosures, where they are trusted and each pair's pixels in a complete loop, from the phase
+    lfix, trusted, in_loop = loopfix.unw_cycle_fix(
+        u, L, np.asarray(p["pairs"]), tol=float(p["tol"]), min_loops=int(p["min_loops"]),
         work=(_room(key, "K", (nloop, npix), np.int32), _room(key, "trusted", (nloop, npix), np.bool_),
               _room(key, "active", (npix,), np.bool_)))
-    del lp0  # its room takes the loop phase of the sums below
     # a pair referred to an error patch is found in null mode too: its counts come before the nulls
     fix, sfix, hist, counts = loopfix.settle_fix(u, lfix, jumped, L, trusted, null_all=bool(p["null"]))
     del lfix, trusted

@@ -1,0 +1,78 @@
+"""Compiled kernel of the per-pixel cycle fix of step 1-2 (:func:`kansho.loopfix.unw_cycle_fix`): the loop
+phase of every triangle loop, its integer misclosure and trust, and the pixels of each pair in a complete
+loop, in one pass over a block's referred phase, chunk of pixels by chunk, without the ``(nloop, npix)``
+float64 loop phase (~250 MB for a 256 × 256 px block of 500 loops) written and read twice.
+
+Each value is computed as the three kernels it fuses compute it (:func:`kansho._loops_jit.loop_phase`,
+:func:`kansho._loops_jit.misclosures`, :func:`kansho._loops_jit.pairs_in_loop_counts`): the same float
+operations in the same order, no fast-math, so the results are bit for bit theirs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from kansho._loops_jit import TWO_PI, _loop_sum
+from kansho._threads import run_ranges
+
+#: pixels per chunk: the chunk's rows of the phase (npair × CHUNK float64) stay in the core's L2
+CHUNK = 1024
+
+
+def loop_misclosures(u: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, tol: float,
+                     K: np.ndarray, trusted: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """From ``u`` (npair, npix) float64 (referred phase, rad, NaN = no data) and the loops in CSR form
+    (``indptr``, ``indices``, ``data`` float64 of :func:`kansho._loops_jit.csr`): ``K`` (nloop, npix) int32,
+    ``trusted`` (nloop, npix) bool and ``active`` (npix,) bool as :func:`kansho._loops_jit.misclosures` gives
+    them from the loop phase; returns per pair the pixels where it is a member of a complete loop (npair,)
+    int64, as :func:`kansho._loops_jit.pairs_in_loop_counts` counts them."""
+    npair, npix = u.shape
+    nchunk = (npix + CHUNK - 1) // CHUNK
+    counts = np.zeros((nchunk, npair), np.int64)
+    run_ranges(_loop_misclosures_ranges, nchunk, u, indptr, indices, data, tol, K, trusted, active, counts)
+    return counts.sum(axis=0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _loop_misclosures_ranges(r0: int, r1: int, u: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
+                             data: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray, active: np.ndarray,
+                             counts: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The chunks ``r0 .. r1 - 1`` of :func:`loop_misclosures` (:func:`kansho._threads.run_ranges`)."""
+    nloop = indptr.size - 1
+    npix = u.shape[1]
+    npair = counts.shape[1]
+    o = np.empty(CHUNK, u.dtype)
+    flag = np.empty(CHUNK, u.dtype)
+    fin = np.empty(CHUNK, np.uint8)
+    member = np.empty((npair, CHUNK), np.uint8)
+    for c in range(r0, r1):
+        j0 = c * CHUNK
+        j1 = min(j0 + CHUNK, npix)
+        w = j1 - j0
+        member[:, :w] = 0
+        for j in range(j0, j1):
+            active[j] = False
+        for lp in range(nloop):
+            ow = o[:w]
+            _loop_sum(u, indptr, indices, data, lp, j0, j1, ow, flag[:w])
+            for j in range(w):
+                x = np.nan if flag[j] != 0 else ow[j]  # the loop phase (NaN: a member missing)
+                fin[j] = np.uint8(x - x == 0.0)
+                f = np.isfinite(x)
+                v = x if f else 0.0
+                k = np.rint(v / TWO_PI)
+                t = f and abs(v - TWO_PI * k) <= tol
+                K[lp, j0 + j] = np.int32(min(max(k, -1000.0), 1000.0))
+                trusted[lp, j0 + j] = t
+                active[j0 + j] = active[j0 + j] | (t & (k != 0.0))
+            for m in range(indptr[lp], indptr[lp + 1]):
+                om = member[indices[m]]
+                for j in range(w):
+                    om[j] |= fin[j]
+        for p in range(npair):
+            n = 0
+            om = member[p]
+            for j in range(w):
+                n += om[j]
+            counts[c, p] = n
