@@ -2,7 +2,8 @@
 
 A kernel written as ``kernel(r0, r1, *args)`` (``@njit(nogil=True)``, doing items ``r0 .. r1 - 1`` and
 writing its results into arrays of ``args``) runs here on as many threads as numba may use
-(``numba.get_num_threads()``: all cores, or 1 on a dask worker that pins ``NUMBA_NUM_THREADS``). The
+(``numba.get_num_threads()``: all cores, or 1 on a dask worker that pins ``NUMBA_NUM_THREADS``), or, in a
+block task on threads, those its :class:`BlockShare` gives it. The
 result is the same for any number of threads when each item is computed alone. Against ``prange``
 this costs nothing measurable at run time and saves seconds of compilation on first use (a
 ``parallel=True`` kernel is lowered twice, once as a parallel loop).
@@ -10,6 +11,7 @@ this costs nothing measurable at run time and saves seconds of compilation on fi
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -20,10 +22,47 @@ import numba
 RANGES_PER_THREAD = 4
 
 
+class BlockShare:
+    """The threads of a pass's block tasks (:func:`kansho.parallel.map_tasks` on ``n`` threads of one
+    process): while every thread has a task, each task's kernels run on its own thread; once the tasks
+    left are fewer than the threads (the pass's tail), those still running share the idle threads, so the
+    last block of a pass does not leave a core idle while its kernels run."""
+
+    def __init__(self, n_threads: int, n_tasks: int) -> None:
+        self.n = max(1, n_threads)
+        self.unfinished = n_tasks
+        self._lock = threading.Lock()
+
+    def done(self) -> None:
+        """A task has finished."""
+        with self._lock:
+            self.unfinished -= 1
+
+    def threads(self) -> int:
+        """Threads for a kernel of a running task now."""
+        u = max(self.unfinished, 1)
+        return 1 if u >= self.n else self.n // u
+
+
+_local = threading.local()
+
+
+def enter_block(share: BlockShare | None) -> None:
+    """This thread now runs a block task of ``share`` (None: none)."""
+    _local.share = share
+
+
+def kernel_threads() -> int:
+    """Threads for a kernel called from this thread: its block share's (:class:`BlockShare`), or numba's
+    (``numba.get_num_threads()``: all cores, or 1 on a dask worker that pins ``NUMBA_NUM_THREADS``)."""
+    share: BlockShare | None = getattr(_local, "share", None)
+    return numba.get_num_threads() if share is None else share.threads()
+
+
 def run_ranges(kernel: Callable[..., Any], n: int, *args: Any) -> None:
-    """``kernel(r0, r1, *args)`` over ``0 .. n - 1`` cut into ranges, on ``numba.get_num_threads()``
-    threads (in this thread when that is 1 or there is one range)."""
-    nthr = max(1, min(numba.get_num_threads(), n))
+    """``kernel(r0, r1, *args)`` over ``0 .. n - 1`` cut into ranges, on :func:`kernel_threads` threads
+    (in this thread when that is 1 or there is one range)."""
+    nthr = max(1, min(kernel_threads(), n))
     if nthr == 1:
         kernel(0, n, *args)
         return

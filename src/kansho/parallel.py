@@ -315,9 +315,18 @@ def _on_threads(func: Callable[..., Any], items: list[Any], n: int, bar: Any
     the pass."""
     import numba
 
+    from kansho._threads import BlockShare, enter_block
+
+    share = BlockShare(n, len(items))
+
     def one(item: Any) -> Any:
         numba.set_num_threads(1)
-        return func(item)
+        enter_block(share)  # one thread for its kernels, more in the pass's tail
+        try:
+            return func(item)
+        finally:
+            enter_block(None)
+            share.done()
 
     _cap_arenas()
     pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="kansho-block")

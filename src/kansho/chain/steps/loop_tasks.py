@@ -9,13 +9,13 @@ import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 import numpy.typing as npt
 import zarr
 
 from kansho import _loops_jit, jumps, loopfix, loops
 from kansho._columns import take_columns, take_rows
+from kansho._threads import kernel_threads
 from kansho.chain.tasks import Task, WorkStore
 from kansho.chunkio import ChunkArray
 from kansho.inversion import invert_nsbas
@@ -94,7 +94,7 @@ def jump_chunk(task: Task) -> np.ndarray:
     lo = task.epoch * PAIR_CHUNK
     full = np.zeros((min(lo + PAIR_CHUNK, st.n_pair) - lo, ny, nx), np.int8)
     group = int(max(1, min(sel.size, JUMP_MEMORY // (4 * ny * nx))))
-    nthr = int(max(1, min(numba.get_num_threads(), group, JUMP_MEMORY // (jumps.BYTES_PER_PIXEL * ny * nx))))
+    nthr = int(max(1, min(kernel_threads(), group, JUMP_MEMORY // (jumps.BYTES_PER_PIXEL * ny * nx))))
     local = threading.local()  # each thread's working arrays, reused from pair to pair (freed on return)
 
     def check(img: np.ndarray) -> tuple[np.ndarray, int]:
