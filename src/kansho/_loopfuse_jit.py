@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kansho._loops_jit import TWO_PI, _loop_sum
+from kansho._loops_jit import TWO_PI, _loop_sum, count_members, mark_members
 from kansho._threads import run_ranges
 
 #: pixels per chunk: the chunk's rows of the phase (npair × CHUNK float64) stay in the core's L2
@@ -66,13 +66,5 @@ def _loop_misclosures_ranges(r0: int, r1: int, u: np.ndarray, indptr: np.ndarray
                 K[lp, j0 + j] = np.int32(min(max(k, -1000.0), 1000.0))
                 trusted[lp, j0 + j] = t
                 active[j0 + j] = active[j0 + j] | (t & (k != 0.0))
-            for m in range(indptr[lp], indptr[lp + 1]):
-                om = member[indices[m]]
-                for j in range(w):
-                    om[j] |= fin[j]
-        for p in range(npair):
-            n = 0
-            om = member[p]
-            for j in range(w):
-                n += om[j]
-            counts[c, p] = n
+            mark_members(member, indptr, indices, lp, fin, w)
+        count_members(member, w, counts[c])

@@ -466,26 +466,38 @@ def _pairs_in_loop_counts_ranges(r0: int, r1: int, indptr: np.ndarray, indices: 
                                  out: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`pairs_in_loop_counts` (:func:`kansho._threads.run_ranges`)."""
     npix = ph.shape[1]
-    npair = out.shape[1]
     for c in range(r0, r1):
         j0 = c * CHUNK
         w = min(j0 + CHUNK, npix) - j0
-        member = np.zeros((npair, w), np.uint8)
+        member = np.zeros((out.shape[1], w), np.uint8)
         fin = np.empty(w, np.uint8)
         for lp in range(indptr.size - 1):
             row = ph[lp, j0:j0 + w]
             for j in range(w):
                 fin[j] = np.uint8(row[j] - row[j] == 0.0)
-            for m in range(indptr[lp], indptr[lp + 1]):
-                o = member[indices[m]]
-                for j in range(w):
-                    o[j] |= fin[j]
-        for p in range(npair):
-            n = 0
-            o = member[p]
-            for j in range(w):
-                n += o[j]
-            out[c, p] = n
+            mark_members(member, indptr, indices, lp, fin, w)
+        count_members(member, w, out[c])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def mark_members(member: np.ndarray, indptr: np.ndarray, indices: np.ndarray, lp: int, fin: np.ndarray,
+                 w: int) -> None:  # pragma: no cover - compiled
+    """OR the flags ``fin[:w]`` (uint8) of loop ``lp`` into the rows of ``member`` (npair, >= w) of its pairs."""
+    for m in range(indptr[lp], indptr[lp + 1]):
+        o = member[indices[m]]
+        for j in range(w):
+            o[j] |= fin[j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def count_members(member: np.ndarray, w: int, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``out[p]`` = the flags set in ``member[p, :w]``, per pair ``p``."""
+    for p in range(out.size):
+        n = 0
+        o = member[p]
+        for j in range(w):
+            n += o[j]
+        out[p] = n
 
 
 def settle_fix(u: np.ndarray, lfix: np.ndarray, jump: np.ndarray, null_all: bool, null: int, indptr: np.ndarray,
