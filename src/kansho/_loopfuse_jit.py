@@ -3,9 +3,10 @@ phase of every triangle loop, its integer misclosure and trust, and the pixels o
 loop, in one pass over a block's referred phase, chunk of pixels by chunk, without the ``(nloop, npix)``
 float64 loop phase (~250 MB for a 256 × 256 px block of 500 loops) written and read twice.
 
-Each value is computed as the three kernels it fuses compute it (:func:`kansho._loops_jit.loop_phase`,
-:func:`kansho._loops_jit.misclosures`, :func:`kansho._loops_jit.pairs_in_loop_counts`): the same float
-operations in the same order, no fast-math, so the results are bit for bit theirs.
+Each value is computed as the kernels of the stored-phase path compute it (:func:`kansho._loops_jit.loop_phase`,
+:func:`kansho._loops_jit.misclosures`; the pixels in a complete loop as ``pairs_in_valid_loop`` of the
+finite loop phase counts them): the same float operations in the same order, no fast-math, so the results
+are bit for bit theirs.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kansho._loops_jit import TWO_PI, _loop_sum, count_members, mark_members
+from kansho._loops_jit import TWO_PI, _loop_sum
 from kansho._threads import run_ranges
 
 #: pixels per chunk: the chunk's rows of the phase (npair × CHUNK float64) stay in the core's L2
@@ -26,7 +27,7 @@ def loop_misclosures(u: np.ndarray, indptr: np.ndarray, indices: np.ndarray, dat
     (``indptr``, ``indices``, ``data`` float64 of :func:`kansho._loops_jit.csr`): ``K`` (nloop, npix) int32,
     ``trusted`` (nloop, npix) bool and ``active`` (npix,) bool as :func:`kansho._loops_jit.misclosures` gives
     them from the loop phase; returns per pair the pixels where it is a member of a complete loop (npair,)
-    int64, as :func:`kansho._loops_jit.pairs_in_loop_counts` counts them."""
+    int64."""
     npair, npix = u.shape
     nchunk = (npix + CHUNK - 1) // CHUNK
     counts = np.zeros((nchunk, npair), np.int64)
@@ -66,5 +67,13 @@ def _loop_misclosures_ranges(r0: int, r1: int, u: np.ndarray, indptr: np.ndarray
                 K[lp, j0 + j] = np.int32(min(max(k, -1000.0), 1000.0))
                 trusted[lp, j0 + j] = t
                 active[j0 + j] = active[j0 + j] | (t & (k != 0.0))
-            mark_members(member, indptr, indices, lp, fin, w)
-        count_members(member, w, counts[c])
+            for m in range(indptr[lp], indptr[lp + 1]):
+                om = member[indices[m]]
+                for j in range(w):
+                    om[j] |= fin[j]
+        for p in range(npair):
+            n = 0
+            om = member[p]
+            for j in range(w):
+                n += om[j]
+            counts[c, p] = n

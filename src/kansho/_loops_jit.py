@@ -451,55 +451,6 @@ def _fixed_refer_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table:
                 out[p, j] = np.float64(x) - o
 
 
-def pairs_in_loop_counts(indptr: np.ndarray, indices: np.ndarray, ph: np.ndarray, npair: int) -> np.ndarray:
-    """Per pair, the pixels where it is a member of a loop whose phase ``ph`` (nloop, npix) is finite:
-    (npair,) int64, the row sums of :func:`pairs_in_loop` of ``isfinite(ph)`` without either array."""
-    npix = ph.shape[1]
-    nchunk = (npix + CHUNK - 1) // CHUNK
-    out = np.zeros((nchunk, npair), np.int64)
-    run_ranges(_pairs_in_loop_counts_ranges, nchunk, indptr, indices, ph, out)
-    return out.sum(axis=0)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _pairs_in_loop_counts_ranges(r0: int, r1: int, indptr: np.ndarray, indices: np.ndarray, ph: np.ndarray,
-                                 out: np.ndarray) -> None:  # pragma: no cover - compiled
-    """The ranges ``r0 .. r1 - 1`` of :func:`pairs_in_loop_counts` (:func:`kansho._threads.run_ranges`)."""
-    npix = ph.shape[1]
-    for c in range(r0, r1):
-        j0 = c * CHUNK
-        w = min(j0 + CHUNK, npix) - j0
-        member = np.zeros((out.shape[1], w), np.uint8)
-        fin = np.empty(w, np.uint8)
-        for lp in range(indptr.size - 1):
-            row = ph[lp, j0:j0 + w]
-            for j in range(w):
-                fin[j] = np.uint8(row[j] - row[j] == 0.0)
-            mark_members(member, indptr, indices, lp, fin, w)
-        count_members(member, w, out[c])
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def mark_members(member: np.ndarray, indptr: np.ndarray, indices: np.ndarray, lp: int, fin: np.ndarray,
-                 w: int) -> None:  # pragma: no cover - compiled
-    """OR the flags ``fin[:w]`` (uint8) of loop ``lp`` into the rows of ``member`` (npair, >= w) of its pairs."""
-    for m in range(indptr[lp], indptr[lp + 1]):
-        o = member[indices[m]]
-        for j in range(w):
-            o[j] |= fin[j]
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def count_members(member: np.ndarray, w: int, out: np.ndarray) -> None:  # pragma: no cover - compiled
-    """``out[p]`` = the flags set in ``member[p, :w]``, per pair ``p``."""
-    for p in range(out.size):
-        n = 0
-        o = member[p]
-        for j in range(w):
-            n += o[j]
-        out[p] = n
-
-
 def settle_fix(u: np.ndarray, lfix: np.ndarray, jump: np.ndarray, null_all: bool, null: int, indptr: np.ndarray,
                indices: np.ndarray, trusted: np.ndarray, span: int, fix: np.ndarray, sfix: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:

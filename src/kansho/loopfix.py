@@ -59,16 +59,6 @@ def fixed_referred(unw: np.ndarray, fix: np.ndarray | None, offsets: npt.ArrayLi
     return out
 
 
-def pixels_in_complete_loop(loop_ph: np.ndarray, L: npt.ArrayLike) -> npt.NDArray[np.int64]:
-    """Per pair, the pixels where it is a member of a loop of ``L`` (nloop, npair) whose phase
-    ``loop_ph`` (nloop, npix) is finite: ``pairs_in_valid_loop(L, isfinite(loop_ph)).sum(axis=1)``."""
-    Lm = np.asarray(L)
-    ph = np.ascontiguousarray(loop_ph)
-    if ph.ndim != 2 or ph.shape[0] != Lm.shape[0]:
-        raise ValueError(f"loop_ph must be (nloop={Lm.shape[0]}, npix); got {ph.shape}")
-    return _jit.pairs_in_loop_counts(*_member_csr(Lm), ph, Lm.shape[1])
-
-
 def settle_fix(unw: np.ndarray, lfix: np.ndarray, cycles: np.ndarray | None, L: npt.ArrayLike,
                trusted: np.ndarray, null_all: bool = False) -> tuple[np.ndarray, ...]:
     """The loops' cycle fix of a block made final, in one pass.
@@ -112,9 +102,10 @@ def pixel_cycle_fix_trusted(loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt
 def unw_cycle_fix(unw: npt.NDArray[np.float64], L: npt.ArrayLike, pairs: npt.ArrayLike, tol: float = 1.0,
                   min_loops: int = 2, work: tuple[np.ndarray, ...] | None = None
                   ) -> tuple[npt.NDArray[np.int8], BoolArray, npt.NDArray[np.int64]]:
-    """``pixel_cycle_fix_trusted(loop_phase(unw, L), ...)`` and ``pixels_in_complete_loop(loop_phase(unw, L),
-    L)`` from the referred phase ``unw`` (npair, npix) float64 itself, without the loop phase array: one
-    compiled pass (:func:`kansho._loopfuse_jit.loop_misclosures`), bit for bit the same."""
+    """``pixel_cycle_fix_trusted(loop_phase(unw, L), ...)`` and, per pair, the pixels where it is a member of
+    a complete loop (``pairs_in_valid_loop(L, isfinite(loop_phase(unw, L))).sum(axis=1)``, (npair,) int64), from
+    the referred phase ``unw`` (npair, npix) float64 itself, without the loop phase array: one compiled pass
+    (:func:`kansho._loopfuse_jit.loop_misclosures`), bit for bit the same."""
     u = np.ascontiguousarray(unw, dtype=np.float64)
     Lm = np.asarray(L)
     if u.ndim != 2 or Lm.ndim != 2 or u.shape[0] != Lm.shape[1]:

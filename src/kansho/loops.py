@@ -147,7 +147,6 @@ def loop_phase_sums(unw: npt.ArrayLike, L: npt.ArrayLike, fix: npt.ArrayLike | N
     return np.einsum("ij,ij->i", z, z), count.sum(axis=0)
 
 
-
 def loop_rms(sum_sq: npt.ArrayLike, count: npt.ArrayLike) -> Float64Array:
     """RMS loop phase per loop (rad) from the :func:`loop_sums` totals; NaN where count is 0."""
     sum_sq = np.asarray(sum_sq, dtype=np.float64)
