@@ -307,9 +307,10 @@ def map_tasks(func: Callable[..., Any], items: Sequence[Any] | Iterable[Any], *,
 def _on_threads(func: Callable[..., Any], items: list[Any], n: int, bar: Any
                 ) -> Iterator[tuple[int, Any, BaseException | None]]:
     """The items on ``n`` threads of this process, yielded in item order. Each task's compiled kernels
-    run on its own thread (numba's thread count is the calling thread's own), so ``n`` tasks fill ``n``
-    cores where one task at a time left the NumPy work between its kernels, the reads and the writes
-    on one. The kernels, NumPy's large operations and the stores' codecs release the GIL. A task's
+    run on its own thread (numba's thread count set to 1 there; :func:`kansho._threads.run_ranges` takes
+    its threads from the pass's :class:`kansho._threads.BlockShare`, more only in the pass's tail), so ``n``
+    tasks fill ``n`` cores where one task at a time left the NumPy work between its kernels, the reads and
+    the writes on one. The kernels, NumPy's large operations and the stores' codecs release the GIL. A task's
     result is the same on any thread. On an error or when the caller stops, the tasks not started are
     cancelled and those running finish first. Memory: :func:`_cap_arenas`, and the heap trimmed after
     the pass."""
