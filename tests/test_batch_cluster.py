@@ -5,6 +5,7 @@ the cluster tests are skipped without it."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,10 @@ def test_interface_and_worker_env_in_job_script() -> None:
         script = c.job_script()
         # the scheduler listens on the chosen interface, and the workers are told to use theirs
         assert c.scheduler_address.startswith("tcp://127.0.0.1:") and "--interface lo" in script
+        # BLAS pinned and numpy's arrays in small pages (kansho.parallel.worker_env)
+        assert "export OMP_NUM_THREADS=1" in script.splitlines()
+        lines = script.splitlines()
+        assert ("export NUMPY_MADVISE_HUGEPAGE=0" in lines) is ("NUMPY_MADVISE_HUGEPAGE" not in os.environ)
         # the job's nannies unset dask's MALLOC_TRIM_THRESHOLD_ (a dask config passed to the job)
         line = next(x for x in script.splitlines() if x.startswith("export DASK_INTERNAL_INHERIT_CONFIG="))
         blob = base64.urlsafe_b64decode(line.split("=", 1)[1].encode()).decode()

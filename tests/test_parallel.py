@@ -17,7 +17,17 @@ from kansho.chain.runner import plan_block, run_timeseries
 from kansho.chain.steps import invert as invert_step
 from kansho.chain.tasks import Task
 from kansho.config import RunConfig
-from kansho.parallel import cluster, map_tasks, parse_memory, release_memory, run_all, trim_heap
+from kansho.parallel import (
+    HUGEPAGE_ENV,
+    cluster,
+    map_tasks,
+    parse_memory,
+    release_memory,
+    run_all,
+    small_pages,
+    trim_heap,
+    worker_env,
+)
 from kansho.synth import SimConfig, simulate_frame
 
 SHAPE = (64, 72)
@@ -140,6 +150,39 @@ def _reciprocal(x: float) -> float:
 def test_cluster_none_runs_here() -> None:
     with cluster(None, None) as client:
         assert client is None
+
+
+def _hugepages(enabled: bool) -> bool:
+    """Set numpy's huge-page switch, returning what it was."""
+    return bool(np._core.multiarray._set_madvise_hugepage(enabled))
+
+
+@pytest.mark.parametrize("start", [True, False])
+def test_small_pages_while_the_chain_runs_then_restored(monkeypatch: pytest.MonkeyPatch, start: bool) -> None:
+    """numpy's arrays come in small pages inside :func:`small_pages`, whatever it was before, and the switch is
+    as it was afterwards (also after an error); a user's own ``NUMPY_MADVISE_HUGEPAGE`` is left alone."""
+    monkeypatch.delenv(HUGEPAGE_ENV, raising=False)
+    before = _hugepages(start)
+    try:
+        with small_pages():
+            assert _hugepages(False) is False
+        assert _hugepages(start) is start
+        with pytest.raises(RuntimeError), small_pages():
+            raise RuntimeError("a failed step")
+        assert _hugepages(start) is start
+        monkeypatch.setenv(HUGEPAGE_ENV, "1")
+        with small_pages():
+            assert _hugepages(start) is start
+    finally:
+        _hugepages(before)
+
+
+def test_workers_start_with_small_pages_unless_the_user_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(HUGEPAGE_ENV, raising=False)
+    env = worker_env()
+    assert env[HUGEPAGE_ENV] == "0" and env["NUMBA_NUM_THREADS"] == "1"
+    monkeypatch.setenv(HUGEPAGE_ENV, "1")  # inherited by the workers as it is
+    assert HUGEPAGE_ENV not in worker_env()
 
 
 GLIBC = sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION") is not None

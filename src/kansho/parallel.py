@@ -51,6 +51,15 @@ WORKER_ENV: dict[str, str] = {
     "VECLIB_MAXIMUM_THREADS": "1",
     "NUMBA_NUM_THREADS": "1",
 }
+#: numpy's switch for asking the kernel for 2 MiB pages (transparent huge pages) for its arrays of 4 MiB and
+#: more; Kansho's processes run without them unless the user set it (:func:`small_pages`)
+HUGEPAGE_ENV = "NUMPY_MADVISE_HUGEPAGE"
+
+
+def worker_env() -> dict[str, str]:
+    """The environment of a worker process: :data:`WORKER_ENV`, and numpy's arrays in small pages
+    (:func:`small_pages`) unless this process's environment says otherwise."""
+    return {**WORKER_ENV, **({} if HUGEPAGE_ENV in os.environ else {HUGEPAGE_ENV: "0"})}
 
 #: loggers of dask; their INFO lines (cluster start, every client request) are noise in a Kansho log
 DASK_LOGGERS: tuple[str, ...] = ("distributed", "dask")
@@ -150,7 +159,7 @@ def cluster(workers: int | None = None, scheduler: str | None = None, *,
     n = int(workers or 1)
     total = parse_memory(memory_limit) or default_memory_limit()
     env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
-    env.update(WORKER_ENV)
+    env.update(worker_env())
     for key in WORKER_ENV_UNSET:
         env.pop(key, None)
     with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
@@ -210,6 +219,29 @@ def one_blas_thread() -> Iterator[None]:
 
     with threadpool_limits(limits={"blas": 1, "openmp": 1}):
         yield
+
+
+@contextmanager
+def small_pages() -> Iterator[None]:
+    """numpy's new arrays in the kernel's ordinary 4 KiB pages while the chain runs in this process, numpy's
+    request for transparent huge pages (``madvise``, arrays of 4 MiB and more) restored afterwards; nothing
+    changes where the user set :data:`HUGEPAGE_ENV` or where numpy has no such switch.
+
+    The chain's blocks make and drop many short-lived arrays of tens of MB; faulting each in as 2 MiB pages
+    took twice the system time of 4 KiB pages on the benchmark machine (a virtual machine, huge pages in
+    ``madvise`` mode): on the 1000² frame the inversion step 15.4 -> 12.8 s, ingest 8.4-12.6 -> 7.6-7.8 s,
+    the QC step 3.4-4.1 -> 2.3 s, the results identical (``docs/benchmarks_notes.md``)."""
+    import numpy as np
+
+    switch = getattr(getattr(getattr(np, "_core", None), "multiarray", None), "_set_madvise_hugepage", None)
+    if switch is None or HUGEPAGE_ENV in os.environ:
+        yield
+        return
+    before = bool(switch(False))
+    try:
+        yield
+    finally:
+        switch(before)
 
 
 def release_memory(client: Any = None) -> int:
@@ -382,7 +414,7 @@ def jobqueue_cluster(kind: str, *, cores: int = 4, memory: str = "16GB", walltim
     if kind not in classes:
         raise ValueError(f"unknown cluster kind {kind!r}; choose one of {', '.join(classes)}")
     cls = getattr(dask_jobqueue, classes[kind])
-    env = [f"export {k}={v}" for k, v in WORKER_ENV.items()] + [jobqueue_env_config()]
+    env = [f"export {k}={v}" for k, v in worker_env().items()] + [jobqueue_env_config()]
     # the dashboard on a free port, as for a local cluster: a fixed 8787 fails when another dask runs here
     kwargs["scheduler_options"] = {"dashboard_address": ":0", **(kwargs.get("scheduler_options") or {})}
     c = cls(cores=cores, processes=cores, memory=memory, walltime=walltime, queue=queue, account=account,
