@@ -20,6 +20,7 @@ from kansho.config import RunConfig
 from kansho.parallel import (
     HUGEPAGE_ENV,
     cluster,
+    heap_arrays,
     map_tasks,
     parse_memory,
     release_memory,
@@ -190,9 +191,20 @@ GLIBC = sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION") i
 
 def test_memory_released_here_after_a_step() -> None:
     """Each step ends with the freed heap given back (glibc's malloc_trim) here and in every worker; elsewhere
-    it does nothing and says so."""
+    it does nothing and says so. The chain's process takes its large arrays from the heap (glibc only)."""
     assert trim_heap() is GLIBC
     assert release_memory(None) == int(GLIBC)
+    assert heap_arrays() is GLIBC
+
+
+def test_a_pass_here_gives_its_memory_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass run one task after another ends with the heap trimmed, as one on threads does."""
+    import kansho.parallel as par
+
+    calls: list[int] = []
+    monkeypatch.setattr(par, "trim_heap", lambda: calls.append(1) or True)
+    assert run_all(lambda x: 2 * x, [1, 2, 3], progress=False) == [2, 4, 6]
+    assert len(calls) == 1
 
 
 @pytest.mark.slow

@@ -187,8 +187,11 @@ def trim_heap() -> bool:
         return False
 
 
-#: glibc's ``mallopt`` parameter for the number of malloc arenas
-_M_ARENA_MAX = -8
+#: glibc's ``mallopt`` parameters: the number of malloc arenas, the free memory kept at the heap's top, the
+#: number of chunks given their own mapping
+_M_ARENA_MAX, _M_TRIM_THRESHOLD, _M_MMAP_MAX = -8, -1, -4
+#: free bytes the heap keeps at its top between trims (:func:`heap_arrays`); the largest value ``mallopt`` takes
+HEAP_KEEP = 2**31 - 1
 #: malloc arenas allowed once blocks run on threads (:func:`_cap_arenas`)
 MAX_ARENAS = 2
 
@@ -219,6 +222,24 @@ def one_blas_thread() -> Iterator[None]:
 
     with threadpool_limits(limits={"blas": 1, "openmp": 1}):
         yield
+
+
+@functools.cache
+def heap_arrays() -> bool:
+    """Every allocation of this process from malloc's heap, none given a mapping of its own, and the heap's free
+    top kept (up to :data:`HEAP_KEEP`) until :func:`trim_heap` gives it back after each pass and step (once
+    per process; returns whether glibc took it).
+
+    glibc maps each chunk over its mmap threshold (at most 32 MiB) afresh and unmaps it when freed: a block's
+    arrays of a pair stack (~110 MB on the 1000² frame) were faulted in and zeroed page by page for every
+    block and every temporary. From the heap the next block reuses them: the whole chain 53-54 -> 46-50 s,
+    peak 1.10-1.14 -> 1.18-1.28 GB on that frame (``docs/benchmarks_notes.md``). Not set in dask workers,
+    whose memory the nanny watches between the steps' trims."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, HEAP_KEEP))
+    except (OSError, AttributeError):  # not glibc
+        return False
 
 
 @contextmanager
@@ -317,6 +338,7 @@ def map_tasks(func: Callable[..., Any], items: Sequence[Any] | Iterable[Any], *,
                 else:
                     yield i, res, None
                 bar.update(1)
+            trim_heap()  # the pass's temporaries, kept by the heap (heap_arrays), not carried into the next pass
             return
         from distributed import as_completed
 

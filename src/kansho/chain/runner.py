@@ -46,7 +46,15 @@ from kansho.chain.spec import StepSpec
 from kansho.config import RunConfig, yaml_template
 from kansho.errors import ConfigError, InputError, KanshoError
 from kansho.layout import INFO_FILES, RunLayout
-from kansho.parallel import cluster, default_memory_limit, one_blas_thread, parse_memory, release_memory, small_pages
+from kansho.parallel import (
+    cluster,
+    default_memory_limit,
+    heap_arrays,
+    one_blas_thread,
+    parse_memory,
+    release_memory,
+    small_pages,
+)
 from kansho.run import Run
 from kansho.store import write_json_atomic
 
@@ -75,6 +83,7 @@ def run_timeseries(
     _check_out(out)
     try:
         with run_lock(out), run_log(out, cfg, input_path, steps, force), one_blas_thread(), small_pages():
+            heap_arrays()
             jitcache.prepare()
             return _run_locked(input_path, out, cfg, steps, force, progress)
     except OSError as exc:
