@@ -18,11 +18,12 @@ STEPS = ["ingest", "qc", "loops", "invert", "vstd", "mask", "filter"]
 
 def main() -> int:
     logging.disable(logging.CRITICAL)
+    from kansho._process import fewer_collections
     from kansho.chain.runner import run_timeseries
     from kansho.config import RunConfig
     from kansho.synth import SimConfig, simulate_frame
 
-    with tempfile.TemporaryDirectory(prefix="kansho-warm-") as tmp:
+    with fewer_collections(), tempfile.TemporaryDirectory(prefix="kansho-warm-") as tmp:
         simulate_frame(Path(tmp) / "sim", SimConfig(shape=(16, 16), n_epoch=8), rng=0)
         cfg = RunConfig()
         cfg.loops.pixel_errors = "off"

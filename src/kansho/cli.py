@@ -24,6 +24,7 @@ from kansho._cli_common import (
     join_negative_values,
 )
 from kansho._lonlat import BOX_FORMS, box_arg
+from kansho._process import fewer_collections
 from kansho._version import __version__
 from kansho.config import PRESETS, RunConfig, load_config, yaml_template
 from kansho.errors import ConfigError, KanshoError
@@ -248,7 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose, args.quiet)
     try:
         _check_utf8_paths(args)
-        return _dispatch(args, dests)
+        with fewer_collections():
+            return _dispatch(args, dests)
     except KanshoError as exc:
         print(f"kansho: error: {exc}", file=sys.stderr)
         return 2
