@@ -224,22 +224,33 @@ def one_blas_thread() -> Iterator[None]:
         yield
 
 
-@functools.cache
-def heap_arrays() -> bool:
-    """Every allocation of this process from malloc's heap, none given a mapping of its own, and the heap's free
-    top kept (up to :data:`HEAP_KEEP`) until :func:`trim_heap` gives it back after each pass and step (once
-    per process; returns whether glibc took it).
+#: glibc's defaults of those two parameters, restored after a run (:func:`heap_arrays`)
+_MMAP_MAX_DEFAULT, _TRIM_THRESHOLD_DEFAULT = 65536, 128 * 1024
+
+
+@contextmanager
+def heap_arrays() -> Iterator[bool]:
+    """While the chain runs in this process: every allocation from malloc's heap, none given a mapping of its
+    own, and the heap's free top kept (up to :data:`HEAP_KEEP`) until :func:`trim_heap` gives it back after
+    each pass and step; glibc's defaults and a trimmed heap afterwards. Yields whether glibc took it.
 
     glibc maps each chunk over its mmap threshold (at most 32 MiB) afresh and unmaps it when freed: a block's
     arrays of a pair stack (~110 MB on the 1000² frame) were faulted in and zeroed page by page for every
-    block and every temporary. From the heap the next block reuses them: the whole chain 53-54 -> 46-50 s,
-    peak 1.10-1.14 -> 1.18-1.28 GB on that frame (``docs/benchmarks_notes.md``). Not set in dask workers,
+    block and every temporary. From the heap the next block reuses them: the whole chain 49-50 -> 43-47 s,
+    peak 1.04-1.09 -> 1.17-1.24 GB on that frame (``docs/benchmarks_notes.md``). Not set in dask workers,
     whose memory the nanny watches between the steps' trims."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, HEAP_KEEP))
+        ok = bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, HEAP_KEEP))
     except (OSError, AttributeError):  # not glibc
-        return False
+        yield False
+        return
+    try:
+        yield ok
+    finally:
+        libc.mallopt(_M_MMAP_MAX, _MMAP_MAX_DEFAULT)
+        libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_DEFAULT)
+        trim_heap()
 
 
 @contextmanager

@@ -82,8 +82,8 @@ def run_timeseries(
     before = _skeleton(out)
     _check_out(out)
     try:
-        with run_lock(out), run_log(out, cfg, input_path, steps, force), one_blas_thread(), small_pages():
-            heap_arrays()
+        with (run_lock(out), run_log(out, cfg, input_path, steps, force), one_blas_thread(), small_pages(),
+              heap_arrays()):
             jitcache.prepare()
             return _run_locked(input_path, out, cfg, steps, force, progress)
     except OSError as exc:
