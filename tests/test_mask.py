@@ -167,7 +167,11 @@ def _stc_numpy(cum: np.ndarray) -> np.ndarray:
         finite = np.isfinite(dd)
         cnt = finite.sum(axis=0)
         dd[~finite] = 0.0
-        ss = np.einsum("kyx,kyx->yx", dd, dd)
+        # epoch after epoch, as np.einsum("kyx,kyx->yx") sums a frame's planes (on a plane of a few pixels it
+        # may take the epochs in another order: the same sum to ~1e-16)
+        ss = np.zeros(dd.shape[1:])
+        for k in range(dd.shape[0]):
+            ss += dd[k] * dd[k]
         with np.errstate(invalid="ignore", divide="ignore"):
             rms = np.where(cnt > 0, np.sqrt(ss / np.maximum(cnt, 1)), np.inf)
         np.minimum(best[ys_p, xs_p], rms, out=best[ys_p, xs_p])
