@@ -1,13 +1,13 @@
 """Whether the compiled numerical kernels are already in numba's on-disk cache.
 
-The chain's kernels (``kansho._nsbas_jit``, ``_outlier_jit``, ``_unwfix_jit``, ``_loops_jit`` and those
-of ``kansho.inversion``) are compiled by numba on first use and cached (``cache=True``): the first run
-after an install spends 20-40 s compiling, with nothing else to show for it. :func:`announce`
-says so once, before the chain starts, when any kernel has no cache index yet. Then, on a machine
-with two cores or more, :func:`warm_in_background` compiles the kernels of steps 1-3 to 1-6 in a
-child process (:mod:`kansho._jitwarm`) while the chain's own process compiles those of step 1-2
-(numba compiles one function at a time per process); step 1-3 waits for it (:func:`wait_for_warm`)
-and loads them from the cache.
+The chain's kernels (``kansho._nsbas_jit``, ``_outlier_jit``, ``_unwfix_jit``, ``_loops_jit`` and those of
+``kansho.inversion``) are compiled by numba on first use and cached (``cache=True``): the first run after an
+install spends 10-30 s compiling (~12 s more than a warm demo on two cores, ~22 s on one), with nothing else
+to show for it. :func:`announce` says so once, before the chain starts, when any kernel has no cache index
+yet. Then, on a machine with two cores or more, :func:`warm_in_background` compiles the kernels of steps 1-3
+to 1-6 in a child process (:mod:`kansho._jitwarm`) while the chain's own process compiles those of step 1-2
+(numba compiles one function at a time per process); step 1-3 waits for it (:func:`wait_for_warm`) and loads
+them from the cache.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def announce() -> bool:
     _announced = True
     if 2 * len(missing) <= total:
         return False
-    log.info("compiling the numerical kernels, once (%d of them, about 20-40 s on first use; later runs load "
+    log.info("compiling the numerical kernels, once (%d of them, about 10-30 s on first use; later runs load "
              "them from numba's cache)", len(missing))
     return True
 
