@@ -174,14 +174,23 @@ def cluster(workers: int | None = None, scheduler: str | None = None, *,
         lc.close()
 
 
+@functools.cache
+def _libc() -> Any:
+    """The C library through ctypes, loaded once per process (``find_library`` runs ``ldconfig``); None where
+    it cannot be loaded. Its glibc-only functions are missing elsewhere (macOS, musl): AttributeError."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
 def trim_heap() -> bool:
     """Give the heap memory this process has freed back to the system (glibc's ``malloc_trim(0)``, every
     arena); returns whether it could call it (not whether any memory was free to give). Without dask's
     trim threshold (:data:`WORKER_ENV_UNSET`) glibc keeps what a step freed for later use, and a worker
     that ran the loop closure still held it through the inversion."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
+        _libc().malloc_trim(0)
         return True
     except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
         return False
@@ -205,8 +214,7 @@ def _cap_arenas() -> bool:
     with two block threads 1.27 GB uncapped, 1.12 GB capped, at the same speed. Arenas made before
     (by other threads) stay; later threads share them."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(_M_ARENA_MAX, MAX_ARENAS))
+        return bool(_libc().mallopt(_M_ARENA_MAX, MAX_ARENAS))
     except (OSError, AttributeError):  # not glibc
         return False
 
@@ -239,8 +247,8 @@ def heap_arrays() -> Iterator[bool]:
     block and every temporary. From the heap the next block reuses them: the whole chain 49-50 -> 43-47 s,
     peak 1.04-1.09 -> 1.17-1.24 GB on that frame (``docs/benchmarks_notes.md``). Not set in dask workers,
     whose memory the nanny watches between the steps' trims."""
+    libc = _libc()
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         ok = bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, HEAP_KEEP))
     except (OSError, AttributeError):  # not glibc
         yield False
