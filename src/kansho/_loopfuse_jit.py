@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kansho._loops_jit import TWO_PI, _loop_sum
+from kansho._loops_jit import TWO_PI, _loop_sum, _mark_members
 from kansho._threads import run_ranges
 
 #: pixels per chunk: the chunk's rows of the phase (npair × CHUNK float64) stay in the core's L2
@@ -67,10 +67,7 @@ def _loop_misclosures_ranges(r0: int, r1: int, u: np.ndarray, indptr: np.ndarray
                 K[lp, j0 + j] = np.int32(min(max(k, -1000.0), 1000.0))
                 trusted[lp, j0 + j] = t
                 active[j0 + j] = active[j0 + j] | (t & (k != 0.0))
-            for m in range(indptr[lp], indptr[lp + 1]):
-                om = member[indices[m]]
-                for j in range(w):
-                    om[j] |= fin[j]
+            _mark_members(member, 0, fin, indptr, indices, lp, w)
         for p in range(npair):
             n = 0
             om = member[p]

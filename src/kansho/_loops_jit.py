@@ -65,6 +65,17 @@ def _loop_sum(u: np.ndarray, ptr: np.ndarray, idx: np.ndarray, data: np.ndarray,
             flag[j] += x[j] - x[j]
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _mark_members(dst: np.ndarray, j0: int, row: np.ndarray, ptr: np.ndarray, idx: np.ndarray, lp: int, w: int
+                  ) -> None:  # pragma: no cover - compiled
+    """``dst[p, j0:j0 + w] |= row[:w]`` for every member pair ``p`` of loop ``lp`` (CSR ``ptr``, ``idx``): the
+    pixels where a pair belongs to a loop that ``row`` marks (complete, trusted)."""
+    for m in range(ptr[lp], ptr[lp + 1]):
+        o = dst[idx[m], j0:j0 + w]
+        for j in range(w):
+            o[j] = o[j] | row[j]
+
+
 def loop_phase(u: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, out: np.ndarray) -> None:
     """``out[l] = sum_m data[m] * u[indices[m]]`` over the members ``m`` of loop ``l`` (in index
     order, from 0), NaN where a member is not finite: the sparse product ``L @ where(finite, u, 0)``
@@ -196,11 +207,7 @@ def _pairs_in_loop_ranges(r0: int, r1: int, indptr: np.ndarray, indices: np.ndar
         for p in range(out.shape[0]):
             out[p, j0:j1] = False
         for lp in range(nloop):
-            lv = loop_valid[lp, j0:j1]
-            for m in range(indptr[lp], indptr[lp + 1]):
-                o = out[indices[m], j0:j1]
-                for j in range(j1 - j0):
-                    o[j] = o[j] | lv[j]
+            _mark_members(out, j0, loop_valid[lp, j0:j1], indptr, indices, lp, j1 - j0)
 
 
 def fix_counts(fix: np.ndarray, checked: np.ndarray, span: int) -> np.ndarray:
@@ -483,11 +490,7 @@ def _settle_fix_ranges(r0: int, r1: int, u: np.ndarray, lfix: np.ndarray, jump: 
         w = min(j0 + CHUNK, npix) - j0
         checked = np.zeros((npair, w), np.uint8)
         for lp in range(indptr.size - 1):
-            row = trusted[lp, j0:j0 + w]
-            for m in range(indptr[lp], indptr[lp + 1]):
-                o = checked[indices[m]]
-                for j in range(w):
-                    o[j] |= row[j]
+            _mark_members(checked, 0, trusted[lp, j0:j0 + w], indptr, indices, lp, w)
         for p in range(npair):
             n_checked = 0
             n_other = 0  # checked pixels with a fix other than 0
