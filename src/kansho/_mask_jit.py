@@ -3,7 +3,8 @@ a block's ``(n_epoch, ny, nx)`` series, where numpy makes about ten float64 temp
 epochs' increments, and per neighbour offset the double differences, their finite mask and squares).
 
 Exactly (bit for bit) what the numpy reference gives: the increments and double differences in float64,
-the squares summed epoch after epoch in the order ``np.einsum`` sums them, no fast-math.
+the squares summed epoch after epoch (the order ``np.einsum`` takes on a frame's planes; on a plane of a few
+pixels it may take another, ~1e-16 apart), no fast-math.
 """
 
 from __future__ import annotations
