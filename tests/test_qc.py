@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kansho.errors import NetworkError
-from kansho.qc import pair_ratios, pair_sums, pixel_sums, select_pairs
+from kansho.qc import COH_SCALE, block_sums, coh_sum, pair_ratios, pair_sums, pixel_sums, select_pairs
 
 
 def test_pair_sums_hand_case():
@@ -23,12 +25,12 @@ def test_pair_sums_hand_case():
             [0.2, 0.4, 0.9, 0.3, 0.7],
         ]
     )
-    n_valid, coh_sum, n_total = pair_sums(unw, coh)
+    n_valid, coh_fixed, n_total = pair_sums(unw, coh)
     # footprint = pixels 0, 1, 3 (valid in at least one pair); pixels 2 and 4 never valid
     assert n_total == 3
     np.testing.assert_array_equal(n_valid, [2, 1])
-    np.testing.assert_allclose(coh_sum, [0.5 + 0.1, 0.2 + 0.4 + 0.3])
-    ratio, mean_coh = pair_ratios(n_valid, coh_sum, n_total)
+    np.testing.assert_allclose(coh_sum(coh_fixed), [0.5 + 0.1, 0.2 + 0.4 + 0.3], rtol=0, atol=3 / COH_SCALE)
+    ratio, mean_coh = pair_ratios(n_valid, coh_fixed, n_total)
     np.testing.assert_allclose(ratio, [2 / 3, 1 / 3])
     np.testing.assert_allclose(mean_coh, [0.6 / 3, 0.9 / 3])
 
@@ -43,7 +45,7 @@ def test_pair_sums_blocks_add_up():
     whole = pair_sums(unw, coh)
     parts = [pair_sums(unw[:, s], coh[:, s]) for s in (slice(0, 123), slice(123, 300), slice(300, 400))]
     np.testing.assert_array_equal(whole[0], sum(p[0] for p in parts))
-    np.testing.assert_allclose(whole[1], sum(p[1] for p in parts))
+    np.testing.assert_array_equal(whole[1], sum(p[1] for p in parts))  # fixed point: any blocks, the same bits
     assert whole[2] == sum(p[2] for p in parts) == 350
 
 
@@ -113,3 +115,53 @@ def test_pair_sums_with_a_known_footprint_equal_those_over_every_pair() -> None:
     np.testing.assert_array_equal(nv2, nv[5:])
     np.testing.assert_array_equal(cs2, cs[5:])
     assert nt2 == nt == 260
+
+
+def _stack(rng: np.random.Generator, n: int, ny: int, nx: int, p_nan: float) -> tuple[np.ndarray, np.ndarray]:
+    unw = rng.normal(size=(n, ny, nx)).astype(np.float32)
+    coh = rng.uniform(0, 1, size=(n, ny, nx)).astype(np.float32)
+    unw[rng.uniform(size=unw.shape) < p_nan] = np.nan
+    unw[rng.uniform(size=unw.shape) < 0.05] = 0.0  # LiCSAR's "no data" 0: not valid, not in the footprint
+    coh[rng.uniform(size=coh.shape) < p_nan] = np.nan
+    unw[:, :, : nx // 4] = np.nan  # a band never valid: outside the footprint, its coherence not summed
+    return unw, coh
+
+
+@given(n=st.integers(1, 9), ny=st.integers(1, 7), nx=st.integers(1, 13), p_nan=st.floats(0, 1),
+       seed=st.integers(0, 2**31))
+@settings(max_examples=80, deadline=None)
+def test_block_sums_equal_the_numpy_references_bit_for_bit(n: int, ny: int, nx: int, p_nan: float, seed: int) -> None:
+    unw, coh = _stack(np.random.default_rng(seed), n, ny, nx, p_nan)
+    u2, c2 = unw.reshape(n, -1), coh.reshape(n, -1)
+    for u, c in ((unw, coh), (u2, c2)):  # a block's rows, or its pixels in one row
+        b = block_sums(u, c)
+        nv, cf, nt = pair_sums(u2, c2)
+        np.testing.assert_array_equal(b.pair_n_valid, nv)
+        np.testing.assert_array_equal(b.pair_coh_fixed, cf)
+        assert b.n_total == nt
+        for got, want in zip((b.n_valid, b.coh_n, b.coh_sum), pixel_sums(u2, c2), strict=True):
+            np.testing.assert_array_equal(got, want)
+    # the footprint given, continuing the pixels' sums of earlier pairs (an update)
+    k = n // 2
+    fp = (np.isfinite(u2) & (u2 != 0)).any(axis=0)
+    b = block_sums(unw[k:], coh[k:], fp, pixel_sums(u2[:k], c2[:k]))
+    np.testing.assert_array_equal(b.pair_coh_fixed, pair_sums(u2, c2)[1][k:])
+    for got, want in zip((b.n_valid, b.coh_n, b.coh_sum), pixel_sums(u2, c2), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@given(cuts=st.lists(st.integers(1, 39), max_size=5), seed=st.integers(0, 2**31))
+@settings(max_examples=40, deadline=None)
+def test_block_sums_over_any_blocks_add_up_to_the_frame_bit_for_bit(cuts: list[int], seed: int) -> None:
+    unw, coh = _stack(np.random.default_rng(seed), 11, 6, 40, 0.3)
+    whole = block_sums(unw, coh)
+    edges = [0, *sorted(set(cuts)), 40]
+    parts = [block_sums(unw[:, :, a:b], coh[:, :, a:b]) for a, b in itertools.pairwise(edges)]
+    np.testing.assert_array_equal(whole.pair_coh_fixed, sum(p.pair_coh_fixed for p in parts))
+    np.testing.assert_array_equal(whole.pair_n_valid, sum(p.pair_n_valid for p in parts))
+    assert whole.n_total == sum(p.n_total for p in parts)
+    # and the mean coherence stays within the fixed point's rounding of the float64 sum
+    cf = coh.astype(np.float64)
+    fp = (np.isfinite(unw) & (unw != 0)).any(axis=0)
+    want = np.where(np.isfinite(cf) & fp, cf, 0.0).sum(axis=(1, 2))
+    np.testing.assert_allclose(coh_sum(whole.pair_coh_fixed), want, rtol=0, atol=fp.sum() / COH_SCALE)

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kansho.errors import KanshoError
 
 __all__ = ["DISK_FULL_ERRNOS", "DiskFullError", "disk_full_error", "is_disk_full", "write_bytes_atomic",
@@ -93,3 +95,14 @@ def write_json_atomic(path: str | Path, data: Any, *, default: Callable[[Any], A
                       indent: int = 1) -> Path:
     """Write ``data`` as JSON to ``path`` atomically; ``default`` converts what JSON cannot hold."""
     return write_text_atomic(path, json.dumps(data, indent=indent, default=default))
+
+
+def numpy_json(o: Any) -> Any:
+    """A ``default`` for :func:`write_json_atomic` that writes numpy scalars and arrays and paths."""
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o))

@@ -376,32 +376,6 @@ def _stack_sums_ranges(r0: int, r1: int, u: np.ndarray, valid: np.ndarray, dt: n
                 nvf[j] += 1 if ok else 0
 
 
-def pixel_counts(unw: np.ndarray, coh: np.ndarray, n_valid: np.ndarray, coh_n: np.ndarray, coh_sum: np.ndarray
-                 ) -> None:
-    """Per pixel, over the pairs in row order (continuing the values given): ``n_valid += finite(unw)``,
-    ``coh_n += finite(coh)`` (int32) and ``coh_sum += coh`` where finite (float64); ``unw``, ``coh``
-    (npair, npix) float32 or float64. Step 1-1's :func:`kansho.qc.pixel_sums` in one pass."""
-    npix = unw.shape[1]
-    run_ranges(_pixel_counts_ranges, (npix + CHUNK - 1) // CHUNK, unw, coh, n_valid, coh_n, coh_sum)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _pixel_counts_ranges(r0: int, r1: int, unw: np.ndarray, coh: np.ndarray, n_valid: np.ndarray, coh_n: np.ndarray,
-                         coh_sum: np.ndarray) -> None:  # pragma: no cover - compiled
-    """The ranges ``r0 .. r1 - 1`` of :func:`pixel_counts` (:func:`kansho._threads.run_ranges`)."""
-    npix = unw.shape[1]
-    for c in range(r0, r1):
-        j0 = c * CHUNK
-        j1 = min(j0 + CHUNK, npix)
-        for k in range(unw.shape[0]):
-            for j in range(j0, j1):
-                n_valid[j] += 1 if np.isfinite(unw[k, j]) else 0
-                x = coh[k, j]
-                fin = np.isfinite(x)
-                coh_n[j] += 1 if fin else 0
-                coh_sum[j] += np.float64(x) if fin else 0.0
-
-
 def refer(u: np.ndarray, k: np.ndarray, table: np.ndarray, off: np.ndarray, out: np.ndarray) -> None:
     """``out = (u + table[k + 128]) - off`` in float64, ``u`` converted first (without ``k`` when it
     has no rows: ``out = u - off``): NumPy's ``(u + 2π·k) - off[:, None]`` of a float32 ``u`` and an

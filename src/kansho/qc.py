@@ -4,9 +4,10 @@ Interferograms whose unwrapped area is too small, or whose coherence is too low,
 information and often unwrapping errors; they are dropped before any loop or time-series step
 (Morishita et al., 2020, *Remote Sensing* 12(3), 424, §2.2).
 
-The statistics are accumulated block by block with :func:`pair_sums` (the lead sums the returned
-accumulators over spatial blocks), turned into ratios with :func:`pair_ratios`, and the decision is
-taken once for the whole frame by :func:`select_pairs`.
+The statistics are accumulated block by block with :func:`block_sums` (compiled; :func:`pair_sums` and
+:func:`pixel_sums` are its NumPy references; the lead sums the returned accumulators over spatial blocks,
+or ingest takes them from its strips: :mod:`kansho.stack_sums`), turned into ratios with
+:func:`pair_ratios`, and the decision is taken once for the whole frame by :func:`select_pairs`.
 
 Choices (differences from LiCSBAS noted):
 
@@ -17,7 +18,10 @@ Choices (differences from LiCSBAS noted):
   areas.
 * **Mean coherence** is the sum of the (finite) coherence over the footprint divided by the number
   of footprint pixels, i.e. the frame mean with "no coherence value" counted as zero coherence, as
-  LiCSBAS's mean of the 0-255 coherence raster (where 0 means no data) does.
+  LiCSBAS's mean of the 0-255 coherence raster (where 0 means no data) does. The sum is taken in fixed
+  point (each value rounded to 2^-32, :data:`COH_SCALE`): integers add up to the same bits in any order, so
+  the blocks of step 1-1 and ingest's strips give the same decision (a float sum's last bits follow its
+  order); the mean moves by less than 1e-10.
 """
 
 from __future__ import annotations
@@ -28,20 +32,23 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from kansho import _loops_jit
+from kansho import _qc_jit
 from kansho._columns import take_columns
+from kansho._qc_jit import COH_SCALE
 from kansho._types import BoolArray, Float64Array
 from kansho.errors import NetworkError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["QCResult", "pair_ratios", "pair_sums", "pixel_sums", "select_pairs"]
+__all__ = ["COH_SCALE", "BlockSums", "QCResult", "block_sums", "coh_sum", "pair_ratios", "pair_sums", "pixel_sums",
+           "select_pairs"]
 
 
 def pair_sums(
     unw_block: npt.ArrayLike, coh_block: npt.ArrayLike, footprint: npt.ArrayLike | None = None
-) -> tuple[npt.NDArray[np.int64], Float64Array, int]:
-    """Accumulate coverage and coherence statistics of every pair over one spatial block.
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+    """Accumulate coverage and coherence statistics of every pair over one spatial block (NumPy reference
+    of :func:`block_sums`, which the chain uses).
 
     Parameters
     ----------
@@ -58,8 +65,10 @@ def pair_sums(
     -------
     n_valid:
         (npair,) int64, number of valid pixels per pair in the block.
-    coh_sum:
-        (npair,) float64, sum of the finite coherence over the block's footprint pixels.
+    coh_fixed:
+        (npair,) int64, sum of the finite coherence over the block's footprint pixels in units of
+        1 / :data:`COH_SCALE` (each value rounded to the nearest 2^-32): integer sums do not depend on
+        their order, so any blocks (or ingest's strips) give the frame's sums bit for bit.
     n_total:
         Number of footprint pixels in the block: pixels valid in at least one pair.
 
@@ -74,14 +83,9 @@ def pair_sums(
     valid &= unw != 0
     footprint = valid.any(axis=0) if footprint is None else np.asarray(footprint, bool)
     n_valid = np.count_nonzero(valid, axis=1).astype(np.int64)
-    # every pixel in the footprint (the usual case): no gather of a (npair, npix) copy; the same values
-    coh_fp = coh if footprint.all() else take_columns(coh, footprint)
-    # the non-finite values zeroed in one float64 copy (summed as before: the same pairwise order, the
-    # same sums), not a second float64 array from np.where: 46 -> 32 ms on a 222-pair 256 x 256 block
-    bad = ~np.isfinite(coh_fp)
-    coh64 = coh_fp.astype(np.float64)
-    np.copyto(coh64, 0.0, where=bad)
-    return n_valid, coh64.sum(axis=1), int(footprint.sum())
+    coh64 = take_columns(coh, footprint).astype(np.float64)
+    coh64[~np.isfinite(coh64)] = 0.0
+    return n_valid, np.rint(coh64 * COH_SCALE).astype(np.int64).sum(axis=1), int(footprint.sum())
 
 
 def pixel_sums(
@@ -89,7 +93,8 @@ def pixel_sums(
     coh_block: npt.ArrayLike,
     base: tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike] | None = None,
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], Float64Array]:
-    """Per-pixel accumulators over pairs: valid count, coherence count and coherence sum.
+    """Per-pixel accumulators over pairs: valid count, coherence count and coherence sum (NumPy
+    reference of :func:`block_sums`).
 
     Parameters
     ----------
@@ -108,16 +113,7 @@ def pixel_sums(
     """
     unw = np.asarray(unw_block)
     coh = np.asarray(coh_block)
-    npix = unw.shape[1]
-    if base is None:
-        n_valid, coh_n, coh_sum = np.zeros(npix, np.int32), np.zeros(npix, np.int32), np.zeros(npix)
-    else:
-        n_valid, coh_n, coh_sum = (np.array(b, dt) for b, dt in zip(base, (np.int32, np.int32, np.float64),
-                                                                     strict=True))
-    if unw.dtype in _loops_jit.FLOATS and coh.dtype in _loops_jit.FLOATS and unw.ndim == 2 and coh.shape == unw.shape:
-        # pair after pair at each pixel (the summation order of the loop below), compiled
-        _loops_jit.pixel_counts(np.ascontiguousarray(unw), np.ascontiguousarray(coh), n_valid, coh_n, coh_sum)
-        return n_valid, coh_n, coh_sum
+    n_valid, coh_n, coh_sum = _bases(unw.shape[1], base)
     for k in range(unw.shape[0]):  # a loop over pairs (vectorised over pixels) fixes the summation order
         n_valid += np.isfinite(unw[k])
         fin = np.isfinite(coh[k])
@@ -126,10 +122,56 @@ def pixel_sums(
     return n_valid, coh_n, coh_sum
 
 
+def _bases(npix: int, base: tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike] | None
+           ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], Float64Array]:
+    """The per-pixel accumulators to continue: copies of ``base``, or zeros."""
+    if base is None:
+        return np.zeros(npix, np.int32), np.zeros(npix, np.int32), np.zeros(npix)
+    nv, cn, cs = base
+    return np.array(nv, np.int32), np.array(cn, np.int32), np.array(cs, np.float64)
+
+
+@dataclass(frozen=True)
+class BlockSums:
+    """Step 1-1's statistics of a block (:func:`block_sums`): per pixel (npix,) ``n_valid``, ``coh_n``
+    (int32) and ``coh_sum`` (float64); per pair (npair,) ``pair_n_valid`` and ``pair_coh_fixed`` (int64,
+    as :func:`pair_sums` returns them); ``n_total`` footprint pixels."""
+
+    n_valid: npt.NDArray[np.int32]
+    coh_n: npt.NDArray[np.int32]
+    coh_sum: Float64Array
+    pair_n_valid: npt.NDArray[np.int64]
+    pair_coh_fixed: npt.NDArray[np.int64]
+    n_total: int
+
+
+def block_sums(unw_block: npt.ArrayLike, coh_block: npt.ArrayLike, footprint: npt.ArrayLike | None = None,
+               base: tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike] | None = None) -> BlockSums:
+    """:func:`pair_sums` and :func:`pixel_sums` together, compiled, in one pass over the block (the same
+    values bit for bit). ``unw_block``, ``coh_block`` (npair, npix) or (npair, rows, cols) float32 (others
+    are converted; a block's rows keep a row's pairs in cache between the kernel's two looks at them);
+    ``footprint`` and ``base`` (npix,) as there, the pixels in C order."""
+    unw = np.ascontiguousarray(unw_block, np.float32)
+    coh = np.ascontiguousarray(coh_block, np.float32)
+    if unw.ndim not in (2, 3) or coh.shape != unw.shape:
+        raise ValueError(f"unw and coh must both be (npair, npix) or (npair, rows, cols); got {unw.shape} and "
+                         f"{coh.shape}")
+    shape = unw.shape[1:] if unw.ndim == 3 else (1, unw.shape[1])
+    npair, npix = unw.shape[0], shape[0] * shape[1]
+    n_valid, coh_n, coh_sum = _bases(npix, base)
+    given = footprint is not None
+    fp = np.array(footprint, bool).reshape(shape) if given else np.zeros(shape, bool)
+    pn, pc = np.zeros(npair, np.int64), np.zeros(npair, np.int64)
+    n_total = _qc_jit.stack_sums(unw.reshape(npair, *shape), coh.reshape(npair, *shape), shape[0], fp, given,
+                                 n_valid.reshape(shape), coh_n.reshape(shape), coh_sum.reshape(shape), pn, pc)
+    return BlockSums(n_valid, coh_n, coh_sum, pn, pc, n_total)
+
+
 def pair_ratios(
-    n_valid: npt.ArrayLike, coh_sum: npt.ArrayLike, n_total: int
+    n_valid: npt.ArrayLike, coh_fixed: npt.ArrayLike, n_total: int
 ) -> tuple[Float64Array, Float64Array]:
-    """Coverage (0–1) and mean coherence per pair from the frame totals of :func:`pair_sums`.
+    """Coverage (0–1) and mean coherence per pair from the frame totals of :func:`pair_sums` (the
+    coherence sums in units of 1 / :data:`COH_SCALE`).
 
     Raises
     ------
@@ -139,8 +181,12 @@ def pair_ratios(
     if n_total <= 0:
         raise NetworkError("no interferogram has any unwrapped pixel")
     n_valid = np.asarray(n_valid, dtype=np.float64)
-    coh_sum = np.asarray(coh_sum, dtype=np.float64)
-    return n_valid / n_total, coh_sum / n_total
+    return n_valid / n_total, coh_sum(coh_fixed) / n_total
+
+
+def coh_sum(coh_fixed: npt.ArrayLike) -> Float64Array:
+    """The coherence sums (float64) of fixed-point sums in units of 1 / :data:`COH_SCALE`."""
+    return np.asarray(coh_fixed, np.int64).astype(np.float64) / COH_SCALE
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,6 @@ import numpy.typing as npt
 import zarr
 from rasterio.errors import NotGeoreferencedWarning
 
-from kansho import _files
 from kansho._columns import take_rows
 from kansho._version import __version__
 from kansho.chunkio import direct, put_by_chunks
@@ -57,6 +56,7 @@ from kansho.io.multilook import multilook
 from kansho.io.prepare import LayerCorrector, PrepPlan, apply_layers, prep_attrs
 from kansho.io.rasters import read_window, read_window_band
 from kansho.layout import STACK_NAME
+from kansho.stack_sums import StackSums
 
 log = logging.getLogger(__name__)
 
@@ -241,8 +241,10 @@ COPY_PAIRS = 16  #: pairs copied at once from the previous stack store (its temp
 
 
 def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: int, stop: int, block: int,
-                 progress: bool, copy: tuple[zarr.Group, dict[int, int]] | None = None) -> None:
-    """Fill pairs ``start:stop`` of ``unw``/``coh``, strip by strip of ``block`` rows.
+                 progress: bool, copy: tuple[zarr.Group, dict[int, int]] | None = None,
+                 sums: StackSums | None = None) -> None:
+    """Fill pairs ``start:stop`` of ``unw``/``coh``, strip by strip of ``block`` rows (adding each strip
+    to step 1-1's ``sums``, which must then be of every pair).
 
     Pairs in ``copy[1]`` (``{pair: index in the old store copy[0]}``) are copied from the old store
     (:data:`COPY_PAIRS` at a time); the others are read from their files, by a few threads (GDAL
@@ -282,6 +284,8 @@ def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: i
                     bar.update(ks.size)
             for _ in pool.map(read_pair, read_k):
                 bar.update(1)
+            if sums is not None:
+                sums.add_strip(u_buf, c_buf, r0, r1 - r0)
             put_by_chunks(pool, [(unw, u_strip), (coh, c_strip)], start, (slice(r0, r1), slice(None)))
     bar.close()
 
@@ -377,7 +381,7 @@ def _append_pairs(final: Path, reader: _PairReader, n_old: int, ny: int, common:
     _write_pairs(_array(g, "unw"), _array(g, "coh"), reader, n_old, npair, block, progress)
     _write_index(g, inputs, None)
     created = _attr_dict(g.attrs.get("provenance")).get("created")
-    g.attrs.update(common, reused_pairs=n_old, appended_from=n_old, updating=False,
+    g.attrs.update(common, reused_pairs=n_old, appended_from=n_old, updating=False, qc_sums=None,
                    provenance=_provenance(inputs, None if created is None else str(created)))
 
 
@@ -406,7 +410,10 @@ def _write_new(tmp: Path, final: Path, reader: _PairReader, grid: Grid, common: 
         log.info("ingest: %d pairs unchanged since the last run are copied from the stack store; %d read",
                  len(reuse), npair - len(reuse))
     reader = dataclasses.replace(reader, corrector=corr)
-    _write_pairs(unw, coh, reader, 0, npair, block, progress, (old_g, reuse) if old_g is not None else None)
+    sums = StackSums.zeros((ny, nx), npair) if corr is None else None  # a correction may blank pixels later
+    _write_pairs(unw, coh, reader, 0, npair, block, progress, (old_g, reuse) if old_g is not None else None, sums)
+    if sums is not None:
+        sums.write(g, fast_codec())
     if corr is not None:
         corr.decide()
         apply_layers(unw, corr, block)
@@ -584,17 +591,3 @@ def _progress(total: int, desc: str, enabled: bool) -> Any:
 
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False, unit="it")
 
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON (numpy scalars and arrays allowed) to ``path`` through a temporary file and a rename."""
-    _files.write_json_atomic(path, data, default=_json_default)
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(type(o))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kansho import _jitcache as jitcache
-from kansho._files import disk_full_error, is_disk_full, write_text_atomic
+from kansho._files import disk_full_error, is_disk_full, numpy_json, write_json_atomic, write_text_atomic
 from kansho.chain import registry
 from kansho.chain.context import Context
 from kansho.chain.lock import run_lock
@@ -56,7 +56,6 @@ from kansho.parallel import (
     small_pages,
 )
 from kansho.run import Run
-from kansho.store import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +278,7 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
         state[spec.name]["input"] = str(ctx.input_path.resolve()) if ctx.input_path is not None else \
             (prev_rec or {}).get("input")
     stamp_record(state[spec.name])
-    write_json_atomic(ctx.layout.state, state)
+    write_json_atomic(ctx.layout.state, state, default=numpy_json)
     log.info("step %s done in %.1f s", spec.name, dt)
     return key
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from kansho.chain.context import Context
 from kansho.chain.spec import StepSpec
 from kansho.chain.tasks import Task
 from kansho.errors import InputError, NetworkError
+from kansho.stack_sums import read_sums
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,8 @@ def qc_block(task: Task) -> tuple[np.ndarray, np.ndarray, int, bool]:
     ``start`` (an update), and the footprint is theirs; the block then also reports whether the
     new pairs enlarge the footprint (the per-pair sums of the earlier pairs would change).
     Writes ``<dest>qc_n_valid``, ``<dest>qc_coh_n``, ``<dest>qc_coh_sum`` and ``<dest>qc_coh_avg``.
-    Returns (n_valid, coh_sum) of the pairs read, the footprint count, and whether it grew.
+    Returns (n_valid, coherence sums in units of 1 / COH_SCALE) of the pairs read, the footprint count,
+    and whether it grew.
     """
     st, w = task.stack, task.work
     p = task.params
@@ -50,8 +53,6 @@ def qc_block(task: Task) -> tuple[np.ndarray, np.ndarray, int, bool]:
     sel = np.arange(start, st.n_pair) if start else None
     u = st.read("unw", task.rows, task.cols, sel)
     c = st.read("coh", task.rows, task.cols, sel)
-    npair = u.shape[0]
-    u, c = u.reshape(npair, -1), c.reshape(npair, -1)
     prior = None
     grew = False
     footprint = None
@@ -60,22 +61,29 @@ def qc_block(task: Task) -> tuple[np.ndarray, np.ndarray, int, bool]:
                          ("qc_n_valid", "qc_coh_n", "qc_coh_sum"))
         prior = (nv0, cn0, cs0)
         footprint = nv0 > 0
-        grew = bool((np.isfinite(u) & ~footprint).any())
-    nv, cs, nt = qc.pair_sums(u, c, footprint)
-    n_valid, coh_n, coh_sum = qc.pixel_sums(u, c, prior)
-    shp = task.shape
-    w[dest + "qc_n_valid"][task.rows, task.cols] = n_valid.reshape(shp)
-    w[dest + "qc_coh_n"][task.rows, task.cols] = coh_n.reshape(shp)
-    w[dest + "qc_coh_sum"][task.rows, task.cols] = coh_sum.reshape(shp)
+        grew = bool((np.isfinite(u) & ~footprint.reshape(task.shape)).any())
+    b = qc.block_sums(u, c, footprint, prior)
+    _write_pixels(w, dest, (task.rows, task.cols), b.n_valid, b.coh_n, b.coh_sum)
+    return b.pair_n_valid, b.pair_coh_fixed, b.n_total, grew
+
+
+def _write_pixels(w: Any, dest: str, win: tuple[slice, slice], n_valid: np.ndarray, coh_n: np.ndarray,
+                  coh_sum: np.ndarray) -> None:
+    """Write the per-pixel accumulators and the mean coherence into the work arrays ``dest + name``."""
+    shp = (win[0].stop - win[0].start, win[1].stop - win[1].start)
+    w[dest + "qc_n_valid"][win] = n_valid.reshape(shp)
+    w[dest + "qc_coh_n"][win] = coh_n.reshape(shp)
+    w[dest + "qc_coh_sum"][win] = coh_sum.reshape(shp)
     with np.errstate(invalid="ignore", divide="ignore"):
-        w[dest + "qc_coh_avg"][task.rows, task.cols] = np.where(coh_n > 0, coh_sum / coh_n, np.nan).reshape(shp)
-    return np.asarray(nv, np.int64), np.asarray(cs, np.float64), int(nt), grew
+        w[dest + "qc_coh_avg"][win] = np.where(coh_n > 0, coh_sum / coh_n, np.nan).reshape(shp)
 
 
 def step_qc(ctx: Context) -> QCResult:
     """Step 1-1. After an update that appended pairs to the stack store, only the new pairs are
     read: the per-pair sums of the others and the per-pixel accumulators come from the last run
     (:func:`kansho.chain.common.previous`), unless the new pairs enlarge the frame's footprint.
+    Otherwise the sums ingest took as it wrote the store (:mod:`kansho.stack_sums`) are used when it
+    has them, and the stack is read when not.
     """
     st = ctx.stack
     npair = st.n_pair
@@ -83,17 +91,23 @@ def step_qc(ctx: Context) -> QCResult:
     sums = _qc_update(ctx, prev) if prev is not None else None
     if sums is None:
         common.new_arrays(ctx, QC_ARRAYS)
-        n_valid, coh_sum, n_foot = np.zeros(npair, np.int64), np.zeros(npair, np.float64), 0
-        for nv, cs, nt, _ in ctx.map_blocks(qc_block, "1-1 qc"):
-            n_valid += nv
-            coh_sum += cs
-            n_foot += nt
+        sums = _from_ingest(ctx)
+        if sums is None:
+            n_valid, coh_fixed, n_foot = np.zeros(npair, np.int64), np.zeros(npair, np.int64), 0
+            for nv, cs, nt, _ in ctx.map_blocks(qc_block, "1-1 qc"):
+                n_valid += nv
+                coh_fixed += cs
+                n_foot += nt
+            sums = n_valid, coh_fixed, n_foot
         common.mark_arrays(ctx, QC_ARRAYS, npair)
+        incremental = False
     else:
-        n_valid, coh_sum, n_foot = sums
+        incremental = True
+    n_valid, coh_fixed, n_foot = sums
     if n_foot == 0:
         raise InputError(st.path, "no valid pixel in any interferogram")
-    coverage, mean_coh = qc.pair_ratios(n_valid, coh_sum, n_foot)
+    coverage, mean_coh = qc.pair_ratios(n_valid, coh_fixed, n_foot)
+    coh_sum = qc.coh_sum(coh_fixed)
     has_coh = bool(np.any(coh_sum > 0))
     if not has_coh:  # GeoTIFF pairs given without coherence
         log.warning("1-1: no coherence in the input; the coherence test is skipped")
@@ -106,7 +120,18 @@ def step_qc(ctx: Context) -> QCResult:
     log.info("1-1: kept %d of %d pairs (%d dropped)", keep.sum(), npair, (~keep).sum())
     return QCResult(coverage=coverage.tolist(), mean_coh=mean_coh.tolist(), keep=keep.tolist(),
                     reason=list(res.reason), n_footprint=int(n_foot), n_valid=n_valid.tolist(),
-                    coh_sum=coh_sum.tolist(), incremental=sums is not None, **common.stamp(ctx))
+                    coh_sum=coh_sum.tolist(), incremental=incremental, **common.stamp(ctx))
+
+
+def _from_ingest(ctx: Context) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """The sums ingest stored with the stack (per-pixel ones into the work arrays), or None."""
+    s = read_sums(ctx.stack.group, ctx.stack.n_pair)
+    if s is None:
+        return None
+    whole = (slice(0, ctx.stack.shape[0]), slice(0, ctx.stack.shape[1]))
+    _write_pixels(ctx.work, "", whole, s.n_valid, s.coh_n, s.coh_sum)
+    log.info("1-1: the statistics ingest took as it wrote the stack store (nothing read)")
+    return s.pair_n_valid, s.pair_coh_fixed, s.n_footprint
 
 
 def _qc_update(ctx: Context, prev: QCResult) -> tuple[np.ndarray, np.ndarray, int] | None:
@@ -121,11 +146,17 @@ def _qc_update(ctx: Context, prev: QCResult) -> tuple[np.ndarray, np.ndarray, in
             del ctx.work[common.NEXT + name]
         return None
     n_valid = np.concatenate([np.asarray(prev.n_valid, np.int64), sum(o[0] for o in out)])
-    coh_sum = np.concatenate([np.asarray(prev.coh_sum, np.float64), sum(o[1] for o in out)])
+    coh_fixed = np.concatenate([_fixed(prev.coh_sum), sum(o[1] for o in out)])
     common.mark_arrays(ctx, [common.NEXT + n for n in QC_ARRAYS], st.n_pair)
     common.swap_next(ctx, QC_ARRAYS)
     log.info("1-1: %d new pairs measured; the %d others as in the last run", st.n_pair - m, m)
-    return n_valid, coh_sum, int(prev.n_footprint)
+    return n_valid, coh_fixed, int(prev.n_footprint)
+
+
+def _fixed(coh_sum: list[float]) -> np.ndarray:
+    """The last run's per-pair coherence sums back in units of 1 / COH_SCALE: each was ``float(n) / COH_SCALE``
+    of such an integer ``n``, so this gives ``float(n)`` back and the same mean as a run over every pair."""
+    return np.rint(np.asarray(coh_sum, np.float64) * qc.COH_SCALE).astype(np.int64)
 
 
 SPEC = StepSpec(name="qc", licsbas="1-1", title="drop pairs of poor coverage or coherence", run=step_qc,
