@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import zarr
 
-from kansho import _qc_jit
+from kansho.chunkio import direct
 
 #: the stack store's attribute holding the per-pair sums
 ATTR = "qc_sums"
@@ -35,55 +35,65 @@ PIXEL_ARRAYS = (("qc_n_valid", np.int32), ("qc_coh_n", np.int32), ("qc_coh_sum",
 
 @dataclass
 class StackSums:
-    """Step 1-1's sums over a whole frame: per pixel (ny, nx) ``n_valid``, ``coh_n``, ``coh_sum``; per
-    pair (npair,) ``pair_n_valid`` and ``pair_coh_fixed`` (int64); ``n_footprint`` pixels."""
+    """Step 1-1's sums over a whole frame as ingest takes them: per pair (npair,) ``pair_n_valid`` and
+    ``pair_coh_fixed`` (int64), ``n_footprint`` pixels; the per-pixel ones are written strip by strip into
+    the arrays ``pixels`` (:data:`PIXEL_ARRAYS`), so memory stays that of a strip."""
 
-    n_valid: npt.NDArray[np.int32]
-    coh_n: npt.NDArray[np.int32]
-    coh_sum: npt.NDArray[np.float64]
+    pixels: list[Any]
     pair_n_valid: npt.NDArray[np.int64]
     pair_coh_fixed: npt.NDArray[np.int64]
     n_footprint: int = 0
 
     @classmethod
-    def zeros(cls, shape: tuple[int, int], npair: int) -> StackSums:
-        return cls(np.zeros(shape, np.int32), np.zeros(shape, np.int32), np.zeros(shape),
-                   np.zeros(npair, np.int64), np.zeros(npair, np.int64))
+    def create(cls, g: zarr.Group, shape: tuple[int, int], npair: int, block: int, compressors: Any) -> StackSums:
+        """Create the per-pixel arrays in the stack store group ``g`` (chunks of ``block`` rows)."""
+        chunks = (min(block, shape[0]), min(4 * block, shape[1]))
+        pixels = [direct(g.create_array(name, shape=shape, dtype=dtype, chunks=chunks, dimension_names=["y", "x"],
+                                        compressors=compressors, overwrite=True)) for name, dtype in PIXEL_ARRAYS]
+        return cls(pixels, np.zeros(npair, np.int64), np.zeros(npair, np.int64))
 
     def add_strip(self, unw: np.ndarray, coh: np.ndarray, r0: int, h: int) -> None:
         """Add rows ``r0 .. r0 + h - 1`` from the strip buffers ``unw``, ``coh`` (npair, rows >= h, nx)
         float32, C order, every pair of the store, the strip in their first ``h`` rows."""
-        fp = np.zeros((h, unw.shape[2]), bool)
-        rows = slice(r0, r0 + h)
-        self.n_footprint += _qc_jit.stack_sums(unw, coh, h, fp, False, self.n_valid[rows], self.coh_n[rows],
-                                               self.coh_sum[rows], self.pair_n_valid, self.pair_coh_fixed)
+        from kansho import _qc_jit  # numba: imported when a store is written, not whenever one is opened
 
-    def write(self, g: zarr.Group, compressors: Any) -> None:
-        """Store the sums in the stack store group ``g`` (arrays and the :data:`ATTR` attribute)."""
-        values: list[np.ndarray] = [self.n_valid, self.coh_n, self.coh_sum]
-        for (name, dtype), v in zip(PIXEL_ARRAYS, values, strict=True):
-            a = g.create_array(name, shape=v.shape, dtype=dtype, dimension_names=["y", "x"],
-                               chunks=tuple(min(1024, n) for n in v.shape), compressors=compressors,
-                               overwrite=True)
-            a[:] = v
+        nx = unw.shape[2]
+        fp = np.zeros((h, nx), bool)
+        n, cn, cs = np.zeros((h, nx), np.int32), np.zeros((h, nx), np.int32), np.zeros((h, nx))
+        self.n_footprint += _qc_jit.stack_sums(unw, coh, h, fp, False, n, cn, cs, self.pair_n_valid,
+                                               self.pair_coh_fixed)
+        for a, v in zip(self.pixels, (n, cn, cs), strict=True):
+            a[r0:r0 + h, :] = v
+
+    def finish(self, g: zarr.Group) -> None:
+        """Record the per-pair sums in the :data:`ATTR` attribute of ``g``: the sums are complete."""
         g.attrs[ATTR] = {"n_pair": int(self.pair_n_valid.size), "n_valid": self.pair_n_valid.tolist(),
                          "coh_fixed": self.pair_coh_fixed.tolist(), "n_footprint": int(self.n_footprint)}
 
 
-def read_sums(g: zarr.Group, n_pair: int) -> StackSums | None:
+@dataclass(frozen=True)
+class StoredSums:
+    """The sums :func:`read_sums` found: the per-pixel arrays (ny, nx) of :data:`PIXEL_ARRAYS` (zarr arrays,
+    read by the caller a strip at a time), the per-pair sums and the footprint's pixels."""
+
+    pixels: list[Any]
+    pair_n_valid: npt.NDArray[np.int64]
+    pair_coh_fixed: npt.NDArray[np.int64]
+    n_footprint: int
+
+
+def read_sums(g: zarr.Group, n_pair: int) -> StoredSums | None:
     """The sums ingest stored in the stack store group ``g`` when they cover its ``n_pair`` pairs, else None."""
     meta = g.attrs.get(ATTR)
     if not isinstance(meta, dict) or meta.get("n_pair") != n_pair:
         return None
-    arrays: list[zarr.Array] = []
+    arrays: list[Any] = []
     for name, _ in PIXEL_ARRAYS:
         a = g.get(name)
         if not isinstance(a, zarr.Array):
             return None
-        arrays.append(a)
+        arrays.append(direct(a))
     nv, cf = np.asarray(meta["n_valid"], np.int64), np.asarray(meta["coh_fixed"], np.int64)
     if nv.shape != (n_pair,) or cf.shape != (n_pair,):
         return None
-    n, cn = (np.asarray(a[:], np.int32) for a in arrays[:2])
-    return StackSums(n, cn, np.asarray(arrays[2][:], np.float64), nv, cf, int(meta["n_footprint"]))
-
+    return StoredSums(arrays, nv, cf, int(meta["n_footprint"]))

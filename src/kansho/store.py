@@ -410,10 +410,10 @@ def _write_new(tmp: Path, final: Path, reader: _PairReader, grid: Grid, common: 
         log.info("ingest: %d pairs unchanged since the last run are copied from the stack store; %d read",
                  len(reuse), npair - len(reuse))
     reader = dataclasses.replace(reader, corrector=corr)
-    sums = StackSums.zeros((ny, nx), npair) if corr is None else None  # a correction may blank pixels later
+    sums = StackSums.create(g, (ny, nx), npair, block, fast_codec()) if corr is None else None  # a correction
     _write_pairs(unw, coh, reader, 0, npair, block, progress, (old_g, reuse) if old_g is not None else None, sums)
-    if sums is not None:
-        sums.write(g, fast_codec())
+    if sums is not None:  # (above) may blank pixels after the strips were read: then no sums
+        sums.finish(g)
     if corr is not None:
         corr.decide()
         apply_layers(unw, corr, block)

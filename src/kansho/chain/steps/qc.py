@@ -124,12 +124,16 @@ def step_qc(ctx: Context) -> QCResult:
 
 
 def _from_ingest(ctx: Context) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """The sums ingest stored with the stack (per-pixel ones into the work arrays), or None."""
-    s = read_sums(ctx.stack.group, ctx.stack.n_pair)
+    """The sums ingest stored with the stack (per-pixel ones copied into the work arrays), or None."""
+    st = ctx.stack
+    s = read_sums(st.group, st.n_pair)
     if s is None:
         return None
-    whole = (slice(0, ctx.stack.shape[0]), slice(0, ctx.stack.shape[1]))
-    _write_pixels(ctx.work, "", whole, s.n_valid, s.coh_n, s.coh_sum)
+    ny, nx = st.shape
+    step = ctx.options.model.block_size
+    for r0 in range(0, ny, step):  # a strip of rows at a time: memory that of a block's row
+        win = (slice(r0, min(r0 + step, ny)), slice(0, nx))
+        _write_pixels(ctx.work, "", win, *(np.asarray(a[win]) for a in s.pixels))
     log.info("1-1: the statistics ingest took as it wrote the stack store (nothing read)")
     return s.pair_n_valid, s.pair_coh_fixed, s.n_footprint
 
