@@ -74,3 +74,38 @@ def test_sums_for_fewer_pairs_than_the_store_are_not_used(frame: Path, tmp_path:
     assert read_sums(g, st.n_pair) is None
     g.attrs[ATTR] = {**meta, "n_valid": meta["n_valid"][:-1]}
     assert read_sums(g, st.n_pair) is None
+
+
+def test_sums_of_a_store_rebuilt_from_copied_pairs_are_the_whole_stacks(frame: Path, tmp_path: Path) -> None:
+    """A pair's file changed: the store is written anew, the other pairs copied from the old one rather than
+    read from their files; the sums cover the copied pairs too."""
+    import shutil
+
+    import rasterio
+
+    live = tmp_path / "GEOC"
+    shutil.copytree(frame, live)
+    out = tmp_path / "out"
+    run_timeseries(live, out, RunConfig(block_size=32), progress=False, steps=["ingest"])
+    unw = sorted(live.glob("*/*.unw.tif"))[3]
+    with rasterio.open(unw, "r+") as ds:  # reprocessed upstream: new values, new mtime
+        arr = ds.read(1)
+        arr[arr != 0] += 1.0
+        arr[:5] = 0.0  # and less coverage
+        ds.write(arr, 1)
+    ctx = run_timeseries(live, out, RunConfig(block_size=32), progress=False, steps=["ingest", "qc"])
+    st = ctx.stack
+    assert ctx.result("ingest").reused == st.n_pair - 1
+    sums = read_sums(st.group, st.n_pair)
+    assert sums is not None
+    u = st.read("unw", slice(0, 70), slice(0, 90)).reshape(st.n_pair, -1)
+    c = st.read("coh", slice(0, 70), slice(0, 90)).reshape(st.n_pair, -1)
+    nv, cf, nt = qc.pair_sums(u, c)
+    np.testing.assert_array_equal(sums.pair_n_valid, nv)
+    np.testing.assert_array_equal(sums.pair_coh_fixed, cf)
+    assert sums.n_footprint == nt
+    for got, want in zip(sums.pixels, qc.pixel_sums(u, c), strict=True):
+        np.testing.assert_array_equal(np.asarray(got[:, :]).ravel(), want)
+    np.testing.assert_array_equal(ctx.result("qc").coverage, nv / nt)  # step 1-1 took them
+    k = st.pair_names().index(unw.parent.name)
+    assert nv[k] <= nt - 5 * 90  # the changed pair's own coverage: five rows fewer
