@@ -141,6 +141,12 @@ def test_block_sums_equal_the_numpy_references_bit_for_bit(n: int, ny: int, nx: 
         assert b.n_total == nt
         for got, want in zip((b.n_valid, b.coh_n, b.coh_sum), pixel_sums(u2, c2), strict=True):
             np.testing.assert_array_equal(got, want)
+    # the first rows of a larger buffer, read in place (ingest's last, shorter strip): the rows below ignored
+    buf = np.concatenate([unw, np.zeros((n, 2, nx), np.float32)], axis=1)
+    cbuf = np.concatenate([coh, np.ones((n, 2, nx), np.float32)], axis=1)
+    b = block_sums(buf, cbuf, rows=ny)
+    np.testing.assert_array_equal(b.pair_coh_fixed, pair_sums(u2, c2)[1])
+    np.testing.assert_array_equal(b.coh_sum, pixel_sums(u2, c2)[2])
     # the footprint given, continuing the pixels' sums of earlier pairs (an update)
     k = n // 2
     fp = (np.isfinite(u2) & (u2 != 0)).any(axis=0)

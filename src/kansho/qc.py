@@ -146,24 +146,30 @@ class BlockSums:
 
 
 def block_sums(unw_block: npt.ArrayLike, coh_block: npt.ArrayLike, footprint: npt.ArrayLike | None = None,
-               base: tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike] | None = None) -> BlockSums:
+               base: tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike] | None = None, *,
+               rows: int | None = None) -> BlockSums:
     """:func:`pair_sums` and :func:`pixel_sums` together, compiled, in one pass over the block (the same
     values bit for bit). ``unw_block``, ``coh_block`` (npair, npix) or (npair, rows, cols) float32 (others
-    are converted; a block's rows keep a row's pairs in cache between the kernel's two looks at them);
-    ``footprint`` and ``base`` (npix,) as there, the pixels in C order."""
+    are converted); with ``rows``, only the first ``rows`` rows of the latter (a buffer partly filled, read in
+    place); ``footprint`` and ``base`` (npix,) as there, the pixels in C order."""
     unw = np.ascontiguousarray(unw_block, np.float32)
     coh = np.ascontiguousarray(coh_block, np.float32)
     if unw.ndim not in (2, 3) or coh.shape != unw.shape:
         raise ValueError(f"unw and coh must both be (npair, npix) or (npair, rows, cols); got {unw.shape} and "
                          f"{coh.shape}")
-    shape = unw.shape[1:] if unw.ndim == 3 else (1, unw.shape[1])
-    npair, npix = unw.shape[0], shape[0] * shape[1]
-    n_valid, coh_n, coh_sum = _bases(npix, base)
+    npair = unw.shape[0]
+    if unw.ndim == 2:
+        unw, coh = unw.reshape(npair, 1, -1), coh.reshape(npair, 1, -1)
+    h = unw.shape[1] if rows is None else int(rows)
+    if not 0 <= h <= unw.shape[1]:
+        raise ValueError(f"rows {h} outside 0..{unw.shape[1]}")
+    shape = (h, unw.shape[2])
+    n_valid, coh_n, coh_sum = _bases(shape[0] * shape[1], base)
     given = footprint is not None
     fp = np.array(footprint, bool).reshape(shape) if given else np.zeros(shape, bool)
     pn, pc = np.zeros(npair, np.int64), np.zeros(npair, np.int64)
-    n_total = _qc_jit.stack_sums(unw.reshape(npair, *shape), coh.reshape(npair, *shape), shape[0], fp, given,
-                                 n_valid.reshape(shape), coh_n.reshape(shape), coh_sum.reshape(shape), pn, pc)
+    n_total = _qc_jit.stack_sums(unw, coh, h, fp, given, n_valid.reshape(shape), coh_n.reshape(shape),
+                                 coh_sum.reshape(shape), pn, pc)
     return BlockSums(n_valid, coh_n, coh_sum, pn, pc, n_total)
 
 

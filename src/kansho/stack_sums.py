@@ -54,16 +54,16 @@ class StackSums:
 
     def add_strip(self, unw: np.ndarray, coh: np.ndarray, r0: int, h: int) -> None:
         """Add rows ``r0 .. r0 + h - 1`` from the strip buffers ``unw``, ``coh`` (npair, rows >= h, nx)
-        float32, C order, every pair of the store, the strip in their first ``h`` rows."""
-        from kansho import _qc_jit  # numba: imported when a store is written, not whenever one is opened
+        float32, C order, every pair of the store, the strip in their first ``h`` rows (read in place)."""
+        from kansho.qc import block_sums  # numba: imported when a store is written, not whenever one is opened
 
-        nx = unw.shape[2]
-        fp = np.zeros((h, nx), bool)
-        n, cn, cs = np.zeros((h, nx), np.int32), np.zeros((h, nx), np.int32), np.zeros((h, nx))
-        self.n_footprint += _qc_jit.stack_sums(unw, coh, h, fp, False, n, cn, cs, self.pair_n_valid,
-                                               self.pair_coh_fixed)
-        for a, v in zip(self.pixels, (n, cn, cs), strict=True):
-            a[r0:r0 + h, :] = v
+        b = block_sums(unw, coh, rows=h)
+        self.pair_n_valid += b.pair_n_valid  # integers: the strips' sums add up to the frame's in any order
+        self.pair_coh_fixed += b.pair_coh_fixed
+        self.n_footprint += b.n_total
+        values: list[np.ndarray] = [b.n_valid, b.coh_n, b.coh_sum]
+        for a, v in zip(self.pixels, values, strict=True):
+            a[r0:r0 + h, :] = v.reshape(h, -1)
 
     def finish(self, g: zarr.Group) -> None:
         """Record the per-pair sums in the :data:`ATTR` attribute of ``g``: the sums are complete."""
