@@ -44,3 +44,42 @@ def _subtract_centre3_ranges(r0: int, r1: int, full: np.ndarray, x: np.ndarray, 
             c = t[j + 1] * wx0
             c += (t[j] + t[j + 2]) * wx1
             full[m, i, j] = full[m, i, j] - c
+
+
+def held_out_sums(x: np.ndarray, num: np.ndarray, den: np.ndarray, min_weight: float) -> np.ndarray:
+    """The held-out sums of :func:`kansho.filters_adaptive.spatial_cv_sums` for one width in one sweep:
+    ``x`` (ny, nx) the image (NaN = no data), ``num`` / ``den`` (ny, nx) the numerator and weight of its
+    prediction ``ĉ = num / den`` (given where ``den > min_weight``). Returns (4,) float64: Σ x·ĉ, Σ ĉ²,
+    Σ x² and the count over the pixels where ``x`` and ``ĉ`` are finite; each row is summed alone
+    (in order) and the rows' sums added pairwise, so the result does not depend on the threads."""
+    rows = np.zeros((x.shape[0], 4))
+    run_ranges(_held_out_rows, x.shape[0], rows, x, num, den, float(min_weight))
+    return rows.sum(axis=0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _held_out_rows(r0: int, r1: int, rows: np.ndarray, x: np.ndarray, num: np.ndarray, den: np.ndarray,
+                   min_weight: float) -> None:  # pragma: no cover - compiled
+    """Rows ``r0 .. r1 - 1`` of :func:`held_out_sums` (:func:`kansho._threads.run_ranges`)."""
+    nx = x.shape[1]
+    for i in range(r0, r1):
+        sxc = 0.0
+        scc = 0.0
+        sxx = 0.0
+        n = 0.0
+        for j in range(nx):
+            v = x[i, j]
+            d = den[i, j]
+            if not (np.isfinite(v) and d > min_weight):
+                continue
+            c = num[i, j] / d
+            if not np.isfinite(c):
+                continue
+            sxc += v * c
+            scc += c * c
+            sxx += v * v
+            n += 1.0
+        rows[i, 0] = sxc
+        rows[i, 1] = scc
+        rows[i, 2] = sxx
+        rows[i, 3] = n

@@ -77,6 +77,8 @@ TEMPORAL_FACTORS = (1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, np.inf)
 SPATIAL_PX = tuple(float(2 ** (k / 2)) for k in range(17))
 #: half-width (px) of the hole left around a pixel in its own prediction
 HOLE_PX = 1
+#: least weight (fraction of the kernel's mass on finite pixels) at which a pixel is predicted
+MIN_WEIGHT = 1e-3
 #: least predicted fraction of the high-pass's held-out variance removed for the filter to act
 MIN_GAIN = 0.02
 
@@ -112,7 +114,7 @@ def model_residual(flat: npt.ArrayLike, basis: npt.ArrayLike) -> Float64Array:
     full = valid.all(axis=0)
     if full.any():
         yf = take_columns(y, full)
-        fit = B @ np.linalg.lstsq(B, yf, rcond=None)[0]
+        fit = B @ (np.linalg.pinv(B) @ yf)  # the least-squares coefficients of every column by one product
         put_columns(out, full, np.subtract(yf, fit, out=fit))
         del yf, fit
     part = ~full & valid.any(axis=0)
@@ -180,12 +182,26 @@ def adaptive_highpass(flat: npt.ArrayLike, t: npt.ArrayLike, basis: npt.ArrayLik
                       ) -> Float64Array:
     """``hp = (I − H) y``: the model's residual less its Gaussian smoothing (NaN-aware, any
     sampling; :func:`kansho.filters.temporal_gaussian`). ``flat`` (n_epoch, npix) mm, ``t`` years,
-    ``sigma_yr`` years (∞: the model's residual itself). Returns (n_epoch, npix) float64 mm."""
-    r = model_residual(flat, basis)
-    if not np.isfinite(sigma_yr):
-        return r
-    smooth = temporal_gaussian(r, t, float(sigma_yr))
-    return np.subtract(r, smooth, out=smooth)
+    ``sigma_yr`` years (∞: the model's residual itself). Returns (n_epoch, npix) float64 mm.
+
+    The complete columns (every epoch finite) by one product with ``I − H`` of :func:`smoother_matrix`
+    (the operator the temporal cross-validation scores; the same numbers to round-off, ~1e-15 of
+    the series), the others by the model's NaN-aware fit and smoothing."""
+    y = np.asarray(flat, dtype=np.float64)
+    full = np.isfinite(y).all(axis=0)
+    A = np.eye(y.shape[0]) - smoother_matrix(t, basis, float(sigma_yr))
+    if full.all():
+        return A @ y
+    out = np.full(y.shape, np.nan)
+    if full.any():
+        put_columns(out, full, A @ take_columns(y, full))
+    rest = ~full & np.isfinite(y).any(axis=0)
+    if rest.any():
+        r = model_residual(take_columns(y, rest), basis)
+        if np.isfinite(sigma_yr):
+            r -= temporal_gaussian(r, t, float(sigma_yr))
+        put_columns(out, rest, r)
+    return out
 
 
 def _centre_kernel(sigma: float, hole: int, truncate: float) -> Float64Array:
@@ -226,7 +242,7 @@ def hole_weight(valid: npt.ArrayLike, sigma_px: tuple[float, float], *, hole: in
 
 
 def hole_lowpass(image: npt.ArrayLike, sigma_px: tuple[float, float], *, hole: int = HOLE_PX,
-                 truncate: float = 4.0, min_weight: float = 1e-3, den: Float64Array | None = None
+                 truncate: float = 4.0, min_weight: float = MIN_WEIGHT, den: Float64Array | None = None
                  ) -> Float64Array:
     """Gaussian prediction of each pixel from its neighbours, the (2·hole+1)² pixels around it left out.
 
@@ -292,15 +308,16 @@ def spatial_cv_sums(hp: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *, 
     (mm²) and the count, over the pixels where both ``hp`` and its prediction ĉ
     (:func:`hole_lowpass`) are finite. The weight of the finite pattern is
     :func:`cached_hole_weight` (the same numbers as :func:`hole_lowpass` computes without ``den``)."""
+    from kansho._filter_jit import held_out_sums
+
     x = np.asarray(hp, dtype=np.float64)
     out = np.zeros((len(sigmas_px), 4))
     fin = np.isfinite(x)
+    zero = np.where(fin, x, 0.0)[None]  # the numerator's image, shared by the widths
     for i in range(len(sigmas_px)) if only is None else only:
         sig = (float(sigmas_px[i][0]), float(sigmas_px[i][1]))
-        c = hole_lowpass(x, sig, hole=hole, den=cached_hole_weight(fin, sig, hole=hole))
-        ok = fin & np.isfinite(c)
-        xv, cv = x[ok], c[ok]
-        out[i] = (float(xv @ cv), float(cv @ cv), float(xv @ xv), float(ok.sum()))
+        num = _hole_convolve(zero, sig, hole, 4.0)[0]  # hole_lowpass's numerator (its truncate)
+        out[i] = held_out_sums(x, num, cached_hole_weight(fin, sig, hole=hole), MIN_WEIGHT)
     return out
 
 
