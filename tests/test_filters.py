@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import ndimage
 
 from kansho.filters import (
@@ -340,3 +342,34 @@ def test_fft_gaussian_padding_has_no_wrap_around(shape: tuple[int, int], sig: tu
     ref = np.stack([ndimage.gaussian_filter(x, sig, mode="constant", cval=0.0, truncate=4.0) for x in a])
     np.testing.assert_allclose(filters._gaussian_zero_padded(a, sig, 4.0), ref, rtol=0,
                                atol=1e-13 * float(np.abs(ref).max()))
+
+
+@settings(max_examples=40, deadline=None)
+@given(ny=st.integers(1, 40), nx=st.integers(1, 40), sy=st.floats(0.0, 6.0), sx=st.floats(0.0, 6.0),
+       seed=st.integers(0, 2**16), holes=st.floats(0.0, 0.5))
+def test_compiled_gaussian_is_scipys_to_the_bit(ny: int, nx: int, sy: float, sx: float, seed: int,
+                                                 holes: float) -> None:
+    """The compiled narrow Gaussian (used from :data:`kansho.filters.COMPILED_MIN_PX` pixels on) gives
+    :func:`scipy.ndimage.gaussian_filter`'s bits with zero padding: any shape (kernels wider than the
+    image included), widths from 0 (an axis left alone) to 6 px, zeros where data are missing."""
+    from kansho._filter_jit import gaussian2d
+    from kansho.filters import ndimage_weights
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((ny, nx)) * 10.0 ** rng.uniform(-3, 3)
+    x[rng.random((ny, nx)) < holes] = 0.0
+    ref = ndimage.gaussian_filter(x, (sy, sx), mode="constant", cval=0.0, truncate=4.0)
+    np.testing.assert_array_equal(gaussian2d(x, ndimage_weights(sy, 4.0), ndimage_weights(sx, 4.0)), ref)
+
+
+def test_narrow_gaussian_of_a_large_frame_takes_the_compiled_path_with_scipys_bits() -> None:
+    """From :data:`COMPILED_MIN_PX` pixels the stack's narrow Gaussian is the compiled one, with the same bits."""
+    from kansho import filters
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 520, 510))
+    assert x.shape[1] * x.shape[2] >= filters.COMPILED_MIN_PX
+    got = filters._gaussian_zero_padded(x, (2.5, 1.2), 4.0)
+    for k in range(2):
+        np.testing.assert_array_equal(got[k], ndimage.gaussian_filter(x[k], (2.5, 1.2), mode="constant", cval=0.0,
+                                                                      truncate=4.0))

@@ -268,8 +268,10 @@ def hole_lowpass(image: npt.ArrayLike, sigma_px: tuple[float, float], *, hole: i
     return out
 
 
-#: bytes of hole weights kept for the next epoch (:func:`cached_hole_weight`)
-_DEN_CACHE_BYTES = 128 * 2**20
+#: bytes of hole weights kept for the next epoch (:func:`cached_hole_weight`): every width the spatial
+#: cross-validation tries on one epoch (11 on a 2500 x 2500 px frame, 50 MB each; with less room, each
+#: epoch computed most of them again), freed at the end of the step (:func:`clear_caches`)
+_DEN_CACHE_BYTES = 768 * 2**20
 _DEN_CACHE: dict[tuple[bytes, float, float, int, float], Float64Array] = {}
 
 
