@@ -295,6 +295,7 @@ def bridge_block(task: Task) -> None:
     epochs' weights ``params["weights"]`` (None: equal); rewrites ``cum``, ``vel``, ``vintercept`` and
     writes ``cum_std`` (a block without a bridged pixel: ``vel``, ``vintercept`` only, refitted with the
     weights; with ``params["vel_later"]`` the first pass left them to this pass, which writes them always).
+    With ``params["tie_seg"]`` (the network gaps' segments) it writes the gap tie's ``tie_means`` too.
     Idempotent (refitting a bridged series shifts nothing), so a replayed block is harmless."""
     p = task.params
     w = task.work
@@ -306,7 +307,8 @@ def bridge_block(task: Task) -> None:
     choice = np.asarray(w["bridge_model"][rows, cols]).ravel()
     # after the regional choice (fresh_std), the first pass left the σ of a block with a gapped pixel to here
     fresh = bool(p.get("fresh_std")) and bool(np.isfinite(np.asarray(w["bridge_fic"][1, rows, cols])).any())
-    if not np.any(choice >= 0) and ew is None and not fresh and not p.get("vel_later"):
+    seg = p.get("tie_seg")
+    if not np.any(choice >= 0) and ew is None and not fresh and not p.get("vel_later") and seg is None:
         return  # nothing bridged here: the first pass's cum, cum_std and velocity stand
     cblk = np.asarray(w["cum"][:, rows, cols], np.float32).reshape(ne, -1)  # bridged in place below
     if np.any(choice >= 0) or fresh:
@@ -326,6 +328,8 @@ def bridge_block(task: Task) -> None:
             put_columns(sd, px, sdp)
         w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
         w["cum_std"][:, rows, cols] = sd.reshape(ne, *shp)
+    if seg is not None:  # the gap tie's segment means of the series as this pass leaves it (tie_means_block)
+        _write_tie_means(task, cblk, seg)
     _write_velocity(w, rows, cols, shp, cblk, t, ew)
 
 
@@ -335,11 +339,17 @@ def _zero_std(cblk: np.ndarray) -> np.ndarray:
 
 
 def tie_means_block(task: Task) -> None:
-    """Writes ``tie_means``: the mean of each network-gap segment of the block's bridged series."""
-    p = task.params
-    ne = len(p["seg"])
-    cblk = np.asarray(task.work["cum"][:, task.rows, task.cols], np.float32).reshape(ne, -1)
-    m = gaptie.segment_means(cblk, p["seg"])
+    """Writes ``tie_means``: the mean of each network-gap segment of the block's bridged series (when
+    no bridge pass ran: that pass writes them otherwise, from the series it holds)."""
+    ne = len(task.params["seg"])
+    _write_tie_means(task, np.asarray(task.work["cum"][:, task.rows, task.cols], np.float32).reshape(ne, -1),
+                     task.params["seg"])
+
+
+def _write_tie_means(task: Task, cblk: np.ndarray, seg: Any) -> None:
+    """``tie_means`` of a block: the mean of each network-gap segment ``seg`` (n_epoch,) of its series
+    ``cblk`` (n_epoch, npix) float32 as stored in ``cum``."""
+    m = gaptie.segment_means(cblk, seg)
     task.work["tie_means"][:, task.rows, task.cols] = m.astype(np.float32).reshape(-1, *task.shape)
 
 
@@ -364,13 +374,15 @@ def tie_block(task: Task) -> None:
     _write_velocity(w, rows, cols, task.shape, out, np.asarray(p["t"], np.float64), p.get("weights"))
 
 
-def _tie_gaps(ctx: Context, seg: np.ndarray, t: np.ndarray, weights: np.ndarray | None) -> dict[str, Any]:
+def _tie_gaps(ctx: Context, seg: np.ndarray, t: np.ndarray, weights: np.ndarray | None, *, means_done: bool
+              ) -> dict[str, Any]:
     """Ties the segments of the network gaps to the reference set (:mod:`kansho.gaptie`); returns what
-    was done, for ``InvertResult.gap_tie``."""
+    was done, for ``InvertResult.gap_tie``. ``tie_means`` is made; ``means_done``: the bridge pass
+    filled it."""
     st = ctx.stack
     nseg = int(seg.max()) + 1
-    ctx.new_array("tie_means", (nseg, *st.shape))
-    ctx.map_blocks(tie_means_block, "1-3 gap means", seg=seg)
+    if not means_done:
+        ctx.map_blocks(tie_means_block, "1-3 gap means", seg=seg)
     stable = ctx.read2d("refmask") == 1
     cum_std = ctx.array("cum_std")
     sigma = np.stack([np.asarray(cum_std[int(np.flatnonzero(seg == j)[0])]) for j in range(1, nseg)])
@@ -477,13 +489,16 @@ def step_invert(ctx: Context) -> InvertResult:
         log.info("1-3: bridge model of the pixels with a gap: %s",
                  ", ".join(f"{k} {v}" for k, v in counts.items()) or "none")
         n_gapped = int(np.isfinite(ctx.read2d("bridge_fic")[1]).sum())  # their σ is written by the bridge pass
-    if n_gapped or ew is not None or weighted:  # (weights not measured: the velocity with equal weights)
-        ctx.map_blocks(bridge_block, "1-3 bridge", t=t, step_times=step_times, weights=ew, fresh_std=len(cands) > 1,
-                       vel_later=weighted)
     net = network.gaps(pairs, ne)
     net_gaps = np.flatnonzero(net).tolist()
-    tie = (_tie_gaps(ctx, bridge.segments(net[:, None])[:, 0], t, ew) if net_gaps and icfg.gap_tie == "stable"
-           else {})
+    seg = bridge.segments(net[:, None])[:, 0] if net_gaps and icfg.gap_tie == "stable" else None
+    bridged = bool(n_gapped or ew is not None or weighted)  # (weights not measured: velocity with equal weights)
+    if seg is not None:
+        ctx.new_array("tie_means", (int(seg.max()) + 1, *st.shape))
+    if bridged:  # which writes the gap tie's segment means too, from the series it holds
+        ctx.map_blocks(bridge_block, "1-3 bridge", t=t, step_times=step_times, weights=ew, fresh_std=len(cands) > 1,
+                       vel_later=weighted, tie_seg=seg)
+    tie = _tie_gaps(ctx, seg, t, ew, means_done=bridged) if seg is not None else {}
     return InvertResult(n_solved=n_solved, min_pairs=min_pairs, network_gaps=net_gaps, gap_tie=tie,
                         epoch_sigma=[] if sigma is None else [float(v) for v in sigma],
                         epoch_weight=[] if ew is None else [float(v) for v in ew],
