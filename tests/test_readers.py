@@ -74,7 +74,11 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def _stack_arrays(st: Any) -> dict[str, np.ndarray]:
-    return {k: np.asarray(st.group[k][:]) for k in ("unw", "coh", "los_e", "los_n", "los_u", "hgt", "bperp")}
+    """The store's arrays as readers see them (coherence decoded where the store keeps 8-bit codes)."""
+    out = {k: np.asarray(st.group[k][:]) for k in ("unw", "los_e", "los_n", "los_u", "hgt", "bperp")}
+    ny, nx = st.shape
+    out["coh"] = st.read("coh", slice(0, ny), slice(0, nx))
+    return out
 
 
 def _assert_same_stack(a: Any, b: Any, coh_atol: float = 0.0) -> None:

@@ -45,6 +45,7 @@ import numpy.typing as npt
 import zarr
 from rasterio.errors import NotGeoreferencedWarning
 
+from kansho import cohcodes
 from kansho._columns import take_rows
 from kansho._version import __version__
 from kansho.chunkio import direct, put_by_chunks
@@ -54,13 +55,16 @@ from kansho.io.envi import BinarySpec
 from kansho.io.inputs import InputSet
 from kansho.io.multilook import multilook
 from kansho.io.prepare import LayerCorrector, PrepPlan, apply_layers, prep_attrs
-from kansho.io.rasters import read_window, read_window_band
+from kansho.io.rasters import read_window_band
 from kansho.layout import STACK_NAME
 from kansho.stack_sums import StackSums
+from kansho.store_geometry import GEOMETRY_UNITS, write_geometry
 
 log = logging.getLogger(__name__)
 
-STORE_VERSION = 1
+STORE_VERSION = 2
+#: versions read (1: coherence always float32)
+READ_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -93,13 +97,16 @@ class Stack:
         """Read ``unw``/``coh`` (pair, rows, cols) optionally for a subset of pair indices."""
         arr = self._cubes.get(name)  # opened once, then read in the caller's thread (kansho.chunkio)
         arr = arr if arr is not None else self._cubes.setdefault(name, direct(_array(self.group, name)))
+        codes = arr.dtype == np.uint8  # coherence kept as 8-bit codes (kansho.cohcodes)
         if pairs is None:
-            return np.asarray(arr[:, rows, cols])
+            out = np.asarray(arr[:, rows, cols])
+            return cohcodes.decode(out) if codes else out
         pairs = np.asarray(pairs, np.intp)
         if pairs.size == 0:
-            return np.empty((0, rows.stop - rows.start, cols.stop - cols.start), arr.dtype)
+            return np.empty((0, rows.stop - rows.start, cols.stop - cols.start), np.float32 if codes else arr.dtype)
         lo, hi = int(pairs.min()), int(pairs.max()) + 1  # only the pair chunks that hold them
-        return take_rows(np.asarray(arr[lo:hi, rows, cols]), pairs - lo)
+        out = take_rows(np.asarray(arr[lo:hi, rows, cols]), pairs - lo)
+        return cohcodes.decode(out) if codes else out
 
     def read2d(self, name: str) -> npt.NDArray[np.float32]:
         return np.asarray(_array(self.group, name)[:])
@@ -255,6 +262,7 @@ def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: i
     old_k = np.array(sorted(k for k in reuse if start <= k < stop), np.intp)
     old_j = np.array([reuse[k] for k in old_k], np.intp)
     read_k = [k for k in range(start, stop) if k not in reuse]
+    codes = coh.dtype == np.uint8  # the store keeps 8-bit coherence codes (kansho.cohcodes)
     strips = list(range(0, ny, block))
     bar = _progress(total=len(strips) * n, desc="ingest", enabled=progress)
     # catch_warnings is not thread-safe: the readers' NotGeoreferencedWarning is ignored here for every thread
@@ -265,28 +273,35 @@ def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: i
         # strip is returned to the system and page-faulted again each time (~0.5 s per 200 MB buffer on
         # the 1000 x 1000, 222-pair frame). Every pair's rows are written below, so nothing is pre-filled.
         u_buf, c_buf = np.empty((n, block, nx), np.float32), np.empty((n, block, nx), np.float32)
+        k_buf = np.empty((n, block, nx) if codes else (0, 0, 0), np.uint8)
         for r0 in strips:
             r1 = min(r0 + block, ny)
-            u_strip, c_strip = u_buf[:, :r1 - r0], c_buf[:, :r1 - r0]
+            u_strip, c_strip, k_strip = u_buf[:, :r1 - r0], c_buf[:, :r1 - r0], k_buf[:, :r1 - r0]
 
             def read_pair(k: int, r0: int = r0, r1: int = r1, u_strip: np.ndarray = u_strip,
-                          c_strip: np.ndarray = c_strip) -> None:
+                          c_strip: np.ndarray = c_strip, k_strip: np.ndarray = k_strip) -> None:
                 u, c = reader.strip(k, r0, r1)
                 u_strip[k - start] = u
                 c_strip[k - start] = np.nan if c is None else c
+                if codes:
+                    cohcodes.encode(c_strip[k - start], out=k_strip[k - start])
 
             if old_k.size:  # unchanged pairs come from the previous stack, a few at a time (no second strip)
                 assert old_g is not None
                 for i in range(0, old_k.size, COPY_PAIRS):
                     ks, js = old_k[i:i + COPY_PAIRS], old_j[i:i + COPY_PAIRS]
                     u_strip[ks - start] = _array(old_g, "unw").oindex[js, r0:r1, :]
-                    c_strip[ks - start] = _array(old_g, "coh").oindex[js, r0:r1, :]
+                    old_c = np.asarray(_array(old_g, "coh").oindex[js, r0:r1, :])
+                    c_strip[ks - start] = cohcodes.decode(old_c) if old_c.dtype == np.uint8 else old_c
+                    if codes:
+                        k_strip[ks - start] = old_c if old_c.dtype == np.uint8 else cohcodes.encode(old_c)
                     bar.update(ks.size)
             for _ in pool.map(read_pair, read_k):
                 bar.update(1)
             if sums is not None:
                 sums.add_strip(u_buf, c_buf, r0, r1 - r0)
-            put_by_chunks(pool, [(unw, u_strip), (coh, c_strip)], start, (slice(r0, r1), slice(None)))
+            put_by_chunks(pool, [(unw, u_strip), (coh, k_strip if codes else c_strip)], start,
+                          (slice(r0, r1), slice(None)))
     bar.close()
 
 
@@ -395,12 +410,15 @@ def _write_new(tmp: Path, final: Path, reader: _PairReader, grid: Grid, common: 
     g = zarr.open_group(str(tmp), mode="w", zarr_format=3)
     unw = g.create_array("unw", shape=(npair, ny, nx), chunks=chunk, dtype="f4", fill_value=np.nan,
                          dimension_names=["pair", "y", "x"], compressors=fast_codec())
-    coh = g.create_array("coh", shape=(npair, ny, nx), chunks=chunk, dtype="f4", fill_value=np.nan,
-                         dimension_names=["pair", "y", "x"], compressors=fast_codec())
+    codes = cohcodes.codes_fit([(p.cc, p.cc_spec) for p in inputs.pairs], reader.nlook)
+    coh = g.create_array("coh", shape=(npair, ny, nx), chunks=chunk, dtype="u1" if codes else "f4",
+                         fill_value=0 if codes else np.nan, dimension_names=["pair", "y", "x"],
+                         compressors=fast_codec())
     unw.attrs.update(units="radians", long_name="unwrapped interferometric phase")
-    coh.attrs.update(units="1", long_name="interferometric coherence")
+    coh.attrs.update(units="1", long_name="interferometric coherence",
+                     **({"scale_factor": 1.0 / cohcodes.SCALE, "_FillValue": 0} if codes else {}))
     d1, d2 = _write_index(g, inputs, grid)
-    los = _write_geometry(g, reader, ny, block)
+    los = write_geometry(g, reader, ny, block, fast_codec())
     los_enu = (los["E"], los["N"], los["U"]) if all(k in los for k in ("E", "N", "U")) else None
     corr = (LayerCorrector(plan, grid, float(common["wavelength"]), los.get("U"), d1, d2, los_enu)
             if plan.layer_specs() else None)
@@ -425,39 +443,6 @@ def _write_new(tmp: Path, final: Path, reader: _PairReader, grid: Grid, common: 
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
-
-
-#: geometry arrays of the store, the InputSet.geometry key each comes from, and their units
-GEOMETRY_ARRAYS = {"los_e": "E", "los_n": "N", "los_u": "U", "hgt": "hgt"}
-GEOMETRY_UNITS = {"los_e": "1", "los_n": "1", "los_u": "1", "hgt": "m"}
-
-
-def _write_geometry(g: zarr.Group, reader: _PairReader, ny: int,
-                    block: int) -> dict[str, npt.NDArray[np.float32]]:
-    """Write los_e, los_n, los_u and hgt (prepared like the pairs: clip, mask, multilook); return the
-    LOS components written, ``{"E", "N", "U"} → (ny, nx)`` (those the input has)."""
-    inputs, plan, nlook, nx = reader.inputs, reader.plan, reader.nlook, reader.nx
-    los: dict[str, npt.NDArray[np.float32]] = {}
-    for name, key in GEOMETRY_ARRAYS.items():
-        src = inputs.geometry.get(key)
-        a = g.create_array(name, shape=(ny, nx), chunks=(min(block * 4, ny), min(block * 4, nx)), dtype="f4",
-                           fill_value=np.nan, dimension_names=["y", "x"], compressors=fast_codec())
-        v = None
-        if src is not None:
-            full = (slice(reader.ri0, reader.ri0 + ny * nlook), slice(reader.ci0, reader.ci0 + nx * nlook))
-            v = read_window(src, full, inputs.geometry_specs.get(key), dtype=np.float32)
-            if key != "hgt":
-                v[v == 0] = np.nan
-            if plan.mask is not None:
-                v[plan.mask[: ny * nlook, : nx * nlook]] = np.nan
-            v = multilook(v, nlook, min_valid=reader.min_valid_looks) if nlook > 1 else v
-        elif key in inputs.los:  # a fixed LOS from incidence and heading (no E/N/U rasters)
-            v = np.full((ny, nx), inputs.los[key], np.float32)
-        if v is not None:
-            a[:] = v
-            if key != "hgt":
-                los[key] = v
-    return los
 
 
 def _array(g: zarr.Group, name: str) -> zarr.Array:
@@ -497,7 +482,8 @@ def _appendable(final: Path, ingest_key: dict[str, Any], sigs: dict[str, str], i
     True when the store is whole (no interrupted update), was written with the same grid, options
     and geometry files and without clip / mask / GACOS, holds exactly the first ``n`` pairs of
     ``inputs`` in the same order with unchanged files, is chunked :data:`PAIR_CHUNK` pairs deep,
-    and ``inputs`` has more pairs. ``None`` otherwise.
+    ``inputs`` has more pairs and, where the store keeps 8-bit coherence codes, the new pairs'
+    coherence is 8-bit too. ``None`` otherwise.
     """
     g, old_names = _open_old(final, ingest_key)
     if g is None or _array(g, "unw").chunks[0] != PAIR_CHUNK or not g.attrs.get("store_id"):
@@ -506,6 +492,9 @@ def _appendable(final: Path, ingest_key: dict[str, Any], sigs: dict[str, str], i
     names = [p.name for p in inputs.pairs]
     old_sigs = _attr_dict(g.attrs.get("pair_signatures"))
     if not 0 < n < len(names) or names[:n] != old_names or any(old_sigs.get(k) != sigs[k] for k in old_names):
+        return None
+    if _array(g, "coh").dtype == np.uint8 and not cohcodes.codes_fit(  # a new pair's coherence is not 8-bit
+            [(p.cc, p.cc_spec) for p in inputs.pairs[n:]], int(ingest_key["nlook"])):
         return None
     return n
 
@@ -518,7 +507,7 @@ def _open_old(final: Path, ingest_key: dict[str, Any]) -> tuple[zarr.Group | Non
         g = zarr.open_group(str(final), mode="r", zarr_format=3)
         attrs: dict[str, Any] = dict(g.attrs)
         if (attrs.get("updating") or attrs.get("ingest_key") != json.loads(json.dumps(ingest_key))
-                or attrs.get("prep") or attrs.get("kansho_store_version") != STORE_VERSION):
+                or attrs.get("prep") or attrs.get("kansho_store_version") not in READ_VERSIONS):
             return None, []
         d1, d2 = np.asarray(_array(g, "date1")[:]), np.asarray(_array(g, "date2")[:])
         names = [f"{a}_{b}" for a, b in zip(d1, d2, strict=True)]
@@ -559,7 +548,7 @@ def open_stack(path: Path) -> Stack:
         raise InputError(p, "no stack store here (run ingest first)")
     g = zarr.open_group(str(p), mode="r")
     attrs: dict[str, Any] = dict(g.attrs)
-    if attrs.get("kansho_store_version") != STORE_VERSION:
+    if attrs.get("kansho_store_version") not in READ_VERSIONS:
         raise InputError(p, f"unsupported stack store version {attrs.get('kansho_store_version')!r}")
     if attrs.get("updating"):
         raise InputError(p, "an update of this stack store was interrupted: run ingest again (kansho ts INPUT -o OUT)")

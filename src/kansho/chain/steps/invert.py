@@ -374,6 +374,18 @@ def tie_block(task: Task) -> None:
     _write_velocity(w, rows, cols, task.shape, out, np.asarray(p["t"], np.float64), p.get("weights"))
 
 
+def _bridge_and_tie(ctx: Context, t: np.ndarray, step_times: np.ndarray, ew: np.ndarray | None,
+                    seg: np.ndarray | None, bridge_kw: dict[str, Any] | None) -> dict[str, Any]:
+    """The second pass (:func:`bridge_block`, unless ``bridge_kw`` is None), which takes the gap tie's
+    segment means ``seg`` as it goes, then the tie of the network gaps (:func:`_tie_gaps`; ``{}``
+    without ``seg``)."""
+    if seg is not None:
+        ctx.new_array("tie_means", (int(seg.max()) + 1, *ctx.stack.shape))
+    if bridge_kw is not None:
+        ctx.map_blocks(bridge_block, "1-3 bridge", t=t, step_times=step_times, weights=ew, tie_seg=seg, **bridge_kw)
+    return _tie_gaps(ctx, seg, t, ew, means_done=bridge_kw is not None) if seg is not None else {}
+
+
 def _tie_gaps(ctx: Context, seg: np.ndarray, t: np.ndarray, weights: np.ndarray | None, *, means_done: bool
               ) -> dict[str, Any]:
     """Ties the segments of the network gaps to the reference set (:mod:`kansho.gaptie`); returns what
@@ -493,12 +505,8 @@ def step_invert(ctx: Context) -> InvertResult:
     net_gaps = np.flatnonzero(net).tolist()
     seg = bridge.segments(net[:, None])[:, 0] if net_gaps and icfg.gap_tie == "stable" else None
     bridged = bool(n_gapped or ew is not None or weighted)  # (weights not measured: velocity with equal weights)
-    if seg is not None:
-        ctx.new_array("tie_means", (int(seg.max()) + 1, *st.shape))
-    if bridged:  # which writes the gap tie's segment means too, from the series it holds
-        ctx.map_blocks(bridge_block, "1-3 bridge", t=t, step_times=step_times, weights=ew, fresh_std=len(cands) > 1,
-                       vel_later=weighted, tie_seg=seg)
-    tie = _tie_gaps(ctx, seg, t, ew, means_done=bridged) if seg is not None else {}
+    tie = _bridge_and_tie(ctx, t, step_times, ew, seg, bridge_kw={"fresh_std": len(cands) > 1, "vel_later": weighted}
+                          if bridged else None)
     return InvertResult(n_solved=n_solved, min_pairs=min_pairs, network_gaps=net_gaps, gap_tie=tie,
                         epoch_sigma=[] if sigma is None else [float(v) for v in sigma],
                         epoch_weight=[] if ew is None else [float(v) for v in ew],
