@@ -343,3 +343,21 @@ def test_compiled_centre_taps_are_ndimage_to_the_bit(seed: int) -> None:
                                          mode="constant")
         subtract_centre3(full, x, float(ky[1]), float(ky[0]), float(kx[1]), float(kx[0]))
         np.testing.assert_array_equal(full, ref)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compiled_held_out_sums_are_numpys(seed: int) -> None:
+    """The compiled sweep (frames from COMPILED_MIN_PX pixels) and NumPy's masked products (smaller
+    frames) give the same held-out sums: the same pixels counted, the sums to round-off."""
+    from kansho._filter_jit import held_out_sums
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((60, 70))
+    x[rng.random(x.shape) < 0.3] = np.nan
+    num = rng.standard_normal(x.shape)
+    den = rng.random(x.shape) * 0.01  # about a tenth at or below MIN_WEIGHT
+    den[rng.random(x.shape) < 0.05] = 0.0
+    ref = fa._held_out_sums(x, num, den)
+    got = held_out_sums(x, num, den, fa.MIN_WEIGHT)
+    assert got[3] == ref[3] == np.count_nonzero(np.isfinite(x) & (den > fa.MIN_WEIGHT))
+    np.testing.assert_allclose(got, ref, rtol=1e-12)

@@ -45,6 +45,7 @@ from kansho._columns import put_columns, take_columns
 from kansho._types import BoolArray, Float64Array
 from kansho.filters import (
     _KERNEL_CACHE,
+    COMPILED_MIN_PX,
     _gaussian_kernel,
     _gaussian_zero_padded,
     ref_index,
@@ -310,8 +311,6 @@ def spatial_cv_sums(hp: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *, 
     (mm²) and the count, over the pixels where both ``hp`` and its prediction ĉ
     (:func:`hole_lowpass`) are finite. The weight of the finite pattern is
     :func:`cached_hole_weight` (the same numbers as :func:`hole_lowpass` computes without ``den``)."""
-    from kansho._filter_jit import held_out_sums
-
     x = np.asarray(hp, dtype=np.float64)
     out = np.zeros((len(sigmas_px), 4))
     fin = np.isfinite(x)
@@ -319,8 +318,25 @@ def spatial_cv_sums(hp: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *, 
     for i in range(len(sigmas_px)) if only is None else only:
         sig = (float(sigmas_px[i][0]), float(sigmas_px[i][1]))
         num = _hole_convolve(zero, sig, hole, 4.0)[0]  # hole_lowpass's numerator (its truncate)
-        out[i] = held_out_sums(x, num, cached_hole_weight(fin, sig, hole=hole), MIN_WEIGHT)
+        out[i] = _held_out_sums(x, num, cached_hole_weight(fin, sig, hole=hole))
     return out
+
+
+def _held_out_sums(x: Float64Array, num: Float64Array, den: Float64Array) -> Float64Array:
+    """Σ x·ĉ, Σ ĉ², Σ x², count over the pixels where ``x`` and ``ĉ = num / den`` (``den`` above
+    :data:`MIN_WEIGHT`) are finite, all (ny, nx): the compiled sweep of
+    :func:`kansho._filter_jit.held_out_sums` from :data:`kansho.filters.COMPILED_MIN_PX` pixels, NumPy's
+    masked products below (the demo's frame: nothing compiled), the same to round-off."""
+    if x.size >= COMPILED_MIN_PX:
+        from kansho._filter_jit import held_out_sums
+
+        return held_out_sums(x, num, den, MIN_WEIGHT)
+    ok = np.isfinite(x) & (den > MIN_WEIGHT)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        c = num[ok] / den[ok]
+    keep = np.isfinite(c)
+    xv, cv = x[ok][keep], c[keep]
+    return np.array([xv @ cv, cv @ cv, xv @ xv, float(cv.size)])
 
 
 @dataclass(frozen=True)
