@@ -92,7 +92,7 @@ def read_inputs(geoc: Path) -> tuple[float, list[Path]]:
 
 def write_store(files: list[Path], tmp: Path) -> float:
     """Seconds to write the input's arrays into a Zarr store like the stack store (read strip by strip,
-    only the writing timed)."""
+    only the writing timed; 8-bit coherence as its codes, as the stack store keeps it)."""
     import rasterio
     import zarr
     from rasterio.windows import Window
@@ -100,14 +100,17 @@ def write_store(files: list[Path], tmp: Path) -> float:
     unw = [f for f in files if f.name.endswith(".unw.tif")]
     with rasterio.open(unw[0]) as src:
         ny, nx = src.height, src.width
+    with rasterio.open(str(unw[0]).replace(".unw.tif", ".cc.tif")) as src:
+        cc_type = np.dtype(src.dtypes[0])  # 8-bit coherence is stored as its codes (kansho.cohcodes)
+    types = {"unw": np.dtype(np.float32), "coh": cc_type if cc_type == np.uint8 else np.dtype(np.float32)}
     g = zarr.open_group(tmp / "floor.zarr", mode="w")
-    arrays = {k: g.create_array(k, shape=(len(unw), ny, nx), chunks=(16, BLOCK, BLOCK), dtype="float32",
+    arrays = {k: g.create_array(k, shape=(len(unw), ny, nx), chunks=(16, BLOCK, BLOCK), dtype=types[k],
                                 compressors=codec_of(None)) for k in ("unw", "coh")}
     total = 0.0
     for r0 in range(0, ny, BLOCK):
         h = min(BLOCK, ny - r0)
         for k, suffix in (("unw", ".unw.tif"), ("coh", ".cc.tif")):
-            strip = np.empty((len(unw), h, nx), np.float32)
+            strip = np.empty((len(unw), h, nx), types[k])
             for i, f in enumerate(unw):
                 with rasterio.open(str(f).replace(".unw.tif", suffix)) as src:
                     strip[i] = src.read(1, window=Window(0, r0, nx, h))

@@ -86,12 +86,19 @@ def test_multilooked_coherence_stays_float(frame: Path, tmp_path: Path) -> None:
     assert a.group["coh"].dtype == np.float32
 
 
-def test_a_float_coherence_pair_arriving_rebuilds_a_coded_store_in_float(frame: Path, tmp_path: Path) -> None:
+def _before_last(frame: Path, tmp_path: Path) -> tuple[Path, list[str], set[str]]:
+    """A copy of ``frame`` without the pairs of its last acquisition: (its folder, every pair of the
+    frame, the last acquisition's pairs)."""
     pairs = sorted(p.name for p in frame.iterdir() if p.is_dir())
     last = max(p.split("_")[1] for p in pairs)
     new = {p for p in pairs if p.split("_")[1] == last}
     live = tmp_path / "GEOC"
     shutil.copytree(frame, live, ignore=lambda d, names: [n for n in names if n in new])
+    return live, pairs, new
+
+
+def test_a_float_coherence_pair_arriving_rebuilds_a_coded_store_in_float(frame: Path, tmp_path: Path) -> None:
+    live, pairs, new = _before_last(frame, tmp_path)
     out = tmp_path / "out"
     before = create_stack(discover_inputs(live), out, progress=False)
     assert before.group["coh"].dtype == np.uint8
@@ -106,11 +113,7 @@ def test_a_float_coherence_pair_arriving_rebuilds_a_coded_store_in_float(frame: 
 
 
 def test_an_8bit_pair_arriving_is_appended_to_a_coded_store(frame: Path, tmp_path: Path) -> None:
-    pairs = sorted(p.name for p in frame.iterdir() if p.is_dir())
-    last = max(p.split("_")[1] for p in pairs)
-    new = {p for p in pairs if p.split("_")[1] == last}
-    live = tmp_path / "GEOC"
-    shutil.copytree(frame, live, ignore=lambda d, names: [n for n in names if n in new])
+    live, pairs, new = _before_last(frame, tmp_path)
     out = tmp_path / "out"
     create_stack(discover_inputs(live), out, progress=False)
     for p in sorted(new):
