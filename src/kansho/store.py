@@ -3,7 +3,8 @@
 Layout of ``OUT/stack.zarr`` (documented for users in ``docs/stack_store.md``)::
 
     unw      (pair, y, x)  float32  unwrapped phase, radians, NaN = no data
-    coh      (pair, y, x)  float32  coherence 0-1, NaN = no data
+    coh      (pair, y, x)  float32  coherence 0-1, NaN = no data; uint8 codes (code / 255, 0 = no data) where
+                                    the input's is 8-bit and not multilooked (:mod:`kansho.cohcodes`)
     date1    (pair,)       int64    first date of each pair, yyyymmdd
     date2    (pair,)       int64    second date of each pair, yyyymmdd
     epoch    (epoch,)      int64    every date of the network, sorted, yyyymmdd
