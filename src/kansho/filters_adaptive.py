@@ -189,14 +189,16 @@ def adaptive_highpass(flat: npt.ArrayLike, t: npt.ArrayLike, basis: npt.ArrayLik
     (the operator the temporal cross-validation scores; the same numbers to round-off, ~1e-15 of
     the series), the others by the model's NaN-aware fit and smoothing."""
     y = np.asarray(flat, dtype=np.float64)
-    full = np.isfinite(y).all(axis=0)
+    valid = np.isfinite(y)
+    full = valid.all(axis=0)
     A = np.eye(y.shape[0]) - smoother_matrix(t, basis, float(sigma_yr))
     if full.all():
         return A @ y
     out = np.full(y.shape, np.nan)
     if full.any():
         put_columns(out, full, A @ take_columns(y, full))
-    rest = ~full & np.isfinite(y).any(axis=0)
+    rest = ~full & valid.any(axis=0)
+    del valid
     if rest.any():
         r = model_residual(take_columns(y, rest), basis)
         if np.isfinite(sigma_yr):
