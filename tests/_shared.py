@@ -116,3 +116,11 @@ def one_error_line(rc: int, err: str, *fragments: str) -> str:
     for frag in fragments:
         assert frag in lines[0], f"{frag!r} not in {lines[0]!r}"
     return lines[0]
+
+
+def work_arrays(out: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The work arrays ``names`` of the run in ``out`` (its ``work/ts.zarr``), read whole."""
+    import zarr
+
+    g = zarr.open_group(str(out / "work" / "ts.zarr"), mode="r")
+    return {k: np.asarray(g[k][:]) for k in names}

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import zarr
+from tests._shared import work_arrays
 
 from kansho import run_timeseries, store
 from kansho.config import RunConfig
@@ -28,11 +29,6 @@ def frame(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("inc")
     simulate_frame(d, SimConfig(shape=(48, 56), n_epoch=22, interval_days=24, gap=False, n_unw_errors=1), rng=11)
     return d / "GEOC"
-
-
-def _arrays(out: Path) -> dict[str, np.ndarray]:
-    g = zarr.open_group(str(out / "work" / "ts.zarr"), mode="r")
-    return {k: np.asarray(g[k][:]) for k in ARRAYS}
 
 
 def test_new_epoch_ingests_only_its_pairs_and_matches_a_full_run(frame: Path, tmp_path: Path) -> None:
@@ -68,7 +64,7 @@ def test_new_epoch_ingests_only_its_pairs_and_matches_a_full_run(frame: Path, tm
     for step, keys in (("qc", ("coverage", "mean_coh", "keep")), ("loops", ("loop_rms", "bad", "pairs", "ref"))):
         for k in keys:
             assert getattr(ctx.result(step), k) == getattr(ctx_full.result(step), k), (step, k)
-    a, b = _arrays(out), _arrays(full)
+    a, b = work_arrays(out, ARRAYS), work_arrays(full, ARRAYS)
     for k in ARRAYS:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     assert (out / "results" / "vel.tif").read_bytes() == (full / "results" / "vel.tif").read_bytes()
@@ -221,7 +217,7 @@ def test_a_late_pair_inside_the_network_rebuilds_the_store_and_still_matches_a_f
     assert ing.appended_from == 0 and ing.reused == n_before
     assert not ctx.result("qc").incremental and not ctx.result("loops").pixels_updated
     run_timeseries(live, tmp_path / "full", RunConfig(), progress=False)
-    a, b = _arrays(out), _arrays(tmp_path / "full")
+    a, b = work_arrays(out, ARRAYS), work_arrays(tmp_path / "full", ARRAYS)
     for k in ARRAYS:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
@@ -250,6 +246,6 @@ def test_new_pairs_that_enlarge_the_footprint_are_measured_with_every_pair_again
     assert not ctx.result("qc").incremental  # the footprint grew: every pair's coverage changes
     ctx_full = run_timeseries(live, tmp_path / "full", RunConfig(), progress=False)
     assert ctx.result("qc").coverage == ctx_full.result("qc").coverage
-    a, b = _arrays(out), _arrays(tmp_path / "full")
+    a, b = work_arrays(out, ARRAYS), work_arrays(tmp_path / "full", ARRAYS)
     for k in ARRAYS:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)

@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-import zarr
-from tests._shared import figures_skipped
+from tests._shared import figures_skipped, work_arrays
 
 from kansho.chain import runner
 from kansho.chain.runner import plan_block, run_timeseries
@@ -47,8 +46,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _run(sim: Path, out: Path, **cfg: Any) -> dict[str, np.ndarray]:
     with figures_skipped():  # compared by their numbers only
         run_timeseries(sim, out, RunConfig(**cfg), progress=False)
-    g = zarr.open_group(str(out / "work" / "ts.zarr"), mode="r")
-    return {k: np.asarray(g[k][:]) for k in ARRAYS}
+    return work_arrays(out, ARRAYS)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
+from tests._shared import work_arrays
 
 from kansho import qc, run_timeseries
 from kansho.config import RunConfig
@@ -29,11 +30,6 @@ def frame(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d / "GEOC"
 
 
-def _work(out: Path) -> dict[str, np.ndarray]:
-    g = zarr.open_group(str(out / "work" / "ts.zarr"), mode="r")
-    return {k: np.asarray(g[k][:]) for k in QC_ARRAYS}
-
-
 def test_ingest_sums_equal_those_step_1_1_reads_bit_for_bit(frame: Path, tmp_path: Path) -> None:
     cfg = RunConfig(block_size=32)
     out = tmp_path / "out"
@@ -51,7 +47,7 @@ def test_ingest_sums_equal_those_step_1_1_reads_bit_for_bit(frame: Path, tmp_pat
     for got, want in zip(sums.pixels, qc.pixel_sums(u, c), strict=True):
         np.testing.assert_array_equal(np.asarray(got[:, :]).ravel(), want)
     with_sums = ctx.result("qc")
-    arrays = _work(out)
+    arrays = work_arrays(out, QC_ARRAYS)
 
     # without them step 1-1 reads the stack block by block: the same result and arrays
     g = zarr.open_group(str(out / "stack.zarr"), mode="r+")
@@ -59,7 +55,7 @@ def test_ingest_sums_equal_those_step_1_1_reads_bit_for_bit(frame: Path, tmp_pat
     read = run_timeseries(None, out, cfg, progress=False, steps=["qc"], force=True).result("qc")
     for k in QC_KEYS:
         assert getattr(read, k) == getattr(with_sums, k), k
-    for k, a in _work(out).items():
+    for k, a in work_arrays(out, QC_ARRAYS).items():
         np.testing.assert_array_equal(a, arrays[k], err_msg=k)
 
 
