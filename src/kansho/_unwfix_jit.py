@@ -163,10 +163,13 @@ def _best_move(pos: np.ndarray, neg: np.ndarray, n: np.ndarray) -> tuple[int, in
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _lookahead(p: int, s: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray, lptr: np.ndarray,
-               lref: np.ndarray, pos: np.ndarray, neg: np.ndarray, n: np.ndarray) -> int:  # pragma: no cover
+               lref: np.ndarray, pos: np.ndarray, neg: np.ndarray, n: np.ndarray,
+               Rc: np.ndarray) -> int:  # pragma: no cover
     """Score of taking move (p, s) and then plain greedy moves to the end: the misfit left (sum of
-    |residual misclosure| over the trusted loops) times 1000 plus the number of moves."""
-    Rc = R.copy()
+    |residual misclosure| over the trusted loops) times 1000 plus the number of moves. ``pos``,
+    ``neg``, ``n`` and ``Rc`` (R's size) are scratch."""
+    for lp in range(R.size):
+        Rc[lp] = R[lp]
     _move(p, np.int64(s), Rc, sgn, lptr, lref)
     moves = 1
     for _ in range(4 * n.size + 8):
@@ -187,21 +190,29 @@ def _lookahead(p: int, s: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _settle_tie(bp: int, bs: int, rdir: np.ndarray, R: np.ndarray, act: np.ndarray, mem: np.ndarray,
                 sgn: np.ndarray, lptr: np.ndarray, lref: np.ndarray, pos: np.ndarray, neg: np.ndarray, n: np.ndarray,
-                null: np.ndarray) -> tuple[int, int]:  # pragma: no cover
+                null: np.ndarray, scratch: np.ndarray, Rc: np.ndarray,
+                score: np.ndarray) -> tuple[int, int]:  # pragma: no cover
     """Choose among the tied moves (bp, bs) and ``rdir`` the one whose greedy completion leaves the
     smallest misfit with the fewest moves; returns it, or (-1, 0) after nulling the pairs of the
-    moves tied on that score too."""
+    moves tied on that score too. ``scratch`` (3, npair) int32, ``Rc`` (R's size) int32 and ``score``
+    (npair,) int64 are scratch. Plain loops: numpy's forms (flatnonzero, copies, masks) cost ~0.9 s more
+    compilation here."""
     rdir[bp] = bs
-    cand = np.flatnonzero(rdir)
-    score = np.empty(cand.size, np.int64)
-    for i in range(cand.size):
-        score[i] = _lookahead(cand[i], rdir[cand[i]], R, act, mem, sgn, lptr, lref, pos.copy(), neg.copy(), n.copy())
-    lo = score.min()
-    win = cand[score == lo]
-    if win.size == 1:
-        return win[0], rdir[win[0]]
-    for q in win:
-        null[q] = True
+    sp, sn, sc = scratch[0], scratch[1], scratch[2]
+    lo, n_lo, win = -1, 0, -1
+    for q in range(rdir.size):  # the candidates, in pair order
+        if rdir[q] == 0:
+            continue
+        score[q] = _lookahead(q, rdir[q], R, act, mem, sgn, lptr, lref, sp, sn, sc, Rc)
+        if n_lo == 0 or score[q] < lo:
+            lo, n_lo, win = score[q], 1, q
+        elif score[q] == lo:
+            n_lo += 1
+    if n_lo == 1:
+        return win, rdir[win]
+    for q in range(rdir.size):
+        if rdir[q] != 0 and score[q] == lo:
+            null[q] = True
     return -1, 0
 
 
@@ -238,15 +249,19 @@ def _epoch_check(k: np.ndarray, seen: np.ndarray, ends: np.ndarray, null: np.nda
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _orphan_check(R0: np.ndarray, act0: np.ndarray, act: np.ndarray, mem: np.ndarray, k: np.ndarray,
-                  null: np.ndarray) -> None:  # pragma: no cover - compiled
+                  null: np.ndarray, flags: np.ndarray) -> None:  # pragma: no cover - compiled
     """Null a pair left uncorrected whose every loop was taken away by nulling its partners, when one
     of those loops did not close: nothing checks it any more, and it was implicated (the two pairs of
     an epoch nulled as tied leave the third's own error undetermined, e.g. errors of -1 and -2 cycles in
     two of a first epoch's three pairs). One pass over the loops; loops are taken away only by nulls."""
-    if not null.any():
+    checked, implicated = flags[2], flags[3]
+    any_null = False
+    for p in range(k.size):
+        any_null = any_null or null[p]
+        checked[p] = False
+        implicated[p] = False
+    if not any_null:
         return
-    checked = np.zeros(k.size, np.bool_)
-    implicated = np.zeros(k.size, np.bool_)
     for lp in range(act0.size):
         for m in range(3):
             if act[lp]:
@@ -261,19 +276,21 @@ def _orphan_check(R0: np.ndarray, act0: np.ndarray, act: np.ndarray, mem: np.nda
 @njit(cache=True, nogil=True, error_model="numpy")
 def _solve_pixel(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray, ends: np.ndarray,
                  min_loops: int, out: np.ndarray, work: np.ndarray, flags: np.ndarray, R0: np.ndarray,
-                 act0: np.ndarray, lptr: np.ndarray, lref: np.ndarray) -> None:  # pragma: no cover - compiled
+                 act0: np.ndarray, lptr: np.ndarray, lref: np.ndarray,
+                 score: np.ndarray) -> None:  # pragma: no cover - compiled
     """Greedy integer assignment at one pixel; ``out`` (npair,) int8 receives -k (or NULL).
 
     ``R`` (nt,) are the misclosures of the loops trusted there (``act`` all true on entry, ``mem``
-    and ``sgn`` (nt, 3) their members); ``work`` (6, npair) int32, ``flags`` (2, npair) bool, ``R0``
-    and ``act0`` (nt,), ``lptr`` (npair + 1,) and ``lref`` (3·nt,) are scratch, the last two the
-    loops of each pair (``3·loop + member``, in loop order)."""
+    and ``sgn`` (nt, 3) their members); ``work`` (9, npair) int32, ``flags`` (4, npair) bool, ``R0``
+    (at least 2·nt,) int32, ``act0`` (nt,), ``lptr`` (npair + 1,), ``lref`` (3·nt,) and ``score`` (npair,)
+    int64 are scratch, ``lptr`` and ``lref`` the loops of each pair (``3·loop + member``, in loop order)."""
     npair = ends.shape[0]
     nt = R.size
     for lp in range(nt):  # not R0[:] = R: numba's array-to-slice assignment costs ~1.3 s to compile
         R0[lp] = R[lp]
         act0[lp] = act[lp]
     k, pos, neg, n, rdir, cnt = work[0], work[1], work[2], work[3], work[4], work[5]
+    Rc = R0[nt:2 * nt]  # the lookahead's copy of R
     seen, null = flags[0], flags[1]
     k[:] = 0
     seen[:] = False
@@ -306,7 +323,7 @@ def _solve_pixel(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarra
                             null[q] = True
             break
         if _rivals(bp, bs, R, act, mem, sgn, lptr, lref, pos, neg, n, rdir) > 0:
-            bp, bs = _settle_tie(bp, bs, rdir, R, act, mem, sgn, lptr, lref, pos, neg, n, null)
+            bp, bs = _settle_tie(bp, bs, rdir, R, act, mem, sgn, lptr, lref, pos, neg, n, null, work[6:], Rc, score)
         if bp >= 0 and (pos[bp] if bs > 0 else neg[bp]) < min_loops:
             null[bp] = True
             bp = -1
@@ -318,7 +335,7 @@ def _solve_pixel(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarra
         k[bp] += bs
         n_open += _move_tallied(bp, bs, R, act, mem, sgn, lptr, lref, pos, neg, n)
     _epoch_check(k, seen, ends, null)
-    _orphan_check(R0, act0, act, mem, k, null)
+    _orphan_check(R0, act0, act, mem, k, null, flags)
     for p in range(npair):
         out[p] = NULL if null[p] else max(-127, min(127, -k[p]))
 
@@ -352,11 +369,12 @@ def _solve_tasks(t0: int, t1: int, K: np.ndarray, trusted: np.ndarray, mem: np.n
         act = np.empty(nloop, np.bool_)
         mem_t = np.empty((nloop, 3), mem.dtype)
         sgn_t = np.empty((nloop, 3), sgn.dtype)
-        work = np.empty((6, npair), np.int32)
-        flags = np.empty((2, npair), np.bool_)
-        R0 = np.empty(nloop, np.int32)
+        work = np.empty((9, npair), np.int32)
+        flags = np.empty((4, npair), np.bool_)
+        R0 = np.empty(2 * nloop, np.int32)
         act0 = np.empty(nloop, np.bool_)
         lptr = np.empty(npair + 1, np.int64)
+        score = np.empty(npair, np.int64)
         lref = np.empty(3 * nloop, np.int64)
         col = np.empty(npair, np.int8)
         i0, i1 = t * COLS_PER_TASK, min((t + 1) * COLS_PER_TASK, cols.size)
@@ -377,8 +395,8 @@ def _solve_tasks(t0: int, t1: int, K: np.ndarray, trusted: np.ndarray, mem: np.n
                         sgn_t[nt, m] = sgn[lp, m]
                     act[nt] = True
                     nt += 1
-            _solve_pixel(R[:nt], act[:nt], mem_t[:nt], sgn_t[:nt], ends, min_loops, col, work, flags, R0[:nt],
-                         act0[:nt], lptr, lref)
+            _solve_pixel(R[:nt], act[:nt], mem_t[:nt], sgn_t[:nt], ends, min_loops, col, work, flags, R0,
+                         act0[:nt], lptr, lref, score)
             for p in range(npair):
                 fix[p, j] = col[p]
 
