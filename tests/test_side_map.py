@@ -1,14 +1,15 @@
-"""kansho.parallel.side_map: a share of the work in a child Python, the results in order, and the work done
+"""kansho.sideproc.side_map: a share of the work in a child Python, the results in order, and the work done
 here when the child fails."""
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 
-from kansho.parallel import side_map
+from kansho.sideproc import side_map
 
 
 def _square_with_pid(item: tuple[int, int]) -> tuple[int, int]:
@@ -23,12 +24,39 @@ def _fails_away(item: tuple[int, int]) -> int:
     return -x
 
 
-def test_results_in_order_with_a_share_away() -> None:
+def _marked(item: tuple[int, int, str, float]) -> tuple[int, int]:
+    """``x * x`` and the pid computing it. In the parent the first item waits (at most 60 s) for the
+    child to start an item (it marks the folder); in the child each item marks it, then takes ``delay`` s."""
+    parent, x, folder, delay = item
+    if os.getpid() != parent:
+        (Path(folder) / f"{x}.started").touch()
+        time.sleep(delay)
+    elif x == 1:
+        t0 = time.monotonic()
+        while not any(Path(folder).glob("*.started")) and time.monotonic() - t0 < 60:
+            time.sleep(0.01)
+    return x * x, os.getpid()
+
+
+def test_results_in_order_with_a_share_away(tmp_path: Path) -> None:
     me = os.getpid()
-    out = side_map(_square_with_pid, [(me, 1), (me, 2)], [(me, 3), (me, 4), (me, 5)])
+    items = [(me, x, str(tmp_path), 0.0) for x in range(1, 6)]
+    out = side_map(_marked, items[:2], items[2:])
     assert [v for v, _ in out] == [1, 4, 9, 16, 25]
     assert {p for _, p in out[:2]} == {me}
-    assert {p for _, p in out[2:]} != {me}  # the share away ran in another process
+    assert out[2][1] != me  # the share away ran in another process, from its first item
+
+
+def test_this_process_takes_the_items_the_child_has_not_reached(tmp_path: Path) -> None:
+    """The child, slow here, does the first item of its share; this process, done with its own, takes the
+    others from the last back instead of waiting: each item done once, the results in order."""
+    me = os.getpid()
+    items = [(me, x, str(tmp_path), 3.0) for x in range(1, 7)]
+    out = side_map(_marked, items[:1], items[1:])
+    assert [v for v, _ in out] == [1, 4, 9, 16, 25, 36]
+    assert out[1][1] != me
+    assert {p for _, p in out[2:]} == {me}
+    assert sorted(p.name for p in tmp_path.glob("*.started")) == ["2.started"]  # nothing done twice
 
 
 def test_a_failing_child_leaves_its_share_to_this_process() -> None:
@@ -51,37 +79,45 @@ def _slow_away(item: tuple[int, int]) -> int:
 
 def test_a_hung_child_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
     """A child still running past SIDE_TIMEOUT_S after this process's share is killed; its share is done here."""
-    from kansho import parallel
+    from kansho import sideproc
 
-    monkeypatch.setattr(parallel, "SIDE_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(sideproc, "SIDE_TIMEOUT_S", 0.5)
     me = os.getpid()
     assert side_map(_slow_away, [(me, 1)], [(me, 2)]) == [2, 3]
 
 
-def _pid_and_loaded(item: int) -> tuple[int, int, bool]:
-    """``item``, the pid computing it, and whether that process had imported the json module's decoder."""
+def _pid_and_loaded(item: tuple[int, str]) -> tuple[int, int, bool]:
+    """``item[0]``, the pid computing it, and whether that process had imported the json module's decoder.
+    The parent's item 1 waits (at most 60 s) for the child to start one (it marks the folder ``item[1]``)."""
     import sys
 
-    return item, os.getpid(), "json.decoder" in sys.modules
+    x, folder = item
+    if x == 1:
+        t0 = time.monotonic()
+        while not any(Path(folder).glob("*.started")) and time.monotonic() - t0 < 60:
+            time.sleep(0.01)
+    else:
+        (Path(folder) / f"{x}.started").touch()
+    return x, os.getpid(), "json.decoder" in sys.modules
 
 
-def test_a_side_process_started_ahead_takes_its_share_with_its_modules_imported() -> None:
+def test_a_side_process_started_ahead_takes_its_share_with_its_modules_imported(tmp_path: Path) -> None:
     """A SideProcess started before its work imports the modules it was given, then computes what it is
     handed in another process; side_map uses it for its share."""
-    from kansho.parallel import SideProcess
+    from kansho.sideproc import SideProcess
 
     me = os.getpid()
     with SideProcess(("json",)) as side:
         assert side.started
-        out = side_map(_pid_and_loaded, [1], [2, 3], side=side)
+        out = side_map(_pid_and_loaded, [(1, str(tmp_path))], [(2, str(tmp_path)), (3, str(tmp_path))], side=side)
     assert [v for v, _, _ in out] == [1, 2, 3]
     assert out[0][1] == me
-    assert {p for _, p, _ in out[1:]} != {me} and all(loaded for _, _, loaded in out[1:])
+    assert out[1][1] != me and out[1][2]  # the child's first item, with its modules imported
 
 
 def test_an_idle_side_process_ends_when_closed() -> None:
     """A side process never given work exits on its own (status 0) when closed; a second submit is refused."""
-    from kansho.parallel import SideProcess
+    from kansho.sideproc import SideProcess
 
     side = SideProcess()
     proc = side._proc
@@ -92,7 +128,7 @@ def test_an_idle_side_process_ends_when_closed() -> None:
 
 
 def test_a_failing_side_process_leaves_its_share_here_when_given_ahead() -> None:
-    from kansho.parallel import SideProcess
+    from kansho.sideproc import SideProcess
 
     me = os.getpid()
     with SideProcess() as side:

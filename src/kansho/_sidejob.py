@@ -1,14 +1,19 @@
-"""Child process of :class:`kansho.parallel.SideProcess`: ``python -m kansho._sidejob [MODULE...]``.
+"""Child process of :class:`kansho.sideproc.SideProcess`: ``python -m kansho._sidejob [MODULE...]``.
 
-Imports the MODULEs (while the parent is still busy), then reads one line ``JOB<TAB>RESULT`` from stdin:
-``(func, items)`` pickled in the file JOB, the list ``[func(x) for x in items]`` written pickled to RESULT
-(temporary name, then rename); exit status 1 with nothing written when any item fails, 0 with nothing
-done when stdin closes without a line (the parent had no work for it).
+Imports the MODULEs (while the parent is still busy), then reads one line ``JOB<TAB>RESULT[<TAB>CLAIMS]``
+from stdin: ``(func, items)`` pickled in the file JOB, the list ``[func(x) for x in items]`` written pickled
+to RESULT (temporary name, then rename); exit status 1 with nothing written when any item fails, 0 with
+nothing done when stdin closes without a line (the parent had no work for it).
+
+With a folder CLAIMS the items are shared with the parent: this process takes them from the first on,
+each only once it has claimed it (:func:`claim`), and stops at the first the parent claimed (the parent
+takes them from the last back); RESULT then holds ``{index: func(item)}`` of the items it did.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import sys
 from collections.abc import Callable
@@ -19,8 +24,28 @@ from kansho._files import write_bytes_atomic
 
 
 def map_list(func: Callable[[Any], Any], items: list[Any]) -> list[Any]:
-    """``[func(x) for x in items]`` (also what a dask worker runs for :func:`kansho.parallel.side_map`)."""
+    """``[func(x) for x in items]`` (also what a dask worker runs for :func:`kansho.sideproc.side_map`)."""
     return [func(x) for x in items]
+
+
+def claim(folder: Path, i: int) -> bool:
+    """Claim item ``i`` of a shared list in ``folder`` (an empty file created exclusively, so that of two
+    processes claiming the same item one only succeeds); False when it was claimed already."""
+    try:
+        os.close(os.open(folder / f"{i}.claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return False
+    return True
+
+
+def map_claimed(func: Callable[[Any], Any], items: list[Any], folder: Path) -> dict[int, Any]:
+    """``func`` over ``items`` from the first on, while this process can :func:`claim` them."""
+    out: dict[int, Any] = {}
+    for i, x in enumerate(items):
+        if not claim(folder, i):
+            break
+        out[i] = func(x)
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -32,9 +57,10 @@ def main(argv: list[str]) -> int:
     line = sys.stdin.readline().rstrip("\n")
     if not line:
         return 0
-    job, res = (Path(p) for p in line.split("\t"))
+    job, res, *shared = (Path(p) for p in line.split("\t"))
     func, items = pickle.loads(job.read_bytes())
-    write_bytes_atomic(res, pickle.dumps(map_list(func, items)))
+    done = map_claimed(func, items, shared[0]) if shared else map_list(func, items)
+    write_bytes_atomic(res, pickle.dumps(done))
     return 0
 
 

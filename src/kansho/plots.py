@@ -19,7 +19,7 @@ from matplotlib.patches import Patch
 from kansho._dates import parse_date
 from kansho.grid import Grid
 from kansho.mapfig import plot_categorical_map, plot_cum_overview, plot_geo_map, save_figure
-from kansho.parallel import SideProcess, side_map
+from kansho.sideproc import SideProcess, side_map
 
 if TYPE_CHECKING:
     from kansho.chain.context import Context
@@ -292,12 +292,13 @@ def run_job(job: Job) -> str | None:
 def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np.ndarray,
               side: SideProcess | None = None) -> list[str]:
     """Draw every plot of a run into ``plots``, some in ``side`` (a child Python started by the caller,
-    :func:`kansho.parallel.side_map`) or on the dask cluster's workers; returns the relative paths written."""
+    :func:`kansho.sideproc.side_map`) or on the dask cluster's workers; returns the relative paths written."""
     local, jobs = figure_jobs(ctx, plots, maps, epochs)
     if side is None and ctx.client is None:
         return [p for p in (run_job(j) for j in [*local, *jobs]) if p]
-    # here: the local ones (the cube overview: the longest) and a quarter of the rest, beside the cube writers
-    n_here = len(jobs) // SIDE_SHARE
+    # here: the local ones (the cube overview: the longest), beside the cube writers, then those of the side
+    # process it has not reached; to a dask cluster a fixed share (a quarter of the rest stays here)
+    n_here = len(jobs) // SIDE_SHARE if ctx.client is not None else 0
     return [p for p in side_map(run_job, [*local, *jobs[:n_here]], jobs[n_here:], client=ctx.client, side=side)
             if p]
 
@@ -307,10 +308,10 @@ def side_wanted(shape: tuple[int, int]) -> bool:
     return shape[0] * shape[1] >= SIDE_MIN_PIXELS
 
 
-#: modules a side process drawing figures imports before its work comes (:class:`kansho.parallel.SideProcess`)
+#: modules a side process drawing figures imports before its work comes (:class:`kansho.sideproc.SideProcess`)
 SIDE_MODULES = ("kansho.plots",)
-#: this process draws the local figures and 1/SIDE_SHARE of the others (the 1000 x 1000 px benchmark frame's
-#: outputs step: ~5.2 s with 4, ~6.0 s with 3; the demo's the same with either)
+#: with a dask cluster this process draws the local figures and 1/SIDE_SHARE of the others (the 1000 x 1000 px
+#: benchmark frame's outputs step: ~5.2 s with 4, ~6.0 s with 3, before a side process shared its list)
 SIDE_SHARE = 4
 #: frames smaller than this draw every figure in the chain's process: a child Python takes about half a
 #: second to start and import matplotlib (started at the outputs step's start, that overlaps the maps'

@@ -22,7 +22,7 @@ from kansho.chain.steps.loops import LoopsResult
 from kansho.io.geotiff import write_geotiff
 from kansho.io.licsbas_h5 import filter_keys, write_cum_h5
 from kansho.layout import MASKED_MAPS, RESULT_MAPS
-from kansho.parallel import SideProcess
+from kansho.sideproc import SideProcess
 
 log = logging.getLogger(__name__)
 
