@@ -132,3 +132,38 @@ def test_user_ref_in_lonlat_that_is_not_finite_is_a_clear_error() -> None:
 
     with pytest.raises(ConfigError, match=r"option loops\.ref: .*not a finite number"):
         load_config(None, {"loops.ref": "1e999/1e999/36.0/36.01"})
+
+
+def test_a_step_is_prepared_ahead(geoc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step's ``prepare`` runs as the step PREPARE_AHEAD places before it begins (what it returns reaches the
+    step in ``ctx.prepared``); one that fails leaves the step to run without it; a step not wanted is not prepared."""
+    import contextlib
+    import dataclasses
+
+    from kansho.chain.spec import PREPARE_AHEAD
+
+    calls: list[tuple[str, ...]] = []
+    seen: list[object] = []
+
+    def prepare(ctx: object, exits: contextlib.ExitStack) -> str:
+        calls.append(tuple(ctx.results))  # type: ignore[attr-defined]
+        if len(calls) > 1:
+            raise RuntimeError("no head start this time")
+        return "ready"
+
+    def run(ctx: object) -> object:
+        seen.append(ctx.prepared.get("velstats"))  # type: ignore[attr-defined]
+        return chain_example_step.SPEC.run(ctx)
+
+    spec = dataclasses.replace(chain_example_step.SPEC, prepare=prepare, run=run)
+    steps = list(registry.STEPS)
+    at = [s.name for s in steps].index("mask") + 1
+    steps.insert(at, spec)
+    monkeypatch.setattr(registry, "STEPS", tuple(steps))
+    out = tmp_path / "run"
+    run_timeseries(geoc, out, _cfg(), progress=False)
+    assert calls == [tuple(s.name for s in steps[:at - PREPARE_AHEAD])] and seen == ["ready"]
+    again = run_timeseries(geoc, out, _cfg(), progress=False, force=True)
+    assert len(calls) == 2 and seen == ["ready", None] and again.timings["velstats"] > 0
+    run_timeseries(geoc, out, _cfg(), steps=["ingest", "qc", "loops", "invert"], force=True, progress=False)
+    assert len(calls) == 2

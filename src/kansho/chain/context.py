@@ -61,6 +61,8 @@ class Context:
     #: the chain being run (the registry's steps) and the name of the step running now
     chain: tuple[StepSpec, ...] = ()
     current: str = ""
+    #: what the steps' :attr:`~kansho.chain.spec.StepSpec.prepare` returned, by step name (taken by the step)
+    prepared: dict[str, Any] = field(default_factory=dict)
     _stack: Stack | None = None
     _work: zarr.Group | None = None
     _inputs: Any = None

@@ -42,7 +42,7 @@ from kansho.chain.records import (
     typed_result,
 )
 from kansho.chain.runlog import LOG_NAME, run_log
-from kansho.chain.spec import StepSpec
+from kansho.chain.spec import PREPARE_AHEAD, StepSpec
 from kansho.config import RunConfig, yaml_template
 from kansho.errors import ConfigError, InputError, KanshoError
 from kansho.layout import INFO_FILES, RunLayout
@@ -235,7 +235,21 @@ def _run_steps(ctx: Context, state: dict[str, Any], wanted: list[str], fingerpri
             ctx.results[spec.name], upstream = typed, key
             continue
         log.info("[%d/%d] step %s (%s): %s ...", i + 1, len(registry.STEPS), spec.name, spec.licsbas, spec.title)
+        _prepare_ahead(ctx, i, wanted, exits)
         upstream = _run_step(ctx, spec, state, upstream, fp, force, exits)
+
+
+def _prepare_ahead(ctx: Context, i: int, wanted: list[str], exits: contextlib.ExitStack) -> None:
+    """As step ``i`` of the chain starts: the :attr:`StepSpec.prepare` of the wanted steps up to
+    :data:`PREPARE_AHEAD` places after it that have none yet (a failure only leaves the step to start its own)."""
+    for later in registry.STEPS[i:i + PREPARE_AHEAD + 1]:
+        if later.prepare is None or later.name not in wanted or later.name in ctx.prepared:
+            continue
+        try:
+            ctx.prepared[later.name] = later.prepare(ctx, exits)
+        except Exception as exc:  # noqa: BLE001 - a head start only
+            log.debug("step %s: could not prepare ahead: %s", later.name, exc)
+            ctx.prepared[later.name] = None
 
 
 def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str, fp: str, force: bool,

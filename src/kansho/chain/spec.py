@@ -7,6 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
 
+#: steps ahead of its own at which a step's :attr:`StepSpec.prepare` is called (the outputs step's figure
+#: process, started as step 1-4 begins, has imported matplotlib by the time the outputs step needs it)
+PREPARE_AHEAD = 3
+
 
 @dataclass
 class StepResult:
@@ -47,3 +51,7 @@ class StepSpec:
     tasks: tuple[Callable[..., Any], ...] = ()
     #: the config section of its own options (for --help and the docs)
     section: str | None = None
+    #: a slow start that may overlap the steps before it: ``prepare(ctx, exits)`` is called as the run begins
+    #: the step :data:`PREPARE_AHEAD` places earlier (when this one is wanted too) and what it returns is kept in
+    #: ``ctx.prepared[name]`` for the step (anything it starts is closed with ``exits``, the run's exit stack)
+    prepare: Callable[..., Any] | None = None

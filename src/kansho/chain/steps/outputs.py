@@ -85,7 +85,8 @@ def step_outputs(ctx: Context) -> OutputsResult:
     for d in (lay.results, lay.info, lay.plots):
         d.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        side = _figure_process(ctx, stack)  # started first: its imports overlap the reading below
+        # started ahead, as step 1-4 began (:func:`prepare_figures`), or now: its imports overlap the reading below
+        side = ctx.prepared.pop("outputs") if "outputs" in ctx.prepared else _figure_process(ctx, stack)
         return _write_products(ctx, side)
 
 
@@ -107,6 +108,12 @@ def _write_products(ctx: Context, side: SideProcess | None) -> OutputsResult:
         written = tifs.result() + written + cubes.result()
     written.append(lay.report.name)
     return OutputsResult(written=written)
+
+
+def prepare_figures(ctx: Context, exits: contextlib.ExitStack) -> SideProcess | None:
+    """The step's :attr:`~kansho.chain.spec.StepSpec.prepare`: its figure process, started a few steps
+    ahead (a child Python importing matplotlib, ~0.5 s, while those steps run) and closed with ``exits``."""
+    return _figure_process(ctx, exits)
 
 
 def _figure_process(ctx: Context, stack: contextlib.ExitStack) -> SideProcess | None:
@@ -135,6 +142,6 @@ def _figures(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray, side
 
 
 SPEC = StepSpec(name="outputs", licsbas="out", title="results GeoTIFFs, cum.h5, info tables, plots and report",
-                run=step_outputs, result=OutputsResult,
+                run=step_outputs, result=OutputsResult, prepare=prepare_figures,
                 inputs=("cum", "cum_std", "bridge_model", "cum_filt", "gap", "mask",
                         *(m.source for m in RESULT_MAPS.values())))
