@@ -115,15 +115,17 @@ def _band_solve(L: np.ndarray, D: np.ndarray, bw: int, x: np.ndarray) -> None:  
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _residuals(y: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, m: int, L: np.ndarray,
-               D: np.ndarray, bw: int, r: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Least-squares residuals ``r = y - G x`` of the pairs ``use`` (NaN elsewhere)."""
-    x = np.zeros(m)
+               D: np.ndarray, bw: int, r: np.ndarray, x: np.ndarray, cx: np.ndarray) -> None:  # pragma: no cover
+    """Least-squares residuals ``r = y - G x`` of the pairs ``use`` (NaN elsewhere); ``x`` (m,) and ``cx``
+    (m + 1,) are scratch."""
+    for a in range(m):
+        x[a] = 0.0
     for p in range(use.size):
         if use[p]:
             for a in range(ends[p, 0], ends[p, 1]):
                 x[a] += w[p] * y[p]
     _band_solve(L, D, bw, x)
-    cx = np.zeros(m + 1)
+    cx[0] = 0.0
     for a in range(m):
         cx[a + 1] = cx[a] + x[a]
     for p in range(use.size):
@@ -131,16 +133,16 @@ def _residuals(y: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, 
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _covered(L: np.ndarray, D: np.ndarray, bw: int, i: int, j: int, m: int) -> np.ndarray:  # pragma: no cover
-    """Prefix sums (m+1,) of ``N⁻¹ g_(i,j)``: ``g_(k,l)ᵀ N⁻¹ g_(i,j)`` is ``c[l] − c[k]``."""
-    z = np.zeros(m)
-    for a in range(i, j):
-        z[a] = 1.0
+def _covered(L: np.ndarray, D: np.ndarray, bw: int, i: int, j: int, m: int, z: np.ndarray,
+             c: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Prefix sums ``c`` (m+1,) of ``N⁻¹ g_(i,j)``: ``g_(k,l)ᵀ N⁻¹ g_(i,j)`` is ``c[l] − c[k]``; ``z`` (m,) is
+    scratch."""
+    for a in range(m):
+        z[a] = 1.0 if i <= a < j else 0.0
     _band_solve(L, D, bw, z)
-    c = np.zeros(m + 1)
+    c[0] = 0.0
     for a in range(m):
         c[a + 1] = c[a] + z[a]
-    return c
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -180,14 +182,14 @@ def _median_destroy(a: np.ndarray, n: int) -> float:  # pragma: no cover - compi
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _worst(r: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, S: np.ndarray, red_min: float,
-           red: np.ndarray) -> tuple[float, int, float]:  # pragma: no cover - compiled
+           red: np.ndarray, z: np.ndarray) -> tuple[float, int, float]:  # pragma: no cover - compiled
     """The largest w-test statistic among the testable pairs: (statistic, pair or -1, noise scale).
 
     Fills ``red`` (1 - hat value) for the pairs ``use``. The noise scale is robust (1.4826 × the
     median of the standardised residuals), so that a second error at the pixel does not hide the
-    first by inflating it; -1 when fewer than three pairs are testable or the scale is 0."""
+    first by inflating it; -1 when fewer than three pairs are testable or the scale is 0. ``z`` (npair,)
+    is scratch."""
     npair = r.size
-    z = np.empty(npair)
     nz = 0
     for p in range(npair):
         if not use[p]:
@@ -212,28 +214,30 @@ def _worst(r: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, S: n
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _check_pixel(y: np.ndarray, w: np.ndarray, ends: np.ndarray, ne: int, cycle: float, crit: float,
-                 max_iter: int, red_min: float, amb: float, ridge: float, fix: np.ndarray) -> None:  # pragma: no cover
-    """Data snooping at one pixel (see :func:`kansho.outliers.residual_cycle_check`); writes ``fix`` (npair,)."""
-    npair = y.size
+def _check_pixel(yy: np.ndarray, w: np.ndarray, ends: np.ndarray, ne: int, cycle: float, crit: float,
+                 max_iter: int, red_min: float, amb: float, ridge: float, fix: np.ndarray, use: np.ndarray,
+                 L: np.ndarray, S: np.ndarray, vec: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Data snooping at one pixel (see :func:`kansho.outliers.residual_cycle_check`); writes ``fix`` (npair,),
+    corrects ``yy`` (npair,). ``use`` (npair,) bool, ``L`` and ``S`` (ne - 1, ne - 1) and ``vec`` (4, k) with
+    k >= max(npair, 2·ne - 1) are scratch (every value is set here before it is read). Plain loops and no
+    allocation: the batch of :func:`_check_columns` allocates once (numpy's array expressions and copies
+    cost ~0.5 s more compilation here)."""
+    npair = yy.size
     m = ne - 1
-    use = np.isfinite(y) & (w > 0)
-    L = np.empty((m, m))
-    D = np.empty(m)
-    S = np.empty((m, m))
+    D, cx, r, red, z = vec[0, :m], vec[0, m:2 * m + 1], vec[1, :npair], vec[2, :npair], vec[3]
+    for p in range(npair):
+        use[p] = np.isfinite(yy[p]) and w[p] > 0
+        red[p] = 1.0
     bw = -1
-    r = np.empty(npair)
-    yy = y.copy()
-    red = np.ones(npair)
     stale = True
     for _ in range(max_iter):
         if stale:
             bw = _factor(w, use, ends, m, ridge, L, D, S)
             if bw < 0:
                 return
-            _residuals(yy, w, use, ends, m, L, D, bw, r)
+            _residuals(yy, w, use, ends, m, L, D, bw, r, z[:m], cx)
             stale = False
-        best, bp, sig = _worst(r, w, use, ends, S, red_min, red)
+        best, bp, sig = _worst(r, w, use, ends, S, red_min, red, z)
         if bp < 0 or best < crit:
             return
         i, j = ends[bp, 0], ends[bp, 1]
@@ -249,7 +253,8 @@ def _check_pixel(y: np.ndarray, w: np.ndarray, ends: np.ndarray, ne: int, cycle:
             continue
         if abs(delta - k * cycle) > WHOLE_TOL * cycle:
             return  # an outlier, but not whole cycles: left to the mask (noise, not unwrapping)
-        c = _covered(L, D, bw, i, j, m)  # g_qᵀ N⁻¹ g_p = c[l] − c[k] for every pair q = (k, l)
+        c = cx
+        _covered(L, D, bw, i, j, m, z[:m], c)  # g_qᵀ N⁻¹ g_p = c[l] − c[k] for every pair q = (k, l)
         # pairs whose residuals move with this one: the data cannot tell them apart
         n_amb = 0
         for q in range(npair):
@@ -293,10 +298,19 @@ def _check_columns(c0: int, c1: int, ifg: np.ndarray, weights: np.ndarray, ends:
                    fix: np.ndarray) -> None:  # pragma: no cover - compiled
     """Columns ``c0 .. c1 - 1`` of :func:`check_pixels`."""
     npair = ifg.shape[0]
+    m = ne - 1
+    y, w = np.empty(npair), np.empty(npair)
+    f = np.empty(npair, np.int8)
+    use = np.empty(npair, np.bool_)
+    L, S = np.empty((m, m)), np.empty((m, m))
+    vec = np.empty((4, max(npair, 2 * m + 1)))
     for c in range(c0, c1):
-        f = np.zeros(npair, np.int8)
-        _check_pixel(ifg[:, c].copy(), weights[:, c].copy(), ends, ne, cycle, crit, max_iter, red_min, amb, ridge, f)
-        for p in range(npair):  # not fix[:, c] = f: numba's slice assignment costs ~1.3 s of compilation
+        for p in range(npair):  # element by element: numba's slice copies and assignments compile slowly
+            y[p] = ifg[p, c]
+            w[p] = weights[p, c]
+            f[p] = 0
+        _check_pixel(y, w, ends, ne, cycle, crit, max_iter, red_min, amb, ridge, f, use, L, S, vec)
+        for p in range(npair):
             fix[p, c] = f[p]
 
 
