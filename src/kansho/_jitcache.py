@@ -81,15 +81,15 @@ def prepare() -> None:
 
 
 def compile_here() -> None:
-    """Compile in this process, while the background child starts, a few kernels of steps 1-3 to 1-5 that
-    the child would reach late (the graph bridges of the unchecked pairs, the pixels' gaps, the residual
-    screen, the epoch means and line sums, the STC): it then loads them from the cache instead. With
-    them the two processes finish about together on the demo's first run (two cores: without the last
-    three this one waited ~1.5 s for the child at step 1-3). Called with the argument types the chain
+    """Compile in this process, while the background child starts, a few kernels of step 1-3 that the
+    child would reach late (the graph bridges of the unchecked pairs, the pixels' gaps, the residual
+    screen, the epoch means): it then loads them from the cache instead. With them the two processes
+    finish about together on the demo's first run (two cores); the kernels moved here are chosen to keep
+    that balance as the kernels' compilation times change. Called with the argument types the chain
     gives them; any failure only leaves them to be compiled later."""
     import numpy as np
 
-    from kansho import _invert_jit, _mask_jit, _velocity_jit, outliers
+    from kansho import _invert_jit, outliers
 
     try:
         valid = np.ones((3, 2), np.bool_)
@@ -99,10 +99,8 @@ def compile_here() -> None:
         _invert_jit.resid_exceeds(np.zeros((3, 2)), np.zeros((3, 2), np.float32), ends[:, 0].copy(),
                                   ends[:, 1].copy(), 1.0)
         _invert_jit.nanmean_rows(np.zeros((3, 2), np.float32))
-        _velocity_jit.line_sums(np.zeros((3, 2), np.float32), np.zeros(3), np.ones(3))
-        _mask_jit.stc_rows(np.zeros((3, 2, 2), np.float32), _mask_jit.OFFSETS)
     except Exception as exc:  # noqa: BLE001 - a warm-up only
-        log.debug("could not compile the step 1-3 to 1-5 kernels here: %s", exc)
+        log.debug("could not compile the step 1-3 kernels here: %s", exc)
 
 
 def warm_in_background() -> bool:
