@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, NoReturn, cast, get_args
 
 from pydantic import BaseModel
 
@@ -267,6 +268,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run(argv: Sequence[str] | None = None) -> NoReturn:
+    """The ``kansho`` command (and ``python -m kansho.cli``): :func:`main`, then the exit.
+
+    Once :func:`main` has returned (every product written and closed) and no thread but this one is left
+    running, the process ends at once after the exit handlers and a flush of the log and the standard
+    streams, without the interpreter's teardown of its modules: ~0.4-0.9 s after a chain (most of it
+    freeing numba's compiled code), the last thing a first ``kansho demo`` waited for. An exception
+    raised by :func:`main` ends the ordinary way (its traceback, status 1)."""
+    code = main(argv)
+    import atexit
+    import threading
+
+    if any(t.is_alive() and not t.daemon and t is not threading.main_thread() for t in threading.enumerate()):
+        raise SystemExit(code)  # the ordinary exit waits for it
+    try:
+        atexit._run_exitfuncs()
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001 - e.g. a closed pipe: the ordinary exit reports it
+        raise SystemExit(code) from None
+    os._exit(code)
+
+
 def _check_utf8_paths(args: argparse.Namespace) -> None:
     """A one-line error for a path argument whose name is not valid UTF-8 (on POSIX its undecodable bytes
     come as surrogate escapes): GDAL cannot write such a path and the run's records could not hold it."""
@@ -349,4 +374,4 @@ def _number_arg(option: str, text: str, example: str) -> float:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()
