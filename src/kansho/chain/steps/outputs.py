@@ -11,6 +11,7 @@ import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -67,16 +68,18 @@ def write_cubes(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray) -
     r0, r1, c0, c1 = ctx.get(LoopsResult).ref  # the box, or the reference set's representative window
     gap = ctx.array("gap")
     fr = ctx.get(FilterResult)
-    written = []
-    for path, cube_name, vel_name in ((lay.cum, "cum", "vel"), (lay.cum_filt, "cum_filt", "vel.filt")):
+    def write(path: Path, cube_name: str, vel_name: str) -> str:
         own = cube_name == "cum"  # the σ across gaps and the bridge model belong to the inverted series
         write_cum_h5(path, cum=ctx.array(cube_name), imdates=epochs, vel=maps[vel_name],
                      vintercept=maps["vintercept"], refarea=(r0, r1, c0, c1), grid=st.grid, gap=gap, bperp=bperp,
                      mask=maps["mask"], cum_std=ctx.array("cum_std") if own else None,
                      extra={"bridge_model": ctx.read2d("bridge_model")} if own else
                      filter_keys(fr.sigma_km, fr.sigma_yr, fr.deramp, fr.hgt_corr))
-        written.append(path.name)
-    return written
+        return path.name
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cube") as pool:
+        filt = pool.submit(write, lay.cum_filt, "cum_filt", "vel.filt")
+        return [write(lay.cum, "cum", "vel"), filt.result()]
 
 
 def step_outputs(ctx: Context) -> OutputsResult:
