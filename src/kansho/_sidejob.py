@@ -1,13 +1,12 @@
 """Child process of :class:`kansho.sideproc.SideProcess`: ``python -m kansho._sidejob [MODULE...]``.
 
-Imports the MODULEs (while the parent is still busy), then reads one line ``JOB<TAB>RESULT[<TAB>CLAIMS]``
-from stdin: ``(func, items)`` pickled in the file JOB, the list ``[func(x) for x in items]`` written pickled
-to RESULT (temporary name, then rename); exit status 1 with nothing written when any item fails, 0 with
-nothing done when stdin closes without a line (the parent had no work for it).
-
-With a folder CLAIMS the items are shared with the parent: this process takes them from the first on,
-each only once it has claimed it (:func:`claim`), and stops at the first the parent claimed (the parent
-takes them from the last back); RESULT then holds ``{index: func(item)}`` of the items it did.
+Imports the MODULEs (while the parent is still busy), then reads one line ``JOB<TAB>RESULT<TAB>CLAIMS``
+from stdin: ``(func, items)`` pickled in the file JOB, items shared with the parent through the folder
+CLAIMS. This process takes them from the first on, each only once it has claimed it (:func:`claim`), and
+stops at the first the parent claimed (the parent takes them from the last back); ``{index: func(item)}``
+of the items it did is written pickled to RESULT (temporary name, then rename). Exit status 1 with nothing
+written when any item fails, 0 with nothing done when stdin closes without a line (the parent had no work
+for it).
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from kansho._files import write_bytes_atomic
 
 
 def map_list(func: Callable[[Any], Any], items: list[Any]) -> list[Any]:
-    """``[func(x) for x in items]`` (also what a dask worker runs for :func:`kansho.sideproc.side_map`)."""
+    """``[func(x) for x in items]``: what a dask worker runs for :func:`kansho.sideproc.side_map`."""
     return [func(x) for x in items]
 
 
@@ -57,10 +56,9 @@ def main(argv: list[str]) -> int:
     line = sys.stdin.readline().rstrip("\n")
     if not line:
         return 0
-    job, res, *shared = (Path(p) for p in line.split("\t"))
+    job, res, claims = (Path(p) for p in line.split("\t"))
     func, items = pickle.loads(job.read_bytes())
-    done = map_claimed(func, items, shared[0]) if shared else map_list(func, items)
-    write_bytes_atomic(res, pickle.dumps(done))
+    write_bytes_atomic(res, pickle.dumps(map_claimed(func, items, claims)))
     return 0
 
 

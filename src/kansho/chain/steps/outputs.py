@@ -88,8 +88,8 @@ def step_outputs(ctx: Context) -> OutputsResult:
     for d in (lay.results, lay.info, lay.plots):
         d.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        # started ahead, as step 1-4 began (:func:`prepare_figures`), or now: its imports overlap the reading below
-        side = ctx.prepared.pop("outputs") if "outputs" in ctx.prepared else _figure_process(ctx, stack)
+        # started ahead, as step 1-4 began (the step's prepare), or now: its imports overlap the reading below
+        side = ctx.prepared.pop("outputs") if "outputs" in ctx.prepared else figure_process(ctx, stack)
         return _write_products(ctx, side)
 
 
@@ -113,15 +113,11 @@ def _write_products(ctx: Context, side: SideProcess | None) -> OutputsResult:
     return OutputsResult(written=written)
 
 
-def prepare_figures(ctx: Context, exits: contextlib.ExitStack) -> SideProcess | None:
-    """The step's :attr:`~kansho.chain.spec.StepSpec.prepare`: its figure process, started a few steps
-    ahead (a child Python importing matplotlib, ~0.5 s, while those steps run) and closed with ``exits``."""
-    return _figure_process(ctx, exits)
-
-
-def _figure_process(ctx: Context, stack: contextlib.ExitStack) -> SideProcess | None:
+def figure_process(ctx: Context, stack: contextlib.ExitStack) -> SideProcess | None:
     """A child Python for most of the figures (:func:`kansho.plots.write_all`), closed with ``stack``; None
-    where the figures are all drawn here (a small frame, a dask cluster, or matplotlib not importable)."""
+    where the figures are all drawn here (a small frame, a dask cluster, or matplotlib not importable).
+    Also the step's :attr:`~kansho.chain.spec.StepSpec.prepare`: started a few steps ahead, its start and
+    matplotlib import (~0.5 s) overlap those steps."""
     try:
         from kansho import plots as plotmod
     except Exception as exc:  # noqa: BLE001 - _figures reports it
@@ -145,6 +141,6 @@ def _figures(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray, side
 
 
 SPEC = StepSpec(name="outputs", licsbas="out", title="results GeoTIFFs, cum.h5, info tables, plots and report",
-                run=step_outputs, result=OutputsResult, prepare=prepare_figures,
+                run=step_outputs, result=OutputsResult, prepare=figure_process,
                 inputs=("cum", "cum_std", "bridge_model", "cum_filt", "gap", "mask",
                         *(m.source for m in RESULT_MAPS.values())))
