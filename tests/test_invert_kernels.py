@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from kansho import _invert_jit, _outlier_jit, bridge, network, phasebias
+from kansho import _invert_jit, _outlier_jit, bridge, cohcodes, network, phasebias
 from kansho.chain.steps.invert import coh_weights
 from kansho.chain.tasks import nanmean0
 from kansho.inversion import invert_nsbas
@@ -102,6 +102,22 @@ def test_nanmean_rows_equals_nanmean0() -> None:
     a[:, :7] = np.nan
     a[2, 9] = np.inf
     np.testing.assert_array_equal(_invert_jit.nanmean_rows(a), nanmean0(a))
+
+
+@settings(max_examples=20, deadline=None)
+@given(npair=hs.integers(1, 60), npix=hs.integers(1, 5000), seed=hs.integers(0, 2**32 - 1))
+def test_coherence_codes_as_their_decoded_values(npair: int, npix: int, seed: int) -> None:
+    """The inversion takes the store's 8-bit codes as they are: the weights and the mean coherence of the codes
+    are those of their decoded float32 values, bit for bit (a pixel with no code, or with every code 0)."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 256, (npair, npix), dtype=np.uint8)
+    codes[rng.random(codes.shape) < 0.3] = 0
+    codes[:, 0] = 0
+    values = cohcodes.decode(codes)
+    np.testing.assert_array_equal(coh_weights(codes), coh_weights(values))
+    np.testing.assert_array_equal(coh_weights(codes[0]), coh_weights(values[:1])[0])  # not 2-D: the table itself
+    np.testing.assert_array_equal(_invert_jit.nanmean_codes(codes, cohcodes.DECODE), nanmean0(values))
+    np.testing.assert_array_equal(_invert_jit.lookup_codes(codes, cohcodes.DECODE), values)
 
 
 @pytest.mark.parametrize("annual", [False, True])

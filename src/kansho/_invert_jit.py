@@ -182,6 +182,55 @@ def _nanmean_rows_ranges(r0: int, r1: int, a: np.ndarray, out: np.ndarray) -> No
             out[c] = np.float64(s[c - lo]) / cnt[c - lo] if cnt[c - lo] > 0 else np.nan
 
 
+def lookup_codes(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``table[codes]`` (``codes`` ``(n, npix)`` uint8, ``table`` (256,) float32) as float32 ``(n, npix)``, on
+    threads: NumPy's gather takes three times as long (it makes the uint8 indices intp first)."""
+    out = np.empty(codes.shape, np.float32)
+    run_ranges(_lookup_codes_ranges, codes.shape[0], codes, table, out)
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _lookup_codes_ranges(r0: int, r1: int, codes: np.ndarray, table: np.ndarray,
+                         out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The rows ``r0 .. r1 - 1`` of :func:`lookup_codes` (:func:`kansho._threads.run_ranges`)."""
+    for r in range(r0, r1):
+        for c in range(codes.shape[1]):
+            out[r, c] = table[codes[r, c]]
+
+
+def nanmean_codes(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """:func:`nanmean_rows` of ``table[codes]`` (``codes`` ``(n, npix)`` uint8, ``table`` (256,) float32: the
+    stack store's coherence codes and :data:`kansho.cohcodes.DECODE`) without making it: the same float32
+    sums row after row, so the same bits."""
+    npix = codes.shape[1]
+    out = np.empty(npix)
+    nch = (npix + CHUNK - 1) // CHUNK
+    run_ranges(_nanmean_codes_ranges, nch, codes, table, out)
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _nanmean_codes_ranges(r0: int, r1: int, codes: np.ndarray, table: np.ndarray,
+                          out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`nanmean_codes` (:func:`kansho._threads.run_ranges`)."""
+    n = codes.shape[0]
+    npix = codes.shape[1]
+    for ch in range(r0, r1):
+        lo = ch * CHUNK
+        hi = min(lo + CHUNK, npix)
+        s = np.zeros(hi - lo, np.float32)
+        cnt = np.zeros(hi - lo, np.int64)
+        for r in range(n):
+            for c in range(lo, hi):
+                v = table[codes[r, c]]
+                if np.isfinite(v):
+                    s[c - lo] += v
+                    cnt[c - lo] += 1
+        for c in range(lo, hi):
+            out[c] = np.float64(s[c - lo]) / cnt[c - lo] if cnt[c - lo] > 0 else np.nan
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def put_offsets(shift: np.ndarray, var: np.ndarray, cols: np.ndarray, seg: np.ndarray, a: np.ndarray,
                 vw: np.ndarray, s2: np.ndarray, vu: np.ndarray, s2u: np.ndarray,

@@ -94,11 +94,13 @@ class Stack:
     def pair_names(self) -> list[str]:
         return [f"{a}_{b}" for a, b in zip(self.date1, self.date2, strict=True)]
 
-    def read(self, name: str, rows: slice, cols: slice, pairs: npt.NDArray[np.intp] | None = None) -> np.ndarray:
-        """Read ``unw``/``coh`` (pair, rows, cols) optionally for a subset of pair indices."""
+    def read(self, name: str, rows: slice, cols: slice, pairs: npt.NDArray[np.intp] | None = None,
+             decode: bool = True) -> np.ndarray:
+        """Read ``unw``/``coh`` (pair, rows, cols) optionally for a subset of pair indices; coherence kept as
+        8-bit codes is given as those codes (uint8, :mod:`kansho.cohcodes`) unless ``decode``."""
         arr = self._cubes.get(name)  # opened once, then read in the caller's thread (kansho.chunkio)
         arr = arr if arr is not None else self._cubes.setdefault(name, direct(_array(self.group, name)))
-        codes = arr.dtype == np.uint8  # coherence kept as 8-bit codes (kansho.cohcodes)
+        codes = arr.dtype == np.uint8 and decode  # coherence kept as 8-bit codes (kansho.cohcodes)
         if pairs is None:
             out = np.asarray(arr[:, rows, cols])
             return cohcodes.decode(out) if codes else out

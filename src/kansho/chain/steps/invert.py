@@ -17,14 +17,16 @@ loops show is removed from every pair first (:mod:`kansho.phasebias`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from kansho import _invert_jit, bridge, gaptie, network, outliers, phasebias
+from kansho import _invert_jit, bridge, cohcodes, gaptie, network, outliers, phasebias
 from kansho._columns import put_columns, take_columns
 from kansho._constants import phase_to_mm
 from kansho._dates import years_since_first
@@ -81,15 +83,30 @@ class InvertResult(StepResult):
 def coh_weights(coh: np.ndarray) -> np.ndarray:
     """Inverse phase variance from coherence (Rodriguez & Martin 1992, one-look form), finite; shape as ``coh``.
     Computed in the precision of ``coh``: float32 (one compiled pass) for a float32 block (npair, npix),
-    else float64 (the inversion reads float32 weights as they are, converting each exactly)."""
+    else float64 (the inversion reads float32 weights as they are, converting each exactly). The stack
+    store's 8-bit codes (uint8, :mod:`kansho.cohcodes`) give the float32 weights of their decoded values,
+    looked up in a table of the 256 codes (the same bits, without decoding the block)."""
+    if isinstance(coh, np.ndarray) and coh.dtype == np.uint8:
+        if coh.ndim == 2:
+            return np.asarray(_invert_jit.lookup_codes(np.ascontiguousarray(coh), _code_weights()))
+        return _code_weights()[coh]
     if isinstance(coh, np.ndarray) and coh.dtype == np.float32 and coh.ndim == 2:
         return np.asarray(_invert_jit.coh_weights(np.ascontiguousarray(coh)))
     g = np.clip(np.nan_to_num(coh, nan=0.05), 0.05, 0.98)
     return (2.0 * g**2 / (1.0 - g**2)).astype(np.float64)
 
 
+@functools.cache
+def _code_weights() -> npt.NDArray[np.float32]:
+    """:func:`coh_weights` of each coherence code's value (256,) float32 (the compiled float32 pass)."""
+    return coh_weights(cohcodes.DECODE.reshape(1, -1).copy())[0]
+
+
 def _coh_mean(c: np.ndarray) -> np.ndarray:
-    """:func:`kansho.chain.tasks.nanmean0` of the block's coherence ``c`` (npair, npix) (compiled for float32)."""
+    """:func:`kansho.chain.tasks.nanmean0` of the block's coherence ``c`` (npair, npix) (compiled for float32,
+    and for the store's 8-bit codes, uint8, as their decoded values)."""
+    if c.dtype == np.uint8 and c.ndim == 2:
+        return np.asarray(_invert_jit.nanmean_codes(np.ascontiguousarray(c), cohcodes.DECODE))
     if c.dtype == np.float32 and c.ndim == 2:
         return np.asarray(_invert_jit.nanmean_rows(np.ascontiguousarray(c)))
     return nanmean0(c)
@@ -114,7 +131,7 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarr
     shp = task.shape
     rows, cols = task.rows, task.cols
     ph = read_referred(task, idx, p["offsets"])[0]  # as corrected by step 1-2, referred
-    c = st.read("coh", rows, cols, idx).reshape(idx.size, -1)
+    c = st.read("coh", rows, cols, idx, decode=False).reshape(idx.size, -1)  # the store's codes, where it has them
     ind, bfit = _phase_bias(ph, pairs, t, np.asarray(p["L"]), p.get("bias_tau"))
     ifg = ph  # the phase is not needed any more: scaled in place
     ifg *= float(p["conv"])
