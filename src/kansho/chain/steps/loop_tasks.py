@@ -300,9 +300,12 @@ def _null_unchecked(task: Task, idx: npt.NDArray[np.intp], u: np.ndarray, valid:
     suspect = task.params.get("suspect")
     if suspect is None:
         return np.zeros(idx.size, np.int64), None
-    drop = np.asarray(suspect, bool)[:, None] & valid & ~in_all
-    if not drop.any():
+    rows = np.flatnonzero(np.asarray(suspect, bool))  # often a few pairs, or none: only their rows are looked at
+    sub = valid[rows] & ~in_all[rows]
+    if not sub.any():
         return np.zeros(idx.size, np.int64), None
+    drop = np.zeros(valid.shape, bool)
+    drop[rows] = sub
     _null_pixels(task, idx, drop)
     u[drop] = np.nan
     valid &= ~drop
