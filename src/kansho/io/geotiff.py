@@ -112,6 +112,11 @@ def read_band(
     return Band(out, stored, None if nodata is None else float(nodata))
 
 
+#: zlib level of the GeoTIFFs (GDAL's default 6): lossless at any level; level 1 wrote the 1000 x 1000 px
+#: float32 maps of the benchmark frame 42 % faster for files 0.6 % larger (13.52 against 13.44 MB for eight)
+DEFLATE_LEVEL = 1
+
+
 def write_geotiff(
     path: str | Path,
     data: npt.NDArray[np.generic],
@@ -141,6 +146,7 @@ def write_geotiff(
         "crs": grid.crs,
         "transform": _affine(grid),
         "compress": "deflate",
+        "zlevel": DEFLATE_LEVEL,
     }
     if grid.width >= 256 and grid.height >= 256:
         profile.update(tiled=True, blockxsize=256, blockysize=256)
