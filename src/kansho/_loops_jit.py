@@ -291,36 +291,40 @@ def _fixed(x: float, f: int, table: np.ndarray, null: int) -> float:  # pragma: 
     return x
 
 
-def loop_zeroed(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, off: np.ndarray, indptr: np.ndarray,
-                indices: np.ndarray, data: np.ndarray, z: np.ndarray, count: np.ndarray, cycles: np.ndarray,
-                table64: np.ndarray) -> None:
-    """Loop phase with its non-finite values as 0, of the phase ``v = u (+ fix, see :func:`apply_fix`;
-    none when ``fix`` has no rows) - off`` taken as float64; ``z`` (nloop, npix) float64 receives it
-    and ``count`` (nchunk, nloop) int64 the finite loops of each :data:`CHUNK` of pixels.
+def loop_square_sums(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, off: np.ndarray,
+                     indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, sq: np.ndarray, count: np.ndarray,
+                     cycles: np.ndarray, table64: np.ndarray) -> None:
+    """Per :data:`CHUNK` of pixels and per loop, the sum of squares ``sq`` (nchunk, nloop) float64 and the
+    count ``count`` (nchunk, nloop) int64 of the finite loop phases of the phase ``v = u (+ fix, see
+    :func:`apply_fix`; none when ``fix`` has no rows) - off`` taken as float64, without the loop phase
+    array: each loop's phase over a chunk is made in a buffer of the chunk and squared and summed there,
+    pixel after pixel (a fixed order, whatever the threads: the chunks' sums then add up in chunk order).
     With ``cycles`` (npair, npix) int8 (none when it has no rows), ``u`` is first taken as float64 plus
     ``table64[cycles + 128]`` (float64 2π·c) and the fix added in float64 from ``table64``: the phase
     ``float64(u) + 2π·cycles`` as NumPy has it, without making it."""
     npix = u.shape[1]
     nchunk = (npix + CHUNK - 1) // CHUNK
-    run_ranges(_loop_zeroed_ranges, nchunk, u, fix, table, null, off, indptr, indices, data, z, count, cycles,
+    run_ranges(_loop_square_sums_ranges, nchunk, u, fix, table, null, off, indptr, indices, data, sq, count, cycles,
                table64)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _loop_zeroed_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, off: np.ndarray,
-                        indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, z: np.ndarray, count: np.ndarray,
-                        cycles: np.ndarray, table64: np.ndarray) -> None:  # pragma: no cover - compiled
-    """The ranges ``r0 .. r1 - 1`` of :func:`loop_zeroed` (:func:`kansho._threads.run_ranges`)."""
+def _loop_square_sums_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int,
+                             off: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
+                             sq: np.ndarray, count: np.ndarray, cycles: np.ndarray,
+                             table64: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`loop_square_sums` (:func:`kansho._threads.run_ranges`)."""
     npair = u.shape[0]
     npix = u.shape[1]
     nloop = indptr.size - 1
     has_fix = fix.shape[0] > 0
     has_cycles = cycles.shape[0] > 0
+    buf = np.empty((npair, CHUNK))
+    o = np.empty(CHUNK)
+    flag = np.empty(CHUNK)
     for c in range(r0, r1):
         j0 = c * CHUNK
         w = min(j0 + CHUNK, npix) - j0
-        buf = np.empty((npair, w))
-        flag = np.empty(w)
         for p in range(npair):
             for j in range(w):
                 f = fix[p, j0 + j] if has_fix else 0
@@ -330,22 +334,22 @@ def _loop_zeroed_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table:
                 else:  # in the phase's own type
                     buf[p, j] = _fixed(u[p, j0 + j], f, table, null) - off[p]
         for lp in range(nloop):
-            o = z[lp, j0:j0 + w]
-            o[:] = 0.0
-            flag[:] = 0.0
+            o[:w] = 0.0
+            flag[:w] = 0.0
             for m in range(indptr[lp], indptr[lp + 1]):
-                b = buf[indices[m]]
                 d = data[m]
+                b = indices[m]
                 for j in range(w):
-                    o[j] += d * b[j]
-                    flag[j] += b[j] - b[j]
+                    o[j] += d * buf[b, j]
+                    flag[j] += buf[b, j] - buf[b, j]
             n = 0
+            acc = 0.0
             for j in range(w):
                 if flag[j] == 0 and np.isfinite(o[j]):
                     n += 1
-                else:
-                    o[j] = 0.0
+                    acc += o[j] * o[j]
             count[c, lp] = n
+            sq[c, lp] = acc
 
 
 def stack_sums(u: np.ndarray, valid: np.ndarray, dt: np.ndarray, rows: np.ndarray, num: np.ndarray, den: np.ndarray,

@@ -121,16 +121,19 @@ def loop_sums(loop_ph: npt.ArrayLike) -> tuple[Float64Array, npt.NDArray[np.int6
 
 
 def loop_phase_sums(unw: npt.ArrayLike, L: npt.ArrayLike, fix: npt.ArrayLike | None = None,
-                    offsets: npt.ArrayLike | None = None, z: Float64Array | None = None,
-                    cycles: npt.ArrayLike | None = None) -> tuple[Float64Array, npt.NDArray[np.int64]]:
+                    offsets: npt.ArrayLike | None = None, cycles: npt.ArrayLike | None = None
+                    ) -> tuple[Float64Array, npt.NDArray[np.int64]]:
     """``loop_sums(loop_phase(v, L))`` of ``v = apply_cycle_fix(unw, fix) - offsets[:, None]`` taken
     as float64 (no fix, no offsets when None; ``unw`` float32 or float64, else taken as float64), in
-    one compiled pass (bit for bit the same); with ``cycles``, of ``unw + 2π·cycles`` (float64, as NumPy
-    adds them) instead of ``unw``, without making it.
+    one compiled pass without the loop phase array; with ``cycles``, of ``unw + 2π·cycles`` (float64,
+    as NumPy adds them) instead of ``unw``, without making it. The counts are :func:`loop_sums`' and the
+    loop phases squared are its own, bit for bit; their sum runs pixel after pixel in chunks of
+    :data:`kansho._loops_jit.CHUNK` added in order, where NumPy's ``einsum`` has its own order: the sums
+    agree to round-off (~1e-16 of their size) and do not depend on the threads.
 
     ``unw`` (npair, npix) rad, ``fix`` and ``cycles`` (npair, npix) int8 (:func:`pixel_cycle_fix`; the
     spatial check's), ``offsets`` (npair,) rad; returns (nloop,) float64 sums of squares and int64 counts
-    as :func:`loop_sums`. ``z``: (nloop, npix) float64 C-contiguous room for the loop phase (or new)."""
+    as :func:`loop_sums`."""
     u = np.asarray(unw)
     u = u if u.dtype in _jit.FLOATS else u.astype(np.float64)
     member = _members(L)
@@ -140,11 +143,15 @@ def loop_phase_sums(unw: npt.ArrayLike, L: npt.ArrayLike, fix: npt.ArrayLike | N
                                                            for a, g in ((f, fix), (k, cycles))):
         raise ValueError(f"unw must be (npair={member.shape[1]}, npix) like fix, cycles: {u.shape} {f.shape} {k.shape}")
     off = np.zeros(u.shape[0]) if offsets is None else np.asarray(offsets, np.float64).reshape(u.shape[0])
-    z = np.empty((member.shape[0], u.shape[1])) if z is None else z  # the loop phase, 0 where not finite
-    count = np.zeros((-(-u.shape[1] // _jit.CHUNK), member.shape[0]), np.int64)
-    _jit.loop_zeroed(np.ascontiguousarray(u), np.ascontiguousarray(f), _jit.cycle_table(u.dtype), NULL_FIX, off,
-                     *_jit.csr(L), z, count, np.ascontiguousarray(k), _jit.cycle_table(np.float64))
-    return np.einsum("ij,ij->i", z, z), count.sum(axis=0)
+    nchunk = -(-u.shape[1] // _jit.CHUNK)
+    sq = np.zeros((nchunk, member.shape[0]))
+    count = np.zeros((nchunk, member.shape[0]), np.int64)
+    _jit.loop_square_sums(np.ascontiguousarray(u), np.ascontiguousarray(f), _jit.cycle_table(u.dtype), NULL_FIX, off,
+                          *_jit.csr(L), sq, count, np.ascontiguousarray(k), _jit.cycle_table(np.float64))
+    total = np.zeros(member.shape[0])
+    for row in sq:  # the chunks in order
+        total += row
+    return total, count.sum(axis=0)
 
 
 def loop_rms(sum_sq: npt.ArrayLike, count: npt.ArrayLike) -> Float64Array:

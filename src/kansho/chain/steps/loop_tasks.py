@@ -184,9 +184,8 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     # a pair referred to an error patch is found in null mode too: its counts come before the nulls
     fix, sfix, hist, counts = loopfix.settle_fix(u, lfix, jumped, L, trusted, null_all=bool(p["null"]))
     del lfix, trusted
-    z = _room(key, "loops", (nloop, npix), np.float64)
-    s, c = (loops.loop_phase_sums(u, L, sfix, z=z) if sum_off is None else  # else of the stack's phase and cycles
-            loops.loop_phase_sums(raw, L, sfix, sum_off, z, None if jumped is None else jumped.reshape(raw.shape)))
+    s, c = (loops.loop_phase_sums(u, L, sfix) if sum_off is None else  # else of the stack's phase and cycles
+            loops.loop_phase_sums(raw, L, sfix, sum_off, None if jumped is None else jumped.reshape(raw.shape)))
     lo, hi = int(idx.min()), int(idx.max()) + 1
     if np.array_equal(idx, np.arange(lo, hi)):  # every pair of the range, in order: written as it is
         full = fix.reshape(idx.size, *task.shape)
