@@ -251,15 +251,12 @@ def _fix_blocks(ctx: Context, L: np.ndarray, pairs: np.ndarray, idx: npt.NDArray
     n_fix, n_null = np.zeros(idx.size, np.int64), np.zeros(idx.size, np.int64)
     n_in = np.zeros((2, idx.size), np.int64)
     hist = np.zeros((idx.size, 9), np.int64)
-    # one block at a time: the loop phase of every triangle loop and its sums, in float64, take ~0.5 GB a
-    # block on the 1000² frame (twice any other pass's); on two threads the run's peak went 1.2 -> 1.6 GB
-    # and in this process (no workers) the blocks' loop arrays are reused from one to the next
+    # in this process (no workers) each thread's block arrays are reused from one block to the next
     work = None if ctx.client is not None else "fix"
     try:
-        with ctx.one_at_a_time():
-            outs = ctx.map_blocks(fix_block, "1-2 unwrapping errors", idx=idx, offsets=offsets, L=L, pairs=pairs,
-                                  tol=FIX_TOL, min_loops=FIX_MIN_LOOPS, null=mode == "null", sum_offsets=sum_offsets,
-                                  work=work)
+        outs = ctx.map_blocks(fix_block, "1-2 unwrapping errors", idx=idx, offsets=offsets, L=L, pairs=pairs,
+                              tol=FIX_TOL, min_loops=FIX_MIN_LOOPS, null=mode == "null", sum_offsets=sum_offsets,
+                              work=work)
     finally:
         release_work("fix")
     for a, c, nf, nn, ni, h in outs:
