@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import ndimage
 from tests._shared import FinishedRun
 
@@ -361,3 +363,26 @@ def test_compiled_held_out_sums_are_numpys(seed: int) -> None:
     got = held_out_sums(x, num, den, fa.MIN_WEIGHT)
     assert got[3] == ref[3] == np.count_nonzero(np.isfinite(x) & (den > fa.MIN_WEIGHT))
     np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), ny=st.integers(1, 40), nx=st.integers(1, 40), alpha=st.floats(0.01, 1.0),
+       f32=st.booleans())
+def test_filtered_epoch_kernel_bit_for_bit(seed: int, ny: int, nx: int, alpha: float, f32: bool) -> None:
+    """The compiled sweep of a filtered epoch gives the NumPy expressions' bits: the prediction NaN where the
+    weight is too small, NaN and ±inf in the first epoch's estimate (``nan_to_num``), a float32 base."""
+    from kansho import _filter_jit
+
+    rng = np.random.default_rng(seed)
+    hp = rng.normal(0, 5, (ny, nx))
+    hp[rng.random(hp.shape) < 0.3] = np.nan
+    base = rng.normal(0, 50, (ny, nx)).astype(np.float32 if f32 else np.float64)
+    sig = (float(rng.uniform(0.5, 3)), float(rng.uniform(0.5, 3)))
+    den = fa.hole_weight(np.isfinite(hp), sig, hole=1)
+    aps0 = rng.normal(0, 2, (ny, nx))
+    aps0.ravel()[rng.integers(0, aps0.size, 3)] = [np.nan, np.inf, -np.inf]
+    want = np.asarray(base, np.float64) - np.nan_to_num(alpha * fa.hole_lowpass(hp, sig, hole=1, den=den) - aps0,
+                                                        nan=0.0)
+    got = _filter_jit.filtered_epoch(base, fa.hole_numerator(hp, sig, hole=1), den, fa.MIN_WEIGHT, alpha, aps0)
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.array_equal(np.signbit(got), np.signbit(want))

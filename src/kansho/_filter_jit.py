@@ -130,3 +130,38 @@ def _gaussian2d_rows(r0: int, r1: int, out: np.ndarray, x: np.ndarray, wy: np.nd
             for j in range(nx):
                 res[j] += (lo[j] + hi[j]) * wk
         out[i] = res
+
+
+#: what :func:`numpy.nan_to_num` puts for ±inf in float64
+_BIG = np.finfo(np.float64).max
+
+
+def filtered_epoch(base: np.ndarray, num: np.ndarray, den: np.ndarray, min_weight: float, alpha: float,
+                   aps0: np.ndarray) -> np.ndarray:
+    """One epoch of the filtered series in one sweep (ny, nx) float64: ``float64(base) - nan_to_num(aps - aps0,
+    nan=0)`` with ``aps = alpha * ĉ`` and ``ĉ = num / den`` where ``den > min_weight``, NaN elsewhere (the
+    prediction of :func:`kansho.filters_adaptive.hole_lowpass` from its numerator ``num`` and weight ``den``),
+    each operation NumPy's, so the bits of the NumPy expressions. ``base`` (ny, nx) float32 or float64 mm,
+    ``num``, ``den``, ``aps0`` (ny, nx) float64; the rows on threads."""
+    out = np.empty(base.shape)
+    run_ranges(_filtered_rows, base.shape[0], np.ascontiguousarray(base), np.ascontiguousarray(num),
+               np.ascontiguousarray(den), float(min_weight), float(alpha), np.ascontiguousarray(aps0), out)
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _filtered_rows(r0: int, r1: int, base: np.ndarray, num: np.ndarray, den: np.ndarray, min_weight: float,
+                   alpha: float, aps0: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Rows ``r0 .. r1 - 1`` of :func:`filtered_epoch` (:func:`kansho._threads.run_ranges`)."""
+    for i in range(r0, r1):
+        for j in range(base.shape[1]):
+            d = den[i, j]
+            c = num[i, j] / d if d > min_weight else np.nan
+            x = alpha * c - aps0[i, j]
+            if np.isnan(x):
+                x = 0.0
+            elif x == np.inf:
+                x = _BIG
+            elif x == -np.inf:
+                x = -_BIG
+            out[i, j] = np.float64(base[i, j]) - x

@@ -262,13 +262,22 @@ def hole_lowpass(image: npt.ArrayLike, sigma_px: tuple[float, float], *, hole: i
     if den is None:
         num, den = _hole_convolve(np.stack([np.where(w, img, 0.0), w.astype(np.float64)]), sig, hole, truncate)
     else:
-        num = _hole_convolve(np.where(w, img, 0.0)[None], sig, hole, truncate)[0]
+        num = hole_numerator(img, sig, hole=hole, truncate=truncate)
     keep = den > min_weight
     out = np.where(keep, den, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         np.divide(num, out, out=out)  # num / where(keep, den, 1), in place
     out[~keep] = np.nan
     return out
+
+
+def hole_numerator(image: npt.ArrayLike, sigma_px: tuple[float, float], *, hole: int = HOLE_PX,
+                   truncate: float = 4.0) -> Float64Array:
+    """The numerator ``(G − G_c) * (x·w)`` of :func:`hole_lowpass` (ny, nx) float64 of ``image`` (ny, nx),
+    NaN = no data: its prediction is this over :func:`hole_weight` of the finite pattern."""
+    img = np.asarray(image, dtype=np.float64)
+    sig = (float(sigma_px[0]), float(sigma_px[1]))
+    return _hole_convolve(np.where(np.isfinite(img), img, 0.0)[None], sig, hole, truncate)[0]
 
 
 #: bytes of hole weights kept for the next epoch (:func:`cached_hole_weight`): every width the spatial

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from kansho import filters
+from kansho import _filter_jit, filters
 from kansho import filters_adaptive as fad
 from kansho._columns import take_columns
 from kansho._dates import years_since_first
@@ -308,6 +308,25 @@ def filter_spatial_epoch(task: Task) -> None:
 def _filtered_epoch(task: Task, e: int, hp: np.ndarray, cum: np.ndarray, base: np.ndarray) -> np.ndarray:
     """Epoch ``e`` of ``cum_filt`` (ny, nx) mm from its high-pass ``hp``, ``cum`` and filter base."""
     p = task.params
+    adaptive = p["alpha"] > 0 and p["hole"] >= 0
+    if e > 0 and adaptive and hp.size >= filters.COMPILED_MIN_PX:  # the same bits in one compiled sweep
+        sig, hole = tuple(p["sigma_px"]), int(p["hole"])
+        img = _filter_jit.filtered_epoch(base, fad.hole_numerator(hp, sig, hole=hole),
+                                         _weight_of(np.isfinite(hp), sig, hole), fad.MIN_WEIGHT, float(p["alpha"]),
+                                         np.asarray(_read_whole(task, "filt_aps0"), np.float64))
+    else:
+        img = _numpy_epoch(task, e, hp, base)
+    ref = _read_whole(task, p["ref"]) == 1  # the run's reference pixels (its set or box)
+    corr = img[ref] - cum[ref]  # keep the run's reference unchanged
+    if np.isfinite(corr).any():
+        img = img - np.nanmean(corr)
+    return img
+
+
+def _numpy_epoch(task: Task, e: int, hp: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Epoch ``e`` of the filtered series before its reference is kept (:func:`_filtered_epoch`), in NumPy;
+    epoch 0 writes ``filt_aps0``."""
+    p = task.params
     if p["alpha"] <= 0:  # the adaptive filter declined: the series is left as it is
         aps = np.zeros(hp.shape)
     elif p["hole"] >= 0:  # adaptive: each pixel predicted from its neighbours, weighted
@@ -318,12 +337,7 @@ def _filtered_epoch(task: Task, e: int, hp: np.ndarray, cum: np.ndarray, base: n
     if e == 0:
         task.work["filt_aps0"][:] = aps
     aps0 = np.asarray(_read_whole(task, "filt_aps0"), np.float64)
-    img = np.asarray(base, np.float64) - np.nan_to_num(aps - aps0, nan=0.0)
-    ref = _read_whole(task, p["ref"]) == 1  # the run's reference pixels (its set or box)
-    corr = img[ref] - cum[ref]  # keep the run's reference unchanged
-    if np.isfinite(corr).any():
-        img = img - np.nanmean(corr)
-    return img
+    return np.asarray(base, np.float64) - np.nan_to_num(aps - aps0, nan=0.0)
 
 
 def vel_filt_block(task: Task) -> None:
