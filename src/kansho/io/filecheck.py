@@ -17,6 +17,7 @@ import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 __all__ = ["GEOTIFF", "KINDS", "PNG", "TEXT", "check_file", "declared_digests", "digest_problem", "is_html_type",
            "kind_of"]
@@ -105,6 +106,9 @@ def _check_geotiff(path: Path, full: bool) -> str | None:
                         starts = sorted({0, (ds.height - 1) // bh * bh})
                     for r0 in starts:
                         ds.read(b, window=Window(0, r0, ds.width, min(step, ds.height - r0)))
+                damage = _deflate_damage(path, ds) if full else None
+                if damage:
+                    return damage
     except (RasterioError, OSError, ValueError) as exc:
         cause = exc.__cause__ if exc.__cause__ is not None and "previous exception" in str(exc) else exc
         text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
@@ -112,6 +116,42 @@ def _check_geotiff(path: Path, full: bool) -> str | None:
             text = text.replace(name, "")
         text = text[:160]
         return f"not a readable GeoTIFF or truncated ({text})"
+    return None
+
+
+def _deflate_damage(path: Path, ds: Any) -> str | None:
+    """Where a deflate-compressed GeoTIFF (``ds``, open) has a block whose zlib stream does not end where its
+    length says, or does not inflate to the block's size, a one-line reason; else None. GDAL reads such a block
+    without complaint when the bytes after a break happen to inflate (an error page spliced into a resumed
+    download, decoded as literal data: garbage values, no error), so every block is inflated here too."""
+    import zlib
+
+    import numpy as np
+
+    comp = getattr(ds.compression, "value", None)
+    if comp != "DEFLATE":
+        return None
+    pixel = getattr(ds.interleaving, "value", "PIXEL") == "PIXEL" and ds.count > 1
+    tiled = ds.profile.get("tiled", False)
+    with path.open("rb") as f:
+        for b in [1] if pixel else range(1, ds.count + 1):
+            bh, bw = ds.block_shapes[b - 1]
+            per_px = np.dtype(ds.dtypes[b - 1]).itemsize * (ds.count if pixel else 1)
+            for y in range(-(-ds.height // bh)):
+                rows = bh if tiled else min(bh, ds.height - y * bh)  # a strip image's last strip is short
+                for x in range(-(-ds.width // bw)):
+                    off, size = (ds.get_tag_item(f"BLOCK_{k}_{x}_{y}", "TIFF", bidx=b) for k in ("OFFSET", "SIZE"))
+                    if not off or not size or int(size) == 0:  # a sparse block: nothing stored
+                        continue
+                    f.seek(int(off))
+                    inflater = zlib.decompressobj()
+                    try:
+                        got = len(inflater.decompress(f.read(int(size)), rows * bw * per_px + 1))
+                    except zlib.error as exc:
+                        return f"not a readable GeoTIFF or truncated (block {x},{y} of band {b}: {exc})"
+                    if not inflater.eof or got != rows * bw * per_px:
+                        return (f"a damaged GeoTIFF: block {x},{y} of band {b} does not inflate to its size "
+                                "(bytes replaced or spliced in; fetch it again)")
     return None
 
 
