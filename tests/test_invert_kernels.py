@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from kansho import _invert_jit, _outlier_jit, bridge, cohcodes, network, phasebias
+from kansho._columns import count_true
 from kansho.chain.steps.invert import coh_weights
 from kansho.chain.tasks import nanmean0
 from kansho.inversion import invert_nsbas
@@ -163,3 +164,13 @@ def test_segments_row_by_row_equal_cumsum() -> None:
     want = np.zeros((31, 500), np.int64)
     np.cumsum(g, axis=0, out=want[1:])
     np.testing.assert_array_equal(bridge.segments(g), want)
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=hs.integers(0, 300), n=hs.integers(0, 3000), p=hs.floats(0.0, 1.0), seed=hs.integers(0, 2**32 - 1))
+def test_count_true_is_the_sum_of_bools(rows: int, n: int, p: float, seed: int) -> None:
+    mask = np.random.default_rng(seed).random((rows, n)) < p
+    got = count_true(mask)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, mask.sum(axis=0))
+    np.testing.assert_array_equal(count_true(mask[:, ::2]), mask[:, ::2].sum(axis=0))  # a view, not contiguous

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kansho import _invert_jit, bridge, cohcodes, gaptie, network, outliers, phasebias
-from kansho._columns import put_columns, take_columns
+from kansho._columns import count_true, put_columns, take_columns
 from kansho._constants import phase_to_mm
 from kansho._dates import years_since_first
 from kansho.chain import common
@@ -161,15 +161,15 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarr
         _write_velocity(w, rows, cols, shp, cblk, t)
     hist = _epoch_hist(cblk, gaps, pairs, t) if p.get("epoch_weight") else None
     w["resid_rms"][rows, cols] = resid.astype(np.float32).reshape(shp)
-    w["n_unw"][rows, cols] = valid.sum(0).reshape(shp).astype(np.float32)
+    w["n_unw"][rows, cols] = count_true(valid).reshape(shp).astype(np.float32)
     solved = np.isfinite(cblk).all(axis=0)
-    unchecked = outliers.unchecked_pairs(valid, pairs, ne).sum(axis=0)
+    unchecked = count_true(outliers.unchecked_pairs(valid, pairs, ne))
     w["n_unchecked"][rows, cols] = np.where(solved, unchecked, np.nan).astype(np.float32).reshape(shp)
     w["n_resid_fix"][rows, cols] = np.where(solved, n_fix, np.nan).astype(np.float32).reshape(shp)
     w["ph_bias"][rows, cols] = np.where(solved, ind, np.nan).astype(np.float32).reshape(shp)
     w["ph_bias_rate"][rows, cols] = np.where(solved, rate, np.nan).astype(np.float32).reshape(shp)
     w["coh_avg"][rows, cols] = _coh_mean(c).reshape(shp)
-    w["n_gap"][rows, cols] = gaps.sum(0).reshape(shp).astype(np.float32)
+    w["n_gap"][rows, cols] = count_true(gaps).reshape(shp).astype(np.float32)
     w["maxTlen"][rows, cols] = np.asarray(network.max_tlen(gaps, t), np.float32).reshape(shp)
     w["gap"][:, rows, cols] = gaps.reshape(ne - 1, *shp).astype(np.int8)
     if p["model"] == "annual" and amp is not None:
@@ -213,7 +213,7 @@ def _epoch_hist(cblk: np.ndarray, gaps: np.ndarray, pairs: np.ndarray, t: np.nda
     read where every epoch is data rather than the bridge's model: at the pixels whose own gaps ``gaps``
     ``(n_epoch - 1, npix)`` are the network's (a local gap's epochs, fitted by the model, show no noise and
     would weigh those epochs up for every pixel)."""
-    whole = gaps.sum(axis=0) == int(network.gaps(pairs, t.size).sum())
+    whole = count_true(gaps) == int(network.gaps(pairs, t.size).sum())
     return epoch_residual_stats(cblk, t, whole)
 
 

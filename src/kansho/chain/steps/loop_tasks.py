@@ -14,7 +14,7 @@ import numpy.typing as npt
 import zarr
 
 from kansho import _loops_jit, jumps, loopfix, loops
-from kansho._columns import take_columns, take_rows
+from kansho._columns import count_true, take_columns, take_rows
 from kansho._threads import kernel_threads
 from kansho.chain.tasks import Task, WorkStore
 from kansho.chunkio import ChunkArray
@@ -269,7 +269,7 @@ def pixel_loop_block(task: Task) -> np.ndarray:
         left = (valid & ~in_old & in_all)[touched].sum(axis=0)
         n_noloop = prior["n_ifg_noloop"] - left + (valid & ~in_all)[new_pair].sum(axis=0)
     else:
-        n_noloop = (valid & ~in_all).sum(axis=0)
+        n_noloop = count_true(valid & ~in_all)
     dt = t[pairs_s[:, 1]] - t[pairs_s[:, 0]]
     num = np.array(prior["rate_num"], np.float64) if prior else np.zeros(npix)
     den = np.array(prior["rate_den"], np.float64) if prior else np.zeros(npix)
@@ -319,7 +319,7 @@ def _count_corrected(task: Task, fix: np.ndarray | None, drop: np.ndarray | None
         corrected = (f != 0) & (f != loops.NULL_FIX)
         if drop is not None:
             corrected &= ~drop
-        task.work[N_CORRECTED][task.rows, task.cols] = corrected.sum(axis=0).reshape(task.shape)
+        task.work[N_CORRECTED][task.rows, task.cols] = count_true(corrected).reshape(task.shape)
 
 
 def _null_pixels(task: Task, idx: npt.NDArray[np.intp], drop: np.ndarray) -> None:
