@@ -3,11 +3,10 @@ the steps before it, and block/epoch mapping with block-level resume."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import pickle
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -132,16 +131,6 @@ class Context:
         """Run ``kernel`` on every spatial block (here or on the cluster); results in block order."""
         tasks = [Task(str(self.out), rows=r, cols=c, params=params) for r, c in self.blocks()]
         return self._run_tasks(kernel, tasks, desc)
-
-    @contextlib.contextmanager
-    def one_at_a_time(self) -> Iterator[None]:
-        """Within: the tasks run here one after another even where :attr:`threads` allows more (a pass
-        whose blocks need far more memory than the others'); a cluster's workers are unaffected."""
-        threads, self.threads = self.threads, 1
-        try:
-            yield
-        finally:
-            self.threads = threads
 
     def map_epochs(self, kernel: Callable[[Task], Any], desc: str, epochs: Sequence[int], **params: Any) -> list[Any]:
         """Run ``kernel`` on every epoch index in ``epochs``; results in that order."""
