@@ -89,7 +89,7 @@ def compile_here() -> None:
     gives them; any failure only leaves them to be compiled later."""
     import numpy as np
 
-    from kansho import _invert_jit, cohcodes, outliers
+    from kansho import _invert_jit, outliers
 
     try:
         valid = np.ones((3, 2), np.bool_)
@@ -98,9 +98,7 @@ def compile_here() -> None:
         _invert_jit.pixel_gaps(valid, ends[:, 0].copy(), ends[:, 1].copy(), 3)
         _invert_jit.resid_exceeds(np.zeros((3, 2)), np.zeros((3, 2), np.float32), ends[:, 0].copy(),
                                   ends[:, 1].copy(), 1.0)
-        codes = np.ones((3, 2), np.uint8)
-        _invert_jit.nanmean_codes(codes, cohcodes.DECODE)  # the coherence of the store's 8-bit codes
-        _invert_jit.lookup_codes(codes, cohcodes.DECODE)
+        _invert_jit.nanmean_rows(np.zeros((3, 2), np.float32))
     except Exception as exc:  # noqa: BLE001 - a warm-up only
         log.debug("could not compile the step 1-3 kernels here: %s", exc)
 

@@ -38,6 +38,7 @@ from kansho.chain.steps.loops import LoopsResult
 from kansho.chain.steps.qc import QCResult
 from kansho.chain.tasks import Task, nanmean0
 from kansho.errors import NetworkError
+from kansho.filters import COMPILED_MIN_PX
 from kansho.inversion import invert_nsbas
 from kansho.velocity import epoch_residual_stats, epoch_weights, fit_linear
 
@@ -131,7 +132,10 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarr
     shp = task.shape
     rows, cols = task.rows, task.cols
     ph = read_referred(task, idx, p["offsets"])[0]  # as corrected by step 1-2, referred
-    c = st.read("coh", rows, cols, idx, decode=False).reshape(idx.size, -1)  # the store's codes, where it has them
+    # the store's 8-bit codes taken as they are from COMPILED_MIN_PX pixels on; a smaller frame (the demo's)
+    # decodes them for the float32 kernels it compiles anyway: a first run has nothing more to compile
+    codes = st.shape[0] * st.shape[1] >= COMPILED_MIN_PX
+    c = st.read("coh", rows, cols, idx, decode=not codes).reshape(idx.size, -1)
     ind, bfit = _phase_bias(ph, pairs, t, np.asarray(p["L"]), p.get("bias_tau"))
     ifg = ph  # the phase is not needed any more: scaled in place
     ifg *= float(p["conv"])
