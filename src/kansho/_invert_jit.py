@@ -151,22 +151,27 @@ def _pixel_gaps_ranges(r0: int, r1: int, valid: np.ndarray, p0: np.ndarray, p1: 
                 out[k, c] = run[c - a] == 0
 
 
-def nanmean_rows(a: np.ndarray) -> np.ndarray:
+def nanmean_rows(a: np.ndarray, table: np.ndarray | None = None) -> np.ndarray:
     """Mean over axis 0 of ``a`` ``(n, npix)`` float32 ignoring NaN and ±inf, as numpy's
     ``where(isfinite(a), a, 0).sum(axis=0) / count``: float32 sums row after row, divided in
-    float64; NaN where no value is finite."""
+    float64; NaN where no value is finite. With ``table`` (256,) float32, ``a`` is uint8 codes of those
+    values (the stack store's coherence and :data:`kansho.cohcodes.DECODE`): the mean of ``table[a]``,
+    the same bits, without making it."""
     npix = a.shape[1]
     out = np.empty(npix)
     nch = (npix + CHUNK - 1) // CHUNK
-    run_ranges(_nanmean_rows_ranges, nch, a, out)
+    run_ranges(_nanmean_rows_ranges, nch, a, np.zeros(0, np.float32) if table is None else table, out)
     return out
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _nanmean_rows_ranges(r0: int, r1: int, a: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
-    """The ranges ``r0 .. r1 - 1`` of :func:`nanmean_rows` (:func:`kansho._threads.run_ranges`)."""
+def _nanmean_rows_ranges(r0: int, r1: int, a: np.ndarray, table: np.ndarray,
+                         out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The ranges ``r0 .. r1 - 1`` of :func:`nanmean_rows` (:func:`kansho._threads.run_ranges`); ``a``'s values
+    looked up in ``table`` when it has any (compiled apart for float32 values and uint8 codes)."""
     n = a.shape[0]
     npix = a.shape[1]
+    coded = table.size > 0
     for ch in range(r0, r1):
         lo = ch * CHUNK
         hi = min(lo + CHUNK, npix)
@@ -174,7 +179,7 @@ def _nanmean_rows_ranges(r0: int, r1: int, a: np.ndarray, out: np.ndarray) -> No
         cnt = np.zeros(hi - lo, np.int64)
         for r in range(n):
             for c in range(lo, hi):
-                v = a[r, c]
+                v = table[np.intp(a[r, c])] if coded else np.float32(a[r, c])
                 if np.isfinite(v):
                     s[c - lo] += v
                     cnt[c - lo] += 1
@@ -197,38 +202,6 @@ def _lookup_codes_ranges(r0: int, r1: int, codes: np.ndarray, table: np.ndarray,
     for r in range(r0, r1):
         for c in range(codes.shape[1]):
             out[r, c] = table[codes[r, c]]
-
-
-def nanmean_codes(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """:func:`nanmean_rows` of ``table[codes]`` (``codes`` ``(n, npix)`` uint8, ``table`` (256,) float32: the
-    stack store's coherence codes and :data:`kansho.cohcodes.DECODE`) without making it: the same float32
-    sums row after row, so the same bits."""
-    npix = codes.shape[1]
-    out = np.empty(npix)
-    nch = (npix + CHUNK - 1) // CHUNK
-    run_ranges(_nanmean_codes_ranges, nch, codes, table, out)
-    return out
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _nanmean_codes_ranges(r0: int, r1: int, codes: np.ndarray, table: np.ndarray,
-                          out: np.ndarray) -> None:  # pragma: no cover - compiled
-    """The ranges ``r0 .. r1 - 1`` of :func:`nanmean_codes` (:func:`kansho._threads.run_ranges`)."""
-    n = codes.shape[0]
-    npix = codes.shape[1]
-    for ch in range(r0, r1):
-        lo = ch * CHUNK
-        hi = min(lo + CHUNK, npix)
-        s = np.zeros(hi - lo, np.float32)
-        cnt = np.zeros(hi - lo, np.int64)
-        for r in range(n):
-            for c in range(lo, hi):
-                v = table[codes[r, c]]
-                if np.isfinite(v):
-                    s[c - lo] += v
-                    cnt[c - lo] += 1
-        for c in range(lo, hi):
-            out[c] = np.float64(s[c - lo]) / cnt[c - lo] if cnt[c - lo] > 0 else np.nan
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

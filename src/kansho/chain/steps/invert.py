@@ -106,8 +106,8 @@ def _code_weights() -> npt.NDArray[np.float32]:
 def _coh_mean(c: np.ndarray) -> np.ndarray:
     """:func:`kansho.chain.tasks.nanmean0` of the block's coherence ``c`` (npair, npix) (compiled for float32,
     and for the store's 8-bit codes, uint8, as their decoded values)."""
-    if c.dtype == np.uint8 and c.ndim == 2:
-        return np.asarray(_invert_jit.nanmean_codes(np.ascontiguousarray(c), cohcodes.DECODE))
+    if c.dtype == np.uint8 and c.ndim == 2:  # the codes' float32 values, looked up as they are summed
+        return np.asarray(_invert_jit.nanmean_rows(np.ascontiguousarray(c), cohcodes.DECODE))
     if c.dtype == np.float32 and c.ndim == 2:
         return np.asarray(_invert_jit.nanmean_rows(np.ascontiguousarray(c)))
     return nanmean0(c)
