@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import zarr
 
-from kansho import loops, network
+from kansho import loopfix, loops, network
 from kansho._constants import phase_to_mm
 from kansho._dates import years_since_first
 from kansho.chain import common
@@ -233,8 +233,9 @@ def _window_offsets(win: np.ndarray, L: np.ndarray, pairs: np.ndarray, offsets: 
                     mode: str) -> npt.NDArray[np.float64]:
     """Each pair's mean phase over the window ``win`` (npair, npix) as :func:`fix_block` corrects it
     relative to ``offsets``: what reading the window through :func:`read_fixed` gives after that pass."""
-    u = win - offsets[:, None]
-    fix = loops.pixel_cycle_fix(loops.loop_phase(u, L), L, pairs, tol=FIX_TOL, min_loops=FIX_MIN_LOOPS)
+    u = np.asarray(win - offsets[:, None], np.float64)
+    # pixel_cycle_fix(loop_phase(u, L), ...) bit for bit, by the blocks' fused pass: no other kernels to compile
+    fix = loopfix.unw_cycle_fix(u, L, pairs, tol=FIX_TOL, min_loops=FIX_MIN_LOOPS)[0]
     fix[~np.isfinite(u)] = 0
     if mode == "null":
         fix[fix != 0] = loops.NULL_FIX
