@@ -138,7 +138,8 @@ def _deflate_damage(path: Path, ds: Any) -> str | None:
             bh, bw = ds.block_shapes[b - 1]
             per_px = np.dtype(ds.dtypes[b - 1]).itemsize * (ds.count if pixel else 1)
             for y in range(-(-ds.height // bh)):
-                rows = bh if tiled else min(bh, ds.height - y * bh)  # a strip image's last strip is short
+                # a strip image's last strip is short (as libtiff writes it) or, from some writers, padded whole
+                sizes = {bh * bw * per_px, (bh if tiled else min(bh, ds.height - y * bh)) * bw * per_px}
                 for x in range(-(-ds.width // bw)):
                     off, size = (ds.get_tag_item(f"BLOCK_{k}_{x}_{y}", "TIFF", bidx=b) for k in ("OFFSET", "SIZE"))
                     if not off or not size or int(size) == 0:  # a sparse block: nothing stored
@@ -146,10 +147,10 @@ def _deflate_damage(path: Path, ds: Any) -> str | None:
                     f.seek(int(off))
                     inflater = zlib.decompressobj()
                     try:
-                        got = len(inflater.decompress(f.read(int(size)), rows * bw * per_px + 1))
+                        got = len(inflater.decompress(f.read(int(size)), max(sizes) + 1))
                     except zlib.error as exc:
                         return f"not a readable GeoTIFF or truncated (block {x},{y} of band {b}: {exc})"
-                    if not inflater.eof or got != rows * bw * per_px:
+                    if not inflater.eof or got not in sizes:
                         return (f"a damaged GeoTIFF: block {x},{y} of band {b} does not inflate to its size "
                                 "(bytes replaced or spliced in; fetch it again)")
     return None
