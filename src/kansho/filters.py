@@ -113,7 +113,9 @@ def _gaussian_kernel(sigma: float, truncate: float) -> Float64Array:
 
 #: pixels of an image from which a narrow Gaussian is the compiled :func:`kansho._filter_jit.gaussian2d` (the
 #: bits of :func:`scipy.ndimage.gaussian_filter`, 2-4x faster on a 2500 x 2500 px frame with 2 threads);
-#: smaller images (the demo's) keep scipy's, and the first run does not wait for a compilation
+#: smaller images (the demo's) keep scipy's, and the first run does not wait for a compilation. The same
+#: threshold, for the same reason, gates the filter's compiled epoch sweep and step 1-3's reading of the
+#: coherence codes as they are
 COMPILED_MIN_PX = 2**18
 
 

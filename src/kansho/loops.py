@@ -129,7 +129,8 @@ def loop_phase_sums(unw: npt.ArrayLike, L: npt.ArrayLike, fix: npt.ArrayLike | N
     as NumPy adds them) instead of ``unw``, without making it. The counts are :func:`loop_sums`' and the
     loop phases squared are its own, bit for bit; their sum runs pixel after pixel in chunks of
     :data:`kansho._loops_jit.CHUNK` added in order, where NumPy's ``einsum`` has its own order: the sums
-    agree to round-off (~1e-16 of their size) and do not depend on the threads.
+    agree to round-off (1.3e-13 relative at most over the 1000² benchmark frame's 316 loops, each a sum of up
+    to a million squares) and do not depend on the threads.
 
     ``unw`` (npair, npix) rad, ``fix`` and ``cycles`` (npair, npix) int8 (:func:`pixel_cycle_fix`; the
     spatial check's), ``offsets`` (npair,) rad; returns (nloop,) float64 sums of squares and int64 counts

@@ -96,11 +96,12 @@ class Stack:
 
     def read(self, name: str, rows: slice, cols: slice, pairs: npt.NDArray[np.intp] | None = None,
              decode: bool = True) -> np.ndarray:
-        """Read ``unw``/``coh`` (pair, rows, cols) optionally for a subset of pair indices; coherence kept as
-        8-bit codes is given as those codes (uint8, :mod:`kansho.cohcodes`) unless ``decode``."""
+        """Read ``unw``/``coh`` (pair, rows, cols) optionally for a subset of pair indices. Coherence kept as
+        8-bit codes is decoded to float32; with ``decode=False`` the uint8 codes themselves
+        (:mod:`kansho.cohcodes`)."""
         arr = self._cubes.get(name)  # opened once, then read in the caller's thread (kansho.chunkio)
         arr = arr if arr is not None else self._cubes.setdefault(name, direct(_array(self.group, name)))
-        codes = arr.dtype == np.uint8 and decode  # coherence kept as 8-bit codes (kansho.cohcodes)
+        codes = arr.dtype == np.uint8 and decode  # 8-bit coherence codes to decode (kansho.cohcodes)
         if pairs is None:
             out = np.asarray(arr[:, rows, cols])
             return cohcodes.decode(out) if codes else out
