@@ -14,7 +14,8 @@ inversion against the compiled CPU kernel. Meant for a many-core machine with a 
    with ``--gpu``; each run's products are compared with the run without workers.
 
 Each part is saved to ``--out`` as soon as it is measured, so a run cut short keeps what it did. The
-numba cache is filled first by a run on the small S frame, so no run times a compilation.
+numba cache is filled first by a run on bench_chain's warm-up frame (520 × 520 px: it reaches the kernels
+only frames from 2^18 px use), while the frame is simulated beside it, so no run times a compilation.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_chain import CACHE, SIZES, accuracy, compare_runs, git_rev, machine, run_steps, simulate  # noqa: E402
+from bench_chain import CACHE, ROOT, SIZES, accuracy, compare_runs, git_rev, machine, run_steps, simulate, warm_tree  # noqa: E402
 from bench_invert import _case  # noqa: E402
 
 log = logging.getLogger("bench")
@@ -85,15 +87,21 @@ def gpu_inversion(res: dict[str, Any], npix: int, save: Callable[[], None]) -> N
         save()
 
 
-def worker_curve(res: dict[str, Any], frame: str, workers: list[int], gpu: bool, save: Callable[[], None]) -> None:
-    """Part 2: the frame (M) with each worker count, then with ``--gpu``; products against the w0 run."""
-    s_sim, _ = simulate("S", SIZES["S"])
+def prepare(res: dict[str, Any], frame: str) -> Path:
+    """The numba cache filled (bench_chain's warm-up run) while ``frame`` is simulated in a thread beside it."""
     t0 = time.perf_counter()
-    run_steps(s_sim, CACHE / "S_warm", 0, None, per_step=False)  # fills the numba cache
-    res["warm_s"] = time.perf_counter() - t0
-    shutil.rmtree(CACHE / "S_warm", ignore_errors=True)
-    sim, sim_s = simulate(frame, SIZES[frame])
-    res["frame"], res["simulate_s"] = frame, sim_s
+    with ThreadPoolExecutor(1) as pool:
+        sim = pool.submit(simulate, frame, SIZES[frame])
+        warm_tree(ROOT, "this tree")
+        res["warm_s"] = time.perf_counter() - t0
+        path, res["simulate_s"] = sim.result()
+    res["frame"] = frame
+    return path
+
+
+def worker_curve(res: dict[str, Any], sim: Path, workers: list[int], gpu: bool, save: Callable[[], None]) -> None:
+    """Part 2: the frame (M) with each worker count, then with ``--gpu``; products against the w0 run."""
+    frame = res["frame"]
     curve = res.setdefault("workers", {})
     runs = [(w, False) for w in workers] + ([(0, True)] if gpu else [])
     for w, on_gpu in runs:
@@ -118,19 +126,39 @@ def worker_curve(res: dict[str, Any], frame: str, workers: list[int], gpu: bool,
             shutil.rmtree(out, ignore_errors=True)
 
 
+def versions() -> dict[str, str]:
+    """Versions of the packages whose speed the figures depend on (those importable)."""
+    from importlib import metadata
+
+    out = {}
+    for name in ("numpy", "numba", "llvmlite", "scipy", "cupy-cuda13x", "cupy-cuda12x", "dask", "distributed"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=HERE / "results_device.json")
-    ap.add_argument("--workers", default="0,1,16,8,4,2", help="comma-separated worker counts (0: no cluster)")
+    ap.add_argument("--workers", default="0,1,2,4,8,16", help="comma-separated worker counts (0: no cluster)")
     ap.add_argument("--frame", default="M", choices=sorted(SIZES), help="the frame of the worker curve")
     ap.add_argument("--npix", type=int, default=262_144, help="pixels of the GPU inversion's blocks")
     ap.add_argument("--rev", default=None, help="the source's git revision (where the tree has no .git)")
     ap.add_argument("--skip-gpu", action="store_true")
     ap.add_argument("--skip-chain", action="store_true")
+    ap.add_argument("--where", default=None, help="where it ran, in words (docs/benchmarks.md's heading)")
+    ap.add_argument("--env", default=None, help="the environment's settings that matter, in words")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     gpu = gpu_name()
-    res: dict[str, Any] = {"machine": dict(machine(), gpu=gpu), "rev": args.rev or git_rev(HERE.parent)}
+    res: dict[str, Any] = {"machine": dict(machine(), gpu=gpu, versions=versions()),
+                           "rev": args.rev or git_rev(HERE.parent)}
+    if args.where:
+        res["machine"]["where"] = args.where
+    if args.env:
+        res["env"] = args.env
 
     before = json.loads(args.out.read_text())["runs"] if args.out.exists() else []
 
@@ -141,6 +169,8 @@ def main() -> None:
 
     save()
     log.info("machine: %s", res["machine"])
+    sim = None if args.skip_chain else prepare(res, args.frame)
+    save()
     if gpu and not args.skip_gpu:
         try:
             gpu_inversion(res, args.npix, save)
@@ -148,8 +178,8 @@ def main() -> None:
             log.exception("GPU inversion failed")
             res["gpu_inversion_error"] = str(exc)[-2000:]
             save()
-    if not args.skip_chain:
-        worker_curve(res, args.frame, [int(x) for x in args.workers.split(",")], gpu is not None, save)
+    if sim is not None:
+        worker_curve(res, sim, [int(x) for x in args.workers.split(",")], gpu is not None, save)
     log.info("done: %s", args.out)
 
 
