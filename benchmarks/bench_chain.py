@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from device_report import device_md
 from kansho.chain.registry import STEPS as _SPECS
 
 HERE = Path(__file__).resolve().parent
@@ -66,15 +67,17 @@ def simulate(name: str, cfg: dict[str, Any]) -> tuple[Path, float]:
 
 
 def run_steps(sim: Path, out: Path, workers: int, memory_limit: str | None, per_step: bool = True,
-              tree: Path = ROOT, gpu: bool = False) -> dict[str, Any]:
+              tree: Path = ROOT, gpu: bool = False, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run the chain step by step in child processes; returns per-step figures and totals.
 
     ``tree``: the source tree whose kansho runs (another release checked out beside this one), ahead of
-    any PYTHONPATH already set. ``gpu``: ``kansho ts --gpu``."""
+    any PYTHONPATH already set. ``gpu``: ``kansho ts --gpu``. ``env``: variables set for the child
+    processes (e.g. ``NUMBA_NUM_THREADS``)."""
     if out.exists():
         shutil.rmtree(out)
     steps: dict[str, dict[str, float]] = {}
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tree / "src"), os.environ.get("PYTHONPATH")])))
+    env = dict(os.environ, **(env or {}),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(tree / "src"), os.environ.get("PYTHONPATH")])))
     for step in (STEPS if per_step else ("all",)):
         cmd = [sys.executable, str(tree / "benchmarks" / "_step.py"), str(sim / "GEOC"), str(out), step,
                "--workers", str(workers)]
@@ -499,96 +502,6 @@ def _baseline_md(res: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _device_md() -> list[str]:
-    """The section of ``benchmarks/results_device.json`` (``bench_device.py``: many cores and a GPU)."""
-    path = HERE / "results_device.json"
-    if not path.exists():
-        return []
-    runs = json.loads(path.read_text())["runs"]
-    lines = ["## Beyond two cores, and on the GPU", "",
-             "Written from `benchmarks/results_device.json` (`python benchmarks/bench_device.py` on a machine with "
-             "more cores and a CUDA GPU). Each run says where it was measured.", ""]
-    for r in runs:
-        m = r["machine"]
-        lines += [f"### {m['date']}, {m.get('where', m['cpu'])} (rev {r['rev']})", "",
-                  f"CPU {m['cpu']}, {m['cores']} cores, {m['mem_gb']} GiB; GPU {m.get('gpu') or 'none'}; "
-                  f"Python {m['python']}. Environment: {r.get('env', 'default')}.", ""]
-        if r.get("cut"):
-            lines += [f"Not measured: {r['cut']}.", ""]
-        gi = r.get("gpu_inversion", {})
-        if gi:
-            lines += ["`--gpu` inversion (`invert_nsbas(device=\"gpu\")`, CuPy, float64) against the compiled CPU "
-                      "kernel on all cores, one block of 262,144 pixels as step 1-3 inverts it (coherence weights, "
-                      "10 % NaNs, a network gap at a tenth of the pixels); best of 3 after a warm-up:", "",
-                      "| block | epochs | pairs | CPU kernel (s) | GPU (s) | CPU px·pairs/s | GPU px·pairs/s | "
-                      "GPU / CPU speed | cum difference, relative to the largest cum |",
-                      "|---|---|---|---|---|---|---|---|---|"]
-            for name, g in gi.items():
-                lines.append(f"| {name} | {g['n_epoch']} | {g['n_pair']} | {g['cpu']['s']:.2f} | {g['gpu']['s']:.2f} | "
-                             f"{g['cpu']['px_pairs_per_s']:.3g} | {g['gpu']['px_pairs_per_s']:.3g} | "
-                             f"{g['speedup']:.2f}× | {g['cum_rel_diff']:.1e} |")
-            lines.append("")
-        lines += _workers_md(r)
-    if _plot_workers(runs, ROOT / "docs" / "img" / "scaling_workers.png"):
-        lines += ["![wall time of the M frame against dask workers](img/scaling_workers.png)", ""]
-    return lines
-
-
-def _workers_md(r: dict[str, Any]) -> list[str]:
-    curve = {k: v for k, v in r.get("workers", {}).items() if "error" not in v}
-    if not curve:
-        return []
-    base = curve.get("w1", {}).get("wall_s")
-    lines = [f"The {r.get('frame', 'M')} frame, one `kansho ts` process (the numba cache filled beforehand):", "",
-             "| run | workers | wall (s) | speed-up against 1 worker | CPU (s) | peak memory (MB) | "
-             "products against the run without workers |", "|---|---|---|---|---|---|---|"]
-    for key, v in sorted(curve.items(), key=lambda kv: (kv[1]["gpu"], kv[1]["workers"])):
-        vs = v.get("vs_w0")
-        same = "–" if vs is None else ("identical" if vs["vel_identical_share"] == 1 and vs["cum_max_abs_diff"] == 0
-                                       else f"vel within {vs['vel_max_abs_diff']:.1e} mm/yr, cum within "
-                                            f"{vs['cum_max_abs_diff']:.1e} mm, mask "
-                                            f"{100 * vs['mask_identical_share']:.0f} % identical")
-        sp = f"{base / v['wall_s']:.2f}×" if base else "–"
-        lines.append(f"| {key} | {v['workers']}{' + GPU' if v['gpu'] else ''} | {v['wall_s']:.1f} | {sp} | "
-                     f"{v['cpu_s']:.0f} | {v['peak_mb']:.0f} | {same} |")
-    lines.append("")
-    steps = sorted(curve.items(), key=lambda kv: (kv[1]["gpu"], kv[1]["workers"]))
-    lines += ["Per step (s):", "", "| run | " + " | ".join(STEPS) + " |", "|---|" + "---|" * len(STEPS)]
-    for key, v in steps:
-        lines.append(f"| {key} | " + " | ".join(f"{v['steps'][s]['step_s']:.1f}" if s in v["steps"] else "–"
-                                                for s in STEPS) + " |")
-    return [*lines, ""]
-
-
-def _plot_workers(runs: list[dict[str, Any]], path: Path) -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    pts = sorted({v["workers"]: v["wall_s"] for r in runs for v in r.get("workers", {}).values()
-                  if "error" not in v and not v["gpu"] and v["workers"] > 0}.items())
-    if len(pts) < 2:
-        return False
-    w, t = zip(*pts)
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    ax.plot(w, t, "o-", label="measured")
-    if w[0] == 1:
-        ax.plot(w, [t[0] / x for x in w], ":", color="grey", label="ideal (1 worker / N)")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(w, [str(x) for x in w])
-    ax.set_xlabel("dask workers")
-    ax.set_ylabel("wall time of the M frame (s)")
-    ax.set_ylim(bottom=0)
-    ax.legend()
-    ax.set_title(runs[0]["machine"].get("cpu", ""), fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
-
-
 def write_md(res: dict[str, Any]) -> None:
     chain = res.get("chain", {})
     intro = ("Written by `python benchmarks/bench_chain.py` (figures in `benchmarks/results.json`). Each step of "
@@ -636,7 +549,7 @@ def write_md(res: dict[str, Any]) -> None:
                 "measurement (`../shared/bench/setup_licsbas.sh`, used by the accuracy harness) but takes ~16 min "
                 "per M run, so it was not re-run here.")
         lines += ["", note, ""]
-    lines += _floors_md(res) + _baseline_md(res) + _first_md(res) + _device_md()
+    lines += _floors_md(res) + _baseline_md(res) + _first_md(res) + device_md(STEPS)
     sc = res.get("scaling", {})
     if sc:
         what = ("Whole chain in one process (serial blocks), 4 pairs per epoch. Time and memory against the number "

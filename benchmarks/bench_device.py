@@ -12,6 +12,8 @@ inversion against the compiled CPU kernel. Meant for a many-core machine with a 
 2. **Workers**: the M frame (1000 × 1000 px, 60 epochs) run as one ``kansho ts`` process with each
    worker count of ``--workers`` (0 = no dask cluster: the compiled kernels on all cores), then once
    with ``--gpu``; each run's products are compared with the run without workers.
+3. **Threads**: the same frame without workers on ``--threads`` cores (``NUMBA_NUM_THREADS``: the
+   blocks at once and each kernel's threads), products compared with the run on all cores.
 
 Each part is saved to ``--out`` as soon as it is measured, so a run cut short keeps what it did. The
 numba cache is filled first by a run on bench_chain's warm-up frame (520 × 520 px: it reaches the kernels
@@ -99,23 +101,29 @@ def prepare(res: dict[str, Any], frame: str) -> Path:
     return path
 
 
-def worker_curve(res: dict[str, Any], sim: Path, workers: list[int], gpu: bool, save: Callable[[], None]) -> None:
-    """Part 2: the frame (M) with each worker count, then with ``--gpu``; products against the w0 run."""
+def worker_curve(res: dict[str, Any], sim: Path, workers: list[int], gpu: bool, threads: list[int],
+                 save: Callable[[], None]) -> None:
+    """Parts 2 and 3: the frame (M) with each worker count, then with ``--gpu``, then without workers on
+    each number of threads; products against the w0 run."""
     frame = res["frame"]
-    curve = res.setdefault("workers", {})
-    runs = [(w, False) for w in workers] + ([(0, True)] if gpu else [])
-    for w, on_gpu in runs:
-        key = f"w{w}" + ("_gpu" if on_gpu else "")
+    runs: list[tuple[str, str, int, bool, dict[str, str] | None]] = [
+        *(("workers", f"w{w}", w, False, None) for w in workers),
+        *([("workers", "w0_gpu", 0, True, None)] if gpu else []),
+        *(("threads", f"t{n}", 0, False, {"NUMBA_NUM_THREADS": str(n)}) for n in threads)]
+    for part, key, w, on_gpu, env in runs:
+        curve = res.setdefault(part, {})
         out = CACHE / f"{frame}_dev_{key}"
         log.info("%s, %s:", frame, key)
         try:
-            fig = run_steps(sim, out, w, None, per_step=False, gpu=on_gpu)
+            fig = run_steps(sim, out, w, None, per_step=False, gpu=on_gpu, env=env)
         except Exception as exc:  # noqa: BLE001 - one failed run must not lose the others' figures
             log.error("%s %s failed: %s", frame, key, exc)
             curve[key] = {"error": (str(exc) + "\n" + str(getattr(exc, "stderr", "") or ""))[-3000:]}
             save()
             continue
         fig.update(workers=w, gpu=on_gpu, **accuracy(sim, out))
+        if env:
+            fig["threads"] = int(env["NUMBA_NUM_THREADS"])
         if key != "w0" and (CACHE / f"{frame}_dev_w0").is_dir():
             fig["vs_w0"] = compare_runs(CACHE / f"{frame}_dev_w0", out)
         curve[key] = fig
@@ -143,6 +151,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=HERE / "results_device.json")
     ap.add_argument("--workers", default="0,1,2,4,8,16", help="comma-separated worker counts (0: no cluster)")
+    ap.add_argument("--threads", default="1,2,4,8", help="comma-separated NUMBA_NUM_THREADS of runs without workers")
     ap.add_argument("--frame", default="M", choices=sorted(SIZES), help="the frame of the worker curve")
     ap.add_argument("--npix", type=int, default=262_144, help="pixels of the GPU inversion's blocks")
     ap.add_argument("--rev", default=None, help="the source's git revision (where the tree has no .git)")
@@ -179,7 +188,8 @@ def main() -> None:
             res["gpu_inversion_error"] = str(exc)[-2000:]
             save()
     if sim is not None:
-        worker_curve(res, sim, [int(x) for x in args.workers.split(",")], gpu is not None, save)
+        worker_curve(res, sim, [int(x) for x in args.workers.split(",")], gpu is not None,
+                     [int(x) for x in args.threads.split(",") if x], save)
     log.info("done: %s", args.out)
 
 

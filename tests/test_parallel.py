@@ -290,17 +290,3 @@ def test_stc_of_blocks_with_kept_edges_equals_stc_of_the_whole_frame(serial: dic
     want = maskmod.stc(serial["cum"])
     assert np.isfinite(want).sum() > 1000
     np.testing.assert_array_equal(serial["stc"], want.astype(serial["stc"].dtype))
-
-
-@pytest.mark.parametrize(("cores", "workers", "hint"), [(16, 0, True), (16, 8, False), (2, 0, False), (8, 0, True)])
-def test_many_core_machine_without_workers_is_told(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-                                                   cores: int, workers: int, hint: bool) -> None:
-    from kansho.chain import runner
-
-    monkeypatch.setattr(runner.os, "cpu_count", lambda: cores)
-    with caplog.at_level("INFO", logger=runner.log.name):
-        runner._hint_workers(RunConfig(workers=workers))
-    said = [r.getMessage() for r in caplog.records if "--workers" in r.getMessage()]
-    assert bool(said) == hint
-    if hint:
-        assert f"--workers {min(cores, 16)}" in said[0]

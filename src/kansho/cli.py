@@ -202,7 +202,8 @@ def _add_parallel_options(p: argparse.ArgumentParser) -> None:
     """``--workers``, ``--scheduler``, ``--memory-limit``, ``--gpu`` (RunConfig's execution options)."""
     g = p.add_argument_group("execution (results do not depend on these)")
     g.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="run the blocks on a local dask cluster of N worker processes (default: 0 = this process)")
+                   help="run the blocks on a local dask cluster of N worker processes (default: 0 = on threads of "
+                        "this process, faster on one machine: docs/parallel.md)")
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="use an existing dask.distributed scheduler, e.g. tcp://head-node:8786 (see docs/parallel.md)")
     g.add_argument("--memory-limit", default=None, metavar="SIZE",

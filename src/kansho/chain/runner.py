@@ -168,7 +168,6 @@ def _run_locked(input_path: str | Path | None, out: Path, cfg: RunConfig, steps:
         fingerprint = fingerprint_of(ctx, state)
         if cfg.gpu:
             check_gpu()
-        _hint_workers(cfg)
         if state:
             _report_changes(out, state, cfg, fingerprint, wanted, force)
         _run_steps(ctx, state, wanted, fingerprint, force, exits)
@@ -355,20 +354,6 @@ def block_threads(block: int, n_pair: int, n_epoch: int, cfg: RunConfig) -> int:
     total = parse_memory(cfg.memory_limit) or default_memory_limit()
     per_block = block * block * (64.0 * n_pair + 16.0 * n_epoch)
     return int(max(1, min(numba.get_num_threads(), (total - 0.5e9) // per_block)))
-
-
-#: cores from which a run without workers suggests ``--workers`` (measured: 16 workers ran the M frame
-#: 2.3x faster than none on 16 cores; on 2 cores no workers is as fast and needs half the memory)
-MANY_CORES = 8
-
-
-def _hint_workers(cfg: RunConfig) -> None:
-    """Log once that ``--workers`` would use this machine's cores, where a run without workers leaves
-    most of them idle."""
-    cores = os.cpu_count() or 1
-    if not cfg.workers and not cfg.scheduler and cores >= MANY_CORES:
-        log.info("this machine has %d cores and the run has no workers: most steps use one core; "
-                 "--workers %d spreads the blocks over them (docs/parallel.md)", cores, min(cores, 16))
 
 
 def check_gpu() -> None:
