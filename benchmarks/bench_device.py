@@ -6,8 +6,9 @@ inversion against the compiled CPU kernel. Meant for a many-core machine with a 
 
 On a machine whose Python lacks some dependencies and reaches no package index, ``benchmarks/device_run.sh``
 installs them from wheels carried along and runs this script (its header says how to make the wheels).
-The whole run (warm-up, GPU inversion, six worker counts, ``--gpu``, four thread counts) took about 10 min on
-a 16-vCPU machine with an H100 (2026-12-05).
+On a 16-vCPU machine with an H100 (2026-12-05) the warm-up, the GPU inversion, six worker counts and ``--gpu``
+took 8 min and the four thread counts 3 min more: where one command may run 10 min, run the two apart
+(``--threads ""``, then ``--skip-gpu --workers "" --threads 1,2,4,8``; the frame is simulated once).
 
 1. **GPU inversion**: ``invert_nsbas`` on blocks as step 1-3 inverts them (coherence weights, 10 %
    NaNs, a network gap at a tenth of the pixels), M-like (60 epochs) and L-like (150 epochs), with
@@ -193,7 +194,7 @@ def main() -> None:
             res["gpu_inversion_error"] = str(exc)[-2000:]
             save()
     if sim is not None:
-        worker_curve(res, sim, [int(x) for x in args.workers.split(",")], gpu is not None,
+        worker_curve(res, sim, [int(x) for x in args.workers.split(",") if x], gpu is not None and not args.skip_gpu,
                      [int(x) for x in args.threads.split(",") if x], save)
     log.info("done: %s", args.out)
 

@@ -3,7 +3,7 @@
 # Kansho's dependencies and cannot reach a package index (e.g. a lent machine with CuPy, numba, numpy,
 # scipy, h5py and matplotlib but no rasterio, zarr or dask).
 #
-#   benchmarks/device_run.sh WHEELS_DIR REV OUT_DIR ["where it runs, in words"]
+#   benchmarks/device_run.sh WHEELS_DIR REV OUT_DIR ["where it runs, in words" [bench_device.py options]]
 #
 # WHEELS_DIR holds the missing packages as wheels for that machine's Python, made beforehand where pip
 # works, e.g. for CPython 3.12 on x86-64:
@@ -28,5 +28,5 @@ echo "installed and checked in $(( $(date +%s) - t0 )) s"
 mkdir -p "$out"
 python3 benchmarks/bench_device.py --out "$out/results_device.json" --rev "$rev" --where "$where" \
   --env "default environment (kansho caps BLAS at one thread in-process; its workers set NUMBA/OpenBLAS threads to 1)" \
-  2>&1 | tee "$out/bench.log"
+  "${@:5}" 2>&1 | tee "$out/bench.log"
 echo "total $(( $(date +%s) - t0 )) s"
