@@ -468,7 +468,8 @@ def _settle_fix_ranges(r0: int, r1: int, u: np.ndarray, lfix: np.ndarray, jump: 
         w = min(j0 + CHUNK, npix) - j0
         checked = np.zeros((npair, w), np.uint8)
         for lp in range(indptr.size - 1):
-            _mark_members(checked, 0, trusted[lp, j0:j0 + w], indptr, indices, lp, w)
+            # as uint8, as the fused pass gives it: one compiled version of _mark_members in a default run
+            _mark_members(checked, 0, trusted[lp, j0:j0 + w].view(np.uint8), indptr, indices, lp, w)
         for p in range(npair):
             n_checked = 0
             n_other = 0  # checked pixels with a fix other than 0

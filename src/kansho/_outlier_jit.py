@@ -190,7 +190,7 @@ def _worst(r: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, S: n
     first by inflating it; -1 when fewer than three pairs are testable or the scale is 0. ``z`` (npair,)
     is scratch."""
     npair = r.size
-    nz = 0
+    nz = np.int64(0)  # not the literal 0: _median_destroy would be compiled for that type too (~0.2 s)
     for p in range(npair):
         if not use[p]:
             continue
