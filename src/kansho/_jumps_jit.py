@@ -151,7 +151,7 @@ def merge(a: np.ndarray, b: np.ndarray, lab: np.ndarray, par: np.ndarray, out: n
     n_valid = 0
     for i in range(lab.size):
         if lab[i] >= 0:
-            j = _find(par, np.int64(lab[i]))  # as the other calls: one compiled version of _find
+            j = _find(par, int(np.int64(lab[i])))  # int64 as the other calls give it (numba's int() keeps int32)
             out[i] = j
             size[j] += 1
             n_valid += 1

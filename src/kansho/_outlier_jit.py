@@ -190,7 +190,7 @@ def _worst(r: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, S: n
     first by inflating it; -1 when fewer than three pairs are testable or the scale is 0. ``z`` (npair,)
     is scratch."""
     npair = r.size
-    nz = np.int64(0)  # not the literal 0: _median_destroy would be compiled for that type too (~0.2 s)
+    nz = 0
     for p in range(npair):
         if not use[p]:
             continue
@@ -201,7 +201,7 @@ def _worst(r: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, S: n
         nz += 1
     if nz < 3:
         return 0.0, -1, 0.0
-    sig = 1.4826 * _median_destroy(z, nz)
+    sig = 1.4826 * _median_destroy(z, int(nz))  # int(): not also compiled for the literal 0 that nz starts as
     if not sig > 0:
         return 0.0, -1, 0.0
     best, bp = 0.0, -1
