@@ -292,6 +292,33 @@ def test_error_truncated(tmp_path: Path, shape: tuple[int, int]) -> None:
     assert_one_line(exc, str(bad), "truncated")
 
 
+@pytest.mark.parametrize("cut", [0.97, 0.7])
+def test_error_truncated_tiled(tmp_path: Path, cut: float) -> None:
+    """A tiled GeoTIFF (LiCSAR's layout: 256-px deflate tiles) cut anywhere, down to within its last tile, is
+    refused by the last block read."""
+    shape = (600, 700)
+    grid = Grid(shape[1], shape[0], (10.0, 0.001, 0.0, 20.0, 0.0, -0.001))
+    geoc = tmp_path / "GEOC"
+    rng = np.random.default_rng(2)
+    prof = {"driver": "GTiff", "width": shape[1], "height": shape[0], "count": 1, "dtype": "float32",
+            "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate",
+            "crs": "EPSG:4326", "transform": Affine.from_gdal(*grid.transform)}
+    for d1, d2 in PAIRS:
+        name = f"{d1}_{d2}"
+        (geoc / name).mkdir(parents=True)
+        for kind in ("unw", "cc"):
+            with rasterio.open(geoc / name / f"{name}.geo.{kind}.tif", "w", **prof) as dst:
+                dst.write(rng.random(shape, dtype=np.float32)[None])
+    bad = geoc / "20180113_20180125" / "20180113_20180125.geo.unw.tif"
+    data = bad.read_bytes()
+    bad.write_bytes(data[: int(len(data) * cut)])
+    s = discover_inputs(geoc)
+    validate_inputs(s, check_files=False)  # the names and the network are fine: the fault is in the file
+    with pytest.raises(InputError) as exc:
+        validate_inputs(s)
+    assert_one_line(exc, str(bad), "truncated")
+
+
 def test_error_different_grid_shape(tmp_path: Path) -> None:
     geoc = make_licsar(tmp_path / "GEOC")
     bad = geoc / "20180125_20180206" / "20180125_20180206.geo.cc.tif"

@@ -176,8 +176,10 @@ def validate_inputs(
 
     - the network has at least 2 pairs and 3 epochs;
     - (``check_files``) every unw, cc and geometry file opens as a GeoTIFF, is georeferenced and
-      is not truncated (its last row is read: cheap, and the end of the file is what a cut
-      download loses);
+      is not truncated (its last pixel is read: the block holding it, the last strip or the
+      bottom-right tile, is the last in the file as GDAL and LiCSAR write them, and the end of
+      the file is what a cut download loses; one tile where the whole last row of tiles took 4 on
+      a 1000-px frame);
     - (``check_grids``) every raster has the first interferogram's size, geotransform and CRS;
       the message names both files.
 
@@ -215,7 +217,7 @@ def validate_inputs(
 
 
 def _open_check(path: Path) -> tuple[Grid, object]:
-    """Open ``path`` as a GeoTIFF, read its last row; return (grid, CRS)."""
+    """Open ``path`` as a GeoTIFF, read its last pixel (its last block); return (grid, CRS)."""
     if not path.is_file():
         raise InputError(path, "file not found")
     try:
@@ -229,9 +231,9 @@ def _open_check(path: Path) -> tuple[Grid, object]:
                 if src.width < 1 or src.height < 1:
                     raise InputError(path, "empty raster")
                 try:
-                    src.read(1, window=Window(0, src.height - 1, src.width, 1))
+                    src.read(1, window=Window(src.width - 1, src.height - 1, 1, 1))
                 except RasterioError as exc:
-                    problem = f"truncated or corrupt: cannot read its last row ({short(exc, path)})"
+                    problem = f"truncated or corrupt: cannot read its last block ({short(exc, path)})"
                     raise InputError(path, problem) from None
                 return grid_of(src), src.crs
     except RasterioError as exc:
