@@ -45,8 +45,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_chain import CACHE, ROOT, SIZES, accuracy, compare_runs, git_rev, machine, run_steps, simulate, warm_tree  # noqa: E402
 from bench_invert import _case  # noqa: E402
+from kansho.chain.records import versions  # noqa: E402
 
 log = logging.getLogger("bench")
+#: distributions whose versions a device run records beside the chain's own (kansho.chain.records.versions)
+DEVICE_PACKAGES = ("llvmlite", "cupy-cuda13x", "cupy-cuda12x", "distributed")
 
 
 def gpu_name() -> str | None:
@@ -140,19 +143,6 @@ def worker_curve(res: dict[str, Any], sim: Path, workers: list[int], gpu: bool, 
             shutil.rmtree(out, ignore_errors=True)
 
 
-def versions() -> dict[str, str]:
-    """Versions of the packages whose speed the figures depend on (those importable)."""
-    from importlib import metadata
-
-    out = {}
-    for name in ("numpy", "numba", "llvmlite", "scipy", "cupy-cuda13x", "cupy-cuda12x", "dask", "distributed"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=HERE / "results_device.json")
@@ -168,7 +158,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     gpu = gpu_name()
-    res: dict[str, Any] = {"machine": dict(machine(), gpu=gpu, versions=versions()),
+    res: dict[str, Any] = {"machine": dict(machine(), gpu=gpu, versions=versions(DEVICE_PACKAGES)),
                            "rev": args.rev or git_rev(HERE.parent)}
     if args.where:
         res["machine"]["where"] = args.where

@@ -27,7 +27,7 @@ def device_md(steps: tuple[str, ...]) -> list[str]:
                   "(img/scaling_workers.png)", ""]
     for r in reversed(runs):
         m = r["machine"]
-        vers = ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())
+        vers = ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items() if k != "python")
         lines += [f"### {m['date']}, {m.get('where', m['cpu'])} (rev {r['rev']})", "",
                   f"CPU {m['cpu']}{' (' + m['cpu_model'] + ')' if m.get('cpu_model') else ''}, {m['cores']} cores, "
                   f"{m['mem_gb']} GiB; GPU {m.get('gpu') or 'none'}; Python {m['python']}"

@@ -262,7 +262,7 @@ def hole_lowpass(image: npt.ArrayLike, sigma_px: tuple[float, float], *, hole: i
     if den is None:
         num, den = _hole_convolve(np.stack([np.where(w, img, 0.0), w.astype(np.float64)]), sig, hole, truncate)
     else:
-        num = hole_numerator(img, sig, hole=hole, truncate=truncate)
+        num = hole_numerator(img, sig, hole=hole, truncate=truncate, finite=w)
     keep = den > min_weight
     out = np.where(keep, den, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -272,12 +272,14 @@ def hole_lowpass(image: npt.ArrayLike, sigma_px: tuple[float, float], *, hole: i
 
 
 def hole_numerator(image: npt.ArrayLike, sigma_px: tuple[float, float], *, hole: int = HOLE_PX,
-                   truncate: float = 4.0) -> Float64Array:
+                   truncate: float = 4.0, finite: BoolArray | None = None) -> Float64Array:
     """The numerator ``(G − G_c) * (x·w)`` of :func:`hole_lowpass` (ny, nx) float64 of ``image`` (ny, nx),
-    NaN = no data: its prediction is this over :func:`hole_weight` of the finite pattern."""
+    NaN = no data: its prediction is this over :func:`hole_weight` of the finite pattern ``w``
+    (``finite``, ``isfinite(image)``, when the caller has it already)."""
     img = np.asarray(image, dtype=np.float64)
     sig = (float(sigma_px[0]), float(sigma_px[1]))
-    return _hole_convolve(np.where(np.isfinite(img), img, 0.0)[None], sig, hole, truncate)[0]
+    w = np.isfinite(img) if finite is None else finite
+    return _hole_convolve(np.where(w, img, 0.0)[None], sig, hole, truncate)[0]
 
 
 #: bytes of hole weights kept for the next epoch (:func:`cached_hole_weight`): every width the spatial

@@ -139,12 +139,13 @@ def fingerprint_of(ctx: Context, state: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------ versions
-def versions() -> dict[str, str]:
-    """Versions of kansho, Python and :data:`NUMERIC_PACKAGES` (those installed), for a step's record."""
+def versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Versions of kansho, Python and :data:`NUMERIC_PACKAGES` (those installed), for a step's record; and of
+    the ``extra`` distributions installed."""
     import platform
 
     out = {"kansho": __version__, "python": platform.python_version()}
-    for name in NUMERIC_PACKAGES:
+    for name in (*NUMERIC_PACKAGES, *extra):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

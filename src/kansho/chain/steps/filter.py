@@ -311,8 +311,9 @@ def _filtered_epoch(task: Task, e: int, hp: np.ndarray, cum: np.ndarray, base: n
     adaptive = p["alpha"] > 0 and p["hole"] >= 0
     if e > 0 and adaptive and hp.size >= filters.COMPILED_MIN_PX:  # the same bits in one compiled sweep
         sig, hole = tuple(p["sigma_px"]), int(p["hole"])
-        img = _filter_jit.filtered_epoch(base, fad.hole_numerator(hp, sig, hole=hole),
-                                         _weight_of(np.isfinite(hp), sig, hole), fad.MIN_WEIGHT, float(p["alpha"]),
+        fin = np.isfinite(hp)
+        img = _filter_jit.filtered_epoch(base, fad.hole_numerator(hp, sig, hole=hole, finite=fin),
+                                         _weight_of(fin, sig, hole), fad.MIN_WEIGHT, float(p["alpha"]),
                                          np.asarray(_read_whole(task, "filt_aps0"), np.float64))
     else:
         img = _numpy_epoch(task, e, hp, base)
