@@ -442,3 +442,27 @@ def test_compiled_and_numpy_paths_agree(engine: str, annual: bool, monkeypatch: 
     np.testing.assert_allclose(jit.cum, ref.cum, rtol=0, atol=1e-6 * scale, equal_nan=True)
     np.testing.assert_allclose(jit.vel, ref.vel, rtol=1e-5, atol=1e-4, equal_nan=True)
     np.testing.assert_allclose(jit.resid_rms, ref.resid_rms, rtol=1e-5, atol=1e-5, equal_nan=True)
+
+
+def test_compiled_false_is_the_numpy_path(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``compiled=False`` (the chain's choice for a small frame) solves with the numpy path, bit for bit as
+    ``KANSHO_NO_JIT`` does, and never reaches the compiled kernel (whose first use compiles it)."""
+    if engine == "numpy":
+        pytest.skip("compares the two engines once")
+    from kansho import _nsbas_jit, inversion
+
+    rng, t, pairs, ifg = _banded_case(5, 20, 300, {(1, 12)}, 10.0)
+    ifg[rng.random(ifg.shape) < 0.1] = np.nan
+    w = rng.uniform(0.2, 3.0, ifg.shape)
+
+    def no_kernel(*a: object, **k: object) -> None:
+        raise AssertionError("the compiled kernel was called")
+
+    monkeypatch.setattr(_nsbas_jit, "solve_pixels", no_kernel)
+    res = invert_nsbas(ifg, pairs, t, weights=w, compiled=False)
+    monkeypatch.setenv("KANSHO_NO_JIT", "1")
+    ref = invert_nsbas(ifg, pairs, t, weights=w)
+    np.testing.assert_array_equal(res.cum, ref.cum)
+    np.testing.assert_array_equal(res.resid_rms, ref.resid_rms)
+    assert not inversion.use_compiled(inversion.COMPILED_MIN_PX - 1) and inversion.use_compiled(
+        inversion.COMPILED_MIN_PX)

@@ -174,3 +174,31 @@ def test_count_true_is_the_sum_of_bools(rows: int, n: int, p: float, seed: int) 
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, mask.sum(axis=0))
     np.testing.assert_array_equal(count_true(mask[:, ::2]), mask[:, ::2].sum(axis=0))  # a view, not contiguous
+
+
+def test_chain_inverts_a_small_frame_with_numpy_and_a_large_one_compiled(small_run: object, copy_run: object,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Step 1-3 picks the NSBAS engine by the frame's size (kansho.inversion.use_compiled): the 60 x 60 px
+    frame with the numpy path, which needs no compilation; counted as large, the compiled kernel. Both
+    give the same series: float32 cum within 1e-4 mm, the maps a pixel's mask depends on within 1e-4."""
+    from kansho import _nsbas_jit, inversion, run_timeseries
+    from kansho.config import RunConfig
+    from kansho.run import open_run
+
+    calls: list[int] = []
+    real = _nsbas_jit.solve_pixels
+    monkeypatch.setattr(_nsbas_jit, "solve_pixels", lambda *a, **k: calls.append(1) or real(*a, **k))
+    out = copy_run(small_run)  # type: ignore[operator]
+    base = open_run(out)
+    cum0, vel0, rr0 = (np.asarray(base.array(n)[...] if n == "cum" else base.read2d(n)) for n in
+                       ("cum", "vel", "resid_rms"))
+    run_timeseries(None, out, RunConfig(), steps=["invert"], progress=False, force=True)
+    assert not calls  # 3600 px < COMPILED_MIN_PX
+    monkeypatch.setattr(inversion, "COMPILED_MIN_PX", 0)
+    run = run_timeseries(None, out, RunConfig(), steps=["invert"], progress=False, force=True)
+    assert calls
+    cum1 = np.asarray(run.array("cum")[...])
+    np.testing.assert_array_equal(np.isfinite(cum1), np.isfinite(cum0))
+    np.testing.assert_allclose(cum1, cum0, rtol=0, atol=1e-4, equal_nan=True)
+    np.testing.assert_allclose(run.read2d("vel"), vel0, rtol=0, atol=1e-4, equal_nan=True)
+    np.testing.assert_allclose(run.read2d("resid_rms"), rr0, rtol=0, atol=1e-4, equal_nan=True)

@@ -43,3 +43,51 @@ def test_background_compilation_child_runs_and_is_waited_for(monkeypatch: pytest
     _jitcache.wait_for_warm(timeout=300)
     assert child.returncode == 0 and _jitcache._warmer is None
     _jitcache.wait_for_warm()  # nothing to wait for: returns at once
+
+
+@pytest.mark.parametrize("large", [True, False])
+def test_prepare_leaves_the_large_frame_kernel_to_a_large_frame(monkeypatch: pytest.MonkeyPatch, large: bool) -> None:
+    """A cold cache: the background child compiles the NSBAS kernel only for a frame that may be large (a small
+    demo inverts with numpy, so it would wait for nothing), and this process takes compile_here's share
+    only then (else the child, lighter by that kernel, takes it)."""
+    calls: list[object] = []
+    monkeypatch.setattr(_jitcache, "announce", lambda: True)
+    monkeypatch.setattr(_jitcache, "warm_in_background", lambda lg=True: calls.append(("child", lg)) or True)
+    monkeypatch.setattr(_jitcache, "compile_here", lambda: calls.append("here"))
+    _jitcache.prepare(large=large)
+    assert calls == ([("child", True), "here"] if large else [("child", False)])
+
+
+def test_child_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+
+    class Popen:
+        def __init__(self, args: list[str], **kw: object) -> None:
+            seen.append(args)
+
+    monkeypatch.setattr(_jitcache.subprocess, "Popen", Popen)
+    monkeypatch.setattr(_jitcache.os, "cpu_count", lambda: 2)
+    monkeypatch.delenv(_jitcache.WARM_ENV, raising=False)
+    for large in (True, False):
+        monkeypatch.setattr(_jitcache, "_warmer", None)
+        assert _jitcache.warm_in_background(large)
+    monkeypatch.setattr(_jitcache, "_warmer", None)
+    assert [a[-1] == _jitcache.LARGE_FLAG for a in seen] == [True, False]
+
+
+def test_large_kernel_compilation_is_announced_once(caplog: pytest.LogCaptureFixture,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a small demo the NSBAS kernel is not cached: the first large frame says it compiles it, once."""
+    from kansho import _nsbas_jit
+
+    monkeypatch.setattr(_jitcache, "_kernels_announced", set())
+    with caplog.at_level(logging.INFO, logger="kansho"):
+        _jitcache.announce_kernel(_nsbas_jit._solve_tiles, "the kernel", 6)  # cached (conftest): nothing said
+    assert "compiling" not in caplog.text
+    monkeypatch.setattr(_jitcache, "_kernels_announced", set())
+    real_exists = _jitcache.os.path.exists
+    monkeypatch.setattr(_jitcache.os.path, "exists", lambda p: False if str(p).endswith(".nbi") else real_exists(p))
+    with caplog.at_level(logging.INFO, logger="kansho"):
+        _jitcache.announce_kernel(_nsbas_jit._solve_tiles, "the kernel", 6)
+        _jitcache.announce_kernel(_nsbas_jit._solve_tiles, "the kernel", 6)
+    assert caplog.text.count("compiling the kernel, once") == 1

@@ -7,7 +7,8 @@ to show for it. :func:`announce` says so once, before the chain starts, when any
 yet. Then, on a machine with two cores or more, :func:`warm_in_background` compiles the kernels of steps 1-3
 to 1-6 in a child process (:mod:`kansho._jitwarm`) while the chain's own process compiles those of step 1-2
 (numba compiles one function at a time per process); step 1-3 waits for it (:func:`wait_for_warm`) and loads
-them from the cache.
+them from the cache. A small frame inverts with numpy (:func:`kansho.inversion.use_compiled`): the demo's
+child leaves the largest kernel out, and the first large run compiles it, saying so (:func:`announce_kernel`).
 """
 
 from __future__ import annotations
@@ -27,10 +28,38 @@ JIT_MODULES = ("kansho._nsbas_jit", "kansho._outlier_jit", "kansho._unwfix_jit",
                "kansho._mask_jit", "kansho._loopfuse_jit", "kansho._qc_jit", "kansho.inversion")
 
 _announced = False
+#: kernels :func:`announce_kernel` looked at, in this process
+_kernels_announced: set[str] = set()
 #: the child process compiling in the background, while it may run
 _warmer: subprocess.Popen[bytes] | None = None
 #: set in the child's environment (no child of its own)
 WARM_ENV = "KANSHO_JIT_WARM_CHILD"
+#: the child's argument: compile the kernels of a large frame too (:func:`prepare`)
+LARGE_FLAG = "--large"
+
+
+def _index_path(kernel: object) -> str | None:
+    """The numba cache index file of a ``cache=True`` kernel, or None where it cannot be located."""
+    cache = getattr(kernel, "_cache", None)
+    index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
+    return index if isinstance(index, str) else None
+
+
+def announce_kernel(kernel: object, what: str, seconds: float) -> None:
+    """Log, once per process and kernel, that ``kernel`` (``what`` it is, about ``seconds`` to compile) is
+    compiled now, when numba's cache has no index for it: a kernel that the background child of a small
+    demo leaves out (:func:`prepare`) is compiled by the first large run that needs it."""
+    name = getattr(kernel, "__qualname__", repr(kernel))
+    if name in _kernels_announced:
+        return
+    _kernels_announced.add(name)
+    try:
+        index = _index_path(kernel)
+    except (AttributeError, TypeError) as exc:  # numba's cache internals are private
+        log.debug("could not inspect numba's cache: %s", exc)
+        return
+    if index is not None and not os.path.exists(index):
+        log.info("compiling %s, once (about %.0f s; later runs load it from numba's cache)", what, seconds)
 
 
 def uncached_kernels() -> tuple[list[str], int]:
@@ -44,9 +73,8 @@ def uncached_kernels() -> tuple[list[str], int]:
     for name in JIT_MODULES:
         mod = importlib.import_module(name)
         for attr, obj in vars(mod).items():
-            cache = getattr(obj, "_cache", None)
-            index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
-            if isinstance(index, str):
+            index = _index_path(obj)
+            if index is not None:
                 total += 1
                 if not os.path.exists(index):
                     missing.append(f"{name}.{attr}")
@@ -72,20 +100,27 @@ def announce() -> bool:
     return True
 
 
-def prepare() -> None:
+def prepare(large: bool = True) -> None:
     """Before a chain runs in this process: :func:`announce` the compilation when most kernels are not cached
     and then start :func:`warm_in_background`. Called by the chain and, earlier, by ``kansho demo`` (so the
-    child compiles while the demo makes its frame); later calls do nothing."""
-    if announce() and warm_in_background():
+    child compiles while the demo makes its frame); later calls do nothing.
+
+    ``large``: the frame may be large enough for the compiled NSBAS kernel
+    (:func:`kansho.inversion.use_compiled`; the chain cannot tell before it reads the input). False (a small
+    demo): the child leaves that kernel out (a small frame never runs it) and compiles the few kernels of
+    step 1-3 that :func:`compile_here` would otherwise take in this process: the two finish about together."""
+    if announce() and warm_in_background(large) and large:
         compile_here()
 
 
 def compile_here() -> None:
     """Compile in this process, while the background child starts, a few kernels of step 1-3 that the
     child would reach late (the graph bridges of the unchecked pairs, the pixels' gaps, the residual
-    screen, the epoch means): it then loads them from the cache instead. With them the two processes
-    finish about together on the demo's first run (two cores); the kernels moved here are chosen to keep
-    that balance as the kernels' compilation times change. Called with the argument types the chain
+    screen, the epoch means): it then loads them from the cache instead. Only where the child compiles
+    the NSBAS kernel too (``large`` of :func:`prepare`, ~6 s): with them the two processes finish about
+    together; without that kernel (a small demo) the child has room for them and this process
+    starts its own step 1-2 kernels at once. The kernels moved here are chosen to keep that balance as
+    the kernels' compilation times change. Called with the argument types the chain
     gives them; any failure only leaves them to be compiled later."""
     import numpy as np
 
@@ -103,15 +138,17 @@ def compile_here() -> None:
         log.debug("could not compile the step 1-3 kernels here: %s", exc)
 
 
-def warm_in_background() -> bool:
+def warm_in_background(large: bool = True) -> bool:
     """Start the child process of :mod:`kansho._jitwarm` (once per process, with two cores or more,
-    never from that child). Returns whether it started."""
+    never from that child), with ``large`` (:func:`prepare`) compiling the NSBAS kernel too. Returns
+    whether it started."""
     global _warmer
     if _warmer is not None or os.environ.get(WARM_ENV) or (os.cpu_count() or 1) < 2:
         return False
     env = {**os.environ, WARM_ENV: "1"}
     try:
-        _warmer = subprocess.Popen([sys.executable, "-m", "kansho._jitwarm"], env=env, stdin=subprocess.DEVNULL,
+        args = [sys.executable, "-m", "kansho._jitwarm", *([LARGE_FLAG] if large else [])]
+        _warmer = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError as exc:
         log.debug("could not start the background compilation: %s", exc)

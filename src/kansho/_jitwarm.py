@@ -4,12 +4,15 @@ into numba's cache while the parent compiles those of step 1-2.
 It runs the chain on a 16 × 16 px, 8-epoch simulated frame in a temporary folder (the kernels are
 compiled for the argument types the chain gives them), without the per-pixel correction of step 1-2
 and the spatial check (the parent compiles those) and without the outputs step (no kernel there). Nothing is logged.
+With ``--large`` the frame is inverted by the compiled NSBAS kernel, as a large frame is
+(:func:`kansho.inversion.use_compiled`); without it (a small demo) by numpy, as the demo's frame is.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -17,13 +20,17 @@ from pathlib import Path
 STEPS = ["ingest", "qc", "loops", "invert", "vstd", "mask", "filter"]
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
     logging.disable(logging.CRITICAL)
+    from kansho import inversion
+    from kansho._jitcache import LARGE_FLAG
     from kansho._process import fewer_collections
     from kansho.chain.runner import run_timeseries
     from kansho.config import RunConfig
     from kansho.synth import SimConfig, simulate_frame
 
+    if LARGE_FLAG in argv:  # the compiled NSBAS kernel too, as a large frame runs it (same argument types)
+        inversion.COMPILED_MIN_PX = 0
     with fewer_collections(), tempfile.TemporaryDirectory(prefix="kansho-warm-") as tmp:
         simulate_frame(Path(tmp) / "sim", SimConfig(shape=(16, 16), n_epoch=8), rng=0)
         cfg = RunConfig()
@@ -34,7 +41,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    rc = main()
+    rc = main(sys.argv[1:])
     # the kernels are in the cache and the temporary frame is gone: skip the interpreter's teardown (~0.5 s of
     # freeing modules and compiled code, which the parent's wait_for_warm would wait for on a first run)
     os._exit(rc)

@@ -17,6 +17,7 @@ from kansho import _jitcache as jitcache
 from kansho.chain.runner import run_timeseries
 from kansho.chain.steps.loops import LoopsResult
 from kansho.config import RunConfig, load_config
+from kansho.inversion import use_compiled
 from kansho.run import Run
 
 log = logging.getLogger(__name__)
@@ -235,7 +236,8 @@ def run_demo(out: str | Path | None = None, *, real: bool = False, seed: int = 1
     out = demo_folder(out, real)
     log.info("demo: writing into %s", out.resolve())
     t0 = time.perf_counter()
-    jitcache.prepare()  # a fresh install: the kernels compile in the background while the frame is made
+    # a fresh install: the kernels compile in the background while the frame is made
+    jitcache.prepare(large=not real and use_compiled(size * size))  # the bundled real stack: 60 x 100 px
     if real:
         src = bundled_real_stack()
         log.info("demo: real Sentinel-1 Mexico City stack (%s); mask maxTlen threshold 0.4 yr for this "

@@ -72,6 +72,11 @@ _WORK_BYTES = 32 * 2**20
 #: (the band Cholesky's column loop) and must fill the GPU's cores: an eighth of the GPU's free memory,
 #: between 1 and 8 GiB
 _GPU_WORK_BYTES = (2**30, 8 * 2**30)
+#: frames of fewer pixels are solved on the CPU by the vectorised numpy path rather than the compiled
+#: kernel (:func:`use_compiled`): compiling the kernel takes ~6 s once per install, more than the numpy
+#: path costs on such a frame (the 200 x 200 px demo's inversion: 0.7 s more per run); the two agree to
+#: round-off (tested)
+COMPILED_MIN_PX = 2**16
 
 
 @dataclass(frozen=True)
@@ -238,7 +243,13 @@ def _deficient(w: Any, g: Float64Array, z: Float64Array, xp: Any = np) -> Any:
     return xp.zeros(k, dtype=bool)
 
 
-def _use_jit() -> bool:
+def use_compiled(frame_px: int) -> bool:
+    """Whether a frame of ``frame_px`` pixels is inverted by the compiled kernel (``compiled=True`` of
+    :func:`invert_nsbas`): from :data:`COMPILED_MIN_PX` pixels on. The same for every block of a frame."""
+    return frame_px >= COMPILED_MIN_PX
+
+
+def jit_available() -> bool:
     """Whether the compiled CPU kernel (:mod:`kansho._nsbas_jit`) is used: numba importable and
     ``KANSHO_NO_JIT`` unset."""
     if os.environ.get("KANSHO_NO_JIT"):
@@ -436,6 +447,7 @@ def invert_nsbas(
     min_pairs: float = 0,
     max_batch: int | None = None,
     device: str = "cpu",
+    compiled: bool = True,
 ) -> InversionResult:
     """NSBAS small-baseline inversion of interferograms into a displacement time series.
 
@@ -447,27 +459,27 @@ def invert_nsbas(
     pairs:
         ``(npair, 2)`` epoch indices ``(i, j)``, ``i < j``; ``ifg = value[j] - value[i]``.
     t:
-        ``(n_epoch,)`` float, time of each epoch in years (strictly increasing, usually years
-        since the first epoch).
+        ``(n_epoch,)`` float, epoch times in years (strictly increasing, e.g. since the first epoch).
     gamma:
         Weight of the temporal-constraint rows (LiCSBAS default 1e-4); must be > 0.
     annual:
-        Add annual sine and cosine terms to the constraint model (bridges gaps in seasonal
-        signals).
+        Add annual sine and cosine terms to the constraint model (bridges gaps in seasonal signals).
     weights:
         Optional ``(npair, npix)`` weights (e.g. from coherence); pair rows are scaled by
         ``sqrt(weight)``. A pair with a non-finite or non-positive weight is not used. ``gamma``
         is relative to unit weights: multiplying all weights by ``s`` acts like dividing
         ``gamma`` by ``sqrt(s)``, so weights of order 1 are intended.
     min_pairs:
-        Pixels with fewer valid pairs than this are not solved (NaN). Pixels with no valid pair
-        are never solved.
+        Pixels with fewer valid pairs than this (or none) are not solved (NaN).
     max_batch:
         Pixels solved at once by the numpy/CuPy solver (default 50,000 on the CPU, 2 million on the GPU).
     device:
         ``"cpu"`` (numpy) or ``"gpu"``: the per-pattern products and the batched normal equations
         run on the GPU through CuPy, in float64 (the SVDs of the small per-pattern operators and
         the rare rank-deficient pixels stay on the CPU).
+    compiled:
+        On the CPU, the compiled kernel where :func:`jit_available`; False: the numpy path, which needs no
+        compilation (a small frame's: :func:`use_compiled`). The two are equal to round-off.
 
     Returns
     -------
@@ -476,8 +488,7 @@ def invert_nsbas(
     Raises
     ------
     NetworkError
-        Fewer than 2 epochs, or pairs inconsistent with ``t`` (index out of range, ``i >= j``,
-        duplicates).
+        Fewer than 2 epochs, or pairs inconsistent with ``t`` (out of range, ``i >= j``, duplicates).
     ValueError
         Array shapes that do not match, ``t`` not strictly increasing, ``gamma <= 0``.
     """
@@ -500,7 +511,7 @@ def invert_nsbas(
     else:
         logger.debug("inversion of %d pixels, band width %d + %d low-rank terms", sel.size, layout.bw,
                      layout.vectors.shape[1])
-        if device == "cpu" and _use_jit():
+        if device == "cpu" and compiled and jit_available():
             _jit_path(pb, sol, sel)
         else:
             _normal_path(pb, sol, sel)

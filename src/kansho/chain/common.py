@@ -36,6 +36,19 @@ class Stamped(StepResult):
 S = TypeVar("S", bound=Stamped)
 
 
+def nsbas_compiled(stack: Stack) -> bool:
+    """Whether the frame of ``stack`` is inverted by the compiled NSBAS kernel
+    (:func:`kansho.inversion.use_compiled`: a large frame); if so and numba's cache has no copy of it yet (a
+    small demo's first run leaves it out), says once that it is compiled now."""
+    from kansho import _jitcache, _nsbas_jit
+    from kansho.inversion import jit_available, use_compiled
+
+    compiled = use_compiled(stack.shape[0] * stack.shape[1])
+    if compiled and jit_available():
+        _jitcache.announce_kernel(_nsbas_jit._solve_tiles, "the NSBAS inversion kernel for large frames", 6)
+    return compiled
+
+
 def stamp(ctx: Context) -> dict[str, Any]:
     """The fields of :class:`Stamped` (``store_id``, ``n_pair``) for the stack store as it is now."""
     ing = ctx.get(IngestResult)

@@ -147,7 +147,8 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarr
         n_bias = int(np.count_nonzero(bfit.rate))
     weights = coh_weights(c) if p["coh_weight"] else None
     kw: dict[str, Any] = {"gamma": float(p["gamma"]), "annual": p["model"] == "annual", "weights": weights,
-                          "min_pairs": int(p["min_pairs"]), "device": str(p.get("device", "cpu"))}
+                          "min_pairs": int(p["min_pairs"]), "device": str(p.get("device", "cpu")),
+                          "compiled": bool(p.get("compiled", True))}
     res = invert_nsbas(ifg, pairs, t, **kw)
     cum, resid, amp = res.cum, res.resid_rms, res.annual_amp  # float32
     n_fix = np.zeros(ifg.shape[1], np.float32)
@@ -497,7 +498,7 @@ def step_invert(ctx: Context) -> InvertResult:
         invert_block, "1-3 invert", idx=idx, pairs=pairs, t=t, offsets=np.asarray(lres.ref_offsets),
         conv=phase_to_mm(st.wavelength), coh_weight=coh_weight, gamma=icfg.gamma, model=model,
         step_times=step_times, min_pairs=min_pairs, device=device, resid_check=icfg.resid_check,
-        L=L, bias_tau=tau, phase_bias=icfg.phase_bias, epoch_weight=weighted)
+        L=L, bias_tau=tau, phase_bias=icfg.phase_bias, epoch_weight=weighted, compiled=common.nsbas_compiled(st))
     n_solved = sum(int(o[0]) for o in outs)
     fixed = np.zeros(idx.size, np.int64)
     nulled = np.zeros(idx.size, np.int64)

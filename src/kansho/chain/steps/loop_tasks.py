@@ -363,7 +363,8 @@ def _noloop_check(task: Task, u_all: np.ndarray, pairs_f: npt.NDArray[np.intp], 
     pick = ((rr * nx + cc) % every == 0).ravel()  # the same pixels whatever the block size
     ifg = take_columns(u_all, pick) * conv
     if ifg.shape[1]:
-        res = invert_nsbas(ifg, pairs_f, t, gamma=float(p["gamma"]), min_pairs=1)
+        res = invert_nsbas(ifg, pairs_f, t, gamma=float(p["gamma"]), min_pairs=1,
+                           compiled=bool(p.get("compiled", True)))
         cum = np.asarray(res.cum, np.float64)
         resid = cum[pairs_f[:, 1]] - cum[pairs_f[:, 0]] - ifg
         fin = np.isfinite(resid)

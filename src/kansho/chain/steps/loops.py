@@ -394,7 +394,7 @@ def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArr
               "pixel_loop_threshold": ctx.cfg.loops.pixel_loop_threshold}
     # the preliminary inversion of the check is the only reader of invert.gamma here
     check_args = {"check": check, "gamma": ctx.cfg.invert.gamma if check else None, "nx": st.shape[1],
-                  "every": _check_every(*st.shape)}
+                  "every": _check_every(*st.shape), "compiled": check and common.nsbas_compiled(st)}
     upd = _pixel_update(ctx, idx, epochs_f, L2, ref0)
     prefix = ""
     if upd is not None:
