@@ -5,6 +5,9 @@ Every figure has a fixed layout computed from the grid's aspect (no ``bbox_inche
 draws each figure twice). Maps are drawn with :func:`matplotlib.axes.Axes.imshow` over the grid's
 outer edges (``extent``), so the axes' limits are the grid's bounds; a geographic grid's axes are
 labelled 99.10°W / 19.40°N and its aspect is 1/cos(latitude), so a kilometre is as long east as north.
+Images are resampled to the screen nearest-neighbour on the data (``interpolation_stage="data"``): the
+same pixels as matplotlib's default stage, which for a map shrunk on screen resamples the RGBA image
+(~0.04-0.09 s more per 1000 × 1000 px map).
 """
 
 from __future__ import annotations
@@ -206,7 +209,7 @@ def plot_geo_map(arr: np.ndarray, grid: Grid, path: Path, title: str, units: str
     vmin, vmax = _limits(a, symmetric)
     cm = matplotlib.colormaps[cmap].with_extremes(bad=NODATA_COLOUR)
     im = ax.imshow(np.ma.masked_invalid(a), cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest",
-                   extent=bounds(grid), origin="upper")
+                   interpolation_stage="data", extent=bounds(grid), origin="upper")
     _geo_axes(ax, grid)
     handles = _mark_reference(ax, grid, ref, ref_set)
     _nodata_legend(ax, handles)
@@ -249,8 +252,8 @@ def plot_categorical_map(arr: np.ndarray, grid: Grid, path: Path, title: str, *,
     cm = ListedColormap(list(colours.values())).with_extremes(bad=NODATA_COLOUR)
     norm = BoundaryNorm(edges, cm.N)
     fig, ax, cax = _layout(grid)
-    im = ax.imshow(np.ma.masked_invalid(a), cmap=cm, norm=norm, interpolation="nearest", extent=bounds(grid),
-                   origin="upper")
+    im = ax.imshow(np.ma.masked_invalid(a), cmap=cm, norm=norm, interpolation="nearest",
+                   interpolation_stage="data", extent=bounds(grid), origin="upper")
     _geo_axes(ax, grid)
     _nodata_legend(ax)
     cb = fig.colorbar(im, cax=cax, label=units)
@@ -312,7 +315,7 @@ def plot_cum_overview(cum: Any, epochs: Sequence[int], grid: Grid, path: Path, *
         y0 = fh - 0.55 - (r + 1) * (ph + 0.3) + 0.3
         ax = fig.add_axes(((0.3 + c * (pw + 0.1)) / fw, y0 / fh, pw / fw, ph / fh))
         im = ax.imshow(np.ma.masked_invalid(a), cmap=cm, vmin=-m, vmax=m, interpolation="nearest",
-                       extent=bounds(grid), origin="upper")
+                       interpolation_stage="data", extent=bounds(grid), origin="upper")
         _geo_axes(ax, grid, decorations=False, labels=False)
         d = int(epochs[k])
         ax.set_title(f"{d // 10000}-{d // 100 % 100:02d}-{d % 100:02d}", fontsize=8, pad=2)

@@ -50,7 +50,8 @@ def _limits(arr: npt.NDArray[Any], symmetric: bool) -> tuple[float | None, float
 def _map(ax: Any, fig: Any, arr: npt.NDArray[Any], grid: Grid, title: str, units: str, cmap: str = "RdBu_r",
          symmetric: bool = True) -> Any:
     vmin, vmax = _limits(arr, symmetric)
-    im = ax.imshow(arr, extent=_extent(grid), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    im = ax.imshow(arr, extent=_extent(grid), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
+                   interpolation_stage="data")
     fig.colorbar(im, ax=ax, label=units, shrink=0.8)
     ax.set_title(title)
     ax.set_xlabel("longitude (°)")
