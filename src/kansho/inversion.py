@@ -72,11 +72,11 @@ _WORK_BYTES = 32 * 2**20
 #: (the band Cholesky's column loop) and must fill the GPU's cores: an eighth of the GPU's free memory,
 #: between 1 and 8 GiB
 _GPU_WORK_BYTES = (2**30, 8 * 2**30)
-#: frames of fewer pixels are solved on the CPU by the vectorised numpy path rather than the compiled
-#: kernel (:func:`use_compiled`): compiling the kernel takes ~6 s once per install, more than the numpy
-#: path costs on such a frame (the 200 x 200 px demo's inversion: 0.7 s more per run); the two agree to
-#: round-off (tested)
-COMPILED_MIN_PX = 2**16
+#: frames of fewer pixels (about 224 x 224) are solved on the CPU by the vectorised numpy path rather than
+#: the compiled kernel (:func:`use_compiled`): compiling the kernel takes ~6 s once per install, the numpy
+#: path ~15 µs more per pixel and run (the 200 x 200 px demo: 0.64 s); a first run on a frame this small
+#: (the demo's) is over sooner without it. The two agree to round-off (tested)
+COMPILED_MIN_PX = 50_000
 
 
 @dataclass(frozen=True)
