@@ -80,13 +80,15 @@ def test_large_kernel_compilation_is_announced_once(caplog: pytest.LogCaptureFix
     """After a small demo the NSBAS kernel is not cached: the first large frame says it compiles it, once."""
     from kansho import _nsbas_jit
 
-    monkeypatch.setattr(_jitcache, "_kernels_announced", set())
-    with caplog.at_level(logging.INFO, logger="kansho"):
-        _jitcache.announce_kernel(_nsbas_jit._solve_tiles, "the kernel", 6)  # cached (conftest): nothing said
-    assert "compiling" not in caplog.text
-    monkeypatch.setattr(_jitcache, "_kernels_announced", set())
     real_exists = _jitcache.os.path.exists
-    monkeypatch.setattr(_jitcache.os.path, "exists", lambda p: False if str(p).endswith(".nbi") else real_exists(p))
+    for cached in (True, False):
+        monkeypatch.setattr(_jitcache.os.path, "exists",
+                            lambda p, c=cached: c if str(p).endswith(".nbi") else real_exists(p))
+        monkeypatch.setattr(_jitcache, "_kernels_announced", set())
+        if cached:
+            with caplog.at_level(logging.INFO, logger="kansho"):
+                _jitcache.announce_kernel(_nsbas_jit._solve_tiles, "the kernel", 6)  # in the cache: nothing said
+            assert "compiling" not in caplog.text
     with caplog.at_level(logging.INFO, logger="kansho"):
         _jitcache.announce_kernel(_nsbas_jit._solve_tiles, "the kernel", 6)
         _jitcache.announce_kernel(_nsbas_jit._solve_tiles, "the kernel", 6)
