@@ -94,6 +94,7 @@ def test_pixel_gaps_and_bridges_equal_references(ne: int, span: int, npix: int, 
     br = _outlier_jit.bridges(valid, pairs, ne)
     for c in rng.choice(npix, min(npix, 40), replace=False):  # each column alone: no chunk, no reuse
         np.testing.assert_array_equal(br[:, c], _outlier_jit.bridges(valid[:, c:c + 1].copy(), pairs, ne)[:, 0])
+    np.testing.assert_array_equal(_outlier_jit.bridge_counts(valid, pairs, ne), br.sum(axis=0))  # step 1-3's count
 
 
 def test_nanmean_rows_equals_nanmean0() -> None:

@@ -129,7 +129,7 @@ def compile_here() -> None:
     try:
         valid = np.ones((3, 2), np.bool_)
         ends = np.array([[0, 1], [1, 2], [0, 2]], np.int64)
-        outliers.unchecked_pairs(valid, ends, 3)
+        outliers.unchecked_counts(valid, ends, 3)
         _invert_jit.pixel_gaps(valid, ends[:, 0].copy(), ends[:, 1].copy(), 3)
         _invert_jit.resid_exceeds(np.zeros((3, 2)), np.zeros((3, 2), np.float32), ends[:, 0].copy(),
                                   ends[:, 1].copy(), 1.0)

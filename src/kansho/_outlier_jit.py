@@ -315,38 +315,23 @@ def _check_columns(c0: int, c1: int, ifg: np.ndarray, weights: np.ndarray, ends:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _bridges_column(valid: np.ndarray, ends: np.ndarray, ne: int, deg: np.ndarray, adj_v: np.ndarray,
-                    adj_e: np.ndarray, disc: np.ndarray, low: np.ndarray, pedge: np.ndarray, nxt: np.ndarray,
-                    stack: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+def _bridges_column(valid: np.ndarray, deg: np.ndarray, adj_v: np.ndarray, adj_e: np.ndarray, ne: int,
+                    disc: np.ndarray, low: np.ndarray, pedge: np.ndarray, nxt: np.ndarray, stack: np.ndarray,
+                    out: np.ndarray) -> int:  # pragma: no cover - compiled
     """Bridges of the pair graph of one pixel's ``valid`` (npair,) (Tarjan 1974, iterative depth-first search):
-    ``out[p]`` True for a valid pair that lies on no cycle (``out`` zeroed by the caller). The other
-    arrays are work space: ``deg``, ``nxt`` (ne + 1,), ``adj_v``, ``adj_e`` (2 npair,), the rest (ne,)."""
-    npair = valid.size
-    deg[:] = 0
-    for p in range(npair):
-        if valid[p]:
-            deg[ends[p, 0] + 1] += 1
-            deg[ends[p, 1] + 1] += 1
-    for e in range(ne):
-        deg[e + 1] += deg[e]
+    ``out[p]`` set True for a valid pair that lies on no cycle (``out`` zeroed by the caller); returns their
+    number. The graph is walked on the whole network's adjacency (``deg`` (ne + 1,) offsets into ``adj_v``,
+    ``adj_e`` (2 npair,): the other end and the pair), its pairs not valid here skipped, so nothing is built
+    per pixel. ``disc``, ``low``, ``pedge``, ``stack`` (ne,) and ``nxt`` (ne + 1,) are work space."""
     for e in range(ne + 1):  # not nxt[:] = deg: numba's array-to-slice assignment costs ~1.5 s to compile
         nxt[e] = deg[e]
-    for p in range(npair):
-        if valid[p]:
-            a, b = ends[p, 0], ends[p, 1]
-            adj_v[nxt[a]] = b
-            adj_e[nxt[a]] = p
-            nxt[a] += 1
-            adj_v[nxt[b]] = a
-            adj_e[nxt[b]] = p
-            nxt[b] += 1
-    for e in range(ne + 1):
-        nxt[e] = deg[e]
-    disc[:] = -1
-    pedge[:] = -1
+    for v in range(ne):
+        disc[v] = -1
+        pedge[v] = -1
     timer = 0
+    n = 0
     for root in range(ne):
-        if disc[root] >= 0 or deg[root + 1] == deg[root]:
+        if disc[root] >= 0:
             continue
         top = 0
         stack[0] = root
@@ -357,9 +342,10 @@ def _bridges_column(valid: np.ndarray, ends: np.ndarray, ne: int, deg: np.ndarra
             if nxt[u] < deg[u + 1]:
                 k = nxt[u]
                 nxt[u] += 1
-                v, e = adj_v[k], adj_e[k]
-                if e == pedge[u]:
+                e = adj_e[k]
+                if not valid[e] or e == pedge[u]:
                     continue
+                v = adj_v[k]
                 if disc[v] < 0:
                     disc[v] = low[v] = timer
                     timer += 1
@@ -376,6 +362,8 @@ def _bridges_column(valid: np.ndarray, ends: np.ndarray, ne: int, deg: np.ndarra
                         low[par] = low[u]
                     if low[u] > disc[par]:
                         out[pedge[u]] = True
+                        n += 1
+    return n
 
 
 #: pixels per parallel chunk of :func:`bridges` (work space allocated once per chunk)
@@ -400,15 +388,63 @@ def bridges(valid: np.ndarray, ends: np.ndarray, ne: int) -> np.ndarray:
     share their valid pairs) reuses its result, and so does every column with all pairs valid after
     the first."""
     out = np.zeros(valid.shape, np.bool_)
-    run_ranges(_bridge_chunks, (valid.shape[1] + BRIDGE_CHUNK - 1) // BRIDGE_CHUNK, valid, ends, ne, out)
+    run_ranges(_bridge_chunks, (valid.shape[1] + BRIDGE_CHUNK - 1) // BRIDGE_CHUNK, valid, ends, ne, out,
+               np.zeros(valid.shape[1], np.int32))
     return out
 
 
+def bridge_counts(valid: np.ndarray, ends: np.ndarray, ne: int) -> np.ndarray:
+    """Per column of ``valid`` (npair, npix) bool: the number (int32) of pairs on no cycle of that pixel's network,
+    as :func:`bridges` finds them, without the (npair, npix) array (the same compiled kernel)."""
+    cnt = np.zeros(valid.shape[1], np.int32)
+    run_ranges(_bridge_chunks, (valid.shape[1] + BRIDGE_CHUNK - 1) // BRIDGE_CHUNK, valid, ends, ne,
+               np.zeros((0, 0), np.bool_), cnt)
+    return cnt
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def _bridge_chunks(ch0: int, ch1: int, valid: np.ndarray, ends: np.ndarray, ne: int,
-                   out: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Chunks ``ch0 .. ch1 - 1`` of :func:`bridges`."""
+def _adjacency(ends: np.ndarray, ne: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """The whole network's adjacency: ``deg`` (ne + 1,) offsets of each epoch's entries in ``adj_v`` (the
+    other end) and ``adj_e`` (the pair), (2 npair,) each."""
+    npair = ends.shape[0]
+    deg = np.zeros(ne + 1, np.int64)
+    for p in range(npair):
+        deg[ends[p, 0] + 1] += 1
+        deg[ends[p, 1] + 1] += 1
+    for e in range(ne):
+        deg[e + 1] += deg[e]
+    nxt = np.zeros(ne + 1, np.int64)
+    for e in range(ne + 1):
+        nxt[e] = deg[e]
+    adj_v = np.empty(2 * npair, np.int64)
+    adj_e = np.empty(2 * npair, np.int64)
+    for p in range(npair):
+        a, b = ends[p, 0], ends[p, 1]
+        adj_v[nxt[a]] = b
+        adj_e[nxt[a]] = p
+        nxt[a] += 1
+        adj_v[nxt[b]] = a
+        adj_e[nxt[b]] = p
+        nxt[b] += 1
+    return deg, adj_v, adj_e
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _bridge_chunks(ch0: int, ch1: int, valid: np.ndarray, ends: np.ndarray, ne: int, out: np.ndarray,
+                   cnt: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Chunks ``ch0 .. ch1 - 1`` of :func:`bridges` (into ``out``, unless it is empty) and of
+    :func:`bridge_counts` (into ``cnt``, always)."""
     npair, npix = valid.shape
+    deg, adj_v, adj_e = _adjacency(ends, ne)
+    nxt = np.zeros(ne + 1, np.int64)
+    disc = np.empty(ne, np.int64)
+    low = np.zeros(ne, np.int64)
+    pedge = np.empty(ne, np.int64)
+    stack = np.empty(ne, np.int64)
+    full = np.zeros(npair, np.bool_)  # the result with every pair valid, found at the first such pixel
+    n_full = -1
+    keep = out.shape[0] > 0
+    mark = np.zeros(npair, np.bool_)  # the pairs found where only their number is kept (never read)
     for ch in range(ch0, ch1):
         a = ch * BRIDGE_CHUNK
         b = min(a + BRIDGE_CHUNK, npix)
@@ -416,31 +452,26 @@ def _bridge_chunks(ch0: int, ch1: int, valid: np.ndarray, ends: np.ndarray, ne: 
         for p in range(npair):
             for c in range(a, b):
                 loc[c - a, p] = valid[p, c]
-        res = np.zeros((b - a, npair), np.bool_)
-        deg = np.zeros(ne + 1, np.int64)
-        nxt = np.zeros(ne + 1, np.int64)
-        adj_v = np.empty(2 * npair, np.int64)
-        adj_e = np.empty(2 * npair, np.int64)
-        disc = np.empty(ne, np.int64)
-        low = np.zeros(ne, np.int64)
-        pedge = np.empty(ne, np.int64)
-        stack = np.empty(ne, np.int64)
-        full = np.zeros(npair, np.bool_)  # the result with every pair valid, found at the first such pixel
-        n_full = -1
+        res = np.zeros((b - a if keep else 0, npair), np.bool_)
         for c in range(b - a):
             # rows copied element by element: numba's array-to-slice assignment costs ~1.4 s to compile
             if c > 0 and _same_row(loc, c):
-                for p in range(npair):
-                    res[c, p] = res[c - 1, p]
+                cnt[a + c] = cnt[a + c - 1]
+                if keep:
+                    for p in range(npair):
+                        res[c, p] = res[c - 1, p]
                 continue
             if loc[c].all():
                 if n_full < 0:
-                    _bridges_column(loc[c], ends, ne, deg, adj_v, adj_e, disc, low, pedge, nxt, stack, full)
-                    n_full = 1
-                for p in range(npair):
-                    res[c, p] = full[p]
+                    n_full = _bridges_column(loc[c], deg, adj_v, adj_e, ne, disc, low, pedge, nxt, stack, full)
+                cnt[a + c] = n_full
+                if keep:
+                    for p in range(npair):
+                        res[c, p] = full[p]
                 continue
-            _bridges_column(loc[c], ends, ne, deg, adj_v, adj_e, disc, low, pedge, nxt, stack, res[c])
-        for p in range(npair):
-            for c in range(a, b):
-                out[p, c] = res[c - a, p]
+            cnt[a + c] = _bridges_column(loc[c], deg, adj_v, adj_e, ne, disc, low, pedge, nxt, stack,
+                                         res[c] if keep else mark)
+        if keep:
+            for p in range(npair):
+                for c in range(a, b):
+                    out[p, c] = res[c - a, p]

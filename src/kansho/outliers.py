@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from kansho import _outlier_jit
 
-__all__ = ["CRITICAL", "NULL_FIX", "residual_cycle_check", "unchecked_pairs"]
+__all__ = ["CRITICAL", "NULL_FIX", "residual_cycle_check", "unchecked_counts", "unchecked_pairs"]
 
 #: value of a fix for "null this pair at this pixel" (as :data:`kansho.loops.NULL_FIX`)
 NULL_FIX = _outlier_jit.NULL
@@ -116,3 +116,13 @@ def unchecked_pairs(valid: npt.ArrayLike, pairs: npt.ArrayLike, n_epoch: int) ->
     if v.shape[1] == 0:
         return np.zeros(v.shape, np.bool_)
     return _outlier_jit.bridges(v, ends, int(n_epoch))
+
+
+def unchecked_counts(valid: npt.ArrayLike, pairs: npt.ArrayLike, n_epoch: int) -> npt.NDArray[np.int32]:
+    """(npix,) int32: how many of each pixel's valid pairs :func:`unchecked_pairs` returns, without making
+    that (npair, npix) array."""
+    v = np.ascontiguousarray(np.asarray(valid, np.bool_))
+    ends = _checked(v, "valid", pairs, n_epoch)
+    if v.shape[1] == 0:
+        return np.zeros(0, np.int32)
+    return _outlier_jit.bridge_counts(v, ends, int(n_epoch))

@@ -168,7 +168,7 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarr
     w["resid_rms"][rows, cols] = resid.astype(np.float32).reshape(shp)
     w["n_unw"][rows, cols] = count_true(valid).reshape(shp).astype(np.float32)
     solved = np.isfinite(cblk).all(axis=0)
-    unchecked = count_true(outliers.unchecked_pairs(valid, pairs, ne))
+    unchecked = outliers.unchecked_counts(valid, pairs, ne)
     w["n_unchecked"][rows, cols] = np.where(solved, unchecked, np.nan).astype(np.float32).reshape(shp)
     w["n_resid_fix"][rows, cols] = np.where(solved, n_fix, np.nan).astype(np.float32).reshape(shp)
     w["ph_bias"][rows, cols] = np.where(solved, ind, np.nan).astype(np.float32).reshape(shp)
