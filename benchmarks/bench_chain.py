@@ -86,7 +86,10 @@ def run_steps(sim: Path, out: Path, workers: int, memory_limit: str | None, per_
         if gpu:
             cmd += ["--gpu"]
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:  # the child's own last line (kansho's one-line error), not only its exit status
+            last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise SystemExit(f"step {step} of {sim.name} failed (exit {proc.returncode}): {last}")
         fig = json.loads(proc.stdout.strip().splitlines()[-1])
         fig["process_s"] = time.perf_counter() - t0
         steps[step] = fig
