@@ -388,17 +388,21 @@ def bridges(valid: np.ndarray, ends: np.ndarray, ne: int) -> np.ndarray:
     share their valid pairs) reuses its result, and so does every column with all pairs valid after
     the first."""
     out = np.zeros(valid.shape, np.bool_)
-    run_ranges(_bridge_chunks, (valid.shape[1] + BRIDGE_CHUNK - 1) // BRIDGE_CHUNK, valid, ends, ne, out,
-               np.zeros(valid.shape[1], np.int32))
+    _run_bridges(valid, ends, ne, out)
     return out
 
 
 def bridge_counts(valid: np.ndarray, ends: np.ndarray, ne: int) -> np.ndarray:
     """Per column of ``valid`` (npair, npix) bool: the number (int32) of pairs on no cycle of that pixel's network,
     as :func:`bridges` finds them, without the (npair, npix) array (the same compiled kernel)."""
+    return _run_bridges(valid, ends, ne, np.zeros((0, 0), np.bool_))
+
+
+def _run_bridges(valid: np.ndarray, ends: np.ndarray, ne: int, out: np.ndarray) -> np.ndarray:
+    """:func:`_bridge_chunks` over every column of ``valid`` on threads, the pairs into ``out`` (unless it is
+    empty); returns the counts (npix,) int32."""
     cnt = np.zeros(valid.shape[1], np.int32)
-    run_ranges(_bridge_chunks, (valid.shape[1] + BRIDGE_CHUNK - 1) // BRIDGE_CHUNK, valid, ends, ne,
-               np.zeros((0, 0), np.bool_), cnt)
+    run_ranges(_bridge_chunks, (valid.shape[1] + BRIDGE_CHUNK - 1) // BRIDGE_CHUNK, valid, ends, ne, out, cnt)
     return cnt
 
 

@@ -250,8 +250,8 @@ def use_compiled(frame_px: int) -> bool:
 
 
 def jit_available() -> bool:
-    """Whether the compiled CPU kernel (:mod:`kansho._nsbas_jit`) is used: numba importable and
-    ``KANSHO_NO_JIT`` unset."""
+    """Whether the compiled CPU kernel (:mod:`kansho._nsbas_jit`) may be used (``compiled=True`` of
+    :func:`invert_nsbas`): numba importable and ``KANSHO_NO_JIT`` unset."""
     if os.environ.get("KANSHO_NO_JIT"):
         return False
     try:

@@ -111,18 +111,16 @@ def unchecked_pairs(valid: npt.ArrayLike, pairs: npt.ArrayLike, n_epoch: int) ->
 
     ``valid``: (npair, npix) bool; ``pairs``: (npair, 2) epoch indices ``i < j``.
     """
-    v = np.ascontiguousarray(np.asarray(valid, np.bool_))
-    ends = _checked(v, "valid", pairs, n_epoch)
-    if v.shape[1] == 0:
-        return np.zeros(v.shape, np.bool_)
-    return _outlier_jit.bridges(v, ends, int(n_epoch))
+    return _outlier_jit.bridges(*_bridge_args(valid, pairs, n_epoch))
 
 
 def unchecked_counts(valid: npt.ArrayLike, pairs: npt.ArrayLike, n_epoch: int) -> npt.NDArray[np.int32]:
     """(npix,) int32: how many of each pixel's valid pairs :func:`unchecked_pairs` returns, without making
     that (npair, npix) array."""
+    return _outlier_jit.bridge_counts(*_bridge_args(valid, pairs, n_epoch))
+
+
+def _bridge_args(valid: npt.ArrayLike, pairs: npt.ArrayLike, n_epoch: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The arguments of the bridge kernels: ``valid`` as C-contiguous bool, the checked pair ends, ``n_epoch``."""
     v = np.ascontiguousarray(np.asarray(valid, np.bool_))
-    ends = _checked(v, "valid", pairs, n_epoch)
-    if v.shape[1] == 0:
-        return np.zeros(0, np.int32)
-    return _outlier_jit.bridge_counts(v, ends, int(n_epoch))
+    return v, _checked(v, "valid", pairs, n_epoch), int(n_epoch)
