@@ -386,3 +386,67 @@ def test_filtered_epoch_kernel_bit_for_bit(seed: int, ny: int, nx: int, alpha: f
     got = _filter_jit.filtered_epoch(base, fa.hole_numerator(hp, sig, hole=1), den, fa.MIN_WEIGHT, alpha, aps0)
     assert np.array_equal(got, want, equal_nan=True)
     assert np.array_equal(np.signbit(got), np.signbit(want))
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_cv_sums_in_float32_transforms_choose_as_float64(seed: int) -> None:
+    """``fft_float32`` changes only the FFT widths' numerators, by their float32 round-off: the counts are
+    the same, the sums within 1e-6 of their size (float32's ε is 1.2e-7; the transform adds a few ε), the
+    direct widths' sums bit for bit, and the width and weight chosen the same (gains within 1e-7)."""
+    rng = np.random.default_rng(seed)
+    ny, nx = 150, 170
+    atm = ndimage.gaussian_filter(rng.standard_normal((ny, nx)), 6.0) * 40 + rng.standard_normal((ny, nx))
+    atm[rng.random((ny, nx)) < 0.3] = np.nan
+    px = [(s, 1.1 * s) for s in fa.SPATIAL_PX[:14]]
+    fa.clear_caches()
+    ref = fa.spatial_cv_sums(atm, px)
+    got = fa.spatial_cv_sums(atm, px, fft_float32=True)
+    from kansho.filters import use_fft
+
+    wide = np.array([use_fft(s) for s in px])
+    assert wide.any() and (~wide).any()
+    np.testing.assert_array_equal(got[~wide], ref[~wide])
+    np.testing.assert_array_equal(got[:, 3], ref[:, 3])
+    np.testing.assert_allclose(got[:, :3], ref[:, :3], rtol=1e-6)
+    assert not np.array_equal(got[wide], ref[wide])  # float32 was used
+    a, b = fa.choose_spatial(got), fa.choose_spatial(ref)
+    assert a.index == b.index
+    assert a.alpha == pytest.approx(b.alpha, rel=1e-6)
+    np.testing.assert_allclose(a.gains, b.gains, atol=1e-7)
+    # the order of the widths does not matter (the chain's tasks take them from both ends)
+    order = list(range(len(px)))[::-1]
+    np.testing.assert_array_equal(fa.spatial_cv_sums(atm, px, only=order, fft_float32=True), got)
+    fa.clear_caches()
+
+
+def test_single_flight_computes_an_entry_once_for_threads_that_want_it_together() -> None:
+    """Threads asking for the same missing entry at once: one computes it, the others get that object; a
+    second key is computed apart; with no room in the cache (nothing stored) each caller computes."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kansho.filters import forget_flights, single_flight
+
+    cache: dict[str, np.ndarray] = {}
+    calls: list[str] = []
+    lock = threading.Lock()
+
+    def compute(key: str, store: bool) -> np.ndarray:
+        with lock:
+            calls.append(key)
+        time.sleep(0.05)  # long enough for every thread to arrive while it runs
+        value = np.full(3, float(len(calls)))
+        if store:
+            cache[key] = value
+        return value
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda k: single_flight(cache, k, lambda: compute(k, True)), ["a"] * 6 + ["b"] * 2))
+    assert sorted(calls) == ["a", "b"]
+    assert all(g is cache["a"] for g in got[:6]) and all(g is cache["b"] for g in got[6:])
+    calls.clear()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda k: single_flight({}, k, lambda: compute(k, False)), ["c"] * 4))
+    assert calls == ["c"] * 4
+    forget_flights()

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -138,7 +140,7 @@ _KERNEL_CACHE_BYTES = 160 * 2**20
 _KERNEL_CACHE: dict[tuple[float, float, float, int, int, int], ComplexArray] = {}
 
 
-def _rfft2_rows(a: Float64Array, shp: tuple[int, int]) -> ComplexArray:
+def _rfft2_rows(a: FloatArray, shp: tuple[int, int]) -> ComplexArray:
     """``scipy.fft.rfft2(a, shp)`` of a stack ``(k, ny, nx)``, bit for bit: pocketfft's 2-D real
     transform is the real transform of each row then the complex one of each column, so the rows
     of the zero padding (all zero, transform zero) are left out of the first pass."""
@@ -165,8 +167,8 @@ def _kernel_fft(sigma: tuple[float, float], truncate: float, shp: tuple[int, int
     (2·hole+1)² taps zeroed: the kernel ``G − G_c`` of :func:`kansho.filters_adaptive.hole_lowpass`),
     kept (up to :data:`_KERNEL_CACHE_BYTES`) for the next image filtered with the same width."""
     key = (sigma[0], sigma[1], truncate, shp[0], shp[1], hole)
-    kern = _KERNEL_CACHE.get(key)
-    if kern is None:
+
+    def compute() -> ComplexArray:
         k2 = np.outer(_gaussian_kernel(sigma[0], truncate), _gaussian_kernel(sigma[1], truncate))
         if hole >= 0:
             ry, rx = k2.shape[0] // 2, k2.shape[1] // 2
@@ -176,7 +178,36 @@ def _kernel_fft(sigma: tuple[float, float], truncate: float, shp: tuple[int, int
         kern.flags.writeable = False
         if sum(v.nbytes for v in list(_KERNEL_CACHE.values())) + kern.nbytes <= _KERNEL_CACHE_BYTES:
             _KERNEL_CACHE[key] = kern
-    return kern
+        return kern
+
+    return single_flight(_KERNEL_CACHE, key, compute)
+
+
+_T = TypeVar("_T")
+_FLIGHTS_LOCK = threading.Lock()
+_FLIGHTS: dict[Hashable, threading.Lock] = {}
+
+
+def single_flight(cache: dict[Any, _T], key: Hashable, compute: Callable[[], _T]) -> _T:
+    """``cache[key]``, or ``compute()`` (which stores it in ``cache`` when there is room) run by one
+    thread at a time per key: threads of a pass that want the same entry at once (every epoch task of
+    the spatial cross-validation starts with the same widths' weights and kernel transforms, seconds of
+    FFTs on a full frame) wait for the first one's result instead of computing it again, while its FFT
+    uses their cores (:data:`FFT_WORKERS`). The same values as without the wait."""
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    with _FLIGHTS_LOCK:
+        lock = _FLIGHTS.setdefault(key, threading.Lock())
+    with lock:
+        hit = cache.get(key)  # computed while this thread waited
+        return compute() if hit is None else hit
+
+
+def forget_flights() -> None:
+    """Drop the per-key locks of :func:`single_flight` (with the caches they guard)."""
+    with _FLIGHTS_LOCK:
+        _FLIGHTS.clear()
 
 
 def use_fft(sigma: tuple[float, float]) -> bool:
@@ -184,7 +215,7 @@ def use_fft(sigma: tuple[float, float]) -> bool:
     return max(sigma) >= 8.0 and min(sigma) > 0
 
 
-def _gaussian_zero_padded(a: Float64Array, sigma: tuple[float, float], truncate: float, hole: int = -1
+def _gaussian_zero_padded(a: FloatArray, sigma: tuple[float, float], truncate: float, hole: int = -1
                           ) -> Float64Array:
     """Separable Gaussian of a stack of 2-D arrays ``(k, ny, nx)``, zero padding outside them.
 

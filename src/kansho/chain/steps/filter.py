@@ -163,7 +163,7 @@ def _adaptive_spatial(ctx: Context, res: FilterResult, pixel_km: tuple[float, fl
             only = fad.fine_indices(max(fad.choose_spatial(sums).index, 0), len(km), first)
         if only and sel:
             sums = sums + np.sum(ctx.map_epochs(filter_scv_epoch, "1-6 spatial CV", sel, sigmas_px=px,
-                                                hole=HOLE_PX, only=only), axis=0)
+                                                hole=HOLE_PX, only=only, sel=sel), axis=0)
     choice = fad.choose_spatial(sums)
     res.gain = choice.gain
     tw = "the temporal model alone" if res.sigma_yr is None else f"σ_t {res.sigma_yr:.3g} yr"
@@ -205,10 +205,20 @@ def filter_tcv_block(task: Task) -> tuple[np.ndarray, int]:
 
 
 def filter_scv_epoch(task: Task) -> np.ndarray:
-    """Held-out sums (m, 4) of epoch ``e``'s high-pass for each spatial width (:func:`fad.spatial_cv_sums`)."""
+    """Held-out sums (m, 4) of epoch ``e``'s high-pass for each spatial width (:func:`fad.spatial_cv_sums`,
+    its numerators' transforms in float32).
+
+    Every other task of the pass (its place in ``params["sel"]``) takes the widths in reverse order:
+    the first tasks, running together, then compute each width's weight and kernel transform once
+    between them (:func:`kansho.filters.single_flight`), from both ends, instead of one after the
+    other in step. The sums do not depend on the order."""
+    p = task.params
+    only = list(p["only"])
+    if list(p["sel"]).index(task.epoch) % 2:
+        only.reverse()
     hp = np.asarray(task.work["filt_hp"][task.epoch], np.float64)
-    return fad.spatial_cv_sums(hp, [tuple(s) for s in task.params["sigmas_px"]], hole=int(task.params["hole"]),
-                               only=list(task.params["only"]))
+    return fad.spatial_cv_sums(hp, [tuple(s) for s in p["sigmas_px"]], hole=int(p["hole"]), only=only,
+                               fft_float32=True)
 
 
 def filter_ramp_epoch(task: Task) -> None:
