@@ -61,9 +61,9 @@ def _labels_by_graph(u: np.ndarray, tau: float) -> np.ndarray:
        levels=st.integers(2, 5), nan_frac=st.floats(0, 0.4), f32=st.booleans())
 def test_labels_are_the_graph_components(ny: int, nx: int, seed: int, levels: int, nan_frac: float,
                                          f32: bool) -> None:
-    """Union-find labels (raster order, the lower neighbour linked without a search) equal the
-    connected components of the continuous-edge graph, each labelled by its smallest flat index, on
-    small images of a few phase levels (every kind of edge: equal, near, far, to no data)."""
+    """Union-find labels (one raster scan over the left and upper edges, roots searched only where two
+    sets meet) equal the connected components of the continuous-edge graph, each labelled by its smallest
+    flat index, on small images of a few phase levels (every kind of edge: equal, near, far, to no data)."""
     from kansho._jumps_jit import label_continuous
 
     rng = np.random.default_rng(seed)
@@ -74,6 +74,54 @@ def test_labels_are_the_graph_components(ny: int, nx: int, seed: int, levels: in
     lab = np.full(ny * nx, -5, np.int32)
     label_continuous(np.ascontiguousarray(u), 0.5, par, lab)
     np.testing.assert_array_equal(lab, _labels_by_graph(u, 0.5))
+
+
+def _edges_by_numpy(u: np.ndarray, lab: np.ndarray, cycle: float) -> tuple[np.ndarray, ...]:
+    """:func:`kansho._jumps_jit.boundary_edges` the plainest way: every right and lower edge between two
+    different labels, in raster order (a pixel's right edge before its lower one)."""
+    ny, nx = u.shape
+    v = np.pad(u.astype(np.float64), 2, constant_values=np.nan)
+    L = lab.reshape(ny, nx)
+    rows = []
+    for r in range(ny):
+        for c in range(nx):
+            for dr, dc in ((0, 1), (1, 0)):
+                if r + dr >= ny or c + dc >= nx:
+                    continue
+                la, lb = int(L[r, c]), int(L[r + dr, c + dc])
+                if la < 0 or lb < 0 or la == lb:
+                    continue
+                ua, b = v[r + 2, c + 2], v[r + 2 + dr, c + 2 + dc]
+                before, after = v[r + 2 - dr, c + 2 - dc], v[r + 2 + 2 * dr, c + 2 + 2 * dc]
+                x = (b - ua) / cycle
+                k = int(np.round(x))
+                terms = [t for t in (ua - before, after - b) if np.isfinite(t)]
+                side = sum(terms) / (len(terms) * cycle) if terms else 0.0
+                rows.append((la, lb, k, x - k, side) if la < lb else (lb, la, -k, k - x, -side))
+    cols = list(zip(*rows, strict=True)) if rows else [[]] * 5
+    return tuple(np.asarray(col, dt) for col, dt in zip(cols, (np.int64,) * 3 + (np.float64,) * 2, strict=True))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ny=st.integers(1, 45), nx=st.integers(1, 45), seed=st.integers(0, 2**31 - 1),
+       levels=st.integers(1, 6), nan_frac=st.floats(0, 0.3))
+def test_boundary_edges_are_every_seam_in_raster_order(ny: int, nx: int, seed: int, levels: int,
+                                                       nan_frac: float) -> None:
+    """The edges between labels, their jumps and side gradients, equal a plain enumeration, both when
+    they fit the first scan's room (1024 edges on these images) and when a second scan is needed (an
+    image of many small sets: up to 3960 edges)."""
+    from kansho._jumps_jit import boundary_edges, label_continuous
+
+    rng = np.random.default_rng(seed)
+    u = (rng.integers(0, levels, size=(ny, nx)) * 2.1 + rng.normal(0, 0.05, size=(ny, nx))).astype(np.float32)
+    u[rng.random((ny, nx)) < nan_frac] = np.nan
+    par = np.empty(ny * nx, np.int32)
+    lab = np.empty(ny * nx, np.int32)
+    label_continuous(u, 0.5, par, lab)
+    got = boundary_edges(u, lab, 2.0)
+    want = _edges_by_numpy(u, lab, 2.0)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("k", [1, -1, 2, -2])

@@ -37,44 +37,51 @@ def label_continuous(u: np.ndarray, tau: float, par: np.ndarray, lab: np.ndarray
     and ``|Δu| < tau``; a label is the smallest flat index of its set (-1 where ``u`` is not finite).
     ``par`` (ny*nx,) int32 is the union-find's own (both given: reused from image to image, no fresh
     pages to fault in). int32 (an image has fewer than 2³¹ pixels): half the memory traffic of int64
-    in these scattered reads."""
+    in these scattered reads.
+
+    One raster scan over each pixel's edges to its left and upper neighbours (Wu, Otoo & Suzuki 2009,
+    *Pattern Anal. Appl.* 12:117, the two-pass scan): a pixel joined to one of them takes its parent, a
+    pixel joined to both takes theirs when it is the same (inside a continuous area, nearly always) and
+    unites the two sets otherwise, so the root searches are left to the seams between areas. The sets,
+    and so the labels, are those of any order of the edges."""
     ny, nx = u.shape
-    for i in range(ny * nx):
-        par[i] = i
-    # raster order: a pixel's lower neighbour is still alone when its edge is met (only this pixel's edge
-    # and, later, its own row's reach it), so it is linked to this pixel's root without a search; every
-    # parent is a smaller index than its child (union by smaller root, path halving)
     for r in range(ny):
+        prev = np.nan  # the left neighbour's phase
         for c in range(nx):
+            i = r * nx + c
             a = np.float64(u[r, c])  # float32 input: the differences in float64, as before
             if not np.isfinite(a):
+                par[i] = -1  # no pixel: never a parent, labelled -1 below
+                prev = a
                 continue
-            i = r * nx + c
-            root = -1
-            if c + 1 < nx:
-                b = np.float64(u[r, c + 1])
-                if np.isfinite(b) and abs(b - a) < tau:
-                    root = _find(par, i)
-                    rb = _find(par, i + 1)
-                    if root < rb:
-                        par[rb] = root
-                    elif rb < root:
-                        par[root] = rb
-                        root = rb
-            if r + 1 < ny:
-                b = np.float64(u[r + 1, c])
-                if np.isfinite(b) and abs(b - a) < tau:
-                    if root < 0:
-                        root = _find(par, i)
-                    par[i + nx] = root
-    for r in range(ny):  # in index order: a parent's label is final before its children's
-        for c in range(nx):
-            i = r * nx + c
-            if not np.isfinite(u[r, c]):
-                lab[i] = -1
+            left = bool(abs(a - prev) < tau)  # False when the left neighbour is NaN (or absent)
+            prev = a
+            up = r >= 1 and bool(abs(a - np.float64(u[r - 1, c])) < tau)
+            if left and up:
+                pl = par[i - 1]
+                pu = par[i - nx]
+                if pl == pu:
+                    par[i] = pl
+                else:
+                    rl = _find(par, pl)
+                    ru = _find(par, pu)
+                    if rl < ru:
+                        par[ru] = rl
+                        par[i] = rl
+                    else:
+                        par[rl] = ru
+                        par[i] = ru
+            elif left:
+                par[i] = par[i - 1]
+            elif up:
+                par[i] = par[i - nx]
             else:
-                p = par[i]
-                lab[i] = i if p == i else lab[p]
+                par[i] = i
+    # every parent is a smaller index than its child: in index order, a parent's label is final before its
+    # children's, and a root (its set's smallest index, the union keeping the smaller root) labels itself
+    for i in range(ny * nx):
+        p = par[i]
+        lab[i] = -1 if p < 0 else (i if p == i else lab[p])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -83,57 +90,73 @@ def boundary_edges(u: np.ndarray, lab: np.ndarray, cycle: float
     """The 4-neighbour edges between finite pixels of different labels: (a, b) their labels with
     ``a < b``, ``k`` = round((u_b − u_a) / cycle), ``r`` = (u_b − u_a) / cycle − k and ``s`` the mean
     phase step (cycles) of the edges in line with it on either side (the phase's own gradient there;
-    0 where neither exists), all oriented from ``a`` to ``b``."""
+    0 where neither exists), all oriented from ``a`` to ``b``.
+
+    One scan into room for ``ny·nx / 16`` edges (an image's seams are far fewer); where that is not
+    enough, a second one into arrays of the size the first counted."""
+    room = max(1024, u.size // 16)
+    out = (np.empty(room, np.int64), np.empty(room, np.int64), np.empty(room, np.int64), np.empty(room, np.float64),
+           np.empty(room, np.float64))
+    n = _edge_scan(u, lab, cycle, *out)
+    if n > room:
+        out = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.float64),
+               np.empty(n, np.float64))
+        _edge_scan(u, lab, cycle, *out)
+    return out[0][:n], out[1][:n], out[2][:n], out[3][:n], out[4][:n]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _edge_scan(u: np.ndarray, lab: np.ndarray, cycle: float, A: np.ndarray, B: np.ndarray, K: np.ndarray,
+               R: np.ndarray, S: np.ndarray) -> int:  # pragma: no cover - compiled
+    """The edges of :func:`boundary_edges`, in raster order, the first ``A.size`` of them written;
+    returns how many there are."""
     ny, nx = u.shape
+    room = A.size
     n = 0
-    for pas in range(2):  # count, then fill
-        if pas == 1:
-            A = np.empty(n, np.int64)
-            B = np.empty(n, np.int64)
-            K = np.empty(n, np.int64)
-            R = np.empty(n, np.float64)
-            S = np.empty(n, np.float64)
-            n = 0
-        for r in range(ny):
-            for c in range(nx):
-                i = r * nx + c
-                la = lab[i]
-                if la < 0:
+    for r in range(ny):
+        for c in range(nx):
+            i = r * nx + c
+            la = lab[i]
+            if la < 0:
+                continue
+            for d in range(2):
+                if d == 0:
+                    if c + 1 >= nx:
+                        continue
+                    j = i + 1
+                else:
+                    if r + 1 >= ny:
+                        continue
+                    j = i + nx
+                lb = lab[j]
+                if lb < 0 or lb == la:  # inside a set (nearly every edge): no phase read
                     continue
-                for d in range(2):
+                if n < room:
                     if d == 0:
-                        if c + 1 >= nx:
-                            continue
-                        j, b = i + 1, np.float64(u[r, c + 1])
+                        b = np.float64(u[r, c + 1])
                         before = np.float64(u[r, c - 1]) if c >= 1 else np.nan
                         after = np.float64(u[r, c + 2]) if c + 2 < nx else np.nan
                     else:
-                        if r + 1 >= ny:
-                            continue
-                        j, b = i + nx, np.float64(u[r + 1, c])
+                        b = np.float64(u[r + 1, c])
                         before = np.float64(u[r - 1, c]) if r >= 1 else np.nan
                         after = np.float64(u[r + 2, c]) if r + 2 < ny else np.nan
-                    lb = lab[j]
-                    if lb < 0 or lb == la:
-                        continue
-                    if pas == 1:
-                        ua = np.float64(u[r, c])
-                        x = (b - ua) / cycle
-                        k = int(np.round(x))
-                        side, m = 0.0, 0
-                        if np.isfinite(before):
-                            side += ua - before
-                            m += 1
-                        if np.isfinite(after):
-                            side += after - b
-                            m += 1
-                        side = side / (m * cycle) if m else 0.0
-                        if la < lb:
-                            A[n], B[n], K[n], R[n], S[n] = la, lb, k, x - k, side
-                        else:
-                            A[n], B[n], K[n], R[n], S[n] = lb, la, -k, k - x, -side
-                    n += 1
-    return A, B, K, R, S
+                    ua = np.float64(u[r, c])
+                    x = (b - ua) / cycle
+                    k = int(np.round(x))
+                    side, m = 0.0, 0
+                    if np.isfinite(before):
+                        side += ua - before
+                        m += 1
+                    if np.isfinite(after):
+                        side += after - b
+                        m += 1
+                    side = side / (m * cycle) if m else 0.0
+                    if la < lb:
+                        A[n], B[n], K[n], R[n], S[n] = la, lb, k, x - k, side
+                    else:
+                        A[n], B[n], K[n], R[n], S[n] = lb, la, -k, k - x, -side
+                n += 1
+    return n
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -149,14 +172,25 @@ def merge(a: np.ndarray, b: np.ndarray, lab: np.ndarray, par: np.ndarray, out: n
     for t in range(a.size):
         _union(par, a[t], b[t])
     n_valid = 0
+    # neighbours mostly share a label: its root is looked up once per run of it, and the run's pixels
+    # counted at its end (not one increment of the same size entry per pixel)
+    last, j, run = -1, -1, 0
     for i in range(lab.size):
-        if lab[i] >= 0:
-            j = _find(par, int(np.int64(lab[i])))  # int64 as the other calls give it (numba's int() keeps int32)
+        li = int(np.int64(lab[i]))  # int64 as the other calls give it (numba's int() keeps int32)
+        if li >= 0:
+            if li != last:
+                if run:
+                    size[j] += run
+                last = li
+                j = _find(par, li)
+                run = 0
             out[i] = j
-            size[j] += 1
+            run += 1
             n_valid += 1
         else:
             out[i] = -1
+    if run:
+        size[j] += run
     return n_valid
 
 
