@@ -426,7 +426,7 @@ def test_single_flight_computes_an_entry_once_for_threads_that_want_it_together(
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from kansho.filters import forget_flights, single_flight
+    from kansho._flight import forget_flights, single_flight
 
     cache: dict[str, np.ndarray] = {}
     calls: list[str] = []

@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from kansho._flight import single_flight
 from kansho._types import BoolArray, ComplexArray, Float64Array, FloatArray
 
 log = logging.getLogger(__name__)
@@ -167,7 +166,6 @@ def _kernel_fft(sigma: tuple[float, float], truncate: float, shp: tuple[int, int
     (2·hole+1)² taps zeroed: the kernel ``G − G_c`` of :func:`kansho.filters_adaptive.hole_lowpass`),
     kept (up to :data:`_KERNEL_CACHE_BYTES`) for the next image filtered with the same width."""
     key = (sigma[0], sigma[1], truncate, shp[0], shp[1], hole)
-
     def compute() -> ComplexArray:
         k2 = np.outer(_gaussian_kernel(sigma[0], truncate), _gaussian_kernel(sigma[1], truncate))
         if hole >= 0:
@@ -181,33 +179,6 @@ def _kernel_fft(sigma: tuple[float, float], truncate: float, shp: tuple[int, int
         return kern
 
     return single_flight(_KERNEL_CACHE, key, compute)
-
-
-_T = TypeVar("_T")
-_FLIGHTS_LOCK = threading.Lock()
-_FLIGHTS: dict[Hashable, threading.Lock] = {}
-
-
-def single_flight(cache: dict[Any, _T], key: Hashable, compute: Callable[[], _T]) -> _T:
-    """``cache[key]``, or ``compute()`` (which stores it in ``cache`` when there is room) run by one
-    thread at a time per key: threads of a pass that want the same entry at once (every epoch task of
-    the spatial cross-validation starts with the same widths' weights and kernel transforms, seconds of
-    FFTs on a full frame) wait for the first one's result instead of computing it again, while its FFT
-    uses their cores (:data:`FFT_WORKERS`). The same values as without the wait."""
-    hit = cache.get(key)
-    if hit is not None:
-        return hit
-    with _FLIGHTS_LOCK:
-        lock = _FLIGHTS.setdefault(key, threading.Lock())
-    with lock:
-        hit = cache.get(key)  # computed while this thread waited
-        return compute() if hit is None else hit
-
-
-def forget_flights() -> None:
-    """Drop the per-key locks of :func:`single_flight` (with the caches they guard)."""
-    with _FLIGHTS_LOCK:
-        _FLIGHTS.clear()
 
 
 def use_fft(sigma: tuple[float, float]) -> bool:

@@ -42,15 +42,14 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from kansho._columns import put_columns, take_columns
+from kansho._flight import forget_flights, single_flight
 from kansho._types import BoolArray, Float64Array, FloatArray
 from kansho.filters import (
     _KERNEL_CACHE,
     COMPILED_MIN_PX,
     _gaussian_kernel,
     _gaussian_zero_padded,
-    forget_flights,
     ref_index,
-    single_flight,
     temporal_gaussian,
     use_fft,
 )
