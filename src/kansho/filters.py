@@ -187,7 +187,7 @@ def use_fft(sigma: tuple[float, float]) -> bool:
 
 
 def _gaussian_zero_padded(a: FloatArray, sigma: tuple[float, float], truncate: float, hole: int = -1
-                          ) -> Float64Array:
+                          ) -> FloatArray:
     """Separable Gaussian of a stack of 2-D arrays ``(k, ny, nx)``, zero padding outside them.
 
     Narrow kernels use :func:`scipy.ndimage.gaussian_filter` per image; from 8 px on, one 2-D
@@ -196,7 +196,7 @@ def _gaussian_zero_padded(a: FloatArray, sigma: tuple[float, float], truncate: f
     The FFT path is ``irfft2(rfft2(a, shp) * rfft2(kernel, shp), shp)`` cropped, bit for bit
     (:func:`_rfft2_rows`, :func:`_irfft2_rows`; the kernel's transform is reused across calls).
     With ``hole`` >= 0 (the FFT path only: :func:`use_fft`) the kernel's central (2·hole+1)² taps are
-    zeroed (:func:`_kernel_fft`).
+    zeroed (:func:`_kernel_fft`). A float32 stack goes through the FFT path in float32 (result float32).
     """
     if not use_fft(sigma):
         assert hole < 0, "a kernel with a hole is convolved by FFT only"

@@ -210,7 +210,7 @@ def filter_scv_epoch(task: Task) -> np.ndarray:
 
     Every other task of the pass (its place in ``params["sel"]``) takes the widths in reverse order:
     the first tasks, running together, then compute each width's weight and kernel transform once
-    between them (:func:`kansho.filters.single_flight`), from both ends, instead of one after the
+    between them (:func:`kansho._flight.single_flight`), from both ends, instead of one after the
     other in step. The sums do not depend on the order."""
     p = task.params
     only = list(p["only"])
