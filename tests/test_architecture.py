@@ -19,7 +19,7 @@ NUMERICS = ("kansho.qc", "kansho.loops", "kansho._loops_jit", "kansho.inversion"
             "kansho.filters_adaptive", "kansho._filter_jit", "kansho._invert_jit", "kansho.network",
             "kansho.reference", "kansho.bridge", "kansho.gaptie", "kansho.outliers", "kansho._outlier_jit",
             "kansho.tides", "kansho.geodesy.plate", "kansho.jumps", "kansho._jumps_jit", "kansho._velocity_jit",
-            "kansho.loopfix", "kansho._loopfuse_jit", "kansho._mask_jit", "kansho._qc_jit")
+            "kansho.loopfix", "kansho._loopfuse_jit", "kansho._loopsq_jit", "kansho._mask_jit", "kansho._qc_jit")
 #: what numerics may import from the package: each other and the leaf helpers (kansho._threads runs a
 #: compiled kernel's ranges on threads, kansho._flight lets threads share one computation of a cached entry)
 NUMERICS_MAY_IMPORT = (*NUMERICS, "kansho._types", "kansho._constants", "kansho._dates", "kansho.errors",

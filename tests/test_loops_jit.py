@@ -272,6 +272,32 @@ def test_loop_phase_sums_bit_identical(seed: int, n_epoch: int, npix: int, f32: 
     assert same(s1, s) and same(c1, c)
 
 
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31), npix=st.integers(0, 6000), general=st.booleans())
+def test_loop_phase_sums_in_chunk_order(seed: int, npix: int, general: bool) -> None:
+    """The sums bit for bit as each chunk of CHUNK pixels adds its squares pixel after pixel and the chunks
+    add in order (NumPy's ``cumsum`` is that sequential sum), for triangles (summed eight loops side by side)
+    and any other loop matrix (rows of other lengths, an empty row, a count of loops no multiple of eight)."""
+    from kansho._loops_jit import CHUNK
+
+    rng = np.random.default_rng(seed)
+    if general:
+        L = rng.integers(-1, 2, (13, 9)).astype(np.int8)
+        L[3] = 0
+    else:
+        L = network(int(rng.integers(5, 12)), 3)[1]
+    u = phases(seed, L.shape[1], npix, np.float64)
+    off = rng.normal(0, 10, L.shape[1])
+    ph = ref_loop_phase(u - off[:, None], L)
+    q = np.where(np.isfinite(ph), ph, 0.0) ** 2
+    want = np.zeros(L.shape[0])
+    for j0 in range(0, npix, CHUNK):
+        want += np.cumsum(q[:, j0:j0 + CHUNK], axis=1)[:, -1]
+    s, c = loops.loop_phase_sums(u, L, None, off)
+    assert same(c, np.isfinite(ph).sum(axis=1))
+    assert same(s, want)
+
+
 # ------------------------------------------------------------------ the fused passes of one block (kansho.loopfix)
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**31), npix=st.integers(0, 5000), f32=st.booleans(), with_cycles=st.booleans())

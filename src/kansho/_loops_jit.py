@@ -251,7 +251,9 @@ def _pixel_sums_ranges(r0: int, r1: int, u: np.ndarray, pptr: np.ndarray, pidx: 
                        indptr: np.ndarray, indices: np.ndarray, valid: np.ndarray, rows: np.ndarray,
                        err_threshold: float, n_err: np.ndarray, cnt: np.ndarray, ss: np.ndarray, loop_valid: np.ndarray
                        ) -> None:  # pragma: no cover - compiled
-    """The ranges ``r0 .. r1 - 1`` of :func:`pixel_sums` (:func:`kansho._threads.run_ranges`)."""
+    """The ranges ``r0 .. r1 - 1`` of :func:`pixel_sums` (:func:`kansho._threads.run_ranges`). A triangle
+    loop (three members in both CSR forms) is taken in one branch-free pass over the pixels
+    (:func:`_pixel_sums_triangle`); any other through :func:`_loop_sum`'s buffers."""
     nloop = indptr.size - 1
     npix = u.shape[1]
     for c in range(r0, r1):
@@ -260,8 +262,12 @@ def _pixel_sums_ranges(r0: int, r1: int, u: np.ndarray, pptr: np.ndarray, pidx: 
         o = np.empty(j1 - j0, u.dtype)
         flag = np.empty(j1 - j0, u.dtype)
         for lp in range(nloop):
-            _loop_sum(u, pptr, pidx, pdata, lp, j0, j1, o, flag)
             lv = loop_valid[lp, j0:j1]
+            if pptr[lp + 1] - pptr[lp] == 3 and indptr[lp + 1] - indptr[lp] == 3:
+                _pixel_sums_triangle(u, pptr[lp], pidx, pdata, valid, indptr[lp], indices, rows[lp], err_threshold,
+                                     j0, j1, n_err, cnt, ss, lv)
+                continue
+            _loop_sum(u, pptr, pidx, pdata, lp, j0, j1, o, flag)
             for j in range(j1 - j0):
                 lv[j] = flag[j] == 0 and np.isfinite(o[j])
             for m in range(indptr[lp], indptr[lp + 1]):
@@ -281,75 +287,37 @@ def _pixel_sums_ranges(r0: int, r1: int, u: np.ndarray, pptr: np.ndarray, pidx: 
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _fixed(x: float, f: int, table: np.ndarray, null: int) -> float:  # pragma: no cover - compiled
-    """``x`` with the cycle fix ``f``: NaN for ``null``, ``x + table[f + 128]`` (in the type of ``x`` and
-    ``table``) for another non-zero ``f``, else ``x``."""
-    if f == null:
-        return np.nan
-    if f != 0:
-        return x + table[f + 128]
-    return x
-
-
-def loop_square_sums(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, off: np.ndarray,
-                     indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, sq: np.ndarray, count: np.ndarray,
-                     cycles: np.ndarray, table64: np.ndarray) -> None:
-    """Per :data:`CHUNK` of pixels and per loop, the sum of squares ``sq`` (nchunk, nloop) float64 and the
-    count ``count`` (nchunk, nloop) int64 of the finite loop phases of the phase ``v = u (+ fix, see
-    :func:`apply_fix`; none when ``fix`` has no rows) - off`` taken as float64, without the loop phase
-    array: each loop's phase over a chunk is made in a buffer of the chunk and squared and summed there,
-    pixel after pixel (a fixed order, whatever the threads: the chunks' sums then add up in chunk order).
-    With ``cycles`` (npair, npix) int8 (none when it has no rows), ``u`` is first taken as float64 plus
-    ``table64[cycles + 128]`` (float64 2π·c) and the fix added in float64 from ``table64``: the phase
-    ``float64(u) + 2π·cycles`` as NumPy has it, without making it."""
-    npix = u.shape[1]
-    nchunk = (npix + CHUNK - 1) // CHUNK
-    run_ranges(_loop_square_sums_ranges, nchunk, u, fix, table, null, off, indptr, indices, data, sq, count, cycles,
-               table64)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _loop_square_sums_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int,
-                             off: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
-                             sq: np.ndarray, count: np.ndarray, cycles: np.ndarray,
-                             table64: np.ndarray) -> None:  # pragma: no cover - compiled
-    """The ranges ``r0 .. r1 - 1`` of :func:`loop_square_sums` (:func:`kansho._threads.run_ranges`)."""
-    npair = u.shape[0]
-    npix = u.shape[1]
-    nloop = indptr.size - 1
-    has_fix = fix.shape[0] > 0
-    has_cycles = cycles.shape[0] > 0
-    buf = np.empty((npair, CHUNK))
-    o = np.empty(CHUNK)
-    flag = np.empty(CHUNK)
-    for c in range(r0, r1):
-        j0 = c * CHUNK
-        w = min(j0 + CHUNK, npix) - j0
-        for p in range(npair):
-            for j in range(w):
-                f = fix[p, j0 + j] if has_fix else 0
-                if has_cycles:  # in float64 throughout: the cycles' phase is float64
-                    y = np.float64(u[p, j0 + j]) + table64[cycles[p, j0 + j] + 128]
-                    buf[p, j] = _fixed(y, f, table64, null) - off[p]
-                else:  # in the phase's own type
-                    buf[p, j] = _fixed(u[p, j0 + j], f, table, null) - off[p]
-        for lp in range(nloop):
-            o[:w] = 0.0
-            flag[:w] = 0.0
-            for m in range(indptr[lp], indptr[lp + 1]):
-                d = data[m]
-                b = indices[m]
-                for j in range(w):
-                    o[j] += d * buf[b, j]
-                    flag[j] += buf[b, j] - buf[b, j]
-            n = 0
-            acc = 0.0
-            for j in range(w):
-                if flag[j] == 0 and np.isfinite(o[j]):
-                    n += 1
-                    acc += o[j] * o[j]
-            count[c, lp] = n
-            sq[c, lp] = acc
+def _pixel_sums_triangle(u: np.ndarray, m: int, pidx: np.ndarray, pdata: np.ndarray, valid: np.ndarray, k: int,
+                         indices: np.ndarray, add: bool, err_threshold: float, j0: int, j1: int, n_err: np.ndarray,
+                         cnt: np.ndarray, ss: np.ndarray, lv: np.ndarray) -> None:  # pragma: no cover - compiled
+    """One triangle loop of :func:`_pixel_sums_ranges` over the pixels ``j0:j1``: its phase from the rows
+    ``pidx[m:m + 3]`` of ``u`` (signs ``pdata``) and its members' validity (rows ``indices[k:k + 3]`` of
+    ``valid``) into ``lv``, and with ``add`` the accumulators. The phase and its flag (the sum of ``x - x``:
+    NaN where a member is not finite) are summed in registers in :func:`_loop_sum`'s order (from 0,
+    members in CSR order), and ``phase + flag`` is the phase or NaN: bit for bit the buffered result (but
+    for the sign of a zero, which no output keeps), and the pixel loop vectorises."""
+    a0, a1, a2 = u[pidx[m], j0:j1], u[pidx[m + 1], j0:j1], u[pidx[m + 2], j0:j1]
+    d0, d1, d2 = pdata[m], pdata[m + 1], pdata[m + 2]
+    v0, v1, v2 = valid[indices[k], j0:j1], valid[indices[k + 1], j0:j1], valid[indices[k + 2], j0:j1]
+    # the accumulators' slices (not n_err[j0 + j]) and one loop per case: what lets LLVM vectorise it
+    ne, cn, sq = n_err[j0:j1], cnt[j0:j1], ss[j0:j1]
+    for j in range(j1 - j0):
+        x0, x1, x2 = a0[j], a1[j], a2[j]
+        s = d0 - d0  # 0 in the phase's type
+        s += d0 * x0
+        s += d1 * x1
+        s += d2 * x2
+        fl = x0 - x0
+        fl += x1 - x1
+        fl += x2 - x2
+        x = s + fl
+        ok = (x - x == 0.0) & v0[j] & v1[j] & v2[j]
+        lv[j] = ok
+        if add:
+            v = np.float64(s) if ok else 0.0
+            ne[j] += np.int32(abs(v) > err_threshold)
+            cn[j] += np.int32(ok)
+            sq[j] += v * v
 
 
 def stack_sums(u: np.ndarray, valid: np.ndarray, dt: np.ndarray, rows: np.ndarray, num: np.ndarray, den: np.ndarray,

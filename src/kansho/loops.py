@@ -25,6 +25,7 @@ import numpy.typing as npt
 from scipy import ndimage, sparse
 
 from kansho import _loops_jit as _jit
+from kansho import _loopsq_jit
 from kansho._types import BoolArray, Float64Array, FloatArray, IndexArray
 from kansho._unwfix_jit import NULL
 from kansho.errors import NetworkError
@@ -147,8 +148,9 @@ def loop_phase_sums(unw: npt.ArrayLike, L: npt.ArrayLike, fix: npt.ArrayLike | N
     nchunk = -(-u.shape[1] // _jit.CHUNK)
     sq = np.zeros((nchunk, member.shape[0]))
     count = np.zeros((nchunk, member.shape[0]), np.int64)
-    _jit.loop_square_sums(np.ascontiguousarray(u), np.ascontiguousarray(f), _jit.cycle_table(u.dtype), NULL_FIX, off,
-                          *_jit.csr(L), sq, count, np.ascontiguousarray(k), _jit.cycle_table(np.float64))
+    _loopsq_jit.loop_square_sums(np.ascontiguousarray(u), np.ascontiguousarray(f), _jit.cycle_table(u.dtype),
+                                 NULL_FIX, off, *_jit.csr(L), sq, count, np.ascontiguousarray(k),
+                                 _jit.cycle_table(np.float64))
     total = np.zeros(member.shape[0])
     for row in sq:  # the chunks in order
         total += row
