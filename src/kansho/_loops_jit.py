@@ -178,14 +178,11 @@ def _apply_fix_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table: n
     """The ranges ``r0 .. r1 - 1`` of :func:`apply_fix` (:func:`kansho._threads.run_ranges`)."""
     n = u.size
     for c in range(r0, r1):
-        for i in range(c * CHUNK, min(c * CHUNK + CHUNK, n)):
-            f = fix[i]
-            if f == null:
-                out[i] = np.nan
-            elif f != 0:
-                out[i] = u[i] + table[f + 128]
-            else:
-                out[i] = u[i]
+        i0 = c * CHUNK
+        i1 = min(i0 + CHUNK, n)
+        uc, fc, oc = u[i0:i1], fix[i0:i1], out[i0:i1]
+        for i in range(i1 - i0):
+            oc[i] = _fixed_value(uc[i], fc[i], table, null)
 
 
 def pairs_in_loop(indptr: np.ndarray, indices: np.ndarray, loop_valid: np.ndarray, out: np.ndarray) -> None:
@@ -338,14 +335,16 @@ def _stack_sums_ranges(r0: int, r1: int, u: np.ndarray, valid: np.ndarray, dt: n
     for c in range(r0, r1):
         j0 = c * CHUNK
         j1 = min(j0 + CHUNK, npix)
+        nu, de, nv = num[j0:j1], den[j0:j1], nvf[j0:j1]
         for k in range(u.shape[0]):
             if not rows[k]:
                 continue
-            for j in range(j0, j1):
-                ok = valid[k, j]
-                num[j] += u[k, j] if ok else 0.0
-                den[j] += dt[k] if ok else 0.0
-                nvf[j] += 1 if ok else 0
+            uk, vk, d = u[k, j0:j1], valid[k, j0:j1], dt[k]
+            for j in range(j1 - j0):
+                ok = vk[j]
+                nu[j] += uk[j] if ok else 0.0
+                de[j] += d if ok else 0.0
+                nv[j] += np.int32(ok)
 
 
 def refer(u: np.ndarray, k: np.ndarray, table: np.ndarray, off: np.ndarray, out: np.ndarray) -> None:
@@ -366,11 +365,24 @@ def _refer_ranges(r0: int, r1: int, u: np.ndarray, k: np.ndarray, table: np.ndar
         j0 = c * CHUNK
         j1 = min(j0 + CHUNK, npix)
         for p in range(u.shape[0]):
-            for j in range(j0, j1):
-                x = np.float64(u[p, j])
-                if has_k:
-                    x = x + table[k[p, j] + 128]
-                out[p, j] = x - off[p]
+            up, op, o = u[p, j0:j1], out[p, j0:j1], off[p]
+            if has_k:
+                kp = k[p, j0:j1]
+                for j in range(j1 - j0):
+                    op[j] = (np.float64(up[j]) + table[kp[j] + 128]) - o
+            else:
+                for j in range(j1 - j0):
+                    op[j] = np.float64(up[j]) - o
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _fixed_value(x: float, f: int, table: np.ndarray, null: int) -> float:  # pragma: no cover - compiled
+    """``x`` with the cycle fix ``f``: NaN for ``null``, ``x + table[f + 128]`` (in the type of ``x`` and
+    ``table``) for another non-zero ``f``, else ``x`` itself (a zero keeps its sign). Selects, not branches:
+    a pixel loop of it vectorises."""
+    y = x + table[f + 128]
+    z = np.nan if f == null else y
+    return x if f == 0 else z
 
 
 def fixed_refer(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, off: np.ndarray, out: np.ndarray
@@ -392,16 +404,14 @@ def _fixed_refer_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table:
         j0 = c * CHUNK
         j1 = min(j0 + CHUNK, npix)
         for p in range(u.shape[0]):
-            o = off[p]
-            for j in range(j0, j1):
-                x = u[p, j]
-                if has_fix:
-                    f = fix[p, j]
-                    if f == null:
-                        x = np.nan
-                    elif f != 0:
-                        x = x + table[f + 128]
-                out[p, j] = np.float64(x) - o
+            up, op, o = u[p, j0:j1], out[p, j0:j1], off[p]
+            if has_fix:
+                fp = fix[p, j0:j1]
+                for j in range(j1 - j0):
+                    op[j] = np.float64(_fixed_value(up[j], fp[j], table, null)) - o
+            else:
+                for j in range(j1 - j0):
+                    op[j] = np.float64(up[j]) - o
 
 
 def settle_fix(u: np.ndarray, lfix: np.ndarray, jump: np.ndarray, null_all: bool, null: int, indptr: np.ndarray,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kansho._loops_jit import CHUNK, _loop_sum
+from kansho._loops_jit import CHUNK, _fixed_value, _loop_sum
 from kansho._threads import run_ranges
 
 #: loops whose sums of squares :func:`_loop_square_sums_ranges` runs side by side (eight independent additions
@@ -79,28 +79,21 @@ def _loop_square_sums_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, t
 @njit(cache=True, nogil=True, error_model="numpy")
 def _fixed_row(u: np.ndarray, fix: np.ndarray, cycles: np.ndarray, table: np.ndarray, table64: np.ndarray, null: int,
                off: float, out: np.ndarray) -> None:  # pragma: no cover - compiled
-    """``out = v - off`` over a row segment, ``v`` = ``u`` with the cycle fix ``fix`` (:func:`apply_fix`: NaN
-    where it is ``null``; none when ``fix`` is empty): with ``cycles`` (not empty) of ``float64(u) +
-    2π·cycles``, fixed in float64 (``table64``), else in the type of ``u`` (``table``). Each case is one
-    branch-free loop: a fix of 0 adds ``table[128]`` = 0, which changes no value (at most a zero's sign,
-    which no sum of squares keeps)."""
+    """``out = v - off`` over a row segment, ``v`` = ``u`` with the cycle fix ``fix``
+    (:func:`kansho._loops_jit.apply_fix`: NaN where it is ``null``; none when ``fix`` is empty): with
+    ``cycles`` (not empty) of ``float64(u) + 2π·cycles``, fixed in float64 (``table64``), else in the type
+    of ``u`` (``table``). Each case is one branch-free loop (:func:`kansho._loops_jit._fixed_value` selects)."""
     w = out.size
     if cycles.size > 0:
         if fix.size > 0:
             for j in range(w):
-                y = np.float64(u[j]) + table64[cycles[j] + 128]
-                f = fix[j]
-                y = np.nan if f == null else y + table64[f + 128]
-                out[j] = y - off
+                out[j] = _fixed_value(np.float64(u[j]) + table64[cycles[j] + 128], fix[j], table64, null) - off
         else:
             for j in range(w):
                 out[j] = (np.float64(u[j]) + table64[cycles[j] + 128]) - off
     elif fix.size > 0:
         for j in range(w):
-            f = fix[j]
-            x = u[j]
-            x = np.nan if f == null else x + table[f + 128]
-            out[j] = x - off
+            out[j] = np.float64(_fixed_value(u[j], fix[j], table, null)) - off
     else:
         for j in range(w):
             out[j] = u[j] - off
