@@ -40,13 +40,13 @@ def _resid_exceeds_ranges(r0: int, r1: int, ifg: np.ndarray, cum: np.ndarray, p0
         b = min(a + CHUNK, npix)
         m = np.zeros(b - a)
         for p in range(npair):
-            i, j = p0[p], p1[p]
-            for c in range(a, b):
-                r = abs(ifg[p, c] - (np.float64(cum[j, c]) - np.float64(cum[i, c])))
-                if r > m[c - a] and np.isfinite(r):
-                    m[c - a] = r
-        for c in range(a, b):
-            out[c] = m[c - a] > thr
+            xp, ci, cj = ifg[p, a:b], cum[p0[p], a:b], cum[p1[p], a:b]
+            for c in range(b - a):  # from 0 over slices, selects not branches: the loop vectorises
+                r = abs(xp[c] - (np.float64(cj[c]) - np.float64(ci[c])))
+                m[c] = r if (r > m[c]) & (r < np.inf) else m[c]  # r >= 0 or NaN: finite is below inf
+        oc = out[a:b]
+        for c in range(b - a):
+            oc[c] = m[c] > thr
 
 
 def coh_weights(coh: np.ndarray) -> np.ndarray:
@@ -106,15 +106,16 @@ def _triangle_indicator_ranges(r0: int, r1: int, phase: np.ndarray, members: np.
         for k in range(nloop):
             ia, ib, ic = members[k, 0], members[k, 1], members[k, 2]
             sa, sb, sc = signs[k, 0], signs[k, 1], signs[k, 2]
-            for c in range(a, b):
-                xa, xb, xc = phase[ia, c], phase[ib, c], phase[ic, c]
-                if not (np.isfinite(xa) and np.isfinite(xb) and np.isfinite(xc)):
-                    continue
+            pa, pb, pc = phase[ia, a:b], phase[ib, a:b], phase[ic, a:b]
+            for c in range(b - a):  # from 0 over slices, selects not branches: the loop vectorises
+                xa, xb, xc = pa[c], pb[c], pc[c]
+                ok = (xa - xa == 0.0) & (xb - xb == 0.0) & (xc - xc == 0.0)  # all finite
                 m = ((0.0 + sa * xa) + sb * xb) + sc * xc
-                s[c - a] += abs(m - two_pi * np.rint(m / two_pi))
-                n[c - a] += 1
-        for c in range(a, b):
-            out[c] = s[c - a] / n[c - a] if n[c - a] > 0 else np.nan
+                s[c] += abs(m - two_pi * np.rint(m / two_pi)) if ok else 0.0  # + 0 leaves the sum as it was
+                n[c] += np.int64(ok)
+        oc = out[a:b]
+        for c in range(b - a):
+            oc[c] = s[c] / n[c] if n[c] > 0 else np.nan
 
 
 def pixel_gaps(valid: np.ndarray, p0: np.ndarray, p1: np.ndarray, ne: int) -> np.ndarray:
@@ -139,16 +140,17 @@ def _pixel_gaps_ranges(r0: int, r1: int, valid: np.ndarray, p0: np.ndarray, p1: 
         b = min(a + CHUNK, npix)
         cov = np.zeros((ne, b - a), np.int32)  # +1 at a pair's first epoch, -1 at its last
         for p in range(npair):
-            i, j = p0[p], p1[p]
-            for c in range(a, b):
-                if valid[p, c]:
-                    cov[i, c - a] += 1
-                    cov[j, c - a] -= 1
+            vp, ci, cj = valid[p, a:b], cov[p0[p]], cov[p1[p]]
+            for c in range(b - a):  # from 0 over slices: the loops vectorise
+                v = np.int32(vp[c])
+                ci[c] += v
+                cj[c] -= v
         run = np.zeros(b - a, np.int32)
         for k in range(ne - 1):
-            for c in range(a, b):
-                run[c - a] += cov[k, c - a]
-                out[k, c] = run[c - a] == 0
+            ck, ok = cov[k], out[k, a:b]
+            for c in range(b - a):
+                run[c] += ck[c]
+                ok[c] = run[c] == 0
 
 
 def nanmean_rows(a: np.ndarray, table: np.ndarray | None = None) -> np.ndarray:
@@ -178,13 +180,15 @@ def _nanmean_rows_ranges(r0: int, r1: int, a: np.ndarray, table: np.ndarray,
         s = np.zeros(hi - lo, np.float32)
         cnt = np.zeros(hi - lo, np.int64)
         for r in range(n):
-            for c in range(lo, hi):
-                v = table[np.intp(a[r, c])] if coded else np.float32(a[r, c])
-                if np.isfinite(v):
-                    s[c - lo] += v
-                    cnt[c - lo] += 1
-        for c in range(lo, hi):
-            out[c] = np.float64(s[c - lo]) / cnt[c - lo] if cnt[c - lo] > 0 else np.nan
+            ar = a[r, lo:hi]
+            for c in range(hi - lo):  # from 0 over slices, selects not branches: the loop vectorises
+                v = table[np.intp(ar[c])] if coded else np.float32(ar[c])
+                f = v - v == np.float32(0.0)  # finite
+                s[c] += v if f else np.float32(0.0)  # + 0 leaves the sum (from +0, never -0) as it was
+                cnt[c] += np.int64(f)
+        oc = out[lo:hi]
+        for c in range(hi - lo):
+            oc[c] = np.float64(s[c]) / cnt[c] if cnt[c] > 0 else np.nan
 
 
 def lookup_codes(codes: np.ndarray, table: np.ndarray) -> np.ndarray:

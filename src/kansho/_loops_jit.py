@@ -366,10 +366,13 @@ def _refer_ranges(r0: int, r1: int, u: np.ndarray, k: np.ndarray, table: np.ndar
         j1 = min(j0 + CHUNK, npix)
         for p in range(u.shape[0]):
             up, op, o = u[p, j0:j1], out[p, j0:j1], off[p]
-            if has_k:
+            if has_k:  # cycles are rare: every pixel as with none (+ table[128], 0), then those with cycles
+                for j in range(j1 - j0):
+                    op[j] = (np.float64(up[j]) + 0.0) - o
                 kp = k[p, j0:j1]
                 for j in range(j1 - j0):
-                    op[j] = (np.float64(up[j]) + table[kp[j] + 128]) - o
+                    if kp[j] != 0:
+                        op[j] = (np.float64(up[j]) + table[kp[j] + 128]) - o
             else:
                 for j in range(j1 - j0):
                     op[j] = np.float64(up[j]) - o
@@ -405,13 +408,13 @@ def _fixed_refer_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table:
         j1 = min(j0 + CHUNK, npix)
         for p in range(u.shape[0]):
             up, op, o = u[p, j0:j1], out[p, j0:j1], off[p]
-            if has_fix:
+            for j in range(j1 - j0):
+                op[j] = np.float64(up[j]) - o
+            if has_fix:  # a fix is rare: the pixels that have one after the pass over all
                 fp = fix[p, j0:j1]
                 for j in range(j1 - j0):
-                    op[j] = np.float64(_fixed_value(up[j], fp[j], table, null)) - o
-            else:
-                for j in range(j1 - j0):
-                    op[j] = np.float64(up[j]) - o
+                    if fp[j] != 0:
+                        op[j] = np.float64(_fixed_value(up[j], fp[j], table, null)) - o
 
 
 def settle_fix(u: np.ndarray, lfix: np.ndarray, jump: np.ndarray, null_all: bool, null: int, indptr: np.ndarray,

@@ -44,20 +44,24 @@ def _line_sums_ranges(r0: int, r1: int, y: np.ndarray, tc: np.ndarray, w: np.nda
     for ch in range(r0, r1):
         a = ch * CHUNK
         b = min(a + CHUNK, npix)
+        # chunk slices indexed from 0 and selects, not branches: the pixel loop vectorises (adding 0.0 where
+        # an epoch has no data leaves a sum as it was: a sum from +0.0 is never -0.0)
+        o0, o1, o2, o3, o4 = out[0, a:b], out[1, a:b], out[2, a:b], out[3, a:b], out[4, a:b]
         for e in range(ne):
             te = tc[e]
             we = w[e]
             twe = te * we
             t2we = te * te * we
-            for c in range(a, b):
-                v = np.float64(y[e, c])
-                if np.isfinite(v):
-                    wy = v * we
-                    out[0, c] += we
-                    out[1, c] += twe
-                    out[2, c] += t2we
-                    out[3, c] += wy
-                    out[4, c] += te * wy
+            ye = y[e, a:b]
+            for c in range(b - a):
+                v = np.float64(ye[c])
+                f = v - v == 0.0  # finite
+                wy = v * we
+                o0[c] += we if f else 0.0
+                o1[c] += twe if f else 0.0
+                o2[c] += t2we if f else 0.0
+                o3[c] += wy if f else 0.0
+                o4[c] += te * wy if f else 0.0
 
 
 def residual_histograms(y: np.ndarray, t: np.ndarray, vel: np.ndarray, icpt: np.ndarray, scale: float,
