@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kansho._loops_jit import TWO_PI, _mark_members
+from kansho._loops_jit import TWO_PI, _mark_members, _triangle
 from kansho._threads import run_ranges
 
 #: pixels per chunk: the chunk's rows of the phase (npair × CHUNK float64) stay in the core's L2
@@ -43,11 +43,9 @@ def _loop_misclosures_ranges(r0: int, r1: int, u: np.ndarray, indptr: np.ndarray
                              counts: np.ndarray) -> None:  # pragma: no cover - compiled
     """The chunks ``r0 .. r1 - 1`` of :func:`loop_misclosures` (:func:`kansho._threads.run_ranges`).
 
-    A loop's phase and its flag (the sum of ``x - x`` of its members: NaN where one is missing) are made
-    in registers, pixel by pixel, in the order of :func:`kansho._loops_jit._loop_sum` (from 0, members in
-    CSR order), and the loop phase is ``phase + flag``: itself (``+ 0``) or NaN. Every step is
-    branch-free, so the pixel loop is vectorised (three times the speed of summing into buffers and
-    branching on the flag)."""
+    A loop's phase is :func:`kansho._loops_jit._triangle`'s (NaN where a member is missing), in registers,
+    pixel by pixel. Every step is branch-free, so the pixel loop is vectorised (three times the speed of
+    summing into buffers and branching on the flag)."""
     nloop = indptr.size - 1
     npix = u.shape[1]
     npair = counts.shape[1]
@@ -66,16 +64,7 @@ def _loop_misclosures_ranges(r0: int, r1: int, u: np.ndarray, indptr: np.ndarray
             d0, d1, d2 = data[m], data[m + 1], data[m + 2]
             kr, tr, ac = K[lp, j0:j1], trusted[lp, j0:j1], active[j0:j1]
             for j in range(w):
-                x0, x1, x2 = a0[j], a1[j], a2[j]
-                s = 0.0
-                s += d0 * x0
-                s += d1 * x1
-                s += d2 * x2
-                fl = 0.0
-                fl += x0 - x0
-                fl += x1 - x1
-                fl += x2 - x2
-                x = s + fl  # the loop phase (NaN: a member missing)
+                x = _triangle(a0[j], a1[j], a2[j], d0, d1, d2)[1]  # the loop phase (NaN: a member missing)
                 f = x - x == 0.0  # finite
                 fin[j] = np.uint8(f)
                 v = x if f else 0.0

@@ -66,6 +66,23 @@ def _loop_sum(u: np.ndarray, ptr: np.ndarray, idx: np.ndarray, data: np.ndarray,
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _triangle(x0: float, x1: float, x2: float, d0: float, d1: float,
+              d2: float) -> tuple[float, float]:  # pragma: no cover - compiled
+    """A triangle loop's phase at one pixel from its members' phases ``x0``, ``x1``, ``x2`` and signs ``d0``,
+    ``d1``, ``d2`` (in CSR order), summed as :func:`_loop_sum` sums it (from 0 in the signs' type, member after
+    member). Returns that sum and the sum plus its flag (the sum of ``x - x``): the sum itself, or NaN where a
+    member is not finite. In registers, so a pixel loop of it vectorises."""
+    s = d0 - d0
+    s += d0 * x0
+    s += d1 * x1
+    s += d2 * x2
+    fl = x0 - x0
+    fl += x1 - x1
+    fl += x2 - x2
+    return s, s + fl
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _mark_members(dst: np.ndarray, j0: int, row: np.ndarray, ptr: np.ndarray, idx: np.ndarray, lp: int, w: int
                   ) -> None:  # pragma: no cover - compiled
     """``dst[p, j0:j0 + w] |= row[:w]`` for every member pair ``p`` of loop ``lp`` (CSR ``ptr``, ``idx``): the
@@ -289,25 +306,16 @@ def _pixel_sums_triangle(u: np.ndarray, m: int, pidx: np.ndarray, pdata: np.ndar
                          cnt: np.ndarray, ss: np.ndarray, lv: np.ndarray) -> None:  # pragma: no cover - compiled
     """One triangle loop of :func:`_pixel_sums_ranges` over the pixels ``j0:j1``: its phase from the rows
     ``pidx[m:m + 3]`` of ``u`` (signs ``pdata``) and its members' validity (rows ``indices[k:k + 3]`` of
-    ``valid``) into ``lv``, and with ``add`` the accumulators. The phase and its flag (the sum of ``x - x``:
-    NaN where a member is not finite) are summed in registers in :func:`_loop_sum`'s order (from 0,
-    members in CSR order), and ``phase + flag`` is the phase or NaN: bit for bit the buffered result (but
-    for the sign of a zero, which no output keeps), and the pixel loop vectorises."""
+    ``valid``) into ``lv``, and with ``add`` the accumulators. The phase is :func:`_triangle`'s, in registers:
+    bit for bit the buffered result (but for the sign of a zero, which no output keeps), and the pixel loop
+    vectorises."""
     a0, a1, a2 = u[pidx[m], j0:j1], u[pidx[m + 1], j0:j1], u[pidx[m + 2], j0:j1]
     d0, d1, d2 = pdata[m], pdata[m + 1], pdata[m + 2]
     v0, v1, v2 = valid[indices[k], j0:j1], valid[indices[k + 1], j0:j1], valid[indices[k + 2], j0:j1]
     # the accumulators' slices (not n_err[j0 + j]) and one loop per case: what lets LLVM vectorise it
     ne, cn, sq = n_err[j0:j1], cnt[j0:j1], ss[j0:j1]
     for j in range(j1 - j0):
-        x0, x1, x2 = a0[j], a1[j], a2[j]
-        s = d0 - d0  # 0 in the phase's type
-        s += d0 * x0
-        s += d1 * x1
-        s += d2 * x2
-        fl = x0 - x0
-        fl += x1 - x1
-        fl += x2 - x2
-        x = s + fl
+        s, x = _triangle(a0[j], a1[j], a2[j], d0, d1, d2)
         ok = (x - x == 0.0) & v0[j] & v1[j] & v2[j]
         lv[j] = ok
         if add:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kansho._loops_jit import CHUNK, _fixed_value, _loop_sum
+from kansho._loops_jit import CHUNK, _fixed_value, _loop_sum, _triangle
 from kansho._threads import run_ranges
 
 #: loops whose sums of squares :func:`_loop_square_sums_ranges` runs side by side (eight independent additions
@@ -103,24 +103,16 @@ def _fixed_row(u: np.ndarray, fix: np.ndarray, cycles: np.ndarray, table: np.nda
 def _squares(buf: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, lp: int, w: int,
              q: np.ndarray, o: np.ndarray, flag: np.ndarray) -> int:  # pragma: no cover - compiled
     """Loop ``lp``'s phase over the first ``w`` columns of ``buf`` squared into ``q`` where finite (0 elsewhere:
-    adding it leaves a sum as it was); returns how many are finite. A triangle's phase and flag (the sum of
-    ``x - x``, NaN where a member is not finite) are summed in registers in :func:`_loop_sum`'s order, so the
-    pixel loop vectorises; another loop goes through :func:`_loop_sum`'s buffers ``o`` and ``flag``."""
+    adding it leaves a sum as it was); returns how many are finite. A triangle's phase is
+    :func:`kansho._loops_jit._triangle`'s, in registers, so the pixel loop vectorises; another loop goes through
+    :func:`kansho._loops_jit._loop_sum`'s buffers ``o`` and ``flag``."""
     n = 0
     m = indptr[lp]
     if indptr[lp + 1] - m == 3:
         a0, a1, a2 = buf[indices[m]], buf[indices[m + 1]], buf[indices[m + 2]]
         d0, d1, d2 = data[m], data[m + 1], data[m + 2]
         for j in range(w):
-            x0, x1, x2 = a0[j], a1[j], a2[j]
-            s = 0.0
-            s += d0 * x0
-            s += d1 * x1
-            s += d2 * x2
-            fl = x0 - x0
-            fl += x1 - x1
-            fl += x2 - x2
-            x = s + fl  # the loop phase, or NaN
+            x = _triangle(a0[j], a1[j], a2[j], d0, d1, d2)[1]  # the loop phase, or NaN
             ok = x - x == 0.0
             n += 1 if ok else 0
             q[j] = x * x if ok else 0.0
