@@ -97,6 +97,23 @@ def test_pixel_gaps_and_bridges_equal_references(ne: int, span: int, npix: int, 
     np.testing.assert_array_equal(_outlier_jit.bridge_counts(valid, pairs, ne), br.sum(axis=0))  # step 1-3's count
 
 
+@settings(max_examples=15, deadline=None)
+@given(ne=hs.integers(20, 45), n_pat=hs.integers(1, 9), npix=hs.integers(1, 3000), seed=hs.integers(0, 2**31))
+def test_bridges_of_patterns_seen_before(ne: int, n_pat: int, npix: int, seed: int) -> None:
+    """Columns drawn from a few valid patterns, in any order, over several chunks and more than 64 pairs (patterns
+    of two or more words): each takes the result of the first column of its pattern (found by hash), which must
+    be that pattern's own, as one column alone gives it."""
+    rng = np.random.default_rng(seed)
+    pairs = _network(ne, 4)
+    pool = rng.random((n_pat, len(pairs))) < rng.uniform(0.6, 1.0, (n_pat, 1))
+    pick = rng.integers(0, n_pat, npix)
+    valid = np.ascontiguousarray(pool[pick].T)
+    br = _outlier_jit.bridges(valid, pairs, ne)
+    alone = np.stack([_outlier_jit.bridges(pool[k][:, None].copy(), pairs, ne)[:, 0] for k in range(n_pat)])
+    np.testing.assert_array_equal(br, alone[pick].T)
+    np.testing.assert_array_equal(_outlier_jit.bridge_counts(valid, pairs, ne), alone.sum(axis=1)[pick])
+
+
 def test_nanmean_rows_equals_nanmean0() -> None:
     rng = np.random.default_rng(5)
     a = (rng.standard_normal((222, 4100)) * 100).astype(np.float32)

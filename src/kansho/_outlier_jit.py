@@ -371,10 +371,32 @@ BRIDGE_CHUNK = 512
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _same_row(valid: np.ndarray, c: int) -> bool:  # pragma: no cover - compiled
-    """Whether row ``c`` of ``valid`` equals row ``c - 1``."""
-    for p in range(valid.shape[1]):  # noqa: SIM110 - numba compiles no generator in all()
-        if valid[c, p] != valid[c - 1, p]:
+def _pack_columns(valid: np.ndarray, a: int, b: int, words: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``words[c]`` |= the valid pairs of column ``a + c`` of ``valid`` (npair, npix) as bits, for ``c`` in
+    ``0 .. b - a - 1``: pair after pair, so ``valid``'s rows are read in order."""
+    for p in range(valid.shape[0]):
+        k = p >> 6
+        bit = np.uint64(1) << np.uint64(p & 63)
+        vp = valid[p, a:b]
+        for c in range(b - a):
+            words[c, k] |= bit if vp[c] else np.uint64(0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _hash_words(w: np.ndarray) -> int:  # pragma: no cover - compiled
+    """A hash (non-negative int64) of the 64-bit words ``w``."""
+    h = np.uint64(0)
+    for k in range(w.size):
+        h = (h ^ w[k]) * np.uint64(0x9E3779B97F4A7C15)
+        h ^= h >> np.uint64(29)
+    return int(h >> np.uint64(1))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _same_words(u: np.ndarray, w: np.ndarray) -> bool:  # pragma: no cover - compiled
+    """Whether the word rows ``u`` and ``w`` are equal."""
+    for k in range(u.size):  # noqa: SIM110 - numba compiles no generator in all()
+        if u[k] != w[k]:
             return False
     return True
 
@@ -382,11 +404,12 @@ def _same_row(valid: np.ndarray, c: int) -> bool:  # pragma: no cover - compiled
 def bridges(valid: np.ndarray, ends: np.ndarray, ne: int) -> np.ndarray:
     """Per column of ``valid`` (npair, npix) bool: the pairs on no cycle of that pixel's network.
 
-    Pixels run in chunks (on threads: :func:`kansho._threads.run_ranges`) first transposed to a
-    (chunk, npair) array (a column of the full array strides by npix bytes, often a power of two that
-    maps every row to one cache set); a column equal to the one before it (neighbouring pixels often
-    share their valid pairs) reuses its result, and so does every column with all pairs valid after
-    the first."""
+    Pixels run in chunks (on threads: :func:`kansho._threads.run_ranges`), each column's valid pairs
+    first packed into 64-bit words, read row by row (a column of the full array strides by npix bytes,
+    often a power of two that maps every row to one cache set). A column equal to one before it in the
+    thread's range (neighbouring pixels often share their valid pairs; an M block has a third as many
+    patterns as pixels) reuses its result, found by a hash of its words; so does every column with all
+    pairs valid after the first."""
     out = np.zeros(valid.shape, np.bool_)
     _run_bridges(valid, ends, ne, out)
     return out
@@ -449,31 +472,62 @@ def _bridge_chunks(ch0: int, ch1: int, valid: np.ndarray, ends: np.ndarray, ne: 
     n_full = -1
     keep = out.shape[0] > 0
     mark = np.zeros(npair, np.bool_)  # the pairs found where only their number is kept (never read)
+    # each pixel's valid pattern packed in 64-bit words; the range's distinct patterns in an open-addressed table
+    # of the first pixel of each: a pattern seen before takes that pixel's result (a third of an M block's
+    # patterns are new), and only a new one is walked
+    base = ch0 * BRIDGE_CHUNK
+    n_range = max(min(ch1 * BRIDGE_CHUNK, npix) - base, 0)
+    nw = (npair + 63) // 64
+    words = np.zeros((n_range, nw), np.uint64)
+    all_w = np.zeros(nw, np.uint64)  # every pair valid
+    for p in range(npair):
+        all_w[p >> 6] |= np.uint64(1) << np.uint64(p & 63)
+    size = 1
+    while size < 2 * n_range:
+        size *= 2
+    first = np.full(size, -1, np.int64)
+    row = np.empty(npair, np.bool_)
     for ch in range(ch0, ch1):
         a = ch * BRIDGE_CHUNK
         b = min(a + BRIDGE_CHUNK, npix)
-        loc = np.empty((b - a, npair), np.bool_)
-        for p in range(npair):
-            for c in range(a, b):
-                loc[c - a, p] = valid[p, c]
+        _pack_columns(valid, a, b, words[a - base:b - base])
         res = np.zeros((b - a if keep else 0, npair), np.bool_)
         for c in range(b - a):
+            g = a + c - base
             # rows copied element by element: numba's array-to-slice assignment costs ~1.4 s to compile
-            if c > 0 and _same_row(loc, c):
+            if c > 0 and _same_words(words[g - 1], words[g]):
                 cnt[a + c] = cnt[a + c - 1]
                 if keep:
                     for p in range(npair):
                         res[c, p] = res[c - 1, p]
                 continue
-            if loc[c].all():
+            if _same_words(words[g], all_w):
                 if n_full < 0:
-                    n_full = _bridges_column(loc[c], deg, adj_v, adj_e, ne, disc, low, pedge, nxt, stack, full)
+                    for p in range(npair):
+                        row[p] = True
+                    n_full = _bridges_column(row, deg, adj_v, adj_e, ne, disc, low, pedge, nxt, stack, full)
                 cnt[a + c] = n_full
                 if keep:
                     for p in range(npair):
                         res[c, p] = full[p]
                 continue
-            cnt[a + c] = _bridges_column(loc[c], deg, adj_v, adj_e, ne, disc, low, pedge, nxt, stack,
+            slot = _hash_words(words[g]) & (size - 1)
+            seen = -1
+            while first[slot] >= 0:
+                if _same_words(words[first[slot]], words[g]):
+                    seen = first[slot] + base
+                    break
+                slot = (slot + 1) & (size - 1)
+            if seen >= 0:
+                cnt[a + c] = cnt[seen]
+                if keep:
+                    for p in range(npair):
+                        res[c, p] = res[seen - a, p] if seen >= a else out[p, seen]
+                continue
+            first[slot] = g
+            for p in range(npair):
+                row[p] = (words[g, p >> 6] >> np.uint64(p & 63)) & np.uint64(1) != 0
+            cnt[a + c] = _bridges_column(row, deg, adj_v, adj_e, ne, disc, low, pedge, nxt, stack,
                                          res[c] if keep else mark)
         if keep:
             for p in range(npair):
