@@ -21,6 +21,8 @@ workers set it to 1).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -185,20 +187,26 @@ def _band_cholesky(band: np.ndarray, bw: int) -> None:  # pragma: no cover - com
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _band_substitute(band: np.ndarray, bw: int, rhs: np.ndarray) -> None:  # pragma: no cover - compiled
-    """``L y = rhs``, then ``Lᵀ x = y``, in place for every lane's ``rhs.shape[1]`` right-hand sides."""
+def _band_substitute(band: np.ndarray, bw: int, rhs: np.ndarray, start: np.ndarray) -> None:  # pragma: no cover
+    """``L y = rhs``, then ``Lᵀ x = y``, in place for every lane's ``rhs.shape[1]`` right-hand sides. Right-hand
+    side ``j`` is +0 above row ``start[j]``: the forward pass leaves those rows as they are (``+0 / piv`` and
+    ``x - l·0`` change nothing, ``L`` being finite), so it begins there."""
     n1 = band.shape[0]
     nr = rhs.shape[1]
     nlane = band.shape[2]
     for c in range(n1):
         piv = band[c, 0]
         for j in range(nr):
+            if c < start[j]:
+                continue
             rc = rhs[c, j]
             for t in range(nlane):
                 rc[t] /= piv[t]
         for u in range(1, min(bw, n1 - 1 - c) + 1):
             lu = band[c, u]
             for j in range(nr):
+                if c < start[j]:
+                    continue
                 dst, src = rhs[c + u, j], rhs[c, j]
                 for t in range(nlane):
                     dst[t] -= lu[t] * src[t]
@@ -217,20 +225,40 @@ def _band_substitute(band: np.ndarray, bw: int, rhs: np.ndarray) -> None:  # pra
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _woodbury(wl: np.ndarray, long_pairs: np.ndarray, vec: np.ndarray, rhs: np.ndarray, vty: np.ndarray,
-              cap: np.ndarray, z: np.ndarray, capl: np.ndarray, zl: np.ndarray, sts: np.ndarray,
-              xs: np.ndarray) -> None:  # pragma: no cover - compiled
+def _nonzero_rows(vec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """The non-zero rows of each column of ``vec`` ``(n', m)``, in increasing order: ``vrow[vptr[i]:vptr[i + 1]]``."""
+    n1, m = vec.shape
+    vptr = np.zeros(m + 1, np.int64)
+    vrow = np.empty(max(n1 * m, 1), np.int64)
+    k = 0
+    for i in range(m):
+        for c in range(n1):
+            if vec[c, i] != 0.0:
+                vrow[k] = c
+                k += 1
+        vptr[i + 1] = k
+    return vptr, vrow
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _woodbury(wl: np.ndarray, long_pairs: np.ndarray, vec: np.ndarray, vptr: np.ndarray, vrow: np.ndarray,
+              rhs: np.ndarray, vty: np.ndarray, cap: np.ndarray, z: np.ndarray, capl: np.ndarray, zl: np.ndarray,
+              sts: np.ndarray, xs: np.ndarray) -> None:  # pragma: no cover - compiled
     """``x = B⁻¹r - B⁻¹V (I + D Vᵀ B⁻¹ V)⁻¹ D Vᵀ B⁻¹ r`` into ``xs[1:]`` ``(n', LANES)`` from ``rhs =
     [B⁻¹r, B⁻¹V]`` ``(n', m + 1, LANES)``; status :data:`NEEDS_SVD` where the capacitance matrix is
-    singular (solved lane by lane, pivoted, in ``capl``, ``zl``)."""
+    singular (solved lane by lane, pivoted, in ``capl``, ``zl``). ``Vᵀ`` is applied through the non-zero
+    rows of each column of ``V`` (``vptr``, ``vrow``: :func:`_nonzero_rows`; a long pair's column has two):
+    each sum is the dense one's, in its order, less terms that are exact zeros (B⁻¹'s columns are finite, so
+    ``0 · x`` is a zero, which changes no sum started from +0)."""
     n1 = rhs.shape[0]
     m = vec.shape[1]
     nr = m + 1
     nlane = rhs.shape[2]
     nl = long_pairs.shape[0]
-    vty[:] = 0.0  # Vᵀ [B⁻¹r, B⁻¹V] accumulated row by row, then scaled by D
-    for c in range(n1):
-        for i in range(m):
+    vty[:] = 0.0  # Vᵀ [B⁻¹r, B⁻¹V] accumulated row by row (the non-zero rows of V's column), then scaled by D
+    for i in range(m):
+        for k in range(vptr[i], vptr[i + 1]):
+            c = vrow[k]
             vci = vec[c, i]
             for j in range(nr):
                 dst, src = vty[i, j], rhs[c, j]
@@ -436,6 +464,13 @@ def _solve_tiles(tile0: int, tile1: int, d: np.ndarray, wts: np.ndarray, has_w: 
     ms = np.empty((to_model.shape[0], LANES))
     rs = np.empty(LANES)
     sts = np.empty(LANES, np.int8)
+    vptr, vrow = _nonzero_rows(vec)
+    start = np.zeros(m + 1, np.int64)  # the first row of each right-hand side that is not +0: r's 0, V's columns'
+    for i in range(m):
+        c = 0
+        while c < n1 and vec[c, i] == 0.0 and math.copysign(1.0, vec[c, i]) > 0.0:
+            c += 1
+        start[i + 1] = c
     for tile in range(tile0, tile1):
         i0 = tile * LANES
         i1 = min(i0 + LANES, k)
@@ -443,8 +478,8 @@ def _solve_tiles(tile0: int, tile1: int, d: np.ndarray, wts: np.ndarray, has_w: 
         _deficient(wl, gz, sts)
         _assemble(dl, wl, first, last, bw, vec, gamma, band, rhs, cover)
         _band_cholesky(band, bw)
-        _band_substitute(band, bw, rhs)
-        _woodbury(wl, long_pairs, vec, rhs, vty, cap, z, capl, zl, sts, xs)
+        _band_substitute(band, bw, rhs, start)
+        _woodbury(wl, long_pairs, vec, vptr, vrow, rhs, vty, cap, z, capl, zl, sts, xs)
         _fix_gaps(xs, cover, basis, tails, sts)
         _finish(xs, dl, wl, first, last, to_model, ms, rs)
         for t in range(i1 - i0):
