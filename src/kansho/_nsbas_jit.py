@@ -96,10 +96,26 @@ def _gather(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, i0: i
     run = cols[i1 - 1] - px0 == nt - 1  # consecutive pixels (a whole block): no index lookups
     for p in range(d.shape[0]):
         dlp, wlp = dl[p], wl[p]
-        for i in range(nt):
-            px = px0 + i if run else cols[i0 + i]
-            wlp[i] = _weight(d, wts, has_w, p, px)
-            dlp[i] = d[p, px] if wlp[i] != 0.0 else 0.0
+        if run:  # row slices from 0 and selects (as _weight): the loop vectorises
+            dp = d[p, px0:px0 + nt]
+            if has_w:
+                wp = wts[p, px0:px0 + nt]
+                for i in range(nt):
+                    x, w = dp[i], np.float64(wp[i])
+                    ok = (x - x == 0.0) & (w - w == 0.0) & (w > 0.0)
+                    wlp[i] = w if ok else 0.0
+                    dlp[i] = x if ok else 0.0
+            else:
+                for i in range(nt):
+                    x = dp[i]
+                    ok = x - x == 0.0
+                    wlp[i] = 1.0 if ok else 0.0
+                    dlp[i] = x if ok else 0.0
+        else:
+            for i in range(nt):
+                px = cols[i0 + i]
+                wlp[i] = _weight(d, wts, has_w, p, px)
+                dlp[i] = d[p, px] if wlp[i] != 0.0 else 0.0
         wlp[nt:] = 0.0
         dlp[nt:] = 0.0
 
