@@ -420,6 +420,29 @@ def _finish(xs: np.ndarray, dl: np.ndarray, wl: np.ndarray, first: np.ndarray, l
         rs[t] = np.sqrt(ss[t] / nu[t]) if nu[t] else np.nan
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _put_tile(cols: np.ndarray, sts: np.ndarray, xs: np.ndarray, ms: np.ndarray, rs: np.ndarray, cum: np.ndarray,
+              model: np.ndarray, resid: np.ndarray, status: np.ndarray) -> None:  # pragma: no cover - compiled
+    """A tile's status at its pixels ``cols``, and where it is :data:`OK` its series ``xs``, model ``ms`` and
+    residual RMS ``rs``: row after row of the outputs, so a run of pixels is written along each row."""
+    nt = cols.shape[0]
+    for t in range(nt):
+        status[cols[t]] = sts[t]
+    for c in range(xs.shape[0]):
+        xc = xs[c]
+        for t in range(nt):
+            if sts[t] == OK:
+                cum[c, cols[t]] = xc[t]
+    for q in range(ms.shape[0]):
+        mq = ms[q]
+        for t in range(nt):
+            if sts[t] == OK:
+                model[q, cols[t]] = mq[t]
+    for t in range(nt):
+        if sts[t] == OK:
+            resid[cols[t]] = rs[t]
+
+
 def solve_pixels(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, first: np.ndarray,
                  last: np.ndarray, bw: int, long_pairs: np.ndarray, vec: np.ndarray, gamma: float, gz: np.ndarray,
                  basis: np.ndarray, tails: np.ndarray, to_model: np.ndarray, cum: np.ndarray, model: np.ndarray,
@@ -498,12 +521,4 @@ def _solve_tiles(tile0: int, tile1: int, d: np.ndarray, wts: np.ndarray, has_w: 
         _woodbury(wl, long_pairs, vec, vptr, vrow, rhs, vty, cap, z, capl, zl, sts, xs)
         _fix_gaps(xs, cover, basis, tails, sts)
         _finish(xs, dl, wl, first, last, to_model, ms, rs)
-        for t in range(i1 - i0):
-            px = cols[i0 + t]
-            status[px] = sts[t]
-            if sts[t] == OK:
-                for c in range(xs.shape[0]):
-                    cum[c, px] = xs[c, t]
-                for q in range(ms.shape[0]):
-                    model[q, px] = ms[q, t]
-                resid[px] = rs[t]
+        _put_tile(cols[i0:i1], sts, xs, ms, rs, cum, model, resid, status)
