@@ -363,6 +363,8 @@ def _fix_gaps(xs: np.ndarray, cover: np.ndarray, basis: np.ndarray, tails: np.nd
     n1 = cover.shape[0]
     ngv, ytail = _gap_tails(xs, cover, basis)
     gi = np.empty(n1, np.int64)
+    mat_buf = np.empty(n1 * n1)  # room for every lane's M and a (no allocation per pixel)
+    a_buf = np.empty(n1)
     for t in range(cover.shape[1]):
         ng = ngv[t]
         if ng == 0 or sts[t] != OK:
@@ -372,8 +374,8 @@ def _fix_gaps(xs: np.ndarray, cover: np.ndarray, basis: np.ndarray, tails: np.nd
             if cover[c, t] < 0.5:
                 gi[k] = c
                 k += 1
-        mat = np.empty((ng, ng))
-        a = np.empty(ng)
+        mat = mat_buf[:ng * ng].reshape((ng, ng))
+        a = a_buf[:ng]
         for g in range(ng):
             a[g] = -ytail[gi[g] + 1, t]
             for h in range(ng):
