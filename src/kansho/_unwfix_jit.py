@@ -376,16 +376,15 @@ def _solve_tasks(t0: int, t1: int, K: np.ndarray, trusted: np.ndarray, mem: np.n
         lptr = np.empty(npair + 1, np.int64)
         score = np.empty(npair, np.int64)
         lref = np.empty(3 * nloop, np.int64)
-        col = np.empty(npair, np.int8)
         i0, i1 = t * COLS_PER_TASK, min((t + 1) * COLS_PER_TASK, cols.size)
         Kt = np.empty((i1 - i0, nloop), np.int32)  # the batch's columns, gathered row by row (cache friendly)
         Tt = np.empty((i1 - i0, nloop), np.bool_)
+        Ft = np.empty((i1 - i0, npair), np.int8)
         for lp in range(nloop):
             for i in range(i0, i1):
                 Kt[i - i0, lp] = K[lp, cols[i]]
                 Tt[i - i0, lp] = trusted[lp, cols[i]]
         for i in range(i0, i1):
-            j = cols[i]
             nt = 0
             for lp in range(nloop):
                 if Tt[i - i0, lp]:
@@ -395,10 +394,12 @@ def _solve_tasks(t0: int, t1: int, K: np.ndarray, trusted: np.ndarray, mem: np.n
                         sgn_t[nt, m] = sgn[lp, m]
                     act[nt] = True
                     nt += 1
-            _solve_pixel(R[:nt], act[:nt], mem_t[:nt], sgn_t[:nt], ends, min_loops, col, work, flags, R0,
+            _solve_pixel(R[:nt], act[:nt], mem_t[:nt], sgn_t[:nt], ends, min_loops, Ft[i - i0], work, flags, R0,
                          act0[:nt], lptr, lref, score)
-            for p in range(npair):
-                fix[p, j] = col[p]
+        for p in range(npair):  # the batch's fixes written row by row (a pixel's column is npix bytes apart)
+            fp = fix[p]
+            for i in range(i0, i1):
+                fp[cols[i]] = Ft[i - i0, p]
 
 
 def null_doubtful(K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.ndarray, act: np.ndarray,
