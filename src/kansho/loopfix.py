@@ -43,18 +43,19 @@ def referred_phase(unw: np.ndarray, cycles: np.ndarray | None, offsets: npt.Arra
     return out
 
 
-def fixed_referred(unw: np.ndarray, fix: np.ndarray | None, offsets: npt.ArrayLike) -> npt.NDArray[np.float64]:
+def fixed_referred(unw: np.ndarray, fix: np.ndarray | None, offsets: npt.ArrayLike,
+                   out: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.float64]:
     """``apply_cycle_fix(unw, fix) - offsets[:, None]`` in float64 (:func:`kansho.loops.apply_cycle_fix`:
     the fix added in the dtype of ``unw``, NaN where it is :data:`NULL`; ``unw - offsets[:, None]``
     without a fix), in one pass.
 
     ``unw`` (npair, npix) float32 or float64 rad, ``fix`` (npair, npix) int8 or None, ``offsets``
-    (npair,) rad; returns (npair, npix) float64."""
+    (npair,) rad; returns (npair, npix) float64 (in ``out`` when given)."""
     u = np.ascontiguousarray(unw)
     if u.ndim != 2 or u.dtype not in _jit.FLOATS:
         raise ValueError(f"unw must be (npair, npix) float32/64; got {u.shape} {u.dtype}")
     f = np.zeros((0, 0), np.int8) if fix is None else np.ascontiguousarray(fix, np.int8).reshape(u.shape)
-    out = np.empty(u.shape, np.float64)
+    out = np.empty(u.shape, np.float64) if out is None else out
     _jit.fixed_refer(u, f, _jit.cycle_table(u.dtype), NULL, np.asarray(offsets, np.float64).reshape(u.shape[0]), out)
     return out
 

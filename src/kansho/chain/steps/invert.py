@@ -33,7 +33,7 @@ from kansho._dates import years_since_first
 from kansho.chain import common
 from kansho.chain.context import CUBE_DEPTH, Context
 from kansho.chain.spec import StepResult, StepSpec
-from kansho.chain.steps.loop_tasks import read_referred
+from kansho.chain.steps.loop_tasks import pass_work, read_referred
 from kansho.chain.steps.loops import LoopsResult
 from kansho.chain.steps.qc import QCResult
 from kansho.chain.tasks import Task, nanmean0
@@ -131,7 +131,7 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarr
     ne = t.size
     shp = task.shape
     rows, cols = task.rows, task.cols
-    ph = read_referred(task, idx, p["offsets"])[0]  # as corrected by step 1-2, referred
+    ph = read_referred(task, idx, p["offsets"], p.get("work"))[0]  # as corrected by step 1-2, referred
     # the store's 8-bit codes taken as they are from COMPILED_MIN_PX pixels on; a smaller frame (the demo's)
     # decodes them for the float32 kernels it compiles anyway: a first run has nothing more to compile
     codes = st.shape[0] * st.shape[1] >= COMPILED_MIN_PX
@@ -494,11 +494,12 @@ def step_invert(ctx: Context) -> InvertResult:
     # with the epochs weighted, the bridge pass fits every block's velocity with the weights: the first pass
     # leaves it (and measures the epochs' noise)
     weighted = icfg.epoch_weight == "noise"
-    outs = ctx.map_blocks(
-        invert_block, "1-3 invert", idx=idx, pairs=pairs, t=t, offsets=np.asarray(lres.ref_offsets),
-        conv=phase_to_mm(st.wavelength), coh_weight=coh_weight, gamma=icfg.gamma, model=model,
-        step_times=step_times, min_pairs=min_pairs, device=device, resid_check=icfg.resid_check,
-        L=L, bias_tau=tau, phase_bias=icfg.phase_bias, epoch_weight=weighted, compiled=common.nsbas_compiled(st))
+    with pass_work(ctx.client is None, "invert") as work:  # each thread's phase array, from block to block
+        outs = ctx.map_blocks(
+            invert_block, "1-3 invert", idx=idx, pairs=pairs, t=t, offsets=np.asarray(lres.ref_offsets),
+            conv=phase_to_mm(st.wavelength), coh_weight=coh_weight, gamma=icfg.gamma, model=model,
+            step_times=step_times, min_pairs=min_pairs, device=device, resid_check=icfg.resid_check, work=work,
+            L=L, bias_tau=tau, phase_bias=icfg.phase_bias, epoch_weight=weighted, compiled=common.nsbas_compiled(st))
     n_solved = sum(int(o[0]) for o in outs)
     fixed = np.zeros(idx.size, np.int64)
     nulled = np.zeros(idx.size, np.int64)

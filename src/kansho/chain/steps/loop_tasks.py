@@ -5,8 +5,10 @@ for every step after the correction."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -121,14 +123,16 @@ def read_unw(task: Task, idx: npt.ArrayLike, pixels: np.ndarray | None = None) -
     return read_fixed(task.stack, task.work, task.rows, task.cols, np.asarray(idx, np.intp), pixels)[0]
 
 
-def read_referred(task: Task, idx: npt.ArrayLike, offsets: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray | None]:
+def read_referred(task: Task, idx: npt.ArrayLike, offsets: npt.ArrayLike, room: str | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """The block's phase of the stack's pairs ``idx`` as :func:`read_unw` gives it, less each pair's
     ``offsets`` (rad): (len(idx), npix) float64, made in one pass; and the cycle fix (None when the
-    run has none)."""
+    run has none). With ``room`` (a pass's key: :func:`_room`) the phase is made in that pass's array
+    of this thread, reused from block to block (the task keeps nothing of it)."""
     i = np.asarray(idx, np.intp)
     u = task.stack.read("unw", task.rows, task.cols, i).reshape(i.size, -1)
     fix = read_fix(task.work, task.rows, task.cols, i)
-    return loopfix.fixed_referred(u, fix, offsets), fix
+    return loopfix.fixed_referred(u, fix, offsets, out=_room(room, "referred", u.shape, np.float64)), fix
 
 
 #: working arrays of :func:`fix_block` kept from block to block in this process, by the pass's
@@ -154,6 +158,17 @@ def release_work(key: str) -> None:
     """Free the working arrays of the pass ``key`` (:func:`_room`), in every thread."""
     for k in [k for k in _PASS_WORK if k[0] == key]:
         del _PASS_WORK[k]
+
+
+@contextlib.contextmanager
+def pass_work(in_process: bool, key: str) -> Iterator[str | None]:
+    """The key of a pass's working arrays (:func:`_room`) for its tasks' ``params["work"]``: ``key`` when the
+    pass runs in this process (each thread's arrays then reused from one block to the next), else None
+    (workers: new arrays); the arrays are freed when the pass ends."""
+    try:
+        yield key if in_process else None
+    finally:
+        release_work(key)
 
 
 def fix_block(task: Task) -> tuple[np.ndarray, ...]:
@@ -344,7 +359,7 @@ def _read_pairs(task: Task, idx: npt.NDArray[np.intp], offsets: npt.NDArray[np.f
     update without the check) only the pairs ``sub``.
     """
     if check or sub.all():
-        u_all, fix = read_referred(task, idx, offsets)
+        u_all, fix = read_referred(task, idx, offsets, task.params.get("work"))
         return u_all, (u_all if sub.all() else u_all[sub]), fix
     return None, read_referred(task, idx[sub], offsets[sub])[0], None
 

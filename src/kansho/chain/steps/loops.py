@@ -43,9 +43,9 @@ from kansho.chain.steps.loop_tasks import (
     fix_block,
     jump_chunk,
     loop_sums_block,
+    pass_work,
     pixel_loop_block,
     read_jumped,
-    release_work,
 )
 from kansho.chain.steps.qc import QCResult
 from kansho.errors import NetworkError
@@ -252,14 +252,10 @@ def _fix_blocks(ctx: Context, L: np.ndarray, pairs: np.ndarray, idx: npt.NDArray
     n_fix, n_null = np.zeros(idx.size, np.int64), np.zeros(idx.size, np.int64)
     n_in = np.zeros((2, idx.size), np.int64)
     hist = np.zeros((idx.size, 9), np.int64)
-    # in this process (no workers) each thread's block arrays are reused from one block to the next
-    work = None if ctx.client is not None else "fix"
-    try:
+    with pass_work(ctx.client is None, "fix") as work:  # each thread's block arrays, from block to block
         outs = ctx.map_blocks(fix_block, "1-2 unwrapping errors", idx=idx, offsets=offsets, L=L, pairs=pairs,
                               tol=FIX_TOL, min_loops=FIX_MIN_LOOPS, null=mode == "null", sum_offsets=sum_offsets,
                               work=work)
-    finally:
-        release_work("fix")
     for a, c, nf, nn, ni, h in outs:
         sum_sq += a
         count += c
@@ -408,9 +404,10 @@ def _pixel_loop_pass(ctx: Context, idx: npt.NDArray[np.intp], offsets: npt.NDArr
     common.new_arrays(ctx, PIXEL_LOOP_ARRAYS, prefix)
     ctx.new_array(N_CORRECTED, st.shape, "i2", 0)
     big = np.zeros((3, idx.size), np.int64)
-    for b in ctx.map_blocks(pixel_loop_block, desc, idx=idx, pairs=pairs_f, offsets=offsets, **kw,
-                            **check_args, **shared):
-        big += b
+    with pass_work(ctx.client is None, "pixels") as work:  # each thread's phase array, from block to block
+        for b in ctx.map_blocks(pixel_loop_block, desc, idx=idx, pairs=pairs_f, offsets=offsets, **kw,
+                                **check_args, **shared, work=work):
+            big += b
     common.mark_arrays(ctx, [prefix + n for n in PIXEL_LOOP_ARRAYS], st.n_pair)
     if upd is not None:
         common.swap_next(ctx, PIXEL_LOOP_ARRAYS)
