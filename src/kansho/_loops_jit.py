@@ -369,21 +369,12 @@ def _refer_ranges(r0: int, r1: int, u: np.ndarray, k: np.ndarray, table: np.ndar
     """The ranges ``r0 .. r1 - 1`` of :func:`refer` (:func:`kansho._threads.run_ranges`)."""
     npix = u.shape[1]
     has_k = k.shape[0] > 0
+    none = np.zeros(0, np.int8)
     for c in range(r0, r1):
         j0 = c * CHUNK
         j1 = min(j0 + CHUNK, npix)
         for p in range(u.shape[0]):
-            up, op, o = u[p, j0:j1], out[p, j0:j1], off[p]
-            if has_k:  # cycles are rare: every pixel as with none (+ table[128], 0), then those with cycles
-                for j in range(j1 - j0):
-                    op[j] = (np.float64(up[j]) + 0.0) - o
-                kp = k[p, j0:j1]
-                for j in range(j1 - j0):
-                    if kp[j] != 0:
-                        op[j] = (np.float64(up[j]) + table[kp[j] + 128]) - o
-            else:
-                for j in range(j1 - j0):
-                    op[j] = np.float64(up[j]) - o
+            _fixed_row(u[p, j0:j1], none, k[p, j0:j1] if has_k else none, table, table, 0, off[p], out[p, j0:j1])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -394,6 +385,37 @@ def _fixed_value(x: float, f: int, table: np.ndarray, null: int) -> float:  # pr
     y = x + table[f + 128]
     z = np.nan if f == null else y
     return x if f == 0 else z
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _fixed_row(u: np.ndarray, fix: np.ndarray, cycles: np.ndarray, table: np.ndarray, table64: np.ndarray, null: int,
+               off: float, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``out = float64(v) - off`` over a row segment, ``v`` = ``u`` with the cycle fix ``fix`` (:func:`apply_fix`:
+    NaN where it is ``null``; none when ``fix`` is empty), of ``float64(u) + 2π·cycles`` (``table64``, the fix
+    then added in float64) when ``cycles`` is not empty, else of ``u`` in its own type (``table``): what
+    :func:`refer`, :func:`fixed_refer` and the loop RMS kernel (:mod:`kansho._loopsq_jit`) make of a row.
+    Fixes and cycles are rare: one vectorised pass over every pixel as without them (a cycle of 0 adds
+    ``table64[128]`` = 0.0, which turns a -0 into +0), then the pixels that have one."""
+    w = out.size
+    has_c, has_f = cycles.size > 0, fix.size > 0
+    if has_c:
+        for j in range(w):
+            out[j] = (np.float64(u[j]) + 0.0) - off
+    else:
+        for j in range(w):
+            out[j] = np.float64(u[j]) - off
+    if has_c and has_f:
+        for j in range(w):
+            if cycles[j] != 0 or fix[j] != 0:
+                out[j] = _fixed_value(np.float64(u[j]) + table64[cycles[j] + 128], fix[j], table64, null) - off
+    elif has_c:
+        for j in range(w):
+            if cycles[j] != 0:
+                out[j] = (np.float64(u[j]) + table64[cycles[j] + 128]) - off
+    elif has_f:
+        for j in range(w):
+            if fix[j] != 0:
+                out[j] = np.float64(_fixed_value(u[j], fix[j], table, null)) - off
 
 
 def fixed_refer(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, off: np.ndarray, out: np.ndarray
@@ -411,18 +433,13 @@ def _fixed_refer_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table:
     """The ranges ``r0 .. r1 - 1`` of :func:`fixed_refer` (:func:`kansho._threads.run_ranges`)."""
     npix = u.shape[1]
     has_fix = fix.shape[0] > 0
+    none = np.zeros(0, np.int8)
     for c in range(r0, r1):
         j0 = c * CHUNK
         j1 = min(j0 + CHUNK, npix)
         for p in range(u.shape[0]):
-            up, op, o = u[p, j0:j1], out[p, j0:j1], off[p]
-            for j in range(j1 - j0):
-                op[j] = np.float64(up[j]) - o
-            if has_fix:  # a fix is rare: the pixels that have one after the pass over all
-                fp = fix[p, j0:j1]
-                for j in range(j1 - j0):
-                    if fp[j] != 0:
-                        op[j] = np.float64(_fixed_value(up[j], fp[j], table, null)) - o
+            _fixed_row(u[p, j0:j1], fix[p, j0:j1] if has_fix else none, none, table, table, null, off[p],
+                       out[p, j0:j1])
 
 
 def settle_fix(u: np.ndarray, lfix: np.ndarray, jump: np.ndarray, null_all: bool, null: int, indptr: np.ndarray,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kansho._loops_jit import CHUNK, _fixed_value, _loop_sum, _triangle
+from kansho._loops_jit import CHUNK, _fixed_row, _loop_sum, _triangle
 from kansho._threads import run_ranges
 
 #: loops whose sums of squares :func:`_loop_square_sums_ranges` runs side by side (eight independent additions
@@ -25,7 +25,7 @@ def loop_square_sums(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: in
                      cycles: np.ndarray, table64: np.ndarray) -> None:
     """Per :data:`CHUNK` of pixels and per loop, the sum of squares ``sq`` (nchunk, nloop) float64 and the
     count ``count`` (nchunk, nloop) int64 of the finite loop phases of the phase ``v = u (+ fix, see
-    :func:`apply_fix`; none when ``fix`` has no rows) - off`` taken as float64, without the loop phase
+    :func:`kansho._loops_jit.apply_fix`; none when ``fix`` has no rows) - off`` taken as float64, without the loop phase
     array: each loop's phase over a chunk is made in a buffer of the chunk and squared and summed there,
     pixel after pixel (a fixed order, whatever the threads: the chunks' sums then add up in chunk order).
     With ``cycles`` (npair, npix) int8 (none when it has no rows), ``u`` is first taken as float64 plus
@@ -74,29 +74,6 @@ def _loop_square_sums_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, t
                         acc += qi[j]
                     sq[c, lp + i] = acc
             lp += g
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _fixed_row(u: np.ndarray, fix: np.ndarray, cycles: np.ndarray, table: np.ndarray, table64: np.ndarray, null: int,
-               off: float, out: np.ndarray) -> None:  # pragma: no cover - compiled
-    """``out = v - off`` over a row segment, ``v`` = ``u`` with the cycle fix ``fix``
-    (:func:`kansho._loops_jit.apply_fix`: NaN where it is ``null``; none when ``fix`` is empty): with
-    ``cycles`` (not empty) of ``float64(u) + 2π·cycles``, fixed in float64 (``table64``), else in the type
-    of ``u`` (``table``). Each case is one branch-free loop (:func:`kansho._loops_jit._fixed_value` selects)."""
-    w = out.size
-    if cycles.size > 0:
-        if fix.size > 0:
-            for j in range(w):
-                out[j] = _fixed_value(np.float64(u[j]) + table64[cycles[j] + 128], fix[j], table64, null) - off
-        else:
-            for j in range(w):
-                out[j] = (np.float64(u[j]) + table64[cycles[j] + 128]) - off
-    elif fix.size > 0:
-        for j in range(w):
-            out[j] = np.float64(_fixed_value(u[j], fix[j], table, null)) - off
-    else:
-        for j in range(w):
-            out[j] = u[j] - off
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
