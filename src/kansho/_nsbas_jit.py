@@ -69,17 +69,13 @@ def _small_solve(a: np.ndarray, b: np.ndarray) -> bool:  # pragma: no cover - co
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _weight(d: np.ndarray, wts: np.ndarray, has_w: bool, p: int, px: int) -> float:  # pragma: no cover
-    """Weight of pair ``p`` at pixel ``px``: 0 where the pair is not used (no data, or a weight that
-    is not finite and positive), else its weight (1 without weights)."""
-    if not np.isfinite(d[p, px]):
-        return 0.0
-    if not has_w:
-        return 1.0
-    wv = wts[p, px]
-    if np.isfinite(wv) and wv > 0.0:
-        return wv
-    return 0.0
+def _weight(x: float, w: float, has_w: bool) -> float:  # pragma: no cover - compiled
+    """Weight of a pair's value ``x`` with its weight ``w`` (ignored without ``has_w``: 1): 0 where the pair
+    is not used (no data, or a weight that is not finite and positive). Selects, not branches, so a pixel
+    loop of it vectorises."""
+    wv = np.float64(w) if has_w else 1.0
+    ok = (x - x == 0.0) & (wv - wv == 0.0) & (wv > 0.0)
+    return wv if ok else 0.0
 
 
 #: pixels solved together: the last axis of every work array, the length of the SIMD loops
@@ -96,25 +92,20 @@ def _gather(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, i0: i
     run = cols[i1 - 1] - px0 == nt - 1  # consecutive pixels (a whole block): no index lookups
     for p in range(d.shape[0]):
         dlp, wlp = dl[p], wl[p]
-        if run:  # row slices from 0 and selects (as _weight): the loop vectorises
+        if run and has_w:  # row slices from 0: the loop vectorises
+            dp, wp = d[p, px0:px0 + nt], wts[p, px0:px0 + nt]
+            for i in range(nt):
+                wlp[i] = _weight(dp[i], wp[i], True)
+                dlp[i] = dp[i] if wlp[i] != 0.0 else 0.0
+        elif run:
             dp = d[p, px0:px0 + nt]
-            if has_w:
-                wp = wts[p, px0:px0 + nt]
-                for i in range(nt):
-                    x, w = dp[i], np.float64(wp[i])
-                    ok = (x - x == 0.0) & (w - w == 0.0) & (w > 0.0)
-                    wlp[i] = w if ok else 0.0
-                    dlp[i] = x if ok else 0.0
-            else:
-                for i in range(nt):
-                    x = dp[i]
-                    ok = x - x == 0.0
-                    wlp[i] = 1.0 if ok else 0.0
-                    dlp[i] = x if ok else 0.0
+            for i in range(nt):
+                wlp[i] = _weight(dp[i], 1.0, False)
+                dlp[i] = dp[i] if wlp[i] != 0.0 else 0.0
         else:
             for i in range(nt):
                 px = cols[i0 + i]
-                wlp[i] = _weight(d, wts, has_w, p, px)
+                wlp[i] = _weight(d[p, px], wts[p, px] if has_w else 1.0, has_w)
                 dlp[i] = d[p, px] if wlp[i] != 0.0 else 0.0
         wlp[nt:] = 0.0
         dlp[nt:] = 0.0
