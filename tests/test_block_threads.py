@@ -3,11 +3,12 @@ a task, and the last ones share the threads left idle (the results do not depend
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
 
-from kansho._threads import BlockShare, kernel_threads, run_ranges
+from kansho._threads import BlockShare, enter_block, kernel_threads, map_threads, run_ranges
 from kansho.parallel import run_all
 
 
@@ -53,3 +54,45 @@ def test_ranges_give_the_same_result_in_and_out_of_the_tail() -> None:
     outs = run_all(_ranges_task, [50, 3000, 7], threads=2, progress=False)
     for n, o in zip([50, 3000, 7], outs, strict=True):
         np.testing.assert_array_equal(o, np.arange(n, dtype=np.float64) ** 2)
+
+
+def _thread_name(x: int) -> tuple[int, str]:
+    time.sleep(0.01)  # both threads get items
+    return x * x, threading.current_thread().name
+
+
+def test_map_threads_keeps_the_order_and_uses_the_share() -> None:
+    try:
+        enter_block(BlockShare(2, 1))  # the last task of a pass on two threads: two threads here
+        out = map_threads(_thread_name, range(8))
+        assert [v for v, _ in out] == [x * x for x in range(8)]
+        assert len({n for _, n in out}) == 2
+        enter_block(BlockShare(2, 2))  # two tasks running: one thread each, this one
+        assert {n for _, n in map_threads(_thread_name, range(4))} == {threading.current_thread().name}
+    finally:
+        enter_block(None)
+
+
+def test_cross_validation_and_model_choice_same_on_any_threads() -> None:
+    """The widths of the spatial cross-validation and the bridge candidates' regional MSE run on threads
+    (:func:`kansho._threads.map_threads`): the same numbers, bit for bit, as on one thread."""
+    from kansho import bridge
+    from kansho.filters_adaptive import spatial_cv_sums
+
+    rng = np.random.default_rng(3)
+    img = rng.normal(size=(90, 110)).cumsum(axis=1)
+    img[rng.random(img.shape) < 0.2] = np.nan
+    sig = [(s, s * 1.2) for s in (1.0, 3.0, 9.0, 12.0)]  # direct and FFT widths
+    mu, vmu = rng.normal(size=(2, 90, 110)), rng.random((2, 90, 110))
+    vmu[1, :30] = np.nan
+    res = []
+    try:
+        for share in (BlockShare(1, 1), BlockShare(2, 1)):
+            enter_block(share)
+            choice = bridge.select_models(mu, vmu, np.isfinite(vmu), (4.0, 4.0))
+            res.append((spatial_cv_sums(img, sig, hole=2), *choice))
+    finally:
+        enter_block(None)
+    for a, b in zip(*res, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert np.all(res[0][0][:, 3] > 0)

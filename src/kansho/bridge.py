@@ -60,6 +60,7 @@ import numpy.typing as npt
 
 from kansho._columns import take_columns
 from kansho._invert_jit import put_offsets
+from kansho._threads import map_threads
 from kansho._types import BoolArray, Float64Array
 from kansho.filters import gaussian_nan
 
@@ -367,10 +368,9 @@ def select_models(mu: npt.ArrayLike, vmu: npt.ArrayLike, allowed: npt.ArrayLike,
     wi = np.clip(widest, 0, None)[None]
     mu_w = np.take_along_axis(m, wi, axis=0)[0]
     v_w = np.take_along_axis(v, wi, axis=0)[0]
-    mse = np.full(m.shape, np.inf)
-    score = np.full(m.shape, np.inf)
-    vs = np.full(m.shape, np.nan)
-    for k in range(kk):
+
+    def regional(k: int) -> tuple[Float64Array, Float64Array]:
+        """Candidate ``k``'s regional variance and MSE (``(ny, nx)``, inf where not allowed)."""
         # unbiased per pixel; averaged over the region, then truncated at 0 (a pixel-wise truncation
         # would bias the average up by ~0.3 Var(mu_W - mu_k) where no model bias exists)
         dv = np.where(al[k], np.abs(v_w - v[k]), np.nan)
@@ -379,8 +379,14 @@ def select_models(mu: npt.ArrayLike, vmu: npt.ArrayLike, allowed: npt.ArrayLike,
         sv = gaussian_nan(vk, *sigma_px, fill=True)
         sb = np.maximum(gaussian_nan(bias2, *sigma_px, fill=True)
                         - BIAS_MARGIN * gaussian_nan(dv, *sigma_px, fill=True), 0.0)
+        return sv, np.where(al[k] & np.isfinite(sv), sv + np.nan_to_num(sb), np.inf)
+
+    mse = np.full(m.shape, np.inf)
+    score = np.full(m.shape, np.inf)
+    vs = np.full(m.shape, np.nan)
+    for k, (sv, mk) in enumerate(map_threads(regional, range(kk))):  # each candidate alone: any threads, same
         vs[k] = sv
-        mse[k] = np.where(al[k] & np.isfinite(sv), sv + np.nan_to_num(sb), np.inf)
+        mse[k] = mk
         score[k] = np.where(widest != k, mse[k] * (1.0 + NARROW_PENALTY), mse[k])
     choice = np.argmin(score, axis=0).astype(np.int64)
     choice[widest < 0] = -1

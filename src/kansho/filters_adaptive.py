@@ -43,6 +43,7 @@ from scipy import ndimage
 
 from kansho._columns import put_columns, take_columns
 from kansho._flight import forget_flights, single_flight
+from kansho._threads import map_threads
 from kansho._types import BoolArray, Float64Array, FloatArray
 from kansho.filters import (
     _KERNEL_CACHE,
@@ -341,11 +342,16 @@ def spatial_cv_sums(hp: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *, 
     fin = np.isfinite(x)
     zero = np.where(fin, x, 0.0)[None]  # the numerator's image, shared by the widths
     single = zero.astype(np.float32) if fft_float32 else zero
-    for i in range(len(sigmas_px)) if only is None else only:
+
+    def one(i: int) -> Float64Array:
         sig = (float(sigmas_px[i][0]), float(sigmas_px[i][1]))
         wide = use_fft(sig)
         num = _hole_convolve(single if wide else zero, sig, hole, 4.0)[0]  # hole_lowpass's numerator (its truncate)
-        out[i] = _held_out_sums(x, np.asarray(num, np.float64), cached_hole_weight(fin, sig, hole=hole))
+        return _held_out_sums(x, np.asarray(num, np.float64), cached_hole_weight(fin, sig, hole=hole))
+
+    todo = list(range(len(sigmas_px)) if only is None else only)
+    for i, row in zip(todo, map_threads(one, todo), strict=True):  # each width alone: any threads, same sums
+        out[i] = row
     return out
 
 
