@@ -347,3 +347,51 @@ def test_compiled_line_fit_and_histograms_match_their_numpy_reference(seed: int,
     assert int(hist.sum()) == int(ref.sum()) == int(full.sum()) * ne  # every epoch of every whole pixel
     # a residual within a few ulps of a bin edge may fall either side: at most a handful of moves
     assert int(np.abs(hist - ref).sum()) <= 2 * max(1, int(ref.sum()) // 100_000)
+
+
+def _hist_both(r: np.ndarray, scale: float = velocity.RESID_SCALE_MM, u_max: float = velocity._U_MAX,
+               du: float = velocity._DU, nbins: int = velocity.N_RESID_BINS) -> tuple[np.ndarray, np.ndarray]:
+    """The histograms of residuals ``r`` (n_epoch, npix) through the bin tables and through ``asinh`` itself."""
+    from kansho._velocity_jit import residual_histograms
+
+    y = np.ascontiguousarray(r, np.float64)
+    t, z = np.zeros(y.shape[0]), np.zeros(y.shape[1])
+    return (residual_histograms(y, t, z, z, scale, u_max, du, nbins),
+            residual_histograms(y, t, z, z, scale, u_max, du, nbins, tables=False))
+
+
+def test_bin_tables_give_every_edge_its_asinh_bin() -> None:
+    """The table-driven bins of the residual histograms are the ``asinh`` formula's exactly: at every bin edge and
+    at the float64 just below it, at signed zeros, the ends of the table's ranges, infinities and NaN."""
+    from kansho._velocity_jit import TABLE_EXP_HI, TABLE_EXP_LO, bin_tables
+
+    tab = bin_tables(velocity.RESID_SCALE_MM, velocity._U_MAX, velocity._DU, velocity.N_RESID_BINS)
+    assert tab is not None  # glibc's asinh never decreases: the tables are used
+    edges = tab[0][1:-1]
+    assert edges.size == velocity.N_RESID_BINS - 1 and np.all(np.diff(edges) > 0)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 1.7e308, -1.7e308])
+    ends = np.ldexp(1.0, np.arange(TABLE_EXP_LO - 2, TABLE_EXP_HI + 3))
+    ends = np.concatenate([ends, np.nextafter(ends, 0.0), np.nextafter(ends, np.inf)])
+    r = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf), special, ends, -ends])
+    fast, slow = _hist_both(r[None])
+    np.testing.assert_array_equal(fast, slow)
+    assert fast.sum() == r.size - 1  # all but the NaN
+    # the edges alone: edge k is the least value of bin k, so each bin but the first holds one
+    one, _ = _hist_both(edges[None])
+    assert one[0, 0] == 0 and np.all(one[0, 1:] == 1)
+
+
+@given(seed=st.integers(0, 2**31 - 1), log_scale=st.floats(-4, 2), nbins=st.sampled_from([2, 17, 400, 4000]))
+@settings(max_examples=30, deadline=None)
+def test_bin_tables_match_asinh_for_any_binning(seed: int, log_scale: float, nbins: int) -> None:
+    """For any scale and number of bins, residuals of every magnitude fall in the same bins through the tables as
+    through ``asinh``."""
+    rng = np.random.default_rng(seed)
+    scale = 10.0**log_scale
+    u_max = float(np.arcsinh(rng.uniform(1, 1e6)))
+    r = rng.standard_normal((3, 4000)) * 10.0 ** rng.uniform(-12, 5, (3, 4000))
+    from kansho._velocity_jit import bin_tables
+
+    assert bin_tables(scale, u_max, 2 * u_max / nbins, nbins) is not None  # the tables, not the fallback
+    fast, slow = _hist_both(r, scale, u_max, 2 * u_max / nbins, nbins)
+    np.testing.assert_array_equal(fast, slow)
