@@ -356,7 +356,7 @@ def _hist_both(r: np.ndarray, scale: float = velocity.RESID_SCALE_MM, u_max: flo
 
     y = np.ascontiguousarray(r, np.float64)
     t, z = np.zeros(y.shape[0]), np.zeros(y.shape[1])
-    return (residual_histograms(y, t, z, z, scale, u_max, du, nbins),
+    return (residual_histograms(y, t, z, z, scale, u_max, du, nbins, tables=True),
             residual_histograms(y, t, z, z, scale, u_max, du, nbins, tables=False))
 
 

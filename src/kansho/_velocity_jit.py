@@ -66,22 +66,27 @@ def _line_sums_ranges(r0: int, r1: int, y: np.ndarray, tc: np.ndarray, w: np.nda
 
 
 def residual_histograms(y: np.ndarray, t: np.ndarray, vel: np.ndarray, icpt: np.ndarray, scale: float,
-                        u_max: float, du: float, nbins: int, *, tables: bool = True) -> np.ndarray:
+                        u_max: float, du: float, nbins: int, *, tables: bool | None = None) -> np.ndarray:
     """``(n_epoch, nbins)`` int32: per epoch, the count of the residuals ``r = y - (vel·t + icpt)`` in
     ``nbins`` bins uniform in ``asinh(r / scale)`` from ``-u_max`` (width ``du``; the end bins catch
     anything beyond). ``y`` ``(n_epoch, npix)`` float32 or float64 mm (C-contiguous), ``t`` ``(n_epoch,)`` yr,
     ``vel`` mm/yr and ``icpt`` mm ``(npix,)`` float64; a NaN residual is not counted.
 
     Each residual's bin is :func:`_bin`'s, found through :func:`bin_tables` (``tables=False``: :func:`_bin`
-    itself, an ``asinh`` per residual, ~5x slower)."""
+    itself, an ``asinh`` per residual, ~2.5x slower; None: the tables from :data:`TABLE_MIN_RESIDUALS` on)."""
     ne = y.shape[0]
     out = np.zeros((ne, nbins), np.int32)
+    if tables is None:
+        tables = y.size >= TABLE_MIN_RESIDUALS
     tab = bin_tables(float(scale), float(u_max), float(du), int(nbins)) if tables else None
     edges, pos, neg = tab if tab is not None else (np.zeros(0), np.zeros(0, np.int16), np.zeros(0, np.int16))
     run_ranges(_residual_histograms_ranges, ne, y, t, vel, icpt, scale, u_max, du, edges, pos, neg, out)
     return out
 
 
+#: residuals from which :func:`residual_histograms` bins through the tables: their build (~12 ms, ~0.6 million
+#: ``asinh``) and its compilation on first use (~1 s) would cost a small frame (the demo's) more than they save
+TABLE_MIN_RESIDUALS = 2_000_000
 #: the bins of residuals of magnitude 2**-TABLE_EXP_LO up to 2**TABLE_EXP_HI (mm) are looked up (:func:`bin_tables`),
 #: by their sign, binary exponent and first TABLE_BITS bits of mantissa; the rest computed
 TABLE_EXP_LO, TABLE_EXP_HI, TABLE_BITS = -30, 12, 8
