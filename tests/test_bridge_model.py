@@ -400,3 +400,40 @@ def test_shared_pattern_series_fit_as_the_block() -> None:
                                    pattern_y=bridge.pattern_series(cum, pats))
         for name in ("mu", "vmu", "allowed", "gapped"):
             np.testing.assert_array_equal(getattr(shared, name), getattr(whole, name))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), weighted=st.booleans(), annual=st.booleans(), steps=st.booleans())
+def test_bridge_into_is_fit_and_shift_bit_for_bit(seed: int, weighted: bool, annual: bool, steps: bool) -> None:
+    """Step 1-3's bridge pass bridges a block's chosen pixels in place (bridge_into): the same float32 series and
+    σ, bit for bit, as fit_bridge then apply_shift on those pixels' float64 series stored back; other pixels are
+    left alone. Unsolved pixels, pixels without a gap, several patterns, a step inside a gap (its epochs' σ inf),
+    epoch weights and an inflation of inf are all met."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(8, 40))
+    t = np.sort(rng.uniform(0, 3, n))
+    npix = int(rng.integers(5, 60))
+    cum = np.cumsum(rng.normal(0, 2, (n, npix)), axis=0).astype(np.float32)
+    cum[:, rng.random(npix) < 0.15] = np.nan
+    cum[rng.integers(0, n), rng.integers(0, npix)] = np.nan
+    gap = np.zeros((n - 1, npix), bool)
+    for _ in range(int(rng.integers(1, 4))):  # a few patterns, some pixels without a gap
+        gap[int(rng.integers(1, n - 2)), rng.random(npix) < 0.6] = True
+    st_ = np.array([t[int(rng.integers(1, n - 1))], t[int(np.flatnonzero(gap.any(axis=1))[0]) + 1] - 1e-6]) \
+        if steps else np.zeros(0)
+    cand = bridge.Candidate(annual, steps)
+    w = rng.uniform(0.3, 3, n) if weighted else None
+    px = np.flatnonzero(rng.random(npix) < 0.7)
+    infl = rng.uniform(1, 4, px.size)
+    infl[rng.random(px.size) < 0.1] = np.inf
+    sd0 = rng.normal(size=(n, npix)).astype(np.float32)
+    ref_cum, ref_sd = cum.copy(), sd0.copy()
+    y = cum[:, px].astype(np.float64)
+    fit = bridge.fit_bridge(y, gap[:, px], t, cand, st_, require_support=False, weights=w)
+    with np.errstate(invalid="ignore"):  # σ 0 times an inflation of inf
+        out, sdp = bridge.apply_shift(y, fit, infl)
+    ref_cum[:, px], ref_sd[:, px] = out, sdp
+    got_cum, got_sd = cum.copy(), sd0.copy()
+    bridge.bridge_into(got_cum, got_sd, px, gap, t, cand, st_, weights=w, infl=infl)
+    np.testing.assert_array_equal(got_cum, ref_cum)
+    np.testing.assert_array_equal(got_sd, ref_sd)

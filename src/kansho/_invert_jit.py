@@ -230,6 +230,34 @@ def put_offsets(shift: np.ndarray, var: np.ndarray, cols: np.ndarray, seg: np.nd
         wi = vw[i]
         ui = vu[i]
         for j in range(k):
-            x = wi * s2[j]
-            y = ui * s2u[j]
-            var[i, cols[j]] = x if (x >= y or np.isnan(x)) else y  # np.maximum: NaN if either is
+            var[i, cols[j]] = _offset_var(wi, s2[j], ui, s2u[j])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _offset_var(wi: float, s2j: float, ui: float, s2uj: float) -> float:  # pragma: no cover - compiled
+    """An offset's variance in :func:`put_offsets`: ``maximum(wi·s2j, ui·s2uj)`` (NaN if either is)."""
+    x = wi * s2j
+    y = ui * s2uj
+    return x if (x >= y or np.isnan(x)) else y
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def apply_offsets(cum: np.ndarray, sd: np.ndarray, cols: np.ndarray, seg: np.ndarray, a: np.ndarray,
+                  vw: np.ndarray, s2: np.ndarray, vu: np.ndarray, s2u: np.ndarray, lost: np.ndarray,
+                  infl: np.ndarray) -> None:  # pragma: no cover - compiled
+    """A gap pattern's bridge applied to its columns ``cols`` of ``cum`` and ``sd`` ``(n, npix)`` float32 (in
+    place), the arguments as :func:`put_offsets`'s and ``infl`` ``(k,)``: ``cum[:, cols] = float64(cum[:, cols])
+    - shift`` and ``sd[:, cols] = sqrt(var * infl)``, each stored float32, what
+    :func:`kansho.bridge.apply_shift` of those ``shift`` and ``var`` gives, without them."""
+    n = cum.shape[0]
+    k = cols.size
+    for i in range(n):
+        g = seg[i] - 1
+        for j in range(k):
+            c = cols[j]
+            cum[i, c] = np.float64(cum[i, c]) - (a[g, j] + 0.0 if g >= 0 else 0.0)
+        wi = vw[i]
+        ui = vu[i]
+        for j in range(k):
+            v = np.inf if lost[i] else _offset_var(wi, s2[j], ui, s2u[j])
+            sd[i, cols[j]] = np.sqrt(v * infl[j])

@@ -54,12 +54,13 @@ no step).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from kansho._columns import take_columns
-from kansho._invert_jit import put_offsets
+from kansho._columns import put_columns, take_columns
+from kansho._invert_jit import apply_offsets, put_offsets
 from kansho._threads import map_threads
 from kansho._types import BoolArray, Float64Array
 from kansho.filters import gaussian_nan
@@ -71,6 +72,7 @@ __all__ = [
     "Candidate",
     "annual_supported",
     "apply_shift",
+    "bridge_into",
     "candidates",
     "fit_bridge",
     "segments",
@@ -290,12 +292,26 @@ def pattern_series(cum: npt.ArrayLike, patterns: list[tuple[npt.NDArray[np.intp]
     return [np.asarray(take_columns(c, px), np.float64) for px, _ in patterns]
 
 
-def _fit_pattern(yp: Float64Array, s: npt.NDArray[np.int64], t: Float64Array, cand: Candidate, st: Float64Array,
-                 f: Float64Array, px: npt.NDArray[np.intp], shift: Float64Array | None, var: Float64Array | None,
-                 mu: Float64Array, vmu: Float64Array, sw: Float64Array) -> None:
-    """The regression of :func:`fit_bridge` for the pixels ``px`` sharing the segment labels ``s``, their
-    series ``yp`` ``(n_epoch, k)``, its rows scaled by ``sw`` (the square roots of the epochs' weights);
-    fills their columns of the outputs."""
+class _PatternFit(NamedTuple):
+    """One gap pattern's regression (:func:`_pattern_fit`): the one-hot segments ``ind`` ``(n, ng)``, the epochs
+    whose offset is lost to a step in a gap ``lost`` ``(n,)``, the offsets ``a`` ``(ng, k)``, their rows of the
+    weighted pseudo-inverse ``lw`` ``(ng, n)``, the residual variances ``s2`` ``(k,)``, and (``var``) each
+    epoch's offset variance factors ``vw``/``vu`` ``(n,)`` with the equal-weight residual variances ``s2u``."""
+
+    ind: Float64Array
+    lost: BoolArray
+    a: Float64Array
+    lw: Float64Array
+    s2: Float64Array
+    vw: Float64Array | None
+    vu: Float64Array | None
+    s2u: Float64Array | None
+
+
+def _pattern_fit(yp: Float64Array, s: npt.NDArray[np.int64], t: Float64Array, cand: Candidate, st: Float64Array,
+                 sw: Float64Array, var: bool) -> _PatternFit:
+    """The regression of :func:`fit_bridge` for the pixels sharing the segment labels ``s``, their series
+    ``yp`` ``(n_epoch, k)``, its rows scaled by ``sw`` (the square roots of the epochs' weights)."""
     n = t.size
     ng = int(s[-1])
     ind = (s[:, None] == np.arange(1, ng + 1)[None]).astype(np.float64)  # (n, ng)
@@ -315,17 +331,62 @@ def _fit_pattern(yp: Float64Array, s: npt.NDArray[np.int64], t: Float64Array, ca
     yy = yp if equal else yp * sw[:, None]  # (a product by 1.0 changes nothing)
     lw, s2 = _offset_rows(x if equal else x * sw[:, None], yy, tm.shape[1])  # offsets = lw @ (sw y), weighted
     a = lw @ yy  # (ng, k)
-    if shift is not None and var is not None:
+    vw = vu = s2u = None
+    if var:
         vw = ind @ np.sum(lw * lw, axis=1)
         vu, s2u = vw, s2
         if not equal:  # never below the equal-weight fit's σ (module docstring)
             lu, s2u = _offset_rows(x, yp, tm.shape[1])
             vu = ind @ np.sum(lu * lu, axis=1)
+    return _PatternFit(ind, lost[s], a, lw, s2, vw, vu, s2u)
+
+
+def _fit_pattern(yp: Float64Array, s: npt.NDArray[np.int64], t: Float64Array, cand: Candidate, st: Float64Array,
+                 f: Float64Array, px: npt.NDArray[np.intp], shift: Float64Array | None, var: Float64Array | None,
+                 mu: Float64Array, vmu: Float64Array, sw: Float64Array) -> None:
+    """The regression of :func:`fit_bridge` for the pixels ``px`` sharing the segment labels ``s``, their
+    series ``yp`` ``(n_epoch, k)`` (:func:`_pattern_fit`); fills their columns of the outputs."""
+    pf = _pattern_fit(yp, s, t, cand, st, sw, shift is not None and var is not None)
+    if shift is not None and var is not None and pf.vw is not None and pf.vu is not None and pf.s2u is not None:
         # shift = ind @ a, var = max(vw ⊗ s2, vu ⊗ s2u) (inf where lost) into their columns in one pass
-        put_offsets(shift, var, np.asarray(px, np.intp), np.asarray(s, np.int64), a, vw, s2, vu, s2u, lost[s])
-    c = f @ ind  # (ng,)
-    mu[px] = c @ a
-    vmu[px] = float(np.sum((c @ lw) ** 2)) * s2
+        put_offsets(shift, var, np.asarray(px, np.intp), np.asarray(s, np.int64), pf.a, pf.vw, pf.s2, pf.vu,
+                    pf.s2u, pf.lost)
+    c = f @ pf.ind  # (ng,)
+    mu[px] = c @ pf.a
+    vmu[px] = float(np.sum((c @ pf.lw) ** 2)) * pf.s2
+
+
+def bridge_into(cum: np.ndarray, sd: np.ndarray, px: npt.ArrayLike, gap: npt.ArrayLike, t: npt.ArrayLike,
+                cand: Candidate, step_times: npt.ArrayLike = (), *, weights: npt.ArrayLike | None = None,
+                infl: npt.ArrayLike | float = 1.0) -> None:
+    """Bridge the pixels ``px`` of ``cum`` ``(n_epoch, npix)`` float32 in place with the model ``cand`` and write
+    their σ into ``sd`` ``(n_epoch, npix)`` float32: ``apply_shift(fit_bridge(cum[:, px] in float64, gap[:, px],
+    t, cand, step_times, require_support=False, weights=weights), infl)`` stored in float32, the same values,
+    without its ``(n_epoch, len(px))`` float64 arrays: each gap pattern's offsets go straight into its columns
+    (:func:`kansho._invert_jit.apply_offsets`). ``gap`` ``(n_epoch - 1, npix)`` bool; ``infl`` ``(len(px),)``
+    or one value."""
+    cols = np.asarray(px, np.intp)
+    g = take_columns(np.asarray(gap, bool), cols)
+    y = take_columns(cum, cols)
+    tt = np.asarray(t, np.float64)
+    st = np.asarray(step_times, np.float64).ravel()
+    n = tt.size
+    ew = np.ones(n) if weights is None else np.asarray(weights, np.float64)
+    if ew.shape != (n,) or not np.all(ew > 0):
+        raise ValueError(f"weights must be ({n},) and > 0")
+    inf = np.broadcast_to(np.asarray(infl, np.float64), cols.shape)
+    pats = gap_patterns(y, g)
+    rest = np.ones(cols.size, bool)
+    for loc, s in pats:
+        rest[loc] = False
+        pf = _pattern_fit(take_columns(y, loc).astype(np.float64), s, tt, cand, st, np.sqrt(ew), True)
+        assert pf.vw is not None and pf.vu is not None and pf.s2u is not None
+        apply_offsets(cum, sd, cols[loc], np.asarray(s, np.int64), pf.a, pf.vw, pf.s2, pf.vu, pf.s2u, pf.lost,
+                      np.ascontiguousarray(inf[loc]))
+    if rest.any():  # no pattern: the series as it is, σ 0 where solved without a gap, NaN where not solved
+        solved = np.isfinite(y[:, rest]).all(axis=0) & ~g[:, rest].any(axis=0)
+        with np.errstate(invalid="ignore"):  # 0 · inf: NaN, as apply_shift has it
+            put_columns(sd, cols[rest], np.sqrt(np.where(solved, 0.0, np.nan) * inf[rest]))
 
 
 def _offset_rows(x: Float64Array, y: Float64Array, n_model: int) -> tuple[Float64Array, Float64Array]:

@@ -342,12 +342,8 @@ def bridge_block(task: Task) -> None:
             px = np.flatnonzero(choice == cand.code)
             if px.size == 0:
                 continue
-            y = take_columns(cblk, px).astype(np.float64)  # the pixels' series, bridged in float64, stored in float32
-            fit = bridge.fit_bridge(y, take_columns(gaps, px), t, cand, p["step_times"], require_support=False,
-                                    weights=ew)
-            out, sdp = bridge.apply_shift(y, fit, infl[px])
-            put_columns(cblk, px, out)  # float32 as cblk
-            put_columns(sd, px, sdp)
+            # the pixels' series bridged in float64, stored in float32, in place
+            bridge.bridge_into(cblk, sd, px, gaps, t, cand, p["step_times"], weights=ew, infl=infl[px])
         w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
         w["cum_std"][:, rows, cols] = sd.reshape(ne, *shp)
     if seg is not None:  # the gap tie's segment means of the series as this pass leaves it (tie_means_block)
