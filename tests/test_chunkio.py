@@ -153,3 +153,21 @@ def test_pickled_and_copied(tmp_path: Path) -> None:
         fa[0, 0, 0] = np.nan
     with pytest.raises(AttributeError):
         _ = fa.__missing_dunder__
+
+
+@pytest.mark.parametrize(("dtype", "fill"), [("f4", float("nan")), ("i2", 0)])
+def test_whole_chunks_written_from_the_values_and_fill_chunks_dropped(tmp_path: Path, dtype: str, fill: float
+                                                                      ) -> None:
+    """A selection of whole inner chunks, whose values are each chunk as stored, is encoded from the values
+    themselves; a chunk whose first element is the fill value but not the rest is kept, one of the fill value
+    everywhere is not stored: the same files, byte for byte, as zarr's."""
+    ref, fa = _pair(tmp_path, dtype, fill, True)
+    rng = np.random.default_rng(5)
+    val = (rng.normal(size=(6, 8, 16)) * 50).astype(dtype)  # chunks (0..1, 1, 1): whole, none at an edge
+    val[0, 0, 0] = fill  # the first chunk starts with the fill value
+    val[3:6] = fill  # the second chunk is the fill value everywhere
+    for a in (ref, fa):
+        a[0:6, 8:16, 16:32] = val
+    assert np.array_equal(ref[...], fa[...], equal_nan=True)
+    assert _files(tmp_path / "ref") == _files(tmp_path / "mine")
+    assert len(_files(tmp_path / "mine")) == 1

@@ -95,14 +95,18 @@ class ChunkArray:
         vals = np.broadcast_to(np.asarray(value).astype(self.dtype, copy=False), _kept_shape(sel, keep)).reshape(sel)
         for idx in _chunks_of(bounds, self.chunks):
             src, dst, whole = _overlap(idx, bounds, self.chunks, self.shape)
+            part = vals[dst]
             buf = None if whole else self._read_file(idx)
+            if buf is None and whole and not _edge(idx, self.chunks, self.shape) and part.flags.c_contiguous:
+                self._store(idx, part)  # the values are the chunk, laid out as stored: encoded as they are
+                continue
             if buf is not None:
                 chunk = self._decode(buf).copy()
             elif whole and not _edge(idx, self.chunks, self.shape):
                 chunk = np.empty(self.chunks, self.dtype)  # every element written below
             else:  # a new chunk, or an edge chunk, which zarr pads with the fill value
                 chunk = np.full(self.chunks, self.fill_value, self.dtype)
-            chunk[src] = vals[dst]
+            chunk[src] = part
             self._store(idx, chunk)
 
     def _path(self, idx: tuple[int, ...]) -> Path:
@@ -140,9 +144,11 @@ class ChunkArray:
             write_bytes_atomic(path, chunk.tobytes() if self._codec is None else self._codec.encode(chunk))
 
     def _is_fill(self, chunk: np.ndarray) -> bool:
+        """Whether ``chunk`` is the fill value everywhere (its first element tells at once for most chunks)."""
+        first = chunk.flat[0]
         if self._nan_fill:
-            return bool(np.isnan(chunk).all())
-        return bool((chunk == self.fill_value).all())
+            return bool(np.isnan(first)) and bool(np.isnan(chunk).all())
+        return bool(first == self.fill_value) and bool((chunk == self.fill_value).all())
 
 
 def _kept_shape(sel: list[int], keep: list[bool]) -> list[int]:
