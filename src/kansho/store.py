@@ -117,12 +117,23 @@ class Stack:
 
 
 def fast_codec() -> Any:
-    """The chunk codec of the stack and work stores: Blosc LZ4 with byte shuffling. Against zarr's default
+    """The chunk codec of the stack store: Blosc LZ4 with byte shuffling. Against zarr's default
     (zstd level 3), on the 1000 x 1000 px, 222-pair benchmark frame: writes 2.1x and reads 2.5x faster,
     7 % smaller; any zarr v3 reader decodes it."""
     from zarr.codecs import BloscCodec
 
     return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+
+
+def work_codec() -> Any:
+    """The chunk codec of a run's work store (``work/ts.zarr``: the series, its σ and filtered series, the
+    maps), written and read again by pass after pass: Blosc LZ4 without byte shuffling. On the M frame's
+    ``cum`` it encodes 2 MB chunks ~5x and decodes them ~3x faster than :func:`fast_codec` (0.15 against
+    0.74 ms/MB, 0.13 against 0.39), for chunks 0.876 instead of 0.72 of their size (``cum_std``: 0.124
+    against 0.109); the stack store, several times larger and only read, keeps the smaller chunks."""
+    from zarr.codecs import BloscCodec
+
+    return BloscCodec(cname="lz4", clevel=1, shuffle="noshuffle")
 
 
 def blocks(shape: tuple[int, int], size: int) -> Iterator[tuple[slice, slice]]:

@@ -22,7 +22,7 @@ from kansho.chunkio import ChunkArray, direct
 from kansho.config import RunConfig
 from kansho.layout import RunLayout
 from kansho.parallel import map_tasks, run_all
-from kansho.store import Stack, blocks, fast_codec, open_stack
+from kansho.store import Stack, blocks, open_stack, work_codec
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class Context:
             chunks = ((max(1, min(depth, shape[0])), *(min(b, n) for n in shape[1:])) if len(shape) == 3
                       else tuple(min(b, n) for n in shape))
         return self.work.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill,
-                                      dimension_names=dims, overwrite=True, compressors=fast_codec())
+                                      dimension_names=dims, overwrite=True, compressors=work_codec())
 
     def array(self, name: str) -> zarr.Array | ChunkArray:
         """The work array ``name`` (read and written in the calling thread: :func:`kansho.chunkio.direct`)."""
