@@ -96,3 +96,19 @@ def test_cross_validation_and_model_choice_same_on_any_threads() -> None:
     for a, b in zip(*res, strict=True):
         np.testing.assert_array_equal(a, b)
     assert np.all(res[0][0][:, 3] > 0)
+
+
+def test_the_client_of_dask_workers_computes_alone() -> None:
+    """With dask workers (a client), step 1-3's frame-wide pieces run on one thread of this process (the workers
+    hold their memory meanwhile); without, on numba's threads; the thread's state is restored after."""
+    from types import SimpleNamespace
+
+    from kansho.chain.common import client_alone
+
+    before = kernel_threads()
+    with client_alone(SimpleNamespace(client=object())):  # type: ignore[arg-type]
+        assert kernel_threads() == 1
+        assert {n for _, n in map_threads(_thread_name, range(4))} == {threading.current_thread().name}
+    assert kernel_threads() == before
+    with client_alone(SimpleNamespace(client=None)):  # type: ignore[arg-type]
+        assert kernel_threads() == before
