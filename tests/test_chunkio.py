@@ -171,3 +171,27 @@ def test_whole_chunks_written_from_the_values_and_fill_chunks_dropped(tmp_path: 
     assert np.array_equal(ref[...], fa[...], equal_nan=True)
     assert _files(tmp_path / "ref") == _files(tmp_path / "mine")
     assert len(_files(tmp_path / "mine")) == 1
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), compressed=st.booleans(), dtype=st.sampled_from([("f4", float("nan")),
+                                                                                       ("u1", 0)]))
+def test_take_first_is_zarrs_orthogonal_selection(tmp_path_factory: pytest.TempPathFactory, seed: int,
+                                                  compressed: bool, dtype: tuple) -> None:
+    """The entries of the first axis a step keeps (any order, repeats), of a block of the other axes, read chunk by
+    chunk: what zarr's orthogonal selection gives, missing chunks (the fill value) and edge chunks included."""
+    root = tmp_path_factory.mktemp("t")
+    ref, fa = _pair(root, dtype[0], dtype[1], compressed)
+    rng = np.random.default_rng(seed)
+    val = (rng.normal(size=SHAPE) * 50).astype(dtype[0])
+    val[3:6, 8:16, 16:32] = dtype[1]  # a chunk of the fill value: not stored
+    ref[1:, :, :40] = val[1:, :, :40]  # chunks of the first pairs and the last columns missing
+    fa[1:, :, :40] = val[1:, :, :40]
+    idx = rng.integers(0, SHAPE[0], int(rng.integers(1, 10)))
+    r0, c0 = int(rng.integers(0, SHAPE[1] - 1)), int(rng.integers(0, SHAPE[2] - 1))
+    r1, c1 = int(rng.integers(r0 + 1, SHAPE[1] + 1)), int(rng.integers(c0 + 1, SHAPE[2] + 1))
+    got = fa.take_first(idx, (slice(r0, r1), slice(c0, c1)))
+    want = np.asarray(ref.oindex[idx, r0:r1, c0:c1])
+    assert got.dtype == want.dtype and np.array_equal(got, want, equal_nan=True)
+    with pytest.raises(IndexError):
+        fa.take_first(np.array([SHAPE[0]]), (slice(0, 2), slice(0, 2)))

@@ -85,6 +85,37 @@ class ChunkArray:
                 view[...] = self._decode(buf)[src]
         return out.reshape([b - a for (a, b), k in zip(bounds, keep, strict=True) if k]) if not all(keep) else out
 
+    def take_first(self, index: npt.ArrayLike, key: tuple[slice, ...]) -> np.ndarray:
+        """``array[index][:, *key]``: the entries ``index`` (1-D, any order, repeats allowed) of the first axis of the
+        unit-step slices ``key`` of the other axes, each chunk read and decoded once and only its wanted entries
+        copied (the pairs a step keeps of the stack, without the whole range and a second copy)."""
+        idx = np.asarray(index, np.intp)
+        region = basic_region((slice(None), *key), self.shape)
+        if region is None or idx.ndim != 1 or not all(region[1]) or len(key) != self.ndim - 1:
+            raise ValueError("take_first takes a 1-D index and a unit-step slice of every other axis")
+        if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= self.shape[0]):
+            raise IndexError(f"index out of bounds for an axis of size {self.shape[0]}")
+        bounds = region[0][1:]
+        chunks, shape = self.chunks[1:], self.shape[1:]
+        out = np.empty((idx.size, *[b - a for a, b in bounds]), self.dtype)
+        scratch = np.empty(self.chunks, self.dtype)
+        c0 = self.chunks[0]
+        for ci in np.unique(idx // c0):
+            pos = np.flatnonzero(idx // c0 == ci)  # the entries in this chunk of the first axis
+            local = idx[pos] - int(ci) * c0
+            for sidx in _chunks_of(bounds, chunks):
+                src, dst, _ = _overlap(sidx, bounds, chunks, shape)
+                buf = self._read_file((int(ci), *sidx))
+                if buf is None:
+                    to: tuple[Any, ...] = (pos, *dst)
+                    out[to] = self.fill_value
+                    continue
+                chunk = self._decode(buf, scratch)  # into one buffer for every chunk (no fresh pages each time)
+                for j, k in zip(pos.tolist(), local.tolist(), strict=True):
+                    to_j: tuple[Any, ...] = (j, *dst)
+                    out[to_j] = chunk[(k, *src)]
+        return out
+
     def __setitem__(self, key: Any, value: Any) -> None:
         region = basic_region(key, self.shape)
         if region is None:
