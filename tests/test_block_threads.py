@@ -112,3 +112,10 @@ def test_the_client_of_dask_workers_computes_alone() -> None:
     assert kernel_threads() == before
     with client_alone(SimpleNamespace(client=None)):  # type: ignore[arg-type]
         assert kernel_threads() == before
+    try:  # inside a block task's share: that share, not none, is back after
+        enter_block(BlockShare(2, 1))
+        with client_alone(SimpleNamespace(client=object())):  # type: ignore[arg-type]
+            assert kernel_threads() == 1
+        assert kernel_threads() == 2
+    finally:
+        enter_block(None)

@@ -11,8 +11,9 @@ this costs nothing measurable at run time and saves seconds of compilation on fi
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -50,6 +51,18 @@ _local = threading.local()
 def enter_block(share: BlockShare | None) -> None:
     """This thread now runs a block task of ``share`` (None: none)."""
     _local.share = share
+
+
+@contextlib.contextmanager
+def alone() -> Iterator[None]:
+    """Within it, the kernels and :func:`map_threads` called from this thread run on this thread alone; the
+    thread's block share (:func:`enter_block`) is restored after."""
+    before: BlockShare | None = getattr(_local, "share", None)
+    _local.share = BlockShare(1, 1)
+    try:
+        yield
+    finally:
+        _local.share = before
 
 
 def kernel_threads() -> int:

@@ -87,7 +87,7 @@ def residual_histograms(y: np.ndarray, t: np.ndarray, vel: np.ndarray, icpt: np.
 #: residuals from which :func:`residual_histograms` bins through the tables: their build (~12 ms, ~0.6 million
 #: ``asinh``) and its compilation on first use (~1 s) would cost a small frame (the demo's) more than they save
 TABLE_MIN_RESIDUALS = 2_000_000
-#: the bins of residuals of magnitude 2**-TABLE_EXP_LO up to 2**TABLE_EXP_HI (mm) are looked up (:func:`bin_tables`),
+#: the bins of residuals of magnitude 2**TABLE_EXP_LO up to 2**TABLE_EXP_HI (mm) are looked up (:func:`bin_tables`),
 #: by their sign, binary exponent and first TABLE_BITS bits of mantissa; the rest computed
 TABLE_EXP_LO, TABLE_EXP_HI, TABLE_BITS = -30, 12, 8
 _SHIFT = 52 - TABLE_BITS

@@ -100,8 +100,9 @@ class ChunkArray:
         out = np.empty((idx.size, *[b - a for a, b in bounds]), self.dtype)
         scratch = np.empty(self.chunks, self.dtype)
         c0 = self.chunks[0]
-        for ci in np.unique(idx // c0):
-            pos = np.flatnonzero(idx // c0 == ci)  # the entries in this chunk of the first axis
+        ck = idx // c0  # each entry's chunk along the first axis
+        for ci in np.unique(ck):
+            pos = np.flatnonzero(ck == ci)  # the entries in this chunk of the first axis
             local = idx[pos] - int(ci) * c0
             for sidx in _chunks_of(bounds, chunks):
                 src, dst, _ = _overlap(sidx, bounds, chunks, shape)

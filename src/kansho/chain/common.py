@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from kansho._threads import BlockShare, enter_block
+from kansho._threads import alone
 from kansho.chain.context import Context
 from kansho.chain.spec import StepResult
 from kansho.chain.steps.ingest import IngestResult
@@ -124,8 +124,5 @@ def client_alone(ctx: Context) -> Iterator[None]:
     if ctx.client is None:
         yield
         return
-    enter_block(BlockShare(1, 1))
-    try:
+    with alone():
         yield
-    finally:
-        enter_block(None)
