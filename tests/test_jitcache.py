@@ -45,23 +45,53 @@ def test_background_compilation_child_runs_and_is_waited_for(monkeypatch: pytest
     _jitcache.wait_for_warm()  # nothing to wait for: returns at once
 
 
+def test_steps_wait_only_for_the_child_s_report_of_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each step of WAIT_STEPS waits until the child has reported it done, not for the whole child; the steps
+    before them do not wait; a child that ends without reporting a step releases it too."""
+    import sys
+    import time
+
+    script = "import sys, time; print('invert', flush=True); time.sleep(float(sys.argv[1]))"
+    monkeypatch.setattr(_jitcache, "_warmer", None)
+    monkeypatch.delenv(_jitcache.WARM_ENV, raising=False)
+    monkeypatch.setattr(_jitcache.os, "cpu_count", lambda: 2)
+    for linger in ("60", "0"):
+        monkeypatch.setattr(_jitcache, "_child_args", lambda large, s=linger: [sys.executable, "-c", script, s])
+        assert _jitcache.warm_in_background()
+        child = _jitcache._warmer
+        assert child is not None
+        _jitcache.wait_for_warm("loops")  # this process runs it while the child starts: no wait
+        _jitcache.wait_for_warm("invert", timeout=60)
+        if linger == "60":
+            assert child.poll() is None and _jitcache._warmer is child  # the child goes on
+            _jitcache._stop_warm()  # at exit: ended
+            assert child.returncode is not None and _jitcache._warmer is None
+        else:
+            while child.poll() is None:
+                time.sleep(0.05)
+            _jitcache.wait_for_warm("filter", timeout=60)  # never reported: the child's end releases it
+            assert _jitcache._warmer is None
+
+
 @pytest.mark.parametrize("large", [True, False])
 def test_prepare_leaves_the_large_frame_kernel_to_a_large_frame(monkeypatch: pytest.MonkeyPatch, large: bool) -> None:
     """A cold cache: the background child compiles the NSBAS kernel only for a frame that may be large (a small
-    demo inverts with numpy, so it would wait for nothing), and this process takes compile_here's share
-    only then (else the child, lighter by that kernel, takes it)."""
+    demo inverts with numpy, so it would wait for nothing), and this process takes compile_here's larger share
+    only then (else the child, lighter by that kernel, takes most of it)."""
     calls: list[object] = []
     monkeypatch.setattr(_jitcache, "announce", lambda: True)
     monkeypatch.setattr(_jitcache, "warm_in_background", lambda lg=True: calls.append(("child", lg)) or True)
-    monkeypatch.setattr(_jitcache, "compile_here", lambda: calls.append("here"))
+    monkeypatch.setattr(_jitcache, "compile_here", lambda lg=True: calls.append(("here", lg)))
     _jitcache.prepare(large=large)
-    assert calls == ([("child", True), "here"] if large else [("child", False)])
+    assert calls == [("child", large), ("here", large)]
 
 
 def test_child_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[list[str]] = []
 
     class Popen:
+        stdout = None  # no reports: the reader ends at once
+
         def __init__(self, args: list[str], **kw: object) -> None:
             seen.append(args)
 

@@ -2,13 +2,14 @@
 
 The chain's kernels (``kansho._nsbas_jit``, ``_outlier_jit``, ``_unwfix_jit``, ``_loops_jit`` and those of
 ``kansho.inversion``) are compiled by numba on first use and cached (``cache=True``): the first run after an
-install spends 10-30 s compiling (~12 s more than a warm demo on two cores, ~22 s on one), with nothing else
-to show for it. :func:`announce` says so once, before the chain starts, when any kernel has no cache index
-yet. Then, on a machine with two cores or more, :func:`warm_in_background` compiles the kernels of steps 1-3
-to 1-6 in a child process (:mod:`kansho._jitwarm`) while the chain's own process compiles those of step 1-2
-(numba compiles one function at a time per process); step 1-3 waits for it (:func:`wait_for_warm`) and loads
-them from the cache. A small frame inverts with numpy (:func:`kansho.inversion.use_compiled`): the demo's
-child leaves the largest kernel out, and the first large run compiles it, saying so (:func:`announce_kernel`).
+install spends 10-40 s compiling, with nothing else to show for it. :func:`announce` says so once, before the
+chain starts, when most kernels have no cache index yet. Then, on a machine with two cores or more,
+:func:`warm_in_background` compiles the kernels of steps 1-3 to 1-6 in a child process (:mod:`kansho._jitwarm`)
+while the chain's own process compiles those of step 1-2 and a few of step 1-3 (:func:`compile_here`; numba
+compiles one function at a time per process). Each of steps 1-3 to 1-6 waits until the child has done that
+step (:func:`wait_for_warm`) and loads its kernels from the cache, while the child goes on to the next. A small
+frame inverts with numpy (:func:`kansho.inversion.use_compiled`): the demo's child leaves the largest kernel
+out, and the first large run compiles it, saying so (:func:`announce_kernel`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 
 log = logging.getLogger("kansho")
 
@@ -36,6 +38,13 @@ _warmer: subprocess.Popen[bytes] | None = None
 WARM_ENV = "KANSHO_JIT_WARM_CHILD"
 #: the child's argument: compile the kernels of a large frame too (:func:`prepare`)
 LARGE_FLAG = "--large"
+#: the steps that wait for the child (:func:`wait_for_warm`), which reports each when done; this process runs
+#: the steps before them (and compiles their kernels) while the child starts
+WAIT_STEPS = ("invert", "vstd", "mask", "filter")
+#: the steps the child has reported done, and whether its report has ended (it exited)
+_reported: set[str] = set()
+_report_end = threading.Event()
+_report_change = threading.Condition()
 
 
 def _index_path(kernel: object) -> str | None:
@@ -102,26 +111,25 @@ def announce() -> bool:
 
 def prepare(large: bool = True) -> None:
     """Before a chain runs in this process: :func:`announce` the compilation when most kernels are not cached
-    and then start :func:`warm_in_background`. Called by the chain and, earlier, by ``kansho demo`` (so the
-    child compiles while the demo makes its frame); later calls do nothing.
+    and then start :func:`warm_in_background` and :func:`compile_here`. Called by the chain and, earlier, by
+    ``kansho demo`` (so the child compiles while the demo makes its frame); later calls do nothing.
 
     ``large``: the frame may be large enough for the compiled NSBAS kernel
     (:func:`kansho.inversion.use_compiled`; the chain cannot tell before it reads the input). False (a small
-    demo): the child leaves that kernel out (a small frame never runs it) and compiles the few kernels of
-    step 1-3 that :func:`compile_here` would otherwise take in this process: the two finish about together."""
-    if announce() and warm_in_background(large) and large:
-        compile_here()
+    demo): the child leaves that kernel out (a small frame never runs it), and this process takes a smaller
+    share of step 1-3's kernels: the two finish about together."""
+    if announce() and warm_in_background(large):
+        compile_here(large)
 
 
-def compile_here() -> None:
+def compile_here(large: bool = True) -> None:
     """Compile in this process, while the background child starts, a few kernels of step 1-3 that the
-    child would reach late (the graph bridges of the unchecked pairs, the pixels' gaps, the residual
-    screen, the epoch means): it then loads them from the cache instead. Only where the child compiles
-    the NSBAS kernel too (``large`` of :func:`prepare`, ~6 s): with them the two processes finish about
-    together; without that kernel (a small demo) the child has room for them and this process
-    starts its own step 1-2 kernels at once. The kernels moved here are chosen to keep that balance as
-    the kernels' compilation times change. Called with the argument types the chain
-    gives them; any failure only leaves them to be compiled later."""
+    child would reach late: the graph bridges of the unchecked pairs and, where the child compiles the NSBAS
+    kernel too (``large`` of :func:`prepare`, ~6 s), the pixels' gaps, the residual screen and the epoch means.
+    The child then loads them from the cache, and the two processes finish about together (on two cores, a
+    first small demo: this process ~4 s ahead of the child at step 1-3 without them). The kernels moved here
+    are chosen to keep that balance as the kernels' compilation times change. Called with the argument types
+    the chain gives them; any failure only leaves them to be compiled later."""
     import numpy as np
 
     from kansho import _invert_jit, outliers
@@ -130,10 +138,11 @@ def compile_here() -> None:
         valid = np.ones((3, 2), np.bool_)
         ends = np.array([[0, 1], [1, 2], [0, 2]], np.int64)
         outliers.unchecked_counts(valid, ends, 3)
-        _invert_jit.pixel_gaps(valid, ends[:, 0].copy(), ends[:, 1].copy(), 3)
-        _invert_jit.resid_exceeds(np.zeros((3, 2)), np.zeros((3, 2), np.float32), ends[:, 0].copy(),
-                                  ends[:, 1].copy(), 1.0)
-        _invert_jit.nanmean_rows(np.zeros((3, 2), np.float32))
+        if large:
+            _invert_jit.pixel_gaps(valid, ends[:, 0].copy(), ends[:, 1].copy(), 3)
+            _invert_jit.resid_exceeds(np.zeros((3, 2)), np.zeros((3, 2), np.float32), ends[:, 0].copy(),
+                                      ends[:, 1].copy(), 1.0)
+            _invert_jit.nanmean_rows(np.zeros((3, 2), np.float32))
     except Exception as exc:  # noqa: BLE001 - a warm-up only
         log.debug("could not compile the step 1-3 kernels here: %s", exc)
 
@@ -147,31 +156,63 @@ def warm_in_background(large: bool = True) -> bool:
         return False
     env = {**os.environ, WARM_ENV: "1"}
     try:
-        args = [sys.executable, "-m", "kansho._jitwarm", *([LARGE_FLAG] if large else [])]
-        _warmer = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _warmer = subprocess.Popen(_child_args(large), env=env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     except OSError as exc:
         log.debug("could not start the background compilation: %s", exc)
         return False
+    _reported.clear()
+    _report_end.clear()
+    threading.Thread(target=_read_reports, args=(_warmer,), name="kansho-jit-warm", daemon=True).start()
     atexit.register(_stop_warm)
     return True
 
 
-def wait_for_warm(timeout: float = 600.0) -> None:
-    """Wait (at most ``timeout`` s) for the background compilation, if one runs; the kernels it
-    compiled then load from the cache. A failed or slow child costs nothing but the wait: whatever
-    it did not compile is compiled here on first use."""
+def _child_args(large: bool) -> list[str]:
+    """The command line of the background child."""
+    return [sys.executable, "-m", "kansho._jitwarm", *([LARGE_FLAG] if large else [])]
+
+
+def _read_reports(child: subprocess.Popen[bytes]) -> None:
+    """Collect the steps the child reports done (one name a line on its stdout) until it ends."""
+    try:
+        with child.stdout or open(os.devnull, "rb") as reports:
+            for line in reports:
+                with _report_change:
+                    _reported.add(line.decode(errors="replace").strip())
+                    _report_change.notify_all()
+    finally:
+        with _report_change:
+            _report_end.set()
+            _report_change.notify_all()
+
+
+def wait_for_warm(step: str | None = None, timeout: float = 600.0) -> None:
+    """Wait (at most ``timeout`` s) for the background compilation, if one runs: before ``step``, until the child
+    has done that step (nothing to wait for before a step not in :data:`WAIT_STEPS`); without a step, until it
+    ends. The kernels it compiled then load from the cache. A failed or slow child costs nothing but the wait:
+    whatever it did not compile is compiled here on first use."""
     global _warmer
-    if _warmer is None:
+    child = _warmer
+    if child is None or (step is not None and step not in WAIT_STEPS):
         return
-    if _warmer.poll() is None:
-        log.info("waiting for the kernels compiled in the background")
+    with _report_change:
+        if not _ready(step):
+            log.info("waiting for the kernels compiled in the background")
+            if not _report_change.wait_for(lambda: _ready(step), timeout):
+                log.debug("the background compilation is still running after %.0f s", timeout)
+                return
+    if _report_end.is_set():
         try:
-            _warmer.wait(timeout)
+            child.wait(timeout)
         except subprocess.TimeoutExpired:
-            log.debug("the background compilation is still running after %.0f s", timeout)
             return
-    _warmer = None
+        _warmer = None
+
+
+def _ready(step: str | None) -> bool:
+    """Whether the child has reported ``step`` done, or ended (its report then is all there is)."""
+    return _report_end.is_set() or (step is not None and step in _reported)
 
 
 def _stop_warm() -> None:

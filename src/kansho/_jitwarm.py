@@ -3,7 +3,9 @@ into numba's cache while the parent compiles those of step 1-2.
 
 It runs the chain on a 16 × 16 px, 8-epoch simulated frame in a temporary folder (the kernels are
 compiled for the argument types the chain gives them), without the per-pixel correction of step 1-2
-and the spatial check (the parent compiles those) and without the outputs step (no kernel there). Nothing is logged.
+and the spatial check (the parent compiles those) and without the outputs step (no kernel there). Nothing is logged;
+after each step its name is written to stdout, a line of its own: the parent waits before a step of
+:data:`kansho._jitcache.WAIT_STEPS` only until the child has reported it, not for the whole child.
 With ``--large`` the frame is inverted by the compiled NSBAS kernel, as a large frame is
 (:func:`kansho.inversion.use_compiled`); without it (a small demo) by numpy, as the demo's frame is.
 """
@@ -36,8 +38,12 @@ def main(argv: list[str]) -> int:
         cfg = RunConfig()
         cfg.loops.pixel_errors = "off"
         cfg.loops.spatial_errors = "off"  # the parent compiles the spatial check's kernels too, first
-        run_timeseries(Path(tmp) / "sim" / "GEOC", Path(tmp) / "ts", cfg, progress=False, steps=STEPS)
-    _phase_indicator()
+        for step in STEPS:  # one at a time, each reported as its kernels are in the cache
+            run_timeseries(Path(tmp) / "sim" / "GEOC", Path(tmp) / "ts", cfg, progress=False, steps=[step])
+            if step == "invert":
+                _phase_indicator()
+            sys.stdout.write(step + "\n")
+            sys.stdout.flush()
     return 0
 
 

@@ -272,8 +272,7 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
         ctx.resuming = ctx.resume_dir.is_dir()
     ctx.options.reads = {}
     ctx.current = spec.name
-    if spec.name == "invert":  # its kernels may be compiling in the background (first run)
-        jitcache.wait_for_warm()
+    jitcache.wait_for_warm(spec.name)  # its kernels may be compiling in the background (first run)
     result = spec.run(ctx)  # a failed ingest removes its own stack.zarr.partial (store.create_stack)
     release_memory(ctx.client)  # what the step freed, back to the system before the next one
     reads = dict(ctx.options.reads)
