@@ -49,7 +49,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from kansho import cohcodes
 from kansho._columns import take_rows
 from kansho._version import __version__
-from kansho.chunkio import ChunkArray, direct, put_by_chunks
+from kansho.chunkio import AnyArray, ChunkArray, direct, put_by_chunks
 from kansho.errors import InputError
 from kansho.grid import Grid
 from kansho.io.envi import BinarySpec
@@ -281,6 +281,10 @@ def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: i
     old_j = np.array([reuse[k] for k in old_k], np.intp)
     read_k = [k for k in range(start, stop) if k not in reuse]
     codes = coh.dtype == np.uint8  # the store keeps 8-bit coherence codes (kansho.cohcodes)
+    # the old arrays read chunk by chunk (kansho.chunkio), not through zarr's own reader (~3 s of a re-run's ingest
+    # on the 1000 x 1000 px frame)
+    old_unw, old_coh = (direct(_array(old_g, "unw")), direct(_array(old_g, "coh"))) if old_g is not None and \
+        old_k.size else (None, None)
     strips = list(range(0, ny, block))
     bar = _progress(total=len(strips) * n, desc="ingest", enabled=progress)
     # catch_warnings is not thread-safe: the readers' NotGeoreferencedWarning is ignored here for every thread
@@ -305,11 +309,11 @@ def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: i
                     cohcodes.encode(c_strip[k - start], out=k_strip[k - start])
 
             if old_k.size:  # unchanged pairs come from the previous stack, a few at a time (no second strip)
-                assert old_g is not None
+                assert old_unw is not None and old_coh is not None
                 for i in range(0, old_k.size, COPY_PAIRS):
                     ks, js = old_k[i:i + COPY_PAIRS], old_j[i:i + COPY_PAIRS]
-                    u_strip[ks - start] = _array(old_g, "unw").oindex[js, r0:r1, :]
-                    old_c = np.asarray(_array(old_g, "coh").oindex[js, r0:r1, :])
+                    u_strip[ks - start] = _take_pairs(old_unw, js, r0, r1)
+                    old_c = _take_pairs(old_coh, js, r0, r1)
                     c_strip[ks - start] = cohcodes.decode(old_c) if old_c.dtype == np.uint8 else old_c
                     if codes:
                         k_strip[ks - start] = old_c if old_c.dtype == np.uint8 else cohcodes.encode(old_c)
@@ -321,6 +325,13 @@ def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: i
             put_by_chunks(pool, [(unw, u_strip), (coh, k_strip if codes else c_strip)], start,
                           (slice(r0, r1), slice(None)))
     bar.close()
+
+
+def _take_pairs(arr: AnyArray, pairs: npt.NDArray[np.intp], r0: int, r1: int) -> np.ndarray:
+    """Pairs ``pairs`` (any order) of rows ``r0:r1`` of a stack cube (pair, y, x), every column."""
+    if isinstance(arr, ChunkArray):
+        return arr.take_first(pairs, (slice(r0, r1), slice(None)))
+    return np.asarray(arr.oindex[pairs, r0:r1, :])
 
 
 def _write_index(g: zarr.Group, inputs: InputSet, grid: Grid | None) -> tuple[np.ndarray, np.ndarray]:
