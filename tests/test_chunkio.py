@@ -12,7 +12,7 @@ import zarr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kansho.chunkio import ChunkArray, basic_region, direct
+from kansho.chunkio import ChunkArray, basic_region, direct, take_first
 from kansho.store import fast_codec
 
 SHAPE = (7, 30, 45)
@@ -195,3 +195,6 @@ def test_take_first_is_zarrs_orthogonal_selection(tmp_path_factory: pytest.TempP
     assert got.dtype == want.dtype and np.array_equal(got, want, equal_nan=True)
     with pytest.raises(IndexError):
         fa.take_first(np.array([SHAPE[0]]), (slice(0, 2), slice(0, 2)))
+    for arr in (fa, ref):  # the function: the chunk reader's for a ChunkArray, zarr's selection for another array
+        got = take_first(arr, idx, (slice(r0, r1), slice(c0, c1)))
+        assert got.dtype == want.dtype and np.array_equal(got, want, equal_nan=True)

@@ -290,6 +290,13 @@ def _codec_of(array: zarr.Array) -> tuple[bool, Any]:
 AnyArray = zarr.Array | ChunkArray
 
 
+def take_first(array: AnyArray, index: npt.ArrayLike, key: tuple[slice, ...]) -> np.ndarray:
+    """``array[index][:, *key]`` (:meth:`ChunkArray.take_first`; zarr's orthogonal selection for another array)."""
+    if isinstance(array, ChunkArray):
+        return array.take_first(index, key)
+    return np.asarray(array.oindex[(np.asarray(index, np.intp), *key)])
+
+
 def direct(array: AnyArray) -> AnyArray:
     """``array`` as a :class:`ChunkArray` where its layout allows (module docstring), else as it is."""
     if isinstance(array, ChunkArray):

@@ -49,7 +49,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from kansho import cohcodes
 from kansho._columns import take_rows
 from kansho._version import __version__
-from kansho.chunkio import AnyArray, ChunkArray, direct, put_by_chunks
+from kansho.chunkio import ChunkArray, direct, put_by_chunks, take_first
 from kansho.errors import InputError
 from kansho.grid import Grid
 from kansho.io.envi import BinarySpec
@@ -274,17 +274,12 @@ def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: i
     Pairs in ``copy[1]`` (``{pair: index in the old store copy[0]}``) are copied from the old store
     (:data:`COPY_PAIRS` at a time); the others are read from their files, by a few threads (GDAL
     decompresses with the GIL released, so they keep every core busy)."""
-    ny, nx = unw.shape[1:]
-    n = stop - start
+    n, (ny, nx) = stop - start, unw.shape[1:]
     old_g, reuse = copy if copy is not None else (None, {})
     old_k = np.array(sorted(k for k in reuse if start <= k < stop), np.intp)
     old_j = np.array([reuse[k] for k in old_k], np.intp)
     read_k = [k for k in range(start, stop) if k not in reuse]
     codes = coh.dtype == np.uint8  # the store keeps 8-bit coherence codes (kansho.cohcodes)
-    # the old arrays read chunk by chunk (kansho.chunkio), not through zarr's own reader (~3 s of a re-run's ingest
-    # on the 1000 x 1000 px frame)
-    old_unw, old_coh = (direct(_array(old_g, "unw")), direct(_array(old_g, "coh"))) if old_g is not None and \
-        old_k.size else (None, None)
     strips = list(range(0, ny, block))
     bar = _progress(total=len(strips) * n, desc="ingest", enabled=progress)
     # catch_warnings is not thread-safe: the readers' NotGeoreferencedWarning is ignored here for every thread
@@ -308,12 +303,13 @@ def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: i
                 if codes:
                     cohcodes.encode(c_strip[k - start], out=k_strip[k - start])
 
-            if old_k.size:  # unchanged pairs come from the previous stack, a few at a time (no second strip)
-                assert old_unw is not None and old_coh is not None
+            if old_k.size:  # unchanged pairs come from the previous stack, a few at a time (no second strip), read
+                assert old_g is not None  # chunk by chunk (not by zarr's reader: ~3 s of a rebuilt M frame's ingest)
+                old_unw, old_coh = direct(_array(old_g, "unw")), direct(_array(old_g, "coh"))
                 for i in range(0, old_k.size, COPY_PAIRS):
                     ks, js = old_k[i:i + COPY_PAIRS], old_j[i:i + COPY_PAIRS]
-                    u_strip[ks - start] = _take_pairs(old_unw, js, r0, r1)
-                    old_c = _take_pairs(old_coh, js, r0, r1)
+                    u_strip[ks - start] = take_first(old_unw, js, (slice(r0, r1), slice(None)))
+                    old_c = take_first(old_coh, js, (slice(r0, r1), slice(None)))
                     c_strip[ks - start] = cohcodes.decode(old_c) if old_c.dtype == np.uint8 else old_c
                     if codes:
                         k_strip[ks - start] = old_c if old_c.dtype == np.uint8 else cohcodes.encode(old_c)
@@ -325,13 +321,6 @@ def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: i
             put_by_chunks(pool, [(unw, u_strip), (coh, k_strip if codes else c_strip)], start,
                           (slice(r0, r1), slice(None)))
     bar.close()
-
-
-def _take_pairs(arr: AnyArray, pairs: npt.NDArray[np.intp], r0: int, r1: int) -> np.ndarray:
-    """Pairs ``pairs`` (any order) of rows ``r0:r1`` of a stack cube (pair, y, x), every column."""
-    if isinstance(arr, ChunkArray):
-        return arr.take_first(pairs, (slice(r0, r1), slice(None)))
-    return np.asarray(arr.oindex[pairs, r0:r1, :])
 
 
 def _write_index(g: zarr.Group, inputs: InputSet, grid: Grid | None) -> tuple[np.ndarray, np.ndarray]:
