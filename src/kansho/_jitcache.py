@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import threading
+from typing import IO
 
 log = logging.getLogger("kansho")
 
@@ -41,10 +42,36 @@ LARGE_FLAG = "--large"
 #: the steps that wait for the child (:func:`wait_for_warm`), which reports each when done; this process runs
 #: the steps before them (and compiles their kernels) while the child starts
 WAIT_STEPS = ("invert", "vstd", "mask", "filter")
-#: the steps the child has reported done, and whether its report has ended (it exited)
-_reported: set[str] = set()
-_report_end = threading.Event()
-_report_change = threading.Condition()
+
+
+class _Reports:
+    """The steps a background child has reported done (one name a line on its stdout), and whether its report
+    has ended (it exited); :meth:`read` runs in a thread of its own."""
+
+    def __init__(self) -> None:
+        self.done: set[str] = set()
+        self.ended = False
+        self.change = threading.Condition()
+
+    def read(self, stream: IO[bytes] | None) -> None:
+        try:
+            with stream or open(os.devnull, "rb") as lines:
+                for line in lines:
+                    with self.change:
+                        self.done.add(line.decode(errors="replace").strip())
+                        self.change.notify_all()
+        finally:
+            with self.change:
+                self.ended = True
+                self.change.notify_all()
+
+    def ready(self, step: str | None) -> bool:
+        """Whether the child has reported ``step`` done, or ended (its report then is all there is)."""
+        return self.ended or (step is not None and step in self.done)
+
+
+#: the reports of the child :data:`_warmer`
+_reports = _Reports()
 
 
 def _index_path(kernel: object) -> str | None:
@@ -151,7 +178,7 @@ def warm_in_background(large: bool = True) -> bool:
     """Start the child process of :mod:`kansho._jitwarm` (once per process, with two cores or more,
     never from that child), with ``large`` (:func:`prepare`) compiling the NSBAS kernel too. Returns
     whether it started."""
-    global _warmer
+    global _warmer, _reports
     if _warmer is not None or os.environ.get(WARM_ENV) or (os.cpu_count() or 1) < 2:
         return False
     env = {**os.environ, WARM_ENV: "1"}
@@ -161,9 +188,8 @@ def warm_in_background(large: bool = True) -> bool:
     except OSError as exc:
         log.debug("could not start the background compilation: %s", exc)
         return False
-    _reported.clear()
-    _report_end.clear()
-    threading.Thread(target=_read_reports, args=(_warmer,), name="kansho-jit-warm", daemon=True).start()
+    _reports = _Reports()
+    threading.Thread(target=_reports.read, args=(_warmer.stdout,), name="kansho-jit-warm", daemon=True).start()
     atexit.register(_stop_warm)
     return True
 
@@ -173,46 +199,27 @@ def _child_args(large: bool) -> list[str]:
     return [sys.executable, "-m", "kansho._jitwarm", *([LARGE_FLAG] if large else [])]
 
 
-def _read_reports(child: subprocess.Popen[bytes]) -> None:
-    """Collect the steps the child reports done (one name a line on its stdout) until it ends."""
-    try:
-        with child.stdout or open(os.devnull, "rb") as reports:
-            for line in reports:
-                with _report_change:
-                    _reported.add(line.decode(errors="replace").strip())
-                    _report_change.notify_all()
-    finally:
-        with _report_change:
-            _report_end.set()
-            _report_change.notify_all()
-
-
 def wait_for_warm(step: str | None = None, timeout: float = 600.0) -> None:
     """Wait (at most ``timeout`` s) for the background compilation, if one runs: before ``step``, until the child
     has done that step (nothing to wait for before a step not in :data:`WAIT_STEPS`); without a step, until it
     ends. The kernels it compiled then load from the cache. A failed or slow child costs nothing but the wait:
     whatever it did not compile is compiled here on first use."""
     global _warmer
-    child = _warmer
+    child, reports = _warmer, _reports
     if child is None or (step is not None and step not in WAIT_STEPS):
         return
-    with _report_change:
-        if not _ready(step):
+    with reports.change:
+        if not reports.ready(step):
             log.info("waiting for the kernels compiled in the background")
-            if not _report_change.wait_for(lambda: _ready(step), timeout):
+            if not reports.change.wait_for(lambda: reports.ready(step), timeout):
                 log.debug("the background compilation is still running after %.0f s", timeout)
                 return
-    if _report_end.is_set():
+    if reports.ended:
         try:
             child.wait(timeout)
         except subprocess.TimeoutExpired:
             return
         _warmer = None
-
-
-def _ready(step: str | None) -> bool:
-    """Whether the child has reported ``step`` done, or ended (its report then is all there is)."""
-    return _report_end.is_set() or (step is not None and step in _reported)
 
 
 def _stop_warm() -> None:
