@@ -49,7 +49,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from kansho import cohcodes
 from kansho._columns import take_rows
 from kansho._version import __version__
-from kansho.chunkio import ChunkArray, direct, put_by_chunks, take_first
+from kansho.chunkio import direct, put_by_chunks, take_first
 from kansho.errors import InputError
 from kansho.grid import Grid
 from kansho.io.envi import BinarySpec
@@ -109,10 +109,10 @@ class Stack:
         if pairs.size == 0:
             return np.empty((0, rows.stop - rows.start, cols.stop - cols.start), np.float32 if codes else arr.dtype)
         lo, hi = int(pairs.min()), int(pairs.max()) + 1  # only the pair chunks that hold them
-        if isinstance(arr, ChunkArray) and not (pairs.size == hi - lo and np.array_equal(pairs, np.arange(lo, hi))):
-            out = arr.take_first(pairs, (rows, cols))  # the pairs kept alone, each chunk decoded once
-        else:  # a run of pairs: whole chunks decoded straight into the result
+        if pairs.size == hi - lo and np.array_equal(pairs, np.arange(lo, hi)):  # a run: whole chunks into the result
             out = take_rows(np.asarray(arr[lo:hi, rows, cols]), pairs - lo)
+        else:  # the pairs kept alone, each chunk decoded once
+            out = take_first(arr, pairs, (rows, cols))
         return cohcodes.decode(out) if codes else out
 
     def read2d(self, name: str) -> npt.NDArray[np.float32]:
