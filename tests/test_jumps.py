@@ -35,7 +35,8 @@ def ellipse(shape: tuple[int, int], cy: float, cx: float, ry: float, rx: float) 
 
 def _labels_by_graph(u: np.ndarray, tau: float) -> np.ndarray:
     """The labelling of :func:`kansho._jumps_jit.label_continuous` the plainest way: the graph of the
-    continuous 4-neighbour edges, its connected components (scipy), each named by its smallest flat index."""
+    continuous 4-neighbour edges, its connected components (scipy), numbered in the order of their
+    smallest flat index."""
     from scipy.sparse import coo_array
     from scipy.sparse.csgraph import connected_components
 
@@ -53,7 +54,9 @@ def _labels_by_graph(u: np.ndarray, tau: float) -> np.ndarray:
     _, comp = connected_components(g, directed=False)
     first = np.full(comp.max() + 1, ny * nx)
     np.minimum.at(first, comp, np.arange(ny * nx))
-    return np.where(np.isfinite(u).ravel(), first[comp], -1).astype(np.int32)
+    named = np.where(np.isfinite(u).ravel(), first[comp], -1)
+    order = np.unique(named[named >= 0])  # the components' smallest indices, in order: their numbers
+    return np.where(named >= 0, np.searchsorted(order, named), -1).astype(np.int32)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -62,8 +65,9 @@ def _labels_by_graph(u: np.ndarray, tau: float) -> np.ndarray:
 def test_labels_are_the_graph_components(ny: int, nx: int, seed: int, levels: int, nan_frac: float,
                                          f32: bool) -> None:
     """Union-find labels (one raster scan over the left and upper edges, roots searched only where two
-    sets meet) equal the connected components of the continuous-edge graph, each labelled by its smallest
-    flat index, on small images of a few phase levels (every kind of edge: equal, near, far, to no data)."""
+    sets meet) equal the connected components of the continuous-edge graph, numbered in the order of
+    their smallest flat index, and their sizes their pixels, on small images of a few phase levels
+    (every kind of edge: equal, near, far, to no data)."""
     from kansho._jumps_jit import label_continuous
 
     rng = np.random.default_rng(seed)
@@ -72,8 +76,12 @@ def test_labels_are_the_graph_components(ny: int, nx: int, seed: int, levels: in
     u = u.astype(np.float32) if f32 else u
     par = np.full(ny * nx, 7, np.int32)  # reused arrays hold anything
     lab = np.full(ny * nx, -5, np.int32)
-    label_continuous(np.ascontiguousarray(u), 0.5, par, lab)
-    np.testing.assert_array_equal(lab, _labels_by_graph(u, 0.5))
+    size = np.full(ny * nx, 3, np.int32)
+    n = label_continuous(np.ascontiguousarray(u), 0.5, par, lab, size)
+    want = _labels_by_graph(u, 0.5)
+    np.testing.assert_array_equal(lab, want)
+    np.testing.assert_array_equal(size[:n], np.bincount(want[want >= 0], minlength=n))
+    assert n == (want.max() + 1 if want.size else 0)
 
 
 def _edges_by_numpy(u: np.ndarray, lab: np.ndarray, cycle: float) -> tuple[np.ndarray, ...]:
@@ -117,11 +125,36 @@ def test_boundary_edges_are_every_seam_in_raster_order(ny: int, nx: int, seed: i
     u[rng.random((ny, nx)) < nan_frac] = np.nan
     par = np.empty(ny * nx, np.int32)
     lab = np.empty(ny * nx, np.int32)
-    label_continuous(u, 0.5, par, lab)
+    label_continuous(u, 0.5, par, lab, np.empty(ny * nx, np.int32))
     got = boundary_edges(u, lab, 2.0)
     want = _edges_by_numpy(u, lab, 2.0)
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=0, atol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 40), seed=st.integers(0, 2**31 - 1), n_edges=st.integers(0, 60))
+def test_merge_joins_cores_into_their_smallest(n: int, seed: int, n_edges: int) -> None:
+    """:func:`kansho._jumps_jit.merge`: each core's cluster is the smallest core connected to it by the
+    joins, and each cluster's size (at that label; 0 at the others) the sum of its cores' sizes."""
+    from scipy.sparse import coo_array
+    from scipy.sparse.csgraph import connected_components
+
+    from kansho._jumps_jit import merge
+
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, n, n_edges)
+    b = rng.integers(0, n, n_edges)
+    size = rng.integers(1, 1000, n).astype(np.int32)
+    par, out, out_size = np.full(n + 5, 9, np.int32), np.full(n, -3, np.int32), np.full(n, 7, np.int64)
+    merge(np.minimum(a, b), np.maximum(a, b), n, size, par, out, out_size)
+    _, comp = connected_components(coo_array((np.ones(n_edges), (a, b)), shape=(n, n)), directed=False)
+    first = np.full(comp.max() + 1, n)
+    np.minimum.at(first, comp, np.arange(n))
+    np.testing.assert_array_equal(out, first[comp])
+    want = np.zeros(n, np.int64)
+    np.add.at(want, first[comp], size)
+    np.testing.assert_array_equal(out_size, want)
 
 
 @pytest.mark.parametrize("k", [1, -1, 2, -2])

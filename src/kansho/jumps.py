@@ -44,10 +44,12 @@ __all__ = ["BYTES_PER_PIXEL", "Workspace", "cycle_jumps"]
 
 _KMAX = 3  # jumps counted up to ±3 cycles; a larger one votes as ±3
 #: working memory of :func:`cycle_jumps` at its peak, bytes per pixel of the image, rounded up: the
-#: float64 phase, the union-find parents and labels of both stages and the cluster sizes (int64),
-#: the masks and the result (int8); the edges between labels are few (34.5 measured by tracemalloc,
-#: which does not see the compiled kernels' own arrays, 16 more)
-BYTES_PER_PIXEL = 56
+#: union-find parents, the labels and room for the cores' sizes (int32; the cores are few), the result
+#: (int8), and a float64 copy of the phase unless it is float32 (the stack's); the edges between labels
+#: are few (16.5 measured by tracemalloc on the benchmark frame's float32 phase, 25.5 before the cores
+#: were numbered; it does not see the compiled kernels' own arrays, 16 more at most, and the float64
+#: copy is 8)
+BYTES_PER_PIXEL = 48
 
 
 def cycle_jumps(
@@ -107,48 +109,49 @@ def cycle_jumps(
     n = ph.size
     none = np.zeros(ph.shape, np.int8), 0
     ws = Workspace() if work is None else work
-    par, lab, clusters, size = ws.arrays(n)
-    _jumps_jit.label_continuous(ph, tau * cycle, par, lab)
+    par, lab, core_size = ws.arrays(n)
+    n_core = _jumps_jit.label_continuous(ph, tau * cycle, par, lab, core_size)
     a, b, k, r, side = _jumps_jit.boundary_edges(ph, lab, float(cycle))
     if a.size == 0:  # one label, or none: nothing off the rest
         return none
-    n_valid = _join_cores(n, a, b, k, r, lab, join_resid, (par, clusters, size))
-    lab = clusters
+    core_size = core_size[:n_core]
+    clusters, size = np.empty(n_core, np.int32), np.empty(n_core, np.int64)
+    _join_cores(n_core, a, b, k, r, core_size, join_resid, (par, clusters, size))  # par: the pixels' no more
     main = int(np.argmax(size))
-    if size[main] < min_main * n_valid:
+    if size[main] < min_main * int(core_size.sum(dtype=np.int64)):
         return none
-    ids, kmode, ok = _regions(main, lab[a], lab[b], k, r, side, size, (max_resid, max_steep, accept, min_size,
-                                                                     min_edges))
+    ids, kmode, ok = _regions(main, clusters[a], clusters[b], k, r, side, size,
+                              (max_resid, max_steep, accept, min_size, min_edges))
     if not ok.any():
         return none
-    add = np.zeros(n, np.int8)
+    add = np.zeros(n_core, np.int8)
     add[ids[ok]] = -kmode[ok]  # the region is k cycles above the reference: add -k
-    fix = _jumps_jit.spread(lab, add)
+    fix = _jumps_jit.spread(lab, add[clusters])  # each core takes its cluster's
     return fix.reshape(ph.shape), int(ok.sum())
 
 
 class Workspace:
-    """The per-pixel working arrays of :func:`cycle_jumps` (union-find parents, core and cluster
-    labels, int32; cluster sizes, int64), kept from one image to the next of the same size: fresh
-    pages cost more than the labelling itself (a 1000 × 1000 image 20 ms with new arrays each time,
-    12 ms with these). One per thread."""
+    """The per-pixel working arrays of :func:`cycle_jumps` (union-find parents, core labels and room
+    for as many cores' sizes, int32), kept from one image to the next of the same size: fresh pages
+    cost more than the labelling itself (a 1000 × 1000 image 20 ms with new arrays each time, 12 ms
+    with these). One per thread."""
 
     def __init__(self) -> None:
         self._arrays: tuple[np.ndarray, ...] = ()
 
     def arrays(self, n: int) -> tuple[np.ndarray, ...]:
-        """(parents, labels, clusters, sizes) of ``n`` pixels each."""
+        """(parents, labels, core sizes) of ``n`` entries each."""
         if not self._arrays or self._arrays[0].size != n:
-            self._arrays = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int64))
+            self._arrays = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32))
         return self._arrays
 
 
 def _join_cores(n: int, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64], k: npt.NDArray[np.int64],
-                r: npt.NDArray[np.float64], lab: npt.NDArray[np.int32], join_resid: float,
-                out: tuple[np.ndarray, np.ndarray, np.ndarray]) -> int:
-    """Stage 2: join adjacent cores most of whose edges jump by 0 cycles, by ``join_resid`` at most on
-    average. ``out``: the union-find's parents, the clusters' labels and their sizes by label (written);
-    returns the pixels labelled."""
+                r: npt.NDArray[np.float64], core_size: npt.NDArray[np.int64], join_resid: float,
+                out: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    """Stage 2: join adjacent cores (``n`` of them, ``core_size`` pixels each) most of whose edges jump
+    by 0 cycles, by ``join_resid`` at most on average. ``out``: the union-find's parents, each core's
+    cluster (its smallest core) and the clusters' sizes by that label (written)."""
     key = a * n + b
     uk, inv = np.unique(key, return_inverse=True)
     tot = np.bincount(inv)
@@ -158,7 +161,7 @@ def _join_cores(n: int, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64], k: n
         r0 = np.bincount(inv, weights=np.abs(r) * zero) / n0
     join = (2 * n0 >= tot) & (r0 < join_resid)
     par, clusters, size = out
-    return int(_jumps_jit.merge(uk[join] // n, uk[join] % n, lab, par, clusters, size))
+    _jumps_jit.merge(uk[join] // n, uk[join] % n, n, core_size, par, clusters, size)
 
 
 def _regions(main: int, la: npt.NDArray[np.int64], lb: npt.NDArray[np.int64], k: npt.NDArray[np.int64],
