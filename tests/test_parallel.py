@@ -290,3 +290,54 @@ def test_stc_of_blocks_with_kept_edges_equals_stc_of_the_whole_frame(serial: dic
     want = maskmod.stc(serial["cum"])
     assert np.isfinite(want).sum() > 1000
     np.testing.assert_array_equal(serial["stc"], want.astype(serial["stc"].dtype))
+
+
+def test_local_cluster_closed_before_a_step_without_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner's dask client per step: a local cluster (``--workers``) starts for the first step that uses
+    workers, is closed before the outputs step (``local_workers=False``: its workers' memory not held through
+    it, the step runs without a client) and started anew for a later step that wants workers; a
+    ``--scheduler``'s client is never closed by it. Every cluster opened is closed by the run's exit stack."""
+    import contextlib
+
+    from kansho.chain import runner
+    from kansho.chain.context import Context
+    from kansho.chain.options import Options
+    from kansho.chain.steps.invert import SPEC as INVERT
+    from kansho.chain.steps.outputs import SPEC as OUTPUTS
+    from kansho.config import RunConfig
+
+    events: list[str] = []
+
+    @contextlib.contextmanager
+    def fake_cluster(workers: int | None, scheduler: str | None, **_: Any) -> Any:
+        name = f"client{len(events)}"
+        events.append(f"open {name}")
+        yield name
+        events.append(f"close {name}")
+
+    monkeypatch.setattr(runner, "cluster", fake_cluster)
+    assert OUTPUTS.local_workers is False and INVERT.local_workers is True
+    cfg = RunConfig(workers=2)
+    ctx = Context(out=Path("."), options=Options(cfg), input_path=None)
+    with contextlib.ExitStack() as exits:
+        runner._set_client(ctx, INVERT, cfg, exits)
+        runner._set_client(ctx, INVERT, cfg, exits)  # kept from step to step
+        assert ctx.client == "client0" and events == ["open client0"]
+        runner._set_client(ctx, OUTPUTS, cfg, exits)
+        assert ctx.client is None and events == ["open client0", "close client0"]
+        runner._set_client(ctx, INVERT, cfg, exits)
+        assert ctx.client == "client2"
+    assert events == ["open client0", "close client0", "open client2", "close client2"]
+
+    events.clear()
+    cfg = RunConfig(scheduler="tcp://127.0.0.1:8786")
+    ctx = Context(out=Path("."), options=Options(cfg), input_path=None, client="remote")
+    with contextlib.ExitStack() as exits:
+        for spec in (INVERT, OUTPUTS):
+            runner._set_client(ctx, spec, cfg, exits)
+            assert ctx.client == "remote"
+    assert events == []
+    ctx = Context(out=Path("."), options=Options(RunConfig()), input_path=None)
+    with contextlib.ExitStack() as exits:
+        runner._set_client(ctx, INVERT, RunConfig(), exits)
+    assert ctx.client is None and events == []

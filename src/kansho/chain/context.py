@@ -48,6 +48,8 @@ class Context:
     results: dict[str, StepResult] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     client: Any = None
+    #: closes the local cluster of ``client`` (None: no client, or a ``--scheduler``'s, which the run keeps)
+    close_cluster: Callable[[], None] | None = None
     block: int = 256
     #: blocks (or epochs) processed at once in this process when there is no client
     #: (:func:`kansho.chain.runner.block_threads`)

@@ -263,8 +263,7 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
     if spec.name != "ingest":
         _check_inputs(ctx, spec)
         ctx.block = plan_block(ctx.stack.n_pair, int(ctx.stack.epochs.size), cfg)
-        if ctx.client is None and (cfg.workers or cfg.scheduler):
-            ctx.client = exits.enter_context(cluster(cfg.workers, cfg.scheduler, memory_limit=cfg.memory_limit))
+        _set_client(ctx, spec, cfg, exits)
         ctx.threads = 1 if ctx.client is not None else block_threads(ctx.block, ctx.stack.n_pair,
                                                                       int(ctx.stack.epochs.size), cfg)
         every = {n: value_of(cfg, n) for n in result_option_names(cfg)}
@@ -293,6 +292,22 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
     write_json_atomic(ctx.layout.state, state, default=numpy_json)
     log.info("step %s done in %.1f s", spec.name, dt)
     return key
+
+
+def _set_client(ctx: Context, spec: StepSpec, cfg: RunConfig, exits: contextlib.ExitStack) -> None:
+    """The dask client of the step: a ``--scheduler``'s (connected as the run began) for every step; a local
+    cluster of ``--workers`` started for the first step after ingest and closed before a step that gains
+    nothing from it (:attr:`StepSpec.local_workers`: the outputs, written from this process as without
+    workers), whose memory the workers would otherwise hold through it (the M frame with two workers: ~0.5
+    and ~0.7 GB while the products were written). A later step that wants workers starts a new one."""
+    if not spec.local_workers and ctx.close_cluster is not None:
+        ctx.close_cluster()
+        ctx.client, ctx.close_cluster = None, None
+    if spec.local_workers and ctx.client is None and (cfg.workers or cfg.scheduler):
+        local = contextlib.ExitStack()
+        exits.callback(local.close)
+        ctx.client = local.enter_context(cluster(cfg.workers, cfg.scheduler, memory_limit=cfg.memory_limit))
+        ctx.close_cluster = local.close if ctx.client is not None and not cfg.scheduler else None
 
 
 def _check_inputs(ctx: Context, spec: StepSpec) -> None:

@@ -55,3 +55,6 @@ class StepSpec:
     #: the step :data:`PREPARE_AHEAD` places earlier (when this one is wanted too) and what it returns is kept in
     #: ``ctx.prepared[name]`` for the step (anything it starts is closed with ``exits``, the run's exit stack)
     prepare: Callable[..., Any] | None = None
+    #: False: the step gains nothing from a local cluster's workers (``--workers``): the runner closes that
+    #: cluster before it, so the workers' memory is not held through it (a ``--scheduler``'s stays)
+    local_workers: bool = True

@@ -88,8 +88,9 @@ def step_outputs(ctx: Context) -> OutputsResult:
     for d in (lay.results, lay.info, lay.plots):
         d.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        # started ahead, as step 1-4 began (the step's prepare), or now: its imports overlap the reading below
-        side = ctx.prepared.pop("outputs") if "outputs" in ctx.prepared else figure_process(ctx, stack)
+        # started ahead, as step 1-4 began (the step's prepare), or now (also where the local cluster, closed
+        # before this step, kept it from starting): its imports overlap the reading below
+        side = ctx.prepared.pop("outputs", None) or figure_process(ctx, stack)
         return _write_products(ctx, side)
 
 
@@ -141,6 +142,6 @@ def _figures(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray, side
 
 
 SPEC = StepSpec(name="outputs", licsbas="out", title="results GeoTIFFs, cum.h5, info tables, plots and report",
-                run=step_outputs, result=OutputsResult, prepare=figure_process,
+                run=step_outputs, result=OutputsResult, prepare=figure_process, local_workers=False,
                 inputs=("cum", "cum_std", "bridge_model", "cum_filt", "gap", "mask",
                         *(m.source for m in RESULT_MAPS.values())))
