@@ -450,3 +450,21 @@ def test_single_flight_computes_an_entry_once_for_threads_that_want_it_together(
         list(pool.map(lambda k: single_flight({}, k, lambda: compute(k, False)), ["c"] * 4))
     assert calls == ["c"] * 4
     forget_flights()
+
+
+def test_the_filter_step_forgets_what_it_kept() -> None:
+    """:func:`kansho.chain.steps.filter.forget_caches` (run at the step's end here and in every dask worker,
+    whose process may outlive the run) empties every cache the step's epochs fill: the hole weights, the
+    kernel transforms and the filter weights (on the M frame ~0.18 GB a worker)."""
+    from kansho import filters
+    from kansho.chain.steps import filter as fstep
+
+    rng = np.random.default_rng(5)
+    valid = rng.random((40, 50)) > 0.2
+    hp = np.where(valid, rng.standard_normal(valid.shape), np.nan)
+    fa.spatial_cv_sums(hp, [(2.0, 2.5), (9.0, 10.0)])  # the second by FFT: its kernel transform kept
+    fstep._weight_of(valid, (3.0, 3.0))
+    fstep._WHOLE_CACHE[("x", "y")] = ((), np.zeros(3))
+    assert fa._DEN_CACHE and filters._KERNEL_CACHE and fstep._WEIGHT_CACHE
+    fstep.forget_caches()
+    assert not (fa._DEN_CACHE or filters._KERNEL_CACHE or fstep._WEIGHT_CACHE or fstep._WHOLE_CACHE)
