@@ -287,12 +287,20 @@ def release_memory(client: Any = None) -> int:
     """After a step: :func:`trim_heap` here and, with a dask ``client``, in every worker (best effort: a worker
     that does not answer keeps its memory). Returns how many processes could trim."""
     n = int(trim_heap())  # no gc.collect() here: in a long-lived process (a notebook, pytest) it takes long
-    if client is not None:
-        try:
-            n += sum(v is True for v in client.run(_collect_and_trim, on_error="ignore").values())
-        except Exception as exc:  # noqa: BLE001 - an unreachable worker must not fail a step that succeeded
-            log.debug("could not release the workers' memory: %s", exc)
-    return n
+    return n + sum(v is True for v in on_workers(client, _collect_and_trim, "release the workers' memory").values())
+
+
+def on_workers(client: Any, func: Callable[[], Any], what: str) -> dict[str, Any]:
+    """``func()`` in every worker of a dask ``client``, best effort: its result by worker address; a worker that
+    does not answer (or a client that cannot reach them) is left out, logged at debug level as "could not
+    ``what``" -- housekeeping must not fail a step that succeeded. No client: nothing to run, ``{}``."""
+    if client is None:
+        return {}
+    try:
+        return dict(client.run(func, on_error="ignore"))
+    except Exception as exc:  # noqa: BLE001 - an unreachable worker must not fail a step that succeeded
+        log.debug("could not %s: %s", what, exc)
+        return {}
 
 
 def _collect_and_trim() -> bool:

@@ -28,6 +28,7 @@ from kansho.chain.steps.loops import LoopsResult
 from kansho.chain.tasks import Task
 from kansho.filters_adaptive import HOLE_PX, MIN_GAIN
 from kansho.layout import INFO_FILES, RunLayout
+from kansho.parallel import on_workers
 from kansho.velocity import fit_linear
 
 log = logging.getLogger(__name__)
@@ -123,11 +124,7 @@ def step_filter(ctx: Context) -> FilterResult:
                                                                                        "filt_aps0"):
         del ctx.work[name]
     forget_caches()
-    if ctx.client is not None:  # the workers' own: a --scheduler's cluster outlives the run
-        try:
-            ctx.client.run(forget_caches, on_error="ignore")
-        except Exception as exc:  # noqa: BLE001 - a worker that does not answer keeps its caches
-            log.debug("1-6: could not clear the workers' caches: %s", exc)
+    on_workers(ctx.client, forget_caches, "clear the workers' filter caches")  # a --scheduler's outlive the run
     log.info("1-6: %s", res.decision)
     write_text_atomic(ctx.layout.info / INFO_FILES["filter"], _info_text(res))
     return res
