@@ -122,9 +122,11 @@ def test_local_cluster_with_a_killed_worker_gives_identical_results(
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
     monkeypatch.setattr(invert_step, "invert_block", kill_once)
     out = tmp_path / "cluster"
+    before = dict(os.environ)
     got = _run(sim, out, block_size=32, workers=2, memory_limit="3GB")
     assert (out / "killed-once").exists(), "the worker was never killed: the test did not test anything"
     _same(serial, got)
+    assert dict(os.environ) == before  # the workers' variables (NUMBA_NUM_THREADS=1...) not left here by dask
 
 
 def test_results_do_not_depend_on_block_size(sim: Path, serial: dict[str, np.ndarray], tmp_path: Path) -> None:
@@ -290,6 +292,53 @@ def test_stc_of_blocks_with_kept_edges_equals_stc_of_the_whole_frame(serial: dic
     want = maskmod.stc(serial["cum"])
     assert np.isfinite(want).sum() > 1000
     np.testing.assert_array_equal(serial["stc"], want.astype(serial["stc"].dtype))
+
+
+def test_workers_environment_not_left_in_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """dask's nanny sets the workers' pre-spawn variables in the process that starts them (os.environ.update,
+    again when a worker restarts) and leaves them there: with NUMBA_NUM_THREADS=1 left here a fresh install's
+    first ``kansho ts --workers 2`` stopped at its next compilation. :func:`kansho.parallel.cluster` puts the
+    environment back once the cluster started, after a pass and when it closes."""
+    import dask
+    import distributed
+
+    from kansho import parallel
+
+    class Nanny:  # what distributed's LocalCluster does to this process's environment when it starts workers
+        def __init__(self, **_: Any) -> None:
+            self.env = {k: str(v) for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
+                        if v is not None}
+            self.spawn()
+
+        def spawn(self) -> None:
+            os.environ.update(self.env)
+
+        def close(self) -> None:
+            pass
+
+    class Client:
+        def __init__(self, lc: Nanny) -> None:
+            self.lc = lc
+            self.dashboard_link = ""
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(distributed, "LocalCluster", Nanny)
+    monkeypatch.setattr(distributed, "Client", Client)
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
+    monkeypatch.setenv("KANSHO_TEST_KEPT", "yes")
+    before = dict(os.environ)
+    with cluster(workers=2) as client:
+        assert dict(os.environ) == before
+        client.lc.spawn()  # a worker restarted mid-pass
+        assert os.environ["NUMBA_NUM_THREADS"] == "1"
+        parallel.restore_environ()  # as map_tasks does after a pass on the cluster
+        assert dict(os.environ) == before
+        client.lc.spawn()
+    assert dict(os.environ) == before
+    parallel.restore_environ()  # no cluster: nothing to put back
+    assert os.environ["KANSHO_TEST_KEPT"] == "yes"
 
 
 def test_local_cluster_closed_before_a_step_without_workers(monkeypatch: pytest.MonkeyPatch) -> None:

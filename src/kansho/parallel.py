@@ -161,16 +161,46 @@ def cluster(workers: int | None = None, scheduler: str | None = None, *,
     env.update(worker_env())
     for key in WORKER_ENV_UNSET:
         env.pop(key, None)
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
-        lc = _local_cluster(LocalCluster, n, total)
-        client = Client(lc)
-    log.info("local dask cluster: %d worker processes, %.1f GB each; dashboard: %s", n, total / n / 1e9,
-             client.dashboard_link if dashboard else "off")
+    global _environ_before
+    outer, _environ_before = _environ_before, _environ_before or dict(os.environ)
     try:
-        yield client
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+            lc = _local_cluster(LocalCluster, n, total)
+            client = Client(lc)
+        restore_environ()
+        log.info("local dask cluster: %d worker processes, %.1f GB each; dashboard: %s", n, total / n / 1e9,
+                 client.dashboard_link if dashboard else "off")
+        try:
+            yield client
+        finally:
+            client.close()
+            lc.close()
     finally:
-        client.close()
-        lc.close()
+        restore_environ()
+        _environ_before = outer
+
+
+#: this process's environment before its local cluster started, while one runs (:func:`restore_environ`)
+_environ_before: dict[str, str] | None = None
+
+
+def restore_environ() -> None:
+    """Put back this process's environment as it was before its local cluster started (nothing while none runs).
+
+    dask's nanny sets the workers' pre-spawn variables (:func:`worker_env`) in its own process, this one, before
+    each spawn, and leaves them there (``os.environ.update``; distributed 2026.8). With ``NUMBA_NUM_THREADS=1``
+    here, this process's next compilation (a fresh install's) launched numba's threads with one, or stopped
+    the run ("Cannot set NUMBA_NUM_THREADS to a different value once the threads have been launched"), and
+    every later child (the figures' process) inherited one BLAS thread. Called once the cluster has started,
+    after each pass on it (a worker restarted mid-pass sets them again) and when it closes."""
+    before = _environ_before
+    if before is None:
+        return
+    for key in set(os.environ) - set(before):
+        del os.environ[key]
+    for key, value in before.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
 
 
 @functools.cache
@@ -380,6 +410,7 @@ def map_tasks(func: Callable[..., Any], items: Sequence[Any] | Iterable[Any], *,
                 bar.update(1)
         finally:
             client.cancel([f for f in futures if not f.done()])
+            restore_environ()
     finally:
         bar.close()
 
