@@ -79,6 +79,31 @@ def test_tie_predicts_a_smooth_offset_error_away_from_the_set() -> None:
     assert abs(float(fit.corr[0][stable].mean())) < 1e-4  # and the tie keeps it so
 
 
+def test_tie_keeps_no_cache_and_its_sums_are_the_cached_ones() -> None:
+    """The tie's cross-validation keeps no hole weight (each is used once) and frees the kernel transforms on
+    return: they held ~220 MB of the M frame from step 1-3 to step 1-6's end. The weights it computes
+    without the cache are the cached ones, bit for bit."""
+    from kansho import filters, filters_adaptive
+
+    rng = np.random.default_rng(5)
+    stable, _ = _scene(rng, 96)
+    means = np.zeros((2, *stable.shape))
+    means[1] = _smooth_field(rng, stable.shape, 6.0, 4.0)
+    sig = filters_adaptive.spatial_candidates(PX_KM, stable.shape)[1]
+    d = np.where(stable, means[1], np.nan)
+    kept = filters_adaptive.spatial_cv_sums(d, sig, hole=3)
+    assert filters_adaptive._DEN_CACHE and filters._KERNEL_CACHE  # the filter's use: kept for the next epoch
+    widths = {(k[1], k[2]) for k in filters_adaptive._DEN_CACHE}
+    filters_adaptive.keep_cached_widths([sig[-1]])  # between the filter's rounds: the best width's only
+    assert {(k[1], k[2]) for k in filters_adaptive._DEN_CACHE} == {sig[-1]} and sig[-1] in widths
+    assert {(k[0], k[1]) for k in filters._KERNEL_CACHE} == {sig[-1]}
+    filters_adaptive.clear_caches()
+    assert np.array_equal(filters_adaptive.spatial_cv_sums(d, sig, hole=3, keep=False), kept)
+    assert not filters_adaptive._DEN_CACHE and not filters._KERNEL_CACHE
+    gaptie.fit_tie(means, stable, PX_KM)
+    assert not filters_adaptive._DEN_CACHE and not filters._KERNEL_CACHE
+
+
 def test_tie_declines_on_noise_without_pattern() -> None:
     """White noise on the set is not predictable from its neighbours: nothing is tied."""
     rng = np.random.default_rng(4)

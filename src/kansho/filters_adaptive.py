@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +67,7 @@ __all__ = [
     "clear_caches",
     "hole_lowpass",
     "hole_weight",
+    "keep_cached_widths",
     "model_residual",
     "smoother_matrix",
     "spatial_cv_sums",
@@ -321,15 +323,33 @@ def clear_caches() -> None:
     forget_flights()
 
 
+def keep_cached_widths(sigmas_px: list[tuple[float, float]]) -> None:
+    """Forget the kept hole weights and kernel transforms of every width but ``sigmas_px`` ((σ_rows, σ_cols) px):
+    between the rounds of the spatial cross-validation, only the best width so far (or the chosen one) is
+    used again (on the 1000 × 1000 px frame the others held ~150 MB a process through the filter's pass)."""
+    keep = {(float(a), float(b)) for a, b in sigmas_px}
+    _forget_widths(lambda sig: sig not in keep)
+
+
+def _forget_widths(drop: Callable[[tuple[float, float]], bool]) -> None:
+    """Forget the kept hole weights and kernel transforms of the widths (σ_rows, σ_cols) px that ``drop``."""
+    for key in [k for k in list(_DEN_CACHE) if drop((k[1], k[2]))]:
+        _DEN_CACHE.pop(key, None)
+    for kkey in [k for k in list(_KERNEL_CACHE) if drop((k[0], k[1]))]:
+        _KERNEL_CACHE.pop(kkey, None)
+
+
 def spatial_cv_sums(hp: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *, hole: int = HOLE_PX,
-                    only: list[int] | None = None, fft_float32: bool = False) -> Float64Array:
+                    only: list[int] | None = None, fft_float32: bool = False, keep: bool = True) -> Float64Array:
     """Held-out sums of one epoch's high-pass for each spatial width.
 
     ``hp``: (ny, nx) mm, NaN = no data (masked); ``only``: indices of the widths to evaluate, in the
     order given (the others' rows stay 0; default all). Returns (m, 4) float64: per width, Σ hp·ĉ,
     Σ ĉ², Σ hp² (mm²) and the count, over the pixels where both ``hp`` and its prediction ĉ
     (:func:`hole_lowpass`) are finite. The weight of the finite pattern is
-    :func:`cached_hole_weight` (the same numbers as :func:`hole_lowpass` computes without ``den``).
+    :func:`cached_hole_weight` (the same numbers as :func:`hole_lowpass` computes without ``den``); with
+    ``keep`` False neither it nor the kernel's transform is kept once the width is done (:func:`hole_weight`):
+    for an image whose pattern no other shares (the gap tie's: ~160 MB of transforms on a 1000² frame).
 
     With ``fft_float32`` the numerators of the widths convolved by FFT (:func:`kansho.filters.use_fft`)
     are transformed in float32, which halves the transforms' memory traffic (the spatial
@@ -347,7 +367,11 @@ def spatial_cv_sums(hp: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *, 
         sig = (float(sigmas_px[i][0]), float(sigmas_px[i][1]))
         wide = use_fft(sig)
         num = _hole_convolve(single if wide else zero, sig, hole, 4.0)[0]  # hole_lowpass's numerator (its truncate)
-        return _held_out_sums(x, np.asarray(num, np.float64), cached_hole_weight(fin, sig, hole=hole))
+        if keep:
+            return _held_out_sums(x, np.asarray(num, np.float64), cached_hole_weight(fin, sig, hole=hole))
+        row = _held_out_sums(x, np.asarray(num, np.float64), hole_weight(fin, sig, hole=hole))
+        _forget_widths(lambda other: other == sig)  # its kernel's transform, used by the weight too
+        return row
 
     todo = list(range(len(sigmas_px)) if only is None else only)
     for i, row in zip(todo, map_threads(one, todo), strict=True):  # each width alone: any threads, same sums

@@ -8,6 +8,7 @@ The numerics are :func:`kansho.filters.epoch_surface`, :func:`kansho.filters.tem
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import stat
@@ -160,11 +161,14 @@ def _adaptive_spatial(ctx: Context, res: FilterResult, pixel_km: tuple[float, fl
     first = fad.coarse_indices(len(km))
     for only in (first, None):  # every other width, then the best one's neighbours
         if only is None:
-            only = fad.fine_indices(max(fad.choose_spatial(sums).index, 0), len(km), first)
+            lead = fad.choose_spatial(sums).index
+            _keep_widths(ctx, [px[lead]] if lead >= 0 else [])  # the others are not used again
+            only = fad.fine_indices(max(lead, 0), len(km), first)
         if only and sel:
             sums = sums + np.sum(ctx.map_epochs(filter_scv_epoch, "1-6 spatial CV", sel, sigmas_px=px,
                                                 hole=HOLE_PX, only=only, sel=sel), axis=0)
     choice = fad.choose_spatial(sums)
+    _keep_widths(ctx, [px[choice.index]] if choice.index >= 0 else [])  # the filter's own width only
     res.gain = choice.gain
     tw = "the temporal model alone" if res.sigma_yr is None else f"σ_t {res.sigma_yr:.3g} yr"
     model = "offset + rate + annual" if res.annual else "offset + rate"
@@ -177,6 +181,12 @@ def _adaptive_spatial(ctx: Context, res: FilterResult, pixel_km: tuple[float, fl
         res.alpha, res.sigma_km = choice.alpha, float(km[choice.index])
         res.decision = (f"adaptive filter: model {model}, {tw}, σ_s {res.sigma_km:.3g} km, weight "
                         f"{choice.alpha:.2f}, predicted held-out variance of the high-pass -{100 * choice.gain:.0f} %")
+
+
+def _keep_widths(ctx: Context, sigmas_px: list[tuple[float, float]]) -> None:
+    """:func:`fad.keep_cached_widths` here and in every worker (each holds the widths its epochs computed)."""
+    fad.keep_cached_widths(sigmas_px)
+    on_workers(ctx.client, functools.partial(fad.keep_cached_widths, sigmas_px), "trim the workers' filter caches")
 
 
 def forget_caches() -> None:
