@@ -73,6 +73,23 @@ def test_map_threads_keeps_the_order_and_uses_the_share() -> None:
         enter_block(None)
 
 
+def _piece_threads(x: int) -> int:
+    time.sleep(0.01 * (x == 7))  # the last piece still running when the others are done
+    return kernel_threads()
+
+
+def test_map_threads_pieces_share_the_threads() -> None:
+    """The pieces of :func:`map_threads` share its threads as a pass's block tasks do: one each for their
+    kernels while every thread has a piece (they ran each on all of them at once, oversubscribed), more in
+    the tail (the last piece alone takes both)."""
+    try:
+        enter_block(BlockShare(2, 1))
+        got = map_threads(_piece_threads, range(8))
+        assert got[:6] == [1] * 6 and got[7] == 2
+    finally:
+        enter_block(None)
+
+
 def test_cross_validation_and_model_choice_same_on_any_threads() -> None:
     """The widths of the spatial cross-validation and the bridge candidates' regional MSE run on threads
     (:func:`kansho._threads.map_threads`): the same numbers, bit for bit, as on one thread."""

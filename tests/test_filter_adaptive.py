@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from scipy import ndimage
 from tests._shared import FinishedRun
 
+from kansho import filters
 from kansho import filters_adaptive as fa
 
 PIX_KM = (0.1, 0.1)
@@ -303,6 +304,28 @@ def test_cv_sums_with_kept_weights_are_those_of_the_plain_hole_lowpass(seed: int
         np.testing.assert_allclose(got[:, :3], ref[:, :3], rtol=1e-12, atol=1e-12 * np.abs(ref[:, :3]).max())
     for sig in px:
         np.testing.assert_array_equal(fa.cached_hole_weight(~pattern, sig), fa.hole_weight(~pattern, sig))
+    fa.clear_caches()
+
+
+def test_cv_rows_of_many_epochs_are_each_epochs_sums_and_keep_nothing() -> None:
+    """:func:`fa.spatial_cv_rows` (the widths outermost, step 1-6's groups of epochs) gives each epoch's
+    :func:`fa.spatial_cv_sums` bit for bit, epochs of two finite patterns among them, in any order of
+    the widths asked; it keeps no hole weight or kernel transform (one width's at a time: the memory of a
+    dask worker's cross-validation)."""
+    rng = np.random.default_rng(4)
+    ny, nx = 64, 80
+    pats = [rng.random((ny, nx)) < 0.2, rng.random((ny, nx)) < 0.3]
+    hps = rng.standard_normal((5, ny, nx))
+    for k in range(5):
+        hps[k][pats[k % 2]] = np.nan
+    px = [(s, 1.2 * s) for s in fa.SPATIAL_PX[:14]]  # narrow (direct) and wide (FFT) widths
+    only = [13, 0, 5, 9, 2]
+    fa.clear_caches()
+    got = fa.spatial_cv_rows(hps, px, hole=1, only=only, fft_float32=True)
+    assert not fa._DEN_CACHE and not filters._KERNEL_CACHE
+    ref = np.stack([fa.spatial_cv_sums(h, px, hole=1, only=only, fft_float32=True) for h in hps])
+    np.testing.assert_array_equal(got, ref)
+    assert np.all(got[:, [i for i in range(len(px)) if i not in only]] == 0) and np.all(got[:, only, 3] > 0)
     fa.clear_caches()
 
 

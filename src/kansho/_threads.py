@@ -89,9 +89,21 @@ def map_threads(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     """``[fn(x) for x in items]`` on :func:`kernel_threads` threads (in this thread when that is 1 or there is
     one item), results in the order of ``items``: for independent pieces of a numerical function whose work
     releases the GIL (NumPy, SciPy's filters and FFTs, compiled kernels), e.g. the widths of a
-    cross-validation. Each result is what the loop would give, whatever the threads."""
+    cross-validation. Each result is what the loop would give, whatever the threads. The pieces' kernels
+    share the threads as a pass's block tasks do (:class:`BlockShare`: one each while every thread has a
+    piece, the idle ones in the tail), not each on all of them at once."""
     nthr = max(1, min(kernel_threads(), len(items)))
     if nthr == 1:
         return [fn(x) for x in items]
+    share = BlockShare(nthr, len(items))
+
+    def one(x: Any) -> Any:
+        enter_block(share)
+        try:
+            return fn(x)
+        finally:
+            enter_block(None)
+            share.done()
+
     with ThreadPoolExecutor(max_workers=nthr) as pool:
-        return list(pool.map(fn, items))
+        return list(pool.map(one, items))

@@ -67,9 +67,9 @@ __all__ = [
     "clear_caches",
     "hole_lowpass",
     "hole_weight",
-    "keep_cached_widths",
     "model_residual",
     "smoother_matrix",
+    "spatial_cv_rows",
     "spatial_cv_sums",
     "temporal_basis",
     "temporal_cv",
@@ -323,14 +323,6 @@ def clear_caches() -> None:
     forget_flights()
 
 
-def keep_cached_widths(sigmas_px: list[tuple[float, float]]) -> None:
-    """Forget the kept hole weights and kernel transforms of every width but ``sigmas_px`` ((σ_rows, σ_cols) px):
-    between the rounds of the spatial cross-validation, only the best width so far (or the chosen one) is
-    used again (on the 1000 × 1000 px frame the others held ~150 MB a process through the filter's pass)."""
-    keep = {(float(a), float(b)) for a, b in sigmas_px}
-    _forget_widths(lambda sig: sig not in keep)
-
-
 def _forget_widths(drop: Callable[[tuple[float, float]], bool]) -> None:
     """Forget the kept hole weights and kernel transforms of the widths (σ_rows, σ_cols) px that ``drop``."""
     for key in [k for k in list(_DEN_CACHE) if drop((k[1], k[2]))]:
@@ -358,24 +350,46 @@ def spatial_cv_sums(hp: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *, 
     the image's largest value, averaged over the frame), the gains of :func:`choose_spatial` by
     ~1e-8: enough to choose a width and a weight, not to be a product."""
     x = np.asarray(hp, dtype=np.float64)
-    out = np.zeros((len(sigmas_px), 4))
-    fin = np.isfinite(x)
-    zero = np.where(fin, x, 0.0)[None]  # the numerator's image, shared by the widths
-    single = zero.astype(np.float32) if fft_float32 else zero
+    return spatial_cv_rows(x[None], sigmas_px, hole=hole, only=only, fft_float32=fft_float32, keep=keep)[0]
+
+
+def spatial_cv_rows(hps: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *, hole: int = HOLE_PX,
+                    only: list[int] | None = None, fft_float32: bool = False, keep: bool = False) -> Float64Array:
+    """:func:`spatial_cv_sums` of each image of ``hps`` (k, ny, nx) mm: (k, m, 4), the same numbers.
+
+    The widths are the outer loop (on threads, :func:`kansho._threads.map_threads`), the images the inner:
+    each width's hole weight (one for each finite pattern among the images) and kernel transform are made
+    once for the k images and, with ``keep`` False, not kept once the width is done. A process working
+    on k epochs of the spatial cross-validation then holds one width's weight and transform at a time, not
+    every width's (~150 MB of them on a 1000 × 1000 px frame, in each dask worker); with ``keep`` the
+    weights are :func:`cached_hole_weight`'s and the transforms stay for a later call."""
+    xs = np.asarray(hps, dtype=np.float64)
+    out = np.zeros((xs.shape[0], len(sigmas_px), 4))
+    fins = [np.isfinite(x) for x in xs]
+    zeros = [np.where(f, x, 0.0)[None] for x, f in zip(xs, fins, strict=True)]  # the numerators' images
+    singles = [z.astype(np.float32) for z in zeros] if fft_float32 else zeros
+    patterns = [hashlib.sha1(np.packbits(f).tobytes()).digest() for f in fins]
 
     def one(i: int) -> Float64Array:
         sig = (float(sigmas_px[i][0]), float(sigmas_px[i][1]))
         wide = use_fft(sig)
-        num = _hole_convolve(single if wide else zero, sig, hole, 4.0)[0]  # hole_lowpass's numerator (its truncate)
-        if keep:
-            return _held_out_sums(x, np.asarray(num, np.float64), cached_hole_weight(fin, sig, hole=hole))
-        row = _held_out_sums(x, np.asarray(num, np.float64), hole_weight(fin, sig, hole=hole))
-        _forget_widths(lambda other: other == sig)  # its kernel's transform, used by the weight too
-        return row
+        dens: dict[bytes, Float64Array] = {}
+        rows = np.zeros((xs.shape[0], 4))
+        for e, x in enumerate(xs):
+            num = _hole_convolve(singles[e] if wide else zeros[e], sig, hole, 4.0)[0]  # hole_lowpass's (its truncate)
+            den = dens.get(patterns[e])
+            if den is None:
+                den = dens[patterns[e]] = (cached_hole_weight(fins[e], sig, hole=hole) if keep
+                                           else hole_weight(fins[e], sig, hole=hole))
+            rows[e] = _held_out_sums(x, np.asarray(num, np.float64), den)
+        if not keep:
+            _forget_widths(lambda other: other == sig)  # its kernel's transform, used by the weights too
+        return rows
 
     todo = list(range(len(sigmas_px)) if only is None else only)
-    for i, row in zip(todo, map_threads(one, todo), strict=True):  # each width alone: any threads, same sums
-        out[i] = row
+    todo.sort(key=lambda i: -max(sigmas_px[i]))  # the widest (longest) first: no long one left alone at the end
+    for i, rows in zip(todo, map_threads(one, todo), strict=True):  # each width alone: any threads, same sums
+        out[:, i] = rows
     return out
 
 

@@ -8,7 +8,6 @@ The numerics are :func:`kansho.filters.epoch_surface`, :func:`kansho.filters.tem
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import stat
@@ -111,9 +110,12 @@ def step_filter(ctx: Context) -> FilterResult:
         res = FilterResult(sigma_km=fcfg.sigma_km, sigma_yr=sigma_yr, deramp=fcfg.deramp, hgt_corr=fcfg.hgt_corr,
                            decision=f"LiCSBAS filter: σ {fcfg.sigma_km:g} km, {sigma_yr:.3g} yr")
         temporal = {"sigma_yr": sigma_yr, "order": fcfg.temporal_order}
-    ctx.map_blocks(filter_temporal_block, "1-6 temporal", t=t, base=base, **temporal)
+    cv = fad.cv_epochs(ne, 8) if adaptive else []  # the spatial cross-validation's epochs, kept apart (filt_cv)
+    if cv:
+        ctx.new_array("filt_cv", (len(cv), *st.shape))
+    ctx.map_blocks(filter_temporal_block, "1-6 temporal", t=t, base=base, cv=cv, **temporal)
     if adaptive:
-        _adaptive_spatial(ctx, res, (dx_km, dy_km))
+        _adaptive_spatial(ctx, res, (dx_km, dy_km), cv)
     sig_km = res.sigma_km if res.sigma_km is not None else 0.0
     spatial = {"sigma_px": (sigma_to_px(sig_km, dy_km), sigma_to_px(sig_km, dx_km)),
                "ref": "refmask", "base": base, "alpha": res.alpha, "hole": HOLE_PX if adaptive else -1,
@@ -124,9 +126,9 @@ def step_filter(ctx: Context) -> FilterResult:
     ctx.map_epochs(filter_spatial_epoch, "1-6 spatial", range(1), first=True, **spatial)
     ctx.map_epochs(filter_spatial_epoch, "1-6 spatial", range(0, ne, CUBE_DEPTH), first=False, **spatial)
     ctx.map_blocks(vel_filt_block, "1-6 velocity", t=t)
-    for name in ("filt_base", "filt_hp", "filt_surf0", "filt_aps0", "filt_epoch0") if surface else (
-            "filt_hp", "filt_surf0", "filt_aps0", "filt_epoch0"):
-        del ctx.work[name]
+    for name in ("filt_base", "filt_hp", "filt_surf0", "filt_aps0", "filt_epoch0", "filt_cv"):
+        if name in ctx.work:
+            del ctx.work[name]
     forget_caches()
     on_workers(ctx.client, forget_caches, "clear the workers' filter caches")  # a --scheduler's outlive the run
     log.info("1-6: %s", res.decision)
@@ -153,25 +155,26 @@ def _adaptive_widths(ctx: Context, t: np.ndarray, base: str, sigma_yr: float | N
                         alpha=0.0, gain=None, annual=annual)
 
 
-def _adaptive_spatial(ctx: Context, res: FilterResult, pixel_km: tuple[float, float]) -> None:
-    """Choose the spatial width and weight of the adaptive filter from the held-out error of a
-    sample of epochs (:func:`kansho.filters_adaptive.choose_spatial`); fill ``res`` in place."""
+def _adaptive_spatial(ctx: Context, res: FilterResult, pixel_km: tuple[float, float], sel: list[int]) -> None:
+    """Choose the spatial width and weight of the adaptive filter from the held-out error of the
+    sample of epochs ``sel`` (their high-pass in ``filt_cv``; :func:`kansho.filters_adaptive.choose_spatial`);
+    fill ``res`` in place."""
     st = ctx.stack
-    ne = len(ctx.get(LoopsResult).epochs)
     km, px = fad.spatial_candidates(pixel_km, st.shape)
-    sel = fad.cv_epochs(ne, 8)
     sums = np.zeros((len(km), 4))
     first = fad.coarse_indices(len(km))
+    # the sampled epochs (their places in filt_cv) in one group a worker thread (dask), or one group here (its
+    # widths on threads)
+    groups = [g.tolist() for g in np.array_split(np.arange(len(sel)), min(len(sel), _slots(ctx))) if g.size]
     for only in (first, None):  # every other width, then the best one's neighbours
         if only is None:
-            lead = fad.choose_spatial(sums).index
-            _keep_widths(ctx, [px[lead]] if lead >= 0 else [])  # the others are not used again
-            only = fad.fine_indices(max(lead, 0), len(km), first)
+            only = fad.fine_indices(max(fad.choose_spatial(sums).index, 0), len(km), first)
         if only and sel:
-            sums = sums + np.sum(ctx.map_epochs(filter_scv_epoch, "1-6 spatial CV", sel, sigmas_px=px,
-                                                hole=HOLE_PX, only=only, sel=sel), axis=0)
+            parts = ctx.map_epochs(filter_scv_group, "1-6 spatial CV", range(len(groups)), sigmas_px=px,
+                                   hole=HOLE_PX, only=only, groups=groups)
+            rows = [r for part in parts for r in part]  # in epoch order, as one task an epoch summed them
+            sums = sums + np.sum(rows, axis=0)
     choice = fad.choose_spatial(sums)
-    _keep_widths(ctx, [px[choice.index]] if choice.index >= 0 else [])  # the filter's own width only
     res.gain = choice.gain
     tw = "the temporal model alone" if res.sigma_yr is None else f"σ_t {res.sigma_yr:.3g} yr"
     model = "offset + rate + annual" if res.annual else "offset + rate"
@@ -186,10 +189,14 @@ def _adaptive_spatial(ctx: Context, res: FilterResult, pixel_km: tuple[float, fl
                         f"{choice.alpha:.2f}, predicted held-out variance of the high-pass -{100 * choice.gain:.0f} %")
 
 
-def _keep_widths(ctx: Context, sigmas_px: list[tuple[float, float]]) -> None:
-    """:func:`fad.keep_cached_widths` here and in every worker (each holds the widths its epochs computed)."""
-    fad.keep_cached_widths(sigmas_px)
-    on_workers(ctx.client, functools.partial(fad.keep_cached_widths, sigmas_px), "trim the workers' filter caches")
+def _slots(ctx: Context) -> int:
+    """Tasks a pass runs at once: the dask workers' threads, or 1 here (whose task takes the threads itself)."""
+    if ctx.client is None:
+        return 1
+    try:
+        return max(1, sum(int(n) for n in ctx.client.nthreads().values()))
+    except Exception:  # noqa: BLE001 - a scheduler that does not answer: its tasks still run, one group
+        return 1
 
 
 def forget_caches() -> None:
@@ -226,20 +233,15 @@ def filter_tcv_block(task: Task) -> tuple[np.ndarray, int]:
     return fad.temporal_cv(b, t, fad.temporal_basis(t), p["sigmas"])
 
 
-def filter_scv_epoch(task: Task) -> np.ndarray:
-    """Held-out sums (m, 4) of epoch ``e``'s high-pass for each spatial width (:func:`fad.spatial_cv_sums`,
-    its numerators' transforms in float32).
-
-    Every other task of the pass (its place in ``params["sel"]``) takes the widths in reverse order:
-    the first tasks, running together, then compute each width's weight and kernel transform once
-    between them (:func:`kansho._flight.single_flight`), from both ends, instead of one after the
-    other in step. The sums do not depend on the order."""
+def filter_scv_group(task: Task) -> np.ndarray:
+    """Held-out sums (k, m, 4) of the high-pass of the k sampled epochs of group ``params["groups"][task.epoch]``
+    (places in ``filt_cv``) for each spatial width (:func:`fad.spatial_cv_rows`, the numerators' transforms in
+    float32): the widths the outer loop, so that the task holds one width's hole weight and kernel transform at
+    a time."""
     p = task.params
-    only = list(p["only"])
-    if list(p["sel"]).index(task.epoch) % 2:
-        only.reverse()
-    hp = np.asarray(task.work["filt_hp"][task.epoch], np.float64)
-    return fad.spatial_cv_sums(hp, [tuple(s) for s in p["sigmas_px"]], hole=int(p["hole"]), only=only,
+    g = p["groups"][task.epoch]
+    hp = np.asarray(task.work["filt_cv"][g[0]: g[-1] + 1], np.float64)
+    return fad.spatial_cv_rows(hp, [tuple(s) for s in p["sigmas_px"]], hole=int(p["hole"]), only=list(p["only"]),
                                fft_float32=True)
 
 
@@ -274,6 +276,8 @@ def filter_temporal_block(task: Task) -> None:
     else:
         h = filters.temporal_highpass(b.reshape(ne, -1), t, float(p["sigma_yr"]), order=int(p["order"]))
     w["filt_hp"][:, task.rows, task.cols] = h.reshape(b.shape)
+    if p["cv"]:  # the spatial cross-validation's epochs, an epoch a chunk (filt_hp's hold eight)
+        w["filt_cv"][:, task.rows, task.cols] = h.reshape(b.shape)[p["cv"]]
 
 
 _WEIGHT_CACHE: dict[tuple[bytes, tuple[float, float], int], np.ndarray] = {}
@@ -389,6 +393,6 @@ def vel_filt_block(task: Task) -> None:
 
 SPEC = StepSpec(name="filter", licsbas="1-6", title="spatio-temporal filter (optional ramp / height removal)",
                 run=step_filter, result=FilterResult, inputs=("cum", "mask"), outputs=("cum_filt", "vel_filt"),
-                tasks=(filter_ramp_epoch, filter_tcv_block, filter_temporal_block, filter_scv_epoch,
+                tasks=(filter_ramp_epoch, filter_tcv_block, filter_temporal_block, filter_scv_group,
                        filter_spatial_epoch, vel_filt_block),
                 section="filter")
