@@ -390,3 +390,24 @@ def test_local_cluster_closed_before_a_step_without_workers(monkeypatch: pytest.
     with contextlib.ExitStack() as exits:
         runner._set_client(ctx, INVERT, RunConfig(), exits)
     assert ctx.client is None and events == []
+
+
+def test_frame_wide_piece_beside_workers_gives_its_memory_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With dask workers this process's frame-wide pieces (the bridge model's choice, the gap tie) run alone
+    and give what they freed back at their end: its heap keeps freed memory between trims (heap_arrays), and
+    the bridge model's choice left ~285 MB there through the rest of step 1-3 while the workers ran."""
+    from kansho._threads import kernel_threads
+    from kansho.chain import common
+    from kansho.chain.context import Context
+    from kansho.chain.options import Options
+
+    calls: list[int] = []
+    monkeypatch.setattr(common, "trim_heap", lambda: calls.append(1) or True)
+    ctx = Context(out=Path("."), options=Options(RunConfig(workers=2)), input_path=None, client="client")
+    with common.client_alone(ctx):
+        assert kernel_threads() == 1 and not calls
+    assert calls == [1]
+    ctx = Context(out=Path("."), options=Options(RunConfig()), input_path=None)
+    with common.client_alone(ctx):  # no workers: the piece takes the threads, the passes trim as they end
+        pass
+    assert calls == [1]

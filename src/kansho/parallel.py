@@ -411,6 +411,7 @@ def map_tasks(func: Callable[..., Any], items: Sequence[Any] | Iterable[Any], *,
         finally:
             client.cancel([f for f in futures if not f.done()])
             restore_environ()
+            trim_heap()  # what this process freed meanwhile (heap_arrays keeps it), before the next piece
     finally:
         bar.close()
 

@@ -16,6 +16,7 @@ from kansho._threads import alone
 from kansho.chain.context import Context
 from kansho.chain.spec import StepResult
 from kansho.chain.steps.ingest import IngestResult
+from kansho.parallel import trim_heap
 from kansho.store import Stack
 
 #: prefix of the work arrays an update writes beside the last run's
@@ -120,9 +121,15 @@ def client_alone(ctx: Context) -> Iterator[None]:
     """With dask workers, this process's frame-wide pieces between passes (the gap tie's cross-validation, the
     bridge model's choice) run on one thread, not on :func:`kansho._threads.map_threads`' two: the workers
     hold their blocks meanwhile, and two widths at once in this process raised the M frame's peak with two
-    workers by ~160 MB (1575-1619 -> 1742-1772 MB). The same results on any threads."""
+    workers by ~160 MB (1575-1619 -> 1742-1772 MB). The same results on any threads. What the piece freed
+    goes back to the system at its end (:func:`kansho.parallel.trim_heap`): this process keeps its heap's
+    free memory between trims (:func:`kansho.parallel.heap_arrays`), and the bridge model's choice left
+    ~285 MB there through the rest of step 1-3 while the workers ran."""
     if ctx.client is None:
         yield
         return
-    with alone():
-        yield
+    try:
+        with alone():
+            yield
+    finally:
+        trim_heap()
