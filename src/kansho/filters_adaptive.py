@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -323,11 +322,11 @@ def clear_caches() -> None:
     forget_flights()
 
 
-def _forget_widths(drop: Callable[[tuple[float, float]], bool]) -> None:
-    """Forget the kept hole weights and kernel transforms of the widths (σ_rows, σ_cols) px that ``drop``."""
-    for key in [k for k in list(_DEN_CACHE) if drop((k[1], k[2]))]:
+def _forget_width(sig: tuple[float, float]) -> None:
+    """Forget the kept hole weights and kernel transforms of the width ``sig`` (σ_rows, σ_cols) px."""
+    for key in [k for k in list(_DEN_CACHE) if (k[1], k[2]) == sig]:
         _DEN_CACHE.pop(key, None)
-    for kkey in [k for k in list(_KERNEL_CACHE) if drop((k[0], k[1]))]:
+    for kkey in [k for k in list(_KERNEL_CACHE) if (k[0], k[1]) == sig]:
         _KERNEL_CACHE.pop(kkey, None)
 
 
@@ -383,7 +382,7 @@ def spatial_cv_rows(hps: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *,
                                            else hole_weight(fins[e], sig, hole=hole))
             rows[e] = _held_out_sums(x, np.asarray(num, np.float64), den)
         if not keep:
-            _forget_widths(lambda other: other == sig)  # its kernel's transform, used by the weights too
+            _forget_width(sig)  # its kernel's transform, used by the weights too
         return rows
 
     todo = list(range(len(sigmas_px)) if only is None else only)
