@@ -73,7 +73,7 @@ def ref_cycle_fix(ph: np.ndarray, L: np.ndarray, pairs: np.ndarray, tol: float, 
         return fix
     mem = np.argsort(~member, axis=1, kind="stable")[:, :3].astype(np.int64)
     sgn = np.take_along_axis(L, mem, axis=1).astype(np.int32)
-    Kc = np.clip(K, -1000, 1000).astype(np.int32)
+    Kc = np.clip(K, -1000, 1000).astype(np.int16)
     solve_pixels(Kc, trusted, mem, sgn, pairs.astype(np.int64), min_loops, act.astype(np.int64), fix)
     ref_null_doubtful(Kc, trusted, L, act, fix)
     return fix

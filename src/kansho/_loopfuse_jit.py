@@ -25,7 +25,7 @@ def loop_misclosures(u: np.ndarray, indptr: np.ndarray, indices: np.ndarray, dat
                      K: np.ndarray, trusted: np.ndarray, active: np.ndarray) -> np.ndarray:
     """From ``u`` (npair, npix) float64 (referred phase, rad, NaN = no data) and the triangle loops in CSR
     form (``indptr``, ``indices``, ``data`` float64 of :func:`kansho._loops_jit.csr`, three members a row):
-    ``K`` (nloop, npix) int32, ``trusted`` (nloop, npix) bool and ``active`` (npix,) bool as
+    ``K`` (nloop, npix) int16, ``trusted`` (nloop, npix) bool and ``active`` (npix,) bool as
     :func:`kansho._loops_jit.misclosures` gives them from the loop phase; returns per pair the pixels where
     it is a member of a complete loop (npair,) int64."""
     npair, npix = u.shape
@@ -70,7 +70,7 @@ def _loop_misclosures_ranges(r0: int, r1: int, u: np.ndarray, indptr: np.ndarray
                 v = x if f else 0.0
                 k = np.rint(v / TWO_PI)
                 t = f & (abs(v - TWO_PI * k) <= tol)
-                kr[j] = np.int32(min(max(k, -1000.0), 1000.0))
+                kr[j] = np.int16(min(max(k, -1000.0), 1000.0))
                 tr[j] = t
                 ac[j] = ac[j] | (t & (k != 0.0))
             _mark_members(member, 0, fin, indptr, indices, lp, w)

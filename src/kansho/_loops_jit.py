@@ -151,7 +151,7 @@ def _trusted_loops_ranges(r0: int, r1: int, ph: np.ndarray, tol: float, K: np.nd
 
 
 def misclosures(ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray, active: np.ndarray) -> None:
-    """As :func:`trusted_loops`, with ``K`` (nloop, npix) int32 clipped to ±1000, and ``active``
+    """As :func:`trusted_loops`, with ``K`` (nloop, npix) int16 clipped to ±1000, and ``active``
     (npix,) bool: some trusted loop has ``K != 0`` at the pixel."""
     npix = ph.shape[1]
     nchunk = (npix + CHUNK - 1) // CHUNK
@@ -176,7 +176,7 @@ def _misclosures_ranges(r0: int, r1: int, ph: np.ndarray, tol: float, K: np.ndar
                 v = x if fin else 0.0
                 k = np.rint(v / TWO_PI)
                 t = fin and abs(v - TWO_PI * k) <= tol
-                K[lp, j] = np.int32(min(max(k, -1000.0), 1000.0))
+                K[lp, j] = np.int16(min(max(k, -1000.0), 1000.0))
                 trusted[lp, j] = t
                 active[j] = active[j] | (t & (k != 0.0))
 

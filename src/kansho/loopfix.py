@@ -90,7 +90,7 @@ def pixel_cycle_fix_trusted(loop_ph: npt.ArrayLike, L: npt.ArrayLike, pairs: npt
                             ) -> tuple[npt.NDArray[np.int8], BoolArray]:
     """:func:`kansho.loops.pixel_cycle_fix`, and where each loop is trusted ((nloop, npix) bool, as
     :func:`kansho.loops.trusted_loops` gives it), from one pass over the loop phase. ``work``: room for the
-    misclosures, the trusted loops and the active pixels, (nloop, npix) int32 and bool, (npix,) bool."""
+    misclosures, the trusted loops and the active pixels, (nloop, npix) int16 and bool, (npix,) bool."""
     ph = np.asarray(loop_ph, dtype=np.float64)
     Lm = np.asarray(L)
     if ph.ndim != 2 or Lm.ndim != 2 or ph.shape[0] != Lm.shape[0]:
@@ -124,7 +124,7 @@ def _fix_room(Lm: np.ndarray, npix: int, tol: float, work: tuple[np.ndarray, ...
         raise ValueError("pixel_cycle_fix needs triangle loops (three members a row)")
     if not 0 < tol < np.pi:
         raise ValueError(f"tol must be in (0, pi), got {tol}")
-    return work or (np.empty((nloop, npix), np.int32), np.empty((nloop, npix), bool), np.empty(npix, bool))
+    return work or (np.empty((nloop, npix), np.int16), np.empty((nloop, npix), bool), np.empty(npix, bool))
 
 
 def _solve(K: np.ndarray, trusted: np.ndarray, active: np.ndarray, Lm: np.ndarray, pairs: npt.ArrayLike,

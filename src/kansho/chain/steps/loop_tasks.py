@@ -194,7 +194,7 @@ def fix_block(task: Task) -> tuple[np.ndarray, ...]:
     # the loops' misclosures, where they are trusted and each pair's pixels in a complete loop, from the phase
     lfix, trusted, in_loop = loopfix.unw_cycle_fix(
         u, L, np.asarray(p["pairs"]), tol=float(p["tol"]), min_loops=int(p["min_loops"]),
-        work=(_room(key, "K", (nloop, npix), np.int32), _room(key, "trusted", (nloop, npix), np.bool_),
+        work=(_room(key, "K", (nloop, npix), np.int16), _room(key, "trusted", (nloop, npix), np.bool_),
               _room(key, "active", (npix,), np.bool_)))
     # a pair referred to an error patch is found in null mode too: its counts come before the nulls
     fix, sfix, hist, counts = loopfix.settle_fix(u, lfix, jumped, L, trusted, null_all=bool(p["null"]))
