@@ -209,8 +209,18 @@ def test_a_pass_here_gives_its_memory_back(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 @pytest.mark.slow
-def test_memory_released_in_every_worker() -> None:
+def test_memory_released_in_every_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a step, and after each pass on the workers: the workers' heaps are trimmed (a pass's freed
+    temporaries are not carried into the next pass, whose peak they raised)."""
+    import kansho.parallel as par
+
+    seen: list[tuple[int, ...]] = []
+    real = par.on_workers
+    monkeypatch.setattr(par, "on_workers", lambda c, f, what: seen.append(tuple(real(c, f, what).values())) or {})
     with cluster(2, None, memory_limit="2GB", dashboard=False) as client:
+        assert run_all(lambda x: 2 * x, [1, 2, 3], client=client, progress=False) == [2, 4, 6]
+        assert seen == [(GLIBC, GLIBC)]  # the pass's end: both workers trimmed
+        monkeypatch.setattr(par, "on_workers", real)
         assert release_memory(client) == 3 * int(GLIBC)
 
 

@@ -412,6 +412,7 @@ def map_tasks(func: Callable[..., Any], items: Sequence[Any] | Iterable[Any], *,
             client.cancel([f for f in futures if not f.done()])
             restore_environ()
             trim_heap()  # what this process freed meanwhile (heap_arrays keeps it), before the next piece
+            on_workers(client, trim_heap, "trim the workers' heaps")  # what the pass's tasks left in them
     finally:
         bar.close()
 
