@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kansho._jitopts import KERNEL
 from kansho._threads import run_ranges
 
 
@@ -23,7 +24,7 @@ def subtract_centre3(full: np.ndarray, x: np.ndarray, wy0: float, wy1: float, wx
     run_ranges(_subtract_centre3_ranges, k * ny, full, x, wy0, wy1, wx0, wx1)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _subtract_centre3_ranges(r0: int, r1: int, full: np.ndarray, x: np.ndarray, wy0: float, wy1: float, wx0: float,
                              wx1: float) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`subtract_centre3` (:func:`kansho._threads.run_ranges`)."""
@@ -57,7 +58,7 @@ def held_out_sums(x: np.ndarray, num: np.ndarray, den: np.ndarray, min_weight: f
     return rows.sum(axis=0)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _held_out_rows(r0: int, r1: int, rows: np.ndarray, x: np.ndarray, num: np.ndarray, den: np.ndarray,
                    min_weight: float) -> None:  # pragma: no cover - compiled
     """Rows ``r0 .. r1 - 1`` of :func:`held_out_sums` (:func:`kansho._threads.run_ranges`)."""
@@ -97,7 +98,7 @@ def gaussian2d(x: np.ndarray, wy: np.ndarray, wx: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _gaussian2d_rows(r0: int, r1: int, out: np.ndarray, x: np.ndarray, wy: np.ndarray,
                      wx: np.ndarray) -> None:  # pragma: no cover - compiled
     """Output rows ``r0 .. r1 - 1`` of :func:`gaussian2d` (:func:`kansho._threads.run_ranges`)."""
@@ -149,7 +150,7 @@ def filtered_epoch(base: np.ndarray, num: np.ndarray, den: np.ndarray, min_weigh
     return out
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _filtered_rows(r0: int, r1: int, base: np.ndarray, num: np.ndarray, den: np.ndarray, min_weight: float,
                    alpha: float, aps0: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """Rows ``r0 .. r1 - 1`` of :func:`filtered_epoch` (:func:`kansho._threads.run_ranges`)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kansho._jitopts import HELPER, KERNEL
 from kansho._threads import run_ranges
 
 #: pixels per parallel chunk (a chunk's running sums stay in L1)
@@ -29,7 +30,7 @@ def resid_exceeds(ifg: np.ndarray, cum: np.ndarray, p0: np.ndarray, p1: np.ndarr
     return out
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _resid_exceeds_ranges(r0: int, r1: int, ifg: np.ndarray, cum: np.ndarray, p0: np.ndarray, p1: np.ndarray,
                           thr: float, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`resid_exceeds` (:func:`kansho._threads.run_ranges`)."""
@@ -59,7 +60,7 @@ def coh_weights(coh: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _coh_weights_ranges(r0: int, r1: int, coh: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`coh_weights` (:func:`kansho._threads.run_ranges`)."""
     npix = coh.shape[1]
@@ -91,7 +92,7 @@ def triangle_indicator(phase: np.ndarray, members: np.ndarray, signs: np.ndarray
     return out
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _triangle_indicator_ranges(r0: int, r1: int, phase: np.ndarray, members: np.ndarray, signs: np.ndarray,
                                out: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`triangle_indicator` (:func:`kansho._threads.run_ranges`)."""
@@ -129,7 +130,7 @@ def pixel_gaps(valid: np.ndarray, p0: np.ndarray, p1: np.ndarray, ne: int) -> np
     return out
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _pixel_gaps_ranges(r0: int, r1: int, valid: np.ndarray, p0: np.ndarray, p1: np.ndarray, ne: int, out: np.ndarray
                        ) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`pixel_gaps` (:func:`kansho._threads.run_ranges`)."""
@@ -166,7 +167,7 @@ def nanmean_rows(a: np.ndarray, table: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _nanmean_rows_ranges(r0: int, r1: int, a: np.ndarray, table: np.ndarray,
                          out: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`nanmean_rows` (:func:`kansho._threads.run_ranges`); ``a``'s values
@@ -199,7 +200,7 @@ def lookup_codes(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _lookup_codes_ranges(r0: int, r1: int, codes: np.ndarray, table: np.ndarray,
                          out: np.ndarray) -> None:  # pragma: no cover - compiled
     """The rows ``r0 .. r1 - 1`` of :func:`lookup_codes` (:func:`kansho._threads.run_ranges`)."""
@@ -208,7 +209,7 @@ def _lookup_codes_ranges(r0: int, r1: int, codes: np.ndarray, table: np.ndarray,
             out[r, c] = table[codes[r, c]]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def put_offsets(shift: np.ndarray, var: np.ndarray, cols: np.ndarray, seg: np.ndarray, a: np.ndarray,
                 vw: np.ndarray, s2: np.ndarray, vu: np.ndarray, s2u: np.ndarray,
                 lost: np.ndarray) -> None:  # pragma: no cover - compiled
@@ -233,7 +234,7 @@ def put_offsets(shift: np.ndarray, var: np.ndarray, cols: np.ndarray, seg: np.nd
             var[i, cols[j]] = _offset_var(wi, s2[j], ui, s2u[j])
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _offset_var(wi: float, s2j: float, ui: float, s2uj: float) -> float:  # pragma: no cover - compiled
     """An offset's variance in :func:`put_offsets`: ``maximum(wi·s2j, ui·s2uj)`` (NaN if either is)."""
     x = wi * s2j
@@ -241,7 +242,7 @@ def _offset_var(wi: float, s2j: float, ui: float, s2uj: float) -> float:  # prag
     return x if (x >= y or np.isnan(x)) else y
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def apply_offsets(cum: np.ndarray, sd: np.ndarray, cols: np.ndarray, seg: np.ndarray, a: np.ndarray,
                   vw: np.ndarray, s2: np.ndarray, vu: np.ndarray, s2u: np.ndarray, lost: np.ndarray,
                   infl: np.ndarray) -> None:  # pragma: no cover - compiled

@@ -12,8 +12,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kansho._jitopts import HELPER, KERNEL
 
-@njit(cache=True, nogil=True, error_model="numpy")
+
+@njit(**HELPER)
 def _find(par: np.ndarray, i: int) -> int:  # pragma: no cover - compiled
     while par[i] != i:
         par[i] = par[par[i]]
@@ -21,7 +23,7 @@ def _find(par: np.ndarray, i: int) -> int:  # pragma: no cover - compiled
     return i
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _union(par: np.ndarray, a: int, b: int) -> None:  # pragma: no cover - compiled
     ra = _find(par, a)
     rb = _find(par, b)
@@ -31,7 +33,7 @@ def _union(par: np.ndarray, a: int, b: int) -> None:  # pragma: no cover - compi
         par[ra] = rb
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def label_continuous(u: np.ndarray, tau: float, par: np.ndarray, lab: np.ndarray,
                      size: np.ndarray) -> int:  # pragma: no cover
     """``lab`` (ny*nx,) int32: labels of the pixels joined by 4-neighbour edges with both ends finite
@@ -106,7 +108,7 @@ def label_continuous(u: np.ndarray, tau: float, par: np.ndarray, lab: np.ndarray
     return n_lab
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def boundary_edges(u: np.ndarray, lab: np.ndarray, cycle: float
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
     """The 4-neighbour edges between finite pixels of different labels: (a, b) their labels with
@@ -127,7 +129,7 @@ def boundary_edges(u: np.ndarray, lab: np.ndarray, cycle: float
     return out[0][:n], out[1][:n], out[2][:n], out[3][:n], out[4][:n]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _edge_scan(u: np.ndarray, lab: np.ndarray, cycle: float, A: np.ndarray, B: np.ndarray, K: np.ndarray,
                R: np.ndarray, S: np.ndarray) -> int:  # pragma: no cover - compiled
     """The edges of :func:`boundary_edges`, in raster order, the first ``A.size`` of them written;
@@ -181,7 +183,7 @@ def _edge_scan(u: np.ndarray, lab: np.ndarray, cycle: float, A: np.ndarray, B: n
     return n
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def merge(a: np.ndarray, b: np.ndarray, n_lab: int, size: np.ndarray, par: np.ndarray, out: np.ndarray,
           out_size: np.ndarray) -> None:  # pragma: no cover - compiled
     """``out`` (int32): the label of each of the ``n_lab`` labels after joining each label ``a[t]`` with
@@ -199,7 +201,7 @@ def merge(a: np.ndarray, b: np.ndarray, n_lab: int, size: np.ndarray, par: np.nd
         out_size[j] += size[i]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def spread(lab: np.ndarray, add: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """(lab.size,) int8: ``add`` of each pixel's label, 0 where it has none (``lab`` < 0)."""
     out = np.zeros(lab.size, np.int8)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kansho._jitopts import KERNEL
 from kansho._loops_jit import TWO_PI, _mark_members, _triangle
 from kansho._threads import run_ranges
 
@@ -37,7 +38,7 @@ def loop_misclosures(u: np.ndarray, indptr: np.ndarray, indices: np.ndarray, dat
     return counts.sum(axis=0)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _loop_misclosures_ranges(r0: int, r1: int, u: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
                              data: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray, active: np.ndarray,
                              counts: np.ndarray) -> None:  # pragma: no cover - compiled

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from kansho._jitopts import HELPER, KERNEL
 from kansho._threads import run_ranges
 
 #: pixels per parallel work item (a row segment of this length stays in cache across rows)
@@ -49,7 +50,7 @@ def csr(L: npt.ArrayLike, dtype: npt.DTypeLike = np.float64
     return indptr, cols.astype(np.int64), a[rows, cols].astype(dtype)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _loop_sum(u: np.ndarray, ptr: np.ndarray, idx: np.ndarray, data: np.ndarray, lp: int, j0: int, j1: int,
               o: np.ndarray, flag: np.ndarray) -> None:  # pragma: no cover - compiled
     """Loop ``lp``'s signed sum of the member rows of ``u`` (CSR ``ptr``, ``idx``, ``data``) over the
@@ -65,7 +66,7 @@ def _loop_sum(u: np.ndarray, ptr: np.ndarray, idx: np.ndarray, data: np.ndarray,
             flag[j] += x[j] - x[j]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _triangle(x0: float, x1: float, x2: float, d0: float, d1: float,
               d2: float) -> tuple[float, float]:  # pragma: no cover - compiled
     """A triangle loop's phase at one pixel from its members' phases ``x0``, ``x1``, ``x2`` and signs ``d0``,
@@ -82,7 +83,7 @@ def _triangle(x0: float, x1: float, x2: float, d0: float, d1: float,
     return s, s + fl
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _mark_members(dst: np.ndarray, j0: int, row: np.ndarray, ptr: np.ndarray, idx: np.ndarray, lp: int, w: int
                   ) -> None:  # pragma: no cover - compiled
     """``dst[p, j0:j0 + w] |= row[:w]`` for every member pair ``p`` of loop ``lp`` (CSR ``ptr``, ``idx``): the
@@ -105,7 +106,7 @@ def loop_phase(u: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.
     run_ranges(_loop_phase_ranges, nchunk, u, indptr, indices, data, out)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _loop_phase_ranges(r0: int, r1: int, u: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
                        out: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`loop_phase` (:func:`kansho._threads.run_ranges`)."""
@@ -131,7 +132,7 @@ def trusted_loops(ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray
     run_ranges(_trusted_loops_ranges, nchunk, ph, tol, K, trusted)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _trusted_loops_ranges(r0: int, r1: int, ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray
                           ) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`trusted_loops` (:func:`kansho._threads.run_ranges`)."""
@@ -158,7 +159,7 @@ def misclosures(ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray, 
     run_ranges(_misclosures_ranges, nchunk, ph, tol, K, trusted, active)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _misclosures_ranges(r0: int, r1: int, ph: np.ndarray, tol: float, K: np.ndarray, trusted: np.ndarray,
                         active: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`misclosures` (:func:`kansho._threads.run_ranges`)."""
@@ -189,7 +190,7 @@ def apply_fix(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, out:
     run_ranges(_apply_fix_ranges, nchunk, u, fix, table, null, out)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _apply_fix_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, out: np.ndarray
                       ) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`apply_fix` (:func:`kansho._threads.run_ranges`)."""
@@ -209,7 +210,7 @@ def pairs_in_loop(indptr: np.ndarray, indices: np.ndarray, loop_valid: np.ndarra
     run_ranges(_pairs_in_loop_ranges, nchunk, indptr, indices, loop_valid, out)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _pairs_in_loop_ranges(r0: int, r1: int, indptr: np.ndarray, indices: np.ndarray, loop_valid: np.ndarray,
                           out: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`pairs_in_loop` (:func:`kansho._threads.run_ranges`)."""
@@ -233,7 +234,7 @@ def fix_counts(fix: np.ndarray, checked: np.ndarray, span: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _fix_counts_ranges(r0: int, r1: int, fix: np.ndarray, checked: np.ndarray, span: int, out: np.ndarray
                        ) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`fix_counts` (:func:`kansho._threads.run_ranges`)."""
@@ -260,7 +261,7 @@ def pixel_sums(u: np.ndarray, pptr: np.ndarray, pidx: np.ndarray, pdata: np.ndar
                cnt, ss, loop_valid)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _pixel_sums_ranges(r0: int, r1: int, u: np.ndarray, pptr: np.ndarray, pidx: np.ndarray, pdata: np.ndarray,
                        indptr: np.ndarray, indices: np.ndarray, valid: np.ndarray, rows: np.ndarray,
                        err_threshold: float, n_err: np.ndarray, cnt: np.ndarray, ss: np.ndarray, loop_valid: np.ndarray
@@ -300,7 +301,7 @@ def _pixel_sums_ranges(r0: int, r1: int, u: np.ndarray, pptr: np.ndarray, pidx: 
                 ss[j0 + j] += v * v
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _pixel_sums_triangle(u: np.ndarray, m: int, pidx: np.ndarray, pdata: np.ndarray, valid: np.ndarray, k: int,
                          indices: np.ndarray, add: bool, err_threshold: float, j0: int, j1: int, n_err: np.ndarray,
                          cnt: np.ndarray, ss: np.ndarray, lv: np.ndarray) -> None:  # pragma: no cover - compiled
@@ -335,7 +336,7 @@ def stack_sums(u: np.ndarray, valid: np.ndarray, dt: np.ndarray, rows: np.ndarra
     run_ranges(_stack_sums_ranges, nchunk, u, valid, dt, rows, num, den, nvf)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _stack_sums_ranges(r0: int, r1: int, u: np.ndarray, valid: np.ndarray, dt: np.ndarray, rows: np.ndarray,
                        num: np.ndarray, den: np.ndarray, nvf: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`stack_sums` (:func:`kansho._threads.run_ranges`)."""
@@ -363,7 +364,7 @@ def refer(u: np.ndarray, k: np.ndarray, table: np.ndarray, off: np.ndarray, out:
     run_ranges(_refer_ranges, (npix + CHUNK - 1) // CHUNK, u, k, table, off, out)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _refer_ranges(r0: int, r1: int, u: np.ndarray, k: np.ndarray, table: np.ndarray, off: np.ndarray,
                   out: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`refer` (:func:`kansho._threads.run_ranges`)."""
@@ -377,7 +378,7 @@ def _refer_ranges(r0: int, r1: int, u: np.ndarray, k: np.ndarray, table: np.ndar
             _fixed_row(u[p, j0:j1], none, k[p, j0:j1] if has_k else none, table, table, 0, off[p], out[p, j0:j1])
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _fixed_value(x: float, f: int, table: np.ndarray, null: int) -> float:  # pragma: no cover - compiled
     """``x`` with the cycle fix ``f``: NaN for ``null``, ``x + table[f + 128]`` (in the type of ``x`` and
     ``table``) for another non-zero ``f``, else ``x`` itself (a zero keeps its sign). Selects, not branches:
@@ -387,7 +388,7 @@ def _fixed_value(x: float, f: int, table: np.ndarray, null: int) -> float:  # pr
     return x if f == 0 else z
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _fixed_row(u: np.ndarray, fix: np.ndarray, cycles: np.ndarray, table: np.ndarray, table64: np.ndarray, null: int,
                off: float, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """``out = float64(v) - off`` over a row segment, ``v`` = ``u`` with the cycle fix ``fix`` (:func:`apply_fix`:
@@ -427,7 +428,7 @@ def fixed_refer(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int, of
     run_ranges(_fixed_refer_ranges, (npix + CHUNK - 1) // CHUNK, u, fix, table, null, off, out)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _fixed_refer_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int,
                         off: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """The ranges ``r0 .. r1 - 1`` of :func:`fixed_refer` (:func:`kansho._threads.run_ranges`)."""
@@ -461,7 +462,7 @@ def settle_fix(u: np.ndarray, lfix: np.ndarray, jump: np.ndarray, null_all: bool
     return hist.sum(axis=0), counts.sum(axis=0)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _settle_fix_ranges(r0: int, r1: int, u: np.ndarray, lfix: np.ndarray, jump: np.ndarray, null_all: bool, null: int,
                        indptr: np.ndarray, indices: np.ndarray, trusted: np.ndarray, span: int, fix: np.ndarray,
                        sfix: np.ndarray, hist: np.ndarray, counts: np.ndarray) -> None:  # pragma: no cover - compiled

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kansho._jitopts import HELPER, KERNEL
 from kansho._loops_jit import CHUNK, _fixed_row, _loop_sum, _triangle
 from kansho._threads import run_ranges
 
@@ -37,7 +38,7 @@ def loop_square_sums(u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: in
                table64)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _loop_square_sums_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, table: np.ndarray, null: int,
                              off: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
                              sq: np.ndarray, count: np.ndarray, cycles: np.ndarray,
@@ -76,7 +77,7 @@ def _loop_square_sums_ranges(r0: int, r1: int, u: np.ndarray, fix: np.ndarray, t
             lp += g
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _squares(buf: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, lp: int, w: int,
              q: np.ndarray, o: np.ndarray, flag: np.ndarray) -> int:  # pragma: no cover - compiled
     """Loop ``lp``'s phase over the first ``w`` columns of ``buf`` squared into ``q`` where finite (0 elsewhere:
@@ -103,7 +104,7 @@ def _squares(buf: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.
     return n
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _sum_rows8(q: np.ndarray, w: int, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """``out[i] = q[i, 0] + q[i, 1] + ... + q[i, w - 1]`` (from 0, in column order) for the eight rows of ``q``,
     the eight sums side by side."""

@@ -14,11 +14,13 @@ import math
 import numpy as np
 from numba import njit
 
+from kansho._jitopts import KERNEL
+
 #: the four neighbour offsets (dy, dx) that with their opposites give all eight
 OFFSETS = np.array([[0, 1], [1, 0], [1, 1], [1, -1]], np.int64)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def stc_rows(c: np.ndarray, offsets: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """``(ny, nx)`` float64 STC of ``c`` ``(n_epoch, ny, nx)`` (float32 or float64, mm, NaN = no data): per
     pixel the least RMS over its neighbours of the finite double differences of the increments; inf where

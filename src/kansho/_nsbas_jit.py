@@ -26,13 +26,14 @@ import math
 import numpy as np
 from numba import njit
 
+from kansho._jitopts import HELPER, KERNEL
 from kansho._threads import run_ranges
 
 #: status codes of :func:`solve_pixels`
 OK, NEEDS_SVD = 0, 1
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _small_solve(a: np.ndarray, b: np.ndarray) -> bool:  # pragma: no cover - compiled
     """Solve ``a x = b`` in place (``b`` becomes ``x``) by Gaussian elimination with partial pivoting.
 
@@ -68,7 +69,7 @@ def _small_solve(a: np.ndarray, b: np.ndarray) -> bool:  # pragma: no cover - co
     return True
 
 
-@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+@njit(**HELPER, inline="always")
 def _weight(x: float, w: float, has_w: bool) -> float:  # pragma: no cover - compiled
     """Weight of a pair's value ``x`` with its weight ``w`` (ignored without ``has_w``: 1): 0 where the pair
     is not used (no data, or a weight that is not finite and positive). Selects, not branches, so a pixel
@@ -82,7 +83,7 @@ def _weight(x: float, w: float, has_w: bool) -> float:  # pragma: no cover - com
 LANES = 64
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(**HELPER, inline="always")
 def _gather(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, i0: int, i1: int, dl: np.ndarray,
             wl: np.ndarray) -> None:  # pragma: no cover - compiled
     """Data ``dl`` and weights ``wl`` ``(npair, LANES)`` (:func:`_weight`; data 0 where unused) of the
@@ -111,7 +112,7 @@ def _gather(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, i0: i
         dlp[nt:] = 0.0
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(**KERNEL, inline="always")
 def _deficient(wl: np.ndarray, gz: np.ndarray, sts: np.ndarray) -> None:  # pragma: no cover - compiled
     """Status :data:`NEEDS_SVD` in ``sts`` for the lanes whose weights leave the model's one null
     direction ``gz`` ``(npair, 1)`` unconstrained (``Σ w gz² = 0``); OK elsewhere."""
@@ -130,7 +131,7 @@ def _deficient(wl: np.ndarray, gz: np.ndarray, sts: np.ndarray) -> None:  # prag
             sts[t] = NEEDS_SVD
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(**HELPER, inline="always")
 def _assemble(dl: np.ndarray, wl: np.ndarray, first: np.ndarray, last: np.ndarray, bw: int, vec: np.ndarray,
               gamma: float, band: np.ndarray, rhs: np.ndarray, cover: np.ndarray) -> None:  # pragma: no cover
     """Each lane's band ``B`` ``(n', bw + 1, LANES)`` of the pairs plus ``gamma² I``, right-hand sides
@@ -172,7 +173,7 @@ def _assemble(dl: np.ndarray, wl: np.ndarray, first: np.ndarray, last: np.ndarra
                 rj[t] = vec[c, j]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(**HELPER, inline="always")
 def _band_cholesky(band: np.ndarray, bw: int) -> None:  # pragma: no cover - compiled
     """Band Cholesky ``B = L Lᵀ`` of every lane in place, ``band[c, q] = B[c + q, c]`` ``(n', bw + 1, LANES)``."""
     n1 = band.shape[0]
@@ -193,7 +194,7 @@ def _band_cholesky(band: np.ndarray, bw: int) -> None:  # pragma: no cover - com
                     dst[t] -= lu[t] * src[t]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(**HELPER, inline="always")
 def _band_substitute(band: np.ndarray, bw: int, rhs: np.ndarray, start: np.ndarray) -> None:  # pragma: no cover
     """``L y = rhs``, then ``Lᵀ x = y``, in place for every lane's ``rhs.shape[1]`` right-hand sides. Right-hand
     side ``j`` is +0 above row ``start[j]``: the forward pass leaves those rows as they are (``+0 / piv`` and
@@ -231,7 +232,7 @@ def _band_substitute(band: np.ndarray, bw: int, rhs: np.ndarray, start: np.ndarr
                 rc[t] /= piv[t]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(**HELPER, inline="always")
 def _nonzero_rows(vec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """The non-zero rows of each column of ``vec`` ``(n', m)``, in increasing order: ``vrow[vptr[i]:vptr[i + 1]]``."""
     n1, m = vec.shape
@@ -247,7 +248,7 @@ def _nonzero_rows(vec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: 
     return vptr, vrow
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(**HELPER, inline="always")
 def _woodbury(wl: np.ndarray, long_pairs: np.ndarray, vec: np.ndarray, vptr: np.ndarray, vrow: np.ndarray,
               rhs: np.ndarray, vty: np.ndarray, cap: np.ndarray, z: np.ndarray, capl: np.ndarray, zl: np.ndarray,
               sts: np.ndarray, xs: np.ndarray) -> None:  # pragma: no cover - compiled
@@ -306,7 +307,7 @@ def _woodbury(wl: np.ndarray, long_pairs: np.ndarray, vec: np.ndarray, vptr: np.
                 xc[t] -= rj[t] * zj[t]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(**HELPER, inline="always")
 def _gap_tails(xs: np.ndarray, cover: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per lane, the coverage of each interval (``cover`` ``(n', LANES)`` summed in place), the number of
     gaps (``cover < 0.5``) and the tails ``ytail`` ``(n + 1, LANES)`` of ``x`` (``xs`` ``(n, LANES)``)
@@ -344,7 +345,7 @@ def _gap_tails(xs: np.ndarray, cover: np.ndarray, basis: np.ndarray) -> tuple[np
     return ngv, ytail
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(**HELPER, inline="always")
 def _fix_gaps(xs: np.ndarray, cover: np.ndarray, basis: np.ndarray, tails: np.ndarray,
               sts: np.ndarray) -> None:  # pragma: no cover - compiled
     """Set each lane's offsets after its gaps (intervals no used pair covers; ``cover`` the coverage
@@ -386,7 +387,7 @@ def _fix_gaps(xs: np.ndarray, cover: np.ndarray, basis: np.ndarray, tails: np.nd
             xs[c + 1, t] += shift
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(**KERNEL, inline="always")
 def _finish(xs: np.ndarray, dl: np.ndarray, wl: np.ndarray, first: np.ndarray, last: np.ndarray,
             to_model: np.ndarray, ms: np.ndarray, rs: np.ndarray) -> None:  # pragma: no cover - compiled
     """Each lane's model ``ms`` ``(nmodel, LANES)`` of its ``cum`` ``xs`` ``(n, LANES)`` and the unweighted
@@ -413,7 +414,7 @@ def _finish(xs: np.ndarray, dl: np.ndarray, wl: np.ndarray, first: np.ndarray, l
         rs[t] = np.sqrt(ss[t] / nu[t]) if nu[t] else np.nan
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(**HELPER, inline="always")
 def _put_tile(cols: np.ndarray, sts: np.ndarray, xs: np.ndarray, ms: np.ndarray, rs: np.ndarray, cum: np.ndarray,
               model: np.ndarray, resid: np.ndarray, status: np.ndarray) -> None:  # pragma: no cover - compiled
     """A tile's status at its pixels ``cols``, and where it is :data:`OK` its series ``xs``, model ``ms`` and
@@ -473,7 +474,7 @@ def solve_pixels(d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray, 
     run_ranges(_solve_tiles, (cols.shape[0] + LANES - 1) // LANES, *args)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _solve_tiles(tile0: int, tile1: int, d: np.ndarray, wts: np.ndarray, has_w: bool, cols: np.ndarray,
                  first: np.ndarray, last: np.ndarray, bw: int, long_pairs: np.ndarray, vec: np.ndarray, gamma: float,
                  gz: np.ndarray, basis: np.ndarray, tails: np.ndarray, to_model: np.ndarray, cum: np.ndarray,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kansho._jitopts import HELPER, KERNEL
 from kansho._threads import run_ranges
 
 #: value of a fix for "null this pair at this pixel"
@@ -26,7 +27,7 @@ WHOLE_TOL = 0.3
 RESOLVE = 0.125
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _factor(w: np.ndarray, use: np.ndarray, ends: np.ndarray, m: int, ridge: float, L: np.ndarray, D: np.ndarray,
             S: np.ndarray) -> int:  # pragma: no cover - compiled
     """``N = Gᵀ W G`` of the pairs ``use`` (plus the ridge) as ``L D Lᵀ`` (``L`` unit lower, in place in the
@@ -84,7 +85,7 @@ def _factor(w: np.ndarray, use: np.ndarray, ends: np.ndarray, m: int, ridge: flo
     return bw
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _hat(S: np.ndarray, i: int, j: int) -> float:  # pragma: no cover - compiled
     """``g_(i,j)ᵀ N⁻¹ g_(i,j)``: the sum of ``N⁻¹`` over the increments ``i .. j-1`` (within the band)."""
     v = 0.0
@@ -95,7 +96,7 @@ def _hat(S: np.ndarray, i: int, j: int) -> float:  # pragma: no cover - compiled
     return v
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _band_solve(L: np.ndarray, D: np.ndarray, bw: int, x: np.ndarray) -> None:  # pragma: no cover - compiled
     """``x ← N⁻¹ x`` from the band ``L D Lᵀ`` of :func:`_factor`."""
     m = x.size
@@ -113,7 +114,7 @@ def _band_solve(L: np.ndarray, D: np.ndarray, bw: int, x: np.ndarray) -> None:  
         x[a] = v
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _residuals(y: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, m: int, L: np.ndarray,
                D: np.ndarray, bw: int, r: np.ndarray, x: np.ndarray, cx: np.ndarray) -> None:  # pragma: no cover
     """Least-squares residuals ``r = y - G x`` of the pairs ``use`` (NaN elsewhere); ``x`` (m,) and ``cx``
@@ -132,7 +133,7 @@ def _residuals(y: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, 
         r[p] = y[p] - (cx[ends[p, 1]] - cx[ends[p, 0]]) if use[p] else np.nan
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _covered(L: np.ndarray, D: np.ndarray, bw: int, i: int, j: int, m: int, z: np.ndarray,
              c: np.ndarray) -> None:  # pragma: no cover - compiled
     """Prefix sums ``c`` (m+1,) of ``N⁻¹ g_(i,j)``: ``g_(k,l)ᵀ N⁻¹ g_(i,j)`` is ``c[l] − c[k]``; ``z`` (m,) is
@@ -145,7 +146,7 @@ def _covered(L: np.ndarray, D: np.ndarray, bw: int, i: int, j: int, m: int, z: n
         c[a + 1] = c[a] + z[a]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _median_destroy(a: np.ndarray, n: int) -> float:  # pragma: no cover - compiled
     """The median of ``a[:n]`` (n >= 1), reordering it: NaN if any is NaN, else for even ``n`` the mean of the
     two middle values, as ``np.median``. Wirth's selection (Algorithms + Data Structures = Programs, 1976, §2.3.4):
@@ -180,7 +181,7 @@ def _median_destroy(a: np.ndarray, n: int) -> float:  # pragma: no cover - compi
     return (lower + upper) / 2
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _worst(r: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, S: np.ndarray, red_min: float,
            red: np.ndarray, z: np.ndarray) -> tuple[float, int, float]:  # pragma: no cover - compiled
     """The largest w-test statistic among the testable pairs: (statistic, pair or -1, noise scale).
@@ -213,7 +214,7 @@ def _worst(r: np.ndarray, w: np.ndarray, use: np.ndarray, ends: np.ndarray, S: n
     return best, bp, sig
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _check_pixel(yy: np.ndarray, w: np.ndarray, ends: np.ndarray, ne: int, cycle: float, crit: float,
                  max_iter: int, red_min: float, amb: float, ridge: float, fix: np.ndarray, use: np.ndarray,
                  L: np.ndarray, S: np.ndarray, vec: np.ndarray) -> None:  # pragma: no cover - compiled
@@ -292,7 +293,7 @@ def check_pixels(ifg: np.ndarray, weights: np.ndarray, ends: np.ndarray, ne: int
     return fix
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _check_columns(c0: int, c1: int, ifg: np.ndarray, weights: np.ndarray, ends: np.ndarray, ne: int, cycle: float,
                    crit: float, max_iter: int, red_min: float, amb: float, ridge: float,
                    fix: np.ndarray) -> None:  # pragma: no cover - compiled
@@ -314,7 +315,7 @@ def _check_columns(c0: int, c1: int, ifg: np.ndarray, weights: np.ndarray, ends:
             fix[p, c] = f[p]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _bridges_column(valid: np.ndarray, deg: np.ndarray, adj_v: np.ndarray, adj_e: np.ndarray, ne: int,
                     disc: np.ndarray, low: np.ndarray, pedge: np.ndarray, nxt: np.ndarray, stack: np.ndarray,
                     out: np.ndarray) -> int:  # pragma: no cover - compiled
@@ -370,7 +371,7 @@ def _bridges_column(valid: np.ndarray, deg: np.ndarray, adj_v: np.ndarray, adj_e
 BRIDGE_CHUNK = 512
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _pack_columns(valid: np.ndarray, a: int, b: int, words: np.ndarray) -> None:  # pragma: no cover - compiled
     """``words[c]`` |= the valid pairs of column ``a + c`` of ``valid`` (npair, npix) as bits, for ``c`` in
     ``0 .. b - a - 1``: pair after pair, so ``valid``'s rows are read in order."""
@@ -382,7 +383,7 @@ def _pack_columns(valid: np.ndarray, a: int, b: int, words: np.ndarray) -> None:
             words[c, k] |= bit if vp[c] else np.uint64(0)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _hash_words(w: np.ndarray) -> int:  # pragma: no cover - compiled
     """A hash (non-negative int64) of the 64-bit words ``w``."""
     h = np.uint64(0)
@@ -392,7 +393,7 @@ def _hash_words(w: np.ndarray) -> int:  # pragma: no cover - compiled
     return int(h >> np.uint64(1))
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _same_words(u: np.ndarray, w: np.ndarray) -> bool:  # pragma: no cover - compiled
     """Whether the word rows ``u`` and ``w`` are equal."""
     for k in range(u.size):  # noqa: SIM110 - numba compiles no generator in all()
@@ -429,7 +430,7 @@ def _run_bridges(valid: np.ndarray, ends: np.ndarray, ne: int, out: np.ndarray) 
     return cnt
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _adjacency(ends: np.ndarray, ne: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
     """The whole network's adjacency: ``deg`` (ne + 1,) offsets of each epoch's entries in ``adj_v`` (the
     other end) and ``adj_e`` (the pair), (2 npair,) each."""
@@ -456,7 +457,7 @@ def _adjacency(ends: np.ndarray, ne: int) -> tuple[np.ndarray, np.ndarray, np.nd
     return deg, adj_v, adj_e
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _bridge_chunks(ch0: int, ch1: int, valid: np.ndarray, ends: np.ndarray, ne: int, out: np.ndarray,
                    cnt: np.ndarray) -> None:  # pragma: no cover - compiled
     """Chunks ``ch0 .. ch1 - 1`` of :func:`bridges` (into ``out``, unless it is empty) and of

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kansho._jitopts import KERNEL
 from kansho._threads import run_ranges
 
 #: the per-pair coherence sums are integers in units of 1 / COH_SCALE (each value rounded to 2^-32, ~2e-10)
@@ -38,7 +39,7 @@ def stack_sums(unw: np.ndarray, coh: np.ndarray, h: int, footprint: np.ndarray, 
     return int(np.count_nonzero(footprint[:h]))
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _rows(r0: int, r1: int, unw: np.ndarray, coh: np.ndarray, footprint: np.ndarray, given: bool,
           px_n: np.ndarray, px_cn: np.ndarray, px_cs: np.ndarray, row_n: np.ndarray,
           row_cs: np.ndarray) -> None:  # pragma: no cover - compiled

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kansho._jitopts import HELPER, KERNEL
 from kansho._threads import run_ranges
 
 #: value of the cycle-fix array for "null this pair at this pixel"
@@ -37,7 +38,7 @@ PLUS = np.int64(1)
 MINUS = np.int64(-1)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _tally(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray, pos: np.ndarray, neg: np.ndarray,
            n: np.ndarray) -> int:  # pragma: no cover - compiled
     """Per pair: trusted active loops ``n`` and those a +1 (``pos``) or -1 (``neg``) cycle would close.
@@ -63,13 +64,13 @@ def _tally(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray, pos
     return n_open
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _gain(p: int, s: int | np.int64, pos: np.ndarray, neg: np.ndarray, n: np.ndarray) -> int:  # pragma: no cover
     """Loops closed minus loops opened by moving pair ``p`` one cycle in direction ``s``."""
     return 2 * (pos[p] if s > 0 else neg[p]) - n[p]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _rivals(bp: int, bs: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
             lptr: np.ndarray, lref: np.ndarray, pos: np.ndarray, neg: np.ndarray, n: np.ndarray,
             rdir: np.ndarray) -> int:  # pragma: no cover
@@ -91,7 +92,7 @@ def _rivals(bp: int, bs: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, s
     return count
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _move(p: int, s: int | np.int64, R: np.ndarray, sgn: np.ndarray, lptr: np.ndarray,
           lref: np.ndarray) -> None:  # pragma: no cover
     """Estimate one more cycle ``s`` in pair ``p``: its loops' residual misclosures change."""
@@ -100,7 +101,7 @@ def _move(p: int, s: int | np.int64, R: np.ndarray, sgn: np.ndarray, lptr: np.nd
         R[lp] -= sgn[lp, lref[e] % 3] * s
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _count(lp: int, d: int | np.int64, R: np.ndarray, mem: np.ndarray, sgn: np.ndarray, pos: np.ndarray,
            neg: np.ndarray, n: np.ndarray) -> int:  # pragma: no cover - compiled
     """Add ``d`` (±1) times loop ``lp``'s share of :func:`_tally`'s counts; returns ``d`` if it is open."""
@@ -116,7 +117,7 @@ def _count(lp: int, d: int | np.int64, R: np.ndarray, mem: np.ndarray, sgn: np.n
     return int(d) if r != 0 else 0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _move_tallied(p: int, s: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
                   lptr: np.ndarray, lref: np.ndarray, pos: np.ndarray, neg: np.ndarray,
                   n: np.ndarray) -> int:  # pragma: no cover - compiled
@@ -133,7 +134,7 @@ def _move_tallied(p: int, s: int, R: np.ndarray, act: np.ndarray, mem: np.ndarra
     return d_open
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _null_tallied(p: int, null: np.ndarray, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
                   lptr: np.ndarray, lref: np.ndarray, pos: np.ndarray, neg: np.ndarray,
                   n: np.ndarray) -> int:  # pragma: no cover - compiled
@@ -149,7 +150,7 @@ def _null_tallied(p: int, null: np.ndarray, R: np.ndarray, act: np.ndarray, mem:
     return d_open
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _best_move(pos: np.ndarray, neg: np.ndarray, n: np.ndarray) -> tuple[int, int, int]:  # pragma: no cover
     """The first move of largest positive gain: (gain, pair, direction); pair -1 when none gains."""
     best, bp, bs = 0, -1, 0
@@ -161,7 +162,7 @@ def _best_move(pos: np.ndarray, neg: np.ndarray, n: np.ndarray) -> tuple[int, in
     return best, bp, bs
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _lookahead(p: int, s: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray, lptr: np.ndarray,
                lref: np.ndarray, pos: np.ndarray, neg: np.ndarray, n: np.ndarray,
                Rc: np.ndarray) -> int:  # pragma: no cover
@@ -187,7 +188,7 @@ def _lookahead(p: int, s: int, R: np.ndarray, act: np.ndarray, mem: np.ndarray, 
     return 1000 * misfit + moves
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _settle_tie(bp: int, bs: int, rdir: np.ndarray, R: np.ndarray, act: np.ndarray, mem: np.ndarray,
                 sgn: np.ndarray, lptr: np.ndarray, lref: np.ndarray, pos: np.ndarray, neg: np.ndarray, n: np.ndarray,
                 null: np.ndarray, scratch: np.ndarray, Rc: np.ndarray,
@@ -216,7 +217,7 @@ def _settle_tie(bp: int, bs: int, rdir: np.ndarray, R: np.ndarray, act: np.ndarr
     return -1, 0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _epoch_check(k: np.ndarray, seen: np.ndarray, ends: np.ndarray, null: np.ndarray) -> None:  # pragma: no cover
     """Null the estimates an epoch shift makes about as plausible.
 
@@ -247,7 +248,7 @@ def _epoch_check(k: np.ndarray, seen: np.ndarray, ends: np.ndarray, null: np.nda
                         null[q] = True
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _orphan_check(R0: np.ndarray, act0: np.ndarray, act: np.ndarray, mem: np.ndarray, k: np.ndarray,
                   null: np.ndarray, flags: np.ndarray) -> None:  # pragma: no cover - compiled
     """Null a pair left uncorrected whose every loop was taken away by nulling its partners, when one
@@ -273,7 +274,7 @@ def _orphan_check(R0: np.ndarray, act0: np.ndarray, act: np.ndarray, mem: np.nda
             null[p] = True
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _solve_pixel(R: np.ndarray, act: np.ndarray, mem: np.ndarray, sgn: np.ndarray, ends: np.ndarray,
                  min_loops: int, out: np.ndarray, work: np.ndarray, flags: np.ndarray, R0: np.ndarray,
                  act0: np.ndarray, lptr: np.ndarray, lref: np.ndarray,
@@ -358,7 +359,7 @@ def solve_pixels(K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.nd
     run_ranges(_solve_tasks, ntask, K, trusted, mem, sgn, ends, min_loops, cols, fix)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _solve_tasks(t0: int, t1: int, K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
                  ends: np.ndarray, min_loops: int, cols: np.ndarray, fix: np.ndarray) -> None:  # pragma: no cover
     """The batches ``t0 .. t1 - 1`` of :func:`solve_pixels`."""
@@ -423,7 +424,7 @@ def null_doubtful(K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.n
                    np.ascontiguousarray(sub, np.int64), fix)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _doubtful_ranges(r0: int, r1: int, K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
                      sub: np.ndarray, fix: np.ndarray) -> None:  # pragma: no cover - compiled
     """Chunks ``r0 .. r1 - 1`` of the pixels ``sub`` of :func:`null_doubtful`: its rule, pixel by pixel."""
@@ -470,7 +471,7 @@ def _doubtful_ranges(r0: int, r1: int, K: np.ndarray, trusted: np.ndarray, mem: 
 OPEN_CHUNK = 2048
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _open_any_ranges(r0: int, r1: int, K: np.ndarray, trusted: np.ndarray, mem: np.ndarray, sgn: np.ndarray,
                      act: np.ndarray, fix: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """Chunks ``r0 .. r1 - 1`` of the active pixels ``act`` of :func:`null_doubtful`: ``out[a]`` True when

@@ -18,6 +18,7 @@ import math
 import numpy as np
 from numba import njit
 
+from kansho._jitopts import HELPER, KERNEL
 from kansho._threads import run_ranges
 
 #: pixels per parallel chunk of :func:`line_sums` (a chunk's five running sums stay in L1/L2)
@@ -36,7 +37,7 @@ def line_sums(y: np.ndarray, tc: np.ndarray, w: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _line_sums_ranges(r0: int, r1: int, y: np.ndarray, tc: np.ndarray, w: np.ndarray,
                       out: np.ndarray) -> None:  # pragma: no cover - compiled
     """Chunks ``r0 .. r1 - 1`` of :func:`line_sums` (:func:`kansho._threads.run_ranges`)."""
@@ -117,14 +118,14 @@ def bin_tables(scale: float, u_max: float, du: float, nbins: int
     return edges, pos, neg
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**HELPER)
 def _bin(r: float, scale: float, u_max: float, du: float, last: int) -> int:  # pragma: no cover - compiled
     """The bin of a finite residual ``r`` (:func:`residual_histograms`): |asinh| < 710 for any finite ``r``, so
     the floor is a small integer."""
     return min(max(math.floor((math.asinh(r / scale) + u_max) / du), 0), last)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _bin_tables(scale: float, u_max: float, du: float, nbins: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """:func:`bin_tables`' edges and ranges, and each range's least value (positive ranges, then negative)."""
@@ -157,7 +158,7 @@ def _bin_tables(scale: float, u_max: float, du: float, nbins: int
     return edges, pos, neg, lows
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def _residual_histograms_ranges(r0: int, r1: int, y: np.ndarray, t: np.ndarray, vel: np.ndarray,
                                 icpt: np.ndarray, scale: float, u_max: float, du: float, edges: np.ndarray,
                                 pos: np.ndarray, neg: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
