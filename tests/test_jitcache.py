@@ -123,3 +123,14 @@ def test_large_kernel_compilation_is_announced_once(caplog: pytest.LogCaptureFix
         _jitcache.announce_kernel(_nsbas_jit._solve_tiles, "the kernel", 6)
         _jitcache.announce_kernel(_nsbas_jit._solve_tiles, "the kernel", 6)
     assert caplog.text.count("compiling the kernel, once") == 1
+
+
+def test_every_kernel_module_is_inspected() -> None:
+    """Each module that declares a kernel is among those whose cache the announcement inspects (step 1-2's loop
+    sums module was missing: its kernels went uncounted)."""
+    from pathlib import Path
+
+    src = Path(_jitcache.__file__).resolve().parent
+    declaring = {f"kansho.{p.stem}" for p in src.glob("_*_jit.py") if "@njit(" in p.read_text()}
+    assert len(declaring) >= 12
+    assert declaring <= set(_jitcache.JIT_MODULES), sorted(declaring - set(_jitcache.JIT_MODULES))

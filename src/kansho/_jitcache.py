@@ -28,7 +28,7 @@ log = logging.getLogger("kansho")
 #: modules holding the chain's cached numba kernels
 JIT_MODULES = ("kansho._nsbas_jit", "kansho._outlier_jit", "kansho._unwfix_jit", "kansho._loops_jit",
                "kansho._jumps_jit", "kansho._filter_jit", "kansho._invert_jit", "kansho._velocity_jit",
-               "kansho._mask_jit", "kansho._loopfuse_jit", "kansho._qc_jit", "kansho.inversion")
+               "kansho._mask_jit", "kansho._loopfuse_jit", "kansho._loopsq_jit", "kansho._qc_jit", "kansho.inversion")
 
 _announced = False
 #: kernels :func:`announce_kernel` looked at, in this process
