@@ -76,8 +76,7 @@ def run_steps(sim: Path, out: Path, workers: int, memory_limit: str | None, per_
     if out.exists():
         shutil.rmtree(out)
     steps: dict[str, dict[str, float]] = {}
-    env = dict(child_environ(), **(env or {}),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(tree / "src"), os.environ.get("PYTHONPATH")])))
+    env = {**child_environ(tree), **(env or {})}
     for step in (STEPS if per_step else ("all",)):
         cmd = [sys.executable, str(tree / "benchmarks" / "_step.py"), str(sim / "GEOC"), str(out), step,
                "--workers", str(workers)]
@@ -201,12 +200,15 @@ def main() -> None:
     write_md(res)
 
 
-def child_environ() -> dict[str, str]:
-    """This process's environment for the timed Kansho processes, less ``PYTHONDONTWRITEBYTECODE``: an
-    installed package has its modules' bytecode (pip compiles it at install; an editable install writes it
-    on first import), but the benchmark machine's environment sets that variable, so each process compiled
-    Kansho's ~130 modules from source again (~0.35 s a process start on `emeraldrapids`)."""
-    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+def child_environ(tree: Path) -> dict[str, str]:
+    """This process's environment for the timed Kansho processes of the source ``tree``: its ``src`` ahead of
+    any PYTHONPATH already set, and less ``PYTHONDONTWRITEBYTECODE``: an installed package has its modules'
+    bytecode (pip compiles it at install; an editable install writes it on first import), but the benchmark
+    machine's environment sets that variable, so each process compiled Kansho's ~130 modules from source
+    again (~0.35 s a process start on `emeraldrapids`)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree / "src"), os.environ.get("PYTHONPATH")]))
+    return env
 
 
 #: fresh installs timed by --first-run (each on its own empty numba cache): the median is reported
@@ -221,8 +223,7 @@ def _demo_seconds(tree: Path, cache: Path, fresh: bool) -> float:
     if fresh:
         shutil.rmtree(cache, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix="kansho-first-") as tmp:
-        env = {**child_environ(), "NUMBA_CACHE_DIR": str(cache),
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(tree / "src"), os.environ.get("PYTHONPATH")]))}
+        env = {**child_environ(tree), "NUMBA_CACHE_DIR": str(cache)}
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "kansho.cli", "demo", str(Path(tmp) / "demo"), "--no-gain", "-q"],
                        env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

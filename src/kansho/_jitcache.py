@@ -21,14 +21,15 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import IO
 
 log = logging.getLogger("kansho")
 
-#: modules holding the chain's cached numba kernels
-JIT_MODULES = ("kansho._nsbas_jit", "kansho._outlier_jit", "kansho._unwfix_jit", "kansho._loops_jit",
-               "kansho._jumps_jit", "kansho._filter_jit", "kansho._invert_jit", "kansho._velocity_jit",
-               "kansho._mask_jit", "kansho._loopfuse_jit", "kansho._loopsq_jit", "kansho._qc_jit", "kansho.inversion")
+#: modules holding the chain's cached numba kernels: every ``kansho/_*_jit.py``, found rather than listed (a
+#: hand-kept list had left out ``_loopsq_jit``, whose kernels then went uncounted), and ``kansho.inversion``
+JIT_MODULES = (*(f"kansho.{p.stem}" for p in sorted(Path(__file__).resolve().parent.glob("_*_jit.py"))),
+               "kansho.inversion")
 
 _announced = False
 #: kernels :func:`announce_kernel` looked at, in this process
