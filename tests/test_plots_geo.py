@@ -6,6 +6,8 @@ drew (axes limits, tick labels, colour-bar ticks, the colours of the image) capt
 
 from __future__ import annotations
 
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +212,51 @@ def test_network_pairs_status_per_step() -> None:
     assert [s for _a, _b, s in pairs] == ["used", "1-1", "corrected 1-2+1-3", "1-2", "corrected 1-3", "used", "0-3"]
     assert pairs[-1][:2] == (20200206, 20200218)
     assert gaps == [(20200206, 20200218)]
+
+
+
+def test_the_outputs_step_with_a_side_process_draws_the_same_figures(small_run: Any, copy_run: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outputs step with a side process drawing the figures (the small frame's own run draws them in
+    one process): the chain's process waits for its product writers before it helps (``help_after`` is
+    called once, before this process takes back any figure the child has not reached), and the figures are
+    the same files, byte for byte."""
+    from kansho import plots, run_timeseries
+    from kansho.config import RunConfig
+    from kansho.sideproc import SideProcess
+
+    out = copy_run(small_run)
+    shutil.rmtree(out / "plots")
+    monkeypatch.setattr(plots, "SIDE_MIN_PIXELS", 0)
+    events: list[str] = []
+    write_all, take_back = plots.write_all, SideProcess.take_back
+
+    def spy_write_all(*a: Any, help_after: Any = None, **k: Any) -> list[str]:
+        side = a[4]
+        assert help_after is not None and isinstance(side, SideProcess)
+
+        def writers() -> None:  # the writers, here as slow as the child's start (at most 60 s)
+            help_after()
+            t0 = time.monotonic()
+            while side._batch is not None and not (side._batch.folder / "claims" / "0.claim").exists() \
+                    and time.monotonic() - t0 < 60:
+                time.sleep(0.01)
+            events.append("writers done")
+
+        return write_all(*a, help_after=writers, **k)
+
+    def spy_take_back(self: SideProcess) -> None:
+        events.append("take back")
+        take_back(self)
+        assert self._batch is not None
+        events.append(f"{len(self._batch.items) - len(self._batch.taken)} drawn away")
+
+    monkeypatch.setattr(plots, "write_all", spy_write_all)
+    monkeypatch.setattr(SideProcess, "take_back", spy_take_back)
+    run_timeseries(None, out, RunConfig(), steps=["outputs"], force=True, progress=False)
+    assert events[:2] == ["writers done", "take back"] and len(events) == 3
+    assert int(events[2].split()[0]) >= 1  # the child drew at least its first figure
+    mine = sorted(p.name for p in (small_run.out / "plots").glob("*.png"))
+    assert len(mine) >= 20 and sorted(p.name for p in (out / "plots").glob("*.png")) == mine
+    for name in mine:
+        assert (out / "plots" / name).read_bytes() == (small_run.out / "plots" / name).read_bytes(), name

@@ -30,8 +30,8 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from kansho import _lonlat
 from kansho.grid import EARTH_RADIUS_KM, Grid
 
-__all__ = ["NODATA_COLOUR", "bounds", "category_colours", "format_lat", "format_lon", "plot_categorical_map",
-           "plot_cum_overview", "plot_geo_map", "save_figure"]
+__all__ = ["NODATA_COLOUR", "bounds", "category_colours", "format_lat", "format_lon", "overview_panels",
+           "plot_categorical_map", "plot_cum_overview", "plot_geo_map", "save_figure"]
 
 #: the colour of pixels without data on every map (light grey: no category or colour map uses it)
 NODATA_COLOUR = "#d3d3d3"
@@ -277,27 +277,41 @@ def overview_epochs(n: int, max_panels: int = 24) -> list[int]:
     return idx if idx[0] == 0 else [0, *idx][-max_panels:]
 
 
-def plot_cum_overview(cum: Any, epochs: Sequence[int], grid: Grid, path: Path, *, mask: np.ndarray | None = None,
-                      units: str = "mm", max_panels: int = 24, title: str = "Cumulative LOS displacement") -> str:
-    """A grid of small maps of the cumulative displacement ``cum`` ((n_epoch, ny, nx), any array that
-    reads a strided epoch with ``cum[k, ::s, ::s]``: numpy, zarr, h5py) at each epoch (every k-th for long
-    series, the last always), one shared symmetric colour scale, the date on each panel; pixels outside
-    ``mask`` (bool) are no data."""
-    idx = overview_epochs(len(epochs), max_panels)
+def overview_panels(cum: Any, n_epoch: int, grid: Grid, max_panels: int = 24) -> np.ndarray:
+    """The panels of :func:`plot_cum_overview`, (n_panel, ny', nx') of the cube's type: the epochs of
+    :func:`overview_epochs` of the cube ``cum`` ((n_epoch, ny, nx), any array that reads a strided epoch
+    with ``cum[k, ::s, ::s]``: numpy, zarr, h5py), every s-th pixel (at most ~200 a side)."""
+    idx = overview_epochs(n_epoch, max_panels)
     step = max(1, int(np.ceil(max(grid.shape) / 200)))
-    panels = []
     # a zarr/h5py cube reads only the pixels shown; a zarr cube all its epochs in one selection (its chunks
     # hold several epochs: read one epoch at a time, each chunk was decompressed once an epoch, 0.28 -> 0.09 s
     # on the 1000² frame)
     orth = getattr(cum, "get_orthogonal_selection", None)
-    sub = (None if orth is None or not idx else
-           np.asarray(orth((np.asarray(idx, np.intp), slice(None, None, step), slice(None, None, step)))))
+    if orth is not None and idx:
+        return np.asarray(orth((np.asarray(idx, np.intp), slice(None, None, step), slice(None, None, step))))
+    ny, nx = len(range(0, grid.shape[0], step)), len(range(0, grid.shape[1], step))
+    out = np.empty((len(idx), ny, nx))
     for i, k in enumerate(idx):
-        a = np.asarray(cum[k, ::step, ::step] if sub is None else sub[i], np.float64)
-        if mask is not None:
-            a = np.where(mask[::step, ::step], a, np.nan)
-        panels.append(a)
-    fin = np.concatenate([p[np.isfinite(p)] for p in panels]) if panels else np.zeros(0)
+        out[i] = cum[k, ::step, ::step]
+    return out
+
+
+def plot_cum_overview(cum: Any, epochs: Sequence[int], grid: Grid, path: Path, *, mask: np.ndarray | None = None,
+                      units: str = "mm", max_panels: int = 24, title: str = "Cumulative LOS displacement",
+                      panels: np.ndarray | None = None) -> str:
+    """A grid of small maps of the cumulative displacement ``cum`` ((n_epoch, ny, nx), any array that
+    reads a strided epoch with ``cum[k, ::s, ::s]``: numpy, zarr, h5py) at each epoch (every k-th for long
+    series, the last always), one shared symmetric colour scale, the date on each panel; pixels outside
+    ``mask`` (bool) are no data. ``panels``: :func:`overview_panels` of the cube read already (``cum`` is then
+    not read: a process without the cube draws it)."""
+    idx = overview_epochs(len(epochs), max_panels)
+    step = max(1, int(np.ceil(max(grid.shape) / 200)))
+    sub = overview_panels(cum, len(epochs), grid, max_panels) if panels is None else panels
+    shown: list[np.ndarray] = []
+    for i in range(len(idx)):
+        a = np.asarray(sub[i], np.float64)
+        shown.append(a if mask is None else np.where(mask[::step, ::step], a, np.nan))
+    fin = np.concatenate([p[np.isfinite(p)] for p in shown]) if shown else np.zeros(0)
     m = float(np.percentile(np.abs(fin), 98)) if fin.size else 1.0
     m = m or 1.0
     ncol = min(len(idx), max(1, math.ceil(math.sqrt(len(idx) * 1.4))))
@@ -310,7 +324,7 @@ def plot_cum_overview(cum: Any, epochs: Sequence[int], grid: Grid, path: Path, *
     fig = plt.figure(figsize=(fw, fh))
     cm = matplotlib.colormaps["RdBu_r"].with_extremes(bad=NODATA_COLOUR)
     im = None
-    for i, (k, a) in enumerate(zip(idx, panels, strict=True)):
+    for i, (k, a) in enumerate(zip(idx, shown, strict=True)):
         r, c = divmod(i, ncol)
         y0 = fh - 0.55 - (r + 1) * (ph + 0.3) + 0.3
         ax = fig.add_axes(((0.3 + c * (pw + 0.1)) / fw, y0 / fh, pw / fw, ph / fh))
@@ -322,6 +336,6 @@ def plot_cum_overview(cum: Any, epochs: Sequence[int], grid: Grid, path: Path, *
     cax = fig.add_axes(((fw - 0.85) / fw, 0.3 / fh, 0.15 / fw, (fh - 1.0) / fh))
     if im is not None:
         fig.colorbar(im, cax=cax, label=f"{units} (LOS, + toward satellite)")
-    shown = "every epoch" if len(idx) == len(epochs) else f"{len(idx)} of {len(epochs)} epochs"
-    fig.suptitle(f"{title}: {shown}, relative to {int(epochs[0])}", fontsize=10, y=1 - 0.12 / fh, va="top")
+    which = "every epoch" if len(idx) == len(epochs) else f"{len(idx)} of {len(epochs)} epochs"
+    fig.suptitle(f"{title}: {which}, relative to {int(epochs[0])}", fontsize=10, y=1 - 0.12 / fh, va="top")
     return save_figure(fig, path)

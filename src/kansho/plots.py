@@ -16,9 +16,10 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from kansho import sideproc
 from kansho._dates import parse_date
 from kansho.grid import Grid
-from kansho.mapfig import plot_categorical_map, plot_cum_overview, plot_geo_map, save_figure
+from kansho.mapfig import overview_panels, plot_categorical_map, plot_cum_overview, plot_geo_map, save_figure
 from kansho.sideproc import SideProcess, side_map
 
 if TYPE_CHECKING:
@@ -236,10 +237,9 @@ CONTINUOUS_MAPS = {
 Job = tuple[Callable[..., str | None], tuple[Any, ...], dict[str, Any]]
 
 
-def figure_jobs(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np.ndarray
-                ) -> tuple[list[Job], list[Job]]:
-    """The figures of a run into ``plots``: (those that read the work store, drawn in this process; the
-    others, whose arguments are arrays and numbers only)."""
+def figure_jobs(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np.ndarray) -> list[Job]:
+    """The figures of a run into ``plots``, the longest first; their arguments are arrays and numbers only
+    (the cube overview's panels are read here)."""
     from kansho.chain.steps.loops import LoopsResult  # here: a side process drawing figures needs none of the chain
     from kansho.chain.steps.qc import QCResult
 
@@ -253,9 +253,9 @@ def figure_jobs(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: 
     pairs, gaps = network_pairs(ctx)
     keep = maps["mask"] == 1
     nodata = ~np.isfinite(maps["vel"])  # pixels the inversion did not solve
-    local: list[Job] = [(plot_cum_overview, (ctx.array("cum"), [int(e) for e in epochs], grid,
-                                             plots / "cum_epochs.png"), {"mask": keep})]
     jobs: list[Job] = [
+        (plot_cum_overview, (None, [int(e) for e in epochs], grid, plots / "cum_epochs.png"),
+         {"mask": keep, "panels": overview_panels(ctx.array("cum"), len(epochs), grid)}),
         (plot_network, (st.epochs, st.bperp, pairs, plots / "network.png"),
          {"used_epochs": np.asarray(lres.epochs), "gaps": gaps}),
         (plot_qc, (st.pair_names(), qres.coverage, qres.mean_coh, qres.keep, ctx.cfg.qc.min_coverage,
@@ -280,7 +280,7 @@ def figure_jobs(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: 
             jobs.append((plot_categorical_map, (maps[name], grid, plots / f"{name}.png", title),
                          {"units": units, "nodata": nodata}))
     jobs.append((plot_corrections, (st.attrs.get("prep", {}), plots / "corrections.png"), {}))
-    return local, jobs
+    return jobs
 
 
 def run_job(job: Job) -> str | None:
@@ -290,17 +290,22 @@ def run_job(job: Job) -> str | None:
 
 
 def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np.ndarray,
-              side: SideProcess | None = None) -> list[str]:
-    """Draw every plot of a run into ``plots``, some in ``side`` (a child Python started by the caller,
-    :func:`kansho.sideproc.side_map`) or on the dask cluster's workers; returns the relative paths written."""
-    local, jobs = figure_jobs(ctx, plots, maps, epochs)
-    if side is None and ctx.client is None:
-        return [p for p in (run_job(j) for j in [*local, *jobs]) if p]
-    # here: the local ones (the cube overview: the longest), beside the cube writers, then those of the side
-    # process it has not reached; to a dask cluster a fixed share (a quarter of the rest stays here)
-    n_here = len(jobs) // SIDE_SHARE if ctx.client is not None else 0
-    return [p for p in side_map(run_job, [*local, *jobs[:n_here]], jobs[n_here:], client=ctx.client, side=side)
-            if p]
+              side: SideProcess | None = None, *, help_after: Callable[[], object] | None = None) -> list[str]:
+    """Draw every plot of a run into ``plots``; returns the relative paths written.
+
+    With ``side`` (a child Python started by the caller, :class:`kansho.sideproc.SideProcess`) the child
+    draws them while this process returns from ``help_after`` (the caller's wait for its products'
+    writers, whose threads need the GIL that drawing here would hold), then takes those the child has not
+    reached. With a dask cluster its workers draw a share; else all are drawn here."""
+    jobs = figure_jobs(ctx, plots, maps, epochs)
+    batch = side.submit(run_job, jobs) if side is not None and ctx.client is None else None
+    if side is None or batch is None:  # a dask cluster takes a fixed share (a quarter stays here), or none
+        n_here = len(jobs) // SIDE_SHARE if ctx.client is not None else len(jobs)
+        return [p for p in side_map(run_job, jobs[:n_here], jobs[n_here:], client=ctx.client) if p]
+    if help_after is not None:
+        help_after()
+    side.take_back()
+    return [p for p in side.collect(batch, sideproc.SIDE_TIMEOUT_S) if p]
 
 
 def side_wanted(shape: tuple[int, int]) -> bool:

@@ -10,6 +10,8 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -32,27 +34,37 @@ def _wait_or_kill(proc: Any, timeout: float) -> int:
         return -9
 
 
+@dataclass
+class Batch:
+    """The items handed to a :class:`SideProcess` (:meth:`SideProcess.submit`): ``func`` over ``items``, in
+    the folder ``folder`` (``job.pkl``, the shared ``claims/``, the child's ``result.pkl``); ``taken`` holds
+    the results of the items this process took back (:meth:`SideProcess.take_back`)."""
+
+    func: Callable[[Any], Any]
+    items: list[Any]
+    folder: Path
+    taken: dict[int, Any] = field(default_factory=dict)
+
+
 class SideProcess:
     """One child Python (``python -m kansho._sidejob``) started before its work is known, so that its
     start and the imports of ``modules`` (about half a second for matplotlib) overlap this process's
-    own work; :meth:`submit` then hands it a list of items to map ``func`` over, which it takes from the
-    first on while this process may :meth:`claim` them from the last back, and :meth:`result` collects
-    what it did.
+    own work; :meth:`submit` then hands it a list of items to map a function over, which it takes from the
+    first on, :meth:`take_back` lets this process take those the child has not reached (from the last
+    back), and :meth:`collect` gathers the results.
 
     Use as a context manager (or call :meth:`close`): a child never given work exits when its stdin
     closes, one still running is killed. Where the child cannot start, ``started`` is False and
-    :meth:`result` returns None (the caller does the work itself)."""
+    :meth:`submit` returns None (the caller does the work itself)."""
 
     def __init__(self, modules: Sequence[str] = ()) -> None:
         import subprocess
         import sys
         import tempfile
-        from pathlib import Path
 
         self._tmp = Path(tempfile.mkdtemp(prefix="kansho-side-"))
-        self._claims = self._tmp / "claims"
+        self._batch: Batch | None = None
         self._proc: Any = None
-        self._sent = False
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))  # this process's modules
         try:
             self._proc = subprocess.Popen([sys.executable, "-m", "kansho._sidejob", *modules], env=env,
@@ -65,58 +77,75 @@ class SideProcess:
     def started(self) -> bool:
         return self._proc is not None
 
-    def submit(self, func: Callable[[Any], Any], items: Sequence[Any]) -> bool:
-        """Hand the child ``func`` over ``items`` (once); False when it cannot take them (not started,
-        already given work, or they do not pickle)."""
+    def submit(self, func: Callable[[Any], Any], items: Sequence[Any]) -> Batch | None:
+        """Hand the child ``func`` over ``items`` (once); None when it cannot take them (not started, given
+        its work already, or they do not pickle)."""
         import pickle
 
-        if self._proc is None or self._sent:
-            return False
-        job = self._tmp / "job.pkl"
+        if self._proc is None or self._batch is not None:
+            return None
+        batch = Batch(func, list(items), self._tmp / "batch")
         try:
-            job.write_bytes(pickle.dumps((func, list(items))))
-            self._claims.mkdir(exist_ok=True)
-            self._proc.stdin.write(f"{job}\t{self._tmp / 'result.pkl'}\t{self._claims}\n".encode())
+            (batch.folder / "claims").mkdir(parents=True)
+            (batch.folder / "job.pkl").write_bytes(pickle.dumps((func, batch.items)))
+            self._proc.stdin.write(f"{batch.folder / 'job.pkl'}\t{batch.folder / 'result.pkl'}\t"
+                                   f"{batch.folder / 'claims'}\n".encode())
             self._proc.stdin.close()
         except (OSError, ValueError, pickle.PicklingError, TypeError, AttributeError) as exc:
             log.debug("side process not given its work (%s)", exc)
-            return False
-        self._sent = True
-        return True
+            return None
+        self._batch = batch
+        return batch
 
-    def claim(self, i: int) -> bool:
-        """Take item ``i`` of the submitted list for this process: False when the child took it first (or
-        nothing was submitted)."""
+    def take_back(self) -> None:
+        """Do here the items the child has not reached, from the last back until one the child claimed first."""
         from kansho._sidejob import claim
 
-        return self._sent and claim(self._claims, i)
+        batch = self._batch
+        if batch is None:
+            return
+        for i in reversed(range(len(batch.items))):
+            if not claim(batch.folder / "claims", i):
+                break
+            batch.taken[i] = batch.func(batch.items[i])
 
-    def result(self, timeout: float) -> dict[int, Any] | None:
-        """The submitted work's results, ``{index: value}`` of the items the child took, waiting at most
-        ``timeout`` s (then the child is killed); None when the child failed, was killed or was given
-        nothing."""
+    def collect(self, batch: Batch, timeout: float) -> list[Any]:
+        """The results of ``batch``, in its items' order: the child's (waiting at most ``timeout`` s for them,
+        then the child is killed), those taken back, and any the child failed or never reached done here."""
+        done = self._child_results(batch, timeout) if len(batch.taken) < len(batch.items) else {}
+        return [batch.taken[i] if i in batch.taken else done[i] if i in done else batch.func(x)
+                for i, x in enumerate(batch.items)]
+
+    def _child_results(self, batch: Batch, timeout: float) -> dict[int, Any]:
+        """``{index: value}`` of the items of ``batch`` the child did ({} when it failed or was killed)."""
         import pickle
+        import time
 
-        if self._proc is None or not self._sent:
-            return None
-        rc = _wait_or_kill(self._proc, timeout)
+        res = batch.folder / "result.pkl"
+        deadline = time.monotonic() + timeout
+        while self._proc is not None and not res.exists():
+            if self._proc.poll() is not None:  # exited: a result written just before is read below
+                break
+            if time.monotonic() > deadline:
+                _wait_or_kill(self._proc, 0.0)
+                break
+            time.sleep(0.005)
         try:
-            if rc != 0:
-                raise RuntimeError(f"exit status {rc}")
-            return dict(pickle.loads((self._tmp / "result.pkl").read_bytes()))
-        except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as exc:
+            return dict(pickle.loads(res.read_bytes()))
+        except (OSError, pickle.UnpicklingError, EOFError) as exc:
             log.debug("side process failed (%s)", exc)
-            return None
+            return {}
 
     def close(self) -> None:
-        """Stop the child (an idle one exits as its stdin closes) and remove its files."""
+        """Stop the child (an idle one exits as its stdin closes, one given work is killed) and remove its
+        files."""
         import shutil
 
         if self._proc is not None:
-            if not self._sent:
+            if self._batch is None:
                 with contextlib.suppress(OSError, ValueError):
                     self._proc.stdin.close()
-            _wait_or_kill(self._proc, 5.0 if not self._sent else 0.0)
+            _wait_or_kill(self._proc, 0.0 if self._batch is not None else 5.0)
             self._proc = None
         shutil.rmtree(self._tmp, ignore_errors=True)
 
@@ -151,20 +180,13 @@ def side_map(func: Callable[[Any], Any], here: Sequence[Any], away: Sequence[Any
     with contextlib.ExitStack() as stack:
         if side is None:
             side = stack.enter_context(SideProcess())
-        if not side.submit(func, away):
+        batch = side.submit(func, away)
+        if batch is None:
             return [func(x) for x in [*here, *away]]
-        taken: dict[int, Any] = {}
         try:
             done_here = [func(x) for x in here]
-            for i in reversed(range(len(away))):  # then the child's items from the last, until the two meet
-                if not side.claim(i):
-                    break
-                taken[i] = func(away[i])
+            side.take_back()  # then the child's items from the last back, until the two meet
         except BaseException:  # this share failed (or was interrupted): the child's work is not wanted
             side.close()
             raise
-        # a child given nothing it took is stopped on closing, not waited for
-        done_away = side.result(SIDE_TIMEOUT_S) if len(taken) < len(away) else None
-    done_away = done_away or {}
-    return done_here + [taken[i] if i in taken else done_away[i] if i in done_away else func(x)
-                        for i, x in enumerate(away)]
+        return done_here + side.collect(batch, SIDE_TIMEOUT_S)

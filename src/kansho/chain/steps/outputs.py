@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,14 +100,16 @@ def _write_products(ctx: Context, side: SideProcess | None) -> OutputsResult:
     lay = ctx.layout
     maps = read_maps(ctx)
     epochs = np.asarray(ctx.get(LoopsResult).epochs, np.int64)
-    # the cubes and the GeoTIFFs are compressed by threads that release the GIL while the figures, mostly
-    # Python, are drawn here: the three overlap instead of following each other (none reads what another
-    # writes; on a full frame the cubes take longest, on a small one the figures)
+    # the cubes and the GeoTIFFs are written by threads that release the GIL while the figures, mostly
+    # Python, are drawn: the three overlap instead of following each other (none reads what another
+    # writes; on a full frame the cubes take longest, on a small one the figures). With a side process
+    # drawing them, this thread helps it only once the writers are done: drawing here would hold the GIL
+    # they need (the M frame's cubes took ~8 s instead of ~1.5 s beside the cube overview drawn here)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="products") as pool:
         cubes = pool.submit(write_cubes, ctx, maps, epochs)
         tifs = pool.submit(write_maps, ctx, maps)
         write_info(ctx, lay.info, epochs)
-        written = _figures(ctx, maps, epochs, side)
+        written = _figures(ctx, maps, epochs, side, lambda: futures_wait([cubes, tifs]))
         from kansho.report import write_report
 
         write_report(ctx, lay.report, maps)
@@ -129,13 +133,14 @@ def figure_process(ctx: Context, stack: contextlib.ExitStack) -> SideProcess | N
     return stack.enter_context(SideProcess(plotmod.SIDE_MODULES))
 
 
-def _figures(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray, side: SideProcess | None) -> list[str]:
+def _figures(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray, side: SideProcess | None,
+             help_after: Callable[[], object]) -> list[str]:
     """``plots/*.png``; a figure that fails is logged, never fatal (the numbers are the products)."""
     lay = ctx.layout
     try:
         from kansho import plots as plotmod
 
-        return plotmod.write_all(ctx, lay.plots, maps, epochs, side)
+        return plotmod.write_all(ctx, lay.plots, maps, epochs, side, help_after=help_after)
     except Exception as exc:  # noqa: BLE001 - plotting must never lose a run's numerical products
         log.warning("plots could not be drawn: %s", exc)
         return []
