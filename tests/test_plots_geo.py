@@ -222,12 +222,13 @@ def test_the_outputs_step_with_a_side_process_draws_the_same_figures(small_run: 
     called once, before this process takes back any figure the child has not reached), and the figures are
     the same files, byte for byte."""
     from kansho import plots, run_timeseries
+    from kansho.chain.steps import outputs
     from kansho.config import RunConfig
     from kansho.sideproc import SideProcess
 
     out = copy_run(small_run)
     shutil.rmtree(out / "plots")
-    monkeypatch.setattr(plots, "SIDE_MIN_PIXELS", 0)
+    monkeypatch.setattr(outputs, "SIDE_MIN_PIXELS", 0)
     events: list[str] = []
     write_all, take_back = plots.write_all, SideProcess.take_back
 

@@ -308,17 +308,6 @@ def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np
     return [p for p in side.collect(batch, sideproc.SIDE_TIMEOUT_S) if p]
 
 
-def side_wanted(shape: tuple[int, int]) -> bool:
-    """Whether a frame of ``shape`` draws most of its figures in a side process (:func:`write_all`)."""
-    return shape[0] * shape[1] >= SIDE_MIN_PIXELS
-
-
-#: modules a side process drawing figures imports before its work comes (:class:`kansho.sideproc.SideProcess`)
-SIDE_MODULES = ("kansho.plots",)
-#: with a dask cluster this process draws the local figures and 1/SIDE_SHARE of the others (the 1000 x 1000 px
+#: with a dask cluster this process draws 1/SIDE_SHARE of the figures (the 1000 x 1000 px
 #: benchmark frame's outputs step: ~5.2 s with 4, ~6.0 s with 3, before a side process shared its list)
 SIDE_SHARE = 4
-#: frames smaller than this draw every figure in the chain's process: a child Python takes about half a
-#: second to start and import matplotlib (started at the outputs step's start, that overlaps the maps'
-#: reading; the 200 x 200 px demo's figures: 2.3 s here alone, 1.75 s with one)
-SIDE_MIN_PIXELS = 20_000

@@ -118,19 +118,46 @@ def _write_products(ctx: Context, side: SideProcess | None) -> OutputsResult:
     return OutputsResult(written=written)
 
 
+#: the module a side process drawing figures imports before its work comes (:class:`kansho.sideproc.SideProcess`)
+SIDE_MODULES = ("kansho.plots",)
+#: frames smaller than this draw every figure in the chain's process: a child Python takes about half a
+#: second to start and import matplotlib (started at the outputs step's start, that overlaps the maps'
+#: reading; the 200 x 200 px demo's figures: 2.3 s here alone, 1.75 s with one)
+SIDE_MIN_PIXELS = 20_000
+
+
+def side_wanted(shape: tuple[int, int]) -> bool:
+    """Whether a frame of ``shape`` draws its figures in a side process (:func:`kansho.plots.write_all`)."""
+    return shape[0] * shape[1] >= SIDE_MIN_PIXELS
+
+
 def figure_process(ctx: Context, stack: contextlib.ExitStack) -> SideProcess | None:
-    """A child Python for most of the figures (:func:`kansho.plots.write_all`), closed with ``stack``; None
-    where the figures are all drawn here (a small frame, a dask cluster, or matplotlib not importable).
-    Also the step's :attr:`~kansho.chain.spec.StepSpec.prepare`: started a few steps ahead, its start and
-    matplotlib import (~0.5 s) overlap those steps."""
-    try:
-        from kansho import plots as plotmod
-    except Exception as exc:  # noqa: BLE001 - _figures reports it
-        log.debug("no figure process: %s", exc)
+    """A child Python for the figures (:func:`kansho.plots.write_all`), closed with ``stack``; None where the
+    figures are all drawn here (a small frame or a dask cluster). Also the step's
+    :attr:`~kansho.chain.spec.StepSpec.prepare`: started a few steps ahead, its start and matplotlib import
+    (~0.5 s) overlap those steps; so does this process's own import of :mod:`kansho.plots` (~0.5 s, which
+    this step needs to hand the figures over), in a thread (:func:`import_ahead`) instead of before the step
+    that prepares this one."""
+    if ctx.client is not None or not side_wanted(ctx.stack.shape):
         return None
-    if ctx.client is not None or not plotmod.side_wanted(ctx.stack.shape):
-        return None
-    return stack.enter_context(SideProcess(plotmod.SIDE_MODULES))
+    import_ahead(SIDE_MODULES)
+    return stack.enter_context(SideProcess(SIDE_MODULES))
+
+
+def import_ahead(modules: tuple[str, ...]) -> None:
+    """Import ``modules`` in a thread of this process (a later import waits for it, or fails as it would have;
+    a failure here is only logged)."""
+    import importlib
+    import threading
+
+    def run() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception as exc:  # noqa: BLE001 - imported again, and reported, where it is needed
+                log.debug("could not import %s ahead: %s", name, exc)
+
+    threading.Thread(target=run, name="kansho-import-ahead", daemon=True).start()
 
 
 def _figures(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray, side: SideProcess | None,
