@@ -123,7 +123,8 @@ def test_an_idle_side_process_ends_when_closed() -> None:
     proc = side._proc
     side.close()
     assert proc is not None and proc.poll() == 0
-    assert side.submit(abs, [1]) is None
+    assert not side.submit(abs, [1])
+    assert side.collect(1.0) == []
 
 
 def test_a_failing_side_process_leaves_its_share_here_when_given_ahead() -> None:
@@ -132,4 +133,3 @@ def test_a_failing_side_process_leaves_its_share_here_when_given_ahead() -> None
     me = os.getpid()
     with SideProcess() as side:
         assert side_map(_fails_away, [(me, 1)], [(me, 2)], side=side) == [-1, -2]
-

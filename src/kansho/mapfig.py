@@ -277,12 +277,17 @@ def overview_epochs(n: int, max_panels: int = 24) -> list[int]:
     return idx if idx[0] == 0 else [0, *idx][-max_panels:]
 
 
+def _overview_step(grid: Grid) -> int:
+    """The overview's pixel step: every s-th pixel, at most ~200 a side."""
+    return max(1, int(np.ceil(max(grid.shape) / 200)))
+
+
 def overview_panels(cum: Any, n_epoch: int, grid: Grid, max_panels: int = 24) -> np.ndarray:
     """The panels of :func:`plot_cum_overview`, (n_panel, ny', nx') of the cube's type: the epochs of
     :func:`overview_epochs` of the cube ``cum`` ((n_epoch, ny, nx), any array that reads a strided epoch
     with ``cum[k, ::s, ::s]``: numpy, zarr, h5py), every s-th pixel (at most ~200 a side)."""
     idx = overview_epochs(n_epoch, max_panels)
-    step = max(1, int(np.ceil(max(grid.shape) / 200)))
+    step = _overview_step(grid)
     # a zarr/h5py cube reads only the pixels shown; a zarr cube all its epochs in one selection (its chunks
     # hold several epochs: read one epoch at a time, each chunk was decompressed once an epoch, 0.28 -> 0.09 s
     # on the 1000² frame)
@@ -305,7 +310,7 @@ def plot_cum_overview(cum: Any, epochs: Sequence[int], grid: Grid, path: Path, *
     ``mask`` (bool) are no data. ``panels``: :func:`overview_panels` of the cube read already (``cum`` is then
     not read: a process without the cube draws it)."""
     idx = overview_epochs(len(epochs), max_panels)
-    step = max(1, int(np.ceil(max(grid.shape) / 200)))
+    step = _overview_step(grid)
     sub = overview_panels(cum, len(epochs), grid, max_panels) if panels is None else panels
     shown: list[np.ndarray] = []
     for i in range(len(idx)):

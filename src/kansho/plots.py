@@ -298,14 +298,14 @@ def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np
     writers, whose threads need the GIL that drawing here would hold), then takes those the child has not
     reached. With a dask cluster its workers draw a share; else all are drawn here."""
     jobs = figure_jobs(ctx, plots, maps, epochs)
-    batch = side.submit(run_job, jobs) if side is not None and ctx.client is None else None
-    if side is None or batch is None:  # a dask cluster takes a fixed share (a quarter stays here), or none
+    if side is None or ctx.client is not None or not side.submit(run_job, jobs):
+        # a dask cluster takes a fixed share (a quarter stays here), or none does
         n_here = len(jobs) // SIDE_SHARE if ctx.client is not None else len(jobs)
         return [p for p in side_map(run_job, jobs[:n_here], jobs[n_here:], client=ctx.client) if p]
     if help_after is not None:
         help_after()
     side.take_back()
-    return [p for p in side.collect(batch, sideproc.SIDE_TIMEOUT_S) if p]
+    return [p for p in side.collect(sideproc.SIDE_TIMEOUT_S) if p]
 
 
 #: with a dask cluster this process draws 1/SIDE_SHARE of the figures (the 1000 x 1000 px

@@ -77,13 +77,13 @@ class SideProcess:
     def started(self) -> bool:
         return self._proc is not None
 
-    def submit(self, func: Callable[[Any], Any], items: Sequence[Any]) -> Batch | None:
-        """Hand the child ``func`` over ``items`` (once); None when it cannot take them (not started, given
+    def submit(self, func: Callable[[Any], Any], items: Sequence[Any]) -> bool:
+        """Hand the child ``func`` over ``items`` (once); False when it cannot take them (not started, given
         its work already, or they do not pickle)."""
         import pickle
 
         if self._proc is None or self._batch is not None:
-            return None
+            return False
         batch = Batch(func, list(items), self._tmp / "batch")
         try:
             (batch.folder / "claims").mkdir(parents=True)
@@ -93,9 +93,9 @@ class SideProcess:
             self._proc.stdin.close()
         except (OSError, ValueError, pickle.PicklingError, TypeError, AttributeError) as exc:
             log.debug("side process not given its work (%s)", exc)
-            return None
+            return False
         self._batch = batch
-        return batch
+        return True
 
     def take_back(self) -> None:
         """Do here the items the child has not reached, from the last back until one the child claimed first."""
@@ -109,9 +109,12 @@ class SideProcess:
                 break
             batch.taken[i] = batch.func(batch.items[i])
 
-    def collect(self, batch: Batch, timeout: float) -> list[Any]:
-        """The results of ``batch``, in its items' order: the child's (waiting at most ``timeout`` s for them,
-        then the child is killed), those taken back, and any the child failed or never reached done here."""
+    def collect(self, timeout: float) -> list[Any]:
+        """The results of the submitted items, in their order: the child's (waiting at most ``timeout`` s for
+        it, then it is killed), those taken back, and any the child failed or never reached done here."""
+        batch = self._batch
+        if batch is None:
+            return []
         done = self._child_results(batch, timeout) if len(batch.taken) < len(batch.items) else {}
         return [batch.taken[i] if i in batch.taken else done[i] if i in done else batch.func(x)
                 for i, x in enumerate(batch.items)]
@@ -119,20 +122,13 @@ class SideProcess:
     def _child_results(self, batch: Batch, timeout: float) -> dict[int, Any]:
         """``{index: value}`` of the items of ``batch`` the child did ({} when it failed or was killed)."""
         import pickle
-        import time
 
-        res = batch.folder / "result.pkl"
-        deadline = time.monotonic() + timeout
-        while self._proc is not None and not res.exists():
-            if self._proc.poll() is not None:  # exited: a result written just before is read below
-                break
-            if time.monotonic() > deadline:
-                _wait_or_kill(self._proc, 0.0)
-                break
-            time.sleep(0.005)
+        rc = _wait_or_kill(self._proc, timeout)
         try:
-            return dict(pickle.loads(res.read_bytes()))
-        except (OSError, pickle.UnpicklingError, EOFError) as exc:
+            if rc != 0:
+                raise RuntimeError(f"exit status {rc}")
+            return dict(pickle.loads((batch.folder / "result.pkl").read_bytes()))
+        except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as exc:
             log.debug("side process failed (%s)", exc)
             return {}
 
@@ -180,8 +176,7 @@ def side_map(func: Callable[[Any], Any], here: Sequence[Any], away: Sequence[Any
     with contextlib.ExitStack() as stack:
         if side is None:
             side = stack.enter_context(SideProcess())
-        batch = side.submit(func, away)
-        if batch is None:
+        if not side.submit(func, away):
             return [func(x) for x in [*here, *away]]
         try:
             done_here = [func(x) for x in here]
@@ -189,4 +184,4 @@ def side_map(func: Callable[[Any], Any], here: Sequence[Any], away: Sequence[Any
         except BaseException:  # this share failed (or was interrupted): the child's work is not wanted
             side.close()
             raise
-        return done_here + side.collect(batch, SIDE_TIMEOUT_S)
+        return done_here + side.collect(SIDE_TIMEOUT_S)
