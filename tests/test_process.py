@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +40,25 @@ def test_a_command_runs_with_fewer_collections(monkeypatch: pytest.MonkeyPatch, 
     assert main(["config"]) == 0
     assert seen and seen[0] >= _process.GEN0_THRESHOLD
     assert gc.get_threshold() == before
+
+
+def test_the_chain_runs_with_fewer_collections_from_python(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """:func:`kansho.run_timeseries` called from Python (a notebook, the benchmarks) runs inside
+    :func:`kansho._process.fewer_collections` like the ``kansho`` command, the thresholds as they were after."""
+    from kansho.chain import runner
+
+    seen = []
+
+    def locked(*args: object, **kwargs: object) -> None:
+        seen.append(gc.get_threshold()[0])
+
+    monkeypatch.setattr(runner, "_run_locked", locked)
+    monkeypatch.setattr(runner.jitcache, "prepare", lambda: None)  # no background compilation for this
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        runner.run_timeseries(None, tmp_path / "run")
+        assert seen == [_process.GEN0_THRESHOLD]
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)

@@ -27,6 +27,7 @@ from typing import Any
 
 from kansho import _jitcache as jitcache
 from kansho._files import disk_full_error, is_disk_full, numpy_json, write_json_atomic, write_text_atomic
+from kansho._process import fewer_collections
 from kansho.chain import registry
 from kansho.chain.context import Context
 from kansho.chain.lock import run_lock
@@ -75,6 +76,8 @@ def run_timeseries(
     key is unchanged (module docstring) and ``force`` is false. Returns the run folder opened
     with :func:`kansho.run.open_run`, with this invocation's step timings (0 for a skipped step).
     Raises :class:`InputError` at once when ``out`` is not a writable folder or another run holds it.
+    The garbage collector runs less often meanwhile (:func:`kansho._process.fewer_collections`, as for every
+    ``kansho`` command), also when the chain is called from Python.
     """
     cfg = cfg or RunConfig()
     out = Path(out)
@@ -82,7 +85,7 @@ def run_timeseries(
     _check_out(out)
     try:
         with (run_lock(out), run_log(out, cfg, input_path, steps, force), one_blas_thread(), small_pages(),
-              heap_arrays()):
+              heap_arrays(), fewer_collections()):
             jitcache.prepare()
             return _run_locked(input_path, out, cfg, steps, force, progress)
     except OSError as exc:
