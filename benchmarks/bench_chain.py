@@ -460,12 +460,13 @@ def _floors_md(res: dict[str, Any]) -> list[str]:
         m = fl["machine"]
         lines += [f"## Each step against its floor ({name})", "",
                   "The floor of a step is what it cannot avoid: reading what it must read, writing what it must "
-                  "write and, for the inversion, one least-squares solve of every pixel, each measured the "
+                  "write and, for the loop closure, the misclosure of every triangle at every pixel and, for "
+                  "the inversion, one least-squares solve of every pixel, each measured the "
                   "plainest way (`benchmarks/bench_floors.py`, on every core). Step times: one `kansho ts` "
                   f"process. Floors measured {where(m)}, files in the page cache as in "
-                  "the runs. The floors hold no computation beyond the one solve: the loop closure and per-pixel "
-                  "unwrapping correction (loops), the bootstrap (vstd), `stc` (mask), the cross-validation "
-                  "(filter) and the figures (outputs) are all above them.", "",
+                  "the runs. The floors hold no computation beyond those two: the per-pixel unwrapping "
+                  "correction and spatial check (loops), the bootstrap (vstd), `stc` (mask), the "
+                  "cross-validation (filter) and the figures (outputs) are all above them.", "",
                   "| step | floor (s) | floor made of | " + " | ".join(f"w{r['workers']} (s) | × floor"
                                                               for r in runs.values()) + " |",
                   "|---|---|---|" + "---|---|" * len(runs)]

@@ -10,6 +10,8 @@ every core where the library can (GDAL and zstd/zlib release the GIL), and nothi
 * ``read_inputs``: every GeoTIFF of the input (unwrapped phase and coherence), one thread per core;
 * ``write_store``: those arrays written into a Zarr store with the stack store's chunks and codec;
 * ``read_unw`` / ``read_coh``: one pass over the stack store, block by block;
+* ``closures``: the misclosure of every loop of three pairs (every triangle of the network) at every pixel,
+  as one sparse (loop x pair) matrix of +-1 times the stack, block by block (the reading not counted);
 * ``solve``: the least-squares solution of every pixel's pair network with one design matrix per
   frame (the network without gaps: no NaN), as a batched normal-equation solve;
 * ``write_cum`` / ``read_cum``: one cube (epoch, y, x) float32 into / out of the work store;
@@ -42,7 +44,7 @@ from kansho.io.licsbas_h5 import _deflate_chunk
 STEP_FLOORS: dict[str, tuple[str, ...]] = {
     "ingest": ("read_inputs", "write_store"),
     "qc": (),  # ingest takes its statistics from the strips it writes (kansho.stack_sums): nothing to read
-    "loops": ("read_unw",),
+    "loops": ("read_unw", "closures"),
     "invert": ("read_unw", "read_coh", "solve", "write_cum"),
     "vstd": ("read_cum",),
     "mask": (),
@@ -130,6 +132,39 @@ def read_store(run: Path) -> dict[str, float]:
         out[f"read_{k}"] = sum(_timed(lambda a=a, rs=rs, cs=cs: np.asarray(a[:, rs, cs]))
                                for rs, cs in _blocks(a.shape[1:]))
     return out
+
+
+def triangles(d1: np.ndarray, d2: np.ndarray) -> np.ndarray:
+    """The network's loops of three pairs, (nloop, 3) pair indices ``(ab, bc, ac)`` for epochs ``a < b < c``
+    whose three pairs are all in the network (pair ``i`` spans ``d1[i] < d2[i]``)."""
+    index = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(d1, d2, strict=True))}
+    after: dict[int, list[int]] = {}
+    for a, b in index:
+        after.setdefault(a, []).append(b)
+    return np.array([(index[a, b], index[b, c], index[a, c]) for a, bs in after.items() for b in bs
+                     for c in after.get(b, ()) if (a, c) in index], np.int64).reshape(-1, 3)
+
+
+def closures(run: Path) -> float:
+    """Seconds to compute every triangle's misclosure ``ab + bc - ac`` at every pixel of the stack: one sparse
+    (nloop, npair) float32 matrix times each block's (npair, npix) phases, the block's pixels split over the
+    cores; the blocks read untimed (``read_unw`` counts the reading)."""
+    import scipy.sparse
+    import zarr
+
+    g = zarr.open_group(run / "stack.zarr", mode="r")
+    tri = triangles(np.asarray(g["date1"][:]), np.asarray(g["date2"][:]))
+    a = g["unw"]
+    rows = np.repeat(np.arange(tri.shape[0]), 3)
+    vals = np.tile(np.array([1.0, 1.0, -1.0], np.float32), tri.shape[0])
+    L = scipy.sparse.csr_matrix((vals, (rows, tri.ravel())), shape=(tri.shape[0], a.shape[0]))
+    total = 0.0
+    with ThreadPoolExecutor(CORES) as pool:
+        for rs, cs in _blocks(a.shape[1:]):
+            d = np.asarray(a[:, rs, cs]).reshape(a.shape[0], -1)
+            parts = np.array_split(np.arange(d.shape[1]), CORES)
+            total += _timed(lambda d=d, parts=parts: list(pool.map(lambda p: L @ d[:, p[0]:p[-1] + 1], parts)))
+    return total
 
 
 def solve(run: Path) -> float:
@@ -236,6 +271,7 @@ def measure(sim: Path, run: Path) -> dict[str, float]:
         out["read_inputs"], files = read_inputs(sim / "GEOC")
         out["write_store"] = write_store(files, tmp)
         out.update(read_store(run))
+        out["closures"] = closures(run)
         out["solve"] = solve(run)
         out.update(cube_io(run, tmp))
         out["fft"] = fft(run)
