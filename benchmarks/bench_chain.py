@@ -472,7 +472,8 @@ def _floors_md(res: dict[str, Any]) -> list[str]:
                   "|---|---|---|" + "---|---|" * len(runs)]
         for step in STEPS:
             f = fl["steps"].get(step, float("nan"))
-            parts = " + ".join(f"{p} {fl['primitives'][p]:.1f}" for p in bench_floors.STEP_FLOORS.get(step, ()))
+            parts = " + ".join(f"{p} {fl['primitives'][p]:.1f}" if p in fl["primitives"] else f"{p} (not measured)"
+                               for p in bench_floors.STEP_FLOORS.get(step, ()))
             cells = []
             for r in runs.values():
                 t = r["steps"].get(step, {}).get("step_s", float("nan"))
