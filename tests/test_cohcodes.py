@@ -122,3 +122,23 @@ def test_an_8bit_pair_arriving_is_appended_to_a_coded_store(frame: Path, tmp_pat
     assert after.group.attrs["appended_from"] == len(pairs) - len(new) and after.group["coh"].dtype == np.uint8
     full = create_stack(discover_inputs(frame), tmp_path / "full", progress=False)
     np.testing.assert_array_equal(_coh(after), _coh(full))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.float32])
+def test_a_coherence_strip_reads_the_same_whatever_its_stored_type(dtype: type, tmp_path: Path) -> None:
+    """The store's coherence reader takes 8-bit files through the decode table (no float64 round trip): the
+    same float32(code / 255), NaN at 0, as the integer files of other types and their float32 equivalent."""
+    from kansho.grid import Grid
+    from kansho.io.geotiff import write_geotiff
+    from kansho.store import _read_coherence
+
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 256, (40, 30)).astype(np.uint8)
+    codes[:3] = 0
+    values = codes if dtype != np.float32 else (codes / 255.0).astype(np.float32)
+    path = write_geotiff(tmp_path / "c.geo.cc.tif", values.astype(dtype), Grid(30, 40, (139.0, 0.001, 0.0, 36.0, 0.0,
+                                                                                      -0.001)))
+    got = _read_coherence(path, (slice(5, 37), slice(2, 29)))
+    want = cohcodes.decode(codes[5:37, 2:29])
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)  # NaN where the code is 0, bit-identical elsewhere

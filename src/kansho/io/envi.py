@@ -99,12 +99,13 @@ def check_size(path: Path, spec: BinarySpec) -> None:
 
 
 def read_binary(
-    path: str | Path, spec: BinarySpec, window: tuple[slice, slice] | None = None, *, dtype: npt.DTypeLike = np.float32
+    path: str | Path, spec: BinarySpec, window: tuple[slice, slice] | None = None, *,
+    dtype: npt.DTypeLike | None = np.float32,
 ) -> npt.NDArray[np.floating]:
     """Read band ``spec.band`` of a flat binary file, optionally a ``(rows, cols)`` window.
 
-    Returns an array of ``dtype`` in native byte order, shape (rows, cols). The file's size is
-    checked against ``spec`` first (a cut download is a one-line :class:`InputError`).
+    Returns an array of ``dtype`` (None: the stored type) in native byte order, shape (rows, cols). The
+    file's size is checked against ``spec`` first (a cut download is a one-line :class:`InputError`).
     """
     path = Path(path)
     check_size(path, spec)
@@ -123,7 +124,7 @@ def read_binary(
         part = mm[r0:r1, b, c0:c1]
     else:
         part = mm[r0:r1, c0:c1, b]
-    out = np.array(part, dtype=dtype)
+    out = np.array(part, dtype=np.dtype(spec.dtype).newbyteorder("=") if dtype is None else dtype)
     del mm
     return out
 

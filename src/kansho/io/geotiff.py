@@ -72,14 +72,14 @@ def read_band(
     path: str | Path,
     window: tuple[slice, slice] | None = None,
     *,
-    dtype: npt.DTypeLike = np.float32,
+    dtype: npt.DTypeLike | None = np.float32,
     nodata_to_nan: bool = True,
     single_band: bool = False,
 ) -> Band:
     """:func:`read_raster` that also returns the stored type and nodata; ``single_band`` refuses a multi-band file.
 
     A second band of an interferogram or coherence file would be silently ignored, so with
-    ``single_band`` such a file is refused naming its band count.
+    ``single_band`` such a file is refused naming its band count. ``dtype`` None: the values as stored.
     """
     path = Path(path)
     if not path.is_file():
@@ -106,7 +106,7 @@ def read_band(
             nodata = src.nodata
     except RasterioError as exc:
         raise InputError(path, f"not a readable GeoTIFF or truncated ({_short(exc)})") from None
-    out = arr.astype(dtype, copy=False)
+    out = arr if dtype is None else arr.astype(dtype, copy=False)
     if nodata_to_nan and np.issubdtype(out.dtype, np.floating) and nodata is not None and not np.isnan(nodata):
         out = np.where(arr == nodata, np.nan, out).astype(dtype, copy=False)
     return Band(out, stored, None if nodata is None else float(nodata))

@@ -43,7 +43,7 @@ def read_window_band(
     window: tuple[slice, slice] | None,
     spec: BinarySpec | None = None,
     *,
-    dtype: npt.DTypeLike = np.float32,
+    dtype: npt.DTypeLike | None = np.float32,
     nodata_to_nan: bool = True,
 ) -> Band:
     """:func:`read_window` of an interferogram or coherence file, with the stored type and nodata.
