@@ -168,14 +168,12 @@ COHERENCE_TOLERANCE = 1e-3
 
 
 def _read_coherence(path: Path, window: tuple[slice, slice], spec: BinarySpec | None = None) -> npt.NDArray[np.float32]:
-    """Coherence 0-1 (NaN = no data) from an integer file scaled 0-255 (LiCSAR uint8) or a float file in 0-1.
-
-    The scale is decided by the stored type, not the values: a float file with values outside
-    [0, 1] (beyond :data:`COHERENCE_TOLERANCE`) is refused naming its range, rather than guessed.
-    """
-    band = read_window_band(path, window, spec, dtype=None, nodata_to_nan=False)
-    if band.data.dtype == np.uint8:  # LiCSAR's codes: by table, the same float32(raw / 255) and NaN for 0, with
-        return cohcodes.decode(band.data)  # no float64 copy, scaling and cast of the strip (~0.5 CPU-s on M)
+    """Coherence 0-1 (NaN = no data) from an integer file scaled 0-255 (LiCSAR uint8: by the table of the same
+    float32(raw / 255), no float64 copy) or a float file in 0-1. The scale is decided by the stored type, not the
+    values: a float file outside [0, 1] (beyond :data:`COHERENCE_TOLERANCE`) is refused naming its range."""
+    band = read_window_band(path, window, spec, dtype=None, nodata_to_nan=False)  # as stored
+    if band.data.dtype == np.uint8:
+        return cohcodes.decode(band.data)
     raw = band.data.astype(np.float64)
     if band.stored.kind in "iub":
         if raw.size and (raw.min() < 0 or raw.max() > 255):
