@@ -134,17 +134,6 @@ def read_store(run: Path) -> dict[str, float]:
     return out
 
 
-def triangles(d1: np.ndarray, d2: np.ndarray) -> np.ndarray:
-    """The network's loops of three pairs, (nloop, 3) pair indices ``(ab, bc, ac)`` for epochs ``a < b < c``
-    whose three pairs are all in the network (pair ``i`` spans ``d1[i] < d2[i]``)."""
-    index = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(d1, d2, strict=True))}
-    after: dict[int, list[int]] = {}
-    for a, b in index:
-        after.setdefault(a, []).append(b)
-    return np.array([(index[a, b], index[b, c], index[a, c]) for a, bs in after.items() for b in bs
-                     for c in after.get(b, ()) if (a, c) in index], np.int64).reshape(-1, 3)
-
-
 def closures(run: Path) -> float:
     """Seconds to compute every triangle's misclosure ``ab + bc - ac`` at every pixel of the stack: one sparse
     (nloop, npair) float32 matrix times each block's (npair, npix) phases, the block's pixels split over the
@@ -152,12 +141,13 @@ def closures(run: Path) -> float:
     import scipy.sparse
     import zarr
 
+    from kansho.network import triangle_loops
+
     g = zarr.open_group(run / "stack.zarr", mode="r")
-    tri = triangles(np.asarray(g["date1"][:]), np.asarray(g["date2"][:]))
+    d1, d2, ep = (np.asarray(g[k][:]) for k in ("date1", "date2", "epoch"))
+    pairs = np.stack([np.searchsorted(ep, d1), np.searchsorted(ep, d2)], axis=1)
+    L = scipy.sparse.csr_matrix(triangle_loops(pairs).astype(np.float32))  # the chain's own loop matrix
     a = g["unw"]
-    rows = np.repeat(np.arange(tri.shape[0]), 3)
-    vals = np.tile(np.array([1.0, 1.0, -1.0], np.float32), tri.shape[0])
-    L = scipy.sparse.csr_matrix((vals, (rows, tri.ravel())), shape=(tri.shape[0], a.shape[0]))
     total = 0.0
     with ThreadPoolExecutor(CORES) as pool:
         for rs, cs in _blocks(a.shape[1:]):
