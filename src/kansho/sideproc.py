@@ -55,7 +55,7 @@ class SideProcess:
 
     Use as a context manager (or call :meth:`close`): a child never given work exits when its stdin
     closes, one still running is killed. Where the child cannot start, ``started`` is False and
-    :meth:`submit` returns None (the caller does the work itself)."""
+    :meth:`submit` returns False (the caller does the work itself)."""
 
     def __init__(self, modules: Sequence[str] = ()) -> None:
         import subprocess
