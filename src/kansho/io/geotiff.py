@@ -108,7 +108,7 @@ def read_band(
         raise InputError(path, f"not a readable GeoTIFF or truncated ({_short(exc)})") from None
     out = arr if dtype is None else arr.astype(dtype, copy=False)
     if nodata_to_nan and np.issubdtype(out.dtype, np.floating) and nodata is not None and not np.isnan(nodata):
-        out = np.where(arr == nodata, np.nan, out).astype(dtype, copy=False)
+        out = np.where(arr == nodata, np.nan, out).astype(out.dtype, copy=False)  # dtype None: the stored type
     return Band(out, stored, None if nodata is None else float(nodata))
 
 
