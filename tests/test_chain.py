@@ -18,6 +18,10 @@ from kansho.config import RunConfig
 from kansho.io.geotiff import read_raster
 from kansho.synth import SimConfig, simulate_frame
 
+#: these tests check the registry, the skip keys and the work arrays, never a figure: their ten chain runs draw
+#: none (the figures took ~4 s of each run's ~5 s on the 48 x 48 px frame; they have tests of their own)
+pytestmark = pytest.mark.usefixtures("no_figures")
+
 
 @pytest.fixture(scope="module")
 def geoc(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests._shared import figures_skipped
 from tests.golden.cases import CASES
 from tests.golden.digest import digest_run, versions
 
@@ -68,7 +69,8 @@ def _last_digit(num: str) -> float:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_products_unchanged(case: str, tmp_path: Path) -> None:
     ref = json.loads((HERE / f"{case}.json").read_text())
-    got = digest_run(CASES[case](tmp_path))
+    with figures_skipped():  # the digests hold the numerical products only, not the figures (tested on their own)
+        got = digest_run(CASES[case](tmp_path))
     assert sorted(got) == sorted(ref["items"]), "the set of products changed"
     exact = versions() == ref["versions"]
     bad = []

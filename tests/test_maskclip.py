@@ -155,6 +155,7 @@ def test_pixel_and_lonlat_windows_agree(x1: int, w: int, y1: int, h: int) -> Non
     assert rows.stop - rows.start == min(y1 + h, 15) - max(y1, 0)
 
 
+@pytest.mark.usefixtures("no_figures")  # the results' grid only
 def test_results_grid_of_a_clipped_run_is_the_window(sim: Any, tmp_path: Path) -> None:
     d, truth, _ = sim
     cfg = RunConfig(ingest=IngestConfig(clip_box="8:40/4:36"))

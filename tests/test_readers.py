@@ -91,6 +91,7 @@ def _assert_same_stack(a: Any, b: Any, coh_atol: float = 0.0) -> None:
 
 
 # ----------------------------------------------------------------------------------- LiCSBAS GEOCml
+@pytest.mark.usefixtures("no_figures")  # the stores and the results' numbers only
 def test_geocml_loads_into_the_same_store_and_gives_the_same_results(sim: Any, tmp_path: Path) -> None:
     d, truth = sim
     geocml = write_geocml(d / "GEOC", tmp_path / "GEOCml1", truth.wavelength)
