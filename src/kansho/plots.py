@@ -19,7 +19,7 @@ from matplotlib.patches import Patch
 from kansho import sideproc
 from kansho._dates import parse_date
 from kansho.grid import Grid
-from kansho.mapfig import overview_panels, plot_categorical_map, plot_cum_overview, plot_geo_map, save_figure
+from kansho.mapfig import TITLE_Y, overview_panels, plot_categorical_map, plot_cum_overview, plot_geo_map, save_figure
 from kansho.sideproc import SideProcess, side_map
 
 if TYPE_CHECKING:
@@ -92,7 +92,8 @@ def plot_network(epochs: np.ndarray, bperp: np.ndarray, pairs: list[tuple[int, i
     ax.grid(alpha=0.3, lw=0.5)
     note = "" if len(known) == len(all_ep) else (
         " — B⊥ unknown: epochs drawn at 0" if not known else f" — B⊥ unknown for {len(all_ep) - len(known)} epoch(s)")
-    ax.set_title(f"Interferogram network: {len(pairs)} pairs, {len(all_ep)} epochs{note}", fontsize=10)
+    ax.set_title(f"Interferogram network: {len(pairs)} pairs, {len(all_ep)} epochs{note}",
+                 fontsize=10, y=TITLE_Y)
     return _save(fig, path)
 
 
@@ -132,7 +133,7 @@ def plot_loops(loop_rms: list[float], threshold: float, path: Path) -> str:
     ax.set_xlabel("loop phase RMS (rad)")
     ax.set_ylabel("number of loops")
     ax.legend()
-    ax.set_title(f"Step 1-2 loop closure: {v.size} loops")
+    ax.set_title(f"Step 1-2 loop closure: {v.size} loops", y=TITLE_Y)
     return _save(fig, path)
 
 
