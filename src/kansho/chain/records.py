@@ -150,7 +150,7 @@ def versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
 @functools.cache
 def _versions(extra: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """:func:`versions`, read from the installed distributions' metadata (each lookup parses a METADATA file:
-    ~0.1 s a run of eight steps before, 56 lookups)."""
+    56 lookups, 49 ms, in a run of eight steps before)."""
     import platform
 
     out = {"kansho": __version__, "python": platform.python_version()}
