@@ -30,7 +30,9 @@ REAL = next((p / "shared" / "data" / "real" / "mexico_city_s1" for p in Path(__f
 
 @pytest.fixture
 def saved(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """The figures saved by kansho.mapfig.save_figure, kept open for inspection."""
+    """The figures saved by kansho.mapfig.save_figure, kept open for inspection (each map drawn as a figure of
+    its own: a kept frame draws the same bytes, ``tests/test_mapframe.py``)."""
+    monkeypatch.setattr(mapfig, "KEEP_FRAMES", False)
     figs: list[Any] = []
     real_close = plt.close
 

@@ -12,9 +12,10 @@ same pixels as matplotlib's default stage, which for a map shrunk on screen resa
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from kansho import _lonlat
+from kansho import _lonlat, _mapframe
 from kansho.grid import EARTH_RADIUS_KM, Grid
 
 __all__ = ["NODATA_COLOUR", "bounds", "category_colours", "format_lat", "format_lon", "overview_panels",
@@ -38,6 +40,8 @@ NODATA_COLOUR = "#d3d3d3"
 #: the colours of the mask's two values
 MASK_COLOURS = {0: "#e08214", 1: "#2166ac"}
 _MAX_PX = 1000
+#: an axes' rectangle in figure fractions: (left, bottom, width, height)
+Rect = tuple[float, float, float, float]
 
 
 def format_lon(v: float, _pos: int | None = None) -> str:
@@ -73,13 +77,64 @@ TITLE_Y = 1.0
 PNG_LEVEL = 1
 
 
-def save_figure(fig: Any, path: Path, dpi: int = 100) -> str:
+#: the figures' resolution (dots per inch)
+SAVE_DPI = 100
+
+
+def save_figure(fig: Any, path: Path, dpi: int = SAVE_DPI) -> str:
     """Save ``fig`` atomically (temporary name, then rename), close it; returns ``plots/<name>``."""
+    try:
+        return _write_png(path, lambda tmp: fig.savefig(tmp, dpi=dpi, pil_kwargs={"compress_level": PNG_LEVEL}))
+    finally:
+        plt.close(fig)
+
+
+def _write_png(path: Path, write: Callable[[Path], object]) -> str:
+    """``write`` a PNG to a temporary name beside ``path``, then rename it; returns ``plots/<name>``."""
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=dpi, pil_kwargs={"compress_level": PNG_LEVEL})
-    plt.close(fig)
+    write(tmp)
     tmp.replace(path)
     return f"plots/{path.name}"
+
+
+#: whether maps of one grid are drawn over a frame kept from the first (:mod:`kansho._mapframe`; the same bytes)
+KEEP_FRAMES = True
+
+
+@contextlib.contextmanager
+def map_figure(grid: Grid) -> Iterator[tuple[Any, Any, Any, Callable[[Path], str]]]:
+    """One map of ``grid``: ``(fig, ax, cax, save)``, the map's axes with lon/lat ticks, scale bar and north
+    arrow (:func:`_geo_axes`), an empty colour-bar axes, and ``save(path)`` writing the figure (returns
+    ``plots/<name>``). The axes are those of the grid's :class:`kansho._mapframe.MapFrame` (drawn once, cleared
+    after each map) while :data:`KEEP_FRAMES`, else a new figure's. An image added must keep the axes'
+    aspect (``imshow(..., aspect=ax.get_aspect())``)."""
+    key = (tuple(grid.transform), tuple(grid.shape), str(grid.crs), PNG_LEVEL)
+    with _mapframe.LOCK:
+        frame = _mapframe.frame_for(key, lambda: _new_frame(grid)) if KEEP_FRAMES else None
+        if frame is None:
+            fig, ax, cax = _layout(grid)
+            _geo_axes(ax, grid)
+            try:
+                yield fig, ax, cax, lambda path: save_figure(fig, path)
+            finally:
+                plt.close(fig)
+            return
+        try:
+            yield frame.fig, frame.ax, frame.cax, lambda path: _write_png(path, frame.save)
+        except BaseException:
+            _mapframe.drop(key)  # whatever the failure left on it: the next map takes a new frame
+            raise
+        finally:
+            frame.clear()
+
+
+def _new_frame(grid: Grid) -> _mapframe.MapFrame:
+    size, ax_rect, cax_rect = _layout_rects(grid)
+    assert cax_rect is not None
+    fig = Figure(figsize=size, dpi=SAVE_DPI)
+    ax = fig.add_axes(ax_rect)
+    _geo_axes(ax, grid)
+    return _mapframe.MapFrame(fig, ax, cax_rect, {"compress_level": PNG_LEVEL})
 
 
 def _aspect(grid: Grid) -> float:
@@ -89,17 +144,24 @@ def _aspect(grid: Grid) -> float:
     return 1.0 / max(0.05, math.cos(math.radians((s + n) / 2.0)))
 
 
-def _layout(grid: Grid, map_w: float = 4.6, map_h: float = 4.0, cbar: bool = True) -> tuple[Any, Any, Any]:
-    """A figure with a map axes sized to the grid's aspect and a colour-bar axes of its height beside it."""
+def _layout_rects(grid: Grid, map_w: float = 4.6, map_h: float = 4.0, cbar: bool = True
+                  ) -> tuple[tuple[float, float], Rect, Rect | None]:
+    """The figure size (inches), the map axes' rectangle sized to the grid's aspect and the colour-bar axes'
+    of its height beside it (figure fractions; None without ``cbar``)."""
     w, e, s, n = bounds(grid)
     ratio = (n - s) * _aspect(grid) / max(e - w, 1e-12)  # map height / width on paper
     mw, mh = (map_w, map_w * ratio) if map_w * ratio <= map_h else (map_h / ratio, map_h)
     left, bottom, top, right = 0.95, 0.55, 0.45, (1.35 if cbar else 0.3)
     fw, fh = left + mw + right, bottom + mh + top
-    fig = plt.figure(figsize=(fw, fh))
-    ax = fig.add_axes((left / fw, bottom / fh, mw / fw, mh / fh))
-    cax = fig.add_axes(((left + mw + 0.15) / fw, bottom / fh, 0.18 / fw, mh / fh)) if cbar else None
-    return fig, ax, cax
+    cax = ((left + mw + 0.15) / fw, bottom / fh, 0.18 / fw, mh / fh) if cbar else None
+    return (fw, fh), (left / fw, bottom / fh, mw / fw, mh / fh), cax
+
+
+def _layout(grid: Grid, map_w: float = 4.6, map_h: float = 4.0, cbar: bool = True) -> tuple[Any, Any, Any]:
+    """A figure with a map axes sized to the grid's aspect and a colour-bar axes of its height beside it."""
+    size, ax_rect, cax_rect = _layout_rects(grid, map_w, map_h, cbar)
+    fig = plt.figure(figsize=size)
+    return fig, fig.add_axes(ax_rect), (fig.add_axes(cax_rect) if cax_rect is not None else None)
 
 
 def _geo_axes(ax: Any, grid: Grid, *, decorations: bool = True, labels: bool = True) -> None:
@@ -210,17 +272,16 @@ def plot_geo_map(arr: np.ndarray, grid: Grid, path: Path, title: str, units: str
     if nodata is not None:
         a = np.where(nodata, np.nan, a)
     a, _ = _decimate(a)
-    fig, ax, cax = _layout(grid)
     vmin, vmax = _limits(a, symmetric)
     cm = matplotlib.colormaps[cmap].with_extremes(bad=NODATA_COLOUR)
-    im = ax.imshow(np.ma.masked_invalid(a), cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest",
-                   interpolation_stage="data", extent=bounds(grid), origin="upper")
-    _geo_axes(ax, grid)
-    handles = _mark_reference(ax, grid, ref, ref_set)
-    _nodata_legend(ax, handles)
-    fig.colorbar(im, cax=cax, label=units)
-    ax.set_title(title, fontsize=10, y=TITLE_Y)
-    return save_figure(fig, path)
+    with map_figure(grid) as (fig, ax, cax, save):
+        im = ax.imshow(np.ma.masked_invalid(a), cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest",
+                       interpolation_stage="data", extent=bounds(grid), origin="upper", aspect=ax.get_aspect())
+        handles = _mark_reference(ax, grid, ref, ref_set)
+        _nodata_legend(ax, handles)
+        fig.colorbar(im, cax=cax, label=units)
+        ax.set_title(title, fontsize=10, y=TITLE_Y)
+        return save(path)
 
 
 def category_colours(values: Sequence[int], *, mask: bool = False) -> dict[int, str]:
@@ -256,21 +317,20 @@ def plot_categorical_map(arr: np.ndarray, grid: Grid, path: Path, title: str, *,
     colours = category_colours(centres or list(range(len(edges) - 1)), mask=mask)
     cm = ListedColormap(list(colours.values())).with_extremes(bad=NODATA_COLOUR)
     norm = BoundaryNorm(edges, cm.N)
-    fig, ax, cax = _layout(grid)
-    im = ax.imshow(np.ma.masked_invalid(a), cmap=cm, norm=norm, interpolation="nearest",
-                   interpolation_stage="data", extent=bounds(grid), origin="upper")
-    _geo_axes(ax, grid)
-    _nodata_legend(ax)
-    cb = fig.colorbar(im, cax=cax, label=units)
-    ticks = np.arange(lo, hi + 1) if hi - lo + 1 <= 16 else (edges[:-1] + 0.5).astype(int)
-    cb.set_ticks(list(ticks))
-    if labels:
-        cb.set_ticklabels([labels.get(int(t), str(int(t))) for t in ticks])
-    else:
-        cb.set_ticklabels([str(int(t)) for t in ticks])
-    cb.ax.tick_params(labelsize=7)
-    ax.set_title(title, fontsize=10, y=TITLE_Y)
-    return save_figure(fig, path)
+    with map_figure(grid) as (fig, ax, cax, save):
+        im = ax.imshow(np.ma.masked_invalid(a), cmap=cm, norm=norm, interpolation="nearest",
+                       interpolation_stage="data", extent=bounds(grid), origin="upper", aspect=ax.get_aspect())
+        _nodata_legend(ax)
+        cb = fig.colorbar(im, cax=cax, label=units)
+        ticks = np.arange(lo, hi + 1) if hi - lo + 1 <= 16 else (edges[:-1] + 0.5).astype(int)
+        cb.set_ticks(list(ticks))
+        if labels:
+            cb.set_ticklabels([labels.get(int(t), str(int(t))) for t in ticks])
+        else:
+            cb.set_ticklabels([str(int(t)) for t in ticks])
+        cb.ax.tick_params(labelsize=7)
+        ax.set_title(title, fontsize=10, y=TITLE_Y)
+        return save(path)
 
 
 def overview_epochs(n: int, max_panels: int = 24) -> list[int]:

@@ -1,0 +1,124 @@
+"""Maps drawn over a kept frame (kansho._mapframe) are byte for byte the maps drawn as whole figures.
+
+Each case draws a sequence of maps twice, once with :data:`kansho.mapfig.KEEP_FRAMES` (one frame per grid,
+cleared between maps) and once drawing every map as a new figure, and compares the PNG files' bytes: the
+frame must leave nothing of one map on the next (an image, a legend, a colour bar, a title), in any order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kansho import _mapframe, mapfig
+from kansho.grid import Grid
+
+GRIDS = {
+    # Mexico City's corner, 0.0013889° posting, wider than tall
+    "geographic": Grid(40, 24, (-99.18, 0.0013889, 0.0, 19.45, 0.0, -0.0013889)),
+    # south of the equator, east of Greenwich, taller than wide
+    "south_tall": Grid(18, 50, (147.2, 0.002, 0.0, -35.1, 0.0, -0.002)),
+    # UTM metres: "x (m)" / "y (m)" axis labels instead of degrees
+    "utm": Grid(30, 30, (500000.0, 100.0, 0.0, 4_200_000.0, 0.0, -100.0), "EPSG:32654"),
+}
+
+
+def _draw(kind: str, grid: Grid, path: Path, rng: np.random.Generator) -> bytes:
+    """One map of ``kind`` on ``grid`` into ``path``; the file's bytes."""
+    shape = grid.shape
+    field = rng.normal(0.0, 5.0, shape)
+    field[rng.random(shape) < 0.1] = np.nan
+    nodata = rng.random(shape) < 0.05
+    if kind == "velocity":  # reference box, symmetric limits
+        mapfig.plot_geo_map(field, grid, path, "Velocity (unmasked)", "mm/yr", cmap="RdBu_r", symmetric=True,
+                            ref=(2, 5, 3, 7))
+    elif kind == "reference_set":  # reference pixels dotted
+        ref_set = rng.random(shape) < 0.2
+        mapfig.plot_geo_map(field, grid, path, "Velocity", "mm/yr", cmap="RdBu_r", symmetric=True,
+                            ref=(0, 1, 0, 1), ref_set=ref_set)
+    elif kind == "std":
+        mapfig.plot_geo_map(np.abs(field), grid, path, "Velocity std (bootstrap)", "mm/yr", cmap="magma",
+                            nodata=nodata)
+    elif kind == "all_nan":
+        mapfig.plot_geo_map(np.full(shape, np.nan), grid, path, "No data", "", nodata=nodata)
+    elif kind == "mask":
+        mapfig.plot_categorical_map((field > 0).astype(float), grid, path, "Mask", units="", mask=True,
+                                    labels={0: "0 removed", 1: "1 kept"}, nodata=nodata)
+    else:  # a count binned into classes (> 16 values)
+        mapfig.plot_categorical_map(np.round(np.abs(field) * 10), grid, path, "Number of pairs used", units="pairs",
+                                    nodata=nodata)
+    return path.read_bytes()
+
+
+KINDS = ("velocity", "reference_set", "std", "all_nan", "mask", "count")
+
+
+def _both(monkeypatch: pytest.MonkeyPatch, tmp: Path, sequence: list[tuple[str, str]]) -> tuple[list[bytes], ...]:
+    out: list[list[bytes]] = []
+    for keep in (True, False):
+        monkeypatch.setattr(mapfig, "KEEP_FRAMES", keep)
+        rng = np.random.default_rng(7)
+        out.append([_draw(kind, GRIDS[g], tmp / f"{i}_{kind}_{keep}.png", rng)
+                    for i, (g, kind) in enumerate(sequence)])
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize("grid", sorted(GRIDS))
+def test_frame_draws_the_whole_figures_bytes(grid: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sequence = [(grid, k) for k in (*KINDS, "velocity", "count", "std")]
+    kept, whole = _both(monkeypatch, tmp_path, sequence)
+    for (_, kind), a, b in zip(sequence, kept, whole, strict=True):
+        assert a[:8] == b"\x89PNG\r\n\x1a\n" and len(a) > 2000
+        assert a == b, kind
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sequence=st.lists(st.tuples(st.sampled_from(sorted(GRIDS)), st.sampled_from(KINDS)), min_size=2, max_size=5))
+def test_any_sequence_of_grids_and_maps(sequence: list[tuple[str, str]], tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grids alternate (frames dropped and made again: more grids than :data:`_mapframe.MAX_FRAMES`)."""
+    kept, whole = _both(monkeypatch, tmp_path, sequence)
+    assert kept == whole
+
+
+def test_a_failed_map_leaves_no_trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A map that fails half drawn drops its frame: the next map is the whole figure's."""
+    grid = GRIDS["geographic"]
+    rng = np.random.default_rng(1)
+    _draw("velocity", grid, tmp_path / "first.png", rng)
+    with pytest.raises(ValueError), mapfig.map_figure(grid) as (_fig, ax, _cax, _save):
+        ax.imshow(np.zeros(grid.shape), aspect=ax.get_aspect())
+        ax.set_title("half drawn")
+        raise ValueError("failed while drawing")
+    kept = _draw("std", grid, tmp_path / "kept.png", np.random.default_rng(2))
+    monkeypatch.setattr(mapfig, "KEEP_FRAMES", False)
+    assert kept == _draw("std", grid, tmp_path / "whole.png", np.random.default_rng(2))
+
+
+def test_frames_kept_are_bounded(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    for i in range(_mapframe.MAX_FRAMES + 2):
+        grid = Grid(10 + i, 10, (10.0, 0.01, 0.0, 45.0, 0.0, -0.01))
+        _draw("std", grid, tmp_path / f"{i}.png", rng)
+    assert len(_mapframe._FRAMES) <= _mapframe.MAX_FRAMES
+
+
+def test_without_the_private_calls_maps_are_drawn_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A matplotlib without a private call the frame needs (its AttributeError): no frame is kept for the grid,
+    and its maps are the whole figures' bytes."""
+    grid = Grid(21, 13, (30.0, 0.01, 0.0, 40.0, 0.0, -0.01))
+
+    def gone(*_a: Any, **_k: Any) -> Any:
+        raise AttributeError("'XAxis' object has no attribute '_update_ticks'")
+
+    monkeypatch.setattr(_mapframe, "MapFrame", gone)
+    monkeypatch.setattr(_mapframe, "_FRAMES", type(_mapframe._FRAMES)())
+    drawn = _draw("mask", grid, tmp_path / "m.png", np.random.default_rng(4))
+    assert list(_mapframe._FRAMES.values()) == [None]
+    monkeypatch.setattr(mapfig, "KEEP_FRAMES", False)
+    assert drawn == _draw("mask", grid, tmp_path / "whole.png", np.random.default_rng(4))
