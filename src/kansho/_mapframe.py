@@ -52,16 +52,21 @@ class MapFrame:
         self.cax: Any = fig.add_axes(cax_rect)
         self._fixed = set(ax.get_children())
         overlay = [*ax.spines.values(), *ax.patches, *ax.texts, self.cax]
-        lines = [ln for axis in (ax.xaxis, ax.yaxis) for ln in _tick_lines(axis)]
-        shown = [(a, a.get_visible()) for a in (*overlay, *lines)]
+        shown = [(a, a.get_visible()) for a in overlay]
+        lines = [_TickLines(ticks) for axis in (ax.xaxis, ax.yaxis)
+                 for ticks in (axis.get_major_ticks(), axis.get_minor_ticks())]
         for a, _ in shown:
             a.set_visible(False)
+        for group in lines:
+            group.show(False)
         self._canvas.draw()
         self._background = self._canvas.copy_from_bbox(fig.bbox)
         # the ticks the axes' draw drew (the locator's within the view), their lines drawn over each map
         self._ticks = {axis: list(axis._update_ticks()) for axis in (ax.xaxis, ax.yaxis)}
         for a, visible in shown:
             a.set_visible(visible)
+        for group in lines:
+            group.show(True)
 
     def draw(self) -> None:
         """Draw the map now on ``ax`` and ``cax`` over the background into the canvas."""
@@ -74,7 +79,7 @@ class MapFrame:
         for a in sorted((a for a in ax.get_children() if a is not ax.patch), key=lambda a: a.get_zorder()):
             if isinstance(a, Axis):  # its labels are in the background; its tick marks lie on the map's edge
                 for tick in self._ticks[a]:
-                    for line in (tick.gridline, tick.tick1line, tick.tick2line):
+                    for line in _lines(tick):
                         line.draw(renderer)
             else:
                 a.draw(renderer)
@@ -97,12 +102,23 @@ class MapFrame:
         self.ax.set_title("")
 
 
-def _tick_lines(axis: Axis) -> list[Any]:
-    """Every line of ``axis``'s ticks, the ticks its next draw uses made now (a tick made during a draw takes
-    the first one's properties, visibility included)."""
-    ticks = axis.get_major_ticks(len(axis.get_majorticklocs())) + axis.get_minor_ticks(
-        len(axis.get_minorticklocs()))
-    return [ln for t in ticks for ln in (t.gridline, t.tick1line, t.tick2line)]
+class _TickLines:
+    """The lines of a list of ticks (an axis's major or minor ``Tick`` list, which its draws extend in place:
+    a tick made in a draw takes the first one's properties), hidden for the background and shown again
+    as the first tick showed them."""
+
+    def __init__(self, ticks: list[Any]) -> None:
+        self._ticks = ticks
+        self._shown = [ln.get_visible() for ln in _lines(ticks[0])] if ticks else []
+
+    def show(self, on: bool) -> None:
+        for tick in self._ticks:
+            for line, visible in zip(_lines(tick), self._shown, strict=True):
+                line.set_visible(on and visible)
+
+
+def _lines(tick: Any) -> tuple[Any, Any, Any]:
+    return tick.gridline, tick.tick1line, tick.tick2line
 
 
 def frame_for(key: Hashable, make: Callable[[], MapFrame]) -> MapFrame | None:
