@@ -122,3 +122,55 @@ def test_without_the_private_calls_maps_are_drawn_whole(tmp_path: Path, monkeypa
     assert list(_mapframe._FRAMES.values()) == [None]
     monkeypatch.setattr(mapfig, "KEEP_FRAMES", False)
     assert drawn == _draw("mask", grid, tmp_path / "whole.png", np.random.default_rng(4))
+
+
+def _overview_whole(cum: np.ndarray, epochs: list[int], grid: Grid, path: Path, mask: np.ndarray) -> bytes:
+    """The cube overview as one axes per panel drawn by ``savefig`` (the figure before its panels shared an axes)."""
+    import math
+
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    idx = mapfig.overview_epochs(len(epochs))
+    step = mapfig._overview_step(grid)
+    shown = [np.where(mask[::step, ::step], np.asarray(cum[k, ::step, ::step], np.float64), np.nan) for k in idx]
+    fin = np.concatenate([p[np.isfinite(p)] for p in shown])
+    m = float(np.percentile(np.abs(fin), 98)) or 1.0
+    ncol = min(len(idx), max(1, math.ceil(math.sqrt(len(idx) * 1.4))))
+    nrow = math.ceil(len(idx) / ncol)
+    w, e, s, n = mapfig.bounds(grid)
+    ph = 1.8 * (n - s) * mapfig._aspect(grid) / max(e - w, 1e-12)
+    fw, fh = 0.3 + ncol * 1.9 + 1.0, 0.7 + nrow * (ph + 0.3)
+    fig = plt.figure(figsize=(fw, fh))
+    cm = matplotlib.colormaps["RdBu_r"].with_extremes(bad=mapfig.NODATA_COLOUR)
+    im = None
+    for i, (k, a) in enumerate(zip(idx, shown, strict=True)):
+        r, c = divmod(i, ncol)
+        ax = fig.add_axes(((0.3 + c * 1.9) / fw, (fh - 0.55 - (r + 1) * (ph + 0.3) + 0.3) / fh, 1.8 / fw, ph / fh))
+        im = ax.imshow(np.ma.masked_invalid(a), cmap=cm, vmin=-m, vmax=m, interpolation="nearest",
+                       interpolation_stage="data", extent=mapfig.bounds(grid), origin="upper")
+        mapfig._geo_axes(ax, grid, decorations=False, labels=False)
+        d = epochs[k]
+        ax.set_title(f"{d // 10000}-{d // 100 % 100:02d}-{d % 100:02d}", fontsize=8, pad=2, y=mapfig.TITLE_Y)
+    cax = fig.add_axes(((fw - 0.85) / fw, 0.3 / fh, 0.15 / fw, (fh - 1.0) / fh))
+    fig.colorbar(im, cax=cax, label="mm (LOS, + toward satellite)")
+    which = "every epoch" if len(idx) == len(epochs) else f"{len(idx)} of {len(epochs)} epochs"
+    fig.suptitle(f"Cumulative LOS displacement: {which}, relative to {epochs[0]}", fontsize=10, y=1 - 0.12 / fh,
+                 va="top")
+    mapfig.save_figure(fig, path)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(("grid", "n_epoch"), [("geographic", 5), ("south_tall", 40), ("utm", 13)])
+def test_overview_panels_on_one_axes_draw_the_same_bytes(grid: str, n_epoch: int, tmp_path: Path) -> None:
+    """The cube overview draws every panel with one axes moved from place to place: the bytes of one axes each."""
+    g = GRIDS[grid]
+    rng = np.random.default_rng(n_epoch)
+    cum = np.cumsum(rng.normal(0.0, 3.0, (n_epoch, *g.shape)), axis=0)
+    cum[:, :3, :4] = np.nan
+    mask = rng.random(g.shape) > 0.1
+    days = np.datetime64("2019-01-03") + 12 * np.arange(n_epoch)
+    epochs = [int(str(d).replace("-", "")) for d in days]
+    kept = mapfig.plot_cum_overview(cum, epochs, g, tmp_path / "kept.png", mask=mask)
+    assert kept == "plots/kept.png"
+    assert (tmp_path / "kept.png").read_bytes() == _overview_whole(cum, epochs, g, tmp_path / "whole.png", mask)

@@ -128,19 +128,34 @@ def test_overview_epochs_every_kth_ends_on_last() -> None:
     assert len(set(np.diff(idx[1:]))) == 1
 
 
-def test_cum_overview_one_panel_per_epoch_shared_scale(tmp_path: Path, saved: list[Any]) -> None:
+def test_cum_overview_one_panel_per_epoch_shared_scale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each panel as drawn (the panels share one axes, drawn at each panel's place: its title, image and
+    colour scale captured at each draw)."""
+    from matplotlib.axes import Axes
+
+    drawn: list[tuple[str, tuple[float, float], list[float], np.ndarray, tuple[float, ...]]] = []
+    real_draw = Axes.draw
+
+    def record(self: Any, renderer: Any) -> Any:
+        if self.images:
+            im = self.images[0]
+            drawn.append((self.get_title(), im.get_clim(), list(im.get_extent()), np.ma.filled(im.get_array(), np.nan),
+                          tuple(self.get_position(original=True).bounds)))
+        return real_draw(self, renderer)
+
+    monkeypatch.setattr(Axes, "draw", record)
     epochs = [20180106, 20180130, 20180307, 20180319, 20180331]
     cum = np.stack([np.full(GRID.shape, -10.0 * k) for k in range(5)])
     keep = np.ones(GRID.shape, bool)
     keep[0, 0] = False
     mapfig.plot_cum_overview(cum, epochs, GRID, tmp_path / "cum_epochs.png", mask=keep)
-    fig = saved[-1]
-    panels = [a for a in fig.axes if a.images]
-    assert len(panels) == 5
-    assert [a.get_title() for a in panels] == ["2018-01-06", "2018-01-30", "2018-03-07", "2018-03-19", "2018-03-31"]
-    assert len({a.images[0].get_clim() for a in panels}) == 1  # one shared colour scale
-    assert panels[0].images[0].get_clim() == pytest.approx((-40.0, 40.0), rel=0.05)
-    assert all(a.images[0].get_extent() == pytest.approx(list(mapfig.bounds(GRID))) for a in panels)
+    assert [d[0] for d in drawn] == ["2018-01-06", "2018-01-30", "2018-03-07", "2018-03-19", "2018-03-31"]
+    assert len({d[1] for d in drawn}) == 1  # one shared colour scale
+    assert drawn[0][1] == pytest.approx((-40.0, 40.0), rel=0.05)
+    assert all(d[2] == pytest.approx(list(mapfig.bounds(GRID))) for d in drawn)
+    for k, d in enumerate(drawn):  # each panel its epoch, the pixel outside the mask no data
+        assert np.isnan(d[3][0, 0]) and np.all(d[3].ravel()[1:] == -10.0 * k)
+    assert len({d[4] for d in drawn}) == 5  # five places
 
 
 def test_network_figure_statuses_and_gaps(tmp_path: Path, saved: list[Any]) -> None:

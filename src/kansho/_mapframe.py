@@ -88,8 +88,7 @@ class MapFrame:
     def save(self, path: Path) -> None:
         """Draw the map and write the figure as a PNG at ``path``, as ``savefig`` writes it."""
         self.draw()
-        mimage.imsave(path, self._canvas.buffer_rgba(), format="png", origin="upper", dpi=self.fig.dpi,
-                      pil_kwargs=dict(self._png))
+        write_png(self._canvas, path, self._png)
 
     def clear(self) -> None:
         """Take the last map off: its colour bar's axes (a new one in its place), then its image, marks and
@@ -119,6 +118,12 @@ class _TickLines:
 
 def _lines(tick: Any) -> tuple[Any, Any, Any]:
     return tick.gridline, tick.tick1line, tick.tick2line
+
+
+def write_png(canvas: FigureCanvasAgg, path: Path, pil_kwargs: dict[str, Any]) -> None:
+    """The canvas's pixels as drawn (no new draw) into the PNG ``path``, as ``savefig`` writes them."""
+    mimage.imsave(path, canvas.buffer_rgba(), format="png", origin="upper", dpi=canvas.figure.dpi,
+                  pil_kwargs=dict(pil_kwargs))
 
 
 def frame_for(key: Hashable, make: Callable[[], MapFrame]) -> MapFrame | None:

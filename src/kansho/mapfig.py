@@ -24,6 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
@@ -391,21 +392,39 @@ def plot_cum_overview(cum: Any, epochs: Sequence[int], grid: Grid, path: Path, *
     pw = 1.8
     ph = pw * ratio
     fw, fh = 0.3 + ncol * (pw + 0.1) + 1.0, 0.7 + nrow * (ph + 0.3)
-    fig = plt.figure(figsize=(fw, fh))
+    rects = [((0.3 + c * (pw + 0.1)) / fw, (fh - 0.55 - (r + 1) * (ph + 0.3) + 0.3) / fh, pw / fw, ph / fh)
+             for r, c in (divmod(i, ncol) for i in range(len(idx)))]
+    dates = [f"{d // 10000}-{d // 100 % 100:02d}-{d % 100:02d}" for d in (int(epochs[k]) for k in idx)]
+    fig = Figure(figsize=(fw, fh), dpi=SAVE_DPI)
+    canvas = FigureCanvasAgg(fig)
     cm = matplotlib.colormaps["RdBu_r"].with_extremes(bad=NODATA_COLOUR)
+    # one axes for every panel, drawn at each panel's place in turn: the pixels of one axes per panel without
+    # making 24 axes (~0.2 s of a 0.3 s figure)
+    ax = fig.add_axes(rects[0]) if rects else None
     im = None
-    for i, (k, a) in enumerate(zip(idx, shown, strict=True)):
-        r, c = divmod(i, ncol)
-        y0 = fh - 0.55 - (r + 1) * (ph + 0.3) + 0.3
-        ax = fig.add_axes(((0.3 + c * (pw + 0.1)) / fw, y0 / fh, pw / fw, ph / fh))
-        im = ax.imshow(np.ma.masked_invalid(a), cmap=cm, vmin=-m, vmax=m, interpolation="nearest",
-                       interpolation_stage="data", extent=bounds(grid), origin="upper")
+    if ax is not None:
         _geo_axes(ax, grid, decorations=False, labels=False)
-        d = int(epochs[k])
-        ax.set_title(f"{d // 10000}-{d // 100 % 100:02d}-{d % 100:02d}", fontsize=8, pad=2, y=TITLE_Y)
+        im = ax.imshow(np.ma.masked_invalid(shown[0]), cmap=cm, vmin=-m, vmax=m, interpolation="nearest",
+                       interpolation_stage="data", extent=bounds(grid), origin="upper", aspect=ax.get_aspect())
     cax = fig.add_axes(((fw - 0.85) / fw, 0.3 / fh, 0.15 / fw, (fh - 1.0) / fh))
     if im is not None:
         fig.colorbar(im, cax=cax, label=f"{units} (LOS, + toward satellite)")
     which = "every epoch" if len(idx) == len(epochs) else f"{len(idx)} of {len(epochs)} epochs"
-    fig.suptitle(f"{title}: {which}, relative to {int(epochs[0])}", fontsize=10, y=1 - 0.12 / fh, va="top")
-    return save_figure(fig, path)
+    sup = fig.suptitle(f"{title}: {which}, relative to {int(epochs[0])}", fontsize=10, y=1 - 0.12 / fh, va="top")
+    if ax is None or im is None:
+        return save_figure(fig, path)
+
+    def draw(tmp: Path) -> None:
+        renderer = canvas.get_renderer()
+        renderer.clear()
+        fig.patch.draw(renderer)  # then the axes in the order made, then the figure's texts, as its own draw
+        for rect, panel, date in zip(rects, shown, dates, strict=True):
+            ax.set_position(rect)
+            im.set_data(np.ma.masked_invalid(panel))
+            ax.set_title(date, fontsize=8, pad=2, y=TITLE_Y)
+            ax.draw(renderer)
+        cax.draw(renderer)
+        sup.draw(renderer)
+        _mapframe.write_png(canvas, tmp, {"compress_level": PNG_LEVEL})
+
+    return _write_png(path, draw)
