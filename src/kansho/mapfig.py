@@ -76,6 +76,8 @@ TITLE_Y = 1.0
 #: zlib level of the PNG figures: lossless at any level; 1 instead of Pillow's 6 encodes a 250 x 250 px
 #: map with its colour bar in 38 instead of 84 ms, for a file ~20 % larger (of ~200 kB)
 PNG_LEVEL = 1
+#: Pillow's options of every figure's PNG (matplotlib copies them before use)
+PNG_OPTIONS = {"compress_level": PNG_LEVEL}
 
 
 #: the figures' resolution (dots per inch)
@@ -85,12 +87,12 @@ SAVE_DPI = 100
 def save_figure(fig: Any, path: Path, dpi: int = SAVE_DPI) -> str:
     """Save ``fig`` atomically (temporary name, then rename), close it; returns ``plots/<name>``."""
     try:
-        return _write_png(path, lambda tmp: fig.savefig(tmp, dpi=dpi, pil_kwargs={"compress_level": PNG_LEVEL}))
+        return _replace_png(path, lambda tmp: fig.savefig(tmp, dpi=dpi, pil_kwargs=PNG_OPTIONS))
     finally:
         plt.close(fig)
 
 
-def _write_png(path: Path, write: Callable[[Path], object]) -> str:
+def _replace_png(path: Path, write: Callable[[Path], object]) -> str:
     """``write`` a PNG to a temporary name beside ``path``, then rename it; returns ``plots/<name>``."""
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
     write(tmp)
@@ -109,7 +111,7 @@ def map_figure(grid: Grid) -> Iterator[tuple[Any, Any, Any, Callable[[Path], str
     ``plots/<name>``). The axes are those of the grid's :class:`kansho._mapframe.MapFrame` (drawn once, cleared
     after each map) while :data:`KEEP_FRAMES`, else a new figure's. An image added must keep the axes'
     aspect (``imshow(..., aspect=ax.get_aspect())``)."""
-    key = (tuple(grid.transform), tuple(grid.shape), str(grid.crs), PNG_LEVEL)
+    key = (tuple(grid.transform), tuple(grid.shape), str(grid.crs))
     with _mapframe.LOCK:
         frame = _mapframe.frame_for(key, lambda: _new_frame(grid)) if KEEP_FRAMES else None
         if frame is None:
@@ -121,7 +123,7 @@ def map_figure(grid: Grid) -> Iterator[tuple[Any, Any, Any, Callable[[Path], str
                 plt.close(fig)
             return
         try:
-            yield frame.fig, frame.ax, frame.cax, lambda path: _write_png(path, frame.save)
+            yield frame.fig, frame.ax, frame.cax, lambda path: _replace_png(path, frame.save)
         except BaseException:
             _mapframe.drop(key)  # whatever the failure left on it: the next map takes a new frame
             raise
@@ -135,7 +137,7 @@ def _new_frame(grid: Grid) -> _mapframe.MapFrame:
     fig = Figure(figsize=size, dpi=SAVE_DPI)
     ax = fig.add_axes(ax_rect)
     _geo_axes(ax, grid)
-    return _mapframe.MapFrame(fig, ax, cax_rect, {"compress_level": PNG_LEVEL})
+    return _mapframe.MapFrame(fig, ax, cax_rect, PNG_OPTIONS)
 
 
 def _aspect(grid: Grid) -> float:
@@ -425,6 +427,6 @@ def plot_cum_overview(cum: Any, epochs: Sequence[int], grid: Grid, path: Path, *
             ax.draw(renderer)
         cax.draw(renderer)
         sup.draw(renderer)
-        _mapframe.write_png(canvas, tmp, {"compress_level": PNG_LEVEL})
+        _mapframe.write_png(canvas, tmp, PNG_OPTIONS)
 
-    return _write_png(path, draw)
+    return _replace_png(path, draw)
