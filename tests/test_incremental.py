@@ -11,7 +11,7 @@ import pytest
 import zarr
 from tests._shared import work_arrays
 
-from kansho import run_timeseries, store
+from kansho import run_timeseries, store_strips
 from kansho.config import RunConfig
 from kansho.run import open_run
 from kansho.store import open_stack
@@ -148,7 +148,7 @@ def test_a_late_pair_inside_the_network_is_not_appended_but_the_store_is_rebuilt
     """Step 0-2 only (the whole chain: the slow test below): a pair whose second date is not after
     every other's is not appended; the store is written afresh, equal to one of the whole folder (the
     earlier pairs copied three at a time, so that the copy takes several turns)."""
-    monkeypatch.setattr(store, "COPY_PAIRS", 3)
+    monkeypatch.setattr(store_strips, "COPY_PAIRS", 3)
     pair_dirs = sorted(p for p in frame.iterdir() if p.is_dir())
     late = pair_dirs[len(pair_dirs) // 2]
     live = tmp_path / "GEOC"

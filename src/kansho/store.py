@@ -31,12 +31,9 @@ import datetime as _dt
 import hashlib
 import json
 import logging
-import os
 import shutil
 import uuid
-import warnings
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,12 +41,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import zarr
-from rasterio.errors import NotGeoreferencedWarning
 
 from kansho import cohcodes
 from kansho._columns import take_rows
 from kansho._version import __version__
-from kansho.chunkio import direct, put_by_chunks, take_first
+from kansho.chunkio import direct, take_first
 from kansho.errors import InputError
 from kansho.grid import Grid
 from kansho.io.envi import BinarySpec
@@ -60,6 +56,7 @@ from kansho.io.rasters import read_window_band
 from kansho.layout import STACK_NAME
 from kansho.stack_sums import StackSums
 from kansho.store_geometry import GEOMETRY_UNITS, write_geometry
+from kansho.store_strips import PAIR_CHUNK, STRIP_BYTES, pair_group, write_pairs
 
 log = logging.getLogger(__name__)
 
@@ -228,10 +225,6 @@ def _read_prepared(path: Path, window: tuple[slice, slice], spec: BinarySpec | N
     return out
 
 
-PAIR_CHUNK = 16
-"""Pairs per chunk of ``unw``/``coh``: an update appends chunks and leaves the existing ones alone."""
-
-
 @dataclass
 class _PairReader:
     """Reads one pair's unw and cc over a strip of output rows, prepared (clip, mask, multilook); the
@@ -262,67 +255,6 @@ class _PairReader:
         return u, c
 
 
-COPY_PAIRS = 16  #: pairs copied at once from the previous stack store (its temporary: this many pairs of a strip)
-
-
-def _write_pairs(unw: zarr.Array, coh: zarr.Array, reader: _PairReader, start: int, stop: int, block: int,
-                 progress: bool, copy: tuple[zarr.Group, dict[int, int]] | None = None,
-                 sums: StackSums | None = None) -> None:
-    """Fill pairs ``start:stop`` of ``unw``/``coh``, strip by strip of ``block`` rows (adding each strip
-    to step 1-1's ``sums``, which must then be of every pair).
-
-    Pairs in ``copy[1]`` (``{pair: index in the old store copy[0]}``) are copied from the old store
-    (:data:`COPY_PAIRS` at a time); the others are read from their files, by a few threads (GDAL
-    decompresses with the GIL released, so they keep every core busy)."""
-    n, (ny, nx) = stop - start, unw.shape[1:]
-    old_g, reuse = copy if copy is not None else (None, {})
-    old_k = np.array(sorted(k for k in reuse if start <= k < stop), np.intp)
-    old_j = np.array([reuse[k] for k in old_k], np.intp)
-    read_k = [k for k in range(start, stop) if k not in reuse]
-    codes = coh.dtype == np.uint8  # the store keeps 8-bit coherence codes (kansho.cohcodes)
-    strips = list(range(0, ny, block))
-    bar = _progress(total=len(strips) * n, desc="ingest", enabled=progress)
-    # catch_warnings is not thread-safe: the readers' NotGeoreferencedWarning is ignored here for every thread
-    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
-                                                       thread_name_prefix="ingest") as pool:
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        # one pair of strip buffers for all strips (the last, shorter one a view of them): a fresh one per
-        # strip is returned to the system and page-faulted again each time (~0.5 s per 200 MB buffer on
-        # the 1000 x 1000, 222-pair frame). Every pair's rows are written below, so nothing is pre-filled.
-        u_buf, c_buf = np.empty((n, block, nx), np.float32), np.empty((n, block, nx), np.float32)
-        k_buf = np.empty((n, block, nx) if codes else (0, 0, 0), np.uint8)
-        for r0 in strips:
-            r1 = min(r0 + block, ny)
-            u_strip, c_strip, k_strip = u_buf[:, :r1 - r0], c_buf[:, :r1 - r0], k_buf[:, :r1 - r0]
-
-            def read_pair(k: int, r0: int = r0, r1: int = r1, u_strip: np.ndarray = u_strip,
-                          c_strip: np.ndarray = c_strip, k_strip: np.ndarray = k_strip) -> None:
-                u, c = reader.strip(k, r0, r1)
-                u_strip[k - start] = u
-                c_strip[k - start] = np.nan if c is None else c
-                if codes:
-                    cohcodes.encode(c_strip[k - start], out=k_strip[k - start])
-
-            if old_k.size:  # unchanged pairs come from the previous stack, a few at a time (no second strip), read
-                assert old_g is not None  # chunk by chunk (not by zarr's reader: ~3 s of a rebuilt M frame's ingest)
-                old_unw, old_coh = direct(_array(old_g, "unw")), direct(_array(old_g, "coh"))
-                for i in range(0, old_k.size, COPY_PAIRS):
-                    ks, js = old_k[i:i + COPY_PAIRS], old_j[i:i + COPY_PAIRS]
-                    u_strip[ks - start] = take_first(old_unw, js, (slice(r0, r1), slice(None)))
-                    old_c = take_first(old_coh, js, (slice(r0, r1), slice(None)))
-                    c_strip[ks - start] = cohcodes.decode(old_c) if old_c.dtype == np.uint8 else old_c
-                    if codes:
-                        k_strip[ks - start] = old_c if old_c.dtype == np.uint8 else cohcodes.encode(old_c)
-                    bar.update(ks.size)
-            for _ in pool.map(read_pair, read_k):
-                bar.update(1)
-            if sums is not None:
-                sums.add_strip(u_buf, c_buf, r0, r1 - r0)
-            put_by_chunks(pool, [(unw, u_strip), (coh, k_strip if codes else c_strip)], start,
-                          (slice(r0, r1), slice(None)))
-    bar.close()
-
-
 def _write_index(g: zarr.Group, inputs: InputSet, grid: Grid | None) -> tuple[np.ndarray, np.ndarray]:
     """(Re)write the small coordinate arrays: date1, date2, epoch, bperp (and lat, lon with ``grid``).
 
@@ -344,7 +276,8 @@ def _write_index(g: zarr.Group, inputs: InputSet, grid: Grid | None) -> tuple[np
 
 
 def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_looks: float = 0.5,
-                 block: int = 256, progress: bool = True, plan: PrepPlan | None = None) -> Stack:
+                 block: int = 256, progress: bool = True, plan: PrepPlan | None = None,
+                 strip_memory: float | None = None) -> Stack:
     """Ingest an :class:`InputSet` into ``out_dir/stack.zarr`` (Step 0-2), multilooking by ``nlook``.
 
     ``plan`` (from :func:`kansho.io.prepare.plan_prep`) clips the grid to a window of the input
@@ -359,7 +292,8 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
     store instead of being read again.
 
     The input is read in strips of ``block`` output rows (``block * nlook`` input rows) with every
-    pair, so memory is bounded by ``n_pair * block * nlook * width * 4`` bytes per array.
+    pair, or with as many pairs as fit in ``strip_memory`` bytes (:mod:`kansho.store_strips`; default: every
+    pair whatever their size).
     """
     wavelength = inputs.wavelength
     if wavelength is None:
@@ -387,11 +321,11 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
 
     n_old = None if plan.active else _appendable(final, ingest_key, sigs, inputs)
     if n_old is not None:
-        _append_pairs(final, reader, n_old, grid.height, common, block, progress)
+        _append_pairs(final, reader, n_old, grid.height, common, block, progress, strip_memory)
     else:
         old = (None, {}) if plan.active else _reusable(final, ingest_key, sigs, inputs)
         try:
-            _write_new(tmp, final, reader, grid, common, block, progress, old)
+            _write_new(tmp, final, reader, grid, common, block, progress, old, strip_memory)
         finally:  # a failed ingest (a bad file, an interrupt) leaves no half-written store behind
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -401,7 +335,7 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
 
 
 def _append_pairs(final: Path, reader: _PairReader, n_old: int, ny: int, common: dict[str, Any], block: int,
-                  progress: bool) -> None:
+                  progress: bool, strip_memory: float | None) -> None:
     """Append the pairs after the first ``n_old`` to the store ``final`` in place."""
     inputs = reader.inputs
     npair = len(inputs.pairs)
@@ -411,7 +345,8 @@ def _append_pairs(final: Path, reader: _PairReader, n_old: int, ny: int, common:
     g.attrs["updating"] = True  # an interrupted append leaves this set: the next ingest starts afresh
     for name in ("unw", "coh"):
         _array(g, name).resize((npair, ny, reader.nx))
-    _write_pairs(_array(g, "unw"), _array(g, "coh"), reader, n_old, npair, block, progress)
+    write_pairs(_array(g, "unw"), _array(g, "coh"), reader, n_old, npair, block, progress,
+                group=_group(npair - n_old, min(block, ny), reader.nx, strip_memory))
     _write_index(g, inputs, None)
     created = _attr_dict(g.attrs.get("provenance")).get("created")
     g.attrs.update(common, reused_pairs=n_old, appended_from=n_old, updating=False, qc_sums=None,
@@ -419,7 +354,7 @@ def _append_pairs(final: Path, reader: _PairReader, n_old: int, ny: int, common:
 
 
 def _write_new(tmp: Path, final: Path, reader: _PairReader, grid: Grid, common: dict[str, Any], block: int,
-               progress: bool, old: tuple[zarr.Group | None, dict[int, int]]) -> None:
+               progress: bool, old: tuple[zarr.Group | None, dict[int, int]], strip_memory: float | None) -> None:
     """Write a whole store to ``tmp`` (copying the pairs ``old`` holds unchanged), then rename it ``final``."""
     inputs, plan = reader.inputs, reader.plan
     npair = len(inputs.pairs)
@@ -446,9 +381,13 @@ def _write_new(tmp: Path, final: Path, reader: _PairReader, grid: Grid, common: 
         log.info("ingest: %d pairs unchanged since the last run are copied from the stack store; %d read",
                  len(reuse), npair - len(reuse))
     reader = dataclasses.replace(reader, corrector=corr)
-    sums = StackSums.create(g, (ny, nx), npair, block, fast_codec()) if corr is None else None  # a correction
-    _write_pairs(unw, coh, reader, 0, npair, block, progress, (old_g, reuse) if old_g is not None else None, sums)
-    if sums is not None:  # (above) may blank pixels after the strips were read: then no sums
+    group = _group(npair, min(block, ny), nx, strip_memory)
+    # a correction (below) may blank pixels after the strips were read, and pairs taken in groups give no strip
+    # every pair at once: then no sums (step 1-1 takes them from the stack)
+    sums = StackSums.create(g, (ny, nx), npair, block, fast_codec()) if corr is None and group == npair else None
+    copy = (_array(old_g, "unw"), _array(old_g, "coh"), reuse) if old_g is not None else None
+    write_pairs(unw, coh, reader, 0, npair, block, progress, copy, sums, group)
+    if sums is not None:
         sums.finish(g)
     if corr is not None:
         corr.decide()
@@ -461,6 +400,18 @@ def _write_new(tmp: Path, final: Path, reader: _PairReader, grid: Grid, common: 
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
+
+
+def _group(n: int, rows: int, nx: int, strip_memory: float | None) -> int:
+    """Pairs of a strip in memory at once (:func:`kansho.store_strips.pair_group`), said when not all ``n``."""
+    if strip_memory is None:
+        return n
+    group = pair_group(n, rows, nx, strip_memory)
+    if group < n:
+        log.info("ingest: the pairs of each strip taken %d at a time: all %d would take %.1f GB, over the %.1f GB "
+                 "allowed them (step 1-1 then reads the stack for its statistics)", group, n,
+                 n * rows * nx * STRIP_BYTES / 1e9, strip_memory / 1e9)
+    return group
 
 
 def _array(g: zarr.Group, name: str) -> zarr.Array:
@@ -591,10 +542,3 @@ def open_dataset(path: Path) -> Any:
     if p.name != STACK_NAME:
         p = p / STACK_NAME
     return xr.open_zarr(str(p), consolidated=False)
-
-
-def _progress(total: int, desc: str, enabled: bool) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, unit="it")
-

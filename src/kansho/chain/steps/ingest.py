@@ -64,7 +64,8 @@ def step_ingest(ctx: Context) -> IngestResult:
     icfg = ctx.cfg.ingest
     inputs, plan = plan_prep(inputs, icfg)
     st = create_stack(inputs, ctx.out, nlook=icfg.nlook, min_valid_looks=icfg.min_valid_looks,
-                      block=ctx.options.model.block_size, progress=ctx.progress, plan=plan)
+                      block=ctx.options.model.block_size, progress=ctx.progress, plan=plan,
+                      strip_memory=strip_memory(ctx.options.model.memory_limit))
     ctx._stack = st
     write_prep_info(ctx.layout.info, st.attrs.get("prep", {}))
     write_corrections(ctx.layout.info, st.attrs.get("prep", {}))
@@ -73,6 +74,16 @@ def step_ingest(ctx: Context) -> IngestResult:
         wavelength=st.wavelength, dropped=[[n, "0-3", r] for n, r in plan.dropped],
         reused=int(st.attrs.get("reused_pairs", 0)), appended_from=int(st.attrs.get("appended_from", 0)),
         store_id=str(st.attrs.get("store_id", "")))
+
+
+def strip_memory(memory_limit: str | None) -> float:
+    """Bytes the stack store's strip buffers may take (:mod:`kansho.store_strips`): half the run's memory
+    budget (``--memory-limit``, else :func:`kansho.parallel.default_memory_limit`), the rest left to the
+    readers, the chunks being compressed and the interpreter. Not an input of the step: the store is the
+    same whatever it is."""
+    from kansho.parallel import default_memory_limit, parse_memory
+
+    return (parse_memory(memory_limit) or default_memory_limit()) / 2
 
 
 SPEC = StepSpec(name="ingest", licsbas="0-2", title="read the input into the stack store (with 0-3 GACOS, "

@@ -1,0 +1,114 @@
+"""Ingest within a memory budget (kansho.store_strips): a stack whose strips of every pair would not fit is
+written with the pairs of each strip taken in groups of whole chunks, the store the same array for array,
+step 1-1's statistics the same (read from the stack instead of taken by ingest)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from hypothesis import given
+from hypothesis import strategies as hs
+from tests._shared import work_arrays
+
+from kansho import run_timeseries
+from kansho.chain.steps.ingest import strip_memory
+from kansho.config import RunConfig
+from kansho.stack_sums import read_sums
+from kansho.store import open_stack
+from kansho.store_strips import PAIR_CHUNK, STRIP_BYTES, pair_group
+from kansho.synth import SimConfig, simulate_frame
+
+pytestmark = pytest.mark.usefixtures("no_figures")
+
+#: blocks of 32 rows, 90 px wide: a pair's strip buffers take 32 x 90 x 9 bytes
+BLOCK, NX = 32, 90
+PER_PAIR = BLOCK * NX * STRIP_BYTES
+#: a run budget whose half holds 20 pairs' strips: groups of 16 pairs (one chunk)
+SMALL = f"{2 * 20 * PER_PAIR}"
+QC_KEYS = ("coverage", "mean_coh", "keep", "reason", "n_footprint", "n_valid", "coh_sum")
+QC_ARRAYS = ("qc_n_valid", "qc_coh_n", "qc_coh_sum", "qc_coh_avg")
+
+
+@pytest.fixture(scope="module")
+def frame(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("strips")
+    # 70 x 90 px: three strips of 32 rows, the last one short; ~40 pairs: three groups, the last one short
+    simulate_frame(d, SimConfig(shape=(70, NX), n_epoch=12, interval_days=24, gap=False, n_unw_errors=1), rng=4)
+    return d / "GEOC"
+
+
+@given(n=hs.integers(1, 3000), rows=hs.integers(1, 512), nx=hs.integers(1, 4000), budget=hs.floats(0, 2e10))
+def test_a_group_is_every_pair_or_whole_chunks_within_the_budget(n: int, rows: int, nx: int, budget: float) -> None:
+    g = pair_group(n, rows, nx, budget)
+    per_pair = rows * nx * STRIP_BYTES
+    if n * per_pair <= budget:
+        assert g == n
+    else:
+        assert g % PAIR_CHUNK == 0 and g >= PAIR_CHUNK
+        assert g == PAIR_CHUNK or g * per_pair <= budget  # one chunk at least, however small the budget
+        assert (g + PAIR_CHUNK) * per_pair > budget or g + PAIR_CHUNK >= n  # and as many chunks as fit
+
+
+def test_the_strip_budget_is_half_the_runs_memory() -> None:
+    assert strip_memory("6GB") == 3e9
+    assert strip_memory(None) > 0
+
+
+def _stacks_equal(a: Path, b: Path) -> None:
+    sa, sb = open_stack(a), open_stack(b)
+    assert sa.pair_names() == sb.pair_names()
+    for name in ("unw", "coh", "date1", "date2"):
+        np.testing.assert_array_equal(np.asarray(sa.group[name][:]), np.asarray(sb.group[name][:]), err_msg=name)
+
+
+def test_pairs_in_groups_write_the_same_store_and_step_1_1_the_same_statistics(
+        frame: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    whole, grouped = tmp_path / "whole", tmp_path / "grouped"
+    a = run_timeseries(frame, whole, RunConfig(block_size=BLOCK), progress=False, steps=["ingest", "qc"])
+    with caplog.at_level(logging.INFO, logger="kansho"):
+        b = run_timeseries(frame, grouped, RunConfig(block_size=BLOCK, memory_limit=SMALL), progress=False,
+                           steps=["ingest", "qc"])
+    n = a.stack.n_pair
+    assert n > 2 * PAIR_CHUNK  # three groups, the last one short
+    assert f"taken {PAIR_CHUNK} at a time: all {n}" in caplog.text
+    _stacks_equal(whole, grouped)
+    assert read_sums(a.stack.group, n) is not None
+    assert read_sums(b.stack.group, n) is None  # left to step 1-1, which read the stack
+    for k in QC_KEYS:
+        assert getattr(b.result("qc"), k) == getattr(a.result("qc"), k), k
+    want = work_arrays(whole, QC_ARRAYS)
+    for k, arr in work_arrays(grouped, QC_ARRAYS).items():
+        np.testing.assert_array_equal(arr, want[k], err_msg=k)
+
+
+def test_groups_copy_unchanged_pairs_and_append_new_ones_as_a_whole_ingest(frame: Path, tmp_path: Path) -> None:
+    """A rebuilt store (one pair's file changed: the others copied from the old store) and an append (the last
+    epoch's pairs) with the pairs in groups: each equal to a store written at once from the same files."""
+    live = tmp_path / "GEOC"
+    pair_dirs = sorted(p for p in frame.iterdir() if p.is_dir())
+    last = max(p.name.split("_")[1] for p in pair_dirs)
+    new = [p for p in pair_dirs if p.name.split("_")[1] == last]
+    shutil.copytree(frame, live, ignore=lambda d, names: [m for m in names if Path(d, m) in new])
+    cfg = RunConfig(block_size=BLOCK, memory_limit=SMALL)
+    out = tmp_path / "out"
+    run_timeseries(live, out, cfg, progress=False, steps=["ingest"])
+    unw = sorted(live.glob("*/*.unw.tif"))[20]  # in the second group
+    with rasterio.open(unw, "r+") as ds:  # reprocessed upstream: new values, new mtime
+        arr = ds.read(1)
+        arr[arr != 0] += 1.0
+        ds.write(arr, 1)
+    rebuilt = run_timeseries(live, out, cfg, progress=False, steps=["ingest"]).result("ingest")
+    assert rebuilt.reused == rebuilt.n_pair - 1 and rebuilt.appended_from == 0
+    _stacks_equal(out, run_timeseries(live, tmp_path / "once", RunConfig(block_size=BLOCK), progress=False,
+                                      steps=["ingest"]).out)
+    for p in new:
+        shutil.copytree(p, live / p.name)
+    appended = run_timeseries(live, out, cfg, progress=False, steps=["ingest"]).result("ingest")
+    assert appended.appended_from > 0 and appended.n_pair == appended.appended_from + len(new)
+    _stacks_equal(out, run_timeseries(live, tmp_path / "all", RunConfig(block_size=BLOCK), progress=False,
+                                      steps=["ingest"]).out)
