@@ -121,6 +121,12 @@ def default_memory_limit() -> int:
     return int(min(0.6 * total, max(8e9, 2e9 * (os.cpu_count() or 1))))
 
 
+def memory_budget(memory_limit: str | float | None) -> int:
+    """The run's memory budget in bytes: ``memory_limit`` (``--memory-limit``, see :func:`parse_memory`) or,
+    when it is not given, :func:`default_memory_limit`."""
+    return parse_memory(memory_limit) or default_memory_limit()
+
+
 @contextmanager
 def cluster(workers: int | None = None, scheduler: str | None = None, *,
             memory_limit: str | int | None = None, dashboard: bool = True) -> Iterator[Any]:
@@ -156,7 +162,7 @@ def cluster(workers: int | None = None, scheduler: str | None = None, *,
             client.close()
         return
     n = int(workers or 1)
-    total = parse_memory(memory_limit) or default_memory_limit()
+    total = memory_budget(memory_limit)
     env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
     env.update(worker_env())
     for key in WORKER_ENV_UNSET:

@@ -69,6 +69,7 @@ def write_pairs(unw: zarr.Array, coh: zarr.Array, reader: StripReader, start: in
         raise ValueError("step 1-1's sums need every pair of a strip at once")
     edges = [start, stop] if g == n else [start, *range((start // g + 1) * g, stop, g), stop]  # on chunk edges
     groups = [(a, b) for a, b in itertools.pairwise(edges) if b > a]
+    sources = {a: _sources(a, b, copy[2] if copy is not None else {}) for a, b in groups}
     codes = coh.dtype == np.uint8  # the store keeps 8-bit coherence codes (kansho.cohcodes)
     bar = _progress(total=len(range(0, ny, block)) * n, desc="ingest", enabled=progress)
     # catch_warnings is not thread-safe: the readers' NotGeoreferencedWarning is ignored here for every thread
@@ -85,7 +86,7 @@ def write_pairs(unw: zarr.Array, coh: zarr.Array, reader: StripReader, start: in
             r1 = min(r0 + block, ny)
             for a, b in groups:
                 bufs = (u_buf[:b - a, :r1 - r0], c_buf[:b - a, :r1 - r0], k_buf[:b - a, :r1 - r0])
-                _fill_strip(pool, reader, bufs, a, b, r0, r1, codes, copy, bar)
+                _fill_strip(pool, reader, bufs, a, (r0, r1), codes, copy, sources[a], bar)
                 if sums is not None:
                     sums.add_strip(u_buf, c_buf, r0, r1 - r0)
                 put_by_chunks(pool, [(unw, bufs[0]), (coh, bufs[2] if codes else bufs[1])], a,
@@ -93,14 +94,23 @@ def write_pairs(unw: zarr.Array, coh: zarr.Array, reader: StripReader, start: in
     bar.close()
 
 
+def _sources(a: int, b: int, reuse: dict[int, int]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Of the pairs ``a:b``: those ``reuse`` copies from the old store, their indices there, and those read
+    from their files."""
+    copied = [k for k in range(a, b) if k in reuse]
+    return (np.array(copied, np.intp), np.array([reuse[k] for k in copied], np.intp),
+            [k for k in range(a, b) if k not in reuse])
+
+
 def _fill_strip(pool: ThreadPoolExecutor, reader: StripReader, bufs: tuple[np.ndarray, np.ndarray, np.ndarray],
-                a: int, b: int, r0: int, r1: int, codes: bool, copy: tuple[Any, Any, dict[int, int]] | None,
-                bar: Any) -> None:
-    """Rows ``r0:r1`` of pairs ``a:b`` into the buffers ``bufs`` (unw, coherence, codes; pair ``k`` at
-    ``k - a``): copied from the old store where ``copy`` holds them, else read from their files."""
+                a: int, rows: tuple[int, int], codes: bool, copy: tuple[Any, Any, dict[int, int]] | None,
+                source: tuple[np.ndarray, np.ndarray, list[int]], bar: Any) -> None:
+    """Rows ``rows`` (r0, r1) of a group of pairs from ``a`` on into the buffers ``bufs`` (unw, coherence,
+    codes; pair ``k`` at ``k - a``). ``source``: the pairs copied from the old store's arrays ``copy[:2]``,
+    their indices there, and the pairs read from their files."""
     u_strip, c_strip, k_strip = bufs
-    reuse = copy[2] if copy is not None else {}
-    old_k = np.array(sorted(k for k in reuse if a <= k < b), np.intp)
+    r0, r1 = rows
+    old_k, old_j, read_k = source
 
     def read_pair(k: int) -> None:
         u, c = reader.strip(k, r0, r1)
@@ -111,7 +121,6 @@ def _fill_strip(pool: ThreadPoolExecutor, reader: StripReader, bufs: tuple[np.nd
 
     if old_k.size:  # unchanged pairs come from the previous stack, a few at a time (no second strip), read
         assert copy is not None  # chunk by chunk (not by zarr's reader: ~3 s of a rebuilt M frame's ingest)
-        old_j = np.array([reuse[k] for k in old_k], np.intp)
         old_unw, old_coh = direct(copy[0]), direct(copy[1])
         for i in range(0, old_k.size, COPY_PAIRS):
             ks, js = old_k[i:i + COPY_PAIRS], old_j[i:i + COPY_PAIRS]
@@ -121,7 +130,7 @@ def _fill_strip(pool: ThreadPoolExecutor, reader: StripReader, bufs: tuple[np.nd
             if codes:
                 k_strip[ks - a] = old_c if old_c.dtype == np.uint8 else cohcodes.encode(old_c)
             bar.update(ks.size)
-    for _ in pool.map(read_pair, [k for k in range(a, b) if k not in reuse]):
+    for _ in pool.map(read_pair, read_k):
         bar.update(1)
 
 

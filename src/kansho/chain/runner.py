@@ -49,10 +49,9 @@ from kansho.errors import ConfigError, InputError, KanshoError
 from kansho.layout import INFO_FILES, RunLayout
 from kansho.parallel import (
     cluster,
-    default_memory_limit,
     heap_arrays,
+    memory_budget,
     one_blas_thread,
-    parse_memory,
     release_memory,
     small_pages,
 )
@@ -348,7 +347,7 @@ def plan_block(n_pair: int, n_epoch: int, cfg: RunConfig) -> int:
     inversion (the largest step: phase, coherence and float64 copies of every pair); each worker
     gets ``memory_limit / workers`` minus 0.5 GB for the interpreter and libraries.
     """
-    total = parse_memory(cfg.memory_limit) or default_memory_limit()
+    total = memory_budget(cfg.memory_limit)
     n_workers = max(1, cfg.workers) if not cfg.scheduler else 1
     per_worker = max(total / n_workers - 0.5e9, 0.1e9)
     px = per_worker / (64.0 * n_pair + 16.0 * n_epoch)
@@ -368,7 +367,7 @@ def block_threads(block: int, n_pair: int, n_epoch: int, cfg: RunConfig) -> int:
         return 1
     import numba
 
-    total = parse_memory(cfg.memory_limit) or default_memory_limit()
+    total = memory_budget(cfg.memory_limit)
     per_block = block * block * (64.0 * n_pair + 16.0 * n_epoch)
     return int(max(1, min(numba.get_num_threads(), (total - 0.5e9) // per_block)))
 

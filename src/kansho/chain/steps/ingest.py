@@ -78,12 +78,12 @@ def step_ingest(ctx: Context) -> IngestResult:
 
 def strip_memory(memory_limit: str | None) -> float:
     """Bytes the stack store's strip buffers may take (:mod:`kansho.store_strips`): half the run's memory
-    budget (``--memory-limit``, else :func:`kansho.parallel.default_memory_limit`), the rest left to the
+    budget (:func:`kansho.parallel.memory_budget`), the rest left to the
     readers, the chunks being compressed and the interpreter. Not an input of the step: the store is the
     same whatever it is."""
-    from kansho.parallel import default_memory_limit, parse_memory
+    from kansho.parallel import memory_budget
 
-    return (parse_memory(memory_limit) or default_memory_limit()) / 2
+    return memory_budget(memory_limit) / 2
 
 
 SPEC = StepSpec(name="ingest", licsbas="0-2", title="read the input into the stack store (with 0-3 GACOS, "
