@@ -20,14 +20,15 @@ from kansho.chain.steps.ingest import strip_memory
 from kansho.config import RunConfig
 from kansho.stack_sums import read_sums
 from kansho.store import open_stack
-from kansho.store_strips import PAIR_CHUNK, STRIP_BYTES, pair_group
+from kansho.store_strips import PAIR_CHUNK, STRIP_BYTES, StripPlan, plan_strips
 from kansho.synth import SimConfig, simulate_frame
 
 pytestmark = pytest.mark.usefixtures("no_figures")
 
 #: blocks of 32 rows, 90 px wide: a pair's strip buffers take 32 x 90 x 9 bytes
 BLOCK, NX = 32, 90
-PER_PAIR = BLOCK * NX * STRIP_BYTES
+PX = BLOCK * NX
+PER_PAIR = PX * STRIP_BYTES
 #: a run budget whose half holds 20 pairs' strips: groups of 16 pairs (one chunk)
 SMALL = f"{2 * 20 * PER_PAIR}"
 QC_KEYS = ("coverage", "mean_coh", "keep", "reason", "n_footprint", "n_valid", "coh_sum")
@@ -42,16 +43,40 @@ def frame(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d / "GEOC"
 
 
-@given(n=hs.integers(1, 3000), rows=hs.integers(1, 512), nx=hs.integers(1, 4000), budget=hs.floats(0, 2e10))
-def test_a_group_is_every_pair_or_whole_chunks_within_the_budget(n: int, rows: int, nx: int, budget: float) -> None:
-    g = pair_group(n, rows, nx, budget)
-    per_pair = rows * nx * STRIP_BYTES
-    if n * per_pair <= budget:
-        assert g == n
-    else:
-        assert g % PAIR_CHUNK == 0 and g >= PAIR_CHUNK
-        assert g == PAIR_CHUNK or g * per_pair <= budget  # one chunk at least, however small the budget
-        assert (g + PAIR_CHUNK) * per_pair > budget or g + PAIR_CHUNK >= n  # and as many chunks as fit
+@pytest.fixture(scope="module")
+def float_frame(frame: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The frame with its coherence as float32 files (not 8-bit codes), the values a little off the codes."""
+    d = tmp_path_factory.mktemp("strips_float") / "GEOC"
+    shutil.copytree(frame, d)
+    for cc in d.glob("*/*.cc.tif"):
+        with rasterio.open(cc) as ds:
+            codes, profile = ds.read(1), ds.profile
+        profile.update(dtype="float32", nodata=None)
+        with rasterio.open(cc, "w", **profile) as ds:
+            ds.write(np.where(codes == 0, np.nan, codes / 255.0 + 1e-3).astype(np.float32), 1)
+    return d
+
+
+@given(n=hs.integers(1, 3000), rows=hs.integers(1, 512), nx=hs.integers(1, 4000), budget=hs.floats(0, 2e10),
+       codes=hs.booleans())
+def test_a_group_is_every_pair_or_whole_chunks_within_the_budget(n: int, rows: int, nx: int, budget: float,
+                                                                 codes: bool) -> None:
+    plan = plan_strips(n, rows, nx, budget, codes)
+    px = rows * nx
+    keep, per_pair = (px, 8 * px) if codes else (4 * px, 4 * px)  # the kept coherence, a group's buffers
+    if n * px * STRIP_BYTES <= budget:
+        assert plan == StripPlan(n, True)
+        return
+    g = plan.group
+    assert g % PAIR_CHUNK == 0 or g == n
+    assert g >= min(n, PAIR_CHUNK)
+    if plan.kept:  # every pair's coherence beside the group, within the budget, as many chunks as fit
+        assert n * keep + g * per_pair <= budget
+        assert n * keep + (g + PAIR_CHUNK) * per_pair > budget or g == n
+    else:  # not even one chunk beside the kept coherence: groups within the whole budget
+        assert n * keep + PAIR_CHUNK * per_pair > budget
+        assert g == min(n, PAIR_CHUNK) or g * px * STRIP_BYTES <= budget
+        assert (g + PAIR_CHUNK) * px * STRIP_BYTES > budget or g == n
 
 
 def test_the_strip_budget_is_half_the_runs_memory() -> None:
@@ -66,19 +91,37 @@ def _stacks_equal(a: Path, b: Path) -> None:
         np.testing.assert_array_equal(np.asarray(sa.group[name][:]), np.asarray(sb.group[name][:]), err_msg=name)
 
 
+@pytest.mark.parametrize(("coherence", "half_budget", "kept"), [
+    ("codes", 180 * PX, True),  # 40 pairs' codes (40 B a px) beside 16 pairs' buffers (8 B a pair)
+    ("codes", 30 * PX, False),  # not even every pair's codes
+    ("float", 180 * PX, False),  # 40 pairs' float coherence (160 B a px) beside too few pairs' buffers (4 B)
+    ("float", 260 * PX, True),
+])
 def test_pairs_in_groups_write_the_same_store_and_step_1_1_the_same_statistics(
-        frame: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        frame: Path, float_frame: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, coherence: str,
+        half_budget: int, kept: bool) -> None:
+    src = frame if coherence == "codes" else float_frame
     whole, grouped = tmp_path / "whole", tmp_path / "grouped"
-    a = run_timeseries(frame, whole, RunConfig(block_size=BLOCK), progress=False, steps=["ingest", "qc"])
+    a = run_timeseries(src, whole, RunConfig(block_size=BLOCK), progress=False, steps=["ingest", "qc"])
     with caplog.at_level(logging.INFO, logger="kansho"):
-        b = run_timeseries(frame, grouped, RunConfig(block_size=BLOCK, memory_limit=SMALL), progress=False,
-                           steps=["ingest", "qc"])
+        b = run_timeseries(src, grouped, RunConfig(block_size=BLOCK, memory_limit=str(2 * half_budget)),
+                           progress=False, steps=["ingest", "qc"])
     n = a.stack.n_pair
     assert n > 2 * PAIR_CHUNK  # three groups, the last one short
+    assert a.stack.group["coh"].dtype == (np.uint8 if coherence == "codes" else np.float32)
     assert f"taken {PAIR_CHUNK} at a time: all {n}" in caplog.text
     _stacks_equal(whole, grouped)
-    assert read_sums(a.stack.group, n) is not None
-    assert read_sums(b.stack.group, n) is None  # left to step 1-1, which read the stack
+    sums_a, sums_b = read_sums(a.stack.group, n), read_sums(b.stack.group, n)
+    assert sums_a is not None
+    if kept:  # taken from the groups and the kept coherence: the same as from whole strips, bit for bit
+        assert sums_b is not None and sums_b.n_footprint == sums_a.n_footprint
+        np.testing.assert_array_equal(sums_b.pair_n_valid, sums_a.pair_n_valid)
+        np.testing.assert_array_equal(sums_b.pair_coh_fixed, sums_a.pair_coh_fixed)
+        for pa, pb in zip(sums_a.pixels, sums_b.pixels, strict=True):
+            np.testing.assert_array_equal(pb[:], pa[:])
+    else:
+        assert sums_b is None  # left to step 1-1, which read the stack
+        assert "step 1-1 then reads the stack" in caplog.text
     for k in QC_KEYS:
         assert getattr(b.result("qc"), k) == getattr(a.result("qc"), k), k
     want = work_arrays(whole, QC_ARRAYS)

@@ -1,8 +1,8 @@
 """Step 1-1's statistics taken by ingest from the strips it writes, kept in the stack store.
 
-Ingest holds every pair of a strip of rows in memory before writing it (:func:`kansho.store.create_stack`);
-the per-pixel and per-pair sums of step 1-1 (:func:`kansho.qc.block_sums`) are taken there, in one pass
-over memory, so that step 1-1 does not read the whole stack again (on a 2500 x 2500 px, 440-pair frame it
+Ingest reads the stack store's pairs a strip of rows at a time (:mod:`kansho.store_strips`); step 1-1's
+per-pixel and per-pair sums (:func:`kansho.qc.block_sums`) are taken there from memory, so that step 1-1 does
+not read the whole stack again (on a 2500 x 2500 px, 440-pair frame it
 read ~22 GB). They are stored with the pairs they describe:
 
     qc_n_valid  (y, x)  int32    pairs with a finite unwrapped value
@@ -18,7 +18,7 @@ The values are the same bit for bit either way (:mod:`kansho._qc_jit`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,8 @@ class StackSums:
     pair_n_valid: npt.NDArray[np.int64]
     pair_coh_fixed: npt.NDArray[np.int64]
     n_footprint: int = 0
+    #: the strip begun (:meth:`begin_strip`): its footprint (h, nx) bool and finite unwrapped counts int32
+    _strip: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, g: zarr.Group, shape: tuple[int, int], npair: int, block: int, compressors: Any) -> StackSums:
@@ -52,18 +54,38 @@ class StackSums:
                                         compressors=compressors, overwrite=True)) for name, dtype in PIXEL_ARRAYS]
         return cls(pixels, np.zeros(npair, np.int64), np.zeros(npair, np.int64))
 
-    def add_strip(self, unw: np.ndarray, coh: np.ndarray, r0: int, h: int) -> None:
-        """Add rows ``r0 .. r0 + h - 1`` from the strip buffers ``unw``, ``coh`` (npair, rows >= h, nx)
-        float32, C order, every pair of the store, the strip in their first ``h`` rows (read in place)."""
-        from kansho.qc import block_sums  # numba: imported when a store is written, not whenever one is opened
+    def begin_strip(self, h: int, nx: int) -> None:
+        """Start a strip of ``h`` rows, ``nx`` wide: its pairs follow in groups (:meth:`add_unw`), in order."""
+        self._strip = (np.zeros((h, nx), np.bool_), np.zeros((h, nx), np.int32))
 
-        b = block_sums(unw, coh, rows=h)
-        self.pair_n_valid += b.pair_n_valid  # integers: the strips' sums add up to the frame's in any order
-        self.pair_coh_fixed += b.pair_coh_fixed
-        self.n_footprint += b.n_total
-        values: list[np.ndarray] = [b.n_valid, b.coh_n, b.coh_sum]
-        for a, v in zip(self.pixels, values, strict=True):
-            a[r0:r0 + h, :] = v.reshape(h, -1)
+    def add_unw(self, unw: np.ndarray, k0: int, h: int) -> None:
+        """Add the unwrapped phase of pairs ``k0 ..`` (the strip buffer ``unw`` (ngroup, rows >= h, nx) float32,
+        C order, the strip in its first ``h`` rows, read in place) to the strip begun."""
+        from kansho._qc_jit import strip_unw_sums  # numba: imported when a store is written, not when opened
+
+        footprint, px_n = self._require_strip()
+        self.pair_n_valid[k0:k0 + unw.shape[0]] += strip_unw_sums(unw, h, footprint, px_n)
+
+    def end_strip(self, coh: np.ndarray, codes: bool, r0: int) -> None:
+        """Finish the strip begun, rows ``r0 ..``, with the coherence of every pair: ``coh`` (npair, rows >= h,
+        nx), C order, float32, or uint8 codes (``codes``, :mod:`kansho.cohcodes`), read in place. The strip's
+        per-pixel sums are written and the per-pair sums added (integers: in any order of the strips)."""
+        from kansho import cohcodes
+        from kansho._qc_jit import strip_coh_sums
+
+        footprint, px_n = self._require_strip()
+        h = footprint.shape[0]
+        coh_n, coh_sum = np.zeros(footprint.shape, np.int32), np.zeros(footprint.shape, np.float64)
+        self.pair_coh_fixed += strip_coh_sums(coh, cohcodes.DECODE if codes else None, h, footprint, coh_n, coh_sum)
+        self.n_footprint += int(np.count_nonzero(footprint))
+        for a, v in zip(self.pixels, (px_n, coh_n, coh_sum), strict=True):
+            a[r0:r0 + h, :] = v
+        self._strip = None
+
+    def _require_strip(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._strip is None:
+            raise RuntimeError("no strip begun (StackSums.begin_strip)")
+        return self._strip
 
     def finish(self, g: zarr.Group) -> None:
         """Record the per-pair sums in the :data:`ATTR` attribute of ``g``: the sums are complete."""

@@ -56,7 +56,7 @@ from kansho.io.rasters import read_window_band
 from kansho.layout import STACK_NAME
 from kansho.stack_sums import StackSums
 from kansho.store_geometry import GEOMETRY_UNITS, write_geometry
-from kansho.store_strips import PAIR_CHUNK, STRIP_BYTES, pair_group, write_pairs
+from kansho.store_strips import PAIR_CHUNK, STRIP_BYTES, StripPlan, plan_strips, write_pairs
 
 log = logging.getLogger(__name__)
 
@@ -345,8 +345,9 @@ def _append_pairs(final: Path, reader: _PairReader, n_old: int, ny: int, common:
     g.attrs["updating"] = True  # an interrupted append leaves this set: the next ingest starts afresh
     for name in ("unw", "coh"):
         _array(g, name).resize((npair, ny, reader.nx))
+    codes = _array(g, "coh").dtype == np.uint8
     write_pairs(_array(g, "unw"), _array(g, "coh"), reader, n_old, npair, block, progress,
-                group=_group(npair - n_old, min(block, ny), reader.nx, strip_memory))
+                group=_plan(npair - n_old, min(block, ny), reader.nx, strip_memory, codes).group)
     _write_index(g, inputs, None)
     created = _attr_dict(g.attrs.get("provenance")).get("created")
     g.attrs.update(common, reused_pairs=n_old, appended_from=n_old, updating=False, qc_sums=None,
@@ -381,12 +382,12 @@ def _write_new(tmp: Path, final: Path, reader: _PairReader, grid: Grid, common: 
         log.info("ingest: %d pairs unchanged since the last run are copied from the stack store; %d read",
                  len(reuse), npair - len(reuse))
     reader = dataclasses.replace(reader, corrector=corr)
-    group = _group(npair, min(block, ny), nx, strip_memory)
-    # a correction (below) may blank pixels after the strips were read, and pairs taken in groups give no strip
-    # every pair at once: then no sums (step 1-1 takes them from the stack)
-    sums = StackSums.create(g, (ny, nx), npair, block, fast_codec()) if corr is None and group == npair else None
+    strips = _plan(npair, min(block, ny), nx, strip_memory, codes)
+    # a correction (below) may blank pixels after the strips were read, and a strip's coherence may not fit to
+    # be kept for them: then no sums (step 1-1 takes them from the stack)
+    sums = StackSums.create(g, (ny, nx), npair, block, fast_codec()) if corr is None and strips.kept else None
     copy = (_array(old_g, "unw"), _array(old_g, "coh"), reuse) if old_g is not None else None
-    write_pairs(unw, coh, reader, 0, npair, block, progress, copy, sums, group)
+    write_pairs(unw, coh, reader, 0, npair, block, progress, copy, sums, strips.group)
     if sums is not None:
         sums.finish(g)
     if corr is not None:
@@ -402,16 +403,14 @@ def _write_new(tmp: Path, final: Path, reader: _PairReader, grid: Grid, common: 
     tmp.rename(final)
 
 
-def _group(n: int, rows: int, nx: int, strip_memory: float | None) -> int:
-    """Pairs of a strip in memory at once (:func:`kansho.store_strips.pair_group`), said when not all ``n``."""
-    if strip_memory is None:
-        return n
-    group = pair_group(n, rows, nx, strip_memory)
-    if group < n:
+def _plan(n: int, rows: int, nx: int, strip_memory: float | None, codes: bool) -> StripPlan:
+    """How ingest holds a strip (:func:`kansho.store_strips.plan_strips`), said when not all ``n`` pairs at once."""
+    plan = plan_strips(n, rows, nx, strip_memory, codes)
+    if plan.group < n:
         log.info("ingest: the pairs of each strip taken %d at a time: all %d would take %.1f GB, over the %.1f GB "
-                 "allowed them (step 1-1 then reads the stack for its statistics)", group, n,
-                 n * rows * nx * STRIP_BYTES / 1e9, strip_memory / 1e9)
-    return group
+                 "allowed them%s", plan.group, n, n * rows * nx * STRIP_BYTES / 1e9, (strip_memory or 0) / 1e9,
+                 "" if plan.kept else " (step 1-1 then reads the stack for its statistics)")
+    return plan
 
 
 def _array(g: zarr.Group, name: str) -> zarr.Array:

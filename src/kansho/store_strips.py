@@ -4,10 +4,12 @@ A strip is ``block`` output rows of every pair, read into memory, then cut into 
 (:data:`PAIR_CHUNK` pairs × ``block`` × ``block`` px). Its buffers hold ``rows × width × 9`` bytes a pair
 (the unwrapped phase and the coherence as float32, and the coherence's 8-bit codes): on a 2500 px wide
 frame ~5.8 MB a pair, 2.5 GB for 440 pairs and 11 GB for a long Sentinel-1 stack of ~1900 pairs. Where
-every pair's strip would exceed the run's memory budget (:func:`pair_group`), the pairs of a strip are
+every pair's strip would exceed the run's memory budget (:func:`plan_strips`), the pairs of a strip are
 taken in groups of whole chunks instead, one group in memory at a time. The store is the same array for
-array; only step 1-1's sums (:mod:`kansho.stack_sums`), which need every pair of a strip at once, are then
-left to step 1-1, which reads the stack for them (the same values).
+array. Step 1-1's sums (:mod:`kansho.stack_sums`) add each group's unwrapped phase as it comes, and the
+coherence of every pair once the strip's last group is in (the footprint is known only then): the strip's
+coherence of every pair is kept for that (its 8-bit codes, 1 byte a value, or float32). Only where even
+that would not fit are the sums left to step 1-1, which reads the stack for them (the same values).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from __future__ import annotations
 import itertools
 import os
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -42,13 +46,35 @@ class StripReader(Protocol):
     def strip(self, k: int, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray | None]: ...
 
 
-def pair_group(n_pair: int, rows: int, nx: int, budget: float) -> int:
-    """Pairs of a strip held in memory at once: all ``n_pair`` where their strip buffers (``rows × nx ×``
-    :data:`STRIP_BYTES` bytes a pair) fit in ``budget`` bytes, else the most whole chunks of
-    :data:`PAIR_CHUNK` pairs that do (at least one chunk)."""
-    per_pair = rows * nx * STRIP_BYTES
-    if n_pair * per_pair <= budget:
-        return n_pair
+@dataclass(frozen=True)
+class StripPlan:
+    """How ingest holds a strip (:func:`plan_strips`): ``group`` pairs of it in memory at once, and whether
+    every pair's coherence is ``kept`` for the strip, so that step 1-1's sums can be taken."""
+
+    group: int
+    kept: bool
+
+
+def plan_strips(n_pair: int, rows: int, nx: int, budget: float | None, codes: bool) -> StripPlan:
+    """The :class:`StripPlan` of ``n_pair`` pairs' strips of ``rows`` × ``nx`` px within ``budget`` bytes
+    (None: no limit); ``codes``: the store keeps the coherence as 8-bit codes. Every pair at once where their
+    buffers (:data:`STRIP_BYTES` a value) fit. Else groups of the most whole chunks of :data:`PAIR_CHUNK`
+    pairs that fit beside every pair's kept coherence (1 byte a value as codes, else 4; a group then needs 8
+    or 4: its float coherence is in the kept one); else, where not even one chunk fits beside it, groups
+    within the whole budget and nothing kept."""
+    px = rows * nx
+    if budget is None or n_pair * px * STRIP_BYTES <= budget:
+        return StripPlan(n_pair, True)
+    keep, per_pair = (px, 8 * px) if codes else (4 * px, 4 * px)
+    rest = budget - n_pair * keep
+    if rest >= PAIR_CHUNK * per_pair:
+        return StripPlan(min(n_pair, _whole_chunks(rest, per_pair)), True)
+    return StripPlan(min(n_pair, _whole_chunks(budget, px * STRIP_BYTES)), False)
+
+
+def _whole_chunks(budget: float, per_pair: int) -> int:
+    """The most pairs in whole chunks of :data:`PAIR_CHUNK` whose ``per_pair`` bytes fit ``budget`` (at least one
+    chunk)."""
     return max(PAIR_CHUNK, int(budget // per_pair) // PAIR_CHUNK * PAIR_CHUNK)
 
 
@@ -57,41 +83,63 @@ def write_pairs(unw: zarr.Array, coh: zarr.Array, reader: StripReader, start: in
                 sums: StackSums | None = None, group: int | None = None) -> None:
     """Fill pairs ``start:stop`` of ``unw``/``coh``, strip by strip of ``block`` rows, ``group`` pairs of a
     strip at a time (default all; groups end on the chunks' boundaries), each strip's groups in the order
-    of the pairs. With ``sums`` (only when one group holds every pair) each strip is added to step 1-1's
-    sums.
+    of the pairs. With ``sums`` each strip is added to step 1-1's sums (its coherence of every pair kept
+    meanwhile: :func:`plan_strips`).
 
     Pairs in ``copy[2]`` (``{pair: index in the old store}``) are copied from the old store's ``unw`` and
     ``coh``, ``copy[0]`` and ``copy[1]`` (:data:`COPY_PAIRS` at a time); the others are read from their
     files, by a few threads (GDAL decompresses with the GIL released, so they keep every core busy)."""
     n, (ny, nx) = stop - start, unw.shape[1:]
     g = n if group is None else max(1, min(int(group), n))
-    if sums is not None and g < n:
-        raise ValueError("step 1-1's sums need every pair of a strip at once")
     edges = [start, stop] if g == n else [start, *range((start // g + 1) * g, stop, g), stop]  # on chunk edges
     groups = [(a, b) for a, b in itertools.pairwise(edges) if b > a]
     sources = {a: _sources(a, b, copy[2] if copy is not None else {}) for a, b in groups}
     codes = coh.dtype == np.uint8  # the store keeps 8-bit coherence codes (kansho.cohcodes)
     bar = _progress(total=len(range(0, ny, block)) * n, desc="ingest", enabled=progress)
+    views = _buffers(max(b - a for a, b in groups), (block, nx), codes, n if sums is not None else 0)
     # catch_warnings is not thread-safe: the readers' NotGeoreferencedWarning is ignored here for every thread
     with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
                                                        thread_name_prefix="ingest") as pool:
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        # one set of strip buffers for all strips and groups (the last, shorter ones views of them): a fresh one
-        # per strip is returned to the system and page-faulted again each time (~0.5 s per 200 MB buffer on
-        # the 1000 x 1000, 222-pair frame). Every pair's rows are written below, so nothing is pre-filled.
-        glen = max(b - a for a, b in groups)
-        u_buf, c_buf = np.empty((glen, block, nx), np.float32), np.empty((glen, block, nx), np.float32)
-        k_buf = np.empty((glen, block, nx) if codes else (0, 0, 0), np.uint8)
         for r0 in range(0, ny, block):
             r1 = min(r0 + block, ny)
+            if sums is not None:
+                sums.begin_strip(r1 - r0, nx)
             for a, b in groups:
-                bufs = (u_buf[:b - a, :r1 - r0], c_buf[:b - a, :r1 - r0], k_buf[:b - a, :r1 - r0])
+                full = views(a - start, b - start)
+                bufs = (full[0][:, :r1 - r0], full[1][:, :r1 - r0], full[2][:, :r1 - r0])
                 _fill_strip(pool, reader, bufs, a, (r0, r1), codes, copy, sources[a], bar)
                 if sums is not None:
-                    sums.add_strip(u_buf, c_buf, r0, r1 - r0)
+                    sums.add_unw(full[0], a - start, r1 - r0)
                 put_by_chunks(pool, [(unw, bufs[0]), (coh, bufs[2] if codes else bufs[1])], a,
                               (slice(r0, r1), slice(None)))
+            if sums is not None:
+                sums.end_strip(views(0, n)[2 if codes else 1], codes, r0)
     bar.close()
+
+
+def _buffers(glen: int, shape: tuple[int, int], codes: bool,
+             n_kept: int) -> Callable[[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """One set of strip buffers for every strip and group of :func:`write_pairs` (a fresh one per strip is
+    returned to the system and page-faulted again each time: ~0.5 s per 200 MB buffer on the 1000 x 1000,
+    222-pair frame; every pair's rows are written, so nothing is pre-filled): groups of at most ``glen`` pairs
+    of ``shape`` (rows, nx), and with ``n_kept`` the coherence of that many pairs kept for a strip (codes or
+    float32). Returns ``views(i, j)``: the buffers (unw, coherence float32, codes; C order, all ``shape[0]``
+    rows: the last strip's are in the first ones) of the group of the ``i``-th to ``j``-th pair."""
+    u_buf = np.empty((glen, *shape), np.float32)
+    if not n_kept:
+        c_buf, k_buf = np.empty((glen, *shape), np.float32), np.empty((glen, *shape) if codes else (0, 0, 0), np.uint8)
+    elif codes:
+        c_buf, k_buf = np.empty((glen, *shape), np.float32), np.empty((n_kept, *shape), np.uint8)
+    else:
+        c_buf, k_buf = np.empty((n_kept, *shape), np.float32), np.empty((0, 0, 0), np.uint8)
+
+    def views(i: int, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        c = c_buf[i:j] if n_kept and not codes else c_buf[:j - i]
+        k = k_buf[i:j] if n_kept and codes else k_buf[:j - i]
+        return u_buf[:j - i], c, k
+
+    return views
 
 
 def _sources(a: int, b: int, reuse: dict[int, int]) -> tuple[np.ndarray, np.ndarray, list[int]]:
