@@ -507,7 +507,6 @@ def invert_nsbas(
     sol = _Solution.empty(tt.size, ops.model.shape[1], n_unw)
     sel = np.flatnonzero(solved)
     if sel.size == 0:
-        # not a warning: a block of no data (a frame's corner) is no fault; step 1-3 refuses a frame of none
         logger.debug("no pixel has enough valid pairs to invert (min_pairs=%s)", min_pairs)
     else:
         logger.debug("inversion of %d pixels, band width %d + %d low-rank terms", sel.size, layout.bw,
