@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from tests._shared import FinishedRun
 
 from kansho import bridge
+from kansho.filters import gaussian_nan
 
 #: 3-yr series, 12-day cadence, with a 96-day gap after 1.5 yr
 T3 = np.r_[np.arange(0, 1.5, 12 / 365.25), np.arange(1.5 + 96 / 365.25, 3.0, 12 / 365.25)]
@@ -437,3 +438,52 @@ def test_bridge_into_is_fit_and_shift_bit_for_bit(seed: int, weighted: bool, ann
     bridge.bridge_into(got_cum, got_sd, px, gap, t, cand, st_, weights=w, infl=infl)
     np.testing.assert_array_equal(got_cum, ref_cum)
     np.testing.assert_array_equal(got_sd, ref_sd)
+
+
+def _select_plain(mu: np.ndarray, vmu: np.ndarray, allowed: np.ndarray, sig: tuple[float, float]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The regional criterion as the module docstring states it, on (K, ny, nx) arrays: each map filtered on
+    its own, the scores stacked and their argmin taken."""
+    al = allowed & np.isfinite(vmu)
+    kk = mu.shape[0]
+    widest = np.where(al.any(axis=0), kk - 1 - np.argmax(al[::-1], axis=0), -1)
+    wi = np.clip(widest, 0, None)[None]
+    mu_w, v_w = np.take_along_axis(mu, wi, axis=0)[0], np.take_along_axis(vmu, wi, axis=0)[0]
+    score, mse, vs = np.full(mu.shape, np.inf), np.full(mu.shape, np.inf), np.full(mu.shape, np.nan)
+    for k in range(kk):
+        dv = np.where(al[k], np.abs(v_w - vmu[k]), np.nan)
+        bias2 = np.where(al[k], (mu[k] - mu_w) ** 2, np.nan) - dv
+        vs[k] = gaussian_nan(np.where(al[k], vmu[k], np.nan), *sig, fill=True)
+        sb = np.maximum(gaussian_nan(bias2, *sig, fill=True)
+                        - bridge.BIAS_MARGIN * gaussian_nan(dv, *sig, fill=True), 0.0)
+        mse[k] = np.where(al[k] & np.isfinite(vs[k]), vs[k] + np.nan_to_num(sb), np.inf)
+        score[k] = np.where(widest != k, mse[k] * (1.0 + bridge.NARROW_PENALTY), mse[k])
+    choice = np.argmin(score, axis=0)
+    choice[widest < 0] = -1
+    ci = np.clip(choice, 0, None)[None]
+    best, vbest = np.take_along_axis(mse, ci, axis=0)[0], np.take_along_axis(vs, ci, axis=0)[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        infl = np.where((vbest > 0) & np.isfinite(best), best / vbest, 1.0)
+    return choice, np.maximum(infl, 1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31), k=st.integers(1, 4), ny=st.integers(2, 40), nx=st.integers(2, 40),
+       ties=st.booleans(), sy=st.floats(0, 12), sx=st.floats(0, 12))
+def test_model_choice_is_the_plain_criterion_bit_for_bit(seed: int, k: int, ny: int, nx: int, ties: bool,
+                                                         sy: float, sx: float) -> None:
+    """select_models keeps running bests instead of (K, ny, nx) score arrays and filters the three maps of a
+    candidate with one normalising weight where their finite patterns agree: the same choice and inflation,
+    bit for bit, as the plain criterion, ties (integer values) and a focus missing where its variance is not
+    included."""
+    r = np.random.default_rng(seed)
+    shape = (k, ny, nx)
+    mu = r.integers(0, 3, shape).astype(float) if ties else r.normal(size=shape)
+    vmu = r.integers(1, 3, shape).astype(float) if ties else r.uniform(0, 1, shape)
+    vmu[r.random(shape) < r.uniform(0, 0.6)] = np.nan
+    mu[r.random(shape) < 0.05] = np.nan
+    allowed = r.random(shape) < r.uniform(0.3, 1)
+    choice, infl = bridge.select_models(mu, vmu, allowed, (sy, sx))
+    want_choice, want_infl = _select_plain(mu, vmu, allowed, (sy, sx))
+    np.testing.assert_array_equal(choice, want_choice)
+    np.testing.assert_array_equal(infl, want_infl)

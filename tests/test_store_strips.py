@@ -20,7 +20,7 @@ from kansho.chain.steps.ingest import strip_memory
 from kansho.config import RunConfig
 from kansho.stack_sums import read_sums
 from kansho.store import open_stack
-from kansho.store_strips import PAIR_CHUNK, STRIP_BYTES, StripPlan, plan_strips
+from kansho.store_strips import GROUP_BYTES, PAIR_CHUNK, STRIP_BYTES, StripPlan, plan_strips
 from kansho.synth import SimConfig, simulate_frame
 
 pytestmark = pytest.mark.usefixtures("no_figures")
@@ -64,19 +64,22 @@ def test_a_group_is_every_pair_or_whole_chunks_within_the_budget(n: int, rows: i
     plan = plan_strips(n, rows, nx, budget, codes)
     px = rows * nx
     keep, per_pair = (px, 8 * px) if codes else (4 * px, 4 * px)  # the kept coherence, a group's buffers
-    if n * px * STRIP_BYTES <= budget:
+    if n * px * STRIP_BYTES <= min(budget, GROUP_BYTES):
         assert plan == StripPlan(n, True)
         return
     g = plan.group
     assert g % PAIR_CHUNK == 0 or g == n
     assert g >= min(n, PAIR_CHUNK)
     if plan.kept:  # every pair's coherence beside the group, within the budget, as many chunks as fit
-        assert n * keep + g * per_pair <= budget
-        assert n * keep + (g + PAIR_CHUNK) * per_pair > budget or g == n
+        room = min(budget - n * keep, GROUP_BYTES)
+        assert n * keep + PAIR_CHUNK * per_pair <= budget
+        assert g == PAIR_CHUNK or g * per_pair <= room
+        assert (g + PAIR_CHUNK) * per_pair > room or g == n
     else:  # not even one chunk beside the kept coherence: groups within the whole budget
+        room = min(budget, GROUP_BYTES)
         assert n * keep + PAIR_CHUNK * per_pair > budget
-        assert g == min(n, PAIR_CHUNK) or g * px * STRIP_BYTES <= budget
-        assert (g + PAIR_CHUNK) * px * STRIP_BYTES > budget or g == n
+        assert g == min(n, PAIR_CHUNK) or g * px * STRIP_BYTES <= room
+        assert (g + PAIR_CHUNK) * px * STRIP_BYTES > room or g == n
 
 
 def test_the_strip_budget_is_half_the_runs_memory() -> None:

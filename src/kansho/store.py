@@ -56,7 +56,7 @@ from kansho.io.rasters import read_window_band
 from kansho.layout import STACK_NAME
 from kansho.stack_sums import StackSums
 from kansho.store_geometry import GEOMETRY_UNITS, write_geometry
-from kansho.store_strips import PAIR_CHUNK, STRIP_BYTES, StripPlan, plan_strips, write_pairs
+from kansho.store_strips import GROUP_BYTES, PAIR_CHUNK, STRIP_BYTES, StripPlan, plan_strips, write_pairs
 
 log = logging.getLogger(__name__)
 
@@ -407,8 +407,9 @@ def _plan(n: int, rows: int, nx: int, strip_memory: float | None, codes: bool) -
     """How ingest holds a strip (:func:`kansho.store_strips.plan_strips`), said when not all ``n`` pairs at once."""
     plan = plan_strips(n, rows, nx, strip_memory, codes)
     if plan.group < n:
+        limit = GROUP_BYTES if strip_memory is None else min(GROUP_BYTES, strip_memory)
         log.info("ingest: the pairs of each strip taken %d at a time: all %d would take %.1f GB, over the %.1f GB "
-                 "allowed them%s", plan.group, n, n * rows * nx * STRIP_BYTES / 1e9, (strip_memory or 0) / 1e9,
+                 "allowed them%s", plan.group, n, n * rows * nx * STRIP_BYTES / 1e9, limit / 1e9,
                  "" if plan.kept else " (step 1-1 then reads the stack for its statistics)")
     return plan
 

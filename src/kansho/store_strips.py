@@ -15,6 +15,7 @@ that would not fit are the sums left to step 1-1, which reads the stack for them
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import warnings
 from collections.abc import Callable
@@ -36,6 +37,10 @@ PAIR_CHUNK = 16
 COPY_PAIRS = 16
 #: bytes a strip's buffers hold per value: unw and coherence float32, the coherence's 8-bit code
 STRIP_BYTES = 9
+#: the most bytes a group's buffers take, whatever the budget: on the 2500 px wide, 440-pair frame groups of
+#: 128-320 pairs (0.7-1.7 GB) were as fast as whole strips (2.5 GB; 41-61 s against 42-45 s), and the memory
+#: is left to the page cache (the inputs read) and to the later steps
+GROUP_BYTES = 2**30
 
 
 class StripReader(Protocol):
@@ -58,18 +63,19 @@ class StripPlan:
 def plan_strips(n_pair: int, rows: int, nx: int, budget: float | None, codes: bool) -> StripPlan:
     """The :class:`StripPlan` of ``n_pair`` pairs' strips of ``rows`` × ``nx`` px within ``budget`` bytes
     (None: no limit); ``codes``: the store keeps the coherence as 8-bit codes. Every pair at once where their
-    buffers (:data:`STRIP_BYTES` a value) fit. Else groups of the most whole chunks of :data:`PAIR_CHUNK`
-    pairs that fit beside every pair's kept coherence (1 byte a value as codes, else 4; a group then needs 8
-    or 4: its float coherence is in the kept one); else, where not even one chunk fits beside it, groups
-    within the whole budget and nothing kept."""
+    buffers (:data:`STRIP_BYTES` a value) fit the budget and :data:`GROUP_BYTES`. Else groups of the most whole
+    chunks of :data:`PAIR_CHUNK` pairs that fit both beside every pair's kept coherence (1 byte a value as
+    codes, else 4; a group then needs 8 or 4: its float coherence is in the kept one); else, where not even one
+    chunk fits beside it, groups within the whole budget and nothing kept."""
     px = rows * nx
-    if budget is None or n_pair * px * STRIP_BYTES <= budget:
+    budget = math.inf if budget is None else budget
+    if n_pair * px * STRIP_BYTES <= min(budget, GROUP_BYTES):
         return StripPlan(n_pair, True)
     keep, per_pair = (px, 8 * px) if codes else (4 * px, 4 * px)
     rest = budget - n_pair * keep
     if rest >= PAIR_CHUNK * per_pair:
-        return StripPlan(min(n_pair, _whole_chunks(rest, per_pair)), True)
-    return StripPlan(min(n_pair, _whole_chunks(budget, px * STRIP_BYTES)), False)
+        return StripPlan(min(n_pair, _whole_chunks(min(rest, GROUP_BYTES), per_pair)), True)
+    return StripPlan(min(n_pair, _whole_chunks(min(budget, GROUP_BYTES), px * STRIP_BYTES)), False)
 
 
 def _whole_chunks(budget: float, per_pair: int) -> int:
