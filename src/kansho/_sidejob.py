@@ -57,7 +57,8 @@ def main(argv: list[str]) -> int:
     if not line:
         return 0
     job, res, claims = (Path(p) for p in line.split("\t"))
-    func, items = pickle.loads(job.read_bytes())
+    with open(job, "rb") as f:  # streamed: no bytes copy of the whole job beside its arrays
+        func, items = pickle.load(f)
     write_bytes_atomic(res, pickle.dumps(map_claimed(func, items, claims)))
     return 0
 

@@ -87,7 +87,10 @@ class SideProcess:
         batch = Batch(func, list(items), self._tmp / "batch")
         try:
             (batch.folder / "claims").mkdir(parents=True)
-            (batch.folder / "job.pkl").write_bytes(pickle.dumps((func, batch.items)))
+            # streamed, protocol 5: arrays go to the file from their own memory, not through a bytes copy of the
+            # whole job (the L frame's figures: 0.8 GB). The child reads it only once told, below.
+            with open(batch.folder / "job.pkl", "wb") as f:
+                pickle.dump((func, batch.items), f, protocol=5)
             self._proc.stdin.write(f"{batch.folder / 'job.pkl'}\t{batch.folder / 'result.pkl'}\t"
                                    f"{batch.folder / 'claims'}\n".encode())
             self._proc.stdin.close()
