@@ -1,7 +1,9 @@
-"""Compiled kernel of step 1-1's statistics (:mod:`kansho.qc`): per pixel the valid and coherence counts and
-the coherence sum, per pair the valid pixels and the coherence summed over the footprint, in one pass over
-a ``(npair, rows, cols)`` stack of rows. Ingest takes them from its strips as it writes the stack store
-(:mod:`kansho.stack_sums`), so that step 1-1 reads nothing; step 1-1 takes them block by block otherwise.
+"""Compiled kernels of step 1-1's statistics (:mod:`kansho.qc`): per pixel the valid and coherence counts and
+the coherence sum, per pair the valid pixels and the coherence summed over the footprint, over a
+``(npair, rows, cols)`` stack of rows: one pass over the unwrapped phase, which also finds the footprint, then
+one over the coherence. Ingest takes them from its strips as it writes the stack store (:mod:`kansho.stack_sums`;
+the unwrapped phase a group of pairs at a time), so that step 1-1 reads nothing; step 1-1 takes them block by
+block otherwise.
 
 Both give the same bits whatever the blocks or strips: a pixel's sums add its pairs in their order, and a
 pair's coherence is summed in fixed point (:data:`COH_SCALE`, integers, whose sums do not depend on their
@@ -30,50 +32,12 @@ def stack_sums(unw: np.ndarray, coh: np.ndarray, h: int, footprint: np.ndarray, 
     ``pair_n`` (npair,) int64 valid pixels and ``pair_cs`` (npair,) int64 the finite coherence summed over
     the footprint, in units of 1 / :data:`COH_SCALE`. Returns the footprint's pixels among the ``h`` rows.
     """
-    npair = unw.shape[0]
-    row_n = np.zeros((h, npair), np.int64)
-    row_cs = np.zeros((h, npair), np.int64)
-    run_ranges(_rows, h, unw, coh, footprint, given, px_n, px_cn, px_cs, row_n, row_cs)
-    pair_n += row_n.sum(axis=0)
-    pair_cs += row_cs.sum(axis=0)
+    if not given:
+        footprint[:h] = False
+    # the unwrapped pass marks the valid pixels: in the footprint itself unless it is given
+    pair_n += strip_unw_sums(unw, h, np.zeros_like(footprint) if given else footprint, px_n)
+    pair_cs += strip_coh_sums(coh, None, h, footprint, px_cn, px_cs)
     return int(np.count_nonzero(footprint[:h]))
-
-
-@njit(**KERNEL)
-def _rows(r0: int, r1: int, unw: np.ndarray, coh: np.ndarray, footprint: np.ndarray, given: bool,
-          px_n: np.ndarray, px_cn: np.ndarray, px_cs: np.ndarray, row_n: np.ndarray,
-          row_cs: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Rows ``r0 .. r1 - 1`` of :func:`stack_sums` (:func:`kansho._threads.run_ranges`). One pass over a
-    row's pairs sums every finite coherence value; those of the pixels outside the footprint (known once
-    the pass is done) are then taken off again (integers: exactly), the only second look at the data."""
-    npair, _, nx = unw.shape
-    for r in range(r0, r1):
-        if not given:
-            footprint[r, :] = False
-        for k in range(npair):
-            n = 0
-            s = np.int64(0)
-            for j in range(nx):
-                x = unw[k, r, j]
-                fin = np.isfinite(x)
-                ok = fin and x != 0
-                px_n[r, j] += 1 if fin else 0
-                n += 1 if ok else 0
-                if ok and not given:
-                    footprint[r, j] = True
-                c = coh[k, r, j]
-                fc = np.isfinite(c)
-                px_cn[r, j] += 1 if fc else 0
-                px_cs[r, j] += np.float64(c) if fc else 0.0
-                s += np.int64(np.rint(np.float64(c) * COH_SCALE)) if fc else 0
-            row_n[r, k] = n
-            row_cs[r, k] = s
-        for j in range(nx):
-            if not footprint[r, j]:
-                for k in range(npair):
-                    c = coh[k, r, j]
-                    if np.isfinite(c):
-                        row_cs[r, k] -= np.int64(np.rint(np.float64(c) * COH_SCALE))
 
 
 def strip_unw_sums(unw: np.ndarray, h: int, footprint: np.ndarray, px_n: np.ndarray) -> np.ndarray:
