@@ -2,8 +2,8 @@
 
 Ingest reads the stack store's pairs a strip of rows at a time (:mod:`kansho.store_strips`); step 1-1's
 per-pixel and per-pair sums (:func:`kansho.qc.block_sums`) are taken there from memory, so that step 1-1 does
-not read the whole stack again (on a 2500 x 2500 px, 440-pair frame it
-read ~22 GB). They are stored with the pairs they describe:
+not read the whole stack again (on a 2500 x 2500 px, 440-pair frame it read ~22 GB). They are stored with the
+pairs they describe:
 
     qc_n_valid  (y, x)  int32    pairs with a finite unwrapped value
     qc_coh_n    (y, x)  int32    pairs with a finite coherence

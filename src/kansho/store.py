@@ -292,8 +292,9 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
     store instead of being read again.
 
     The input is read in strips of ``block`` output rows (``block * nlook`` input rows) with every
-    pair, or with as many pairs as fit in ``strip_memory`` bytes (:mod:`kansho.store_strips`; default: every
-    pair whatever their size).
+    pair, or with as many pairs as fit in ``strip_memory`` bytes and in
+    :data:`kansho.store_strips.GROUP_BYTES` (:func:`kansho.store_strips.plan_strips`; default: no budget, only
+    that cap).
     """
     wavelength = inputs.wavelength
     if wavelength is None:

@@ -102,7 +102,7 @@ def write_pairs(unw: zarr.Array, coh: zarr.Array, reader: StripReader, start: in
     sources = {a: _sources(a, b, copy[2] if copy is not None else {}) for a, b in groups}
     codes = coh.dtype == np.uint8  # the store keeps 8-bit coherence codes (kansho.cohcodes)
     bar = _progress(total=len(range(0, ny, block)) * n, desc="ingest", enabled=progress)
-    views = _buffers(max(b - a for a, b in groups), (block, nx), codes, n if sums is not None else 0)
+    views, kept = _buffers(max(b - a for a, b in groups), (block, nx), codes, n if sums is not None else 0)
     # catch_warnings is not thread-safe: the readers' NotGeoreferencedWarning is ignored here for every thread
     with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
                                                        thread_name_prefix="ingest") as pool:
@@ -120,18 +120,20 @@ def write_pairs(unw: zarr.Array, coh: zarr.Array, reader: StripReader, start: in
                 put_by_chunks(pool, [(unw, bufs[0]), (coh, bufs[2] if codes else bufs[1])], a,
                               (slice(r0, r1), slice(None)))
             if sums is not None:
-                sums.end_strip(views(0, n)[2 if codes else 1], codes, r0)
+                sums.end_strip(kept, codes, r0)
     bar.close()
 
 
 def _buffers(glen: int, shape: tuple[int, int], codes: bool,
-             n_kept: int) -> Callable[[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+             n_kept: int) -> tuple[Callable[[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
     """One set of strip buffers for every strip and group of :func:`write_pairs` (a fresh one per strip is
     returned to the system and page-faulted again each time: ~0.5 s per 200 MB buffer on the 1000 x 1000,
     222-pair frame; every pair's rows are written, so nothing is pre-filled): groups of at most ``glen`` pairs
     of ``shape`` (rows, nx), and with ``n_kept`` the coherence of that many pairs kept for a strip (codes or
     float32). Returns ``views(i, j)``: the buffers (unw, coherence float32, codes; C order, all ``shape[0]``
-    rows: the last strip's are in the first ones) of the group of the ``i``-th to ``j``-th pair."""
+    rows: the last strip's are in the first ones) of the group of the ``i``-th to ``j``-th pair; and the kept
+    coherence of the ``n_kept`` pairs (the codes, or the float32 coherence the groups' views are of; empty
+    without)."""
     u_buf = np.empty((glen, *shape), np.float32)
     if not n_kept:
         c_buf, k_buf = np.empty((glen, *shape), np.float32), np.empty((glen, *shape) if codes else (0, 0, 0), np.uint8)
@@ -145,7 +147,7 @@ def _buffers(glen: int, shape: tuple[int, int], codes: bool,
         k = k_buf[i:j] if n_kept and codes else k_buf[:j - i]
         return u_buf[:j - i], c, k
 
-    return views
+    return views, (k_buf if codes else c_buf) if n_kept else np.empty((0, *shape), np.float32)
 
 
 def _sources(a: int, b: int, reuse: dict[int, int]) -> tuple[np.ndarray, np.ndarray, list[int]]:
