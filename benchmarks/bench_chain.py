@@ -205,8 +205,13 @@ def child_environ(tree: Path) -> dict[str, str]:
     any PYTHONPATH already set, and less ``PYTHONDONTWRITEBYTECODE``: an installed package has its modules'
     bytecode (pip compiles it at install; an editable install writes it on first import), but the benchmark
     machine's environment sets that variable, so each process compiled Kansho's ~130 modules from source
-    again (~0.35 s a process start on `emeraldrapids`)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    again (~0.35 s a process start on `emeraldrapids`). Less ``NUMBA_OPT`` too where this tree's
+    ``import kansho`` set it rather than the user: a release runs at its own level (this tree's process sets it
+    again)."""
+    import kansho
+
+    drop = {"PYTHONDONTWRITEBYTECODE", *(("NUMBA_OPT",) if kansho.NUMBA_OPT_SET else ())}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree / "src"), os.environ.get("PYTHONPATH")]))
     return env
 

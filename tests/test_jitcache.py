@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kansho import _jitcache
@@ -140,3 +145,37 @@ def test_every_kernel_module_is_inspected() -> None:
                 declaring.add(".".join(("kansho", *p.relative_to(src).with_suffix("").parts)))
     assert len(declaring) >= 12 and "kansho._loopsq_jit" in declaring
     assert declaring <= set(_jitcache.JIT_MODULES), sorted(declaring - set(_jitcache.JIT_MODULES))
+
+
+_LEVEL_SCRIPT = """
+import sys
+import numpy as np
+import kansho, numba
+from kansho._velocity_jit import line_sums
+r = np.random.default_rng(7)
+y = r.normal(size=(40, 3000)) * 10.0 ** r.integers(-3, 4, size=(1, 3000))
+y[r.random(y.shape) < 0.2] = np.nan
+tc = np.sort(r.uniform(-2.0, 2.0, 40))
+w = r.uniform(0.1, 3.0, 40)
+np.save(sys.argv[1], line_sums(y, tc, w))
+print(int(numba.config.OPT))
+"""
+
+
+def test_kernels_compile_at_level_1_unless_told_and_give_level_3_s_results(tmp_path: Path) -> None:
+    """`import kansho` sets numba's optimisation level to 1 (a first run compiles in less time) unless the user
+    set one; a kernel of long floating-point sums compiled at level 1 and at numba's default 3 (each in a fresh
+    process on an empty cache) gives the same sums bit for bit (no fast-math: no level may reorder them)."""
+    out = {}
+    for level in (None, "3"):
+        env = {k: v for k, v in os.environ.items() if k != "NUMBA_OPT"}
+        env["NUMBA_CACHE_DIR"] = str(tmp_path / f"cache{level}")
+        if level:
+            env["NUMBA_OPT"] = level
+        npy = tmp_path / f"sums{level}.npy"
+        proc = subprocess.run([sys.executable, "-c", _LEVEL_SCRIPT, str(npy)], env=env, capture_output=True,
+                              text=True, check=True)
+        assert proc.stdout.strip() == ("1" if level is None else level)
+        out[level] = np.load(npy)
+    assert out[None].shape == (5, 3000) and np.isfinite(out[None]).all()
+    np.testing.assert_array_equal(out[None], out["3"])
