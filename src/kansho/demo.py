@@ -9,16 +9,17 @@ import time
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kansho import _jitcache as jitcache
-from kansho.chain.runner import run_timeseries
-from kansho.chain.steps.loops import LoopsResult
-from kansho.config import RunConfig, load_config
-from kansho.inversion import use_compiled
-from kansho.run import Run
+
+if TYPE_CHECKING:  # imported where used: a first `kansho demo` starts its background compilation before the
+    # chain's modules are imported (~0.5 s), which the child imports for itself
+    from kansho.chain.steps.loops import LoopsResult
+    from kansho.config import RunConfig
+    from kansho.run import Run
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ def compare_with_truth(run: Run, truth: Any) -> Accuracy:
     from kansho._dates import years_since_first
 
     lres = run.result("loops")
+    from kansho.chain.steps.loops import LoopsResult
+
     assert isinstance(lres, LoopsResult)
     epochs = np.asarray(lres.epochs)
     in_ref = _reference_pixels(run, lres)
@@ -189,6 +192,8 @@ def bundled_real_stack() -> Path:
 
 def real_config() -> RunConfig:
     """Options for the bundled real stack: it spans 0.53 yr, so maxTlen >= 1 yr would mask it all."""
+    from kansho.config import RunConfig
+
     cfg = RunConfig()
     cfg.mask.maxTlen = 0.4
     return cfg
@@ -237,7 +242,13 @@ def run_demo(out: str | Path | None = None, *, real: bool = False, seed: int = 1
     log.info("demo: writing into %s", out.resolve())
     t0 = time.perf_counter()
     # a fresh install: the kernels compile in the background while the frame is made
+    from kansho.inversion import use_compiled
+
     jitcache.prepare(large=not real and use_compiled(size * size))  # the bundled real stack: 60 x 100 px
+    from kansho.chain.runner import run_timeseries
+    from kansho.chain.steps.loops import LoopsResult
+    from kansho.config import RunConfig, load_config
+
     if real:
         src = bundled_real_stack()
         log.info("demo: real Sentinel-1 Mexico City stack (%s); mask maxTlen threshold 0.4 yr for this "
