@@ -82,6 +82,21 @@ def test_a_group_is_every_pair_or_whole_chunks_within_the_budget(n: int, rows: i
         assert (g + PAIR_CHUNK) * px * STRIP_BYTES > room or g == n
 
 
+@given(n=hs.integers(1, 3000), rows=hs.integers(1, 512), nx=hs.integers(1, 4000), budget=hs.floats(0, 2e10),
+       codes=hs.booleans())
+def test_without_sums_no_memory_is_kept_for_them(n: int, rows: int, nx: int, budget: float, codes: bool) -> None:
+    # an append or a corrected stack takes no step 1-1 sums: its groups get the whole budget, nothing kept
+    plan = plan_strips(n, rows, nx, budget, codes, sums=False)
+    assert not plan.kept
+    room = min(budget, GROUP_BYTES)
+    if n * rows * nx * STRIP_BYTES <= room:
+        assert plan.group == n
+        return
+    assert plan.group % PAIR_CHUNK == 0 or plan.group == n
+    assert plan.group == min(n, PAIR_CHUNK) or plan.group * rows * nx * STRIP_BYTES <= room
+    assert (plan.group + PAIR_CHUNK) * rows * nx * STRIP_BYTES > room or plan.group == n
+
+
 def test_the_strip_budget_is_half_the_runs_memory() -> None:
     assert strip_memory("6GB") == 3e9
     assert strip_memory(None) > 0

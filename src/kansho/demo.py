@@ -76,10 +76,9 @@ def compare_with_truth(run: Run, truth: Any) -> Accuracy:
     ``w_e = (t_e - mean t) / sum (t - mean t)^2``.
     """
     from kansho._dates import years_since_first
-
-    lres = run.result("loops")
     from kansho.chain.steps.loops import LoopsResult
 
+    lres = run.result("loops")
     assert isinstance(lres, LoopsResult)
     epochs = np.asarray(lres.epochs)
     in_ref = _reference_pixels(run, lres)

@@ -348,7 +348,7 @@ def _append_pairs(final: Path, reader: _PairReader, n_old: int, ny: int, common:
         _array(g, name).resize((npair, ny, reader.nx))
     codes = _array(g, "coh").dtype == np.uint8
     write_pairs(_array(g, "unw"), _array(g, "coh"), reader, n_old, npair, block, progress,
-                group=_plan(npair - n_old, min(block, ny), reader.nx, strip_memory, codes).group)
+                group=_plan(npair - n_old, min(block, ny), reader.nx, strip_memory, codes, sums=False).group)
     _write_index(g, inputs, None)
     created = _attr_dict(g.attrs.get("provenance")).get("created")
     g.attrs.update(common, reused_pairs=n_old, appended_from=n_old, updating=False, qc_sums=None,
@@ -383,10 +383,10 @@ def _write_new(tmp: Path, final: Path, reader: _PairReader, grid: Grid, common: 
         log.info("ingest: %d pairs unchanged since the last run are copied from the stack store; %d read",
                  len(reuse), npair - len(reuse))
     reader = dataclasses.replace(reader, corrector=corr)
-    strips = _plan(npair, min(block, ny), nx, strip_memory, codes)
     # a correction (below) may blank pixels after the strips were read, and a strip's coherence may not fit to
-    # be kept for them: then no sums (step 1-1 takes them from the stack)
-    sums = StackSums.create(g, (ny, nx), npair, block, fast_codec()) if corr is None and strips.kept else None
+    # be kept for them: then no sums (step 1-1 takes them from the stack), and no memory kept for them
+    strips = _plan(npair, min(block, ny), nx, strip_memory, codes, sums=corr is None)
+    sums = StackSums.create(g, (ny, nx), npair, block, fast_codec()) if strips.kept else None
     copy = (_array(old_g, "unw"), _array(old_g, "coh"), reuse) if old_g is not None else None
     write_pairs(unw, coh, reader, 0, npair, block, progress, copy, sums, strips.group)
     if sums is not None:
@@ -404,9 +404,9 @@ def _write_new(tmp: Path, final: Path, reader: _PairReader, grid: Grid, common: 
     tmp.rename(final)
 
 
-def _plan(n: int, rows: int, nx: int, strip_memory: float | None, codes: bool) -> StripPlan:
+def _plan(n: int, rows: int, nx: int, strip_memory: float | None, codes: bool, *, sums: bool) -> StripPlan:
     """How ingest holds a strip (:func:`kansho.store_strips.plan_strips`), said when not all ``n`` pairs at once."""
-    plan = plan_strips(n, rows, nx, strip_memory, codes)
+    plan = plan_strips(n, rows, nx, strip_memory, codes, sums=sums)
     if plan.group < n:
         limit = GROUP_BYTES if strip_memory is None else min(GROUP_BYTES, strip_memory)
         log.info("ingest: the pairs of each strip taken %d at a time: all %d would take %.1f GB, over the %.1f GB "

@@ -60,20 +60,22 @@ class StripPlan:
     kept: bool
 
 
-def plan_strips(n_pair: int, rows: int, nx: int, budget: float | None, codes: bool) -> StripPlan:
+def plan_strips(n_pair: int, rows: int, nx: int, budget: float | None, codes: bool, *,
+                sums: bool = True) -> StripPlan:
     """The :class:`StripPlan` of ``n_pair`` pairs' strips of ``rows`` × ``nx`` px within ``budget`` bytes
     (None: no limit); ``codes``: the store keeps the coherence as 8-bit codes. Every pair at once where their
-    buffers (:data:`STRIP_BYTES` a value) fit the budget and :data:`GROUP_BYTES`. Else groups of the most whole
-    chunks of :data:`PAIR_CHUNK` pairs that fit both beside every pair's kept coherence (1 byte a value as
-    codes, else 4; a group then needs 8 or 4: its float coherence is in the kept one); else, where not even one
-    chunk fits beside it, groups within the whole budget and nothing kept."""
+    buffers (:data:`STRIP_BYTES` a value) fit the budget and :data:`GROUP_BYTES`. Else, where step 1-1's
+    ``sums`` are wanted, groups of the most whole chunks of :data:`PAIR_CHUNK` pairs that fit both beside every
+    pair's kept coherence (1 byte a value as codes, else 4; a group then needs 8 or 4: its float coherence is in
+    the kept one); else (not wanted, or not even one chunk fits beside it) groups within the whole budget and
+    nothing kept."""
     px = rows * nx
     budget = math.inf if budget is None else budget
     if n_pair * px * STRIP_BYTES <= min(budget, GROUP_BYTES):
-        return StripPlan(n_pair, True)
+        return StripPlan(n_pair, sums)
     keep, per_pair = (px, 8 * px) if codes else (4 * px, 4 * px)
     rest = budget - n_pair * keep
-    if rest >= PAIR_CHUNK * per_pair:
+    if sums and rest >= PAIR_CHUNK * per_pair:
         return StripPlan(min(n_pair, _whole_chunks(min(rest, GROUP_BYTES), per_pair)), True)
     return StripPlan(min(n_pair, _whole_chunks(min(budget, GROUP_BYTES), px * STRIP_BYTES)), False)
 
