@@ -13,7 +13,7 @@ from kansho import mask as maskmod
 from kansho.chain.context import Context
 from kansho.chain.spec import StepResult, StepSpec
 from kansho.chain.steps.loops import LoopsResult
-from kansho.chain.steps.vstd import HALO_COLS, HALO_ROWS
+from kansho.chain.steps.vstd import HALO_COLS, HALO_ROWS, halo_block
 from kansho.chain.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,10 @@ def step_mask(ctx: Context) -> MaskResult:
     """Step 1-5: ``stc`` per block, then the thresholds on the index maps."""
     st = ctx.stack
     ne = len(ctx.get(LoopsResult).epochs)
+    kept = halo_block(ctx.work)
+    if kept is not None and kept != ctx.block:  # step 1-4 ran with other blocks (other memory or block options)
+        log.info("1-5: blocks of %d px, as step 1-4 kept their edges (not %d)", kept, ctx.block)
+        ctx.block = kept
     ctx.new_array("stc", st.shape)
     ctx.map_blocks(stc_block, "1-5 stc", block=ctx.block)
     m = ctx.cfg.mask

@@ -4,6 +4,7 @@ al. 2020), per block."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,17 @@ class VstdResult(StepResult):
 #: block, without decompressing the eight neighbouring chunks of every epoch (written here, where
 #: each block of ``cum`` is read anyway)
 HALO_ROWS, HALO_COLS = "cum_halo_rows", "cum_halo_cols"
+#: the attribute of the edge arrays that holds the block side they were kept for
+HALO_BLOCK = "block"
+
+
+def halo_block(work: Any) -> int | None:
+    """The block side of the edges that step 1-4 kept in the work group ``work`` (None: no edges, or edges
+    kept before their block was recorded)."""
+    if HALO_ROWS not in work or HALO_COLS not in work:
+        return None
+    b = work[HALO_ROWS].attrs.get(HALO_BLOCK)
+    return int(b) if b is not None and b == work[HALO_COLS].attrs.get(HALO_BLOCK) else None
 
 
 def vstd_block(task: Task) -> None:
@@ -52,8 +64,9 @@ def step_vstd(ctx: Context) -> VstdResult:
     b = ctx.block
     (ny, nx), ne = ctx.stack.shape, epochs.size
     nby, nbx = -(-ny // b), -(-nx // b)
-    ctx.new_array(HALO_ROWS, (ne, 2 * nby, nx), chunks=(ne, 2, min(b, nx)))
-    ctx.new_array(HALO_COLS, (ne, ny, 2 * nbx), chunks=(ne, min(b, ny), 2))
+    for name, shape, chunks in ((HALO_ROWS, (ne, 2 * nby, nx), (ne, 2, min(b, nx))),
+                                (HALO_COLS, (ne, ny, 2 * nbx), (ne, min(b, ny), 2))):
+        ctx.new_array(name, shape, chunks=chunks).attrs[HALO_BLOCK] = b  # step 1-5 takes the same blocks
     n_boot = ctx.cfg.vstd.n_boot
     ctx.map_blocks(vstd_block, "1-4 vstd", t=years_since_first(epochs), n_boot=n_boot, seed=ctx.cfg.vstd.seed,
                    block=b, weights=ctx.get(InvertResult).weights)
