@@ -179,3 +179,21 @@ def test_kernels_compile_at_level_1_unless_told_and_give_level_3_s_results(tmp_p
         out[level] = np.load(npy)
     assert out[None].shape == (5, 3000) and np.isfinite(out[None]).all()
     np.testing.assert_array_equal(out[None], out["3"])
+
+
+def test_child_compiles_step_1_2_s_settle_kernel_for_the_chain_s_types(tmp_path: Path) -> None:
+    """The background child compiles step 1-2's last kernel (:func:`kansho._jitwarm._settle_fix`, ~0.8 s the
+    parent no longer spends on a first run) with the argument types the chain calls it with: after the child's
+    call and a chain whose per-pixel correction runs, the kernel has one compiled version, not two."""
+    from kansho import _jitwarm, _loops_jit
+    from kansho.chain.runner import run_timeseries
+    from kansho.config import RunConfig
+    from kansho.synth import SimConfig, simulate_frame
+
+    _jitwarm._settle_fix()
+    assert len(_loops_jit._settle_fix_ranges.signatures) == 1
+    simulate_frame(tmp_path / "sim", SimConfig(shape=(24, 24), n_epoch=8, n_unw_errors=2), rng=0)
+    run = run_timeseries(tmp_path / "sim" / "GEOC", tmp_path / "ts", RunConfig(), progress=False,
+                         steps=["ingest", "qc", "loops"])
+    assert run.result("loops").pixel_errors == "correct"  # the correction ran: settle_fix was called
+    assert len(_loops_jit._settle_fix_ranges.signatures) == 1
