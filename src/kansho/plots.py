@@ -291,18 +291,24 @@ def run_job(job: Job) -> str | None:
 
 
 def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np.ndarray,
-              side: SideProcess | None = None, *, help_after: Callable[[], object] | None = None) -> list[str]:
+              side: SideProcess | None = None, *, help_after: Callable[[], object] | None = None,
+              meanwhile: Callable[[], object] | None = None) -> list[str]:
     """Draw every plot of a run into ``plots``; returns the relative paths written.
 
     With ``side`` (a child Python started by the caller, :class:`kansho.sideproc.SideProcess`) the child
-    draws them while this process returns from ``help_after`` (the caller's wait for its products'
-    writers, whose threads need the GIL that drawing here would hold), then takes those the child has not
-    reached. With a dask cluster its workers draw a share; else all are drawn here."""
+    draws them while this process runs ``meanwhile`` (the caller's own work, given the figures' list
+    first) and returns from ``help_after`` (the caller's wait for its products' writers, whose threads need
+    the GIL that drawing here would hold), then takes those the child has not reached. With a dask cluster
+    its workers draw a share; else all are drawn here, after ``meanwhile``."""
     jobs = figure_jobs(ctx, plots, maps, epochs)
     if side is None or ctx.client is not None or not side.submit(run_job, jobs):
+        if meanwhile is not None:
+            meanwhile()
         # a dask cluster takes a fixed share (a quarter stays here), or none does
         n_here = len(jobs) // SIDE_SHARE if ctx.client is not None else len(jobs)
         return [p for p in side_map(run_job, jobs[:n_here], jobs[n_here:], client=ctx.client) if p]
+    if meanwhile is not None:
+        meanwhile()
     if help_after is not None:
         help_after()
     side.take_back()
