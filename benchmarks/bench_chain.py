@@ -465,7 +465,9 @@ def _floors_md(res: dict[str, Any]) -> list[str]:
         m = fl["machine"]
         lines += [f"## Each step against its floor ({name})", "",
                   "The floor of a step is what it cannot avoid: reading what it must read, writing what it must "
-                  "write and, for the loop closure, the misclosure of every triangle at every pixel and, for "
+                  "write (every cube: step 1-2's cycle fixes, step 1-3's series, σ and gaps, the three cubes of "
+                  "`cum.h5` and `cum_filt.h5`'s series; counted since 2026-12-07, when only the series was) "
+                  "and, for the loop closure, the misclosure of every triangle at every pixel and, for "
                   "the inversion, one least-squares solve of every pixel, each measured the "
                   "plainest way (`benchmarks/bench_floors.py`, on every core). Step times: one `kansho ts` "
                   f"process. Floors measured {where(m)}, files in the page cache as in "

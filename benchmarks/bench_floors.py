@@ -15,9 +15,19 @@ every core where the library can (GDAL and zstd/zlib release the GIL), and nothi
 * ``solve``: the least-squares solution of every pixel's pair network with one design matrix per
   frame (the network without gaps: no NaN), as a batched normal-equation solve;
 * ``write_cum`` / ``read_cum``: one cube (epoch, y, x) float32 into / out of the work store;
+* ``write_<cube>`` / ``read_<cube>`` for the other cubes a step must write and the outputs read again, the
+  run's own arrays with their chunks and codecs: step 1-3's σ of the bridged series (``cum_std``, float32)
+  and its gaps (``gap``, int8), step 1-2's per-pixel cycle fixes (``unw_fix``) and spatial-check cycles
+  (``unw_jump``, int8, every pair); 0 where the run has no such array;
 * ``fft``: one forward and one inverse 2-D real FFT of every epoch (the least a spatial filter does);
 * ``deflate``: the shuffle + deflate(1) compression of one cube (HDF5 gzip level 1), on every core, by the
-  chain's compressor (:func:`kansho.io.licsbas_h5._deflate_chunk`: ISA-L's where installed).
+  chain's compressor (:func:`kansho.io.licsbas_h5._deflate_chunk`: ISA-L's where installed);
+  ``deflate_cum_std`` and ``deflate_gap`` those of the σ and gap cubes that ``cum.h5`` holds beside ``cum``.
+
+Until 2026-12-07 the floors counted ``cum`` alone of the cubes: step 1-3's floor left out writing its σ and
+gap cubes, step 1-2's its cycle fixes, the outputs' reading and compressing the σ and gap cubes of
+``cum.h5``. Each of them is part of what its step must write (the contract's products or the arrays the next
+steps read), so the floors now count them.
 
 :data:`STEP_FLOORS` says which primitives make each step's floor. Figures come from the run folder
 of a finished run (``RUN_DIR``) and its input (``SIM_DIR/GEOC``).
@@ -44,13 +54,16 @@ from kansho.io.licsbas_h5 import _deflate_chunk
 STEP_FLOORS: dict[str, tuple[str, ...]] = {
     "ingest": ("read_inputs", "write_store"),
     "qc": (),  # ingest takes its statistics from the strips it writes (kansho.stack_sums): nothing to read
-    "loops": ("read_unw", "closures"),
-    "invert": ("read_unw", "read_coh", "solve", "write_cum"),
+    "loops": ("read_unw", "closures", "write_unw_fix", "write_unw_jump"),
+    "invert": ("read_unw", "read_coh", "solve", "write_cum", "write_cum_std", "write_gap"),
     "vstd": ("read_cum",),
     "mask": (),
     "filter": ("read_cum", "fft", "write_cum"),
-    "outputs": ("read_cum", "read_cum", "deflate", "deflate"),
+    "outputs": ("read_cum", "read_cum", "read_cum_std", "read_gap", "deflate", "deflate", "deflate_cum_std",
+                "deflate_gap"),
 }
+#: the work arrays besides ``cum`` whose writing (and, for the outputs, reading and compressing) the floors count
+OTHER_CUBES = ("cum_std", "gap", "unw_fix", "unw_jump")
 CORES = os.cpu_count() or 1
 BLOCK = 256
 
@@ -188,21 +201,25 @@ def solve(run: Path) -> float:
     return total
 
 
-def cube_io(run: Path, tmp: Path) -> dict[str, float]:
-    """Seconds to read the run's ``cum`` from the work store block by block and to write it to a new
-    store with the same chunks and codec."""
+def cube_io(run: Path, tmp: Path, name: str = "cum") -> dict[str, float]:
+    """Seconds to read the run's cube ``name`` from the work store block by block and to write it to a new
+    store with the same chunks and codec (both 0 where the run has no such array)."""
     import zarr
 
-    src = zarr.open_group(run / "work" / "ts.zarr", mode="r")["cum"]
-    dst = zarr.open_group(tmp / "cube.zarr", mode="w").create_array(
-        "cum", shape=src.shape, chunks=src.chunks, dtype=src.dtype, compressors=codec_of(src))
+    g = zarr.open_group(run / "work" / "ts.zarr", mode="r")
+    if name not in g:
+        return {f"read_{name}": 0.0, f"write_{name}": 0.0}
+    src = g[name]
+    dst = zarr.open_group(tmp / f"{name}.zarr", mode="w").create_array(
+        name, shape=src.shape, chunks=src.chunks, dtype=src.dtype, compressors=codec_of(src))
     rd = wr = 0.0
     for rs, cs in _blocks(src.shape[1:]):
         t0 = time.perf_counter()
         blk = np.asarray(src[:, rs, cs])
         rd += time.perf_counter() - t0
         wr += _timed(lambda blk=blk, rs=rs, cs=cs: dst.__setitem__((slice(None), rs, cs), blk))
-    return {"read_cum": rd, "write_cum": wr}
+    shutil.rmtree(tmp / f"{name}.zarr", ignore_errors=True)
+    return {f"read_{name}": rd, f"write_{name}": wr}
 
 
 def fft(run: Path) -> float:
@@ -220,11 +237,15 @@ def fft(run: Path) -> float:
     return total
 
 
-def deflate(run: Path) -> float:
-    """Seconds to byte-shuffle and deflate (level 1) ``cum`` in (8, 128, 128) chunks on every core."""
+def deflate(run: Path, name: str = "cum") -> float:
+    """Seconds to byte-shuffle and deflate (level 1) the cube ``name`` in (8, 128, 128) chunks on every core
+    (0 where the run has no such array)."""
     import zarr
 
-    a = zarr.open_group(run / "work" / "ts.zarr", mode="r")["cum"]
+    g = zarr.open_group(run / "work" / "ts.zarr", mode="r")
+    if name not in g:
+        return 0.0
+    a = g[name]
     n = a.shape[0]
     total = 0.0
 
@@ -255,7 +276,7 @@ def measure(sim: Path, run: Path) -> dict[str, float]:
     """Every primitive's seconds on this machine (see the module docstring), the files read from the page
     cache (:func:`_warm`)."""
     tmp = Path(tempfile.mkdtemp(prefix="kansho_floor_"))
-    _warm(sim / "GEOC", run / "stack.zarr", run / "work" / "ts.zarr" / "cum")
+    _warm(sim / "GEOC", run / "stack.zarr", *(run / "work" / "ts.zarr" / n for n in ("cum", *OTHER_CUBES)))
     try:
         out: dict[str, float] = {}
         out["read_inputs"], files = read_inputs(sim / "GEOC")
@@ -264,8 +285,11 @@ def measure(sim: Path, run: Path) -> dict[str, float]:
         out["closures"] = closures(run)
         out["solve"] = solve(run)
         out.update(cube_io(run, tmp))
+        for name in OTHER_CUBES:
+            out.update(cube_io(run, tmp, name))
         out["fft"] = fft(run)
         out["deflate"] = deflate(run)
+        out["deflate_cum_std"], out["deflate_gap"] = deflate(run, "cum_std"), deflate(run, "gap")
         return out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
