@@ -466,7 +466,8 @@ def _floors_md(res: dict[str, Any]) -> list[str]:
         lines += [f"## Each step against its floor ({name})", "",
                   "The floor of a step is what it cannot avoid: reading what it must read, writing what it must "
                   "write (every cube: step 1-2's cycle fixes, step 1-3's series, σ and gaps, the three cubes of "
-                  "`cum.h5` and `cum_filt.h5`'s series; counted since 2026-12-07, when only the series was) "
+                  "`cum.h5` and `cum_filt.h5`'s series; counted since 2026-12-07: floors measured before then "
+                  "counted the series alone, and their other parts show as not measured) "
                   "and, for the loop closure, the misclosure of every triangle at every pixel and, for "
                   "the inversion, one least-squares solve of every pixel, each measured the "
                   "plainest way (`benchmarks/bench_floors.py`, on every core). Step times: one `kansho ts` "
