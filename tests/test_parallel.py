@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import zarr
 from tests._shared import figures_skipped, work_arrays
 
 from kansho.chain import runner
@@ -304,16 +305,25 @@ def test_stc_of_blocks_with_kept_edges_equals_stc_of_the_whole_frame(serial: dic
     np.testing.assert_array_equal(serial["stc"], want.astype(serial["stc"].dtype))
 
 
-def test_stc_takes_the_blocks_whose_edges_step_1_4_kept(sim: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("recorded", [True, False])
+def test_stc_takes_the_blocks_whose_edges_step_1_4_kept(sim: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        recorded: bool) -> None:
     """Step 1-5 run again with another block size (the block size is not among the options a step's record
     holds) takes the blocks step 1-4 kept the edges of: its ``stc`` is still the whole frame's, bit for bit
-    (it was off by up to 0.7 mm on the demo's frame, with exit 0, when it took its own blocks)."""
+    (it was off by up to 0.7 mm on the demo's frame, with exit 0, when it took its own blocks). Edges kept
+    by a step 1-4 that did not record its block side (before 2026-12-07) are left aside: the halo is read
+    from ``cum``."""
     from kansho import mask as maskmod
+    from kansho.chain.steps import vstd
 
     out = tmp_path / "run"
-    with figures_skipped():
+    with figures_skipped(), monkeypatch.context() as mp:
+        if not recorded:
+            mp.setattr(vstd, "HALO_BLOCK", "not_the_block")
         run_timeseries(sim, out, RunConfig(block_size=32), progress=False,
                        steps=["ingest", "qc", "loops", "invert", "vstd", "mask"])
+    assert (vstd.halo_block(zarr.open_group(out / "work" / "ts.zarr", mode="r")) == 32) == recorded
+    with figures_skipped():
         run_timeseries(sim, out, RunConfig(block_size=48), progress=False, steps=["mask"], force=True)
     got = work_arrays(out, ("cum", "stc"))
     want = maskmod.stc(got["cum"]).astype(got["stc"].dtype)

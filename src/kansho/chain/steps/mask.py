@@ -43,15 +43,17 @@ def stc_block(task: Task) -> None:
     rows, cols = task.rows, task.cols
     r0, r1 = max(rows.start - 1, 0), min(rows.stop + 1, ny)
     c0, c1 = max(cols.start - 1, 0), min(cols.stop + 1, nx)
-    s = maskmod.stc(_with_halo(w, rows, cols, (r0, r1, c0, c1), int(task.params["block"])))
+    s = maskmod.stc(_with_halo(w, rows, cols, (r0, r1, c0, c1), int(task.params["block"]),
+                               bool(task.params.get("edges", True))))
     w["stc"][rows, cols] = s[rows.start - r0: rows.stop - r0, cols.start - c0: cols.stop - c0]
 
 
-def _with_halo(w: Any, rows: slice, cols: slice, box: tuple[int, int, int, int], b: int) -> np.ndarray:
+def _with_halo(w: Any, rows: slice, cols: slice, box: tuple[int, int, int, int], b: int, edges: bool = True
+               ) -> np.ndarray:
     """``cum[:, r0:r1, c0:c1]`` (``box``) of the block ``rows, cols`` (block size ``b``): the block itself from
     ``cum`` and the rows and columns around it from the edges of its neighbours."""
     r0, r1, c0, c1 = box
-    if HALO_ROWS not in w or HALO_COLS not in w:  # a run whose step 1-4 kept no edges
+    if not edges or HALO_ROWS not in w or HALO_COLS not in w:  # no edges kept for these blocks
         return np.asarray(w["cum"][:, r0:r1, c0:c1])
     core = np.asarray(w["cum"][:, rows, cols])
     out = np.empty((core.shape[0], r1 - r0, c1 - c0), core.dtype)
@@ -77,8 +79,9 @@ def step_mask(ctx: Context) -> MaskResult:
     if kept is not None and kept != ctx.block:  # step 1-4 ran with other blocks (other memory or block options)
         log.info("1-5: blocks of %d px, as step 1-4 kept their edges (not %d)", kept, ctx.block)
         ctx.block = kept
+    # edges kept before step 1-4 recorded their blocks may be another partition's: the halo is then read from cum
     ctx.new_array("stc", st.shape)
-    ctx.map_blocks(stc_block, "1-5 stc", block=ctx.block)
+    ctx.map_blocks(stc_block, "1-5 stc", block=ctx.block, edges=kept is not None)
     m = ctx.cfg.mask
     thresholds = {"coh_avg": m.coh_avg, "n_unw": None if m.n_unw_factor is None else m.n_unw_factor * ne,
                   "vstd": m.vstd, "maxTlen": m.maxTlen, "n_gap": m.n_gap, "stc": m.stc,
