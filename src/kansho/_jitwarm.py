@@ -59,9 +59,8 @@ def _settle_fix() -> None:
 
     from kansho import loopfix
 
-    lfix = np.zeros((3, 2), np.int8)
-    loopfix.settle_fix(np.zeros((3, 2)), lfix, np.zeros((3, 2), np.int8), np.array([[1, 1, -1]], np.int8),
-                       np.ones((1, 2), bool))
+    loopfix.settle_fix(np.zeros((3, 2)), np.zeros((3, 2), np.int8), np.zeros((3, 2), np.int8),
+                       np.array([[1, 1, -1]], np.int8), np.ones((1, 2), bool))
 
 
 def _phase_indicator() -> None:

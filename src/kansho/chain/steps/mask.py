@@ -44,16 +44,17 @@ def stc_block(task: Task) -> None:
     r0, r1 = max(rows.start - 1, 0), min(rows.stop + 1, ny)
     c0, c1 = max(cols.start - 1, 0), min(cols.stop + 1, nx)
     s = maskmod.stc(_with_halo(w, rows, cols, (r0, r1, c0, c1), int(task.params["block"]),
-                               bool(task.params.get("edges", True))))
+                               bool(task.params["edges"])))
     w["stc"][rows, cols] = s[rows.start - r0: rows.stop - r0, cols.start - c0: cols.stop - c0]
 
 
-def _with_halo(w: Any, rows: slice, cols: slice, box: tuple[int, int, int, int], b: int, edges: bool = True
+def _with_halo(w: Any, rows: slice, cols: slice, box: tuple[int, int, int, int], b: int, edges: bool
                ) -> np.ndarray:
     """``cum[:, r0:r1, c0:c1]`` (``box``) of the block ``rows, cols`` (block size ``b``): the block itself from
-    ``cum`` and the rows and columns around it from the edges of its neighbours."""
+    ``cum`` and the rows and columns around it from the edges of its neighbours, where step 1-4 kept ``edges``
+    for these blocks (:func:`~kansho.chain.steps.vstd.halo_block`), else all of it from ``cum``."""
     r0, r1, c0, c1 = box
-    if not edges or HALO_ROWS not in w or HALO_COLS not in w:  # no edges kept for these blocks
+    if not edges:
         return np.asarray(w["cum"][:, r0:r1, c0:c1])
     core = np.asarray(w["cum"][:, rows, cols])
     out = np.empty((core.shape[0], r1 - r0, c1 - c0), core.dtype)

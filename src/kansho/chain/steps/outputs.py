@@ -166,16 +166,16 @@ def _figures(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray, side
     (the info tables) runs once a side process has the figures' list (~0.3 s of the M frame's and the demo's
     outputs step it used to wait for), else before the figures are drawn here; its errors are the step's."""
     lay = ctx.layout
-    done: list[bool] = []
-    failed: list[BaseException] = []
+    ran: list[bool] = []
+    failed: list[Exception] = []
 
     def first() -> None:
+        ran.append(True)
         try:
             meanwhile()
-        except BaseException as exc:
+        except Exception as exc:
             failed.append(exc)
             raise
-        done.append(True)
 
     try:
         from kansho import plots as plotmod
@@ -186,9 +186,7 @@ def _figures(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray, side
             raise failed[0] from None
         log.warning("plots could not be drawn: %s", exc)
         written = []
-    if failed:  # e.g. a KeyboardInterrupt
-        raise failed[0]
-    if not done:  # the figures failed before it ran
+    if not ran:  # the figures failed before it ran
         meanwhile()
     return written
 
