@@ -322,7 +322,7 @@ def test_velocity_written_when_the_epoch_weights_cannot_be_measured(
     from tests._shared import figures_skipped
 
     from kansho import run_timeseries
-    from kansho.chain.steps import invert as invert_step
+    from kansho.chain.steps import epoch_noise
     from kansho.config import InvertConfig, RunConfig
     from kansho.synth import SimConfig, simulate_frame
 
@@ -332,7 +332,7 @@ def test_velocity_written_when_the_epoch_weights_cannot_be_measured(
     with figures_skipped():
         run_timeseries(geoc, tmp_path / "off", RunConfig(block_size=32, invert=InvertConfig(epoch_weight="off")),
                        steps=steps, progress=False)
-        monkeypatch.setattr(invert_step, "_epoch_weights", lambda outs, epochs: (None, None))
+        monkeypatch.setattr(epoch_noise, "weights", lambda ctx, epochs: (None, None))
         run_timeseries(geoc, tmp_path / "unmeasured", RunConfig(block_size=32), steps=steps, progress=False)
     a = zarr.open_group(str(tmp_path / "off" / "work" / "ts.zarr"), mode="r")
     b = zarr.open_group(str(tmp_path / "unmeasured" / "work" / "ts.zarr"), mode="r")

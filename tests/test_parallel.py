@@ -67,6 +67,45 @@ def test_blocks_on_threads_give_identical_results(sim: Path, serial: dict[str, n
         _same(serial, _run(sim, tmp_path / f"t{n}", block_size=32))
 
 
+def test_first_inversion_pass_leaves_its_histograms_in_the_work_store(sim: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each block of step 1-3's first pass writes its residual histograms ((n_epoch, 4000) counts, for the epochs'
+    noise) to the work store and returns only per-pair counts: the step holds one block's histograms, not every
+    block's (811 MB for the 169 blocks of a 400 x 400 px, 300-epoch frame under --memory-limit 600MB, before).
+    The epochs' noise is the same for any block size."""
+    import json
+    import pickle
+
+    from kansho.chain import context
+    from kansho.chain.steps import epoch_noise
+    from kansho.velocity import N_RESID_BINS
+
+    sizes: list[int] = []
+    real = context.Context._run_tasks
+
+    def recording(self: Any, kernel: Any, tasks: Any, desc: str) -> list[Any]:
+        out = real(self, kernel, tasks, desc)
+        if desc == "1-3 invert":
+            sizes.extend(len(pickle.dumps(o)) for o in out)
+        return out
+
+    monkeypatch.setattr(context.Context, "_run_tasks", recording)
+    sigma = {}
+    for b in (32, 64):
+        out = tmp_path / f"b{b}"
+        with figures_skipped():
+            run_timeseries(sim, out, RunConfig(block_size=b), steps=["ingest", "qc", "loops", "invert"], progress=False)
+        res = json.loads((out / "work" / "state.json").read_text())["invert"]["result"]
+        sigma[b] = res["epoch_sigma"]
+        n_pair = len(res["resid_fixed"])
+        hist = zarr.open_group(str(out / "work" / "ts.zarr"), mode="r")[epoch_noise.EPOCH_HIST]
+        assert hist.shape == (-(-SHAPE[0] // b) * -(-SHAPE[1] // b), len(sigma[b]), N_RESID_BINS)
+        assert int(np.asarray(hist[:]).sum()) > 0
+    assert len(sigma[32]) == 24 and all(np.isfinite(sigma[32]))
+    assert sigma[32] == sigma[64]
+    assert len(sizes) == 6 + 2 and max(sizes) < 1000 + 2 * 8 * n_pair  # a histogram alone: 24 x 4000 x 4 bytes
+
+
 def test_block_threads_follow_cores_and_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     import numba
 

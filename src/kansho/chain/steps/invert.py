@@ -33,6 +33,7 @@ from kansho._dates import years_since_first
 from kansho.chain import common
 from kansho.chain.context import CUBE_DEPTH, Context
 from kansho.chain.spec import StepResult, StepSpec
+from kansho.chain.steps import epoch_noise
 from kansho.chain.steps.loop_tasks import pass_work, read_referred
 from kansho.chain.steps.loops import LoopsResult
 from kansho.chain.steps.qc import QCResult
@@ -40,7 +41,7 @@ from kansho.chain.tasks import Task, nanmean0
 from kansho.errors import NetworkError
 from kansho.filters import COMPILED_MIN_PX
 from kansho.inversion import invert_nsbas
-from kansho.velocity import epoch_residual_stats, epoch_weights, fit_linear
+from kansho.velocity import fit_linear
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def _coh_mean(c: np.ndarray) -> np.ndarray:
     return nanmean0(c)
 
 
-def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarray | None]:
+def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int]:
     """NSBAS inversion of a block; writes ``cum``, ``gap``, the 2-D network maps, the velocity maps (but with
     ``epoch_weight``: the bridge pass fits them with the epochs' weights) and, with a fixed
     bridge model, ``cum_std`` (with ``model="auto"``, each candidate's bridge statistics for the choice).
@@ -121,8 +122,8 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarr
     that pair nulled) and solved again. Writes the phase-bias indicator ``ph_bias`` and, with
     ``phase_bias == "correct"``, removes each pixel's estimated bias from every pair before the
     inversion. Returns the pixels solved, per pair the pixels corrected and nulled by the residual
-    check, the pixels whose phase bias was corrected, and per epoch the histogram of the residuals of
-    the pixels' lines (:func:`kansho.velocity.epoch_residual_stats`; None unless ``epoch_weight``)."""
+    check and the pixels whose phase bias was corrected. With ``epoch_weight``, the block's residual histograms
+    go to the work store (:func:`kansho.chain.steps.epoch_noise.put_block`; ``params["block"]``: the blocks' side)."""
     p = task.params
     st, w = task.stack, task.work
     idx = np.asarray(p["idx"], np.intp)
@@ -164,7 +165,8 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarr
     w["cum"][:, rows, cols] = cblk.reshape(ne, *shp)
     if not p.get("epoch_weight"):  # else the bridge pass writes it, with the epochs' weights
         _write_velocity(w, rows, cols, shp, cblk, t)
-    hist = _epoch_hist(cblk, gaps, pairs, t) if p.get("epoch_weight") else None
+    if p.get("epoch_weight"):
+        epoch_noise.put_block(w, rows, cols, int(p["block"]), st.shape[1], cblk, gaps, pairs, t)
     w["resid_rms"][rows, cols] = resid.astype(np.float32).reshape(shp)
     w["n_unw"][rows, cols] = count_true(valid).reshape(shp).astype(np.float32)
     solved = np.isfinite(cblk).all(axis=0)
@@ -179,7 +181,7 @@ def invert_block(task: Task) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarr
     w["gap"][:, rows, cols] = gaps.reshape(ne - 1, *shp).astype(np.int8)
     if p["model"] == "annual" and amp is not None:
         w["amp_annual"][rows, cols] = amp.astype(np.float32).reshape(shp)
-    return int(solved.sum()), fixed, nulled, n_bias, hist
+    return int(solved.sum()), fixed, nulled, n_bias
 
 
 def _first_bridge(w: Any, rows: slice, cols: slice, shp: tuple[int, int], cblk: np.ndarray, gaps: np.ndarray,
@@ -211,15 +213,6 @@ def _first_bridge(w: Any, rows: slice, cols: slice, shp: tuple[int, int], cblk: 
         if not gapped:  # nothing to bridge here: σ 0 wherever solved
             w["cum_std"][:, rows, cols] = _zero_std(cblk).reshape(ne, *shp)
     return cblk
-
-
-def _epoch_hist(cblk: np.ndarray, gaps: np.ndarray, pairs: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """The block's residual histograms for the epochs' noise (:func:`kansho.velocity.epoch_residual_stats`),
-    read where every epoch is data rather than the bridge's model: at the pixels whose own gaps ``gaps``
-    ``(n_epoch - 1, npix)`` are the network's (a local gap's epochs, fitted by the model, show no noise and
-    would weigh those epochs up for every pixel)."""
-    whole = count_true(gaps) == int(network.gaps(pairs, t.size).sum())
-    return epoch_residual_stats(cblk, t, whole)
 
 
 def _phase_bias(ph: np.ndarray, pairs: np.ndarray, t: np.ndarray, L: np.ndarray, tau: float | None
@@ -492,19 +485,16 @@ def step_invert(ctx: Context) -> InvertResult:
     # with the epochs weighted, the bridge pass fits every block's velocity with the weights: the first pass
     # leaves it (and measures the epochs' noise)
     weighted = icfg.epoch_weight == "noise"
+    if weighted:
+        epoch_noise.new_array(ctx, ne)
     with pass_work(ctx.client is None, "invert") as work:  # each thread's phase array, from block to block
         outs = ctx.map_blocks(
             invert_block, "1-3 invert", idx=idx, pairs=pairs, t=t, offsets=np.asarray(lres.ref_offsets),
             conv=phase_to_mm(st.wavelength), coh_weight=coh_weight, gamma=icfg.gamma, model=model,
             step_times=step_times, min_pairs=min_pairs, device=device, resid_check=icfg.resid_check, work=work,
-            L=L, bias_tau=tau, phase_bias=icfg.phase_bias, epoch_weight=weighted, compiled=common.nsbas_compiled(st))
-    n_solved = sum(int(o[0]) for o in outs)
-    fixed = np.zeros(idx.size, np.int64)
-    nulled = np.zeros(idx.size, np.int64)
-    for o in outs:
-        fixed += np.asarray(o[1], np.int64)
-        nulled += np.asarray(o[2], np.int64)
-    n_bias = sum(int(o[3]) for o in outs)
+            L=L, bias_tau=tau, phase_bias=icfg.phase_bias, epoch_weight=weighted, compiled=common.nsbas_compiled(st),
+            block=ctx.block)
+    n_solved, fixed, nulled, n_bias = _first_pass_totals(outs, idx.size)
     if n_solved == 0:
         raise NetworkError(f"{st.path}: no pixel has the {min_pairs} valid pairs the inversion needs "
                            f"(min_pairs_factor {icfg.min_pairs_factor} x {ne} epochs)")
@@ -515,7 +505,7 @@ def step_invert(ctx: Context) -> InvertResult:
     if tau is not None:
         log.info("1-3: phase bias (decay time %.3g d) removed from the pairs at %d of the %d pixels solved "
                  "(results/ph_bias_rate.tif)", tau * 365.25, n_bias, n_solved)
-    sigma, ew = _epoch_weights(outs, epochs) if icfg.epoch_weight == "noise" else (None, None)
+    sigma, ew = epoch_noise.weights(ctx, epochs) if weighted else (None, None)
     n_gapped = 0
     if len(cands) > 1:
         counts = _choose_models(ctx, cands)
@@ -535,18 +525,14 @@ def step_invert(ctx: Context) -> InvertResult:
                         bias_corrected=n_bias, bias_tau_days=None if tau is None else tau * 365.25)
 
 
-def _epoch_weights(outs: list[Any], epochs: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Each epoch's noise σ (mm) and weight from the blocks' residual statistics
-    (:func:`kansho.velocity.epoch_weights`); (None, None), equal weights, where nothing was measured."""
-    sigma, ew = epoch_weights(sum(np.asarray(o[4], np.int64) for o in outs))
-    if not np.isfinite(sigma).all():
-        log.info("1-3: epoch weights not used: no pixel solved at every epoch to measure their noise")
-        return None, None
-    lo, hi = int(np.argmin(sigma)), int(np.argmax(sigma))
-    log.info("1-3: epoch noise (spread of the residuals of the pixels' lines) %.3g mm (median), from %.3g mm (%d) "
-             "to %.3g mm (%d): velocity and bridge weighted by 1/σ² (invert.epoch_weight, info/13epoch_noise.txt)",
-             float(np.median(sigma)), sigma[lo], epochs[lo], sigma[hi], epochs[hi])
-    return sigma, ew
+def _first_pass_totals(outs: list[Any], n_pair: int) -> tuple[int, np.ndarray, np.ndarray, int]:
+    """The frame's totals of the first pass's blocks (:func:`invert_block`): pixels solved, per pair the pixels
+    corrected and nulled by the residual check, pixels whose phase bias was corrected."""
+    fixed, nulled = np.zeros(n_pair, np.int64), np.zeros(n_pair, np.int64)
+    for o in outs:
+        fixed += np.asarray(o[1], np.int64)
+        nulled += np.asarray(o[2], np.int64)
+    return sum(int(o[0]) for o in outs), fixed, nulled, sum(int(o[3]) for o in outs)
 
 
 def _bias_tau(ctx: Context, idx: np.ndarray, pairs: np.ndarray, t: np.ndarray, L: np.ndarray,
