@@ -184,6 +184,36 @@ def test_cubes_compressed_by_threads_are_ordinary_gzip_datasets(tmp_path: Path, 
         np.testing.assert_array_equal(ds[:, -1, -1], a[:, -1, -1])
 
 
+class _CountingCube:
+    """A lazily read cube that records the shape of every read."""
+
+    def __init__(self, a: np.ndarray) -> None:
+        self.a, self.shape, self.dtype, self.reads = a, a.shape, a.dtype, []
+
+    def __getitem__(self, key: object) -> np.ndarray:
+        out = self.a[key]
+        self.reads.append(out.shape)
+        return out
+
+
+def test_cubes_are_read_one_chunk_depth_of_a_block_at_a_time(tmp_path: Path) -> None:
+    """A long series is read 8 epochs of a 256-px block at a time (not a block's whole series: 78 MB of a
+    300-epoch series, held three times over), and the file is the same as from the cube in memory."""
+    from kansho.io.licsbas_h5 import _write_cube
+
+    a = (np.random.default_rng(2).normal(size=(21, 300, 270)) * 10).astype(np.float64)  # float64: cast on the way
+    lazy = _CountingCube(a)
+    with h5py.File(tmp_path / "lazy.h5", "w") as f:
+        _write_cube(f, "cum", lazy, np.float32)
+    with h5py.File(tmp_path / "mem.h5", "w") as f:
+        _write_cube(f, "cum", a.astype(np.float32), np.float32)
+    assert max(r[0] for r in lazy.reads) == 8 and max(r[1] * r[2] for r in lazy.reads) == 256 * 256
+    assert sum(int(np.prod(r)) for r in lazy.reads) == a.size  # every value read once
+    with h5py.File(tmp_path / "lazy.h5", "r") as f, h5py.File(tmp_path / "mem.h5", "r") as g:
+        np.testing.assert_array_equal(f["cum"][:], a.astype(np.float32))
+        np.testing.assert_array_equal(f["cum"][:], g["cum"][:])
+
+
 @pytest.mark.parametrize("isal", [True, False])
 def test_cube_compressor_with_and_without_isal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isal: bool) -> None:
     """The chunks' zlib stream comes from ISA-L where it is installed and from the standard library where it is

@@ -47,8 +47,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections import deque
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, Self
@@ -326,12 +327,14 @@ def _deflate_chunk(chunk: np.ndarray) -> bytes:
 
 
 def _write_cube(f: h5py.File, name: str, a: Any, dtype: type) -> None:
-    """Write a (n, ny, nx) cube block by block (bounded memory), chunked (<=8, 128, 128).
+    """Write a (n, ny, nx) cube chunk by chunk (bounded memory), chunked (<=8, 128, 128).
 
     Chunks a few epochs deep keep both reads fast: one pixel's time series and one epoch's map.
     The chunks are compressed here, by a few threads at once (the compressor releases the GIL), and stored
     with ``write_direct_chunk``; the file is an ordinary shuffle + gzip dataset that any HDF5
-    reader decodes.
+    reader decodes. The cube is read one chunk depth of epochs of a 256-px block at a time, and at most
+    :data:`_IN_FLIGHT` chunks a thread wait for their compressor: the step holds a few MB whatever the
+    series' length (a whole block's series, 78 MB for 300 epochs, three times over, before).
     """
     n, ny, nx = (int(v) for v in a.shape)
     if n == 0 or ny == 0 or nx == 0:
@@ -343,22 +346,35 @@ def _write_cube(f: h5py.File, name: str, a: Any, dtype: type) -> None:
                           compression_opts=1, shuffle=True, fillvalue=0)
     step = 2 * _BLOCK
     cn, cy, cx = chunks
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+    threads = max(1, min(4, os.cpu_count() or 1))
+    pending: deque[tuple[tuple[int, int, int], Future[bytes]]] = deque()
+
+    def store(limit: int) -> None:
+        while len(pending) > limit:
+            off, fut = pending.popleft()
+            ds.id.write_direct_chunk(off, fut.result())
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         for r0 in range(0, ny, step):
             for c0 in range(0, nx, step):
                 rs, cs = slice(r0, min(r0 + step, ny)), slice(c0, min(c0 + step, nx))
-                blk: npt.NDArray[Any] = np.asarray(a[:, rs, cs]).astype(dtype)
-                offsets, pieces = [], []
-                for e0 in range(0, n, cn):
+                for e0 in range(0, n, cn):  # the same chunks in the same order as a whole block at once
+                    blk: npt.NDArray[Any] = np.asarray(a[e0: e0 + cn, rs, cs]).astype(dtype, copy=False)
                     for y0 in range(r0, rs.stop, cy):
                         for x0 in range(c0, cs.stop, cx):
-                            piece: npt.NDArray[Any] = np.zeros(chunks, dtype)  # edge chunks are stored whole, padded
-                            src = blk[e0: e0 + cn, y0 - r0: y0 - r0 + cy, x0 - c0: x0 - c0 + cx]
-                            piece[: src.shape[0], : src.shape[1], : src.shape[2]] = src
-                            offsets.append((e0, y0, x0))
-                            pieces.append(piece)
-                for off, data in zip(offsets, pool.map(_deflate_chunk, pieces), strict=True):
-                    ds.id.write_direct_chunk(off, data)
+                            src = blk[:, y0 - r0: y0 - r0 + cy, x0 - c0: x0 - c0 + cx]
+                            if src.shape == chunks:
+                                piece: npt.NDArray[Any] = np.ascontiguousarray(src)
+                            else:  # edge chunks are stored whole, padded
+                                piece = np.zeros(chunks, dtype)
+                                piece[: src.shape[0], : src.shape[1], : src.shape[2]] = src
+                            pending.append(((e0, y0, x0), pool.submit(_deflate_chunk, piece)))
+                            store(_IN_FLIGHT * threads)
+        store(0)
+
+
+#: chunks a compressor thread of :func:`_write_cube` may have waiting (each ~0.5 MB of float32)
+_IN_FLIGHT = 4
 
 
 def read_cum_h5(path: str | Path) -> dict[str, Any]:
