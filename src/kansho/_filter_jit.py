@@ -49,8 +49,8 @@ def _subtract_centre3_ranges(r0: int, r1: int, full: np.ndarray, x: np.ndarray, 
 
 def held_out_sums(x: np.ndarray, num: np.ndarray, den: np.ndarray, min_weight: float) -> np.ndarray:
     """The held-out sums of :func:`kansho.filters_adaptive.spatial_cv_sums` for one width in one sweep:
-    ``x`` (ny, nx) the image (NaN = no data), ``num`` / ``den`` (ny, nx) the numerator and weight of its
-    prediction ``ĉ = num / den`` (given where ``den > min_weight``). Returns (4,) float64: Σ x·ĉ, Σ ĉ²,
+    ``x`` (ny, nx) the image (float32 or float64, NaN = no data), ``num`` / ``den`` (ny, nx) the numerator and
+    weight of its prediction ``ĉ = num / den`` (given where ``den > min_weight``). Returns (4,) float64: Σ x·ĉ, Σ ĉ²,
     Σ x² and the count over the pixels where ``x`` and ``ĉ`` are finite; each row is summed alone
     (in order) and the rows' sums added pairwise, so the result does not depend on the threads."""
     rows = np.zeros((x.shape[0], 4))
@@ -69,7 +69,7 @@ def _held_out_rows(r0: int, r1: int, rows: np.ndarray, x: np.ndarray, num: np.nd
         sxx = 0.0
         n = 0.0
         for j in range(nx):
-            v = x[i, j]
+            v = np.float64(x[i, j])  # float32 or float64 x: the same sums
             d = den[i, j]
             if not (np.isfinite(v) and d > min_weight):
                 continue

@@ -362,12 +362,20 @@ def spatial_cv_rows(hps: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *,
     on k epochs of the spatial cross-validation then holds one width's weight and transform at a time, not
     every width's (~150 MB of them on a 1000 × 1000 px frame, in each dask worker); with ``keep`` the
     weights are :func:`cached_hole_weight`'s and the transforms stay for a later call."""
-    xs = np.asarray(hps, dtype=np.float64)
+    xs = np.asarray(hps)  # float32 (the chain's) as it is: the sums take each value in float64
+    if xs.dtype != np.float32:
+        xs = xs.astype(np.float64, copy=False)
     out = np.zeros((xs.shape[0], len(sigmas_px), 4))
     fins = [np.isfinite(x) for x in xs]
-    zeros = [np.where(f, x, 0.0)[None] for x, f in zip(xs, fins, strict=True)]  # the numerators' images
-    singles = [z.astype(np.float32) for z in zeros] if fft_float32 else zeros
+    # the numerators' images: float32 for the widths convolved by FFT with fft_float32, float64 for the others,
+    # made when a width needs them (every image's in float64 as well as in float32 held 1.2 GB more of the
+    # 2500 x 2500 px frame's eight epochs)
+    singles = [np.where(f, x, 0).astype(np.float32)[None] for x, f in zip(xs, fins, strict=True)] if fft_float32 \
+        else None
     patterns = [hashlib.sha1(np.packbits(f).tobytes()).digest() for f in fins]
+
+    def zeros(e: int) -> Float64Array:
+        return np.where(fins[e], xs[e].astype(np.float64), 0.0)[None]
 
     def one(i: int) -> Float64Array:
         sig = (float(sigmas_px[i][0]), float(sigmas_px[i][1]))
@@ -375,7 +383,8 @@ def spatial_cv_rows(hps: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *,
         dens: dict[bytes, Float64Array] = {}
         rows = np.zeros((xs.shape[0], 4))
         for e, x in enumerate(xs):
-            num = _hole_convolve(singles[e] if wide else zeros[e], sig, hole, 4.0)[0]  # hole_lowpass's (its truncate)
+            img = singles[e] if wide and singles is not None else zeros(e)
+            num = _hole_convolve(img, sig, hole, 4.0)[0]  # hole_lowpass's (its truncate)
             den = dens.get(patterns[e])
             if den is None:
                 den = dens[patterns[e]] = (cached_hole_weight(fins[e], sig, hole=hole) if keep
@@ -392,9 +401,9 @@ def spatial_cv_rows(hps: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *,
     return out
 
 
-def _held_out_sums(x: Float64Array, num: Float64Array, den: Float64Array) -> Float64Array:
-    """Σ x·ĉ, Σ ĉ², Σ x², count over the pixels where ``x`` and ``ĉ = num / den`` (``den`` above
-    :data:`MIN_WEIGHT`) are finite, all (ny, nx): the compiled sweep of
+def _held_out_sums(x: FloatArray, num: Float64Array, den: Float64Array) -> Float64Array:
+    """Σ x·ĉ, Σ ĉ², Σ x², count over the pixels where ``x`` (float32 or float64, each value taken in float64) and
+    ``ĉ = num / den`` (``den`` above :data:`MIN_WEIGHT`) are finite, all (ny, nx): the compiled sweep of
     :func:`kansho._filter_jit.held_out_sums` from :data:`kansho.filters.COMPILED_MIN_PX` pixels, NumPy's
     masked products below (the demo's frame: nothing compiled), the same to round-off."""
     if x.size >= COMPILED_MIN_PX:
@@ -405,7 +414,7 @@ def _held_out_sums(x: Float64Array, num: Float64Array, den: Float64Array) -> Flo
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         c = num[ok] / den[ok]
     keep = np.isfinite(c)
-    xv, cv = x[ok][keep], c[keep]
+    xv, cv = x[ok][keep].astype(np.float64), c[keep]
     return np.array([xv @ cv, cv @ cv, xv @ xv, float(cv.size)])
 
 

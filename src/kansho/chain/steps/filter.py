@@ -240,7 +240,7 @@ def filter_scv_group(task: Task) -> np.ndarray:
     a time."""
     p = task.params
     g = p["groups"][task.epoch]
-    hp = np.asarray(task.work["filt_cv"][g[0]: g[-1] + 1], np.float64)
+    hp = np.asarray(task.work["filt_cv"][g[0]: g[-1] + 1])  # float32: the sums take each value in float64
     return fad.spatial_cv_rows(hp, [tuple(s) for s in p["sigmas_px"]], hole=int(p["hole"]), only=list(p["only"]),
                                fft_float32=True)
 
