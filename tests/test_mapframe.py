@@ -174,3 +174,30 @@ def test_overview_panels_on_one_axes_draw_the_same_bytes(grid: str, n_epoch: int
     kept = mapfig.plot_cum_overview(cum, epochs, g, tmp_path / "kept.png", mask=mask)
     assert kept == "plots/kept.png"
     assert (tmp_path / "kept.png").read_bytes() == _overview_whole(cum, epochs, g, tmp_path / "whole.png", mask)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n_epoch=st.integers(1, 40), ny=st.integers(1, 450), nx=st.integers(1, 450), depth=st.integers(1, 9),
+       side=st.sampled_from([16, 32, 100, 256]))
+def test_overview_panels_of_a_work_array_are_its_strided_epochs(n_epoch: int, ny: int, nx: int, depth: int,
+                                                                side: int, tmp_path: Path) -> None:
+    """The overview's panels of a run's work array (read chunk by chunk in this thread, each chunk depth's epochs at
+    once) are the strided epochs of the cube in memory, in order, for any chunks and frame."""
+    import zarr
+
+    from kansho.chunkio import ChunkArray, direct
+    from kansho.store import work_codec
+
+    grid = Grid(nx, ny, (139.0, 0.001, 0.0, 36.0, 0.0, -0.001))
+    cube = np.random.default_rng(n_epoch * ny + nx).normal(size=(n_epoch, ny, nx)).astype(np.float32)
+    cube[:, ::7, ::5] = np.nan
+    path = tmp_path / f"c{n_epoch}_{ny}_{nx}_{depth}_{side}.zarr"
+    z = zarr.create_array(str(path), shape=cube.shape, chunks=(depth, side, side), dtype="f4", fill_value=np.nan,
+                          compressors=work_codec())
+    z[:] = cube
+    arr = direct(zarr.open_array(str(path), mode="r"))
+    assert isinstance(arr, ChunkArray)
+    idx, step = mapfig.overview_epochs(n_epoch), mapfig._overview_step(grid)
+    got = mapfig.overview_panels(arr, n_epoch, grid)
+    np.testing.assert_array_equal(got, cube[idx][:, ::step, ::step])
+    np.testing.assert_array_equal(got, mapfig.overview_panels(cube, n_epoch, grid))
