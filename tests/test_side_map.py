@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -133,3 +134,26 @@ def test_a_failing_side_process_leaves_its_share_here_when_given_ahead() -> None
     me = os.getpid()
     with SideProcess() as side:
         assert side_map(_fails_away, [(me, 1)], [(me, 2)], side=side) == [-1, -2]
+
+
+def test_the_side_process_loads_an_item_only_as_it_reaches_it(tmp_path: Path) -> None:
+    """The child draws the job's items from its file one at a time, as it reaches each (it loaded every item at
+    once: the L frame's figures, 0.8 GB of maps), and stops at the first one the parent claimed."""
+    from kansho._sidejob import claim, map_claimed
+
+    drawn: list[int] = []
+
+    def items() -> Any:
+        for i in range(6):
+            drawn.append(i)
+            yield i
+
+    seen: list[tuple[int, int]] = []
+
+    def func(x: int) -> int:
+        seen.append((x, len(drawn)))
+        return 2 * x
+
+    assert claim(tmp_path, 4)  # the parent took item 4 (from the last back)
+    assert map_claimed(func, items(), tmp_path) == {0: 0, 1: 2, 2: 4, 3: 6}
+    assert seen == [(i, i + 1) for i in range(4)]

@@ -1,7 +1,8 @@
 """Child process of :class:`kansho.sideproc.SideProcess`: ``python -m kansho._sidejob [MODULE...]``.
 
 Imports the MODULEs (while the parent is still busy), then reads one line ``JOB<TAB>RESULT<TAB>CLAIMS``
-from stdin: ``(func, items)`` pickled in the file JOB, items shared with the parent through the folder
+from stdin: ``(func, n)`` then each of the n items pickled one after another in the file JOB (an item is
+loaded as this process reaches it: one in memory at a time), items shared with the parent through the folder
 CLAIMS. This process takes them from the first on, each only once it has claimed it (:func:`claim`), and
 stops at the first the parent claimed (the parent takes them from the last back); ``{index: func(item)}``
 of the items it did is written pickled to RESULT (temporary name, then rename). Exit status 1 with nothing
@@ -15,7 +16,7 @@ import logging
 import os
 import pickle
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +38,15 @@ def claim(folder: Path, i: int) -> bool:
     return True
 
 
-def map_claimed(func: Callable[[Any], Any], items: list[Any], folder: Path) -> dict[int, Any]:
-    """``func`` over ``items`` from the first on, while this process can :func:`claim` them."""
+def map_claimed(func: Callable[[Any], Any], items: Iterable[Any], folder: Path) -> dict[int, Any]:
+    """``func`` over ``items`` (any iterable: a lazy one is drawn an item at a time) from the first on, while this
+    process can :func:`claim` them."""
     out: dict[int, Any] = {}
     for i, x in enumerate(items):
         if not claim(folder, i):
             break
         out[i] = func(x)
+        del x
     return out
 
 
@@ -57,9 +60,10 @@ def main(argv: list[str]) -> int:
     if not line:
         return 0
     job, res, claims = (Path(p) for p in line.split("\t"))
-    with open(job, "rb") as f:  # streamed: no bytes copy of the whole job beside its arrays
-        func, items = pickle.load(f)
-    write_bytes_atomic(res, pickle.dumps(map_claimed(func, items, claims)))
+    with open(job, "rb") as f:  # streamed: no bytes copy of the job beside its arrays, an item at a time
+        func, n = pickle.load(f)
+        done = map_claimed(func, (pickle.load(f) for _ in range(n)), claims)
+    write_bytes_atomic(res, pickle.dumps(done))
     return 0
 
 

@@ -88,9 +88,12 @@ class SideProcess:
         try:
             (batch.folder / "claims").mkdir(parents=True)
             # streamed, protocol 5: arrays go to the file from their own memory, not through a bytes copy of the
-            # whole job (the L frame's figures: 0.8 GB). The child reads it only once told, below.
+            # whole job (the L frame's figures: 0.8 GB); an item a pickle, which the child loads as it reaches it
+            # (it held every item at once). The child reads it only once told, below.
             with open(batch.folder / "job.pkl", "wb") as f:
-                pickle.dump((func, batch.items), f, protocol=5)
+                pickle.dump((func, len(batch.items)), f, protocol=5)
+                for item in batch.items:
+                    pickle.dump(item, f, protocol=5)
             self._proc.stdin.write(f"{batch.folder / 'job.pkl'}\t{batch.folder / 'result.pkl'}\t"
                                    f"{batch.folder / 'claims'}\n".encode())
             self._proc.stdin.close()
