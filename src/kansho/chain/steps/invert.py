@@ -576,5 +576,6 @@ def _step_times(step_dates: str | None, epochs: np.ndarray) -> np.ndarray:
 
 SPEC = StepSpec(name="invert", licsbas="1-3", title="NSBAS inversion: time series and velocity", run=step_invert,
                 result=InvertResult, outputs=("cum", "cum_std", "gap", *INVERT_MAPS, "amp_annual", "bridge_model",
-                                              "bridge_fic", "bridge_infl", "tie_means", "tie_corr"),
+                                              "bridge_fic", "bridge_infl", "tie_means", "tie_corr",
+                                              epoch_noise.EPOCH_HIST),
                 tasks=(bias_tau_block, invert_block, bridge_block, tie_means_block, tie_block), section="invert")
