@@ -588,7 +588,7 @@ def write_md(res: dict[str, Any]) -> None:
     extra = ROOT / "docs" / "benchmarks_notes.md"
     if extra.exists():
         lines += ["", extra.read_text()]
-    for other in ("benchmarks_viewer.md", "benchmarks_ifg.md", "benchmarks_incremental.md"):
+    for other in ("benchmarks_viewer.md", "benchmarks_ifg.md", "benchmarks_incremental.md", "benchmarks_budget.md"):
         if (ROOT / "docs" / other).exists():
             lines += [f"See also [{other}]({other})."]
     path = ROOT / "docs" / "benchmarks.md"
