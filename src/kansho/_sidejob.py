@@ -46,7 +46,7 @@ def map_claimed(func: Callable[[Any], Any], items: Iterable[Any], folder: Path) 
         if not claim(folder, i):
             break
         out[i] = func(x)
-        del x
+        del x  # freed before the next item is drawn: one item in memory at a time
     return out
 
 

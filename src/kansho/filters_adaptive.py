@@ -367,15 +367,17 @@ def spatial_cv_rows(hps: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *,
         xs = xs.astype(np.float64, copy=False)
     out = np.zeros((xs.shape[0], len(sigmas_px), 4))
     fins = [np.isfinite(x) for x in xs]
-    # the numerators' images: float32 for the widths convolved by FFT with fft_float32, float64 for the others,
-    # made when a width needs them (every image's in float64 as well as in float32 held 1.2 GB more of the
-    # 2500 x 2500 px frame's eight epochs)
+    # the numerators' images: with fft_float32, float32 ones for the widths convolved by FFT and float64 ones made
+    # when a narrower width needs them (every image's in float64 as well as in float32 held 1.2 GB more of the
+    # 2500 x 2500 px frame's eight epochs); without it, float64 ones made once for every width
     singles = [np.where(f, x, 0).astype(np.float32)[None] for x, f in zip(xs, fins, strict=True)] if fft_float32 \
         else None
+    doubles = None if fft_float32 else [np.where(f, x.astype(np.float64), 0.0)[None]
+                                        for x, f in zip(xs, fins, strict=True)]
     patterns = [hashlib.sha1(np.packbits(f).tobytes()).digest() for f in fins]
 
     def zeros(e: int) -> Float64Array:
-        return np.where(fins[e], xs[e].astype(np.float64), 0.0)[None]
+        return doubles[e] if doubles is not None else np.where(fins[e], xs[e].astype(np.float64), 0.0)[None]
 
     def one(i: int) -> Float64Array:
         sig = (float(sigmas_px[i][0]), float(sigmas_px[i][1]))

@@ -301,14 +301,13 @@ def write_all(ctx: Context, plots: Path, maps: dict[str, np.ndarray], epochs: np
     the GIL that drawing here would hold), then takes those the child has not reached. With a dask cluster
     its workers draw a share; else all are drawn here, after ``meanwhile``."""
     jobs = figure_jobs(ctx, plots, maps, epochs)
-    if side is None or ctx.client is not None or not side.submit(run_job, jobs):
-        if meanwhile is not None:
-            meanwhile()
+    handed = side is not None and ctx.client is None and side.submit(run_job, jobs)
+    if meanwhile is not None:
+        meanwhile()
+    if side is None or not handed:
         # a dask cluster takes a fixed share (a quarter stays here), or none does
         n_here = len(jobs) // SIDE_SHARE if ctx.client is not None else len(jobs)
         return [p for p in side_map(run_job, jobs[:n_here], jobs[n_here:], client=ctx.client) if p]
-    if meanwhile is not None:
-        meanwhile()
     if help_after is not None:
         help_after()
     side.take_back()
