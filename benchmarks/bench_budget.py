@@ -51,6 +51,14 @@ def block_of(out: Path) -> int:
     return int(m[-1]) if m else 256
 
 
+def at_once(out: Path) -> int:
+    """Blocks the run processed at once (its log says when the budget held fewer than numba's threads)."""
+    import numba
+
+    m = re.findall(r"(\d+) block\(s\) of \d+ px at once", (out / "kansho.log").read_text())
+    return int(m[-1]) if m else numba.get_num_threads()
+
+
 def run_case(res: dict[str, Any], name: str, sim_cfg: dict[str, Any], limit: str | None) -> None:
     sim, _ = bc.simulate(name, sim_cfg)
     tag = limit or "default"
@@ -59,7 +67,7 @@ def run_case(res: dict[str, Any], name: str, sim_cfg: dict[str, Any], limit: str
     fig = bc.run_steps(sim, out, 0, limit, per_step=False)
     st = json.loads((out / "work" / "state.json").read_text())["ingest"]["result"]
     fig.update(shape=st["shape"], n_epoch=st["n_epoch"], n_pair=st["n_pair"], limit=limit, budget_mb=budget_mb(limit),
-               block=block_of(out), machine=bc.machine(), rev=bc.git_rev(bc.ROOT))
+               block=block_of(out), at_once=at_once(out), machine=bc.machine(), rev=bc.git_rev(bc.ROOT))
     res[f"{name}/{tag}"] = fig
     RESULTS.write_text(json.dumps(res, indent=1) + "\n")
     log.info("%s %s: %.1f s, %.0f MB peak (block %d px)", name, tag, fig["wall_s"], fig["peak_mb"], fig["block"])
@@ -73,16 +81,17 @@ def write_md(res: dict[str, Any]) -> None:
              "(\"default\": kansho's own budget, 60 % of the RAM up to 8 GB or 2 GB a core). Peak: the largest sum of "
              "the resident sets of the process and its children (the figures' side process included), sampled as it "
              "runs, in MB of 10⁶ bytes as the budget is; libraries mapped in both processes count twice. Block: "
-             "the side the budget left the blocks (default 256 px).", "",
-             "| frame | pixels | epochs | pairs | --memory-limit | block (px) | wall (s) | peak (MB) | peak / budget | "
-             "rev | measured |", "|---" * 11 + "|"]
+             "the side the budget left the blocks (default 256 px); at once: the blocks processed at once (one a core "
+             "where the budget holds them).", "",
+             "| frame | pixels | epochs | pairs | --memory-limit | block (px) | at once | wall (s) | peak (MB) | "
+             "peak / budget | rev | measured |", "|---" * 12 + "|"]
     for key in sorted(res, key=lambda k: (k.split("/")[0], res[k]["budget_mb"] or 1e18)):
         r = res[key]
         peak = r["peak_mb"] * 2**20 / 1e6  # _step.py's MiB, in the budget's MB
         ratio = f"{peak / r['budget_mb']:.2f}" if r["budget_mb"] else "–"
         lines.append(f"| {key.split('/')[0]} | {r['shape'][1]}×{r['shape'][0]} | {r['n_epoch']} | {r['n_pair']} | "
-                     f"{r['limit'] or 'default'} | {r['block']} | {r['wall_s']:.1f} | {peak:.0f} | {ratio} | "
-                     f"{r['rev']} | {bc.where(r['machine'])} |")
+                     f"{r['limit'] or 'default'} | {r['block']} | {r.get('at_once', '–')} | {r['wall_s']:.1f} | "
+                     f"{peak:.0f} | {ratio} | {r['rev']} | {bc.where(r['machine'])} |")
     DOC.write_text("\n".join(lines) + "\n")
     log.info("wrote %s", DOC)
 

@@ -110,8 +110,8 @@ def test_block_threads_follow_cores_and_memory(monkeypatch: pytest.MonkeyPatch) 
     import numba
 
     monkeypatch.setattr(numba, "get_num_threads", lambda: 4)
-    assert runner.block_threads(256, 222, 60, RunConfig(memory_limit="8GB")) == 4  # ~1 GB a block by the model
-    assert runner.block_threads(256, 222, 60, RunConfig(memory_limit="2.6GB")) == 2
+    assert runner.block_threads(256, 222, 60, RunConfig(memory_limit="8GB")) == 4  # ~0.44 GB a block by the model
+    assert runner.block_threads(256, 222, 60, RunConfig(memory_limit="1.3GB")) == 2
     assert runner.block_threads(256, 222, 60, RunConfig(memory_limit="1GB")) == 1  # never fewer than one
     assert runner.block_threads(256, 222, 60, RunConfig(memory_limit="8GB", workers=2)) == 1  # the workers have them
     monkeypatch.setattr(numba, "get_num_threads", lambda: 1)  # NUMBA_NUM_THREADS=1, a pinned worker
@@ -270,12 +270,30 @@ def test_memory_sizes_and_block_planning() -> None:
     assert parse_memory("2e9") == 2 * 10**9
     with pytest.raises(ValueError):
         parse_memory("lots")
-    # a full frame's 450 pairs in 8 GB over 2 workers: blocks shrink below 256 to fit
-    b = plan_block(450, 150, RunConfig(memory_limit="4GB", workers=2))
+    # a full frame's 450 pairs in 2 GB over 2 workers: blocks shrink below 256 to fit
+    b = plan_block(450, 150, RunConfig(memory_limit="2GB", workers=2))
     assert 32 <= b < 256 and b % 16 == 0
-    per_block = b * b * (64 * 450 + 16 * 150)
-    assert per_block <= 4e9 / 2
+    assert b * b * runner.block_bytes(450, 150) <= 2e9 / 2 - runner.WORKER_RESERVE
     assert plan_block(40, 20, RunConfig(memory_limit="8GB")) == 256
+
+
+def test_a_long_series_keeps_both_cores_and_large_blocks_under_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The block model is what the passes were measured to take (19-24 bytes a pair and pixel with one block in
+    flight), not three times that: a 300-epoch frame's 1,182 pairs get both cores under the default 8 GB (the
+    former model gave them one) and 64 px blocks, not 32, under 600MB; the M frame keeps its 256 px and two."""
+    import numba
+
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
+    for n_pair, n_epoch in ((1182, 300), (222, 60)):
+        cfg = RunConfig(memory_limit="8GB")
+        assert plan_block(n_pair, n_epoch, cfg) == 256
+        assert runner.block_threads(256, n_pair, n_epoch, cfg) == 2
+    small = RunConfig(memory_limit="600MB")
+    b = plan_block(1182, 300, small)
+    assert b == 64 and runner.block_threads(b, 1182, 300, small) == 1
+    assert b * b * runner.block_bytes(1182, 300) <= 600e6 - runner.PROCESS_RESERVE
+    # an epoch-wise pass needs its share where pairs are as few as epochs
+    assert runner.block_bytes(100, 100) == runner.BLOCK_BYTES_EPOCH_ONLY * 100
 
 
 @pytest.mark.parametrize(("cores", "ram_gb", "want_gb"), [(2, 24, 8), (2, 8, 4.8), (16, 128, 32), (64, 32, 19.2)])

@@ -78,12 +78,15 @@ def step_ingest(ctx: Context) -> IngestResult:
 
 def strip_memory(memory_limit: str | None) -> float:
     """Bytes the stack store's strip buffers may take (:mod:`kansho.store_strips`): half the run's memory
-    budget (:func:`kansho.parallel.memory_budget`), the rest left to the
-    readers, the chunks being compressed and the interpreter. Not an input of the step: the store is the
-    same whatever it is."""
+    budget (:func:`kansho.parallel.memory_budget`), the rest left to the readers, the chunks being compressed and
+    the interpreter; under a small budget no more than what the process leaves of it
+    (:data:`kansho.chain.runner.PROCESS_RESERVE` and 50 MB; a 300-epoch frame's ingest at 600MB peaked at 625 MB
+    with half), nor less than a quarter of it. Not an input of the step: the store is the same whatever it is."""
+    from kansho.chain.runner import PROCESS_RESERVE
     from kansho.parallel import memory_budget
 
-    return memory_budget(memory_limit) / 2
+    total = memory_budget(memory_limit)
+    return max(min(total / 2, total - PROCESS_RESERVE - 0.05e9), total / 4)
 
 
 SPEC = StepSpec(name="ingest", licsbas="0-2", title="read the input into the stack store (with 0-3 GACOS, "

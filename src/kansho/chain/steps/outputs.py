@@ -124,11 +124,20 @@ SIDE_MODULES = ("kansho.plots",)
 #: second to start and import matplotlib (started at the outputs step's start, that overlaps the maps'
 #: reading; the 200 x 200 px demo's figures: 2.3 s here alone, 1.75 s with one)
 SIDE_MIN_PIXELS = 20_000
+#: a run whose memory budget leaves less than this beside the chain's process
+#: (:data:`kansho.chain.runner.PROCESS_RESERVE`) draws its figures in that process: the side process holds
+#: ~70 MB once matplotlib is in and ~110 MB drawing a 400 x 400 px frame's figures, and under
+#: ``--memory-limit 600MB`` took the 300-epoch frame's run to 604-608 MB
+SIDE_MIN_ROOM = 0.5e9
 
 
-def side_wanted(shape: tuple[int, int]) -> bool:
-    """Whether a frame of ``shape`` draws its figures in a side process (:func:`kansho.plots.write_all`)."""
-    return shape[0] * shape[1] >= SIDE_MIN_PIXELS
+def side_wanted(shape: tuple[int, int], memory_limit: str | None = None) -> bool:
+    """Whether a frame of ``shape`` draws its figures in a side process (:func:`kansho.plots.write_all`) in a run
+    of ``memory_limit`` (``--memory-limit``; None: the default budget)."""
+    from kansho.chain.runner import PROCESS_RESERVE
+    from kansho.parallel import memory_budget
+
+    return shape[0] * shape[1] >= SIDE_MIN_PIXELS and memory_budget(memory_limit) - PROCESS_RESERVE >= SIDE_MIN_ROOM
 
 
 def figure_process(ctx: Context, stack: contextlib.ExitStack) -> SideProcess | None:
@@ -138,7 +147,7 @@ def figure_process(ctx: Context, stack: contextlib.ExitStack) -> SideProcess | N
     (~0.5 s) overlap those steps; so does this process's own import of :mod:`kansho.plots` (~0.5 s, which
     this step needs to hand the figures over), in a thread (:func:`import_ahead`) instead of before the step
     that prepares this one."""
-    if ctx.client is not None or not side_wanted(ctx.stack.shape):
+    if ctx.client is not None or not side_wanted(ctx.stack.shape, ctx.options.model.memory_limit):
         return None
     import_ahead(SIDE_MODULES)
     return stack.enter_context(SideProcess(SIDE_MODULES))
