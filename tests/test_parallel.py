@@ -12,7 +12,7 @@ import pytest
 import zarr
 from tests._shared import figures_skipped, work_arrays
 
-from kansho.chain import runner
+from kansho.chain import budget, runner
 from kansho.chain.runner import plan_block, run_timeseries
 from kansho.chain.steps import invert as invert_step
 from kansho.chain.tasks import Task
@@ -273,7 +273,7 @@ def test_memory_sizes_and_block_planning() -> None:
     # a full frame's 450 pairs in 2 GB over 2 workers: blocks shrink below 256 to fit
     b = plan_block(450, 150, RunConfig(memory_limit="2GB", workers=2))
     assert 32 <= b < 256 and b % 16 == 0
-    assert b * b * runner.block_bytes(450, 150) <= 2e9 / 2 - runner.WORKER_RESERVE
+    assert b * b * budget.block_bytes(450, 150) <= 2e9 / 2 - budget.WORKER_RESERVE
     assert plan_block(40, 20, RunConfig(memory_limit="8GB")) == 256
 
 
@@ -291,9 +291,9 @@ def test_a_long_series_keeps_both_cores_and_large_blocks_under_the_budget(monkey
     small = RunConfig(memory_limit="600MB")
     b = plan_block(1182, 300, small)
     assert b == 64 and runner.block_threads(b, 1182, 300, small) == 1
-    assert b * b * runner.block_bytes(1182, 300) <= 600e6 - runner.PROCESS_RESERVE
+    assert b * b * budget.block_bytes(1182, 300) <= 600e6 - budget.PROCESS_RESERVE
     # an epoch-wise pass needs its share where pairs are as few as epochs
-    assert runner.block_bytes(100, 100) == runner.BLOCK_BYTES_EPOCH_ONLY * 100
+    assert budget.block_bytes(100, 100) == budget.BLOCK_BYTES_EPOCH_ONLY * 100
 
 
 @pytest.mark.parametrize(("cores", "ram_gb", "want_gb"), [(2, 24, 8), (2, 8, 4.8), (16, 128, 32), (64, 32, 19.2)])

@@ -324,7 +324,7 @@ def test_a_tight_budget_draws_the_figures_in_the_run_s_process(small_run: Any, c
     (it holds ~110 MB drawing: a 300-epoch frame's run at 600MB peaked at 608 MB with it, 550 MB without), and
     the figures are the same files, byte for byte."""
     from kansho import run_timeseries
-    from kansho.chain import runner
+    from kansho.chain import budget
     from kansho.chain.steps import outputs
     from kansho.config import RunConfig
     from kansho.sideproc import SideProcess
@@ -340,7 +340,7 @@ def test_a_tight_budget_draws_the_figures_in_the_run_s_process(small_run: Any, c
         return enter(self)
 
     monkeypatch.setattr(SideProcess, "__enter__", spy_enter)
-    tight = f"{(runner.PROCESS_RESERVE + outputs.SIDE_MIN_ROOM) / 1e6 - 1:.0f}MB"
+    tight = f"{(budget.PROCESS_RESERVE + outputs.SIDE_MIN_ROOM) / 1e6 - 1:.0f}MB"
     assert not outputs.side_wanted((1000, 1000), tight) and outputs.side_wanted((1000, 1000), "8GB")
     run_timeseries(None, out, RunConfig(memory_limit=tight), steps=["outputs"], force=True, progress=False)
     assert not started

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import os
 import shutil
 import time
@@ -29,6 +28,7 @@ from kansho import _jitcache as jitcache
 from kansho._files import disk_full_error, is_disk_full, numpy_json, write_json_atomic, write_text_atomic
 from kansho._process import fewer_collections
 from kansho.chain import registry
+from kansho.chain.budget import block_threads, plan_block
 from kansho.chain.context import Context
 from kansho.chain.lock import run_lock
 from kansho.chain.options import Options, result_option_names, skip_key, value_of
@@ -50,7 +50,6 @@ from kansho.layout import INFO_FILES, RunLayout
 from kansho.parallel import (
     cluster,
     heap_arrays,
-    memory_budget,
     one_blas_thread,
     release_memory,
     small_pages,
@@ -338,63 +337,6 @@ def _resume_dir(ctx: Context, step: str, h: str, force: bool) -> Path:
             if old != d or force:
                 shutil.rmtree(old, ignore_errors=True)
     return d
-
-
-#: bytes a pixel of a block takes, per pair and per epoch, in the passes that hold a block's series (step 1-3's
-#: inversion and step 1-2's unwrapping-error pass, the largest): measured with one block in flight, 19-24 bytes a
-#: pair (the M frame's 222 pairs, a 300-epoch frame's 1,182) with the epochs' share in it; 25 and 20 leave ~30 %
-#: to spare. A pass over the epochs alone (the filter's temporal part 36-43 bytes an epoch, step 1-4's 23-28)
-#: needs at least :data:`BLOCK_BYTES_EPOCH_ONLY` an epoch (a network of about as many pairs as epochs).
-BLOCK_BYTES_PAIR, BLOCK_BYTES_EPOCH, BLOCK_BYTES_EPOCH_ONLY = 25.0, 20.0, 48.0
-#: what a chain process holds before its blocks (interpreter, libraries, compiled kernels, the step's maps):
-#: measured at a step's start in one process, 0.20-0.37 GB on the 1000 x 1000 and the 300-epoch frames
-PROCESS_RESERVE = 0.4e9
-#: the same for each dask worker of a local cluster (a worker process of its own, with dask's own state)
-WORKER_RESERVE = 0.5e9
-
-
-def block_bytes(n_pair: int, n_epoch: int) -> float:
-    """Bytes a pixel of a processing block needs (:data:`BLOCK_BYTES_PAIR` ...)."""
-    return max(BLOCK_BYTES_PAIR * n_pair + BLOCK_BYTES_EPOCH * n_epoch, BLOCK_BYTES_EPOCH_ONLY * n_epoch)
-
-
-def plan_block(n_pair: int, n_epoch: int, cfg: RunConfig) -> int:
-    """Side of the processing blocks: ``cfg.block_size``, made smaller when a block would not fit.
-
-    A block of ``B x B`` pixels needs :func:`block_bytes` per pixel; each worker gets ``memory_limit /
-    workers`` less :data:`WORKER_RESERVE` (without workers, the run's process gets the budget less
-    :data:`PROCESS_RESERVE`). The same for every step of a run and its resumption: the side depends on the
-    run's shape and options only.
-    """
-    total = memory_budget(cfg.memory_limit)
-    n_workers = max(1, cfg.workers) if not cfg.scheduler else 1
-    reserve = WORKER_RESERVE if cfg.workers or cfg.scheduler else PROCESS_RESERVE
-    per_worker = max(total / n_workers - reserve, 0.1e9)
-    px = per_worker / block_bytes(n_pair, n_epoch)
-    b = int(math.sqrt(px)) // 16 * 16
-    block = max(32, min(cfg.block_size, b))
-    if block < cfg.block_size:
-        log.info("blocks of %d px (not %d) to stay within %.1f GB per worker", block, cfg.block_size, per_worker / 1e9)
-    return block
-
-
-def block_threads(block: int, n_pair: int, n_epoch: int, cfg: RunConfig) -> int:
-    """Blocks processed at once in a run without workers (:func:`kansho.parallel.map_tasks`): one per
-    core numba may use (``NUMBA_NUM_THREADS``), as many as the memory budget holds blocks of ``block``
-    px by :func:`block_bytes`, after :data:`PROCESS_RESERVE`. Each block's kernels then run on one thread;
-    results are the same for any number."""
-    if cfg.workers or cfg.scheduler:
-        return 1
-    import numba
-
-    total = memory_budget(cfg.memory_limit)
-    per_block = block * block * block_bytes(n_pair, n_epoch)
-    cores = numba.get_num_threads()
-    n = int(max(1, min(cores, (total - PROCESS_RESERVE) // per_block)))
-    if n < cores:
-        log.info("%d block(s) of %d px at once (not %d) to stay within the %.1f GB budget", n, block, cores,
-                 total / 1e9)
-    return n
 
 
 def check_gpu() -> None:

@@ -80,9 +80,9 @@ def strip_memory(memory_limit: str | None) -> float:
     """Bytes the stack store's strip buffers may take (:mod:`kansho.store_strips`): half the run's memory
     budget (:func:`kansho.parallel.memory_budget`), the rest left to the readers, the chunks being compressed and
     the interpreter; under a small budget no more than what the process leaves of it
-    (:data:`kansho.chain.runner.PROCESS_RESERVE` and 50 MB; a 300-epoch frame's ingest at 600MB peaked at 625 MB
+    (:data:`kansho.chain.budget.PROCESS_RESERVE` and 50 MB; a 300-epoch frame's ingest at 600MB peaked at 625 MB
     with half), nor less than a quarter of it. Not an input of the step: the store is the same whatever it is."""
-    from kansho.chain.runner import PROCESS_RESERVE
+    from kansho.chain.budget import PROCESS_RESERVE
     from kansho.parallel import memory_budget
 
     total = memory_budget(memory_limit)

@@ -125,7 +125,7 @@ SIDE_MODULES = ("kansho.plots",)
 #: reading; the 200 x 200 px demo's figures: 2.3 s here alone, 1.75 s with one)
 SIDE_MIN_PIXELS = 20_000
 #: a run whose memory budget leaves less than this beside the chain's process
-#: (:data:`kansho.chain.runner.PROCESS_RESERVE`) draws its figures in that process: the side process holds
+#: (:data:`kansho.chain.budget.PROCESS_RESERVE`) draws its figures in that process: the side process holds
 #: ~70 MB once matplotlib is in and ~110 MB drawing a 400 x 400 px frame's figures, and under
 #: ``--memory-limit 600MB`` took the 300-epoch frame's run to 604-608 MB
 SIDE_MIN_ROOM = 0.5e9
@@ -134,7 +134,7 @@ SIDE_MIN_ROOM = 0.5e9
 def side_wanted(shape: tuple[int, int], memory_limit: str | None = None) -> bool:
     """Whether a frame of ``shape`` draws its figures in a side process (:func:`kansho.plots.write_all`) in a run
     of ``memory_limit`` (``--memory-limit``; None: the default budget)."""
-    from kansho.chain.runner import PROCESS_RESERVE
+    from kansho.chain.budget import PROCESS_RESERVE
     from kansho.parallel import memory_budget
 
     return shape[0] * shape[1] >= SIDE_MIN_PIXELS and memory_budget(memory_limit) - PROCESS_RESERVE >= SIDE_MIN_ROOM
