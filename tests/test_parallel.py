@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -501,7 +502,20 @@ def test_frame_wide_piece_beside_workers_gives_its_memory_back(monkeypatch: pyte
     with common.client_alone(ctx):
         assert kernel_threads() == 1 and not calls
     assert calls == [1]
-    ctx = Context(out=Path("."), options=Options(RunConfig()), input_path=None)
+    ctx = Context(out=Path("."), options=Options(RunConfig(memory_limit="8GB")), input_path=None)
+    ctx._stack = SimpleNamespace(shape=(2500, 2500))  # type: ignore[assignment]  # a frame's shape is all it reads
     with common.client_alone(ctx):  # no workers: the piece takes the threads, the passes trim as they end
         pass
     assert calls == [1]
+    # no workers, but a budget that holds one thread's share of the frame (the L frame under 2GB: its bridge
+    # model's choice took 1.94 GB on two threads, 1.38 GB on one): alone, and trimmed after
+    ctx = Context(out=Path("."), options=Options(RunConfig(memory_limit="2GB")), input_path=None)
+    ctx._stack = SimpleNamespace(shape=(2500, 2500))  # type: ignore[assignment]
+    assert budget.frame_threads((2500, 2500), ctx.options.model) == 1
+    with common.client_alone(ctx):
+        assert kernel_threads() == 1
+    assert calls == [1, 1]
+    import numba
+
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
+    assert budget.frame_threads((1000, 1000), RunConfig(memory_limit="1GB")) == 2  # the M frame keeps both

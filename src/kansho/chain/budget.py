@@ -67,3 +67,23 @@ def block_threads(block: int, n_pair: int, n_epoch: int, cfg: RunConfig) -> int:
         log.info("%d block(s) of %d px at once (not %d) to stay within the %.1f GB budget", n, block, cores,
                  total / 1e9)
     return n
+
+
+#: bytes a frame pixel takes in each thread of step 1-3's frame-wide pieces between its passes (the bridge model's
+#: choice, a candidate a thread, and the gap tie's cross-validation, a width a thread): on the 2500 x 2500 px L
+#: frame they took 1.30 and 1.37 GB above their start on two threads (~105 bytes a pixel and thread)
+FRAME_BYTES_THREAD = 112.0
+#: bytes a frame pixel of the maps the chain's process holds when they start (the L frame: 0.53-0.64 GB of RSS,
+#: :data:`PROCESS_RESERVE` included)
+FRAME_BYTES_HELD = 40.0
+
+
+def frame_threads(shape: tuple[int, int], cfg: RunConfig) -> int:
+    """Threads for a frame-wide piece of work in the chain's process (:data:`FRAME_BYTES_THREAD` a pixel each):
+    numba's, as many as the budget holds beside :data:`PROCESS_RESERVE` and the frame's maps (at least one). The
+    L frame under 2GB: one (its model choice peaked at 1.94 GB on two); by default: two."""
+    import numba
+
+    px = float(shape[0]) * float(shape[1])
+    room = memory_budget(cfg.memory_limit) - PROCESS_RESERVE - FRAME_BYTES_HELD * px
+    return int(max(1, min(numba.get_num_threads(), room // (FRAME_BYTES_THREAD * px))))

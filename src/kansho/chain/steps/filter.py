@@ -22,6 +22,7 @@ from kansho import filters_adaptive as fad
 from kansho._columns import take_columns
 from kansho._dates import years_since_first
 from kansho._files import write_text_atomic
+from kansho.chain import common
 from kansho.chain.context import CUBE_DEPTH, Context
 from kansho.chain.spec import StepResult, StepSpec
 from kansho.chain.steps.loops import LoopsResult
@@ -170,8 +171,9 @@ def _adaptive_spatial(ctx: Context, res: FilterResult, pixel_km: tuple[float, fl
         if only is None:
             only = fad.fine_indices(max(fad.choose_spatial(sums).index, 0), len(km), first)
         if only and sel:
-            parts = ctx.map_epochs(filter_scv_group, "1-6 spatial CV", range(len(groups)), sigmas_px=px,
-                                   hole=HOLE_PX, only=only, groups=groups)
+            with common.client_alone(ctx):  # here, its widths on one thread where the budget holds one's share
+                parts = ctx.map_epochs(filter_scv_group, "1-6 spatial CV", range(len(groups)), sigmas_px=px,
+                                       hole=HOLE_PX, only=only, groups=groups)
             rows = [r for part in parts for r in part]  # in epoch order, as one task an epoch summed them
             sums = sums + np.sum(rows, axis=0)
     choice = fad.choose_spatial(sums)
