@@ -127,7 +127,11 @@ def test_the_client_of_dask_workers_computes_alone() -> None:
         assert kernel_threads() == 1
         assert {n for _, n in map_threads(_thread_name, range(4))} == {threading.current_thread().name}
     assert kernel_threads() == before
-    with client_alone(SimpleNamespace(client=None)):  # type: ignore[arg-type]
+    from kansho.config import RunConfig
+
+    roomy = SimpleNamespace(client=None, stack=SimpleNamespace(shape=(1000, 1000)),
+                            options=SimpleNamespace(model=RunConfig(memory_limit="8GB")))
+    with client_alone(roomy):  # type: ignore[arg-type]
         assert kernel_threads() == before
     try:  # inside a block task's share: that share, not none, is back after
         enter_block(BlockShare(2, 1))
