@@ -519,3 +519,35 @@ def test_frame_wide_piece_beside_workers_gives_its_memory_back(monkeypatch: pyte
 
     monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
     assert budget.frame_threads((1000, 1000), RunConfig(memory_limit="1GB")) == 2  # the M frame keeps both
+
+
+def test_epoch_tasks_at_once_follow_the_frame_not_the_blocks(sim: Path, serial: dict[str, np.ndarray], tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """An epoch task holds its epoch's whole images (~133 bytes a pixel in the filter's spatial pass on the L
+    frame), so a pass over epochs takes no more at once than the budget holds frames for, whatever the blocks
+    allow (a large frame with few pairs has small blocks for its size); the results are the same."""
+    from kansho import parallel
+    from kansho.chain.context import Context
+    from kansho.chain.options import Options
+
+    ctx = Context(out=Path("."), options=Options(RunConfig(memory_limit="2GB")), input_path=None)
+    ctx._stack = SimpleNamespace(shape=(2500, 2500))  # type: ignore[assignment]
+    ctx.threads = 2
+    assert ctx._epoch_threads() == 1  # the L frame under 2GB: one frame's share
+    ctx.options = Options(RunConfig(memory_limit="8GB"))
+    monkeypatch.setattr("numba.get_num_threads", lambda: 2)
+    assert ctx._epoch_threads() == 2
+
+    seen: list[tuple[int, int]] = []  # (epoch task or not, threads) of every pass
+    map_tasks = parallel.map_tasks
+
+    def spy(kernel: Any, tasks: list[Task], **kw: Any) -> Any:
+        if tasks:
+            seen.append((int(tasks[0].epoch >= 0), int(kw.get("threads", 1))))
+        return map_tasks(kernel, tasks, **kw)
+
+    monkeypatch.setattr("kansho.chain.context.map_tasks", spy)  # a step's passes (they record for the resume)
+    monkeypatch.setattr(runner, "block_threads", lambda *a: 2)
+    monkeypatch.setattr(budget, "frame_threads", lambda shape, cfg: 1)
+    _same(serial, _run(sim, tmp_path / "epochs_alone", block_size=32))
+    assert {t for e, t in seen if e} == {1} and {t for e, t in seen if not e} == {2}

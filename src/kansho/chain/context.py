@@ -137,17 +137,29 @@ class Context:
     def map_epochs(self, kernel: Callable[[Task], Any], desc: str, epochs: Sequence[int], **params: Any) -> list[Any]:
         """Run ``kernel`` on every epoch index in ``epochs``; results in that order."""
         tasks = [Task(str(self.out), epoch=int(e), params=params) for e in epochs]
-        return self._run_tasks(kernel, tasks, desc)
+        return self._run_tasks(kernel, tasks, desc, self._epoch_threads())
 
-    def _run_tasks(self, kernel: Callable[[Task], Any], tasks: list[Task], desc: str) -> list[Any]:
+    def _epoch_threads(self) -> int:
+        """Epoch tasks at once here: :attr:`threads`, but no more than the budget holds whole frames for (each task
+        holds its epoch's images: ~133 bytes a pixel in the filter's spatial pass on the L frame;
+        :func:`kansho.chain.budget.frame_threads`). A large frame with few pairs has small blocks for its size."""
+        if self.client is not None or self.threads <= 1:
+            return self.threads
+        from kansho.chain.budget import frame_threads
+
+        return min(self.threads, frame_threads(self.stack.shape, self.options.model))
+
+    def _run_tasks(self, kernel: Callable[[Task], Any], tasks: list[Task], desc: str, threads: int | None = None
+                   ) -> list[Any]:
         """Run the tasks not finished before; record each finished one (block-level resume).
 
         A finished task leaves ``resume_dir/<pass>-<params hash>-<block or epoch>.pkl`` holding its
         (small) result, written after its chunks. A step interrupted half-way and started again
         with the same options replays those results and runs only the other tasks.
         """
+        threads = self.threads if threads is None else threads
         if self.resume_dir is None:
-            return run_all(kernel, tasks, client=self.client, desc=desc, progress=self.progress, threads=self.threads)
+            return run_all(kernel, tasks, client=self.client, desc=desc, progress=self.progress, threads=threads)
         self.resume_dir.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha1(pickle.dumps(tasks[0].params if tasks else {})).hexdigest()[:12]
         name = "".join(ch if ch.isalnum() else "_" for ch in desc)  # the pass, e.g. "1-3 invert"
@@ -164,7 +176,7 @@ class Context:
             log.info("%s: %d of %d tasks already done before the interruption", desc, len(tasks) - len(todo),
                      len(tasks))
         for j, res, err in map_tasks(kernel, [tasks[i] for i in todo], client=self.client, desc=desc,
-                                     progress=self.progress, threads=self.threads):
+                                     progress=self.progress, threads=threads):
             if err is not None:
                 raise err
             i = todo[j]
