@@ -84,8 +84,8 @@ def test_first_inversion_pass_leaves_its_histograms_in_the_work_store(sim: Path,
     sizes: list[int] = []
     real = context.Context._run_tasks
 
-    def recording(self: Any, kernel: Any, tasks: Any, desc: str) -> list[Any]:
-        out = real(self, kernel, tasks, desc)
+    def recording(self: Any, kernel: Any, tasks: Any, desc: str, *rest: Any) -> list[Any]:
+        out = real(self, kernel, tasks, desc, *rest)
         if desc == "1-3 invert":
             sizes.extend(len(pickle.dumps(o)) for o in out)
         return out
