@@ -47,15 +47,15 @@ def budget_mb(limit: str | None) -> float | None:
 
 def block_of(out: Path) -> int:
     """The block side the run used (its log says when the budget made it smaller than the default 256 px)."""
-    m = re.findall(r"blocks of (\d+) px", (out / "kansho.log").read_text())
-    return int(m[-1]) if m else 256
+    m = re.findall(r"memory budget holds blocks of (\d+) px", (out / "kansho.log").read_text())
+    return int(m[0]) if m else 256
 
 
 def at_once(out: Path) -> int:
     """Blocks the run processed at once (its log says when the budget held fewer than numba's threads)."""
     import numba
 
-    m = re.findall(r"(\d+) block\(s\) of \d+ px at once", (out / "kansho.log").read_text())
+    m = re.findall(r"blocks of \d+ px(?: \(not \d+\))?, (\d+) at once", (out / "kansho.log").read_text())
     return int(m[-1]) if m else numba.get_num_threads()
 
 

@@ -293,6 +293,11 @@ def test_a_long_series_keeps_both_cores_and_large_blocks_under_the_budget(monkey
     b = plan_block(1182, 300, small)
     assert b == 64 and runner.block_threads(b, 1182, 300, small) == 1
     assert b * b * budget.block_bytes(1182, 300) <= 600e6 - budget.PROCESS_RESERVE
+    assert budget.plan_text(b, 1, small) == (
+        "the 0.6 GB memory budget holds blocks of 64 px (not 256), 1 at once (not 2)")
+    assert budget.plan_text(256, 2, RunConfig()) is None  # nothing shrunk: nothing said
+    assert budget.plan_text(112, None, RunConfig(memory_limit="2GB", workers=2)) == (
+        "the 2.0 GB memory budget holds blocks of 112 px (not 256)")  # dask workers: one block each
     # an epoch-wise pass needs its share where pairs are as few as epochs
     assert budget.block_bytes(100, 100) == budget.BLOCK_BYTES_EPOCH_ONLY * 100
 

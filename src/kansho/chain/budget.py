@@ -4,13 +4,10 @@
 
 from __future__ import annotations
 
-import logging
 import math
 
 from kansho.config import RunConfig
 from kansho.parallel import memory_budget
-
-log = logging.getLogger(__name__)
 
 #: bytes a pixel of a block takes, per pair and per epoch, in the passes that hold a block's series (step 1-3's
 #: inversion and step 1-2's unwrapping-error pass, the largest): measured with one block in flight, 19-24 bytes a
@@ -45,8 +42,6 @@ def plan_block(n_pair: int, n_epoch: int, cfg: RunConfig) -> int:
     px = per_worker / block_bytes(n_pair, n_epoch)
     b = int(math.sqrt(px)) // 16 * 16
     block = max(32, min(cfg.block_size, b))
-    if block < cfg.block_size:
-        log.info("blocks of %d px (not %d) to stay within %.1f GB per worker", block, cfg.block_size, per_worker / 1e9)
     return block
 
 
@@ -61,12 +56,21 @@ def block_threads(block: int, n_pair: int, n_epoch: int, cfg: RunConfig) -> int:
 
     total = memory_budget(cfg.memory_limit)
     per_block = block * block * block_bytes(n_pair, n_epoch)
+    return int(max(1, min(numba.get_num_threads(), (total - PROCESS_RESERVE) // per_block)))
+
+
+def plan_text(block: int, threads: int | None, cfg: RunConfig) -> str | None:
+    """What the run's log says of a plan where the budget shrank it (None where it did not): ``block`` px blocks,
+    ``threads`` at once (None: dask workers, one each)."""
+    import numba
+
     cores = numba.get_num_threads()
-    n = int(max(1, min(cores, (total - PROCESS_RESERVE) // per_block)))
-    if n < cores:
-        log.info("%d block(s) of %d px at once (not %d) to stay within the %.1f GB budget", n, block, cores,
-                 total / 1e9)
-    return n
+    if block >= cfg.block_size and (threads is None or threads >= cores):
+        return None
+    at_once = "" if threads is None or threads >= cores else f", {threads} at once (not {cores})"
+    smaller = f" (not {cfg.block_size})" if block < cfg.block_size else ""
+    return (f"the {memory_budget(cfg.memory_limit) / 1e9:.1f} GB memory budget holds blocks of {block} px"
+            f"{smaller}{at_once}")
 
 
 #: bytes a frame pixel takes in each thread of step 1-3's frame-wide pieces between its passes (the bridge model's

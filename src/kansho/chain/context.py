@@ -54,6 +54,8 @@ class Context:
     #: blocks (or epochs) processed at once in this process when there is no client
     #: (:func:`kansho.chain.runner.block_threads`)
     threads: int = 1
+    #: what the log last said of the budget's plan (:func:`kansho.chain.budget.plan_text`)
+    plan_said: str | None = None
     #: folder of the current step's finished-task records (block-level resume); None outside a step
     resume_dir: Path | None = None
     resuming: bool = False

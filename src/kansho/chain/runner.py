@@ -28,7 +28,7 @@ from kansho import _jitcache as jitcache
 from kansho._files import disk_full_error, is_disk_full, numpy_json, write_json_atomic, write_text_atomic
 from kansho._process import fewer_collections
 from kansho.chain import registry
-from kansho.chain.budget import block_threads, plan_block
+from kansho.chain.budget import block_threads, plan_block, plan_text
 from kansho.chain.context import Context
 from kansho.chain.lock import run_lock
 from kansho.chain.options import Options, result_option_names, skip_key, value_of
@@ -267,6 +267,10 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
         _set_client(ctx, spec, cfg, exits)
         ctx.threads = 1 if ctx.client is not None else block_threads(ctx.block, ctx.stack.n_pair,
                                                                       int(ctx.stack.epochs.size), cfg)
+        said = plan_text(ctx.block, None if ctx.client is not None else ctx.threads, cfg)
+        if said is not None and said != ctx.plan_said:  # once a run, and again where a step's plan differs
+            log.info("%s", said)
+        ctx.plan_said = said
         every = {n: value_of(cfg, n) for n in result_option_names(cfg)}
         ctx.resume_dir = _resume_dir(ctx, spec.name, skip_key(spec.name, every, upstream, fp), force)
         ctx.resuming = ctx.resume_dir.is_dir()
