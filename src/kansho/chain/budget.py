@@ -1,5 +1,8 @@
-"""The memory budget's plan of a run: the side of its processing blocks and how many it processes at once
-(``--memory-limit``, ``--block-size``, ``--workers``; the budget itself: :func:`kansho.parallel.memory_budget`).
+"""The memory budget's plan of a run: the side of its processing blocks (:func:`plan_block`), how many it
+processes at once (:func:`block_threads`), the threads of its frame-wide work and epoch passes
+(:func:`frame_threads`) and what the log says of it (:func:`plan_text`), from ``--memory-limit``, ``--block-size``
+and ``--workers`` (the budget itself: :func:`kansho.parallel.memory_budget`). The bytes below were measured pass
+by pass (docs/benchmarks_notes.md, round 36); ``benchmarks/bench_budget.py`` measures whole runs against it.
 """
 
 from __future__ import annotations
@@ -41,8 +44,7 @@ def plan_block(n_pair: int, n_epoch: int, cfg: RunConfig) -> int:
     per_worker = max(total / n_workers - reserve, 0.1e9)
     px = per_worker / block_bytes(n_pair, n_epoch)
     b = int(math.sqrt(px)) // 16 * 16
-    block = max(32, min(cfg.block_size, b))
-    return block
+    return max(32, min(cfg.block_size, b))
 
 
 def block_threads(block: int, n_pair: int, n_epoch: int, cfg: RunConfig) -> int:

@@ -52,7 +52,7 @@ class Context:
     close_cluster: Callable[[], None] | None = None
     block: int = 256
     #: blocks (or epochs) processed at once in this process when there is no client
-    #: (:func:`kansho.chain.runner.block_threads`)
+    #: (:func:`kansho.chain.budget.block_threads`)
     threads: int = 1
     #: what the log last said of the budget's plan (:func:`kansho.chain.budget.plan_text`)
     plan_said: str | None = None
