@@ -120,10 +120,10 @@ def test_the_client_of_dask_workers_computes_alone() -> None:
     hold their memory meanwhile); without, on numba's threads; the thread's state is restored after."""
     from types import SimpleNamespace
 
-    from kansho.chain.common import client_alone
+    from kansho.chain.common import frame_piece_alone
 
     before = kernel_threads()
-    with client_alone(SimpleNamespace(client=object())):  # type: ignore[arg-type]
+    with frame_piece_alone(SimpleNamespace(client=object())):  # type: ignore[arg-type]
         assert kernel_threads() == 1
         assert {n for _, n in map_threads(_thread_name, range(4))} == {threading.current_thread().name}
     assert kernel_threads() == before
@@ -131,11 +131,11 @@ def test_the_client_of_dask_workers_computes_alone() -> None:
 
     roomy = SimpleNamespace(client=None, stack=SimpleNamespace(shape=(1000, 1000)),
                             options=SimpleNamespace(model=RunConfig(memory_limit="8GB")))
-    with client_alone(roomy):  # type: ignore[arg-type]
+    with frame_piece_alone(roomy):  # type: ignore[arg-type]
         assert kernel_threads() == before
     try:  # inside a block task's share: that share, not none, is back after
         enter_block(BlockShare(2, 1))
-        with client_alone(SimpleNamespace(client=object())):  # type: ignore[arg-type]
+        with frame_piece_alone(SimpleNamespace(client=object())):  # type: ignore[arg-type]
             assert kernel_threads() == 1
         assert kernel_threads() == 2
     finally:

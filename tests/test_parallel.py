@@ -504,12 +504,12 @@ def test_frame_wide_piece_beside_workers_gives_its_memory_back(monkeypatch: pyte
     calls: list[int] = []
     monkeypatch.setattr(common, "trim_heap", lambda: calls.append(1) or True)
     ctx = Context(out=Path("."), options=Options(RunConfig(workers=2)), input_path=None, client="client")
-    with common.client_alone(ctx):
+    with common.frame_piece_alone(ctx):
         assert kernel_threads() == 1 and not calls
     assert calls == [1]
     ctx = Context(out=Path("."), options=Options(RunConfig(memory_limit="8GB")), input_path=None)
     ctx._stack = SimpleNamespace(shape=(2500, 2500))  # type: ignore[assignment]  # a frame's shape is all it reads
-    with common.client_alone(ctx):  # no workers: the piece takes the threads, the passes trim as they end
+    with common.frame_piece_alone(ctx):  # no workers: the piece takes the threads, the passes trim as they end
         pass
     assert calls == [1]
     # no workers, but a budget that holds one thread's share of the frame (the L frame under 2GB: its bridge
@@ -517,7 +517,7 @@ def test_frame_wide_piece_beside_workers_gives_its_memory_back(monkeypatch: pyte
     ctx = Context(out=Path("."), options=Options(RunConfig(memory_limit="2GB")), input_path=None)
     ctx._stack = SimpleNamespace(shape=(2500, 2500))  # type: ignore[assignment]
     assert budget.frame_threads((2500, 2500), ctx.options.model) == 1
-    with common.client_alone(ctx):
+    with common.frame_piece_alone(ctx):
         assert kernel_threads() == 1
     assert calls == [1, 1]
     import numba

@@ -54,11 +54,15 @@ def block_threads(block: int, n_pair: int, n_epoch: int, cfg: RunConfig) -> int:
     results are the same for any number."""
     if cfg.workers or cfg.scheduler:
         return 1
+    return _at_once(memory_budget(cfg.memory_limit) - PROCESS_RESERVE, block * block * block_bytes(n_pair, n_epoch))
+
+
+def _at_once(room: float, each: float) -> int:
+    """Pieces of ``each`` bytes that ``room`` bytes hold, at least one and at most one a thread numba may use
+    (``NUMBA_NUM_THREADS``)."""
     import numba
 
-    total = memory_budget(cfg.memory_limit)
-    per_block = block * block * block_bytes(n_pair, n_epoch)
-    return int(max(1, min(numba.get_num_threads(), (total - PROCESS_RESERVE) // per_block)))
+    return int(max(1, min(numba.get_num_threads(), room // each)))
 
 
 def plan_text(block: int, threads: int | None, cfg: RunConfig) -> str | None:
@@ -88,8 +92,5 @@ def frame_threads(shape: tuple[int, int], cfg: RunConfig) -> int:
     """Threads for a frame-wide piece of work in the chain's process (:data:`FRAME_BYTES_THREAD` a pixel each):
     numba's, as many as the budget holds beside :data:`PROCESS_RESERVE` and the frame's maps (at least one). The
     L frame under 2GB: one (its model choice peaked at 1.94 GB on two); by default: two."""
-    import numba
-
     px = float(shape[0]) * float(shape[1])
-    room = memory_budget(cfg.memory_limit) - PROCESS_RESERVE - FRAME_BYTES_HELD * px
-    return int(max(1, min(numba.get_num_threads(), room // (FRAME_BYTES_THREAD * px))))
+    return _at_once(memory_budget(cfg.memory_limit) - PROCESS_RESERVE - FRAME_BYTES_HELD * px, FRAME_BYTES_THREAD * px)

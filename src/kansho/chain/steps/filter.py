@@ -171,7 +171,7 @@ def _adaptive_spatial(ctx: Context, res: FilterResult, pixel_km: tuple[float, fl
         if only is None:
             only = fad.fine_indices(max(fad.choose_spatial(sums).index, 0), len(km), first)
         if only and sel:
-            with common.client_alone(ctx):  # here, its widths on one thread where the budget holds one's share
+            with common.frame_piece_alone(ctx):  # here, its widths on one thread where the budget holds one's share
                 parts = ctx.map_epochs(filter_scv_group, "1-6 spatial CV", range(len(groups)), sigmas_px=px,
                                        hole=HOLE_PX, only=only, groups=groups)
             rows = [r for part in parts for r in part]  # in epoch order, as one task an epoch summed them

@@ -409,7 +409,7 @@ def _tie_gaps(ctx: Context, seg: np.ndarray, t: np.ndarray, weights: np.ndarray 
     stable = ctx.read2d("refmask") == 1
     cum_std = ctx.array("cum_std")
     sigma = np.stack([np.asarray(cum_std[int(np.flatnonzero(seg == j)[0])]) for j in range(1, nseg)])
-    with common.client_alone(ctx):
+    with common.frame_piece_alone(ctx):
         fit = gaptie.fit_tie(ctx.read2d("tie_means"), stable, st.grid.pixel_size_km(), sigma)
     out: dict[str, Any] = {"n_set": fit.n_set, "hole_px": fit.hole_px, "sigma_km": list(fit.sigma_km),
                            "alpha": list(fit.alpha), "gain": list(fit.gain),
@@ -436,7 +436,7 @@ def _choose_models(ctx: Context, cands: list[bridge.Candidate]) -> dict[str, int
     mu, vmu = fic[0::2], fic[1::2]
     dx_km, dy_km = st.grid.pixel_size_km()
     sig = (REGION_KM / dy_km if dy_km > 0 else 0.0, REGION_KM / dx_km if dx_km > 0 else 0.0)
-    with common.client_alone(ctx):
+    with common.frame_piece_alone(ctx):
         choice, infl = bridge.select_models(mu, vmu, np.isfinite(vmu), sig)
     gapped = np.isfinite(vmu[0])  # the linear candidate is fitted at every solved pixel with a gap
     code = np.array([c.code for c in cands], np.int8)
