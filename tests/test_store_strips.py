@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -179,3 +181,28 @@ def test_groups_copy_unchanged_pairs_and_append_new_ones_as_a_whole_ingest(frame
     assert appended.appended_from > 0 and appended.n_pair == appended.appended_from + len(new)
     _stacks_equal(out, run_timeseries(live, tmp_path / "all", RunConfig(block_size=BLOCK), progress=False,
                                       steps=["ingest"]).out)
+
+
+@pytest.mark.parametrize("readers", [1, 7])
+def test_the_readers_follow_the_kernels_threads_and_write_the_same_store(
+        frame: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, readers: int) -> None:
+    """Ingest reads with as many threads as the kernels use (every core of a server, not four at most): one
+    reader, or seven (more than this machine's cores: the pairs finish out of order), write the store that
+    the default writes, pair by pair and bit for bit."""
+    import kansho.store_strips as strips
+
+    default = tmp_path / "default"
+    run_timeseries(frame, default, RunConfig(block_size=BLOCK), progress=False, steps=["ingest"])
+    used: list[int] = []
+    real = ThreadPoolExecutor
+
+    def pool(*args: Any, **kwargs: Any) -> ThreadPoolExecutor:
+        used.append(int(kwargs["max_workers"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(strips, "kernel_threads", lambda: readers)
+    monkeypatch.setattr(strips, "ThreadPoolExecutor", pool)
+    other = tmp_path / "other"
+    run_timeseries(frame, other, RunConfig(block_size=BLOCK), progress=False, steps=["ingest"])
+    assert used == [readers]
+    _stacks_equal(default, other)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ import zarr
 from rasterio.errors import NotGeoreferencedWarning
 
 from kansho import cohcodes
+from kansho._threads import kernel_threads
 from kansho.chunkio import direct, put_by_chunks, take_first
 from kansho.stack_sums import StackSums
 
@@ -96,7 +96,8 @@ def write_pairs(unw: zarr.Array, coh: zarr.Array, reader: StripReader, start: in
 
     Pairs in ``copy[2]`` (``{pair: index in the old store}``) are copied from the old store's ``unw`` and
     ``coh``, ``copy[0]`` and ``copy[1]`` (:data:`COPY_PAIRS` at a time); the others are read from their
-    files, by a few threads (GDAL decompresses with the GIL released, so they keep every core busy)."""
+    files, by as many threads as the run's kernels use (:func:`kansho._threads.kernel_threads`: every core, or
+    ``NUMBA_NUM_THREADS``; GDAL decompresses with the GIL released, so they keep every core busy)."""
     n, (ny, nx) = stop - start, unw.shape[1:]
     g = n if group is None else max(1, min(int(group), n))
     edges = [start, stop] if g == n else [start, *range((start // g + 1) * g, stop, g), stop]  # on chunk edges
@@ -106,7 +107,7 @@ def write_pairs(unw: zarr.Array, coh: zarr.Array, reader: StripReader, start: in
     bar = _progress(total=len(range(0, ny, block)) * n, desc="ingest", enabled=progress)
     views, kept = _buffers(max(b - a for a, b in groups), (block, nx), codes, n if sums is not None else 0)
     # catch_warnings is not thread-safe: the readers' NotGeoreferencedWarning is ignored here for every thread
-    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
+    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=kernel_threads(),
                                                        thread_name_prefix="ingest") as pool:
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         for r0 in range(0, ny, block):
