@@ -184,6 +184,25 @@ def test_cubes_compressed_by_threads_are_ordinary_gzip_datasets(tmp_path: Path, 
         np.testing.assert_array_equal(ds[:, -1, -1], a[:, -1, -1])
 
 
+@pytest.mark.parametrize("threads", [1, 6])
+def test_a_cube_is_the_same_file_whatever_its_compressing_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   threads: int) -> None:
+    """The compressors follow the kernels' threads (every core of a server, not four at most); the chunks are
+    stored in the order they were cut, so one thread or six (more than this machine's cores) write the file
+    two threads write, byte for byte."""
+    import kansho._threads
+    from kansho.io.licsbas_h5 import _write_cube
+
+    a = (np.random.default_rng(1).normal(size=(19, 300, 290)) * 50).astype(np.float32)
+    files = {}
+    for name, n in (("two", 2), ("other", threads)):
+        monkeypatch.setattr(kansho._threads, "kernel_threads", lambda n=n: n)
+        with h5py.File(tmp_path / f"{name}.h5", "w") as f:
+            _write_cube(f, "cum", a, np.float32)
+        files[name] = (tmp_path / f"{name}.h5").read_bytes()
+    assert files["other"] == files["two"]
+
+
 class _CountingCube:
     """A lazily read cube that records the shape of every read."""
 

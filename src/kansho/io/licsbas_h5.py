@@ -330,7 +330,7 @@ def _write_cube(f: h5py.File, name: str, a: Any, dtype: type) -> None:
     """Write a (n, ny, nx) cube chunk by chunk (bounded memory), chunked (<=8, 128, 128).
 
     Chunks a few epochs deep keep both reads fast: one pixel's time series and one epoch's map.
-    The chunks are compressed here, by a few threads at once (the compressor releases the GIL), and stored
+    The chunks are compressed here, by as many threads as the kernels use (the compressor releases the GIL), and stored
     with ``write_direct_chunk``; the file is an ordinary shuffle + gzip dataset that any HDF5
     reader decodes. The cube is read one chunk depth of epochs of a 256-px block at a time, and at most
     :data:`_IN_FLIGHT` chunks a thread wait for their compressor: the step holds a few MB whatever the
@@ -346,7 +346,9 @@ def _write_cube(f: h5py.File, name: str, a: Any, dtype: type) -> None:
                           compression_opts=1, shuffle=True, fillvalue=0)
     step = 2 * _BLOCK
     cn, cy, cx = chunks
-    threads = max(1, min(4, os.cpu_count() or 1))
+    from kansho._threads import kernel_threads  # numba's threads: every core (imported here: numba is heavy)
+
+    threads = kernel_threads()
     pending: deque[tuple[tuple[int, int, int], Future[bytes]]] = deque()
 
     def store(limit: int) -> None:
