@@ -5,10 +5,12 @@ before ingest) and a local dask cluster whose workers die while starting."""
 from __future__ import annotations
 
 import errno
+import shutil
 import socket
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from tests.test_wavelength import flat_pairs, one_error_line
 
@@ -75,6 +77,63 @@ def test_full_disk_while_writing_the_stack(inp: Path, tmp_path: Path, capsys: py
     out = tmp_path / "out"
     one_error_line(*run_ts(capsys, inp, out, "--steps", "ingest"), str(out), "no space left")
     assert not (out / "stack.zarr").exists() and not _leftovers(out)
+
+
+def test_a_geotiff_on_a_full_disk_is_one_line_and_leaves_no_partial_file(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """GDAL says only "Write failed" where the disk is full (libtiff's ENOSPC goes to its own message): the space
+    left tells it (a 25-million-pixel frame's run filled a disk so, and stopped with a RasterioIOError, its
+    partial GeoTIFF left behind). With room left, the same error is not taken for a full disk."""
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    from kansho.grid import Grid
+    from kansho.io import geotiff
+
+    grid = Grid(300, 200, (0.001, 0.0, 130.0, 0.0, -0.001, 35.0))
+    data = np.zeros(grid.shape, np.float32)
+    real_open = rasterio.open
+
+    def failing_open(path: Any, mode: str = "r", **kw: Any) -> Any:
+        if mode != "w":
+            return real_open(path, mode, **kw)
+        Path(path).write_bytes(b"x" * 1000)  # the partial file
+        raise RasterioIOError("Write failed. See previous exception for details.")
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(geotiff.rasterio, "open", failing_open)
+    monkeypatch.setattr(_files.shutil, "disk_usage", lambda p: usage._replace(free=512))
+    with pytest.raises(_files.DiskFullError) as exc:
+        geotiff.write_geotiff(tmp_path / "vel.tif", data, grid)
+    msg = str(exc.value)
+    assert "\n" not in msg and "no space left" in msg and "vel.tif" in msg and "512 bytes free" in msg
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(_files.shutil, "disk_usage", lambda p: usage._replace(free=10**10))
+    with pytest.raises(RasterioIOError, match="Write failed"):
+        geotiff.write_geotiff(tmp_path / "vel.tif", data, grid)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_full_disk_while_writing_cum_h5_is_one_line(inp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """HDF5 reports a full disk as a RuntimeError (from h5py), and its objects complain again as they are freed
+    ("Exception ignored in ...", a traceback each): one line all the same, naming the run folder."""
+    from kansho.chain.steps import outputs
+
+    class Unflushed:  # an h5py object freed after its file could not be flushed
+        def __del__(self) -> None:
+            raise OSError(errno.ENOSPC, "Driver write request failed (errno = 28, error message = 'No space left "
+                                        "on device')")
+
+    def full(path: Path, **_: Any) -> None:
+        obj = Unflushed()
+        del obj
+        raise RuntimeError("Disable slist on flush dest failure failed (file write failed: errno = 28, error "
+                           f"message = 'No space left on device', filename = '{path}')")
+
+    monkeypatch.setattr(outputs, "write_cum_h5", full)
+    out = tmp_path / "out"
+    one_error_line(*run_ts(capsys, inp, out), str(out), "no space left", "free")
 
 
 # ---------------------------------------------------------------------------------------------

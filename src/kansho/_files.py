@@ -23,7 +23,7 @@ import numpy as np
 
 from kansho.errors import KanshoError
 
-__all__ = ["DISK_FULL_ERRNOS", "DiskFullError", "disk_full_error", "is_disk_full", "write_bytes_atomic",
+__all__ = ["DISK_FULL_ERRNOS", "DiskFullError", "disk_full_error", "is_disk_full", "nearly_full", "write_bytes_atomic",
            "write_json_atomic", "write_text_atomic"]
 
 #: errno values of a full disk or an exhausted quota
@@ -34,10 +34,36 @@ class DiskFullError(KanshoError, OSError):
     """No space left where a file was being written (one line: folder, size needed, space left)."""
 
 
+#: what a full disk or quota says in an error's text where it carries no errno (GDAL's errors; HDF5's, which h5py
+#: raises as a RuntimeError: "... errno = 28, error message = 'No space left on device' ...")
+DISK_FULL_TEXTS = ("No space left on device", "Disk quota exceeded")
+#: a write failed with less than this free beside it is taken for a full disk where its error does not say why
+#: (GDAL's "Write failed": libtiff's ENOSPC goes to its own message, not to the exception)
+NEARLY_FULL_BYTES = 1 << 20
+
+
 def is_disk_full(exc: BaseException) -> bool:
-    """True for an OSError of a full disk or quota (GDAL's errors carry only the message)."""
-    return isinstance(exc, OSError) and (exc.errno in DISK_FULL_ERRNOS or "No space left on device" in str(exc)
-                                         or "Disk quota exceeded" in str(exc))
+    """True for the error of a full disk or quota: an OSError of that errno, or an error (or one it was raised
+    from, three deep) whose text says so (GDAL's errors and HDF5's carry only the message)."""
+    for _ in range(4):
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return True
+        if isinstance(exc, Exception) and any(t in str(exc) for t in DISK_FULL_TEXTS):
+            return True
+        nxt = exc.__cause__ or exc.__context__
+        if nxt is None:
+            return False
+        exc = nxt
+    return False
+
+
+def nearly_full(folder: str | Path) -> bool:
+    """Whether the file system of ``folder`` has less than :data:`NEARLY_FULL_BYTES` free (False where that
+    cannot be told)."""
+    try:
+        return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
+    except OSError:
+        return False
 
 
 def disk_full_error(folder: str | Path, exc: OSError | None = None, needed: int | None = None) -> DiskFullError:

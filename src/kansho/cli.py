@@ -7,10 +7,11 @@ Every step option of :mod:`kansho.config` is also a command-line option of ``kan
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, NoReturn, cast, get_args
 
@@ -253,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose, args.quiet)
     try:
         _check_utf8_paths(args)
-        with fewer_collections():
+        with fewer_collections(), _quiet_disk_full_cleanup():
             return _dispatch(args, dests)
     except KanshoError as exc:
         print(f"kansho: error: {exc}", file=sys.stderr)
@@ -269,6 +270,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kansho: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def _quiet_disk_full_cleanup() -> Iterator[None]:
+    """Within it, an error of a full disk raised where Python cannot pass it on (an HDF5 file that could not be
+    flushed complains again as h5py frees its objects: "Exception ignored in ...", a traceback each) is logged at
+    debug level, not printed: the run's one-line error has said it. Any other such error prints as ever."""
+    from kansho._files import is_disk_full
+
+    before = sys.unraisablehook
+
+    def hook(u: Any) -> None:
+        if u.exc_value is not None and is_disk_full(u.exc_value):
+            log.debug("after a full disk, in %r: %s", u.object, str(u.exc_value).splitlines()[0][:200])
+            return
+        before(u)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = before
 
 
 def run(argv: Sequence[str] | None = None) -> NoReturn:

@@ -86,15 +86,11 @@ def run_timeseries(
               heap_arrays(), fewer_collections()):
             jitcache.prepare()
             return _run_locked(input_path, out, cfg, steps, force, progress)
-    except OSError as exc:
+    except BaseException as exc:
         _remove_lone_log(out)
         _remove_new_empty_dirs(out, before)
-        if is_disk_full(exc) and not isinstance(exc, KanshoError):
-            raise disk_full_error(out, exc) from None
-        raise
-    except BaseException:
-        _remove_lone_log(out)
-        _remove_new_empty_dirs(out, before)
+        if is_disk_full(exc) and not isinstance(exc, KanshoError):  # also HDF5's, raised as a RuntimeError
+            raise disk_full_error(out, exc if isinstance(exc, OSError) else None) from None
         raise
 
 

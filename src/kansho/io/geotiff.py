@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import warnings
@@ -15,7 +16,8 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
-from kansho.errors import InputError
+from kansho._files import disk_full_error, is_disk_full, nearly_full
+from kansho.errors import InputError, KanshoError
 from kansho.grid import Grid
 
 log = logging.getLogger(__name__)
@@ -152,13 +154,25 @@ def write_geotiff(
         profile.update(tiled=True, blockxsize=256, blockysize=256)
     if nodata is not None:
         profile["nodata"] = nodata
-    with rasterio.open(tmp, "w", **profile) as dst:
-        dst.write(data, 1)
-        if description:
-            dst.set_band_description(1, description)
-        if units:
-            dst.update_tags(1, units=units)
-    os.replace(tmp, path)
+    try:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(data, 1)
+            if description:
+                dst.set_band_description(1, description)
+            if units:
+                dst.update_tags(1, units=units)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        # GDAL says "Write failed" where the disk is full (libtiff's ENOSPC goes to its own message): told by the
+        # space left, looked at before the partial file is removed (which frees it)
+        full = (isinstance(exc, Exception) and not isinstance(exc, KanshoError)
+                and (is_disk_full(exc) or nearly_full(tmp.parent)))
+        enospc = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        err = disk_full_error(path.parent, enospc) if full else None
+        tmp.unlink(missing_ok=True)
+        if err is not None:
+            raise err from None
+        raise
     return path
 
 
