@@ -524,6 +524,19 @@ def test_frame_wide_piece_beside_workers_gives_its_memory_back(monkeypatch: pyte
 
     monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
     assert budget.frame_threads((1000, 1000), RunConfig(memory_limit="1GB")) == 2  # the M frame keeps both
+    # a frame whose float64 map outgrows a second thread's malloc arena (64 MiB): its pieces on one thread whatever
+    # the budget (a second thread's arrays came from the main heap, faulted in afresh: two took twice as long)
+    big = RunConfig(memory_limit="64GB")
+    assert budget.piece_threads((2500, 2500), big) == 2  # 50 MB: both
+    assert budget.piece_threads((2896, 2896), big) == 2  # 67.09e6 bytes: just within
+    assert budget.piece_threads((2897, 2897), big) == 1 and budget.piece_threads((5000, 5000), big) == 1
+    assert budget.frame_threads((5000, 5000), big) == 2  # the passes over epochs keep both
+    assert budget.piece_threads((2500, 2500), RunConfig(memory_limit="2GB")) == 1  # the budget's rule still holds
+    ctx = Context(out=Path("."), options=Options(big), input_path=None)
+    ctx._stack = SimpleNamespace(shape=(5000, 5000))  # type: ignore[assignment]
+    with common.frame_piece_alone(ctx):
+        assert kernel_threads() == 1
+    assert calls == [1, 1, 1]
 
 
 def test_epoch_tasks_at_once_follow_the_frame_not_the_blocks(sim: Path, serial: dict[str, np.ndarray], tmp_path: Path,

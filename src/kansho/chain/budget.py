@@ -94,3 +94,24 @@ def frame_threads(shape: tuple[int, int], cfg: RunConfig) -> int:
     L frame under 2GB: one (its model choice peaked at 1.94 GB on two); by default: two."""
     px = float(shape[0]) * float(shape[1])
     return _at_once(memory_budget(cfg.memory_limit) - PROCESS_RESERVE - FRAME_BYTES_HELD * px, FRAME_BYTES_THREAD * px)
+
+
+#: the largest heap of a glibc malloc arena other than the main one (64 MiB on 64-bit systems, twice the largest
+#: mmap threshold): a frame map in float64 beyond it cannot come from a second thread's arena
+ARENA_HEAP_BYTES = 64 * 2**20
+
+
+def piece_threads(shape: tuple[int, int], cfg: RunConfig) -> int:
+    """Threads for the frame-wide pieces between passes (step 1-3's bridge model choice and gap tie, the filter's
+    spatial cross-validation: :func:`kansho.chain.common.frame_piece_alone`): :func:`frame_threads`, but one where
+    a frame map in float64 outgrows a second thread's malloc arena (:data:`ARENA_HEAP_BYTES`: frames beyond ~8.4
+    million pixels). That thread's arrays then come from the main arena's heap beside the first thread's, which
+    grows and is faulted in afresh instead of reused: the bridge model's choice on a 3500 x 3500 px frame took
+    3.9-4.4 s on two threads (1.35 million page faults) against 3.1-3.7 s on one (0.37 million), on 5000 x 5000
+    px 15 s against 8 s; a 25-million-pixel run's step 1-3 model choice 18.0 -> 9.3 s, gap tie 41.2 -> 23.5 s,
+    the filter's cross-validation 89.4 -> 37.9 s. The L frame's 6.25 million pixels keep two (its model choice
+    1.7 s against 2.1 s on one). The passes over epochs keep :func:`frame_threads` (the same run's filter pass
+    19.3 s on two, 23.2 s on one)."""
+    if 8.0 * float(shape[0]) * float(shape[1]) > ARENA_HEAP_BYTES:
+        return 1
+    return frame_threads(shape, cfg)
