@@ -140,7 +140,11 @@ def fit_tie(seg_means: npt.ArrayLike, stable: npt.ArrayLike, pixel_km: tuple[flo
 
 def _fit_tie(seg_means: npt.ArrayLike, stable: npt.ArrayLike, pixel_km: tuple[float, float],
              sigma: npt.ArrayLike | None) -> GapTie:
-    m = np.asarray(seg_means, np.float64)
+    # float32 maps (the chain's) stay float32: each difference is taken in float64 (the same numbers as from float64
+    # copies, ~24 bytes a pixel less on a frame-wide piece of ~160)
+    m = np.asarray(seg_means)
+    if m.dtype != np.float32:
+        m = m.astype(np.float64, copy=False)
     nseg, ny, nx = m.shape
     solved: BoolArray = np.asarray(np.isfinite(m).all(axis=0))
     st: BoolArray = np.asarray(stable, bool) & solved
@@ -154,9 +158,10 @@ def _fit_tie(seg_means: npt.ArrayLike, stable: npt.ArrayLike, pixel_km: tuple[fl
         return GapTie(corr, none, zero, zero, zero, 0, n_set,
                       f"the reference set has {n_set} pixels (< {MIN_SET_PIXELS}): it shows no pattern to tie to")
     hole = _hole(st, solved, pixel_km)
-    sd = None if sigma is None else np.asarray(sigma, np.float64)
-    fits = [_tie_one(m[j] - m[0], st, solved, None if sd is None else sd[j - 1], pixel_km, hole, j)
-            for j in range(1, nseg)]
+    sd = None if sigma is None else np.asarray(sigma)
+    if sd is not None and sd.dtype != np.float32:
+        sd = sd.astype(np.float64, copy=False)
+    fits = [_tie_one(m, st, solved, None if sd is None else sd[j - 1], pixel_km, hole, j) for j in range(1, nseg)]
     for j, f in enumerate(fits):
         corr[j] = f[0]
     notes = [f[5] for f in fits if f[5]]
@@ -166,23 +171,28 @@ def _fit_tie(seg_means: npt.ArrayLike, stable: npt.ArrayLike, pixel_km: tuple[fl
                   tuple(f[4] for f in fits), hole, n_set, reason)
 
 
-def _tie_one(diff: Float64Array, st: BoolArray, solved: BoolArray, sd: Float64Array | None,
+def _tie_one(m: npt.NDArray[np.floating], st: BoolArray, solved: BoolArray, sd: npt.NDArray[np.floating] | None,
              pixel_km: tuple[float, float], hole: int, j: int
              ) -> tuple[npt.NDArray[np.float32], float, float, float, float, str]:
-    """One gap of :func:`fit_tie`: ``diff`` (ny, nx) the segment difference ``D_j``; returns the correction,
-    held-out σ (mm), width (km), weight, gain and a note when declined because the set moves."""
+    """Gap ``j`` of :func:`fit_tie` (``m`` its segment means, ``sd`` the gap's σ): the segment difference ``D_j``
+    (float64); returns the correction, held-out σ (mm), width (km), weight, gain and a note when declined because
+    the set moves. What is no longer needed is freed on the way (a frame-wide piece: a float64 map of a
+    25-million-pixel frame is 200 MB)."""
+    diff = np.subtract(m[j], m[0], dtype=np.float64)
     declined = (np.zeros(diff.shape, np.float32), float("nan"), 0.0, 0.0, 0.0)
     use = st
     if sd is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
-            z = np.abs(diff) / sd  # NaN where the σ is (or is 0 over 0): never within a bound
+            z = np.abs(diff) / sd  # in float64; NaN where the σ is (or is 0 over 0): never within a bound
         frac = float((st & ~(z <= Z_MOVING)).sum()) / max(int(st.sum()), 1)
         if frac > MAX_MOVING:
             return (*declined, f"gap {j}: {100 * frac:.0f} % of the set moves across it (beyond {Z_MOVING:g} σ of "
                     "the bridge): the set is not stable there")
         use = st & (z <= Z_OUTLIER)
+        del z
     d = np.where(use, diff, np.nan)
-    km, sig = fa.spatial_candidates(pixel_km, diff.shape)
+    del diff
+    km, sig = fa.spatial_candidates(pixel_km, d.shape)
     # a kernel truncated at 4 σ inside the hole predicts nothing there: not evaluated (its count is 0)
     reach = [i for i, (sy, sx) in enumerate(sig) if 4.0 * max(sy, sx) > hole]
     sums = fa.spatial_cv_sums(d, sig, hole=hole, only=reach, keep=False)  # each width's weight and kernel used once
