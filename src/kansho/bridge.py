@@ -421,14 +421,16 @@ def select_models(mu: npt.ArrayLike, vmu: npt.ArrayLike, allowed: npt.ArrayLike,
     ``(choice (ny, nx) int64 index into the candidates, -1 where no candidate is allowed;
     infl (ny, nx) float64 >= 1: the chosen model's estimated MSE over its variance, region-averaged)``.
     """
-    m = np.asarray(mu, np.float64)
-    v = np.asarray(vmu, np.float64)
+    # float32 maps (the chain's) stay float32, each value taken in float64 where it is used (the same numbers as
+    # from float64 copies: 4 bytes a pixel and candidate less, of the frame-wide piece's ~160)
+    m, v = (np.asarray(a) for a in (mu, vmu))
+    m, v = (a if a.dtype == np.float32 else a.astype(np.float64, copy=False) for a in (m, v))
     al = np.asarray(allowed, bool) & np.isfinite(v)
     kk = m.shape[0]
     # the widest allowed candidate (-1 where none) and its focus and variance, picked candidate by candidate
     # (the maps are whole frames: no (K, ny, nx) index or score arrays; the same values)
     widest = np.full(m.shape[1:], -1, np.int8 if kk < 128 else np.int64)
-    mu_w, v_w = np.full(m.shape[1:], m[0]), np.full(m.shape[1:], v[0])
+    mu_w, v_w = np.full(m.shape[1:], m[0], np.float64), np.full(m.shape[1:], v[0], np.float64)
     for k in range(kk):
         np.copyto(widest, k, where=al[k])
         np.copyto(mu_w, m[k], where=al[k])
@@ -440,7 +442,7 @@ def select_models(mu: npt.ArrayLike, vmu: npt.ArrayLike, allowed: npt.ArrayLike,
         # would bias the average up by ~0.3 Var(mu_W - mu_k) where no model bias exists)
         dv = np.where(al[k], np.abs(v_w - v[k]), np.nan)
         bias2 = np.where(al[k], (m[k] - mu_w) ** 2, np.nan) - dv
-        vk = np.where(al[k], v[k], np.nan)
+        vk = np.where(al[k], v[k], np.float64(np.nan))  # float64 (a float64 scalar wins over a float32 map)
         # the three maps share the finite pattern al[k] (where the focus is finite too): its normalising weight
         # is convolved once, not three times (the same bits; a third less work and memory)
         same = np.array_equal(np.isfinite(bias2), al[k]) and np.array_equal(np.isfinite(dv), al[k])

@@ -432,7 +432,7 @@ def _choose_models(ctx: Context, cands: list[bridge.Candidate]) -> dict[str, int
     """The regional choice of the bridge model from the first pass's statistics: writes ``bridge_model``
     (candidate code, -1 where the pixel has no gap) and ``bridge_infl``; returns pixels per model."""
     st = ctx.stack
-    fic = ctx.read2d("bridge_fic").astype(np.float64)
+    fic = ctx.read2d("bridge_fic")  # float32, taken in float64 by the choice
     mu, vmu = fic[0::2], fic[1::2]
     dx_km, dy_km = st.grid.pixel_size_km()
     sig = (REGION_KM / dy_km if dy_km > 0 else 0.0, REGION_KM / dx_km if dx_km > 0 else 0.0)
