@@ -194,3 +194,38 @@ def test_stc_compiled_equals_the_numpy_bit_for_bit(n: int, ny: int, nx: int, hol
     got, ref = stc(cum), _stc_numpy(cum)
     assert got.dtype == np.float64 and got.shape == (ny, nx)
     np.testing.assert_array_equal(got, ref)  # exact values, NaN at the same pixels
+
+
+def test_float32_index_images_are_judged_as_their_float64_copies() -> None:
+    """The chain's index maps are float32 and stay so (a frame-wide step: ~90 bytes a pixel less on a
+    25-million-pixel frame); each is compared with its threshold in float64, so a value a float32 comparison
+    would judge otherwise (the threshold between two float32 neighbours) is judged as before, bit for bit."""
+    from kansho import mask as maskmod
+
+    rng = np.random.default_rng(0)
+    names = list(maskmod.THRESHOLD_SPECS)
+    shape = (300, 200)
+    idx32 = {k: rng.normal(1, 1, shape).astype(np.float32) for k in names}
+    for k in names:
+        idx32[k][rng.random(shape) < 0.05] = np.nan
+        idx32[k][5, 7] = 0.7
+    thr = {k: 0.7 + (1e-9 if i % 2 else 0.0) for i, k in enumerate(names)}  # float32(0.7) > 0.7: one side or other
+    idx64 = {k: v.astype(np.float64) for k, v in idx32.items()}
+    a, b = maskmod.apply_thresholds(idx32, thr), maskmod.apply_thresholds(idx64, thr)
+    assert a.counts == b.counts and a.n_kept == b.n_kept
+    np.testing.assert_array_equal(a.mask, b.mask)
+    for k in a.removed:
+        np.testing.assert_array_equal(a.removed[k], b.removed[k])
+        np.testing.assert_array_equal(a.removed_only[k], b.removed_only[k])
+
+    def passes(k: str, value: float, t: float) -> bool:
+        return bool(value >= t) if maskmod.THRESHOLD_SPECS[k].direction == "min" else bool(value <= t)
+
+    # the test reaches the edge: for some criterion a float32 comparison would judge that pixel otherwise
+    assert any(passes(k, idx32[k][5, 7], np.float32(thr[k])) != passes(k, float(idx32[k][5, 7]), thr[k])
+               for k in names)
+    assert all(bool(a.removed[k][5, 7]) != passes(k, float(idx32[k][5, 7]), thr[k]) for k in names)
+    solved = np.ones(shape, bool)
+    ta, ca = maskmod.adapt_thresholds(idx32, thr, solved)
+    tb, cb = maskmod.adapt_thresholds(idx64, thr, solved)
+    assert ta == tb and [c.text() for c in ca] == [c.text() for c in cb]

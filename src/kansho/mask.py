@@ -160,9 +160,10 @@ class MaskResult:
 
 
 def _checked_indices(indices: Mapping[str, npt.ArrayLike], thresholds: Mapping[str, float | None]
-                     ) -> tuple[dict[str, float], dict[str, Float64Array], tuple[int, ...]]:
-    """The enabled thresholds, their index images as float64 and the images' (ny, nx) shape, or the
-    error :func:`apply_thresholds` documents."""
+                     ) -> tuple[dict[str, float], dict[str, npt.NDArray[np.floating]], tuple[int, ...]]:
+    """The enabled thresholds, their index images (float32 ones as they are, others as float64: each value is
+    compared in float64, :func:`_passes`) and the images' (ny, nx) shape, or the error
+    :func:`apply_thresholds` documents."""
     unknown = (set(indices) | set(thresholds)) - set(THRESHOLD_SPECS)
     if unknown:
         raise ConfigError(
@@ -175,7 +176,7 @@ def _checked_indices(indices: Mapping[str, npt.ArrayLike], thresholds: Mapping[s
     if not enabled:
         raise ConfigError("no mask criterion enabled")
 
-    arrays = {k: np.asarray(indices[k], dtype=np.float64) for k in enabled}
+    arrays = {k: _as_float(indices[k]) for k in enabled}
     shapes = {a.shape for a in arrays.values()}
     if len(shapes) != 1 or len(next(iter(shapes))) != 2:
         raise ValueError(f"index images must be 2-D of one shape, got {sorted(shapes)}")
@@ -184,7 +185,20 @@ def _checked_indices(indices: Mapping[str, npt.ArrayLike], thresholds: Mapping[s
     return enabled, arrays, shape
 
 
-def _warnings(enabled: Mapping[str, float], arrays: Mapping[str, Float64Array], counts: Mapping[str, int],
+def _as_float(a: npt.ArrayLike) -> npt.NDArray[np.floating]:
+    """``a`` as it is when float32 (a frame-wide map: no float64 copy, 4 bytes a pixel more each), else float64."""
+    x = np.asarray(a)
+    return x if x.dtype == np.float32 else x.astype(np.float64, copy=False)
+
+
+def _passes(a: npt.NDArray[np.floating], thr: float, name: str) -> BoolArray:
+    """Where the index image ``a`` meets criterion ``name``'s threshold ``thr``, compared in float64 whatever
+    ``a``'s type (a float32 image against a float64 scalar: NumPy compares in float64), False where NaN."""
+    t = np.float64(thr)
+    return np.asarray(a >= t if THRESHOLD_SPECS[name].direction == "min" else a <= t)
+
+
+def _warnings(enabled: Mapping[str, float], arrays: Mapping[str, npt.NDArray[np.floating]], counts: Mapping[str, int],
               n_fp: int, n_kept: int) -> list[str]:
     """Warnings of a mask that removes every pixel, or of a criterion that alone removes them all."""
     warnings: list[str] = []
@@ -239,10 +253,8 @@ def apply_thresholds(
         footprint |= np.isfinite(a)
     removed: dict[str, BoolArray] = {}
     for name, thr in enabled.items():
-        a = arrays[name]
-        passes = a >= thr if THRESHOLD_SPECS[name].direction == "min" else a <= thr
-        removed[name] = footprint & ~passes  # NaN compares False -> removed
-    n_fail = np.zeros(shape, np.int64)
+        removed[name] = footprint & ~_passes(arrays[name], thr, name)  # NaN compares False -> removed
+    n_fail = np.zeros(shape, np.uint8 if len(removed) < 256 else np.int64)  # criteria failed at each pixel
     for r in removed.values():
         n_fail += r
     mask = footprint & (n_fail == 0)
@@ -401,7 +413,7 @@ def adapt_thresholds(indices: Mapping[str, npt.ArrayLike], thresholds: Mapping[s
     for name, thr in thresholds.items():
         if thr is None or name not in indices or (mode == "auto" and name in fixed):
             continue
-        a = np.asarray(indices[name], np.float64)[sel]
+        a = np.asarray(indices[name])[sel].astype(np.float64)  # the judged pixels only, then in float64
         a = a[np.isfinite(a)]
         if a.size == 0:
             continue
