@@ -136,6 +136,24 @@ def test_full_disk_while_writing_cum_h5_is_one_line(inp: Path, tmp_path: Path, c
     one_error_line(*run_ts(capsys, inp, out), str(out), "no space left", "free")
 
 
+def test_an_interruption_during_a_full_disk_stays_an_interruption(inp: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while a full disk's error is handled: the run says it was interrupted (exit 130, resume by running
+    the same command), not that the disk is full."""
+    from kansho.chain.steps import outputs
+
+    def interrupted(*_: Any, **__: Any) -> None:
+        try:
+            _enospc()
+        except OSError:
+            raise KeyboardInterrupt from None
+
+    monkeypatch.setattr(outputs, "write_cum_h5", interrupted)
+    rc, err = run_ts(capsys, inp, tmp_path / "out")
+    assert rc == 130 and "interrupted" in err and "no space" not in err, err
+
+
 # ---------------------------------------------------------------------------------------------
 # paths
 # ---------------------------------------------------------------------------------------------

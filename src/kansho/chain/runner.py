@@ -89,7 +89,8 @@ def run_timeseries(
     except BaseException as exc:
         _remove_lone_log(out)
         _remove_new_empty_dirs(out, before)
-        if is_disk_full(exc) and not isinstance(exc, KanshoError):  # also HDF5's, raised as a RuntimeError
+        # also HDF5's, raised as a RuntimeError (an interruption stays one, whatever it interrupted)
+        if isinstance(exc, Exception) and not isinstance(exc, KanshoError) and is_disk_full(exc):
             raise disk_full_error(out, exc if isinstance(exc, OSError) else None) from None
         raise
 
