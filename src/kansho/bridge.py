@@ -62,7 +62,7 @@ import numpy.typing as npt
 from kansho._columns import put_columns, take_columns
 from kansho._invert_jit import apply_offsets, put_offsets
 from kansho._threads import map_threads
-from kansho._types import BoolArray, Float64Array
+from kansho._types import BoolArray, Float64Array, as_float
 from kansho.filters import gaussian_nan, gaussian_weight
 
 __all__ = [
@@ -423,8 +423,7 @@ def select_models(mu: npt.ArrayLike, vmu: npt.ArrayLike, allowed: npt.ArrayLike,
     """
     # float32 maps (the chain's) stay float32, each value taken in float64 where it is used (the same numbers as
     # from float64 copies: 4 bytes a pixel and candidate less, of the frame-wide piece's ~160)
-    m, v = (np.asarray(a) for a in (mu, vmu))
-    m, v = (a if a.dtype == np.float32 else a.astype(np.float64, copy=False) for a in (m, v))
+    m, v = as_float(mu), as_float(vmu)
     al = np.asarray(allowed, bool) & np.isfinite(v)
     kk = m.shape[0]
     # the widest allowed candidate (-1 where none) and its focus and variance, picked candidate by candidate

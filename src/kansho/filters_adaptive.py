@@ -44,7 +44,7 @@ from scipy import ndimage
 from kansho._columns import put_columns, take_columns
 from kansho._flight import forget_flights, single_flight
 from kansho._threads import map_threads
-from kansho._types import BoolArray, Float64Array, FloatArray
+from kansho._types import BoolArray, Float64Array, FloatArray, as_float
 from kansho.filters import (
     _KERNEL_CACHE,
     COMPILED_MIN_PX,
@@ -362,9 +362,7 @@ def spatial_cv_rows(hps: npt.ArrayLike, sigmas_px: list[tuple[float, float]], *,
     on k epochs of the spatial cross-validation then holds one width's weight and transform at a time, not
     every width's (~150 MB of them on a 1000 × 1000 px frame, in each dask worker); with ``keep`` the
     weights are :func:`cached_hole_weight`'s and the transforms stay for a later call."""
-    xs = np.asarray(hps)  # float32 (the chain's) as it is: the sums take each value in float64
-    if xs.dtype != np.float32:
-        xs = xs.astype(np.float64, copy=False)
+    xs = as_float(hps)  # float32 (the chain's) as it is: the sums take each value in float64
     out = np.zeros((xs.shape[0], len(sigmas_px), 4))
     fins = [np.isfinite(x) for x in xs]
     # the numerators' images: with fft_float32, float32 ones for the widths convolved by FFT and float64 ones made

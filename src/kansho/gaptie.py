@@ -51,7 +51,7 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from kansho import filters_adaptive as fa
-from kansho._types import BoolArray, Float64Array
+from kansho._types import BoolArray, Float64Array, as_float
 
 __all__ = ["HOLE_PERCENTILE", "MAX_MOVING", "MIN_CV_FRACTION", "MIN_GAIN", "MIN_SET_PIXELS", "Z_MOVING", "Z_OUTLIER",
            "GapTie", "fit_tie", "segment_means"]
@@ -142,9 +142,7 @@ def _fit_tie(seg_means: npt.ArrayLike, stable: npt.ArrayLike, pixel_km: tuple[fl
              sigma: npt.ArrayLike | None) -> GapTie:
     # float32 maps (the chain's) stay float32: each difference is taken in float64 (the same numbers as from float64
     # copies, ~24 bytes a pixel less on a frame-wide piece of ~160)
-    m = np.asarray(seg_means)
-    if m.dtype != np.float32:
-        m = m.astype(np.float64, copy=False)
+    m = as_float(seg_means)
     nseg, ny, nx = m.shape
     solved: BoolArray = np.asarray(np.isfinite(m).all(axis=0))
     st: BoolArray = np.asarray(stable, bool) & solved
@@ -158,9 +156,7 @@ def _fit_tie(seg_means: npt.ArrayLike, stable: npt.ArrayLike, pixel_km: tuple[fl
         return GapTie(corr, none, zero, zero, zero, 0, n_set,
                       f"the reference set has {n_set} pixels (< {MIN_SET_PIXELS}): it shows no pattern to tie to")
     hole = _hole(st, solved, pixel_km)
-    sd = None if sigma is None else np.asarray(sigma)
-    if sd is not None and sd.dtype != np.float32:
-        sd = sd.astype(np.float64, copy=False)
+    sd = None if sigma is None else as_float(sigma)
     fits = [_tie_one(m, st, solved, None if sd is None else sd[j - 1], pixel_km, hole, j) for j in range(1, nseg)]
     for j, f in enumerate(fits):
         corr[j] = f[0]

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kansho import _mask_jit
-from kansho._types import BoolArray, Float64Array
+from kansho._types import BoolArray, Float64Array, as_float
 from kansho.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -176,19 +176,13 @@ def _checked_indices(indices: Mapping[str, npt.ArrayLike], thresholds: Mapping[s
     if not enabled:
         raise ConfigError("no mask criterion enabled")
 
-    arrays = {k: _as_float(indices[k]) for k in enabled}
+    arrays = {k: as_float(indices[k]) for k in enabled}
     shapes = {a.shape for a in arrays.values()}
     if len(shapes) != 1 or len(next(iter(shapes))) != 2:
         raise ValueError(f"index images must be 2-D of one shape, got {sorted(shapes)}")
     shape = next(iter(shapes))
 
     return enabled, arrays, shape
-
-
-def _as_float(a: npt.ArrayLike) -> npt.NDArray[np.floating]:
-    """``a`` as it is when float32 (a frame-wide map: no float64 copy, 4 bytes a pixel more each), else float64."""
-    x = np.asarray(a)
-    return x if x.dtype == np.float32 else x.astype(np.float64, copy=False)
 
 
 def _passes(a: npt.NDArray[np.floating], thr: float, name: str) -> BoolArray:
