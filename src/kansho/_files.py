@@ -103,7 +103,7 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        if exc.errno in DISK_FULL_ERRNOS and not isinstance(exc, DiskFullError):
+        if is_disk_full(exc) and not isinstance(exc, DiskFullError):
             raise disk_full_error(path.parent, exc, needed=len(data)) from None
         raise
     except BaseException:

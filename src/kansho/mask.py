@@ -162,7 +162,7 @@ class MaskResult:
 def _checked_indices(indices: Mapping[str, npt.ArrayLike], thresholds: Mapping[str, float | None]
                      ) -> tuple[dict[str, float], dict[str, npt.NDArray[np.floating]], tuple[int, ...]]:
     """The enabled thresholds, their index images (float32 ones as they are, others as float64: each value is
-    compared in float64, :func:`_passes`) and the images' (ny, nx) shape, or the error
+    compared in float64, :func:`passes`) and the images' (ny, nx) shape, or the error
     :func:`apply_thresholds` documents."""
     unknown = (set(indices) | set(thresholds)) - set(THRESHOLD_SPECS)
     if unknown:
@@ -185,7 +185,7 @@ def _checked_indices(indices: Mapping[str, npt.ArrayLike], thresholds: Mapping[s
     return enabled, arrays, shape
 
 
-def _passes(a: npt.NDArray[np.floating], thr: float, name: str) -> BoolArray:
+def passes(a: npt.NDArray[np.floating], thr: float, name: str) -> BoolArray:
     """Where the index image ``a`` meets criterion ``name``'s threshold ``thr``, compared in float64 whatever
     ``a``'s type (a float32 image against a float64 scalar: NumPy compares in float64), False where NaN."""
     t = np.float64(thr)
@@ -247,7 +247,7 @@ def apply_thresholds(
         footprint |= np.isfinite(a)
     removed: dict[str, BoolArray] = {}
     for name, thr in enabled.items():
-        removed[name] = footprint & ~_passes(arrays[name], thr, name)  # NaN compares False -> removed
+        removed[name] = footprint & ~passes(arrays[name], thr, name)  # NaN compares False -> removed
     n_fail = np.zeros(shape, np.uint8 if len(removed) < 256 else np.int64)  # criteria failed at each pixel
     for r in removed.values():
         n_fail += r

@@ -167,8 +167,8 @@ def write_geotiff(
         # space left, looked at before the partial file is removed (which frees it)
         full = (isinstance(exc, Exception) and not isinstance(exc, KanshoError)
                 and (is_disk_full(exc) or nearly_full(tmp.parent)))
-        enospc = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        err = disk_full_error(path.parent, enospc) if full else None
+        err = (disk_full_error(path.parent, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)))
+               if full else None)
         tmp.unlink(missing_ok=True)
         if err is not None:
             raise err from None

@@ -136,7 +136,7 @@ def _adapt(ctx: Context, indices: dict[str, np.ndarray], thresholds: dict[str, f
         a = indices[k][solved & np.isfinite(indices[k])]
         if thr is None or a.size == 0:
             continue
-        passing = a >= thr if maskmod.THRESHOLD_SPECS[k].direction == "min" else a <= thr
+        passing = maskmod.passes(a, thr, k)  # in float64, as the mask itself judges (a float32 map)
         if passing.mean() < maskmod.MIN_PASS:
             log.warning("1-5: the given threshold %s %g lets only %.2g %% of the pixels pass; kept as given",
                         k, thr, 100 * passing.mean())
