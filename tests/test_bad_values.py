@@ -210,3 +210,54 @@ def test_failed_ingest_leaves_no_partial_store(geoc: Path, tmp_path: Path) -> No
         create_stack(discover_inputs(geoc), tmp_path / "out", progress=False)
     assert not (tmp_path / "out" / "stack.zarr.partial").exists()
     assert not (tmp_path / "out" / "stack.zarr").exists()
+
+
+def test_frame_beyond_the_machine_is_refused_before_it_is_read(geoc: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frame whose frame-wide steps need more memory than the machine has (here: a machine of one byte less
+    than the 12 x 10 px frame's need) is refused at once, naming the input and a multilook that fits, before a
+    stack store is written; the same frame with its need within the machine runs."""
+    from kansho.chain import budget
+
+    monkeypatch.setattr(budget, "FRAME_BYTES_LEAST", 10e6)  # 120 px: 1.2 GB beside the process's 0.4 GB
+    need = budget.frame_need(GRID.shape)
+    monkeypatch.setattr(budget, "physical_memory", lambda: int(need) - 1)
+    rc, err = run_ts(capsys, geoc, tmp_path / "out")
+    # multilooked by 2 (6 x 5 px): 0.7 GB, within the 1.2 GB that 80 % of the machine holds
+    assert_refused(rc, err, tmp_path / "out", str(geoc), "12 x 10 px", "about 1.6 GB", "more than this machine's",
+                   "--nlook 2", "--clip-box")
+    assert not (tmp_path / "out" / "stack.zarr").exists()
+    monkeypatch.setattr(budget, "physical_memory", lambda: int(need) + 1)
+    rc, err = run_ts(capsys, geoc, tmp_path / "ok")
+    assert rc == 0, err
+
+
+def test_frame_beyond_the_budget_is_said_once(geoc: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """A frame whose frame-wide steps need more than ``--memory-limit`` (made so by counting 10 MB a pixel) runs
+    past the budget with one warning that says by how much and how to stay within it (in the run's log too); a
+    run resumed after its ingest says it again, once."""
+    import logging
+
+    from kansho.chain import budget
+
+    monkeypatch.setattr(budget, "FRAME_BYTES_LEAST", 10e6)  # 120 px: 1.2 GB beside the process's 0.4 GB
+    monkeypatch.setattr(budget, "physical_memory", lambda: 64 * 10**9)
+
+    def said() -> list[str]:
+        return [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING and "frame-wide" in r.getMessage()]
+
+    with caplog.at_level(logging.WARNING, logger="kansho"):
+        rc, err = run_ts(capsys, geoc, tmp_path / "out", "--memory-limit", "1GB")
+        assert rc == 0, err
+        assert len(said()) == 1, said()
+        line = said()[0]
+        assert "12 x 10 px" in line and "about 1.6 GB" in line and "the 1.0 GB memory budget" in line, line
+        assert "--memory-limit 2GB" in line and "--nlook 2" in line, line
+        assert line in (tmp_path / "out" / "kansho.log").read_text()
+        caplog.clear()
+        rc, err = run_ts(capsys, geoc, tmp_path / "out", "--memory-limit", "1GB", "--steps", "mask,filter", "--force")
+        assert rc == 0 and len(said()) == 1, (err, said())

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 import zarr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests._shared import figures_skipped, work_arrays
 
 from kansho.chain import budget, runner
@@ -300,6 +302,52 @@ def test_a_long_series_keeps_both_cores_and_large_blocks_under_the_budget(monkey
         "the 2.0 GB memory budget holds blocks of 112 px (not 256)")  # dask workers: one block each
     # an epoch-wise pass needs its share where pairs are as few as epochs
     assert budget.block_bytes(100, 100) == budget.BLOCK_BYTES_EPOCH_ONLY * 100
+
+
+@given(ny=st.integers(100, 40_000), nx=st.integers(100, 40_000), budget_gb=st.floats(0.5, 64.0))
+@settings(max_examples=200, deadline=None)
+def test_frame_memory_advice_fits(ny: int, nx: int, budget_gb: float) -> None:
+    """The frame-wide memory check (a machine of 1 TB): silent where the budget holds the frame's least need
+    (:func:`budget.frame_need`, which grows with its pixels); else its warning gives a --memory-limit that holds it
+    and the smallest multilook that brings the frame within the budget (or a clip, where none up to 16 does)."""
+    import math
+    import re
+    from unittest import mock
+
+    cfg = RunConfig(memory_limit=f"{budget_gb}GB")
+    room = budget_gb * 1e9
+    need = budget.frame_need((ny, nx))
+    assert need > budget.frame_need((ny - 1, nx)) and need > budget.PROCESS_RESERVE
+    with mock.patch.object(budget, "physical_memory", lambda: 10**12):
+        said = budget.check_frame_memory((ny, nx), cfg, "/frame")
+    if need <= room:
+        assert said is None
+        return
+    assert said is not None and f"{nx} x {ny} px" in said
+    limit = re.search(r"--memory-limit (\d+)GB", said)
+    assert limit is not None and need <= int(limit.group(1)) * 1e9 < need + 1e9
+    look = re.search(r"--nlook (\d+)", said)
+    if look is None:
+        assert "clip it to a smaller area" in said
+        assert budget.frame_need((math.ceil(ny / 16), math.ceil(nx / 16))) > room
+        return
+    n = int(look.group(1))
+    assert budget.frame_need((math.ceil(ny / n), math.ceil(nx / n))) <= room
+    assert n == 2 or budget.frame_need((math.ceil(ny / (n - 1)), math.ceil(nx / (n - 1)))) > room
+
+
+def test_frame_beyond_the_machine_raises() -> None:
+    from unittest import mock
+
+    from kansho.errors import ConfigError
+
+    with mock.patch.object(budget, "physical_memory", lambda: 8 * 10**9), \
+            pytest.raises(ConfigError, match=r"^/in: a 8000 x 7000 px frame needs about 9\.4 GB .* machine's 8\.0 GB: "
+                                             r"multilook it \(--nlook 2"):
+        budget.check_frame_memory((7000, 8000), RunConfig(), "/in")
+    with mock.patch.object(budget, "physical_memory", lambda: None):  # a system that does not say: the budget only
+        assert "beyond the 1.0 GB memory budget" in str(budget.check_frame_memory((7000, 8000), RunConfig(
+            memory_limit="1GB"), "/in"))
 
 
 @pytest.mark.parametrize(("cores", "ram_gb", "want_gb"), [(2, 24, 8), (2, 8, 4.8), (16, 128, 32), (64, 32, 19.2)])

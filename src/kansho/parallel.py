@@ -111,13 +111,18 @@ def parse_memory(text: str | float | None) -> int | None:
         raise ValueError(f"cannot read a memory size from {text!r} (examples: 6GB, 512MiB)") from exc
 
 
+def physical_memory() -> int | None:
+    """This machine's RAM in bytes; None where the system does not say."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def default_memory_limit() -> int:
     """A memory budget for a whole run: 60 % of this machine's RAM, at most 8 GB (a 2-core laptop) or
     2 GB per core where that is more (a many-core machine's workers each get room for full blocks)."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        total = 8 * 10**9
+    total = physical_memory() or 8 * 10**9
     return int(min(0.6 * total, max(8e9, 2e9 * (os.cpu_count() or 1))))
 
 

@@ -307,10 +307,7 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
         shutil.rmtree(tmp)
     plan = plan or PrepPlan()
     win_in = plan.clip or (slice(0, inputs.grid.height), slice(0, inputs.grid.width))
-    grid_in = inputs.grid.window(*win_in)
-    grid = grid_in.multilooked(nlook) if nlook > 1 else grid_in
-    if grid.width < 1 or grid.height < 1:
-        raise InputError(inputs.root, f"grid {grid_in.width}x{grid_in.height} is smaller than --nlook {nlook}")
+    grid = stack_grid(inputs, plan, nlook)
     sigs = {pf.name: _pair_signature(pf) for pf in inputs.pairs}
     ingest_key = {"grid": grid.to_dict(), "nlook": int(nlook), "min_valid_looks": float(min_valid_looks),
                   "geometry": _geometry_signature(inputs)}
@@ -333,6 +330,17 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
     log.info("stack store %s: %d pairs, %d epochs, %dx%d px", final, len(inputs.pairs), len(inputs.epochs),
              grid.width, grid.height)
     return open_stack(out_dir)
+
+
+def stack_grid(inputs: InputSet, plan: PrepPlan | None, nlook: int) -> Grid:
+    """The grid of the stack store :func:`create_stack` makes of ``inputs``: clipped by ``plan`` (Step 0-5) and
+    multilooked by ``nlook``; an :class:`~kansho.errors.InputError` where nothing is left."""
+    win_in = (plan.clip if plan is not None else None) or (slice(0, inputs.grid.height), slice(0, inputs.grid.width))
+    grid_in = inputs.grid.window(*win_in)
+    grid = grid_in.multilooked(nlook) if nlook > 1 else grid_in
+    if grid.width < 1 or grid.height < 1:
+        raise InputError(inputs.root, f"grid {grid_in.width}x{grid_in.height} is smaller than --nlook {nlook}")
+    return grid
 
 
 def _append_pairs(final: Path, reader: _PairReader, n_old: int, ny: int, common: dict[str, Any], block: int,

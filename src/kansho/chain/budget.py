@@ -7,10 +7,14 @@ by pass (docs/benchmarks_notes.md, round 36); ``benchmarks/bench_budget.py`` mea
 
 from __future__ import annotations
 
+import logging
 import math
 
 from kansho.config import RunConfig
-from kansho.parallel import memory_budget
+from kansho.errors import ConfigError
+from kansho.parallel import memory_budget, physical_memory
+
+log = logging.getLogger("kansho")
 
 #: bytes a pixel of a block takes, per pair and per epoch, in the passes that hold a block's series (step 1-3's
 #: inversion and step 1-2's unwrapping-error pass, the largest): measured with one block in flight, 19-24 bytes a
@@ -115,3 +119,54 @@ def piece_threads(shape: tuple[int, int], cfg: RunConfig) -> int:
     if 8.0 * float(shape[0]) * float(shape[1]) > ARENA_HEAP_BYTES:
         return 1
     return frame_threads(shape, cfg)
+
+
+#: bytes a frame pixel takes, beyond :data:`PROCESS_RESERVE`, at a run's largest frame-wide moment whatever its
+#: budget (the frame-wide pieces on one thread, every block pass within the budget): the 5000 x 5000 px frame under
+#: ``--memory-limit 4.8GB`` peaked at 4.43 GB, all its processes together (docs/benchmarks_budget.md), ~161 bytes a
+#: pixel above the reserve. No budget takes a run below it: the maps of step 1-3's model choice and gap tie, of the
+#: mask and of the outputs are whole frames.
+FRAME_BYTES_LEAST = 160.0
+
+
+def frame_need(shape: tuple[int, int]) -> float:
+    """Bytes a run of a frame of ``shape`` (ny, nx) takes at least, whatever its budget (:data:`FRAME_BYTES_LEAST`)."""
+    return PROCESS_RESERVE + FRAME_BYTES_LEAST * float(shape[0]) * float(shape[1])
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def _fix(shape: tuple[int, int], room: float) -> str:
+    """How to bring a frame of ``shape`` within ``room`` bytes: the smallest multilook that does, or a clip."""
+    for n in range(2, 17):
+        if frame_need((-(-shape[0] // n), -(-shape[1] // n))) <= room:
+            return f"multilook it (--nlook {n}: 1/{n * n} of the pixels) or clip it (--clip-box, --clip-lonlat)"
+    return "clip it to a smaller area (--clip-box, --clip-lonlat)"
+
+
+def check_frame_memory(shape: tuple[int, int], cfg: RunConfig, where: object) -> str | None:
+    """Refuse a frame of ``shape`` (ny, nx; said as columns x rows, as the ingest's log says it) whose frame-wide
+    work (:func:`frame_need`) needs more memory than this machine has (:class:`~kansho.errors.ConfigError` naming
+    ``where``, the input or run folder, and how to fix it); return the warning of one that needs more than the
+    run's budget (``--memory-limit``), which the run then exceeds, or None where the budget holds it."""
+    need = frame_need(shape)
+    ram = physical_memory()
+    what = f"a {shape[1]} x {shape[0]} px frame needs about {_gb(need)} of memory at its frame-wide steps"
+    if ram is not None and need > ram:
+        raise ConfigError(f"{where}: {what} (step 1-3's model choice and gap tie, the mask, the outputs), more "
+                          f"than this machine's {_gb(ram)}: {_fix(shape, 0.8 * ram)}")
+    budget = memory_budget(cfg.memory_limit)
+    if need <= budget or budget <= PROCESS_RESERVE:  # (a budget below a process's own: the blocks' plan says so)
+        return None
+    return (f"{what} (step 1-3's model choice and gap tie, the mask, the outputs), beyond the {_gb(budget)} memory "
+            f"budget: the run goes on past it; to stay within it, give --memory-limit {math.ceil(need / 1e9)}GB "
+            f"or {_fix(shape, budget)}")
+
+
+def warn_frame_memory(shape: tuple[int, int], cfg: RunConfig, where: object) -> None:
+    """:func:`check_frame_memory`: its warning logged, its refusal raised."""
+    said = check_frame_memory(shape, cfg, where)
+    if said is not None:
+        log.warning("%s", said)

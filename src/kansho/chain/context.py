@@ -56,6 +56,8 @@ class Context:
     threads: int = 1
     #: what the log last said of the budget's plan (:func:`kansho.chain.budget.plan_text`)
     plan_said: str | None = None
+    #: whether this run weighed its frame against the memory (:func:`kansho.chain.budget.check_frame_memory`)
+    frame_checked: bool = False
     #: folder of the current step's finished-task records (block-level resume); None outside a step
     resume_dir: Path | None = None
     resuming: bool = False

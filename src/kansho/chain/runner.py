@@ -28,7 +28,7 @@ from kansho import _jitcache as jitcache
 from kansho._files import disk_full_error, is_disk_full, numpy_json, write_json_atomic, write_text_atomic
 from kansho._process import fewer_collections
 from kansho.chain import registry
-from kansho.chain.budget import block_threads, plan_block, plan_text
+from kansho.chain.budget import block_threads, plan_block, plan_text, warn_frame_memory
 from kansho.chain.context import Context
 from kansho.chain.lock import run_lock
 from kansho.chain.options import Options, result_option_names, skip_key, value_of
@@ -260,6 +260,9 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
         ctx.previous[spec.name] = prev
     if spec.name != "ingest":
         _check_inputs(ctx, spec)
+        if not ctx.frame_checked:  # a run resumed after its ingest: weighed here, once
+            ctx.frame_checked = True
+            warn_frame_memory(ctx.stack.shape, cfg, ctx.out)
         ctx.block = plan_block(ctx.stack.n_pair, int(ctx.stack.epochs.size), cfg)
         _set_client(ctx, spec, cfg, exits)
         ctx.threads = 1 if ctx.client is not None else block_threads(ctx.block, ctx.stack.n_pair,

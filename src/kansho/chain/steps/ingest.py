@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from kansho.chain.budget import warn_frame_memory
 from kansho.chain.context import Context
 from kansho.chain.spec import StepResult, StepSpec
 from kansho.errors import InputError
 from kansho.io.inputs import InputSet, discover_inputs, validate_inputs
 from kansho.io.radar_meta import resolve_wavelength
-from kansho.store import create_stack
+from kansho.store import create_stack, stack_grid
 
 
 @dataclass
@@ -63,6 +64,9 @@ def step_ingest(ctx: Context) -> IngestResult:
     _ = ctx.cfg.wavelength  # read here, so that a new --wavelength re-runs the chain from ingest
     icfg = ctx.cfg.ingest
     inputs, plan = plan_prep(inputs, icfg)
+    grid = stack_grid(inputs, plan, icfg.nlook)
+    ctx.frame_checked = True  # before the frame is read, not after
+    warn_frame_memory((grid.height, grid.width), ctx.options.model, inputs.root)
     st = create_stack(inputs, ctx.out, nlook=icfg.nlook, min_valid_looks=icfg.min_valid_looks,
                       block=ctx.options.model.block_size, progress=ctx.progress, plan=plan,
                       strip_memory=strip_memory(ctx.options.model.memory_limit))
