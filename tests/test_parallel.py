@@ -342,7 +342,7 @@ def test_frame_beyond_the_machine_raises() -> None:
     from kansho.errors import ConfigError
 
     with mock.patch.object(budget, "physical_memory", lambda: 8 * 10**9), \
-            pytest.raises(ConfigError, match=r"^/in: a 8000 x 7000 px frame needs about 9\.4 GB .* machine's 8\.0 GB: "
+            pytest.raises(ConfigError, match=r"^/in: a 8000 x 7000 px frame needs about 10\.5 GB .* machine's 8\.0 GB: "
                                              r"multilook it \(--nlook 2"):
         budget.check_frame_memory((7000, 8000), RunConfig(), "/in")
     with mock.patch.object(budget, "physical_memory", lambda: None):  # a system that does not say: the budget only

@@ -122,11 +122,12 @@ def piece_threads(shape: tuple[int, int], cfg: RunConfig) -> int:
 
 
 #: bytes a frame pixel takes, beyond :data:`PROCESS_RESERVE`, at a run's largest frame-wide moment whatever its
-#: budget (the frame-wide pieces on one thread, every block pass within the budget): the 5000 x 5000 px frame under
-#: ``--memory-limit 4.8GB`` peaked at 4.43 GB, all its processes together (docs/benchmarks_budget.md), ~161 bytes a
-#: pixel above the reserve. No budget takes a run below it: the maps of step 1-3's model choice and gap tie, of the
-#: mask and of the outputs are whole frames.
-FRAME_BYTES_LEAST = 160.0
+#: budget (the frame-wide pieces on one thread, every block pass within the budget), all its processes together:
+#: the 2500 x 2500 px, 150-epoch frame under ``--memory-limit 1GB`` peaked at 1.50 GB (the filter's spatial
+#: cross-validation; the outputs 1.45 GB), ~176 bytes a pixel above the reserve; the 5000 x 5000 px, 24-epoch one
+#: under 4.8GB at 4.64 GB, ~170 (docs/benchmarks_budget.md). No budget takes a run below it: the maps of step 1-3's
+#: model choice and gap tie, of the mask, of the filter's cross-validation and of the outputs are whole frames.
+FRAME_BYTES_LEAST = 180.0
 
 
 def frame_need(shape: tuple[int, int]) -> float:
@@ -153,16 +154,15 @@ def check_frame_memory(shape: tuple[int, int], cfg: RunConfig, where: object) ->
     run's budget (``--memory-limit``), which the run then exceeds, or None where the budget holds it."""
     need = frame_need(shape)
     ram = physical_memory()
-    what = f"a {shape[1]} x {shape[0]} px frame needs about {_gb(need)} of memory at its frame-wide steps"
+    what = (f"a {shape[1]} x {shape[0]} px frame needs about {_gb(need)} of memory at its frame-wide steps (step 1-3's "
+            "model choice and gap tie, the mask, the filter, the outputs)")
     if ram is not None and need > ram:
-        raise ConfigError(f"{where}: {what} (step 1-3's model choice and gap tie, the mask, the outputs), more "
-                          f"than this machine's {_gb(ram)}: {_fix(shape, 0.8 * ram)}")
+        raise ConfigError(f"{where}: {what}, more than this machine's {_gb(ram)}: {_fix(shape, 0.8 * ram)}")
     budget = memory_budget(cfg.memory_limit)
     if need <= budget or budget <= PROCESS_RESERVE:  # (a budget below a process's own: the blocks' plan says so)
         return None
-    return (f"{what} (step 1-3's model choice and gap tie, the mask, the outputs), beyond the {_gb(budget)} memory "
-            f"budget: the run goes on past it; to stay within it, give --memory-limit {math.ceil(need / 1e9)}GB "
-            f"or {_fix(shape, budget)}")
+    return (f"{what}, beyond the {_gb(budget)} memory budget: the run goes on past it; to stay within it, give "
+            f"--memory-limit {math.ceil(need / 1e9)}GB or {_fix(shape, budget)}")
 
 
 def warn_frame_memory(shape: tuple[int, int], cfg: RunConfig, where: object) -> None:
