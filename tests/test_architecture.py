@@ -23,7 +23,8 @@ NUMERICS = ("kansho.qc", "kansho.loops", "kansho._loops_jit", "kansho.inversion"
 #: what numerics may import from the package: each other and the leaf helpers (kansho._threads runs a
 #: compiled kernel's ranges on threads, kansho._flight lets threads share one computation of a cached entry)
 NUMERICS_MAY_IMPORT = (*NUMERICS, "kansho._types", "kansho._constants", "kansho._dates", "kansho.errors",
-                       "kansho._threads", "kansho._columns", "kansho._flight", "kansho._jitopts")
+                       "kansho._threads", "kansho._columns", "kansho._flight", "kansho._jitopts",
+                       "kansho._machine")  # the cores a kernel may use: a leaf (os only), as _threads
 
 MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 80

@@ -222,13 +222,13 @@ def test_frame_beyond_the_machine_is_refused_before_it_is_read(geoc: Path, tmp_p
 
     monkeypatch.setattr(budget, "FRAME_BYTES_LEAST", 10e6)  # 120 px: 1.2 GB beside the process's 0.4 GB
     need = budget.frame_need(GRID.shape)
-    monkeypatch.setattr(budget, "physical_memory", lambda: int(need) - 1)
+    monkeypatch.setattr(budget, "usable_memory", lambda: int(need) - 1)
     rc, err = run_ts(capsys, geoc, tmp_path / "out")
     # multilooked by 2 (6 x 5 px): 0.7 GB, within the 1.2 GB that 80 % of the machine holds
-    assert_refused(rc, err, tmp_path / "out", str(geoc), "12 x 10 px", "about 1.6 GB", "more than this machine's",
+    assert_refused(rc, err, tmp_path / "out", str(geoc), "12 x 10 px", "about 1.6 GB", "this machine lets it use",
                    "--nlook 2", "--clip-box")
     assert not (tmp_path / "out" / "stack.zarr").exists()
-    monkeypatch.setattr(budget, "physical_memory", lambda: int(need) + 1)
+    monkeypatch.setattr(budget, "usable_memory", lambda: int(need) + 1)
     rc, err = run_ts(capsys, geoc, tmp_path / "ok")
     assert rc == 0, err
 
@@ -244,7 +244,7 @@ def test_frame_beyond_the_budget_is_said_once(geoc: Path, tmp_path: Path, capsys
     from kansho.chain import budget
 
     monkeypatch.setattr(budget, "FRAME_BYTES_LEAST", 10e6)  # 120 px: 1.2 GB beside the process's 0.4 GB
-    monkeypatch.setattr(budget, "physical_memory", lambda: 64 * 10**9)
+    monkeypatch.setattr(budget, "usable_memory", lambda: 64 * 10**9)
 
     def said() -> list[str]:
         return [r.getMessage() for r in caplog.records

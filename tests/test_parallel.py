@@ -318,7 +318,7 @@ def test_frame_memory_advice_fits(ny: int, nx: int, budget_gb: float) -> None:
     room = budget_gb * 1e9
     need = budget.frame_need((ny, nx))
     assert need > budget.frame_need((ny - 1, nx)) and need > budget.PROCESS_RESERVE
-    with mock.patch.object(budget, "physical_memory", lambda: 10**12):
+    with mock.patch.object(budget, "usable_memory", lambda: 10**12):
         said = budget.check_frame_memory((ny, nx), cfg, "/frame")
     if need <= room:
         assert said is None
@@ -341,11 +341,11 @@ def test_frame_beyond_the_machine_raises() -> None:
 
     from kansho.errors import ConfigError
 
-    with mock.patch.object(budget, "physical_memory", lambda: 8 * 10**9), \
-            pytest.raises(ConfigError, match=r"^/in: a 8000 x 7000 px frame needs about 10\.5 GB .* machine's 8\.0 GB: "
-                                             r"multilook it \(--nlook 2"):
+    with mock.patch.object(budget, "usable_memory", lambda: 8 * 10**9), \
+            pytest.raises(ConfigError, match=r"^/in: a 8000 x 7000 px frame needs about 10\.5 GB .* the 8\.0 GB this "
+                                             r"machine lets it use .*: multilook it \(--nlook 2"):
         budget.check_frame_memory((7000, 8000), RunConfig(), "/in")
-    with mock.patch.object(budget, "physical_memory", lambda: None):  # a system that does not say: the budget only
+    with mock.patch.object(budget, "usable_memory", lambda: None):  # a system that does not say: the budget only
         assert "beyond the 1.0 GB memory budget" in str(budget.check_frame_memory((7000, 8000), RunConfig(
             memory_limit="1GB"), "/in"))
 
@@ -357,8 +357,8 @@ def test_default_memory_budget_grows_with_cores(monkeypatch: pytest.MonkeyPatch,
     workers then still get full blocks of the M frame's 222 pairs."""
     from kansho import parallel
 
-    monkeypatch.setattr(parallel.os, "cpu_count", lambda: cores)
-    monkeypatch.setattr(parallel.os, "sysconf", lambda name: 4096 if name == "SC_PAGE_SIZE" else ram_gb * 1e9 / 4096)
+    monkeypatch.setattr(parallel, "usable_cores", lambda: cores)
+    monkeypatch.setattr(parallel, "usable_memory", lambda: int(ram_gb * 1e9))
     assert parallel.default_memory_limit() == pytest.approx(want_gb * 1e9, rel=1e-9)
     if cores == 16:
         assert plan_block(222, 60, RunConfig(workers=16)) == 256

@@ -24,6 +24,8 @@ import threading
 from pathlib import Path
 from typing import IO
 
+from kansho._machine import usable_cores
+
 log = logging.getLogger("kansho")
 
 #: modules holding the chain's cached numba kernels: every ``kansho/_*_jit.py``, found rather than listed (a
@@ -180,7 +182,7 @@ def warm_in_background(large: bool = True) -> bool:
     never from that child), with ``large`` (:func:`prepare`) compiling the NSBAS kernel too. Returns
     whether it started."""
     global _warmer, _reports
-    if _warmer is not None or os.environ.get(WARM_ENV) or (os.cpu_count() or 1) < 2:
+    if _warmer is not None or os.environ.get(WARM_ENV) or usable_cores() < 2:
         return False
     env = {**os.environ, WARM_ENV: "1"}
     try:

@@ -17,7 +17,6 @@ All functions are plain array functions; NaN means no data and stays NaN.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +25,7 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from kansho._flight import single_flight
+from kansho._machine import usable_cores
 from kansho._types import BoolArray, ComplexArray, Float64Array, FloatArray
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def ndimage_weights(sigma: float, truncate: float) -> Float64Array:
 
 
 #: threads of each FFT (pocketfft splits the 1-D transforms among them: the result does not depend on it)
-FFT_WORKERS = max(1, min(2, os.cpu_count() or 1))
+FFT_WORKERS = min(2, usable_cores())
 #: bytes of kernel transforms kept for the next call (the cross-validation applies each width to many epochs)
 _KERNEL_CACHE_BYTES = 160 * 2**20
 _KERNEL_CACHE: dict[tuple[float, float, float, int, int, int], ComplexArray] = {}

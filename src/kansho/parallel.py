@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+from kansho._machine import usable_cores, usable_memory
 from kansho.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -111,19 +112,12 @@ def parse_memory(text: str | float | None) -> int | None:
         raise ValueError(f"cannot read a memory size from {text!r} (examples: 6GB, 512MiB)") from exc
 
 
-def physical_memory() -> int | None:
-    """This machine's RAM in bytes; None where the system does not say."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def default_memory_limit() -> int:
-    """A memory budget for a whole run: 60 % of this machine's RAM, at most 8 GB (a 2-core laptop) or
-    2 GB per core where that is more (a many-core machine's workers each get room for full blocks)."""
-    total = physical_memory() or 8 * 10**9
-    return int(min(0.6 * total, max(8e9, 2e9 * (os.cpu_count() or 1))))
+    """A memory budget for a whole run: 60 % of the memory this process may use (the machine's RAM, or a
+    container's or batch job's limit: :func:`kansho._machine.usable_memory`), at most 8 GB (a 2-core laptop) or
+    2 GB per core it may run on where that is more (a many-core machine's workers each get room for full blocks)."""
+    total = usable_memory() or 8 * 10**9
+    return int(min(0.6 * total, max(8e9, 2e9 * usable_cores())))
 
 
 def memory_budget(memory_limit: str | float | None) -> int:

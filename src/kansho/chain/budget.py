@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import math
 
+from kansho._machine import usable_memory
 from kansho.config import RunConfig
 from kansho.errors import ConfigError
-from kansho.parallel import memory_budget, physical_memory
+from kansho.parallel import memory_budget
 
 log = logging.getLogger("kansho")
 
@@ -149,15 +150,17 @@ def _fix(shape: tuple[int, int], room: float) -> str:
 
 def check_frame_memory(shape: tuple[int, int], cfg: RunConfig, where: object) -> str | None:
     """Refuse a frame of ``shape`` (ny, nx; said as columns x rows, as the ingest's log says it) whose frame-wide
-    work (:func:`frame_need`) needs more memory than this machine has (:class:`~kansho.errors.ConfigError` naming
-    ``where``, the input or run folder, and how to fix it); return the warning of one that needs more than the
-    run's budget (``--memory-limit``), which the run then exceeds, or None where the budget holds it."""
+    work (:func:`frame_need`) needs more memory than this process may use (the RAM, or a container's or job's
+    limit: :func:`kansho._machine.usable_memory`), with a :class:`~kansho.errors.ConfigError` naming ``where`` (the
+    input or run folder) and how to fix it; return the warning of one that needs more than the run's budget
+    (``--memory-limit``), which the run then exceeds, or None where the budget holds it."""
     need = frame_need(shape)
-    ram = physical_memory()
+    ram = usable_memory()
     what = (f"a {shape[1]} x {shape[0]} px frame needs about {_gb(need)} of memory at its frame-wide steps (step 1-3's "
             "model choice and gap tie, the mask, the filter, the outputs)")
     if ram is not None and need > ram:
-        raise ConfigError(f"{where}: {what}, more than this machine's {_gb(ram)}: {_fix(shape, 0.8 * ram)}")
+        raise ConfigError(f"{where}: {what}, more than the {_gb(ram)} this machine lets it use (its RAM, or its "
+                          f"container's or job's limit): {_fix(shape, 0.8 * ram)}")
     budget = memory_budget(cfg.memory_limit)
     if need <= budget or budget <= PROCESS_RESERVE:  # (a budget below a process's own: the blocks' plan says so)
         return None

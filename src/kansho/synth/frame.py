@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import time
 from collections import OrderedDict, deque
@@ -33,6 +32,7 @@ from tqdm.auto import tqdm
 
 from kansho._dates import from_ordinal, to_ordinal
 from kansho._files import write_text_atomic as _write_text
+from kansho._machine import usable_cores
 from kansho._types import BoolArray, Float32Array, Float64Array
 from kansho.errors import InputError
 from kansho.grid import Grid
@@ -337,7 +337,7 @@ def _write_interferograms(
     ny, nx = cfg.shape
     rec = _Record.empty(len(plan.errors), len(pairs), (ny, nx))
     cond = _ConditionCache(scene, cfg.pairs_per_epoch + 4)
-    n_workers = max(1, min(4, (os.cpu_count() or 2)))
+    n_workers = min(4, usable_cores())
     pending: deque[Future[Path]] = deque()
     with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="synth-write") as pool:
         for i, (d1, d2) in enumerate(tqdm(pairs, desc="synth pairs", disable=not progress, leave=False)):
