@@ -209,7 +209,7 @@ def _add_parallel_options(p: argparse.ArgumentParser) -> None:
                    help="use an existing dask.distributed scheduler, e.g. tcp://head-node:8786 (see docs/parallel.md)")
     g.add_argument("--memory-limit", default=None, metavar="SIZE",
                    help="memory for the whole run, e.g. 6GB; blocks shrink to fit "
-                        "(default: 60%% of RAM, at most 8GB or 2GB a core)")
+                        "(default: 60%% of RAM, or of a container's or job's limit, at most 8GB or 2GB a core)")
     g.add_argument("--gpu", action="store_true", default=None,
                    help="solve the inversion on the GPU (needs CuPy; slower than the CPU kernel on a many-core "
                         "machine: docs/parallel.md)")
