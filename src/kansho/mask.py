@@ -312,12 +312,10 @@ def _licsbas_rule(name: str, thr: float, a: Float64Array) -> Adaptation | None:
     a threshold that alone masks every pixel moves to the nearest whole value that keeps the best
     pixel(s): the floor of the largest value of a "keep >=" index, the ceiling of the smallest of a
     "keep <=" one."""
-    if THRESHOLD_SPECS[name].direction == "min":
-        if (a >= thr).any():
-            return None
-        return Adaptation(name, thr, float(np.floor(a.max())), "no pixel meets it (LiCSBAS rule: floor of the maximum)")
-    if (a <= thr).any():
+    if passes(a, thr, name).any():
         return None
+    if THRESHOLD_SPECS[name].direction == "min":
+        return Adaptation(name, thr, float(np.floor(a.max())), "no pixel meets it (LiCSBAS rule: floor of the maximum)")
     return Adaptation(name, thr, float(np.ceil(a.min())), "no pixel meets it (LiCSBAS rule: ceiling of the minimum)")
 
 

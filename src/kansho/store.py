@@ -306,7 +306,7 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
     if tmp.exists():
         shutil.rmtree(tmp)
     plan = plan or PrepPlan()
-    win_in = plan.clip or (slice(0, inputs.grid.height), slice(0, inputs.grid.width))
+    win_in = _input_window(inputs, plan)
     grid = stack_grid(inputs, plan, nlook)
     sigs = {pf.name: _pair_signature(pf) for pf in inputs.pairs}
     ingest_key = {"grid": grid.to_dict(), "nlook": int(nlook), "min_valid_looks": float(min_valid_looks),
@@ -332,11 +332,15 @@ def create_stack(inputs: InputSet, out_dir: Path, *, nlook: int = 1, min_valid_l
     return open_stack(out_dir)
 
 
-def stack_grid(inputs: InputSet, plan: PrepPlan | None, nlook: int) -> Grid:
+def _input_window(inputs: InputSet, plan: PrepPlan) -> tuple[slice, slice]:
+    """The window of the input grid that the stack store holds: ``plan``'s clip (Step 0-5), else the whole grid."""
+    return plan.clip or (slice(0, inputs.grid.height), slice(0, inputs.grid.width))
+
+
+def stack_grid(inputs: InputSet, plan: PrepPlan, nlook: int) -> Grid:
     """The grid of the stack store :func:`create_stack` makes of ``inputs``: clipped by ``plan`` (Step 0-5) and
     multilooked by ``nlook``; an :class:`~kansho.errors.InputError` where nothing is left."""
-    win_in = (plan.clip if plan is not None else None) or (slice(0, inputs.grid.height), slice(0, inputs.grid.width))
-    grid_in = inputs.grid.window(*win_in)
+    grid_in = inputs.grid.window(*_input_window(inputs, plan))
     grid = grid_in.multilooked(nlook) if nlook > 1 else grid_in
     if grid.width < 1 or grid.height < 1:
         raise InputError(inputs.root, f"grid {grid_in.width}x{grid_in.height} is smaller than --nlook {nlook}")
