@@ -165,9 +165,11 @@ def test_bootstrap_vstd_chunking_and_reproducibility(monkeypatch: pytest.MonkeyP
     a = bootstrap_vstd(y, t, n_boot=50, rng=3)
     b = bootstrap_vstd(y, t, n_boot=50, rng=np.random.default_rng(3))
     np.testing.assert_array_equal(a, b)
-    monkeypatch.setattr(velocity, "_BOOT_CHUNK_ELEMENTS", 50 * 4)  # 4 pixels per chunk
+    monkeypatch.setattr(velocity, "_CACHE_CHUNK_ELEMENTS", 50 * 4)  # 4 pixels per chunk (10 for complete series)
     c = bootstrap_vstd(y, t, n_boot=50, rng=3)
-    np.testing.assert_allclose(a, c, rtol=1e-6)
+    np.testing.assert_array_equal(a, c)  # each pixel is computed alone: the pieces do not change a bit
+    np.testing.assert_array_equal(bootstrap_vstd(y.astype(np.float32), t, n_boot=50, rng=3),
+                                  bootstrap_vstd(y.astype(np.float32).astype(np.float64), t, n_boot=50, rng=3))
     d = bootstrap_vstd(y, t, n_boot=50, rng=4)
     assert not np.allclose(a, d)
 
@@ -395,3 +397,44 @@ def test_bin_tables_match_asinh_for_any_binning(seed: int, log_scale: float, nbi
     assert bin_tables(scale, u_max, 2 * u_max / nbins, nbins) is not None  # the tables, not the fallback
     fast, slow = _hist_both(r, scale, u_max, 2 * u_max / nbins, nbins)
     np.testing.assert_array_equal(fast, slow)
+
+
+def _numpy_slope_std(s0: np.ndarray, s1: np.ndarray, s2: np.ndarray, sy: np.ndarray, sty: np.ndarray,
+                     tiny: float) -> np.ndarray:
+    """The bootstrap spread as numpy expressions (what ``_velocity_jit.boot_slope_std`` replaced)."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        sxx = s0 * s2 - s1 * s1
+        vel = (s0 * sty - s1 * sy) / sxx
+        vel[~(sxx > tiny * s0 * s0)] = np.nan
+        good = np.isfinite(vel)
+        ng = good.sum(axis=0)
+        mean = np.where(good, vel, 0.0).sum(axis=0) / np.maximum(ng, 1)
+        std = np.sqrt((np.where(good, vel - mean, 0.0) ** 2).sum(axis=0) / np.maximum(ng - 1, 1))
+    std[ng < 2] = np.nan
+    return std
+
+
+@given(seed=st.integers(0, 2**31 - 1), n_boot=st.integers(1, 120), k=st.integers(1, 40),
+       holes=st.floats(0.0, 0.9))
+@settings(max_examples=40, deadline=None)
+def test_compiled_bootstrap_spread_is_numpys_bit_for_bit(seed: int, n_boot: int, k: int, holes: float) -> None:
+    """The compiled spread of the resamples' slopes equals numpy's expressions to the last bit, with resamples
+    left out (a zero or too small denominator, NaN sums) and pixels with fewer than two slopes. One pixel
+    alone is the exception: numpy then sums its single column pairwise (8 running sums), not resample after
+    resample, and the two differ by an ulp or so."""
+    from kansho import _velocity_jit
+
+    rng = np.random.default_rng(seed)
+    s0 = rng.integers(0, 8, (n_boot, k)).astype(np.float64) * rng.uniform(0.5, 2.0, (n_boot, k))
+    s1 = s0 * rng.uniform(-1, 1, (n_boot, k))
+    s2 = s1 * s1 / np.maximum(s0, 1e-300) + rng.exponential(1.0, (n_boot, k)) * (rng.random((n_boot, k)) > holes)
+    sy = rng.normal(0, 50, (n_boot, k))
+    sty = rng.normal(0, 50, (n_boot, k))
+    sy[rng.random((n_boot, k)) < holes / 4] = np.nan
+    tiny = 1e-12 * float(rng.uniform(0.1, 10))
+    got = _velocity_jit.boot_slope_std(s0, s1, s2, sy, sty, tiny)
+    want = _numpy_slope_std(s0, s1, s2, sy, sty, tiny)
+    if k > 1:
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-14)

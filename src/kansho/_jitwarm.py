@@ -45,6 +45,8 @@ def main(argv: list[str]) -> int:
                 _settle_fix()
             if step == "invert":
                 _phase_indicator()
+            if step == "vstd":
+                _bootstrap_spread()
             sys.stdout.write(step + "\n")
             sys.stdout.flush()
     return 0
@@ -72,6 +74,17 @@ def _phase_indicator() -> None:
     from kansho import phasebias
 
     phasebias.phase_indicator(np.zeros((3, 2)), np.array([[1, 1, -1]], np.int8), np.ones(1, bool))
+
+
+def _bootstrap_spread() -> None:
+    """Compile step 1-4's spread of the bootstrap slopes of pixels with a gap in their series
+    (:func:`kansho._velocity_jit.boot_slope_std`), which the tiny frame, whose series have none, never reaches.
+    Called with the chain's types: float64 sums."""
+    import numpy as np
+
+    from kansho import _velocity_jit
+
+    _velocity_jit.boot_slope_std(*(np.ones((2, 2)) for _ in range(5)), 1e-12)
 
 
 if __name__ == "__main__":

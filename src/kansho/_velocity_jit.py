@@ -1,6 +1,7 @@
 """Compiled kernels of :mod:`kansho.velocity`: the sums of the per-pixel line fit and the epochs' residual
 histograms in one pass over a ``(n_epoch, npix)`` series, where numpy makes about ten float64
-temporaries of that size (the line fit runs three times per block in step 1-3, the histograms once).
+temporaries of that size (the line fit runs three times per block in step 1-3, the histograms once), and
+the spread of the bootstrap slopes of step 1-4 (:func:`boot_slope_std`).
 
 The sums are accumulated epoch after epoch, in float64, from float32 or float64 series: against the
 numpy reference (matrix products over the epoch axis) they differ only in the order of the additions,
@@ -189,3 +190,41 @@ def _residual_histograms_ranges(r0: int, r1: int, y: np.ndarray, t: np.ndarray, 
             else:
                 k = _bin(r, scale, u_max, du, last)
             row[k] += 1
+
+
+@njit(**KERNEL)
+def boot_slope_std(s0: np.ndarray, s1: np.ndarray, s2: np.ndarray, sy: np.ndarray, sty: np.ndarray,
+                   tiny: float) -> np.ndarray:  # pragma: no cover - compiled
+    """Per pixel, the standard deviation (``ddof=1``) of the slopes of its bootstrap resamples, from their
+    weighted sums (each ``(n_boot, k)`` float64: of ``w``, ``w·t``, ``w·t²``, ``w·y``, ``w·t·y``); a resample's
+    slope is ``(s0·sty - s1·sy) / (s0·s2 - s1²)`` where its denominator exceeds ``tiny·s0²`` and is finite,
+    else left out. Returns (k,) float64, NaN where fewer than two slopes are defined.
+
+    Bit for bit the numpy expressions it replaced (the same operations in the same order: the sums over the
+    resamples run from the first to the last, as numpy reduces the first axis of a C-ordered array of two
+    or more columns; of one column numpy adds pairwise, an ulp or so away), in two passes over the sums
+    instead of a dozen ``(n_boot, k)`` temporaries (``tests/test_velocity.py``)."""
+    nb, k = s0.shape
+    vel = np.empty((nb, k))
+    total = np.zeros(k)
+    ng = np.zeros(k)
+    for b in range(nb):
+        a0, a1, a2, ay, aty, vb = s0[b], s1[b], s2[b], sy[b], sty[b], vel[b]
+        for p in range(k):
+            sxx = a0[p] * a2[p] - a1[p] * a1[p]
+            v = (a0[p] * aty[p] - a1[p] * ay[p]) / sxx
+            ok = (sxx > tiny * a0[p] * a0[p]) & (v - v == 0.0)
+            vb[p] = v if ok else np.nan
+            total[p] += v if ok else 0.0
+            ng[p] += 1.0 if ok else 0.0
+    mean = total / np.maximum(ng, 1.0)
+    ss = np.zeros(k)
+    for b in range(nb):
+        vb = vel[b]
+        for p in range(k):
+            d = vb[p] - mean[p]
+            ss[p] += d * d if d == d else 0.0
+    out = np.empty(k)
+    for p in range(k):
+        out[p] = math.sqrt(ss[p] / max(ng[p] - 1.0, 1.0)) if ng[p] >= 2.0 else np.nan
+    return out
