@@ -466,15 +466,17 @@ def _floors_md(res: dict[str, Any]) -> list[str]:
         lines += [f"## Each step against its floor ({name})", "",
                   "The floor of a step is what it cannot avoid: reading what it must read, writing what it must "
                   "write (every cube: step 1-2's cycle fixes, step 1-3's series, σ and gaps, the three cubes of "
-                  "`cum.h5` and `cum_filt.h5`'s series; counted since 2026-12-07: floors measured before then "
-                  "counted the series alone, and their other parts show as not measured) "
+                  "`cum.h5` and `cum_filt.h5`'s series; every map: each step's maps in the work store and, for the "
+                  "outputs, the GeoTIFFs of `results/` and the PNGs of `plots/`, their pixels encoded; counted "
+                  "since 2026-12-07: floors measured before then counted the series alone, and their other "
+                  "parts show as not measured) "
                   "and, for the loop closure, the misclosure of every triangle at every pixel and, for "
                   "the inversion, one least-squares solve of every pixel, each measured the "
                   "plainest way (`benchmarks/bench_floors.py`, on every core). Step times: one `kansho ts` "
                   f"process. Floors measured {where(m)}, files in the page cache as in "
                   "the runs. The floors hold no computation beyond those two: the per-pixel unwrapping "
                   "correction and spatial check (loops), the bootstrap (vstd), `stc` (mask), the "
-                  "cross-validation (filter) and the figures (outputs) are all above them.", "",
+                  "cross-validation (filter) and the drawing of the figures (outputs) are all above them.", "",
                   "| step | floor (s) | floor made of | " + " | ".join(f"w{r['workers']} (s) | × floor"
                                                               for r in runs.values()) + " |",
                   "|---|---|---|" + "---|---|" * len(runs)]
@@ -486,7 +488,7 @@ def _floors_md(res: dict[str, Any]) -> list[str]:
             for r in runs.values():
                 t = r["steps"].get(step, {}).get("step_s", float("nan"))
                 cells.append(f"{t:.1f} | {t / f:.1f}×" if f > 0 else f"{t:.1f} | –")
-            lines.append(f"| {step} | {f:.1f} | {parts or 'nothing (2-D maps only)'} | " + " | ".join(cells) + " |")
+            lines.append(f"| {step} | {f:.1f} | {parts or 'nothing'} | " + " | ".join(cells) + " |")
         tot = sum(fl["steps"].values())
         cells = [f"{r['one_process_s']:.1f} | {r['one_process_s'] / tot:.1f}×" for r in runs.values()]
         lines += [f"| **whole chain** | {tot:.1f} | | " + " | ".join(cells) + " |", ""]

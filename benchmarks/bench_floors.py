@@ -22,12 +22,19 @@ every core where the library can (GDAL and zstd/zlib release the GIL), and nothi
 * ``fft``: one forward and one inverse 2-D real FFT of every epoch (the least a spatial filter does);
 * ``deflate``: the shuffle + deflate(1) compression of one cube (HDF5 gzip level 1), on every core, by the
   chain's compressor (:func:`kansho.io.licsbas_h5._deflate_chunk`: ISA-L's where installed);
-  ``deflate_cum_std`` and ``deflate_gap`` those of the σ and gap cubes that ``cum.h5`` holds beside ``cum``.
+  ``deflate_cum_std`` and ``deflate_gap`` those of the σ and gap cubes that ``cum.h5`` holds beside ``cum``;
+* ``maps_<step>``: the step's other work arrays (its maps: velocity, counts, statistics, the mask; the few
+  small arrays of per-epoch or per-gap values) written with their chunks and codecs;
+* ``write_tifs``: every GeoTIFF of ``results/`` written as the chain writes it (tiled, deflate at the chain's
+  level), one thread per core; ``write_pngs``: every PNG of ``plots/`` encoded at the chain's zlib level, one
+  thread per core (the figures' pixels, not their drawing).
 
 Until 2026-12-07 the floors counted ``cum`` alone of the cubes: step 1-3's floor left out writing its σ and
 gap cubes, step 1-2's its cycle fixes, the outputs' reading and compressing the σ and gap cubes of
 ``cum.h5``. Each of them is part of what its step must write (the contract's products or the arrays the next
-steps read), so the floors now count them.
+steps read), so the floors now count them. The same holds for each step's maps and, for the outputs, the
+GeoTIFFs and the PNGs: counted since the evening of 2026-12-07 (floors measured before then show them as not
+measured).
 
 :data:`STEP_FLOORS` says which primitives make each step's floor. Figures come from the run folder
 of a finished run (``RUN_DIR``) and its input (``SIM_DIR/GEOC``).
@@ -57,13 +64,19 @@ STEP_FLOORS: dict[str, tuple[str, ...]] = {
     "loops": ("read_unw", "closures", "write_unw_fix", "write_unw_jump"),
     "invert": ("read_unw", "read_coh", "solve", "write_cum", "write_cum_std", "write_gap"),
     "vstd": ("read_cum",),
-    "mask": (),
+    "mask": ("read_cum",),  # stc reads the series (its halo from step 1-4's edges)
     "filter": ("read_cum", "fft", "write_cum"),
     "outputs": ("read_cum", "read_cum", "read_cum_std", "read_gap", "deflate", "deflate", "deflate_cum_std",
-                "deflate_gap"),
+                "deflate_gap", "write_tifs", "write_pngs"),
 }
+# every step but ingest (whose store is ``write_store``) and outputs (whose products are files) also writes its maps
+for _step in STEP_FLOORS:
+    if _step not in ("ingest", "outputs"):
+        STEP_FLOORS[_step] = (*STEP_FLOORS[_step], f"maps_{_step}")
 #: the work arrays besides ``cum`` whose writing (and, for the outputs, reading and compressing) the floors count
 OTHER_CUBES = ("cum_std", "gap", "unw_fix", "unw_jump")
+#: the cubes a step's floor counts by name (``write_cum`` is also the filtered series): not among its maps
+NAMED_CUBES = ("cum", "cum_filt", *OTHER_CUBES)
 CORES = os.cpu_count() or 1
 BLOCK = 256
 
@@ -213,13 +226,93 @@ def cube_io(run: Path, tmp: Path, name: str = "cum") -> dict[str, float]:
     dst = zarr.open_group(tmp / f"{name}.zarr", mode="w").create_array(
         name, shape=src.shape, chunks=src.chunks, dtype=src.dtype, compressors=codec_of(src))
     rd = wr = 0.0
-    for rs, cs in _blocks(src.shape[1:]):
+    for rs, cs in _blocks(src.shape[-2:]):
         t0 = time.perf_counter()
-        blk = np.asarray(src[:, rs, cs])
+        blk = np.asarray(src[..., rs, cs])
         rd += time.perf_counter() - t0
-        wr += _timed(lambda blk=blk, rs=rs, cs=cs: dst.__setitem__((slice(None), rs, cs), blk))
+        wr += _timed(lambda blk=blk, rs=rs, cs=cs: dst.__setitem__((..., rs, cs), blk))
     shutil.rmtree(tmp / f"{name}.zarr", ignore_errors=True)
     return {f"read_{name}": rd, f"write_{name}": wr}
+
+
+def step_maps(run: Path) -> dict[str, list[str]]:
+    """Per step, the work arrays of its outputs (``StepSpec.outputs``) in the run's work store that no named
+    primitive counts (:data:`NAMED_CUBES`): its maps and small arrays."""
+    import zarr
+
+    from kansho.chain.registry import STEPS
+
+    g = zarr.open_group(run / "work" / "ts.zarr", mode="r")
+    have = set(g.array_keys())
+    return {s.name: [n for n in s.outputs if n in have and n not in NAMED_CUBES] for s in STEPS
+            if f"maps_{s.name}" in STEP_FLOORS.get(s.name, ())}
+
+
+def maps_io(run: Path, tmp: Path) -> dict[str, float]:
+    """``maps_<step>``: seconds to write each step's maps (:func:`step_maps`) with their chunks and codecs, each
+    in one call (a map is small: zarr writes its chunks at once, read first, untimed)."""
+    import zarr
+
+    g = zarr.open_group(run / "work" / "ts.zarr", mode="r")
+    dst = zarr.open_group(tmp / "maps.zarr", mode="w")
+    out: dict[str, float] = {}
+    for step, names in step_maps(run).items():
+        total = 0.0
+        for n in names:
+            src = g[n]
+            data = np.asarray(src[...])
+            a = dst.create_array(n, shape=src.shape, chunks=src.chunks, dtype=src.dtype, compressors=codec_of(src))
+            total += _timed(lambda a=a, data=data: a.__setitem__(..., data))
+        out[f"maps_{step}"] = total
+    shutil.rmtree(tmp / "maps.zarr", ignore_errors=True)
+    return out
+
+
+def write_tifs(run: Path, tmp: Path) -> float:
+    """Seconds to write every GeoTIFF of the run's ``results/`` as the chain writes its maps (single band,
+    256-px tiles, deflate at :data:`kansho.io.geotiff.DEFLATE_LEVEL`), one thread per core (GDAL releases the
+    GIL); the maps are read first, untimed."""
+    import rasterio
+
+    from kansho.io.geotiff import DEFLATE_LEVEL
+
+    maps = []
+    for f in sorted((run / "results").glob("*.tif")):
+        with rasterio.open(f) as src:
+            maps.append((f.name, src.read(1), dict(src.profile)))
+
+    def one(item: tuple[str, np.ndarray, dict[str, Any]]) -> None:
+        name, data, profile = item
+        profile.update(driver="GTiff", compress="deflate", zlevel=DEFLATE_LEVEL)
+        with rasterio.open(tmp / name, "w", **profile) as dst:
+            dst.write(data, 1)
+
+    with ThreadPoolExecutor(CORES) as pool:
+        return _timed(lambda: list(pool.map(one, maps)))
+
+
+def write_pngs(run: Path) -> float:
+    """Seconds to encode every PNG of the run's ``plots/`` (the figures' pixels, decoded first, untimed) at
+    the chain's zlib level (:data:`kansho.mapfig.PNG_LEVEL`) with Pillow, as the figures are written, one
+    thread per core (Pillow's encoder releases the GIL)."""
+    import io
+
+    from PIL import Image
+
+    from kansho.mapfig import PNG_LEVEL
+
+    images = []
+    for f in sorted((run / "plots").glob("*.png")):
+        with Image.open(f) as im:
+            images.append(im.copy())
+
+    def one(im: Any) -> int:
+        buf = io.BytesIO()
+        im.save(buf, format="png", compress_level=PNG_LEVEL)
+        return buf.tell()
+
+    with ThreadPoolExecutor(CORES) as pool:
+        return _timed(lambda: list(pool.map(one, images)))
 
 
 def fft(run: Path) -> float:
@@ -276,7 +369,7 @@ def measure(sim: Path, run: Path) -> dict[str, float]:
     """Every primitive's seconds on this machine (see the module docstring), the files read from the page
     cache (:func:`_warm`)."""
     tmp = Path(tempfile.mkdtemp(prefix="kansho_floor_"))
-    _warm(sim / "GEOC", run / "stack.zarr", *(run / "work" / "ts.zarr" / n for n in ("cum", *OTHER_CUBES)))
+    _warm(sim / "GEOC", run / "stack.zarr", run / "work" / "ts.zarr", run / "results", run / "plots")
     try:
         out: dict[str, float] = {}
         out["read_inputs"], files = read_inputs(sim / "GEOC")
@@ -290,6 +383,9 @@ def measure(sim: Path, run: Path) -> dict[str, float]:
         out["fft"] = fft(run)
         out["deflate"] = deflate(run)
         out["deflate_cum_std"], out["deflate_gap"] = deflate(run, "cum_std"), deflate(run, "gap")
+        out.update(maps_io(run, tmp))
+        out["write_tifs"] = write_tifs(run, tmp)
+        out["write_pngs"] = write_pngs(run)
         return out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -297,7 +393,7 @@ def measure(sim: Path, run: Path) -> dict[str, float]:
 
 def step_floors(prim: dict[str, float]) -> dict[str, float]:
     """Each step's floor (s): the sum of its primitives."""
-    return {step: float(sum(prim[p] for p in parts)) for step, parts in STEP_FLOORS.items()}
+    return {step: float(sum(prim.get(p, 0.0) for p in parts)) for step, parts in STEP_FLOORS.items()}
 
 
 if __name__ == "__main__":
