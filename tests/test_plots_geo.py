@@ -176,6 +176,13 @@ def test_network_figure_statuses_and_gaps(tmp_path: Path, saved: list[Any]) -> N
     assert "B⊥ unknown for 1 epoch" in ax.get_title()
     ys = sorted({round(float(y), 3) for line in ax.get_lines() for y in np.atleast_1d(line.get_ydata())})
     assert ys == [-25.0, 0.0, 40.0]  # epochs at their B⊥ (the unknown one at 0)
+    from matplotlib.collections import LineCollection
+
+    lines = {"solid": 0, "dashed": 0}
+    for c in ax.collections:
+        if isinstance(c, LineCollection):
+            lines["dashed" if c.get_linestyle()[0][1] else "solid"] += len(c.get_segments())
+    assert lines == {"solid": 2, "dashed": 3}  # the pairs used solid, those dropped dashed, one line each
     assert ax.get_ylabel().startswith("perpendicular baseline")
 
 
@@ -193,7 +200,10 @@ def test_network_of_the_mexico_stack_has_bperp_spread(tmp_path: Path, saved: lis
     lo, hi = ax.get_ylim()
     assert hi - lo > 100 and lo < -70 and hi > 50
     assert "unknown" not in ax.get_title()
-    assert len([ln for ln in ax.get_lines() if len(ln.get_xdata()) == 2]) == 30  # every pair a line
+    from matplotlib.collections import LineCollection
+
+    segments = [seg for c in ax.collections if isinstance(c, LineCollection) for seg in c.get_segments()]
+    assert len(segments) == 30 and all(len(seg) == 2 for seg in segments)  # every pair a line
 
 
 def test_run_draws_geographic_maps_and_overview(small_run: Any) -> None:

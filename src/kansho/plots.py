@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
@@ -61,13 +62,15 @@ def plot_network(epochs: np.ndarray, bperp: np.ndarray, pairs: list[tuple[int, i
     for g1, g2 in gaps or []:
         ax.axvspan(t[int(g1)], t[int(g2)], color="tab:red", alpha=0.12, lw=0)
     counts: dict[str, int] = {}
-    order = sorted(range(len(pairs)), key=lambda i: (pairs[i][2] != "used", pairs[i][2]))  # used drawn first
-    for i in order:
-        a, b, s = pairs[i]
-        col, ls, lw, _ = NETWORK_STYLES.get(s, ("grey", ":", 1.0, s))
-        ax.plot([t[int(a)], t[int(b)]], [bp[int(a)], bp[int(b)]], color=col, ls=ls, lw=lw,
-                alpha=0.75 if s == "used" else 1.0, zorder=2 if s == "used" else 3)
+    segments: dict[str, list[list[tuple[float, float]]]] = {}
+    for a, b, s in pairs:
+        segments.setdefault(s, []).append([(t[int(a)], bp[int(a)]), (t[int(b)], bp[int(b)])])
         counts[s] = counts.get(s, 0) + 1
+    # one collection a status (a line a pair took ~0.1 s of the 222-pair figure's 0.18 s), used drawn first
+    for s in sorted(segments, key=lambda s: (s != "used", s)):
+        col, ls, lw, _ = NETWORK_STYLES.get(s, ("grey", ":", 1.0, s))
+        ax.add_collection(LineCollection(segments[s], colors=col, linestyles=ls, linewidths=lw,
+                                         alpha=0.75 if s == "used" else 1.0, zorder=2 if s == "used" else 3))
     used = {int(e) for e in (used_epochs if used_epochs is not None else epochs)}
     on = [e for e in all_ep if e in used]
     off = [e for e in all_ep if e not in used]
@@ -109,17 +112,30 @@ def plot_qc(names: list[str], coverage: list[float], mean_coh: list[float], keep
             min_cov: float, min_coh: float, path: Path) -> str:
     fig, axs = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.11, top=0.9, hspace=0.12)
-    x = np.arange(len(names))
     col = np.where(np.asarray(keep), "tab:blue", "tab:orange")
-    axs[0].bar(x, coverage, color=col)
+    _bars(axs[0], np.asarray(coverage, float), col)
     axs[0].axhline(min_cov, color="k", ls="--", lw=0.8)
     axs[0].set_ylabel("coverage")
-    axs[1].bar(x, np.nan_to_num(np.asarray(mean_coh, float)), color=col)
+    _bars(axs[1], np.nan_to_num(np.asarray(mean_coh, float)), col)
     axs[1].axhline(min_coh, color="k", ls="--", lw=0.8)
     axs[1].set_ylabel("mean coherence")
     axs[1].set_xlabel("pair number (orange = dropped by 1-1)")
     fig.suptitle("Step 1-1 interferogram statistics")
     return _save(fig, path)
+
+
+def _bars(ax: Any, heights: np.ndarray, colours: np.ndarray, width: float = 0.8) -> None:
+    """A bar of each height at 0, 1, 2, ... as ``ax.bar`` draws them (``width`` wide, centred, from 0, the axis
+    starting at 0), as one collection: a patch a bar took ~0.2 s of the 222 pairs' figure."""
+    x = np.arange(heights.size, dtype=float)
+    lo, hi = x - width / 2, x + width / 2
+    zero = np.zeros_like(x)
+    verts = np.stack([np.stack([lo, zero], 1), np.stack([lo, heights], 1), np.stack([hi, heights], 1),
+                      np.stack([hi, zero], 1)], 1)
+    bars = PolyCollection(list(verts), facecolors=colours, edgecolors="none", linewidths=0)
+    bars.sticky_edges.y.append(0.0)
+    ax.add_collection(bars)
+    ax.autoscale_view()
 
 
 def plot_loops(loop_rms: list[float], threshold: float, path: Path) -> str:
