@@ -197,3 +197,28 @@ def test_child_compiles_step_1_2_s_settle_kernel_for_the_chain_s_types(tmp_path:
                          steps=["ingest", "qc", "loops"])
     assert run.result("loops").pixel_errors == "correct"  # the correction ran: settle_fix was called
     assert len(_loops_jit._settle_fix_ranges.signatures) == 1
+
+
+def test_numba_is_set_up_once_in_a_thread_as_a_run_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """prepare() starts one daemon thread that calls the do-nothing kernel (numba's one-time setup off the first
+    step that calls a kernel); later calls start none."""
+    import threading
+
+    from kansho import _ready_jit
+
+    started: list[threading.Thread] = []
+    real_start = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        started.append(self)
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    monkeypatch.setattr(_jitcache, "_set_up", False)
+    monkeypatch.setattr(_jitcache, "_announced", True)  # no compilation to announce or start
+    _jitcache.prepare()
+    _jitcache.prepare()
+    setup = [t for t in started if t.name == "kansho-numba-setup"]
+    assert len(setup) == 1 and setup[0].daemon
+    setup[0].join(60)
+    assert not setup[0].is_alive() and _ready_jit.ready() == 1

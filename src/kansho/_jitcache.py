@@ -34,6 +34,8 @@ JIT_MODULES = (*(f"kansho.{p.stem}" for p in sorted(Path(__file__).resolve().par
                "kansho.inversion")
 
 _announced = False
+#: whether :func:`set_up_numba` has started its thread in this process
+_set_up = False
 #: kernels :func:`announce_kernel` looked at, in this process
 _kernels_announced: set[str] = set()
 #: the child process compiling in the background, while it may run
@@ -150,6 +152,26 @@ def prepare(large: bool = True) -> None:
     share of step 1-3's kernels: the two finish about together."""
     if announce() and warm_in_background(large):
         compile_here(large)
+    set_up_numba()
+
+
+def set_up_numba() -> None:
+    """Set numba up in a daemon thread of this process (:mod:`kansho._ready_jit`), once: the run opens its stores
+    and reads its input meanwhile, and its first kernel call is then as quick as any other's."""
+    global _set_up
+    if _set_up:
+        return
+    _set_up = True
+
+    def run() -> None:
+        try:
+            from kansho._ready_jit import ready
+
+            ready()
+        except Exception as exc:  # noqa: BLE001 - a head start only: the first kernel call sets numba up
+            log.debug("could not set numba up ahead: %s", exc)
+
+    threading.Thread(target=run, name="kansho-numba-setup", daemon=True).start()
 
 
 def compile_here(large: bool = True) -> None:
