@@ -345,6 +345,8 @@ def run_frame(res: dict[str, Any], name: str, w: int, args: argparse.Namespace,
     save_results(res)
     log.info("%s w%d: %.1f s wall, %.0f MB peak, vel RMSE %.2f mm/yr", name, w, fig["wall_s"],
              fig["peak_mb"], fig["vel_rmse"])
+    if args.floors:
+        log_floors(fig, res["floors"][name]["steps"])
     if args.prune:
         prune_run(out)
 
@@ -374,6 +376,14 @@ def measure_floors(res: dict[str, Any], name: str, out: Path, least: dict[str, f
     save_results(res)
     log.info("%s floors: %s", name, {k: round(v, 1) for k, v in bench_floors.step_floors(prim).items()})
     return prim
+
+
+def log_floors(fig: dict[str, Any], floors: dict[str, float]) -> None:
+    """Each step's time beside its floor and their ratio, on the console (``docs/benchmarks.md`` has the table)."""
+    log.info("  %-8s %8s %8s %8s", "step", "time (s)", "floor", "× floor")
+    for step, f in fig["steps"].items():
+        t, fl = f["step_s"], floors.get(step, float("nan"))
+        log.info("  %-8s %8.2f %8.2f %8s", step, t, fl, f"{t / fl:.1f}×" if fl > 0 else "–")
 
 
 def least_steps(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
