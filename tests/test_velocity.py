@@ -438,3 +438,19 @@ def test_compiled_bootstrap_spread_is_numpys_bit_for_bit(seed: int, n_boot: int,
         np.testing.assert_array_equal(got, want)
     else:
         np.testing.assert_allclose(got, want, rtol=1e-14)
+
+
+def test_bootstrap_vstd_of_pixels_with_fewer_than_two_epochs_is_nan_and_the_rest_unchanged() -> None:
+    """Pixels with no epoch or one have no line in any resample (NaN, not computed); the pixels with two epochs or
+    more, a gap in their series or none, get the same values whether such pixels sit beside them or not."""
+    rng = np.random.default_rng(11)
+    t = np.sort(rng.uniform(0, 3, 12))
+    y = 5.0 * t[:, None] + rng.normal(0, 2, (12, 6))
+    y[:, 0] = np.nan  # empty
+    y[1:, 1] = np.nan  # one epoch
+    y[2:, 2] = np.nan  # two epochs
+    y[::3, 3] = np.nan  # a gapped series
+    got = bootstrap_vstd(y, t, n_boot=60, rng=2)
+    assert np.isnan(got[:2]).all() and np.isfinite(got[2:]).all()
+    np.testing.assert_array_equal(got[2:], bootstrap_vstd(y[:, 2:], t, n_boot=60, rng=2))
+    assert got[2] < 1e-6 * got[3]  # two epochs: every resample that has both draws the same line

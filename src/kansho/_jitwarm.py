@@ -45,10 +45,9 @@ def main(argv: list[str]) -> int:
                 _settle_fix()
             if step == "invert":
                 _phase_indicator()
-            if step == "vstd":
-                _bootstrap_spread()
             sys.stdout.write(step + "\n")
             sys.stdout.flush()
+        _bootstrap_spread()  # last: no step waits for it (:func:`_bootstrap_spread`)
     return 0
 
 
@@ -79,7 +78,9 @@ def _phase_indicator() -> None:
 def _bootstrap_spread() -> None:
     """Compile step 1-4's spread of the bootstrap slopes of pixels with a gap in their series
     (:func:`kansho._velocity_jit.boot_slope_std`), which the tiny frame, whose series have none, never reaches.
-    Called with the chain's types: float64 sums."""
+    After the child's last step: the chain's series are whole or empty, so a run seldom needs it, and step 1-4
+    of a first demo need not wait ~0.5 s for it (a run that needs it first compiles it itself). Called with the
+    chain's types: float64 sums."""
     import numpy as np
 
     from kansho import _velocity_jit
