@@ -47,7 +47,6 @@ def main(argv: list[str]) -> int:
                 _phase_indicator()
             sys.stdout.write(step + "\n")
             sys.stdout.flush()
-        _bootstrap_spread()  # last: no step waits for it (:func:`_bootstrap_spread`)
     return 0
 
 
@@ -73,19 +72,6 @@ def _phase_indicator() -> None:
     from kansho import phasebias
 
     phasebias.phase_indicator(np.zeros((3, 2)), np.array([[1, 1, -1]], np.int8), np.ones(1, bool))
-
-
-def _bootstrap_spread() -> None:
-    """Compile step 1-4's spread of the bootstrap slopes of pixels with a gap in their series
-    (:func:`kansho._velocity_jit.boot_slope_std`), which the tiny frame, whose series have none, never reaches.
-    After the child's last step: the chain's series are whole or empty, so a run seldom needs it, and step 1-4
-    of a first demo need not wait ~0.5 s for it (a run that needs it first compiles it itself). Called with the
-    chain's types: float64 sums."""
-    import numpy as np
-
-    from kansho import _velocity_jit
-
-    _velocity_jit.boot_slope_std(*(np.ones((2, 2)) for _ in range(5)), 1e-12)
 
 
 if __name__ == "__main__":
