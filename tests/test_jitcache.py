@@ -199,12 +199,14 @@ def test_child_compiles_step_1_2_s_settle_kernel_for_the_chain_s_types(tmp_path:
     assert len(_loops_jit._settle_fix_ranges.signatures) == 1
 
 
-def test_numba_is_set_up_once_in_a_thread_as_a_run_starts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """prepare() starts one daemon thread that calls the do-nothing kernel (numba's one-time setup off the first
-    step that calls a kernel); later calls start none."""
+def test_numba_is_set_up_once_in_a_thread_as_a_kernel_step_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """set_up_numba() starts one daemon thread that calls the do-nothing kernel (numba's one-time setup off the
+    first kernel call of a step); later calls start none. The runner calls it as a run or a step begins, but not
+    for the steps that call no kernel (qc, whose statistics ingest took, and the outputs)."""
     import threading
 
     from kansho import _ready_jit
+    from kansho.chain.registry import STEPS
 
     started: list[threading.Thread] = []
     real_start = threading.Thread.start
@@ -215,10 +217,10 @@ def test_numba_is_set_up_once_in_a_thread_as_a_run_starts(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(threading.Thread, "start", start)
     monkeypatch.setattr(_jitcache, "_set_up", False)
-    monkeypatch.setattr(_jitcache, "_announced", True)  # no compilation to announce or start
-    _jitcache.prepare()
-    _jitcache.prepare()
+    _jitcache.set_up_numba()
+    _jitcache.set_up_numba()
     setup = [t for t in started if t.name == "kansho-numba-setup"]
     assert len(setup) == 1 and setup[0].daemon
     setup[0].join(60)
     assert not setup[0].is_alive() and _ready_jit.ready() == 1
+    assert {s.name for s in STEPS if not s.kernels} == {"qc", "outputs"}

@@ -152,12 +152,13 @@ def prepare(large: bool = True) -> None:
     share of step 1-3's kernels: the two finish about together."""
     if announce() and warm_in_background(large):
         compile_here(large)
-    set_up_numba()
 
 
 def set_up_numba() -> None:
-    """Set numba up in a daemon thread of this process (:mod:`kansho._ready_jit`), once: the run opens its stores
-    and reads its input meanwhile, and its first kernel call is then as quick as any other's."""
+    """Set numba up in a daemon thread of this process (:mod:`kansho._ready_jit`), once. The chain's runner calls
+    it as a run begins whose first step calls kernels (the run reads its state and stamps meanwhile), else as
+    the first step that does begins: the first kernel call is then as quick as any other's, and a step that
+    calls none (step 1-1 alone) does not lose the GIL to it."""
     global _set_up
     if _set_up:
         return

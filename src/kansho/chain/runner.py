@@ -159,6 +159,9 @@ def _run_locked(input_path: str | Path | None, out: Path, cfg: RunConfig, steps:
     for s in wanted:
         if s not in names:
             raise ConfigError(f"unknown step {s!r}; steps are {', '.join(names)}")
+    if registry.spec(next(n for n in names if n in wanted)).kernels:
+        # numba's one-time setup while the run reads its state and stamps; else as the first step with kernels begins
+        jitcache.set_up_numba()
     with contextlib.ExitStack() as exits:
         if cfg.scheduler:  # an unreachable scheduler is a one-line error before any work (a local cluster
             # starts when the first step after ingest needs it)
@@ -254,6 +257,8 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
     """Run one step, record it in ``state`` (and ``work/state.json``); returns its skip key."""
     cfg = ctx.options.model
     t0 = time.perf_counter()
+    if spec.kernels:
+        jitcache.set_up_numba()  # where the run's first step called none (once a process)
     prev_rec = state.pop(spec.name, None)
     prev = typed_result(spec, prev_rec)
     if prev is not None:

@@ -58,3 +58,6 @@ class StepSpec:
     #: False: the step gains nothing from a local cluster's workers (``--workers``): the runner closes that
     #: cluster before it, so the workers' memory is not held through it (a ``--scheduler``'s stays)
     local_workers: bool = True
+    #: False: the step usually calls no compiled kernel (numba's one-time setup, started in a thread as a step
+    #: that does begins, :func:`kansho._jitcache.set_up_numba`, would only take the GIL from its Python)
+    kernels: bool = True

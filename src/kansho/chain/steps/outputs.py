@@ -203,4 +203,4 @@ def _figures(ctx: Context, maps: dict[str, np.ndarray], epochs: np.ndarray, side
 SPEC = StepSpec(name="outputs", licsbas="out", title="results GeoTIFFs, cum.h5, info tables, plots and report",
                 run=step_outputs, result=OutputsResult, prepare=figure_process, local_workers=False,
                 inputs=("cum", "cum_std", "bridge_model", "cum_filt", "gap", "mask",
-                        *(m.source for m in RESULT_MAPS.values())))
+                        *(m.source for m in RESULT_MAPS.values())), kernels=False)

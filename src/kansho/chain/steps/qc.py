@@ -164,4 +164,4 @@ def _fixed(coh_sum: list[float]) -> np.ndarray:
 
 
 SPEC = StepSpec(name="qc", licsbas="1-1", title="drop pairs of poor coverage or coherence", run=step_qc,
-                result=QCResult, outputs=QC_ARRAYS, tasks=(qc_block,), section="qc")
+                result=QCResult, outputs=QC_ARRAYS, tasks=(qc_block,), section="qc", kernels=False)
