@@ -131,9 +131,10 @@ def _from_ingest(ctx: Context) -> tuple[np.ndarray, np.ndarray, int] | None:
         return None
     ny, nx = st.shape
     step = ctx.options.model.block_size
+    arrays = {n: ctx.array(n) for n in QC_ARRAYS}  # written by their chunk files (kansho.chunkio), not zarr's loop
     for r0 in range(0, ny, step):  # a strip of rows at a time: memory that of a block's row
         win = (slice(r0, min(r0 + step, ny)), slice(0, nx))
-        _write_pixels(ctx.work, "", win, *(np.asarray(a[win]) for a in s.pixels))
+        _write_pixels(arrays, "", win, *(np.asarray(a[win]) for a in s.pixels))
     log.info("1-1: the statistics ingest took as it wrote the stack store (nothing read)")
     return s.pair_n_valid, s.pair_coh_fixed, s.n_footprint
 
