@@ -98,6 +98,11 @@ def run_steps(sim: Path, out: Path, workers: int, memory_limit: str | None, per_
         timings = steps["all"]["timings"]
         return {"wall_s": steps["all"]["wall_s"], "cpu_s": steps["all"]["cpu_s"],
                 "peak_mb": steps["all"]["peak_mb"], "steps": {k: {"step_s": v} for k, v in timings.items()}}
+    return step_totals(steps)
+
+
+def step_totals(steps: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A per-step run's figures from its steps': the sums of their times, the largest of their peaks."""
     return {"wall_s": sum(s["step_s"] for s in steps.values()), "cpu_s": sum(s["cpu_s"] for s in steps.values()),
             "peak_mb": max(s["peak_mb"] for s in steps.values()), "steps": steps}
 
@@ -388,9 +393,7 @@ def log_floors(fig: dict[str, Any], floors: dict[str, float]) -> None:
 
 def least_steps(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     """Two per-step runs of :func:`run_steps` as one: each step's figures from the run where it took least."""
-    steps = {k: min(a["steps"][k], b["steps"][k], key=lambda f: f["step_s"]) for k in a["steps"]}
-    return {"wall_s": sum(s["step_s"] for s in steps.values()), "cpu_s": sum(s["cpu_s"] for s in steps.values()),
-            "peak_mb": max(s["peak_mb"] for s in steps.values()), "steps": steps}
+    return step_totals({k: min(a["steps"][k], b["steps"][k], key=lambda f: f["step_s"]) for k in a["steps"]})
 
 
 def run_scaling(res: dict[str, Any], memory_limit: str | None) -> None:
