@@ -238,9 +238,8 @@ def _write_core(f: h5py.File, a: _CumArrays, refarea: str, grid: Grid) -> None:
         f.create_dataset("bperp", data=a.bperp)
     _write_cube(f, "gap", a.gap, np.int8)
     _write_cube(f, "cum", a.cum, np.float32)
-    f.create_dataset("vel", data=a.vel, compression=_COMPRESSION)
-    f.create_dataset("vintercept", data=a.vintercept, compression=_COMPRESSION)
-    f.create_dataset("mask", data=a.mask, compression=_COMPRESSION)
+    for name in ("vel", "vintercept", "mask"):  # maps chunked and deflated as the cubes are
+        _write_cube(f, name, getattr(a, name), np.float32)
     f.create_dataset("refarea", data=refarea)
     _write_georef(f, grid)
 
@@ -288,6 +287,8 @@ def _write_extra(f: h5py.File, name: str, value: Any) -> None:
         f.create_dataset(name, data=str(value))
     elif arr.ndim == 0 or arr.size == 0:
         f.create_dataset(name, data=arr)
+    elif arr.ndim == 2:
+        _write_cube(f, name, arr, arr.dtype.type)
     else:
         f.create_dataset(name, data=arr, compression=_COMPRESSION)
 
@@ -327,29 +328,36 @@ def _deflate_chunk(chunk: np.ndarray) -> bytes:
 
 
 def _write_cube(f: h5py.File, name: str, a: Any, dtype: type) -> None:
-    """Write a (n, ny, nx) cube chunk by chunk (bounded memory), chunked (<=8, 128, 128).
+    """Write a (n, ny, nx) cube chunk by chunk (bounded memory), chunked (<=8, 128, 128), or a (ny, nx) map
+    (a NumPy array), chunked (<=128, 128) the same way.
 
     Chunks a few epochs deep keep both reads fast: one pixel's time series and one epoch's map.
     The chunks are compressed here, by as many threads as the kernels use (the compressor releases the GIL), and stored
     with ``write_direct_chunk``; the file is an ordinary shuffle + gzip dataset that any HDF5
     reader decodes. The cube is read one chunk depth of epochs of a 256-px block at a time, and at most
     :data:`_IN_FLIGHT` chunks a thread wait for their compressor: the step holds a few MB whatever the
-    series' length (a whole block's series, 78 MB for 300 epochs, three times over, before).
+    series' length (a whole block's series, 78 MB for 300 epochs, three times over, before). A map went
+    through h5py's own gzip (level 4, no shuffling), which holds the GIL: the seven maps of the M frame's
+    ``cum.h5`` and ``cum_filt.h5`` took ~0.55 s of it beside the cubes' ~1.2 s of compressing.
     """
+    plane = len(a.shape) == 2
+    if plane:
+        a = np.asarray(a)[None]
     n, ny, nx = (int(v) for v in a.shape)
+    shape = (ny, nx) if plane else (n, ny, nx)
     if n == 0 or ny == 0 or nx == 0:
-        f.create_dataset(name, data=np.zeros(a.shape, dtype))
+        f.create_dataset(name, data=np.zeros(shape, dtype))
         return
     chunks = (min(n, 8), min(ny, _BLOCK), min(nx, _BLOCK))
     # gzip level 1 with byte shuffling: smaller and ~2x faster to write than the default level 4
-    ds = f.create_dataset(name, shape=(n, ny, nx), dtype=dtype, chunks=chunks, compression=_COMPRESSION,
-                          compression_opts=1, shuffle=True, fillvalue=0)
+    ds = f.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks[1:] if plane else chunks,
+                          compression=_COMPRESSION, compression_opts=1, shuffle=True, fillvalue=0)
     step = 2 * _BLOCK
     cn, cy, cx = chunks
     from kansho._threads import kernel_threads  # numba's threads: every core (imported here: numba is heavy)
 
     threads = kernel_threads()
-    pending: deque[tuple[tuple[int, int, int], Future[bytes]]] = deque()
+    pending: deque[tuple[tuple[int, ...], Future[bytes]]] = deque()
 
     def store(limit: int) -> None:
         while len(pending) > limit:
@@ -370,7 +378,8 @@ def _write_cube(f: h5py.File, name: str, a: Any, dtype: type) -> None:
                             else:  # edge chunks are stored whole, padded
                                 piece = np.zeros(chunks, dtype)
                                 piece[: src.shape[0], : src.shape[1], : src.shape[2]] = src
-                            pending.append(((e0, y0, x0), pool.submit(_deflate_chunk, piece)))
+                            off = (y0, x0) if plane else (e0, y0, x0)
+                            pending.append((off, pool.submit(_deflate_chunk, piece)))
                             store(_IN_FLIGHT * threads)
         store(0)
 
