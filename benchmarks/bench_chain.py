@@ -389,6 +389,9 @@ def log_floors(fig: dict[str, Any], floors: dict[str, float]) -> None:
     for step, f in fig["steps"].items():
         t, fl = f["step_s"], floors.get(step, float("nan"))
         log.info("  %-8s %8.2f %8.2f %8s", step, t, fl, f"{t / fl:.1f}×" if fl > 0 else "–")
+        if f.get("passes"):
+            log.info("           passes: %s", ", ".join(f"{k.split(' ', 1)[-1]} {v:.2f}"
+                                                     for k, v in f["passes"].items()))
 
 
 def least_steps(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -538,7 +541,33 @@ def _floors_md(res: dict[str, Any]) -> list[str]:
         tot = sum(fl["steps"].values())
         cells = [f"{r['wall_s']:.1f} | {r['wall_s'] / tot:.1f}×" for r in runs.values()]
         lines += [f"| **whole chain** (sum of the steps) | {tot:.1f} | | " + " | ".join(cells) + " |", ""]
+        lines += _passes_md(runs, fl["steps"])
     return lines
+
+
+def _passes_md(runs: dict[str, Any], floors: dict[str, float]) -> list[str]:
+    """What each step's time is made of: its passes as the step recorded them (``work/state.json``'s ``passes``,
+    kept by ``_step.py`` since 2026-12-08) and the rest, beside its floor; nothing for runs without them."""
+    rows = []
+    for key, r in runs.items():
+        for step in STEPS:
+            f = r["steps"].get(step, {})
+            p = f.get("passes")
+            if p is None:
+                continue
+            inside = ", ".join(f"{k.split(' ', 1)[-1]} {v:.2f}" for k, v in p.items()) or "none"
+            rows.append(f"| {step} | {key.split('/')[1]} | {f['step_s']:.2f} | {floors.get(step, float('nan')):.2f} | "
+                        f"{inside} | {f['step_s'] - sum(p.values()):.2f} |")
+    if not rows:
+        return []
+    return ["Where each step's time goes: its passes (each reads, computes and writes over every block or epoch of "
+            "the frame; wall seconds as the step recorded them in `work/state.json`, a pass run twice summed) and "
+            "the rest of the step outside them (its start, the frame-wide choices between passes, e.g. the "
+            "filter's spatial cross-validation's width or the gap tie's fit, and the outputs step, which runs no "
+            "pass: its cubes, GeoTIFFs and figures). A pass with no counterpart in the floor is computation "
+            "above it.", "",
+            "| step | workers | step (s) | floor (s) | its passes (s) | outside them (s) |",
+            "|---|---|---|---|---|---|", *rows, ""]
 
 
 def _repeats_text(fl: dict[str, Any]) -> str:

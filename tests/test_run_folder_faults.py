@@ -59,6 +59,19 @@ def test_a_plain_rerun_skips_everything_and_stamps_are_recorded(lone: tuple[Path
     assert digest_run(out) == digest
 
 
+def test_each_step_records_its_passes_times(lone: tuple[Path, Path, dict[str, Any]]) -> None:
+    """A step's record keeps the wall time of each of its passes (a pass run twice summed), which its own time
+    holds; a step that runs no pass (the outputs) records none."""
+    _, out, _ = lone
+    state = json.loads((out / "work" / "state.json").read_text())
+    assert {"1-2 spatial check", "1-2 unwrapping errors", "1-2 pixels"} <= set(state["loops"]["passes"])
+    assert {"1-3 invert", "1-5 stc"} <= set(state["invert"]["passes"]) | set(state["mask"]["passes"])
+    assert state["outputs"]["passes"] == {}
+    for name, rec in state.items():
+        assert all(v >= 0.0 for v in rec["passes"].values()), name
+        assert sum(rec["passes"].values()) <= rec["seconds"] + 5e-4 * (len(rec["passes"]) + 1), name  # rounded to 1 ms
+
+
 def test_deleted_work_array_reruns_its_step_and_the_rest(lone: tuple[Path, Path, dict[str, Any]],
                                                          tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     geoc, src, digest = lone

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,9 @@ class Context:
     current: str = ""
     #: what the steps' :attr:`~kansho.chain.spec.StepSpec.prepare` returned, by step name (taken by the step)
     prepared: dict[str, Any] = field(default_factory=dict)
+    #: wall seconds of the current step's passes (:meth:`map_blocks`, :meth:`map_epochs`) by their name, a pass
+    #: run twice summed; kept in the step's record (``work/state.json``: ``passes``)
+    passes: dict[str, float] = field(default_factory=dict)
     _stack: Stack | None = None
     _work: zarr.Group | None = None
     _inputs: Any = None
@@ -159,9 +163,17 @@ class Context:
 
         A finished task leaves ``resume_dir/<pass>-<params hash>-<block or epoch>.pkl`` holding its
         (small) result, written after its chunks. A step interrupted half-way and started again
-        with the same options replays those results and runs only the other tasks.
+        with the same options replays those results and runs only the other tasks. The pass's wall
+        time is added to :attr:`passes` under ``desc``.
         """
-        threads = self.threads if threads is None else threads
+        t0 = time.perf_counter()
+        try:
+            return self._run_resumable(kernel, tasks, desc, self.threads if threads is None else threads)
+        finally:
+            self.passes[desc] = self.passes.get(desc, 0.0) + time.perf_counter() - t0
+
+    def _run_resumable(self, kernel: Callable[[Task], Any], tasks: list[Task], desc: str, threads: int) -> list[Any]:
+        """:meth:`_run_tasks` on ``threads`` threads here (or the cluster), the finished tasks replayed."""
         if self.resume_dir is None:
             return run_all(kernel, tasks, client=self.client, desc=desc, progress=self.progress, threads=threads)
         self.resume_dir.mkdir(parents=True, exist_ok=True)

@@ -281,6 +281,7 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
         ctx.resuming = ctx.resume_dir.is_dir()
     ctx.options.reads = {}
     ctx.current = spec.name
+    ctx.passes = {}
     jitcache.wait_for_warm(spec.name)  # its kernels may be compiling in the background (first run)
     result = spec.run(ctx)  # a failed ingest removes its own stack.zarr.partial (store.create_stack)
     release_memory(ctx.client)  # what the step freed, back to the system before the next one
@@ -293,6 +294,7 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
     ctx.timings[spec.name] = dt
     ctx.results[spec.name] = result
     state[spec.name] = {"hash": key, "reads": reads, "result": result.to_json(), "seconds": round(dt, 3),
+                        "passes": {k: round(v, 3) for k, v in ctx.passes.items()},
                         "outputs": output_stamps(ctx.out, spec)}
     if spec.name == "ingest":
         state[spec.name]["fingerprint"] = fp
@@ -301,6 +303,8 @@ def _run_step(ctx: Context, spec: StepSpec, state: dict[str, Any], upstream: str
     stamp_record(state[spec.name])
     write_json_atomic(ctx.layout.state, state, default=numpy_json)
     log.info("step %s done in %.1f s", spec.name, dt)
+    if ctx.passes:
+        log.debug("step %s: its passes %s", spec.name, ", ".join(f"{k} {v:.2f} s" for k, v in ctx.passes.items()))
     return key
 
 
