@@ -132,7 +132,9 @@ def test_info_on_a_finished_run(small_run: FinishedRun, capsys: pytest.CaptureFi
     assert f"Input: {small_run.input.resolve()}" in text
     for step in ("ingest   0-2", "qc       1-1", "loops    1-2", "invert   1-3", "outputs  out"):
         line = next(ln for ln in text.splitlines() if ln.strip().startswith(step))
-        assert line.rstrip().endswith(versions()["kansho"]) and "not finished" not in line
+        assert f"  {versions()['kansho']}" in line and "not finished" not in line
+    loops = next(ln for ln in text.splitlines() if ln.strip().startswith("loops    1-2"))
+    assert loops.rstrip().endswith(" s)") and "1-2 " in loops.split(versions()["kansho"], 1)[1]  # its longest pass
     for pkg in ("numpy", "scipy", "numba", "h5py", "zarr"):
         assert f"{pkg} {versions()[pkg]}" in text
     assert "Would run again now (same options, input checked):\n  nothing: every step is up to date" in text

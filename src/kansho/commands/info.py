@@ -106,7 +106,7 @@ def _input_lines(state: dict[str, Any]) -> list[str]:
 def _step_lines(state: dict[str, Any], tasks: Path) -> list[str]:
     from kansho.chain import registry
 
-    lines = ["", "Steps:", f"  {'step':8s} {'LiCSBAS':7s} {'finished (UTC)':25s} {'seconds':>8s}  kansho"]
+    lines = ["", "Steps:", f"  {'step':8s} {'LiCSBAS':7s} {'finished (UTC)':25s} {'seconds':>8s}  kansho  longest pass"]
     for s in registry.STEPS:
         rec = state.get(s.name)
         if not isinstance(rec, dict):
@@ -117,8 +117,18 @@ def _step_lines(state: dict[str, Any], tasks: Path) -> list[str]:
             continue
         when = str(rec.get("finished", "not recorded"))
         ver = (rec.get("versions") or {}).get("kansho", "?")
-        lines.append(f"  {s.name:8s} {s.licsbas:7s} {when:25s} {float(rec.get('seconds', 0.0)):8.1f}  {ver}")
+        lines.append(f"  {s.name:8s} {s.licsbas:7s} {when:25s} {float(rec.get('seconds', 0.0)):8.1f}  {ver:6s}  "
+                     f"{_longest_pass(rec)}".rstrip())
     return lines
+
+
+def _longest_pass(rec: dict[str, Any]) -> str:
+    """The step's longest pass over the frame and its wall time (its record's ``passes``), or nothing."""
+    passes = rec.get("passes")
+    if not isinstance(passes, dict) or not passes:
+        return ""
+    name, sec = max(passes.items(), key=lambda kv: float(kv[1]))
+    return f"{name} ({float(sec):.1f} s)"
 
 
 def _version_lines(state: dict[str, Any]) -> list[str]:
