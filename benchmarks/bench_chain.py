@@ -562,10 +562,10 @@ def _passes_md(runs: dict[str, Any], floors: dict[str, float]) -> list[str]:
         return []
     return ["Where each step's time goes: its passes (each reads, computes and writes over every block or epoch of "
             "the frame; wall seconds as the step recorded them in `work/state.json`, a pass run twice summed) and "
-            "the rest of the step outside them (its start, the frame-wide choices between passes, e.g. the "
-            "filter's spatial cross-validation's width or the gap tie's fit, and the outputs step, which runs no "
-            "pass: its cubes, GeoTIFFs and figures). A pass with no counterpart in the floor is computation "
-            "above it.", "",
+            "the rest of the step outside them (its start, the frame-wide work between passes, e.g. step 1-3's "
+            "regional choice of the bridge models and the gap tie's fit, step 1-5's thresholds, and the ingest "
+            "and outputs steps, which run no pass: the GeoTIFFs read, the cubes, GeoTIFFs and figures written). "
+            "A pass with no counterpart in the floor is computation above it.", "",
             "| step | workers | step (s) | floor (s) | its passes (s) | outside them (s) |",
             "|---|---|---|---|---|---|", *rows, ""]
 
