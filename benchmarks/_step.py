@@ -65,8 +65,7 @@ def main() -> None:
     ru_s = resource.getrusage(resource.RUSAGE_SELF)
     ru_c = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = ru_s.ru_utime + ru_s.ru_stime + ru_c.ru_utime + ru_c.ru_stime
-    state = json.loads((Path(args.out) / "work" / "state.json").read_text())
-    passes = state.get(args.step, {}).get("passes", {}) if args.step != "all" else {}
+    passes = run.state.get(args.step, {}).get("passes", {}) if args.step != "all" else {}
     print(json.dumps({"step": args.step, "wall_s": wall, "step_s": run.timings.get(args.step, wall),
                       "timings": run.timings, "passes": passes, "cpu_s": cpu,
                       "peak_mb": max(peak[0], _own_peak(ru_s)) / 2**20}))

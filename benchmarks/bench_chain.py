@@ -390,8 +390,7 @@ def log_floors(fig: dict[str, Any], floors: dict[str, float]) -> None:
         t, fl = f["step_s"], floors.get(step, float("nan"))
         log.info("  %-8s %8.2f %8.2f %8s", step, t, fl, f"{t / fl:.1f}×" if fl > 0 else "–")
         if f.get("passes"):
-            log.info("           passes: %s", ", ".join(f"{k.split(' ', 1)[-1]} {v:.2f}"
-                                                     for k, v in f["passes"].items()))
+            log.info("           passes: %s", _passes_text(f["passes"]))
 
 
 def least_steps(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -555,7 +554,7 @@ def _passes_md(runs: dict[str, Any], floors: dict[str, float]) -> list[str]:
             p = f.get("passes")
             if p is None:
                 continue
-            inside = ", ".join(f"{k.split(' ', 1)[-1]} {v:.2f}" for k, v in p.items()) or "none"
+            inside = _passes_text(p) or "none"
             rows.append(f"| {step} | {key.split('/')[1]} | {f['step_s']:.2f} | {floors.get(step, float('nan')):.2f} | "
                         f"{inside} | {f['step_s'] - sum(p.values()):.2f} |")
     if not rows:
@@ -568,6 +567,11 @@ def _passes_md(runs: dict[str, Any], floors: dict[str, float]) -> list[str]:
             "A pass with no counterpart in the floor is computation above it.", "",
             "| step | workers | step (s) | floor (s) | its passes (s) | outside them (s) |",
             "|---|---|---|---|---|---|", *rows, ""]
+
+
+def _passes_text(passes: dict[str, float]) -> str:
+    """A step's passes and their seconds in one line, each named without its step ("spatial check 1.11, ...")."""
+    return ", ".join(f"{k.split(' ', 1)[-1]} {v:.2f}" for k, v in passes.items())
 
 
 def _repeats_text(fl: dict[str, Any]) -> str:
