@@ -92,6 +92,25 @@ def test_licsbas_moves_only_a_threshold_that_masks_every_pixel() -> None:
     assert out2["stc"] == 5.0 and {c.name for c in ch} == {"maxTlen", "stc"}
 
 
+@pytest.mark.parametrize("mode", ["auto", "licsbas"])
+def test_criteria_judged_on_threads_as_in_turn(mode: str) -> None:
+    """The criteria are judged on the cores (:func:`kansho._threads.map_threads`): the thresholds and the
+    changes, in the criteria's order, are those of judging them one after the other on one thread."""
+    from kansho._threads import alone
+
+    rng = np.random.default_rng(3)
+    ind = _indices(rng)
+    ind["vstd"] = rng.gamma(2.0, 0.5, (50, 60))
+    thr = {**ALL_DEFAULTS, "vstd": 100.0, "maxTlen": 5.0}
+    where = rng.random((50, 60)) < 0.9
+    many = maskmod.adapt_thresholds(ind, thr, where, mode=mode)  # type: ignore[arg-type]
+    with alone():
+        one = maskmod.adapt_thresholds(ind, thr, where, mode=mode)  # type: ignore[arg-type]
+    assert many == one
+    assert [c.name for c in many[1]] == [k for k in thr if k in {c.name for c in many[1]}]
+    assert len(many[1]) >= (3 if mode == "auto" else 1)
+
+
 def test_only_the_pixels_judged_count() -> None:
     """Unsolved pixels (``where`` False) do not enter the statistics."""
     ind = _indices(np.random.default_rng(4))

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kansho import _mask_jit
+from kansho._threads import map_threads
 from kansho._types import BoolArray, Float64Array, as_float
 from kansho.errors import ConfigError
 
@@ -401,16 +402,19 @@ def adapt_thresholds(indices: Mapping[str, npt.ArrayLike], thresholds: Mapping[s
     if mode == "off":
         return out, []
     sel = np.asarray(where, bool)
-    changes: list[Adaptation] = []
-    for name, thr in thresholds.items():
-        if thr is None or name not in indices or (mode == "auto" and name in fixed):
-            continue
+    todo = [(name, float(thr)) for name, thr in thresholds.items()
+            if thr is not None and name in indices and not (mode == "auto" and name in fixed)]
+
+    def judge(item: tuple[str, float]) -> Adaptation | None:
+        name, thr = item
         a = np.asarray(indices[name])[sel].astype(np.float64)  # the judged pixels only, then in float64
         a = a[np.isfinite(a)]
         if a.size == 0:
-            continue
-        ch = _licsbas_rule(name, float(thr), a) if mode == "licsbas" else _auto_rule(name, float(thr), a)
-        if ch is not None:
-            changes.append(ch)
-            out[name] = ch.new
+            return None
+        return _licsbas_rule(name, thr, a) if mode == "licsbas" else _auto_rule(name, thr, a)
+
+    # each criterion alone (their medians, most of the work, release the GIL): on the cores, in their order
+    changes = [ch for ch in map_threads(judge, todo) if ch is not None]
+    for ch in changes:
+        out[ch.name] = ch.new
     return out, changes

@@ -16,6 +16,7 @@ import numpy as np
 import zarr
 
 from kansho._files import write_bytes_atomic
+from kansho._threads import map_threads
 from kansho.chain.options import Options
 from kansho.chain.spec import StepResult, StepSpec
 from kansho.chain.tasks import Task
@@ -133,6 +134,10 @@ class Context:
 
     def read2d(self, name: str) -> np.ndarray:
         return np.asarray(self.array(name)[:])
+
+    def read2d_many(self, names: Sequence[str]) -> dict[str, np.ndarray]:
+        """:meth:`read2d` of each of ``names``, on the cores (their decoding releases the GIL)."""
+        return dict(zip(names, map_threads(self.read2d, list(names)), strict=True))
 
     def blocks(self) -> list[tuple[slice, slice]]:
         return list(blocks(self.stack.shape, self.block))

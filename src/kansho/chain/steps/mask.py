@@ -88,13 +88,14 @@ def step_mask(ctx: Context) -> MaskResult:
                   "vstd": m.vstd, "maxTlen": m.maxTlen, "n_gap": m.n_gap, "stc": m.stc,
                   "n_ifg_noloop": m.n_ifg_noloop, "n_loop_err": m.n_loop_err, "resid_rms": m.resid_rms,
                   "n_unchecked": m.n_unchecked, "ph_bias": m.ph_bias}
-    indices = {k: ctx.read2d(k) for k in thresholds}
+    maps = ctx.read2d_many([*thresholds, "vel"])
+    vel = maps.pop("vel")
+    indices = maps
     pre: list[str] = []
     if thresholds["coh_avg"] is not None and not np.isfinite(indices["coh_avg"]).any():
         pre.append("no coherence in the input: the coh_avg criterion is off (no data)")
         log.warning("1-5: %s", pre[-1])
         thresholds["coh_avg"] = None
-    vel = ctx.read2d("vel")
     thresholds, adapted = _adapt(ctx, indices, thresholds, np.isfinite(vel))
     if any(v is not None for v in thresholds.values()):
         res = maskmod.apply_thresholds(indices, thresholds)
