@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from kansho import mask as maskmod
+from kansho.chain import common
 from kansho.chain.context import Context
 from kansho.chain.spec import StepResult, StepSpec
 from kansho.chain.steps.loops import LoopsResult
@@ -96,7 +97,8 @@ def step_mask(ctx: Context) -> MaskResult:
         pre.append("no coherence in the input: the coh_avg criterion is off (no data)")
         log.warning("1-5: %s", pre[-1])
         thresholds["coh_avg"] = None
-    thresholds, adapted = _adapt(ctx, indices, thresholds, np.isfinite(vel))
+    with common.frame_piece_alone(ctx):  # each criterion's float64 copy of its map, on two threads where it fits
+        thresholds, adapted = _adapt(ctx, indices, thresholds, np.isfinite(vel))
     if any(v is not None for v in thresholds.values()):
         res = maskmod.apply_thresholds(indices, thresholds)
         keep = np.asarray(res.mask, bool) & np.isfinite(vel)

@@ -40,7 +40,7 @@ class OutputsResult(StepResult):
 def read_maps(ctx: Context) -> dict[str, np.ndarray]:
     """Every :data:`RESULT_MAPS` entry (float32), read from the work store."""
     read = ctx.read2d_many(list(dict.fromkeys(spec.source for spec in RESULT_MAPS.values())))
-    # a float32 map as read (not copied: ~4 bytes a pixel a map less at the step's start), the others converted
+    # a float32 map as read (no copy of it made), the others converted
     return {name: read[spec.source].astype(np.float32, copy=False) for name, spec in RESULT_MAPS.items()}
 
 
