@@ -118,16 +118,16 @@ def pairs_in(st: Stack, idx: npt.NDArray[np.intp], epochs: npt.NDArray[np.int64]
 
 @contextlib.contextmanager
 def frame_piece_alone(ctx: Context) -> Iterator[None]:
-    """With dask workers, this process's frame-wide pieces between passes (the gap tie's cross-validation, the
-    bridge model's choice; the filter's spatial cross-validation where it runs here) run on one thread, not on
-    :func:`kansho._threads.map_threads`' two: the workers hold their blocks meanwhile, and two widths at once in
-    this process raised the M frame's peak with two workers by ~160 MB (1575-1619 -> 1742-1772 MB). So do they
-    without workers where the memory budget holds one thread's share only, or the frame's maps outgrow a second
-    thread's malloc arena (:func:`kansho.chain.budget.piece_threads`: the L frame under 2GB, whose model choice
-    took 1.94 GB on two threads; frames beyond ~8.4 million pixels). The same results on any threads. What the
-    piece freed goes back to the system at its end (:func:`kansho.parallel.trim_heap`): this process keeps its
-    heap's free memory between trims (:func:`kansho.parallel.heap_arrays`), and the bridge model's choice left
-    ~285 MB there through the rest of step 1-3 while the workers ran."""
+    """With dask workers, this process's frame-wide pieces between passes (the gap tie's cross-validation, the bridge
+    model's choice; step 1-5's thresholds; the filter's spatial cross-validation where it runs here) run on one thread,
+    not on :func:`kansho._threads.map_threads`' two: the workers hold their blocks meanwhile, and two widths at once in
+    this process raised the M frame's peak with two workers by ~160 MB (1575-1619 -> 1742-1772 MB). So do they without
+    workers where the memory budget holds one thread's share only, or the frame's maps outgrow a second thread's malloc
+    arena (:func:`kansho.chain.budget.piece_threads`: the L frame under 2GB, whose model choice took 1.94 GB on two
+    threads; frames beyond ~8.4 million pixels). The same results on any threads. What the piece freed goes back to the
+    system at its end (:func:`kansho.parallel.trim_heap`): this process keeps its heap's free memory between trims
+    (:func:`kansho.parallel.heap_arrays`), and the bridge model's choice left ~285 MB there through the rest of step 1-3
+    while the workers ran."""
     from kansho.chain.budget import piece_threads
 
     if ctx.client is None and piece_threads(ctx.stack.shape, ctx.options.model) > 1:
