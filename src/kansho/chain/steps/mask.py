@@ -89,9 +89,8 @@ def step_mask(ctx: Context) -> MaskResult:
                   "vstd": m.vstd, "maxTlen": m.maxTlen, "n_gap": m.n_gap, "stc": m.stc,
                   "n_ifg_noloop": m.n_ifg_noloop, "n_loop_err": m.n_loop_err, "resid_rms": m.resid_rms,
                   "n_unchecked": m.n_unchecked, "ph_bias": m.ph_bias}
-    maps = ctx.read2d_many([*thresholds, "vel"])
-    vel = maps.pop("vel")
-    indices = maps
+    indices = ctx.read2d_many([*thresholds, "vel"])
+    vel = indices.pop("vel")
     pre: list[str] = []
     if thresholds["coh_avg"] is not None and not np.isfinite(indices["coh_avg"]).any():
         pre.append("no coherence in the input: the coh_avg criterion is off (no data)")
